@@ -1,0 +1,364 @@
+//! The emulated control plane: groups, rules, address groups and endpoints, changed only
+//! through provider calls (and endpoint attachment), each applied whole or not at all.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey, GroupKind};
+use crate::provider::{self, Options, Provider};
+use crate::rule::{Rule, RuleKey};
+use crate::RuleRef;
+
+/// A provider call as the scenario gives it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Alibaba RPC-style parameters (nested or flat `Permissions.1.IpProtocol` form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
+    /// Huawei / Gcore JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Huawei / Gcore path (ids in the URL, e.g. `/v3/p/vpc/security-group-rules/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// A provider's answer: HTTP status and body shaped as the provider's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Body as the provider would send it (success or error).
+    pub body: serde_json::Value,
+    /// The id of what the call created (a group, an address group), for `$ref`s.
+    #[serde(skip)]
+    pub created: Option<String>,
+}
+
+impl Response {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why an endpoint could not be attached.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Two endpoints share a name.
+    #[error("endpoint `{0}` is defined twice")]
+    DuplicateName(String),
+    /// Two endpoints share an address.
+    #[error("address `{addr}` of endpoint `{endpoint}` already belongs to endpoint `{other}`")]
+    DuplicateAddress {
+        /// The address.
+        addr: IpAddr,
+        /// The endpoint that repeats it.
+        endpoint: String,
+        /// The endpoint that had it first.
+        other: String,
+    },
+    /// An endpoint with no address.
+    #[error("endpoint `{0}` has no address in `ips`")]
+    NoAddress(String),
+    /// An endpoint with no group.
+    #[error("endpoint `{0}` has no security group in `groups` (every NIC needs at least one)")]
+    NoGroup(String),
+    /// A group id that no call created.
+    #[error("endpoint `{endpoint}`: group `{group}` does not exist")]
+    UnknownGroup {
+        /// The endpoint.
+        endpoint: String,
+        /// The group id as given.
+        group: String,
+    },
+    /// A group listed twice.
+    #[error("endpoint `{endpoint}`: group `{group}` is listed twice")]
+    RepeatedGroup {
+        /// The endpoint.
+        endpoint: String,
+        /// The group id.
+        group: String,
+    },
+    /// ECS basic and advanced groups on one NIC (Decision 3).
+    #[error("endpoint `{0}` mixes ECS basic and advanced (enterprise) groups, which ECS does not allow")]
+    MixedEcsGroupTypes(String),
+    /// More groups than the provider lets a NIC join.
+    #[error("endpoint `{endpoint}` has {count} groups; {provider} allows at most {limit} per NIC")]
+    TooManyGroups {
+        /// The endpoint.
+        endpoint: String,
+        /// How many groups it lists.
+        count: usize,
+        /// The provider.
+        provider: Provider,
+        /// The provider's limit.
+        limit: usize,
+    },
+}
+
+/// The emulated cloud of one provider.
+#[derive(Clone, Debug)]
+pub struct Cloud {
+    provider: Provider,
+    options: Options,
+    groups: BTreeMap<GroupKey, Group>,
+    address_groups: BTreeMap<AddressGroupKey, AddressGroup>,
+    endpoints: Vec<Endpoint>,
+    next_group: u32,
+    next_rule: u32,
+    next_address_group: u32,
+    calls: u64,
+    /// The provider front end's own bookkeeping (idempotency tokens, tasks, ...).
+    pub(crate) state: provider::State,
+}
+
+impl Cloud {
+    /// An empty cloud of `provider` with the given semantic switches.
+    pub fn new(provider: Provider, options: Options) -> Cloud {
+        Cloud {
+            provider,
+            options,
+            groups: BTreeMap::new(),
+            address_groups: BTreeMap::new(),
+            endpoints: Vec::new(),
+            next_group: 1,
+            next_rule: 1,
+            next_address_group: 1,
+            calls: 0,
+            state: provider::State::new(provider),
+        }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The semantic switches.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Applies one provider call. The call takes effect whole or not at all: an error answer
+    /// leaves the cloud as it was.
+    pub fn call(&mut self, api: &str, request: &Request) -> Response {
+        self.calls += 1;
+        provider::call(self, api, request)
+    }
+
+    /// How many calls were made so far (the seed of deterministic request ids).
+    pub fn call_count(&self) -> u64 {
+        self.calls
+    }
+
+    /// Every group, by key.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// A group by key.
+    pub fn group(&self, key: GroupKey) -> Option<&Group> {
+        self.groups.get(&key)
+    }
+
+    /// A group by its provider id.
+    pub fn group_by_id(&self, id: &str) -> Option<&Group> {
+        self.groups.values().find(|g| g.id == id)
+    }
+
+    /// A rule by reference.
+    pub fn rule(&self, r: RuleRef) -> Option<&Rule> {
+        self.groups
+            .get(&r.group)?
+            .rules
+            .iter()
+            .find(|rule| rule.key == r.rule)
+    }
+
+    /// Every address group.
+    pub fn address_groups(&self) -> impl Iterator<Item = &AddressGroup> {
+        self.address_groups.values()
+    }
+
+    /// An address group by key.
+    pub fn address_group(&self, key: AddressGroupKey) -> Option<&AddressGroup> {
+        self.address_groups.get(&key)
+    }
+
+    /// An address group by its provider id.
+    pub fn address_group_by_id(&self, id: &str) -> Option<&AddressGroup> {
+        self.address_groups.values().find(|g| g.id == id)
+    }
+
+    /// Every endpoint, in the order attached.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// An endpoint by key.
+    pub fn endpoint(&self, key: EndpointKey) -> Option<&Endpoint> {
+        self.endpoints.get(key.0 as usize)
+    }
+
+    /// An endpoint by name.
+    pub fn endpoint_by_name(&self, name: &str) -> Option<EndpointKey> {
+        self.endpoints
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| EndpointKey(i as u32))
+    }
+
+    /// The endpoint that owns an address.
+    pub fn endpoint_by_addr(&self, addr: IpAddr) -> Option<EndpointKey> {
+        self.endpoints
+            .iter()
+            .position(|e| e.ips.contains(&addr))
+            .map(|i| EndpointKey(i as u32))
+    }
+
+    /// Attaches a NIC with its addresses and its groups (by provider id, in association order).
+    ///
+    /// # Errors
+    /// A repeated name or address, no address, no group, an unknown or repeated group, more
+    /// groups than the provider allows per NIC, or ECS basic and advanced groups together.
+    pub fn attach(
+        &mut self,
+        name: &str,
+        ips: &[IpAddr],
+        group_ids: &[String],
+    ) -> Result<EndpointKey, EndpointError> {
+        if self.endpoints.iter().any(|e| e.name == name) {
+            return Err(EndpointError::DuplicateName(name.to_owned()));
+        }
+        if ips.is_empty() {
+            return Err(EndpointError::NoAddress(name.to_owned()));
+        }
+        for (i, addr) in ips.iter().enumerate() {
+            let other = self
+                .endpoints
+                .iter()
+                .find(|e| e.ips.contains(addr))
+                .map(|e| e.name.clone())
+                .or_else(|| ips[..i].contains(addr).then(|| name.to_owned()));
+            if let Some(other) = other {
+                return Err(EndpointError::DuplicateAddress {
+                    addr: *addr,
+                    endpoint: name.to_owned(),
+                    other,
+                });
+            }
+        }
+        if group_ids.is_empty() {
+            return Err(EndpointError::NoGroup(name.to_owned()));
+        }
+        let limit = self.provider.groups_per_nic();
+        if group_ids.len() > limit {
+            return Err(EndpointError::TooManyGroups {
+                endpoint: name.to_owned(),
+                count: group_ids.len(),
+                provider: self.provider,
+                limit,
+            });
+        }
+        let mut keys = Vec::with_capacity(group_ids.len());
+        for id in group_ids {
+            let key = self
+                .group_by_id(id)
+                .map(|g| g.key)
+                .ok_or_else(|| EndpointError::UnknownGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                })?;
+            if keys.contains(&key) {
+                return Err(EndpointError::RepeatedGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                });
+            }
+            keys.push(key);
+        }
+        let enterprise = keys
+            .iter()
+            .filter(|k| matches!(self.groups[k].kind, GroupKind::EcsEnterprise))
+            .count();
+        if enterprise != 0 && enterprise != keys.len() {
+            return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
+        }
+        self.endpoints.push(Endpoint {
+            name: name.to_owned(),
+            ips: ips.to_vec(),
+            groups: keys,
+        });
+        Ok(EndpointKey(self.endpoints.len() as u32 - 1))
+    }
+
+    /// The endpoints that are members of a group.
+    pub fn members(&self, group: GroupKey) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(move |e| e.groups.contains(&group))
+    }
+
+    // ---- for the provider front ends: every mutation goes through these ----
+
+    /// Reserves the key of the next group.
+    pub(crate) fn next_group_key(&self) -> GroupKey {
+        GroupKey(self.next_group)
+    }
+
+    /// Adds a group built with the key from [`Cloud::next_group_key`].
+    pub(crate) fn insert_group(&mut self, group: Group) {
+        debug_assert_eq!(group.key.0, self.next_group);
+        self.next_group += 1;
+        self.next_rule = self
+            .next_rule
+            .max(group.rules.iter().map(|r| r.key.0 + 1).max().unwrap_or(0));
+        self.groups.insert(group.key, group);
+    }
+
+    /// Keys for `n` new rules, consecutive; they are taken for good once a rule using them
+    /// is inserted.
+    pub(crate) fn next_rule_keys(&self, n: usize) -> impl Iterator<Item = RuleKey> {
+        (self.next_rule..self.next_rule + n as u32).map(RuleKey)
+    }
+
+    /// Appends rules (keys from [`Cloud::next_rule_keys`]) to a group.
+    pub(crate) fn push_rules(&mut self, group: GroupKey, rules: Vec<Rule>) {
+        if let Some(max) = rules.iter().map(|r| r.key.0 + 1).max() {
+            self.next_rule = self.next_rule.max(max);
+        }
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.rules.extend(rules);
+        }
+    }
+
+    /// Removes rules from a group by key.
+    pub(crate) fn remove_rules(&mut self, group: GroupKey, keys: &[RuleKey]) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.rules.retain(|r| !keys.contains(&r.key));
+        }
+    }
+
+    /// Mutable access to a group, for changes to its own fields (not its key).
+    pub(crate) fn group_mut(&mut self, key: GroupKey) -> Option<&mut Group> {
+        self.groups.get_mut(&key)
+    }
+
+    /// Reserves the key of the next address group.
+    pub(crate) fn next_address_group_key(&self) -> AddressGroupKey {
+        AddressGroupKey(self.next_address_group)
+    }
+
+    /// Adds an address group built with the key from [`Cloud::next_address_group_key`].
+    pub(crate) fn insert_address_group(&mut self, group: AddressGroup) {
+        self.next_address_group += 1;
+        self.address_groups.insert(group.key, group);
+    }
+
+    /// A deterministic pseudo-random 64-bit value for id `n` of kind `salt`: the same
+    /// scenario always produces the same ids.
+    pub(crate) fn id_bits(&self, salt: u64, n: u64) -> u64 {
+        crate::ids::mix(self.provider as u64 * 0x1_0000 + salt, n)
+    }
+}

@@ -1,0 +1,137 @@
+//! Security groups, address groups and endpoints as the emulated cloud keeps them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::rule::{Family, Rule};
+
+/// Stable internal key of a security group, unique in a cloud, never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupKey(pub u32);
+
+impl fmt::Display for GroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "group#{}", self.0)
+    }
+}
+
+/// Stable internal key of an address group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AddressGroupKey(pub u32);
+
+impl fmt::Display for AddressGroupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "address-group#{}", self.0)
+    }
+}
+
+/// Stable key of an endpoint (its index in the cloud's endpoint list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndpointKey(pub u32);
+
+/// ECS basic groups' intra-group policy (`InnerAccessPolicy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InnerPolicy {
+    /// Members may talk to each other, above every custom rule (the default).
+    Accept,
+    /// Members are isolated, below every custom rule.
+    Drop,
+}
+
+/// The provider-specific kind of a group, which fixes its implicit behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKind {
+    /// ECS basic group (`SecurityGroupType=normal`).
+    EcsBasic {
+        /// Intra-group policy.
+        inner: InnerPolicy,
+    },
+    /// ECS advanced group (`SecurityGroupType=enterprise`).
+    EcsEnterprise,
+    /// ENS group.
+    Ens,
+    /// Huawei VPC v3 group.
+    Huawei,
+    /// Gcore v2 group.
+    Gcore,
+}
+
+/// A security group: its provider id and its rules in creation order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Internal key.
+    pub key: GroupKey,
+    /// Provider-visible id (`sg-...`, a UUID, ...).
+    pub id: String,
+    /// Name as given (may be empty where the provider allows that).
+    pub name: String,
+    /// Description as given.
+    pub description: String,
+    /// Kind, with its implicit policies.
+    pub kind: GroupKind,
+    /// Rules in creation order.
+    pub rules: Vec<Rule>,
+    /// The group as the provider shows it (without its rules), for answers.
+    pub shown: serde_json::Value,
+}
+
+/// One entry of an address group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressEntry {
+    /// A prefix (a bare address is a full-length prefix).
+    Net(IpNet),
+    /// An inclusive range `first-last` of one family.
+    Range(IpAddr, IpAddr),
+}
+
+impl AddressEntry {
+    /// Whether the entry holds `addr`.
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        match self {
+            AddressEntry::Net(net) => net.contains(addr),
+            AddressEntry::Range(first, last) => {
+                Family::of(first) == Family::of(addr) && first <= addr && addr <= last
+            }
+        }
+    }
+}
+
+/// A (Huawei) IP address group: a named set of addresses of one family.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressGroup {
+    /// Internal key.
+    pub key: AddressGroupKey,
+    /// Provider-visible id.
+    pub id: String,
+    /// Name as given.
+    pub name: String,
+    /// Family of every entry.
+    pub family: Family,
+    /// The entries.
+    pub entries: Vec<AddressEntry>,
+    /// The address group as the provider shows it.
+    pub shown: serde_json::Value,
+}
+
+impl AddressGroup {
+    /// Whether the group holds `addr`.
+    pub fn contains(&self, addr: &IpAddr) -> bool {
+        self.entries.iter().any(|e| e.contains(addr))
+    }
+}
+
+/// A NIC: its addresses and its groups, in association order (Huawei decides by that order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Name, unique in the scenario.
+    pub name: String,
+    /// Private addresses; group references resolve to these.
+    pub ips: Vec<IpAddr>,
+    /// Groups in association order.
+    pub groups: Vec<GroupKey>,
+}

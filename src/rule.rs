@@ -1,0 +1,339 @@
+//! Rules in a provider-neutral vocabulary.
+//!
+//! Each provider front end validates its own request shape and lowers it to [`Rule`]; the
+//! rule keeps the provider's id, priority and the provider's own view of it
+//! ([`Rule::shown`]) so answers can name it the way the provider does.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use crate::group::{AddressGroupKey, GroupKey};
+
+/// Traffic direction, seen from the endpoint whose groups decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Into the endpoint: the remote address is the packet's source.
+    Ingress,
+    /// Out of the endpoint: the remote address is the packet's destination.
+    Egress,
+}
+
+impl Direction {
+    /// Both directions, ingress first.
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        })
+    }
+}
+
+/// What a matching rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let the packet through (ECS/ENS `accept`, Huawei `allow`, every Gcore rule).
+    Allow,
+    /// Discard the packet (ECS/ENS `drop`, Huawei `deny`).
+    Deny,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+        })
+    }
+}
+
+/// An address family. Rules of one family never match packets of the other (Decision 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Family {
+    /// IPv4.
+    #[serde(rename = "IPv4")]
+    V4,
+    /// IPv6.
+    #[serde(rename = "IPv6")]
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// The family of a network.
+    pub fn of_net(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+
+    /// The network that holds every address of the family (`0.0.0.0/0` or `::/0`).
+    pub fn any_net(self) -> IpNet {
+        match self {
+            Family::V4 => "0.0.0.0/0".parse().expect("valid"),
+            Family::V6 => "::/0".parse().expect("valid"),
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// An inclusive range of ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortRange {
+    /// First port in the range.
+    pub lo: u16,
+    /// Last port in the range (inclusive).
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// Every port, `0..=65535`.
+    pub const ANY: PortRange = PortRange { lo: 0, hi: 65535 };
+
+    /// A range `lo..=hi`, or `None` when `lo > hi`.
+    pub fn new(lo: u16, hi: u16) -> Option<PortRange> {
+        (lo <= hi).then_some(PortRange { lo, hi })
+    }
+
+    /// The single port `port`.
+    pub fn single(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` lies in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+/// A set of port ranges (Huawei `multiport` lists several); a port matches when any range
+/// holds it. [`Ports::any`] holds every port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ports(pub SmallVec<[PortRange; 2]>);
+
+impl Ports {
+    /// Every port.
+    pub fn any() -> Ports {
+        Ports(SmallVec::from_slice(&[PortRange::ANY]))
+    }
+
+    /// One range.
+    pub fn range(range: PortRange) -> Ports {
+        Ports(SmallVec::from_slice(&[range]))
+    }
+
+    /// Whether `port` is in the set.
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.iter().any(|r| r.contains(port))
+    }
+
+    /// Whether the set holds every port.
+    pub fn is_any(&self) -> bool {
+        self.0.contains(&PortRange::ANY)
+    }
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports::any()
+    }
+}
+
+impl fmt::Display for Ports {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_any() {
+            return f.write_str("any");
+        }
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// ICMP type and code filter (Gcore/Neutron only: `port_range_min`/`max` carry them).
+/// `None` matches every value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IcmpMatch {
+    /// ICMP type, or every type.
+    pub icmp_type: Option<u8>,
+    /// ICMP code, or every code (a code is only given together with a type).
+    pub icmp_code: Option<u8>,
+}
+
+impl IcmpMatch {
+    /// Matches every ICMP type and code.
+    pub const ANY: IcmpMatch = IcmpMatch {
+        icmp_type: None,
+        icmp_code: None,
+    };
+
+    /// Whether a packet's ICMP type and code match.
+    pub fn matches(&self, icmp_type: u8, icmp_code: u8) -> bool {
+        self.icmp_type.is_none_or(|t| t == icmp_type) && self.icmp_code.is_none_or(|c| c == icmp_code)
+    }
+}
+
+/// The far side of a rule: the packet's source on ingress, its destination on egress.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remote {
+    /// Every address of the rule's family.
+    Any,
+    /// Addresses in a prefix.
+    Cidr(IpNet),
+    /// The private addresses of the endpoints that are members of a group.
+    Group(GroupKey),
+    /// The entries of a (Huawei) address group.
+    AddressGroup(AddressGroupKey),
+}
+
+/// Which rule a [`crate::Decision`] names: the group and the rule within it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RuleKey(pub u32);
+
+impl fmt::Display for RuleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rule#{}", self.0)
+    }
+}
+
+/// A security group rule, lowered from a provider request.
+///
+/// Matching (the same for every provider, see SEMANTICS.md): the direction equals the hop's
+/// direction; the family (when set) equals the packet's; the protocol (when set) equals the
+/// packet's; the destination port is in `dst_ports` and the source port in `src_ports`
+/// (ports are compared for every protocol: front ends store [`Ports::any`] where a provider
+/// does not filter); ICMP type/code match `icmp` for ICMP packets; the remote address is in
+/// `remote`; the endpoint's own address is in `local` when set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Stable internal key, unique in the cloud, never reused.
+    pub key: RuleKey,
+    /// The id the provider shows (generated deterministically).
+    pub id: String,
+    /// Direction the rule applies to.
+    pub direction: Direction,
+    /// Address family, or `None` when the rule names no address and so takes the family of
+    /// the group members it refers to (an ECS `SourceGroupId` rule).
+    pub family: Option<Family>,
+    /// IANA protocol number, or `None` for every protocol.
+    pub protocol: Option<u8>,
+    /// Destination ports of the packet (the endpoint's port on ingress, the remote's on egress).
+    pub dst_ports: Ports,
+    /// Source ports of the packet.
+    pub src_ports: Ports,
+    /// ICMP type/code filter, applied to ICMP and ICMPv6 packets only.
+    pub icmp: IcmpMatch,
+    /// The remote side.
+    pub remote: Remote,
+    /// ECS quintuple rules: the endpoint's own address must be in this prefix
+    /// (`DestCidrIp` on ingress, `SourceCidrIp` on egress).
+    pub local: Option<IpNet>,
+    /// What the rule does when it matches.
+    pub action: Action,
+    /// 1 (first) ..= 100 (last); Gcore rules have none and carry 0.
+    pub priority: u8,
+    /// Disabled rules (Huawei `enabled: false`) never match.
+    pub enabled: bool,
+    /// The rule's description as given.
+    pub description: String,
+    /// The rule as the provider shows it in its answers (field names and values of the
+    /// provider's API).
+    pub shown: serde_json::Value,
+}
+
+impl Rule {
+    /// Whether the rule's protocol, ports, ICMP and family fields match a packet. The remote
+    /// and local addresses are checked by the engines, which know group members.
+    pub fn matches_header(&self, packet: &crate::Packet) -> bool {
+        self.family.is_none_or(|f| Some(f) == packet.family())
+            && self.protocol.is_none_or(|p| p == packet.protocol)
+            && self.dst_ports.contains(packet.dst_port)
+            && self.src_ports.contains(packet.src_port)
+            && (!packet.is_icmp() || self.icmp.matches(packet.icmp_type, packet.icmp_code))
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.id, self.direction, self.action)?;
+        if self.priority > 0 {
+            write!(f, " priority {}", self.priority)?;
+        }
+        match self.protocol {
+            None => f.write_str(" all protocols")?,
+            Some(p) => match crate::packet::protocol_name(p) {
+                Some(name) => write!(f, " {name}")?,
+                None => write!(f, " protocol {p}")?,
+            },
+        }
+        if !self.dst_ports.is_any() {
+            write!(f, " port {}", self.dst_ports)?;
+        }
+        if !self.src_ports.is_any() {
+            write!(f, " source port {}", self.src_ports)?;
+        }
+        if let Some(t) = self.icmp.icmp_type {
+            write!(f, " icmp type {t}")?;
+            if let Some(c) = self.icmp.icmp_code {
+                write!(f, " code {c}")?;
+            }
+        }
+        let side = match self.direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        match &self.remote {
+            Remote::Any => match self.family {
+                Some(fam) => write!(f, " {side} any {fam}")?,
+                None => write!(f, " {side} any")?,
+            },
+            Remote::Cidr(net) => write!(f, " {side} {net}")?,
+            Remote::Group(g) => write!(f, " {side} members of {g}")?,
+            Remote::AddressGroup(a) => write!(f, " {side} address group {a}")?,
+        }
+        if let Some(local) = &self.local {
+            write!(f, " (local {local})")?;
+        }
+        Ok(())
+    }
+}

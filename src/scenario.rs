@@ -1,0 +1,575 @@
+//! The scenario file: a provider, its calls in order, and the endpoints that join groups.
+//!
+//! ```json
+//! {"provider": "huawei",
+//!  "calls": [{"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}}],
+//!  "endpoints": [{"name": "vm-a", "ips": ["192.168.0.10"], "groups": ["$web"]}]}
+//! ```
+//!
+//! `"$web"` anywhere in a later string stands for the id that the call with `ref: "web"`
+//! created; `$$` is a literal `$`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::cloud::{Cloud, EndpointError, Request, Response};
+use crate::provider::{Options, Provider};
+
+/// Why a scenario could not be read or replayed. Each names where (call index, field) and
+/// the offending value.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The text is not JSON.
+    #[error("scenario is not valid JSON: {0}")]
+    Json(String),
+    /// A field is missing or has the wrong type or value.
+    #[error("`{field}`: {message}")]
+    Field {
+        /// Path of the field, e.g. `calls[2].api`.
+        field: String,
+        /// What is wrong, with the value.
+        message: String,
+    },
+    /// An `api` the provider front end does not answer.
+    #[error("call {index}: `api` `{api}` is not a {provider} API (known: {known})")]
+    UnknownApi {
+        /// Call index (0-based).
+        index: usize,
+        /// The api as given.
+        api: String,
+        /// The provider.
+        provider: Provider,
+        /// The APIs it answers.
+        known: String,
+    },
+    /// A `$ref` that names no earlier call's result.
+    #[error("call {index}: `{field}` = `{value}`: {reason}")]
+    UnknownRef {
+        /// Call index, or the endpoint index for endpoints.
+        index: usize,
+        /// Path of the field.
+        field: String,
+        /// The string that holds the reference.
+        value: String,
+        /// Why it does not resolve.
+        reason: String,
+    },
+    /// An endpoint the cloud refuses.
+    #[error("`endpoints[{index}]`: {error}")]
+    Endpoint {
+        /// Endpoint index.
+        index: usize,
+        /// Why.
+        error: EndpointError,
+    },
+    /// Calls answered with errors, so the cloud is not the one the scenario describes.
+    #[error("{} call(s) failed, so the scenario does not describe a valid state: {}", .0.len(), .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
+    FailedCalls(Vec<FailedCall>),
+}
+
+/// A call that the provider answered with an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedCall {
+    /// Call index (0-based).
+    pub index: usize,
+    /// The api.
+    pub api: String,
+    /// The provider's answer.
+    pub response: Response,
+}
+
+impl std::fmt::Display for FailedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "call {} ({}) answered {} {}",
+            self.index,
+            self.api,
+            self.response.status,
+            crate::provider::error_summary(&self.response.body)
+        )
+    }
+}
+
+/// One call of a scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// API name as the provider spells it (`CreateSecurityGroup`, ...).
+    pub api: String,
+    /// Name under which later strings refer to the id this call creates.
+    pub reference: Option<String>,
+    /// The request (`params`, `body`, `path`).
+    pub request: Request,
+}
+
+/// An endpoint of a scenario: a NIC with addresses and groups in association order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointSpec {
+    /// Unique name.
+    pub name: String,
+    /// Addresses.
+    pub ips: Vec<IpAddr>,
+    /// Group ids or `$ref`s, in association order.
+    pub groups: Vec<String>,
+}
+
+/// A parsed scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The provider.
+    pub provider: Provider,
+    /// Semantic switches (`options` in the file).
+    pub options: Options,
+    /// Calls in order.
+    pub calls: Vec<Call>,
+    /// Endpoints, attached after the calls.
+    pub endpoints: Vec<EndpointSpec>,
+}
+
+/// A call and the provider's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The api.
+    pub api: String,
+    /// The answer.
+    pub response: Response,
+}
+
+/// The result of replaying a scenario: the cloud and every call's answer.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    /// The cloud after every call (failed calls changed nothing).
+    pub cloud: Cloud,
+    /// Each call's answer, in order.
+    pub outcomes: Vec<Outcome>,
+    /// Why endpoints could not be attached, if they could not (then none are).
+    pub endpoint_error: Option<ScenarioError>,
+}
+
+impl Replay {
+    /// The calls that failed.
+    pub fn failures(&self) -> Vec<FailedCall> {
+        self.outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.response.is_success())
+            .map(|(index, o)| FailedCall {
+                index,
+                api: o.api.clone(),
+                response: o.response.clone(),
+            })
+            .collect()
+    }
+
+    /// The cloud, when every call succeeded and every endpoint attached.
+    ///
+    /// # Errors
+    /// [`ScenarioError::FailedCalls`] naming each failed call, or the endpoint error.
+    pub fn into_cloud(self) -> Result<Cloud, ScenarioError> {
+        let failures = self.failures();
+        if !failures.is_empty() {
+            return Err(ScenarioError::FailedCalls(failures));
+        }
+        if let Some(e) = self.endpoint_error {
+            return Err(e);
+        }
+        Ok(self.cloud)
+    }
+}
+
+fn field_err(field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    ScenarioError::Field {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let mut text = v.to_string();
+    if text.len() > 60 {
+        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    format!("{kind} `{text}`")
+}
+
+fn string_field(
+    obj: &serde_json::Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, ScenarioError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(field_err(
+            format!("{path}.{key}"),
+            format!("expected a string, found {}", describe(other)),
+        )),
+    }
+}
+
+impl Scenario {
+    /// Parses a scenario from JSON text.
+    ///
+    /// # Errors
+    /// Malformed JSON, a missing or mistyped field, an unknown provider or api.
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError::Json(e.to_string()))?;
+        Scenario::from_value(&value)
+    }
+
+    /// Parses a scenario from a JSON value.
+    ///
+    /// # Errors
+    /// As [`Scenario::from_json`].
+    pub fn from_value(value: &Value) -> Result<Scenario, ScenarioError> {
+        let root = value
+            .as_object()
+            .ok_or_else(|| field_err("(root)", format!("expected an object, found {}", describe(value))))?;
+        for key in root.keys() {
+            if !["provider", "options", "calls", "endpoints", "description", "name"].contains(&key.as_str()) {
+                return Err(field_err(
+                    key.clone(),
+                    "unknown field (expected provider, options, calls, endpoints, description)",
+                ));
+            }
+        }
+        let provider_text = string_field(root, "provider", "(root)")?
+            .ok_or_else(|| field_err("provider", "missing (ecs, ens, huawei or gcore)"))?;
+        let provider: Provider = provider_text
+            .parse()
+            .map_err(|e: String| field_err("provider", e))?;
+        let options = match root.get("options") {
+            None | Some(Value::Null) => Options::default(),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?,
+        };
+        let calls_value = root.get("calls").cloned().unwrap_or(Value::Array(vec![]));
+        let Value::Array(call_values) = calls_value else {
+            return Err(field_err(
+                "calls",
+                format!("expected an array, found {}", describe(&calls_value)),
+            ));
+        };
+        let mut calls = Vec::with_capacity(call_values.len());
+        let mut refs: BTreeMap<String, usize> = BTreeMap::new();
+        for (index, v) in call_values.iter().enumerate() {
+            let path = format!("calls[{index}]");
+            let obj = v
+                .as_object()
+                .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(v))))?;
+            for key in obj.keys() {
+                if !["api", "ref", "params", "body", "path", "comment", "description"].contains(&key.as_str())
+                {
+                    return Err(field_err(
+                        format!("{path}.{key}"),
+                        "unknown field (expected api, ref, params, body, path)",
+                    ));
+                }
+            }
+            let api = string_field(obj, "api", &path)?
+                .ok_or_else(|| field_err(format!("{path}.api"), "missing"))?;
+            if !provider.apis().contains(&api.as_str()) {
+                return Err(ScenarioError::UnknownApi {
+                    index,
+                    api,
+                    provider,
+                    known: provider.apis().join(", "),
+                });
+            }
+            let reference = string_field(obj, "ref", &path)?;
+            if let Some(r) = &reference {
+                if r.is_empty()
+                    || !r
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(field_err(
+                        format!("{path}.ref"),
+                        format!("`{r}` is not a name (letters, digits, `_`, `-`)"),
+                    ));
+                }
+                if let Some(first) = refs.insert(r.clone(), index) {
+                    return Err(field_err(
+                        format!("{path}.ref"),
+                        format!("`{r}` is already the ref of call {first}"),
+                    ));
+                }
+            }
+            let params = obj.get("params").cloned();
+            if let Some(p) = &params {
+                if !p.is_object() {
+                    return Err(field_err(
+                        format!("{path}.params"),
+                        format!("expected an object, found {}", describe(p)),
+                    ));
+                }
+            }
+            let body = obj.get("body").cloned();
+            if let Some(b) = &body {
+                if !b.is_object() {
+                    return Err(field_err(
+                        format!("{path}.body"),
+                        format!("expected an object, found {}", describe(b)),
+                    ));
+                }
+            }
+            let req_path = string_field(obj, "path", &path)?;
+            calls.push(Call {
+                api,
+                reference,
+                request: Request {
+                    params,
+                    body,
+                    path: req_path,
+                },
+            });
+        }
+        let endpoint_values = match root.get("endpoints") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(a)) => a.clone(),
+            Some(other) => {
+                return Err(field_err(
+                    "endpoints",
+                    format!("expected an array, found {}", describe(other)),
+                ))
+            }
+        };
+        let mut endpoints = Vec::with_capacity(endpoint_values.len());
+        for (index, v) in endpoint_values.iter().enumerate() {
+            let path = format!("endpoints[{index}]");
+            let obj = v
+                .as_object()
+                .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(v))))?;
+            for key in obj.keys() {
+                if !["name", "ips", "groups", "description"].contains(&key.as_str()) {
+                    return Err(field_err(
+                        format!("{path}.{key}"),
+                        "unknown field (expected name, ips, groups)",
+                    ));
+                }
+            }
+            let name = string_field(obj, "name", &path)?
+                .ok_or_else(|| field_err(format!("{path}.name"), "missing"))?;
+            let ips = string_list(obj, "ips", &path)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    s.parse::<IpAddr>().map_err(|_| {
+                        field_err(
+                            format!("{path}.ips[{i}]"),
+                            format!("`{s}` is not an IP address (no prefix length, no zone)"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let groups = string_list(obj, "groups", &path)?;
+            endpoints.push(EndpointSpec { name, ips, groups });
+        }
+        Ok(Scenario {
+            provider,
+            options,
+            calls,
+            endpoints,
+        })
+    }
+
+    /// Replays the calls in order, then attaches the endpoints.
+    ///
+    /// A call the provider refuses is recorded with its error answer and changes nothing;
+    /// see [`Replay::into_cloud`] for a cloud only when everything succeeded.
+    ///
+    /// # Errors
+    /// A `$ref` that resolves to nothing (unknown name, later call, or a call that failed).
+    pub fn replay(&self) -> Result<Replay, ScenarioError> {
+        let mut cloud = Cloud::new(self.provider, self.options.clone());
+        let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut outcomes = Vec::with_capacity(self.calls.len());
+        for (index, call) in self.calls.iter().enumerate() {
+            let request = Request {
+                params: call
+                    .request
+                    .params
+                    .as_ref()
+                    .map(|p| substitute_value(p, &ids, index, "params"))
+                    .transpose()?,
+                body: call
+                    .request
+                    .body
+                    .as_ref()
+                    .map(|b| substitute_value(b, &ids, index, "body"))
+                    .transpose()?,
+                path: call
+                    .request
+                    .path
+                    .as_ref()
+                    .map(|p| substitute(p, &ids, index, "path"))
+                    .transpose()?,
+            };
+            let response = cloud.call(&call.api, &request);
+            if let Some(r) = &call.reference {
+                ids.insert(
+                    r.clone(),
+                    if response.is_success() {
+                        response.created.clone()
+                    } else {
+                        None
+                    },
+                );
+            }
+            outcomes.push(Outcome {
+                api: call.api.clone(),
+                response,
+            });
+        }
+        let mut endpoint_error = None;
+        let before = cloud.clone();
+        for (index, spec) in self.endpoints.iter().enumerate() {
+            let mut groups = Vec::with_capacity(spec.groups.len());
+            for (i, g) in spec.groups.iter().enumerate() {
+                match substitute(g, &ids, index, &format!("endpoints[{index}].groups[{i}]")) {
+                    Ok(id) => groups.push(id),
+                    Err(e) => {
+                        endpoint_error.get_or_insert(e);
+                    }
+                }
+            }
+            if endpoint_error.is_some() {
+                break;
+            }
+            if let Err(error) = cloud.attach(&spec.name, &spec.ips, &groups) {
+                endpoint_error = Some(ScenarioError::Endpoint { index, error });
+                break;
+            }
+        }
+        if endpoint_error.is_some() {
+            // All endpoints or none: never a partial state.
+            cloud = before;
+        }
+        Ok(Replay {
+            cloud,
+            outcomes,
+            endpoint_error,
+        })
+    }
+
+    /// Replays the scenario and returns the cloud when every call succeeded.
+    ///
+    /// # Errors
+    /// As [`Scenario::replay`] and [`Replay::into_cloud`].
+    pub fn build(&self) -> Result<Cloud, ScenarioError> {
+        self.replay()?.into_cloud()
+    }
+}
+
+fn string_list(
+    obj: &serde_json::Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Vec<String>, ScenarioError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(field_err(
+                    format!("{path}.{key}[{i}]"),
+                    format!("expected a string, found {}", describe(other)),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(field_err(
+            format!("{path}.{key}"),
+            format!("expected an array of strings, found {}", describe(other)),
+        )),
+    }
+}
+
+fn substitute_value(
+    v: &Value,
+    ids: &BTreeMap<String, Option<String>>,
+    index: usize,
+    path: &str,
+) -> Result<Value, ScenarioError> {
+    Ok(match v {
+        Value::String(s) => Value::String(substitute(s, ids, index, path)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| substitute_value(x, ids, index, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| {
+                    Ok((
+                        k.clone(),
+                        substitute_value(x, ids, index, &format!("{path}.{k}"))?,
+                    ))
+                })
+                .collect::<Result<_, ScenarioError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Replaces each `$name` in `s` with the id the call with `ref: name` created.
+fn substitute(
+    s: &str,
+    ids: &BTreeMap<String, Option<String>>,
+    index: usize,
+    path: &str,
+) -> Result<String, ScenarioError> {
+    if !s.contains('$') {
+        return Ok(s.to_owned());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(after.len());
+        let name = &after[..len];
+        let err = |reason: String| ScenarioError::UnknownRef {
+            index,
+            field: path.to_owned(),
+            value: s.to_owned(),
+            reason,
+        };
+        match ids.get(name) {
+            Some(Some(id)) => out.push_str(id),
+            Some(None) => {
+                return Err(err(format!(
+                    "the call with ref `{name}` failed or created nothing, so `${name}` has no id"
+                )))
+            }
+            None if name.is_empty() => {
+                return Err(err("a lone `$` (write `$$` for a literal dollar sign)".into()))
+            }
+            None => return Err(err(format!("no earlier call has ref `{name}`"))),
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
