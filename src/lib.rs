@@ -40,13 +40,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod classbench;
 pub mod cloud;
+pub mod compile;
 pub mod decision;
 pub mod flow;
 pub mod group;
 mod ids;
 pub mod packet;
 pub mod provider;
+pub mod query;
 pub mod reference;
 pub mod rule;
 pub mod scenario;

@@ -1,1 +1,51 @@
-fn main() {}
+//! The `sgeval` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod api;
+mod bench;
+mod check;
+mod diff;
+mod lint;
+mod reach;
+mod util;
+
+/// Evaluate cloud security groups (Alibaba ECS/ENS, Huawei VPC v3, Gcore v2) as each
+/// provider documents them.
+#[derive(Debug, Parser)]
+#[command(name = "sgeval", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a scenario's provider calls and print each call's answer.
+    Api(api::Args),
+    /// Decide one packet from X to Y: each hop's verdict and what decided it.
+    Check(check::Args),
+    /// The exact partition of the traffic from X to Y into allowed and denied regions.
+    Reach(reach::Args),
+    /// Every region whose verdict changes between two scenarios.
+    Diff(diff::Args),
+    /// Rules that never decide, redundant rules, conflicts and provider traps.
+    Lint(lint::Args),
+    /// Measure the engines.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Api(args) => api::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Reach(args) => reach::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}

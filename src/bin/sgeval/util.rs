@@ -1,0 +1,25 @@
+//! What the subcommands share: reading scenarios, exit codes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use sgeval::Scenario;
+
+/// Exit status for "allowed" / success.
+pub const EXIT_OK: u8 = 0;
+/// Exit status for bad input.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status for "denied" / a failed expectation.
+pub const EXIT_DENIED: u8 = 3;
+
+/// Reads and parses a scenario file, with the path in the error.
+pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    Scenario::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Prints an error and returns the bad-input exit status.
+pub fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("sgeval: error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}

@@ -1,0 +1,1 @@
+//! ClassBench filter and trace files.

@@ -1,0 +1,1 @@
+//! The compiled engine: indexed lookup structures that give the reference's answer fast.

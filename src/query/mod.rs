@@ -1,0 +1,1 @@
+//! What-if queries: reachability maps, diffs, hygiene and explanations.
