@@ -828,7 +828,9 @@ fn packet_strategy() -> impl Strategy<Value = Packet> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases unless PROPTEST_CASES says otherwise; a failure is reported, not persisted
+    // (the scenario-level ones become corpus cases, see tests/equality.rs).
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn compiled_equals_reference_on_generated_clouds(
