@@ -691,10 +691,10 @@ pub(crate) mod corpus {
             .find_map(|k| body.get(*k).and_then(Value::as_str))
     }
 
-    fn hop_names(decision: &Decision, cloud: &Cloud, refs: &BTreeMap<GroupKey, String>) -> Vec<String> {
+    fn hop_names(decision: &Decision, cloud: &Cloud, refs: &BTreeMap<GroupKey, Vec<String>>) -> Vec<String> {
         let group_names = |g: GroupKey| {
             let mut names = vec![cloud.group(g).map(|x| x.id.clone()).unwrap_or_default()];
-            if let Some(r) = refs.get(&g) {
+            for r in refs.get(&g).into_iter().flatten() {
                 names.push(format!("${r}"));
             }
             names
@@ -796,16 +796,13 @@ pub(crate) mod corpus {
                     }
                 }
             }
-            let refs: BTreeMap<GroupKey, String> = scenario
-                .calls
-                .iter()
-                .zip(&replay.outcomes)
-                .filter_map(|(call, o)| {
-                    let id = o.response.created.as_ref()?;
-                    let g = replay.cloud.group_by_id(id)?;
-                    Some((g.key, call.reference.clone()?))
-                })
-                .collect();
+            let mut refs: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
+            for (call, o) in scenario.calls.iter().zip(&replay.outcomes) {
+                let group = o.response.created.as_ref().and_then(|id| replay.cloud.group_by_id(id));
+                if let (Some(g), Some(r)) = (group, &call.reference) {
+                    refs.entry(g.key).or_default().push(r.clone());
+                }
+            }
             let built = scenario.build();
             match (case.get("error").and_then(Value::as_str), &built) {
                 (Some(want), Err(e)) if !e.to_string().contains(want) => {
