@@ -64,16 +64,27 @@ impl Dialect {
 
 /// The provider id of group `key` (`sg-` and 20 base-36 characters, as both products show).
 pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
-    format!("sg-{}", crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.0)), 20))
+    format!(
+        "sg-{}",
+        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.0)), 20)
+    )
 }
 
 /// The provider id of rule `key` (`sgr-` and 20 base-36 characters).
 pub(crate) fn rule_id(cloud: &Cloud, key: RuleKey) -> String {
-    format!("sgr-{}", crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.0)), 20))
+    format!(
+        "sgr-{}",
+        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.0)), 20)
+    )
 }
 
 /// A success answer: `RequestId` first, then `fields`.
-pub(crate) fn ok(cloud: &Cloud, dialect: Dialect, fields: Map<String, Value>, created: Option<String>) -> Response {
+pub(crate) fn ok(
+    cloud: &Cloud,
+    dialect: Dialect,
+    fields: Map<String, Value>,
+    created: Option<String>,
+) -> Response {
     let mut body = Map::new();
     body.insert("RequestId".into(), Value::String(dialect.request_id(cloud)));
     body.extend(fields);
@@ -110,7 +121,11 @@ pub(crate) fn error(cloud: &Cloud, dialect: Dialect, e: ApiError) -> Response {
 /// `Missing<Param>` (400): the POP gateway's code for an absent required parameter.
 pub(crate) fn missing(field: &str) -> ApiError {
     let leaf = field.rsplit('.').next().unwrap_or(field);
-    ApiError::new(400, format!("Missing{leaf}"), format!("`{field}` is mandatory for this action"))
+    ApiError::new(
+        400,
+        format!("Missing{leaf}"),
+        format!("`{field}` is mandatory for this action"),
+    )
 }
 
 /// The error for a parameter neither product defines for the API (or sgeval does not
@@ -189,7 +204,11 @@ impl Params {
                 return Err(ApiError::new(
                     400,
                     "InvalidParameter",
-                    format!("`params` must be an object, found {} `{}`", kind(other), show(other)),
+                    format!(
+                        "`params` must be an object, found {} `{}`",
+                        kind(other),
+                        show(other)
+                    ),
                 ))
             }
         };
@@ -277,7 +296,12 @@ impl Params {
                 return Err(ApiError::new(
                     400,
                     invalid,
-                    format!("`{}` must be a string, found {} `{}`", self.field(key), kind(&v), show(&v)),
+                    format!(
+                        "`{}` must be a string, found {} `{}`",
+                        self.field(key),
+                        kind(&v),
+                        show(&v)
+                    ),
                 ))
             }
         };
@@ -314,7 +338,12 @@ impl Params {
             ));
         }
         let head = format!("{prefix}.");
-        let keys: Vec<String> = self.map.keys().filter(|k| k.starts_with(&head)).cloned().collect();
+        let keys: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| k.starts_with(&head))
+            .cloned()
+            .collect();
         let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
         for key in keys {
             let Some(value) = self.map.remove(&key) else {
@@ -326,7 +355,11 @@ impl Params {
                 return Err(ApiError::new(
                     400,
                     invalid,
-                    format!("`{full}` must name a field as `{prefix}.N.<field>`, found {} `{}`", kind(&value), show(&value)),
+                    format!(
+                        "`{full}` must name a field as `{prefix}.N.<field>`, found {} `{}`",
+                        kind(&value),
+                        show(&value)
+                    ),
                 ));
             };
             let n = parse_index(index).ok_or_else(|| {
@@ -357,14 +390,22 @@ impl Params {
             }
         }
         let head = format!("{prefix}.");
-        let keys: Vec<String> = self.map.keys().filter(|k| k.starts_with(&head)).cloned().collect();
+        let keys: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| k.starts_with(&head))
+            .cloned()
+            .collect();
         for key in keys {
             let index = &key[head.len()..];
             let n = parse_index(index).ok_or_else(|| {
                 ApiError::new(
                     400,
                     invalid,
-                    format!("`{}`: the index `{index}` must be a whole number from 1", self.field(&key)),
+                    format!(
+                        "`{}`: the index `{index}` must be a whole number from 1",
+                        self.field(&key)
+                    ),
                 )
             })?;
             if let Some(v) = self.text(&key, invalid)? {
@@ -675,9 +716,9 @@ pub(crate) mod corpus {
     /// recursively; arrays: same length, element-wise).
     pub(crate) fn contains(actual: &Value, expected: &Value) -> bool {
         match (actual, expected) {
-            (Value::Object(a), Value::Object(e)) => {
-                e.iter().all(|(k, ev)| a.get(k).is_some_and(|av| contains(av, ev)))
-            }
+            (Value::Object(a), Value::Object(e)) => e
+                .iter()
+                .all(|(k, ev)| a.get(k).is_some_and(|av| contains(av, ev))),
             (Value::Array(a), Value::Array(e)) => {
                 a.len() == e.len() && a.iter().zip(e).all(|(av, ev)| contains(av, ev))
             }
@@ -705,9 +746,15 @@ pub(crate) mod corpus {
                     .group(r.group)
                     .and_then(|g| g.rules.iter().position(|x| x.key == r.rule))
                     .map_or(usize::MAX, |n| n);
-                group_names(r.group).into_iter().map(|g| format!("rule:{g}:{n}")).collect()
+                group_names(r.group)
+                    .into_iter()
+                    .map(|g| format!("rule:{g}:{n}"))
+                    .collect()
             }
-            Reason::IntraGroup { group } => group_names(group).into_iter().map(|g| format!("intra:{g}")).collect(),
+            Reason::IntraGroup { group } => group_names(group)
+                .into_iter()
+                .map(|g| format!("intra:{g}"))
+                .collect(),
             Reason::Default { fallback } => {
                 let v = serde_json::to_value(fallback).unwrap_or(Value::Null);
                 vec![format!("default:{}", v.as_str().unwrap_or("?"))]
@@ -740,7 +787,9 @@ pub(crate) mod corpus {
                 return Some(Family::of(&addr));
             }
         }
-        let both_v4 = [from, to].iter().all(|s| address(cloud, s, Some(Family::V4)).is_some());
+        let both_v4 = [from, to]
+            .iter()
+            .all(|s| address(cloud, s, Some(Family::V4)).is_some());
         Some(if both_v4 { Family::V4 } else { Family::V6 })
     }
 
@@ -756,7 +805,11 @@ pub(crate) mod corpus {
         for case in root.get("cases").and_then(Value::as_array).unwrap_or(&empty) {
             let name = case.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
             let mut fail = |m: String| failures.push(format!("{name}: {m}"));
-            if case.get("source").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if case
+                .get("source")
+                .and_then(Value::as_str)
+                .map_or(true, str::is_empty)
+            {
                 fail("no source".into());
             }
             let scenario = match Scenario::from_value(case.get("scenario").unwrap_or(&Value::Null)) {
@@ -782,12 +835,19 @@ pub(crate) mod corpus {
                 let r = &outcome.response;
                 if let Some(s) = answer.get("status").and_then(Value::as_u64) {
                     if u64::from(r.status) != s {
-                        fail(format!("call {i}: status {} (body {}), expected {s}", r.status, r.body));
+                        fail(format!(
+                            "call {i}: status {} (body {}), expected {s}",
+                            r.status, r.body
+                        ));
                     }
                 }
                 if let Some(c) = answer.get("code").and_then(Value::as_str) {
                     if code_of(&r.body) != Some(c) {
-                        fail(format!("call {i}: code {:?}, expected {c} (body {})", code_of(&r.body), r.body));
+                        fail(format!(
+                            "call {i}: code {:?}, expected {c} (body {})",
+                            code_of(&r.body),
+                            r.body
+                        ));
                     }
                 }
                 if let Some(sub) = answer.get("contains") {
@@ -798,7 +858,11 @@ pub(crate) mod corpus {
             }
             let mut refs: BTreeMap<GroupKey, Vec<String>> = BTreeMap::new();
             for (call, o) in scenario.calls.iter().zip(&replay.outcomes) {
-                let group = o.response.created.as_ref().and_then(|id| replay.cloud.group_by_id(id));
+                let group = o
+                    .response
+                    .created
+                    .as_ref()
+                    .and_then(|id| replay.cloud.group_by_id(id));
                 if let (Some(g), Some(r)) = (group, &call.reference) {
                     refs.entry(g.key).or_default().push(r.clone());
                 }
@@ -816,7 +880,13 @@ pub(crate) mod corpus {
                 continue;
             };
             let engine = reference::Evaluator::new(&cloud);
-            for (k, check) in case.get("checks").and_then(Value::as_array).unwrap_or(&empty).iter().enumerate() {
+            for (k, check) in case
+                .get("checks")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty)
+                .iter()
+                .enumerate()
+            {
                 checks_run += 1;
                 let family = check_family(&cloud, check);
                 let side = |key: &str| {
@@ -844,11 +914,17 @@ pub(crate) mod corpus {
                 let flow = flow::trace(&cloud, &engine, &packet);
                 let want = check.get("verdict").and_then(Value::as_str).unwrap_or("?");
                 if flow.verdict.to_string() != want {
-                    fail(format!("check {k} ({packet}): verdict {}, expected {want}; hops {:?}", flow.verdict, flow.hops));
+                    fail(format!(
+                        "check {k} ({packet}): verdict {}, expected {want}; hops {:?}",
+                        flow.verdict, flow.hops
+                    ));
                 }
                 if let Some(hops) = check.get("hops").and_then(Value::as_array) {
-                    let names: Vec<Vec<String>> =
-                        flow.hops.iter().map(|h| hop_names(&h.decision, &cloud, &refs)).collect();
+                    let names: Vec<Vec<String>> = flow
+                        .hops
+                        .iter()
+                        .map(|h| hop_names(&h.decision, &cloud, &refs))
+                        .collect();
                     let ok = hops.len() == names.len()
                         && hops
                             .iter()
@@ -885,7 +961,10 @@ mod tests {
         let b = flat.list("Permissions", "X").unwrap();
         assert_eq!(a.len(), 1);
         for (mut pa, mut pb) in a.into_iter().map(|(_, p)| p).zip(b.into_iter().map(|(_, p)| p)) {
-            assert_eq!(pa.text("IpProtocol", "X").unwrap(), pb.text("IpProtocol", "X").unwrap());
+            assert_eq!(
+                pa.text("IpProtocol", "X").unwrap(),
+                pb.text("IpProtocol", "X").unwrap()
+            );
             assert_eq!(pa.text("Priority", "X").unwrap().as_deref(), Some("10"));
             assert_eq!(pb.text("Priority", "X").unwrap().as_deref(), Some("10"));
         }
@@ -908,7 +987,8 @@ mod tests {
             let e = p.list("Permissions", "InvalidParam.Permissions").unwrap_err();
             assert_eq!(e.code, "InvalidParam.Permissions");
         }
-        let mut sparse = params(json!({"Permissions.3.IpProtocol": "TCP", "Permissions.1.IpProtocol": "UDP"}));
+        let mut sparse =
+            params(json!({"Permissions.3.IpProtocol": "TCP", "Permissions.1.IpProtocol": "UDP"}));
         let entries = sparse.list("Permissions", "X").unwrap();
         assert_eq!(entries.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 3]);
         assert!(sparse.is_empty());
@@ -918,7 +998,10 @@ mod tests {
     fn an_object_where_text_is_expected_names_field_and_value() {
         let mut p = params(json!({"Permissions": [{"SourceCidrIp": {"a": 1}}]}));
         let mut entries = p.list("Permissions", "X").unwrap();
-        let e = entries[0].1.text("SourceCidrIp", "InvalidSourceCidrIp.Malformed").unwrap_err();
+        let e = entries[0]
+            .1
+            .text("SourceCidrIp", "InvalidSourceCidrIp.Malformed")
+            .unwrap_err();
         assert_eq!(e.code, "InvalidSourceCidrIp.Malformed");
         assert!(e.message.contains("`Permissions.1.SourceCidrIp`") && e.message.contains("{\"a\":1}"));
     }

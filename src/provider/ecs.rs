@@ -43,8 +43,8 @@ use serde_json::{json, Map, Value};
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{Group, GroupKey, GroupKind, InnerPolicy};
 use crate::provider::alibaba::{
-    self, group_id, parse_cidr, port_range, port_text, rule_id, starts_with_http, valid_name,
-    with_rule_id, Dialect, Params, PortError, Proto, RuleSpec,
+    self, group_id, parse_cidr, port_range, port_text, rule_id, starts_with_http, valid_name, with_rule_id,
+    Dialect, Params, PortError, Proto, RuleSpec,
 };
 use crate::provider::{ApiError, State as ProviderState};
 use crate::rule::{Action, Direction, Family, Remote, RuleKey};
@@ -104,7 +104,11 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
 }
 
 fn internal() -> ApiError {
-    ApiError::new(500, "InternalError", "the ECS front end has no state in this cloud")
+    ApiError::new(
+        500,
+        "InternalError",
+        "the ECS front end has no state in this cloud",
+    )
 }
 
 fn state(cloud: &Cloud) -> Result<&State, ApiError> {
@@ -251,7 +255,9 @@ fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
             return Err(ApiError::new(
                 400,
                 "InvalidDescription.Malformed",
-                format!("`Description` `{d}` must be 2 to 256 characters and not start with http:// or https://"),
+                format!(
+                    "`Description` `{d}` must be 2 to 256 characters and not start with http:// or https://"
+                ),
             ));
         }
     }
@@ -275,7 +281,11 @@ fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
     }
     tags(&mut p)?;
     p.finish("CreateSecurityGroup")?;
-    let in_region = state(cloud)?.groups.values().filter(|m| m.region == region).count();
+    let in_region = state(cloud)?
+        .groups
+        .values()
+        .filter(|m| m.region == region)
+        .count();
     if in_region >= GROUPS_PER_REGION {
         return Err(ApiError::new(
             403,
@@ -631,14 +641,20 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
         None => 1,
         Some(t) => {
             let n: i64 = t.parse().map_err(|_| {
-                bad("InvalidPriority.Malformed", format!("`{prio_field}` `{t}` is not an integer"))
-            })?;
-            u8::try_from(n).ok().filter(|p| (1..=100).contains(p)).ok_or_else(|| {
                 bad(
-                    "InvalidPriority.ValueNotSupported",
-                    format!("`{prio_field}` `{t}` must be from 1 to 100"),
+                    "InvalidPriority.Malformed",
+                    format!("`{prio_field}` `{t}` is not an integer"),
                 )
-            })?
+            })?;
+            u8::try_from(n)
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .ok_or_else(|| {
+                    bad(
+                        "InvalidPriority.ValueNotSupported",
+                        format!("`{prio_field}` `{t}` must be from 1 to 100"),
+                    )
+                })?
         }
     };
     let nic_field = q.field("NicType");
@@ -670,13 +686,21 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
     if src4.is_some() && src6.is_some() {
         return Err(bad(
             "InvalidParam.SourceIp",
-            format!("`{}` and `{}` cannot be set together", q.field("SourceCidrIp"), q.field("Ipv6SourceCidrIp")),
+            format!(
+                "`{}` and `{}` cannot be set together",
+                q.field("SourceCidrIp"),
+                q.field("Ipv6SourceCidrIp")
+            ),
         ));
     }
     if dst4.is_some() && dst6.is_some() {
         return Err(bad(
             "InvalidParam.DestIp",
-            format!("`{}` and `{}` cannot be set together", q.field("DestCidrIp"), q.field("Ipv6DestCidrIp")),
+            format!(
+                "`{}` and `{}` cannot be set together",
+                q.field("DestCidrIp"),
+                q.field("Ipv6DestCidrIp")
+            ),
         ));
     }
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
@@ -751,7 +775,10 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
             Direction::Ingress => "SourceCidrIp, Ipv6SourceCidrIp, SourceGroupId or SourcePrefixListId",
             Direction::Egress => "DestCidrIp, Ipv6DestCidrIp, DestGroupId or DestPrefixListId",
         };
-        return Err(bad(side.missing, format!("one of {names} must be given{}", place(q))));
+        return Err(bad(
+            side.missing,
+            format!("one of {names} must be given{}", place(q)),
+        ));
     };
     let spec = RuleSpec {
         direction,
@@ -776,7 +803,9 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
 /// A permission as DescribeSecurityGroupAttribute shows it (every field, empty when unset).
 fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Value> {
     let net_text = |net: Option<&IpNet>, family: Family| {
-        net.filter(|n| Family::of_net(n) == family).map(|n| n.to_string()).unwrap_or_default()
+        net.filter(|n| Family::of_net(n) == family)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     };
     let remote_net = match &spec.remote {
         Remote::Cidr(net) => Some(net),
@@ -815,7 +844,12 @@ fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Value> {
 }
 
 /// The reference rules that depend on the group the rule goes into (A2, A6, A9e).
-fn check_reference(cloud: &Cloud, target: &Target, perm: &Perm, direction: Direction) -> Result<(), ApiError> {
+fn check_reference(
+    cloud: &Cloud,
+    target: &Target,
+    perm: &Perm,
+    direction: Direction,
+) -> Result<(), ApiError> {
     let Some((referenced, field)) = &perm.group_ref else {
         return Ok(());
     };
@@ -823,7 +857,9 @@ fn check_reference(cloud: &Cloud, target: &Target, perm: &Perm, direction: Direc
     if target.enterprise {
         return Err(bad(
             "InvalidGroupParameter.OperationDenied",
-            format!("`{field}` `{rid}`: rules of an advanced (enterprise) security group cannot reference groups"),
+            format!(
+                "`{field}` `{rid}`: rules of an advanced (enterprise) security group cannot reference groups"
+            ),
         ));
     }
     if *referenced == target.key {
@@ -843,7 +879,9 @@ fn check_reference(cloud: &Cloud, target: &Target, perm: &Perm, direction: Direc
     if cloud.group(*referenced).map(|g| g.kind) == Some(GroupKind::EcsEnterprise) {
         return Err(bad(
             "InvalidGroupAuthParameter.OperationDenied",
-            format!("`{field}` `{rid}` is an advanced (enterprise) security group, which cannot be referenced"),
+            format!(
+                "`{field}` `{rid}` is an advanced (enterprise) security group, which cannot be referenced"
+            ),
         ));
     }
     let st = state(cloud)?;
@@ -1054,7 +1092,7 @@ fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
     let permissions: Vec<Value> = group
         .rules
         .iter()
-        .filter(|r| direction.is_none_or(|d| d == r.direction))
+        .filter(|r| direction.map_or(true, |d| d == r.direction))
         .map(|r| r.shown.clone())
         .collect();
     fields.insert("Permissions".into(), json!({ "Permission": permissions }));
@@ -1085,7 +1123,11 @@ mod tests {
     }
 
     fn group(cloud: &mut Cloud) -> String {
-        let r = call(cloud, "CreateSecurityGroup", json!({"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}));
+        let r = call(
+            cloud,
+            "CreateSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
         r.created.expect("created")
     }
@@ -1093,7 +1135,12 @@ mod tests {
     #[test]
     fn the_corpus_passes() {
         let (failures, checks) = alibaba::corpus::run(include_str!("../../tests/corpus/ecs.json"));
-        assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} failure(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
         assert!(checks >= 50, "only {checks} packet checks");
     }
 
@@ -1135,9 +1182,17 @@ mod tests {
         for _ in 0..GROUPS_PER_REGION {
             group(&mut c);
         }
-        let r = call(&mut c, "CreateSecurityGroup", json!({"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}));
+        let r = call(
+            &mut c,
+            "CreateSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}),
+        );
         assert_eq!((r.status, code(&r)), (403, "QuotaExceed.SecurityGroup"));
-        let elsewhere = call(&mut c, "CreateSecurityGroup", json!({"RegionId": "cn-beijing", "VpcId": "vpc-1"}));
+        let elsewhere = call(
+            &mut c,
+            "CreateSecurityGroup",
+            json!({"RegionId": "cn-beijing", "VpcId": "vpc-1"}),
+        );
         assert_eq!(elsewhere.status, 200);
     }
 
@@ -1149,7 +1204,11 @@ mod tests {
             let perms: Vec<Value> = (1..=100u32)
                 .map(|i| json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", batch * 100 + i), "SourceCidrIp": "10.0.0.0/8"}))
                 .collect();
-            let r = call(&mut c, "AuthorizeSecurityGroup", json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms}));
+            let r = call(
+                &mut c,
+                "AuthorizeSecurityGroup",
+                json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms}),
+            );
             assert_eq!(r.status, 200, "{}", r.body);
         }
         let r = call(
@@ -1176,9 +1235,17 @@ mod tests {
         let perms: Vec<Value> = (1..=21u32)
             .map(|i| json!({"IpProtocol": "TCP", "PortRange": format!("{i}/{i}"), "SourceGroupId": other}))
             .collect();
-        let r = call(&mut c, "AuthorizeSecurityGroup", json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms[..20]}));
+        let r = call(
+            &mut c,
+            "AuthorizeSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms[..20]}),
+        );
         assert_eq!(r.status, 200, "{}", r.body);
-        let r = call(&mut c, "AuthorizeSecurityGroup", json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms[20..]}));
+        let r = call(
+            &mut c,
+            "AuthorizeSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms[20..]}),
+        );
         assert_eq!((r.status, code(&r)), (400, "AuthorizedGroupRule.LimitExceed"));
     }
 
@@ -1191,13 +1258,19 @@ mod tests {
             "AuthorizeSecurityGroupEgress",
             json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": [{"IpProtocol": "udp", "PortRange": "53/53", "DestCidrIp": "8.8.8.8", "Policy": "Drop", "Priority": 5}]}),
         );
-        let r = call(&mut c, "DescribeSecurityGroupAttribute", json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg}));
+        let r = call(
+            &mut c,
+            "DescribeSecurityGroupAttribute",
+            json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg}),
+        );
         let p = &r.body["Permissions"]["Permission"][0];
         assert_eq!(p["DestCidrIp"], "8.8.8.8/32");
         assert_eq!(p["IpProtocol"], "UDP");
         assert_eq!(p["Policy"], "Drop");
         assert_eq!(p["Priority"], "5");
         assert_eq!(r.body["InnerAccessPolicy"], "Accept");
-        assert!(p["SecurityGroupRuleId"].as_str().is_some_and(|s| s.starts_with("sgr-") && s.len() == 24));
+        assert!(p["SecurityGroupRuleId"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sgr-") && s.len() == 24));
     }
 }

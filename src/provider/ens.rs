@@ -126,7 +126,12 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
             match text.as_str() {
                 "ingress" => Direction::Ingress,
                 "egress" => Direction::Egress,
-                _ => return Err(invalid(&field, format!("`{field}` `{text}` must be ingress or egress"))),
+                _ => {
+                    return Err(invalid(
+                        &field,
+                        format!("`{field}` `{text}` must be ingress or egress"),
+                    ))
+                }
             }
         }
     };
@@ -142,7 +147,10 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
                 Style::Create => "TCP, UDP, ICMP, ICMPv6 or ALL",
                 Style::Legacy => "tcp, udp, icmp, gre or all",
             };
-            invalid(&proto_field, format!("`{proto_field}` `{proto_text}` must be {allowed}"))
+            invalid(
+                &proto_field,
+                format!("`{proto_field}` `{proto_text}` must be {allowed}"),
+            )
         })?;
     let port_field = q.field("PortRange");
     let port_text_given = q.required("PortRange", "InvalidParameter.PortRange")?;
@@ -177,7 +185,12 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
         None => Action::Allow,
         Some(t) if t.eq_ignore_ascii_case("accept") => Action::Allow,
         Some(t) if t.eq_ignore_ascii_case("drop") => Action::Deny,
-        Some(t) => return Err(invalid(&policy_field, format!("`{policy_field}` `{t}` must be Accept or Drop"))),
+        Some(t) => {
+            return Err(invalid(
+                &policy_field,
+                format!("`{policy_field}` `{t}` must be Accept or Drop"),
+            ))
+        }
     };
     let prio_field = q.field("Priority");
     let prio_text = match style {
@@ -191,7 +204,12 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
             .parse::<u8>()
             .ok()
             .filter(|p| (1..=100).contains(p))
-            .ok_or_else(|| invalid(&prio_field, format!("`{prio_field}` `{t}` must be an integer from 1 to 100")))?,
+            .ok_or_else(|| {
+                invalid(
+                    &prio_field,
+                    format!("`{prio_field}` `{t}` must be an integer from 1 to 100"),
+                )
+            })?,
     };
     let description = if style == Style::Create {
         let field = q.field("Description");
@@ -222,13 +240,21 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
     if src4.is_some() && src6.is_some() {
         return Err(bad(
             "InvalidParameter.SourceIpConflict",
-            format!("`{}` and `{}` cannot be set at the same time", q.field("SourceCidrIp"), q.field("Ipv6SourceCidrIp")),
+            format!(
+                "`{}` and `{}` cannot be set at the same time",
+                q.field("SourceCidrIp"),
+                q.field("Ipv6SourceCidrIp")
+            ),
         ));
     }
     if dst4.is_some() && dst6.is_some() {
         return Err(bad(
             "InvalidParameter.DestIpConflict",
-            format!("`{}` and `{}` cannot be set at the same time", q.field("DestCidrIp"), q.field("Ipv6DestCidrIp")),
+            format!(
+                "`{}` and `{}` cannot be set at the same time",
+                q.field("DestCidrIp"),
+                q.field("Ipv6DestCidrIp")
+            ),
         ));
     }
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
@@ -251,7 +277,9 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
         if Family::of_net(&l) != Family::of_net(&remote) {
             return Err(bad(
                 "InvalidParameter.CidrIp",
-                format!("the remote `{remote}` and the local `{l}` CIDR blocks of one rule mix IPv4 and IPv6"),
+                format!(
+                    "the remote `{remote}` and the local `{l}` CIDR blocks of one rule mix IPv4 and IPv6"
+                ),
             ));
         }
     }
@@ -300,7 +328,9 @@ fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Value> {
         Direction::Egress => (spec.local, remote),
     };
     let text = |net: Option<IpNet>, family: Family| {
-        net.filter(|n| Family::of_net(n) == family).map(|n| n.to_string()).unwrap_or_default()
+        net.filter(|n| Family::of_net(n) == family)
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     };
     let (proto, policy) = match (style, spec.action) {
         (Style::Create, Action::Allow) => (spec.proto.upper(), "Accept"),
@@ -441,8 +471,22 @@ fn target(cloud: &Cloud, p: &mut Params) -> Result<crate::GroupKey, ApiError> {
 /// The un-prefixed fields of the older single-rule calls (E3).
 fn legacy_fields(direction: Direction) -> &'static [&'static str] {
     match direction {
-        Direction::Ingress => &["IpProtocol", "PortRange", "SourcePortRange", "Policy", "Priority", "SourceCidrIp"],
-        Direction::Egress => &["IpProtocol", "PortRange", "SourcePortRange", "Policy", "Priority", "DestCidrIp"],
+        Direction::Ingress => &[
+            "IpProtocol",
+            "PortRange",
+            "SourcePortRange",
+            "Policy",
+            "Priority",
+            "SourceCidrIp",
+        ],
+        Direction::Egress => &[
+            "IpProtocol",
+            "PortRange",
+            "SourcePortRange",
+            "Policy",
+            "Priority",
+            "DestCidrIp",
+        ],
     }
 }
 
@@ -452,14 +496,19 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
     p.finish(api)?;
     let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
     q.finish(api)?;
-    let group = cloud.group(key).ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+    let group = cloud
+        .group(key)
+        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
     if group.rules.iter().any(|r| perm.spec.same_as(r, true)) {
         return Err(duplicated(api, &format!("in `{}`", group.id)));
     }
     if group.rules.len() >= RULES_PER_GROUP {
         return Err(bad(
             "AuthorizationLimitExceed",
-            format!("`SecurityGroupId` `{}` already has {RULES_PER_GROUP} rules, the maximum", group.id),
+            format!(
+                "`SecurityGroupId` `{}` already has {RULES_PER_GROUP} rules, the maximum",
+                group.id
+            ),
         ));
     }
     let rules = finish_rules(cloud, std::slice::from_ref(&perm));
@@ -474,7 +523,9 @@ fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> 
     p.finish(api)?;
     let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
     q.finish(api)?;
-    let group = cloud.group(key).ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+    let group = cloud
+        .group(key)
+        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
     let remove: Vec<RuleKey> = group
         .rules
         .iter()
@@ -503,7 +554,12 @@ mod tests {
     #[test]
     fn the_corpus_passes() {
         let (failures, checks) = alibaba::corpus::run(include_str!("../../tests/corpus/ens.json"));
-        assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} failure(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
         assert!(checks >= 25, "only {checks} packet checks");
     }
 
@@ -513,7 +569,9 @@ mod tests {
         let r = call(&mut c, "CreateSecurityGroup", json!({}));
         let id = r.body["RequestId"].as_str().unwrap_or_default();
         assert_eq!(id.len(), 32);
-        assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(r.created.is_some_and(|g| g.starts_with("sg-") && g.len() == 23));
     }
 
@@ -524,7 +582,10 @@ mod tests {
             assert_eq!(call(&mut c, "CreateSecurityGroup", json!({})).status, 200);
         }
         let r = call(&mut c, "CreateSecurityGroup", json!({}));
-        assert_eq!((r.status, r.body["Code"].as_str()), (400, Some("QuotaExceed.SecurityGroup")));
+        assert_eq!(
+            (r.status, r.body["Code"].as_str()),
+            (400, Some("QuotaExceed.SecurityGroup"))
+        );
     }
 
     #[test]
