@@ -624,6 +624,8 @@ fn create_security_group(
     request: &Request,
     request_id: &str,
 ) -> Result<Response, Failure> {
+    // The task is recorded after the change: make sure it can be, so the call stays whole.
+    state(cloud)?;
     let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
         Some(ids) => (int_id(&ids[0], "project_id")?, int_id(&ids[1], "region_id")?),
         None => (1, 1),
@@ -761,6 +763,8 @@ fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, 
 }
 
 fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
+    // The task is recorded after the change: make sure it can be, so the call stays whole.
+    state(cloud)?;
     let body = body(request)?;
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, &[RULES_PATH])? {
         Some(ids) => (
@@ -813,6 +817,8 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
 }
 
 fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
+    // The task is recorded after the change: make sure it can be, so the call stays whole.
+    state(cloud)?;
     let (group_id, rule_id, project_id, region_id) = match path_ids(request, &[RULE_PATH])? {
         Some(ids) => {
             if request

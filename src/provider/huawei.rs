@@ -15,6 +15,11 @@
 //! - An identical rule is refused (409), and so is an otherwise identical rule with the
 //!   opposite action (H11); a group holds at most 50 rules, its default rules included.
 //!
+//! A request may give the URL in `path`, checked against the API's URI template; without
+//! one, the ids the URL would carry come from the body (`security_group_id` for
+//! ShowSecurityGroup and BatchCreateSecurityGroupRules, `security_group_rule_id` for
+//! DeleteSecurityGroupRule). The emulation is one tenant: any `project_id` is accepted.
+//!
 //! Error codes come from the VPC error-code page (H7, `错误码.md`). That page lists codes
 //! for the v1-era wrapped APIs; the v3 reference only points to it. Where it names no code
 //! for a case, the closest documented one is used and marked *unconfirmed* below.
