@@ -1092,7 +1092,7 @@ fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
     let permissions: Vec<Value> = group
         .rules
         .iter()
-        .filter(|r| direction.map_or(true, |d| d == r.direction))
+        .filter(|r| direction.is_none_or(|d| d == r.direction))
         .map(|r| r.shown.clone())
         .collect();
     fields.insert("Permissions".into(), json!({ "Permission": permissions }));
@@ -1130,18 +1130,6 @@ mod tests {
         );
         assert_eq!(r.status, 200, "{}", r.body);
         r.created.expect("created")
-    }
-
-    #[test]
-    fn the_corpus_passes() {
-        let (failures, checks) = alibaba::corpus::run(include_str!("../../tests/corpus/ecs.json"));
-        assert!(
-            failures.is_empty(),
-            "{} failure(s):\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
-        assert!(checks >= 50, "only {checks} packet checks");
     }
 
     #[test]
