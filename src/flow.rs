@@ -195,16 +195,24 @@ impl PacketSpec {
         };
         let mut packet = Packet::new(src, dst, self.protocol);
         if has_ports(self.protocol) {
-            packet.dst_port = self
-                .dport
-                .ok_or_else(|| SpecError::MissingPort(crate::packet::protocol_name(self.protocol).unwrap_or("?").to_owned()))?;
+            packet.dst_port = self.dport.ok_or_else(|| {
+                SpecError::MissingPort(
+                    crate::packet::protocol_name(self.protocol)
+                        .unwrap_or("?")
+                        .to_owned(),
+                )
+            })?;
             packet.src_port = self.sport.unwrap_or(49152);
         } else {
             packet.dst_port = self.dport.unwrap_or(0);
             packet.src_port = self.sport.unwrap_or(0);
         }
         if packet.is_icmp() {
-            let echo = if self.protocol == crate::packet::ICMPV6 { 128 } else { 8 };
+            let echo = if self.protocol == crate::packet::ICMPV6 {
+                128
+            } else {
+                8
+            };
             packet.icmp_type = self.icmp_type.unwrap_or(echo);
             packet.icmp_code = self.icmp_code.unwrap_or(0);
         }
@@ -219,7 +227,12 @@ impl PacketSpec {
 /// `rule:<group id>:<n>` (n = the rule's 0-based place in its group's creation order),
 /// `intra:<group id>`, `default:<fallback>`, `established`, `mixed_family`.
 pub fn label(cloud: &Cloud, decision: &Decision) -> String {
-    let group_id = |g| cloud.group(g).map(|g| g.id.clone()).unwrap_or_else(|| g.to_string());
+    let group_id = |g| {
+        cloud
+            .group(g)
+            .map(|g| g.id.clone())
+            .unwrap_or_else(|| g.to_string())
+    };
     match decision.reason {
         Reason::Rule(r) => {
             let place = cloud
@@ -251,14 +264,40 @@ pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
     };
     match decision.reason {
         Reason::Rule(r) => match cloud.rule(r) {
-            Some(rule) => format!("rule {} of group {}", rule, group_text(r.group)),
+            Some(rule) => format!(
+                "group {} rule {}",
+                group_text(r.group),
+                describe_rule(cloud, rule).replacen(' ', ": ", 1)
+            ),
             None => format!("{} of group {}", r.rule, group_text(r.group)),
         },
         Reason::IntraGroup { group } => {
-            format!("intra-group policy Accept of basic group {}: members may talk", group_text(group))
+            format!(
+                "intra-group policy Accept of basic group {}: members may talk",
+                group_text(group)
+            )
         }
         Reason::Default { fallback } => fallback.to_string(),
         Reason::Established => "established connection: stateful groups let it through".into(),
         Reason::MixedFamily => "source and destination are of different address families".into(),
+    }
+}
+
+/// A rule in words, with group and address-group references shown by their provider ids.
+pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
+    let text = rule.to_string();
+    match rule.remote {
+        crate::Remote::Group(g) => match cloud.group(g) {
+            Some(group) => text.replace(
+                &format!("members of {g}"),
+                &format!("members of group {}", group.id),
+            ),
+            None => text,
+        },
+        crate::Remote::AddressGroup(a) => match cloud.address_group(a) {
+            Some(ag) => text.replace(&format!("address group {a}"), &format!("address group {}", ag.id)),
+            None => text,
+        },
+        _ => text,
     }
 }

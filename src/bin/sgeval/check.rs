@@ -118,7 +118,10 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default());
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default()
+        );
     } else {
         print_human(&cloud, &packet, &flow);
     }
@@ -139,7 +142,11 @@ pub fn run(args: Args) -> ExitCode {
 
 fn compiled(cloud: &Cloud, packet: &sgeval::Packet) -> Result<Flow, String> {
     // The compiled engine lands with the compiled-engine issue; until then the reference decides.
-    Ok(flow::trace(cloud, &sgeval::reference::Evaluator::new(cloud), packet))
+    Ok(flow::trace(
+        cloud,
+        &sgeval::reference::Evaluator::new(cloud),
+        packet,
+    ))
 }
 
 fn endpoint_name(cloud: &Cloud, key: sgeval::EndpointKey) -> String {
@@ -182,9 +189,9 @@ pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_j
 }
 
 fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
-    println!("packet: {packet}");
+    outln!("packet: {packet}");
     for h in &flow.hops {
-        println!(
+        outln!(
             "  {:<7} at {:<12} {:<5}  {}",
             h.direction.to_string(),
             endpoint_name(cloud, h.endpoint),
@@ -192,5 +199,5 @@ fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
             flow::explain(cloud, &h.decision)
         );
     }
-    println!("verdict: {}", flow.verdict);
+    outln!("verdict: {}", flow.verdict);
 }
