@@ -17,8 +17,10 @@
 //! multiport lists and source port lists to their cross product.
 //!
 //! ICMP packets (protocol 1 and 58) are classified by separate entry lists, one per protocol,
-//! because a rule's ICMP type/code filter applies to them on top of its port ranges (the
-//! reference compares ports for every protocol, [`crate::Rule::matches_header`]): there the
+//! when a rule that can match them filters the ICMP type or code (Gcore), because the filter
+//! applies to them on top of the rule's port ranges (the reference compares ports for every
+//! protocol, [`crate::Rule::matches_header`]); without such a rule the main list decides
+//! them, with their real ports and protocol. In an ICMP list the
 //! classifier's protocol field carries the ICMP type, the source port field the real source
 //! port, and the destination port field either the real destination port (when no rule of
 //! the list filters the ICMP code) or `class << 8 | code`, where `class` is the index of the
@@ -151,10 +153,14 @@ pub(crate) struct IcmpPart<A: Addr> {
 /// The lowered table of one endpoint group list, direction and family.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Lowered<A: Addr> {
-    /// Entries for every protocol but ICMP and ICMPv6.
+    /// Entries for every protocol whose packets have no list of their own.
     pub main: Part<A>,
-    /// Entries for ICMP packets, then for ICMPv6 packets ([`ICMP_PROTOCOLS`]).
+    /// Entries for ICMP packets, then for ICMPv6 packets ([`ICMP_PROTOCOLS`]), used where
+    /// `lanes` says so.
     pub icmp: [IcmpPart<A>; 2],
+    /// Whether ICMP, then ICMPv6, packets are decided by their own list (some rule that can
+    /// match them filters the ICMP type or code) rather than by `main`.
+    pub lanes: [bool; 2],
     /// The answer when nothing matches.
     pub fallback: Decision,
 }
@@ -492,19 +498,30 @@ where
             }
         }
     }
+    // An ICMP protocol needs its own list only when a rule that can match its packets
+    // filters the ICMP type or code; otherwise the main list decides its packets exactly.
+    let lanes = ICMP_PROTOCOLS.map(|protocol| {
+        resolved.iter().any(|r| {
+            r.protocol.map_or(true, |p| p == protocol) && (r.icmp_type.is_some() || r.icmp_code.is_some())
+        })
+    });
+    let laned = |p: u8| ICMP_PROTOCOLS.iter().zip(lanes).any(|(&q, on)| on && q == p);
     let mut total = 0usize;
     let mut main = Part::default();
     for r in &resolved {
         let proto = match r.protocol {
-            // ICMP rules can only match ICMP packets, which the ICMP lists decide.
-            Some(p) if ICMP_PROTOCOLS.contains(&p) => continue,
+            // These rules can only match packets that their ICMP list decides.
+            Some(p) if laned(p) => continue,
             Some(p) => (p, 0xff),
             None => (0, 0),
         };
         emit(&mut main, r, direction, &r.dst_ports, proto, &mut total, limit)?;
     }
     let mut icmp: [IcmpPart<A>; 2] = Default::default();
-    for (slot, &protocol) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()) {
+    for ((slot, &protocol), on) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()).zip(lanes) {
+        if !on {
+            continue;
+        }
         let members: Vec<&Resolved<A>> = resolved
             .iter()
             .filter(|r| r.protocol.map_or(true, |p| p == protocol))
@@ -545,6 +562,7 @@ where
     Ok(Lowered {
         main,
         icmp,
+        lanes,
         fallback: fallback(cloud, groups, direction),
     })
 }

@@ -463,11 +463,16 @@ impl Engine {
                     out[i] = Decision::ESTABLISHED;
                     continue;
                 }
-                if set.is_none() {
+                let Some(set) = set else {
                     out[i] = NO_GROUP;
                     continue;
-                }
-                let b = v6 * 3 + Lane::of(p.protocol).index();
+                };
+                let lane = if v6 == 0 {
+                    set.v4[d].lane(p.protocol)
+                } else {
+                    set.v6[d].lane(p.protocol)
+                };
+                let b = v6 * 3 + lane.index();
                 bucket[i] = b as u8 + 1;
                 present[b] = true;
             }

@@ -49,17 +49,6 @@ pub(crate) enum Lane {
 }
 
 impl Lane {
-    #[inline]
-    pub(crate) fn of(protocol: u8) -> Lane {
-        if protocol == ICMP_PROTOCOLS[0] {
-            Lane::Icmp(0)
-        } else if protocol == ICMP_PROTOCOLS[1] {
-            Lane::Icmp(1)
-        } else {
-            Lane::Main
-        }
-    }
-
     /// A small index: 0 main, 1 ICMP, 2 ICMPv6.
     #[inline]
     pub(crate) fn index(self) -> usize {
@@ -75,6 +64,8 @@ impl Lane {
 pub(crate) struct Table<A: Addr> {
     main: Sub<A>,
     icmp: [IcmpSub<A>; 2],
+    /// Whether ICMP, then ICMPv6, packets go to their own list.
+    lanes: [bool; 2],
     fallback: Decision,
     /// Hash of the lowered input; equal fingerprints mean equal tables (a 64-bit hash of
     /// the full entry lists and decisions).
@@ -100,9 +91,23 @@ impl<A: Addr> Table<A> {
         Ok(Table {
             main: Sub::build(&lowered.main)?,
             icmp: [icmp(0)?, icmp(1)?],
+            lanes: lowered.lanes,
             fallback: lowered.fallback,
             fingerprint,
         })
+    }
+
+    /// The lane that decides packets of `protocol`.
+    #[inline]
+    pub(crate) fn lane(&self, protocol: u8) -> Lane {
+        // PERF: one compare for the common case (no ICMP lists, or a non-ICMP packet).
+        if protocol == ICMP_PROTOCOLS[0] && self.lanes[0] {
+            Lane::Icmp(0)
+        } else if protocol == ICMP_PROTOCOLS[1] && self.lanes[1] {
+            Lane::Icmp(1)
+        } else {
+            Lane::Main
+        }
     }
 
     /// The classifier key of a packet for a lane.
@@ -161,7 +166,7 @@ impl<A: Addr> Table<A> {
     /// The decision for a packet whose addresses are `src` and `dst`.
     #[inline]
     pub(crate) fn decide(&self, src: A, dst: A, packet: &Packet) -> Decision {
-        let lane = Lane::of(packet.protocol);
+        let lane = self.lane(packet.protocol);
         let key = self.key(lane, src, dst, packet);
         self.answer(lane, self.sub(lane).classifier.classify(&key))
     }
