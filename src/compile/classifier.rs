@@ -29,6 +29,8 @@ use std::hash::Hash;
 
 use crate::rule::PortRange;
 
+mod tree;
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for u32 {}
@@ -55,10 +57,19 @@ pub trait Addr: Copy + Ord + Eq + Hash + fmt::Debug + Send + Sync + 'static + se
     fn or(self, other: Self) -> Self;
     /// Bitwise not.
     fn not(self) -> Self;
+    /// Bitwise exclusive or.
+    fn xor(self, other: Self) -> Self;
     /// The address widened to 128 bits.
     fn to_u128(self) -> u128;
     /// The low [`Addr::BITS`] bits of `value`.
     fn from_u128_truncating(value: u128) -> Self;
+
+    /// Number of 32-bit words in the address.
+    #[doc(hidden)]
+    const WORDS: usize;
+    /// Word `i` of the address, most significant first.
+    #[doc(hidden)]
+    fn word(self, i: usize) -> u32;
 }
 
 impl Addr for u32 {
@@ -87,12 +98,22 @@ impl Addr for u32 {
         !self
     }
     #[inline]
+    fn xor(self, other: Self) -> Self {
+        self ^ other
+    }
+    #[inline]
     fn to_u128(self) -> u128 {
         u128::from(self)
     }
     #[inline]
     fn from_u128_truncating(value: u128) -> Self {
         value as u32
+    }
+
+    const WORDS: usize = 1;
+    #[inline(always)]
+    fn word(self, _i: usize) -> u32 {
+        self
     }
 }
 
@@ -122,12 +143,22 @@ impl Addr for u128 {
         !self
     }
     #[inline]
+    fn xor(self, other: Self) -> Self {
+        self ^ other
+    }
+    #[inline]
     fn to_u128(self) -> u128 {
         self
     }
     #[inline]
     fn from_u128_truncating(value: u128) -> Self {
         value
+    }
+
+    const WORDS: usize = 4;
+    #[inline(always)]
+    fn word(self, i: usize) -> u32 {
+        (self >> (96 - 32 * (i & 3))) as u32
     }
 }
 
@@ -257,12 +288,16 @@ pub enum BuildError {
 }
 
 /// Most rules a classifier accepts.
-pub const MAX_RULES: usize = (u32::MAX - 1) as usize;
+pub const MAX_RULES: usize = tree::NONE as usize;
+
+/// Most bytes a classifier may use.
+pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// An immutable first-match classifier over a rule list.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
-    rules: Vec<Rule<A>>,
+    forest: tree::Forest<A>,
+    len: usize,
 }
 
 impl<A: Addr> Classifier<A> {
@@ -278,40 +313,86 @@ impl<A: Addr> Classifier<A> {
                 max: MAX_RULES,
             });
         }
+        let mut params = tree::Params {
+            max_bytes: MEMORY_LIMIT,
+            ..tree::Params::default()
+        };
+        if let Some(l) = std::env::var("SGEVAL_LEAF").ok().and_then(|v| v.parse().ok()) {
+            params.leaf = l;
+        }
+        let groups = partition(rules);
+        let forest = tree::Forest::build(rules, &groups, params)
+            .map_err(|_| BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
         Ok(Classifier {
-            rules: rules.to_vec(),
+            forest,
+            len: rules.len(),
         })
     }
 
     /// The index of the first rule that matches `key`, or `None`.
     #[inline]
     pub fn classify(&self, key: &Key<A>) -> Option<u32> {
-        self.rules.iter().position(|r| r.matches(key)).map(|i| i as u32)
+        let i = self.forest.classify(key);
+        (i != tree::NONE).then_some(i)
     }
 
     /// Classifies every key of `keys` into the same position of `out`; the answers equal
     /// [`Classifier::classify`]'s. Extra entries of `out` are left untouched; keys beyond
     /// `out`'s length are not classified.
     pub fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
-        for (key, slot) in keys.iter().zip(out.iter_mut()) {
-            *slot = self.classify(key);
-        }
+        let n = keys.len().min(out.len());
+        self.forest.classify_batch(&keys[..n], &mut out[..n]);
     }
 
     /// Bytes used by the structure, heap included.
     pub fn memory_usage(&self) -> usize {
-        std::mem::size_of::<Self>() + self.rules.capacity() * std::mem::size_of::<Rule<A>>()
+        std::mem::size_of::<Self>() + self.forest.memory_usage()
     }
 
     /// Number of rules the classifier was built from.
     pub fn len(&self) -> usize {
-        self.rules.len()
+        self.len
     }
 
     /// Whether the classifier was built from no rules.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.len == 0
     }
+
+    /// Internal work for one key, per tree: (nodes visited, slots checked).
+    #[doc(hidden)]
+    pub fn profile(&self, key: &Key<A>) -> Vec<(u32, u32)> {
+        self.forest.profile(key)
+    }
+
+    /// Internal shape for tuning: (nodes, leaf slots, trees).
+    #[doc(hidden)]
+    pub fn shape(&self) -> (usize, usize, Vec<u32>) {
+        self.forest.shape()
+    }
+}
+
+/// Splits the rules by which address is narrow, so that cutting one address in a tree does
+/// not copy the rules that are wide in it: destination narrow; else source narrow; else
+/// neither.
+fn partition<A: Addr>(rules: &[Rule<A>]) -> Vec<Vec<u32>> {
+    let t: u8 = std::env::var("SGEVAL_T")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let mut groups = vec![Vec::new(), Vec::new(), Vec::new()];
+    for (i, r) in rules.iter().enumerate() {
+        let g = if r.dst.len >= t {
+            0
+        } else if r.src.len >= t {
+            1
+        } else {
+            2
+        };
+        groups[g].push(i as u32);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
 }
 
 #[cfg(test)]
