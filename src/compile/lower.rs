@@ -256,7 +256,7 @@ fn ordered<'c>(
     direction: Direction,
     family: Family,
 ) -> Vec<Source<'c>> {
-    let applies = |r: &Rule| r.enabled && r.direction == direction && r.family.map_or(true, |f| f == family);
+    let applies = |r: &Rule| r.enabled && r.direction == direction && r.family.is_none_or(|f| f == family);
     let rules_of = |g: GroupKey| {
         cloud
             .group(g)
@@ -502,7 +502,7 @@ where
     // filters the ICMP type or code; otherwise the main list decides its packets exactly.
     let lanes = ICMP_PROTOCOLS.map(|protocol| {
         resolved.iter().any(|r| {
-            r.protocol.map_or(true, |p| p == protocol) && (r.icmp_type.is_some() || r.icmp_code.is_some())
+            r.protocol.is_none_or(|p| p == protocol) && (r.icmp_type.is_some() || r.icmp_code.is_some())
         })
     });
     let laned = |p: u8| ICMP_PROTOCOLS.iter().zip(lanes).any(|(&q, on)| on && q == p);
@@ -524,7 +524,7 @@ where
         }
         let members: Vec<&Resolved<A>> = resolved
             .iter()
-            .filter(|r| r.protocol.map_or(true, |p| p == protocol))
+            .filter(|r| r.protocol.is_none_or(|p| p == protocol))
             .collect();
         let coded = members.iter().any(|r| r.icmp_code.is_some());
         let classes = if coded {
