@@ -202,8 +202,8 @@ impl<'c> Ctx<'c> {
 
 /// Per-family access to the member cache.
 pub(crate) trait MemberCache<A: FamilyAddr> {
-    /// The full-length prefixes of the addresses of `group`'s members in family `A`,
-    /// sorted, without repeats.
+    /// The addresses of `group`'s members in family `A`, as the fewest prefixes that hold
+    /// exactly them ([`aggregate`]), sorted.
     fn members(&mut self, group: GroupKey) -> &[Prefix<A>];
 }
 
@@ -217,9 +217,67 @@ fn collect_members<A: FamilyAddr>(cloud: &Cloud, group: GroupKey) -> Vec<Prefix<
             len: A::BITS as u8,
         })
         .collect();
-    out.sort_unstable();
-    out.dedup();
+    aggregate(&mut out);
     out
+}
+
+/// Replaces `prefixes` by the fewest prefixes that hold exactly the same addresses, sorted.
+/// Members of a group are often numbered densely: 5,000 host addresses can collapse into a
+/// few dozen prefixes, and the classifier then holds that many entries instead.
+pub(crate) fn aggregate<A: Addr>(prefixes: &mut Vec<Prefix<A>>) {
+    let mut ranges: Vec<(u128, u128)> = prefixes
+        .iter()
+        .map(|p| (p.first().to_u128(), p.last().to_u128()))
+        .collect();
+    ranges.sort_unstable();
+    prefixes.clear();
+    let mut current: Option<(u128, u128)> = None;
+    for (lo, hi) in ranges {
+        current = match current {
+            // Overlapping or adjacent: one range.
+            Some((clo, chi)) if chi.checked_add(1).is_none_or(|next| lo <= next) => Some((clo, chi.max(hi))),
+            Some((clo, chi)) => {
+                push_range(clo, chi, prefixes);
+                Some((lo, hi))
+            }
+            None => Some((lo, hi)),
+        };
+    }
+    if let Some((lo, hi)) = current {
+        push_range(lo, hi, prefixes);
+    }
+}
+
+/// Appends the fewest prefixes that cover `lo..=hi` exactly (addresses as integers of the
+/// family `A`, `lo <= hi`), in ascending order.
+fn push_range<A: Addr>(mut lo: u128, hi: u128, out: &mut Vec<Prefix<A>>) {
+    let bits = A::BITS;
+    loop {
+        // The largest aligned block that starts at `lo` and ends at or before `hi`.
+        let align = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
+        let fit = match (hi - lo).checked_add(1) {
+            Some(count) => 127 - count.leading_zeros(),
+            None => 128,
+        };
+        let k = align.min(fit);
+        out.push(Prefix {
+            addr: A::from_u128_truncating(lo),
+            len: (bits - k) as u8,
+        });
+        let last = if k >= 128 {
+            u128::MAX
+        } else {
+            lo | ((1u128 << k) - 1)
+        };
+        if last >= hi {
+            break;
+        }
+        lo = last + 1;
+    }
 }
 
 impl MemberCache<u32> for Ctx<'_> {
@@ -396,8 +454,7 @@ where
                             AddressEntry::Range(first, last) => A::range(first, last, &mut out),
                         }
                     }
-                    out.sort_unstable();
-                    out.dedup();
+                    aggregate(&mut out);
                     out
                 }
             };

@@ -376,6 +376,65 @@ fn engine_is_send_sync_and_clone() {
     check::<Engine>();
 }
 
+#[test]
+fn aggregate_merges_dense_members_and_keeps_the_address_set() {
+    use super::classifier::Prefix;
+    let mut hosts: Vec<Prefix<u32>> = (0..=255u32)
+        .map(|i| Prefix {
+            addr: 0x0a00_0000 | i,
+            len: 32,
+        })
+        .collect();
+    super::lower::aggregate(&mut hosts);
+    assert_eq!(
+        hosts,
+        vec![Prefix {
+            addr: 0x0a00_0000,
+            len: 24
+        }]
+    );
+    let mut every: Vec<Prefix<u128>> = vec![
+        Prefix { addr: 0, len: 1 },
+        Prefix {
+            addr: 1 << 127,
+            len: 1,
+        },
+    ];
+    super::lower::aggregate(&mut every);
+    assert_eq!(every, vec![Prefix { addr: 0, len: 0 }]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn aggregate_holds_exactly_the_same_addresses(
+        raw in prop::collection::vec((0u32..64, 26u8..=32), 0..24),
+        probes in prop::collection::vec(0u32..80, 32),
+    ) {
+        use super::classifier::Prefix;
+        let base = 0xc000_0200u32;
+        let input: Vec<Prefix<u32>> = raw
+            .iter()
+            .filter_map(|&(off, len)| Prefix::truncating(base + off, len))
+            .collect();
+        let mut merged = input.clone();
+        super::lower::aggregate(&mut merged);
+        prop_assert!(merged.len() <= input.len());
+        for w in merged.windows(2) {
+            prop_assert!(w[0].last() < w[1].first(), "sorted and disjoint: {:?}", merged);
+        }
+        for off in probes.into_iter().chain([0, 63, 64]) {
+            let a = base + off;
+            prop_assert_eq!(
+                input.iter().any(|p| p.contains(a)),
+                merged.iter().any(|p| p.contains(a)),
+                "address {:#x}", a
+            );
+        }
+    }
+}
+
 // ---- refresh ----
 
 /// A cloud with shared group lists, a group reference and an address group; `variant`
