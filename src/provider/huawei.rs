@@ -7,7 +7,9 @@
 //!
 //! - CreateSecurityGroup creates four real rules (ingress from the group itself and egress
 //!   to anywhere, IPv4 and IPv6, allow, priority 100) in the order of the seed example;
-//!   `dry_run: true` validates everything, answers 202 and creates nothing.
+//!   `dry_run: true` (group, rule and batch create) runs every check, answers 202 and
+//!   creates nothing. Batch create's `ignore_duplicate: true` skips a rule that repeats one
+//!   of the group or one earlier in the request instead of failing the request (H3).
 //! - Single-rule create defaults priority to 100, batch create to 1; action defaults to
 //!   allow; `protocol` empty or null means every protocol; `multiport` takes `80`, `1-30`,
 //!   `22,3389,80` and mixes (at most 20 items, 1..65535, no overlap); the three remote fields
@@ -747,11 +749,13 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
 
 fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, ApiError> {
     let body = body(request, code::PARAM)?;
+    // BatchCreateSecurityGroupRulesRequestBody: `security_group_rules`, `ignore_duplicate`
+    // and `dry_run` (H3); `security_group_id` stands in for the path when none is given.
     let group_id = match path_ids(request, &[BATCH_PATH])? {
         Some(ids) => {
             check_keys(
                 body,
-                &["security_group_rules", "ignore_duplicate"],
+                &["security_group_rules", "ignore_duplicate", "dry_run"],
                 "",
                 code::PARAM,
             )?;
@@ -760,7 +764,12 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         None => {
             check_keys(
                 body,
-                &["security_group_id", "security_group_rules", "ignore_duplicate"],
+                &[
+                    "security_group_id",
+                    "security_group_rules",
+                    "ignore_duplicate",
+                    "dry_run",
+                ],
                 "",
                 code::PARAM,
             )?;
@@ -769,7 +778,11 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
                 .to_owned()
         }
     };
+    // `ignore_duplicate: true`: a rule repeated in the request or repeating a rule of the
+    // group is skipped without error; `false` (the default): the request fails (H3).
     let ignore_duplicate = opt_bool(body, "ignore_duplicate", "", code::PARAM)?.unwrap_or(false);
+    // `dry_run: true`: every check (parameters, conflicts, quota), then 202 and nothing created.
+    let dry_run = opt_bool(body, "dry_run", "", code::PARAM)?.unwrap_or(false);
     let items = match body.get("security_group_rules") {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => return Err(param("`security_group_rules` is missing".to_owned())),
@@ -814,6 +827,9 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         }
     }
     quota_check(state(cloud)?, group, kept.len())?;
+    if dry_run {
+        return Ok(accepted(request_id));
+    }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, kept);
     let shown: Vec<Value> = created.iter().map(|r| r.shown.clone()).collect();
