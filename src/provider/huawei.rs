@@ -15,7 +15,10 @@
 //!   `22,3389,80` and mixes (at most 20 items, 1..65535, no overlap); the three remote fields
 //!   are mutually exclusive and must name something that exists.
 //! - An identical rule is refused (409), and so is an otherwise identical rule with the
-//!   opposite action (H11); a group holds at most 50 rules, its default rules included.
+//!   opposite action at the same priority, a true contradiction (our reading: H11 says only
+//!   that importing such a pair fails). At another priority the opposite action is accepted
+//!   and priority decides, so "deny all egress" at priority 1 can sit next to the default
+//!   "allow all egress" at 100. A group holds at most 50 rules, its default rules included.
 //!
 //! A request may give the URL in `path`, checked against the API's URI template; without
 //! one, the ids the URL would carry come from the body (`security_group_id` for
@@ -55,7 +58,7 @@ mod code {
     pub const PARAM: &str = "VPC.0601";
     /// 409 for rule create: "Security group rule already exists." and "Quota exceeded for
     /// resources: ['security_group_rule']" (documented). Also used for a rule that repeats
-    /// another with the opposite action (H11; code unconfirmed).
+    /// another with the opposite action at the same priority (code unconfirmed).
     pub const RULE_CONFLICT: &str = "VPC.0602";
     /// 404 "Securitygroup is not exist." (documented for the group query); also used for a
     /// missing rule on delete (unconfirmed).
@@ -328,7 +331,7 @@ enum RemoteSpec {
 }
 
 impl RuleSpec {
-    /// What makes two rules the same rule apart from action and priority (H11): direction,
+    /// What makes two rules the same rule apart from action and priority: direction,
     /// family, protocol, ports and remote, with `0.0.0.0/0` / `::/0` the same as no remote.
     fn match_key(&self) -> (Direction, Family, Option<u8>, Vec<PortRange>, RemoteSpec) {
         let mut ports = self.ports.clone();
@@ -619,8 +622,10 @@ fn resolve_remote(cloud: &Cloud, spec: &RuleSpec, path: &str) -> Result<Remote, 
 }
 
 /// Refuses a rule that repeats an existing one (or one earlier in the same request), or
-/// that repeats one with the opposite action (H11). With `ignore_duplicate`, a repeat is
-/// dropped instead (`Ok(false)`).
+/// that contradicts one: otherwise identical, same priority, opposite action. At another
+/// priority the opposite action is accepted (priority decides; our reading, H11 only says
+/// that importing such a pair fails). With `ignore_duplicate`, a repeat is dropped instead
+/// (`Ok(false)`); a contradiction is refused all the same.
 fn check_conflicts(
     existing: &[&RuleSpec],
     spec: &RuleSpec,
@@ -629,7 +634,7 @@ fn check_conflicts(
 ) -> Result<bool, ApiError> {
     let key = spec.match_key();
     for other in existing {
-        if other.match_key() != key {
+        if other.match_key() != key || other.priority != spec.priority {
             continue;
         }
         if other.action != spec.action {
@@ -637,21 +642,19 @@ fn check_conflicts(
                 409,
                 code::RULE_CONFLICT,
                 format!(
-                    "{what}: an otherwise identical rule with action `{}` exists; rules with opposite actions may not match the same traffic",
-                    other.action
+                    "{what}: an otherwise identical rule with action `{}` exists at priority {}; opposite actions at one priority contradict each other",
+                    other.action, other.priority
                 ),
             ));
         }
-        if other.priority == spec.priority {
-            if ignore_duplicate {
-                return Ok(false);
-            }
-            return Err(ApiError::new(
-                409,
-                code::RULE_CONFLICT,
-                format!("{what}: security group rule already exists"),
-            ));
+        if ignore_duplicate {
+            return Ok(false);
         }
+        return Err(ApiError::new(
+            409,
+            code::RULE_CONFLICT,
+            format!("{what}: security group rule already exists"),
+        ));
     }
     Ok(true)
 }
@@ -1545,11 +1548,14 @@ mod tests {
             (again.status, again.body["error_code"].as_str()),
             (409, Some("VPC.0602"))
         );
+        // The opposite action at the same priority contradicts; at another it is accepted.
         let mut deny = rule.clone();
         deny["action"] = json!("deny");
+        deny["priority"] = json!(100);
+        assert_eq!(add_rule(&mut c, deny.clone()).status, 409);
         deny["priority"] = json!(1);
-        assert_eq!(add_rule(&mut c, deny).status, 409);
-        for port in 1..=45 {
+        assert_eq!(add_rule(&mut c, deny).status, 201);
+        for port in 1..=44 {
             let r = add_rule(
                 &mut c,
                 json!({"security_group_id": g, "direction": "egress", "protocol": "tcp", "multiport": port.to_string()}),
