@@ -416,15 +416,17 @@ fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Re
         match protocol {
             None => {
                 return Err(param(format!(
-                    "`{path}multiport` `{}` needs a `protocol` (tcp or udp)",
+                    "`{path}multiport` `{}` needs a port-bearing `protocol` (tcp, udp, or 33, 132, 136)",
                     multiport_text.as_deref().unwrap_or_default()
                 )))
             }
-            // Only TCP and UDP carry ports in v3 (docs silent for other numbers: unconfirmed).
-            Some(6) | Some(17) => {}
+            // Every protocol whose packets carry ports: tcp (6), udp (17), dccp (33), sctp
+            // (132), udplite (136), as names where v3 takes names, else as numbers. The docs
+            // state no limit; ports on a protocol without them could never match (Decision 8).
+            Some(p) if crate::flow::has_ports(p) => {}
             Some(_) => {
                 return Err(param(format!(
-                    "`{path}multiport` is only allowed with protocol tcp or udp, not `{}`",
+                    "`{path}multiport` needs a port-bearing protocol (tcp, udp, or 33, 132, 136), not `{}`",
                     protocol_text.as_deref().unwrap_or_default()
                 )))
             }
