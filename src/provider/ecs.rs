@@ -11,6 +11,8 @@
 //!   modelled, so any non-empty id exists; `ResourceGroupId` must look like `rg-...`.
 //! - `RegionId` must be `xx-yyy`-shaped (lowercase letters, digits, `-`); groups are
 //!   regional: rule calls name the group's region or get `InvalidSecurityGroupId.NotFound`.
+//!   A referenced group must be in that region too (else `Invalid{Source,Dest}GroupId.NotFound`,
+//!   404: it does not exist there) and in the group's VPC (else `...GroupId.Mismatch`).
 //! - A CIDR with host bits set is accepted and read as its network (`10.1.2.3/8` is
 //!   `10.0.0.0/8`); a bare address is a /32 or /128.
 //! - Source precedence (A6): a CIDR beats a group reference, which is then ignored
@@ -403,6 +405,8 @@ fn tags(p: &mut Params) -> Result<(), ApiError> {
 struct Target {
     key: GroupKey,
     enterprise: bool,
+    /// The region the call names (the group's own).
+    region: String,
 }
 
 fn target(cloud: &Cloud, p: &mut Params) -> Result<Target, ApiError> {
@@ -429,6 +433,7 @@ fn target(cloud: &Cloud, p: &mut Params) -> Result<Target, ApiError> {
     Ok(Target {
         key: group.key,
         enterprise: group.kind == GroupKind::EcsEnterprise,
+        region,
     })
 }
 
@@ -570,9 +575,15 @@ fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<
     }
 }
 
-/// Reads one rule as ECS validates it. Group references must exist; the checks that
-/// depend on the group the rule goes into are [`check_reference`]'s.
-fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Result<Perm, ApiError> {
+/// Reads one rule as ECS validates it. Group references must exist in `region` (groups are
+/// regional: a group of another region is not found from this one); the checks that depend
+/// on the group the rule goes into are [`check_reference`]'s.
+fn parse_permission(
+    cloud: &Cloud,
+    q: &mut Params,
+    direction: Direction,
+    region: &str,
+) -> Result<Perm, ApiError> {
     let side = match direction {
         Direction::Ingress => &INGRESS_SIDE,
         Direction::Egress => &EGRESS_SIDE,
@@ -747,14 +758,16 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
     let (remote, group_ref) = if let Some(net) = remote_net {
         (Remote::Cidr(net), None)
     } else if let Some(gid) = group_text {
+        let st = state(cloud)?;
         let group = cloud
             .group_by_id(&gid)
             .filter(|g| matches!(g.kind, GroupKind::EcsBasic { .. } | GroupKind::EcsEnterprise))
+            .filter(|g| st.groups.get(&g.key).is_some_and(|m| m.region == region))
             .ok_or_else(|| {
                 ApiError::new(
                     404,
                     side.group_not_found,
-                    format!("`{group_field}` `{gid}` does not exist"),
+                    format!("`{group_field}` `{gid}` does not exist in region `{region}`"),
                 )
             })?;
         if nic_internet {
@@ -910,7 +923,7 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
     let mut perms: Vec<(String, Perm)> = Vec::with_capacity(entries.len());
     for mut q in entries {
         let at = q.field("").trim_end_matches('.').to_owned();
-        let perm = parse_permission(cloud, &mut q, direction)?;
+        let perm = parse_permission(cloud, &mut q, direction, &target.region)?;
         q.finish(api)?;
         check_reference(cloud, &target, &perm, direction)?;
         if let Some((earlier, _)) = perms.iter().find(|(_, other)| other.spec.same_spec(&perm.spec)) {
@@ -1013,7 +1026,7 @@ fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> 
         p.finish(api)?;
         let mut perms = Vec::with_capacity(entries.len());
         for mut q in entries {
-            let perm = parse_permission(cloud, &mut q, direction)?;
+            let perm = parse_permission(cloud, &mut q, direction, &target.region)?;
             q.finish(api)?;
             perms.push(perm);
         }
