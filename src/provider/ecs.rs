@@ -30,6 +30,8 @@
 //!   (`AuthorizationLimitExceed`, the per-group limit's code: unconfirmed for this limit).
 //! - The 20-reference limit counts rules that reference a group (the error text of
 //!   `AuthorizedGroupRule.LimitExceed` and the limits page: "up to 20 such rules").
+//! - A rule that exists already, or that an earlier entry of the same request gives, is
+//!   not created again and the call succeeds (A6).
 //! - Revoking by rule fields matches every field as Authorize reads them (defaults
 //!   included: `Policy` accept); `Priority` only counts when given. No match: success,
 //!   nothing removed. Revoking by `SecurityGroupRuleId.N` fails for an id that is not a
@@ -971,25 +973,21 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
     let target = target(cloud, &mut p)?;
     let entries = permissions(&mut p, direction)?;
     p.finish(api)?;
-    let mut perms: Vec<(String, Perm)> = Vec::with_capacity(entries.len());
+    let mut perms: Vec<Perm> = Vec::with_capacity(entries.len());
     for mut q in entries {
-        let at = q.field("").trim_end_matches('.').to_owned();
         let perm = parse_permission(cloud, &mut q, direction, &target.region)?;
         q.finish(api)?;
         check_reference(cloud, &target, &perm, direction)?;
-        if let Some((earlier, _)) = perms.iter().find(|(_, other)| other.spec.same_spec(&perm.spec)) {
-            return Err(bad(
-                "InvalidParam.DuplicatePermissions",
-                format!("`{at}` repeats the rule of `{earlier}` in the same request"),
-            ));
+        // A rule repeated within the request is one rule: like a rule that exists already
+        // (A6), the repeat succeeds and creates nothing.
+        if !perms.iter().any(|other| other.spec.same_spec(&perm.spec)) {
+            perms.push(perm);
         }
-        perms.push((at, perm));
     }
     let group = cloud.group(target.key).ok_or_else(internal)?;
     // A rule that exists already: the call succeeds and creates nothing for it (A6).
     let new: Vec<&Perm> = perms
         .iter()
-        .map(|(_, perm)| perm)
         .filter(|perm| !group.rules.iter().any(|r| perm.spec.same_as(r, true)))
         .collect();
     if group.rules.len() + new.len() > RULES_PER_GROUP {
