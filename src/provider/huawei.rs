@@ -360,7 +360,12 @@ const RULE_FIELDS: &[&str] = &[
     "enabled",
 ];
 
-fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Result<RuleSpec, ApiError> {
+fn parse_rule(
+    rule: &Map<String, Value>,
+    path: &str,
+    default_priority: u8,
+    default_action: Action,
+) -> Result<RuleSpec, ApiError> {
     let direction = match opt_str(rule, "direction", path, code::PARAM)? {
         Some("ingress") => Direction::Ingress,
         Some("egress") => Direction::Egress,
@@ -470,7 +475,8 @@ fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Re
         RemoteSpec::None
     };
     let action = match opt_str(rule, "action", path, code::PARAM)? {
-        None => Action::Allow,
+        // Decision 5: allow; the `huawei_default_action` switch takes seed 003's "deny".
+        None => default_action,
         Some("allow") => Action::Allow,
         Some("deny") => Action::Deny,
         Some(other) => {
@@ -726,7 +732,7 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     let group_id = nonempty_str(rule, "security_group_id", path)?
         .ok_or_else(|| param(format!("`{path}security_group_id` is missing")))?
         .to_owned();
-    let spec = parse_rule(rule, path, 100)?;
+    let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
     let group = find_group(cloud, &group_id, &format!("{path}security_group_id"))?;
     let remote = resolve_remote(cloud, &spec, path)?;
     let existing = existing_specs(group);
@@ -813,7 +819,7 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         })?;
         check_keys(map, RULE_FIELDS, &path, code::PARAM)?;
         // Batch create defaults priority to 1 (H3 BatchCreateSecurityGroupRules).
-        specs.push(parse_rule(map, &path, 1)?);
+        specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
     let group = find_group(cloud, &group_id, "security_group_id")?;
     let existing = existing_specs(group);
