@@ -1,12 +1,13 @@
 //! The compiled engine on a security-group-shaped endpoint: evaluate one at a time and
 //! batched (IPv4 and IPv6), compile time, and update latency, for ECS and Huawei.
 //!
-//! The endpoint `web` carries 10 groups. ECS: 100 rules each (60 ingress, 40 egress; 70%
+//! The endpoint `web` carries ECS: 10 groups of 100 rules (999 and 1,000 for the update) (60 ingress, 40 egress; 70%
 //! IPv4, random prefixes /8../32 and /16../128, TCP/UDP port ranges, ICMP, ALL; 20% drops;
-//! priorities 1..100). Huawei: 50 rules each (its default per-group quota: the 4 default
-//! rules and 46 custom ones, multiport lists of 1..3 items). One ingress and one egress
+//! priorities 1..100). Huawei, within its own limits: 5 groups per NIC of 50 rules (the
+//! per-group quota: the 4 default rules and 46 custom ones, multiport lists of 1..3 items). One ingress and one egress
 //! rule reference the group `fleet` of 5,000 other endpoints, each with an IPv4 and an
-//! IPv6 address. Scenarios go through the public `Scenario` API and the provider front
+//! IPv6 address: scattered (`sparse`, one classifier entry per member) for both providers,
+//! and consecutive (`dense`, members collapse into a few prefixes) for ECS. Scenarios go through the public `Scenario` API and the provider front
 //! ends.
 //!
 //! `cargo bench --bench evaluate` (criterion). Set `SGEVAL_BENCH_QUICK=1` for short runs.
@@ -21,7 +22,9 @@ use serde_json::{json, Value};
 use sgeval::compile::{Change, Engine};
 use sgeval::{reference, Cloud, Decision, Direction, EndpointKey, GroupKey, Packet, Provider, Scenario};
 
-const GROUPS: usize = 10;
+/// Groups on `web`: ECS lets a NIC join 10 (A1); Huawei 5 (H4b).
+const ECS_GROUPS: usize = 10;
+const HUAWEI_GROUPS: usize = 5;
 const FLEET: usize = 5000;
 const PACKETS: usize = 4096;
 
@@ -83,40 +86,76 @@ fn random_ports(rng: &mut Rng) -> (u16, u16) {
     }
 }
 
-fn fleet_addrs(i: usize) -> (IpAddr, IpAddr) {
-    (
-        IpAddr::V4(Ipv4Addr::new(10, 128, (i / 250) as u8, (i % 250 + 1) as u8)),
-        IpAddr::V6(Ipv6Addr::new(0xfd00, 0xf, 0, 0, 0, 0, 0, i as u16 + 1)),
-    )
+/// The members of the referenced group: how many, and how their addresses lie.
+#[derive(Clone, Copy, Debug)]
+struct Fleet {
+    size: usize,
+    /// Dense: consecutive addresses (`10.128.0.1`, ...), which collapse into a few
+    /// prefixes. Sparse: scattered over `10.128.0.0/9` and `fd00:f::/64`, one classifier
+    /// entry per member.
+    sparse: bool,
+}
+
+impl Fleet {
+    fn addrs(self, i: usize) -> (IpAddr, IpAddr) {
+        if self.sparse {
+            // An odd multiplier permutes the 23-bit host space: distinct members stay distinct.
+            let host = (i as u32 + 1).wrapping_mul(0x0005_bd1f) & 0x007f_ffff;
+            let low = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (
+                IpAddr::V4(Ipv4Addr::from(0x0a80_0000 | host)),
+                IpAddr::V6(Ipv6Addr::from((0xfd00_000f_u128 << 96) | u128::from(low))),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 128, (i / 250) as u8, (i % 250 + 1) as u8)),
+                IpAddr::V6(Ipv6Addr::new(0xfd00, 0xf, 0, 0, 0, 0, 0, i as u16 + 1)),
+            )
+        }
+    }
+
+    fn grown(self) -> Fleet {
+        Fleet {
+            size: self.size + 1,
+            ..self
+        }
+    }
 }
 
 const WEB_V4: &str = "172.16.0.10";
 const WEB_V6: &str = "fd00:1::10";
 
-fn endpoints(fleet: usize, fleet_ref: &str, groups: &[String]) -> Vec<Value> {
+fn endpoints(fleet: Fleet, fleet_ref: &str, groups: &[String]) -> Vec<Value> {
     let mut out = vec![json!({"name": "web", "ips": [WEB_V4, WEB_V6], "groups": groups})];
-    for i in 0..fleet {
-        let (a, b) = fleet_addrs(i);
+    for i in 0..fleet.size {
+        let (a, b) = fleet.addrs(i);
         out.push(json!({"name": format!("fleet-{i}"), "ips": [a.to_string(), b.to_string()], "groups": [fleet_ref]}));
     }
     out
 }
 
-/// The ECS scenario; `extra` adds one more rule to group 3 (for the update bench).
-fn ecs(seed: u64, fleet: usize, extra: bool) -> (Value, Vec<Aim>) {
+/// The ECS scenario: 999 rules on `web`; `extra` adds the 1,000th to group 3 (for the update
+/// bench).
+fn ecs(seed: u64, fleet: Fleet, extra: bool) -> (Value, Vec<Aim>) {
     let mut rng = Rng(seed);
     let mut calls = vec![json!({"api": "CreateSecurityGroup", "ref": "fleet", "params": {
         "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "fleet"}})];
     let mut aims = Vec::new();
-    for g in 0..GROUPS {
+    for g in 0..ECS_GROUPS {
         calls.push(
             json!({"api": "CreateSecurityGroup", "ref": format!("g{g}"), "params": {
             "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("g{g}")}}),
         );
     }
-    for g in 0..GROUPS {
+    for g in 0..ECS_GROUPS {
         for egress in [false, true] {
-            let count = if egress { 40 } else { 60 };
+            // Group 3 keeps room for the update bench's extra rule (ECS: at most 1,000 rules
+            // across a NIC's groups).
+            let count = match (egress, g) {
+                (true, _) => 40,
+                (false, 3) => 59,
+                (false, _) => 60,
+            };
             let mut perms = Vec::new();
             for i in 0..count {
                 let v6 = rng.chance(30);
@@ -185,7 +224,7 @@ fn ecs(seed: u64, fleet: usize, extra: bool) -> (Value, Vec<Aim>) {
             "Policy": "drop", "Priority": "1"}]}}),
         );
     }
-    let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
+    let groups: Vec<String> = (0..ECS_GROUPS).map(|g| format!("$g{g}")).collect();
     let scenario =
         json!({"provider": "ecs", "calls": calls, "endpoints": endpoints(fleet, "$fleet", &groups)});
     (scenario, aims)
@@ -193,16 +232,16 @@ fn ecs(seed: u64, fleet: usize, extra: bool) -> (Value, Vec<Aim>) {
 
 /// The Huawei scenario (50 rules per group, the quota: the 4 defaults and 46 custom ones;
 /// group 3 has 45 and gets the 46th with `extra`).
-fn huawei(seed: u64, fleet: usize, extra: bool) -> (Value, Vec<Aim>) {
+fn huawei(seed: u64, fleet: Fleet, extra: bool) -> (Value, Vec<Aim>) {
     let mut rng = Rng(seed);
     let mut calls = vec![json!({"api": "CreateSecurityGroup", "ref": "fleet",
         "body": {"security_group": {"name": "fleet"}}})];
     let mut aims = Vec::new();
-    for g in 0..GROUPS {
+    for g in 0..HUAWEI_GROUPS {
         calls.push(json!({"api": "CreateSecurityGroup", "ref": format!("g{g}"),
             "body": {"security_group": {"name": format!("g{g}")}}}));
     }
-    for g in 0..GROUPS {
+    for g in 0..HUAWEI_GROUPS {
         // Group 3 keeps room for the update bench's extra rule.
         let custom = if g == 3 { 45 } else { 46 };
         let mut rules = Vec::new();
@@ -278,7 +317,7 @@ fn huawei(seed: u64, fleet: usize, extra: bool) -> (Value, Vec<Aim>) {
             "remote_ip_prefix": "10.1.2.0/24", "action": "deny", "priority": 1}}}),
         );
     }
-    let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
+    let groups: Vec<String> = (0..HUAWEI_GROUPS).map(|g| format!("$g{g}")).collect();
     let scenario =
         json!({"provider": "huawei", "calls": calls, "endpoints": endpoints(fleet, "$fleet", &groups)});
     (scenario, aims)
@@ -303,7 +342,7 @@ fn build(scenario: &Value) -> Cloud {
 
 /// Ingress packets to `web` of one family: a quarter from fleet members, half aimed at a
 /// rule (an address in its prefix, its protocol, a port in its range), the rest random.
-fn packets(aims: &[Aim], v6: bool, seed: u64) -> Vec<Packet> {
+fn packets(aims: &[Aim], fleet: Fleet, v6: bool, seed: u64) -> Vec<Packet> {
     let mut rng = Rng(seed);
     let aims: Vec<&Aim> = aims.iter().filter(|a| a.v6 == v6).collect();
     let dst: IpAddr = (if v6 { WEB_V6 } else { WEB_V4 }).parse().expect("web");
@@ -322,7 +361,7 @@ fn packets(aims: &[Aim], v6: bool, seed: u64) -> Vec<Packet> {
             }
             let src = match rng.below(4) {
                 0 => {
-                    let (a, b) = fleet_addrs(rng.below(FLEET as u64) as usize);
+                    let (a, b) = fleet.addrs(rng.below(fleet.size as u64) as usize);
                     port = 22;
                     protocol = 6;
                     if v6 {
@@ -364,17 +403,31 @@ fn packets(aims: &[Aim], v6: bool, seed: u64) -> Vec<Packet> {
         .collect()
 }
 
-type Make = fn(u64, usize, bool) -> (Value, Vec<Aim>);
+type Make = fn(u64, Fleet, bool) -> (Value, Vec<Aim>);
 
 fn bench(c: &mut Criterion) {
     let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
-    let providers: [(Provider, Make); 2] = [(Provider::Ecs, ecs), (Provider::Huawei, huawei)];
-    for (provider, make) in providers {
-        let (scenario, aims) = make(7, FLEET, false);
+    let dense = Fleet {
+        size: FLEET,
+        sparse: false,
+    };
+    let sparse = Fleet {
+        size: FLEET,
+        sparse: true,
+    };
+    let shapes: [(Provider, Make, Fleet); 3] = [
+        (Provider::Ecs, ecs, sparse),
+        (Provider::Huawei, huawei, sparse),
+        (Provider::Ecs, ecs, dense),
+    ];
+    for (provider, make, fleet) in shapes {
+        let name = format!("{provider}-{}", if fleet.sparse { "sparse" } else { "dense" });
+        let (scenario, aims) = make(7, fleet, false);
         let cloud = build(&scenario);
         let web = cloud.endpoint_by_name("web").expect("web");
         let engine = Engine::build(&cloud).expect("bench engine builds");
         let stats = engine.stats();
+        let groups = cloud.endpoint(web).map_or(0, |e| e.groups.len());
         let rules: usize = cloud.endpoint(web).map_or(0, |e| {
             e.groups
                 .iter()
@@ -383,17 +436,17 @@ fn bench(c: &mut Criterion) {
                 .sum()
         });
         println!(
-            "{provider}: web has {rules} rules in {GROUPS} groups; engine: {} endpoints, {} group lists, \
+            "{name}: web has {rules} rules in {groups} groups; engine: {} endpoints, {} group lists, \
              {} tables, {} classifier entries, {} bytes",
             stats.endpoints, stats.group_lists, stats.tables, stats.entries, stats.memory_bytes
         );
 
-        let mut group = c.benchmark_group(format!("evaluate/{provider}"));
+        let mut group = c.benchmark_group(format!("evaluate/{name}"));
         group.sample_size(if quick { 10 } else { 30 });
         group.warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }));
         group.measurement_time(Duration::from_secs(if quick { 1 } else { 4 }));
         for (family, v6) in [("v4", false), ("v6", true)] {
-            let packets = packets(&aims, v6, 11);
+            let packets = packets(&aims, fleet, v6, 11);
             // Every answer checked once against the reference, on a sample.
             let reference = reference::Evaluator::new(&cloud);
             for p in packets.iter().step_by(64) {
@@ -406,10 +459,7 @@ fn bench(c: &mut Criterion) {
                 .iter()
                 .filter(|p| engine.evaluate(web, Direction::Ingress, p).is_allow())
                 .count();
-            println!(
-                "{provider} {family}: {allowed} of {} packets allowed",
-                packets.len()
-            );
+            println!("{name} {family}: {allowed} of {} packets allowed", packets.len());
             group.throughput(Throughput::Elements(packets.len() as u64));
             group.bench_function(BenchmarkId::new("one", family), |b| {
                 b.iter(|| {
@@ -437,7 +487,7 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
 
-        let mut group = c.benchmark_group(format!("compile/{provider}"));
+        let mut group = c.benchmark_group(format!("compile/{name}"));
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(if quick { 2 } else { 8 }));
         group.bench_function("build", |b| {
@@ -446,13 +496,13 @@ fn bench(c: &mut Criterion) {
         group.finish();
 
         // Updates: one rule added to group 3 of `web`; one member added to `fleet`.
-        let (with_rule, _) = make(7, FLEET, true);
+        let (with_rule, _) = make(7, fleet, true);
         let with_rule = build(&with_rule);
         let g3 = with_rule
             .group(web_group(&with_rule, 3))
             .map(|g| g.key)
             .expect("group 3");
-        let (with_member, _) = make(7, FLEET + 1, false);
+        let (with_member, _) = make(7, fleet.grown(), false);
         let with_member = build(&with_member);
         let new_member = EndpointKey(with_member.endpoints().len() as u32 - 1);
         for (updated, change) in [
@@ -462,7 +512,7 @@ fn bench(c: &mut Criterion) {
             let mut e = engine.clone();
             e.refresh(updated, change).expect("refresh");
             let fresh = Engine::build(updated).expect("fresh");
-            let check = packets(&aims, false, 5);
+            let check = packets(&aims, fleet, false, 5);
             for p in check.iter().take(512) {
                 assert_eq!(
                     e.evaluate(web, Direction::Ingress, p),
@@ -470,7 +520,7 @@ fn bench(c: &mut Criterion) {
                 );
             }
         }
-        let mut group = c.benchmark_group(format!("update/{provider}"));
+        let mut group = c.benchmark_group(format!("update/{name}"));
         group.sample_size(if quick { 10 } else { 20 });
         group.measurement_time(Duration::from_secs(if quick { 2 } else { 6 }));
         group.bench_function("add_rule", |b| {
