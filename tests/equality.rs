@@ -848,16 +848,24 @@ fn run(provider: Provider) {
     }
     let mut runner = TestRunner::new(config());
     let strategy = scenario_and_packets(provider);
+    let (scenarios, checks) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
     let result = runner.run(&strategy, |(spec, packets)| {
         let Some((scenario, cloud)) = valid_scenario(&spec) else {
             return Ok(());
         };
-        compare(&scenario, &cloud, &packets).map_err(TestCaseError::fail)?;
+        let n = compare(&scenario, &cloud, &packets).map_err(TestCaseError::fail)?;
+        scenarios.set(scenarios.get() + 1);
+        checks.set(checks.get() + n);
         Ok(())
     });
     if let Err(e) = result {
         panic!("{provider}: {e}");
     }
+    println!(
+        "{provider}: {} valid scenarios, {} decisions compared (flows and every endpoint x direction)",
+        scenarios.get(),
+        checks.get()
+    );
 }
 
 #[test]

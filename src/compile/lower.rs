@@ -397,6 +397,17 @@ struct Resolved<A: Addr> {
     name: String,
 }
 
+impl<A: Addr> Resolved<A> {
+    /// Whether one of the source's entries holds every address and port pair (protocol
+    /// and ICMP fields aside).
+    fn catches_all(&self) -> bool {
+        self.local == Prefix::ANY
+            && self.remote.contains(&Prefix::ANY)
+            && self.src_ports.contains(&PortRange::ANY)
+            && self.dst_ports.contains(&PortRange::ANY)
+    }
+}
+
 fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
     // A range with lo > hi holds no port; PortRange's fields are public, so drop such ones.
     ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
@@ -573,6 +584,10 @@ where
             None => (0, 0),
         };
         emit(&mut main, r, direction, &r.dst_ports, proto, &mut total, limit)?;
+        if r.protocol.is_none() && r.catches_all() {
+            // Nothing after an entry that matches every packet can be a first match.
+            break;
+        }
     }
     let mut icmp: [IcmpPart<A>; 2] = Default::default();
     for ((slot, &protocol), on) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()).zip(lanes) {
@@ -613,6 +628,9 @@ where
                 out
             };
             emit(&mut slot.part, r, direction, &dst_ports, proto, &mut total, limit)?;
+            if r.icmp_type.is_none() && r.icmp_code.is_none() && r.catches_all() {
+                break;
+            }
         }
         slot.classes = classes;
     }

@@ -17,18 +17,25 @@
 //!
 //! ```
 //! use sgeval::compile::Engine;
-//! use sgeval::{reference, Direction, Packet, Scenario};
+//! use sgeval::{flow, reference, Packet, Scenario, Verdict};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let json = r#"{"provider": "huawei", "calls": [], "endpoints": []}"#;
-//! let cloud = Scenario::from_json(json)?.build()?;
+//! let cloud = Scenario::from_json(r#"{
+//!   "provider": "huawei",
+//!   "calls": [
+//!     {"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}},
+//!     {"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {
+//!        "security_group_id": "$web", "direction": "ingress", "protocol": "tcp",
+//!        "multiport": "443", "remote_ip_prefix": "0.0.0.0/0", "action": "allow", "priority": 1}}}
+//!   ],
+//!   "endpoints": [{"name": "vm-a", "ips": ["192.168.0.10"], "groups": ["$web"]}]
+//! }"#)?.build()?;
 //! let engine = Engine::build(&cloud)?;
 //! let packet = Packet::tcp("203.0.113.7".parse()?, "192.168.0.10".parse()?, 443);
-//! let key = sgeval::EndpointKey(0);
-//! assert_eq!(
-//!     engine.evaluate(key, Direction::Ingress, &packet),
-//!     reference::Evaluator::new(&cloud).decide(key, Direction::Ingress, &packet),
-//! );
+//! let compiled = flow::trace(&cloud, &engine, &packet);
+//! assert_eq!(compiled.verdict, Verdict::Allow);
+//! // The same answer as the reference, down to the rule that decided.
+//! assert_eq!(compiled, flow::trace(&cloud, &reference::Evaluator::new(&cloud), &packet));
 //! # Ok(())
 //! # }
 //! ```
