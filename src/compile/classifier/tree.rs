@@ -184,6 +184,9 @@ impl Default for Params {
     }
 }
 
+/// Nodes with at most this many rules drop the rules that an earlier one covers there.
+const SHADOW_CHECK: usize = 32;
+
 /// How much a split's largest child weighs against the sum of its children's rule counts
 /// (the copies it makes). Measured on ClassBench: lookups barely change between 1 and 16,
 /// memory grows with it, and below 4 the fw sets get long leaves.
@@ -456,6 +459,38 @@ impl<A: Addr> Builder<'_, A> {
         (region_lo[d - 1]..=region_hi[d - 1]).all(|p| p as u8 & r.proto_mask == r.proto)
     }
 
+    /// `ids` without the rules that an earlier rule of `ids` covers within the region.
+    fn unshadowed(&self, ids: Vec<u32>, region_lo: &[u32], region_hi: &[u32]) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !kept
+                .iter()
+                .any(|&k| self.covers_within(k, id, region_lo, region_hi))
+            {
+                kept.push(id);
+            }
+        }
+        kept
+    }
+
+    /// Whether every key of the region that rule `b` matches, rule `a` matches too.
+    fn covers_within(&self, a: u32, b: u32, region_lo: &[u32], region_hi: &[u32]) -> bool {
+        let d = self.dims;
+        for dim in 0..d - 1 {
+            let (rlo, rhi) = (region_lo[dim], region_hi[dim]);
+            if self.lo(a, dim).max(rlo) > self.lo(b, dim).max(rlo)
+                || self.hi(a, dim).min(rhi) < self.hi(b, dim).min(rhi)
+            {
+                return false;
+            }
+        }
+        let (ra, rb) = (&self.rules[a as usize], &self.rules[b as usize]);
+        (region_lo[d - 1]..=region_hi[d - 1])
+            .map(|p| p as u8)
+            .filter(|p| p & rb.proto_mask == rb.proto)
+            .all(|p| p & ra.proto_mask == ra.proto)
+    }
+
     fn leaf(&mut self, ids: &[u32], depth: usize) -> Result<u32, TooBig> {
         self.depth_sum += depth * ids.len();
         self.depth_weight += ids.len();
@@ -485,6 +520,9 @@ impl<A: Addr> Builder<'_, A> {
         // Rules after one that covers the whole region can never be first.
         if let Some(pos) = ids.iter().position(|&id| self.covers(id, &region_lo, &region_hi)) {
             ids.truncate(pos + 1);
+        }
+        if ids.len() <= SHADOW_CHECK {
+            ids = self.unshadowed(ids, &region_lo, &region_hi);
         }
         if ids.len() <= self.params.leaf || depth >= self.params.max_depth {
             return self.leaf(&ids, depth);
