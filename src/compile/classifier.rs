@@ -290,22 +290,33 @@ pub enum BuildError {
 /// Most rules a classifier accepts.
 pub const MAX_RULES: usize = tree::NONE as usize;
 
-/// Most bytes a classifier may use.
+/// Most bytes a classifier may use; building a larger one fails with
+/// [`BuildError::MemoryLimit`].
 pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// An immutable first-match classifier over a rule list.
+///
+/// The rules are split by which address is narrow (destination, else source, else
+/// neither); each part becomes a decision tree whose nodes cut one field (an address word,
+/// a port or the protocol) into up to eight ranges, and whose leaves list the few rules
+/// left, in priority order. A lookup walks the trees best rule first and stops as soon as
+/// no later tree can hold a better rule. Small rule sets get a single tree when it fits in
+/// a cache-sized budget.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
     forest: tree::Forest<A>,
     len: usize,
 }
 
+/// Byte budget of the single tree tried for small rule sets.
+const SINGLE_TREE_BYTES: usize = 1 << 20;
+
 impl<A: Addr> Classifier<A> {
     /// Builds the classifier; the priority of a rule is its position in `rules`.
     ///
     /// # Errors
     /// [`BuildError::TooManyRules`] beyond [`MAX_RULES`] rules; [`BuildError::MemoryLimit`]
-    /// when the structure would grow beyond its cap.
+    /// when even a plain list of the rules would exceed [`MEMORY_LIMIT`].
     pub fn build(rules: &[Rule<A>]) -> Result<Self, BuildError> {
         if rules.len() > MAX_RULES {
             return Err(BuildError::TooManyRules {
@@ -313,15 +324,50 @@ impl<A: Addr> Classifier<A> {
                 max: MAX_RULES,
             });
         }
-        let mut params = tree::Params {
-            max_bytes: MEMORY_LIMIT,
-            ..tree::Params::default()
-        };
-        if let Some(l) = std::env::var("SGEVAL_LEAF").ok().and_then(|v| v.parse().ok()) {
-            params.leaf = l;
+        let slot = tree::slot_bytes::<A>();
+        if rules.len().saturating_mul(slot) > MEMORY_LIMIT {
+            return Err(BuildError::MemoryLimit { limit: MEMORY_LIMIT });
         }
+        let all: Vec<u32> = (0..rules.len() as u32).collect();
+        let params = tree::Params::default();
+        // Replication is bounded by a budget; past it the builder retries with longer
+        // leaves, and at worst keeps the rules as one list, so a build only fails on limits.
+        let budget = (rules.len().saturating_mul(slot).saturating_mul(16)).clamp(16 << 20, 48 << 20);
         let groups = partition(rules);
-        let forest = tree::Forest::build(rules, &groups, params)
+        let mut attempts = Vec::new();
+        if groups.len() > 1 && rules.len() * slot * 4 <= SINGLE_TREE_BYTES {
+            attempts.push((
+                vec![all.clone()],
+                tree::Params {
+                    max_bytes: SINGLE_TREE_BYTES,
+                    ..params
+                },
+            ));
+        }
+        for leaf in [params.leaf, 16, 64] {
+            attempts.push((
+                groups.clone(),
+                tree::Params {
+                    leaf,
+                    max_bytes: budget,
+                    ..params
+                },
+            ));
+        }
+        for (groups, params) in attempts {
+            if let Ok(forest) = tree::Forest::build(rules, &groups, params) {
+                return Ok(Classifier {
+                    forest,
+                    len: rules.len(),
+                });
+            }
+        }
+        let params = tree::Params {
+            leaf: usize::MAX,
+            max_bytes: MEMORY_LIMIT,
+            ..params
+        };
+        let forest = tree::Forest::build(rules, &[all], params)
             .map_err(|_| BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
         Ok(Classifier {
             forest,
@@ -336,9 +382,10 @@ impl<A: Addr> Classifier<A> {
         (i != tree::NONE).then_some(i)
     }
 
-    /// Classifies every key of `keys` into the same position of `out`; the answers equal
-    /// [`Classifier::classify`]'s. Extra entries of `out` are left untouched; keys beyond
-    /// `out`'s length are not classified.
+    /// Classifies every key of `keys` into the same position of `out`, interleaving several
+    /// keys to overlap their memory loads; the answers equal [`Classifier::classify`]'s.
+    /// Extra entries of `out` are left untouched; keys beyond `out`'s length are not
+    /// classified.
     pub fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
         let n = keys.len().min(out.len());
         self.forest.classify_batch(&keys[..n], &mut out[..n]);
@@ -358,33 +405,18 @@ impl<A: Addr> Classifier<A> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// Internal work for one key, per tree: (nodes visited, slots checked).
-    #[doc(hidden)]
-    pub fn profile(&self, key: &Key<A>) -> Vec<(u32, u32)> {
-        self.forest.profile(key)
-    }
-
-    /// Internal shape for tuning: (nodes, leaf slots, trees).
-    #[doc(hidden)]
-    pub fn shape(&self) -> (usize, usize, Vec<u32>) {
-        self.forest.shape()
-    }
 }
 
-/// Splits the rules by which address is narrow, so that cutting one address in a tree does
-/// not copy the rules that are wide in it: destination narrow; else source narrow; else
-/// neither.
+/// Splits the rules by which address is narrow, so that cutting an address in one tree
+/// does not copy the rules that are wide in it: destination narrow; else source narrow;
+/// else neither. Empty parts are dropped; each part keeps priority order.
 fn partition<A: Addr>(rules: &[Rule<A>]) -> Vec<Vec<u32>> {
-    let t: u8 = std::env::var("SGEVAL_T")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let narrow = (A::BITS / 2) as u8;
     let mut groups = vec![Vec::new(), Vec::new(), Vec::new()];
     for (i, r) in rules.iter().enumerate() {
-        let g = if r.dst.len >= t {
+        let g = if r.dst.len >= narrow {
             0
-        } else if r.src.len >= t {
+        } else if r.src.len >= narrow {
             1
         } else {
             2
@@ -656,15 +688,45 @@ mod tests {
                 })
         }
 
+        /// Every way the classifier can be laid out: what `build` picks, the partitioned
+        /// forest, one deep tree with single-rule leaves, and the plain list.
+        fn shapes<A: Addr>(rules: &[Rule<A>]) -> Vec<(&'static str, Classifier<A>)> {
+            let all: Vec<u32> = (0..rules.len() as u32).collect();
+            let p = tree::Params::default();
+            let forest = |groups: &[Vec<u32>], params| Classifier {
+                forest: tree::Forest::build(rules, groups, params).expect("fits"),
+                len: rules.len(),
+            };
+            vec![
+                ("build", Classifier::build(rules).expect("builds")),
+                ("partitioned", forest(&partition(rules), p)),
+                (
+                    "deep",
+                    forest(std::slice::from_ref(&all), tree::Params { leaf: 1, ..p }),
+                ),
+                (
+                    "list",
+                    forest(
+                        &[all],
+                        tree::Params {
+                            leaf: usize::MAX,
+                            ..p
+                        },
+                    ),
+                ),
+            ]
+        }
+
         fn check<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Result<(), TestCaseError> {
-            let c = Classifier::build(rules).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let ks = keys(rules, seeds);
-            let mut batch = vec![None; ks.len()];
-            c.classify_batch(&ks, &mut batch);
-            for (k, b) in ks.iter().zip(&batch) {
-                let want = naive(rules, k);
-                prop_assert_eq!(c.classify(k), want, "key {:?}", k);
-                prop_assert_eq!(*b, want, "batch key {:?}", k);
+            let want: Vec<Option<u32>> = ks.iter().map(|k| naive(rules, k)).collect();
+            for (shape, c) in shapes(rules) {
+                let mut batch = vec![None; ks.len()];
+                c.classify_batch(&ks, &mut batch);
+                for ((k, b), w) in ks.iter().zip(&batch).zip(&want) {
+                    prop_assert_eq!(c.classify(k), *w, "{} key {:?}", shape, k);
+                    prop_assert_eq!(*b, *w, "{} batch key {:?}", shape, k);
+                }
             }
             Ok(())
         }

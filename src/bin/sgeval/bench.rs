@@ -209,25 +209,6 @@ fn classbench_run(args: &ClassbenchArgs) -> Result<ExitCode, String> {
         EngineArg::Reference => Engine::Reference(LinearScan(rules.clone())),
     };
     let build = started.elapsed();
-    if let (Engine::Compiled(c), true) = (&engine, std::env::var_os("SGEVAL_SHAPE").is_some()) {
-        eprintln!("shape (nodes, slots, trees) = {:?}", c.shape());
-        let mut tot: Vec<(u64, u64)> = Vec::new();
-        for k in &keys {
-            let p = c.profile(k);
-            tot.resize(p.len(), (0, 0));
-            for (t, (a, b)) in tot.iter_mut().zip(p) {
-                t.0 += u64::from(a);
-                t.1 += u64::from(b);
-            }
-        }
-        let n = keys.len().max(1) as f64;
-        let avg: Vec<String> = tot
-            .iter()
-            .map(|(a, b)| format!("{:.2}/{:.2}", *a as f64 / n, *b as f64 / n))
-            .collect();
-        eprintln!("per tree nodes/slots {}", avg.join(" "));
-    }
-
     let batch = args.batch as usize;
     let mut out = vec![None; keys.len()];
     let min = Duration::from_secs_f64(args.seconds);

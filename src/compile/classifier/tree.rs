@@ -17,8 +17,9 @@ use super::{Addr, Key, Rule};
 const LANES: usize = 8;
 /// Children per node.
 pub(super) const FANOUT: usize = 8;
-/// Most fields (IPv6: 4 + 4 address words, 2 ports, protocol).
-const MAX_DIMS: usize = 11;
+/// Room for every field (IPv6: 4 + 4 address words, 2 ports, protocol), rounded up to a
+/// power of two so that indexing by a 4-bit field number needs no bounds check.
+const DIMS: usize = 16;
 /// Rule index meaning "no match yet"; larger than every real index.
 pub(super) const NONE: u32 = 0x7fff_ffff;
 /// Set in a reference that points at a leaf; the other bits hold the leaf's first slot.
@@ -44,14 +45,17 @@ impl Node {
         child: [EMPTY; FANOUT],
     };
 
-    /// The child for biased field value `v`.
+    /// The child for biased field value `v`; `unit` must be 1.
+    // PERF: masking each comparison with `unit`, a value the compiler cannot see, keeps
+    // the count a vector sum; a plain count of booleans becomes a slow bit count on CPUs
+    // without `popcnt`.
     #[inline(always)]
-    fn child(&self, v: i32) -> u32 {
-        let mut c = 0usize;
+    fn child(&self, v: i32, unit: i32) -> u32 {
+        let mut c = 0i32;
         for t in self.thr {
-            c += usize::from(t < v);
+            c += -i32::from(t < v) & unit;
         }
-        self.child[c & (FANOUT - 1)]
+        self.child[(c as usize) & (FANOUT - 1)]
     }
 }
 
@@ -67,7 +71,7 @@ const INDEX: u32 = (1 << 27) - 1;
 /// The field a node reference tests.
 #[inline(always)]
 fn dim_of(r: u32) -> usize {
-    ((r >> 27) & 15) as usize
+    ((r >> 27) as usize) & (DIMS - 1)
 }
 
 /// One rule in a leaf, with everything its check needs.
@@ -127,8 +131,10 @@ impl<A: Addr> Slot<A> {
             .and(self.src_mask)
             .xor(self.src)
             .or(k.dst.and(self.dst_mask).xor(self.dst));
-        let sport = k.src_port.wrapping_sub(self.sport_lo) > self.sport_hi.wrapping_sub(self.sport_lo);
-        let dport = k.dst_port.wrapping_sub(self.dport_lo) > self.dport_hi.wrapping_sub(self.dport_lo);
+        let sport = u32::from(k.src_port).wrapping_sub(u32::from(self.sport_lo))
+            > u32::from(self.sport_hi.wrapping_sub(self.sport_lo));
+        let dport = u32::from(k.dst_port).wrapping_sub(u32::from(self.dport_lo))
+            > u32::from(self.dport_hi.wrapping_sub(self.dport_lo));
         let proto = (k.proto & self.proto_mask) ^ self.proto;
         (addr == A::ZERO) & ((u32::from(sport) | u32::from(dport) | u32::from(proto)) == 0)
     }
@@ -141,6 +147,8 @@ pub(super) struct Forest<A: Addr> {
     slots: Vec<Slot<A>>,
     /// Each tree, best first.
     roots: Vec<Root>,
+    /// Always 1; see [`Node::child`].
+    unit: i32,
 }
 
 /// One tree of a forest.
@@ -150,9 +158,8 @@ struct Root {
     at: u32,
     /// Smallest rule index in the tree.
     first: u32,
-    /// Node levels on the longest path.
-    depth: u32,
-    /// Levels the batch lookup takes in lockstep before finishing each key alone.
+    /// Levels the batch lookup takes in lockstep before finishing each key alone: the
+    /// average leaf depth, weighted by leaf size.
     lockstep: u32,
 }
 
@@ -177,6 +184,14 @@ impl Default for Params {
     }
 }
 
+/// Nodes with at most this many rules drop the rules that an earlier one covers there.
+const SHADOW_CHECK: usize = 32;
+
+/// How much a split's largest child weighs against the sum of its children's rule counts
+/// (the copies it makes). Measured on ClassBench: lookups barely change between 1 and 16,
+/// memory grows with it, and below 4 the fw sets get long leaves.
+const MAX_WEIGHT: usize = 4;
+
 /// Field-space view of the rules during the build.
 struct Builder<'a, A: Addr> {
     rules: &'a [Rule<A>],
@@ -186,8 +201,6 @@ struct Builder<'a, A: Addr> {
     nodes: Vec<Node>,
     slots: Vec<Slot<A>>,
     params: Params,
-    /// Node levels on the longest path of the tree being built.
-    depth: usize,
     /// Leaf depths weighted by leaf size, and the weights, in the tree being built.
     depth_sum: usize,
     depth_weight: usize,
@@ -204,7 +217,7 @@ struct Plan {
     ends: Vec<u32>,
 }
 
-/// The builder ran over its slot budget.
+/// The builder ran over its byte budget.
 #[derive(Debug)]
 pub(super) struct TooBig;
 
@@ -224,11 +237,10 @@ impl<A: Addr> Forest<A> {
             rules,
             dims,
             bounds,
-            // Node 0 stands in for leaves during the fixed-depth descent.
+            // Node 0 stands in for leaves during the lockstep descent.
             nodes: vec![Node::DUMMY],
             slots: vec![Slot::SENTINEL],
             params,
-            depth: 0,
             depth_sum: 0,
             depth_weight: 0,
         };
@@ -242,36 +254,26 @@ impl<A: Addr> Forest<A> {
             let Some(&first) = ids.first() else { continue };
             let region_lo = vec![0u32; dims];
             let mut region_hi = vec![u32::MAX; dims];
-            for d in 2 * A::WORDS..dims {
-                region_hi[d] = if d == dims - 1 { 255 } else { 65535 };
-            }
-            b.depth = 0;
+            region_hi[2 * A::WORDS] = 65535;
+            region_hi[2 * A::WORDS + 1] = 65535;
+            region_hi[2 * A::WORDS + 2] = 255;
             b.depth_sum = 0;
             b.depth_weight = 0;
             let at = b.node(ids, region_lo, region_hi, 0)?;
-            let avg = b.depth_sum / b.depth_weight.max(1);
-            let off: i64 = std::env::var("SGEVAL_LOCK")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let lockstep = if off >= 100 {
-                b.depth
-            } else {
-                (avg as i64 + off).clamp(0, b.depth as i64) as usize
-            };
-            roots.push(Root {
-                at,
-                first,
-                depth: b.depth as u32,
-                lockstep: lockstep as u32,
-            });
+            let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
+            roots.push(Root { at, first, lockstep });
         }
         roots.sort_by_key(|r| r.first);
         let mut nodes = b.nodes;
         let mut slots = b.slots;
         nodes.shrink_to_fit();
         slots.shrink_to_fit();
-        Ok(Forest { nodes, slots, roots })
+        Ok(Forest {
+            nodes,
+            slots,
+            roots,
+            unit: 1,
+        })
     }
 
     pub(super) fn memory_usage(&self) -> usize {
@@ -309,11 +311,13 @@ impl<A: Addr> Forest<A> {
     }
 
     /// [`LANES`] keys through every tree together.
-    // PERF: the first `lockstep` levels advance all lanes without branches, so their memory
-    // loads overlap; each lane then finishes alone.
+    // PERF: the first `lockstep` levels advance all lanes without branches, so their loads
+    // overlap; then each lane finishes its descent, and every lane's first leaf slot is read
+    // before any scan so those misses overlap too. Measured against stepping all lanes to
+    // the bottom and against branch-free leaf scans: both slower.
     #[inline(always)]
     fn lanes(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
-        let mut f = [[0i32; MAX_DIMS]; LANES];
+        let mut f = [[0i32; DIMS]; LANES];
         for (fl, k) in f.iter_mut().zip(keys) {
             *fl = key_fields(k);
         }
@@ -322,15 +326,21 @@ impl<A: Addr> Forest<A> {
             if best.iter().all(|&b| b <= root.first) {
                 break;
             }
-            let mut r = [root.at; LANES];
+            // Lanes that already beat every rule of the tree wait at the empty leaf.
+            let mut r = best.map(|b| if b <= root.first { EMPTY } else { root.at });
             for _ in 0..root.lockstep {
                 for (rl, fl) in r.iter_mut().zip(&f) {
                     *rl = self.step(fl, *rl);
                 }
             }
+            for (rl, fl) in r.iter_mut().zip(&f) {
+                *rl = self.descend(fl, *rl);
+            }
+            let first = r.map(|x| self.slots.get((x & !LEAF) as usize).map_or(0, |s| s.meta));
             for l in 0..LANES {
-                let leaf = self.descend(&f[l], r[l]);
-                best[l] = self.scan(leaf, &keys[l], best[l]);
+                if first[l] >> 1 < best[l] {
+                    best[l] = self.scan(r[l], &keys[l], best[l]);
+                }
             }
         }
         for (o, b) in out.iter_mut().zip(best) {
@@ -340,18 +350,18 @@ impl<A: Addr> Forest<A> {
 
     /// One branch-free level: from a node to its child; a leaf stays put.
     #[inline(always)]
-    fn step(&self, f: &[i32; MAX_DIMS], r: u32) -> u32 {
+    fn step(&self, f: &[i32; DIMS], r: u32) -> u32 {
         let stay = ((r as i32) >> 31) as u32;
         let node = r & !stay;
         let n = &self.nodes[(node & INDEX) as usize];
-        (n.child(f[dim_of(node)]) & !stay) | (r & stay)
+        (n.child(f[dim_of(node)], self.unit) & !stay) | (r & stay)
     }
 
     /// Follows the tree from `r` to a leaf reference.
     #[inline(always)]
-    fn descend(&self, f: &[i32; MAX_DIMS], mut r: u32) -> u32 {
+    fn descend(&self, f: &[i32; DIMS], mut r: u32) -> u32 {
         while r & LEAF == 0 {
-            r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)]);
+            r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)], self.unit);
         }
         r
     }
@@ -374,51 +384,11 @@ impl<A: Addr> Forest<A> {
         }
         best
     }
+}
 
-    /// Work done for one key, per tree: (nodes visited, slots checked).
-    pub(super) fn profile(&self, key: &Key<A>) -> Vec<(u32, u32)> {
-        let f = key_fields(key);
-        let mut best = NONE;
-        let mut out = Vec::new();
-        for root in &self.roots {
-            if root.first >= best {
-                out.push((0, 0));
-                continue;
-            }
-            let mut r = root.at;
-            let mut nodes = 0;
-            while r & LEAF == 0 {
-                nodes += 1;
-                r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)]);
-            }
-            let mut slots = 0;
-            for s in &self.slots[(r & !LEAF) as usize..] {
-                let index = s.meta >> 1;
-                if index >= best {
-                    break;
-                }
-                slots += 1;
-                if s.matches(key) {
-                    best = index;
-                    break;
-                }
-                if s.meta & 1 != 0 {
-                    break;
-                }
-            }
-            out.push((nodes, slots));
-        }
-        out
-    }
-
-    /// Statistics for tuning: (nodes, slots, depth of each tree).
-    pub(super) fn shape(&self) -> (usize, usize, Vec<u32>) {
-        (
-            self.nodes.len(),
-            self.slots.len(),
-            self.roots.iter().map(|r| r.depth).collect(),
-        )
-    }
+/// Bytes of one leaf slot.
+pub(super) fn slot_bytes<A: Addr>() -> usize {
+    std::mem::size_of::<Slot<A>>()
 }
 
 /// Whether the protocol test can never pass (a value bit outside the mask).
@@ -428,8 +398,8 @@ fn never_matches<A: Addr>(r: &Rule<A>) -> bool {
 
 /// The key in field space, biased (see [`bias`]).
 #[inline(always)]
-fn key_fields<A: Addr>(k: &Key<A>) -> [i32; MAX_DIMS] {
-    let mut out = [0i32; MAX_DIMS];
+fn key_fields<A: Addr>(k: &Key<A>) -> [i32; DIMS] {
+    let mut out = [0i32; DIMS];
     let w = A::WORDS;
     for i in 0..w {
         out[i] = bias(k.src.word(i));
@@ -489,6 +459,38 @@ impl<A: Addr> Builder<'_, A> {
         (region_lo[d - 1]..=region_hi[d - 1]).all(|p| p as u8 & r.proto_mask == r.proto)
     }
 
+    /// `ids` without the rules that an earlier rule of `ids` covers within the region.
+    fn unshadowed(&self, ids: Vec<u32>, region_lo: &[u32], region_hi: &[u32]) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !kept
+                .iter()
+                .any(|&k| self.covers_within(k, id, region_lo, region_hi))
+            {
+                kept.push(id);
+            }
+        }
+        kept
+    }
+
+    /// Whether every key of the region that rule `b` matches, rule `a` matches too.
+    fn covers_within(&self, a: u32, b: u32, region_lo: &[u32], region_hi: &[u32]) -> bool {
+        let d = self.dims;
+        for dim in 0..d - 1 {
+            let (rlo, rhi) = (region_lo[dim], region_hi[dim]);
+            if self.lo(a, dim).max(rlo) > self.lo(b, dim).max(rlo)
+                || self.hi(a, dim).min(rhi) < self.hi(b, dim).min(rhi)
+            {
+                return false;
+            }
+        }
+        let (ra, rb) = (&self.rules[a as usize], &self.rules[b as usize]);
+        (region_lo[d - 1]..=region_hi[d - 1])
+            .map(|p| p as u8)
+            .filter(|p| p & rb.proto_mask == rb.proto)
+            .all(|p| p & ra.proto_mask == ra.proto)
+    }
+
     fn leaf(&mut self, ids: &[u32], depth: usize) -> Result<u32, TooBig> {
         self.depth_sum += depth * ids.len();
         self.depth_weight += ids.len();
@@ -519,28 +521,31 @@ impl<A: Addr> Builder<'_, A> {
         if let Some(pos) = ids.iter().position(|&id| self.covers(id, &region_lo, &region_hi)) {
             ids.truncate(pos + 1);
         }
+        if ids.len() <= SHADOW_CHECK {
+            ids = self.unshadowed(ids, &region_lo, &region_hi);
+        }
         if ids.len() <= self.params.leaf || depth >= self.params.max_depth {
             return self.leaf(&ids, depth);
         }
         let mut best: Option<Plan> = None;
         for dim in 0..self.dims {
-            if let Some(plan) = self.plan(&ids, dim, region_lo[dim], region_hi[dim]) {
-                let better = match &best {
-                    None => true,
-                    Some(b) => (plan.max, plan.sum) < (b.max, b.sum),
-                };
+            if let Some(plan) = self
+                .plan(&ids, dim, region_lo[dim], region_hi[dim])
+                .filter(|p| p.max < ids.len())
+            {
+                let score = |p: &Plan| p.sum + p.max * MAX_WEIGHT;
+                let better = best.as_ref().map_or(true, |b| score(&plan) < score(b));
                 if better {
                     best = Some(plan);
                 }
             }
         }
-        let Some(plan) = best.filter(|p| p.max < ids.len()) else {
+        let Some(plan) = best else {
             return self.leaf(&ids, depth);
         };
         if self.bytes(1, 0) > self.params.max_bytes || self.nodes.len() >= INDEX as usize {
             return Err(TooBig);
         }
-        self.depth = self.depth.max(depth + 1);
         let at = self.nodes.len();
         let mut thr = [i32::MAX; FANOUT];
         for (t, &e) in thr.iter_mut().zip(&plan.ends) {
