@@ -1,0 +1,396 @@
+//! The what-if queries against brute force: small random clouds of every provider, and
+//! every packet of a reduced header space that still holds one packet of every
+//! elementary box the rules can tell apart (addresses around every prefix edge the
+//! generator uses, ports around every range edge, every kind of protocol). Each answer is
+//! checked packet by packet against `reference::Evaluator` through `flow::trace`.
+//!
+//! Case counts are moderate; set `PROPTEST_CASES` to run more.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use proptest::prelude::*;
+use sgeval::group::{AddressEntry, GroupKind, InnerPolicy};
+use sgeval::query::testkit::{self, Builder};
+use sgeval::query::{self, Mode, Query, Side};
+use sgeval::rule::{IcmpMatch, PortRange};
+use sgeval::{flow, reference, Action, Cloud, ConnState, Direction, Family, Options, Packet, Ports, Provider, Remote, Verdict};
+use smallvec::smallvec;
+
+// ---------- the generator ----------
+
+const V4_ADDRS: [&str; 4] = ["10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3"];
+const V6_ADDRS: [&str; 4] = ["2001:db8::", "2001:db8::1", "2001:db8::2", "2001:db8::3"];
+const V4_NETS: [&str; 7] = [
+    "0.0.0.0/0",
+    "10.0.0.0/8",
+    "10.0.0.0/30",
+    "10.0.0.0/31",
+    "10.0.0.2/31",
+    "10.0.0.1/32",
+    "10.0.0.2/32",
+];
+const V6_NETS: [&str; 7] = [
+    "::/0",
+    "2001:db8::/32",
+    "2001:db8::/126",
+    "2001:db8::/127",
+    "2001:db8::2/127",
+    "2001:db8::1/128",
+    "2001:db8::2/128",
+];
+/// One address in every elementary interval the nets and addresses above delimit.
+const V4_SAMPLES: [&str; 7] = ["1.1.1.1", "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "11.0.0.0"];
+const V6_SAMPLES: [&str; 7] = [
+    "::1",
+    "2001:db8::",
+    "2001:db8::1",
+    "2001:db8::2",
+    "2001:db8::3",
+    "2001:db8::4",
+    "2001:db9::",
+];
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn net(family: Family, i: u8) -> IpNet {
+    let list = match family {
+        Family::V4 => &V4_NETS,
+        Family::V6 => &V6_NETS,
+    };
+    list[i as usize % list.len()].parse().unwrap()
+}
+
+fn addr(family: Family, i: u8) -> IpAddr {
+    match family {
+        Family::V4 => ip(V4_ADDRS[i as usize % 4]),
+        Family::V6 => ip(V6_ADDRS[i as usize % 4]),
+    }
+}
+
+/// A random cloud as plain bytes (so proptest can shrink it).
+#[derive(Clone, Debug)]
+struct Gen {
+    provider: u8,
+    flavour: u8,
+    groups: u8,
+    address_groups: Vec<[u8; 4]>,
+    rules: Vec<[u8; 12]>,
+    /// Owner of each universe address (4 IPv4 then 4 IPv6): endpoint 0..=2, or none.
+    owners: [u8; 8],
+    /// Per endpoint: which groups, and their order.
+    memberships: [[u8; 2]; 3],
+}
+
+fn gen() -> impl Strategy<Value = Gen> {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        1u8..=3,
+        prop::collection::vec(any::<[u8; 4]>(), 0..=2),
+        prop::collection::vec(any::<[u8; 12]>(), 0..=9),
+        any::<[u8; 8]>(),
+        any::<[[u8; 2]; 3]>(),
+    )
+        .prop_map(|(provider, flavour, groups, address_groups, rules, owners, memberships)| Gen {
+            provider,
+            flavour,
+            groups,
+            address_groups,
+            rules,
+            owners,
+            memberships,
+        })
+}
+
+fn port_set(i: u8) -> Ports {
+    let r = |lo, hi| PortRange { lo, hi };
+    match i % 5 {
+        0 => Ports::any(),
+        1 => Ports(smallvec![r(1, 1)]),
+        2 => Ports(smallvec![r(1, 3)]),
+        3 => Ports(smallvec![r(2, 2)]),
+        _ => Ports(smallvec![r(1, 1), r(3, 3)]),
+    }
+}
+
+impl Gen {
+    fn provider(&self) -> Provider {
+        Provider::ALL[self.provider as usize % 4]
+    }
+
+    /// Builds the cloud; `provider` overrides the generated one.
+    fn build_as(&self, provider: Provider) -> Cloud {
+        let options = Options {
+            ens_egress_default: if self.flavour & 8 == 0 { Verdict::Allow } else { Verdict::Deny },
+            ..Options::default()
+        };
+        let mut b = Builder::new(provider, options);
+        let groups: Vec<_> = (0..self.groups)
+            .map(|i| {
+                b.group(match provider {
+                    Provider::Ecs => match self.flavour % 3 {
+                        0 => GroupKind::EcsBasic {
+                            inner: InnerPolicy::Accept,
+                        },
+                        1 => GroupKind::EcsBasic {
+                            inner: if i % 2 == 0 { InnerPolicy::Accept } else { InnerPolicy::Drop },
+                        },
+                        _ => GroupKind::EcsEnterprise,
+                    },
+                    Provider::Ens => GroupKind::Ens,
+                    Provider::Huawei => GroupKind::Huawei,
+                    Provider::Gcore => GroupKind::Gcore,
+                })
+            })
+            .collect();
+        let ags: Vec<_> = self
+            .address_groups
+            .iter()
+            .map(|a| {
+                let family = if a[0] % 2 == 0 { Family::V4 } else { Family::V6 };
+                let mut entries = Vec::new();
+                for &x in &a[1..(1 + a[0] as usize / 2 % 4).min(4)] {
+                    entries.push(if x % 2 == 0 {
+                        AddressEntry::Net(net(family, x / 2))
+                    } else {
+                        let lo = x / 2 % 4;
+                        let hi = lo + x / 8 % (4 - lo);
+                        AddressEntry::Range(addr(family, lo), addr(family, hi))
+                    });
+                }
+                b.address_group(family, entries)
+            })
+            .collect();
+        let alibaba = matches!(provider, Provider::Ecs | Provider::Ens);
+        for r in &self.rules {
+            let mut rule = testkit::rule(if r[1] % 2 == 0 { Direction::Ingress } else { Direction::Egress });
+            rule.family = [None, Some(Family::V4), Some(Family::V6)][r[2] as usize % 3];
+            rule.protocol = [None, Some(6), Some(17), Some(1), Some(58)][r[3] as usize % 5];
+            rule.dst_ports = port_set(r[4]);
+            if alibaba {
+                rule.src_ports = port_set(r[5] % 3 * 2);
+            }
+            if provider == Provider::Gcore {
+                rule.icmp = match r[6] % 3 {
+                    0 => IcmpMatch::ANY,
+                    1 => IcmpMatch {
+                        icmp_type: Some(0),
+                        icmp_code: None,
+                    },
+                    _ => IcmpMatch {
+                        icmp_type: Some(0),
+                        icmp_code: Some(0),
+                    },
+                };
+            }
+            let net_family = match rule.family {
+                Some(f) if r[9] % 5 != 0 => f,
+                Some(Family::V4) => Family::V6,
+                Some(Family::V6) => Family::V4,
+                None => {
+                    if r[9] % 2 == 0 {
+                        Family::V4
+                    } else {
+                        Family::V6
+                    }
+                }
+            };
+            rule.remote = match r[7] % 5 {
+                0 => Remote::Any,
+                1 | 2 => Remote::Cidr(net(net_family, r[8])),
+                3 => Remote::Group(groups[r[8] as usize % groups.len()]),
+                _ if !ags.is_empty() => Remote::AddressGroup(ags[r[8] as usize % ags.len()]),
+                _ => Remote::Any,
+            };
+            if alibaba && r[10] % 4 == 0 {
+                rule.local = Some(net(net_family, r[10] / 4 + 2));
+            }
+            if provider == Provider::Gcore {
+                rule.priority = 0;
+            } else {
+                rule.action = if r[11] % 2 == 0 { Action::Allow } else { Action::Deny };
+                rule.priority = r[11] / 2 % 3 + 1;
+            }
+            if provider == Provider::Huawei {
+                rule.enabled = r[10] / 4 % 5 != 0;
+            }
+            b.rule(groups[r[0] as usize % groups.len()], rule);
+        }
+        for e in 0..3u8 {
+            let ips: Vec<IpAddr> = (0..8)
+                .filter(|&i| self.owners[i] % 4 == e)
+                .map(|i| if i < 4 { addr(Family::V4, i as u8) } else { addr(Family::V6, i as u8 - 4) })
+                .collect();
+            if ips.is_empty() {
+                continue;
+            }
+            let m = self.memberships[e as usize];
+            let mut member: Vec<_> = (0..groups.len()).filter(|&i| m[0] >> i & 1 == 1).collect();
+            if member.is_empty() {
+                member.push(m[0] as usize % groups.len());
+            }
+            if m[1] % 2 == 1 {
+                member.reverse();
+            }
+            let gs: Vec<_> = member.iter().map(|&i| groups[i]).collect();
+            b.endpoint(&format!("ep{e}"), &ips, &gs).expect("valid endpoint");
+        }
+        b.build()
+    }
+
+    fn build(&self) -> Cloud {
+        self.build_as(self.provider())
+    }
+}
+
+/// Every packet of the reduced header space, both families.
+fn packets(state: ConnState) -> Vec<Packet> {
+    let mut out = Vec::new();
+    for samples in [&V4_SAMPLES, &V6_SAMPLES] {
+        for s in samples.iter() {
+            for d in samples.iter() {
+                for proto in [0u8, 1, 6, 17, 58, 200] {
+                    let icmp = proto == 1 || proto == 58;
+                    for dport in [0u16, 1, 2, 3, 65535] {
+                        for sport in [0u16, 1, 2, 65535] {
+                            let types: &[u8] = if icmp { &[0, 9] } else { &[0] };
+                            let codes: &[u8] = if icmp { &[0, 7] } else { &[0] };
+                            for &t in types {
+                                for &c in codes {
+                                    out.push(Packet {
+                                        src: ip(s),
+                                        dst: ip(d),
+                                        protocol: proto,
+                                        src_port: sport,
+                                        dst_port: dport,
+                                        icmp_type: t,
+                                        icmp_code: c,
+                                        state,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn config(default_cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Checks a map packet by packet: each packet in exactly one region, with the verdict
+/// and the hops the reference gives.
+fn check_reach(cloud: &Cloud, query: &Query, inside: &dyn Fn(&Packet) -> bool) -> Result<usize, TestCaseError> {
+    let map = query::reach(cloud, query).expect("sides resolve");
+    let engine = reference::Evaluator::new(cloud);
+    let state = if query.mode == Mode::Established { ConnState::Established } else { ConnState::New };
+    let mut checked = 0;
+    for p in packets(state) {
+        let holding: Vec<_> = map.regions.iter().filter(|r| r.shape.contains(&p)).collect();
+        if !inside(&p) {
+            prop_assert!(holding.is_empty(), "{p} is outside the query but in a region");
+            continue;
+        }
+        prop_assert_eq!(holding.len(), 1, "{} is in {} regions", p, holding.len());
+        let expected = flow::trace(cloud, &engine, &p);
+        let region = holding[0];
+        let mut hops: Vec<_> = expected.hops.to_vec();
+        if query.mode == Mode::RoundTrip {
+            if let Some(e) = cloud.endpoint_by_addr(p.dst) {
+                hops.push(flow::Hop { endpoint: e, direction: Direction::Egress, decision: sgeval::Decision::ESTABLISHED });
+            }
+            if let Some(e) = cloud.endpoint_by_addr(p.src) {
+                hops.push(flow::Hop { endpoint: e, direction: Direction::Ingress, decision: sgeval::Decision::ESTABLISHED });
+            }
+        }
+        prop_assert_eq!(region.verdict, expected.verdict, "verdict of {}", p);
+        prop_assert_eq!(&region.hops, &hops, "hops of {}", p);
+        checked += 1;
+    }
+    // The witness of every region is in it and decided as the region says.
+    for r in &map.regions {
+        let w = r.witness(query.mode);
+        prop_assert!(r.shape.contains(&w));
+        prop_assert_eq!(flow::trace(cloud, &engine, &w).verdict, r.verdict, "witness {}", w);
+    }
+    Ok(checked)
+}
+
+fn side_of(cloud: &Cloud, pick: u8) -> (Side, Box<dyn Fn(&IpAddr) -> bool>) {
+    match pick % 4 {
+        0 => ("internet".parse().unwrap(), Box::new(|_| true)),
+        1 if !cloud.endpoints().is_empty() => {
+            let e = &cloud.endpoints()[pick as usize / 4 % cloud.endpoints().len()];
+            let ips = e.ips.clone();
+            (e.name.parse().unwrap(), Box::new(move |a| ips.contains(a)))
+        }
+        _ => {
+            let n4 = net(Family::V4, pick / 4);
+            let n6 = net(Family::V6, pick / 4 + 1);
+            (
+                format!("{n4},{n6}").parse().unwrap(),
+                Box::new(move |a| n4.contains(a) || n6.contains(a)),
+            )
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn reach_matches_the_reference_on_every_packet(g in gen(), mode in 0u8..3, sides in any::<[u8; 2]>()) {
+        let cloud = g.build();
+        let mode = [Mode::New, Mode::Established, Mode::RoundTrip][mode as usize];
+        let (from, in_from) = side_of(&cloud, sides[0]);
+        let (to, in_to) = side_of(&cloud, sides[1]);
+        let query = Query::new(from, to).with_mode(mode);
+        check_reach(&cloud, &query, &|p| in_from(&p.src) && in_to(&p.dst))?;
+    }
+
+    #[test]
+    fn diff_reports_exactly_the_packets_whose_verdict_changes(
+        old in gen(), new in gen(), same_provider in any::<bool>(), round_trip in any::<bool>()
+    ) {
+        let old_cloud = old.build();
+        // The new configuration keeps the old endpoints (names and addresses).
+        let mut new = new;
+        new.owners = old.owners;
+        new.memberships = old.memberships;
+        new.groups = old.groups;
+        let new_cloud = new.build_as(if same_provider { old.provider() } else { new.provider() });
+        let mode = if round_trip { Mode::RoundTrip } else { Mode::New };
+        let d = query::diff(&old_cloud, &new_cloud, &query::diff::everything().with_mode(mode)).unwrap();
+        let (eo, en) = (reference::Evaluator::new(&old_cloud), reference::Evaluator::new(&new_cloud));
+        for p in packets(ConnState::New) {
+            let before = flow::trace(&old_cloud, &eo, &p);
+            let after = flow::trace(&new_cloud, &en, &p);
+            let holding: Vec<_> = d.changes.iter().filter(|c| c.shape.contains(&p)).collect();
+            if before.verdict == after.verdict {
+                prop_assert!(holding.is_empty(), "{} changes nothing but is reported", p);
+                continue;
+            }
+            prop_assert_eq!(holding.len(), 1, "{} changes but is in {} changes", p, holding.len());
+            let c = holding[0];
+            prop_assert_eq!((c.before, c.after), (before.verdict, after.verdict), "{}", p);
+            prop_assert_eq!(&c.before_hops[..before.hops.len()], &before.hops[..], "{}", p);
+            prop_assert_eq!(&c.after_hops[..after.hops.len()], &after.hops[..], "{}", p);
+        }
+        // A cloud never differs from itself.
+        prop_assert!(query::diff(&old_cloud, &old_cloud, &query::diff::everything()).unwrap().is_equivalent());
+    }
+}
