@@ -394,3 +394,268 @@ proptest! {
         prop_assert!(query::diff(&old_cloud, &old_cloud, &query::diff::everything()).unwrap().is_equivalent());
     }
 }
+
+// ---------- lint ----------
+
+/// The reference's matching, written out again (remote, local and header fields).
+fn rule_matches(cloud: &Cloud, rule: &sgeval::Rule, direction: Direction, p: &Packet) -> bool {
+    let (remote, local) = match direction {
+        Direction::Ingress => (p.src, p.dst),
+        Direction::Egress => (p.dst, p.src),
+    };
+    let remote_ok = match &rule.remote {
+        Remote::Any => true,
+        Remote::Cidr(n) => n.contains(&remote),
+        Remote::Group(g) => cloud.members(*g).any(|m| m.ips.contains(&remote)),
+        Remote::AddressGroup(a) => cloud.address_group(*a).is_some_and(|ag| ag.contains(&remote)),
+    };
+    rule.enabled
+        && rule.direction == direction
+        && rule.matches_header(p)
+        && rule.local.is_none_or(|n| n.contains(&local))
+        && remote_ok
+}
+
+/// Every packet of the reduced space at one endpoint, direction and family.
+fn hop_packets(cloud: &Cloud, e: sgeval::EndpointKey, direction: Direction, family: Family) -> Vec<Packet> {
+    let ep = cloud.endpoint(e).unwrap();
+    let remotes: Vec<IpAddr> = match family {
+        Family::V4 => V4_SAMPLES.iter().map(|s| ip(s)).collect(),
+        Family::V6 => V6_SAMPLES.iter().map(|s| ip(s)).collect(),
+    };
+    let alibaba = matches!(cloud.provider(), Provider::Ecs | Provider::Ens);
+    let gcore = cloud.provider() == Provider::Gcore;
+    let mut out = Vec::new();
+    for &local in ep.ips.iter().filter(|a| Family::of(a) == family) {
+        for &remote in &remotes {
+            let (src, dst) = match direction {
+                Direction::Ingress => (remote, local),
+                Direction::Egress => (local, remote),
+            };
+            for proto in [0u8, 1, 6, 17, 58] {
+                let icmp = proto == 1 || proto == 58;
+                for dport in [0u16, 1, 2, 3, 65535] {
+                    let sports: &[u16] = if alibaba { &[0, 1, 2, 65535] } else { &[0] };
+                    for &sport in sports {
+                        let types: &[u8] = if icmp && gcore { &[0, 9] } else { &[0] };
+                        let codes: &[u8] = if icmp && gcore { &[0, 7] } else { &[0] };
+                        for &t in types {
+                            for &c in codes {
+                                out.push(Packet {
+                                    src,
+                                    dst,
+                                    protocol: proto,
+                                    src_port: sport,
+                                    dst_port: dport,
+                                    icmp_type: t,
+                                    icmp_code: c,
+                                    state: ConnState::New,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn lint_findings_agree_with_brute_force(g in gen()) {
+        use sgeval::query::FindingKind;
+        let cloud = g.build();
+        let findings = query::lint(&cloud);
+        let engine = reference::Evaluator::new(&cloud);
+        let reported = |kind: FindingKind, r: sgeval::RuleRef, e: sgeval::EndpointKey, d: Direction| {
+            findings.iter().any(|f| {
+                f.kind == kind
+                    && f.rule == Some(r)
+                    && (f.endpoints.is_empty() || (f.endpoints.contains(&e) && f.direction == Some(d)))
+            })
+        };
+        for (ei, ep) in cloud.endpoints().iter().enumerate() {
+            let e = sgeval::EndpointKey(ei as u32);
+            for d in Direction::ALL {
+                let fams: Vec<Family> = [Family::V4, Family::V6]
+                    .into_iter()
+                    .filter(|f| ep.ips.iter().any(|a| Family::of(a) == *f))
+                    .collect();
+                let pkts: Vec<Packet> = fams.iter().flat_map(|&f| hop_packets(&cloud, e, d, f)).collect();
+                let base: Vec<_> = pkts.iter().map(|p| engine.decide(e, d, p)).collect();
+                for &gk in &ep.groups {
+                    for rule in &cloud.group(gk).unwrap().rules {
+                        let r = sgeval::RuleRef { group: gk, rule: rule.key };
+                        if rule.direction != d {
+                            continue;
+                        }
+                        let lives = pkts.iter().any(|p| rule_matches(&cloud, rule, d, p));
+                        let decides = base.iter().any(|dec| dec.reason == sgeval::Reason::Rule(r));
+                        let mut without = cloud.clone();
+                        testkit::remove_rule(&mut without, r);
+                        let ew = reference::Evaluator::new(&without);
+                        let changes = pkts
+                            .iter()
+                            .zip(&base)
+                            .any(|(p, dec)| ew.decide(e, d, p).verdict != dec.verdict);
+                        let shadowed = reported(FindingKind::Shadowed, r, e, d);
+                        let redundant = reported(FindingKind::Redundant, r, e, d);
+                        let nothing = reported(FindingKind::MatchNothing, r, e, d);
+                        prop_assert!(!(lives && nothing), "{} matches packets but is reported as matching nothing", rule);
+                        prop_assert_eq!(shadowed, lives && !decides, "shadowed {} at {}", rule, ep.name);
+                        prop_assert_eq!(redundant, decides && !changes, "redundant {} at {}", rule, ep.name);
+                    }
+                }
+            }
+        }
+        for f in findings.iter().filter(|f| f.kind == FindingKind::Conflict) {
+            let w = f.witness.expect("a conflict has a witness");
+            let e = f.endpoints[0];
+            let d = f.direction.unwrap();
+            let loser = cloud.rule(f.rule.unwrap()).unwrap();
+            prop_assert!(rule_matches(&cloud, loser, d, &w), "the losing rule matches the witness");
+            let decision = engine.decide(e, d, &w);
+            prop_assert_eq!(decision.reason, f.related[0], "the winner decides the witness");
+            prop_assert_ne!(decision.verdict, Verdict::from(loser.action));
+        }
+    }
+}
+
+// ---------- explain ----------
+
+/// Whether `field` is the first field `rule` fails for `p`, in the documented order.
+fn first_failing_is(cloud: &Cloud, rule: &sgeval::Rule, d: Direction, p: &Packet, field: query::explain::Field) -> bool {
+    use query::explain::Field as F;
+    let local = match d {
+        Direction::Ingress => p.dst,
+        Direction::Egress => p.src,
+    };
+    let checks: [(F, bool); 9] = [
+        (F::Disabled, rule.enabled),
+        (F::Direction, rule.direction == d),
+        (F::Family, rule.family.is_none_or(|f| Some(f) == p.family())),
+        (F::Protocol, rule.protocol.is_none_or(|x| x == p.protocol)),
+        (F::Port, rule.dst_ports.contains(p.dst_port)),
+        (F::SourcePort, rule.src_ports.contains(p.src_port)),
+        (F::Icmp, !p.is_icmp() || rule.icmp.matches(p.icmp_type, p.icmp_code)),
+        (F::RemoteAddress, {
+            let mut only_remote = rule.clone();
+            only_remote.local = None;
+            only_remote.enabled = true;
+            only_remote.direction = d;
+            only_remote.family = None;
+            only_remote.protocol = None;
+            only_remote.dst_ports = Ports::any();
+            only_remote.src_ports = Ports::any();
+            only_remote.icmp = IcmpMatch::ANY;
+            rule_matches(cloud, &only_remote, d, p)
+        }),
+        (F::LocalAddress, rule.local.is_none_or(|n| n.contains(&local))),
+    ];
+    match checks.iter().position(|(_, ok)| !ok) {
+        Some(i) => checks[i].0 == field,
+        None => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    #[test]
+    fn why_names_each_other_rule_and_its_first_failing_field(g in gen(), stride in 1usize..40) {
+        use query::explain::{why, Why};
+        let cloud = g.build();
+        let engine = reference::Evaluator::new(&cloud);
+        for (ei, ep) in cloud.endpoints().iter().enumerate() {
+            let e = sgeval::EndpointKey(ei as u32);
+            let total: usize = ep.groups.iter().map(|g| cloud.group(*g).unwrap().rules.len()).sum();
+            for d in Direction::ALL {
+                for fam in [Family::V4, Family::V6] {
+                    for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
+                        let decision = engine.decide(e, d, &p);
+                        let misses = why(&cloud, e, d, &p);
+                        let decided_by_rule = matches!(decision.reason, sgeval::Reason::Rule(_));
+                        prop_assert_eq!(misses.len(), total - usize::from(decided_by_rule));
+                        for m in &misses {
+                            let rule = cloud.rule(m.rule).unwrap();
+                            match m.why {
+                                Why::Outranked => prop_assert!(rule_matches(&cloud, rule, d, &p), "{} outranked but fails {}", rule, p),
+                                Why::Failed { field } => prop_assert!(
+                                    first_failing_is(&cloud, rule, d, &p, field),
+                                    "{} for {}: {:?}", rule, p, field
+                                ),
+                                Why::NotConsulted => prop_assert!(false, "new packets consult rules"),
+                            }
+                        }
+                        // An established packet consults no rule.
+                        let est = p.with_state(ConnState::Established);
+                        prop_assert!(why(&cloud, e, d, &est).iter().all(|m| m.why == Why::NotConsulted));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fix_flips_the_verdict_with_one_rule(g in gen(), stride in 1usize..40) {
+        use query::explain::{fix, fix_flow, Change};
+        let cloud = g.build();
+        let engine = reference::Evaluator::new(&cloud);
+        for (ei, _) in cloud.endpoints().iter().enumerate() {
+            let e = sgeval::EndpointKey(ei as u32);
+            for d in Direction::ALL {
+                for fam in [Family::V4, Family::V6] {
+                    for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
+                        let before = engine.decide(e, d, &p);
+                        let mut removal_flips = false;
+                        if let sgeval::Reason::Rule(r) = before.reason {
+                            let mut c = cloud.clone();
+                            testkit::remove_rule(&mut c, r);
+                            removal_flips = reference::Evaluator::new(&c).decide(e, d, &p).verdict != before.verdict;
+                        }
+                        let port_zero = (p.protocol == 6 || p.protocol == 17) && p.dst_port == 0;
+                        let fallback = matches!(before.reason, sgeval::Reason::Default { .. });
+                        let gcore_deny = cloud.provider() == Provider::Gcore && before.verdict == Verdict::Allow;
+                        match fix(&cloud, e, d, &p) {
+                            None => {
+                                prop_assert!(!removal_flips, "removing the decider flips {} but no fix", p);
+                                prop_assert!(!fallback || port_zero || gcore_deny, "a default decides {} but no fix", p);
+                            }
+                            Some(f) => {
+                                let mut c = cloud.clone();
+                                match &f.change {
+                                    Change::Add { group, rule } => {
+                                        let mut rule = (**rule).clone();
+                                        rule.id.clear();
+                                        testkit::add_rule(&mut c, *group, rule);
+                                    }
+                                    Change::Remove { rule } => testkit::remove_rule(&mut c, *rule),
+                                }
+                                let after = reference::Evaluator::new(&c).decide(e, d, &p);
+                                prop_assert_ne!(after.verdict, before.verdict, "fix {} does not flip {}", f.summary, p);
+                                prop_assert_eq!(after.verdict, f.after.verdict);
+                                prop_assert!(f.call_json()["api"].is_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Flow fixes flip the flow.
+        for p in packets(ConnState::New).into_iter().step_by(97) {
+            if let Some((_, _, f)) = fix_flow(&cloud, &p) {
+                let mut c = cloud.clone();
+                match &f.change {
+                    Change::Add { group, rule } => { testkit::add_rule(&mut c, *group, (**rule).clone()); }
+                    Change::Remove { rule } => testkit::remove_rule(&mut c, *rule),
+                }
+                let b = flow::trace(&cloud, &engine, &p).verdict;
+                let a = flow::trace(&c, &reference::Evaluator::new(&c), &p).verdict;
+                prop_assert_ne!(a, b, "flow fix {} does not flip {}", f.summary, p);
+            }
+        }
+    }
+}

@@ -45,15 +45,20 @@ struct Engine<'a> {
 
 /// Every leaf of `space` under `hops` (all of one family).
 pub(crate) fn partition(hops: &[&HopList], space: &Cube) -> Vec<Leaf> {
+    partition_without(hops, space, &[])
+}
+
+/// As [`partition`], with hop `k` read without its entry `skip[k]` (when given).
+pub(crate) fn partition_without(hops: &[&HopList], space: &Cube, skip: &[Option<u32>]) -> Vec<Leaf> {
     let mut e = Engine::new(hops, None);
-    e.run(space);
+    e.run(space, skip);
     e.out
 }
 
 /// The first leaf of `space` (in split order) whose picks satisfy `want`, if any.
 pub(crate) fn find(hops: &[&HopList], space: &Cube, want: &dyn Fn(&Picks) -> bool) -> Option<Leaf> {
     let mut e = Engine::new(hops, Some(want));
-    e.run(space);
+    e.run(space, &[]);
     e.out.into_iter().find(|l| want(&l.picks))
 }
 
@@ -68,16 +73,17 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn run(&mut self, space: &Cube) {
+    fn run(&mut self, space: &Cube, skip: &[Option<u32>]) {
         if space.iter().any(Ranges::is_empty) {
             return;
         }
         let icmp = super::space::icmp_kind(&space[PROTO]);
         let mut cands: Vec<Vec<u32>> = Vec::with_capacity(self.hops.len());
-        for hop in self.hops {
+        for (k, hop) in self.hops.iter().enumerate() {
+            let skipped = skip.get(k).copied().flatten();
             let mut list = Vec::new();
             for (i, e) in hop.entries.iter().enumerate() {
-                if self.intersects(e, space, icmp) {
+                if Some(i as u32) != skipped && self.intersects(e, space, icmp) {
                     list.push(i as u32);
                     if self.covers(e, space, 0, icmp) {
                         break;
