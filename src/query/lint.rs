@@ -13,10 +13,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::hop::{hop_list, remote_local_dims, remote_set, Entry, HopList};
-use super::partition::{find, partition_without, NONE};
+use super::partition::{partition_depth, NONE};
 use super::ranges::Ranges;
 use super::render::{endpoint_name, group_id, rule_json, rule_text};
-use super::space::{full_cube, icmp_kind, packet_json, Cube, Shape, ICODE, ITYPE, NDIM, PROTO};
+use super::space::{full_cube, icmp_kind, packet_json, Cube, Shape, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC};
 use crate::cloud::Cloud;
 use crate::decision::{Reason, RuleRef, Verdict};
 use crate::group::{EndpointKey, GroupKey};
@@ -324,6 +324,19 @@ fn clip(e: &Entry, space: &Cube) -> Option<Cube> {
     (!c.iter().any(Ranges::is_empty)).then_some(c)
 }
 
+/// Whether entry `e` holds some packet of `c` (as [`clip`], without building the box).
+fn meets(e: &Entry, c: &Cube) -> bool {
+    if ![PROTO, DPORT, SRC, DST, SPORT].iter().all(|&d| e.cube[d].intersects(&c[d])) {
+        return false;
+    }
+    if e.icmp_any {
+        return true;
+    }
+    let protocols = e.cube[PROTO].intersect(&c[PROTO]);
+    icmp_kind(&protocols) != Some(true)
+        || (e.cube[ITYPE].intersects(&c[ITYPE]) && e.cube[ICODE].intersects(&c[ICODE]))
+}
+
 /// Whether entry `e` holds every packet of `bx`.
 fn holds(e: &Entry, bx: &Cube) -> bool {
     (0..NDIM).all(|d| {
@@ -379,8 +392,14 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
             let mut space = full_cube(family);
             let (_, local) = remote_local_dims(direction);
             space[local] = member_like(ep.ips.iter().copied(), family);
-            study_family(&list, &space, family, &mut studies);
-            conflicts(cloud, &list, &space, family, e, direction, out);
+            let study = Study::new(&list, &space);
+            let boxes: Vec<Option<(Cube, Bounds)>> = list
+                .entries
+                .iter()
+                .map(|en| clip(en, &space).map(|c| (bounds(&c), c)).map(|(b, c)| (c, b)))
+                .collect();
+            study_family(&list, family, &study, &boxes, &mut studies);
+            conflicts(cloud, &list, &boxes, family, &study, e, direction, out);
         }
         // Rules of this direction that can live here but hold nothing at this endpoint.
         for &g in &ep.groups {
@@ -462,46 +481,114 @@ fn push_unique(v: &mut Vec<Reason>, r: Reason) {
     }
 }
 
+/// The partition of one hop's space, uniform in the first two matching entries: for
+/// every leaf, the entry that decides and the one that would decide without it.
+struct Study {
+    leaves: Vec<super::partition::Leaf>,
+    /// Leaves by deciding entry.
+    by_first: BTreeMap<u32, Vec<usize>>,
+}
+
+impl Study {
+    fn new(list: &HopList, space: &Cube) -> Study {
+        let leaves = partition_depth(&[list], space, 2);
+        let mut by_first: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, leaf) in leaves.iter().enumerate() {
+            by_first.entry(leaf.picks[0]).or_default().push(i);
+        }
+        Study { leaves, by_first }
+    }
+
+    /// The first leaf where entry `first` decides and `other` holds a packet: that
+    /// packet region.
+    fn decided_by_and_held(&self, first: u32, other: &Entry) -> Option<Cube> {
+        self.by_first
+            .get(&first)?
+            .iter()
+            .filter(|&&l| meets(other, &self.leaves[l].cube))
+            .find_map(|&l| clip(other, &self.leaves[l].cube))
+    }
+}
+
+/// The bounding box of an entry's packets in the space (lowest and highest value of the
+/// protocol, port and address dimensions), for quick rejection.
+type Bounds = [(u128, u128); 5];
+
+const BOUND_DIMS: [usize; 5] = [PROTO, DPORT, SRC, DST, SPORT];
+
+fn bounds(c: &Cube) -> Bounds {
+    std::array::from_fn(|k| {
+        let r = &c[BOUND_DIMS[k]];
+        (r.first().unwrap_or(0), r.last().unwrap_or(0))
+    })
+}
+
+fn bounds_meet(a: &Bounds, b: &Bounds) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.0 <= y.1 && y.0 <= x.1)
+}
+
 /// Whether each rule entry decides somewhere, and whether removing it changes a verdict.
-fn study_family(list: &HopList, space: &Cube, family: Family, studies: &mut BTreeMap<RuleRef, RuleStudy>) {
+fn study_family(
+    list: &HopList,
+    family: Family,
+    study: &Study,
+    boxes: &[Option<(Cube, Bounds)>],
+    studies: &mut BTreeMap<RuleRef, RuleStudy>,
+) {
     for (i, entry) in list.entries.iter().enumerate() {
         let Some(r) = entry.rule() else { continue };
-        let study = studies.entry(r).or_default();
-        let Some(bx) = clip(entry, space) else { continue };
-        study.lives = true;
-        let leaves = partition_without(&[list, list], &bx, &[None, Some(i as u32)]);
+        let s = studies.entry(r).or_default();
+        let Some((_, bi)) = &boxes[i] else { continue };
+        s.lives = true;
         let own = entry.decision.verdict;
-        for leaf in &leaves {
-            let (with, without) = (leaf.picks[0], leaf.picks[1]);
-            if with == i as u32 {
-                study.decides = true;
-                let instead = list.decision(without);
-                if instead.verdict != own {
-                    study.changes = true;
-                } else if without != NONE {
-                    push_unique(&mut study.replacements, instead.reason);
+        match study.by_first.get(&(i as u32)) {
+            Some(leaves) => {
+                s.decides = true;
+                s.sample = None;
+                s.shadowers.clear();
+                for &l in leaves {
+                    let instead = study.leaves[l].picks[1];
+                    let d = list.decision(instead);
+                    if d.verdict != own {
+                        s.changes = true;
+                    } else if instead != NONE {
+                        push_unique(&mut s.replacements, d.reason);
+                    }
                 }
-            } else {
-                push_unique(&mut study.shadowers, list.decision(with).reason);
-                study.sample.get_or_insert_with(|| witness(family, &leaf.cube));
+                if s.changes {
+                    s.replacements.clear();
+                }
             }
-        }
-        if study.changes {
-            study.replacements.clear();
-        }
-        if study.decides {
-            study.sample = None;
-            study.shadowers.clear();
+            None if !s.decides => {
+                // INVARIANT: the entry holds all of its box, so the leaves that meet it
+                // are decided by earlier entries: those shadow it.
+                for (j, earlier) in list.entries.iter().enumerate().take(i) {
+                    let Some((_, bj)) = &boxes[j] else { continue };
+                    if !bounds_meet(bi, bj) {
+                        continue;
+                    }
+                    let Some(leaves) = study.by_first.get(&(j as u32)) else { continue };
+                    if let Some(&l) = leaves.iter().find(|&&l| meets(entry, &study.leaves[l].cube)) {
+                        push_unique(&mut s.shadowers, earlier.decision.reason);
+                        if s.sample.is_none() {
+                            s.sample = clip(entry, &study.leaves[l].cube).map(|c| witness(family, &c));
+                        }
+                    }
+                }
+            }
+            None => {}
         }
     }
 }
 
 /// Conflicts between an earlier entry `a` and a later entry `b` of opposite verdicts.
+#[allow(clippy::too_many_arguments)]
 fn conflicts(
     cloud: &Cloud,
     list: &HopList,
-    space: &Cube,
+    boxes: &[Option<(Cube, Bounds)>],
     family: Family,
+    study: &Study,
     e: EndpointKey,
     direction: Direction,
     out: &mut Vec<Finding>,
@@ -510,21 +597,24 @@ fn conflicts(
     if provider == Provider::Gcore {
         return; // allow-only rules never conflict
     }
-    let boxes: Vec<Option<Cube>> = list.entries.iter().map(|en| clip(en, space)).collect();
     for (ai, a) in list.entries.iter().enumerate() {
-        let Some(abox) = &boxes[ai] else { continue };
+        let Some((abox, ab)) = &boxes[ai] else { continue };
+        if !study.by_first.contains_key(&(ai as u32)) {
+            continue; // `a` decides nothing, so it wins no overlap
+        }
         for (bi, b) in list.entries.iter().enumerate().skip(ai + 1) {
-            let Some(bbox) = &boxes[bi] else { continue };
-            if a.decision.verdict == b.decision.verdict || !(0..NDIM).all(|d| abox[d].intersects(&bbox[d])) {
+            let Some((bbox, bb)) = &boxes[bi] else { continue };
+            if a.decision.verdict == b.decision.verdict
+                || !bounds_meet(ab, bb)
+                || !BOUND_DIMS.iter().all(|&d| abox[d].intersects(&bbox[d]))
+            {
                 continue;
             }
             let Some(rb) = b.rule() else { continue };
-            let Some(overlap) = clip(b, abox) else { continue };
-            let a_holds_b = holds(a, bbox);
-            let b_holds_a = holds(b, abox);
-            if a_holds_b {
+            if holds(a, bbox) {
                 continue; // b is shadowed there; reported as shadowed when wholly so
             }
+            let b_holds_a = holds(b, abox);
             let rule_a = a.rule().and_then(|r| cloud.rule(r));
             let rule_b = cloud.rule(rb);
             let why = match (a.decision.reason, rule_a, rule_b) {
@@ -560,7 +650,7 @@ fn conflicts(
                 _ => None,
             };
             let Some(why) = why else { continue };
-            let Some(leaf) = find(&[list], &overlap, &|p| p[0] == ai as u32) else {
+            let Some(overlap) = study.decided_by_and_held(ai as u32, b) else {
                 continue; // earlier rules decide the whole overlap
             };
             out.push(Finding {
@@ -577,7 +667,7 @@ fn conflicts(
                         Verdict::Deny => "denies",
                     }
                 ),
-                witness: Some(witness(family, &leaf.cube)),
+                witness: Some(witness(family, &overlap)),
             });
         }
     }

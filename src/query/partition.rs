@@ -10,18 +10,19 @@
 //! fallback decides); each leaf is decided once, by position in the provider's order.
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use smallvec::SmallVec;
 
 use super::hop::{Entry, HopList};
 use super::ranges::Ranges;
-use super::space::{Cube, ICODE, ITYPE, NDIM, PROTO};
+use super::space::{Cube, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC};
 
 /// The pick of a hop whose fallback decides.
 pub(crate) const NONE: u32 = u32::MAX;
 
-/// Per hop, the index of the deciding entry (or [`NONE`]).
+/// Per hop, the index of the deciding entry (or [`NONE`]); with depth 2, per hop the
+/// first and the second matching entry.
 pub(crate) type Picks = SmallVec<[u32; 4]>;
 
 /// A uniform box: every packet in it gets the same decision at every hop.
@@ -34,59 +35,77 @@ pub(crate) struct Leaf {
 /// The split order of the dimensions.
 const ORDER: [usize; NDIM] = [0, 1, 2, 3, 4, 5, 6];
 
+/// A small multiplicative hasher for signatures (PERF: SipHash dominated profiles).
+#[derive(Default)]
+struct SigHasher(u64);
+
+impl Hasher for SigHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type SigMap<V> = HashMap<Vec<u32>, V, BuildHasherDefault<SigHasher>>;
+
 struct Engine<'a> {
     hops: &'a [&'a HopList],
+    /// How many matching entries a leaf names per hop (1: the deciding one; 2: also the
+    /// one that would decide without it).
+    depth: usize,
     full_icmp: Ranges,
     out: Vec<Leaf>,
-    /// Stop when a leaf satisfies this (used to look for one witness).
-    stop: Option<&'a dyn Fn(&Picks) -> bool>,
-    stopped: bool,
 }
 
 /// Every leaf of `space` under `hops` (all of one family).
 pub(crate) fn partition(hops: &[&HopList], space: &Cube) -> Vec<Leaf> {
-    partition_without(hops, space, &[])
+    partition_depth(hops, space, 1)
 }
 
-/// As [`partition`], with hop `k` read without its entry `skip[k]` (when given).
-pub(crate) fn partition_without(hops: &[&HopList], space: &Cube, skip: &[Option<u32>]) -> Vec<Leaf> {
-    let mut e = Engine::new(hops, None);
-    e.run(space, skip);
+/// Every leaf of `space`, uniform in the first `depth` matching entries of each hop;
+/// `picks[h * depth + j]` is the `j`-th matching entry of hop `h` (or [`NONE`]).
+pub(crate) fn partition_depth(hops: &[&HopList], space: &Cube, depth: usize) -> Vec<Leaf> {
+    let mut e = Engine {
+        hops,
+        depth: depth.max(1),
+        full_icmp: Ranges::range(0, 255),
+        out: Vec::new(),
+    };
+    e.run(space);
     e.out
 }
 
-/// The first leaf of `space` (in split order) whose picks satisfy `want`, if any.
-pub(crate) fn find(hops: &[&HopList], space: &Cube, want: &dyn Fn(&Picks) -> bool) -> Option<Leaf> {
-    let mut e = Engine::new(hops, Some(want));
-    e.run(space, &[]);
-    e.out.into_iter().find(|l| want(&l.picks))
-}
-
 impl<'a> Engine<'a> {
-    fn new(hops: &'a [&'a HopList], stop: Option<&'a dyn Fn(&Picks) -> bool>) -> Engine<'a> {
-        Engine {
-            hops,
-            full_icmp: Ranges::range(0, 255),
-            out: Vec::new(),
-            stop,
-            stopped: false,
-        }
-    }
-
-    fn run(&mut self, space: &Cube, skip: &[Option<u32>]) {
+    fn run(&mut self, space: &Cube) {
         if space.iter().any(Ranges::is_empty) {
             return;
         }
         let icmp = super::space::icmp_kind(&space[PROTO]);
         let mut cands: Vec<Vec<u32>> = Vec::with_capacity(self.hops.len());
-        for (k, hop) in self.hops.iter().enumerate() {
-            let skipped = skip.get(k).copied().flatten();
+        for hop in self.hops {
             let mut list = Vec::new();
+            let mut covering = 0;
             for (i, e) in hop.entries.iter().enumerate() {
-                if Some(i as u32) != skipped && self.intersects(e, space, icmp) {
+                if self.intersects(e, space, icmp) {
                     list.push(i as u32);
                     if self.covers(e, space, 0, icmp) {
-                        break;
+                        covering += 1;
+                        if covering == self.depth {
+                            break;
+                        }
                     }
                 }
             }
@@ -106,7 +125,10 @@ impl<'a> Engine<'a> {
     }
 
     fn intersects(&self, e: &Entry, bx: &Cube, icmp: Option<bool>) -> bool {
-        (0..NDIM).all(|d| ((d == ITYPE || d == ICODE) && icmp != Some(true)) || e.cube[d].intersects(&bx[d]))
+        // PERF: the most selective dimensions first.
+        [PROTO, DPORT, SRC, DST, SPORT, ITYPE, ICODE]
+            .iter()
+            .all(|&d| ((d == ITYPE || d == ICODE) && icmp != Some(true)) || e.cube[d].intersects(&bx[d]))
     }
 
     /// Whether `e` holds every packet of `bx` in the dimensions split at `level` and later
@@ -120,20 +142,19 @@ impl<'a> Engine<'a> {
     }
 
     fn rec(&mut self, level: usize, bx: &mut Cube, icmp: Option<bool>, cands: &[Vec<u32>]) {
-        if self.stopped {
-            return;
-        }
         let hops = self.hops;
+        let depth = self.depth;
         let done = level == NDIM
             || cands.iter().zip(hops).all(|(c, h)| {
-                c.first()
-                    .is_none_or(|&i| self.covers(&h.entries[i as usize], bx, level, icmp))
+                c.iter()
+                    .take(depth)
+                    .all(|&i| self.covers(&h.entries[i as usize], bx, level, icmp))
             });
         if done {
-            let picks: Picks = cands.iter().map(|c| c.first().copied().unwrap_or(NONE)).collect();
-            if let Some(stop) = self.stop {
-                if stop(&picks) {
-                    self.stopped = true;
+            let mut picks = Picks::new();
+            for c in cands {
+                for j in 0..depth {
+                    picks.push(c.get(j).copied().unwrap_or(NONE));
                 }
             }
             self.out.push(Leaf {
@@ -213,10 +234,12 @@ impl<'a> Engine<'a> {
             rest.push(v);
         }
 
-        // Group pieces by what can still decide in them.
-        type Key = (Option<bool>, Vec<Vec<u32>>);
-        let mut index: HashMap<Key, usize> = HashMap::new();
-        let mut groups: Vec<(Key, Ranges)> = Vec::new();
+        // Group pieces by what can still decide in them. A signature lists, per hop, the
+        // candidates that hold the piece up to the `depth`-th that holds the whole rest
+        // (later ones can never be among the first `depth` matches), then `NONE`; it
+        // starts with the ICMP flag.
+        let mut index: SigMap<usize> = SigMap::default();
+        let mut groups: Vec<(Option<bool>, Vec<Vec<u32>>, Ranges)> = Vec::new();
         for (p, &(lo, hi)) in pieces.iter().enumerate() {
             let (flag, rest_of) = if d == PROTO {
                 let is_icmp = lo == hi && super::space::is_icmp_proto(lo);
@@ -224,37 +247,44 @@ impl<'a> Engine<'a> {
             } else {
                 (icmp, &rest[0])
             };
-            let mut sig: Vec<Vec<u32>> = Vec::with_capacity(cands.len());
+            let mut sig: Vec<u32> = Vec::with_capacity(total + cands.len() + 1);
+            sig.push(match flag {
+                None => 0,
+                Some(false) => 1,
+                Some(true) => 2,
+            });
             let mut k = 0;
             for c in cands {
-                let mut v = Vec::new();
-                let mut cut = false;
+                let mut covering = 0;
                 for &i in c {
-                    if !cut && bits[p * words + k / 64] & (1 << (k % 64)) != 0 {
-                        v.push(i);
-                        cut = rest_of[k];
+                    if covering < depth && bits[p * words + k / 64] & (1 << (k % 64)) != 0 {
+                        sig.push(i);
+                        if rest_of[k] {
+                            covering += 1;
+                        }
                     }
                     k += 1;
                 }
-                sig.push(v);
+                sig.push(NONE);
             }
-            let key = (flag, sig);
-            match index.get(&key) {
-                Some(&g) => groups[g].1.push_after(lo, hi),
+            match index.get(&sig) {
+                Some(&g) => groups[g].2.push_after(lo, hi),
                 None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push((key, Ranges::range(lo, hi)));
+                    let lists: Vec<Vec<u32>> = sig[1..]
+                        .split(|&x| x == NONE)
+                        .take(cands.len())
+                        .map(<[u32]>::to_vec)
+                        .collect();
+                    index.insert(sig, groups.len());
+                    groups.push((flag, lists, Ranges::range(lo, hi)));
                 }
             }
         }
         drop(index);
-        for ((flag, sig), set) in groups {
+        for (flag, lists, set) in groups {
             let old = std::mem::replace(&mut bx[d], set);
-            self.rec(level + 1, bx, flag, &sig);
+            self.rec(level + 1, bx, flag, &lists);
             bx[d] = old;
-            if self.stopped {
-                return;
-            }
         }
     }
 }
@@ -262,18 +292,31 @@ impl<'a> Engine<'a> {
 /// Merges boxes with the same key that differ in one dimension only, until none do.
 /// The result covers exactly the same packets with the same keys.
 pub(crate) fn merge<K: Clone + Eq + Hash>(mut items: Vec<(K, Cube)>) -> Vec<(K, Cube)> {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
     loop {
         let before = items.len();
         for d in (0..NDIM).rev() {
-            let mut index: HashMap<(K, Cube), usize> = HashMap::new();
+            // PERF: buckets by a hash of the key and the other dimensions, so no cube is
+            // cloned; equality is checked within a bucket.
+            let mut buckets: HashMap<u64, SmallVec<[usize; 1]>> = HashMap::with_capacity(items.len());
             let mut out: Vec<(K, Cube)> = Vec::with_capacity(items.len());
             for (k, c) in items {
-                let mut probe = c.clone();
-                probe[d] = Ranges::empty();
-                match index.get(&(k.clone(), probe.clone())) {
-                    Some(&i) => out[i].1[d] = out[i].1[d].union(&c[d]),
+                let mut h = state.build_hasher();
+                k.hash(&mut h);
+                for (j, r) in c.iter().enumerate() {
+                    if j != d {
+                        r.hash(&mut h);
+                    }
+                }
+                let bucket = buckets.entry(h.finish()).or_default();
+                let same = bucket.iter().copied().find(|&i| {
+                    out[i].0 == k && (0..NDIM).all(|j| j == d || out[i].1[j] == c[j])
+                });
+                match same {
+                    Some(i) => out[i].1[d] = out[i].1[d].union(&c[d]),
                     None => {
-                        index.insert((k.clone(), probe), out.len());
+                        bucket.push(out.len());
                         out.push((k, c));
                     }
                 }
