@@ -104,6 +104,9 @@ pub struct Options {
     pub ens_egress_default: Verdict,
     /// Gcore defaults on create (Decision 6).
     pub gcore_defaults: GcoreDefaults,
+    /// Huawei: the action of a rule created without `action` (Decision 5: allow; seed 003's
+    /// response table says deny, see SEMANTICS.md "Contradictions").
+    pub huawei_default_action: crate::rule::Action,
 }
 
 impl Default for Options {
@@ -111,6 +114,7 @@ impl Default for Options {
         Options {
             ens_egress_default: Verdict::Allow,
             gcore_defaults: GcoreDefaults::EgressWhenNone,
+            huawei_default_action: crate::rule::Action::Allow,
         }
     }
 }
