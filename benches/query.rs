@@ -46,7 +46,11 @@ const SERVICES: [(u16, u16); 12] = [
 /// A realistic rule: mostly TCP/UDP services from office hosts, partner /24s, VPC /16s,
 /// a few to the whole internet; a few drops; priorities spread over 1..=100.
 fn rule(rng: &mut Rng, provider: Provider) -> sgeval::Rule {
-    let direction = if rng.below(5) == 0 { Direction::Egress } else { Direction::Ingress };
+    let direction = if rng.below(5) == 0 {
+        Direction::Egress
+    } else {
+        Direction::Ingress
+    };
     let mut r = testkit::rule(direction);
     let v6 = rng.below(8) == 0;
     r.family = Some(if v6 { Family::V6 } else { Family::V4 });
@@ -84,7 +88,11 @@ fn rule(rng: &mut Rng, provider: Provider) -> sgeval::Rule {
     if provider == Provider::Gcore {
         r.priority = 0;
     } else {
-        r.action = if rng.below(10) == 0 { Action::Deny } else { Action::Allow };
+        r.action = if rng.below(10) == 0 {
+            Action::Deny
+        } else {
+            Action::Allow
+        };
         r.priority = 1 + rng.below(100) as u8;
     }
     r
@@ -116,10 +124,15 @@ fn cloud(provider: Provider, seed: u64) -> Cloud {
         b.rule(small, r);
     }
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
-    b.endpoint("web", &[ip("10.0.0.10"), ip("2001:db8::10")], &groups).unwrap();
+    b.endpoint("web", &[ip("10.0.0.10"), ip("2001:db8::10")], &groups)
+        .unwrap();
     for i in 0..3 {
-        b.endpoint(&format!("app-{i}"), &[ip(&format!("10.0.1.{}", 10 + i))], &[small, groups[0]])
-            .unwrap();
+        b.endpoint(
+            &format!("app-{i}"),
+            &[ip(&format!("10.0.1.{}", 10 + i))],
+            &[small, groups[0]],
+        )
+        .unwrap();
     }
     b.build()
 }
@@ -158,10 +171,13 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("{provider}/reach internet->web (1000 rules)"), |b| {
             b.iter(|| query::reach(&cloud, &to_web).unwrap())
         });
-        c.bench_function(&format!("{provider}/diff all pairs (1000 rules, 10 edited)"), |b| {
-            b.iter(|| query::diff(&cloud, &new, &query::diff::everything()).unwrap())
+        c.bench_function(
+            &format!("{provider}/diff all pairs (1000 rules, 10 edited)"),
+            |b| b.iter(|| query::diff(&cloud, &new, &query::diff::everything()).unwrap()),
+        );
+        c.bench_function(&format!("{provider}/lint (1000 rules)"), |b| {
+            b.iter(|| query::lint(&cloud))
         });
-        c.bench_function(&format!("{provider}/lint (1000 rules)"), |b| b.iter(|| query::lint(&cloud)));
     }
 }
 

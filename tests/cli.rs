@@ -60,10 +60,21 @@ fn corpus_passes_through_the_cli() {
         let path = temp_file(&format!("{}.json", case.name), &case.scenario.to_string());
         for (i, check) in case.checks.iter().enumerate() {
             if check.spec_error.is_some() {
-                let out = sgeval().arg("check").arg(&path).args(check_args(check)).output().unwrap();
+                let out = sgeval()
+                    .arg("check")
+                    .arg(&path)
+                    .args(check_args(check))
+                    .output()
+                    .unwrap();
                 let stderr = String::from_utf8_lossy(&out.stderr);
-                if out.status.code() != Some(2) || !stderr.contains(check.spec_error.as_deref().unwrap_or_default()) {
-                    failures.push(format!("{} check {i}: exit {:?}, stderr {stderr}", case.name, out.status.code()));
+                if out.status.code() != Some(2)
+                    || !stderr.contains(check.spec_error.as_deref().unwrap_or_default())
+                {
+                    failures.push(format!(
+                        "{} check {i}: exit {:?}, stderr {stderr}",
+                        case.name,
+                        out.status.code()
+                    ));
                 }
                 continue;
             }

@@ -29,11 +29,17 @@ fn corpus_passes_through_every_engine() {
             let packet = match (check.spec.packet(&cloud), &check.spec_error) {
                 (Err(e), Some(want)) if e.to_string().contains(want.as_str()) => continue,
                 (Err(e), Some(want)) => {
-                    failures.push(format!("{} check {i}: error `{e}` does not contain `{want}`", case.name));
+                    failures.push(format!(
+                        "{} check {i}: error `{e}` does not contain `{want}`",
+                        case.name
+                    ));
                     continue;
                 }
                 (Ok(p), Some(want)) => {
-                    failures.push(format!("{} check {i}: {p} was accepted, expected an error with `{want}`", case.name));
+                    failures.push(format!(
+                        "{} check {i}: {p} was accepted, expected an error with `{want}`",
+                        case.name
+                    ));
                     continue;
                 }
                 (Ok(p), None) => p,

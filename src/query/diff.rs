@@ -173,12 +173,11 @@ impl Diff {
         let mut s = format!("{} change(s)\n", self.changes.len());
         for c in &self.changes {
             s.push_str(&format!(
-                "{} -> {}: {} -> {}  {} {}\n",
+                "{} -> {}: {} -> {}  {}\n",
                 c.from,
                 c.to,
                 c.before,
                 c.after,
-                c.shape.family,
                 c.shape.text(self.gcore)
             ));
             for h in &c.before_hops {

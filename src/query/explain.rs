@@ -86,7 +86,10 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
     let consulted = !matches!(decision.reason, Reason::Established | Reason::MixedFamily);
     let mut out = Vec::new();
     for (g, rule) in ordered_rules(cloud, ep) {
-        let r = RuleRef { group: g, rule: rule.key };
+        let r = RuleRef {
+            group: g,
+            rule: rule.key,
+        };
         if decision.reason == Reason::Rule(r) {
             continue;
         }
@@ -94,7 +97,9 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
             (
                 Why::NotConsulted,
                 match decision.reason {
-                    Reason::Established => "not consulted: the packet belongs to an established connection".into(),
+                    Reason::Established => {
+                        "not consulted: the packet belongs to an established connection".into()
+                    }
                     _ => "not consulted: the packet mixes address families".into(),
                 },
             )
@@ -103,7 +108,10 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
                 Some((field, detail)) => (Why::Failed { field }, detail),
                 None => (
                     Why::Outranked,
-                    format!("matches, but comes after what decided: {}", decision_text(cloud, &decision)),
+                    format!(
+                        "matches, but comes after what decided: {}",
+                        decision_text(cloud, &decision)
+                    ),
                 ),
             }
         };
@@ -119,7 +127,9 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
 }
 
 fn proto_name(p: u8) -> String {
-    packet::protocol_name(p).map(str::to_owned).unwrap_or_else(|| p.to_string())
+    packet::protocol_name(p)
+        .map(str::to_owned)
+        .unwrap_or_else(|| p.to_string())
 }
 
 fn remote_text(cloud: &Cloud, remote: &Remote) -> String {
@@ -129,7 +139,10 @@ fn remote_text(cloud: &Cloud, remote: &Remote) -> String {
         Remote::Group(g) => format!("the members of group `{}`", group_id(cloud, *g)),
         Remote::AddressGroup(a) => format!(
             "address group `{}`",
-            cloud.address_group(*a).map(|a| a.id.clone()).unwrap_or_else(|| a.to_string())
+            cloud
+                .address_group(*a)
+                .map(|a| a.id.clone())
+                .unwrap_or_else(|| a.to_string())
         ),
     }
 }
@@ -141,7 +154,10 @@ fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -
         return Some((Field::Disabled, "the rule is disabled".into()));
     }
     if rule.direction != direction {
-        return Some((Field::Direction, format!("the rule is for {}, the packet is {direction}", rule.direction)));
+        return Some((
+            Field::Direction,
+            format!("the rule is for {}, the packet is {direction}", rule.direction),
+        ));
     }
     if let Some(f) = rule.family {
         if Some(f) != p.family() {
@@ -152,25 +168,43 @@ fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -
         if proto != p.protocol {
             return Some((
                 Field::Protocol,
-                format!("protocol `{}` is not the rule's `{}`", proto_name(p.protocol), proto_name(proto)),
+                format!(
+                    "protocol `{}` is not the rule's `{}`",
+                    proto_name(p.protocol),
+                    proto_name(proto)
+                ),
             ));
         }
     }
     if !rule.dst_ports.contains(p.dst_port) {
         return Some((
             Field::Port,
-            format!("destination port `{}` is not in the rule's `{}`", p.dst_port, rule.dst_ports),
+            format!(
+                "destination port `{}` is not in the rule's `{}`",
+                p.dst_port, rule.dst_ports
+            ),
         ));
     }
     if !rule.src_ports.contains(p.src_port) {
         return Some((
             Field::SourcePort,
-            format!("source port `{}` is not in the rule's `{}`", p.src_port, rule.src_ports),
+            format!(
+                "source port `{}` is not in the rule's `{}`",
+                p.src_port, rule.src_ports
+            ),
         ));
     }
     if p.is_icmp() && !rule.icmp.matches(p.icmp_type, p.icmp_code) {
-        let t = rule.icmp.icmp_type.map(|t| t.to_string()).unwrap_or_else(|| "any".into());
-        let c = rule.icmp.icmp_code.map(|c| c.to_string()).unwrap_or_else(|| "any".into());
+        let t = rule
+            .icmp
+            .icmp_type
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "any".into());
+        let c = rule
+            .icmp
+            .icmp_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "any".into());
         return Some((
             Field::Icmp,
             format!(
@@ -192,7 +226,10 @@ fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -
     if !remote_ok {
         return Some((
             Field::RemoteAddress,
-            format!("remote address `{remote}` is not in {}", remote_text(cloud, &rule.remote)),
+            format!(
+                "remote address `{remote}` is not in {}",
+                remote_text(cloud, &rule.remote)
+            ),
         ));
     }
     if let Some(n) = &rule.local {
@@ -284,6 +321,18 @@ impl Fix {
 /// When the provider's front end answers the rendered API, the request is also replayed
 /// on a copy of the cloud and must succeed and flip the verdict.
 pub fn fix(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Option<Fix> {
+    fix_checked(cloud, endpoint, direction, packet, true)
+}
+
+/// [`fix`], optionally without replaying the request through the front end (for clouds
+/// built without provider calls, which the front ends do not know).
+pub(crate) fn fix_checked(
+    cloud: &Cloud,
+    endpoint: EndpointKey,
+    direction: Direction,
+    packet: &Packet,
+    replay: bool,
+) -> Option<Fix> {
     let ep = cloud.endpoint(endpoint)?;
     let family = packet.family()?;
     if packet.state == ConnState::Established {
@@ -310,7 +359,11 @@ pub fn fix(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
         (Provider::Gcore, _, _) if want == Verdict::Deny => None,
         (Provider::Gcore, _, _) => ep.groups.first().map(|&g| (g, 0)),
         (Provider::Ecs | Provider::Ens, _, Some((r, rule))) => {
-            let p = if want == Verdict::Deny { Some(rule.priority) } else { rule.priority.checked_sub(1) };
+            let p = if want == Verdict::Deny {
+                Some(rule.priority)
+            } else {
+                rule.priority.checked_sub(1)
+            };
             p.filter(|&p| p >= 1).map(|p| (r.group, p))
         }
         (Provider::Huawei, _, Some((r, rule))) => {
@@ -344,11 +397,16 @@ pub fn fix(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
         if after.verdict != want {
             continue;
         }
-        let Some((api, request)) = render(cloud, &change) else { continue };
-        if provider.apis().contains(&api.as_str()) {
+        let Some((api, request)) = render(cloud, &change) else {
+            continue;
+        };
+        if replay && provider.apis().contains(&api.as_str()) {
             let mut replay = cloud.clone();
             let response = replay.call(&api, &request);
-            let flipped = Evaluator::new(&replay).decide(endpoint, direction, packet).verdict == want;
+            let flipped = Evaluator::new(&replay)
+                .decide(endpoint, direction, packet)
+                .verdict
+                == want;
             if !response.is_success() || !flipped {
                 continue;
             }
@@ -371,6 +429,15 @@ pub fn fix(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
 /// of the ingress hop, else of the egress hop. Returns the hop's endpoint and direction
 /// with the fix.
 pub fn fix_flow(cloud: &Cloud, packet: &Packet) -> Option<(EndpointKey, Direction, Fix)> {
+    fix_flow_checked(cloud, packet, true)
+}
+
+/// [`fix_flow`], optionally without replaying requests (see [`fix_checked`]).
+pub(crate) fn fix_flow_checked(
+    cloud: &Cloud,
+    packet: &Packet,
+    replay: bool,
+) -> Option<(EndpointKey, Direction, Fix)> {
     let trace = flow::trace(cloud, &Evaluator::new(cloud), packet);
     let hops: Vec<&flow::Hop> = match trace.verdict {
         Verdict::Deny => {
@@ -382,15 +449,24 @@ pub fn fix_flow(cloud: &Cloud, packet: &Packet) -> Option<(EndpointKey, Directio
         }
         Verdict::Allow => trace.hops.iter().rev().collect(),
     };
-    hops.into_iter()
-        .find_map(|h| fix(cloud, h.endpoint, h.direction, packet).map(|f| (h.endpoint, h.direction, f)))
+    hops.into_iter().find_map(|h| {
+        fix_checked(cloud, h.endpoint, h.direction, packet, replay).map(|f| (h.endpoint, h.direction, f))
+    })
 }
 
 /// Whether a provider can name a protocol in a rule (else the rule takes all protocols).
 fn nameable(provider: Provider, p: u8) -> bool {
     match provider {
-        Provider::Ecs => [packet::TCP, packet::UDP, packet::ICMP, packet::ICMPV6, packet::GRE].contains(&p),
-        Provider::Ens => [packet::TCP, packet::UDP, packet::ICMP, packet::ICMPV6].contains(&p),
+        Provider::Ecs => [
+            packet::TCP,
+            packet::UDP,
+            packet::ICMP,
+            packet::ICMPV6,
+            packet::GRE,
+        ]
+        .contains(&p),
+        // The single-rule calls take tcp, udp, icmp, gre and all (E3).
+        Provider::Ens => [packet::TCP, packet::UDP, packet::ICMP, packet::GRE].contains(&p),
         Provider::Huawei => true,
         Provider::Gcore => GCORE_PROTOCOLS.iter().any(|&(_, n)| n == p),
     }
@@ -499,7 +575,11 @@ fn apply(cloud: &mut Cloud, change: &Change) {
 
 fn summary(cloud: &Cloud, change: &Change, before: &Decision, after: &Decision) -> String {
     let what = match change {
-        Change::Add { group, rule } => format!("add to group `{}` the rule: {rule}", group_id(cloud, *group)),
+        Change::Add { group, rule } => format!(
+            "add to group `{}` the rule: {}",
+            group_id(cloud, *group),
+            crate::flow::describe_rule(cloud, rule)
+        ),
         Change::Remove { rule } => format!(
             "remove rule `{}` of group `{}`",
             rule_id(cloud, *rule),
@@ -512,7 +592,13 @@ fn summary(cloud: &Cloud, change: &Change, before: &Decision, after: &Decision) 
 fn shown_or(cloud: &Cloud, g: GroupKey, keys: &[&str], default: &str) -> String {
     cloud
         .group(g)
-        .and_then(|g| keys.iter().find_map(|k| g.shown.get(*k).and_then(Value::as_str).map(str::to_owned)))
+        .and_then(|g| {
+            keys.iter().find_map(|k| match g.shown.get(*k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+        })
         .unwrap_or_else(|| default.to_owned())
 }
 
@@ -541,9 +627,11 @@ fn alibaba_ports(ports: &Ports) -> String {
     }
 }
 
-/// Alibaba permission fields of a rule (ECS `Permissions.N`, ENS `Permissions.N`).
-fn alibaba_permission(rule: &Rule, provider: Provider) -> Value {
-    let net = cidr_of(rule).map(|n| n.to_string()).unwrap_or_else(|| "0.0.0.0/0".into());
+/// ECS `Permissions.N` fields of a rule.
+fn ecs_permission(rule: &Rule) -> Value {
+    let net = cidr_of(rule)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "0.0.0.0/0".into());
     let v6 = matches!(cidr_of(rule), Some(IpNet::V6(_)));
     let field = match (rule.direction, v6) {
         (Direction::Ingress, false) => "SourceCidrIp",
@@ -551,16 +639,11 @@ fn alibaba_permission(rule: &Rule, provider: Provider) -> Value {
         (Direction::Egress, false) => "DestCidrIp",
         (Direction::Egress, true) => "Ipv6DestCidrIp",
     };
-    let policy = match (rule.action, provider) {
-        (Action::Allow, Provider::Ens) => "Accept",
-        (Action::Deny, Provider::Ens) => "Drop",
-        (Action::Allow, _) => "accept",
-        (Action::Deny, _) => "drop",
+    let policy = match rule.action {
+        Action::Allow => "accept",
+        Action::Deny => "drop",
     };
     let mut m = serde_json::Map::new();
-    if provider == Provider::Ens {
-        m.insert("Direction".into(), json!(rule.direction));
-    }
     m.insert("IpProtocol".into(), json!(alibaba_protocol(rule.protocol)));
     m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
     m.insert(field.into(), json!(net));
@@ -570,6 +653,57 @@ fn alibaba_permission(rule: &Rule, provider: Provider) -> Value {
         m.insert("Description".into(), json!(rule.description));
     }
     Value::Object(m)
+}
+
+/// An ENS single-rule call (`AuthorizeSecurityGroup[Egress]` or
+/// `RevokeSecurityGroup[Egress]`, E3): IPv4 only, lowercase protocol and policy, the
+/// remote as `SourceCidrIp` (ingress) or `DestCidrIp` (egress); `None` for what those
+/// calls cannot express (IPv6, a local prefix, a protocol they do not name).
+fn ens_single(rule: &Rule, gid: &str, revoke: bool) -> Option<(String, Request)> {
+    let net = match cidr_of(rule) {
+        Some(n @ IpNet::V4(_)) => n,
+        _ => return None,
+    };
+    if rule.local.is_some() || rule.protocol.is_some_and(|p| !nameable(Provider::Ens, p)) {
+        return None;
+    }
+    let api = match (revoke, rule.direction) {
+        (false, Direction::Ingress) => "AuthorizeSecurityGroup",
+        (false, Direction::Egress) => "AuthorizeSecurityGroupEgress",
+        (true, Direction::Ingress) => "RevokeSecurityGroup",
+        (true, Direction::Egress) => "RevokeSecurityGroupEgress",
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("SecurityGroupId".into(), json!(gid));
+    m.insert(
+        "IpProtocol".into(),
+        json!(alibaba_protocol(rule.protocol).to_ascii_lowercase()),
+    );
+    m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
+    if let Some(r) = rule.src_ports.0.first().filter(|_| !rule.src_ports.is_any()) {
+        m.insert("SourcePortRange".into(), json!(format!("{}/{}", r.lo, r.hi)));
+    }
+    let field = match rule.direction {
+        Direction::Ingress => "SourceCidrIp",
+        Direction::Egress => "DestCidrIp",
+    };
+    m.insert(field.into(), json!(net.to_string()));
+    m.insert(
+        "Policy".into(),
+        json!(if rule.action == Action::Allow {
+            "accept"
+        } else {
+            "drop"
+        }),
+    );
+    m.insert("Priority".into(), json!(rule.priority));
+    Some((
+        api.into(),
+        Request {
+            params: Some(Value::Object(m)),
+            ..Request::default()
+        },
+    ))
 }
 
 /// The change as the provider's request: API name and request.
@@ -594,17 +728,11 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                         params(json!({
                             "RegionId": region,
                             "SecurityGroupId": gid,
-                            "Permissions": [alibaba_permission(rule, provider)],
+                            "Permissions": [ecs_permission(rule)],
                         })),
                     ))
                 }
-                Provider::Ens => Some((
-                    "CreateSecurityGroupPermissions".into(),
-                    params(json!({
-                        "SecurityGroupId": gid,
-                        "Permissions": [alibaba_permission(rule, provider)],
-                    })),
-                )),
+                Provider::Ens => ens_single(rule, &gid, false),
                 Provider::Huawei => {
                     let mut r = json!({
                         "security_group_id": gid,
@@ -635,7 +763,10 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                     let (min, max) = match (rule.protocol, rule.icmp.icmp_type) {
                         (_, Some(t)) => (Some(t as u16), rule.icmp.icmp_code.map(u16::from)),
                         _ if rule.dst_ports.is_any() => (None, None),
-                        _ => (rule.dst_ports.0.first().map(|r| r.lo), rule.dst_ports.0.first().map(|r| r.hi)),
+                        _ => (
+                            rule.dst_ports.0.first().map(|r| r.lo),
+                            rule.dst_ports.0.first().map(|r| r.hi),
+                        ),
                     };
                     let project = shown_or(cloud, *group, &["project_id"], "1");
                     let region = shown_or(cloud, *group, &["region_id"], "1");
@@ -651,7 +782,9 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                                 "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
                                 "description": rule.description,
                             })),
-                            path: Some(format!("/cloud/v2/security_groups/{project}/{region}/{gid}/rules")),
+                            path: Some(format!(
+                                "/cloud/v2/security_groups/{project}/{region}/{gid}/rules"
+                            )),
                             ..Request::default()
                         },
                     ))
@@ -677,13 +810,7 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                         })),
                     ))
                 }
-                Provider::Ens => Some((
-                    "DeleteSecurityGroupPermissions".into(),
-                    params(json!({
-                        "SecurityGroupId": gid,
-                        "Permissions": [alibaba_permission(rule, provider)],
-                    })),
-                )),
+                Provider::Ens => ens_single(rule, &gid, true),
                 Provider::Huawei => {
                     let project = shown_or(cloud, r.group, &["project_id"], "project");
                     Some((

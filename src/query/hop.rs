@@ -43,7 +43,10 @@ pub(crate) struct HopList {
 impl HopList {
     /// The decision of entry `pick`, or the fallback for [`super::partition::NONE`].
     pub fn decision(&self, pick: u32) -> Decision {
-        self.entries.get(pick as usize).map(|e| e.decision).unwrap_or(self.fallback)
+        self.entries
+            .get(pick as usize)
+            .map(|e| e.decision)
+            .unwrap_or(self.fallback)
     }
 }
 
@@ -139,7 +142,13 @@ pub(crate) fn rule_cube(cloud: &Cloud, rule: &Rule, direction: Direction, family
     Some(c)
 }
 
-fn rule_entry(cloud: &Cloud, group: GroupKey, rule: &Rule, direction: Direction, family: Family) -> Option<Entry> {
+fn rule_entry(
+    cloud: &Cloud,
+    group: GroupKey,
+    rule: &Rule,
+    direction: Direction,
+    family: Family,
+) -> Option<Entry> {
     let cube = rule_cube(cloud, rule, direction, family)?;
     let verdict = match cloud.provider() {
         // Gcore rules only allow (the reference ignores the action).
@@ -149,7 +158,13 @@ fn rule_entry(cloud: &Cloud, group: GroupKey, rule: &Rule, direction: Direction,
     Some(Entry {
         icmp_any: rule.icmp.icmp_type.is_none() && rule.icmp.icmp_code.is_none(),
         cube,
-        decision: Decision::rule(verdict, RuleRef { group, rule: rule.key }),
+        decision: Decision::rule(
+            verdict,
+            RuleRef {
+                group,
+                rule: rule.key,
+            },
+        ),
     })
 }
 

@@ -16,7 +16,9 @@ use super::hop::{hop_list, remote_local_dims, remote_set, Entry, HopList};
 use super::partition::{partition_depth, NONE};
 use super::ranges::Ranges;
 use super::render::{endpoint_name, group_id, rule_json, rule_text};
-use super::space::{full_cube, icmp_kind, packet_json, Cube, Shape, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC};
+use super::space::{
+    full_cube, icmp_kind, packet_json, Cube, Shape, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC,
+};
 use crate::cloud::Cloud;
 use crate::decision::{Reason, RuleRef, Verdict};
 use crate::group::{EndpointKey, GroupKey};
@@ -35,11 +37,12 @@ pub enum FindingKind {
     /// The rule decides packets, but removing it changes no verdict: what decides
     /// instead (`related`, or the provider default) gives the same answer.
     Redundant,
-    /// Two overlapping rules with opposite actions where an order the user may not see
-    /// decides: a partial overlap, equal priorities (drop/deny wins the tie), Huawei's
-    /// group association order over priorities, or the ECS intra-group policy over a
-    /// drop rule. `related` names the rule that wins; the witness is a packet both
-    /// match that the winner decides.
+    /// Two overlapping rules with opposite actions where an order the rules do not state
+    /// decides: equal priorities (drop/deny wins the tie), Huawei's group association
+    /// order over a better priority in a later group, or the ECS intra-group policy over
+    /// a drop rule. (A rule carved out of another by a strictly better priority is an
+    /// explicit exception, not a conflict.) `related` names the rule that wins; the
+    /// witness is a packet both match that the winner decides.
     Conflict,
     /// The rule matches no packet: disabled, a remote group without members, an empty
     /// address group, or (at an endpoint) a local prefix that holds none of its
@@ -114,8 +117,16 @@ pub struct Finding {
 pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     let mut out = Vec::new();
     group_findings(cloud, &mut out);
-    let mut merged: BTreeMap<(FindingKind, Option<RuleRef>, Vec<ReasonKey>, Option<Direction>, String), Finding> =
-        BTreeMap::new();
+    let mut merged: BTreeMap<
+        (
+            FindingKind,
+            Option<RuleRef>,
+            Vec<ReasonKey>,
+            Option<Direction>,
+            String,
+        ),
+        Finding,
+    > = BTreeMap::new();
     for (i, _) in cloud.endpoints().iter().enumerate() {
         let mut found = Vec::new();
         endpoint_findings(cloud, EndpointKey(i as u32), &mut found);
@@ -137,7 +148,12 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     }
     out.extend(merged.into_values());
     out.sort_by(|a, b| {
-        (a.kind, a.group, a.rule.map(|r| r.rule), a.direction).cmp(&(b.kind, b.group, b.rule.map(|r| r.rule), b.direction))
+        (a.kind, a.group, a.rule.map(|r| r.rule), a.direction).cmp(&(
+            b.kind,
+            b.group,
+            b.rule.map(|r| r.rule),
+            b.direction,
+        ))
     });
     out
 }
@@ -171,10 +187,37 @@ fn rule_finding(kind: FindingKind, group: GroupKey, rule: &Rule, message: String
         endpoints: Vec::new(),
         direction: None,
         group: Some(group),
-        rule: Some(RuleRef { group, rule: rule.key }),
+        rule: Some(RuleRef {
+            group,
+            rule: rule.key,
+        }),
         related: Vec::new(),
         message,
         witness: None,
+    }
+}
+
+/// Whether a rule has the shape of one the provider adds by itself: Huawei's four
+/// default rules of a new group (allow everything from the group itself, and to
+/// anywhere, priority 100) and Gcore's default allow-all rules (Decision 6). These are
+/// not the user's doing, so hygiene findings about them are left out.
+fn provider_default(provider: Provider, group: GroupKey, rule: &Rule) -> bool {
+    let bare = rule.protocol.is_none()
+        && rule.dst_ports.is_any()
+        && rule.src_ports.is_any()
+        && rule.local.is_none()
+        && rule.action == Action::Allow
+        && rule.description.is_empty();
+    match provider {
+        Provider::Huawei => {
+            bare && rule.priority == 100
+                && match rule.direction {
+                    Direction::Ingress => rule.remote == Remote::Group(group),
+                    Direction::Egress => rule.remote == Remote::Any,
+                }
+        }
+        Provider::Gcore => bare && rule.remote == Remote::Any,
+        Provider::Ecs | Provider::Ens => false,
     }
 }
 
@@ -209,6 +252,9 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
         }
         for rule in &group.rules {
             let g = group.key;
+            if provider_default(provider, g, rule) {
+                continue;
+            }
             if !rule.enabled {
                 out.push(rule_finding(
                     FindingKind::MatchNothing,
@@ -222,11 +268,20 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                 Some(f) => vec![f],
                 None => vec![Family::V4, Family::V6],
             };
-            if families.iter().all(|&f| remote_set(cloud, &rule.remote, f).is_empty()) {
+            if families
+                .iter()
+                .all(|&f| remote_set(cloud, &rule.remote, f).is_empty())
+            {
                 let why = match &rule.remote {
+                    Remote::Group(r) if cloud.members(*r).next().is_some() => format!(
+                        "no member of its remote group `{}` has an address of the rule's family",
+                        group_id(cloud, *r)
+                    ),
                     Remote::Group(r) => format!("its remote group `{}` has no members", group_id(cloud, *r)),
                     Remote::AddressGroup(a) => match cloud.address_group(*a) {
-                        Some(ag) if ag.entries.is_empty() => format!("its address group `{}` is empty", ag.id),
+                        Some(ag) if ag.entries.is_empty() => {
+                            format!("its address group `{}` is empty", ag.id)
+                        }
                         Some(ag) => format!(
                             "its address group `{}` holds no address of the rule's family",
                             ag.id
@@ -236,7 +291,12 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     Remote::Cidr(net) => format!("its remote `{net}` is not of the rule's family"),
                     Remote::Any => "its remote holds no address".into(),
                 };
-                out.push(rule_finding(FindingKind::MatchNothing, g, rule, format!("the rule matches nothing: {why}")));
+                out.push(rule_finding(
+                    FindingKind::MatchNothing,
+                    g,
+                    rule,
+                    format!("the rule matches nothing: {why}"),
+                ));
             }
             if let Some(p) = rule.protocol.filter(|p| PORT_PROTOCOLS.contains(p)) {
                 if rule.dst_ports.is_any() {
@@ -260,7 +320,6 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
             if rule.remote == Remote::Group(g) {
                 let note = match provider {
                     Provider::Ecs => "ECS refuses this through its API (`InvalidParamter.Conflict`)",
-                    Provider::Huawei => "every member, including later ones, is matched (the default rule of a new group does this)",
                     _ => "every member of the group, including members added later, is matched",
                 };
                 out.push(rule_finding(
@@ -326,7 +385,10 @@ fn clip(e: &Entry, space: &Cube) -> Option<Cube> {
 
 /// Whether entry `e` holds some packet of `c` (as [`clip`], without building the box).
 fn meets(e: &Entry, c: &Cube) -> bool {
-    if ![PROTO, DPORT, SRC, DST, SPORT].iter().all(|&d| e.cube[d].intersects(&c[d])) {
+    if ![PROTO, DPORT, SRC, DST, SPORT]
+        .iter()
+        .all(|&d| e.cube[d].intersects(&c[d]))
+    {
         return false;
     }
     if e.icmp_any {
@@ -367,7 +429,12 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
     let Some(ep) = cloud.endpoint(e) else { return };
     let provider = cloud.provider();
     if provider == Provider::Ecs {
-        let total: usize = ep.groups.iter().filter_map(|g| cloud.group(*g)).map(|g| g.rules.len()).sum();
+        let total: usize = ep
+            .groups
+            .iter()
+            .filter_map(|g| cloud.group(*g))
+            .map(|g| g.rules.len())
+            .sum();
         if total > 1000 {
             out.push(Finding {
                 kind: FindingKind::Quota,
@@ -376,7 +443,10 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                 group: None,
                 rule: None,
                 related: Vec::new(),
-                message: format!("{total} rules across the groups of `{}`; ECS allows 1000 per NIC", ep.name),
+                message: format!(
+                    "{total} rules across the groups of `{}`; ECS allows 1000 per NIC",
+                    ep.name
+                ),
                 witness: None,
             });
         }
@@ -405,13 +475,23 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
         for &g in &ep.groups {
             let Some(group) = cloud.group(g) else { continue };
             for rule in &group.rules {
-                let r = RuleRef { group: g, rule: rule.key };
-                if !rule.enabled || rule.direction != direction {
+                let r = RuleRef {
+                    group: g,
+                    rule: rule.key,
+                };
+                if !rule.enabled || rule.direction != direction || provider_default(provider, g, rule) {
                     continue;
                 }
-                let live: Vec<Family> =
-                    families.iter().copied().filter(|f| rule.family.is_none_or(|rf| rf == *f)).collect();
-                if live.is_empty() || live.iter().all(|&f| remote_set(cloud, &rule.remote, f).is_empty()) {
+                let live: Vec<Family> = families
+                    .iter()
+                    .copied()
+                    .filter(|f| rule.family.is_none_or(|rf| rf == *f))
+                    .collect();
+                if live.is_empty()
+                    || live
+                        .iter()
+                        .all(|&f| remote_set(cloud, &rule.remote, f).is_empty())
+                {
                     continue; // another family only, or reported for the rule itself
                 }
                 let study = studies.remove(&r).unwrap_or_default();
@@ -432,6 +512,13 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                         witness: None,
                     });
                 } else if !study.decides {
+                    let mut message = String::from(
+                        "never decides a packet: every packet it matches is decided first by the related rule(s)",
+                    );
+                    if let Some(why) = shadow_reason(cloud, ep, rule, g, &study.shadowers) {
+                        message.push_str(": ");
+                        message.push_str(&why);
+                    }
                     out.push(Finding {
                         kind: FindingKind::Shadowed,
                         endpoints: vec![e],
@@ -439,9 +526,7 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                         group: Some(g),
                         rule: Some(r),
                         related: study.shadowers.clone(),
-                        message: "never decides a packet: every packet it matches is decided first by the \
-                                  related rule(s)"
-                            .into(),
+                        message,
                         witness: study.sample,
                     });
                 } else if !study.changes {
@@ -465,6 +550,61 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Why a shadowing may surprise: an order the rules do not state (Huawei's group order
+/// over a better priority, a tie that drop/deny wins, the ECS intra-group policy).
+fn shadow_reason(
+    cloud: &Cloud,
+    ep: &crate::group::Endpoint,
+    rule: &Rule,
+    group: GroupKey,
+    shadowers: &[Reason],
+) -> Option<String> {
+    let pos = |g: GroupKey| ep.groups.iter().position(|&x| x == g);
+    for s in shadowers {
+        match s {
+            Reason::IntraGroup { group: ig } => {
+                return Some(format!(
+                    "the intra-group policy of `{}` (InnerAccessPolicy=Accept) goes before every rule",
+                    group_id(cloud, *ig)
+                ))
+            }
+            Reason::Rule(r) => {
+                let Some(other) = cloud.rule(*r) else { continue };
+                if cloud.provider() == Provider::Huawei
+                    && r.group != group
+                    && pos(r.group) < pos(group)
+                    && other.priority > rule.priority
+                {
+                    return Some(format!(
+                        "group `{}` comes before group `{}` on the endpoint, so its priority-{} rule goes \
+                         before this priority-{} rule",
+                        group_id(cloud, r.group),
+                        group_id(cloud, group),
+                        other.priority,
+                        rule.priority
+                    ));
+                }
+                if other.priority == rule.priority
+                    && other.action != rule.action
+                    && other.action == Action::Deny
+                {
+                    return Some(format!(
+                        "at equal priority {} the provider lets {} win",
+                        rule.priority,
+                        if cloud.provider() == Provider::Huawei {
+                            "deny"
+                        } else {
+                            "drop"
+                        }
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The set of an endpoint's addresses of `family`.
@@ -567,7 +707,9 @@ fn study_family(
                     if !bounds_meet(bi, bj) {
                         continue;
                     }
-                    let Some(leaves) = study.by_first.get(&(j as u32)) else { continue };
+                    let Some(leaves) = study.by_first.get(&(j as u32)) else {
+                        continue;
+                    };
                     if let Some(&l) = leaves.iter().find(|&&l| meets(entry, &study.leaves[l].cube)) {
                         push_unique(&mut s.shadowers, earlier.decision.reason);
                         if s.sample.is_none() {
@@ -614,7 +756,6 @@ fn conflicts(
             if holds(a, bbox) {
                 continue; // b is shadowed there; reported as shadowed when wholly so
             }
-            let b_holds_a = holds(b, abox);
             let rule_a = a.rule().and_then(|r| cloud.rule(r));
             let rule_b = cloud.rule(rb);
             let why = match (a.decision.reason, rule_a, rule_b) {
@@ -639,10 +780,12 @@ fn conflicts(
                         Some(format!(
                             "equal priority {}: the provider lets {} win the tie",
                             x.priority,
-                            if provider == Provider::Huawei { "deny" } else { "drop" }
+                            if provider == Provider::Huawei {
+                                "deny"
+                            } else {
+                                "drop"
+                            }
                         ))
-                    } else if !b_holds_a {
-                        Some("the rules overlap partially, and the order decides the overlap".into())
                     } else {
                         None // an exception carved out by an explicit priority
                     }

@@ -310,9 +310,10 @@ pub(crate) fn merge<K: Clone + Eq + Hash>(mut items: Vec<(K, Cube)>) -> Vec<(K, 
                     }
                 }
                 let bucket = buckets.entry(h.finish()).or_default();
-                let same = bucket.iter().copied().find(|&i| {
-                    out[i].0 == k && (0..NDIM).all(|j| j == d || out[i].1[j] == c[j])
-                });
+                let same = bucket
+                    .iter()
+                    .copied()
+                    .find(|&i| out[i].0 == k && (0..NDIM).all(|j| j == d || out[i].1[j] == c[j]));
                 match same {
                     Some(i) => out[i].1[d] = out[i].1[d].union(&c[d]),
                     None => {

@@ -79,9 +79,9 @@ impl Ranges {
 
     /// How many values, saturating at `u128::MAX` (only the whole IPv6 space saturates).
     pub fn count(&self) -> u128 {
-        self.0
-            .iter()
-            .fold(0u128, |acc, &(lo, hi)| acc.saturating_add((hi - lo).saturating_add(1)))
+        self.0.iter().fold(0u128, |acc, &(lo, hi)| {
+            acc.saturating_add((hi - lo).saturating_add(1))
+        })
     }
 
     /// Whether `v` is in the set.
@@ -274,7 +274,10 @@ mod tests {
 
     #[test]
     fn from_ranges_merges_overlapping_and_adjacent() {
-        assert_eq!(r(&[(5, 9), (1, 3), (4, 4), (20, 30), (25, 26)]), r(&[(1, 9), (20, 30)]));
+        assert_eq!(
+            r(&[(5, 9), (1, 3), (4, 4), (20, 30), (25, 26)]),
+            r(&[(1, 9), (20, 30)])
+        );
         assert_eq!(r(&[(0, u128::MAX), (3, 4)]), Ranges::range(0, u128::MAX));
     }
 
@@ -302,8 +305,14 @@ mod tests {
             addr_value("10.0.0.17".parse().unwrap()),
         );
         let nets: Vec<String> = set.to_cidrs(Family::V4).iter().map(|n| n.to_string()).collect();
-        assert_eq!(nets, ["10.0.0.3/32", "10.0.0.4/30", "10.0.0.8/29", "10.0.0.16/31"]);
-        assert_eq!(Ranges::family(Family::V6).to_cidrs(Family::V6)[0].to_string(), "::/0");
+        assert_eq!(
+            nets,
+            ["10.0.0.3/32", "10.0.0.4/30", "10.0.0.8/29", "10.0.0.16/31"]
+        );
+        assert_eq!(
+            Ranges::family(Family::V6).to_cidrs(Family::V6)[0].to_string(),
+            "::/0"
+        );
         assert_eq!(Ranges::family(Family::V6).count(), u128::MAX);
     }
 }

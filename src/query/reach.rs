@@ -345,9 +345,8 @@ impl Reach {
         let mut s = String::new();
         for r in &self.regions {
             s.push_str(&format!(
-                "{:<5} {} {}\n",
+                "{:<5} {}\n",
                 r.verdict.to_string().to_uppercase(),
-                r.shape.family,
                 r.shape.text(icmp)
             ));
             if r.hops.is_empty() {

@@ -17,12 +17,18 @@ pub(crate) fn endpoint_name(cloud: &Cloud, e: EndpointKey) -> String {
 
 /// The group's provider id.
 pub(crate) fn group_id(cloud: &Cloud, g: GroupKey) -> String {
-    cloud.group(g).map(|g| g.id.clone()).unwrap_or_else(|| g.to_string())
+    cloud
+        .group(g)
+        .map(|g| g.id.clone())
+        .unwrap_or_else(|| g.to_string())
 }
 
 /// The rule's provider id.
 pub(crate) fn rule_id(cloud: &Cloud, r: RuleRef) -> String {
-    cloud.rule(r).map(|r| r.id.clone()).unwrap_or_else(|| r.rule.to_string())
+    cloud
+        .rule(r)
+        .map(|r| r.id.clone())
+        .unwrap_or_else(|| r.rule.to_string())
 }
 
 /// `{"group", "rule", "shown"}`: a rule as the provider shows it.
@@ -38,7 +44,11 @@ pub(crate) fn rule_json(cloud: &Cloud, r: RuleRef) -> Value {
 pub(crate) fn rule_text(cloud: &Cloud, r: RuleRef) -> String {
     match cloud.rule(r) {
         Some(rule) => {
-            let mut s = format!("{rule} (group {})", group_id(cloud, r.group));
+            let mut s = format!(
+                "{} (group {})",
+                crate::flow::describe_rule(cloud, rule),
+                group_id(cloud, r.group)
+            );
             if !rule.description.is_empty() {
                 s.push_str(&format!(" \"{}\"", rule.description));
             }
@@ -73,7 +83,7 @@ pub(crate) fn decision_json(cloud: &Cloud, d: &Decision) -> serde_json::Map<Stri
             m.insert("group".into(), json!(group_id(cloud, r.group)));
             m.insert("rule".into(), json!(rule_id(cloud, r)));
             if let Some(rule) = cloud.rule(r) {
-                m.insert("rule_text".into(), json!(rule.to_string()));
+                m.insert("rule_text".into(), json!(crate::flow::describe_rule(cloud, rule)));
             }
         }
         Reason::IntraGroup { group } => {

@@ -134,8 +134,16 @@ impl Shape {
             protocol,
             src_port: self.src_ports.first().unwrap_or(0) as u16,
             dst_port: self.dst_ports.first().unwrap_or(0) as u16,
-            icmp_type: if icmp { self.icmp_types.first().unwrap_or(0) as u8 } else { 0 },
-            icmp_code: if icmp { self.icmp_codes.first().unwrap_or(0) as u8 } else { 0 },
+            icmp_type: if icmp {
+                self.icmp_types.first().unwrap_or(0) as u8
+            } else {
+                0
+            },
+            icmp_code: if icmp {
+                self.icmp_codes.first().unwrap_or(0) as u8
+            } else {
+                0
+            },
             state,
         }
     }
@@ -204,17 +212,31 @@ pub(crate) fn cidrs_text(r: &Ranges, family: Family) -> String {
     if *r == Ranges::family(family) {
         return format!("any {family}");
     }
+    let list = |nets: &[IpNet]| {
+        let shown: Vec<String> = nets
+            .iter()
+            .take(6)
+            .map(|n| {
+                if n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            })
+            .collect();
+        let mut s = shown.join(",");
+        if nets.len() > 6 {
+            s.push_str(&format!(",... ({} prefixes)", nets.len()));
+        }
+        s
+    };
     let nets = r.to_cidrs(family);
-    let shown: Vec<String> = nets
-        .iter()
-        .take(6)
-        .map(|n| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() })
-        .collect();
-    let mut s = shown.join(",");
-    if nets.len() > 6 {
-        s.push_str(&format!(",... ({} prefixes)", nets.len()));
+    let rest = Ranges::family(family).subtract(r).to_cidrs(family);
+    if rest.len() < nets.len() {
+        format!("any {family} except {}", list(&rest))
+    } else {
+        list(&nets)
     }
-    s
 }
 
 /// `22,80-90` or `any`.
@@ -226,7 +248,13 @@ pub(crate) fn numbers_text(r: &Ranges) -> String {
         return "any".into();
     }
     r.iter()
-        .map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -298,11 +326,13 @@ enum SideItem {
 }
 
 /// One side of a flow query: endpoint names, addresses and CIDRs, comma-separated
-/// (`vm-a`, `203.0.113.7`, `0.0.0.0/0,::/0`, `internet` for both whole families).
+/// (`vm-a`, `203.0.113.7`, `0.0.0.0/0,::/0`, `internet` for both whole families); an
+/// item written `!item` is taken out (`internet,!10.0.0.0/8`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Side {
     text: String,
-    items: Vec<SideItem>,
+    /// Items with whether they are taken out.
+    items: Vec<(bool, SideItem)>,
 }
 
 impl Side {
@@ -310,7 +340,10 @@ impl Side {
     pub fn internet() -> Side {
         Side {
             text: "internet".into(),
-            items: vec![SideItem::Net(Family::V4.any_net()), SideItem::Net(Family::V6.any_net())],
+            items: vec![
+                (false, SideItem::Net(Family::V4.any_net())),
+                (false, SideItem::Net(Family::V6.any_net())),
+            ],
         }
     }
 
@@ -325,16 +358,14 @@ impl Side {
     /// # Errors
     /// [`QueryError::UnknownSide`] for a name no cloud has as an endpoint.
     pub fn resolve(&self, clouds: &[&Cloud]) -> Result<[Ranges; 2], QueryError> {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        let mut push = |addr: IpAddr, hi: Option<IpAddr>| {
-            let hi = hi.unwrap_or(addr);
-            match Family::of(&addr) {
-                Family::V4 => v4.push((addr_value(addr), addr_value(hi))),
-                Family::V6 => v6.push((addr_value(addr), addr_value(hi))),
-            }
-        };
-        for item in &self.items {
+        // [included, excluded] per family.
+        let mut sets: [[Vec<(u128, u128)>; 2]; 2] = Default::default();
+        for (out, item) in &self.items {
+            let mut push = |addr: IpAddr, hi: Option<IpAddr>| {
+                let hi = hi.unwrap_or(addr);
+                let f = usize::from(Family::of(&addr) == Family::V6);
+                sets[usize::from(*out)][f].push((addr_value(addr), addr_value(hi)));
+            };
             match item {
                 SideItem::Net(net) => push(net.network(), Some(net.broadcast())),
                 SideItem::Endpoint(name) => {
@@ -353,7 +384,13 @@ impl Side {
                 }
             }
         }
-        Ok([Ranges::from_ranges(v4), Ranges::from_ranges(v6)])
+        let [inc, exc] = sets;
+        let [i4, i6] = inc;
+        let [e4, e6] = exc;
+        Ok([
+            Ranges::from_ranges(i4).subtract(&Ranges::from_ranges(e4)),
+            Ranges::from_ranges(i6).subtract(&Ranges::from_ranges(e6)),
+        ])
     }
 }
 
@@ -365,18 +402,24 @@ impl FromStr for Side {
     fn from_str(s: &str) -> Result<Side, QueryError> {
         let mut items = Vec::new();
         for token in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (out, token) = match token.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, token),
+            };
             if token.eq_ignore_ascii_case("internet") || token.eq_ignore_ascii_case("any") {
-                items.push(SideItem::Net(Family::V4.any_net()));
-                items.push(SideItem::Net(Family::V6.any_net()));
+                items.push((out, SideItem::Net(Family::V4.any_net())));
+                items.push((out, SideItem::Net(Family::V6.any_net())));
             } else if let Ok(net) = token.parse::<IpNet>() {
-                items.push(SideItem::Net(net.trunc()));
+                items.push((out, SideItem::Net(net.trunc())));
             } else if let Ok(addr) = token.parse::<IpAddr>() {
-                items.push(SideItem::Net(IpNet::from(addr)));
+                items.push((out, SideItem::Net(IpNet::from(addr))));
+            } else if token.is_empty() {
+                return Err(QueryError::EmptySide);
             } else {
-                items.push(SideItem::Endpoint(token.to_owned()));
+                items.push((out, SideItem::Endpoint(token.to_owned())));
             }
         }
-        if items.is_empty() {
+        if items.iter().all(|(out, _)| *out) {
             return Err(QueryError::EmptySide);
         }
         Ok(Side {
@@ -468,8 +511,12 @@ impl Restrict {
                 Some((a, b)) => (a.trim(), b.trim()),
                 None => (t, t),
             };
-            let lo: u16 = lo.parse().map_err(|_| bad(format!("`{lo}` is not a port 0-65535")))?;
-            let hi: u16 = hi.parse().map_err(|_| bad(format!("`{hi}` is not a port 0-65535")))?;
+            let lo: u16 = lo
+                .parse()
+                .map_err(|_| bad(format!("`{lo}` is not a port 0-65535")))?;
+            let hi: u16 = hi
+                .parse()
+                .map_err(|_| bad(format!("`{hi}` is not a port 0-65535")))?;
             if lo > hi {
                 return Err(bad(format!("range `{t}` ends before it starts")));
             }
@@ -513,7 +560,8 @@ pub(crate) fn parts(side: &Ranges, family: Family, clouds: &[&Cloud]) -> Vec<Par
                 }
                 let v = addr_value(*ip);
                 if side.contains(v) {
-                    points.entry(v).or_insert_with(|| vec![None; clouds.len()])[c] = Some(EndpointKey(i as u32));
+                    points.entry(v).or_insert_with(|| vec![None; clouds.len()])[c] =
+                        Some(EndpointKey(i as u32));
                 }
             }
         }

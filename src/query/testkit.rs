@@ -106,7 +106,12 @@ impl Builder {
     ///
     /// # Errors
     /// As [`Cloud::attach`].
-    pub fn endpoint(&mut self, name: &str, ips: &[IpAddr], groups: &[GroupKey]) -> Result<EndpointKey, EndpointError> {
+    pub fn endpoint(
+        &mut self,
+        name: &str,
+        ips: &[IpAddr],
+        groups: &[GroupKey],
+    ) -> Result<EndpointKey, EndpointError> {
         let ids: Vec<String> = groups
             .iter()
             .map(|g| self.cloud.group(*g).map(|g| g.id.clone()).unwrap_or_default())
@@ -123,4 +128,23 @@ impl Builder {
     pub fn build(self) -> Cloud {
         self.cloud
     }
+}
+
+/// [`crate::query::explain::fix`] without replaying the request through the provider's
+/// front end, for clouds built here (which the front ends do not know).
+pub fn fix_without_replay(
+    cloud: &Cloud,
+    endpoint: EndpointKey,
+    direction: Direction,
+    packet: &crate::Packet,
+) -> Option<crate::query::explain::Fix> {
+    crate::query::explain::fix_checked(cloud, endpoint, direction, packet, false)
+}
+
+/// [`crate::query::explain::fix_flow`] without replaying requests.
+pub fn fix_flow_without_replay(
+    cloud: &Cloud,
+    packet: &crate::Packet,
+) -> Option<(EndpointKey, Direction, crate::query::explain::Fix)> {
+    crate::query::explain::fix_flow_checked(cloud, packet, false)
 }

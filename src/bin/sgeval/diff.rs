@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sgeval::query;
 
 use crate::reach::FlowArgs;
-use crate::util::{bad_input, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
 
 /// Arguments of `sgeval diff`.
 #[derive(Debug, clap::Args)]
@@ -57,9 +57,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return bad_input(e),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&d.to_json(old, new)).unwrap_or_default());
+        emit(&serde_json::to_string_pretty(&d.to_json(old, new)).unwrap_or_default());
     } else {
-        print!("{}", d.to_text(old, new));
+        emit(d.to_text(old, new).trim_end());
     }
     if args.expect_equivalent && !d.is_equivalent() {
         eprintln!("sgeval: expectation failed: {} region(s) change", d.changes.len());

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use sgeval::query;
 
-use crate::util::{bad_input, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
 
 /// Arguments of `sgeval lint`.
 #[derive(Debug, clap::Args)]
@@ -33,14 +33,14 @@ pub fn run(args: Args) -> ExitCode {
     let findings = query::lint(&cloud);
     if args.json {
         let v = query::lint::to_json(&cloud, &findings);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        emit(&serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if findings.is_empty() {
-        println!("no findings");
+        emit("no findings");
     } else {
         for f in &findings {
-            print!("{}", f.to_text(&cloud));
+            emit(f.to_text(&cloud).trim_end());
         }
-        println!("{} finding(s)", findings.len());
+        emit(&format!("{} finding(s)", findings.len()));
     }
     let warnings = findings.iter().filter(|f| f.kind.severity() == "warning").count();
     if args.strict && warnings > 0 {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sgeval::query::{self, Mode, Query, Restrict, Side};
 use sgeval::Verdict;
 
-use crate::util::{bad_input, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
 
 /// A verdict on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -120,9 +120,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return bad_input(e),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&map.to_json(&cloud)).unwrap_or_default());
+        emit(&serde_json::to_string_pretty(&map.to_json(&cloud)).unwrap_or_default());
     } else {
-        print!("{}", map.to_text(&cloud));
+        emit(map.to_text(&cloud).trim_end());
     }
     if let Some(v) = args.expect_none {
         let verdict = Verdict::from(v);
