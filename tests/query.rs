@@ -383,7 +383,10 @@ fn check_reach(
     Ok(checked)
 }
 
-fn side_of(cloud: &Cloud, pick: u8) -> (Side, Box<dyn Fn(&IpAddr) -> bool>) {
+/// Whether an address is on a side.
+type OnSide = Box<dyn Fn(&IpAddr) -> bool>;
+
+fn side_of(cloud: &Cloud, pick: u8) -> (Side, OnSide) {
     match pick % 5 {
         0 => ("internet".parse().unwrap(), Box::new(|_| true)),
         1 if !cloud.endpoints().is_empty() => {
@@ -411,7 +414,7 @@ fn side_of(cloud: &Cloud, pick: u8) -> (Side, Box<dyn Fn(&IpAddr) -> bool>) {
 }
 
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(40))]
 
     #[test]
     fn reach_matches_the_reference_on_every_packet(g in gen(), mode in 0u8..3, sides in any::<[u8; 2]>()) {
@@ -738,4 +741,197 @@ proptest! {
             }
         }
     }
+}
+
+// ---------- pinned behaviour ----------
+
+fn tcp_from(src: &str, dst: &str, port: u16) -> Packet {
+    Packet::tcp(ip(src), ip(dst), port)
+}
+
+fn one_endpoint(
+    provider: Provider,
+    kinds: &[GroupKind],
+    rules: &[(usize, sgeval::Rule)],
+) -> (Cloud, sgeval::EndpointKey, Vec<sgeval::GroupKey>) {
+    let mut b = Builder::new(provider, Options::default());
+    let groups: Vec<_> = kinds.iter().map(|k| b.group(*k)).collect();
+    for (g, r) in rules {
+        b.rule(groups[*g], r.clone());
+    }
+    let e = b.endpoint("vm", &[ip("10.0.0.5")], &groups).unwrap();
+    (b.build(), e, groups)
+}
+
+fn ingress(action: Action, priority: u8, port: u16, cidr: &str) -> sgeval::Rule {
+    let mut r = testkit::rule(Direction::Ingress);
+    r.protocol = Some(6);
+    r.dst_ports = Ports::range(PortRange { lo: port, hi: port });
+    r.remote = Remote::Cidr(cidr.parse().unwrap());
+    r.action = action;
+    r.priority = priority;
+    r.family = Some(Family::V4);
+    r
+}
+
+#[test]
+fn fix_outranks_the_decider_by_the_least_it_can() {
+    use query::explain::Change;
+    let basic = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let p = tcp_from("203.0.113.9", "10.0.0.5", 22);
+    // ECS: a drop at priority 5 decides; an accept at priority 4 beats it.
+    let (cloud, e, groups) = one_endpoint(
+        Provider::Ecs,
+        &[basic],
+        &[(0, ingress(Action::Deny, 5, 22, "0.0.0.0/0"))],
+    );
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    match &f.change {
+        Change::Add { group, rule } => {
+            assert_eq!(
+                (*group, rule.priority, rule.action),
+                (groups[0], 4, Action::Allow)
+            );
+            assert_eq!(rule.remote, Remote::Cidr("203.0.113.9/32".parse().unwrap()));
+            assert_eq!(rule.dst_ports, Ports::range(PortRange::single(22)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // ECS: an accept at priority 7 decides; a drop at the same priority wins the tie.
+    let (cloud, e, _) = one_endpoint(
+        Provider::Ecs,
+        &[basic],
+        &[(0, ingress(Action::Allow, 7, 22, "0.0.0.0/0"))],
+    );
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(
+        matches!(&f.change, Change::Add { rule, .. } if rule.priority == 7 && rule.action == Action::Deny)
+    );
+    // ECS: a drop at priority 1 cannot be outranked: remove it, when an accept below
+    // then decides; with nothing below, the default denies anyway and there is no fix.
+    let drop1 = ingress(Action::Deny, 1, 22, "0.0.0.0/0");
+    let accept10 = ingress(Action::Allow, 10, 22, "0.0.0.0/0");
+    let (cloud, e, _) = one_endpoint(Provider::Ecs, &[basic], &[(0, drop1.clone()), (0, accept10)]);
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(matches!(f.change, Change::Remove { .. }));
+    let (cloud, e, _) = one_endpoint(Provider::Ecs, &[basic], &[(0, drop1)]);
+    assert!(testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).is_none());
+    // ECS default: an accept at the lowest priority, in the first group.
+    let (cloud, e, groups) = one_endpoint(Provider::Ecs, &[basic, basic], &[]);
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(matches!(&f.change, Change::Add { group, rule } if *group == groups[0] && rule.priority == 100));
+    // Huawei: a priority-1 deny in the second group: an allow in the first group wins.
+    let hw = [GroupKind::Huawei, GroupKind::Huawei];
+    let (cloud, e, groups) = one_endpoint(
+        Provider::Huawei,
+        &hw,
+        &[(1, ingress(Action::Deny, 1, 22, "0.0.0.0/0"))],
+    );
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(matches!(&f.change, Change::Add { group, rule } if *group == groups[0] && rule.priority == 100));
+    // Huawei: an allow at priority 10: a deny at priority 10 in the same group goes first.
+    let (cloud, e, groups) = one_endpoint(
+        Provider::Huawei,
+        &hw,
+        &[(1, ingress(Action::Allow, 10, 22, "0.0.0.0/0"))],
+    );
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(
+        matches!(&f.change, Change::Add { group, rule } if *group == groups[1] && rule.priority == 10 && rule.action == Action::Deny)
+    );
+    // Gcore: one allowing rule is removed; two cannot be undone by one change.
+    let g = [GroupKind::Gcore];
+    let mut allow = ingress(Action::Allow, 0, 22, "0.0.0.0/0");
+    allow.description = "a".into();
+    let (cloud, e, _) = one_endpoint(Provider::Gcore, &g, &[(0, allow.clone())]);
+    let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
+    assert!(matches!(f.change, Change::Remove { .. }));
+    let mut other = ingress(Action::Allow, 0, 22, "203.0.113.0/24");
+    other.description = "b".into();
+    let (cloud, e, _) = one_endpoint(Provider::Gcore, &g, &[(0, allow), (0, other)]);
+    assert!(testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).is_none());
+    // ECS intra-group policy: no rule outranks it.
+    let mut b = Builder::new(Provider::Ecs, Options::default());
+    let g = b.group(basic);
+    let e = b.endpoint("a", &[ip("10.0.0.5")], &[g]).unwrap();
+    b.endpoint("b", &[ip("10.0.0.6")], &[g]).unwrap();
+    let cloud = b.build();
+    let p = tcp_from("10.0.0.6", "10.0.0.5", 22);
+    assert!(testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).is_none());
+}
+
+#[test]
+fn exposure_counts_the_addresses_that_reach_a_port() {
+    let basic = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let (cloud, _, _) = one_endpoint(
+        Provider::Ecs,
+        &[basic],
+        &[
+            (0, ingress(Action::Allow, 1, 22, "198.51.100.0/24")),
+            (0, ingress(Action::Deny, 1, 22, "198.51.100.128/25")),
+        ],
+    );
+    // (The endpoint itself is left out: ECS lets a group's members reach each other.)
+    let mut q = Query::new("0.0.0.0/0,!10.0.0.5".parse().unwrap(), "vm".parse().unwrap());
+    q.restrict.protocols = Some(query::Ranges::single(6));
+    q.restrict.dst_ports = Some(query::Ranges::single(22));
+    let map = query::reach(&cloud, &q).unwrap();
+    let allow: Vec<_> = map
+        .exposure()
+        .into_iter()
+        .filter(|e| e.verdict == Verdict::Allow)
+        .collect();
+    // The drop wins the tie for the upper half: 128 addresses can open tcp/22.
+    assert_eq!(allow.len(), 1);
+    assert_eq!(allow[0].src_addresses, 128);
+    assert_eq!(map.with_verdict(Verdict::Allow).count(), 1);
+}
+
+#[test]
+fn lint_reports_rule_counts_past_the_quota() {
+    let mut b = Builder::new(Provider::Ecs, Options::default());
+    let groups: Vec<_> = (0..2)
+        .map(|_| {
+            b.group(GroupKind::EcsBasic {
+                inner: InnerPolicy::Accept,
+            })
+        })
+        .collect();
+    for (i, &g) in groups.iter().enumerate() {
+        for port in 1..=(if i == 0 { 201 } else { 200 }) {
+            b.rule(g, ingress(Action::Allow, 1, port, "10.0.0.0/8"));
+        }
+    }
+    b.endpoint("vm", &[ip("10.0.0.5")], &groups).unwrap();
+    let cloud = b.build();
+    let quotas: Vec<_> = query::lint(&cloud)
+        .into_iter()
+        .filter(|f| f.kind == query::FindingKind::Quota)
+        .collect();
+    // The first group has 201 rules; ECS allows 200 per group.
+    assert_eq!(quotas.len(), 1, "{quotas:?}");
+    assert_eq!(quotas[0].group, Some(groups[0]));
+}
+
+#[test]
+fn sides_parse_names_addresses_prefixes_and_exclusions() {
+    let mut b = Builder::new(Provider::Gcore, Options::default());
+    let g = b.group(GroupKind::Gcore);
+    b.endpoint("vm", &[ip("10.0.0.5"), ip("2001:db8::5")], &[g])
+        .unwrap();
+    let cloud = b.build();
+    let side: Side = "vm,192.0.2.0/24,!192.0.2.128/25".parse().unwrap();
+    let [v4, v6] = side.resolve(&[&cloud]).unwrap();
+    assert_eq!(v4.count(), 129);
+    assert_eq!(v6.count(), 1);
+    assert!(matches!(
+        "nosuch".parse::<Side>().unwrap().resolve(&[&cloud]),
+        Err(query::QueryError::UnknownSide(_))
+    ));
+    assert!("".parse::<Side>().is_err());
+    assert!("!10.0.0.0/8".parse::<Side>().is_err());
 }

@@ -53,7 +53,8 @@ pub enum FindingKind {
     AllPorts,
     /// A rule that references its own group.
     SelfReference,
-    /// More rules than the provider's quota (per group, or per NIC for ECS).
+    /// More rules in a group than the provider's quota (ECS and ENS 200, Huawei 50).
+    /// (ECS's limit of 1000 rules across a NIC's groups is enforced by the front end.)
     Quota,
     /// An ECS/ENS rule open to the whole internet (`0.0.0.0/0` or `::/0`), including
     /// a `SourceCidrIp` that silently replaced a `SourceGroupId`.
@@ -117,16 +118,8 @@ pub struct Finding {
 pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     let mut out = Vec::new();
     group_findings(cloud, &mut out);
-    let mut merged: BTreeMap<
-        (
-            FindingKind,
-            Option<RuleRef>,
-            Vec<ReasonKey>,
-            Option<Direction>,
-            String,
-        ),
-        Finding,
-    > = BTreeMap::new();
+    // Findings that hold at several endpoints alike are one finding naming them all.
+    let mut merged: BTreeMap<MergeKey, Finding> = BTreeMap::new();
     for (i, _) in cloud.endpoints().iter().enumerate() {
         let mut found = Vec::new();
         endpoint_findings(cloud, EndpointKey(i as u32), &mut found);
@@ -159,6 +152,15 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
 }
 
 type ReasonKey = (u8, u32, u32);
+
+/// What makes two endpoint findings the same finding.
+type MergeKey = (
+    FindingKind,
+    Option<RuleRef>,
+    Vec<ReasonKey>,
+    Option<Direction>,
+    String,
+);
 
 fn reason_key(r: &Reason) -> ReasonKey {
     match r {
@@ -428,29 +430,6 @@ struct RuleStudy {
 fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
     let Some(ep) = cloud.endpoint(e) else { return };
     let provider = cloud.provider();
-    if provider == Provider::Ecs {
-        let total: usize = ep
-            .groups
-            .iter()
-            .filter_map(|g| cloud.group(*g))
-            .map(|g| g.rules.len())
-            .sum();
-        if total > 1000 {
-            out.push(Finding {
-                kind: FindingKind::Quota,
-                endpoints: vec![e],
-                direction: None,
-                group: None,
-                rule: None,
-                related: Vec::new(),
-                message: format!(
-                    "{total} rules across the groups of `{}`; ECS allows 1000 per NIC",
-                    ep.name
-                ),
-                witness: None,
-            });
-        }
-    }
     let families: Vec<Family> = [Family::V4, Family::V6]
         .into_iter()
         .filter(|f| ep.ips.iter().any(|ip| Family::of(ip) == *f))

@@ -7,7 +7,7 @@
 //! endpoint imposes nothing). Each hop is read as an ordered first-match list in the
 //! provider's own order, exactly as [`crate::reference`] decides, and the space is split
 //! symbolically on the boundaries of the rules until every box is decided by one entry
-//! per hop ([`reach`]). Adjacent boxes with the same verdict and deciding rules are
+//! per hop ([`reach()`]). Adjacent boxes with the same verdict and deciding rules are
 //! merged, so answers are small and do not depend on the order the rules were read in.
 //!
 //! - [`reach()`]: the partition of the traffic from X to Y into allowed and denied regions.
