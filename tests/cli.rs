@@ -186,3 +186,29 @@ fn unknown_ref_names_call_field_and_value() {
     );
     assert!(stderr.contains("$nope"), "{stderr}");
 }
+
+#[test]
+fn check_why_and_fix_explain_a_denied_packet() {
+    let out = sgeval()
+        .args([
+            "check",
+            "examples/ecs-web-db.json",
+            "--from",
+            "web-1",
+            "--to",
+            "db-1",
+        ])
+        .args(["--proto", "tcp", "--dport", "22", "--why", "--fix", "--json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let misses = json["hops"][1]["not_deciding"].as_array().unwrap();
+    assert_eq!(misses.len(), 1, "{json}");
+    assert_eq!(misses[0]["why"]["field"], "port");
+    let call = &json["fix"]["call"];
+    assert_eq!(call["api"], "AuthorizeSecurityGroup");
+    assert_eq!(call["params"]["Permissions"][0]["PortRange"], "22/22");
+    assert_eq!(json["fix"]["after"], "allow");
+}
