@@ -77,13 +77,10 @@ impl Addr for u32 {
     const ZERO: Self = 0;
     const MAX: Self = u32::MAX;
 
-    #[inline]
+    #[inline(always)]
     fn mask(len: u8) -> Self {
-        if len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(len).min(32))
-        }
+        // A shift of 32 would overflow a u32; in u64 it gives the empty mask for `/0`.
+        (u64::MAX << (32 - u32::from(len).min(32))) as u32
     }
     #[inline]
     fn and(self, other: Self) -> Self {
@@ -122,13 +119,9 @@ impl Addr for u128 {
     const ZERO: Self = 0;
     const MAX: Self = u128::MAX;
 
-    #[inline]
+    #[inline(always)]
     fn mask(len: u8) -> Self {
-        if len == 0 {
-            0
-        } else {
-            u128::MAX << (128 - u32::from(len).min(128))
-        }
+        u128::MAX.checked_shl(128 - u32::from(len).min(128)).unwrap_or(0)
     }
     #[inline]
     fn and(self, other: Self) -> Self {
