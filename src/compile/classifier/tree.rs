@@ -7,7 +7,7 @@
 //! rest free), so the box is exact for addresses and ports; for the protocol it is the hull
 //! `[proto, proto | !mask]` and the leaf check applies the mask.
 //!
-//! A tree node splits one dimension into up to [`FANOUT`] intervals at arbitrary points,
+//! A tree node splits one dimension into up to `N` (8 or 16) intervals at arbitrary points,
 //! chosen so that the largest child holds as few rules as possible. A leaf lists the rules
 //! that reach it in priority order, each stored in full so the scan needs no other memory.
 
@@ -15,8 +15,6 @@ use super::{Addr, Key, Rule};
 
 /// Keys a batch lookup interleaves.
 const LANES: usize = 8;
-/// Children per node.
-pub(super) const FANOUT: usize = 8;
 /// Room for every field (IPv6: 4 + 4 address words, 2 ports, protocol), rounded up to a
 /// power of two so that indexing by a 4-bit field number needs no bounds check.
 const DIMS: usize = 16;
@@ -30,19 +28,21 @@ pub(super) const EMPTY: u32 = LEAF;
 
 /// One decision node: `child[#{i : thr[i] < field}]`, where the field is the one named in
 /// the reference to the node (bits 27..31) and both sides are biased (see [`bias`]).
-// PERF: one cache line per node. Thresholds past the used ones are `i32::MAX`, so the count
-// never selects an unused child; eight signed compares vectorise with plain SSE2.
+// PERF: one cache line per node for N = 8, two for N = 16 (measured: 8 is faster while the
+// structure sits in L2, 16 once it does not). Thresholds past the used ones are `i32::MAX`,
+// so the count never selects an unused child; the signed compares vectorise with plain SSE2.
+// INVARIANT: N is a power of two.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-pub(super) struct Node {
-    thr: [i32; FANOUT],
-    child: [u32; FANOUT],
+pub(super) struct Node<const N: usize> {
+    thr: [i32; N],
+    child: [u32; N],
 }
 
-impl Node {
-    const DUMMY: Node = Node {
-        thr: [i32::MAX; FANOUT],
-        child: [EMPTY; FANOUT],
+impl<const N: usize> Node<N> {
+    const DUMMY: Self = Node {
+        thr: [i32::MAX; N],
+        child: [EMPTY; N],
     };
 
     /// The child for biased field value `v`; `unit` must be 1.
@@ -55,7 +55,7 @@ impl Node {
         for t in self.thr {
             c += -i32::from(t < v) & unit;
         }
-        self.child[(c as usize) & (FANOUT - 1)]
+        self.child[(c as usize) & (N - 1)]
     }
 }
 
@@ -142,8 +142,8 @@ impl<A: Addr> Slot<A> {
 
 /// A forest of trees over shared node and slot arenas.
 #[derive(Clone, Debug)]
-pub(super) struct Forest<A: Addr> {
-    nodes: Vec<Node>,
+pub(super) struct Forest<A: Addr, const N: usize> {
+    nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
     /// Each tree, best first.
     roots: Vec<Root>,
@@ -193,12 +193,12 @@ const SHADOW_CHECK: usize = 32;
 const MAX_WEIGHT: usize = 4;
 
 /// Field-space view of the rules during the build.
-struct Builder<'a, A: Addr> {
+struct Builder<'a, A: Addr, const N: usize> {
     rules: &'a [Rule<A>],
     dims: usize,
     /// Per rule, `dims` lows then `dims` highs.
     bounds: Vec<u32>,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
     params: Params,
     /// Leaf depths weighted by leaf size, and the weights, in the tree being built.
@@ -221,7 +221,7 @@ struct Plan {
 #[derive(Debug)]
 pub(super) struct TooBig;
 
-impl<A: Addr> Forest<A> {
+impl<A: Addr, const N: usize> Forest<A, N> {
     /// Builds one tree per rule group; `groups` lists rule indexes in priority order.
     pub(super) fn build(rules: &[Rule<A>], groups: &[Vec<u32>], params: Params) -> Result<Self, TooBig> {
         let dims = 2 * A::WORDS + 3;
@@ -238,7 +238,7 @@ impl<A: Addr> Forest<A> {
             dims,
             bounds,
             // Node 0 stands in for leaves during the lockstep descent.
-            nodes: vec![Node::DUMMY],
+            nodes: vec![Node::<N>::DUMMY],
             slots: vec![Slot::SENTINEL],
             params,
             depth_sum: 0,
@@ -259,7 +259,16 @@ impl<A: Addr> Forest<A> {
             region_hi[2 * A::WORDS + 2] = 255;
             b.depth_sum = 0;
             b.depth_weight = 0;
+            let (n0, s0, cnt) = (b.nodes.len(), b.slots.len(), ids.len());
             let at = b.node(ids, region_lo, region_hi, 0)?;
+            if std::env::var_os("SGEVAL_DEBUG").is_some() {
+                eprintln!(
+                    "tree first={first} rules={cnt} nodes={} slots={} avgdepth={:.2}",
+                    b.nodes.len() - n0,
+                    b.slots.len() - s0,
+                    b.depth_sum as f64 / b.depth_weight.max(1) as f64
+                );
+            }
             let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
             roots.push(Root { at, first, lockstep });
         }
@@ -277,7 +286,7 @@ impl<A: Addr> Forest<A> {
     }
 
     pub(super) fn memory_usage(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
+        self.nodes.capacity() * std::mem::size_of::<Node<N>>()
             + self.slots.capacity() * std::mem::size_of::<Slot<A>>()
             + self.roots.capacity() * std::mem::size_of::<Root>()
     }
@@ -430,7 +439,7 @@ fn rule_box<A: Addr>(r: &Rule<A>, lo: &mut [u32], hi: &mut [u32]) {
     hi[2 * w + 2] = u32::from(r.proto | !r.proto_mask);
 }
 
-impl<A: Addr> Builder<'_, A> {
+impl<A: Addr, const N: usize> Builder<'_, A, N> {
     #[inline]
     fn lo(&self, id: u32, dim: usize) -> u32 {
         self.bounds[id as usize * 2 * self.dims + dim]
@@ -443,7 +452,7 @@ impl<A: Addr> Builder<'_, A> {
 
     /// Bytes of nodes and slots after adding `nodes` and `slots` more.
     fn bytes(&self, nodes: usize, slots: usize) -> usize {
-        (self.nodes.len() + nodes) * std::mem::size_of::<Node>()
+        (self.nodes.len() + nodes) * std::mem::size_of::<Node<N>>()
             + (self.slots.len() + slots) * std::mem::size_of::<Slot<A>>()
     }
 
@@ -547,13 +556,13 @@ impl<A: Addr> Builder<'_, A> {
             return Err(TooBig);
         }
         let at = self.nodes.len();
-        let mut thr = [i32::MAX; FANOUT];
+        let mut thr = [i32::MAX; N];
         for (t, &e) in thr.iter_mut().zip(&plan.ends) {
             *t = bias(e);
         }
         self.nodes.push(Node {
             thr,
-            child: [EMPTY; FANOUT],
+            child: [EMPTY; N],
         });
         let dim = plan.dim;
         let mut child_lo = region_lo[dim];
@@ -575,7 +584,7 @@ impl<A: Addr> Builder<'_, A> {
         Ok((plan.dim as u32) << 27 | at as u32)
     }
 
-    /// The best split of `dim` into at most [`FANOUT`] intervals, minimising the largest
+    /// The best split of `dim` into at most `N` intervals, minimising the largest
     /// child; `None` when every rule spans the whole region in `dim`.
     fn plan(&self, ids: &[u32], dim: usize, rlo: u32, rhi: u32) -> Option<Plan> {
         // Elementary intervals start at `pts`.
@@ -627,7 +636,7 @@ impl<A: Addr> Builder<'_, A> {
             ends.clear();
             let mut i = 0;
             while i < m {
-                if ov[i] > limit || ends.len() == FANOUT {
+                if ov[i] > limit || ends.len() == N {
                     return false;
                 }
                 let mut j = i;
@@ -641,7 +650,7 @@ impl<A: Addr> Builder<'_, A> {
         };
         let mut lo_m = ov.iter().copied().max().unwrap_or(0);
         let mut hi_m = ids.len();
-        let mut ends = Vec::with_capacity(FANOUT);
+        let mut ends = Vec::with_capacity(N);
         while lo_m < hi_m {
             let mid = lo_m + (hi_m - lo_m) / 2;
             if groups(mid, &mut ends) {
