@@ -259,16 +259,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             region_hi[2 * A::WORDS + 2] = 255;
             b.depth_sum = 0;
             b.depth_weight = 0;
-            let (n0, s0, cnt) = (b.nodes.len(), b.slots.len(), ids.len());
             let at = b.node(ids, region_lo, region_hi, 0)?;
-            if std::env::var_os("SGEVAL_DEBUG").is_some() {
-                eprintln!(
-                    "tree first={first} rules={cnt} nodes={} slots={} avgdepth={:.2}",
-                    b.nodes.len() - n0,
-                    b.slots.len() - s0,
-                    b.depth_sum as f64 / b.depth_weight.max(1) as f64
-                );
-            }
             let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
             roots.push(Root { at, first, lockstep });
         }
