@@ -196,8 +196,9 @@ const MAX_WEIGHT: usize = 4;
 struct Builder<'a, A: Addr, const N: usize> {
     rules: &'a [Rule<A>],
     dims: usize,
-    /// Per rule, `dims` lows then `dims` highs.
-    bounds: Vec<u32>,
+    /// Per field, then per rule: the low and high ends of each rule's box (field-major,
+    /// since a split scans one field over many rules).
+    bounds: Vec<(u32, u32)>,
     nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
     params: Params,
@@ -225,13 +226,14 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     /// Builds one tree per rule group; `groups` lists rule indexes in priority order.
     pub(super) fn build(rules: &[Rule<A>], groups: &[Vec<u32>], params: Params) -> Result<Self, TooBig> {
         let dims = 2 * A::WORDS + 3;
-        let mut bounds = Vec::with_capacity(rules.len() * dims * 2);
+        let mut bounds = vec![(0, 0); rules.len() * dims];
         let mut lo = vec![0u32; dims];
         let mut hi = vec![0u32; dims];
-        for r in rules {
+        for (i, r) in rules.iter().enumerate() {
             rule_box(r, &mut lo, &mut hi);
-            bounds.extend_from_slice(&lo);
-            bounds.extend_from_slice(&hi);
+            for d in 0..dims {
+                bounds[d * rules.len() + i] = (lo[d], hi[d]);
+            }
         }
         let mut b = Builder {
             rules,
@@ -433,12 +435,12 @@ fn rule_box<A: Addr>(r: &Rule<A>, lo: &mut [u32], hi: &mut [u32]) {
 impl<A: Addr, const N: usize> Builder<'_, A, N> {
     #[inline]
     fn lo(&self, id: u32, dim: usize) -> u32 {
-        self.bounds[id as usize * 2 * self.dims + dim]
+        self.bounds[dim * self.rules.len() + id as usize].0
     }
 
     #[inline]
     fn hi(&self, id: u32, dim: usize) -> u32 {
-        self.bounds[id as usize * 2 * self.dims + self.dims + dim]
+        self.bounds[dim * self.rules.len() + id as usize].1
     }
 
     /// Bytes of nodes and slots after adding `nodes` and `slots` more.
@@ -541,8 +543,14 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             }
         }
         let Some(plan) = best else {
+            // No field separates these rules here: keep only those not covered by an
+            // earlier one (rarely reached, so the quadratic check is affordable).
+            if ids.len() > SHADOW_CHECK {
+                ids = self.unshadowed(ids, &region_lo, &region_hi);
+            }
             return self.leaf(&ids, depth);
         };
+
         if self.bytes(1, 0) > self.params.max_bytes || self.nodes.len() >= INDEX as usize {
             return Err(TooBig);
         }
@@ -578,6 +586,12 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
     /// The best split of `dim` into at most `N` intervals, minimising the largest
     /// child; `None` when every rule spans the whole region in `dim`.
     fn plan(&self, ids: &[u32], dim: usize, rlo: u32, rhi: u32) -> Option<Plan> {
+        if ids
+            .iter()
+            .all(|&id| self.lo(id, dim) <= rlo && self.hi(id, dim) >= rhi)
+        {
+            return None;
+        }
         // Elementary intervals start at `pts`.
         let mut pts = Vec::with_capacity(ids.len() * 2 + 1);
         pts.push(rlo);
