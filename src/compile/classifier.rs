@@ -568,6 +568,94 @@ mod tests {
         }
     }
 
+    /// Security-group-shaped lists: wide rules that no field separates from one another
+    /// (only shadowing prunes them), host prefixes from an expanded group, a few ports.
+    fn sg_shaped<A: Addr>(host: impl Fn(u64) -> A) -> (Vec<Rule<A>>, Vec<Key<A>>) {
+        let bits = A::BITS as u8;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let local = host(1);
+        let ports = [22u16, 80, 443, 5432, 8080];
+        let mut rules = Vec::new();
+        for _ in 0..400 {
+            let r = next();
+            let len = [0, bits / 4, bits / 2, bits - 8, bits][(r % 5) as usize];
+            let lo = ports[(r >> 8) as usize % ports.len()];
+            rules.push(Rule {
+                src: Prefix::truncating(host(r >> 20), len).unwrap_or(Prefix::ANY),
+                dst: if r >> 30 & 1 == 0 {
+                    Prefix::new(local, bits).unwrap_or(Prefix::ANY)
+                } else {
+                    Prefix::ANY
+                },
+                src_ports: PortRange::ANY,
+                dst_ports: if r >> 16 & 3 == 0 {
+                    PortRange { lo, hi: lo + 10 }
+                } else {
+                    PortRange::single(lo)
+                },
+                proto: [6, 17, 0][(r >> 24) as usize % 3],
+                proto_mask: [0xff, 0xff, 0][(r >> 24) as usize % 3],
+            });
+        }
+        for m in 0..600 {
+            let src = Prefix::new(host(1000 + m), bits).unwrap_or(Prefix::ANY);
+            rules.push(Rule {
+                src,
+                dst_ports: PortRange::single(5432),
+                proto: 6,
+                proto_mask: 0xff,
+                ..Rule::ANY
+            });
+        }
+        let keys = (0..20_000)
+            .map(|_| {
+                let r = next();
+                let src = if r & 1 == 0 {
+                    host(1000 + (r >> 8) % 600)
+                } else {
+                    host(r >> 20)
+                };
+                let dst_port = ports[(r >> 4) as usize % ports.len()] + (r >> 50) as u16 % 12;
+                Key {
+                    src,
+                    dst: local,
+                    src_port: (r >> 40) as u16,
+                    dst_port,
+                    proto: [6, 17][(r >> 63) as usize],
+                }
+            })
+            .collect();
+        (rules, keys)
+    }
+
+    fn check_sg<A: Addr>(host: impl Fn(u64) -> A) {
+        let (rules, keys) = sg_shaped(host);
+        let c = Classifier::build(&rules).unwrap();
+        let mut batch = vec![None; keys.len()];
+        c.classify_batch(&keys, &mut batch);
+        for (k, b) in keys.iter().zip(&batch) {
+            let want = prop::naive(&rules, k);
+            assert_eq!(c.classify(k), want, "{k:?}");
+            assert_eq!(*b, want, "batch {k:?}");
+        }
+    }
+
+    #[test]
+    fn security_group_shaped_v4_equals_linear_scan() {
+        check_sg(|n| 0x0a00_0000u32 | (n as u32 & 0x00ff_ffff));
+    }
+
+    #[test]
+    fn security_group_shaped_v6_equals_linear_scan() {
+        check_sg(|n| (0x2001_0db8u128 << 96) | u128::from(n & 0xffff_ffff_ffff));
+    }
+
     mod prop {
         use proptest::prelude::*;
 
@@ -575,7 +663,7 @@ mod tests {
 
         /// The oracle: a scan written from the matching definition, sharing nothing with
         /// the classifier (no `Prefix::contains`, no `Rule::matches`).
-        fn naive<A: Addr>(rules: &[Rule<A>], k: &Key<A>) -> Option<u32> {
+        pub(super) fn naive<A: Addr>(rules: &[Rule<A>], k: &Key<A>) -> Option<u32> {
             for (i, r) in rules.iter().enumerate() {
                 let in_prefix = |a: A, p: &Prefix<A>| {
                     let shift = A::BITS - u32::from(p.len);
