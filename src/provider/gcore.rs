@@ -612,7 +612,7 @@ fn create_security_group(
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     state(cloud)?;
     let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
-        Some(ids) => (int_id(&ids[0], "project_id")?, int_id(&ids[1], "region_id")?),
+        Some(ids) => tenant(&ids)?,
         None => (1, 1),
     };
     let body = body(request)?;
@@ -708,26 +708,19 @@ fn create_security_group(
         rules,
         shown,
     });
-    let task = finish_task(
+    finish_task(
         cloud,
         "create_security_group",
         json!({"security_groups": [group_id]}),
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: Some(group_id),
-    })
+        (project_id, region_id, request_id),
+        Some(group_id),
+    )
 }
 
 fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
     let group_id = match path_ids(request, &[GET_GROUP_PATH])? {
         Some(ids) => {
-            int_id(&ids[0], "project_id")?;
-            int_id(&ids[1], "region_id")?;
+            tenant(&ids)?;
             ids[2].clone()
         }
         None => id_from_body(request, "group_id", &[])?,
@@ -752,12 +745,10 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     state(cloud)?;
     let body = body(request)?;
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, &[RULES_PATH])? {
-        Some(ids) => (
-            ids[2].clone(),
-            int_id(&ids[0], "project_id")?,
-            int_id(&ids[1], "region_id")?,
-            body.clone(),
-        ),
+        Some(ids) => {
+            let (project_id, region_id) = tenant(&ids)?;
+            (ids[2].clone(), project_id, region_id, body.clone())
+        }
         None => {
             let id = match body.get("group_id") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -786,19 +777,13 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     let rule_id = rest::uuid(cloud, SALT_RULE, key.0 as u64);
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
-    let task = finish_task(
+    finish_task(
         cloud,
         "create_security_group_rule",
         json!({"security_group_rules": [rule_id]}),
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: Some(rule_id),
-    })
+        (project_id, region_id, request_id),
+        Some(rule_id),
+    )
 }
 
 fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
@@ -817,12 +802,8 @@ fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            (
-                ids[2].clone(),
-                ids[3].clone(),
-                int_id(&ids[0], "project_id")?,
-                int_id(&ids[1], "region_id")?,
-            )
+            let (project_id, region_id) = tenant(&ids)?;
+            (ids[2].clone(), ids[3].clone(), project_id, region_id)
         }
         None => (
             id_from_body(request, "group_id", &["rule_id"])?,
@@ -839,19 +820,13 @@ fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     };
     let (group_key, rule_key) = (group.key, rule.key);
     cloud.remove_rules(group_key, &[rule_key]);
-    let task = finish_task(
+    finish_task(
         cloud,
         "delete_security_group_rule",
         Value::Null,
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: None,
-    })
+        (project_id, region_id, request_id),
+        None,
+    )
 }
 
 fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
@@ -871,15 +846,15 @@ fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
     })
 }
 
-/// Records a task that finished at once (the emulator has no asynchrony) and returns its id.
+/// Records a task that finished at once (the emulator has no asynchrony) and answers it
+/// (`{"tasks": [id]}`, `created` the resource the call made).
 fn finish_task(
     cloud: &mut Cloud,
     task_type: &str,
     created_resources: Value,
-    project_id: u64,
-    region_id: u64,
-    request_id: &str,
-) -> Result<String, Failure> {
+    (project_id, region_id, request_id): (u64, u64, &str),
+    created: Option<String>,
+) -> Result<Response, Failure> {
     let n = cloud.call_count();
     let id = rest::uuid(cloud, SALT_TASK, n);
     let now = rest::timestamp(n);
@@ -900,7 +875,11 @@ fn finish_task(
     match &mut cloud.state {
         super::State::Gcore(s) => {
             s.tasks.insert(id.clone(), task);
-            Ok(id)
+            Ok(Response {
+                status: 200,
+                body: json!({ "tasks": [id] }),
+                created,
+            })
         }
         _ => Err(neutron(500, "InternalError", "not a gcore cloud".to_owned())),
     }
@@ -972,6 +951,18 @@ fn find_group<'a>(cloud: &'a Cloud, id: &str) -> Result<&'a Group, Failure> {
 fn int_id(text: &str, field: &str) -> Result<u64, Failure> {
     text.parse::<u64>()
         .map_err(|_| validation(field, format!("`{text}` is not a valid integer")))
+}
+
+/// The `project_id` and `region_id` every path template starts with.
+fn tenant(ids: &[String]) -> Result<(u64, u64), Failure> {
+    match ids {
+        [project, region, ..] => Ok((int_id(project, "project_id")?, int_id(region, "region_id")?)),
+        _ => Err(neutron(
+            500,
+            "InternalError",
+            "a path without its project and region".to_owned(),
+        )),
+    }
 }
 
 fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, Failure> {

@@ -1381,6 +1381,17 @@ mod tests {
         r.created.expect("group id")
     }
 
+    /// A cloud with one group, `web`, and that group's id.
+    fn cloud_with_group() -> (Cloud, String) {
+        let mut c = cloud();
+        let g = create_group(&mut c, "web");
+        (c, g)
+    }
+
+    fn status_and_code(r: &Response) -> (u16, Option<&str>) {
+        (r.status, r.body["error_code"].as_str())
+    }
+
     fn add_rule(cloud: &mut Cloud, rule: Value) -> Response {
         cloud.call(
             "CreateSecurityGroupRule",
@@ -1427,7 +1438,7 @@ mod tests {
             "CreateSecurityGroup",
             &req(json!({"security_group": {"name": "bad name"}, "dry_run": true})),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (400, Some("VPC.0601")));
+        assert_eq!(status_and_code(&r), (400, Some("VPC.0601")));
     }
 
     #[test]
@@ -1455,8 +1466,7 @@ mod tests {
 
     #[test]
     fn rule_defaults_and_priority_as_string() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "protocol": "tcp", "multiport": "443"}),
@@ -1479,15 +1489,11 @@ mod tests {
 
     #[test]
     fn duplicates_conflicts_and_quota_are_refused() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let rule = json!({"security_group_id": g, "direction": "ingress", "protocol": "tcp", "multiport": "22", "remote_ip_prefix": "10.0.0.0/8"});
         assert_eq!(add_rule(&mut c, rule.clone()).status, 201);
         let again = add_rule(&mut c, rule.clone());
-        assert_eq!(
-            (again.status, again.body["error_code"].as_str()),
-            (409, Some("VPC.0602"))
-        );
+        assert_eq!(status_and_code(&again), (409, Some("VPC.0602")));
         // The opposite action at the same priority contradicts; at another it is accepted.
         let mut deny = rule.clone();
         deny["action"] = json!("deny");
@@ -1506,14 +1512,13 @@ mod tests {
             &mut c,
             json!({"security_group_id": g, "direction": "egress", "protocol": "tcp", "multiport": "999"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (409, Some("VPC.0602")));
+        assert_eq!(status_and_code(&r), (409, Some("VPC.0602")));
         assert_eq!(c.group_by_id(&g).unwrap().rules.len(), 50);
     }
 
     #[test]
     fn family_and_remote_checks() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         for bad in [
             json!({"security_group_id": g, "direction": "ingress", "protocol": "icmp", "ethertype": "IPv6"}),
             json!({"security_group_id": g, "direction": "ingress", "protocol": "icmpv6"}),
@@ -1526,29 +1531,24 @@ mod tests {
             json!({"security_group_id": g, "direction": "ingress", "description": "<b>"}),
         ] {
             let r = add_rule(&mut c, bad.clone());
-            assert_eq!(
-                (r.status, r.body["error_code"].as_str()),
-                (400, Some("VPC.0601")),
-                "{bad}"
-            );
+            assert_eq!(status_and_code(&r), (400, Some("VPC.0601")), "{bad}");
         }
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "remote_group_id": "nope"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (404, Some("VPC.0603")));
+        assert_eq!(status_and_code(&r), (404, Some("VPC.0603")));
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "remote_address_group_id": "nope"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (404, Some("VPC.9904")));
+        assert_eq!(status_and_code(&r), (404, Some("VPC.9904")));
         assert_eq!(c.group_by_id(&g).unwrap().rules.len(), 4);
     }
 
     #[test]
     fn batch_is_all_or_nothing_and_defaults_priority_to_one() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let path = format!("/v3/p/vpc/security-groups/{g}/security-group-rules/batch-create");
         let ok = Request {
             body: Some(json!({"security_group_rules": [
@@ -1585,8 +1585,7 @@ mod tests {
 
     #[test]
     fn delete_takes_the_id_from_the_path() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let rule_id = c.group_by_id(&g).unwrap().rules[0].id.clone();
         let wrong = Request {
             path: Some(format!("/v3/p/vpc/security-group/{rule_id}")),
@@ -1621,11 +1620,7 @@ mod tests {
             json!({"address_group": {"name": "x", "ip_version": 5}}),
         ] {
             let r = c.call("CreateAddressGroup", &req(bad.clone()));
-            assert_eq!(
-                (r.status, r.body["error_code"].as_str()),
-                (400, Some("VPC.9901")),
-                "{bad}"
-            );
+            assert_eq!(status_and_code(&r), (400, Some("VPC.9901")), "{bad}");
         }
     }
 }
