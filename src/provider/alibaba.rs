@@ -697,6 +697,146 @@ pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
     Value::Object(shown)
 }
 
+/// Lowers validated rules (each with its provider view, without the id) with fresh keys
+/// and ids, in order; the caller pushes them.
+pub(crate) fn lower_rules<'a>(
+    cloud: &Cloud,
+    perms: impl ExactSizeIterator<Item = (&'a RuleSpec, &'a Map<String, Value>)>,
+) -> Vec<Rule> {
+    let keys: Vec<RuleKey> = cloud.next_rule_keys(perms.len()).collect();
+    perms
+        .zip(keys)
+        .map(|((spec, shown), key)| {
+            let id = rule_id(cloud, key);
+            let shown = with_rule_id(&id, shown.clone());
+            spec.to_rule(key, id, shown)
+        })
+        .collect()
+}
+
+/// The answer fields of a group create: its `SecurityGroupId`, also the created id.
+pub(crate) fn created_group(id: String) -> (Map<String, Value>, Option<String>) {
+    let mut fields = Map::new();
+    fields.insert("SecurityGroupId".into(), Value::String(id.clone()));
+    (fields, Some(id))
+}
+
+/// A provider view built with `json!` as the map it is (an empty map for anything else).
+pub(crate) fn into_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A CIDR field of `family` as shown: the prefix when the rule has one of that family,
+/// else empty.
+pub(crate) fn net_text(net: Option<&IpNet>, family: Family) -> String {
+    net.filter(|n| Family::of_net(n) == family)
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// Reads a CIDR field of one family; anything else is `code`.
+///
+/// # Errors
+/// `code` (400) for a value that is no CIDR block or address of `family`.
+pub(crate) fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
+    let field = q.field(key);
+    let Some(text) = q.text(key, code)? else {
+        return Ok(None);
+    };
+    match parse_cidr(&text) {
+        Some(net) if Family::of_net(&net) == family => Ok(Some(net)),
+        _ => Err(ApiError::new(
+            400,
+            code,
+            format!("`{field}` `{text}` is not an {family} CIDR block or address"),
+        )),
+    }
+}
+
+/// `Policy`: `accept` or `drop` in any case.
+pub(crate) fn parse_policy(text: &str) -> Option<Action> {
+    if text.eq_ignore_ascii_case("accept") {
+        Some(Action::Allow)
+    } else if text.eq_ignore_ascii_case("drop") {
+        Some(Action::Deny)
+    } else {
+        None
+    }
+}
+
+/// Refuses an ICMP rule with an IPv6 address and an ICMPv6 rule with an IPv4 one:
+/// `<namespace>.Ipv4ProtocolConflictWithIpv6Address` and the reverse (ECS spells the
+/// namespace `InvalidParam`, ENS `InvalidParameter`). `proto_field` and `proto_text` name
+/// the `IpProtocol` as given.
+///
+/// # Errors
+/// The conflict (400).
+pub(crate) fn check_proto_family(
+    proto: Proto,
+    family: Option<Family>,
+    namespace: &str,
+    proto_field: &str,
+    proto_text: &str,
+) -> Result<(), ApiError> {
+    let (code, message) = match (proto, family) {
+        (Proto::Icmp, Some(Family::V6)) => (
+            "Ipv4ProtocolConflictWithIpv6Address",
+            "is IPv4 only and cannot take an IPv6 address",
+        ),
+        (Proto::Icmpv6, Some(Family::V4)) => (
+            "Ipv6ProtocolConflictWithIpv4Address",
+            "is IPv6 only and cannot take an IPv4 address",
+        ),
+        _ => return Ok(()),
+    };
+    Err(ApiError::new(
+        400,
+        format!("{namespace}.{code}"),
+        format!("`{proto_field}` `{proto_text}` {message}"),
+    ))
+}
+
+/// Refuses a rule that gives both the IPv4 and the IPv6 field of one side (`keys`, in
+/// that order): `code`, the message ending in `wording` (`together`, `at the same time`).
+///
+/// # Errors
+/// `code` (400) when both are given.
+pub(crate) fn one_family(
+    q: &Params,
+    given: (bool, bool),
+    keys: (&str, &str),
+    code: &str,
+    wording: &str,
+) -> Result<(), ApiError> {
+    if given.0 && given.1 {
+        return Err(ApiError::new(
+            400,
+            code,
+            format!(
+                "`{}` and `{}` cannot be set {wording}",
+                q.field(keys.0),
+                q.field(keys.1)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Calls `api` with `params` as the request's parameters (for the front ends' tests).
+#[cfg(test)]
+pub(crate) fn call_with(cloud: &mut Cloud, api: &str, params: Value) -> Response {
+    cloud.call(
+        api,
+        &Request {
+            params: Some(params),
+            ..Request::default()
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,14 +45,13 @@
 
 use std::collections::BTreeMap;
 
-use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, EndpointError, Request, Response};
 use crate::group::{Group, GroupKey, GroupKind, InnerPolicy};
 use crate::provider::alibaba::{
-    self, group_id, parse_cidr, port_range, port_text, rule_id, starts_with_http, valid_name, with_rule_id,
-    Dialect, Params, PortError, Proto, RuleSpec,
+    self, check_proto_family, cidr, created_group, group_id, into_map, net_text, one_family, parse_policy,
+    port_range, port_text, starts_with_http, valid_name, Dialect, Params, PortError, Proto, RuleSpec,
 };
 use crate::provider::{ApiError, Provider, State as ProviderState};
 use crate::rule::{Action, Direction, Family, Remote, RuleKey};
@@ -332,9 +331,7 @@ fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
         shown,
     });
     state_mut(cloud)?.groups.insert(key, Meta { region, vpc });
-    let mut fields = Map::new();
-    fields.insert("SecurityGroupId".into(), Value::String(id.clone()));
-    Ok((fields, Some(id)))
+    Ok(created_group(id))
 }
 
 /// `Tag.N.Key` / `Tag.N.Value` (and the deprecated lowercase `key` / `value`), N = 1..20.
@@ -613,21 +610,6 @@ fn place(q: &Params) -> String {
     }
 }
 
-/// A CIDR field of one family.
-fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
-    let field = q.field(key);
-    let Some(text) = q.text(key, code)? else {
-        return Ok(None);
-    };
-    match parse_cidr(&text) {
-        Some(net) if Family::of_net(&net) == family => Ok(Some(net)),
-        _ => Err(bad(
-            code,
-            format!("`{field}` `{text}` is not an {family} CIDR block or address"),
-        )),
-    }
-}
-
 /// Reads one rule as ECS validates it. Group references must exist in `region` (groups are
 /// regional: a group of another region is not found from this one); the checks that depend
 /// on the group the rule goes into are [`check_reference`]'s.
@@ -689,14 +671,12 @@ fn parse_permission(
     let policy_field = q.field("Policy");
     let action = match q.text("Policy", "InvalidPolicy.Malformed")? {
         None => Action::Allow,
-        Some(t) if t.eq_ignore_ascii_case("accept") => Action::Allow,
-        Some(t) if t.eq_ignore_ascii_case("drop") => Action::Deny,
-        Some(t) => {
-            return Err(bad(
+        Some(t) => parse_policy(&t).ok_or_else(|| {
+            bad(
                 "InvalidPolicy.Malformed",
                 format!("`{policy_field}` `{t}` must be accept or drop"),
-            ))
-        }
+            )
+        })?,
     };
     let prio_field = q.field("Priority");
     let prio_text = q.text("Priority", "InvalidPriority.Malformed")?;
@@ -747,26 +727,20 @@ fn parse_permission(
     let src6 = cidr(q, "Ipv6SourceCidrIp", "InvalidParam.Ipv6SourceCidrIp", Family::V6)?;
     let dst4 = cidr(q, "DestCidrIp", "InvalidDestCidrIp.Malformed", Family::V4)?;
     let dst6 = cidr(q, "Ipv6DestCidrIp", "InvalidParam.Ipv6DestCidrIp", Family::V6)?;
-    if src4.is_some() && src6.is_some() {
-        return Err(bad(
-            "InvalidParam.SourceIp",
-            format!(
-                "`{}` and `{}` cannot be set together",
-                q.field("SourceCidrIp"),
-                q.field("Ipv6SourceCidrIp")
-            ),
-        ));
-    }
-    if dst4.is_some() && dst6.is_some() {
-        return Err(bad(
-            "InvalidParam.DestIp",
-            format!(
-                "`{}` and `{}` cannot be set together",
-                q.field("DestCidrIp"),
-                q.field("Ipv6DestCidrIp")
-            ),
-        ));
-    }
+    one_family(
+        q,
+        (src4.is_some(), src6.is_some()),
+        ("SourceCidrIp", "Ipv6SourceCidrIp"),
+        "InvalidParam.SourceIp",
+        "together",
+    )?;
+    one_family(
+        q,
+        (dst4.is_some(), dst6.is_some()),
+        ("DestCidrIp", "Ipv6DestCidrIp"),
+        "InvalidParam.DestIp",
+        "together",
+    )?;
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
     if let (Some(s), Some(d)) = (src, dst) {
         if Family::of_net(&s) != Family::of_net(&d) {
@@ -793,21 +767,13 @@ fn parse_permission(
     for owner in side.owners {
         q.text(owner, "InvalidParameter")?;
     }
-    match (proto, remote_net.or(local).map(|n| Family::of_net(&n))) {
-        (Proto::Icmp, Some(Family::V6)) => {
-            return Err(bad(
-                "InvalidParam.Ipv4ProtocolConflictWithIpv6Address",
-                format!("`{proto_field}` `{proto_text}` is IPv4 only and cannot take an IPv6 address"),
-            ))
-        }
-        (Proto::Icmpv6, Some(Family::V4)) => {
-            return Err(bad(
-                "InvalidParam.Ipv6ProtocolConflictWithIpv4Address",
-                format!("`{proto_field}` `{proto_text}` is IPv6 only and cannot take an IPv4 address"),
-            ))
-        }
-        _ => {}
-    }
+    check_proto_family(
+        proto,
+        remote_net.or(local).map(|n| Family::of_net(&n)),
+        "InvalidParam",
+        &proto_field,
+        &proto_text,
+    )?;
     let (remote, group_ref) = if let Some(net) = remote_net {
         (Remote::Cidr(net), None)
     } else if let Some(gid) = group_text {
@@ -868,11 +834,6 @@ fn parse_permission(
 
 /// A permission as DescribeSecurityGroupAttribute shows it (every field, empty when unset).
 fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Value> {
-    let net_text = |net: Option<&IpNet>, family: Family| {
-        net.filter(|n| Family::of_net(n) == family)
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    };
     let remote_net = match &spec.remote {
         Remote::Cidr(net) => Some(net),
         _ => None,
@@ -903,10 +864,7 @@ fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Value> {
         "NicType": "intranet",
         "Description": spec.description,
     });
-    match fields {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+    into_map(fields)
 }
 
 /// The reference rules that depend on the group the rule goes into (A2, A6, A9e).
@@ -1038,16 +996,7 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
             ),
         ));
     }
-    let keys: Vec<RuleKey> = cloud.next_rule_keys(new.len()).collect();
-    let rules: Vec<_> = new
-        .iter()
-        .zip(keys)
-        .map(|(perm, key)| {
-            let id = rule_id(cloud, key);
-            let shown = with_rule_id(&id, perm.shown.clone());
-            perm.spec.to_rule(key, id, shown)
-        })
-        .collect();
+    let rules = alibaba::lower_rules(cloud, new.iter().map(|perm| (&perm.spec, &perm.shown)));
     let created = match rules.as_slice() {
         [only] => Some(only.id.clone()),
         _ => None,
@@ -1171,10 +1120,7 @@ fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
     p.text("NextToken", "InvalidNextToken.Malformed")?;
     p.finish("DescribeSecurityGroupAttribute")?;
     let group = cloud.group(target.key).ok_or_else(internal)?;
-    let mut fields = match &group.shown {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
+    let mut fields = into_map(group.shown.clone());
     let permissions: Vec<Value> = group
         .rules
         .iter()
@@ -1194,15 +1140,7 @@ mod tests {
         Cloud::new(Provider::Ecs, Options::default())
     }
 
-    fn call(cloud: &mut Cloud, api: &str, params: Value) -> Response {
-        cloud.call(
-            api,
-            &Request {
-                params: Some(params),
-                ..Request::default()
-            },
-        )
-    }
+    use crate::provider::alibaba::call_with as call;
 
     fn code(r: &Response) -> &str {
         r.body.get("Code").and_then(Value::as_str).unwrap_or("")

@@ -32,8 +32,8 @@ use serde_json::{json, Map, Value};
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{Group, GroupKind};
 use crate::provider::alibaba::{
-    self, group_id, parse_cidr, port_range, port_text, rule_id, starts_with_http, valid_name, with_rule_id,
-    Dialect, Params, Proto, RuleSpec,
+    self, check_proto_family, created_group, group_id, into_map, net_text, one_family, parse_policy,
+    port_range, port_text, starts_with_http, valid_name, Dialect, Params, Proto, RuleSpec,
 };
 use crate::provider::ApiError;
 use crate::rule::{Action, Direction, Family, Remote, Rule, RuleKey};
@@ -104,17 +104,7 @@ struct Perm {
 
 /// A CIDR field of one family; anything else is `InvalidParameter.CidrIp`.
 fn cidr(q: &mut Params, key: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
-    let field = q.field(key);
-    let Some(text) = q.text(key, "InvalidParameter.CidrIp")? else {
-        return Ok(None);
-    };
-    match parse_cidr(&text) {
-        Some(net) if Family::of_net(&net) == family => Ok(Some(net)),
-        _ => Err(bad(
-            "InvalidParameter.CidrIp",
-            format!("`{field}` `{text}` is not an {family} CIDR block or address"),
-        )),
-    }
+    alibaba::cidr(q, key, "InvalidParameter.CidrIp", family)
 }
 
 /// Reads one rule. `direction` is `None` when the rule carries its own `Direction`
@@ -185,14 +175,12 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
     };
     let action = match policy {
         None => Action::Allow,
-        Some(t) if t.eq_ignore_ascii_case("accept") => Action::Allow,
-        Some(t) if t.eq_ignore_ascii_case("drop") => Action::Deny,
-        Some(t) => {
-            return Err(invalid(
+        Some(t) => parse_policy(&t).ok_or_else(|| {
+            invalid(
                 &policy_field,
                 format!("`{policy_field}` `{t}` must be Accept or Drop"),
-            ))
-        }
+            )
+        })?,
     };
     let prio_field = q.field("Priority");
     let prio_text = match style {
@@ -239,26 +227,20 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
             Direction::Egress => (None, None, cidr(q, "DestCidrIp", Family::V4)?, None),
         },
     };
-    if src4.is_some() && src6.is_some() {
-        return Err(bad(
-            "InvalidParameter.SourceIpConflict",
-            format!(
-                "`{}` and `{}` cannot be set at the same time",
-                q.field("SourceCidrIp"),
-                q.field("Ipv6SourceCidrIp")
-            ),
-        ));
-    }
-    if dst4.is_some() && dst6.is_some() {
-        return Err(bad(
-            "InvalidParameter.DestIpConflict",
-            format!(
-                "`{}` and `{}` cannot be set at the same time",
-                q.field("DestCidrIp"),
-                q.field("Ipv6DestCidrIp")
-            ),
-        ));
-    }
+    one_family(
+        q,
+        (src4.is_some(), src6.is_some()),
+        ("SourceCidrIp", "Ipv6SourceCidrIp"),
+        "InvalidParameter.SourceIpConflict",
+        "at the same time",
+    )?;
+    one_family(
+        q,
+        (dst4.is_some(), dst6.is_some()),
+        ("DestCidrIp", "Ipv6DestCidrIp"),
+        "InvalidParameter.DestIpConflict",
+        "at the same time",
+    )?;
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
     let (remote, local, remote_names) = match direction {
         Direction::Ingress => (src, dst, ("SourceCidrIp", "Ipv6SourceCidrIp")),
@@ -287,21 +269,13 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
             ));
         }
     }
-    match (proto, Family::of_net(&remote)) {
-        (Proto::Icmp, Family::V6) => {
-            return Err(bad(
-                "InvalidParameter.Ipv4ProtocolConflictWithIpv6Address",
-                format!("`{proto_field}` `{proto_text}` is IPv4 only and cannot take an IPv6 address"),
-            ))
-        }
-        (Proto::Icmpv6, Family::V4) => {
-            return Err(bad(
-                "InvalidParameter.Ipv6ProtocolConflictWithIpv4Address",
-                format!("`{proto_field}` `{proto_text}` is IPv6 only and cannot take an IPv4 address"),
-            ))
-        }
-        _ => {}
-    }
+    check_proto_family(
+        proto,
+        Some(Family::of_net(&remote)),
+        "InvalidParameter",
+        &proto_field,
+        &proto_text,
+    )?;
     let spec = RuleSpec {
         direction,
         proto,
@@ -331,11 +305,7 @@ fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Value> {
         Direction::Ingress => (remote, spec.local),
         Direction::Egress => (spec.local, remote),
     };
-    let text = |net: Option<IpNet>, family: Family| {
-        net.filter(|n| Family::of_net(n) == family)
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    };
+    let text = |net: Option<IpNet>, family: Family| net_text(net.as_ref(), family);
     let (proto, policy) = match (style, spec.action) {
         (Style::Create, Action::Allow) => (spec.proto.upper(), "Accept"),
         (Style::Create, Action::Deny) => (spec.proto.upper(), "Drop"),
@@ -355,10 +325,7 @@ fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Value> {
         "Priority": spec.priority,
         "Description": spec.description,
     });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+    into_map(v)
 }
 
 fn duplicated(at: &str, what: &str) -> ApiError {
@@ -369,16 +336,7 @@ fn duplicated(at: &str, what: &str) -> ApiError {
 }
 
 fn finish_rules(cloud: &Cloud, perms: &[Perm]) -> Vec<Rule> {
-    let keys: Vec<RuleKey> = cloud.next_rule_keys(perms.len()).collect();
-    perms
-        .iter()
-        .zip(keys)
-        .map(|(perm, key)| {
-            let id = rule_id(cloud, key);
-            let shown = with_rule_id(&id, perm.shown.clone());
-            perm.spec.to_rule(key, id, shown)
-        })
-        .collect()
+    alibaba::lower_rules(cloud, perms.iter().map(|p| (&p.spec, &p.shown)))
 }
 
 fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
@@ -450,9 +408,7 @@ fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
         rules,
         shown,
     });
-    let mut fields = Map::new();
-    fields.insert("SecurityGroupId".into(), Value::String(id.clone()));
-    Ok((fields, Some(id)))
+    Ok(created_group(id))
 }
 
 /// The group a rule call names.
@@ -545,15 +501,7 @@ mod tests {
     use super::*;
     use crate::provider::{Options, Provider};
 
-    fn call(cloud: &mut Cloud, api: &str, params: Value) -> Response {
-        cloud.call(
-            api,
-            &Request {
-                params: Some(params),
-                ..Request::default()
-            },
-        )
-    }
+    use crate::provider::alibaba::call_with as call;
 
     #[test]
     fn request_ids_are_32_lowercase_hex_digits() {

@@ -35,15 +35,13 @@
 //! shown, not used to separate groups.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{Group, GroupKind};
-use crate::ids;
-use crate::provider::GcoreDefaults;
+use crate::provider::{rest, GcoreDefaults};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -106,12 +104,7 @@ fn not_found(message: String) -> Failure {
 }
 
 pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
-    let n = cloud.call_count();
-    let request_id = format!(
-        "{:016x}{:016x}",
-        cloud.id_bits(SALT_REQUEST, n),
-        cloud.id_bits(SALT_REQUEST + 1, n)
-    );
+    let request_id = rest::request_id(cloud, SALT_REQUEST);
     let result = match api {
         "CreateSecurityGroup" => create_security_group(cloud, request, &request_id),
         "GetSecurityGroup" => get_security_group(cloud, request),
@@ -326,7 +319,7 @@ fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, Failure
     let port_max = port(rule, "port_range_max", path)?;
     let prefix = match rule.get("remote_ip_prefix") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(parse_prefix(text).ok_or_else(|| {
+        Some(Value::String(text)) => Some(rest::parse_prefix(text).ok_or_else(|| {
             neutron(
                 400,
                 "InvalidInput",
@@ -480,14 +473,6 @@ fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, Failure
     })
 }
 
-/// An address (given the full prefix length) or a CIDR, normalised to its network.
-fn parse_prefix(text: &str) -> Option<IpNet> {
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(net.trunc());
-    }
-    text.parse::<IpAddr>().ok().map(IpNet::from)
-}
-
 /// Parses the rules of a request, checks duplicates among them
 /// (`DuplicateSecurityGroupRuleInPost`) and against `existing` (`SecurityGroupRuleExists`).
 fn check_duplicates(existing: &[RuleSpec], new: &[RuleSpec], group_id: Option<&str>) -> Result<(), Failure> {
@@ -627,7 +612,7 @@ fn create_security_group(
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     state(cloud)?;
     let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
-        Some(ids) => (int_id(&ids[0], "project_id")?, int_id(&ids[1], "region_id")?),
+        Some(ids) => tenant(&ids)?,
         None => (1, 1),
     };
     let body = body(request)?;
@@ -671,7 +656,7 @@ fn create_security_group(
     }
     check_duplicates(&[], &specs, None)?;
     let key = cloud.next_group_key();
-    let group_id = uuid(cloud, SALT_GROUP, key.0 as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, key.0 as u64);
     // Decision 6: the defaults a create adds.
     let defaults: &[(Direction, Family)] = match (cloud.options().gcore_defaults, given) {
         (GcoreDefaults::EgressWhenNone, Some(list)) if list.is_empty() => &[],
@@ -692,14 +677,14 @@ fn create_security_group(
         remotes.push(Remote::Any);
     }
 
-    let now = super::huawei::timestamp(cloud.call_count());
+    let now = rest::timestamp(cloud.call_count());
     let keys: Vec<RuleKey> = cloud.next_rule_keys(specs.len()).collect();
     let rules: Vec<Rule> = specs
         .iter()
         .zip(remotes)
         .zip(keys)
         .map(|((spec, remote), k)| {
-            let id = uuid(cloud, SALT_RULE, k.0 as u64);
+            let id = rest::uuid(cloud, SALT_RULE, k.0 as u64);
             lower(spec, remote, k, id, &group_id, &now)
         })
         .collect();
@@ -723,26 +708,19 @@ fn create_security_group(
         rules,
         shown,
     });
-    let task = finish_task(
+    finish_task(
         cloud,
         "create_security_group",
         json!({"security_groups": [group_id]}),
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: Some(group_id),
-    })
+        (project_id, region_id, request_id),
+        Some(group_id),
+    )
 }
 
 fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
     let group_id = match path_ids(request, &[GET_GROUP_PATH])? {
         Some(ids) => {
-            int_id(&ids[0], "project_id")?;
-            int_id(&ids[1], "region_id")?;
+            tenant(&ids)?;
             ids[2].clone()
         }
         None => id_from_body(request, "group_id", &[])?,
@@ -767,12 +745,10 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     state(cloud)?;
     let body = body(request)?;
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, &[RULES_PATH])? {
-        Some(ids) => (
-            ids[2].clone(),
-            int_id(&ids[0], "project_id")?,
-            int_id(&ids[1], "region_id")?,
-            body.clone(),
-        ),
+        Some(ids) => {
+            let (project_id, region_id) = tenant(&ids)?;
+            (ids[2].clone(), project_id, region_id, body.clone())
+        }
         None => {
             let id = match body.get("group_id") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -794,26 +770,20 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     let remote = resolve_remote(cloud, &spec, Some((&group_id, group_key)), "")?;
     let existing: Vec<RuleSpec> = group.rules.iter().map(spec_of).collect();
     check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
-    let now = super::huawei::timestamp(cloud.call_count());
+    let now = rest::timestamp(cloud.call_count());
     let Some(key) = cloud.next_rule_keys(1).next() else {
         return Err(neutron(500, "InternalError", "no rule key available".to_owned()));
     };
-    let rule_id = uuid(cloud, SALT_RULE, key.0 as u64);
+    let rule_id = rest::uuid(cloud, SALT_RULE, key.0 as u64);
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
-    let task = finish_task(
+    finish_task(
         cloud,
         "create_security_group_rule",
         json!({"security_group_rules": [rule_id]}),
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: Some(rule_id),
-    })
+        (project_id, region_id, request_id),
+        Some(rule_id),
+    )
 }
 
 fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
@@ -832,12 +802,8 @@ fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            (
-                ids[2].clone(),
-                ids[3].clone(),
-                int_id(&ids[0], "project_id")?,
-                int_id(&ids[1], "region_id")?,
-            )
+            let (project_id, region_id) = tenant(&ids)?;
+            (ids[2].clone(), ids[3].clone(), project_id, region_id)
         }
         None => (
             id_from_body(request, "group_id", &["rule_id"])?,
@@ -854,19 +820,13 @@ fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     };
     let (group_key, rule_key) = (group.key, rule.key);
     cloud.remove_rules(group_key, &[rule_key]);
-    let task = finish_task(
+    finish_task(
         cloud,
         "delete_security_group_rule",
         Value::Null,
-        project_id,
-        region_id,
-        request_id,
-    )?;
-    Ok(Response {
-        status: 200,
-        body: json!({ "tasks": [task] }),
-        created: None,
-    })
+        (project_id, region_id, request_id),
+        None,
+    )
 }
 
 fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
@@ -886,18 +846,18 @@ fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
     })
 }
 
-/// Records a task that finished at once (the emulator has no asynchrony) and returns its id.
+/// Records a task that finished at once (the emulator has no asynchrony) and answers it
+/// (`{"tasks": [id]}`, `created` the resource the call made).
 fn finish_task(
     cloud: &mut Cloud,
     task_type: &str,
     created_resources: Value,
-    project_id: u64,
-    region_id: u64,
-    request_id: &str,
-) -> Result<String, Failure> {
+    (project_id, region_id, request_id): (u64, u64, &str),
+    created: Option<String>,
+) -> Result<Response, Failure> {
     let n = cloud.call_count();
-    let id = uuid(cloud, SALT_TASK, n);
-    let now = super::huawei::timestamp(n);
+    let id = rest::uuid(cloud, SALT_TASK, n);
+    let now = rest::timestamp(n);
     let task = json!({
         "id": id,
         "task_type": task_type,
@@ -915,7 +875,11 @@ fn finish_task(
     match &mut cloud.state {
         super::State::Gcore(s) => {
             s.tasks.insert(id.clone(), task);
-            Ok(id)
+            Ok(Response {
+                status: 200,
+                body: json!({ "tasks": [id] }),
+                created,
+            })
         }
         _ => Err(neutron(500, "InternalError", "not a gcore cloud".to_owned())),
     }
@@ -989,39 +953,30 @@ fn int_id(text: &str, field: &str) -> Result<u64, Failure> {
         .map_err(|_| validation(field, format!("`{text}` is not a valid integer")))
 }
 
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, Failure> {
-    let Some(path) = &request.path else {
-        return Ok(None);
-    };
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    for template in templates {
-        let t: Vec<&str> = template.split('/').collect();
-        let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        if t.len() != p.len() {
-            continue;
-        }
-        let mut ids = Vec::new();
-        let fits = t.iter().zip(&p).all(|(ts, ps)| {
-            if ts.starts_with('{') {
-                ids.push((*ps).to_owned());
-                !ps.is_empty()
-            } else {
-                ts == ps
-            }
-        });
-        if fits {
-            return Ok(Some(ids));
-        }
+/// The `project_id` and `region_id` every path template starts with.
+fn tenant(ids: &[String]) -> Result<(u64, u64), Failure> {
+    match ids {
+        [project, region, ..] => Ok((int_id(project, "project_id")?, int_id(region, "region_id")?)),
+        _ => Err(neutron(
+            500,
+            "InternalError",
+            "a path without its project and region".to_owned(),
+        )),
     }
-    Err(neutron(
-        404,
-        "HTTPError",
-        format!("not found: path `{path}` does not match `{}`", templates[0]),
-    ))
 }
 
-fn uuid(cloud: &Cloud, salt: u64, n: u64) -> String {
-    ids::uuid(cloud.id_bits(salt, n), cloud.id_bits(salt + 1, n))
+fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, Failure> {
+    let Some(path) = rest::request_path(request) else {
+        return Ok(None);
+    };
+    match rest::match_templates(templates, path) {
+        Some(ids) => Ok(Some(ids)),
+        None => Err(neutron(
+            404,
+            "HTTPError",
+            format!("not found: path `{path}` does not match `{}`", templates[0]),
+        )),
+    }
 }
 
 #[cfg(test)]

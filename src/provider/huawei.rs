@@ -36,8 +36,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{AddressEntry, AddressGroup, AddressGroupKey, Group, GroupKind};
-use crate::ids;
-use crate::provider::ApiError;
+use crate::provider::{rest, ApiError};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -127,7 +126,7 @@ const ADDRESS_GROUPS_PATHS: &[&str] = &[
 ];
 
 pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
-    let request_id = request_id(cloud);
+    let request_id = rest::request_id(cloud, SALT_REQUEST);
     let result = match api {
         "CreateSecurityGroup" => create_security_group(cloud, request, &request_id),
         "ShowSecurityGroup" => show_security_group(cloud, request, &request_id),
@@ -205,9 +204,9 @@ fn create_security_group(
     }
 
     let key = cloud.next_group_key();
-    let group_id = uuid(cloud, SALT_GROUP, key.0 as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, key.0 as u64);
     let project_id = project_id(cloud);
-    let now = timestamp(cloud.call_count());
+    let now = rest::timestamp(cloud.call_count());
     // The order of the seed example (003): ingress IPv6, egress IPv6, egress IPv4, ingress IPv4.
     let defaults = [
         (Direction::Ingress, Family::V6),
@@ -856,7 +855,7 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
 /// Lowers checked rules with fresh keys; the caller pushes them.
 fn apply_rules(cloud: &Cloud, group_id: &str, rules: Vec<Checked>) -> Vec<Rule> {
     let project_id = project_id(cloud);
-    let now = timestamp(cloud.call_count());
+    let now = rest::timestamp(cloud.call_count());
     let keys: Vec<RuleKey> = cloud.next_rule_keys(rules.len()).collect();
     rules
         .into_iter()
@@ -876,7 +875,7 @@ fn lower(
     project_id: &str,
     now: &str,
 ) -> Rule {
-    let id = uuid(cloud, SALT_RULE, key.0 as u64);
+    let id = rest::uuid(cloud, SALT_RULE, key.0 as u64);
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
         RemoteSpec::Prefix(net) => (json!(net.to_string()), Value::Null, Value::Null),
@@ -1053,8 +1052,8 @@ fn create_address_group(
         return Ok(accepted(request_id));
     }
     let key: AddressGroupKey = cloud.next_address_group_key();
-    let id = uuid(cloud, SALT_ADDRESS_GROUP, key.0 as u64);
-    let now = timestamp(cloud.call_count());
+    let id = rest::uuid(cloud, SALT_ADDRESS_GROUP, key.0 as u64);
+    let now = rest::timestamp(cloud.call_count());
     let shown = json!({
         "id": id,
         "name": name,
@@ -1298,13 +1297,10 @@ fn tags(map: &Map<String, Value>, path: &str) -> Result<Value, ApiError> {
     Ok(Value::Array(items.clone()))
 }
 
-/// An IP address (a full-length prefix) or a CIDR, normalised to its network address.
+/// An IP address (a full-length prefix) or a CIDR, normalised to its network address;
+/// Huawei allows white space around it.
 fn parse_prefix(text: &str) -> Option<IpNet> {
-    let text = text.trim();
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(net.trunc());
-    }
-    text.parse::<IpAddr>().ok().map(IpNet::from)
+    rest::parse_prefix(text.trim())
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -1336,47 +1332,20 @@ fn check_path(request: &Request, templates: &[&str]) -> Result<(), ApiError> {
 /// The `{...}` segments of `request.path` matched against the first template that fits, or
 /// `None` when the request has no path.
 fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
-    let Some(path) = &request.path else {
+    let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    for template in templates {
-        if let Some(ids) = match_template(template, path) {
-            return Ok(Some(ids));
-        }
+    match rest::match_templates(templates, path) {
+        Some(ids) => Ok(Some(ids)),
+        None => Err(ApiError::new(
+            404,
+            code::NO_SUCH_API,
+            format!("path `{path}` does not match `{}`", templates[0]),
+        )),
     }
-    Err(ApiError::new(
-        404,
-        code::NO_SUCH_API,
-        format!("path `{path}` does not match `{}`", templates[0]),
-    ))
-}
-
-fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
-    let t: Vec<&str> = template.trim_end_matches('/').split('/').collect();
-    let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    if t.len() != p.len() {
-        return None;
-    }
-    let mut ids = Vec::new();
-    for (ts, ps) in t.iter().zip(&p) {
-        if ts.starts_with('{') {
-            if ps.is_empty() {
-                return None;
-            }
-            ids.push((*ps).to_owned());
-        } else if ts != ps {
-            return None;
-        }
-    }
-    Some(ids)
 }
 
 // ---- deterministic ids and times ----
-
-fn uuid(cloud: &Cloud, salt: u64, n: u64) -> String {
-    ids::uuid(cloud.id_bits(salt, n), cloud.id_bits(salt + 1, n))
-}
 
 /// The tenant's project id: 32 lowercase hex digits, as Huawei shows it.
 fn project_id(cloud: &Cloud) -> String {
@@ -1385,43 +1354,6 @@ fn project_id(cloud: &Cloud) -> String {
         cloud.id_bits(SALT_PROJECT, 0),
         cloud.id_bits(SALT_PROJECT, 1)
     )
-}
-
-fn request_id(cloud: &Cloud) -> String {
-    let n = cloud.call_count();
-    format!(
-        "{:016x}{:016x}",
-        cloud.id_bits(SALT_REQUEST, n),
-        cloud.id_bits(SALT_REQUEST + 1, n)
-    )
-}
-
-/// `yyyy-MM-ddTHH:mm:ssZ`, `n` seconds after 2024-01-01T00:00:00Z (deterministic).
-pub(crate) fn timestamp(n: u64) -> String {
-    // Days from 1970-01-01 to 2024-01-01.
-    let days = 19_723 + n / 86_400;
-    let secs = n % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -1447,6 +1379,17 @@ mod tests {
         );
         assert_eq!(r.status, 201, "{}", r.body);
         r.created.expect("group id")
+    }
+
+    /// A cloud with one group, `web`, and that group's id.
+    fn cloud_with_group() -> (Cloud, String) {
+        let mut c = cloud();
+        let g = create_group(&mut c, "web");
+        (c, g)
+    }
+
+    fn status_and_code(r: &Response) -> (u16, Option<&str>) {
+        (r.status, r.body["error_code"].as_str())
     }
 
     fn add_rule(cloud: &mut Cloud, rule: Value) -> Response {
@@ -1495,7 +1438,7 @@ mod tests {
             "CreateSecurityGroup",
             &req(json!({"security_group": {"name": "bad name"}, "dry_run": true})),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (400, Some("VPC.0601")));
+        assert_eq!(status_and_code(&r), (400, Some("VPC.0601")));
     }
 
     #[test]
@@ -1523,8 +1466,7 @@ mod tests {
 
     #[test]
     fn rule_defaults_and_priority_as_string() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "protocol": "tcp", "multiport": "443"}),
@@ -1547,15 +1489,11 @@ mod tests {
 
     #[test]
     fn duplicates_conflicts_and_quota_are_refused() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let rule = json!({"security_group_id": g, "direction": "ingress", "protocol": "tcp", "multiport": "22", "remote_ip_prefix": "10.0.0.0/8"});
         assert_eq!(add_rule(&mut c, rule.clone()).status, 201);
         let again = add_rule(&mut c, rule.clone());
-        assert_eq!(
-            (again.status, again.body["error_code"].as_str()),
-            (409, Some("VPC.0602"))
-        );
+        assert_eq!(status_and_code(&again), (409, Some("VPC.0602")));
         // The opposite action at the same priority contradicts; at another it is accepted.
         let mut deny = rule.clone();
         deny["action"] = json!("deny");
@@ -1574,14 +1512,13 @@ mod tests {
             &mut c,
             json!({"security_group_id": g, "direction": "egress", "protocol": "tcp", "multiport": "999"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (409, Some("VPC.0602")));
+        assert_eq!(status_and_code(&r), (409, Some("VPC.0602")));
         assert_eq!(c.group_by_id(&g).unwrap().rules.len(), 50);
     }
 
     #[test]
     fn family_and_remote_checks() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         for bad in [
             json!({"security_group_id": g, "direction": "ingress", "protocol": "icmp", "ethertype": "IPv6"}),
             json!({"security_group_id": g, "direction": "ingress", "protocol": "icmpv6"}),
@@ -1594,29 +1531,24 @@ mod tests {
             json!({"security_group_id": g, "direction": "ingress", "description": "<b>"}),
         ] {
             let r = add_rule(&mut c, bad.clone());
-            assert_eq!(
-                (r.status, r.body["error_code"].as_str()),
-                (400, Some("VPC.0601")),
-                "{bad}"
-            );
+            assert_eq!(status_and_code(&r), (400, Some("VPC.0601")), "{bad}");
         }
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "remote_group_id": "nope"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (404, Some("VPC.0603")));
+        assert_eq!(status_and_code(&r), (404, Some("VPC.0603")));
         let r = add_rule(
             &mut c,
             json!({"security_group_id": g, "direction": "ingress", "remote_address_group_id": "nope"}),
         );
-        assert_eq!((r.status, r.body["error_code"].as_str()), (404, Some("VPC.9904")));
+        assert_eq!(status_and_code(&r), (404, Some("VPC.9904")));
         assert_eq!(c.group_by_id(&g).unwrap().rules.len(), 4);
     }
 
     #[test]
     fn batch_is_all_or_nothing_and_defaults_priority_to_one() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let path = format!("/v3/p/vpc/security-groups/{g}/security-group-rules/batch-create");
         let ok = Request {
             body: Some(json!({"security_group_rules": [
@@ -1653,8 +1585,7 @@ mod tests {
 
     #[test]
     fn delete_takes_the_id_from_the_path() {
-        let mut c = cloud();
-        let g = create_group(&mut c, "web");
+        let (mut c, g) = cloud_with_group();
         let rule_id = c.group_by_id(&g).unwrap().rules[0].id.clone();
         let wrong = Request {
             path: Some(format!("/v3/p/vpc/security-group/{rule_id}")),
@@ -1689,17 +1620,7 @@ mod tests {
             json!({"address_group": {"name": "x", "ip_version": 5}}),
         ] {
             let r = c.call("CreateAddressGroup", &req(bad.clone()));
-            assert_eq!(
-                (r.status, r.body["error_code"].as_str()),
-                (400, Some("VPC.9901")),
-                "{bad}"
-            );
+            assert_eq!(status_and_code(&r), (400, Some("VPC.9901")), "{bad}");
         }
-    }
-
-    #[test]
-    fn timestamps_are_calendar_dates() {
-        assert_eq!(timestamp(0), "2024-01-01T00:00:00Z");
-        assert_eq!(timestamp(86_400 * 60 + 3_661), "2024-03-01T01:01:01Z");
     }
 }

@@ -18,6 +18,7 @@ pub mod ecs;
 pub mod ens;
 pub mod gcore;
 pub mod huawei;
+mod rest;
 
 /// The providers sgeval models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
