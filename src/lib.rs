@@ -43,6 +43,7 @@
 pub mod classbench;
 pub mod cloud;
 pub mod compile;
+pub mod conntrack;
 pub mod decision;
 pub mod flow;
 pub mod group;
