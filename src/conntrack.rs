@@ -251,7 +251,8 @@ fn keys_of(p: &Packet) -> (Option<Key>, Option<Key>) {
         b_port,
     };
     if p.is_icmp() {
-        let forward = icmp_reply_of(p.protocol, p.icmp_type).map(|_| key(p.src, p.dst, 0, u16::from(p.icmp_type)));
+        let forward =
+            icmp_reply_of(p.protocol, p.icmp_type).map(|_| key(p.src, p.dst, 0, u16::from(p.icmp_type)));
         let reply = icmp_request_of(p.protocol, p.icmp_type).map(|req| key(p.dst, p.src, 0, u16::from(req)));
         (forward, reply)
     } else if flow::has_ports(p.protocol) {
@@ -570,8 +571,10 @@ mod tests {
         let back = tcp("10.0.0.2", "10.0.0.1", 80, 1000);
         assert_eq!(keys_of(&back).1, f);
         assert_eq!(keys_of(&back).0, r);
-        let ping = Packet::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), ICMP).with_icmp(8, 0);
-        let pong = Packet::new("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap(), ICMP).with_icmp(0, 0);
+        let ping =
+            Packet::new("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), ICMP).with_icmp(8, 0);
+        let pong =
+            Packet::new("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap(), ICMP).with_icmp(0, 0);
         assert_eq!(keys_of(&pong).1, keys_of(&ping).0);
         assert!(keys_of(&pong).0.is_none(), "a reply type opens nothing");
         let unreachable = pong.with_icmp(3, 1);

@@ -195,16 +195,24 @@ impl PacketSpec {
         };
         let mut packet = Packet::new(src, dst, self.protocol);
         if has_ports(self.protocol) {
-            packet.dst_port = self
-                .dport
-                .ok_or_else(|| SpecError::MissingPort(crate::packet::protocol_name(self.protocol).unwrap_or("?").to_owned()))?;
+            packet.dst_port = self.dport.ok_or_else(|| {
+                SpecError::MissingPort(
+                    crate::packet::protocol_name(self.protocol)
+                        .unwrap_or("?")
+                        .to_owned(),
+                )
+            })?;
             packet.src_port = self.sport.unwrap_or(49152);
         } else {
             packet.dst_port = self.dport.unwrap_or(0);
             packet.src_port = self.sport.unwrap_or(0);
         }
         if packet.is_icmp() {
-            let echo = if self.protocol == crate::packet::ICMPV6 { 128 } else { 8 };
+            let echo = if self.protocol == crate::packet::ICMPV6 {
+                128
+            } else {
+                8
+            };
             packet.icmp_type = self.icmp_type.unwrap_or(echo);
             packet.icmp_code = self.icmp_code.unwrap_or(0);
         }
@@ -219,7 +227,12 @@ impl PacketSpec {
 /// `rule:<group id>:<n>` (n = the rule's 0-based place in its group's creation order),
 /// `intra:<group id>`, `default:<fallback>`, `established`, `mixed_family`.
 pub fn label(cloud: &Cloud, decision: &Decision) -> String {
-    let group_id = |g| cloud.group(g).map(|g| g.id.clone()).unwrap_or_else(|| g.to_string());
+    let group_id = |g| {
+        cloud
+            .group(g)
+            .map(|g| g.id.clone())
+            .unwrap_or_else(|| g.to_string())
+    };
     match decision.reason {
         Reason::Rule(r) => {
             let place = cloud
@@ -255,7 +268,10 @@ pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
             None => format!("{} of group {}", r.rule, group_text(r.group)),
         },
         Reason::IntraGroup { group } => {
-            format!("intra-group policy Accept of basic group {}: members may talk", group_text(group))
+            format!(
+                "intra-group policy Accept of basic group {}: members may talk",
+                group_text(group)
+            )
         }
         Reason::Default { fallback } => fallback.to_string(),
         Reason::Established => "established connection: stateful groups let it through".into(),

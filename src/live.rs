@@ -229,7 +229,9 @@ impl Live {
         let mut cloud = current.cloud.clone();
         let response = cloud.call(api, request);
         let base_response = w.base.call(api, request);
-        if w.diverged.is_none() && (base_response.status != response.status || base_response.body != response.body) {
+        if w.diverged.is_none()
+            && (base_response.status != response.status || base_response.body != response.body)
+        {
             w.diverged = Some(api.to_owned());
         }
         let version = self.publish(&current, cloud);

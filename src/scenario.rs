@@ -458,7 +458,10 @@ impl Scenario {
             // All endpoints or none: never a partial state.
             cloud = before;
         }
-        let refs = ids.into_iter().filter_map(|(name, id)| Some((name, id?))).collect();
+        let refs = ids
+            .into_iter()
+            .filter_map(|(name, id)| Some((name, id?)))
+            .collect();
         Ok(Replay {
             cloud,
             outcomes,

@@ -54,7 +54,9 @@ fn corpus_passes_through_the_cli() {
     let mut failures = Vec::new();
     let mut runs = 0;
     for case in load_all() {
-        let Ok(Some((replay, _))) = replay_case(&case) else { continue };
+        let Ok(Some((replay, _))) = replay_case(&case) else {
+            continue;
+        };
         let path = temp_file(&format!("{}.json", case.name), &case.scenario.to_string());
         for (i, check) in case.checks.iter().enumerate() {
             for engine in ["reference", "compiled"] {
@@ -96,14 +98,22 @@ fn corpus_passes_through_the_cli() {
                         .collect();
                     let want: Vec<String> = hops.iter().map(|l| resolve_label(l, &replay.refs)).collect();
                     if got != want {
-                        failures.push(format!("{} check {i} [{engine}]: hops {got:?} (want {want:?})", case.name));
+                        failures.push(format!(
+                            "{} check {i} [{engine}]: hops {got:?} (want {want:?})",
+                            case.name
+                        ));
                     }
                 }
             }
         }
     }
     println!("{runs} CLI runs");
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -111,7 +121,10 @@ fn bad_input_exits_2_and_names_the_problem() {
     let cases: &[(&str, &str)] = &[
         ("{not json", "not valid JSON"),
         (r#"{"provider": "aws", "calls": []}"#, "unknown provider `aws`"),
-        (r#"{"provider": "ecs", "calls": [{"api": "Nope"}]}"#, "call 0: `api` `Nope`"),
+        (
+            r#"{"provider": "ecs", "calls": [{"api": "Nope"}]}"#,
+            "call 0: `api` `Nope`",
+        ),
         (r#"{"provider": "ecs", "calls": [{"api": 42}]}"#, "calls[0].api"),
         (
             r#"{"provider": "ecs", "calls": [], "endpoints": [{"name": "a", "ips": ["10.0.0.1/33"], "groups": []}]}"#,
@@ -123,12 +136,17 @@ fn bad_input_exits_2_and_names_the_problem() {
         let out = sgeval()
             .args(["check"])
             .arg(&path)
-            .args(["--from", "10.0.0.1", "--to", "10.0.0.2", "--proto", "tcp", "--dport", "22"])
+            .args([
+                "--from", "10.0.0.1", "--to", "10.0.0.2", "--proto", "tcp", "--dport", "22",
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
-        assert!(stderr.contains(want), "case {i}: `{stderr}` does not contain `{want}`");
+        assert!(
+            stderr.contains(want),
+            "case {i}: `{stderr}` does not contain `{want}`"
+        );
         assert!(!stderr.contains("panicked"), "case {i} panicked: {stderr}");
     }
 }
@@ -143,6 +161,9 @@ fn unknown_ref_names_call_field_and_value() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("call 0"), "{stderr}");
-    assert!(stderr.contains("body.security_group_rule.security_group_id"), "{stderr}");
+    assert!(
+        stderr.contains("body.security_group_rule.security_group_id"),
+        "{stderr}"
+    );
     assert!(stderr.contains("$nope"), "{stderr}");
 }

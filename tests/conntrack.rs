@@ -60,11 +60,19 @@ fn scenario(provider: Provider, rules: Rules, peer_egress: bool) -> Cloud {
         ]
     });
     let scenario = Scenario::from_value(&value).unwrap_or_else(|e| panic!("{provider}: {e}"));
-    scenario.build().unwrap_or_else(|e| panic!("{provider} {rules:?}: {e}"))
+    scenario
+        .build()
+        .unwrap_or_else(|e| panic!("{provider} {rules:?}: {e}"))
 }
 
 fn huawei(rules: Rules, peer_egress: bool) -> Vec<Value> {
-    let rule = |group: &str, direction: &str, protocol: Option<&str>, port: Option<&str>, remote: &str, action: &str, priority: u32| {
+    let rule = |group: &str,
+                direction: &str,
+                protocol: Option<&str>,
+                port: Option<&str>,
+                remote: &str,
+                action: &str,
+                priority: u32| {
         let mut r = json!({"security_group_id": format!("${group}"), "direction": direction,
             "ethertype": "IPv4", "remote_ip_prefix": remote, "action": action, "priority": priority});
         if let Some(p) = protocol {
@@ -80,13 +88,45 @@ fn huawei(rules: Rules, peer_egress: bool) -> Vec<Value> {
         json!({"api": "CreateSecurityGroup", "ref": "peer", "body": {"security_group": {"name": "peer"}}}),
     ];
     if rules.ingress_443() {
-        calls.push(rule("srv", "ingress", Some("tcp"), Some("443"), "0.0.0.0/0", "allow", 1));
+        calls.push(rule(
+            "srv",
+            "ingress",
+            Some("tcp"),
+            Some("443"),
+            "0.0.0.0/0",
+            "allow",
+            1,
+        ));
     }
-    calls.push(rule("srv", "ingress", Some("udp"), Some("53"), "0.0.0.0/0", "allow", 1));
-    calls.push(rule("srv", "ingress", Some("icmp"), None, "0.0.0.0/0", "allow", 1));
+    calls.push(rule(
+        "srv",
+        "ingress",
+        Some("udp"),
+        Some("53"),
+        "0.0.0.0/0",
+        "allow",
+        1,
+    ));
+    calls.push(rule(
+        "srv",
+        "ingress",
+        Some("icmp"),
+        None,
+        "0.0.0.0/0",
+        "allow",
+        1,
+    ));
     calls.push(rule("srv", "ingress", Some("47"), None, "0.0.0.0/0", "allow", 1));
     if rules.egress_80() {
-        calls.push(rule("srv", "egress", Some("tcp"), Some("80"), "198.51.100.0/24", "allow", 1));
+        calls.push(rule(
+            "srv",
+            "egress",
+            Some("tcp"),
+            Some("80"),
+            "198.51.100.0/24",
+            "allow",
+            1,
+        ));
     }
     for p in ["tcp", "udp", "icmp", "47"] {
         calls.push(rule("srv", "egress", Some(p), None, "0.0.0.0/0", "deny", 50));
@@ -102,9 +142,7 @@ fn ecs(rules: Rules, peer_egress: bool) -> Vec<Value> {
         json!({"api": "CreateSecurityGroup", "ref": name, "params": {"RegionId": "eu-central-1",
             "VpcId": "vpc-1", "SecurityGroupName": name, "SecurityGroupType": "enterprise"}})
     };
-    let perm = |proto: &str, ports: &str, cidr_key: &str, cidr: &str| {
-        json!({"IpProtocol": proto, "PortRange": ports, cidr_key: cidr, "Policy": "accept", "Priority": "1"})
-    };
+    let perm = |proto: &str, ports: &str, cidr_key: &str, cidr: &str| json!({"IpProtocol": proto, "PortRange": ports, cidr_key: cidr, "Policy": "accept", "Priority": "1"});
     let mut ingress = vec![
         perm("UDP", "53/53", "SourceCidrIp", "0.0.0.0/0"),
         perm("ICMP", "-1/-1", "SourceCidrIp", "0.0.0.0/0"),
@@ -120,8 +158,10 @@ fn ecs(rules: Rules, peer_egress: bool) -> Vec<Value> {
             "SecurityGroupId": "$srv", "Permissions": ingress}}),
     ];
     if peer_egress {
-        calls.push(json!({"api": "AuthorizeSecurityGroupEgress", "params": {"RegionId": "eu-central-1",
-            "SecurityGroupId": "$peer", "Permissions": [perm("ALL", "-1/-1", "DestCidrIp", "0.0.0.0/0")]}}));
+        calls.push(
+            json!({"api": "AuthorizeSecurityGroupEgress", "params": {"RegionId": "eu-central-1",
+            "SecurityGroupId": "$peer", "Permissions": [perm("ALL", "-1/-1", "DestCidrIp", "0.0.0.0/0")]}}),
+        );
     }
     if rules.egress_80() {
         calls.push(json!({"api": "AuthorizeSecurityGroupEgress", "params": {"RegionId": "eu-central-1",
@@ -132,7 +172,11 @@ fn ecs(rules: Rules, peer_egress: bool) -> Vec<Value> {
 
 fn ens(rules: Rules, peer_egress: bool) -> Vec<Value> {
     let perm = |dir: &str, proto: &str, ports: &str, cidr: &str, policy: &str, prio: u32| {
-        let key = if dir == "ingress" { "SourceCidrIp" } else { "DestCidrIp" };
+        let key = if dir == "ingress" {
+            "SourceCidrIp"
+        } else {
+            "DestCidrIp"
+        };
         json!({"Direction": dir, "IpProtocol": proto, "PortRange": ports, key: cidr, "Policy": policy, "Priority": prio})
     };
     let mut srv = vec![
@@ -158,7 +202,8 @@ fn ens(rules: Rules, peer_egress: bool) -> Vec<Value> {
 
 fn gcore(rules: Rules, peer_egress: bool) -> Vec<Value> {
     let rule = |dir: &str, proto: &str, ports: Option<(u16, u16)>, remote: &str| {
-        let mut r = json!({"direction": dir, "ethertype": "IPv4", "protocol": proto, "remote_ip_prefix": remote});
+        let mut r =
+            json!({"direction": dir, "ethertype": "IPv4", "protocol": proto, "remote_ip_prefix": remote});
         if let Some((lo, hi)) = ports {
             r["port_range_min"] = json!(lo);
             r["port_range_max"] = json!(hi);
@@ -219,17 +264,34 @@ fn replies_and_later_packets_pass_as_established_for_every_provider() {
         let request = tcp(EXT, 40000, SRV, 443);
         let reply = tcp(SRV, 443, EXT, 40000);
         // Without a connection the reply is denied by the server's egress.
-        assert_eq!(process(&mut t, &cloud, &reply).verdict, Verdict::Deny, "{provider}");
+        assert_eq!(
+            process(&mut t, &cloud, &reply).verdict,
+            Verdict::Deny,
+            "{provider}"
+        );
         let first = process(&mut t, &cloud, &request);
         assert_eq!(first.verdict, Verdict::Allow, "{provider}");
-        assert!(matches!(first.hops[0].decision.reason, Reason::Rule(_)), "{provider}");
+        assert!(
+            matches!(first.hops[0].decision.reason, Reason::Rule(_)),
+            "{provider}"
+        );
         assert!(established(&process(&mut t, &cloud, &reply)), "{provider}: reply");
-        assert!(established(&process(&mut t, &cloud, &request)), "{provider}: later packet");
+        assert!(
+            established(&process(&mut t, &cloud, &request)),
+            "{provider}: later packet"
+        );
         // Another source port is another connection: its reply is not admitted.
-        assert_eq!(process(&mut t, &cloud, &tcp(SRV, 443, EXT, 40001)).verdict, Verdict::Deny);
+        assert_eq!(
+            process(&mut t, &cloud, &tcp(SRV, 443, EXT, 40001)).verdict,
+            Verdict::Deny
+        );
         // The caller's claim of an established state does not count.
         let forged = tcp(SRV, 443, EXT, 50000).with_state(sgeval::ConnState::Established);
-        assert_eq!(process(&mut t, &cloud, &forged).verdict, Verdict::Deny, "{provider}");
+        assert_eq!(
+            process(&mut t, &cloud, &forged).verdict,
+            Verdict::Deny,
+            "{provider}"
+        );
         assert_eq!(t.len(), 1);
     }
 }
@@ -239,15 +301,36 @@ fn icmp_echo_replies_are_admitted_but_errors_and_unsolicited_replies_are_not() {
     for provider in Provider::ALL {
         let cloud = scenario(provider, Rules::Open, false);
         let mut t = Tracker::new(provider, 100);
-        assert_eq!(process(&mut t, &cloud, &icmp(SRV, EXT, 0)).verdict, Verdict::Deny, "{provider}");
-        assert_eq!(process(&mut t, &cloud, &icmp(EXT, SRV, 8)).verdict, Verdict::Allow);
-        assert!(established(&process(&mut t, &cloud, &icmp(SRV, EXT, 0))), "{provider}");
+        assert_eq!(
+            process(&mut t, &cloud, &icmp(SRV, EXT, 0)).verdict,
+            Verdict::Deny,
+            "{provider}"
+        );
+        assert_eq!(
+            process(&mut t, &cloud, &icmp(EXT, SRV, 8)).verdict,
+            Verdict::Allow
+        );
+        assert!(
+            established(&process(&mut t, &cloud, &icmp(SRV, EXT, 0))),
+            "{provider}"
+        );
         // A destination-unreachable is not related to anything the tracker knows.
-        assert_eq!(process(&mut t, &cloud, &icmp(SRV, EXT, 3)).verdict, Verdict::Deny, "{provider}");
+        assert_eq!(
+            process(&mut t, &cloud, &icmp(SRV, EXT, 3)).verdict,
+            Verdict::Deny,
+            "{provider}"
+        );
         // A timestamp reply does not answer an echo request.
-        assert_eq!(process(&mut t, &cloud, &icmp(SRV, EXT, 14)).verdict, Verdict::Deny, "{provider}");
+        assert_eq!(
+            process(&mut t, &cloud, &icmp(SRV, EXT, 14)).verdict,
+            Verdict::Deny,
+            "{provider}"
+        );
         // An allowed echo reply opens nothing.
-        assert_eq!(process(&mut t, &cloud, &icmp("203.0.113.8", SRV, 0)).verdict, Verdict::Allow);
+        assert_eq!(
+            process(&mut t, &cloud, &icmp("203.0.113.8", SRV, 0)).verdict,
+            Verdict::Allow
+        );
         assert_eq!(t.len(), 1, "{provider}");
     }
 }
@@ -257,14 +340,27 @@ fn icmp_echo_replies_are_admitted_but_errors_and_unsolicited_replies_are_not() {
 fn check_edge(provider: Provider, open: Packet, reply: Packet, first_gap: u64, timeout: u64) {
     let cloud = scenario(provider, Rules::Open, false);
     let mut t = Tracker::new(provider, 100);
-    assert_eq!(process(&mut t, &cloud, &open).verdict, Verdict::Allow, "{provider}");
+    assert_eq!(
+        process(&mut t, &cloud, &open).verdict,
+        Verdict::Allow,
+        "{provider}"
+    );
     t.advance(first_gap - 1);
-    assert!(established(&process(&mut t, &cloud, &reply)), "{provider}: {reply} after {first_gap}-1 s");
+    assert!(
+        established(&process(&mut t, &cloud, &reply)),
+        "{provider}: {reply} after {first_gap}-1 s"
+    );
     t.advance(timeout - 1);
-    assert!(established(&process(&mut t, &cloud, &reply)), "{provider}: {reply} after {timeout}-1 s");
+    assert!(
+        established(&process(&mut t, &cloud, &reply)),
+        "{provider}: {reply} after {timeout}-1 s"
+    );
     t.advance(timeout);
     assert!(t.is_empty(), "{provider}: the entry expired after {timeout} s");
-    assert!(!established(&process(&mut t, &cloud, &reply)), "{provider}: {reply} after {timeout} s");
+    assert!(
+        !established(&process(&mut t, &cloud, &reply)),
+        "{provider}: {reply} after {timeout} s"
+    );
 }
 
 #[test]
@@ -276,7 +372,13 @@ fn tcp_timeouts_hold_until_the_last_second_for_every_provider() {
         (Provider::Gcore, 432_000),
     ] {
         assert_eq!(Timeouts::for_provider(provider).tcp, secs);
-        check_edge(provider, tcp(EXT, 40000, SRV, 443), tcp(SRV, 443, EXT, 40000), secs, secs);
+        check_edge(
+            provider,
+            tcp(EXT, 40000, SRV, 443),
+            tcp(SRV, 443, EXT, 40000),
+            secs,
+            secs,
+        );
     }
 }
 
@@ -302,10 +404,20 @@ fn udp_and_other_protocols_live_longer_once_both_directions_were_seen() {
         (Provider::Huawei, 30, 180),
         (Provider::Gcore, 30, 120),
     ] {
-        check_edge(provider, udp(EXT, 5353, SRV, 53), udp(SRV, 53, EXT, 5353), one, both);
+        check_edge(
+            provider,
+            udp(EXT, 5353, SRV, 53),
+            udp(SRV, 53, EXT, 5353),
+            one,
+            both,
+        );
     }
     // GRE: Huawei 30 s / 180 s, Gcore generic 600 s; keyed by addresses and protocol only.
-    for (provider, one, both) in [(Provider::Huawei, 30, 180), (Provider::Gcore, 600, 600), (Provider::Ecs, 910, 910)] {
+    for (provider, one, both) in [
+        (Provider::Huawei, 30, 180),
+        (Provider::Gcore, 600, 600),
+        (Provider::Ecs, 910, 910),
+    ] {
         let gre = |s: &str, d: &str| Packet::new(ip(s), ip(d), 47);
         check_edge(provider, gre(EXT, SRV), gre(SRV, EXT), one, both);
     }
@@ -318,10 +430,16 @@ fn a_one_way_udp_flow_expires_at_the_one_way_timeout() {
     let q = udp(EXT, 5353, SRV, 53);
     process(&mut t, &cloud, &q);
     t.advance(29);
-    assert!(established(&process(&mut t, &cloud, &q)), "a later packet refreshes");
+    assert!(
+        established(&process(&mut t, &cloud, &q)),
+        "a later packet refreshes"
+    );
     t.advance(30);
     let again = process(&mut t, &cloud, &q);
-    assert!(matches!(again.hops[0].decision.reason, Reason::Rule(_)), "decided anew: {again:?}");
+    assert!(
+        matches!(again.hops[0].decision.reason, Reason::Rule(_)),
+        "decided anew: {again:?}"
+    );
     assert_eq!(Timeouts::HUAWEI.of(UDP, false), 30);
 }
 
@@ -370,9 +488,15 @@ fn expired_entries_make_room_before_live_ones_are_evicted() {
 fn a_zero_capacity_tracker_tracks_nothing() {
     let cloud = scenario(Provider::Ecs, Rules::Open, false);
     let mut t = Tracker::new(Provider::Ecs, 0);
-    assert_eq!(process(&mut t, &cloud, &tcp(EXT, 1000, SRV, 443)).verdict, Verdict::Allow);
+    assert_eq!(
+        process(&mut t, &cloud, &tcp(EXT, 1000, SRV, 443)).verdict,
+        Verdict::Allow
+    );
     assert!(t.is_empty());
-    assert_eq!(process(&mut t, &cloud, &tcp(SRV, 443, EXT, 1000)).verdict, Verdict::Deny);
+    assert_eq!(
+        process(&mut t, &cloud, &tcp(SRV, 443, EXT, 1000)).verdict,
+        Verdict::Deny
+    );
 }
 
 /// An inbound connection (EXT -> srv:443) and an outbound one (srv -> WEB:80), then the
@@ -381,13 +505,23 @@ fn after_change(provider: Provider, after: Rules) -> (bool, bool) {
     let before = scenario(provider, Rules::Open, false);
     let changed = scenario(provider, after, false);
     let mut t = Tracker::new(provider, 100);
-    assert_eq!(process(&mut t, &before, &tcp(EXT, 40000, SRV, 443)).verdict, Verdict::Allow);
-    assert_eq!(process(&mut t, &before, &tcp(SRV, 40001, WEB, 80)).verdict, Verdict::Allow);
+    assert_eq!(
+        process(&mut t, &before, &tcp(EXT, 40000, SRV, 443)).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        process(&mut t, &before, &tcp(SRV, 40001, WEB, 80)).verdict,
+        Verdict::Allow
+    );
     assert_eq!(t.len(), 2);
     let dropped = t.rules_changed(&changed, &reference::Evaluator::new(&changed));
     let inbound = process(&mut t, &changed, &tcp(SRV, 443, EXT, 40000)).verdict == Verdict::Allow;
     let outbound = process(&mut t, &changed, &tcp(WEB, 80, SRV, 40001)).verdict == Verdict::Allow;
-    assert_eq!(dropped, usize::from(!inbound) + usize::from(!outbound), "{provider} {after:?}");
+    assert_eq!(
+        dropped,
+        usize::from(!inbound) + usize::from(!outbound),
+        "{provider} {after:?}"
+    );
     (inbound, outbound)
 }
 
@@ -411,9 +545,21 @@ fn ecs_ens_and_gcore_cut_every_connection_whose_decision_changed() {
     // ECS: A1 (changed rule behaviour affects established sessions); ENS as ECS; Gcore:
     // Neutron deletes the conntrack entries of deleted rules.
     for provider in [Provider::Ecs, Provider::Ens, Provider::Gcore] {
-        assert_eq!(after_change(provider, Rules::Closed), (false, false), "{provider}");
-        assert_eq!(after_change(provider, Rules::EgressOnly), (false, true), "{provider}");
-        assert_eq!(after_change(provider, Rules::IngressOnly), (true, false), "{provider}");
+        assert_eq!(
+            after_change(provider, Rules::Closed),
+            (false, false),
+            "{provider}"
+        );
+        assert_eq!(
+            after_change(provider, Rules::EgressOnly),
+            (false, true),
+            "{provider}"
+        );
+        assert_eq!(
+            after_change(provider, Rules::IngressOnly),
+            (true, false),
+            "{provider}"
+        );
     }
 }
 
@@ -436,7 +582,10 @@ fn between_endpoints_after(provider: Provider, rules: Rules, peer_egress: bool) 
 #[test]
 fn a_connection_between_two_endpoints_is_cut_when_the_receiver_closes() {
     for provider in Provider::ALL {
-        assert!(!between_endpoints_after(provider, Rules::EgressOnly, true), "{provider}");
+        assert!(
+            !between_endpoints_after(provider, Rules::EgressOnly, true),
+            "{provider}"
+        );
         assert!(between_endpoints_after(provider, Rules::Open, true), "{provider}");
     }
 }
@@ -445,7 +594,10 @@ fn a_connection_between_two_endpoints_is_cut_when_the_receiver_closes() {
 fn when_the_sender_closes_only_huawei_keeps_the_connection() {
     assert!(between_endpoints_after(Provider::Huawei, Rules::Open, false));
     for provider in [Provider::Ecs, Provider::Ens, Provider::Gcore] {
-        assert!(!between_endpoints_after(provider, Rules::Open, false), "{provider}");
+        assert!(
+            !between_endpoints_after(provider, Rules::Open, false),
+            "{provider}"
+        );
     }
 }
 
@@ -459,8 +611,15 @@ fn step() -> impl Strategy<Value = Step> {
     let addr = prop::sample::select(vec![SRV, PEER, EXT, WEB]);
     let port = prop::sample::select(vec![22u16, 53, 80, 443, 1000, 1001]);
     let proto = prop::sample::select(vec![6u8, 17, 1, 47]);
-    let packet = (addr.clone(), port.clone(), addr, port, proto, prop::sample::select(vec![0u8, 3, 8])).prop_map(
-        |(s, sp, d, dp, proto, t)| {
+    let packet = (
+        addr.clone(),
+        port.clone(),
+        addr,
+        port,
+        proto,
+        prop::sample::select(vec![0u8, 3, 8]),
+    )
+        .prop_map(|(s, sp, d, dp, proto, t)| {
             let mut p = Packet::new(ip(s), ip(d), proto);
             if proto == 1 {
                 p = p.with_icmp(t, 0);
@@ -469,8 +628,7 @@ fn step() -> impl Strategy<Value = Step> {
                 p.dst_port = dp;
             }
             Step::Packet(p)
-        },
-    );
+        });
     prop_oneof![4 => packet, 1 => (0u64..200).prop_map(Step::Advance)]
 }
 

@@ -43,5 +43,10 @@ fn corpus_passes_through_every_engine() {
         }
     }
     println!("{} cases, {checks} engine checks", cases.len());
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

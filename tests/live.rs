@@ -58,26 +58,43 @@ struct Log {
 }
 
 impl Log {
-    /// The state of every version in `wanted`, rebuilt by scenario replay.
+    /// The state of every version in `wanted`, rebuilt the way a scenario replay builds it:
+    /// the calls in order on a fresh cloud, then the endpoints of that version attached.
     fn states(&self, wanted: &HashSet<u64>) -> HashMap<u64, Cloud> {
-        let mut calls: Vec<Call> = Vec::new();
+        let mut calls_only = Cloud::new(self.provider, Default::default());
         let mut endpoints: Vec<EndpointSpec> = Vec::new();
         let mut out = HashMap::new();
-        let build = |calls: &[Call], endpoints: &[EndpointSpec]| {
-            let scenario = Scenario {
-                provider: self.provider,
-                options: Default::default(),
-                calls: calls.to_vec(),
-                endpoints: endpoints.to_vec(),
-            };
-            let replay = scenario.replay().expect("the log replays");
-            assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);
-            replay.cloud
+        let build = |calls_only: &Cloud, endpoints: &[EndpointSpec]| {
+            let mut cloud = calls_only.clone();
+            for e in endpoints {
+                cloud
+                    .attach(&e.name, &e.ips, &e.groups)
+                    .expect("the log's endpoints attach");
+            }
+            cloud
         };
         if wanted.contains(&0) {
-            out.insert(0, build(&calls, &endpoints));
+            out.insert(0, build(&calls_only, &endpoints));
         }
         for (version, op) in &self.ops {
+            match op {
+                Op::Call(api, request) => {
+                    calls_only.call(api, request);
+                }
+                Op::Endpoints(list) => endpoints = list.clone(),
+            }
+            if wanted.contains(version) {
+                out.insert(*version, build(&calls_only, &endpoints));
+            }
+        }
+        out
+    }
+
+    /// The last state as a scenario replay builds it (calls with literal ids, then endpoints).
+    fn replay(&self) -> Cloud {
+        let mut calls = Vec::new();
+        let mut endpoints = Vec::new();
+        for (_, op) in &self.ops {
             match op {
                 Op::Call(api, request) => calls.push(Call {
                     api: api.clone(),
@@ -86,11 +103,16 @@ impl Log {
                 }),
                 Op::Endpoints(list) => endpoints = list.clone(),
             }
-            if wanted.contains(version) {
-                out.insert(*version, build(&calls, &endpoints));
-            }
         }
-        out
+        let scenario = Scenario {
+            provider: self.provider,
+            options: Default::default(),
+            calls,
+            endpoints,
+        };
+        let replay = scenario.replay().expect("the log replays");
+        assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);
+        replay.cloud
     }
 }
 
@@ -116,7 +138,13 @@ struct Huawei {
     next_host: u32,
 }
 
-const PREFIXES_V4: &[&str] = &["0.0.0.0/0", "10.0.0.0/24", "10.0.0.2/32", "203.0.113.0/24", "10.0.0.0/30"];
+const PREFIXES_V4: &[&str] = &[
+    "0.0.0.0/0",
+    "10.0.0.0/24",
+    "10.0.0.2/32",
+    "203.0.113.0/24",
+    "10.0.0.0/30",
+];
 const PREFIXES_V6: &[&str] = &["::/0", "2001:db8::/64", "2001:db8::3/128"];
 const PORTS: &[&str] = &["22", "80", "443", "1-1024", "22,80,443", "8000-9000"];
 
@@ -203,7 +231,11 @@ impl Huawei {
                     .groups()
                     .flat_map(|g| g.rules.iter().map(|r| r.id.clone()))
                     .collect();
-                let id = if ids.is_empty() { "none".to_owned() } else { self.rng.pick(&ids).clone() };
+                let id = if ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.rng.pick(&ids).clone()
+                };
                 let request = body(json!({"security_group_rule_id": id}));
                 let (_, v) = live.call_versioned("DeleteSecurityGroupRule", &request);
                 (Op::Call("DeleteSecurityGroupRule".into(), request), v)
@@ -211,7 +243,9 @@ impl Huawei {
             8 => {
                 let at = self.rng.below(self.endpoints.len());
                 let groups = self.random_groups();
-                let v = live.set_groups(&self.endpoints[at].name, &groups).expect("set_groups");
+                let v = live
+                    .set_groups(&self.endpoints[at].name, &groups)
+                    .expect("set_groups");
                 self.endpoints[at].groups = groups;
                 (Op::Endpoints(self.endpoints.clone()), v)
             }
@@ -238,7 +272,10 @@ impl Huawei {
 fn packets() -> Vec<Packet> {
     let mut v4: Vec<IpAddr> = (1..=12).map(|n| format!("10.0.0.{n}").parse().unwrap()).collect();
     v4.push("203.0.113.9".parse().unwrap());
-    let mut v6: Vec<IpAddr> = (2..=12).step_by(2).map(|n| format!("2001:db8::{n:x}").parse().unwrap()).collect();
+    let mut v6: Vec<IpAddr> = (2..=12)
+        .step_by(2)
+        .map(|n| format!("2001:db8::{n:x}").parse().unwrap())
+        .collect();
     v6.push("2001:db8:1::9".parse().unwrap());
     let mut out = Vec::new();
     let mut rng = Rng(7);
@@ -267,7 +304,10 @@ fn stress_secs() -> f64 {
 fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
     let provider = Provider::Huawei;
     let live = Arc::new(Live::new(provider, Default::default()));
-    let mut log = Log { provider, ops: Vec::new() };
+    let mut log = Log {
+        provider,
+        ops: Vec::new(),
+    };
     let mut w = Huawei {
         rng: Rng(0x5eed),
         groups: Vec::new(),
@@ -337,9 +377,17 @@ fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
     for &(version, i, got) in &seen {
         let want = *expected.entry((version, i)).or_insert_with(|| {
             let cloud = &states[&version];
-            fingerprint(&flow::trace(cloud, &reference::Evaluator::new(cloud), &packets[i]))
+            fingerprint(&flow::trace(
+                cloud,
+                &reference::Evaluator::new(cloud),
+                &packets[i],
+            ))
         });
-        assert_eq!(got, want, "version {version}, packet {}: the answer is not the state's", packets[i]);
+        assert_eq!(
+            got, want,
+            "version {version}, packet {}: the answer is not the state's",
+            packets[i]
+        );
     }
     let final_version = live.version();
     eprintln!(
@@ -349,7 +397,10 @@ fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
         versions.len(),
         seen.len()
     );
-    assert!(writes >= 20, "the writer made too few changes to mean anything: {writes}");
+    assert!(
+        writes >= 20,
+        "the writer made too few changes to mean anything: {writes}"
+    );
     assert!(versions.len() > 1, "readers observed several versions");
     let allowed = expected.values().count();
     assert!(allowed > 0);
@@ -359,7 +410,10 @@ fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
 fn the_final_state_equals_a_replay_of_the_log() {
     let provider = Provider::Huawei;
     let live = Live::new(provider, Default::default());
-    let mut log = Log { provider, ops: Vec::new() };
+    let mut log = Log {
+        provider,
+        ops: Vec::new(),
+    };
     let mut w = Huawei {
         rng: Rng(42),
         groups: Vec::new(),
@@ -380,19 +434,28 @@ fn the_final_state_equals_a_replay_of_the_log() {
         w.step(&live, &mut log);
     }
     let last = live.version();
-    assert_eq!(log.ops.last().map(|(v, _)| *v), Some(last), "every change published one version");
-    let states = log.states(&[last].into_iter().collect());
-    let model = &states[&last];
+    assert_eq!(
+        log.ops.last().map(|(v, _)| *v),
+        Some(last),
+        "every change published one version"
+    );
+    let model = &log.replay();
     let snapshot = live.snapshot();
     assert_eq!(snapshot.cloud().endpoints(), model.endpoints());
     let rules = |c: &Cloud| -> BTreeMap<String, Vec<String>> {
-        c.groups().map(|g| (g.id.clone(), g.rules.iter().map(|r| r.to_string()).collect())).collect()
+        c.groups()
+            .map(|g| (g.id.clone(), g.rules.iter().map(|r| r.to_string()).collect()))
+            .collect()
     };
     assert_eq!(rules(snapshot.cloud()), rules(model));
     let mut allows = 0;
     for p in packets() {
         let got = snapshot.trace(&p);
-        assert_eq!(got, flow::trace(model, &reference::Evaluator::new(model), &p), "{p}");
+        assert_eq!(
+            got,
+            flow::trace(model, &reference::Evaluator::new(model), &p),
+            "{p}"
+        );
         allows += usize::from(got.verdict == Verdict::Allow);
     }
     assert!(allows > 0, "the workload opens something");
@@ -402,13 +465,23 @@ fn the_final_state_equals_a_replay_of_the_log() {
 fn a_refused_membership_change_publishes_nothing() {
     let live = Live::new(Provider::Huawei, Default::default());
     let g = live
-        .call("CreateSecurityGroup", &body(json!({"security_group": {"name": "g"}})))
+        .call(
+            "CreateSecurityGroup",
+            &body(json!({"security_group": {"name": "g"}})),
+        )
         .created
         .unwrap();
-    live.attach("a", &["10.0.0.1".parse().unwrap()], &[g.clone()]).unwrap();
+    live.attach("a", &["10.0.0.1".parse().unwrap()], &[g.clone()])
+        .unwrap();
     let before = live.version();
-    assert!(matches!(live.set_groups("a", &["sg-missing".into()]), Err(LiveError::Endpoint(_))));
-    assert!(matches!(live.set_groups("zz", &[g.clone()]), Err(LiveError::UnknownEndpoint(_))));
+    assert!(matches!(
+        live.set_groups("a", &["sg-missing".into()]),
+        Err(LiveError::Endpoint(_))
+    ));
+    assert!(matches!(
+        live.set_groups("zz", &[g.clone()]),
+        Err(LiveError::UnknownEndpoint(_))
+    ));
     assert!(matches!(live.detach("zz"), Err(LiveError::UnknownEndpoint(_))));
     assert!(live.attach("a", &["10.0.0.2".parse().unwrap()], &[g]).is_err());
     assert_eq!(live.version(), before);
@@ -429,7 +502,13 @@ fn a_scenario_starts_a_live_handle_whose_memberships_can_change() {
     let p = Packet::tcp("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 22);
     // Huawei's default ingress admits members of the same group only.
     assert_eq!(live.trace(&p).verdict, Verdict::Deny);
-    let b = live.snapshot().cloud().group(live.snapshot().cloud().endpoints()[1].groups[0]).unwrap().id.clone();
+    let b = live
+        .snapshot()
+        .cloud()
+        .group(live.snapshot().cloud().endpoints()[1].groups[0])
+        .unwrap()
+        .id
+        .clone();
     live.set_groups("x", &[b]).unwrap();
     assert_eq!(live.trace(&p).verdict, Verdict::Allow);
     assert_eq!(live.version(), 1);

@@ -46,21 +46,34 @@ pub fn load_all() -> Vec<Case> {
         let text = std::fs::read_to_string(&path).unwrap();
         let root: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        for c in root["cases"].as_array().unwrap_or_else(|| panic!("{file}: no `cases` array")) {
+        for c in root["cases"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: no `cases` array"))
+        {
             cases.push(parse_case(&file, c));
         }
     }
     let mut names = std::collections::BTreeSet::new();
     for c in &cases {
-        assert!(names.insert(c.name.clone()), "case name `{}` appears twice", c.name);
+        assert!(
+            names.insert(c.name.clone()),
+            "case name `{}` appears twice",
+            c.name
+        );
     }
     cases
 }
 
 fn parse_case(file: &str, c: &Value) -> Case {
-    let name = c["name"].as_str().unwrap_or_else(|| panic!("{file}: a case without `name`")).to_owned();
+    let name = c["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{file}: a case without `name`"))
+        .to_owned();
     let source = c["source"].as_str().unwrap_or_default().to_owned();
-    assert!(!source.trim().is_empty(), "{file}: case `{name}` cites no `source`");
+    assert!(
+        !source.trim().is_empty(),
+        "{file}: case `{name}` cites no `source`"
+    );
     let checks = c["checks"]
         .as_array()
         .map(|a| a.iter().map(|k| parse_check(&name, k)).collect())
@@ -125,8 +138,12 @@ pub fn resolve_label(label: &str, refs: &BTreeMap<String, String>) -> String {
 /// Whether `actual` contains `expected` (objects: listed keys; arrays: same length, element-wise).
 pub fn json_contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|x| json_contains(x, v))),
-        (Value::Array(a), Value::Array(e)) => a.len() == e.len() && a.iter().zip(e).all(|(x, y)| json_contains(x, y)),
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|x| json_contains(x, v))),
+        (Value::Array(a), Value::Array(e)) => {
+            a.len() == e.len() && a.iter().zip(e).all(|(x, y)| json_contains(x, y))
+        }
         _ => actual == expected,
     }
 }
@@ -175,13 +192,19 @@ pub fn replay_case(case: &Case) -> Result<Option<(Replay, Cloud)>, String> {
         if let Some(code) = a["code"].as_str() {
             let got = error_code(&outcome.response.body);
             if got.as_deref() != Some(code) {
-                return Err(format!("call {i} ({}): code {got:?} (want {code}), body {}", outcome.api, outcome.response.body));
+                return Err(format!(
+                    "call {i} ({}): code {got:?} (want {code}), body {}",
+                    outcome.api, outcome.response.body
+                ));
             }
         }
         if let Some(want) = a.get("contains") {
             let want = resolve_refs_in(want, &replay.refs);
             if !json_contains(&outcome.response.body, &want) {
-                return Err(format!("call {i} ({}): body {} does not contain {want}", outcome.api, outcome.response.body));
+                return Err(format!(
+                    "call {i} ({}): body {} does not contain {want}",
+                    outcome.api, outcome.response.body
+                ));
             }
         }
     }
@@ -189,7 +212,9 @@ pub fn replay_case(case: &Case) -> Result<Option<(Replay, Cloud)>, String> {
     match (&case.error, built) {
         (Some(want), Err(e)) if e.to_string().contains(want.as_str()) => Ok(None),
         (Some(want), Err(e)) => Err(format!("error `{e}` does not contain `{want}`")),
-        (Some(want), Ok(_)) => Err(format!("expected an error containing `{want}`, the scenario built")),
+        (Some(want), Ok(_)) => Err(format!(
+            "expected an error containing `{want}`, the scenario built"
+        )),
         (None, Err(e)) if case.checks.is_empty() => {
             // A case about error answers only: failed calls are expected there.
             let _ = e;
@@ -202,18 +227,37 @@ pub fn replay_case(case: &Case) -> Result<Option<(Replay, Cloud)>, String> {
 
 fn resolve_refs_in(v: &Value, refs: &BTreeMap<String, String>) -> Value {
     match v {
-        Value::String(s) if s.starts_with('$') => refs.get(&s[1..]).map(|id| Value::String(id.clone())).unwrap_or(v.clone()),
+        Value::String(s) if s.starts_with('$') => refs
+            .get(&s[1..])
+            .map(|id| Value::String(id.clone()))
+            .unwrap_or(v.clone()),
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve_refs_in(x, refs)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), resolve_refs_in(x, refs))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), resolve_refs_in(x, refs)))
+                .collect(),
+        ),
         _ => v.clone(),
     }
 }
 
 /// Checks one packet check against an engine's flow.
-pub fn check_flow(cloud: &Cloud, refs: &BTreeMap<String, String>, check: &Check, flow: &flow::Flow) -> Result<(), String> {
-    let got_hops: Vec<String> = flow.hops.iter().map(|h| flow::label(cloud, &h.decision)).collect();
+pub fn check_flow(
+    cloud: &Cloud,
+    refs: &BTreeMap<String, String>,
+    check: &Check,
+    flow: &flow::Flow,
+) -> Result<(), String> {
+    let got_hops: Vec<String> = flow
+        .hops
+        .iter()
+        .map(|h| flow::label(cloud, &h.decision))
+        .collect();
     if flow.verdict.to_string() != check.verdict {
-        return Err(format!("verdict {} (want {}), hops {got_hops:?}", flow.verdict, check.verdict));
+        return Err(format!(
+            "verdict {} (want {}), hops {got_hops:?}",
+            flow.verdict, check.verdict
+        ));
     }
     if let Some(want) = &check.hops {
         let want: Vec<String> = want.iter().map(|l| resolve_label(l, refs)).collect();

@@ -118,7 +118,10 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default()
+        );
     } else {
         print_human(&cloud, &packet, &flow);
     }
@@ -139,7 +142,11 @@ pub fn run(args: Args) -> ExitCode {
 
 fn compiled(cloud: &Cloud, packet: &sgeval::Packet) -> Result<Flow, String> {
     // The compiled engine lands with the compiled-engine issue; until then the reference decides.
-    Ok(flow::trace(cloud, &sgeval::reference::Evaluator::new(cloud), packet))
+    Ok(flow::trace(
+        cloud,
+        &sgeval::reference::Evaluator::new(cloud),
+        packet,
+    ))
 }
 
 fn endpoint_name(cloud: &Cloud, key: sgeval::EndpointKey) -> String {
