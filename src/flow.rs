@@ -264,7 +264,11 @@ pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
     };
     match decision.reason {
         Reason::Rule(r) => match cloud.rule(r) {
-            Some(rule) => format!("rule {} of group {}", rule, group_text(r.group)),
+            Some(rule) => format!(
+                "group {} rule {}",
+                group_text(r.group),
+                describe_rule(cloud, rule).replacen(' ', ": ", 1)
+            ),
             None => format!("{} of group {}", r.rule, group_text(r.group)),
         },
         Reason::IntraGroup { group } => {
@@ -276,5 +280,24 @@ pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
         Reason::Default { fallback } => fallback.to_string(),
         Reason::Established => "established connection: stateful groups let it through".into(),
         Reason::MixedFamily => "source and destination are of different address families".into(),
+    }
+}
+
+/// A rule in words, with group and address-group references shown by their provider ids.
+pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
+    let text = rule.to_string();
+    match rule.remote {
+        crate::Remote::Group(g) => match cloud.group(g) {
+            Some(group) => text.replace(
+                &format!("members of {g}"),
+                &format!("members of group {}", group.id),
+            ),
+            None => text,
+        },
+        crate::Remote::AddressGroup(a) => match cloud.address_group(a) {
+            Some(ag) => text.replace(&format!("address group {a}"), &format!("address group {}", ag.id)),
+            None => text,
+        },
+        _ => text,
     }
 }

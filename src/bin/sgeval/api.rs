@@ -39,17 +39,17 @@ pub fn run(args: Args) -> ExitCode {
         if let Some(e) = &replay.endpoint_error {
             out["endpoint_error"] = json!(e.to_string());
         }
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         for (i, o) in replay.outcomes.iter().enumerate() {
-            println!("call {i} {} -> {}", o.api, o.response.status);
+            outln!("call {i} {} -> {}", o.api, o.response.status);
             let body = serde_json::to_string_pretty(&o.response.body).unwrap_or_default();
             for line in body.lines() {
-                println!("  {line}");
+                outln!("  {line}");
             }
         }
         if let Some(e) = &replay.endpoint_error {
-            println!("endpoints: {e}");
+            outln!("endpoints: {e}");
         }
     }
     if failed || replay.endpoint_error.is_some() {

@@ -118,7 +118,7 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default()
         );
@@ -189,9 +189,9 @@ pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_j
 }
 
 fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
-    println!("packet: {packet}");
+    outln!("packet: {packet}");
     for h in &flow.hops {
-        println!(
+        outln!(
             "  {:<7} at {:<12} {:<5}  {}",
             h.direction.to_string(),
             endpoint_name(cloud, h.endpoint),
@@ -199,5 +199,5 @@ fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
             flow::explain(cloud, &h.decision)
         );
     }
-    println!("verdict: {}", flow.verdict);
+    outln!("verdict: {}", flow.verdict);
 }
