@@ -12,10 +12,14 @@
 //! #   {"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}},
 //! #   {"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {
 //! #      "security_group_id": "$web", "direction": "ingress", "protocol": "tcp",
-//! #      "multiport": "443", "remote_ip_prefix": "0.0.0.0/0", "action": "allow", "priority": 1}}}],
+//! #      "multiport": "443", "remote_ip_prefix": "0.0.0.0/0", "action": "allow", "priority": 1}}},
+//! #   {"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {
+//! #      "security_group_id": "$web", "direction": "egress", "protocol": "tcp",
+//! #      "remote_ip_prefix": "0.0.0.0/0", "action": "deny", "priority": 1}}}],
 //! #   "endpoints": [{"name": "vm-a", "ips": ["192.168.0.10"], "groups": ["$web"]}]}"#).unwrap();
-//! # let Ok(cloud) = scenario.build() else { return };
-//! // `cloud`: a Huawei scenario whose vm-a (192.168.0.10) admits TCP 443 from anywhere.
+//! # let cloud = scenario.build().unwrap();
+//! // `cloud`: a Huawei scenario whose vm-a (192.168.0.10) admits TCP 443 from anywhere and
+//! // sends no TCP of its own.
 //! let engine = reference::Evaluator::new(&cloud);
 //! let mut tracker = Tracker::new(Provider::Huawei, 10_000);
 //! let client = "203.0.113.7".parse().unwrap();
@@ -25,6 +29,7 @@
 //!
 //! // The reply passes as established, although no rule admits it.
 //! let reply = Packet::tcp(server, client, 40000).with_src_port(443);
+//! assert!(!tracker.is_established(&Packet::tcp(server, client, 40001).with_src_port(443)));
 //! let flow = tracker.process(&cloud, &engine, &reply);
 //! assert_eq!(flow.verdict, Verdict::Allow);
 //! assert_eq!(flow.hops[0].decision.reason, Reason::Established);
@@ -441,9 +446,8 @@ impl Tracker {
 
     /// The live entry a packet belongs to, and whether it is a reply.
     fn find(&self, packet: &Packet) -> Option<(Key, bool)> {
-        if packet.family().is_none() {
-            return None;
-        }
+        // Mixed-family packets belong to no connection.
+        packet.family()?;
         let (forward, reply) = keys_of(packet);
         let live = |k: &Key| self.entries.get(k).is_some_and(|e| self.now < e.expires_at);
         if let Some(k) = forward.filter(live) {

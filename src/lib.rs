@@ -55,6 +55,8 @@ pub mod query;
 pub mod reference;
 pub mod rule;
 pub mod scenario;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 
 pub use cloud::{Cloud, Request, Response};
 pub use decision::{Decision, Fallback, Reason, RuleRef, Verdict};

@@ -18,7 +18,7 @@
 //!     body: Some(json!({"security_group": {"name": "web"}})),
 //!     ..Default::default()
 //! });
-//! # let Some(group) = created.created.clone() else { return };
+//! let group = created.created.clone().expect("the id of the new group");
 //! live.attach("vm-a", &["192.168.0.10".parse().unwrap()], &[group.clone()]).unwrap();
 //!
 //! let reader = {

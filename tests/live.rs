@@ -471,7 +471,7 @@ fn a_refused_membership_change_publishes_nothing() {
         )
         .created
         .unwrap();
-    live.attach("a", &["10.0.0.1".parse().unwrap()], &[g.clone()])
+    live.attach("a", &["10.0.0.1".parse().unwrap()], std::slice::from_ref(&g))
         .unwrap();
     let before = live.version();
     assert!(matches!(
@@ -479,7 +479,7 @@ fn a_refused_membership_change_publishes_nothing() {
         Err(LiveError::Endpoint(_))
     ));
     assert!(matches!(
-        live.set_groups("zz", &[g.clone()]),
+        live.set_groups("zz", std::slice::from_ref(&g)),
         Err(LiveError::UnknownEndpoint(_))
     ));
     assert!(matches!(live.detach("zz"), Err(LiveError::UnknownEndpoint(_))));

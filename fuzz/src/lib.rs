@@ -46,7 +46,10 @@ pub fn setup(provider: Provider) -> (Cloud, Vec<String>) {
     let mut cloud = Cloud::new(provider, Default::default());
     let mut ids = Vec::new();
     for name in ["fuzz-a", "fuzz-b"] {
-        if let Some(id) = cloud.call("CreateSecurityGroup", &create_group(provider, name)).created {
+        if let Some(id) = cloud
+            .call("CreateSecurityGroup", &create_group(provider, name))
+            .created
+        {
             ids.push(id);
         }
     }
@@ -86,7 +89,11 @@ fn observable(cloud: &Cloud) -> Value {
 
 /// Every answer is an HTTP status; every error names the provider's code.
 pub fn check_response(api: &str, response: &Response) {
-    assert!((100..600).contains(&response.status), "{api}: status {}", response.status);
+    assert!(
+        (100..600).contains(&response.status),
+        "{api}: status {}",
+        response.status
+    );
     if !response.is_success() {
         assert!(
             error_code(&response.body).is_some(),
@@ -120,7 +127,9 @@ pub fn check_invariants(cloud: &Cloud) {
             }
             match r.remote {
                 Remote::Group(k) => assert!(cloud.group(k).is_some(), "{r}: dangling group"),
-                Remote::AddressGroup(k) => assert!(cloud.address_group(k).is_some(), "{r}: dangling address group"),
+                Remote::AddressGroup(k) => {
+                    assert!(cloud.address_group(k).is_some(), "{r}: dangling address group")
+                }
                 _ => {}
             }
         }
@@ -129,7 +138,12 @@ pub fn check_invariants(cloud: &Cloud) {
 
 /// Packets between every endpoint address and two outside addresses, a few protocols.
 fn probes(cloud: &Cloud) -> Vec<Packet> {
-    let mut addrs: Vec<IpAddr> = cloud.endpoints().iter().flat_map(|e| e.ips.iter().copied()).take(8).collect();
+    let mut addrs: Vec<IpAddr> = cloud
+        .endpoints()
+        .iter()
+        .flat_map(|e| e.ips.iter().copied())
+        .take(8)
+        .collect();
     addrs.push("203.0.113.9".parse().unwrap());
     addrs.push("2001:db8:ffff::9".parse().unwrap());
     let mut out = Vec::new();
@@ -147,7 +161,10 @@ fn probes(cloud: &Cloud) -> Vec<Packet> {
 /// A flow is consistent: allow only when every hop allows, deny across families.
 pub fn check_flow(packet: &Packet, flow: &Flow) {
     if flow.verdict == Verdict::Allow {
-        assert!(flow.hops.iter().all(|h| h.decision.is_allow()), "{packet}: allow with a denying hop");
+        assert!(
+            flow.hops.iter().all(|h| h.decision.is_allow()),
+            "{packet}: allow with a denying hop"
+        );
         assert!(packet.family().is_some(), "{packet}: allow across families");
     }
 }
@@ -164,7 +181,10 @@ pub fn probe(cloud: &Cloud) {
         assert!(tracker.len() <= 16);
         if tracked.verdict == Verdict::Allow && flow.verdict == Verdict::Deny {
             assert!(
-                tracked.hops.iter().all(|h| h.decision.reason == sgeval::Reason::Established),
+                tracked
+                    .hops
+                    .iter()
+                    .all(|h| h.decision.reason == sgeval::Reason::Established),
                 "{p}: the tracker allows what the rules deny, outside a connection"
             );
         }
@@ -213,7 +233,11 @@ pub fn request(provider: Provider, data: &[u8]) {
     let response = cloud.call(api, &request);
     check_response(api, &response);
     if !response.is_success() {
-        assert_eq!(observable(&cloud), before, "{api}: a refused call changed the cloud");
+        assert_eq!(
+            observable(&cloud),
+            before,
+            "{api}: a refused call changed the cloud"
+        );
     }
     check_invariants(&cloud);
     probe(&cloud);
@@ -269,7 +293,12 @@ pub fn conntrack(data: &[u8]) {
     let mut big = Tracker::new(provider, 1 << 16);
     let mut cloud = &open;
     for op in program.chunks(4) {
-        let [kind, x, y, z] = [op[0], *op.get(1).unwrap_or(&0), *op.get(2).unwrap_or(&0), *op.get(3).unwrap_or(&0)];
+        let [kind, x, y, z] = [
+            op[0],
+            *op.get(1).unwrap_or(&0),
+            *op.get(2).unwrap_or(&0),
+            *op.get(3).unwrap_or(&0),
+        ];
         match kind % 8 {
             0 => {
                 let secs = u64::from(x) << (y % 20);
@@ -277,7 +306,11 @@ pub fn conntrack(data: &[u8]) {
                 big.advance(secs);
             }
             1 => {
-                cloud = if std::ptr::eq(cloud, &open) { &changed } else { &open };
+                cloud = if std::ptr::eq(cloud, &open) {
+                    &changed
+                } else {
+                    &open
+                };
                 let engine = reference::Evaluator::new(cloud);
                 small.rules_changed(cloud, &engine);
                 big.rules_changed(cloud, &engine);
@@ -303,13 +336,19 @@ pub fn conntrack(data: &[u8]) {
                 for f in [&a, &b] {
                     if f.verdict == Verdict::Allow && rules.verdict == Verdict::Deny {
                         assert!(
-                            f.hops.iter().all(|h| h.decision.reason == sgeval::Reason::Established),
+                            f.hops
+                                .iter()
+                                .all(|h| h.decision.reason == sgeval::Reason::Established),
                             "{packet}: an allow the rules deny, outside a connection"
                         );
                     }
                 }
                 if a.verdict == Verdict::Allow {
-                    assert_eq!(b.verdict, Verdict::Allow, "{packet}: eviction turned a deny into an allow");
+                    assert_eq!(
+                        b.verdict,
+                        Verdict::Allow,
+                        "{packet}: eviction turned a deny into an allow"
+                    );
                 }
             }
         }

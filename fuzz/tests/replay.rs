@@ -10,7 +10,9 @@ fn each(target: &str, run: impl Fn(&[u8])) -> usize {
     let mut n = 0;
     for dir in ["corpus", "regressions"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join(target);
-        let Ok(entries) = std::fs::read_dir(&path) else { continue };
+        let Ok(entries) = std::fs::read_dir(&path) else {
+            continue;
+        };
         let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         files.sort();
         for file in files {
