@@ -64,6 +64,7 @@ use crate::cloud::{Cloud, EndpointError, Request, Response};
 use crate::decision::Decision;
 use crate::flow::{self, Engine, Flow};
 use crate::group::EndpointKey;
+use crate::limits::{LimitError, Limits};
 use crate::packet::Packet;
 use crate::provider::{Options, Provider};
 use crate::reference;
@@ -107,6 +108,9 @@ pub enum LiveError {
     /// The cloud refused the endpoint.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// Over the handle's limits.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// No endpoint has this name.
     #[error("no endpoint is named `{0}`")]
     UnknownEndpoint(String),
@@ -147,13 +151,20 @@ struct Writer {
 pub struct Live {
     current: ArcSwap<Snapshot>,
     writer: Mutex<Writer>,
+    limits: Limits,
 }
 
 impl Live {
-    /// An empty cloud of `provider`.
+    /// An empty cloud of `provider`, with the provider's default [`Limits`].
     pub fn new(provider: Provider, options: Options) -> Live {
+        Live::with_limits(provider, options, Limits::for_provider(provider))
+    }
+
+    /// An empty cloud of `provider` whose calls and endpoints are held to `limits`.
+    pub fn with_limits(provider: Provider, options: Options, limits: Limits) -> Live {
         let cloud = Cloud::new(provider, options);
         Live {
+            limits,
             current: ArcSwap::from_pointee(Snapshot {
                 version: 0,
                 cloud: cloud.clone(),
@@ -191,6 +202,7 @@ impl Live {
             })
             .collect();
         Ok(Live {
+            limits: Limits::for_provider(scenario.provider),
             current: ArcSwap::from_pointee(Snapshot { version: 0, cloud }),
             writer: Mutex::new(Writer {
                 base,
@@ -217,7 +229,9 @@ impl Live {
     }
 
     /// Applies one provider call and publishes the resulting state (also when the call
-    /// answers an error: the provider's call counter, which seeds ids, moved on).
+    /// answers an error: the provider's call counter, which seeds ids, moved on). A request
+    /// over the handle's [`Limits`] is refused before it reaches the provider (HTTP 400, see
+    /// [`LimitError::response`]) and publishes nothing.
     pub fn call(&self, api: &str, request: &Request) -> Response {
         self.call_versioned(api, request).0
     }
@@ -226,6 +240,9 @@ impl Live {
     pub fn call_versioned(&self, api: &str, request: &Request) -> (Response, u64) {
         let mut w = self.lock();
         let current = self.current.load_full();
+        if let Err(e) = crate::limits::check_request(request, &self.limits) {
+            return (e.response(current.cloud.provider()), current.version);
+        }
         let mut cloud = current.cloud.clone();
         let response = cloud.call(api, request);
         let base_response = w.base.call(api, request);
@@ -244,6 +261,7 @@ impl Live {
     /// # Errors
     /// What [`Cloud::attach`] refuses; nothing is published then.
     pub fn attach(&self, name: &str, ips: &[IpAddr], groups: &[String]) -> Result<u64, LiveError> {
+        self.check_endpoint(ips, groups)?;
         let mut w = self.lock();
         let current = self.current.load_full();
         let mut cloud = current.cloud.clone();
@@ -262,6 +280,7 @@ impl Live {
     /// An unknown endpoint, groups the cloud refuses, or a call whose answer depended on
     /// endpoints earlier; nothing is published then.
     pub fn set_groups(&self, name: &str, groups: &[String]) -> Result<u64, LiveError> {
+        self.check_endpoint(&[], groups)?;
         self.rebuild(|endpoints| {
             let e = endpoints
                 .iter_mut()
@@ -286,6 +305,28 @@ impl Live {
             endpoints.remove(at);
             Ok(())
         })
+    }
+
+    /// The limits the handle holds calls and endpoints to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn check_endpoint(&self, ips: &[IpAddr], groups: &[String]) -> Result<(), LiveError> {
+        let over = |what, count: usize, limit: usize| {
+            (count > limit).then(|| LimitError::TooMany {
+                what,
+                field: what.to_owned(),
+                count,
+                limit,
+            })
+        };
+        match over("ips", ips.len(), self.limits.max_ips_per_endpoint)
+            .or_else(|| over("groups", groups.len(), self.limits.max_groups_per_endpoint))
+        {
+            Some(e) => Err(LiveError::Limit(e)),
+            None => Ok(()),
+        }
     }
 
     fn rebuild(
