@@ -6,7 +6,8 @@
 //! - [`create_group`]: valid `CreateSecurityGroup` requests (names and descriptions at their
 //!   length bounds, tags, group types, ...).
 //! - [`rule_call`]: valid rule calls for a group that exists (`AuthorizeSecurityGroup`,
-//!   `CreateSecurityGroupRule`, a Huawei batch, ...), every protocol, port and address form.
+//!   `CreateSecurityGroupRule`, ...), every protocol, port and address form; [`limit_call`]:
+//!   a call at the provider's documented maximum of rules.
 //! - [`scenario`]: whole [`Scenario`]s: groups, rules that use shared priorities, group
 //!   references and both families, and endpoints (dual-stack or not) that join groups.
 //! - [`packets`]: packets aimed at a cloud's rule edges (first and last port, the ports
@@ -710,6 +711,56 @@ pub fn rule_call(provider: Provider, group: String) -> BoxedStrategy<ApiCall> {
             rule_calls(provider, &group, std::slice::from_ref(&s), &[], false)
                 .pop()
                 .expect("one spec makes one call")
+        })
+        .boxed()
+}
+
+/// A valid call at a provider's documented maximum: ECS `AuthorizeSecurityGroup` with 100
+/// `Permissions` (A6), ENS `CreateSecurityGroup` with 200 (seed 002), Huawei
+/// `BatchCreateSecurityGroupRules` with 46 rules (the 50-rule quota less the 4 default
+/// rules, H4b), Gcore `CreateSecurityGroup` with 100 rules (Neutron's default rule quota,
+/// as [`crate::limits::Limits`]). `group` is an existing group (ECS: basic; Huawei: a new
+/// one), ignored where the call creates the group. Also gives how many rules the call adds.
+pub fn limit_call(provider: Provider, group: String) -> BoxedStrategy<(ApiCall, usize)> {
+    let n = match provider {
+        Provider::Ecs | Provider::Gcore => 100,
+        Provider::Ens => 200,
+        Provider::Huawei => 46,
+    };
+    prop::collection::vec(spec(provider, 0), 4 * n)
+        .prop_filter_map("too few distinct rules", move |mut specs| {
+            if provider == Provider::Ecs {
+                // One direction per call: ingress.
+                specs.retain(|s| s.direction == Direction::Ingress);
+            }
+            let mut taken = default_keys(provider, usize::MAX, true);
+            let mut specs = distinct(specs, &mut taken);
+            if specs.len() < n {
+                return None;
+            }
+            specs.truncate(n);
+            let call = match provider {
+                Provider::Ecs => rule_calls(provider, &group, &specs, &[], false).pop()?,
+                Provider::Ens => {
+                    let perms: Vec<Value> = specs
+                        .iter()
+                        .map(|s| Value::Object(alibaba_permission(provider, s, &[])))
+                        .collect();
+                    ApiCall::new(
+                        "CreateSecurityGroup",
+                        params(json!({"SecurityGroupName": "limit", "Permissions": perms})),
+                    )
+                }
+                Provider::Huawei => rule_calls(provider, &group, &specs, &[], true).pop()?,
+                Provider::Gcore => {
+                    let rules: Vec<Value> = specs.iter().map(|s| Value::Object(gcore_rule(s, &[]))).collect();
+                    ApiCall::new(
+                        "CreateSecurityGroup",
+                        body(json!({"name": "limit", "rules": rules})),
+                    )
+                }
+            };
+            Some((call, n))
         })
         .boxed()
 }

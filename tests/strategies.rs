@@ -206,3 +206,27 @@ fn scenarios_use_shared_priorities_and_both_families() {
         "shared priorities {shared}, IPv6 rules {v6}"
     );
 }
+
+#[test]
+fn calls_at_the_documented_maximum_succeed() {
+    for provider in Provider::ALL {
+        let (cloud, group) = with_group(provider);
+        runner(4)
+            .run(&strategy::limit_call(provider, group.clone()), |(call, n)| {
+                let mut cloud = cloud.clone();
+                let before: usize = cloud.groups().map(|g| g.rules.len()).sum();
+                let response = call.apply(&mut cloud);
+                prop_assert!(response.is_success(), "{}: {}", provider, response.body);
+                let after: usize = cloud.groups().map(|g| g.rules.len()).sum();
+                prop_assert!(
+                    after >= before + n,
+                    "{}: {} rules added, {} asked",
+                    provider,
+                    after - before,
+                    n
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+}
