@@ -87,6 +87,16 @@ pub enum SpecError {
         /// A hint about `family`.
         hint: String,
     },
+    /// ICMP over IPv6 or ICMPv6 over IPv4.
+    #[error("protocol `{protocol}` does not exist over {family} (use `{instead}`)")]
+    ProtocolFamily {
+        /// The protocol as named.
+        protocol: &'static str,
+        /// The packet's family.
+        family: Family,
+        /// The protocol to use instead.
+        instead: &'static str,
+    },
     /// A port-bearing protocol without a destination port.
     #[error("protocol `{0}` needs a destination port (`dport`)")]
     MissingPort(String),
@@ -193,6 +203,23 @@ impl PacketSpec {
                 },
             });
         };
+        match (self.protocol, Family::of(&src)) {
+            (crate::packet::ICMP, Family::V6) => {
+                return Err(SpecError::ProtocolFamily {
+                    protocol: "icmp",
+                    family: Family::V6,
+                    instead: "icmpv6",
+                })
+            }
+            (crate::packet::ICMPV6, Family::V4) => {
+                return Err(SpecError::ProtocolFamily {
+                    protocol: "icmpv6",
+                    family: Family::V4,
+                    instead: "icmp",
+                })
+            }
+            _ => {}
+        }
         let mut packet = Packet::new(src, dst, self.protocol);
         if has_ports(self.protocol) {
             packet.dst_port = self.dport.ok_or_else(|| {

@@ -59,6 +59,25 @@ fn corpus_passes_through_the_cli() {
         };
         let path = temp_file(&format!("{}.json", case.name), &case.scenario.to_string());
         for (i, check) in case.checks.iter().enumerate() {
+            if check.spec_error.is_some() {
+                let out = sgeval()
+                    .arg("check")
+                    .arg(&path)
+                    .args(check_args(check))
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if out.status.code() != Some(2)
+                    || !stderr.contains(check.spec_error.as_deref().unwrap_or_default())
+                {
+                    failures.push(format!(
+                        "{} check {i}: exit {:?}, stderr {stderr}",
+                        case.name,
+                        out.status.code()
+                    ));
+                }
+                continue;
+            }
             for engine in ["reference", "compiled"] {
                 runs += 1;
                 let out = sgeval()
@@ -166,4 +185,30 @@ fn unknown_ref_names_call_field_and_value() {
         "{stderr}"
     );
     assert!(stderr.contains("$nope"), "{stderr}");
+}
+
+#[test]
+fn check_why_and_fix_explain_a_denied_packet() {
+    let out = sgeval()
+        .args([
+            "check",
+            "examples/ecs-web-db.json",
+            "--from",
+            "web-1",
+            "--to",
+            "db-1",
+        ])
+        .args(["--proto", "tcp", "--dport", "22", "--why", "--fix", "--json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let misses = json["hops"][1]["not_deciding"].as_array().unwrap();
+    assert_eq!(misses.len(), 1, "{json}");
+    assert_eq!(misses[0]["why"]["field"], "port");
+    let call = &json["fix"]["call"];
+    assert_eq!(call["api"], "AuthorizeSecurityGroup");
+    assert_eq!(call["params"]["Permissions"][0]["PortRange"], "22/22");
+    assert_eq!(json["fix"]["after"], "allow");
 }

@@ -26,9 +26,24 @@ fn corpus_passes_through_every_engine() {
         };
         let Some((replay, cloud)) = built else { continue };
         for (i, check) in case.checks.iter().enumerate() {
-            let packet = match check.spec.packet(&cloud) {
-                Ok(p) => p,
-                Err(e) => {
+            let packet = match (check.spec.packet(&cloud), &check.spec_error) {
+                (Err(e), Some(want)) if e.to_string().contains(want.as_str()) => continue,
+                (Err(e), Some(want)) => {
+                    failures.push(format!(
+                        "{} check {i}: error `{e}` does not contain `{want}`",
+                        case.name
+                    ));
+                    continue;
+                }
+                (Ok(p), Some(want)) => {
+                    failures.push(format!(
+                        "{} check {i}: {p} was accepted, expected an error with `{want}`",
+                        case.name
+                    ));
+                    continue;
+                }
+                (Ok(p), None) => p,
+                (Err(e), None) => {
                     failures.push(format!("{} check {i}: {e}", case.name));
                     continue;
                 }

@@ -11,6 +11,8 @@
 //!   modelled, so any non-empty id exists; `ResourceGroupId` must look like `rg-...`.
 //! - `RegionId` must be `xx-yyy`-shaped (lowercase letters, digits, `-`); groups are
 //!   regional: rule calls name the group's region or get `InvalidSecurityGroupId.NotFound`.
+//!   A referenced group must be in that region too (else `Invalid{Source,Dest}GroupId.NotFound`,
+//!   404: it does not exist there) and in the group's VPC (else `...GroupId.Mismatch`).
 //! - A CIDR with host bits set is accepted and read as its network (`10.1.2.3/8` is
 //!   `10.0.0.0/8`); a bare address is a /32 or /128.
 //! - Source precedence (A6): a CIDR beats a group reference, which is then ignored
@@ -22,8 +24,14 @@
 //!   `DestCidrIp` on ingress, `SourceCidrIp` on egress), else the protocol (ICMP: IPv4,
 //!   ICMPv6: IPv6); a pure group reference of another protocol has no family and matches
 //!   members' addresses of both families.
+//! - A NIC joins groups of one region and VPC only (JoinSecurityGroup), holding at most
+//!   1,000 rules across them (A1, A6): checked when a NIC attaches
+//!   ([`crate::Cloud::attach`]) and when a rule call would pass it for a NIC already attached
+//!   (`AuthorizationLimitExceed`, the per-group limit's code: unconfirmed for this limit).
 //! - The 20-reference limit counts rules that reference a group (the error text of
 //!   `AuthorizedGroupRule.LimitExceed` and the limits page: "up to 20 such rules").
+//! - A rule that exists already, or that an earlier entry of the same request gives, is
+//!   not created again and the call succeeds (A6).
 //! - Revoking by rule fields matches every field as Authorize reads them (defaults
 //!   included: `Policy` accept); `Priority` only counts when given. No match: success,
 //!   nothing removed. Revoking by `SecurityGroupRuleId.N` fails for an id that is not a
@@ -40,13 +48,13 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{Cloud, Request, Response};
+use crate::cloud::{Cloud, EndpointError, Request, Response};
 use crate::group::{Group, GroupKey, GroupKind, InnerPolicy};
 use crate::provider::alibaba::{
     self, group_id, parse_cidr, port_range, port_text, rule_id, starts_with_http, valid_name, with_rule_id,
     Dialect, Params, PortError, Proto, RuleSpec,
 };
-use crate::provider::{ApiError, State as ProviderState};
+use crate::provider::{ApiError, Provider, State as ProviderState};
 use crate::rule::{Action, Direction, Family, Remote, RuleKey};
 
 /// The API names this front end answers.
@@ -70,6 +78,8 @@ pub const GROUP_RULES_PER_GROUP: usize = 20;
 pub const ENTRIES_PER_CALL: u32 = 100;
 /// `Tag.N` entries per group (seed 001).
 pub const TAGS_PER_GROUP: u32 = 20;
+/// Rules across all groups of one NIC (A1, A6: "cannot exceed 1,000").
+pub const RULES_PER_NIC: usize = 1000;
 
 /// Bookkeeping of this front end: idempotency tokens and each group's region and VPC.
 #[derive(Clone, Debug, Default)]
@@ -398,11 +408,58 @@ fn tags(p: &mut Params) -> Result<(), ApiError> {
     Ok(())
 }
 
+// ---- attaching a NIC ----
+
+/// A NIC joins groups of one region and VPC only (JoinSecurityGroup: "the security group
+/// and the instance must be in the same region ... if the network type is VPC, they must
+/// also belong to the same VPC"), and their rules together may not pass [`RULES_PER_NIC`]
+/// (A1, A6).
+pub(crate) fn check_attach(cloud: &Cloud, endpoint: &str, groups: &[GroupKey]) -> Result<(), EndpointError> {
+    let ProviderState::Ecs(st) = &cloud.state else {
+        return Ok(());
+    };
+    let id = |k: &GroupKey| cloud.group(*k).map(|g| g.id.clone()).unwrap_or_default();
+    let network = |m: &Meta| format!("region `{}`, VPC `{}`", m.region, m.vpc);
+    let mut first: Option<(&GroupKey, &Meta)> = None;
+    for key in groups {
+        let Some(meta) = st.groups.get(key) else { continue };
+        match first {
+            None => first = Some((key, meta)),
+            Some((fk, fm)) if fm.region != meta.region || fm.vpc != meta.vpc => {
+                return Err(EndpointError::GroupsInDifferentNetworks {
+                    endpoint: endpoint.to_owned(),
+                    group: id(key),
+                    network: network(meta),
+                    first: id(fk),
+                    provider: Provider::Ecs,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    let count: usize = groups
+        .iter()
+        .filter_map(|k| cloud.group(*k))
+        .map(|g| g.rules.len())
+        .sum();
+    if count > RULES_PER_NIC {
+        return Err(EndpointError::TooManyRules {
+            endpoint: endpoint.to_owned(),
+            count,
+            provider: Provider::Ecs,
+            limit: RULES_PER_NIC,
+        });
+    }
+    Ok(())
+}
+
 // ---- the group a rule call names ----
 
 struct Target {
     key: GroupKey,
     enterprise: bool,
+    /// The region the call names (the group's own).
+    region: String,
 }
 
 fn target(cloud: &Cloud, p: &mut Params) -> Result<Target, ApiError> {
@@ -429,6 +486,7 @@ fn target(cloud: &Cloud, p: &mut Params) -> Result<Target, ApiError> {
     Ok(Target {
         key: group.key,
         enterprise: group.kind == GroupKind::EcsEnterprise,
+        region,
     })
 }
 
@@ -570,9 +628,15 @@ fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<
     }
 }
 
-/// Reads one rule as ECS validates it. Group references must exist; the checks that
-/// depend on the group the rule goes into are [`check_reference`]'s.
-fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Result<Perm, ApiError> {
+/// Reads one rule as ECS validates it. Group references must exist in `region` (groups are
+/// regional: a group of another region is not found from this one); the checks that depend
+/// on the group the rule goes into are [`check_reference`]'s.
+fn parse_permission(
+    cloud: &Cloud,
+    q: &mut Params,
+    direction: Direction,
+    region: &str,
+) -> Result<Perm, ApiError> {
     let side = match direction {
         Direction::Ingress => &INGRESS_SIDE,
         Direction::Egress => &EGRESS_SIDE,
@@ -747,14 +811,16 @@ fn parse_permission(cloud: &Cloud, q: &mut Params, direction: Direction) -> Resu
     let (remote, group_ref) = if let Some(net) = remote_net {
         (Remote::Cidr(net), None)
     } else if let Some(gid) = group_text {
+        let st = state(cloud)?;
         let group = cloud
             .group_by_id(&gid)
             .filter(|g| matches!(g.kind, GroupKind::EcsBasic { .. } | GroupKind::EcsEnterprise))
+            .filter(|g| st.groups.get(&g.key).is_some_and(|m| m.region == region))
             .ok_or_else(|| {
                 ApiError::new(
                     404,
                     side.group_not_found,
-                    format!("`{group_field}` `{gid}` does not exist"),
+                    format!("`{group_field}` `{gid}` does not exist in region `{region}`"),
                 )
             })?;
         if nic_internet {
@@ -907,25 +973,21 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
     let target = target(cloud, &mut p)?;
     let entries = permissions(&mut p, direction)?;
     p.finish(api)?;
-    let mut perms: Vec<(String, Perm)> = Vec::with_capacity(entries.len());
+    let mut perms: Vec<Perm> = Vec::with_capacity(entries.len());
     for mut q in entries {
-        let at = q.field("").trim_end_matches('.').to_owned();
-        let perm = parse_permission(cloud, &mut q, direction)?;
+        let perm = parse_permission(cloud, &mut q, direction, &target.region)?;
         q.finish(api)?;
         check_reference(cloud, &target, &perm, direction)?;
-        if let Some((earlier, _)) = perms.iter().find(|(_, other)| other.spec.same_spec(&perm.spec)) {
-            return Err(bad(
-                "InvalidParam.DuplicatePermissions",
-                format!("`{at}` repeats the rule of `{earlier}` in the same request"),
-            ));
+        // A rule repeated within the request is one rule: like a rule that exists already
+        // (A6), the repeat succeeds and creates nothing.
+        if !perms.iter().any(|other| other.spec.same_spec(&perm.spec)) {
+            perms.push(perm);
         }
-        perms.push((at, perm));
     }
     let group = cloud.group(target.key).ok_or_else(internal)?;
     // A rule that exists already: the call succeeds and creates nothing for it (A6).
     let new: Vec<&Perm> = perms
         .iter()
-        .map(|(_, perm)| perm)
         .filter(|perm| !group.rules.iter().any(|r| perm.spec.same_as(r, true)))
         .collect();
     if group.rules.len() + new.len() > RULES_PER_GROUP {
@@ -939,6 +1001,30 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
                 new.len()
             ),
         ));
+    }
+    // The rules of all groups of one NIC may not pass RULES_PER_NIC (A1, A6); the code is
+    // unconfirmed (the documented one for the per-group limit).
+    if !new.is_empty() {
+        for member in cloud.members(target.key) {
+            let held: usize = member
+                .groups
+                .iter()
+                .filter_map(|k| cloud.group(*k))
+                .map(|g| g.rules.len())
+                .sum();
+            if held + new.len() > RULES_PER_NIC {
+                return Err(ApiError::new(
+                    403,
+                    "AuthorizationLimitExceed",
+                    format!(
+                        "`SecurityGroupId` `{}`: NIC `{}` would hold {} rules across its groups; at most {RULES_PER_NIC} are allowed",
+                        group.id,
+                        member.name,
+                        held + new.len()
+                    ),
+                ));
+            }
+        }
     }
     let is_ref = |remote: &Remote| matches!(remote, Remote::Group(_));
     let refs_new = new.iter().filter(|perm| is_ref(&perm.spec.remote)).count();
@@ -1013,7 +1099,7 @@ fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> 
         p.finish(api)?;
         let mut perms = Vec::with_capacity(entries.len());
         for mut q in entries {
-            let perm = parse_permission(cloud, &mut q, direction)?;
+            let perm = parse_permission(cloud, &mut q, direction, &target.region)?;
             q.finish(api)?;
             perms.push(perm);
         }
@@ -1213,6 +1299,84 @@ mod tests {
         );
         assert_eq!(dup.status, 200, "{}", dup.body);
         assert_eq!(c.group_by_id(&sg).expect("group").rules.len(), RULES_PER_GROUP);
+    }
+
+    /// Fills a group with `n` distinct ingress rules (ports `base+1..=base+n`).
+    fn fill(c: &mut Cloud, sg: &str, base: u32, n: u32) {
+        for start in (0..n).step_by(ENTRIES_PER_CALL as usize) {
+            let perms: Vec<Value> = (start..n.min(start + ENTRIES_PER_CALL))
+                .map(|i| json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", base + i + 1), "SourceCidrIp": "10.0.0.0/8"}))
+                .collect();
+            let r = call(
+                c,
+                "AuthorizeSecurityGroup",
+                json!({"RegionId": "cn-hangzhou", "SecurityGroupId": sg, "Permissions": perms}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+
+    #[test]
+    fn a_nic_holds_at_most_a_thousand_rules() {
+        let mut c = cloud();
+        let groups: Vec<String> = (0..6).map(|_| group(&mut c)).collect();
+        for (i, sg) in groups.iter().enumerate() {
+            let n = if i == 5 { 1 } else { RULES_PER_GROUP as u32 };
+            fill(&mut c, sg, i as u32 * 1000, n);
+        }
+        let ip: std::net::IpAddr = "10.0.0.1".parse().expect("ip");
+        let err = c.attach("x", &[ip], &groups).expect_err("1001 rules");
+        assert!(
+            matches!(
+                err,
+                EndpointError::TooManyRules {
+                    count: 1001,
+                    limit: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Exactly 1,000 attach; one more rule on any of the groups is then refused.
+        let key = c.attach("x", &[ip], &groups[..5]).expect("1000 rules");
+        assert_eq!(c.endpoint(key).map(|e| e.groups.len()), Some(5));
+        let r = call(
+            &mut c,
+            "AuthorizeSecurityGroupEgress",
+            json!({"RegionId": "cn-hangzhou", "SecurityGroupId": groups[4], "IpProtocol": "ALL", "PortRange": "-1/-1", "DestCidrIp": "0.0.0.0/0"}),
+        );
+        assert_eq!((r.status, code(&r)), (403, "AuthorizationLimitExceed"));
+        // A rule that exists already creates nothing and still succeeds.
+        let dup = call(
+            &mut c,
+            "AuthorizeSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "SecurityGroupId": groups[0], "IpProtocol": "tcp", "PortRange": "1/1", "SourceCidrIp": "10.0.0.0/8"}),
+        );
+        assert_eq!(dup.status, 200, "{}", dup.body);
+        // The sixth group is on no NIC: it still takes rules.
+        fill(&mut c, &groups[5], 9000, 1);
+    }
+
+    #[test]
+    fn a_nic_joins_groups_of_one_region_and_vpc() {
+        let mut c = cloud();
+        let a = group(&mut c);
+        let r = call(
+            &mut c,
+            "CreateSecurityGroup",
+            json!({"RegionId": "cn-hangzhou", "VpcId": "vpc-2"}),
+        );
+        let b = r.created.expect("created");
+        let ip: std::net::IpAddr = "10.0.0.1".parse().expect("ip");
+        let err = c
+            .attach("x", &[ip], &[a.clone(), b.clone()])
+            .expect_err("two VPCs");
+        assert!(
+            matches!(err, EndpointError::GroupsInDifferentNetworks { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("VPC `vpc-2`"), "{err}");
+        assert!(c.endpoints().is_empty());
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //!   `SourceCidrIp` / `Ipv6SourceCidrIp`, an egress rule's `DestCidrIp` / `Ipv6DestCidrIp`.
 //!   The other pair, when given, narrows the instance's own address (the ECS quintuple
 //!   reading: `DestCidrIp` on ingress, `SourceCidrIp` on egress). The remote is required
-//!   (`MissingSourceCidrIp` / `MissingDestCidrIp`): a rule with no address is refused
-//!   rather than guessed (Decision 8).
+//!   (`MissingSourceCidrIp` / `MissingDestCidrIp`). This is our reading, not ENS's: seed 002
+//!   marks every address field optional and says nothing of a rule without one, which could
+//!   mean "any address" or be refused; we refuse it rather than guess (fail closed,
+//!   Decision 8).
 //! - One rule is one family: v4 and v6 fields of one side conflict
 //!   (`InvalidParameter.SourceIpConflict` / `DestIpConflict`), and a v4 remote with a v6
 //!   local (or the reverse) is `InvalidParameter.CidrIp`.
@@ -262,6 +264,8 @@ fn parse_permission(q: &mut Params, direction: Option<Direction>, style: Style) 
         Direction::Ingress => (src, dst, ("SourceCidrIp", "Ipv6SourceCidrIp")),
         Direction::Egress => (dst, src, ("DestCidrIp", "Ipv6DestCidrIp")),
     };
+    // Our reading, not a documented rule: seed 002 marks the address fields optional. A
+    // rule without its remote could mean "any address"; we refuse it (fail closed).
     let Some(remote) = remote else {
         let also = if style == Style::Create {
             format!(" (or `{}`)", q.field(remote_names.1))

@@ -7,13 +7,18 @@
 //!
 //! - CreateSecurityGroup creates four real rules (ingress from the group itself and egress
 //!   to anywhere, IPv4 and IPv6, allow, priority 100) in the order of the seed example;
-//!   `dry_run: true` validates everything, answers 202 and creates nothing.
+//!   `dry_run: true` (group, rule and batch create) runs every check, answers 202 and
+//!   creates nothing. Batch create's `ignore_duplicate: true` skips a rule that repeats one
+//!   of the group or one earlier in the request instead of failing the request (H3).
 //! - Single-rule create defaults priority to 100, batch create to 1; action defaults to
 //!   allow; `protocol` empty or null means every protocol; `multiport` takes `80`, `1-30`,
 //!   `22,3389,80` and mixes (at most 20 items, 1..65535, no overlap); the three remote fields
 //!   are mutually exclusive and must name something that exists.
 //! - An identical rule is refused (409), and so is an otherwise identical rule with the
-//!   opposite action (H11); a group holds at most 50 rules, its default rules included.
+//!   opposite action at the same priority, a true contradiction (our reading: H11 says only
+//!   that importing such a pair fails). At another priority the opposite action is accepted
+//!   and priority decides, so "deny all egress" at priority 1 can sit next to the default
+//!   "allow all egress" at 100. A group holds at most 50 rules, its default rules included.
 //!
 //! A request may give the URL in `path`, checked against the API's URI template; without
 //! one, the ids the URL would carry come from the body (`security_group_id` for
@@ -53,7 +58,7 @@ mod code {
     pub const PARAM: &str = "VPC.0601";
     /// 409 for rule create: "Security group rule already exists." and "Quota exceeded for
     /// resources: ['security_group_rule']" (documented). Also used for a rule that repeats
-    /// another with the opposite action (H11; code unconfirmed).
+    /// another with the opposite action at the same priority (code unconfirmed).
     pub const RULE_CONFLICT: &str = "VPC.0602";
     /// 404 "Securitygroup is not exist." (documented for the group query); also used for a
     /// missing rule on delete (unconfirmed).
@@ -326,7 +331,7 @@ enum RemoteSpec {
 }
 
 impl RuleSpec {
-    /// What makes two rules the same rule apart from action and priority (H11): direction,
+    /// What makes two rules the same rule apart from action and priority: direction,
     /// family, protocol, ports and remote, with `0.0.0.0/0` / `::/0` the same as no remote.
     fn match_key(&self) -> (Direction, Family, Option<u8>, Vec<PortRange>, RemoteSpec) {
         let mut ports = self.ports.clone();
@@ -355,7 +360,12 @@ const RULE_FIELDS: &[&str] = &[
     "enabled",
 ];
 
-fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Result<RuleSpec, ApiError> {
+fn parse_rule(
+    rule: &Map<String, Value>,
+    path: &str,
+    default_priority: u8,
+    default_action: Action,
+) -> Result<RuleSpec, ApiError> {
     let direction = match opt_str(rule, "direction", path, code::PARAM)? {
         Some("ingress") => Direction::Ingress,
         Some("egress") => Direction::Egress,
@@ -411,15 +421,17 @@ fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Re
         match protocol {
             None => {
                 return Err(param(format!(
-                    "`{path}multiport` `{}` needs a `protocol` (tcp or udp)",
+                    "`{path}multiport` `{}` needs a port-bearing `protocol` (tcp, udp, or 33, 132, 136)",
                     multiport_text.as_deref().unwrap_or_default()
                 )))
             }
-            // Only TCP and UDP carry ports in v3 (docs silent for other numbers: unconfirmed).
-            Some(6) | Some(17) => {}
+            // Every protocol whose packets carry ports: tcp (6), udp (17), dccp (33), sctp
+            // (132), udplite (136), as names where v3 takes names, else as numbers. The docs
+            // state no limit; ports on a protocol without them could never match (Decision 8).
+            Some(p) if crate::flow::has_ports(p) => {}
             Some(_) => {
                 return Err(param(format!(
-                    "`{path}multiport` is only allowed with protocol tcp or udp, not `{}`",
+                    "`{path}multiport` needs a port-bearing protocol (tcp, udp, or 33, 132, 136), not `{}`",
                     protocol_text.as_deref().unwrap_or_default()
                 )))
             }
@@ -463,7 +475,8 @@ fn parse_rule(rule: &Map<String, Value>, path: &str, default_priority: u8) -> Re
         RemoteSpec::None
     };
     let action = match opt_str(rule, "action", path, code::PARAM)? {
-        None => Action::Allow,
+        // Decision 5: allow; the `huawei_default_action` switch takes seed 003's "deny".
+        None => default_action,
         Some("allow") => Action::Allow,
         Some("deny") => Action::Deny,
         Some(other) => {
@@ -617,8 +630,10 @@ fn resolve_remote(cloud: &Cloud, spec: &RuleSpec, path: &str) -> Result<Remote, 
 }
 
 /// Refuses a rule that repeats an existing one (or one earlier in the same request), or
-/// that repeats one with the opposite action (H11). With `ignore_duplicate`, a repeat is
-/// dropped instead (`Ok(false)`).
+/// that contradicts one: otherwise identical, same priority, opposite action. At another
+/// priority the opposite action is accepted (priority decides; our reading, H11 only says
+/// that importing such a pair fails). With `ignore_duplicate`, a repeat is dropped instead
+/// (`Ok(false)`); a contradiction is refused all the same.
 fn check_conflicts(
     existing: &[&RuleSpec],
     spec: &RuleSpec,
@@ -627,7 +642,7 @@ fn check_conflicts(
 ) -> Result<bool, ApiError> {
     let key = spec.match_key();
     for other in existing {
-        if other.match_key() != key {
+        if other.match_key() != key || other.priority != spec.priority {
             continue;
         }
         if other.action != spec.action {
@@ -635,21 +650,19 @@ fn check_conflicts(
                 409,
                 code::RULE_CONFLICT,
                 format!(
-                    "{what}: an otherwise identical rule with action `{}` exists; rules with opposite actions may not match the same traffic",
-                    other.action
+                    "{what}: an otherwise identical rule with action `{}` exists at priority {}; opposite actions at one priority contradict each other",
+                    other.action, other.priority
                 ),
             ));
         }
-        if other.priority == spec.priority {
-            if ignore_duplicate {
-                return Ok(false);
-            }
-            return Err(ApiError::new(
-                409,
-                code::RULE_CONFLICT,
-                format!("{what}: security group rule already exists"),
-            ));
+        if ignore_duplicate {
+            return Ok(false);
         }
+        return Err(ApiError::new(
+            409,
+            code::RULE_CONFLICT,
+            format!("{what}: security group rule already exists"),
+        ));
     }
     Ok(true)
 }
@@ -719,7 +732,7 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     let group_id = nonempty_str(rule, "security_group_id", path)?
         .ok_or_else(|| param(format!("`{path}security_group_id` is missing")))?
         .to_owned();
-    let spec = parse_rule(rule, path, 100)?;
+    let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
     let group = find_group(cloud, &group_id, &format!("{path}security_group_id"))?;
     let remote = resolve_remote(cloud, &spec, path)?;
     let existing = existing_specs(group);
@@ -747,11 +760,13 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
 
 fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, ApiError> {
     let body = body(request, code::PARAM)?;
+    // BatchCreateSecurityGroupRulesRequestBody: `security_group_rules`, `ignore_duplicate`
+    // and `dry_run` (H3); `security_group_id` stands in for the path when none is given.
     let group_id = match path_ids(request, &[BATCH_PATH])? {
         Some(ids) => {
             check_keys(
                 body,
-                &["security_group_rules", "ignore_duplicate"],
+                &["security_group_rules", "ignore_duplicate", "dry_run"],
                 "",
                 code::PARAM,
             )?;
@@ -760,7 +775,12 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         None => {
             check_keys(
                 body,
-                &["security_group_id", "security_group_rules", "ignore_duplicate"],
+                &[
+                    "security_group_id",
+                    "security_group_rules",
+                    "ignore_duplicate",
+                    "dry_run",
+                ],
                 "",
                 code::PARAM,
             )?;
@@ -769,7 +789,11 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
                 .to_owned()
         }
     };
+    // `ignore_duplicate: true`: a rule repeated in the request or repeating a rule of the
+    // group is skipped without error; `false` (the default): the request fails (H3).
     let ignore_duplicate = opt_bool(body, "ignore_duplicate", "", code::PARAM)?.unwrap_or(false);
+    // `dry_run: true`: every check (parameters, conflicts, quota), then 202 and nothing created.
+    let dry_run = opt_bool(body, "dry_run", "", code::PARAM)?.unwrap_or(false);
     let items = match body.get("security_group_rules") {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => return Err(param("`security_group_rules` is missing".to_owned())),
@@ -795,7 +819,7 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         })?;
         check_keys(map, RULE_FIELDS, &path, code::PARAM)?;
         // Batch create defaults priority to 1 (H3 BatchCreateSecurityGroupRules).
-        specs.push(parse_rule(map, &path, 1)?);
+        specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
     let group = find_group(cloud, &group_id, "security_group_id")?;
     let existing = existing_specs(group);
@@ -814,6 +838,9 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
         }
     }
     quota_check(state(cloud)?, group, kept.len())?;
+    if dry_run {
+        return Ok(accepted(request_id));
+    }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, kept);
     let shown: Vec<Value> = created.iter().map(|r| r.shown.clone()).collect();
@@ -1529,11 +1556,14 @@ mod tests {
             (again.status, again.body["error_code"].as_str()),
             (409, Some("VPC.0602"))
         );
+        // The opposite action at the same priority contradicts; at another it is accepted.
         let mut deny = rule.clone();
         deny["action"] = json!("deny");
+        deny["priority"] = json!(100);
+        assert_eq!(add_rule(&mut c, deny.clone()).status, 409);
         deny["priority"] = json!(1);
-        assert_eq!(add_rule(&mut c, deny).status, 409);
-        for port in 1..=45 {
+        assert_eq!(add_rule(&mut c, deny).status, 201);
+        for port in 1..=44 {
             let r = add_rule(
                 &mut c,
                 json!({"security_group_id": g, "direction": "egress", "protocol": "tcp", "multiport": port.to_string()}),

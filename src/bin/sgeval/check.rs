@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use sgeval::flow::{self, Flow, PacketSpec};
 use sgeval::packet::ProtocolArg;
+use sgeval::query::explain;
 use sgeval::{Cloud, Family, Reason, Verdict};
 
 use crate::util::{bad_input, read_scenario, EXIT_DENIED};
@@ -66,6 +67,12 @@ pub struct Args {
     /// Exit 3 unless the verdict is this one (for CI gates).
     #[arg(long, value_enum)]
     expect: Option<Expect>,
+    /// Also list, for each hop, every rule that did not decide and the first field it failed.
+    #[arg(long)]
+    why: bool,
+    /// Also show the smallest single-rule change that flips the verdict, as a provider request.
+    #[arg(long)]
+    fix: bool,
     /// Print JSON: `{"verdict": ..., "hops": [...]}`.
     #[arg(long)]
     json: bool,
@@ -117,13 +124,56 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => return bad_input(e),
         },
     };
+    let fix = args.fix.then(|| explain::fix_flow(&cloud, &packet)).flatten();
     if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&flow_json(&cloud, &packet, &flow)).unwrap_or_default()
-        );
+        let mut out = flow_json(&cloud, &packet, &flow);
+        if args.why {
+            for (i, h) in flow.hops.iter().enumerate() {
+                let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
+                out["hops"][i]["not_deciding"] = serde_json::to_value(&misses).unwrap_or_default();
+            }
+        }
+        if args.fix {
+            out["fix"] = match &fix {
+                Some((endpoint, direction, f)) => {
+                    let mut v = f.to_json(&cloud);
+                    v["endpoint"] = json!(endpoint_name(&cloud, *endpoint));
+                    v["direction"] = json!(direction);
+                    v
+                }
+                None => serde_json::Value::Null,
+            };
+        }
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         print_human(&cloud, &packet, &flow);
+        if args.why {
+            for h in &flow.hops {
+                let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
+                outln!(
+                    "{} at {}: {} other rule(s)",
+                    h.direction,
+                    endpoint_name(&cloud, h.endpoint),
+                    misses.len()
+                );
+                for m in misses {
+                    outln!("  {} (group {}): {}", m.rule_id, m.group_id, m.detail);
+                }
+            }
+        }
+        if args.fix {
+            match &fix {
+                Some((endpoint, direction, f)) => {
+                    outln!(
+                        "fix at {} {direction}: {}",
+                        endpoint_name(&cloud, *endpoint),
+                        f.summary
+                    );
+                    outln!("  call: {}", f.call_json());
+                }
+                None => outln!("fix: no single-rule change flips this verdict"),
+            }
+        }
     }
     let wanted = match args.expect {
         Some(Expect::Allow) => Verdict::Allow,
