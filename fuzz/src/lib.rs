@@ -248,7 +248,25 @@ pub fn scenario(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(scenario) = Scenario::from_json(text) else {
+    // The limits loader accepts a subset of what the plain reader accepts, and reads it the
+    // same way.
+    let plain = Scenario::from_json(text);
+    match sgeval::limits::load_scenario(text, None) {
+        Ok(s) => assert_eq!(
+            plain.as_ref().ok(),
+            Some(&s),
+            "the loader and the reader disagree"
+        ),
+        Err(sgeval::limits::LoadError::Scenario(e)) => {
+            assert_eq!(
+                plain.as_ref().err(),
+                Some(&e),
+                "the loader and the reader disagree"
+            )
+        }
+        Err(sgeval::limits::LoadError::Limit(_)) => {}
+    }
+    let Ok(scenario) = plain else {
         return;
     };
     let Ok(replay) = scenario.replay() else {
