@@ -87,6 +87,10 @@ def mutate(provider, where, field, value, delete=False):
         target.pop(field, None)
     else:
         target[field] = value
+    if where == "group":
+        # Only the create: nothing refers to the group, so its own answer is the outcome.
+        s["calls"] = s["calls"][: call + 1]
+        s["endpoints"] = []
     return s
 
 
