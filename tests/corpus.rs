@@ -8,7 +8,11 @@ use sgeval::reference;
 
 /// The engines every case must pass, by name.
 fn engines(cloud: &sgeval::Cloud) -> Vec<(&'static str, Box<dyn Engine + '_>)> {
-    vec![("reference", Box::new(reference::Evaluator::new(cloud)))]
+    let compiled = sgeval::compile::Engine::build(cloud).expect("corpus scenarios compile");
+    vec![
+        ("reference", Box::new(reference::Evaluator::new(cloud))),
+        ("compiled", Box::new(compiled)),
+    ]
 }
 
 #[test]

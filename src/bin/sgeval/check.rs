@@ -191,12 +191,8 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn compiled(cloud: &Cloud, packet: &sgeval::Packet) -> Result<Flow, String> {
-    // The compiled engine lands with the compiled-engine issue; until then the reference decides.
-    Ok(flow::trace(
-        cloud,
-        &sgeval::reference::Evaluator::new(cloud),
-        packet,
-    ))
+    let engine = sgeval::compile::Engine::build(cloud).map_err(|e| e.to_string())?;
+    Ok(flow::trace(cloud, &engine, packet))
 }
 
 fn endpoint_name(cloud: &Cloud, key: sgeval::EndpointKey) -> String {

@@ -1,0 +1,754 @@
+//! A generic first-match packet classifier over five fields.
+//!
+//! Each [`Rule`] holds a source and destination prefix, a source and destination port range
+//! and a protocol with mask; the priority of a rule is its position in the slice given to
+//! [`Classifier::build`], and the first matching rule wins. [`Classifier::classify`] answers
+//! with that rule's index. The provider engines are built on top of it, and it runs the
+//! ClassBench benchmarks on its own.
+//!
+//! ```
+//! use sgeval::compile::classifier::{Classifier, Key, Prefix, Rule};
+//! use sgeval::PortRange;
+//!
+//! let web = Rule {
+//!     src: Prefix::ANY,
+//!     dst: Prefix::new(0x0a00_0000u32, 8).unwrap(),
+//!     src_ports: PortRange::ANY,
+//!     dst_ports: PortRange::single(443),
+//!     proto: 6,
+//!     proto_mask: 0xff,
+//! };
+//! let classifier = Classifier::build(&[web, Rule::ANY]).unwrap();
+//! let key = Key { src: 0xc000_0201, dst: 0x0a01_0203, src_port: 40000, dst_port: 443, proto: 6 };
+//! assert_eq!(classifier.classify(&key), Some(0));
+//! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
+//! ```
+
+use std::fmt;
+use std::hash::Hash;
+
+use crate::rule::PortRange;
+
+mod tree;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u32 {}
+    impl Sealed for u128 {}
+}
+
+/// An address as an unsigned integer in host order: `u32` for IPv4, `u128` for IPv6.
+///
+/// The trait is sealed; the classifier relies on the exact integer behaviour of these two
+/// types.
+pub trait Addr: Copy + Ord + Eq + Hash + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
+    /// Width of the address in bits.
+    const BITS: u32;
+    /// The all-zero address.
+    const ZERO: Self;
+    /// The all-ones address.
+    const MAX: Self;
+
+    /// The network mask of a prefix of `len` bits (`len` is clamped to [`Addr::BITS`]).
+    fn mask(len: u8) -> Self;
+    /// Bitwise and.
+    fn and(self, other: Self) -> Self;
+    /// Bitwise or.
+    fn or(self, other: Self) -> Self;
+    /// Bitwise not.
+    fn not(self) -> Self;
+    /// Bitwise exclusive or.
+    fn xor(self, other: Self) -> Self;
+    /// The address widened to 128 bits.
+    fn to_u128(self) -> u128;
+    /// The low [`Addr::BITS`] bits of `value`.
+    fn from_u128_truncating(value: u128) -> Self;
+
+    /// Number of 32-bit words in the address.
+    #[doc(hidden)]
+    const WORDS: usize;
+    /// Word `i` of the address, most significant first.
+    #[doc(hidden)]
+    fn word(self, i: usize) -> u32;
+}
+
+impl Addr for u32 {
+    const BITS: u32 = 32;
+    const ZERO: Self = 0;
+    const MAX: Self = u32::MAX;
+
+    #[inline]
+    fn mask(len: u8) -> Self {
+        if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(len).min(32))
+        }
+    }
+    #[inline]
+    fn and(self, other: Self) -> Self {
+        self & other
+    }
+    #[inline]
+    fn or(self, other: Self) -> Self {
+        self | other
+    }
+    #[inline]
+    fn not(self) -> Self {
+        !self
+    }
+    #[inline]
+    fn xor(self, other: Self) -> Self {
+        self ^ other
+    }
+    #[inline]
+    fn to_u128(self) -> u128 {
+        u128::from(self)
+    }
+    #[inline]
+    fn from_u128_truncating(value: u128) -> Self {
+        value as u32
+    }
+
+    const WORDS: usize = 1;
+    #[inline(always)]
+    fn word(self, _i: usize) -> u32 {
+        self
+    }
+}
+
+impl Addr for u128 {
+    const BITS: u32 = 128;
+    const ZERO: Self = 0;
+    const MAX: Self = u128::MAX;
+
+    #[inline]
+    fn mask(len: u8) -> Self {
+        if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len).min(128))
+        }
+    }
+    #[inline]
+    fn and(self, other: Self) -> Self {
+        self & other
+    }
+    #[inline]
+    fn or(self, other: Self) -> Self {
+        self | other
+    }
+    #[inline]
+    fn not(self) -> Self {
+        !self
+    }
+    #[inline]
+    fn xor(self, other: Self) -> Self {
+        self ^ other
+    }
+    #[inline]
+    fn to_u128(self) -> u128 {
+        self
+    }
+    #[inline]
+    fn from_u128_truncating(value: u128) -> Self {
+        value
+    }
+
+    const WORDS: usize = 4;
+    #[inline(always)]
+    fn word(self, i: usize) -> u32 {
+        (self >> (96 - 32 * (i & 3))) as u32
+    }
+}
+
+/// An address prefix: `addr/len`, with every bit after the first `len` zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix<A: Addr> {
+    /// The network address (host bits zero).
+    pub addr: A,
+    /// The prefix length, at most [`Addr::BITS`].
+    pub len: u8,
+}
+
+impl<A: Addr> Prefix<A> {
+    /// The prefix that holds every address (`/0`).
+    pub const ANY: Self = Prefix {
+        addr: A::ZERO,
+        len: 0,
+    };
+
+    /// The prefix `addr/len`, or `None` when `len` exceeds the address width or `addr` has
+    /// a host bit set.
+    pub fn new(addr: A, len: u8) -> Option<Self> {
+        (u32::from(len) <= A::BITS && addr.and(A::mask(len).not()) == A::ZERO).then_some(Prefix { addr, len })
+    }
+
+    /// The prefix holding `addr` with its host bits cleared, or `None` when `len` exceeds
+    /// the address width.
+    pub fn truncating(addr: A, len: u8) -> Option<Self> {
+        (u32::from(len) <= A::BITS).then_some(Prefix {
+            addr: addr.and(A::mask(len)),
+            len,
+        })
+    }
+
+    /// Whether `addr` lies in the prefix.
+    #[inline]
+    pub fn contains(&self, addr: A) -> bool {
+        addr.and(A::mask(self.len)) == self.addr
+    }
+
+    /// The first address of the prefix.
+    #[inline]
+    pub fn first(&self) -> A {
+        self.addr
+    }
+
+    /// The last address of the prefix.
+    #[inline]
+    pub fn last(&self) -> A {
+        self.addr.or(A::mask(self.len).not())
+    }
+}
+
+/// One classifier rule: every field must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rule<A: Addr> {
+    /// Source address prefix.
+    pub src: Prefix<A>,
+    /// Destination address prefix.
+    pub dst: Prefix<A>,
+    /// Source ports (inclusive).
+    pub src_ports: PortRange,
+    /// Destination ports (inclusive).
+    pub dst_ports: PortRange,
+    /// Protocol value, compared under `proto_mask`.
+    pub proto: u8,
+    /// Protocol mask: `0xff` for an exact protocol, `0` for any.
+    pub proto_mask: u8,
+}
+
+impl<A: Addr> Rule<A> {
+    /// The rule that matches every key.
+    pub const ANY: Self = Rule {
+        src: Prefix::ANY,
+        dst: Prefix::ANY,
+        src_ports: PortRange::ANY,
+        dst_ports: PortRange::ANY,
+        proto: 0,
+        proto_mask: 0,
+    };
+
+    /// Whether the rule matches `key`: both prefixes hold their address, both ranges hold
+    /// their port and `key.proto & proto_mask == proto`.
+    #[inline]
+    pub fn matches(&self, key: &Key<A>) -> bool {
+        self.src.contains(key.src)
+            && self.dst.contains(key.dst)
+            && self.src_ports.contains(key.src_port)
+            && self.dst_ports.contains(key.dst_port)
+            && key.proto & self.proto_mask == self.proto
+    }
+}
+
+/// The fields of a packet that a [`Classifier`] looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Key<A: Addr> {
+    /// Source address.
+    pub src: A,
+    /// Destination address.
+    pub dst: A,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+}
+
+/// Why a classifier could not be built. Building fails only on limits.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// More rules than a `u32` index can name.
+    #[error("too many rules: `{count}` (at most `{max}`)")]
+    TooManyRules {
+        /// Rules given.
+        count: usize,
+        /// Most rules accepted.
+        max: usize,
+    },
+    /// The structure would exceed the memory cap.
+    #[error("classifier would need more than `{limit}` bytes")]
+    MemoryLimit {
+        /// The cap in bytes.
+        limit: usize,
+    },
+}
+
+/// Most rules a classifier accepts.
+pub const MAX_RULES: usize = tree::NONE as usize;
+
+/// Most bytes a classifier may use; building a larger one fails with
+/// [`BuildError::MemoryLimit`].
+pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// An immutable first-match classifier over a rule list.
+///
+/// The rules are split by which address is narrow (destination, else source, else
+/// neither); each part becomes a decision tree whose nodes cut one field (an address word,
+/// a port or the protocol) into up to eight ranges, and whose leaves list the few rules
+/// left, in priority order. A lookup walks the trees best rule first and stops as soon as
+/// no later tree can hold a better rule. Small rule sets get a single tree when it fits in
+/// a cache-sized budget.
+#[derive(Clone, Debug)]
+pub struct Classifier<A: Addr> {
+    forest: tree::Forest<A>,
+    len: usize,
+}
+
+/// Byte budget of the single tree tried for small rule sets.
+const SINGLE_TREE_BYTES: usize = 1 << 20;
+
+impl<A: Addr> Classifier<A> {
+    /// Builds the classifier; the priority of a rule is its position in `rules`.
+    ///
+    /// # Errors
+    /// [`BuildError::TooManyRules`] beyond [`MAX_RULES`] rules; [`BuildError::MemoryLimit`]
+    /// when even a plain list of the rules would exceed [`MEMORY_LIMIT`].
+    pub fn build(rules: &[Rule<A>]) -> Result<Self, BuildError> {
+        if rules.len() > MAX_RULES {
+            return Err(BuildError::TooManyRules {
+                count: rules.len(),
+                max: MAX_RULES,
+            });
+        }
+        let slot = tree::slot_bytes::<A>();
+        if rules.len().saturating_mul(slot) > MEMORY_LIMIT {
+            return Err(BuildError::MemoryLimit { limit: MEMORY_LIMIT });
+        }
+        let all: Vec<u32> = (0..rules.len() as u32).collect();
+        let params = tree::Params::default();
+        // Replication is bounded by a budget; past it the builder retries with longer
+        // leaves, and at worst keeps the rules as one list, so a build only fails on limits.
+        let budget = (rules.len().saturating_mul(slot).saturating_mul(16)).clamp(16 << 20, 48 << 20);
+        let groups = partition(rules);
+        let mut attempts = Vec::new();
+        if groups.len() > 1 && rules.len() * slot * 4 <= SINGLE_TREE_BYTES {
+            attempts.push((
+                vec![all.clone()],
+                tree::Params {
+                    max_bytes: SINGLE_TREE_BYTES,
+                    ..params
+                },
+            ));
+        }
+        for leaf in [params.leaf, 16, 64] {
+            attempts.push((
+                groups.clone(),
+                tree::Params {
+                    leaf,
+                    max_bytes: budget,
+                    ..params
+                },
+            ));
+        }
+        for (groups, params) in attempts {
+            if let Ok(forest) = tree::Forest::build(rules, &groups, params) {
+                return Ok(Classifier {
+                    forest,
+                    len: rules.len(),
+                });
+            }
+        }
+        let params = tree::Params {
+            leaf: usize::MAX,
+            max_bytes: MEMORY_LIMIT,
+            ..params
+        };
+        let forest = tree::Forest::build(rules, &[all], params)
+            .map_err(|_| BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
+        Ok(Classifier {
+            forest,
+            len: rules.len(),
+        })
+    }
+
+    /// The index of the first rule that matches `key`, or `None`.
+    #[inline]
+    pub fn classify(&self, key: &Key<A>) -> Option<u32> {
+        let i = self.forest.classify(key);
+        (i != tree::NONE).then_some(i)
+    }
+
+    /// Classifies every key of `keys` into the same position of `out`, interleaving several
+    /// keys to overlap their memory loads; the answers equal [`Classifier::classify`]'s.
+    /// Extra entries of `out` are left untouched; keys beyond `out`'s length are not
+    /// classified.
+    pub fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        let n = keys.len().min(out.len());
+        self.forest.classify_batch(&keys[..n], &mut out[..n]);
+    }
+
+    /// Bytes used by the structure, heap included.
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>() + self.forest.memory_usage()
+    }
+
+    /// Number of rules the classifier was built from.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the classifier was built from no rules.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Splits the rules by which address is narrow, so that cutting an address in one tree
+/// does not copy the rules that are wide in it: destination narrow; else source narrow;
+/// else neither. Empty parts are dropped; each part keeps priority order.
+fn partition<A: Addr>(rules: &[Rule<A>]) -> Vec<Vec<u32>> {
+    let narrow = (A::BITS / 2) as u8;
+    let mut groups = vec![Vec::new(), Vec::new(), Vec::new()];
+    for (i, r) in rules.iter().enumerate() {
+        let g = if r.dst.len >= narrow {
+            0
+        } else if r.src.len >= narrow {
+            1
+        } else {
+            2
+        };
+        groups[g].push(i as u32);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r4(src: (u32, u8), dst: (u32, u8), sp: (u16, u16), dp: (u16, u16), proto: (u8, u8)) -> Rule<u32> {
+        Rule {
+            src: Prefix::new(src.0, src.1).unwrap(),
+            dst: Prefix::new(dst.0, dst.1).unwrap(),
+            src_ports: PortRange::new(sp.0, sp.1).unwrap(),
+            dst_ports: PortRange::new(dp.0, dp.1).unwrap(),
+            proto: proto.0,
+            proto_mask: proto.1,
+        }
+    }
+
+    fn k4(src: u32, dst: u32, sp: u16, dp: u16, proto: u8) -> Key<u32> {
+        Key {
+            src,
+            dst,
+            src_port: sp,
+            dst_port: dp,
+            proto,
+        }
+    }
+
+    #[test]
+    fn prefix_new_rejects_host_bits_and_long_lengths() {
+        assert!(Prefix::new(0x0a00_0001u32, 8).is_none());
+        assert!(Prefix::new(0x0a00_0000u32, 33).is_none());
+        assert!(Prefix::new(1u128, 129).is_none());
+        assert_eq!(
+            Prefix::new(0x0a00_0000u32, 8),
+            Some(Prefix {
+                addr: 0x0a00_0000,
+                len: 8
+            })
+        );
+        assert_eq!(Prefix::new(u32::MAX, 32).map(|p| p.last()), Some(u32::MAX));
+        assert_eq!(Prefix::<u128>::ANY.last(), u128::MAX);
+        assert_eq!(
+            Prefix::truncating(0x0a01_0203u32, 16),
+            Prefix::new(0x0a01_0000, 16)
+        );
+    }
+
+    #[test]
+    fn first_match_wins_and_misses_are_none() {
+        let rules = [
+            r4((0x0a00_0000, 8), (0, 0), (0, 65535), (80, 80), (6, 0xff)),
+            r4((0x0a01_0000, 16), (0, 0), (0, 65535), (0, 65535), (0, 0)),
+            r4((0, 0), (0xc0a8_0000, 16), (1024, 65535), (0, 65535), (17, 0xff)),
+        ];
+        let c = Classifier::build(&rules).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.classify(&k4(0x0a01_0101, 5, 9, 80, 6)), Some(0));
+        assert_eq!(c.classify(&k4(0x0a01_0101, 5, 9, 81, 6)), Some(1));
+        assert_eq!(c.classify(&k4(0x0b01_0101, 0xc0a8_0101, 1024, 1, 17)), Some(2));
+        assert_eq!(c.classify(&k4(0x0b01_0101, 0xc0a8_0101, 1023, 1, 17)), None);
+        assert_eq!(c.classify(&k4(0x0b01_0101, 0xc0a8_0101, 1024, 1, 6)), None);
+    }
+
+    #[test]
+    fn protocol_value_outside_its_mask_never_matches() {
+        let c = Classifier::build(&[r4((0, 0), (0, 0), (0, 65535), (0, 65535), (6, 0xf0))]).unwrap();
+        for p in 0..=255u8 {
+            assert_eq!(c.classify(&k4(1, 2, 3, 4, p)), None, "proto {p}");
+        }
+    }
+
+    #[test]
+    fn empty_classifier_matches_nothing() {
+        let c = Classifier::<u128>::build(&[]).unwrap();
+        assert!(c.is_empty());
+        assert_eq!(c.classify(&Key::default()), None);
+    }
+
+    #[test]
+    fn ipv6_prefixes_match_on_the_high_bits() {
+        let net = 0x2001_0db8u128 << 96;
+        let rules = [
+            Rule {
+                dst: Prefix::new(net, 32).unwrap(),
+                ..Rule::ANY
+            },
+            Rule::ANY,
+        ];
+        let c = Classifier::build(&rules).unwrap();
+        let key = Key {
+            dst: net | 7,
+            ..Key::default()
+        };
+        assert_eq!(c.classify(&key), Some(0));
+        assert_eq!(
+            c.classify(&Key {
+                dst: net ^ (1 << 96),
+                ..key
+            }),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn batch_agrees_with_one_at_a_time() {
+        let rules = [
+            r4((0x0a00_0000, 8), (0, 0), (0, 65535), (80, 80), (6, 0xff)),
+            r4((0, 0), (0, 0), (0, 1023), (0, 65535), (0, 0)),
+        ];
+        let c = Classifier::build(&rules).unwrap();
+        let keys: Vec<_> = (0..200u32)
+            .map(|i| k4(i.wrapping_mul(0x0101_0101), i, (i * 7) as u16, 80, 6))
+            .collect();
+        let mut out = vec![Some(99); keys.len()];
+        c.classify_batch(&keys, &mut out);
+        for (k, o) in keys.iter().zip(&out) {
+            assert_eq!(*o, c.classify(k));
+        }
+    }
+
+    mod prop {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// The oracle: a scan written from the matching definition, sharing nothing with
+        /// the classifier (no `Prefix::contains`, no `Rule::matches`).
+        fn naive<A: Addr>(rules: &[Rule<A>], k: &Key<A>) -> Option<u32> {
+            for (i, r) in rules.iter().enumerate() {
+                let in_prefix = |a: A, p: &Prefix<A>| {
+                    let shift = A::BITS - u32::from(p.len);
+                    p.len == 0 || (a.to_u128() >> shift) == (p.addr.to_u128() >> shift)
+                };
+                if in_prefix(k.src, &r.src)
+                    && in_prefix(k.dst, &r.dst)
+                    && r.src_ports.lo <= k.src_port
+                    && k.src_port <= r.src_ports.hi
+                    && r.dst_ports.lo <= k.dst_port
+                    && k.dst_port <= r.dst_ports.hi
+                    && k.proto & r.proto_mask == r.proto
+                {
+                    return Some(i as u32);
+                }
+            }
+            None
+        }
+
+        /// Addresses from a few shared bases so prefixes nest and overlap.
+        fn addr<A: Addr>() -> impl Strategy<Value = A> {
+            let bits = A::BITS;
+            (0usize..4, any::<u128>(), 0u32..=bits).prop_map(move |(base, noise, keep)| {
+                let bases = [
+                    0u128,
+                    0x0a00_0000u128 << (bits - 32),
+                    u128::MAX,
+                    0x8000_0000u128 << (bits - 32),
+                ];
+                let b = A::from_u128_truncating(bases[base]).to_u128();
+                let low_mask = if keep == 0 { 0 } else { u128::MAX >> (128 - keep) };
+                A::from_u128_truncating((b & !low_mask) | (noise & low_mask))
+            })
+        }
+
+        fn prefix<A: Addr>() -> impl Strategy<Value = Prefix<A>> {
+            let bits = A::BITS as u8;
+            (addr::<A>(), prop_oneof![Just(0u8), Just(bits), 0..=bits])
+                .prop_map(|(a, len)| Prefix::truncating(a, len).unwrap_or(Prefix::ANY))
+        }
+
+        fn port() -> impl Strategy<Value = u16> {
+            prop_oneof![
+                Just(0u16),
+                Just(65535),
+                Just(1023),
+                Just(1024),
+                Just(80),
+                Just(443),
+                any::<u16>()
+            ]
+        }
+
+        fn ports() -> impl Strategy<Value = PortRange> {
+            prop_oneof![
+                1 => Just(PortRange::ANY),
+                2 => (port(), port()).prop_map(|(a, b)| PortRange { lo: a.min(b), hi: a.max(b) }),
+                1 => port().prop_map(PortRange::single),
+            ]
+        }
+
+        fn rule<A: Addr>() -> impl Strategy<Value = Rule<A>> {
+            let proto = prop_oneof![
+                Just((0u8, 0u8)),
+                Just((6, 0xff)),
+                Just((17, 0xff)),
+                (any::<u8>(), any::<u8>()).prop_map(|(p, m)| (p, m)),
+            ];
+            (prefix::<A>(), prefix::<A>(), ports(), ports(), proto).prop_map(|(src, dst, sp, dp, (p, m))| {
+                Rule {
+                    src,
+                    dst,
+                    src_ports: sp,
+                    dst_ports: dp,
+                    proto: p,
+                    proto_mask: m,
+                }
+            })
+        }
+
+        /// Keys biased to the edges of the rules' boxes, plus random ones.
+        fn keys<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Vec<Key<A>> {
+            let mut out = Vec::new();
+            for (s, random) in seeds {
+                out.push(*random);
+                if rules.is_empty() {
+                    continue;
+                }
+                let r = &rules[(*s as usize) % rules.len()];
+                let pick = |bit: u64| (s >> bit) & 1 == 1;
+                let edge = |p: &Prefix<A>, b: u64| if pick(b) { p.first() } else { p.last() };
+                let port_edge = |p: &PortRange, b: u64| {
+                    let v = if pick(b) { p.lo } else { p.hi };
+                    match (s >> (b + 20)) & 3 {
+                        0 => v.wrapping_add(1),
+                        1 => v.wrapping_sub(1),
+                        _ => v,
+                    }
+                };
+                let mut k = Key {
+                    src: edge(&r.src, 1),
+                    dst: edge(&r.dst, 2),
+                    src_port: port_edge(&r.src_ports, 3),
+                    dst_port: port_edge(&r.dst_ports, 4),
+                    proto: if pick(5) { r.proto } else { r.proto | !r.proto_mask },
+                };
+                if pick(6) {
+                    // Step just outside the source prefix.
+                    k.src = A::from_u128_truncating(r.src.last().to_u128().wrapping_add(1));
+                }
+                if pick(7) {
+                    k.dst = A::from_u128_truncating(r.dst.first().to_u128().wrapping_sub(1));
+                }
+                out.push(k);
+            }
+            out
+        }
+
+        fn key<A: Addr>() -> impl Strategy<Value = Key<A>> {
+            (
+                addr::<A>(),
+                addr::<A>(),
+                port(),
+                port(),
+                prop_oneof![Just(6u8), Just(17), any::<u8>()],
+            )
+                .prop_map(|(src, dst, src_port, dst_port, proto)| Key {
+                    src,
+                    dst,
+                    src_port,
+                    dst_port,
+                    proto,
+                })
+        }
+
+        /// Every way the classifier can be laid out: what `build` picks, the partitioned
+        /// forest, one deep tree with single-rule leaves, and the plain list.
+        fn shapes<A: Addr>(rules: &[Rule<A>]) -> Vec<(&'static str, Classifier<A>)> {
+            let all: Vec<u32> = (0..rules.len() as u32).collect();
+            let p = tree::Params::default();
+            let forest = |groups: &[Vec<u32>], params| Classifier {
+                forest: tree::Forest::build(rules, groups, params).expect("fits"),
+                len: rules.len(),
+            };
+            vec![
+                ("build", Classifier::build(rules).expect("builds")),
+                ("partitioned", forest(&partition(rules), p)),
+                (
+                    "deep",
+                    forest(std::slice::from_ref(&all), tree::Params { leaf: 1, ..p }),
+                ),
+                (
+                    "list",
+                    forest(
+                        &[all],
+                        tree::Params {
+                            leaf: usize::MAX,
+                            ..p
+                        },
+                    ),
+                ),
+            ]
+        }
+
+        fn check<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Result<(), TestCaseError> {
+            let ks = keys(rules, seeds);
+            let want: Vec<Option<u32>> = ks.iter().map(|k| naive(rules, k)).collect();
+            for (shape, c) in shapes(rules) {
+                let mut batch = vec![None; ks.len()];
+                c.classify_batch(&ks, &mut batch);
+                for ((k, b), w) in ks.iter().zip(&batch).zip(&want) {
+                    prop_assert_eq!(c.classify(k), *w, "{} key {:?}", shape, k);
+                    prop_assert_eq!(*b, *w, "{} batch key {:?}", shape, k);
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn classifier_equals_linear_scan_v4(
+                rules in prop::collection::vec(rule::<u32>(), 0..80),
+                seeds in prop::collection::vec((any::<u64>(), key::<u32>()), 1..120),
+            ) {
+                check(&rules, &seeds)?;
+            }
+
+            #[test]
+            fn classifier_equals_linear_scan_v6(
+                rules in prop::collection::vec(rule::<u128>(), 0..80),
+                seeds in prop::collection::vec((any::<u64>(), key::<u128>()), 1..120),
+            ) {
+                check(&rules, &seeds)?;
+            }
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! The decision trees behind [`super::Classifier`].
+//!
+//! Every rule is a box in "field space": one `u32` interval per dimension, where the
+//! dimensions are the 32-bit words of the source address, those of the destination
+//! address, the source port, the destination port and the protocol. A prefix is exactly
+//! such a product of word intervals (covered words fixed, the partial word a range, the
+//! rest free), so the box is exact for addresses and ports; for the protocol it is the hull
+//! `[proto, proto | !mask]` and the leaf check applies the mask.
+//!
+//! A tree node splits one dimension into up to [`FANOUT`] intervals at arbitrary points,
+//! chosen so that the largest child holds as few rules as possible. A leaf lists the rules
+//! that reach it in priority order, each stored in full so the scan needs no other memory.
+
+use super::{Addr, Key, Rule};
+
+/// Keys a batch lookup interleaves.
+const LANES: usize = 8;
+/// Children per node.
+pub(super) const FANOUT: usize = 8;
+/// Room for every field (IPv6: 4 + 4 address words, 2 ports, protocol), rounded up to a
+/// power of two so that indexing by a 4-bit field number needs no bounds check.
+const DIMS: usize = 16;
+/// Rule index meaning "no match yet"; larger than every real index.
+pub(super) const NONE: u32 = 0x7fff_ffff;
+/// Set in a reference that points at a leaf; the other bits hold the leaf's first slot.
+/// A node reference holds the field to test in bits 27..31 and the node index below.
+pub(super) const LEAF: u32 = 1 << 31;
+/// The reference of the empty leaf (slot 0 is a sentinel that ends every scan).
+pub(super) const EMPTY: u32 = LEAF;
+
+/// One decision node: `child[#{i : thr[i] < field}]`, where the field is the one named in
+/// the reference to the node (bits 27..31) and both sides are biased (see [`bias`]).
+// PERF: one cache line per node. Thresholds past the used ones are `i32::MAX`, so the count
+// never selects an unused child; eight signed compares vectorise with plain SSE2.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub(super) struct Node {
+    thr: [i32; FANOUT],
+    child: [u32; FANOUT],
+}
+
+impl Node {
+    const DUMMY: Node = Node {
+        thr: [i32::MAX; FANOUT],
+        child: [EMPTY; FANOUT],
+    };
+
+    /// The child for biased field value `v`; `unit` must be 1.
+    // PERF: masking each comparison with `unit`, a value the compiler cannot see, keeps
+    // the count a vector sum; a plain count of booleans becomes a slow bit count on CPUs
+    // without `popcnt`.
+    #[inline(always)]
+    fn child(&self, v: i32, unit: i32) -> u32 {
+        let mut c = 0i32;
+        for t in self.thr {
+            c += -i32::from(t < v) & unit;
+        }
+        self.child[(c as usize) & (FANOUT - 1)]
+    }
+}
+
+/// Maps `u32` order onto `i32` order.
+#[inline(always)]
+fn bias(v: u32) -> i32 {
+    (v ^ 0x8000_0000) as i32
+}
+
+/// Bits of a node reference holding the node index.
+const INDEX: u32 = (1 << 27) - 1;
+
+/// The field a node reference tests.
+#[inline(always)]
+fn dim_of(r: u32) -> usize {
+    ((r >> 27) as usize) & (DIMS - 1)
+}
+
+/// One rule in a leaf, with everything its check needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot<A: Addr> {
+    src: A,
+    src_mask: A,
+    dst: A,
+    dst_mask: A,
+    sport_lo: u16,
+    sport_hi: u16,
+    dport_lo: u16,
+    dport_hi: u16,
+    proto: u8,
+    proto_mask: u8,
+    /// `index << 1 | last`, where `last` marks the final slot of a leaf.
+    meta: u32,
+}
+
+impl<A: Addr> Slot<A> {
+    const SENTINEL: Self = Slot {
+        src: A::ZERO,
+        src_mask: A::ZERO,
+        dst: A::ZERO,
+        dst_mask: A::ZERO,
+        sport_lo: 0,
+        sport_hi: 0,
+        dport_lo: 0,
+        dport_hi: 0,
+        proto: 0,
+        proto_mask: 0,
+        meta: NONE << 1 | 1,
+    };
+
+    fn new(rule: &Rule<A>, index: u32) -> Self {
+        Slot {
+            src: rule.src.addr,
+            src_mask: A::mask(rule.src.len),
+            dst: rule.dst.addr,
+            dst_mask: A::mask(rule.dst.len),
+            sport_lo: rule.src_ports.lo,
+            sport_hi: rule.src_ports.hi,
+            dport_lo: rule.dst_ports.lo,
+            dport_hi: rule.dst_ports.hi,
+            proto: rule.proto,
+            proto_mask: rule.proto_mask,
+            meta: index << 1,
+        }
+    }
+
+    // PERF: the differences are or-ed together and tested once, so the check has no
+    // data-dependent branch.
+    #[inline(always)]
+    fn matches(&self, k: &Key<A>) -> bool {
+        let addr = k
+            .src
+            .and(self.src_mask)
+            .xor(self.src)
+            .or(k.dst.and(self.dst_mask).xor(self.dst));
+        let sport = u32::from(k.src_port).wrapping_sub(u32::from(self.sport_lo))
+            > u32::from(self.sport_hi.wrapping_sub(self.sport_lo));
+        let dport = u32::from(k.dst_port).wrapping_sub(u32::from(self.dport_lo))
+            > u32::from(self.dport_hi.wrapping_sub(self.dport_lo));
+        let proto = (k.proto & self.proto_mask) ^ self.proto;
+        (addr == A::ZERO) & ((u32::from(sport) | u32::from(dport) | u32::from(proto)) == 0)
+    }
+}
+
+/// A forest of trees over shared node and slot arenas.
+#[derive(Clone, Debug)]
+pub(super) struct Forest<A: Addr> {
+    nodes: Vec<Node>,
+    slots: Vec<Slot<A>>,
+    /// Each tree, best first.
+    roots: Vec<Root>,
+    /// Always 1; see [`Node::child`].
+    unit: i32,
+}
+
+/// One tree of a forest.
+#[derive(Clone, Copy, Debug)]
+struct Root {
+    /// Reference of the root.
+    at: u32,
+    /// Smallest rule index in the tree.
+    first: u32,
+    /// Levels the batch lookup takes in lockstep before finishing each key alone: the
+    /// average leaf depth, weighted by leaf size.
+    lockstep: u32,
+}
+
+/// Tuning knobs of the builder.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Params {
+    /// A node with at most this many rules becomes a leaf.
+    pub leaf: usize,
+    /// Deepest node level.
+    pub max_depth: usize,
+    /// Most bytes of nodes and slots.
+    pub max_bytes: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            leaf: 4,
+            max_depth: 40,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Nodes with at most this many rules drop the rules that an earlier one covers there.
+const SHADOW_CHECK: usize = 32;
+
+/// How much a split's largest child weighs against the sum of its children's rule counts
+/// (the copies it makes). Measured on ClassBench: lookups barely change between 1 and 16,
+/// memory grows with it, and below 4 the fw sets get long leaves.
+const MAX_WEIGHT: usize = 4;
+
+/// Field-space view of the rules during the build.
+struct Builder<'a, A: Addr> {
+    rules: &'a [Rule<A>],
+    dims: usize,
+    /// Per rule, `dims` lows then `dims` highs.
+    bounds: Vec<u32>,
+    nodes: Vec<Node>,
+    slots: Vec<Slot<A>>,
+    params: Params,
+    /// Leaf depths weighted by leaf size, and the weights, in the tree being built.
+    depth_sum: usize,
+    depth_weight: usize,
+}
+
+/// How one dimension would be split.
+struct Plan {
+    dim: usize,
+    /// Largest child rule count.
+    max: usize,
+    /// Sum of child rule counts.
+    sum: usize,
+    /// Last value of each child but the last.
+    ends: Vec<u32>,
+}
+
+/// The builder ran over its byte budget.
+#[derive(Debug)]
+pub(super) struct TooBig;
+
+impl<A: Addr> Forest<A> {
+    /// Builds one tree per rule group; `groups` lists rule indexes in priority order.
+    pub(super) fn build(rules: &[Rule<A>], groups: &[Vec<u32>], params: Params) -> Result<Self, TooBig> {
+        let dims = 2 * A::WORDS + 3;
+        let mut bounds = Vec::with_capacity(rules.len() * dims * 2);
+        let mut lo = vec![0u32; dims];
+        let mut hi = vec![0u32; dims];
+        for r in rules {
+            rule_box(r, &mut lo, &mut hi);
+            bounds.extend_from_slice(&lo);
+            bounds.extend_from_slice(&hi);
+        }
+        let mut b = Builder {
+            rules,
+            dims,
+            bounds,
+            // Node 0 stands in for leaves during the lockstep descent.
+            nodes: vec![Node::DUMMY],
+            slots: vec![Slot::SENTINEL],
+            params,
+            depth_sum: 0,
+            depth_weight: 0,
+        };
+        let mut roots = Vec::new();
+        for group in groups {
+            let ids: Vec<u32> = group
+                .iter()
+                .copied()
+                .filter(|&i| !never_matches(&rules[i as usize]))
+                .collect();
+            let Some(&first) = ids.first() else { continue };
+            let region_lo = vec![0u32; dims];
+            let mut region_hi = vec![u32::MAX; dims];
+            region_hi[2 * A::WORDS] = 65535;
+            region_hi[2 * A::WORDS + 1] = 65535;
+            region_hi[2 * A::WORDS + 2] = 255;
+            b.depth_sum = 0;
+            b.depth_weight = 0;
+            let at = b.node(ids, region_lo, region_hi, 0)?;
+            let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
+            roots.push(Root { at, first, lockstep });
+        }
+        roots.sort_by_key(|r| r.first);
+        let mut nodes = b.nodes;
+        let mut slots = b.slots;
+        nodes.shrink_to_fit();
+        slots.shrink_to_fit();
+        Ok(Forest {
+            nodes,
+            slots,
+            roots,
+            unit: 1,
+        })
+    }
+
+    pub(super) fn memory_usage(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.slots.capacity() * std::mem::size_of::<Slot<A>>()
+            + self.roots.capacity() * std::mem::size_of::<Root>()
+    }
+
+    /// Index of the first matching rule, or [`NONE`].
+    #[inline]
+    pub(super) fn classify(&self, key: &Key<A>) -> u32 {
+        let f = key_fields(key);
+        let mut best = NONE;
+        for root in &self.roots {
+            if root.first >= best {
+                break;
+            }
+            let leaf = self.descend(&f, root.at);
+            best = self.scan(leaf, key, best);
+        }
+        best
+    }
+
+    /// Classifies `keys` into `out` (same length), interleaving [`LANES`] keys at a time.
+    pub(super) fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        let mut ks = keys.chunks_exact(LANES);
+        let mut os = out.chunks_exact_mut(LANES);
+        for (k, o) in (&mut ks).zip(&mut os) {
+            self.lanes(k, o);
+        }
+        for (k, o) in ks.remainder().iter().zip(os.into_remainder()) {
+            let i = self.classify(k);
+            *o = (i != NONE).then_some(i);
+        }
+    }
+
+    /// [`LANES`] keys through every tree together.
+    // PERF: the first `lockstep` levels advance all lanes without branches, so their loads
+    // overlap; then each lane finishes its descent, and every lane's first leaf slot is read
+    // before any scan so those misses overlap too. Measured against stepping all lanes to
+    // the bottom and against branch-free leaf scans: both slower.
+    #[inline(always)]
+    fn lanes(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        let mut f = [[0i32; DIMS]; LANES];
+        for (fl, k) in f.iter_mut().zip(keys) {
+            *fl = key_fields(k);
+        }
+        let mut best = [NONE; LANES];
+        for root in &self.roots {
+            if best.iter().all(|&b| b <= root.first) {
+                break;
+            }
+            // Lanes that already beat every rule of the tree wait at the empty leaf.
+            let mut r = best.map(|b| if b <= root.first { EMPTY } else { root.at });
+            for _ in 0..root.lockstep {
+                for (rl, fl) in r.iter_mut().zip(&f) {
+                    *rl = self.step(fl, *rl);
+                }
+            }
+            for (rl, fl) in r.iter_mut().zip(&f) {
+                *rl = self.descend(fl, *rl);
+            }
+            let first = r.map(|x| self.slots.get((x & !LEAF) as usize).map_or(0, |s| s.meta));
+            for l in 0..LANES {
+                if first[l] >> 1 < best[l] {
+                    best[l] = self.scan(r[l], &keys[l], best[l]);
+                }
+            }
+        }
+        for (o, b) in out.iter_mut().zip(best) {
+            *o = (b != NONE).then_some(b);
+        }
+    }
+
+    /// One branch-free level: from a node to its child; a leaf stays put.
+    #[inline(always)]
+    fn step(&self, f: &[i32; DIMS], r: u32) -> u32 {
+        let stay = ((r as i32) >> 31) as u32;
+        let node = r & !stay;
+        let n = &self.nodes[(node & INDEX) as usize];
+        (n.child(f[dim_of(node)], self.unit) & !stay) | (r & stay)
+    }
+
+    /// Follows the tree from `r` to a leaf reference.
+    #[inline(always)]
+    fn descend(&self, f: &[i32; DIMS], mut r: u32) -> u32 {
+        while r & LEAF == 0 {
+            r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)], self.unit);
+        }
+        r
+    }
+
+    /// The better of `best` and the first rule of leaf `r` that matches.
+    #[inline(always)]
+    fn scan(&self, r: u32, key: &Key<A>, mut best: u32) -> u32 {
+        for s in self.slots.get((r & !LEAF) as usize..).unwrap_or_default() {
+            let index = s.meta >> 1;
+            if index >= best {
+                break;
+            }
+            if s.matches(key) {
+                best = index;
+                break;
+            }
+            if s.meta & 1 != 0 {
+                break;
+            }
+        }
+        best
+    }
+}
+
+/// Bytes of one leaf slot.
+pub(super) fn slot_bytes<A: Addr>() -> usize {
+    std::mem::size_of::<Slot<A>>()
+}
+
+/// Whether the protocol test can never pass (a value bit outside the mask).
+fn never_matches<A: Addr>(r: &Rule<A>) -> bool {
+    r.proto & !r.proto_mask != 0
+}
+
+/// The key in field space, biased (see [`bias`]).
+#[inline(always)]
+fn key_fields<A: Addr>(k: &Key<A>) -> [i32; DIMS] {
+    let mut out = [0i32; DIMS];
+    let w = A::WORDS;
+    for i in 0..w {
+        out[i] = bias(k.src.word(i));
+        out[w + i] = bias(k.dst.word(i));
+    }
+    out[2 * w] = bias(u32::from(k.src_port));
+    out[2 * w + 1] = bias(u32::from(k.dst_port));
+    out[2 * w + 2] = bias(u32::from(k.proto));
+    out
+}
+
+/// The rule's box in field space.
+fn rule_box<A: Addr>(r: &Rule<A>, lo: &mut [u32], hi: &mut [u32]) {
+    let w = A::WORDS;
+    for (base, p) in [(0, &r.src), (w, &r.dst)] {
+        let first = p.first();
+        let last = p.last();
+        for i in 0..w {
+            lo[base + i] = first.word(i);
+            hi[base + i] = last.word(i);
+        }
+    }
+    lo[2 * w] = u32::from(r.src_ports.lo);
+    hi[2 * w] = u32::from(r.src_ports.hi);
+    lo[2 * w + 1] = u32::from(r.dst_ports.lo);
+    hi[2 * w + 1] = u32::from(r.dst_ports.hi);
+    lo[2 * w + 2] = u32::from(r.proto);
+    hi[2 * w + 2] = u32::from(r.proto | !r.proto_mask);
+}
+
+impl<A: Addr> Builder<'_, A> {
+    #[inline]
+    fn lo(&self, id: u32, dim: usize) -> u32 {
+        self.bounds[id as usize * 2 * self.dims + dim]
+    }
+
+    #[inline]
+    fn hi(&self, id: u32, dim: usize) -> u32 {
+        self.bounds[id as usize * 2 * self.dims + self.dims + dim]
+    }
+
+    /// Bytes of nodes and slots after adding `nodes` and `slots` more.
+    fn bytes(&self, nodes: usize, slots: usize) -> usize {
+        (self.nodes.len() + nodes) * std::mem::size_of::<Node>()
+            + (self.slots.len() + slots) * std::mem::size_of::<Slot<A>>()
+    }
+
+    /// Whether rule `id` matches every key of the region.
+    fn covers(&self, id: u32, region_lo: &[u32], region_hi: &[u32]) -> bool {
+        let d = self.dims;
+        for dim in 0..d - 1 {
+            if self.lo(id, dim) > region_lo[dim] || self.hi(id, dim) < region_hi[dim] {
+                return false;
+            }
+        }
+        let r = &self.rules[id as usize];
+        (region_lo[d - 1]..=region_hi[d - 1]).all(|p| p as u8 & r.proto_mask == r.proto)
+    }
+
+    /// `ids` without the rules that an earlier rule of `ids` covers within the region.
+    fn unshadowed(&self, ids: Vec<u32>, region_lo: &[u32], region_hi: &[u32]) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !kept
+                .iter()
+                .any(|&k| self.covers_within(k, id, region_lo, region_hi))
+            {
+                kept.push(id);
+            }
+        }
+        kept
+    }
+
+    /// Whether every key of the region that rule `b` matches, rule `a` matches too.
+    fn covers_within(&self, a: u32, b: u32, region_lo: &[u32], region_hi: &[u32]) -> bool {
+        let d = self.dims;
+        for dim in 0..d - 1 {
+            let (rlo, rhi) = (region_lo[dim], region_hi[dim]);
+            if self.lo(a, dim).max(rlo) > self.lo(b, dim).max(rlo)
+                || self.hi(a, dim).min(rhi) < self.hi(b, dim).min(rhi)
+            {
+                return false;
+            }
+        }
+        let (ra, rb) = (&self.rules[a as usize], &self.rules[b as usize]);
+        (region_lo[d - 1]..=region_hi[d - 1])
+            .map(|p| p as u8)
+            .filter(|p| p & rb.proto_mask == rb.proto)
+            .all(|p| p & ra.proto_mask == ra.proto)
+    }
+
+    fn leaf(&mut self, ids: &[u32], depth: usize) -> Result<u32, TooBig> {
+        self.depth_sum += depth * ids.len();
+        self.depth_weight += ids.len();
+        if ids.is_empty() {
+            return Ok(EMPTY);
+        }
+        let start = self.slots.len();
+        if start + ids.len() >= LEAF as usize || self.bytes(0, ids.len()) > self.params.max_bytes {
+            return Err(TooBig);
+        }
+        for &id in ids {
+            self.slots.push(Slot::new(&self.rules[id as usize], id));
+        }
+        if let Some(last) = self.slots.last_mut() {
+            last.meta |= 1;
+        }
+        Ok(LEAF | start as u32)
+    }
+
+    fn node(
+        &mut self,
+        mut ids: Vec<u32>,
+        region_lo: Vec<u32>,
+        region_hi: Vec<u32>,
+        depth: usize,
+    ) -> Result<u32, TooBig> {
+        // Rules after one that covers the whole region can never be first.
+        if let Some(pos) = ids.iter().position(|&id| self.covers(id, &region_lo, &region_hi)) {
+            ids.truncate(pos + 1);
+        }
+        if ids.len() <= SHADOW_CHECK {
+            ids = self.unshadowed(ids, &region_lo, &region_hi);
+        }
+        if ids.len() <= self.params.leaf || depth >= self.params.max_depth {
+            return self.leaf(&ids, depth);
+        }
+        let mut best: Option<Plan> = None;
+        for dim in 0..self.dims {
+            if let Some(plan) = self
+                .plan(&ids, dim, region_lo[dim], region_hi[dim])
+                .filter(|p| p.max < ids.len())
+            {
+                let score = |p: &Plan| p.sum + p.max * MAX_WEIGHT;
+                let better = best.as_ref().map_or(true, |b| score(&plan) < score(b));
+                if better {
+                    best = Some(plan);
+                }
+            }
+        }
+        let Some(plan) = best else {
+            return self.leaf(&ids, depth);
+        };
+        if self.bytes(1, 0) > self.params.max_bytes || self.nodes.len() >= INDEX as usize {
+            return Err(TooBig);
+        }
+        let at = self.nodes.len();
+        let mut thr = [i32::MAX; FANOUT];
+        for (t, &e) in thr.iter_mut().zip(&plan.ends) {
+            *t = bias(e);
+        }
+        self.nodes.push(Node {
+            thr,
+            child: [EMPTY; FANOUT],
+        });
+        let dim = plan.dim;
+        let mut child_lo = region_lo[dim];
+        for k in 0..=plan.ends.len() {
+            let child_hi = plan.ends.get(k).copied().unwrap_or(region_hi[dim]);
+            let sub: Vec<u32> = ids
+                .iter()
+                .copied()
+                .filter(|&id| self.lo(id, dim) <= child_hi && self.hi(id, dim) >= child_lo)
+                .collect();
+            let mut lo = region_lo.clone();
+            let mut hi = region_hi.clone();
+            lo[dim] = child_lo;
+            hi[dim] = child_hi;
+            let r = self.node(sub, lo, hi, depth + 1)?;
+            self.nodes[at].child[k] = r;
+            child_lo = child_hi.wrapping_add(1);
+        }
+        Ok((plan.dim as u32) << 27 | at as u32)
+    }
+
+    /// The best split of `dim` into at most [`FANOUT`] intervals, minimising the largest
+    /// child; `None` when every rule spans the whole region in `dim`.
+    fn plan(&self, ids: &[u32], dim: usize, rlo: u32, rhi: u32) -> Option<Plan> {
+        // Elementary intervals start at `pts`.
+        let mut pts = Vec::with_capacity(ids.len() * 2 + 1);
+        pts.push(rlo);
+        for &id in ids {
+            let lo = self.lo(id, dim).max(rlo);
+            let hi = self.hi(id, dim).min(rhi);
+            if lo > rlo {
+                pts.push(lo);
+            }
+            if hi < rhi {
+                pts.push(hi + 1);
+            }
+        }
+        pts.sort_unstable();
+        pts.dedup();
+        let m = pts.len();
+        if m == 1 {
+            return None;
+        }
+        // ov[j]: rules over interval j; starts[j]: rules whose first interval is j.
+        let mut diff = vec![0i64; m + 1];
+        let mut starts = vec![0usize; m + 1];
+        let find = |v: u32| pts.partition_point(|&p| p <= v) - 1;
+        for &id in ids {
+            let lo = self.lo(id, dim).max(rlo);
+            let hi = self.hi(id, dim).min(rhi);
+            let a = find(lo);
+            let b = find(hi);
+            diff[a] += 1;
+            diff[b + 1] -= 1;
+            starts[a] += 1;
+        }
+        let mut ov = vec![0usize; m];
+        let mut run = 0i64;
+        for j in 0..m {
+            run += diff[j];
+            ov[j] = run as usize;
+        }
+        // prefix[j] = starts[0..j].
+        let mut prefix = vec![0usize; m + 1];
+        for j in 0..m {
+            prefix[j + 1] = prefix[j] + starts[j];
+        }
+        // Rules in the child spanning intervals i..=j.
+        let cost = |i: usize, j: usize| ov[i] + prefix[j + 1] - prefix[i + 1];
+        let groups = |limit: usize, ends: &mut Vec<usize>| -> bool {
+            ends.clear();
+            let mut i = 0;
+            while i < m {
+                if ov[i] > limit || ends.len() == FANOUT {
+                    return false;
+                }
+                let mut j = i;
+                while j + 1 < m && cost(i, j + 1) <= limit {
+                    j += 1;
+                }
+                ends.push(j);
+                i = j + 1;
+            }
+            true
+        };
+        let mut lo_m = ov.iter().copied().max().unwrap_or(0);
+        let mut hi_m = ids.len();
+        let mut ends = Vec::with_capacity(FANOUT);
+        while lo_m < hi_m {
+            let mid = lo_m + (hi_m - lo_m) / 2;
+            if groups(mid, &mut ends) {
+                hi_m = mid;
+            } else {
+                lo_m = mid + 1;
+            }
+        }
+        if !groups(lo_m, &mut ends) {
+            return None;
+        }
+        let mut sum = 0;
+        let mut max = 0;
+        let mut i = 0;
+        for &j in &ends {
+            let c = cost(i, j);
+            sum += c;
+            max = max.max(c);
+            i = j + 1;
+        }
+        let ends_values: Vec<u32> = ends[..ends.len() - 1].iter().map(|&j| pts[j + 1] - 1).collect();
+        Some(Plan {
+            dim,
+            max,
+            sum,
+            ends: ends_values,
+        })
+    }
+}
