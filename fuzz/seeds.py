@@ -64,3 +64,21 @@ for p in range(16):
     prog = bytes([p])
     prog += bytes([2, 2, 0, 0, 3, 0, 2, 0, 0, 30, 0, 0, 4, 2, 0, 1, 1, 0, 0, 0, 5, 0, 2, 0])
     write("conntrack", prog, 16)
+
+# differential: every other scenario seed, then "\n#\n" and packet bytes.
+for i, path in enumerate(sorted(glob.glob("corpus/scenario_replay/*"))):
+    if i % 2 == 0:
+        data = open(path, "rb").read() + b"\n#\n" + bytes(range(i % 7, 64 + i % 7))
+        write("differential", data, 60)
+
+# classbench: the head of each 1k filter and trace file of the shared data, and one line of
+# each file kind.
+for name in ["acl1_1k", "fw1_1k", "ipc1_1k"]:
+    for suffix in ["", "_trace"]:
+        path = "../../shared/data/classbench/" + name + suffix
+        if os.path.exists(path):
+            head = open(path, "rb").read().split(b"\n")[:20]
+            write("classbench", b"\n".join(head) + b"\n", 20)
+write("classbench", b"@10.0.0.0/8\t0.0.0.0/0\t0 : 65535\t80 : 80\t0x06/0xFF\n", 20)
+write("classbench", b"167772161\t3232235777\t5000\t80\t6\t0\t0\n", 20)
+write("classbench", b"0\n-1\n3\n", 20)

@@ -1,7 +1,7 @@
 //! Live updates under load: one writer changes the cloud while many readers evaluate.
 //!
-//! A [`Live`] handle holds the current [`Snapshot`]: an immutable cloud and the engine built
-//! for it, tagged with a version. Readers take the snapshot (an atomic pointer load that never
+//! A [`Live`] handle holds the current [`Snapshot`]: an immutable cloud and the compiled engine
+//! ([`crate::compile::Engine`]) built for it, tagged with a version. Readers take the snapshot (an atomic pointer load that never
 //! waits for the writer) and evaluate as long as they like; a writer builds the next state on
 //! a private copy and publishes it with one atomic swap. So a reader never blocks on a writer
 //! and never sees a half-applied change: every answer is the answer of the state before or
@@ -49,11 +49,26 @@
 //! same answer) and refuses membership changes with [`LiveError::MembershipDependentCall`]
 //! once it did not.
 //!
+//! # Engines
+//!
+//! Each snapshot carries a compiled engine. A write does not recompile everything: it
+//! compares the new cloud with the old one and hands each changed group, address group or
+//! endpoint to [`crate::compile::Engine::refresh`], which recompiles only the tables the
+//! change can reach and shares the rest with the previous snapshot. When the engine cannot
+//! be compiled (a table past the compile limits), the snapshot answers with the reference
+//! evaluator instead ([`Snapshot::is_compiled`] tells which): slower, never different.
+//!
 //! # Cost
 //!
 //! Every change copies the cloud (copy-on-write: the readers keep the old one for as long as
-//! they hold it), so a write costs time linear in the cloud's size; reads cost one atomic load
-//! and the evaluation itself.
+//! they hold it), so a write costs time linear in the cloud's size plus the recompiled
+//! tables; reads cost one atomic load and the evaluation itself.
+//!
+//! # With a connection tracker
+//!
+//! A [`Snapshot`] is an [`Engine`], so a simulator steps packets with
+//! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
+//! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -61,9 +76,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::cloud::{Cloud, EndpointError, Request, Response};
+use crate::compile::{self, Change};
 use crate::decision::Decision;
 use crate::flow::{self, Engine, Flow};
-use crate::group::EndpointKey;
+use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
 use crate::limits::{LimitError, Limits};
 use crate::packet::Packet;
 use crate::provider::{Options, Provider};
@@ -76,6 +92,8 @@ use crate::scenario::{Scenario, ScenarioError};
 pub struct Snapshot {
     version: u64,
     cloud: Cloud,
+    /// `None` when the cloud could not be compiled: the reference answers.
+    engine: Option<compile::Engine>,
 }
 
 impl Snapshot {
@@ -89,6 +107,12 @@ impl Snapshot {
         &self.cloud
     }
 
+    /// Whether the compiled engine answers (else the reference evaluator does, because the
+    /// cloud is past the compile limits).
+    pub fn is_compiled(&self) -> bool {
+        self.engine.is_some()
+    }
+
     /// Follows `packet` from its source endpoint's egress to its destination endpoint's
     /// ingress in this state (see [`flow::trace`]).
     pub fn trace(&self, packet: &Packet) -> Flow {
@@ -98,8 +122,54 @@ impl Snapshot {
 
 impl Engine for Snapshot {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
-        reference::Evaluator::new(&self.cloud).decide(endpoint, direction, packet)
+        match &self.engine {
+            Some(engine) => engine.evaluate(endpoint, direction, packet),
+            None => reference::Evaluator::new(&self.cloud).decide(endpoint, direction, packet),
+        }
     }
+}
+
+/// The engine of `cloud`: `previous` refreshed with what changed since `before`, or built
+/// afresh; `None` when the cloud cannot be compiled.
+fn engine_for(previous: Option<&compile::Engine>, before: &Cloud, cloud: &Cloud) -> Option<compile::Engine> {
+    let Some(previous) = previous else {
+        return compile::Engine::build(cloud).ok();
+    };
+    let mut engine = previous.clone();
+    for change in changes(before, cloud) {
+        if engine.refresh(cloud, change).is_err() {
+            return compile::Engine::build(cloud).ok();
+        }
+    }
+    Some(engine)
+}
+
+/// What differs between two states of a cloud, as [`compile::Engine::refresh`] takes it.
+fn changes(before: &Cloud, after: &Cloud) -> Vec<Change> {
+    let mut out = Vec::new();
+    let groups: std::collections::BTreeSet<GroupKey> =
+        before.groups().chain(after.groups()).map(|g| g.key).collect();
+    for g in groups {
+        if before.group(g) != after.group(g) {
+            out.push(Change::Group(g));
+        }
+    }
+    let address_groups: std::collections::BTreeSet<AddressGroupKey> = before
+        .address_groups()
+        .chain(after.address_groups())
+        .map(|a| a.key)
+        .collect();
+    for a in address_groups {
+        if before.address_group(a) != after.address_group(a) {
+            out.push(Change::AddressGroup(a));
+        }
+    }
+    for i in 0..before.endpoints().len().max(after.endpoints().len()) {
+        if before.endpoints().get(i) != after.endpoints().get(i) {
+            out.push(Change::Endpoint(EndpointKey(i as u32)));
+        }
+    }
+    out
 }
 
 /// Why a membership change was refused. Nothing was published.
@@ -167,6 +237,7 @@ impl Live {
             limits,
             current: ArcSwap::from_pointee(Snapshot {
                 version: 0,
+                engine: compile::Engine::build(&cloud).ok(),
                 cloud: cloud.clone(),
             }),
             writer: Mutex::new(Writer {
@@ -203,7 +274,11 @@ impl Live {
             .collect();
         Ok(Live {
             limits: Limits::for_provider(scenario.provider),
-            current: ArcSwap::from_pointee(Snapshot { version: 0, cloud }),
+            current: ArcSwap::from_pointee(Snapshot {
+                version: 0,
+                engine: compile::Engine::build(&cloud).ok(),
+                cloud,
+            }),
             writer: Mutex::new(Writer {
                 base,
                 endpoints,
@@ -352,7 +427,12 @@ impl Live {
     /// current snapshot.
     fn publish(&self, previous: &Snapshot, cloud: Cloud) -> u64 {
         let version = previous.version + 1;
-        self.current.store(Arc::new(Snapshot { version, cloud }));
+        let engine = engine_for(previous.engine.as_ref(), &previous.cloud, &cloud);
+        self.current.store(Arc::new(Snapshot {
+            version,
+            cloud,
+            engine,
+        }));
         version
     }
 

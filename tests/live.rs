@@ -1,7 +1,8 @@
-//! Live updates under load: reader threads evaluate through a [`Live`] handle while a writer
-//! applies provider calls and membership changes. Every answer a reader got must equal the
-//! reference evaluator's answer on the state of the version it was given, where that state
-//! is rebuilt independently (a scenario replay of the writer's log up to that version).
+//! Live updates under load: reader threads evaluate through a [`Live`] handle (its compiled
+//! engine, refreshed incrementally on every write) while a writer applies provider calls and
+//! membership changes. Every answer a reader got must equal the reference evaluator's answer
+//! on the state of the version it was given, where that state is rebuilt independently from
+//! the writer's log.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -390,6 +391,10 @@ fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
         );
     }
     let final_version = live.version();
+    assert!(
+        live.snapshot().is_compiled(),
+        "the readers were answered by the compiled engine"
+    );
     eprintln!(
         "live stress: {:.1} s, {writes} writes (last version {final_version}), {reads} reads by 3 readers, \
          {} versions observed, {} distinct answers checked",
@@ -441,6 +446,7 @@ fn the_final_state_equals_a_replay_of_the_log() {
     );
     let model = &log.replay();
     let snapshot = live.snapshot();
+    assert!(snapshot.is_compiled());
     assert_eq!(snapshot.cloud().endpoints(), model.endpoints());
     let rules = |c: &Cloud| -> BTreeMap<String, Vec<String>> {
         c.groups()

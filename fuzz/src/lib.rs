@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
+use sgeval::compile::Change;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
 use sgeval::rule::Remote;
@@ -370,5 +371,132 @@ pub fn conntrack(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// Target `classbench`: any bytes as a ClassBench filter, trace and truth file. The parsers
+/// never panic, an error names a line of the input, and parsed rules match parsed packets
+/// without panicking.
+pub fn classbench(data: &[u8]) {
+    use sgeval::classbench;
+    let lines = data.split(|&b| b == b'\n').count();
+    let line_ok = |line: usize| (1..=lines + 1).contains(&line);
+    let rules = classbench::parse_rules(data);
+    if let Err(e) = &rules {
+        assert!(line_ok(e.line()), "rules: line {} of {lines}: {e}", e.line());
+    }
+    let trace = classbench::parse_trace(data);
+    if let Err(e) = &trace {
+        assert!(line_ok(e.line()), "trace: line {} of {lines}: {e}", e.line());
+    }
+    if let Err(e) = classbench::parse_truth(data) {
+        assert!(line_ok(e.line()), "truth: line {} of {lines}: {e}", e.line());
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        for line in text.lines().take(64) {
+            let _ = classbench::parse_rule_line(line);
+            let _ = classbench::parse_trace_line(line);
+        }
+    }
+    if let (Ok(rules), Ok(trace)) = (rules, trace) {
+        for r in rules.iter().take(64) {
+            for k in trace.iter().take(64) {
+                let _ = r.matches(k);
+            }
+        }
+    }
+}
+
+/// The addresses where a cloud's decisions change (endpoint addresses, rule prefix edges)
+/// and one outside address per family.
+fn edges(cloud: &Cloud) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = cloud
+        .endpoints()
+        .iter()
+        .flat_map(|e| e.ips.iter().copied())
+        .collect();
+    for g in cloud.groups() {
+        for r in &g.rules {
+            if let Remote::Cidr(net) = r.remote {
+                out.push(net.network());
+                out.push(net.broadcast());
+            }
+        }
+    }
+    out.push("198.51.100.1".parse().unwrap());
+    out.push("2001:db8:ffff::1".parse().unwrap());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Target `differential`: a scenario, then `\n#\n`, then packet bytes (8 per packet: source
+/// and destination as indexes into the cloud's edge addresses, protocol, source and
+/// destination port, ICMP type and code). The compiled engine gives the reference
+/// evaluator's full decision (verdict and what decided) at every endpoint, both directions,
+/// for every packet; built once whole and once by refreshing an engine of the empty cloud.
+pub fn differential(data: &[u8]) {
+    let split = data.windows(3).position(|w| w == b"\n#\n");
+    let (text, packet_bytes) = match split {
+        Some(at) => (&data[..at], &data[at + 3..]),
+        None => (data, &[][..]),
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    let Ok(scenario) = Scenario::from_json(text) else {
+        return;
+    };
+    let Ok(replay) = scenario.replay() else {
+        return;
+    };
+    let cloud = &replay.cloud;
+    let Ok(compiled) = sgeval::compile::Engine::build(cloud) else {
+        return; // only limits make compiling fail
+    };
+    // The same engine grown by refreshes from the empty cloud's, one change at a time.
+    let empty = Cloud::new(cloud.provider(), cloud.options().clone());
+    let mut refreshed = sgeval::compile::Engine::build(&empty).expect("an empty cloud compiles");
+    let changes = cloud
+        .groups()
+        .map(|g| Change::Group(g.key))
+        .chain(cloud.address_groups().map(|a| Change::AddressGroup(a.key)))
+        .chain((0..cloud.endpoints().len()).map(|i| Change::Endpoint(sgeval::EndpointKey(i as u32))));
+    for change in changes {
+        if refreshed.refresh(cloud, change).is_err() {
+            return;
+        }
+    }
+    let reference = reference::Evaluator::new(cloud);
+    let addrs = edges(cloud);
+    let mut packets = probes(cloud);
+    for b in packet_bytes.chunks(8).take(256) {
+        let byte = |i: usize| *b.get(i).unwrap_or(&0);
+        let src = addrs[byte(0) as usize % addrs.len()];
+        let dst = addrs[byte(1) as usize % addrs.len()];
+        let protocol = [6u8, 17, 1, 58, 47, 132, byte(2)][byte(2) as usize % 7];
+        let mut p = Packet::new(src, dst, protocol);
+        p.src_port = u16::from_be_bytes([byte(3), byte(4)]);
+        p.dst_port = u16::from_be_bytes([byte(5), byte(6)]);
+        p.icmp_type = byte(7);
+        p.icmp_code = byte(7) % 4;
+        packets.push(p);
+    }
+    for p in &packets {
+        for (i, _) in cloud.endpoints().iter().enumerate() {
+            let key = sgeval::EndpointKey(i as u32);
+            for direction in sgeval::Direction::ALL {
+                let want = reference.decide(key, direction, p);
+                let got = compiled.evaluate(key, direction, p);
+                assert_eq!(got, want, "endpoint {i} {direction} {p}");
+                let grown = refreshed.evaluate(key, direction, p);
+                assert_eq!(grown, want, "refreshed: endpoint {i} {direction} {p}");
+            }
+        }
+        assert_eq!(
+            flow::trace(cloud, &compiled, p),
+            flow::trace(cloud, &reference, p),
+            "{p}"
+        );
     }
 }

@@ -50,3 +50,13 @@ fn scenario_corpus_holds_its_properties() {
 fn conntrack_corpus_holds_its_properties() {
     assert!(each("conntrack", sgeval_fuzz::conntrack) > 0);
 }
+
+#[test]
+fn classbench_corpus_holds_its_properties() {
+    assert!(each("classbench", sgeval_fuzz::classbench) > 0);
+}
+
+#[test]
+fn differential_corpus_holds_its_properties() {
+    assert!(each("differential", sgeval_fuzz::differential) > 0);
+}
