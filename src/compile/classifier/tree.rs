@@ -7,7 +7,7 @@
 //! rest free), so the box is exact for addresses and ports; for the protocol it is the hull
 //! `[proto, proto | !mask]` and the leaf check applies the mask.
 //!
-//! A tree node splits one dimension into up to [`FANOUT`] intervals at arbitrary points,
+//! A tree node splits one dimension into up to `N` (8 or 16) intervals at arbitrary points,
 //! chosen so that the largest child holds as few rules as possible. A leaf lists the rules
 //! that reach it in priority order, each stored in full so the scan needs no other memory.
 
@@ -15,8 +15,6 @@ use super::{Addr, Key, Rule};
 
 /// Keys a batch lookup interleaves.
 const LANES: usize = 8;
-/// Children per node.
-pub(super) const FANOUT: usize = 8;
 /// Room for every field (IPv6: 4 + 4 address words, 2 ports, protocol), rounded up to a
 /// power of two so that indexing by a 4-bit field number needs no bounds check.
 const DIMS: usize = 16;
@@ -30,19 +28,21 @@ pub(super) const EMPTY: u32 = LEAF;
 
 /// One decision node: `child[#{i : thr[i] < field}]`, where the field is the one named in
 /// the reference to the node (bits 27..31) and both sides are biased (see [`bias`]).
-// PERF: one cache line per node. Thresholds past the used ones are `i32::MAX`, so the count
-// never selects an unused child; eight signed compares vectorise with plain SSE2.
+// PERF: one cache line per node for N = 8, two for N = 16 (measured: 8 is faster while the
+// structure sits in L2, 16 once it does not). Thresholds past the used ones are `i32::MAX`,
+// so the count never selects an unused child; the signed compares vectorise with plain SSE2.
+// INVARIANT: N is a power of two.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-pub(super) struct Node {
-    thr: [i32; FANOUT],
-    child: [u32; FANOUT],
+pub(super) struct Node<const N: usize> {
+    thr: [i32; N],
+    child: [u32; N],
 }
 
-impl Node {
-    const DUMMY: Node = Node {
-        thr: [i32::MAX; FANOUT],
-        child: [EMPTY; FANOUT],
+impl<const N: usize> Node<N> {
+    const DUMMY: Self = Node {
+        thr: [i32::MAX; N],
+        child: [EMPTY; N],
     };
 
     /// The child for biased field value `v`; `unit` must be 1.
@@ -55,7 +55,7 @@ impl Node {
         for t in self.thr {
             c += -i32::from(t < v) & unit;
         }
-        self.child[(c as usize) & (FANOUT - 1)]
+        self.child[(c as usize) & (N - 1)]
     }
 }
 
@@ -142,8 +142,8 @@ impl<A: Addr> Slot<A> {
 
 /// A forest of trees over shared node and slot arenas.
 #[derive(Clone, Debug)]
-pub(super) struct Forest<A: Addr> {
-    nodes: Vec<Node>,
+pub(super) struct Forest<A: Addr, const N: usize> {
+    nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
     /// Each tree, best first.
     roots: Vec<Root>,
@@ -193,12 +193,13 @@ const SHADOW_CHECK: usize = 32;
 const MAX_WEIGHT: usize = 4;
 
 /// Field-space view of the rules during the build.
-struct Builder<'a, A: Addr> {
+struct Builder<'a, A: Addr, const N: usize> {
     rules: &'a [Rule<A>],
     dims: usize,
-    /// Per rule, `dims` lows then `dims` highs.
-    bounds: Vec<u32>,
-    nodes: Vec<Node>,
+    /// Per field, then per rule: the low and high ends of each rule's box (field-major,
+    /// since a split scans one field over many rules).
+    bounds: Vec<(u32, u32)>,
+    nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
     params: Params,
     /// Leaf depths weighted by leaf size, and the weights, in the tree being built.
@@ -221,24 +222,25 @@ struct Plan {
 #[derive(Debug)]
 pub(super) struct TooBig;
 
-impl<A: Addr> Forest<A> {
+impl<A: Addr, const N: usize> Forest<A, N> {
     /// Builds one tree per rule group; `groups` lists rule indexes in priority order.
     pub(super) fn build(rules: &[Rule<A>], groups: &[Vec<u32>], params: Params) -> Result<Self, TooBig> {
         let dims = 2 * A::WORDS + 3;
-        let mut bounds = Vec::with_capacity(rules.len() * dims * 2);
+        let mut bounds = vec![(0, 0); rules.len() * dims];
         let mut lo = vec![0u32; dims];
         let mut hi = vec![0u32; dims];
-        for r in rules {
+        for (i, r) in rules.iter().enumerate() {
             rule_box(r, &mut lo, &mut hi);
-            bounds.extend_from_slice(&lo);
-            bounds.extend_from_slice(&hi);
+            for d in 0..dims {
+                bounds[d * rules.len() + i] = (lo[d], hi[d]);
+            }
         }
         let mut b = Builder {
             rules,
             dims,
             bounds,
             // Node 0 stands in for leaves during the lockstep descent.
-            nodes: vec![Node::DUMMY],
+            nodes: vec![Node::<N>::DUMMY],
             slots: vec![Slot::SENTINEL],
             params,
             depth_sum: 0,
@@ -277,7 +279,7 @@ impl<A: Addr> Forest<A> {
     }
 
     pub(super) fn memory_usage(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
+        self.nodes.capacity() * std::mem::size_of::<Node<N>>()
             + self.slots.capacity() * std::mem::size_of::<Slot<A>>()
             + self.roots.capacity() * std::mem::size_of::<Root>()
     }
@@ -430,20 +432,20 @@ fn rule_box<A: Addr>(r: &Rule<A>, lo: &mut [u32], hi: &mut [u32]) {
     hi[2 * w + 2] = u32::from(r.proto | !r.proto_mask);
 }
 
-impl<A: Addr> Builder<'_, A> {
+impl<A: Addr, const N: usize> Builder<'_, A, N> {
     #[inline]
     fn lo(&self, id: u32, dim: usize) -> u32 {
-        self.bounds[id as usize * 2 * self.dims + dim]
+        self.bounds[dim * self.rules.len() + id as usize].0
     }
 
     #[inline]
     fn hi(&self, id: u32, dim: usize) -> u32 {
-        self.bounds[id as usize * 2 * self.dims + self.dims + dim]
+        self.bounds[dim * self.rules.len() + id as usize].1
     }
 
     /// Bytes of nodes and slots after adding `nodes` and `slots` more.
     fn bytes(&self, nodes: usize, slots: usize) -> usize {
-        (self.nodes.len() + nodes) * std::mem::size_of::<Node>()
+        (self.nodes.len() + nodes) * std::mem::size_of::<Node<N>>()
             + (self.slots.len() + slots) * std::mem::size_of::<Slot<A>>()
     }
 
@@ -541,19 +543,25 @@ impl<A: Addr> Builder<'_, A> {
             }
         }
         let Some(plan) = best else {
+            // No field separates these rules here: keep only those not covered by an
+            // earlier one (rarely reached, so the quadratic check is affordable).
+            if ids.len() > SHADOW_CHECK {
+                ids = self.unshadowed(ids, &region_lo, &region_hi);
+            }
             return self.leaf(&ids, depth);
         };
+
         if self.bytes(1, 0) > self.params.max_bytes || self.nodes.len() >= INDEX as usize {
             return Err(TooBig);
         }
         let at = self.nodes.len();
-        let mut thr = [i32::MAX; FANOUT];
+        let mut thr = [i32::MAX; N];
         for (t, &e) in thr.iter_mut().zip(&plan.ends) {
             *t = bias(e);
         }
         self.nodes.push(Node {
             thr,
-            child: [EMPTY; FANOUT],
+            child: [EMPTY; N],
         });
         let dim = plan.dim;
         let mut child_lo = region_lo[dim];
@@ -575,9 +583,15 @@ impl<A: Addr> Builder<'_, A> {
         Ok((plan.dim as u32) << 27 | at as u32)
     }
 
-    /// The best split of `dim` into at most [`FANOUT`] intervals, minimising the largest
+    /// The best split of `dim` into at most `N` intervals, minimising the largest
     /// child; `None` when every rule spans the whole region in `dim`.
     fn plan(&self, ids: &[u32], dim: usize, rlo: u32, rhi: u32) -> Option<Plan> {
+        if ids
+            .iter()
+            .all(|&id| self.lo(id, dim) <= rlo && self.hi(id, dim) >= rhi)
+        {
+            return None;
+        }
         // Elementary intervals start at `pts`.
         let mut pts = Vec::with_capacity(ids.len() * 2 + 1);
         pts.push(rlo);
@@ -627,7 +641,7 @@ impl<A: Addr> Builder<'_, A> {
             ends.clear();
             let mut i = 0;
             while i < m {
-                if ov[i] > limit || ends.len() == FANOUT {
+                if ov[i] > limit || ends.len() == N {
                     return false;
                 }
                 let mut j = i;
@@ -641,7 +655,7 @@ impl<A: Addr> Builder<'_, A> {
         };
         let mut lo_m = ov.iter().copied().max().unwrap_or(0);
         let mut hi_m = ids.len();
-        let mut ends = Vec::with_capacity(FANOUT);
+        let mut ends = Vec::with_capacity(N);
         while lo_m < hi_m {
             let mid = lo_m + (hi_m - lo_m) / 2;
             if groups(mid, &mut ends) {
