@@ -338,12 +338,7 @@ impl Params {
             ));
         }
         let head = format!("{prefix}.");
-        let keys: Vec<String> = self
-            .map
-            .keys()
-            .filter(|k| k.starts_with(&head))
-            .cloned()
-            .collect();
+        let keys = self.keys_under(&head);
         let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
         for key in keys {
             let Some(value) = self.map.remove(&key) else {
@@ -390,12 +385,7 @@ impl Params {
             }
         }
         let head = format!("{prefix}.");
-        let keys: Vec<String> = self
-            .map
-            .keys()
-            .filter(|k| k.starts_with(&head))
-            .cloned()
-            .collect();
+        let keys = self.keys_under(&head);
         for key in keys {
             let index = &key[head.len()..];
             let n = parse_index(index).ok_or_else(|| {
@@ -414,6 +404,11 @@ impl Params {
         }
         out.sort_by_key(|(n, _)| *n);
         Ok(out)
+    }
+
+    /// The keys that start with `head`, in order.
+    fn keys_under(&self, head: &str) -> Vec<String> {
+        self.map.keys().filter(|k| k.starts_with(head)).cloned().collect()
     }
 
     /// Moves the listed parameters (when present) into a map of their own.

@@ -489,8 +489,9 @@ fn target(cloud: &Cloud, p: &mut Params) -> Result<Target, ApiError> {
 
 // ---- rules ----
 
-/// The fields of one rule, un-prefixed (legacy) or under `Permissions.N.`.
-const INGRESS_FIELDS: &[&str] = &[
+/// The fields of one rule, un-prefixed (legacy) or under `Permissions.N.`, in either
+/// direction; the address fields are the [`Side`]'s.
+const RULE_FIELDS: &[&str] = &[
     "IpProtocol",
     "PortRange",
     "PortRangeListId",
@@ -499,42 +500,13 @@ const INGRESS_FIELDS: &[&str] = &[
     "Priority",
     "NicType",
     "Description",
-    "SourceCidrIp",
-    "Ipv6SourceCidrIp",
-    "SourceGroupId",
-    "SourcePrefixListId",
-    "SourceGroupOwnerAccount",
-    "SourceGroupOwnerId",
-    "DestCidrIp",
-    "Ipv6DestCidrIp",
-];
-
-const EGRESS_FIELDS: &[&str] = &[
-    "IpProtocol",
-    "PortRange",
-    "PortRangeListId",
-    "SourcePortRange",
-    "Policy",
-    "Priority",
-    "NicType",
-    "Description",
-    "DestCidrIp",
-    "Ipv6DestCidrIp",
-    "DestGroupId",
-    "DestPrefixListId",
-    "DestGroupOwnerAccount",
-    "DestGroupOwnerId",
-    "SourceCidrIp",
-    "Ipv6SourceCidrIp",
 ];
 
 /// The rules of a call: `Permissions.N` (1..100) or the deprecated un-prefixed fields,
 /// never both (A6).
 fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Params>, ApiError> {
-    let fields = match direction {
-        Direction::Ingress => INGRESS_FIELDS,
-        Direction::Egress => EGRESS_FIELDS,
-    };
+    let side = side(direction);
+    let fields: Vec<&str> = RULE_FIELDS.iter().chain(side.fields).copied().collect();
     let listed = p.list("Permissions", "InvalidParam.Permissions")?;
     if let Some(legacy) = fields.iter().find(|f| p.has(f)) {
         if !listed.is_empty() {
@@ -546,7 +518,7 @@ fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Params>, ApiE
         }
     }
     if listed.is_empty() {
-        return Ok(vec![p.split_off(fields)]);
+        return Ok(vec![p.split_off(&fields)]);
     }
     // Unconfirmed code: ECS documents the 100-entry limit but no error for it.
     if listed.len() > ENTRIES_PER_CALL as usize || listed.last().is_some_and(|(n, _)| *n > ENTRIES_PER_CALL) {
@@ -571,6 +543,8 @@ struct Perm {
 
 /// The codes of the remote-side fields, by direction.
 struct Side {
+    /// The remote side's fields, then the local CIDR fields (the other side's).
+    fields: &'static [&'static str],
     group: &'static str,
     prefix_list: &'static str,
     owners: [&'static str; 2],
@@ -580,6 +554,16 @@ struct Side {
 }
 
 const INGRESS_SIDE: Side = Side {
+    fields: &[
+        "SourceCidrIp",
+        "Ipv6SourceCidrIp",
+        "SourceGroupId",
+        "SourcePrefixListId",
+        "SourceGroupOwnerAccount",
+        "SourceGroupOwnerId",
+        "DestCidrIp",
+        "Ipv6DestCidrIp",
+    ],
     group: "SourceGroupId",
     prefix_list: "SourcePrefixListId",
     owners: ["SourceGroupOwnerAccount", "SourceGroupOwnerId"],
@@ -589,6 +573,16 @@ const INGRESS_SIDE: Side = Side {
 };
 
 const EGRESS_SIDE: Side = Side {
+    fields: &[
+        "DestCidrIp",
+        "Ipv6DestCidrIp",
+        "DestGroupId",
+        "DestPrefixListId",
+        "DestGroupOwnerAccount",
+        "DestGroupOwnerId",
+        "SourceCidrIp",
+        "Ipv6SourceCidrIp",
+    ],
     group: "DestGroupId",
     prefix_list: "DestPrefixListId",
     owners: ["DestGroupOwnerAccount", "DestGroupOwnerId"],
@@ -596,6 +590,13 @@ const EGRESS_SIDE: Side = Side {
     group_mismatch: "InvalidDestGroupId.Mismatch",
     missing: "MissingParameter.Dest",
 };
+
+fn side(direction: Direction) -> &'static Side {
+    match direction {
+        Direction::Ingress => &INGRESS_SIDE,
+        Direction::Egress => &EGRESS_SIDE,
+    }
+}
 
 fn bad(code: &str, message: String) -> ApiError {
     ApiError::new(400, code, message)
@@ -619,10 +620,7 @@ fn parse_permission(
     direction: Direction,
     region: &str,
 ) -> Result<Perm, ApiError> {
-    let side = match direction {
-        Direction::Ingress => &INGRESS_SIDE,
-        Direction::Egress => &EGRESS_SIDE,
-    };
+    let side = side(direction);
     let proto_field = q.field("IpProtocol");
     let proto_text = q.required("IpProtocol", "InvalidIpProtocol.ValueNotSupported")?;
     let proto = Proto::parse(&proto_text).ok_or_else(|| {

@@ -30,7 +30,7 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, Request, Response};
-use crate::group::{Group, GroupKind};
+use crate::group::{Group, GroupKey, GroupKind};
 use crate::provider::alibaba::{
     self, check_proto_family, created_group, group_id, into_map, net_text, one_family, parse_policy,
     port_range, port_text, starts_with_http, valid_name, Dialect, Params, Proto, RuleSpec,
@@ -412,7 +412,7 @@ fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
 }
 
 /// The group a rule call names.
-fn target(cloud: &Cloud, p: &mut Params) -> Result<crate::GroupKey, ApiError> {
+fn target(cloud: &Cloud, p: &mut Params) -> Result<GroupKey, ApiError> {
     let id = p.required("SecurityGroupId", "InvalidSecurityGroupId")?;
     // Unconfirmed code: ENS lists none for an unknown group; this is ECS's.
     cloud
@@ -450,12 +450,23 @@ fn legacy_fields(direction: Direction) -> &'static [&'static str] {
     }
 }
 
-fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> Answer {
+/// The group and the rule an older single-rule call names (E3).
+fn legacy_rule(
+    cloud: &Cloud,
+    mut p: Params,
+    direction: Direction,
+    api: &str,
+) -> Result<(GroupKey, Perm), ApiError> {
     let key = target(cloud, &mut p)?;
     let mut q = p.split_off(legacy_fields(direction));
     p.finish(api)?;
     let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
     q.finish(api)?;
+    Ok((key, perm))
+}
+
+fn authorize(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
+    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
     let group = cloud
         .group(key)
         .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
@@ -477,12 +488,8 @@ fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) 
     Ok((Map::new(), created))
 }
 
-fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> Answer {
-    let key = target(cloud, &mut p)?;
-    let mut q = p.split_off(legacy_fields(direction));
-    p.finish(api)?;
-    let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
-    q.finish(api)?;
+fn revoke(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
+    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
     let group = cloud
         .group(key)
         .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;

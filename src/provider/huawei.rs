@@ -176,17 +176,7 @@ fn create_security_group(
         .ok_or_else(|| param(format!("`{path}name` is missing (1-64 characters)")))?;
     check_name(name, &format!("{path}name"), code::PARAM)?;
     let description = description(sg, path, code::PARAM)?;
-    let enterprise_project_id = match opt_str(sg, "enterprise_project_id", path, code::PARAM)? {
-        None => "0".to_owned(),
-        Some(id) if id == "0" || is_uuid(id) => id.to_owned(),
-        Some(id) => {
-            return Err(ApiError::new(
-                400,
-                code::ENTERPRISE_PROJECT,
-                format!("`{path}enterprise_project_id` `{id}` is invalid (a uuid with hyphens, or `0`)"),
-            ))
-        }
-    };
+    let enterprise_project_id = enterprise_project_id(sg, path, code::PARAM)?;
     let tags = tags(sg, path)?;
     let state = state(cloud)?;
     if cloud.groups().count() >= state.group_quota {
@@ -1010,17 +1000,7 @@ fn create_address_group(
             }
         },
     };
-    let enterprise_project_id = match opt_str(ag, "enterprise_project_id", path, c)? {
-        None => "0".to_owned(),
-        Some(id) if id == "0" || is_uuid(id) => id.to_owned(),
-        Some(id) => {
-            return Err(ApiError::new(
-                400,
-                code::ENTERPRISE_PROJECT,
-                format!("`{path}enterprise_project_id` `{id}` is invalid (a uuid with hyphens, or `0`)"),
-            ))
-        }
-    };
+    let enterprise_project_id = enterprise_project_id(ag, path, c)?;
     let items: Vec<&str> = match ag.get("ip_set") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -1301,6 +1281,20 @@ fn tags(map: &Map<String, Value>, path: &str) -> Result<Value, ApiError> {
 /// Huawei allows white space around it.
 fn parse_prefix(text: &str) -> Option<IpNet> {
     rest::parse_prefix(text.trim())
+}
+
+/// `enterprise_project_id`: a uuid with hyphens or `0` (the default); a value of the wrong
+/// type is `type_code`.
+fn enterprise_project_id(map: &Map<String, Value>, path: &str, type_code: &str) -> Result<String, ApiError> {
+    match opt_str(map, "enterprise_project_id", path, type_code)? {
+        None => Ok("0".to_owned()),
+        Some(id) if id == "0" || is_uuid(id) => Ok(id.to_owned()),
+        Some(id) => Err(ApiError::new(
+            400,
+            code::ENTERPRISE_PROJECT,
+            format!("`{path}enterprise_project_id` `{id}` is invalid (a uuid with hyphens, or `0`)"),
+        )),
+    }
 }
 
 fn is_uuid(s: &str) -> bool {
