@@ -13,7 +13,8 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-20}"
 
 echo "== fuzz: replaying the committed corpora (stable)"
-cargo test --quiet
+# Shares the main build directory, so CI compiles sgeval and its dependencies once.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-../target}" cargo test --quiet
 
 # FUZZ_TARGETS (space-separated) runs a subset; default: every target of Cargo.toml.
 TARGETS="${FUZZ_TARGETS:-$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^sgeval-fuzz$')}"
