@@ -254,6 +254,12 @@ impl Scenario {
             .map_err(|e: String| field_err("provider", e))?;
         let options = match root.get("options") {
             None | Some(Value::Null) => Options::default(),
+            Some(v) if !v.is_object() => {
+                return Err(field_err(
+                    "options",
+                    format!("expected an object, found {}", describe(v)),
+                ))
+            }
             Some(v) => serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?,
         };
         let calls_value = root.get("calls").cloned().unwrap_or(Value::Array(vec![]));

@@ -156,7 +156,7 @@ struct RuleSpec {
 impl RuleSpec {
     /// Neutron's `_rule_to_key`: the fields that make two rules the same, with the
     /// all-addresses prefixes the same as none and the protocol by number.
-    fn key(&self) -> impl PartialEq + '_ {
+    fn key(&self) -> impl Eq + std::hash::Hash + '_ {
         let prefix = self.prefix.filter(|p| p.prefix_len() != 0);
         (
             self.direction,
@@ -476,15 +476,18 @@ fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, Failure
 /// Parses the rules of a request, checks duplicates among them
 /// (`DuplicateSecurityGroupRuleInPost`) and against `existing` (`SecurityGroupRuleExists`).
 fn check_duplicates(existing: &[RuleSpec], new: &[RuleSpec], group_id: Option<&str>) -> Result<(), Failure> {
+    // PERF: hashed keys keep a call of many rules linear, not quadratic.
+    let old: std::collections::HashSet<_> = existing.iter().map(RuleSpec::key).collect();
+    let mut seen = std::collections::HashSet::with_capacity(new.len());
     for (i, spec) in new.iter().enumerate() {
-        if new[..i].iter().any(|o| o.key() == spec.key()) {
+        if !seen.insert(spec.key()) {
             return Err(neutron(
                 409,
                 "DuplicateSecurityGroupRuleInPost",
                 format!("duplicate security group rule in post: rule {i} repeats an earlier one"),
             ));
         }
-        if existing.iter().any(|o| o.key() == spec.key()) {
+        if old.contains(&spec.key()) {
             return Err(neutron(
                 409,
                 "SecurityGroupRuleExists",

@@ -13,7 +13,7 @@ pub const EXIT_DENIED: u8 = 3;
 /// Reads and parses a scenario file, with the path in the error.
 pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    Scenario::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    sgeval::limits::load_scenario(&text, None).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Prints an error and returns the bad-input exit status.
