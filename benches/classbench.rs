@@ -44,7 +44,10 @@ fn open(dir: &Path, name: &str) -> Option<Box<dyn BufRead>> {
     Some(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(f))))
 }
 
-fn load(dir: &Path, set: &str) -> Option<(Vec<Rule<u32>>, Vec<Key<u32>>)> {
+/// A rule set and its trace.
+type Set = (Vec<Rule<u32>>, Vec<Key<u32>>);
+
+fn load(dir: &Path, set: &str) -> Option<Set> {
     let rules = classbench::parse_rules(open(dir, set)?).ok()?;
     let trace = classbench::parse_trace(open(dir, &format!("{set}_trace"))?).ok()?;
     Some((rules, trace))

@@ -85,6 +85,33 @@ pub enum EndpointError {
     /// ECS basic and advanced groups on one NIC (Decision 3).
     #[error("endpoint `{0}` mixes ECS basic and advanced (enterprise) groups, which ECS does not allow")]
     MixedEcsGroupTypes(String),
+    /// Groups of different networks on one NIC (ECS: a NIC joins groups of one region and
+    /// VPC only).
+    #[error("endpoint `{endpoint}`: group `{group}` is in {network}, unlike group `{first}`; {provider} attaches a NIC to groups of one region and VPC only")]
+    GroupsInDifferentNetworks {
+        /// The endpoint.
+        endpoint: String,
+        /// The group in another network.
+        group: String,
+        /// Its network (region and VPC).
+        network: String,
+        /// The endpoint's first group, whose network the others must share.
+        first: String,
+        /// The provider.
+        provider: Provider,
+    },
+    /// More rules across a NIC's groups than the provider allows.
+    #[error("endpoint `{endpoint}`: its groups hold {count} rules together; {provider} allows at most {limit} across the groups of one NIC")]
+    TooManyRules {
+        /// The endpoint.
+        endpoint: String,
+        /// How many rules its groups hold together.
+        count: usize,
+        /// The provider.
+        provider: Provider,
+        /// The provider's limit.
+        limit: usize,
+    },
     /// More groups than the provider lets a NIC join.
     #[error("endpoint `{endpoint}` has {count} groups; {provider} allows at most {limit} per NIC")]
     TooManyGroups {
@@ -223,7 +250,9 @@ impl Cloud {
     ///
     /// # Errors
     /// A repeated name or address, no address, no group, an unknown or repeated group, more
-    /// groups than the provider allows per NIC, or ECS basic and advanced groups together.
+    /// groups than the provider allows per NIC, ECS basic and advanced groups together, or a
+    /// provider's own limit (ECS: groups of one region and VPC, at most 1,000 rules across
+    /// them).
     pub fn attach(
         &mut self,
         name: &str,
@@ -287,6 +316,7 @@ impl Cloud {
         if enterprise != 0 && enterprise != keys.len() {
             return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
         }
+        provider::check_attach(self, name, &keys)?;
         self.endpoints.push(Endpoint {
             name: name.to_owned(),
             ips: ips.to_vec(),

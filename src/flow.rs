@@ -1,14 +1,16 @@
 //! A packet's way from one address to another: the egress hop at the source endpoint, then
 //! the ingress hop at the destination endpoint (Decision 1).
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::cloud::Cloud;
-use crate::decision::{Decision, Verdict};
+use crate::decision::{Decision, Reason, Verdict};
 use crate::group::EndpointKey;
 use crate::packet::Packet;
-use crate::rule::Direction;
+use crate::rule::{Direction, Family};
 
 /// Anything that decides a packet at one endpoint and direction.
 pub trait Engine {
@@ -38,7 +40,7 @@ pub struct Flow {
 }
 
 /// Follows `packet` through the endpoints that own its source and destination addresses.
-pub fn trace(cloud: &Cloud, engine: &impl Engine, packet: &Packet) -> Flow {
+pub fn trace<E: Engine + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
     let mut hops = SmallVec::new();
     if let Some(src) = cloud.endpoint_by_addr(packet.src) {
         hops.push(Hop {
@@ -62,4 +64,267 @@ pub fn trace(cloud: &Cloud, engine: &impl Engine, packet: &Packet) -> Flow {
         Verdict::Deny
     };
     Flow { hops, verdict }
+}
+
+/// Why a packet could not be made from a [`PacketSpec`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// Neither an endpoint name nor an address.
+    #[error("`{field}` = `{value}` is neither an endpoint of the scenario nor an IP address")]
+    UnknownSide {
+        /// `from` or `to`.
+        field: &'static str,
+        /// The text given.
+        value: String,
+    },
+    /// The two sides have no address family in common.
+    #[error("`from` = `{from}` and `to` = `{to}` have no address family in common{hint}")]
+    NoCommonFamily {
+        /// The source as given.
+        from: String,
+        /// The destination as given.
+        to: String,
+        /// A hint about `family`.
+        hint: String,
+    },
+    /// ICMP over IPv6 or ICMPv6 over IPv4.
+    #[error("protocol `{protocol}` does not exist over {family} (use `{instead}`)")]
+    ProtocolFamily {
+        /// The protocol as named.
+        protocol: &'static str,
+        /// The packet's family.
+        family: Family,
+        /// The protocol to use instead.
+        instead: &'static str,
+    },
+    /// A port-bearing protocol without a destination port.
+    #[error("protocol `{0}` needs a destination port (`dport`)")]
+    MissingPort(String),
+}
+
+/// One side of a query: an endpoint (by name) or a bare address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// An endpoint of the scenario.
+    Endpoint(EndpointKey),
+    /// An address; it means its endpoint when an endpoint owns it.
+    Address(IpAddr),
+}
+
+impl Side {
+    /// Reads an endpoint name or an address.
+    ///
+    /// # Errors
+    /// Text that is neither.
+    pub fn parse(cloud: &Cloud, field: &'static str, text: &str) -> Result<Side, SpecError> {
+        if let Some(key) = cloud.endpoint_by_name(text) {
+            return Ok(Side::Endpoint(key));
+        }
+        text.parse::<IpAddr>()
+            .map(Side::Address)
+            .map_err(|_| SpecError::UnknownSide {
+                field,
+                value: text.to_owned(),
+            })
+    }
+
+    fn family_addr(&self, cloud: &Cloud, family: Family) -> Option<IpAddr> {
+        match self {
+            Side::Address(a) => (Family::of(a) == family).then_some(*a),
+            Side::Endpoint(k) => cloud
+                .endpoint(*k)?
+                .ips
+                .iter()
+                .copied()
+                .find(|a| Family::of(a) == family),
+        }
+    }
+}
+
+/// A packet described the way the CLI and the corpus describe it: sides by name or address,
+/// protocol, ports, ICMP type and code, state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketSpec {
+    /// Source: endpoint name or address.
+    pub from: String,
+    /// Destination: endpoint name or address.
+    pub to: String,
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// Destination port (required for TCP, UDP, SCTP, DCCP, UDP-Lite).
+    pub dport: Option<u16>,
+    /// Source port; default 49152 for port-bearing protocols, else 0.
+    pub sport: Option<u16>,
+    /// ICMP type; default echo request (8, or 128 for ICMPv6).
+    pub icmp_type: Option<u8>,
+    /// ICMP code; default 0.
+    pub icmp_code: Option<u8>,
+    /// A packet of an established connection.
+    pub established: bool,
+    /// The family when both sides are endpoints with both families.
+    pub family: Option<Family>,
+}
+
+/// Protocols whose packets carry ports.
+pub fn has_ports(protocol: u8) -> bool {
+    matches!(protocol, 6 | 17 | 33 | 132 | 136)
+}
+
+impl PacketSpec {
+    /// Resolves the sides in `cloud` and builds the packet.
+    ///
+    /// The family is `family` when given, else the family of a side given as an address, else
+    /// IPv4 when both sides have an IPv4 address, else IPv6.
+    ///
+    /// # Errors
+    /// An unknown side, no common family, a missing destination port.
+    pub fn packet(&self, cloud: &Cloud) -> Result<Packet, SpecError> {
+        let from = Side::parse(cloud, "from", &self.from)?;
+        let to = Side::parse(cloud, "to", &self.to)?;
+        let given = |s: &Side| match s {
+            Side::Address(a) => Some(Family::of(a)),
+            Side::Endpoint(_) => None,
+        };
+        let candidates: Vec<Family> = match self.family.or(given(&from)).or(given(&to)) {
+            Some(f) => vec![f],
+            None => vec![Family::V4, Family::V6],
+        };
+        let pair = candidates
+            .iter()
+            .find_map(|&f| Some((from.family_addr(cloud, f)?, to.family_addr(cloud, f)?)));
+        let Some((src, dst)) = pair else {
+            return Err(SpecError::NoCommonFamily {
+                from: self.from.clone(),
+                to: self.to.clone(),
+                hint: if self.family.is_some() {
+                    " in the family asked for".into()
+                } else {
+                    String::new()
+                },
+            });
+        };
+        match (self.protocol, Family::of(&src)) {
+            (crate::packet::ICMP, Family::V6) => {
+                return Err(SpecError::ProtocolFamily {
+                    protocol: "icmp",
+                    family: Family::V6,
+                    instead: "icmpv6",
+                })
+            }
+            (crate::packet::ICMPV6, Family::V4) => {
+                return Err(SpecError::ProtocolFamily {
+                    protocol: "icmpv6",
+                    family: Family::V4,
+                    instead: "icmp",
+                })
+            }
+            _ => {}
+        }
+        let mut packet = Packet::new(src, dst, self.protocol);
+        if has_ports(self.protocol) {
+            packet.dst_port = self.dport.ok_or_else(|| {
+                SpecError::MissingPort(
+                    crate::packet::protocol_name(self.protocol)
+                        .unwrap_or("?")
+                        .to_owned(),
+                )
+            })?;
+            packet.src_port = self.sport.unwrap_or(49152);
+        } else {
+            packet.dst_port = self.dport.unwrap_or(0);
+            packet.src_port = self.sport.unwrap_or(0);
+        }
+        if packet.is_icmp() {
+            let echo = if self.protocol == crate::packet::ICMPV6 {
+                128
+            } else {
+                8
+            };
+            packet.icmp_type = self.icmp_type.unwrap_or(echo);
+            packet.icmp_code = self.icmp_code.unwrap_or(0);
+        }
+        if self.established {
+            packet.state = crate::packet::ConnState::Established;
+        }
+        Ok(packet)
+    }
+}
+
+/// The compact label of what decided, as the corpus and `check --json` write it:
+/// `rule:<group id>:<n>` (n = the rule's 0-based place in its group's creation order),
+/// `intra:<group id>`, `default:<fallback>`, `established`, `mixed_family`.
+pub fn label(cloud: &Cloud, decision: &Decision) -> String {
+    let group_id = |g| {
+        cloud
+            .group(g)
+            .map(|g| g.id.clone())
+            .unwrap_or_else(|| g.to_string())
+    };
+    match decision.reason {
+        Reason::Rule(r) => {
+            let place = cloud
+                .group(r.group)
+                .and_then(|g| g.rules.iter().position(|x| x.key == r.rule))
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| r.rule.to_string());
+            format!("rule:{}:{}", group_id(r.group), place)
+        }
+        Reason::IntraGroup { group } => format!("intra:{}", group_id(group)),
+        Reason::Default { fallback } => format!(
+            "default:{}",
+            serde_json::to_value(fallback)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+        Reason::Established => "established".into(),
+        Reason::MixedFamily => "mixed_family".into(),
+    }
+}
+
+/// A sentence saying what decided, naming the rule as the provider shows it.
+pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
+    let group_text = |g| match cloud.group(g) {
+        Some(g) if g.name.is_empty() => g.id.clone(),
+        Some(g) => format!("{} ({})", g.id, g.name),
+        None => g.to_string(),
+    };
+    match decision.reason {
+        Reason::Rule(r) => match cloud.rule(r) {
+            Some(rule) => format!(
+                "group {} rule {}",
+                group_text(r.group),
+                describe_rule(cloud, rule).replacen(' ', ": ", 1)
+            ),
+            None => format!("{} of group {}", r.rule, group_text(r.group)),
+        },
+        Reason::IntraGroup { group } => {
+            format!(
+                "intra-group policy Accept of basic group {}: members may talk",
+                group_text(group)
+            )
+        }
+        Reason::Default { fallback } => fallback.to_string(),
+        Reason::Established => "established connection: stateful groups let it through".into(),
+        Reason::MixedFamily => "source and destination are of different address families".into(),
+    }
+}
+
+/// A rule in words, with group and address-group references shown by their provider ids.
+pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
+    let text = rule.to_string();
+    match rule.remote {
+        crate::Remote::Group(g) => match cloud.group(g) {
+            Some(group) => text.replace(
+                &format!("members of {g}"),
+                &format!("members of group {}", group.id),
+            ),
+            None => text,
+        },
+        crate::Remote::AddressGroup(a) => match cloud.address_group(a) {
+            Some(ag) => text.replace(&format!("address group {a}"), &format!("address group {}", ag.id)),
+            None => text,
+        },
+        _ => text,
+    }
 }

@@ -43,16 +43,21 @@
 pub mod classbench;
 pub mod cloud;
 pub mod compile;
+pub mod conntrack;
 pub mod decision;
 pub mod flow;
 pub mod group;
 mod ids;
+pub mod limits;
+pub mod live;
 pub mod packet;
 pub mod provider;
 pub mod query;
 pub mod reference;
 pub mod rule;
 pub mod scenario;
+#[cfg(feature = "proptest")]
+pub mod strategy;
 
 pub use cloud::{Cloud, Request, Response};
 pub use decision::{Decision, Fallback, Reason, RuleRef, Verdict};

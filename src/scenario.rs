@@ -146,6 +146,8 @@ pub struct Replay {
     pub outcomes: Vec<Outcome>,
     /// Why endpoints could not be attached, if they could not (then none are).
     pub endpoint_error: Option<ScenarioError>,
+    /// The id each `ref` name stands for (calls that failed or created nothing are absent).
+    pub refs: BTreeMap<String, String>,
 }
 
 impl Replay {
@@ -456,10 +458,15 @@ impl Scenario {
             // All endpoints or none: never a partial state.
             cloud = before;
         }
+        let refs = ids
+            .into_iter()
+            .filter_map(|(name, id)| Some((name, id?)))
+            .collect();
         Ok(Replay {
             cloud,
             outcomes,
             endpoint_error,
+            refs,
         })
     }
 

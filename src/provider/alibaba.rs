@@ -1,1 +1,942 @@
-//! What ECS and ENS share: RPC parameters in nested or flat form, the error body shape.
+//! What ECS and ENS share: RPC parameters in nested or flat form, the error and success
+//! body shapes, deterministic ids, and the rule vocabulary both products use (`IpProtocol`,
+//! `PortRange` as `a/b`, CIDR or bare address, `accept`/`drop`, priority 1..100).
+//!
+//! Alibaba RPC APIs take flat query parameters (`Permissions.1.IpProtocol=TCP`,
+//! `Tag.2.Key=env`); SDKs and scenario files often nest them (`"Permissions": [{...}]`).
+//! [`Params`] reads both forms into one flat map, so the front ends see a single shape.
+//! Values may be strings or numbers (`"Priority": "10"` and `"Priority": 10` are the same
+//! parameter on the wire); an object or array where a value is expected is the caller's
+//! `Invalid<Param>` error naming the field and the value.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+
+use crate::cloud::{Cloud, Request, Response};
+use crate::provider::ApiError;
+use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
+
+/// Which product's conventions an answer follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// ECS 2014-05-26.
+    Ecs,
+    /// ENS 2017-11-10.
+    Ens,
+}
+
+/// Salts of the deterministic ids (see [`Cloud::id_bits`]).
+const SALT_REQUEST: u64 = 0xA11_0001;
+const SALT_REQUEST_LO: u64 = 0xA11_0002;
+const SALT_GROUP: u64 = 0xA11_0003;
+const SALT_RULE: u64 = 0xA11_0004;
+
+impl Dialect {
+    fn host(self) -> &'static str {
+        match self {
+            Dialect::Ecs => "ecs.aliyuncs.com",
+            Dialect::Ens => "ens.aliyuncs.com",
+        }
+    }
+
+    fn product(self) -> &'static str {
+        match self {
+            Dialect::Ecs => "Ecs",
+            Dialect::Ens => "Ens",
+        }
+    }
+
+    /// The request id of the current call. ECS shows an uppercase UUID
+    /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, seed 001); ENS 32 lowercase hex digits
+    /// (`760bad53276431c499e30dc36f6b26be`, seed 002).
+    pub(crate) fn request_id(self, cloud: &Cloud) -> String {
+        let n = cloud.call_count();
+        let uuid = crate::ids::uuid(cloud.id_bits(SALT_REQUEST, n), cloud.id_bits(SALT_REQUEST_LO, n));
+        match self {
+            Dialect::Ecs => uuid.to_uppercase(),
+            Dialect::Ens => uuid.replace('-', ""),
+        }
+    }
+}
+
+/// The provider id of group `key` (`sg-` and 20 base-36 characters, as both products show).
+pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
+    format!(
+        "sg-{}",
+        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.0)), 20)
+    )
+}
+
+/// The provider id of rule `key` (`sgr-` and 20 base-36 characters).
+pub(crate) fn rule_id(cloud: &Cloud, key: RuleKey) -> String {
+    format!(
+        "sgr-{}",
+        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.0)), 20)
+    )
+}
+
+/// A success answer: `RequestId` first, then `fields`.
+pub(crate) fn ok(
+    cloud: &Cloud,
+    dialect: Dialect,
+    fields: Map<String, Value>,
+    created: Option<String>,
+) -> Response {
+    let mut body = Map::new();
+    body.insert("RequestId".into(), Value::String(dialect.request_id(cloud)));
+    body.extend(fields);
+    Response {
+        status: 200,
+        body: Value::Object(body),
+        created,
+    }
+}
+
+/// The Alibaba error body `{RequestId, HostId, Code, Message, Recommend}` with the error's
+/// HTTP status.
+pub(crate) fn error(cloud: &Cloud, dialect: Dialect, e: ApiError) -> Response {
+    let request_id = dialect.request_id(cloud);
+    let recommend = format!(
+        "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={}",
+        e.code,
+        dialect.product(),
+        request_id
+    );
+    let mut body = Map::new();
+    body.insert("RequestId".into(), Value::String(request_id));
+    body.insert("HostId".into(), Value::String(dialect.host().into()));
+    body.insert("Code".into(), Value::String(e.code));
+    body.insert("Message".into(), Value::String(e.message));
+    body.insert("Recommend".into(), Value::String(recommend));
+    Response {
+        status: e.status,
+        body: Value::Object(body),
+        created: None,
+    }
+}
+
+/// `Missing<Param>` (400): the POP gateway's code for an absent required parameter.
+pub(crate) fn missing(field: &str) -> ApiError {
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    ApiError::new(
+        400,
+        format!("Missing{leaf}"),
+        format!("`{field}` is mandatory for this action"),
+    )
+}
+
+/// The error for a parameter neither product defines for the API (or sgeval does not
+/// model): rejected rather than ignored, so a misspelt field never widens a rule
+/// (Decision 8).
+fn unknown(field: &str, api: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidParameter",
+        format!("`{field}` is not a parameter of {api} (or one sgeval does not model)"),
+    )
+}
+
+/// Common request parameters every RPC call may carry; they do not change the call.
+const COMMON: &[&str] = &[
+    "Action",
+    "Version",
+    "Format",
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "SignatureType",
+    "Timestamp",
+    "SecurityToken",
+    "OwnerId",
+    "OwnerAccount",
+    "ResourceOwnerId",
+    "ResourceOwnerAccount",
+];
+
+/// A short JSON rendering of a value for messages.
+pub(crate) fn show(v: &Value) -> String {
+    let mut text = v.to_string();
+    if text.len() > 60 {
+        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// RPC parameters as one flat map (`Permissions.1.IpProtocol` → value), read from nested
+/// or flat JSON. Reading a parameter removes it; [`Params::finish`] rejects what is left.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Params {
+    /// Prefix of every key, for messages (`Permissions.2.` for one rule).
+    prefix: String,
+    map: BTreeMap<String, Value>,
+}
+
+impl Params {
+    /// Flattens a request's `params`.
+    ///
+    /// # Errors
+    /// `InvalidParameter` (400) when `params` is not an object or a parameter is given
+    /// twice (once nested, once flat).
+    pub(crate) fn parse(request: &Request) -> Result<Params, ApiError> {
+        let mut params = Params::default();
+        let obj = match &request.params {
+            None | Some(Value::Null) => return Ok(params),
+            Some(Value::Object(obj)) => obj,
+            Some(other) => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidParameter",
+                    format!(
+                        "`params` must be an object, found {} `{}`",
+                        kind(other),
+                        show(other)
+                    ),
+                ))
+            }
+        };
+        for (key, value) in obj {
+            if COMMON.contains(&key.as_str()) {
+                continue;
+            }
+            match value {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let at = format!("{key}.{}", i + 1);
+                        match item {
+                            Value::Object(fields) => {
+                                for (field, v) in fields {
+                                    params.insert(format!("{at}.{field}"), v)?;
+                                }
+                            }
+                            other => params.insert(at, other)?,
+                        }
+                    }
+                }
+                other => params.insert(key.clone(), other)?,
+            }
+        }
+        Ok(params)
+    }
+
+    fn insert(&mut self, key: String, value: &Value) -> Result<(), ApiError> {
+        if value.is_null() {
+            return Ok(());
+        }
+        if self.map.contains_key(&key) {
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter",
+                format!("`{key}` is given twice (once nested, once flat)"),
+            ));
+        }
+        self.map.insert(key, value.clone());
+        Ok(())
+    }
+
+    /// The full name of a parameter of this map, for messages.
+    pub(crate) fn field(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Whether the map holds `key`.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Whether no parameter is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The parameters as a JSON object, without `skip` (for idempotency comparisons).
+    pub(crate) fn canonical(&self, skip: &str) -> Value {
+        Value::Object(
+            self.map
+                .iter()
+                .filter(|(k, _)| k.as_str() != skip)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Takes a text parameter; numbers and booleans read as their text (everything is text
+    /// on the wire). An empty string reads as absent.
+    ///
+    /// # Errors
+    /// `invalid` (400) when the value is an object or an array.
+    pub(crate) fn text(&mut self, key: &str, invalid: &str) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.map.remove(key) else {
+            return Ok(None);
+        };
+        let text = match &v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Null => return Ok(None),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(ApiError::new(
+                    400,
+                    invalid,
+                    format!(
+                        "`{}` must be a string, found {} `{}`",
+                        self.field(key),
+                        kind(&v),
+                        show(&v)
+                    ),
+                ))
+            }
+        };
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    /// Takes a required text parameter.
+    ///
+    /// # Errors
+    /// `invalid` for a wrong type, `Missing<Param>` when absent or empty.
+    pub(crate) fn required(&mut self, key: &str, invalid: &str) -> Result<String, ApiError> {
+        let field = self.field(key);
+        self.text(key, invalid)?.ok_or_else(|| missing(&field))
+    }
+
+    /// Takes the entries `prefix.N.<field>` as one map per `N`, ordered by `N`. `N` must
+    /// be a whole number from 1 (written without leading zeros); gaps are allowed.
+    ///
+    /// # Errors
+    /// `invalid` (400) for a bad index, a non-object list entry, or `prefix` given as a
+    /// single value rather than a list.
+    pub(crate) fn list(&mut self, prefix: &str, invalid: &str) -> Result<Vec<(u32, Params)>, ApiError> {
+        if let Some(v) = self.map.remove(prefix) {
+            return Err(ApiError::new(
+                400,
+                invalid,
+                format!(
+                    "`{}` must be a list of objects (or `{}.N.<field>` parameters), found {} `{}`",
+                    self.field(prefix),
+                    self.field(prefix),
+                    kind(&v),
+                    show(&v)
+                ),
+            ));
+        }
+        let head = format!("{prefix}.");
+        let keys = self.keys_under(&head);
+        let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
+        for key in keys {
+            let Some(value) = self.map.remove(&key) else {
+                continue;
+            };
+            let rest = &key[head.len()..];
+            let full = self.field(&key);
+            let Some((index, leaf)) = rest.split_once('.') else {
+                return Err(ApiError::new(
+                    400,
+                    invalid,
+                    format!(
+                        "`{full}` must name a field as `{prefix}.N.<field>`, found {} `{}`",
+                        kind(&value),
+                        show(&value)
+                    ),
+                ));
+            };
+            let n = parse_index(index).ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    invalid,
+                    format!("`{full}`: the index `{index}` must be a whole number from 1"),
+                )
+            })?;
+            let entry = entries.entry(n).or_insert_with(|| Params {
+                prefix: format!("{}{prefix}.{n}.", self.prefix),
+                map: BTreeMap::new(),
+            });
+            entry.map.insert(leaf.to_owned(), value);
+        }
+        Ok(entries.into_iter().collect())
+    }
+
+    /// Takes the values `prefix.N` (or a single `prefix` value), ordered by `N`.
+    ///
+    /// # Errors
+    /// `invalid` (400) for a bad index or a value that is not text.
+    pub(crate) fn text_list(&mut self, prefix: &str, invalid: &str) -> Result<Vec<(u32, String)>, ApiError> {
+        let mut out = Vec::new();
+        if self.map.contains_key(prefix) {
+            if let Some(single) = self.text(prefix, invalid)? {
+                out.push((1, single));
+            }
+        }
+        let head = format!("{prefix}.");
+        let keys = self.keys_under(&head);
+        for key in keys {
+            let index = &key[head.len()..];
+            let n = parse_index(index).ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    invalid,
+                    format!(
+                        "`{}`: the index `{index}` must be a whole number from 1",
+                        self.field(&key)
+                    ),
+                )
+            })?;
+            if let Some(v) = self.text(&key, invalid)? {
+                out.push((n, v));
+            }
+        }
+        out.sort_by_key(|(n, _)| *n);
+        Ok(out)
+    }
+
+    /// The keys that start with `head`, in order.
+    fn keys_under(&self, head: &str) -> Vec<String> {
+        self.map.keys().filter(|k| k.starts_with(head)).cloned().collect()
+    }
+
+    /// Moves the listed parameters (when present) into a map of their own.
+    pub(crate) fn split_off(&mut self, keys: &[&str]) -> Params {
+        let mut out = Params {
+            prefix: self.prefix.clone(),
+            map: BTreeMap::new(),
+        };
+        for key in keys {
+            if let Some(v) = self.map.remove(*key) {
+                out.map.insert((*key).to_owned(), v);
+            }
+        }
+        out
+    }
+
+    /// Succeeds when every parameter was read.
+    ///
+    /// # Errors
+    /// `InvalidParameter` (400) naming the first parameter left over.
+    pub(crate) fn finish(self, api: &str) -> Result<(), ApiError> {
+        match self.map.keys().next() {
+            Some(key) => Err(unknown(&self.field(key), api)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `1`, `2`, ... without sign or leading zeros.
+fn parse_index(text: &str) -> Option<u32> {
+    if text.is_empty() || text.starts_with('0') || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&n| n >= 1)
+}
+
+/// Whether a text starts with `http://` or `https://` (any case), which every Alibaba name
+/// and description rule forbids.
+pub(crate) fn starts_with_http(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// Whether a text contains `http://` or `https://` (any case).
+pub(crate) fn contains_http(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.contains("http://") || lower.contains("https://")
+}
+
+/// The name rule both products state: `min..=max` characters, starting with a letter
+/// (Unicode letters include Chinese characters), not `http(s)://`, and otherwise only
+/// letters, digits and the listed punctuation.
+pub(crate) fn valid_name(name: &str, min: usize, max: usize, punctuation: &[char]) -> bool {
+    let len = name.chars().count();
+    (min..=max).contains(&len)
+        && name.chars().next().is_some_and(char::is_alphabetic)
+        && !starts_with_http(name)
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || c.is_ascii_digit() || punctuation.contains(&c))
+}
+
+/// A CIDR block or a bare address (a bare address is a /32 or /128). Host bits below the
+/// prefix are cleared (`10.1.2.3/8` is `10.0.0.0/8`): the providers accept both spellings
+/// and a prefix matches by its leading bits only.
+pub(crate) fn parse_cidr(text: &str) -> Option<IpNet> {
+    if text.contains('/') {
+        text.parse::<IpNet>().ok().map(|net| net.trunc())
+    } else {
+        text.parse::<IpAddr>().ok().map(IpNet::from)
+    }
+}
+
+/// The protocols of `IpProtocol` (ECS: TCP, UDP, ICMP, ICMPv6, GRE, ALL; ENS: a subset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    Gre,
+    All,
+}
+
+impl Proto {
+    /// Parses any case (`tcp`, `TCP`, `Tcp`).
+    pub(crate) fn parse(text: &str) -> Option<Proto> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            "icmp" => Proto::Icmp,
+            "icmpv6" => Proto::Icmpv6,
+            "gre" => Proto::Gre,
+            "all" => Proto::All,
+            _ => return None,
+        })
+    }
+
+    /// IANA number, `None` for every protocol.
+    pub(crate) fn number(self) -> Option<u8> {
+        match self {
+            Proto::Tcp => Some(crate::packet::TCP),
+            Proto::Udp => Some(crate::packet::UDP),
+            Proto::Icmp => Some(crate::packet::ICMP),
+            Proto::Icmpv6 => Some(crate::packet::ICMPV6),
+            Proto::Gre => Some(crate::packet::GRE),
+            Proto::All => None,
+        }
+    }
+
+    /// Whether `PortRange` holds real ports (`a/b`) rather than `-1/-1`.
+    pub(crate) fn has_ports(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Udp)
+    }
+
+    /// The family a family-specific protocol implies (ICMP is IPv4 only, ICMPv6 IPv6 only).
+    pub(crate) fn family(self) -> Option<Family> {
+        match self {
+            Proto::Icmp => Some(Family::V4),
+            Proto::Icmpv6 => Some(Family::V6),
+            _ => None,
+        }
+    }
+
+    /// The documented spelling (`TCP`, `ICMPv6`, `ALL`).
+    pub(crate) fn upper(self) -> &'static str {
+        match self {
+            Proto::Tcp => "TCP",
+            Proto::Udp => "UDP",
+            Proto::Icmp => "ICMP",
+            Proto::Icmpv6 => "ICMPv6",
+            Proto::Gre => "GRE",
+            Proto::All => "ALL",
+        }
+    }
+
+    /// The older APIs' spelling (`tcp`, `all`).
+    pub(crate) fn lower(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+            Proto::Icmpv6 => "icmpv6",
+            Proto::Gre => "gre",
+            Proto::All => "all",
+        }
+    }
+}
+
+/// Why a `PortRange`-style value was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PortError {
+    /// Not `a/b` with two integers, or outside 1..65535, or `a > b`.
+    Malformed,
+    /// Well formed but wrong for the protocol (`-1/-1` for TCP, `22/22` for ICMP).
+    Mismatch,
+}
+
+/// Reads `a/b` as two integers (`-1` allowed), without `+` signs or spaces.
+fn port_pair(text: &str) -> Option<(i32, i32)> {
+    let (a, b) = text.split_once('/')?;
+    let num = |s: &str| {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        (!digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i32>().ok())
+            .flatten()
+    };
+    Some((num(a)?, num(b)?))
+}
+
+/// A `PortRange` / `SourcePortRange` for `proto`: `Some(range)` for TCP and UDP
+/// (`1 <= a <= b <= 65535`), `None` (every port) for `-1/-1` with the other protocols.
+pub(crate) fn port_range(proto: Proto, text: &str) -> Result<Option<PortRange>, PortError> {
+    let (a, b) = port_pair(text).ok_or(PortError::Malformed)?;
+    if (a, b) == (-1, -1) {
+        return if proto.has_ports() {
+            Err(PortError::Mismatch)
+        } else {
+            Ok(None)
+        };
+    }
+    let range = u16::try_from(a)
+        .ok()
+        .zip(u16::try_from(b).ok())
+        .filter(|&(a, b)| a >= 1 && a <= b)
+        .and_then(|(a, b)| PortRange::new(a, b))
+        .ok_or(PortError::Malformed)?;
+    if proto.has_ports() {
+        Ok(Some(range))
+    } else {
+        Err(PortError::Mismatch)
+    }
+}
+
+/// The text of a port range as the providers show it (`22/22`, `-1/-1`).
+pub(crate) fn port_text(range: Option<PortRange>) -> String {
+    match range {
+        Some(r) => format!("{}/{}", r.lo, r.hi),
+        None => "-1/-1".into(),
+    }
+}
+
+/// A validated rule before it gets its key, id and provider view.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RuleSpec {
+    pub(crate) direction: Direction,
+    pub(crate) proto: Proto,
+    /// Destination ports (`None`: every port).
+    pub(crate) ports: Option<PortRange>,
+    /// Source ports (`None`: every port).
+    pub(crate) src_ports: Option<PortRange>,
+    pub(crate) remote: Remote,
+    pub(crate) local: Option<IpNet>,
+    pub(crate) action: Action,
+    pub(crate) priority: u8,
+    pub(crate) description: String,
+}
+
+impl RuleSpec {
+    /// The rule's family: the remote prefix's, else the local prefix's, else the one the
+    /// protocol implies, else none (a pure group reference of a protocol of both families
+    /// matches the members' addresses of either family).
+    pub(crate) fn family(&self) -> Option<Family> {
+        match &self.remote {
+            Remote::Cidr(net) => Some(Family::of_net(net)),
+            _ => None,
+        }
+        .or_else(|| self.local.as_ref().map(Family::of_net))
+        .or_else(|| self.proto.family())
+    }
+
+    /// Lowers to a [`Rule`].
+    pub(crate) fn to_rule(&self, key: RuleKey, id: String, shown: Value) -> Rule {
+        Rule {
+            key,
+            id,
+            direction: self.direction,
+            family: self.family(),
+            protocol: self.proto.number(),
+            dst_ports: self.ports.map(Ports::range).unwrap_or_else(Ports::any),
+            src_ports: self.src_ports.map(Ports::range).unwrap_or_else(Ports::any),
+            // Neither ECS nor ENS filters ICMP by type or code.
+            icmp: IcmpMatch::ANY,
+            remote: self.remote.clone(),
+            local: self.local,
+            action: self.action,
+            priority: self.priority,
+            enabled: true,
+            description: self.description.clone(),
+            shown,
+        }
+    }
+
+    /// Whether an existing rule is this rule (every matching field, the action and,
+    /// when `priority` is set, the priority; the description does not count).
+    pub(crate) fn same_as(&self, rule: &Rule, priority: bool) -> bool {
+        let me = self.to_rule(rule.key, String::new(), Value::Null);
+        me.direction == rule.direction
+            && me.family == rule.family
+            && me.protocol == rule.protocol
+            && me.dst_ports == rule.dst_ports
+            && me.src_ports == rule.src_ports
+            && me.remote == rule.remote
+            && me.local == rule.local
+            && me.action == rule.action
+            && (!priority || me.priority == rule.priority)
+    }
+
+    /// Whether two requested rules are the same rule (as [`RuleSpec::same_as`]).
+    pub(crate) fn same_spec(&self, other: &RuleSpec) -> bool {
+        let other_rule = other.to_rule(RuleKey(0), String::new(), Value::Null);
+        self.same_as(&other_rule, true)
+    }
+}
+
+/// A provider view with the rule id first.
+pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
+    let mut shown = Map::new();
+    shown.insert("SecurityGroupRuleId".into(), Value::String(id.to_owned()));
+    shown.extend(fields);
+    Value::Object(shown)
+}
+
+/// Lowers validated rules (each with its provider view, without the id) with fresh keys
+/// and ids, in order; the caller pushes them.
+pub(crate) fn lower_rules<'a>(
+    cloud: &Cloud,
+    perms: impl ExactSizeIterator<Item = (&'a RuleSpec, &'a Map<String, Value>)>,
+) -> Vec<Rule> {
+    let keys: Vec<RuleKey> = cloud.next_rule_keys(perms.len()).collect();
+    perms
+        .zip(keys)
+        .map(|((spec, shown), key)| {
+            let id = rule_id(cloud, key);
+            let shown = with_rule_id(&id, shown.clone());
+            spec.to_rule(key, id, shown)
+        })
+        .collect()
+}
+
+/// The answer fields of a group create: its `SecurityGroupId`, also the created id.
+pub(crate) fn created_group(id: String) -> (Map<String, Value>, Option<String>) {
+    let mut fields = Map::new();
+    fields.insert("SecurityGroupId".into(), Value::String(id.clone()));
+    (fields, Some(id))
+}
+
+/// A provider view built with `json!` as the map it is (an empty map for anything else).
+pub(crate) fn into_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A CIDR field of `family` as shown: the prefix when the rule has one of that family,
+/// else empty.
+pub(crate) fn net_text(net: Option<&IpNet>, family: Family) -> String {
+    net.filter(|n| Family::of_net(n) == family)
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// Reads a CIDR field of one family; anything else is `code`.
+///
+/// # Errors
+/// `code` (400) for a value that is no CIDR block or address of `family`.
+pub(crate) fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
+    let field = q.field(key);
+    let Some(text) = q.text(key, code)? else {
+        return Ok(None);
+    };
+    match parse_cidr(&text) {
+        Some(net) if Family::of_net(&net) == family => Ok(Some(net)),
+        _ => Err(ApiError::new(
+            400,
+            code,
+            format!("`{field}` `{text}` is not an {family} CIDR block or address"),
+        )),
+    }
+}
+
+/// `Policy`: `accept` or `drop` in any case.
+pub(crate) fn parse_policy(text: &str) -> Option<Action> {
+    if text.eq_ignore_ascii_case("accept") {
+        Some(Action::Allow)
+    } else if text.eq_ignore_ascii_case("drop") {
+        Some(Action::Deny)
+    } else {
+        None
+    }
+}
+
+/// Refuses an ICMP rule with an IPv6 address and an ICMPv6 rule with an IPv4 one:
+/// `<namespace>.Ipv4ProtocolConflictWithIpv6Address` and the reverse (ECS spells the
+/// namespace `InvalidParam`, ENS `InvalidParameter`). `proto_field` and `proto_text` name
+/// the `IpProtocol` as given.
+///
+/// # Errors
+/// The conflict (400).
+pub(crate) fn check_proto_family(
+    proto: Proto,
+    family: Option<Family>,
+    namespace: &str,
+    proto_field: &str,
+    proto_text: &str,
+) -> Result<(), ApiError> {
+    let (code, message) = match (proto, family) {
+        (Proto::Icmp, Some(Family::V6)) => (
+            "Ipv4ProtocolConflictWithIpv6Address",
+            "is IPv4 only and cannot take an IPv6 address",
+        ),
+        (Proto::Icmpv6, Some(Family::V4)) => (
+            "Ipv6ProtocolConflictWithIpv4Address",
+            "is IPv6 only and cannot take an IPv4 address",
+        ),
+        _ => return Ok(()),
+    };
+    Err(ApiError::new(
+        400,
+        format!("{namespace}.{code}"),
+        format!("`{proto_field}` `{proto_text}` {message}"),
+    ))
+}
+
+/// Refuses a rule that gives both the IPv4 and the IPv6 field of one side (`keys`, in
+/// that order): `code`, the message ending in `wording` (`together`, `at the same time`).
+///
+/// # Errors
+/// `code` (400) when both are given.
+pub(crate) fn one_family(
+    q: &Params,
+    given: (bool, bool),
+    keys: (&str, &str),
+    code: &str,
+    wording: &str,
+) -> Result<(), ApiError> {
+    if given.0 && given.1 {
+        return Err(ApiError::new(
+            400,
+            code,
+            format!(
+                "`{}` and `{}` cannot be set {wording}",
+                q.field(keys.0),
+                q.field(keys.1)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Calls `api` with `params` as the request's parameters (for the front ends' tests).
+#[cfg(test)]
+pub(crate) fn call_with(cloud: &mut Cloud, api: &str, params: Value) -> Response {
+    cloud.call(
+        api,
+        &Request {
+            params: Some(params),
+            ..Request::default()
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn params(v: Value) -> Params {
+        Params::parse(&Request {
+            params: Some(v),
+            ..Request::default()
+        })
+        .expect("parses")
+    }
+
+    #[test]
+    fn nested_and_flat_forms_read_the_same() {
+        let mut nested = params(json!({"Permissions": [{"IpProtocol": "TCP", "Priority": 10}]}));
+        let mut flat = params(json!({"Permissions.1.IpProtocol": "TCP", "Permissions.1.Priority": "10"}));
+        let a = nested.list("Permissions", "X").unwrap();
+        let b = flat.list("Permissions", "X").unwrap();
+        assert_eq!(a.len(), 1);
+        for (mut pa, mut pb) in a.into_iter().map(|(_, p)| p).zip(b.into_iter().map(|(_, p)| p)) {
+            assert_eq!(
+                pa.text("IpProtocol", "X").unwrap(),
+                pb.text("IpProtocol", "X").unwrap()
+            );
+            assert_eq!(pa.text("Priority", "X").unwrap().as_deref(), Some("10"));
+            assert_eq!(pb.text("Priority", "X").unwrap().as_deref(), Some("10"));
+        }
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused() {
+        let e = Params::parse(&Request {
+            params: Some(json!({"Tag": [{"Key": "a"}], "Tag.1.Key": "b"})),
+            ..Request::default()
+        })
+        .unwrap_err();
+        assert!(e.message.contains("`Tag.1.Key`"), "{e}");
+    }
+
+    #[test]
+    fn list_indexes_must_be_whole_numbers_from_one() {
+        for bad in ["0", "x", "01", "-1", ""] {
+            let mut p = params(json!({ format!("Permissions.{bad}.IpProtocol"): "TCP" }));
+            let e = p.list("Permissions", "InvalidParam.Permissions").unwrap_err();
+            assert_eq!(e.code, "InvalidParam.Permissions");
+        }
+        let mut sparse =
+            params(json!({"Permissions.3.IpProtocol": "TCP", "Permissions.1.IpProtocol": "UDP"}));
+        let entries = sparse.list("Permissions", "X").unwrap();
+        assert_eq!(entries.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 3]);
+        assert!(sparse.is_empty());
+    }
+
+    #[test]
+    fn an_object_where_text_is_expected_names_field_and_value() {
+        let mut p = params(json!({"Permissions": [{"SourceCidrIp": {"a": 1}}]}));
+        let mut entries = p.list("Permissions", "X").unwrap();
+        let e = entries[0]
+            .1
+            .text("SourceCidrIp", "InvalidSourceCidrIp.Malformed")
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidSourceCidrIp.Malformed");
+        assert!(e.message.contains("`Permissions.1.SourceCidrIp`") && e.message.contains("{\"a\":1}"));
+    }
+
+    #[test]
+    fn leftover_parameters_are_refused_and_common_ones_ignored() {
+        let p = params(json!({"Action": "X", "Format": "JSON", "SourceCidr": "1.2.3.4"}));
+        let e = p.finish("AuthorizeSecurityGroup").unwrap_err();
+        assert!(e.message.contains("`SourceCidr`"));
+    }
+
+    #[test]
+    fn port_ranges_follow_the_protocol() {
+        assert_eq!(port_range(Proto::Tcp, "22/22"), Ok(PortRange::new(22, 22)));
+        assert_eq!(port_range(Proto::Tcp, "200/1"), Err(PortError::Malformed));
+        assert_eq!(port_range(Proto::Tcp, "0/80"), Err(PortError::Malformed));
+        assert_eq!(port_range(Proto::Tcp, "1/65536"), Err(PortError::Malformed));
+        assert_eq!(port_range(Proto::Tcp, "-1/-1"), Err(PortError::Mismatch));
+        assert_eq!(port_range(Proto::Udp, "+1/2"), Err(PortError::Malformed));
+        assert_eq!(port_range(Proto::Icmp, "-1/-1"), Ok(None));
+        assert_eq!(port_range(Proto::All, "1/200"), Err(PortError::Mismatch));
+        assert_eq!(port_range(Proto::Gre, "-1"), Err(PortError::Malformed));
+    }
+
+    #[test]
+    fn cidrs_accept_bare_addresses_and_clear_host_bits() {
+        assert_eq!(parse_cidr("10.1.2.3"), "10.1.2.3/32".parse().ok());
+        assert_eq!(parse_cidr("10.1.2.3/8"), "10.0.0.0/8".parse().ok());
+        assert_eq!(parse_cidr("2001:db8::1"), "2001:db8::1/128".parse().ok());
+        assert_eq!(parse_cidr("10.0.0.0/33"), None);
+        assert_eq!(parse_cidr("256.0.0.0/8"), None);
+        assert_eq!(parse_cidr("fe80::1%eth0"), None);
+    }
+
+    #[test]
+    fn names_follow_the_documented_rule() {
+        let ecs = [':', '_', '.', '-'];
+        assert!(valid_name("web-tier.v2", 2, 128, &ecs));
+        assert!(valid_name("安全组1", 2, 128, &ecs));
+        assert!(!valid_name("w", 2, 128, &ecs));
+        assert!(!valid_name("1web", 2, 128, &ecs));
+        assert!(!valid_name("web tier", 2, 128, &ecs));
+        assert!(!valid_name("web.tier", 2, 128, &[':', '_', '-']));
+        assert!(starts_with_http("HTTPS://x"));
+    }
+}

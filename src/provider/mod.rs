@@ -9,14 +9,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{Cloud, Request, Response};
+use crate::cloud::{Cloud, EndpointError, Request, Response};
 use crate::decision::Verdict;
+use crate::group::GroupKey;
 
 pub mod alibaba;
 pub mod ecs;
 pub mod ens;
 pub mod gcore;
 pub mod huawei;
+mod rest;
 
 /// The providers sgeval models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,11 +58,14 @@ impl Provider {
         }
     }
 
-    /// How many security groups one NIC may join (ECS: 10, A1; ENS: as ECS; Huawei: 5
-    /// recommended, H4b, we allow the hard ECS-like 10; Gcore: no documented limit, 100).
+    /// How many security groups one NIC may join. ECS: 10 (A1); ENS: as ECS; Huawei: 5
+    /// ("By default, you can add an ECS or extension NIC to up to five security groups",
+    /// support.huaweicloud.com/intl/en-us/eu-west-0-usermanual-ecs/en-us_topic_0140323157.html);
+    /// Gcore: no documented limit, 100.
     pub fn groups_per_nic(self) -> usize {
         match self {
-            Provider::Ecs | Provider::Ens | Provider::Huawei => 10,
+            Provider::Ecs | Provider::Ens => 10,
+            Provider::Huawei => 5,
             Provider::Gcore => 100,
         }
     }
@@ -104,6 +109,9 @@ pub struct Options {
     pub ens_egress_default: Verdict,
     /// Gcore defaults on create (Decision 6).
     pub gcore_defaults: GcoreDefaults,
+    /// Huawei: the action of a rule created without `action` (Decision 5: allow; seed 003's
+    /// response table says deny, see SEMANTICS.md "Contradictions").
+    pub huawei_default_action: crate::rule::Action,
 }
 
 impl Default for Options {
@@ -111,6 +119,7 @@ impl Default for Options {
         Options {
             ens_egress_default: Verdict::Allow,
             gcore_defaults: GcoreDefaults::EgressWhenNone,
+            huawei_default_action: crate::rule::Action::Allow,
         }
     }
 }
@@ -170,6 +179,19 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
         Provider::Ens => ens::call(cloud, api, request),
         Provider::Huawei => huawei::call(cloud, api, request),
         Provider::Gcore => gcore::call(cloud, api, request),
+    }
+}
+
+/// The provider's own checks when a NIC joins `groups` (keys of existing groups, in
+/// association order), beyond the common ones of [`Cloud::attach`]. ECS: the groups are of
+/// one region and VPC, and hold at most 1,000 rules together (A1, A6).
+///
+/// # Errors
+/// The [`EndpointError`] naming the endpoint and what it breaks.
+pub(crate) fn check_attach(cloud: &Cloud, endpoint: &str, groups: &[GroupKey]) -> Result<(), EndpointError> {
+    match cloud.provider() {
+        Provider::Ecs => ecs::check_attach(cloud, endpoint, groups),
+        Provider::Ens | Provider::Huawei | Provider::Gcore => Ok(()),
     }
 }
 

@@ -1,12 +1,249 @@
-//! `sgeval check`.
+//! `sgeval check`: decide one packet, hop by hop.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use serde_json::json;
+use sgeval::flow::{self, Flow, PacketSpec};
+use sgeval::packet::ProtocolArg;
+use sgeval::query::explain;
+use sgeval::{Cloud, Family, Reason, Verdict};
+
+use crate::util::{bad_input, read_scenario, EXIT_DENIED};
+
+/// Which engine decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineChoice {
+    /// The compiled, indexed engine (the default).
+    Compiled,
+    /// The reference evaluator: a plain linear scan (the oracle).
+    Reference,
+}
+
+/// An expected verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Expect {
+    /// Expect the packet to pass.
+    Allow,
+    /// Expect the packet to be dropped.
+    Deny,
+}
 
 /// Arguments of `sgeval check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Scenario file (JSON).
+    scenario: PathBuf,
+    /// Source: an endpoint name or an address (an endpoint's address means that endpoint).
+    #[arg(long)]
+    from: String,
+    /// Destination: an endpoint name or an address.
+    #[arg(long)]
+    to: String,
+    /// Protocol: a name (tcp, udp, icmp, icmpv6, gre, ...) or a number 0-255.
+    #[arg(long)]
+    proto: ProtocolArg,
+    /// Destination port (required for tcp, udp, sctp, dccp, udplite).
+    #[arg(long)]
+    dport: Option<u16>,
+    /// Source port (default 49152 for port protocols).
+    #[arg(long)]
+    sport: Option<u16>,
+    /// ICMP type (default echo request: 8, or 128 for icmpv6).
+    #[arg(long)]
+    icmp_type: Option<u8>,
+    /// ICMP code (default 0).
+    #[arg(long)]
+    icmp_code: Option<u8>,
+    /// The packet belongs to an established connection.
+    #[arg(long)]
+    established: bool,
+    /// Address family when both sides are endpoints with both (IPv4 or IPv6).
+    #[arg(long, value_parser = parse_family)]
+    family: Option<Family>,
+    /// Engine.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Compiled)]
+    engine: EngineChoice,
+    /// Exit 3 unless the verdict is this one (for CI gates).
+    #[arg(long, value_enum)]
+    expect: Option<Expect>,
+    /// Also list, for each hop, every rule that did not decide and the first field it failed.
+    #[arg(long)]
+    why: bool,
+    /// Also show the smallest single-rule change that flips the verdict, as a provider request.
+    #[arg(long)]
+    fix: bool,
+    /// Print JSON: `{"verdict": ..., "hops": [...]}`.
+    #[arg(long)]
+    json: bool,
+}
 
-/// Runs `sgeval check`.
-pub fn run(_args: Args) -> ExitCode {
-    ExitCode::from(2)
+fn parse_family(s: &str) -> Result<Family, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "ipv4" | "v4" | "4" => Ok(Family::V4),
+        "ipv6" | "v6" | "6" => Ok(Family::V6),
+        _ => Err(format!("unknown family `{s}` (IPv4 or IPv6)")),
+    }
+}
+
+/// Runs `sgeval check`. Exit status: 0 allowed, 3 denied (or `--expect` not met), 2 bad input.
+pub fn run(args: Args) -> ExitCode {
+    let scenario = match read_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let cloud = match scenario.build() {
+        Ok(c) => c,
+        Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
+    };
+    let spec = PacketSpec {
+        from: args.from.clone(),
+        to: args.to.clone(),
+        protocol: args.proto.0,
+        dport: args.dport,
+        sport: args.sport,
+        icmp_type: args.icmp_type,
+        icmp_code: args.icmp_code,
+        established: args.established,
+        family: args.family,
+    };
+    let packet = match spec.packet(&cloud) {
+        Ok(p) => p,
+        Err(e) => return bad_input(e),
+    };
+    if cloud.endpoint_by_addr(packet.src).is_none() && cloud.endpoint_by_addr(packet.dst).is_none() {
+        return bad_input(format!(
+            "neither `{}` nor `{}` is an endpoint of the scenario, so no security group decides",
+            args.from, args.to
+        ));
+    }
+    let flow = match args.engine {
+        EngineChoice::Reference => flow::trace(&cloud, &sgeval::reference::Evaluator::new(&cloud), &packet),
+        EngineChoice::Compiled => match compiled(&cloud, &packet) {
+            Ok(f) => f,
+            Err(e) => return bad_input(e),
+        },
+    };
+    let fix = args.fix.then(|| explain::fix_flow(&cloud, &packet)).flatten();
+    if args.json {
+        let mut out = flow_json(&cloud, &packet, &flow);
+        if args.why {
+            for (i, h) in flow.hops.iter().enumerate() {
+                let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
+                out["hops"][i]["not_deciding"] = serde_json::to_value(&misses).unwrap_or_default();
+            }
+        }
+        if args.fix {
+            out["fix"] = match &fix {
+                Some((endpoint, direction, f)) => {
+                    let mut v = f.to_json(&cloud);
+                    v["endpoint"] = json!(endpoint_name(&cloud, *endpoint));
+                    v["direction"] = json!(direction);
+                    v
+                }
+                None => serde_json::Value::Null,
+            };
+        }
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_human(&cloud, &packet, &flow);
+        if args.why {
+            for h in &flow.hops {
+                let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
+                outln!(
+                    "{} at {}: {} other rule(s)",
+                    h.direction,
+                    endpoint_name(&cloud, h.endpoint),
+                    misses.len()
+                );
+                for m in misses {
+                    outln!("  {} (group {}): {}", m.rule_id, m.group_id, m.detail);
+                }
+            }
+        }
+        if args.fix {
+            match &fix {
+                Some((endpoint, direction, f)) => {
+                    outln!(
+                        "fix at {} {direction}: {}",
+                        endpoint_name(&cloud, *endpoint),
+                        f.summary
+                    );
+                    outln!("  call: {}", f.call_json());
+                }
+                None => outln!("fix: no single-rule change flips this verdict"),
+            }
+        }
+    }
+    let wanted = match args.expect {
+        Some(Expect::Allow) => Verdict::Allow,
+        Some(Expect::Deny) => Verdict::Deny,
+        None => Verdict::Allow,
+    };
+    match (args.expect.is_some(), flow.verdict == wanted) {
+        (_, true) => ExitCode::SUCCESS,
+        (true, false) => {
+            eprintln!("sgeval: expected {wanted}, got {}", flow.verdict);
+            ExitCode::from(EXIT_DENIED)
+        }
+        (false, false) => ExitCode::from(EXIT_DENIED),
+    }
+}
+
+fn compiled(cloud: &Cloud, packet: &sgeval::Packet) -> Result<Flow, String> {
+    let engine = sgeval::compile::Engine::build(cloud).map_err(|e| e.to_string())?;
+    Ok(flow::trace(cloud, &engine, packet))
+}
+
+fn endpoint_name(cloud: &Cloud, key: sgeval::EndpointKey) -> String {
+    cloud.endpoint(key).map(|e| e.name.clone()).unwrap_or_default()
+}
+
+/// The JSON answer of `check`.
+pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_json::Value {
+    let hops: Vec<_> = flow
+        .hops
+        .iter()
+        .map(|h| {
+            let mut hop = json!({
+                "endpoint": endpoint_name(cloud, h.endpoint),
+                "direction": h.direction,
+                "verdict": h.decision.verdict,
+                "decided_by": flow::label(cloud, &h.decision),
+                "explanation": flow::explain(cloud, &h.decision),
+            });
+            match h.decision.reason {
+                Reason::Rule(r) => {
+                    if let Some(g) = cloud.group(r.group) {
+                        hop["group"] = json!({"id": g.id, "name": g.name});
+                    }
+                    if let Some(rule) = cloud.rule(r) {
+                        hop["rule"] = rule.shown.clone();
+                    }
+                }
+                Reason::IntraGroup { group } => {
+                    if let Some(g) = cloud.group(group) {
+                        hop["group"] = json!({"id": g.id, "name": g.name});
+                    }
+                }
+                _ => {}
+            }
+            hop
+        })
+        .collect();
+    json!({"verdict": flow.verdict, "packet": packet, "hops": hops})
+}
+
+fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
+    outln!("packet: {packet}");
+    for h in &flow.hops {
+        outln!(
+            "  {:<7} at {:<12} {:<5}  {}",
+            h.direction.to_string(),
+            endpoint_name(cloud, h.endpoint),
+            h.decision.verdict.to_string(),
+            flow::explain(cloud, &h.decision)
+        );
+    }
+    outln!("verdict: {}", flow.verdict);
 }

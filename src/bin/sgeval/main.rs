@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that ends the program quietly when stdout is closed (`sgeval ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::util::emit(&format!($($arg)*))
+    };
+}
+
 mod api;
 mod bench;
 mod check;

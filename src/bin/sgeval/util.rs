@@ -5,8 +5,6 @@ use std::process::ExitCode;
 
 use sgeval::Scenario;
 
-/// Exit status for "allowed" / success.
-pub const EXIT_OK: u8 = 0;
 /// Exit status for bad input.
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit status for "denied" / a failed expectation.
@@ -22,4 +20,14 @@ pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
 pub fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("sgeval: error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// Writes a line to stdout; when the reader has gone (a closed pipe), exits at once with
+/// the status a shell reports for SIGPIPE instead of panicking.
+pub fn emit(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").is_err() {
+        std::process::exit(141);
+    }
 }

@@ -536,7 +536,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                 .filter(|p| p.max < ids.len())
             {
                 let score = |p: &Plan| p.sum + p.max * MAX_WEIGHT;
-                let better = best.as_ref().map_or(true, |b| score(&plan) < score(b));
+                let better = best.as_ref().is_none_or(|b| score(&plan) < score(b));
                 if better {
                     best = Some(plan);
                 }

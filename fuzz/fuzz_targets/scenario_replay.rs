@@ -1,0 +1,8 @@
+//! Any text as a scenario: parsed, replayed, evaluated. See fuzz/README.md.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    sgeval_fuzz::scenario(data);
+});

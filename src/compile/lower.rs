@@ -1,0 +1,663 @@
+//! Lowering: the groups of an endpoint, for one direction and address family, become an
+//! ordered list of classifier entries whose first match is the provider's answer.
+//!
+//! The provider's decision procedure lives entirely in the ORDER of the entries:
+//!
+//! - ECS: the `InnerAccessPolicy=Accept` groups first (one entry per member address, reason
+//!   [`Reason::IntraGroup`]), then the rules of all groups pooled and stably sorted by
+//!   (priority, drop before accept), the pool being listed in group association order, then
+//!   creation order; the group type's default when nothing matches.
+//! - ENS: the same pool, no intra-group entries.
+//! - Huawei: group association order, in each group (priority, deny before allow, creation
+//!   order).
+//! - Gcore: group order, then creation order; every rule allows.
+//!
+//! Rules then become entries: the remote side expands to prefixes (a group reference to its
+//! members' addresses of the family, an address group to its entries, ranges to prefixes),
+//! multiport lists and source port lists to their cross product.
+//!
+//! ICMP packets (protocol 1 and 58) are classified by separate entry lists, one per protocol,
+//! when a rule that can match them filters the ICMP type or code (Gcore), because the filter
+//! applies to them on top of the rule's port ranges (the reference compares ports for every
+//! protocol, [`crate::Rule::matches_header`]); without such a rule the main list decides
+//! them, with their real ports and protocol. In an ICMP list the
+//! classifier's protocol field carries the ICMP type, the source port field the real source
+//! port, and the destination port field either the real destination port (when no rule of
+//! the list filters the ICMP code) or `class << 8 | code`, where `class` is the index of the
+//! elementary interval of the list's destination port boundaries that holds the port.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
+
+use super::classifier::{Addr, Prefix, Rule as Entry};
+use crate::cloud::Cloud;
+use crate::decision::{Decision, Fallback, Reason, RuleRef, Verdict};
+use crate::group::{AddressEntry, GroupKey, GroupKind, InnerPolicy};
+use crate::packet::{ICMP, ICMPV6};
+use crate::provider::Provider;
+use crate::rule::{Action, Direction, Family, PortRange, Remote, Rule};
+
+/// The two ICMP protocols that have their own entry lists, in list order.
+pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [ICMP, ICMPV6];
+
+/// Most elementary destination-port intervals an ICMP list can encode next to the code.
+const MAX_PORT_CLASSES: usize = 256;
+
+/// An address type of one family, with the conversions lowering needs.
+pub(crate) trait FamilyAddr: Addr + Default {
+    /// The family.
+    const FAMILY: Family;
+    /// The address as an integer, when it is of this family.
+    fn of_ip(ip: IpAddr) -> Option<Self>;
+    /// The prefix of a network of this family.
+    fn of_net(net: &IpNet) -> Option<Prefix<Self>>;
+    /// Appends the prefixes that cover exactly the addresses `a` of this family with
+    /// `first <= a <= last` (ordering as [`IpAddr`]'s, which puts IPv4 before IPv6), the
+    /// set [`AddressEntry::contains`] holds.
+    fn range(first: IpAddr, last: IpAddr, out: &mut Vec<Prefix<Self>>);
+}
+
+impl FamilyAddr for u32 {
+    const FAMILY: Family = Family::V4;
+
+    fn of_ip(ip: IpAddr) -> Option<u32> {
+        match ip {
+            IpAddr::V4(a) => Some(u32::from(a)),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    fn of_net(net: &IpNet) -> Option<Prefix<u32>> {
+        match net {
+            IpNet::V4(n) => Some(Prefix {
+                addr: u32::from(n.network()),
+                len: n.prefix_len(),
+            }),
+            IpNet::V6(_) => None,
+        }
+    }
+
+    fn range(first: IpAddr, last: IpAddr, out: &mut Vec<Prefix<u32>>) {
+        let IpAddr::V4(first) = first else { return };
+        let last = match last {
+            IpAddr::V4(l) => l,
+            // Every IPv4 address orders before every IPv6 one.
+            IpAddr::V6(_) => Ipv4Addr::BROADCAST,
+        };
+        if first > last {
+            return;
+        }
+        out.extend(Ipv4Subnets::new(first, last, 0).map(|n| Prefix {
+            addr: u32::from(n.network()),
+            len: n.prefix_len(),
+        }));
+    }
+}
+
+impl FamilyAddr for u128 {
+    const FAMILY: Family = Family::V6;
+
+    fn of_ip(ip: IpAddr) -> Option<u128> {
+        match ip {
+            IpAddr::V6(a) => Some(u128::from(a)),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    fn of_net(net: &IpNet) -> Option<Prefix<u128>> {
+        match net {
+            IpNet::V6(n) => Some(Prefix {
+                addr: u128::from(n.network()),
+                len: n.prefix_len(),
+            }),
+            IpNet::V4(_) => None,
+        }
+    }
+
+    fn range(first: IpAddr, last: IpAddr, out: &mut Vec<Prefix<u128>>) {
+        let IpAddr::V6(first) = first else { return };
+        // An IPv4 `last` orders before every IPv6 address: the range holds none.
+        let IpAddr::V6(last) = last else { return };
+        if first > last {
+            return;
+        }
+        out.extend(Ipv6Subnets::new(first, last, 0).map(|n| Prefix {
+            addr: u128::from(n.network()),
+            len: n.prefix_len(),
+        }));
+    }
+}
+
+/// Entries with the decision each gives when it is the first match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Part<A: Addr> {
+    /// Classifier entries, first match first.
+    pub entries: Vec<Entry<A>>,
+    /// `decisions[i]` is the answer when `entries[i]` is the first match.
+    pub decisions: Vec<Decision>,
+}
+
+/// The entry list of one ICMP protocol.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct IcmpPart<A: Addr> {
+    /// The entries.
+    pub part: Part<A>,
+    /// Empty: the destination port field holds the real destination port. Otherwise the
+    /// sorted first ports of the elementary destination-port intervals (the first is 0),
+    /// and the field holds `interval index << 8 | ICMP code`.
+    pub classes: Vec<u16>,
+}
+
+/// The lowered table of one endpoint group list, direction and family.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Lowered<A: Addr> {
+    /// Entries for every protocol whose packets have no list of their own.
+    pub main: Part<A>,
+    /// Entries for ICMP packets, then for ICMPv6 packets ([`ICMP_PROTOCOLS`]), used where
+    /// `lanes` says so.
+    pub icmp: [IcmpPart<A>; 2],
+    /// Whether ICMP, then ICMPv6, packets are decided by their own list (some rule that can
+    /// match them filters the ICMP type or code) rather than by `main`.
+    pub lanes: [bool; 2],
+    /// The answer when nothing matches.
+    pub fallback: Decision,
+}
+
+/// Why lowering stopped: a limit, naming the rule that crossed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LowerError {
+    /// The table would hold more than `limit` entries.
+    TooManyEntries {
+        /// The rule (or intra-group policy) being expanded.
+        rule: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// An ICMP list would need more than [`MAX_PORT_CLASSES`] destination port intervals.
+    IcmpPortClasses {
+        /// The rule whose ports crossed the limit.
+        rule: String,
+    },
+}
+
+/// Shared state of one build or refresh: the cloud and the member addresses of the groups
+/// looked up so far.
+pub(crate) struct Ctx<'c> {
+    pub cloud: &'c Cloud,
+    members4: HashMap<GroupKey, Vec<Prefix<u32>>>,
+    members6: HashMap<GroupKey, Vec<Prefix<u128>>>,
+}
+
+impl<'c> Ctx<'c> {
+    pub(crate) fn new(cloud: &'c Cloud) -> Ctx<'c> {
+        Ctx {
+            cloud,
+            members4: HashMap::new(),
+            members6: HashMap::new(),
+        }
+    }
+}
+
+/// Per-family access to the member cache.
+pub(crate) trait MemberCache<A: FamilyAddr> {
+    /// The addresses of `group`'s members in family `A`, as the fewest prefixes that hold
+    /// exactly them ([`aggregate`]), sorted.
+    fn members(&mut self, group: GroupKey) -> &[Prefix<A>];
+}
+
+fn collect_members<A: FamilyAddr>(cloud: &Cloud, group: GroupKey) -> Vec<Prefix<A>> {
+    let mut out: Vec<Prefix<A>> = cloud
+        .members(group)
+        .flat_map(|m| m.ips.iter())
+        .filter_map(|&ip| A::of_ip(ip))
+        .map(|addr| Prefix {
+            addr,
+            len: A::BITS as u8,
+        })
+        .collect();
+    aggregate(&mut out);
+    out
+}
+
+/// Replaces `prefixes` by the fewest prefixes that hold exactly the same addresses, sorted.
+/// Members of a group are often numbered densely: 5,000 host addresses can collapse into a
+/// few dozen prefixes, and the classifier then holds that many entries instead.
+pub(crate) fn aggregate<A: Addr>(prefixes: &mut Vec<Prefix<A>>) {
+    let mut ranges: Vec<(u128, u128)> = prefixes
+        .iter()
+        .map(|p| (p.first().to_u128(), p.last().to_u128()))
+        .collect();
+    ranges.sort_unstable();
+    prefixes.clear();
+    let mut current: Option<(u128, u128)> = None;
+    for (lo, hi) in ranges {
+        current = match current {
+            // Overlapping or adjacent: one range.
+            Some((clo, chi)) if chi.checked_add(1).is_none_or(|next| lo <= next) => Some((clo, chi.max(hi))),
+            Some((clo, chi)) => {
+                push_range(clo, chi, prefixes);
+                Some((lo, hi))
+            }
+            None => Some((lo, hi)),
+        };
+    }
+    if let Some((lo, hi)) = current {
+        push_range(lo, hi, prefixes);
+    }
+}
+
+/// Appends the fewest prefixes that cover `lo..=hi` exactly (addresses as integers of the
+/// family `A`, `lo <= hi`), in ascending order.
+fn push_range<A: Addr>(mut lo: u128, hi: u128, out: &mut Vec<Prefix<A>>) {
+    let bits = A::BITS;
+    loop {
+        // The largest aligned block that starts at `lo` and ends at or before `hi`.
+        let align = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
+        let fit = match (hi - lo).checked_add(1) {
+            Some(count) => 127 - count.leading_zeros(),
+            None => 128,
+        };
+        let k = align.min(fit);
+        out.push(Prefix {
+            addr: A::from_u128_truncating(lo),
+            len: (bits - k) as u8,
+        });
+        let last = if k >= 128 {
+            u128::MAX
+        } else {
+            lo | ((1u128 << k) - 1)
+        };
+        if last >= hi {
+            break;
+        }
+        lo = last + 1;
+    }
+}
+
+impl MemberCache<u32> for Ctx<'_> {
+    fn members(&mut self, group: GroupKey) -> &[Prefix<u32>] {
+        let cloud = self.cloud;
+        self.members4
+            .entry(group)
+            .or_insert_with(|| collect_members(cloud, group))
+    }
+}
+
+impl MemberCache<u128> for Ctx<'_> {
+    fn members(&mut self, group: GroupKey) -> &[Prefix<u128>] {
+        let cloud = self.cloud;
+        self.members6
+            .entry(group)
+            .or_insert_with(|| collect_members(cloud, group))
+    }
+}
+
+/// What an ordered source of entries is.
+enum Source<'c> {
+    /// ECS `InnerAccessPolicy=Accept`: every member address of the group, any traffic.
+    Intra(GroupKey),
+    /// A rule of a group.
+    Rule(GroupKey, &'c Rule),
+}
+
+/// The rules (and intra-group sources) of `groups` for a direction and family, in the order
+/// in which the provider lets the first match decide.
+fn ordered<'c>(
+    cloud: &'c Cloud,
+    groups: &[GroupKey],
+    direction: Direction,
+    family: Family,
+) -> Vec<Source<'c>> {
+    let applies = |r: &Rule| r.enabled && r.direction == direction && r.family.is_none_or(|f| f == family);
+    let rules_of = |g: GroupKey| {
+        cloud
+            .group(g)
+            .into_iter()
+            .flat_map(|group| group.rules.iter())
+            .filter(|r| applies(r))
+            .map(move |r| (g, r))
+    };
+    let drop_last = |r: &Rule| (r.priority, r.action == Action::Allow);
+    let mut out = Vec::new();
+    match cloud.provider() {
+        Provider::Ecs | Provider::Ens => {
+            if cloud.provider() == Provider::Ecs {
+                for &g in groups {
+                    let accept = GroupKind::EcsBasic {
+                        inner: InnerPolicy::Accept,
+                    };
+                    if cloud.group(g).is_some_and(|group| group.kind == accept) {
+                        out.push(Source::Intra(g));
+                    }
+                }
+            }
+            let mut pool: Vec<(GroupKey, &Rule)> = groups.iter().flat_map(|&g| rules_of(g)).collect();
+            // INVARIANT: a stable sort keeps group association order, then creation order,
+            // among rules of equal (priority, action): the reference's tie order.
+            pool.sort_by_key(|(_, r)| drop_last(r));
+            out.extend(pool.into_iter().map(|(g, r)| Source::Rule(g, r)));
+        }
+        Provider::Huawei => {
+            for &g in groups {
+                let mut rules: Vec<(GroupKey, &Rule)> = rules_of(g).collect();
+                rules.sort_by_key(|(_, r)| drop_last(r));
+                out.extend(rules.into_iter().map(|(g, r)| Source::Rule(g, r)));
+            }
+        }
+        Provider::Gcore => {
+            out.extend(
+                groups
+                    .iter()
+                    .flat_map(|&g| rules_of(g))
+                    .map(|(g, r)| Source::Rule(g, r)),
+            );
+        }
+    }
+    out
+}
+
+/// The provider default when no rule matches, as the reference decides it.
+fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction) -> Decision {
+    match cloud.provider() {
+        Provider::Ecs => {
+            let enterprise = groups
+                .iter()
+                .any(|&g| cloud.group(g).map(|g| g.kind) == Some(GroupKind::EcsEnterprise));
+            match (enterprise, direction) {
+                (true, _) => Decision::fallback(Verdict::Deny, Fallback::EcsEnterprise),
+                (false, Direction::Ingress) => Decision::fallback(Verdict::Deny, Fallback::EcsBasicIngress),
+                (false, Direction::Egress) => Decision::fallback(Verdict::Allow, Fallback::EcsBasicEgress),
+            }
+        }
+        Provider::Ens => match direction {
+            Direction::Ingress => Decision::fallback(Verdict::Deny, Fallback::EnsIngress),
+            Direction::Egress => Decision::fallback(cloud.options().ens_egress_default, Fallback::EnsEgress),
+        },
+        Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
+    }
+}
+
+/// A source resolved to the fields of its entries.
+struct Resolved<A: Addr> {
+    decision: Decision,
+    /// Remote-side prefixes (source on ingress, destination on egress).
+    remote: Vec<Prefix<A>>,
+    local: Prefix<A>,
+    src_ports: Vec<PortRange>,
+    dst_ports: Vec<PortRange>,
+    protocol: Option<u8>,
+    icmp_type: Option<u8>,
+    icmp_code: Option<u8>,
+    name: String,
+}
+
+impl<A: Addr> Resolved<A> {
+    /// Whether one of the source's entries holds every address and port pair (protocol
+    /// and ICMP fields aside).
+    fn catches_all(&self) -> bool {
+        self.local == Prefix::ANY
+            && self.remote.contains(&Prefix::ANY)
+            && self.src_ports.contains(&PortRange::ANY)
+            && self.dst_ports.contains(&PortRange::ANY)
+    }
+}
+
+fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
+    // A range with lo > hi holds no port; PortRange's fields are public, so drop such ones.
+    ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
+}
+
+fn describe(cloud: &Cloud, group: GroupKey, rule: &Rule) -> String {
+    match cloud.group(group) {
+        Some(g) => format!("{} of group {}", rule.id, g.id),
+        None => rule.id.clone(),
+    }
+}
+
+fn resolve<A: FamilyAddr>(ctx: &mut Ctx<'_>, source: &Source<'_>) -> Option<Resolved<A>>
+where
+    for<'c> Ctx<'c>: MemberCache<A>,
+{
+    match *source {
+        Source::Intra(g) => {
+            let remote = MemberCache::<A>::members(ctx, g).to_vec();
+            let name = match ctx.cloud.group(g) {
+                Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
+                None => format!("InnerAccessPolicy=Accept of {g}"),
+            };
+            Some(Resolved {
+                decision: Decision {
+                    verdict: Verdict::Allow,
+                    reason: Reason::IntraGroup { group: g },
+                },
+                remote,
+                local: Prefix::ANY,
+                src_ports: vec![PortRange::ANY],
+                dst_ports: vec![PortRange::ANY],
+                protocol: None,
+                icmp_type: None,
+                icmp_code: None,
+                name,
+            })
+        }
+        Source::Rule(g, rule) => {
+            let local = match &rule.local {
+                None => Prefix::ANY,
+                // A local prefix of the other family never holds the packet's address.
+                Some(net) => A::of_net(net)?,
+            };
+            let remote = match &rule.remote {
+                Remote::Any => vec![Prefix::ANY],
+                Remote::Cidr(net) => vec![A::of_net(net)?],
+                Remote::Group(target) => MemberCache::<A>::members(ctx, *target).to_vec(),
+                Remote::AddressGroup(a) => {
+                    let ag = ctx.cloud.address_group(*a)?;
+                    let mut out = Vec::new();
+                    for entry in &ag.entries {
+                        match *entry {
+                            AddressEntry::Net(net) => out.extend(A::of_net(&net)),
+                            AddressEntry::Range(first, last) => A::range(first, last, &mut out),
+                        }
+                    }
+                    aggregate(&mut out);
+                    out
+                }
+            };
+            let verdict = match ctx.cloud.provider() {
+                // Gcore rules only allow, whatever their action field says.
+                Provider::Gcore => Verdict::Allow,
+                _ => rule.action.into(),
+            };
+            Some(Resolved {
+                decision: Decision::rule(
+                    verdict,
+                    RuleRef {
+                        group: g,
+                        rule: rule.key,
+                    },
+                ),
+                remote,
+                local,
+                src_ports: ranges(&rule.src_ports),
+                dst_ports: ranges(&rule.dst_ports),
+                protocol: rule.protocol,
+                icmp_type: rule.icmp.icmp_type,
+                icmp_code: rule.icmp.icmp_code,
+                name: describe(ctx.cloud, g, rule),
+            })
+        }
+    }
+}
+
+/// Appends the cross product of a resolved source's fields to `part`.
+#[allow(clippy::too_many_arguments)]
+fn emit<A: Addr>(
+    part: &mut Part<A>,
+    r: &Resolved<A>,
+    direction: Direction,
+    dst_ports: &[PortRange],
+    proto: (u8, u8),
+    total: &mut usize,
+    limit: usize,
+) -> Result<(), LowerError> {
+    let n = r.remote.len() * r.src_ports.len() * dst_ports.len();
+    *total = total.saturating_add(n);
+    if *total > limit {
+        return Err(LowerError::TooManyEntries {
+            rule: r.name.clone(),
+            limit,
+        });
+    }
+    part.entries.reserve(n);
+    part.decisions.reserve(n);
+    for &remote in &r.remote {
+        let (src, dst) = match direction {
+            Direction::Ingress => (remote, r.local),
+            Direction::Egress => (r.local, remote),
+        };
+        for &sp in &r.src_ports {
+            for &dp in dst_ports {
+                part.entries.push(Entry {
+                    src,
+                    dst,
+                    src_ports: sp,
+                    dst_ports: dp,
+                    proto: proto.0,
+                    proto_mask: proto.1,
+                });
+                part.decisions.push(r.decision);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The elementary-interval index of `port` among `classes` (sorted first ports, `classes[0]`
+/// is 0).
+#[inline]
+pub(crate) fn port_class(classes: &[u16], port: u16) -> u16 {
+    // PERF: only ICMP packets of lists with a code filter come here; the list is short.
+    classes.partition_point(|&b| b <= port).saturating_sub(1) as u16
+}
+
+/// Lowers `groups` for a direction and family.
+pub(crate) fn lower<A: FamilyAddr>(
+    ctx: &mut Ctx<'_>,
+    groups: &[GroupKey],
+    direction: Direction,
+    limit: usize,
+) -> Result<Lowered<A>, LowerError>
+where
+    for<'c> Ctx<'c>: MemberCache<A>,
+{
+    let cloud = ctx.cloud;
+    let sources = ordered(cloud, groups, direction, A::FAMILY);
+    let mut resolved: Vec<Resolved<A>> = Vec::with_capacity(sources.len());
+    for s in &sources {
+        if let Some(r) = resolve::<A>(ctx, s) {
+            if !r.remote.is_empty() && !r.src_ports.is_empty() && !r.dst_ports.is_empty() {
+                resolved.push(r);
+            }
+        }
+    }
+    // An ICMP protocol needs its own list only when a rule that can match its packets
+    // filters the ICMP type or code; otherwise the main list decides its packets exactly.
+    let lanes = ICMP_PROTOCOLS.map(|protocol| {
+        resolved.iter().any(|r| {
+            r.protocol.is_none_or(|p| p == protocol) && (r.icmp_type.is_some() || r.icmp_code.is_some())
+        })
+    });
+    let laned = |p: u8| ICMP_PROTOCOLS.iter().zip(lanes).any(|(&q, on)| on && q == p);
+    let mut total = 0usize;
+    let mut main = Part::default();
+    for r in &resolved {
+        let proto = match r.protocol {
+            // These rules can only match packets that their ICMP list decides.
+            Some(p) if laned(p) => continue,
+            Some(p) => (p, 0xff),
+            None => (0, 0),
+        };
+        emit(&mut main, r, direction, &r.dst_ports, proto, &mut total, limit)?;
+        if r.protocol.is_none() && r.catches_all() {
+            // Nothing after an entry that matches every packet can be a first match.
+            break;
+        }
+    }
+    let mut icmp: [IcmpPart<A>; 2] = Default::default();
+    for ((slot, &protocol), on) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()).zip(lanes) {
+        if !on {
+            continue;
+        }
+        let members: Vec<&Resolved<A>> = resolved
+            .iter()
+            .filter(|r| r.protocol.is_none_or(|p| p == protocol))
+            .collect();
+        let coded = members.iter().any(|r| r.icmp_code.is_some());
+        let classes = if coded {
+            port_classes(&members)?
+        } else {
+            Vec::new()
+        };
+        for r in members {
+            let proto = match r.icmp_type {
+                Some(t) => (t, 0xff),
+                None => (0, 0),
+            };
+            let dst_ports: Vec<PortRange> = if classes.is_empty() {
+                r.dst_ports.clone()
+            } else {
+                let mut out = Vec::new();
+                for range in &r.dst_ports {
+                    let (lo, hi) = (port_class(&classes, range.lo), port_class(&classes, range.hi));
+                    match r.icmp_code {
+                        None => out.push(PortRange {
+                            lo: lo << 8,
+                            hi: hi << 8 | 0xff,
+                        }),
+                        Some(code) => {
+                            out.extend((lo..=hi).map(|c| PortRange::single(c << 8 | u16::from(code))))
+                        }
+                    }
+                }
+                out
+            };
+            emit(&mut slot.part, r, direction, &dst_ports, proto, &mut total, limit)?;
+            if r.icmp_type.is_none() && r.icmp_code.is_none() && r.catches_all() {
+                break;
+            }
+        }
+        slot.classes = classes;
+    }
+    Ok(Lowered {
+        main,
+        icmp,
+        lanes,
+        fallback: fallback(cloud, groups, direction),
+    })
+}
+
+/// The first ports of the elementary intervals that the destination port ranges of `rules`
+/// cut `0..=65535` into.
+fn port_classes<A: Addr>(rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
+    let mut bounds = vec![0u16];
+    for r in rules {
+        for range in &r.dst_ports {
+            bounds.push(range.lo);
+            if let Some(next) = range.hi.checked_add(1) {
+                bounds.push(next);
+            }
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        if bounds.len() > MAX_PORT_CLASSES {
+            return Err(LowerError::IcmpPortClasses { rule: r.name.clone() });
+        }
+    }
+    Ok(bounds)
+}

@@ -1,0 +1,444 @@
+//! Live updates under load: one writer changes the cloud while many readers evaluate.
+//!
+//! A [`Live`] handle holds the current [`Snapshot`]: an immutable cloud and the compiled engine
+//! ([`crate::compile::Engine`]) built for it, tagged with a version. Readers take the snapshot (an atomic pointer load that never
+//! waits for the writer) and evaluate as long as they like; a writer builds the next state on
+//! a private copy and publishes it with one atomic swap. So a reader never blocks on a writer
+//! and never sees a half-applied change: every answer is the answer of the state before or
+//! after each change, never of something in between.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sgeval::live::Live;
+//! use sgeval::{Packet, Provider, Request, Verdict};
+//! use serde_json::json;
+//!
+//! let live = Arc::new(Live::new(Provider::Huawei, Default::default()));
+//! let created = live.call("CreateSecurityGroup", &Request {
+//!     body: Some(json!({"security_group": {"name": "web"}})),
+//!     ..Default::default()
+//! });
+//! let group = created.created.clone().expect("the id of the new group");
+//! live.attach("vm-a", &["192.168.0.10".parse().unwrap()], &[group.clone()]).unwrap();
+//!
+//! let reader = {
+//!     let live = Arc::clone(&live);
+//!     std::thread::spawn(move || {
+//!         let snapshot = live.snapshot(); // a consistent state, never a torn one
+//!         let p = Packet::tcp("203.0.113.7".parse().unwrap(), "192.168.0.10".parse().unwrap(), 443);
+//!         (snapshot.version(), snapshot.trace(&p).verdict)
+//!     })
+//! };
+//! live.call("CreateSecurityGroupRule", &Request {
+//!     body: Some(json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+//!         "protocol": "tcp", "multiport": "443", "remote_ip_prefix": "0.0.0.0/0"}})),
+//!     ..Default::default()
+//! });
+//! let (version, verdict) = reader.join().unwrap();
+//! // Before the rule: deny; after it: allow.
+//! assert_eq!(verdict == Verdict::Allow, version == live.version());
+//! ```
+//!
+//! # Membership changes
+//!
+//! [`Live::attach`] adds an endpoint; [`Live::set_groups`] and [`Live::detach`] change or
+//! remove one. The core [`Cloud`] can only attach endpoints, so the handle keeps a copy of the
+//! cloud with every call applied but no endpoint, and rebuilds the endpoints on it for a
+//! change of membership. That is exact as long as no provider call's answer depends on
+//! endpoints; the handle checks this on every call (the same call on both copies must give the
+//! same answer) and refuses membership changes with [`LiveError::MembershipDependentCall`]
+//! once it did not.
+//!
+//! # Engines
+//!
+//! Each snapshot carries a compiled engine. A write does not recompile everything: it
+//! compares the new cloud with the old one and hands each changed group, address group or
+//! endpoint to [`crate::compile::Engine::refresh`], which recompiles only the tables the
+//! change can reach and shares the rest with the previous snapshot. When the engine cannot
+//! be compiled (a table past the compile limits), the snapshot answers with the reference
+//! evaluator instead ([`Snapshot::is_compiled`] tells which): slower, never different.
+//!
+//! # Cost
+//!
+//! Every change copies the cloud (copy-on-write: the readers keep the old one for as long as
+//! they hold it), so a write costs time linear in the cloud's size plus the recompiled
+//! tables; reads cost one atomic load and the evaluation itself.
+//!
+//! # With a connection tracker
+//!
+//! A [`Snapshot`] is an [`Engine`], so a simulator steps packets with
+//! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
+//! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use crate::cloud::{Cloud, EndpointError, Request, Response};
+use crate::compile::{self, Change};
+use crate::decision::Decision;
+use crate::flow::{self, Engine, Flow};
+use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
+use crate::limits::{LimitError, Limits};
+use crate::packet::Packet;
+use crate::provider::{Options, Provider};
+use crate::reference;
+use crate::rule::Direction;
+use crate::scenario::{Scenario, ScenarioError};
+
+/// An immutable state of the cloud and the engine that answers for it.
+#[derive(Debug)]
+pub struct Snapshot {
+    version: u64,
+    cloud: Cloud,
+    /// `None` when the cloud could not be compiled: the reference answers.
+    engine: Option<compile::Engine>,
+}
+
+impl Snapshot {
+    /// The version: 0 for the initial state, then one more for every change published.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The cloud of this state.
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+
+    /// Whether the compiled engine answers (else the reference evaluator does, because the
+    /// cloud is past the compile limits).
+    pub fn is_compiled(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Follows `packet` from its source endpoint's egress to its destination endpoint's
+    /// ingress in this state (see [`flow::trace`]).
+    pub fn trace(&self, packet: &Packet) -> Flow {
+        flow::trace(&self.cloud, self, packet)
+    }
+}
+
+impl Engine for Snapshot {
+    fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+        match &self.engine {
+            Some(engine) => engine.evaluate(endpoint, direction, packet),
+            None => reference::Evaluator::new(&self.cloud).decide(endpoint, direction, packet),
+        }
+    }
+}
+
+/// The engine of `cloud`: `previous` refreshed with what changed since `before`, or built
+/// afresh; `None` when the cloud cannot be compiled.
+fn engine_for(previous: Option<&compile::Engine>, before: &Cloud, cloud: &Cloud) -> Option<compile::Engine> {
+    let Some(previous) = previous else {
+        return compile::Engine::build(cloud).ok();
+    };
+    let mut engine = previous.clone();
+    for change in changes(before, cloud) {
+        if engine.refresh(cloud, change).is_err() {
+            return compile::Engine::build(cloud).ok();
+        }
+    }
+    Some(engine)
+}
+
+/// What differs between two states of a cloud, as [`compile::Engine::refresh`] takes it.
+fn changes(before: &Cloud, after: &Cloud) -> Vec<Change> {
+    let mut out = Vec::new();
+    let groups: std::collections::BTreeSet<GroupKey> =
+        before.groups().chain(after.groups()).map(|g| g.key).collect();
+    for g in groups {
+        if before.group(g) != after.group(g) {
+            out.push(Change::Group(g));
+        }
+    }
+    let address_groups: std::collections::BTreeSet<AddressGroupKey> = before
+        .address_groups()
+        .chain(after.address_groups())
+        .map(|a| a.key)
+        .collect();
+    for a in address_groups {
+        if before.address_group(a) != after.address_group(a) {
+            out.push(Change::AddressGroup(a));
+        }
+    }
+    for i in 0..before.endpoints().len().max(after.endpoints().len()) {
+        if before.endpoints().get(i) != after.endpoints().get(i) {
+            out.push(Change::Endpoint(EndpointKey(i as u32)));
+        }
+    }
+    out
+}
+
+/// Why a membership change was refused. Nothing was published.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    /// The cloud refused the endpoint.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// Over the handle's limits.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// No endpoint has this name.
+    #[error("no endpoint is named `{0}`")]
+    UnknownEndpoint(String),
+    /// A provider call answered differently with endpoints than without, so the handle
+    /// cannot rebuild memberships exactly.
+    #[error(
+        "call `{api}` answered differently with endpoints attached, so memberships can no longer be rebuilt; \
+         only `attach` remains"
+    )]
+    MembershipDependentCall {
+        /// The call that answered differently.
+        api: String,
+    },
+}
+
+/// An endpoint as the writer remembers it, to rebuild memberships.
+#[derive(Clone, Debug)]
+struct EndpointRecord {
+    name: String,
+    ips: Vec<IpAddr>,
+    groups: Vec<String>,
+}
+
+/// The writer's private state.
+#[derive(Debug)]
+struct Writer {
+    /// Every call applied, no endpoint.
+    base: Cloud,
+    /// The endpoints in attachment order, groups by provider id.
+    endpoints: Vec<EndpointRecord>,
+    /// The first call whose answer depended on endpoints.
+    diverged: Option<String>,
+}
+
+/// A cloud that many threads evaluate through while one thread at a time changes it.
+/// See the [module docs](self).
+#[derive(Debug)]
+pub struct Live {
+    current: ArcSwap<Snapshot>,
+    writer: Mutex<Writer>,
+    limits: Limits,
+}
+
+impl Live {
+    /// An empty cloud of `provider`, with the provider's default [`Limits`].
+    pub fn new(provider: Provider, options: Options) -> Live {
+        Live::with_limits(provider, options, Limits::for_provider(provider))
+    }
+
+    /// An empty cloud of `provider` whose calls and endpoints are held to `limits`.
+    pub fn with_limits(provider: Provider, options: Options, limits: Limits) -> Live {
+        let cloud = Cloud::new(provider, options);
+        Live {
+            limits,
+            current: ArcSwap::from_pointee(Snapshot {
+                version: 0,
+                engine: compile::Engine::build(&cloud).ok(),
+                cloud: cloud.clone(),
+            }),
+            writer: Mutex::new(Writer {
+                base: cloud,
+                endpoints: Vec::new(),
+                diverged: None,
+            }),
+        }
+    }
+
+    /// The state a scenario describes, as version 0.
+    ///
+    /// # Errors
+    /// As [`Scenario::build`].
+    pub fn from_scenario(scenario: &Scenario) -> Result<Live, ScenarioError> {
+        let cloud = scenario.build()?;
+        let without_endpoints = Scenario {
+            endpoints: Vec::new(),
+            ..scenario.clone()
+        };
+        let base = without_endpoints.replay()?.cloud;
+        let endpoints = cloud
+            .endpoints()
+            .iter()
+            .map(|e| EndpointRecord {
+                name: e.name.clone(),
+                ips: e.ips.clone(),
+                groups: e
+                    .groups
+                    .iter()
+                    .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
+                    .collect(),
+            })
+            .collect();
+        Ok(Live {
+            limits: Limits::for_provider(scenario.provider),
+            current: ArcSwap::from_pointee(Snapshot {
+                version: 0,
+                engine: compile::Engine::build(&cloud).ok(),
+                cloud,
+            }),
+            writer: Mutex::new(Writer {
+                base,
+                endpoints,
+                diverged: None,
+            }),
+        })
+    }
+
+    /// The current state. Never waits for a writer; the snapshot stays valid (and unchanged)
+    /// for as long as it is held.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The current version.
+    pub fn version(&self) -> u64 {
+        self.current.load().version
+    }
+
+    /// Follows `packet` in the current state.
+    pub fn trace(&self, packet: &Packet) -> Flow {
+        self.current.load().trace(packet)
+    }
+
+    /// Applies one provider call and publishes the resulting state (also when the call
+    /// answers an error: the provider's call counter, which seeds ids, moved on). A request
+    /// over the handle's [`Limits`] is refused before it reaches the provider (HTTP 400, see
+    /// [`LimitError::response`]) and publishes nothing.
+    pub fn call(&self, api: &str, request: &Request) -> Response {
+        self.call_versioned(api, request).0
+    }
+
+    /// As [`Live::call`], also giving the version published.
+    pub fn call_versioned(&self, api: &str, request: &Request) -> (Response, u64) {
+        let mut w = self.lock();
+        let current = self.current.load_full();
+        if let Err(e) = crate::limits::check_request(request, &self.limits) {
+            return (e.response(current.cloud.provider()), current.version);
+        }
+        let mut cloud = current.cloud.clone();
+        let response = cloud.call(api, request);
+        let base_response = w.base.call(api, request);
+        if w.diverged.is_none()
+            && (base_response.status != response.status || base_response.body != response.body)
+        {
+            w.diverged = Some(api.to_owned());
+        }
+        let version = self.publish(&current, cloud);
+        (response, version)
+    }
+
+    /// Attaches a new endpoint (groups by provider id, in association order) and publishes
+    /// the state. Returns the version published.
+    ///
+    /// # Errors
+    /// What [`Cloud::attach`] refuses; nothing is published then.
+    pub fn attach(&self, name: &str, ips: &[IpAddr], groups: &[String]) -> Result<u64, LiveError> {
+        self.check_endpoint(ips, groups)?;
+        let mut w = self.lock();
+        let current = self.current.load_full();
+        let mut cloud = current.cloud.clone();
+        cloud.attach(name, ips, groups)?;
+        w.endpoints.push(EndpointRecord {
+            name: name.to_owned(),
+            ips: ips.to_vec(),
+            groups: groups.to_vec(),
+        });
+        Ok(self.publish(&current, cloud))
+    }
+
+    /// Replaces the groups of endpoint `name` and publishes the state. Returns the version.
+    ///
+    /// # Errors
+    /// An unknown endpoint, groups the cloud refuses, or a call whose answer depended on
+    /// endpoints earlier; nothing is published then.
+    pub fn set_groups(&self, name: &str, groups: &[String]) -> Result<u64, LiveError> {
+        self.check_endpoint(&[], groups)?;
+        self.rebuild(|endpoints| {
+            let e = endpoints
+                .iter_mut()
+                .find(|e| e.name == name)
+                .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
+            e.groups = groups.to_vec();
+            Ok(())
+        })
+    }
+
+    /// Removes endpoint `name` (later endpoints' keys move down by one) and publishes the
+    /// state. Returns the version.
+    ///
+    /// # Errors
+    /// An unknown endpoint, or a call whose answer depended on endpoints earlier.
+    pub fn detach(&self, name: &str) -> Result<u64, LiveError> {
+        self.rebuild(|endpoints| {
+            let at = endpoints
+                .iter()
+                .position(|e| e.name == name)
+                .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
+            endpoints.remove(at);
+            Ok(())
+        })
+    }
+
+    /// The limits the handle holds calls and endpoints to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn check_endpoint(&self, ips: &[IpAddr], groups: &[String]) -> Result<(), LiveError> {
+        let over = |what, count: usize, limit: usize| {
+            (count > limit).then(|| LimitError::TooMany {
+                what,
+                field: what.to_owned(),
+                count,
+                limit,
+            })
+        };
+        match over("ips", ips.len(), self.limits.max_ips_per_endpoint)
+            .or_else(|| over("groups", groups.len(), self.limits.max_groups_per_endpoint))
+        {
+            Some(e) => Err(LiveError::Limit(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn rebuild(
+        &self,
+        change: impl FnOnce(&mut Vec<EndpointRecord>) -> Result<(), LiveError>,
+    ) -> Result<u64, LiveError> {
+        let mut w = self.lock();
+        if let Some(api) = &w.diverged {
+            return Err(LiveError::MembershipDependentCall { api: api.clone() });
+        }
+        let mut endpoints = w.endpoints.clone();
+        change(&mut endpoints)?;
+        let current = self.current.load_full();
+        let mut cloud = w.base.clone();
+        for e in &endpoints {
+            cloud.attach(&e.name, &e.ips, &e.groups)?;
+        }
+        w.endpoints = endpoints;
+        Ok(self.publish(&current, cloud))
+    }
+
+    /// Publishes the state after `previous`. The writer lock is held, so `previous` is the
+    /// current snapshot.
+    fn publish(&self, previous: &Snapshot, cloud: Cloud) -> u64 {
+        let version = previous.version + 1;
+        let engine = engine_for(previous.engine.as_ref(), &previous.cloud, &cloud);
+        self.current.store(Arc::new(Snapshot {
+            version,
+            cloud,
+            engine,
+        }));
+        version
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        // A writer that panicked published nothing half-done (states are swapped whole), so
+        // the writer state is still consistent.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,116 @@
+//! What the REST front ends (Huawei and Gcore) share: URL templates matched against a
+//! request's `path`, deterministic ids and creation times, and address prefixes.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::cloud::{Cloud, Request};
+use crate::ids;
+
+/// The request's `path` without its query or fragment, `None` when the request has none.
+pub(crate) fn request_path(request: &Request) -> Option<&str> {
+    let path = request.path.as_deref()?;
+    Some(path.split(['?', '#']).next().unwrap_or_default())
+}
+
+/// The `{...}` segments of `path` under the first of `templates` that fits it, `None` when
+/// none does. A `{...}` segment matches any non-empty segment; a trailing `/` is ignored.
+pub(crate) fn match_templates(templates: &[&str], path: &str) -> Option<Vec<String>> {
+    templates.iter().find_map(|t| match_template(t, path))
+}
+
+fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+    let t: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut ids = Vec::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        if ts.starts_with('{') {
+            if ps.is_empty() {
+                return None;
+            }
+            ids.push((*ps).to_owned());
+        } else if ts != ps {
+            return None;
+        }
+    }
+    Some(ids)
+}
+
+/// A deterministic UUID: the `n`th of the sequence `salt` (and `salt + 1` for its low half).
+pub(crate) fn uuid(cloud: &Cloud, salt: u64, n: u64) -> String {
+    ids::uuid(cloud.id_bits(salt, n), cloud.id_bits(salt + 1, n))
+}
+
+/// The current call's request id: 32 lowercase hex digits from `salt` and `salt + 1`.
+pub(crate) fn request_id(cloud: &Cloud, salt: u64) -> String {
+    let n = cloud.call_count();
+    format!(
+        "{:016x}{:016x}",
+        cloud.id_bits(salt, n),
+        cloud.id_bits(salt + 1, n)
+    )
+}
+
+/// An IP address (a full-length prefix) or a CIDR, normalised to its network address.
+pub(crate) fn parse_prefix(text: &str) -> Option<IpNet> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Some(net.trunc());
+    }
+    text.parse::<IpAddr>().ok().map(IpNet::from)
+}
+
+/// `yyyy-MM-ddTHH:mm:ssZ`, `n` seconds after 2024-01-01T00:00:00Z (deterministic).
+pub(crate) fn timestamp(n: u64) -> String {
+    // Days from 1970-01-01 to 2024-01-01.
+    let days = 19_723 + n / 86_400;
+    let secs = n % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_calendar_dates() {
+        assert_eq!(timestamp(0), "2024-01-01T00:00:00Z");
+        assert_eq!(timestamp(86_400 * 60 + 3_661), "2024-03-01T01:01:01Z");
+    }
+
+    #[test]
+    fn templates_capture_their_ids_and_need_every_segment() {
+        let t = ["/v1/{a}/x/{b}", "/v1/{a}"];
+        assert_eq!(
+            match_templates(&t, "/v1/p/x/q/"),
+            Some(vec!["p".to_owned(), "q".to_owned()])
+        );
+        assert_eq!(match_templates(&t, "/v1/p"), Some(vec!["p".to_owned()]));
+        assert_eq!(match_templates(&t, "/v1//x/q"), None);
+        assert_eq!(match_templates(&t, "/v1/p/y/q"), None);
+        assert_eq!(match_templates(&t, "/v2/p"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! Differences between two configurations: every region of traffic whose verdict
+//! changes, with the rules responsible on each side and a witness packet.
+
+use serde_json::{json, Value};
+
+use super::partition::{merge, partition, Picks};
+use super::reach::{leaf_hops, runs, verdict_of, Query, Run};
+use super::render::{endpoint_name, hop_json, hop_text};
+use super::space::{packet_json, Cube, Mode, QueryError, Shape, Side};
+use crate::cloud::Cloud;
+use crate::decision::Verdict;
+use crate::flow::Hop;
+use crate::packet::{ConnState, Packet};
+use crate::provider::Provider;
+
+/// A region whose verdict differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The source side: the endpoint that owns the source addresses (in the new cloud,
+    /// else the old), or the query's `from` as written.
+    pub from: String,
+    /// The destination side, named the same way.
+    pub to: String,
+    /// The packets.
+    pub shape: Shape,
+    /// Verdict in the old cloud.
+    pub before: Verdict,
+    /// Verdict in the new cloud.
+    pub after: Verdict,
+    /// What decided in the old cloud, hop by hop.
+    pub before_hops: Vec<Hop>,
+    /// What decides in the new cloud.
+    pub after_hops: Vec<Hop>,
+}
+
+impl Change {
+    /// The smallest packet of the region (smallest addresses, protocol and ports).
+    pub fn witness(&self, mode: Mode) -> Packet {
+        self.shape.witness(if mode == Mode::Established {
+            ConnState::Established
+        } else {
+            ConnState::New
+        })
+    }
+}
+
+/// The changes between two clouds. Empty means the two are equivalent on the space asked.
+#[derive(Clone, Debug)]
+pub struct Diff {
+    /// The mode asked.
+    pub mode: Mode,
+    /// The changes, ordered by region.
+    pub changes: Vec<Change>,
+    gcore: bool,
+}
+
+/// Every endpoint pair and the internet, both families: `from internet to internet`.
+pub fn everything() -> Query {
+    Query::new(Side::internet(), Side::internet())
+}
+
+/// The regions of `query` whose verdict differs between `old` and `new` (which may be
+/// clouds of different providers: each is read with its own semantics).
+///
+/// An endpoint named in the query stands for its addresses in either cloud; an address
+/// decides as an endpoint in a cloud only where that cloud has it as one.
+///
+/// # Errors
+/// A side that names no endpoint of either cloud and is not an address or CIDR.
+pub fn diff(old: &Cloud, new: &Cloud, query: &Query) -> Result<Diff, QueryError> {
+    let (runs, arena) = runs(&[old, new], query)?;
+    let mut keyed: Vec<((usize, Picks), Cube)> = Vec::new();
+    for (r, run) in runs.iter().enumerate() {
+        if run.hops.iter().all(|h| h.is_empty()) {
+            // No security group on either side: allowed in both clouds.
+            continue;
+        }
+        let hops = run.all_hops(&arena);
+        let split = run.hops[0].len();
+        for leaf in partition(&hops, &run.cube(&query.restrict)) {
+            let before = hops[..split]
+                .iter()
+                .zip(&leaf.picks)
+                .all(|(h, &p)| h.decision(p).is_allow());
+            let after = hops[split..]
+                .iter()
+                .zip(&leaf.picks[split..])
+                .all(|(h, &p)| h.decision(p).is_allow());
+            if before != after {
+                keyed.push(((r, leaf.picks), leaf.cube));
+            }
+        }
+    }
+    let label = |run: &Run, to: bool| -> String {
+        let part = if to { &run.to } else { &run.from };
+        match (part.owners[1], part.owners[0]) {
+            (Some(e), _) => endpoint_name(new, e),
+            (None, Some(e)) => endpoint_name(old, e),
+            (None, None) => {
+                if to {
+                    query.to.label().to_owned()
+                } else {
+                    query.from.label().to_owned()
+                }
+            }
+        }
+    };
+    let mut changes: Vec<Change> = merge(keyed)
+        .into_iter()
+        .map(|((r, picks), cube)| {
+            let run = &runs[r];
+            let split = run.hops[0].len();
+            let before_hops = leaf_hops(run, 0, &arena, &picks, 0, query.mode);
+            let after_hops = leaf_hops(run, 1, &arena, &picks, split, query.mode);
+            Change {
+                from: label(run, false),
+                to: label(run, true),
+                shape: Shape::from_cube(run.family, &cube),
+                before: verdict_of(&before_hops),
+                after: verdict_of(&after_hops),
+                before_hops,
+                after_hops,
+            }
+        })
+        .collect();
+    changes.sort_by(|a, b| (&a.from, &a.to, &a.shape).cmp(&(&b.from, &b.to, &b.shape)));
+    Ok(Diff {
+        mode: query.mode,
+        changes,
+        gcore: old.provider() == Provider::Gcore || new.provider() == Provider::Gcore,
+    })
+}
+
+impl Diff {
+    /// Whether the two clouds decide every packet of the space alike.
+    pub fn is_equivalent(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// `{"mode", "equivalent", "changes": [{"from", "to", "before", "after", ...region...,
+    /// "before_hops", "after_hops", "witness"}]}`.
+    pub fn to_json(&self, old: &Cloud, new: &Cloud) -> Value {
+        let changes: Vec<Value> = self
+            .changes
+            .iter()
+            .map(|c| {
+                let mut m = serde_json::Map::new();
+                m.insert("from".into(), json!(c.from));
+                m.insert("to".into(), json!(c.to));
+                m.insert("before".into(), json!(c.before));
+                m.insert("after".into(), json!(c.after));
+                c.shape.write_json(&mut m, self.gcore);
+                m.insert(
+                    "before_hops".into(),
+                    Value::Array(c.before_hops.iter().map(|h| hop_json(old, h)).collect()),
+                );
+                m.insert(
+                    "after_hops".into(),
+                    Value::Array(c.after_hops.iter().map(|h| hop_json(new, h)).collect()),
+                );
+                m.insert("witness".into(), packet_json(&c.witness(self.mode)));
+                Value::Object(m)
+            })
+            .collect();
+        json!({"mode": self.mode.name(), "equivalent": self.is_equivalent(), "changes": changes})
+    }
+
+    /// The changes for people.
+    pub fn to_text(&self, old: &Cloud, new: &Cloud) -> String {
+        if self.changes.is_empty() {
+            return "no change: the two configurations decide every packet alike\n".into();
+        }
+        let mut s = format!("{} change(s)\n", self.changes.len());
+        for c in &self.changes {
+            s.push_str(&format!(
+                "{} -> {}: {} -> {}  {}\n",
+                c.from,
+                c.to,
+                c.before,
+                c.after,
+                c.shape.text(self.gcore)
+            ));
+            for h in &c.before_hops {
+                s.push_str(&format!("      before: {}\n", hop_text(old, h)));
+            }
+            for h in &c.after_hops {
+                s.push_str(&format!("      after:  {}\n", hop_text(new, h)));
+            }
+            s.push_str(&format!("      e.g. {}\n", c.witness(self.mode)));
+        }
+        s
+    }
+}

@@ -1,0 +1,841 @@
+//! Explanations of one hop's decision: why each other rule did not decide ([`why`]), and
+//! the smallest single-rule change that flips the verdict ([`fix`], [`fix_flow`]),
+//! written as the provider's own request.
+
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::hop::ordered_rules;
+use super::render::{decision_text, group_id, rule_id};
+use crate::cloud::{Cloud, Request};
+use crate::decision::{Decision, Reason, RuleRef, Verdict};
+use crate::flow;
+use crate::group::{EndpointKey, GroupKey};
+use crate::packet::{self, ConnState, Packet};
+use crate::provider::Provider;
+use crate::reference::Evaluator;
+use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule};
+
+/// The first field of a rule that a packet fails, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// The rule is disabled (Huawei `enabled: false`).
+    Disabled,
+    /// The rule is for the other direction.
+    Direction,
+    /// The rule is for the other address family.
+    Family,
+    /// The protocol differs.
+    Protocol,
+    /// The destination port is outside the rule's ports.
+    Port,
+    /// The source port is outside the rule's source ports.
+    SourcePort,
+    /// The ICMP type or code differs (Gcore).
+    Icmp,
+    /// The remote address (source on ingress, destination on egress) is outside the
+    /// rule's remote side.
+    RemoteAddress,
+    /// The endpoint's own address is outside the rule's local prefix (ECS quintuple
+    /// rules).
+    LocalAddress,
+}
+
+/// Why a rule of the hop did not decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Why {
+    /// The rule does not match the packet.
+    Failed {
+        /// The first field that failed.
+        field: Field,
+    },
+    /// The rule matches, but what decided comes first in the provider's order.
+    Outranked,
+    /// The rules were not consulted: the packet belongs to an established connection
+    /// (or mixes address families).
+    NotConsulted,
+}
+
+/// A rule of the hop that did not decide, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Miss {
+    /// The rule.
+    pub rule: RuleRef,
+    /// Its group's provider id.
+    pub group_id: String,
+    /// Its provider id.
+    pub rule_id: String,
+    /// Why it did not decide.
+    pub why: Why,
+    /// The same in words, naming the packet's value and the rule's.
+    pub detail: String,
+}
+
+/// Every rule of `endpoint`'s groups, in the provider's order, except the one that
+/// decided `packet` in `direction`, each with why it did not decide.
+///
+/// An unknown endpoint has no rules: the answer is empty.
+pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Vec<Miss> {
+    let Some(ep) = cloud.endpoint(endpoint) else {
+        return Vec::new();
+    };
+    let decision = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let consulted = !matches!(decision.reason, Reason::Established | Reason::MixedFamily);
+    let mut out = Vec::new();
+    for (g, rule) in ordered_rules(cloud, ep) {
+        let r = RuleRef {
+            group: g,
+            rule: rule.key,
+        };
+        if decision.reason == Reason::Rule(r) {
+            continue;
+        }
+        let (why, detail) = if !consulted {
+            (
+                Why::NotConsulted,
+                match decision.reason {
+                    Reason::Established => {
+                        "not consulted: the packet belongs to an established connection".into()
+                    }
+                    _ => "not consulted: the packet mixes address families".into(),
+                },
+            )
+        } else {
+            match first_failure(cloud, rule, direction, packet) {
+                Some((field, detail)) => (Why::Failed { field }, detail),
+                None => (
+                    Why::Outranked,
+                    format!(
+                        "matches, but comes after what decided: {}",
+                        decision_text(cloud, &decision)
+                    ),
+                ),
+            }
+        };
+        out.push(Miss {
+            rule: r,
+            group_id: group_id(cloud, g),
+            rule_id: rule.id.clone(),
+            why,
+            detail,
+        });
+    }
+    out
+}
+
+fn proto_name(p: u8) -> String {
+    packet::protocol_name(p)
+        .map(str::to_owned)
+        .unwrap_or_else(|| p.to_string())
+}
+
+fn remote_text(cloud: &Cloud, remote: &Remote) -> String {
+    match remote {
+        Remote::Any => "any address".into(),
+        Remote::Cidr(n) => format!("`{n}`"),
+        Remote::Group(g) => format!("the members of group `{}`", group_id(cloud, *g)),
+        Remote::AddressGroup(a) => format!(
+            "address group `{}`",
+            cloud
+                .address_group(*a)
+                .map(|a| a.id.clone())
+                .unwrap_or_else(|| a.to_string())
+        ),
+    }
+}
+
+/// The first field of `rule` that `p` fails in `direction`, with words; `None` when the
+/// rule matches (the same test as the reference, field by field).
+fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -> Option<(Field, String)> {
+    if !rule.enabled {
+        return Some((Field::Disabled, "the rule is disabled".into()));
+    }
+    if rule.direction != direction {
+        return Some((
+            Field::Direction,
+            format!("the rule is for {}, the packet is {direction}", rule.direction),
+        ));
+    }
+    if let Some(f) = rule.family {
+        if Some(f) != p.family() {
+            return Some((Field::Family, format!("the rule is for {f}, the packet is not")));
+        }
+    }
+    if let Some(proto) = rule.protocol {
+        if proto != p.protocol {
+            return Some((
+                Field::Protocol,
+                format!(
+                    "protocol `{}` is not the rule's `{}`",
+                    proto_name(p.protocol),
+                    proto_name(proto)
+                ),
+            ));
+        }
+    }
+    if !rule.dst_ports.contains(p.dst_port) {
+        return Some((
+            Field::Port,
+            format!(
+                "destination port `{}` is not in the rule's `{}`",
+                p.dst_port, rule.dst_ports
+            ),
+        ));
+    }
+    if !rule.src_ports.contains(p.src_port) {
+        return Some((
+            Field::SourcePort,
+            format!(
+                "source port `{}` is not in the rule's `{}`",
+                p.src_port, rule.src_ports
+            ),
+        ));
+    }
+    if p.is_icmp() && !rule.icmp.matches(p.icmp_type, p.icmp_code) {
+        let t = rule
+            .icmp
+            .icmp_type
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "any".into());
+        let c = rule
+            .icmp
+            .icmp_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "any".into());
+        return Some((
+            Field::Icmp,
+            format!(
+                "icmp type `{}` code `{}` is not the rule's type `{t}` code `{c}`",
+                p.icmp_type, p.icmp_code
+            ),
+        ));
+    }
+    let (remote, local) = match direction {
+        Direction::Ingress => (p.src, p.dst),
+        Direction::Egress => (p.dst, p.src),
+    };
+    let remote_ok = match &rule.remote {
+        Remote::Any => true,
+        Remote::Cidr(n) => n.contains(&remote),
+        Remote::Group(g) => cloud.members(*g).any(|m| m.ips.contains(&remote)),
+        Remote::AddressGroup(a) => cloud.address_group(*a).is_some_and(|ag| ag.contains(&remote)),
+    };
+    if !remote_ok {
+        return Some((
+            Field::RemoteAddress,
+            format!(
+                "remote address `{remote}` is not in {}",
+                remote_text(cloud, &rule.remote)
+            ),
+        ));
+    }
+    if let Some(n) = &rule.local {
+        if !n.contains(&local) {
+            return Some((
+                Field::LocalAddress,
+                format!("local address `{local}` is not in the rule's `{n}`"),
+            ));
+        }
+    }
+    None
+}
+
+/// A single-rule change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Add `rule` to `group`.
+    Add {
+        /// The group that gets the rule.
+        group: GroupKey,
+        /// The rule as sgeval models it (key and id are placeholders).
+        rule: Box<Rule>,
+    },
+    /// Remove a rule (narrowing it to nothing).
+    Remove {
+        /// The rule.
+        rule: RuleRef,
+    },
+}
+
+/// The smallest single-rule change found that flips a hop's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fix {
+    /// What changes.
+    pub change: Change,
+    /// The hop's decision now.
+    pub before: Decision,
+    /// The hop's decision after the change (checked with the reference evaluator).
+    pub after: Decision,
+    /// The change in words.
+    pub summary: String,
+    /// The provider API to call.
+    pub api: String,
+    /// The request, in the provider's field names.
+    pub request: Request,
+}
+
+impl Fix {
+    /// The change as a scenario call: `{"api", "params" | "body", "path"}`.
+    pub fn call_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("api".into(), json!(self.api));
+        if let Some(p) = &self.request.params {
+            m.insert("params".into(), p.clone());
+        }
+        if let Some(b) = &self.request.body {
+            m.insert("body".into(), b.clone());
+        }
+        if let Some(p) = &self.request.path {
+            m.insert("path".into(), json!(p));
+        }
+        Value::Object(m)
+    }
+
+    /// `{"summary", "before", "after", "call"}`.
+    pub fn to_json(&self, cloud: &Cloud) -> Value {
+        json!({
+            "summary": self.summary,
+            "before": decision_text(cloud, &self.before),
+            "after": self.after.verdict,
+            "call": self.call_json(),
+        })
+    }
+}
+
+/// The smallest single-rule change that flips the verdict of `endpoint`'s hop in
+/// `direction` for `packet`, or `None` when no single rule can (an established
+/// connection, the ECS intra-group policy, a decision no added rule can outrank and no
+/// removal flips, or a Gcore allow that several rules give).
+///
+/// Tried in order, each checked with the reference evaluator on a copy of the cloud:
+/// 1. add the narrowest rule that flips it: the packet's remote address as a host
+///    prefix, its protocol (where the provider can name it, else all), its destination
+///    port (port protocols), its ICMP type and code (Gcore); placed just high enough to
+///    outrank what decided (priority one better, the same priority for a deny since
+///    deny wins ties, an earlier Huawei group when priority 1 is taken);
+/// 2. remove the rule that decided.
+///
+/// When the provider's front end answers the rendered API, the request is also replayed
+/// on a copy of the cloud and must succeed and flip the verdict.
+pub fn fix(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Option<Fix> {
+    fix_checked(cloud, endpoint, direction, packet, true)
+}
+
+/// [`fix`], optionally without replaying the request through the front end (for clouds
+/// built without provider calls, which the front ends do not know).
+pub(crate) fn fix_checked(
+    cloud: &Cloud,
+    endpoint: EndpointKey,
+    direction: Direction,
+    packet: &Packet,
+    replay: bool,
+) -> Option<Fix> {
+    let ep = cloud.endpoint(endpoint)?;
+    let family = packet.family()?;
+    if packet.state == ConnState::Established {
+        return None;
+    }
+    let before = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let want = match before.verdict {
+        Verdict::Allow => Verdict::Deny,
+        Verdict::Deny => Verdict::Allow,
+    };
+    let provider = cloud.provider();
+    let mut candidates: Vec<Change> = Vec::new();
+    let decider = match before.reason {
+        Reason::Rule(r) => cloud.rule(r).map(|rule| (r, rule)),
+        _ => None,
+    };
+    let action = match want {
+        Verdict::Allow => Action::Allow,
+        Verdict::Deny => Action::Deny,
+    };
+    // Where a new rule must go, and at which priority, to outrank the decision.
+    let placement: Option<(GroupKey, u8)> = match (provider, before.reason, decider) {
+        (_, Reason::IntraGroup { .. }, _) => None,
+        (Provider::Gcore, _, _) if want == Verdict::Deny => None,
+        (Provider::Gcore, _, _) => ep.groups.first().map(|&g| (g, 0)),
+        (Provider::Ecs | Provider::Ens, _, Some((r, rule))) => {
+            let p = if want == Verdict::Deny {
+                Some(rule.priority)
+            } else {
+                rule.priority.checked_sub(1)
+            };
+            p.filter(|&p| p >= 1).map(|p| (r.group, p))
+        }
+        (Provider::Huawei, _, Some((r, rule))) => {
+            if want == Verdict::Deny {
+                Some((r.group, rule.priority))
+            } else if rule.priority > 1 {
+                Some((r.group, rule.priority - 1))
+            } else {
+                let pos = ep.groups.iter().position(|&g| g == r.group).unwrap_or(0);
+                pos.checked_sub(1).map(|i| (ep.groups[i], 100))
+            }
+        }
+        (_, Reason::Default { .. }, _) => ep.groups.first().map(|&g| (g, 100)),
+        _ => None,
+    };
+    if let Some((group, priority)) = placement {
+        if let Some(rule) = narrow_rule(provider, direction, family, packet, action, priority) {
+            candidates.push(Change::Add {
+                group,
+                rule: Box::new(rule),
+            });
+        }
+    }
+    if let Some((r, _)) = decider {
+        candidates.push(Change::Remove { rule: r });
+    }
+    for change in candidates {
+        let mut trial = cloud.clone();
+        apply(&mut trial, &change);
+        let after = Evaluator::new(&trial).decide(endpoint, direction, packet);
+        if after.verdict != want {
+            continue;
+        }
+        let Some((api, request)) = render(cloud, &change) else {
+            continue;
+        };
+        if replay && provider.apis().contains(&api.as_str()) {
+            let mut replay = cloud.clone();
+            let response = replay.call(&api, &request);
+            let flipped = Evaluator::new(&replay)
+                .decide(endpoint, direction, packet)
+                .verdict
+                == want;
+            if !response.is_success() || !flipped {
+                continue;
+            }
+        }
+        let summary = summary(cloud, &change, &before, &after);
+        return Some(Fix {
+            change,
+            before,
+            after,
+            summary,
+            api,
+            request,
+        });
+    }
+    None
+}
+
+/// A fix for a whole flow ([`flow::trace`]): for a denied flow, the fix of its one
+/// denying hop (two denying hops need two changes: `None`); for an allowed flow, the fix
+/// of the ingress hop, else of the egress hop. Returns the hop's endpoint and direction
+/// with the fix.
+pub fn fix_flow(cloud: &Cloud, packet: &Packet) -> Option<(EndpointKey, Direction, Fix)> {
+    fix_flow_checked(cloud, packet, true)
+}
+
+/// [`fix_flow`], optionally without replaying requests (see [`fix_checked`]).
+pub(crate) fn fix_flow_checked(
+    cloud: &Cloud,
+    packet: &Packet,
+    replay: bool,
+) -> Option<(EndpointKey, Direction, Fix)> {
+    let trace = flow::trace(cloud, &Evaluator::new(cloud), packet);
+    let hops: Vec<&flow::Hop> = match trace.verdict {
+        Verdict::Deny => {
+            let denying: Vec<&flow::Hop> = trace.hops.iter().filter(|h| !h.decision.is_allow()).collect();
+            if denying.len() != 1 {
+                return None;
+            }
+            denying
+        }
+        Verdict::Allow => trace.hops.iter().rev().collect(),
+    };
+    hops.into_iter().find_map(|h| {
+        fix_checked(cloud, h.endpoint, h.direction, packet, replay).map(|f| (h.endpoint, h.direction, f))
+    })
+}
+
+/// Whether a provider can name a protocol in a rule (else the rule takes all protocols).
+fn nameable(provider: Provider, p: u8) -> bool {
+    match provider {
+        Provider::Ecs => [
+            packet::TCP,
+            packet::UDP,
+            packet::ICMP,
+            packet::ICMPV6,
+            packet::GRE,
+        ]
+        .contains(&p),
+        // The single-rule calls take tcp, udp, icmp, gre and all (E3).
+        Provider::Ens => [packet::TCP, packet::UDP, packet::ICMP, packet::GRE].contains(&p),
+        Provider::Huawei => true,
+        Provider::Gcore => GCORE_PROTOCOLS.iter().any(|&(_, n)| n == p),
+    }
+}
+
+/// Gcore's protocol names (G2).
+const GCORE_PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ipip", 4),
+    ("tcp", 6),
+    ("egp", 8),
+    ("udp", 17),
+    ("dccp", 33),
+    ("ipv6-encap", 41),
+    ("ipv6-route", 43),
+    ("ipv6-frag", 44),
+    ("rsvp", 46),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("ipv6-icmp", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("ospf", 89),
+    ("vrrp", 112),
+    ("pgm", 113),
+    ("sctp", 132),
+    ("udplite", 136),
+];
+
+/// Whether the provider's rules carry ports for this protocol.
+fn ported(provider: Provider, p: u8) -> bool {
+    match provider {
+        Provider::Ecs | Provider::Ens | Provider::Huawei => p == packet::TCP || p == packet::UDP,
+        Provider::Gcore => [6, 17, 33, 132, 136].contains(&p),
+    }
+}
+
+/// The narrowest rule the provider can express that matches `p` in `direction`.
+fn narrow_rule(
+    provider: Provider,
+    direction: Direction,
+    family: Family,
+    p: &Packet,
+    action: Action,
+    priority: u8,
+) -> Option<Rule> {
+    let remote = match direction {
+        Direction::Ingress => p.src,
+        Direction::Egress => p.dst,
+    };
+    let protocol = nameable(provider, p.protocol).then_some(p.protocol);
+    let dst_ports = match protocol {
+        Some(proto) if ported(provider, proto) => {
+            if p.dst_port == 0 {
+                return None; // every provider starts port ranges at 1
+            }
+            Ports::range(PortRange::single(p.dst_port))
+        }
+        _ => Ports::any(),
+    };
+    let icmp = if provider == Provider::Gcore && protocol.is_some() && p.is_icmp() {
+        IcmpMatch {
+            icmp_type: Some(p.icmp_type),
+            icmp_code: Some(p.icmp_code),
+        }
+    } else {
+        IcmpMatch::ANY
+    };
+    let verb = match action {
+        Action::Allow => "allow",
+        Action::Deny => "deny",
+    };
+    Some(Rule {
+        key: crate::rule::RuleKey(0),
+        id: "(new)".into(),
+        direction,
+        family: Some(family),
+        protocol,
+        dst_ports,
+        src_ports: Ports::any(),
+        icmp,
+        remote: Remote::Cidr(IpNet::from(remote)),
+        local: None,
+        action,
+        priority,
+        enabled: true,
+        description: format!("sgeval fix: {verb} {p}"),
+        shown: Value::Null,
+    })
+}
+
+fn apply(cloud: &mut Cloud, change: &Change) {
+    match change {
+        Change::Add { group, rule } => {
+            let mut rule = (**rule).clone();
+            if let Some(key) = cloud.next_rule_keys(1).next() {
+                rule.key = key;
+            }
+            cloud.push_rules(*group, vec![rule]);
+        }
+        Change::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
+    }
+}
+
+fn summary(cloud: &Cloud, change: &Change, before: &Decision, after: &Decision) -> String {
+    let what = match change {
+        Change::Add { group, rule } => format!(
+            "add to group `{}` the rule: {}",
+            group_id(cloud, *group),
+            crate::flow::describe_rule(cloud, rule)
+        ),
+        Change::Remove { rule } => format!(
+            "remove rule `{}` of group `{}`",
+            rule_id(cloud, *rule),
+            group_id(cloud, rule.group)
+        ),
+    };
+    format!("{what} (now {}, then {})", before.verdict, after.verdict)
+}
+
+fn shown_or(cloud: &Cloud, g: GroupKey, keys: &[&str], default: &str) -> String {
+    cloud
+        .group(g)
+        .and_then(|g| {
+            keys.iter().find_map(|k| match g.shown.get(*k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn cidr_of(rule: &Rule) -> Option<IpNet> {
+    match rule.remote {
+        Remote::Cidr(n) => Some(n),
+        _ => None,
+    }
+}
+
+fn alibaba_protocol(p: Option<u8>) -> &'static str {
+    match p {
+        Some(packet::TCP) => "TCP",
+        Some(packet::UDP) => "UDP",
+        Some(packet::ICMP) => "ICMP",
+        Some(packet::ICMPV6) => "ICMPv6",
+        Some(packet::GRE) => "GRE",
+        _ => "ALL",
+    }
+}
+
+fn alibaba_ports(ports: &Ports) -> String {
+    match ports.0.first() {
+        Some(r) if !ports.is_any() => format!("{}/{}", r.lo, r.hi),
+        _ => "-1/-1".into(),
+    }
+}
+
+/// ECS `Permissions.N` fields of a rule.
+fn ecs_permission(rule: &Rule) -> Value {
+    let net = cidr_of(rule)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "0.0.0.0/0".into());
+    let v6 = matches!(cidr_of(rule), Some(IpNet::V6(_)));
+    let field = match (rule.direction, v6) {
+        (Direction::Ingress, false) => "SourceCidrIp",
+        (Direction::Ingress, true) => "Ipv6SourceCidrIp",
+        (Direction::Egress, false) => "DestCidrIp",
+        (Direction::Egress, true) => "Ipv6DestCidrIp",
+    };
+    let policy = match rule.action {
+        Action::Allow => "accept",
+        Action::Deny => "drop",
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("IpProtocol".into(), json!(alibaba_protocol(rule.protocol)));
+    m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
+    m.insert(field.into(), json!(net));
+    m.insert("Policy".into(), json!(policy));
+    m.insert("Priority".into(), json!(rule.priority.to_string()));
+    if !rule.description.is_empty() {
+        m.insert("Description".into(), json!(rule.description));
+    }
+    Value::Object(m)
+}
+
+/// An ENS single-rule call (`AuthorizeSecurityGroup[Egress]` or
+/// `RevokeSecurityGroup[Egress]`, E3): IPv4 only, lowercase protocol and policy, the
+/// remote as `SourceCidrIp` (ingress) or `DestCidrIp` (egress); `None` for what those
+/// calls cannot express (IPv6, a local prefix, a protocol they do not name).
+fn ens_single(rule: &Rule, gid: &str, revoke: bool) -> Option<(String, Request)> {
+    let net = match cidr_of(rule) {
+        Some(n @ IpNet::V4(_)) => n,
+        _ => return None,
+    };
+    if rule.local.is_some() || rule.protocol.is_some_and(|p| !nameable(Provider::Ens, p)) {
+        return None;
+    }
+    let api = match (revoke, rule.direction) {
+        (false, Direction::Ingress) => "AuthorizeSecurityGroup",
+        (false, Direction::Egress) => "AuthorizeSecurityGroupEgress",
+        (true, Direction::Ingress) => "RevokeSecurityGroup",
+        (true, Direction::Egress) => "RevokeSecurityGroupEgress",
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("SecurityGroupId".into(), json!(gid));
+    m.insert(
+        "IpProtocol".into(),
+        json!(alibaba_protocol(rule.protocol).to_ascii_lowercase()),
+    );
+    m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
+    if let Some(r) = rule.src_ports.0.first().filter(|_| !rule.src_ports.is_any()) {
+        m.insert("SourcePortRange".into(), json!(format!("{}/{}", r.lo, r.hi)));
+    }
+    let field = match rule.direction {
+        Direction::Ingress => "SourceCidrIp",
+        Direction::Egress => "DestCidrIp",
+    };
+    m.insert(field.into(), json!(net.to_string()));
+    m.insert(
+        "Policy".into(),
+        json!(if rule.action == Action::Allow {
+            "accept"
+        } else {
+            "drop"
+        }),
+    );
+    m.insert("Priority".into(), json!(rule.priority));
+    Some((
+        api.into(),
+        Request {
+            params: Some(Value::Object(m)),
+            ..Request::default()
+        },
+    ))
+}
+
+/// The change as the provider's request: API name and request.
+fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
+    let provider = cloud.provider();
+    let params = |v: Value| Request {
+        params: Some(v),
+        ..Request::default()
+    };
+    match change {
+        Change::Add { group, rule } => {
+            let gid = group_id(cloud, *group);
+            match provider {
+                Provider::Ecs => {
+                    let api = match rule.direction {
+                        Direction::Ingress => "AuthorizeSecurityGroup",
+                        Direction::Egress => "AuthorizeSecurityGroupEgress",
+                    };
+                    let region = shown_or(cloud, *group, &["RegionId"], "cn-hangzhou");
+                    Some((
+                        api.into(),
+                        params(json!({
+                            "RegionId": region,
+                            "SecurityGroupId": gid,
+                            "Permissions": [ecs_permission(rule)],
+                        })),
+                    ))
+                }
+                Provider::Ens => ens_single(rule, &gid, false),
+                Provider::Huawei => {
+                    let mut r = json!({
+                        "security_group_id": gid,
+                        "direction": rule.direction,
+                        "ethertype": rule.family.unwrap_or(Family::V4),
+                        "protocol": match rule.protocol {
+                            Some(p @ (packet::TCP | packet::UDP | packet::ICMP | packet::ICMPV6)) => json!(proto_name(p)),
+                            Some(p) => json!(p.to_string()),
+                            None => Value::Null,
+                        },
+                        "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
+                        "action": rule.action,
+                        "priority": rule.priority,
+                        "description": rule.description,
+                    });
+                    if !rule.dst_ports.is_any() {
+                        r["multiport"] = json!(rule.dst_ports.to_string());
+                    }
+                    Some((
+                        "CreateSecurityGroupRule".into(),
+                        Request {
+                            body: Some(json!({ "security_group_rule": r })),
+                            ..Request::default()
+                        },
+                    ))
+                }
+                Provider::Gcore => {
+                    let (min, max) = match (rule.protocol, rule.icmp.icmp_type) {
+                        (_, Some(t)) => (Some(t as u16), rule.icmp.icmp_code.map(u16::from)),
+                        _ if rule.dst_ports.is_any() => (None, None),
+                        _ => (
+                            rule.dst_ports.0.first().map(|r| r.lo),
+                            rule.dst_ports.0.first().map(|r| r.hi),
+                        ),
+                    };
+                    let project = shown_or(cloud, *group, &["project_id"], "1");
+                    let region = shown_or(cloud, *group, &["region_id"], "1");
+                    Some((
+                        "CreateSecurityGroupRule".into(),
+                        Request {
+                            body: Some(json!({
+                                "direction": rule.direction,
+                                "ethertype": rule.family.unwrap_or(Family::V4),
+                                "protocol": rule.protocol.and_then(|p| GCORE_PROTOCOLS.iter().find(|g| g.1 == p)).map(|g| g.0),
+                                "port_range_min": min,
+                                "port_range_max": max,
+                                "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
+                                "description": rule.description,
+                            })),
+                            path: Some(format!(
+                                "/cloud/v2/security_groups/{project}/{region}/{gid}/rules"
+                            )),
+                            ..Request::default()
+                        },
+                    ))
+                }
+            }
+        }
+        Change::Remove { rule: r } => {
+            let rule = cloud.rule(*r)?;
+            let gid = group_id(cloud, r.group);
+            match provider {
+                Provider::Ecs => {
+                    let api = match rule.direction {
+                        Direction::Ingress => "RevokeSecurityGroup",
+                        Direction::Egress => "RevokeSecurityGroupEgress",
+                    };
+                    let region = shown_or(cloud, r.group, &["RegionId"], "cn-hangzhou");
+                    Some((
+                        api.into(),
+                        params(json!({
+                            "RegionId": region,
+                            "SecurityGroupId": gid,
+                            "SecurityGroupRuleId": [rule.id],
+                        })),
+                    ))
+                }
+                Provider::Ens => ens_single(rule, &gid, true),
+                Provider::Huawei => {
+                    let project = shown_or(cloud, r.group, &["project_id"], "project");
+                    Some((
+                        "DeleteSecurityGroupRule".into(),
+                        Request {
+                            path: Some(format!("/v3/{project}/vpc/security-group-rules/{}", rule.id)),
+                            ..Request::default()
+                        },
+                    ))
+                }
+                Provider::Gcore => {
+                    let project = shown_or(cloud, r.group, &["project_id"], "1");
+                    let region = shown_or(cloud, r.group, &["region_id"], "1");
+                    Some((
+                        "DeleteSecurityGroupRule".into(),
+                        Request {
+                            path: Some(format!(
+                                "/cloud/v2/security_groups/{project}/{region}/{gid}/rules/{}",
+                                rule.id
+                            )),
+                            ..Request::default()
+                        },
+                    ))
+                }
+            }
+        }
+    }
+}

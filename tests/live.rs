@@ -1,0 +1,521 @@
+//! Live updates under load: reader threads evaluate through a [`Live`] handle (its compiled
+//! engine, refreshed incrementally on every write) while a writer applies provider calls and
+//! membership changes. Every answer a reader got must equal the reference evaluator's answer
+//! on the state of the version it was given, where that state is rebuilt independently from
+//! the writer's log.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sgeval::flow::{self, Flow};
+use sgeval::live::{Live, LiveError};
+use sgeval::scenario::{Call, EndpointSpec};
+use sgeval::{reference, Cloud, Packet, Provider, Request, Scenario, Verdict};
+
+/// SplitMix64: a small deterministic generator, so a failure can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn body(v: Value) -> Request {
+    Request {
+        body: Some(v),
+        ..Default::default()
+    }
+}
+
+/// One change the writer made, enough to rebuild the state without the handle.
+#[derive(Clone, Debug)]
+enum Op {
+    Call(String, Request),
+    Endpoints(Vec<EndpointSpec>),
+}
+
+/// The writer's log: the state of version `v` is the replay of the calls made up to it with
+/// the endpoint list as of `v`.
+struct Log {
+    provider: Provider,
+    /// (version, op) in order.
+    ops: Vec<(u64, Op)>,
+}
+
+impl Log {
+    /// The state of every version in `wanted`, rebuilt the way a scenario replay builds it:
+    /// the calls in order on a fresh cloud, then the endpoints of that version attached.
+    fn states(&self, wanted: &HashSet<u64>) -> HashMap<u64, Cloud> {
+        let mut calls_only = Cloud::new(self.provider, Default::default());
+        let mut endpoints: Vec<EndpointSpec> = Vec::new();
+        let mut out = HashMap::new();
+        let build = |calls_only: &Cloud, endpoints: &[EndpointSpec]| {
+            let mut cloud = calls_only.clone();
+            for e in endpoints {
+                cloud
+                    .attach(&e.name, &e.ips, &e.groups)
+                    .expect("the log's endpoints attach");
+            }
+            cloud
+        };
+        if wanted.contains(&0) {
+            out.insert(0, build(&calls_only, &endpoints));
+        }
+        for (version, op) in &self.ops {
+            match op {
+                Op::Call(api, request) => {
+                    calls_only.call(api, request);
+                }
+                Op::Endpoints(list) => endpoints = list.clone(),
+            }
+            if wanted.contains(version) {
+                out.insert(*version, build(&calls_only, &endpoints));
+            }
+        }
+        out
+    }
+
+    /// The last state as a scenario replay builds it (calls with literal ids, then endpoints).
+    fn replay(&self) -> Cloud {
+        let mut calls = Vec::new();
+        let mut endpoints = Vec::new();
+        for (_, op) in &self.ops {
+            match op {
+                Op::Call(api, request) => calls.push(Call {
+                    api: api.clone(),
+                    reference: None,
+                    request: request.clone(),
+                }),
+                Op::Endpoints(list) => endpoints = list.clone(),
+            }
+        }
+        let scenario = Scenario {
+            provider: self.provider,
+            options: Default::default(),
+            calls,
+            endpoints,
+        };
+        let replay = scenario.replay().expect("the log replays");
+        assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);
+        replay.cloud
+    }
+}
+
+/// A compact fingerprint of a whole answer (every hop's endpoint, direction and decision,
+/// and the verdict).
+fn fingerprint(flow: &Flow) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    flow.verdict.hash(&mut h);
+    for hop in &flow.hops {
+        hop.endpoint.hash(&mut h);
+        hop.direction.hash(&mut h);
+        hop.decision.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The Huawei workload: three groups, endpoints with both families, random rules, batches,
+/// deletions, membership changes, detach and attach.
+struct Huawei {
+    rng: Rng,
+    groups: Vec<String>,
+    endpoints: Vec<EndpointSpec>,
+    next_host: u32,
+}
+
+const PREFIXES_V4: &[&str] = &[
+    "0.0.0.0/0",
+    "10.0.0.0/24",
+    "10.0.0.2/32",
+    "203.0.113.0/24",
+    "10.0.0.0/30",
+];
+const PREFIXES_V6: &[&str] = &["::/0", "2001:db8::/64", "2001:db8::3/128"];
+const PORTS: &[&str] = &["22", "80", "443", "1-1024", "22,80,443", "8000-9000"];
+
+impl Huawei {
+    fn rule(&mut self, group: &str) -> Value {
+        let v6 = self.rng.below(4) == 0;
+        let mut r = json!({
+            "direction": if self.rng.below(2) == 0 { "ingress" } else { "egress" },
+            "ethertype": if v6 { "IPv6" } else { "IPv4" },
+            "action": if self.rng.below(3) == 0 { "deny" } else { "allow" },
+            "priority": *self.rng.pick(&[1, 1, 2, 50, 100]),
+        });
+        match self.rng.below(4) {
+            0 => {}
+            1 => r["protocol"] = json!("udp"),
+            _ => r["protocol"] = json!("tcp"),
+        }
+        if r.get("protocol").is_some() && self.rng.below(3) != 0 {
+            r["multiport"] = json!(self.rng.pick(PORTS));
+        }
+        if self.rng.below(4) == 0 {
+            r["remote_group_id"] = json!(self.rng.pick(&self.groups).clone());
+        } else if v6 {
+            r["remote_ip_prefix"] = json!(self.rng.pick(PREFIXES_V6));
+        } else {
+            r["remote_ip_prefix"] = json!(self.rng.pick(PREFIXES_V4));
+        }
+        r["security_group_id"] = json!(group);
+        r
+    }
+
+    fn random_groups(&mut self) -> Vec<String> {
+        let mut gs = self.groups.clone();
+        // A random order and a random non-empty prefix of it.
+        for i in (1..gs.len()).rev() {
+            gs.swap(i, self.rng.below(i + 1));
+        }
+        gs.truncate(1 + self.rng.below(gs.len()));
+        gs
+    }
+
+    fn new_endpoint(&mut self) -> EndpointSpec {
+        self.next_host += 1;
+        let n = self.next_host;
+        let mut ips: Vec<IpAddr> = vec![format!("10.0.0.{n}").parse().unwrap()];
+        if n % 2 == 0 {
+            ips.push(format!("2001:db8::{n:x}").parse().unwrap());
+        }
+        EndpointSpec {
+            name: format!("vm-{n}"),
+            ips,
+            groups: self.random_groups(),
+        }
+    }
+
+    /// One random change: applied to `live`, recorded in `log`.
+    fn step(&mut self, live: &Live, log: &mut Log) {
+        let kind = self.rng.below(10);
+        let (op, version) = match kind {
+            0..=3 => {
+                let group = self.rng.pick(&self.groups).clone();
+                let rule = self.rule(&group);
+                let request = body(json!({"security_group_rule": rule}));
+                let (_, v) = live.call_versioned("CreateSecurityGroupRule", &request);
+                (Op::Call("CreateSecurityGroupRule".into(), request), v)
+            }
+            4 | 5 => {
+                let group = self.rng.pick(&self.groups).clone();
+                let rules: Vec<Value> = (0..2 + self.rng.below(3))
+                    .map(|_| {
+                        let mut r = self.rule(&group);
+                        r.as_object_mut().unwrap().remove("security_group_id");
+                        r
+                    })
+                    .collect();
+                let request = body(json!({"security_group_id": group, "security_group_rules": rules}));
+                let (_, v) = live.call_versioned("BatchCreateSecurityGroupRules", &request);
+                (Op::Call("BatchCreateSecurityGroupRules".into(), request), v)
+            }
+            6 | 7 => {
+                let snapshot = live.snapshot();
+                let ids: Vec<String> = snapshot
+                    .cloud()
+                    .groups()
+                    .flat_map(|g| g.rules.iter().map(|r| r.id.clone()))
+                    .collect();
+                let id = if ids.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.rng.pick(&ids).clone()
+                };
+                let request = body(json!({"security_group_rule_id": id}));
+                let (_, v) = live.call_versioned("DeleteSecurityGroupRule", &request);
+                (Op::Call("DeleteSecurityGroupRule".into(), request), v)
+            }
+            8 => {
+                let at = self.rng.below(self.endpoints.len());
+                let groups = self.random_groups();
+                let v = live
+                    .set_groups(&self.endpoints[at].name, &groups)
+                    .expect("set_groups");
+                self.endpoints[at].groups = groups;
+                (Op::Endpoints(self.endpoints.clone()), v)
+            }
+            _ => {
+                if self.endpoints.len() > 2 && self.rng.below(2) == 0 {
+                    let at = self.rng.below(self.endpoints.len());
+                    let name = self.endpoints.remove(at).name;
+                    let v = live.detach(&name).expect("detach");
+                    (Op::Endpoints(self.endpoints.clone()), v)
+                } else {
+                    let e = self.new_endpoint();
+                    let v = live.attach(&e.name, &e.ips, &e.groups).expect("attach");
+                    self.endpoints.push(e);
+                    (Op::Endpoints(self.endpoints.clone()), v)
+                }
+            }
+        };
+        log.ops.push((version, op));
+    }
+}
+
+/// Packets between the endpoints' addresses (present and future) and outside addresses,
+/// both families, the ports the rules use and their edges.
+fn packets() -> Vec<Packet> {
+    let mut v4: Vec<IpAddr> = (1..=12).map(|n| format!("10.0.0.{n}").parse().unwrap()).collect();
+    v4.push("203.0.113.9".parse().unwrap());
+    let mut v6: Vec<IpAddr> = (2..=12)
+        .step_by(2)
+        .map(|n| format!("2001:db8::{n:x}").parse().unwrap())
+        .collect();
+    v6.push("2001:db8:1::9".parse().unwrap());
+    let mut out = Vec::new();
+    let mut rng = Rng(7);
+    for _ in 0..160 {
+        let fam = if rng.below(4) == 0 { &v6 } else { &v4 };
+        let src = *rng.pick(fam);
+        let dst = *rng.pick(fam);
+        let port = *rng.pick(&[22u16, 80, 443, 1024, 1025, 8000, 9000, 9001]);
+        out.push(if rng.below(3) == 0 {
+            Packet::udp(src, dst, port)
+        } else {
+            Packet::tcp(src, dst, port)
+        });
+    }
+    out
+}
+
+fn stress_secs() -> f64 {
+    std::env::var("LIVE_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0)
+}
+
+#[test]
+fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
+    let provider = Provider::Huawei;
+    let live = Arc::new(Live::new(provider, Default::default()));
+    let mut log = Log {
+        provider,
+        ops: Vec::new(),
+    };
+    let mut w = Huawei {
+        rng: Rng(0x5eed),
+        groups: Vec::new(),
+        endpoints: Vec::new(),
+        next_host: 0,
+    };
+    for name in ["web", "app", "db"] {
+        let request = body(json!({"security_group": {"name": name}}));
+        let (response, v) = live.call_versioned("CreateSecurityGroup", &request);
+        assert!(response.is_success(), "{response:?}");
+        w.groups.push(response.created.clone().expect("a group id"));
+        log.ops.push((v, Op::Call("CreateSecurityGroup".into(), request)));
+    }
+    for _ in 0..4 {
+        let e = w.new_endpoint();
+        let v = live.attach(&e.name, &e.ips, &e.groups).expect("attach");
+        w.endpoints.push(e);
+        log.ops.push((v, Op::Endpoints(w.endpoints.clone())));
+    }
+
+    let packets = Arc::new(packets());
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|id| {
+            let (live, packets, stop) = (Arc::clone(&live), Arc::clone(&packets), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut rng = Rng(100 + id);
+                let mut seen: HashSet<(u64, usize, u64)> = HashSet::new();
+                let mut reads = 0u64;
+                let mut last = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let snapshot = live.snapshot();
+                    assert!(snapshot.version() >= last, "versions never go back");
+                    last = snapshot.version();
+                    for _ in 0..8 {
+                        let i = rng.below(packets.len());
+                        let flow = snapshot.trace(&packets[i]);
+                        seen.insert((snapshot.version(), i, fingerprint(&flow)));
+                        reads += 1;
+                    }
+                }
+                (seen, reads)
+            })
+        })
+        .collect();
+
+    let started = Instant::now();
+    let budget = Duration::from_secs_f64(stress_secs());
+    let mut writes = 0u64;
+    while started.elapsed() < budget {
+        w.step(&live, &mut log);
+        writes += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut seen = HashSet::new();
+    let mut reads = 0;
+    for r in readers {
+        let (s, n) = r.join().expect("a reader panicked");
+        assert!(n > 0, "every reader made progress while the writer wrote");
+        reads += n;
+        seen.extend(s);
+    }
+
+    let versions: HashSet<u64> = seen.iter().map(|&(v, _, _)| v).collect();
+    let states = log.states(&versions);
+    let mut expected: HashMap<(u64, usize), u64> = HashMap::new();
+    for &(version, i, got) in &seen {
+        let want = *expected.entry((version, i)).or_insert_with(|| {
+            let cloud = &states[&version];
+            fingerprint(&flow::trace(
+                cloud,
+                &reference::Evaluator::new(cloud),
+                &packets[i],
+            ))
+        });
+        assert_eq!(
+            got, want,
+            "version {version}, packet {}: the answer is not the state's",
+            packets[i]
+        );
+    }
+    let final_version = live.version();
+    assert!(
+        live.snapshot().is_compiled(),
+        "the readers were answered by the compiled engine"
+    );
+    eprintln!(
+        "live stress: {:.1} s, {writes} writes (last version {final_version}), {reads} reads by 3 readers, \
+         {} versions observed, {} distinct answers checked",
+        started.elapsed().as_secs_f64(),
+        versions.len(),
+        seen.len()
+    );
+    assert!(
+        writes >= 20,
+        "the writer made too few changes to mean anything: {writes}"
+    );
+    assert!(versions.len() > 1, "readers observed several versions");
+    let allowed = expected.values().count();
+    assert!(allowed > 0);
+}
+
+#[test]
+fn the_final_state_equals_a_replay_of_the_log() {
+    let provider = Provider::Huawei;
+    let live = Live::new(provider, Default::default());
+    let mut log = Log {
+        provider,
+        ops: Vec::new(),
+    };
+    let mut w = Huawei {
+        rng: Rng(42),
+        groups: Vec::new(),
+        endpoints: Vec::new(),
+        next_host: 0,
+    };
+    for name in ["a", "b"] {
+        let request = body(json!({"security_group": {"name": name}}));
+        let (response, v) = live.call_versioned("CreateSecurityGroup", &request);
+        w.groups.push(response.created.clone().unwrap());
+        log.ops.push((v, Op::Call("CreateSecurityGroup".into(), request)));
+    }
+    let e = w.new_endpoint();
+    let v = live.attach(&e.name, &e.ips, &e.groups).unwrap();
+    w.endpoints.push(e);
+    log.ops.push((v, Op::Endpoints(w.endpoints.clone())));
+    for _ in 0..300 {
+        w.step(&live, &mut log);
+    }
+    let last = live.version();
+    assert_eq!(
+        log.ops.last().map(|(v, _)| *v),
+        Some(last),
+        "every change published one version"
+    );
+    let model = &log.replay();
+    let snapshot = live.snapshot();
+    assert!(snapshot.is_compiled());
+    assert_eq!(snapshot.cloud().endpoints(), model.endpoints());
+    let rules = |c: &Cloud| -> BTreeMap<String, Vec<String>> {
+        c.groups()
+            .map(|g| (g.id.clone(), g.rules.iter().map(|r| r.to_string()).collect()))
+            .collect()
+    };
+    assert_eq!(rules(snapshot.cloud()), rules(model));
+    let mut allows = 0;
+    for p in packets() {
+        let got = snapshot.trace(&p);
+        assert_eq!(
+            got,
+            flow::trace(model, &reference::Evaluator::new(model), &p),
+            "{p}"
+        );
+        allows += usize::from(got.verdict == Verdict::Allow);
+    }
+    assert!(allows > 0, "the workload opens something");
+}
+
+#[test]
+fn a_refused_membership_change_publishes_nothing() {
+    let live = Live::new(Provider::Huawei, Default::default());
+    let g = live
+        .call(
+            "CreateSecurityGroup",
+            &body(json!({"security_group": {"name": "g"}})),
+        )
+        .created
+        .unwrap();
+    live.attach("a", &["10.0.0.1".parse().unwrap()], std::slice::from_ref(&g))
+        .unwrap();
+    let before = live.version();
+    assert!(matches!(
+        live.set_groups("a", &["sg-missing".into()]),
+        Err(LiveError::Endpoint(_))
+    ));
+    assert!(matches!(
+        live.set_groups("zz", std::slice::from_ref(&g)),
+        Err(LiveError::UnknownEndpoint(_))
+    ));
+    assert!(matches!(live.detach("zz"), Err(LiveError::UnknownEndpoint(_))));
+    assert!(live.attach("a", &["10.0.0.2".parse().unwrap()], &[g]).is_err());
+    assert_eq!(live.version(), before);
+    assert_eq!(live.snapshot().cloud().endpoints().len(), 1);
+}
+
+#[test]
+fn a_scenario_starts_a_live_handle_whose_memberships_can_change() {
+    let scenario = Scenario::from_json(
+        r#"{"provider": "huawei",
+            "calls": [{"api": "CreateSecurityGroup", "ref": "a", "body": {"security_group": {"name": "a"}}},
+                      {"api": "CreateSecurityGroup", "ref": "b", "body": {"security_group": {"name": "b"}}}],
+            "endpoints": [{"name": "x", "ips": ["10.0.0.1"], "groups": ["$a"]},
+                          {"name": "y", "ips": ["10.0.0.2"], "groups": ["$b"]}]}"#,
+    )
+    .unwrap();
+    let live = Live::from_scenario(&scenario).unwrap();
+    let p = Packet::tcp("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 22);
+    // Huawei's default ingress admits members of the same group only.
+    assert_eq!(live.trace(&p).verdict, Verdict::Deny);
+    let b = live
+        .snapshot()
+        .cloud()
+        .group(live.snapshot().cloud().endpoints()[1].groups[0])
+        .unwrap()
+        .id
+        .clone();
+    live.set_groups("x", &[b]).unwrap();
+    assert_eq!(live.trace(&p).verdict, Verdict::Allow);
+    assert_eq!(live.version(), 1);
+}

@@ -1,0 +1,317 @@
+//! `sgeval reach`, `diff` and `lint` on the example scenarios: JSON shapes, exit codes,
+//! and that the answers agree with `sgeval`'s own library.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn sgeval(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sgeval"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("runs")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sgeval-query-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn is_range_list(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| {
+        a.iter().all(|r| {
+            r.as_array()
+                .is_some_and(|p| p.len() == 2 && p[0].as_u64().is_some() && p[0].as_u64() <= p[1].as_u64())
+        })
+    })
+}
+
+#[test]
+fn reach_json_has_the_documented_shape() {
+    let out = sgeval(&[
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "internet",
+        "--to",
+        "web-1",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let regions = v["regions"].as_array().unwrap();
+    assert!(!regions.is_empty());
+    for r in regions {
+        assert!(matches!(r["verdict"].as_str(), Some("allow" | "deny")));
+        for key in ["protocols", "src_ports", "dst_ports"] {
+            assert!(is_range_list(&r[key]), "{key}: {}", r[key]);
+        }
+        for key in ["src", "dst"] {
+            let nets = r[key].as_array().unwrap();
+            assert!(nets
+                .iter()
+                .all(|n| n.as_str().is_some_and(|s| s.parse::<ipnet::IpNet>().is_ok())));
+        }
+        let hops = r["hops"].as_array().unwrap();
+        assert!(hops
+            .iter()
+            .any(|h| h["endpoint"] == "web-1" && h["direction"] == "ingress"));
+        assert!(r["witness"]["src"].is_string());
+    }
+    // The office SSH rule shows up as an allowed region on port 22 decided by that rule.
+    assert!(regions.iter().any(|r| r["verdict"] == "allow"
+        && r["dst_ports"] == serde_json::json!([[22, 22]])
+        && r["hops"][0]["rule_text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("address group")));
+    assert!(v["exposure"].as_array().is_some_and(|e| !e.is_empty()));
+}
+
+#[test]
+fn reach_expect_none_gates_on_the_verdict() {
+    let gate = |from: &str, verdict: &str| {
+        sgeval(&[
+            "reach",
+            "examples/reach-shop.json",
+            "--from",
+            from,
+            "--to",
+            "db-1",
+            "--expect-none",
+            verdict,
+        ])
+        .status
+        .code()
+    };
+    // Nothing outside the private network reaches the database ...
+    assert_eq!(gate("internet,!10.0.0.0/8", "allow"), Some(0));
+    // ... but the web tier does, so "nothing from anywhere" fails.
+    assert_eq!(gate("internet", "allow"), Some(3));
+    assert_eq!(gate("internet", "deny"), Some(3));
+    assert_eq!(gate("web-1", "deny"), Some(3));
+}
+
+#[test]
+fn reach_modes_and_narrowing() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "reach",
+            "examples/reach-shop.json",
+            "--from",
+            "web-2",
+            "--to",
+            "db-1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&sgeval(&args))
+    };
+    let est = run(&["--established"]);
+    assert_eq!(est["mode"], "established");
+    assert!(est["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["verdict"] == "allow"));
+    let rt = run(&["--round-trip", "--proto", "tcp", "--dport", "5432"]);
+    assert_eq!(rt["mode"], "round_trip");
+    let regions = rt["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 1);
+    assert_eq!(regions[0]["verdict"], "allow");
+    // Forward hops, then the replies' (established).
+    let by: Vec<&str> = regions[0]["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["rule", "rule", "established", "established"]);
+}
+
+#[test]
+fn reach_refuses_bad_input_with_status_2() {
+    let code = |args: &[&str]| sgeval(args).status.code();
+    assert_eq!(
+        code(&[
+            "reach",
+            "examples/reach-shop.json",
+            "--from",
+            "nosuch",
+            "--to",
+            "web-1"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "reach",
+            "no/such/file.json",
+            "--from",
+            "internet",
+            "--to",
+            "web-1"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "reach",
+            "examples/reach-shop.json",
+            "--from",
+            "internet",
+            "--to",
+            "web-1",
+            "--dport",
+            "9-1"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        code(&[
+            "reach",
+            "examples/reach-shop.json",
+            "--from",
+            "internet",
+            "--to",
+            "web-1",
+            "--proto",
+            "bogus"
+        ]),
+        Some(2)
+    );
+    let broken = temp_file(
+        "broken.json",
+        r#"{"provider": "huawei", "calls": [{"api": "Nope"}]}"#,
+    );
+    let out = sgeval(&[
+        "reach",
+        broken.to_str().unwrap(),
+        "--from",
+        "internet",
+        "--to",
+        "internet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sgeval: error:"));
+}
+
+#[test]
+fn diff_lists_the_changes_of_the_example_edit() {
+    let out = sgeval(&[
+        "diff",
+        "examples/diff-old.json",
+        "examples/diff-new.json",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["equivalent"], false);
+    let changes = v["changes"].as_array().unwrap();
+    // The temporary SSH rule opens tcp/22 on both web servers to the internet.
+    assert!(changes.iter().any(|c| c["from"] == "internet"
+        && c["to"] == "web-1"
+        && c["before"] == "deny"
+        && c["after"] == "allow"
+        && c["dst_ports"] == serde_json::json!([[22, 22]])));
+    // Narrowing the database rule to web-1 cuts web-2 off.
+    assert!(changes.iter().any(|c| c["from"] == "web-2"
+        && c["to"] == "db-1"
+        && c["before"] == "allow"
+        && c["after"] == "deny"
+        && c["witness"]["dport"] == 5432));
+    for c in changes {
+        assert!(c["before_hops"].is_array() && c["after_hops"].is_array() && c["witness"].is_object());
+    }
+    let gate = sgeval(&[
+        "diff",
+        "examples/diff-old.json",
+        "examples/diff-new.json",
+        "--expect-equivalent",
+    ]);
+    assert_eq!(gate.status.code(), Some(3));
+}
+
+#[test]
+fn diff_of_a_scenario_with_itself_is_empty() {
+    for example in [
+        "examples/reach-shop.json",
+        "examples/lint-ecs.json",
+        "examples/diff-old.json",
+    ] {
+        let out = sgeval(&["diff", example, example, "--json", "--expect-equivalent"]);
+        assert_eq!(out.status.code(), Some(0), "{example}");
+        assert_eq!(json(&out)["changes"], serde_json::json!([]));
+    }
+    let one_pair = sgeval(&[
+        "diff",
+        "examples/diff-old.json",
+        "examples/diff-new.json",
+        "--from",
+        "web-2",
+        "--to",
+        "db-1",
+        "--json",
+    ]);
+    let v = json(&one_pair);
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["from"], "web-2");
+}
+
+#[test]
+fn lint_names_each_finding_with_the_rule_as_the_provider_shows_it() {
+    let out = sgeval(&["lint", "examples/lint-ecs.json", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let findings = v["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    for kind in ["shadowed", "conflict", "match_nothing", "widened"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    for f in findings {
+        let rule = &f["rule"];
+        assert!(rule["group"].as_str().is_some_and(|g| g.starts_with("sg-")));
+        assert!(rule["rule"].as_str().is_some_and(|r| r.starts_with("sgr-")));
+        // ECS shows a rule with its own field names, the description included.
+        assert!(rule["shown"]["IpProtocol"].is_string() && rule["shown"]["Description"].is_string());
+    }
+    let shadowed = findings.iter().find(|f| f["kind"] == "shadowed").unwrap();
+    assert!(shadowed["witness"].is_object() && !shadowed["related"].as_array().unwrap().is_empty());
+    assert_eq!(
+        sgeval(&["lint", "examples/lint-ecs.json", "--strict"])
+            .status
+            .code(),
+        Some(3)
+    );
+    let huawei = json(&sgeval(&["lint", "examples/lint-huawei.json", "--json"]));
+    let kinds: Vec<&str> = huawei["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["shadowed", "match_nothing", "all_ports"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+}
