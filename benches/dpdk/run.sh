@@ -33,7 +33,8 @@ plain() {
 # dpdk RULES TRACE STEP ITER VERBOSE
 dpdk() {
     n_rules=$(wc -l < "$1"); n_trace=$(wc -l < "$2")
-    dpdk-test-acl --no-huge -m 4096 -l 0 -- --rulesf="$1" --tracef="$2" \
+    # --no-shconf: no shared runtime directory, so several runs may coexist.
+    dpdk-test-acl --no-huge --no-shconf -m 4096 -l 0 -- --rulesf="$1" --tracef="$2" \
         --rulenum=$((n_rules + 1)) --tracenum=$((n_trace + 1)) --tracestep="$3" \
         --bldcat=1 --runcat=1 --iter="$4" --verbose="$5" 2>/dev/null
 }
@@ -53,9 +54,12 @@ for set in $sets; do
     n=$(wc -l < "$trace"); iter=$(( (lookups + n - 1) / n ))
     mism=$(dpdk "$rules" "$trace" 64 1 3 | sed -n 's/^ipv4_5tuple: .*result: //p' \
         | paste -d' ' - "$truth" | awk '$1 != $2 { m++ } END { print m + 0 }')
-    rate() { dpdk "$rules" "$trace" "$1" "$iter" 0 | sed -n 's/.* \([0-9.]*\) pkt\/sec$/\1/p'; }
+    rate() {
+        r=$(dpdk "$rules" "$trace" "$1" "$iter" 0 | sed -n 's/.* \([0-9.]*\) pkt\/sec$/\1/p')
+        if [ -n "$r" ]; then echo "$r/1000000" | bc -l; else echo failed; fi
+    }
     d1=$(rate 1); d64=$(rate 64)
-    printf '%-10s %-9s %10s %13s %8.2f %8.2f %10s\n' "$set" dpdk - - \
-        "$(echo "$d1/1000000" | bc -l)" "$(echo "$d64/1000000" | bc -l)" "$mism"
+    printf '%-10s %-9s %10s %13s %8s %8s %10s\n' "$set" dpdk - - "$(printf %.2f "$d1" 2>/dev/null || echo "$d1")" \
+        "$(printf %.2f "$d64" 2>/dev/null || echo "$d64")" "$mism"
     rm -f "$tmp"/*
 done

@@ -520,6 +520,13 @@ mod tests {
     }
 
     #[test]
+    fn classifier_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync + Clone + fmt::Debug + 'static>() {}
+        shareable::<Classifier<u32>>();
+        shareable::<Classifier<u128>>();
+    }
+
+    #[test]
     fn empty_classifier_matches_nothing() {
         let c = Classifier::<u128>::build(&[]).unwrap();
         assert!(c.is_empty());
