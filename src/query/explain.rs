@@ -468,35 +468,18 @@ fn nameable(provider: Provider, p: u8) -> bool {
         // The single-rule calls take tcp, udp, icmp, gre and all (E3).
         Provider::Ens => [packet::TCP, packet::UDP, packet::ICMP, packet::GRE].contains(&p),
         Provider::Huawei => true,
-        Provider::Gcore => GCORE_PROTOCOLS.iter().any(|&(_, n)| n == p),
+        Provider::Gcore => gcore_protocol_name(p).is_some(),
     }
 }
 
-/// Gcore's protocol names (G2).
-const GCORE_PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("igmp", 2),
-    ("ipip", 4),
-    ("tcp", 6),
-    ("egp", 8),
-    ("udp", 17),
-    ("dccp", 33),
-    ("ipv6-encap", 41),
-    ("ipv6-route", 43),
-    ("ipv6-frag", 44),
-    ("rsvp", 46),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("ipv6-icmp", 58),
-    ("ipv6-nonxt", 59),
-    ("ipv6-opts", 60),
-    ("ospf", 89),
-    ("vrrp", 112),
-    ("pgm", 113),
-    ("sctp", 132),
-    ("udplite", 136),
-];
+/// The name Gcore's API takes for a protocol number (G2): the crate's protocol table
+/// without the aliases Gcore does not accept (`icmpv6`, `ipencap`).
+fn gcore_protocol_name(p: u8) -> Option<&'static str> {
+    packet::PROTOCOL_NAMES
+        .iter()
+        .find(|&&(name, n)| n == p && name != "icmpv6" && name != "ipencap")
+        .map(|&(name, _)| name)
+}
 
 /// Whether the provider's rules carry ports for this protocol.
 fn ported(provider: Provider, p: u8) -> bool {
@@ -776,7 +759,7 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                             body: Some(json!({
                                 "direction": rule.direction,
                                 "ethertype": rule.family.unwrap_or(Family::V4),
-                                "protocol": rule.protocol.and_then(|p| GCORE_PROTOCOLS.iter().find(|g| g.1 == p)).map(|g| g.0),
+                                "protocol": rule.protocol.and_then(gcore_protocol_name),
                                 "port_range_min": min,
                                 "port_range_max": max,
                                 "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
