@@ -363,7 +363,7 @@ fn ordered<'c>(
 }
 
 /// The provider default when no rule matches, as the reference decides it.
-fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction) -> Decision {
+pub(crate) fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction) -> Decision {
     match cloud.provider() {
         Provider::Ecs => {
             let enterprise = groups

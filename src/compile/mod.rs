@@ -44,7 +44,7 @@
 //! tables the change can reach and keeps the others (shared through [`Arc`]).
 
 pub mod classifier;
-mod lower;
+pub(crate) mod lower;
 mod table;
 
 use std::collections::{HashMap, HashSet};

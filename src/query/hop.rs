@@ -222,24 +222,9 @@ pub(crate) fn intra_groups(cloud: &Cloud, ep: &Endpoint) -> Vec<GroupKey> {
 
 /// The provider default when no rule matches (as the reference).
 pub(crate) fn fallback(cloud: &Cloud, ep: &Endpoint, direction: Direction) -> Decision {
-    match cloud.provider() {
-        Provider::Ecs => {
-            let enterprise = ep
-                .groups
-                .iter()
-                .any(|&g| cloud.group(g).map(|g| g.kind) == Some(GroupKind::EcsEnterprise));
-            match (enterprise, direction) {
-                (true, _) => Decision::fallback(Verdict::Deny, Fallback::EcsEnterprise),
-                (false, Direction::Ingress) => Decision::fallback(Verdict::Deny, Fallback::EcsBasicIngress),
-                (false, Direction::Egress) => Decision::fallback(Verdict::Allow, Fallback::EcsBasicEgress),
-            }
-        }
-        Provider::Ens => match direction {
-            Direction::Ingress => Decision::fallback(Verdict::Deny, Fallback::EnsIngress),
-            Direction::Egress => Decision::fallback(cloud.options().ens_egress_default, Fallback::EnsEgress),
-        },
-        Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
-    }
+    // The compiled engine's copy: the reference keeps its own on purpose (the oracle
+    // shares nothing with the fast paths), the queries need not.
+    crate::compile::lower::fallback(cloud, &ep.groups, direction)
 }
 
 /// The hop's first-match list for new connections (or, when `established`, no entries
