@@ -1,7 +1,7 @@
 //! The emulated control plane: groups, rules, address groups and endpoints, changed only
 //! through provider calls (and endpoint attachment), each applied whole or not at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,9 @@ pub struct Cloud {
     groups: BTreeMap<GroupKey, Group>,
     address_groups: BTreeMap<AddressGroupKey, AddressGroup>,
     endpoints: Vec<Endpoint>,
+    /// Endpoint by name and by address: simulators look one up per packet.
+    by_name: HashMap<String, EndpointKey>,
+    by_addr: HashMap<IpAddr, EndpointKey>,
     next_group: u32,
     next_rule: u32,
     next_address_group: u32,
@@ -151,6 +154,8 @@ impl Cloud {
             groups: BTreeMap::new(),
             address_groups: BTreeMap::new(),
             endpoints: Vec::new(),
+            by_name: HashMap::new(),
+            by_addr: HashMap::new(),
             next_group: 1,
             next_rule: 1,
             next_address_group: 1,
@@ -232,18 +237,12 @@ impl Cloud {
 
     /// An endpoint by name.
     pub fn endpoint_by_name(&self, name: &str) -> Option<EndpointKey> {
-        self.endpoints
-            .iter()
-            .position(|e| e.name == name)
-            .map(|i| EndpointKey(i as u32))
+        self.by_name.get(name).copied()
     }
 
     /// The endpoint that owns an address.
     pub fn endpoint_by_addr(&self, addr: IpAddr) -> Option<EndpointKey> {
-        self.endpoints
-            .iter()
-            .position(|e| e.ips.contains(&addr))
-            .map(|i| EndpointKey(i as u32))
+        self.by_addr.get(&addr).copied()
     }
 
     /// Attaches a NIC with its addresses and its groups (by provider id, in association order).
@@ -259,7 +258,7 @@ impl Cloud {
         ips: &[IpAddr],
         group_ids: &[String],
     ) -> Result<EndpointKey, EndpointError> {
-        if self.endpoints.iter().any(|e| e.name == name) {
+        if self.by_name.contains_key(name) {
             return Err(EndpointError::DuplicateName(name.to_owned()));
         }
         if ips.is_empty() {
@@ -267,9 +266,9 @@ impl Cloud {
         }
         for (i, addr) in ips.iter().enumerate() {
             let other = self
-                .endpoints
-                .iter()
-                .find(|e| e.ips.contains(addr))
+                .by_addr
+                .get(addr)
+                .and_then(|&k| self.endpoint(k))
                 .map(|e| e.name.clone())
                 .or_else(|| ips[..i].contains(addr).then(|| name.to_owned()));
             if let Some(other) = other {
@@ -317,12 +316,15 @@ impl Cloud {
             return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
         }
         provider::check_attach(self, name, &keys)?;
+        let key = EndpointKey(self.endpoints.len() as u32);
         self.endpoints.push(Endpoint {
             name: name.to_owned(),
             ips: ips.to_vec(),
             groups: keys,
         });
-        Ok(EndpointKey(self.endpoints.len() as u32 - 1))
+        self.by_name.insert(name.to_owned(), key);
+        self.by_addr.extend(ips.iter().map(|&a| (a, key)));
+        Ok(key)
     }
 
     /// The endpoints that are members of a group.

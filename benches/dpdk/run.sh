@@ -4,18 +4,22 @@
 #
 # usage: benches/dpdk/run.sh [SET...]        (default: the nine acl1/fw1/ipc1 sets)
 #   SGEVAL_CLASSBENCH_DIR  data directory (default: ../shared/data/classbench from the repo root)
+#   ROUNDS=N               timed runs per engine and batch size (default 5), taken in turns
+#                          (sgeval, DPDK, sgeval, ...) so both see the same machine
 #   CLOCK=cpu              pass `--clock cpu` to sgeval (DPDK always reports wall-clock rates)
-#   DPDK_LOOKUPS=N         lookups per timed DPDK run (default 20000000)
+#   DPDK_LOOKUPS=N         lookups per timed DPDK run (default 10000000)
 #
 # DPDK reads ClassBench filter and trace files as they are, but not gzip: the .gz files
 # are decompressed into a temporary directory that is removed on exit. No data is kept.
-# Output, one line per set and engine, lookups in millions per second:
-#   set  engine  build_ms  memory_bytes  one_at_a_time  batch64  mismatches
+# Output, one line per set and engine, lookups in millions per second, best and median of
+# the rounds (a shared 2-core machine moves single runs by about 10%):
+#   set  engine  build_ms  memory_bytes  one_best  one_median  b64_best  b64_median  mismatches
 set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data=${SGEVAL_CLASSBENCH_DIR:-$root/../shared/data/classbench}
-lookups=${DPDK_LOOKUPS:-20000000}
+lookups=${DPDK_LOOKUPS:-10000000}
+rounds=${ROUNDS:-5}
 sets=${*:-acl1_1k fw1_1k ipc1_1k acl1_10k fw1_10k ipc1_10k acl1_100k fw1_100k ipc1_100k}
 clock=${CLOCK:-wall}
 
@@ -39,27 +43,41 @@ dpdk() {
         --bldcat=1 --runcat=1 --iter="$4" --verbose="$5" 2>/dev/null
 }
 
-printf '%-10s %-9s %10s %13s %8s %8s %10s\n' set engine build_ms memory_bytes one batch64 mismatches
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# stats FILE: "best median" of the numbers in FILE (one per line), in millions.
+stats() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "failed failed"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.2f %.2f\n", v[NR] / 1e6, m / 1e6 }'
+}
+
+printf '%-10s %-7s %9s %13s %9s %10s %9s %10s %10s\n' set engine build_ms memory_bytes \
+    one_best one_median b64_best b64_median mismatches
 for set in $sets; do
     rules=$(plain "$set"); trace=$(plain "${set}_trace"); truth=$(plain "${set}_trace.truth")
-    # sgeval: one line per batch size.
-    one=$("$sgeval" bench classbench "$rules" "$trace" --truth "$truth" --batch 1 --clock "$clock" || true)
-    b64=$("$sgeval" bench classbench "$rules" "$trace" --truth "$truth" --batch 64 --clock "$clock" || true)
-    field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-    printf '%-10s %-9s %10s %13s %8.2f %8.2f %10s\n' "$set" sgeval "$(field "$b64" build_ms)" \
-        "$(field "$b64" memory_bytes)" "$(echo "$(field "$one" lookups_per_s)/1000000" | bc -l)" \
-        "$(echo "$(field "$b64" lookups_per_s)/1000000" | bc -l)" \
-        "$(( $(field "$one" mismatches) + $(field "$b64" mismatches) ))"
-    # DPDK: one verbose pass for the answers, then timed runs at steps 1 and 64.
     n=$(wc -l < "$trace"); iter=$(( (lookups + n - 1) / n ))
-    mism=$(dpdk "$rules" "$trace" 64 1 3 | sed -n 's/^ipv4_5tuple: .*result: //p' \
+    : > "$tmp/s1"; : > "$tmp/s64"; : > "$tmp/d1"; : > "$tmp/d64"
+    mism=0
+    i=0
+    while [ "$i" -lt "$rounds" ]; do
+        i=$((i + 1))
+        for b in 1 64; do
+            line=$("$sgeval" bench classbench "$rules" "$trace" --truth "$truth" --batch "$b" --clock "$clock" || true)
+            field "$line" lookups_per_s >> "$tmp/s$b"
+            m=$(field "$line" mismatches)
+            mism=$((mism + ${m:-1}))
+            [ "$b" = 64 ] && last=$line
+            r=$(dpdk "$rules" "$trace" "$b" "$iter" 0 | sed -n 's/.* \([0-9.]*\) pkt\/sec$/\1/p')
+            [ -n "$r" ] && echo "$r" >> "$tmp/d$b"
+        done
+    done
+    printf '%-10s %-7s %9s %13s %9s %10s %9s %10s %10s\n' "$set" sgeval "$(field "$last" build_ms)" \
+        "$(field "$last" memory_bytes)" $(stats "$tmp/s1") $(stats "$tmp/s64") "$mism"
+    # DPDK's answers, checked once against the same truth file.
+    dmism=$(dpdk "$rules" "$trace" 64 1 3 | sed -n 's/^ipv4_5tuple: .*result: //p' \
         | paste -d' ' - "$truth" | awk '$1 != $2 { m++ } END { print m + 0 }')
-    rate() {
-        r=$(dpdk "$rules" "$trace" "$1" "$iter" 0 | sed -n 's/.* \([0-9.]*\) pkt\/sec$/\1/p')
-        if [ -n "$r" ]; then echo "$r/1000000" | bc -l; else echo failed; fi
-    }
-    d1=$(rate 1); d64=$(rate 64)
-    printf '%-10s %-9s %10s %13s %8s %8s %10s\n' "$set" dpdk - - "$(printf %.2f "$d1" 2>/dev/null || echo "$d1")" \
-        "$(printf %.2f "$d64" 2>/dev/null || echo "$d64")" "$mism"
+    printf '%-10s %-7s %9s %13s %9s %10s %9s %10s %10s\n' "$set" dpdk - - $(stats "$tmp/d1") \
+        $(stats "$tmp/d64") "$dmism"
     rm -f "$tmp"/*
 done
