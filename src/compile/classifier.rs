@@ -292,7 +292,8 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 /// The rules are split by which address is narrow (destination, else source, else
 /// neither); each part becomes a decision tree whose nodes cut one field (an address word,
 /// a port or the protocol) into up to 8 or 16 ranges, and whose leaves list the few rules
-/// left, in priority order. A lookup walks the trees best rule first and stops as soon as
+/// left, in priority order. A part whose rules spread over one address starts with a root
+/// table indexed by that address's top 8 to 16 bits. A lookup walks the trees best rule first and stops as soon as
 /// no later tree can hold a better rule. Small rule sets get a single tree when it fits in
 /// a cache-sized budget.
 #[derive(Clone, Debug)]
@@ -379,6 +380,7 @@ impl<A: Addr> Classifier<A> {
         let list = tree::Params {
             leaf: usize::MAX,
             max_bytes: MEMORY_LIMIT,
+            tables: tree::Tables::Off,
             ..params
         };
         let layout = layout(&[all], list).ok_or(BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
@@ -834,9 +836,41 @@ mod tests {
                 (
                     "list",
                     narrow(
-                        &[all],
+                        std::slice::from_ref(&all),
                         tree::Params {
                             leaf: usize::MAX,
+                            tables: tree::Tables::Off,
+                            ..p
+                        },
+                    ),
+                ),
+                (
+                    "source table",
+                    narrow(
+                        &partition(rules),
+                        tree::Params {
+                            tables: tree::Tables::Force { dst: false, k: 8 },
+                            ..p
+                        },
+                    ),
+                ),
+                (
+                    "destination table wide",
+                    wide(
+                        std::slice::from_ref(&all),
+                        tree::Params {
+                            tables: tree::Tables::Force { dst: true, k: 3 },
+                            ..p
+                        },
+                    ),
+                ),
+                (
+                    "destination table deep",
+                    narrow(
+                        &[all],
+                        tree::Params {
+                            leaf: 1,
+                            tables: tree::Tables::Force { dst: true, k: 16 },
                             ..p
                         },
                     ),

@@ -10,6 +10,9 @@
 //! A tree node splits one dimension into up to `N` (8 or 16) intervals at arbitrary points,
 //! chosen so that the largest child holds as few rules as possible. A leaf lists the rules
 //! that reach it in priority order, each stored in full so the scan needs no other memory.
+//! A tree whose rules are narrow in one address may start with a root table instead: the
+//! top `k` bits of that address index an array of subtrees, one load in place of the first
+//! levels of nodes.
 
 use super::{Addr, Key, Rule};
 
@@ -145,6 +148,8 @@ impl<A: Addr> Slot<A> {
 pub(super) struct Forest<A: Addr, const N: usize> {
     nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
+    /// The root tables of every tree that has one, one after another.
+    tables: Vec<u32>,
     /// Each tree, best first.
     roots: Vec<Root>,
     /// Always 1; see [`Node::child`].
@@ -154,8 +159,13 @@ pub(super) struct Forest<A: Addr, const N: usize> {
 /// One tree of a forest.
 #[derive(Clone, Copy, Debug)]
 struct Root {
-    /// Reference of the root.
+    /// Reference of the root node, or with a root table the table's offset in `tables`.
     at: u32,
+    /// With a root table, the field it indexes.
+    dim: u32,
+    /// With a root table, `32 - k`: the shift that leaves the field's top `k` bits; 0
+    /// without one.
+    shift: u32,
     /// Smallest rule index in the tree.
     first: u32,
     /// Levels the batch lookup takes in lockstep before finishing each key alone: the
@@ -170,8 +180,23 @@ pub(super) struct Params {
     pub leaf: usize,
     /// Deepest node level.
     pub max_depth: usize,
-    /// Most bytes of nodes and slots.
+    /// Most bytes of nodes, slots and tables.
     pub max_bytes: usize,
+    /// Whether trees start with a root table.
+    pub tables: Tables,
+}
+
+/// When a tree starts with a root table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tables {
+    /// When [`Builder::table_plan`] finds one worth having.
+    Auto,
+    /// Never.
+    Off,
+    /// Always, on the top word of the source (`false`) or destination (`true`) address,
+    /// `2^k` slices: lets the tests reach table code with small rule sets.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Force { dst: bool, k: u32 },
 }
 
 impl Default for Params {
@@ -180,6 +205,7 @@ impl Default for Params {
             leaf: 4,
             max_depth: 40,
             max_bytes: 1 << 30,
+            tables: Tables::Auto,
         }
     }
 }
@@ -201,6 +227,7 @@ struct Builder<'a, A: Addr, const N: usize> {
     bounds: Vec<(u32, u32)>,
     nodes: Vec<Node<N>>,
     slots: Vec<Slot<A>>,
+    tables: Vec<u32>,
     params: Params,
     /// Leaf depths weighted by leaf size, and the weights, in the tree being built.
     depth_sum: usize,
@@ -217,6 +244,20 @@ struct Plan {
     /// Last value of each child but the last.
     ends: Vec<u32>,
 }
+
+/// A root table: field `dim` (an address's top word) cut into `2^k` slices.
+struct TablePlan {
+    dim: usize,
+    k: u32,
+    shift: u32,
+    /// Rules in a lookup's slice, weighted by copies.
+    seen: usize,
+}
+
+/// Trees with fewer rules get no root table.
+const TABLE_MIN_RULES: usize = 64;
+/// Root table sizes tried, in bits.
+const TABLE_BITS: [u32; 5] = [8, 10, 12, 14, 16];
 
 /// The builder ran over its byte budget.
 #[derive(Debug)]
@@ -242,6 +283,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             // Node 0 stands in for leaves during the lockstep descent.
             nodes: vec![Node::<N>::DUMMY],
             slots: vec![Slot::SENTINEL],
+            tables: Vec::new(),
             params,
             depth_sum: 0,
             depth_weight: 0,
@@ -261,18 +303,34 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             region_hi[2 * A::WORDS + 2] = 255;
             b.depth_sum = 0;
             b.depth_weight = 0;
-            let at = b.node(ids, region_lo, region_hi, 0)?;
+            let (at, dim, shift) = match b.table_plan(&ids) {
+                Some(plan) => (
+                    b.table(&ids, &plan, &region_lo, &region_hi)?,
+                    plan.dim as u32,
+                    plan.shift,
+                ),
+                None => (b.node(ids, region_lo, region_hi, 0)?, 0, 0),
+            };
             let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
-            roots.push(Root { at, first, lockstep });
+            roots.push(Root {
+                at,
+                dim,
+                shift,
+                first,
+                lockstep,
+            });
         }
         roots.sort_by_key(|r| r.first);
         let mut nodes = b.nodes;
         let mut slots = b.slots;
+        let mut tables = b.tables;
         nodes.shrink_to_fit();
         slots.shrink_to_fit();
+        tables.shrink_to_fit();
         Ok(Forest {
             nodes,
             slots,
+            tables,
             roots,
             unit: 1,
         })
@@ -281,6 +339,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     pub(super) fn memory_usage(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node<N>>()
             + self.slots.capacity() * std::mem::size_of::<Slot<A>>()
+            + self.tables.capacity() * std::mem::size_of::<u32>()
             + self.roots.capacity() * std::mem::size_of::<Root>()
     }
 
@@ -293,10 +352,35 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             if root.first >= best {
                 break;
             }
-            let leaf = self.descend(&f, root.at);
+            let leaf = self.descend(&f, self.entry(root, &f));
             best = self.scan(leaf, key, best);
         }
         best
+    }
+
+    /// Moves every lane that is not done through the root table.
+    #[inline(never)]
+    fn enter(&self, root: &Root, f: &[[i32; DIMS]; LANES], r: &mut [u32; LANES]) {
+        for (rl, fl) in r.iter_mut().zip(f) {
+            if *rl != EMPTY {
+                *rl = self.entry(root, fl);
+            }
+        }
+    }
+
+    /// Where a lookup of `f` enters the tree of `root`: through its table if it has one.
+    #[inline(always)]
+    fn entry(&self, root: &Root, f: &[i32; DIMS]) -> u32 {
+        if root.shift == 0 {
+            return root.at;
+        }
+        let field = (f[(root.dim as usize) & (DIMS - 1)] as u32) ^ 0x8000_0000;
+        let top = field >> (root.shift & 31);
+        // The index is in range by construction; a miss would only mean "no rule here".
+        self.tables
+            .get(root.at as usize + top as usize)
+            .copied()
+            .unwrap_or(EMPTY)
     }
 
     /// Classifies `keys` into `out` (same length), interleaving [`LANES`] keys at a time.
@@ -330,6 +414,9 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             }
             // Lanes that already beat every rule of the tree wait at the empty leaf.
             let mut r = best.map(|b| if b <= root.first { EMPTY } else { root.at });
+            if root.shift != 0 {
+                self.enter(root, &f, &mut r);
+            }
             for _ in 0..root.lockstep {
                 for (rl, fl) in r.iter_mut().zip(&f) {
                     *rl = self.step(fl, *rl);
@@ -443,10 +530,143 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         self.bounds[dim * self.rules.len() + id as usize].1
     }
 
-    /// Bytes of nodes and slots after adding `nodes` and `slots` more.
+    /// Bytes of nodes, slots and tables after adding `nodes` and `slots` more.
     fn bytes(&self, nodes: usize, slots: usize) -> usize {
         (self.nodes.len() + nodes) * std::mem::size_of::<Node<N>>()
             + (self.slots.len() + slots) * std::mem::size_of::<Slot<A>>()
+            + self.tables.len() * std::mem::size_of::<u32>()
+    }
+
+    /// The root table worth having for `ids`, if any: on the top word of the source or
+    /// the destination address, with `k` bits chosen so that a lookup's slice holds few
+    /// rules without copying wide rules into many slices.
+    fn table_plan(&self, ids: &[u32]) -> Option<TablePlan> {
+        let n = ids.len();
+        match self.params.tables {
+            Tables::Off => return None,
+            Tables::Force { dst, k } => {
+                let k = k.clamp(1, 16);
+                let dim = if dst { A::WORDS } else { 0 };
+                return Some(TablePlan {
+                    dim,
+                    k,
+                    shift: 32 - k,
+                    seen: 0,
+                });
+            }
+            Tables::Auto if n < TABLE_MIN_RULES => return None,
+            Tables::Auto => {}
+        }
+        let mut best: Option<TablePlan> = None;
+        for dim in [0, A::WORDS] {
+            for k in TABLE_BITS {
+                // Tables much larger than the rule count buy nothing.
+                if 1usize << k > n.saturating_mul(16) && k > TABLE_BITS[0] {
+                    continue;
+                }
+                let shift = 32 - k;
+                let runs = self.runs(ids, dim, shift);
+                // Rules in the run of each copy: the slice a lookup from a random rule sees.
+                let mut copies = 0usize;
+                let mut weighted = 0usize;
+                for (_, c) in &runs {
+                    copies += c;
+                    weighted += c * c;
+                }
+                if copies > 2 * n + runs.len() {
+                    continue;
+                }
+                let seen = weighted / copies.max(1);
+                // Worth it only when the slice holds fewer rules than one node level would
+                // leave.
+                if seen * 4 > n {
+                    continue;
+                }
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| seen * 2 < b.seen || (seen < b.seen && k <= b.k));
+                if better {
+                    best = Some(TablePlan { dim, k, shift, seen });
+                }
+            }
+        }
+        best
+    }
+
+    /// The runs of slices (`field >> shift`) over which no rule of `ids` starts or ends,
+    /// as (first slice, rules over it).
+    fn runs(&self, ids: &[u32], dim: usize, shift: u32) -> Vec<(u32, usize)> {
+        let slices = 1u64 << (32 - shift);
+        let mut cuts: Vec<u64> = Vec::with_capacity(ids.len() * 2 + 1);
+        cuts.push(0);
+        for &id in ids {
+            cuts.push(u64::from(self.lo(id, dim) >> shift));
+            cuts.push(u64::from(self.hi(id, dim) >> shift) + 1);
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        cuts.retain(|&c| c < slices);
+        let mut diff = vec![0i64; cuts.len() + 1];
+        for &id in ids {
+            let a = cuts.partition_point(|&c| c <= u64::from(self.lo(id, dim) >> shift)) - 1;
+            let b = cuts.partition_point(|&c| c <= u64::from(self.hi(id, dim) >> shift)) - 1;
+            diff[a] += 1;
+            diff[b + 1] -= 1;
+        }
+        let mut run = 0i64;
+        cuts.iter()
+            .zip(&diff)
+            .map(|(&c, &d)| {
+                run += d;
+                (c as u32, run as usize)
+            })
+            .collect()
+    }
+
+    /// Builds the root table of `plan` and a subtree per run; returns the table's offset.
+    fn table(
+        &mut self,
+        ids: &[u32],
+        plan: &TablePlan,
+        region_lo: &[u32],
+        region_hi: &[u32],
+    ) -> Result<u32, TooBig> {
+        let runs = self.runs(ids, plan.dim, plan.shift);
+        let slices = 1usize << plan.k;
+        if self.bytes(0, 0) + slices * std::mem::size_of::<u32>() > self.params.max_bytes {
+            return Err(TooBig);
+        }
+        let copies: usize = runs.iter().map(|r| r.1).sum();
+        if self.bytes(0, copies) > self.params.max_bytes {
+            return Err(TooBig);
+        }
+        // Each rule into every run it overlaps, keeping priority order.
+        let starts: Vec<u32> = runs.iter().map(|r| r.0).collect();
+        let mut members: Vec<Vec<u32>> = runs.iter().map(|r| Vec::with_capacity(r.1)).collect();
+        for &id in ids {
+            let a = self.lo(id, plan.dim) >> plan.shift;
+            let b = self.hi(id, plan.dim) >> plan.shift;
+            let first = starts.partition_point(|&s| s <= a) - 1;
+            for (i, m) in members.iter_mut().enumerate().skip(first) {
+                if starts[i] > b {
+                    break;
+                }
+                m.push(id);
+            }
+        }
+        let at = self.tables.len();
+        self.tables.resize(at + slices, EMPTY);
+        for (i, m) in members.into_iter().enumerate() {
+            let first = starts[i] as usize;
+            let end = starts.get(i + 1).map_or(slices, |&s| s as usize);
+            let mut lo = region_lo.to_vec();
+            let mut hi = region_hi.to_vec();
+            lo[plan.dim] = (first as u32) << plan.shift;
+            hi[plan.dim] = (((end as u64) << plan.shift) - 1) as u32;
+            let r = self.node(m, lo, hi, 0)?;
+            self.tables[at + first..at + end].fill(r);
+        }
+        u32::try_from(at).map_err(|_| TooBig)
     }
 
     /// Whether rule `id` matches every key of the region.
