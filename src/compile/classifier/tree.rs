@@ -561,7 +561,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         for dim in [0, A::WORDS] {
             for k in TABLE_BITS {
                 // Tables much larger than the rule count buy nothing.
-                if 1usize << k > n.saturating_mul(16) && k > TABLE_BITS[0] {
+                if 1usize << k > n.saturating_mul(2) && k > TABLE_BITS[0] {
                     continue;
                 }
                 let shift = 32 - k;
