@@ -245,13 +245,19 @@ struct Plan {
     ends: Vec<u32>,
 }
 
-/// A root table: field `dim` (an address's top word) cut into `2^k` slices.
+/// A root table: field `dim` (an address's top word) cut into `2^k` slices, with the
+/// runs of slices that share their rules (see [`Builder::runs`]).
 struct TablePlan {
     dim: usize,
     k: u32,
-    shift: u32,
-    /// Rules in a lookup's slice, weighted by copies.
-    seen: usize,
+    runs: Vec<(u32, usize)>,
+}
+
+impl TablePlan {
+    /// The shift that leaves a field's top `k` bits.
+    fn shift(&self) -> u32 {
+        32 - self.k
+    }
 }
 
 /// Trees with fewer rules get no root table.
@@ -307,7 +313,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
                 Some(plan) => (
                     b.table(&ids, &plan, &region_lo, &region_hi)?,
                     plan.dim as u32,
-                    plan.shift,
+                    plan.shift(),
                 ),
                 None => (b.node(ids, region_lo, region_hi, 0)?, 0, 0),
             };
@@ -547,17 +553,14 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             Tables::Force { dst, k } => {
                 let k = k.clamp(1, 16);
                 let dim = if dst { A::WORDS } else { 0 };
-                return Some(TablePlan {
-                    dim,
-                    k,
-                    shift: 32 - k,
-                    seen: 0,
-                });
+                let runs = self.runs(ids, dim, 32 - k);
+                return Some(TablePlan { dim, k, runs });
             }
             Tables::Auto if n < TABLE_MIN_RULES => return None,
             Tables::Auto => {}
         }
-        let mut best: Option<TablePlan> = None;
+        // The plan and the rules a lookup's slice holds, weighted by copies.
+        let mut best: Option<(TablePlan, usize)> = None;
         for dim in [0, A::WORDS] {
             for k in TABLE_BITS {
                 // Tables much larger than the rule count buy nothing.
@@ -584,13 +587,13 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                 }
                 let better = best
                     .as_ref()
-                    .is_none_or(|b| seen * 2 < b.seen || (seen < b.seen && k <= b.k));
+                    .is_none_or(|(b, b_seen)| seen * 2 < *b_seen || (seen < *b_seen && k <= b.k));
                 if better {
-                    best = Some(TablePlan { dim, k, shift, seen });
+                    best = Some((TablePlan { dim, k, runs }, seen));
                 }
             }
         }
-        best
+        best.map(|(plan, _)| plan)
     }
 
     /// The runs of slices (`field >> shift`) over which no rule of `ids` starts or ends,
@@ -631,7 +634,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         region_lo: &[u32],
         region_hi: &[u32],
     ) -> Result<u32, TooBig> {
-        let runs = self.runs(ids, plan.dim, plan.shift);
+        let runs = &plan.runs;
+        let shift = plan.shift();
         let slices = 1usize << plan.k;
         if self.bytes(0, 0) + slices * std::mem::size_of::<u32>() > self.params.max_bytes {
             return Err(TooBig);
@@ -644,8 +648,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         let starts: Vec<u32> = runs.iter().map(|r| r.0).collect();
         let mut members: Vec<Vec<u32>> = runs.iter().map(|r| Vec::with_capacity(r.1)).collect();
         for &id in ids {
-            let a = self.lo(id, plan.dim) >> plan.shift;
-            let b = self.hi(id, plan.dim) >> plan.shift;
+            let a = self.lo(id, plan.dim) >> shift;
+            let b = self.hi(id, plan.dim) >> shift;
             let first = starts.partition_point(|&s| s <= a) - 1;
             for (i, m) in members.iter_mut().enumerate().skip(first) {
                 if starts[i] > b {
@@ -661,8 +665,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             let end = starts.get(i + 1).map_or(slices, |&s| s as usize);
             let mut lo = region_lo.to_vec();
             let mut hi = region_hi.to_vec();
-            lo[plan.dim] = (first as u32) << plan.shift;
-            hi[plan.dim] = (((end as u64) << plan.shift) - 1) as u32;
+            lo[plan.dim] = (first as u32) << shift;
+            hi[plan.dim] = (((end as u64) << shift) - 1) as u32;
             let r = self.node(m, lo, hi, 0)?;
             self.tables[at + first..at + end].fill(r);
         }
