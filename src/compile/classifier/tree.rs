@@ -446,7 +446,9 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     /// One branch-free level: from a node to its child; a leaf stays put.
     #[inline(always)]
     fn step(&self, f: &[i32; DIMS], r: u32) -> u32 {
-        let stay = ((r as i32) >> 31) as u32;
+        // PERF: masked with `-unit` (all ones, but not to the compiler) so that the blend
+        // below stays arithmetic; seen as a select, it became a mispredicted branch.
+        let stay = (((r as i32) >> 31) & -self.unit) as u32;
         let node = r & !stay;
         let n = &self.nodes[(node & INDEX) as usize];
         (n.child(f[dim_of(node)], self.unit) & !stay) | (r & stay)
