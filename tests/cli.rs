@@ -1,4 +1,5 @@
-//! The CLI: the corpus through `sgeval check --json`, exit codes, `api --json`, bad input.
+//! The CLI: the corpus through `sgeval check --json`, exit codes, `api --json`, bad input,
+//! and `sgeval bench classbench` (report line, truth checks, gzip, mismatch exit code).
 
 mod common;
 
@@ -211,4 +212,215 @@ fn check_why_and_fix_explain_a_denied_packet() {
     assert_eq!(call["api"], "AuthorizeSecurityGroup");
     assert_eq!(call["params"]["Permissions"][0]["PortRange"], "22/22");
     assert_eq!(json["fix"]["after"], "allow");
+}
+
+// ---- sgeval bench classbench ----
+
+/// A small ClassBench-format rule set, a trace aimed at its rules and the first-match
+/// answers, computed here by a plain scan that shares nothing with sgeval.
+struct ClassbenchFiles {
+    rules: String,
+    trace: String,
+    truth: Vec<i64>,
+}
+
+fn classbench_files() -> ClassbenchFiles {
+    let mut x = 0x2545_F491u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mask = |len: u32| u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    // (src, src_len, dst, dst_len, sport lo/hi, dport lo/hi, proto, proto mask)
+    type R = (u32, u32, u32, u32, (u16, u16), (u16, u16), u8, u8);
+    let mut rules: Vec<R> = Vec::new();
+    for i in 0..300u32 {
+        let (a, b, c) = (next(), next(), next());
+        let sl = [0, 8, 16, 24, 32][(a % 5) as usize];
+        let dl = [8, 16, 24, 30, 32][(b % 5) as usize];
+        let lo = (c % 1024) as u16;
+        let dp = if i % 4 == 0 {
+            (0, 65535)
+        } else {
+            (lo, lo + (c >> 20) as u16 % 100)
+        };
+        let (proto, pmask) = [(6, 0xff), (17, 0xff), (0, 0)][(c % 3) as usize];
+        rules.push((a & mask(sl), sl, b & mask(dl), dl, (0, 65535), dp, proto, pmask));
+    }
+    let ip = |v: u32| std::net::Ipv4Addr::from(v).to_string();
+    let mut text = String::new();
+    for r in &rules {
+        text += &format!(
+            "@{}/{}\t{}/{}\t{} : {}\t{} : {}\t0x{:02x}/0x{:02x}\t0x0000/0x0000\n",
+            ip(r.0),
+            r.1,
+            ip(r.2),
+            r.3,
+            r.4 .0,
+            r.4 .1,
+            r.5 .0,
+            r.5 .1,
+            r.6,
+            r.7
+        );
+    }
+    let mut trace = String::new();
+    let mut truth = Vec::new();
+    for i in 0..2000u32 {
+        let r = rules[(next() % 300) as usize];
+        let key = (
+            r.0 | (next() & !mask(r.1)),
+            r.2 | (next() & !mask(r.3)),
+            (next() % 65536) as u16,
+            if i % 9 == 0 { 65000 } else { r.5 .0 },
+            if i % 11 == 0 { 1 } else { r.6 | 6 },
+        );
+        trace += &format!("{}\t{}\t{}\t{}\t{}\t0\t0\n", key.0, key.1, key.2, key.3, key.4);
+        let first = rules.iter().position(|r| {
+            key.0 & mask(r.1) == r.0
+                && key.1 & mask(r.3) == r.2
+                && (r.4 .0..=r.4 .1).contains(&key.2)
+                && (r.5 .0..=r.5 .1).contains(&key.3)
+                && key.4 & r.7 == r.6
+        });
+        truth.push(first.map_or(-1, |p| p as i64));
+    }
+    assert!(truth.contains(&-1) && truth.iter().filter(|&&t| t >= 0).count() > 1000);
+    ClassbenchFiles {
+        rules: text,
+        trace,
+        truth,
+    }
+}
+
+fn truth_text(truth: &[i64]) -> String {
+    truth.iter().map(|t| format!("{t}\n")).collect()
+}
+
+fn gzip(path: &std::path::Path) -> PathBuf {
+    use std::io::Write;
+    let gz = path.with_extension("gz");
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&std::fs::read(path).unwrap()).unwrap();
+    enc.finish().unwrap();
+    gz
+}
+
+/// The fields of a `bench classbench` report line.
+fn report(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.trim();
+    assert_eq!(line.lines().count(), 1, "{text}");
+    line.split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("`{kv}` in `{line}`"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn bench_classbench_checks_every_answer_on_plain_and_gzip_files() {
+    let files = classbench_files();
+    let rules = temp_file("cb_rules", &files.rules);
+    let trace = temp_file("cb_trace", &files.trace);
+    let truth = temp_file("cb_truth", &truth_text(&files.truth));
+    let gz = [gzip(&rules), gzip(&trace), gzip(&truth)];
+    for (r, t, a) in [(&rules, &trace, &truth), (&gz[0], &gz[1], &gz[2])] {
+        for engine in ["compiled", "reference"] {
+            for batch in ["1", "64"] {
+                let out = sgeval()
+                    .args(["bench", "classbench"])
+                    .args([r, t])
+                    .arg("--truth")
+                    .arg(a)
+                    .args(["--batch", batch, "--engine", engine, "--seconds", "0.05"])
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(0), "{engine} batch {batch}: {stderr}");
+                let f = report(&out.stdout);
+                let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+                assert_eq!(
+                    keys,
+                    [
+                        "batch",
+                        "build_ms",
+                        "lookups_per_s",
+                        "memory_bytes",
+                        "mismatches",
+                        "rules"
+                    ]
+                );
+                assert_eq!(f["rules"], "300");
+                assert_eq!(f["batch"], batch);
+                assert_eq!(f["mismatches"], "0");
+                assert!(f["lookups_per_s"].parse::<f64>().unwrap() > 0.0);
+                assert!(f["memory_bytes"].parse::<u64>().unwrap() > 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_classbench_fails_on_a_wrong_answer_and_names_the_line() {
+    let files = classbench_files();
+    let rules = temp_file("cbw_rules", &files.rules);
+    let trace = temp_file("cbw_trace", &files.trace);
+    let mut wrong = files.truth.clone();
+    wrong[1234] = if wrong[1234] == 0 { 1 } else { 0 };
+    let truth = temp_file("cbw_truth", &truth_text(&wrong));
+    for batch in ["1", "64"] {
+        let out = sgeval()
+            .args(["bench", "classbench"])
+            .args([&rules, &trace])
+            .arg("--truth")
+            .arg(&truth)
+            .args(["--batch", batch, "--seconds", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "batch {batch}");
+        assert_eq!(report(&out.stdout)["mismatches"], "1");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("trace line 1235"), "{stderr}");
+    }
+}
+
+#[test]
+fn bench_classbench_names_the_bad_line() {
+    let files = classbench_files();
+    let trace = temp_file("cbb_trace", &files.trace);
+    let mut lines: Vec<&str> = files.rules.lines().collect();
+    lines[41] = "@10.0.0.0/33\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x06/0xFF";
+    let rules = temp_file("cbb_rules", &(lines.join("\n") + "\n"));
+    let out = sgeval()
+        .args(["bench", "classbench"])
+        .args([&rules, &trace])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 42") && stderr.contains("source prefix length `33`"),
+        "{stderr}"
+    );
+    // A truth file of the wrong length is bad input too, not a mismatch.
+    let truth = temp_file("cbb_truth", "0\n-1\n");
+    let good = temp_file("cbb_rules_ok", &files.rules);
+    let out = sgeval()
+        .args(["bench", "classbench"])
+        .args([&good, &trace])
+        .arg("--truth")
+        .arg(&truth)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 answers") && stderr.contains("2000 packets"),
+        "{stderr}"
+    );
 }
