@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{load_all, replay_case, resolve_label};
@@ -309,6 +310,18 @@ fn gzip(path: &std::path::Path) -> PathBuf {
     gz
 }
 
+/// `sgeval bench classbench RULES TRACE ARGS...`: exit code, stdout and stderr.
+fn bench_classbench(rules: &Path, trace: &Path, args: &[&OsStr]) -> (Option<i32>, Vec<u8>, String) {
+    let out = sgeval()
+        .args(["bench", "classbench"])
+        .args([rules, trace])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), out.stdout, stderr)
+}
+
 /// The fields of a `bench classbench` report line.
 fn report(stdout: &[u8]) -> std::collections::BTreeMap<String, String> {
     let text = String::from_utf8_lossy(stdout);
@@ -332,17 +345,20 @@ fn bench_classbench_checks_every_answer_on_plain_and_gzip_files() {
     for (r, t, a) in [(&rules, &trace, &truth), (&gz[0], &gz[1], &gz[2])] {
         for engine in ["compiled", "reference"] {
             for batch in ["1", "64"] {
-                let out = sgeval()
-                    .args(["bench", "classbench"])
-                    .args([r, t])
-                    .arg("--truth")
-                    .arg(a)
-                    .args(["--batch", batch, "--engine", engine, "--seconds", "0.05"])
-                    .output()
-                    .unwrap();
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                assert_eq!(out.status.code(), Some(0), "{engine} batch {batch}: {stderr}");
-                let f = report(&out.stdout);
+                let args = [
+                    "--truth",
+                    "--batch",
+                    batch,
+                    "--engine",
+                    engine,
+                    "--seconds",
+                    "0.05",
+                ];
+                let mut args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+                args.insert(1, a.as_os_str());
+                let (code, stdout, stderr) = bench_classbench(r, t, &args);
+                assert_eq!(code, Some(0), "{engine} batch {batch}: {stderr}");
+                let f = report(&stdout);
                 let keys: Vec<&str> = f.keys().map(String::as_str).collect();
                 assert_eq!(
                     keys,
@@ -374,17 +390,17 @@ fn bench_classbench_fails_on_a_wrong_answer_and_names_the_line() {
     wrong[1234] = if wrong[1234] == 0 { 1 } else { 0 };
     let truth = temp_file("cbw_truth", &truth_text(&wrong));
     for batch in ["1", "64"] {
-        let out = sgeval()
-            .args(["bench", "classbench"])
-            .args([&rules, &trace])
-            .arg("--truth")
-            .arg(&truth)
-            .args(["--batch", batch, "--seconds", "0"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3), "batch {batch}");
-        assert_eq!(report(&out.stdout)["mismatches"], "1");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let args = [
+            OsStr::new("--truth"),
+            truth.as_os_str(),
+            OsStr::new("--batch"),
+            OsStr::new(batch),
+            OsStr::new("--seconds"),
+            OsStr::new("0"),
+        ];
+        let (code, stdout, stderr) = bench_classbench(&rules, &trace, &args);
+        assert_eq!(code, Some(3), "batch {batch}");
+        assert_eq!(report(&stdout)["mismatches"], "1");
         assert!(stderr.contains("trace line 1235"), "{stderr}");
     }
 }
@@ -396,13 +412,8 @@ fn bench_classbench_names_the_bad_line() {
     let mut lines: Vec<&str> = files.rules.lines().collect();
     lines[41] = "@10.0.0.0/33\t0.0.0.0/0\t0 : 65535\t0 : 65535\t0x06/0xFF";
     let rules = temp_file("cbb_rules", &(lines.join("\n") + "\n"));
-    let out = sgeval()
-        .args(["bench", "classbench"])
-        .args([&rules, &trace])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, _, stderr) = bench_classbench(&rules, &trace, &[]);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("line 42") && stderr.contains("source prefix length `33`"),
         "{stderr}"
@@ -410,15 +421,8 @@ fn bench_classbench_names_the_bad_line() {
     // A truth file of the wrong length is bad input too, not a mismatch.
     let truth = temp_file("cbb_truth", "0\n-1\n");
     let good = temp_file("cbb_rules_ok", &files.rules);
-    let out = sgeval()
-        .args(["bench", "classbench"])
-        .args([&good, &trace])
-        .arg("--truth")
-        .arg(&truth)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, _, stderr) = bench_classbench(&good, &trace, &[OsStr::new("--truth"), truth.as_os_str()]);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("2 answers") && stderr.contains("2000 packets"),
         "{stderr}"
