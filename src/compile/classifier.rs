@@ -293,9 +293,9 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 /// neither); each part becomes a decision tree whose nodes cut one field (an address word,
 /// a port or the protocol) into up to 8 or 16 ranges, and whose leaves list the few rules
 /// left, in priority order. A part whose rules spread over one address starts with a root
-/// table indexed by that address's top 8 to 16 bits. A lookup walks the trees best rule first and stops as soon as
-/// no later tree can hold a better rule. Small rule sets get a single tree when it fits in
-/// a cache-sized budget.
+/// table indexed by that address's top 8 to 16 bits. A lookup walks the trees best rule
+/// first and stops as soon as no later tree can hold a better rule. Small rule sets get a
+/// single tree when it fits in a cache-sized budget.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
     layout: Layout<A>,
