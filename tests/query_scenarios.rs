@@ -3,6 +3,8 @@
 //! from the edges of every rule's addresses, ports, protocols and ICMP fields, and each
 //! answer is checked against `reference::Evaluator`. Fixes are replayed as scenario calls.
 
+mod common;
+
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -14,21 +16,10 @@ use sgeval::{flow, reference, Cloud, ConnState, Family, Packet, Remote, Scenario
 /// Every scenario that builds: (label, scenario JSON).
 fn scenarios() -> Vec<(String, Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/corpus"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        for case in v["cases"].as_array().into_iter().flatten() {
-            out.push((
-                case["name"].as_str().unwrap_or("?").to_owned(),
-                case["scenario"].clone(),
-            ));
-        }
-    }
+    let mut out: Vec<(String, Value)> = common::load_all()
+        .into_iter()
+        .map(|case| (case.name, case.scenario))
+        .collect();
     let mut examples: Vec<_> = std::fs::read_dir(root.join("examples"))
         .unwrap()
         .filter_map(Result::ok)
