@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{check_flow, engines, load_all, replay_case, ENGINES};
-use sgeval::flow;
-use sgeval::Scenario;
+use common::{check_flow, engines, error_code, invalid_requests, load_all, replay_case, ENGINES};
+use sgeval::{flow, Cloud, Provider, Scenario};
 
 #[test]
 fn corpus_passes_through_every_engine() {
@@ -68,6 +67,47 @@ fn corpus_passes_through_every_engine() {
         println!("  {name}: {n} checks");
         assert!(n > 300, "{name}: only {n} checks ran");
     }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_invalid_request_gets_its_status_and_code_and_changes_nothing() {
+    let table = invalid_requests();
+    // The library's copy (what `strategy::invalid_call` draws from) is this file.
+    assert_eq!(&table, sgeval::testkit::invalid_requests());
+    let mut failures = Vec::new();
+    for provider in Provider::ALL {
+        let mut cloud = Cloud::new(provider, Default::default());
+        let setup = &table.setup[&provider];
+        let created = cloud.call("CreateSecurityGroup", setup);
+        let group = created.created.expect("the setup creates a group");
+        let rows: Vec<_> = table.rows.iter().filter(|r| r.provider == provider).collect();
+        assert!(rows.len() >= 5, "{provider}: only {} rows", rows.len());
+        for row in rows {
+            let mut after = cloud.clone();
+            let response = after.call(&row.api, &row.request_for(&group));
+            let code = error_code(&response.body);
+            if response.status != row.status || code.as_deref() != Some(row.code.as_str()) {
+                failures.push(format!(
+                    "{provider} {} ({}): {} {code:?}, want {} {}: {}",
+                    row.api, row.mutation, response.status, row.status, row.code, response.body
+                ));
+            }
+            let groups = |c: &Cloud| c.groups().cloned().collect::<Vec<_>>();
+            if groups(&after) != groups(&cloud) {
+                failures.push(format!(
+                    "{provider} {} ({}): a refused call changed the groups",
+                    row.api, row.mutation
+                ));
+            }
+        }
+    }
+    println!("{} invalid requests", table.rows.len());
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}",

@@ -18,15 +18,20 @@ use sgeval::flow::{self, Engine, PacketSpec};
 use sgeval::live::{Live, Snapshot};
 use sgeval::packet::protocol_number;
 use sgeval::scenario::Replay;
+use sgeval::testkit::InvalidRequests;
 use sgeval::{
     reference, Cloud, Decision, Direction, EndpointKey, Family, Packet, Request, Scenario, Verdict,
 };
 
-/// One corpus file: `{"cases": [...]}`.
+/// One corpus file: `{"cases": [...]}`, or the invalid-request table
+/// (`{"invalid_requests": {...}}`, `invalid_requests.json`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CorpusFile {
+    #[serde(default)]
     cases: Vec<Case>,
+    #[serde(default)]
+    invalid_requests: Option<InvalidRequests>,
 }
 
 /// One corpus case: a scenario, the answers its calls must get, and packet checks.
@@ -159,20 +164,30 @@ pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
-/// Every case of every corpus file, sorted by file then order. Panics on a file that does
-/// not follow the format, a case without a `source`, or a name used twice.
-pub fn load_all() -> Vec<Case> {
+/// Every corpus file, parsed, sorted by name.
+fn load_files() -> Vec<(String, CorpusFile)> {
     let mut files: Vec<_> = std::fs::read_dir(corpus_dir())
         .expect("tests/corpus exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let parsed: CorpusFile = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+            (file, parsed)
+        })
+        .collect()
+}
+
+/// Every case of every corpus file, sorted by file then order. Panics on a file that does
+/// not follow the format, a case without a `source`, or a name used twice.
+pub fn load_all() -> Vec<Case> {
     let mut cases = Vec::new();
-    for path in files {
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let parsed: CorpusFile = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    for (file, parsed) in load_files() {
         for mut case in parsed.cases {
             assert!(
                 !case.source.trim().is_empty(),
@@ -197,6 +212,21 @@ pub fn load_all() -> Vec<Case> {
         );
     }
     cases
+}
+
+/// The invalid-request table (`invalid_requests.json`): exactly one file holds it, and every
+/// row cites a source.
+pub fn invalid_requests() -> InvalidRequests {
+    let mut tables: Vec<(String, InvalidRequests)> = load_files()
+        .into_iter()
+        .filter_map(|(file, parsed)| Some((file, parsed.invalid_requests?)))
+        .collect();
+    assert_eq!(tables.len(), 1, "files with `invalid_requests`: {tables:?}");
+    let (file, table) = tables.remove(0);
+    for (i, row) in table.rows.iter().enumerate() {
+        assert!(!row.source.trim().is_empty(), "{file}: row {i} cites no `source`");
+    }
+    table
 }
 
 /// Replaces `$ref`s in an expected label with the ids the replay produced.
