@@ -104,9 +104,7 @@ pub struct InvalidCall {
 /// The provider error code of an error answer, from whichever field the provider uses
 /// (`Code` for ECS/ENS, `error_code` for Huawei, `exception_class` for Gcore).
 pub fn error_code(response: &Response) -> Option<&str> {
-    ["Code", "error_code", "exception_class", "code"]
-        .iter()
-        .find_map(|k| response.body.get(*k).and_then(Value::as_str))
+    crate::testkit::error_code(&response.body)
 }
 
 fn params(v: Value) -> Request {

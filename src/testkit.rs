@@ -3,6 +3,8 @@
 //!
 //! - [`edge_addresses`], [`edge_ports`], [`port_edges`]: the places where a cloud's
 //!   decisions change, which generated packets aim at.
+//! - [`error_code`]: the provider error code of an answer, in whichever field the
+//!   provider uses.
 //! - [`invalid_requests`]: the table of invalid requests and the status and code each
 //!   provider answers (`tests/corpus/invalid_requests.json`, format in
 //!   `tests/corpus/README.md`), which `strategy::invalid_call` draws from and the corpus
@@ -96,6 +98,16 @@ pub fn edge_ports(cloud: &Cloud) -> Vec<u16> {
         }
     }
     out.into_iter().collect()
+}
+
+/// The provider error code of an error body, from whichever field the provider uses
+/// (`Code` for ECS/ENS, `error_code` for Huawei, `exception_class` for Gcore); an empty
+/// code is none.
+pub fn error_code(body: &Value) -> Option<&str> {
+    ["Code", "error_code", "code", "exception_class"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .filter(|c| !c.is_empty())
 }
 
 /// The invalid-request table: a group-creating request per provider (the setup) and the rows.

@@ -92,7 +92,7 @@ fn every_invalid_request_gets_its_status_and_code_and_changes_nothing() {
             let mut after = cloud.clone();
             let response = after.call(&row.api, &row.request_for(&group));
             let code = error_code(&response.body);
-            if response.status != row.status || code.as_deref() != Some(row.code.as_str()) {
+            if response.status != row.status || code != Some(row.code.as_str()) {
                 failures.push(format!(
                     "{provider} {} ({}): {} {code:?}, want {} {}: {}",
                     row.api, row.mutation, response.status, row.status, row.code, response.body

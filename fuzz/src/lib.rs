@@ -9,15 +9,8 @@ use sgeval::compile::Change;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
 use sgeval::rule::Remote;
+use sgeval::testkit::error_code;
 use sgeval::{reference, Cloud, Family, Packet, Provider, Request, Response, Scenario, Verdict};
-
-/// A provider's error code in an error body, in whichever field the provider uses.
-pub fn error_code(body: &Value) -> Option<&str> {
-    ["Code", "error_code", "code", "exception_class"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .filter(|c| !c.is_empty())
-}
 
 /// A request that creates a group with the provider's least required fields.
 fn create_group(provider: Provider, name: &str) -> Request {

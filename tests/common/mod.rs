@@ -18,6 +18,7 @@ use sgeval::flow::{self, Engine, PacketSpec};
 use sgeval::live::{Live, Snapshot};
 use sgeval::packet::protocol_number;
 use sgeval::scenario::Replay;
+pub use sgeval::testkit::error_code;
 use sgeval::testkit::InvalidRequests;
 use sgeval::{
     reference, Cloud, Decision, Direction, EndpointKey, Family, Packet, Request, Scenario, Verdict,
@@ -260,13 +261,6 @@ pub fn json_contains(actual: &Value, expected: &Value) -> bool {
     }
 }
 
-/// The provider error code in an error body of any provider's shape.
-pub fn error_code(body: &Value) -> Option<String> {
-    ["Code", "error_code", "code", "exception_class"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
-}
-
 /// Whether `error` is the failure `want` announces: `Ok(true)` when the case expects it,
 /// `Err` when the case expects another one or none (`what` says which step failed).
 fn expected_error(case: &Case, error: &dyn std::fmt::Display, what: &str) -> Result<(), String> {
@@ -308,7 +302,7 @@ pub fn replay_case(case: &Case) -> Result<Option<(Replay, Cloud)>, String> {
         }
         if let Some(code) = &a.code {
             let got = error_code(&outcome.response.body);
-            if got.as_deref() != Some(code.as_str()) {
+            if got != Some(code.as_str()) {
                 return Err(format!(
                     "call {i} ({}): code {got:?} (want {code}), body {}",
                     outcome.api, outcome.response.body
@@ -367,6 +361,9 @@ impl Engine for SharedSnapshot {
     }
 }
 
+/// Engines by name, as [`engines`] gives them.
+pub type Engines<'c> = Vec<(&'static str, Box<dyn Engine + 'c>)>;
+
 /// The names of [`engines`], in order.
 pub const ENGINES: [&str; 4] = ["reference", "compiled", "live", "live-replayed"];
 
@@ -380,15 +377,11 @@ pub const ENGINES: [&str; 4] = ["reference", "compiled", "live", "live-replayed"
 ///
 /// # Errors
 /// An engine that cannot be built, or a live handle whose state is not the replay's.
-pub fn engines<'c>(
-    scenario: &Scenario,
-    replay: &Replay,
-    cloud: &'c Cloud,
-) -> Result<Vec<(&'static str, Box<dyn Engine + 'c>)>, String> {
+pub fn engines<'c>(scenario: &Scenario, replay: &Replay, cloud: &'c Cloud) -> Result<Engines<'c>, String> {
     let compiled = sgeval::compile::Engine::build(cloud).map_err(|e| format!("compile: {e}"))?;
     let live = Live::from_scenario(scenario).map_err(|e| format!("live: {e}"))?;
     let replayed = live_replayed(scenario, replay)?;
-    let mut out: Vec<(&'static str, Box<dyn Engine + 'c>)> = vec![
+    let mut out: Engines<'c> = vec![
         ("reference", Box::new(reference::Evaluator::new(cloud))),
         ("compiled", Box::new(compiled)),
     ];
