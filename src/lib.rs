@@ -58,6 +58,9 @@ pub mod rule;
 pub mod scenario;
 #[cfg(feature = "proptest")]
 pub mod strategy;
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub mod testkit;
 
 pub use cloud::{Cloud, Request, Response};
 pub use decision::{Decision, Fallback, Reason, RuleRef, Verdict};

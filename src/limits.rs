@@ -14,7 +14,7 @@
 //! | JSON nesting depth | 64 | sgeval's choice; serde_json itself stops at 128 |
 //! | calls per scenario | 10,000 | sgeval's choice |
 //! | endpoints per scenario | 10,000 | sgeval's choice |
-//! | rules in one call | ECS 100 (`Permissions.N`, A6), ENS 200 (seed 002), Huawei 200 (batch create, H3), Gcore 100 (Neutron's default rule quota, N1) | providers |
+//! | rules in one call | ECS 100 (`Permissions.N`, A6), ENS 200 (`Permissions.N`, E1), Huawei 200 (batch create, H3), Gcore 100 (Neutron's default rule quota, N1) | providers |
 //! | groups per endpoint | ECS, ENS, Huawei 10 (A1, H4b), Gcore 100 | [`Provider::groups_per_nic`] |
 //! | addresses per endpoint | 64 | sgeval's choice |
 //! | characters in one string | 65,536 | sgeval's choice (the longest documented field is 512) |

@@ -23,7 +23,7 @@ fn temp_file(name: &str, contents: &str) -> PathBuf {
 }
 
 fn check_args(check: &common::Check) -> Vec<String> {
-    let s = &check.spec;
+    let s = &check.spec();
     let mut args = vec![
         "--from".into(),
         s.from.clone(),
@@ -100,14 +100,15 @@ fn corpus_passes_through_the_cli() {
                         continue;
                     }
                 };
-                let want_code = if check.verdict == "allow" { 0 } else { 3 };
-                if json["verdict"] != check.verdict.as_str() || out.status.code() != Some(want_code) {
+                let verdict = check.verdict.map(|v| v.to_string()).unwrap_or_default();
+                let want_code = if verdict == "allow" { 0 } else { 3 };
+                if json["verdict"] != verdict.as_str() || out.status.code() != Some(want_code) {
                     failures.push(format!(
                         "{} check {i} [{engine}]: verdict {} exit {:?} (want {} exit {want_code})",
                         case.name,
                         json["verdict"],
                         out.status.code(),
-                        check.verdict
+                        verdict
                     ));
                 }
                 if let Some(hops) = &check.hops {

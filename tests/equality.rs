@@ -701,12 +701,7 @@ fn steered(spec: &Spec, base: Packet, s: &Steer) -> Packet {
     } else {
         (remote, local)
     };
-    let edge = |(lo, hi): (u16, u16), k: usize| match k {
-        0 => lo.saturating_sub(1),
-        1 => lo,
-        2 => hi,
-        _ => hi.saturating_add(1),
-    };
+    let edge = |(lo, hi): (u16, u16), k: usize| sgeval::testkit::port_edges(lo, hi)[k.min(3)];
     p.dst_port = edge(PORT_RANGES[r.dst_ports[s.range % r.dst_ports.len()]], s.edge);
     if let Some(sp) = r.src_ports {
         p.src_port = edge(PORT_RANGES[sp], 3 - s.edge);

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use sgeval::conntrack::Tracker;
 use sgeval::limits::{self, LimitError, Limits, LoadError};
 use sgeval::live::Live;
+use sgeval::testkit::error_code;
 use sgeval::{flow, reference, Cloud, Packet, Provider, Reason, Request, ScenarioError, Verdict};
 
 /// How long one committed input may take (debug build, shared machine).
@@ -24,13 +25,6 @@ const BOUND: Duration = Duration::from_secs(3);
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
-}
-
-fn error_code(body: &Value) -> Option<&str> {
-    ["Code", "error_code", "exception_class", "code"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .filter(|c| !c.is_empty())
 }
 
 /// Packets between every endpoint address and outside addresses, both families.

@@ -3,32 +3,22 @@
 //! from the edges of every rule's addresses, ports, protocols and ICMP fields, and each
 //! answer is checked against `reference::Evaluator`. Fixes are replayed as scenario calls.
 
+mod common;
+
 use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
-use sgeval::query::ranges::{addr_value, value_addr};
 use sgeval::query::{self, explain, Query, Side};
-use sgeval::{flow, reference, Cloud, ConnState, Family, Packet, Remote, Scenario};
+use sgeval::{flow, reference, testkit, Cloud, ConnState, Packet, Scenario};
 
 /// Every scenario that builds: (label, scenario JSON).
 fn scenarios() -> Vec<(String, Value)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/corpus"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        for case in v["cases"].as_array().into_iter().flatten() {
-            out.push((
-                case["name"].as_str().unwrap_or("?").to_owned(),
-                case["scenario"].clone(),
-            ));
-        }
-    }
+    let mut out: Vec<(String, Value)> = common::load_all()
+        .into_iter()
+        .map(|case| (case.name, case.scenario))
+        .collect();
     let mut examples: Vec<_> = std::fs::read_dir(root.join("examples"))
         .unwrap()
         .filter_map(Result::ok)
@@ -70,54 +60,25 @@ struct Edges {
 }
 
 fn edges(cloud: &Cloud) -> Edges {
-    let mut a: [Vec<u128>; 2] = [vec![0, u32::MAX as u128, 0x0808_0808], vec![0, u128::MAX, 1]];
-    let mut push_range = |f: Family, lo: u128, hi: u128| {
-        let i = usize::from(f == Family::V6);
-        a[i].extend([lo, hi, lo.saturating_sub(1), hi.saturating_add(1)]);
-    };
+    // The shared edge addresses, and the ends of each family's space.
+    let mut addrs: [Vec<IpAddr>; 2] = [
+        ["0.0.0.0", "255.255.255.255", "8.8.8.8"]
+            .map(|a| a.parse().unwrap())
+            .to_vec(),
+        ["::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::1"]
+            .map(|a| a.parse().unwrap())
+            .to_vec(),
+    ];
+    for a in testkit::edge_addresses(cloud) {
+        addrs[usize::from(a.is_ipv6())].push(a);
+    }
     let mut ports = vec![0u16, 1, 65535];
     let mut protocols = vec![0u8, 1, 6, 17, 47, 58, 132, 255];
     let mut icmp = vec![0u8, 8, 255];
-    for e in cloud.endpoints() {
-        for ip in &e.ips {
-            let v = addr_value(*ip);
-            push_range(Family::of(ip), v, v);
-        }
-    }
-    for ag in cloud.address_groups() {
-        for entry in &ag.entries {
-            match entry {
-                sgeval::group::AddressEntry::Net(n) => push_range(
-                    Family::of_net(n),
-                    addr_value(n.network()),
-                    addr_value(n.broadcast()),
-                ),
-                sgeval::group::AddressEntry::Range(x, y) => {
-                    push_range(Family::of(x), addr_value(*x), addr_value(*y))
-                }
-            }
-        }
-    }
     for g in cloud.groups() {
         for r in &g.rules {
-            for n in [
-                match r.remote {
-                    Remote::Cidr(n) => Some(n),
-                    _ => None,
-                },
-                r.local,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                push_range(
-                    Family::of_net(&n),
-                    addr_value(n.network()),
-                    addr_value(n.broadcast()),
-                );
-            }
             for pr in r.dst_ports.0.iter().chain(r.src_ports.0.iter()) {
-                ports.extend([pr.lo, pr.hi, pr.lo.saturating_sub(1), pr.hi.saturating_add(1)]);
+                ports.extend(testkit::port_edges(pr.lo, pr.hi));
             }
             protocols.extend(r.protocol);
             for v in [r.icmp.icmp_type, r.icmp.icmp_code].into_iter().flatten() {
@@ -125,13 +86,8 @@ fn edges(cloud: &Cloud) -> Edges {
             }
         }
     }
-    let [v4, v6] = a;
-    let clip4: Vec<IpAddr> = v4
-        .into_iter()
-        .map(|v| value_addr(v.min(u32::MAX as u128), Family::V4))
-        .collect();
     Edges {
-        addrs: [clip4, v6.into_iter().map(|v| value_addr(v, Family::V6)).collect()],
+        addrs,
         ports,
         protocols,
         icmp,

@@ -9,15 +9,8 @@ use sgeval::compile::Change;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
 use sgeval::rule::Remote;
+use sgeval::testkit::error_code;
 use sgeval::{reference, Cloud, Family, Packet, Provider, Request, Response, Scenario, Verdict};
-
-/// A provider's error code in an error body, in whichever field the provider uses.
-pub fn error_code(body: &Value) -> Option<&str> {
-    ["Code", "error_code", "code", "exception_class"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .filter(|c| !c.is_empty())
-}
 
 /// A request that creates a group with the provider's least required fields.
 fn create_group(provider: Provider, name: &str) -> Request {
@@ -407,32 +400,10 @@ pub fn classbench(data: &[u8]) {
     }
 }
 
-/// The addresses where a cloud's decisions change (endpoint addresses, rule prefix edges)
-/// and one outside address per family.
-fn edges(cloud: &Cloud) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = cloud
-        .endpoints()
-        .iter()
-        .flat_map(|e| e.ips.iter().copied())
-        .collect();
-    for g in cloud.groups() {
-        for r in &g.rules {
-            if let Remote::Cidr(net) = r.remote {
-                out.push(net.network());
-                out.push(net.broadcast());
-            }
-        }
-    }
-    out.push("198.51.100.1".parse().unwrap());
-    out.push("2001:db8:ffff::1".parse().unwrap());
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Target `differential`: a scenario, then `\n#\n`, then packet bytes (8 per packet: source
-/// and destination as indexes into the cloud's edge addresses, protocol, source and
-/// destination port, ICMP type and code). The compiled engine gives the reference
+/// and destination as indexes into the cloud's edge addresses
+/// (`sgeval::testkit::edge_addresses`), protocol, source and destination port, ICMP type and
+/// code). The compiled engine gives the reference
 /// evaluator's full decision (verdict and what decided) at every endpoint, both directions,
 /// for every packet; built once whole and once by refreshing an engine of the empty cloud.
 pub fn differential(data: &[u8]) {
@@ -468,7 +439,7 @@ pub fn differential(data: &[u8]) {
         }
     }
     let reference = reference::Evaluator::new(cloud);
-    let addrs = edges(cloud);
+    let addrs = sgeval::testkit::edge_addresses(cloud);
     let mut packets = probes(cloud);
     for b in packet_bytes.chunks(8).take(256) {
         let byte = |i: usize| *b.get(i).unwrap_or(&0);
