@@ -48,6 +48,7 @@ pub mod decision;
 pub mod flow;
 pub mod group;
 mod ids;
+mod key;
 pub mod limits;
 pub mod live;
 pub mod packet;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::group::{AddressGroupKey, GroupKey};
+pub use crate::key::RuleKey;
 
 /// Traffic direction, seen from the endpoint whose groups decide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -224,16 +225,6 @@ pub enum Remote {
     Group(GroupKey),
     /// The entries of a (Huawei) address group.
     AddressGroup(AddressGroupKey),
-}
-
-/// Which rule a [`crate::Decision`] names: the group and the rule within it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RuleKey(pub u32);
-
-impl fmt::Display for RuleKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rule#{}", self.0)
-    }
 }
 
 /// A security group rule, lowered from a provider request.

@@ -525,7 +525,7 @@ fn narrow_rule(
         Action::Deny => "deny",
     };
     Some(Rule {
-        key: crate::rule::RuleKey(0),
+        key: crate::rule::RuleKey::new(0),
         id: "(new)".into(),
         direction,
         family: Some(family),

@@ -24,7 +24,7 @@ use crate::decision::{Reason, RuleRef, Verdict};
 use crate::group::{EndpointKey, GroupKey};
 use crate::packet::{ConnState, Packet};
 use crate::provider::Provider;
-use crate::rule::{Action, Direction, Family, Remote, Rule};
+use crate::rule::{Action, Direction, Family, Remote, Rule, RuleKey};
 
 /// What a finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -122,7 +122,7 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     let mut merged: BTreeMap<MergeKey, Finding> = BTreeMap::new();
     for (i, _) in cloud.endpoints().iter().enumerate() {
         let mut found = Vec::new();
-        endpoint_findings(cloud, EndpointKey(i as u32), &mut found);
+        endpoint_findings(cloud, EndpointKey::new(i as u32), &mut found);
         for f in found {
             let key = (
                 f.kind,
@@ -151,7 +151,7 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     out
 }
 
-type ReasonKey = (u8, u32, u32);
+type ReasonKey = (u8, Option<GroupKey>, Option<RuleKey>);
 
 /// What makes two endpoint findings the same finding.
 type MergeKey = (
@@ -164,9 +164,9 @@ type MergeKey = (
 
 fn reason_key(r: &Reason) -> ReasonKey {
     match r {
-        Reason::Rule(r) => (0, r.group.0, r.rule.0),
-        Reason::IntraGroup { group } => (1, group.0, 0),
-        _ => (2, 0, 0),
+        Reason::Rule(r) => (0, Some(r.group), Some(r.rule)),
+        Reason::IntraGroup { group } => (1, Some(*group), None),
+        _ => (2, None, None),
     }
 }
 

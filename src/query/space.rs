@@ -561,7 +561,7 @@ pub(crate) fn parts(side: &Ranges, family: Family, clouds: &[&Cloud]) -> Vec<Par
                 let v = addr_value(*ip);
                 if side.contains(v) {
                     points.entry(v).or_insert_with(|| vec![None; clouds.len()])[c] =
-                        Some(EndpointKey(i as u32));
+                        Some(EndpointKey::new(i as u32));
                 }
             }
         }
