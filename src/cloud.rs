@@ -287,7 +287,7 @@ impl Cloud {
         if group_ids.is_empty() {
             return Err(EndpointError::NoGroup(name.to_owned()));
         }
-        let limit = self.provider.groups_per_nic();
+        let limit = self.provider.profile().groups_per_nic;
         if group_ids.len() > limit {
             return Err(EndpointError::TooManyGroups {
                 endpoint: name.to_owned(),

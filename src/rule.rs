@@ -246,7 +246,7 @@ pub struct Rule {
     /// Address family, or `None` when the rule names no address and so takes the family of
     /// the group members it refers to (an ECS `SourceGroupId` rule).
     pub family: Option<Family>,
-    /// IANA protocol number, or `None` for every protocol.
+    /// IANA protocol number ([`crate::Protocol`]), or `None` for every protocol.
     pub protocol: Option<u8>,
     /// Destination ports of the packet (the endpoint's port on ingress, the remote's on egress).
     pub dst_ports: Ports,
@@ -292,7 +292,7 @@ impl fmt::Display for Rule {
         }
         match self.protocol {
             None => f.write_str(" all protocols")?,
-            Some(p) => match crate::packet::protocol_name(p) {
+            Some(p) => match crate::Protocol(p).name() {
                 Some(name) => write!(f, " {name}")?,
                 None => write!(f, " protocol {p}")?,
             },

@@ -796,9 +796,7 @@ fn write_failure(scenario: &Value, cloud: &Cloud, failing: &[(Packet, String)]) 
             continue;
         }
         let want = flow::trace(cloud, &reference, p);
-        let proto = sgeval::packet::protocol_name(p.protocol)
-            .map(str::to_owned)
-            .unwrap_or_else(|| p.protocol.to_string());
+        let proto = sgeval::Protocol(p.protocol).to_string();
         let hops: Vec<String> = want
             .hops
             .iter()

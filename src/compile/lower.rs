@@ -35,12 +35,12 @@ use super::classifier::{Addr, Prefix, Rule as Entry};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Reason, RuleRef, Verdict};
 use crate::group::{AddressEntry, GroupKey, GroupKind, InnerPolicy};
-use crate::packet::{ICMP, ICMPV6};
+use crate::protocol::Protocol;
 use crate::provider::Provider;
 use crate::rule::{Action, Direction, Family, PortRange, Remote, Rule};
 
 /// The two ICMP protocols that have their own entry lists, in list order.
-pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [ICMP, ICMPV6];
+pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [Protocol::ICMP.0, Protocol::ICMPV6.0];
 
 /// Most elementary destination-port intervals an ICMP list can encode next to the code.
 const MAX_PORT_CLASSES: usize = 256;

@@ -23,6 +23,7 @@ use crate::cloud::Cloud;
 use crate::decision::{Reason, RuleRef, Verdict};
 use crate::group::{EndpointKey, GroupKey};
 use crate::packet::{ConnState, Packet};
+use crate::protocol::Protocol;
 use crate::provider::Provider;
 use crate::rule::{Action, Direction, Family, Remote, Rule, RuleKey};
 
@@ -170,19 +171,6 @@ fn reason_key(r: &Reason) -> ReasonKey {
     }
 }
 
-/// Port-bearing protocols: TCP, UDP, DCCP, SCTP, UDP-Lite.
-const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
-
-/// Per-group rule quotas (ECS and ENS: 200 per group, A6/E1; Huawei: 50 per group by
-/// default, H4b; Gcore documents none).
-fn group_quota(p: Provider) -> Option<usize> {
-    match p {
-        Provider::Ecs | Provider::Ens => Some(200),
-        Provider::Huawei => Some(50),
-        Provider::Gcore => None,
-    }
-}
-
 fn rule_finding(kind: FindingKind, group: GroupKey, rule: &Rule, message: String) -> Finding {
     Finding {
         kind,
@@ -234,7 +222,7 @@ fn shown_str<'a>(rule: &'a Rule, keys: &[&str]) -> Option<&'a str> {
 fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
     let provider = cloud.provider();
     for group in cloud.groups() {
-        if let Some(limit) = group_quota(provider) {
+        if let Some(limit) = provider.profile().rules_per_group {
             if group.rules.len() > limit {
                 out.push(Finding {
                     kind: FindingKind::Quota,
@@ -300,9 +288,9 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     format!("the rule matches nothing: {why}"),
                 ));
             }
-            if let Some(p) = rule.protocol.filter(|p| PORT_PROTOCOLS.contains(p)) {
+            if let Some(p) = rule.protocol.map(Protocol).filter(|p| p.has_ports()) {
                 if rule.dst_ports.is_any() {
-                    let name = crate::packet::protocol_name(p).unwrap_or("tcp");
+                    let name = p.name().unwrap_or("tcp");
                     let how = match provider {
                         Provider::Ecs | Provider::Ens => match shown_str(rule, &["PortRange"]) {
                             Some(r) => format!("`PortRange` `{r}` on {name}"),

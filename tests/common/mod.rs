@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sgeval::flow::{self, PacketSpec};
-use sgeval::packet::protocol_number;
 use sgeval::scenario::Replay;
 use sgeval::{Cloud, Family, Scenario};
 
@@ -95,7 +94,11 @@ fn parse_check(case: &str, k: &Value) -> Check {
     let text = |f: &str| k[f].as_str().map(str::to_owned);
     let num = |f: &str| k[f].as_u64();
     let proto = match &k["proto"] {
-        Value::String(s) => protocol_number(s).unwrap_or_else(|| panic!("{case}: unknown proto `{s}`")),
+        Value::String(s) => {
+            s.parse::<sgeval::Protocol>()
+                .unwrap_or_else(|_| panic!("{case}: unknown proto `{s}`"))
+                .0
+        }
         Value::Number(n) => n.as_u64().unwrap() as u8,
         other => panic!("{case}: check without proto: {other}"),
     };
