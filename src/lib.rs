@@ -51,6 +51,7 @@ mod ids;
 mod key;
 pub mod limits;
 pub mod live;
+mod order;
 pub mod packet;
 pub mod profile;
 pub mod protocol;
