@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::family::Family;
 pub use crate::key::{AddressGroupKey, EndpointKey, GroupKey};
-use crate::rule::{Family, Rule};
+use crate::rule::Rule;
 
 /// ECS basic groups' intra-group policy (`InnerAccessPolicy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

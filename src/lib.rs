@@ -40,11 +40,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod action;
 pub mod classbench;
 pub mod cloud;
 pub mod compile;
 pub mod conntrack;
 pub mod decision;
+mod direction;
+mod family;
 pub mod flow;
 pub mod group;
 mod ids;
@@ -53,8 +56,8 @@ pub mod limits;
 pub mod live;
 mod order;
 pub mod packet;
-pub mod profile;
-pub mod protocol;
+mod profile;
+mod protocol;
 pub mod provider;
 pub mod query;
 pub mod reference;

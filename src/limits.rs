@@ -19,7 +19,7 @@
 //! | addresses per endpoint | 64 | sgeval's choice |
 //! | characters in one string | 65,536 | sgeval's choice (the longest documented field is 512) |
 //!
-//! The per-provider values come from the provider's [`Profile`] (see [`crate::profile`] for
+//! The per-provider values come from the provider's [`Profile`] (see [`Profile`] for
 //! their sources); [`Limits::default`] takes the largest of them.
 //!
 //! Every limit is a public field: build a [`Limits`] with other values to raise or lower one.

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::family::Family;
 use crate::protocol::Protocol;
-use crate::rule::Family;
 
 // Transitional: the provider front ends and the `--fix` renderer still name protocols by
 // these bytes; they switch to `Protocol`'s constants after the provider restructuring.

@@ -1,24 +1,26 @@
-//! Each provider's quotas and limits in one table, with the source of every value
-//! (the keys of SEMANTICS.md's "Sources").
-//!
-//! | | ECS | ENS | Huawei | Gcore |
-//! |---|---|---|---|---|
-//! | groups per NIC | 10 (A1) | 10 (A1) | 5 (H12) | 100 (none documented) |
-//! | rules across a NIC's groups | 1,000 (A1, A6) | none | none | none |
-//! | rules per group | 200 (A6) | 200 (E1) | 50 (H4b) | none |
-//! | rules in one call | 100 (A6) | 200 (E1) | 200 (H3) | 100 (N1) |
-//! | groups per region, account or tenant | 100 (A4) | 100 (unconfirmed) | 100 (H4b) | none |
-//! | group-reference rules per group | 20 (A2) | none | none | none |
-//! | tags per group | 20 (A4) | none | none | none |
-//! | items in one `multiport` | none | none | 20 (H2, H4c) | none |
-//!
-//! The front ends enforce these with the provider's error codes; [`crate::limits`] takes
-//! its per-provider defaults from here, and [`crate::query::lint`] its group quota.
+//! Each provider's quotas and limits in one table ([`Profile`]).
 
 use crate::provider::Provider;
 
-/// A provider's quotas and limits. `None`: the provider documents no limit there (or has no
-/// such thing) and sgeval enforces none.
+/// A provider's quotas and limits, with the source of every value
+/// (the keys of SEMANTICS.md's "Sources").
+///
+/// | | ECS | ENS | Huawei | Gcore |
+/// |---|---|---|---|---|
+/// | groups per NIC | 10 (A1) | 10 (A1) | 5 (H12) | 100 (none documented) |
+/// | rules across a NIC's groups | 1,000 (A1, A6) | none | none | none |
+/// | rules per group | 200 (A6) | 200 (E1) | 50 (H4b) | none |
+/// | rules in one call | 100 (A6) | 200 (E1) | 200 (H3) | 100 (N1) |
+/// | groups per region, account or tenant | 100 (A4) | 100 (unconfirmed) | 100 (H4b) | none |
+/// | group-reference rules per group | 20 (A2) | none | none | none |
+/// | tags per group | 20 (A4) | none | none | none |
+/// | items in one `multiport` | none | none | 20 (H2, H4c) | none |
+///
+/// The front ends enforce these with the provider's error codes; [`crate::limits`] takes
+/// its per-provider defaults from here, and [`crate::query::lint()`] its group quota.
+///
+/// `None`: the provider documents no limit there (or has no such thing) and sgeval enforces
+/// none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Profile {

@@ -1,18 +1,18 @@
 //! IP protocols: IANA numbers, the names every front end and the CLI accept, and what a
 //! protocol's packets carry (ports, ICMP type and code).
-//!
-//! [`crate::Packet::protocol`] and [`crate::Rule::protocol`] hold the bare number (the hot
-//! path compares bytes); [`Protocol`] wraps one to name it, parse it or ask about it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rule::Family;
+use crate::family::Family;
 
 /// An IP protocol, by its IANA number. Every number `0..=255` is a protocol; the well-known
 /// ones have names ([`Protocol::NAMES`]).
+///
+/// [`crate::Packet::protocol`] and [`crate::Rule::protocol`] hold the bare number (the hot
+/// path compares bytes); `Protocol` wraps one to name it, parse it or ask about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Protocol(pub u8);
