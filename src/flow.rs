@@ -207,13 +207,13 @@ impl PacketSpec {
         };
         let protocol = Protocol(self.protocol);
         let family = Family::of(&src);
-        if protocol.is_icmp() && protocol != Protocol::icmp_of(family) {
-            // Names as written in the message: `icmp` and `icmpv6`.
-            let name = |p: Protocol| if p == Protocol::ICMP { "icmp" } else { "icmpv6" };
+        let instead = Protocol::icmp_of(family);
+        if protocol.is_icmp() && protocol != instead {
+            // Both ICMPs are named (`icmp`, `icmpv6`).
             return Err(SpecError::ProtocolFamily {
-                protocol: name(protocol),
+                protocol: protocol.name().unwrap_or_default(),
                 family,
-                instead: name(Protocol::icmp_of(family)),
+                instead: instead.name().unwrap_or_default(),
             });
         }
         let mut packet = Packet::new(src, dst, self.protocol);
@@ -314,5 +314,47 @@ pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
             None => text,
         },
         _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Provider;
+
+    fn spec(from: &str, to: &str, protocol: u8) -> PacketSpec {
+        PacketSpec {
+            from: from.into(),
+            to: to.into(),
+            protocol,
+            dport: None,
+            sport: None,
+            icmp_type: None,
+            icmp_code: None,
+            established: false,
+            family: None,
+        }
+    }
+
+    #[test]
+    fn icmp_of_the_other_family_and_missing_ports_are_refused_by_name() {
+        let cloud = Cloud::new(Provider::Huawei, Default::default());
+        let err = |s: PacketSpec| s.packet(&cloud).unwrap_err().to_string();
+        assert_eq!(
+            err(spec("::1", "::2", 1)),
+            "protocol `icmp` does not exist over IPv6 (use `icmpv6`)"
+        );
+        assert_eq!(
+            err(spec("10.0.0.1", "10.0.0.2", 58)),
+            "protocol `icmpv6` does not exist over IPv4 (use `icmp`)"
+        );
+        assert_eq!(
+            err(spec("10.0.0.1", "10.0.0.2", 132)),
+            "protocol `sctp` needs a destination port (`dport`)"
+        );
+        let ping6 = spec("::1", "::2", 58).packet(&cloud).unwrap();
+        assert_eq!((ping6.icmp_type, ping6.icmp_code, ping6.dst_port), (128, 0, 0));
+        let gre = spec("10.0.0.1", "10.0.0.2", 47).packet(&cloud).unwrap();
+        assert_eq!((gre.src_port, gre.dst_port), (0, 0));
     }
 }

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::family::Family;
 use crate::protocol::Protocol;
 
-// Transitional: the provider front ends and the `--fix` renderer still name protocols by
-// these bytes; they switch to `Protocol`'s constants after the provider restructuring.
+// Byte forms of `Protocol`'s constants, for code that matches on a protocol byte (the
+// Alibaba front end, the `--fix` renderer, conntrack). Transitional: they move next to
+// `Protocol` (or give way to it) once the provider restructuring has landed.
 pub(crate) const ICMP: u8 = Protocol::ICMP.0;
 pub(crate) const TCP: u8 = Protocol::TCP.0;
 pub(crate) const UDP: u8 = Protocol::UDP.0;

@@ -486,14 +486,14 @@ impl Restrict {
                 out.push((0, 255));
                 continue;
             }
-            let p = t
-                .parse::<crate::Protocol>()
-                .map(u8::from)
-                .map_err(|_| QueryError::BadRestriction {
-                    field: "--proto",
-                    value: text.to_owned(),
-                    reason: format!("unknown protocol `{t}` (a name such as tcp, or a number 0-255)"),
-                })?;
+            let p =
+                t.parse::<crate::Protocol>()
+                    .map(u8::from)
+                    .map_err(|reason| QueryError::BadRestriction {
+                        field: "--proto",
+                        value: text.to_owned(),
+                        reason,
+                    })?;
             out.push((p as u128, p as u128));
         }
         Ok(Ranges::from_ranges(out))
