@@ -54,7 +54,8 @@ pub enum FindingKind {
     AllPorts,
     /// A rule that references its own group.
     SelfReference,
-    /// More rules in a group than the provider's quota (ECS and ENS 200, Huawei 50).
+    /// More rules in a group than the provider's quota
+    /// ([`crate::Profile::rules_per_group`]: ECS and ENS 200, Huawei 50).
     /// (ECS's limit of 1000 rules across a NIC's groups is enforced by the front end.)
     Quota,
     /// An ECS/ENS rule open to the whole internet (`0.0.0.0/0` or `::/0`), including
