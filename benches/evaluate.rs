@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::{json, Value};
 use sgeval::compile::{Change, Engine};
-use sgeval::{reference, Cloud, Decision, Direction, EndpointKey, GroupKey, Packet, Provider, Scenario};
+use sgeval::{reference, Cloud, Decision, Direction, GroupKey, Packet, Provider, Scenario};
 
 /// Groups on `web`: ECS lets a NIC join 10 (A1); Huawei 5 (H4b).
 const ECS_GROUPS: usize = 10;
@@ -504,7 +504,7 @@ fn bench(c: &mut Criterion) {
             .expect("group 3");
         let (with_member, _) = make(7, fleet.grown(), false);
         let with_member = build(&with_member);
-        let new_member = EndpointKey(with_member.endpoints().len() as u32 - 1);
+        let new_member = with_member.endpoint_keys().last().expect("the new member");
         for (updated, change) in [
             (&with_rule, Change::Group(g3)),
             (&with_member, Change::Endpoint(new_member)),

@@ -230,9 +230,14 @@ impl Cloud {
         &self.endpoints
     }
 
+    /// The keys of every endpoint, in the order attached (the order of [`Cloud::endpoints`]).
+    pub fn endpoint_keys(&self) -> impl DoubleEndedIterator<Item = EndpointKey> + ExactSizeIterator {
+        (0..self.endpoints.len() as u32).map(EndpointKey::new)
+    }
+
     /// An endpoint by key.
     pub fn endpoint(&self, key: EndpointKey) -> Option<&Endpoint> {
-        self.endpoints.get(key.0 as usize)
+        self.endpoints.get(key.get() as usize)
     }
 
     /// An endpoint by name.
@@ -282,7 +287,7 @@ impl Cloud {
         if group_ids.is_empty() {
             return Err(EndpointError::NoGroup(name.to_owned()));
         }
-        let limit = self.provider.groups_per_nic();
+        let limit = self.provider.profile().groups_per_nic;
         if group_ids.len() > limit {
             return Err(EndpointError::TooManyGroups {
                 endpoint: name.to_owned(),
@@ -316,7 +321,7 @@ impl Cloud {
             return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
         }
         provider::check_attach(self, name, &keys)?;
-        let key = EndpointKey(self.endpoints.len() as u32);
+        let key = EndpointKey::new(self.endpoints.len() as u32);
         self.endpoints.push(Endpoint {
             name: name.to_owned(),
             ips: ips.to_vec(),
@@ -336,28 +341,28 @@ impl Cloud {
 
     /// Reserves the key of the next group.
     pub(crate) fn next_group_key(&self) -> GroupKey {
-        GroupKey(self.next_group)
+        GroupKey::new(self.next_group)
     }
 
     /// Adds a group built with the key from [`Cloud::next_group_key`].
     pub(crate) fn insert_group(&mut self, group: Group) {
-        debug_assert_eq!(group.key.0, self.next_group);
+        debug_assert_eq!(group.key.get(), self.next_group);
         self.next_group += 1;
         self.next_rule = self
             .next_rule
-            .max(group.rules.iter().map(|r| r.key.0 + 1).max().unwrap_or(0));
+            .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
         self.groups.insert(group.key, group);
     }
 
     /// Keys for `n` new rules, consecutive; they are taken for good once a rule using them
     /// is inserted.
     pub(crate) fn next_rule_keys(&self, n: usize) -> impl Iterator<Item = RuleKey> {
-        (self.next_rule..self.next_rule + n as u32).map(RuleKey)
+        (self.next_rule..self.next_rule + n as u32).map(RuleKey::new)
     }
 
     /// Appends rules (keys from [`Cloud::next_rule_keys`]) to a group.
     pub(crate) fn push_rules(&mut self, group: GroupKey, rules: Vec<Rule>) {
-        if let Some(max) = rules.iter().map(|r| r.key.0 + 1).max() {
+        if let Some(max) = rules.iter().map(|r| r.key.get() + 1).max() {
             self.next_rule = self.next_rule.max(max);
         }
         if let Some(g) = self.groups.get_mut(&group) {
@@ -379,7 +384,7 @@ impl Cloud {
 
     /// Reserves the key of the next address group.
     pub(crate) fn next_address_group_key(&self) -> AddressGroupKey {
-        AddressGroupKey(self.next_address_group)
+        AddressGroupKey::new(self.next_address_group)
     }
 
     /// Adds an address group built with the key from [`Cloud::next_address_group_key`].

@@ -202,8 +202,8 @@ impl Timeouts {
         match (protocol, replied) {
             (crate::packet::TCP, _) => self.tcp,
             (ICMP | ICMPV6, _) => self.icmp,
-            (p, false) if flow::has_ports(p) => self.udp_one_way,
-            (p, true) if flow::has_ports(p) => self.udp_both_ways,
+            (p, false) if crate::Protocol(p).has_ports() => self.udp_one_way,
+            (p, true) if crate::Protocol(p).has_ports() => self.udp_both_ways,
             (_, false) => self.other_one_way,
             (_, true) => self.other_both_ways,
         }
@@ -260,7 +260,7 @@ fn keys_of(p: &Packet) -> (Option<Key>, Option<Key>) {
             icmp_reply_of(p.protocol, p.icmp_type).map(|_| key(p.src, p.dst, 0, u16::from(p.icmp_type)));
         let reply = icmp_request_of(p.protocol, p.icmp_type).map(|req| key(p.dst, p.src, 0, u16::from(req)));
         (forward, reply)
-    } else if flow::has_ports(p.protocol) {
+    } else if crate::Protocol(p.protocol).has_ports() {
         (
             Some(key(p.src, p.dst, p.src_port, p.dst_port)),
             Some(key(p.dst, p.src, p.dst_port, p.src_port)),

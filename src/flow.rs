@@ -10,6 +10,7 @@ use crate::cloud::Cloud;
 use crate::decision::{Decision, Reason, Verdict};
 use crate::group::EndpointKey;
 use crate::packet::Packet;
+use crate::protocol::Protocol;
 use crate::rule::{Direction, Family};
 
 /// Anything that decides a packet at one endpoint and direction.
@@ -165,9 +166,10 @@ pub struct PacketSpec {
     pub family: Option<Family>,
 }
 
-/// Protocols whose packets carry ports.
-pub fn has_ports(protocol: u8) -> bool {
-    matches!(protocol, 6 | 17 | 33 | 132 | 136)
+/// Transitional: the Huawei front end and the strategies still call this; they switch to
+/// [`Protocol::has_ports`] after the provider restructuring.
+pub(crate) fn has_ports(protocol: u8) -> bool {
+    Protocol(protocol).has_ports()
 }
 
 impl PacketSpec {
@@ -203,43 +205,29 @@ impl PacketSpec {
                 },
             });
         };
-        match (self.protocol, Family::of(&src)) {
-            (crate::packet::ICMP, Family::V6) => {
-                return Err(SpecError::ProtocolFamily {
-                    protocol: "icmp",
-                    family: Family::V6,
-                    instead: "icmpv6",
-                })
-            }
-            (crate::packet::ICMPV6, Family::V4) => {
-                return Err(SpecError::ProtocolFamily {
-                    protocol: "icmpv6",
-                    family: Family::V4,
-                    instead: "icmp",
-                })
-            }
-            _ => {}
+        let protocol = Protocol(self.protocol);
+        let family = Family::of(&src);
+        let instead = Protocol::icmp_of(family);
+        if protocol.is_icmp() && protocol != instead {
+            // Both ICMPs are named (`icmp`, `icmpv6`).
+            return Err(SpecError::ProtocolFamily {
+                protocol: protocol.name().unwrap_or_default(),
+                family,
+                instead: instead.name().unwrap_or_default(),
+            });
         }
         let mut packet = Packet::new(src, dst, self.protocol);
-        if has_ports(self.protocol) {
-            packet.dst_port = self.dport.ok_or_else(|| {
-                SpecError::MissingPort(
-                    crate::packet::protocol_name(self.protocol)
-                        .unwrap_or("?")
-                        .to_owned(),
-                )
-            })?;
+        if protocol.has_ports() {
+            packet.dst_port = self
+                .dport
+                .ok_or_else(|| SpecError::MissingPort(protocol.name().unwrap_or("?").to_owned()))?;
             packet.src_port = self.sport.unwrap_or(49152);
         } else {
             packet.dst_port = self.dport.unwrap_or(0);
             packet.src_port = self.sport.unwrap_or(0);
         }
         if packet.is_icmp() {
-            let echo = if self.protocol == crate::packet::ICMPV6 {
-                128
-            } else {
-                8
-            };
+            let echo = if protocol == Protocol::ICMPV6 { 128 } else { 8 };
             packet.icmp_type = self.icmp_type.unwrap_or(echo);
             packet.icmp_code = self.icmp_code.unwrap_or(0);
         }
@@ -326,5 +314,47 @@ pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
             None => text,
         },
         _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Provider;
+
+    fn spec(from: &str, to: &str, protocol: u8) -> PacketSpec {
+        PacketSpec {
+            from: from.into(),
+            to: to.into(),
+            protocol,
+            dport: None,
+            sport: None,
+            icmp_type: None,
+            icmp_code: None,
+            established: false,
+            family: None,
+        }
+    }
+
+    #[test]
+    fn icmp_of_the_other_family_and_missing_ports_are_refused_by_name() {
+        let cloud = Cloud::new(Provider::Huawei, Default::default());
+        let err = |s: PacketSpec| s.packet(&cloud).unwrap_err().to_string();
+        assert_eq!(
+            err(spec("::1", "::2", 1)),
+            "protocol `icmp` does not exist over IPv6 (use `icmpv6`)"
+        );
+        assert_eq!(
+            err(spec("10.0.0.1", "10.0.0.2", 58)),
+            "protocol `icmpv6` does not exist over IPv4 (use `icmp`)"
+        );
+        assert_eq!(
+            err(spec("10.0.0.1", "10.0.0.2", 132)),
+            "protocol `sctp` needs a destination port (`dport`)"
+        );
+        let ping6 = spec("::1", "::2", 58).packet(&cloud).unwrap();
+        assert_eq!((ping6.icmp_type, ping6.icmp_code, ping6.dst_port), (128, 0, 0));
+        let gre = spec("10.0.0.1", "10.0.0.2", 47).packet(&cloud).unwrap();
+        assert_eq!((gre.src_port, gre.dst_port), (0, 0));
     }
 }

@@ -1,36 +1,13 @@
 //! Security groups, address groups and endpoints as the emulated cloud keeps them.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::rule::{Family, Rule};
-
-/// Stable internal key of a security group, unique in a cloud, never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct GroupKey(pub u32);
-
-impl fmt::Display for GroupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "group#{}", self.0)
-    }
-}
-
-/// Stable internal key of an address group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct AddressGroupKey(pub u32);
-
-impl fmt::Display for AddressGroupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "address-group#{}", self.0)
-    }
-}
-
-/// Stable key of an endpoint (its index in the cloud's endpoint list).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct EndpointKey(pub u32);
+use crate::family::Family;
+pub use crate::key::{AddressGroupKey, EndpointKey, GroupKey};
+use crate::rule::Rule;
 
 /// ECS basic groups' intra-group policy (`InnerAccessPolicy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -40,17 +40,24 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod action;
 pub mod classbench;
 pub mod cloud;
 pub mod compile;
 pub mod conntrack;
 pub mod decision;
+mod direction;
+mod family;
 pub mod flow;
 pub mod group;
 mod ids;
+mod key;
 pub mod limits;
 pub mod live;
+mod order;
 pub mod packet;
+mod profile;
+mod protocol;
 pub mod provider;
 pub mod query;
 pub mod reference;
@@ -66,6 +73,8 @@ pub use cloud::{Cloud, Request, Response};
 pub use decision::{Decision, Fallback, Reason, RuleRef, Verdict};
 pub use group::{AddressGroup, Endpoint, EndpointKey, Group, GroupKey, GroupKind};
 pub use packet::{ConnState, Packet};
+pub use profile::Profile;
+pub use protocol::Protocol;
 pub use provider::{Options, Provider};
 pub use rule::{Action, Direction, Family, PortRange, Ports, Remote, Rule, RuleKey};
 pub use scenario::{Scenario, ScenarioError};

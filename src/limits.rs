@@ -14,16 +14,20 @@
 //! | JSON nesting depth | 64 | sgeval's choice; serde_json itself stops at 128 |
 //! | calls per scenario | 10,000 | sgeval's choice |
 //! | endpoints per scenario | 10,000 | sgeval's choice |
-//! | rules in one call | ECS 100 (`Permissions.N`, A6), ENS 200 (`Permissions.N`, E1), Huawei 200 (batch create, H3), Gcore 100 (Neutron's default rule quota, N1) | providers |
-//! | groups per endpoint | ECS, ENS, Huawei 10 (A1, H4b), Gcore 100 | [`Provider::groups_per_nic`] |
+//! | rules in one call | ECS 100 (`Permissions.N`, A6), ENS 200 (`Permissions.N`, E1), Huawei 200 (batch create, H3), Gcore 100 (Neutron's default rule quota, N1) | [`Profile::rules_per_call`] |
+//! | groups per endpoint | ECS, ENS 10 (A1), Huawei 5 (H4b), Gcore 100 | [`Profile::groups_per_nic`] |
 //! | addresses per endpoint | 64 | sgeval's choice |
 //! | characters in one string | 65,536 | sgeval's choice (the longest documented field is 512) |
+//!
+//! The per-provider values come from the provider's [`Profile`] (see [`Profile`] for
+//! their sources); [`Limits::default`] takes the largest of them.
 //!
 //! Every limit is a public field: build a [`Limits`] with other values to raise or lower one.
 
 use serde_json::{json, Map, Value};
 
 use crate::cloud::{Request, Response};
+use crate::profile::Profile;
 use crate::provider::Provider;
 use crate::scenario::{Scenario, ScenarioError};
 
@@ -49,14 +53,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits for `provider`: its documented per-call rule maximum and groups per NIC.
+    /// The limits for `provider`: its documented per-call rule maximum and groups per NIC
+    /// ([`Provider::profile`]).
     pub fn for_provider(provider: Provider) -> Limits {
+        let profile = provider.profile();
         Limits {
-            max_items_per_call: match provider {
-                Provider::Ecs | Provider::Gcore => 100,
-                Provider::Ens | Provider::Huawei => 200,
-            },
-            max_groups_per_endpoint: provider.groups_per_nic(),
+            max_items_per_call: profile.rules_per_call,
+            max_groups_per_endpoint: profile.groups_per_nic,
             ..Limits::default()
         }
     }
@@ -70,12 +73,21 @@ impl Default for Limits {
             max_depth: 64,
             max_calls: 10_000,
             max_endpoints: 10_000,
-            max_items_per_call: 200,
-            max_groups_per_endpoint: 100,
+            max_items_per_call: largest(|p| p.rules_per_call),
+            max_groups_per_endpoint: largest(|p| p.groups_per_nic),
             max_ips_per_endpoint: 64,
             max_string_chars: 65_536,
         }
     }
+}
+
+/// The largest value of a profile field over every provider.
+fn largest(field: impl Fn(&Profile) -> usize) -> usize {
+    Provider::ALL
+        .iter()
+        .map(|p| field(p.profile()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Input over a limit.
@@ -401,6 +413,22 @@ mod tests {
             check_text("[[[]]]", &l),
             Err(LimitError::TooDeep { at: 2, .. })
         ));
+    }
+
+    #[test]
+    fn defaults_are_the_largest_provider_values() {
+        let d = Limits::default();
+        assert_eq!((d.max_items_per_call, d.max_groups_per_endpoint), (200, 100));
+        for p in Provider::ALL {
+            let l = Limits::for_provider(p);
+            assert!(l.max_items_per_call <= d.max_items_per_call, "{p}");
+            assert!(l.max_groups_per_endpoint <= d.max_groups_per_endpoint, "{p}");
+        }
+        let huawei = Limits::for_provider(Provider::Huawei);
+        assert_eq!(
+            (huawei.max_items_per_call, huawei.max_groups_per_endpoint),
+            (200, 5)
+        );
     }
 
     #[test]

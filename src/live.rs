@@ -166,7 +166,7 @@ fn changes(before: &Cloud, after: &Cloud) -> Vec<Change> {
     }
     for i in 0..before.endpoints().len().max(after.endpoints().len()) {
         if before.endpoints().get(i) != after.endpoints().get(i) {
-            out.push(Change::Endpoint(EndpointKey(i as u32)));
+            out.push(Change::Endpoint(EndpointKey::new(i as u32)));
         }
     }
     out

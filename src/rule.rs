@@ -5,102 +5,16 @@
 //! ([`Rule::shown`]) so answers can name it the way the provider does.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+pub use crate::action::Action;
+pub use crate::direction::Direction;
+pub use crate::family::Family;
 use crate::group::{AddressGroupKey, GroupKey};
-
-/// Traffic direction, seen from the endpoint whose groups decide.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Into the endpoint: the remote address is the packet's source.
-    Ingress,
-    /// Out of the endpoint: the remote address is the packet's destination.
-    Egress,
-}
-
-impl Direction {
-    /// Both directions, ingress first.
-    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        })
-    }
-}
-
-/// What a matching rule does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Let the packet through (ECS/ENS `accept`, Huawei `allow`, every Gcore rule).
-    Allow,
-    /// Discard the packet (ECS/ENS `drop`, Huawei `deny`).
-    Deny,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Action::Allow => "allow",
-            Action::Deny => "deny",
-        })
-    }
-}
-
-/// An address family. Rules of one family never match packets of the other (Decision 7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Family {
-    /// IPv4.
-    #[serde(rename = "IPv4")]
-    V4,
-    /// IPv6.
-    #[serde(rename = "IPv6")]
-    V6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    /// The family of a network.
-    pub fn of_net(net: &IpNet) -> Family {
-        match net {
-            IpNet::V4(_) => Family::V4,
-            IpNet::V6(_) => Family::V6,
-        }
-    }
-
-    /// The network that holds every address of the family (`0.0.0.0/0` or `::/0`).
-    pub fn any_net(self) -> IpNet {
-        match self {
-            Family::V4 => "0.0.0.0/0".parse().expect("valid"),
-            Family::V6 => "::/0".parse().expect("valid"),
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
+pub use crate::key::RuleKey;
 
 /// An inclusive range of ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -226,16 +140,6 @@ pub enum Remote {
     AddressGroup(AddressGroupKey),
 }
 
-/// Which rule a [`crate::Decision`] names: the group and the rule within it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RuleKey(pub u32);
-
-impl fmt::Display for RuleKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rule#{}", self.0)
-    }
-}
-
 /// A security group rule, lowered from a provider request.
 ///
 /// Matching (the same for every provider, see SEMANTICS.md): the direction equals the hop's
@@ -255,7 +159,7 @@ pub struct Rule {
     /// Address family, or `None` when the rule names no address and so takes the family of
     /// the group members it refers to (an ECS `SourceGroupId` rule).
     pub family: Option<Family>,
-    /// IANA protocol number, or `None` for every protocol.
+    /// IANA protocol number ([`crate::Protocol`]), or `None` for every protocol.
     pub protocol: Option<u8>,
     /// Destination ports of the packet (the endpoint's port on ingress, the remote's on egress).
     pub dst_ports: Ports,
@@ -301,7 +205,7 @@ impl fmt::Display for Rule {
         }
         match self.protocol {
             None => f.write_str(" all protocols")?,
-            Some(p) => match crate::packet::protocol_name(p) {
+            Some(p) => match crate::Protocol(p).name() {
                 Some(name) => write!(f, " {name}")?,
                 None => write!(f, " protocol {p}")?,
             },

@@ -7,7 +7,6 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use sgeval::conntrack::{Timeouts, Tracker};
 use sgeval::flow::Flow;
-use sgeval::packet::{ICMP, UDP};
 use sgeval::{reference, Cloud, Packet, Provider, Reason, Scenario, Verdict};
 
 const SRV: &str = "10.0.0.10";
@@ -243,7 +242,7 @@ fn udp(src: &str, sport: u16, dst: &str, dport: u16) -> Packet {
 }
 
 fn icmp(src: &str, dst: &str, t: u8) -> Packet {
-    Packet::new(ip(src), ip(dst), ICMP).with_icmp(t, 0)
+    Packet::new(ip(src), ip(dst), sgeval::Protocol::ICMP.0).with_icmp(t, 0)
 }
 
 fn established(flow: &Flow) -> bool {
@@ -440,7 +439,7 @@ fn a_one_way_udp_flow_expires_at_the_one_way_timeout() {
         matches!(again.hops[0].decision.reason, Reason::Rule(_)),
         "decided anew: {again:?}"
     );
-    assert_eq!(Timeouts::HUAWEI.of(UDP, false), 30);
+    assert_eq!(Timeouts::HUAWEI.of(sgeval::Protocol::UDP.0, false), 30);
 }
 
 #[test]

@@ -749,7 +749,8 @@ fn compare(scenario: &Value, cloud: &Cloud, packets: &[Packet]) -> Result<usize,
         }
     }
     for e in 0..=cloud.endpoints().len() as u32 {
-        let e = EndpointKey(e);
+        // The one past the last endpoint (no groups) is made from its number.
+        let e: EndpointKey = serde_json::from_value(e.into()).expect("a key");
         for direction in Direction::ALL {
             let mut batch = vec![Decision::MIXED_FAMILY; packets.len()];
             engine.evaluate_batch(e, direction, packets, &mut batch);
@@ -790,9 +791,7 @@ fn write_failure(scenario: &Value, cloud: &Cloud, failing: &[(Packet, String)]) 
             continue;
         }
         let want = flow::trace(cloud, &reference, p);
-        let proto = sgeval::packet::protocol_name(p.protocol)
-            .map(str::to_owned)
-            .unwrap_or_else(|| p.protocol.to_string());
+        let proto = sgeval::Protocol(p.protocol).to_string();
         let hops: Vec<String> = want
             .hops
             .iter()

@@ -541,8 +541,7 @@ proptest! {
                     && (f.endpoints.is_empty() || (f.endpoints.contains(&e) && f.direction == Some(d)))
             })
         };
-        for (ei, ep) in cloud.endpoints().iter().enumerate() {
-            let e = sgeval::EndpointKey(ei as u32);
+        for (e, ep) in cloud.endpoint_keys().zip(cloud.endpoints()) {
             for d in Direction::ALL {
                 let fams: Vec<Family> = [Family::V4, Family::V6]
                     .into_iter()
@@ -642,8 +641,7 @@ proptest! {
         use query::explain::{why, Why};
         let cloud = g.build();
         let engine = reference::Evaluator::new(&cloud);
-        for (ei, ep) in cloud.endpoints().iter().enumerate() {
-            let e = sgeval::EndpointKey(ei as u32);
+        for (e, ep) in cloud.endpoint_keys().zip(cloud.endpoints()) {
             let total: usize = ep.groups.iter().map(|g| cloud.group(*g).unwrap().rules.len()).sum();
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
@@ -677,8 +675,7 @@ proptest! {
         use query::explain::Change;
         let cloud = g.build();
         let engine = reference::Evaluator::new(&cloud);
-        for (ei, _) in cloud.endpoints().iter().enumerate() {
-            let e = sgeval::EndpointKey(ei as u32);
+        for e in cloud.endpoint_keys() {
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
                     for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {

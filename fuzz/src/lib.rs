@@ -432,7 +432,7 @@ pub fn differential(data: &[u8]) {
         .groups()
         .map(|g| Change::Group(g.key))
         .chain(cloud.address_groups().map(|a| Change::AddressGroup(a.key)))
-        .chain((0..cloud.endpoints().len()).map(|i| Change::Endpoint(sgeval::EndpointKey(i as u32))));
+        .chain(cloud.endpoint_keys().map(Change::Endpoint));
     for change in changes {
         if refreshed.refresh(cloud, change).is_err() {
             return;
@@ -454,8 +454,7 @@ pub fn differential(data: &[u8]) {
         packets.push(p);
     }
     for p in &packets {
-        for (i, _) in cloud.endpoints().iter().enumerate() {
-            let key = sgeval::EndpointKey(i as u32);
+        for key in cloud.endpoint_keys() {
             for direction in sgeval::Direction::ALL {
                 let want = reference.decide(key, direction, p);
                 let got = compiled.evaluate(key, direction, p);

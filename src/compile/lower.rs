@@ -1,16 +1,9 @@
 //! Lowering: the groups of an endpoint, for one direction and address family, become an
 //! ordered list of classifier entries whose first match is the provider's answer.
 //!
-//! The provider's decision procedure lives entirely in the ORDER of the entries:
-//!
-//! - ECS: the `InnerAccessPolicy=Accept` groups first (one entry per member address, reason
-//!   [`Reason::IntraGroup`]), then the rules of all groups pooled and stably sorted by
-//!   (priority, drop before accept), the pool being listed in group association order, then
-//!   creation order; the group type's default when nothing matches.
-//! - ENS: the same pool, no intra-group entries.
-//! - Huawei: group association order, in each group (priority, deny before allow, creation
-//!   order).
-//! - Gcore: group order, then creation order; every rule allows.
+//! The provider's decision procedure lives entirely in the ORDER of the entries, the order
+//! of [`crate::order`]: an ECS `InnerAccessPolicy=Accept` group becomes one entry per member
+//! address (reason [`Reason::IntraGroup`]) ahead of every rule.
 //!
 //! Rules then become entries: the remote side expands to prefixes (a group reference to its
 //! members' addresses of the family, an address group to its entries, ranges to prefixes),
@@ -33,14 +26,14 @@ use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 
 use super::classifier::{Addr, Prefix, Rule as Entry};
 use crate::cloud::Cloud;
-use crate::decision::{Decision, Fallback, Reason, RuleRef, Verdict};
-use crate::group::{AddressEntry, GroupKey, GroupKind, InnerPolicy};
-use crate::packet::{ICMP, ICMPV6};
-use crate::provider::Provider;
-use crate::rule::{Action, Direction, Family, PortRange, Remote, Rule};
+use crate::decision::{Decision, Reason, RuleRef, Verdict};
+use crate::group::{AddressEntry, GroupKey};
+use crate::order;
+use crate::protocol::Protocol;
+use crate::rule::{Direction, Family, PortRange, Remote, Rule};
 
 /// The two ICMP protocols that have their own entry lists, in list order.
-pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [ICMP, ICMPV6];
+pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [Protocol::ICMP.0, Protocol::ICMPV6.0];
 
 /// Most elementary destination-port intervals an ICMP list can encode next to the code.
 const MAX_PORT_CLASSES: usize = 256;
@@ -307,7 +300,7 @@ enum Source<'c> {
 }
 
 /// The rules (and intra-group sources) of `groups` for a direction and family, in the order
-/// in which the provider lets the first match decide.
+/// in which the provider lets the first match decide ([`crate::order`]).
 fn ordered<'c>(
     cloud: &'c Cloud,
     groups: &[GroupKey],
@@ -315,72 +308,13 @@ fn ordered<'c>(
     family: Family,
 ) -> Vec<Source<'c>> {
     let applies = |r: &Rule| r.enabled && r.direction == direction && r.family.is_none_or(|f| f == family);
-    let rules_of = |g: GroupKey| {
-        cloud
-            .group(g)
+    let mut out: Vec<Source<'c>> = order::intra_groups(cloud, groups).map(Source::Intra).collect();
+    out.extend(
+        order::rules(cloud, groups, applies)
             .into_iter()
-            .flat_map(|group| group.rules.iter())
-            .filter(|r| applies(r))
-            .map(move |r| (g, r))
-    };
-    let drop_last = |r: &Rule| (r.priority, r.action == Action::Allow);
-    let mut out = Vec::new();
-    match cloud.provider() {
-        Provider::Ecs | Provider::Ens => {
-            if cloud.provider() == Provider::Ecs {
-                for &g in groups {
-                    let accept = GroupKind::EcsBasic {
-                        inner: InnerPolicy::Accept,
-                    };
-                    if cloud.group(g).is_some_and(|group| group.kind == accept) {
-                        out.push(Source::Intra(g));
-                    }
-                }
-            }
-            let mut pool: Vec<(GroupKey, &Rule)> = groups.iter().flat_map(|&g| rules_of(g)).collect();
-            // INVARIANT: a stable sort keeps group association order, then creation order,
-            // among rules of equal (priority, action): the reference's tie order.
-            pool.sort_by_key(|(_, r)| drop_last(r));
-            out.extend(pool.into_iter().map(|(g, r)| Source::Rule(g, r)));
-        }
-        Provider::Huawei => {
-            for &g in groups {
-                let mut rules: Vec<(GroupKey, &Rule)> = rules_of(g).collect();
-                rules.sort_by_key(|(_, r)| drop_last(r));
-                out.extend(rules.into_iter().map(|(g, r)| Source::Rule(g, r)));
-            }
-        }
-        Provider::Gcore => {
-            out.extend(
-                groups
-                    .iter()
-                    .flat_map(|&g| rules_of(g))
-                    .map(|(g, r)| Source::Rule(g, r)),
-            );
-        }
-    }
+            .map(|(g, r)| Source::Rule(g, r)),
+    );
     out
-}
-
-/// The provider default when no rule matches, as the reference decides it.
-pub(crate) fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction) -> Decision {
-    match cloud.provider() {
-        Provider::Ecs => {
-            let enterprise = groups
-                .iter()
-                .any(|&g| cloud.group(g).map(|g| g.kind) == Some(GroupKind::EcsEnterprise));
-            match (enterprise, direction) {
-                (true, _) => Decision::fallback(Verdict::Deny, Fallback::EcsEnterprise),
-                (false, Direction::Ingress) => Decision::fallback(Verdict::Deny, Fallback::EcsBasicIngress),
-                (false, Direction::Egress) => Decision::fallback(Verdict::Allow, Fallback::EcsBasicEgress),
-            }
-        }
-        Provider::Ens => match direction {
-            Direction::Ingress => Decision::fallback(Verdict::Deny, Fallback::EnsIngress),
-            Direction::Egress => Decision::fallback(cloud.options().ens_egress_default, Fallback::EnsEgress),
-        },
-        Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
-    }
 }
 
 /// A source resolved to the fields of its entries.
@@ -469,14 +403,9 @@ where
                     out
                 }
             };
-            let verdict = match ctx.cloud.provider() {
-                // Gcore rules only allow, whatever their action field says.
-                Provider::Gcore => Verdict::Allow,
-                _ => rule.action.into(),
-            };
             Some(Resolved {
                 decision: Decision::rule(
-                    verdict,
+                    order::verdict(ctx.cloud.provider(), rule),
                     RuleRef {
                         group: g,
                         rule: rule.key,
@@ -638,7 +567,7 @@ where
         main,
         icmp,
         lanes,
-        fallback: fallback(cloud, groups, direction),
+        fallback: order::fallback(cloud, groups, direction),
     })
 }
 

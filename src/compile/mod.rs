@@ -400,7 +400,7 @@ impl Engine {
     /// The table set of an endpoint.
     #[inline]
     fn set_of(&self, endpoint: EndpointKey) -> Option<&TableSet> {
-        let slot = self.slots.get(endpoint.0 as usize)?.as_ref()?;
+        let slot = self.slots.get(endpoint.get() as usize)?.as_ref()?;
         self.sets.get(slot.set as usize)?.as_deref()
     }
 
@@ -532,15 +532,15 @@ impl Engine {
         // has not seen.
         let mut endpoints: Vec<u32> = (self.slots.len() as u32..cloud.endpoints().len() as u32).collect();
         if let Change::Endpoint(e) = change {
-            if !endpoints.contains(&e.0) {
-                endpoints.push(e.0);
+            if !endpoints.contains(&e.get()) {
+                endpoints.push(e.get());
             }
         }
         // Groups whose member addresses may have changed.
         let mut touched_members: HashSet<GroupKey> = HashSet::new();
         for &e in &endpoints {
             let old = self.slots.get(e as usize).and_then(Option::as_ref);
-            let new = cloud.endpoint(EndpointKey(e));
+            let new = cloud.endpoint(EndpointKey::new(e));
             let old_groups = old.map(|s| &s.groups[..]).unwrap_or(&[]);
             let new_groups = new.map(|n| &n.groups[..]).unwrap_or(&[]);
             let same_ips = match (old, new) {
@@ -575,7 +575,7 @@ impl Engine {
         }
         let mut fresh: Vec<(u32, Arc<[GroupKey]>, Option<TableSet>)> = Vec::new();
         for &e in &endpoints {
-            let Some(ep) = cloud.endpoint(EndpointKey(e)) else {
+            let Some(ep) = cloud.endpoint(EndpointKey::new(e)) else {
                 continue;
             };
             let groups: Arc<[GroupKey]> = ep.groups.as_slice().into();
@@ -601,7 +601,7 @@ impl Engine {
                 None => continue,
             };
             let ips: Arc<[IpAddr]> = cloud
-                .endpoint(EndpointKey(e))
+                .endpoint(EndpointKey::new(e))
                 .map(|ep| ep.ips.as_slice().into())
                 .unwrap_or_else(|| Arc::from(Vec::new()));
             let e = e as usize;
@@ -646,7 +646,7 @@ impl Engine {
         self.slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|s| s.set as usize == i))
-            .and_then(|e| cloud.endpoint(EndpointKey(e as u32)))
+            .and_then(|e| cloud.endpoint(EndpointKey::new(e as u32)))
             .map(|ep| ep.name.clone())
             .unwrap_or_default()
     }

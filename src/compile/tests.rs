@@ -33,7 +33,7 @@ fn net(s: &str) -> IpNet {
 /// A rule with every field at its widest; tests narrow what they need.
 fn rule(direction: Direction, action: Action, priority: u8) -> Rule {
     Rule {
-        key: RuleKey(0),
+        key: RuleKey::new(0),
         id: String::new(),
         direction,
         family: Some(Family::V4),
@@ -55,8 +55,8 @@ fn add_group(cloud: &mut Cloud, kind: GroupKind) -> GroupKey {
     let key = cloud.next_group_key();
     cloud.insert_group(Group {
         key,
-        id: format!("sg-{}", key.0),
-        name: format!("g{}", key.0),
+        id: format!("sg-{}", key.get()),
+        name: format!("g{}", key.get()),
         description: String::new(),
         kind,
         rules: Vec::new(),
@@ -72,7 +72,7 @@ fn add_rules(cloud: &mut Cloud, group: GroupKey, rules: Vec<Rule>) -> Vec<RuleKe
         .zip(&keys)
         .map(|(mut r, &k)| {
             r.key = k;
-            r.id = format!("r{}", k.0);
+            r.id = format!("r{}", k.get());
             r
         })
         .collect();
@@ -84,7 +84,7 @@ fn add_address_group(cloud: &mut Cloud, family: Family, entries: Vec<AddressEntr
     let key = cloud.next_address_group_key();
     cloud.insert_address_group(AddressGroup {
         key,
-        id: format!("ag-{}", key.0),
+        id: format!("ag-{}", key.get()),
         name: String::new(),
         family,
         entries,
@@ -108,7 +108,7 @@ fn assert_agrees(cloud: &Cloud, engine: &Engine, packets: &[Packet]) {
     let reference = Evaluator::new(cloud);
     let count = cloud.endpoints().len() as u32;
     // One key past the last endpoint: unknown endpoints too.
-    for e in (0..=count).map(EndpointKey) {
+    for e in (0..=count).map(EndpointKey::new) {
         for direction in Direction::ALL {
             let mut batch = vec![Decision::ESTABLISHED; packets.len()];
             engine.evaluate_batch(e, direction, packets, &mut batch);
@@ -489,8 +489,8 @@ fn assert_same_as_fresh(cloud: &Cloud, updated: &Engine) {
     let fresh = Engine::build(cloud).expect("fresh build");
     for e in 0..cloud.endpoints().len() as u32 {
         let (a, b) = (
-            updated.set_of(EndpointKey(e)).expect("updated set"),
-            fresh.set_of(EndpointKey(e)).expect("fresh set"),
+            updated.set_of(EndpointKey::new(e)).expect("updated set"),
+            fresh.set_of(EndpointKey::new(e)).expect("fresh set"),
         );
         for d in 0..2 {
             assert_eq!(
@@ -520,7 +520,7 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
     engine.refresh(&cloud, Change::Group(web)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 
-    let web_1 = EndpointKey(0);
+    let web_1 = EndpointKey::new(0);
     let (old, new) = (
         before.set_of(web_1).expect("old"),
         engine.set_of(web_1).expect("new"),
@@ -533,8 +533,8 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
     // Lists without `web` were not even looked at: the same set.
     for (e, g) in [(2u32, db), (3, ops)] {
         let (o, n) = (
-            before.set_of(EndpointKey(e)).expect("old"),
-            engine.set_of(EndpointKey(e)).expect("new"),
+            before.set_of(EndpointKey::new(e)).expect("old"),
+            engine.set_of(EndpointKey::new(e)).expect("new"),
         );
         assert!(std::ptr::eq(o, n), "group {g} list was rebuilt");
     }
@@ -556,14 +556,14 @@ fn refresh_after_a_membership_change_rebuilds_only_dependents() {
     let (after_cloud, _, _) = topology(true);
     let mut engine = Engine::build(&before_cloud).expect("build");
     let before = engine.clone();
-    let ops_2 = EndpointKey(4);
+    let ops_2 = EndpointKey::new(4);
     engine
         .refresh(&after_cloud, Change::Endpoint(ops_2))
         .expect("refresh");
     assert_same_as_fresh(&after_cloud, &engine);
     // db references web, which ops-2 joined: rebuilt. web's own list does not depend on
     // web's members: kept. ops-1's list: kept.
-    let set = |e: &Engine, k: u32| e.set_of(EndpointKey(k)).expect("set") as *const _;
+    let set = |e: &Engine, k: u32| e.set_of(EndpointKey::new(k)).expect("set") as *const _;
     assert_ne!(set(&before, 2), set(&engine, 2), "db list must be rebuilt");
     assert_eq!(set(&before, 0), set(&engine, 0), "web list must be kept");
     assert_eq!(set(&before, 3), set(&engine, 3), "ops list must be kept");
@@ -580,7 +580,7 @@ fn refresh_takes_in_new_endpoints_and_address_groups() {
     let mut engine = Engine::build(&cloud).expect("build");
     attach(&mut cloud, "new", &["10.0.3.1"], &[web, ops]);
     engine
-        .refresh(&cloud, Change::Endpoint(EndpointKey(5)))
+        .refresh(&cloud, Change::Endpoint(EndpointKey::new(5)))
         .expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
     // An address group whose entries changed (rebuilt here by replacing the cloud's copy).
@@ -914,7 +914,7 @@ proptest! {
         let keys: Vec<GroupKey> = cloud.groups().map(|g| g.key).collect();
         let group = keys[target % keys.len()];
         let mut changed = cloud.clone();
-        let ags = [AddressGroupKey(1), AddressGroupKey(2)];
+        let ags = [AddressGroupKey::new(1), AddressGroupKey::new(2)];
         add_rules(&mut changed, group, extra.iter().map(|s| make_rule(s, &keys, ags)).collect());
         if remove {
             if let Some(first) = changed.group(group).and_then(|g| g.rules.first()).map(|r| r.key) {
@@ -925,7 +925,7 @@ proptest! {
         assert_agrees(&changed, &engine, &packets);
         let fresh = Engine::build(&changed).expect("fresh");
         for e in 0..changed.endpoints().len() as u32 {
-            let (a, b) = (engine.set_of(EndpointKey(e)).expect("a"), fresh.set_of(EndpointKey(e)).expect("b"));
+            let (a, b) = (engine.set_of(EndpointKey::new(e)).expect("a"), fresh.set_of(EndpointKey::new(e)).expect("b"));
             for d in 0..2 {
                 prop_assert_eq!(a.v4[d].fingerprint, b.v4[d].fingerprint);
                 prop_assert_eq!(a.v6[d].fingerprint, b.v6[d].fingerprint);
@@ -957,7 +957,7 @@ proptest! {
         assert_agrees(&changed, &engine, &packets);
         let fresh = Engine::build(&changed).expect("fresh");
         for e in 0..changed.endpoints().len() as u32 {
-            let (a, b) = (engine.set_of(EndpointKey(e)).expect("a"), fresh.set_of(EndpointKey(e)).expect("b"));
+            let (a, b) = (engine.set_of(EndpointKey::new(e)).expect("a"), fresh.set_of(EndpointKey::new(e)).expect("b"));
             prop_assert_eq!(&a.groups, &b.groups);
             for d in 0..2 {
                 prop_assert_eq!(a.v4[d].fingerprint, b.v4[d].fingerprint);

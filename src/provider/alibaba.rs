@@ -66,7 +66,7 @@ impl Dialect {
 pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
     format!(
         "sg-{}",
-        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.0)), 20)
+        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.get())), 20)
     )
 }
 
@@ -74,7 +74,7 @@ pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
 pub(crate) fn rule_id(cloud: &Cloud, key: RuleKey) -> String {
     format!(
         "sgr-{}",
-        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.0)), 20)
+        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.get())), 20)
     )
 }
 
@@ -679,7 +679,7 @@ impl RuleSpec {
 
     /// Whether two requested rules are the same rule (as [`RuleSpec::same_as`]).
     pub(crate) fn same_spec(&self, other: &RuleSpec) -> bool {
-        let other_rule = other.to_rule(RuleKey(0), String::new(), Value::Null);
+        let other_rule = other.to_rule(RuleKey::new(0), String::new(), Value::Null);
         self.same_as(&other_rule, true)
     }
 }

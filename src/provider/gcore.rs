@@ -659,7 +659,7 @@ fn create_security_group(
     }
     check_duplicates(&[], &specs, None)?;
     let key = cloud.next_group_key();
-    let group_id = rest::uuid(cloud, SALT_GROUP, key.0 as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, key.get() as u64);
     // Decision 6: the defaults a create adds.
     let defaults: &[(Direction, Family)] = match (cloud.options().gcore_defaults, given) {
         (GcoreDefaults::EgressWhenNone, Some(list)) if list.is_empty() => &[],
@@ -687,7 +687,7 @@ fn create_security_group(
         .zip(remotes)
         .zip(keys)
         .map(|((spec, remote), k)| {
-            let id = rest::uuid(cloud, SALT_RULE, k.0 as u64);
+            let id = rest::uuid(cloud, SALT_RULE, k.get() as u64);
             lower(spec, remote, k, id, &group_id, &now)
         })
         .collect();
@@ -777,7 +777,7 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     let Some(key) = cloud.next_rule_keys(1).next() else {
         return Err(neutron(500, "InternalError", "no rule key available".to_owned()));
     };
-    let rule_id = rest::uuid(cloud, SALT_RULE, key.0 as u64);
+    let rule_id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
     finish_task(

@@ -194,7 +194,7 @@ fn create_security_group(
     }
 
     let key = cloud.next_group_key();
-    let group_id = rest::uuid(cloud, SALT_GROUP, key.0 as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, key.get() as u64);
     let project_id = project_id(cloud);
     let now = rest::timestamp(cloud.call_count());
     // The order of the seed example (003): ingress IPv6, egress IPv6, egress IPv4, ingress IPv4.
@@ -865,7 +865,7 @@ fn lower(
     project_id: &str,
     now: &str,
 ) -> Rule {
-    let id = rest::uuid(cloud, SALT_RULE, key.0 as u64);
+    let id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
         RemoteSpec::Prefix(net) => (json!(net.to_string()), Value::Null, Value::Null),
@@ -1032,7 +1032,7 @@ fn create_address_group(
         return Ok(accepted(request_id));
     }
     let key: AddressGroupKey = cloud.next_address_group_key();
-    let id = rest::uuid(cloud, SALT_ADDRESS_GROUP, key.0 as u64);
+    let id = rest::uuid(cloud, SALT_ADDRESS_GROUP, key.get() as u64);
     let now = rest::timestamp(cloud.call_count());
     let shown = json!({
         "id": id,

@@ -127,9 +127,7 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
 }
 
 fn proto_name(p: u8) -> String {
-    packet::protocol_name(p)
-        .map(str::to_owned)
-        .unwrap_or_else(|| p.to_string())
+    crate::Protocol(p).to_string()
 }
 
 fn remote_text(cloud: &Cloud, remote: &Remote) -> String {
@@ -475,7 +473,7 @@ fn nameable(provider: Provider, p: u8) -> bool {
 /// The name Gcore's API takes for a protocol number (G2): the crate's protocol table
 /// without the aliases Gcore does not accept (`icmpv6`, `ipencap`).
 fn gcore_protocol_name(p: u8) -> Option<&'static str> {
-    packet::PROTOCOL_NAMES
+    crate::Protocol::NAMES
         .iter()
         .find(|&&(name, n)| n == p && name != "icmpv6" && name != "ipencap")
         .map(|&(name, _)| name)
@@ -484,8 +482,10 @@ fn gcore_protocol_name(p: u8) -> Option<&'static str> {
 /// Whether the provider's rules carry ports for this protocol.
 fn ported(provider: Provider, p: u8) -> bool {
     match provider {
-        Provider::Ecs | Provider::Ens | Provider::Huawei => p == packet::TCP || p == packet::UDP,
-        Provider::Gcore => [6, 17, 33, 132, 136].contains(&p),
+        Provider::Ecs | Provider::Ens | Provider::Huawei => {
+            matches!(crate::Protocol(p), crate::Protocol::TCP | crate::Protocol::UDP)
+        }
+        Provider::Gcore => crate::Protocol(p).has_ports(),
     }
 }
 
@@ -525,7 +525,7 @@ fn narrow_rule(
         Action::Deny => "deny",
     };
     Some(Rule {
-        key: crate::rule::RuleKey(0),
+        key: crate::rule::RuleKey::new(0),
         id: "(new)".into(),
         direction,
         family: Some(family),

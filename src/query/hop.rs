@@ -1,14 +1,15 @@
 //! One hop (an endpoint and a direction) as an ordered first-match list of boxes in the
 //! flow's header space, in the exact order of the provider's decision procedure
-//! (src/reference.rs): the first entry that holds a packet decides it, else the fallback.
+//! ([`crate::order`], as [`crate::reference`] decides): the first entry that holds a packet
+//! decides it, else the fallback.
 
 use super::ranges::Ranges;
 use super::space::{full_cube, Cube, DPORT, DST, ICODE, ITYPE, PROTO, SPORT, SRC};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Reason, RuleRef, Verdict};
-use crate::group::{Endpoint, EndpointKey, GroupKey, GroupKind, InnerPolicy};
-use crate::provider::Provider;
-use crate::rule::{Action, Direction, Family, Remote, Rule};
+use crate::group::{Endpoint, EndpointKey, GroupKey};
+use crate::order;
+use crate::rule::{Direction, Family, Remote, Rule};
 
 /// A box and the decision it makes when it is the first to hold a packet.
 #[derive(Clone, Debug)]
@@ -150,11 +151,7 @@ fn rule_entry(
     family: Family,
 ) -> Option<Entry> {
     let cube = rule_cube(cloud, rule, direction, family)?;
-    let verdict = match cloud.provider() {
-        // Gcore rules only allow (the reference ignores the action).
-        Provider::Gcore => Verdict::Allow,
-        _ => rule.action.into(),
-    };
+    let verdict = order::verdict(cloud.provider(), rule);
     Some(Entry {
         icmp_any: rule.icmp.icmp_type.is_none() && rule.icmp.icmp_code.is_none(),
         cube,
@@ -168,63 +165,10 @@ fn rule_entry(
     })
 }
 
-/// Every rule of an endpoint's groups in the provider's decision order, with its group
-/// (all rules, whatever their direction or state; used by explanations).
+/// Every rule of an endpoint's groups in the provider's decision order ([`crate::order`]),
+/// with its group (all rules, whatever their direction or state; used by explanations).
 pub(crate) fn ordered_rules<'c>(cloud: &'c Cloud, ep: &Endpoint) -> Vec<(GroupKey, &'c Rule)> {
-    let mut out: Vec<(GroupKey, &Rule)> = Vec::new();
-    match cloud.provider() {
-        Provider::Ecs | Provider::Ens => {
-            for &g in &ep.groups {
-                if let Some(group) = cloud.group(g) {
-                    out.extend(group.rules.iter().map(|r| (g, r)));
-                }
-            }
-            // A stable sort keeps group order, then creation order, among equals: the
-            // reference keeps the first of equally good matches.
-            out.sort_by_key(|(_, r)| (r.priority, r.action == Action::Allow));
-        }
-        Provider::Huawei => {
-            for &g in &ep.groups {
-                if let Some(group) = cloud.group(g) {
-                    let mut rules: Vec<(GroupKey, &Rule)> = group.rules.iter().map(|r| (g, r)).collect();
-                    rules.sort_by_key(|(_, r)| (r.priority, r.action == Action::Allow));
-                    out.extend(rules);
-                }
-            }
-        }
-        Provider::Gcore => {
-            for &g in &ep.groups {
-                if let Some(group) = cloud.group(g) {
-                    out.extend(group.rules.iter().map(|r| (g, r)));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The ECS basic groups with `InnerAccessPolicy=Accept` of an endpoint, in order.
-pub(crate) fn intra_groups(cloud: &Cloud, ep: &Endpoint) -> Vec<GroupKey> {
-    if cloud.provider() != Provider::Ecs {
-        return Vec::new();
-    }
-    ep.groups
-        .iter()
-        .copied()
-        .filter(|&g| {
-            cloud.group(g).map(|g| g.kind)
-                == Some(GroupKind::EcsBasic {
-                    inner: InnerPolicy::Accept,
-                })
-        })
-        .collect()
-}
-
-/// The provider default when no rule matches (as the reference).
-pub(crate) fn fallback(cloud: &Cloud, ep: &Endpoint, direction: Direction) -> Decision {
-    // The compiled engine's copy: the reference keeps its own on purpose (the oracle
-    // shares nothing with the fast paths), the queries need not.
-    crate::compile::lower::fallback(cloud, &ep.groups, direction)
+    order::rules(cloud, &ep.groups, |_| true)
 }
 
 /// The hop's first-match list for new connections (or, when `established`, no entries
@@ -250,7 +194,7 @@ pub(crate) fn hop_list(
         return list;
     };
     let (remote, _) = remote_local_dims(direction);
-    for g in intra_groups(cloud, ep) {
+    for g in order::intra_groups(cloud, &ep.groups) {
         let members = member_set(cloud, g, family);
         if members.is_empty() {
             continue;
@@ -271,6 +215,6 @@ pub(crate) fn hop_list(
             list.entries.push(e);
         }
     }
-    list.fallback = fallback(cloud, ep, direction);
+    list.fallback = order::fallback(cloud, &ep.groups, direction);
     list
 }

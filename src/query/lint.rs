@@ -23,8 +23,9 @@ use crate::cloud::Cloud;
 use crate::decision::{Reason, RuleRef, Verdict};
 use crate::group::{EndpointKey, GroupKey};
 use crate::packet::{ConnState, Packet};
+use crate::protocol::Protocol;
 use crate::provider::Provider;
-use crate::rule::{Action, Direction, Family, Remote, Rule};
+use crate::rule::{Action, Direction, Family, Remote, Rule, RuleKey};
 
 /// What a finding is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -53,7 +54,8 @@ pub enum FindingKind {
     AllPorts,
     /// A rule that references its own group.
     SelfReference,
-    /// More rules in a group than the provider's quota (ECS and ENS 200, Huawei 50).
+    /// More rules in a group than the provider's quota
+    /// ([`crate::Profile::rules_per_group`]: ECS and ENS 200, Huawei 50).
     /// (ECS's limit of 1000 rules across a NIC's groups is enforced by the front end.)
     Quota,
     /// An ECS/ENS rule open to the whole internet (`0.0.0.0/0` or `::/0`), including
@@ -122,7 +124,7 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     let mut merged: BTreeMap<MergeKey, Finding> = BTreeMap::new();
     for (i, _) in cloud.endpoints().iter().enumerate() {
         let mut found = Vec::new();
-        endpoint_findings(cloud, EndpointKey(i as u32), &mut found);
+        endpoint_findings(cloud, EndpointKey::new(i as u32), &mut found);
         for f in found {
             let key = (
                 f.kind,
@@ -151,7 +153,7 @@ pub fn lint(cloud: &Cloud) -> Vec<Finding> {
     out
 }
 
-type ReasonKey = (u8, u32, u32);
+type ReasonKey = (u8, Option<GroupKey>, Option<RuleKey>);
 
 /// What makes two endpoint findings the same finding.
 type MergeKey = (
@@ -164,22 +166,9 @@ type MergeKey = (
 
 fn reason_key(r: &Reason) -> ReasonKey {
     match r {
-        Reason::Rule(r) => (0, r.group.0, r.rule.0),
-        Reason::IntraGroup { group } => (1, group.0, 0),
-        _ => (2, 0, 0),
-    }
-}
-
-/// Port-bearing protocols: TCP, UDP, DCCP, SCTP, UDP-Lite.
-const PORT_PROTOCOLS: [u8; 5] = [6, 17, 33, 132, 136];
-
-/// Per-group rule quotas (ECS and ENS: 200 per group, A6/E1; Huawei: 50 per group by
-/// default, H4b; Gcore documents none).
-fn group_quota(p: Provider) -> Option<usize> {
-    match p {
-        Provider::Ecs | Provider::Ens => Some(200),
-        Provider::Huawei => Some(50),
-        Provider::Gcore => None,
+        Reason::Rule(r) => (0, Some(r.group), Some(r.rule)),
+        Reason::IntraGroup { group } => (1, Some(*group), None),
+        _ => (2, None, None),
     }
 }
 
@@ -234,7 +223,7 @@ fn shown_str<'a>(rule: &'a Rule, keys: &[&str]) -> Option<&'a str> {
 fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
     let provider = cloud.provider();
     for group in cloud.groups() {
-        if let Some(limit) = group_quota(provider) {
+        if let Some(limit) = provider.profile().rules_per_group {
             if group.rules.len() > limit {
                 out.push(Finding {
                     kind: FindingKind::Quota,
@@ -300,9 +289,9 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     format!("the rule matches nothing: {why}"),
                 ));
             }
-            if let Some(p) = rule.protocol.filter(|p| PORT_PROTOCOLS.contains(p)) {
+            if let Some(p) = rule.protocol.map(Protocol).filter(|p| p.has_ports()) {
                 if rule.dst_ports.is_any() {
-                    let name = crate::packet::protocol_name(p).unwrap_or("tcp");
+                    let name = p.name().unwrap_or("tcp");
                     let how = match provider {
                         Provider::Ecs | Provider::Ens => match shown_str(rule, &["PortRange"]) {
                             Some(r) => format!("`PortRange` `{r}` on {name}"),

@@ -12,7 +12,7 @@ pub(crate) fn endpoint_name(cloud: &Cloud, e: EndpointKey) -> String {
     cloud
         .endpoint(e)
         .map(|e| e.name.clone())
-        .unwrap_or_else(|| format!("endpoint#{}", e.0))
+        .unwrap_or_else(|| format!("endpoint#{}", e.get()))
 }
 
 /// The group's provider id.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::ranges::{addr_value, family_max, value_addr, Ranges};
 use crate::cloud::Cloud;
 use crate::group::EndpointKey;
-use crate::packet::{self, ConnState, Packet};
+use crate::packet::{ConnState, Packet};
 use crate::rule::Family;
 
 /// Protocol number dimension.
@@ -51,7 +51,7 @@ pub(crate) fn full_cube(family: Family) -> Cube {
 
 /// Whether a protocol number carries ICMP type and code.
 pub(crate) fn is_icmp_proto(p: u128) -> bool {
-    p == packet::ICMP as u128 || p == packet::ICMPV6 as u128
+    u8::try_from(p).is_ok_and(|p| crate::Protocol(p).is_icmp())
 }
 
 /// Whether a cube's protocols all carry ICMP type and code (`Some(true)`), none do
@@ -269,7 +269,8 @@ pub(crate) fn protocols_text(r: &Ranges) -> String {
         for (lo, hi) in r.iter() {
             for p in lo..=hi {
                 names.push(
-                    packet::protocol_name(p as u8)
+                    crate::Protocol(p as u8)
+                        .name()
                         .map(str::to_owned)
                         .unwrap_or_else(|| format!("protocol {p}")),
                 );
@@ -285,7 +286,7 @@ pub fn packet_json(p: &Packet) -> Value {
     let mut v = json!({
         "src": p.src.to_string(),
         "dst": p.dst.to_string(),
-        "proto": packet::protocol_name(p.protocol).map(|s| json!(s)).unwrap_or(json!(p.protocol)),
+        "proto": crate::Protocol(p.protocol).name().map(|s| json!(s)).unwrap_or(json!(p.protocol)),
         "sport": p.src_port,
         "dport": p.dst_port,
         "established": p.state == ConnState::Established,
@@ -485,11 +486,14 @@ impl Restrict {
                 out.push((0, 255));
                 continue;
             }
-            let p = packet::protocol_number(t).ok_or_else(|| QueryError::BadRestriction {
-                field: "--proto",
-                value: text.to_owned(),
-                reason: format!("unknown protocol `{t}` (a name such as tcp, or a number 0-255)"),
-            })?;
+            let p =
+                t.parse::<crate::Protocol>()
+                    .map(u8::from)
+                    .map_err(|reason| QueryError::BadRestriction {
+                        field: "--proto",
+                        value: text.to_owned(),
+                        reason,
+                    })?;
             out.push((p as u128, p as u128));
         }
         Ok(Ranges::from_ranges(out))
@@ -561,7 +565,7 @@ pub(crate) fn parts(side: &Ranges, family: Family, clouds: &[&Cloud]) -> Vec<Par
                 let v = addr_value(*ip);
                 if side.contains(v) {
                     points.entry(v).or_insert_with(|| vec![None; clouds.len()])[c] =
-                        Some(EndpointKey(i as u32));
+                        Some(EndpointKey::new(i as u32));
                 }
             }
         }

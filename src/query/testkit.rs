@@ -15,7 +15,7 @@ use crate::rule::{Action, Direction, Family, IcmpMatch, Ports, Remote, Rule, Rul
 /// fields to taste. Key, id and `shown` are filled in when it is added.
 pub fn rule(direction: Direction) -> Rule {
     Rule {
-        key: RuleKey(0),
+        key: RuleKey::new(0),
         id: String::new(),
         direction,
         family: None,
@@ -35,10 +35,10 @@ pub fn rule(direction: Direction) -> Rule {
 
 /// Adds a rule to a group of a cloud and returns its reference.
 pub fn add_rule(cloud: &mut Cloud, group: GroupKey, mut rule: Rule) -> RuleRef {
-    let key = cloud.next_rule_keys(1).next().unwrap_or(RuleKey(u32::MAX));
+    let key = cloud.next_rule_keys(1).next().unwrap_or(RuleKey::new(u32::MAX));
     rule.key = key;
     if rule.id.is_empty() {
-        rule.id = format!("rule-{}", key.0);
+        rule.id = format!("rule-{}", key.get());
     }
     if rule.shown.is_null() {
         rule.shown = json!({"id": rule.id, "text": rule.to_string(), "description": rule.description});
@@ -69,7 +69,7 @@ impl Builder {
     /// Adds an empty group (id `sg-<n>`).
     pub fn group(&mut self, kind: GroupKind) -> GroupKey {
         let key = self.cloud.next_group_key();
-        let id = format!("sg-{}", key.0);
+        let id = format!("sg-{}", key.get());
         self.cloud.insert_group(Group {
             key,
             id: id.clone(),
@@ -90,7 +90,7 @@ impl Builder {
     /// Adds an address group.
     pub fn address_group(&mut self, family: Family, entries: Vec<AddressEntry>) -> AddressGroupKey {
         let key = self.cloud.next_address_group_key();
-        let id = format!("ag-{}", key.0);
+        let id = format!("ag-{}", key.get());
         self.cloud.insert_address_group(AddressGroup {
             key,
             id: id.clone(),

@@ -16,7 +16,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use sgeval::flow::{self, Engine, PacketSpec};
 use sgeval::live::{Live, Snapshot};
-use sgeval::packet::protocol_number;
 use sgeval::scenario::Replay;
 pub use sgeval::testkit::error_code;
 use sgeval::testkit::InvalidRequests;
@@ -126,9 +125,9 @@ fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     }
     match Proto::deserialize(d)? {
         Proto::Number(n) => Ok(n),
-        Proto::Name(s) => {
-            protocol_number(&s).ok_or_else(|| de::Error::custom(format!("unknown proto `{s}`")))
-        }
+        Proto::Name(s) => sgeval::Protocol::from_name(&s)
+            .map(|p| p.0)
+            .ok_or_else(|| de::Error::custom(format!("unknown proto `{s}`"))),
     }
 }
 

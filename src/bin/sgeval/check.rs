@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use sgeval::flow::{self, Flow, PacketSpec};
-use sgeval::packet::ProtocolArg;
 use sgeval::query::explain;
+use sgeval::Protocol;
 use sgeval::{Cloud, Family, Reason, Verdict};
 
 use crate::util::{bad_input, read_scenario, EXIT_DENIED};
@@ -42,7 +42,7 @@ pub struct Args {
     to: String,
     /// Protocol: a name (tcp, udp, icmp, icmpv6, gre, ...) or a number 0-255.
     #[arg(long)]
-    proto: ProtocolArg,
+    proto: Protocol,
     /// Destination port (required for tcp, udp, sctp, dccp, udplite).
     #[arg(long)]
     dport: Option<u16>,

@@ -1,0 +1,110 @@
+//! Each provider's decision order, shared by the compiled engine ([`crate::compile`]) and
+//! the queries ([`crate::query`]): in which order the rules of an endpoint's groups are
+//! tried (the first match decides), what a matching rule decides, and the provider
+//! default when none matches.
+//!
+//! - ECS: the basic groups with `InnerAccessPolicy=Accept` first ([`intra_groups`]), then
+//!   the rules of all groups pooled and ordered by priority, drop before accept, group
+//!   association order, creation order; the group type's default when nothing matches.
+//! - ENS: the same pool, no intra-group policy.
+//! - Huawei: group association order, in each group priority, deny before allow, creation
+//!   order.
+//! - Gcore: group association order, then creation order; every rule allows.
+//!
+//! [`crate::reference`] does not use this module: the oracle keeps its own reading of
+//! SEMANTICS.md, so an ordering bug here shows up as a disagreement with it.
+
+use crate::cloud::Cloud;
+use crate::decision::{Decision, Fallback, Verdict};
+use crate::group::{GroupKey, GroupKind, InnerPolicy};
+use crate::provider::Provider;
+use crate::rule::{Action, Direction, Rule};
+
+/// The rank of a rule inside a pool (ECS/ENS) or a group (Huawei): lower priority numbers
+/// first, then drop/deny before accept/allow.
+fn rank(rule: &Rule) -> (u8, bool) {
+    (rule.priority, rule.action == Action::Allow)
+}
+
+/// The rules of `groups` (in association order) that `keep` accepts, in the provider's
+/// decision order, each with its group.
+pub(crate) fn rules<'c>(
+    cloud: &'c Cloud,
+    groups: &[GroupKey],
+    keep: impl Fn(&Rule) -> bool,
+) -> Vec<(GroupKey, &'c Rule)> {
+    let rules_of = |g: GroupKey| {
+        cloud
+            .group(g)
+            .into_iter()
+            .flat_map(|group| group.rules.iter())
+            .filter(|r| keep(r))
+            .map(move |r| (g, r))
+    };
+    match cloud.provider() {
+        Provider::Ecs | Provider::Ens => {
+            let mut pool: Vec<(GroupKey, &Rule)> = groups.iter().flat_map(|&g| rules_of(g)).collect();
+            // INVARIANT: a stable sort keeps group association order, then creation order,
+            // among rules of equal rank: the reference's tie order.
+            pool.sort_by_key(|(_, r)| rank(r));
+            pool
+        }
+        Provider::Huawei => {
+            let mut out = Vec::new();
+            for &g in groups {
+                let start = out.len();
+                out.extend(rules_of(g));
+                // Stable: creation order among equal rank.
+                out[start..].sort_by_key(|(_, r): &(GroupKey, &Rule)| rank(r));
+            }
+            out
+        }
+        Provider::Gcore => groups.iter().flat_map(|&g| rules_of(g)).collect(),
+    }
+}
+
+/// The ECS basic groups with `InnerAccessPolicy=Accept` among `groups`, in association
+/// order: their members may talk, before every rule (none for other providers).
+pub(crate) fn intra_groups<'a>(
+    cloud: &'a Cloud,
+    groups: &'a [GroupKey],
+) -> impl Iterator<Item = GroupKey> + 'a {
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let ecs = cloud.provider() == Provider::Ecs;
+    groups
+        .iter()
+        .copied()
+        .filter(move |&g| ecs && cloud.group(g).is_some_and(|group| group.kind == accept))
+}
+
+/// What a matching rule decides: its action, except on Gcore, whose rules only allow
+/// (whatever an action field would say).
+pub(crate) fn verdict(provider: Provider, rule: &Rule) -> Verdict {
+    match provider {
+        Provider::Gcore => Verdict::Allow,
+        _ => rule.action.into(),
+    }
+}
+
+/// The provider default when no rule of `groups` matches in `direction`.
+pub(crate) fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction) -> Decision {
+    match cloud.provider() {
+        Provider::Ecs => {
+            let enterprise = groups
+                .iter()
+                .any(|&g| cloud.group(g).map(|g| g.kind) == Some(GroupKind::EcsEnterprise));
+            match (enterprise, direction) {
+                (true, _) => Decision::fallback(Verdict::Deny, Fallback::EcsEnterprise),
+                (false, Direction::Ingress) => Decision::fallback(Verdict::Deny, Fallback::EcsBasicIngress),
+                (false, Direction::Egress) => Decision::fallback(Verdict::Allow, Fallback::EcsBasicEgress),
+            }
+        }
+        Provider::Ens => match direction {
+            Direction::Ingress => Decision::fallback(Verdict::Deny, Fallback::EnsIngress),
+            Direction::Egress => Decision::fallback(cloud.options().ens_egress_default, Fallback::EnsEgress),
+        },
+        Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
+    }
+}
