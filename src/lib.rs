@@ -50,6 +50,7 @@ pub mod group;
 mod ids;
 pub mod limits;
 pub mod live;
+pub mod nftables;
 pub mod packet;
 pub mod provider;
 pub mod query;

@@ -299,7 +299,7 @@ impl MemberCache<u128> for Ctx<'_> {
 }
 
 /// What an ordered source of entries is.
-enum Source<'c> {
+pub(crate) enum Source<'c> {
     /// ECS `InnerAccessPolicy=Accept`: every member address of the group, any traffic.
     Intra(GroupKey),
     /// A rule of a group.
@@ -308,7 +308,7 @@ enum Source<'c> {
 
 /// The rules (and intra-group sources) of `groups` for a direction and family, in the order
 /// in which the provider lets the first match decide.
-fn ordered<'c>(
+pub(crate) fn ordered<'c>(
     cloud: &'c Cloud,
     groups: &[GroupKey],
     direction: Direction,
@@ -380,6 +380,15 @@ pub(crate) fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction)
             Direction::Egress => Decision::fallback(cloud.options().ens_egress_default, Fallback::EnsEgress),
         },
         Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
+    }
+}
+
+/// What `rule` does when it is the first match.
+pub(crate) fn rule_verdict(cloud: &Cloud, rule: &Rule) -> Verdict {
+    match cloud.provider() {
+        // Gcore rules only allow, whatever their action field says.
+        Provider::Gcore => Verdict::Allow,
+        _ => rule.action.into(),
     }
 }
 
@@ -469,11 +478,7 @@ where
                     out
                 }
             };
-            let verdict = match ctx.cloud.provider() {
-                // Gcore rules only allow, whatever their action field says.
-                Provider::Gcore => Verdict::Allow,
-                _ => rule.action.into(),
-            };
+            let verdict = rule_verdict(ctx.cloud, rule);
             Some(Resolved {
                 decision: Decision::rule(
                     verdict,
