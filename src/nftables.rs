@@ -63,6 +63,11 @@ pub const TABLE: &str = "sgeval";
 /// Longest comment the kernel stores (`NFT_USERDATA_MAXLEN` for comments).
 const MAX_COMMENT: usize = 128;
 
+/// IPv6 next-header values the kernel's transport lookup (`ipv6_find_hdr`) walks over
+/// rather than reports: hop-by-hop, routing, fragment, AH, no next header, destination
+/// options.
+const IPV6_WALKED: [u8; 6] = [0, 43, 44, 51, 59, 60];
+
 /// Longest interface name (`IFNAMSIZ` - 1).
 const MAX_IFNAME: usize = 15;
 
@@ -697,6 +702,17 @@ fn protocol_matches(rule: &Rule, family: Family) -> Result<Option<Vec<String>>, 
             } else {
                 vec![String::new()]
             }
+        }
+        // ipv6_find_hdr walks over these next-header values, so `meta l4proto` never
+        // equals them (59 leaves it unset): the kernel has no match for the number itself.
+        Some(p) if family == Family::V6 && IPV6_WALKED.contains(&p) => {
+            return Err(ExportError::Inexpressible {
+                rule: rule.id.clone(),
+                why: format!(
+                    "IPv6 protocol {p} is an extension header or \"no next header\", which the kernel's \
+                     `meta l4proto` walks over"
+                ),
+            });
         }
         Some(p) => match port_protocol(p) {
             Some(name) => {

@@ -1,0 +1,1049 @@
+//! The Linux kernel as an oracle for the compiled engine, through `sgeval export nftables`.
+//!
+//! Each run owns an anonymous network namespace, entered by a dedicated thread with
+//! `unshare(CLONE_NEWNET)` (the namespace dies with the thread, also on panic). In it: a tun
+//! device `sgo0` holding the endpoint's addresses, sgeval's export loaded as
+//! `table inet sgeval`, and a witness `table inet oracle` whose chains on the same hook
+//! record each packet's id (IPv4 IP ID, IPv6 flow label) when it arrives (priority -300),
+//! when it reaches the hook (-100) and when the sgeval chain has accepted it (+100), and then
+//! drop it: nothing is delivered and no connection is tracked, so packets stay independent.
+//! Ingress packets are written to the tun device; egress packets are sent from inside the
+//! namespace through raw sockets (`IPPROTO_RAW`, the header included; a drop answers EPERM).
+//! Every packet's kernel verdict is compared with [`sgeval::compile::Engine`]'s; on a
+//! mismatch the packet is sent once more with `meta nftrace set 1` and the kernel's trace of
+//! the sgeval chains is printed.
+//!
+//! Stateful cases (replies to the endpoint's own connections admitted, unsolicited packets
+//! dropped) run in namespaces of their own.
+//!
+//! Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN), `nft`, `ip` and `/dev/net/tun`. Otherwise each
+//! test prints `SKIP nft-oracle: <reason>` and passes, unless `SGEVAL_NFT_ORACLE=require`
+//! (CI as root), which turns a skip into a failure; `SGEVAL_NFT_ORACLE=off` skips.
+//! `SGEVAL_NFT_ORACLE_PACKETS` sets the packets per provider (default 100,000).
+#![cfg(target_os = "linux")]
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sgeval::compile::Engine;
+use sgeval::group::AddressEntry;
+use sgeval::nftables::{self, Export, Key, Scope};
+use sgeval::{Cloud, Direction, EndpointKey, Packet, Remote, Verdict};
+
+// ---------------------------------------------------------------------------------------
+// Preflight
+
+/// Why the oracle cannot run here, or `None` when it can.
+fn unavailable() -> Option<String> {
+    if std::env::var("SGEVAL_NFT_ORACLE").as_deref() == Ok("off") {
+        return Some("SGEVAL_NFT_ORACLE=off".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for (tool, arg) in [("nft", "--version"), ("ip", "-V")] {
+        match Command::new(tool).arg(arg).output() {
+            Ok(o) if o.status.success() => {}
+            _ => {
+                return Some(format!(
+                    "`{tool} {arg}` does not run (install nftables and iproute2)"
+                ))
+            }
+        }
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("/dev/net/tun is missing".into());
+    }
+    let probe = std::thread::spawn(|| {
+        // SAFETY: unshare affects only this thread, which ends right after.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            Some(format!(
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            ))
+        } else {
+            None
+        }
+    });
+    probe
+        .join()
+        .unwrap_or_else(|_| Some("namespace probe panicked".into()))
+}
+
+/// Whether to run: prints the skip reason, panics when a skip is not allowed.
+fn available() -> bool {
+    match unavailable() {
+        None => true,
+        Some(reason) => {
+            if std::env::var("SGEVAL_NFT_ORACLE").as_deref() == Ok("require") {
+                panic!("nft-oracle required (SGEVAL_NFT_ORACLE=require) but unavailable: {reason}");
+            }
+            println!("SKIP nft-oracle: {reason}");
+            false
+        }
+    }
+}
+
+/// Runs `f` on a new thread inside a fresh anonymous network namespace.
+fn in_netns<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
+    std::thread::spawn(move || {
+        // SAFETY: unshare changes only this thread's namespace; children it spawns inherit it.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(format!(
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        f()
+    })
+    .join()
+    .map_err(|e| {
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "netns thread panicked".into())
+    })?
+}
+
+fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .ok_or("no stdin")?
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{cmd} stdin: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{cmd} {}` failed: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            stdin.unwrap_or("")
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------
+// The namespace: tun device, addresses, tables
+
+const TUN: &str = "sgo0";
+/// DSCP the injected packets carry, so the witness ignores the stack's own packets.
+const MARK: u8 = 11;
+
+struct Netns {
+    tun: File,
+}
+
+impl Netns {
+    /// Sets up the namespace this thread is in: `sgo0` up with `locals` as host addresses
+    /// and default routes through it, no reverse-path filter.
+    fn setup(locals: &[IpAddr]) -> Result<Netns, String> {
+        let tun = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .map_err(|e| format!("/dev/net/tun: {e}"))?;
+        let mut ifr = [0u8; 40];
+        ifr[..TUN.len()].copy_from_slice(TUN.as_bytes());
+        let flags = (libc::IFF_TUN | libc::IFF_NO_PI) as i16;
+        ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+        // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes) we own.
+        if unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, ifr.as_mut_ptr()) } != 0 {
+            return Err(format!("TUNSETIFF: {}", std::io::Error::last_os_error()));
+        }
+        let mut batch = format!("link set lo up\nlink set {TUN} up\n");
+        for a in locals {
+            match a {
+                IpAddr::V4(a) => batch.push_str(&format!("addr add {a}/32 dev {TUN}\n")),
+                IpAddr::V6(a) => batch.push_str(&format!("addr add {a}/128 dev {TUN} nodad\n")),
+            }
+        }
+        batch.push_str(&format!(
+            "route add 0.0.0.0/0 dev {TUN}\nroute add ::/0 dev {TUN}\n"
+        ));
+        run("ip", &["-batch", "-"], Some(&batch))?;
+        for conf in ["all", "default", TUN] {
+            std::fs::write(format!("/proc/sys/net/ipv4/conf/{conf}/rp_filter"), "0")
+                .map_err(|e| format!("rp_filter: {e}"))?;
+        }
+        Ok(Netns { tun })
+    }
+
+    fn write(&mut self, packet: &[u8]) -> Result<(), String> {
+        self.tun.write_all(packet).map_err(|e| format!("tun write: {e}"))
+    }
+}
+
+/// The witness table for a direction: which packets arrived, reached the hook, and were
+/// accepted by every chain of lower priority (the sgeval chain).
+fn witness(direction: Direction) -> String {
+    let (first, hook) = match direction {
+        Direction::Ingress => ("prerouting", "input"),
+        Direction::Egress => ("output", "output"),
+    };
+    let mut t = String::from("table inet oracle {\n");
+    for stage in ["arr", "loc", "acc"] {
+        t.push_str(&format!(
+            "set {stage}4 {{ typeof ip id; flags dynamic; size 65536; }}\n\
+             set {stage}6 {{ typeof ip6 flowlabel; flags dynamic; size 1048576; }}\n"
+        ));
+        for f in ["4", "6"] {
+            t.push_str(&format!(
+                "counter {stage}{f}_try {{}}\ncounter {stage}{f}_add {{}}\n"
+            ));
+        }
+    }
+    for (chain, hook, prio, stage, drop) in [
+        ("arrive", first, -300, "arr", false),
+        ("local", hook, -100, "loc", false),
+        ("verdict", hook, 100, "acc", true),
+    ] {
+        t.push_str(&format!(
+            "chain {chain} {{ type filter hook {hook} priority {prio}; policy accept;\n\
+             ip dscp {MARK} counter name \"{stage}4_try\" add @{stage}4 {{ ip id }} counter name \"{stage}4_add\"\n\
+             ip6 dscp {MARK} counter name \"{stage}6_try\" add @{stage}6 {{ ip6 flowlabel }} counter name \"{stage}6_add\"\n"
+        ));
+        if drop {
+            t.push_str(&format!("ip dscp {MARK} drop\nip6 dscp {MARK} drop\n"));
+        }
+        t.push_str("}\n");
+    }
+    t.push_str("}\n");
+    t
+}
+
+fn load_witness(direction: Direction) -> Result<(), String> {
+    let text = format!(
+        "table inet oracle\ndelete table inet oracle\n{}",
+        witness(direction)
+    );
+    run("nft", &["-f", "-"], Some(&text)).map(|_| ())
+}
+
+fn counters() -> Result<HashMap<String, u64>, String> {
+    let out = run(
+        "nft",
+        &["-j", "reset", "counters", "table", "inet", "oracle"],
+        None,
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("counters json: {e}"))?;
+    let mut m = HashMap::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        if let Some(c) = item.get("counter") {
+            if let (Some(name), Some(p)) = (c["name"].as_str(), c["packets"].as_u64()) {
+                m.insert(name.to_owned(), p);
+            }
+        }
+    }
+    Ok(m)
+}
+
+fn set_elements(name: &str) -> Result<BTreeSet<u32>, String> {
+    let out = run("nft", &["-j", "list", "set", "inet", "oracle", name], None)?;
+    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("set json: {e}"))?;
+    let mut s = BTreeSet::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        if let Some(set) = item.get("set") {
+            for e in set["elem"].as_array().into_iter().flatten() {
+                let n = e.as_u64().or_else(|| e["elem"]["val"].as_u64());
+                s.insert(n.ok_or_else(|| format!("set element `{e}`"))? as u32);
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// The accepted ids of each family after injecting `n4` IPv4 and `n6` IPv6 packets; fails
+/// loudly when a packet did not reach the hook or a set insert failed.
+fn accepted(n4: u64, n6: u64) -> Result<[BTreeSet<u32>; 2], String> {
+    let c = counters()?;
+    let get = |k: &str| c.get(k).copied().unwrap_or(0);
+    for f in ["4", "6"] {
+        for stage in ["arr", "loc", "acc"] {
+            let (t, a) = (get(&format!("{stage}{f}_try")), get(&format!("{stage}{f}_add")));
+            if t != a {
+                return Err(format!("witness {stage}{f}: {t} packets, {a} set inserts"));
+            }
+        }
+        let want = if f == "4" { n4 } else { n6 };
+        for stage in ["arr", "loc"] {
+            let got = get(&format!("{stage}{f}_add"));
+            if got != want {
+                return Err(format!(
+                    "witness {stage}{f}: {got} of {want} injected IPv{f} packets (routing or injection lost some)"
+                ));
+            }
+        }
+    }
+    let mut out: [BTreeSet<u32>; 2] = Default::default();
+    for (i, f) in ["4", "6"].iter().enumerate() {
+        let want = get(&format!("acc{f}_add")) as usize;
+        // A dump that overlaps a set resize can miss elements: read until complete.
+        for _ in 0..20 {
+            out[i] = set_elements(&format!("acc{f}"))?;
+            if out[i].len() == want {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if out[i].len() != want {
+            return Err(format!("acc{f}: {} elements, {want} inserts", out[i].len()));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Packets on the wire
+
+fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut odd: Option<u8> = None;
+    for part in parts {
+        for &b in *part {
+            match odd.take() {
+                Some(hi) => sum += u32::from(u16::from_be_bytes([hi, b])),
+                None => odd = Some(b),
+            }
+        }
+    }
+    if let Some(hi) = odd {
+        sum += u32::from(u16::from_be_bytes([hi, 0]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The wire bytes of `p` with id `id` (IPv4 IP ID or IPv6 flow label), checksums computed.
+fn wire(p: &Packet, id: u32) -> Vec<u8> {
+    let mut l4 = match p.protocol {
+        6 => {
+            let mut h = vec![0u8; 20];
+            h[0..2].copy_from_slice(&p.src_port.to_be_bytes());
+            h[2..4].copy_from_slice(&p.dst_port.to_be_bytes());
+            h[4..8].copy_from_slice(&id.to_be_bytes());
+            h[12] = 5 << 4;
+            h[13] = 0x02; // SYN
+            h[14..16].copy_from_slice(&64240u16.to_be_bytes());
+            h
+        }
+        17 | 136 => {
+            let mut h = vec![0u8; 12];
+            h[0..2].copy_from_slice(&p.src_port.to_be_bytes());
+            h[2..4].copy_from_slice(&p.dst_port.to_be_bytes());
+            // UDP: length; UDP-Lite: checksum coverage (8 = the header).
+            h[4..6].copy_from_slice(&(if p.protocol == 17 { 12u16 } else { 8 }).to_be_bytes());
+            h
+        }
+        33 => {
+            let mut h = vec![0u8; 20];
+            h[0..2].copy_from_slice(&p.src_port.to_be_bytes());
+            h[2..4].copy_from_slice(&p.dst_port.to_be_bytes());
+            h[4] = 5; // data offset in words
+            h[8] = 1; // type Request, X = 1
+            h
+        }
+        132 => {
+            let mut h = vec![0u8; 32];
+            h[0..2].copy_from_slice(&p.src_port.to_be_bytes());
+            h[2..4].copy_from_slice(&p.dst_port.to_be_bytes());
+            // INIT chunk: type 1, length 20, initiate tag, a_rwnd, streams, TSN.
+            h[12] = 1;
+            h[14..16].copy_from_slice(&20u16.to_be_bytes());
+            h[16..20].copy_from_slice(&(id | 1).to_be_bytes());
+            h[20..24].copy_from_slice(&65535u32.to_be_bytes());
+            h[24..26].copy_from_slice(&1u16.to_be_bytes());
+            h[26..28].copy_from_slice(&1u16.to_be_bytes());
+            h[28..32].copy_from_slice(&id.to_be_bytes());
+            let c = crc32c(&h);
+            h[8..12].copy_from_slice(&c.to_le_bytes());
+            h
+        }
+        1 | 58 => {
+            let mut h = vec![0u8; 16];
+            h[0] = p.icmp_type;
+            h[1] = p.icmp_code;
+            h[4..8].copy_from_slice(&id.to_be_bytes());
+            h
+        }
+        47 => vec![0, 0, 0x08, 0x00, 0, 0, 0, 0],
+        _ => vec![0u8; 8],
+    };
+    let len = l4.len() as u16;
+    let pseudo: Vec<u8> = match (p.src, p.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut v = Vec::with_capacity(12);
+            v.extend_from_slice(&s.octets());
+            v.extend_from_slice(&d.octets());
+            v.extend_from_slice(&[0, p.protocol]);
+            v.extend_from_slice(&len.to_be_bytes());
+            v
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut v = Vec::with_capacity(40);
+            v.extend_from_slice(&s.octets());
+            v.extend_from_slice(&d.octets());
+            v.extend_from_slice(&u32::from(len).to_be_bytes());
+            v.extend_from_slice(&[0, 0, 0, p.protocol]);
+            v
+        }
+        _ => unreachable!("the generator keeps families apart"),
+    };
+    let at = match p.protocol {
+        6 => Some(16),
+        17 | 136 => Some(6),
+        33 => Some(6),
+        58 if p.src.is_ipv6() => Some(2),
+        1 if p.src.is_ipv4() => Some(2),
+        _ => None,
+    };
+    if let Some(at) = at {
+        let pseudo_part: &[u8] = if p.protocol == 1 { &[] } else { &pseudo };
+        let mut c = checksum(&[pseudo_part, &l4]);
+        if c == 0 && p.protocol == 17 {
+            c = 0xffff;
+        }
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut out = Vec::with_capacity(40 + l4.len());
+    match (p.src, p.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            out.extend_from_slice(&[0x45, MARK << 2]);
+            out.extend_from_slice(&(20 + len).to_be_bytes());
+            out.extend_from_slice(&(id as u16).to_be_bytes());
+            out.extend_from_slice(&[0, 0, 64, p.protocol, 0, 0]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+            let c = checksum(&[&out[..20]]);
+            out[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let first = (6u32 << 28) | (u32::from(MARK << 2) << 20) | (id & 0xfffff);
+            out.extend_from_slice(&first.to_be_bytes());
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&[p.protocol, 64]);
+            out.extend_from_slice(&s.octets());
+            out.extend_from_slice(&d.octets());
+        }
+        _ => unreachable!(),
+    }
+    out.extend_from_slice(&l4);
+    out
+}
+
+/// Raw sockets of both families that send whole IP packets from inside the namespace.
+struct Raw {
+    v4: OwnedFd,
+    v6: OwnedFd,
+}
+
+impl Raw {
+    fn open() -> Result<Raw, String> {
+        let open = |family| {
+            // SAFETY: socket has no memory preconditions; the fd is owned at once.
+            let fd = unsafe { libc::socket(family, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+            if fd < 0 {
+                Err(format!("raw socket: {}", std::io::Error::last_os_error()))
+            } else {
+                // SAFETY: fd is a fresh descriptor nobody else owns.
+                Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
+        };
+        Ok(Raw {
+            v4: open(libc::AF_INET)?,
+            v6: open(libc::AF_INET6)?,
+        })
+    }
+
+    /// Sends a packet; `Ok(false)` when netfilter dropped it on output (EPERM).
+    fn send(&self, bytes: &[u8], dst: IpAddr) -> Result<bool, String> {
+        // SAFETY: the sockaddr structs are zeroed plain data, filled, and passed with their
+        // sizes; bytes outlives the call.
+        let r = unsafe {
+            match dst {
+                IpAddr::V4(d) => {
+                    let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                    sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                    sa.sin_addr.s_addr = u32::from_ne_bytes(d.octets());
+                    libc::sendto(
+                        self.v4.as_raw_fd(),
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
+                        0,
+                        (&sa as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as u32,
+                    )
+                }
+                IpAddr::V6(d) => {
+                    let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    sa.sin6_addr.s6_addr = d.octets();
+                    libc::sendto(
+                        self.v6.as_raw_fd(),
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
+                        0,
+                        (&sa as *const libc::sockaddr_in6).cast(),
+                        std::mem::size_of::<libc::sockaddr_in6>() as u32,
+                    )
+                }
+            }
+        };
+        if r >= 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            Ok(false)
+        } else {
+            Err(format!("sendto {dst}: {e}"))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Generating packets
+
+/// splitmix64: seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[self.below(v.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Addresses routing drops before netfilter's input hook or that a socket cannot send to.
+fn martian(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            o[0] == 0 || o[0] == 127 || o[0] >= 224
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            a.is_unspecified()
+                || a.is_loopback()
+                || s[0] >= 0xff00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0..5] == [0, 0, 0, 0, 0] && (s[5] == 0xffff || s[5] == 0))
+        }
+    }
+}
+
+fn step(a: IpAddr, up: bool) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(x) => {
+            let n = u32::from(x);
+            Some(IpAddr::V4(Ipv4Addr::from(if up {
+                n.checked_add(1)?
+            } else {
+                n.checked_sub(1)?
+            })))
+        }
+        IpAddr::V6(x) => {
+            let n = u128::from(x);
+            Some(IpAddr::V6(Ipv6Addr::from(if up {
+                n.checked_add(1)?
+            } else {
+                n.checked_sub(1)?
+            })))
+        }
+    }
+}
+
+/// The places where the cloud's decisions change, by family.
+struct Edges {
+    locals: [Vec<IpAddr>; 2],
+    remotes: [Vec<IpAddr>; 2],
+    ports: Vec<u16>,
+    protocols: Vec<u8>,
+    icmp: Vec<(u8, u8)>,
+}
+
+fn fam(a: &IpAddr) -> usize {
+    usize::from(a.is_ipv6())
+}
+
+impl Edges {
+    /// `extra_locals`: also give the tun the edges of the rules' local prefixes and an
+    /// address of each family (only when one endpoint's table decides every packet).
+    fn of(cloud: &Cloud, endpoint: EndpointKey, extra_locals: bool) -> Edges {
+        let mut around = BTreeSet::new();
+        let mut locals = BTreeSet::new();
+        let add_edges = |set: &mut BTreeSet<IpAddr>, first: IpAddr, last: IpAddr| {
+            set.insert(first);
+            set.insert(last);
+            set.extend(step(first, false));
+            set.extend(step(last, true));
+        };
+        let mut ports: BTreeSet<u16> = [0, 1, 22, 80, 443, 1024, 65535].into_iter().collect();
+        let mut protocols: BTreeSet<u8> = [6, 17, 1, 58, 47, 132, 33, 136, 4, 50, 89, 255]
+            .into_iter()
+            .collect();
+        let mut icmp: BTreeSet<(u8, u8)> = [(8, 0), (0, 0), (3, 3), (128, 0), (129, 0), (135, 0)]
+            .into_iter()
+            .collect();
+        for e in cloud.endpoints() {
+            for &ip in &e.ips {
+                add_edges(&mut around, ip, ip);
+            }
+        }
+        for ag in cloud.address_groups() {
+            for entry in &ag.entries {
+                match *entry {
+                    AddressEntry::Net(n) => add_edges(&mut around, n.network(), n.broadcast()),
+                    AddressEntry::Range(a, b) => add_edges(&mut around, a, b),
+                }
+            }
+        }
+        for g in cloud.groups() {
+            for r in &g.rules {
+                if let Remote::Cidr(n) = r.remote {
+                    add_edges(&mut around, n.network(), n.broadcast());
+                }
+                if let Some(n) = r.local {
+                    add_edges(&mut locals, n.network(), n.broadcast());
+                }
+                protocols.extend(r.protocol);
+                for range in r.dst_ports.0.iter().chain(r.src_ports.0.iter()) {
+                    ports.extend([
+                        range.lo,
+                        range.hi,
+                        range.lo.saturating_sub(1),
+                        range.hi.saturating_add(1),
+                    ]);
+                }
+                if let Some(t) = r.icmp.icmp_type {
+                    let c = r.icmp.icmp_code.unwrap_or(0);
+                    icmp.extend([
+                        (t, c),
+                        (t, c.wrapping_add(1)),
+                        (t.wrapping_add(1), c),
+                        (t, c.wrapping_sub(1)),
+                    ]);
+                }
+            }
+        }
+        let own: Vec<IpAddr> = cloud
+            .endpoint(endpoint)
+            .map(|e| e.ips.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| !martian(*a))
+            .collect();
+        let mut l: [Vec<IpAddr>; 2] = Default::default();
+        for &a in &own {
+            l[fam(&a)].push(a);
+        }
+        if extra_locals {
+            for a in locals.into_iter().filter(|a| !martian(*a)) {
+                if l[fam(&a)].len() < 24 && !l[fam(&a)].contains(&a) {
+                    l[fam(&a)].push(a);
+                }
+            }
+            if l[0].is_empty() {
+                l[0].push("100.64.0.1".parse().expect("address"));
+            }
+            if l[1].is_empty() {
+                l[1].push("2001:db8:ffff:1::1".parse().expect("address"));
+            }
+        }
+        let mut remotes: [Vec<IpAddr>; 2] = Default::default();
+        for a in around.into_iter().filter(|a| !martian(*a)) {
+            if !l[fam(&a)].contains(&a) {
+                remotes[fam(&a)].push(a);
+            }
+        }
+        Edges {
+            locals: l,
+            remotes,
+            ports: ports.into_iter().collect(),
+            protocols: protocols.into_iter().collect(),
+            icmp: icmp.into_iter().collect(),
+        }
+    }
+
+    fn random_remote(&self, rng: &mut Rng, f: usize) -> IpAddr {
+        loop {
+            let a = if f == 0 {
+                IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+            } else if rng.chance(50) {
+                // Mostly global unicast; the rule prefixes' neighbourhood comes from edges.
+                IpAddr::V6(Ipv6Addr::from(
+                    (u128::from(rng.next()) << 64 | u128::from(rng.next())) >> 3 | 1 << 125,
+                ))
+            } else {
+                let base = rng.pick(&self.remotes[f]);
+                let IpAddr::V6(b) = base else { continue };
+                IpAddr::V6(Ipv6Addr::from(u128::from(b) ^ u128::from(rng.next() & 0xffff)))
+            };
+            if !martian(a) && !self.locals[f].contains(&a) {
+                return a;
+            }
+        }
+    }
+
+    /// A new packet for `direction`, `None` when the family has no local address.
+    fn packet(&self, rng: &mut Rng, direction: Direction) -> Option<Packet> {
+        let f = match (self.locals[0].is_empty(), self.locals[1].is_empty()) {
+            (true, true) => return None,
+            (true, false) => 1,
+            (false, true) => 0,
+            _ => rng.below(2),
+        };
+        let local = rng.pick(&self.locals[f]);
+        let remote = if !self.remotes[f].is_empty() && rng.chance(70) {
+            rng.pick(&self.remotes[f])
+        } else {
+            self.random_remote(rng, f)
+        };
+        let mut protocol = if rng.chance(85) {
+            rng.pick(&self.protocols)
+        } else {
+            rng.next() as u8
+        };
+        // IPv6 next headers the kernel walks over are outside sgeval's packet model.
+        if f == 1 && [0u8, 43, 44, 51, 59, 60].contains(&protocol) {
+            protocol = 58;
+        }
+        let (src, dst) = match direction {
+            Direction::Ingress => (remote, local),
+            Direction::Egress => (local, remote),
+        };
+        let mut p = Packet::new(src, dst, protocol);
+        if sgeval::flow::has_ports(protocol) {
+            let port = |rng: &mut Rng| {
+                if rng.chance(75) {
+                    rng.pick(&self.ports)
+                } else {
+                    rng.next() as u16
+                }
+            };
+            p.src_port = port(rng);
+            p.dst_port = port(rng);
+        }
+        if p.is_icmp() {
+            let (t, c) = if rng.chance(75) {
+                rng.pick(&self.icmp)
+            } else {
+                (rng.next() as u8, rng.next() as u8)
+            };
+            p.icmp_type = t;
+            p.icmp_code = c;
+        }
+        Some(p)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One run: an endpoint's export against the engine, both directions
+
+#[derive(Default, Debug)]
+struct Tally {
+    packets: usize,
+    allowed: usize,
+    mismatches: Vec<String>,
+}
+
+/// The kernel's trace of the sgeval chains for one packet, sent again with tracing on.
+fn trace(bytes: &[u8], packet: &Packet, direction: Direction, netns: &mut Netns, raw: &Raw) -> String {
+    let key = if packet.src.is_ipv4() {
+        format!("ip id {}", u16::from_be_bytes([bytes[4], bytes[5]]))
+    } else {
+        format!(
+            "ip6 flowlabel {}",
+            u32::from_be_bytes([0, bytes[1] & 0x0f, bytes[2], bytes[3]])
+        )
+    };
+    let hook = match direction {
+        Direction::Ingress => "prerouting",
+        Direction::Egress => "output",
+    };
+    let rules = format!(
+        "table inet trace {{\n chain t {{\n type filter hook {hook} priority -400;\n {key} meta nftrace set 1\n }}\n}}\n"
+    );
+    if let Err(e) = run("nft", &["-f", "-"], Some(&rules)) {
+        return format!("(no trace: {e})");
+    }
+    let Ok(mut monitor) = Command::new("nft")
+        .args(["monitor", "trace"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return "(no trace: nft monitor did not start)".into();
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = match direction {
+        Direction::Ingress => netns.write(bytes).map(|_| true),
+        Direction::Egress => raw.send(bytes, packet.dst),
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = monitor.kill();
+    let mut text = String::new();
+    if let Some(mut out) = monitor.stdout.take() {
+        let _ = out.read_to_string(&mut text);
+    }
+    let _ = monitor.wait();
+    let _ = run("nft", &["delete", "table", "inet", "trace"], None);
+    text.lines()
+        .filter(|l| l.contains("inet sgeval"))
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Loads `cloud`'s export for `endpoint` (or every endpoint, keyed by address) in a fresh
+/// namespace and compares `per_direction` packets per direction with the engine.
+fn oracle_run(
+    cloud: &Cloud,
+    endpoint: EndpointKey,
+    all: bool,
+    per_direction: usize,
+    seed: u64,
+) -> Result<Tally, String> {
+    let export = Export {
+        scope: if all {
+            Scope::All(Key::Address)
+        } else {
+            Scope::Endpoint(endpoint)
+        },
+        directions: Direction::ALL.to_vec(),
+    };
+    let text = nftables::table(cloud, &export).map_err(|e| format!("export refused: {e}"))?;
+    let engine = Engine::build(cloud).map_err(|e| format!("engine: {e}"))?;
+    let edges = Edges::of(cloud, endpoint, !all);
+    let mut rng = Rng(seed);
+    let mut work = Vec::new();
+    for direction in Direction::ALL {
+        let mut packets = Vec::with_capacity(per_direction);
+        for _ in 0..per_direction {
+            match edges.packet(&mut rng, direction) {
+                Some(p) => packets.push(p),
+                None => break,
+            }
+        }
+        let expected: Vec<Verdict> = packets
+            .iter()
+            .map(|p| engine.evaluate(endpoint, direction, p).verdict)
+            .collect();
+        let why: Vec<String> = packets
+            .iter()
+            .map(|p| match engine.evaluate(endpoint, direction, p).reason {
+                sgeval::Reason::Rule(r) => match cloud.rule(r) {
+                    Some(rule) => format!("rule {}", rule.id),
+                    None => format!("{r:?}"),
+                },
+                other => format!("{other:?}"),
+            })
+            .collect();
+        work.push((direction, packets, expected, why));
+    }
+    let locals: Vec<IpAddr> = edges.locals.iter().flatten().copied().collect();
+    in_netns(move || {
+        let mut netns = Netns::setup(&locals)?;
+        run("nft", &["-c", "-f", "-"], Some(&text))?;
+        run("nft", &["-f", "-"], Some(&text))?;
+        let raw = Raw::open()?;
+        let mut tally = Tally::default();
+        for (direction, packets, expected, why) in work {
+            // IPv4 ids are 16 bits: batches of at most 65,535 packets.
+            for (b, chunk) in packets.chunks(65_535).enumerate() {
+                load_witness(direction)?;
+                let mut ids = Vec::with_capacity(chunk.len());
+                let (mut n4, mut n6) = (0u64, 0u64);
+                let mut wires = Vec::with_capacity(chunk.len());
+                for p in chunk {
+                    let id = if p.src.is_ipv4() {
+                        n4 += 1;
+                        n4 as u32
+                    } else {
+                        n6 += 1;
+                        n6 as u32
+                    };
+                    ids.push(id);
+                    wires.push(wire(p, id));
+                }
+                for (bytes, p) in wires.iter().zip(chunk) {
+                    match direction {
+                        Direction::Ingress => netns.write(bytes)?,
+                        Direction::Egress => {
+                            raw.send(bytes, p.dst)?;
+                        }
+                    }
+                }
+                let acc = accepted(n4, n6)?;
+                for (i, p) in chunk.iter().enumerate() {
+                    let k = b * 65_535 + i;
+                    let kernel = if acc[fam(&p.src)].contains(&ids[i]) {
+                        Verdict::Allow
+                    } else {
+                        Verdict::Deny
+                    };
+                    tally.packets += 1;
+                    if kernel == Verdict::Allow {
+                        tally.allowed += 1;
+                    }
+                    if kernel != expected[k] {
+                        let mut m = format!(
+                            "{direction} {p}: kernel {kernel:?}, engine {:?} ({})",
+                            expected[k], why[k]
+                        );
+                        if tally.mismatches.len() < 3 {
+                            m.push_str("\n  kernel trace:\n");
+                            m.push_str(&trace(&wires[i], p, direction, &mut netns, &raw));
+                        }
+                        tally.mismatches.push(m);
+                    }
+                }
+            }
+        }
+        Ok(tally)
+    })
+}
+
+fn packets_per_provider() -> usize {
+    std::env::var("SGEVAL_NFT_ORACLE_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+// ---------------------------------------------------------------------------------------
+// Generated scenarios, all four providers
+
+#[cfg(feature = "proptest")]
+fn generated(provider: sgeval::Provider, seed: u8) {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    if !available() {
+        return;
+    }
+    let budget = packets_per_provider();
+    let per_direction = 2_500.min(budget / 2).max(1);
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    );
+    let strategy = sgeval::strategy::scenario(provider);
+    let started = Instant::now();
+    let (mut total, mut allowed, mut runs, mut scenarios) = (0usize, 0usize, 0usize, 0usize);
+    let mut mismatches = Vec::new();
+    while total < budget {
+        let scenario = strategy.new_tree(&mut runner).expect("scenario").current();
+        let cloud = scenario.build().expect("generated scenarios build");
+        scenarios += 1;
+        for i in 0..cloud.endpoints().len() {
+            if total >= budget {
+                break;
+            }
+            let all = runs % 3 == 2;
+            let seed = (u64::from(seed) << 32) ^ runs as u64;
+            match oracle_run(&cloud, EndpointKey(i as u32), all, per_direction, seed) {
+                Ok(t) => {
+                    total += t.packets;
+                    allowed += t.allowed;
+                    mismatches.extend(
+                        t.mismatches
+                            .into_iter()
+                            .map(|m| format!("scenario {scenarios} endpoint {i}: {m}")),
+                    );
+                }
+                Err(e) => panic!(
+                    "{provider:?} scenario {scenarios} endpoint {i}: {e}\nscenario: {}",
+                    format!("{scenario:?}")
+                ),
+            }
+            runs += 1;
+        }
+        if !mismatches.is_empty() {
+            let n = mismatches.len();
+            mismatches.truncate(10);
+            panic!(
+                "{provider:?}: {n} mismatches between the kernel and the engine\n{}\nscenario: {}",
+                mismatches.join("\n"),
+                format!("{scenario:?}")
+            );
+        }
+    }
+    println!(
+        "nft-oracle {provider:?}: {total} packets ({allowed} allowed), {scenarios} scenarios, {runs} namespaces, \
+         0 mismatches, {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[cfg(feature = "proptest")]
+#[test]
+fn kernel_agrees_with_engine_on_generated_ecs_policies() {
+    generated(sgeval::Provider::Ecs, 1);
+}
+
+#[cfg(feature = "proptest")]
+#[test]
+fn kernel_agrees_with_engine_on_generated_ens_policies() {
+    generated(sgeval::Provider::Ens, 2);
+}
+
+#[cfg(feature = "proptest")]
+#[test]
+fn kernel_agrees_with_engine_on_generated_huawei_policies() {
+    generated(sgeval::Provider::Huawei, 3);
+}
+
+#[cfg(feature = "proptest")]
+#[test]
+fn kernel_agrees_with_engine_on_generated_gcore_policies() {
+    generated(sgeval::Provider::Gcore, 4);
+}
