@@ -1000,6 +1000,89 @@ mod tests {
         assert_eq!(port_list(&merged(&Ports::any())), "0-65535");
     }
 
+    fn rule(protocol: Option<u8>, dst_ports: Ports, icmp: crate::rule::IcmpMatch) -> Rule {
+        Rule {
+            key: crate::rule::RuleKey(1),
+            id: "r1".into(),
+            direction: Direction::Ingress,
+            family: None,
+            protocol,
+            dst_ports,
+            src_ports: Ports::any(),
+            icmp,
+            remote: Remote::Any,
+            local: None,
+            action: crate::rule::Action::Allow,
+            priority: 1,
+            enabled: true,
+            description: String::new(),
+            shown: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn protocol_matches_are_exact_or_refused() {
+        use crate::rule::IcmpMatch;
+        let any = IcmpMatch::ANY;
+        let p80 = Ports::range(PortRange::single(80));
+        let ok = |r: &Rule, f| {
+            protocol_matches(r, f)
+                .expect("expressible")
+                .expect("matches something")
+        };
+        // Ports only where the protocol has them, through its own header.
+        assert_eq!(
+            ok(&rule(Some(6), p80.clone(), any), Family::V4),
+            vec!["tcp dport 80"]
+        );
+        assert_eq!(
+            ok(&rule(Some(136), p80.clone(), any), Family::V6),
+            vec!["udplite dport 80"]
+        );
+        for p in [None, Some(47), Some(1)] {
+            let e = protocol_matches(&rule(p, p80.clone(), any), Family::V4);
+            assert!(
+                matches!(e, Err(ExportError::Inexpressible { .. })),
+                "{p:?}: {e:?}"
+            );
+        }
+        // IPv6 extension header numbers are refused for IPv6 only.
+        assert!(protocol_matches(&rule(Some(43), Ports::any(), any), Family::V6).is_err());
+        assert_eq!(
+            ok(&rule(Some(43), Ports::any(), any), Family::V4),
+            vec!["meta l4proto 43"]
+        );
+        // ICMP type and code: native headers in their family, raw bytes across.
+        let echo = IcmpMatch {
+            icmp_type: Some(8),
+            icmp_code: Some(0),
+        };
+        assert_eq!(
+            ok(&rule(Some(1), Ports::any(), echo), Family::V4),
+            vec!["icmp type 8 icmp code 0"]
+        );
+        assert_eq!(
+            ok(&rule(Some(1), Ports::any(), echo), Family::V6),
+            vec!["meta l4proto 1 @th,0,8 8 @th,8,8 0"]
+        );
+        // A filter on "every protocol" applies to ICMP and ICMPv6 only.
+        assert_eq!(
+            ok(&rule(None, Ports::any(), echo), Family::V6),
+            vec![
+                "meta l4proto != { 1, 58 }".to_owned(),
+                "meta l4proto 1 @th,0,8 8 @th,8,8 0".to_owned(),
+                "icmpv6 type 8 icmpv6 code 0".to_owned()
+            ]
+        );
+        assert_eq!(
+            ok(&rule(None, Ports::any(), any), Family::V4),
+            vec![String::new()]
+        );
+        // Empty port sets match nothing.
+        let empty = Ports([PortRange { lo: 9, hi: 3 }].into_iter().collect());
+        assert_eq!(protocol_matches(&rule(Some(6), empty, any), Family::V4), Ok(None));
+    }
+
     #[test]
     fn comments_that_the_kernel_would_cut_are_refused() {
         assert!(comment(&"x".repeat(127)).is_ok());

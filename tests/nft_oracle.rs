@@ -1559,3 +1559,107 @@ fn kernel_admits_replies_to_admitted_flows_on_egress() {
         egress_replies(json).unwrap_or_else(|e| panic!("{provider}: {e}"));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Set updates and the command line
+
+/// Huawei: `app` admits TCP 22 from the members of `ops`; `vm` is in `app`, `ops-1` in
+/// `ops`, and `extra` joins `ops` when given.
+fn ops_scenario(extra: bool) -> Cloud {
+    let more = if extra {
+        r#", {"name": "ops-2", "ips": ["10.0.9.7", "2001:db8:9::7"], "groups": ["$ops"]}"#
+    } else {
+        ""
+    };
+    cloud_of(&format!(
+        r#"{{"provider": "huawei", "calls": [
+        {{"api": "CreateSecurityGroup", "ref": "app", "body": {{"security_group": {{"name": "app"}}}}}},
+        {{"api": "CreateSecurityGroup", "ref": "ops", "body": {{"security_group": {{"name": "ops"}}}}}},
+        {{"api": "CreateSecurityGroupRule", "body": {{"security_group_rule": {{"security_group_id": "$app",
+          "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "multiport": "22",
+          "remote_group_id": "$ops", "action": "allow", "priority": 1}}}}}}],
+        "endpoints": [{{"name": "vm", "ips": ["10.0.0.10"], "groups": ["$app"]}},
+                      {{"name": "ops-1", "ips": ["10.0.9.5"], "groups": ["$ops"]}}{more}]}}"#
+    ))
+}
+
+#[test]
+fn set_updates_change_only_the_sets_and_equal_a_fresh_export() {
+    let before = ops_scenario(false);
+    let after = ops_scenario(true);
+    let export = Export::endpoint(EndpointKey(0));
+    let old = nftables::table(&before, &export).expect("export");
+    let new = nftables::table(&after, &export).expect("export");
+    let updates = nftables::set_updates(&after, &export).expect("set updates");
+    // A membership change leaves every chain as it was.
+    let chains = |t: &str| {
+        t.lines()
+            .filter(|l| !l.contains("elements"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(chains(&old), chains(&new));
+    assert_ne!(old, new);
+    assert!(updates.contains("10.0.9.7"), "{updates}");
+    if !available() {
+        return;
+    }
+    let listed = in_netns(move || {
+        run("nft", &["-f", "-"], Some(&old))?;
+        run("nft", &["-f", "-"], Some(&updates))?;
+        let updated = run("nft", &["list", "table", "inet", "sgeval"], None)?;
+        run("nft", &["-f", "-"], Some(&new))?;
+        let fresh = run("nft", &["list", "table", "inet", "sgeval"], None)?;
+        Ok((updated, fresh))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed.0, listed.1);
+    assert!(listed.0.contains("10.0.9.7"), "{}", listed.0);
+}
+
+#[test]
+fn cli_export_prints_the_library_text_and_refuses_unknown_endpoints() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = format!("{root}/examples/huawei-app.json");
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sgeval"))
+            .args(["export", "nftables", &example])
+            .args(args)
+            .output()
+            .expect("sgeval runs")
+    };
+    let cloud = sgeval::Scenario::from_json(&std::fs::read_to_string(&example).expect("example"))
+        .expect("parses")
+        .build()
+        .expect("builds");
+    let key = cloud.endpoint_by_name("app-1").expect("endpoint");
+    let out = cli(&["--endpoint", "app-1"]);
+    assert!(out.status.success());
+    let text = nftables::table(&cloud, &Export::endpoint(key)).expect("export");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), text.trim_end());
+    let by_addr = cli(&["--endpoint", "10.1.0.7", "--direction", "ingress"]);
+    let ingress = nftables::table(
+        &cloud,
+        &Export {
+            scope: Scope::Endpoint(key),
+            directions: vec![Direction::Ingress],
+        },
+    )
+    .expect("export");
+    assert_eq!(
+        String::from_utf8_lossy(&by_addr.stdout).trim_end(),
+        ingress.trim_end()
+    );
+    assert!(!ingress.contains("hook output"));
+    let sets = cli(&["--all", "--sets-only"]);
+    assert!(sets.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&sets.stdout).trim_end(),
+        nftables::set_updates(&cloud, &Export::all(Key::Address))
+            .expect("sets")
+            .trim_end()
+    );
+    let unknown = cli(&["--endpoint", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("`nope`"));
+}
