@@ -1012,10 +1012,9 @@ fn generated(provider: sgeval::Provider, seed: u8) {
                             .map(|m| format!("scenario {scenarios} endpoint {i}: {m}")),
                     );
                 }
-                Err(e) => panic!(
-                    "{provider:?} scenario {scenarios} endpoint {i}: {e}\nscenario: {}",
-                    format!("{scenario:?}")
-                ),
+                Err(e) => {
+                    panic!("{provider:?} scenario {scenarios} endpoint {i}: {e}\nscenario: {scenario:?}")
+                }
             }
             runs += 1;
         }
@@ -1023,9 +1022,8 @@ fn generated(provider: sgeval::Provider, seed: u8) {
             let n = mismatches.len();
             mismatches.truncate(10);
             panic!(
-                "{provider:?}: {n} mismatches between the kernel and the engine\n{}\nscenario: {}",
-                mismatches.join("\n"),
-                format!("{scenario:?}")
+                "{provider:?}: {n} mismatches between the kernel and the engine\n{}\nscenario: {scenario:?}",
+                mismatches.join("\n")
             );
         }
     }
