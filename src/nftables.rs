@@ -313,7 +313,8 @@ impl<'c> Builder<'c> {
                             }
                             Key::Interface => {
                                 let name = interface_name(&endpoint.name)?;
-                                let dispatch = b.unique(&stem);
+                                // `stem` is reserved for this chain already.
+                                let dispatch = stem.clone();
                                 b.chains.push(Chain {
                                     name: dispatch.clone(),
                                     base: None,
@@ -594,8 +595,6 @@ impl<'c> Builder<'c> {
                 }
             );
             let _ = writeln!(out, "\t\tflags interval");
-            // Comments come from provider ids, which `comment` checks for rules; sets
-            // use the same quoting.
             let _ = writeln!(out, "\t\tcomment {}", quote(&set.comment));
             if !set.elements.is_empty() {
                 let _ = writeln!(out, "\t\telements = {{ {} }}", set.elements.join(", "));
@@ -909,7 +908,8 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// A quoted nft string; the caller has checked it holds no quote or control character.
+/// A quoted nft string; quotes and control characters (never in the ids sgeval generates)
+/// become `_`. Rule comments go through [`comment`], which refuses them instead.
 fn quote(s: &str) -> String {
     let clean: String = s
         .chars()

@@ -146,6 +146,7 @@ fn run(cmd: &str, args: &[&str], stdin: Option<&str>) -> Result<String, String> 
 // ---------------------------------------------------------------------------------------
 // The namespace: tun device, addresses, tables
 
+/// The tun device's name, unless the run keys endpoints by interface.
 const TUN: &str = "sgo0";
 /// DSCP the injected packets carry, so the witness ignores the stack's own packets.
 const MARK: u8 = 11;
@@ -158,31 +159,36 @@ impl Netns {
     /// Sets up the namespace this thread is in: `sgo0` up with `locals` as host addresses
     /// and default routes through it, no reverse-path filter.
     fn setup(locals: &[IpAddr]) -> Result<Netns, String> {
+        Netns::setup_named(TUN, locals)
+    }
+
+    /// As [`Netns::setup`], with the tun device named `tun_name`.
+    fn setup_named(tun_name: &str, locals: &[IpAddr]) -> Result<Netns, String> {
         let tun = OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/net/tun")
             .map_err(|e| format!("/dev/net/tun: {e}"))?;
         let mut ifr = [0u8; 40];
-        ifr[..TUN.len()].copy_from_slice(TUN.as_bytes());
+        ifr[..tun_name.len()].copy_from_slice(tun_name.as_bytes());
         let flags = (libc::IFF_TUN | libc::IFF_NO_PI) as i16;
         ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
         // SAFETY: TUNSETIFF reads and writes a struct ifreq (40 bytes) we own.
         if unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, ifr.as_mut_ptr()) } != 0 {
             return Err(format!("TUNSETIFF: {}", std::io::Error::last_os_error()));
         }
-        let mut batch = format!("link set lo up\nlink set {TUN} up\n");
+        let mut batch = format!("link set dev lo up\nlink set dev {tun_name} up\n");
         for a in locals {
             match a {
-                IpAddr::V4(a) => batch.push_str(&format!("addr add {a}/32 dev {TUN}\n")),
-                IpAddr::V6(a) => batch.push_str(&format!("addr add {a}/128 dev {TUN} nodad\n")),
+                IpAddr::V4(a) => batch.push_str(&format!("addr add {a}/32 dev {tun_name}\n")),
+                IpAddr::V6(a) => batch.push_str(&format!("addr add {a}/128 dev {tun_name} nodad\n")),
             }
         }
         batch.push_str(&format!(
-            "route add 0.0.0.0/0 dev {TUN}\nroute add ::/0 dev {TUN}\n"
+            "route add 0.0.0.0/0 dev {tun_name}\nroute add ::/0 dev {tun_name}\n"
         ));
         run("ip", &["-batch", "-"], Some(&batch))?;
-        for conf in ["all", "default", TUN] {
+        for conf in ["all", "default", tun_name] {
             std::fs::write(format!("/proc/sys/net/ipv4/conf/{conf}/rp_filter"), "0")
                 .map_err(|e| format!("rp_filter: {e}"))?;
         }
@@ -857,26 +863,62 @@ fn trace(bytes: &[u8], packet: &Packet, direction: Direction, netns: &mut Netns,
         .join("\n")
 }
 
-/// Loads `cloud`'s export for `endpoint` (or every endpoint, keyed by address) in a fresh
-/// namespace and compares `per_direction` packets per direction with the engine.
+/// Which export a run loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// `--endpoint X`: every packet is X's.
+    One,
+    /// `--all --key address`: X's packets are those to (ingress) or from (egress) its
+    /// addresses.
+    ByAddress,
+    /// `--all --key interface`: the tun device is named like X.
+    ByInterface,
+}
+
+impl Shape {
+    /// The shape of run number `n`: one in three of each, where the endpoint's name can
+    /// be an interface name.
+    fn nth(n: usize, cloud: &Cloud, endpoint: EndpointKey) -> Shape {
+        let name = cloud.endpoint(endpoint).map_or("", |e| e.name.as_str());
+        let ifname = !name.is_empty()
+            && name.len() <= 15
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        match n % 3 {
+            1 if ifname => Shape::ByInterface,
+            2 => Shape::ByAddress,
+            _ => Shape::One,
+        }
+    }
+}
+
+/// Loads `cloud`'s export (of `shape`) in a fresh namespace and compares `per_direction`
+/// packets per direction at `endpoint` with the engine.
 fn oracle_run(
     cloud: &Cloud,
     endpoint: EndpointKey,
-    all: bool,
+    shape: Shape,
     per_direction: usize,
     seed: u64,
 ) -> Result<Tally, String> {
     let export = Export {
-        scope: if all {
-            Scope::All(Key::Address)
-        } else {
-            Scope::Endpoint(endpoint)
+        scope: match shape {
+            Shape::One => Scope::Endpoint(endpoint),
+            Shape::ByAddress => Scope::All(Key::Address),
+            Shape::ByInterface => Scope::All(Key::Interface),
         },
         directions: Direction::ALL.to_vec(),
     };
     let text = nftables::table(cloud, &export).map_err(|e| format!("export refused: {e}"))?;
+    let tun_name = match shape {
+        Shape::ByInterface => cloud
+            .endpoint(endpoint)
+            .map_or(TUN, |e| e.name.as_str())
+            .to_owned(),
+        _ => TUN.to_owned(),
+    };
     let engine = Engine::build(cloud).map_err(|e| format!("engine: {e}"))?;
-    let edges = Edges::of(cloud, endpoint, !all);
+    // Keyed by address, only the endpoint's own addresses are its packets.
+    let edges = Edges::of(cloud, endpoint, shape != Shape::ByAddress);
     let mut rng = Rng(seed);
     let mut work = Vec::new();
     for direction in Direction::ALL {
@@ -912,7 +954,7 @@ fn oracle_run(
         }
     }
     in_netns(move || {
-        let mut netns = Netns::setup(&locals)?;
+        let mut netns = Netns::setup_named(&tun_name, &locals)?;
         let raw = Raw::open()?;
         let mut tally = Tally::default();
         // IPv4 ids are 16 bits: batches of at most 65,535 packets.
@@ -1000,9 +1042,9 @@ fn generated(provider: sgeval::Provider, seed: u8) {
             if total >= budget {
                 break;
             }
-            let all = runs % 3 == 2;
+            let shape = Shape::nth(runs, &cloud, EndpointKey(i as u32));
             let seed = (u64::from(seed) << 32) ^ runs as u64;
-            match oracle_run(&cloud, EndpointKey(i as u32), all, per_direction, seed) {
+            match oracle_run(&cloud, EndpointKey(i as u32), shape, per_direction, seed) {
                 Ok(t) => {
                     total += t.packets;
                     allowed += t.allowed;
@@ -1197,8 +1239,14 @@ fn kernel_agrees_with_engine_on_corpus_and_examples() {
     let mut mismatches = Vec::new();
     for (name, cloud) in corpus_and_examples() {
         for i in 0..cloud.endpoints().len() {
-            let t = oracle_run(&cloud, EndpointKey(i as u32), runs % 4 == 3, 300, runs as u64)
-                .unwrap_or_else(|e| panic!("{name} endpoint {i}: {e}"));
+            let t = oracle_run(
+                &cloud,
+                EndpointKey(i as u32),
+                Shape::nth(runs, &cloud, EndpointKey(i as u32)),
+                300,
+                runs as u64,
+            )
+            .unwrap_or_else(|e| panic!("{name} endpoint {i}: {e}"));
             total += t.packets;
             runs += 1;
             mismatches.extend(
