@@ -1709,3 +1709,42 @@ fn cli_export_prints_the_library_text_and_refuses_unknown_endpoints() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("`nope`"));
 }
+
+#[test]
+fn rules_the_kernel_cannot_match_exactly_are_refused_by_library_and_cli() {
+    // An IPv6 rule on protocol 43 (routing header): the kernel's `meta l4proto` walks over
+    // extension headers and never reports 43.
+    let json = r#"{"provider": "huawei", "calls": [
+      {"api": "CreateSecurityGroup", "ref": "g", "body": {"security_group": {"name": "g"}}},
+      {"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {"security_group_id": "$g",
+        "direction": "ingress", "ethertype": "IPv6", "protocol": "43", "remote_ip_prefix": "2001:db8::/32",
+        "action": "allow", "priority": 1}}}],
+      "endpoints": [{"name": "vm", "ips": ["2001:db8::10"], "groups": ["$g"]}]}"#;
+    let cloud = cloud_of(json);
+    let id = cloud
+        .groups()
+        .flat_map(|g| g.rules.iter())
+        .find(|r| r.protocol == Some(43))
+        .expect("the rule")
+        .id
+        .clone();
+    for export in [Export::endpoint(EndpointKey(0)), Export::all(Key::Address)] {
+        match nftables::table(&cloud, &export) {
+            Err(nftables::ExportError::Inexpressible { rule, .. }) => assert_eq!(rule, id),
+            other => panic!("{export:?}: {other:?}"),
+        }
+    }
+    let path = std::env::temp_dir().join(format!("sgeval-nft-refused-{}.json", std::process::id()));
+    std::fs::write(&path, json).expect("temp file");
+    let out = Command::new(env!("CARGO_BIN_EXE_sgeval"))
+        .args(["export", "nftables"])
+        .arg(&path)
+        .args(["--endpoint", "vm"])
+        .output()
+        .expect("sgeval runs");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&id) && err.contains("cannot express"), "{err}");
+}
