@@ -54,6 +54,7 @@ mod ids;
 mod key;
 pub mod limits;
 pub mod live;
+pub mod nftables;
 mod order;
 pub mod packet;
 mod profile;

@@ -292,7 +292,7 @@ impl MemberCache<u128> for Ctx<'_> {
 }
 
 /// What an ordered source of entries is.
-enum Source<'c> {
+pub(crate) enum Source<'c> {
     /// ECS `InnerAccessPolicy=Accept`: every member address of the group, any traffic.
     Intra(GroupKey),
     /// A rule of a group.
@@ -301,7 +301,7 @@ enum Source<'c> {
 
 /// The rules (and intra-group sources) of `groups` for a direction and family, in the order
 /// in which the provider lets the first match decide ([`crate::order`]).
-fn ordered<'c>(
+pub(crate) fn ordered<'c>(
     cloud: &'c Cloud,
     groups: &[GroupKey],
     direction: Direction,

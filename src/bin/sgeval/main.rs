@@ -15,6 +15,7 @@ mod api;
 mod bench;
 mod check;
 mod diff;
+mod export;
 mod lint;
 mod reach;
 mod util;
@@ -40,6 +41,9 @@ enum Command {
     Diff(diff::Args),
     /// Rules that never decide, redundant rules, conflicts and provider traps.
     Lint(lint::Args),
+    /// Write an endpoint's decisions in another system's format (nftables).
+    #[command(subcommand)]
+    Export(export::ExportCmd),
     /// Measure the engines.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Reach(args) => reach::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Export(cmd) => export::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

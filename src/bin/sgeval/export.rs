@@ -1,0 +1,109 @@
+//! `sgeval export nftables`: an endpoint's decisions as an nftables ruleset.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sgeval::nftables::{self, Export, Key, Scope};
+use sgeval::Direction;
+
+use crate::util::{bad_input, emit, read_scenario};
+
+/// Formats `sgeval export` writes.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExportCmd {
+    /// `table inet sgeval` for `nft -f`: the endpoint's decisions in the kernel.
+    Nftables(Args),
+}
+
+/// Which directions to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Directions {
+    /// Inbound only (`hook input`).
+    Ingress,
+    /// Outbound only (`hook output`).
+    Egress,
+    /// Both.
+    Both,
+}
+
+/// How `--all` tells endpoints apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyArg {
+    /// By the endpoint's addresses (`ip daddr` inbound, `ip saddr` outbound).
+    Address,
+    /// By an interface named like the endpoint (`iifname` inbound, `oifname` outbound).
+    Interface,
+}
+
+/// Arguments of `sgeval export nftables`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scenario file (JSON).
+    pub scenario: PathBuf,
+    /// The endpoint (name or address) whose decisions to export.
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    pub endpoint: Option<String>,
+    /// Every endpoint in one table, keyed as `--key` says.
+    #[arg(long)]
+    pub all: bool,
+    /// With `--all`: how packets are matched to endpoints.
+    #[arg(long, value_enum, default_value_t = KeyArg::Address, requires = "all")]
+    pub key: KeyArg,
+    /// The directions to export.
+    #[arg(long, value_enum, default_value_t = Directions::Both)]
+    pub direction: Directions,
+    /// Print only the set (and map) updates that bring a loaded export to this scenario's
+    /// memberships, as one `nft -f` transaction.
+    #[arg(long)]
+    pub sets_only: bool,
+}
+
+/// Runs `sgeval export`.
+pub fn run(cmd: ExportCmd) -> ExitCode {
+    let ExportCmd::Nftables(args) = cmd;
+    let scenario = match read_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let cloud = match scenario.build() {
+        Ok(c) => c,
+        Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
+    };
+    let scope = match &args.endpoint {
+        Some(name) => {
+            let key = cloud
+                .endpoint_by_name(name)
+                .or_else(|| name.parse().ok().and_then(|a| cloud.endpoint_by_addr(a)));
+            match key {
+                Some(k) => Scope::Endpoint(k),
+                None => {
+                    return bad_input(format!(
+                        "`--endpoint` `{name}`: no endpoint of that name or address"
+                    ))
+                }
+            }
+        }
+        None => Scope::All(match args.key {
+            KeyArg::Address => Key::Address,
+            KeyArg::Interface => Key::Interface,
+        }),
+    };
+    let directions = match args.direction {
+        Directions::Ingress => vec![Direction::Ingress],
+        Directions::Egress => vec![Direction::Egress],
+        Directions::Both => Direction::ALL.to_vec(),
+    };
+    let export = Export { scope, directions };
+    let text = if args.sets_only {
+        nftables::set_updates(&cloud, &export)
+    } else {
+        nftables::table(&cloud, &export)
+    };
+    match text {
+        Ok(t) => {
+            emit(t.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => bad_input(format!("{}: {e}", args.scenario.display())),
+    }
+}
