@@ -48,6 +48,7 @@ pub mod decision;
 pub mod flow;
 pub mod group;
 mod ids;
+pub mod import;
 pub mod limits;
 pub mod live;
 pub mod packet;
