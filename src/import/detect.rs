@@ -181,6 +181,8 @@ fn is_gcore(o: &Map<String, Value>) -> bool {
                 || o.contains_key("region_id")
                 || o.contains_key("tags_v2")))
         || o.contains_key("ip_assignments")
+        // A single Gcore object (an instance, a group) carries its numeric region.
+        || o.get("region_id").is_some_and(Value::is_number)
 }
 
 /// Fields only ECS or only ENS answers carry (import-formats.md 1.1, 1.2; trap 9).
