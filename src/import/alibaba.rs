@@ -618,3 +618,397 @@ fn permission(at: &At<'_>, v: &Value) -> Result<(RuleRecord, Option<String>), Im
     };
     Ok((rule, created))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::import::{read, Document, ImportError, Inventory, UnresolvedKind};
+    use crate::{Direction, Provider};
+
+    fn docs(values: &[Value]) -> Vec<Document> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Document::new(format!("d{i}.json"), v.clone()))
+            .collect()
+    }
+
+    fn ecs(values: &[Value]) -> Result<Inventory, ImportError> {
+        read(&docs(values), Some(Provider::Ecs), None)
+    }
+
+    fn perm(extra: Value) -> Value {
+        let mut p = json!({"SecurityGroupRuleId": "sgr-1", "Direction": "ingress", "IpProtocol": "TCP",
+                           "PortRange": "22/22", "SourceCidrIp": "10.0.0.0/8", "Policy": "Accept", "Priority": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    }
+
+    fn attribute(perms: Value) -> Value {
+        json!({"SecurityGroupId": "sg-1", "VpcId": "vpc-1", "InnerAccessPolicy": "Accept", "Permissions": {"Permission": perms}})
+    }
+
+    fn groups() -> Value {
+        json!({"SecurityGroups": {"SecurityGroup": [{"SecurityGroupId": "sg-1", "SecurityGroupType": "normal", "VpcId": "vpc-1"}]}})
+    }
+
+    fn fields(inv: &Inventory) -> Value {
+        Value::Object(inv.groups[0].rules[0].fields.clone())
+    }
+
+    #[test]
+    fn trap01_wrapped_and_flattened_arrays_read_alike() {
+        let wrapped = ecs(&[attribute(json!([perm(json!({}))])), groups()]).unwrap();
+        let flat = ecs(&[
+            json!({"SecurityGroupId": "sg-1", "VpcId": "vpc-1", "InnerAccessPolicy": "Accept", "Permissions": [perm(json!({}))]}),
+            json!({"SecurityGroups": [{"SecurityGroupId": "sg-1", "SecurityGroupType": "normal", "VpcId": "vpc-1"}]}),
+        ])
+        .unwrap();
+        assert_eq!(fields(&wrapped), fields(&flat));
+        assert_eq!(flat.groups[0].rules[0].origin.path, "Permissions[0]");
+        assert_eq!(
+            wrapped.groups[0].rules[0].origin.path,
+            "Permissions.Permission[0]"
+        );
+    }
+
+    #[test]
+    fn trap01_tea_envelope_is_unwrapped() {
+        let inv = ecs(&[
+            json!({"headers": {"x-acs-request-id": "r"}, "statusCode": 200, "body": attribute(json!([perm(json!({}))]))}),
+            groups(),
+        ])
+        .unwrap();
+        assert_eq!(
+            inv.groups[0].rules[0].origin.path,
+            "body.Permissions.Permission[0]"
+        );
+        assert_eq!(inv.groups[0].attributes["InnerAccessPolicy"], json!("Accept"));
+    }
+
+    #[test]
+    fn trap01_pages_as_an_array_and_as_documents_are_merged() {
+        let page1 = attribute(json!([perm(json!({}))]));
+        let page2 = attribute(json!([perm(
+            json!({"SecurityGroupRuleId": "sgr-2", "PortRange": "80/80"})
+        )]));
+        let as_array = ecs(&[json!([page1.clone(), page2.clone()]), groups()]).unwrap();
+        let as_docs = ecs(&[page1.clone(), page2, groups(), page1]).unwrap();
+        for inv in [&as_array, &as_docs] {
+            let ids: Vec<_> = inv.groups[0]
+                .rules
+                .iter()
+                .map(|r| r.id.clone().unwrap())
+                .collect();
+            assert_eq!(ids, ["sgr-1", "sgr-2"], "the repeated page adds nothing");
+        }
+        assert_eq!(
+            as_array.groups[0].rules[1].origin.path,
+            "[1].Permissions.Permission[0]"
+        );
+    }
+
+    #[test]
+    fn trap01_pager_merged_output_keeps_only_the_array_and_still_joins() {
+        // `aliyun ecs DescribeNetworkInterfaces --pager`: no RequestId, no TotalCount [E10].
+        let nics = json!({"NetworkInterfaceSets": {"NetworkInterfaceSet": [
+            {"NetworkInterfaceId": "eni-1", "Type": "Primary", "InstanceId": "i-1", "PrivateIpAddress": "10.0.0.5",
+             "SecurityGroupIds": {"SecurityGroupId": ["sg-1"]}}]}});
+        let inv = ecs(&[attribute(json!([perm(json!({}))])), groups(), nics]).unwrap();
+        assert_eq!(inv.endpoints[0].groups, ["sg-1"]);
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+    }
+
+    #[test]
+    fn trap01_pager_merged_attribute_without_group_id_is_refused() {
+        let err = ecs(&[json!({"Permissions": {"Permission": [perm(json!({}))]}})]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("d0.json: SecurityGroupId: is missing beside `Permissions`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_rule_id_listed_again_with_other_fields_is_refused() {
+        let page1 = attribute(json!([perm(json!({}))]));
+        let page2 = attribute(json!([perm(json!({"PortRange": "23/23"}))]));
+        let err = ecs(&[page1, page2]).unwrap_err();
+        assert!(
+            err.to_string().contains("listed again with other fields"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trap02_priority_as_string_or_number() {
+        let a = ecs(&[attribute(json!([perm(json!({"Priority": "7"}))])), groups()]).unwrap();
+        let b = ecs(&[attribute(json!([perm(json!({"Priority": 7}))])), groups()]).unwrap();
+        assert_eq!(fields(&a)["Priority"], json!(7));
+        assert_eq!(fields(&a), fields(&b));
+        let err = ecs(&[attribute(json!([perm(json!({"Priority": "0"}))]))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d0.json: Permissions.Permission[0].Priority: `0` must be from 1 to 100"
+        );
+    }
+
+    #[test]
+    fn trap03_enums_in_any_case() {
+        let inv = ecs(&[
+            attribute(json!([perm(json!({"Direction": "INGRESS", "IpProtocol": "tcp", "Policy": "accept", "NicType": "Intranet"})),
+                             perm(json!({"SecurityGroupRuleId": "sgr-2", "IpProtocol": "icmp6", "PortRange": "-1/-1",
+                                         "SourceCidrIp": "", "Ipv6SourceCidrIp": "2001:db8::/32", "Policy": "DROP"}))])),
+            groups(),
+        ])
+        .unwrap();
+        let r = &inv.groups[0].rules;
+        assert_eq!(r[0].direction, Direction::Ingress);
+        assert_eq!(
+            (
+                &r[0].fields["IpProtocol"],
+                &r[0].fields["Policy"],
+                &r[0].fields["NicType"]
+            ),
+            (&json!("TCP"), &json!("Accept"), &json!("intranet"))
+        );
+        assert_eq!(
+            (&r[1].fields["IpProtocol"], &r[1].fields["Policy"]),
+            (&json!("ICMPv6"), &json!("Drop"))
+        );
+        let err = ecs(&[attribute(json!([perm(json!({"Policy": "maybe"}))]))]).unwrap_err();
+        assert!(
+            err.to_string().contains("Policy: `maybe` must be Accept or Drop"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trap04_empty_strings_are_unset_never_everything() {
+        let inv = ecs(&[
+            attribute(json!([perm(json!({"SourceCidrIp": "", "SourceGroupId": "", "SourcePrefixListId": "", "DestCidrIp": "",
+                                          "Ipv6SourceCidrIp": "", "SourcePortRange": "", "PortRangeListId": "", "Description": "",
+                                          "SourceGroupId2": null}))])),
+            groups(),
+        ])
+        .unwrap();
+        assert_eq!(
+            fields(&inv),
+            json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "Accept", "Priority": 1})
+        );
+    }
+
+    #[test]
+    fn trap05_egress_peers_use_the_dest_fields_authorize_egress_takes() {
+        let egress = perm(
+            json!({"Direction": "egress", "SourceCidrIp": "", "DestGroupId": "sg-1", "DestGroupOwnerAccount": "",
+                                  "SourceGroupId": "", "DestGroupName": "self"}),
+        );
+        let inv = ecs(&[attribute(json!([egress])), groups()]).unwrap();
+        assert_eq!(inv.groups[0].rules[0].direction, Direction::Egress);
+        assert_eq!(
+            fields(&inv),
+            json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "Accept", "Priority": 1, "DestGroupId": "sg-1"})
+        );
+        // An egress rule may narrow its own (local) side with SourceCidrIp: kept.
+        let local =
+            perm(json!({"Direction": "egress", "SourceCidrIp": "10.1.0.0/16", "DestCidrIp": "0.0.0.0/0"}));
+        let inv = ecs(&[attribute(json!([local])), groups()]).unwrap();
+        assert_eq!(fields(&inv)["SourceCidrIp"], json!("10.1.0.0/16"));
+    }
+
+    #[test]
+    fn trap05_a_peer_field_of_the_other_direction_is_refused() {
+        let err = ecs(&[attribute(json!([perm(
+            json!({"Direction": "egress", "SourceGroupId": "sg-2"})
+        )]))])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d0.json: Permissions.Permission[0].SourceGroupId: `sg-2` on an egress rule: this peer field belongs to the other direction"
+        );
+    }
+
+    #[test]
+    fn an_unknown_rule_field_is_refused_not_ignored() {
+        let err = ecs(&[attribute(json!([perm(json!({"SourceMacAddress": "aa"}))]))]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("SourceMacAddress: `\"aa\"`: a rule field sgeval does not know"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trap06_prefix_list_without_entries_is_unresolved() {
+        let rule = perm(json!({"SourceCidrIp": "", "SourcePrefixListId": "pl-1"}));
+        let inv = ecs(&[attribute(json!([rule.clone()])), groups()]).unwrap();
+        assert_eq!(inv.unresolved.len(), 1);
+        assert_eq!(inv.unresolved[0].kind, UnresolvedKind::PrefixListEntries);
+        assert_eq!(
+            (
+                inv.unresolved[0].subject.as_str(),
+                inv.unresolved[0].field.as_deref()
+            ),
+            ("sgr-1", Some("SourcePrefixListId"))
+        );
+        let pl = json!({"PrefixListId": "pl-1", "AddressFamily": "IPv4", "Entries": {"Entry": [{"Cidr": "192.0.2.0/24"}]}});
+        let inv = ecs(&[attribute(json!([rule])), groups(), pl]).unwrap();
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        assert_eq!(inv.prefix_lists[0].entries, ["192.0.2.0/24"]);
+    }
+
+    #[test]
+    fn trap06_port_range_list_is_unresolved() {
+        let inv = ecs(&[
+            attribute(json!([perm(
+                json!({"PortRange": "", "PortRangeListId": "prl-1"})
+            )])),
+            groups(),
+        ])
+        .unwrap();
+        assert_eq!(inv.unresolved.len(), 1);
+        assert_eq!(inv.unresolved[0].kind, UnresolvedKind::PortRangeList);
+        assert_eq!(fields(&inv)["PortRangeListId"], json!("prl-1"));
+    }
+
+    #[test]
+    fn trap07_type_and_inner_policy_need_both_answers() {
+        let only_attribute = ecs(&[attribute(json!([]))]).unwrap();
+        assert_eq!(only_attribute.unresolved.len(), 1);
+        assert_eq!(
+            only_attribute.unresolved[0].field.as_deref(),
+            Some("SecurityGroupType")
+        );
+        let only_list = ecs(&[groups()]).unwrap();
+        assert_eq!(only_list.unresolved.len(), 1);
+        assert_eq!(only_list.unresolved[0].field.as_deref(), Some("Permissions"));
+        let both = ecs(&[groups(), attribute(json!([]))]).unwrap();
+        assert!(both.unresolved.is_empty());
+        assert_eq!(both.groups[0].attributes["SecurityGroupType"], json!("normal"));
+        assert_eq!(both.groups[0].attributes["InnerAccessPolicy"], json!("Accept"));
+        let conflicting =
+            json!({"SecurityGroups": {"SecurityGroup": [{"SecurityGroupId": "sg-1", "VpcId": "vpc-2"}]}});
+        let err = ecs(&[attribute(json!([])), conflicting]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`\"vpc-2\"` here, but `\"vpc-1\"` at d0.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trap08_secondary_eni_groups_need_describe_network_interfaces() {
+        let instances = json!({"Instances": {"Instance": [{"InstanceId": "i-1",
+            "SecurityGroupIds": {"SecurityGroupId": ["sg-1"]},
+            "NetworkInterfaces": {"NetworkInterface": [
+                {"NetworkInterfaceId": "eni-p", "Type": "Primary", "PrimaryIpAddress": "10.0.0.5"},
+                {"NetworkInterfaceId": "eni-s", "Type": "Secondary", "PrimaryIpAddress": "10.0.1.5"}]}}]}});
+        let inv = ecs(&[attribute(json!([])), groups(), instances.clone()]).unwrap();
+        assert_eq!(inv.endpoints.len(), 1);
+        assert_eq!(
+            (inv.endpoints[0].name.as_str(), inv.endpoints[0].groups.as_slice()),
+            ("eni-p", &["sg-1".to_owned()][..])
+        );
+        assert_eq!(inv.unresolved.len(), 1);
+        assert_eq!(
+            (inv.unresolved[0].subject.as_str(), &inv.unresolved[0].kind),
+            ("eni-s", &UnresolvedKind::MissingObject)
+        );
+        let nics = json!({"NetworkInterfaceSets": {"NetworkInterfaceSet": [
+            {"NetworkInterfaceId": "eni-s", "Type": "Secondary", "InstanceId": "i-1", "PrivateIpAddress": "10.0.1.5",
+             "SecurityGroupIds": {"SecurityGroupId": ["sg-1"]}}]}});
+        let inv = ecs(&[attribute(json!([])), groups(), instances, nics]).unwrap();
+        assert_eq!(inv.endpoints.len(), 2);
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        // An instance without ENI entries stands for its primary ENI, named by the instance.
+        let bare = json!({"Instances": {"Instance": [{"InstanceId": "i-2", "SecurityGroupIds": {"SecurityGroupId": ["sg-1"]},
+            "VpcAttributes": {"PrivateIpAddress": {"IpAddress": ["10.0.0.9"]}}}]}});
+        let inv = ecs(&[attribute(json!([])), groups(), bare]).unwrap();
+        assert_eq!(inv.endpoints[0].name, "i-2");
+        assert_eq!(
+            inv.endpoints[0].ips,
+            ["10.0.0.9".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(inv.notes.iter().any(|n| n.contains("NETWORK_PRIMARY_ENI_IP")));
+    }
+
+    #[test]
+    fn trap09_ens_shapes_are_read_and_detected() {
+        let attr = json!({"SecurityGroupId": "sg-e", "Permissions": {"Permission": [
+            {"Direction": "ingress", "IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0",
+             "Policy": "Accept", "Priority": 1, "CreationTime": "2025-04-02T10:00:00Z"}]}});
+        let nics = json!({"NetworkInterfaceSets": {"NetworkInterfaceSet": [{"NetworkInterfaceId": "eni-e", "Type": "Primary",
+            "InstanceId": "i-e", "PrimaryIp": "10.8.0.5", "SecurityGroupIds": {"SecurityGroup": ["sg-e"]}}]}});
+        let instances = json!({"Instances": {"Instance": [{"InstanceId": "i-e", "EnsRegionId": "r",
+            "SecurityGroupIds": {"SecurityGroupId": ["sg-e"]},
+            "NetworkInterfaces": {"NetworkInterfaces": [{"NetworkInterfaceId": "eni-e", "Type": "Primary", "PrimaryIpAddress": "10.8.0.5"}]}}]}});
+        let inv = read(&docs(&[attr.clone(), nics, instances]), None, None).unwrap();
+        assert_eq!(inv.provider, Provider::Ens);
+        assert_eq!(inv.endpoints.len(), 1);
+        assert_eq!(inv.endpoints[0].groups, ["sg-e"]);
+        assert!(inv.groups[0].rules[0].id.is_none());
+        // ECS-only fields in a document read as ENS are refused.
+        let mut ecsish = attr;
+        ecsish["Permissions"]["Permission"][0]["SourceGroupId"] = json!("sg-x");
+        let err = read(&docs(&[ecsish]), Some(Provider::Ens), None).unwrap_err();
+        assert!(err.to_string().contains("is an ECS field"), "{err}");
+        // An ENS document in an ECS import is refused.
+        let ens_nic = json!({"NetworkInterfaceSets": {"NetworkInterfaceSet": [{"NetworkInterfaceId": "eni-e", "EnsRegionId": "r"}]}});
+        assert!(matches!(
+            ecs(&[ens_nic]),
+            Err(ImportError::ProviderMismatch {
+                expected: Provider::Ecs,
+                found: Provider::Ens,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn ecs_or_ens_undecided_asks_for_the_provider() {
+        let err = read(&docs(&[attribute(json!([]))]), None, None);
+        assert!(err.is_ok(), "InnerAccessPolicy tells ECS");
+        let plain = json!({"SecurityGroupId": "sg-1", "Permissions": {"Permission": []}});
+        let err = read(&docs(&[plain.clone()]), None, None).unwrap_err();
+        assert!(err.to_string().contains("tells ECS from ENS"), "{err}");
+        assert_eq!(
+            read(&docs(&[plain]), Some(Provider::Ens), None).unwrap().provider,
+            Provider::Ens
+        );
+    }
+
+    #[test]
+    fn unknown_alibaba_answers_are_skipped() {
+        let inv = ecs(&[
+            attribute(json!([])),
+            groups(),
+            json!({"RequestId": "x", "Vpcs": {"Vpc": []}}),
+        ])
+        .unwrap();
+        assert_eq!(inv.skipped.len(), 1);
+        assert!(
+            inv.skipped[0].reason.contains("`RequestId`, `Vpcs`"),
+            "{}",
+            inv.skipped[0].reason
+        );
+    }
+
+    #[test]
+    fn rules_are_ordered_by_creation_time() {
+        let late = perm(json!({"SecurityGroupRuleId": "sgr-late", "CreateTime": "2025-03-02T00:00:00Z"}));
+        let early = perm(
+            json!({"SecurityGroupRuleId": "sgr-early", "PortRange": "80/80", "CreateTime": "2025-03-01T00:00:00Z"}),
+        );
+        let inv = ecs(&[attribute(json!([late, early])), groups()]).unwrap();
+        let ids: Vec<_> = inv.groups[0]
+            .rules
+            .iter()
+            .map(|r| r.id.clone().unwrap())
+            .collect();
+        assert_eq!(ids, ["sgr-early", "sgr-late"]);
+    }
+}
