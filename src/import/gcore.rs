@@ -324,3 +324,116 @@ fn rule(at: &At<'_>, v: &Value) -> Result<(RuleRecord, Option<String>), ImportEr
     };
     Ok((rule, at.text(r, "created_at")?))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::import::{read, Document, ImportError, Inventory, UnresolvedKind};
+    use crate::Provider;
+
+    fn docs(values: &[Value]) -> Vec<Document> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Document::new(format!("g{i}.json"), v.clone()))
+            .collect()
+    }
+
+    fn gcore(values: &[Value]) -> Result<Inventory, ImportError> {
+        read(&docs(values), None, None)
+    }
+
+    fn group(rules: Value) -> Value {
+        json!({"id": "g-1", "name": "web", "project_id": 1, "region_id": 76, "revision_number": 0, "security_group_rules": rules})
+    }
+
+    #[test]
+    fn trap15_count_results_lists_and_protocol_any() {
+        let list = json!({"count": 1, "results": [group(json!([
+            {"id": "r-1", "security_group_id": "g-1", "direction": "egress", "ethertype": "IPv4", "protocol": "any",
+             "port_range_min": null, "port_range_max": null, "remote_ip_prefix": null, "remote_group_id": null},
+            {"id": "r-2", "security_group_id": "g-1", "direction": "ingress", "ethertype": "IPv6", "protocol": "TCP",
+             "port_range_min": 22, "port_range_max": "22", "remote_ip_prefix": "::/0", "remote_group_id": null}]))]});
+        let inv = gcore(&[list]).unwrap();
+        assert_eq!(inv.provider, Provider::Gcore);
+        let r = &inv.groups[0].rules;
+        assert_eq!(
+            Value::Object(r[0].fields.clone()),
+            json!({"direction": "egress", "ethertype": "IPv4"})
+        );
+        assert_eq!(
+            Value::Object(r[1].fields.clone()),
+            json!({"direction": "ingress", "ethertype": "IPv6", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "::/0"})
+        );
+        assert_eq!(inv.groups[0].attributes["project_id"], json!(1));
+    }
+
+    #[test]
+    fn trap16_groups_come_from_ports_joined_by_port_id() {
+        let interfaces = json!({"count": 2, "results": [
+            {"port_id": "p-1", "port_security_enabled": true, "ip_assignments": [{"ip_address": "10.0.0.12", "subnet_id": "s"}],
+             "sub_ports": [{"port_id": "p-3", "ip_assignments": [{"ip_address": "10.0.9.1"}]}]},
+            {"port_id": "p-2", "port_security_enabled": false, "ip_assignments": [{"ip_address": "10.0.0.13"}]}]});
+        let ports = json!({"count": 2, "results": [
+            {"id": "p-1", "name": "eth0", "security_groups": [{"id": "g-1", "name": "web"}]},
+            {"id": "p-4", "name": "eth9", "security_groups": []}]});
+        let inv = gcore(&[
+            json!({"count": 1, "results": [group(json!([]))]}),
+            interfaces,
+            ports,
+        ])
+        .unwrap();
+        let names: Vec<_> = inv.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["p-1", "p-2"],
+            "p-2 has port security off; p-3 has no groups listed"
+        );
+        assert_eq!(inv.endpoints[0].groups, ["g-1"]);
+        assert!(!inv.endpoints[1].port_security);
+        let open: Vec<_> = inv
+            .unresolved
+            .iter()
+            .map(|u| (u.subject.as_str(), u.field.as_deref()))
+            .collect();
+        assert_eq!(
+            open,
+            [("p-3", Some("security_groups")), ("p-4", Some("ip_assignments"))]
+        );
+        assert!(inv
+            .unresolved
+            .iter()
+            .all(|u| u.kind == UnresolvedKind::MissingObject));
+    }
+
+    #[test]
+    fn an_instance_with_group_names_only_is_skipped() {
+        let instance = json!({"id": "i-1", "region_id": 76, "flavor": {}, "security_groups": [{"name": "web"}], "addresses": {}});
+        let inv = gcore(&[json!({"count": 1, "results": [group(json!([]))]}), instance]).unwrap();
+        assert_eq!(inv.skipped.len(), 1);
+        assert!(inv.skipped[0].reason.contains("by name"));
+    }
+
+    #[test]
+    fn a_remote_group_not_described_is_unresolved() {
+        let inv = gcore(&[group(
+            json!([{"id": "r-1", "direction": "ingress", "remote_group_id": "g-9"}]),
+        )])
+        .unwrap();
+        assert_eq!(inv.unresolved[0].field.as_deref(), Some("remote_group_id"));
+        assert_eq!(inv.unresolved[0].subject, "r-1");
+    }
+
+    #[test]
+    fn a_bad_port_names_the_field() {
+        let err = gcore(&[group(
+            json!([{"id": "r-1", "direction": "ingress", "port_range_min": 70000}]),
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "g0.json: security_group_rules[0].port_range_min: `70000` is not a port (0-65535)"
+        );
+    }
+}

@@ -479,3 +479,186 @@ fn v1_ports(at: &At<'_>, r: &Map<String, Value>, fields: &mut Map<String, Value>
     fields.insert("multiport".to_owned(), Value::from(text));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::import::{read, read_with, Document, ImportError, Inventory, Options, UnresolvedKind};
+    use crate::Provider;
+
+    fn docs(values: &[Value]) -> Vec<Document> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Document::new(format!("h{i}.json"), v.clone()))
+            .collect()
+    }
+
+    fn huawei(values: &[Value]) -> Result<Inventory, ImportError> {
+        read(&docs(values), Some(Provider::Huawei), None)
+    }
+
+    fn v3(extra: Value) -> Value {
+        let mut r = json!({"id": "r-1", "security_group_id": "g-1", "direction": "ingress", "ethertype": "IPv4",
+                           "protocol": "tcp", "multiport": "22", "action": "allow", "priority": 1,
+                           "remote_ip_prefix": "10.0.0.0/8", "remote_group_id": null, "remote_address_group_id": null});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    }
+
+    fn show(rules: Value) -> Value {
+        json!({"request_id": "x", "security_group": {"id": "g-1", "name": "web", "security_group_rules": rules}})
+    }
+
+    fn fields(inv: &Inventory) -> Value {
+        Value::Object(inv.groups[0].rules[0].fields.clone())
+    }
+
+    #[test]
+    fn trap10_v1_rules_are_refused_unless_accepted_as_allow_only() {
+        let v1 = json!({"security_group_rules": [{"id": "r-1", "security_group_id": "g-1", "direction": "ingress",
+            "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 80, "port_range_max": 90,
+            "remote_ip_prefix": "0.0.0.0/0", "tenant_id": "t"}]});
+        let err = huawei(&[v1.clone()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("h0.json: security_group_rules[0]: a v1/Neutron rule"),
+            "{err}"
+        );
+        let accepted = read_with(
+            &docs(&[v1]),
+            &Options {
+                accept_v1: true,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fields(&accepted),
+            json!({"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "remote_ip_prefix": "0.0.0.0/0",
+                   "multiport": "80-90", "action": "allow", "priority": 100})
+        );
+        assert_eq!(accepted.unresolved[0].kind, UnresolvedKind::V1Rule);
+        assert_eq!(accepted.unresolved[0].subject, "r-1");
+        // ICMP type/code has no v3 form: refused even when v1 is accepted.
+        let icmp = json!({"security_group_rules": [{"id": "r-2", "security_group_id": "g-1", "direction": "ingress",
+            "protocol": "icmp", "port_range_min": 8, "port_range_max": 0}]});
+        let options = Options {
+            accept_v1: true,
+            ..Options::default()
+        };
+        assert!(read_with(&docs(&[icmp]), &options).is_err());
+        // A v3 rule missing only one of action and priority is malformed, not v1.
+        let half = v3(json!({"priority": null}));
+        let err = huawei(&[show(json!([half]))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "h0.json: security_group.security_group_rules[0].priority: is missing from a v3 rule"
+        );
+    }
+
+    #[test]
+    fn trap11_multiport_string_or_number() {
+        let s = huawei(&[show(json!([v3(json!({"multiport": "333"}))]))]).unwrap();
+        let n = huawei(&[show(json!([v3(json!({"multiport": 333}))]))]).unwrap();
+        assert_eq!(fields(&s)["multiport"], json!("333"));
+        assert_eq!(fields(&s), fields(&n));
+    }
+
+    #[test]
+    fn trap12_null_protocol_and_peers_are_unset() {
+        let inv = huawei(&[show(json!([v3(
+            json!({"protocol": null, "multiport": null, "remote_ip_prefix": null,
+                                                  "description": null, "ethertype": "ipv6", "action": "DENY"})
+        )]))])
+        .unwrap();
+        assert_eq!(
+            fields(&inv),
+            json!({"direction": "ingress", "ethertype": "IPv6", "action": "deny", "priority": 1})
+        );
+    }
+
+    #[test]
+    fn trap13_address_group_entries_may_be_ranges() {
+        let ag = json!({"address_groups": [{"id": "a-1", "name": "office", "ip_version": 4,
+            "ip_set": ["198.51.100.0/24", "192.0.2.10", "192.0.2.20-192.0.2.30"]}]});
+        let rule = v3(json!({"remote_ip_prefix": null, "remote_address_group_id": "a-1"}));
+        let inv = huawei(&[show(json!([rule.clone()])), ag]).unwrap();
+        assert_eq!(inv.address_groups[0].ip_set.len(), 3);
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        let missing = huawei(&[show(json!([rule]))]).unwrap();
+        assert_eq!(
+            missing.unresolved[0].field.as_deref(),
+            Some("remote_address_group_id")
+        );
+        let bad =
+            json!({"address_groups": [{"id": "a-2", "ip_version": 4, "ip_set": ["192.0.2.30-192.0.2.20"]}]});
+        let err = huawei(&[bad]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ip_set[0]: `192.0.2.30-192.0.2.20` is not an IPv4"),
+            "{err}"
+        );
+        let v6 = json!({"address_groups": [{"id": "a-3", "ip_version": "6", "ip_set": ["2001:db8::1-2001:db8::9"]}]});
+        assert_eq!(huawei(&[v6]).unwrap().address_groups[0].ip_version, 6);
+    }
+
+    #[test]
+    fn trap14_ports_keep_group_order_and_port_security() {
+        let ports = json!({"ports": [
+            {"id": "p-1", "device_id": "vm-1", "port_security_enabled": false, "security_groups": ["g-2", "g-1"],
+             "private_ips": [{"ip_address": "192.168.0.10"}]},
+            {"id": "p-2", "device_id": "", "security_groups": ["g-1"], "fixed_ips": [{"subnet_id": "s", "ip_address": "192.168.0.11"}]}]});
+        let inv = huawei(&[show(json!([])), ports]).unwrap();
+        assert_eq!(inv.endpoints[0].groups, ["g-2", "g-1"], "never sorted");
+        assert!(!inv.endpoints[0].port_security);
+        assert_eq!(inv.endpoints[0].instance.as_deref(), Some("vm-1"));
+        assert!(inv.endpoints[1].port_security, "absent reads as the API default");
+        assert_eq!(inv.endpoints[1].instance, None);
+        assert!(inv.notes.iter().any(|n| n.contains("port_security_enabled")));
+        assert_eq!(inv.unresolved[0].subject, "p-1", "g-2 is not described");
+    }
+
+    #[test]
+    fn rule_lists_join_groups_and_pages() {
+        let groups = json!({"security_groups": [{"id": "g-1", "name": "web"}, {"id": "g-2", "name": "ops"}], "page_info": {}});
+        let page1 = json!({"security_group_rules": [v3(json!({}))], "page_info": {"next_marker": "r-1"}});
+        let page2 = json!({"security_group_rules": [v3(json!({"id": "r-2", "security_group_id": "g-2", "remote_group_id": "g-1", "remote_ip_prefix": null}))]});
+        let inv = huawei(&[json!([page1, page2]), groups]).unwrap();
+        assert_eq!(inv.groups.len(), 2);
+        assert_eq!(inv.groups[0].name.as_deref(), Some("web"));
+        assert_eq!(inv.groups[1].rules[0].fields["remote_group_id"], json!("g-1"));
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        // A group whose rules were never listed is unresolved.
+        let only = huawei(&[json!({"security_groups": [{"id": "g-9"}]})]).unwrap();
+        assert_eq!(only.unresolved[0].field.as_deref(), Some("security_group_rules"));
+    }
+
+    #[test]
+    fn a_rule_inside_another_group_is_refused() {
+        let err = huawei(&[show(json!([v3(json!({"security_group_id": "g-2"}))]))]).unwrap_err();
+        assert!(err.to_string().contains("`g-2` inside group `g-1`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_huawei_answers_are_skipped() {
+        let inv = huawei(&[show(json!([])), json!({"servers": [], "count": 0})]).unwrap();
+        assert!(inv.skipped[0].reason.contains("ListPorts"));
+    }
+
+    #[test]
+    fn a_gcore_document_in_a_huawei_import_is_refused() {
+        let err = huawei(&[json!({"count": 0, "results": []})]).unwrap_err();
+        assert!(matches!(
+            err,
+            ImportError::ProviderMismatch {
+                expected: Provider::Huawei,
+                found: Provider::Gcore,
+                ..
+            }
+        ));
+    }
+}
