@@ -41,7 +41,7 @@ fn ecs_fixtures_join_groups_rules_prefix_lists_and_nics() {
     assert_eq!(web.rules[1].direction, Direction::Egress);
     assert_eq!(web.rules[1].fields["Priority"], json!(100));
     let ops = inv.group("sg-bp1ops0000000000a9").unwrap();
-    assert_eq!(ops.attributes["SecurityGroupType"], json!("enterprise"));
+    assert_eq!(ops.attributes["SecurityGroupType"], json!("normal"));
     assert_eq!(ops.attributes["InnerAccessPolicy"], json!("Drop"));
     assert!(ops.rules[0]
         .origin

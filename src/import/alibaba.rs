@@ -5,7 +5,9 @@
 //! Each answer may come as one page, as a Tea-SDK dump `{"headers","statusCode","body"}`
 //! [E9], as `aliyun --pager` output (only the aggregated array) [E10], or as a JSON array
 //! of pages. Arrays come wrapped (`{"Permissions": {"Permission": [...]}}`) or flattened.
-//! Rules are kept as the `AuthorizeSecurityGroup[Egress]` permission parameters: `""` is
+//! Rules are kept as permission parameters: ECS as `AuthorizeSecurityGroup[Egress]` takes
+//! them, ENS as a `CreateSecurityGroup` `Permissions.N` entry (the only ENS call that takes
+//! IPv6 peers and descriptions) without `Direction`, which is the record's. `""` is
 //! dropped (unset, trap 4), `Priority` becomes a number (trap 2), `IpProtocol`, `Policy`
 //! and `NicType` are read in any case and written in one spelling (trap 3), and the peer
 //! fields are the direction's own (trap 5: `Source*` on ingress, `Dest*` on egress, the
@@ -973,7 +975,7 @@ mod tests {
         let err = read(&docs(&[attribute(json!([]))]), None, None);
         assert!(err.is_ok(), "InnerAccessPolicy tells ECS");
         let plain = json!({"SecurityGroupId": "sg-1", "Permissions": {"Permission": []}});
-        let err = read(&docs(&[plain.clone()]), None, None).unwrap_err();
+        let err = read(&docs(std::slice::from_ref(&plain)), None, None).unwrap_err();
         assert!(err.to_string().contains("tells ECS from ENS"), "{err}");
         assert_eq!(
             read(&docs(&[plain]), Some(Provider::Ens), None).unwrap().provider,

@@ -522,7 +522,7 @@ mod tests {
         let v1 = json!({"security_group_rules": [{"id": "r-1", "security_group_id": "g-1", "direction": "ingress",
             "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 80, "port_range_max": 90,
             "remote_ip_prefix": "0.0.0.0/0", "tenant_id": "t"}]});
-        let err = huawei(&[v1.clone()]).unwrap_err();
+        let err = huawei(std::slice::from_ref(&v1)).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("h0.json: security_group_rules[0]: a v1/Neutron rule"),
