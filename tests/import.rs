@@ -277,3 +277,75 @@ fn a_malformed_field_names_file_path_and_value() {
         "attr.json: Permissions.Permission[0].Priority: `high` is not an integer"
     );
 }
+
+/// Writes an ECS describe bundle of about `mb` megabytes as JSON lines, one answer per line:
+/// DescribeSecurityGroups pages, DescribeSecurityGroupAttribute pages of 100 rules (two per
+/// group) and DescribeNetworkInterfaces pages. Returns the number of rules written.
+fn write_bundle(path: &std::path::Path, mb: usize) -> usize {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut written = 0usize;
+    let mut rules = 0usize;
+    let mut g = 0usize;
+    while written < mb << 20 {
+        let gid = format!("sg-bench{g:012}");
+        let mut lines = vec![json!({"RequestId": "r", "RegionId": "cn-hangzhou", "SecurityGroups": {"SecurityGroup": [
+            {"SecurityGroupId": gid, "SecurityGroupName": format!("g{g}"), "SecurityGroupType": "normal", "VpcId": "vpc-bench"}]}})];
+        for page in 0..2 {
+            let perms: Vec<Value> = (0..100)
+                .map(|i| {
+                    let n = page * 100 + i;
+                    json!({"SecurityGroupRuleId": format!("sgr-{g:08}-{n:04}"), "Direction": if n % 3 == 0 { "egress" } else { "ingress" },
+                           "IpProtocol": "TCP", "PortRange": format!("{}/{}", 1000 + n, 1000 + n), "SourcePortRange": "",
+                           "SourceCidrIp": if n % 3 == 0 { String::new() } else { format!("10.{}.{}.0/24", g % 250, n % 250) },
+                           "Ipv6SourceCidrIp": "", "SourceGroupId": "", "SourceGroupOwnerAccount": "", "SourcePrefixListId": "",
+                           "DestCidrIp": if n % 3 == 0 { "0.0.0.0/0" } else { "" }, "Ipv6DestCidrIp": "", "DestGroupId": "",
+                           "DestPrefixListId": "", "PortRangeListId": "", "Policy": if n % 7 == 0 { "Drop" } else { "Accept" },
+                           "Priority": (n % 100) + 1, "NicType": "intranet", "Description": "generated",
+                           "CreateTime": format!("2025-03-01T08:{:02}:{:02}Z", n / 60, n % 60)})
+                })
+                .collect();
+            rules += perms.len();
+            lines.push(json!({"RequestId": "r", "RegionId": "cn-hangzhou", "SecurityGroupId": gid, "VpcId": "vpc-bench",
+                              "InnerAccessPolicy": "Accept", "NextToken": "", "Permissions": {"Permission": perms}}));
+        }
+        lines.push(json!({"RequestId": "r", "NetworkInterfaceSets": {"NetworkInterfaceSet": [
+            {"NetworkInterfaceId": format!("eni-bench{g:010}"), "Type": "Primary", "InstanceId": format!("i-bench{g:010}"),
+             "PrivateIpAddress": format!("172.{}.{}.{}", 16 + g / 65536 % 16, g / 256 % 256, g % 256),
+             "SecurityGroupIds": {"SecurityGroupId": [gid]}}]}}));
+        for line in lines {
+            let text = line.to_string();
+            written += text.len() + 1;
+            writeln!(out, "{text}").unwrap();
+        }
+        g += 1;
+    }
+    out.flush().unwrap();
+    rules
+}
+
+/// `SGEVAL_IMPORT_MB=100 cargo test --release --test import -- --ignored --nocapture`, under
+/// `/usr/bin/time -v` for the peak RSS.
+#[test]
+#[ignore = "measurement: a ~100 MB generated describe bundle"]
+fn import_a_large_generated_bundle() {
+    let mb: usize = std::env::var("SGEVAL_IMPORT_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let path = std::env::temp_dir().join(format!("sgeval-import-bench-{}.jsonl", std::process::id()));
+    let rules = write_bundle(&path, mb);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let start = std::time::Instant::now();
+    let inv = import::read_paths(&[path.to_str().unwrap()], &Options::default()).unwrap();
+    let took = start.elapsed();
+    std::fs::remove_file(&path).unwrap();
+    let read: usize = inv.groups.iter().map(|g| g.rules.len()).sum();
+    assert_eq!(read, rules);
+    assert!(inv.unresolved.is_empty());
+    println!(
+        "imported {:.1} MB ({} groups, {} rules, {} endpoints) in {:.2} s",
+        size as f64 / (1 << 20) as f64,
+        inv.groups.len(),
+        read,
+        inv.endpoints.len(),
+        took.as_secs_f64()
+    );
+}
