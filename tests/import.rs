@@ -289,8 +289,10 @@ fn write_bundle(path: &std::path::Path, mb: usize) -> usize {
     let mut g = 0usize;
     while written < mb << 20 {
         let gid = format!("sg-bench{g:012}");
-        let mut lines = vec![json!({"RequestId": "r", "RegionId": "cn-hangzhou", "SecurityGroups": {"SecurityGroup": [
-            {"SecurityGroupId": gid, "SecurityGroupName": format!("g{g}"), "SecurityGroupType": "normal", "VpcId": "vpc-bench"}]}})];
+        let mut lines = vec![
+            json!({"RequestId": "r", "RegionId": "cn-hangzhou", "SecurityGroups": {"SecurityGroup": [
+            {"SecurityGroupId": gid, "SecurityGroupName": format!("g{g}"), "SecurityGroupType": "normal", "VpcId": "vpc-bench"}]}}),
+        ];
         for page in 0..2 {
             let perms: Vec<Value> = (0..100)
                 .map(|i| {
@@ -329,7 +331,10 @@ fn write_bundle(path: &std::path::Path, mb: usize) -> usize {
 #[test]
 #[ignore = "measurement: a ~100 MB generated describe bundle"]
 fn import_a_large_generated_bundle() {
-    let mb: usize = std::env::var("SGEVAL_IMPORT_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let mb: usize = std::env::var("SGEVAL_IMPORT_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let path = std::env::temp_dir().join(format!("sgeval-import-bench-{}.jsonl", std::process::id()));
     let rules = write_bundle(&path, mb);
     let size = std::fs::metadata(&path).unwrap().len();

@@ -102,6 +102,10 @@ pub(crate) struct Reader {
     b: Builder,
     /// Groups listed by DescribeSecurityGroups (whose type is known).
     typed: HashSet<String>,
+    /// Groups of which an attribute page announced a next page (`NextToken`) ...
+    continued: Vec<(String, Origin)>,
+    /// ... and groups of which a last page (no `NextToken`) was read.
+    last_page: HashSet<String>,
     /// Instances whose primary ENI was read (so an instance-named endpoint is redundant).
     primary_of: HashSet<String>,
     /// Secondary ENIs DescribeInstances lists without their groups.
@@ -171,6 +175,12 @@ impl Reader {
         };
         let gi = self.b.group(&gid, at);
         self.b.rules_listed.insert(gid.clone());
+        match at.text(o, "NextToken")? {
+            Some(_) => self.continued.push((gid.clone(), at.origin())),
+            None => {
+                self.last_page.insert(gid.clone());
+            }
+        }
         self.b
             .name(gi, at.text(o, "SecurityGroupName")?, at, "SecurityGroupName")?;
         self.group_attributes(gi, at, o)?;
@@ -443,6 +453,19 @@ impl Reader {
                     Some("SecurityGroupIds"),
                     origin,
                     format!("secondary ENI `{eni}`: DescribeInstances does not list its groups; add DescribeNetworkInterfaces"),
+                );
+            }
+        }
+        // A page that says more follow, of a group whose last page is not among the documents.
+        for (gid, origin) in std::mem::take(&mut self.continued) {
+            if !self.last_page.contains(&gid) {
+                self.last_page.insert(gid.clone());
+                self.b.unresolved(
+                    UnresolvedKind::MissingObject,
+                    &gid,
+                    Some("NextToken"),
+                    origin,
+                    format!("group `{gid}`: a DescribeSecurityGroupAttribute page has a `NextToken` and no last page was given; add the remaining pages (or the `--pager` output)"),
                 );
             }
         }
@@ -732,6 +755,21 @@ mod tests {
                 .starts_with("d0.json: SecurityGroupId: is missing beside `Permissions`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn trap01_a_page_announcing_more_without_the_last_page_is_unresolved() {
+        let mut first = attribute(json!([perm(json!({}))]));
+        first["NextToken"] = json!("AAAAAdDWBF2");
+        let inv = ecs(&[first.clone(), groups()]).unwrap();
+        assert_eq!(inv.unresolved.len(), 1);
+        assert_eq!(inv.unresolved[0].field.as_deref(), Some("NextToken"));
+        let last = attribute(json!([perm(
+            json!({"SecurityGroupRuleId": "sgr-2", "PortRange": "80/80"})
+        )]));
+        let inv = ecs(&[first, last, groups()]).unwrap();
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        assert_eq!(inv.groups[0].rules.len(), 2);
     }
 
     #[test]

@@ -134,8 +134,11 @@ impl Builder {
         created: Option<String>,
         at: &At<'_>,
     ) -> Result<(), ImportError> {
-        let content = format!("{}|{}", rule.direction, Value::Object(rule.fields.clone()));
-        let key = rule.id.clone().unwrap_or_else(|| content.clone());
+        // PERF: content keys only for rules without ids (ENS), not for every rule.
+        let key = rule
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{}|{}", rule.direction, Value::Object(rule.fields.clone())));
         if let Some(&ri) = self.rule_keys[gi].get(&key) {
             let old = &self.groups[gi].rules[ri];
             if old.direction != rule.direction || old.fields != rule.fields {

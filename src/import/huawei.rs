@@ -49,7 +49,17 @@ const LOWEST_PRIORITY: i64 = 100;
 pub(crate) struct Reader {
     b: Builder,
     noted_port_security: bool,
+    /// Per list (`security_group_rules`, `ports`, ...): whether a page said more follow
+    /// (`page_info.next_marker`), and whether a last page was read.
+    pages: std::collections::BTreeMap<&'static str, (bool, bool)>,
 }
+
+const LISTS: &[&str] = &[
+    "security_groups",
+    "security_group_rules",
+    "address_groups",
+    "ports",
+];
 
 impl Reader {
     pub(crate) fn add(&mut self, file: &str, value: &Value, accept_v1: bool) -> Result<(), ImportError> {
@@ -79,6 +89,20 @@ impl Reader {
                 )))
             }
         };
+        let more = o
+            .get("page_info")
+            .and_then(|p| p.get("next_marker"))
+            .is_some_and(|m| !m.is_null() && m != "");
+        for list in LISTS {
+            if o.contains_key(*list) {
+                let seen = self.pages.entry(list).or_default();
+                if more {
+                    seen.0 = true;
+                } else {
+                    seen.1 = true;
+                }
+            }
+        }
         let mut read = false;
         if let Some(g) = o.get("security_group") {
             let p = key(path, "security_group");
@@ -294,6 +318,13 @@ impl Reader {
     }
 
     pub(crate) fn finish(mut self) -> Result<Inventory, ImportError> {
+        for (list, (more, last)) in &self.pages {
+            if *more && !*last {
+                self.b.notes.push(format!(
+                    "a `{list}` page has `page_info.next_marker` and no last page was given: later pages are missing"
+                ));
+            }
+        }
         let missing: Vec<(String, Origin)> = self
             .b
             .groups()
@@ -635,6 +666,17 @@ mod tests {
         // A group whose rules were never listed is unresolved.
         let only = huawei(&[json!({"security_groups": [{"id": "g-9"}]})]).unwrap();
         assert_eq!(only.unresolved[0].field.as_deref(), Some("security_group_rules"));
+    }
+
+    #[test]
+    fn a_page_announcing_more_without_the_last_is_noted() {
+        let page = json!({"security_group_rules": [v3(json!({}))], "page_info": {"next_marker": "r-1", "current_count": 1}});
+        let inv = huawei(&[page]).unwrap();
+        assert!(
+            inv.notes.iter().any(|n| n.contains("next_marker")),
+            "{:?}",
+            inv.notes
+        );
     }
 
     #[test]
