@@ -151,7 +151,9 @@ impl<'a> At<'a> {
             Some(Value::String(s)) if s.is_empty() => return Ok(Vec::new()),
             Some(Value::Array(items)) => (base, items),
             Some(Value::Object(o)) => match o.get(inner) {
-                None | Some(Value::Null) if o.is_empty() || o.len() == 1 => return Ok(Vec::new()),
+                // `{}` and `{"Inner": null}` are no items; another key is a shape we do not know.
+                None if o.is_empty() => return Ok(Vec::new()),
+                Some(Value::Null) => return Ok(Vec::new()),
                 Some(Value::Array(items)) => (key(&base, inner), items),
                 _ => {
                     return Err(field_error(
@@ -228,4 +230,57 @@ pub(crate) fn ip(file: &str, path: &str, text: &str) -> Result<std::net::IpAddr,
     text.trim()
         .parse()
         .map_err(|_| field_error(file, path, format!("`{text}` is not an IP address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::At;
+
+    #[test]
+    fn wrapped_arrays_take_every_published_form() {
+        let at = At::new("f.json", "");
+        for v in [json!({"L": {"I": [1, 2]}}), json!({"L": [1, 2]})] {
+            let items = at.wrapped(v.as_object().unwrap(), "L", "I").unwrap();
+            assert_eq!(items.len(), 2);
+        }
+        for v in [
+            json!({}),
+            json!({"L": null}),
+            json!({"L": ""}),
+            json!({"L": {}}),
+            json!({"L": {"I": null}}),
+        ] {
+            assert!(
+                at.wrapped(v.as_object().unwrap(), "L", "I").unwrap().is_empty(),
+                "{v}"
+            );
+        }
+        let err = at
+            .wrapped(json!({"L": {"Other": [1]}}).as_object().unwrap(), "L", "I")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.json: L: must hold an array `I` (or be an array), found `{\"Other\":[1]}`"
+        );
+        assert!(at
+            .wrapped(json!({"L": 3}).as_object().unwrap(), "L", "I")
+            .is_err());
+    }
+
+    #[test]
+    fn integers_come_as_numbers_or_digits() {
+        let at = At::new("f.json", "p");
+        let o = json!({"a": 5, "b": " 7 ", "c": "", "d": "x", "e": 1.5});
+        let o = o.as_object().unwrap();
+        assert_eq!(at.integer(o, "a").unwrap(), Some(5));
+        assert_eq!(at.integer(o, "b").unwrap(), Some(7));
+        assert_eq!(at.integer(o, "c").unwrap(), None);
+        assert_eq!(
+            at.integer(o, "d").unwrap_err().to_string(),
+            "f.json: p.d: `x` is not an integer"
+        );
+        assert!(at.integer(o, "e").is_err());
+    }
 }
