@@ -159,6 +159,10 @@ pub fn from_reader<R: BufRead>(
             });
         }
         lineno += 1;
+        // A byte-order mark (PowerShell redirections write one) is not part of the JSON.
+        if lineno == 1 && line.starts_with('\u{feff}') {
+            line.drain(..'\u{feff}'.len_utf8());
+        }
         if !line.trim().is_empty() {
             break;
         }
@@ -282,6 +286,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let docs = parse_str("bom.json", "\u{feff}{\n\"a\": 1\n}").unwrap();
+        assert_eq!(docs[0].value, serde_json::json!({"a": 1}));
+        let docs = parse_str("bom.jsonl", "\u{feff}{\"a\": 1}\n{\"a\": 2}\n").unwrap();
+        assert_eq!(docs.len(), 2);
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //!
 //! The readers never guess: a verdict-deciding fact the documents do not give becomes an
 //! [`Unresolved`] item, a resource they do not understand a [`Skipped`] one.
+//!
+//! The way in: [`load`] turns files, directories, standard input and JSON-lines bundles into
+//! [`Document`]s one at a time; [`detect`] tells each document's format and provider;
+//! an [`Importer`] hands it to its provider's reader (Alibaba ECS/ENS, Huawei, Gcore describe
+//! answers), which joins answers by id; [`Importer::finish`] gives the [`Inventory`].
+//! [`read`], [`read_with`] and [`read_paths`] do all of it in one call. Any error leaves
+//! nothing partial: the whole import fails.
 
 mod alibaba;
 mod build;
