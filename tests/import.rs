@@ -354,3 +354,33 @@ fn import_a_large_generated_bundle() {
         took.as_secs_f64()
     );
 }
+
+#[test]
+fn documents_of_no_known_shape_are_skipped_and_alone_refused() {
+    let mut docs = import::load::parse_str("bundle.jsonl", &bundle("gcore")).unwrap();
+    docs.push(Document::new("vpcs.json", json!({"vpcs": []})));
+    docs.push(Document::new("n.json", json!(42)));
+    let inv = import::read(&docs, None, None).unwrap();
+    let skipped: Vec<_> = inv.skipped.iter().map(|s| s.origin.file.as_str()).collect();
+    assert!(
+        skipped.contains(&"vpcs.json") && skipped.contains(&"n.json"),
+        "{skipped:?}"
+    );
+    let err = import::read(&[Document::new("vpcs.json", json!({"vpcs": []}))], None, None).unwrap_err();
+    assert!(matches!(err, ImportError::Unrecognised { .. }), "{err}");
+}
+
+#[test]
+fn terraform_documents_are_not_read_as_describe_output() {
+    let plan = Document::new(
+        "plan.json",
+        json!({"format_version": "1.2", "resource_changes": []}),
+    );
+    let err = import::read(&[plan.clone()], None, None).unwrap_err();
+    assert!(err.to_string().contains("Terraform"), "{err}");
+    let err = import::read(&[plan], None, Some(import::Format::Describe)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plan.json: a terraform document, but the format asked for is describe"
+    );
+}
