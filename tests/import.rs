@@ -376,7 +376,7 @@ fn terraform_documents_are_not_read_as_describe_output() {
         "plan.json",
         json!({"format_version": "1.2", "resource_changes": []}),
     );
-    let err = import::read(&[plan.clone()], None, None).unwrap_err();
+    let err = import::read(std::slice::from_ref(&plan), None, None).unwrap_err();
     assert!(err.to_string().contains("Terraform"), "{err}");
     let err = import::read(&[plan], None, Some(import::Format::Describe)).unwrap_err();
     assert_eq!(
