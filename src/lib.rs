@@ -51,6 +51,7 @@ mod family;
 pub mod flow;
 pub mod group;
 mod ids;
+pub mod import;
 mod key;
 pub mod limits;
 pub mod live;
