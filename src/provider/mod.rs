@@ -14,11 +14,14 @@ use crate::decision::Verdict;
 use crate::group::GroupKey;
 
 pub mod alibaba;
+mod draft;
 pub mod ecs;
 pub mod ens;
 pub mod gcore;
 pub mod huawei;
 mod rest;
+
+pub use draft::{RuleDraft, Target};
 
 /// The providers sgeval models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,6 +58,60 @@ impl Provider {
             Provider::Ens => ens::APIS,
             Provider::Huawei => huawei::APIS,
             Provider::Gcore => gcore::APIS,
+        }
+    }
+
+    /// The call that adds `rule` to the group `target`, written in the provider's own
+    /// request shape (each provider's `rules::emit`): ECS `AuthorizeSecurityGroup[Egress]`
+    /// with one permission, ENS the older single-rule call, Huawei and Gcore
+    /// `CreateSecurityGroupRule`. `None` when that call cannot state the rule (ENS: an
+    /// IPv6 or group remote, a local prefix, ICMPv6).
+    pub fn emit(self, target: &Target, rule: &RuleDraft) -> Option<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => Some(ecs::rules::emit(target, rule)),
+            Provider::Ens => ens::rules::emit(target, rule),
+            Provider::Huawei => Some(huawei::rules::emit(target, rule)),
+            Provider::Gcore => Some(gcore::rules::emit(target, rule)),
+        }
+    }
+
+    /// The calls that add `rules` to the group `target`: ECS one `Authorize` call per
+    /// direction and 100 rules; Huawei one `BatchCreateSecurityGroupRules` when `batch`;
+    /// otherwise one [`Provider::emit`] call per rule (ENS: the rules it can state).
+    pub fn emit_all(self, target: &Target, rules: &[RuleDraft], batch: bool) -> Vec<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => ecs::rules::emit_all(target, rules),
+            Provider::Huawei => huawei::rules::emit_all(target, rules, batch),
+            Provider::Ens | Provider::Gcore => rules.iter().filter_map(|r| self.emit(target, r)).collect(),
+        }
+    }
+
+    /// A rule as one item of a rule list: ECS `Permissions.N`, ENS `CreateSecurityGroup`
+    /// `Permissions.N` (with its `Direction`), Huawei `security_group_rules` items, Gcore
+    /// `CreateSecurityGroup` `rules` items.
+    pub fn emit_entry(self, rule: &RuleDraft) -> serde_json::Value {
+        serde_json::Value::Object(match self {
+            Provider::Ecs => ecs::rules::entry(rule),
+            Provider::Ens => ens::rules::entry(rule),
+            Provider::Huawei => huawei::rules::entry(rule),
+            Provider::Gcore => gcore::rules::entry(rule),
+        })
+    }
+
+    /// The call that removes the rule `rule_id` (`rule` as a draft) from the group
+    /// `target`: by id, except ENS, whose older revoke calls name the rule by its fields
+    /// (`None` when they cannot state it).
+    pub fn emit_remove(
+        self,
+        target: &Target,
+        rule_id: &str,
+        rule: &RuleDraft,
+    ) -> Option<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => Some(ecs::rules::emit_remove(target, rule.direction, rule_id)),
+            Provider::Ens => ens::rules::emit_legacy(target, rule, true),
+            Provider::Huawei => Some(huawei::rules::emit_remove(target, rule_id)),
+            Provider::Gcore => Some(gcore::rules::emit_remove(target, rule_id)),
         }
     }
 

@@ -9,6 +9,8 @@
 //! parameter on the wire); an object or array where a value is expected is the caller's
 //! `Invalid<Param>` error naming the field and the value.
 
+pub(crate) mod rules;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

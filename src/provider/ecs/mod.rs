@@ -43,6 +43,8 @@
 //!   parameters answers as the first call did and changes nothing; with other parameters
 //!   `IdempotentParameterMismatch` (400). Only successful calls are remembered.
 
+pub(crate) mod rules;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};

@@ -26,6 +26,8 @@
 //!   not the number (unconfirmed; ECS's default).
 //! - Parameters ENS does not define for the API are refused (`InvalidParameter`).
 
+pub(crate) mod rules;
+
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 

@@ -34,6 +34,8 @@
 //! The emulation is one tenant: `project_id` and `region_id` are checked to be integers and
 //! shown, not used to separate groups.
 
+pub(crate) mod rules;
+
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -196,14 +198,14 @@ const RULE_FIELDS: &[&str] = &[
 ];
 
 /// Port-bearing protocols (Neutron `SG_PORT_PROTO_NAMES`): tcp, udp, dccp, sctp, udplite.
-const PORT_PROTOCOLS: &[u8] = &[6, 17, 33, 132, 136];
+pub(super) const PORT_PROTOCOLS: &[u8] = &[6, 17, 33, 132, 136];
 /// Protocols that exist only for IPv6 (Neutron `_validate_ethertype_and_protocol`):
 /// ipv6-encap, ipv6-route, ipv6-frag, ipv6-icmp, ipv6-nonxt, ipv6-opts.
 const IPV6_ONLY: &[u8] = &[41, 43, 44, 58, 59, 60];
 
 /// Protocol names Gcore and Neutron accept (provider-semantics.md section 5), plus the
 /// legacy `icmpv6` alias of Neutron.
-const PROTOCOL_NAMES: &[(&str, u8)] = &[
+pub(super) const PROTOCOL_NAMES: &[(&str, u8)] = &[
     ("ah", 51),
     ("dccp", 33),
     ("egp", 8),

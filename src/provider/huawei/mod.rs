@@ -29,6 +29,8 @@
 //! for the v1-era wrapped APIs; the v3 reference only points to it. Where it names no code
 //! for a case, the closest documented one is used and marked *unconfirmed* below.
 
+pub(crate) mod rules;
+
 use std::net::IpAddr;
 
 use ipnet::IpNet;
