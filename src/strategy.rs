@@ -546,6 +546,14 @@ fn rule_calls(
         .collect()
 }
 
+/// A rule draft `provider` can state (what its `emit` writes and its front end reads
+/// back), group references naming one of `groups` (none when empty).
+pub fn rule_draft(provider: Provider, groups: Vec<String>) -> BoxedStrategy<RuleDraft> {
+    spec(provider, groups.len())
+        .prop_map(move |s| s.draft(provider, &groups))
+        .boxed()
+}
+
 /// A valid rule call of `provider` that adds one rule to the existing group `group`
 /// (ECS: a basic group, ENS, Huawei, Gcore: any), remote by address only.
 pub fn rule_call(provider: Provider, group: String) -> BoxedStrategy<ApiCall> {

@@ -270,7 +270,7 @@ fn draft(spec: &Spec, r: &RuleSpec) -> RuleDraft {
     } else {
         IcmpMatch::ANY
     };
-    let cidr = || Some(net(v6, r.remote).parse::<IpNet>().expect("valid net"));
+    let cidr = || Some(prefix(net(v6, r.remote)));
     let group = || Some(remote_group(spec, r));
     let remote_kind = if provider == Provider::Ens && matches!(r.remote_kind, 2..=4) {
         1
@@ -288,10 +288,7 @@ fn draft(spec: &Spec, r: &RuleSpec) -> RuleDraft {
         (2, _) | (4, Provider::Huawei | Provider::Gcore) => (None, group(), None),
         _ => (cidr(), group(), None),
     };
-    let local = r
-        .local
-        .filter(|_| alibaba)
-        .map(|l| net(v6, l).parse::<IpNet>().expect("valid net"));
+    let local = r.local.filter(|_| alibaba).map(|l| prefix(net(v6, l)));
     RuleDraft {
         direction: if r.egress {
             Direction::Egress
@@ -311,6 +308,13 @@ fn draft(spec: &Spec, r: &RuleSpec) -> RuleDraft {
         priority: r.priority,
         description: String::new(),
     }
+}
+
+/// A pool prefix (a bare address is a host prefix).
+fn prefix(text: &str) -> IpNet {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .expect("pool prefixes parse")
 }
 
 fn family(v6: bool) -> Family {
