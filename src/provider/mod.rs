@@ -181,25 +181,37 @@ impl Default for Options {
     }
 }
 
-/// A provider error before it is shaped into the provider's error body.
+/// A provider error before it is shaped into the provider's error body: the one error
+/// shape of every front end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
-    /// The provider's error code (`InvalidSourceCidrIp.Malformed`, `VPC.0601`, ...).
-    pub code: String,
+    /// The provider's error code from its code table (`InvalidSourceCidrIp.Malformed`,
+    /// `VPC.0601`, Gcore's `exception_class` `ValidationError`, ...).
+    pub code: &'static str,
+    /// The offending field, in the provider's names (`Permissions.1.PortRange`,
+    /// `rules[0].protocol`), where one field is at fault.
+    pub field: Option<String>,
     /// Message naming the field and the offending value.
     pub message: String,
 }
 
 impl ApiError {
     /// An error with status, code and message.
-    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            code: code.into(),
+            code,
+            field: None,
             message: message.into(),
         }
+    }
+
+    /// The error, naming the offending field.
+    pub fn at(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
     }
 }
 

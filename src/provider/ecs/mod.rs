@@ -600,7 +600,7 @@ fn side(direction: Direction) -> &'static Side {
     }
 }
 
-fn bad(code: &str, message: String) -> ApiError {
+fn bad(code: &'static str, message: String) -> ApiError {
     ApiError::new(400, code, message)
 }
 

@@ -79,14 +79,14 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
     }
 }
 
-fn bad(code: &str, message: String) -> ApiError {
+fn bad(code: &'static str, message: String) -> ApiError {
     ApiError::new(400, code, message)
 }
 
 /// `Invalid<Param>` (seed 002: `Invalid%s`), named by the field's last segment.
 fn invalid(field: &str, message: String) -> ApiError {
     let leaf = field.rsplit('.').next().unwrap_or(field);
-    bad(&format!("Invalid{leaf}"), message)
+    bad(alibaba::codes::invalid(leaf), message).at(field)
 }
 
 /// The spelling a rule is shown in: CreateSecurityGroup's (`TCP`, `Accept`) or the older

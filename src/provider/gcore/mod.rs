@@ -43,7 +43,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{Group, GroupKind};
-use crate::provider::{rest, GcoreDefaults};
+use crate::provider::{rest, ApiError, GcoreDefaults};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -73,36 +73,45 @@ pub(crate) struct State {
 }
 
 /// A Gcore error before it is shaped into the error body.
-#[derive(Clone, Debug)]
-struct Failure {
-    status: u16,
-    class: &'static str,
-    message: String,
-    /// For a `ValidationError`: the field and what is wrong with it.
-    invalid: Option<(String, String)>,
+/// Gcore's `exception_class` of a failed request body check.
+const VALIDATION: &str = "ValidationError";
+
+/// A `ValidationError` (400): `field` and what is wrong with it (the body's
+/// `invalid_fields`).
+fn validation(field: &str, why: impl Into<String>) -> ApiError {
+    ApiError::new(400, VALIDATION, why).at(field)
 }
 
-fn validation(field: &str, why: impl Into<String>) -> Failure {
-    let why = why.into();
-    Failure {
-        status: 400,
-        class: "ValidationError",
-        message: format!("validation error: `{field}`: {why}"),
-        invalid: Some((field.to_owned(), why)),
-    }
+/// One of Neutron's exceptions (`class` is the `exception_class`).
+fn neutron(status: u16, class: &'static str, message: String) -> ApiError {
+    ApiError::new(status, class, message)
 }
 
-fn neutron(status: u16, class: &'static str, message: String) -> Failure {
-    Failure {
-        status,
-        class,
-        message,
-        invalid: None,
-    }
-}
-
-fn not_found(message: String) -> Failure {
+fn not_found(message: String) -> ApiError {
     neutron(404, "NotFoundError", message)
+}
+
+/// Gcore's error body: `{exception_class, message, request_id}`, and for a
+/// `ValidationError` the message `validation error: `<field>`: <why>` and
+/// `invalid_fields: {<field>: [<why>]}`.
+fn error_body(e: ApiError, request_id: &str) -> Response {
+    let invalid = e
+        .field
+        .filter(|_| e.code == VALIDATION)
+        .map(|f| (f, e.message.clone()));
+    let message = match &invalid {
+        Some((field, why)) => format!("validation error: `{field}`: {why}"),
+        None => e.message,
+    };
+    let mut body = json!({"exception_class": e.code, "message": message, "request_id": request_id});
+    if let (Some((field, why)), Value::Object(map)) = (invalid, &mut body) {
+        map.insert("invalid_fields".into(), json!({ field: [why] }));
+    }
+    Response {
+        status: e.status,
+        body,
+        created: None,
+    }
 }
 
 pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
@@ -121,18 +130,7 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
     };
     match result {
         Ok(response) => response,
-        Err(f) => {
-            let mut body =
-                json!({"exception_class": f.class, "message": f.message, "request_id": request_id});
-            if let (Some((field, why)), Value::Object(map)) = (f.invalid, &mut body) {
-                map.insert("invalid_fields".into(), json!({ field: [why] }));
-            }
-            Response {
-                status: f.status,
-                body,
-                created: None,
-            }
-        }
+        Err(e) => error_body(e, &request_id),
     }
 }
 
@@ -234,7 +232,7 @@ pub(super) const PROTOCOL_NAMES: &[(&str, u8)] = &[
 
 /// Neutron's `convert_protocol`: `null`, `any` and `0` are every protocol; a name from the
 /// list or a number 0-255 otherwise.
-fn protocol(rule: &Map<String, Value>, field: &str) -> Result<(Option<u8>, Option<String>), Failure> {
+fn protocol(rule: &Map<String, Value>, field: &str) -> Result<(Option<u8>, Option<String>), ApiError> {
     let invalid = |v: &dyn std::fmt::Display| {
         neutron(
             400,
@@ -270,7 +268,7 @@ fn protocol(rule: &Map<String, Value>, field: &str) -> Result<(Option<u8>, Optio
 
 /// A port field: an integer or null; outside 0-65535 is Neutron's
 /// `SecurityGroupInvalidPortValue` (`convert_validate_port_value`).
-fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, Failure> {
+fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, ApiError> {
     let field = format!("{path}{key}");
     match rule.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -287,7 +285,7 @@ fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>,
     }
 }
 
-fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, Failure> {
+fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, ApiError> {
     if let Some(k) = rule.keys().find(|k| !RULE_FIELDS.contains(&k.as_str())) {
         return Err(validation(
             &format!("{path}{k}"),
@@ -477,7 +475,7 @@ fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, Failure
 
 /// Parses the rules of a request, checks duplicates among them
 /// (`DuplicateSecurityGroupRuleInPost`) and against `existing` (`SecurityGroupRuleExists`).
-fn check_duplicates(existing: &[RuleSpec], new: &[RuleSpec], group_id: Option<&str>) -> Result<(), Failure> {
+fn check_duplicates(existing: &[RuleSpec], new: &[RuleSpec], group_id: Option<&str>) -> Result<(), ApiError> {
     // PERF: hashed keys keep a call of many rules linear, not quadratic.
     let old: std::collections::HashSet<_> = existing.iter().map(RuleSpec::key).collect();
     let mut seen = std::collections::HashSet::with_capacity(new.len());
@@ -533,7 +531,7 @@ fn resolve_remote(
     spec: &RuleSpec,
     own: Option<(&str, crate::GroupKey)>,
     path: &str,
-) -> Result<Remote, Failure> {
+) -> Result<Remote, ApiError> {
     if let Some(id) = &spec.remote_group {
         if let Some((own_id, key)) = own {
             if own_id == id {
@@ -613,7 +611,7 @@ fn create_security_group(
     cloud: &mut Cloud,
     request: &Request,
     request_id: &str,
-) -> Result<Response, Failure> {
+) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     state(cloud)?;
     let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
@@ -722,7 +720,7 @@ fn create_security_group(
     )
 }
 
-fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
+fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, &[GET_GROUP_PATH])? {
         Some(ids) => {
             tenant(&ids)?;
@@ -745,7 +743,7 @@ fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, 
     })
 }
 
-fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
+fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     state(cloud)?;
     let body = body(request)?;
@@ -791,7 +789,7 @@ fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     )
 }
 
-fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, Failure> {
+fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     state(cloud)?;
     let (group_id, rule_id, project_id, region_id) = match path_ids(request, &[RULE_PATH])? {
@@ -834,7 +832,7 @@ fn delete_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result
     )
 }
 
-fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, Failure> {
+fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
     let task_id = match path_ids(request, &[TASK_PATH])? {
         Some(ids) => ids[0].clone(),
         None => id_from_body(request, "task_id", &[])?,
@@ -859,7 +857,7 @@ fn finish_task(
     created_resources: Value,
     (project_id, region_id, request_id): (u64, u64, &str),
     created: Option<String>,
-) -> Result<Response, Failure> {
+) -> Result<Response, ApiError> {
     let n = cloud.call_count();
     let id = rest::uuid(cloud, SALT_TASK, n);
     let now = rest::timestamp(n);
@@ -892,14 +890,14 @@ fn finish_task(
 
 // ---- helpers ----
 
-fn state(cloud: &Cloud) -> Result<&State, Failure> {
+fn state(cloud: &Cloud) -> Result<&State, ApiError> {
     match &cloud.state {
         super::State::Gcore(s) => Ok(s),
         _ => Err(neutron(500, "InternalError", "not a gcore cloud".to_owned())),
     }
 }
 
-fn body(request: &Request) -> Result<&Map<String, Value>, Failure> {
+fn body(request: &Request) -> Result<&Map<String, Value>, ApiError> {
     match &request.body {
         Some(Value::Object(map)) => Ok(map),
         Some(other) => Err(validation("(body)", format!("`{other}` is not an object"))),
@@ -909,7 +907,7 @@ fn body(request: &Request) -> Result<&Map<String, Value>, Failure> {
 
 /// An id the path would carry, read from the body instead; `others` are the other fields
 /// the body may hold.
-fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String, Failure> {
+fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String, ApiError> {
     let map = body(request)?;
     if let Some(k) = map.keys().find(|k| *k != key && !others.contains(&k.as_str())) {
         return Err(validation(k, "extra inputs are not permitted"));
@@ -922,7 +920,7 @@ fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String,
 
 /// `tags`: an object of string values, keys 1-255 and values up to 255 characters
 /// (seed 004), shown as `tags_v2`.
-fn tags(body: &Map<String, Value>) -> Result<Value, Failure> {
+fn tags(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let map = match body.get("tags") {
         None | Some(Value::Null) => return Ok(json!([])),
         Some(Value::Object(map)) => map,
@@ -945,7 +943,7 @@ fn tags(body: &Map<String, Value>) -> Result<Value, Failure> {
     Ok(Value::Array(out))
 }
 
-fn find_group<'a>(cloud: &'a Cloud, id: &str) -> Result<&'a Group, Failure> {
+fn find_group<'a>(cloud: &'a Cloud, id: &str) -> Result<&'a Group, ApiError> {
     cloud
         .group_by_id(id)
         .filter(|g| g.kind == GroupKind::Gcore)
@@ -953,13 +951,13 @@ fn find_group<'a>(cloud: &'a Cloud, id: &str) -> Result<&'a Group, Failure> {
 }
 
 /// A path id that must be an integer (`project_id`, `region_id`).
-fn int_id(text: &str, field: &str) -> Result<u64, Failure> {
+fn int_id(text: &str, field: &str) -> Result<u64, ApiError> {
     text.parse::<u64>()
         .map_err(|_| validation(field, format!("`{text}` is not a valid integer")))
 }
 
 /// The `project_id` and `region_id` every path template starts with.
-fn tenant(ids: &[String]) -> Result<(u64, u64), Failure> {
+fn tenant(ids: &[String]) -> Result<(u64, u64), ApiError> {
     match ids {
         [project, region, ..] => Ok((int_id(project, "project_id")?, int_id(region, "region_id")?)),
         _ => Err(neutron(
@@ -970,7 +968,7 @@ fn tenant(ids: &[String]) -> Result<(u64, u64), Failure> {
     }
 }
 
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, Failure> {
+fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };

@@ -1115,7 +1115,7 @@ fn accepted(request_id: &str) -> Response {
     }
 }
 
-fn body<'a>(request: &'a Request, code: &str) -> Result<&'a Map<String, Value>, ApiError> {
+fn body<'a>(request: &'a Request, code: &'static str) -> Result<&'a Map<String, Value>, ApiError> {
     match &request.body {
         Some(Value::Object(map)) => Ok(map),
         Some(other) => Err(ApiError::new(
@@ -1127,7 +1127,12 @@ fn body<'a>(request: &'a Request, code: &str) -> Result<&'a Map<String, Value>, 
     }
 }
 
-fn check_keys(map: &Map<String, Value>, allowed: &[&str], path: &str, code: &str) -> Result<(), ApiError> {
+fn check_keys(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    path: &str,
+    code: &'static str,
+) -> Result<(), ApiError> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         // Unknown fields are refused rather than ignored (Decision 8): a v2 field such as
         // `port_range_min` silently dropped would widen the rule.
@@ -1147,7 +1152,7 @@ fn required_object<'a>(
     map: &'a Map<String, Value>,
     key: &str,
     path: &str,
-    code: &str,
+    code: &'static str,
 ) -> Result<&'a Map<String, Value>, ApiError> {
     match map.get(key) {
         Some(Value::Object(m)) => Ok(m),
@@ -1164,7 +1169,7 @@ fn opt_str<'a>(
     map: &'a Map<String, Value>,
     key: &str,
     path: &str,
-    code: &str,
+    code: &'static str,
 ) -> Result<Option<&'a str>, ApiError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -1182,7 +1187,12 @@ fn nonempty_str<'a>(map: &'a Map<String, Value>, key: &str, path: &str) -> Resul
     Ok(opt_str(map, key, path, code::PARAM)?.filter(|s| !s.is_empty()))
 }
 
-fn opt_bool(map: &Map<String, Value>, key: &str, path: &str, code: &str) -> Result<Option<bool>, ApiError> {
+fn opt_bool(
+    map: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    code: &'static str,
+) -> Result<Option<bool>, ApiError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -1195,7 +1205,7 @@ fn opt_bool(map: &Map<String, Value>, key: &str, path: &str, code: &str) -> Resu
 }
 
 /// Names: 1-64 characters, letters, digits, Chinese characters, `_`, `-`, `.`.
-fn check_name(name: &str, field: &str, code: &str) -> Result<(), ApiError> {
+fn check_name(name: &str, field: &str, code: &'static str) -> Result<(), ApiError> {
     let len = name.chars().count();
     if !(1..=64).contains(&len) {
         return Err(ApiError::new(
@@ -1222,7 +1232,7 @@ fn is_chinese(c: char) -> bool {
 }
 
 /// `description`: at most 255 characters, no `<` or `>`.
-fn description(map: &Map<String, Value>, path: &str, code: &str) -> Result<String, ApiError> {
+fn description(map: &Map<String, Value>, path: &str, code: &'static str) -> Result<String, ApiError> {
     let Some(text) = opt_str(map, "description", path, code)? else {
         return Ok(String::new());
     };
@@ -1287,7 +1297,11 @@ fn parse_prefix(text: &str) -> Option<IpNet> {
 
 /// `enterprise_project_id`: a uuid with hyphens or `0` (the default); a value of the wrong
 /// type is `type_code`.
-fn enterprise_project_id(map: &Map<String, Value>, path: &str, type_code: &str) -> Result<String, ApiError> {
+fn enterprise_project_id(
+    map: &Map<String, Value>,
+    path: &str,
+    type_code: &'static str,
+) -> Result<String, ApiError> {
     match opt_str(map, "enterprise_project_id", path, type_code)? {
         None => Ok("0".to_owned()),
         Some(id) if id == "0" || is_uuid(id) => Ok(id.to_owned()),
