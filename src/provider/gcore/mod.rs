@@ -286,7 +286,7 @@ fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>,
 }
 
 fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSpec, ApiError> {
-    if let Some(k) = rule.keys().find(|k| !RULE_FIELDS.contains(&k.as_str())) {
+    if let Some(k) = rest::Body::new(rule, path, VALIDATION).unknown_key(RULE_FIELDS) {
         return Err(validation(
             &format!("{path}{k}"),
             "extra inputs are not permitted",
@@ -898,11 +898,10 @@ fn state(cloud: &Cloud) -> Result<&State, ApiError> {
 }
 
 fn body(request: &Request) -> Result<&Map<String, Value>, ApiError> {
-    match &request.body {
-        Some(Value::Object(map)) => Ok(map),
-        Some(other) => Err(validation("(body)", format!("`{other}` is not an object"))),
-        None => Err(validation("(body)", "field required")),
-    }
+    rest::body_object(request).map_err(|found| match found {
+        Some(other) => validation("(body)", format!("`{other}` is not an object")),
+        None => validation("(body)", "field required"),
+    })
 }
 
 /// An id the path would carry, read from the body instead; `others` are the other fields

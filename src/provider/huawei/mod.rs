@@ -38,7 +38,8 @@ use serde_json::{json, Map, Value};
 
 use crate::cloud::{Cloud, Request, Response};
 use crate::group::{AddressEntry, AddressGroup, AddressGroupKey, Group, GroupKind};
-use crate::provider::{rest, ApiError};
+use crate::provider::rest::{self, Body};
+use crate::provider::ApiError;
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -164,17 +165,13 @@ fn create_security_group(
 ) -> Result<Response, ApiError> {
     check_path(request, &[GROUPS_PATH])?;
     let body = body(request, code::PARAM)?;
-    check_keys(body, &["security_group", "dry_run"], "", code::PARAM)?;
-    let dry_run = opt_bool(body, "dry_run", "", code::PARAM)?.unwrap_or(false);
-    let sg = required_object(body, "security_group", "", code::PARAM)?;
+    Body::new(body, "", code::PARAM).check_keys(&["security_group", "dry_run"])?;
+    let dry_run = Body::new(body, "", code::PARAM).bool("dry_run")?.unwrap_or(false);
+    let sg = Body::new(body, "", code::PARAM).object("security_group")?;
     let path = "security_group.";
-    check_keys(
-        sg,
-        &["name", "description", "enterprise_project_id", "tags"],
-        path,
-        code::PARAM,
-    )?;
-    let name = opt_str(sg, "name", path, code::PARAM)?
+    Body::new(sg, path, code::PARAM).check_keys(&["name", "description", "enterprise_project_id", "tags"])?;
+    let name = Body::new(sg, path, code::PARAM)
+        .str("name")?
         .ok_or_else(|| param(format!("`{path}name` is missing (1-64 characters)")))?;
     check_name(name, &format!("{path}name"), code::PARAM)?;
     let description = description(sg, path, code::PARAM)?;
@@ -272,8 +269,9 @@ fn show_security_group(cloud: &mut Cloud, request: &Request, request_id: &str) -
         Some(ids) => ids[1].clone(),
         None => {
             let body = body(request, code::PARAM)?;
-            check_keys(body, &["security_group_id"], "", code::PARAM)?;
-            opt_str(body, "security_group_id", "", code::PARAM)?
+            Body::new(body, "", code::PARAM).check_keys(&["security_group_id"])?;
+            Body::new(body, "", code::PARAM)
+                .str("security_group_id")?
                 .ok_or_else(|| param("`security_group_id` is missing".to_owned()))?
                 .to_owned()
         }
@@ -357,7 +355,7 @@ fn parse_rule(
     default_priority: u8,
     default_action: Action,
 ) -> Result<RuleSpec, ApiError> {
-    let direction = match opt_str(rule, "direction", path, code::PARAM)? {
+    let direction = match Body::new(rule, path, code::PARAM).str("direction")? {
         Some("ingress") => Direction::Ingress,
         Some("egress") => Direction::Egress,
         Some(other) => {
@@ -367,7 +365,7 @@ fn parse_rule(
         }
         None => return Err(param(format!("`{path}direction` is missing (ingress or egress)"))),
     };
-    let family = match opt_str(rule, "ethertype", path, code::PARAM)? {
+    let family = match Body::new(rule, path, code::PARAM).str("ethertype")? {
         None => Family::V4,
         Some("IPv4") => Family::V4,
         Some("IPv6") => Family::V6,
@@ -428,9 +426,9 @@ fn parse_rule(
             }
         }
     }
-    let prefix = nonempty_str(rule, "remote_ip_prefix", path)?;
-    let group = nonempty_str(rule, "remote_group_id", path)?;
-    let address_group = nonempty_str(rule, "remote_address_group_id", path)?;
+    let prefix = Body::new(rule, path, code::PARAM).nonempty_str("remote_ip_prefix")?;
+    let group = Body::new(rule, path, code::PARAM).nonempty_str("remote_group_id")?;
+    let address_group = Body::new(rule, path, code::PARAM).nonempty_str("remote_address_group_id")?;
     let given: Vec<&str> = [
         ("remote_ip_prefix", prefix.is_some()),
         ("remote_group_id", group.is_some()),
@@ -465,7 +463,7 @@ fn parse_rule(
     } else {
         RemoteSpec::None
     };
-    let action = match opt_str(rule, "action", path, code::PARAM)? {
+    let action = match Body::new(rule, path, code::PARAM).str("action")? {
         // Decision 5: allow; the `huawei_default_action` switch takes seed 003's "deny".
         None => default_action,
         Some("allow") => Action::Allow,
@@ -496,7 +494,9 @@ fn parse_rule(
             }
         }
     };
-    let enabled = opt_bool(rule, "enabled", path, code::PARAM)?.unwrap_or(true);
+    let enabled = Body::new(rule, path, code::PARAM)
+        .bool("enabled")?
+        .unwrap_or(true);
     let description = description(rule, path, code::PARAM)?;
     Ok(RuleSpec {
         direction,
@@ -713,14 +713,15 @@ fn quota_check(state: &State, group: &Group, adding: usize) -> Result<(), ApiErr
 fn create_rule(cloud: &mut Cloud, request: &Request, request_id: &str) -> Result<Response, ApiError> {
     check_path(request, &[RULES_PATH])?;
     let body = body(request, code::PARAM)?;
-    check_keys(body, &["security_group_rule", "dry_run"], "", code::PARAM)?;
-    let dry_run = opt_bool(body, "dry_run", "", code::PARAM)?.unwrap_or(false);
-    let rule = required_object(body, "security_group_rule", "", code::PARAM)?;
+    Body::new(body, "", code::PARAM).check_keys(&["security_group_rule", "dry_run"])?;
+    let dry_run = Body::new(body, "", code::PARAM).bool("dry_run")?.unwrap_or(false);
+    let rule = Body::new(body, "", code::PARAM).object("security_group_rule")?;
     let path = "security_group_rule.";
     let mut fields = RULE_FIELDS.to_vec();
     fields.push("security_group_id");
-    check_keys(rule, &fields, path, code::PARAM)?;
-    let group_id = nonempty_str(rule, "security_group_id", path)?
+    Body::new(rule, path, code::PARAM).check_keys(&fields)?;
+    let group_id = Body::new(rule, path, code::PARAM)
+        .nonempty_str("security_group_id")?
         .ok_or_else(|| param(format!("`{path}security_group_id` is missing")))?
         .to_owned();
     let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
@@ -755,36 +756,33 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
     // and `dry_run` (H3); `security_group_id` stands in for the path when none is given.
     let group_id = match path_ids(request, &[BATCH_PATH])? {
         Some(ids) => {
-            check_keys(
-                body,
-                &["security_group_rules", "ignore_duplicate", "dry_run"],
-                "",
-                code::PARAM,
-            )?;
+            Body::new(body, "", code::PARAM).check_keys(&[
+                "security_group_rules",
+                "ignore_duplicate",
+                "dry_run",
+            ])?;
             ids[1].clone()
         }
         None => {
-            check_keys(
-                body,
-                &[
-                    "security_group_id",
-                    "security_group_rules",
-                    "ignore_duplicate",
-                    "dry_run",
-                ],
-                "",
-                code::PARAM,
-            )?;
-            nonempty_str(body, "security_group_id", "")?
+            Body::new(body, "", code::PARAM).check_keys(&[
+                "security_group_id",
+                "security_group_rules",
+                "ignore_duplicate",
+                "dry_run",
+            ])?;
+            Body::new(body, "", code::PARAM)
+                .nonempty_str("security_group_id")?
                 .ok_or_else(|| param("`security_group_id` is missing (or give the request path)".to_owned()))?
                 .to_owned()
         }
     };
     // `ignore_duplicate: true`: a rule repeated in the request or repeating a rule of the
     // group is skipped without error; `false` (the default): the request fails (H3).
-    let ignore_duplicate = opt_bool(body, "ignore_duplicate", "", code::PARAM)?.unwrap_or(false);
+    let ignore_duplicate = Body::new(body, "", code::PARAM)
+        .bool("ignore_duplicate")?
+        .unwrap_or(false);
     // `dry_run: true`: every check (parameters, conflicts, quota), then 202 and nothing created.
-    let dry_run = opt_bool(body, "dry_run", "", code::PARAM)?.unwrap_or(false);
+    let dry_run = Body::new(body, "", code::PARAM).bool("dry_run")?.unwrap_or(false);
     let items = match body.get("security_group_rules") {
         Some(Value::Array(items)) => items,
         None | Some(Value::Null) => return Err(param("`security_group_rules` is missing".to_owned())),
@@ -808,7 +806,7 @@ fn batch_create_rules(cloud: &mut Cloud, request: &Request, request_id: &str) ->
                 "`security_group_rules[{i}]` must be an object, found `{item}`"
             ))
         })?;
-        check_keys(map, RULE_FIELDS, &path, code::PARAM)?;
+        Body::new(map, &path, code::PARAM).check_keys(RULE_FIELDS)?;
         // Batch create defaults priority to 1 (H3 BatchCreateSecurityGroupRules).
         specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
@@ -927,8 +925,9 @@ fn delete_rule(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiErro
         }
         None => {
             let body = body(request, code::PARAM)?;
-            check_keys(body, &["security_group_rule_id"], "", code::PARAM)?;
-            nonempty_str(body, "security_group_rule_id", "")?
+            Body::new(body, "", code::PARAM).check_keys(&["security_group_rule_id"])?;
+            Body::new(body, "", code::PARAM)
+                .nonempty_str("security_group_rule_id")?
                 .ok_or_else(|| {
                     param("`security_group_rule_id` is missing (or give the request path)".to_owned())
                 })?
@@ -963,25 +962,21 @@ fn create_address_group(
     check_path(request, ADDRESS_GROUPS_PATHS)?;
     let c = code::ADDRESS_GROUP_PARAM;
     let body = body(request, c)?;
-    check_keys(body, &["address_group", "dry_run"], "", c)?;
-    let dry_run = opt_bool(body, "dry_run", "", c)?.unwrap_or(false);
-    let ag = required_object(body, "address_group", "", c)?;
+    Body::new(body, "", c).check_keys(&["address_group", "dry_run"])?;
+    let dry_run = Body::new(body, "", c).bool("dry_run")?.unwrap_or(false);
+    let ag = Body::new(body, "", c).object("address_group")?;
     let path = "address_group.";
-    check_keys(
-        ag,
-        &[
-            "name",
-            "description",
-            "ip_version",
-            "ip_set",
-            "max_capacity",
-            "enterprise_project_id",
-        ],
-        path,
-        c,
-    )?;
+    Body::new(ag, path, c).check_keys(&[
+        "name",
+        "description",
+        "ip_version",
+        "ip_set",
+        "max_capacity",
+        "enterprise_project_id",
+    ])?;
     let err = |m: String| ApiError::new(400, c, m);
-    let name = opt_str(ag, "name", path, c)?
+    let name = Body::new(ag, path, c)
+        .str("name")?
         .ok_or_else(|| err(format!("`{path}name` is missing (1-64 characters)")))?;
     check_name(name, &format!("{path}name"), c)?;
     let description = description(ag, path, c)?;
@@ -1116,92 +1111,14 @@ fn accepted(request_id: &str) -> Response {
 }
 
 fn body<'a>(request: &'a Request, code: &'static str) -> Result<&'a Map<String, Value>, ApiError> {
-    match &request.body {
-        Some(Value::Object(map)) => Ok(map),
-        Some(other) => Err(ApiError::new(
+    rest::body_object(request).map_err(|found| match found {
+        Some(other) => ApiError::new(
             400,
             code,
             format!("the request body must be an object, found `{other}`"),
-        )),
-        None => Err(ApiError::new(400, code, "the request body is missing")),
-    }
-}
-
-fn check_keys(
-    map: &Map<String, Value>,
-    allowed: &[&str],
-    path: &str,
-    code: &'static str,
-) -> Result<(), ApiError> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        // Unknown fields are refused rather than ignored (Decision 8): a v2 field such as
-        // `port_range_min` silently dropped would widen the rule.
-        Some(k) => Err(ApiError::new(
-            400,
-            code,
-            format!(
-                "`{path}{k}` is not a field of this request (expected {})",
-                allowed.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
-fn required_object<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    code: &'static str,
-) -> Result<&'a Map<String, Value>, ApiError> {
-    match map.get(key) {
-        Some(Value::Object(m)) => Ok(m),
-        None | Some(Value::Null) => Err(ApiError::new(400, code, format!("`{path}{key}` is missing"))),
-        Some(other) => Err(ApiError::new(
-            400,
-            code,
-            format!("`{path}{key}` must be an object, found `{other}`"),
-        )),
-    }
-}
-
-fn opt_str<'a>(
-    map: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-    code: &'static str,
-) -> Result<Option<&'a str>, ApiError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ApiError::new(
-            400,
-            code,
-            format!("`{path}{key}` must be a string, found `{other}`"),
-        )),
-    }
-}
-
-/// A string field where empty means absent (the remote fields, ids).
-fn nonempty_str<'a>(map: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a str>, ApiError> {
-    Ok(opt_str(map, key, path, code::PARAM)?.filter(|s| !s.is_empty()))
-}
-
-fn opt_bool(
-    map: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    code: &'static str,
-) -> Result<Option<bool>, ApiError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(ApiError::new(
-            400,
-            code,
-            format!("`{path}{key}` must be true or false, found `{other}`"),
-        )),
-    }
+        ),
+        None => ApiError::new(400, code, "the request body is missing"),
+    })
 }
 
 /// Names: 1-64 characters, letters, digits, Chinese characters, `_`, `-`, `.`.
@@ -1233,7 +1150,7 @@ fn is_chinese(c: char) -> bool {
 
 /// `description`: at most 255 characters, no `<` or `>`.
 fn description(map: &Map<String, Value>, path: &str, code: &'static str) -> Result<String, ApiError> {
-    let Some(text) = opt_str(map, "description", path, code)? else {
+    let Some(text) = Body::new(map, path, code).str("description")? else {
         return Ok(String::new());
     };
     let len = text.chars().count();
@@ -1270,9 +1187,13 @@ fn tags(map: &Map<String, Value>, path: &str) -> Result<Value, ApiError> {
                 "`{field}` must be an object with `key` and `value`, found `{item}`"
             ))
         })?;
-        check_keys(tag, &["key", "value"], &format!("{field}."), code::TAG)?;
-        let key = opt_str(tag, "key", &format!("{field}."), code::TAG)?.unwrap_or_default();
-        let value = opt_str(tag, "value", &format!("{field}."), code::TAG)?.unwrap_or_default();
+        Body::new(tag, &format!("{field}."), code::TAG).check_keys(&["key", "value"])?;
+        let key = Body::new(tag, &format!("{field}."), code::TAG)
+            .str("key")?
+            .unwrap_or_default();
+        let value = Body::new(tag, &format!("{field}."), code::TAG)
+            .str("value")?
+            .unwrap_or_default();
         let (kl, vl) = (key.chars().count(), value.chars().count());
         if !(1..=36).contains(&kl) || vl > 43 {
             return Err(tag_err(format!(
@@ -1302,7 +1223,7 @@ fn enterprise_project_id(
     path: &str,
     type_code: &'static str,
 ) -> Result<String, ApiError> {
-    match opt_str(map, "enterprise_project_id", path, type_code)? {
+    match Body::new(map, path, type_code).str("enterprise_project_id")? {
         None => Ok("0".to_owned()),
         Some(id) if id == "0" || is_uuid(id) => Ok(id.to_owned()),
         Some(id) => Err(ApiError::new(
