@@ -1,10 +1,12 @@
-//! ENS rules on the wire: `entry` writes a [`RuleDraft`] as a `CreateSecurityGroup`
-//! `Permissions.N` entry, `emit` as an older single-rule call (E3); the reading side is
-//! the front end's `parse_permission` in the same two styles.
+//! ENS rules on the wire, both directions: `parse_permission` reads a rule in either
+//! style (a `CreateSecurityGroup` `Permissions.N` entry, or the older single-rule calls'
+//! parameters, E3); `entry` and `emit` write a [`RuleDraft`] in those two styles; and
+//! the older single-rule calls themselves (authorize, revoke).
 
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
+use super::*;
 use crate::cloud::Request;
 use crate::provider::alibaba::rules::{cidr_field, ports_text, proto_of, src_ports_text};
 use crate::provider::alibaba::Proto;
@@ -92,4 +94,351 @@ pub(crate) fn emit_legacy(target: &Target, d: &RuleDraft, revoke: bool) -> Optio
 /// The call that adds one rule: the older single-rule call.
 pub(crate) fn emit(target: &Target, d: &RuleDraft) -> Option<(&'static str, Request)> {
     emit_legacy(target, d, false)
+}
+
+/// The spelling a rule is shown in: CreateSecurityGroup's (`TCP`, `Accept`) or the older
+/// calls' (`tcp`, `accept`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Style {
+    Create,
+    Legacy,
+}
+
+/// One validated rule.
+pub(super) struct Perm {
+    pub(super) spec: RuleSpec,
+    pub(super) shown: Map<String, Value>,
+    pub(super) priority_given: bool,
+}
+
+/// A CIDR field of one family; anything else is `InvalidParameter.CidrIp`.
+pub(super) fn cidr(q: &mut Params, key: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
+    alibaba::cidr(q, key, "InvalidParameter.CidrIp", family)
+}
+
+/// Reads one rule. `direction` is `None` when the rule carries its own `Direction`
+/// (CreateSecurityGroup).
+pub(super) fn parse_permission(
+    q: &mut Params,
+    direction: Option<Direction>,
+    style: Style,
+) -> Result<Perm, ApiError> {
+    let direction = match direction {
+        Some(d) => d,
+        None => {
+            let field = q.field("Direction");
+            let text = q.required("Direction", "InvalidDirection")?;
+            match text.as_str() {
+                "ingress" => Direction::Ingress,
+                "egress" => Direction::Egress,
+                _ => {
+                    return Err(invalid(
+                        &field,
+                        format!("`{field}` `{text}` must be ingress or egress"),
+                    ))
+                }
+            }
+        }
+    };
+    let proto_field = q.field("IpProtocol");
+    let proto_text = q.required("IpProtocol", "InvalidIpProtocol")?;
+    let proto = Proto::parse(&proto_text)
+        .filter(|p| match style {
+            Style::Create => *p != Proto::Gre,
+            Style::Legacy => *p != Proto::Icmpv6,
+        })
+        .ok_or_else(|| {
+            let allowed = match style {
+                Style::Create => "TCP, UDP, ICMP, ICMPv6 or ALL",
+                Style::Legacy => "tcp, udp, icmp, gre or all",
+            };
+            invalid(
+                &proto_field,
+                format!("`{proto_field}` `{proto_text}` must be {allowed}"),
+            )
+        })?;
+    let port_field = q.field("PortRange");
+    let port_text_given = q.required("PortRange", "InvalidParameter.PortRange")?;
+    let ports = port_range(proto, &port_text_given).map_err(|_| {
+        bad(
+            "InvalidParameter.PortRange",
+            format!(
+                "`{port_field}` `{port_text_given}` is not valid for `{}`: TCP and UDP take `start/end` within 1..65535, ICMP and ALL `-1/-1`",
+                proto.upper()
+            ),
+        )
+    })?;
+    let sport_field = q.field("SourcePortRange");
+    let src_ports = match q.text("SourcePortRange", "InvalidParameter.PortRange")? {
+        Some(text) => port_range(proto, &text).map_err(|_| {
+            bad(
+                "InvalidParameter.PortRange",
+                format!(
+                    "`{sport_field}` `{text}` is not valid for `{}`: TCP and UDP take `start/end` within 1..65535, ICMP and ALL `-1/-1`",
+                    proto.upper()
+                ),
+            )
+        })?,
+        None => None,
+    };
+    let policy_field = q.field("Policy");
+    let policy = match style {
+        Style::Create => Some(q.required("Policy", "InvalidPolicy")?),
+        Style::Legacy => q.text("Policy", "InvalidPolicy")?,
+    };
+    let action = match policy {
+        None => Action::Allow,
+        Some(t) => parse_policy(&t).ok_or_else(|| {
+            invalid(
+                &policy_field,
+                format!("`{policy_field}` `{t}` must be Accept or Drop"),
+            )
+        })?,
+    };
+    let prio_field = q.field("Priority");
+    let prio_text = match style {
+        Style::Create => Some(q.required("Priority", "InvalidPriority")?),
+        Style::Legacy => q.text("Priority", "InvalidPriority")?,
+    };
+    let priority_given = prio_text.is_some();
+    let priority = match prio_text {
+        None => 1,
+        Some(t) => t
+            .parse::<u8>()
+            .ok()
+            .filter(|p| (1..=100).contains(p))
+            .ok_or_else(|| {
+                invalid(
+                    &prio_field,
+                    format!("`{prio_field}` `{t}` must be an integer from 1 to 100"),
+                )
+            })?,
+    };
+    let description = if style == Style::Create {
+        let field = q.field("Description");
+        let d = q.text("Description", "InvalidDescription")?.unwrap_or_default();
+        if !d.is_empty() && (!(2..=256).contains(&d.chars().count()) || starts_with_http(&d)) {
+            return Err(invalid(
+                &field,
+                format!("`{field}` `{d}` must be 2 to 256 characters and not start with http:// or https://"),
+            ));
+        }
+        d
+    } else {
+        String::new()
+    };
+    let (src4, src6, dst4, dst6) = match style {
+        Style::Create => (
+            cidr(q, "SourceCidrIp", Family::V4)?,
+            cidr(q, "Ipv6SourceCidrIp", Family::V6)?,
+            cidr(q, "DestCidrIp", Family::V4)?,
+            cidr(q, "Ipv6DestCidrIp", Family::V6)?,
+        ),
+        // The older calls name only the remote side, IPv4 only (E3).
+        Style::Legacy => match direction {
+            Direction::Ingress => (cidr(q, "SourceCidrIp", Family::V4)?, None, None, None),
+            Direction::Egress => (None, None, cidr(q, "DestCidrIp", Family::V4)?, None),
+        },
+    };
+    one_family(
+        q,
+        (src4.is_some(), src6.is_some()),
+        ("SourceCidrIp", "Ipv6SourceCidrIp"),
+        "InvalidParameter.SourceIpConflict",
+        "at the same time",
+    )?;
+    one_family(
+        q,
+        (dst4.is_some(), dst6.is_some()),
+        ("DestCidrIp", "Ipv6DestCidrIp"),
+        "InvalidParameter.DestIpConflict",
+        "at the same time",
+    )?;
+    let (src, dst) = (src4.or(src6), dst4.or(dst6));
+    let (remote, local, remote_names) = match direction {
+        Direction::Ingress => (src, dst, ("SourceCidrIp", "Ipv6SourceCidrIp")),
+        Direction::Egress => (dst, src, ("DestCidrIp", "Ipv6DestCidrIp")),
+    };
+    // Our reading, not a documented rule: seed 002 marks the address fields optional. A
+    // rule without its remote could mean "any address"; we refuse it (fail closed).
+    let Some(remote) = remote else {
+        let also = if style == Style::Create {
+            format!(" (or `{}`)", q.field(remote_names.1))
+        } else {
+            String::new()
+        };
+        let field = q.field(remote_names.0);
+        let mut e = alibaba::missing(&field);
+        e.message = format!("`{field}`{also} is mandatory for an {direction} rule");
+        return Err(e);
+    };
+    if let Some(l) = local {
+        if Family::of_net(&l) != Family::of_net(&remote) {
+            return Err(bad(
+                "InvalidParameter.CidrIp",
+                format!(
+                    "the remote `{remote}` and the local `{l}` CIDR blocks of one rule mix IPv4 and IPv6"
+                ),
+            ));
+        }
+    }
+    check_proto_family(
+        proto,
+        Some(Family::of_net(&remote)),
+        "InvalidParameter",
+        &proto_field,
+        &proto_text,
+    )?;
+    let spec = RuleSpec {
+        direction,
+        proto,
+        ports,
+        src_ports,
+        remote: Remote::Cidr(remote),
+        local,
+        action,
+        priority,
+        description,
+    };
+    let shown = shown_permission(&spec, style);
+    Ok(Perm {
+        spec,
+        shown,
+        priority_given,
+    })
+}
+
+/// A rule as ENS shows it.
+pub(super) fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Value> {
+    let remote = match &spec.remote {
+        Remote::Cidr(net) => Some(*net),
+        _ => None,
+    };
+    let (src, dst) = match spec.direction {
+        Direction::Ingress => (remote, spec.local),
+        Direction::Egress => (spec.local, remote),
+    };
+    let text = |net: Option<IpNet>, family: Family| net_text(net.as_ref(), family);
+    let (proto, policy) = match (style, spec.action) {
+        (Style::Create, Action::Allow) => (spec.proto.upper(), "Accept"),
+        (Style::Create, Action::Deny) => (spec.proto.upper(), "Drop"),
+        (Style::Legacy, Action::Allow) => (spec.proto.lower(), "accept"),
+        (Style::Legacy, Action::Deny) => (spec.proto.lower(), "drop"),
+    };
+    let v = json!({
+        "Direction": spec.direction.to_string(),
+        "IpProtocol": proto,
+        "PortRange": port_text(spec.ports),
+        "SourcePortRange": spec.src_ports.map(|r| port_text(Some(r))).unwrap_or_default(),
+        "SourceCidrIp": text(src, Family::V4),
+        "DestCidrIp": text(dst, Family::V4),
+        "Ipv6SourceCidrIp": text(src, Family::V6),
+        "Ipv6DestCidrIp": text(dst, Family::V6),
+        "Policy": policy,
+        "Priority": spec.priority,
+        "Description": spec.description,
+    });
+    into_map(v)
+}
+
+pub(super) fn duplicated(at: &str, what: &str) -> ApiError {
+    bad(
+        "SecurityGroupRuleConflict.Duplicated",
+        format!("the rule of `{at}` already exists {what}"),
+    )
+}
+
+pub(super) fn finish_rules(cloud: &Cloud, perms: &[Perm]) -> Vec<Rule> {
+    alibaba::lower_rules(cloud, perms.iter().map(|p| (&p.spec, &p.shown)))
+}
+/// The group a rule call names.
+pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<GroupKey, ApiError> {
+    let id = p.required("SecurityGroupId", "InvalidSecurityGroupId")?;
+    // Unconfirmed code: ENS lists none for an unknown group; this is ECS's.
+    cloud
+        .group_by_id(&id)
+        .filter(|g| g.kind == GroupKind::Ens)
+        .map(|g| g.key)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidSecurityGroupId.NotFound",
+                format!("`SecurityGroupId` `{id}` does not exist"),
+            )
+        })
+}
+
+/// The un-prefixed fields of the older single-rule calls (E3).
+pub(super) fn legacy_fields(direction: Direction) -> &'static [&'static str] {
+    match direction {
+        Direction::Ingress => &[
+            "IpProtocol",
+            "PortRange",
+            "SourcePortRange",
+            "Policy",
+            "Priority",
+            "SourceCidrIp",
+        ],
+        Direction::Egress => &[
+            "IpProtocol",
+            "PortRange",
+            "SourcePortRange",
+            "Policy",
+            "Priority",
+            "DestCidrIp",
+        ],
+    }
+}
+
+/// The group and the rule an older single-rule call names (E3).
+pub(super) fn legacy_rule(
+    cloud: &Cloud,
+    mut p: Params,
+    direction: Direction,
+    api: &str,
+) -> Result<(GroupKey, Perm), ApiError> {
+    let key = target(cloud, &mut p)?;
+    let mut q = p.split_off(legacy_fields(direction));
+    p.finish(api)?;
+    let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
+    q.finish(api)?;
+    Ok((key, perm))
+}
+
+pub(super) fn authorize(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
+    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
+    let group = cloud
+        .group(key)
+        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+    if group.rules.iter().any(|r| perm.spec.same_as(r, true)) {
+        return Err(duplicated(api, &format!("in `{}`", group.id)));
+    }
+    if group.rules.len() >= RULES_PER_GROUP {
+        return Err(bad(
+            "AuthorizationLimitExceed",
+            format!(
+                "`SecurityGroupId` `{}` already has {RULES_PER_GROUP} rules, the maximum",
+                group.id
+            ),
+        ));
+    }
+    let rules = finish_rules(cloud, std::slice::from_ref(&perm));
+    let created = rules.first().map(|r| r.id.clone());
+    cloud.push_rules(key, rules);
+    Ok((Map::new(), created))
+}
+
+pub(super) fn revoke(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
+    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
+    let group = cloud
+        .group(key)
+        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+    let remove: Vec<RuleKey> = group
+        .rules
+        .iter()
+        .filter(|r| perm.spec.same_as(r, perm.priority_given))
+        .map(|r| r.key)
+        .collect();
+    cloud.remove_rules(key, &remove);
+    Ok((Map::new(), None))
 }
