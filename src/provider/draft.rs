@@ -84,7 +84,7 @@ impl RuleDraft {
         }
     }
 
-    /// The field name of the verb `accept`/`drop` in lowercase (both Alibaba products).
+    /// `accept` or `drop`: the policy as both Alibaba products write it in lowercase.
     pub(crate) fn policy_lower(&self) -> &'static str {
         match self.action {
             Action::Allow => "accept",

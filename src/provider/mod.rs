@@ -1,7 +1,19 @@
-//! The four provider front ends. Each module has the same shape: the provider's request
-//! types read from JSON in the provider's own field names, validation with the provider's
-//! error codes, the defaults a create call makes, and lowering to [`crate::Rule`].
-//! The decision procedures live in [`crate::reference`] (the oracle) and
+//! The four provider front ends. Each is a folder of the same shape:
+//!
+//! | file | what |
+//! |---|---|
+//! | `<name>/mod.rs` | the API table (`APIS`) and `call`, which dispatches and shapes answers |
+//! | `<name>/groups.rs` | the group calls and the rules a create call makes by itself |
+//! | `<name>/rules.rs` | both directions of the rule wire format: the parser of a rule request (pure, in the provider's field names, with its error codes) and `emit`, which writes a [`RuleDraft`] back as a request; and the rule calls |
+//! | `huawei/address_groups.rs` | Huawei address groups |
+//! | `<name>/codes.rs` | the error codes (Huawei, Gcore with its error body; ECS and ENS share `alibaba/codes.rs`) |
+//!
+//! `alibaba/` holds what ECS and ENS share (RPC parameters read by `Params`, answer and
+//! error bodies, ids, the rule vocabulary), `rest.rs` what Huawei and Gcore share (the
+//! JSON body reader `Body`, URL templates, ids). Every front end fails with one
+//! [`ApiError`] shape, which each shapes into its provider's error body.
+//! `tests/roundtrip.rs` checks that each provider's parser reads back what its `emit`
+//! writes. The decision procedures live in [`crate::reference`] (the oracle) and
 //! [`crate::compile`] (the fast engine).
 
 use std::fmt;
