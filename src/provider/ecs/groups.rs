@@ -7,14 +7,17 @@ use super::*;
 
 pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
     let region = region_param(&mut p)?;
-    let vpc = p.text("VpcId", "InvalidVpcId.Malformed")?;
-    let enterprise = match p.text("SecurityGroupType", "InvalidParams.GroupType")?.as_deref() {
+    let vpc = p.text("VpcId", codes::INVALID_VPC_ID_MALFORMED)?;
+    let enterprise = match p
+        .text("SecurityGroupType", codes::INVALID_PARAMS_GROUP_TYPE)?
+        .as_deref()
+    {
         None | Some("normal") => false,
         Some("enterprise") => true,
         Some(other) => {
             return Err(ApiError::new(
                 400,
-                "InvalidParams.GroupType",
+                codes::INVALID_PARAMS_GROUP_TYPE,
                 format!("`SecurityGroupType` `{other}` must be `normal` or `enterprise`"),
             ))
         }
@@ -24,56 +27,56 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
         None if enterprise => {
             return Err(ApiError::new(
                 400,
-                "InvalidParams.VpcIdGroupType",
+                codes::INVALID_PARAMS_VPC_ID_GROUP_TYPE,
                 "`SecurityGroupType` `enterprise` needs a `VpcId`: only VPC instances support advanced security groups",
             ))
         }
         None => {
             return Err(ApiError::new(
                 403,
-                "InvalidVpcId.NotFound",
+                codes::INVALID_VPC_ID_NOT_FOUND,
                 "`VpcId` must not be empty: the region only supports VPC instances (vpc id must not empty when only support vpc vm)",
             ))
         }
     };
-    let name = p.text("SecurityGroupName", "InvalidSecurityGroupName.Malformed")?;
+    let name = p.text("SecurityGroupName", codes::INVALID_SECURITY_GROUP_NAME_MALFORMED)?;
     if let Some(n) = &name {
         if !valid_name(n, 2, 128, &[':', '_', '.', '-']) {
             return Err(ApiError::new(
                 400,
-                "InvalidSecurityGroupName.Malformed",
+                codes::INVALID_SECURITY_GROUP_NAME_MALFORMED,
                 format!(
                     "`SecurityGroupName` `{n}` must be 2 to 128 characters, start with a letter, not start with http:// or https://, and hold only letters, digits, `:`, `_`, `.` and `-`"
                 ),
             ));
         }
     }
-    let description = p.text("Description", "InvalidDescription.Malformed")?;
+    let description = p.text("Description", codes::INVALID_DESCRIPTION_MALFORMED)?;
     if let Some(d) = &description {
         if !(2..=256).contains(&d.chars().count()) || starts_with_http(d) {
             return Err(ApiError::new(
                 400,
-                "InvalidDescription.Malformed",
+                codes::INVALID_DESCRIPTION_MALFORMED,
                 format!(
                     "`Description` `{d}` must be 2 to 256 characters and not start with http:// or https://"
                 ),
             ));
         }
     }
-    if let Some(rg) = p.text("ResourceGroupId", "InvalidResourceGroup.NotFound")? {
+    if let Some(rg) = p.text("ResourceGroupId", codes::INVALID_RESOURCE_GROUP_NOT_FOUND)? {
         if !rg.starts_with("rg-") {
             return Err(ApiError::new(
                 404,
-                "InvalidResourceGroup.NotFound",
+                codes::INVALID_RESOURCE_GROUP_NOT_FOUND,
                 format!("`ResourceGroupId` `{rg}` does not exist (resource group ids look like `rg-...`)"),
             ));
         }
     }
-    if let Some(sm) = p.text("ServiceManaged", "InvalidServiceManaged.Malformed")? {
+    if let Some(sm) = p.text("ServiceManaged", codes::INVALID_SERVICE_MANAGED_MALFORMED)? {
         if !sm.eq_ignore_ascii_case("true") && !sm.eq_ignore_ascii_case("false") {
             return Err(ApiError::new(
                 400,
-                "InvalidServiceManaged.Malformed",
+                codes::INVALID_SERVICE_MANAGED_MALFORMED,
                 format!("`ServiceManaged` `{sm}` must be true or false"),
             ));
         }
@@ -88,7 +91,7 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
     if in_region >= GROUPS_PER_REGION {
         return Err(ApiError::new(
             403,
-            "QuotaExceed.SecurityGroup",
+            codes::QUOTA_EXCEED_SECURITY_GROUP,
             format!("region `{region}` already has {in_region} security groups, the maximum"),
         ));
     }
@@ -126,26 +129,26 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
 
 /// `Tag.N.Key` / `Tag.N.Value` (and the deprecated lowercase `key` / `value`), N = 1..20.
 pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
-    let entries = p.list("Tag", "InvalidTagKey.Malformed")?;
+    let entries = p.list("Tag", codes::INVALID_TAG_KEY_MALFORMED)?;
     if entries.len() > TAGS_PER_GROUP as usize || entries.last().is_some_and(|(n, _)| *n > TAGS_PER_GROUP) {
         return Err(ApiError::new(
             403,
-            "QuotaExceed.Tags",
+            codes::QUOTA_EXCEED_TAGS,
             format!("at most {TAGS_PER_GROUP} tags (`Tag.1` to `Tag.{TAGS_PER_GROUP}`) may be given"),
         ));
     }
     let mut seen: Vec<String> = Vec::new();
     for (_, mut t) in entries {
         let key_field = t.field("Key");
-        let key = t.text("Key", "InvalidTagKey.Malformed")?;
-        let old_key = t.text("key", "InvalidTagKey.Malformed")?;
-        let value = t.text("Value", "InvalidTagValue.Malformed")?;
-        let old_value = t.text("value", "InvalidTagValue.Malformed")?;
+        let key = t.text("Key", codes::INVALID_TAG_KEY_MALFORMED)?;
+        let old_key = t.text("key", codes::INVALID_TAG_KEY_MALFORMED)?;
+        let value = t.text("Value", codes::INVALID_TAG_VALUE_MALFORMED)?;
+        let old_value = t.text("value", codes::INVALID_TAG_VALUE_MALFORMED)?;
         let key = match (key, old_key) {
             (Some(a), Some(b)) if a != b => {
                 return Err(ApiError::new(
                     400,
-                    "InvalidTagKey.Malformed",
+                    codes::INVALID_TAG_KEY_MALFORMED,
                     format!("`{key_field}` `{a}` and the deprecated lowercase `key` `{b}` differ"),
                 ))
             }
@@ -153,7 +156,7 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
             (None, None) => {
                 return Err(ApiError::new(
                     400,
-                    "InvalidTagKey.Malformed",
+                    codes::INVALID_TAG_KEY_MALFORMED,
                     format!("`{key_field}` must not be empty"),
                 ))
             }
@@ -165,7 +168,7 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
         {
             return Err(ApiError::new(
                 400,
-                "InvalidTagKey.Malformed",
+                codes::INVALID_TAG_KEY_MALFORMED,
                 format!(
                     "`{key_field}` `{key}` must be at most 128 characters, not start with `aliyun` or `acs:` and not contain http:// or https://"
                 ),
@@ -175,7 +178,7 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
         if value.chars().count() > 128 || alibaba::contains_http(&value) {
             return Err(ApiError::new(
                 400,
-                "InvalidTagValue.Malformed",
+                codes::INVALID_TAG_VALUE_MALFORMED,
                 format!(
                     "`{}` `{value}` must be at most 128 characters and not contain http:// or https://",
                     t.field("Value")
@@ -186,7 +189,7 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
         if seen.contains(&key) {
             return Err(ApiError::new(
                 400,
-                "Duplicate.TagKey",
+                codes::DUPLICATE_TAG_KEY,
                 format!("tag key `{key}` is given twice (`{key_field}`)"),
             ));
         }
@@ -199,19 +202,19 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
 
 pub(super) fn modify_policy(cloud: &mut Cloud, mut p: Params) -> Answer {
     let target = target(cloud, &mut p)?;
-    let text = p.text("InnerAccessPolicy", "InvalidPolicy.Malformed")?;
+    let text = p.text("InnerAccessPolicy", codes::INVALID_POLICY_MALFORMED)?;
     let (inner, shown) = match text.as_deref() {
         Some(t) if t.eq_ignore_ascii_case("accept") => (InnerPolicy::Accept, "Accept"),
         Some(t) if t.eq_ignore_ascii_case("drop") => (InnerPolicy::Drop, "Drop"),
         Some(t) => {
             return Err(bad(
-                "InvalidPolicy.Malformed",
+                codes::INVALID_POLICY_MALFORMED,
                 format!("`InnerAccessPolicy` `{t}` is invalid: only Accept and Drop are supported"),
             ))
         }
         None => {
             return Err(bad(
-                "InvalidPolicy.Malformed",
+                codes::INVALID_POLICY_MALFORMED,
                 "`InnerAccessPolicy` must be given: only Accept and Drop are supported".into(),
             ))
         }
@@ -221,7 +224,7 @@ pub(super) fn modify_policy(cloud: &mut Cloud, mut p: Params) -> Answer {
         // Unconfirmed code: A8 says advanced groups' policy cannot be modified but names no
         // error; this is the documented code for setting a "Policy" of an enterprise group.
         return Err(bad(
-            "InvalidGroupParameter.OperationDenied",
+            codes::INVALID_GROUP_PARAMETER_OPERATION_DENIED,
             "the intra-group policy of an advanced (enterprise) security group is fixed to isolation and cannot be modified"
                 .into(),
         ));
@@ -236,20 +239,23 @@ pub(super) fn modify_policy(cloud: &mut Cloud, mut p: Params) -> Answer {
 
 pub(super) fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
     let target = target(cloud, &mut p)?;
-    let direction = match p.text("Direction", "InvalidDirection.Malformed")?.as_deref() {
+    let direction = match p
+        .text("Direction", codes::INVALID_DIRECTION_MALFORMED)?
+        .as_deref()
+    {
         None | Some("all") => None,
         Some("ingress") => Some(Direction::Ingress),
         Some("egress") => Some(Direction::Egress),
         Some(other) => {
             return Err(bad(
-                "InvalidDirection.Malformed",
+                codes::INVALID_DIRECTION_MALFORMED,
                 format!("`Direction` `{other}` must be all, ingress or egress"),
             ))
         }
     };
-    p.text("NicType", "InvalidNicType.ValueNotSupported")?;
-    p.text("MaxResults", "InvalidMaxResults.Malformed")?;
-    p.text("NextToken", "InvalidNextToken.Malformed")?;
+    p.text("NicType", codes::INVALID_NIC_TYPE_VALUE_NOT_SUPPORTED)?;
+    p.text("MaxResults", codes::INVALID_MAX_RESULTS_MALFORMED)?;
+    p.text("NextToken", codes::INVALID_NEXT_TOKEN_MALFORMED)?;
     p.finish("DescribeSecurityGroupAttribute")?;
     let group = cloud.group(target.key).ok_or_else(internal)?;
     let mut fields = into_map(group.shown.clone());

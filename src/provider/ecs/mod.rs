@@ -43,6 +43,7 @@
 //!   parameters answers as the first call did and changes nothing; with other parameters
 //!   `IdempotentParameterMismatch` (400). Only successful calls are remembered.
 
+mod codes;
 mod groups;
 pub(crate) mod rules;
 
@@ -121,7 +122,7 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
 fn internal() -> ApiError {
     ApiError::new(
         500,
-        "InternalError",
+        codes::INTERNAL_ERROR,
         "the ECS front end has no state in this cloud",
     )
 }
@@ -147,12 +148,12 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
     }
     let canonical = params.canonical("ClientToken");
     // Unconfirmed code: ECS documents the 64-ASCII rule but no error for breaking it.
-    let token = params.text("ClientToken", "InvalidClientToken.Malformed")?;
+    let token = params.text("ClientToken", codes::INVALID_CLIENT_TOKEN_MALFORMED)?;
     if let Some(t) = &token {
         if t.len() > 64 || !t.is_ascii() {
             return Err(ApiError::new(
                 400,
-                "InvalidClientToken.Malformed",
+                codes::INVALID_CLIENT_TOKEN_MALFORMED,
                 format!("`ClientToken` `{t}` must be at most 64 ASCII characters"),
             ));
         }
@@ -162,7 +163,7 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
             }
             return Err(ApiError::new(
                 400,
-                "IdempotentParameterMismatch",
+                codes::IDEMPOTENT_PARAMETER_MISMATCH,
                 format!("`ClientToken` `{t}` was used before by a request with other parameters"),
             ));
         }
@@ -177,7 +178,7 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
         other => {
             return Err(ApiError::new(
                 400,
-                "InvalidAction.NotFound",
+                codes::INVALID_ACTION_NOT_FOUND,
                 format!("`{other}` is not an ECS security group API ({})", APIS.join(", ")),
             ))
         }
@@ -208,11 +209,11 @@ fn valid_region(region: &str) -> bool {
 }
 
 fn region_param(p: &mut Params) -> Result<String, ApiError> {
-    let region = p.required("RegionId", "InvalidRegionId.Malformed")?;
+    let region = p.required("RegionId", codes::INVALID_REGION_ID_MALFORMED)?;
     if !valid_region(&region) {
         return Err(ApiError::new(
             404,
-            "InvalidRegionId.NotFound",
+            codes::INVALID_REGION_ID_NOT_FOUND,
             format!("`RegionId` `{region}` is not a region id (lowercase, such as `cn-hangzhou`)"),
         ));
     }

@@ -120,11 +120,11 @@ pub(super) struct Named {
 
 pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<Named, ApiError> {
     let region = region_param(p)?;
-    let id = p.required("SecurityGroupId", "InvalidSecurityGroupId.Malformed")?;
+    let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID_MALFORMED)?;
     if !id.starts_with("sg-") {
         return Err(ApiError::new(
             400,
-            "InvalidSecurityGroupId.Malformed",
+            codes::INVALID_SECURITY_GROUP_ID_MALFORMED,
             format!("`SecurityGroupId` `{id}` is not a security group id (`sg-...`)"),
         ));
     }
@@ -135,7 +135,7 @@ pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<Named, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 404,
-                "InvalidSecurityGroupId.NotFound",
+                codes::INVALID_SECURITY_GROUP_ID_NOT_FOUND,
                 format!("`SecurityGroupId` `{id}` does not exist in region `{region}`"),
             )
         })?;
@@ -166,12 +166,12 @@ pub(super) const RULE_FIELDS: &[&str] = &[
 pub(super) fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Params>, ApiError> {
     let side = side(direction);
     let fields: Vec<&str> = RULE_FIELDS.iter().chain(side.fields).copied().collect();
-    let listed = p.list("Permissions", "InvalidParam.Permissions")?;
+    let listed = p.list("Permissions", codes::INVALID_PARAM_PERMISSIONS)?;
     if let Some(legacy) = fields.iter().find(|f| p.has(f)) {
         if !listed.is_empty() {
             return Err(ApiError::new(
                 400,
-                "InvalidParam.Permissions",
+                codes::INVALID_PARAM_PERMISSIONS,
                 format!("`Permissions.N` cannot be mixed with the deprecated un-prefixed `{legacy}`"),
             ));
         }
@@ -183,7 +183,7 @@ pub(super) fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Pa
     if listed.len() > ENTRIES_PER_CALL as usize || listed.last().is_some_and(|(n, _)| *n > ENTRIES_PER_CALL) {
         return Err(ApiError::new(
             400,
-            "InvalidParam.Permissions",
+            codes::INVALID_PARAM_PERMISSIONS,
             format!("at most {ENTRIES_PER_CALL} rules (`Permissions.1` to `Permissions.{ENTRIES_PER_CALL}`) per call"),
         ));
     }
@@ -226,9 +226,9 @@ pub(super) const INGRESS_SIDE: Side = Side {
     group: "SourceGroupId",
     prefix_list: "SourcePrefixListId",
     owners: ["SourceGroupOwnerAccount", "SourceGroupOwnerId"],
-    group_not_found: "InvalidSourceGroupId.NotFound",
-    group_mismatch: "InvalidSourceGroupId.Mismatch",
-    missing: "MissingParameter.Source",
+    group_not_found: codes::INVALID_SOURCE_GROUP_ID_NOT_FOUND,
+    group_mismatch: codes::INVALID_SOURCE_GROUP_ID_MISMATCH,
+    missing: codes::MISSING_PARAMETER_SOURCE,
 };
 
 pub(super) const EGRESS_SIDE: Side = Side {
@@ -245,9 +245,9 @@ pub(super) const EGRESS_SIDE: Side = Side {
     group: "DestGroupId",
     prefix_list: "DestPrefixListId",
     owners: ["DestGroupOwnerAccount", "DestGroupOwnerId"],
-    group_not_found: "InvalidDestGroupId.NotFound",
-    group_mismatch: "InvalidDestGroupId.Mismatch",
-    missing: "MissingParameter.Dest",
+    group_not_found: codes::INVALID_DEST_GROUP_ID_NOT_FOUND,
+    group_mismatch: codes::INVALID_DEST_GROUP_ID_MISMATCH,
+    missing: codes::MISSING_PARAMETER_DEST,
 };
 
 pub(super) fn side(direction: Direction) -> &'static Side {
@@ -281,23 +281,23 @@ pub(super) fn parse_permission(
 ) -> Result<Perm, ApiError> {
     let side = side(direction);
     let proto_field = q.field("IpProtocol");
-    let proto_text = q.required("IpProtocol", "InvalidIpProtocol.ValueNotSupported")?;
+    let proto_text = q.required("IpProtocol", codes::INVALID_IP_PROTOCOL_VALUE_NOT_SUPPORTED)?;
     let proto = Proto::parse(&proto_text).ok_or_else(|| {
         bad(
-            "InvalidIpProtocol.ValueNotSupported",
+            codes::INVALID_IP_PROTOCOL_VALUE_NOT_SUPPORTED,
             format!("`{proto_field}` `{proto_text}` must be TCP, UDP, ICMP, ICMPv6, GRE or ALL (any case)"),
         )
     })?;
     let port_field = q.field("PortRange");
-    let port_list = q.text("PortRangeListId", "InvalidPortRangeListId.NotFound")?;
-    let ports = match q.text("PortRange", "InvalidParam.PortRange")? {
+    let port_list = q.text("PortRangeListId", codes::INVALID_PORT_RANGE_LIST_ID_NOT_FOUND)?;
+    let ports = match q.text("PortRange", codes::INVALID_PARAM_PORT_RANGE)? {
         Some(text) => port_range(proto, &text).map_err(|e| match e {
             PortError::Malformed => bad(
-                "InvalidParam.PortRange",
+                codes::INVALID_PARAM_PORT_RANGE,
                 format!("`{port_field}` `{text}` must be two integers `start/end` with 1 <= start <= end <= 65535"),
             ),
             PortError::Mismatch => bad(
-                "OperationDenied",
+                codes::OPERATION_DENIED,
                 format!(
                     "`{port_field}` `{text}` does not fit `IpProtocol` `{}`: TCP and UDP take `start/end`, the others `-1/-1`",
                     proto.upper()
@@ -306,17 +306,17 @@ pub(super) fn parse_permission(
         })?,
         None if port_list.is_some() => {
             return Err(bad(
-                "InvalidParameter.PortRangeListUnsupported",
+                codes::INVALID_PARAMETER_PORT_RANGE_LIST_UNSUPPORTED,
                 format!("`{}` alone cannot be evaluated: port lists are not modelled by sgeval; give `{port_field}`", q.field("PortRangeListId")),
             ))
         }
-        None => return Err(bad("InvalidPortRange.Malformed", format!("`{port_field}` must be set"))),
+        None => return Err(bad(codes::INVALID_PORT_RANGE_MALFORMED, format!("`{port_field}` must be set"))),
     };
     let sport_field = q.field("SourcePortRange");
-    let src_ports = match q.text("SourcePortRange", "InvalidSourcePortRange.Malformed")? {
+    let src_ports = match q.text("SourcePortRange", codes::INVALID_SOURCE_PORT_RANGE_MALFORMED)? {
         Some(text) => port_range(proto, &text).map_err(|_| {
             bad(
-                "InvalidSourcePortRange.Malformed",
+                codes::INVALID_SOURCE_PORT_RANGE_MALFORMED,
                 format!(
                     "`{sport_field}` `{text}` is not valid for `IpProtocol` `{}` (TCP and UDP: `start/end` within 1..65535; others: `-1/-1`)",
                     proto.upper()
@@ -326,24 +326,24 @@ pub(super) fn parse_permission(
         None => None,
     };
     let policy_field = q.field("Policy");
-    let action = match q.text("Policy", "InvalidPolicy.Malformed")? {
+    let action = match q.text("Policy", codes::INVALID_POLICY_MALFORMED)? {
         None => Action::Allow,
         Some(t) => parse_policy(&t).ok_or_else(|| {
             bad(
-                "InvalidPolicy.Malformed",
+                codes::INVALID_POLICY_MALFORMED,
                 format!("`{policy_field}` `{t}` must be accept or drop"),
             )
         })?,
     };
     let prio_field = q.field("Priority");
-    let prio_text = q.text("Priority", "InvalidPriority.Malformed")?;
+    let prio_text = q.text("Priority", codes::INVALID_PRIORITY_MALFORMED)?;
     let priority_given = prio_text.is_some();
     let priority = match prio_text {
         None => 1,
         Some(t) => {
             let n: i64 = t.parse().map_err(|_| {
                 bad(
-                    "InvalidPriority.Malformed",
+                    codes::INVALID_PRIORITY_MALFORMED,
                     format!("`{prio_field}` `{t}` is not an integer"),
                 )
             })?;
@@ -352,63 +352,78 @@ pub(super) fn parse_permission(
                 .filter(|p| (1..=100).contains(p))
                 .ok_or_else(|| {
                     bad(
-                        "InvalidPriority.ValueNotSupported",
+                        codes::INVALID_PRIORITY_VALUE_NOT_SUPPORTED,
                         format!("`{prio_field}` `{t}` must be from 1 to 100"),
                     )
                 })?
         }
     };
     let nic_field = q.field("NicType");
-    let nic_internet = match q.text("NicType", "InvalidNicType.ValueNotSupported")? {
+    let nic_internet = match q.text("NicType", codes::INVALID_NIC_TYPE_VALUE_NOT_SUPPORTED)? {
         None => false,
         Some(t) if t.eq_ignore_ascii_case("intranet") => false,
         Some(t) if t.eq_ignore_ascii_case("internet") => true,
         Some(t) => {
             return Err(bad(
-                "InvalidNicType.ValueNotSupported",
+                codes::INVALID_NIC_TYPE_VALUE_NOT_SUPPORTED,
                 format!("`{nic_field}` `{t}` must be internet or intranet"),
             ))
         }
     };
     let desc_field = q.field("Description");
     let description = q
-        .text("Description", "InvalidSecurityGroupDiscription.Malformed")?
+        .text("Description", codes::INVALID_SECURITY_GROUP_DISCRIPTION_MALFORMED)?
         .unwrap_or_default();
     if description.chars().count() > 512 {
         return Err(bad(
-            "InvalidSecurityGroupDiscription.Malformed",
+            codes::INVALID_SECURITY_GROUP_DISCRIPTION_MALFORMED,
             format!("`{desc_field}` must be 1 to 512 characters"),
         ));
     }
-    let src4 = cidr(q, "SourceCidrIp", "InvalidSourceCidrIp.Malformed", Family::V4)?;
-    let src6 = cidr(q, "Ipv6SourceCidrIp", "InvalidParam.Ipv6SourceCidrIp", Family::V6)?;
-    let dst4 = cidr(q, "DestCidrIp", "InvalidDestCidrIp.Malformed", Family::V4)?;
-    let dst6 = cidr(q, "Ipv6DestCidrIp", "InvalidParam.Ipv6DestCidrIp", Family::V6)?;
+    let src4 = cidr(
+        q,
+        "SourceCidrIp",
+        codes::INVALID_SOURCE_CIDR_IP_MALFORMED,
+        Family::V4,
+    )?;
+    let src6 = cidr(
+        q,
+        "Ipv6SourceCidrIp",
+        codes::INVALID_PARAM_IPV6_SOURCE_CIDR_IP,
+        Family::V6,
+    )?;
+    let dst4 = cidr(q, "DestCidrIp", codes::INVALID_DEST_CIDR_IP_MALFORMED, Family::V4)?;
+    let dst6 = cidr(
+        q,
+        "Ipv6DestCidrIp",
+        codes::INVALID_PARAM_IPV6_DEST_CIDR_IP,
+        Family::V6,
+    )?;
     one_family(
         q,
         (src4.is_some(), src6.is_some()),
         ("SourceCidrIp", "Ipv6SourceCidrIp"),
-        "InvalidParam.SourceIp",
+        codes::INVALID_PARAM_SOURCE_IP,
         "together",
     )?;
     one_family(
         q,
         (dst4.is_some(), dst6.is_some()),
         ("DestCidrIp", "Ipv6DestCidrIp"),
-        "InvalidParam.DestIp",
+        codes::INVALID_PARAM_DEST_IP,
         "together",
     )?;
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
     if let (Some(s), Some(d)) = (src, dst) {
         if Family::of_net(&s) != Family::of_net(&d) {
             return Err(bad(
-                "InvalidParameter.Conflict",
+                codes::INVALID_PARAMETER_CONFLICT,
                 format!("source `{s}` and destination `{d}` mix IPv4 and IPv6 in one rule"),
             ));
         }
         if s == d {
             return Err(bad(
-                "InvalidParamter.Conflict",
+                codes::INVALID_PARAMTER_CONFLICT,
                 format!("the source CIDR `{s}` must differ from the destination CIDR"),
             ));
         }
@@ -420,14 +435,14 @@ pub(super) fn parse_permission(
     let group_field = q.field(side.group);
     let group_text = q.text(side.group, side.group_not_found)?;
     let prefix_field = q.field(side.prefix_list);
-    let prefix_list = q.text(side.prefix_list, "InvalidPrefixListId.NotFound")?;
+    let prefix_list = q.text(side.prefix_list, codes::INVALID_PREFIX_LIST_ID_NOT_FOUND)?;
     for owner in side.owners {
-        q.text(owner, "InvalidParameter")?;
+        q.text(owner, codes::INVALID_PARAMETER)?;
     }
     check_proto_family(
         proto,
         remote_net.or(local).map(|n| Family::of_net(&n)),
-        "InvalidParam",
+        codes::INVALID_PARAM,
         &proto_field,
         &proto_text,
     )?;
@@ -456,7 +471,7 @@ pub(super) fn parse_permission(
         (Remote::Group(group.key), Some((group.key, group_field.clone())))
     } else if let Some(pl) = prefix_list {
         return Err(bad(
-            "InvalidParameter.PrefixListUnsupported",
+            codes::INVALID_PARAMETER_PREFIX_LIST_UNSUPPORTED,
             format!("`{prefix_field}` `{pl}` cannot be evaluated: prefix lists are not modelled by sgeval; give a CIDR or a group instead"),
         ));
     } else {
@@ -537,7 +552,7 @@ pub(super) fn check_reference(
     let rid = cloud.group(*referenced).map(|g| g.id.clone()).unwrap_or_default();
     if target.enterprise {
         return Err(bad(
-            "InvalidGroupParameter.OperationDenied",
+            codes::INVALID_GROUP_PARAMETER_OPERATION_DENIED,
             format!(
                 "`{field}` `{rid}`: rules of an advanced (enterprise) security group cannot reference groups"
             ),
@@ -547,19 +562,19 @@ pub(super) fn check_reference(
         return Err(match direction {
             Direction::Ingress => ApiError::new(
                 403,
-                "InvalidParamter.Conflict",
+                codes::INVALID_PARAMTER_CONFLICT,
                 format!("`{field}` `{rid}` must differ from `SecurityGroupId`"),
             ),
             Direction::Egress => ApiError::new(
                 403,
-                "InvalidSecurityGroup.IsSame",
+                codes::INVALID_SECURITY_GROUP_IS_SAME,
                 format!("`{field}` `{rid}` must differ from `SecurityGroupId`"),
             ),
         });
     }
     if cloud.group(*referenced).map(|g| g.kind) == Some(GroupKind::EcsEnterprise) {
         return Err(bad(
-            "InvalidGroupAuthParameter.OperationDenied",
+            codes::INVALID_GROUP_AUTH_PARAMETER_OPERATION_DENIED,
             format!(
                 "`{field}` `{rid}` is an advanced (enterprise) security group, which cannot be referenced"
             ),
@@ -570,9 +585,9 @@ pub(super) fn check_reference(
     if vpc(referenced) != vpc(&target.key) {
         return Err(bad(
             if direction == Direction::Ingress {
-                "InvalidSourceGroupId.Mismatch"
+                codes::INVALID_SOURCE_GROUP_ID_MISMATCH
             } else {
-                "InvalidDestGroupId.Mismatch"
+                codes::INVALID_DEST_GROUP_ID_MISMATCH
             },
             format!(
                 "`{field}` `{rid}` is in VPC `{}`, not in the group's VPC `{}`",
@@ -608,7 +623,7 @@ pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, 
     if group.rules.len() + new.len() > RULES_PER_GROUP {
         return Err(ApiError::new(
             403,
-            "AuthorizationLimitExceed",
+            codes::AUTHORIZATION_LIMIT_EXCEED,
             format!(
                 "`SecurityGroupId` `{}` has {} rules; {} more would pass the limit of {RULES_PER_GROUP}",
                 group.id,
@@ -630,7 +645,7 @@ pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, 
             if held + new.len() > RULES_PER_NIC {
                 return Err(ApiError::new(
                     403,
-                    "AuthorizationLimitExceed",
+                    codes::AUTHORIZATION_LIMIT_EXCEED,
                     format!(
                         "`SecurityGroupId` `{}`: NIC `{}` would hold {} rules across its groups; at most {RULES_PER_NIC} are allowed",
                         group.id,
@@ -664,19 +679,19 @@ pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, 
 
 pub(super) fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> Answer {
     let target = target(cloud, &mut p)?;
-    let ids = p.text_list("SecurityGroupRuleId", "InvalidParam.SecurityGroupRuleId")?;
+    let ids = p.text_list("SecurityGroupRuleId", codes::INVALID_PARAM_SECURITY_GROUP_RULE_ID)?;
     let group = cloud.group(target.key).ok_or_else(internal)?;
     let mut remove: Vec<RuleKey> = Vec::new();
     if !ids.is_empty() {
         if !p.is_empty() {
             return Err(bad(
-                "InvalidParam.Permissions",
+                codes::INVALID_PARAM_PERMISSIONS,
                 "`SecurityGroupRuleId.N` cannot be combined with rule fields (`Permissions.N` or un-prefixed)".into(),
             ));
         }
         if ids.len() > ENTRIES_PER_CALL as usize || ids.last().is_some_and(|(n, _)| *n > ENTRIES_PER_CALL) {
             return Err(bad(
-                "InvalidParam.SecurityGroupRuleId",
+                codes::INVALID_PARAM_SECURITY_GROUP_RULE_ID,
                 format!("at most {ENTRIES_PER_CALL} rule ids per call"),
             ));
         }
@@ -684,7 +699,7 @@ pub(super) fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api
             let field = format!("SecurityGroupRuleId.{n}");
             if ids.iter().filter(|(_, other)| other == id).count() > 1 {
                 return Err(bad(
-                    "InvalidParam.SecurityGroupRuleIdRepeated",
+                    codes::INVALID_PARAM_SECURITY_GROUP_RULE_ID_REPEATED,
                     format!("`{field}` `{id}` is given more than once"),
                 ));
             }
@@ -694,7 +709,7 @@ pub(super) fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api
                 .find(|r| &r.id == id && r.direction == direction)
                 .ok_or_else(|| {
                     bad(
-                        "InvalidParam.SecurityGroupRuleId",
+                        codes::INVALID_PARAM_SECURITY_GROUP_RULE_ID,
                         format!("`{field}` `{id}` is not an {direction} rule of `{}`", group.id),
                     )
                 })?;

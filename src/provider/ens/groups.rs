@@ -4,34 +4,34 @@
 use super::*;
 
 pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
-    let name = p.text("SecurityGroupName", "InvalidSecurityGroupName")?;
+    let name = p.text("SecurityGroupName", codes::INVALID_SECURITY_GROUP_NAME)?;
     if let Some(n) = &name {
         if !valid_name(n, 2, 128, &[':', '_', '-']) {
             return Err(bad(
-                "InvalidSecurityGroupName",
+                codes::INVALID_SECURITY_GROUP_NAME,
                 format!(
                     "`SecurityGroupName` `{n}` must be 2 to 128 characters, start with a letter, not start with http:// or https://, and hold only letters, digits, `:`, `_` and `-`"
                 ),
             ));
         }
     }
-    let description = p.text("Description", "InvalidDescription")?;
+    let description = p.text("Description", codes::INVALID_DESCRIPTION)?;
     if let Some(d) = &description {
         let ok = (2..=256).contains(&d.chars().count())
             && d.chars().next().is_some_and(char::is_alphabetic)
             && !starts_with_http(d);
         if !ok {
             return Err(bad(
-                "InvalidDescription",
+                codes::INVALID_DESCRIPTION,
                 format!("`Description` `{d}` must be 2 to 256 characters, start with a letter and not start with http:// or https://"),
             ));
         }
     }
-    let entries = p.list("Permissions", "InvalidPermissions")?;
+    let entries = p.list("Permissions", codes::INVALID_PERMISSIONS)?;
     p.finish("CreateSecurityGroup")?;
     if entries.len() > RULES_PER_GROUP || entries.last().is_some_and(|(n, _)| *n as usize > RULES_PER_GROUP) {
         return Err(bad(
-            "AuthorizationLimitExceed",
+            codes::AUTHORIZATION_LIMIT_EXCEED,
             format!("at most {RULES_PER_GROUP} rules (`Permissions.1` to `Permissions.{RULES_PER_GROUP}`) per group"),
         ));
     }
@@ -49,7 +49,7 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
     }
     if cloud.groups().count() >= GROUPS_PER_ACCOUNT {
         return Err(bad(
-            "QuotaExceed.SecurityGroup",
+            codes::QUOTA_EXCEED_SECURITY_GROUP,
             format!("the account already has {GROUPS_PER_ACCOUNT} security groups, the maximum"),
         ));
     }

@@ -26,6 +26,7 @@
 //!   not the number (unconfirmed; ECS's default).
 //! - Parameters ENS does not define for the API are refused (`InvalidParameter`).
 
+mod codes;
 mod groups;
 pub(crate) mod rules;
 
@@ -72,7 +73,7 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
         "RevokeSecurityGroupEgress" => revoke(cloud, params, Direction::Egress, api),
         other => Err(ApiError::new(
             400,
-            "InvalidAction.NotFound",
+            codes::INVALID_ACTION_NOT_FOUND,
             format!("`{other}` is not an ENS security group API ({})", APIS.join(", ")),
         )),
     });

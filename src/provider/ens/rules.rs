@@ -113,7 +113,7 @@ pub(super) struct Perm {
 
 /// A CIDR field of one family; anything else is `InvalidParameter.CidrIp`.
 pub(super) fn cidr(q: &mut Params, key: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
-    alibaba::cidr(q, key, "InvalidParameter.CidrIp", family)
+    alibaba::cidr(q, key, codes::INVALID_PARAMETER_CIDR_IP, family)
 }
 
 /// Reads one rule. `direction` is `None` when the rule carries its own `Direction`
@@ -127,7 +127,7 @@ pub(super) fn parse_permission(
         Some(d) => d,
         None => {
             let field = q.field("Direction");
-            let text = q.required("Direction", "InvalidDirection")?;
+            let text = q.required("Direction", codes::INVALID_DIRECTION)?;
             match text.as_str() {
                 "ingress" => Direction::Ingress,
                 "egress" => Direction::Egress,
@@ -141,7 +141,7 @@ pub(super) fn parse_permission(
         }
     };
     let proto_field = q.field("IpProtocol");
-    let proto_text = q.required("IpProtocol", "InvalidIpProtocol")?;
+    let proto_text = q.required("IpProtocol", codes::INVALID_IP_PROTOCOL)?;
     let proto = Proto::parse(&proto_text)
         .filter(|p| match style {
             Style::Create => *p != Proto::Gre,
@@ -158,10 +158,10 @@ pub(super) fn parse_permission(
             )
         })?;
     let port_field = q.field("PortRange");
-    let port_text_given = q.required("PortRange", "InvalidParameter.PortRange")?;
+    let port_text_given = q.required("PortRange", codes::INVALID_PARAMETER_PORT_RANGE)?;
     let ports = port_range(proto, &port_text_given).map_err(|_| {
         bad(
-            "InvalidParameter.PortRange",
+            codes::INVALID_PARAMETER_PORT_RANGE,
             format!(
                 "`{port_field}` `{port_text_given}` is not valid for `{}`: TCP and UDP take `start/end` within 1..65535, ICMP and ALL `-1/-1`",
                 proto.upper()
@@ -169,10 +169,10 @@ pub(super) fn parse_permission(
         )
     })?;
     let sport_field = q.field("SourcePortRange");
-    let src_ports = match q.text("SourcePortRange", "InvalidParameter.PortRange")? {
+    let src_ports = match q.text("SourcePortRange", codes::INVALID_PARAMETER_PORT_RANGE)? {
         Some(text) => port_range(proto, &text).map_err(|_| {
             bad(
-                "InvalidParameter.PortRange",
+                codes::INVALID_PARAMETER_PORT_RANGE,
                 format!(
                     "`{sport_field}` `{text}` is not valid for `{}`: TCP and UDP take `start/end` within 1..65535, ICMP and ALL `-1/-1`",
                     proto.upper()
@@ -183,8 +183,8 @@ pub(super) fn parse_permission(
     };
     let policy_field = q.field("Policy");
     let policy = match style {
-        Style::Create => Some(q.required("Policy", "InvalidPolicy")?),
-        Style::Legacy => q.text("Policy", "InvalidPolicy")?,
+        Style::Create => Some(q.required("Policy", codes::INVALID_POLICY)?),
+        Style::Legacy => q.text("Policy", codes::INVALID_POLICY)?,
     };
     let action = match policy {
         None => Action::Allow,
@@ -197,8 +197,8 @@ pub(super) fn parse_permission(
     };
     let prio_field = q.field("Priority");
     let prio_text = match style {
-        Style::Create => Some(q.required("Priority", "InvalidPriority")?),
-        Style::Legacy => q.text("Priority", "InvalidPriority")?,
+        Style::Create => Some(q.required("Priority", codes::INVALID_PRIORITY)?),
+        Style::Legacy => q.text("Priority", codes::INVALID_PRIORITY)?,
     };
     let priority_given = prio_text.is_some();
     let priority = match prio_text {
@@ -216,7 +216,9 @@ pub(super) fn parse_permission(
     };
     let description = if style == Style::Create {
         let field = q.field("Description");
-        let d = q.text("Description", "InvalidDescription")?.unwrap_or_default();
+        let d = q
+            .text("Description", codes::INVALID_DESCRIPTION)?
+            .unwrap_or_default();
         if !d.is_empty() && (!(2..=256).contains(&d.chars().count()) || starts_with_http(&d)) {
             return Err(invalid(
                 &field,
@@ -244,14 +246,14 @@ pub(super) fn parse_permission(
         q,
         (src4.is_some(), src6.is_some()),
         ("SourceCidrIp", "Ipv6SourceCidrIp"),
-        "InvalidParameter.SourceIpConflict",
+        codes::INVALID_PARAMETER_SOURCE_IP_CONFLICT,
         "at the same time",
     )?;
     one_family(
         q,
         (dst4.is_some(), dst6.is_some()),
         ("DestCidrIp", "Ipv6DestCidrIp"),
-        "InvalidParameter.DestIpConflict",
+        codes::INVALID_PARAMETER_DEST_IP_CONFLICT,
         "at the same time",
     )?;
     let (src, dst) = (src4.or(src6), dst4.or(dst6));
@@ -275,7 +277,7 @@ pub(super) fn parse_permission(
     if let Some(l) = local {
         if Family::of_net(&l) != Family::of_net(&remote) {
             return Err(bad(
-                "InvalidParameter.CidrIp",
+                codes::INVALID_PARAMETER_CIDR_IP,
                 format!(
                     "the remote `{remote}` and the local `{l}` CIDR blocks of one rule mix IPv4 and IPv6"
                 ),
@@ -285,7 +287,7 @@ pub(super) fn parse_permission(
     check_proto_family(
         proto,
         Some(Family::of_net(&remote)),
-        "InvalidParameter",
+        codes::INVALID_PARAMETER,
         &proto_field,
         &proto_text,
     )?;
@@ -343,7 +345,7 @@ pub(super) fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Val
 
 pub(super) fn duplicated(at: &str, what: &str) -> ApiError {
     bad(
-        "SecurityGroupRuleConflict.Duplicated",
+        codes::SECURITY_GROUP_RULE_CONFLICT_DUPLICATED,
         format!("the rule of `{at}` already exists {what}"),
     )
 }
@@ -353,7 +355,7 @@ pub(super) fn finish_rules(cloud: &Cloud, perms: &[Perm]) -> Vec<Rule> {
 }
 /// The group a rule call names.
 pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<GroupKey, ApiError> {
-    let id = p.required("SecurityGroupId", "InvalidSecurityGroupId")?;
+    let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID)?;
     // Unconfirmed code: ENS lists none for an unknown group; this is ECS's.
     cloud
         .group_by_id(&id)
@@ -362,7 +364,7 @@ pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<GroupKey, ApiError
         .ok_or_else(|| {
             ApiError::new(
                 404,
-                "InvalidSecurityGroupId.NotFound",
+                codes::INVALID_SECURITY_GROUP_ID_NOT_FOUND,
                 format!("`SecurityGroupId` `{id}` does not exist"),
             )
         })
@@ -409,13 +411,13 @@ pub(super) fn authorize(cloud: &mut Cloud, p: Params, direction: Direction, api:
     let (key, perm) = legacy_rule(cloud, p, direction, api)?;
     let group = cloud
         .group(key)
-        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+        .ok_or_else(|| ApiError::new(500, codes::INTERNAL_ERROR, "group vanished"))?;
     if group.rules.iter().any(|r| perm.spec.same_as(r, true)) {
         return Err(duplicated(api, &format!("in `{}`", group.id)));
     }
     if group.rules.len() >= RULES_PER_GROUP {
         return Err(bad(
-            "AuthorizationLimitExceed",
+            codes::AUTHORIZATION_LIMIT_EXCEED,
             format!(
                 "`SecurityGroupId` `{}` already has {RULES_PER_GROUP} rules, the maximum",
                 group.id
@@ -432,7 +434,7 @@ pub(super) fn revoke(cloud: &mut Cloud, p: Params, direction: Direction, api: &s
     let (key, perm) = legacy_rule(cloud, p, direction, api)?;
     let group = cloud
         .group(key)
-        .ok_or_else(|| ApiError::new(500, "InternalError", "group vanished"))?;
+        .ok_or_else(|| ApiError::new(500, codes::INTERNAL_ERROR, "group vanished"))?;
     let remove: Vec<RuleKey> = group
         .rules
         .iter()
