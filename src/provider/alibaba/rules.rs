@@ -2,6 +2,8 @@
 //! CIDR field names (the reading side is in the parent module: [`super::Proto`],
 //! [`super::port_range`], [`super::cidr`]).
 
+use serde_json::{json, Map, Value};
+
 use crate::packet;
 use crate::provider::draft::RuleDraft;
 use crate::rule::{Direction, Family, PortRange};
@@ -55,5 +57,31 @@ pub(crate) fn group_field(direction: Direction) -> &'static str {
     match direction {
         Direction::Ingress => "SourceGroupId",
         Direction::Egress => "DestGroupId",
+    }
+}
+
+/// Writes what a rule matches on as both products name it: `IpProtocol` (uppercase),
+/// `PortRange`, `SourcePortRange`, the remote CIDR or group and the local CIDR.
+pub(crate) fn match_fields(m: &mut Map<String, Value>, d: &RuleDraft) {
+    let proto = proto_of(d.protocol);
+    m.insert("IpProtocol".into(), json!(proto.upper()));
+    m.insert("PortRange".into(), json!(ports_text(proto, &d.dst_ports)));
+    if let Some(s) = src_ports_text(proto, d) {
+        m.insert("SourcePortRange".into(), json!(s));
+    }
+    if let Some(net) = d.remote_cidr {
+        m.insert(
+            cidr_field(d.direction, true, Family::of_net(&net)).into(),
+            json!(net.to_string()),
+        );
+    }
+    if let Some(g) = &d.remote_group {
+        m.insert(group_field(d.direction).into(), json!(g));
+    }
+    if let Some(net) = d.local {
+        m.insert(
+            cidr_field(d.direction, false, Family::of_net(&net)).into(),
+            json!(net.to_string()),
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::*;
 
 use crate::cloud::Request;
-use crate::provider::alibaba::rules::{cidr_field, group_field, ports_text, proto_of, src_ports_text};
+use crate::provider::alibaba::rules::match_fields;
 use crate::provider::draft::{RuleDraft, Target};
 use crate::rule::{Direction, Family};
 
@@ -19,28 +19,8 @@ const PER_CALL: usize = 100;
 
 /// One `Permissions.N` entry (the direction is the API's, not a field).
 pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
-    let proto = proto_of(d.protocol);
     let mut m = Map::new();
-    m.insert("IpProtocol".into(), json!(proto.upper()));
-    m.insert("PortRange".into(), json!(ports_text(proto, &d.dst_ports)));
-    if let Some(s) = src_ports_text(proto, d) {
-        m.insert("SourcePortRange".into(), json!(s));
-    }
-    if let Some(net) = d.remote_cidr {
-        m.insert(
-            cidr_field(d.direction, true, Family::of_net(&net)).into(),
-            json!(net.to_string()),
-        );
-    }
-    if let Some(g) = &d.remote_group {
-        m.insert(group_field(d.direction).into(), json!(g));
-    }
-    if let Some(net) = d.local {
-        m.insert(
-            cidr_field(d.direction, false, Family::of_net(&net)).into(),
-            json!(net.to_string()),
-        );
-    }
+    match_fields(&mut m, d);
     m.insert("Policy".into(), json!(d.policy_lower()));
     m.insert("Priority".into(), json!(d.priority.to_string()));
     if !d.description.is_empty() {

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::cloud::Request;
-use crate::provider::alibaba::rules::{cidr_field, ports_text, proto_of, src_ports_text};
+use crate::provider::alibaba::rules::{cidr_field, match_fields, ports_text, proto_of, src_ports_text};
 use crate::provider::alibaba::Proto;
 use crate::provider::draft::{RuleDraft, Target};
 use crate::rule::{Action, Direction, Family};
@@ -16,26 +16,9 @@ use crate::rule::{Action, Direction, Family};
 /// One `CreateSecurityGroup` `Permissions.N` entry (uppercase protocol, `Accept`/`Drop`,
 /// the rule's own `Direction`).
 pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
-    let proto = proto_of(d.protocol);
     let mut m = Map::new();
     m.insert("Direction".into(), json!(d.direction.to_string()));
-    m.insert("IpProtocol".into(), json!(proto.upper()));
-    m.insert("PortRange".into(), json!(ports_text(proto, &d.dst_ports)));
-    if let Some(s) = src_ports_text(proto, d) {
-        m.insert("SourcePortRange".into(), json!(s));
-    }
-    if let Some(net) = d.remote_cidr {
-        m.insert(
-            cidr_field(d.direction, true, Family::of_net(&net)).into(),
-            json!(net.to_string()),
-        );
-    }
-    if let Some(net) = d.local {
-        m.insert(
-            cidr_field(d.direction, false, Family::of_net(&net)).into(),
-            json!(net.to_string()),
-        );
-    }
+    match_fields(&mut m, d);
     let policy = match d.action {
         Action::Allow => "Accept",
         Action::Deny => "Drop",
