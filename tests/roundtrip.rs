@@ -367,6 +367,31 @@ fn group_create_rule_lists_round_trip() {
     }
 }
 
+/// `emit_remove` names the rule `emit` added: after both calls the group holds what it
+/// held before.
+#[test]
+fn removals_undo_additions() {
+    for provider in Provider::ALL {
+        proptest!(ProptestConfig::with_cases(64), |((d, _) in single(provider))| {
+            let (mut cloud, target, _) = cloud(provider);
+            let before = rule_count(&cloud, &target);
+            let to = Target::group(target.clone());
+            let Some((api, request)) = provider.emit(&to, &d) else {
+                return Ok(());
+            };
+            prop_assert!(cloud.call(api, &request).is_success());
+            let added = rules_after(&cloud, &target, before);
+            prop_assert_eq!(added.len(), 1);
+            let (api, request) = provider
+                .emit_remove(&to, &added[0].id, &d)
+                .expect("what emit states, emit_remove states");
+            let response = cloud.call(api, &request);
+            prop_assert!(response.is_success(), "{api}: {}", response.body);
+            prop_assert_eq!(rule_count(&cloud, &target), before);
+        });
+    }
+}
+
 #[test]
 fn ens_single_calls_refuse_to_state_what_they_cannot() {
     let d = RuleDraft {
