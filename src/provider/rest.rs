@@ -20,6 +20,12 @@ pub(crate) fn body_object(request: &Request) -> Result<&Map<String, Value>, Opti
     }
 }
 
+/// The value of `key` in `map`, `None` when absent or `null` (the REST APIs take `null`
+/// as "not given").
+pub(crate) fn field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
 /// A JSON object of a request body read field by field, as [`crate::provider::alibaba`]'s
 /// `Params` reads RPC parameters: `path` prefixes every field name in messages
 /// (`security_group_rule.`), `code` is the provider's error code for a malformed field.
@@ -43,7 +49,7 @@ impl<'a, 'p> Body<'a, 'p> {
 
     /// The value of `key`, `None` when absent or `null`.
     pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        field(self.map, key)
     }
 
     /// The first key that is not in `allowed`.

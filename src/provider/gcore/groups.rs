@@ -23,14 +23,14 @@ pub(super) fn create_security_group(
     {
         return Err(validation(k, "extra inputs are not permitted"));
     }
-    let name = match body.get("name") {
+    let name = match rest::field(body, "name") {
         Some(Value::String(s)) if s.chars().count() <= 255 => s.clone(),
         Some(Value::String(_)) => return Err(validation("name", "at most 255 characters are allowed")),
-        None | Some(Value::Null) => return Err(validation("name", "field required")),
+        None => return Err(validation("name", "field required")),
         Some(other) => return Err(validation("name", format!("`{other}` is not a string"))),
     };
-    let description = match body.get("description") {
-        None | Some(Value::Null) => None,
+    let description = match rest::field(body, "description") {
+        None => None,
         Some(Value::String(s)) if s.chars().count() <= 255 => Some(s.clone()),
         Some(Value::String(_)) => {
             return Err(validation("description", "at most 255 characters are allowed"))
@@ -38,8 +38,8 @@ pub(super) fn create_security_group(
         Some(other) => return Err(validation("description", format!("`{other}` is not a string"))),
     };
     let tags = tags(body)?;
-    let given = match body.get("rules") {
-        None | Some(Value::Null) => None,
+    let given = match rest::field(body, "rules") {
+        None => None,
         Some(Value::Array(items)) => Some(items),
         Some(other) => return Err(validation("rules", format!("`{other}` is not an array"))),
     };

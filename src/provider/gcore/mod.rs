@@ -186,8 +186,8 @@ fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String,
 /// `tags`: an object of string values, keys 1-255 and values up to 255 characters
 /// (seed 004), shown as `tags_v2`.
 fn tags(body: &Map<String, Value>) -> Result<Value, ApiError> {
-    let map = match body.get("tags") {
-        None | Some(Value::Null) => return Ok(json!([])),
+    let map = match rest::field(body, "tags") {
+        None => return Ok(json!([])),
         Some(Value::Object(map)) => map,
         Some(other) => return Err(validation("tags", format!("`{other}` is not an object"))),
     };

@@ -201,8 +201,8 @@ pub(super) fn protocol(
             format!("`{field}` `{v}` is not supported (a protocol name such as tcp, a number 0-255, `any` or null)"),
         )
     };
-    match rule.get("protocol") {
-        None | Some(Value::Null) => Ok((None, None)),
+    match rest::field(rule, "protocol") {
+        None => Ok((None, None)),
         Some(Value::String(s)) => {
             let lower = s.to_ascii_lowercase();
             if lower == "any" || lower == "0" {
@@ -231,8 +231,8 @@ pub(super) fn protocol(
 /// `SecurityGroupInvalidPortValue` (`convert_validate_port_value`).
 pub(super) fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, ApiError> {
     let field = format!("{path}{key}");
-    match rule.get(key) {
-        None | Some(Value::Null) => Ok(None),
+    match rest::field(rule, key) {
+        None => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
             (Some(p), _) if p <= 65_535 => Ok(Some(p as u32)),
             (Some(_), _) | (None, Some(_)) => Err(neutron(
@@ -253,10 +253,10 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             "extra inputs are not permitted",
         ));
     }
-    let direction = match rule.get("direction") {
+    let direction = match rest::field(rule, "direction") {
         Some(Value::String(s)) if s == "ingress" => Direction::Ingress,
         Some(Value::String(s)) if s == "egress" => Direction::Egress,
-        None | Some(Value::Null) => return Err(validation(&format!("{path}direction"), "field required")),
+        None => return Err(validation(&format!("{path}direction"), "field required")),
         Some(other) => {
             return Err(validation(
                 &format!("{path}direction"),
@@ -264,8 +264,8 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             ))
         }
     };
-    let family = match rule.get("ethertype") {
-        None | Some(Value::Null) => Family::V4,
+    let family = match rest::field(rule, "ethertype") {
+        None => Family::V4,
         Some(Value::String(s)) if s == "IPv4" => Family::V4,
         Some(Value::String(s)) if s == "IPv6" => Family::V6,
         Some(other) => {
@@ -278,8 +278,8 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
     let (mut protocol, mut protocol_text) = protocol(rule, &format!("{path}protocol"))?;
     let port_min = port(rule, "port_range_min", path)?;
     let port_max = port(rule, "port_range_max", path)?;
-    let prefix = match rule.get("remote_ip_prefix") {
-        None | Some(Value::Null) => None,
+    let prefix = match rest::field(rule, "remote_ip_prefix") {
+        None => None,
         Some(Value::String(text)) => Some(rest::parse_prefix(text).ok_or_else(|| {
             neutron(
                 400,
@@ -294,8 +294,8 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             ))
         }
     };
-    let remote_group = match rule.get("remote_group_id") {
-        None | Some(Value::Null) => None,
+    let remote_group = match rest::field(rule, "remote_group_id") {
+        None => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
             return Err(validation(
@@ -304,8 +304,8 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             ))
         }
     };
-    let description = match rule.get("description") {
-        None | Some(Value::Null) => None,
+    let description = match rest::field(rule, "description") {
+        None => None,
         Some(Value::String(s)) if s.chars().count() <= 255 => Some(s.clone()),
         Some(Value::String(s)) => {
             return Err(validation(

@@ -31,14 +31,14 @@ pub(super) fn create_address_group(
         .ok_or_else(|| err(format!("`{path}name` is missing (1-64 characters)")))?;
     check_name(name, &format!("{path}name"), c)?;
     let description = description(ag, path, c)?;
-    let family = match ag.get("ip_version") {
+    let family = match rest::field(ag, "ip_version") {
         Some(v) if v.as_u64() == Some(4) => Family::V4,
         Some(v) if v.as_u64() == Some(6) => Family::V6,
-        None | Some(Value::Null) => return Err(err(format!("`{path}ip_version` is missing (4 or 6)"))),
+        None => return Err(err(format!("`{path}ip_version` is missing (4 or 6)"))),
         Some(other) => return Err(err(format!("`{path}ip_version` `{other}` is invalid (4 or 6)"))),
     };
-    let capacity = match ag.get("max_capacity") {
-        None | Some(Value::Null) => state(cloud)?.ip_set_capacity,
+    let capacity = match rest::field(ag, "max_capacity") {
+        None => state(cloud)?.ip_set_capacity,
         Some(v) => match v.as_u64() {
             Some(n @ 1..=20) => n,
             _ => {
@@ -49,8 +49,8 @@ pub(super) fn create_address_group(
         },
     };
     let enterprise_project_id = enterprise_project_id(ag, path, c)?;
-    let items: Vec<&str> = match ag.get("ip_set") {
-        None | Some(Value::Null) => Vec::new(),
+    let items: Vec<&str> = match rest::field(ag, "ip_set") {
+        None => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()

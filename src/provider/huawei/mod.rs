@@ -222,8 +222,8 @@ fn description(map: &Map<String, Value>, path: &str, code: &'static str) -> Resu
 /// `tags`: `[{key, value}]`, key 1-36 characters, value 0-43 (VPC.1801 text), keys unique.
 fn tags(map: &Map<String, Value>, path: &str) -> Result<Value, ApiError> {
     let tag_err = |m: String| ApiError::new(400, codes::TAG, m);
-    let items = match map.get("tags") {
-        None | Some(Value::Null) => return Ok(json!([])),
+    let items = match rest::field(map, "tags") {
+        None => return Ok(json!([])),
         Some(Value::Array(items)) => items,
         Some(other) => return Err(tag_err(format!("`{path}tags` must be an array, found `{other}`"))),
     };

@@ -213,8 +213,8 @@ pub(super) fn parse_rule(
         }
         _ => {}
     }
-    let multiport_text = match rule.get("multiport") {
-        None | Some(Value::Null) => None,
+    let multiport_text = match rest::field(rule, "multiport") {
+        None => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(s.trim().to_owned()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -298,8 +298,8 @@ pub(super) fn parse_rule(
             )))
         }
     };
-    let priority = match rule.get("priority") {
-        None | Some(Value::Null) => default_priority,
+    let priority = match rest::field(rule, "priority") {
+        None => default_priority,
         Some(v) => {
             let n = match v {
                 Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
@@ -348,8 +348,8 @@ pub(super) fn protocol(
             "`{path}protocol` `{v}` is invalid (icmp, tcp, udp, icmpv6, a number 0-255, or empty for all)"
         ))
     };
-    match rule.get("protocol") {
-        None | Some(Value::Null) => Ok((None, None)),
+    match rest::field(rule, "protocol") {
+        None => Ok((None, None)),
         Some(Value::String(s)) if s.is_empty() => Ok((None, None)),
         Some(Value::String(s)) => {
             let lower = s.to_ascii_lowercase();
@@ -622,9 +622,9 @@ pub(super) fn batch_create_rules(
     let dry_run = Body::new(body, "", codes::PARAM)
         .bool("dry_run")?
         .unwrap_or(false);
-    let items = match body.get("security_group_rules") {
+    let items = match rest::field(body, "security_group_rules") {
         Some(Value::Array(items)) => items,
-        None | Some(Value::Null) => return Err(param("`security_group_rules` is missing".to_owned())),
+        None => return Err(param("`security_group_rules` is missing".to_owned())),
         Some(other) => {
             return Err(param(format!(
                 "`security_group_rules` must be an array, found `{other}`"
