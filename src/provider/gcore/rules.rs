@@ -26,12 +26,12 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("direction".into(), json!(d.direction));
     m.insert("ethertype".into(), json!(d.family));
-    if let Some(p) = d.protocol {
-        match protocol_name(p) {
-            Some(name) => m.insert("protocol".into(), json!(name)),
-            None => m.insert("protocol".into(), json!(p.to_string())),
-        };
-    }
+    // `protocol` and the port fields are always written, `null` for none (Neutron's
+    // shape, and what `--fix` has always shown).
+    let protocol = d
+        .protocol
+        .map(|p| protocol_name(p).map_or_else(|| p.to_string(), str::to_owned));
+    m.insert("protocol".into(), json!(protocol));
     let icmp = matches!(d.protocol, Some(packet::ICMP | packet::ICMPV6));
     // ICMP type and code ride in the port fields (Neutron).
     let (min, max) = match (d.protocol, d.icmp.icmp_type) {
@@ -42,12 +42,8 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
         },
         _ => (None, None),
     };
-    if let Some(min) = min {
-        m.insert("port_range_min".into(), json!(min));
-    }
-    if let Some(max) = max {
-        m.insert("port_range_max".into(), json!(max));
-    }
+    m.insert("port_range_min".into(), json!(min));
+    m.insert("port_range_max".into(), json!(max));
     if let Some(net) = d.remote_cidr {
         m.insert("remote_ip_prefix".into(), json!(net.to_string()));
     }

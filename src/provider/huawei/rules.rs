@@ -48,9 +48,6 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
     m.insert("ethertype".into(), json!(d.family));
     if let Some(p) = d.protocol {
         m.insert("protocol".into(), json!(protocol_text(p)));
-        if !d.dst_ports.is_empty() && !d.dst_ports.contains(&PortRange::ANY) {
-            m.insert("multiport".into(), json!(multiport(&d.dst_ports)));
-        }
     }
     if let Some(net) = d.remote_cidr {
         m.insert("remote_ip_prefix".into(), json!(net.to_string()));
@@ -65,6 +62,10 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
     m.insert("priority".into(), json!(d.priority));
     if !d.description.is_empty() {
         m.insert("description".into(), json!(d.description));
+    }
+    // Last, where `--fix` has always shown it.
+    if d.protocol.is_some() && !d.dst_ports.is_empty() && !d.dst_ports.contains(&PortRange::ANY) {
+        m.insert("multiport".into(), json!(multiport(&d.dst_ports)));
     }
     m
 }
