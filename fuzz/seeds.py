@@ -14,7 +14,7 @@ import re
 
 APIS = {}
 for provider in ["ecs", "ens", "huawei", "gcore"]:
-    src = open(f"../src/provider/{provider}.rs", encoding="utf-8").read()
+    src = open(f"../src/provider/{provider}/mod.rs", encoding="utf-8").read()
     m = re.search(r"pub const APIS: &\[&str\] = &\[(.*?)\];", src, re.S)
     APIS[provider] = re.findall(r'"([A-Za-z]+)"', m.group(1)) if m else []
 

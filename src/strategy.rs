@@ -59,12 +59,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use proptest::prelude::*;
 use proptest::sample::select;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::cloud::{Cloud, Request, Response};
-use crate::packet::{Packet, ICMP, ICMPV6};
-use crate::provider::Provider;
-use crate::rule::{Direction, Family};
+use crate::packet::{Packet, GRE, ICMP, ICMPV6};
+use crate::provider::{Provider, RuleDraft, Target};
+use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange};
 use crate::scenario::{Call, EndpointSpec, Scenario};
 
 /// A provider call: the API name and the request.
@@ -254,7 +254,7 @@ pub fn create_group_of(provider: Provider, enterprise: bool) -> BoxedStrategy<Ap
 }
 
 // ---------------------------------------------------------------------------------------
-// Rules, provider-neutral, then rendered in each provider's request shape
+// Rules, provider-neutral, then written by each provider's `emit`
 
 /// What a rule matches on, before it is written in a provider's shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -477,150 +477,58 @@ fn fit(provider: Provider, mut s: Spec) -> Option<Spec> {
     Some(s)
 }
 
-fn range_text(sep: &str, (lo, hi): (u16, u16)) -> String {
-    format!("{lo}{sep}{hi}")
-}
-
-/// The ECS / ENS `Permissions` entry of a spec (without `Direction` for ECS).
-fn alibaba_permission(provider: Provider, s: &Spec, groups: &[String]) -> Map<String, Value> {
-    let mut p = Map::new();
-    let (proto, ports) = match &s.proto {
-        Proto::Ports(6, r, _) => ("TCP", range_text("/", r[0])),
-        Proto::Ports(_, r, _) => ("UDP", range_text("/", r[0])),
-        Proto::All => ("ALL", "-1/-1".into()),
-        Proto::Icmp(_) if s.family == Family::V6 => ("ICMPv6", "-1/-1".into()),
-        Proto::Icmp(_) => ("ICMP", "-1/-1".into()),
-        Proto::Gre => ("GRE", "-1/-1".into()),
-    };
-    p.insert("IpProtocol".into(), json!(proto));
-    p.insert("PortRange".into(), json!(ports));
-    if let Proto::Ports(_, _, Some(src)) = &s.proto {
-        p.insert("SourcePortRange".into(), json!(range_text("/", *src)));
-    }
-    let ingress = s.direction == Direction::Ingress;
-    match &s.remote {
-        RemoteSpec::Cidr(net) => {
-            let field = match (ingress, s.family) {
-                (true, Family::V4) => "SourceCidrIp",
-                (true, Family::V6) => "Ipv6SourceCidrIp",
-                (false, Family::V4) => "DestCidrIp",
-                (false, Family::V6) => "Ipv6DestCidrIp",
-            };
-            p.insert(field.into(), json!(net.to_string()));
-        }
-        RemoteSpec::Group(g) => {
-            let field = if ingress { "SourceGroupId" } else { "DestGroupId" };
-            p.insert(field.into(), json!(groups[*g]));
-        }
-        RemoteSpec::Any => {}
-    }
-    match provider {
-        Provider::Ens => {
-            p.insert(
-                "Direction".into(),
-                json!(if ingress { "ingress" } else { "egress" }),
-            );
-            p.insert("Policy".into(), json!(if s.allow { "Accept" } else { "Drop" }));
-            p.insert("Priority".into(), json!(s.priority));
-        }
-        _ => {
-            p.insert("Policy".into(), json!(if s.allow { "accept" } else { "drop" }));
-            p.insert("Priority".into(), json!(s.priority.to_string()));
-        }
-    }
-    p
-}
-
-fn huawei_rule(s: &Spec, groups: &[String]) -> Map<String, Value> {
-    let mut r = Map::new();
-    r.insert("direction".into(), json!(s.direction.to_string()));
-    r.insert("ethertype".into(), json!(s.family.to_string()));
-    match &s.proto {
-        Proto::All => {}
-        Proto::Ports(p, ranges, _) => {
-            r.insert("protocol".into(), json!(if *p == 6 { "tcp" } else { "udp" }));
-            let items: Vec<String> = ranges
-                .iter()
-                .map(|&(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        range_text("-", (lo, hi))
-                    }
-                })
-                .collect();
-            if ranges != &[(1, 65535)] {
-                r.insert("multiport".into(), json!(items.join(",")));
+impl Spec {
+    /// The spec as a provider-neutral rule draft, group references named by `groups`
+    /// (each provider's `emit` writes it in its own shape).
+    fn draft(&self, provider: Provider, groups: &[String]) -> RuleDraft {
+        let (protocol, dst_ports, src_ports, icmp) = match &self.proto {
+            Proto::All => (None, Vec::new(), None, IcmpMatch::ANY),
+            // Huawei: every port is written without `multiport`.
+            Proto::Ports(p, r, _) if provider == Provider::Huawei && r[..] == [(1, 65535)] => {
+                (Some(*p), Vec::new(), None, IcmpMatch::ANY)
             }
-        }
-        Proto::Icmp(_) => {
-            r.insert(
-                "protocol".into(),
-                json!(if s.family == Family::V6 { "icmpv6" } else { "icmp" }),
-            );
-        }
-        Proto::Gre => {
-            r.insert("protocol".into(), json!("47"));
+            Proto::Ports(p, r, src) => (
+                Some(*p),
+                r.iter().filter_map(|&(lo, hi)| PortRange::new(lo, hi)).collect(),
+                src.and_then(|(lo, hi)| PortRange::new(lo, hi)),
+                IcmpMatch::ANY,
+            ),
+            Proto::Icmp(tc) => (
+                Some(if self.family == Family::V6 { ICMPV6 } else { ICMP }),
+                Vec::new(),
+                None,
+                IcmpMatch {
+                    icmp_type: tc.map(|(t, _)| t),
+                    icmp_code: tc.and_then(|(_, c)| c),
+                },
+            ),
+            Proto::Gre => (Some(GRE), Vec::new(), None, IcmpMatch::ANY),
+        };
+        let (remote_cidr, remote_group) = match &self.remote {
+            RemoteSpec::Any => (None, None),
+            RemoteSpec::Cidr(net) => (Some(*net), None),
+            RemoteSpec::Group(g) => (None, Some(groups[*g].clone())),
+        };
+        RuleDraft {
+            direction: self.direction,
+            family: self.family,
+            protocol,
+            dst_ports,
+            src_ports,
+            icmp,
+            remote_cidr,
+            remote_group,
+            remote_address_group: None,
+            local: None,
+            action: if self.allow { Action::Allow } else { Action::Deny },
+            priority: self.priority,
+            description: String::new(),
         }
     }
-    match &s.remote {
-        RemoteSpec::Any => {}
-        RemoteSpec::Cidr(net) => {
-            r.insert("remote_ip_prefix".into(), json!(net.to_string()));
-        }
-        RemoteSpec::Group(g) => {
-            r.insert("remote_group_id".into(), json!(groups[*g]));
-        }
-    }
-    r.insert("action".into(), json!(if s.allow { "allow" } else { "deny" }));
-    r.insert("priority".into(), json!(s.priority));
-    r
 }
 
-fn gcore_rule(s: &Spec, groups: &[String]) -> Map<String, Value> {
-    let mut r = Map::new();
-    r.insert("direction".into(), json!(s.direction.to_string()));
-    r.insert("ethertype".into(), json!(s.family.to_string()));
-    match &s.proto {
-        Proto::All => {}
-        Proto::Ports(p, ranges, _) => {
-            r.insert("protocol".into(), json!(if *p == 6 { "tcp" } else { "udp" }));
-            r.insert("port_range_min".into(), json!(ranges[0].0));
-            r.insert("port_range_max".into(), json!(ranges[0].1));
-        }
-        Proto::Icmp(tc) => {
-            r.insert(
-                "protocol".into(),
-                json!(if s.family == Family::V6 {
-                    "ipv6-icmp"
-                } else {
-                    "icmp"
-                }),
-            );
-            if let Some((t, c)) = tc {
-                r.insert("port_range_min".into(), json!(t));
-                if let Some(c) = c {
-                    r.insert("port_range_max".into(), json!(c));
-                }
-            }
-        }
-        Proto::Gre => {
-            r.insert("protocol".into(), json!("gre"));
-        }
-    }
-    match &s.remote {
-        RemoteSpec::Any => {}
-        RemoteSpec::Cidr(net) => {
-            r.insert("remote_ip_prefix".into(), json!(net.to_string()));
-        }
-        RemoteSpec::Group(g) => {
-            r.insert("remote_group_id".into(), json!(groups[*g]));
-        }
-    }
-    r
-}
-
-/// The calls that add `specs` to group `group` (the `at`-th of `groups`).
+/// The calls that add `specs` to group `group` (ECS: one call per direction and 100
+/// rules; ENS: the older single-rule calls; Huawei: one batch call when `batch`).
 fn rule_calls(
     provider: Provider,
     group: &str,
@@ -628,69 +536,20 @@ fn rule_calls(
     groups: &[String],
     batch: bool,
 ) -> Vec<ApiCall> {
-    match provider {
-        Provider::Ecs | Provider::Ens => {
-            let mut out = Vec::new();
-            for direction in Direction::ALL {
-                let perms: Vec<Value> = specs
-                    .iter()
-                    .filter(|s| s.direction == direction)
-                    .map(|s| {
-                        let mut p = alibaba_permission(provider, s, groups);
-                        p.remove("Direction");
-                        Value::Object(p)
-                    })
-                    .collect();
-                // One call takes 1..=100 entries (A6); ENS's older calls take one rule each.
-                let chunk = if provider == Provider::Ecs { 100 } else { 1 };
-                for part in perms.chunks(chunk) {
-                    let api = match direction {
-                        Direction::Ingress => "AuthorizeSecurityGroup",
-                        Direction::Egress => "AuthorizeSecurityGroupEgress",
-                    };
-                    let mut p = json!({"SecurityGroupId": group});
-                    if provider == Provider::Ecs {
-                        p["RegionId"] = json!("cn-hangzhou");
-                        p["Permissions"] = Value::Array(part.to_vec());
-                    } else if let Some(Value::Object(one)) = part.first() {
-                        // The older single-rule calls (E3): lowercase policy.
-                        for (k, v) in one {
-                            p[k] = v.clone();
-                        }
-                        p["Policy"] = json!(if p["Policy"] == "Accept" { "accept" } else { "drop" });
-                    }
-                    out.push(ApiCall::new(api, params(p)));
-                }
-            }
-            out
-        }
-        Provider::Huawei if batch && !specs.is_empty() => {
-            let rules: Vec<Value> = specs
-                .iter()
-                .map(|s| Value::Object(huawei_rule(s, groups)))
-                .collect();
-            vec![ApiCall::new(
-                "BatchCreateSecurityGroupRules",
-                body(json!({"security_group_id": group, "security_group_rules": rules})),
-            )]
-        }
-        Provider::Huawei => specs
-            .iter()
-            .map(|s| {
-                let mut r = huawei_rule(s, groups);
-                r.insert("security_group_id".into(), json!(group));
-                ApiCall::new("CreateSecurityGroupRule", body(json!({"security_group_rule": r})))
-            })
-            .collect(),
-        Provider::Gcore => specs
-            .iter()
-            .map(|s| {
-                let mut r = gcore_rule(s, groups);
-                r.insert("group_id".into(), json!(group));
-                ApiCall::new("CreateSecurityGroupRule", body(Value::Object(r)))
-            })
-            .collect(),
-    }
+    let drafts: Vec<RuleDraft> = specs.iter().map(|s| s.draft(provider, groups)).collect();
+    provider
+        .emit_all(&Target::group(group), &drafts, batch)
+        .into_iter()
+        .map(|(api, request)| ApiCall::new(api, request))
+        .collect()
+}
+
+/// A rule draft `provider` can state (what its `emit` writes and its front end reads
+/// back), group references naming one of `groups` (none when empty).
+pub fn rule_draft(provider: Provider, groups: Vec<String>) -> BoxedStrategy<RuleDraft> {
+    spec(provider, groups.len())
+        .prop_map(move |s| s.draft(provider, &groups))
+        .boxed()
 }
 
 /// A valid rule call of `provider` that adds one rule to the existing group `group`
@@ -742,7 +601,7 @@ pub fn limit_call(provider: Provider, group: String) -> BoxedStrategy<(ApiCall, 
                 Provider::Ens => {
                     let perms: Vec<Value> = specs
                         .iter()
-                        .map(|s| Value::Object(alibaba_permission(provider, s, &[])))
+                        .map(|s| provider.emit_entry(&s.draft(provider, &[])))
                         .collect();
                     ApiCall::new(
                         "CreateSecurityGroup",
@@ -751,7 +610,10 @@ pub fn limit_call(provider: Provider, group: String) -> BoxedStrategy<(ApiCall, 
                 }
                 Provider::Huawei => rule_calls(provider, &group, &specs, &[], true).pop()?,
                 Provider::Gcore => {
-                    let rules: Vec<Value> = specs.iter().map(|s| Value::Object(gcore_rule(s, &[]))).collect();
+                    let rules: Vec<Value> = specs
+                        .iter()
+                        .map(|s| provider.emit_entry(&s.draft(provider, &[])))
+                        .collect();
                     ApiCall::new(
                         "CreateSecurityGroup",
                         body(json!({"name": "limit", "rules": rules})),
@@ -850,7 +712,7 @@ fn build_scenario(
             let specs = distinct(std::mem::take(&mut rules[i]), &mut BTreeSet::new());
             let perms: Vec<Value> = specs
                 .iter()
-                .map(|s| Value::Object(alibaba_permission(provider, s, &refs)))
+                .map(|s| provider.emit_entry(&s.draft(provider, &refs)))
                 .collect();
             if let Some(p) = request.params.as_mut() {
                 p["Permissions"] = Value::Array(perms);

@@ -18,14 +18,20 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 use sgeval::compile::Engine;
 use sgeval::flow::{self, Flow};
+use sgeval::provider::{RuleDraft, Target};
 use sgeval::reference::Evaluator;
-use sgeval::{Cloud, ConnState, Decision, Direction, EndpointKey, Packet, Provider, Reason, Scenario};
+use sgeval::rule::IcmpMatch;
+use sgeval::{
+    Action, Cloud, ConnState, Decision, Direction, EndpointKey, Family, Packet, PortRange, Provider, Reason,
+    Request, Scenario,
+};
 
 // ---- pools ----
 
@@ -194,7 +200,7 @@ fn spec(provider: Provider) -> impl Strategy<Value = Spec> {
         )
 }
 
-// ---- rendering to scenario JSON ----
+// ---- scenario JSON, each rule written by the provider's `emit` ----
 
 fn gref(spec: &Spec, i: usize) -> String {
     format!("$g{}", i % spec.groups.len())
@@ -219,188 +225,111 @@ fn net(v6: bool, i: usize) -> &'static str {
     }
 }
 
-fn alibaba_proto(r: &RuleSpec, ens: bool) -> &'static str {
-    match (r.protocol, r.v6) {
-        (0, _) => "ALL",
-        (1, _) => "TCP",
-        (2, _) => "UDP",
-        (3, false) | (5, true) => "ICMP",
-        (3, true) | (5, false) => "ICMPv6",
-        _ if ens => "ALL",
-        _ => "GRE",
-    }
-}
-
-fn alibaba_rule(spec: &Spec, r: &RuleSpec, ens: bool) -> Value {
-    let proto = alibaba_proto(r, ens);
-    let ported = proto == "TCP" || proto == "UDP";
-    let range = |i: usize| format!("{}/{}", PORT_RANGES[i].0, PORT_RANGES[i].1);
-    let mut m = serde_json::Map::new();
-    m.insert("IpProtocol".into(), json!(proto));
-    m.insert(
-        "PortRange".into(),
-        json!(if ported {
-            range(r.dst_ports[0])
-        } else {
-            "-1/-1".into()
-        }),
-    );
-    if let (Some(s), true) = (r.src_ports, ported) {
-        m.insert("SourcePortRange".into(), json!(range(s)));
-    }
-    let v6 = if r.v6 { "Ipv6" } else { "" };
-    let (remote_cidr, group_field, local_cidr) = if r.egress {
-        ("DestCidrIp", "DestGroupId", "SourceCidrIp")
-    } else {
-        ("SourceCidrIp", "SourceGroupId", "DestCidrIp")
+/// The rule as a provider-neutral draft, which the provider's `emit` writes in its own
+/// request shape. The protocol follows the spec's spelling: ICMP "of the other family"
+/// is the other family's ICMP for ECS, ENS and Huawei (which refuse it) and `icmp` under
+/// IPv6 for Gcore (which rewrites it, as Neutron does).
+fn draft(spec: &Spec, r: &RuleSpec) -> RuleDraft {
+    let provider = spec.provider;
+    let v6 = r.v6;
+    let icmp_of = |v6: bool| Some(if v6 { 58u8 } else { 1 });
+    let protocol = match (r.protocol, provider) {
+        (0, _) => None,
+        (1, _) => Some(6),
+        (2, _) => Some(17),
+        (3, _) => icmp_of(v6),
+        (5, Provider::Gcore) => Some(1),
+        (5, _) => icmp_of(!v6),
+        (_, Provider::Ens) => None,
+        _ => Some(47),
     };
-    let cidr = net(r.v6, r.remote);
-    let remote_group_ref = remote_group(spec, r);
-    let remote_kind = if ens && matches!(r.remote_kind, 2..=4) {
+    let ported = matches!(protocol, Some(6 | 17));
+    let range = |i: usize| PortRange::new(PORT_RANGES[i].0, PORT_RANGES[i].1).expect("valid range");
+    let dst_ports: Vec<PortRange> = match (ported, provider) {
+        (false, _) => Vec::new(),
+        // Items may not overlap: keep those clear of the ones before.
+        (true, Provider::Huawei) => {
+            let mut ranges: Vec<PortRange> = Vec::new();
+            for &i in &r.dst_ports {
+                let p = range(i);
+                if ranges.iter().all(|q| p.hi < q.lo || q.hi < p.lo) {
+                    ranges.push(p);
+                }
+            }
+            ranges
+        }
+        (true, _) => vec![range(r.dst_ports[0])],
+    };
+    let alibaba = matches!(provider, Provider::Ecs | Provider::Ens);
+    let src_ports = r.src_ports.filter(|_| ported && alibaba).map(range);
+    let icmp = if provider == Provider::Gcore && matches!(r.protocol, 3 | 5) {
+        IcmpMatch {
+            icmp_type: r.icmp.0,
+            icmp_code: r.icmp.0.and(r.icmp.1),
+        }
+    } else {
+        IcmpMatch::ANY
+    };
+    let cidr = || Some(prefix(net(v6, r.remote)));
+    let group = || Some(remote_group(spec, r));
+    let remote_kind = if provider == Provider::Ens && matches!(r.remote_kind, 2..=4) {
         1
     } else {
         r.remote_kind
     };
-    match remote_kind {
-        0 => {
-            m.insert(
-                format!("{v6}{remote_cidr}"),
-                json!(if r.v6 { "::/0" } else { "0.0.0.0/0" }),
-            );
-        }
-        1 | 3 => {
-            m.insert(format!("{v6}{remote_cidr}"), json!(cidr));
-        }
-        2 => {
-            m.insert(group_field.into(), json!(remote_group_ref));
-        }
-        _ => {
-            m.insert(format!("{v6}{remote_cidr}"), json!(cidr));
-            m.insert(group_field.into(), json!(remote_group_ref));
-        }
+    // What each kind becomes: ECS and ENS name "any" as the all-addresses prefix and
+    // an address group as a prefix; Gcore too; Huawei has address groups.
+    let (remote_cidr, remote_group, remote_address_group) = match (remote_kind, provider) {
+        (0, Provider::Ecs | Provider::Ens) => (Some(family(v6).any_net()), None, None),
+        (0, _) => (None, None, None),
+        (1, _) => (cidr(), None, None),
+        (3, Provider::Huawei) => (None, None, Some(if v6 { "$ag6" } else { "$ag4" }.to_owned())),
+        (3, _) => (cidr(), None, None),
+        (2, _) | (4, Provider::Huawei | Provider::Gcore) => (None, group(), None),
+        _ => (cidr(), group(), None),
+    };
+    let local = r.local.filter(|_| alibaba).map(|l| prefix(net(v6, l)));
+    RuleDraft {
+        direction: if r.egress {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        },
+        family: family(v6),
+        protocol,
+        dst_ports,
+        src_ports,
+        icmp,
+        remote_cidr,
+        remote_group,
+        remote_address_group,
+        local,
+        action: if r.deny { Action::Deny } else { Action::Allow },
+        priority: r.priority,
+        description: String::new(),
     }
-    if let Some(l) = r.local {
-        m.insert(format!("{v6}{local_cidr}"), json!(net(r.v6, l)));
-    }
-    let (accept, drop) = if ens {
-        ("Accept", "Drop")
+}
+
+/// A pool prefix (a bare address is a host prefix).
+fn prefix(text: &str) -> IpNet {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .expect("pool prefixes parse")
+}
+
+fn family(v6: bool) -> Family {
+    if v6 {
+        Family::V6
     } else {
-        ("accept", "drop")
-    };
-    m.insert("Policy".into(), json!(if r.deny { drop } else { accept }));
-    m.insert("Priority".into(), json!(r.priority.to_string()));
-    if ens {
-        m.insert(
-            "Direction".into(),
-            json!(if r.egress { "egress" } else { "ingress" }),
-        );
+        Family::V4
     }
-    Value::Object(m)
 }
 
-fn huawei_rule(spec: &Spec, r: &RuleSpec) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("security_group_id".into(), json!(gref(spec, r.group)));
-    m.insert(
-        "direction".into(),
-        json!(if r.egress { "egress" } else { "ingress" }),
-    );
-    m.insert("ethertype".into(), json!(if r.v6 { "IPv6" } else { "IPv4" }));
-    let proto = match (r.protocol, r.v6) {
-        (0, _) => None,
-        (1, _) => Some("tcp"),
-        (2, _) => Some("udp"),
-        (3, false) | (5, true) => Some("icmp"),
-        (3, true) | (5, false) => Some("icmpv6"),
-        _ => Some("47"),
-    };
-    if let Some(p) = proto {
-        m.insert("protocol".into(), json!(p));
-        if p == "tcp" || p == "udp" {
-            // Items may not overlap: keep those clear of the ones before.
-            let mut ranges: Vec<(u16, u16)> = Vec::new();
-            for &i in &r.dst_ports {
-                let (lo, hi) = PORT_RANGES[i];
-                if ranges.iter().all(|&(a, b)| hi < a || b < lo) {
-                    ranges.push((lo, hi));
-                }
-            }
-            let items: Vec<String> = ranges
-                .into_iter()
-                .map(|range| match range {
-                    (lo, hi) if lo == hi => lo.to_string(),
-                    (lo, hi) => format!("{lo}-{hi}"),
-                })
-                .collect();
-            m.insert("multiport".into(), json!(items.join(",")));
-        }
-    }
-    match r.remote_kind {
-        0 => {}
-        1 => {
-            m.insert("remote_ip_prefix".into(), json!(net(r.v6, r.remote)));
-        }
-        2 | 4 => {
-            m.insert("remote_group_id".into(), json!(remote_group(spec, r)));
-        }
-        _ => {
-            m.insert(
-                "remote_address_group_id".into(),
-                json!(if r.v6 { "$ag6" } else { "$ag4" }),
-            );
-        }
-    }
-    m.insert("action".into(), json!(if r.deny { "deny" } else { "allow" }));
-    m.insert("priority".into(), json!(r.priority));
-    json!({ "security_group_rule": Value::Object(m) })
-}
-
-fn gcore_rule(spec: &Spec, r: &RuleSpec) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert(
-        "direction".into(),
-        json!(if r.egress { "egress" } else { "ingress" }),
-    );
-    m.insert("ethertype".into(), json!(if r.v6 { "IPv6" } else { "IPv4" }));
-    match (r.protocol, r.v6) {
-        (0, _) => {}
-        (1 | 2, _) => {
-            m.insert(
-                "protocol".into(),
-                json!(if r.protocol == 1 { "tcp" } else { "udp" }),
-            );
-            let (lo, hi) = PORT_RANGES[r.dst_ports[0]];
-            m.insert("port_range_min".into(), json!(lo));
-            m.insert("port_range_max".into(), json!(hi));
-        }
-        (3 | 5, _) => {
-            let name = match (r.protocol, r.v6) {
-                (3, true) => "ipv6-icmp",
-                // `icmp` under IPv6 is rewritten to ipv6-icmp (Neutron).
-                _ => "icmp",
-            };
-            m.insert("protocol".into(), json!(name));
-            if let Some(t) = r.icmp.0 {
-                m.insert("port_range_min".into(), json!(t));
-                if let Some(c) = r.icmp.1 {
-                    m.insert("port_range_max".into(), json!(c));
-                }
-            }
-        }
-        _ => {
-            m.insert("protocol".into(), json!("gre"));
-        }
-    }
-    match r.remote_kind {
-        0 => {}
-        1 | 3 => {
-            m.insert("remote_ip_prefix".into(), json!(net(r.v6, r.remote)));
-        }
-        _ => {
-            m.insert("remote_group_id".into(), json!(remote_group(spec, r)));
-        }
-    }
-    Value::Object(m)
+/// A scenario call of `api` with `request`.
+fn call(api: &str, request: Request) -> Value {
+    let mut call = serde_json::to_value(request).expect("requests serialise");
+    call["api"] = json!(api);
+    call
 }
 
 fn render(spec: &Spec) -> Value {
@@ -422,14 +351,10 @@ fn render(spec: &Spec) -> Value {
                 }
             }
             for r in &spec.rules {
-                let api = if r.egress {
-                    "AuthorizeSecurityGroupEgress"
-                } else {
-                    "AuthorizeSecurityGroup"
-                };
-                calls.push(json!({"api": api, "params": {
-                    "RegionId": "cn-hangzhou", "SecurityGroupId": gref(spec, r.group),
-                    "Permissions": [alibaba_rule(spec, r, false)]}}));
+                let (api, request) = Provider::Ecs
+                    .emit(&Target::group(gref(spec, r.group)), &draft(spec, r))
+                    .expect("ECS states every rule");
+                calls.push(call(api, request));
             }
         }
         Provider::Ens => {
@@ -438,7 +363,7 @@ fn render(spec: &Spec) -> Value {
                     .rules
                     .iter()
                     .filter(|r| r.group % n == i)
-                    .map(|r| alibaba_rule(spec, r, true))
+                    .map(|r| Provider::Ens.emit_entry(&draft(spec, r)))
                     .collect();
                 calls.push(
                     json!({"api": "CreateSecurityGroup", "ref": format!("g{i}"), "params": {
@@ -460,7 +385,10 @@ fn render(spec: &Spec) -> Value {
                     "body": {"security_group": {"name": format!("g{i}")}}}));
             }
             for r in &spec.rules {
-                calls.push(json!({"api": "CreateSecurityGroupRule", "body": huawei_rule(spec, r)}));
+                let (api, request) = Provider::Huawei
+                    .emit(&Target::group(gref(spec, r.group)), &draft(spec, r))
+                    .expect("Huawei states every rule");
+                calls.push(call(api, request));
             }
         }
         Provider::Gcore => {
@@ -474,9 +402,10 @@ fn render(spec: &Spec) -> Value {
                     "path": "/cloud/v2/security_groups/1/1", "body": body}));
             }
             for r in &spec.rules {
-                calls.push(json!({"api": "CreateSecurityGroupRule",
-                    "path": format!("/cloud/v2/security_groups/1/1/{}/rules", gref(spec, r.group)),
-                    "body": gcore_rule(spec, r)}));
+                let (api, request) = Provider::Gcore
+                    .emit(&Target::group(gref(spec, r.group)), &draft(spec, r))
+                    .expect("Gcore states every rule");
+                calls.push(call(api, request));
             }
         }
     }

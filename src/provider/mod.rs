@@ -1,7 +1,19 @@
-//! The four provider front ends. Each module has the same shape: the provider's request
-//! types read from JSON in the provider's own field names, validation with the provider's
-//! error codes, the defaults a create call makes, and lowering to [`crate::Rule`].
-//! The decision procedures live in [`crate::reference`] (the oracle) and
+//! The four provider front ends. Each is a folder of the same shape:
+//!
+//! | file | what |
+//! |---|---|
+//! | `<name>/mod.rs` | the API table (`APIS`) and `call`, which dispatches and shapes answers |
+//! | `<name>/groups.rs` | the group calls and the rules a create call makes by itself |
+//! | `<name>/rules.rs` | both directions of the rule wire format: the parser of a rule request (pure, in the provider's field names, with its error codes) and `emit`, which writes a [`RuleDraft`] back as a request; and the rule calls |
+//! | `huawei/address_groups.rs` | Huawei address groups |
+//! | `<name>/codes.rs` | the error codes (Huawei, Gcore with its error body; ECS and ENS share `alibaba/codes.rs`) |
+//!
+//! `alibaba/` holds what ECS and ENS share (RPC parameters read by `Params`, answer and
+//! error bodies, ids, the rule vocabulary), `rest.rs` what Huawei and Gcore share (the
+//! JSON body reader `Body`, URL templates, ids). Every front end fails with one
+//! [`ApiError`] shape, which each shapes into its provider's error body.
+//! `tests/roundtrip.rs` checks that each provider's parser reads back what its `emit`
+//! writes. The decision procedures live in [`crate::reference`] (the oracle) and
 //! [`crate::compile`] (the fast engine).
 
 use std::fmt;
@@ -14,11 +26,14 @@ use crate::decision::Verdict;
 use crate::group::GroupKey;
 
 pub mod alibaba;
+mod draft;
 pub mod ecs;
 pub mod ens;
 pub mod gcore;
 pub mod huawei;
 mod rest;
+
+pub use draft::{RuleDraft, Target};
 
 /// The providers sgeval models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -55,6 +70,60 @@ impl Provider {
             Provider::Ens => ens::APIS,
             Provider::Huawei => huawei::APIS,
             Provider::Gcore => gcore::APIS,
+        }
+    }
+
+    /// The call that adds `rule` to the group `target`, written in the provider's own
+    /// request shape (each provider's `rules::emit`): ECS `AuthorizeSecurityGroup[Egress]`
+    /// with one permission, ENS the older single-rule call, Huawei and Gcore
+    /// `CreateSecurityGroupRule`. `None` when that call cannot state the rule (ENS: an
+    /// IPv6 or group remote, a local prefix, ICMPv6).
+    pub fn emit(self, target: &Target, rule: &RuleDraft) -> Option<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => Some(ecs::rules::emit(target, rule)),
+            Provider::Ens => ens::rules::emit(target, rule),
+            Provider::Huawei => Some(huawei::rules::emit(target, rule)),
+            Provider::Gcore => Some(gcore::rules::emit(target, rule)),
+        }
+    }
+
+    /// The calls that add `rules` to the group `target`: ECS one `Authorize` call per
+    /// direction and 100 rules; Huawei one `BatchCreateSecurityGroupRules` when `batch`;
+    /// otherwise one [`Provider::emit`] call per rule (ENS: the rules it can state).
+    pub fn emit_all(self, target: &Target, rules: &[RuleDraft], batch: bool) -> Vec<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => ecs::rules::emit_all(target, rules),
+            Provider::Huawei => huawei::rules::emit_all(target, rules, batch),
+            Provider::Ens | Provider::Gcore => rules.iter().filter_map(|r| self.emit(target, r)).collect(),
+        }
+    }
+
+    /// A rule as one item of a rule list: ECS `Permissions.N`, ENS `CreateSecurityGroup`
+    /// `Permissions.N` (with its `Direction`), Huawei `security_group_rules` items, Gcore
+    /// `CreateSecurityGroup` `rules` items.
+    pub fn emit_entry(self, rule: &RuleDraft) -> serde_json::Value {
+        serde_json::Value::Object(match self {
+            Provider::Ecs => ecs::rules::entry(rule),
+            Provider::Ens => ens::rules::entry(rule),
+            Provider::Huawei => huawei::rules::entry(rule),
+            Provider::Gcore => gcore::rules::entry(rule),
+        })
+    }
+
+    /// The call that removes the rule `rule_id` (`rule` as a draft) from the group
+    /// `target`: by id, except ENS, whose older revoke calls name the rule by its fields
+    /// (`None` when they cannot state it).
+    pub fn emit_remove(
+        self,
+        target: &Target,
+        rule_id: &str,
+        rule: &RuleDraft,
+    ) -> Option<(&'static str, Request)> {
+        match self {
+            Provider::Ecs => Some(ecs::rules::emit_remove(target, rule.direction, rule_id)),
+            Provider::Ens => ens::rules::emit_legacy(target, rule, true),
+            Provider::Huawei => Some(huawei::rules::emit_remove(target, rule_id)),
+            Provider::Gcore => Some(gcore::rules::emit_remove(target, rule_id)),
         }
     }
 
@@ -124,25 +193,37 @@ impl Default for Options {
     }
 }
 
-/// A provider error before it is shaped into the provider's error body.
+/// A provider error before it is shaped into the provider's error body: the one error
+/// shape of every front end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
-    /// The provider's error code (`InvalidSourceCidrIp.Malformed`, `VPC.0601`, ...).
-    pub code: String,
+    /// The provider's error code from its code table (`InvalidSourceCidrIp.Malformed`,
+    /// `VPC.0601`, Gcore's `exception_class` `ValidationError`, ...).
+    pub code: &'static str,
+    /// The offending field, in the provider's names (`Permissions.1.PortRange`,
+    /// `rules[0].protocol`), where one field is at fault.
+    pub field: Option<String>,
     /// Message naming the field and the offending value.
     pub message: String,
 }
 
 impl ApiError {
     /// An error with status, code and message.
-    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            code: code.into(),
+            code,
+            field: None,
             message: message.into(),
         }
+    }
+
+    /// The error, naming the offending field.
+    pub fn at(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
     }
 }
 

@@ -13,7 +13,7 @@ use crate::decision::{Decision, Reason, RuleRef, Verdict};
 use crate::flow;
 use crate::group::{EndpointKey, GroupKey};
 use crate::packet::{self, ConnState, Packet};
-use crate::provider::Provider;
+use crate::provider::{Provider, RuleDraft, Target};
 use crate::reference::Evaluator;
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule};
 
@@ -466,17 +466,8 @@ fn nameable(provider: Provider, p: u8) -> bool {
         // The single-rule calls take tcp, udp, icmp, gre and all (E3).
         Provider::Ens => [packet::TCP, packet::UDP, packet::ICMP, packet::GRE].contains(&p),
         Provider::Huawei => true,
-        Provider::Gcore => gcore_protocol_name(p).is_some(),
+        Provider::Gcore => crate::provider::gcore::rules::protocol_name(p).is_some(),
     }
-}
-
-/// The name Gcore's API takes for a protocol number (G2): the crate's protocol table
-/// without the aliases Gcore does not accept (`icmpv6`, `ipencap`).
-fn gcore_protocol_name(p: u8) -> Option<&'static str> {
-    crate::Protocol::NAMES
-        .iter()
-        .find(|&&(name, n)| n == p && name != "icmpv6" && name != "ipencap")
-        .map(|&(name, _)| name)
 }
 
 /// Whether the provider's rules carry ports for this protocol.
@@ -585,240 +576,39 @@ fn shown_or(cloud: &Cloud, g: GroupKey, keys: &[&str], default: &str) -> String 
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn cidr_of(rule: &Rule) -> Option<IpNet> {
-    match rule.remote {
-        Remote::Cidr(n) => Some(n),
-        _ => None,
-    }
-}
-
-fn alibaba_protocol(p: Option<u8>) -> &'static str {
-    match p {
-        Some(packet::TCP) => "TCP",
-        Some(packet::UDP) => "UDP",
-        Some(packet::ICMP) => "ICMP",
-        Some(packet::ICMPV6) => "ICMPv6",
-        Some(packet::GRE) => "GRE",
-        _ => "ALL",
-    }
-}
-
-fn alibaba_ports(ports: &Ports) -> String {
-    match ports.0.first() {
-        Some(r) if !ports.is_any() => format!("{}/{}", r.lo, r.hi),
-        _ => "-1/-1".into(),
-    }
-}
-
-/// ECS `Permissions.N` fields of a rule.
-fn ecs_permission(rule: &Rule) -> Value {
-    let net = cidr_of(rule)
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| "0.0.0.0/0".into());
-    let v6 = matches!(cidr_of(rule), Some(IpNet::V6(_)));
-    let field = match (rule.direction, v6) {
-        (Direction::Ingress, false) => "SourceCidrIp",
-        (Direction::Ingress, true) => "Ipv6SourceCidrIp",
-        (Direction::Egress, false) => "DestCidrIp",
-        (Direction::Egress, true) => "Ipv6DestCidrIp",
-    };
-    let policy = match rule.action {
-        Action::Allow => "accept",
-        Action::Deny => "drop",
-    };
-    let mut m = serde_json::Map::new();
-    m.insert("IpProtocol".into(), json!(alibaba_protocol(rule.protocol)));
-    m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
-    m.insert(field.into(), json!(net));
-    m.insert("Policy".into(), json!(policy));
-    m.insert("Priority".into(), json!(rule.priority.to_string()));
-    if !rule.description.is_empty() {
-        m.insert("Description".into(), json!(rule.description));
-    }
-    Value::Object(m)
-}
-
-/// An ENS single-rule call (`AuthorizeSecurityGroup[Egress]` or
-/// `RevokeSecurityGroup[Egress]`, E3): IPv4 only, lowercase protocol and policy, the
-/// remote as `SourceCidrIp` (ingress) or `DestCidrIp` (egress); `None` for what those
-/// calls cannot express (IPv6, a local prefix, a protocol they do not name).
-fn ens_single(rule: &Rule, gid: &str, revoke: bool) -> Option<(String, Request)> {
-    let net = match cidr_of(rule) {
-        Some(n @ IpNet::V4(_)) => n,
-        _ => return None,
-    };
-    if rule.local.is_some() || rule.protocol.is_some_and(|p| !nameable(Provider::Ens, p)) {
-        return None;
-    }
-    let api = match (revoke, rule.direction) {
-        (false, Direction::Ingress) => "AuthorizeSecurityGroup",
-        (false, Direction::Egress) => "AuthorizeSecurityGroupEgress",
-        (true, Direction::Ingress) => "RevokeSecurityGroup",
-        (true, Direction::Egress) => "RevokeSecurityGroupEgress",
-    };
-    let mut m = serde_json::Map::new();
-    m.insert("SecurityGroupId".into(), json!(gid));
-    m.insert(
-        "IpProtocol".into(),
-        json!(alibaba_protocol(rule.protocol).to_ascii_lowercase()),
-    );
-    m.insert("PortRange".into(), json!(alibaba_ports(&rule.dst_ports)));
-    if let Some(r) = rule.src_ports.0.first().filter(|_| !rule.src_ports.is_any()) {
-        m.insert("SourcePortRange".into(), json!(format!("{}/{}", r.lo, r.hi)));
-    }
-    let field = match rule.direction {
-        Direction::Ingress => "SourceCidrIp",
-        Direction::Egress => "DestCidrIp",
-    };
-    m.insert(field.into(), json!(net.to_string()));
-    m.insert(
-        "Policy".into(),
-        json!(if rule.action == Action::Allow {
-            "accept"
-        } else {
-            "drop"
-        }),
-    );
-    m.insert("Priority".into(), json!(rule.priority));
-    Some((
-        api.into(),
-        Request {
-            params: Some(Value::Object(m)),
-            ..Request::default()
-        },
-    ))
-}
-
-/// The change as the provider's request: API name and request.
+/// The change as the provider's request: API name and request, written by the
+/// provider's own `emit`.
 fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
     let provider = cloud.provider();
-    let params = |v: Value| Request {
-        params: Some(v),
-        ..Request::default()
-    };
-    match change {
-        Change::Add { group, rule } => {
-            let gid = group_id(cloud, *group);
-            match provider {
-                Provider::Ecs => {
-                    let api = match rule.direction {
-                        Direction::Ingress => "AuthorizeSecurityGroup",
-                        Direction::Egress => "AuthorizeSecurityGroupEgress",
-                    };
-                    let region = shown_or(cloud, *group, &["RegionId"], "cn-hangzhou");
-                    Some((
-                        api.into(),
-                        params(json!({
-                            "RegionId": region,
-                            "SecurityGroupId": gid,
-                            "Permissions": [ecs_permission(rule)],
-                        })),
-                    ))
-                }
-                Provider::Ens => ens_single(rule, &gid, false),
-                Provider::Huawei => {
-                    let mut r = json!({
-                        "security_group_id": gid,
-                        "direction": rule.direction,
-                        "ethertype": rule.family.unwrap_or(Family::V4),
-                        "protocol": match rule.protocol {
-                            Some(p @ (packet::TCP | packet::UDP | packet::ICMP | packet::ICMPV6)) => json!(proto_name(p)),
-                            Some(p) => json!(p.to_string()),
-                            None => Value::Null,
-                        },
-                        "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
-                        "action": rule.action,
-                        "priority": rule.priority,
-                        "description": rule.description,
-                    });
-                    if !rule.dst_ports.is_any() {
-                        r["multiport"] = json!(rule.dst_ports.to_string());
-                    }
-                    Some((
-                        "CreateSecurityGroupRule".into(),
-                        Request {
-                            body: Some(json!({ "security_group_rule": r })),
-                            ..Request::default()
-                        },
-                    ))
-                }
-                Provider::Gcore => {
-                    let (min, max) = match (rule.protocol, rule.icmp.icmp_type) {
-                        (_, Some(t)) => (Some(t as u16), rule.icmp.icmp_code.map(u16::from)),
-                        _ if rule.dst_ports.is_any() => (None, None),
-                        _ => (
-                            rule.dst_ports.0.first().map(|r| r.lo),
-                            rule.dst_ports.0.first().map(|r| r.hi),
-                        ),
-                    };
-                    let project = shown_or(cloud, *group, &["project_id"], "1");
-                    let region = shown_or(cloud, *group, &["region_id"], "1");
-                    Some((
-                        "CreateSecurityGroupRule".into(),
-                        Request {
-                            body: Some(json!({
-                                "direction": rule.direction,
-                                "ethertype": rule.family.unwrap_or(Family::V4),
-                                "protocol": rule.protocol.and_then(gcore_protocol_name),
-                                "port_range_min": min,
-                                "port_range_max": max,
-                                "remote_ip_prefix": cidr_of(rule).map(|n| n.to_string()),
-                                "description": rule.description,
-                            })),
-                            path: Some(format!(
-                                "/cloud/v2/security_groups/{project}/{region}/{gid}/rules"
-                            )),
-                            ..Request::default()
-                        },
-                    ))
-                }
-            }
+    let target = |g: GroupKey| {
+        let (region, project) = match provider {
+            Provider::Ecs => (Some(shown_or(cloud, g, &["RegionId"], "cn-hangzhou")), None),
+            Provider::Ens => (None, None),
+            Provider::Huawei => (None, Some(shown_or(cloud, g, &["project_id"], "project"))),
+            Provider::Gcore => (
+                Some(shown_or(cloud, g, &["region_id"], "1")),
+                Some(shown_or(cloud, g, &["project_id"], "1")),
+            ),
+        };
+        Target {
+            group: group_id(cloud, g),
+            region,
+            project,
         }
+    };
+    let draft = |rule: &Rule| {
+        RuleDraft::of_rule(
+            rule,
+            |g| group_id(cloud, g),
+            |a| cloud.address_group(a).map(|a| a.id.clone()).unwrap_or_default(),
+        )
+    };
+    let (api, request) = match change {
+        Change::Add { group, rule } => provider.emit(&target(*group), &draft(rule))?,
         Change::Remove { rule: r } => {
             let rule = cloud.rule(*r)?;
-            let gid = group_id(cloud, r.group);
-            match provider {
-                Provider::Ecs => {
-                    let api = match rule.direction {
-                        Direction::Ingress => "RevokeSecurityGroup",
-                        Direction::Egress => "RevokeSecurityGroupEgress",
-                    };
-                    let region = shown_or(cloud, r.group, &["RegionId"], "cn-hangzhou");
-                    Some((
-                        api.into(),
-                        params(json!({
-                            "RegionId": region,
-                            "SecurityGroupId": gid,
-                            "SecurityGroupRuleId": [rule.id],
-                        })),
-                    ))
-                }
-                Provider::Ens => ens_single(rule, &gid, true),
-                Provider::Huawei => {
-                    let project = shown_or(cloud, r.group, &["project_id"], "project");
-                    Some((
-                        "DeleteSecurityGroupRule".into(),
-                        Request {
-                            path: Some(format!("/v3/{project}/vpc/security-group-rules/{}", rule.id)),
-                            ..Request::default()
-                        },
-                    ))
-                }
-                Provider::Gcore => {
-                    let project = shown_or(cloud, r.group, &["project_id"], "1");
-                    let region = shown_or(cloud, r.group, &["region_id"], "1");
-                    Some((
-                        "DeleteSecurityGroupRule".into(),
-                        Request {
-                            path: Some(format!(
-                                "/cloud/v2/security_groups/{project}/{region}/{gid}/rules/{}",
-                                rule.id
-                            )),
-                            ..Request::default()
-                        },
-                    ))
-                }
-            }
+            provider.emit_remove(&target(r.group), &rule.id, &draft(rule))?
         }
-    }
+    };
+    Some((api.to_owned(), request))
 }

@@ -9,6 +9,9 @@
 //! parameter on the wire); an object or array where a value is expected is the caller's
 //! `Invalid<Param>` error naming the field and the value.
 
+pub(crate) mod codes;
+pub(crate) mod rules;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -108,7 +111,7 @@ pub(crate) fn error(cloud: &Cloud, dialect: Dialect, e: ApiError) -> Response {
     let mut body = Map::new();
     body.insert("RequestId".into(), Value::String(request_id));
     body.insert("HostId".into(), Value::String(dialect.host().into()));
-    body.insert("Code".into(), Value::String(e.code));
+    body.insert("Code".into(), Value::String(e.code.to_owned()));
     body.insert("Message".into(), Value::String(e.message));
     body.insert("Recommend".into(), Value::String(recommend));
     Response {
@@ -123,9 +126,10 @@ pub(crate) fn missing(field: &str) -> ApiError {
     let leaf = field.rsplit('.').next().unwrap_or(field);
     ApiError::new(
         400,
-        format!("Missing{leaf}"),
+        codes::missing(leaf),
         format!("`{field}` is mandatory for this action"),
     )
+    .at(field)
 }
 
 /// The error for a parameter neither product defines for the API (or sgeval does not
@@ -283,7 +287,7 @@ impl Params {
     ///
     /// # Errors
     /// `invalid` (400) when the value is an object or an array.
-    pub(crate) fn text(&mut self, key: &str, invalid: &str) -> Result<Option<String>, ApiError> {
+    pub(crate) fn text(&mut self, key: &str, invalid: &'static str) -> Result<Option<String>, ApiError> {
         let Some(v) = self.map.remove(key) else {
             return Ok(None);
         };
@@ -312,7 +316,7 @@ impl Params {
     ///
     /// # Errors
     /// `invalid` for a wrong type, `Missing<Param>` when absent or empty.
-    pub(crate) fn required(&mut self, key: &str, invalid: &str) -> Result<String, ApiError> {
+    pub(crate) fn required(&mut self, key: &str, invalid: &'static str) -> Result<String, ApiError> {
         let field = self.field(key);
         self.text(key, invalid)?.ok_or_else(|| missing(&field))
     }
@@ -323,7 +327,11 @@ impl Params {
     /// # Errors
     /// `invalid` (400) for a bad index, a non-object list entry, or `prefix` given as a
     /// single value rather than a list.
-    pub(crate) fn list(&mut self, prefix: &str, invalid: &str) -> Result<Vec<(u32, Params)>, ApiError> {
+    pub(crate) fn list(
+        &mut self,
+        prefix: &str,
+        invalid: &'static str,
+    ) -> Result<Vec<(u32, Params)>, ApiError> {
         if let Some(v) = self.map.remove(prefix) {
             return Err(ApiError::new(
                 400,
@@ -377,7 +385,11 @@ impl Params {
     ///
     /// # Errors
     /// `invalid` (400) for a bad index or a value that is not text.
-    pub(crate) fn text_list(&mut self, prefix: &str, invalid: &str) -> Result<Vec<(u32, String)>, ApiError> {
+    pub(crate) fn text_list(
+        &mut self,
+        prefix: &str,
+        invalid: &'static str,
+    ) -> Result<Vec<(u32, String)>, ApiError> {
         let mut out = Vec::new();
         if self.map.contains_key(prefix) {
             if let Some(single) = self.text(prefix, invalid)? {
@@ -736,7 +748,12 @@ pub(crate) fn net_text(net: Option<&IpNet>, family: Family) -> String {
 ///
 /// # Errors
 /// `code` (400) for a value that is no CIDR block or address of `family`.
-pub(crate) fn cidr(q: &mut Params, key: &str, code: &str, family: Family) -> Result<Option<IpNet>, ApiError> {
+pub(crate) fn cidr(
+    q: &mut Params,
+    key: &str,
+    code: &'static str,
+    family: Family,
+) -> Result<Option<IpNet>, ApiError> {
     let field = q.field(key);
     let Some(text) = q.text(key, code)? else {
         return Ok(None);
@@ -778,20 +795,16 @@ pub(crate) fn check_proto_family(
 ) -> Result<(), ApiError> {
     let (code, message) = match (proto, family) {
         (Proto::Icmp, Some(Family::V6)) => (
-            "Ipv4ProtocolConflictWithIpv6Address",
+            codes::v4_protocol_with_v6_address(namespace),
             "is IPv4 only and cannot take an IPv6 address",
         ),
         (Proto::Icmpv6, Some(Family::V4)) => (
-            "Ipv6ProtocolConflictWithIpv4Address",
+            codes::v6_protocol_with_v4_address(namespace),
             "is IPv6 only and cannot take an IPv4 address",
         ),
         _ => return Ok(()),
     };
-    Err(ApiError::new(
-        400,
-        format!("{namespace}.{code}"),
-        format!("`{proto_field}` `{proto_text}` {message}"),
-    ))
+    Err(ApiError::new(400, code, format!("`{proto_field}` `{proto_text}` {message}")).at(proto_field))
 }
 
 /// Refuses a rule that gives both the IPv4 and the IPv6 field of one side (`keys`, in
@@ -803,7 +816,7 @@ pub(crate) fn one_family(
     q: &Params,
     given: (bool, bool),
     keys: (&str, &str),
-    code: &str,
+    code: &'static str,
     wording: &str,
 ) -> Result<(), ApiError> {
     if given.0 && given.1 {
