@@ -860,6 +860,9 @@ fn build_scenario(
             api: c.api,
             reference: Some(format!("g{i}")),
             request,
+            id: None,
+            ids: None,
+            defaults: true,
         });
     }
     for (i, specs) in rules.into_iter().enumerate() {
@@ -875,6 +878,9 @@ fn build_scenario(
                 api: c.api,
                 reference: None,
                 request: c.request,
+                id: None,
+                ids: None,
+                defaults: true,
             });
         }
     }
