@@ -393,9 +393,162 @@ impl Cloud {
         self.address_groups.insert(group.key, group);
     }
 
+    /// The key the next rule will get: every rule a call creates has a key at or above the
+    /// one read before the call.
+    pub(crate) fn rule_key_mark(&self) -> RuleKey {
+        RuleKey::new(self.next_rule)
+    }
+
+    /// Gives the objects one call created the ids the cloud really gave them (an imported
+    /// scenario names `sg-...`, `sgr-...`, UUIDs): `created` (the id the call answered: a
+    /// group, an address group or a single rule) becomes `id`; the rules it created (keys
+    /// from `mark` on, in creation order) take `rule_ids`, one each. With `drop_rules`,
+    /// those rules are removed instead (the group as listed starts with none of the rules
+    /// a create call adds by itself). Answers the provider's bookkeeping already gave keep
+    /// the generated ids.
+    ///
+    /// # Errors
+    /// A message naming what does not fit: nothing created, a count mismatch, an id that
+    /// another object already has. Nothing changes then.
+    pub(crate) fn pin_ids(
+        &mut self,
+        created: Option<&str>,
+        id: Option<&str>,
+        mark: RuleKey,
+        rule_ids: Option<&[String]>,
+        drop_rules: bool,
+    ) -> Result<(), String> {
+        let mut new_rules: Vec<(GroupKey, RuleKey, String)> = self
+            .groups
+            .values()
+            .flat_map(|g| g.rules.iter().map(move |r| (g.key, r.key, r.id.clone())))
+            .filter(|(_, r, _)| *r >= mark)
+            .collect();
+        // Keys are handed out in creation order.
+        new_rules.sort_by_key(|(_, r, _)| *r);
+        let created_group = created.and_then(|c| self.group_by_id(c)).map(|g| g.key);
+        let created_rule = created.filter(|c| new_rules.len() == 1 && new_rules[0].2 == *c);
+        if drop_rules && created_group.is_none() {
+            return Err("`defaults: false` needs a call that creates a security group".into());
+        }
+        // One list of new rule ids, whether given as `ids` or as the `id` of a call that
+        // created one rule.
+        let rule_ids: Option<Vec<String>> = match (rule_ids, id, created_rule) {
+            (Some(_), Some(_), Some(_)) => {
+                return Err("`id` and `ids` both name the one rule this call created".into())
+            }
+            (None, Some(one), Some(_)) => Some(vec![one.to_owned()]),
+            (ids, _, _) => ids.map(<[String]>::to_vec),
+        };
+        let taken = |cloud: &Cloud, x: &str| {
+            cloud.group_by_id(x).is_some()
+                || cloud.address_group_by_id(x).is_some()
+                || cloud
+                    .groups
+                    .values()
+                    .flat_map(|g| &g.rules)
+                    .any(|r| r.id == x && r.key < mark)
+        };
+        if let Some(ids) = &rule_ids {
+            if drop_rules {
+                return Err(
+                    "`ids` and `defaults: false` do not go together (the created rules are removed)".into(),
+                );
+            }
+            if ids.len() != new_rules.len() {
+                return Err(format!(
+                    "{} id(s) given in `ids`, but the call created {} rule(s)",
+                    ids.len(),
+                    new_rules.len()
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for rid in ids {
+                if rid.is_empty() {
+                    return Err("an empty rule id in `ids`".into());
+                }
+                if !seen.insert(rid.as_str()) {
+                    return Err(format!("rule id `{rid}` is given twice in `ids`"));
+                }
+                if taken(self, rid) {
+                    return Err(format!("rule id `{rid}` already names another object"));
+                }
+            }
+        }
+        let renamed = match (created, id) {
+            (Some(_), Some(_)) if created_rule.is_some() => None,
+            (Some(old), Some(new)) if old != new => {
+                if new.is_empty() {
+                    return Err("an empty `id`".into());
+                }
+                if taken(self, new) {
+                    return Err(format!("id `{new}` already names another object"));
+                }
+                Some((old.to_owned(), new.to_owned()))
+            }
+            (None, Some(new)) => {
+                return Err(format!(
+                    "`id` `{new}` given, but the call created nothing to name"
+                ))
+            }
+            _ => None,
+        };
+        // Validated: from here on nothing fails.
+        if drop_rules {
+            if let Some(g) = created_group.and_then(|k| self.groups.get_mut(&k)) {
+                g.rules.retain(|r| r.key < mark);
+            }
+        } else if let Some(ids) = &rule_ids {
+            for ((g, r, old), rid) in new_rules.iter().zip(ids) {
+                self.rename_everywhere(old, rid);
+                if let Some(rule) = self
+                    .groups
+                    .get_mut(g)
+                    .and_then(|g| g.rules.iter_mut().find(|x| x.key == *r))
+                {
+                    rule.id.clone_from(rid);
+                }
+            }
+        }
+        if let Some((old, new)) = renamed {
+            self.rename_everywhere(&old, &new);
+            for g in self.groups.values_mut().filter(|g| g.id == old) {
+                g.id.clone_from(&new);
+            }
+            for a in self.address_groups.values_mut().filter(|a| a.id == old) {
+                a.id.clone_from(&new);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces `old` by `new` wherever an answer shows it: groups' and address groups' own
+    /// views, and every rule's (a rule names its group, a peer group, an address group).
+    fn rename_everywhere(&mut self, old: &str, new: &str) {
+        for g in self.groups.values_mut() {
+            replace_str(&mut g.shown, old, new);
+            for r in &mut g.rules {
+                replace_str(&mut r.shown, old, new);
+            }
+        }
+        for a in self.address_groups.values_mut() {
+            replace_str(&mut a.shown, old, new);
+        }
+    }
+
     /// A deterministic pseudo-random 64-bit value for id `n` of kind `salt`: the same
     /// scenario always produces the same ids.
     pub(crate) fn id_bits(&self, salt: u64, n: u64) -> u64 {
         crate::ids::mix(self.provider as u64 * 0x1_0000 + salt, n)
+    }
+}
+
+/// Replaces every string value equal to `old` in `v` by `new`.
+fn replace_str(v: &mut serde_json::Value, old: &str, new: &str) {
+    match v {
+        serde_json::Value::String(s) if s == old => *s = new.to_owned(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|x| replace_str(x, old, new)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|x| replace_str(x, old, new)),
+        _ => {}
     }
 }

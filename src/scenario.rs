@@ -102,6 +102,16 @@ pub struct Call {
     pub reference: Option<String>,
     /// The request (`params`, `body`, `path`).
     pub request: Request,
+    /// The id the cloud really gave the group (or address group) this call creates: an
+    /// imported scenario names `sg-...` and UUIDs as the user's cloud has them, not the
+    /// ids sgeval would generate. `$ref`s to the call stand for this id.
+    pub id: Option<String>,
+    /// The ids the cloud gave the rules this call creates, in creation order, one per rule.
+    pub ids: Option<Vec<String>>,
+    /// `false`: the group this call creates starts with none of the rules the provider's
+    /// create call adds by itself (Huawei's default rules): an imported group lists the
+    /// rules it really has. Only for a create call that names no rules of its own.
+    pub defaults: bool,
 }
 
 /// An endpoint of a scenario: a NIC with addresses and groups in association order.
@@ -277,11 +287,23 @@ impl Scenario {
                 .as_object()
                 .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(v))))?;
             for key in obj.keys() {
-                if !["api", "ref", "params", "body", "path", "comment", "description"].contains(&key.as_str())
+                if ![
+                    "api",
+                    "ref",
+                    "params",
+                    "body",
+                    "path",
+                    "id",
+                    "ids",
+                    "defaults",
+                    "comment",
+                    "description",
+                ]
+                .contains(&key.as_str())
                 {
                     return Err(field_err(
                         format!("{path}.{key}"),
-                        "unknown field (expected api, ref, params, body, path)",
+                        "unknown field (expected api, ref, params, body, path, id, ids, defaults)",
                     ));
                 }
             }
@@ -333,6 +355,21 @@ impl Scenario {
                 }
             }
             let req_path = string_field(obj, "path", &path)?;
+            let id = string_field(obj, "id", &path)?;
+            let ids = match obj.get("ids") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(string_list(obj, "ids", &path)?),
+            };
+            let defaults = match obj.get("defaults") {
+                None | Some(Value::Null) => true,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(field_err(
+                        format!("{path}.defaults"),
+                        format!("expected a boolean, found {}", describe(other)),
+                    ))
+                }
+            };
             calls.push(Call {
                 api,
                 reference,
@@ -341,6 +378,9 @@ impl Scenario {
                     body,
                     path: req_path,
                 },
+                id,
+                ids,
+                defaults,
             });
         }
         let endpoint_values = match root.get("endpoints") {
@@ -424,16 +464,25 @@ impl Scenario {
                     .map(|p| substitute(p, &ids, index, "path"))
                     .transpose()?,
             };
+            let mark = cloud.rule_key_mark();
             let response = cloud.call(&call.api, &request);
+            let mut created = response.created.clone();
+            if response.is_success() && (call.id.is_some() || call.ids.is_some() || !call.defaults) {
+                cloud
+                    .pin_ids(
+                        created.as_deref(),
+                        call.id.as_deref(),
+                        mark,
+                        call.ids.as_deref(),
+                        !call.defaults,
+                    )
+                    .map_err(|message| field_err(format!("calls[{index}]"), message))?;
+                if call.id.is_some() {
+                    created.clone_from(&call.id);
+                }
+            }
             if let Some(r) = &call.reference {
-                ids.insert(
-                    r.clone(),
-                    if response.is_success() {
-                        response.created.clone()
-                    } else {
-                        None
-                    },
-                );
+                ids.insert(r.clone(), if response.is_success() { created } else { None });
             }
             outcomes.push(Outcome {
                 api: call.api.clone(),

@@ -722,6 +722,9 @@ fn build_scenario(
             api: c.api,
             reference: Some(format!("g{i}")),
             request,
+            id: None,
+            ids: None,
+            defaults: true,
         });
     }
     for (i, specs) in rules.into_iter().enumerate() {
@@ -737,6 +740,9 @@ fn build_scenario(
                 api: c.api,
                 reference: None,
                 request: c.request,
+                id: None,
+                ids: None,
+                defaults: true,
             });
         }
     }

@@ -101,6 +101,9 @@ impl Log {
                     api: api.clone(),
                     reference: None,
                     request: request.clone(),
+                    id: None,
+                    ids: None,
+                    defaults: true,
                 }),
                 Op::Endpoints(list) => endpoints = list.clone(),
             }
