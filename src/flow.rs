@@ -13,8 +13,10 @@ use crate::packet::Packet;
 use crate::protocol::Protocol;
 use crate::rule::{Direction, Family};
 
-/// Anything that decides a packet at one endpoint and direction.
-pub trait Engine {
+/// Anything that decides a packet at one endpoint and direction: [`crate::reference::Evaluator`],
+/// [`crate::compile::Engine`] and [`crate::live::Snapshot`]. `evaluate` is the crate's one
+/// verb for that decision; each engine also has it as an inherent method.
+pub trait Evaluate {
     /// The decision of `endpoint`'s groups for `packet` in `direction`.
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision;
 }
@@ -41,7 +43,7 @@ pub struct Flow {
 }
 
 /// Follows `packet` through the endpoints that own its source and destination addresses.
-pub fn trace<E: Engine + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
+pub fn trace<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
     let mut hops = SmallVec::new();
     if let Some(src) = cloud.endpoint_by_addr(packet.src) {
         hops.push(Hop {

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use sgeval::compile::classifier::{Classifier, Key, Prefix, Rule};
 use sgeval::compile::Engine;
-use sgeval::flow::Engine as _;
+use sgeval::flow::Evaluate as _;
 use sgeval::live::Live;
 use sgeval::{ConnState, Decision, Direction, EndpointKey, Packet, PortRange, Scenario};
 

@@ -548,7 +548,7 @@ proptest! {
                     .filter(|f| ep.ips.iter().any(|a| Family::of(a) == *f))
                     .collect();
                 let pkts: Vec<Packet> = fams.iter().flat_map(|&f| hop_packets(&cloud, e, d, f)).collect();
-                let base: Vec<_> = pkts.iter().map(|p| engine.decide(e, d, p)).collect();
+                let base: Vec<_> = pkts.iter().map(|p| engine.evaluate(e, d, p)).collect();
                 for &gk in &ep.groups {
                     for rule in &cloud.group(gk).unwrap().rules {
                         let r = sgeval::RuleRef { group: gk, rule: rule.key };
@@ -563,7 +563,7 @@ proptest! {
                         let changes = pkts
                             .iter()
                             .zip(&base)
-                            .any(|(p, dec)| ew.decide(e, d, p).verdict != dec.verdict);
+                            .any(|(p, dec)| ew.evaluate(e, d, p).verdict != dec.verdict);
                         let shadowed = reported(FindingKind::Shadowed, r, e, d);
                         let redundant = reported(FindingKind::Redundant, r, e, d);
                         let nothing = reported(FindingKind::MatchNothing, r, e, d);
@@ -580,7 +580,7 @@ proptest! {
             let d = f.direction.unwrap();
             let loser = cloud.rule(f.rule.unwrap()).unwrap();
             prop_assert!(rule_matches(&cloud, loser, d, &w), "the losing rule matches the witness");
-            let decision = engine.decide(e, d, &w);
+            let decision = engine.evaluate(e, d, &w);
             prop_assert_eq!(decision.reason, f.related[0], "the winner decides the witness");
             prop_assert_ne!(decision.verdict, Verdict::from(loser.action));
         }
@@ -646,7 +646,7 @@ proptest! {
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
                     for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
-                        let decision = engine.decide(e, d, &p);
+                        let decision = engine.evaluate(e, d, &p);
                         let misses = why(&cloud, e, d, &p);
                         let decided_by_rule = matches!(decision.reason, sgeval::Reason::Rule(_));
                         prop_assert_eq!(misses.len(), total - usize::from(decided_by_rule));
@@ -679,7 +679,7 @@ proptest! {
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
                     for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
-                        let before = engine.decide(e, d, &p);
+                        let before = engine.evaluate(e, d, &p);
                         let mut removal_flips = false;
                         if let sgeval::Reason::Rule(r) = before.reason {
                             let rule = cloud.rule(r).unwrap();
@@ -692,7 +692,7 @@ proptest! {
                             let mut c = cloud.clone();
                             testkit::remove_rule(&mut c, r);
                             removal_flips = !ens_unsayable
-                                && reference::Evaluator::new(&c).decide(e, d, &p).verdict != before.verdict;
+                                && reference::Evaluator::new(&c).evaluate(e, d, &p).verdict != before.verdict;
                         }
                         let port_zero = (p.protocol == 6 || p.protocol == 17) && p.dst_port == 0;
                         let fallback = matches!(before.reason, sgeval::Reason::Default { .. });
@@ -714,7 +714,7 @@ proptest! {
                                     }
                                     Change::Remove { rule } => testkit::remove_rule(&mut c, *rule),
                                 }
-                                let after = reference::Evaluator::new(&c).decide(e, d, &p);
+                                let after = reference::Evaluator::new(&c).evaluate(e, d, &p);
                                 prop_assert_ne!(after.verdict, before.verdict, "fix {} does not flip {}", f.summary, p);
                                 prop_assert_eq!(after.verdict, f.after.verdict);
                                 prop_assert!(f.call_json()["api"].is_string());

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
-use sgeval::compile::Change;
+use sgeval::compile::Update;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
 use sgeval::rule::Remote;
@@ -430,9 +430,9 @@ pub fn differential(data: &[u8]) {
     let mut refreshed = sgeval::compile::Engine::build(&empty).expect("an empty cloud compiles");
     let changes = cloud
         .groups()
-        .map(|g| Change::Group(g.key))
-        .chain(cloud.address_groups().map(|a| Change::AddressGroup(a.key)))
-        .chain(cloud.endpoint_keys().map(Change::Endpoint));
+        .map(|g| Update::Group(g.key))
+        .chain(cloud.address_groups().map(|a| Update::AddressGroup(a.key)))
+        .chain(cloud.endpoint_keys().map(Update::Endpoint));
     for change in changes {
         if refreshed.refresh(cloud, change).is_err() {
             return;
@@ -456,7 +456,7 @@ pub fn differential(data: &[u8]) {
     for p in &packets {
         for key in cloud.endpoint_keys() {
             for direction in sgeval::Direction::ALL {
-                let want = reference.decide(key, direction, p);
+                let want = reference.evaluate(key, direction, p);
                 let got = compiled.evaluate(key, direction, p);
                 assert_eq!(got, want, "endpoint {i} {direction} {p}");
                 let grown = refreshed.evaluate(key, direction, p);

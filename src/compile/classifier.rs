@@ -263,7 +263,7 @@ pub struct Key<A: Addr> {
 /// Why a classifier could not be built. Building fails only on limits.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum CapacityError {
     /// More rules than a `u32` index can name.
     #[error("too many rules: `{count}` (at most `{max}`)")]
     TooManyRules {
@@ -284,7 +284,7 @@ pub enum BuildError {
 pub const MAX_RULES: usize = tree::NONE as usize;
 
 /// Most bytes a classifier may use; building a larger one fails with
-/// [`BuildError::MemoryLimit`].
+/// [`CapacityError::MemoryLimit`].
 pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// An immutable first-match classifier over a rule list.
@@ -321,18 +321,18 @@ impl<A: Addr> Classifier<A> {
     /// Builds the classifier; the priority of a rule is its position in `rules`.
     ///
     /// # Errors
-    /// [`BuildError::TooManyRules`] beyond [`MAX_RULES`] rules; [`BuildError::MemoryLimit`]
+    /// [`CapacityError::TooManyRules`] beyond [`MAX_RULES`] rules; [`CapacityError::MemoryLimit`]
     /// when even a plain list of the rules would exceed [`MEMORY_LIMIT`].
-    pub fn build(rules: &[Rule<A>]) -> Result<Self, BuildError> {
+    pub fn build(rules: &[Rule<A>]) -> Result<Self, CapacityError> {
         if rules.len() > MAX_RULES {
-            return Err(BuildError::TooManyRules {
+            return Err(CapacityError::TooManyRules {
                 count: rules.len(),
                 max: MAX_RULES,
             });
         }
         let slot = tree::slot_bytes::<A>();
         if rules.len().saturating_mul(slot) > MEMORY_LIMIT {
-            return Err(BuildError::MemoryLimit { limit: MEMORY_LIMIT });
+            return Err(CapacityError::MemoryLimit { limit: MEMORY_LIMIT });
         }
         let layout = |groups: &[Vec<u32>], params: tree::Params| -> Option<Layout<A>> {
             if rules.len() >= WIDE_RULES {
@@ -383,7 +383,7 @@ impl<A: Addr> Classifier<A> {
             tables: tree::Tables::Off,
             ..params
         };
-        let layout = layout(&[all], list).ok_or(BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
+        let layout = layout(&[all], list).ok_or(CapacityError::MemoryLimit { limit: MEMORY_LIMIT })?;
         Ok(Classifier {
             layout,
             len: rules.len(),

@@ -82,7 +82,7 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
     let Some(ep) = cloud.endpoint(endpoint) else {
         return Vec::new();
     };
-    let decision = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let decision = Evaluator::new(cloud).evaluate(endpoint, direction, packet);
     let consulted = !matches!(decision.reason, Reason::Established | Reason::MixedFamily);
     let mut out = Vec::new();
     for (g, rule) in ordered_rules(cloud, ep) {
@@ -336,7 +336,7 @@ pub(crate) fn fix_checked(
     if packet.state == ConnState::Established {
         return None;
     }
-    let before = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let before = Evaluator::new(cloud).evaluate(endpoint, direction, packet);
     let want = match before.verdict {
         Verdict::Allow => Verdict::Deny,
         Verdict::Deny => Verdict::Allow,
@@ -391,7 +391,7 @@ pub(crate) fn fix_checked(
     for change in candidates {
         let mut trial = cloud.clone();
         apply(&mut trial, &change);
-        let after = Evaluator::new(&trial).decide(endpoint, direction, packet);
+        let after = Evaluator::new(&trial).evaluate(endpoint, direction, packet);
         if after.verdict != want {
             continue;
         }
@@ -402,7 +402,7 @@ pub(crate) fn fix_checked(
             let mut replay = cloud.clone();
             let response = replay.call(&api, &request);
             let flipped = Evaluator::new(&replay)
-                .decide(endpoint, direction, packet)
+                .evaluate(endpoint, direction, packet)
                 .verdict
                 == want;
             if !response.is_success() || !flipped {
