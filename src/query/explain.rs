@@ -241,9 +241,9 @@ fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -
     None
 }
 
-/// A single-rule change.
+/// A single-rule edit of a group, the change a [`Fix`] proposes.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Change {
+pub enum Edit {
     /// Add `rule` to `group`.
     Add {
         /// The group that gets the rule.
@@ -262,7 +262,7 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fix {
     /// What changes.
-    pub change: Change,
+    pub change: Edit,
     /// The hop's decision now.
     pub before: Decision,
     /// The hop's decision after the change (checked with the reference evaluator).
@@ -342,7 +342,7 @@ pub(crate) fn fix_checked(
         Verdict::Deny => Verdict::Allow,
     };
     let provider = cloud.provider();
-    let mut candidates: Vec<Change> = Vec::new();
+    let mut candidates: Vec<Edit> = Vec::new();
     let decider = match before.reason {
         Reason::Rule(r) => cloud.rule(r).map(|rule| (r, rule)),
         _ => None,
@@ -379,14 +379,14 @@ pub(crate) fn fix_checked(
     };
     if let Some((group, priority)) = placement {
         if let Some(rule) = narrow_rule(provider, direction, family, packet, action, priority) {
-            candidates.push(Change::Add {
+            candidates.push(Edit::Add {
                 group,
                 rule: Box::new(rule),
             });
         }
     }
     if let Some((r, _)) = decider {
-        candidates.push(Change::Remove { rule: r });
+        candidates.push(Edit::Remove { rule: r });
     }
     for change in candidates {
         let mut trial = cloud.clone();
@@ -543,27 +543,27 @@ fn narrow_rule(
     })
 }
 
-fn apply(cloud: &mut Cloud, change: &Change) {
+fn apply(cloud: &mut Cloud, change: &Edit) {
     match change {
-        Change::Add { group, rule } => {
+        Edit::Add { group, rule } => {
             let mut rule = (**rule).clone();
             if let Some(key) = cloud.next_rule_keys(1).next() {
                 rule.key = key;
             }
             cloud.push_rules(*group, vec![rule]);
         }
-        Change::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
+        Edit::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
     }
 }
 
-fn summary(cloud: &Cloud, change: &Change, before: &Decision, after: &Decision) -> String {
+fn summary(cloud: &Cloud, change: &Edit, before: &Decision, after: &Decision) -> String {
     let what = match change {
-        Change::Add { group, rule } => format!(
+        Edit::Add { group, rule } => format!(
             "add to group `{}` the rule: {}",
             group_id(cloud, *group),
             crate::flow::describe_rule(cloud, rule)
         ),
-        Change::Remove { rule } => format!(
+        Edit::Remove { rule } => format!(
             "remove rule `{}` of group `{}`",
             rule_id(cloud, *rule),
             group_id(cloud, rule.group)
@@ -690,14 +690,14 @@ fn ens_single(rule: &Rule, gid: &str, revoke: bool) -> Option<(String, Request)>
 }
 
 /// The change as the provider's request: API name and request.
-fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
+fn render(cloud: &Cloud, change: &Edit) -> Option<(String, Request)> {
     let provider = cloud.provider();
     let params = |v: Value| Request {
         params: Some(v),
         ..Request::default()
     };
     match change {
-        Change::Add { group, rule } => {
+        Edit::Add { group, rule } => {
             let gid = group_id(cloud, *group);
             match provider {
                 Provider::Ecs => {
@@ -774,7 +774,7 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
                 }
             }
         }
-        Change::Remove { rule: r } => {
+        Edit::Remove { rule: r } => {
             let rule = cloud.rule(*r)?;
             let gid = group_id(cloud, r.group);
             match provider {

@@ -64,7 +64,7 @@ pub mod space;
 #[doc(hidden)]
 pub mod testkit;
 
-pub use diff::{diff, Change, Diff};
+pub use diff::{diff, Diff, Difference};
 pub use lint::{lint, Finding, FindingKind};
 pub use ranges::Ranges;
 pub use reach::{reach, Exposure, Query, Reach, Region};
