@@ -41,7 +41,6 @@
 #![forbid(unsafe_code)]
 
 mod action;
-pub mod classbench;
 pub mod cloud;
 pub mod compile;
 pub mod conntrack;

@@ -371,7 +371,7 @@ pub fn conntrack(data: &[u8]) {
 /// never panic, an error names a line of the input, and parsed rules match parsed packets
 /// without panicking.
 pub fn classbench(data: &[u8]) {
-    use sgeval::classbench;
+    use sgeval_classifier::classbench;
     let lines = data.split(|&b| b == b'\n').count();
     let line_ok = |line: usize| (1..=lines + 1).contains(&line);
     let rules = classbench::parse_rules(data);
@@ -458,9 +458,9 @@ pub fn differential(data: &[u8]) {
             for direction in sgeval::Direction::ALL {
                 let want = reference.evaluate(key, direction, p);
                 let got = compiled.evaluate(key, direction, p);
-                assert_eq!(got, want, "endpoint {i} {direction} {p}");
+                assert_eq!(got, want, "endpoint {key} {direction} {p}");
                 let grown = refreshed.evaluate(key, direction, p);
-                assert_eq!(grown, want, "refreshed: endpoint {i} {direction} {p}");
+                assert_eq!(grown, want, "refreshed: endpoint {key} {direction} {p}");
             }
         }
         assert_eq!(

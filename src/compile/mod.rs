@@ -2,7 +2,7 @@
 //!
 //! [`Engine::build`] compiles, for every distinct list of groups that endpoints carry, one
 //! table per direction and address family. A table is a first-match
-//! [`classifier::Classifier`] whose entry order IS the provider's decision procedure (see
+//! [`sgeval_classifier::Classifier`] whose entry order IS the provider's decision procedure (see
 //! the `lower` module): ECS and ENS pool the rules of all groups by (priority, drop before
 //! accept, group order, creation order) after ECS's `InnerAccessPolicy=Accept` member
 //! entries; Huawei orders by group, then (priority, deny before allow, creation order);
@@ -43,13 +43,14 @@
 //! Changes to the cloud are taken in with [`Engine::refresh`], which recompiles only the
 //! tables the change can reach and keeps the others (shared through [`Arc`]).
 
-pub mod classifier;
 pub(crate) mod lower;
 mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use sgeval_classifier as classifier;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};

@@ -1,14 +1,19 @@
-//! A generic first-match packet classifier over five fields.
+//! # sgeval-classifier: a generic first-match packet classifier over five fields
 //!
 //! Each [`Rule`] holds a source and destination prefix, a source and destination port range
 //! and a protocol with mask; the priority of a rule is its position in the slice given to
 //! [`Classifier::build`], and the first matching rule wins. [`Classifier::classify`] answers
-//! with that rule's index. The provider engines are built on top of it, and it runs the
-//! ClassBench benchmarks on its own.
+//! with that rule's index, [`Classifier::classify_batch`] answers many keys at once with
+//! their loads interleaved. Addresses are IPv4 (`u32`) or IPv6 (`u128`) values ([`Addr`]).
+//!
+//! This crate is to `sgeval` what `regex-automata` is to `regex`: the engine under sgeval's
+//! compiled security-group engine (`sgeval::compile::Engine`), usable and benchmarked on its
+//! own. [`classbench`] reads the ClassBench filter, trace and truth files its benchmarks run
+//! on: `cargo bench -p sgeval-classifier`, and `benches/dpdk/run.sh`, which runs sgeval's
+//! `bench classbench` command next to DPDK's `rte_acl`.
 //!
 //! ```
-//! use sgeval::compile::classifier::{Classifier, Key, Prefix, Rule};
-//! use sgeval::PortRange;
+//! use sgeval_classifier::{Classifier, Key, PortRange, Prefix, Rule};
 //!
 //! let web = Rule {
 //!     src: Prefix::ANY,
@@ -23,13 +28,43 @@
 //! assert_eq!(classifier.classify(&key), Some(0));
 //! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
 //! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::hash::Hash;
 
-use crate::rule::PortRange;
-
+pub mod classbench;
 mod tree;
+
+/// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    /// First port in the range.
+    pub lo: u16,
+    /// Last port in the range (inclusive).
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// Every port, `0..=65535`.
+    pub const ANY: PortRange = PortRange { lo: 0, hi: 65535 };
+
+    /// A range `lo..=hi`, or `None` when `lo > hi`.
+    pub fn new(lo: u16, hi: u16) -> Option<PortRange> {
+        (lo <= hi).then_some(PortRange { lo, hi })
+    }
+
+    /// The single port `port`.
+    pub fn single(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` lies in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
 
 mod sealed {
     pub trait Sealed {}
