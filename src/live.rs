@@ -66,7 +66,7 @@
 //!
 //! # With a connection tracker
 //!
-//! A [`Snapshot`] is an [`Engine`], so a simulator steps packets with
+//! A [`Snapshot`] implements [`Evaluate`], so a simulator steps packets with
 //! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
 //! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
 
@@ -118,14 +118,20 @@ impl Snapshot {
     pub fn trace(&self, packet: &Packet) -> Flow {
         flow::trace(&self.cloud, self, packet)
     }
-}
 
-impl Evaluate for Snapshot {
-    fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+    /// The decision of `endpoint`'s groups for `packet` in `direction` in this state, from
+    /// the compiled engine or, past the compile limits, the reference evaluator.
+    pub fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         match &self.engine {
             Some(engine) => engine.evaluate(endpoint, direction, packet),
             None => reference::Evaluator::new(&self.cloud).evaluate(endpoint, direction, packet),
         }
+    }
+}
+
+impl Evaluate for Snapshot {
+    fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+        Snapshot::evaluate(self, endpoint, direction, packet)
     }
 }
 

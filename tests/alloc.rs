@@ -11,7 +11,6 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use sgeval::compile::Engine;
-use sgeval::flow::Evaluate as _;
 use sgeval::live::Live;
 use sgeval::{ConnState, Decision, Direction, EndpointKey, Packet, Scenario};
 use sgeval_classifier::{Classifier, Key, PortRange, Prefix, Rule};

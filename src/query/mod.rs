@@ -58,7 +58,7 @@ mod hop;
 pub mod lint;
 mod partition;
 mod ranges;
-pub mod reach;
+mod reach;
 mod render;
 mod space;
 // Builds clouds without provider calls, for the query tests and benches only.
