@@ -120,7 +120,7 @@
 //! - [`flow`]: [`flow::Evaluate`], the trait every engine implements, and a packet's way
 //!   through one (egress at its source, ingress at its destination); [`flow::PacketSpec`],
 //!   packets as the CLI and the corpus write them.
-//! - [`reference`]: the oracle, a linear scan written like SEMANTICS.md.
+//! - [`reference`](mod@reference): the oracle, a linear scan written like SEMANTICS.md.
 //! - [`compile`]: the compiled engine, built on the `sgeval-classifier` workspace crate.
 //! - [`query`]: what-if queries: reachability, diffs, lint, why and how to fix.
 //! - [`conntrack`]: a connection tracker on your clock, with each provider's timeouts.
