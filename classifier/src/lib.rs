@@ -37,8 +37,10 @@ use std::hash::Hash;
 pub mod classbench;
 mod tree;
 
-/// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port.
+/// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port. Shown as
+/// `80` or `80-90`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PortRange {
     /// First port in the range.
     pub lo: u16,
@@ -63,6 +65,16 @@ impl PortRange {
     /// Whether `port` lies in the range.
     pub fn contains(&self, port: u16) -> bool {
         self.lo <= port && port <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
     }
 }
 

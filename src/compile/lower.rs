@@ -344,12 +344,7 @@ impl<A: Addr> Resolved<A> {
 
 fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
     // A range with lo > hi holds no port; PortRange's fields are public, so drop such ones.
-    ports
-        .0
-        .iter()
-        .filter(|r| r.lo <= r.hi)
-        .map(|r| PortRange { lo: r.lo, hi: r.hi })
-        .collect()
+    ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
 }
 
 fn describe(cloud: &Cloud, group: GroupKey, rule: &Rule) -> String {
