@@ -125,9 +125,11 @@ fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     }
     match Proto::deserialize(d)? {
         Proto::Number(n) => Ok(n),
-        Proto::Name(s) => sgeval::Protocol::from_name(&s)
+        // As the CLI's `--proto` reads it: a name or a number written as text ("132").
+        Proto::Name(s) => s
+            .parse::<sgeval::Protocol>()
             .map(|p| p.0)
-            .ok_or_else(|| de::Error::custom(format!("unknown proto `{s}`"))),
+            .map_err(de::Error::custom),
     }
 }
 
