@@ -19,7 +19,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::{json, Value};
-use sgeval::compile::{Change, Engine};
+use sgeval::compile::{Engine, Update};
 use sgeval::{reference, Cloud, Decision, Direction, GroupKey, Packet, Provider, Scenario};
 
 /// Groups on `web`: ECS lets a NIC join 10 (A1); Huawei 5 (H4b).
@@ -452,7 +452,7 @@ fn bench(c: &mut Criterion) {
             for p in packets.iter().step_by(64) {
                 assert_eq!(
                     engine.evaluate(web, Direction::Ingress, p),
-                    reference.decide(web, Direction::Ingress, p)
+                    reference.evaluate(web, Direction::Ingress, p)
                 );
             }
             let allowed = packets
@@ -480,7 +480,7 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("reference", family), |b| {
                 b.iter(|| {
                     for p in few {
-                        black_box(reference.decide(web, Direction::Ingress, black_box(p)));
+                        black_box(reference.evaluate(web, Direction::Ingress, black_box(p)));
                     }
                 })
             });
@@ -506,8 +506,8 @@ fn bench(c: &mut Criterion) {
         let with_member = build(&with_member);
         let new_member = with_member.endpoint_keys().last().expect("the new member");
         for (updated, change) in [
-            (&with_rule, Change::Group(g3)),
-            (&with_member, Change::Endpoint(new_member)),
+            (&with_rule, Update::Group(g3)),
+            (&with_member, Update::Endpoint(new_member)),
         ] {
             let mut e = engine.clone();
             e.refresh(updated, change).expect("refresh");
@@ -527,7 +527,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || engine.clone(),
                 |mut e| {
-                    e.refresh(&with_rule, Change::Group(g3)).expect("refresh");
+                    e.refresh(&with_rule, Update::Group(g3)).expect("refresh");
                     e
                 },
                 BatchSize::SmallInput,
@@ -537,7 +537,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || engine.clone(),
                 |mut e| {
-                    e.refresh(&with_member, Change::Endpoint(new_member))
+                    e.refresh(&with_member, Update::Endpoint(new_member))
                         .expect("refresh");
                     e
                 },

@@ -123,7 +123,7 @@ use smallvec::SmallVec;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Verdict};
-use crate::flow::{self, Engine, Flow, Hop};
+use crate::flow::{self, Evaluate, Flow, Hop};
 use crate::packet::{ConnState, Packet, ICMP, ICMPV6};
 use crate::provider::Provider;
 use crate::rule::Direction;
@@ -402,7 +402,7 @@ impl Tracker {
     /// Decides `packet` at the current instant: established when it belongs to a live
     /// tracked connection (the connection is refreshed), else decided by `engine` as a new
     /// connection through [`flow::trace`], opening a connection when allowed.
-    pub fn process<E: Engine + ?Sized>(&mut self, cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
+    pub fn process<E: Evaluate + ?Sized>(&mut self, cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
         let packet = packet.with_state(ConnState::New);
         if let Some((key, is_reply)) = self.find(&packet) {
             self.refresh(key, is_reply);
@@ -420,7 +420,7 @@ impl Tracker {
     /// Re-decides every tracked connection after a change to `cloud` (rules, groups or
     /// memberships) and drops those the provider cuts (see the module docs). Returns how
     /// many were dropped.
-    pub fn rules_changed<E: Engine + ?Sized>(&mut self, cloud: &Cloud, engine: &E) -> usize {
+    pub fn rules_changed<E: Evaluate + ?Sized>(&mut self, cloud: &Cloud, engine: &E) -> usize {
         let recheck = match self.provider {
             Provider::Huawei => Recheck::Inbound,
             Provider::Ecs | Provider::Ens | Provider::Gcore => Recheck::AllHops,
@@ -550,7 +550,7 @@ fn established(cloud: &Cloud, packet: &Packet) -> Flow {
 
 /// Whether a connection survives a change: its first packet is re-decided as new at the
 /// hops the provider re-checks.
-fn still_allowed<E: Engine + ?Sized>(cloud: &Cloud, engine: &E, first: &Packet, recheck: Recheck) -> bool {
+fn still_allowed<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, first: &Packet, recheck: Recheck) -> bool {
     match recheck {
         Recheck::AllHops => flow::trace(cloud, engine, first).verdict == Verdict::Allow,
         Recheck::Inbound => match cloud.endpoint_by_addr(first.dst) {

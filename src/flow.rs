@@ -13,8 +13,10 @@ use crate::packet::Packet;
 use crate::protocol::Protocol;
 use crate::rule::{Direction, Family};
 
-/// Anything that decides a packet at one endpoint and direction.
-pub trait Engine {
+/// Anything that decides a packet at one endpoint and direction: [`crate::reference::Evaluator`],
+/// [`crate::compile::Engine`] and [`crate::live::Snapshot`]. `evaluate` is the crate's one
+/// verb for that decision; each engine also has it as an inherent method.
+pub trait Evaluate {
     /// The decision of `endpoint`'s groups for `packet` in `direction`.
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision;
 }
@@ -41,7 +43,7 @@ pub struct Flow {
 }
 
 /// Follows `packet` through the endpoints that own its source and destination addresses.
-pub fn trace<E: Engine + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
+pub fn trace<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
     let mut hops = SmallVec::new();
     if let Some(src) = cloud.endpoint_by_addr(packet.src) {
         hops.push(Hop {
@@ -103,26 +105,26 @@ pub enum SpecError {
     MissingPort(String),
 }
 
-/// One side of a query: an endpoint (by name) or a bare address.
+/// One end of a packet in a [`PacketSpec`]: an endpoint (by name) or a bare address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
+enum Peer {
     /// An endpoint of the scenario.
     Endpoint(EndpointKey),
     /// An address; it means its endpoint when an endpoint owns it.
     Address(IpAddr),
 }
 
-impl Side {
+impl Peer {
     /// Reads an endpoint name or an address.
     ///
     /// # Errors
     /// Text that is neither.
-    pub fn parse(cloud: &Cloud, field: &'static str, text: &str) -> Result<Side, SpecError> {
+    fn parse(cloud: &Cloud, field: &'static str, text: &str) -> Result<Peer, SpecError> {
         if let Some(key) = cloud.endpoint_by_name(text) {
-            return Ok(Side::Endpoint(key));
+            return Ok(Peer::Endpoint(key));
         }
         text.parse::<IpAddr>()
-            .map(Side::Address)
+            .map(Peer::Address)
             .map_err(|_| SpecError::UnknownSide {
                 field,
                 value: text.to_owned(),
@@ -131,8 +133,8 @@ impl Side {
 
     fn family_addr(&self, cloud: &Cloud, family: Family) -> Option<IpAddr> {
         match self {
-            Side::Address(a) => (Family::of(a) == family).then_some(*a),
-            Side::Endpoint(k) => cloud
+            Peer::Address(a) => (Family::of(a) == family).then_some(*a),
+            Peer::Endpoint(k) => cloud
                 .endpoint(*k)?
                 .ips
                 .iter()
@@ -181,11 +183,11 @@ impl PacketSpec {
     /// # Errors
     /// An unknown side, no common family, a missing destination port.
     pub fn packet(&self, cloud: &Cloud) -> Result<Packet, SpecError> {
-        let from = Side::parse(cloud, "from", &self.from)?;
-        let to = Side::parse(cloud, "to", &self.to)?;
-        let given = |s: &Side| match s {
-            Side::Address(a) => Some(Family::of(a)),
-            Side::Endpoint(_) => None,
+        let from = Peer::parse(cloud, "from", &self.from)?;
+        let to = Peer::parse(cloud, "to", &self.to)?;
+        let given = |s: &Peer| match s {
+            Peer::Address(a) => Some(Family::of(a)),
+            Peer::Endpoint(_) => None,
         };
         let candidates: Vec<Family> = match self.family.or(given(&from)).or(given(&to)) {
             Some(f) => vec![f],
@@ -271,7 +273,7 @@ pub fn label(cloud: &Cloud, decision: &Decision) -> String {
 }
 
 /// A sentence saying what decided, naming the rule as the provider shows it.
-pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
+pub fn describe(cloud: &Cloud, decision: &Decision) -> String {
     let group_text = |g| match cloud.group(g) {
         Some(g) if g.name.is_empty() => g.id.clone(),
         Some(g) => format!("{} ({})", g.id, g.name),
@@ -299,7 +301,7 @@ pub fn explain(cloud: &Cloud, decision: &Decision) -> String {
 }
 
 /// A rule in words, with group and address-group references shown by their provider ids.
-pub fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
+pub(crate) fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
     let text = rule.to_string();
     match rule.remote {
         crate::Remote::Group(g) => match cloud.group(g) {

@@ -66,7 +66,7 @@
 //!
 //! # With a connection tracker
 //!
-//! A [`Snapshot`] is an [`Engine`], so a simulator steps packets with
+//! A [`Snapshot`] implements [`Evaluate`], so a simulator steps packets with
 //! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
 //! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
 
@@ -76,9 +76,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 
 use crate::cloud::{Cloud, EndpointError, Request, Response};
-use crate::compile::{self, Change};
+use crate::compile::{self, Update};
 use crate::decision::Decision;
-use crate::flow::{self, Engine, Flow};
+use crate::flow::{self, Evaluate, Flow};
 use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
 use crate::limits::{LimitError, Limits};
 use crate::packet::Packet;
@@ -118,14 +118,20 @@ impl Snapshot {
     pub fn trace(&self, packet: &Packet) -> Flow {
         flow::trace(&self.cloud, self, packet)
     }
-}
 
-impl Engine for Snapshot {
-    fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+    /// The decision of `endpoint`'s groups for `packet` in `direction` in this state, from
+    /// the compiled engine or, past the compile limits, the reference evaluator.
+    pub fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         match &self.engine {
             Some(engine) => engine.evaluate(endpoint, direction, packet),
-            None => reference::Evaluator::new(&self.cloud).decide(endpoint, direction, packet),
+            None => reference::Evaluator::new(&self.cloud).evaluate(endpoint, direction, packet),
         }
+    }
+}
+
+impl Evaluate for Snapshot {
+    fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+        Snapshot::evaluate(self, endpoint, direction, packet)
     }
 }
 
@@ -145,13 +151,13 @@ fn engine_for(previous: Option<&compile::Engine>, before: &Cloud, cloud: &Cloud)
 }
 
 /// What differs between two states of a cloud, as [`compile::Engine::refresh`] takes it.
-fn changes(before: &Cloud, after: &Cloud) -> Vec<Change> {
+fn changes(before: &Cloud, after: &Cloud) -> Vec<Update> {
     let mut out = Vec::new();
     let groups: std::collections::BTreeSet<GroupKey> =
         before.groups().chain(after.groups()).map(|g| g.key).collect();
     for g in groups {
         if before.group(g) != after.group(g) {
-            out.push(Change::Group(g));
+            out.push(Update::Group(g));
         }
     }
     let address_groups: std::collections::BTreeSet<AddressGroupKey> = before
@@ -161,12 +167,12 @@ fn changes(before: &Cloud, after: &Cloud) -> Vec<Change> {
         .collect();
     for a in address_groups {
         if before.address_group(a) != after.address_group(a) {
-            out.push(Change::AddressGroup(a));
+            out.push(Update::AddressGroup(a));
         }
     }
     for i in 0..before.endpoints().len().max(after.endpoints().len()) {
         if before.endpoints().get(i) != after.endpoints().get(i) {
-            out.push(Change::Endpoint(EndpointKey::new(i as u32)));
+            out.push(Update::Endpoint(EndpointKey::new(i as u32)));
         }
     }
     out

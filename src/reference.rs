@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, RuleRef, Verdict};
-use crate::flow::Engine;
+use crate::flow::Evaluate;
 use crate::group::{Endpoint, EndpointKey, GroupKind, InnerPolicy};
 use crate::packet::{ConnState, Packet};
 use crate::provider::Provider;
@@ -29,7 +29,7 @@ impl<'a> Evaluator<'a> {
     /// The decision of `endpoint`'s groups for `packet` in `direction`.
     ///
     /// Unknown endpoints have no groups and are denied ([`Fallback::NoGroup`]).
-    pub fn decide(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+    pub fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         if packet.family().is_none() {
             return Decision::MIXED_FAMILY;
         }
@@ -185,9 +185,9 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-impl Engine for Evaluator<'_> {
+impl Evaluate for Evaluator<'_> {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
-        self.decide(endpoint, direction, packet)
+        Evaluator::evaluate(self, endpoint, direction, packet)
     }
 }
 

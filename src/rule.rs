@@ -15,45 +15,8 @@ pub use crate::direction::Direction;
 pub use crate::family::Family;
 use crate::group::{AddressGroupKey, GroupKey};
 pub use crate::key::RuleKey;
-
-/// An inclusive range of ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct PortRange {
-    /// First port in the range.
-    pub lo: u16,
-    /// Last port in the range (inclusive).
-    pub hi: u16,
-}
-
-impl PortRange {
-    /// Every port, `0..=65535`.
-    pub const ANY: PortRange = PortRange { lo: 0, hi: 65535 };
-
-    /// A range `lo..=hi`, or `None` when `lo > hi`.
-    pub fn new(lo: u16, hi: u16) -> Option<PortRange> {
-        (lo <= hi).then_some(PortRange { lo, hi })
-    }
-
-    /// The single port `port`.
-    pub fn single(port: u16) -> PortRange {
-        PortRange { lo: port, hi: port }
-    }
-
-    /// Whether `port` lies in the range.
-    pub fn contains(&self, port: u16) -> bool {
-        self.lo <= port && port <= self.hi
-    }
-}
-
-impl fmt::Display for PortRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lo == self.hi {
-            write!(f, "{}", self.lo)
-        } else {
-            write!(f, "{}-{}", self.lo, self.hi)
-        }
-    }
-}
+// One port range type for rules and the classifier entries they compile to.
+pub use sgeval_classifier::PortRange;
 
 /// A set of port ranges (Huawei `multiport` lists several); a port matches when any range
 /// holds it. [`Ports::any`] holds every port.

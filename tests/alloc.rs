@@ -10,11 +10,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::IpAddr;
 
-use sgeval::compile::classifier::{Classifier, Key, Prefix, Rule};
 use sgeval::compile::Engine;
-use sgeval::flow::Engine as _;
 use sgeval::live::Live;
-use sgeval::{ConnState, Decision, Direction, EndpointKey, Packet, PortRange, Scenario};
+use sgeval::{ConnState, Decision, Direction, EndpointKey, Packet, Scenario};
+use sgeval_classifier::{Classifier, Key, PortRange, Prefix, Rule};
 
 /// `System`, counting the allocations (and reallocations) of the calling thread.
 struct Counting;

@@ -684,7 +684,7 @@ fn compare(scenario: &Value, cloud: &Cloud, packets: &[Packet]) -> Result<usize,
             let mut batch = vec![Decision::MIXED_FAMILY; packets.len()];
             engine.evaluate_batch(e, direction, packets, &mut batch);
             for (p, b) in packets.iter().zip(&batch) {
-                let want = reference.decide(e, direction, p);
+                let want = reference.evaluate(e, direction, p);
                 let got = engine.evaluate(e, direction, p);
                 checked += 1;
                 if got != want || *b != want {

@@ -548,7 +548,7 @@ proptest! {
                     .filter(|f| ep.ips.iter().any(|a| Family::of(a) == *f))
                     .collect();
                 let pkts: Vec<Packet> = fams.iter().flat_map(|&f| hop_packets(&cloud, e, d, f)).collect();
-                let base: Vec<_> = pkts.iter().map(|p| engine.decide(e, d, p)).collect();
+                let base: Vec<_> = pkts.iter().map(|p| engine.evaluate(e, d, p)).collect();
                 for &gk in &ep.groups {
                     for rule in &cloud.group(gk).unwrap().rules {
                         let r = sgeval::RuleRef { group: gk, rule: rule.key };
@@ -563,7 +563,7 @@ proptest! {
                         let changes = pkts
                             .iter()
                             .zip(&base)
-                            .any(|(p, dec)| ew.decide(e, d, p).verdict != dec.verdict);
+                            .any(|(p, dec)| ew.evaluate(e, d, p).verdict != dec.verdict);
                         let shadowed = reported(FindingKind::Shadowed, r, e, d);
                         let redundant = reported(FindingKind::Redundant, r, e, d);
                         let nothing = reported(FindingKind::MatchNothing, r, e, d);
@@ -580,7 +580,7 @@ proptest! {
             let d = f.direction.unwrap();
             let loser = cloud.rule(f.rule.unwrap()).unwrap();
             prop_assert!(rule_matches(&cloud, loser, d, &w), "the losing rule matches the witness");
-            let decision = engine.decide(e, d, &w);
+            let decision = engine.evaluate(e, d, &w);
             prop_assert_eq!(decision.reason, f.related[0], "the winner decides the witness");
             prop_assert_ne!(decision.verdict, Verdict::from(loser.action));
         }
@@ -646,7 +646,7 @@ proptest! {
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
                     for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
-                        let decision = engine.decide(e, d, &p);
+                        let decision = engine.evaluate(e, d, &p);
                         let misses = why(&cloud, e, d, &p);
                         let decided_by_rule = matches!(decision.reason, sgeval::Reason::Rule(_));
                         prop_assert_eq!(misses.len(), total - usize::from(decided_by_rule));
@@ -672,14 +672,14 @@ proptest! {
 
     #[test]
     fn fix_flips_the_verdict_with_one_rule(g in gen(), stride in 1usize..40) {
-        use query::explain::Change;
+        use query::explain::Edit;
         let cloud = g.build();
         let engine = reference::Evaluator::new(&cloud);
         for e in cloud.endpoint_keys() {
             for d in Direction::ALL {
                 for fam in [Family::V4, Family::V6] {
                     for p in hop_packets(&cloud, e, d, fam).into_iter().step_by(stride) {
-                        let before = engine.decide(e, d, &p);
+                        let before = engine.evaluate(e, d, &p);
                         let mut removal_flips = false;
                         if let sgeval::Reason::Rule(r) = before.reason {
                             let rule = cloud.rule(r).unwrap();
@@ -692,7 +692,7 @@ proptest! {
                             let mut c = cloud.clone();
                             testkit::remove_rule(&mut c, r);
                             removal_flips = !ens_unsayable
-                                && reference::Evaluator::new(&c).decide(e, d, &p).verdict != before.verdict;
+                                && reference::Evaluator::new(&c).evaluate(e, d, &p).verdict != before.verdict;
                         }
                         let port_zero = (p.protocol == 6 || p.protocol == 17) && p.dst_port == 0;
                         let fallback = matches!(before.reason, sgeval::Reason::Default { .. });
@@ -707,14 +707,14 @@ proptest! {
                             Some(f) => {
                                 let mut c = cloud.clone();
                                 match &f.change {
-                                    Change::Add { group, rule } => {
+                                    Edit::Add { group, rule } => {
                                         let mut rule = (**rule).clone();
                                         rule.id.clear();
                                         testkit::add_rule(&mut c, *group, rule);
                                     }
-                                    Change::Remove { rule } => testkit::remove_rule(&mut c, *rule),
+                                    Edit::Remove { rule } => testkit::remove_rule(&mut c, *rule),
                                 }
-                                let after = reference::Evaluator::new(&c).decide(e, d, &p);
+                                let after = reference::Evaluator::new(&c).evaluate(e, d, &p);
                                 prop_assert_ne!(after.verdict, before.verdict, "fix {} does not flip {}", f.summary, p);
                                 prop_assert_eq!(after.verdict, f.after.verdict);
                                 prop_assert!(f.call_json()["api"].is_string());
@@ -729,8 +729,8 @@ proptest! {
             if let Some((_, _, f)) = testkit::fix_flow_without_replay(&cloud, &p) {
                 let mut c = cloud.clone();
                 match &f.change {
-                    Change::Add { group, rule } => { testkit::add_rule(&mut c, *group, (**rule).clone()); }
-                    Change::Remove { rule } => testkit::remove_rule(&mut c, *rule),
+                    Edit::Add { group, rule } => { testkit::add_rule(&mut c, *group, (**rule).clone()); }
+                    Edit::Remove { rule } => testkit::remove_rule(&mut c, *rule),
                 }
                 let b = flow::trace(&cloud, &engine, &p).verdict;
                 let a = flow::trace(&c, &reference::Evaluator::new(&c), &p).verdict;
@@ -773,7 +773,7 @@ fn ingress(action: Action, priority: u8, port: u16, cidr: &str) -> sgeval::Rule 
 
 #[test]
 fn fix_outranks_the_decider_by_the_least_it_can() {
-    use query::explain::Change;
+    use query::explain::Edit;
     let basic = GroupKind::EcsBasic {
         inner: InnerPolicy::Accept,
     };
@@ -786,7 +786,7 @@ fn fix_outranks_the_decider_by_the_least_it_can() {
     );
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
     match &f.change {
-        Change::Add { group, rule } => {
+        Edit::Add { group, rule } => {
             assert_eq!(
                 (*group, rule.priority, rule.action),
                 (groups[0], 4, Action::Allow)
@@ -803,22 +803,20 @@ fn fix_outranks_the_decider_by_the_least_it_can() {
         &[(0, ingress(Action::Allow, 7, 22, "0.0.0.0/0"))],
     );
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
-    assert!(
-        matches!(&f.change, Change::Add { rule, .. } if rule.priority == 7 && rule.action == Action::Deny)
-    );
+    assert!(matches!(&f.change, Edit::Add { rule, .. } if rule.priority == 7 && rule.action == Action::Deny));
     // ECS: a drop at priority 1 cannot be outranked: remove it, when an accept below
     // then decides; with nothing below, the default denies anyway and there is no fix.
     let drop1 = ingress(Action::Deny, 1, 22, "0.0.0.0/0");
     let accept10 = ingress(Action::Allow, 10, 22, "0.0.0.0/0");
     let (cloud, e, _) = one_endpoint(Provider::Ecs, &[basic], &[(0, drop1.clone()), (0, accept10)]);
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
-    assert!(matches!(f.change, Change::Remove { .. }));
+    assert!(matches!(f.change, Edit::Remove { .. }));
     let (cloud, e, _) = one_endpoint(Provider::Ecs, &[basic], &[(0, drop1)]);
     assert!(testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).is_none());
     // ECS default: an accept at the lowest priority, in the first group.
     let (cloud, e, groups) = one_endpoint(Provider::Ecs, &[basic, basic], &[]);
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
-    assert!(matches!(&f.change, Change::Add { group, rule } if *group == groups[0] && rule.priority == 100));
+    assert!(matches!(&f.change, Edit::Add { group, rule } if *group == groups[0] && rule.priority == 100));
     // Huawei: a priority-1 deny in the second group: an allow in the first group wins.
     let hw = [GroupKind::Huawei, GroupKind::Huawei];
     let (cloud, e, groups) = one_endpoint(
@@ -827,7 +825,7 @@ fn fix_outranks_the_decider_by_the_least_it_can() {
         &[(1, ingress(Action::Deny, 1, 22, "0.0.0.0/0"))],
     );
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
-    assert!(matches!(&f.change, Change::Add { group, rule } if *group == groups[0] && rule.priority == 100));
+    assert!(matches!(&f.change, Edit::Add { group, rule } if *group == groups[0] && rule.priority == 100));
     // Huawei: an allow at priority 10: a deny at priority 10 in the same group goes first.
     let (cloud, e, groups) = one_endpoint(
         Provider::Huawei,
@@ -836,7 +834,7 @@ fn fix_outranks_the_decider_by_the_least_it_can() {
     );
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
     assert!(
-        matches!(&f.change, Change::Add { group, rule } if *group == groups[1] && rule.priority == 10 && rule.action == Action::Deny)
+        matches!(&f.change, Edit::Add { group, rule } if *group == groups[1] && rule.priority == 10 && rule.action == Action::Deny)
     );
     // Gcore: one allowing rule is removed; two cannot be undone by one change.
     let g = [GroupKind::Gcore];
@@ -844,7 +842,7 @@ fn fix_outranks_the_decider_by_the_least_it_can() {
     allow.description = "a".into();
     let (cloud, e, _) = one_endpoint(Provider::Gcore, &g, &[(0, allow.clone())]);
     let f = testkit::fix_without_replay(&cloud, e, Direction::Ingress, &p).unwrap();
-    assert!(matches!(f.change, Change::Remove { .. }));
+    assert!(matches!(f.change, Edit::Remove { .. }));
     let mut other = ingress(Action::Allow, 0, 22, "203.0.113.0/24");
     other.description = "b".into();
     let (cloud, e, _) = one_endpoint(Provider::Gcore, &g, &[(0, allow), (0, other)]);

@@ -179,7 +179,7 @@ fn lint_witnesses_are_decided_as_the_findings_say() {
             let (Some(&e), Some(d)) = (f.endpoints.first(), f.direction) else {
                 continue;
             };
-            let decision = engine.decide(e, d, &w);
+            let decision = engine.evaluate(e, d, &w);
             match f.kind {
                 query::FindingKind::Conflict => assert_eq!(decision.reason, f.related[0], "{name}: {w}"),
                 query::FindingKind::Shadowed => {

@@ -39,7 +39,7 @@ fn pinned_ids_name_the_group_and_rule_and_defaults_are_left_out() {
     );
     let f = flow::trace(&cloud, &engine, &ssh);
     assert_eq!(f.verdict, Verdict::Allow);
-    assert!(flow::explain(&cloud, &f.hops[0].decision).contains("9a8b7c6d-0000-4e5f-8a9b-0c1d2e3f4a5b"));
+    assert!(flow::describe(&cloud, &f.hops[0].decision).contains("9a8b7c6d-0000-4e5f-8a9b-0c1d2e3f4a5b"));
     // The default rules would have let the group's own members in: they are not there.
     let other = Packet::tcp(
         "192.168.0.11".parse().unwrap(),
@@ -152,5 +152,5 @@ fn a_pinned_group_id_is_what_refs_and_peers_show() {
     );
     let f = flow::trace(&cloud, &engine, &p);
     assert_eq!(f.verdict, Verdict::Allow);
-    assert!(flow::explain(&cloud, &f.hops[1].decision).contains("sgr-bp1r00000000000c3"));
+    assert!(flow::describe(&cloud, &f.hops[1].decision).contains("sgr-bp1r00000000000c3"));
 }

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
-use sgeval::compile::Change;
+use sgeval::compile::Update;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
 use sgeval::rule::Remote;
@@ -371,7 +371,7 @@ pub fn conntrack(data: &[u8]) {
 /// never panic, an error names a line of the input, and parsed rules match parsed packets
 /// without panicking.
 pub fn classbench(data: &[u8]) {
-    use sgeval::classbench;
+    use sgeval_classifier::classbench;
     let lines = data.split(|&b| b == b'\n').count();
     let line_ok = |line: usize| (1..=lines + 1).contains(&line);
     let rules = classbench::parse_rules(data);
@@ -430,9 +430,9 @@ pub fn differential(data: &[u8]) {
     let mut refreshed = sgeval::compile::Engine::build(&empty).expect("an empty cloud compiles");
     let changes = cloud
         .groups()
-        .map(|g| Change::Group(g.key))
-        .chain(cloud.address_groups().map(|a| Change::AddressGroup(a.key)))
-        .chain(cloud.endpoint_keys().map(Change::Endpoint));
+        .map(|g| Update::Group(g.key))
+        .chain(cloud.address_groups().map(|a| Update::AddressGroup(a.key)))
+        .chain(cloud.endpoint_keys().map(Update::Endpoint));
     for change in changes {
         if refreshed.refresh(cloud, change).is_err() {
             return;
@@ -456,11 +456,11 @@ pub fn differential(data: &[u8]) {
     for p in &packets {
         for key in cloud.endpoint_keys() {
             for direction in sgeval::Direction::ALL {
-                let want = reference.decide(key, direction, p);
+                let want = reference.evaluate(key, direction, p);
                 let got = compiled.evaluate(key, direction, p);
-                assert_eq!(got, want, "endpoint {i} {direction} {p}");
+                assert_eq!(got, want, "endpoint {key} {direction} {p}");
                 let grown = refreshed.evaluate(key, direction, p);
-                assert_eq!(grown, want, "refreshed: endpoint {i} {direction} {p}");
+                assert_eq!(grown, want, "refreshed: endpoint {key} {direction} {p}");
             }
         }
         assert_eq!(

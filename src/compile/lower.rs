@@ -24,13 +24,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 
-use super::classifier::{Addr, Prefix, Rule as Entry};
+use super::classifier::{Addr, PortRange, Prefix, Rule as Entry};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Reason, RuleRef, Verdict};
 use crate::group::{AddressEntry, GroupKey};
 use crate::order;
 use crate::protocol::Protocol;
-use crate::rule::{Direction, Family, PortRange, Remote, Rule};
+use crate::rule::{Direction, Family, Remote, Rule};
 
 /// The two ICMP protocols that have their own entry lists, in list order.
 pub(crate) const ICMP_PROTOCOLS: [u8; 2] = [Protocol::ICMP.0, Protocol::ICMPV6.0];

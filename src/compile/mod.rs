@@ -2,7 +2,7 @@
 //!
 //! [`Engine::build`] compiles, for every distinct list of groups that endpoints carry, one
 //! table per direction and address family. A table is a first-match
-//! [`classifier::Classifier`] whose entry order IS the provider's decision procedure (see
+//! [`sgeval_classifier::Classifier`] whose entry order IS the provider's decision procedure (see
 //! the `lower` module): ECS and ENS pool the rules of all groups by (priority, drop before
 //! accept, group order, creation order) after ECS's `InnerAccessPolicy=Accept` member
 //! entries; Huawei orders by group, then (priority, deny before allow, creation order);
@@ -43,13 +43,14 @@
 //! Changes to the cloud are taken in with [`Engine::refresh`], which recompiles only the
 //! tables the change can reach and keeps the others (shared through [`Arc`]).
 
-pub mod classifier;
 pub(crate) mod lower;
 mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use sgeval_classifier as classifier;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};
@@ -65,16 +66,16 @@ use self::table::{Lane, Table};
 /// Limits on what [`Engine::build`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Limits {
+pub struct BuildLimits {
     /// Most classifier entries one table (an endpoint's groups, one direction and family)
     /// may hold after group references, address groups, port lists and ICMP encoding are
     /// expanded. Default 4,194,304.
     pub max_entries: usize,
 }
 
-impl Default for Limits {
+impl Default for BuildLimits {
     fn default() -> Self {
-        Limits { max_entries: 1 << 22 }
+        BuildLimits { max_entries: 1 << 22 }
     }
 }
 
@@ -82,7 +83,7 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// A table would hold more entries than [`Limits::max_entries`].
+    /// A table would hold more entries than [`BuildLimits::max_entries`].
     #[error(
         "endpoint `{endpoint}`, {direction} {family}: rule `{rule}` takes the table past \
          `max_entries` = `{limit}` classifier entries"
@@ -125,14 +126,14 @@ pub enum BuildError {
         /// The family of the table.
         family: Family,
         /// The classifier's error.
-        source: classifier::BuildError,
+        source: classifier::CapacityError,
     },
 }
 
 /// What changed in a cloud since the engine was built or last refreshed, for
 /// [`Engine::refresh`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Change {
+pub enum Update {
     /// A group's rules changed (a rule added, removed or edited), or the group's own
     /// settings (ECS `InnerAccessPolicy`), or the group was created or deleted.
     Group(GroupKey),
@@ -190,7 +191,7 @@ struct Slot {
 pub struct Engine {
     provider: Provider,
     options: Options,
-    limits: Limits,
+    limits: BuildLimits,
     /// By endpoint key; `None` for keys the cloud does not have.
     slots: Vec<Option<Slot>>,
     /// Table sets; `None` marks a free place.
@@ -219,7 +220,7 @@ fn dir_index(direction: Direction) -> usize {
 /// Builds tables, sharing identical ones by fingerprint.
 struct Builder<'c> {
     ctx: Ctx<'c>,
-    limits: Limits,
+    limits: BuildLimits,
     v4: HashMap<u64, Arc<Table<u32>>>,
     v6: HashMap<u64, Arc<Table<u128>>>,
 }
@@ -227,7 +228,7 @@ struct Builder<'c> {
 fn table<A: FamilyAddr>(
     ctx: &mut Ctx<'_>,
     cache: &mut HashMap<u64, Arc<Table<A>>>,
-    limits: Limits,
+    limits: BuildLimits,
     groups: &[GroupKey],
     direction: Direction,
     endpoint: &dyn Fn() -> String,
@@ -267,7 +268,7 @@ where
 }
 
 impl<'c> Builder<'c> {
-    fn new(cloud: &'c Cloud, limits: Limits) -> Builder<'c> {
+    fn new(cloud: &'c Cloud, limits: BuildLimits) -> Builder<'c> {
         Builder {
             ctx: Ctx::new(cloud),
             limits,
@@ -334,19 +335,19 @@ fn deps(cloud: &Cloud, groups: &[GroupKey]) -> (Vec<GroupKey>, Vec<AddressGroupK
 }
 
 impl Engine {
-    /// Compiles every endpoint of `cloud` with the default [`Limits`].
+    /// Compiles every endpoint of `cloud` with the default [`BuildLimits`].
     ///
     /// # Errors
     /// A table beyond a limit ([`BuildError`]), naming the endpoint, direction and rule.
     pub fn build(cloud: &Cloud) -> Result<Engine, BuildError> {
-        Engine::build_with(cloud, Limits::default())
+        Engine::build_with(cloud, BuildLimits::default())
     }
 
     /// Compiles every endpoint of `cloud` within `limits`.
     ///
     /// # Errors
     /// A table beyond a limit ([`BuildError`]), naming the endpoint, direction and rule.
-    pub fn build_with(cloud: &Cloud, limits: Limits) -> Result<Engine, BuildError> {
+    pub fn build_with(cloud: &Cloud, limits: BuildLimits) -> Result<Engine, BuildError> {
         let mut engine = Engine {
             provider: cloud.provider(),
             options: cloud.options().clone(),
@@ -405,7 +406,7 @@ impl Engine {
     }
 
     /// The decision of `endpoint`'s groups for `packet` in `direction`: the same
-    /// [`Decision`] as [`crate::reference::Evaluator::decide`], without allocating.
+    /// [`Decision`] as [`crate::reference::Evaluator::evaluate`], without allocating.
     ///
     /// A packet that mixes families is denied ([`Decision::MIXED_FAMILY`]); an established
     /// one is allowed ([`Decision::ESTABLISHED`]); an endpoint the cloud does not have is
@@ -504,7 +505,7 @@ impl Engine {
         }
     }
 
-    /// Takes in a change of `cloud`, the cloud this engine was built from (after the
+    /// Takes in an update of `cloud`, the cloud this engine was built from (after the
     /// change): recompiles the tables the change can reach, keeps every other table as it
     /// is (the same [`Arc`]), and afterwards answers as [`Engine::build`] on the changed
     /// cloud would. A table whose lowered entries come out unchanged is kept too.
@@ -514,7 +515,7 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::build`]; the engine is then unchanged.
-    pub fn refresh(&mut self, cloud: &Cloud, change: Change) -> Result<(), BuildError> {
+    pub fn refresh(&mut self, cloud: &Cloud, update: Update) -> Result<(), BuildError> {
         if cloud.provider() != self.provider || cloud.options() != &self.options {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
@@ -531,7 +532,7 @@ impl Engine {
         // Endpoints whose membership is to be taken in: the one named and any the engine
         // has not seen.
         let mut endpoints: Vec<u32> = (self.slots.len() as u32..cloud.endpoints().len() as u32).collect();
-        if let Change::Endpoint(e) = change {
+        if let Update::Endpoint(e) = update {
             if !endpoints.contains(&e.get()) {
                 endpoints.push(e.get());
             }
@@ -559,10 +560,10 @@ impl Engine {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| Some((i, s.as_ref()?)))
-            .filter(|(_, s)| match change {
-                Change::Group(g) => s.groups.contains(&g),
-                Change::AddressGroup(a) => s.address_deps.contains(&a),
-                Change::Endpoint(_) => false,
+            .filter(|(_, s)| match update {
+                Update::Group(g) => s.groups.contains(&g),
+                Update::AddressGroup(a) => s.address_deps.contains(&a),
+                Update::Endpoint(_) => false,
             } || s.member_deps.iter().any(|g| touched_members.contains(g)))
             .map(|(i, _)| i)
             .collect();
@@ -652,7 +653,7 @@ impl Engine {
     }
 
     /// The limits the engine was compiled within.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> BuildLimits {
         self.limits
     }
 
@@ -733,7 +734,7 @@ fn run_bucket<A: FamilyAddr>(
     }
 }
 
-impl crate::flow::Engine for Engine {
+impl crate::flow::Evaluate for Engine {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         Engine::evaluate(self, endpoint, direction, packet)
     }

@@ -19,7 +19,7 @@ struct Sub<A: Addr> {
 }
 
 impl<A: Addr> Sub<A> {
-    fn build(part: &Part<A>) -> Result<Sub<A>, classifier::BuildError> {
+    fn build(part: &Part<A>) -> Result<Sub<A>, classifier::CapacityError> {
         Ok(Sub {
             classifier: Classifier::build(&part.entries)?,
             decisions: part.decisions.clone().into_boxed_slice(),
@@ -81,8 +81,11 @@ pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
 
 impl<A: Addr> Table<A> {
     /// Builds the classifiers of a lowered table.
-    pub(crate) fn build(lowered: &Lowered<A>, fingerprint: u64) -> Result<Table<A>, classifier::BuildError> {
-        let icmp = |i: usize| -> Result<IcmpSub<A>, classifier::BuildError> {
+    pub(crate) fn build(
+        lowered: &Lowered<A>,
+        fingerprint: u64,
+    ) -> Result<Table<A>, classifier::CapacityError> {
+        let icmp = |i: usize| -> Result<IcmpSub<A>, classifier::CapacityError> {
             Ok(IcmpSub {
                 sub: Sub::build(&lowered.icmp[i].part)?,
                 classes: lowered.icmp[i].classes.clone().into_boxed_slice(),

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use proptest::prelude::*;
 use smallvec::SmallVec;
 
-use super::{Change, Engine, Limits};
+use super::{BuildLimits, Engine, Update};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Reason, Verdict};
 use crate::group::{
@@ -113,7 +113,7 @@ fn assert_agrees(cloud: &Cloud, engine: &Engine, packets: &[Packet]) {
             let mut batch = vec![Decision::ESTABLISHED; packets.len()];
             engine.evaluate_batch(e, direction, packets, &mut batch);
             for (p, b) in packets.iter().zip(&batch) {
-                let want = reference.decide(e, direction, p);
+                let want = reference.evaluate(e, direction, p);
                 let got = engine.evaluate(e, direction, p);
                 assert_eq!(got, want, "endpoint {e:?} {direction} packet {p}");
                 assert_eq!(*b, want, "batched: endpoint {e:?} {direction} packet {p}");
@@ -360,14 +360,14 @@ fn limits_name_the_endpoint_direction_and_rule() {
     add_rules(&mut cloud, g, vec![multi]);
     attach(&mut cloud, "web-1", &["10.0.0.1"], &[g]);
     // 20 ports: 20 entries (no ICMP filter anywhere, so no ICMP lists).
-    let limits = Limits { max_entries: 19 };
+    let limits = BuildLimits { max_entries: 19 };
     let err = Engine::build_with(&cloud, limits).expect_err("over the limit");
     let text = err.to_string();
     assert!(
         text.contains("`web-1`") && text.contains("egress IPv4") && text.contains("r1"),
         "{text}"
     );
-    assert!(Engine::build_with(&cloud, Limits { max_entries: 20 }).is_ok());
+    assert!(Engine::build_with(&cloud, BuildLimits { max_entries: 20 }).is_ok());
 }
 
 #[test]
@@ -517,7 +517,7 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
     ssh.protocol = Some(TCP);
     ssh.dst_ports = Ports::range(PortRange::single(22));
     add_rules(&mut cloud, web, vec![ssh]);
-    engine.refresh(&cloud, Change::Group(web)).expect("refresh");
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 
     let web_1 = EndpointKey::new(0);
@@ -546,7 +546,7 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
     // Removing it again gives the original tables' contents.
     let key = cloud.group(web).expect("web").rules.last().expect("rule").key;
     cloud.remove_rules(web, &[key]);
-    engine.refresh(&cloud, Change::Group(web)).expect("refresh");
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 }
 
@@ -558,7 +558,7 @@ fn refresh_after_a_membership_change_rebuilds_only_dependents() {
     let before = engine.clone();
     let ops_2 = EndpointKey::new(4);
     engine
-        .refresh(&after_cloud, Change::Endpoint(ops_2))
+        .refresh(&after_cloud, Update::Endpoint(ops_2))
         .expect("refresh");
     assert_same_as_fresh(&after_cloud, &engine);
     // db references web, which ops-2 joined: rebuilt. web's own list does not depend on
@@ -569,7 +569,7 @@ fn refresh_after_a_membership_change_rebuilds_only_dependents() {
     assert_eq!(set(&before, 3), set(&engine, 3), "ops list must be kept");
     // And back.
     engine
-        .refresh(&before_cloud, Change::Endpoint(ops_2))
+        .refresh(&before_cloud, Update::Endpoint(ops_2))
         .expect("refresh");
     assert_same_as_fresh(&before_cloud, &engine);
 }
@@ -580,14 +580,14 @@ fn refresh_takes_in_new_endpoints_and_address_groups() {
     let mut engine = Engine::build(&cloud).expect("build");
     attach(&mut cloud, "new", &["10.0.3.1"], &[web, ops]);
     engine
-        .refresh(&cloud, Change::Endpoint(EndpointKey::new(5)))
+        .refresh(&cloud, Update::Endpoint(EndpointKey::new(5)))
         .expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
     // An address group whose entries changed (rebuilt here by replacing the cloud's copy).
     let mut changed = cloud.address_group(ag).expect("address group").clone();
     changed.entries.push(AddressEntry::Net(net("10.0.2.0/24")));
     cloud.insert_address_group(changed);
-    engine.refresh(&cloud, Change::AddressGroup(ag)).expect("refresh");
+    engine.refresh(&cloud, Update::AddressGroup(ag)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 }
 
@@ -921,7 +921,7 @@ proptest! {
                 changed.remove_rules(group, &[first]);
             }
         }
-        engine.refresh(&changed, Change::Group(group)).expect("refresh");
+        engine.refresh(&changed, Update::Group(group)).expect("refresh");
         assert_agrees(&changed, &engine, &packets);
         let fresh = Engine::build(&changed).expect("fresh");
         for e in 0..changed.endpoints().len() as u32 {
@@ -953,7 +953,7 @@ proptest! {
             return Ok(());
         };
         let mut engine = Engine::build(&cloud).expect("build");
-        engine.refresh(&changed, Change::Endpoint(key)).expect("refresh");
+        engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
         assert_agrees(&changed, &engine, &packets);
         let fresh = Engine::build(&changed).expect("fresh");
         for e in 0..changed.endpoints().len() as u32 {

@@ -15,7 +15,7 @@ use crate::provider::Provider;
 
 /// A region whose verdict differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
+pub struct Difference {
     /// The source side: the endpoint that owns the source addresses (in the new cloud,
     /// else the old), or the query's `from` as written.
     pub from: String,
@@ -33,7 +33,7 @@ pub struct Change {
     pub after_hops: Vec<Hop>,
 }
 
-impl Change {
+impl Difference {
     /// The smallest packet of the region (smallest addresses, protocol and ports).
     pub fn witness(&self, mode: Mode) -> Packet {
         self.shape.witness(if mode == Mode::Established {
@@ -50,7 +50,7 @@ pub struct Diff {
     /// The mode asked.
     pub mode: Mode,
     /// The changes, ordered by region.
-    pub changes: Vec<Change>,
+    pub changes: Vec<Difference>,
     gcore: bool,
 }
 
@@ -105,14 +105,14 @@ pub fn diff(old: &Cloud, new: &Cloud, query: &Query) -> Result<Diff, QueryError>
             }
         }
     };
-    let mut changes: Vec<Change> = merge(keyed)
+    let mut changes: Vec<Difference> = merge(keyed)
         .into_iter()
         .map(|((r, picks), cube)| {
             let run = &runs[r];
             let split = run.hops[0].len();
             let before_hops = leaf_hops(run, 0, &arena, &picks, 0, query.mode);
             let after_hops = leaf_hops(run, 1, &arena, &picks, split, query.mode);
-            Change {
+            Difference {
                 from: label(run, false),
                 to: label(run, true),
                 shape: Shape::from_cube(run.family, &cube),

@@ -82,7 +82,7 @@ pub fn why(cloud: &Cloud, endpoint: EndpointKey, direction: Direction, packet: &
     let Some(ep) = cloud.endpoint(endpoint) else {
         return Vec::new();
     };
-    let decision = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let decision = Evaluator::new(cloud).evaluate(endpoint, direction, packet);
     let consulted = !matches!(decision.reason, Reason::Established | Reason::MixedFamily);
     let mut out = Vec::new();
     for (g, rule) in ordered_rules(cloud, ep) {
@@ -241,9 +241,9 @@ fn first_failure(cloud: &Cloud, rule: &Rule, direction: Direction, p: &Packet) -
     None
 }
 
-/// A single-rule change.
+/// A single-rule edit of a group, the change a [`Fix`] proposes.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Change {
+pub enum Edit {
     /// Add `rule` to `group`.
     Add {
         /// The group that gets the rule.
@@ -262,7 +262,7 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fix {
     /// What changes.
-    pub change: Change,
+    pub change: Edit,
     /// The hop's decision now.
     pub before: Decision,
     /// The hop's decision after the change (checked with the reference evaluator).
@@ -336,13 +336,13 @@ pub(crate) fn fix_checked(
     if packet.state == ConnState::Established {
         return None;
     }
-    let before = Evaluator::new(cloud).decide(endpoint, direction, packet);
+    let before = Evaluator::new(cloud).evaluate(endpoint, direction, packet);
     let want = match before.verdict {
         Verdict::Allow => Verdict::Deny,
         Verdict::Deny => Verdict::Allow,
     };
     let provider = cloud.provider();
-    let mut candidates: Vec<Change> = Vec::new();
+    let mut candidates: Vec<Edit> = Vec::new();
     let decider = match before.reason {
         Reason::Rule(r) => cloud.rule(r).map(|rule| (r, rule)),
         _ => None,
@@ -379,19 +379,19 @@ pub(crate) fn fix_checked(
     };
     if let Some((group, priority)) = placement {
         if let Some(rule) = narrow_rule(provider, direction, family, packet, action, priority) {
-            candidates.push(Change::Add {
+            candidates.push(Edit::Add {
                 group,
                 rule: Box::new(rule),
             });
         }
     }
     if let Some((r, _)) = decider {
-        candidates.push(Change::Remove { rule: r });
+        candidates.push(Edit::Remove { rule: r });
     }
     for change in candidates {
         let mut trial = cloud.clone();
         apply(&mut trial, &change);
-        let after = Evaluator::new(&trial).decide(endpoint, direction, packet);
+        let after = Evaluator::new(&trial).evaluate(endpoint, direction, packet);
         if after.verdict != want {
             continue;
         }
@@ -402,7 +402,7 @@ pub(crate) fn fix_checked(
             let mut replay = cloud.clone();
             let response = replay.call(&api, &request);
             let flipped = Evaluator::new(&replay)
-                .decide(endpoint, direction, packet)
+                .evaluate(endpoint, direction, packet)
                 .verdict
                 == want;
             if !response.is_success() || !flipped {
@@ -534,27 +534,27 @@ fn narrow_rule(
     })
 }
 
-fn apply(cloud: &mut Cloud, change: &Change) {
+fn apply(cloud: &mut Cloud, change: &Edit) {
     match change {
-        Change::Add { group, rule } => {
+        Edit::Add { group, rule } => {
             let mut rule = (**rule).clone();
             if let Some(key) = cloud.next_rule_keys(1).next() {
                 rule.key = key;
             }
             cloud.push_rules(*group, vec![rule]);
         }
-        Change::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
+        Edit::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
     }
 }
 
-fn summary(cloud: &Cloud, change: &Change, before: &Decision, after: &Decision) -> String {
+fn summary(cloud: &Cloud, change: &Edit, before: &Decision, after: &Decision) -> String {
     let what = match change {
-        Change::Add { group, rule } => format!(
+        Edit::Add { group, rule } => format!(
             "add to group `{}` the rule: {}",
             group_id(cloud, *group),
             crate::flow::describe_rule(cloud, rule)
         ),
-        Change::Remove { rule } => format!(
+        Edit::Remove { rule } => format!(
             "remove rule `{}` of group `{}`",
             rule_id(cloud, *rule),
             group_id(cloud, rule.group)
@@ -578,7 +578,7 @@ fn shown_or(cloud: &Cloud, g: GroupKey, keys: &[&str], default: &str) -> String 
 
 /// The change as the provider's request: API name and request, written by the
 /// provider's own `emit`.
-fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
+fn render(cloud: &Cloud, change: &Edit) -> Option<(String, Request)> {
     let provider = cloud.provider();
     let target = |g: GroupKey| {
         let (region, project) = match provider {
@@ -604,8 +604,8 @@ fn render(cloud: &Cloud, change: &Change) -> Option<(String, Request)> {
         )
     };
     let (api, request) = match change {
-        Change::Add { group, rule } => provider.emit(&target(*group), &draft(rule))?,
-        Change::Remove { rule: r } => {
+        Edit::Add { group, rule } => provider.emit(&target(*group), &draft(rule))?,
+        Edit::Remove { rule: r } => {
             let rule = cloud.rule(*r)?;
             provider.emit_remove(&target(r.group), &rule.id, &draft(rule))?
         }

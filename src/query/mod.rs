@@ -57,15 +57,17 @@ pub mod explain;
 mod hop;
 pub mod lint;
 mod partition;
-pub mod ranges;
-pub mod reach;
+mod ranges;
+mod reach;
 mod render;
-pub mod space;
+mod space;
+// Builds clouds without provider calls, for the query tests and benches only.
+#[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod testkit;
 
-pub use diff::{diff, Change, Diff};
+pub use diff::{diff, Diff, Difference};
 pub use lint::{lint, Finding, FindingKind};
 pub use ranges::Ranges;
 pub use reach::{reach, Exposure, Query, Reach, Region};
-pub use space::{packet_json, Mode, QueryError, Restrict, Shape, Side};
+pub use space::{Mode, QueryError, Restrict, Shape, Side};

@@ -241,7 +241,7 @@ impl fmt::Debug for Ranges {
 }
 
 /// The largest address value of a family.
-pub fn family_max(family: Family) -> u128 {
+pub(crate) fn family_max(family: Family) -> u128 {
     match family {
         Family::V4 => u32::MAX as u128,
         Family::V6 => u128::MAX,
@@ -249,7 +249,7 @@ pub fn family_max(family: Family) -> u128 {
 }
 
 /// An address as an integer (IPv4 as its `u32` value).
-pub fn addr_value(addr: IpAddr) -> u128 {
+pub(crate) fn addr_value(addr: IpAddr) -> u128 {
     match addr {
         IpAddr::V4(a) => u32::from(a) as u128,
         IpAddr::V6(a) => u128::from(a),
@@ -257,7 +257,7 @@ pub fn addr_value(addr: IpAddr) -> u128 {
 }
 
 /// The address of an integer in a family (IPv4 values above `u32::MAX` saturate).
-pub fn value_addr(v: u128, family: Family) -> IpAddr {
+pub(crate) fn value_addr(v: u128, family: Family) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::from(v.min(u32::MAX as u128) as u32)),
         Family::V6 => IpAddr::V6(Ipv6Addr::from(v)),

@@ -282,7 +282,7 @@ pub(crate) fn protocols_text(r: &Ranges) -> String {
 }
 
 /// A packet as JSON: the fields of [`Packet`] with protocol by name where it has one.
-pub fn packet_json(p: &Packet) -> Value {
+pub(crate) fn packet_json(p: &Packet) -> Value {
     let mut v = json!({
         "src": p.src.to_string(),
         "dst": p.dst.to_string(),

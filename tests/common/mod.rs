@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
-use sgeval::flow::{self, Engine, PacketSpec};
+use sgeval::flow::{self, Evaluate, PacketSpec};
 use sgeval::live::{Live, Snapshot};
 use sgeval::scenario::Replay;
 pub use sgeval::testkit::error_code;
@@ -125,10 +125,11 @@ fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     }
     match Proto::deserialize(d)? {
         Proto::Number(n) => Ok(n),
+        // As the CLI's `--proto` reads it: a name or a number written as text ("132").
         Proto::Name(s) => s
             .parse::<sgeval::Protocol>()
             .map(|p| p.0)
-            .map_err(|_| de::Error::custom(format!("unknown proto `{s}`"))),
+            .map_err(de::Error::custom),
     }
 }
 
@@ -355,19 +356,19 @@ pub fn resolve_refs_in(v: &Value, refs: &BTreeMap<String, String>) -> Value {
 /// A live snapshot shared with its handle, as an engine.
 struct SharedSnapshot(Arc<Snapshot>);
 
-impl Engine for SharedSnapshot {
+impl Evaluate for SharedSnapshot {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         self.0.evaluate(endpoint, direction, packet)
     }
 }
 
 /// Engines by name, as [`engines`] gives them.
-pub type Engines<'c> = Vec<(&'static str, Box<dyn Engine + 'c>)>;
+pub type Engines<'c> = Vec<(&'static str, Box<dyn Evaluate + 'c>)>;
 
 /// The names of [`engines`], in order.
 pub const ENGINES: [&str; 4] = ["reference", "compiled", "live", "live-replayed"];
 
-/// Every implementation of `flow::Engine`, built for `replay`'s cloud (which `cloud` is):
+/// Every implementation of `flow::Evaluate`, built for `replay`'s cloud (which `cloud` is):
 ///
 /// - `reference`: `reference::Evaluator`, the oracle;
 /// - `compiled`: `compile::Engine::build`;

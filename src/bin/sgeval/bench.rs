@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use sgeval::classbench;
-use sgeval::compile::classifier::{Classifier, Key, Rule};
+use sgeval_classifier::classbench;
+use sgeval_classifier::{Classifier, Key, Rule};
 
 use crate::util::{bad_input, EXIT_DENIED};
 
@@ -22,7 +22,7 @@ pub enum BenchCmd {
 /// Which classifier `sgeval bench classbench` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
-    /// The compiled classifier (`sgeval::compile::classifier`).
+    /// The compiled classifier (`sgeval_classifier::Classifier`).
     Compiled,
     /// A plain linear scan over the rules.
     Reference,

@@ -210,7 +210,7 @@ pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_j
                 "direction": h.direction,
                 "verdict": h.decision.verdict,
                 "decided_by": flow::label(cloud, &h.decision),
-                "explanation": flow::explain(cloud, &h.decision),
+                "explanation": flow::describe(cloud, &h.decision),
             });
             match h.decision.reason {
                 Reason::Rule(r) => {
@@ -242,7 +242,7 @@ fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
             h.direction.to_string(),
             endpoint_name(cloud, h.endpoint),
             h.decision.verdict.to_string(),
-            flow::explain(cloud, &h.decision)
+            flow::describe(cloud, &h.decision)
         );
     }
     outln!("verdict: {}", flow.verdict);

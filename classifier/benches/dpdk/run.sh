@@ -18,7 +18,8 @@
 #   set  engine  build_ms  memory_bytes  one_best  one_median  b64_best  b64_median  mismatches
 set -eu
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
+# The workspace root: this script lives in classifier/benches/dpdk.
+root=$(cd "$(dirname "$0")/../../.." && pwd)
 data=${SGEVAL_CLASSBENCH_DIR:-$root/../shared/data/classbench}
 lookups=${DPDK_LOOKUPS:-10000000}
 rounds=${ROUNDS:-5}

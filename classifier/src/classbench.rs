@@ -14,10 +14,10 @@
 //!   or `-1` when none matches.
 //!
 //! The parsers take any [`BufRead`], never panic, and name the line and the offending text
-//! in their errors. With the `cli` feature, [`open`] reads plain or gzip-compressed files.
+//! in their errors. With the `gzip` feature, [`open`] reads plain or gzip-compressed files.
 //!
 //! ```
-//! use sgeval::classbench;
+//! use sgeval_classifier::classbench;
 //!
 //! let rules = classbench::parse_rules("@10.0.0.0/8\t0.0.0.0/0\t0 : 65535\t80 : 80\t0x06/0xFF\n".as_bytes())?;
 //! let trace = classbench::parse_trace("167772161\t3232235777\t5000\t80\t6\t0\t0\n".as_bytes())?;
@@ -28,8 +28,7 @@
 use std::io::BufRead;
 use std::net::Ipv4Addr;
 
-use crate::compile::classifier::{Key, Prefix, Rule};
-use crate::rule::PortRange;
+use crate::{Key, PortRange, Prefix, Rule};
 
 /// Why a ClassBench file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +257,7 @@ pub fn parse_truth(reader: impl BufRead) -> Result<Vec<Option<u32>>, ParseError>
 ///
 /// # Errors
 /// The file cannot be opened or read.
-#[cfg(feature = "cli")]
+#[cfg(feature = "gzip")]
 pub fn open(path: &std::path::Path) -> std::io::Result<Box<dyn BufRead>> {
     use std::io::BufReader;
 

@@ -1,14 +1,19 @@
-//! A generic first-match packet classifier over five fields.
+//! # sgeval-classifier: a generic first-match packet classifier over five fields
 //!
 //! Each [`Rule`] holds a source and destination prefix, a source and destination port range
 //! and a protocol with mask; the priority of a rule is its position in the slice given to
 //! [`Classifier::build`], and the first matching rule wins. [`Classifier::classify`] answers
-//! with that rule's index. The provider engines are built on top of it, and it runs the
-//! ClassBench benchmarks on its own.
+//! with that rule's index, [`Classifier::classify_batch`] answers many keys at once with
+//! their loads interleaved. Addresses are IPv4 (`u32`) or IPv6 (`u128`) values ([`Addr`]).
+//!
+//! This crate is to `sgeval` what `regex-automata` is to `regex`: the engine under sgeval's
+//! compiled security-group engine (`sgeval::compile::Engine`), usable and benchmarked on its
+//! own. [`classbench`] reads the ClassBench filter, trace and truth files its benchmarks run
+//! on: `cargo bench -p sgeval-classifier`, and `benches/dpdk/run.sh`, which runs sgeval's
+//! `bench classbench` command next to DPDK's `rte_acl`.
 //!
 //! ```
-//! use sgeval::compile::classifier::{Classifier, Key, Prefix, Rule};
-//! use sgeval::PortRange;
+//! use sgeval_classifier::{Classifier, Key, PortRange, Prefix, Rule};
 //!
 //! let web = Rule {
 //!     src: Prefix::ANY,
@@ -23,13 +28,55 @@
 //! assert_eq!(classifier.classify(&key), Some(0));
 //! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
 //! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::hash::Hash;
 
-use crate::rule::PortRange;
-
+pub mod classbench;
 mod tree;
+
+/// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port. Shown as
+/// `80` or `80-90`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PortRange {
+    /// First port in the range.
+    pub lo: u16,
+    /// Last port in the range (inclusive).
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// Every port, `0..=65535`.
+    pub const ANY: PortRange = PortRange { lo: 0, hi: 65535 };
+
+    /// A range `lo..=hi`, or `None` when `lo > hi`.
+    pub fn new(lo: u16, hi: u16) -> Option<PortRange> {
+        (lo <= hi).then_some(PortRange { lo, hi })
+    }
+
+    /// The single port `port`.
+    pub fn single(port: u16) -> PortRange {
+        PortRange { lo: port, hi: port }
+    }
+
+    /// Whether `port` lies in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -263,7 +310,7 @@ pub struct Key<A: Addr> {
 /// Why a classifier could not be built. Building fails only on limits.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
+pub enum CapacityError {
     /// More rules than a `u32` index can name.
     #[error("too many rules: `{count}` (at most `{max}`)")]
     TooManyRules {
@@ -284,7 +331,7 @@ pub enum BuildError {
 pub const MAX_RULES: usize = tree::NONE as usize;
 
 /// Most bytes a classifier may use; building a larger one fails with
-/// [`BuildError::MemoryLimit`].
+/// [`CapacityError::MemoryLimit`].
 pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// An immutable first-match classifier over a rule list.
@@ -321,18 +368,18 @@ impl<A: Addr> Classifier<A> {
     /// Builds the classifier; the priority of a rule is its position in `rules`.
     ///
     /// # Errors
-    /// [`BuildError::TooManyRules`] beyond [`MAX_RULES`] rules; [`BuildError::MemoryLimit`]
+    /// [`CapacityError::TooManyRules`] beyond [`MAX_RULES`] rules; [`CapacityError::MemoryLimit`]
     /// when even a plain list of the rules would exceed [`MEMORY_LIMIT`].
-    pub fn build(rules: &[Rule<A>]) -> Result<Self, BuildError> {
+    pub fn build(rules: &[Rule<A>]) -> Result<Self, CapacityError> {
         if rules.len() > MAX_RULES {
-            return Err(BuildError::TooManyRules {
+            return Err(CapacityError::TooManyRules {
                 count: rules.len(),
                 max: MAX_RULES,
             });
         }
         let slot = tree::slot_bytes::<A>();
         if rules.len().saturating_mul(slot) > MEMORY_LIMIT {
-            return Err(BuildError::MemoryLimit { limit: MEMORY_LIMIT });
+            return Err(CapacityError::MemoryLimit { limit: MEMORY_LIMIT });
         }
         let layout = |groups: &[Vec<u32>], params: tree::Params| -> Option<Layout<A>> {
             if rules.len() >= WIDE_RULES {
@@ -383,7 +430,7 @@ impl<A: Addr> Classifier<A> {
             tables: tree::Tables::Off,
             ..params
         };
-        let layout = layout(&[all], list).ok_or(BuildError::MemoryLimit { limit: MEMORY_LIMIT })?;
+        let layout = layout(&[all], list).ok_or(CapacityError::MemoryLimit { limit: MEMORY_LIMIT })?;
         Ok(Classifier {
             layout,
             len: rules.len(),

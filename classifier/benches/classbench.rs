@@ -3,9 +3,9 @@
 //! security-group-shaped list, IPv4 and IPv6.
 //!
 //! The data are not part of the repository (academic-only licence); they are read from
-//! `../shared/data/classbench` next to the repository root, or from the directory named by
-//! `SGEVAL_CLASSBENCH_DIR`. Sets that are absent are skipped with a message. Pick sets with
-//! criterion's filter, e.g. `cargo bench --bench classbench -- acl1_1k`.
+//! `../shared/data/classbench` next to the repository (workspace) root, or from the
+//! directory named by `SGEVAL_CLASSBENCH_DIR`. Sets that are absent are skipped with a
+//! message. Pick sets with criterion's filter, e.g. `cargo bench -p sgeval-classifier --bench classbench -- acl1_1k`.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sgeval::classbench;
-use sgeval::compile::classifier::{Addr, Classifier, Key, Prefix, Rule};
-use sgeval::PortRange;
+use sgeval_classifier::{classbench, Addr, Classifier, Key, PortRange, Prefix, Rule};
 
 const SETS: [&str; 9] = [
     "acl1_1k",
@@ -32,7 +30,7 @@ const SETS: [&str; 9] = [
 fn data_dir() -> PathBuf {
     std::env::var_os("SGEVAL_CLASSBENCH_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/classbench"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/classbench"))
 }
 
 /// Opens `name` or `name.gz`.
