@@ -61,6 +61,7 @@ pub mod ranges;
 pub mod reach;
 mod render;
 pub mod space;
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
 

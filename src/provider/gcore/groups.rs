@@ -6,12 +6,10 @@ use super::*;
 // ---- the calls ----
 
 pub(super) fn create_security_group(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
-    // The task is recorded after the change: make sure it can be, so the call stays whole.
-    state(cloud)?;
     let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
         Some(ids) => tenant(&ids)?,
         None => (1, 1),
@@ -118,7 +116,7 @@ pub(super) fn create_security_group(
     )
 }
 
-pub(super) fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
+pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, &[GET_GROUP_PATH])? {
         Some(ids) => {
             tenant(&ids)?;
