@@ -173,3 +173,112 @@ impl Cloud {
         r
     }
 }
+
+#[cfg(all(test, feature = "proptest"))]
+mod tests {
+    use super::*;
+    use crate::strategy::{self, ApiCall};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::Value;
+
+    /// Stands for the id of the group the sequence creates first.
+    const GROUP: &str = "GROUP-PLACEHOLDER";
+
+    fn replace_in(v: &mut Value, id: &str) {
+        match v {
+            Value::String(s) if s.contains(GROUP) => *s = s.replace(GROUP, id),
+            Value::Array(items) => items.iter_mut().for_each(|x| replace_in(x, id)),
+            Value::Object(map) => map.values_mut().for_each(|x| replace_in(x, id)),
+            _ => {}
+        }
+    }
+
+    fn with_group(call: &ApiCall, id: &str) -> Request {
+        let mut r = call.request.clone();
+        r.params
+            .iter_mut()
+            .chain(r.body.iter_mut())
+            .for_each(|v| replace_in(v, id));
+        if let Some(p) = &mut r.path {
+            *p = p.replace(GROUP, id);
+        }
+        r
+    }
+
+    /// A provider, its first group, then a mix of valid rule calls, invalid calls and
+    /// group creations.
+    fn sequence() -> impl Strategy<Value = (Provider, ApiCall, Vec<ApiCall>)> {
+        select(Provider::ALL.to_vec()).prop_flat_map(|p| {
+            let step = prop_oneof![
+                3 => strategy::rule_call(p, GROUP.into()),
+                3 => strategy::invalid_call(p, GROUP.into()).prop_map(|i| i.call),
+                1 => strategy::create_group_of(p, false),
+            ];
+            (
+                Just(p),
+                strategy::create_group_of(p, false),
+                prop::collection::vec(step, 1..12),
+            )
+        })
+    }
+
+    /// `cloud` as it is after one more call that changed nothing (the call count moves).
+    fn counted(cloud: &Cloud) -> Cloud {
+        let mut c = cloud.clone();
+        drop(c.model.begin_call());
+        c
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Every call, made once with a step after it that fails (as a scenario's pin
+        /// can), leaves the cloud exactly as it was, front-end bookkeeping included; made
+        /// for real, an error answer leaves it as it was too.
+        #[test]
+        fn a_call_failing_after_its_mutations_changes_nothing((provider, create, steps) in sequence()) {
+            let mut cloud = Cloud::new(provider, Options::default());
+            let r = create.apply(&mut cloud);
+            prop_assume!(r.is_success());
+            let id = r.created.expect("a created group");
+            for step in &steps {
+                let request = with_group(step, &id);
+                let expected = counted(&cloud);
+                let (answer, then) = cloud.call_then(&step.api, &request, |txn, _| {
+                    // Reads see the call's own writes; the step still fails.
+                    let _ = txn.rule_key_mark();
+                    Err("refused after the call")
+                });
+                prop_assert_eq!(then.is_err(), answer.is_success());
+                prop_assert!(cloud.model == expected.model && cloud.frontend == expected.frontend,
+                    "{} changed the cloud though its step failed", step.api);
+                let expected = counted(&cloud);
+                let answer = cloud.call(&step.api, &request);
+                if !answer.is_success() {
+                    prop_assert!(cloud.model == expected.model && cloud.frontend == expected.frontend,
+                        "{} answered {} and changed the cloud", step.api, answer.status);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_ecs_client_token_is_remembered_only_when_the_call_commits() {
+        let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+        let create = |token: &str, vpc: &str| Request {
+            params: Some(serde_json::json!({"RegionId": "cn-hangzhou", "VpcId": vpc, "ClientToken": token})),
+            ..Request::default()
+        };
+        let (answer, then) = cloud.call_then("CreateSecurityGroup", &create("t-1", "vpc-1"), |_, _| Err(()));
+        assert!(answer.is_success() && then.is_err());
+        assert_eq!(cloud.groups().count(), 0);
+        // Not remembered: the same token with other parameters is a first use.
+        let answer = cloud.call("CreateSecurityGroup", &create("t-1", "vpc-2"));
+        assert!(answer.is_success(), "{}", answer.body);
+        assert_eq!(cloud.groups().count(), 1);
+        // Remembered now: other parameters are refused.
+        let answer = cloud.call("CreateSecurityGroup", &create("t-1", "vpc-3"));
+        assert_eq!(answer.status, 400, "{}", answer.body);
+    }
+}

@@ -98,7 +98,7 @@ pub enum EndpointError {
 }
 
 /// The data of one provider's cloud ([`crate::Cloud`] is this plus the provider's front end).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Model {
     provider: Provider,
     options: Options,

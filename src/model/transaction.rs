@@ -531,3 +531,225 @@ fn replace_str(v: &mut serde_json::Value, old: &str, new: &str) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{AddressEntry, InnerPolicy};
+    use crate::options::Options;
+    use crate::provider_kind::Provider;
+    use crate::query::testkit;
+    use crate::rule::{Direction, Family};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// One mutation through the handle; indexes pick among what exists (modulo).
+    #[derive(Clone, Debug)]
+    enum Op {
+        Group,
+        Rules(usize, usize),
+        Remove(usize, u8),
+        Policy(usize),
+        AddressGroup,
+        ReplaceAddressGroup(usize),
+        Attach(usize, u8),
+        Pin(usize, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Group),
+            (any::<usize>(), 0..4usize).prop_map(|(g, n)| Op::Rules(g, n)),
+            (any::<usize>(), any::<u8>()).prop_map(|(g, m)| Op::Remove(g, m)),
+            any::<usize>().prop_map(Op::Policy),
+            Just(Op::AddressGroup),
+            any::<usize>().prop_map(Op::ReplaceAddressGroup),
+            (any::<usize>(), any::<u8>()).prop_map(|(g, a)| Op::Attach(g, a)),
+            (any::<usize>(), any::<bool>()).prop_map(|(g, r)| Op::Pin(g, r)),
+        ]
+    }
+
+    fn nth_group(m: &Model, i: usize) -> Option<GroupKey> {
+        let keys: Vec<GroupKey> = m.groups.keys().copied().collect();
+        (!keys.is_empty()).then(|| keys[i % keys.len()])
+    }
+
+    /// Applies `op`, checking that reads through the handle see the write.
+    fn apply(t: &mut Transaction<'_>, op: &Op, step: usize) {
+        match *op {
+            Op::Group => {
+                let key = t.next_group_key();
+                let id = format!("sg-{}", key.get());
+                t.insert_group(Group {
+                    key,
+                    id: id.clone(),
+                    name: id.clone(),
+                    description: String::new(),
+                    kind: GroupKind::EcsBasic {
+                        inner: InnerPolicy::Accept,
+                    },
+                    rules: Vec::new(),
+                    shown: json!({"id": id}),
+                });
+                assert!(t.group(key).is_some());
+            }
+            Op::Rules(g, n) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let before = t.group(g).map_or(0, |g| g.rules.len());
+                let rules: Vec<Rule> = t
+                    .next_rule_keys(n)
+                    .map(|key| {
+                        let mut r = testkit::rule(Direction::Ingress);
+                        r.key = key;
+                        r.id = format!("r-{}", key.get());
+                        r.shown = json!({"id": r.id, "group": t.group(g).map(|g| g.id.clone())});
+                        r
+                    })
+                    .collect();
+                t.push_rules(g, rules);
+                assert_eq!(t.group(g).map_or(0, |g| g.rules.len()), before + n);
+            }
+            Op::Remove(g, mask) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let keys: Vec<RuleKey> = t.groups[&g]
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (i % 8)) != 0)
+                    .map(|(_, r)| r.key)
+                    .collect();
+                t.remove_rules(g, &keys);
+                assert!(t.groups[&g].rules.iter().all(|r| !keys.contains(&r.key)));
+            }
+            Op::Policy(g) => {
+                let Some(g) = nth_group(t, g) else { return };
+                if let Some(group) = t.group_mut(g) {
+                    group.kind = GroupKind::EcsBasic {
+                        inner: InnerPolicy::Drop,
+                    };
+                    group.name = format!("renamed-{step}");
+                }
+                assert_eq!(t.groups[&g].name, format!("renamed-{step}"));
+            }
+            Op::AddressGroup => {
+                let key = t.next_address_group_key();
+                t.insert_address_group(AddressGroup {
+                    key,
+                    id: format!("ag-{}", key.get()),
+                    name: String::new(),
+                    family: Family::V4,
+                    entries: vec![AddressEntry::Net("10.0.0.0/8".parse().unwrap())],
+                    shown: json!({"id": format!("ag-{}", key.get())}),
+                });
+                assert!(t.address_group(key).is_some());
+            }
+            Op::ReplaceAddressGroup(a) => {
+                let keys: Vec<AddressGroupKey> = t.address_groups.keys().copied().collect();
+                if keys.is_empty() {
+                    return;
+                }
+                let mut changed = t.address_groups[&keys[a % keys.len()]].clone();
+                changed.entries.clear();
+                t.insert_address_group(changed);
+            }
+            Op::Attach(g, a) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let id = t.groups[&g].id.clone();
+                let ip: IpAddr = format!("192.0.2.{a}").parse().unwrap();
+                let name = format!("vm-{step}");
+                let attached = t.attach(&name, &[ip], &[id], |_, _, _| Ok(()));
+                assert_eq!(
+                    attached.is_ok(),
+                    t.endpoint_by_addr(ip)
+                        .is_some_and(|e| t.endpoint(e).unwrap().name == name)
+                );
+            }
+            Op::Pin(g, rules) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let old = t.groups[&g].id.clone();
+                let mark = t.rule_key_mark();
+                if rules {
+                    // Rules created now, then named.
+                    let key = t.next_rule_keys(1).next().unwrap();
+                    let mut r = testkit::rule(Direction::Egress);
+                    r.key = key;
+                    r.id = format!("r-{}", key.get());
+                    r.shown = json!({"id": r.id, "group": old});
+                    t.push_rules(g, vec![r]);
+                    let ids = vec![format!("sgr-pinned-{step}")];
+                    assert_eq!(t.pin_ids(None, None, mark, Some(&ids), false), Ok(()));
+                    assert!(t.groups[&g].rules.iter().any(|r| r.id == ids[0]));
+                } else {
+                    let new = format!("sg-pinned-{step}");
+                    assert_eq!(t.pin_ids(Some(&old), Some(&new), mark, None, false), Ok(()));
+                    assert!(t.group_by_id(&new).is_some());
+                }
+            }
+        }
+    }
+
+    fn base() -> Model {
+        let mut m = Model::new(Provider::Ecs, Options::default());
+        let mut t = m.begin();
+        for (i, op) in [
+            Op::Group,
+            Op::Group,
+            Op::Rules(0, 3),
+            Op::Rules(1, 2),
+            Op::AddressGroup,
+            Op::Attach(0, 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            apply(&mut t, op, 1000 + i);
+        }
+        t.commit();
+        m
+    }
+
+    proptest! {
+        /// A dropped transaction leaves the model exactly as it was, whatever it did; a
+        /// committed one keeps every change.
+        #[test]
+        fn a_dropped_transaction_changes_nothing(ops in prop::collection::vec(op(), 0..24), commit in any::<bool>()) {
+            let mut m = base();
+            let before = m.clone();
+            let mut expected = m.clone();
+            {
+                let mut t = m.begin();
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&mut t, op, i);
+                }
+                if commit {
+                    t.commit();
+                }
+            }
+            if commit {
+                let mut t = expected.begin();
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&mut t, op, i);
+                }
+                t.commit();
+                prop_assert_eq!(&m, &expected);
+            } else {
+                prop_assert_eq!(&m, &before);
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_pin_changes_nothing_through_the_same_transaction() {
+        let mut m = base();
+        let before = m.clone();
+        let taken = m.groups().nth(1).unwrap().id.clone();
+        let first = m.groups().next().unwrap().id.clone();
+        let mark = m.rule_key_mark();
+        let mut t = m.begin();
+        apply(&mut t, &Op::Rules(0, 2), 0);
+        // `taken` already names another group.
+        assert!(t.pin_ids(Some(&first), Some(&taken), mark, None, false).is_err());
+        drop(t);
+        assert_eq!(m, before);
+    }
+}

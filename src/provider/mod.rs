@@ -143,7 +143,7 @@ impl fmt::Display for ApiError {
 
 /// The cloud's provider front end: one typed front end per provider, each owning its
 /// bookkeeping, matched once here.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Frontend {
     Ecs(ecs::Frontend),
     Ens(ens::Frontend),

@@ -90,7 +90,7 @@ pub const RULES_PER_NIC: usize = 1000;
 
 /// The ECS front end and its bookkeeping: idempotency tokens and each group's region and
 /// VPC. Changed only by a committed call ([`Effect`]).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Frontend {
     tokens: BTreeMap<String, Remembered>,
     groups: BTreeMap<GroupKey, Meta>,
@@ -115,7 +115,7 @@ impl Frontend {
 pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, Effect>;
 
 /// A successful call made with a `ClientToken`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Remembered {
     api: String,
     params: Value,
@@ -124,7 +124,7 @@ struct Remembered {
 }
 
 /// Where a group lives.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Meta {
     region: String,
     vpc: String,

@@ -60,7 +60,7 @@ pub const RULES_PER_GROUP: usize = 200;
 pub const GROUPS_PER_ACCOUNT: usize = 100;
 
 /// The ENS front end (it keeps no bookkeeping beyond the groups themselves).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Frontend {}
 
 /// A call in progress on this front end.

@@ -75,7 +75,7 @@ const TASK_PATH: &str = "/cloud/v1/tasks/{task_id}";
 
 /// The Gcore front end and its bookkeeping: the tasks, each finished when created.
 /// Changed only by a committed call ([`Effect`]).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Frontend {
     tasks: BTreeMap<String, Value>,
 }

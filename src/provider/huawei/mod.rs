@@ -74,7 +74,7 @@ const BATCH_RULES: usize = 200;
 
 /// The Huawei front end and its bookkeeping: the tenant's quotas (H4b, 2024 snapshot),
 /// which no call changes.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Frontend {
     /// Security groups per account.
     group_quota: usize,
