@@ -13,8 +13,8 @@ use smallvec::SmallVec;
 pub use crate::action::Action;
 pub use crate::direction::Direction;
 pub use crate::family::Family;
-use crate::group::{AddressGroupKey, GroupKey};
 pub use crate::key::RuleKey;
+use crate::key::{AddressGroupKey, GroupKey};
 
 /// An inclusive range of ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -242,7 +242,7 @@ pub(super) fn parse_rule(
             // Every protocol whose packets carry ports: tcp (6), udp (17), dccp (33), sctp
             // (132), udplite (136), as names where v3 takes names, else as numbers. The docs
             // state no limit; ports on a protocol without them could never match (Decision 8).
-            Some(p) if crate::flow::has_ports(p) => {}
+            Some(p) if crate::protocol::Protocol(p).has_ports() => {}
             Some(_) => {
                 return Err(param(format!(
                     "`{path}multiport` needs a port-bearing protocol (tcp, udp, or 33, 132, 136), not `{}`",
