@@ -115,8 +115,8 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
 }
 
 fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
-    let task_id = match path_ids(request, &[TASK_PATH])? {
-        Some(ids) => ids[0].clone(),
+    let task_id = match path_ids(request, TASK_PATH)? {
+        Some([task_id]) => task_id,
         None => id_from_body(request, "task_id", &[])?,
     };
     let task = cloud
@@ -227,27 +227,24 @@ fn int_id(text: &str, field: &str) -> Result<u64, ApiError> {
 }
 
 /// The `project_id` and `region_id` every path template starts with.
-fn tenant(ids: &[String]) -> Result<(u64, u64), ApiError> {
-    match ids {
-        [project, region, ..] => Ok((int_id(project, "project_id")?, int_id(region, "region_id")?)),
-        _ => Err(neutron(
-            500,
-            "InternalError",
-            "a path without its project and region".to_owned(),
-        )),
-    }
+fn tenant(project: &str, region: &str) -> Result<(u64, u64), ApiError> {
+    Ok((int_id(project, "project_id")?, int_id(region, "region_id")?))
 }
 
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
+/// The `N` `{...}` segments of `request.path` matched against `template`, or `None` when
+/// the request has no path.
+fn path_ids<const N: usize>(request: &Request, template: &str) -> Result<Option<[String; N]>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
-    match rest::match_templates(templates, path) {
+    // A template has its `N` segments, so a match converts; a path that does not match
+    // is not found.
+    match rest::match_templates(&[template], path).and_then(|ids| <[String; N]>::try_from(ids).ok()) {
         Some(ids) => Ok(Some(ids)),
         None => Err(neutron(
             404,
             "HTTPError",
-            format!("not found: path `{path}` does not match `{}`", templates[0]),
+            format!("not found: path `{path}` does not match `{template}`"),
         )),
     }
 }

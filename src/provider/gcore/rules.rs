@@ -580,10 +580,10 @@ pub(super) fn create_rule(
 ) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
     let body = body(request)?;
-    let (group_id, project_id, region_id, rule_body) = match path_ids(request, &[RULES_PATH])? {
-        Some(ids) => {
-            let (project_id, region_id) = tenant(&ids)?;
-            (ids[2].clone(), project_id, region_id, body.clone())
+    let (group_id, project_id, region_id, rule_body) = match path_ids(request, RULES_PATH)? {
+        Some([project, region, group_id]) => {
+            let (project_id, region_id) = tenant(&project, &region)?;
+            (group_id, project_id, region_id, body.clone())
         }
         None => {
             let id = match body.get("group_id") {
@@ -626,8 +626,8 @@ pub(super) fn delete_rule(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
-    let (group_id, rule_id, project_id, region_id) = match path_ids(request, &[RULE_PATH])? {
-        Some(ids) => {
+    let (group_id, rule_id, project_id, region_id) = match path_ids(request, RULE_PATH)? {
+        Some([project, region, group_id, rule_id]) => {
             if request
                 .body
                 .as_ref()
@@ -639,8 +639,8 @@ pub(super) fn delete_rule(
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            let (project_id, region_id) = tenant(&ids)?;
-            (ids[2].clone(), ids[3].clone(), project_id, region_id)
+            let (project_id, region_id) = tenant(&project, &region)?;
+            (group_id, rule_id, project_id, region_id)
         }
         None => (
             id_from_body(request, "group_id", &["rule_id"])?,
