@@ -1,4 +1,4 @@
-//! The emulated control plane: the data of one cloud ([`crate::model`]: groups, rules,
+//! The emulated control plane: the data of one cloud (`src/model.rs`: groups, rules,
 //! address groups, endpoints) and the provider front end that answers calls on it. Every
 //! change goes through one transaction, committed only when the front end answered
 //! success, so a call (or an endpoint attachment) applies whole or not at all.
