@@ -458,9 +458,9 @@ pub fn differential(data: &[u8]) {
             for direction in sgeval::Direction::ALL {
                 let want = reference.decide(key, direction, p);
                 let got = compiled.evaluate(key, direction, p);
-                assert_eq!(got, want, "endpoint {i} {direction} {p}");
+                assert_eq!(got, want, "endpoint {key:?} {direction} {p}");
                 let grown = refreshed.evaluate(key, direction, p);
-                assert_eq!(grown, want, "refreshed: endpoint {i} {direction} {p}");
+                assert_eq!(grown, want, "refreshed: endpoint {key:?} {direction} {p}");
             }
         }
         assert_eq!(
