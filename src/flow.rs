@@ -168,12 +168,6 @@ pub struct PacketSpec {
     pub family: Option<Family>,
 }
 
-/// Transitional: the Huawei front end and the strategies still call this; they switch to
-/// [`Protocol::has_ports`] after the provider restructuring.
-pub(crate) fn has_ports(protocol: u8) -> bool {
-    Protocol(protocol).has_ports()
-}
-
 impl PacketSpec {
     /// Resolves the sides in `cloud` and builds the packet.
     ///

@@ -144,14 +144,18 @@ pub mod import;
 mod key;
 pub mod limits;
 pub mod live;
+mod model;
 pub mod nftables;
+mod options;
 mod order;
 pub mod packet;
 mod profile;
 mod protocol;
 pub mod provider;
+mod provider_kind;
 pub mod query;
 pub mod reference;
+mod request;
 pub mod rule;
 pub mod scenario;
 #[cfg(feature = "proptest")]

@@ -17,7 +17,7 @@
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};
 use crate::group::{GroupKey, GroupKind, InnerPolicy};
-use crate::provider::Provider;
+use crate::provider_kind::Provider;
 use crate::rule::{Action, Direction, Rule};
 
 /// The rank of a rule inside a pool (ECS/ENS) or a group (Huawei): lower priority numbers

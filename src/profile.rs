@@ -1,6 +1,6 @@
 //! Each provider's quotas and limits in one table ([`Profile`]).
 
-use crate::provider::Provider;
+use crate::provider_kind::Provider;
 
 /// A provider's quotas and limits, with the source of every value
 /// (the keys of SEMANTICS.md's "Sources").

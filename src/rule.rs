@@ -13,8 +13,9 @@ use smallvec::SmallVec;
 pub use crate::action::Action;
 pub use crate::direction::Direction;
 pub use crate::family::Family;
-use crate::group::{AddressGroupKey, GroupKey};
 pub use crate::key::RuleKey;
+use crate::key::{AddressGroupKey, GroupKey};
+
 // One port range type for rules and the classifier entries they compile to.
 pub use sgeval_classifier::PortRange;
 

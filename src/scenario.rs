@@ -465,21 +465,25 @@ impl Scenario {
                     .transpose()?,
             };
             let mark = cloud.rule_key_mark();
-            let response = cloud.call(&call.api, &request);
+            // Pinning is part of the call's transaction: a pin error leaves nothing of the
+            // call behind (and aborts the replay).
+            let (response, pinned) =
+                cloud.call_then(&call.api, &request, |txn, response| -> Result<(), String> {
+                    if call.id.is_some() || call.ids.is_some() || !call.defaults {
+                        txn.pin_ids(
+                            response.created.as_deref(),
+                            call.id.as_deref(),
+                            mark,
+                            call.ids.as_deref(),
+                            !call.defaults,
+                        )?;
+                    }
+                    Ok(())
+                });
+            pinned.map_err(|message| field_err(format!("calls[{index}]"), message))?;
             let mut created = response.created.clone();
-            if response.is_success() && (call.id.is_some() || call.ids.is_some() || !call.defaults) {
-                cloud
-                    .pin_ids(
-                        created.as_deref(),
-                        call.id.as_deref(),
-                        mark,
-                        call.ids.as_deref(),
-                        !call.defaults,
-                    )
-                    .map_err(|message| field_err(format!("calls[{index}]"), message))?;
-                if call.id.is_some() {
-                    created.clone_from(&call.id);
-                }
+            if response.is_success() && call.id.is_some() {
+                created.clone_from(&call.id);
             }
             if let Some(r) = &call.reference {
                 ids.insert(r.clone(), if response.is_success() { created } else { None });

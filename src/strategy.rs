@@ -818,7 +818,7 @@ pub fn packet(cloud: &Cloud) -> BoxedStrategy<Packet> {
     )
         .prop_map(|((src, dst), protocol, sport, dport, t, code, established)| {
             let mut p = Packet::new(src, dst, protocol);
-            if crate::flow::has_ports(protocol) {
+            if crate::protocol::Protocol(protocol).has_ports() {
                 p.src_port = sport;
                 p.dst_port = dport;
             }

@@ -52,21 +52,23 @@ fn rule(direction: Direction, action: Action, priority: u8) -> Rule {
 }
 
 fn add_group(cloud: &mut Cloud, kind: GroupKind) -> GroupKey {
-    let key = cloud.next_group_key();
-    cloud.insert_group(Group {
-        key,
-        id: format!("sg-{}", key.get()),
-        name: format!("g{}", key.get()),
-        description: String::new(),
-        kind,
-        rules: Vec::new(),
-        shown: serde_json::Value::Null,
-    });
-    key
+    cloud.edit_with(|t| {
+        let key = t.next_group_key();
+        t.insert_group(Group {
+            key,
+            id: format!("sg-{}", key.get()),
+            name: format!("g{}", key.get()),
+            description: String::new(),
+            kind,
+            rules: Vec::new(),
+            shown: serde_json::Value::Null,
+        });
+        key
+    })
 }
 
 fn add_rules(cloud: &mut Cloud, group: GroupKey, rules: Vec<Rule>) -> Vec<RuleKey> {
-    let keys: Vec<RuleKey> = cloud.next_rule_keys(rules.len()).collect();
+    let keys: Vec<RuleKey> = cloud.edit_with(|t| t.next_rule_keys(rules.len()).collect());
     let rules: Vec<Rule> = rules
         .into_iter()
         .zip(&keys)
@@ -76,21 +78,23 @@ fn add_rules(cloud: &mut Cloud, group: GroupKey, rules: Vec<Rule>) -> Vec<RuleKe
             r
         })
         .collect();
-    cloud.push_rules(group, rules);
+    cloud.edit_with(|t| t.push_rules(group, rules));
     keys
 }
 
 fn add_address_group(cloud: &mut Cloud, family: Family, entries: Vec<AddressEntry>) -> AddressGroupKey {
-    let key = cloud.next_address_group_key();
-    cloud.insert_address_group(AddressGroup {
-        key,
-        id: format!("ag-{}", key.get()),
-        name: String::new(),
-        family,
-        entries,
-        shown: serde_json::Value::Null,
-    });
-    key
+    cloud.edit_with(|t| {
+        let key = t.next_address_group_key();
+        t.insert_address_group(AddressGroup {
+            key,
+            id: format!("ag-{}", key.get()),
+            name: String::new(),
+            family,
+            entries,
+            shown: serde_json::Value::Null,
+        });
+        key
+    })
 }
 
 fn attach(cloud: &mut Cloud, name: &str, ips: &[&str], groups: &[GroupKey]) -> EndpointKey {
@@ -545,7 +549,7 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
 
     // Removing it again gives the original tables' contents.
     let key = cloud.group(web).expect("web").rules.last().expect("rule").key;
-    cloud.remove_rules(web, &[key]);
+    cloud.edit_with(|t| t.remove_rules(web, &[key]));
     engine.refresh(&cloud, Update::Group(web)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 }
@@ -586,7 +590,7 @@ fn refresh_takes_in_new_endpoints_and_address_groups() {
     // An address group whose entries changed (rebuilt here by replacing the cloud's copy).
     let mut changed = cloud.address_group(ag).expect("address group").clone();
     changed.entries.push(AddressEntry::Net(net("10.0.2.0/24")));
-    cloud.insert_address_group(changed);
+    cloud.edit_with(|t| t.insert_address_group(changed));
     engine.refresh(&cloud, Update::AddressGroup(ag)).expect("refresh");
     assert_same_as_fresh(&cloud, &engine);
 }
@@ -918,7 +922,7 @@ proptest! {
         add_rules(&mut changed, group, extra.iter().map(|s| make_rule(s, &keys, ags)).collect());
         if remove {
             if let Some(first) = changed.group(group).and_then(|g| g.rules.first()).map(|r| r.key) {
-                changed.remove_rules(group, &[first]);
+                changed.edit_with(|t| t.remove_rules(group, &[first]));
             }
         }
         engine.refresh(&changed, Update::Group(group)).expect("refresh");

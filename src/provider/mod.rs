@@ -17,13 +17,11 @@
 //! [`crate::compile`] (the fast engine).
 
 use std::fmt;
-use std::str::FromStr;
+use std::ops::{Deref, DerefMut};
 
-use serde::{Deserialize, Serialize};
-
-use crate::cloud::{Cloud, EndpointError, Request, Response};
-use crate::decision::Verdict;
 use crate::group::GroupKey;
+use crate::model::{EndpointError, Model, Transaction};
+use crate::request::{Request, Response};
 
 pub mod alibaba;
 mod draft;
@@ -33,36 +31,11 @@ pub mod gcore;
 pub mod huawei;
 mod rest;
 
+pub use crate::options::{GcoreDefaults, Options};
+pub use crate::provider_kind::Provider;
 pub use draft::{RuleDraft, Target};
 
-/// The providers sgeval models.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Alibaba Cloud ECS (basic and advanced groups).
-    Ecs,
-    /// Alibaba Cloud ENS (edge).
-    Ens,
-    /// Huawei Cloud VPC v3.
-    Huawei,
-    /// Gcore Cloud v2.
-    Gcore,
-}
-
 impl Provider {
-    /// Every provider.
-    pub const ALL: [Provider; 4] = [Provider::Ecs, Provider::Ens, Provider::Huawei, Provider::Gcore];
-
-    /// The scenario-file name of the provider.
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Ecs => "ecs",
-            Provider::Ens => "ens",
-            Provider::Huawei => "huawei",
-            Provider::Gcore => "gcore",
-        }
-    }
-
     /// The API names the front end answers.
     pub fn apis(self) -> &'static [&'static str] {
         match self {
@@ -126,71 +99,6 @@ impl Provider {
             Provider::Gcore => Some(gcore::rules::emit_remove(target, rule_id)),
         }
     }
-
-    /// How many security groups one NIC may join. ECS: 10 (A1); ENS: as ECS; Huawei: 5
-    /// ("By default, you can add an ECS or extension NIC to up to five security groups",
-    /// support.huaweicloud.com/intl/en-us/eu-west-0-usermanual-ecs/en-us_topic_0140323157.html);
-    /// Gcore: no documented limit, 100.
-    pub fn groups_per_nic(self) -> usize {
-        match self {
-            Provider::Ecs | Provider::Ens => 10,
-            Provider::Huawei => 5,
-            Provider::Gcore => 100,
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Provider::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown provider `{s}` (ecs, ens, huawei or gcore)"))
-    }
-}
-
-/// What Gcore adds to a group created without egress rules (Decision 6).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GcoreDefaults {
-    /// Jan-May 2026 spec: egress allow-all for IPv4 and IPv6 when the request has no egress
-    /// rule (also when `rules` is absent); `rules: []` adds nothing. The default.
-    #[default]
-    EgressWhenNone,
-    /// July 2026 wording: `rules` absent adds an ingress and egress allow-all template;
-    /// a non-empty list gets nothing appended; `[]` adds nothing.
-    Template,
-}
-
-/// The semantic switches: where the providers' documents are silent or contradict each
-/// other, SEMANTICS.md fixes a default and these let a user take the other reading.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Options {
-    /// ENS, egress with no matching rule (Decision 4): allow by default.
-    pub ens_egress_default: Verdict,
-    /// Gcore defaults on create (Decision 6).
-    pub gcore_defaults: GcoreDefaults,
-    /// Huawei: the action of a rule created without `action` (Decision 5: allow; seed 003's
-    /// response table says deny, see SEMANTICS.md "Contradictions").
-    pub huawei_default_action: crate::rule::Action,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            ens_egress_default: Verdict::Allow,
-            gcore_defaults: GcoreDefaults::EgressWhenNone,
-            huawei_default_action: crate::rule::Action::Allow,
-        }
-    }
 }
 
 /// A provider error before it is shaped into the provider's error body: the one error
@@ -233,46 +141,130 @@ impl fmt::Display for ApiError {
     }
 }
 
-/// Each front end's own bookkeeping inside the cloud.
-#[derive(Clone, Debug)]
-pub(crate) enum State {
-    Ecs(ecs::State),
-    Ens(ens::State),
-    Huawei(huawei::State),
-    Gcore(gcore::State),
+/// The cloud's provider front end: one typed front end per provider, each owning its
+/// bookkeeping, matched once here.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Frontend {
+    Ecs(ecs::Frontend),
+    Ens(ens::Frontend),
+    Huawei(huawei::Frontend),
+    Gcore(gcore::Frontend),
 }
 
-impl State {
-    pub(crate) fn new(provider: Provider) -> State {
+/// One call in progress, as a front end sees it: the model's transaction (reads see the
+/// call's own writes), the front end's bookkeeping as the committed calls left it, and what
+/// this call adds to that bookkeeping (`effect`, applied only when the call commits).
+pub(crate) struct CallContext<'c, 'm, F, E> {
+    txn: &'c mut Transaction<'m>,
+    /// The front end's bookkeeping before this call.
+    pub(crate) frontend: &'c F,
+    /// What this call adds to the bookkeeping once committed.
+    pub(crate) effect: E,
+}
+
+impl<'m, F, E> Deref for CallContext<'_, 'm, F, E> {
+    type Target = Transaction<'m>;
+    fn deref(&self) -> &Transaction<'m> {
+        self.txn
+    }
+}
+
+impl<F, E> DerefMut for CallContext<'_, '_, F, E> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.txn
+    }
+}
+
+impl Frontend {
+    /// The front end of `provider`, with no bookkeeping yet.
+    pub(crate) fn new(provider: Provider) -> Frontend {
         match provider {
-            Provider::Ecs => State::Ecs(Default::default()),
-            Provider::Ens => State::Ens(Default::default()),
-            Provider::Huawei => State::Huawei(Default::default()),
-            Provider::Gcore => State::Gcore(Default::default()),
+            Provider::Ecs => Frontend::Ecs(Default::default()),
+            Provider::Ens => Frontend::Ens(Default::default()),
+            Provider::Huawei => Frontend::Huawei(Default::default()),
+            Provider::Gcore => Frontend::Gcore(Default::default()),
         }
     }
-}
 
-/// Routes a call to the cloud's provider front end.
-pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
-    match cloud.provider() {
-        Provider::Ecs => ecs::call(cloud, api, request),
-        Provider::Ens => ens::call(cloud, api, request),
-        Provider::Huawei => huawei::call(cloud, api, request),
-        Provider::Gcore => gcore::call(cloud, api, request),
+    /// Answers one call on the call's transaction `txn`. A front end answers `Ok` only for
+    /// success; then `then` runs on the transaction, and only if it succeeds too are the
+    /// transaction and the front end's bookkeeping effects committed. Otherwise `txn` is
+    /// dropped, which leaves the model as it was, and the effects are dropped with it.
+    pub(crate) fn call<X>(
+        &mut self,
+        mut txn: Transaction<'_>,
+        api: &str,
+        request: &Request,
+        then: impl FnOnce(&mut Transaction<'_>, &Response) -> Result<(), X>,
+    ) -> (Response, Result<(), X>) {
+        fn run<'c, 'm, F, E: Default>(
+            txn: &'c mut Transaction<'m>,
+            frontend: &'c F,
+            answer: impl FnOnce(&mut CallContext<'c, 'm, F, E>) -> Result<Response, Response>,
+        ) -> Result<(Response, E), Response> {
+            let mut cx = CallContext {
+                txn,
+                frontend,
+                effect: E::default(),
+            };
+            let response = answer(&mut cx)?;
+            Ok((response, cx.effect))
+        }
+        fn finish<E, X>(
+            outcome: Result<(Response, E), Response>,
+            mut txn: Transaction<'_>,
+            then: impl FnOnce(&mut Transaction<'_>, &Response) -> Result<(), X>,
+            apply: impl FnOnce(E),
+        ) -> (Response, Result<(), X>) {
+            match outcome {
+                Err(refused) => (refused, Ok(())),
+                Ok((response, effect)) => {
+                    debug_assert!(response.is_success(), "{response:?}");
+                    if let Err(e) = then(&mut txn, &response) {
+                        return (response, Err(e));
+                    }
+                    txn.commit();
+                    apply(effect);
+                    (response, Ok(()))
+                }
+            }
+        }
+        match self {
+            Frontend::Ecs(f) => {
+                let outcome = run(&mut txn, &*f, |cx| ecs::call(cx, api, request));
+                finish(outcome, txn, then, |e| f.apply(e))
+            }
+            Frontend::Ens(f) => {
+                let outcome = run(&mut txn, &*f, |cx| ens::call(cx, api, request));
+                finish(outcome, txn, then, |()| {})
+            }
+            Frontend::Huawei(f) => {
+                let outcome = run(&mut txn, &*f, |cx| huawei::call(cx, api, request));
+                finish(outcome, txn, then, |()| {})
+            }
+            Frontend::Gcore(f) => {
+                let outcome = run(&mut txn, &*f, |cx| gcore::call(cx, api, request));
+                finish(outcome, txn, then, |e| f.apply(e))
+            }
+        }
     }
-}
 
-/// The provider's own checks when a NIC joins `groups` (keys of existing groups, in
-/// association order), beyond the common ones of [`Cloud::attach`]. ECS: the groups are of
-/// one region and VPC, and hold at most 1,000 rules together (A1, A6).
-///
-/// # Errors
-/// The [`EndpointError`] naming the endpoint and what it breaks.
-pub(crate) fn check_attach(cloud: &Cloud, endpoint: &str, groups: &[GroupKey]) -> Result<(), EndpointError> {
-    match cloud.provider() {
-        Provider::Ecs => ecs::check_attach(cloud, endpoint, groups),
-        Provider::Ens | Provider::Huawei | Provider::Gcore => Ok(()),
+    /// The provider's own checks when a NIC joins `groups` (keys of existing groups, in
+    /// association order), beyond the common ones of [`crate::Cloud::attach`]. ECS: the
+    /// groups are of one region and VPC, and hold at most 1,000 rules together (A1, A6).
+    ///
+    /// # Errors
+    /// The [`EndpointError`] naming the endpoint and what it breaks.
+    pub(crate) fn check_attach(
+        &self,
+        model: &Model,
+        endpoint: &str,
+        groups: &[GroupKey],
+    ) -> Result<(), EndpointError> {
+        match self {
+            Frontend::Ecs(f) => f.check_attach(model, endpoint, groups),
+            Frontend::Ens(_) | Frontend::Huawei(_) | Frontend::Gcore(_) => Ok(()),
+        }
     }
 }
 

@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use crate::cloud::{Cloud, Request};
 use crate::ids;
+use crate::model::Model;
 use crate::provider::ApiError;
+use crate::request::Request;
 
 /// The request's JSON body as an object: `Err(None)` when there is none, `Err(Some(v))`
 /// when it is something else (each provider words its own error).
@@ -167,12 +168,12 @@ fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
 }
 
 /// A deterministic UUID: the `n`th of the sequence `salt` (and `salt + 1` for its low half).
-pub(crate) fn uuid(cloud: &Cloud, salt: u64, n: u64) -> String {
+pub(crate) fn uuid(cloud: &Model, salt: u64, n: u64) -> String {
     ids::uuid(cloud.id_bits(salt, n), cloud.id_bits(salt + 1, n))
 }
 
 /// The current call's request id: 32 lowercase hex digits from `salt` and `salt + 1`.
-pub(crate) fn request_id(cloud: &Cloud, salt: u64) -> String {
+pub(crate) fn request_id(cloud: &Model, salt: u64) -> String {
     let n = cloud.call_count();
     format!(
         "{:016x}{:016x}",

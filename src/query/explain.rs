@@ -534,17 +534,16 @@ fn narrow_rule(
     })
 }
 
+/// Applies a candidate fix to (a copy of) the cloud, through the model's transaction.
 fn apply(cloud: &mut Cloud, change: &Edit) {
-    match change {
+    cloud.edit_with(|txn| match change {
         Edit::Add { group, rule } => {
             let mut rule = (**rule).clone();
-            if let Some(key) = cloud.next_rule_keys(1).next() {
-                rule.key = key;
-            }
-            cloud.push_rules(*group, vec![rule]);
+            rule.key = txn.rule_key_mark();
+            txn.push_rules(*group, vec![rule]);
         }
-        Edit::Remove { rule } => cloud.remove_rules(rule.group, &[rule.rule]),
-    }
+        Edit::Remove { rule } => txn.remove_rules(rule.group, &[rule.rule]),
+    })
 }
 
 fn summary(cloud: &Cloud, change: &Edit, before: &Decision, after: &Decision) -> String {

@@ -62,7 +62,7 @@ mod reach;
 mod render;
 mod space;
 // Builds clouds without provider calls, for the query tests and benches only.
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
 

@@ -35,7 +35,8 @@ pub fn rule(direction: Direction) -> Rule {
 
 /// Adds a rule to a group of a cloud and returns its reference.
 pub fn add_rule(cloud: &mut Cloud, group: GroupKey, mut rule: Rule) -> RuleRef {
-    let key = cloud.next_rule_keys(1).next().unwrap_or(RuleKey::new(u32::MAX));
+    let mut txn = cloud.edit();
+    let key = txn.rule_key_mark();
     rule.key = key;
     if rule.id.is_empty() {
         rule.id = format!("rule-{}", key.get());
@@ -43,13 +44,16 @@ pub fn add_rule(cloud: &mut Cloud, group: GroupKey, mut rule: Rule) -> RuleRef {
     if rule.shown.is_null() {
         rule.shown = json!({"id": rule.id, "text": rule.to_string(), "description": rule.description});
     }
-    cloud.push_rules(group, vec![rule]);
+    txn.push_rules(group, vec![rule]);
+    txn.commit();
     RuleRef { group, rule: key }
 }
 
 /// Removes a rule from a cloud.
 pub fn remove_rule(cloud: &mut Cloud, r: RuleRef) {
-    cloud.remove_rules(r.group, &[r.rule]);
+    let mut txn = cloud.edit();
+    txn.remove_rules(r.group, &[r.rule]);
+    txn.commit();
 }
 
 /// Builds a cloud group by group.
@@ -68,9 +72,10 @@ impl Builder {
 
     /// Adds an empty group (id `sg-<n>`).
     pub fn group(&mut self, kind: GroupKind) -> GroupKey {
-        let key = self.cloud.next_group_key();
+        let mut txn = self.cloud.edit();
+        let key = txn.next_group_key();
         let id = format!("sg-{}", key.get());
-        self.cloud.insert_group(Group {
+        txn.insert_group(Group {
             key,
             id: id.clone(),
             name: id.clone(),
@@ -79,6 +84,7 @@ impl Builder {
             rules: Vec::new(),
             shown: json!({"id": id}),
         });
+        txn.commit();
         key
     }
 
@@ -89,9 +95,10 @@ impl Builder {
 
     /// Adds an address group.
     pub fn address_group(&mut self, family: Family, entries: Vec<AddressEntry>) -> AddressGroupKey {
-        let key = self.cloud.next_address_group_key();
+        let mut txn = self.cloud.edit();
+        let key = txn.next_address_group_key();
         let id = format!("ag-{}", key.get());
-        self.cloud.insert_address_group(AddressGroup {
+        txn.insert_address_group(AddressGroup {
             key,
             id: id.clone(),
             name: id.clone(),
@@ -99,6 +106,7 @@ impl Builder {
             entries,
             shown: json!({"id": id}),
         });
+        txn.commit();
         key
     }
 

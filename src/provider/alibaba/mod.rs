@@ -18,8 +18,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use crate::cloud::{Cloud, Request, Response};
+use crate::model::Model;
 use crate::provider::ApiError;
+use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// Which product's conventions an answer follows.
@@ -55,7 +56,7 @@ impl Dialect {
     /// The request id of the current call. ECS shows an uppercase UUID
     /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, seed 001); ENS 32 lowercase hex digits
     /// (`760bad53276431c499e30dc36f6b26be`, seed 002).
-    pub(crate) fn request_id(self, cloud: &Cloud) -> String {
+    pub(crate) fn request_id(self, cloud: &Model) -> String {
         let n = cloud.call_count();
         let uuid = crate::ids::uuid(cloud.id_bits(SALT_REQUEST, n), cloud.id_bits(SALT_REQUEST_LO, n));
         match self {
@@ -66,7 +67,7 @@ impl Dialect {
 }
 
 /// The provider id of group `key` (`sg-` and 20 base-36 characters, as both products show).
-pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
+pub(crate) fn group_id(cloud: &Model, key: crate::group::GroupKey) -> String {
     format!(
         "sg-{}",
         crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.get())), 20)
@@ -74,7 +75,7 @@ pub(crate) fn group_id(cloud: &Cloud, key: crate::group::GroupKey) -> String {
 }
 
 /// The provider id of rule `key` (`sgr-` and 20 base-36 characters).
-pub(crate) fn rule_id(cloud: &Cloud, key: RuleKey) -> String {
+pub(crate) fn rule_id(cloud: &Model, key: RuleKey) -> String {
     format!(
         "sgr-{}",
         crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.get())), 20)
@@ -83,7 +84,7 @@ pub(crate) fn rule_id(cloud: &Cloud, key: RuleKey) -> String {
 
 /// A success answer: `RequestId` first, then `fields`.
 pub(crate) fn ok(
-    cloud: &Cloud,
+    cloud: &Model,
     dialect: Dialect,
     fields: Map<String, Value>,
     created: Option<String>,
@@ -100,7 +101,7 @@ pub(crate) fn ok(
 
 /// The Alibaba error body `{RequestId, HostId, Code, Message, Recommend}` with the error's
 /// HTTP status.
-pub(crate) fn error(cloud: &Cloud, dialect: Dialect, e: ApiError) -> Response {
+pub(crate) fn error(cloud: &Model, dialect: Dialect, e: ApiError) -> Response {
     let request_id = dialect.request_id(cloud);
     let recommend = format!(
         "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={}",
@@ -707,7 +708,7 @@ pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
 /// Lowers validated rules (each with its provider view, without the id) with fresh keys
 /// and ids, in order; the caller pushes them.
 pub(crate) fn lower_rules<'a>(
-    cloud: &Cloud,
+    cloud: &Model,
     perms: impl ExactSizeIterator<Item = (&'a RuleSpec, &'a Map<String, Value>)>,
 ) -> Vec<Rule> {
     let keys: Vec<RuleKey> = cloud.next_rule_keys(perms.len()).collect();
@@ -835,7 +836,7 @@ pub(crate) fn one_family(
 
 /// Calls `api` with `params` as the request's parameters (for the front ends' tests).
 #[cfg(test)]
-pub(crate) fn call_with(cloud: &mut Cloud, api: &str, params: Value) -> Response {
+pub(crate) fn call_with(cloud: &mut crate::Cloud, api: &str, params: Value) -> Response {
     cloud.call(
         api,
         &Request {

@@ -5,7 +5,6 @@
 pub(super) const AUTHORIZATION_LIMIT_EXCEED: &str = "AuthorizationLimitExceed";
 pub(super) const DUPLICATE_TAG_KEY: &str = "Duplicate.TagKey";
 pub(super) const IDEMPOTENT_PARAMETER_MISMATCH: &str = "IdempotentParameterMismatch";
-pub(super) const INTERNAL_ERROR: &str = "InternalError";
 pub(super) const INVALID_ACTION_NOT_FOUND: &str = "InvalidAction.NotFound";
 pub(super) const INVALID_CLIENT_TOKEN_MALFORMED: &str = "InvalidClientToken.Malformed";
 pub(super) const INVALID_DESCRIPTION_MALFORMED: &str = "InvalidDescription.Malformed";

@@ -5,7 +5,7 @@ use super::*;
 
 // ---- CreateSecurityGroup ----
 
-pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
+pub(super) fn create(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     let region = region_param(&mut p)?;
     let vpc = p.text("VpcId", codes::INVALID_VPC_ID_MALFORMED)?;
     let enterprise = match p
@@ -83,7 +83,8 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
     }
     tags(&mut p)?;
     p.finish("CreateSecurityGroup")?;
-    let in_region = state(cloud)?
+    let in_region = cloud
+        .frontend
         .groups
         .values()
         .filter(|m| m.region == region)
@@ -123,7 +124,7 @@ pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
         rules: Vec::new(),
         shown,
     });
-    state_mut(cloud)?.groups.insert(key, Meta { region, vpc });
+    cloud.effect.group = Some((key, Meta { region, vpc }));
     Ok(created_group(id))
 }
 
@@ -200,7 +201,7 @@ pub(super) fn tags(p: &mut Params) -> Result<(), ApiError> {
 
 // ---- ModifySecurityGroupPolicy, DescribeSecurityGroupAttribute ----
 
-pub(super) fn modify_policy(cloud: &mut Cloud, mut p: Params) -> Answer {
+pub(super) fn modify_policy(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     let target = target(cloud, &mut p)?;
     let text = p.text("InnerAccessPolicy", codes::INVALID_POLICY_MALFORMED)?;
     let (inner, shown) = match text.as_deref() {
@@ -229,15 +230,18 @@ pub(super) fn modify_policy(cloud: &mut Cloud, mut p: Params) -> Answer {
                 .into(),
         ));
     }
-    let group = cloud.group_mut(target.key).ok_or_else(internal)?;
-    group.kind = GroupKind::EcsBasic { inner };
-    if let Value::Object(m) = &mut group.shown {
-        m.insert("InnerAccessPolicy".into(), Value::String(shown.into()));
+    // `target` found the group in this call.
+    let key = target.key;
+    if let Some(group) = cloud.group_mut(key) {
+        group.kind = GroupKind::EcsBasic { inner };
+        if let Value::Object(m) = &mut group.shown {
+            m.insert("InnerAccessPolicy".into(), Value::String(shown.into()));
+        }
     }
     Ok((Map::new(), None))
 }
 
-pub(super) fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
+pub(super) fn describe(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     let target = target(cloud, &mut p)?;
     let direction = match p
         .text("Direction", codes::INVALID_DIRECTION_MALFORMED)?
@@ -257,7 +261,7 @@ pub(super) fn describe(cloud: &mut Cloud, mut p: Params) -> Answer {
     p.text("MaxResults", codes::INVALID_MAX_RESULTS_MALFORMED)?;
     p.text("NextToken", codes::INVALID_NEXT_TOKEN_MALFORMED)?;
     p.finish("DescribeSecurityGroupAttribute")?;
-    let group = cloud.group(target.key).ok_or_else(internal)?;
+    let group = target.group;
     let mut fields = into_map(group.shown.clone());
     let permissions: Vec<Value> = group
         .rules

@@ -54,13 +54,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{Cloud, EndpointError, Request, Response};
 use crate::group::{Group, GroupKey, GroupKind, InnerPolicy};
+use crate::model::{EndpointError, Model};
 use crate::provider::alibaba::{
     self, check_proto_family, cidr, created_group, group_id, into_map, net_text, one_family, parse_policy,
     port_range, port_text, starts_with_http, valid_name, Dialect, Params, PortError, Proto, RuleSpec,
 };
-use crate::provider::{ApiError, Provider, State as ProviderState};
+use crate::provider::{ApiError, CallContext, Provider};
+use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Remote, RuleKey};
 
 /// The API names this front end answers.
@@ -87,15 +88,34 @@ pub const TAGS_PER_GROUP: u32 = 20;
 /// Rules across all groups of one NIC (A1, A6: "cannot exceed 1,000").
 pub const RULES_PER_NIC: usize = 1000;
 
-/// Bookkeeping of this front end: idempotency tokens and each group's region and VPC.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct State {
+/// The ECS front end and its bookkeeping: idempotency tokens and each group's region and
+/// VPC. Changed only by a committed call ([`Effect`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Frontend {
     tokens: BTreeMap<String, Remembered>,
     groups: BTreeMap<GroupKey, Meta>,
 }
 
+/// What one call adds to the bookkeeping, kept only if the call commits.
+#[derive(Debug, Default)]
+pub(crate) struct Effect {
+    token: Option<(String, Remembered)>,
+    group: Option<(GroupKey, Meta)>,
+}
+
+impl Frontend {
+    /// Keeps what a committed call adds.
+    pub(crate) fn apply(&mut self, effect: Effect) {
+        self.tokens.extend(effect.token);
+        self.groups.extend(effect.group);
+    }
+}
+
+/// A call in progress on this front end.
+pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, Effect>;
+
 /// A successful call made with a `ClientToken`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Remembered {
     api: String,
     params: Value,
@@ -104,7 +124,7 @@ struct Remembered {
 }
 
 /// Where a group lives.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Meta {
     region: String,
     vpc: String,
@@ -112,36 +132,15 @@ struct Meta {
 
 type Answer = Result<(Map<String, Value>, Option<String>), ApiError>;
 
-pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
+/// Answers one call: `Ok` for success only.
+pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Result<Response, Response> {
     match run(cloud, api, request) {
-        Ok((fields, created)) => alibaba::ok(cloud, Dialect::Ecs, fields, created),
-        Err(e) => alibaba::error(cloud, Dialect::Ecs, e),
+        Ok((fields, created)) => Ok(alibaba::ok(cloud, Dialect::Ecs, fields, created)),
+        Err(e) => Err(alibaba::error(cloud, Dialect::Ecs, e)),
     }
 }
 
-fn internal() -> ApiError {
-    ApiError::new(
-        500,
-        codes::INTERNAL_ERROR,
-        "the ECS front end has no state in this cloud",
-    )
-}
-
-fn state(cloud: &Cloud) -> Result<&State, ApiError> {
-    match &cloud.state {
-        ProviderState::Ecs(s) => Ok(s),
-        _ => Err(internal()),
-    }
-}
-
-fn state_mut(cloud: &mut Cloud) -> Result<&mut State, ApiError> {
-    match &mut cloud.state {
-        ProviderState::Ecs(s) => Ok(s),
-        _ => Err(internal()),
-    }
-}
-
-fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
+fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
     let mut params = Params::parse(request)?;
     if api == "DescribeSecurityGroupAttribute" {
         return describe(cloud, params);
@@ -157,7 +156,7 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
                 format!("`ClientToken` `{t}` must be at most 64 ASCII characters"),
             ));
         }
-        if let Some(prev) = state(cloud)?.tokens.get(t) {
+        if let Some(prev) = cloud.frontend.tokens.get(t) {
             if prev.api == api && prev.params == canonical {
                 return Ok((prev.fields.clone(), prev.created.clone()));
             }
@@ -184,7 +183,7 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
         }
     };
     if let Some(t) = token {
-        state_mut(cloud)?.tokens.insert(
+        cloud.effect.token = Some((
             t,
             Remembered {
                 api: api.to_owned(),
@@ -192,7 +191,7 @@ fn run(cloud: &mut Cloud, api: &str, request: &Request) -> Answer {
                 fields: fields.clone(),
                 created: created.clone(),
             },
-        );
+        ));
     }
     Ok((fields, created))
 }
@@ -222,52 +221,58 @@ fn region_param(p: &mut Params) -> Result<String, ApiError> {
 
 // ---- attaching a NIC ----
 
-/// A NIC joins groups of one region and VPC only (JoinSecurityGroup: "the security group
-/// and the instance must be in the same region ... if the network type is VPC, they must
-/// also belong to the same VPC"), and their rules together may not pass [`RULES_PER_NIC`]
-/// (A1, A6).
-pub(crate) fn check_attach(cloud: &Cloud, endpoint: &str, groups: &[GroupKey]) -> Result<(), EndpointError> {
-    let ProviderState::Ecs(st) = &cloud.state else {
-        return Ok(());
-    };
-    let id = |k: &GroupKey| cloud.group(*k).map(|g| g.id.clone()).unwrap_or_default();
-    let network = |m: &Meta| format!("region `{}`, VPC `{}`", m.region, m.vpc);
-    let mut first: Option<(&GroupKey, &Meta)> = None;
-    for key in groups {
-        let Some(meta) = st.groups.get(key) else { continue };
-        match first {
-            None => first = Some((key, meta)),
-            Some((fk, fm)) if fm.region != meta.region || fm.vpc != meta.vpc => {
-                return Err(EndpointError::GroupsInDifferentNetworks {
-                    endpoint: endpoint.to_owned(),
-                    group: id(key),
-                    network: network(meta),
-                    first: id(fk),
-                    provider: Provider::Ecs,
-                })
+impl Frontend {
+    /// A NIC joins groups of one region and VPC only (JoinSecurityGroup: "the security group
+    /// and the instance must be in the same region ... if the network type is VPC, they must
+    /// also belong to the same VPC"), and their rules together may not pass [`RULES_PER_NIC`]
+    /// (A1, A6).
+    pub(crate) fn check_attach(
+        &self,
+        cloud: &Model,
+        endpoint: &str,
+        groups: &[GroupKey],
+    ) -> Result<(), EndpointError> {
+        let st = self;
+        let id = |k: &GroupKey| cloud.group(*k).map(|g| g.id.clone()).unwrap_or_default();
+        let network = |m: &Meta| format!("region `{}`, VPC `{}`", m.region, m.vpc);
+        let mut first: Option<(&GroupKey, &Meta)> = None;
+        for key in groups {
+            let Some(meta) = st.groups.get(key) else { continue };
+            match first {
+                None => first = Some((key, meta)),
+                Some((fk, fm)) if fm.region != meta.region || fm.vpc != meta.vpc => {
+                    return Err(EndpointError::GroupsInDifferentNetworks {
+                        endpoint: endpoint.to_owned(),
+                        group: id(key),
+                        network: network(meta),
+                        first: id(fk),
+                        provider: Provider::Ecs,
+                    })
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
         }
+        let count: usize = groups
+            .iter()
+            .filter_map(|k| cloud.group(*k))
+            .map(|g| g.rules.len())
+            .sum();
+        if count > RULES_PER_NIC {
+            return Err(EndpointError::TooManyRules {
+                endpoint: endpoint.to_owned(),
+                count,
+                provider: Provider::Ecs,
+                limit: RULES_PER_NIC,
+            });
+        }
+        Ok(())
     }
-    let count: usize = groups
-        .iter()
-        .filter_map(|k| cloud.group(*k))
-        .map(|g| g.rules.len())
-        .sum();
-    if count > RULES_PER_NIC {
-        return Err(EndpointError::TooManyRules {
-            endpoint: endpoint.to_owned(),
-            count,
-            provider: Provider::Ecs,
-            limit: RULES_PER_NIC,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
     use crate::provider::{Options, Provider};
 
     fn cloud() -> Cloud {

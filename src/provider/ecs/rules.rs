@@ -6,9 +6,9 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 
-use crate::cloud::Request;
 use crate::provider::alibaba::rules::match_fields;
 use crate::provider::draft::{RuleDraft, Target};
+use crate::request::Request;
 use crate::rule::{Direction, Family};
 
 /// The region a call names when the target gives none.
@@ -91,14 +91,16 @@ pub(crate) fn emit_remove(target: &Target, direction: Direction, rule_id: &str) 
 
 // ---- the group a rule call names ----
 
-pub(super) struct Named {
+pub(super) struct Named<'a> {
+    /// The group, as found by this call.
+    pub(super) group: &'a Group,
     pub(super) key: GroupKey,
     pub(super) enterprise: bool,
     /// The region the call names (the group's own).
     pub(super) region: String,
 }
 
-pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<Named, ApiError> {
+pub(super) fn target<'a>(cloud: &'a Cx<'_, '_>, p: &mut Params) -> Result<Named<'a>, ApiError> {
     let region = region_param(p)?;
     let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID_MALFORMED)?;
     if !id.starts_with("sg-") {
@@ -108,7 +110,7 @@ pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<Named, ApiError> {
             format!("`SecurityGroupId` `{id}` is not a security group id (`sg-...`)"),
         ));
     }
-    let st = state(cloud)?;
+    let st = &cloud.frontend;
     let group = cloud
         .group_by_id(&id)
         .filter(|g| st.groups.get(&g.key).is_some_and(|m| m.region == region))
@@ -120,6 +122,7 @@ pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<Named, ApiError> {
             )
         })?;
     Ok(Named {
+        group,
         key: group.key,
         enterprise: group.kind == GroupKind::EcsEnterprise,
         region,
@@ -254,7 +257,7 @@ pub(super) fn place(q: &Params) -> String {
 /// regional: a group of another region is not found from this one); the checks that depend
 /// on the group the rule goes into are [`check_reference`]'s.
 pub(super) fn parse_permission(
-    cloud: &Cloud,
+    cloud: &Cx<'_, '_>,
     q: &mut Params,
     direction: Direction,
     region: &str,
@@ -429,7 +432,7 @@ pub(super) fn parse_permission(
     let (remote, group_ref) = if let Some(net) = remote_net {
         (Remote::Cidr(net), None)
     } else if let Some(gid) = group_text {
-        let st = state(cloud)?;
+        let st = &cloud.frontend;
         let group = cloud
             .group_by_id(&gid)
             .filter(|g| matches!(g.kind, GroupKind::EcsBasic { .. } | GroupKind::EcsEnterprise))
@@ -485,7 +488,7 @@ pub(super) fn parse_permission(
 }
 
 /// A permission as DescribeSecurityGroupAttribute shows it (every field, empty when unset).
-pub(super) fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Value> {
+pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec) -> Map<String, Value> {
     let remote_net = match &spec.remote {
         Remote::Cidr(net) => Some(net),
         _ => None,
@@ -521,7 +524,7 @@ pub(super) fn shown_permission(cloud: &Cloud, spec: &RuleSpec) -> Map<String, Va
 
 /// The reference rules that depend on the group the rule goes into (A2, A6, A9e).
 pub(super) fn check_reference(
-    cloud: &Cloud,
+    cloud: &Cx<'_, '_>,
     target: &Named,
     perm: &Perm,
     direction: Direction,
@@ -560,7 +563,7 @@ pub(super) fn check_reference(
             ),
         ));
     }
-    let st = state(cloud)?;
+    let st = &cloud.frontend;
     let vpc = |k: &GroupKey| st.groups.get(k).map(|m| m.vpc.as_str());
     if vpc(referenced) != vpc(&target.key) {
         return Err(bad(
@@ -579,7 +582,7 @@ pub(super) fn check_reference(
     Ok(())
 }
 
-pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> Answer {
+pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direction, api: &str) -> Answer {
     let target = target(cloud, &mut p)?;
     let entries = permissions(&mut p, direction)?;
     p.finish(api)?;
@@ -594,7 +597,7 @@ pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, 
             perms.push(perm);
         }
     }
-    let group = cloud.group(target.key).ok_or_else(internal)?;
+    let group = target.group;
     // A rule that exists already: the call succeeds and creates nothing for it (A6).
     let new: Vec<&Perm> = perms
         .iter()
@@ -653,14 +656,15 @@ pub(super) fn authorize(cloud: &mut Cloud, mut p: Params, direction: Direction, 
         [only] => Some(only.id.clone()),
         _ => None,
     };
-    cloud.push_rules(target.key, rules);
+    let key = target.key;
+    cloud.push_rules(key, rules);
     Ok((Map::new(), created))
 }
 
-pub(super) fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api: &str) -> Answer {
+pub(super) fn revoke(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direction, api: &str) -> Answer {
     let target = target(cloud, &mut p)?;
     let ids = p.text_list("SecurityGroupRuleId", codes::INVALID_PARAM_SECURITY_GROUP_RULE_ID)?;
-    let group = cloud.group(target.key).ok_or_else(internal)?;
+    let group = target.group;
     let mut remove: Vec<RuleKey> = Vec::new();
     if !ids.is_empty() {
         if !p.is_empty() {
@@ -711,6 +715,7 @@ pub(super) fn revoke(cloud: &mut Cloud, mut p: Params, direction: Direction, api
             .map(|r| r.key)
             .collect();
     }
-    cloud.remove_rules(target.key, &remove);
+    let key = target.key;
+    cloud.remove_rules(key, &remove);
     Ok((Map::new(), None))
 }

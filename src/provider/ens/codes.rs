@@ -3,7 +3,6 @@
 //! protocol-family conflicts are in `alibaba/codes.rs`.
 
 pub(super) const AUTHORIZATION_LIMIT_EXCEED: &str = "AuthorizationLimitExceed";
-pub(super) const INTERNAL_ERROR: &str = "InternalError";
 pub(super) const INVALID_ACTION_NOT_FOUND: &str = "InvalidAction.NotFound";
 pub(super) const INVALID_DESCRIPTION: &str = "InvalidDescription";
 pub(super) const INVALID_DIRECTION: &str = "InvalidDirection";

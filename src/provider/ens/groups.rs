@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) fn create(cloud: &mut Cloud, mut p: Params) -> Answer {
+pub(super) fn create(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     let name = p.text("SecurityGroupName", codes::INVALID_SECURITY_GROUP_NAME)?;
     if let Some(n) = &name {
         if !valid_name(n, 2, 128, &[':', '_', '-']) {

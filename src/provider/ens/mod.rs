@@ -35,13 +35,14 @@ use rules::*;
 
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{Cloud, Request, Response};
-use crate::group::{Group, GroupKey, GroupKind};
+use crate::group::{Group, GroupKind};
+use crate::model::Model;
 use crate::provider::alibaba::{
     self, check_proto_family, created_group, group_id, into_map, net_text, one_family, parse_policy,
     port_range, port_text, starts_with_http, valid_name, Dialect, Params, RuleSpec,
 };
-use crate::provider::ApiError;
+use crate::provider::{ApiError, CallContext};
+use crate::request::{Request, Response};
 use crate::rule::{Direction, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -58,13 +59,17 @@ pub const RULES_PER_GROUP: usize = 200;
 /// Security groups per account (unconfirmed).
 pub const GROUPS_PER_ACCOUNT: usize = 100;
 
-/// Bookkeeping of this front end (ENS keeps none beyond the groups themselves).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct State {}
+/// The ENS front end (it keeps no bookkeeping beyond the groups themselves).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Frontend {}
+
+/// A call in progress on this front end.
+pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, ()>;
 
 type Answer = Result<(Map<String, Value>, Option<String>), ApiError>;
 
-pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
+/// Answers one call: `Ok` for success only.
+pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Result<Response, Response> {
     let answer = Params::parse(request).and_then(|params| match api {
         "CreateSecurityGroup" => create(cloud, params),
         "AuthorizeSecurityGroup" => authorize(cloud, params, Direction::Ingress, api),
@@ -78,8 +83,8 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
         )),
     });
     match answer {
-        Ok((fields, created)) => alibaba::ok(cloud, Dialect::Ens, fields, created),
-        Err(e) => alibaba::error(cloud, Dialect::Ens, e),
+        Ok((fields, created)) => Ok(alibaba::ok(cloud, Dialect::Ens, fields, created)),
+        Err(e) => Err(alibaba::error(cloud, Dialect::Ens, e)),
     }
 }
 
@@ -96,6 +101,7 @@ fn invalid(field: &str, message: String) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
     use crate::provider::{Options, Provider};
 
     use crate::provider::alibaba::call_with as call;

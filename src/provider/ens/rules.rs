@@ -7,10 +7,10 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::cloud::Request;
 use crate::provider::alibaba::rules::{cidr_field, match_fields, ports_text, proto_of, src_ports_text};
 use crate::provider::alibaba::Proto;
 use crate::provider::draft::{RuleDraft, Target};
+use crate::request::Request;
 use crate::rule::{Action, Direction, Family};
 
 /// One `CreateSecurityGroup` `Permissions.N` entry (uppercase protocol, `Accept`/`Drop`,
@@ -333,17 +333,16 @@ pub(super) fn duplicated(at: &str, what: &str) -> ApiError {
     )
 }
 
-pub(super) fn finish_rules(cloud: &Cloud, perms: &[Perm]) -> Vec<Rule> {
+pub(super) fn finish_rules(cloud: &Model, perms: &[Perm]) -> Vec<Rule> {
     alibaba::lower_rules(cloud, perms.iter().map(|p| (&p.spec, &p.shown)))
 }
 /// The group a rule call names.
-pub(super) fn target(cloud: &Cloud, p: &mut Params) -> Result<GroupKey, ApiError> {
+pub(super) fn target<'a>(cloud: &'a Model, p: &mut Params) -> Result<&'a Group, ApiError> {
     let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID)?;
     // Unconfirmed code: ENS lists none for an unknown group; this is ECS's.
     cloud
         .group_by_id(&id)
         .filter(|g| g.kind == GroupKind::Ens)
-        .map(|g| g.key)
         .ok_or_else(|| {
             ApiError::new(
                 404,
@@ -376,25 +375,23 @@ pub(super) fn legacy_fields(direction: Direction) -> &'static [&'static str] {
 }
 
 /// The group and the rule an older single-rule call names (E3).
-pub(super) fn legacy_rule(
-    cloud: &Cloud,
+pub(super) fn legacy_rule<'a>(
+    cloud: &'a Model,
     mut p: Params,
     direction: Direction,
     api: &str,
-) -> Result<(GroupKey, Perm), ApiError> {
-    let key = target(cloud, &mut p)?;
+) -> Result<(&'a Group, Perm), ApiError> {
+    let group = target(cloud, &mut p)?;
     let mut q = p.split_off(legacy_fields(direction));
     p.finish(api)?;
     let perm = parse_permission(&mut q, Some(direction), Style::Legacy)?;
     q.finish(api)?;
-    Ok((key, perm))
+    Ok((group, perm))
 }
 
-pub(super) fn authorize(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
-    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
-    let group = cloud
-        .group(key)
-        .ok_or_else(|| ApiError::new(500, codes::INTERNAL_ERROR, "group vanished"))?;
+pub(super) fn authorize(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction, api: &str) -> Answer {
+    let (group, perm) = legacy_rule(cloud, p, direction, api)?;
+    let key = group.key;
     if group.rules.iter().any(|r| perm.spec.same_as(r, true)) {
         return Err(duplicated(api, &format!("in `{}`", group.id)));
     }
@@ -413,11 +410,9 @@ pub(super) fn authorize(cloud: &mut Cloud, p: Params, direction: Direction, api:
     Ok((Map::new(), created))
 }
 
-pub(super) fn revoke(cloud: &mut Cloud, p: Params, direction: Direction, api: &str) -> Answer {
-    let (key, perm) = legacy_rule(cloud, p, direction, api)?;
-    let group = cloud
-        .group(key)
-        .ok_or_else(|| ApiError::new(500, codes::INTERNAL_ERROR, "group vanished"))?;
+pub(super) fn revoke(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction, api: &str) -> Answer {
+    let (group, perm) = legacy_rule(cloud, p, direction, api)?;
+    let key = group.key;
     let remove: Vec<RuleKey> = group
         .rules
         .iter()

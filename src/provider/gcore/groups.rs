@@ -6,14 +6,12 @@ use super::*;
 // ---- the calls ----
 
 pub(super) fn create_security_group(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
-    // The task is recorded after the change: make sure it can be, so the call stays whole.
-    state(cloud)?;
-    let (project_id, region_id) = match path_ids(request, &[CREATE_GROUP_PATH])? {
-        Some(ids) => tenant(&ids)?,
+    let (project_id, region_id) = match path_ids(request, CREATE_GROUP_PATH)? {
+        Some([project, region]) => tenant(&project, &region)?,
         None => (1, 1),
     };
     let body = body(request)?;
@@ -118,11 +116,11 @@ pub(super) fn create_security_group(
     )
 }
 
-pub(super) fn get_security_group(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
-    let group_id = match path_ids(request, &[GET_GROUP_PATH])? {
-        Some(ids) => {
-            tenant(&ids)?;
-            ids[2].clone()
+pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
+    let group_id = match path_ids(request, GET_GROUP_PATH)? {
+        Some([project, region, group_id]) => {
+            tenant(&project, &region)?;
+            group_id
         }
         None => id_from_body(request, "group_id", &[])?,
     };

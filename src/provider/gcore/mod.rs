@@ -47,9 +47,10 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{Cloud, Request, Response};
 use crate::group::{Group, GroupKind};
-use crate::provider::{rest, ApiError, GcoreDefaults};
+use crate::model::Model;
+use crate::provider::{rest, ApiError, CallContext, GcoreDefaults};
+use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -72,13 +73,31 @@ const RULES_PATH: &str = "/cloud/v2/security_groups/{project_id}/{region_id}/{gr
 const RULE_PATH: &str = "/cloud/v2/security_groups/{project_id}/{region_id}/{group_id}/rules/{rule_id}";
 const TASK_PATH: &str = "/cloud/v1/tasks/{task_id}";
 
-/// Bookkeeping of this front end: the tasks, each finished when created.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct State {
+/// The Gcore front end and its bookkeeping: the tasks, each finished when created.
+/// Changed only by a committed call ([`Effect`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Frontend {
     tasks: BTreeMap<String, Value>,
 }
 
-pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
+/// What one call adds to the bookkeeping (its tasks), kept only if the call commits.
+#[derive(Debug, Default)]
+pub(crate) struct Effect {
+    tasks: Vec<(String, Value)>,
+}
+
+impl Frontend {
+    /// Keeps what a committed call adds.
+    pub(crate) fn apply(&mut self, effect: Effect) {
+        self.tasks.extend(effect.tasks);
+    }
+}
+
+/// A call in progress on this front end.
+pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, Effect>;
+
+/// Answers one call: `Ok` for success only.
+pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Result<Response, Response> {
     let request_id = rest::request_id(cloud, SALT_REQUEST);
     let result = match api {
         "CreateSecurityGroup" => create_security_group(cloud, request, &request_id),
@@ -92,18 +111,16 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
             format!("`{other}` is not a gcore cloud api (known: {})", APIS.join(", ")),
         )),
     };
-    match result {
-        Ok(response) => response,
-        Err(e) => error_body(e, &request_id),
-    }
+    result.map_err(|e| error_body(e, &request_id))
 }
 
-fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
-    let task_id = match path_ids(request, &[TASK_PATH])? {
-        Some(ids) => ids[0].clone(),
+fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
+    let task_id = match path_ids(request, TASK_PATH)? {
+        Some([task_id]) => task_id,
         None => id_from_body(request, "task_id", &[])?,
     };
-    let task = state(cloud)?
+    let task = cloud
+        .frontend
         .tasks
         .get(&task_id)
         .cloned()
@@ -118,7 +135,7 @@ fn get_task(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> 
 /// Records a task that finished at once (the emulator has no asynchrony) and answers it
 /// (`{"tasks": [id]}`, `created` the resource the call made).
 fn finish_task(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     task_type: &str,
     created_resources: Value,
     (project_id, region_id, request_id): (u64, u64, &str),
@@ -141,27 +158,15 @@ fn finish_task(
         "created_resources": created_resources,
         "error": null,
     });
-    match &mut cloud.state {
-        super::State::Gcore(s) => {
-            s.tasks.insert(id.clone(), task);
-            Ok(Response {
-                status: 200,
-                body: json!({ "tasks": [id] }),
-                created,
-            })
-        }
-        _ => Err(neutron(500, "InternalError", "not a gcore cloud".to_owned())),
-    }
+    cloud.effect.tasks.push((id.clone(), task));
+    Ok(Response {
+        status: 200,
+        body: json!({ "tasks": [id] }),
+        created,
+    })
 }
 
 // ---- helpers ----
-
-fn state(cloud: &Cloud) -> Result<&State, ApiError> {
-    match &cloud.state {
-        super::State::Gcore(s) => Ok(s),
-        _ => Err(neutron(500, "InternalError", "not a gcore cloud".to_owned())),
-    }
-}
 
 fn body(request: &Request) -> Result<&Map<String, Value>, ApiError> {
     rest::body_object(request).map_err(|found| match found {
@@ -208,7 +213,7 @@ fn tags(body: &Map<String, Value>) -> Result<Value, ApiError> {
     Ok(Value::Array(out))
 }
 
-fn find_group<'a>(cloud: &'a Cloud, id: &str) -> Result<&'a Group, ApiError> {
+fn find_group<'a>(cloud: &'a Model, id: &str) -> Result<&'a Group, ApiError> {
     cloud
         .group_by_id(id)
         .filter(|g| g.kind == GroupKind::Gcore)
@@ -222,27 +227,24 @@ fn int_id(text: &str, field: &str) -> Result<u64, ApiError> {
 }
 
 /// The `project_id` and `region_id` every path template starts with.
-fn tenant(ids: &[String]) -> Result<(u64, u64), ApiError> {
-    match ids {
-        [project, region, ..] => Ok((int_id(project, "project_id")?, int_id(region, "region_id")?)),
-        _ => Err(neutron(
-            500,
-            "InternalError",
-            "a path without its project and region".to_owned(),
-        )),
-    }
+fn tenant(project: &str, region: &str) -> Result<(u64, u64), ApiError> {
+    Ok((int_id(project, "project_id")?, int_id(region, "region_id")?))
 }
 
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
+/// The `N` `{...}` segments of `request.path` matched against `template`, or `None` when
+/// the request has no path.
+fn path_ids<const N: usize>(request: &Request, template: &str) -> Result<Option<[String; N]>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
-    match rest::match_templates(templates, path) {
+    // A template has its `N` segments, so a match converts; a path that does not match
+    // is not found.
+    match rest::match_templates(&[template], path).and_then(|ids| <[String; N]>::try_from(ids).ok()) {
         Some(ids) => Ok(Some(ids)),
         None => Err(neutron(
             404,
             "HTTPError",
-            format!("not found: path `{path}` does not match `{}`", templates[0]),
+            format!("not found: path `{path}` does not match `{template}`"),
         )),
     }
 }
@@ -250,6 +252,7 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
     use crate::provider::{Options, Provider};
 
     fn cloud_with(defaults: GcoreDefaults) -> Cloud {

@@ -5,9 +5,9 @@
 use super::*;
 use serde_json::{json, Map, Value};
 
-use crate::cloud::Request;
 use crate::packet;
 use crate::provider::draft::{RuleDraft, Target};
+use crate::request::Request;
 
 /// The project and region a path names when the target gives none.
 const DEFAULT_TENANT: &str = "1";
@@ -488,7 +488,7 @@ pub(super) fn spec_of(rule: &Rule) -> RuleSpec {
 /// Resolves `remote_group_id` (Neutron `_check_security_group`): the group must exist;
 /// `own` is the id of the rule's own group (a rule may refer to its own group).
 pub(super) fn resolve_remote(
-    cloud: &Cloud,
+    cloud: &Model,
     spec: &RuleSpec,
     own: Option<(&str, crate::GroupKey)>,
     path: &str,
@@ -574,17 +574,16 @@ pub(super) fn lower(
 }
 
 pub(super) fn create_rule(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
-    state(cloud)?;
     let body = body(request)?;
-    let (group_id, project_id, region_id, rule_body) = match path_ids(request, &[RULES_PATH])? {
-        Some(ids) => {
-            let (project_id, region_id) = tenant(&ids)?;
-            (ids[2].clone(), project_id, region_id, body.clone())
+    let (group_id, project_id, region_id, rule_body) = match path_ids(request, RULES_PATH)? {
+        Some([project, region, group_id]) => {
+            let (project_id, region_id) = tenant(&project, &region)?;
+            (group_id, project_id, region_id, body.clone())
         }
         None => {
             let id = match body.get("group_id") {
@@ -608,9 +607,7 @@ pub(super) fn create_rule(
     let existing: Vec<RuleSpec> = group.rules.iter().map(spec_of).collect();
     check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
     let now = rest::timestamp(cloud.call_count());
-    let Some(key) = cloud.next_rule_keys(1).next() else {
-        return Err(neutron(500, "InternalError", "no rule key available".to_owned()));
-    };
+    let key = cloud.rule_key_mark();
     let rule_id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
@@ -624,14 +621,13 @@ pub(super) fn create_rule(
 }
 
 pub(super) fn delete_rule(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
     // The task is recorded after the change: make sure it can be, so the call stays whole.
-    state(cloud)?;
-    let (group_id, rule_id, project_id, region_id) = match path_ids(request, &[RULE_PATH])? {
-        Some(ids) => {
+    let (group_id, rule_id, project_id, region_id) = match path_ids(request, RULE_PATH)? {
+        Some([project, region, group_id, rule_id]) => {
             if request
                 .body
                 .as_ref()
@@ -643,8 +639,8 @@ pub(super) fn delete_rule(
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            let (project_id, region_id) = tenant(&ids)?;
-            (ids[2].clone(), ids[3].clone(), project_id, region_id)
+            let (project_id, region_id) = tenant(&project, &region)?;
+            (group_id, rule_id, project_id, region_id)
         }
         None => (
             id_from_body(request, "group_id", &["rule_id"])?,

@@ -6,7 +6,7 @@ use super::*;
 // ---- CreateAddressGroup ----
 
 pub(super) fn create_address_group(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
@@ -38,7 +38,7 @@ pub(super) fn create_address_group(
         Some(other) => return Err(err(format!("`{path}ip_version` `{other}` is invalid (4 or 6)"))),
     };
     let capacity = match rest::field(ag, "max_capacity") {
-        None => state(cloud)?.ip_set_capacity,
+        None => cloud.frontend.ip_set_capacity,
         Some(v) => match v.as_u64() {
             Some(n @ 1..=20) => n,
             _ => {

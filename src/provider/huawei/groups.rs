@@ -6,7 +6,7 @@ use super::*;
 // ---- CreateSecurityGroup ----
 
 pub(super) fn create_security_group(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
@@ -31,7 +31,7 @@ pub(super) fn create_security_group(
     let description = description(sg, path, codes::PARAM)?;
     let enterprise_project_id = enterprise_project_id(sg, path, codes::PARAM)?;
     let tags = tags(sg, path)?;
-    let state = state(cloud)?;
+    let state = cloud.frontend;
     if cloud.groups().count() >= state.group_quota {
         return Err(ApiError::new(
             409,
@@ -119,7 +119,7 @@ pub(super) fn create_security_group(
 }
 
 pub(super) fn show_security_group(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {

@@ -43,10 +43,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{Cloud, Request, Response};
 use crate::group::{AddressEntry, AddressGroup, AddressGroupKey, Group, GroupKind};
+use crate::model::Model;
 use crate::provider::rest::{self, Body};
-use crate::provider::ApiError;
+use crate::provider::{ApiError, CallContext};
+use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, Ports, Remote, Rule, RuleKey};
 
 /// The API names this front end answers.
@@ -71,9 +72,10 @@ const MULTIPORT_ITEMS: usize = 20;
 /// Most rules in one batch create (BatchCreateSecurityGroupRules: "当前最多能传入200条规则").
 const BATCH_RULES: usize = 200;
 
-/// Bookkeeping of this front end: the tenant's quotas (H4b, 2024 snapshot).
-#[derive(Clone, Debug)]
-pub(crate) struct State {
+/// The Huawei front end and its bookkeeping: the tenant's quotas (H4b, 2024 snapshot),
+/// which no call changes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Frontend {
     /// Security groups per account.
     group_quota: usize,
     /// Rules per group, the four default rules included.
@@ -82,9 +84,9 @@ pub(crate) struct State {
     ip_set_capacity: u64,
 }
 
-impl Default for State {
+impl Default for Frontend {
     fn default() -> Self {
-        State {
+        Frontend {
             group_quota: 100,
             rule_quota: 50,
             ip_set_capacity: 20,
@@ -105,7 +107,11 @@ const ADDRESS_GROUPS_PATHS: &[&str] = &[
     "/v3/{project_id}/vpc/address_groups",
 ];
 
-pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response {
+/// A call in progress on this front end.
+pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, ()>;
+
+/// Answers one call: `Ok` for success only.
+pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Result<Response, Response> {
     let request_id = rest::request_id(cloud, SALT_REQUEST);
     let result = match api {
         "CreateSecurityGroup" => create_security_group(cloud, request, &request_id),
@@ -123,28 +129,14 @@ pub(crate) fn call(cloud: &mut Cloud, api: &str, request: &Request) -> Response 
             ),
         )),
     };
-    match result {
-        Ok(response) => response,
-        Err(e) => Response {
-            status: e.status,
-            body: json!({"request_id": request_id, "error_code": e.code, "error_msg": e.message}),
-            created: None,
-        },
-    }
+    result.map_err(|e| Response {
+        status: e.status,
+        body: json!({"request_id": request_id, "error_code": e.code, "error_msg": e.message}),
+        created: None,
+    })
 }
 
 // ---- request helpers ----
-
-fn state(cloud: &Cloud) -> Result<&State, ApiError> {
-    match &cloud.state {
-        super::State::Huawei(s) => Ok(s),
-        _ => Err(ApiError::new(
-            500,
-            "VPC.0602",
-            "internal error: not a huawei cloud",
-        )),
-    }
-}
 
 fn param(message: String) -> ApiError {
     ApiError::new(400, codes::PARAM, message)
@@ -290,7 +282,7 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-fn find_group<'a>(cloud: &'a Cloud, id: &str, field: &str) -> Result<&'a Group, ApiError> {
+fn find_group<'a>(cloud: &'a Model, id: &str, field: &str) -> Result<&'a Group, ApiError> {
     cloud
         .group_by_id(id)
         .filter(|g| g.kind == GroupKind::Huawei)
@@ -327,7 +319,7 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
 // ---- deterministic ids and times ----
 
 /// The tenant's project id: 32 lowercase hex digits, as Huawei shows it.
-fn project_id(cloud: &Cloud) -> String {
+fn project_id(cloud: &Model) -> String {
     format!(
         "{:016x}{:016x}",
         cloud.id_bits(SALT_PROJECT, 0),
@@ -338,6 +330,7 @@ fn project_id(cloud: &Cloud) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Cloud;
     use crate::provider::{Options, Provider};
     use crate::rule::PortRange;
 

@@ -6,9 +6,9 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::cloud::Request;
 use crate::packet;
 use crate::provider::draft::{RuleDraft, Target};
+use crate::request::Request;
 use crate::rule::PortRange;
 
 /// The project a path names when the target gives none.
@@ -242,7 +242,7 @@ pub(super) fn parse_rule(
             // Every protocol whose packets carry ports: tcp (6), udp (17), dccp (33), sctp
             // (132), udplite (136), as names where v3 takes names, else as numbers. The docs
             // state no limit; ports on a protocol without them could never match (Decision 8).
-            Some(p) if crate::flow::has_ports(p) => {}
+            Some(p) if crate::protocol::Protocol(p).has_ports() => {}
             Some(_) => {
                 return Err(param(format!(
                     "`{path}multiport` needs a port-bearing protocol (tcp, udp, or 33, 132, 136), not `{}`",
@@ -424,7 +424,7 @@ pub(super) struct Checked {
 }
 
 /// Resolves a rule's remote ids; the remote group may be the rule's own group.
-pub(super) fn resolve_remote(cloud: &Cloud, spec: &RuleSpec, path: &str) -> Result<Remote, ApiError> {
+pub(super) fn resolve_remote(cloud: &Model, spec: &RuleSpec, path: &str) -> Result<Remote, ApiError> {
     Ok(match &spec.remote {
         RemoteSpec::None => Remote::Any,
         RemoteSpec::Prefix(net) => Remote::Cidr(*net),
@@ -522,7 +522,7 @@ pub(super) fn spec_of(rule: &Rule) -> Option<RuleSpec> {
     })
 }
 
-pub(super) fn quota_check(state: &State, group: &Group, adding: usize) -> Result<(), ApiError> {
+pub(super) fn quota_check(state: &Frontend, group: &Group, adding: usize) -> Result<(), ApiError> {
     if group.rules.len() + adding > state.rule_quota {
         return Err(ApiError::new(
             409,
@@ -539,7 +539,7 @@ pub(super) fn quota_check(state: &State, group: &Group, adding: usize) -> Result
 }
 
 pub(super) fn create_rule(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
@@ -568,7 +568,7 @@ pub(super) fn create_rule(
         "security_group_rule",
         false,
     )?;
-    quota_check(state(cloud)?, group, 1)?;
+    quota_check(cloud.frontend, group, 1)?;
     if dry_run {
         return Ok(accepted(request_id));
     }
@@ -585,7 +585,7 @@ pub(super) fn create_rule(
 }
 
 pub(super) fn batch_create_rules(
-    cloud: &mut Cloud,
+    cloud: &mut Cx<'_, '_>,
     request: &Request,
     request_id: &str,
 ) -> Result<Response, ApiError> {
@@ -666,7 +666,7 @@ pub(super) fn batch_create_rules(
             kept.push(Checked { spec, remote });
         }
     }
-    quota_check(state(cloud)?, group, kept.len())?;
+    quota_check(cloud.frontend, group, kept.len())?;
     if dry_run {
         return Ok(accepted(request_id));
     }
@@ -683,7 +683,7 @@ pub(super) fn batch_create_rules(
 }
 
 /// Lowers checked rules with fresh keys; the caller pushes them.
-pub(super) fn apply_rules(cloud: &Cloud, group_id: &str, rules: Vec<Checked>) -> Vec<Rule> {
+pub(super) fn apply_rules(cloud: &Model, group_id: &str, rules: Vec<Checked>) -> Vec<Rule> {
     let project_id = project_id(cloud);
     let now = rest::timestamp(cloud.call_count());
     let keys: Vec<RuleKey> = cloud.next_rule_keys(rules.len()).collect();
@@ -697,7 +697,7 @@ pub(super) fn apply_rules(cloud: &Cloud, group_id: &str, rules: Vec<Checked>) ->
 /// Builds the neutral rule: family from `ethertype`, ports from `multiport` (every port when
 /// empty), every source port, every ICMP type and code (v3 has no type/code fields).
 pub(super) fn lower(
-    cloud: &Cloud,
+    cloud: &Model,
     spec: &RuleSpec,
     remote: Remote,
     key: RuleKey,
@@ -753,7 +753,7 @@ pub(super) fn lower(
     }
 }
 
-pub(super) fn delete_rule(cloud: &mut Cloud, request: &Request) -> Result<Response, ApiError> {
+pub(super) fn delete_rule(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let rule_id = match path_ids(request, &[RULE_PATH])? {
         Some(ids) => {
             if let Some(body) = &request.body {

@@ -1,0 +1,254 @@
+//! The data of one emulated cloud: groups, rules, address groups, endpoints, the id
+//! counters and the endpoint indexes, with their read methods. It knows nothing of the
+//! provider front ends; it changes only through a [`Transaction`], which applies whole
+//! or not at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::decision::RuleRef;
+use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey};
+use crate::options::Options;
+use crate::provider_kind::Provider;
+use crate::rule::{Rule, RuleKey};
+mod transaction;
+
+pub(crate) use transaction::Transaction;
+
+/// Why an endpoint could not be attached.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Two endpoints share a name.
+    #[error("endpoint `{0}` is defined twice")]
+    DuplicateName(String),
+    /// Two endpoints share an address.
+    #[error("address `{addr}` of endpoint `{endpoint}` already belongs to endpoint `{other}`")]
+    DuplicateAddress {
+        /// The address.
+        addr: IpAddr,
+        /// The endpoint that repeats it.
+        endpoint: String,
+        /// The endpoint that had it first.
+        other: String,
+    },
+    /// An endpoint with no address.
+    #[error("endpoint `{0}` has no address in `ips`")]
+    NoAddress(String),
+    /// An endpoint with no group.
+    #[error("endpoint `{0}` has no security group in `groups` (every NIC needs at least one)")]
+    NoGroup(String),
+    /// A group id that no call created.
+    #[error("endpoint `{endpoint}`: group `{group}` does not exist")]
+    UnknownGroup {
+        /// The endpoint.
+        endpoint: String,
+        /// The group id as given.
+        group: String,
+    },
+    /// A group listed twice.
+    #[error("endpoint `{endpoint}`: group `{group}` is listed twice")]
+    RepeatedGroup {
+        /// The endpoint.
+        endpoint: String,
+        /// The group id.
+        group: String,
+    },
+    /// ECS basic and advanced groups on one NIC (Decision 3).
+    #[error("endpoint `{0}` mixes ECS basic and advanced (enterprise) groups, which ECS does not allow")]
+    MixedEcsGroupTypes(String),
+    /// Groups of different networks on one NIC (ECS: a NIC joins groups of one region and
+    /// VPC only).
+    #[error("endpoint `{endpoint}`: group `{group}` is in {network}, unlike group `{first}`; {provider} attaches a NIC to groups of one region and VPC only")]
+    GroupsInDifferentNetworks {
+        /// The endpoint.
+        endpoint: String,
+        /// The group in another network.
+        group: String,
+        /// Its network (region and VPC).
+        network: String,
+        /// The endpoint's first group, whose network the others must share.
+        first: String,
+        /// The provider.
+        provider: Provider,
+    },
+    /// More rules across a NIC's groups than the provider allows.
+    #[error("endpoint `{endpoint}`: its groups hold {count} rules together; {provider} allows at most {limit} across the groups of one NIC")]
+    TooManyRules {
+        /// The endpoint.
+        endpoint: String,
+        /// How many rules its groups hold together.
+        count: usize,
+        /// The provider.
+        provider: Provider,
+        /// The provider's limit.
+        limit: usize,
+    },
+    /// More groups than the provider lets a NIC join.
+    #[error("endpoint `{endpoint}` has {count} groups; {provider} allows at most {limit} per NIC")]
+    TooManyGroups {
+        /// The endpoint.
+        endpoint: String,
+        /// How many groups it lists.
+        count: usize,
+        /// The provider.
+        provider: Provider,
+        /// The provider's limit.
+        limit: usize,
+    },
+}
+
+/// The data of one provider's cloud ([`crate::Cloud`] is this plus the provider's front end).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Model {
+    provider: Provider,
+    options: Options,
+    groups: BTreeMap<GroupKey, Group>,
+    address_groups: BTreeMap<AddressGroupKey, AddressGroup>,
+    endpoints: Vec<Endpoint>,
+    /// Endpoint by name and by address: simulators look one up per packet.
+    by_name: HashMap<String, EndpointKey>,
+    by_addr: HashMap<IpAddr, EndpointKey>,
+    next_group: u32,
+    next_rule: u32,
+    next_address_group: u32,
+    calls: u64,
+}
+
+impl Model {
+    /// An empty model of `provider` with the given semantic switches.
+    pub(crate) fn new(provider: Provider, options: Options) -> Model {
+        Model {
+            provider,
+            options,
+            groups: BTreeMap::new(),
+            address_groups: BTreeMap::new(),
+            endpoints: Vec::new(),
+            by_name: HashMap::new(),
+            by_addr: HashMap::new(),
+            next_group: 1,
+            next_rule: 1,
+            next_address_group: 1,
+            calls: 0,
+        }
+    }
+
+    /// Starts a change: every mutation goes through the handle, which commits whole or,
+    /// dropped, leaves the model as it was.
+    pub(crate) fn begin(&mut self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
+    /// Starts the change of one provider call: counts the call (a refused call is a call
+    /// too: its answer took a request id), then [`Model::begin`].
+    pub(crate) fn begin_call(&mut self) -> Transaction<'_> {
+        self.calls += 1;
+        self.begin()
+    }
+
+    /// The provider.
+    pub(crate) fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The semantic switches.
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// How many calls were made so far (the seed of deterministic request ids).
+    pub(crate) fn call_count(&self) -> u64 {
+        self.calls
+    }
+
+    /// Every group, by key.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// A group by key.
+    pub(crate) fn group(&self, key: GroupKey) -> Option<&Group> {
+        self.groups.get(&key)
+    }
+
+    /// A group by its provider id.
+    pub(crate) fn group_by_id(&self, id: &str) -> Option<&Group> {
+        self.groups.values().find(|g| g.id == id)
+    }
+
+    /// A rule by reference.
+    pub(crate) fn rule(&self, r: RuleRef) -> Option<&Rule> {
+        self.groups
+            .get(&r.group)?
+            .rules
+            .iter()
+            .find(|rule| rule.key == r.rule)
+    }
+
+    /// Every address group.
+    pub(crate) fn address_groups(&self) -> impl Iterator<Item = &AddressGroup> {
+        self.address_groups.values()
+    }
+
+    /// An address group by key.
+    pub(crate) fn address_group(&self, key: AddressGroupKey) -> Option<&AddressGroup> {
+        self.address_groups.get(&key)
+    }
+
+    /// An address group by its provider id.
+    pub(crate) fn address_group_by_id(&self, id: &str) -> Option<&AddressGroup> {
+        self.address_groups.values().find(|g| g.id == id)
+    }
+
+    /// Every endpoint, in the order attached.
+    pub(crate) fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// An endpoint by key.
+    pub(crate) fn endpoint(&self, key: EndpointKey) -> Option<&Endpoint> {
+        self.endpoints.get(key.get() as usize)
+    }
+
+    /// An endpoint by name.
+    pub(crate) fn endpoint_by_name(&self, name: &str) -> Option<EndpointKey> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The endpoint that owns an address.
+    pub(crate) fn endpoint_by_addr(&self, addr: IpAddr) -> Option<EndpointKey> {
+        self.by_addr.get(&addr).copied()
+    }
+
+    /// The endpoints that are members of a group.
+    pub(crate) fn members(&self, group: GroupKey) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(move |e| e.groups.contains(&group))
+    }
+
+    /// The key the next group will get.
+    pub(crate) fn next_group_key(&self) -> GroupKey {
+        GroupKey::new(self.next_group)
+    }
+
+    /// Keys for `n` new rules, consecutive; they are taken for good once a rule using them
+    /// is inserted.
+    pub(crate) fn next_rule_keys(&self, n: usize) -> impl Iterator<Item = RuleKey> {
+        (self.next_rule..self.next_rule + n as u32).map(RuleKey::new)
+    }
+
+    /// The key the next address group will get.
+    pub(crate) fn next_address_group_key(&self) -> AddressGroupKey {
+        AddressGroupKey::new(self.next_address_group)
+    }
+
+    /// The key the next rule will get: every rule a call creates has a key at or above the
+    /// one read before the call.
+    pub(crate) fn rule_key_mark(&self) -> RuleKey {
+        RuleKey::new(self.next_rule)
+    }
+
+    /// A deterministic pseudo-random 64-bit value for id `n` of kind `salt`: the same
+    /// scenario always produces the same ids.
+    pub(crate) fn id_bits(&self, salt: u64, n: u64) -> u64 {
+        crate::ids::mix(self.provider as u64 * 0x1_0000 + salt, n)
+    }
+}

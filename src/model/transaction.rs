@@ -1,0 +1,755 @@
+//! The one way to change a [`Model`]: a [`Transaction`] writes in place and keeps an undo
+//! journal, so reads through it see its own writes; [`Transaction::commit`] keeps them,
+//! and dropping it uncommitted undoes them, leaving the model exactly as it was.
+//!
+//! Why a journal and not a staged overlay: every read of a front end (a group by id, the
+//! rules of a group, the next keys) would otherwise have to merge the overlay with the
+//! model, and the model's read API is shared with the engines. The journal costs one small
+//! entry per mutation on the way (the rules a call removes are moved into it, not copied;
+//! a whole group is copied only by [`Transaction::group_mut`], which ECS's
+//! `ModifySecurityGroupPolicy` alone uses), and the undo work only on an error answer.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::ops::Deref;
+
+use super::{EndpointError, Model};
+use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey, GroupKind};
+use crate::rule::{Rule, RuleKey};
+
+/// What undoes one mutation.
+#[derive(Debug)]
+enum Undo {
+    /// A group this transaction inserted.
+    RemoveGroup(GroupKey),
+    /// A group as it was before this transaction replaced or changed it (rules included).
+    Group(Box<Group>),
+    /// A group's own fields as they were (its `rules` empty: they are journaled apart).
+    GroupFields(Box<Group>),
+    /// Rules appended to a group: its length before.
+    TruncateRules { group: GroupKey, len: usize },
+    /// Rules removed from a group, with their indexes before, ascending.
+    ReinsertRules {
+        group: GroupKey,
+        removed: Vec<(usize, Rule)>,
+    },
+    /// A rule as it was at an index.
+    Rule {
+        group: GroupKey,
+        index: usize,
+        rule: Box<Rule>,
+    },
+    /// An address group this transaction inserted.
+    RemoveAddressGroup(AddressGroupKey),
+    /// An address group as it was before this transaction replaced or changed it.
+    AddressGroup(Box<AddressGroup>),
+    /// An endpoint this transaction attached (the last one).
+    PopEndpoint,
+}
+
+/// A change of a [`Model`] in progress: whole on [`Transaction::commit`], nothing when
+/// dropped. Reads go through `Deref` to the model and see the change's own writes.
+#[derive(Debug)]
+pub(crate) struct Transaction<'m> {
+    model: &'m mut Model,
+    journal: Vec<Undo>,
+    /// Groups journaled whole (or inserted) by this transaction: finer entries for them
+    /// are not needed, restoring the whole group undoes those changes too.
+    whole: BTreeSet<GroupKey>,
+    /// The id counters when the transaction began.
+    counters: (u32, u32, u32),
+    committed: bool,
+}
+
+impl Deref for Transaction<'_> {
+    type Target = Model;
+    fn deref(&self) -> &Model {
+        self.model
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.rollback();
+        }
+    }
+}
+
+impl<'m> Transaction<'m> {
+    pub(super) fn new(model: &'m mut Model) -> Transaction<'m> {
+        let counters = (model.next_group, model.next_rule, model.next_address_group);
+        Transaction {
+            model,
+            journal: Vec::new(),
+            whole: BTreeSet::new(),
+            counters,
+            committed: false,
+        }
+    }
+
+    /// Keeps every change.
+    pub(crate) fn commit(mut self) {
+        self.committed = true;
+    }
+
+    /// Undoes every change, newest first.
+    fn rollback(&mut self) {
+        let m = &mut *self.model;
+        while let Some(undo) = self.journal.pop() {
+            match undo {
+                Undo::RemoveGroup(key) => {
+                    m.groups.remove(&key);
+                }
+                Undo::Group(g) => {
+                    m.groups.insert(g.key, *g);
+                }
+                Undo::GroupFields(g) => {
+                    if let Some(cur) = m.groups.get_mut(&g.key) {
+                        let rules = std::mem::take(&mut cur.rules);
+                        *cur = *g;
+                        cur.rules = rules;
+                    }
+                }
+                Undo::TruncateRules { group, len } => {
+                    if let Some(g) = m.groups.get_mut(&group) {
+                        g.rules.truncate(len);
+                    }
+                }
+                Undo::ReinsertRules { group, removed } => {
+                    if let Some(g) = m.groups.get_mut(&group) {
+                        for (index, rule) in removed {
+                            g.rules.insert(index, rule);
+                        }
+                    }
+                }
+                Undo::Rule { group, index, rule } => {
+                    if let Some(slot) = m.groups.get_mut(&group).and_then(|g| g.rules.get_mut(index)) {
+                        *slot = *rule;
+                    }
+                }
+                Undo::RemoveAddressGroup(key) => {
+                    m.address_groups.remove(&key);
+                }
+                Undo::AddressGroup(a) => {
+                    m.address_groups.insert(a.key, *a);
+                }
+                Undo::PopEndpoint => {
+                    if let Some(e) = m.endpoints.pop() {
+                        m.by_name.remove(&e.name);
+                        for a in &e.ips {
+                            m.by_addr.remove(a);
+                        }
+                    }
+                }
+            }
+        }
+        (m.next_group, m.next_rule, m.next_address_group) = self.counters;
+    }
+
+    /// Adds a group built with the key from [`Model::next_group_key`].
+    pub(crate) fn insert_group(&mut self, group: Group) {
+        debug_assert_eq!(group.key.get(), self.model.next_group);
+        let m = &mut *self.model;
+        m.next_group += 1;
+        m.next_rule = m
+            .next_rule
+            .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
+        let key = group.key;
+        self.journal.push(match m.groups.insert(key, group) {
+            Some(old) => Undo::Group(Box::new(old)),
+            None => Undo::RemoveGroup(key),
+        });
+        self.whole.insert(key);
+    }
+
+    /// Appends rules (keys from [`Model::next_rule_keys`]) to a group.
+    pub(crate) fn push_rules(&mut self, group: GroupKey, rules: Vec<Rule>) {
+        let m = &mut *self.model;
+        if let Some(max) = rules.iter().map(|r| r.key.get() + 1).max() {
+            m.next_rule = m.next_rule.max(max);
+        }
+        if let Some(g) = m.groups.get_mut(&group) {
+            if !self.whole.contains(&group) {
+                self.journal.push(Undo::TruncateRules {
+                    group,
+                    len: g.rules.len(),
+                });
+            }
+            g.rules.extend(rules);
+        }
+    }
+
+    /// Removes rules from a group by key.
+    pub(crate) fn remove_rules(&mut self, group: GroupKey, keys: &[RuleKey]) {
+        let Some(g) = self.model.groups.get_mut(&group) else {
+            return;
+        };
+        let mut removed = Vec::new();
+        for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
+            if keys.contains(&rule.key) {
+                removed.push((index, rule));
+            } else {
+                g.rules.push(rule);
+            }
+        }
+        if !removed.is_empty() && !self.whole.contains(&group) {
+            self.journal.push(Undo::ReinsertRules { group, removed });
+        }
+    }
+
+    /// Mutable access to a group, for changes to its own fields (not its key). Journals
+    /// the whole group: for rare edits only.
+    pub(crate) fn group_mut(&mut self, key: GroupKey) -> Option<&mut Group> {
+        let g = self.model.groups.get_mut(&key)?;
+        if self.whole.insert(key) {
+            self.journal.push(Undo::Group(Box::new(g.clone())));
+        }
+        Some(g)
+    }
+
+    /// Adds an address group built with the key from [`Model::next_address_group_key`]
+    /// (or replaces the one with its key).
+    pub(crate) fn insert_address_group(&mut self, group: AddressGroup) {
+        let m = &mut *self.model;
+        m.next_address_group += 1;
+        let key = group.key;
+        self.journal.push(match m.address_groups.insert(key, group) {
+            Some(old) => Undo::AddressGroup(Box::new(old)),
+            None => Undo::RemoveAddressGroup(key),
+        });
+    }
+
+    /// Attaches a NIC with its addresses and its groups (by provider id, in association
+    /// order), after the common checks and then `provider_check` (the provider's own, on
+    /// the groups' keys).
+    ///
+    /// # Errors
+    /// A repeated name or address, no address, no group, an unknown or repeated group, more
+    /// groups than the provider allows per NIC, ECS basic and advanced groups together, or
+    /// what `provider_check` answers.
+    pub(crate) fn attach(
+        &mut self,
+        name: &str,
+        ips: &[IpAddr],
+        group_ids: &[String],
+        provider_check: impl FnOnce(&Model, &str, &[GroupKey]) -> Result<(), EndpointError>,
+    ) -> Result<EndpointKey, EndpointError> {
+        let m = &*self.model;
+        if m.by_name.contains_key(name) {
+            return Err(EndpointError::DuplicateName(name.to_owned()));
+        }
+        if ips.is_empty() {
+            return Err(EndpointError::NoAddress(name.to_owned()));
+        }
+        for (i, addr) in ips.iter().enumerate() {
+            let other = m
+                .by_addr
+                .get(addr)
+                .and_then(|&k| m.endpoint(k))
+                .map(|e| e.name.clone())
+                .or_else(|| ips[..i].contains(addr).then(|| name.to_owned()));
+            if let Some(other) = other {
+                return Err(EndpointError::DuplicateAddress {
+                    addr: *addr,
+                    endpoint: name.to_owned(),
+                    other,
+                });
+            }
+        }
+        if group_ids.is_empty() {
+            return Err(EndpointError::NoGroup(name.to_owned()));
+        }
+        let limit = m.provider().profile().groups_per_nic;
+        if group_ids.len() > limit {
+            return Err(EndpointError::TooManyGroups {
+                endpoint: name.to_owned(),
+                count: group_ids.len(),
+                provider: m.provider(),
+                limit,
+            });
+        }
+        let mut keys = Vec::with_capacity(group_ids.len());
+        for id in group_ids {
+            let key = m
+                .group_by_id(id)
+                .map(|g| g.key)
+                .ok_or_else(|| EndpointError::UnknownGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                })?;
+            if keys.contains(&key) {
+                return Err(EndpointError::RepeatedGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                });
+            }
+            keys.push(key);
+        }
+        let enterprise = keys
+            .iter()
+            .filter(|k| matches!(m.groups[k].kind, GroupKind::EcsEnterprise))
+            .count();
+        if enterprise != 0 && enterprise != keys.len() {
+            return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
+        }
+        provider_check(m, name, &keys)?;
+        let m = &mut *self.model;
+        let key = EndpointKey::new(m.endpoints.len() as u32);
+        m.endpoints.push(Endpoint {
+            name: name.to_owned(),
+            ips: ips.to_vec(),
+            groups: keys,
+        });
+        m.by_name.insert(name.to_owned(), key);
+        m.by_addr.extend(ips.iter().map(|&a| (a, key)));
+        self.journal.push(Undo::PopEndpoint);
+        Ok(key)
+    }
+
+    /// Gives the objects one call created the ids the cloud really gave them (an imported
+    /// scenario names `sg-...`, `sgr-...`, UUIDs): `created` (the id the call answered: a
+    /// group, an address group or a single rule) becomes `id`; the rules it created (keys
+    /// from `mark` on, in creation order) take `rule_ids`, one each. With `drop_rules`,
+    /// those rules are removed instead (the group as listed starts with none of the rules
+    /// a create call adds by itself). Answers the provider's bookkeeping already gave keep
+    /// the generated ids.
+    ///
+    /// # Errors
+    /// A message naming what does not fit: nothing created, a count mismatch, an id that
+    /// another object already has. Nothing of it changes then (and the caller drops the
+    /// transaction, so nothing of the call either).
+    pub(crate) fn pin_ids(
+        &mut self,
+        created: Option<&str>,
+        id: Option<&str>,
+        mark: RuleKey,
+        rule_ids: Option<&[String]>,
+        drop_rules: bool,
+    ) -> Result<(), String> {
+        let mut new_rules: Vec<(GroupKey, RuleKey, String)> = self
+            .groups
+            .values()
+            .flat_map(|g| g.rules.iter().map(move |r| (g.key, r.key, r.id.clone())))
+            .filter(|(_, r, _)| *r >= mark)
+            .collect();
+        // Keys are handed out in creation order.
+        new_rules.sort_by_key(|(_, r, _)| *r);
+        let created_group = created.and_then(|c| self.group_by_id(c)).map(|g| g.key);
+        let created_rule = created.filter(|c| new_rules.len() == 1 && new_rules[0].2 == *c);
+        if drop_rules && created_group.is_none() {
+            return Err("`defaults: false` needs a call that creates a security group".into());
+        }
+        // One list of new rule ids, whether given as `ids` or as the `id` of a call that
+        // created one rule.
+        let rule_ids: Option<Vec<String>> = match (rule_ids, id, created_rule) {
+            (Some(_), Some(_), Some(_)) => {
+                return Err("`id` and `ids` both name the one rule this call created".into())
+            }
+            (None, Some(one), Some(_)) => Some(vec![one.to_owned()]),
+            (ids, _, _) => ids.map(<[String]>::to_vec),
+        };
+        let taken = |m: &Model, x: &str| {
+            m.group_by_id(x).is_some()
+                || m.address_group_by_id(x).is_some()
+                || m.groups
+                    .values()
+                    .flat_map(|g| &g.rules)
+                    .any(|r| r.id == x && r.key < mark)
+        };
+        if let Some(ids) = &rule_ids {
+            if drop_rules {
+                return Err(
+                    "`ids` and `defaults: false` do not go together (the created rules are removed)".into(),
+                );
+            }
+            if ids.len() != new_rules.len() {
+                return Err(format!(
+                    "{} id(s) given in `ids`, but the call created {} rule(s)",
+                    ids.len(),
+                    new_rules.len()
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for rid in ids {
+                if rid.is_empty() {
+                    return Err("an empty rule id in `ids`".into());
+                }
+                if !seen.insert(rid.as_str()) {
+                    return Err(format!("rule id `{rid}` is given twice in `ids`"));
+                }
+                if taken(self, rid) {
+                    return Err(format!("rule id `{rid}` already names another object"));
+                }
+            }
+        }
+        let renamed = match (created, id) {
+            (Some(_), Some(_)) if created_rule.is_some() => None,
+            (Some(old), Some(new)) if old != new => {
+                if new.is_empty() {
+                    return Err("an empty `id`".into());
+                }
+                if taken(self, new) {
+                    return Err(format!("id `{new}` already names another object"));
+                }
+                Some((old.to_owned(), new.to_owned()))
+            }
+            (None, Some(new)) => {
+                return Err(format!(
+                    "`id` `{new}` given, but the call created nothing to name"
+                ))
+            }
+            _ => None,
+        };
+        // Validated: from here on nothing fails.
+        if drop_rules {
+            if let Some(g) = created_group {
+                let drop: Vec<RuleKey> = new_rules
+                    .iter()
+                    .filter(|(rg, _, _)| *rg == g)
+                    .map(|(_, r, _)| *r)
+                    .collect();
+                self.remove_rules(g, &drop);
+            }
+        } else if let Some(ids) = &rule_ids {
+            for ((g, r, old), rid) in new_rules.iter().zip(ids) {
+                self.rename_everywhere(old, rid);
+                self.edit_rule(*g, *r, |rule| rule.id.clone_from(rid));
+            }
+        }
+        if let Some((old, new)) = renamed {
+            self.rename_everywhere(&old, &new);
+            let groups: Vec<GroupKey> = self
+                .groups
+                .values()
+                .filter(|g| g.id == old)
+                .map(|g| g.key)
+                .collect();
+            for g in groups {
+                self.edit_group_fields(g, |g| g.id.clone_from(&new));
+            }
+            let address_groups: Vec<AddressGroupKey> = self
+                .address_groups
+                .values()
+                .filter(|a| a.id == old)
+                .map(|a| a.key)
+                .collect();
+            for a in address_groups {
+                self.edit_address_group(a, |a| a.id.clone_from(&new));
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a group's own fields (not its rules, not its key), journaled.
+    fn edit_group_fields(&mut self, key: GroupKey, f: impl FnOnce(&mut Group)) {
+        let Some(g) = self.model.groups.get_mut(&key) else {
+            return;
+        };
+        if !self.whole.contains(&key) {
+            let rules = std::mem::take(&mut g.rules);
+            self.journal.push(Undo::GroupFields(Box::new(g.clone())));
+            g.rules = rules;
+        }
+        f(g);
+    }
+
+    /// Changes one rule (not its key), journaled.
+    fn edit_rule(&mut self, group: GroupKey, key: RuleKey, f: impl FnOnce(&mut Rule)) {
+        let Some(g) = self.model.groups.get_mut(&group) else {
+            return;
+        };
+        let Some(index) = g.rules.iter().position(|r| r.key == key) else {
+            return;
+        };
+        if !self.whole.contains(&group) {
+            self.journal.push(Undo::Rule {
+                group,
+                index,
+                rule: Box::new(g.rules[index].clone()),
+            });
+        }
+        f(&mut g.rules[index]);
+    }
+
+    /// Changes an address group (not its key), journaled.
+    fn edit_address_group(&mut self, key: AddressGroupKey, f: impl FnOnce(&mut AddressGroup)) {
+        let Some(a) = self.model.address_groups.get_mut(&key) else {
+            return;
+        };
+        self.journal.push(Undo::AddressGroup(Box::new(a.clone())));
+        f(a);
+    }
+
+    /// Replaces `old` by `new` wherever an answer shows it: groups' and address groups' own
+    /// views, and every rule's (a rule names its group, a peer group, an address group).
+    /// Journals only what changes.
+    fn rename_everywhere(&mut self, old: &str, new: &str) {
+        let groups: Vec<GroupKey> = self.groups.keys().copied().collect();
+        for key in groups {
+            if has_str(&self.groups[&key].shown, old) {
+                self.edit_group_fields(key, |g| replace_str(&mut g.shown, old, new));
+            }
+            let rules: Vec<RuleKey> = self.groups[&key]
+                .rules
+                .iter()
+                .filter(|r| has_str(&r.shown, old))
+                .map(|r| r.key)
+                .collect();
+            for r in rules {
+                self.edit_rule(key, r, |rule| replace_str(&mut rule.shown, old, new));
+            }
+        }
+        let address_groups: Vec<AddressGroupKey> = self
+            .address_groups
+            .values()
+            .filter(|a| has_str(&a.shown, old))
+            .map(|a| a.key)
+            .collect();
+        for a in address_groups {
+            self.edit_address_group(a, |a| replace_str(&mut a.shown, old, new));
+        }
+    }
+}
+
+/// Whether some string value in `v` equals `s`.
+fn has_str(v: &serde_json::Value, s: &str) -> bool {
+    match v {
+        serde_json::Value::String(x) => x == s,
+        serde_json::Value::Array(items) => items.iter().any(|x| has_str(x, s)),
+        serde_json::Value::Object(map) => map.values().any(|x| has_str(x, s)),
+        _ => false,
+    }
+}
+
+/// Replaces every string value equal to `old` in `v` by `new`.
+fn replace_str(v: &mut serde_json::Value, old: &str, new: &str) {
+    match v {
+        serde_json::Value::String(s) if s == old => *s = new.to_owned(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|x| replace_str(x, old, new)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|x| replace_str(x, old, new)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{AddressEntry, InnerPolicy};
+    use crate::options::Options;
+    use crate::provider_kind::Provider;
+    use crate::query::testkit;
+    use crate::rule::{Direction, Family};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// One mutation through the handle; indexes pick among what exists (modulo).
+    #[derive(Clone, Debug)]
+    enum Op {
+        Group,
+        Rules(usize, usize),
+        Remove(usize, u8),
+        Policy(usize),
+        AddressGroup,
+        ReplaceAddressGroup(usize),
+        Attach(usize, u8),
+        Pin(usize, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Group),
+            (any::<usize>(), 0..4usize).prop_map(|(g, n)| Op::Rules(g, n)),
+            (any::<usize>(), any::<u8>()).prop_map(|(g, m)| Op::Remove(g, m)),
+            any::<usize>().prop_map(Op::Policy),
+            Just(Op::AddressGroup),
+            any::<usize>().prop_map(Op::ReplaceAddressGroup),
+            (any::<usize>(), any::<u8>()).prop_map(|(g, a)| Op::Attach(g, a)),
+            (any::<usize>(), any::<bool>()).prop_map(|(g, r)| Op::Pin(g, r)),
+        ]
+    }
+
+    fn nth_group(m: &Model, i: usize) -> Option<GroupKey> {
+        let keys: Vec<GroupKey> = m.groups.keys().copied().collect();
+        (!keys.is_empty()).then(|| keys[i % keys.len()])
+    }
+
+    /// Applies `op`, checking that reads through the handle see the write.
+    fn apply(t: &mut Transaction<'_>, op: &Op, step: usize) {
+        match *op {
+            Op::Group => {
+                let key = t.next_group_key();
+                let id = format!("sg-{}", key.get());
+                t.insert_group(Group {
+                    key,
+                    id: id.clone(),
+                    name: id.clone(),
+                    description: String::new(),
+                    kind: GroupKind::EcsBasic {
+                        inner: InnerPolicy::Accept,
+                    },
+                    rules: Vec::new(),
+                    shown: json!({"id": id}),
+                });
+                assert!(t.group(key).is_some());
+            }
+            Op::Rules(g, n) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let before = t.group(g).map_or(0, |g| g.rules.len());
+                let rules: Vec<Rule> = t
+                    .next_rule_keys(n)
+                    .map(|key| {
+                        let mut r = testkit::rule(Direction::Ingress);
+                        r.key = key;
+                        r.id = format!("r-{}", key.get());
+                        r.shown = json!({"id": r.id, "group": t.group(g).map(|g| g.id.clone())});
+                        r
+                    })
+                    .collect();
+                t.push_rules(g, rules);
+                assert_eq!(t.group(g).map_or(0, |g| g.rules.len()), before + n);
+            }
+            Op::Remove(g, mask) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let keys: Vec<RuleKey> = t.groups[&g]
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << (i % 8)) != 0)
+                    .map(|(_, r)| r.key)
+                    .collect();
+                t.remove_rules(g, &keys);
+                assert!(t.groups[&g].rules.iter().all(|r| !keys.contains(&r.key)));
+            }
+            Op::Policy(g) => {
+                let Some(g) = nth_group(t, g) else { return };
+                if let Some(group) = t.group_mut(g) {
+                    group.kind = GroupKind::EcsBasic {
+                        inner: InnerPolicy::Drop,
+                    };
+                    group.name = format!("renamed-{step}");
+                }
+                assert_eq!(t.groups[&g].name, format!("renamed-{step}"));
+            }
+            Op::AddressGroup => {
+                let key = t.next_address_group_key();
+                t.insert_address_group(AddressGroup {
+                    key,
+                    id: format!("ag-{}", key.get()),
+                    name: String::new(),
+                    family: Family::V4,
+                    entries: vec![AddressEntry::Net("10.0.0.0/8".parse().unwrap())],
+                    shown: json!({"id": format!("ag-{}", key.get())}),
+                });
+                assert!(t.address_group(key).is_some());
+            }
+            Op::ReplaceAddressGroup(a) => {
+                let keys: Vec<AddressGroupKey> = t.address_groups.keys().copied().collect();
+                if keys.is_empty() {
+                    return;
+                }
+                let mut changed = t.address_groups[&keys[a % keys.len()]].clone();
+                changed.entries.clear();
+                t.insert_address_group(changed);
+            }
+            Op::Attach(g, a) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let id = t.groups[&g].id.clone();
+                let ip: IpAddr = format!("192.0.2.{a}").parse().unwrap();
+                let name = format!("vm-{step}");
+                let attached = t.attach(&name, &[ip], &[id], |_, _, _| Ok(()));
+                assert_eq!(
+                    attached.is_ok(),
+                    t.endpoint_by_addr(ip)
+                        .is_some_and(|e| t.endpoint(e).unwrap().name == name)
+                );
+            }
+            Op::Pin(g, rules) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let old = t.groups[&g].id.clone();
+                let mark = t.rule_key_mark();
+                if rules {
+                    // Rules created now, then named.
+                    let key = t.next_rule_keys(1).next().unwrap();
+                    let mut r = testkit::rule(Direction::Egress);
+                    r.key = key;
+                    r.id = format!("r-{}", key.get());
+                    r.shown = json!({"id": r.id, "group": old});
+                    t.push_rules(g, vec![r]);
+                    let ids = vec![format!("sgr-pinned-{step}")];
+                    assert_eq!(t.pin_ids(None, None, mark, Some(&ids), false), Ok(()));
+                    assert!(t.groups[&g].rules.iter().any(|r| r.id == ids[0]));
+                } else {
+                    let new = format!("sg-pinned-{step}");
+                    assert_eq!(t.pin_ids(Some(&old), Some(&new), mark, None, false), Ok(()));
+                    assert!(t.group_by_id(&new).is_some());
+                }
+            }
+        }
+    }
+
+    fn base() -> Model {
+        let mut m = Model::new(Provider::Ecs, Options::default());
+        let mut t = m.begin();
+        for (i, op) in [
+            Op::Group,
+            Op::Group,
+            Op::Rules(0, 3),
+            Op::Rules(1, 2),
+            Op::AddressGroup,
+            Op::Attach(0, 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            apply(&mut t, op, 1000 + i);
+        }
+        t.commit();
+        m
+    }
+
+    proptest! {
+        /// A dropped transaction leaves the model exactly as it was, whatever it did; a
+        /// committed one keeps every change.
+        #[test]
+        fn a_dropped_transaction_changes_nothing(ops in prop::collection::vec(op(), 0..24), commit in any::<bool>()) {
+            let mut m = base();
+            let before = m.clone();
+            let mut expected = m.clone();
+            {
+                let mut t = m.begin();
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&mut t, op, i);
+                }
+                if commit {
+                    t.commit();
+                }
+            }
+            if commit {
+                let mut t = expected.begin();
+                for (i, op) in ops.iter().enumerate() {
+                    apply(&mut t, op, i);
+                }
+                t.commit();
+                prop_assert_eq!(&m, &expected);
+            } else {
+                prop_assert_eq!(&m, &before);
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_pin_changes_nothing_through_the_same_transaction() {
+        let mut m = base();
+        let before = m.clone();
+        let taken = m.groups().nth(1).unwrap().id.clone();
+        let first = m.groups().next().unwrap().id.clone();
+        let mark = m.rule_key_mark();
+        let mut t = m.begin();
+        apply(&mut t, &Op::Rules(0, 2), 0);
+        // `taken` already names another group.
+        assert!(t.pin_ids(Some(&first), Some(&taken), mark, None, false).is_err());
+        drop(t);
+        assert_eq!(m, before);
+    }
+}
