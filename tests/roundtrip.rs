@@ -321,12 +321,29 @@ fn batched_rules_round_trip() {
         let (_, _, other) = cloud(provider);
         let drafts = prop::collection::vec(draft(provider, Some(other)), 1..8);
         proptest!(ProptestConfig::with_cases(64), |(drafts in drafts)| {
-            // Duplicates within one call are refused: keep the first of each.
+            // Duplicates within one call are refused (or, ECS, merged): keep the first of
+            // each. What the provider takes as one match decides: no remote is the whole
+            // family, no port (or every port) is every port.
+            let same_match = |a: &RuleDraft, b: &RuleDraft| {
+                let norm = |d: &RuleDraft| {
+                    let mut d = d.clone();
+                    if d.remote_cidr.is_none() && d.remote_group.is_none() && d.remote_address_group.is_none() {
+                        d.remote_cidr = Some(d.family.any_net());
+                    }
+                    // An ECS group reference names no family: it matches the members' own.
+                    if provider == Provider::Ecs && d.remote_group.is_some() {
+                        d.family = Family::V4;
+                    }
+                    if d.dst_ports.iter().any(|r| r.lo == 0 && r.hi == 65535) || d.dst_ports.iter().any(|r| r.lo <= 1 && r.hi == 65535) && d.dst_ports.len() == 1 {
+                        d.dst_ports.clear();
+                    }
+                    RuleDraft { action: Action::Allow, priority: 0, description: String::new(), ..d }
+                };
+                norm(a) == norm(b)
+            };
             let mut unique: Vec<RuleDraft> = Vec::new();
             for d in drafts {
-                let twin = unique.iter().any(|u| {
-                    RuleDraft { action: d.action, priority: d.priority, description: d.description.clone(), ..u.clone() } == d
-                });
+                let twin = unique.iter().any(|u| same_match(u, &d));
                 if !twin {
                     unique.push(d);
                 }
