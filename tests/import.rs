@@ -384,3 +384,51 @@ fn terraform_documents_are_not_read_as_describe_output() {
         "plan.json: a terraform document, but the format asked for is describe"
     );
 }
+
+// ---- Terraform (import-formats.md sections 2 and 3; fixtures cite T1..T12, TF1..TF7) ----
+
+const TF: &str = "tests/fixtures/import/terraform";
+
+fn tf(path: &str, provider: Option<Provider>) -> import::Inventory {
+    import::read_paths(
+        &[&format!("{TF}/{path}")],
+        &Options {
+            provider,
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn tf_plan(path: &str) -> import::PlanInventories {
+    let docs =
+        import::load::parse_str(path, &std::fs::read_to_string(format!("{TF}/{path}")).unwrap()).unwrap();
+    import::read_plan(&docs[0], None).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn open_items(inv: &import::Inventory) -> Vec<(UnresolvedKind, String, String)> {
+    inv.unresolved
+        .iter()
+        .map(|u| {
+            (
+                u.kind.clone(),
+                u.subject.clone(),
+                u.field.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn terraform_debug_dump() {
+    for p in [
+        "alicloud/state.json",
+        "alicloud/terraform.tfstate",
+        "ens/state.json",
+    ] {
+        let inv = tf(p, None);
+        println!("{p}: {}", serde_json::to_string_pretty(&inv).unwrap());
+    }
+    let sides = tf_plan("alicloud/plan.json");
+    println!("after: {}", serde_json::to_string_pretty(&sides.after).unwrap());
+}

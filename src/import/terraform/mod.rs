@@ -969,7 +969,6 @@ fn references_of(provider: Provider) -> References {
 /// Reads one side into an inventory: groups (and address groups, prefix lists) first, then
 /// rules, then membership, so a resource may come in any order in the document.
 fn build(
-    file: &str,
     instances: &[Instance],
     provider: Provider,
     resolver: Option<&Resolver<'_>>,
@@ -1112,7 +1111,7 @@ pub fn read_states(docs: &[&Document], provider: Option<Provider>) -> Result<Inv
     let mut ids = HashSet::new();
     rule_ids(&all, &mut ids);
     // Several states are one build, so references from one state to another join.
-    build(first, &all, provider, None, &ids, None)
+    build(&all, provider, None, &ids, None)
 }
 
 /// Reads a plan (`terraform show -json plan.out`) into its two sides.
@@ -1159,9 +1158,9 @@ pub fn read_plan(doc: &Document, provider: Option<Provider>) -> Result<PlanInven
     let mut ids = HashSet::new();
     rule_ids(&prior, &mut ids);
     rule_ids(&after, &mut ids);
-    let before = build(file, &prior, provider, None, &ids, None)?;
+    let before = build(&prior, provider, None, &ids, None)?;
     let resolver = Resolver::new(plan.get("configuration"), &after);
-    let mut after = build(file, &after, provider, Some(&resolver), &ids, Some(&before))?;
+    let mut after = build(&after, provider, Some(&resolver), &ids, Some(&before))?;
     if plan.get("complete") == Some(&Value::Bool(false)) {
         after.notes.push(format!(
             "{file}: the plan is not complete (`complete: false`: -target or deferred changes); objects it leaves out are as in the prior state"
