@@ -279,9 +279,13 @@ fn group_ids(
 fn instance(ctx: &mut Ctx<'_>, inst: &Instance, list: &str, v2: bool) -> Result<(), ImportError> {
     let n = inst.node();
     let key = inst.key()?;
-    // Instance-wide groups: v2's deprecated `security_groups[] {id}`, v0's `security_group[] {id}`.
-    let wide_attr = if v2 { "security_groups" } else { "security_group" };
-    let (wide, _) = group_ids(ctx, inst, n.get(wide_attr), &[wide_attr], &key)?;
+    // v2's deprecated instance-wide `security_groups[] {id}` applies to every interface
+    // [T12]; v0's computed `security_group[]` is not per port (trap 16) and is not used.
+    let wide = if v2 {
+        group_ids(ctx, inst, n.get("security_groups"), &["security_groups"], &key)?.0
+    } else {
+        Vec::new()
+    };
     let interfaces = n.get(list);
     if interfaces.unknown() {
         ctx.plan_unknown(&key, list, inst, "the instance's interfaces and their groups");
@@ -305,8 +309,7 @@ fn instance(ctx: &mut Ctx<'_>, inst: &Instance, list: &str, v2: bool) -> Result<
         if groups.is_empty() {
             groups.clone_from(&wide);
         }
-        let ext = matches!(itf.get("type").text(&format!("{path}.type"))?, Got::Known(t) if t == "external");
-        if groups.is_empty() && !ext {
+        if groups.is_empty() {
             ctx.open(
                 UnresolvedKind::CloudDefault,
                 &name,
