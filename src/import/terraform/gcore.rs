@@ -128,7 +128,7 @@ fn rule_fields(
     path: &str,
     subject: &str,
     resource: Option<()>,
-) -> Result<Option<(Direction, Map<String, Value>)>, ImportError> {
+) -> Result<Option<super::RuleBody>, ImportError> {
     let p = |a: &str| super::value::join(path, a);
     let omitted = |ctx: &Ctx<'_>, a: &str| resource.is_some() && !ctx.configured(inst, a);
     let direction = match r.get("direction").text(&p("direction"))? {

@@ -252,7 +252,7 @@ fn rule_fields(
     path: &str,
     subject: &str,
     resource: bool,
-) -> Result<Option<(Direction, Map<String, Value>)>, ImportError> {
+) -> Result<Option<super::RuleBody>, ImportError> {
     let p = |a: &str| super::value::join(path, a);
     // In a plan, an Optional+Computed attribute the configuration omits is unknown; for
     // these it becomes the API's documented "all" (unset), for action and priority a

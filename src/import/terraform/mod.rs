@@ -632,6 +632,9 @@ fn decide(file: &str, instances: &[&Instance], asked: Option<Provider>) -> Resul
     }
 }
 
+/// A rule's direction and its request fields.
+pub(crate) type RuleBody = (crate::Direction, Map<String, Value>);
+
 /// What a reference to another object came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Ref {

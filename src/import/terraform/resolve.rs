@@ -188,7 +188,7 @@ impl<'a> Resolver<'a> {
 
     /// The expression of an attribute path (`["network_interfaces", "0", "security_group_ids"]`).
     fn expression(&self, config_address: &str, path: &[&str]) -> Option<&'a Value> {
-        let mut node: &'a Value = self.resources.get(config_address).map(|m| *m)?.get(path[0])?;
+        let mut node: &'a Value = self.resources.get(config_address).copied()?.get(path[0])?;
         for seg in &path[1..] {
             if node.get("references").is_some() || node.get("constant_value").is_some() {
                 break;
