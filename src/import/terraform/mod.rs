@@ -1221,3 +1221,588 @@ pub(crate) fn read_documents(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::Direction;
+
+    fn state(resources: Value) -> Document {
+        Document::new(
+            "s.json",
+            json!({"format_version": "1.0", "values": {"root_module": {"resources": resources}}}),
+        )
+    }
+
+    fn res(address: &str, rtype: &str, values: Value) -> Value {
+        let name = address.rsplit('.').next().unwrap().split('[').next().unwrap();
+        json!({"address": address, "mode": "managed", "type": rtype, "name": name, "values": values})
+    }
+
+    fn change(
+        address: &str,
+        rtype: &str,
+        actions: Value,
+        before: Value,
+        after: Value,
+        unknown: Value,
+    ) -> Value {
+        let name = address.rsplit('.').next().unwrap().split('[').next().unwrap();
+        json!({"address": address, "mode": "managed", "type": rtype, "name": name,
+               "change": {"actions": actions, "before": before, "after": after, "after_unknown": unknown}})
+    }
+
+    fn plan(prior: Value, changes: Value, config: Value) -> Document {
+        Document::new(
+            "p.json",
+            json!({"format_version": "1.2",
+                   "prior_state": {"format_version": "1.0", "values": {"root_module": {"resources": prior}}},
+                   "resource_changes": changes, "configuration": {"root_module": config}}),
+        )
+    }
+
+    fn fields(inv: &Inventory, gi: usize, ri: usize) -> Value {
+        Value::Object(inv.groups[gi].rules[ri].fields.clone())
+    }
+
+    fn open(inv: &Inventory) -> Vec<(UnresolvedKind, String, String)> {
+        inv.unresolved
+            .iter()
+            .map(|u| {
+                (
+                    u.kind.clone(),
+                    u.subject.clone(),
+                    u.field.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn sg(id: &str) -> Value {
+        json!({"id": id, "name": id, "vpc_id": "vpc-1", "security_group_type": "normal", "inner_access_policy": "Accept"})
+    }
+
+    fn ali_rule(typ: &str, extra: Value) -> Value {
+        let mut v = json!({"id": "x", "security_group_id": "sg-1", "type": typ, "ip_protocol": "tcp", "port_range": "22/22",
+                           "policy": "accept", "priority": 1, "nic_type": "intranet", "cidr_ip": "", "ipv6_cidr_ip": "",
+                           "source_security_group_id": "", "source_group_owner_account": "", "prefix_list_id": "",
+                           "description": "", "security_group_rule_id": "sgr-1"});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    #[test]
+    fn trap17_unset_is_empty_string_zero_or_null_per_provider() {
+        // alicloud (SDKv2): `""` peers are unset; a `0` priority is unset.
+        let inv = read_states(
+            &[&state(json!([
+                res("alicloud_security_group.a", "alicloud_security_group", sg("sg-1")),
+                res(
+                    "alicloud_security_group_rule.r",
+                    "alicloud_security_group_rule",
+                    ali_rule("ingress", json!({"cidr_ip": "10.0.0.0/8", "priority": 0}))
+                )
+            ]))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            fields(&inv, 0, 0),
+            json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "Accept", "NicType": "intranet", "SourceCidrIp": "10.0.0.0/8"})
+        );
+        // gcore v0.x (SDKv2): port 0 is every port, `""` remote unset; v2 writes null.
+        let v0 = json!({"id": "g", "name": "g", "security_group_rules": [
+            {"id": "r", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 0, "port_range_max": 0,
+             "remote_ip_prefix": "", "remote_group_id": "", "description": ""}]});
+        let v2 = json!({"id": "g", "name": "g", "rules": null, "security_group_rules": [
+            {"id": "r", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": null, "port_range_max": null,
+             "remote_ip_prefix": null, "remote_group_id": null, "description": null}]});
+        let a = read_states(
+            &[&state(json!([res(
+                "gcore_securitygroup.g",
+                "gcore_securitygroup",
+                v0
+            )]))],
+            None,
+        )
+        .unwrap();
+        let b = read_states(
+            &[&state(json!([res(
+                "gcore_cloud_security_group.g",
+                "gcore_cloud_security_group",
+                v2
+            )]))],
+            None,
+        )
+        .unwrap();
+        let want = json!({"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp"});
+        assert_eq!(fields(&a, 0, 0), want);
+        assert_eq!(fields(&b, 0, 0), want);
+        // huaweicloud: `""` remote is "all addresses" (unset); `""`/`0` action and priority
+        // are left to a default the documents disagree on.
+        let rule = json!({"id": "r1", "security_group_id": "h1", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                          "ports": "", "port_range_min": 80, "port_range_max": 90, "remote_ip_prefix": "", "remote_group_id": "",
+                          "remote_address_group_id": "", "action": "", "priority": 0, "description": ""});
+        let inv = read_states(
+            &[&state(json!([
+                res(
+                    "huaweicloud_networking_secgroup.h",
+                    "huaweicloud_networking_secgroup",
+                    json!({"id": "h1", "name": "h"})
+                ),
+                res(
+                    "huaweicloud_networking_secgroup_rule.r",
+                    "huaweicloud_networking_secgroup_rule",
+                    rule
+                )
+            ]))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            fields(&inv, 0, 0),
+            json!({"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "multiport": "80-90"})
+        );
+        assert_eq!(
+            open(&inv),
+            [
+                (
+                    UnresolvedKind::ContestedDefault,
+                    "r1".to_owned(),
+                    "action".to_owned()
+                ),
+                (
+                    UnresolvedKind::ContestedDefault,
+                    "r1".to_owned(),
+                    "priority".to_owned()
+                )
+            ]
+        );
+        assert_eq!(
+            inv.groups[0].defaults,
+            Defaults::Added,
+            "no computed `rules` read: defaults to add"
+        );
+    }
+
+    #[test]
+    fn trap18_egress_rules_name_their_destination_with_ingress_named_fields() {
+        let inv = read_states(
+            &[&state(json!([
+                res("alicloud_security_group.a", "alicloud_security_group", sg("sg-1")),
+                res("alicloud_security_group.b", "alicloud_security_group", sg("sg-2")),
+                res(
+                    "alicloud_security_group_rule.out",
+                    "alicloud_security_group_rule",
+                    ali_rule(
+                        "egress",
+                        json!({"cidr_ip": "0.0.0.0/0", "policy": "drop", "priority": 100})
+                    )
+                ),
+                res(
+                    "alicloud_security_group_rule.to_b",
+                    "alicloud_security_group_rule",
+                    ali_rule(
+                        "egress",
+                        json!({"source_security_group_id": "sg-2", "source_group_owner_account": "123",
+                                              "security_group_rule_id": "sgr-2"})
+                    )
+                ),
+                res(
+                    "alicloud_security_group_rule.v6",
+                    "alicloud_security_group_rule",
+                    ali_rule(
+                        "ingress",
+                        json!({"ipv6_cidr_ip": "2001:db8::/32", "security_group_rule_id": "sgr-3"})
+                    )
+                )
+            ]))],
+            None,
+        )
+        .unwrap();
+        let g = &inv.groups[0];
+        assert_eq!(g.rules[0].direction, Direction::Egress);
+        assert_eq!(g.rules[0].fields["DestCidrIp"], json!("0.0.0.0/0"));
+        assert!(!g.rules[0].fields.contains_key("SourceCidrIp"));
+        assert_eq!(g.rules[1].fields["DestGroupId"], json!("sg-2"));
+        assert_eq!(g.rules[1].fields["DestGroupOwnerAccount"], json!("123"));
+        assert!(!g.rules[1].fields.contains_key("SourceGroupId"));
+        assert_eq!(g.rules[2].fields["Ipv6SourceCidrIp"], json!("2001:db8::/32"));
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+    }
+
+    fn hw_instance(groups: Value) -> Value {
+        json!({"id": "vm-1", "security_group_ids": groups, "security_groups": [],
+               "network": [{"uuid": "n", "fixed_ip_v4": "192.168.0.10", "port": "port-1"}]})
+    }
+
+    fn hw_groups() -> Vec<Value> {
+        ["h1", "h2"]
+            .iter()
+            .map(|id| {
+                res(
+                    &format!("huaweicloud_networking_secgroup.{id}"),
+                    "huaweicloud_networking_secgroup",
+                    json!({"id": id, "name": id, "rules": []}),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trap19_a_huawei_instance_group_set_is_no_association_order() {
+        let mut r = hw_groups();
+        r.push(res(
+            "huaweicloud_compute_instance.vm",
+            "huaweicloud_compute_instance",
+            hw_instance(json!(["h1", "h2"])),
+        ));
+        let inv = read_states(&[&state(Value::Array(r))], None).unwrap();
+        let e = &inv.endpoints[0];
+        assert_eq!((e.name.as_str(), e.order_known), ("port-1", false));
+        assert_eq!(
+            open(&inv),
+            [(
+                UnresolvedKind::GroupOrder,
+                "port-1".to_owned(),
+                "security_group_ids".to_owned()
+            )]
+        );
+        // One group has one order; a port resource's list is an order.
+        let mut r = hw_groups();
+        r.push(res(
+            "huaweicloud_compute_instance.vm",
+            "huaweicloud_compute_instance",
+            hw_instance(json!(["h2"])),
+        ));
+        r.push(res("huaweicloud_networking_port_v2.p", "huaweicloud_networking_port_v2",
+                   json!({"id": "port-2", "security_group_ids": ["h2", "h1"], "fixed_ip": [{"ip_address": "192.168.0.11"}]})));
+        let inv = read_states(&[&state(Value::Array(r))], None).unwrap();
+        assert!(inv.endpoints.iter().all(|e| e.order_known));
+        assert_eq!(inv.endpoints[1].groups, ["h2", "h1"], "never sorted");
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        // An update appends the added group after the existing ones (provider code, trap 19).
+        let prior = json!([res(
+            "huaweicloud_compute_instance.vm",
+            "huaweicloud_compute_instance",
+            hw_instance(json!(["h2"]))
+        )]);
+        let mut prior_all = hw_groups();
+        prior_all.extend(prior.as_array().unwrap().iter().cloned());
+        let doc = plan(
+            Value::Array(prior_all),
+            json!([change(
+                "huaweicloud_compute_instance.vm",
+                "huaweicloud_compute_instance",
+                json!(["update"]),
+                hw_instance(json!(["h2"])),
+                hw_instance(json!(["h1", "h2"])),
+                json!({})
+            )]),
+            json!({}),
+        );
+        let sides = read_plan(&doc, None).unwrap();
+        assert_eq!(sides.after.endpoints[0].groups, ["h2", "h1"]);
+        assert!(sides.after.endpoints[0].order_known);
+        // ECS pools its groups: a set is harmless there.
+        let inv = read_states(
+            &[&state(json!([res("alicloud_instance.i", "alicloud_instance",
+                json!({"id": "i-1", "security_groups": ["sg-2", "sg-1"], "private_ip": "10.0.0.1", "network_interface_id": "eni-1"}))]))],
+            None,
+        )
+        .unwrap();
+        assert!(inv.endpoints[0].order_known);
+        assert!(inv
+            .unresolved
+            .iter()
+            .all(|u| u.kind == UnresolvedKind::MissingObject));
+    }
+
+    fn ali_config(resources: Value) -> Value {
+        json!({"resources": resources})
+    }
+
+    fn cfg(address: &str, expressions: Value) -> Value {
+        json!({"address": address, "mode": "managed", "type": address.split('.').next().unwrap(),
+               "name": address.split('.').nth(1).unwrap(), "expressions": expressions})
+    }
+
+    #[test]
+    fn trap20_plan_unknowns_resolve_through_references_or_stay_unresolved() {
+        let new_sg = change(
+            "alicloud_security_group.web",
+            "alicloud_security_group",
+            json!(["create"]),
+            Value::Null,
+            json!({"security_group_name": "web", "vpc_id": "vpc-1", "security_group_type": "normal",
+                                   "inner_access_policy": "Accept"}),
+            json!({"id": true}),
+        );
+        let inst = |name: &str, groups: Value, unknown: Value| {
+            change(
+                &format!("alicloud_instance.{name}"),
+                "alicloud_instance",
+                json!(["create"]),
+                Value::Null,
+                json!({"security_groups": groups}),
+                json!({"id": true, "security_groups": unknown, "private_ip": true}),
+            )
+        };
+        let rule = change(
+            "alicloud_security_group_rule.r[1]",
+            "alicloud_security_group_rule",
+            json!(["create"]),
+            Value::Null,
+            json!({"type": "ingress", "ip_protocol": "tcp", "port_range": "22/22", "policy": "accept", "priority": 1,
+                                 "cidr_ip": "0.0.0.0/0"}),
+            json!({"id": true, "security_group_id": true, "security_group_rule_id": true, "nic_type": true}),
+        );
+        let refs = json!({"references": ["alicloud_security_group.web.id", "alicloud_security_group.web"]});
+        let doc = plan(
+            json!([]),
+            json!([
+                new_sg,
+                inst("a", json!([null]), json!([true])),
+                inst("b", Value::Null, json!(true)),
+                inst("c", json!([null]), json!([true])),
+                rule
+            ]),
+            ali_config(json!([
+                cfg("alicloud_instance.a", json!({"security_groups": refs})),
+                cfg("alicloud_instance.b", json!({"security_groups": refs})),
+                cfg(
+                    "alicloud_instance.c",
+                    json!({"security_groups": {"references": ["local.groups"]}})
+                ),
+                cfg(
+                    "alicloud_security_group_rule.r",
+                    json!({"security_group_id": {"references": ["alicloud_security_group.web", "count.index"]}})
+                )
+            ])),
+        );
+        let sides = read_plan(&doc, None).unwrap();
+        let after = &sides.after;
+        assert!(sides.before.groups.is_empty() && sides.before.endpoints.is_empty());
+        assert_eq!(after.groups[0].id, "tf:alicloud_security_group.web");
+        let groups = |name: &str| {
+            after
+                .endpoints
+                .iter()
+                .find(|e| e.name == name)
+                .unwrap()
+                .groups
+                .clone()
+        };
+        // `[null]` with `[true]`: the one planned group the configuration names.
+        assert_eq!(
+            groups("tf:alicloud_instance.a"),
+            ["tf:alicloud_security_group.web"]
+        );
+        // A wholly unknown list: the named group, and the list itself unresolved.
+        assert_eq!(
+            groups("tf:alicloud_instance.b"),
+            ["tf:alicloud_security_group.web"]
+        );
+        // A local is opaque: nothing guessed.
+        assert!(groups("tf:alicloud_instance.c").is_empty());
+        // `web[count.index]` is not traced: the rule stays out, unresolved.
+        assert!(after.groups[0].rules.is_empty());
+        assert_eq!(
+            open(after),
+            [
+                (
+                    UnresolvedKind::PlanUnknown,
+                    "tf:alicloud_security_group_rule.r[1]".to_owned(),
+                    "security_group_id".to_owned()
+                ),
+                (
+                    UnresolvedKind::PlanUnknown,
+                    "tf:alicloud_instance.b".to_owned(),
+                    "security_groups".to_owned()
+                ),
+                (
+                    UnresolvedKind::PlanUnknown,
+                    "tf:alicloud_instance.c".to_owned(),
+                    "security_groups".to_owned()
+                ),
+            ]
+        );
+        assert!(after.unresolved[0]
+            .message
+            .contains("`alicloud_security_group_rule.r[1]`"));
+    }
+
+    #[test]
+    fn trap20_module_outputs_and_indexed_references_are_traced() {
+        let sg = |addr: &str, module: &str| {
+            let mut c = change(
+                addr,
+                "alicloud_security_group",
+                json!(["create"]),
+                Value::Null,
+                json!({"security_group_name": "g", "vpc_id": "vpc-1", "security_group_type": "normal",
+                                      "inner_access_policy": "Accept"}),
+                json!({"id": true}),
+            );
+            if !module.is_empty() {
+                c["module_address"] = json!(module);
+            }
+            c
+        };
+        let inst = change(
+            "alicloud_instance.i",
+            "alicloud_instance",
+            json!(["create"]),
+            Value::Null,
+            json!({"security_groups": [null, null]}),
+            json!({"id": true, "security_groups": [true, true]}),
+        );
+        let config = json!({
+            "resources": [cfg("alicloud_instance.i", json!({"security_groups": {"references": [
+                "module.net.sg_id", "module.net", "alicloud_security_group.g[1].id", "alicloud_security_group.g[1]", "alicloud_security_group.g"]}}))],
+            "module_calls": {"net": {"module": {
+                "resources": [cfg("alicloud_security_group.x", json!({}))],
+                "outputs": {"sg_id": {"expression": {"references": ["alicloud_security_group.x.id", "alicloud_security_group.x"]}}}}}}
+        });
+        let doc = plan(
+            json!([]),
+            json!([
+                sg("alicloud_security_group.g[0]", ""),
+                sg("alicloud_security_group.g[1]", ""),
+                sg("module.net.alicloud_security_group.x", "module.net"),
+                inst
+            ]),
+            config,
+        );
+        let after = read_plan(&doc, None).unwrap().after;
+        let e = after
+            .endpoints
+            .iter()
+            .find(|e| e.name == "tf:alicloud_instance.i")
+            .unwrap();
+        let mut groups = e.groups.clone();
+        groups.sort();
+        assert_eq!(
+            groups,
+            [
+                "tf:alicloud_security_group.g[1]",
+                "tf:module.net.alicloud_security_group.x"
+            ]
+        );
+        assert!(after.unresolved.is_empty(), "{:?}", after.unresolved);
+    }
+
+    #[test]
+    fn plan_actions_delete_replace_and_forget() {
+        let g = |id: &str| res("alicloud_security_group.g", "alicloud_security_group", sg(id));
+        let doc = |actions: Value, after: Value| {
+            plan(
+                json!([g("sg-1")]),
+                json!([change(
+                    "alicloud_security_group.g",
+                    "alicloud_security_group",
+                    actions,
+                    sg("sg-1"),
+                    after,
+                    json!({"id": true})
+                )]),
+                json!({}),
+            )
+        };
+        let ids = |d: Document| -> Vec<String> {
+            read_plan(&d, Some(Provider::Ecs))
+                .unwrap()
+                .after
+                .groups
+                .iter()
+                .map(|g| g.id.clone())
+                .collect()
+        };
+        assert!(ids(doc(json!(["delete"]), Value::Null)).is_empty());
+        assert_eq!(
+            ids(doc(json!(["delete", "create"]), sg("x"))),
+            ["tf:alicloud_security_group.g"]
+        );
+        assert_eq!(ids(doc(json!(["forget"]), Value::Null)), ["sg-1"]);
+        assert_eq!(ids(doc(json!(["no-op"]), sg("sg-1"))), ["sg-1"]);
+        assert_eq!(ids(doc(json!(["create", "forget"]), sg("x"))).len(), 2);
+        let err = read_plan(&doc(json!(["update"]), Value::Null), None).unwrap_err();
+        assert_eq!(err.to_string(), "p.json: resource_changes[0].change.after: is null for a `update` change of `alicloud_security_group.g`");
+    }
+
+    #[test]
+    fn format_versions_from_0_1_to_1_x_are_read() {
+        for (v, ok) in [
+            ("0.1", true),
+            ("0.2", true),
+            ("1.0", true),
+            ("1.9", true),
+            ("0.0", false),
+            ("2.0", false),
+            ("x", false),
+        ] {
+            let doc = json!({"format_version": v, "values": null});
+            assert_eq!(kind("f", &doc).is_ok(), ok, "{v}");
+        }
+        let err = kind("f", &json!({"format_version": 1.0, "values": {}})).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f: format_version: `1.0`: not a Terraform JSON format version (MAJOR.MINOR, 0.1 up to 1.x)"
+        );
+    }
+
+    #[test]
+    fn an_unknown_rule_attribute_is_refused_and_an_unknown_type_skipped() {
+        let err = read_states(
+            &[&state(json!([res(
+                "alicloud_security_group_rule.r",
+                "alicloud_security_group_rule",
+                ali_rule(
+                    "ingress",
+                    json!({"cidr_ip": "10.0.0.0/8", "port_range_list_id": "prl-1"})
+                )
+            )]))],
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "s.json: values.root_module.resources[0].values.port_range_list_id: `\"prl-1\"`: a rule attribute sgeval does not know; it cannot tell whether it changes the rule"
+        );
+        let inv = read_states(
+            &[&state(json!([
+                res("alicloud_security_group.a", "alicloud_security_group", sg("sg-1")),
+                res("alicloud_slb.lb", "alicloud_slb", json!({"id": "lb-1"}))
+            ]))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(inv.skipped[0].origin.path, "alicloud_slb.lb");
+        assert_eq!(inv.skipped[0].kind, "alicloud_slb");
+    }
+
+    #[test]
+    fn several_providers_need_a_provider() {
+        let doc = state(json!([
+            res("alicloud_security_group.a", "alicloud_security_group", sg("sg-1")),
+            res(
+                "gcore_securitygroup.g",
+                "gcore_securitygroup",
+                json!({"id": "g", "security_group_rules": []})
+            )
+        ]));
+        let err = read_states(&[&doc], None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("several providers (ecs at `alicloud_security_group.a`, gcore"),
+            "{err}"
+        );
+        let inv = read_states(&[&doc], Some(Provider::Gcore)).unwrap();
+        assert_eq!(inv.groups.len(), 1);
+        assert_eq!(inv.skipped[0].reason, "a ecs resource in a gcore import");
+    }
+}
