@@ -498,6 +498,11 @@ fn ens_group(ctx: &mut Ctx<'_>, inst: &Instance) -> Result<(), ImportError> {
                 Got::Known(v) => {
                     fields.insert((*param).into(), v);
                 }
+                // Optional+Computed attributes a permission block omits: the source-port filter
+                // and the description are then none (every source port, no text).
+                Got::Unknown
+                    if matches!(*attr, "source_port_range" | "description")
+                        && !ctx.configured_path(inst, &["permissions", &i.to_string(), attr]) => {}
                 Got::Unknown if *attr != "description" => {
                     ctx.plan_unknown(&subject, &apath, inst, "what the rule matches");
                 }

@@ -87,7 +87,11 @@ fn group(ctx: &mut Ctx<'_>, inst: &Instance, list: &str, defaults: Defaults) -> 
     }
     let rules = n.get(list);
     if rules.unknown() {
-        ctx.plan_unknown(&id, list, inst, "every rule of the group");
+        // v2's `rules` is Optional+Computed: omitted, it is unknown in a plan and the group
+        // has no inline rules (the API's default egress rules are `Defaults::Added`).
+        if ctx.configured(inst, list) {
+            ctx.plan_unknown(&id, list, inst, "every rule of the group");
+        }
         return Ok(());
     }
     let dedupe = defaults == Defaults::Listed;

@@ -252,6 +252,11 @@ fn walk_module(file: &str, path: &str, m: &Value, out: &mut Vec<Instance>) -> Re
         let address = string(file, &rpath, ro, "address")?.to_owned();
         let rtype = string(file, &rpath, ro, "type")?.to_owned();
         let name = string(file, &rpath, ro, "name")?;
+        if ro.get("deposed_key").is_some_and(|d| !d.is_null()) {
+            // An object `create_before_destroy` replaced, pending deletion: not the address's
+            // current object (it is under the same address), so it is left out.
+            continue;
+        }
         let managed = ro.get("mode").and_then(Value::as_str) != Some("data");
         let values = match ro.get("values") {
             None | Some(Value::Null) => Value::Object(Map::new()),
@@ -699,6 +704,11 @@ impl<'a> Ctx<'a> {
     /// Whether the configuration sets an attribute (a plan's planned side only).
     pub(crate) fn configured(&self, inst: &Instance, attr: &str) -> bool {
         self.resolver.is_none_or(|r| r.configured(inst, attr))
+    }
+
+    /// Whether the configuration sets an attribute inside nested blocks.
+    pub(crate) fn configured_path(&self, inst: &Instance, path: &[&str]) -> bool {
+        self.resolver.is_none_or(|r| r.configured_path(inst, path))
     }
 
     /// A single reference to an object of types `want` (a group id, an instance id): known,
@@ -1804,5 +1814,69 @@ mod tests {
         let inv = read_states(&[&doc], Some(Provider::Gcore)).unwrap();
         assert_eq!(inv.groups.len(), 1);
         assert_eq!(inv.skipped[0].reason, "a ecs resource in a gcore import");
+    }
+
+    #[test]
+    fn omitted_optional_computed_attributes_are_defaults_not_unknowns() {
+        // gcore v2 `rules` omitted: unknown in the plan, no inline rules.
+        let g = change(
+            "gcore_cloud_security_group.g",
+            "gcore_cloud_security_group",
+            json!(["create"]),
+            Value::Null,
+            json!({"name": "g", "project_id": 1, "region_id": 76}),
+            json!({"id": true, "rules": true, "security_group_rules": true}),
+        );
+        let e = change(
+            "alicloud_ens_security_group.e",
+            "alicloud_ens_security_group",
+            json!(["create"]),
+            Value::Null,
+            json!({"security_group_name": "e", "permissions": [{"direction": "ingress", "ip_protocol": "TCP",
+                              "port_range": "22/22", "source_cidr_ip": "10.0.0.0/8", "policy": "Accept", "priority": 1}]}),
+            json!({"id": true, "permissions": [{"source_port_range": true, "description": true, "creation_time": true,
+                              "dest_cidr_ip": true}]}),
+        );
+        let config = json!({"resources": [
+            cfg("gcore_cloud_security_group.g", json!({"name": {"constant_value": "g"}})),
+            cfg("alicloud_ens_security_group.e", json!({"permissions": [{"direction": {"constant_value": "ingress"},
+                "dest_cidr_ip": {"references": ["var.x"]}}]}))]});
+        let after = read_plan(&plan(json!([]), json!([g.clone()]), config.clone()), None)
+            .unwrap()
+            .after;
+        assert_eq!(after.groups[0].defaults, Defaults::Added);
+        assert!(after.unresolved.is_empty(), "{:?}", after.unresolved);
+        let after = read_plan(&plan(json!([]), json!([e]), config), None)
+            .unwrap()
+            .after;
+        assert_eq!(
+            open(&after),
+            [(
+                UnresolvedKind::PlanUnknown,
+                "p.json: alicloud_ens_security_group.e.permissions[0]".to_owned(),
+                "permissions[0].dest_cidr_ip".to_owned()
+            )]
+        );
+        assert!(!after.groups[0].rules[0].fields.contains_key("SourcePortRange"));
+    }
+
+    #[test]
+    fn a_deposed_object_is_not_the_current_one() {
+        let mut deposed = res(
+            "alicloud_security_group.a",
+            "alicloud_security_group",
+            sg("sg-old"),
+        );
+        deposed["deposed_key"] = json!("00000001");
+        let inv = read_states(
+            &[&state(json!([
+                res("alicloud_security_group.a", "alicloud_security_group", sg("sg-1")),
+                deposed
+            ]))],
+            None,
+        )
+        .unwrap();
+        let ids: Vec<_> = inv.groups.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["sg-1"]);
     }
 }

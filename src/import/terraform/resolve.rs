@@ -217,6 +217,36 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether the configuration sets the attribute at `path` inside nested blocks
+    /// (`["permissions", "0", "source_port_range"]`); without a configuration block, every
+    /// attribute counts as set.
+    pub(crate) fn configured_path(&self, inst: &Instance, path: &[&str]) -> bool {
+        let Some(m) = self.resources.get(&inst.config_address) else {
+            return self.resources.is_empty();
+        };
+        let Some(mut node) = m.get(path[0]) else {
+            return false;
+        };
+        for seg in &path[1..] {
+            if node.get("references").is_some() || node.get("constant_value").is_some() {
+                // One expression for the whole attribute: it sets what it sets.
+                return true;
+            }
+            node = match node {
+                Value::Array(items) => match seg.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                Value::Object(o) => match o.get(*seg) {
+                    Some(n) => n,
+                    None => return false,
+                },
+                _ => return false,
+            };
+        }
+        true
+    }
+
     /// The instances of types `want` the attribute at `path` refers to.
     pub(crate) fn trace(&self, inst: &Instance, path: &[&str], want: &[&str]) -> Traced {
         let mut out = Traced::default();
