@@ -13,6 +13,11 @@
 //! answers), which joins answers by id; [`Importer::finish`] gives the [`Inventory`].
 //! [`read`], [`read_with`] and [`read_paths`] do all of it in one call. Any error leaves
 //! nothing partial: the whole import fails.
+//!
+//! Terraform documents (`terraform show -json` of a state or a plan, raw `.tfstate`) go to
+//! the [`terraform`] reader: states into the same [`Inventory`] (one import reads either
+//! describe answers or Terraform documents, never both), a plan into its planned side
+//! through [`read`], or into both sides through [`read_plan`].
 
 mod alibaba;
 mod build;

@@ -62,7 +62,11 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, inst: &Instance, pass: u8) -> Result<bool,
             if !listed.unknown() && matches!(listed.value(), Some(Value::Array(_))) {
                 group(ctx, inst, "security_group_rules", Defaults::Listed)?
             } else {
-                group(ctx, inst, "rules", Defaults::Added)?
+                group(ctx, inst, "rules", Defaults::Added)?;
+                if listed.unknown() && !ctx.configured(inst, "rules") {
+                    let id = inst.key()?;
+                    ctx.carry_listed(&id, inst)?;
+                }
             }
         }
         ("gcore_cloud_security_group_rule", 1) => rule_resource(ctx, inst)?,

@@ -116,6 +116,9 @@ fn group(ctx: &mut Ctx<'_>, inst: &Instance) -> Result<(), ImportError> {
         }
     }
     if !listed {
+        if rules.unknown() {
+            ctx.carry_listed(&id, inst)?;
+        }
         return Ok(());
     }
     for (i, r) in rules.items("rules")?.iter().enumerate() {

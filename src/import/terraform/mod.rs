@@ -3,10 +3,10 @@
 //! 2 and 3, traps 17-20).
 //!
 //! * **State** (`show -json`): `values.root_module.resources[]` and, recursively,
-//!   `child_modules[]` [TF1][TF2]. `format_version` from 0.1 up to (not including) 2.0 is
+//!   `child_modules[]` \[TF1\]\[TF2\]. `format_version` from 0.1 up to (not including) 2.0 is
 //!   read (minor versions only add keys); a new major is refused.
 //! * **Raw state** (`terraform.tfstate`, `version` 4): `resources[].instances[].attributes`,
-//!   addresses rebuilt from `module`, `mode`, `type`, `name` and `index_key` [TF7].
+//!   addresses rebuilt from `module`, `mode`, `type`, `name` and `index_key` \[TF7\].
 //! * **Plan** (`show -json plan.out`): [`read_plan`] gives both sides. *Before* is
 //!   `prior_state` (empty when absent); *after* is before with every managed
 //!   `resource_changes[]` entry applied (section 3): `delete` removes, `create`/`update`/
@@ -106,7 +106,7 @@ pub fn kind(file: &str, value: &Value) -> Result<Kind, ImportError> {
     })
 }
 
-/// `format_version` must be `0.x` (x >= 1) or `1.x` [TF1][TF2].
+/// `format_version` must be `0.x` (x >= 1) or `1.x` \[TF1\]\[TF2\].
 fn format_version(file: &str, path: &str, v: &Value) -> Result<(), ImportError> {
     let text = v.as_str().unwrap_or_default();
     let parsed = text
@@ -318,7 +318,7 @@ fn state_instances(file: &str, path: &str, state: &Value) -> Result<Vec<Instance
     Ok(out)
 }
 
-/// The instances of a raw `.tfstate` (version 4) [TF7].
+/// The instances of a raw `.tfstate` (version 4) \[TF7\].
 fn raw_instances(file: &str, state: &Value) -> Result<Vec<Instance>, ImportError> {
     let mut out = Vec::new();
     let so = obj(file, "", state, "a state")?;
@@ -855,6 +855,36 @@ impl<'a> Ctx<'a> {
     pub(crate) fn group_index(&mut self, id: &str, inst: &Instance) -> usize {
         let at = super::json::At::new(&inst.file, &inst.address);
         self.b.group(id, &at)
+    }
+
+    /// For an existing group whose computed rule list a plan shows unknown (an update): the
+    /// rules of the prior list that no rule resource owns (defaults kept, console rules) stay,
+    /// and the group counts as listed. `false` when there is no such prior list.
+    pub(crate) fn carry_listed(&mut self, id: &str, inst: &Instance) -> Result<bool, ImportError> {
+        let Some(prior) = self
+            .before
+            .and_then(|b| b.group(id))
+            .filter(|g| g.defaults == Defaults::Listed)
+        else {
+            return Ok(false);
+        };
+        let carried: Vec<RuleRecord> = prior
+            .rules
+            .iter()
+            .filter(|r| r.address.is_none())
+            .cloned()
+            .collect();
+        let gi = self.group_index(id, inst);
+        self.groups
+            .insert(id.to_owned(), (Some(inst.address.clone()), Defaults::Listed));
+        for r in carried {
+            self.rule(gi, r)?;
+        }
+        self.b.notes.push(format!(
+            "{}: `{}`: its rule list is unknown until apply; the rules of the prior list that no rule resource owns are kept",
+            inst.file, inst.address
+        ));
+        Ok(true)
     }
 
     /// Adds a rule to group `gi`.
@@ -1878,5 +1908,42 @@ mod tests {
         .unwrap();
         let ids: Vec<_> = inv.groups.iter().map(|g| g.id.as_str()).collect();
         assert_eq!(ids, ["sg-1"]);
+    }
+
+    #[test]
+    fn an_updated_group_keeps_the_prior_rules_no_resource_owns() {
+        let listed = |rules: Value| json!({"id": "h1", "name": "h", "description": "", "rules": rules});
+        let default = json!({"id": "d1", "direction": "egress", "ethertype": "IPv4", "protocol": "", "ports": "",
+                             "remote_ip_prefix": "", "remote_group_id": "", "remote_address_group_id": "", "action": "allow",
+                             "priority": 100, "description": ""});
+        let prior = json!([res(
+            "huaweicloud_networking_secgroup.h",
+            "huaweicloud_networking_secgroup",
+            listed(json!([default]))
+        )]);
+        let mut after = listed(Value::Null);
+        after["description"] = json!("new");
+        let doc = plan(
+            prior,
+            json!([change(
+                "huaweicloud_networking_secgroup.h",
+                "huaweicloud_networking_secgroup",
+                json!(["update"]),
+                listed(json!([default])),
+                after,
+                json!({"rules": true})
+            )]),
+            json!({}),
+        );
+        let sides = read_plan(&doc, None).unwrap();
+        let g = &sides.after.groups[0];
+        assert_eq!(g.defaults, Defaults::Listed);
+        assert_eq!(g.rules.len(), 1);
+        assert_eq!(g.rules[0].id.as_deref(), Some("d1"));
+        assert!(sides
+            .after
+            .notes
+            .iter()
+            .any(|n| n.contains("rule list is unknown until apply")));
     }
 }
