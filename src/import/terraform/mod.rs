@@ -1067,6 +1067,12 @@ fn build(
         }
     }
     let endpoints = std::mem::take(&mut ctx.endpoints);
+    for e in endpoints.iter().filter(|e| e.ips.is_empty()) {
+        ctx.b.notes.push(format!(
+            "{}: endpoint `{}` has no address in the document (unknown until apply, or not given): a rule that names its group as a peer matches no address of it",
+            e.origin, e.name
+        ));
+    }
     for e in endpoints {
         let (efile, epath) = (e.origin.file.clone(), e.origin.path.clone());
         ctx.b.endpoint(e, 0, &super::json::At::new(&efile, &epath))?;
@@ -1945,5 +1951,29 @@ mod tests {
             .notes
             .iter()
             .any(|n| n.contains("rule list is unknown until apply")));
+    }
+
+    #[test]
+    fn several_states_join_by_id() {
+        let a = state(json!([res(
+            "alicloud_security_group.a",
+            "alicloud_security_group",
+            sg("sg-1")
+        )]));
+        let mut b = state(json!([res(
+            "alicloud_security_group_rule.r",
+            "alicloud_security_group_rule",
+            ali_rule("ingress", json!({"cidr_ip": "10.0.0.0/8"}))
+        )]));
+        b.file = "b.json".to_owned();
+        let inv = read_states(&[&a, &b], None).unwrap();
+        assert_eq!(inv.groups.len(), 1);
+        assert_eq!(inv.groups[0].rules[0].origin.file, "b.json");
+        assert_eq!(inv.groups[0].origin.file, "s.json");
+        assert!(inv.unresolved.is_empty(), "{:?}", inv.unresolved);
+        // Alone, the rule's group is not described: its other rules are not known.
+        let inv = read_states(&[&b], None).unwrap();
+        assert_eq!(inv.unresolved[0].kind, UnresolvedKind::MissingObject);
+        assert_eq!(inv.unresolved[0].subject, "sg-1");
     }
 }
