@@ -732,12 +732,17 @@ fn ens_attachment(ctx: &mut Ctx<'_>, inst: &Instance) -> Result<(), ImportError>
         &subject,
         "ENS instance",
     )?;
+    // An unknown group is a gap in the instance's membership: name the instance.
+    let member = match &instance {
+        Ref::Id(i) => i.clone(),
+        _ => subject.clone(),
+    };
     let group = ctx.reference(
         inst,
         n.get("security_group_id"),
         &["security_group_id"],
         ENS_GROUPS,
-        &subject,
+        &member,
         "ENS security group",
     )?;
     if let (Ref::Id(instance), Ref::Id(group)) = (instance, group) {
