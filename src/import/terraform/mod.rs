@@ -392,6 +392,8 @@ fn raw_instances(file: &str, state: &Value) -> Result<Vec<Instance>, ImportError
 /// One `resource_changes[]` entry as read.
 struct Change {
     address: String,
+    /// The address the object had before a `moved` block.
+    previous: Option<String>,
     actions: Vec<String>,
     instance: Option<Instance>,
     deposed: bool,
@@ -493,6 +495,11 @@ fn changes(file: &str, plan: &Map<String, Value>) -> Result<Vec<Change>, ImportE
             }
         };
         out.push(Change {
+            previous: co
+                .get("previous_address")
+                .and_then(Value::as_str)
+                .filter(|p| *p != address)
+                .map(str::to_owned),
             address,
             actions,
             instance,
@@ -523,6 +530,16 @@ fn apply(
                 c.address, c.actions
             ));
             continue;
+        }
+        if let Some(prev) = &c.previous {
+            // `moved`: the prior object now lives at the new address.
+            if let Some(j) = at.remove(prev) {
+                if let Some(mut old) = after[j].take() {
+                    old.address.clone_from(&c.address);
+                    at.insert(c.address.clone(), after.len());
+                    after.push(Some(old));
+                }
+            }
         }
         let acts: Vec<&str> = c.actions.iter().map(String::as_str).collect();
         match acts.as_slice() {
@@ -1975,5 +1992,30 @@ mod tests {
         let inv = read_states(&[&b], None).unwrap();
         assert_eq!(inv.unresolved[0].kind, UnresolvedKind::MissingObject);
         assert_eq!(inv.unresolved[0].subject, "sg-1");
+    }
+
+    #[test]
+    fn a_moved_object_is_one_object() {
+        let g = sg("sg-1");
+        let mut c = change(
+            "alicloud_security_group.new",
+            "alicloud_security_group",
+            json!(["no-op"]),
+            g.clone(),
+            g.clone(),
+            json!({}),
+        );
+        c["previous_address"] = json!("alicloud_security_group.old");
+        let doc = plan(
+            json!([res("alicloud_security_group.old", "alicloud_security_group", g)]),
+            json!([c]),
+            json!({}),
+        );
+        let after = read_plan(&doc, None).unwrap().after;
+        assert_eq!(after.groups.len(), 1);
+        assert_eq!(
+            after.groups[0].address.as_deref(),
+            Some("alicloud_security_group.new")
+        );
     }
 }
