@@ -87,8 +87,17 @@ pub fn is_terraform(value: &Value) -> bool {
         ]
         .iter()
         .any(|k| o.contains_key(*k));
-    let raw = o.get("version").and_then(Value::as_u64) == Some(4)
-        && o.get("resources").is_some_and(Value::is_array);
+    // A raw state: version 4 (`resources`), or an older one (`modules`, version 3) that the
+    // Terraform reader then refuses with its own message.
+    let raw = match o.get("version").and_then(Value::as_u64) {
+        Some(4) => o.get("resources").is_some_and(Value::is_array),
+        Some(_) => {
+            (o.contains_key("lineage") || o.contains_key("serial"))
+                && (o.get("resources").is_some_and(Value::is_array)
+                    || o.get("modules").is_some_and(Value::is_array))
+        }
+        None => false,
+    };
     show || raw || (o.contains_key("format_version") && o.contains_key("terraform_version"))
 }
 
@@ -305,6 +314,14 @@ mod tests {
         assert_eq!(
             detect(&json!({"version": 4, "resources": []})).format,
             Format::Terraform
+        );
+        assert_eq!(
+            detect(&json!({"version": 3, "serial": 1, "lineage": "x", "modules": []})).format,
+            Format::Terraform
+        );
+        assert_eq!(
+            detect(&json!({"version": 3, "modules": []})).format,
+            Format::Describe
         );
     }
 

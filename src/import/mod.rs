@@ -13,6 +13,11 @@
 //! answers), which joins answers by id; [`Importer::finish`] gives the [`Inventory`].
 //! [`read`], [`read_with`] and [`read_paths`] do all of it in one call. Any error leaves
 //! nothing partial: the whole import fails.
+//!
+//! Terraform documents (`terraform show -json` of a state or a plan, raw `.tfstate`) go to
+//! the [`terraform`] reader: states into the same [`Inventory`] (one import reads either
+//! describe answers or Terraform documents, never both), a plan into its planned side
+//! through [`read`], or into both sides through [`read_plan`].
 
 mod alibaba;
 mod build;
@@ -22,9 +27,11 @@ mod huawei;
 pub mod inventory;
 mod json;
 pub mod load;
+pub mod terraform;
 
 pub use detect::{Detection, Format, Vendor};
 pub use load::Document;
+pub use terraform::{read_plan, PlanInventories};
 
 pub use inventory::{
     AddressGroupRecord, Defaults, EndpointRecord, GroupRecord, Id, Inventory, Origin, PrefixListRecord,
@@ -126,6 +133,9 @@ pub struct Importer {
     /// The vendor decided, and the first file of it.
     vendor: Option<(Vendor, String)>,
     skipped: Vec<Skipped>,
+    /// Terraform documents, read together when finishing (a plan's two sides, references
+    /// between states).
+    terraform: Vec<Document>,
 }
 
 impl Importer {
@@ -137,6 +147,7 @@ impl Importer {
             shown: None,
             vendor: None,
             skipped: Vec::new(),
+            terraform: Vec::new(),
         }
     }
 
@@ -145,25 +156,43 @@ impl Importer {
     /// # Errors
     /// [`ImportError::ProviderMismatch`] for a document of another provider than the
     /// import's (given or shown by an earlier document); [`ImportError::Unrecognised`] for
-    /// a Terraform document (read by the Terraform reader, not this one);
+    /// a Terraform document among describe answers (or the other way round), or a document
+    /// of another format than the one asked for; a Terraform document of a version sgeval
+    /// does not read is refused here, the rest of it when finishing;
     /// [`ImportError::Field`] for a malformed field. A document of no known shape is not an
     /// error: it is listed in [`Inventory::skipped`].
     pub fn add(&mut self, doc: &Document) -> Result<(), ImportError> {
         let found = detect::detect(&doc.value);
         let format = self.options.format.unwrap_or(found.format);
-        if format == Format::Terraform || found.format == Format::Terraform {
-            let message = if format == found.format {
-                "a Terraform document: the describe/list readers do not read Terraform; import it with the Terraform reader".to_owned()
-            } else {
-                format!(
-                    "a {} document, but the format asked for is {format}",
-                    found.format
-                )
-            };
+        if format != found.format {
             return Err(ImportError::Unrecognised {
                 file: doc.file.clone(),
-                message,
+                message: format!(
+                    "a {} document, but the format asked for is {format}",
+                    found.format
+                ),
             });
+        }
+        let mixed = |first: &str| {
+            ImportError::Unrecognised {
+            file: doc.file.clone(),
+            message: format!(
+                "a {} document, but {first} is not: one import reads either describe/list answers or Terraform documents",
+                found.format
+            ),
+        }
+        };
+        if format == Format::Terraform {
+            if let Some((_, first)) = &self.vendor {
+                return Err(mixed(first));
+            }
+            // Checked now, so a bad version names its file before anything else is read.
+            terraform::kind(&doc.file, &doc.value)?;
+            self.terraform.push(doc.clone());
+            return Ok(());
+        }
+        if let Some(first) = self.terraform.first() {
+            return Err(mixed(&first.file));
         }
         let Some(vendor) = found.vendor else {
             let keys = match &doc.value {
@@ -253,6 +282,13 @@ impl Importer {
     /// [`ImportError::Unrecognised`] when no document was of a known shape, or when
     /// Alibaba documents do not tell ECS from ENS and no provider was given.
     pub fn finish(self) -> Result<Inventory, ImportError> {
+        if !self.terraform.is_empty() {
+            let mut inventory = terraform::read_documents(&self.terraform, self.options.provider)?;
+            let mut skipped = self.skipped;
+            skipped.append(&mut inventory.skipped);
+            inventory.skipped = skipped;
+            return Ok(inventory);
+        }
         let provider = self.options.provider.or(self.shown.as_ref().map(|s| s.0));
         let first = self.vendor.as_ref().map(|v| v.1.clone()).unwrap_or_default();
         let mut inventory = match self.readers {
