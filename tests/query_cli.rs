@@ -104,11 +104,14 @@ fn reach_expect_none_gates_on_the_verdict() {
         .status
         .code()
     };
-    // Nothing outside the private network reaches the database ...
+    // Nothing outside the private network reaches the database, nor does any address
+    // that is no endpoint's (`internet`) ...
     assert_eq!(gate("internet,!10.0.0.0/8", "allow"), Some(0));
-    // ... but the web tier does, so "nothing from anywhere" fails.
-    assert_eq!(gate("internet", "allow"), Some(3));
+    assert_eq!(gate("internet", "allow"), Some(0));
     assert_eq!(gate("internet", "deny"), Some(3));
+    // ... but the web tier does, so "nothing from any address" fails.
+    assert_eq!(gate("any", "allow"), Some(3));
+    assert_eq!(gate("any", "deny"), Some(3));
     assert_eq!(gate("web-1", "deny"), Some(3));
 }
 
@@ -314,4 +317,58 @@ fn lint_names_each_finding_with_the_rule_as_the_provider_shows_it() {
     for kind in ["shadowed", "match_nothing", "all_ports"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
+}
+
+#[test]
+fn exposure_counts_are_exact_decimal_strings_in_both_families() {
+    // Every IPv6 source reaches web-1 on tcp/443 (the ::/0 rule, and the endpoints' own
+    // egress allows it): 2^128 addresses, not the largest u128.
+    let out = sgeval(&[
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "any",
+        "--to",
+        "web-1",
+        "--proto",
+        "tcp",
+        "--dport",
+        "443",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let exposure = v["exposure"].as_array().unwrap();
+    let pick = |family: &str| {
+        exposure
+            .iter()
+            .find(|e| e["verdict"] == "allow" && e["family"] == family)
+            .unwrap_or_else(|| panic!("no allow {family} exposure in {v}"))
+    };
+    assert_eq!(pick("IPv6")["src_addresses"], "340282366920938463463374607431768211456");
+    assert_eq!(pick("IPv4")["src_addresses"], "4294967040");
+    assert_eq!(pick("IPv4")["dst_addresses"], "1");
+    // `internet` leaves the endpoints out: both web servers' IPv6 addresses.
+    let out = sgeval(&[
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "internet",
+        "--to",
+        "web-1",
+        "--proto",
+        "tcp",
+        "--dport",
+        "443",
+        "--json",
+    ]);
+    let v = json(&out);
+    let v6 = v["exposure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["verdict"] == "allow" && e["family"] == "IPv6")
+        .cloned()
+        .unwrap();
+    assert_eq!(v6["src_addresses"], "340282366920938463463374607431768211454");
 }
