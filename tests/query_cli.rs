@@ -345,7 +345,10 @@ fn exposure_counts_are_exact_decimal_strings_in_both_families() {
             .find(|e| e["verdict"] == "allow" && e["family"] == family)
             .unwrap_or_else(|| panic!("no allow {family} exposure in {v}"))
     };
-    assert_eq!(pick("IPv6")["src_addresses"], "340282366920938463463374607431768211456");
+    assert_eq!(
+        pick("IPv6")["src_addresses"],
+        "340282366920938463463374607431768211456"
+    );
     assert_eq!(pick("IPv4")["src_addresses"], "4294967040");
     assert_eq!(pick("IPv4")["dst_addresses"], "1");
     // `internet` leaves the endpoints out: both web servers' IPv6 addresses.

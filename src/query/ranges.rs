@@ -351,11 +351,17 @@ mod tests {
             Ranges::family(Family::V6).to_cidrs(Family::V6)[0].to_string(),
             "::/0"
         );
-        assert_eq!(Ranges::family(Family::V6).count().to_string(), "340282366920938463463374607431768211456");
+        assert_eq!(
+            Ranges::family(Family::V6).count().to_string(),
+            "340282366920938463463374607431768211456"
+        );
         assert_eq!(Ranges::family(Family::V6).count().get(), None);
         assert_eq!(Ranges::family(Family::V4).count(), 1u128 << 32);
         assert_eq!(Ranges::empty().count(), 0);
         let halves = Ranges::from_ranges([(0, u128::MAX / 2), (u128::MAX / 2 + 2, u128::MAX)]);
-        assert_eq!(halves.count().to_string(), "340282366920938463463374607431768211455");
+        assert_eq!(
+            halves.count().to_string(),
+            "340282366920938463463374607431768211455"
+        );
     }
 }

@@ -394,12 +394,13 @@ impl Side {
                 SideItem::Internet => {
                     // Every address but the endpoints': the gaps between their addresses.
                     for (f, family) in [Family::V4, Family::V6].into_iter().enumerate() {
-                        let taken = Ranges::from_ranges(clouds.iter().flat_map(|c| c.endpoints()).flat_map(|e| {
-                            e.ips
-                                .iter()
-                                .filter(|ip| Family::of(ip) == family)
-                                .map(|ip| (addr_value(*ip), addr_value(*ip)))
-                        }));
+                        let taken =
+                            Ranges::from_ranges(clouds.iter().flat_map(|c| c.endpoints()).flat_map(|e| {
+                                e.ips
+                                    .iter()
+                                    .filter(|ip| Family::of(ip) == family)
+                                    .map(|ip| (addr_value(*ip), addr_value(*ip)))
+                            }));
                         let rest = Ranges::family(family).subtract(&taken);
                         sets[usize::from(*out)][f].extend(rest.iter());
                     }
