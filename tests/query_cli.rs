@@ -375,3 +375,74 @@ fn exposure_counts_are_exact_decimal_strings_in_both_families() {
         .unwrap();
     assert_eq!(v6["src_addresses"], "340282366920938463463374607431768211454");
 }
+
+#[test]
+fn contradictory_flags_are_refused_naming_the_flag() {
+    let refused = |args: &[&str], says: &str| {
+        let out = sgeval(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    let check = [
+        "check",
+        "examples/ecs-web-db.json",
+        "--from",
+        "203.0.113.9",
+        "--to",
+        "web-1",
+    ];
+    let with = |extra: &[&'static str]| {
+        check
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    refused(
+        &with(&["--proto", "tcp", "--dport", "443", "--icmp-type", "8"]),
+        "`icmp_type` does not apply to protocol `tcp`",
+    );
+    refused(
+        &with(&["--proto", "icmp", "--dport", "443"]),
+        "`dport` does not apply to protocol `icmp`",
+    );
+    refused(
+        &with(&["--proto", "udp", "--dport", "53", "--icmp-code", "0"]),
+        "`icmp_code` does not apply",
+    );
+    refused(
+        &with(&["--proto", "tcp", "--dport", "-1"]),
+        "`-1` is out of range: a port is 0 to 65535",
+    );
+    refused(&with(&["--proto", "tcp", "--dport", "65536"]), "out of range");
+    let reach = [
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "internet",
+        "--to",
+        "web-1",
+    ];
+    let with = |extra: &[&'static str]| {
+        reach
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    refused(
+        &with(&["--proto", "icmp", "--dport", "22"]),
+        "icmp carries no ports",
+    );
+    refused(&with(&["--proto", "all", "--dport", "22"]), "carry no ports");
+    refused(&with(&["--dport", "22"]), "needs the protocols it applies to");
+    refused(&with(&["--proto", "tcp,icmp", "--sport", "22"]), "`--sport`");
+    // Still fine: ports with port protocols only.
+    assert_eq!(
+        sgeval(&with(&["--proto", "tcp,udp", "--dport", "22"]))
+            .status
+            .code(),
+        Some(0)
+    );
+}

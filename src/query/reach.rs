@@ -108,6 +108,7 @@ pub(crate) struct Run {
 
 /// The runs of a query over one or more clouds, and the hop arena they index.
 pub(crate) fn runs(clouds: &[&Cloud], query: &Query) -> Result<(Vec<Run>, Vec<HopList>), QueryError> {
+    query.restrict.check()?;
     let from = query.from.resolve(clouds)?;
     let to = query.to.resolve(clouds)?;
     let established = query.mode == Mode::Established;

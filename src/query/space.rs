@@ -513,6 +513,47 @@ pub struct Restrict {
 }
 
 impl Restrict {
+    /// Checks that the restrictions can hold together: a port filter needs a protocol
+    /// list of port protocols only (tcp, udp, sctp, dccp, udplite); `icmp` with a port,
+    /// `all` with a port, or a port with no protocol named is a contradiction, not a query.
+    ///
+    /// # Errors
+    /// [`QueryError::BadRestriction`] naming the port option and the protocols.
+    pub fn check(&self) -> Result<(), QueryError> {
+        for (field, ports) in [("--dport", &self.dst_ports), ("--sport", &self.src_ports)] {
+            let Some(ports) = ports else { continue };
+            let value = numbers_text(ports);
+            let portless: Vec<String> = match &self.protocols {
+                None => {
+                    return Err(QueryError::BadRestriction {
+                        field,
+                        value,
+                        reason: "a port filter needs the protocols it applies to: add `--proto tcp` (or udp, sctp, dccp, udplite)".into(),
+                    })
+                }
+                Some(protocols) => protocols
+                    .iter()
+                    .flat_map(|(lo, hi)| lo..=hi)
+                    .filter(|&p| !crate::Protocol(p as u8).has_ports())
+                    .map(|p| crate::Protocol(p as u8).to_string())
+                    .collect(),
+            };
+            if !portless.is_empty() {
+                let shown = if portless.len() > 4 {
+                    format!("{}, ... ({} protocols)", portless[..4].join(", "), portless.len())
+                } else {
+                    portless.join(", ")
+                };
+                return Err(QueryError::BadRestriction {
+                    field,
+                    value,
+                    reason: format!("{shown} carr{} no ports; name only port protocols (tcp, udp, sctp, dccp, udplite) with a port filter", if portless.len() == 1 { "ies" } else { "y" }),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Parses a protocol list such as `tcp,udp` or `6,17` or `all`.
     ///
     /// # Errors
