@@ -136,6 +136,10 @@ pub struct Scenario {
     pub calls: Vec<Call>,
     /// Endpoints, attached after the calls.
     pub endpoints: Vec<EndpointSpec>,
+    /// Lint findings the user accepts (`acknowledged` in the file: `[{"kind": "widened",
+    /// "rule": "sgr-..." or "$ref", "reason": "public web tier"}]`; `group` instead of
+    /// `rule` for group findings). `$ref`s are the scenario's own.
+    pub acknowledged: Vec<crate::query::lint::Ack>,
 }
 
 /// A call and the provider's answer.
@@ -250,10 +254,20 @@ impl Scenario {
             .as_object()
             .ok_or_else(|| field_err("(root)", format!("expected an object, found {}", describe(value))))?;
         for key in root.keys() {
-            if !["provider", "options", "calls", "endpoints", "description", "name"].contains(&key.as_str()) {
+            if ![
+                "provider",
+                "options",
+                "calls",
+                "endpoints",
+                "acknowledged",
+                "description",
+                "name",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(field_err(
                     key.clone(),
-                    "unknown field (expected provider, options, calls, endpoints, description)",
+                    "unknown field (expected provider, options, calls, endpoints, acknowledged, description)",
                 ));
             }
         }
@@ -424,11 +438,13 @@ impl Scenario {
             let groups = string_list(obj, "groups", &path)?;
             endpoints.push(EndpointSpec { name, ips, groups });
         }
+        let acknowledged = acknowledgements(root.get("acknowledged"))?;
         Ok(Scenario {
             provider,
             options,
             calls,
             endpoints,
+            acknowledged,
         })
     }
 
@@ -532,6 +548,66 @@ impl Scenario {
     pub fn build(&self) -> Result<Cloud, ScenarioError> {
         self.replay()?.into_cloud()
     }
+}
+
+/// `acknowledged`: `[{"kind", "rule" | "group", "reason"}]`.
+fn acknowledgements(v: Option<&Value>) -> Result<Vec<crate::query::lint::Ack>, ScenarioError> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(field_err(
+                "acknowledged",
+                format!("expected an array, found {}", describe(other)),
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("acknowledged[{i}]");
+        let obj = item
+            .as_object()
+            .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(item))))?;
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["kind", "rule", "group", "reason"].contains(&k.as_str()))
+        {
+            return Err(field_err(
+                format!("{path}.{key}"),
+                "unknown field (expected kind, rule or group, reason)",
+            ));
+        }
+        let kind = string_field(obj, "kind", &path)?
+            .ok_or_else(|| field_err(format!("{path}.kind"), "missing"))?
+            .parse()
+            .map_err(|e: String| field_err(format!("{path}.kind"), e))?;
+        let subject = match (
+            string_field(obj, "rule", &path)?,
+            string_field(obj, "group", &path)?,
+        ) {
+            (Some(s), None) | (None, Some(s)) => s,
+            _ => {
+                return Err(field_err(
+                    &path,
+                    "name exactly one of `rule` (a rule id) or `group` (a group id)",
+                ))
+            }
+        };
+        let reason = string_field(obj, "reason", &path)?
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| {
+                field_err(
+                    format!("{path}.reason"),
+                    "missing: say why the finding is acceptable",
+                )
+            })?;
+        out.push(crate::query::lint::Ack {
+            kind,
+            subject,
+            reason,
+        });
+    }
+    Ok(out)
 }
 
 fn string_list(

@@ -446,3 +446,105 @@ fn contradictory_flags_are_refused_naming_the_flag() {
         Some(0)
     );
 }
+
+#[test]
+fn widened_rules_are_flagged_on_every_provider_and_can_be_acknowledged() {
+    // One ingress allow from every IPv4 address per provider.
+    let scenarios = [
+        (
+            "ecs",
+            r#"{"provider": "ecs", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+  {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "$web",
+    "Permissions": [{"IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": "1"}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["172.16.1.10"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "ens",
+            r#"{"provider": "ens", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "params": {"SecurityGroupName": "web",
+    "Permissions": [{"Direction": "ingress", "IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": 1}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["10.8.0.5"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "huawei",
+            r#"{"provider": "huawei", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}},
+  {"api": "CreateSecurityGroupRule", "ref": "https", "body": {"security_group_rule": {"security_group_id": "$web",
+    "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "multiport": "443", "remote_ip_prefix": "0.0.0.0/0",
+    "action": "allow", "priority": 1}}}],
+ "endpoints": [{"name": "web-1", "ips": ["192.168.0.10"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "gcore",
+            r#"{"provider": "gcore", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "path": "/cloud/v2/security_groups/1/1",
+   "body": {"name": "web", "rules": [{"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+     "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["10.0.0.12"], "groups": ["$web"]}]"#,
+        ),
+    ];
+    for (provider, body) in scenarios {
+        let file = temp_file(&format!("widened-{provider}.json"), &format!("{body}}}"));
+        let out = sgeval(&["lint", file.to_str().unwrap(), "--json", "--strict"]);
+        let v = json(&out);
+        let widened: Vec<&Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "widened" && f["message"].as_str().unwrap().contains("every address"))
+            .collect();
+        assert_eq!(widened.len(), 1, "{provider}: {v}");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{provider}: a widened rule fails --strict"
+        );
+        // Acknowledged by its rule id, the finding stays listed and --strict passes.
+        let id = widened[0]["rule"]["rule"].as_str().unwrap().to_owned();
+        let ack = format!("widened:{id}=public https");
+        let out = sgeval(&[
+            "lint",
+            file.to_str().unwrap(),
+            "--json",
+            "--strict",
+            "--ack",
+            &ack,
+        ]);
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{provider}: {v}");
+        assert!(v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["acknowledged"] == "public https"));
+    }
+    // In the scenario itself, by `$ref` (Huawei's rule call creates one rule).
+    let with_ack = format!(
+        r#"{}, "acknowledged": [{{"kind": "widened", "rule": "$https", "reason": "public web tier"}}]}}"#,
+        scenarios[2].1
+    );
+    let file = temp_file("widened-ack.json", &with_ack);
+    let out = sgeval(&["lint", file.to_str().unwrap(), "--strict"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged: public web tier"));
+    // An acknowledgement that names no finding is reported, not silently kept.
+    let out = sgeval(&["lint", file.to_str().unwrap(), "--ack", "shadowed:nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no finding"));
+    // A malformed one is bad input naming the field.
+    let bad = temp_file(
+        "widened-bad-ack.json",
+        &format!(
+            r#"{}, "acknowledged": [{{"kind": "widened", "rule": "$https"}}]}}"#,
+            scenarios[2].1
+        ),
+    );
+    let out = sgeval(&["lint", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acknowledged[0].reason"));
+}
