@@ -284,7 +284,20 @@ impl Scenario {
                     format!("expected an object, found {}", describe(v)),
                 ))
             }
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?,
+            Some(v) => {
+                // A switch of another provider's semantics would be ignored: refuse it.
+                for key in v.as_object().into_iter().flat_map(|m| m.keys()) {
+                    if let Some(&(_, owner)) = OPTION_PROVIDERS.iter().find(|(k, _)| k == key) {
+                        if owner != provider {
+                            return Err(field_err(
+                                format!("options.{key}"),
+                                format!("applies to {owner} scenarios, not to this {provider} one"),
+                            ));
+                        }
+                    }
+                }
+                serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?
+            }
         };
         let calls_value = root.get("calls").cloned().unwrap_or(Value::Array(vec![]));
         let Value::Array(call_values) = calls_value else {
@@ -550,6 +563,13 @@ impl Scenario {
     }
 }
 
+/// The provider whose semantics each `options` switch changes.
+const OPTION_PROVIDERS: [(&str, Provider); 3] = [
+    ("ens_egress_default", Provider::Ens),
+    ("gcore_defaults", Provider::Gcore),
+    ("huawei_default_action", Provider::Huawei),
+];
+
 /// `acknowledged`: `[{"kind", "rule" | "group", "reason"}]`.
 fn acknowledgements(v: Option<&Value>) -> Result<Vec<crate::query::lint::Ack>, ScenarioError> {
     let items = match v {
@@ -710,4 +730,29 @@ fn substitute(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_option_of_another_provider_is_refused_naming_it() {
+        let e = Scenario::from_json(r#"{"provider": "huawei", "options": {"gcore_defaults": "template"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("options.gcore_defaults")
+                && e.contains("applies to gcore scenarios, not to this huawei one"),
+            "{e}"
+        );
+        let e = Scenario::from_json(r#"{"provider": "ecs", "options": {"ens_egress_default": "deny"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("options.ens_egress_default"), "{e}");
+        // The provider's own switch is taken.
+        let s =
+            Scenario::from_json(r#"{"provider": "ens", "options": {"ens_egress_default": "deny"}}"#).unwrap();
+        assert_eq!(s.options.ens_egress_default, crate::Verdict::Deny);
+    }
 }
