@@ -103,6 +103,17 @@ pub enum SpecError {
     /// A port-bearing protocol without a destination port.
     #[error("protocol `{0}` needs a destination port (`dport`)")]
     MissingPort(String),
+    /// A field that does not apply to the protocol (a port of ICMP, an ICMP type of TCP):
+    /// a contradiction, refused rather than ignored.
+    #[error("`{field}` does not apply to protocol `{protocol}`: {why}")]
+    NotApplicable {
+        /// The field (`dport`, `sport`, `icmp_type`, `icmp_code`).
+        field: &'static str,
+        /// The protocol as named.
+        protocol: String,
+        /// Which protocols the field applies to.
+        why: &'static str,
+    },
 }
 
 /// One end of a packet in a [`PacketSpec`]: an endpoint (by name) or a bare address.
@@ -202,6 +213,29 @@ impl PacketSpec {
             });
         };
         let protocol = Protocol(self.protocol);
+        let not_applicable = |field, why| SpecError::NotApplicable {
+            field,
+            protocol: protocol.to_string(),
+            why,
+        };
+        if !protocol.has_ports() {
+            let ports = "only tcp, udp, sctp, dccp and udplite carry ports";
+            if self.dport.is_some() {
+                return Err(not_applicable("dport", ports));
+            }
+            if self.sport.is_some() {
+                return Err(not_applicable("sport", ports));
+            }
+        }
+        if !protocol.is_icmp() {
+            let icmp = "only icmp and icmpv6 carry a type and code";
+            if self.icmp_type.is_some() {
+                return Err(not_applicable("icmp_type", icmp));
+            }
+            if self.icmp_code.is_some() {
+                return Err(not_applicable("icmp_code", icmp));
+            }
+        }
         let family = Family::of(&src);
         let instead = Protocol::icmp_of(family);
         if protocol.is_icmp() && protocol != instead {

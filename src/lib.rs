@@ -173,3 +173,8 @@ pub use protocol::Protocol;
 pub use provider::{Options, Provider};
 pub use rule::{Action, Direction, Family, PortRange, Ports, Remote, Rule, RuleKey};
 pub use scenario::{Scenario, ScenarioError};
+
+// The README's Rust blocks compile and run as doc tests, so its library example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

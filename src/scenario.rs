@@ -136,6 +136,10 @@ pub struct Scenario {
     pub calls: Vec<Call>,
     /// Endpoints, attached after the calls.
     pub endpoints: Vec<EndpointSpec>,
+    /// Lint findings the user accepts (`acknowledged` in the file: `[{"kind": "widened",
+    /// "rule": "sgr-..." or "$ref", "reason": "public web tier"}]`; `group` instead of
+    /// `rule` for group findings). `$ref`s are the scenario's own.
+    pub acknowledged: Vec<crate::query::lint::Ack>,
 }
 
 /// A call and the provider's answer.
@@ -250,10 +254,20 @@ impl Scenario {
             .as_object()
             .ok_or_else(|| field_err("(root)", format!("expected an object, found {}", describe(value))))?;
         for key in root.keys() {
-            if !["provider", "options", "calls", "endpoints", "description", "name"].contains(&key.as_str()) {
+            if ![
+                "provider",
+                "options",
+                "calls",
+                "endpoints",
+                "acknowledged",
+                "description",
+                "name",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(field_err(
                     key.clone(),
-                    "unknown field (expected provider, options, calls, endpoints, description)",
+                    "unknown field (expected provider, options, calls, endpoints, acknowledged, description)",
                 ));
             }
         }
@@ -270,7 +284,20 @@ impl Scenario {
                     format!("expected an object, found {}", describe(v)),
                 ))
             }
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?,
+            Some(v) => {
+                // A switch of another provider's semantics would be ignored: refuse it.
+                for key in v.as_object().into_iter().flat_map(|m| m.keys()) {
+                    if let Some(&(_, owner)) = OPTION_PROVIDERS.iter().find(|(k, _)| k == key) {
+                        if owner != provider {
+                            return Err(field_err(
+                                format!("options.{key}"),
+                                format!("applies to {owner} scenarios, not to this {provider} one"),
+                            ));
+                        }
+                    }
+                }
+                serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?
+            }
         };
         let calls_value = root.get("calls").cloned().unwrap_or(Value::Array(vec![]));
         let Value::Array(call_values) = calls_value else {
@@ -424,11 +451,13 @@ impl Scenario {
             let groups = string_list(obj, "groups", &path)?;
             endpoints.push(EndpointSpec { name, ips, groups });
         }
+        let acknowledged = acknowledgements(root.get("acknowledged"))?;
         Ok(Scenario {
             provider,
             options,
             calls,
             endpoints,
+            acknowledged,
         })
     }
 
@@ -538,6 +567,73 @@ impl Scenario {
     }
 }
 
+/// The provider whose semantics each `options` switch changes.
+const OPTION_PROVIDERS: [(&str, Provider); 3] = [
+    ("ens_egress_default", Provider::Ens),
+    ("gcore_defaults", Provider::Gcore),
+    ("huawei_default_action", Provider::Huawei),
+];
+
+/// `acknowledged`: `[{"kind", "rule" | "group", "reason"}]`.
+fn acknowledgements(v: Option<&Value>) -> Result<Vec<crate::query::lint::Ack>, ScenarioError> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(field_err(
+                "acknowledged",
+                format!("expected an array, found {}", describe(other)),
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("acknowledged[{i}]");
+        let obj = item
+            .as_object()
+            .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(item))))?;
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["kind", "rule", "group", "reason"].contains(&k.as_str()))
+        {
+            return Err(field_err(
+                format!("{path}.{key}"),
+                "unknown field (expected kind, rule or group, reason)",
+            ));
+        }
+        let kind = string_field(obj, "kind", &path)?
+            .ok_or_else(|| field_err(format!("{path}.kind"), "missing"))?
+            .parse()
+            .map_err(|e: String| field_err(format!("{path}.kind"), e))?;
+        let subject = match (
+            string_field(obj, "rule", &path)?,
+            string_field(obj, "group", &path)?,
+        ) {
+            (Some(s), None) | (None, Some(s)) => s,
+            _ => {
+                return Err(field_err(
+                    &path,
+                    "name exactly one of `rule` (a rule id) or `group` (a group id)",
+                ))
+            }
+        };
+        let reason = string_field(obj, "reason", &path)?
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| {
+                field_err(
+                    format!("{path}.reason"),
+                    "missing: say why the finding is acceptable",
+                )
+            })?;
+        out.push(crate::query::lint::Ack {
+            kind,
+            subject,
+            reason,
+        });
+    }
+    Ok(out)
+}
+
 fn string_list(
     obj: &serde_json::Map<String, Value>,
     key: &str,
@@ -638,4 +734,29 @@ fn substitute(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_option_of_another_provider_is_refused_naming_it() {
+        let e = Scenario::from_json(r#"{"provider": "huawei", "options": {"gcore_defaults": "template"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("options.gcore_defaults")
+                && e.contains("applies to gcore scenarios, not to this huawei one"),
+            "{e}"
+        );
+        let e = Scenario::from_json(r#"{"provider": "ecs", "options": {"ens_egress_default": "deny"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("options.ens_egress_default"), "{e}");
+        // The provider's own switch is taken.
+        let s =
+            Scenario::from_json(r#"{"provider": "ens", "options": {"ens_egress_default": "deny"}}"#).unwrap();
+        assert_eq!(s.options.ens_egress_default, crate::Verdict::Deny);
+    }
 }

@@ -388,7 +388,12 @@ type OnSide = Box<dyn Fn(&IpAddr) -> bool>;
 
 fn side_of(cloud: &Cloud, pick: u8) -> (Side, OnSide) {
     match pick % 5 {
-        0 => ("internet".parse().unwrap(), Box::new(|_| true)),
+        0 if pick / 5 % 2 == 0 => ("any".parse().unwrap(), Box::new(|_| true)),
+        0 => {
+            // `internet`: every address that is no endpoint's.
+            let taken: Vec<IpAddr> = cloud.endpoints().iter().flat_map(|e| e.ips.clone()).collect();
+            ("internet".parse().unwrap(), Box::new(move |a| !taken.contains(a)))
+        }
         1 if !cloud.endpoints().is_empty() => {
             let e = &cloud.endpoints()[pick as usize / 4 % cloud.endpoints().len()];
             let ips = e.ips.clone();
@@ -398,7 +403,7 @@ fn side_of(cloud: &Cloud, pick: u8) -> (Side, OnSide) {
             let n4 = net(Family::V4, pick / 5);
             let n6 = net(Family::V6, pick / 5 + 2);
             (
-                format!("internet,!{n4},!{n6}").parse().unwrap(),
+                format!("any,!{n4},!{n6}").parse().unwrap(),
                 Box::new(move |a| !n4.contains(a) && !n6.contains(a)),
             )
         }

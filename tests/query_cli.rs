@@ -104,11 +104,14 @@ fn reach_expect_none_gates_on_the_verdict() {
         .status
         .code()
     };
-    // Nothing outside the private network reaches the database ...
+    // Nothing outside the private network reaches the database, nor does any address
+    // that is no endpoint's (`internet`) ...
     assert_eq!(gate("internet,!10.0.0.0/8", "allow"), Some(0));
-    // ... but the web tier does, so "nothing from anywhere" fails.
-    assert_eq!(gate("internet", "allow"), Some(3));
+    assert_eq!(gate("internet", "allow"), Some(0));
     assert_eq!(gate("internet", "deny"), Some(3));
+    // ... but the web tier does, so "nothing from any address" fails.
+    assert_eq!(gate("any", "allow"), Some(3));
+    assert_eq!(gate("any", "deny"), Some(3));
     assert_eq!(gate("web-1", "deny"), Some(3));
 }
 
@@ -314,4 +317,234 @@ fn lint_names_each_finding_with_the_rule_as_the_provider_shows_it() {
     for kind in ["shadowed", "match_nothing", "all_ports"] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
+}
+
+#[test]
+fn exposure_counts_are_exact_decimal_strings_in_both_families() {
+    // Every IPv6 source reaches web-1 on tcp/443 (the ::/0 rule, and the endpoints' own
+    // egress allows it): 2^128 addresses, not the largest u128.
+    let out = sgeval(&[
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "any",
+        "--to",
+        "web-1",
+        "--proto",
+        "tcp",
+        "--dport",
+        "443",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let exposure = v["exposure"].as_array().unwrap();
+    let pick = |family: &str| {
+        exposure
+            .iter()
+            .find(|e| e["verdict"] == "allow" && e["family"] == family)
+            .unwrap_or_else(|| panic!("no allow {family} exposure in {v}"))
+    };
+    assert_eq!(
+        pick("IPv6")["src_addresses"],
+        "340282366920938463463374607431768211456"
+    );
+    assert_eq!(pick("IPv4")["src_addresses"], "4294967040");
+    assert_eq!(pick("IPv4")["dst_addresses"], "1");
+    // `internet` leaves the endpoints out: both web servers' IPv6 addresses.
+    let out = sgeval(&[
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "internet",
+        "--to",
+        "web-1",
+        "--proto",
+        "tcp",
+        "--dport",
+        "443",
+        "--json",
+    ]);
+    let v = json(&out);
+    let v6 = v["exposure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["verdict"] == "allow" && e["family"] == "IPv6")
+        .cloned()
+        .unwrap();
+    assert_eq!(v6["src_addresses"], "340282366920938463463374607431768211454");
+}
+
+#[test]
+fn contradictory_flags_are_refused_naming_the_flag() {
+    let refused = |args: &[&str], says: &str| {
+        let out = sgeval(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    let check = [
+        "check",
+        "examples/ecs-web-db.json",
+        "--from",
+        "203.0.113.9",
+        "--to",
+        "web-1",
+    ];
+    let with = |extra: &[&'static str]| {
+        check
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    refused(
+        &with(&["--proto", "tcp", "--dport", "443", "--icmp-type", "8"]),
+        "`icmp_type` does not apply to protocol `tcp`",
+    );
+    refused(
+        &with(&["--proto", "icmp", "--dport", "443"]),
+        "`dport` does not apply to protocol `icmp`",
+    );
+    refused(
+        &with(&["--proto", "udp", "--dport", "53", "--icmp-code", "0"]),
+        "`icmp_code` does not apply",
+    );
+    refused(
+        &with(&["--proto", "tcp", "--dport", "-1"]),
+        "`-1` is out of range: a port is 0 to 65535",
+    );
+    refused(&with(&["--proto", "tcp", "--dport", "65536"]), "out of range");
+    let reach = [
+        "reach",
+        "examples/reach-shop.json",
+        "--from",
+        "internet",
+        "--to",
+        "web-1",
+    ];
+    let with = |extra: &[&'static str]| {
+        reach
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect::<Vec<_>>()
+    };
+    refused(
+        &with(&["--proto", "icmp", "--dport", "22"]),
+        "icmp carries no ports",
+    );
+    refused(&with(&["--proto", "all", "--dport", "22"]), "carry no ports");
+    refused(&with(&["--dport", "22"]), "needs the protocols it applies to");
+    refused(&with(&["--proto", "tcp,icmp", "--sport", "22"]), "`--sport`");
+    // Still fine: ports with port protocols only.
+    assert_eq!(
+        sgeval(&with(&["--proto", "tcp,udp", "--dport", "22"]))
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn widened_rules_are_flagged_on_every_provider_and_can_be_acknowledged() {
+    // One ingress allow from every IPv4 address per provider.
+    let scenarios = [
+        (
+            "ecs",
+            r#"{"provider": "ecs", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+  {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "$web",
+    "Permissions": [{"IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": "1"}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["172.16.1.10"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "ens",
+            r#"{"provider": "ens", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "params": {"SecurityGroupName": "web",
+    "Permissions": [{"Direction": "ingress", "IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": 1}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["10.8.0.5"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "huawei",
+            r#"{"provider": "huawei", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}},
+  {"api": "CreateSecurityGroupRule", "ref": "https", "body": {"security_group_rule": {"security_group_id": "$web",
+    "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "multiport": "443", "remote_ip_prefix": "0.0.0.0/0",
+    "action": "allow", "priority": 1}}}],
+ "endpoints": [{"name": "web-1", "ips": ["192.168.0.10"], "groups": ["$web"]}]"#,
+        ),
+        (
+            "gcore",
+            r#"{"provider": "gcore", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "path": "/cloud/v2/security_groups/1/1",
+   "body": {"name": "web", "rules": [{"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+     "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["10.0.0.12"], "groups": ["$web"]}]"#,
+        ),
+    ];
+    for (provider, body) in scenarios {
+        let file = temp_file(&format!("widened-{provider}.json"), &format!("{body}}}"));
+        let out = sgeval(&["lint", file.to_str().unwrap(), "--json", "--strict"]);
+        let v = json(&out);
+        let widened: Vec<&Value> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == "widened" && f["message"].as_str().unwrap().contains("every address"))
+            .collect();
+        assert_eq!(widened.len(), 1, "{provider}: {v}");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{provider}: a widened rule fails --strict"
+        );
+        // Acknowledged by its rule id, the finding stays listed and --strict passes.
+        let id = widened[0]["rule"]["rule"].as_str().unwrap().to_owned();
+        let ack = format!("widened:{id}=public https");
+        let out = sgeval(&[
+            "lint",
+            file.to_str().unwrap(),
+            "--json",
+            "--strict",
+            "--ack",
+            &ack,
+        ]);
+        let v = json(&out);
+        assert_eq!(out.status.code(), Some(0), "{provider}: {v}");
+        assert!(v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["acknowledged"] == "public https"));
+    }
+    // In the scenario itself, by `$ref` (Huawei's rule call creates one rule).
+    let with_ack = format!(
+        r#"{}, "acknowledged": [{{"kind": "widened", "rule": "$https", "reason": "public web tier"}}]}}"#,
+        scenarios[2].1
+    );
+    let file = temp_file("widened-ack.json", &with_ack);
+    let out = sgeval(&["lint", file.to_str().unwrap(), "--strict"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("acknowledged: public web tier"));
+    // An acknowledgement that names no finding is reported, not silently kept.
+    let out = sgeval(&["lint", file.to_str().unwrap(), "--ack", "shadowed:nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no finding"));
+    // A malformed one is bad input naming the field.
+    let bad = temp_file(
+        "widened-bad-ack.json",
+        &format!(
+            r#"{}, "acknowledged": [{{"kind": "widened", "rule": "$https"}}]}}"#,
+            scenarios[2].1
+        ),
+    );
+    let out = sgeval(&["lint", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acknowledged[0].reason"));
 }

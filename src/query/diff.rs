@@ -54,9 +54,10 @@ pub struct Diff {
     gcore: bool,
 }
 
-/// Every endpoint pair and the internet, both families: `from internet to internet`.
+/// Every endpoint pair and the internet, both families: `from any to any`, where the part
+/// of `any` that is no endpoint is labelled `internet`.
 pub fn everything() -> Query {
-    Query::new(Side::internet(), Side::internet())
+    Query::new(Side::any(), Side::any())
 }
 
 /// The regions of `query` whose verdict differs between `old` and `new` (which may be
@@ -98,9 +99,9 @@ pub fn diff(old: &Cloud, new: &Cloud, query: &Query) -> Result<Diff, QueryError>
             (None, Some(e)) => endpoint_name(old, e),
             (None, None) => {
                 if to {
-                    query.to.label().to_owned()
+                    query.to.rest_label().to_owned()
                 } else {
-                    query.from.label().to_owned()
+                    query.from.rest_label().to_owned()
                 }
             }
         }

@@ -493,7 +493,11 @@ fn narrow_rule(
         Direction::Ingress => p.src,
         Direction::Egress => p.dst,
     };
-    let protocol = nameable(provider, p.protocol).then_some(p.protocol);
+    // A protocol tied to the other family (ICMP over IPv6, ICMPv6 or an IPv6 extension
+    // header over IPv4) cannot be named in a rule of the packet's family: every provider
+    // refuses or rewrites it, so the narrowest rule is "all protocols".
+    let foreign = crate::Protocol(p.protocol).family().is_some_and(|f| f != family);
+    let protocol = (nameable(provider, p.protocol) && !foreign).then_some(p.protocol);
     let dst_ports = match protocol {
         Some(proto) if ported(provider, proto) => {
             if p.dst_port == 0 {
@@ -529,7 +533,19 @@ fn narrow_rule(
         action,
         priority,
         enabled: true,
-        description: format!("sgeval fix: {verb} {p}"),
+        // Words, not `->`: Huawei refuses `<` and `>` in a description (H1), and the fix
+        // must pass the provider's own validation.
+        description: format!(
+            "sgeval fix: {verb} {} from {} to {}{}",
+            crate::Protocol(p.protocol),
+            p.src,
+            p.dst,
+            if crate::Protocol(p.protocol).has_ports() {
+                format!(" port {}", p.dst_port)
+            } else {
+                String::new()
+            }
+        ),
         shown: Value::Null,
     })
 }

@@ -58,12 +58,25 @@ pub enum FindingKind {
     /// ([`crate::Profile::rules_per_group`]: ECS and ENS 200, Huawei 50).
     /// (ECS's limit of 1000 rules across a NIC's groups is enforced by the front end.)
     Quota,
-    /// An ECS/ENS rule open to the whole internet (`0.0.0.0/0` or `::/0`), including
-    /// a `SourceCidrIp` that silently replaced a `SourceGroupId`.
+    /// An ingress rule that lets every address of a family in (`0.0.0.0/0`, `::/0`, or
+    /// no remote at all), of any provider; on ECS/ENS also a `SourceCidrIp` that silently
+    /// replaced a `SourceGroupId` or a prefix list.
     Widened,
 }
 
 impl FindingKind {
+    /// Every kind.
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::Shadowed,
+        FindingKind::Redundant,
+        FindingKind::Conflict,
+        FindingKind::MatchNothing,
+        FindingKind::AllPorts,
+        FindingKind::SelfReference,
+        FindingKind::Quota,
+        FindingKind::Widened,
+    ];
+
     /// The snake_case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -114,6 +127,62 @@ pub struct Finding {
     pub message: String,
     /// A packet that shows it, where one exists.
     pub witness: Option<Packet>,
+    /// Why the user accepts it, when an [`Ack`] names it: an acknowledged finding is still
+    /// listed but is no warning (`lint --strict` passes it).
+    pub acknowledged: Option<String>,
+}
+
+/// A user's acknowledgement of a finding they mean to keep (a public web tier open to the
+/// internet): the finding's kind and the rule (or, for group findings, the group) it is
+/// about, by the id the provider shows, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The kind of finding.
+    pub kind: FindingKind,
+    /// The rule id (or group id) the finding is about.
+    pub subject: String,
+    /// Why it is acceptable.
+    pub reason: String,
+}
+
+impl std::str::FromStr for FindingKind {
+    type Err = String;
+
+    /// A kind by its snake_case name (`widened`, `shadowed`, ...).
+    fn from_str(s: &str) -> Result<FindingKind, String> {
+        FindingKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown finding kind `{s}` (one of {})", names.join(", "))
+            })
+    }
+}
+
+/// Marks the findings that `acks` name as acknowledged, and returns the acks that name no
+/// finding (stale: the rule changed or is gone), so they can be reported rather than
+/// silently kept.
+pub fn acknowledge(cloud: &Cloud, findings: &mut [Finding], acks: &[Ack]) -> Vec<Ack> {
+    let mut stale = Vec::new();
+    for ack in acks {
+        let mut hit = false;
+        for f in findings.iter_mut().filter(|f| f.kind == ack.kind) {
+            let subject = match (f.rule, f.group) {
+                (Some(r), _) => cloud.rule(r).map(|rule| rule.id.clone()),
+                (None, Some(g)) => cloud.group(g).map(|g| g.id.clone()),
+                (None, None) => None,
+            };
+            if subject.as_deref() == Some(ack.subject.as_str()) {
+                f.acknowledged = Some(ack.reason.clone());
+                hit = true;
+            }
+        }
+        if !hit {
+            stale.push(ack.clone());
+        }
+    }
+    stale
 }
 
 /// Every finding of a cloud, ordered by kind, then group and rule.
@@ -185,6 +254,7 @@ fn rule_finding(kind: FindingKind, group: GroupKey, rule: &Rule, message: String
         related: Vec::new(),
         message,
         witness: None,
+        acknowledged: None,
     }
 }
 
@@ -238,6 +308,7 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                         group.rules.len()
                     ),
                     witness: None,
+                    acknowledged: None,
                 });
             }
         }
@@ -320,9 +391,10 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     format!("the rule references its own group `{}`: {note}", group.id),
                 ));
             }
-            if matches!(provider, Provider::Ecs | Provider::Ens)
-                && rule.direction == Direction::Ingress
-                && rule.action == Action::Allow
+            // Every provider: an ingress allow from a whole family. Gcore rules only allow.
+            if rule.direction == Direction::Ingress
+                && (rule.action == Action::Allow || provider == Provider::Gcore)
+                && rule.enabled
             {
                 let whole = match &rule.remote {
                     Remote::Any => true,
@@ -341,7 +413,11 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     why.push(format!("prefix list `{pl}` is ignored because `{net}` is given"));
                 }
                 if whole {
-                    why.push("the rule accepts new connections from every address of the family".into());
+                    why.push(if provider_default(provider, g, rule) {
+                        "the provider's own default rule accepts new connections from every address of the family".into()
+                    } else {
+                        "the rule accepts new connections from every address of the family".into()
+                    });
                 }
                 if whole || !why.is_empty() {
                     out.push(rule_finding(FindingKind::Widened, g, rule, why.join("; ")));
@@ -478,6 +554,7 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                             "it holds no packet this endpoint can send or receive".into()
                         },
                         witness: None,
+                        acknowledged: None,
                     });
                 } else if !study.decides {
                     let mut message = String::from(
@@ -496,6 +573,7 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                         related: study.shadowers.clone(),
                         message,
                         witness: study.sample,
+                        acknowledged: None,
                     });
                 } else if !study.changes {
                     out.push(Finding {
@@ -513,6 +591,7 @@ fn endpoint_findings(cloud: &Cloud, e: EndpointKey, out: &mut Vec<Finding>) {
                                 .into()
                         },
                         witness: None,
+                        acknowledged: None,
                     });
                 }
             }
@@ -779,6 +858,7 @@ fn conflicts(
                     }
                 ),
                 witness: Some(witness(family, &overlap)),
+                acknowledged: None,
             });
         }
     }
@@ -814,6 +894,7 @@ impl Finding {
             "related": self.related.iter().map(|r| reason_json(cloud, r)).collect::<Vec<_>>(),
             "message": self.message,
             "witness": self.witness.as_ref().map(packet_json),
+            "acknowledged": self.acknowledged,
         })
     }
 
@@ -833,6 +914,9 @@ impl Finding {
             }
         }
         s.push_str(&format!("\n    {}\n", self.message));
+        if let Some(why) = &self.acknowledged {
+            s.push_str(&format!("    acknowledged: {why}\n"));
+        }
         for r in &self.related {
             s.push_str(&format!("    related: {}\n", reason_text(cloud, r)));
         }

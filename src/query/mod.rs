@@ -68,6 +68,6 @@ pub mod testkit;
 
 pub use diff::{diff, Diff, Difference};
 pub use lint::{lint, Finding, FindingKind};
-pub use ranges::Ranges;
+pub use ranges::{Count, Ranges};
 pub use reach::{reach, Exposure, Query, Reach, Region};
 pub use space::{Mode, QueryError, Restrict, Shape, Side};

@@ -16,6 +16,37 @@ use crate::rule::{Family, PortRange, Ports};
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ranges(SmallVec<[(u128, u128); 1]>);
 
+/// An exact number of values in a [`Ranges`]: from 0 to 2^128 (every IPv6 address), one
+/// more than a `u128` holds. It prints as an exact decimal; [`Count::get`] gives it as a
+/// `u128` when it fits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Count(Option<u128>); // the count minus one; None is zero
+
+impl Count {
+    /// The count as a `u128`, or `None` for 2^128 (the whole IPv6 space).
+    pub fn get(self) -> Option<u128> {
+        match self.0 {
+            None => Some(0),
+            Some(m) => m.checked_add(1),
+        }
+    }
+}
+
+impl PartialEq<u128> for Count {
+    fn eq(&self, other: &u128) -> bool {
+        self.get() == Some(*other)
+    }
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.get() {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("340282366920938463463374607431768211456"),
+        }
+    }
+}
+
 impl Ranges {
     /// The empty set.
     pub fn empty() -> Ranges {
@@ -77,11 +108,18 @@ impl Ranges {
         self.0.last().map(|r| r.1)
     }
 
-    /// How many values, saturating at `u128::MAX` (only the whole IPv6 space saturates).
-    pub fn count(&self) -> u128 {
-        self.0.iter().fold(0u128, |acc, &(lo, hi)| {
-            acc.saturating_add((hi - lo).saturating_add(1))
-        })
+    /// How many values, exactly (the whole IPv6 space holds 2^128).
+    pub fn count(&self) -> Count {
+        // INVARIANT: the ranges are disjoint subsets of 0..=u128::MAX, so their sizes add
+        // up to at most 2^128 and the sum minus one always fits in a u128.
+        let minus_one = self.0.iter().fold(None, |acc: Option<u128>, &(lo, hi)| {
+            let size_minus_one = hi - lo;
+            Some(match acc {
+                None => size_minus_one,
+                Some(a) => a + size_minus_one + 1,
+            })
+        });
+        Count(minus_one)
     }
 
     /// Whether `v` is in the set.
@@ -313,6 +351,17 @@ mod tests {
             Ranges::family(Family::V6).to_cidrs(Family::V6)[0].to_string(),
             "::/0"
         );
-        assert_eq!(Ranges::family(Family::V6).count(), u128::MAX);
+        assert_eq!(
+            Ranges::family(Family::V6).count().to_string(),
+            "340282366920938463463374607431768211456"
+        );
+        assert_eq!(Ranges::family(Family::V6).count().get(), None);
+        assert_eq!(Ranges::family(Family::V4).count(), 1u128 << 32);
+        assert_eq!(Ranges::empty().count(), 0);
+        let halves = Ranges::from_ranges([(0, u128::MAX / 2), (u128::MAX / 2 + 2, u128::MAX)]);
+        assert_eq!(
+            halves.count().to_string(),
+            "340282366920938463463374607431768211455"
+        );
     }
 }

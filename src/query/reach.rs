@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::hop::{hop_list, HopList};
 use super::partition::{merge, partition, Picks};
-use super::ranges::Ranges;
+use super::ranges::{Count, Ranges};
 use super::render::{count_json, hop_json, hop_text};
 use super::space::{parts, Mode, Part, QueryError, Restrict, Shape, Side, DST, SRC};
 use crate::cloud::Cloud;
@@ -72,17 +72,17 @@ pub struct Exposure {
     pub family: Family,
     /// How many regions.
     pub regions: usize,
-    /// How many distinct source addresses appear in those regions (saturates at
-    /// `u128::MAX` for all of IPv6).
-    pub src_addresses: u128,
+    /// How many distinct source addresses appear in those regions, exactly (up to 2^128
+    /// for all of IPv6).
+    pub src_addresses: Count,
     /// How many distinct destination addresses.
-    pub dst_addresses: u128,
+    pub dst_addresses: Count,
     /// How many distinct protocols.
-    pub protocols: u128,
+    pub protocols: Count,
     /// How many distinct source ports.
-    pub src_ports: u128,
+    pub src_ports: Count,
     /// How many distinct destination ports.
-    pub dst_ports: u128,
+    pub dst_ports: Count,
 }
 
 /// A reachability map.
@@ -108,6 +108,7 @@ pub(crate) struct Run {
 
 /// The runs of a query over one or more clouds, and the hop arena they index.
 pub(crate) fn runs(clouds: &[&Cloud], query: &Query) -> Result<(Vec<Run>, Vec<HopList>), QueryError> {
+    query.restrict.check()?;
     let from = query.from.resolve(clouds)?;
     let to = query.to.resolve(clouds)?;
     let established = query.mode == Mode::Established;
@@ -328,8 +329,8 @@ impl Reach {
                     "verdict": e.verdict,
                     "family": e.family,
                     "regions": e.regions,
-                    "src_addresses": count_json(e.src_addresses),
-                    "dst_addresses": count_json(e.dst_addresses),
+                    "src_addresses": e.src_addresses.to_string(),
+                    "dst_addresses": e.dst_addresses.to_string(),
                     "protocols": count_json(e.protocols),
                     "src_ports": count_json(e.src_ports),
                     "dst_ports": count_json(e.dst_ports),

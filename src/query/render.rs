@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use super::ranges::Count;
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Reason, RuleRef};
 use crate::flow::Hop;
@@ -124,9 +125,11 @@ pub(crate) fn hop_text(cloud: &Cloud, h: &Hop) -> String {
 }
 
 /// A count as JSON: a number when it fits in 64 bits, else a decimal string.
-pub(crate) fn count_json(n: u128) -> Value {
-    match u64::try_from(n) {
-        Ok(v) => json!(v),
-        Err(_) => json!(n.to_string()),
+pub(crate) fn count_json(n: Count) -> Value {
+    // Protocol, port and ICMP counts are small: JSON numbers. Address counts go out as
+    // decimal strings (see `Exposure`), since 2^128 fits no JSON number a reader trusts.
+    match n.get().and_then(|v| u64::try_from(v).ok()) {
+        Some(v) => json!(v),
+        None => json!(n.to_string()),
     }
 }

@@ -264,7 +264,7 @@ pub(crate) fn protocols_text(r: &Ranges) -> String {
     if *r == Ranges::range(0, 255) {
         return "all protocols".into();
     }
-    if r.count() <= 4 {
+    if r.count().get().is_some_and(|n| n <= 4) {
         let mut names = Vec::new();
         for (lo, hi) in r.iter() {
             for p in lo..=hi {
@@ -324,11 +324,15 @@ pub enum QueryError {
 enum SideItem {
     Endpoint(String),
     Net(IpNet),
+    /// Every address, of both families, that is no endpoint's.
+    Internet,
 }
 
 /// One side of a flow query: endpoint names, addresses and CIDRs, comma-separated
-/// (`vm-a`, `203.0.113.7`, `0.0.0.0/0,::/0`, `internet` for both whole families); an
-/// item written `!item` is taken out (`internet,!10.0.0.0/8`).
+/// (`vm-a`, `203.0.113.7`, `0.0.0.0/0,::/0`); `any` for every address of both families,
+/// endpoints included; `internet` for every address that belongs to no endpoint of the
+/// scenario (of either scenario, in `diff`). An item written `!item` is taken out
+/// (`internet,!10.0.0.0/8`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Side {
     text: String,
@@ -337,10 +341,18 @@ pub struct Side {
 }
 
 impl Side {
-    /// Every address of both families, labelled `internet`.
+    /// Every address of both families that belongs to no endpoint: `internet`.
     pub fn internet() -> Side {
         Side {
             text: "internet".into(),
+            items: vec![(false, SideItem::Internet)],
+        }
+    }
+
+    /// Every address of both families, endpoints included: `any`.
+    pub fn any() -> Side {
+        Side {
+            text: "any".into(),
             items: vec![
                 (false, SideItem::Net(Family::V4.any_net())),
                 (false, SideItem::Net(Family::V6.any_net())),
@@ -353,29 +365,53 @@ impl Side {
         &self.text
     }
 
+    /// The label of the part of the side that is no endpoint's: `internet` for `any`
+    /// (what is left of every address once the endpoints are named is the internet),
+    /// otherwise the side as written.
+    pub fn rest_label(&self) -> &str {
+        if self.text.eq_ignore_ascii_case("any") {
+            "internet"
+        } else {
+            &self.text
+        }
+    }
+
     /// The addresses of the side in each family (`[IPv4, IPv6]`): an endpoint stands for
     /// all its addresses in any of `clouds`.
     ///
     /// # Errors
     /// [`QueryError::UnknownSide`] for a name no cloud has as an endpoint.
     pub fn resolve(&self, clouds: &[&Cloud]) -> Result<[Ranges; 2], QueryError> {
-        // [included, excluded] per family.
+        // [included, excluded] per family, as (lo, hi) ranges.
         let mut sets: [[Vec<(u128, u128)>; 2]; 2] = Default::default();
         for (out, item) in &self.items {
-            let mut push = |addr: IpAddr, hi: Option<IpAddr>| {
-                let hi = hi.unwrap_or(addr);
-                let f = usize::from(Family::of(&addr) == Family::V6);
-                sets[usize::from(*out)][f].push((addr_value(addr), addr_value(hi)));
+            let mut push = |lo: IpAddr, hi: IpAddr| {
+                let f = usize::from(Family::of(&lo) == Family::V6);
+                sets[usize::from(*out)][f].push((addr_value(lo), addr_value(hi)));
             };
             match item {
-                SideItem::Net(net) => push(net.network(), Some(net.broadcast())),
+                SideItem::Net(net) => push(net.network(), net.broadcast()),
+                SideItem::Internet => {
+                    // Every address but the endpoints': the gaps between their addresses.
+                    for (f, family) in [Family::V4, Family::V6].into_iter().enumerate() {
+                        let taken =
+                            Ranges::from_ranges(clouds.iter().flat_map(|c| c.endpoints()).flat_map(|e| {
+                                e.ips
+                                    .iter()
+                                    .filter(|ip| Family::of(ip) == family)
+                                    .map(|ip| (addr_value(*ip), addr_value(*ip)))
+                            }));
+                        let rest = Ranges::family(family).subtract(&taken);
+                        sets[usize::from(*out)][f].extend(rest.iter());
+                    }
+                }
                 SideItem::Endpoint(name) => {
                     let mut found = false;
                     for cloud in clouds {
                         if let Some(key) = cloud.endpoint_by_name(name) {
                             found = true;
                             for ip in cloud.endpoint(key).map(|e| e.ips.as_slice()).unwrap_or(&[]) {
-                                push(*ip, None);
+                                push(*ip, *ip);
                             }
                         }
                     }
@@ -398,8 +434,8 @@ impl Side {
 impl FromStr for Side {
     type Err = QueryError;
 
-    /// Parses comma-separated items; anything that is not an address, a CIDR or
-    /// `internet`/`any` is taken as an endpoint name (checked by [`Side::resolve`]).
+    /// Parses comma-separated items; anything that is not an address, a CIDR, `any` or
+    /// `internet` is taken as an endpoint name (checked by [`Side::resolve`]).
     fn from_str(s: &str) -> Result<Side, QueryError> {
         let mut items = Vec::new();
         for token in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -407,7 +443,9 @@ impl FromStr for Side {
                 Some(rest) => (true, rest.trim()),
                 None => (false, token),
             };
-            if token.eq_ignore_ascii_case("internet") || token.eq_ignore_ascii_case("any") {
+            if token.eq_ignore_ascii_case("internet") {
+                items.push((out, SideItem::Internet));
+            } else if token.eq_ignore_ascii_case("any") {
                 items.push((out, SideItem::Net(Family::V4.any_net())));
                 items.push((out, SideItem::Net(Family::V6.any_net())));
             } else if let Ok(net) = token.parse::<IpNet>() {
@@ -475,6 +513,47 @@ pub struct Restrict {
 }
 
 impl Restrict {
+    /// Checks that the restrictions can hold together: a port filter needs a protocol
+    /// list of port protocols only (tcp, udp, sctp, dccp, udplite); `icmp` with a port,
+    /// `all` with a port, or a port with no protocol named is a contradiction, not a query.
+    ///
+    /// # Errors
+    /// [`QueryError::BadRestriction`] naming the port option and the protocols.
+    pub fn check(&self) -> Result<(), QueryError> {
+        for (field, ports) in [("--dport", &self.dst_ports), ("--sport", &self.src_ports)] {
+            let Some(ports) = ports else { continue };
+            let value = numbers_text(ports);
+            let portless: Vec<String> = match &self.protocols {
+                None => {
+                    return Err(QueryError::BadRestriction {
+                        field,
+                        value,
+                        reason: "a port filter needs the protocols it applies to: add `--proto tcp` (or udp, sctp, dccp, udplite)".into(),
+                    })
+                }
+                Some(protocols) => protocols
+                    .iter()
+                    .flat_map(|(lo, hi)| lo..=hi)
+                    .filter(|&p| !crate::Protocol(p as u8).has_ports())
+                    .map(|p| crate::Protocol(p as u8).to_string())
+                    .collect(),
+            };
+            if !portless.is_empty() {
+                let shown = if portless.len() > 4 {
+                    format!("{}, ... ({} protocols)", portless[..4].join(", "), portless.len())
+                } else {
+                    portless.join(", ")
+                };
+                return Err(QueryError::BadRestriction {
+                    field,
+                    value,
+                    reason: format!("{shown} carr{} no ports; name only port protocols (tcp, udp, sctp, dccp, udplite) with a port filter", if portless.len() == 1 { "ies" } else { "y" }),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Parses a protocol list such as `tcp,udp` or `6,17` or `all`.
     ///
     /// # Errors

@@ -44,16 +44,16 @@ pub struct Args {
     #[arg(long)]
     proto: Protocol,
     /// Destination port (required for tcp, udp, sctp, dccp, udplite).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_port)]
     dport: Option<u16>,
     /// Source port (default 49152 for port protocols).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_port)]
     sport: Option<u16>,
     /// ICMP type (default echo request: 8, or 128 for icmpv6).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_icmp)]
     icmp_type: Option<u8>,
     /// ICMP code (default 0).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_icmp)]
     icmp_code: Option<u8>,
     /// The packet belongs to an established connection.
     #[arg(long)]
@@ -76,6 +76,23 @@ pub struct Args {
     /// Print JSON: `{"verdict": ..., "hops": [...]}`.
     #[arg(long)]
     json: bool,
+}
+
+/// A port: `0..=65535`, said so when out of range (`-1`, `65536`), not "unexpected argument".
+fn parse_port(s: &str) -> Result<u16, String> {
+    number(s, "a port is 0 to 65535")
+}
+
+/// An ICMP type or code: `0..=255`.
+fn parse_icmp(s: &str) -> Result<u8, String> {
+    number(s, "an ICMP type or code is 0 to 255")
+}
+
+fn number<T: std::str::FromStr + TryFrom<i128>>(s: &str, range: &str) -> Result<T, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) => T::try_from(n).map_err(|_| format!("`{s}` is out of range: {range}")),
+        Err(_) => Err(format!("`{s}` is not a number: {range}")),
+    }
 }
 
 fn parse_family(s: &str) -> Result<Family, String> {

@@ -45,8 +45,8 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => return bad_input(format!("{}: {e}", path.display())),
         }
     }
-    let from = args.from.as_deref().unwrap_or("internet");
-    let to = args.to.as_deref().unwrap_or("internet");
+    let from = args.from.as_deref().unwrap_or("any");
+    let to = args.to.as_deref().unwrap_or("any");
     let query = match args.flow.query(from, to) {
         Ok(q) => q,
         Err(e) => return bad_input(e),

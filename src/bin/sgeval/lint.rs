@@ -15,9 +15,32 @@ pub struct Args {
     /// Print JSON: `{"findings": [...], "counts": {...}}`.
     #[arg(long)]
     pub json: bool,
-    /// Exit with status 3 when there is a finding of severity `warning`.
+    /// Exit with status 3 when there is a finding of severity `warning` that is not
+    /// acknowledged.
     #[arg(long)]
     pub strict: bool,
+    /// Acknowledge a finding: `KIND:ID` (a rule id, or a group id for group findings),
+    /// optionally `=REASON`; repeatable. The scenario's own `acknowledged` list is read too.
+    #[arg(long = "ack", value_name = "KIND:ID[=REASON]", value_parser = parse_ack)]
+    pub acks: Vec<query::lint::Ack>,
+}
+
+fn parse_ack(s: &str) -> Result<query::lint::Ack, String> {
+    let (head, reason) = match s.split_once('=') {
+        Some((h, r)) => (h, r.to_owned()),
+        None => (s, "acknowledged with --ack".to_owned()),
+    };
+    let (kind, subject) = head
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: expected KIND:ID (e.g. widened:sgr-bp1r00000000000c3)"))?;
+    if subject.is_empty() {
+        return Err(format!("`{s}`: the id after `:` is empty"));
+    }
+    Ok(query::lint::Ack {
+        kind: kind.parse()?,
+        subject: subject.to_owned(),
+        reason,
+    })
 }
 
 /// Runs `sgeval lint`.
@@ -26,11 +49,39 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    let cloud = match scenario.build() {
+    let replay = match scenario.replay() {
+        Ok(r) => r,
+        Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
+    };
+    // The scenario's acknowledgements may name a rule or group by `$ref`.
+    let mut acks = Vec::with_capacity(scenario.acknowledged.len() + args.acks.len());
+    for ack in scenario.acknowledged.iter().chain(&args.acks) {
+        let mut ack = ack.clone();
+        if let Some(name) = ack.subject.strip_prefix('$') {
+            match replay.refs.get(name) {
+                Some(id) => ack.subject.clone_from(id),
+                None => {
+                    return bad_input(format!(
+                        "{}: acknowledged `{}`: no call has ref `{name}` (or it created nothing)",
+                        args.scenario.display(),
+                        ack.subject
+                    ))
+                }
+            }
+        }
+        acks.push(ack);
+    }
+    let cloud = match replay.into_cloud() {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
     };
-    let findings = query::lint(&cloud);
+    let mut findings = query::lint(&cloud);
+    for stale in query::lint::acknowledge(&cloud, &mut findings, &acks) {
+        eprintln!(
+            "sgeval: warning: acknowledged {}:{} names no finding (the rule changed or is gone)",
+            stale.kind, stale.subject
+        );
+    }
     if args.json {
         let v = query::lint::to_json(&cloud, &findings);
         emit(&serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -42,7 +93,10 @@ pub fn run(args: Args) -> ExitCode {
         }
         emit(&format!("{} finding(s)", findings.len()));
     }
-    let warnings = findings.iter().filter(|f| f.kind.severity() == "warning").count();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.kind.severity() == "warning" && f.acknowledged.is_none())
+        .count();
     if args.strict && warnings > 0 {
         eprintln!("sgeval: {warnings} warning(s)");
         return ExitCode::from(EXIT_DENIED);

@@ -83,8 +83,9 @@ impl FlowArgs {
 pub struct Args {
     /// The scenario file (JSON).
     pub scenario: PathBuf,
-    /// Source: an endpoint name, an address, a CIDR (`0.0.0.0/0`), `internet`, or a
-    /// comma-separated list of these.
+    /// Source: an endpoint name, an address, a CIDR (`0.0.0.0/0`), `internet` (every
+    /// address that is no endpoint's), `any` (every address), or a comma-separated list of
+    /// these; `!item` takes an item out.
     #[arg(long)]
     pub from: String,
     /// Destination, as `--from`.
