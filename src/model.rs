@@ -45,6 +45,15 @@ pub enum EndpointError {
         /// The group id as given.
         group: String,
     },
+    /// An address group (Huawei) where a security group belongs: a NIC joins security
+    /// groups; address groups are peers of rules.
+    #[error("endpoint `{endpoint}`: `{group}` is an address group, not a security group (address groups are the remote side of rules: `remote_address_group_id`)")]
+    AddressGroupAsGroup {
+        /// The endpoint.
+        endpoint: String,
+        /// The address group id as given.
+        group: String,
+    },
     /// A group listed twice.
     #[error("endpoint `{endpoint}`: group `{group}` is listed twice")]
     RepeatedGroup {

@@ -69,27 +69,33 @@ pub enum ScenarioError {
     FailedCalls(Vec<FailedCall>),
 }
 
-/// A call that the provider answered with an error.
+/// A call that the provider answered with an error, or that was not sent because a `$ref`
+/// it uses names a call that failed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FailedCall {
     /// Call index (0-based).
     pub index: usize,
     /// The api.
     pub api: String,
-    /// The provider's answer.
+    /// The provider's answer (for a call not sent: see [`Outcome::not_sent`]).
     pub response: Response,
+    /// Why the call was not sent, when it was not.
+    pub not_sent: Option<String>,
 }
 
 impl std::fmt::Display for FailedCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "call {} ({}) answered {} {}",
-            self.index,
-            self.api,
-            self.response.status,
-            crate::provider::error_summary(&self.response.body)
-        )
+        match &self.not_sent {
+            Some(why) => write!(f, "call {} ({}) not sent: {why}", self.index, self.api),
+            None => write!(
+                f,
+                "call {} ({}) answered {} {}",
+                self.index,
+                self.api,
+                self.response.status,
+                crate::provider::error_summary(&self.response.body)
+            ),
+        }
     }
 }
 
@@ -147,8 +153,42 @@ pub struct Scenario {
 pub struct Outcome {
     /// The api.
     pub api: String,
-    /// The answer.
+    /// The answer. For a call that was not sent, sgeval's own: status 424 ("failed
+    /// dependency") and `{"not_sent": reason}`, never a provider's.
     pub response: Response,
+    /// Why the call was not sent: a `$ref` in it names an earlier call that failed (or
+    /// created nothing), so the id it stands for does not exist.
+    pub not_sent: Option<String>,
+}
+
+/// What a `$ref` name stands for while the calls replay.
+#[derive(Clone, Debug)]
+enum Target {
+    /// The id the call created (or was pinned to).
+    Id(String),
+    /// The call (index, api) failed or created nothing.
+    Missing(usize, String),
+}
+
+/// Why a string could not be substituted.
+enum Unresolved {
+    /// The scenario is malformed (unknown name, a later call, a lone `$`).
+    Error(ScenarioError),
+    /// The name is an earlier call that failed: the dependent call is not sent.
+    Failed {
+        /// Path of the field that holds the reference.
+        field: String,
+        /// The string that holds it.
+        value: String,
+        /// Which call failed.
+        reason: String,
+    },
+}
+
+impl From<ScenarioError> for Unresolved {
+    fn from(e: ScenarioError) -> Unresolved {
+        Unresolved::Error(e)
+    }
 }
 
 /// The result of replaying a scenario: the cloud and every call's answer.
@@ -175,6 +215,7 @@ impl Replay {
                 index,
                 api: o.api.clone(),
                 response: o.response.clone(),
+                not_sent: o.not_sent.clone(),
             })
             .collect()
     }
@@ -470,28 +511,52 @@ impl Scenario {
     /// A `$ref` that resolves to nothing (unknown name, later call, or a call that failed).
     pub fn replay(&self) -> Result<Replay, ScenarioError> {
         let mut cloud = Cloud::new(self.provider, self.options.clone());
-        let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
-        let mut outcomes = Vec::with_capacity(self.calls.len());
+        let mut ids: BTreeMap<String, Target> = BTreeMap::new();
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.calls.len());
         for (index, call) in self.calls.iter().enumerate() {
-            let request = Request {
-                params: call
-                    .request
-                    .params
-                    .as_ref()
-                    .map(|p| substitute_value(p, &ids, index, "params"))
-                    .transpose()?,
-                body: call
-                    .request
-                    .body
-                    .as_ref()
-                    .map(|b| substitute_value(b, &ids, index, "body"))
-                    .transpose()?,
-                path: call
-                    .request
-                    .path
-                    .as_ref()
-                    .map(|p| substitute(p, &ids, index, "path"))
-                    .transpose()?,
+            let substituted = (|| -> Result<Request, Unresolved> {
+                Ok(Request {
+                    params: call
+                        .request
+                        .params
+                        .as_ref()
+                        .map(|p| substitute_value(p, &ids, index, "params"))
+                        .transpose()?,
+                    body: call
+                        .request
+                        .body
+                        .as_ref()
+                        .map(|b| substitute_value(b, &ids, index, "body"))
+                        .transpose()?,
+                    path: call
+                        .request
+                        .path
+                        .as_ref()
+                        .map(|p| substitute(p, &ids, index, "path"))
+                        .transpose()?,
+                })
+            })();
+            let request = match substituted {
+                Ok(r) => r,
+                Err(Unresolved::Error(e)) => return Err(e),
+                Err(Unresolved::Failed { field, value, reason }) => {
+                    let why = format!("`{field}` = `{value}`: {reason}");
+                    // Not sent: what it depends on does not exist. The real error is the
+                    // earlier call's, which stays first among the failures.
+                    if let Some(r) = &call.reference {
+                        ids.insert(r.clone(), Target::Missing(index, call.api.clone()));
+                    }
+                    outcomes.push(Outcome {
+                        api: call.api.clone(),
+                        response: Response {
+                            status: 424,
+                            body: serde_json::json!({ "not_sent": why }),
+                            created: None,
+                        },
+                        not_sent: Some(why),
+                    });
+                    continue;
+                }
             };
             let mark = cloud.rule_key_mark();
             // Pinning is part of the call's transaction: a pin error leaves nothing of the
@@ -515,11 +580,16 @@ impl Scenario {
                 created.clone_from(&call.id);
             }
             if let Some(r) = &call.reference {
-                ids.insert(r.clone(), if response.is_success() { created } else { None });
+                let target = match created.filter(|_| response.is_success()) {
+                    Some(id) => Target::Id(id),
+                    None => Target::Missing(index, call.api.clone()),
+                };
+                ids.insert(r.clone(), target);
             }
             outcomes.push(Outcome {
                 api: call.api.clone(),
                 response,
+                not_sent: None,
             });
         }
         let mut endpoint_error = None;
@@ -527,10 +597,14 @@ impl Scenario {
         for (index, spec) in self.endpoints.iter().enumerate() {
             let mut groups = Vec::with_capacity(spec.groups.len());
             for (i, g) in spec.groups.iter().enumerate() {
-                match substitute(g, &ids, index, &format!("endpoints[{index}].groups[{i}]")) {
+                let field = format!("endpoints[{index}].groups[{i}]");
+                match substitute(g, &ids, index, &field) {
                     Ok(id) => groups.push(id),
-                    Err(e) => {
+                    Err(Unresolved::Error(e)) => {
                         endpoint_error.get_or_insert(e);
+                    }
+                    Err(Unresolved::Failed { field, reason, .. }) => {
+                        endpoint_error.get_or_insert(field_err(field, reason));
                     }
                 }
             }
@@ -548,7 +622,10 @@ impl Scenario {
         }
         let refs = ids
             .into_iter()
-            .filter_map(|(name, id)| Some((name, id?)))
+            .filter_map(|(name, target)| match target {
+                Target::Id(id) => Some((name, id)),
+                Target::Missing(..) => None,
+            })
             .collect();
         Ok(Replay {
             cloud,
@@ -661,10 +738,10 @@ fn string_list(
 
 fn substitute_value(
     v: &Value,
-    ids: &BTreeMap<String, Option<String>>,
+    ids: &BTreeMap<String, Target>,
     index: usize,
     path: &str,
-) -> Result<Value, ScenarioError> {
+) -> Result<Value, Unresolved> {
     Ok(match v {
         Value::String(s) => Value::String(substitute(s, ids, index, path)?),
         Value::Array(items) => Value::Array(
@@ -682,7 +759,7 @@ fn substitute_value(
                         substitute_value(x, ids, index, &format!("{path}.{k}"))?,
                     ))
                 })
-                .collect::<Result<_, ScenarioError>>()?,
+                .collect::<Result<_, Unresolved>>()?,
         ),
         other => other.clone(),
     })
@@ -691,10 +768,10 @@ fn substitute_value(
 /// Replaces each `$name` in `s` with the id the call with `ref: name` created.
 fn substitute(
     s: &str,
-    ids: &BTreeMap<String, Option<String>>,
+    ids: &BTreeMap<String, Target>,
     index: usize,
     path: &str,
-) -> Result<String, ScenarioError> {
+) -> Result<String, Unresolved> {
     if !s.contains('$') {
         return Ok(s.to_owned());
     }
@@ -719,16 +796,20 @@ fn substitute(
             reason,
         };
         match ids.get(name) {
-            Some(Some(id)) => out.push_str(id),
-            Some(None) => {
-                return Err(err(format!(
-                    "the call with ref `{name}` failed or created nothing, so `${name}` has no id"
-                )))
+            Some(Target::Id(id)) => out.push_str(id),
+            Some(Target::Missing(call, api)) => {
+                return Err(Unresolved::Failed {
+                    field: path.to_owned(),
+                    value: s.to_owned(),
+                    reason: format!(
+                        "`${name}` stands for what call {call} ({api}) creates, and that call failed or created nothing"
+                    ),
+                })
             }
             None if name.is_empty() => {
-                return Err(err("a lone `$` (write `$$` for a literal dollar sign)".into()))
+                return Err(err("a lone `$` (write `$$` for a literal dollar sign)".into()).into())
             }
-            None => return Err(err(format!("no earlier call has ref `{name}`"))),
+            None => return Err(err(format!("no earlier call has ref `{name}`")).into()),
         }
         rest = &after[len..];
     }

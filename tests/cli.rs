@@ -429,3 +429,49 @@ fn bench_classbench_names_the_bad_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_failed_call_leads_every_answer_and_api_prints_the_calls_it_made_impossible() {
+    // Call 0 lacks its RegionId; call 1 and the endpoint name its `$web`.
+    let file = temp_file(
+        "failed-ref.json",
+        r#"{"provider": "ecs", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "params": {"VpcId": "vpc-1"}},
+  {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "$web",
+    "Permissions": [{"IpProtocol": "TCP", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": "1"}]}}],
+ "endpoints": [{"name": "web-1", "ips": ["172.16.1.10"], "groups": ["$web"]}]}"#,
+    );
+    let path = file.to_str().unwrap();
+    let out = sgeval().args(["api", path, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("api prints JSON");
+    assert_eq!(v["calls"][0]["status"], 400);
+    assert_eq!(v["calls"][0]["body"]["Code"], "MissingRegionId");
+    assert!(v["calls"][1]["not_sent"]
+        .as_str()
+        .unwrap()
+        .contains("call 0 (CreateSecurityGroup)"));
+    assert!(v["endpoint_error"]
+        .as_str()
+        .unwrap()
+        .contains("call 0 (CreateSecurityGroup)"));
+    let text = sgeval().args(["api", path]).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("call 1 AuthorizeSecurityGroup -> not sent"));
+    for cmd in [
+        vec![
+            "check", path, "--from", "1.2.3.4", "--to", "web-1", "--proto", "tcp", "--dport", "443",
+        ],
+        vec!["reach", path, "--from", "internet", "--to", "web-1"],
+        vec!["lint", path],
+    ] {
+        let out = sgeval().args(&cmd).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.find("call 0 (CreateSecurityGroup) answered 400 MissingRegionId");
+        let second = err.find("call 1 (AuthorizeSecurityGroup) not sent");
+        assert!(
+            first.is_some() && second.is_some() && first < second,
+            "{cmd:?}: {err}"
+        );
+    }
+}

@@ -271,13 +271,19 @@ impl<'m> Transaction<'m> {
         }
         let mut keys = Vec::with_capacity(group_ids.len());
         for id in group_ids {
-            let key = m
-                .group_by_id(id)
-                .map(|g| g.key)
-                .ok_or_else(|| EndpointError::UnknownGroup {
-                    endpoint: name.to_owned(),
-                    group: id.clone(),
-                })?;
+            let key = m.group_by_id(id).map(|g| g.key).ok_or_else(|| {
+                if m.address_group_by_id(id).is_some() {
+                    EndpointError::AddressGroupAsGroup {
+                        endpoint: name.to_owned(),
+                        group: id.clone(),
+                    }
+                } else {
+                    EndpointError::UnknownGroup {
+                        endpoint: name.to_owned(),
+                        group: id.clone(),
+                    }
+                }
+            })?;
             if keys.contains(&key) {
                 return Err(EndpointError::RepeatedGroup {
                     endpoint: name.to_owned(),

@@ -33,7 +33,10 @@ pub fn run(args: Args) -> ExitCode {
         let calls: Vec<_> = replay
             .outcomes
             .iter()
-            .map(|o| json!({"api": o.api, "status": o.response.status, "body": o.response.body}))
+            .map(|o| match &o.not_sent {
+                Some(why) => json!({"api": o.api, "not_sent": why}),
+                None => json!({"api": o.api, "status": o.response.status, "body": o.response.body}),
+            })
             .collect();
         let mut out = json!({ "calls": calls });
         if let Some(e) = &replay.endpoint_error {
@@ -42,6 +45,10 @@ pub fn run(args: Args) -> ExitCode {
         outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         for (i, o) in replay.outcomes.iter().enumerate() {
+            if let Some(why) = &o.not_sent {
+                outln!("call {i} {} -> not sent: {why}", o.api);
+                continue;
+            }
             outln!("call {i} {} -> {}", o.api, o.response.status);
             let body = serde_json::to_string_pretty(&o.response.body).unwrap_or_default();
             for line in body.lines() {
