@@ -36,7 +36,11 @@ fn blocks(page: &str) -> Vec<Block> {
             .strip_prefix("<!-- expect:")
             .and_then(|rest| rest.strip_suffix("-->"))
         {
-            assert!(marker.is_none(), "REQUESTS.md:{}: two expect markers in a row", i + 1);
+            assert!(
+                marker.is_none(),
+                "REQUESTS.md:{}: two expect markers in a row",
+                i + 1
+            );
             marker = Some((i + 1, code.trim().to_owned()));
             continue;
         }
@@ -53,7 +57,11 @@ fn blocks(page: &str) -> Vec<Block> {
             if body.trim() == "```" {
                 break;
             }
-            assert!(!body.trim_start().starts_with("```"), "REQUESTS.md:{}: unclosed block", j + 1);
+            assert!(
+                !body.trim_start().starts_with("```"),
+                "REQUESTS.md:{}: unclosed block",
+                j + 1
+            );
             text.push_str(body);
             text.push('\n');
         }
@@ -123,7 +131,10 @@ fn every_scenario_of_requests_md_answers_as_documented() {
             "{at}: endpoints: {:?}",
             replay.endpoint_error
         );
-        assert!(block.expect.is_none() || last.is_some(), "{at}: an error example without calls");
+        assert!(
+            block.expect.is_none() || last.is_some(),
+            "{at}: an error example without calls"
+        );
     }
     for provider in Provider::ALL {
         for api in provider.apis() {
@@ -148,5 +159,8 @@ fn an_expect_marker_is_read_and_a_wrong_code_fails() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].expect.as_deref(), Some("MissingRegionId"));
     let replay = Scenario::from_json(&found[0].text).unwrap().replay().unwrap();
-    assert_eq!(error_code(&replay.outcomes[0].response.body), Some("MissingRegionId"));
+    assert_eq!(
+        error_code(&replay.outcomes[0].response.body),
+        Some("MissingRegionId")
+    );
 }
