@@ -136,6 +136,10 @@ pub struct Scenario {
     pub calls: Vec<Call>,
     /// Endpoints, attached after the calls.
     pub endpoints: Vec<EndpointSpec>,
+    /// What the documents an imported scenario came from did not settle (`unresolved` in the
+    /// file): replay ignores them; answers that depend on them say so
+    /// ([`crate::query::unresolved`]).
+    pub unresolved: Vec<crate::query::unresolved::Item>,
 }
 
 /// A call and the provider's answer.
@@ -250,10 +254,20 @@ impl Scenario {
             .as_object()
             .ok_or_else(|| field_err("(root)", format!("expected an object, found {}", describe(value))))?;
         for key in root.keys() {
-            if !["provider", "options", "calls", "endpoints", "description", "name"].contains(&key.as_str()) {
+            if ![
+                "provider",
+                "options",
+                "calls",
+                "endpoints",
+                "unresolved",
+                "description",
+                "name",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(field_err(
                     key.clone(),
-                    "unknown field (expected provider, options, calls, endpoints, description)",
+                    "unknown field (expected provider, options, calls, endpoints, unresolved, description)",
                 ));
             }
         }
@@ -424,11 +438,29 @@ impl Scenario {
             let groups = string_list(obj, "groups", &path)?;
             endpoints.push(EndpointSpec { name, ips, groups });
         }
+        let unresolved = match root.get("unresolved") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    serde_json::from_value(v.clone())
+                        .map_err(|e| field_err(format!("unresolved[{i}]"), e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(field_err(
+                    "unresolved",
+                    format!("expected an array, found {}", describe(other)),
+                ))
+            }
+        };
         Ok(Scenario {
             provider,
             options,
             calls,
             endpoints,
+            unresolved,
         })
     }
 

@@ -770,6 +770,7 @@ fn build_scenario(
         options: Default::default(),
         calls,
         endpoints,
+        unresolved: Vec::new(),
     }
 }
 

@@ -113,6 +113,7 @@ impl Log {
             options: Default::default(),
             calls,
             endpoints,
+            unresolved: Vec::new(),
         };
         let replay = scenario.replay().expect("the log replays");
         assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);

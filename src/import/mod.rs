@@ -22,6 +22,7 @@ mod huawei;
 pub mod inventory;
 mod json;
 pub mod load;
+pub mod scenario;
 
 pub use detect::{Detection, Format, Vendor};
 pub use load::Document;

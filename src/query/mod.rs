@@ -63,6 +63,7 @@ mod render;
 pub mod space;
 #[doc(hidden)]
 pub mod testkit;
+pub mod unresolved;
 
 pub use diff::{diff, Change, Diff};
 pub use lint::{lint, Finding, FindingKind};
