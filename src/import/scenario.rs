@@ -239,7 +239,7 @@ impl<'a> Converter<'a> {
                 body["name"] = text(a.name.as_deref().unwrap_or(&a.id));
                 self.calls
                     .push(json!({"api": "CreateAddressGroup", "id": text(&a.id),
-                    "description": text(&a.origin.to_string()), "body": {"address_group": body}}));
+                    "description": text(&place(&a.origin)), "body": {"address_group": body}}));
             }
         }
         for (g, group_fates) in inv.groups.iter().zip(&fates) {
@@ -278,7 +278,7 @@ impl<'a> Converter<'a> {
     fn group(&mut self, g: &GroupRecord, fates: &[Fate]) {
         let provider = self.inv.provider;
         let name = g.name.clone().unwrap_or_else(|| g.id.clone());
-        let described = format!("{}", g.origin);
+        let described = place(&g.origin);
         let mut call = match provider {
             Provider::Ecs => {
                 let mut params = Map::new();
@@ -407,7 +407,7 @@ impl<'a> Converter<'a> {
 
     /// The rule's create call(s), or its unresolved item's effect.
     fn rule(&mut self, g: &GroupRecord, r: &RuleRecord, fate: Fate, items: &[usize]) {
-        let described = r.origin.to_string();
+        let described = place(&r.origin);
         match fate {
             Fate::Create | Fate::Doubt(_) => {
                 if self.inv.provider != Provider::Ens {
@@ -644,7 +644,7 @@ impl<'a> Converter<'a> {
                 "name": text(&e.name),
                 "ips": e.ips,
                 "groups": groups.iter().map(|g| text(g)).collect::<Vec<_>>(),
-                "description": text(&e.origin.to_string()),
+                "description": text(&place(&e.origin)),
             }));
         }
         out
@@ -678,6 +678,15 @@ impl<'a> Converter<'a> {
             ),
             effect: Some(effect),
         });
+    }
+}
+
+/// Where a record was read, for a `description`: the file, and the JSON path when there is one.
+fn place(o: &Origin) -> String {
+    if o.path.is_empty() {
+        o.file.clone()
+    } else {
+        o.to_string()
     }
 }
 
