@@ -313,11 +313,30 @@ impl<'a> Converter<'a> {
                         escape(&Value::Object(p))
                     })
                     .collect();
+                // ENS rules have no ids: each is named by where it was read, so an answer
+                // points at the record.
+                let ids: Vec<Value> = g
+                    .rules
+                    .iter()
+                    .zip(fates)
+                    .filter(|(_, f)| !matches!(f, Fate::Open(_)))
+                    .map(|(r, _)| {
+                        text(
+                            &r.id
+                                .clone()
+                                .unwrap_or_else(|| format!("{}#{}", r.origin.file, r.origin.path)),
+                        )
+                    })
+                    .collect();
                 let mut params = json!({"Permissions": perms});
                 if let Some(n) = &g.name {
                     params["SecurityGroupName"] = text(n);
                 }
-                json!({"api": "CreateSecurityGroup", "params": params})
+                let mut call = json!({"api": "CreateSecurityGroup", "params": params});
+                if !ids.is_empty() {
+                    call["ids"] = Value::Array(ids);
+                }
+                call
             }
             Provider::Huawei => {
                 json!({"api": "CreateSecurityGroup", "body": {"security_group": {"name": text(&name)}}})

@@ -9,6 +9,8 @@ use sgeval::Scenario;
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit status for "denied" / a failed expectation.
 pub const EXIT_DENIED: u8 = 3;
+/// Exit status for an answer that depends on what an import left unresolved.
+pub const EXIT_UNRESOLVED: u8 = 4;
 
 /// Reads and parses a scenario file, with the path in the error.
 pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
