@@ -417,7 +417,9 @@ impl Unknowns {
                 })
                 .collect();
             let (base, at) = base(cloud, &real, &index, direction, packet, &skip);
-            verdicts.insert(base.verdict);
+            // The base decides in some reading unless a rule that surely exists and
+            // matches (only its priority or action in doubt) must come before it.
+            let mut base_possible = true;
             for p in &pending {
                 let rule = known_rule(cloud, p);
                 if !could_match(cloud, p, rule, direction, packet) {
@@ -438,6 +440,17 @@ impl Unknowns {
                     verdicts.extend(actions.iter().copied());
                     push(&mut out.items, p.item);
                 }
+                let certain = rule.is_some()
+                    && matches!(p.shape, Shape::InCloud(_))
+                    && p.unknown
+                        .iter()
+                        .all(|a| matches!(a, Aspect::Priority | Aspect::Action));
+                if certain && !follows(provider, gi, priority, actions.contains(&Verdict::Allow), key, at) {
+                    base_possible = false;
+                }
+            }
+            if base_possible {
+                verdicts.insert(base.verdict);
             }
             let wild = |gi: usize| precedes(provider, gi, None, provider != Provider::Gcore, None, at);
             let both = if provider == Provider::Gcore {
@@ -679,6 +692,38 @@ fn precedes(
     }
 }
 
+/// Whether a rule that surely matches could come after the base decision (the mirror of
+/// [`precedes`]: the largest place it can take).
+fn follows(
+    provider: Provider,
+    gi: usize,
+    priority: Option<u8>,
+    allow: bool,
+    key: Option<RuleKey>,
+    at: Base,
+) -> bool {
+    let (bg, bp, ballow, bkey) = match at {
+        Base::First => return true,
+        Base::Last => return false,
+        Base::Rule {
+            group,
+            priority,
+            allow,
+            key,
+        } => (group, priority, allow, key),
+    };
+    let rank = (priority.unwrap_or(u8::MAX), allow);
+    let in_block = || {
+        rank > (bp, ballow)
+            || (rank == (bp, ballow) && (gi > bg || (gi == bg && key.is_none_or(|k| k > bkey))))
+    };
+    match provider {
+        Provider::Ecs | Provider::Ens => in_block(),
+        Provider::Huawei => gi > bg || (gi == bg && in_block()),
+        Provider::Gcore => true,
+    }
+}
+
 /// Every order of `slots`.
 fn permutations(slots: &[Slot]) -> Vec<Vec<Slot>> {
     if slots.len() <= 1 {
@@ -694,4 +739,203 @@ fn permutations(slots: &[Slot]) -> Vec<Vec<Slot>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::reference::Evaluator;
+    use crate::Scenario;
+
+    fn cloud(v: Value) -> (Cloud, Unknowns) {
+        let s = Scenario::from_value(&v).unwrap();
+        let cloud = s.build().unwrap();
+        let u = Unknowns::new(&cloud, &s.unresolved);
+        (cloud, u)
+    }
+
+    /// The possible verdicts at `endpoint`'s ingress and the subjects of the items named.
+    fn ingress(cloud: &Cloud, u: &Unknowns, endpoint: &str, p: &Packet) -> (Vec<Verdict>, Vec<String>) {
+        let ep = cloud.endpoint_by_name(endpoint).unwrap();
+        let actual = Evaluator::new(cloud).decide(ep, Direction::Ingress, p);
+        let h = u.hop(cloud, ep, Direction::Ingress, p, &actual);
+        (
+            h.verdicts.into_iter().collect(),
+            h.items.iter().map(|&i| u.items()[i].subject.clone()).collect(),
+        )
+    }
+
+    fn tcp(src: &str, dst: &str, port: u16) -> Packet {
+        Packet::tcp(src.parse().unwrap(), dst.parse().unwrap(), port)
+    }
+
+    fn item(subject: &str, effect: Value) -> Value {
+        json!({"kind": "prefix_list_entries", "subject": subject, "message": "m", "effect": effect})
+    }
+
+    fn ecs_perm(port: &str, policy: &str, priority: u8) -> Value {
+        json!({"IpProtocol": "TCP", "PortRange": port, "SourceCidrIp": "0.0.0.0/0", "Policy": policy, "Priority": priority.to_string()})
+    }
+
+    /// An ECS group `sg-1` with one drop rule for 22 at priority 10, on `vm`; `items` unresolved.
+    fn ecs(items: Value) -> (Cloud, Unknowns) {
+        cloud(json!({"provider": "ecs", "calls": [
+            {"api": "CreateSecurityGroup", "id": "sg-1", "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+            {"api": "AuthorizeSecurityGroup", "ids": ["sgr-drop"], "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-1",
+              "Permissions": [ecs_perm("22/22", "Drop", 10)]}}],
+          "endpoints": [{"name": "vm", "ips": ["10.0.0.5"], "groups": ["sg-1"]}],
+          "unresolved": items}))
+    }
+
+    fn placeholder(port: &str, policy: &str, priority: u8) -> Value {
+        json!({"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-1",
+               "Permissions": [ecs_perm(port, policy, priority)]}})
+    }
+
+    #[test]
+    fn an_open_rule_before_the_decider_that_could_match_makes_both_verdicts_possible() {
+        let effect = json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["remote"],
+                            "request": placeholder("22/22", "Accept", 1)});
+        let (c, u) = ecs(json!([item("sgr-pl", effect)]));
+        assert_eq!(u.untied().count(), 0);
+        let (v, items) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 22));
+        assert_eq!(v, [Verdict::Allow, Verdict::Deny]);
+        assert_eq!(items, ["sgr-pl"]);
+        // Port 80: the open rule is for 22 only; the default denies, settled.
+        let (v, items) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 80));
+        assert_eq!((v, items.len()), (vec![Verdict::Deny], 0));
+    }
+
+    #[test]
+    fn an_open_rule_after_the_decider_or_losing_the_drop_first_tie_cannot_decide() {
+        for (priority, policy) in [(50, "Accept"), (10, "Accept")] {
+            let effect = json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["remote"],
+                                "request": placeholder("22/22", policy, priority)});
+            let (c, u) = ecs(json!([item("sgr-pl", effect)]));
+            let (v, items) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 22));
+            assert_eq!((v, items.len()), (vec![Verdict::Deny], 0), "priority {priority}");
+        }
+        // A drop at equal priority created later: the same verdict, so settled too.
+        let effect = json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["remote"],
+                            "request": placeholder("22/23", "Drop", 10)});
+        let (c, u) = ecs(json!([item("sgr-pl", effect)]));
+        let (v, _) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 22));
+        assert_eq!(v, [Verdict::Deny]);
+    }
+
+    #[test]
+    fn an_unknown_priority_is_anywhere_and_an_unknown_action_is_both() {
+        // The rule in the cloud at priority 100 (accept) is skipped by the base; with its
+        // priority unknown it could come first.
+        let (c, u) = cloud(json!({"provider": "ecs", "calls": [
+            {"api": "CreateSecurityGroup", "id": "sg-1", "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+            {"api": "AuthorizeSecurityGroup", "ids": ["sgr-drop"], "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-1",
+              "Permissions": [ecs_perm("22/22", "Drop", 10)]}},
+            {"api": "AuthorizeSecurityGroup", "ids": ["sgr-v1"], "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-1",
+              "Permissions": [ecs_perm("1/65535", "Accept", 100)]}}],
+          "endpoints": [{"name": "vm", "ips": ["10.0.0.5"], "groups": ["sg-1"]}],
+          "unresolved": [item("sgr-v1", json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["priority"], "rule": "sgr-v1"}))]}));
+        let (v, items) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 22));
+        assert_eq!(
+            (v, items),
+            (vec![Verdict::Allow, Verdict::Deny], vec!["sgr-v1".to_owned()])
+        );
+        // Port 80: the rule in doubt decides on the cloud as built, and whatever its
+        // priority it is the only match: allow, and the item is named.
+        let (v, items) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 80));
+        assert_eq!((v, items), (vec![Verdict::Allow], vec!["sgr-v1".to_owned()]));
+        // An unknown action on a wildcard (no request): both verdicts on any packet.
+        let (c, u) = ecs(json!([item(
+            "x",
+            json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["all"]})
+        )]));
+        let (v, _) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 80));
+        assert_eq!(v, [Verdict::Allow, Verdict::Deny]);
+    }
+
+    #[test]
+    fn a_refused_placeholder_is_a_wildcard() {
+        let effect = json!({"on": "rule", "group": "sg-1", "direction": "ingress", "unknown": ["ports"],
+                            "request": placeholder("99999/1", "Accept", 1)});
+        let (c, u) = ecs(json!([item("sgr-bad", effect)]));
+        let (v, _) = ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 80));
+        assert_eq!(v, [Verdict::Allow, Verdict::Deny]);
+    }
+
+    fn huawei(order_known: bool, missing: Option<usize>) -> (Cloud, Unknowns) {
+        let rule = |g: &str, action: &str| {
+            json!({"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {"security_group_id": g, "direction": "ingress",
+                   "ethertype": "IPv4", "protocol": "tcp", "multiport": "22", "remote_ip_prefix": "0.0.0.0/0", "action": action, "priority": 1}}})
+        };
+        let mut items = Vec::new();
+        if !order_known {
+            items.push(json!({"kind": "group_order", "subject": "port", "message": "m", "effect": {"on": "group_order", "endpoint": "port"}}));
+        }
+        if let Some(position) = missing {
+            items.push(json!({"kind": "missing_object", "subject": "port", "message": "m",
+                              "effect": {"on": "group", "group": "g-missing", "endpoint": "port", "position": position}}));
+        }
+        cloud(json!({"provider": "huawei", "calls": [
+            {"api": "CreateSecurityGroup", "id": "g-allow", "defaults": false, "body": {"security_group": {"name": "a"}}},
+            {"api": "CreateSecurityGroup", "id": "g-deny", "defaults": false, "body": {"security_group": {"name": "d"}}},
+            rule("g-allow", "allow"), rule("g-deny", "deny")],
+          "endpoints": [{"name": "port", "ips": ["192.168.0.10"], "groups": ["g-allow", "g-deny"]}],
+          "unresolved": items}))
+    }
+
+    #[test]
+    fn huawei_unknown_group_order_tries_every_order() {
+        let p = tcp("192.0.2.1", "192.168.0.10", 22);
+        let (c, u) = huawei(true, None);
+        assert_eq!(ingress(&c, &u, "port", &p).0, [Verdict::Allow]);
+        let (c, u) = huawei(false, None);
+        let (v, items) = ingress(&c, &u, "port", &p);
+        assert_eq!(
+            (v, items),
+            (vec![Verdict::Allow, Verdict::Deny], vec!["port".to_owned()])
+        );
+        // Port 80 matches no rule in any order: settled.
+        let (v, items) = ingress(&c, &u, "port", &tcp("192.0.2.1", "192.168.0.10", 80));
+        assert_eq!((v, items.len()), (vec![Verdict::Deny], 0));
+    }
+
+    #[test]
+    fn huawei_missing_group_matters_only_before_the_deciding_group() {
+        let p = tcp("192.0.2.1", "192.168.0.10", 22);
+        let (c, u) = huawei(true, Some(0));
+        assert_eq!(ingress(&c, &u, "port", &p).0, [Verdict::Allow, Verdict::Deny]);
+        let (c, u) = huawei(true, Some(2));
+        let (v, items) = ingress(&c, &u, "port", &p);
+        assert_eq!((v, items.len()), (vec![Verdict::Allow], 0));
+    }
+
+    #[test]
+    fn gcore_open_rules_can_only_allow_and_established_packets_are_settled() {
+        let (c, u) = cloud(json!({"provider": "gcore", "calls": [
+            {"api": "CreateSecurityGroup", "id": "g", "defaults": false, "body": {"name": "g", "rules": []}}],
+          "endpoints": [{"name": "vm", "ips": ["10.0.0.5"], "groups": ["g"]}],
+          "unresolved": [item("r", json!({"on": "rule", "group": "g", "direction": "ingress", "unknown": ["remote"],
+              "request": {"api": "CreateSecurityGroupRule", "body": {"group_id": "g", "direction": "ingress", "ethertype": "IPv4",
+                          "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}}}))]}));
+        let p = tcp("192.0.2.1", "10.0.0.5", 22);
+        assert_eq!(ingress(&c, &u, "vm", &p).0, [Verdict::Allow, Verdict::Deny]);
+        assert_eq!(
+            ingress(&c, &u, "vm", &tcp("192.0.2.1", "10.0.0.5", 23)).0,
+            [Verdict::Deny]
+        );
+        let mut established = p;
+        established.state = ConnState::Established;
+        assert_eq!(ingress(&c, &u, "vm", &established).0, [Verdict::Allow]);
+    }
+
+    #[test]
+    fn items_about_objects_not_in_the_scenario_are_untied() {
+        let (_, u) = ecs(json!([
+            {"kind": "missing_object", "subject": "eni-x", "message": "m"},
+            item("r", json!({"on": "rule", "group": "sg-nowhere", "direction": "ingress", "unknown": ["all"]}))
+        ]));
+        assert_eq!(u.untied().count(), 2);
+    }
 }
