@@ -320,3 +320,31 @@ fn a_document_of_another_provider_is_refused() {
     let out = sgeval(&["import", "tests/fixtures/import/nothing-here.json"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn reach_and_lint_read_an_import_and_warn_of_its_unresolved_items() {
+    let (cloud, _) = import("ecs-reach", &["tests/fixtures/import/ecs"]);
+    let path = cloud.to_str().unwrap();
+    let out = sgeval(&[
+        "reach",
+        path,
+        "--from",
+        "internet",
+        "--to",
+        "eni-bp1nic00000000d5",
+        "--proto",
+        "tcp",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 unresolved item(s)") && err.contains("sgeval check"),
+        "{err}"
+    );
+    let out = sgeval(&["lint", path]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 unresolved item(s)"));
+    // A scenario without unresolved items: no warning.
+    let (huawei, _) = import("huawei-reach", &["tests/fixtures/import/huawei"]);
+    let out = sgeval(&["lint", huawei.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unresolved"));
+}

@@ -18,6 +18,18 @@ pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
     sgeval::limits::load_scenario(&text, None).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Warns, on standard error, that an imported scenario's unresolved items are not taken into
+/// account by a command that cannot yet mark what depends on them (`check` does).
+pub fn warn_unresolved(path: &Path, scenario: &Scenario) {
+    if !scenario.unresolved.is_empty() {
+        eprintln!(
+            "sgeval: warning: {}: {} unresolved item(s) of the import are not marked in this answer; `sgeval check` tells whether a packet depends on them",
+            path.display(),
+            scenario.unresolved.len()
+        );
+    }
+}
+
 /// Prints an error and returns the bad-input exit status.
 pub fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("sgeval: error: {message}");
