@@ -10,11 +10,11 @@ use sgeval::{flow, reference, Cloud, Packet, Provider, Scenario, Verdict};
 
 fn imported(name: &str, options: Options) -> (Inventory, Imported, Cloud) {
     let inv = import::read_paths(&[&format!("tests/fixtures/import/{name}")], &options).unwrap();
-    let out = to_scenario(&inv).unwrap();
+    let (out, scenario) = to_scenario(&inv).unwrap();
     // The printed JSON parses back to the same scenario.
     let again = Scenario::from_json(&serde_json::to_string_pretty(&out.value).unwrap()).unwrap();
-    assert_eq!(again, out.scenario);
-    let cloud = out.scenario.build().unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(again, scenario);
+    let cloud = scenario.build().unwrap_or_else(|e| panic!("{name}: {e}"));
     (inv, out, cloud)
 }
 
@@ -112,10 +112,10 @@ fn ecs_prefix_list_without_entries_stays_unresolved_and_decides_answers_it_can_r
         }
     }
     let inv = import::read_paths(&[dir.to_str().unwrap()], &Options::default()).unwrap();
-    let out = to_scenario(&inv).unwrap();
-    let cloud = out.scenario.build().unwrap();
+    let (out, scenario) = to_scenario(&inv).unwrap();
+    let cloud = scenario.build().unwrap();
     assert_eq!(every_rule_accounted_for(&inv, &out, &cloud), (3, 2));
-    let unknowns = Unknowns::new(&cloud, &out.scenario.unresolved);
+    let unknowns = Unknowns::new(&cloud, &scenario.unresolved);
     assert_eq!(
         unknowns.untied().count(),
         0,
@@ -137,7 +137,7 @@ fn ecs_prefix_list_without_entries_stays_unresolved_and_decides_answers_it_can_r
     let https = verdicts(443);
     assert!(https.is_unresolved(), "{https:?}");
     assert_eq!(
-        out.scenario.unresolved[https.items[0]].subject,
+        scenario.unresolved[https.items[0]].subject,
         "sgr-bp1r00000000000d1"
     );
     // 8443: the prefix-list rule is for 443 only; deny, whatever the list holds.
@@ -155,7 +155,7 @@ fn ens_import_builds_with_inline_permissions() {
     assert!(cloud.endpoint_by_name("eni-5ledge00000i10").is_some());
     // The secondary ENI whose groups no document lists is not in the scenario: the item is
     // kept, tied to nothing.
-    let unknowns = Unknowns::new(&cloud, &out.scenario.unresolved);
+    let unknowns = Unknowns::new(&cloud, &out.scenario().unwrap().unresolved);
     assert_eq!(unknowns.untied().count(), 1);
 }
 

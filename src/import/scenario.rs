@@ -33,13 +33,11 @@ use crate::cloud::Request;
 use crate::query::unresolved::{Aspect, Effect, Item, Placeholder};
 use crate::{Direction, Family, Provider, Scenario};
 
-/// An imported scenario.
+/// An imported scenario, as the JSON `sgeval import` prints.
 #[derive(Clone, Debug)]
 pub struct Imported {
-    /// The scenario file's JSON (what `sgeval import` prints).
+    /// The scenario file's JSON.
     pub value: Value,
-    /// The same, parsed.
-    pub scenario: Scenario,
     /// What the documents did not settle, with what each leaves open (also in `value`).
     pub unresolved: Vec<Item>,
     /// Resources the readers did not use.
@@ -48,12 +46,31 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
-/// The scenario of `inv`.
+impl Imported {
+    /// The scenario `value` holds, parsed.
+    ///
+    /// # Errors
+    /// [`ImportError::Field`] when it does not parse (an id or field no scenario can carry).
+    pub fn scenario(&self) -> Result<Scenario, ImportError> {
+        Scenario::from_value(&self.value).map_err(|e| ImportError::Field {
+            origin: Origin::new("(import)", ""),
+            message: format!("the imported scenario does not parse: {e}"),
+        })
+    }
+}
+
+/// The scenario of `inv`: its JSON and the same parsed.
 ///
 /// # Errors
-/// [`ImportError::Field`] naming the record when the scenario the calls make cannot be
-/// parsed (an id or field no scenario can carry).
-pub fn to_scenario(inv: &Inventory) -> Result<Imported, ImportError> {
+/// As [`Imported::scenario`].
+pub fn to_scenario(inv: &Inventory) -> Result<(Imported, Scenario), ImportError> {
+    let imported = to_json(inv);
+    let scenario = imported.scenario()?;
+    Ok((imported, scenario))
+}
+
+/// The scenario of `inv` as JSON only (a large import need not hold it twice).
+pub fn to_json(inv: &Inventory) -> Imported {
     Converter::new(inv).run()
 }
 
@@ -148,7 +165,7 @@ impl<'a> Converter<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Imported, ImportError> {
+    fn run(mut self) -> Imported {
         let inv = self.inv;
         let rule_subjects: HashMap<String, (usize, usize)> = inv
             .groups
@@ -261,17 +278,12 @@ impl<'a> Converter<'a> {
         if !self.items.is_empty() {
             root["unresolved"] = serde_json::to_value(&self.items).unwrap_or_default();
         }
-        let scenario = Scenario::from_value(&root).map_err(|e| ImportError::Field {
-            origin: Origin::new("(import)", ""),
-            message: format!("the imported scenario does not parse: {e}"),
-        })?;
-        Ok(Imported {
+        Imported {
             value: root,
-            scenario,
             unresolved: self.items,
             skipped: inv.skipped.clone(),
             notes: self.notes,
-        })
+        }
     }
 
     /// The group's create call (and ECS policy call).

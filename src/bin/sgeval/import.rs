@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use serde_json::json;
-use sgeval::import::scenario::{to_scenario, Imported};
+use sgeval::import::scenario::{to_json, Imported};
 use sgeval::import::{self, Format, Inventory, Options};
 use sgeval::Provider;
 
@@ -60,23 +60,38 @@ pub fn run(args: Args) -> ExitCode {
         Ok(i) => i,
         Err(e) => return bad_input(e),
     };
-    let imported = match to_scenario(&inventory) {
-        Ok(s) => s,
-        Err(e) => return bad_input(e),
-    };
+    let imported = to_json(&inventory);
     summary(&inventory, &imported);
+    // PERF: the records are not needed once summed up; the JSON is streamed out.
+    drop(inventory);
+    let Imported {
+        value,
+        unresolved,
+        skipped,
+        notes,
+    } = imported;
     let out = if args.json {
         json!({
-            "scenario": imported.value,
-            "unresolved": imported.unresolved,
-            "skipped": imported.skipped,
-            "notes": imported.notes,
+            "scenario": value,
+            "unresolved": unresolved,
+            "skipped": skipped,
+            "notes": notes,
         })
     } else {
-        imported.value
+        value
     };
-    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    write(&out);
     ExitCode::SUCCESS
+}
+
+/// Streams `out` to standard output, pretty-printed; a closed pipe ends the program as
+/// [`crate::util::emit`] does.
+fn write(out: &serde_json::Value) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    if serde_json::to_writer_pretty(&mut w, out).is_err() || writeln!(w).is_err() || w.flush().is_err() {
+        std::process::exit(141);
+    }
 }
 
 /// The summary on standard error: counts, every unresolved item, every skipped resource.
@@ -86,7 +101,7 @@ fn summary(inv: &Inventory, imported: &Imported) {
         "sgeval import: {}: {} group(s), {rules} rule(s), {} endpoint(s)",
         inv.provider.name(),
         inv.groups.len(),
-        imported.scenario.endpoints.len()
+        count(&imported.value["endpoints"])
     );
     if !inv.address_groups.is_empty() {
         counts.push_str(&format!(", {} address group(s)", inv.address_groups.len()));
@@ -96,7 +111,7 @@ fn summary(inv: &Inventory, imported: &Imported) {
     }
     counts.push_str(&format!(
         "; {} call(s); {} unresolved, {} skipped",
-        imported.scenario.calls.len(),
+        count(&imported.value["calls"]),
         imported.unresolved.len(),
         imported.skipped.len()
     ));
@@ -121,4 +136,8 @@ fn summary(inv: &Inventory, imported: &Imported) {
     for n in &imported.notes {
         eprintln!("note: {n}");
     }
+}
+
+fn count(v: &serde_json::Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
 }
