@@ -122,7 +122,8 @@ fn peer_fields(field: &str) -> &'static [&'static str] {
     }
 }
 
-/// `$` is the scenario's reference sign: a literal one in a document's text is `$$`.
+/// `$` is the scenario's reference sign: a literal one in a document's text is `$$` in
+/// the requests and endpoint groups (`id`, `ids` and endpoint names are taken as written).
 fn escape(v: &Value) -> Value {
     match v {
         Value::String(s) if s.contains('$') => Value::String(s.replace('$', "$$")),
@@ -254,8 +255,7 @@ impl<'a> Converter<'a> {
             for a in &inv.address_groups {
                 let mut body = json!({"ip_version": a.ip_version, "ip_set": escape(&json!(a.ip_set))});
                 body["name"] = text(a.name.as_deref().unwrap_or(&a.id));
-                self.calls
-                    .push(json!({"api": "CreateAddressGroup", "id": text(&a.id),
+                self.calls.push(json!({"api": "CreateAddressGroup", "id": a.id,
                     "description": text(&place(&a.origin)), "body": {"address_group": body}}));
             }
         }
@@ -333,9 +333,8 @@ impl<'a> Converter<'a> {
                     .zip(fates)
                     .filter(|(_, f)| !matches!(f, Fate::Open(_)))
                     .map(|(r, _)| {
-                        text(
-                            &r.id
-                                .clone()
+                        Value::from(
+                            r.id.clone()
                                 .unwrap_or_else(|| format!("{}#{}", r.origin.file, r.origin.path)),
                         )
                     })
@@ -357,7 +356,7 @@ impl<'a> Converter<'a> {
                 json!({"api": "CreateSecurityGroup", "body": {"name": text(&name), "rules": []}})
             }
         };
-        call["id"] = text(&g.id);
+        call["id"] = Value::from(g.id.clone());
         call["description"] = text(&described);
         if matches!(provider, Provider::Huawei | Provider::Gcore) {
             // The records list every rule the group has (the provider's defaults it kept,
@@ -444,7 +443,7 @@ impl<'a> Converter<'a> {
                 if self.inv.provider != Provider::Ens {
                     let mut call = self.rule_call(g, r.direction, &r.fields);
                     if let Some(id) = &r.id {
-                        call["ids"] = json!([text(id)]);
+                        call["ids"] = json!([id]);
                     }
                     call["description"] = text(&described);
                     self.calls.push(call);
@@ -487,7 +486,7 @@ impl<'a> Converter<'a> {
                         } else {
                             id.clone()
                         };
-                        call["ids"] = json!([text(&id)]);
+                        call["ids"] = json!([id]);
                     }
                     call["description"] = text(&format!("{described} (prefix-list entry {entry})"));
                     self.calls.push(call);
@@ -672,7 +671,7 @@ impl<'a> Converter<'a> {
                 }
             }
             out.push(json!({
-                "name": text(&e.name),
+                "name": e.name,
                 "ips": e.ips,
                 "groups": groups.iter().map(|g| text(g)).collect::<Vec<_>>(),
                 "description": text(&place(&e.origin)),
@@ -724,4 +723,117 @@ fn place(o: &Origin) -> String {
 /// The subject unresolved items use for a rule: its id, or where it was read.
 fn subject_of(r: &RuleRecord) -> String {
     r.id.clone().unwrap_or_else(|| r.origin.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn dollar_signs_of_the_documents_stay_literal() {
+        let mut inv = Inventory::new(Provider::Gcore);
+        let mut fields = Map::new();
+        fields.insert("direction".into(), json!("ingress"));
+        fields.insert("protocol".into(), json!("tcp"));
+        fields.insert("port_range_min".into(), json!(22));
+        fields.insert("port_range_max".into(), json!(22));
+        fields.insert("remote_ip_prefix".into(), json!("0.0.0.0/0"));
+        fields.insert("description".into(), json!("costs $5"));
+        inv.groups.push(GroupRecord {
+            id: "g$1".into(),
+            address: None,
+            name: Some("web$".into()),
+            origin: Origin::new("a$.json", "results[0]"),
+            attributes: Map::new(),
+            rules: vec![RuleRecord {
+                id: Some("r$1".into()),
+                address: None,
+                origin: Origin::new("a$.json", "results[0].security_group_rules[0]"),
+                direction: Direction::Ingress,
+                fields,
+                default: false,
+            }],
+            defaults: Defaults::Listed,
+        });
+        inv.endpoints.push(EndpointRecord {
+            name: "port$".into(),
+            address: None,
+            instance: None,
+            origin: Origin::new("p.json", "results[0]"),
+            ips: vec!["10.0.0.5".parse().unwrap()],
+            groups: vec!["g$1".into()],
+            order_known: true,
+            port_security: true,
+        });
+        let (_, scenario) = to_scenario(&inv).unwrap();
+        let cloud = scenario.build().unwrap();
+        let g = cloud.group_by_id("g$1").unwrap();
+        assert_eq!(g.name, "web$");
+        assert_eq!(g.rules[0].id, "r$1");
+        assert_eq!(g.rules[0].description, "costs $5");
+        assert!(cloud.endpoint_by_name("port$").is_some());
+    }
+
+    #[test]
+    fn an_expansion_over_the_group_quota_leaves_the_rule_open() {
+        let mut inv = Inventory::new(Provider::Ecs);
+        let rule = |i: usize, peer: (&str, &str)| {
+            let mut fields = Map::new();
+            fields.insert("IpProtocol".into(), json!("TCP"));
+            fields.insert("PortRange".into(), json!(format!("{}/{}", 1000 + i, 1000 + i)));
+            fields.insert(peer.0.into(), json!(peer.1));
+            fields.insert("Policy".into(), json!("Accept"));
+            fields.insert("Priority".into(), json!(1));
+            RuleRecord {
+                id: Some(format!("sgr-{i}")),
+                address: None,
+                origin: Origin::new("a.json", format!("Permissions.Permission[{i}]")),
+                direction: Direction::Ingress,
+                fields,
+                default: false,
+            }
+        };
+        let mut rules: Vec<RuleRecord> = (0..199)
+            .map(|i| rule(i, ("SourceCidrIp", "10.0.0.0/8")))
+            .collect();
+        rules.push(rule(199, ("SourcePrefixListId", "pl-1")));
+        let mut attributes = Map::new();
+        attributes.insert("RegionId".into(), json!("cn-hangzhou"));
+        attributes.insert("VpcId".into(), json!("vpc-1"));
+        inv.groups.push(GroupRecord {
+            id: "sg-1".into(),
+            address: None,
+            name: None,
+            origin: Origin::new("a.json", ""),
+            attributes,
+            rules,
+            defaults: Defaults::Listed,
+        });
+        inv.prefix_lists.push(super::super::PrefixListRecord {
+            id: "pl-1".into(),
+            origin: Origin::new("pl.json", ""),
+            family: Family::V4,
+            entries: vec!["192.0.2.0/24".into(), "198.51.100.0/24".into()],
+        });
+        let (out, scenario) = to_scenario(&inv).unwrap();
+        // 199 + 2 entries would pass the quota of 200: the rule stays open, not refused.
+        let cloud = scenario.build().unwrap();
+        assert_eq!(cloud.group_by_id("sg-1").unwrap().rules.len(), 199);
+        assert_eq!(out.unresolved.len(), 1);
+        assert_eq!(out.unresolved[0].subject, "sgr-199");
+        assert!(matches!(out.unresolved[0].effect, Some(Effect::Rule { .. })));
+        // One entry fits: expanded under the rule's own id.
+        inv.prefix_lists[0].entries.pop();
+        let (out, scenario) = to_scenario(&inv).unwrap();
+        let cloud = scenario.build().unwrap();
+        assert!(out.unresolved.is_empty());
+        assert!(cloud
+            .group_by_id("sg-1")
+            .unwrap()
+            .rules
+            .iter()
+            .any(|r| r.id == "sgr-199"));
+    }
 }
