@@ -224,24 +224,13 @@ impl<'a> Converter<'a> {
                     // INVARIANT: an expansion keeps the group within its quota, or the rule
                     // stays unresolved: never a scenario the front end refuses.
                     if quota.is_some_and(|q| (count + entries.len()).saturating_sub(1) > q) {
-                        let field = ["SourcePrefixListId", "DestPrefixListId"]
-                            .into_iter()
-                            .find(|f| r.fields.contains_key(*f))
-                            .unwrap_or("SourcePrefixListId");
-                        self.items.push(Item {
-                            kind: UnresolvedKind::PrefixListEntries,
-                            subject: subject_of(r),
-                            field: Some(field.to_owned()),
-                            origin: r.origin.clone(),
-                            message: format!(
-                                "the prefix list's {} entries, one rule each, would pass group `{}`'s quota of {} rules; sgeval does not model prefix lists, so the rule is left open",
-                                entries.len(),
-                                g.id,
-                                quota.unwrap_or_default()
-                            ),
-                            effect: None,
-                        });
-                        fate = Fate::Open(vec![Aspect::Remote]);
+                        let why = format!(
+                            "the prefix list's {} entries, one rule each, would pass group `{}`'s quota of {} rules",
+                            entries.len(),
+                            g.id,
+                            quota.unwrap_or_default()
+                        );
+                        fate = self.leave_open(r, why);
                         about.entry((gi, ri)).or_default().push(self.items.len() - 1);
                     } else {
                         count = (count + entries.len()).saturating_sub(1);
@@ -250,6 +239,47 @@ impl<'a> Converter<'a> {
                 group_fates.push(fate);
             }
             fates.push(group_fates);
+        }
+        // The same for the rules of all groups of one NIC (ECS: 1,000).
+        if let Some(limit) = inv.provider.profile().rules_per_nic {
+            let extra: Vec<isize> = fates
+                .iter()
+                .map(|f| {
+                    f.iter()
+                        .map(|f| match f {
+                            Fate::Expand(e) => e.len() as isize - 1,
+                            _ => 0,
+                        })
+                        .sum()
+                })
+                .collect();
+            for e in &inv.endpoints {
+                let of = |gid: &String| group_ids.get(gid.as_str()).copied();
+                let listed: usize = e
+                    .groups
+                    .iter()
+                    .filter_map(of)
+                    .map(|gi| inv.groups[gi].rules.len())
+                    .sum();
+                let added: isize = e.groups.iter().filter_map(of).map(|gi| extra[gi]).sum();
+                if added <= 0 || (listed as isize + added) as usize <= limit {
+                    continue;
+                }
+                for gi in e.groups.iter().filter_map(of) {
+                    for (ri, r) in inv.groups[gi].rules.iter().enumerate() {
+                        if let Fate::Expand(entries) = &fates[gi][ri] {
+                            if entries.len() > 1 {
+                                let why = format!(
+                                    "one rule per prefix-list entry would give NIC `{}` more than the {limit} rules its groups may hold",
+                                    e.name
+                                );
+                                fates[gi][ri] = self.leave_open(r, why);
+                                about.entry((gi, ri)).or_default().push(self.items.len() - 1);
+                            }
+                        }
+                    }
+                }
+            }
         }
         if inv.provider == Provider::Huawei {
             for a in &inv.address_groups {
@@ -284,6 +314,23 @@ impl<'a> Converter<'a> {
             skipped: inv.skipped.clone(),
             notes: self.notes,
         }
+    }
+
+    /// An ECS prefix-list rule that cannot be expanded: an unresolved item about it.
+    fn leave_open(&mut self, r: &RuleRecord, why: String) -> Fate {
+        let field = ["SourcePrefixListId", "DestPrefixListId"]
+            .into_iter()
+            .find(|f| r.fields.contains_key(*f))
+            .unwrap_or("SourcePrefixListId");
+        self.items.push(Item {
+            kind: UnresolvedKind::PrefixListEntries,
+            subject: subject_of(r),
+            field: Some(field.to_owned()),
+            origin: r.origin.clone(),
+            message: format!("{why}; sgeval does not model prefix lists, so the rule is left open"),
+            effect: None,
+        });
+        Fate::Open(vec![Aspect::Remote])
     }
 
     /// The group's create call (and ECS policy call).
@@ -776,41 +823,86 @@ mod tests {
         assert!(cloud.endpoint_by_name("port$").is_some());
     }
 
-    #[test]
-    fn an_expansion_over_the_group_quota_leaves_the_rule_open() {
-        let mut inv = Inventory::new(Provider::Ecs);
-        let rule = |i: usize, peer: (&str, &str)| {
-            let mut fields = Map::new();
-            fields.insert("IpProtocol".into(), json!("TCP"));
-            fields.insert("PortRange".into(), json!(format!("{}/{}", 1000 + i, 1000 + i)));
-            fields.insert(peer.0.into(), json!(peer.1));
-            fields.insert("Policy".into(), json!("Accept"));
-            fields.insert("Priority".into(), json!(1));
-            RuleRecord {
-                id: Some(format!("sgr-{i}")),
-                address: None,
-                origin: Origin::new("a.json", format!("Permissions.Permission[{i}]")),
-                direction: Direction::Ingress,
-                fields,
-                default: false,
-            }
-        };
-        let mut rules: Vec<RuleRecord> = (0..199)
-            .map(|i| rule(i, ("SourceCidrIp", "10.0.0.0/8")))
-            .collect();
-        rules.push(rule(199, ("SourcePrefixListId", "pl-1")));
+    fn ecs_rule(i: usize, peer: (&str, &str)) -> RuleRecord {
+        let mut fields = Map::new();
+        fields.insert("IpProtocol".into(), json!("TCP"));
+        fields.insert("PortRange".into(), json!(format!("{}/{}", 1000 + i, 1000 + i)));
+        fields.insert(peer.0.into(), json!(peer.1));
+        fields.insert("Policy".into(), json!("Accept"));
+        fields.insert("Priority".into(), json!(1));
+        RuleRecord {
+            id: Some(format!("sgr-{i}")),
+            address: None,
+            origin: Origin::new("a.json", format!("Permissions.Permission[{i}]")),
+            direction: Direction::Ingress,
+            fields,
+            default: false,
+        }
+    }
+
+    fn ecs_group(id: &str, rules: Vec<RuleRecord>) -> GroupRecord {
         let mut attributes = Map::new();
         attributes.insert("RegionId".into(), json!("cn-hangzhou"));
         attributes.insert("VpcId".into(), json!("vpc-1"));
-        inv.groups.push(GroupRecord {
-            id: "sg-1".into(),
+        GroupRecord {
+            id: id.into(),
             address: None,
             name: None,
             origin: Origin::new("a.json", ""),
             attributes,
             rules,
             defaults: Defaults::Listed,
+        }
+    }
+
+    #[test]
+    fn an_expansion_over_the_nic_quota_leaves_the_rules_open() {
+        let mut inv = Inventory::new(Provider::Ecs);
+        // Six groups, 1,000 rules on the NIC as listed; each group has one prefix-list rule
+        // of two entries, which would make 1,006.
+        let mut n = 0;
+        for (g, plain) in [198, 198, 198, 198, 198, 4].into_iter().enumerate() {
+            let mut rules: Vec<RuleRecord> = (0..plain)
+                .map(|_| {
+                    n += 1;
+                    ecs_rule(n, ("SourceCidrIp", "10.0.0.0/8"))
+                })
+                .collect();
+            n += 1;
+            rules.push(ecs_rule(n, ("SourcePrefixListId", "pl-1")));
+            inv.groups.push(ecs_group(&format!("sg-{g}"), rules));
+        }
+        inv.prefix_lists.push(super::super::PrefixListRecord {
+            id: "pl-1".into(),
+            origin: Origin::new("pl.json", ""),
+            family: Family::V4,
+            entries: vec!["192.0.2.0/24".into(), "198.51.100.0/24".into()],
         });
+        inv.endpoints.push(EndpointRecord {
+            name: "eni-1".into(),
+            address: None,
+            instance: None,
+            origin: Origin::new("n.json", ""),
+            ips: vec!["10.0.0.5".parse().unwrap()],
+            groups: (0..6).map(|g| format!("sg-{g}")).collect(),
+            order_known: true,
+            port_security: true,
+        });
+        let (out, scenario) = to_scenario(&inv).unwrap();
+        let cloud = scenario.build().unwrap();
+        assert_eq!(cloud.groups().map(|g| g.rules.len()).sum::<usize>(), 994);
+        assert_eq!(out.unresolved.len(), 6);
+        assert!(out.unresolved.iter().all(|u| u.message.contains("NIC `eni-1`")));
+    }
+
+    #[test]
+    fn an_expansion_over_the_group_quota_leaves_the_rule_open() {
+        let mut inv = Inventory::new(Provider::Ecs);
+        let mut rules: Vec<RuleRecord> = (0..199)
+            .map(|i| ecs_rule(i, ("SourceCidrIp", "10.0.0.0/8")))
+            .collect();
+        rules.push(ecs_rule(199, ("SourcePrefixListId", "pl-1")));
+        inv.groups.push(ecs_group("sg-1", rules));
         inv.prefix_lists.push(super::super::PrefixListRecord {
             id: "pl-1".into(),
             origin: Origin::new("pl.json", ""),
