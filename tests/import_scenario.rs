@@ -245,3 +245,33 @@ fn gcore_import_builds_without_the_default_egress_rules() {
         .endpoint_by_name("e3f4a5b6-0000-4c7d-8e9f-0a1b2c3d4e5f")
         .is_some());
 }
+
+#[test]
+fn the_streamed_scenario_is_the_same_text_as_the_json_value() {
+    for (name, accept_v1) in [
+        ("ecs", false),
+        ("ens", false),
+        ("huawei", false),
+        ("huawei-v1", true),
+        ("gcore", false),
+    ] {
+        let inv = import::read_paths(
+            &[&format!("tests/fixtures/import/{name}")],
+            &Options {
+                accept_v1,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let whole = sgeval::import::scenario::to_json(&inv);
+        let mut out = Vec::new();
+        let (rest, calls) = sgeval::import::scenario::write_json(&inv, &mut out).unwrap();
+        assert_eq!(calls, whole.value["calls"].as_array().unwrap().len(), "{name}");
+        assert_eq!(rest.unresolved, whole.unresolved, "{name}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{}\n", serde_json::to_string_pretty(&whole.value).unwrap()),
+            "{name}"
+        );
+    }
+}

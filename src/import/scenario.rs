@@ -22,6 +22,7 @@
 //! say so ([`crate::query::unresolved`]). Nothing is dropped silently.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 
 use serde_json::{json, Map, Value};
 
@@ -71,7 +72,48 @@ pub fn to_scenario(inv: &Inventory) -> Result<(Imported, Scenario), ImportError>
 
 /// The scenario of `inv` as JSON only (a large import need not hold it twice).
 pub fn to_json(inv: &Inventory) -> Imported {
-    Converter::new(inv).run()
+    Converter::new(inv, Calls::Keep(Vec::new())).run().0
+}
+
+/// Writes the scenario of `inv` to `out` as pretty-printed JSON, each call as it is made, so
+/// a large import is never held whole. Returns the rest, as [`to_json`] would: `value`
+/// holds every field but `calls`, and the number of calls written.
+///
+/// # Errors
+/// The writer's error.
+pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Imported, usize)> {
+    let head = header(inv);
+    write!(
+        out,
+        "{{\n  \"provider\": {},\n  \"description\": {},\n  \"calls\": [",
+        head["provider"], head["description"]
+    )?;
+    let (imported, calls) = Converter::new(
+        inv,
+        Calls::Write {
+            out,
+            count: 0,
+            error: None,
+        },
+    )
+    .run();
+    let (out, calls) = match calls {
+        Calls::Write { error: Some(e), .. } => return Err(e),
+        Calls::Write { out, count, .. } => (out, count),
+        Calls::Keep(_) => return Err(std::io::Error::other("the calls were not written")),
+    };
+    let indent = |v: &Value| serde_json::to_string_pretty(v).map(|t| t.replace('\n', "\n  "));
+    write!(
+        out,
+        "{}],\n  \"endpoints\": {}",
+        if calls > 0 { "\n  " } else { "" },
+        indent(&imported.value["endpoints"])?
+    )?;
+    if let Some(u) = imported.value.get("unresolved") {
+        write!(out, ",\n  \"unresolved\": {}", indent(u)?)?;
+    }
+    writeln!(out, "\n}}")?;
+    Ok((imported, calls))
 }
 
 /// A field naming the rule's peer or ports through another object, and what its absence
@@ -149,24 +191,42 @@ enum Fate {
     Doubt(Vec<Aspect>),
 }
 
-struct Converter<'a> {
+/// Where calls go: kept for one JSON value, or written out as they are made.
+enum Calls<'w> {
+    Keep(Vec<Value>),
+    Write {
+        out: &'w mut dyn Write,
+        count: usize,
+        error: Option<std::io::Error>,
+    },
+}
+
+/// The scenario's first fields.
+fn header(inv: &Inventory) -> Value {
+    json!({
+        "provider": inv.provider.name(),
+        "description": format!("imported by sgeval import: {} group(s), {} endpoint(s)", inv.groups.len(), inv.endpoints.len()),
+    })
+}
+
+struct Converter<'a, 'w> {
     inv: &'a Inventory,
-    calls: Vec<Value>,
+    calls: Calls<'w>,
     items: Vec<Item>,
     notes: Vec<String>,
 }
 
-impl<'a> Converter<'a> {
-    fn new(inv: &'a Inventory) -> Converter<'a> {
+impl<'a, 'w> Converter<'a, 'w> {
+    fn new(inv: &'a Inventory, calls: Calls<'w>) -> Converter<'a, 'w> {
         Converter {
             inv,
-            calls: Vec::new(),
+            calls,
             items: Vec::new(),
             notes: inv.notes.clone(),
         }
     }
 
-    fn run(mut self) -> Imported {
+    fn run(mut self) -> (Imported, Calls<'w>) {
         let inv = self.inv;
         let rule_subjects: HashMap<String, (usize, usize)> = inv
             .groups
@@ -285,7 +345,7 @@ impl<'a> Converter<'a> {
             for a in &inv.address_groups {
                 let mut body = json!({"ip_version": a.ip_version, "ip_set": escape(&json!(a.ip_set))});
                 body["name"] = text(a.name.as_deref().unwrap_or(&a.id));
-                self.calls.push(json!({"api": "CreateAddressGroup", "id": a.id,
+                self.emit(json!({"api": "CreateAddressGroup", "id": a.id,
                     "description": text(&place(&a.origin)), "body": {"address_group": body}}));
             }
         }
@@ -299,20 +359,40 @@ impl<'a> Converter<'a> {
             }
         }
         let endpoints = self.endpoints();
-        let mut root = json!({
-            "provider": inv.provider.name(),
-            "description": format!("imported by sgeval import: {} group(s), {} endpoint(s)", inv.groups.len(), inv.endpoints.len()),
-            "calls": self.calls,
-            "endpoints": endpoints,
-        });
+        let mut root = header(inv);
+        if let Calls::Keep(calls) = &mut self.calls {
+            root["calls"] = Value::Array(std::mem::take(calls));
+        }
+        root["endpoints"] = Value::Array(endpoints);
         if !self.items.is_empty() {
             root["unresolved"] = serde_json::to_value(&self.items).unwrap_or_default();
         }
-        Imported {
+        let imported = Imported {
             value: root,
             unresolved: self.items,
             skipped: inv.skipped.clone(),
             notes: self.notes,
+        };
+        (imported, self.calls)
+    }
+
+    /// One call, kept or written out.
+    fn emit(&mut self, call: Value) {
+        match &mut self.calls {
+            Calls::Keep(calls) => calls.push(call),
+            Calls::Write { out, count, error } => {
+                if error.is_some() {
+                    return;
+                }
+                let text = serde_json::to_string_pretty(&call).unwrap_or_default();
+                // INVARIANT: JSON text holds no raw newline inside strings, so indenting
+                // every line keeps the call intact.
+                let sep = if *count == 0 { "\n    " } else { ",\n    " };
+                if let Err(e) = write!(out, "{sep}{}", text.replace('\n', "\n    ")) {
+                    *error = Some(e);
+                }
+                *count += 1;
+            }
         }
     }
 
@@ -414,7 +494,7 @@ impl<'a> Converter<'a> {
                 call["defaults"] = json!(false);
             }
         }
-        self.calls.push(call);
+        self.emit(call);
         if provider == Provider::Ecs {
             let basic = g
                 .attributes
@@ -427,7 +507,7 @@ impl<'a> Converter<'a> {
                     .get("RegionId")
                     .cloned()
                     .unwrap_or(json!("cn-hangzhou"));
-                self.calls.push(json!({"api": "ModifySecurityGroupPolicy", "description": text(&described),
+                self.emit(json!({"api": "ModifySecurityGroupPolicy", "description": text(&described),
                     "params": {"RegionId": escape(&region), "SecurityGroupId": text(&g.id), "InnerAccessPolicy": escape(policy)}}));
             }
         }
@@ -493,7 +573,7 @@ impl<'a> Converter<'a> {
                         call["ids"] = json!([id]);
                     }
                     call["description"] = text(&described);
-                    self.calls.push(call);
+                    self.emit(call);
                 }
                 if let Fate::Doubt(aspects) = fate {
                     for &i in items {
@@ -536,7 +616,7 @@ impl<'a> Converter<'a> {
                         call["ids"] = json!([id]);
                     }
                     call["description"] = text(&format!("{described} (prefix-list entry {entry})"));
-                    self.calls.push(call);
+                    self.emit(call);
                 }
             }
             Fate::Open(aspects) => {

@@ -1,9 +1,10 @@
 //! `sgeval import`: provider describe/list output as a scenario every other command reads.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
-use sgeval::import::scenario::{to_json, Imported};
+use sgeval::import::scenario::{to_json, write_json, Imported};
 use sgeval::import::{self, Format, Inventory, Options};
 use sgeval::Provider;
 
@@ -60,9 +61,21 @@ pub fn run(args: Args) -> ExitCode {
         Ok(i) => i,
         Err(e) => return bad_input(e),
     };
+    if !args.json {
+        // PERF: each call is written as it is made; a large import is never held whole.
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        let (imported, calls) = match write_json(&inventory, &mut w) {
+            Ok(done) => done,
+            Err(_) => std::process::exit(141),
+        };
+        if w.flush().is_err() {
+            std::process::exit(141);
+        }
+        summary(&inventory, &imported, calls);
+        return ExitCode::SUCCESS;
+    }
     let imported = to_json(&inventory);
-    summary(&inventory, &imported);
-    // PERF: the records are not needed once summed up; the JSON is streamed out.
+    summary(&inventory, &imported, count(&imported.value["calls"]));
     drop(inventory);
     let Imported {
         value,
@@ -70,24 +83,18 @@ pub fn run(args: Args) -> ExitCode {
         skipped,
         notes,
     } = imported;
-    let out = if args.json {
-        json!({
-            "scenario": value,
-            "unresolved": unresolved,
-            "skipped": skipped,
-            "notes": notes,
-        })
-    } else {
-        value
-    };
-    write(&out);
+    write(&json!({
+        "scenario": value,
+        "unresolved": unresolved,
+        "skipped": skipped,
+        "notes": notes,
+    }));
     ExitCode::SUCCESS
 }
 
 /// Streams `out` to standard output, pretty-printed; a closed pipe ends the program as
 /// [`crate::util::emit`] does.
 fn write(out: &serde_json::Value) {
-    use std::io::Write;
     let mut w = std::io::BufWriter::new(std::io::stdout().lock());
     if serde_json::to_writer_pretty(&mut w, out).is_err() || writeln!(w).is_err() || w.flush().is_err() {
         std::process::exit(141);
@@ -95,7 +102,7 @@ fn write(out: &serde_json::Value) {
 }
 
 /// The summary on standard error: counts, every unresolved item, every skipped resource.
-fn summary(inv: &Inventory, imported: &Imported) {
+fn summary(inv: &Inventory, imported: &Imported, calls: usize) {
     let rules: usize = inv.groups.iter().map(|g| g.rules.len()).sum();
     let mut counts = format!(
         "sgeval import: {}: {} group(s), {rules} rule(s), {} endpoint(s)",
@@ -111,7 +118,7 @@ fn summary(inv: &Inventory, imported: &Imported) {
     }
     counts.push_str(&format!(
         "; {} call(s); {} unresolved, {} skipped",
-        count(&imported.value["calls"]),
+        calls,
         imported.unresolved.len(),
         imported.skipped.len()
     ));
