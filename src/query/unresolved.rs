@@ -467,7 +467,10 @@ impl Unknowns {
                 }
             }
             for (item, g) in &unknown_content {
-                if wild(index.get(g).copied().unwrap_or(usize::MAX)) {
+                // Its own intra-group policy is as uncertain as its type (an advanced group
+                // has none).
+                let own_policy = matches!(base.reason, Reason::IntraGroup { group } if group == *g);
+                if own_policy || wild(index.get(g).copied().unwrap_or(usize::MAX)) {
                     verdicts.extend(both.iter().copied());
                     push(&mut out.items, *item);
                 }
@@ -928,6 +931,28 @@ mod tests {
         let mut established = p;
         established.state = ConnState::Established;
         assert_eq!(ingress(&c, &u, "vm", &established).0, [Verdict::Allow]);
+    }
+
+    #[test]
+    fn a_group_of_unknown_type_puts_its_intra_group_policy_in_doubt() {
+        let scenario = |items: Value| {
+            cloud(json!({"provider": "ecs", "calls": [
+                {"api": "CreateSecurityGroup", "id": "sg-1", "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+                {"api": "ModifySecurityGroupPolicy", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": "sg-1", "InnerAccessPolicy": "Accept"}}],
+              "endpoints": [{"name": "a", "ips": ["10.0.0.5"], "groups": ["sg-1"]}, {"name": "b", "ips": ["10.0.0.6"], "groups": ["sg-1"]}],
+              "unresolved": items}))
+        };
+        let p = tcp("10.0.0.6", "10.0.0.5", 22);
+        let (c, u) = scenario(json!([]));
+        assert_eq!(ingress(&c, &u, "a", &p).0, [Verdict::Allow]);
+        let (c, u) = scenario(
+            json!([{"kind": "missing_object", "subject": "sg-1", "field": "SecurityGroupType", "message": "m",
+                                      "effect": {"on": "group", "group": "sg-1"}}]),
+        );
+        assert_eq!(
+            ingress(&c, &u, "a", &p),
+            (vec![Verdict::Allow, Verdict::Deny], vec!["sg-1".to_owned()])
+        );
     }
 
     #[test]
