@@ -7,7 +7,7 @@
 //! whether one packet's answer at one hop depends on them, without touching the engines.
 //!
 //! For a hop, the decision the documents settle is the first rule in the provider's
-//! decision order ([`crate::order`]) that matches, **skipping** the rules whose own fields
+//! decision order (`order.rs`) that matches, **skipping** the rules whose own fields
 //! are in doubt, else the provider default (the "base"). Every unresolved rule that could
 //! match the packet on the fields it has (an unknown field matches everything) and could
 //! come before the base (an unknown priority is anywhere in its group's block; an unknown
