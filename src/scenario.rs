@@ -146,6 +146,10 @@ pub struct Scenario {
     /// "rule": "sgr-..." or "$ref", "reason": "public web tier"}]`; `group` instead of
     /// `rule` for group findings). `$ref`s are the scenario's own.
     pub acknowledged: Vec<crate::query::lint::Ack>,
+    /// What the documents an imported scenario came from did not settle (`unresolved` in the
+    /// file): replay ignores them; answers that depend on them say so
+    /// ([`crate::query::unresolved`]).
+    pub unresolved: Vec<crate::query::unresolved::Item>,
 }
 
 /// A call and the provider's answer.
@@ -301,6 +305,7 @@ impl Scenario {
                 "calls",
                 "endpoints",
                 "acknowledged",
+                "unresolved",
                 "description",
                 "name",
             ]
@@ -308,7 +313,7 @@ impl Scenario {
             {
                 return Err(field_err(
                     key.clone(),
-                    "unknown field (expected provider, options, calls, endpoints, acknowledged, description)",
+                    "unknown field (expected provider, options, calls, endpoints, acknowledged, unresolved, description)",
                 ));
             }
         }
@@ -493,12 +498,30 @@ impl Scenario {
             endpoints.push(EndpointSpec { name, ips, groups });
         }
         let acknowledged = acknowledgements(root.get("acknowledged"))?;
+        let unresolved = match root.get("unresolved") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    serde_json::from_value(v.clone())
+                        .map_err(|e| field_err(format!("unresolved[{i}]"), e.to_string()))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(field_err(
+                    "unresolved",
+                    format!("expected an array, found {}", describe(other)),
+                ))
+            }
+        };
         Ok(Scenario {
             provider,
             options,
             calls,
             endpoints,
             acknowledged,
+            unresolved,
         })
     }
 

@@ -771,6 +771,7 @@ fn build_scenario(
         calls,
         endpoints,
         acknowledged: Vec::new(),
+        unresolved: Vec::new(),
     }
 }
 

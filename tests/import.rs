@@ -327,7 +327,8 @@ fn write_bundle(path: &std::path::Path, mb: usize) -> usize {
 }
 
 /// `SGEVAL_IMPORT_MB=100 cargo test --release --test import -- --ignored --nocapture`, under
-/// `/usr/bin/time -v` for the peak RSS.
+/// `/usr/bin/time -v` for the peak RSS; with `SGEVAL_IMPORT_BUNDLE=FILE` the bundle is kept
+/// in FILE, for `/usr/bin/time -v sgeval import FILE > /dev/null`.
 #[test]
 #[ignore = "measurement: a ~100 MB generated describe bundle"]
 fn import_a_large_generated_bundle() {
@@ -335,13 +336,19 @@ fn import_a_large_generated_bundle() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let path = std::env::temp_dir().join(format!("sgeval-import-bench-{}.jsonl", std::process::id()));
+    // `SGEVAL_IMPORT_BUNDLE=FILE` keeps the bundle there (to time `sgeval import FILE`).
+    let keep = std::env::var("SGEVAL_IMPORT_BUNDLE").ok();
+    let path = keep.clone().map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("sgeval-import-bench-{}.jsonl", std::process::id()))
+    });
     let rules = write_bundle(&path, mb);
     let size = std::fs::metadata(&path).unwrap().len();
     let start = std::time::Instant::now();
     let inv = import::read_paths(&[path.to_str().unwrap()], &Options::default()).unwrap();
     let took = start.elapsed();
-    std::fs::remove_file(&path).unwrap();
+    if keep.is_none() {
+        std::fs::remove_file(&path).unwrap();
+    }
     let read: usize = inv.groups.iter().map(|g| g.rules.len()).sum();
     assert_eq!(read, rules);
     assert!(inv.unresolved.is_empty());

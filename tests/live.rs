@@ -114,6 +114,7 @@ impl Log {
             calls,
             endpoints,
             acknowledged: Vec::new(),
+            unresolved: Vec::new(),
         };
         let replay = scenario.replay().expect("the log replays");
         assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);

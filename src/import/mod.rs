@@ -27,6 +27,7 @@ mod huawei;
 pub mod inventory;
 mod json;
 pub mod load;
+pub mod scenario;
 pub mod terraform;
 
 pub use detect::{Detection, Format, Vendor};

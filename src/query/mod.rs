@@ -65,6 +65,7 @@ mod space;
 #[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
+pub mod unresolved;
 
 pub use diff::{diff, Diff, Difference};
 pub use lint::{lint, Finding, FindingKind};

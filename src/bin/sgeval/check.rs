@@ -9,7 +9,9 @@ use sgeval::query::explain;
 use sgeval::Protocol;
 use sgeval::{Cloud, Family, Reason, Verdict};
 
-use crate::util::{bad_input, read_scenario, EXIT_DENIED};
+use sgeval::query::unresolved::{HopDepends, Unknowns};
+
+use crate::util::{bad_input, read_scenario, EXIT_DENIED, EXIT_UNRESOLVED};
 
 /// Which engine decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -103,7 +105,8 @@ fn parse_family(s: &str) -> Result<Family, String> {
     }
 }
 
-/// Runs `sgeval check`. Exit status: 0 allowed, 3 denied (or `--expect` not met), 2 bad input.
+/// Runs `sgeval check`. Exit status: 0 allowed, 3 denied (or `--expect` not met), 2 bad input,
+/// 4 unresolved (an imported scenario's unresolved items could give either verdict).
 pub fn run(args: Args) -> ExitCode {
     let scenario = match read_scenario(&args.scenario) {
         Ok(s) => s,
@@ -142,8 +145,13 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     let fix = args.fix.then(|| explain::fix_flow(&cloud, &packet)).flatten();
+    let unknowns = (!scenario.unresolved.is_empty()).then(|| Unknowns::new(&cloud, &scenario.unresolved));
+    let depends = Depends::of(&cloud, &packet, &flow, unknowns.as_ref());
     if args.json {
         let mut out = flow_json(&cloud, &packet, &flow);
+        if let Some(u) = &unknowns {
+            depends.to_json(u, &mut out);
+        }
         if args.why {
             for (i, h) in flow.hops.iter().enumerate() {
                 let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
@@ -163,7 +171,10 @@ pub fn run(args: Args) -> ExitCode {
         }
         outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_human(&cloud, &packet, &flow);
+        print_human(&cloud, &packet, &flow, depends.unresolved());
+        if let Some(u) = &unknowns {
+            depends.print(u);
+        }
         if args.why {
             for h in &flow.hops {
                 let misses = explain::why(&cloud, h.endpoint, h.direction, &packet);
@@ -191,6 +202,15 @@ pub fn run(args: Args) -> ExitCode {
                 None => outln!("fix: no single-rule change flips this verdict"),
             }
         }
+    }
+    if depends.unresolved() {
+        if let Some(e) = args.expect {
+            eprintln!(
+                "sgeval: expected {}, but the answer is unresolved",
+                if e == Expect::Allow { "allow" } else { "deny" }
+            );
+        }
+        return ExitCode::from(EXIT_UNRESOLVED);
     }
     let wanted = match args.expect {
         Some(Expect::Allow) => Verdict::Allow,
@@ -251,7 +271,8 @@ pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_j
     json!({"verdict": flow.verdict, "packet": packet, "hops": hops})
 }
 
-fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
+/// The hops and, unless the answer is unresolved (then [`Depends::print`] says so), the verdict.
+fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow, unresolved: bool) {
     outln!("packet: {packet}");
     for h in &flow.hops {
         outln!(
@@ -262,5 +283,98 @@ fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) {
             flow::describe(cloud, &h.decision)
         );
     }
-    outln!("verdict: {}", flow.verdict);
+    if !unresolved {
+        outln!("verdict: {}", flow.verdict);
+    }
+}
+
+/// What each hop's answer may be, given an imported scenario's unresolved items.
+struct Depends {
+    hops: Vec<HopDepends>,
+}
+
+impl Depends {
+    fn of(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow, unknowns: Option<&Unknowns>) -> Depends {
+        let hops = match unknowns {
+            None => Vec::new(),
+            Some(u) => flow
+                .hops
+                .iter()
+                .map(|h| u.hop(cloud, h.endpoint, h.direction, packet, &h.decision))
+                .collect(),
+        };
+        Depends { hops }
+    }
+
+    /// The verdicts the flow may have: allow when every hop may allow, deny when any may deny.
+    fn verdicts(&self) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        if self.hops.iter().all(|h| h.verdicts.contains(&Verdict::Allow)) {
+            out.push(Verdict::Allow);
+        }
+        if self.hops.iter().any(|h| h.verdicts.contains(&Verdict::Deny)) {
+            out.push(Verdict::Deny);
+        }
+        out
+    }
+
+    fn unresolved(&self) -> bool {
+        !self.hops.is_empty() && self.verdicts().len() > 1
+    }
+
+    /// Every item some hop depends on, each once.
+    fn items(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for i in self.hops.iter().flat_map(|h| &h.items) {
+            if !out.contains(i) {
+                out.push(*i);
+            }
+        }
+        out
+    }
+
+    fn to_json(&self, unknowns: &Unknowns, out: &mut serde_json::Value) {
+        let items = unknowns.items();
+        for (i, h) in self.hops.iter().enumerate() {
+            if !h.items.is_empty() {
+                out["hops"][i]["possible_verdicts"] = json!(h.verdicts);
+                out["hops"][i]["depends_on"] = json!(h.items.iter().map(|&k| &items[k]).collect::<Vec<_>>());
+            }
+        }
+        if self.unresolved() {
+            out["verdict"] = json!("unresolved");
+            out["possible_verdicts"] = json!(self.verdicts());
+        }
+        let all = self.items();
+        if !all.is_empty() {
+            out["depends_on"] = json!(all.iter().map(|&k| &items[k]).collect::<Vec<_>>());
+        }
+        let untied: Vec<_> = unknowns.untied().collect();
+        if !untied.is_empty() {
+            out["not_tied"] = json!(untied);
+        }
+    }
+
+    fn print(&self, unknowns: &Unknowns) {
+        let items = unknowns.items();
+        let all = self.items();
+        if self.unresolved() {
+            outln!("verdict: unresolved (allow or deny, depending on what the documents did not give):");
+        } else if !all.is_empty() {
+            outln!("the verdict holds whatever these settle, but it depends on them:");
+        }
+        for k in all {
+            outln!("  {}", items[k]);
+        }
+        let untied: Vec<_> = unknowns.untied().collect();
+        if !untied.is_empty() {
+            outln!(
+                "note: {} unresolved item(s) of the import concern objects not in the scenario; no answer is tied to them:",
+                untied.len()
+            );
+            for u in untied {
+                outln!("  {u}");
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sgeval::query;
 
 use crate::reach::FlowArgs;
-use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED};
 
 /// Arguments of `sgeval diff`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,7 @@ pub fn run(args: Args) -> ExitCode {
             Ok(s) => s,
             Err(e) => return bad_input(e),
         };
+        warn_unresolved(path, &scenario);
         match scenario.build() {
             Ok(c) => clouds.push(c),
             Err(e) => return bad_input(format!("{}: {e}", path.display())),

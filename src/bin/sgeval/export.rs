@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sgeval::nftables::{self, Export, Key, Scope};
 use sgeval::Direction;
 
-use crate::util::{bad_input, emit, read_scenario};
+use crate::util::{bad_input, emit, read_scenario, warn_unresolved};
 
 /// Formats `sgeval export` writes.
 #[derive(Debug, clap::Subcommand)]
@@ -65,6 +65,7 @@ pub fn run(cmd: ExportCmd) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    warn_unresolved(&args.scenario, &scenario);
     let cloud = match scenario.build() {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use sgeval::query;
 
-use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED};
 
 /// Arguments of `sgeval lint`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +49,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    warn_unresolved(&args.scenario, &scenario);
     let replay = match scenario.replay() {
         Ok(r) => r,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),

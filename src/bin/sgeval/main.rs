@@ -16,6 +16,7 @@ mod bench;
 mod check;
 mod diff;
 mod export;
+mod import;
 mod lint;
 mod reach;
 mod util;
@@ -35,6 +36,8 @@ enum Command {
     Api(api::Args),
     /// Decide one packet from X to Y: each hop's verdict and what decided it.
     Check(check::Args),
+    /// Read provider describe/list output into a scenario (printed on standard output).
+    Import(import::Args),
     /// The exact partition of the traffic from X to Y into allowed and denied regions.
     Reach(reach::Args),
     /// Every region whose verdict changes between two scenarios.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Api(args) => api::run(args),
         Command::Check(args) => check::run(args),
+        Command::Import(args) => import::run(args),
         Command::Reach(args) => reach::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Lint(args) => lint::run(args),

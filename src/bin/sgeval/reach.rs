@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use sgeval::query::{self, Mode, Query, Restrict, Side};
 use sgeval::Verdict;
 
-use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED};
 
 /// A verdict on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -108,6 +108,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
+    warn_unresolved(&args.scenario, &scenario);
     let cloud = match scenario.build() {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
