@@ -163,27 +163,9 @@ const COMMON: &[&str] = &[
     "ResourceOwnerAccount",
 ];
 
-/// A short JSON rendering of a value for messages.
-pub(crate) fn show(v: &Value) -> String {
-    let mut text = v.to_string();
-    if text.len() > 60 {
-        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
-}
+pub(crate) use crate::json_text::show;
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::json_text::kind;
 
 /// RPC parameters as one flat map (`Permissions.1.IpProtocol` → value), read from nested
 /// or flat JSON. Reading a parameter removes it; [`Params::finish`] rejects what is left.
