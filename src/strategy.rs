@@ -1,4 +1,4 @@
-//! Public [proptest] strategies for your own property-based test suites (feature `proptest`).
+//! Public [proptest](https://docs.rs/proptest) strategies for your own property-based test suites (feature `proptest`).
 //!
 //! Per provider, the strategies generate what a real client would send, within every
 //! documented limit, and packets aimed at the places where decisions change:

@@ -4,7 +4,7 @@
 //!
 //! Alibaba RPC APIs take flat query parameters (`Permissions.1.IpProtocol=TCP`,
 //! `Tag.2.Key=env`); SDKs and scenario files often nest them (`"Permissions": [{...}]`).
-//! [`Params`] reads both forms into one flat map, so the front ends see a single shape.
+//! `Params` reads both forms into one flat map, so the front ends see a single shape.
 //! Values may be strings or numbers (`"Priority": "10"` and `"Priority": 10` are the same
 //! parameter on the wire); an object or array where a value is expected is the caller's
 //! `Invalid<Param>` error naming the field and the value.
