@@ -54,8 +54,8 @@ impl Dialect {
     }
 
     /// The request id of the current call. ECS shows an uppercase UUID
-    /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, seed 001); ENS 32 lowercase hex digits
-    /// (`760bad53276431c499e30dc36f6b26be`, seed 002).
+    /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, A4); ENS 32 lowercase hex digits
+    /// (`760bad53276431c499e30dc36f6b26be`, E1).
     pub(crate) fn request_id(self, cloud: &Model) -> String {
         let n = cloud.call_count();
         let uuid = crate::ids::uuid(cloud.id_bits(SALT_REQUEST, n), cloud.id_bits(SALT_REQUEST_LO, n));

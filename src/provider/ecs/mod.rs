@@ -1,11 +1,11 @@
 //! Alibaba Cloud ECS (2014-05-26) security groups: `CreateSecurityGroup`, the rule calls
 //! `AuthorizeSecurityGroup[Egress]` / `RevokeSecurityGroup[Egress]`,
 //! `ModifySecurityGroupPolicy` and `DescribeSecurityGroupAttribute`, validated with ECS's own
-//! error codes (seeds 000/001, provider-semantics.md section 1, the current API reference
+//! error codes (A4, A4-2019 and the current API reference
 //! error tables) and lowered to [`crate::Rule`]s.
 //!
 //! Readings fixed here (SEMANTICS.md states them):
-//! - Every group is a VPC group: `VpcId` is required (seed 000/001: 403
+//! - Every group is a VPC group: `VpcId` is required (A4, A4-2019: 403
 //!   `InvalidVpcId.NotFound` "vpc id must not empty when only support vpc vm"); an
 //!   `enterprise` group without one answers `InvalidParams.VpcIdGroupType`. VPCs are not
 //!   modelled, so any non-empty id exists; `ResourceGroupId` must look like `rg-...`.
@@ -83,7 +83,7 @@ pub const RULES_PER_GROUP: usize = 200;
 pub const GROUP_RULES_PER_GROUP: usize = 20;
 /// `Permissions.N` / `SecurityGroupRuleId.N` entries per call (A6).
 pub const ENTRIES_PER_CALL: u32 = 100;
-/// `Tag.N` entries per group (seed 001).
+/// `Tag.N` entries per group (A4).
 pub const TAGS_PER_GROUP: u32 = 20;
 /// Rules across all groups of one NIC (A1, A6: "cannot exceed 1,000").
 pub const RULES_PER_NIC: usize = 1000;

@@ -27,7 +27,7 @@
 //! | `SecurityGroupRuleExists` | 409 | the rule exists in the group already |
 //!
 //! Whether Gcore answers Neutron's rule errors synchronously (as here) or as a task `ERROR`
-//! is unconfirmed (provider-semantics.md 4.1).
+//! is unconfirmed (G1, G2).
 //!
 //! Requests may give the URL in `path`; without one, the ids the URL would carry come from
 //! the body: `group_id` (rule create and delete, GetSecurityGroup), `rule_id`, `task_id`.
@@ -189,7 +189,7 @@ fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String,
 }
 
 /// `tags`: an object of string values, keys 1-255 and values up to 255 characters
-/// (seed 004), shown as `tags_v2`.
+/// (G1), shown as `tags_v2`.
 fn tags(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let map = match rest::field(body, "tags") {
         None => return Ok(json!([])),

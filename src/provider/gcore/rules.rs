@@ -155,7 +155,7 @@ pub(super) const PORT_PROTOCOLS: &[u8] = &[6, 17, 33, 132, 136];
 /// ipv6-encap, ipv6-route, ipv6-frag, ipv6-icmp, ipv6-nonxt, ipv6-opts.
 pub(super) const IPV6_ONLY: &[u8] = &[41, 43, 44, 58, 59, 60];
 
-/// Protocol names Gcore and Neutron accept (provider-semantics.md section 5), plus the
+/// Protocol names Gcore and Neutron accept (N3), plus the
 /// legacy `icmpv6` alias of Neutron.
 pub(super) const PROTOCOL_NAMES: &[(&str, u8)] = &[
     ("ah", 51),

@@ -3,7 +3,7 @@
 //! The request bodies are the v3 API's own (`security_group`, `security_group_rule`,
 //! `security_group_rules`, `address_group`), answers are shaped as the provider's
 //! (`{request_id, security_group: {...}}`, errors `{request_id, error_code, error_msg}`).
-//! provider-semantics.md section 3 and Decisions 5, 7, 8 fix the behaviour:
+//! H1, H2, H4 and Decisions 5, 7, 8 fix the behaviour:
 //!
 //! - CreateSecurityGroup creates four real rules (ingress from the group itself and egress
 //!   to anywhere, IPv4 and IPv6, allow, priority 100) in the order of the seed example;

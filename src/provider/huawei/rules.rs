@@ -289,7 +289,7 @@ pub(super) fn parse_rule(
         RemoteSpec::None
     };
     let action = match Body::new(rule, path, codes::PARAM).str("action")? {
-        // Decision 5: allow; the `huawei_default_action` switch takes seed 003's "deny".
+        // Decision 5: allow; the `huawei_default_action` switch takes H1's "deny".
         None => default_action,
         Some("allow") => Action::Allow,
         Some("deny") => Action::Deny,
