@@ -30,6 +30,7 @@ mod codes;
 mod groups;
 pub(crate) mod rules;
 
+use crate::profile::{known, Profile};
 use groups::*;
 use rules::*;
 
@@ -54,10 +55,11 @@ pub const APIS: &[&str] = &[
     "RevokeSecurityGroupEgress",
 ];
 
-/// Rules per group, inline or added later (E1: `Permissions` N = 0..200).
-pub const RULES_PER_GROUP: usize = 200;
+/// Rules per group, inline or added later (E1: `Permissions` N = 0..200), from
+/// [`Profile::ENS`].
+pub(crate) const RULES_PER_GROUP: usize = known(Profile::ENS.rules_per_group);
 /// Security groups per account (unconfirmed).
-pub const GROUPS_PER_ACCOUNT: usize = 100;
+pub(crate) const GROUPS_PER_ACCOUNT: usize = known(Profile::ENS.groups_per_tenant);
 
 /// The ENS front end (it keeps no bookkeeping beyond the groups themselves).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -34,6 +34,7 @@ mod codes;
 mod groups;
 pub(crate) mod rules;
 
+use crate::profile::{known, Profile};
 use address_groups::*;
 use groups::*;
 use rules::*;
@@ -67,10 +68,10 @@ const SALT_GROUP: u64 = 4;
 const SALT_RULE: u64 = 6;
 const SALT_ADDRESS_GROUP: u64 = 8;
 
-/// Most items in one `multiport` (H2, H4c).
-const MULTIPORT_ITEMS: usize = 20;
+/// Most items in one `multiport` (H2, H4c), from [`Profile::HUAWEI`].
+const MULTIPORT_ITEMS: usize = known(Profile::HUAWEI.multiport_items);
 /// Most rules in one batch create (BatchCreateSecurityGroupRules: "当前最多能传入200条规则").
-const BATCH_RULES: usize = 200;
+const BATCH_RULES: usize = Profile::HUAWEI.rules_per_call;
 
 /// The Huawei front end and its bookkeeping: the tenant's quotas (H4b, 2024 snapshot),
 /// which no call changes.
