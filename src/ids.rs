@@ -37,10 +37,13 @@ pub(crate) fn uuid(a: u64, b: u64) -> String {
 /// `n` lowercase base-36 characters from a seed (Alibaba-style ids such as `sg-bp1...`).
 pub(crate) fn base36(mut seed: u64, n: usize) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let base = seed;
     let mut out = String::with_capacity(n);
     for i in 0..n {
         if i % 12 == 11 {
-            seed = mix(seed, i as u64);
+            // From the first seed, not the used-up one (a few bits by now), so the tail
+            // varies as much as the head.
+            seed = mix(base, i as u64);
         }
         out.push(DIGITS[(seed % 36) as usize] as char);
         seed /= 36;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::hop::{hop_list, remote_local_dims, remote_set, Entry, HopList};
 use super::partition::{partition_depth, NONE};
 use super::ranges::Ranges;
-use super::render::{endpoint_name, group_id, group_quoted, group_text, rule_json, rule_text};
+use super::render::{endpoint_name, group_id, group_quoted, group_text, quoted, rule_json, rule_text};
 use super::space::{
     full_cube, icmp_kind, packet_json, Cube, Shape, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC,
 };
@@ -344,11 +344,11 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
                     }
                     Remote::AddressGroup(a) => match cloud.address_group(*a) {
                         Some(ag) if ag.entries.is_empty() => {
-                            format!("its address group `{}` is empty", ag.id)
+                            format!("its address group {} is empty", quoted(&ag.id, &ag.name))
                         }
                         Some(ag) => format!(
-                            "its address group `{}` holds no address of the rule's family",
-                            ag.id
+                            "its address group {} holds no address of the rule's family",
+                            quoted(&ag.id, &ag.name)
                         ),
                         None => format!("its address group {a} does not exist"),
                     },

@@ -32,8 +32,17 @@ pub(crate) fn group_text(cloud: &Cloud, g: GroupKey) -> String {
 /// The group in a sentence: `` `id` (name) ``, or `` `id` `` when it has no name.
 pub(crate) fn group_quoted(cloud: &Cloud, g: GroupKey) -> String {
     match cloud.group(g) {
-        Some(group) if !group.name.is_empty() => format!("`{}` ({})", group.id, group.name),
-        _ => format!("`{}`", group_id(cloud, g)),
+        Some(group) => quoted(&group.id, &group.name),
+        None => format!("`{g}`"),
+    }
+}
+
+/// `` `id` (name) ``, or `` `id` `` when the name is empty.
+pub(crate) fn quoted(id: &str, name: &str) -> String {
+    if name.is_empty() {
+        format!("`{id}`")
+    } else {
+        format!("`{id}` ({name})")
     }
 }
 
