@@ -32,7 +32,7 @@ pub(crate) enum Dialect {
     Ens,
 }
 
-/// Salts of the deterministic ids (see [`Cloud::id_bits`]).
+/// Salts of the deterministic ids (see [`Model::call_bits`]).
 const SALT_REQUEST: u64 = 0xA11_0001;
 const SALT_REQUEST_LO: u64 = 0xA11_0002;
 const SALT_GROUP: u64 = 0xA11_0003;
@@ -57,8 +57,10 @@ impl Dialect {
     /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, A4); ENS 32 lowercase hex digits
     /// (`760bad53276431c499e30dc36f6b26be`, E1).
     pub(crate) fn request_id(self, cloud: &Model) -> String {
-        let n = cloud.call_count();
-        let uuid = crate::ids::uuid(cloud.id_bits(SALT_REQUEST, n), cloud.id_bits(SALT_REQUEST_LO, n));
+        let uuid = crate::ids::uuid(
+            cloud.call_bits(SALT_REQUEST, 0),
+            cloud.call_bits(SALT_REQUEST_LO, 0),
+        );
         match self {
             Dialect::Ecs => uuid.to_uppercase(),
             Dialect::Ens => uuid.replace('-', ""),
@@ -66,19 +68,21 @@ impl Dialect {
     }
 }
 
-/// The provider id of group `key` (`sg-` and 20 base-36 characters, as both products show).
+/// The provider id of group `key`, made by the call in progress (`sg-` and 20 base-36
+/// characters, as both products show).
 pub(crate) fn group_id(cloud: &Model, key: crate::group::GroupKey) -> String {
     format!(
         "sg-{}",
-        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.get())), 20)
+        crate::ids::base36(cloud.call_bits(SALT_GROUP, cloud.group_ordinal(key)), 20)
     )
 }
 
-/// The provider id of rule `key` (`sgr-` and 20 base-36 characters).
+/// The provider id of rule `key`, made by the call in progress (`sgr-` and 20 base-36
+/// characters).
 pub(crate) fn rule_id(cloud: &Model, key: RuleKey) -> String {
     format!(
         "sgr-{}",
-        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.get())), 20)
+        crate::ids::base36(cloud.call_bits(SALT_RULE, cloud.rule_ordinal(key)), 20)
     )
 }
 

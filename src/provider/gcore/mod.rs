@@ -141,9 +141,8 @@ fn finish_task(
     (project_id, region_id, request_id): (u64, u64, &str),
     created: Option<String>,
 ) -> Result<Response, ApiError> {
-    let n = cloud.call_count();
-    let id = rest::uuid(cloud, SALT_TASK, n);
-    let now = rest::timestamp(n);
+    let id = rest::uuid(cloud, SALT_TASK, 0);
+    let now = rest::timestamp(cloud.call_count());
     let task = json!({
         "id": id,
         "task_type": task_type,

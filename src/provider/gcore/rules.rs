@@ -576,7 +576,7 @@ pub(super) fn create_rule(
     check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
     let now = rest::timestamp(cloud.call_count());
     let key = cloud.rule_key_mark();
-    let rule_id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
+    let rule_id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
     finish_task(

@@ -323,8 +323,8 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
 fn project_id(cloud: &Model) -> String {
     format!(
         "{:016x}{:016x}",
-        cloud.id_bits(SALT_PROJECT, 0),
-        cloud.id_bits(SALT_PROJECT, 1)
+        cloud.fixed_bits(SALT_PROJECT, 0),
+        cloud.fixed_bits(SALT_PROJECT, 1)
     )
 }
 
