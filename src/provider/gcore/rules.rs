@@ -363,7 +363,9 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
         }
     }
     // Neutron `_validate_ethertype_and_protocol`.
-    if let Some(p) = protocol.filter(|&p| crate::Protocol(p).family() == Some(Family::V6) && family == Family::V4) {
+    if let Some(p) =
+        protocol.filter(|&p| crate::Protocol(p).family() == Some(Family::V6) && family == Family::V4)
+    {
         return Err(neutron(
             400,
             "SecurityGroupEthertypeConflictWithProtocol",
