@@ -58,10 +58,11 @@ impl Cloud {
         request: &Request,
         then: impl FnOnce(&mut Transaction<'_>, &Response) -> Result<(), E>,
     ) -> (Response, Result<(), E>) {
-        self.frontend.call(self.model.begin_call(), api, request, then)
+        self.frontend
+            .call(self.model.begin_call(api, request), api, request, then)
     }
 
-    /// How many calls were made so far (the seed of deterministic request ids).
+    /// How many calls were made so far (the seed of deterministic timestamps).
     pub fn call_count(&self) -> u64 {
         self.model.call_count()
     }
@@ -223,10 +224,11 @@ mod tests {
         })
     }
 
-    /// `cloud` as it is after one more call that changed nothing (the call count moves).
-    fn counted(cloud: &Cloud) -> Cloud {
+    /// `cloud` as it is after one more call of `api` with `request` that changed nothing
+    /// (the call count and the call's id seed move).
+    fn counted(cloud: &Cloud, api: &str, request: &Request) -> Cloud {
         let mut c = cloud.clone();
-        drop(c.model.begin_call());
+        drop(c.model.begin_call(api, request));
         c
     }
 
@@ -244,7 +246,7 @@ mod tests {
             let id = r.created.expect("a created group");
             for step in &steps {
                 let request = with_group(step, &id);
-                let expected = counted(&cloud);
+                let expected = counted(&cloud, &step.api, &request);
                 let (answer, then) = cloud.call_then(&step.api, &request, |txn, _| {
                     // Reads see the call's own writes; the step still fails.
                     let _ = txn.rule_key_mark();
@@ -253,7 +255,7 @@ mod tests {
                 prop_assert_eq!(then.is_err(), answer.is_success());
                 prop_assert!(cloud.model == expected.model && cloud.frontend == expected.frontend,
                     "{} changed the cloud though its step failed", step.api);
-                let expected = counted(&cloud);
+                let expected = counted(&cloud, &step.api, &request);
                 let answer = cloud.call(&step.api, &request);
                 if !answer.is_success() {
                     prop_assert!(cloud.model == expected.model && cloud.frontend == expected.frontend,

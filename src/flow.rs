@@ -302,11 +302,7 @@ pub fn label(cloud: &Cloud, decision: &Decision) -> String {
 
 /// A sentence saying what decided, naming the rule as the provider shows it.
 pub fn describe(cloud: &Cloud, decision: &Decision) -> String {
-    let group_text = |g| match cloud.group(g) {
-        Some(g) if g.name.is_empty() => g.id.clone(),
-        Some(g) => format!("{} ({})", g.id, g.name),
-        None => g.to_string(),
-    };
+    let group_text = |g| group_text(cloud, g);
     match decision.reason {
         Reason::Rule(r) => match cloud.rule(r) {
             Some(rule) => format!(
@@ -328,19 +324,41 @@ pub fn describe(cloud: &Cloud, decision: &Decision) -> String {
     }
 }
 
-/// A rule in words, with group and address-group references shown by their provider ids.
+/// A group for people: its provider id, then its name in brackets when it has one
+/// (`sg-... (web)`), so ids that look alike are told apart.
+pub(crate) fn group_text(cloud: &Cloud, g: crate::GroupKey) -> String {
+    match cloud.group(g) {
+        Some(g) => with_name(&g.id, &g.name),
+        None => g.to_string(),
+    }
+}
+
+/// `id (name)`, or `id` alone when the name is empty.
+fn with_name(id: &str, name: &str) -> String {
+    if name.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{id} ({name})")
+    }
+}
+
+/// A rule in words, with group and address-group references shown by their provider ids
+/// and names.
 pub(crate) fn describe_rule(cloud: &Cloud, rule: &crate::Rule) -> String {
     let text = rule.to_string();
     match rule.remote {
         crate::Remote::Group(g) => match cloud.group(g) {
-            Some(group) => text.replace(
+            Some(_) => text.replace(
                 &format!("members of {g}"),
-                &format!("members of group {}", group.id),
+                &format!("members of group {}", group_text(cloud, g)),
             ),
             None => text,
         },
         crate::Remote::AddressGroup(a) => match cloud.address_group(a) {
-            Some(ag) => text.replace(&format!("address group {a}"), &format!("address group {}", ag.id)),
+            Some(ag) => text.replace(
+                &format!("address group {a}"),
+                &format!("address group {}", with_name(&ag.id, &ag.name)),
+            ),
             None => text,
         },
         _ => text,

@@ -1,4 +1,13 @@
 //! Deterministic provider-looking identifiers: the same scenario yields the same ids.
+//!
+//! The ids a call makes are seeded by the call's content ([`call_seed`]: the API, the
+//! request as canonical JSON, and how many identical calls came before it), not by its
+//! position, so an unchanged call gives its objects the same ids in two versions of a
+//! scenario and two different calls never share a seed (up to a 64-bit hash collision).
+
+use serde_json::Value;
+
+use crate::request::Request;
 
 /// SplitMix64 finaliser over a salt and a counter.
 pub(crate) fn mix(salt: u64, n: u64) -> u64 {
@@ -28,10 +37,13 @@ pub(crate) fn uuid(a: u64, b: u64) -> String {
 /// `n` lowercase base-36 characters from a seed (Alibaba-style ids such as `sg-bp1...`).
 pub(crate) fn base36(mut seed: u64, n: usize) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let base = seed;
     let mut out = String::with_capacity(n);
     for i in 0..n {
         if i % 12 == 11 {
-            seed = mix(seed, i as u64);
+            // From the first seed, not the used-up one (a few bits by now), so the tail
+            // varies as much as the head.
+            seed = mix(base, i as u64);
         }
         out.push(DIGITS[(seed % 36) as usize] as char);
         seed /= 36;
@@ -39,9 +51,103 @@ pub(crate) fn base36(mut seed: u64, n: usize) -> String {
     out
 }
 
+/// The seed of the ids a call makes: a hash of the API name and the request (`params`,
+/// `body`, `path`, each as canonical JSON: object keys sorted, no spaces), mixed with
+/// `occurrence`, how many identical calls the cloud answered before this one.
+pub(crate) fn call_seed(api: &str, request: &Request, occurrence: u64) -> u64 {
+    let mut text = String::new();
+    text.push_str(api);
+    for part in [&request.params, &request.body] {
+        text.push('\0');
+        match part {
+            Some(v) => canonical(v, &mut text),
+            None => text.push('-'),
+        }
+    }
+    text.push('\0');
+    match &request.path {
+        Some(p) => canonical(&Value::String(p.clone()), &mut text),
+        None => text.push('-'),
+    }
+    mix(fnv1a(text.as_bytes()), occurrence)
+}
+
+/// `v` as canonical JSON: object keys in byte order (the scenario's key order, which
+/// `preserve_order` keeps, changes no id), numbers as written.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, x)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(x, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// 64-bit FNV-1a: fixed here so ids stay the same across Rust releases (std's hasher
+/// makes no such promise).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn request(params: Value) -> Request {
+        Request {
+            params: Some(params),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn a_call_seed_depends_on_content_not_key_order() {
+        let a = request(json!({"RegionId": "r", "Permissions": [{"Priority": 1, "PortRange": "22/22"}]}));
+        let b = request(json!({"Permissions": [{"PortRange": "22/22", "Priority": 1}], "RegionId": "r"}));
+        assert_eq!(call_seed("Authorize", &a, 0), call_seed("Authorize", &b, 0));
+        // The API, any value, the occurrence and the part the JSON sits in all count.
+        assert_ne!(call_seed("Authorize", &a, 0), call_seed("Revoke", &a, 0));
+        assert_ne!(call_seed("Authorize", &a, 0), call_seed("Authorize", &a, 1));
+        let c = request(json!({"RegionId": "r", "Permissions": [{"Priority": 2, "PortRange": "22/22"}]}));
+        assert_ne!(call_seed("Authorize", &a, 0), call_seed("Authorize", &c, 0));
+        let in_body = Request {
+            body: a.params.clone(),
+            ..Request::default()
+        };
+        assert_ne!(call_seed("Authorize", &a, 0), call_seed("Authorize", &in_body, 0));
+        let with_path = Request {
+            path: Some("/x".into()),
+            ..a.clone()
+        };
+        assert_ne!(
+            call_seed("Authorize", &a, 0),
+            call_seed("Authorize", &with_path, 0)
+        );
+    }
 
     #[test]
     fn uuid_has_the_canonical_shape() {

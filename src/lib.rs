@@ -141,6 +141,7 @@ pub mod flow;
 pub mod group;
 mod ids;
 pub mod import;
+mod json_text;
 mod key;
 pub mod limits;
 pub mod live;

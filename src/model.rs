@@ -10,6 +10,7 @@ use crate::decision::RuleRef;
 use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey};
 use crate::options::Options;
 use crate::provider_kind::Provider;
+use crate::request::Request;
 use crate::rule::{Rule, RuleKey};
 mod transaction;
 
@@ -121,6 +122,21 @@ pub(crate) struct Model {
     next_rule: u32,
     next_address_group: u32,
     calls: u64,
+    /// The call in progress: what seeds its ids.
+    call: CallIds,
+    /// How many calls of each content seed were made (see [`crate::ids::call_seed`]).
+    seen: HashMap<u64, u64>,
+}
+
+/// What the ids of the call in progress derive from: its content seed and the first keys
+/// it can give, so an object's id depends on the call and its place among the call's
+/// objects of its kind, never on what other calls made before.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct CallIds {
+    seed: u64,
+    first_group: u32,
+    first_rule: u32,
+    first_address_group: u32,
 }
 
 impl Model {
@@ -138,6 +154,8 @@ impl Model {
             next_rule: 1,
             next_address_group: 1,
             calls: 0,
+            call: CallIds::default(),
+            seen: HashMap::new(),
         }
     }
 
@@ -148,9 +166,21 @@ impl Model {
     }
 
     /// Starts the change of one provider call: counts the call (a refused call is a call
-    /// too: its answer took a request id), then [`Model::begin`].
-    pub(crate) fn begin_call(&mut self) -> Transaction<'_> {
+    /// too: its answer took a request id), seeds the ids it makes from its content and
+    /// how many identical calls came before (counted whether they succeeded or not), then
+    /// [`Model::begin`].
+    pub(crate) fn begin_call(&mut self, api: &str, request: &Request) -> Transaction<'_> {
         self.calls += 1;
+        let content = crate::ids::call_seed(api, request, 0);
+        let seen = self.seen.entry(content).or_insert(0);
+        let occurrence = *seen;
+        *seen += 1;
+        self.call = CallIds {
+            seed: crate::ids::mix(content, occurrence),
+            first_group: self.next_group,
+            first_rule: self.next_rule,
+            first_address_group: self.next_address_group,
+        };
         self.begin()
     }
 
@@ -164,7 +194,7 @@ impl Model {
         &self.options
     }
 
-    /// How many calls were made so far (the seed of deterministic request ids).
+    /// How many calls were made so far (the seed of deterministic timestamps).
     pub(crate) fn call_count(&self) -> u64 {
         self.calls
     }
@@ -255,9 +285,31 @@ impl Model {
         RuleKey::new(self.next_rule)
     }
 
-    /// A deterministic pseudo-random 64-bit value for id `n` of kind `salt`: the same
-    /// scenario always produces the same ids.
-    pub(crate) fn id_bits(&self, salt: u64, n: u64) -> u64 {
+    /// A deterministic pseudo-random 64-bit value for value `n` of kind `salt` that no
+    /// call changes (Huawei's project id).
+    pub(crate) fn fixed_bits(&self, salt: u64, n: u64) -> u64 {
         crate::ids::mix(self.provider as u64 * 0x1_0000 + salt, n)
+    }
+
+    /// A deterministic pseudo-random 64-bit value for the `n`th id of kind `salt` made by
+    /// the call in progress: the same call (same content, same number of identical calls
+    /// before it) gives the same ids in any scenario; different calls, different ids.
+    pub(crate) fn call_bits(&self, salt: u64, n: u64) -> u64 {
+        crate::ids::mix(self.fixed_bits(salt, self.call.seed), n)
+    }
+
+    /// Group `key`'s place among the groups the call in progress made (0 for its first).
+    pub(crate) fn group_ordinal(&self, key: GroupKey) -> u64 {
+        u64::from(key.get().wrapping_sub(self.call.first_group))
+    }
+
+    /// Rule `key`'s place among the rules the call in progress made (0 for its first).
+    pub(crate) fn rule_ordinal(&self, key: RuleKey) -> u64 {
+        u64::from(key.get().wrapping_sub(self.call.first_rule))
+    }
+
+    /// Address group `key`'s place among those the call in progress made.
+    pub(crate) fn address_group_ordinal(&self, key: AddressGroupKey) -> u64 {
+        u64::from(key.get().wrapping_sub(self.call.first_address_group))
     }
 }

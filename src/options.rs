@@ -27,7 +27,7 @@ pub struct Options {
     pub ens_egress_default: Verdict,
     /// Gcore defaults on create (Decision 6).
     pub gcore_defaults: GcoreDefaults,
-    /// Huawei: the action of a rule created without `action` (Decision 5: allow; seed 003's
+    /// Huawei: the action of a rule created without `action` (Decision 5: allow; H1's
     /// response table says deny, see SEMANTICS.md "Contradictions").
     pub huawei_default_action: crate::rule::Action,
 }

@@ -109,26 +109,10 @@ impl Provider {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::provider::{ecs, ens};
-
-    /// Until the front ends read their limits from here, their own constants must agree.
-    #[test]
-    fn the_front_ends_constants_agree_with_the_profiles() {
-        for p in Provider::ALL {
-            assert_eq!(p.profile().groups_per_nic, p.groups_per_nic(), "{p}");
-        }
-        let e = Provider::Ecs.profile();
-        assert_eq!(e.rules_per_group, Some(ecs::RULES_PER_GROUP));
-        assert_eq!(e.rules_per_nic, Some(ecs::RULES_PER_NIC));
-        assert_eq!(e.groups_per_tenant, Some(ecs::GROUPS_PER_REGION));
-        assert_eq!(e.group_rules_per_group, Some(ecs::GROUP_RULES_PER_GROUP));
-        assert_eq!(e.rules_per_call, ecs::ENTRIES_PER_CALL as usize);
-        assert_eq!(e.tags_per_group, Some(ecs::TAGS_PER_GROUP as usize));
-        let n = Provider::Ens.profile();
-        assert_eq!(n.rules_per_group, Some(ens::RULES_PER_GROUP));
-        assert_eq!(n.groups_per_tenant, Some(ens::GROUPS_PER_ACCOUNT));
+/// A quota the profile states, in a `const` (a profile without it does not build).
+pub(crate) const fn known(quota: Option<usize>) -> usize {
+    match quota {
+        Some(n) => n,
+        None => panic!("the profile states no such quota"),
     }
 }

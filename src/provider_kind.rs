@@ -34,16 +34,9 @@ impl Provider {
         }
     }
 
-    /// How many security groups one NIC may join. ECS: 10 (A1); ENS: as ECS; Huawei: 5
-    /// ("By default, you can add an ECS or extension NIC to up to five security groups",
-    /// support.huaweicloud.com/intl/en-us/eu-west-0-usermanual-ecs/en-us_topic_0140323157.html);
-    /// Gcore: no documented limit, 100.
+    /// How many security groups one NIC may join ([`crate::Profile::groups_per_nic`]).
     pub fn groups_per_nic(self) -> usize {
-        match self {
-            Provider::Ecs | Provider::Ens => 10,
-            Provider::Huawei => 5,
-            Provider::Gcore => 100,
-        }
+        self.profile().groups_per_nic
     }
 }
 

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use crate::cloud::{Cloud, EndpointError, Request, Response};
+use crate::json_text::describe;
 use crate::provider::{Options, Provider};
 
 /// Why a scenario could not be read or replayed. Each names where (call index, field) and
@@ -245,24 +246,6 @@ fn field_err(field: impl Into<String>, message: impl Into<String>) -> ScenarioEr
         field: field.into(),
         message: message.into(),
     }
-}
-
-fn describe(v: &Value) -> String {
-    let kind = match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    let mut text = v.to_string();
-    if text.len() > 60 {
-        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    format!("{kind} `{text}`")
 }
 
 fn string_field(

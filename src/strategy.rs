@@ -1,4 +1,4 @@
-//! Public [proptest] strategies for your own property-based test suites (feature `proptest`).
+//! Public [proptest](https://docs.rs/proptest) strategies for your own property-based test suites (feature `proptest`).
 //!
 //! Per provider, the strategies generate what a real client would send, within every
 //! documented limit, and packets aimed at the places where decisions change:
@@ -573,7 +573,7 @@ pub fn rule_call(provider: Provider, group: String) -> BoxedStrategy<ApiCall> {
 }
 
 /// A valid call at a provider's documented maximum: ECS `AuthorizeSecurityGroup` with 100
-/// `Permissions` (A6), ENS `CreateSecurityGroup` with 200 (seed 002), Huawei
+/// `Permissions` (A6), ENS `CreateSecurityGroup` with 200 (E1), Huawei
 /// `BatchCreateSecurityGroupRules` with 46 rules (the 50-rule quota less the 4 default
 /// rules, H4b), Gcore `CreateSecurityGroup` with 100 rules (Neutron's default rule quota,
 /// as [`crate::limits::Limits`]). `group` is an existing group (ECS: basic; Huawei: a new
@@ -706,7 +706,7 @@ fn build_scenario(
     let mut rules = rules;
     for (i, c) in creates.into_iter().enumerate() {
         let mut request = c.request;
-        // ENS: the rules go inline in CreateSecurityGroup's `Permissions` (seed 002), the
+        // ENS: the rules go inline in CreateSecurityGroup's `Permissions` (E1), the
         // only ENS call that takes both families.
         if provider == Provider::Ens {
             let specs = distinct(std::mem::take(&mut rules[i]), &mut BTreeSet::new());

@@ -548,3 +548,107 @@ fn widened_rules_are_flagged_on_every_provider_and_can_be_acknowledged() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("acknowledged[0].reason"));
 }
+
+/// `check --fix` names groups by the scenario's `$ref`s (text and `scenario_call` in JSON),
+/// and the call pasted back into the scenario flips the verdict: on ECS params, a Huawei
+/// body, a Gcore path, and a removal whose path also names a generated rule id.
+#[test]
+fn fix_calls_use_the_scenarios_refs_and_paste_back() {
+    let cases = [
+        ("examples/ecs-web-db.json", "web-1", "db-1", "22", "$db"),
+        ("examples/huawei-app.json", "8.8.8.8", "app-1", "22", "$app"),
+        (
+            "examples/gcore-bastion.json",
+            "8.8.8.8",
+            "worker",
+            "22",
+            "$private",
+        ),
+        (
+            "examples/gcore-bastion.json",
+            "worker",
+            "8.8.8.8",
+            "443",
+            "$private",
+        ),
+    ];
+    for (i, (file, from, to, dport, reference)) in cases.into_iter().enumerate() {
+        let args = [
+            "check", file, "--from", from, "--to", to, "--proto", "tcp", "--dport", dport, "--fix",
+        ];
+        let text = String::from_utf8_lossy(&sgeval(&args).stdout).into_owned();
+        let call_line = text
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("call: "))
+            .unwrap_or_else(|| panic!("no call in {text}"));
+        let call: Value = serde_json::from_str(call_line).unwrap();
+        assert!(call_line.contains(reference), "{call_line}");
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        let before = sgeval(&with_json);
+        let answer = json(&before);
+        assert_eq!(answer["fix"]["scenario_call"], call);
+        // The plain call has the cloud's ids instead, where the scenario has refs.
+        assert!(!answer["fix"]["call"].to_string().contains(reference));
+        let mut scenario: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        scenario["calls"].as_array_mut().unwrap().push(call);
+        let fixed = temp_file(&format!("fixed-{i}.json"), &scenario.to_string());
+        let mut again = with_json.clone();
+        again[1] = fixed.to_str().unwrap();
+        let after = json(&sgeval(&again));
+        assert_ne!(
+            after["verdict"], answer["verdict"],
+            "{file}: the pasted fix did not flip it"
+        );
+        assert_ne!(sgeval(&again).status.code(), before.status.code());
+    }
+}
+
+/// `reach`, `lint` and `diff` print each group's name beside its id, as `check` does.
+#[test]
+fn text_answers_name_groups_beside_their_ids() {
+    let runs: [(&[&str], &str); 4] = [
+        (
+            &[
+                "reach",
+                "examples/reach-shop.json",
+                "--from",
+                "internet",
+                "--to",
+                "web-1",
+                "--proto",
+                "tcp",
+            ],
+            "examples/reach-shop.json",
+        ),
+        (
+            &["lint", "examples/lint-huawei.json"],
+            "examples/lint-huawei.json",
+        ),
+        (&["lint", "examples/lint-ecs.json"], "examples/lint-ecs.json"),
+        (
+            &["diff", "examples/diff-old.json", "examples/diff-new.json"],
+            "examples/diff-new.json",
+        ),
+    ];
+    for (args, file) in runs {
+        let text = String::from_utf8_lossy(&sgeval(args).stdout).into_owned();
+        let cloud = sgeval::Scenario::from_json(&std::fs::read_to_string(file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut seen = 0;
+        for g in cloud.groups() {
+            for (at, _) in text.match_indices(&g.id) {
+                let rest = text[at + g.id.len()..].trim_start_matches('`');
+                assert!(
+                    rest.starts_with(&format!(" ({})", g.name)),
+                    "{args:?}: `{}` without its name in\n{text}",
+                    g.id
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "{args:?} names no group:\n{text}");
+    }
+}

@@ -21,26 +21,10 @@ pub(crate) fn index(base: &str, i: usize) -> String {
 
 /// A short rendering of a value for messages (long values cut).
 pub(crate) fn show(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > 80 {
-        let cut: String = text.chars().take(77).collect();
-        format!("{cut}...")
-    } else {
-        text
-    }
+    crate::json_text::show_max(v, 77)
 }
 
-/// The JSON kind of a value, for messages.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use crate::json_text::kind;
 
 /// A field error at `path` in `file`.
 pub(crate) fn field_error(file: &str, path: &str, message: String) -> ImportError {

@@ -167,18 +167,18 @@ fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
     Some(ids)
 }
 
-/// A deterministic UUID: the `n`th of the sequence `salt` (and `salt + 1` for its low half).
+/// A deterministic UUID: the `n`th of kind `salt` (and `salt + 1` for its low half) made
+/// by the call in progress (see [`Model::call_bits`]).
 pub(crate) fn uuid(cloud: &Model, salt: u64, n: u64) -> String {
-    ids::uuid(cloud.id_bits(salt, n), cloud.id_bits(salt + 1, n))
+    ids::uuid(cloud.call_bits(salt, n), cloud.call_bits(salt + 1, n))
 }
 
 /// The current call's request id: 32 lowercase hex digits from `salt` and `salt + 1`.
 pub(crate) fn request_id(cloud: &Model, salt: u64) -> String {
-    let n = cloud.call_count();
     format!(
         "{:016x}{:016x}",
-        cloud.id_bits(salt, n),
-        cloud.id_bits(salt + 1, n)
+        cloud.call_bits(salt, 0),
+        cloud.call_bits(salt + 1, 0)
     )
 }
 

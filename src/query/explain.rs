@@ -2,12 +2,14 @@
 //! the smallest single-rule change that flips the verdict ([`fix`], [`fix_flow`]),
 //! written as the provider's own request.
 
+use std::collections::{BTreeMap, HashMap};
+
 use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::hop::ordered_rules;
-use super::render::{decision_text, group_id, rule_id};
+use super::render::{decision_text, group_id, group_quoted, rule_id};
 use crate::cloud::{Cloud, Request};
 use crate::decision::{Decision, Reason, RuleRef, Verdict};
 use crate::flow;
@@ -134,7 +136,7 @@ fn remote_text(cloud: &Cloud, remote: &Remote) -> String {
     match remote {
         Remote::Any => "any address".into(),
         Remote::Cidr(n) => format!("`{n}`"),
-        Remote::Group(g) => format!("the members of group `{}`", group_id(cloud, *g)),
+        Remote::Group(g) => format!("the members of group {}", group_quoted(cloud, *g)),
         Remote::AddressGroup(a) => format!(
             "address group `{}`",
             cloud
@@ -290,6 +292,44 @@ impl Fix {
             m.insert("path".into(), json!(p));
         }
         Value::Object(m)
+    }
+
+    /// [`Fix::call_json`] written for the scenario the cloud came from, to be pasted back
+    /// into its `calls`: a string that is the id a call with `ref` created (or a path
+    /// segment that is) becomes `$ref`, and every other `$` is doubled (`$$`, a literal
+    /// dollar sign in a scenario). `refs` is [`crate::scenario::Replay::refs`]; when two
+    /// refs name one id the first in name order is used.
+    pub fn call_json_with_refs(&self, refs: &BTreeMap<String, String>) -> Value {
+        let mut by_id: HashMap<&str, &str> = HashMap::new();
+        for (name, id) in refs {
+            by_id.entry(id.as_str()).or_insert(name.as_str());
+        }
+        let word = |s: &str| match by_id.get(s) {
+            Some(name) => format!("${name}"),
+            None => s.replace('$', "$$"),
+        };
+        fn walk(v: &Value, word: &dyn Fn(&str) -> String) -> Value {
+            match v {
+                Value::String(s) => Value::String(word(s)),
+                Value::Array(items) => Value::Array(items.iter().map(|x| walk(x, word)).collect()),
+                Value::Object(map) => {
+                    Value::Object(map.iter().map(|(k, x)| (k.clone(), walk(x, word))).collect())
+                }
+                other => other.clone(),
+            }
+        }
+        let mut call = self.call_json();
+        if let Value::Object(map) = &mut call {
+            for key in ["params", "body"] {
+                if let Some(v) = map.get_mut(key) {
+                    *v = walk(v, &word);
+                }
+            }
+            if let Some(Value::String(path)) = map.get_mut("path") {
+                *path = path.split('/').map(word).collect::<Vec<_>>().join("/");
+            }
+        }
+        call
     }
 
     /// `{"summary", "before", "after", "call"}`.
@@ -565,14 +605,14 @@ fn apply(cloud: &mut Cloud, change: &Edit) {
 fn summary(cloud: &Cloud, change: &Edit, before: &Decision, after: &Decision) -> String {
     let what = match change {
         Edit::Add { group, rule } => format!(
-            "add to group `{}` the rule: {}",
-            group_id(cloud, *group),
+            "add to group {} the rule: {}",
+            group_quoted(cloud, *group),
             crate::flow::describe_rule(cloud, rule)
         ),
         Edit::Remove { rule } => format!(
-            "remove rule `{}` of group `{}`",
+            "remove rule `{}` of group {}",
             rule_id(cloud, *rule),
-            group_id(cloud, rule.group)
+            group_quoted(cloud, rule.group)
         ),
     };
     format!("{what} (now {}, then {})", before.verdict, after.verdict)

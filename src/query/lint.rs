@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::hop::{hop_list, remote_local_dims, remote_set, Entry, HopList};
 use super::partition::{partition_depth, NONE};
 use super::ranges::Ranges;
-use super::render::{endpoint_name, group_id, rule_json, rule_text};
+use super::render::{endpoint_name, group_id, group_quoted, group_text, quoted, rule_json, rule_text};
 use super::space::{
     full_cube, icmp_kind, packet_json, Cube, Shape, DPORT, DST, ICODE, ITYPE, NDIM, PROTO, SPORT, SRC,
 };
@@ -336,17 +336,19 @@ fn group_findings(cloud: &Cloud, out: &mut Vec<Finding>) {
             {
                 let why = match &rule.remote {
                     Remote::Group(r) if cloud.members(*r).next().is_some() => format!(
-                        "no member of its remote group `{}` has an address of the rule's family",
-                        group_id(cloud, *r)
+                        "no member of its remote group {} has an address of the rule's family",
+                        group_quoted(cloud, *r)
                     ),
-                    Remote::Group(r) => format!("its remote group `{}` has no members", group_id(cloud, *r)),
+                    Remote::Group(r) => {
+                        format!("its remote group {} has no members", group_quoted(cloud, *r))
+                    }
                     Remote::AddressGroup(a) => match cloud.address_group(*a) {
                         Some(ag) if ag.entries.is_empty() => {
-                            format!("its address group `{}` is empty", ag.id)
+                            format!("its address group {} is empty", quoted(&ag.id, &ag.name))
                         }
                         Some(ag) => format!(
-                            "its address group `{}` holds no address of the rule's family",
-                            ag.id
+                            "its address group {} holds no address of the rule's family",
+                            quoted(&ag.id, &ag.name)
                         ),
                         None => format!("its address group {a} does not exist"),
                     },
@@ -613,8 +615,8 @@ fn shadow_reason(
         match s {
             Reason::IntraGroup { group: ig } => {
                 return Some(format!(
-                    "the intra-group policy of `{}` (InnerAccessPolicy=Accept) goes before every rule",
-                    group_id(cloud, *ig)
+                    "the intra-group policy of {} (InnerAccessPolicy=Accept) goes before every rule",
+                    group_quoted(cloud, *ig)
                 ))
             }
             Reason::Rule(r) => {
@@ -625,10 +627,10 @@ fn shadow_reason(
                     && other.priority > rule.priority
                 {
                     return Some(format!(
-                        "group `{}` comes before group `{}` on the endpoint, so its priority-{} rule goes \
+                        "group {} comes before group {} on the endpoint, so its priority-{} rule goes \
                          before this priority-{} rule",
-                        group_id(cloud, r.group),
-                        group_id(cloud, group),
+                        group_quoted(cloud, r.group),
+                        group_quoted(cloud, group),
                         other.priority,
                         rule.priority
                     ));
@@ -807,19 +809,19 @@ fn conflicts(
             let rule_b = cloud.rule(rb);
             let why = match (a.decision.reason, rule_a, rule_b) {
                 (Reason::IntraGroup { group }, _, Some(_)) => Some(format!(
-                    "the intra-group policy of `{}` (InnerAccessPolicy=Accept) lets members through before \
+                    "the intra-group policy of {} (InnerAccessPolicy=Accept) lets members through before \
                      every rule, so this drop never applies between members",
-                    group_id(cloud, group)
+                    group_quoted(cloud, group)
                 )),
                 (Reason::Rule(ra), Some(x), Some(y)) => {
                     let tie = x.priority == y.priority;
                     let cross_group = provider == Provider::Huawei && ra.group != rb.group;
                     if cross_group && x.priority > y.priority {
                         Some(format!(
-                            "group `{}` comes before group `{}` on the endpoint, so its priority-{} rule wins \
+                            "group {} comes before group {} on the endpoint, so its priority-{} rule wins \
                              over this priority-{} rule",
-                            group_id(cloud, ra.group),
-                            group_id(cloud, rb.group),
+                            group_quoted(cloud, ra.group),
+                            group_quoted(cloud, rb.group),
                             x.priority,
                             y.priority
                         ))
@@ -875,7 +877,7 @@ fn reason_json(cloud: &Cloud, r: &Reason) -> Value {
 fn reason_text(cloud: &Cloud, r: &Reason) -> String {
     match r {
         Reason::Rule(r) => rule_text(cloud, *r),
-        Reason::IntraGroup { group } => format!("intra-group policy of {}", group_id(cloud, *group)),
+        Reason::IntraGroup { group } => format!("intra-group policy of {}", group_text(cloud, *group)),
         other => format!("{other:?}"),
     }
 }
@@ -904,7 +906,7 @@ impl Finding {
         if let Some(r) = self.rule {
             s.push_str(&format!(": {}", rule_text(cloud, r)));
         } else if let Some(g) = self.group {
-            s.push_str(&format!(": group {}", group_id(cloud, g)));
+            s.push_str(&format!(": group {}", group_text(cloud, g)));
         }
         if !self.endpoints.is_empty() {
             let names: Vec<String> = self.endpoints.iter().map(|e| endpoint_name(cloud, *e)).collect();

@@ -24,6 +24,28 @@ pub(crate) fn group_id(cloud: &Cloud, g: GroupKey) -> String {
         .unwrap_or_else(|| g.to_string())
 }
 
+/// The group for people: `id (name)` (see [`crate::flow::group_text`]).
+pub(crate) fn group_text(cloud: &Cloud, g: GroupKey) -> String {
+    crate::flow::group_text(cloud, g)
+}
+
+/// The group in a sentence: `` `id` (name) ``, or `` `id` `` when it has no name.
+pub(crate) fn group_quoted(cloud: &Cloud, g: GroupKey) -> String {
+    match cloud.group(g) {
+        Some(group) => quoted(&group.id, &group.name),
+        None => format!("`{g}`"),
+    }
+}
+
+/// `` `id` (name) ``, or `` `id` `` when the name is empty.
+pub(crate) fn quoted(id: &str, name: &str) -> String {
+    if name.is_empty() {
+        format!("`{id}`")
+    } else {
+        format!("`{id}` ({name})")
+    }
+}
+
 /// The rule's provider id.
 pub(crate) fn rule_id(cloud: &Cloud, r: RuleRef) -> String {
     cloud
@@ -41,21 +63,21 @@ pub(crate) fn rule_json(cloud: &Cloud, r: RuleRef) -> Value {
     })
 }
 
-/// A rule in one line: its text and its group.
+/// A rule in one line: its text and its group (id and name).
 pub(crate) fn rule_text(cloud: &Cloud, r: RuleRef) -> String {
     match cloud.rule(r) {
         Some(rule) => {
             let mut s = format!(
-                "{} (group {})",
+                "{} in group {}",
                 crate::flow::describe_rule(cloud, rule),
-                group_id(cloud, r.group)
+                group_text(cloud, r.group)
             );
             if !rule.description.is_empty() {
                 s.push_str(&format!(" \"{}\"", rule.description));
             }
             s
         }
-        None => format!("{} of {}", r.rule, group_id(cloud, r.group)),
+        None => format!("{} of {}", r.rule, group_text(cloud, r.group)),
     }
 }
 
@@ -66,7 +88,7 @@ pub(crate) fn decision_text(cloud: &Cloud, d: &Decision) -> String {
         Reason::IntraGroup { group } => format!(
             "{} by the intra-group policy (InnerAccessPolicy=Accept) of {}",
             d.verdict,
-            group_id(cloud, group)
+            group_text(cloud, group)
         ),
         Reason::Default { fallback } => format!("{} by default ({fallback})", d.verdict),
         Reason::Established => format!("{} as an established connection", d.verdict),

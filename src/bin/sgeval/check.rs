@@ -1,5 +1,6 @@
 //! `sgeval check`: decide one packet, hop by hop.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,7 +73,9 @@ pub struct Args {
     /// Also list, for each hop, every rule that did not decide and the first field it failed.
     #[arg(long)]
     why: bool,
-    /// Also show the smallest single-rule change that flips the verdict, as a provider request.
+    /// Also show the smallest single-rule change that flips the verdict, as a provider request
+    /// naming groups by the scenario's `$ref`s where it has them (JSON: `call` with the
+    /// cloud's ids, `scenario_call` with the `$ref`s).
     #[arg(long)]
     fix: bool,
     /// Print JSON: `{"verdict": ..., "hops": [...]}`.
@@ -162,6 +165,7 @@ pub fn run(args: Args) -> ExitCode {
             out["fix"] = match &fix {
                 Some((endpoint, direction, f)) => {
                     let mut v = f.to_json(&cloud);
+                    v["scenario_call"] = f.call_json_with_refs(&scenario_refs(&scenario));
                     v["endpoint"] = json!(endpoint_name(&cloud, *endpoint));
                     v["direction"] = json!(direction);
                     v
@@ -185,7 +189,11 @@ pub fn run(args: Args) -> ExitCode {
                     misses.len()
                 );
                 for m in misses {
-                    outln!("  {} (group {}): {}", m.rule_id, m.group_id, m.detail);
+                    let group = match cloud.group_by_id(&m.group_id) {
+                        Some(g) if !g.name.is_empty() => format!("{} ({})", g.id, g.name),
+                        _ => m.group_id.clone(),
+                    };
+                    outln!("  {} in group {group}: {}", m.rule_id, m.detail);
                 }
             }
         }
@@ -197,7 +205,7 @@ pub fn run(args: Args) -> ExitCode {
                         endpoint_name(&cloud, *endpoint),
                         f.summary
                     );
-                    outln!("  call: {}", f.call_json());
+                    outln!("  call: {}", f.call_json_with_refs(&scenario_refs(&scenario)));
                 }
                 None => outln!("fix: no single-rule change flips this verdict"),
             }
@@ -225,6 +233,12 @@ pub fn run(args: Args) -> ExitCode {
         }
         (false, false) => ExitCode::from(EXIT_DENIED),
     }
+}
+
+/// The ids the scenario's `ref`s stand for, so a fix's call can name groups as the
+/// scenario does (replayed again, only for `--fix`: the cloud came from `build`).
+fn scenario_refs(scenario: &sgeval::Scenario) -> BTreeMap<String, String> {
+    scenario.replay().map(|r| r.refs).unwrap_or_default()
 }
 
 fn compiled(cloud: &Cloud, packet: &sgeval::Packet) -> Result<Flow, String> {

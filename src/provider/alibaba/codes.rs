@@ -19,7 +19,7 @@ pub(crate) fn missing(leaf: &str) -> &'static str {
     }
 }
 
-/// `Invalid<Param>` (400, ENS seed 002: `Invalid%s`) of the parameter's last name
+/// `Invalid<Param>` (400, ENS, E1: `Invalid%s`) of the parameter's last name
 /// segment; a parameter outside the table (none today) gets `InvalidParameter`.
 pub(crate) fn invalid(leaf: &str) -> &'static str {
     match leaf {

@@ -4,7 +4,7 @@
 //!
 //! Alibaba RPC APIs take flat query parameters (`Permissions.1.IpProtocol=TCP`,
 //! `Tag.2.Key=env`); SDKs and scenario files often nest them (`"Permissions": [{...}]`).
-//! [`Params`] reads both forms into one flat map, so the front ends see a single shape.
+//! `Params` reads both forms into one flat map, so the front ends see a single shape.
 //! Values may be strings or numbers (`"Priority": "10"` and `"Priority": 10` are the same
 //! parameter on the wire); an object or array where a value is expected is the caller's
 //! `Invalid<Param>` error naming the field and the value.
@@ -32,7 +32,7 @@ pub(crate) enum Dialect {
     Ens,
 }
 
-/// Salts of the deterministic ids (see [`Cloud::id_bits`]).
+/// Salts of the deterministic ids (see [`Model::call_bits`]).
 const SALT_REQUEST: u64 = 0xA11_0001;
 const SALT_REQUEST_LO: u64 = 0xA11_0002;
 const SALT_GROUP: u64 = 0xA11_0003;
@@ -54,11 +54,13 @@ impl Dialect {
     }
 
     /// The request id of the current call. ECS shows an uppercase UUID
-    /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, seed 001); ENS 32 lowercase hex digits
-    /// (`760bad53276431c499e30dc36f6b26be`, seed 002).
+    /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, A4); ENS 32 lowercase hex digits
+    /// (`760bad53276431c499e30dc36f6b26be`, E1).
     pub(crate) fn request_id(self, cloud: &Model) -> String {
-        let n = cloud.call_count();
-        let uuid = crate::ids::uuid(cloud.id_bits(SALT_REQUEST, n), cloud.id_bits(SALT_REQUEST_LO, n));
+        let uuid = crate::ids::uuid(
+            cloud.call_bits(SALT_REQUEST, 0),
+            cloud.call_bits(SALT_REQUEST_LO, 0),
+        );
         match self {
             Dialect::Ecs => uuid.to_uppercase(),
             Dialect::Ens => uuid.replace('-', ""),
@@ -66,19 +68,21 @@ impl Dialect {
     }
 }
 
-/// The provider id of group `key` (`sg-` and 20 base-36 characters, as both products show).
+/// The provider id of group `key`, made by the call in progress (`sg-` and 20 base-36
+/// characters, as both products show).
 pub(crate) fn group_id(cloud: &Model, key: crate::group::GroupKey) -> String {
     format!(
         "sg-{}",
-        crate::ids::base36(cloud.id_bits(SALT_GROUP, u64::from(key.get())), 20)
+        crate::ids::base36(cloud.call_bits(SALT_GROUP, cloud.group_ordinal(key)), 20)
     )
 }
 
-/// The provider id of rule `key` (`sgr-` and 20 base-36 characters).
+/// The provider id of rule `key`, made by the call in progress (`sgr-` and 20 base-36
+/// characters).
 pub(crate) fn rule_id(cloud: &Model, key: RuleKey) -> String {
     format!(
         "sgr-{}",
-        crate::ids::base36(cloud.id_bits(SALT_RULE, u64::from(key.get())), 20)
+        crate::ids::base36(cloud.call_bits(SALT_RULE, cloud.rule_ordinal(key)), 20)
     )
 }
 
@@ -163,27 +167,9 @@ const COMMON: &[&str] = &[
     "ResourceOwnerAccount",
 ];
 
-/// A short JSON rendering of a value for messages.
-pub(crate) fn show(v: &Value) -> String {
-    let mut text = v.to_string();
-    if text.len() > 60 {
-        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
-}
+pub(crate) use crate::json_text::show;
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::json_text::kind;
 
 /// RPC parameters as one flat map (`Permissions.1.IpProtocol` → value), read from nested
 /// or flat JSON. Reading a parameter removes it; [`Params::finish`] rejects what is left.

@@ -1,11 +1,11 @@
 //! Alibaba Cloud ECS (2014-05-26) security groups: `CreateSecurityGroup`, the rule calls
 //! `AuthorizeSecurityGroup[Egress]` / `RevokeSecurityGroup[Egress]`,
 //! `ModifySecurityGroupPolicy` and `DescribeSecurityGroupAttribute`, validated with ECS's own
-//! error codes (seeds 000/001, provider-semantics.md section 1, the current API reference
+//! error codes (A4, A4-2019 and the current API reference
 //! error tables) and lowered to [`crate::Rule`]s.
 //!
 //! Readings fixed here (SEMANTICS.md states them):
-//! - Every group is a VPC group: `VpcId` is required (seed 000/001: 403
+//! - Every group is a VPC group: `VpcId` is required (A4, A4-2019: 403
 //!   `InvalidVpcId.NotFound` "vpc id must not empty when only support vpc vm"); an
 //!   `enterprise` group without one answers `InvalidParams.VpcIdGroupType`. VPCs are not
 //!   modelled, so any non-empty id exists; `ResourceGroupId` must look like `rg-...`.
@@ -47,6 +47,7 @@ mod codes;
 mod groups;
 pub(crate) mod rules;
 
+use crate::profile::{known, Profile};
 use groups::*;
 use rules::*;
 
@@ -75,18 +76,20 @@ pub const APIS: &[&str] = &[
     "DescribeSecurityGroupAttribute",
 ];
 
+// The quotas, from the one table of them ([`Profile::ECS`]).
+const P: &Profile = &Profile::ECS;
 /// Security groups per region (A4: "at least 100"; the default quota).
-pub const GROUPS_PER_REGION: usize = 100;
+pub(crate) const GROUPS_PER_REGION: usize = known(P.groups_per_tenant);
 /// Inbound plus outbound rules per group (A6).
-pub const RULES_PER_GROUP: usize = 200;
+pub(crate) const RULES_PER_GROUP: usize = known(P.rules_per_group);
 /// Rules per basic group that reference another group (A2, `AuthorizedGroupRule.LimitExceed`).
-pub const GROUP_RULES_PER_GROUP: usize = 20;
+pub(crate) const GROUP_RULES_PER_GROUP: usize = known(P.group_rules_per_group);
 /// `Permissions.N` / `SecurityGroupRuleId.N` entries per call (A6).
-pub const ENTRIES_PER_CALL: u32 = 100;
-/// `Tag.N` entries per group (seed 001).
-pub const TAGS_PER_GROUP: u32 = 20;
+pub(crate) const ENTRIES_PER_CALL: u32 = P.rules_per_call as u32;
+/// `Tag.N` entries per group (A4).
+pub(crate) const TAGS_PER_GROUP: u32 = known(P.tags_per_group) as u32;
 /// Rules across all groups of one NIC (A1, A6: "cannot exceed 1,000").
-pub const RULES_PER_NIC: usize = 1000;
+pub(crate) const RULES_PER_NIC: usize = known(P.rules_per_nic);
 
 /// The ECS front end and its bookkeeping: idempotency tokens and each group's region and
 /// VPC. Changed only by a committed call ([`Effect`]).

@@ -1,7 +1,7 @@
 //! Alibaba Cloud ENS (Edge Node Service, 2017-11-10) security groups:
-//! `CreateSecurityGroup` with inline `Permissions` (seed 002), and the older single-rule
+//! `CreateSecurityGroup` with inline `Permissions` (E1), and the older single-rule
 //! calls `AuthorizeSecurityGroup[Egress]` / `RevokeSecurityGroup[Egress]` (E3),
-//! validated with the codes of seed 002's table and lowered to [`crate::Rule`]s
+//! validated with the codes of E1's table and lowered to [`crate::Rule`]s
 //! ([`crate::GroupKind::Ens`]: no group references, no intra-group policy).
 //!
 //! Readings fixed here (SEMANTICS.md states them):
@@ -9,7 +9,7 @@
 //!   `SourceCidrIp` / `Ipv6SourceCidrIp`, an egress rule's `DestCidrIp` / `Ipv6DestCidrIp`.
 //!   The other pair, when given, narrows the instance's own address (the ECS quintuple
 //!   reading: `DestCidrIp` on ingress, `SourceCidrIp` on egress). The remote is required
-//!   (`MissingSourceCidrIp` / `MissingDestCidrIp`). This is our reading, not ENS's: seed 002
+//!   (`MissingSourceCidrIp` / `MissingDestCidrIp`). This is our reading, not ENS's: E1
 //!   marks every address field optional and says nothing of a rule without one, which could
 //!   mean "any address" or be refused; we refuse it rather than guess (fail closed,
 //!   Decision 8).
@@ -30,6 +30,7 @@ mod codes;
 mod groups;
 pub(crate) mod rules;
 
+use crate::profile::{known, Profile};
 use groups::*;
 use rules::*;
 
@@ -54,10 +55,11 @@ pub const APIS: &[&str] = &[
     "RevokeSecurityGroupEgress",
 ];
 
-/// Rules per group, inline or added later (seed 002: `Permissions` N = 0..200).
-pub const RULES_PER_GROUP: usize = 200;
+/// Rules per group, inline or added later (E1: `Permissions` N = 0..200), from
+/// [`Profile::ENS`].
+pub(crate) const RULES_PER_GROUP: usize = known(Profile::ENS.rules_per_group);
 /// Security groups per account (unconfirmed).
-pub const GROUPS_PER_ACCOUNT: usize = 100;
+pub(crate) const GROUPS_PER_ACCOUNT: usize = known(Profile::ENS.groups_per_tenant);
 
 /// The ENS front end (it keeps no bookkeeping beyond the groups themselves).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -92,7 +94,7 @@ fn bad(code: &'static str, message: String) -> ApiError {
     ApiError::new(400, code, message)
 }
 
-/// `Invalid<Param>` (seed 002: `Invalid%s`), named by the field's last segment.
+/// `Invalid<Param>` (E1: `Invalid%s`), named by the field's last segment.
 fn invalid(field: &str, message: String) -> ApiError {
     let leaf = field.rsplit('.').next().unwrap_or(field);
     bad(alibaba::codes::invalid(leaf), message).at(field)

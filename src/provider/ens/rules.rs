@@ -244,7 +244,7 @@ pub(super) fn parse_permission(
         Direction::Ingress => (src, dst, ("SourceCidrIp", "Ipv6SourceCidrIp")),
         Direction::Egress => (dst, src, ("DestCidrIp", "Ipv6DestCidrIp")),
     };
-    // Our reading, not a documented rule: seed 002 marks the address fields optional. A
+    // Our reading, not a documented rule: E1 marks the address fields optional. A
     // rule without its remote could mean "any address"; we refuse it (fail closed).
     let Some(remote) = remote else {
         let also = if style == Style::Create {

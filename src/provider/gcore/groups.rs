@@ -55,7 +55,7 @@ pub(super) fn create_security_group(
     }
     check_duplicates(&[], &specs, None)?;
     let key = cloud.next_group_key();
-    let group_id = rest::uuid(cloud, SALT_GROUP, key.get() as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, cloud.group_ordinal(key));
     // Decision 6: the defaults a create adds.
     let defaults: &[(Direction, Family)] = match (cloud.options().gcore_defaults, given) {
         (GcoreDefaults::EgressWhenNone, Some(list)) if list.is_empty() => &[],
@@ -83,7 +83,7 @@ pub(super) fn create_security_group(
         .zip(remotes)
         .zip(keys)
         .map(|((spec, remote), k)| {
-            let id = rest::uuid(cloud, SALT_RULE, k.get() as u64);
+            let id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(k));
             lower(spec, remote, k, id, &group_id, &now)
         })
         .collect();

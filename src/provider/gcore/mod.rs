@@ -27,7 +27,7 @@
 //! | `SecurityGroupRuleExists` | 409 | the rule exists in the group already |
 //!
 //! Whether Gcore answers Neutron's rule errors synchronously (as here) or as a task `ERROR`
-//! is unconfirmed (provider-semantics.md 4.1).
+//! is unconfirmed (G1, G2).
 //!
 //! Requests may give the URL in `path`; without one, the ids the URL would carry come from
 //! the body: `group_id` (rule create and delete, GetSecurityGroup), `rule_id`, `task_id`.
@@ -141,9 +141,8 @@ fn finish_task(
     (project_id, region_id, request_id): (u64, u64, &str),
     created: Option<String>,
 ) -> Result<Response, ApiError> {
-    let n = cloud.call_count();
-    let id = rest::uuid(cloud, SALT_TASK, n);
-    let now = rest::timestamp(n);
+    let id = rest::uuid(cloud, SALT_TASK, 0);
+    let now = rest::timestamp(cloud.call_count());
     let task = json!({
         "id": id,
         "task_type": task_type,
@@ -189,7 +188,7 @@ fn id_from_body(request: &Request, key: &str, others: &[&str]) -> Result<String,
 }
 
 /// `tags`: an object of string values, keys 1-255 and values up to 255 characters
-/// (seed 004), shown as `tags_v2`.
+/// (G1), shown as `tags_v2`.
 fn tags(body: &Map<String, Value>) -> Result<Value, ApiError> {
     let map = match rest::field(body, "tags") {
         None => return Ok(json!([])),

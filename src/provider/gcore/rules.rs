@@ -15,7 +15,7 @@ const DEFAULT_TENANT: &str = "1";
 /// The name the API takes for a protocol number (G2), without the aliases `icmpv6` and
 /// `ipencap` (written as `ipv6-icmp` and `ipip`).
 pub(crate) fn protocol_name(p: u8) -> Option<&'static str> {
-    PROTOCOL_NAMES
+    crate::Protocol::NAMES
         .iter()
         .find(|&&(name, n)| n == p && name != "icmpv6" && name != "ipencap")
         .map(|&(name, _)| name)
@@ -36,7 +36,7 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
     // ICMP type and code ride in the port fields (Neutron).
     let (min, max) = match (d.protocol, d.icmp.icmp_type) {
         (_, Some(t)) if icmp => (Some(u16::from(t)), d.icmp.icmp_code.map(u16::from)),
-        (Some(p), _) if PORT_PROTOCOLS.contains(&p) => match d.dst_ports.first() {
+        (Some(p), _) if crate::Protocol(p).has_ports() => match d.dst_ports.first() {
             Some(r) => (Some(r.lo), Some(r.hi)),
             None => (None, None),
         },
@@ -149,40 +149,8 @@ pub(super) const RULE_FIELDS: &[&str] = &[
     "remote_ip_prefix",
 ];
 
-/// Port-bearing protocols (Neutron `SG_PORT_PROTO_NAMES`): tcp, udp, dccp, sctp, udplite.
-pub(super) const PORT_PROTOCOLS: &[u8] = &[6, 17, 33, 132, 136];
-/// Protocols that exist only for IPv6 (Neutron `_validate_ethertype_and_protocol`):
-/// ipv6-encap, ipv6-route, ipv6-frag, ipv6-icmp, ipv6-nonxt, ipv6-opts.
-pub(super) const IPV6_ONLY: &[u8] = &[41, 43, 44, 58, 59, 60];
-
-/// Protocol names Gcore and Neutron accept (provider-semantics.md section 5), plus the
-/// legacy `icmpv6` alias of Neutron.
-pub(super) const PROTOCOL_NAMES: &[(&str, u8)] = &[
-    ("ah", 51),
-    ("dccp", 33),
-    ("egp", 8),
-    ("esp", 50),
-    ("gre", 47),
-    ("icmp", 1),
-    ("icmpv6", 58),
-    ("igmp", 2),
-    ("ipencap", 4),
-    ("ipip", 4),
-    ("ipv6-encap", 41),
-    ("ipv6-frag", 44),
-    ("ipv6-icmp", 58),
-    ("ipv6-nonxt", 59),
-    ("ipv6-opts", 60),
-    ("ipv6-route", 43),
-    ("ospf", 89),
-    ("pgm", 113),
-    ("rsvp", 46),
-    ("sctp", 132),
-    ("tcp", 6),
-    ("udp", 17),
-    ("udplite", 136),
-    ("vrrp", 112),
-];
+// Protocol names, which carry ports and which exist only for IPv6 (Neutron's
+// `_validate_ethertype_and_protocol`): the crate's one table, [`crate::Protocol`].
 
 /// Neutron's `convert_protocol`: `null`, `any` and `0` are every protocol; a name from the
 /// list or a number 0-255 otherwise.
@@ -204,7 +172,7 @@ pub(super) fn protocol(
             if lower == "any" || lower == "0" {
                 return Ok((None, None));
             }
-            if let Some(&(_, n)) = PROTOCOL_NAMES.iter().find(|(name, _)| *name == lower) {
+            if let Some(&(_, n)) = crate::Protocol::NAMES.iter().find(|(name, _)| *name == lower) {
                 return Ok((Some(n), Some(lower)));
             }
             if !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit()) {
@@ -328,7 +296,7 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
                     format!("`{path}protocol`: must be specified when `port_range_min` or `port_range_max` is given"),
                 ))
             }
-            Some(p) if PORT_PROTOCOLS.contains(&p) => {
+            Some(p) if crate::Protocol(p).has_ports() => {
                 if port_min == Some(0) || port_max == Some(0) {
                     return Err(neutron(
                         400,
@@ -395,7 +363,9 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
         }
     }
     // Neutron `_validate_ethertype_and_protocol`.
-    if let Some(p) = protocol.filter(|p| IPV6_ONLY.contains(p) && family == Family::V4) {
+    if let Some(p) =
+        protocol.filter(|&p| crate::Protocol(p).family() == Some(Family::V6) && family == Family::V4)
+    {
         return Err(neutron(
             400,
             "SecurityGroupEthertypeConflictWithProtocol",
@@ -608,7 +578,7 @@ pub(super) fn create_rule(
     check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
     let now = rest::timestamp(cloud.call_count());
     let key = cloud.rule_key_mark();
-    let rule_id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
+    let rule_id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
     finish_task(

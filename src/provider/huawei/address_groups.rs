@@ -80,7 +80,7 @@ pub(super) fn create_address_group(
         return Ok(accepted(request_id));
     }
     let key: AddressGroupKey = cloud.next_address_group_key();
-    let id = rest::uuid(cloud, SALT_ADDRESS_GROUP, key.get() as u64);
+    let id = rest::uuid(cloud, SALT_ADDRESS_GROUP, cloud.address_group_ordinal(key));
     let now = rest::timestamp(cloud.call_count());
     let shown = json!({
         "id": id,

@@ -47,7 +47,7 @@ pub(super) fn create_security_group(
     }
 
     let key = cloud.next_group_key();
-    let group_id = rest::uuid(cloud, SALT_GROUP, key.get() as u64);
+    let group_id = rest::uuid(cloud, SALT_GROUP, cloud.group_ordinal(key));
     let project_id = project_id(cloud);
     let now = rest::timestamp(cloud.call_count());
     // The order of the seed example (003): ingress IPv6, egress IPv6, egress IPv4, ingress IPv4.

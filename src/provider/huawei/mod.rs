@@ -3,7 +3,7 @@
 //! The request bodies are the v3 API's own (`security_group`, `security_group_rule`,
 //! `security_group_rules`, `address_group`), answers are shaped as the provider's
 //! (`{request_id, security_group: {...}}`, errors `{request_id, error_code, error_msg}`).
-//! provider-semantics.md section 3 and Decisions 5, 7, 8 fix the behaviour:
+//! H1, H2, H4 and Decisions 5, 7, 8 fix the behaviour:
 //!
 //! - CreateSecurityGroup creates four real rules (ingress from the group itself and egress
 //!   to anywhere, IPv4 and IPv6, allow, priority 100) in the order of the seed example;
@@ -34,6 +34,7 @@ mod codes;
 mod groups;
 pub(crate) mod rules;
 
+use crate::profile::{known, Profile};
 use address_groups::*;
 use groups::*;
 use rules::*;
@@ -67,10 +68,10 @@ const SALT_GROUP: u64 = 4;
 const SALT_RULE: u64 = 6;
 const SALT_ADDRESS_GROUP: u64 = 8;
 
-/// Most items in one `multiport` (H2, H4c).
-const MULTIPORT_ITEMS: usize = 20;
+/// Most items in one `multiport` (H2, H4c), from [`Profile::HUAWEI`].
+const MULTIPORT_ITEMS: usize = known(Profile::HUAWEI.multiport_items);
 /// Most rules in one batch create (BatchCreateSecurityGroupRules: "当前最多能传入200条规则").
-const BATCH_RULES: usize = 200;
+const BATCH_RULES: usize = Profile::HUAWEI.rules_per_call;
 
 /// The Huawei front end and its bookkeeping: the tenant's quotas (H4b, 2024 snapshot),
 /// which no call changes.
@@ -322,8 +323,8 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
 fn project_id(cloud: &Model) -> String {
     format!(
         "{:016x}{:016x}",
-        cloud.id_bits(SALT_PROJECT, 0),
-        cloud.id_bits(SALT_PROJECT, 1)
+        cloud.fixed_bits(SALT_PROJECT, 0),
+        cloud.fixed_bits(SALT_PROJECT, 1)
     )
 }
 

@@ -289,7 +289,7 @@ pub(super) fn parse_rule(
         RemoteSpec::None
     };
     let action = match Body::new(rule, path, codes::PARAM).str("action")? {
-        // Decision 5: allow; the `huawei_default_action` switch takes seed 003's "deny".
+        // Decision 5: allow; the `huawei_default_action` switch takes H1's "deny".
         None => default_action,
         Some("allow") => Action::Allow,
         Some("deny") => Action::Deny,
@@ -705,7 +705,7 @@ pub(super) fn lower(
     project_id: &str,
     now: &str,
 ) -> Rule {
-    let id = rest::uuid(cloud, SALT_RULE, key.get() as u64);
+    let id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
         RemoteSpec::Prefix(net) => (json!(net.to_string()), Value::Null, Value::Null),
