@@ -155,15 +155,32 @@ impl Side {
         s
     }
 
-    /// Adds `endpoint_address`, `address` (of the deciding rule or group) to a hop's JSON.
+    /// Adds `endpoint_address` and `address` (where the deciding rule or group was read) to
+    /// a hop's JSON.
     fn annotate_hop(&self, h: &Hop, out: &mut Value) {
         let name = self.endpoint_name(h.endpoint);
         if let Some(src) = self.endpoint_sources.get(&name) {
             out["endpoint_address"] = json!(src);
         }
-        if let Some((kind, id, source)) = self.decider(h) {
-            out["decided_by"] = json!({"kind": kind, "id": id, "address": source});
+        if let Some((_, _, Some(source))) = self.decider(h) {
+            out["address"] = json!(source);
         }
+    }
+
+    /// The rules (or groups) that decide along `hops` with their verdict, with where each
+    /// was read: `allow by rule sgr-... at alicloud_security_group_rule.ssh`.
+    fn deciders(&self, hops: &[Hop]) -> String {
+        let mut out = Vec::new();
+        for h in hops {
+            if let Some((kind, id, source)) = self.decider(h) {
+                let mut s = format!("{} by {kind} {id}", h.decision.verdict);
+                if let Some(src) = source {
+                    s.push_str(&format!(" at {src}"));
+                }
+                out.push(s);
+            }
+        }
+        out.join(", ")
     }
 
     /// The unresolved items (indices) an answer through `hops` may depend on: every item
@@ -345,7 +362,7 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         Vec::new()
     };
-    let gate = Gate::judge(&args, &d, &deps, &unknown, &results);
+    let gate = Gate::judge(&args, &new, &d, &deps, &unknown, &results);
     let gcore = old.cloud.provider() == Provider::Gcore || new.cloud.provider() == Provider::Gcore;
     if args.plan.is_none() {
         // Two scenario files: the answer as it always was; the gates speak on stderr.
@@ -487,6 +504,7 @@ struct Gate {
 impl Gate {
     fn judge(
         args: &Args,
+        new: &Side,
         d: &Diff,
         deps: &[(BTreeSet<usize>, BTreeSet<usize>)],
         unknown: &[NewUnknown],
@@ -505,7 +523,12 @@ impl Gate {
             for (c, (b, a)) in d.changes.iter().zip(deps) {
                 let region = format!("{} -> {} ({})", c.from, c.to, c.witness(d.mode));
                 if c.after == verdict {
-                    gate.failed.push(format!("newly {verdict}: {region}"));
+                    let by = new.deciders(&c.after_hops);
+                    gate.failed.push(if by.is_empty() {
+                        format!("newly {verdict}: {region}")
+                    } else {
+                        format!("newly {verdict}: {region}: {by}")
+                    });
                 } else if !b.is_empty() || !a.is_empty() {
                     gate.unresolved
                         .push(format!("changed region {region} depends on unresolved items"));
@@ -520,6 +543,10 @@ impl Gate {
             for (i, deps) in &r.violations {
                 let region = &r.map.regions[*i];
                 let mut s = format!("{at}: allowed {}", region.witness(Mode::New));
+                let by = new.deciders(&region.hops);
+                if !by.is_empty() {
+                    s.push_str(&format!(": {by}"));
+                }
                 if !deps.is_empty() {
                     s.push_str(" (unresolved)");
                 }
