@@ -314,3 +314,25 @@ fn bad_input_exits_2_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.json"));
 }
+
+#[test]
+fn ecs_takes_a_tf_group_id_only_when_a_call_pinned_it() {
+    // An imported plan pins a group created by the plan as `tf:<address>`; the ECS front
+    // end takes it in `SecurityGroupId`, and still refuses any other id not `sg-...`.
+    let scenario = |gid: &str| {
+        serde_json::json!({"provider": "ecs", "calls": [
+            {"api": "CreateSecurityGroup", "id": "tf:alicloud_security_group.admin",
+             "params": {"RegionId": "cn-hangzhou", "VpcId": "vpc-1"}},
+            {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": gid,
+             "Permissions": [{"IpProtocol": "TCP", "PortRange": "22/22", "SourceCidrIp": "0.0.0.0/0",
+                              "Policy": "Accept", "Priority": "1"}]}}]})
+    };
+    let build = |gid: &str| sgeval::Scenario::from_value(&scenario(gid)).unwrap().build();
+    let cloud = build("tf:alicloud_security_group.admin").unwrap();
+    let g = cloud.group_by_id("tf:alicloud_security_group.admin").unwrap();
+    assert_eq!(g.rules.len(), 1);
+    for other in ["tf:alicloud_security_group.other", "admin"] {
+        let err = build(other).unwrap_err().to_string();
+        assert!(err.contains("InvalidSecurityGroupId.Malformed"), "{other}: {err}");
+    }
+}
