@@ -336,3 +336,51 @@ fn ecs_takes_a_tf_group_id_only_when_a_call_pinned_it() {
         assert!(err.contains("InvalidSecurityGroupId.Malformed"), "{other}: {err}");
     }
 }
+
+#[test]
+fn a_policy_on_a_plan_with_an_instance_of_unknown_address_is_unresolved() {
+    // The bastion joins the new admin group (3389 from anywhere) but its address is not
+    // known until apply: no region reaches it, so a policy cannot pass without the flag.
+    let pol = policy("bastion.txt", "tcp/8443 from internet\n");
+    let (code, out, err) = plan("alicloud/plan.json", &["--policy", &pol]);
+    assert_eq!(code, Some(EXIT_UNRESOLVED), "{out}{err}");
+    assert!(
+        err.contains("endpoint `tf:alicloud_instance.bastion (alicloud_instance.bastion)` has no address"),
+        "{err}"
+    );
+    assert_eq!(
+        plan("alicloud/plan.json", &["--policy", &pol, "--allow-unknown"]).0,
+        Some(0)
+    );
+    // 3389 is open on the web instance through the new group: a violation as built.
+    let rdp = policy("rdp-open.txt", "tcp/3389 from internet\n");
+    let (code, _, err) = plan("alicloud/plan.json", &["--policy", &rdp, "--allow-unknown"]);
+    assert_eq!(code, Some(EXIT_DENIED), "{err}");
+    assert!(err.contains("at alicloud_security_group_rule.rdp"), "{err}");
+}
+
+#[test]
+fn the_gates_work_on_two_scenario_files_and_leave_the_plain_answer_as_it_was() {
+    let (old, new) = ("examples/diff-old.json", "examples/diff-new.json");
+    let plain = sgeval(&["diff", old, new, "--json"]);
+    assert_eq!(plain.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert!(v.get("gate").is_none() && v.get("policy").is_none(), "{v}");
+    // The example's temporary ssh rule opens 22 to the internet.
+    let out = sgeval(&["diff", old, new, "--expect-no-new", "allow"]);
+    assert_eq!(out.status.code(), Some(EXIT_DENIED));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newly allow: internet -> web-1"));
+    let pol = policy("files.txt", "tcp/22 from 192.0.2.0/24\n");
+    let out = sgeval(&["diff", old, new, "--policy", &pol, "--json"]);
+    assert_eq!(out.status.code(), Some(EXIT_DENIED));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["policy"][0]["holds"], false);
+    assert_eq!(v["gate"]["passed"], false);
+    let out = sgeval(&["diff", old, old, "--policy", &pol, "--expect-no-new", "allow"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

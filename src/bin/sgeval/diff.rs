@@ -367,7 +367,13 @@ pub fn run(args: Args) -> ExitCode {
     if args.plan.is_none() {
         // Two scenario files: the answer as it always was; the gates speak on stderr.
         if args.json {
-            emit(&serde_json::to_string_pretty(&d.to_json(&old.cloud, &new.cloud)).unwrap_or_default());
+            let mut out = d.to_json(&old.cloud, &new.cloud);
+            if gating {
+                // Only with the gates asked for: the plain answer keeps its shape.
+                out["policy"] = Value::Array(results.iter().map(|r| policy_json(&new, r)).collect());
+                out["gate"] = gate.to_json();
+            }
+            emit(&serde_json::to_string_pretty(&out).unwrap_or_default());
         } else {
             emit(d.to_text(&old.cloud, &new.cloud).trim_end());
             print_policy(&new, &results, gcore);
@@ -510,6 +516,16 @@ impl Gate {
         unknown: &[NewUnknown],
         results: &[PolicyResult],
     ) -> Gate {
+        let mut blind: Vec<String> = new
+            .unknowns
+            .untied()
+            .map(|i| format!("no endpoint can be named for: {i}"))
+            .collect();
+        blind.extend(
+            new.addressless
+                .iter()
+                .map(|e| format!("endpoint `{e}` has no address in the documents, so no region reaches it")),
+        );
         let mut gate = Gate {
             failed: Vec::new(),
             unresolved: Vec::new(),
@@ -558,12 +574,10 @@ impl Gate {
                     r.map.regions[*i].witness(Mode::New)
                 ));
             }
-            if args.expect_no_new.is_none() {
-                // Items no endpoint can be named for may open anything the policy forbids.
-                for u in unknown.iter().filter(|u| u.endpoints.is_empty()) {
-                    gate.unresolved
-                        .push(format!("{at}: unknown until apply: {}", u.text));
-                }
+            // What no region can show: items no endpoint can be named for, and endpoints
+            // without addresses, may expose anything the policy forbids.
+            for b in &blind {
+                gate.unresolved.push(format!("{at}: {b}"));
             }
         }
         gate
