@@ -278,17 +278,30 @@ fn published_huawei_and_gcore_plans() {
         out.contains("contested_default `tf:huaweicloud_networking_secgroup_rule.https` (action)"),
         "{out}"
     );
-    // Gcore: a new group and instance; one rule's peer is a data source's id, unknown: the
-    // gate fails on it unless told to judge as built, and then nothing is newly allowed.
+    // Gcore: a new group and instance. The instance's address was no endpoint's, so the
+    // diff shows it open before; what its groups let in is newly allowed all the same.
     let (code, out, err) = plan("gcore/plan.json", &["--expect-no-new", "allow"]);
-    assert_eq!(code, Some(EXIT_UNRESOLVED), "{out}{err}");
-    assert!(err.contains("gcore_cloud_security_group_rule.from_peer"), "{err}");
+    assert_eq!(code, Some(EXIT_DENIED), "{out}{err}");
+    assert!(out.contains("allowed into endpoints the plan adds"), "{out}");
+    assert!(
+        err.contains("newly allow into an endpoint the plan adds: any IPv4 except 10.0.0.20 -> 10.0.0.20 tcp dport 443 (tcp 0.0.0.0:0 -> 10.0.0.20:443): allow by rule tf:gcore_cloud_security_group_rule.https at gcore_cloud_security_group_rule.https"),
+        "{err}"
+    );
+    // One rule's peer is a data source's id, unknown until apply: listed, and the region
+    // it may change is marked.
+    assert!(out.contains("gcore_cloud_security_group_rule.from_peer"), "{out}");
+    let (_, v) = plan_json("gcore/plan.json", &[]);
+    let added = &v["added_endpoints"][0];
     assert_eq!(
-        plan(
-            "gcore/plan.json",
-            &["--expect-no-new", "allow", "--allow-unknown"]
-        )
-        .0,
+        added["hops"][0]["address"],
+        "gcore_cloud_security_group_rule.https"
+    );
+    assert_eq!(added["unresolved"], true);
+    // Nothing new allowed, only a region the unknown peer may change: exit 4, then 0.
+    let (code, _, err) = plan("gcore/plan.json", &["--expect-no-new", "deny"]);
+    assert_eq!(code, Some(EXIT_UNRESOLVED), "{err}");
+    assert_eq!(
+        plan("gcore/plan.json", &["--expect-no-new", "deny", "--allow-unknown"]).0,
         Some(0)
     );
 }

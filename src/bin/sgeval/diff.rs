@@ -298,6 +298,48 @@ struct PolicyResult {
     unresolved: Vec<(usize, BTreeSet<usize>)>,
 }
 
+/// What the endpoints the plan adds let in: the allowed regions of the query on the new
+/// side whose ingress hop is at an endpoint the old side does not have (its address was no
+/// endpoint's before, so the diff counts it as open on both sides).
+struct Added {
+    /// The endpoints the plan adds.
+    names: BTreeSet<String>,
+    map: query::Reach,
+    /// Allowed regions into an added endpoint, with the items they may depend on.
+    regions: Vec<(usize, BTreeSet<usize>)>,
+}
+
+fn added_endpoints(old: &Side, new: &Side, query: &query::Query) -> Result<Option<Added>, String> {
+    let added: BTreeSet<String> = new
+        .cloud
+        .endpoints()
+        .iter()
+        .filter(|e| old.cloud.endpoint_by_name(&e.name).is_none())
+        .map(|e| e.name.clone())
+        .collect();
+    if added.is_empty() {
+        return Ok(None);
+    }
+    let map = query::reach(&new.cloud, query).map_err(|e| e.to_string())?;
+    let regions = map
+        .regions
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.verdict == Verdict::Allow
+                && r.hops.iter().any(|h| {
+                    h.direction == Direction::Ingress && added.contains(&new.endpoint_name(h.endpoint))
+                })
+        })
+        .map(|(i, r)| (i, new.depends(&r.hops)))
+        .collect();
+    Ok(Some(Added {
+        names: added,
+        map,
+        regions,
+    }))
+}
+
 /// Runs `sgeval diff`. Exit status: 0 fine, 3 a gate failed on the clouds as built
 /// (`--expect-equivalent`, `--expect-no-new`, `--policy`), 4 a gate passed only as built
 /// and answers it covers depend on unresolved items (unless `--allow-unknown`), 2 bad input.
@@ -344,6 +386,13 @@ pub fn run(args: Args) -> ExitCode {
         Ok(d) => d,
         Err(e) => return bad_input(e),
     };
+    let added = match &args.plan {
+        Some(_) => match added_endpoints(&old, &new, &query) {
+            Ok(a) => a,
+            Err(e) => return bad_input(e),
+        },
+        None => None,
+    };
     let mut results = Vec::new();
     for rule in policy {
         match check_policy(&new, rule) {
@@ -362,7 +411,7 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         Vec::new()
     };
-    let gate = Gate::judge(&args, &new, &d, &deps, &unknown, &results);
+    let gate = Gate::judge(&args, &new, &d, &deps, &unknown, added.as_ref(), &results);
     let gcore = old.cloud.provider() == Provider::Gcore || new.cloud.provider() == Provider::Gcore;
     if args.plan.is_none() {
         // Two scenario files: the answer as it always was; the gates speak on stderr.
@@ -387,13 +436,33 @@ pub fn run(args: Args) -> ExitCode {
                 .map(|u| json!({"text": u.text, "item": u.item, "endpoints": u.endpoints}))
                 .collect(),
         );
+        out["added_endpoints"] = Value::Array(
+            added
+                .iter()
+                .flat_map(|a| {
+                    let all = a.map.to_json(&new.cloud);
+                    a.regions
+                        .iter()
+                        .map(|r| region_json(&new, &a.map, &all, r))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        );
         out["policy"] = Value::Array(results.iter().map(|r| policy_json(&new, r)).collect());
         out["gate"] = gate.to_json();
         emit(&serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         print_changes(&d, &deps, &old, &new, gcore);
+        if let Some(a) = added.as_ref().filter(|a| !a.regions.is_empty()) {
+            emit("allowed into endpoints the plan adds (their addresses were no endpoint's, so the changes above show them as open before):");
+            for r in &a.regions {
+                print_region(&new, &a.map, r, gcore);
+            }
+        }
         if !unknown.is_empty() {
-            emit("unknown until apply (answers these may change are not in the changes above):");
+            emit(
+                "new in the plan and unknown until apply (they may change answers beyond the regions above):",
+            );
             for u in &unknown {
                 emit(&format!("  {}", u.text));
                 if !u.endpoints.is_empty() {
@@ -514,6 +583,7 @@ impl Gate {
         d: &Diff,
         deps: &[(BTreeSet<usize>, BTreeSet<usize>)],
         unknown: &[NewUnknown],
+        added: Option<&Added>,
         results: &[PolicyResult],
     ) -> Gate {
         let mut blind: Vec<String> = new
@@ -536,7 +606,13 @@ impl Gate {
         }
         if let Some(v) = args.expect_no_new {
             let verdict = Verdict::from(v);
+            let is_added = |name: &str| added.is_some_and(|a| a.names.contains(name));
             for (c, (b, a)) in d.changes.iter().zip(deps) {
+                // An added endpoint's address was open before (no endpoint's): what it lets
+                // in is judged below; that it now denies is no closing.
+                if verdict == Verdict::Deny && (is_added(&c.from) || is_added(&c.to)) {
+                    continue;
+                }
                 let region = format!("{} -> {} ({})", c.from, c.to, c.witness(d.mode));
                 if c.after == verdict {
                     let by = new.deciders(&c.after_hops);
@@ -548,6 +624,17 @@ impl Gate {
                 } else if !b.is_empty() || !a.is_empty() {
                     gate.unresolved
                         .push(format!("changed region {region} depends on unresolved items"));
+                }
+            }
+            if let (Verdict::Allow, Some(a)) = (verdict, added) {
+                for (i, _) in &a.regions {
+                    let r = &a.map.regions[*i];
+                    gate.failed.push(format!(
+                        "newly allow into an endpoint the plan adds: {} ({}): {}",
+                        r.shape.text(false),
+                        r.witness(Mode::New),
+                        new.deciders(&r.hops)
+                    ));
                 }
             }
             for u in unknown {
@@ -695,37 +782,46 @@ fn print_policy(new: &Side, results: &[PolicyResult], gcore: bool) {
         } else {
             emit(&format!("{at}: holds only as built (unresolved)"));
         }
-        for (i, deps) in r.violations.iter().chain(&r.unresolved) {
-            let region = &r.map.regions[*i];
-            emit(&format!(
-                "  {} {}",
-                region.verdict.to_string().to_uppercase(),
-                region.shape.text(gcore)
-            ));
-            for h in &region.hops {
-                emit(&format!("      {}", new.hop_text(h)));
-            }
-            emit(&format!("      e.g. {}", region.witness(Mode::New)));
-            for &k in deps {
-                emit(&format!("      unresolved: {}", new.unknowns.items()[k]));
-            }
+        for r2 in r.violations.iter().chain(&r.unresolved) {
+            print_region(new, &r.map, r2, gcore);
         }
     }
 }
 
+/// A region of a reach map on the new side, its hops named by rule id and address.
+fn print_region(new: &Side, map: &query::Reach, (i, deps): &(usize, BTreeSet<usize>), gcore: bool) {
+    let region = &map.regions[*i];
+    emit(&format!(
+        "  {} {}",
+        region.verdict.to_string().to_uppercase(),
+        region.shape.text(gcore)
+    ));
+    for h in &region.hops {
+        emit(&format!("      {}", new.hop_text(h)));
+    }
+    emit(&format!("      e.g. {}", region.witness(map.mode)));
+    for &k in deps {
+        emit(&format!("      unresolved: {}", new.unknowns.items()[k]));
+    }
+}
+
+/// The region's JSON as `reach --json` gives it, with addresses and what it may depend on.
+/// `all` is `map.to_json`, made once per map.
+fn region_json(new: &Side, map: &query::Reach, all: &Value, (i, deps): &(usize, BTreeSet<usize>)) -> Value {
+    let mut v = all["regions"][*i].clone();
+    for (k, h) in map.regions[*i].hops.iter().enumerate() {
+        new.annotate_hop(h, &mut v["hops"][k]);
+    }
+    v["unresolved"] = json!(!deps.is_empty());
+    if !deps.is_empty() {
+        v["depends_on"] = new.items_json(deps);
+    }
+    v
+}
+
 fn policy_json(new: &Side, r: &PolicyResult) -> Value {
     let all = r.map.to_json(&new.cloud);
-    let region = |(i, deps): &(usize, BTreeSet<usize>)| {
-        let mut v = all["regions"][*i].clone();
-        for (k, h) in r.map.regions[*i].hops.iter().enumerate() {
-            new.annotate_hop(h, &mut v["hops"][k]);
-        }
-        v["unresolved"] = json!(!deps.is_empty());
-        if !deps.is_empty() {
-            v["depends_on"] = new.items_json(deps);
-        }
-        v
-    };
+    let region = |x: &(usize, BTreeSet<usize>)| region_json(new, &r.map, &all, x);
     json!({
         "line": r.rule.line,
         "rule": r.rule.text,
