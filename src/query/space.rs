@@ -172,8 +172,10 @@ impl Shape {
         }
     }
 
-    /// One line for people: `203.0.113.0/24 -> 10.0.0.5 tcp dport 22 sport any`.
-    pub(crate) fn text(&self, provider_filters_icmp: bool) -> String {
+    /// One line for people: `203.0.113.0/24 -> 10.0.0.5 tcp dport 22 sport any`
+    /// (`provider_filters_icmp`: show ICMP type and code even when they are every value;
+    /// `reach` and `diff` pass `true` for Gcore clouds).
+    pub fn text(&self, provider_filters_icmp: bool) -> String {
         let mut s = format!(
             "{} -> {} {}",
             cidrs_text(&self.src, self.family),

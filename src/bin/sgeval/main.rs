@@ -18,6 +18,7 @@ mod diff;
 mod export;
 mod import;
 mod lint;
+mod policy;
 mod reach;
 mod util;
 
@@ -40,7 +41,7 @@ enum Command {
     Import(import::Args),
     /// The exact partition of the traffic from X to Y into allowed and denied regions.
     Reach(reach::Args),
-    /// Every region whose verdict changes between two scenarios.
+    /// Every region whose verdict changes between two scenarios, or across a Terraform plan.
     Diff(diff::Args),
     /// Rules that never decide, redundant rules, conflicts and provider traps.
     Lint(lint::Args),

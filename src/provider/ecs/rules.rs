@@ -103,7 +103,10 @@ pub(super) struct Named<'a> {
 pub(super) fn target<'a>(cloud: &'a Cx<'_, '_>, p: &mut Params) -> Result<Named<'a>, ApiError> {
     let region = region_param(p)?;
     let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID_MALFORMED)?;
-    if !id.starts_with("sg-") {
+    // A group an imported Terraform plan creates has no id until apply: the import pins it
+    // as `tf:<address>` (`import::Id::Planned`). Only such a pinned group passes as well.
+    let planned = id.starts_with("tf:") && cloud.group_by_id(&id).is_some();
+    if !id.starts_with("sg-") && !planned {
         return Err(ApiError::new(
             400,
             codes::INVALID_SECURITY_GROUP_ID_MALFORMED,
