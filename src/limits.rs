@@ -14,13 +14,15 @@
 //! | JSON nesting depth | 64 | sgeval's choice; serde_json itself stops at 128 |
 //! | calls per scenario | 10,000 | sgeval's choice |
 //! | endpoints per scenario | 10,000 | sgeval's choice |
-//! | rules in one call | ECS 100 (`Permissions.N`, A6), ENS 200 (`Permissions.N`, E1), Huawei 200 (batch create, H3), Gcore 100 (Neutron's default rule quota, N1) | [`Profile::rules_per_call`] |
-//! | groups per endpoint | ECS, ENS 10 (A1), Huawei 5 (H4b), Gcore 100 | [`Profile::groups_per_nic`] |
+//! | rules in one call | ten times the provider's quota: ECS 1,000 (quota 100, `Permissions.N`, A6), ENS 2,000 (200, E1), Huawei 2,000 (200, batch create, H3), Gcore 1,000 (100, Neutron's default rule quota, N1) | 10 × [`Profile::rules_per_call`] |
+//! | groups per endpoint | ten times the provider's quota: ECS, ENS 100 (10, A1), Huawei 50 (5, H4b), Gcore 1,000 | 10 × [`Profile::groups_per_nic`] |
 //! | addresses per endpoint | 64 | sgeval's choice |
 //! | characters in one string | 65,536 | sgeval's choice (the longest documented field is 512) |
 //!
-//! The per-provider values come from the provider's [`Profile`] (see [`Profile`] for
-//! their sources); [`Limits::default`] takes the largest of them.
+//! The per-provider values stand ten times above the provider's [`Profile`] quotas (see
+//! [`Profile`] for their sources): a call over a quota is the provider's to answer, with its
+//! own error code, and `sgeval api` prints that answer; these limits stop only input no
+//! provider would answer at all. [`Limits::default`] takes the largest of them.
 //!
 //! Every limit is a public field: build a [`Limits`] with other values to raise or lower one.
 
@@ -52,29 +54,35 @@ pub struct Limits {
     pub max_string_chars: usize,
 }
 
+/// How far above a provider's quota the guards stand: a call over the quota still reaches
+/// the front end, which answers with the provider's own error; only input no provider
+/// would answer at all (a size bomb) stops here.
+const HEADROOM: usize = 10;
+
 impl Limits {
-    /// The limits for `provider`: its documented per-call rule maximum and groups per NIC
-    /// ([`Provider::profile`]).
+    /// The limits for `provider`: ten times its per-call rule maximum and its groups per
+    /// NIC ([`Provider::profile`]), so the provider's own answer decides everything a
+    /// provider would answer.
     pub fn for_provider(provider: Provider) -> Limits {
         let profile = provider.profile();
         Limits {
-            max_items_per_call: profile.rules_per_call,
-            max_groups_per_endpoint: profile.groups_per_nic,
+            max_items_per_call: HEADROOM * profile.rules_per_call,
+            max_groups_per_endpoint: HEADROOM * profile.groups_per_nic,
             ..Limits::default()
         }
     }
 }
 
 impl Default for Limits {
-    /// Limits that hold for every provider (the largest of the providers' values).
+    /// Limits that hold for every provider (ten times the largest of the providers' values).
     fn default() -> Limits {
         Limits {
             max_input_bytes: 16 << 20,
             max_depth: 64,
             max_calls: 10_000,
             max_endpoints: 10_000,
-            max_items_per_call: largest(|p| p.rules_per_call),
-            max_groups_per_endpoint: largest(|p| p.groups_per_nic),
+            max_items_per_call: HEADROOM * largest(|p| p.rules_per_call),
+            max_groups_per_endpoint: HEADROOM * largest(|p| p.groups_per_nic),
             max_ips_per_endpoint: 64,
             max_string_chars: 65_536,
         }
@@ -416,18 +424,20 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_the_largest_provider_values() {
+    fn defaults_stand_ten_times_above_the_largest_provider_quota() {
         let d = Limits::default();
-        assert_eq!((d.max_items_per_call, d.max_groups_per_endpoint), (200, 100));
+        assert_eq!((d.max_items_per_call, d.max_groups_per_endpoint), (2000, 1000));
         for p in Provider::ALL {
             let l = Limits::for_provider(p);
             assert!(l.max_items_per_call <= d.max_items_per_call, "{p}");
             assert!(l.max_groups_per_endpoint <= d.max_groups_per_endpoint, "{p}");
+            // Far above the quota: the front end answers a call over it.
+            assert_eq!(l.max_items_per_call, 10 * p.profile().rules_per_call, "{p}");
         }
         let huawei = Limits::for_provider(Provider::Huawei);
         assert_eq!(
             (huawei.max_items_per_call, huawei.max_groups_per_endpoint),
-            (200, 5)
+            (2000, 50)
         );
     }
 
@@ -435,17 +445,17 @@ mod tests {
     fn flat_alibaba_indexes_count_as_rules() {
         let l = Limits::for_provider(Provider::Ecs);
         let ok = Request {
-            params: Some(json!({"Permissions.100.IpProtocol": "TCP"})),
+            params: Some(json!({"Permissions.1000.IpProtocol": "TCP"})),
             ..Default::default()
         };
         assert!(check_request(&ok, &l).is_ok());
         let over = Request {
-            params: Some(json!({"Permissions.101.IpProtocol": "TCP"})),
+            params: Some(json!({"Permissions.1001.IpProtocol": "TCP"})),
             ..Default::default()
         };
         assert!(matches!(
             check_request(&over, &l),
-            Err(LimitError::TooMany { count: 101, .. })
+            Err(LimitError::TooMany { count: 1001, .. })
         ));
         let huge = Request {
             params: Some(json!({"Permissions.99999999999999999999999.IpProtocol": "TCP"})),

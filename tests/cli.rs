@@ -475,3 +475,30 @@ fn a_failed_call_leads_every_answer_and_api_prints_the_calls_it_made_impossible(
         );
     }
 }
+
+#[test]
+fn a_call_over_a_provider_quota_gets_the_providers_own_answer() {
+    // ENS takes at most 200 `Permissions` (E1): 201 is ENS's to refuse, not sgeval's limits.
+    let perms: Vec<Value> = (1..=201)
+        .map(|p| {
+            serde_json::json!({"Direction": "ingress", "IpProtocol": "TCP", "PortRange": format!("{p}/{p}"),
+                "SourceCidrIp": "0.0.0.0/0", "Policy": "Accept", "Priority": 1})
+        })
+        .collect();
+    let scenario = serde_json::json!({"provider": "ens", "calls": [
+        {"api": "CreateSecurityGroup", "params": {"SecurityGroupName": "web", "Permissions": perms}}]});
+    let file = temp_file("ens-201.json", &scenario.to_string());
+    let out = sgeval()
+        .args(["api", file.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["calls"][0]["status"], 400);
+    assert_eq!(v["calls"][0]["body"]["Code"], "AuthorizationLimitExceed");
+}

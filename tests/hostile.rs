@@ -327,7 +327,7 @@ fn ten_thousand_groups_on_one_endpoint_are_refused() {
             LoadError::Limit(LimitError::TooMany {
                 what: "groups",
                 count: 10_000,
-                limit: 100,
+                limit: 1000,
                 ..
             })
         ),
