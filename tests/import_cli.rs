@@ -481,3 +481,52 @@ fn reach_without_unresolved_items_prints_what_it_did() {
     let out = sgeval(&[&args[..], &["--expect-none", "allow"]].concat());
     assert_eq!(out.status.code(), Some(0));
 }
+
+fn lint_json(path: &Path) -> Value {
+    let out = sgeval(&["lint", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn lint_marks_the_findings_an_unresolved_item_concerns() {
+    let cloud = ecs_without_prefix_list("ecs-lint-marks");
+    // Both items are ingress rules of the ops group; both findings are about egress.
+    let v = lint_json(&cloud);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{v}");
+    assert!(findings.iter().all(|f| f.get("unresolved").is_none()), "{v}");
+    // The prefix-list rule made an egress rule of the ops group: it concerns the shadowed
+    // ops rule and the egress at the endpoint the ops group is on.
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&cloud).unwrap()).unwrap();
+    let items = s["unresolved"].as_array_mut().unwrap();
+    let k = items
+        .iter()
+        .position(|i| i["subject"] == "sgr-bp1r00000000000d1")
+        .unwrap();
+    items[k]["effect"]["direction"] = Value::from("egress");
+    items[k]["effect"].as_object_mut().unwrap().remove("request");
+    let egress = dir().join("ecs-lint-egress.json");
+    std::fs::write(&egress, serde_json::to_vec(&s).unwrap()).unwrap();
+    let v = lint_json(&egress);
+    for f in v["findings"].as_array().unwrap() {
+        let marked: Vec<&str> = f["unresolved"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{f}"))
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(marked, ["sgr-bp1r00000000000d1"], "{f}");
+    }
+    let out = sgeval(&["lint", egress.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("    unresolved: prefix_list_entries `sgr-bp1r00000000000d1`")
+            .count(),
+        2,
+        "{text}"
+    );
+    // Without unresolved items, nothing changes.
+    let out = sgeval(&["lint", "examples/reach-shop.json", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"unresolved\""));
+}

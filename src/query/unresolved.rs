@@ -329,6 +329,32 @@ impl Unknowns {
         out.into_iter().collect()
     }
 
+    /// The items (indices, ascending) a lint finding may depend on: those about its group
+    /// (a rule of it, in the finding's direction when it has one, or the group itself), and
+    /// those that could touch its endpoints ([`item_touches`]). Conservative, as
+    /// [`Unknowns::touches`].
+    pub fn concerns(&self, cloud: &Cloud, finding: &crate::query::Finding) -> Vec<usize> {
+        let group = finding.group.and_then(|g| cloud.group(g)).map(|g| g.id.as_str());
+        let same = |id: &str| group == Some(id);
+        (0..self.items.len())
+            .filter(|&i| {
+                let item = &self.items[i];
+                let about_group = match &item.effect {
+                    Some(Effect::Rule { group, direction, .. }) => {
+                        same(group) && finding.direction.is_none_or(|d| d == *direction)
+                    }
+                    Some(Effect::Group { group, .. }) => same(group),
+                    _ => false,
+                };
+                about_group
+                    || finding
+                        .endpoints
+                        .iter()
+                        .any(|&e| item_touches(cloud, item, e, finding.direction))
+            })
+            .collect()
+    }
+
     /// The verdicts `endpoint`'s groups may give `packet` in `direction`, `actual` being
     /// the engine's decision on the cloud as built.
     pub fn hop(
