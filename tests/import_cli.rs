@@ -348,3 +348,185 @@ fn reach_and_lint_read_an_import_and_warn_of_its_unresolved_items() {
     let out = sgeval(&["lint", huawei.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("unresolved"));
 }
+
+/// The ECS fixture set without its DescribePrefixListAttributes answer, imported.
+fn ecs_without_prefix_list(name: &str) -> PathBuf {
+    let d = dir().join(format!("{name}-docs"));
+    std::fs::create_dir_all(&d).unwrap();
+    for f in std::fs::read_dir("tests/fixtures/import/ecs").unwrap() {
+        let f = f.unwrap().path();
+        if !f.ends_with("describe_prefix_list_attributes.json") {
+            std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    import(name, &[d.to_str().unwrap()]).0
+}
+
+#[test]
+fn reach_marks_the_regions_an_unresolved_item_could_touch_and_gates_exit_4() {
+    let cloud = ecs_without_prefix_list("ecs-reach-marks");
+    let path = cloud.to_str().unwrap();
+    // 443 from the internet: denied as built, but the prefix-list accept could allow it.
+    let q = [
+        "reach",
+        path,
+        "--from",
+        "internet",
+        "--to",
+        "eni-bp1nic00000000d5",
+        "--proto",
+        "tcp",
+        "--dport",
+        "443",
+    ];
+    let out = sgeval(&[&q[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let regions = v["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 2, "{v}");
+    for r in regions {
+        assert_eq!(r["verdict"], "deny", "{r}");
+        let subjects: Vec<&str> = r["unresolved"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap())
+            .collect();
+        assert!(subjects.contains(&"sgr-bp1r00000000000d1"), "{r}");
+    }
+    assert_eq!(v["unresolved_regions"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 unresolved item(s)") && err.contains("marked"),
+        "{err}"
+    );
+    // Text: a line under each region, and the count.
+    let out = sgeval(&q);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("      unresolved: prefix_list_entries `sgr-bp1r00000000000d1`")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("2 region(s) may depend on unresolved items"),
+        "{text}"
+    );
+    // The gate passes only as built: exit 4, unless --allow-unknown.
+    let out = sgeval(&[&q[..], &["--expect-none", "allow"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EXIT_UNRESOLVED), "{err}");
+    assert!(err.contains("sgr-bp1r00000000000d1"), "{err}");
+    let out = sgeval(&[&q[..], &["--expect-none", "allow", "--allow-unknown"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An allowed region still fails with 3, unknown items or not.
+    let out = sgeval(&[
+        "reach",
+        path,
+        "--from",
+        "internet",
+        "--to",
+        "eni-bp1nic00000000d5",
+        "--proto",
+        "tcp",
+        "--dport",
+        "22",
+        "--expect-none",
+        "allow",
+        "--allow-unknown",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    // Established packets: no rule decides, nothing is marked.
+    let out = sgeval(&[&q[..], &["--established", "--json"]].concat());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["unresolved_regions"], 0, "{v}");
+    assert!(v["regions"][0].get("unresolved").is_none(), "{v}");
+}
+
+#[test]
+fn reach_without_unresolved_items_prints_what_it_did() {
+    // No unresolved items: exactly the unmarked map, text and JSON.
+    let path = "examples/reach-shop.json";
+    let scenario = sgeval::limits::load_scenario(&std::fs::read_to_string(path).unwrap(), None).unwrap();
+    assert!(scenario.unresolved.is_empty());
+    let cloud = scenario.build().unwrap();
+    let query = sgeval::query::Query {
+        from: "internet,!10.0.0.0/8".parse().unwrap(),
+        to: "db-1".parse().unwrap(),
+        mode: sgeval::query::Mode::New,
+        restrict: sgeval::query::Restrict::default(),
+    };
+    let map = sgeval::query::reach(&cloud, &query).unwrap();
+    let args = ["reach", path, "--from", "internet,!10.0.0.0/8", "--to", "db-1"];
+    let out = sgeval(&args);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n", map.to_text(&cloud).trim_end())
+    );
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sgeval(&[&args[..], &["--json"]].concat());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&map.to_json(&cloud)).unwrap()
+        )
+    );
+    let out = sgeval(&[&args[..], &["--expect-none", "allow"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+}
+
+fn lint_json(path: &Path) -> Value {
+    let out = sgeval(&["lint", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn lint_marks_the_findings_an_unresolved_item_concerns() {
+    let cloud = ecs_without_prefix_list("ecs-lint-marks");
+    // Both items are ingress rules of the ops group; both findings are about egress.
+    let v = lint_json(&cloud);
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{v}");
+    assert!(findings.iter().all(|f| f.get("unresolved").is_none()), "{v}");
+    // The prefix-list rule made an egress rule of the ops group: it concerns the shadowed
+    // ops rule and the egress at the endpoint the ops group is on.
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&cloud).unwrap()).unwrap();
+    let items = s["unresolved"].as_array_mut().unwrap();
+    let k = items
+        .iter()
+        .position(|i| i["subject"] == "sgr-bp1r00000000000d1")
+        .unwrap();
+    items[k]["effect"]["direction"] = Value::from("egress");
+    items[k]["effect"].as_object_mut().unwrap().remove("request");
+    let egress = dir().join("ecs-lint-egress.json");
+    std::fs::write(&egress, serde_json::to_vec(&s).unwrap()).unwrap();
+    let v = lint_json(&egress);
+    for f in v["findings"].as_array().unwrap() {
+        let marked: Vec<&str> = f["unresolved"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{f}"))
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(marked, ["sgr-bp1r00000000000d1"], "{f}");
+    }
+    let out = sgeval(&["lint", egress.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("    unresolved: prefix_list_entries `sgr-bp1r00000000000d1`")
+            .count(),
+        2,
+        "{text}"
+    );
+    // Without unresolved items, nothing changes.
+    let out = sgeval(&["lint", "examples/reach-shop.json", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"unresolved\""));
+}

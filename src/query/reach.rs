@@ -11,6 +11,7 @@ use super::partition::{merge, partition, Picks};
 use super::ranges::{Count, Ranges};
 use super::render::{count_json, hop_json, hop_text};
 use super::space::{parts, Mode, Part, QueryError, Restrict, Shape, Side, DST, SRC};
+use super::unresolved::{Item, Unknowns};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Verdict};
 use crate::flow::Hop;
@@ -305,11 +306,40 @@ impl Reach {
     /// "protocols", "src_ports", "dst_ports", ["icmp_types", "icmp_codes"], "hops",
     /// "witness"}], "exposure": [...]}`.
     pub fn to_json(&self, cloud: &Cloud) -> Value {
+        self.json(cloud, None)
+    }
+
+    /// Per region, the unresolved items (indices into [`Unknowns::items`]) its answer may
+    /// depend on, conservatively ([`Unknowns::touches`]); none for established packets,
+    /// which no rule decides.
+    pub fn unresolved(&self, cloud: &Cloud, unknowns: &Unknowns) -> Vec<Vec<usize>> {
+        self.regions
+            .iter()
+            .map(|r| match self.mode {
+                Mode::Established => Vec::new(),
+                _ => unknowns.touches(cloud, &r.hops),
+            })
+            .collect()
+    }
+
+    /// As [`Reach::to_json`], with `"unresolved": [items]` on each region whose answer may
+    /// depend on an unresolved item ([`Reach::unresolved`]) and `"unresolved_regions"`,
+    /// their count. Without items, exactly [`Reach::to_json`].
+    pub fn to_json_marked(&self, cloud: &Cloud, unknowns: &Unknowns) -> Value {
+        if unknowns.items().is_empty() {
+            return self.to_json(cloud);
+        }
+        self.json(cloud, Some(unknowns))
+    }
+
+    fn json(&self, cloud: &Cloud, unknowns: Option<&Unknowns>) -> Value {
+        let marks = unknowns.map(|u| self.unresolved(cloud, u));
         let icmp = self.provider == Provider::Gcore;
         let regions: Vec<Value> = self
             .regions
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let mut m = serde_json::Map::new();
                 m.insert("verdict".into(), json!(r.verdict));
                 r.shape.write_json(&mut m, icmp);
@@ -318,6 +348,12 @@ impl Reach {
                     Value::Array(r.hops.iter().map(|h| hop_json(cloud, h)).collect()),
                 );
                 m.insert("witness".into(), super::space::packet_json(&r.witness(self.mode)));
+                if let (Some(u), Some(items)) = (unknowns, marks.as_ref().map(|m| &m[i])) {
+                    if !items.is_empty() {
+                        let items: Vec<&Item> = items.iter().map(|&k| &u.items()[k]).collect();
+                        m.insert("unresolved".into(), json!(items));
+                    }
+                }
                 Value::Object(m)
             })
             .collect();
@@ -337,14 +373,33 @@ impl Reach {
                 })
             })
             .collect();
-        json!({"mode": self.mode.name(), "regions": regions, "exposure": exposure})
+        let mut out = json!({"mode": self.mode.name(), "regions": regions, "exposure": exposure});
+        if let Some(marks) = &marks {
+            out["unresolved_regions"] = json!(marks.iter().filter(|m| !m.is_empty()).count());
+        }
+        out
     }
 
     /// The map for people: one block per region, then the exposure.
     pub fn to_text(&self, cloud: &Cloud) -> String {
+        self.text(cloud, None)
+    }
+
+    /// As [`Reach::to_text`], with a line `unresolved: ...` naming the items under each
+    /// region whose answer may depend on them ([`Reach::unresolved`]), and their count at
+    /// the end. Without items, exactly [`Reach::to_text`].
+    pub fn to_text_marked(&self, cloud: &Cloud, unknowns: &Unknowns) -> String {
+        if unknowns.items().is_empty() {
+            return self.to_text(cloud);
+        }
+        self.text(cloud, Some(unknowns))
+    }
+
+    fn text(&self, cloud: &Cloud, unknowns: Option<&Unknowns>) -> String {
+        let marks = unknowns.map(|u| self.unresolved(cloud, u));
         let icmp = self.provider == Provider::Gcore;
         let mut s = String::new();
-        for r in &self.regions {
+        for (i, r) in self.regions.iter().enumerate() {
             s.push_str(&format!(
                 "{:<5} {}\n",
                 r.verdict.to_string().to_uppercase(),
@@ -356,6 +411,11 @@ impl Reach {
             for h in &r.hops {
                 s.push_str(&format!("      {}\n", hop_text(cloud, h)));
             }
+            if let (Some(u), Some(items)) = (unknowns, marks.as_ref().map(|m| &m[i])) {
+                for &k in items {
+                    s.push_str(&format!("      unresolved: {}\n", u.items()[k]));
+                }
+            }
         }
         if self.regions.is_empty() {
             s.push_str("no traffic: the two sides share no address family\n");
@@ -365,6 +425,12 @@ impl Reach {
                 "{} {}: {} region(s), {} source address(es), {} destination address(es), {} protocol(s), \
                  {} destination port(s)\n",
                 e.verdict, e.family, e.regions, e.src_addresses, e.dst_addresses, e.protocols, e.dst_ports
+            ));
+        }
+        if let Some(marks) = &marks {
+            s.push_str(&format!(
+                "{} region(s) may depend on unresolved items (their answer is the cloud as built)\n",
+                marks.iter().filter(|m| !m.is_empty()).count()
             ));
         }
         s

@@ -313,6 +313,48 @@ impl Unknowns {
         self.untied.iter().map(|&i| &self.items[i])
     }
 
+    /// The items (indices into [`Unknowns::items`], ascending) an answer through `hops` may
+    /// depend on: every item about a group, rule or group order at a hop's endpoint in the
+    /// hop's direction. This is conservative: an item is named whenever it could touch a
+    /// hop at all, whatever the packets (see [`Unknowns::hop`] for one packet's answer).
+    pub fn touches(&self, cloud: &Cloud, hops: &[crate::flow::Hop]) -> Vec<usize> {
+        let mut out = BTreeSet::new();
+        for h in hops {
+            for (i, item) in self.items.iter().enumerate() {
+                if item_touches(cloud, item, h.endpoint, Some(h.direction)) {
+                    out.insert(i);
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// The items (indices, ascending) a lint finding may depend on: those about its group
+    /// (a rule of it, in the finding's direction when it has one, or the group itself), and
+    /// those that could touch its endpoints ([`item_touches`]). Conservative, as
+    /// [`Unknowns::touches`].
+    pub fn concerns(&self, cloud: &Cloud, finding: &crate::query::Finding) -> Vec<usize> {
+        let group = finding.group.and_then(|g| cloud.group(g)).map(|g| g.id.as_str());
+        let same = |id: &str| group == Some(id);
+        (0..self.items.len())
+            .filter(|&i| {
+                let item = &self.items[i];
+                let about_group = match &item.effect {
+                    Some(Effect::Rule { group, direction, .. }) => {
+                        same(group) && finding.direction.is_none_or(|d| d == *direction)
+                    }
+                    Some(Effect::Group { group, .. }) => same(group),
+                    _ => false,
+                };
+                about_group
+                    || finding
+                        .endpoints
+                        .iter()
+                        .any(|&e| item_touches(cloud, item, e, finding.direction))
+            })
+            .collect()
+    }
+
     /// The verdicts `endpoint`'s groups may give `packet` in `direction`, `actual` being
     /// the engine's decision on the cloud as built.
     pub fn hop(
@@ -742,6 +784,31 @@ fn permutations(slots: &[Slot]) -> Vec<Vec<Slot>> {
         }
     }
     out
+}
+
+/// Whether `item` could bear on `endpoint`'s answers in `direction` (either when `None`):
+/// it is about one of the endpoint's groups (a rule in that direction, or the group
+/// itself), a group to be attached to it, or its group order. Conservative, as
+/// [`Unknowns::touches`].
+pub fn item_touches(cloud: &Cloud, item: &Item, endpoint: EndpointKey, direction: Option<Direction>) -> bool {
+    let Some(e) = cloud.endpoint(endpoint) else {
+        return false;
+    };
+    let has = |id: &str| {
+        e.groups
+            .iter()
+            .any(|&g| cloud.group(g).is_some_and(|g| g.id == id))
+    };
+    match &item.effect {
+        None => false,
+        Some(Effect::Rule {
+            group, direction: d, ..
+        }) => direction.is_none_or(|x| x == *d) && has(group),
+        Some(Effect::Group { group, endpoint, .. }) => {
+            has(group) || endpoint.as_deref() == Some(e.name.as_str())
+        }
+        Some(Effect::GroupOrder { endpoint }) => *endpoint == e.name,
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 use sgeval::flow::{self, Hop};
 use sgeval::import::{self, load, scenario::to_json};
-use sgeval::query::unresolved::{Effect, Item, Unknowns};
+use sgeval::query::unresolved::{item_touches, Item, Unknowns};
 use sgeval::query::{self, Diff, Difference, Mode};
 use sgeval::{Cloud, Direction, EndpointKey, Provider, Reason, Scenario, Verdict};
 
@@ -183,19 +183,10 @@ impl Side {
         out.join(", ")
     }
 
-    /// The unresolved items (indices) an answer through `hops` may depend on: every item
-    /// about a group, rule or group order at a hop's endpoint in the hop's direction. This
-    /// is conservative: an item is named whenever it could touch the hop at all.
+    /// The unresolved items (indices) an answer through `hops` may depend on
+    /// (conservatively: [`Unknowns::touches`]).
     fn depends(&self, hops: &[Hop]) -> BTreeSet<usize> {
-        let mut out = BTreeSet::new();
-        for h in hops {
-            for (i, item) in self.unknowns.items().iter().enumerate() {
-                if touches(&self.cloud, item, h.endpoint, Some(h.direction)) {
-                    out.insert(i);
-                }
-            }
-        }
-        out
+        self.unknowns.touches(&self.cloud, hops).into_iter().collect()
     }
 
     fn items_json(&self, items: &BTreeSet<usize>) -> Value {
@@ -205,28 +196,6 @@ impl Side {
                 .map(|&i| serde_json::to_value(&self.unknowns.items()[i]).unwrap_or_default())
                 .collect(),
         )
-    }
-}
-
-/// Whether `item` could bear on `ep`'s answers (in `direction`, or either when `None`).
-fn touches(cloud: &Cloud, item: &Item, ep: EndpointKey, direction: Option<Direction>) -> bool {
-    let Some(e) = cloud.endpoint(ep) else {
-        return false;
-    };
-    let has = |id: &str| {
-        e.groups
-            .iter()
-            .any(|&g| cloud.group(g).is_some_and(|g| g.id == id))
-    };
-    match &item.effect {
-        None => false,
-        Some(Effect::Rule {
-            group, direction: d, ..
-        }) => direction.is_none_or(|x| x == *d) && has(group),
-        Some(Effect::Group { group, endpoint, .. }) => {
-            has(group) || endpoint.as_deref() == Some(e.name.as_str())
-        }
-        Some(Effect::GroupOrder { endpoint }) => *endpoint == e.name,
     }
 }
 
@@ -265,7 +234,7 @@ fn new_unknowns(old: &Side, new: &Side) -> Vec<NewUnknown> {
             .iter()
             .filter_map(|e| {
                 let key = new.cloud.endpoint_by_name(&e.name)?;
-                touches(&new.cloud, item, key, None).then(|| new.endpoint_text(key))
+                item_touches(&new.cloud, item, key, None).then(|| new.endpoint_text(key))
             })
             .collect();
         out.push(NewUnknown {

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde_json::json;
 use sgeval::query;
+use sgeval::query::unresolved::{Item, Unknowns};
 
-use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED};
 
 /// Arguments of `sgeval lint`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +51,14 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    warn_unresolved(&args.scenario, &scenario);
+    if !scenario.unresolved.is_empty() {
+        eprintln!(
+            "sgeval: warning: {}: {} unresolved item(s) of the import; findings about their groups, rules or endpoints are marked `unresolved`, the rest of this answer does not weigh them; `sgeval check` tells whether a packet depends on them",
+            args.scenario.display(),
+            scenario.unresolved.len()
+        );
+    }
+    let items = scenario.unresolved.clone();
     let replay = match scenario.replay() {
         Ok(r) => r,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
@@ -83,14 +92,25 @@ pub fn run(args: Args) -> ExitCode {
             stale.kind, stale.subject
         );
     }
+    let unknowns = Unknowns::new(&cloud, &items);
+    let marks: Vec<Vec<usize>> = findings.iter().map(|f| unknowns.concerns(&cloud, f)).collect();
     if args.json {
-        let v = query::lint::to_json(&cloud, &findings);
+        let mut v = query::lint::to_json(&cloud, &findings);
+        for (f, m) in v["findings"].as_array_mut().into_iter().flatten().zip(&marks) {
+            if !m.is_empty() {
+                let items: Vec<&Item> = m.iter().map(|&k| &unknowns.items()[k]).collect();
+                f["unresolved"] = json!(items);
+            }
+        }
         emit(&serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if findings.is_empty() {
         emit("no findings");
     } else {
-        for f in &findings {
+        for (f, m) in findings.iter().zip(&marks) {
             emit(f.to_text(&cloud).trim_end());
+            for &k in m {
+                emit(&format!("    unresolved: {}", unknowns.items()[k]));
+            }
         }
         emit(&format!("{} finding(s)", findings.len()));
     }

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sgeval::query::unresolved::Unknowns;
 use sgeval::query::{self, Mode, Query, Restrict, Side};
 use sgeval::Verdict;
 
-use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED, EXIT_UNRESOLVED};
 
 /// A verdict on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -97,9 +98,14 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Exit with status 3 when some region has this verdict (e.g. `allow`: nothing may
-    /// pass).
+    /// pass), 4 when none has but some region's answer may depend on unresolved items.
     #[arg(long, value_name = "VERDICT")]
     pub expect_none: Option<VerdictArg>,
+    /// Let `--expect-none` pass regions whose answer may depend on unresolved items (what
+    /// an import left unresolved); they are judged as built, and still marked. Without
+    /// it, such a region fails the gate with status 4.
+    #[arg(long, requires = "expect_none")]
+    pub allow_unknown: bool,
 }
 
 /// Runs `sgeval reach`.
@@ -108,11 +114,18 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    warn_unresolved(&args.scenario, &scenario);
+    if !scenario.unresolved.is_empty() {
+        eprintln!(
+            "sgeval: warning: {}: {} unresolved item(s) of the import; regions whose answer may depend on them are marked `unresolved` (`sgeval check` tells whether a packet does)",
+            args.scenario.display(),
+            scenario.unresolved.len()
+        );
+    }
     let cloud = match scenario.build() {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
     };
+    let unknowns = Unknowns::new(&cloud, &scenario.unresolved);
     let query = match args.flow.query(&args.from, &args.to) {
         Ok(q) => q,
         Err(e) => return bad_input(e),
@@ -122,9 +135,9 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return bad_input(e),
     };
     if args.json {
-        emit(&serde_json::to_string_pretty(&map.to_json(&cloud)).unwrap_or_default());
+        emit(&serde_json::to_string_pretty(&map.to_json_marked(&cloud, &unknowns)).unwrap_or_default());
     } else {
-        emit(map.to_text(&cloud).trim_end());
+        emit(map.to_text_marked(&cloud, &unknowns).trim_end());
     }
     if let Some(v) = args.expect_none {
         let verdict = Verdict::from(v);
@@ -136,6 +149,29 @@ pub fn run(args: Args) -> ExitCode {
                 first.witness(query.mode)
             );
             return ExitCode::from(EXIT_DENIED);
+        }
+        // A region that passes as built may not once the unresolved items are known.
+        let marks = map.unresolved(&cloud, &unknowns);
+        let open: Vec<_> = map
+            .regions
+            .iter()
+            .zip(&marks)
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        if let Some((first, items)) = open.first() {
+            let names: Vec<String> = items.iter().map(|&k| unknowns.items()[k].to_string()).collect();
+            let what = format!(
+                "{} region(s) are not {verdict} only as built: they may depend on unresolved items, e.g. {} on {}",
+                open.len(),
+                first.witness(query.mode),
+                names.join("; ")
+            );
+            if args.allow_unknown {
+                eprintln!("sgeval: warning: allowed by --allow-unknown: {what}");
+            } else {
+                eprintln!("sgeval: expectation unresolved: {what}");
+                return ExitCode::from(EXIT_UNRESOLVED);
+            }
         }
     }
     ExitCode::SUCCESS
