@@ -19,7 +19,6 @@ use serde_json::{Map, Value};
 use super::value::{Got, Node};
 use super::{refuse_unknown_attributes, subject, Ctx, Instance, Ref};
 use crate::import::{Defaults, EndpointRecord, ImportError, RuleRecord, UnresolvedKind};
-use crate::Direction;
 
 /// Resource types read.
 pub(crate) const TYPES: &[&str] = &[
@@ -139,33 +138,11 @@ fn rule_fields(
 ) -> Result<Option<super::RuleBody>, ImportError> {
     let p = |a: &str| super::value::join(path, a);
     let omitted = |ctx: &Ctx<'_>, a: &str| resource.is_some() && !ctx.configured(inst, a);
-    let direction = match r.get("direction").text(&p("direction"))? {
-        Got::Known(d) if d.eq_ignore_ascii_case("ingress") => Direction::Ingress,
-        Got::Known(d) if d.eq_ignore_ascii_case("egress") => Direction::Egress,
-        Got::Known(d) => return Err(r.error(&p("direction"), format!("`{d}` must be ingress or egress"))),
-        Got::Unknown => {
-            ctx.plan_unknown(subject, &p("direction"), inst, "the rule's direction");
-            return Ok(None);
-        }
-        Got::Unset => return Err(r.error(&p("direction"), "is missing".to_owned())),
-    };
     let mut fields = Map::new();
-    fields.insert("direction".into(), Value::from(direction.to_string()));
+    let Some(direction) = super::neutron_head(ctx, inst, r, path, subject, &omitted, &mut fields)? else {
+        return Ok(None);
+    };
     let verdict = "what the rule matches";
-    match r.get("ethertype").text(&p("ethertype"))? {
-        Got::Known(e) => {
-            let canon = match e.to_ascii_lowercase().as_str() {
-                "ipv4" => "IPv4",
-                "ipv6" => "IPv6",
-                _ => return Err(r.error(&p("ethertype"), format!("`{e}` must be IPv4 or IPv6"))),
-            };
-            fields.insert("ethertype".into(), Value::from(canon));
-        }
-        Got::Unknown if !omitted(ctx, "ethertype") => {
-            ctx.plan_unknown(subject, &p("ethertype"), inst, verdict)
-        }
-        _ => {}
-    }
     match r.get("protocol").text(&p("protocol"))? {
         // Trap 15: `any` is every protocol, unset in the rule body.
         Got::Known(t) if t.eq_ignore_ascii_case("any") => {}

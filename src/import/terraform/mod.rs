@@ -668,6 +668,48 @@ pub(crate) enum Ref {
     Open,
 }
 
+/// The head of a Neutron-shaped rule (Huawei, Gcore): its direction, and its ethertype
+/// written into `fields`; `None` when the direction is unknown until apply (listed as
+/// unresolved). `omitted` says whether the configuration leaves an attribute to the
+/// provider.
+pub(super) fn neutron_head(
+    ctx: &mut Ctx<'_>,
+    inst: &Instance,
+    r: &Node<'_>,
+    path: &str,
+    subject: &str,
+    omitted: &dyn Fn(&Ctx<'_>, &str) -> bool,
+    fields: &mut Map<String, Value>,
+) -> Result<Option<crate::Direction>, ImportError> {
+    let p = |a: &str| value::join(path, a);
+    let direction = match r.get("direction").text(&p("direction"))? {
+        Got::Known(d) if d.eq_ignore_ascii_case("ingress") => crate::Direction::Ingress,
+        Got::Known(d) if d.eq_ignore_ascii_case("egress") => crate::Direction::Egress,
+        Got::Known(d) => return Err(r.error(&p("direction"), format!("`{d}` must be ingress or egress"))),
+        Got::Unknown => {
+            ctx.plan_unknown(subject, &p("direction"), inst, "the rule's direction");
+            return Ok(None);
+        }
+        Got::Unset => return Err(r.error(&p("direction"), "is missing".to_owned())),
+    };
+    fields.insert("direction".into(), Value::from(direction.to_string()));
+    match r.get("ethertype").text(&p("ethertype"))? {
+        Got::Known(e) => {
+            let canon = match e.to_ascii_lowercase().as_str() {
+                "ipv4" => "IPv4",
+                "ipv6" => "IPv6",
+                _ => return Err(r.error(&p("ethertype"), format!("`{e}` must be IPv4 or IPv6"))),
+            };
+            fields.insert("ethertype".into(), Value::from(canon));
+        }
+        Got::Unknown if !omitted(ctx, "ethertype") => {
+            ctx.plan_unknown(subject, &p("ethertype"), inst, "what the rule matches")
+        }
+        _ => {}
+    }
+    Ok(Some(direction))
+}
+
 /// The reader's state while building one inventory.
 pub(crate) struct Ctx<'a> {
     pub provider: Provider,
