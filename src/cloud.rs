@@ -149,6 +149,45 @@ impl Cloud {
         Ok(key)
     }
 
+    /// Replaces the groups of endpoint `name` (by provider id, in association order), with
+    /// the checks of [`Cloud::attach`] on groups and the provider's own (ECS: one region and
+    /// VPC, at most 1,000 rules across them). The endpoint keeps its key and addresses. This
+    /// is the scenario's (and [`crate::live::Live`]'s) change of membership outside provider
+    /// calls; the provider calls that change memberships (ECS/ENS `JoinSecurityGroup`,
+    /// Huawei `AddSecurityGroups`, ...) answer with their own codes.
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`], or what [`Cloud::attach`] refuses about groups.
+    /// Nothing changes then.
+    pub fn set_groups(&mut self, name: &str, group_ids: &[String]) -> Result<EndpointKey, EndpointError> {
+        let key = self
+            .endpoint_by_name(name)
+            .ok_or_else(|| EndpointError::UnknownEndpoint(name.to_owned()))?;
+        let frontend = &self.frontend;
+        let mut txn = self.model.begin();
+        txn.set_group_ids(key, group_ids, |model, name, keys| {
+            frontend.check_attach(model, name, keys)
+        })?;
+        txn.commit();
+        Ok(key)
+    }
+
+    /// Removes endpoint `name`. The endpoints attached after it move down by one place in
+    /// [`Cloud::endpoints`], so their [`EndpointKey`]s go down by one. Returns the key the
+    /// endpoint had.
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`]; nothing changes then.
+    pub fn detach(&mut self, name: &str) -> Result<EndpointKey, EndpointError> {
+        let key = self
+            .endpoint_by_name(name)
+            .ok_or_else(|| EndpointError::UnknownEndpoint(name.to_owned()))?;
+        let mut txn = self.model.begin();
+        txn.detach(key)?;
+        txn.commit();
+        Ok(key)
+    }
+
     /// The endpoints that are members of a group.
     pub fn members(&self, group: GroupKey) -> impl Iterator<Item = &Endpoint> {
         self.model.members(group)

@@ -74,6 +74,9 @@ pub const APIS: &[&str] = &[
     "RevokeSecurityGroupEgress",
     "ModifySecurityGroupPolicy",
     "DescribeSecurityGroupAttribute",
+    "DeleteSecurityGroup",
+    "JoinSecurityGroup",
+    "LeaveSecurityGroup",
 ];
 
 // The quotas, from the one table of them ([`Profile::ECS`]).
@@ -104,6 +107,8 @@ pub(crate) struct Frontend {
 pub(crate) struct Effect {
     token: Option<(String, Remembered)>,
     group: Option<(GroupKey, Meta)>,
+    /// A group the call deleted.
+    deleted: Option<GroupKey>,
 }
 
 impl Frontend {
@@ -111,6 +116,9 @@ impl Frontend {
     pub(crate) fn apply(&mut self, effect: Effect) {
         self.tokens.extend(effect.token);
         self.groups.extend(effect.group);
+        if let Some(key) = effect.deleted {
+            self.groups.remove(&key);
+        }
     }
 }
 
@@ -177,6 +185,9 @@ fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
         "RevokeSecurityGroup" => revoke(cloud, params, Direction::Ingress, api)?,
         "RevokeSecurityGroupEgress" => revoke(cloud, params, Direction::Egress, api)?,
         "ModifySecurityGroupPolicy" => modify_policy(cloud, params)?,
+        "DeleteSecurityGroup" => delete_group(cloud, params)?,
+        "JoinSecurityGroup" => membership(cloud, params, true)?,
+        "LeaveSecurityGroup" => membership(cloud, params, false)?,
         other => {
             return Err(ApiError::new(
                 400,

@@ -36,10 +36,12 @@
 
 mod codes;
 mod groups;
+mod instances;
 pub(crate) mod rules;
 
 use codes::*;
 use groups::*;
+use instances::*;
 use rules::*;
 
 use std::collections::BTreeMap;
@@ -60,6 +62,9 @@ pub const APIS: &[&str] = &[
     "CreateSecurityGroupRule",
     "DeleteSecurityGroupRule",
     "GetTask",
+    "DeleteSecurityGroup",
+    "AssignSecurityGroup",
+    "UnassignSecurityGroup",
 ];
 
 const SALT_REQUEST: u64 = 2;
@@ -105,6 +110,9 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "CreateSecurityGroupRule" => create_rule(cloud, request, &request_id),
         "DeleteSecurityGroupRule" => delete_rule(cloud, request, &request_id),
         "GetTask" => get_task(cloud, request),
+        "DeleteSecurityGroup" => delete_security_group(cloud, request),
+        "AssignSecurityGroup" => assign(cloud, request),
+        "UnassignSecurityGroup" => unassign(cloud, request),
         other => Err(neutron(
             404,
             "HTTPError",

@@ -32,11 +32,13 @@
 mod address_groups;
 mod codes;
 mod groups;
+mod ports;
 pub(crate) mod rules;
 
 use crate::profile::{known, Profile};
 use address_groups::*;
 use groups::*;
+use ports::*;
 use rules::*;
 
 use std::net::IpAddr;
@@ -45,7 +47,7 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::group::{AddressEntry, AddressGroup, AddressGroupKey, Group, GroupKind};
-use crate::model::Model;
+use crate::model::{EndpointError, Model};
 use crate::provider::rest::{self, Body};
 use crate::provider::{ApiError, CallContext};
 use crate::request::{Request, Response};
@@ -59,6 +61,9 @@ pub const APIS: &[&str] = &[
     "BatchCreateSecurityGroupRules",
     "DeleteSecurityGroupRule",
     "CreateAddressGroup",
+    "DeleteSecurityGroup",
+    "AddSecurityGroups",
+    "RemoveSecurityGroups",
 ];
 
 /// Salts of the deterministic ids.
@@ -121,6 +126,9 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "BatchCreateSecurityGroupRules" => batch_create_rules(cloud, request, &request_id),
         "DeleteSecurityGroupRule" => delete_rule(cloud, request),
         "CreateAddressGroup" => create_address_group(cloud, request, &request_id),
+        "DeleteSecurityGroup" => delete_security_group(cloud, request),
+        "AddSecurityGroups" => add_security_groups(cloud, request, &request_id),
+        "RemoveSecurityGroups" => remove_security_groups(cloud, request, &request_id),
         other => Err(ApiError::new(
             404,
             codes::NO_SUCH_API,
