@@ -697,6 +697,9 @@ mod tests {
         ReplaceAddressGroup(usize),
         Attach(usize, u8),
         Pin(usize, bool),
+        Detach(usize),
+        SetGroups(usize, usize, bool),
+        RemoveGroup(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -709,6 +712,10 @@ mod tests {
             any::<usize>().prop_map(Op::ReplaceAddressGroup),
             (any::<usize>(), any::<u8>()).prop_map(|(g, a)| Op::Attach(g, a)),
             (any::<usize>(), any::<bool>()).prop_map(|(g, r)| Op::Pin(g, r)),
+            any::<usize>().prop_map(Op::Detach),
+            (any::<usize>(), any::<usize>(), any::<bool>())
+                .prop_map(|(e, g, both)| Op::SetGroups(e, g, both)),
+            any::<usize>().prop_map(Op::RemoveGroup),
         ]
     }
 
@@ -806,6 +813,49 @@ mod tests {
                     t.endpoint_by_addr(ip)
                         .is_some_and(|e| t.endpoint(e).unwrap().name == name)
                 );
+            }
+            Op::Detach(e) => {
+                let n = t.endpoints().len();
+                if n == 0 {
+                    return;
+                }
+                let key = EndpointKey::new((e % n) as u32);
+                let name = t.endpoint(key).map(|e| e.name.clone()).unwrap();
+                assert_eq!(t.detach(key), Ok(()));
+                assert_eq!(t.endpoints().len(), n - 1);
+                assert_eq!(t.endpoint_by_name(&name), None);
+                // The later endpoints moved down and their indexes with them.
+                for (i, e) in t.endpoints().iter().enumerate() {
+                    assert_eq!(t.endpoint_by_name(&e.name), Some(EndpointKey::new(i as u32)));
+                    assert!(e
+                        .ips
+                        .iter()
+                        .all(|a| t.endpoint_by_addr(*a) == Some(EndpointKey::new(i as u32))));
+                }
+            }
+            Op::SetGroups(e, g, both) => {
+                let n = t.endpoints().len();
+                let Some(g) = nth_group(t, g) else { return };
+                if n == 0 {
+                    return;
+                }
+                let key = EndpointKey::new((e % n) as u32);
+                let mut groups = vec![g];
+                if both {
+                    if let Some(other) = t.groups.keys().copied().find(|k| *k != g) {
+                        groups.insert(0, other);
+                    }
+                }
+                let done = t.set_groups(key, groups.clone(), |_, _, _| Ok(()));
+                if done.is_ok() {
+                    assert_eq!(t.endpoint(key).unwrap().groups, groups);
+                }
+            }
+            Op::RemoveGroup(g) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let in_use = t.members(g).next().is_some();
+                assert_eq!(t.remove_group(g), !in_use);
+                assert_eq!(t.group(g).is_some(), in_use);
             }
             Op::Pin(g, rules) => {
                 let Some(g) = nth_group(t, g) else { return };
