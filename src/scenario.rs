@@ -8,6 +8,11 @@
 //!
 //! `"$web"` anywhere in a later string stands for the id that the call with `ref: "web"`
 //! created; `$$` is a literal `$`.
+//!
+//! Besides the provider's APIs, `calls` may hold sgeval's own [`ENDPOINT_APIS`]:
+//! `{"api": "AttachEndpoint", "body": {"name", "ips", "groups"}}` and
+//! `{"api": "DetachEndpoint", "body": {"name"}}` create and remove an endpoint at that point
+//! of the stream, so the provider's membership calls (`JoinSecurityGroup`, ...) can name it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -37,10 +37,11 @@ enum Step {
     Attach(usize, usize, Option<usize>),
     /// Detach endpoint `i`.
     Detach(usize),
-    /// Endpoint `i` joins group `g` (Huawei: at place `at`).
+    /// Endpoint `i` joins group `g` (Huawei: at place `at`; `at` 3 writes it as a v1 port
+    /// update of the whole list).
     Join(usize, usize, usize),
-    /// Endpoint `i` leaves group `g`.
-    Leave(usize, usize),
+    /// Endpoint `i` leaves group `g` (Huawei: `at` 3 writes it as a v1 port update).
+    Leave(usize, usize, usize),
     /// Delete group `g`.
     Delete(usize),
     /// Create a group with a rule.
@@ -88,7 +89,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0..ENDPOINTS, 0usize..8, prop::option::weighted(0.4, 0usize..8)).prop_map(|(i, a, b)| Step::Attach(i, a, b)),
         1 => (0..ENDPOINTS).prop_map(Step::Detach),
         4 => (0..ENDPOINTS, 0usize..8, 0usize..4).prop_map(|(i, g, at)| Step::Join(i, g, at)),
-        3 => (0..ENDPOINTS, 0usize..8).prop_map(|(i, g)| Step::Leave(i, g)),
+        3 => (0..ENDPOINTS, 0usize..8, 0usize..4).prop_map(|(i, g, at)| Step::Leave(i, g, at)),
         2 => (0usize..8).prop_map(Step::Delete),
         2 => rule_seed().prop_map(Step::Create),
         2 => (0usize..8, rule_seed()).prop_map(|(g, r)| Step::Rule(g, r)),
@@ -249,22 +250,43 @@ impl World {
                 "LeaveSecurityGroup",
                 json!({"params": {"SecurityGroupId": id, "NetworkInterfaceId": ep}}),
             ),
-            (Provider::Huawei, true) => {
-                let len = self
+            (Provider::Huawei, _) => {
+                let current: Vec<String> = self
                     .cloud
                     .endpoint_by_name(&ep)
                     .and_then(|k| self.cloud.endpoint(k))
-                    .map_or(0, |e| e.groups.len());
-                let index = at % (len + 1);
-                (
-                    "AddSecurityGroups",
-                    json!({"body": {"port_id": ep, "port": {"security_groups": [id], "index": index}}}),
-                )
+                    .map(|e| {
+                        e.groups
+                            .iter()
+                            .filter_map(|g| self.cloud.group(*g).map(|g| g.id.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let index = at % (current.len() + 1);
+                if at == 3 {
+                    // The v1 update sets the whole list: the same change written as a set.
+                    let mut list = current;
+                    if join {
+                        list.insert(index.min(list.len()), id);
+                    } else {
+                        list.retain(|g| *g != id);
+                    }
+                    (
+                        "UpdatePort",
+                        json!({"body": {"port_id": ep, "port": {"security_groups": list}}}),
+                    )
+                } else if join {
+                    (
+                        "AddSecurityGroups",
+                        json!({"body": {"port_id": ep, "port": {"security_groups": [id], "index": index}}}),
+                    )
+                } else {
+                    (
+                        "RemoveSecurityGroups",
+                        json!({"body": {"port_id": ep, "port": {"security_groups": [id]}}}),
+                    )
+                }
             }
-            (Provider::Huawei, false) => (
-                "RemoveSecurityGroups",
-                json!({"body": {"port_id": ep, "port": {"security_groups": [id]}}}),
-            ),
             (Provider::Gcore, true) => (
                 "AssignSecurityGroup",
                 json!({"body": {"instance_id": ep, "name": gname}}),
@@ -362,7 +384,7 @@ impl World {
                 }
             }
             Step::Join(i, g, at) => self.member(*i, *g, *at, true),
-            Step::Leave(i, g) => self.member(*i, *g, 0, false),
+            Step::Leave(i, g, at) => self.member(*i, *g, *at, false),
             Step::Delete(g) => self.delete(*g),
             Step::Create(r) => self.create(r),
             Step::Rule(g, r) => self.rule(*g, r),
@@ -517,7 +539,7 @@ fn a_join_then_a_leave_flips_the_verdict() {
         let before = verdict(&w);
         assert!(w.apply(&Step::Join(0, 3, 0)), "{provider}: join");
         let joined = verdict(&w);
-        assert!(w.apply(&Step::Leave(0, 3)), "{provider}: leave");
+        assert!(w.apply(&Step::Leave(0, 3, 0)), "{provider}: leave");
         assert_eq!(verdict(&w), before, "{provider}: leave restores");
         assert_ne!(joined, before, "{provider}: the join changed nothing");
         // Now no NIC is in g3: it can be deleted; a second delete is refused.

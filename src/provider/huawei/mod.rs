@@ -64,6 +64,7 @@ pub const APIS: &[&str] = &[
     "DeleteSecurityGroup",
     "AddSecurityGroups",
     "RemoveSecurityGroups",
+    "UpdatePort",
 ];
 
 /// Salts of the deterministic ids.
@@ -129,6 +130,7 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "DeleteSecurityGroup" => delete_security_group(cloud, request),
         "AddSecurityGroups" => add_security_groups(cloud, request, &request_id),
         "RemoveSecurityGroups" => remove_security_groups(cloud, request, &request_id),
+        "UpdatePort" => update_port(cloud, request),
         other => Err(ApiError::new(
             404,
             codes::NO_SUCH_API,

@@ -1,6 +1,7 @@
 //! Huawei VPC v3 calls on a group's life and a port's ordered groups:
-//! `DeleteSecurityGroup` (H13), `AddSecurityGroups` (`insert-security-groups`, H14) and
-//! `RemoveSecurityGroups` (`remove-security-groups`, H14).
+//! `DeleteSecurityGroup` (H13), `AddSecurityGroups` (`insert-security-groups`, H14),
+//! `RemoveSecurityGroups` (`remove-security-groups`, H14) and the v1 `UpdatePort` (H15),
+//! which sets the whole ordered list.
 //!
 //! A port is an endpoint of the scenario, named by its endpoint name as `port_id`. Its
 //! groups are tried in list order (Decision 5), so where a group is inserted decides: `index`
@@ -13,6 +14,7 @@ use crate::group::{EndpointKey, GroupKey};
 
 const PORT_INSERT_PATH: &str = "/v3/{project_id}/ports/{port_id}/insert-security-groups";
 const PORT_REMOVE_PATH: &str = "/v3/{project_id}/ports/{port_id}/remove-security-groups";
+const PORT_UPDATE_PATH: &str = "/v1/{project_id}/ports/{port_id}";
 
 /// `DeleteSecurityGroup`: `DELETE /v3/{project_id}/vpc/security-groups/{security_group_id}`
 /// (or `security_group_id` in the body), answered 204. Refused (409) while a port is in the
@@ -80,13 +82,19 @@ fn port_request<'r>(
 ) -> Result<(EndpointKey, &'r Map<String, Value>, bool), ApiError> {
     let map = body(request, codes::PARAM)?;
     let top = Body::new(map, "", codes::PARAM);
+    // The v1 update has no `dry_run`.
+    let keys: &[&str] = if template == PORT_UPDATE_PATH {
+        &["port"]
+    } else {
+        &["port", "dry_run"]
+    };
     let port_id = match path_ids(request, &[template])? {
         Some(ids) => {
-            top.check_keys(&["port", "dry_run"])?;
+            top.check_keys(keys)?;
             ids[1].clone()
         }
         None => {
-            top.check_keys(&["port", "dry_run", "port_id"])?;
+            top.check_keys(&[keys, &["port_id"]].concat())?;
             top.nonempty_str("port_id")?
                 .ok_or_else(|| param("`port_id` is missing (or give the request path)".to_owned()))?
                 .to_owned()
@@ -112,11 +120,16 @@ fn group_list(cloud: &Cx<'_, '_>, port: &Map<String, Value>) -> Result<Vec<Group
     let Some(value) = rest::field(port, "security_groups") else {
         return Err(param("`port.security_groups` is missing".to_owned()).at("port.security_groups"));
     };
-    let Some(items) = value.as_array().filter(|a| !a.is_empty()) else {
+    let Some(items) = value.as_array() else {
         return Err(param(format!(
-            "`port.security_groups` must be a non-empty list of ids, found `{value}`"
+            "`port.security_groups` must be a list of ids, found `{value}`"
         )));
     };
+    if items.is_empty() {
+        return Err(param(
+            "`port.security_groups` is empty: a port without security groups is not modelled (sgeval keeps at least one group per port)".into(),
+        ));
+    }
     let mut keys = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let field = format!("port.security_groups[{i}]");
@@ -241,4 +254,21 @@ fn set_port_groups(
             )),
             other => param(other.to_string()),
         })
+}
+
+/// `UpdatePort` (v1): `PUT /v1/{project_id}/ports/{port_id}`, body `{"port":
+/// {"security_groups": [ids]}}`, sets the port's groups to the list in its order (H15: "you
+/// can update the security group of the cloud service resource that the port belongs to").
+/// The port's other attributes (name, address pairs, DHCP options) are not modelled and
+/// refused. Answers `{"port": {"id", "security_groups"}}`.
+pub(super) fn update_port(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
+    let (key, port, _) = port_request(cloud, request, PORT_UPDATE_PATH, &[])?;
+    let groups = group_list(cloud, port)?;
+    set_port_groups(cloud, key, groups, false)?;
+    let mut answer = port_answer(cloud, key, "", false);
+    if let Value::Object(map) = &mut answer.body {
+        // v1 answers carry no request id.
+        map.remove("request_id");
+    }
+    Ok(answer)
 }
