@@ -39,6 +39,9 @@
 //! - Parameters ECS does not define for the API, or that sgeval does not model, are
 //!   refused (`InvalidParameter`) instead of ignored, so a misspelt field cannot widen a
 //!   rule (Decision 8).
+//! - `DeleteSecurityGroup` is refused (`DependencyViolation`, 403) while a NIC is in the
+//!   group or another group's rule references it (A11); `JoinSecurityGroup` /
+//!   `LeaveSecurityGroup` (A12, A13) are shared with ENS (`alibaba/members.rs`).
 //! - `ClientToken` makes every changing call idempotent: the same token with the same
 //!   parameters answers as the first call did and changes nothing; with other parameters
 //!   `IdempotentParameterMismatch` (400). Only successful calls are remembered.

@@ -25,6 +25,10 @@
 //! | `SecurityGroupEthertypeConflictWithProtocol` | 400 | an IPv6-only protocol with `IPv4` |
 //! | `DuplicateSecurityGroupRuleInPost` | 409 | the same rule twice in one request |
 //! | `SecurityGroupRuleExists` | 409 | the rule exists in the group already |
+//! | `SecurityGroupInUse` | 409 | deleting a group an instance is still in (N1) |
+//! | `NoUniqueMatch` | 409 | assign/unassign: several groups have the name |
+//! | `SecurityGroupExistsForInstance` | 400 | assign: the instance has the group (unconfirmed class) |
+//! | `SecurityGroupNotExistsForInstance` | 400 | unassign: the instance lacks the group (unconfirmed class) |
 //!
 //! Whether Gcore answers Neutron's rule errors synchronously (as here) or as a task `ERROR`
 //! is unconfirmed (G1, G2).

@@ -20,6 +20,10 @@
 //!   and priority decides, so "deny all egress" at priority 1 can sit next to the default
 //!   "allow all egress" at 100. A group holds at most 50 rules, its default rules included.
 //!
+//! - `DeleteSecurityGroup` is refused while a port is in the group; rules of other groups
+//!   that reference it go with it. A port's groups change through the v3 insert/remove calls
+//!   and the v1 `UpdatePort` (`ports.rs`), in the order that decides (Decision 5).
+//!
 //! A request may give the URL in `path`, checked against the API's URI template; without
 //! one, the ids the URL would carry come from the body (`security_group_id` for
 //! ShowSecurityGroup and BatchCreateSecurityGroupRules, `security_group_rule_id` for
