@@ -382,7 +382,9 @@ mod tests {
             assert_eq!(cloud.endpoints(), &before[..]);
         }
         assert_eq!(
-            cloud.set_groups("nope", &[a.clone()]).map_err(|e| e.code()),
+            cloud
+                .set_groups("nope", std::slice::from_ref(&a))
+                .map_err(|e| e.code()),
             Err("UnknownEndpoint")
         );
         // Detaching the middle endpoint moves the last one down, indexes with it.
