@@ -149,6 +149,45 @@ impl Cloud {
         Ok(key)
     }
 
+    /// Replaces the groups of endpoint `name` (by provider id, in association order), with
+    /// the checks of [`Cloud::attach`] on groups and the provider's own (ECS: one region and
+    /// VPC, at most 1,000 rules across them). The endpoint keeps its key and addresses. This
+    /// is the scenario's (and [`crate::live::Live`]'s) change of membership outside provider
+    /// calls; the provider calls that change memberships (ECS/ENS `JoinSecurityGroup`,
+    /// Huawei `AddSecurityGroups`, ...) answer with their own codes.
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`], or what [`Cloud::attach`] refuses about groups.
+    /// Nothing changes then.
+    pub fn set_groups(&mut self, name: &str, group_ids: &[String]) -> Result<EndpointKey, EndpointError> {
+        let key = self
+            .endpoint_by_name(name)
+            .ok_or_else(|| EndpointError::UnknownEndpoint(name.to_owned()))?;
+        let frontend = &self.frontend;
+        let mut txn = self.model.begin();
+        txn.set_group_ids(key, group_ids, |model, name, keys| {
+            frontend.check_attach(model, name, keys)
+        })?;
+        txn.commit();
+        Ok(key)
+    }
+
+    /// Removes endpoint `name`. The endpoints attached after it move down by one place in
+    /// [`Cloud::endpoints`], so their [`EndpointKey`]s go down by one. Returns the key the
+    /// endpoint had.
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`]; nothing changes then.
+    pub fn detach(&mut self, name: &str) -> Result<EndpointKey, EndpointError> {
+        let key = self
+            .endpoint_by_name(name)
+            .ok_or_else(|| EndpointError::UnknownEndpoint(name.to_owned()))?;
+        let mut txn = self.model.begin();
+        txn.detach(key)?;
+        txn.commit();
+        Ok(key)
+    }
+
     /// The endpoints that are members of a group.
     pub fn members(&self, group: GroupKey) -> impl Iterator<Item = &Endpoint> {
         self.model.members(group)
@@ -215,6 +254,7 @@ mod tests {
                 3 => strategy::rule_call(p, GROUP.into()),
                 3 => strategy::invalid_call(p, GROUP.into()).prop_map(|i| i.call),
                 1 => strategy::create_group_of(p, false),
+                1 => Just(delete_group(p)),
             ];
             (
                 Just(p),
@@ -222,6 +262,28 @@ mod tests {
                 prop::collection::vec(step, 1..12),
             )
         })
+    }
+
+    /// The provider's `DeleteSecurityGroup` of the sequence's first group (it has no
+    /// members, so it succeeds until the group is gone).
+    fn delete_group(provider: Provider) -> ApiCall {
+        let (params, body) = match provider {
+            Provider::Ecs => (
+                Some(serde_json::json!({"RegionId": "cn-hangzhou", "SecurityGroupId": GROUP})),
+                None,
+            ),
+            Provider::Ens => (Some(serde_json::json!({"SecurityGroupId": GROUP})), None),
+            Provider::Huawei => (None, Some(serde_json::json!({"security_group_id": GROUP}))),
+            Provider::Gcore => (None, Some(serde_json::json!({"group_id": GROUP}))),
+        };
+        ApiCall {
+            api: "DeleteSecurityGroup".into(),
+            request: Request {
+                params,
+                body,
+                path: None,
+            },
+        }
     }
 
     /// `cloud` as it is after one more call of `api` with `request` that changed nothing
@@ -263,6 +325,78 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn set_groups_and_detach_change_memberships_whole_or_not_at_all() {
+        let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+        let group = |cloud: &mut Cloud, vpc: &str, kind: &str| {
+            let request = Request {
+                params: Some(
+                    serde_json::json!({"RegionId": "cn-hangzhou", "VpcId": vpc, "SecurityGroupType": kind}),
+                ),
+                ..Request::default()
+            };
+            cloud
+                .call("CreateSecurityGroup", &request)
+                .created
+                .expect("a group")
+        };
+        let (a, b) = (
+            group(&mut cloud, "vpc-1", "normal"),
+            group(&mut cloud, "vpc-1", "normal"),
+        );
+        let (other_vpc, advanced) = (
+            group(&mut cloud, "vpc-2", "normal"),
+            group(&mut cloud, "vpc-1", "enterprise"),
+        );
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        cloud
+            .attach("x", &[ip("10.0.0.1")], std::slice::from_ref(&a))
+            .expect("x");
+        cloud
+            .attach("y", &[ip("10.0.0.2")], std::slice::from_ref(&a))
+            .expect("y");
+        cloud
+            .attach("z", &[ip("10.0.0.3")], std::slice::from_ref(&b))
+            .expect("z");
+        // A new order of groups, kept as given.
+        let key = cloud.set_groups("y", &[b.clone(), a.clone()]).expect("set");
+        let keys = |c: &Cloud, ids: &[&String]| {
+            ids.iter()
+                .map(|id| c.group_by_id(id).expect("group").key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cloud.endpoint(key).expect("y").groups, keys(&cloud, &[&b, &a]));
+        // Refusals change nothing.
+        let before = cloud.endpoints().to_vec();
+        for (groups, want) in [
+            (vec![], "NoGroup"),
+            (vec![a.clone(), a.clone()], "RepeatedGroup"),
+            (vec![a.clone(), other_vpc.clone()], "GroupsInDifferentNetworks"),
+            (vec![a.clone(), advanced.clone()], "MixedEcsGroupTypes"),
+            (vec!["sg-nope".to_owned()], "UnknownGroup"),
+        ] {
+            let e = cloud.set_groups("y", &groups).expect_err("refused");
+            assert_eq!(e.code(), want, "{e}");
+            assert_eq!(cloud.endpoints(), &before[..]);
+        }
+        assert_eq!(
+            cloud
+                .set_groups("nope", std::slice::from_ref(&a))
+                .map_err(|e| e.code()),
+            Err("UnknownEndpoint")
+        );
+        // Detaching the middle endpoint moves the last one down, indexes with it.
+        assert_eq!(cloud.detach("y"), Ok(key));
+        assert_eq!(cloud.endpoints().len(), 2);
+        assert_eq!(cloud.endpoint_by_name("y"), None);
+        assert_eq!(cloud.endpoint_by_addr(ip("10.0.0.2")), None);
+        assert_eq!(cloud.endpoint_by_name("z"), Some(key));
+        assert_eq!(cloud.endpoint_by_addr(ip("10.0.0.3")), Some(key));
+        assert_eq!(cloud.detach("y").map_err(|e| e.code()), Err("UnknownEndpoint"));
+        // The freed address and name can be attached again.
+        cloud.attach("y", &[ip("10.0.0.2")], &[b]).expect("again");
     }
 
     #[test]

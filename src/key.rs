@@ -2,8 +2,10 @@
 //!
 //! A key's number is private. Only the cloud's counters mint keys
 //! ([`crate::Cloud`]'s crate-private `next_*` methods, and the endpoint list's length), and
-//! nothing is ever removed from a counter, so a key is never reused: a [`crate::Decision`]
-//! naming a rule stays meaningful while the cloud changes. Users compare, order, hash,
+//! nothing is ever removed from a counter, so a group, rule or address-group key is never
+//! reused: a [`crate::Decision`] naming a rule stays meaningful while the cloud changes. An
+//! endpoint key is the endpoint's place in the list, so removing an endpoint
+//! ([`crate::Cloud::detach`]) moves the later ones down by one. Users compare, order, hash,
 //! print and (de)serialize keys; they get them from the cloud (`Group::key`, `Rule::key`,
 //! [`crate::Cloud::endpoint_keys`], ...).
 
@@ -62,8 +64,8 @@ key!(
 );
 
 key!(
-    /// Stable key of an endpoint: its place in the cloud's endpoint list (endpoints are
-    /// never removed).
+    /// Key of an endpoint: its place in the cloud's endpoint list. Stable while no endpoint
+    /// is removed; [`crate::Cloud::detach`] moves the later endpoints (and keys) down by one.
     EndpointKey,
     "endpoint"
 );

@@ -93,6 +93,9 @@ pub enum EndpointError {
         /// The provider's limit.
         limit: usize,
     },
+    /// No endpoint has this name (or key).
+    #[error("no endpoint is named `{0}`")]
+    UnknownEndpoint(String),
     /// More groups than the provider lets a NIC join.
     #[error("endpoint `{endpoint}` has {count} groups; {provider} allows at most {limit} per NIC")]
     TooManyGroups {
@@ -105,6 +108,27 @@ pub enum EndpointError {
         /// The provider's limit.
         limit: usize,
     },
+}
+
+impl EndpointError {
+    /// The error's name (`DuplicateAddress`, `UnknownEndpoint`, ...): the `code` of a
+    /// refused `AttachEndpoint` / `DetachEndpoint` scenario call.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EndpointError::DuplicateName(_) => "DuplicateName",
+            EndpointError::DuplicateAddress { .. } => "DuplicateAddress",
+            EndpointError::NoAddress(_) => "NoAddress",
+            EndpointError::NoGroup(_) => "NoGroup",
+            EndpointError::UnknownGroup { .. } => "UnknownGroup",
+            EndpointError::AddressGroupAsGroup { .. } => "AddressGroupAsGroup",
+            EndpointError::RepeatedGroup { .. } => "RepeatedGroup",
+            EndpointError::MixedEcsGroupTypes(_) => "MixedEcsGroupTypes",
+            EndpointError::GroupsInDifferentNetworks { .. } => "GroupsInDifferentNetworks",
+            EndpointError::TooManyRules { .. } => "TooManyRules",
+            EndpointError::UnknownEndpoint(_) => "UnknownEndpoint",
+            EndpointError::TooManyGroups { .. } => "TooManyGroups",
+        }
+    }
 }
 
 /// The data of one provider's cloud ([`crate::Cloud`] is this plus the provider's front end).
@@ -258,9 +282,36 @@ impl Model {
         self.by_addr.get(&addr).copied()
     }
 
+    /// Rebuilds the name and address indexes of the endpoints from place `index` on (after
+    /// an endpoint was removed or put back there, the later ones moved).
+    fn reindex_from(&mut self, index: usize) {
+        for (i, e) in self.endpoints.iter().enumerate().skip(index) {
+            let key = EndpointKey::new(i as u32);
+            self.by_name.insert(e.name.clone(), key);
+            for a in &e.ips {
+                self.by_addr.insert(*a, key);
+            }
+        }
+    }
+
     /// The endpoints that are members of a group.
     pub(crate) fn members(&self, group: GroupKey) -> impl Iterator<Item = &Endpoint> {
         self.endpoints.iter().filter(move |e| e.groups.contains(&group))
+    }
+
+    /// The rules of other groups that reference group `key` (`Remote::Group`), as
+    /// (their group, rule); a group's references to itself are not listed.
+    pub(crate) fn references_to(&self, key: GroupKey) -> Vec<(GroupKey, RuleKey)> {
+        self.groups
+            .values()
+            .filter(|g| g.key != key)
+            .flat_map(|g| {
+                g.rules
+                    .iter()
+                    .filter(move |r| r.remote == crate::rule::Remote::Group(key))
+                    .map(move |r| (g.key, r.key))
+            })
+            .collect()
     }
 
     /// The key the next group will get.

@@ -8,6 +8,11 @@
 //!
 //! `"$web"` anywhere in a later string stands for the id that the call with `ref: "web"`
 //! created; `$$` is a literal `$`.
+//!
+//! Besides the provider's APIs, `calls` may hold sgeval's own [`ENDPOINT_APIS`]:
+//! `{"api": "AttachEndpoint", "body": {"name", "ips", "groups"}}` and
+//! `{"api": "DetachEndpoint", "body": {"name"}}` create and remove an endpoint at that point
+//! of the stream, so the provider's membership calls (`JoinSecurityGroup`, ...) can name it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -365,7 +370,7 @@ impl Scenario {
             }
             let api = string_field(obj, "api", &path)?
                 .ok_or_else(|| field_err(format!("{path}.api"), "missing"))?;
-            if !provider.apis().contains(&api.as_str()) {
+            if !provider.apis().contains(&api.as_str()) && !ENDPOINT_APIS.contains(&api.as_str()) {
                 return Err(ScenarioError::UnknownApi {
                     index,
                     api,
@@ -426,6 +431,20 @@ impl Scenario {
                     ))
                 }
             };
+            if ENDPOINT_APIS.contains(&api.as_str()) {
+                if params.is_some() || req_path.is_some() || id.is_some() || ids.is_some() || !defaults {
+                    return Err(field_err(
+                        &path,
+                        format!("`{api}` is sgeval's own call: it takes `body` (and `ref`) only"),
+                    ));
+                }
+                if !body.as_ref().is_some_and(Value::is_object) {
+                    return Err(field_err(
+                        format!("{path}.body"),
+                        format!("`{api}` needs a `body` object"),
+                    ));
+                }
+            }
             calls.push(Call {
                 api,
                 reference,
@@ -564,6 +583,22 @@ impl Scenario {
                     continue;
                 }
             };
+            if ENDPOINT_APIS.contains(&call.api.as_str()) {
+                let response = endpoint_call(&mut cloud, &call.api, request.body.as_ref(), index)?;
+                if let Some(r) = &call.reference {
+                    let target = match response.created.clone().filter(|_| response.is_success()) {
+                        Some(id) => Target::Id(id),
+                        None => Target::Missing(index, call.api.clone()),
+                    };
+                    ids.insert(r.clone(), target);
+                }
+                outcomes.push(Outcome {
+                    api: call.api.clone(),
+                    response,
+                    not_sent: None,
+                });
+                continue;
+            }
             let mark = cloud.rule_key_mark();
             // Pinning is part of the call's transaction: a pin error leaves nothing of the
             // call behind (and aborts the replay).
@@ -648,6 +683,71 @@ impl Scenario {
     pub fn build(&self) -> Result<Cloud, ScenarioError> {
         self.replay()?.into_cloud()
     }
+}
+
+/// sgeval's own calls in a scenario's `calls`, beside the provider's: an endpoint (a NIC:
+/// an instance's or a port) is created or removed at that point of the stream, so churn can
+/// be written the way it happens. `AttachEndpoint` takes `{"name", "ips", "groups"}` as
+/// `endpoints` entries do (its `ref` stands for the name); `DetachEndpoint` takes
+/// `{"name"}`. A refused one (see [`EndpointError`]) answers 409 with
+/// `{"code": <the error's name>, "message"}` and changes nothing, as a refused provider
+/// call does.
+pub const ENDPOINT_APIS: [&str; 2] = ["AttachEndpoint", "DetachEndpoint"];
+
+/// Runs one of [`ENDPOINT_APIS`] with its (substituted) body.
+fn endpoint_call(
+    cloud: &mut Cloud,
+    api: &str,
+    body: Option<&Value>,
+    index: usize,
+) -> Result<Response, ScenarioError> {
+    let path = format!("calls[{index}].body");
+    let obj = body
+        .and_then(Value::as_object)
+        .ok_or_else(|| field_err(&path, "expected an object"))?;
+    let allowed: &[&str] = if api == "AttachEndpoint" {
+        &["name", "ips", "groups"]
+    } else {
+        &["name"]
+    };
+    if let Some(key) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(field_err(
+            format!("{path}.{key}"),
+            format!("unknown field (expected {})", allowed.join(", ")),
+        ));
+    }
+    let name =
+        string_field(obj, "name", &path)?.ok_or_else(|| field_err(format!("{path}.name"), "missing"))?;
+    let result = if api == "AttachEndpoint" {
+        let ips = string_list(obj, "ips", &path)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.parse::<IpAddr>().map_err(|_| {
+                    field_err(
+                        format!("{path}.ips[{i}]"),
+                        format!("`{s}` is not an IP address (no prefix length, no zone)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let groups = string_list(obj, "groups", &path)?;
+        cloud.attach(&name, &ips, &groups)
+    } else {
+        cloud.detach(&name)
+    };
+    Ok(match result {
+        Ok(key) => Response {
+            status: 200,
+            body: serde_json::json!({"endpoint": name, "key": key}),
+            created: Some(name),
+        },
+        Err(e) => Response {
+            status: 409,
+            body: serde_json::json!({"code": e.code(), "message": e.to_string()}),
+            created: None,
+        },
+    })
 }
 
 /// The provider whose semantics each `options` switch changes.

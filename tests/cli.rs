@@ -502,3 +502,37 @@ fn a_call_over_a_provider_quota_gets_the_providers_own_answer() {
     assert_eq!(v["calls"][0]["status"], 400);
     assert_eq!(v["calls"][0]["body"]["Code"], "AuthorizationLimitExceed");
 }
+
+#[test]
+fn api_answers_membership_and_delete_calls_as_the_provider_does() {
+    // Huawei: a port gets a group inserted first, loses another, the group is deleted;
+    // then a delete of a group still on the port is refused.
+    let file = temp_file(
+        "membership-calls.json",
+        r#"{"provider": "huawei", "calls": [
+  {"api": "CreateSecurityGroup", "ref": "web", "body": {"security_group": {"name": "web"}}},
+  {"api": "CreateSecurityGroup", "ref": "ops", "body": {"security_group": {"name": "ops"}}},
+  {"api": "CreateSecurityGroup", "ref": "old", "body": {"security_group": {"name": "old"}}},
+  {"api": "AttachEndpoint", "body": {"name": "port-1", "ips": ["192.168.0.10"], "groups": ["$web", "$old"]}},
+  {"api": "AddSecurityGroups", "body": {"port_id": "port-1", "port": {"security_groups": ["$ops"], "index": 0}}},
+  {"api": "RemoveSecurityGroups", "body": {"port_id": "port-1", "port": {"security_groups": ["$old"]}}},
+  {"api": "DeleteSecurityGroup", "body": {"security_group_id": "$old"}},
+  {"api": "DeleteSecurityGroup", "body": {"security_group_id": "$web"}}]}"#,
+    );
+    let out = sgeval()
+        .args(["api", file.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the last call fails");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("api prints JSON");
+    let calls = v["calls"].as_array().expect("calls");
+    let status: Vec<u64> = calls.iter().map(|c| c["status"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(status, [201, 201, 201, 200, 200, 200, 204, 409]);
+    // The port's groups in their new order: ops first, then web.
+    let ids = |i: usize| calls[i]["body"]["security_group"]["id"].clone();
+    assert_eq!(
+        calls[5]["body"]["port"]["security_groups"],
+        serde_json::json!([ids(1), ids(0)])
+    );
+    assert_eq!(calls[7]["body"]["error_code"], "VPC.0602");
+}

@@ -45,6 +45,10 @@ enum Undo {
     AddressGroup(Box<AddressGroup>),
     /// An endpoint this transaction attached (the last one).
     PopEndpoint,
+    /// An endpoint this transaction detached, with its place in the list.
+    ReinsertEndpoint { index: usize, endpoint: Endpoint },
+    /// An endpoint's groups as they were.
+    EndpointGroups { key: EndpointKey, groups: Vec<GroupKey> },
 }
 
 /// A change of a [`Model`] in progress: whole on [`Transaction::commit`], nothing when
@@ -140,6 +144,15 @@ impl<'m> Transaction<'m> {
                         for a in &e.ips {
                             m.by_addr.remove(a);
                         }
+                    }
+                }
+                Undo::ReinsertEndpoint { index, endpoint } => {
+                    m.endpoints.insert(index, endpoint);
+                    m.reindex_from(index);
+                }
+                Undo::EndpointGroups { key, groups } => {
+                    if let Some(e) = m.endpoints.get_mut(key.get() as usize) {
+                        e.groups = groups;
                     }
                 }
             }
@@ -257,6 +270,7 @@ impl<'m> Transaction<'m> {
                 });
             }
         }
+        // Count first, as the errors were always ordered: no group, too many, then ids.
         if group_ids.is_empty() {
             return Err(EndpointError::NoGroup(name.to_owned()));
         }
@@ -269,36 +283,8 @@ impl<'m> Transaction<'m> {
                 limit,
             });
         }
-        let mut keys = Vec::with_capacity(group_ids.len());
-        for id in group_ids {
-            let key = m.group_by_id(id).map(|g| g.key).ok_or_else(|| {
-                if m.address_group_by_id(id).is_some() {
-                    EndpointError::AddressGroupAsGroup {
-                        endpoint: name.to_owned(),
-                        group: id.clone(),
-                    }
-                } else {
-                    EndpointError::UnknownGroup {
-                        endpoint: name.to_owned(),
-                        group: id.clone(),
-                    }
-                }
-            })?;
-            if keys.contains(&key) {
-                return Err(EndpointError::RepeatedGroup {
-                    endpoint: name.to_owned(),
-                    group: id.clone(),
-                });
-            }
-            keys.push(key);
-        }
-        let enterprise = keys
-            .iter()
-            .filter(|k| matches!(m.groups[k].kind, GroupKind::EcsEnterprise))
-            .count();
-        if enterprise != 0 && enterprise != keys.len() {
-            return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
-        }
+        let keys = resolve_groups(m, name, group_ids)?;
+        check_groups(m, name, &keys)?;
         provider_check(m, name, &keys)?;
         let m = &mut *self.model;
         let key = EndpointKey::new(m.endpoints.len() as u32);
@@ -311,6 +297,104 @@ impl<'m> Transaction<'m> {
         m.by_addr.extend(ips.iter().map(|&a| (a, key)));
         self.journal.push(Undo::PopEndpoint);
         Ok(key)
+    }
+
+    /// Replaces the groups of endpoint `key` (keys of existing groups, in association
+    /// order), after the checks of [`Transaction::attach`] on groups (at least one, none
+    /// twice, the provider's per-NIC limit, ECS basic and advanced apart) and then
+    /// `provider_check`. The endpoint keeps its key, name and addresses.
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`] for a key that names no endpoint, or what the
+    /// checks refuse; nothing changes then.
+    pub(crate) fn set_groups(
+        &mut self,
+        key: EndpointKey,
+        groups: Vec<GroupKey>,
+        provider_check: impl FnOnce(&Model, &str, &[GroupKey]) -> Result<(), EndpointError>,
+    ) -> Result<(), EndpointError> {
+        let m = &*self.model;
+        let Some(endpoint) = m.endpoint(key) else {
+            return Err(EndpointError::UnknownEndpoint(key.to_string()));
+        };
+        let name = endpoint.name.clone();
+        for (i, g) in groups.iter().enumerate() {
+            let Some(group) = m.group(*g) else {
+                return Err(EndpointError::UnknownGroup {
+                    endpoint: name,
+                    group: g.to_string(),
+                });
+            };
+            if groups[..i].contains(g) {
+                return Err(EndpointError::RepeatedGroup {
+                    endpoint: name,
+                    group: group.id.clone(),
+                });
+            }
+        }
+        check_groups(m, &name, &groups)?;
+        provider_check(m, &name, &groups)?;
+        let e = &mut self.model.endpoints[key.get() as usize];
+        let old = std::mem::replace(&mut e.groups, groups);
+        self.journal.push(Undo::EndpointGroups { key, groups: old });
+        Ok(())
+    }
+
+    /// [`Transaction::set_groups`] with the groups named by provider id, as
+    /// [`Transaction::attach`] takes them.
+    ///
+    /// # Errors
+    /// As [`Transaction::set_groups`], and an unknown or repeated group id.
+    pub(crate) fn set_group_ids(
+        &mut self,
+        key: EndpointKey,
+        group_ids: &[String],
+        provider_check: impl FnOnce(&Model, &str, &[GroupKey]) -> Result<(), EndpointError>,
+    ) -> Result<(), EndpointError> {
+        let m = &*self.model;
+        let Some(endpoint) = m.endpoint(key) else {
+            return Err(EndpointError::UnknownEndpoint(key.to_string()));
+        };
+        let keys = resolve_groups(m, &endpoint.name.clone(), group_ids)?;
+        self.set_groups(key, keys, provider_check)
+    }
+
+    /// Removes endpoint `key`: the endpoints attached after it move down by one place,
+    /// so their keys go down by one (an [`EndpointKey`] is a place in the list).
+    ///
+    /// # Errors
+    /// [`EndpointError::UnknownEndpoint`] for a key that names no endpoint.
+    pub(crate) fn detach(&mut self, key: EndpointKey) -> Result<(), EndpointError> {
+        let index = key.get() as usize;
+        let m = &mut *self.model;
+        if index >= m.endpoints.len() {
+            return Err(EndpointError::UnknownEndpoint(key.to_string()));
+        }
+        let endpoint = m.endpoints.remove(index);
+        m.by_name.remove(&endpoint.name);
+        for a in &endpoint.ips {
+            m.by_addr.remove(a);
+        }
+        m.reindex_from(index);
+        self.journal.push(Undo::ReinsertEndpoint { index, endpoint });
+        Ok(())
+    }
+
+    /// Removes a group with its rules. The caller (a front end) has checked that no
+    /// endpoint is a member and has removed or refused whatever references the group: a
+    /// group that still has members is not removed (`false`), so no endpoint ever names a
+    /// group that does not exist.
+    pub(crate) fn remove_group(&mut self, key: GroupKey) -> bool {
+        if self.model.members(key).next().is_some() {
+            return false;
+        }
+        let Some(old) = self.model.groups.remove(&key) else {
+            return false;
+        };
+        if self.whole.insert(key) {
+            self.journal.push(Undo::Group(Box::new(old)));
+        }
+        true
     }
 
     /// Gives the objects one call created the ids the cloud really gave them (an imported
@@ -518,6 +602,59 @@ impl<'m> Transaction<'m> {
     }
 }
 
+/// The keys of `group_ids` (provider ids, in association order) for endpoint `name`.
+fn resolve_groups(m: &Model, name: &str, group_ids: &[String]) -> Result<Vec<GroupKey>, EndpointError> {
+    let mut keys = Vec::with_capacity(group_ids.len());
+    for id in group_ids {
+        let key = m.group_by_id(id).map(|g| g.key).ok_or_else(|| {
+            if m.address_group_by_id(id).is_some() {
+                EndpointError::AddressGroupAsGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                }
+            } else {
+                EndpointError::UnknownGroup {
+                    endpoint: name.to_owned(),
+                    group: id.clone(),
+                }
+            }
+        })?;
+        if keys.contains(&key) {
+            return Err(EndpointError::RepeatedGroup {
+                endpoint: name.to_owned(),
+                group: id.clone(),
+            });
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The checks every provider makes on a NIC's groups: at least one, at most the
+/// provider's per-NIC limit, ECS basic and advanced groups apart (Decision 3).
+fn check_groups(m: &Model, name: &str, keys: &[GroupKey]) -> Result<(), EndpointError> {
+    if keys.is_empty() {
+        return Err(EndpointError::NoGroup(name.to_owned()));
+    }
+    let limit = m.provider().profile().groups_per_nic;
+    if keys.len() > limit {
+        return Err(EndpointError::TooManyGroups {
+            endpoint: name.to_owned(),
+            count: keys.len(),
+            provider: m.provider(),
+            limit,
+        });
+    }
+    let enterprise = keys
+        .iter()
+        .filter(|k| matches!(m.groups.get(k).map(|g| g.kind), Some(GroupKind::EcsEnterprise)))
+        .count();
+    if enterprise != 0 && enterprise != keys.len() {
+        return Err(EndpointError::MixedEcsGroupTypes(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Whether some string value in `v` equals `s`.
 fn has_str(v: &serde_json::Value, s: &str) -> bool {
     match v {
@@ -560,6 +697,9 @@ mod tests {
         ReplaceAddressGroup(usize),
         Attach(usize, u8),
         Pin(usize, bool),
+        Detach(usize),
+        SetGroups(usize, usize, bool),
+        RemoveGroup(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -572,6 +712,10 @@ mod tests {
             any::<usize>().prop_map(Op::ReplaceAddressGroup),
             (any::<usize>(), any::<u8>()).prop_map(|(g, a)| Op::Attach(g, a)),
             (any::<usize>(), any::<bool>()).prop_map(|(g, r)| Op::Pin(g, r)),
+            any::<usize>().prop_map(Op::Detach),
+            (any::<usize>(), any::<usize>(), any::<bool>())
+                .prop_map(|(e, g, both)| Op::SetGroups(e, g, both)),
+            any::<usize>().prop_map(Op::RemoveGroup),
         ]
     }
 
@@ -669,6 +813,49 @@ mod tests {
                     t.endpoint_by_addr(ip)
                         .is_some_and(|e| t.endpoint(e).unwrap().name == name)
                 );
+            }
+            Op::Detach(e) => {
+                let n = t.endpoints().len();
+                if n == 0 {
+                    return;
+                }
+                let key = EndpointKey::new((e % n) as u32);
+                let name = t.endpoint(key).map(|e| e.name.clone()).unwrap();
+                assert_eq!(t.detach(key), Ok(()));
+                assert_eq!(t.endpoints().len(), n - 1);
+                assert_eq!(t.endpoint_by_name(&name), None);
+                // The later endpoints moved down and their indexes with them.
+                for (i, e) in t.endpoints().iter().enumerate() {
+                    assert_eq!(t.endpoint_by_name(&e.name), Some(EndpointKey::new(i as u32)));
+                    assert!(e
+                        .ips
+                        .iter()
+                        .all(|a| t.endpoint_by_addr(*a) == Some(EndpointKey::new(i as u32))));
+                }
+            }
+            Op::SetGroups(e, g, both) => {
+                let n = t.endpoints().len();
+                let Some(g) = nth_group(t, g) else { return };
+                if n == 0 {
+                    return;
+                }
+                let key = EndpointKey::new((e % n) as u32);
+                let mut groups = vec![g];
+                if both {
+                    if let Some(other) = t.groups.keys().copied().find(|k| *k != g) {
+                        groups.insert(0, other);
+                    }
+                }
+                let done = t.set_groups(key, groups.clone(), |_, _, _| Ok(()));
+                if done.is_ok() {
+                    assert_eq!(t.endpoint(key).unwrap().groups, groups);
+                }
+            }
+            Op::RemoveGroup(g) => {
+                let Some(g) = nth_group(t, g) else { return };
+                let in_use = t.members(g).next().is_some();
+                assert_eq!(t.remove_group(g), !in_use);
+                assert_eq!(t.group(g).is_some(), in_use);
             }
             Op::Pin(g, rules) => {
                 let Some(g) = nth_group(t, g) else { return };

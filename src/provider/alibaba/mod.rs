@@ -10,6 +10,7 @@
 //! `Invalid<Param>` error naming the field and the value.
 
 pub(crate) mod codes;
+pub(crate) mod members;
 pub(crate) mod rules;
 
 use std::collections::BTreeMap;

@@ -272,3 +272,62 @@ pub(super) fn describe(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     fields.insert("Permissions".into(), json!({ "Permission": permissions }));
     Ok((fields, None))
 }
+
+// ---- DeleteSecurityGroup, JoinSecurityGroup, LeaveSecurityGroup ----
+
+/// `DeleteSecurityGroup` (A11): `RegionId` and `SecurityGroupId` required; refused with
+/// `DependencyViolation` (403) while a NIC is in the group or a rule of another group
+/// references it.
+pub(super) fn delete_group(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
+    let target = target(cloud, &mut p)?;
+    let key = target.key;
+    p.finish("DeleteSecurityGroup")?;
+    let answer = alibaba::members::delete(cloud, key)?;
+    cloud.effect.deleted = Some(key);
+    Ok(answer)
+}
+
+/// `JoinSecurityGroup` (A12) / `LeaveSecurityGroup` (A13): `SecurityGroupId` required, one
+/// of `InstanceId` / `NetworkInterfaceId`, `RegionId` optional (when given, the group must
+/// be in it).
+pub(super) fn membership(cloud: &mut Cx<'_, '_>, mut p: Params, join: bool) -> Answer {
+    let api = if join {
+        "JoinSecurityGroup"
+    } else {
+        "LeaveSecurityGroup"
+    };
+    let id = p.required("SecurityGroupId", codes::INVALID_SECURITY_GROUP_ID_MALFORMED)?;
+    let region = match p.has("RegionId") {
+        true => Some(region_param(&mut p)?),
+        false => None,
+    };
+    let nic = alibaba::members::nic(cloud, &mut p, Dialect::Ecs)?;
+    p.finish(api)?;
+    let st = &cloud.frontend;
+    let key = cloud
+        .group_by_id(&id)
+        .filter(|g| {
+            region
+                .as_ref()
+                .is_none_or(|r| st.groups.get(&g.key).is_some_and(|m| &m.region == r))
+        })
+        .map(|g| g.key)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                codes::INVALID_SECURITY_GROUP_ID_NOT_FOUND,
+                match &region {
+                    Some(r) => format!("`SecurityGroupId` `{id}` does not exist in region `{r}`"),
+                    None => format!("`SecurityGroupId` `{id}` does not exist"),
+                },
+            )
+        })?;
+    if join {
+        let frontend = cloud.frontend;
+        alibaba::members::join(cloud, nic, key, |m, name, keys| {
+            frontend.check_attach(m, name, keys)
+        })
+    } else {
+        alibaba::members::leave(cloud, nic, key)
+    }
+}

@@ -39,6 +39,9 @@
 //! - Parameters ECS does not define for the API, or that sgeval does not model, are
 //!   refused (`InvalidParameter`) instead of ignored, so a misspelt field cannot widen a
 //!   rule (Decision 8).
+//! - `DeleteSecurityGroup` is refused (`DependencyViolation`, 403) while a NIC is in the
+//!   group or another group's rule references it (A11); `JoinSecurityGroup` /
+//!   `LeaveSecurityGroup` (A12, A13) are shared with ENS (`alibaba/members.rs`).
 //! - `ClientToken` makes every changing call idempotent: the same token with the same
 //!   parameters answers as the first call did and changes nothing; with other parameters
 //!   `IdempotentParameterMismatch` (400). Only successful calls are remembered.
@@ -74,6 +77,9 @@ pub const APIS: &[&str] = &[
     "RevokeSecurityGroupEgress",
     "ModifySecurityGroupPolicy",
     "DescribeSecurityGroupAttribute",
+    "DeleteSecurityGroup",
+    "JoinSecurityGroup",
+    "LeaveSecurityGroup",
 ];
 
 // The quotas, from the one table of them ([`Profile::ECS`]).
@@ -104,6 +110,8 @@ pub(crate) struct Frontend {
 pub(crate) struct Effect {
     token: Option<(String, Remembered)>,
     group: Option<(GroupKey, Meta)>,
+    /// A group the call deleted.
+    deleted: Option<GroupKey>,
 }
 
 impl Frontend {
@@ -111,6 +119,9 @@ impl Frontend {
     pub(crate) fn apply(&mut self, effect: Effect) {
         self.tokens.extend(effect.token);
         self.groups.extend(effect.group);
+        if let Some(key) = effect.deleted {
+            self.groups.remove(&key);
+        }
     }
 }
 
@@ -177,6 +188,9 @@ fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
         "RevokeSecurityGroup" => revoke(cloud, params, Direction::Ingress, api)?,
         "RevokeSecurityGroupEgress" => revoke(cloud, params, Direction::Egress, api)?,
         "ModifySecurityGroupPolicy" => modify_policy(cloud, params)?,
+        "DeleteSecurityGroup" => delete_group(cloud, params)?,
+        "JoinSecurityGroup" => membership(cloud, params, true)?,
+        "LeaveSecurityGroup" => membership(cloud, params, false)?,
         other => {
             return Err(ApiError::new(
                 400,

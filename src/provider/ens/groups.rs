@@ -74,3 +74,33 @@ pub(super) fn create(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     });
     Ok(created_group(id))
 }
+
+// ---- DeleteSecurityGroup, JoinSecurityGroup, LeaveSecurityGroup ----
+
+/// `DeleteSecurityGroup` (E5): `SecurityGroupId` required; refused while an instance is in
+/// the group (E5: "make sure that no instances exist in the security group"; the code,
+/// `DependencyViolation` 403, is ECS's: unconfirmed for ENS). ENS groups reference no
+/// groups, so nothing else can hold one.
+pub(super) fn delete_group(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
+    let key = target(cloud, &mut p)?.key;
+    p.finish("DeleteSecurityGroup")?;
+    alibaba::members::delete(cloud, key)
+}
+
+/// `JoinSecurityGroup` / `LeaveSecurityGroup` (E6): `SecurityGroupId` required, one of
+/// `InstanceId` / `NetworkInterfaceId`. The codes are ECS's (unconfirmed for ENS).
+pub(super) fn membership(cloud: &mut Cx<'_, '_>, mut p: Params, join: bool) -> Answer {
+    let api = if join {
+        "JoinSecurityGroup"
+    } else {
+        "LeaveSecurityGroup"
+    };
+    let key = target(cloud, &mut p)?.key;
+    let nic = alibaba::members::nic(cloud, &mut p, Dialect::Ens)?;
+    p.finish(api)?;
+    if join {
+        alibaba::members::join(cloud, nic, key, |_, _, _| Ok(()))
+    } else {
+        alibaba::members::leave(cloud, nic, key)
+    }
+}

@@ -53,6 +53,9 @@ pub const APIS: &[&str] = &[
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroup",
     "RevokeSecurityGroupEgress",
+    "DeleteSecurityGroup",
+    "JoinSecurityGroup",
+    "LeaveSecurityGroup",
 ];
 
 /// Rules per group, inline or added later (E1: `Permissions` N = 0..200), from
@@ -78,6 +81,9 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "AuthorizeSecurityGroupEgress" => authorize(cloud, params, Direction::Egress, api),
         "RevokeSecurityGroup" => revoke(cloud, params, Direction::Ingress, api),
         "RevokeSecurityGroupEgress" => revoke(cloud, params, Direction::Egress, api),
+        "DeleteSecurityGroup" => delete_group(cloud, params),
+        "JoinSecurityGroup" => membership(cloud, params, true),
+        "LeaveSecurityGroup" => membership(cloud, params, false),
         other => Err(ApiError::new(
             400,
             codes::INVALID_ACTION_NOT_FOUND,

@@ -25,6 +25,10 @@
 //! | `SecurityGroupEthertypeConflictWithProtocol` | 400 | an IPv6-only protocol with `IPv4` |
 //! | `DuplicateSecurityGroupRuleInPost` | 409 | the same rule twice in one request |
 //! | `SecurityGroupRuleExists` | 409 | the rule exists in the group already |
+//! | `SecurityGroupInUse` | 409 | deleting a group an instance is still in (N1) |
+//! | `NoUniqueMatch` | 409 | assign/unassign: several groups have the name |
+//! | `SecurityGroupExistsForInstance` | 400 | assign: the instance has the group (unconfirmed class) |
+//! | `SecurityGroupNotExistsForInstance` | 400 | unassign: the instance lacks the group (unconfirmed class) |
 //!
 //! Whether Gcore answers Neutron's rule errors synchronously (as here) or as a task `ERROR`
 //! is unconfirmed (G1, G2).
@@ -36,10 +40,12 @@
 
 mod codes;
 mod groups;
+mod instances;
 pub(crate) mod rules;
 
 use codes::*;
 use groups::*;
+use instances::*;
 use rules::*;
 
 use std::collections::BTreeMap;
@@ -60,6 +66,9 @@ pub const APIS: &[&str] = &[
     "CreateSecurityGroupRule",
     "DeleteSecurityGroupRule",
     "GetTask",
+    "DeleteSecurityGroup",
+    "AssignSecurityGroup",
+    "UnassignSecurityGroup",
 ];
 
 const SALT_REQUEST: u64 = 2;
@@ -105,6 +114,9 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "CreateSecurityGroupRule" => create_rule(cloud, request, &request_id),
         "DeleteSecurityGroupRule" => delete_rule(cloud, request, &request_id),
         "GetTask" => get_task(cloud, request),
+        "DeleteSecurityGroup" => delete_security_group(cloud, request),
+        "AssignSecurityGroup" => assign(cloud, request),
+        "UnassignSecurityGroup" => unassign(cloud, request),
         other => Err(neutron(
             404,
             "HTTPError",

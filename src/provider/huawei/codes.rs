@@ -26,3 +26,10 @@ pub const ADDRESS_GROUP_PARAM: &str = "VPC.9901";
 pub const ADDRESS_GROUP_NOT_FOUND: &str = "VPC.9904";
 /// 404 of the API gateway for a URL that is no API (documented gateway code).
 pub const NO_SUCH_API: &str = "APIGW.0101";
+/// 409 for a security group still associated with a port on delete (H13 states the
+/// constraint; no code is documented for it: unconfirmed, the 409 code of the
+/// security-group module).
+pub const IN_USE: &str = "VPC.0602";
+/// 404 for a port that does not exist (unconfirmed: the error-code page names no v3 port
+/// code; this is the security-group module's 404 code, as for a missing rule).
+pub const PORT_NOT_FOUND: &str = "VPC.0603";

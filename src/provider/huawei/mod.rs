@@ -20,6 +20,10 @@
 //!   and priority decides, so "deny all egress" at priority 1 can sit next to the default
 //!   "allow all egress" at 100. A group holds at most 50 rules, its default rules included.
 //!
+//! - `DeleteSecurityGroup` is refused while a port is in the group; rules of other groups
+//!   that reference it go with it. A port's groups change through the v3 insert/remove calls
+//!   and the v1 `UpdatePort` (`ports.rs`), in the order that decides (Decision 5).
+//!
 //! A request may give the URL in `path`, checked against the API's URI template; without
 //! one, the ids the URL would carry come from the body (`security_group_id` for
 //! ShowSecurityGroup and BatchCreateSecurityGroupRules, `security_group_rule_id` for
@@ -32,11 +36,13 @@
 mod address_groups;
 mod codes;
 mod groups;
+mod ports;
 pub(crate) mod rules;
 
 use crate::profile::{known, Profile};
 use address_groups::*;
 use groups::*;
+use ports::*;
 use rules::*;
 
 use std::net::IpAddr;
@@ -45,7 +51,7 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::group::{AddressEntry, AddressGroup, AddressGroupKey, Group, GroupKind};
-use crate::model::Model;
+use crate::model::{EndpointError, Model};
 use crate::provider::rest::{self, Body};
 use crate::provider::{ApiError, CallContext};
 use crate::request::{Request, Response};
@@ -59,6 +65,10 @@ pub const APIS: &[&str] = &[
     "BatchCreateSecurityGroupRules",
     "DeleteSecurityGroupRule",
     "CreateAddressGroup",
+    "DeleteSecurityGroup",
+    "AddSecurityGroups",
+    "RemoveSecurityGroups",
+    "UpdatePort",
 ];
 
 /// Salts of the deterministic ids.
@@ -121,6 +131,10 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
         "BatchCreateSecurityGroupRules" => batch_create_rules(cloud, request, &request_id),
         "DeleteSecurityGroupRule" => delete_rule(cloud, request),
         "CreateAddressGroup" => create_address_group(cloud, request, &request_id),
+        "DeleteSecurityGroup" => delete_security_group(cloud, request),
+        "AddSecurityGroups" => add_security_groups(cloud, request, &request_id),
+        "RemoveSecurityGroups" => remove_security_groups(cloud, request, &request_id),
+        "UpdatePort" => update_port(cloud, request),
         other => Err(ApiError::new(
             404,
             codes::NO_SUCH_API,
