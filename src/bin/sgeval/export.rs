@@ -1,4 +1,7 @@
 //! `sgeval export nftables`: an endpoint's decisions as an nftables ruleset.
+//! `sgeval export describe`: the provider's describe/list answers for a scenario, as JSON
+//! lines `sgeval import` reads back. `sgeval export terraform`: `terraform show -json` of a
+//! state holding it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +16,19 @@ use crate::util::{bad_input, emit, read_scenario, warn_unresolved};
 pub enum ExportCmd {
     /// `table inet sgeval` for `nft -f`: the endpoint's decisions in the kernel.
     Nftables(Args),
+    /// The provider's describe/list answers (JSON lines, one answer a line), as
+    /// `sgeval import` reads them back.
+    Describe(DocArgs),
+}
+
+/// Arguments of `sgeval export describe` and `sgeval export terraform`.
+#[derive(Debug, clap::Args)]
+pub struct DocArgs {
+    /// The scenario file (JSON).
+    pub scenario: PathBuf,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Which directions to export.
@@ -60,7 +76,10 @@ pub struct Args {
 
 /// Runs `sgeval export`.
 pub fn run(cmd: ExportCmd) -> ExitCode {
-    let ExportCmd::Nftables(args) = cmd;
+    let args = match cmd {
+        ExportCmd::Nftables(args) => args,
+        ExportCmd::Describe(args) => return documents(&args, false),
+    };
     let scenario = match read_scenario(&args.scenario) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
@@ -106,5 +125,43 @@ pub fn run(cmd: ExportCmd) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => bad_input(format!("{}: {e}", args.scenario.display())),
+    }
+}
+
+/// `sgeval export describe|terraform`.
+fn documents(args: &DocArgs, terraform: bool) -> ExitCode {
+    let scenario = match read_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    // An unresolved item is not in the cloud; a document without it would read back as
+    // settled, so refuse rather than drop it.
+    if !scenario.unresolved.is_empty() {
+        return bad_input(format!(
+            "{}: {} unresolved item(s) (first: `{}`); no provider document can carry what the import did not settle",
+            args.scenario.display(),
+            scenario.unresolved.len(),
+            scenario.unresolved[0].subject
+        ));
+    }
+    let cloud = match scenario.build() {
+        Ok(c) => c,
+        Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
+    };
+    let _ = terraform;
+    let text = sgeval::export::describe(&cloud).map(|r| sgeval::export::json_lines(&r));
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
+    };
+    match &args.out {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => bad_input(format!("cannot write `{}`: {e}", path.display())),
+        },
+        None => {
+            emit(text.trim_end());
+            ExitCode::SUCCESS
+        }
     }
 }

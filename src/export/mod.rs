@@ -1,0 +1,188 @@
+//! Exporting a [`Cloud`] as the documents users hand to [`crate::import`]: each provider's
+//! describe/list answers ([`describe`]) and `terraform show -json` of a state
+//! ([`terraform`]), in the published shapes the importers read (the same shapes as
+//! `tests/fixtures/import/`, whose READMEs cite the sources; `import-formats.md`).
+//!
+//! The exporters are the other half of the import round trip (issue 17 item 4): a cloud
+//! exported and imported back gives the same [`crate::Decision`] on every packet, naming
+//! the same rules, except where a format renames something (listed per format below) or
+//! cannot carry a fact, which the exporter refuses with [`ExportError::Unrepresentable`]
+//! naming what (never a silent drop of a verdict-deciding field), or the importer marks
+//! unresolved (Huawei group order in a Terraform set).
+//!
+//! What the model does not hold is left out rather than invented: no instance ids, subnets,
+//! MAC addresses or regions the cloud was not given. The documents therefore carry:
+//!
+//! - every group under its id, with its name, description and the attributes the provider
+//!   shows (ECS `SecurityGroupType`, `VpcId`, `RegionId`, `InnerAccessPolicy`);
+//! - every rule as the provider shows it ([`crate::Rule::shown`]), in creation order
+//!   (creation times count up in that order where the format has them);
+//! - every endpoint as one NIC (ECS/ENS ENI, Huawei port, Gcore instance port) whose id is
+//!   the endpoint's name, with its addresses and its groups in association order.
+
+mod alibaba;
+mod gcore;
+mod huawei;
+
+use serde_json::Value;
+
+use crate::{Cloud, Provider};
+
+/// Why a cloud could not be exported.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// The format cannot carry a fact a verdict depends on.
+    #[error("{format}: {subject}: `{field}` cannot be written: {reason}")]
+    Unrepresentable {
+        /// The format (`describe`, `terraform`).
+        format: &'static str,
+        /// The group, rule or endpoint concerned (its id or name).
+        subject: String,
+        /// The field or attribute that cannot be carried.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ExportError {
+    pub(crate) fn new(
+        format: &'static str,
+        subject: impl Into<String>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> ExportError {
+        ExportError::Unrepresentable {
+            format,
+            subject: subject.into(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One provider answer: the call that gives it and its JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// The call (`DescribeSecurityGroupAttribute`, `ShowSecurityGroup`,
+    /// `GET /cloud/v1/securitygroups`, ...), for the reader's eye; not part of the document.
+    pub call: String,
+    /// The answer as the provider's CLI or SDK prints it.
+    pub body: Value,
+}
+
+/// The describe/list answers that describe `cloud`, one per call, in the order a user
+/// would fetch them:
+///
+/// - ECS: `DescribeSecurityGroups` (one per region), `DescribeSecurityGroupAttribute` per
+///   group, `DescribeNetworkInterfaces`.
+/// - ENS: `DescribeSecurityGroups`, `DescribeSecurityGroupAttribute` per group (rules
+///   without ids, as ENS shows them, with `CreationTime`), `DescribeNetworkInterfaces`
+///   (`SecurityGroupIds.SecurityGroup`).
+/// - Huawei: `ShowSecurityGroup` per group (its rules inline), `ListAddressGroup`,
+///   `ListPorts` (each port's groups in association order).
+/// - Gcore: the group list `{count, results}` (rules inline), then per endpoint its
+///   instance's `/interfaces` and `/ports` answers, joined by port id.
+///
+/// Renamed on the way: ENS rules have no ids in ENS answers, so the importer names each by
+/// its place (`FILE#Permissions.Permission[i]`, `i` its position in its group).
+///
+/// # Errors
+/// [`ExportError::Unrepresentable`] for a group or rule that has no provider view (a cloud
+/// built without provider calls).
+pub fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+    match cloud.provider() {
+        Provider::Ecs => alibaba::ecs(cloud),
+        Provider::Ens => alibaba::ens(cloud),
+        Provider::Huawei => huawei::describe(cloud),
+        Provider::Gcore => gcore::describe(cloud),
+    }
+}
+
+/// The answers as JSON lines (one compact document a line), the bundle `sgeval import`
+/// reads in one pass.
+pub fn json_lines(responses: &[Response]) -> String {
+    let mut out = String::new();
+    for r in responses {
+        out.push_str(&r.body.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// A rule's or group's provider view as an object, or an error naming it.
+pub(crate) fn view<'a>(
+    format: &'static str,
+    subject: &str,
+    shown: &'a Value,
+) -> Result<&'a serde_json::Map<String, Value>, ExportError> {
+    shown.as_object().ok_or_else(|| {
+        ExportError::new(
+            format,
+            subject,
+            "shown",
+            "it has no provider view (made without provider calls); nothing to export",
+        )
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, `n` seconds after 2025-01-01T00:00:00Z (within 2025; creation
+/// times that count up in creation order, where the model keeps none).
+pub(crate) fn timestamp(n: usize) -> String {
+    const DAYS: [u64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let n = n as u64 % (365 * 86_400);
+    let (mut day, secs) = (n / 86_400, n % 86_400);
+    let mut month = 0;
+    while day >= DAYS[month] {
+        day -= DAYS[month];
+        month += 1;
+    }
+    format!(
+        "2025-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        month + 1,
+        day + 1,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A request id in the provider's style, from a counter.
+pub(crate) fn request_id(n: usize, dashed: bool) -> String {
+    let hex = format!(
+        "{:032X}",
+        0x5E6E_0000_0000_0000_0000_0000_0000_0000u128 + n as u128
+    );
+    if dashed {
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    } else {
+        hex.to_ascii_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_count_up_in_text_order() {
+        assert_eq!(timestamp(0), "2025-01-01T00:00:00Z");
+        assert_eq!(timestamp(86_400 * 31 + 3661), "2025-02-01T01:01:01Z");
+        assert_eq!(timestamp(86_400 * 364 + 86_399), "2025-12-31T23:59:59Z");
+        let t: Vec<String> = (0..200_000).step_by(997).map(timestamp).collect();
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn request_ids_look_like_the_providers() {
+        assert_eq!(request_id(1, true), "5E6E0000-0000-0000-0000-000000000001");
+        assert_eq!(request_id(2, false), "5e6e0000000000000000000000000002");
+    }
+}
