@@ -23,6 +23,9 @@
 mod alibaba;
 mod gcore;
 mod huawei;
+mod terraform;
+
+pub use terraform::Names;
 
 use serde_json::Value;
 
@@ -108,6 +111,68 @@ pub fn json_lines(responses: &[Response]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// How Huawei endpoints are written in Terraform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HuaweiMembers {
+    /// Each endpoint a `huaweicloud_networking_port_v2` whose `security_group_ids` is a
+    /// list: the association order is carried.
+    #[default]
+    Ports,
+    /// Each endpoint a `huaweicloud_compute_instance` whose `security_group_ids` is a set
+    /// (trap 19): listed sorted, so the association order of an endpoint with more than one
+    /// group is not carried, and the importer marks it unresolved
+    /// ([`crate::import::UnresolvedKind::GroupOrder`]).
+    Instances,
+}
+
+/// Choices of the Terraform export.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TerraformOptions {
+    /// How Huawei endpoints are written.
+    pub huawei_members: HuaweiMembers,
+}
+
+/// `terraform show -json` of a state holding `cloud` (format version 1.0), with
+/// [`TerraformOptions::default`]: every group, rule and endpoint as the provider's
+/// resources, named as [`Names`] says so that addresses sort in creation order (the order
+/// the importer takes rules in, where no creation time is read).
+///
+/// - ECS: `alicloud_security_group`, `alicloud_security_group_rule` (egress peers in the
+///   ingress-named fields, trap 18; `security_group_rule_id` the rule's id, so decisions
+///   name the same rules), each endpoint an `alicloud_ecs_network_interface` whose
+///   `security_group_ids` is a set, listed sorted (ECS pools the groups' rules, so the
+///   verdict does not depend on the order; the rule named among equals may, as for any
+///   set-typed membership).
+/// - ENS: `alicloud_ens_security_group` with its rules inline (`permissions`, no ids:
+///   the importer names each by its place, `<address>.permissions[i]`), each endpoint an
+///   `alicloud_ens_instance` (`security_id`, its first group) and one
+///   `alicloud_ens_instance_security_group_attachment` per further group.
+/// - Huawei: `huaweicloud_networking_secgroup` (`delete_default_rules = true`, every rule,
+///   the defaults too, a `huaweicloud_networking_secgroup_rule`; the computed `rules` lists
+///   them all), `huaweicloud_vpc_address_group`, endpoints as [`HuaweiMembers`] says.
+/// - Gcore: the v2 line, `gcore_cloud_security_group` (its read-only
+///   `security_group_rules` lists every rule), a `gcore_cloud_security_group_rule` per rule
+///   (`group_id`), each endpoint a `gcore_cloud_instance` with one interface (its groups as
+///   `security_groups[] {id}`, its addresses in `ip_address` and `fixed_ip_assignments`).
+///
+/// # Errors
+/// [`ExportError::Unrepresentable`] for what a resource has no attribute for, naming the
+/// rule or endpoint and the field: an ECS source-port filter (`SourcePortRange`), the
+/// local address of an ECS quintuple rule, a disabled Huawei rule (`enabled`), an ENS
+/// endpoint with other than one IPv4 address (`private_ip_address`), a Huawei instance
+/// with more than one address of a family.
+pub fn terraform(cloud: &Cloud) -> Result<Value, ExportError> {
+    terraform_with(cloud, &TerraformOptions::default())
+}
+
+/// [`terraform`] with `options`.
+///
+/// # Errors
+/// As [`terraform`].
+pub fn terraform_with(cloud: &Cloud, options: &TerraformOptions) -> Result<Value, ExportError> {
+    terraform::state(cloud, options)
 }
 
 /// A rule's or group's provider view as an object, or an error naming it.

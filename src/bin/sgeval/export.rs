@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sgeval::export::{HuaweiMembers, TerraformOptions};
 use sgeval::nftables::{self, Export, Key, Scope};
 use sgeval::Direction;
 
@@ -19,6 +20,29 @@ pub enum ExportCmd {
     /// The provider's describe/list answers (JSON lines, one answer a line), as
     /// `sgeval import` reads them back.
     Describe(DocArgs),
+    /// `terraform show -json` of a state holding the scenario's groups, rules and endpoints.
+    Terraform(TfArgs),
+}
+
+/// How Huawei endpoints are written in a Terraform state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuaweiMembersArg {
+    /// `huaweicloud_networking_port_v2`: its `security_group_ids` list keeps the order.
+    Port,
+    /// `huaweicloud_compute_instance`: its `security_group_ids` is a set; an import marks
+    /// the order of an endpoint with several groups unresolved.
+    Instance,
+}
+
+/// Arguments of `sgeval export terraform`.
+#[derive(Debug, clap::Args)]
+pub struct TfArgs {
+    /// The scenario and the output file.
+    #[command(flatten)]
+    pub doc: DocArgs,
+    /// Huawei: the resource each endpoint becomes.
+    #[arg(long, value_enum, default_value_t = HuaweiMembersArg::Port)]
+    pub huawei_members: HuaweiMembersArg,
 }
 
 /// Arguments of `sgeval export describe` and `sgeval export terraform`.
@@ -78,7 +102,19 @@ pub struct Args {
 pub fn run(cmd: ExportCmd) -> ExitCode {
     let args = match cmd {
         ExportCmd::Nftables(args) => args,
-        ExportCmd::Describe(args) => return documents(&args, false),
+        ExportCmd::Describe(args) => return documents(&args, None),
+        ExportCmd::Terraform(args) => {
+            let members = match args.huawei_members {
+                HuaweiMembersArg::Port => HuaweiMembers::Ports,
+                HuaweiMembersArg::Instance => HuaweiMembers::Instances,
+            };
+            return documents(
+                &args.doc,
+                Some(TerraformOptions {
+                    huawei_members: members,
+                }),
+            );
+        }
     };
     let scenario = match read_scenario(&args.scenario) {
         Ok(s) => s,
@@ -129,7 +165,7 @@ pub fn run(cmd: ExportCmd) -> ExitCode {
 }
 
 /// `sgeval export describe|terraform`.
-fn documents(args: &DocArgs, terraform: bool) -> ExitCode {
+fn documents(args: &DocArgs, terraform: Option<TerraformOptions>) -> ExitCode {
     let scenario = match read_scenario(&args.scenario) {
         Ok(s) => s,
         Err(e) => return bad_input(e),
@@ -148,8 +184,15 @@ fn documents(args: &DocArgs, terraform: bool) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
     };
-    let _ = terraform;
-    let text = sgeval::export::describe(&cloud).map(|r| sgeval::export::json_lines(&r));
+    let text = if let Some(options) = terraform {
+        sgeval::export::terraform_with(&cloud, &options).map(|v| {
+            let mut t = serde_json::to_string_pretty(&v).unwrap_or_default();
+            t.push('\n');
+            t
+        })
+    } else {
+        sgeval::export::describe(&cloud).map(|r| sgeval::export::json_lines(&r))
+    };
     let text = match text {
         Ok(t) => t,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
