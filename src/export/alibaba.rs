@@ -82,7 +82,6 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         regions.entry(region.clone()).or_default().push(json!({
             "SecurityGroupId": g.id,
             "SecurityGroupName": g.name,
-            "Description": g.description,
             "SecurityGroupType": kind,
             "VpcId": text("VpcId"),
             "ServiceManaged": false,

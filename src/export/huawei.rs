@@ -45,7 +45,6 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         out.push(Response {
             call: "ListAddressGroup".to_owned(),
             body: json!({
-                "request_id": request_id(90, false),
                 "address_groups": address_groups,
                 "page_info": {"current_count": count},
             }),
@@ -79,7 +78,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
     let count = ports.len();
     out.push(Response {
         call: "ListPorts".to_owned(),
-        body: json!({"request_id": request_id(91, false), "ports": ports, "page_info": {"current_count": count}}),
+        body: json!({"ports": ports, "page_info": {"current_count": count}}),
     });
     Ok(out)
 }

@@ -261,7 +261,6 @@ fn ecs_rule(g: &Group, id: &str, shown: &Value) -> Result<Value, ExportError> {
         "prefix_list_id": list,
         "description": text(p, "Description"),
         "security_group_rule_id": id,
-        "timeouts": null,
     }))
 }
 
@@ -308,7 +307,6 @@ fn ens(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
                 "security_group_name": g.name,
                 "description": g.description,
                 "permissions": permissions,
-                "create_time": timestamp(i),
             }),
         ));
     }
