@@ -1413,3 +1413,77 @@ fn terraform_resources_use_only_the_fixtures_attributes() {
     foreign.dedup();
     assert!(foreign.is_empty(), "keys no fixture has: {foreign:#?}");
 }
+
+/// A cloud built without provider calls has no provider view of its rules: both exports
+/// refuse, naming the rule and the first field the view lacks.
+#[test]
+fn a_cloud_without_provider_views_is_refused_naming_rule_and_field() {
+    use sgeval::query::testkit::{self, Builder};
+    for (provider, kind, field) in [
+        (Provider::Ecs, sgeval::GroupKind::EcsEnterprise, "Direction"),
+        (Provider::Ens, sgeval::GroupKind::Ens, "Direction"),
+        (Provider::Huawei, sgeval::GroupKind::Huawei, "direction"),
+        (Provider::Gcore, sgeval::GroupKind::Gcore, "direction"),
+    ] {
+        let mut b = Builder::new(provider, sgeval::Options::default());
+        let g = b.group(kind);
+        let r = b.rule(g, testkit::rule(Direction::Ingress));
+        let cloud = b.build();
+        let id = cloud.rule(r).unwrap().id.clone();
+        for err in [
+            export::describe(&cloud).unwrap_err(),
+            export::terraform(&cloud).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, ExportError::Unrepresentable { subject, field: f, .. } if *subject == id && f == field),
+                "{provider:?}: {err}"
+            );
+        }
+    }
+}
+
+/// A disabled Huawei rule: the describe answer carries `enabled: false` and the import
+/// keeps it disabled; `huaweicloud_networking_secgroup_rule` has no such attribute, so the
+/// Terraform export refuses it.
+#[test]
+fn huawei_disabled_rule_survives_describe_and_is_refused_by_terraform() {
+    let cloud = scenario(&std::fs::read_to_string("examples/lint-huawei.json").unwrap());
+    let disabled: Vec<String> = cloud
+        .groups()
+        .flat_map(|g| g.rules.iter())
+        .filter(|r| !r.enabled)
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(disabled.len(), 1);
+    let (_, _, back) = describe_round_trip(&cloud);
+    let back_disabled: Vec<String> = back
+        .groups()
+        .flat_map(|g| g.rules.iter())
+        .filter(|r| !r.enabled)
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(back_disabled, disabled);
+    let p = Packet::tcp("10.2.0.1".parse().unwrap(), "10.1.0.7".parse().unwrap(), 9000);
+    assert!(same_decisions(&cloud, &back, &[p], Naming::Id).unwrap() > 0);
+    let err = export::terraform(&cloud).unwrap_err();
+    assert!(
+        matches!(&err, ExportError::Unrepresentable { subject, field, .. } if *subject == disabled[0] && field == "enabled"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_export_notes_options_no_document_carries() {
+    let text = std::fs::read_to_string("examples/ens-edge.json").unwrap();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["options"] = serde_json::json!({"ens_egress_default": "deny"});
+    let file = temp("ens-deny.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let out = sgeval(&["export", "describe", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`options` are not part of any provider document"));
+    let out = sgeval(&["export", "describe", "examples/ens-edge.json"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

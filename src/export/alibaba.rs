@@ -9,9 +9,9 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use super::{request_id, timestamp, view, ExportError, Response};
+use super::{request_id, rule_view, timestamp, view, ExportError, Response};
 use crate::group::{GroupKind, InnerPolicy};
-use crate::{Cloud, Endpoint};
+use crate::{Cloud, Endpoint, Provider, Rule};
 
 const F: &str = "describe";
 
@@ -65,7 +65,7 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         let mut permissions = Vec::new();
         let mut group_rules = 0;
         for r in &g.rules {
-            let mut p = view(F, &r.id, &r.shown)?.clone();
+            let mut p = rule_view(F, Provider::Ecs, r)?.clone();
             for k in ECS_EMPTY {
                 p.entry(*k).or_insert_with(|| Value::from(""));
             }
@@ -153,8 +153,9 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
 }
 
 /// An ENS permission as ENS shows it: no id (N1), `CreationTime`, integer `Priority`.
-fn ens_permission(id: &str, shown: &Value, created: String) -> Result<Value, ExportError> {
-    let mut p: Map<String, Value> = view(F, id, shown)?.clone();
+fn ens_permission(rule: &Rule, created: String) -> Result<Value, ExportError> {
+    let id = rule.id.as_str();
+    let mut p: Map<String, Value> = rule_view(F, Provider::Ens, rule)?.clone();
     p.remove("SecurityGroupRuleId");
     match p.get("Priority") {
         Some(Value::Number(_)) => {}
@@ -187,7 +188,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         }
         let mut permissions = Vec::new();
         for r in &g.rules {
-            permissions.push(ens_permission(&r.id, &r.shown, timestamp(clock))?);
+            permissions.push(ens_permission(r, timestamp(clock))?);
             clock += 1;
         }
         let members: Vec<Value> = cloud

@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
-use super::{request_id, view, ExportError, Response};
+use super::{request_id, rule_view, view, ExportError, Response};
 use crate::group::GroupKind;
-use crate::Cloud;
+use crate::{Cloud, Provider};
 
 const F: &str = "describe";
 
@@ -28,7 +28,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         let rules = g
             .rules
             .iter()
-            .map(|r| view(F, &r.id, &r.shown).map(|v| Value::Object(v.clone())))
+            .map(|r| rule_view(F, Provider::Huawei, r).map(|v| Value::Object(v.clone())))
             .collect::<Result<Vec<_>, _>>()?;
         group.insert("security_group_rules".into(), Value::Array(rules));
         out.push(Response {

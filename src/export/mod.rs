@@ -19,6 +19,10 @@
 //!   (creation times count up in that order where the format has them);
 //! - every endpoint as one NIC (ECS/ENS ENI, Huawei port, Gcore instance port) whose id is
 //!   the endpoint's name, with its addresses and its groups in association order.
+//!
+//! The scenario's [`crate::Options`] (sgeval's readings where the documents are silent)
+//! are no provider's data and are not written: an import starts from the defaults. Of
+//! them only `ens_egress_default` changes a built cloud's verdicts.
 
 mod alibaba;
 mod gcore;
@@ -189,6 +193,52 @@ pub(crate) fn view<'a>(
             "it has no provider view (made without provider calls); nothing to export",
         )
     })
+}
+
+/// The fields a rule's provider view must have for a verdict to be read back from it
+/// (the others may be absent or `null`: "all", "any", "none").
+fn required(provider: Provider) -> (&'static str, &'static [&'static str]) {
+    match provider {
+        Provider::Ecs | Provider::Ens => (
+            "Direction",
+            &["Direction", "IpProtocol", "PortRange", "Policy", "Priority"],
+        ),
+        Provider::Huawei => ("direction", &["direction", "ethertype", "action", "priority"]),
+        Provider::Gcore => ("direction", &["direction", "ethertype"]),
+    }
+}
+
+/// A rule's provider view, checked: an object with every verdict-deciding field its
+/// provider always shows, in the rule's direction. A view that is not (a cloud built
+/// without provider calls) is an error naming the rule and the field, never a document
+/// that silently says something else.
+pub(crate) fn rule_view<'a>(
+    format: &'static str,
+    provider: Provider,
+    rule: &'a crate::Rule,
+) -> Result<&'a serde_json::Map<String, Value>, ExportError> {
+    let v = view(format, &rule.id, &rule.shown)?;
+    let (direction, fields) = required(provider);
+    for f in fields {
+        if v.get(*f).is_none_or(Value::is_null) {
+            return Err(ExportError::new(
+                format,
+                &rule.id,
+                *f,
+                format!("the rule's {} view has no `{f}`", provider.name()),
+            ));
+        }
+    }
+    let shown = v.get(direction).and_then(Value::as_str).unwrap_or("");
+    if !shown.eq_ignore_ascii_case(&rule.direction.to_string()) {
+        return Err(ExportError::new(
+            format,
+            &rule.id,
+            direction,
+            format!("the view says `{shown}`, the rule is {}", rule.direction),
+        ));
+    }
+    Ok(v)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, `n` seconds after 2025-01-01T00:00:00Z (within 2025; creation

@@ -13,9 +13,9 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use super::{timestamp, view, ExportError, HuaweiMembers, TerraformOptions};
+use super::{rule_view, timestamp, view, ExportError, HuaweiMembers, TerraformOptions};
 use crate::group::{GroupKind, InnerPolicy};
-use crate::{Cloud, Endpoint, Group, Provider};
+use crate::{Cloud, Endpoint, Group, Provider, Rule};
 
 const F: &str = "terraform";
 
@@ -157,7 +157,7 @@ fn ecs(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
                 ALICLOUD,
                 "alicloud_security_group_rule",
                 &Names::rule(i, j),
-                ecs_rule(g, &r.id, &r.shown)?,
+                ecs_rule(g, r)?,
             ));
         }
     }
@@ -184,8 +184,9 @@ fn ecs(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
 /// An `alicloud_security_group_rule` of an ECS permission as shown. The resource names
 /// the peer with ingress-named fields in both directions (trap 18) and has no attribute
 /// for a source-port filter or the local address of a quintuple rule.
-fn ecs_rule(g: &Group, id: &str, shown: &Value) -> Result<Value, ExportError> {
-    let p = view(F, id, shown)?;
+fn ecs_rule(g: &Group, rule: &Rule) -> Result<Value, ExportError> {
+    let id = rule.id.as_str();
+    let p = rule_view(F, Provider::Ecs, rule)?;
     let direction = text(p, "Direction");
     let egress = direction.eq_ignore_ascii_case("egress");
     let (peer, local) = if egress {
@@ -281,7 +282,7 @@ fn ens(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
         }
         let mut permissions = Vec::new();
         for r in &g.rules {
-            let p = view(F, &r.id, &r.shown)?;
+            let p = rule_view(F, Provider::Ens, r)?;
             permissions.push(json!({
                 "direction": text(p, "Direction"),
                 "ip_protocol": text(p, "IpProtocol"),
@@ -359,8 +360,9 @@ fn ens(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
 
 /// A v3 rule as the provider stores it: `""`/`0` for unset (SDKv2), `ports` the multiport
 /// text, `port_range_min/max` the single range it reads back through v1 (`0` for a list).
-fn huawei_rule(id: &str, shown: &Value) -> Result<Map<String, Value>, ExportError> {
-    let p = view(F, id, shown)?;
+fn huawei_rule(rule: &Rule) -> Result<Map<String, Value>, ExportError> {
+    let id = rule.id.as_str();
+    let p = rule_view(F, Provider::Huawei, rule)?;
     if p.get("enabled") == Some(&Value::Bool(false)) {
         return Err(ExportError::new(
             F,
@@ -434,7 +436,7 @@ fn huawei(cloud: &Cloud, members: HuaweiMembers) -> Result<Vec<Value>, ExportErr
         let shown = view(F, &g.id, &g.shown)?;
         let mut listed = Vec::new();
         for (j, r) in g.rules.iter().enumerate() {
-            let body = huawei_rule(&r.id, &r.shown)?;
+            let body = huawei_rule(r)?;
             listed.push(Value::Object(body.clone()));
             let mut values = body;
             values.insert("region".into(), Value::from(""));
@@ -557,7 +559,7 @@ fn gcore(cloud: &Cloud) -> Result<Vec<Value>, ExportError> {
         }
         let mut listed = Vec::new();
         for (j, r) in g.rules.iter().enumerate() {
-            let p = view(F, &r.id, &r.shown)?;
+            let p = rule_view(F, Provider::Gcore, r)?;
             listed.push(Value::Object(p.clone()));
             let mut values = Map::new();
             values.insert("id".into(), Value::from(r.id.clone()));

@@ -184,6 +184,14 @@ fn documents(args: &DocArgs, terraform: Option<TerraformOptions>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(format!("{}: {e}", args.scenario.display())),
     };
+    // The switches are sgeval's readings of what the documents leave open; no provider
+    // document carries them, so an import of the export starts from the defaults.
+    if *cloud.options() != sgeval::Options::default() {
+        eprintln!(
+            "sgeval: note: {}: the scenario's `options` are not part of any provider document; give them again in the scenario `sgeval import` prints",
+            args.scenario.display()
+        );
+    }
     let text = if let Some(options) = terraform {
         sgeval::export::terraform_with(&cloud, &options).map(|v| {
             let mut t = serde_json::to_string_pretty(&v).unwrap_or_default();
