@@ -200,8 +200,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             "SecurityGroupName": g.name,
             "Description": g.description,
             "CreationTime": timestamp(n),
-            "InstanceCount": 0,
-            "InstanceIds": {"InstanceId": []},
+            // The model has NICs, not instances: no `InstanceIds` or `InstanceCount`.
             "NetworkInterfaceIds": {"NetworkInterfaceId": members},
         }));
         attributes.push(Response {
