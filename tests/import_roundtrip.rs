@@ -27,10 +27,14 @@ use sgeval::{reference, strategy, Cloud, Decision, Direction, Packet, Provider, 
 
 const PROVIDERS: [Provider; 4] = [Provider::Ecs, Provider::Ens, Provider::Huawei, Provider::Gcore];
 
-/// Cases per provider and format: the CI's `PROPTEST_CASES` (128) capped, so the whole file
-/// stays well under a minute in debug.
+/// Cases per provider and format: the CI's `PROPTEST_CASES` (128) capped at 32, so the
+/// whole file stays well under a minute in debug; `SGEVAL_ROUNDTRIP_CASES=N` sets it for a
+/// deeper run.
 fn config() -> Config {
-    let cases = Config::default().cases.min(32);
+    let cases = match std::env::var("SGEVAL_ROUNDTRIP_CASES") {
+        Ok(n) => n.parse().expect("SGEVAL_ROUNDTRIP_CASES is a number"),
+        Err(_) => Config::default().cases.min(32),
+    };
     Config {
         cases,
         failure_persistence: None,
@@ -556,7 +560,7 @@ fn scenario(text: &str) -> Cloud {
     Scenario::from_json(text).unwrap().build().unwrap()
 }
 
-fn body<'a>(responses: &'a [export::Response], call: &str) -> &'a Value {
+fn body<'a>(responses: &'a [export::Answer], call: &str) -> &'a Value {
     &responses
         .iter()
         .find(|r| r.call.starts_with(call))
@@ -1229,7 +1233,7 @@ fn merged(paths: &[&str]) -> Value {
     shape
 }
 
-/// A call (the start of [`export::Response::call`]) and the fixture files of its answer.
+/// A call (the start of [`export::Answer::call`]) and the fixture files of its answer.
 type CallFixtures = (&'static str, &'static [&'static str]);
 
 /// Every describe answer of generated clouds of every provider against its fixtures.

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde_json::{json, Map, Value};
 
-use super::{request_id, rule_view, timestamp, view, ExportError, Response};
+use super::{request_id, rule_view, timestamp, view, Answer, ExportError};
 use crate::group::{GroupKind, InnerPolicy};
 use crate::{Cloud, Endpoint, Provider, Rule};
 
@@ -37,7 +37,7 @@ fn split_ips(e: &Endpoint) -> (Vec<IpAddr>, Vec<IpAddr>) {
 
 /// ECS: `DescribeSecurityGroups` per region, `DescribeSecurityGroupAttribute` per group,
 /// `DescribeNetworkInterfaces`.
-pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let mut out = Vec::new();
     let mut regions: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut attributes = Vec::new();
@@ -91,7 +91,7 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             "CreationTime": timestamp(n),
             "Tags": {"Tag": []},
         }));
-        attributes.push(Response {
+        attributes.push(Answer {
             call: format!("DescribeSecurityGroupAttribute {}", g.id),
             body: json!({
                 "RequestId": request_id(100 + n, true),
@@ -107,7 +107,7 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         });
     }
     for (i, (region, groups)) in regions.into_iter().enumerate() {
-        out.push(Response {
+        out.push(Answer {
             call: format!("DescribeSecurityGroups {region}"),
             body: json!({
                 "RequestId": request_id(i, true),
@@ -140,7 +140,7 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             })
         })
         .collect();
-    out.push(Response {
+    out.push(Answer {
         call: "DescribeNetworkInterfaces".to_owned(),
         body: json!({
             "RequestId": request_id(90, true),
@@ -173,7 +173,7 @@ fn ens_permission(rule: &Rule, created: String) -> Result<Value, ExportError> {
 
 /// ENS: `DescribeSecurityGroups`, `DescribeSecurityGroupAttribute` per group,
 /// `DescribeNetworkInterfaces`.
-pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let mut groups = Vec::new();
     let mut attributes = Vec::new();
     let mut clock = 0usize;
@@ -203,7 +203,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             // The model has NICs, not instances: no `InstanceIds` or `InstanceCount`.
             "NetworkInterfaceIds": {"NetworkInterfaceId": members},
         }));
-        attributes.push(Response {
+        attributes.push(Answer {
             call: format!("DescribeSecurityGroupAttribute {}", g.id),
             body: json!({
                 "RequestId": request_id(100 + n, true),
@@ -214,7 +214,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             }),
         });
     }
-    let mut out = vec![Response {
+    let mut out = vec![Answer {
         call: "DescribeSecurityGroups".to_owned(),
         body: json!({
             "RequestId": request_id(0, true),
@@ -247,7 +247,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             })
         })
         .collect();
-    out.push(Response {
+    out.push(Answer {
         call: "DescribeNetworkInterfaces".to_owned(),
         body: json!({
             "TotalCount": nics.len(),

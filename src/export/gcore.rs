@@ -6,14 +6,14 @@
 
 use serde_json::{json, Value};
 
-use super::{rule_view, view, ExportError, Response};
+use super::{rule_view, view, Answer, ExportError};
 use crate::group::GroupKind;
 use crate::{Cloud, Provider};
 
 const F: &str = "describe";
 
 /// The group list, then per endpoint its `/interfaces` and `/ports` answers.
-pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let mut groups = Vec::new();
     for g in cloud.groups() {
         if g.kind != GroupKind::Gcore {
@@ -33,7 +33,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         group.insert("security_group_rules".into(), Value::Array(rules));
         groups.push(Value::Object(group));
     }
-    let mut out = vec![Response {
+    let mut out = vec![Answer {
         call: "GET /cloud/v1/securitygroups".to_owned(),
         body: json!({"count": groups.len(), "results": groups}),
     }];
@@ -43,7 +43,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             .iter()
             .map(|a| json!({"ip_address": a.to_string()}))
             .collect();
-        out.push(Response {
+        out.push(Answer {
             call: format!("GET /cloud/v1/instances/.../interfaces ({})", e.name),
             body: json!({"count": 1, "results": [{
                 "port_id": e.name,
@@ -60,7 +60,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             .filter_map(|k| cloud.group(*k))
             .map(|g| json!({"id": g.id, "name": g.name}))
             .collect();
-        out.push(Response {
+        out.push(Answer {
             call: format!("GET /cloud/v1/instances/.../ports ({})", e.name),
             body: json!({"count": 1, "results": [{"id": e.name, "security_groups": groups}]}),
         });

@@ -6,14 +6,14 @@
 
 use serde_json::{json, Value};
 
-use super::{request_id, rule_view, view, ExportError, Response};
+use super::{request_id, rule_view, view, Answer, ExportError};
 use crate::group::GroupKind;
 use crate::{Cloud, Provider};
 
 const F: &str = "describe";
 
 /// `ShowSecurityGroup` per group, `ListAddressGroup`, `ListPorts`.
-pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let mut out = Vec::new();
     for (n, g) in cloud.groups().enumerate() {
         if g.kind != GroupKind::Huawei {
@@ -31,7 +31,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
             .map(|r| rule_view(F, Provider::Huawei, r).map(|v| Value::Object(v.clone())))
             .collect::<Result<Vec<_>, _>>()?;
         group.insert("security_group_rules".into(), Value::Array(rules));
-        out.push(Response {
+        out.push(Answer {
             call: format!("ShowSecurityGroup {}", g.id),
             body: json!({"request_id": request_id(n, false), "security_group": group}),
         });
@@ -42,7 +42,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         .collect::<Result<Vec<_>, _>>()?;
     if !address_groups.is_empty() {
         let count = address_groups.len();
-        out.push(Response {
+        out.push(Answer {
             call: "ListAddressGroup".to_owned(),
             body: json!({
                 "address_groups": address_groups,
@@ -76,7 +76,7 @@ pub(super) fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
         })
         .collect();
     let count = ports.len();
-    out.push(Response {
+    out.push(Answer {
         call: "ListPorts".to_owned(),
         body: json!({"ports": ports, "page_info": {"current_count": count}}),
     });

@@ -70,7 +70,7 @@ impl ExportError {
 
 /// One provider answer: the call that gives it and its JSON body.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Response {
+pub struct Answer {
     /// The call (`DescribeSecurityGroupAttribute`, `ShowSecurityGroup`,
     /// `GET /cloud/v1/securitygroups`, ...), for the reader's eye; not part of the document.
     pub call: String,
@@ -97,7 +97,7 @@ pub struct Response {
 /// # Errors
 /// [`ExportError::Unrepresentable`] for a group or rule that has no provider view (a cloud
 /// built without provider calls).
-pub fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
+pub fn describe(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     match cloud.provider() {
         Provider::Ecs => alibaba::ecs(cloud),
         Provider::Ens => alibaba::ens(cloud),
@@ -108,9 +108,9 @@ pub fn describe(cloud: &Cloud) -> Result<Vec<Response>, ExportError> {
 
 /// The answers as JSON lines (one compact document a line), the bundle `sgeval import`
 /// reads in one pass.
-pub fn json_lines(responses: &[Response]) -> String {
+pub fn json_lines(answers: &[Answer]) -> String {
     let mut out = String::new();
-    for r in responses {
+    for r in answers {
         out.push_str(&r.body.to_string());
         out.push('\n');
     }
