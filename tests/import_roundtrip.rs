@@ -1491,3 +1491,22 @@ fn cli_export_notes_options_no_document_carries() {
     assert!(out.status.success());
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A Huawei cloud without endpoints: its `ListPorts` answer is an empty page, an answer
+/// read (not an unknown document listed as skipped).
+#[test]
+fn huawei_empty_port_list_is_read_not_skipped() {
+    let cloud = scenario(
+        r#"{"provider": "huawei", "calls": [
+          {"api": "CreateSecurityGroup", "ref": "a", "body": {"security_group": {"name": "a"}}}],
+        "endpoints": []}"#,
+    );
+    let answers = export::describe(&cloud).unwrap();
+    assert_eq!(body(&answers, "ListPorts")["ports"], serde_json::json!([]));
+    let (inv, _, back) = describe_round_trip(&cloud);
+    assert!(inv.skipped.is_empty(), "{:#?}", inv.skipped);
+    assert_eq!(
+        back.groups().next().unwrap().rules.len(),
+        cloud.groups().next().unwrap().rules.len()
+    );
+}
