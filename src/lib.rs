@@ -126,6 +126,8 @@
 //! - [`conntrack`]: a connection tracker on your clock, with each provider's timeouts.
 //! - [`live`]: live updates: readers on atomic snapshots while a writer applies calls.
 //! - [`scenario`]: scenario files: parsing with precise errors, replay, endpoints.
+//! - [`import`], [`export`]: reading provider describe output and Terraform state into
+//!   a scenario, and writing a cloud back out in those formats.
 //! - `strategy` (feature `proptest`): proptest strategies for your own test suites.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -136,6 +138,7 @@ pub mod compile;
 pub mod conntrack;
 pub mod decision;
 mod direction;
+pub mod export;
 mod family;
 pub mod flow;
 pub mod group;

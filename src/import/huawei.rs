@@ -140,6 +140,9 @@ impl Reader {
             self.port(&At::new(file, &p), port)?;
             read = true;
         }
+        // An empty page of a list (no ports, no address groups) is an answer read, not an
+        // unknown document.
+        read |= LISTS.iter().any(|l| o.get(*l).is_some_and(Value::is_array));
         if !read {
             let keys: Vec<&str> = o.keys().map(String::as_str).take(8).collect();
             let reason = if o.contains_key("servers") {

@@ -6,7 +6,9 @@
 //! v2 (plugin framework, `null` for unset): `gcore_cloud_security_group` (its read-only
 //! `security_group_rules` lists every rule, de-duplicated against rule resources; the input
 //! `rules` when that list is not known), `gcore_cloud_security_group_rule` (`group_id`),
-//! `gcore_cloud_instance` (`interfaces[].security_groups[].id`).
+//! `gcore_cloud_instance` (`interfaces[].security_groups[].id`; a dual-stack interface's
+//! second address from `fixed_ip_assignments`). In v2, `0` in `port_range_min/max` is a
+//! value (ICMP type or code 0), not "every port".
 //!
 //! Rules become the rule body the describe reader produces: `protocol` `any` is every
 //! protocol and left unset (trap 15). Rules are allow-only; group order does not matter
@@ -152,13 +154,21 @@ fn rule_fields(
         Got::Unknown if !omitted(ctx, "protocol") => ctx.plan_unknown(subject, &p("protocol"), inst, verdict),
         _ => {}
     }
+    // Trap 17: v0.x (SDKv2) writes 0 for "every port" (the API refuses a port 0); the v2
+    // line (plugin framework) writes `null` for unset, so there 0 is a value: ICMP type 0
+    // (echo reply) or code 0, which must not widen to every ICMP message.
+    let v2 = inst.rtype.starts_with("gcore_cloud_");
     for attr in ["port_range_min", "port_range_max"] {
-        // Trap 17: v0.x writes 0 for "every port" (the API refuses a port 0).
-        match r.get(attr).int(&p(attr), true)? {
-            Got::Known(v) if (1..=65_535).contains(&v) => {
+        match r.get(attr).int(&p(attr), !v2)? {
+            Got::Known(v) if (i64::from(!v2)..=65_535).contains(&v) => {
                 fields.insert(attr.into(), Value::from(v));
             }
-            Got::Known(v) => return Err(r.error(&p(attr), format!("`{v}` is not a port (0-65535)"))),
+            Got::Known(v) => {
+                return Err(r.error(
+                    &p(attr),
+                    format!("`{v}` is not a port, ICMP type or code (0-65535)"),
+                ))
+            }
             Got::Unknown if !omitted(ctx, attr) => ctx.plan_unknown(subject, &p(attr), inst, verdict),
             _ => {}
         }
@@ -315,6 +325,38 @@ fn instance(ctx: &mut Ctx<'_>, inst: &Instance, list: &str, v2: bool) -> Result<
                 )
             })?;
             ips.push(ip);
+        }
+        if v2 {
+            // An interface of `ip_family` `dual` has an address per family; the second one
+            // is only in the instance's computed `fixed_ip_assignments` [T12]. An entry is
+            // this interface's when the instance has one interface, or when both name the
+            // same subnet; external (floating) addresses are not the port's.
+            let subnet = itf.get("subnet_id").text(&format!("{path}.subnet_id"))?.known();
+            let single = interfaces.items(list)?.len() == 1;
+            let fixed = n.get("fixed_ip_assignments");
+            if !fixed.unknown() {
+                for (j, a) in fixed.items("fixed_ip_assignments")?.iter().enumerate() {
+                    let apath = format!("fixed_ip_assignments[{j}]");
+                    if a.get("external").boolean(&format!("{apath}.external"))? == Got::Known(true) {
+                        continue;
+                    }
+                    let theirs = a.get("subnet_id").text(&format!("{apath}.subnet_id"))?.known();
+                    let mine = single || (subnet.is_some() && theirs == subnet);
+                    if let (true, Got::Known(t)) =
+                        (mine, a.get("ip_address").text(&format!("{apath}.ip_address"))?)
+                    {
+                        let ip: IpAddr = t.parse().map_err(|_| {
+                            a.error(
+                                &format!("{apath}.ip_address"),
+                                format!("`{t}` is not an IP address"),
+                            )
+                        })?;
+                        if !ips.contains(&ip) {
+                            ips.push(ip);
+                        }
+                    }
+                }
+            }
         }
         ctx.endpoint(
             EndpointRecord {
