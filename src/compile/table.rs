@@ -1,12 +1,20 @@
 //! One compiled table: the classifiers of an endpoint group list for one direction and
 //! family, and the decision each entry gives.
+//!
+//! A table whose rules name groups' members keeps one [`Variant`] per set of those groups
+//! that some remote identity holds ([`super::identity`]), and the variant of each identity:
+//! a packet is classified by the variant of its remote address's identity. A new member
+//! whose identity exists changes nothing here.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use super::classifier::{self, Addr, Classifier, Key};
+use super::identity::{project, Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, ICMP_PROTOCOLS};
 use crate::decision::Decision;
+use crate::group::GroupKey;
 use crate::packet::Packet;
 
 /// A classifier and the decision of each of its entries.
@@ -31,12 +39,27 @@ impl<A: Addr> Sub<A> {
     }
 }
 
-/// The list of one ICMP protocol: the destination port field is encoded (see
-/// [`super::lower`]).
+/// The classifiers of one set of referenced groups: main, ICMP, ICMPv6 (the ICMP lists'
+/// destination port field is encoded, see [`super::lower`]).
 #[derive(Clone, Debug)]
-struct IcmpSub<A: Addr> {
-    sub: Sub<A>,
-    classes: Box<[u16]>,
+pub(crate) struct Variant<A: Addr> {
+    subs: [Sub<A>; 3],
+}
+
+impl<A: Addr> Variant<A> {
+    fn build(parts: &[Part<A>; 3]) -> Result<Variant<A>, classifier::CapacityError> {
+        Ok(Variant {
+            subs: [
+                Sub::build(&parts[0])?,
+                Sub::build(&parts[1])?,
+                Sub::build(&parts[2])?,
+            ],
+        })
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.subs.iter().map(Sub::memory_usage).sum()
+    }
 }
 
 /// Which sub-classifier a packet goes to.
@@ -59,11 +82,21 @@ impl Lane {
     }
 }
 
-/// A compiled table.
+/// A compiled table. Cheap to clone: the classifiers are shared.
 #[derive(Clone, Debug)]
 pub(crate) struct Table<A: Addr> {
-    main: Sub<A>,
-    icmp: [IcmpSub<A>; 2],
+    /// The lowered entries, to build the variant of a new set of groups.
+    lowered: Arc<Lowered<A>>,
+    /// The groups whose members some entry is for, sorted.
+    refs: Box<[GroupKey]>,
+    /// The variants; the first is for identities that hold none of `refs`.
+    variants: Vec<Arc<Variant<A>>>,
+    /// The groups of `refs` each variant is for, sorted (empty for the first).
+    masks: Vec<Box<[GroupKey]>>,
+    /// By identity: its variant (identities past the end: the first).
+    by_identity: Vec<u32>,
+    /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
+    classes: [Box<[u16]>; 2],
     /// Whether ICMP, then ICMPv6, packets go to their own list.
     lanes: [bool; 2],
     fallback: Decision,
@@ -80,24 +113,102 @@ pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
 }
 
 impl<A: Addr> Table<A> {
-    /// Builds the classifiers of a lowered table.
+    /// Builds the classifiers of a lowered table, with a variant for every identity's
+    /// groups among those the table references.
     pub(crate) fn build(
-        lowered: &Lowered<A>,
+        lowered: Lowered<A>,
         fingerprint: u64,
+        identities: &Identities,
     ) -> Result<Table<A>, classifier::CapacityError> {
-        let icmp = |i: usize| -> Result<IcmpSub<A>, classifier::CapacityError> {
-            Ok(IcmpSub {
-                sub: Sub::build(&lowered.icmp[i].part)?,
-                classes: lowered.icmp[i].classes.clone().into_boxed_slice(),
-            })
-        };
-        Ok(Table {
-            main: Sub::build(&lowered.main)?,
-            icmp: [icmp(0)?, icmp(1)?],
+        let refs: Box<[GroupKey]> = lowered.refs().into();
+        let first = Variant::build(&lowered.variant(&[]))?;
+        let mut table = Table {
+            classes: [
+                lowered.icmp[0].classes.clone().into_boxed_slice(),
+                lowered.icmp[1].classes.clone().into_boxed_slice(),
+            ],
             lanes: lowered.lanes,
             fallback: lowered.fallback,
+            lowered: Arc::new(lowered),
+            refs,
+            variants: vec![Arc::new(first)],
+            masks: vec![Box::default()],
+            by_identity: Vec::new(),
             fingerprint,
-        })
+        };
+        if !table.refs.is_empty() {
+            for (id, groups) in identities.iter() {
+                table.admit(id, groups)?;
+            }
+        }
+        Ok(table)
+    }
+
+    /// Whether the table's answer depends on the remote address's identity.
+    #[inline]
+    pub(crate) fn has_refs(&self) -> bool {
+        !self.refs.is_empty()
+    }
+
+    /// Whether identity `groups` (sorted) holds a group the table references.
+    pub(crate) fn concerns(&self, groups: &[GroupKey]) -> bool {
+        !project(groups, &self.refs).is_empty()
+    }
+
+    /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
+    /// referenced groups, building that variant when no identity had them before.
+    pub(crate) fn admit(
+        &mut self,
+        id: IdentityId,
+        groups: &[GroupKey],
+    ) -> Result<(), classifier::CapacityError> {
+        let mask = project(groups, &self.refs);
+        let at = id as usize;
+        if mask.is_empty() {
+            if let Some(v) = self.by_identity.get_mut(at) {
+                *v = 0;
+            }
+            return Ok(());
+        }
+        let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
+            Some(v) => v,
+            None => {
+                let built = Variant::build(&self.lowered.variant(&mask))?;
+                self.variants.push(Arc::new(built));
+                self.masks.push(mask.into());
+                self.variants.len() - 1
+            }
+        };
+        if self.by_identity.len() <= at {
+            self.by_identity.resize(at + 1, 0);
+        }
+        self.by_identity[at] = variant as u32;
+        Ok(())
+    }
+
+    /// The variant of a remote identity.
+    #[inline]
+    pub(crate) fn variant(&self, identity: IdentityId) -> &Variant<A> {
+        self.variant_at(self.variant_index(identity))
+    }
+
+    /// The index of the variant of a remote identity.
+    #[inline]
+    pub(crate) fn variant_index(&self, identity: IdentityId) -> u32 {
+        self.by_identity.get(identity as usize).copied().unwrap_or(0)
+    }
+
+    /// The variant at an index [`Table::variant_index`] gave.
+    #[inline]
+    pub(crate) fn variant_at(&self, index: u32) -> &Variant<A> {
+        // INVARIANT: `by_identity` holds indexes of `variants`, whose first always exists.
+        self.variants.get(index as usize).unwrap_or(&self.variants[0])
+    }
+
+    /// The first variant: the one of every identity when the table references no group.
+    #[inline]
+    pub(crate) fn plain(&self) -> &Variant<A> {
+        &self.variants[0]
     }
 
     /// The lane that decides packets of `protocol`.
@@ -125,7 +236,7 @@ impl<A: Addr> Table<A> {
                 proto: packet.protocol,
             },
             Lane::Icmp(i) => {
-                let classes = &self.icmp[i].classes;
+                let classes = &self.classes[i];
                 let dst_port = match classes.len() {
                     0 => packet.dst_port,
                     1 => u16::from(packet.icmp_code),
@@ -142,22 +253,13 @@ impl<A: Addr> Table<A> {
         }
     }
 
+    /// The decision for a classifier answer in a lane of a variant.
     #[inline]
-    fn sub(&self, lane: Lane) -> &Sub<A> {
-        match lane {
-            Lane::Main => &self.main,
-            Lane::Icmp(i) => &self.icmp[i].sub,
-        }
-    }
-
-    /// The decision for a classifier answer in a lane.
-    #[inline]
-    pub(crate) fn answer(&self, lane: Lane, hit: Option<u32>) -> Decision {
+    pub(crate) fn answer(&self, variant: &Variant<A>, lane: Lane, hit: Option<u32>) -> Decision {
         match hit {
             // INVARIANT: `decisions` has one entry per classifier entry; `get` keeps the
             // hot path free of panics all the same.
-            Some(i) => self
-                .sub(lane)
+            Some(i) => variant.subs[lane.index()]
                 .decisions
                 .get(i as usize)
                 .copied()
@@ -166,33 +268,63 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    /// The decision for a packet whose addresses are `src` and `dst`.
+    /// The decision of a variant for a packet whose addresses are `src` and `dst`.
     #[inline]
-    pub(crate) fn decide(&self, src: A, dst: A, packet: &Packet) -> Decision {
+    pub(crate) fn decide(&self, variant: &Variant<A>, src: A, dst: A, packet: &Packet) -> Decision {
         let lane = self.lane(packet.protocol);
         let key = self.key(lane, src, dst, packet);
-        self.answer(lane, self.sub(lane).classifier.classify(&key))
+        self.answer(
+            variant,
+            lane,
+            variant.subs[lane.index()].classifier.classify(&key),
+        )
     }
 
-    /// Classifies keys of one lane.
+    /// Classifies keys of one lane of a variant.
     #[inline]
-    pub(crate) fn classify_batch(&self, lane: Lane, keys: &[Key<A>], out: &mut [Option<u32>]) {
-        self.sub(lane).classifier.classify_batch(keys, out);
+    pub(crate) fn classify_batch(
+        &self,
+        variant: &Variant<A>,
+        lane: Lane,
+        keys: &[Key<A>],
+        out: &mut [Option<u32>],
+    ) {
+        variant.subs[lane.index()].classifier.classify_batch(keys, out);
     }
 
-    /// Bytes of the table, heap included.
+    /// Bytes of the table, heap included (the lowered entries kept for new variants too).
     pub(crate) fn memory_usage(&self) -> usize {
+        let lowered = &*self.lowered;
+        let part = |p: &Part<A>| {
+            p.entries.capacity() * std::mem::size_of::<classifier::Rule<A>>()
+                + p.decisions.capacity() * std::mem::size_of::<Decision>()
+                + p.tags.capacity() * std::mem::size_of::<Option<GroupKey>>()
+        };
         std::mem::size_of::<Self>()
-            + self.main.memory_usage()
-            + self
+            + std::mem::size_of::<Lowered<A>>()
+            + part(&lowered.main)
+            + lowered
                 .icmp
                 .iter()
-                .map(|s| s.sub.memory_usage() + std::mem::size_of_val(&*s.classes))
+                .map(|i| part(&i.part) + i.classes.capacity() * 2)
                 .sum::<usize>()
+            + self.variants.iter().map(|v| v.memory_usage()).sum::<usize>()
+            + self
+                .masks
+                .iter()
+                .map(|m| std::mem::size_of_val(&**m) + 16)
+                .sum::<usize>()
+            + self.by_identity.capacity() * 4
+            + self.refs.len() * 4
+            + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
-    /// Classifier entries, all lanes.
+    /// Classifier entries, all lanes and variants.
     pub(crate) fn entries(&self) -> usize {
-        self.main.classifier.len() + self.icmp.iter().map(|s| s.sub.classifier.len()).sum::<usize>()
+        self.variants
+            .iter()
+            .flat_map(|v| v.subs.iter())
+            .map(|s| s.classifier.len())
+            .sum()
     }
 }

@@ -971,3 +971,165 @@ proptest! {
         prop_assert_eq!(engine.stats().group_lists, fresh.stats().group_lists);
     }
 }
+
+// ---- streams of changes ----
+
+/// One change of a stream: what a simulator does to a cloud.
+#[derive(Clone, Debug)]
+enum Change {
+    /// A rule added to a group (by index).
+    AddRule(usize, RuleSpec),
+    /// A group's `n`th rule (modulo its count) removed.
+    RemoveRule(usize, usize),
+    /// An endpoint (by place, modulo the count) joins and leaves groups: its new groups.
+    SetGroups(usize, Vec<usize>),
+    /// A new endpoint: addresses (into V4 then V6) and groups.
+    Attach(Vec<usize>, Vec<usize>),
+    /// An endpoint removed (later endpoints' keys move down).
+    Detach(usize),
+}
+
+fn change_strategy() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        2 => (0usize..3, rule_spec()).prop_map(|(g, r)| Change::AddRule(g, r)),
+        2 => (0usize..3, 0usize..8).prop_map(|(g, n)| Change::RemoveRule(g, n)),
+        3 => (0usize..6, prop::collection::vec(0usize..3, 1..3)).prop_map(|(e, g)| Change::SetGroups(e, g)),
+        2 => (
+            prop::collection::vec(0..V4.len() + V6.len(), 1..3),
+            prop::collection::vec(0usize..3, 1..3),
+        )
+            .prop_map(|(a, g)| Change::Attach(a, g)),
+        1 => (0usize..6).prop_map(Change::Detach),
+    ]
+}
+
+/// An endpoint as a stream keeps it: name, addresses, group ids in association order.
+type Record = (String, Vec<IpAddr>, Vec<String>);
+
+/// `base` (groups and rules, no endpoint) with `records` attached; the records the cloud
+/// refuses (a repeated address, a provider limit) are dropped.
+fn with_endpoints(base: &Cloud, records: &mut Vec<Record>) -> Cloud {
+    let mut cloud = base.clone();
+    records.retain(|(name, ips, groups)| cloud.attach(name, ips, groups).is_ok());
+    cloud
+}
+
+/// What differs between two clouds with the same groups' keys, as [`Update`]s (the same
+/// comparison `Live` makes).
+fn updates(before: &Cloud, after: &Cloud) -> Vec<Update> {
+    let mut out = Vec::new();
+    let groups: std::collections::BTreeSet<GroupKey> =
+        before.groups().chain(after.groups()).map(|g| g.key).collect();
+    for g in groups {
+        if before.group(g) != after.group(g) {
+            out.push(Update::Group(g));
+        }
+    }
+    for i in 0..before.endpoints().len().max(after.endpoints().len()) {
+        if before.endpoints().get(i) != after.endpoints().get(i) {
+            out.push(Update::Endpoint(EndpointKey::new(i as u32)));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A random stream of rule additions and removals, memberships changed, endpoints
+    /// attached and removed: after every step the refreshed engine answers as a fresh build
+    /// and as the reference, with the same tables.
+    #[test]
+    fn refresh_after_every_step_of_a_change_stream_equals_fresh_build_and_reference(
+        spec in cloud_spec(),
+        stream in prop::collection::vec(change_strategy(), 1..12),
+        packets in prop::collection::vec(packet_strategy(), 1..24),
+    ) {
+        let start = build_cloud(&spec);
+        let mut base = build_cloud(&CloudSpec { endpoints: Vec::new(), ..spec.clone() });
+        let mut records: Vec<Record> = start
+            .endpoints()
+            .iter()
+            .map(|e| {
+                let ids = e.groups.iter().map(|&g| start.group(g).expect("group").id.clone()).collect();
+                (e.name.clone(), e.ips.clone(), ids)
+            })
+            .collect();
+        let keys: Vec<GroupKey> = base.groups().map(|g| g.key).collect();
+        let ags = [AddressGroupKey::new(1), AddressGroupKey::new(2)];
+        let id_of = |base: &Cloud, g: usize| base.group(keys[g % keys.len()]).expect("group").id.clone();
+        let mut cloud = with_endpoints(&base, &mut records);
+        let mut engine = Engine::build(&cloud).expect("build");
+        let mut next_name = records.len();
+        for change in &stream {
+            match change {
+                Change::AddRule(g, r) => {
+                    add_rules(&mut base, keys[g % keys.len()], vec![make_rule(r, &keys, ags)]);
+                }
+                Change::RemoveRule(g, n) => {
+                    let g = keys[g % keys.len()];
+                    let rules = &base.group(g).expect("group").rules;
+                    if !rules.is_empty() {
+                        let key = rules[n % rules.len()].key;
+                        base.edit_with(|t| t.remove_rules(g, &[key]));
+                    }
+                }
+                Change::SetGroups(e, groups) => {
+                    if !records.is_empty() {
+                        let at = e % records.len();
+                        let mut ids: Vec<String> = Vec::new();
+                        for &g in groups {
+                            let id = id_of(&base, g);
+                            if !ids.contains(&id) {
+                                ids.push(id);
+                            }
+                        }
+                        records[at].2 = ids;
+                    }
+                }
+                Change::Attach(addrs, groups) => {
+                    let mut ips: Vec<IpAddr> = addrs
+                        .iter()
+                        .map(|&a| ip(if a < V4.len() { V4[a] } else { V6[a - V4.len()] }))
+                        .collect();
+                    ips.dedup();
+                    let mut ids: Vec<String> = Vec::new();
+                    for &g in groups {
+                        let id = id_of(&base, g);
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    records.push((format!("ep{next_name}"), ips, ids));
+                    next_name += 1;
+                }
+                Change::Detach(e) => {
+                    if !records.is_empty() {
+                        let at = e % records.len();
+                        records.remove(at);
+                    }
+                }
+            }
+            let after = with_endpoints(&base, &mut records);
+            for update in updates(&cloud, &after) {
+                engine.refresh(&after, update).expect("refresh");
+            }
+            cloud = after;
+            assert_agrees(&cloud, &engine, &packets);
+            let fresh = Engine::build(&cloud).expect("fresh");
+            for e in 0..cloud.endpoints().len() as u32 {
+                let (a, b) = (
+                    engine.set_of(EndpointKey::new(e)).expect("a"),
+                    fresh.set_of(EndpointKey::new(e)).expect("b"),
+                );
+                prop_assert_eq!(&a.groups, &b.groups);
+                for d in 0..2 {
+                    prop_assert_eq!(a.v4[d].fingerprint, b.v4[d].fingerprint);
+                    prop_assert_eq!(a.v6[d].fingerprint, b.v6[d].fingerprint);
+                }
+            }
+            prop_assert_eq!(engine.stats().group_lists, fresh.stats().group_lists);
+            prop_assert_eq!(engine.stats().endpoints, fresh.stats().endpoints);
+        }
+    }
+}
