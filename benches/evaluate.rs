@@ -633,7 +633,7 @@ fn trace(c: &mut Criterion) {
     for n in [10usize, 100_000] {
         let scenario = json!({"provider": "ecs", "calls": [
             {"api": "CreateSecurityGroup", "ref": "g", "params": {
-                "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "g"}},
+                "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "trace"}},
             {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou",
                 "SecurityGroupId": "$g", "IpProtocol": "TCP", "PortRange": "22/22",
                 "SourceCidrIp": "10.0.0.0/8", "Priority": "1"}},

@@ -235,6 +235,7 @@ struct Builder<'c> {
     v6: HashMap<u64, Arc<Table<u128>>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn table<A: FamilyAddr>(
     ctx: &Ctx<'_>,
     identities: &Identities,
@@ -242,6 +243,7 @@ fn table<A: FamilyAddr>(
     limits: BuildLimits,
     groups: &[GroupKey],
     direction: Direction,
+    previous: Option<&Arc<Table<A>>>,
     endpoint: &dyn Fn() -> String,
 ) -> Result<Arc<Table<A>>, BuildError> {
     let lowered = lower::lower::<A>(ctx, groups, direction, limits.max_entries).map_err(|e| match e {
@@ -263,14 +265,26 @@ fn table<A: FamilyAddr>(
     if let Some(t) = cache.get(&fp) {
         return Ok(Arc::clone(t));
     }
-    let t = Arc::new(
-        Table::build(lowered, fp, identities).map_err(|source| BuildError::Classifier {
-            endpoint: endpoint(),
-            direction,
-            family: A::FAMILY,
-            source,
-        })?,
-    );
+    let refused = |source| BuildError::Classifier {
+        endpoint: endpoint(),
+        direction,
+        family: A::FAMILY,
+        source,
+    };
+    // The same list's table before the change: its classifiers kept under overlays when
+    // the change is small.
+    let lowered = match previous {
+        Some(old) => match old.patched(lowered, fp).map_err(refused)? {
+            Ok(patched) => {
+                let t = Arc::new(patched);
+                cache.insert(fp, Arc::clone(&t));
+                return Ok(t);
+            }
+            Err(lowered) => lowered,
+        },
+        None => lowered,
+    };
+    let t = Arc::new(Table::build(lowered, fp, identities).map_err(refused)?);
     cache.insert(fp, Arc::clone(&t));
     Ok(t)
 }
@@ -286,21 +300,25 @@ impl<'c> Builder<'c> {
         }
     }
 
-    /// Compiles the tables of a group list.
+    /// Compiles the tables of a group list; `previous` is the list's set before a change
+    /// of its rules, whose tables are patched rather than rebuilt where they can be.
     fn set(
         &mut self,
         groups: Arc<[GroupKey]>,
+        previous: Option<&TableSet>,
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
         let (ctx, limits, ids) = (&self.ctx, self.limits, self.identities);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
+        let p4 = |d: usize| previous.map(|p| &p.v4[d]);
+        let p6 = |d: usize| previous.map(|p| &p.v6[d]);
         let v4 = [
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, ingress, endpoint)?,
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, egress, endpoint)?,
+            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, ingress, p4(0), endpoint)?,
+            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, egress, p4(1), endpoint)?,
         ];
         let v6 = [
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, ingress, endpoint)?,
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, egress, endpoint)?,
+            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, ingress, p6(0), endpoint)?,
+            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, egress, p6(1), endpoint)?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
         Ok(TableSet {
@@ -367,7 +385,7 @@ impl Engine {
                 Some(&i) => i,
                 None => {
                     let name = || ep.name.clone();
-                    let set = builder.set(Arc::clone(&groups), &name)?;
+                    let set = builder.set(Arc::clone(&groups), None, &name)?;
                     engine.insert_set(set)
                 }
             };
@@ -759,9 +777,10 @@ impl Engine {
         for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
-            staged
-                .sets
-                .push((i, Arc::new(builder.set(Arc::clone(&old.groups), &name)?)));
+            staged.sets.push((
+                i,
+                Arc::new(builder.set(Arc::clone(&old.groups), Some(old), &name)?),
+            ));
             taught.remove(&i);
         }
         for i in taught {
@@ -790,7 +809,7 @@ impl Engine {
             let groups: Arc<[GroupKey]> = ep.groups.as_slice().into();
             lists.push(Arc::clone(&groups));
             let name = || ep.name.clone();
-            staged.fresh.push(builder.set(groups, &name)?);
+            staged.fresh.push(builder.set(groups, None, &name)?);
         }
         Ok(staged)
     }
@@ -965,7 +984,7 @@ fn run_bucket<A: FamilyAddr>(
         let variant = table.variant_at(v);
         table.classify_batch(variant, lane, &keys[..m], &mut hits[..m]);
         for j in 0..m {
-            out[usize::from(pos[j])] = table.answer(variant, lane, hits[j]);
+            out[usize::from(pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
         }
     }
 }

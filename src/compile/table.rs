@@ -5,12 +5,20 @@
 //! that some remote identity holds ([`super::identity`]), and the variant of each identity:
 //! a packet is classified by the variant of its remote address's identity. A new member
 //! whose identity exists changes nothing here.
+//!
+//! A rule added or removed does not rebuild the classifiers: [`Table::patched`] keeps them
+//! and lays an overlay over each lane, the entries inserted and the range of entries
+//! removed since they were built (one contiguous change against the built list: its common
+//! prefix and suffix with the new list stay in the classifier). The first match is the
+//! classifier's when it lies before the change, else the first inserted entry that
+//! matches, else the classifier's (past a removed entry, the first kept entry after the
+//! change that matches, scanned). Past [`MAX_OVERLAY`] entries the variant is rebuilt.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::classifier::{self, Addr, Classifier, Key};
+use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, ICMP_PROTOCOLS};
 use crate::decision::Decision;
@@ -19,7 +27,7 @@ use crate::packet::Packet;
 
 /// A classifier and the decision of each of its entries.
 #[derive(Clone, Debug)]
-struct Sub<A: Addr> {
+pub(super) struct Sub<A: Addr> {
     classifier: Classifier<A>,
     /// INVARIANT: one decision per classifier entry, so every index the classifier answers
     /// is in range.
@@ -39,26 +47,145 @@ impl<A: Addr> Sub<A> {
     }
 }
 
+/// Most entries an overlay lane may insert, and most it may remove, before the variant's
+/// classifiers are rebuilt instead.
+pub(crate) const MAX_OVERLAY: usize = 64;
+
+/// What changed in one lane since its classifier was built: the built list with entries
+/// `start..end` replaced by `inserted`.
+#[derive(Clone, Debug, Default)]
+struct Overlay<A: Addr> {
+    /// Built entries before `start` are kept and come first.
+    start: u32,
+    /// Built entries from `end` on are kept and come after `inserted`.
+    end: u32,
+    /// The entries that replace `start..end`, with their decisions, in order.
+    inserted: Box<[(Entry<A>, Decision)]>,
+    /// The built entries from `end` on (only when `start < end`: to find the first kept
+    /// match after a removed one).
+    suffix: Box<[Entry<A>]>,
+}
+
+impl<A: Addr> Overlay<A> {
+    /// The first match of the changed list, given the classifier's `hit` in the built list.
+    #[inline(never)]
+    fn first(&self, sub: &Sub<A>, key: &Key<A>, hit: Option<u32>) -> Option<Decision> {
+        let built = |i: u32| sub.decisions.get(i as usize).copied();
+        if let Some(i) = hit {
+            if i < self.start {
+                return built(i);
+            }
+        }
+        if let Some((_, d)) = self.inserted.iter().find(|(e, _)| e.matches(key)) {
+            return Some(*d);
+        }
+        match hit {
+            Some(i) if i >= self.end => built(i),
+            // A removed entry was the first match: the next kept one after the change.
+            Some(_) => self
+                .suffix
+                .iter()
+                .position(|e| e.matches(key))
+                .and_then(|j| built(self.end + j as u32)),
+            None => None,
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + std::mem::size_of_val(&*self.inserted)
+            + std::mem::size_of_val(&*self.suffix)
+    }
+}
+
 /// The classifiers of one set of referenced groups: main, ICMP, ICMPv6 (the ICMP lists'
-/// destination port field is encoded, see [`super::lower`]).
+/// destination port field is encoded, see [`super::lower`]), and what changed since they
+/// were built.
 #[derive(Clone, Debug)]
 pub(crate) struct Variant<A: Addr> {
-    subs: [Sub<A>; 3],
+    pub(super) subs: Arc<[Sub<A>; 3]>,
+    /// The lists the classifiers were built from (the table's lowered entries then), to
+    /// compare a changed list with.
+    built: Arc<Lowered<A>>,
+    /// Per lane, when it changed since it was built.
+    overlay: [Option<Arc<Overlay<A>>>; 3],
 }
 
 impl<A: Addr> Variant<A> {
-    fn build(parts: &[Part<A>; 3]) -> Result<Variant<A>, classifier::CapacityError> {
+    fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
+        let parts = lowered.variant(mask);
         Ok(Variant {
-            subs: [
+            subs: Arc::new([
                 Sub::build(&parts[0])?,
                 Sub::build(&parts[1])?,
                 Sub::build(&parts[2])?,
-            ],
+            ]),
+            built: Arc::clone(lowered),
+            overlay: [None, None, None],
+        })
+    }
+
+    /// This variant for the changed lists `lowered`: each lane's classifier kept under an
+    /// overlay when the change is small, else the variant rebuilt.
+    fn patched(
+        &self,
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
+        let old = self.built.variant(mask);
+        let new = lowered.variant(mask);
+        let mut overlay: [Option<Arc<Overlay<A>>>; 3] = [None, None, None];
+        for lane in 0..3 {
+            let (b, n) = (&old[lane], &new[lane]);
+            let same = |i: usize, j: usize| b.entries[i] == n.entries[j] && b.decisions[i] == n.decisions[j];
+            let mut start = 0;
+            while start < b.entries.len() && start < n.entries.len() && same(start, start) {
+                start += 1;
+            }
+            let mut tail = 0;
+            while tail < b.entries.len() - start
+                && tail < n.entries.len() - start
+                && same(b.entries.len() - 1 - tail, n.entries.len() - 1 - tail)
+            {
+                tail += 1;
+            }
+            let (end, new_end) = (b.entries.len() - tail, n.entries.len() - tail);
+            if start == end && start == new_end {
+                continue; // unchanged lane
+            }
+            if end - start > MAX_OVERLAY || new_end - start > MAX_OVERLAY {
+                return Variant::build(lowered, mask);
+            }
+            overlay[lane] = Some(Arc::new(Overlay {
+                start: start as u32,
+                end: end as u32,
+                inserted: n.entries[start..new_end]
+                    .iter()
+                    .copied()
+                    .zip(n.decisions[start..new_end].iter().copied())
+                    .collect(),
+                suffix: if start < end {
+                    b.entries[end..].into()
+                } else {
+                    Box::default()
+                },
+            }));
+        }
+        Ok(Variant {
+            subs: Arc::clone(&self.subs),
+            built: Arc::clone(&self.built),
+            overlay,
         })
     }
 
     fn memory_usage(&self) -> usize {
-        self.subs.iter().map(Sub::memory_usage).sum()
+        self.subs.iter().map(Sub::memory_usage).sum::<usize>()
+            + self
+                .overlay
+                .iter()
+                .flatten()
+                .map(|o| o.memory_usage())
+                .sum::<usize>()
     }
 }
 
@@ -121,7 +248,8 @@ impl<A: Addr> Table<A> {
         identities: &Identities,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
-        let first = Variant::build(&lowered.variant(&[]))?;
+        let lowered = Arc::new(lowered);
+        let first = Variant::build(&lowered, &[])?;
         let mut table = Table {
             classes: [
                 lowered.icmp[0].classes.clone().into_boxed_slice(),
@@ -129,7 +257,7 @@ impl<A: Addr> Table<A> {
             ],
             lanes: lowered.lanes,
             fallback: lowered.fallback,
-            lowered: Arc::new(lowered),
+            lowered,
             refs,
             variants: vec![Arc::new(first)],
             masks: vec![Box::default()],
@@ -142,6 +270,37 @@ impl<A: Addr> Table<A> {
             }
         }
         Ok(table)
+    }
+
+    /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
+    /// rebuilding its classifiers where the change is small (overlays); `Err(lowered)` when
+    /// the change reaches what the classifiers' keys encode (ICMP lanes, port classes) or
+    /// the referenced groups, so that the table must be built anew.
+    pub(crate) fn patched(
+        &self,
+        lowered: Lowered<A>,
+        fingerprint: u64,
+    ) -> Result<Result<Table<A>, Lowered<A>>, classifier::CapacityError> {
+        let classes_same = (0..2).all(|i| lowered.icmp[i].classes[..] == self.classes[i][..]);
+        if lowered.lanes != self.lanes || !classes_same || lowered.refs()[..] != self.refs[..] {
+            return Ok(Err(lowered));
+        }
+        let lowered = Arc::new(lowered);
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            variants.push(Arc::new(v.patched(&lowered, mask)?));
+        }
+        Ok(Ok(Table {
+            lowered: Arc::clone(&lowered),
+            refs: self.refs.clone(),
+            variants,
+            masks: self.masks.clone(),
+            by_identity: self.by_identity.clone(),
+            classes: self.classes.clone(),
+            lanes: self.lanes,
+            fallback: lowered.fallback,
+            fingerprint,
+        }))
     }
 
     /// Whether the table's answer depends on the remote address's identity.
@@ -173,7 +332,7 @@ impl<A: Addr> Table<A> {
         let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
             Some(v) => v,
             None => {
-                let built = Variant::build(&self.lowered.variant(&mask))?;
+                let built = Variant::build(&self.lowered, &mask)?;
                 self.variants.push(Arc::new(built));
                 self.masks.push(mask.into());
                 self.variants.len() - 1
@@ -253,9 +412,19 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    /// The decision for a classifier answer in a lane of a variant.
+    /// The decision for a classifier answer for `key` in a lane of a variant.
     #[inline]
-    pub(crate) fn answer(&self, variant: &Variant<A>, lane: Lane, hit: Option<u32>) -> Decision {
+    pub(crate) fn answer(
+        &self,
+        variant: &Variant<A>,
+        lane: Lane,
+        key: &Key<A>,
+        hit: Option<u32>,
+    ) -> Decision {
+        let l = lane.index();
+        if let Some(overlay) = &variant.overlay[l] {
+            return overlay.first(&variant.subs[l], key, hit).unwrap_or(self.fallback);
+        }
         match hit {
             // INVARIANT: `decisions` has one entry per classifier entry; `get` keeps the
             // hot path free of panics all the same.
@@ -276,6 +445,7 @@ impl<A: Addr> Table<A> {
         self.answer(
             variant,
             lane,
+            &key,
             variant.subs[lane.index()].classifier.classify(&key),
         )
     }
@@ -292,22 +462,32 @@ impl<A: Addr> Table<A> {
         variant.subs[lane.index()].classifier.classify_batch(keys, out);
     }
 
-    /// Bytes of the table, heap included (the lowered entries kept for new variants too).
+    /// Bytes of the table, heap included (the lowered entries kept for new variants and
+    /// for overlays too).
     pub(crate) fn memory_usage(&self) -> usize {
-        let lowered = &*self.lowered;
-        let part = |p: &Part<A>| {
-            p.entries.capacity() * std::mem::size_of::<classifier::Rule<A>>()
-                + p.decisions.capacity() * std::mem::size_of::<Decision>()
-                + p.tags.capacity() * std::mem::size_of::<Option<GroupKey>>()
+        let lowered = |l: &Lowered<A>| {
+            let part = |p: &Part<A>| {
+                p.entries.capacity() * std::mem::size_of::<Entry<A>>()
+                    + p.decisions.capacity() * std::mem::size_of::<Decision>()
+                    + p.tags.capacity() * std::mem::size_of::<Option<GroupKey>>()
+            };
+            std::mem::size_of::<Lowered<A>>()
+                + part(&l.main)
+                + l.icmp
+                    .iter()
+                    .map(|i| part(&i.part) + i.classes.capacity() * 2)
+                    .sum::<usize>()
         };
+        // Lists older variants were built from (kept for their overlays), each once.
+        let mut older: Vec<&Arc<Lowered<A>>> = Vec::new();
+        for v in &self.variants {
+            if !Arc::ptr_eq(&v.built, &self.lowered) && !older.iter().any(|o| Arc::ptr_eq(o, &v.built)) {
+                older.push(&v.built);
+            }
+        }
         std::mem::size_of::<Self>()
-            + std::mem::size_of::<Lowered<A>>()
-            + part(&lowered.main)
-            + lowered
-                .icmp
-                .iter()
-                .map(|i| part(&i.part) + i.classes.capacity() * 2)
-                .sum::<usize>()
+            + lowered(&self.lowered)
+            + older.iter().map(|l| lowered(l)).sum::<usize>()
             + self.variants.iter().map(|v| v.memory_usage()).sum::<usize>()
             + self
                 .masks

@@ -555,6 +555,46 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
 }
 
 #[test]
+fn a_rule_added_or_removed_keeps_the_classifiers_under_an_overlay() {
+    let (mut cloud, [web, _, _], _) = topology(false);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let web_1 = EndpointKey::new(0);
+    let subs = |e: &Engine| Arc::as_ptr(&e.set_of(web_1).expect("set").v4[0].plain().subs);
+    let built = subs(&engine);
+    // A deny ahead of the https allow: the packet it matches changes its answer.
+    let mut deny = rule(Direction::Ingress, Action::Deny, 1);
+    deny.protocol = Some(TCP);
+    deny.remote = Remote::Cidr(net("192.0.2.0/24"));
+    add_rules(&mut cloud, web, vec![deny]);
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_eq!(subs(&engine), built, "the classifiers were rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+    let https = Packet::tcp(ip("192.0.2.1"), ip("10.0.0.1"), 443);
+    assert!(!engine.evaluate(web_1, Direction::Ingress, &https).is_allow());
+    // Removing the https rule: its entry stays in the classifier, passed over.
+    let key = cloud.group(web).expect("web").rules[0].key;
+    cloud.edit_with(|t| t.remove_rules(web, &[key]));
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_eq!(subs(&engine), built, "the classifiers were rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+    let other = Packet::tcp(ip("198.51.100.1"), ip("10.0.0.1"), 443);
+    assert!(!engine.evaluate(web_1, Direction::Ingress, &other).is_allow());
+    // Past the overlay's limit the classifiers are built anew, with the same answers.
+    let many: Vec<Rule> = (0..=super::table::MAX_OVERLAY as u16)
+        .map(|i| {
+            let mut r = rule(Direction::Ingress, Action::Allow, 1);
+            r.protocol = Some(UDP);
+            r.dst_ports = Ports::range(PortRange::single(1000 + i));
+            r
+        })
+        .collect();
+    add_rules(&mut cloud, web, many);
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_ne!(subs(&engine), built, "past the limit the classifiers are rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+}
+
+#[test]
 fn refresh_after_a_membership_change_rebuilds_only_dependents() {
     let (before_cloud, [_, _, _], _) = topology(false);
     let (after_cloud, _, _) = topology(true);
