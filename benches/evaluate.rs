@@ -588,6 +588,24 @@ fn bench(c: &mut Criterion) {
         let mixed = packets(&aims, fleet, false, 17);
         let mixed = &mixed[..64];
         let mut churned = engine.clone();
+        // The same without lookups: one join and one leave on a warm engine.
+        group.bench_function("join_leave", |b| {
+            b.iter(|| {
+                churned
+                    .refresh(&with_member, Update::Endpoint(new_member))
+                    .expect("join");
+                churned
+                    .refresh(&cloud, Update::Endpoint(new_member))
+                    .expect("leave");
+            })
+        });
+        // One rule added to group 3 of `web` and removed again, on a warm engine.
+        group.bench_function("rule_add_remove", |b| {
+            b.iter(|| {
+                churned.refresh(&with_rule, Update::Group(g3)).expect("add");
+                churned.refresh(&cloud, Update::Group(g3)).expect("remove");
+            })
+        });
         group.bench_function("join_leave_with_lookups", |b| {
             b.iter(|| {
                 churned
