@@ -437,8 +437,13 @@ fn bench(c: &mut Criterion) {
         });
         println!(
             "{name}: web has {rules} rules in {groups} groups; engine: {} endpoints, {} group lists, \
-             {} tables, {} classifier entries, {} bytes",
-            stats.endpoints, stats.group_lists, stats.tables, stats.entries, stats.memory_bytes
+             {} identities, {} tables, {} classifier entries, {} bytes",
+            stats.endpoints,
+            stats.group_lists,
+            stats.identities,
+            stats.tables,
+            stats.entries,
+            stats.memory_bytes
         );
 
         let mut group = c.benchmark_group(format!("evaluate/{name}"));
@@ -505,9 +510,26 @@ fn bench(c: &mut Criterion) {
         let (with_member, _) = make(7, fleet.grown(), false);
         let with_member = build(&with_member);
         let new_member = with_member.endpoint_keys().last().expect("the new member");
+        // A member whose groups are a new combination: `fleet` and web's group 0.
+        let mut with_combo = cloud.clone();
+        let combo_ids = [
+            fleet_id(&cloud),
+            cloud.group(web_group(&cloud, 0)).expect("g0").id.clone(),
+        ];
+        let combo_member = with_combo
+            .attach(
+                "combo",
+                &[
+                    "192.0.2.77".parse().expect("ip"),
+                    "fd00:e::1".parse().expect("ip"),
+                ],
+                &combo_ids,
+            )
+            .expect("attach combo");
         for (updated, change) in [
             (&with_rule, Update::Group(g3)),
             (&with_member, Update::Endpoint(new_member)),
+            (&with_combo, Update::Endpoint(combo_member)),
         ] {
             let mut e = engine.clone();
             e.refresh(updated, change).expect("refresh");
@@ -544,8 +566,71 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        group.bench_function("add_member_new_combination", |b| {
+            b.iter_batched(
+                || engine.clone(),
+                |mut e| {
+                    e.refresh(&with_combo, Update::Endpoint(combo_member))
+                        .expect("refresh");
+                    e
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+
+        // Churn: the same member joins and leaves `fleet` over and over, with 64 lookups
+        // (fleet members and others, to `web`) after each change; one iteration is one
+        // join, one leave and 128 lookups.
+        let mut group = c.benchmark_group(format!("churn/{name}"));
+        group.sample_size(if quick { 10 } else { 20 });
+        group.measurement_time(Duration::from_secs(if quick { 2 } else { 6 }));
+        let mixed = packets(&aims, fleet, false, 17);
+        let mixed = &mixed[..64];
+        let mut churned = engine.clone();
+        // The same without lookups: one join and one leave on a warm engine.
+        group.bench_function("join_leave", |b| {
+            b.iter(|| {
+                churned
+                    .refresh(&with_member, Update::Endpoint(new_member))
+                    .expect("join");
+                churned
+                    .refresh(&cloud, Update::Endpoint(new_member))
+                    .expect("leave");
+            })
+        });
+        // One rule added to group 3 of `web` and removed again, on a warm engine.
+        group.bench_function("rule_add_remove", |b| {
+            b.iter(|| {
+                churned.refresh(&with_rule, Update::Group(g3)).expect("add");
+                churned.refresh(&cloud, Update::Group(g3)).expect("remove");
+            })
+        });
+        group.bench_function("join_leave_with_lookups", |b| {
+            b.iter(|| {
+                churned
+                    .refresh(&with_member, Update::Endpoint(new_member))
+                    .expect("join");
+                for p in mixed {
+                    black_box(churned.evaluate(web, Direction::Ingress, black_box(p)));
+                }
+                churned
+                    .refresh(&cloud, Update::Endpoint(new_member))
+                    .expect("leave");
+                for p in mixed {
+                    black_box(churned.evaluate(web, Direction::Ingress, black_box(p)));
+                }
+            })
+        });
         group.finish();
     }
+}
+
+/// The provider id of the referenced group `fleet`.
+fn fleet_id(cloud: &Cloud) -> String {
+    let member = cloud.endpoint_by_name("fleet-0").expect("fleet-0");
+    let g = cloud.endpoint(member).expect("fleet-0").groups[0];
+    cloud.group(g).expect("fleet").id.clone()
 }
 
 /// The key of `web`'s group number `i`.
@@ -554,5 +639,67 @@ fn web_group(cloud: &Cloud, i: usize) -> GroupKey {
     cloud.endpoint(web).expect("web").groups[i]
 }
 
-criterion_group!(benches, bench);
+/// `flow::trace` over clouds of 10 and 100,000 endpoints of one ECS group (a few rules, no
+/// group reference, so every evaluation costs the same): finding the endpoints of a packet's
+/// addresses is a map lookup, so the two should take the same time.
+fn trace(c: &mut Criterion) {
+    let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
+    let mut group = c.benchmark_group("trace");
+    group.sample_size(if quick { 10 } else { 30 });
+    group.warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }));
+    group.measurement_time(Duration::from_secs(if quick { 1 } else { 4 }));
+    for n in [10usize, 100_000] {
+        let scenario = json!({"provider": "ecs", "calls": [
+            {"api": "CreateSecurityGroup", "ref": "g", "params": {
+                "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "trace"}},
+            {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou",
+                "SecurityGroupId": "$g", "IpProtocol": "TCP", "PortRange": "22/22",
+                "SourceCidrIp": "10.0.0.0/8", "Priority": "1"}},
+            {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou",
+                "SecurityGroupId": "$g", "IpProtocol": "TCP", "PortRange": "443/443",
+                "SourceCidrIp": "0.0.0.0/0", "Priority": "2"}}
+        ]});
+        let mut cloud = build(&scenario);
+        let g = cloud.groups().next().expect("group g").id.clone();
+        let addr = |i: usize| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i as u32 + 1)));
+        for i in 0..n {
+            cloud
+                .attach(&format!("ep-{i}"), &[addr(i)], std::slice::from_ref(&g))
+                .expect("attach");
+        }
+        let engine = Engine::build(&cloud).expect("engine");
+        let mut rng = Rng(3);
+        // Between endpoints (two hops), from an outside address (one hop), mixed ports.
+        let packets: Vec<Packet> = (0..PACKETS)
+            .map(|k| {
+                let dst = addr(rng.below(n as u64) as usize);
+                let src = if k % 4 == 0 {
+                    IpAddr::V4(Ipv4Addr::from(0xc633_6400 | (rng.next() as u32 & 0xff)))
+                } else {
+                    addr(rng.below(n as u64) as usize)
+                };
+                Packet::tcp(src, dst, [22, 443, 80][rng.below(3) as usize])
+            })
+            .collect();
+        let allowed = packets
+            .iter()
+            .filter(|p| sgeval::flow::trace(&cloud, &engine, p).verdict == sgeval::Verdict::Allow)
+            .count();
+        println!(
+            "trace over {n} endpoints: {allowed} of {} packets allowed",
+            packets.len()
+        );
+        group.throughput(Throughput::Elements(packets.len() as u64));
+        group.bench_function(BenchmarkId::new("endpoints", n), |b| {
+            b.iter(|| {
+                for p in &packets {
+                    black_box(sgeval::flow::trace(&cloud, &engine, black_box(p)));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, trace);
 criterion_main!(benches);

@@ -362,14 +362,17 @@ impl Live {
     /// endpoints earlier; nothing is published then.
     pub fn set_groups(&self, name: &str, groups: &[String]) -> Result<u64, LiveError> {
         self.check_endpoint(&[], groups)?;
-        self.rebuild(|endpoints| {
-            let e = endpoints
-                .iter_mut()
-                .find(|e| e.name == name)
-                .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
-            e.groups = groups.to_vec();
-            Ok(())
-        })
+        self.rebuild(
+            |endpoints, at| {
+                let e = at
+                    .and_then(|i| endpoints.get_mut(i))
+                    .filter(|e| e.name == name)
+                    .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
+                e.groups = groups.to_vec();
+                Ok(())
+            },
+            name,
+        )
     }
 
     /// Removes endpoint `name` (later endpoints' keys move down by one) and publishes the
@@ -378,14 +381,16 @@ impl Live {
     /// # Errors
     /// An unknown endpoint, or a call whose answer depended on endpoints earlier.
     pub fn detach(&self, name: &str) -> Result<u64, LiveError> {
-        self.rebuild(|endpoints| {
-            let at = endpoints
-                .iter()
-                .position(|e| e.name == name)
-                .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
-            endpoints.remove(at);
-            Ok(())
-        })
+        self.rebuild(
+            |endpoints, at| {
+                let at = at
+                    .filter(|&i| endpoints.get(i).is_some_and(|e| e.name == name))
+                    .ok_or_else(|| LiveError::UnknownEndpoint(name.to_owned()))?;
+                endpoints.remove(at);
+                Ok(())
+            },
+            name,
+        )
     }
 
     /// The limits the handle holds calls and endpoints to.
@@ -410,17 +415,22 @@ impl Live {
         }
     }
 
+    /// Changes the endpoint records (`change` gets them and the place of endpoint `name`,
+    /// found through the cloud's name index: records are in attachment order, as the
+    /// cloud's endpoint keys) and publishes the cloud rebuilt from them.
     fn rebuild(
         &self,
-        change: impl FnOnce(&mut Vec<EndpointRecord>) -> Result<(), LiveError>,
+        change: impl FnOnce(&mut Vec<EndpointRecord>, Option<usize>) -> Result<(), LiveError>,
+        name: &str,
     ) -> Result<u64, LiveError> {
         let mut w = self.lock();
         if let Some(api) = &w.diverged {
             return Err(LiveError::MembershipDependentCall { api: api.clone() });
         }
-        let mut endpoints = w.endpoints.clone();
-        change(&mut endpoints)?;
         let current = self.current.load_full();
+        let at = current.cloud.endpoint_by_name(name).map(|k| k.get() as usize);
+        let mut endpoints = w.endpoints.clone();
+        change(&mut endpoints, at)?;
         let mut cloud = w.base.clone();
         for e in &endpoints {
             cloud.attach(&e.name, &e.ips, &e.groups)?;

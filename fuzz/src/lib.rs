@@ -474,4 +474,150 @@ pub fn differential(data: &[u8]) {
             "{p}"
         );
     }
+    stream(&scenario, cloud, packet_bytes, &packets);
+}
+
+/// What differs between two states of a cloud, as the engine's updates (`Live` compares
+/// states the same way).
+fn updates(before: &Cloud, after: &Cloud) -> Vec<Update> {
+    let mut out: Vec<Update> = Vec::new();
+    let mut groups: Vec<_> = before.groups().chain(after.groups()).map(|g| g.key).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    out.extend(
+        groups
+            .into_iter()
+            .filter(|&g| before.group(g) != after.group(g))
+            .map(Update::Group),
+    );
+    let mut address_groups: Vec<_> = before
+        .address_groups()
+        .chain(after.address_groups())
+        .map(|a| a.key)
+        .collect();
+    address_groups.sort_unstable();
+    address_groups.dedup();
+    out.extend(
+        address_groups
+            .into_iter()
+            .filter(|&a| before.address_group(a) != after.address_group(a))
+            .map(Update::AddressGroup),
+    );
+    let keys = |c: &Cloud| c.endpoint_keys().collect::<Vec<_>>();
+    let (old, new) = (keys(before), keys(after));
+    for &k in old.iter().chain(new.iter().skip(old.len())) {
+        if before.endpoint(k) != after.endpoint(k) {
+            out.push(Update::Endpoint(k));
+        }
+    }
+    out
+}
+
+/// The engine refreshed with `updates(before, after)` answers on `packets` as a fresh build
+/// of `after` and as the reference, at every endpoint and direction.
+fn step(engine: &mut sgeval::compile::Engine, before: &Cloud, after: &Cloud, packets: &[Packet]) -> bool {
+    for update in updates(before, after) {
+        if engine.refresh(after, update).is_err() {
+            return false; // only limits make compiling fail
+        }
+    }
+    let Ok(fresh) = sgeval::compile::Engine::build(after) else {
+        return false;
+    };
+    let reference = reference::Evaluator::new(after);
+    for p in packets {
+        for key in after.endpoint_keys() {
+            for direction in sgeval::Direction::ALL {
+                let want = reference.evaluate(key, direction, p);
+                assert_eq!(fresh.evaluate(key, direction, p), want, "fresh: endpoint {key} {direction} {p}");
+                assert_eq!(engine.evaluate(key, direction, p), want, "stream: endpoint {key} {direction} {p}");
+            }
+        }
+    }
+    true
+}
+
+/// A stream of every change kind, checked after each step: the scenario's calls one at a
+/// time (rules and groups added and removed, endpoints attached after each prefix), then
+/// each endpoint's groups changed to ones `choices` pick (members joining and leaving),
+/// then endpoints detached one by one.
+fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]) {
+    const MAX_STEPS: usize = 12;
+    let empty = Cloud::new(cloud.provider(), cloud.options().clone());
+    let Ok(mut engine) = sgeval::compile::Engine::build(&empty) else {
+        return;
+    };
+    let mut before = empty;
+    let calls = scenario.calls.len();
+    for k in (1..=calls).step_by(calls.div_ceil(MAX_STEPS).max(1)).chain([calls]) {
+        let prefix = Scenario {
+            calls: scenario.calls[..k].to_vec(),
+            ..scenario.clone()
+        };
+        let Ok(after) = prefix.replay().map(|r| r.cloud) else {
+            return;
+        };
+        if !step(&mut engine, &before, &after, packets) {
+            return;
+        }
+        before = after;
+    }
+    // Memberships: rebuilt from a copy without endpoints (the model attaches only), as
+    // `Live` does.
+    let base = Scenario {
+        endpoints: Vec::new(),
+        ..scenario.clone()
+    };
+    let Ok(base) = base.replay().map(|r| r.cloud) else {
+        return;
+    };
+    let ids: Vec<String> = base.groups().map(|g| g.id.clone()).collect();
+    if ids.is_empty() {
+        return;
+    }
+    let mut records: Vec<(String, Vec<IpAddr>, Vec<String>)> = before
+        .endpoints()
+        .iter()
+        .map(|e| {
+            let groups = e
+                .groups
+                .iter()
+                .filter_map(|&g| before.group(g).map(|g| g.id.clone()))
+                .collect();
+            (e.name.clone(), e.ips.clone(), groups)
+        })
+        .collect();
+    let attach = |records: &mut Vec<(String, Vec<IpAddr>, Vec<String>)>| {
+        let mut cloud = base.clone();
+        records.retain(|(name, ips, groups)| cloud.attach(name, ips, groups).is_ok());
+        cloud
+    };
+    let mut choice = choices.iter().copied().cycle();
+    for i in 0..records.len().min(MAX_STEPS) {
+        let count = 1 + usize::from(choice.next().unwrap_or(0)) % 3;
+        let mut groups: Vec<String> = Vec::new();
+        for _ in 0..count {
+            let id = &ids[usize::from(choice.next().unwrap_or(0)) % ids.len()];
+            if !groups.contains(id) {
+                groups.push(id.clone());
+            }
+        }
+        if i < records.len() {
+            records[i].2 = groups;
+        }
+        let after = attach(&mut records);
+        if !step(&mut engine, &before, &after, packets) {
+            return;
+        }
+        before = after;
+    }
+    while !records.is_empty() {
+        let at = usize::from(choice.next().unwrap_or(0)) % records.len();
+        records.remove(at);
+        let after = attach(&mut records);
+        if !step(&mut engine, &before, &after, packets) {
+            return;
+        }
+        before = after;
+    }
 }

@@ -2,12 +2,15 @@
 //! ordered list of classifier entries whose first match is the provider's answer.
 //!
 //! The provider's decision procedure lives entirely in the ORDER of the entries, the order
-//! of [`crate::order`]: an ECS `InnerAccessPolicy=Accept` group becomes one entry per member
-//! address (reason [`Reason::IntraGroup`]) ahead of every rule.
+//! of [`crate::order`]: an ECS `InnerAccessPolicy=Accept` group becomes an entry for any
+//! remote address (reason [`Reason::IntraGroup`]) ahead of every rule, tagged with the group.
 //!
-//! Rules then become entries: the remote side expands to prefixes (a group reference to its
-//! members' addresses of the family, an address group to its entries, ranges to prefixes),
-//! multiport lists and source port lists to their cross product.
+//! Rules then become entries: the remote side expands to prefixes (an address group to its
+//! entries, ranges to prefixes), multiport lists and source port lists to their cross
+//! product. A group reference does not expand: its entries hold any remote address and are
+//! tagged with the group, and they count only for remote addresses whose identity holds
+//! the group ([`super::identity`]): the table keeps one classifier per set of tagged groups
+//! that some identity holds ([`Lowered::variant`]).
 //!
 //! ICMP packets (protocol 1 and 58) are classified by separate entry lists, one per protocol,
 //! when a rule that can match them filters the ICMP type or code (Gcore), because the filter
@@ -19,7 +22,6 @@
 //! the list filters the ICMP code) or `class << 8 | code`, where `class` is the index of the
 //! elementary interval of the list's destination port boundaries that holds the port.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
@@ -130,6 +132,33 @@ pub(crate) struct Part<A: Addr> {
     pub entries: Vec<Entry<A>>,
     /// `decisions[i]` is the answer when `entries[i]` is the first match.
     pub decisions: Vec<Decision>,
+    /// `tags[i]`: the group whose members `entries[i]` is for (its remote field holds any
+    /// address), or `None` for an entry that holds for every remote identity.
+    pub tags: Vec<Option<GroupKey>>,
+}
+
+impl<A: Addr> Part<A> {
+    /// The entries that hold for a remote identity whose groups (among the tags) are
+    /// `mask` (sorted), untagged.
+    pub(crate) fn variant(&self, mask: &[GroupKey]) -> Part<A> {
+        let mut out = Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
+        };
+        for ((e, d), t) in self.entries.iter().zip(&self.decisions).zip(&self.tags) {
+            if t.is_none_or(|g| mask.binary_search(&g).is_ok()) {
+                out.entries.push(*e);
+                out.decisions.push(*d);
+                out.tags.push(None);
+            }
+        }
+        out
+    }
+
+    fn tags(&self) -> impl Iterator<Item = GroupKey> + '_ {
+        self.tags.iter().flatten().copied()
+    }
 }
 
 /// The entry list of one ICMP protocol.
@@ -141,6 +170,31 @@ pub(crate) struct IcmpPart<A: Addr> {
     /// sorted first ports of the elementary destination-port intervals (the first is 0),
     /// and the field holds `interval index << 8 | ICMP code`.
     pub classes: Vec<u16>,
+}
+
+impl<A: Addr> Lowered<A> {
+    /// The groups some entry is tagged with, sorted: the groups whose members the table's
+    /// rules name.
+    pub(crate) fn refs(&self) -> Vec<GroupKey> {
+        let mut refs: Vec<GroupKey> = self
+            .main
+            .tags()
+            .chain(self.icmp.iter().flat_map(|i| i.part.tags()))
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    }
+
+    /// The main list and the two ICMP lists for remote identities whose groups among
+    /// [`Lowered::refs`] are `mask` (sorted).
+    pub(crate) fn variant(&self, mask: &[GroupKey]) -> [Part<A>; 3] {
+        [
+            self.main.variant(mask),
+            self.icmp[0].part.variant(mask),
+            self.icmp[1].part.variant(mask),
+        ]
+    }
 }
 
 /// The lowered table of one endpoint group list, direction and family.
@@ -175,48 +229,19 @@ pub(crate) enum LowerError {
     },
 }
 
-/// Shared state of one build or refresh: the cloud and the member addresses of the groups
-/// looked up so far.
+/// Shared state of one build or refresh: the cloud.
 pub(crate) struct Ctx<'c> {
     pub cloud: &'c Cloud,
-    members4: HashMap<GroupKey, Vec<Prefix<u32>>>,
-    members6: HashMap<GroupKey, Vec<Prefix<u128>>>,
 }
 
 impl<'c> Ctx<'c> {
     pub(crate) fn new(cloud: &'c Cloud) -> Ctx<'c> {
-        Ctx {
-            cloud,
-            members4: HashMap::new(),
-            members6: HashMap::new(),
-        }
+        Ctx { cloud }
     }
 }
 
-/// Per-family access to the member cache.
-pub(crate) trait MemberCache<A: FamilyAddr> {
-    /// The addresses of `group`'s members in family `A`, as the fewest prefixes that hold
-    /// exactly them ([`aggregate`]), sorted.
-    fn members(&mut self, group: GroupKey) -> &[Prefix<A>];
-}
-
-fn collect_members<A: FamilyAddr>(cloud: &Cloud, group: GroupKey) -> Vec<Prefix<A>> {
-    let mut out: Vec<Prefix<A>> = cloud
-        .members(group)
-        .flat_map(|m| m.ips.iter())
-        .filter_map(|&ip| A::of_ip(ip))
-        .map(|addr| Prefix {
-            addr,
-            len: A::BITS as u8,
-        })
-        .collect();
-    aggregate(&mut out);
-    out
-}
-
-/// Replaces `prefixes` by the fewest prefixes that hold exactly the same addresses, sorted.
-/// Members of a group are often numbered densely: 5,000 host addresses can collapse into a
-/// few dozen prefixes, and the classifier then holds that many entries instead.
+/// Replaces `prefixes` by the fewest prefixes that hold exactly the same addresses, sorted:
+/// an address group's entries, often adjacent or overlapping, become fewer entries.
 pub(crate) fn aggregate<A: Addr>(prefixes: &mut Vec<Prefix<A>>) {
     let mut ranges: Vec<(u128, u128)> = prefixes
         .iter()
@@ -273,24 +298,6 @@ fn push_range<A: Addr>(mut lo: u128, hi: u128, out: &mut Vec<Prefix<A>>) {
     }
 }
 
-impl MemberCache<u32> for Ctx<'_> {
-    fn members(&mut self, group: GroupKey) -> &[Prefix<u32>] {
-        let cloud = self.cloud;
-        self.members4
-            .entry(group)
-            .or_insert_with(|| collect_members(cloud, group))
-    }
-}
-
-impl MemberCache<u128> for Ctx<'_> {
-    fn members(&mut self, group: GroupKey) -> &[Prefix<u128>] {
-        let cloud = self.cloud;
-        self.members6
-            .entry(group)
-            .or_insert_with(|| collect_members(cloud, group))
-    }
-}
-
 /// What an ordered source of entries is.
 pub(crate) enum Source<'c> {
     /// ECS `InnerAccessPolicy=Accept`: every member address of the group, any traffic.
@@ -320,6 +327,8 @@ pub(crate) fn ordered<'c>(
 /// A source resolved to the fields of its entries.
 struct Resolved<A: Addr> {
     decision: Decision,
+    /// The group whose members the remote side is (then `remote` is any address).
+    tag: Option<GroupKey>,
     /// Remote-side prefixes (source on ingress, destination on egress).
     remote: Vec<Prefix<A>>,
     local: Prefix<A>,
@@ -335,7 +344,8 @@ impl<A: Addr> Resolved<A> {
     /// Whether one of the source's entries holds every address and port pair (protocol
     /// and ICMP fields aside).
     fn catches_all(&self) -> bool {
-        self.local == Prefix::ANY
+        self.tag.is_none()
+            && self.local == Prefix::ANY
             && self.remote.contains(&Prefix::ANY)
             && self.src_ports.contains(&PortRange::ANY)
             && self.dst_ports.contains(&PortRange::ANY)
@@ -354,13 +364,9 @@ fn describe(cloud: &Cloud, group: GroupKey, rule: &Rule) -> String {
     }
 }
 
-fn resolve<A: FamilyAddr>(ctx: &mut Ctx<'_>, source: &Source<'_>) -> Option<Resolved<A>>
-where
-    for<'c> Ctx<'c>: MemberCache<A>,
-{
+fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved<A>> {
     match *source {
         Source::Intra(g) => {
-            let remote = MemberCache::<A>::members(ctx, g).to_vec();
             let name = match ctx.cloud.group(g) {
                 Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
                 None => format!("InnerAccessPolicy=Accept of {g}"),
@@ -370,7 +376,8 @@ where
                     verdict: Verdict::Allow,
                     reason: Reason::IntraGroup { group: g },
                 },
-                remote,
+                tag: Some(g),
+                remote: vec![Prefix::ANY],
                 local: Prefix::ANY,
                 src_ports: vec![PortRange::ANY],
                 dst_ports: vec![PortRange::ANY],
@@ -386,10 +393,13 @@ where
                 // A local prefix of the other family never holds the packet's address.
                 Some(net) => A::of_net(net)?,
             };
+            let tag = match rule.remote {
+                Remote::Group(target) => Some(target),
+                _ => None,
+            };
             let remote = match &rule.remote {
-                Remote::Any => vec![Prefix::ANY],
+                Remote::Any | Remote::Group(_) => vec![Prefix::ANY],
                 Remote::Cidr(net) => vec![A::of_net(net)?],
-                Remote::Group(target) => MemberCache::<A>::members(ctx, *target).to_vec(),
                 Remote::AddressGroup(a) => {
                     let ag = ctx.cloud.address_group(*a)?;
                     let mut out = Vec::new();
@@ -411,6 +421,7 @@ where
                         rule: rule.key,
                     },
                 ),
+                tag,
                 remote,
                 local,
                 src_ports: ranges(&rule.src_ports),
@@ -445,6 +456,7 @@ fn emit<A: Addr>(
     }
     part.entries.reserve(n);
     part.decisions.reserve(n);
+    part.tags.reserve(n);
     for &remote in &r.remote {
         let (src, dst) = match direction {
             Direction::Ingress => (remote, r.local),
@@ -461,6 +473,7 @@ fn emit<A: Addr>(
                     proto_mask: proto.1,
                 });
                 part.decisions.push(r.decision);
+                part.tags.push(r.tag);
             }
         }
     }
@@ -477,14 +490,11 @@ pub(crate) fn port_class(classes: &[u16], port: u16) -> u16 {
 
 /// Lowers `groups` for a direction and family.
 pub(crate) fn lower<A: FamilyAddr>(
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
     groups: &[GroupKey],
     direction: Direction,
     limit: usize,
-) -> Result<Lowered<A>, LowerError>
-where
-    for<'c> Ctx<'c>: MemberCache<A>,
-{
+) -> Result<Lowered<A>, LowerError> {
     let cloud = ctx.cloud;
     let sources = ordered(cloud, groups, direction, A::FAMILY);
     let mut resolved: Vec<Resolved<A>> = Vec::with_capacity(sources.len());

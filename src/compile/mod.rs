@@ -6,10 +6,13 @@
 //! the `lower` module): ECS and ENS pool the rules of all groups by (priority, drop before
 //! accept, group order, creation order) after ECS's `InnerAccessPolicy=Accept` member
 //! entries; Huawei orders by group, then (priority, deny before allow, creation order);
-//! Gcore by group, then creation order. Group references expand to their members'
-//! addresses, address groups to their prefixes. Evaluating a packet is one classifier
-//! lookup and one load of the decision of the entry that matched; nothing is interpreted
-//! per packet.
+//! Gcore by group, then creation order. Address groups expand to their prefixes. Group
+//! references do not expand: every address has an identity, the set of groups of the
+//! endpoint that owns it (the `identity` module), and a table whose rules name groups'
+//! members keeps one classifier per set of those groups that some identity holds.
+//! Evaluating a packet is, for such a table, one hash lookup of the remote address's
+//! identity, then one classifier lookup and one load of the decision of the entry that
+//! matched; nothing is interpreted per packet.
 //!
 //! Every answer equals [`crate::reference::Evaluator`]'s, the whole [`Decision`]: verdict
 //! and what decided (the rule and its group, the intra-group policy, or the default).
@@ -41,8 +44,12 @@
 //! ```
 //!
 //! Changes to the cloud are taken in with [`Engine::refresh`], which recompiles only the
-//! tables the change can reach and keeps the others (shared through [`Arc`]).
+//! tables the change can reach and keeps the others (shared through [`Arc`]). A membership
+//! change recompiles no table: the endpoint's addresses are mapped to the identity of its
+//! new groups, and only when that identity is new do the tables that reference its groups
+//! learn it (a classifier built only when no identity had the same referenced groups).
 
+mod identity;
 pub(crate) mod lower;
 mod table;
 
@@ -54,14 +61,15 @@ use sgeval_classifier as classifier;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};
-use crate::group::{AddressGroupKey, EndpointKey, GroupKey, GroupKind, InnerPolicy};
+use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
 use crate::packet::{ConnState, Packet};
 use crate::provider::{Options, Provider};
 use crate::rule::{Direction, Family, Remote};
 
 use self::classifier::Key;
-use self::lower::{Ctx, FamilyAddr, LowerError, MemberCache};
-use self::table::{Lane, Table};
+use self::identity::{Identities, IdentityId};
+use self::lower::{Ctx, FamilyAddr, LowerError};
+use self::table::{Lane, Table, Variant};
 
 /// Limits on what [`Engine::build`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,14 +160,16 @@ pub struct Stats {
     pub group_lists: usize,
     /// Distinct tables (identical tables are shared).
     pub tables: usize,
-    /// Classifier entries over the distinct tables.
+    /// Classifier entries over the distinct tables (every variant of a table counted).
     pub entries: usize,
+    /// Identities: distinct group sets of endpoints, and the empty one.
+    pub identities: usize,
     /// Bytes, as [`Engine::memory_usage`].
     pub memory_bytes: usize,
 }
 
 /// The four tables of one group list and what they depend on besides the list's own groups.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct TableSet {
     /// The group list, in association order.
     groups: Arc<[GroupKey]>,
@@ -167,9 +177,6 @@ struct TableSet {
     v4: [Arc<Table<u32>>; 2],
     /// IPv6 tables, by direction.
     v6: [Arc<Table<u128>>; 2],
-    /// Groups whose member addresses the tables expand (group references and ECS
-    /// intra-group policies).
-    member_deps: Vec<GroupKey>,
     /// Address groups the tables expand.
     address_deps: Vec<AddressGroupKey>,
 }
@@ -200,6 +207,8 @@ pub struct Engine {
     users: Vec<u32>,
     /// The set of each group list.
     by_groups: HashMap<Arc<[GroupKey]>, u32>,
+    /// The identities and the address map.
+    identities: Identities,
 }
 
 const NO_GROUP: Decision = Decision {
@@ -221,21 +230,22 @@ fn dir_index(direction: Direction) -> usize {
 struct Builder<'c> {
     ctx: Ctx<'c>,
     limits: BuildLimits,
+    identities: &'c Identities,
     v4: HashMap<u64, Arc<Table<u32>>>,
     v6: HashMap<u64, Arc<Table<u128>>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn table<A: FamilyAddr>(
-    ctx: &mut Ctx<'_>,
+    ctx: &Ctx<'_>,
+    identities: &Identities,
     cache: &mut HashMap<u64, Arc<Table<A>>>,
     limits: BuildLimits,
     groups: &[GroupKey],
     direction: Direction,
+    previous: Option<&Arc<Table<A>>>,
     endpoint: &dyn Fn() -> String,
-) -> Result<Arc<Table<A>>, BuildError>
-where
-    for<'c> Ctx<'c>: MemberCache<A>,
-{
+) -> Result<Arc<Table<A>>, BuildError> {
     let lowered = lower::lower::<A>(ctx, groups, direction, limits.max_entries).map_err(|e| match e {
         LowerError::TooManyEntries { rule, limit } => BuildError::TooManyEntries {
             endpoint: endpoint(),
@@ -255,83 +265,85 @@ where
     if let Some(t) = cache.get(&fp) {
         return Ok(Arc::clone(t));
     }
-    let t = Arc::new(
-        Table::build(&lowered, fp).map_err(|source| BuildError::Classifier {
-            endpoint: endpoint(),
-            direction,
-            family: A::FAMILY,
-            source,
-        })?,
-    );
+    let refused = |source| BuildError::Classifier {
+        endpoint: endpoint(),
+        direction,
+        family: A::FAMILY,
+        source,
+    };
+    // The same list's table before the change: its classifiers kept under overlays when
+    // the change is small.
+    let lowered = match previous {
+        Some(old) => match old.patched(lowered, fp).map_err(refused)? {
+            Ok(patched) => {
+                let t = Arc::new(patched);
+                cache.insert(fp, Arc::clone(&t));
+                return Ok(t);
+            }
+            Err(lowered) => lowered,
+        },
+        None => lowered,
+    };
+    let t = Arc::new(Table::build(lowered, fp, identities).map_err(refused)?);
     cache.insert(fp, Arc::clone(&t));
     Ok(t)
 }
 
 impl<'c> Builder<'c> {
-    fn new(cloud: &'c Cloud, limits: BuildLimits) -> Builder<'c> {
+    fn new(cloud: &'c Cloud, limits: BuildLimits, identities: &'c Identities) -> Builder<'c> {
         Builder {
             ctx: Ctx::new(cloud),
             limits,
+            identities,
             v4: HashMap::new(),
             v6: HashMap::new(),
         }
     }
 
-    /// Compiles the tables of a group list.
+    /// Compiles the tables of a group list; `previous` is the list's set before a change
+    /// of its rules, whose tables are patched rather than rebuilt where they can be.
     fn set(
         &mut self,
         groups: Arc<[GroupKey]>,
+        previous: Option<&TableSet>,
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
-        let (ctx, limits) = (&mut self.ctx, self.limits);
+        let (ctx, limits, ids) = (&self.ctx, self.limits, self.identities);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
+        let p4 = |d: usize| previous.map(|p| &p.v4[d]);
+        let p6 = |d: usize| previous.map(|p| &p.v6[d]);
         let v4 = [
-            table::<u32>(ctx, &mut self.v4, limits, &groups, ingress, endpoint)?,
-            table::<u32>(ctx, &mut self.v4, limits, &groups, egress, endpoint)?,
+            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, ingress, p4(0), endpoint)?,
+            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, egress, p4(1), endpoint)?,
         ];
         let v6 = [
-            table::<u128>(ctx, &mut self.v6, limits, &groups, ingress, endpoint)?,
-            table::<u128>(ctx, &mut self.v6, limits, &groups, egress, endpoint)?,
+            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, ingress, p6(0), endpoint)?,
+            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, egress, p6(1), endpoint)?,
         ];
-        let (member_deps, address_deps) = deps(self.ctx.cloud, &groups);
+        let address_deps = address_deps(self.ctx.cloud, &groups);
         Ok(TableSet {
             groups,
             v4,
             v6,
-            member_deps,
             address_deps,
         })
     }
 }
 
-/// The groups whose members, and the address groups whose entries, the tables of a group
-/// list expand.
-fn deps(cloud: &Cloud, groups: &[GroupKey]) -> (Vec<GroupKey>, Vec<AddressGroupKey>) {
-    let mut members = Vec::new();
+/// The address groups whose entries the tables of a group list expand.
+fn address_deps(cloud: &Cloud, groups: &[GroupKey]) -> Vec<AddressGroupKey> {
     let mut addresses = Vec::new();
     for &g in groups {
         let Some(group) = cloud.group(g) else { continue };
-        if cloud.provider() == Provider::Ecs
-            && group.kind
-                == (GroupKind::EcsBasic {
-                    inner: InnerPolicy::Accept,
-                })
-        {
-            members.push(g);
-        }
         for rule in &group.rules {
-            match rule.remote {
-                Remote::Group(target) => members.push(target),
-                Remote::AddressGroup(a) => addresses.push(a),
-                Remote::Any | Remote::Cidr(_) => {}
+            if let Remote::AddressGroup(a) = rule.remote {
+                addresses.push(a);
             }
         }
     }
-    members.sort_unstable();
-    members.dedup();
     addresses.sort_unstable();
     addresses.dedup();
-    (members, addresses)
+    addresses
 }
 
 impl Engine {
@@ -356,15 +368,24 @@ impl Engine {
             sets: Vec::new(),
             users: Vec::new(),
             by_groups: HashMap::new(),
+            identities: Identities::default(),
         };
-        let mut builder = Builder::new(cloud, limits);
+        // Identities first: every table learns every identity when it is built.
+        for (e, ep) in cloud.endpoints().iter().enumerate() {
+            let (id, _) = engine.identities.intern(identity::group_set(&ep.groups));
+            for &ip in &ep.ips {
+                engine.identities.insert(ip, e as u32, id);
+            }
+        }
+        let identities = std::mem::take(&mut engine.identities);
+        let mut builder = Builder::new(cloud, limits, &identities);
         for ep in cloud.endpoints() {
             let groups: Arc<[GroupKey]> = ep.groups.as_slice().into();
             let set = match engine.by_groups.get(&groups) {
                 Some(&i) => i,
                 None => {
                     let name = || ep.name.clone();
-                    let set = builder.set(Arc::clone(&groups), &name)?;
+                    let set = builder.set(Arc::clone(&groups), None, &name)?;
                     engine.insert_set(set)
                 }
             };
@@ -375,6 +396,8 @@ impl Engine {
                 ips: ep.ips.as_slice().into(),
             }));
         }
+        drop(builder);
+        engine.identities = identities;
         Ok(engine)
     }
 
@@ -427,9 +450,56 @@ impl Engine {
         };
         let d = dir_index(direction);
         match addrs {
-            Ok((s, t)) => set.v4[d].decide(s, t, packet),
-            Err((s, t)) => set.v6[d].decide(s, t, packet),
+            Ok((s, t)) => {
+                let table = &set.v4[d];
+                let variant = self.variant4(table, direction, s, t);
+                table.decide(variant, s, t, packet)
+            }
+            Err((s, t)) => {
+                let table = &set.v6[d];
+                let variant = self.variant6(table, direction, s, t);
+                table.decide(variant, s, t, packet)
+            }
         }
+    }
+
+    /// The variant of an IPv4 table for the remote address's identity (the source on
+    /// ingress, the destination on egress).
+    #[inline]
+    fn variant4<'t>(
+        &self,
+        table: &'t Table<u32>,
+        direction: Direction,
+        src: u32,
+        dst: u32,
+    ) -> &'t Variant<u32> {
+        if !table.has_refs() {
+            return table.plain();
+        }
+        let remote = match direction {
+            Direction::Ingress => src,
+            Direction::Egress => dst,
+        };
+        table.variant(self.identities.of_v4(remote))
+    }
+
+    /// As [`Engine::variant4`] for IPv6.
+    #[inline]
+    fn variant6<'t>(
+        &self,
+        table: &'t Table<u128>,
+        direction: Direction,
+        src: u128,
+        dst: u128,
+    ) -> &'t Variant<u128> {
+        if !table.has_refs() {
+            return table.plain();
+        }
+        let remote = match direction {
+            Direction::Ingress => src,
+            Direction::Egress => dst,
+        };
+        table.variant(self.identities.of_v6(remote))
     }
 
     /// Decides `packets` at one endpoint and direction into the same positions of `out`,
@@ -452,6 +522,8 @@ impl Engine {
         let mut hits = [None; CHUNK];
         // Per packet of the chunk: 0 decided already, else 1 + family * 3 + lane index.
         let mut bucket = [0u8; CHUNK];
+        // Per packet of the chunk: the index of its table's variant for its remote identity.
+        let mut variant = [0u32; CHUNK];
         let mut pos = [0u8; CHUNK];
         for (packets, out) in packets.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
             let n = packets.len().min(out.len());
@@ -475,10 +547,29 @@ impl Engine {
                     out[i] = NO_GROUP;
                     continue;
                 };
-                let lane = if v6 == 0 {
-                    set.v4[d].lane(p.protocol)
-                } else {
-                    set.v6[d].lane(p.protocol)
+                let remote = match direction {
+                    Direction::Ingress => p.src,
+                    Direction::Egress => p.dst,
+                };
+                let lane = match remote {
+                    IpAddr::V4(r) => {
+                        let t = &set.v4[d];
+                        variant[i] = if t.has_refs() {
+                            t.variant_index(self.identities.of_v4(u32::from(r)))
+                        } else {
+                            0
+                        };
+                        t.lane(p.protocol)
+                    }
+                    IpAddr::V6(r) => {
+                        let t = &set.v6[d];
+                        variant[i] = if t.has_refs() {
+                            t.variant_index(self.identities.of_v6(u128::from(r)))
+                        } else {
+                            0
+                        };
+                        t.lane(p.protocol)
+                    }
                 };
                 let b = v6 * 3 + lane.index();
                 bucket[i] = b as u8 + 1;
@@ -490,16 +581,18 @@ impl Engine {
                     0 => Lane::Main,
                     l => Lane::Icmp(l - 1),
                 };
+                let chunk = Chunk {
+                    packets,
+                    n,
+                    bucket: &bucket,
+                    variant: &variant,
+                };
                 if b < 3 {
                     let keys = keys4.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(
-                        &set.v4[d], lane, b, packets, out, n, &bucket, &mut pos, keys, &mut hits,
-                    );
+                    run_bucket(&set.v4[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
                 } else {
                     let keys = keys6.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(
-                        &set.v6[d], lane, b, packets, out, n, &bucket, &mut pos, keys, &mut hits,
-                    );
+                    run_bucket(&set.v6[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
                 }
             }
         }
@@ -520,15 +613,6 @@ impl Engine {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
         }
-        let mut builder = Builder::new(cloud, self.limits);
-        for set in self.sets.iter().flatten() {
-            for t in &set.v4 {
-                builder.v4.insert(t.fingerprint, Arc::clone(t));
-            }
-            for t in &set.v6 {
-                builder.v6.insert(t.fingerprint, Arc::clone(t));
-            }
-        }
         // Endpoints whose membership is to be taken in: the one named and any the engine
         // has not seen.
         let mut endpoints: Vec<u32> = (self.slots.len() as u32..cloud.endpoints().len() as u32).collect();
@@ -537,24 +621,110 @@ impl Engine {
                 endpoints.push(e.get());
             }
         }
-        // Groups whose member addresses may have changed.
-        let mut touched_members: HashSet<GroupKey> = HashSet::new();
+        // Their identities; new ones are made now and forgotten again when compiling fails.
+        let mark = self.identities.len();
+        let mut fresh_ids: Vec<IdentityId> = Vec::new();
+        let mut ids: Vec<Option<IdentityId>> = Vec::with_capacity(endpoints.len());
         for &e in &endpoints {
-            let old = self.slots.get(e as usize).and_then(Option::as_ref);
-            let new = cloud.endpoint(EndpointKey::new(e));
-            let old_groups = old.map(|s| &s.groups[..]).unwrap_or(&[]);
-            let new_groups = new.map(|n| &n.groups[..]).unwrap_or(&[]);
-            let same_ips = match (old, new) {
-                (Some(o), Some(n)) => o.ips[..] == n.ips[..],
-                (None, None) => true,
-                _ => false,
-            };
-            for &g in old_groups.iter().chain(new_groups) {
-                if !same_ips || old_groups.contains(&g) != new_groups.contains(&g) {
-                    touched_members.insert(g);
+            let id = cloud.endpoint(EndpointKey::new(e)).map(|ep| {
+                let (id, new) = self.identities.intern(identity::group_set(&ep.groups));
+                if new {
+                    fresh_ids.push(id);
+                }
+                id
+            });
+            ids.push(id);
+        }
+        let staged = match self.stage(cloud, update, &endpoints, &fresh_ids) {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.identities.truncate(mark);
+                return Err(e);
+            }
+        };
+        // Commit: nothing below fails.
+        for (i, set) in staged.sets {
+            self.sets[i] = Some(set);
+        }
+        for set in staged.fresh {
+            self.insert_set(set);
+        }
+        // Addresses: first unmap what the endpoints had (only where they still own it, as
+        // keys of detached endpoints move), then map what they have.
+        for &e in &endpoints {
+            if let Some(old) = self.slots.get(e as usize).and_then(Option::as_ref) {
+                for &ip in old.ips.iter() {
+                    self.identities.remove(ip, e);
                 }
             }
         }
+        for e in cloud.endpoints().len()..self.slots.len() {
+            if let Some(old) = &self.slots[e] {
+                for &ip in old.ips.iter() {
+                    self.identities.remove(ip, e as u32);
+                }
+            }
+        }
+        for (&e, id) in endpoints.iter().zip(&ids) {
+            let (Some(ep), Some(id)) = (cloud.endpoint(EndpointKey::new(e)), id) else {
+                continue;
+            };
+            for &ip in &ep.ips {
+                self.identities.insert(ip, e, *id);
+            }
+        }
+        for &e in &endpoints {
+            let Some(ep) = cloud.endpoint(EndpointKey::new(e)) else {
+                continue;
+            };
+            let index = match self.by_groups.get(&ep.groups[..]) {
+                Some(&i) => i,
+                // INVARIANT: the list was known or has just been inserted.
+                None => continue,
+            };
+            let e = e as usize;
+            if self.slots.len() <= e {
+                self.slots.resize(e + 1, None);
+            }
+            // Count the new use before releasing the old: they may be the same set.
+            self.users[index as usize] += 1;
+            let groups = match self.slots[e].take() {
+                Some(old) => {
+                    self.release(old.set);
+                    if old.groups[..] == ep.groups[..] {
+                        old.groups
+                    } else {
+                        ep.groups.as_slice().into()
+                    }
+                }
+                None => ep.groups.as_slice().into(),
+            };
+            self.slots[e] = Some(Slot {
+                set: index,
+                groups,
+                ips: ep.ips.as_slice().into(),
+            });
+        }
+        // Endpoints the cloud no longer has.
+        for e in cloud.endpoints().len()..self.slots.len() {
+            if let Some(old) = self.slots[e].take() {
+                self.release(old.set);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles what a refresh needs without changing the engine (its identities
+    /// aside, which already hold `fresh_ids`): the sets to replace (those with a changed
+    /// group or address group, and those whose tables learn a new identity) and the sets
+    /// of group lists the engine does not have yet.
+    fn stage(
+        &self,
+        cloud: &Cloud,
+        update: Update,
+        endpoints: &[u32],
+        fresh_ids: &[IdentityId],
+    ) -> Result<Staged, BuildError> {
         let stale: Vec<usize> = self
             .sets
             .iter()
@@ -564,69 +734,95 @@ impl Engine {
                 Update::Group(g) => s.groups.contains(&g),
                 Update::AddressGroup(a) => s.address_deps.contains(&a),
                 Update::Endpoint(_) => false,
-            } || s.member_deps.iter().any(|g| touched_members.contains(g)))
+            })
             .map(|(i, _)| i)
             .collect();
-        // Compile everything first, commit after: an error leaves the engine as it was.
-        let mut rebuilt: Vec<(usize, TableSet)> = Vec::with_capacity(stale.len());
-        for i in stale {
+        let unknown: Vec<u32> = endpoints
+            .iter()
+            .copied()
+            .filter(|&e| {
+                cloud
+                    .endpoint(EndpointKey::new(e))
+                    .is_some_and(|ep| !self.by_groups.contains_key(&ep.groups[..]))
+            })
+            .collect();
+        let mut staged = Staged::default();
+        if stale.is_empty() && unknown.is_empty() && fresh_ids.is_empty() {
+            return Ok(staged);
+        }
+        // Existing tables learn the new identities (copies: the classifiers are shared).
+        let mut v4: HashMap<u64, Arc<Table<u32>>> = HashMap::new();
+        let mut v6: HashMap<u64, Arc<Table<u128>>> = HashMap::new();
+        let mut taught: HashSet<usize> = HashSet::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set else { continue };
+            for t in &set.v4 {
+                if learn(&mut v4, t, &self.identities, fresh_ids)
+                    .map_err(|e| self.classifier_error(cloud, i, e))?
+                {
+                    taught.insert(i);
+                }
+            }
+            for t in &set.v6 {
+                if learn(&mut v6, t, &self.identities, fresh_ids)
+                    .map_err(|e| self.classifier_error(cloud, i, e))?
+                {
+                    taught.insert(i);
+                }
+            }
+        }
+        let mut builder = Builder::new(cloud, self.limits, &self.identities);
+        builder.v4 = v4;
+        builder.v6 = v6;
+        for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
-            rebuilt.push((i, builder.set(Arc::clone(&old.groups), &name)?));
+            staged.sets.push((
+                i,
+                Arc::new(builder.set(Arc::clone(&old.groups), Some(old), &name)?),
+            ));
+            taught.remove(&i);
         }
-        let mut fresh: Vec<(u32, Arc<[GroupKey]>, Option<TableSet>)> = Vec::new();
-        for &e in &endpoints {
+        for i in taught {
+            let Some(old) = &self.sets[i] else { continue };
+            let mut set = TableSet::clone(old);
+            for t in set.v4.iter_mut() {
+                if let Some(n) = builder.v4.get(&t.fingerprint) {
+                    *t = Arc::clone(n);
+                }
+            }
+            for t in set.v6.iter_mut() {
+                if let Some(n) = builder.v6.get(&t.fingerprint) {
+                    *t = Arc::clone(n);
+                }
+            }
+            staged.sets.push((i, Arc::new(set)));
+        }
+        let mut lists: Vec<Arc<[GroupKey]>> = Vec::new();
+        for e in unknown {
             let Some(ep) = cloud.endpoint(EndpointKey::new(e)) else {
                 continue;
             };
+            if lists.iter().any(|g| g[..] == ep.groups[..]) {
+                continue;
+            }
             let groups: Arc<[GroupKey]> = ep.groups.as_slice().into();
-            let known = self.by_groups.contains_key(&groups) || fresh.iter().any(|(_, g, _)| *g == groups);
-            let set = if known {
-                None
-            } else {
-                let name = || ep.name.clone();
-                Some(builder.set(Arc::clone(&groups), &name)?)
-            };
-            fresh.push((e, groups, set));
+            lists.push(Arc::clone(&groups));
+            let name = || ep.name.clone();
+            staged.fresh.push(builder.set(groups, None, &name)?);
         }
-        for (i, set) in rebuilt {
-            self.sets[i] = Some(Arc::new(set));
+        Ok(staged)
+    }
+
+    /// A classifier refusal while a set learned an identity, as a [`BuildError`].
+    fn classifier_error(&self, cloud: &Cloud, set: usize, source: classifier::CapacityError) -> BuildError {
+        BuildError::Classifier {
+            endpoint: self.endpoint_name(cloud, set),
+            // The tables of a set are taught together; the first one of the set is named.
+            direction: Direction::Ingress,
+            family: Family::V4,
+            source,
         }
-        for (e, groups, set) in fresh {
-            if let Some(set) = set {
-                self.insert_set(set);
-            }
-            let index = match self.by_groups.get(&groups) {
-                Some(&i) => i,
-                // INVARIANT: the list was known or has just been inserted.
-                None => continue,
-            };
-            let ips: Arc<[IpAddr]> = cloud
-                .endpoint(EndpointKey::new(e))
-                .map(|ep| ep.ips.as_slice().into())
-                .unwrap_or_else(|| Arc::from(Vec::new()));
-            let e = e as usize;
-            if self.slots.len() <= e {
-                self.slots.resize(e + 1, None);
-            }
-            // Count the new use before releasing the old: they may be the same set.
-            self.users[index as usize] += 1;
-            if let Some(old) = self.slots[e].take() {
-                self.release(old.set);
-            }
-            self.slots[e] = Some(Slot {
-                set: index,
-                groups,
-                ips,
-            });
-        }
-        // Endpoints the cloud no longer has (only when refreshed with another cloud).
-        for e in cloud.endpoints().len()..self.slots.len() {
-            if let Some(old) = self.slots[e].take() {
-                self.release(old.set);
-            }
-        }
-        Ok(())
     }
 
     /// One use of a set fewer; frees it when unused.
@@ -680,7 +876,6 @@ impl Engine {
         for set in self.sets.iter().flatten() {
             bytes += std::mem::size_of::<TableSet>()
                 + std::mem::size_of_val(&*set.groups) * 2
-                + set.member_deps.capacity() * 4
                 + set.address_deps.capacity() * 4;
             for t in &set.v4 {
                 if seen.insert(Arc::as_ptr(t) as usize) {
@@ -697,40 +892,100 @@ impl Engine {
                 }
             }
         }
-        stats.memory_bytes = bytes;
+        stats.identities = self.identities.len();
+        stats.memory_bytes = bytes + self.identities.memory_usage();
         stats
     }
 }
 
-/// Classifies the packets of one bucket of a chunk and writes their decisions.
+/// What [`Engine::stage`] compiled, for the refresh to commit.
+#[derive(Default)]
+struct Staged {
+    /// Sets to replace, by index.
+    sets: Vec<(usize, Arc<TableSet>)>,
+    /// Sets of new group lists.
+    fresh: Vec<TableSet>,
+}
+
+/// Puts `table` in `staged` (by fingerprint) having learned the identities `fresh`; `true`
+/// when it references a group of one of them (so the set that holds it changes).
+fn learn<A: FamilyAddr>(
+    staged: &mut HashMap<u64, Arc<Table<A>>>,
+    table: &Arc<Table<A>>,
+    identities: &Identities,
+    fresh: &[IdentityId],
+) -> Result<bool, classifier::CapacityError> {
+    if let Some(done) = staged.get(&table.fingerprint) {
+        return Ok(!Arc::ptr_eq(done, table));
+    }
+    let concerned = table.has_refs() && fresh.iter().any(|&id| table.concerns(identities.groups(id)));
+    if !concerned {
+        staged.insert(table.fingerprint, Arc::clone(table));
+        return Ok(false);
+    }
+    let mut taught = Table::clone(table);
+    for &id in fresh {
+        taught.admit(id, identities.groups(id))?;
+    }
+    staged.insert(table.fingerprint, Arc::new(taught));
+    Ok(true)
+}
+
+/// One chunk of a batch: its packets and, per packet, its bucket and variant.
+struct Chunk<'a> {
+    packets: &'a [Packet],
+    n: usize,
+    bucket: &'a [u8],
+    variant: &'a [u32],
+}
+
+/// Classifies the packets of one bucket of a chunk and writes their decisions, one batch
+/// per variant present.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn run_bucket<A: FamilyAddr>(
     table: &Table<A>,
     lane: Lane,
     b: usize,
-    packets: &[Packet],
+    chunk: &Chunk<'_>,
     out: &mut [Decision],
-    n: usize,
-    bucket: &[u8],
     pos: &mut [u8],
     keys: &mut [Key<A>],
     hits: &mut [Option<u32>],
 ) {
-    let mut m = 0;
-    for i in 0..n {
-        if usize::from(bucket[i]) == b + 1 {
-            let p = &packets[i];
+    let in_bucket = |i: usize| usize::from(chunk.bucket[i]) == b + 1;
+    // The variants still to run, found one at a time: most chunks have one or two.
+    let mut next = (0..chunk.n)
+        .filter(|&i| in_bucket(i))
+        .map(|i| chunk.variant[i])
+        .min();
+    while let Some(v) = next {
+        next = None;
+        let mut m = 0;
+        for i in 0..chunk.n {
+            if !in_bucket(i) {
+                continue;
+            }
+            let w = chunk.variant[i];
+            if w != v {
+                // A later variant; the smallest one above `v` runs next.
+                if w > v && next.is_none_or(|x| w < x) {
+                    next = Some(w);
+                }
+                continue;
+            }
+            let p = &chunk.packets[i];
             if let (Some(s), Some(d)) = (A::of_ip(p.src), A::of_ip(p.dst)) {
                 keys[m] = table.key(lane, s, d, p);
                 pos[m] = i as u8;
                 m += 1;
             }
         }
-    }
-    table.classify_batch(lane, &keys[..m], &mut hits[..m]);
-    for j in 0..m {
-        out[usize::from(pos[j])] = table.answer(lane, hits[j]);
+        let variant = table.variant_at(v);
+        table.classify_batch(variant, lane, &keys[..m], &mut hits[..m]);
+        for j in 0..m {
+            out[usize::from(pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+        }
     }
 }
 

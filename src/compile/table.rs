@@ -1,17 +1,33 @@
 //! One compiled table: the classifiers of an endpoint group list for one direction and
 //! family, and the decision each entry gives.
+//!
+//! A table whose rules name groups' members keeps one [`Variant`] per set of those groups
+//! that some remote identity holds ([`super::identity`]), and the variant of each identity:
+//! a packet is classified by the variant of its remote address's identity. A new member
+//! whose identity exists changes nothing here.
+//!
+//! A rule added or removed does not rebuild the classifiers: [`Table::patched`] keeps them
+//! and lays an overlay over each lane, the entries inserted and the range of entries
+//! removed since they were built (one contiguous change against the built list: its common
+//! prefix and suffix with the new list stay in the classifier). The first match is the
+//! classifier's when it lies before the change, else the first inserted entry that
+//! matches, else the classifier's (past a removed entry, the first kept entry after the
+//! change that matches, scanned). Past [`MAX_OVERLAY`] entries the variant is rebuilt.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-use super::classifier::{self, Addr, Classifier, Key};
+use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
+use super::identity::{project, Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, ICMP_PROTOCOLS};
 use crate::decision::Decision;
+use crate::group::GroupKey;
 use crate::packet::Packet;
 
 /// A classifier and the decision of each of its entries.
 #[derive(Clone, Debug)]
-struct Sub<A: Addr> {
+pub(super) struct Sub<A: Addr> {
     classifier: Classifier<A>,
     /// INVARIANT: one decision per classifier entry, so every index the classifier answers
     /// is in range.
@@ -31,12 +47,146 @@ impl<A: Addr> Sub<A> {
     }
 }
 
-/// The list of one ICMP protocol: the destination port field is encoded (see
-/// [`super::lower`]).
+/// Most entries an overlay lane may insert, and most it may remove, before the variant's
+/// classifiers are rebuilt instead.
+pub(crate) const MAX_OVERLAY: usize = 64;
+
+/// What changed in one lane since its classifier was built: the built list with entries
+/// `start..end` replaced by `inserted`.
+#[derive(Clone, Debug, Default)]
+struct Overlay<A: Addr> {
+    /// Built entries before `start` are kept and come first.
+    start: u32,
+    /// Built entries from `end` on are kept and come after `inserted`.
+    end: u32,
+    /// The entries that replace `start..end`, with their decisions, in order.
+    inserted: Box<[(Entry<A>, Decision)]>,
+    /// The built entries from `end` on (only when `start < end`: to find the first kept
+    /// match after a removed one).
+    suffix: Box<[Entry<A>]>,
+}
+
+impl<A: Addr> Overlay<A> {
+    /// The first match of the changed list, given the classifier's `hit` in the built list.
+    #[inline(never)]
+    fn first(&self, sub: &Sub<A>, key: &Key<A>, hit: Option<u32>) -> Option<Decision> {
+        let built = |i: u32| sub.decisions.get(i as usize).copied();
+        if let Some(i) = hit {
+            if i < self.start {
+                return built(i);
+            }
+        }
+        if let Some((_, d)) = self.inserted.iter().find(|(e, _)| e.matches(key)) {
+            return Some(*d);
+        }
+        match hit {
+            Some(i) if i >= self.end => built(i),
+            // A removed entry was the first match: the next kept one after the change.
+            Some(_) => self
+                .suffix
+                .iter()
+                .position(|e| e.matches(key))
+                .and_then(|j| built(self.end + j as u32)),
+            None => None,
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + std::mem::size_of_val(&*self.inserted)
+            + std::mem::size_of_val(&*self.suffix)
+    }
+}
+
+/// The classifiers of one set of referenced groups: main, ICMP, ICMPv6 (the ICMP lists'
+/// destination port field is encoded, see [`super::lower`]), and what changed since they
+/// were built.
 #[derive(Clone, Debug)]
-struct IcmpSub<A: Addr> {
-    sub: Sub<A>,
-    classes: Box<[u16]>,
+pub(crate) struct Variant<A: Addr> {
+    pub(super) subs: Arc<[Sub<A>; 3]>,
+    /// The lists the classifiers were built from (the table's lowered entries then), to
+    /// compare a changed list with.
+    built: Arc<Lowered<A>>,
+    /// Per lane, when it changed since it was built.
+    overlay: [Option<Arc<Overlay<A>>>; 3],
+}
+
+impl<A: Addr> Variant<A> {
+    fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
+        let parts = lowered.variant(mask);
+        Ok(Variant {
+            subs: Arc::new([
+                Sub::build(&parts[0])?,
+                Sub::build(&parts[1])?,
+                Sub::build(&parts[2])?,
+            ]),
+            built: Arc::clone(lowered),
+            overlay: [None, None, None],
+        })
+    }
+
+    /// This variant for the changed lists `lowered`: each lane's classifier kept under an
+    /// overlay when the change is small, else the variant rebuilt.
+    fn patched(
+        &self,
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
+        let old = self.built.variant(mask);
+        let new = lowered.variant(mask);
+        let mut overlay: [Option<Arc<Overlay<A>>>; 3] = [None, None, None];
+        for lane in 0..3 {
+            let (b, n) = (&old[lane], &new[lane]);
+            let same = |i: usize, j: usize| b.entries[i] == n.entries[j] && b.decisions[i] == n.decisions[j];
+            let mut start = 0;
+            while start < b.entries.len() && start < n.entries.len() && same(start, start) {
+                start += 1;
+            }
+            let mut tail = 0;
+            while tail < b.entries.len() - start
+                && tail < n.entries.len() - start
+                && same(b.entries.len() - 1 - tail, n.entries.len() - 1 - tail)
+            {
+                tail += 1;
+            }
+            let (end, new_end) = (b.entries.len() - tail, n.entries.len() - tail);
+            if start == end && start == new_end {
+                continue; // unchanged lane
+            }
+            if end - start > MAX_OVERLAY || new_end - start > MAX_OVERLAY {
+                return Variant::build(lowered, mask);
+            }
+            overlay[lane] = Some(Arc::new(Overlay {
+                start: start as u32,
+                end: end as u32,
+                inserted: n.entries[start..new_end]
+                    .iter()
+                    .copied()
+                    .zip(n.decisions[start..new_end].iter().copied())
+                    .collect(),
+                suffix: if start < end {
+                    b.entries[end..].into()
+                } else {
+                    Box::default()
+                },
+            }));
+        }
+        Ok(Variant {
+            subs: Arc::clone(&self.subs),
+            built: Arc::clone(&self.built),
+            overlay,
+        })
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.subs.iter().map(Sub::memory_usage).sum::<usize>()
+            + self
+                .overlay
+                .iter()
+                .flatten()
+                .map(|o| o.memory_usage())
+                .sum::<usize>()
+    }
 }
 
 /// Which sub-classifier a packet goes to.
@@ -59,11 +209,21 @@ impl Lane {
     }
 }
 
-/// A compiled table.
+/// A compiled table. Cheap to clone: the classifiers are shared.
 #[derive(Clone, Debug)]
 pub(crate) struct Table<A: Addr> {
-    main: Sub<A>,
-    icmp: [IcmpSub<A>; 2],
+    /// The lowered entries, to build the variant of a new set of groups.
+    lowered: Arc<Lowered<A>>,
+    /// The groups whose members some entry is for, sorted.
+    refs: Box<[GroupKey]>,
+    /// The variants; the first is for identities that hold none of `refs`.
+    variants: Vec<Arc<Variant<A>>>,
+    /// The groups of `refs` each variant is for, sorted (empty for the first).
+    masks: Vec<Box<[GroupKey]>>,
+    /// By identity: its variant (identities past the end: the first).
+    by_identity: Vec<u32>,
+    /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
+    classes: [Box<[u16]>; 2],
     /// Whether ICMP, then ICMPv6, packets go to their own list.
     lanes: [bool; 2],
     fallback: Decision,
@@ -80,24 +240,134 @@ pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
 }
 
 impl<A: Addr> Table<A> {
-    /// Builds the classifiers of a lowered table.
+    /// Builds the classifiers of a lowered table, with a variant for every identity's
+    /// groups among those the table references.
     pub(crate) fn build(
-        lowered: &Lowered<A>,
+        lowered: Lowered<A>,
         fingerprint: u64,
+        identities: &Identities,
     ) -> Result<Table<A>, classifier::CapacityError> {
-        let icmp = |i: usize| -> Result<IcmpSub<A>, classifier::CapacityError> {
-            Ok(IcmpSub {
-                sub: Sub::build(&lowered.icmp[i].part)?,
-                classes: lowered.icmp[i].classes.clone().into_boxed_slice(),
-            })
-        };
-        Ok(Table {
-            main: Sub::build(&lowered.main)?,
-            icmp: [icmp(0)?, icmp(1)?],
+        let refs: Box<[GroupKey]> = lowered.refs().into();
+        let lowered = Arc::new(lowered);
+        let first = Variant::build(&lowered, &[])?;
+        let mut table = Table {
+            classes: [
+                lowered.icmp[0].classes.clone().into_boxed_slice(),
+                lowered.icmp[1].classes.clone().into_boxed_slice(),
+            ],
             lanes: lowered.lanes,
             fallback: lowered.fallback,
+            lowered,
+            refs,
+            variants: vec![Arc::new(first)],
+            masks: vec![Box::default()],
+            by_identity: Vec::new(),
             fingerprint,
-        })
+        };
+        if !table.refs.is_empty() {
+            for (id, groups) in identities.iter() {
+                table.admit(id, groups)?;
+            }
+        }
+        Ok(table)
+    }
+
+    /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
+    /// rebuilding its classifiers where the change is small (overlays); `Err(lowered)` when
+    /// the change reaches what the classifiers' keys encode (ICMP lanes, port classes) or
+    /// the referenced groups, so that the table must be built anew.
+    pub(crate) fn patched(
+        &self,
+        lowered: Lowered<A>,
+        fingerprint: u64,
+    ) -> Result<Result<Table<A>, Lowered<A>>, classifier::CapacityError> {
+        let classes_same = (0..2).all(|i| lowered.icmp[i].classes[..] == self.classes[i][..]);
+        if lowered.lanes != self.lanes || !classes_same || lowered.refs()[..] != self.refs[..] {
+            return Ok(Err(lowered));
+        }
+        let lowered = Arc::new(lowered);
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            variants.push(Arc::new(v.patched(&lowered, mask)?));
+        }
+        Ok(Ok(Table {
+            lowered: Arc::clone(&lowered),
+            refs: self.refs.clone(),
+            variants,
+            masks: self.masks.clone(),
+            by_identity: self.by_identity.clone(),
+            classes: self.classes.clone(),
+            lanes: self.lanes,
+            fallback: lowered.fallback,
+            fingerprint,
+        }))
+    }
+
+    /// Whether the table's answer depends on the remote address's identity.
+    #[inline]
+    pub(crate) fn has_refs(&self) -> bool {
+        !self.refs.is_empty()
+    }
+
+    /// Whether identity `groups` (sorted) holds a group the table references.
+    pub(crate) fn concerns(&self, groups: &[GroupKey]) -> bool {
+        !project(groups, &self.refs).is_empty()
+    }
+
+    /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
+    /// referenced groups, building that variant when no identity had them before.
+    pub(crate) fn admit(
+        &mut self,
+        id: IdentityId,
+        groups: &[GroupKey],
+    ) -> Result<(), classifier::CapacityError> {
+        let mask = project(groups, &self.refs);
+        let at = id as usize;
+        if mask.is_empty() {
+            if let Some(v) = self.by_identity.get_mut(at) {
+                *v = 0;
+            }
+            return Ok(());
+        }
+        let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
+            Some(v) => v,
+            None => {
+                let built = Variant::build(&self.lowered, &mask)?;
+                self.variants.push(Arc::new(built));
+                self.masks.push(mask.into());
+                self.variants.len() - 1
+            }
+        };
+        if self.by_identity.len() <= at {
+            self.by_identity.resize(at + 1, 0);
+        }
+        self.by_identity[at] = variant as u32;
+        Ok(())
+    }
+
+    /// The variant of a remote identity.
+    #[inline]
+    pub(crate) fn variant(&self, identity: IdentityId) -> &Variant<A> {
+        self.variant_at(self.variant_index(identity))
+    }
+
+    /// The index of the variant of a remote identity.
+    #[inline]
+    pub(crate) fn variant_index(&self, identity: IdentityId) -> u32 {
+        self.by_identity.get(identity as usize).copied().unwrap_or(0)
+    }
+
+    /// The variant at an index [`Table::variant_index`] gave.
+    #[inline]
+    pub(crate) fn variant_at(&self, index: u32) -> &Variant<A> {
+        // INVARIANT: `by_identity` holds indexes of `variants`, whose first always exists.
+        self.variants.get(index as usize).unwrap_or(&self.variants[0])
+    }
+
+    /// The first variant: the one of every identity when the table references no group.
+    #[inline]
+    pub(crate) fn plain(&self) -> &Variant<A> {
+        &self.variants[0]
     }
 
     /// The lane that decides packets of `protocol`.
@@ -125,7 +395,7 @@ impl<A: Addr> Table<A> {
                 proto: packet.protocol,
             },
             Lane::Icmp(i) => {
-                let classes = &self.icmp[i].classes;
+                let classes = &self.classes[i];
                 let dst_port = match classes.len() {
                     0 => packet.dst_port,
                     1 => u16::from(packet.icmp_code),
@@ -142,22 +412,23 @@ impl<A: Addr> Table<A> {
         }
     }
 
+    /// The decision for a classifier answer for `key` in a lane of a variant.
     #[inline]
-    fn sub(&self, lane: Lane) -> &Sub<A> {
-        match lane {
-            Lane::Main => &self.main,
-            Lane::Icmp(i) => &self.icmp[i].sub,
+    pub(crate) fn answer(
+        &self,
+        variant: &Variant<A>,
+        lane: Lane,
+        key: &Key<A>,
+        hit: Option<u32>,
+    ) -> Decision {
+        let l = lane.index();
+        if let Some(overlay) = &variant.overlay[l] {
+            return overlay.first(&variant.subs[l], key, hit).unwrap_or(self.fallback);
         }
-    }
-
-    /// The decision for a classifier answer in a lane.
-    #[inline]
-    pub(crate) fn answer(&self, lane: Lane, hit: Option<u32>) -> Decision {
         match hit {
             // INVARIANT: `decisions` has one entry per classifier entry; `get` keeps the
             // hot path free of panics all the same.
-            Some(i) => self
-                .sub(lane)
+            Some(i) => variant.subs[lane.index()]
                 .decisions
                 .get(i as usize)
                 .copied()
@@ -166,33 +437,74 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    /// The decision for a packet whose addresses are `src` and `dst`.
+    /// The decision of a variant for a packet whose addresses are `src` and `dst`.
     #[inline]
-    pub(crate) fn decide(&self, src: A, dst: A, packet: &Packet) -> Decision {
+    pub(crate) fn decide(&self, variant: &Variant<A>, src: A, dst: A, packet: &Packet) -> Decision {
         let lane = self.lane(packet.protocol);
         let key = self.key(lane, src, dst, packet);
-        self.answer(lane, self.sub(lane).classifier.classify(&key))
+        self.answer(
+            variant,
+            lane,
+            &key,
+            variant.subs[lane.index()].classifier.classify(&key),
+        )
     }
 
-    /// Classifies keys of one lane.
+    /// Classifies keys of one lane of a variant.
     #[inline]
-    pub(crate) fn classify_batch(&self, lane: Lane, keys: &[Key<A>], out: &mut [Option<u32>]) {
-        self.sub(lane).classifier.classify_batch(keys, out);
+    pub(crate) fn classify_batch(
+        &self,
+        variant: &Variant<A>,
+        lane: Lane,
+        keys: &[Key<A>],
+        out: &mut [Option<u32>],
+    ) {
+        variant.subs[lane.index()].classifier.classify_batch(keys, out);
     }
 
-    /// Bytes of the table, heap included.
+    /// Bytes of the table, heap included (the lowered entries kept for new variants and
+    /// for overlays too).
     pub(crate) fn memory_usage(&self) -> usize {
+        let lowered = |l: &Lowered<A>| {
+            let part = |p: &Part<A>| {
+                p.entries.capacity() * std::mem::size_of::<Entry<A>>()
+                    + p.decisions.capacity() * std::mem::size_of::<Decision>()
+                    + p.tags.capacity() * std::mem::size_of::<Option<GroupKey>>()
+            };
+            std::mem::size_of::<Lowered<A>>()
+                + part(&l.main)
+                + l.icmp
+                    .iter()
+                    .map(|i| part(&i.part) + i.classes.capacity() * 2)
+                    .sum::<usize>()
+        };
+        // Lists older variants were built from (kept for their overlays), each once.
+        let mut older: Vec<&Arc<Lowered<A>>> = Vec::new();
+        for v in &self.variants {
+            if !Arc::ptr_eq(&v.built, &self.lowered) && !older.iter().any(|o| Arc::ptr_eq(o, &v.built)) {
+                older.push(&v.built);
+            }
+        }
         std::mem::size_of::<Self>()
-            + self.main.memory_usage()
+            + lowered(&self.lowered)
+            + older.iter().map(|l| lowered(l)).sum::<usize>()
+            + self.variants.iter().map(|v| v.memory_usage()).sum::<usize>()
             + self
-                .icmp
+                .masks
                 .iter()
-                .map(|s| s.sub.memory_usage() + std::mem::size_of_val(&*s.classes))
+                .map(|m| std::mem::size_of_val(&**m) + 16)
                 .sum::<usize>()
+            + self.by_identity.capacity() * 4
+            + self.refs.len() * 4
+            + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
-    /// Classifier entries, all lanes.
+    /// Classifier entries, all lanes and variants.
     pub(crate) fn entries(&self) -> usize {
-        self.main.classifier.len() + self.icmp.iter().map(|s| s.sub.classifier.len()).sum::<usize>()
+        self.variants
+            .iter()
+            .flat_map(|v| v.subs.iter())
+            .map(|s| s.classifier.len())
+            .sum()
     }
 }

@@ -555,6 +555,46 @@ fn refresh_after_a_rule_change_rebuilds_only_the_touched_table() {
 }
 
 #[test]
+fn a_rule_added_or_removed_keeps_the_classifiers_under_an_overlay() {
+    let (mut cloud, [web, _, _], _) = topology(false);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let web_1 = EndpointKey::new(0);
+    let subs = |e: &Engine| Arc::as_ptr(&e.set_of(web_1).expect("set").v4[0].plain().subs);
+    let built = subs(&engine);
+    // A deny ahead of the https allow: the packet it matches changes its answer.
+    let mut deny = rule(Direction::Ingress, Action::Deny, 1);
+    deny.protocol = Some(TCP);
+    deny.remote = Remote::Cidr(net("192.0.2.0/24"));
+    add_rules(&mut cloud, web, vec![deny]);
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_eq!(subs(&engine), built, "the classifiers were rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+    let https = Packet::tcp(ip("192.0.2.1"), ip("10.0.0.1"), 443);
+    assert!(!engine.evaluate(web_1, Direction::Ingress, &https).is_allow());
+    // Removing the https rule: its entry stays in the classifier, passed over.
+    let key = cloud.group(web).expect("web").rules[0].key;
+    cloud.edit_with(|t| t.remove_rules(web, &[key]));
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_eq!(subs(&engine), built, "the classifiers were rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+    let other = Packet::tcp(ip("198.51.100.1"), ip("10.0.0.1"), 443);
+    assert!(!engine.evaluate(web_1, Direction::Ingress, &other).is_allow());
+    // Past the overlay's limit the classifiers are built anew, with the same answers.
+    let many: Vec<Rule> = (0..=super::table::MAX_OVERLAY as u16)
+        .map(|i| {
+            let mut r = rule(Direction::Ingress, Action::Allow, 1);
+            r.protocol = Some(UDP);
+            r.dst_ports = Ports::range(PortRange::single(1000 + i));
+            r
+        })
+        .collect();
+    add_rules(&mut cloud, web, many);
+    engine.refresh(&cloud, Update::Group(web)).expect("refresh");
+    assert_ne!(subs(&engine), built, "past the limit the classifiers are rebuilt");
+    assert_same_as_fresh(&cloud, &engine);
+}
+
+#[test]
 fn refresh_after_a_membership_change_rebuilds_only_dependents() {
     let (before_cloud, [_, _, _], _) = topology(false);
     let (after_cloud, _, _) = topology(true);
@@ -969,5 +1009,167 @@ proptest! {
             }
         }
         prop_assert_eq!(engine.stats().group_lists, fresh.stats().group_lists);
+    }
+}
+
+// ---- streams of changes ----
+
+/// One change of a stream: what a simulator does to a cloud.
+#[derive(Clone, Debug)]
+enum Change {
+    /// A rule added to a group (by index).
+    AddRule(usize, RuleSpec),
+    /// A group's `n`th rule (modulo its count) removed.
+    RemoveRule(usize, usize),
+    /// An endpoint (by place, modulo the count) joins and leaves groups: its new groups.
+    SetGroups(usize, Vec<usize>),
+    /// A new endpoint: addresses (into V4 then V6) and groups.
+    Attach(Vec<usize>, Vec<usize>),
+    /// An endpoint removed (later endpoints' keys move down).
+    Detach(usize),
+}
+
+fn change_strategy() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        2 => (0usize..3, rule_spec()).prop_map(|(g, r)| Change::AddRule(g, r)),
+        2 => (0usize..3, 0usize..8).prop_map(|(g, n)| Change::RemoveRule(g, n)),
+        3 => (0usize..6, prop::collection::vec(0usize..3, 1..3)).prop_map(|(e, g)| Change::SetGroups(e, g)),
+        2 => (
+            prop::collection::vec(0..V4.len() + V6.len(), 1..3),
+            prop::collection::vec(0usize..3, 1..3),
+        )
+            .prop_map(|(a, g)| Change::Attach(a, g)),
+        1 => (0usize..6).prop_map(Change::Detach),
+    ]
+}
+
+/// An endpoint as a stream keeps it: name, addresses, group ids in association order.
+type Record = (String, Vec<IpAddr>, Vec<String>);
+
+/// `base` (groups and rules, no endpoint) with `records` attached; the records the cloud
+/// refuses (a repeated address, a provider limit) are dropped.
+fn with_endpoints(base: &Cloud, records: &mut Vec<Record>) -> Cloud {
+    let mut cloud = base.clone();
+    records.retain(|(name, ips, groups)| cloud.attach(name, ips, groups).is_ok());
+    cloud
+}
+
+/// What differs between two clouds with the same groups' keys, as [`Update`]s (the same
+/// comparison `Live` makes).
+fn updates(before: &Cloud, after: &Cloud) -> Vec<Update> {
+    let mut out = Vec::new();
+    let groups: std::collections::BTreeSet<GroupKey> =
+        before.groups().chain(after.groups()).map(|g| g.key).collect();
+    for g in groups {
+        if before.group(g) != after.group(g) {
+            out.push(Update::Group(g));
+        }
+    }
+    for i in 0..before.endpoints().len().max(after.endpoints().len()) {
+        if before.endpoints().get(i) != after.endpoints().get(i) {
+            out.push(Update::Endpoint(EndpointKey::new(i as u32)));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A random stream of rule additions and removals, memberships changed, endpoints
+    /// attached and removed: after every step the refreshed engine answers as a fresh build
+    /// and as the reference, with the same tables.
+    #[test]
+    fn refresh_after_every_step_of_a_change_stream_equals_fresh_build_and_reference(
+        spec in cloud_spec(),
+        stream in prop::collection::vec(change_strategy(), 1..12),
+        packets in prop::collection::vec(packet_strategy(), 1..24),
+    ) {
+        let start = build_cloud(&spec);
+        let mut base = build_cloud(&CloudSpec { endpoints: Vec::new(), ..spec.clone() });
+        let mut records: Vec<Record> = start
+            .endpoints()
+            .iter()
+            .map(|e| {
+                let ids = e.groups.iter().map(|&g| start.group(g).expect("group").id.clone()).collect();
+                (e.name.clone(), e.ips.clone(), ids)
+            })
+            .collect();
+        let keys: Vec<GroupKey> = base.groups().map(|g| g.key).collect();
+        let ags = [AddressGroupKey::new(1), AddressGroupKey::new(2)];
+        let id_of = |base: &Cloud, g: usize| base.group(keys[g % keys.len()]).expect("group").id.clone();
+        let mut cloud = with_endpoints(&base, &mut records);
+        let mut engine = Engine::build(&cloud).expect("build");
+        let mut next_name = records.len();
+        for change in &stream {
+            match change {
+                Change::AddRule(g, r) => {
+                    add_rules(&mut base, keys[g % keys.len()], vec![make_rule(r, &keys, ags)]);
+                }
+                Change::RemoveRule(g, n) => {
+                    let g = keys[g % keys.len()];
+                    let rules = &base.group(g).expect("group").rules;
+                    if !rules.is_empty() {
+                        let key = rules[n % rules.len()].key;
+                        base.edit_with(|t| t.remove_rules(g, &[key]));
+                    }
+                }
+                Change::SetGroups(e, groups) => {
+                    if !records.is_empty() {
+                        let at = e % records.len();
+                        let mut ids: Vec<String> = Vec::new();
+                        for &g in groups {
+                            let id = id_of(&base, g);
+                            if !ids.contains(&id) {
+                                ids.push(id);
+                            }
+                        }
+                        records[at].2 = ids;
+                    }
+                }
+                Change::Attach(addrs, groups) => {
+                    let mut ips: Vec<IpAddr> = addrs
+                        .iter()
+                        .map(|&a| ip(if a < V4.len() { V4[a] } else { V6[a - V4.len()] }))
+                        .collect();
+                    ips.dedup();
+                    let mut ids: Vec<String> = Vec::new();
+                    for &g in groups {
+                        let id = id_of(&base, g);
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
+                    records.push((format!("ep{next_name}"), ips, ids));
+                    next_name += 1;
+                }
+                Change::Detach(e) => {
+                    if !records.is_empty() {
+                        let at = e % records.len();
+                        records.remove(at);
+                    }
+                }
+            }
+            let after = with_endpoints(&base, &mut records);
+            for update in updates(&cloud, &after) {
+                engine.refresh(&after, update).expect("refresh");
+            }
+            cloud = after;
+            assert_agrees(&cloud, &engine, &packets);
+            let fresh = Engine::build(&cloud).expect("fresh");
+            for e in 0..cloud.endpoints().len() as u32 {
+                let (a, b) = (
+                    engine.set_of(EndpointKey::new(e)).expect("a"),
+                    fresh.set_of(EndpointKey::new(e)).expect("b"),
+                );
+                prop_assert_eq!(&a.groups, &b.groups);
+                for d in 0..2 {
+                    prop_assert_eq!(a.v4[d].fingerprint, b.v4[d].fingerprint);
+                    prop_assert_eq!(a.v6[d].fingerprint, b.v6[d].fingerprint);
+                }
+            }
+            prop_assert_eq!(engine.stats().group_lists, fresh.stats().group_lists);
+            prop_assert_eq!(engine.stats().endpoints, fresh.stats().endpoints);
+        }
     }
 }

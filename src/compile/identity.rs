@@ -1,0 +1,179 @@
+//! Identities: what a remote address is to a group-reference rule.
+//!
+//! An address's identity is the set of groups its endpoint belongs to (the empty set for an
+//! address that is no endpoint's). A rule that names a group's members matches exactly the
+//! addresses whose identity holds that group, so tables match identities (Cilium's ipcache,
+//! OVS conjunctive matches) instead of expanding every member's address into every table
+//! that names the group: a member joining a group whose group set is already an identity
+//! changes one entry of the address map and no table.
+//!
+//! Endpoints own whole addresses (an address belongs to at most one endpoint, which the
+//! model checks at attachment), so the map from address to identity is an exact map per
+//! family; the map also records the owning endpoint so that endpoints whose keys move (a
+//! detached endpoint) never remove another's entry.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::group::GroupKey;
+
+/// The number of an identity; 0 is the empty group set (no endpoint's address, or an
+/// endpoint in no group).
+pub(crate) type IdentityId = u32;
+
+/// Who owns an address: the endpoint (to remove only its own entries) and its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owner {
+    endpoint: u32,
+    identity: IdentityId,
+}
+
+/// The hasher of the address maps: fast on integer keys, randomly seeded per process.
+type Fast = foldhash::fast::RandomState;
+
+/// The identities of an engine and the address map.
+#[derive(Clone, Debug)]
+pub(crate) struct Identities {
+    /// By identity number: the sorted group set.
+    sets: Vec<Arc<[GroupKey]>>,
+    /// The number of each group set.
+    by_set: HashMap<Arc<[GroupKey]>, IdentityId>,
+    v4: HashMap<u32, Owner, Fast>,
+    v6: HashMap<u128, Owner, Fast>,
+}
+
+impl Default for Identities {
+    fn default() -> Self {
+        let empty: Arc<[GroupKey]> = Arc::from(Vec::new());
+        Identities {
+            by_set: HashMap::from([(Arc::clone(&empty), 0)]),
+            sets: vec![empty],
+            v4: HashMap::default(),
+            v6: HashMap::default(),
+        }
+    }
+}
+
+/// The identity's group set of an endpoint's group list: sorted, without repeats.
+pub(crate) fn group_set(groups: &[GroupKey]) -> Vec<GroupKey> {
+    let mut set = groups.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+impl Identities {
+    /// How many identities there are (numbers `0..len`).
+    pub(crate) fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// The group set of identity `id`.
+    pub(crate) fn groups(&self, id: IdentityId) -> &[GroupKey] {
+        self.sets.get(id as usize).map_or(&[], |s| &s[..])
+    }
+
+    /// Every identity with its group set.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IdentityId, &[GroupKey])> {
+        self.sets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as IdentityId, &s[..]))
+    }
+
+    /// The identity of a sorted group set, made when new; `true` when it is new.
+    pub(crate) fn intern(&mut self, set: Vec<GroupKey>) -> (IdentityId, bool) {
+        if let Some(&id) = self.by_set.get(&set[..]) {
+            return (id, false);
+        }
+        let id = self.sets.len() as IdentityId;
+        let set: Arc<[GroupKey]> = set.into();
+        self.by_set.insert(Arc::clone(&set), id);
+        self.sets.push(set);
+        (id, true)
+    }
+
+    /// Forgets the identities numbered `len..` (made by a refresh that then failed); no
+    /// address maps to them.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        for set in self.sets.drain(len.max(1)..) {
+            self.by_set.remove(&set);
+        }
+    }
+
+    /// Maps `addr` to `endpoint` and its identity.
+    pub(crate) fn insert(&mut self, addr: IpAddr, endpoint: u32, identity: IdentityId) {
+        let owner = Owner { endpoint, identity };
+        match addr {
+            IpAddr::V4(a) => {
+                self.v4.insert(u32::from(a), owner);
+            }
+            IpAddr::V6(a) => {
+                self.v6.insert(u128::from(a), owner);
+            }
+        }
+    }
+
+    /// Unmaps `addr` when `endpoint` owns it.
+    pub(crate) fn remove(&mut self, addr: IpAddr, endpoint: u32) {
+        match addr {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                if self.v4.get(&a).is_some_and(|o| o.endpoint == endpoint) {
+                    self.v4.remove(&a);
+                }
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                if self.v6.get(&a).is_some_and(|o| o.endpoint == endpoint) {
+                    self.v6.remove(&a);
+                }
+            }
+        }
+    }
+
+    /// The identity of an IPv4 address.
+    #[inline]
+    pub(crate) fn of_v4(&self, addr: u32) -> IdentityId {
+        self.v4.get(&addr).map_or(0, |o| o.identity)
+    }
+
+    /// The identity of an IPv6 address.
+    #[inline]
+    pub(crate) fn of_v6(&self, addr: u128) -> IdentityId {
+        self.v6.get(&addr).map_or(0, |o| o.identity)
+    }
+
+    /// Bytes of the maps, heap included (an estimate from capacities: key, value and one
+    /// control byte per bucket).
+    pub(crate) fn memory_usage(&self) -> usize {
+        let owner = std::mem::size_of::<Owner>();
+        std::mem::size_of::<Self>()
+            + self.v4.capacity() * (4 + owner + 1)
+            + self.v6.capacity() * (16 + owner + 1)
+            + self
+                .sets
+                .iter()
+                .map(|s| std::mem::size_of_val(&**s) + 16 + std::mem::size_of::<(Arc<[GroupKey]>, u32)>() * 2)
+                .sum::<usize>()
+    }
+}
+
+/// The groups of a sorted `set` that are in the sorted `refs`: an identity's projection onto
+/// the groups one table references.
+pub(crate) fn project(set: &[GroupKey], refs: &[GroupKey]) -> Vec<GroupKey> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < set.len() && j < refs.len() {
+        match set[i].cmp(&refs[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(set[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
