@@ -85,8 +85,8 @@ pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Impo
     let head = header(inv);
     write!(
         out,
-        "{{\n  \"provider\": {},\n  \"description\": {},\n  \"calls\": [",
-        head["provider"], head["description"]
+        "{{\n  \"provider\": {},\n  \"description\": {},\n  \"options\": {},\n  \"calls\": [",
+        head["provider"], head["description"], head["options"]
     )?;
     let (imported, calls) = Converter::new(
         inv,
@@ -201,11 +201,14 @@ enum Calls<'w> {
     },
 }
 
-/// The scenario's first fields.
+/// The scenario's first fields. The documents show state the cloud already accepted, so
+/// the count quotas do not hold on its replay (`"quotas": "lifted"`, SEMANTICS.md
+/// "Imported state"): an account may have them raised.
 fn header(inv: &Inventory) -> Value {
     json!({
         "provider": inv.provider.name(),
         "description": format!("imported by sgeval import: {} group(s), {} endpoint(s)", inv.groups.len(), inv.endpoints.len()),
+        "options": {"quotas": "lifted"},
     })
 }
 
