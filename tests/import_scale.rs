@@ -8,7 +8,7 @@
 #[path = "common/describe_gen.rs"]
 mod describe_gen;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use describe_gen::{Counts, Size};
@@ -74,7 +74,7 @@ fn import_all(name: &str, write: fn(&mut dyn std::io::Write, Size) -> std::io::R
 }
 
 /// `check` on the imported scenario: (exit status, verdict line).
-fn check(path: &PathBuf, from: &str, to: &str, dport: &str) -> (Option<i32>, String) {
+fn check(path: &Path, from: &str, to: &str, dport: &str) -> (Option<i32>, String) {
     let out = sgeval(&[
         "check",
         path.to_str().unwrap(),
