@@ -84,10 +84,13 @@ pub fn to_json(inv: &Inventory) -> Imported {
 /// The writer's error.
 pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Imported, usize)> {
     let head = header(inv);
+    let indent = |v: &Value| serde_json::to_string_pretty(v).map(|t| t.replace('\n', "\n  "));
     write!(
         out,
         "{{\n  \"provider\": {},\n  \"description\": {},\n  \"options\": {},\n  \"calls\": [",
-        head["provider"], head["description"], head["options"]
+        head["provider"],
+        head["description"],
+        indent(&head["options"])?
     )?;
     let (imported, calls) = Converter::new(
         inv,
@@ -103,7 +106,6 @@ pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Impo
         Calls::Write { out, count, .. } => (out, count),
         Calls::Keep(_) => return Err(std::io::Error::other("the calls were not written")),
     };
-    let indent = |v: &Value| serde_json::to_string_pretty(v).map(|t| t.replace('\n', "\n  "));
     write!(
         out,
         "{}],\n  \"endpoints\": {}",
