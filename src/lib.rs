@@ -174,7 +174,7 @@ pub use group::{AddressGroup, Endpoint, EndpointKey, Group, GroupKey, GroupKind}
 pub use packet::{ConnState, Packet};
 pub use profile::Profile;
 pub use protocol::Protocol;
-pub use provider::{Options, Provider};
+pub use provider::{Options, Provider, Quotas};
 pub use rule::{Action, Direction, Family, PortRange, Ports, Remote, Rule, RuleKey};
 pub use scenario::{Scenario, ScenarioError};
 

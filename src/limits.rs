@@ -25,6 +25,12 @@
 //! provider would answer at all. [`Limits::default`] takes the largest of them.
 //!
 //! Every limit is a public field: build a [`Limits`] with other values to raise or lower one.
+//!
+//! A whole account's state (what `sgeval import` writes from 100 MB of describe output:
+//! some 150,000 rule calls) passes the whole-scenario sizes above; [`Limits::account`]
+//! raises those three (bytes 512 MiB, calls 2,000,000, endpoints 1,000,000), keeping every
+//! per-call, per-endpoint and per-string limit, and [`load_account_scenario`] loads with
+//! them. The CLI reads every scenario so: any command may be pointed at an imported account.
 
 use serde_json::{json, Map, Value};
 
@@ -69,6 +75,19 @@ impl Limits {
             max_items_per_call: HEADROOM * profile.rules_per_call,
             max_groups_per_endpoint: HEADROOM * profile.groups_per_nic,
             ..Limits::default()
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with the whole-scenario sizes raised to what an account's imported
+    /// state needs (see the [module docs](self)); the rest stays as it is.
+    pub fn account(self) -> Limits {
+        Limits {
+            max_input_bytes: 512 << 20,
+            max_calls: 2_000_000,
+            max_endpoints: 1_000_000,
+            ..self
         }
     }
 }
@@ -403,6 +422,25 @@ pub fn load_scenario(text: &str, limits: Option<&Limits>) -> Result<Scenario, Lo
     check_text(text, limits.unwrap_or(&Limits::default()))?;
     let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError::Json(e.to_string()))?;
     check_value(&value, limits)?;
+    Ok(Scenario::from_value(&value)?)
+}
+
+/// Loads a scenario that may hold a whole account's state: as [`load_scenario`] with the
+/// scenario provider's limits, raised by [`Limits::account`].
+///
+/// # Errors
+/// As [`load_scenario`].
+pub fn load_account_scenario(text: &str) -> Result<Scenario, LoadError> {
+    check_text(text, &Limits::default().account())?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError::Json(e.to_string()))?;
+    let limits = value
+        .get("provider")
+        .and_then(Value::as_str)
+        .and_then(|p| p.parse::<Provider>().ok())
+        .map(Limits::for_provider)
+        .unwrap_or_default()
+        .account();
+    check_value(&value, Some(&limits))?;
     Ok(Scenario::from_value(&value)?)
 }
 

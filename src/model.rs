@@ -131,6 +131,18 @@ impl EndpointError {
     }
 }
 
+/// Counts `id` in (`add`) or out of an id index.
+fn index_id(index: &mut HashMap<String, u32>, id: &str, add: bool) {
+    if add {
+        *index.entry(id.to_owned()).or_insert(0) += 1;
+    } else if let Some(n) = index.get_mut(id) {
+        *n -= 1;
+        if *n == 0 {
+            index.remove(id);
+        }
+    }
+}
+
 /// The data of one provider's cloud ([`crate::Cloud`] is this plus the provider's front end).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Model {
@@ -142,6 +154,9 @@ pub(crate) struct Model {
     /// Endpoint by name and by address: simulators look one up per packet.
     by_name: HashMap<String, EndpointKey>,
     by_addr: HashMap<IpAddr, EndpointKey>,
+    /// How many rules have each id (kept by every [`Transaction`] mutation and undo), so
+    /// pinning an id checks it in constant time, not by scanning every rule.
+    rule_ids: HashMap<String, u32>,
     next_group: u32,
     next_rule: u32,
     next_address_group: u32,
@@ -174,6 +189,7 @@ impl Model {
             endpoints: Vec::new(),
             by_name: HashMap::new(),
             by_addr: HashMap::new(),
+            rule_ids: HashMap::new(),
             next_group: 1,
             next_rule: 1,
             next_address_group: 1,
@@ -216,6 +232,18 @@ impl Model {
     /// The semantic switches.
     pub(crate) fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// Counts `rules`' ids in (`add`) or out of the rule id index.
+    fn index_rules<'r>(&mut self, rules: impl IntoIterator<Item = &'r Rule>, add: bool) {
+        for r in rules {
+            index_id(&mut self.rule_ids, &r.id, add);
+        }
+    }
+
+    /// Whether the providers' count quotas hold ([`crate::options::Quotas`]).
+    pub(crate) fn enforces_quotas(&self) -> bool {
+        self.options.quotas == crate::options::Quotas::Enforced
     }
 
     /// How many calls were made so far (the seed of deterministic timestamps).

@@ -18,6 +18,22 @@ pub enum GcoreDefaults {
     Template,
 }
 
+/// Whether the providers' count quotas hold on replay (see SEMANTICS.md, "Imported state").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quotas {
+    /// A call over a quota (groups per region or account, rules per group, rules across a
+    /// NIC's groups, group-reference rules per group, groups per NIC) gets the provider's
+    /// error. The default: `sgeval api` answers as the provider.
+    #[default]
+    Enforced,
+    /// The scenario describes state the cloud already holds (`sgeval import` writes it):
+    /// the counts it shows are the cloud's own answer, whatever quotas the account has
+    /// (raised where the provider lets it, or the defaults of another time), so they are
+    /// not checked. Every other check (fields, values, duplicates, per-call limits) holds.
+    Lifted,
+}
+
 /// The semantic switches: where the providers' documents are silent or contradict each
 /// other, SEMANTICS.md fixes a default and these let a user take the other reading.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +46,8 @@ pub struct Options {
     /// Huawei: the action of a rule created without `action` (Decision 5: allow; H1's
     /// response table says deny, see SEMANTICS.md "Contradictions").
     pub huawei_default_action: crate::rule::Action,
+    /// Whether the count quotas hold ([`Quotas`]; imported scenarios lift them).
+    pub quotas: Quotas,
 }
 
 impl Default for Options {
@@ -38,6 +56,7 @@ impl Default for Options {
             ens_egress_default: Verdict::Allow,
             gcore_defaults: GcoreDefaults::EgressWhenNone,
             huawei_default_action: crate::rule::Action::Allow,
+            quotas: Quotas::Enforced,
         }
     }
 }

@@ -530,3 +530,99 @@ fn lint_marks_the_findings_an_unresolved_item_concerns() {
     let out = sgeval(&["lint", "examples/reach-shop.json", "--json"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"unresolved\""));
 }
+
+#[test]
+fn plain_diff_marks_changes_that_depend_on_unresolved_items_on_either_side() {
+    // OLD knows the prefix list's entries (its accept rule is expanded); NEW does not, so
+    // what the entries allowed is denied there as built, and that answer is in doubt.
+    let (full, _) = import("ecs-diff-full", &["tests/fixtures/import/ecs"]);
+    // The full import still leaves a port list open; without that item (the rule is not in
+    // the scenario either), OLD has nothing unresolved and every mark is NEW's.
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&full).unwrap()).unwrap();
+    assert_eq!(
+        v["unresolved"].as_array().unwrap().len(),
+        1,
+        "{}",
+        v["unresolved"]
+    );
+    v["unresolved"] = Value::Array(Vec::new());
+    std::fs::write(&full, serde_json::to_vec(&v).unwrap()).unwrap();
+    let partial = ecs_without_prefix_list("ecs-diff-partial");
+    let (full, partial) = (full.to_str().unwrap(), partial.to_str().unwrap());
+    let out = sgeval(&["diff", full, partial, "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("marked `unresolved`"), "{err}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = v["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{v}");
+    let mut marked = 0;
+    for c in changes {
+        assert_eq!(
+            (&c["before"], &c["after"]),
+            (&Value::from("allow"), &Value::from("deny")),
+            "{c}"
+        );
+        // Every change here is the prefix list's doing: each is marked, by the new side.
+        assert_eq!(c["unresolved"], true, "{c}");
+        assert!(c.get("before_depends_on").is_none(), "{c}");
+        let subjects: Vec<&str> = c["after_depends_on"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["subject"].as_str().unwrap())
+            .collect();
+        assert!(subjects.contains(&"sgr-bp1r00000000000d1"), "{c}");
+        marked += 1;
+    }
+    assert_eq!(v["unresolved_regions"], marked, "{v}");
+    // Text: a line under each change and the count.
+    let out = sgeval(&["diff", full, partial]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("      unresolved (after):  prefix_list_entries `sgr-bp1r00000000000d1`")
+            .count(),
+        marked,
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{marked} change(s) may depend on unresolved items")),
+        "{text}"
+    );
+    // Gates as with --plan: closing something fails `--expect-no-new deny` on the cloud
+    // as built (3); `--expect-no-new allow` has no newly allowed region, but every change
+    // is in doubt: 4, unless --allow-unknown.
+    let gate = |args: &[&str]| sgeval(&[&["diff", full, partial], args].concat()).status.code();
+    assert_eq!(gate(&["--expect-no-new", "deny"]), Some(3));
+    assert_eq!(gate(&["--expect-no-new", "allow"]), Some(EXIT_UNRESOLVED));
+    assert_eq!(gate(&["--expect-no-new", "allow", "--allow-unknown"]), Some(0));
+    // The other way round the old side is in doubt: it counts as well.
+    let out = sgeval(&["diff", partial, full, "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), marked, "{v}");
+    for c in changes {
+        assert_eq!(c["after"], "allow", "{c}");
+        assert_eq!(c["unresolved"], true, "{c}");
+        assert!(
+            c["before_depends_on"].is_array() && c.get("after_depends_on").is_none(),
+            "{c}"
+        );
+    }
+    assert_eq!(v["unresolved_regions"], marked);
+    let gate = |args: &[&str]| sgeval(&[&["diff", partial, full], args].concat()).status.code();
+    assert_eq!(gate(&["--expect-no-new", "allow", "--allow-unknown"]), Some(3));
+    assert_eq!(gate(&["--expect-no-new", "deny"]), Some(EXIT_UNRESOLVED));
+    assert_eq!(gate(&["--expect-no-new", "deny", "--allow-unknown"]), Some(0));
+    // Established packets: no rule decides, nothing is marked.
+    let out = sgeval(&["diff", partial, full, "--json", "--established"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["unresolved_regions"], 0, "{v}");
+    // Without unresolved items on either side: the unmarked answer.
+    let (huawei, _) = import("huawei-diff", &["tests/fixtures/import/huawei"]);
+    let h = huawei.to_str().unwrap();
+    let out = sgeval(&["diff", h, h, "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("unresolved_regions").is_none(), "{v}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unresolved"));
+}

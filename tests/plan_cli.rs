@@ -397,3 +397,45 @@ fn the_gates_work_on_two_scenario_files_and_leave_the_plain_answer_as_it_was() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_gcore_group_planned_without_rules_gets_the_apis_default_egress() {
+    // `gcore_cloud_security_group.api` leaves `rules` unset: the v2 provider's encoder
+    // leaves a null attribute out of the create request, and the API adds its egress
+    // allow-all rules (Decision 6). The planned instance may reach the internet.
+    let (_, v) = plan_json("gcore/plan.json", &[]);
+    let changes = v["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{v}");
+    for c in changes {
+        assert!(
+            !(c["from"] == "tf:gcore_cloud_instance.api" && c["to"] == "internet"),
+            "the new instance's egress is not denied: {c}"
+        );
+        for h in c["after_hops"].as_array().unwrap() {
+            assert!(!(h["direction"] == "egress" && h["verdict"] == "deny"), "{c}");
+        }
+    }
+    let out = sgeval(&[
+        "diff",
+        "--plan",
+        &format!("{TF}/gcore/plan.json"),
+        "--from",
+        "tf:gcore_cloud_instance.api",
+        "--to",
+        "internet",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["changes"], serde_json::json!([]), "{v}");
+    // The import of the plan leaves `rules` out of the create call, as the provider does.
+    let out = sgeval(&["import", &format!("{TF}/gcore/plan.json")]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let create = s["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["api"] == "CreateSecurityGroup")
+        .unwrap();
+    assert!(create["body"].get("rules").is_none(), "{create}");
+    assert!(create.get("defaults").is_none(), "{create}");
+}

@@ -13,7 +13,8 @@
 //!   (the listing shows whatever default rules the group kept), one
 //!   `CreateSecurityGroupRule` per rule with its id.
 //! - Gcore: `CreateSecurityGroup` with `rules: []` and `defaults: false`, one
-//!   `CreateSecurityGroupRule` per rule with its id.
+//!   `CreateSecurityGroupRule` per rule with its id. A group from a Terraform configuration
+//!   gets the defaults its provider's create request gets (`Converter::gcore_defaults`).
 //!
 //! Groups come first, then rules (so group references resolve), in the order read; every
 //! call and endpoint carries its record's origin as `description`. A rule whose peer,
@@ -83,10 +84,13 @@ pub fn to_json(inv: &Inventory) -> Imported {
 /// The writer's error.
 pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Imported, usize)> {
     let head = header(inv);
+    let indent = |v: &Value| serde_json::to_string_pretty(v).map(|t| t.replace('\n', "\n  "));
     write!(
         out,
-        "{{\n  \"provider\": {},\n  \"description\": {},\n  \"calls\": [",
-        head["provider"], head["description"]
+        "{{\n  \"provider\": {},\n  \"description\": {},\n  \"options\": {},\n  \"calls\": [",
+        head["provider"],
+        head["description"],
+        indent(&head["options"])?
     )?;
     let (imported, calls) = Converter::new(
         inv,
@@ -102,7 +106,6 @@ pub fn write_json(inv: &Inventory, out: &mut dyn Write) -> std::io::Result<(Impo
         Calls::Write { out, count, .. } => (out, count),
         Calls::Keep(_) => return Err(std::io::Error::other("the calls were not written")),
     };
-    let indent = |v: &Value| serde_json::to_string_pretty(v).map(|t| t.replace('\n', "\n  "));
     write!(
         out,
         "{}],\n  \"endpoints\": {}",
@@ -201,11 +204,14 @@ enum Calls<'w> {
     },
 }
 
-/// The scenario's first fields.
+/// The scenario's first fields. The documents show state the cloud already accepted, so
+/// the count quotas do not hold on its replay (`"quotas": "lifted"`, SEMANTICS.md
+/// "Imported state"): an account may have them raised.
 fn header(inv: &Inventory) -> Value {
     json!({
         "provider": inv.provider.name(),
         "description": format!("imported by sgeval import: {} group(s), {} endpoint(s)", inv.groups.len(), inv.endpoints.len()),
+        "options": {"quotas": "lifted"},
     })
 }
 
@@ -480,7 +486,11 @@ impl<'a, 'w> Converter<'a, 'w> {
                 json!({"api": "CreateSecurityGroup", "body": {"security_group": {"name": text(&name)}}})
             }
             Provider::Gcore => {
-                json!({"api": "CreateSecurityGroup", "body": {"name": text(&name), "rules": []}})
+                let mut body = json!({"name": text(&name), "rules": []});
+                if g.defaults == Defaults::Added && !g.rules.iter().any(|r| r.default) {
+                    self.gcore_defaults(g, &mut body);
+                }
+                json!({"api": "CreateSecurityGroup", "body": body})
             }
         };
         call["id"] = Value::from(g.id.clone());
@@ -510,6 +520,42 @@ impl<'a, 'w> Converter<'a, 'w> {
                 self.emit(json!({"api": "ModifySecurityGroupPolicy", "description": text(&described),
                     "params": {"RegionId": escape(&region), "SecurityGroupId": text(&g.id), "InnerAccessPolicy": escape(policy)}}));
             }
+        }
+    }
+
+    /// A Gcore group described by its configuration gets what the API adds on create
+    /// (Decision 6), as its Terraform provider asks for it. The v2 provider leaves an unset
+    /// `rules` out of the request (its encoder omits null attributes), so the API adds its
+    /// defaults: the create call here leaves `rules` out too, and the front end adds them
+    /// as the scenario's `gcore_defaults` reads the documents (egress allow-all, or the
+    /// template). Inline rules with an egress rule get nothing added under either reading
+    /// (v0 always sends one: it refuses a group without). Inline rules without one get
+    /// egress allow-all under the default reading and nothing under the template's; the
+    /// rules are created one by one here, so that is left unresolved, not guessed.
+    fn gcore_defaults(&mut self, g: &GroupRecord, body: &mut Value) {
+        let inline: Vec<&RuleRecord> = g.rules.iter().filter(|r| r.address.is_none()).collect();
+        if inline.is_empty() {
+            if let Value::Object(m) = body {
+                m.remove("rules");
+            }
+        } else if !inline.iter().any(|r| r.direction == Direction::Egress) {
+            self.items.push(Item {
+                kind: UnresolvedKind::CloudDefault,
+                subject: g.id.clone(),
+                field: Some("rules".to_owned()),
+                origin: g.origin.clone(),
+                message: format!(
+                    "group `{}` is created with inline rules and no egress rule: Gcore adds egress allow-all (IPv4 and IPv6) by the January-May 2026 wording and nothing by the July 2026 one (SEMANTICS.md Decision 6); its egress answers depend on which",
+                    g.id
+                ),
+                effect: Some(Effect::Rule {
+                    group: g.id.clone(),
+                    direction: Direction::Egress,
+                    unknown: vec![Aspect::All],
+                    rule: None,
+                    request: None,
+                }),
+            });
         }
     }
 
@@ -1007,5 +1053,84 @@ mod tests {
             .rules
             .iter()
             .any(|r| r.id == "sgr-199"));
+    }
+
+    /// A Gcore group from its configuration (`Defaults::Added`) with inline rules in the
+    /// given directions and one rule resource (ingress, with an address).
+    fn gcore_configured(inline: &[Direction]) -> Inventory {
+        let mut inv = Inventory::new(Provider::Gcore);
+        let rule = |i: usize, direction: Direction, address: Option<String>| {
+            let mut fields = Map::new();
+            fields.insert("direction".into(), json!(direction));
+            fields.insert("protocol".into(), json!("tcp"));
+            fields.insert("port_range_min".into(), json!(1000 + i));
+            fields.insert("port_range_max".into(), json!(1000 + i));
+            fields.insert("remote_ip_prefix".into(), json!("192.0.2.0/24"));
+            RuleRecord {
+                id: None,
+                address,
+                origin: Origin::new("plan.json", format!("rules[{i}]")),
+                direction,
+                fields,
+                default: false,
+            }
+        };
+        let mut rules: Vec<RuleRecord> = inline
+            .iter()
+            .enumerate()
+            .map(|(i, d)| rule(i, *d, None))
+            .collect();
+        rules.push(rule(
+            9,
+            Direction::Ingress,
+            Some("gcore_cloud_security_group_rule.r".into()),
+        ));
+        inv.groups.push(GroupRecord {
+            id: "tf:gcore_cloud_security_group.g".into(),
+            address: Some("gcore_cloud_security_group.g".into()),
+            name: Some("g".into()),
+            origin: Origin::new("plan.json", "gcore_cloud_security_group.g"),
+            attributes: Map::new(),
+            rules,
+            defaults: Defaults::Added,
+        });
+        inv
+    }
+
+    #[test]
+    fn a_configured_gcore_group_gets_the_defaults_its_create_request_gets() {
+        let egress_rules = |inv: &Inventory| {
+            let (imported, scenario) = to_scenario(inv).unwrap();
+            let cloud = scenario.build().unwrap();
+            let g = cloud.group_by_id("tf:gcore_cloud_security_group.g").unwrap();
+            let n = g
+                .rules
+                .iter()
+                .filter(|r| r.direction == Direction::Egress)
+                .count();
+            (n, g.rules.len(), imported.unresolved)
+        };
+        // No inline rules (`rules` unset): the request has none, the API adds egress
+        // allow-all for IPv4 and IPv6 (the default reading of Decision 6).
+        let (egress, all, unresolved) = egress_rules(&gcore_configured(&[]));
+        assert_eq!((egress, all), (2, 3));
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        // An inline egress rule: nothing is added under either reading.
+        let (egress, all, unresolved) =
+            egress_rules(&gcore_configured(&[Direction::Ingress, Direction::Egress]));
+        assert_eq!((egress, all), (1, 3));
+        assert!(unresolved.is_empty(), "{unresolved:?}");
+        // Inline rules, none egress: the readings differ; the group's egress is unresolved.
+        let (egress, all, unresolved) = egress_rules(&gcore_configured(&[Direction::Ingress]));
+        assert_eq!((egress, all), (0, 2));
+        assert_eq!(unresolved.len(), 1, "{unresolved:?}");
+        assert_eq!(unresolved[0].kind, UnresolvedKind::CloudDefault);
+        assert!(matches!(
+            &unresolved[0].effect,
+            Some(Effect::Rule {
+                direction: Direction::Egress,
+                ..
+            })
+        ));
     }
 }

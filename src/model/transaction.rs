@@ -60,6 +60,10 @@ pub(crate) struct Transaction<'m> {
     /// Groups journaled whole (or inserted) by this transaction: finer entries for them
     /// are not needed, restoring the whole group undoes those changes too.
     whole: BTreeSet<GroupKey>,
+    /// Groups and address groups this transaction changed in any way: only they can show
+    /// an id it made, so pinning looks at them alone.
+    touched: BTreeSet<GroupKey>,
+    touched_address_groups: BTreeSet<AddressGroupKey>,
     /// The id counters when the transaction began.
     counters: (u32, u32, u32),
     committed: bool,
@@ -87,6 +91,8 @@ impl<'m> Transaction<'m> {
             model,
             journal: Vec::new(),
             whole: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            touched_address_groups: BTreeSet::new(),
             counters,
             committed: false,
         }
@@ -103,10 +109,15 @@ impl<'m> Transaction<'m> {
         while let Some(undo) = self.journal.pop() {
             match undo {
                 Undo::RemoveGroup(key) => {
-                    m.groups.remove(&key);
+                    if let Some(g) = m.groups.remove(&key) {
+                        m.index_rules(&g.rules, false);
+                    }
                 }
                 Undo::Group(g) => {
-                    m.groups.insert(g.key, *g);
+                    m.index_rules(&g.rules, true);
+                    if let Some(cur) = m.groups.insert(g.key, *g) {
+                        m.index_rules(&cur.rules, false);
+                    }
                 }
                 Undo::GroupFields(g) => {
                     if let Some(cur) = m.groups.get_mut(&g.key) {
@@ -117,18 +128,22 @@ impl<'m> Transaction<'m> {
                 }
                 Undo::TruncateRules { group, len } => {
                     if let Some(g) = m.groups.get_mut(&group) {
-                        g.rules.truncate(len);
+                        let cut: Vec<Rule> = g.rules.drain(len.min(g.rules.len())..).collect();
+                        m.index_rules(&cut, false);
                     }
                 }
                 Undo::ReinsertRules { group, removed } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         for (index, rule) in removed {
                             g.rules.insert(index, rule);
+                            super::index_id(&mut m.rule_ids, &g.rules[index].id, true);
                         }
                     }
                 }
                 Undo::Rule { group, index, rule } => {
                     if let Some(slot) = m.groups.get_mut(&group).and_then(|g| g.rules.get_mut(index)) {
+                        super::index_id(&mut m.rule_ids, &slot.id, false);
+                        super::index_id(&mut m.rule_ids, &rule.id, true);
                         *slot = *rule;
                     }
                 }
@@ -169,11 +184,16 @@ impl<'m> Transaction<'m> {
             .next_rule
             .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
         let key = group.key;
+        m.index_rules(&group.rules, true);
         self.journal.push(match m.groups.insert(key, group) {
-            Some(old) => Undo::Group(Box::new(old)),
+            Some(old) => {
+                m.index_rules(&old.rules, false);
+                Undo::Group(Box::new(old))
+            }
             None => Undo::RemoveGroup(key),
         });
         self.whole.insert(key);
+        self.touched.insert(key);
     }
 
     /// Appends rules (keys from [`Model::next_rule_keys`]) to a group.
@@ -189,7 +209,11 @@ impl<'m> Transaction<'m> {
                     len: g.rules.len(),
                 });
             }
+            for r in &rules {
+                super::index_id(&mut m.rule_ids, &r.id, true);
+            }
             g.rules.extend(rules);
+            self.touched.insert(group);
         }
     }
 
@@ -201,23 +225,27 @@ impl<'m> Transaction<'m> {
         let mut removed = Vec::new();
         for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
             if keys.contains(&rule.key) {
+                super::index_id(&mut self.model.rule_ids, &rule.id, false);
                 removed.push((index, rule));
             } else {
                 g.rules.push(rule);
             }
         }
+        self.touched.insert(group);
         if !removed.is_empty() && !self.whole.contains(&group) {
             self.journal.push(Undo::ReinsertRules { group, removed });
         }
     }
 
-    /// Mutable access to a group, for changes to its own fields (not its key). Journals
-    /// the whole group: for rare edits only.
+    /// Mutable access to a group, for changes to its own fields (not its key, not its
+    /// rules: the rule id index does not see them). Journals the whole group: for rare
+    /// edits only.
     pub(crate) fn group_mut(&mut self, key: GroupKey) -> Option<&mut Group> {
         let g = self.model.groups.get_mut(&key)?;
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(g.clone())));
         }
+        self.touched.insert(key);
         Some(g)
     }
 
@@ -231,6 +259,7 @@ impl<'m> Transaction<'m> {
             Some(old) => Undo::AddressGroup(Box::new(old)),
             None => Undo::RemoveAddressGroup(key),
         });
+        self.touched_address_groups.insert(key);
     }
 
     /// Attaches a NIC with its addresses and its groups (by provider id, in association
@@ -275,7 +304,7 @@ impl<'m> Transaction<'m> {
             return Err(EndpointError::NoGroup(name.to_owned()));
         }
         let limit = m.provider().profile().groups_per_nic;
-        if group_ids.len() > limit {
+        if m.enforces_quotas() && group_ids.len() > limit {
             return Err(EndpointError::TooManyGroups {
                 endpoint: name.to_owned(),
                 count: group_ids.len(),
@@ -391,6 +420,8 @@ impl<'m> Transaction<'m> {
         let Some(old) = self.model.groups.remove(&key) else {
             return false;
         };
+        // Its rules leave the id index with it (a rollback counts them back in).
+        self.model.index_rules(&old.rules, false);
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(old)));
         }
@@ -417,9 +448,12 @@ impl<'m> Transaction<'m> {
         rule_ids: Option<&[String]>,
         drop_rules: bool,
     ) -> Result<(), String> {
+        // PERF: a call's rules are in the groups it touched; pinning looks at those alone
+        // (and at the rule id index), so a replay of N calls pins in O(N), not O(N^2).
         let mut new_rules: Vec<(GroupKey, RuleKey, String)> = self
-            .groups
-            .values()
+            .touched
+            .iter()
+            .filter_map(|k| self.groups.get(k))
             .flat_map(|g| g.rules.iter().map(move |r| (g.key, r.key, r.id.clone())))
             .filter(|(_, r, _)| *r >= mark)
             .collect();
@@ -439,13 +473,13 @@ impl<'m> Transaction<'m> {
             (None, Some(one), Some(_)) => Some(vec![one.to_owned()]),
             (ids, _, _) => ids.map(<[String]>::to_vec),
         };
+        // A rule older than the call has the id when the index counts more rules with it
+        // than the call's own new rules.
+        let fresh = |x: &str| new_rules.iter().filter(|(_, _, id)| id == x).count() as u32;
         let taken = |m: &Model, x: &str| {
             m.group_by_id(x).is_some()
                 || m.address_group_by_id(x).is_some()
-                || m.groups
-                    .values()
-                    .flat_map(|g| &g.rules)
-                    .any(|r| r.id == x && r.key < mark)
+                || m.rule_ids.get(x).is_some_and(|&n| n > fresh(x))
         };
         if let Some(ids) = &rule_ids {
             if drop_rules {
@@ -503,24 +537,30 @@ impl<'m> Transaction<'m> {
             }
         } else if let Some(ids) = &rule_ids {
             for ((g, r, old), rid) in new_rules.iter().zip(ids) {
-                self.rename_everywhere(old, rid);
+                self.rename_everywhere(old, rid, false);
                 self.edit_rule(*g, *r, |rule| rule.id.clone_from(rid));
             }
         }
         if let Some((old, new)) = renamed {
-            self.rename_everywhere(&old, &new);
-            let groups: Vec<GroupKey> = self
-                .groups
-                .values()
-                .filter(|g| g.id == old)
-                .map(|g| g.key)
+            // An object this transaction inserted is shown only by what it touched; an
+            // older one (an answer naming an existing object) may be named anywhere.
+            let inserted = match (self.group_by_id(&old), self.address_group_by_id(&old)) {
+                (Some(g), _) => g.key.get() >= self.counters.0,
+                (None, Some(a)) => a.key.get() >= self.counters.2,
+                (None, None) => false,
+            };
+            self.rename_everywhere(&old, &new, !inserted);
+            let (groups, address_groups) = self.scope(!inserted);
+            let groups: Vec<GroupKey> = groups
+                .into_iter()
+                .filter(|k| self.groups.get(k).is_some_and(|g| g.id == old))
                 .collect();
             for g in groups {
                 self.edit_group_fields(g, |g| g.id.clone_from(&new));
             }
-            let address_groups: Vec<AddressGroupKey> = self
-                .address_groups
-                .values()
+            let address_groups: Vec<AddressGroupKey> = address_groups
+                .into_iter()
+                .filter_map(|k| self.address_groups.get(&k))
                 .filter(|a| a.id == old)
                 .map(|a| a.key)
                 .collect();
@@ -542,6 +582,7 @@ impl<'m> Transaction<'m> {
             g.rules = rules;
         }
         f(g);
+        self.touched.insert(key);
     }
 
     /// Changes one rule (not its key), journaled.
@@ -559,7 +600,14 @@ impl<'m> Transaction<'m> {
                 rule: Box::new(g.rules[index].clone()),
             });
         }
-        f(&mut g.rules[index]);
+        let rule = &mut g.rules[index];
+        let before = rule.id.clone();
+        f(rule);
+        if rule.id != before {
+            super::index_id(&mut self.model.rule_ids, &before, false);
+            super::index_id(&mut self.model.rule_ids, &rule.id, true);
+        }
+        self.touched.insert(group);
     }
 
     /// Changes an address group (not its key), journaled.
@@ -569,30 +617,53 @@ impl<'m> Transaction<'m> {
         };
         self.journal.push(Undo::AddressGroup(Box::new(a.clone())));
         f(a);
+        self.touched_address_groups.insert(key);
+    }
+
+    /// The groups and address groups to look at: every one (`all`), or those this
+    /// transaction touched.
+    fn scope(&self, all: bool) -> (Vec<GroupKey>, Vec<AddressGroupKey>) {
+        if all {
+            (
+                self.groups.keys().copied().collect(),
+                self.address_groups.keys().copied().collect(),
+            )
+        } else {
+            (
+                self.touched.iter().copied().collect(),
+                self.touched_address_groups.iter().copied().collect(),
+            )
+        }
     }
 
     /// Replaces `old` by `new` wherever an answer shows it: groups' and address groups' own
     /// views, and every rule's (a rule names its group, a peer group, an address group).
-    /// Journals only what changes.
-    fn rename_everywhere(&mut self, old: &str, new: &str) {
-        let groups: Vec<GroupKey> = self.groups.keys().copied().collect();
+    /// Without `all`, `old` is the id of an object this transaction inserted, so only what
+    /// it touched can show it (an earlier object naming an id that did not exist yet would
+    /// have been refused): the look stays within the call. Journals only what changes.
+    fn rename_everywhere(&mut self, old: &str, new: &str, all: bool) {
+        let (groups, address_groups) = self.scope(all);
         for key in groups {
-            if has_str(&self.groups[&key].shown, old) {
-                self.edit_group_fields(key, |g| replace_str(&mut g.shown, old, new));
-            }
-            let rules: Vec<RuleKey> = self.groups[&key]
+            let Some(group) = self.groups.get(&key) else {
+                continue;
+            };
+            let shows = has_str(&group.shown, old);
+            let rules: Vec<RuleKey> = group
                 .rules
                 .iter()
                 .filter(|r| has_str(&r.shown, old))
                 .map(|r| r.key)
                 .collect();
+            if shows {
+                self.edit_group_fields(key, |g| replace_str(&mut g.shown, old, new));
+            }
             for r in rules {
                 self.edit_rule(key, r, |rule| replace_str(&mut rule.shown, old, new));
             }
         }
-        let address_groups: Vec<AddressGroupKey> = self
-            .address_groups
-            .values()
+        let address_groups: Vec<AddressGroupKey> = address_groups
+            .into_iter()
+            .filter_map(|k| self.address_groups.get(&k))
             .filter(|a| has_str(&a.shown, old))
             .map(|a| a.key)
             .collect();
@@ -928,6 +999,13 @@ mod tests {
             } else {
                 prop_assert_eq!(&m, &before);
             }
+            // The rule id index counts exactly the rules there are, after a commit or an
+            // undo alike.
+            let mut counted: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+            for r in m.groups.values().flat_map(|g| &g.rules) {
+                *counted.entry(r.id.clone()).or_insert(0) += 1;
+            }
+            prop_assert_eq!(&m.rule_ids, &counted);
         }
     }
 

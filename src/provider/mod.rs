@@ -31,7 +31,7 @@ pub mod gcore;
 pub mod huawei;
 mod rest;
 
-pub use crate::options::{GcoreDefaults, Options};
+pub use crate::options::{GcoreDefaults, Options, Quotas};
 pub use crate::provider_kind::Provider;
 pub use draft::{RuleDraft, Target};
 

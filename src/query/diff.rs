@@ -7,6 +7,7 @@ use super::partition::{merge, partition, Picks};
 use super::reach::{leaf_hops, runs, verdict_of, Query, Run};
 use super::render::{endpoint_name, hop_json, hop_text};
 use super::space::{packet_json, Cube, Mode, QueryError, Shape, Side};
+use super::unresolved::{Item, Unknowns};
 use crate::cloud::Cloud;
 use crate::decision::Verdict;
 use crate::flow::Hop;
@@ -141,10 +142,48 @@ impl Diff {
     /// `{"mode", "equivalent", "changes": [{"from", "to", "before", "after", ...region...,
     /// "before_hops", "after_hops", "witness"}]}`.
     pub fn to_json(&self, old: &Cloud, new: &Cloud) -> Value {
+        self.json(old, new, None)
+    }
+
+    /// Per change, the unresolved items (indices into each side's [`Unknowns::items`]) its
+    /// answer may depend on: `(before, after)`, each conservative as [`Unknowns::touches`]
+    /// on that side's hops. Both sides count: a change whose old answer is in doubt may be
+    /// no change at all. None for established packets, which no rule decides.
+    pub fn unresolved(&self, old: &Cloud, new: &Cloud, marks: Marks<'_>) -> Vec<(Vec<usize>, Vec<usize>)> {
+        self.changes
+            .iter()
+            .map(|c| match self.mode {
+                Mode::Established => (Vec::new(), Vec::new()),
+                _ => (
+                    marks.old.touches(old, &c.before_hops),
+                    marks.new.touches(new, &c.after_hops),
+                ),
+            })
+            .collect()
+    }
+
+    /// As [`Diff::to_json`], with on every change `"unresolved": true|false` (whether its
+    /// answer may depend on an unresolved item of either side, [`Diff::unresolved`]) and
+    /// the items as `"before_depends_on"` / `"after_depends_on"` where there are some, and
+    /// `"unresolved_regions"`, the count of marked changes. Without items on either side,
+    /// exactly [`Diff::to_json`].
+    pub fn to_json_marked(&self, old: &Cloud, new: &Cloud, marks: Marks<'_>) -> Value {
+        if marks.is_empty() {
+            return self.to_json(old, new);
+        }
+        self.json(old, new, Some(marks))
+    }
+
+    fn json(&self, old: &Cloud, new: &Cloud, marks: Option<Marks<'_>>) -> Value {
+        let deps = marks.map(|m| self.unresolved(old, new, m));
+        let items = |u: &Unknowns, ks: &[usize]| -> Value {
+            json!(ks.iter().map(|&k| &u.items()[k]).collect::<Vec<&Item>>())
+        };
         let changes: Vec<Value> = self
             .changes
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let mut m = serde_json::Map::new();
                 m.insert("from".into(), json!(c.from));
                 m.insert("to".into(), json!(c.to));
@@ -160,19 +199,49 @@ impl Diff {
                     Value::Array(c.after_hops.iter().map(|h| hop_json(new, h)).collect()),
                 );
                 m.insert("witness".into(), packet_json(&c.witness(self.mode)));
+                if let (Some(mk), Some((b, a))) = (marks, deps.as_ref().map(|d| &d[i])) {
+                    m.insert("unresolved".into(), json!(!b.is_empty() || !a.is_empty()));
+                    if !b.is_empty() {
+                        m.insert("before_depends_on".into(), items(mk.old, b));
+                    }
+                    if !a.is_empty() {
+                        m.insert("after_depends_on".into(), items(mk.new, a));
+                    }
+                }
                 Value::Object(m)
             })
             .collect();
-        json!({"mode": self.mode.name(), "equivalent": self.is_equivalent(), "changes": changes})
+        let mut out =
+            json!({"mode": self.mode.name(), "equivalent": self.is_equivalent(), "changes": changes});
+        if let Some(deps) = &deps {
+            out["unresolved_regions"] = json!(marked(deps));
+        }
+        out
     }
 
     /// The changes for people.
     pub fn to_text(&self, old: &Cloud, new: &Cloud) -> String {
-        if self.changes.is_empty() {
-            return "no change: the two configurations decide every packet alike\n".into();
+        self.text(old, new, None)
+    }
+
+    /// As [`Diff::to_text`], with a line `unresolved (before|after): ...` naming the items
+    /// under each change whose answer may depend on them ([`Diff::unresolved`]), and their
+    /// count at the end. Without items on either side, exactly [`Diff::to_text`].
+    pub fn to_text_marked(&self, old: &Cloud, new: &Cloud, marks: Marks<'_>) -> String {
+        if marks.is_empty() {
+            return self.to_text(old, new);
         }
-        let mut s = format!("{} change(s)\n", self.changes.len());
-        for c in &self.changes {
+        self.text(old, new, Some(marks))
+    }
+
+    fn text(&self, old: &Cloud, new: &Cloud, marks: Option<Marks<'_>>) -> String {
+        let deps = marks.map(|m| self.unresolved(old, new, m));
+        let mut s = if self.changes.is_empty() {
+            "no change: the two configurations decide every packet alike\n".to_owned()
+        } else {
+            format!("{} change(s)\n", self.changes.len())
+        };
+        for (i, c) in self.changes.iter().enumerate() {
             s.push_str(&format!(
                 "{} -> {}: {} -> {}  {}\n",
                 c.from,
@@ -188,7 +257,44 @@ impl Diff {
                 s.push_str(&format!("      after:  {}\n", hop_text(new, h)));
             }
             s.push_str(&format!("      e.g. {}\n", c.witness(self.mode)));
+            if let (Some(mk), Some((b, a))) = (marks, deps.as_ref().map(|d| &d[i])) {
+                for &k in b {
+                    s.push_str(&format!("      unresolved (before): {}\n", mk.old.items()[k]));
+                }
+                for &k in a {
+                    s.push_str(&format!("      unresolved (after):  {}\n", mk.new.items()[k]));
+                }
+            }
+        }
+        if let Some(deps) = &deps {
+            s.push_str(&format!(
+                "{} change(s) may depend on unresolved items (their answers are the clouds as built)\n",
+                marked(deps)
+            ));
         }
         s
     }
+}
+
+/// The unresolved items of both sides of a diff ([`Diff::to_text_marked`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Marks<'a> {
+    /// The old side's.
+    pub old: &'a Unknowns,
+    /// The new side's.
+    pub new: &'a Unknowns,
+}
+
+impl Marks<'_> {
+    /// Whether neither side has an item.
+    pub fn is_empty(&self) -> bool {
+        self.old.items().is_empty() && self.new.items().is_empty()
+    }
+}
+
+/// How many changes are marked.
+fn marked(deps: &[(Vec<usize>, Vec<usize>)]) -> usize {
+    deps.iter()
+        .filter(|(b, a)| !b.is_empty() || !a.is_empty())
+        .count()
 }

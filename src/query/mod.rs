@@ -67,7 +67,7 @@ mod space;
 pub mod testkit;
 pub mod unresolved;
 
-pub use diff::{diff, Diff, Difference};
+pub use diff::{diff, Diff, Difference, Marks};
 pub use lint::{lint, Finding, FindingKind};
 pub use ranges::{Count, Ranges};
 pub use reach::{reach, Exposure, Query, Reach, Region};

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 use sgeval::flow::{self, Hop};
 use sgeval::import::{self, load, scenario::to_json};
 use sgeval::query::unresolved::{item_touches, Item, Unknowns};
-use sgeval::query::{self, Diff, Difference, Mode};
+use sgeval::query::{self, Diff, Difference, Marks, Mode};
 use sgeval::{Cloud, Direction, EndpointKey, Provider, Reason, Scenario, Verdict};
 
 use crate::policy::{self, Forbidden};
 use crate::reach::{FlowArgs, VerdictArg};
-use crate::util::{bad_input, emit, read_scenario, warn_unresolved, EXIT_DENIED, EXIT_UNRESOLVED};
+use crate::util::{bad_input, emit, read_scenario, EXIT_DENIED, EXIT_UNRESOLVED};
 
 /// Arguments of `sgeval diff`.
 #[derive(Debug, clap::Args)]
@@ -39,8 +39,10 @@ pub struct Args {
     pub to: Option<String>,
     #[command(flatten)]
     pub flow: FlowArgs,
-    /// Print JSON: `{"mode", "equivalent", "changes": [...]}` (with `--plan`, also
-    /// `"unknown"`, `"policy"` and `"gate"`).
+    /// Print JSON: `{"mode", "equivalent", "changes": [...]}`; when either side has
+    /// unresolved items, each change has `"unresolved": true|false` (with the items as
+    /// `"before_depends_on"`/`"after_depends_on"`) and `"unresolved_regions"` counts the
+    /// marked ones (with `--plan`, always, and also `"unknown"`, `"policy"` and `"gate"`).
     #[arg(long)]
     pub json: bool,
     /// Exit with status 3 when anything changes.
@@ -370,10 +372,15 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     let gating = args.plan.is_some() || args.expect_no_new.is_some() || !results.is_empty();
+    let marks = Marks {
+        old: &old.unknowns,
+        new: &new.unknowns,
+    };
+    // What the output marks is what the gates judge.
     let deps: Vec<(BTreeSet<usize>, BTreeSet<usize>)> = d
-        .changes
-        .iter()
-        .map(|c| (old.depends(&c.before_hops), new.depends(&c.after_hops)))
+        .unresolved(&old.cloud, &new.cloud, marks)
+        .into_iter()
+        .map(|(b, a)| (b.into_iter().collect(), a.into_iter().collect()))
         .collect();
     let unknown = if gating {
         new_unknowns(&old, &new)
@@ -383,9 +390,11 @@ pub fn run(args: Args) -> ExitCode {
     let gate = Gate::judge(&args, &new, &d, &deps, &unknown, added.as_ref(), &results);
     let gcore = old.cloud.provider() == Provider::Gcore || new.cloud.provider() == Provider::Gcore;
     if args.plan.is_none() {
-        // Two scenario files: the answer as it always was; the gates speak on stderr.
+        // Two scenario files: the answer, each change marked when it may depend on what an
+        // import left unresolved on either side (unmarked without such items); the gates
+        // speak on stderr.
         if args.json {
-            let mut out = d.to_json(&old.cloud, &new.cloud);
+            let mut out = d.to_json_marked(&old.cloud, &new.cloud, marks);
             if gating {
                 // Only with the gates asked for: the plain answer keeps its shape.
                 out["policy"] = Value::Array(results.iter().map(|r| policy_json(&new, r)).collect());
@@ -393,7 +402,7 @@ pub fn run(args: Args) -> ExitCode {
             }
             emit(&serde_json::to_string_pretty(&out).unwrap_or_default());
         } else {
-            emit(d.to_text(&old.cloud, &new.cloud).trim_end());
+            emit(d.to_text_marked(&old.cloud, &new.cloud, marks).trim_end());
             print_policy(&new, &results, gcore);
         }
     } else if args.json {
@@ -447,7 +456,13 @@ pub fn run(args: Args) -> ExitCode {
 /// Reads a scenario file into a side.
 fn file_side(path: &Path) -> Result<Side, String> {
     let scenario = read_scenario(path)?;
-    warn_unresolved(path, &scenario);
+    if !scenario.unresolved.is_empty() {
+        eprintln!(
+            "sgeval: warning: {}: {} unresolved item(s) of the import; changes whose answer may depend on them are marked `unresolved` (`sgeval check` tells whether a packet does)",
+            path.display(),
+            scenario.unresolved.len()
+        );
+    }
     let cloud = scenario.build().map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Side::new(&scenario, cloud, None, ""))
 }
@@ -699,6 +714,10 @@ fn annotate_changes(
             v["after_depends_on"] = new.items_json(a);
         }
     }
+    out["unresolved_regions"] = json!(deps
+        .iter()
+        .filter(|(b, a)| !b.is_empty() || !a.is_empty())
+        .count());
 }
 
 fn print_changes(d: &Diff, deps: &[(BTreeSet<usize>, BTreeSet<usize>)], old: &Side, new: &Side, gcore: bool) {

@@ -15,7 +15,9 @@ pub const EXIT_UNRESOLVED: u8 = 4;
 /// Reads and parses a scenario file, with the path in the error.
 pub fn read_scenario(path: &Path) -> Result<Scenario, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    sgeval::limits::load_scenario(&text, None).map_err(|e| format!("{}: {e}", path.display()))
+    // A scenario may be a whole account's imported state: the whole-scenario sizes are
+    // raised, every per-call limit holds.
+    sgeval::limits::load_account_scenario(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Warns, on standard error, that an imported scenario's unresolved items are not taken into

@@ -47,7 +47,7 @@ pub(super) fn create(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
         perms.push(perm);
         places.push(at);
     }
-    if cloud.groups().count() >= GROUPS_PER_ACCOUNT {
+    if cloud.enforces_quotas() && cloud.groups().count() >= GROUPS_PER_ACCOUNT {
         return Err(bad(
             codes::QUOTA_EXCEED_SECURITY_GROUP,
             format!("the account already has {GROUPS_PER_ACCOUNT} security groups, the maximum"),
