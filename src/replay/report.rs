@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use smallvec::SmallVec;
 
 use crate::decision::{Decision, Reason};
 use crate::flow;
@@ -163,11 +164,27 @@ pub(crate) struct Pending {
     pub candidate: [bool; 2],
 }
 
-/// A connection's time span, first start to last end.
+/// A capture window of an opener, Unix seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Window {
     start: u64,
     end: u64,
+}
+
+/// The windows of one connection's openers; overlapping ones are merged, others kept apart
+/// (the same tuple can open connections hours apart).
+type Windows = SmallVec<[Window; 1]>;
+
+/// Adds a window, merging it into one it overlaps. Returns whether a window was added.
+fn add_window(windows: &mut Windows, w: Window) -> bool {
+    if let Some(o) = windows.iter_mut().find(|o| w.start <= o.end && o.start <= w.end) {
+        o.start = o.start.min(w.start);
+        o.end = o.end.max(w.end);
+        false
+    } else {
+        windows.push(w);
+        true
+    }
 }
 
 /// Maps serialized as lists of pairs (their keys are not strings).
@@ -218,9 +235,11 @@ pub struct Accumulator {
     undetermined: HashMap<Traffic, Tally>,
     bad: Vec<BadRow>,
     #[serde(with = "pairs")]
-    openers_base: HashMap<ConnKey, Window>,
+    openers_base: HashMap<ConnKey, Windows>,
     #[serde(with = "pairs")]
-    openers_against: HashMap<ConnKey, Window>,
+    openers_against: HashMap<ConnKey, Windows>,
+    /// Windows held in the two opener maps, against `state_capacity`.
+    windows: [usize; 2],
     pending: Vec<Pending>,
 }
 
@@ -249,6 +268,7 @@ impl Accumulator {
             bad: Vec::new(),
             openers_base: HashMap::new(),
             openers_against: HashMap::new(),
+            windows: [0; 2],
             pending: Vec::new(),
         }
     }
@@ -321,7 +341,7 @@ impl Accumulator {
         );
     }
 
-    fn openers(&mut self, side: usize) -> &mut HashMap<ConnKey, Window> {
+    fn openers(&mut self, side: usize) -> &mut HashMap<ConnKey, Windows> {
         if side == 0 {
             &mut self.openers_base
         } else {
@@ -330,15 +350,22 @@ impl Accumulator {
     }
 
     pub(crate) fn opener(&mut self, side: usize, key: ConnKey, start: u64, end: u64) {
-        let capacity = self.state_capacity;
+        let full = self.windows[side] >= self.state_capacity;
         let map = self.openers(side);
-        if let Some(w) = map.get_mut(&key) {
-            w.start = w.start.min(start);
-            w.end = w.end.max(end);
-        } else if map.len() < capacity {
-            map.insert(key, Window { start, end });
-        } else {
-            self.counts.state_overflow += 1;
+        let w = Window { start, end };
+        let added = match map.get_mut(&key) {
+            Some(ws) if !full || ws.iter().any(|o| w.start <= o.end && o.start <= w.end) => add_window(ws, w),
+            None if !full => {
+                map.insert(key, smallvec::smallvec![w]);
+                true
+            }
+            _ => {
+                self.counts.state_overflow += 1;
+                false
+            }
+        };
+        if added {
+            self.windows[side] += 1;
         }
     }
 
@@ -436,15 +463,15 @@ impl Accumulator {
             }
         }
         for (side, map) in [(0, other.openers_base), (1, other.openers_against)] {
+            let mut added = 0;
             let mine = self.openers(side);
-            for (k, w) in map {
-                mine.entry(k)
-                    .and_modify(|m| {
-                        m.start = m.start.min(w.start);
-                        m.end = m.end.max(w.end);
-                    })
-                    .or_insert(w);
+            for (k, ws) in map {
+                let entry = mine.entry(k).or_default();
+                for w in ws {
+                    added += usize::from(add_window(entry, w));
+                }
             }
+            self.windows[side] += added;
         }
         self.pending.extend(other.pending);
     }
@@ -470,10 +497,11 @@ impl Accumulator {
             let mut base = p.base;
             let mut against = p.against;
             let opener = p.key.opener();
-            let established = |side: usize, map: &HashMap<ConnKey, Window>| {
-                map.get(&opener).is_some_and(|w| {
-                    w.start <= p.end
-                        && p.start <= w.end.saturating_add(replayer.timeout(side, p.packet.protocol))
+            let established = |side: usize, map: &HashMap<ConnKey, Windows>| {
+                let timeout = replayer.timeout(side, p.packet.protocol);
+                map.get(&opener).is_some_and(|ws| {
+                    ws.iter()
+                        .any(|w| w.start <= p.end && p.start <= w.end.saturating_add(timeout))
                 })
             };
             if p.candidate[0] && established(0, &self.openers_base) {

@@ -129,7 +129,7 @@ pub enum RunError {
 #[derive(Debug)]
 enum Text {
     Csv(Positions),
-    Json(ColumnMap, Positions),
+    Json(Box<ColumnMap>, Positions),
     Huawei(Positions),
 }
 
@@ -297,7 +297,7 @@ fn produce(
                 })?;
             Text::Csv(pos)
         }
-        Format::JsonLines => Text::Json(columns.clone(), alibaba::json_positions(columns)),
+        Format::JsonLines => Text::Json(Box::new(columns.clone()), alibaba::json_positions(columns)),
         Format::Huawei => Text::Huawei(huawei::positions()),
         Format::Parquet => return Ok(()),
     };
