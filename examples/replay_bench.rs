@@ -16,6 +16,24 @@ use serde_json::json;
 use sgeval::compile::Engine;
 use sgeval::{Direction, Packet, Scenario};
 
+/// One Parquet batch being filled, column by column.
+#[derive(Default)]
+struct Columns {
+    eni: Vec<String>,
+    src: Vec<String>,
+    dst: Vec<String>,
+    sport: Vec<u16>,
+    dport: Vec<u16>,
+    proto: Vec<u8>,
+    direction: Vec<&'static str>,
+    packets: Vec<u64>,
+    bytes: Vec<u64>,
+    start: Vec<u64>,
+    end: Vec<u64>,
+    action: Vec<&'static str>,
+    status: Vec<&'static str>,
+}
+
 /// Deterministic pseudo-random numbers (xorshift).
 struct Rng(u64);
 
@@ -49,7 +67,8 @@ fn scenario(rng: &mut Rng) -> serde_json::Value {
             for _ in 0..100 {
                 let proto = if rng.below(4) == 0 { "UDP" } else { "TCP" };
                 let lo = 1 + rng.below(60000) as u16;
-                let hi = lo + rng.below(if rng.below(3) == 0 { 2000 } else { 1 }) as u16;
+                let span = if rng.below(3) == 0 { 2000 } else { 1 };
+                let hi = lo + rng.below(span) as u16;
                 let len = 8 + rng.below(21);
                 let net = Ipv4Addr::from((rng.next() as u32) & (u32::MAX << (32 - len)));
                 let policy = if rng.below(4) == 0 { "drop" } else { "accept" };
@@ -116,21 +135,7 @@ fn main() {
         .build();
     let mut parquet_writer: Option<parquet::arrow::ArrowWriter<std::fs::File>> = None;
     let batch_rows = 1 << 16;
-    let mut cols: (
-        Vec<String>,
-        Vec<String>,
-        Vec<String>,
-        Vec<u16>,
-        Vec<u16>,
-        Vec<u8>,
-        Vec<&str>,
-        Vec<u64>,
-        Vec<u64>,
-        Vec<u64>,
-        Vec<u64>,
-        Vec<&str>,
-        Vec<&str>,
-    ) = Default::default();
+    let mut cols = Columns::default();
     let keys: Vec<_> = cloud.endpoint_keys().collect();
     for i in 0..n {
         let e = rng.below(u64::from(ENDPOINTS)) as usize;
@@ -157,7 +162,7 @@ fn main() {
         };
         let allow = engine.evaluate(keys[e], direction, &packet).is_allow();
         let action = if allow { "ACCEPT" } else { "REJECT" };
-        let dir = if direction == Direction::Ingress {
+        let dir_text = if direction == Direction::Ingress {
             "in"
         } else {
             "out"
@@ -166,41 +171,41 @@ fn main() {
         let packets = 1 + rng.below(100);
         writeln!(
             csv,
-            "flow_log,1,vsw-bench,i-bench,vpc-bench,1234567890123456,{},cn-hangzhou,{src},{sport},{dst},{dport},{proto},{dir},{packets},{},{start},{},OK,{action},0",
+            "flow_log,1,vsw-bench,i-bench,vpc-bench,1234567890123456,{},cn-hangzhou,{src},{sport},{dst},{dport},{proto},{dir_text},{packets},{},{start},{},OK,{action},0",
             ep.name,
             packets * 100,
             start + 60
         )
         .unwrap();
-        cols.0.push(ep.name.clone());
-        cols.1.push(src.to_string());
-        cols.2.push(dst.to_string());
-        cols.3.push(sport);
-        cols.4.push(dport);
-        cols.5.push(proto);
-        cols.6.push(dir);
-        cols.7.push(packets);
-        cols.8.push(packets * 100);
-        cols.9.push(start);
-        cols.10.push(start + 60);
-        cols.11.push(action);
-        cols.12.push("OK");
-        if cols.0.len() == batch_rows || i + 1 == n {
+        cols.eni.push(ep.name.clone());
+        cols.src.push(src.to_string());
+        cols.dst.push(dst.to_string());
+        cols.sport.push(sport);
+        cols.dport.push(dport);
+        cols.proto.push(proto);
+        cols.direction.push(dir_text);
+        cols.packets.push(packets);
+        cols.bytes.push(packets * 100);
+        cols.start.push(start);
+        cols.end.push(start + 60);
+        cols.action.push(action);
+        cols.status.push("OK");
+        if cols.eni.len() == batch_rows || i + 1 == n {
             let c = std::mem::take(&mut cols);
             let batch = RecordBatch::try_from_iter([
-                ("eni-id", Arc::new(StringArray::from(c.0)) as ArrayRef),
-                ("srcaddr", Arc::new(StringArray::from(c.1))),
-                ("dstaddr", Arc::new(StringArray::from(c.2))),
-                ("srcport", Arc::new(UInt16Array::from(c.3))),
-                ("dstport", Arc::new(UInt16Array::from(c.4))),
-                ("protocol", Arc::new(UInt8Array::from(c.5))),
-                ("direction", Arc::new(StringArray::from(c.6))),
-                ("packets", Arc::new(UInt64Array::from(c.7))),
-                ("bytes", Arc::new(UInt64Array::from(c.8))),
-                ("start", Arc::new(UInt64Array::from(c.9))),
-                ("end", Arc::new(UInt64Array::from(c.10))),
-                ("action", Arc::new(StringArray::from(c.11))),
-                ("log-status", Arc::new(StringArray::from(c.12))),
+                ("eni-id", Arc::new(StringArray::from(c.eni)) as ArrayRef),
+                ("srcaddr", Arc::new(StringArray::from(c.src))),
+                ("dstaddr", Arc::new(StringArray::from(c.dst))),
+                ("srcport", Arc::new(UInt16Array::from(c.sport))),
+                ("dstport", Arc::new(UInt16Array::from(c.dport))),
+                ("protocol", Arc::new(UInt8Array::from(c.proto))),
+                ("direction", Arc::new(StringArray::from(c.direction))),
+                ("packets", Arc::new(UInt64Array::from(c.packets))),
+                ("bytes", Arc::new(UInt64Array::from(c.bytes))),
+                ("start", Arc::new(UInt64Array::from(c.start))),
+                ("end", Arc::new(UInt64Array::from(c.end))),
+                ("action", Arc::new(StringArray::from(c.action))),
+                ("log-status", Arc::new(StringArray::from(c.status))),
             ])
             .unwrap();
             let w = parquet_writer.get_or_insert_with(|| {

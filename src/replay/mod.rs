@@ -15,6 +15,34 @@
 //!   rule on both sides. A change from allow to deny of traffic the log shows `ACCEPT` breaks
 //!   carried traffic.
 //!
+//! ```
+//! use sgeval::replay::{huawei, Options, Replayer};
+//! use sgeval::Scenario;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cloud = Scenario::from_json(r#"{"provider": "huawei", "calls": [
+//!   {"api": "CreateSecurityGroup", "ref": "dns", "body": {"security_group": {"name": "dns"}}},
+//!   {"api": "CreateSecurityGroupRule", "body": {"security_group_rule": {
+//!     "security_group_id": "$dns", "direction": "ingress", "protocol": "udp",
+//!     "multiport": "53", "remote_ip_prefix": "192.168.0.0/16", "action": "allow", "priority": 1}}}],
+//!   "endpoints": [{"name": "port-dns", "ips": ["192.168.3.25"], "groups": ["$dns"]}]}"#)?.build()?;
+//! let replayer = Replayer::new(&cloud, None, Options::default())?;
+//! let mut acc = replayer.accumulator();
+//! let pos = huawei::positions();
+//! for line in [
+//!     "1 p port-dns 192.168.0.154 192.168.3.25 38929 53 17 1 96 1548752136 1548752736 ACCEPT OK",
+//!     "1 p port-dns 203.0.113.9 192.168.3.25 40000 22 6 1 60 1548752136 1548752736 ACCEPT OK",
+//! ] {
+//!     let row = huawei::parse(&pos, line).expect("not blank")?;
+//!     replayer.judge(&row, &mut acc);
+//! }
+//! let report = acc.finish(&replayer);
+//! // The DNS query agrees; the SSH record the cloud accepted is one the groups deny.
+//! assert_eq!((report.counts.agreements, report.counts.disagreements), (1, 1));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Connection state
 //!
 //! Security groups are stateful: a reply passes without consulting rules. A flow log holds

@@ -89,7 +89,8 @@ pub struct RunOptions<'p> {
     pub skip_bad: bool,
     /// Column names for CSV, JSON lines and Parquet.
     pub columns: ColumnMap,
-    /// Bytes (text) or rows (Parquet) read so far, for a progress bar.
+    /// Bytes of the files read so far (a Parquet row group counts its compressed size), for
+    /// a progress bar.
     pub progress: Option<&'p AtomicU64>,
 }
 
@@ -536,6 +537,11 @@ fn row_group(
         error: e,
     })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(parquet)?;
+    let size = builder
+        .metadata()
+        .row_groups()
+        .get(index)
+        .map_or(0, |rg| rg.compressed_size().max(0) as u64);
     // Read only the mapped columns.
     let wanted: Vec<&str> = Field::ALL.iter().map(|&f| options.columns.name(f)).collect();
     let roots: Vec<usize> = builder
@@ -566,9 +572,10 @@ fn row_group(
         judge_columns(replayer, &columns, acc, file, row, options.skip_bad, |_, _| {})
             .map_err(RunError::Bad)?;
         row += batch.num_rows() as u64;
-        if let Some(p) = options.progress {
-            p.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        }
+    }
+    // Progress counts file bytes: the row group's share of the file.
+    if let Some(p) = options.progress {
+        p.fetch_add(size, Ordering::Relaxed);
     }
     Ok(())
 }

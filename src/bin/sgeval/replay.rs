@@ -141,7 +141,7 @@ pub fn run(args: Args) -> ExitCode {
         columns,
         progress: Some(&progress),
     };
-    // A progress bar only on a terminal: bytes of text files and rows of Parquet files.
+    // A progress bar only on a terminal, over the files' bytes.
     let bar = std::io::stderr().is_terminal().then(|| {
         let total: u64 = inputs
             .iter()
