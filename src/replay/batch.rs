@@ -161,14 +161,17 @@ impl<'a> BatchColumns<'a> {
         self.rows == 0
     }
 
+    #[inline]
     fn cell(&self, field: Field, i: usize) -> Cell<'a> {
         self.cols[field as usize].cell(i)
     }
 
+    #[inline]
     fn name(&self, field: Field) -> &str {
         &self.names[field as usize]
     }
 
+    #[inline]
     fn text(&self, field: Field, i: usize) -> Result<Option<&'a str>, FieldError> {
         match self.cell(field, i) {
             Cell::Null => Ok(None),
@@ -181,6 +184,7 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
+    #[inline]
     fn int<T: TryFrom<i128> + std::str::FromStr>(
         &self,
         field: Field,
@@ -192,20 +196,22 @@ impl<'a> BatchColumns<'a> {
             Cell::Null => default.ok_or_else(|| FieldError::new(self.name(field), "", "missing field")),
             Cell::Int(v) => T::try_from(v)
                 .map_err(|_| FieldError::new(self.name(field), &v.to_string(), format!("expected {what}"))),
-            Cell::Text(t) => record::int(self.name(field), t.trim(), what),
+            Cell::Text(t) => record::int(self.name(field), record::trim(t), what),
         }
     }
 
+    #[inline]
     fn addr(&self, field: Field, i: usize) -> Result<IpAddr, FieldError> {
         match self.text(field, i)? {
-            Some(t) => record::addr(self.name(field), t.trim()),
+            Some(t) => record::addr(self.name(field), record::trim(t)),
             None => Err(FieldError::new(self.name(field), "", "missing field")),
         }
     }
 
+    #[inline]
     fn port(&self, field: Field, i: usize, protocol: u8) -> Result<u16, FieldError> {
         match self.cell(field, i) {
-            Cell::Text(t) => record::port(self.name(field), t.trim(), protocol),
+            Cell::Text(t) => record::port(self.name(field), record::trim(t), protocol),
             Cell::Null if !crate::Protocol(protocol).has_ports() => Ok(0),
             _ => self.int(field, i, "a port number 0..=65535", None),
         }
@@ -215,9 +221,10 @@ impl<'a> BatchColumns<'a> {
     ///
     /// # Errors
     /// A field that cannot be read, named by its column.
+    #[inline]
     pub fn row(&self, i: usize) -> Result<Row<'a>, FieldError> {
         let status = match self.text(Field::Status, i)? {
-            Some(t) => record::status(self.name(Field::Status), t.trim())?,
+            Some(t) => record::status(self.name(Field::Status), record::trim(t))?,
             None => Status::Ok,
         };
         if status != Status::Ok {
@@ -225,13 +232,13 @@ impl<'a> BatchColumns<'a> {
         }
         let protocol: u8 = self.int(Field::Protocol, i, "an IANA protocol number 0..=255", None)?;
         let action = match self.text(Field::Action, i)? {
-            Some(t) => record::action(self.name(Field::Action), t.trim())?,
+            Some(t) => record::action(self.name(Field::Action), record::trim(t))?,
             None => return Err(FieldError::new(self.name(Field::Action), "", "missing field")),
         };
         Ok(Row::Flow(FlowRecord {
             interface: self
                 .text(Field::Interface, i)?
-                .map(str::trim)
+                .map(record::trim)
                 .filter(|t| !t.is_empty() && *t != "-"),
             src: self.addr(Field::Src, i)?,
             dst: self.addr(Field::Dst, i)?,
@@ -239,7 +246,7 @@ impl<'a> BatchColumns<'a> {
             dst_port: self.port(Field::DstPort, i, protocol)?,
             protocol,
             direction: match self.text(Field::Direction, i)? {
-                Some(t) => Some(record::direction(self.name(Field::Direction), t.trim())?),
+                Some(t) => Some(record::direction(self.name(Field::Direction), record::trim(t))?),
                 None => None,
             },
             packets: self.int(Field::Packets, i, "a non-negative integer", Some(0))?,

@@ -166,6 +166,16 @@ pub struct BadRow {
     pub error: FieldError,
 }
 
+/// A field without surrounding white space; most fields have none, which this checks with
+/// two byte tests before `str::trim`.
+#[inline]
+pub(crate) fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_whitespace() || b.is_ascii_whitespace() => text.trim(),
+        _ => text,
+    }
+}
+
 /// Parses an address field.
 pub(crate) fn addr(field: &str, text: &str) -> Result<IpAddr, FieldError> {
     text.parse()

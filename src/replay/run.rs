@@ -331,7 +331,7 @@ fn produce(
         let cut = if at_end {
             block.len()
         } else {
-            match block.iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &block) {
                 Some(i) => i + 1,
                 // A line longer than a block: keep reading it.
                 None => {
@@ -341,7 +341,7 @@ fn produce(
             }
         };
         carry = block.split_off(cut);
-        let lines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+        let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
         let work = Work::Text {
             file: Arc::clone(path),
             how: Arc::clone(&how),

@@ -248,7 +248,7 @@ pub(crate) fn row<'a>(
     };
     let name = |field: Field| pos.name(field);
     let status = match text(Field::Status) {
-        Some(t) => record::status(name(Field::Status), t.trim())?,
+        Some(t) => record::status(name(Field::Status), record::trim(t))?,
         None => Status::Ok,
     };
     if status != Status::Ok {
@@ -267,25 +267,33 @@ pub(crate) fn row<'a>(
     };
     Ok(Row::Flow(FlowRecord {
         interface: text(Field::Interface)
-            .map(str::trim)
+            .map(record::trim)
             .filter(|t| !t.is_empty() && *t != "-"),
-        src: record::addr(name(Field::Src), required(Field::Src)?.trim())?,
-        dst: record::addr(name(Field::Dst), required(Field::Dst)?.trim())?,
-        src_port: record::port(name(Field::SrcPort), required(Field::SrcPort)?.trim(), protocol)?,
-        dst_port: record::port(name(Field::DstPort), required(Field::DstPort)?.trim(), protocol)?,
+        src: record::addr(name(Field::Src), record::trim(required(Field::Src)?))?,
+        dst: record::addr(name(Field::Dst), record::trim(required(Field::Dst)?))?,
+        src_port: record::port(
+            name(Field::SrcPort),
+            record::trim(required(Field::SrcPort)?),
+            protocol,
+        )?,
+        dst_port: record::port(
+            name(Field::DstPort),
+            record::trim(required(Field::DstPort)?),
+            protocol,
+        )?,
         protocol,
         direction: match text(Field::Direction) {
-            Some(t) => Some(record::direction(name(Field::Direction), t.trim())?),
+            Some(t) => Some(record::direction(name(Field::Direction), record::trim(t))?),
             None => None,
         },
         packets: counter(Field::Packets)?,
         bytes: counter(Field::Bytes)?,
         start: counter(Field::Start)?,
         end: counter(Field::End)?,
-        action: record::action(name(Field::Action), required(Field::Action)?.trim())?,
+        action: record::action(name(Field::Action), record::trim(required(Field::Action)?))?,
     }))
 }
 
 fn int<T: std::str::FromStr>(field: &str, text: &str, what: &str) -> Result<T, FieldError> {
-    record::int(field, text.trim(), what)
+    record::int(field, record::trim(text), what)
 }
