@@ -159,6 +159,8 @@ pub mod provider;
 mod provider_kind;
 pub mod query;
 pub mod reference;
+#[cfg(feature = "replay")]
+pub mod replay;
 mod request;
 pub mod rule;
 pub mod scenario;
