@@ -562,6 +562,7 @@ class Cloud:
 
     @property
     def provider(self) -> str:
+        """``ecs``, ``ens``, ``huawei`` or ``gcore``."""
         return self._native.provider()
 
     @property
@@ -585,22 +586,26 @@ class Cloud:
 
     @property
     def endpoints(self) -> Tuple[Endpoint, ...]:
+        """Every endpoint, in the order attached."""
         return tuple(Endpoint(e["name"], tuple(e["ips"]), tuple(e["groups"]))
                      for e in json.loads(self._native.endpoints_json()))
 
     @property
     def groups(self) -> Tuple[Group, ...]:
+        """Every group with its rules."""
         return tuple(Group(id=g["id"], name=g["name"], description=g["description"], kind=g["kind"],
                            rules=tuple(Rule(**r) for r in g["rules"]), shown=g["shown"])
                      for g in json.loads(self._native.groups_json()))
 
     def endpoint(self, name: str) -> Endpoint:
+        """The endpoint named ``name`` (KeyError when none is)."""
         for e in self.endpoints:
             if e.name == name:
                 return e
         raise KeyError(name)
 
     def group(self, id: str) -> Group:
+        """The group with provider id ``id`` (KeyError when none has it)."""
         for g in self.groups:
             if g.id == id:
                 return g
@@ -768,6 +773,7 @@ class Engine:
         self.rule_ids: Tuple[str, ...] = tuple(self._native.rule_ids())
 
     def memory_usage(self) -> int:
+        """Bytes the compiled tables take."""
         return self._native.memory_usage()
 
     def evaluate(self, endpoint: str, direction: str, packet: Packet) -> Decision:
@@ -816,6 +822,7 @@ class Live:
 
     @property
     def version(self) -> int:
+        """The current version: 0 at the start, one more per change published."""
         return self._native.version()
 
     def call(self, api: str, request: Optional[Mapping[str, Any]] = None, *, path: Optional[str] = None) -> Json:
@@ -831,9 +838,11 @@ class Live:
         return self._native.attach(name, [str(a) for a in ips], list(groups))
 
     def set_groups(self, name: str, groups: Iterable[str]) -> int:
+        """Replaces an endpoint's groups (ids, association order); the version published."""
         return self._native.set_groups(name, list(groups))
 
     def detach(self, name: str) -> int:
+        """Removes an endpoint; the version published."""
         return self._native.detach(name)
 
     def cloud(self) -> Cloud:
@@ -846,6 +855,7 @@ class Live:
         return Flow._of(f), v
 
     def evaluate(self, endpoint: str, direction: str, packet: Packet) -> Tuple[Decision, int]:
+        """One decision in the current state, and that state's version."""
         d, v = self._native.evaluate(endpoint, direction, *packet._args())
         return Decision._of(json.loads(d)), v
 

@@ -55,6 +55,7 @@ _SEEDS = st.integers(min_value=0, max_value=2**64 - 1)
 
 
 def providers() -> st.SearchStrategy[str]:
+    """One of :data:`PROVIDERS`."""
     return st.sampled_from(PROVIDERS)
 
 

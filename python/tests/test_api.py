@@ -79,6 +79,7 @@ def test_why_and_fix():
     assert fix is not None and fix.endpoint == "db-1" and fix.direction == "ingress"
     assert fix.call["api"] == "AuthorizeSecurityGroup"
     assert fix.scenario_call["params"]["SecurityGroupId"] == "$db"
+    assert fix.to_dict()["summary"] == fix.summary and "22" in fix.summary
     # Applying the fix's call flips the verdict.
     c.call(fix.call["api"], {"params": fix.call["params"]}, check=True)
     assert c.check("web-1", "db-1", "tcp", 22).verdict == "allow"
@@ -92,6 +93,8 @@ def test_reach_counts_what_the_readme_says():
     assert allowed.src_addresses == 2**32 - 2**16
     assert all(reg.verdict in ("allow", "deny") for reg in r.regions)
     assert r.allowed() and r.to_dict()["mode"] == "new"
+    assert allowed.to_dict()["src_addresses"] == allowed.src_addresses
+    assert r.regions[0].to_dict() == r.to_dict()["regions"][0]
     row = r.to_rows()[0]
     assert {"verdict", "family", "src", "witness.dport"} <= set(row)
     with pytest.raises(sgeval.QueryError) as e:
@@ -119,8 +122,23 @@ def test_diff_and_lint():
     acked = Cloud.from_scenario(EX / "lint-huawei.json").lint(
         [{"kind": "widened", "subject": widened.rule_id, "reason": "public"}])
     assert [f for f in acked.findings if f.kind == "widened"][0].acknowledged is not None
+    rows = lint.to_rows()
+    assert len(rows) == len(lint.findings) and rows[0]["kind"] == lint.findings[0].kind
+    assert lint.to_dict()["counts"] == lint.counts and lint.findings[0].to_dict()["kind"] == lint.findings[0].kind
+    with pytest.raises(sgeval.QueryError) as e:
+        Cloud.from_scenario(EX / "lint-huawei.json").lint([{"kind": "nonsense", "subject": "x"}])
+    assert e.value.field == "acks[0].kind"
     stale = Cloud.from_scenario(EX / "lint-huawei.json").lint([{"kind": "widened", "subject": "sgr-none"}])
     assert stale.stale == ({"kind": "widened", "subject": "sgr-none"},)
+    # A `$ref` names the scenario's own rule, as in the scenario's `acknowledged` list.
+    web = Cloud.from_scenario(HUAWEI)
+    widened = [f for f in web.lint().findings if f.kind == "widened"]
+    assert widened and widened[0].acknowledged is None
+    acked = [f for f in web.lint([{"kind": "widened", "subject": "$https"}]).findings if f.kind == "widened"]
+    assert acked[0].acknowledged is not None
+    assert [f.acknowledged for f in Cloud.from_scenario(
+        {**HUAWEI, "acknowledged": [{"kind": "widened", "rule": "$https", "reason": "public"}]}).lint().findings
+        if f.kind == "widened"][0] is not None
 
 
 def test_call_returns_the_provider_answer_and_errors_carry_the_code():
@@ -198,6 +216,7 @@ def test_engine_evaluate_equals_the_reference():
     d = e.evaluate("web-1", "ingress", p)
     assert d == e.evaluate_reference("web-1", "ingress", p)
     assert d.verdict == "deny" and d.rule_id == e.rule_ids[d.rule_index]
+    assert d.to_row()["verdict"] == "deny" and d.to_dict()["rule_id"] == d.rule_id
     assert e.trace(p).to_dict() == c.trace(p).to_dict()
     assert e.memory_usage() > 0
     with pytest.raises(sgeval.PacketError) as err:
