@@ -239,34 +239,85 @@ impl Columns {
     /// The packet at row `i`.
     #[inline]
     pub fn packet(&self, i: usize) -> Result<Packet, String> {
-        let mut p = Packet::new(
-            self.src.get("src", i)?,
-            self.dst.get("dst", i)?,
-            self.protocol.values()[i],
-        );
-        if let Some(a) = &self.src_port {
-            p.src_port = a.values()[i];
-        }
-        if let Some(a) = &self.dst_port {
-            p.dst_port = a.values()[i];
-        }
-        if let Some(a) = &self.icmp_type {
-            p.icmp_type = a.values()[i];
-        }
-        if let Some(a) = &self.icmp_code {
-            p.icmp_code = a.values()[i];
-        }
-        if let Some(a) = &self.established {
-            if a.value(i) {
-                p.state = ConnState::Established;
+        let mut one = [Packet::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            0,
+        )];
+        self.fill(i, &mut one)?;
+        Ok(one[0])
+    }
+
+    /// The packets of rows `start..start + out.len()` into `out`, column by column (each
+    /// column's slice read once; two IPv4 columns, the common case, without a branch per
+    /// row).
+    pub fn fill(&self, start: usize, out: &mut [Packet]) -> Result<(), String> {
+        let m = out.len();
+        let rows = start..start + m;
+        let protocol = &self.protocol.values()[rows.clone()];
+        match (&self.src, &self.dst) {
+            (AddrColumn::V4(s), AddrColumn::V4(d)) => {
+                let (s, d) = (&s.values()[rows.clone()], &d.values()[rows.clone()]);
+                for (j, p) in out.iter_mut().enumerate() {
+                    *p = Packet::new(
+                        IpAddr::V4(Ipv4Addr::from(s[j])),
+                        IpAddr::V4(Ipv4Addr::from(d[j])),
+                        protocol[j],
+                    );
+                }
+            }
+            (src, dst) => {
+                for (j, p) in out.iter_mut().enumerate() {
+                    *p = Packet::new(
+                        src.get("src", start + j)?,
+                        dst.get("dst", start + j)?,
+                        protocol[j],
+                    );
+                }
             }
         }
-        Ok(p)
+        if let Some(a) = &self.src_port {
+            for (p, &v) in out.iter_mut().zip(&a.values()[rows.clone()]) {
+                p.src_port = v;
+            }
+        }
+        if let Some(a) = &self.dst_port {
+            for (p, &v) in out.iter_mut().zip(&a.values()[rows.clone()]) {
+                p.dst_port = v;
+            }
+        }
+        if let Some(a) = &self.icmp_type {
+            for (p, &v) in out.iter_mut().zip(&a.values()[rows.clone()]) {
+                p.icmp_type = v;
+            }
+        }
+        if let Some(a) = &self.icmp_code {
+            for (p, &v) in out.iter_mut().zip(&a.values()[rows.clone()]) {
+                p.icmp_code = v;
+            }
+        }
+        if let Some(a) = &self.established {
+            for (j, p) in out.iter_mut().enumerate() {
+                if a.value(start + j) {
+                    p.state = ConnState::Established;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every packet (for the Rust-side benchmark, which starts from packets).
     pub fn packets(&self) -> Result<Vec<Packet>, String> {
-        (0..self.len).map(|i| self.packet(i)).collect()
+        let mut out = vec![
+            Packet::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                0
+            );
+            self.len
+        ];
+        self.fill(0, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -290,27 +341,42 @@ pub fn run_batch(
 ) -> Result<BatchOut, String> {
     let n = columns.len;
     let mut out = BatchOut {
-        verdict: Vec::with_capacity(n),
-        rule: Vec::with_capacity(n),
-        reason: Vec::with_capacity(n),
+        verdict: vec![false; n],
+        rule: vec![-1; n],
+        reason: vec![0; n],
     };
-    let mut packets = Vec::with_capacity(CHUNK.min(n));
+    let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    let mut packets = vec![Packet::new(unspecified, unspecified, 0); CHUNK.min(n)];
     let mut decisions = vec![Decision::MIXED_FAMILY; CHUNK.min(n)];
+    // The rule that decided last: runs of packets decided by one rule skip the lookup.
+    let mut last: Option<(RuleKey, i32)> = None;
     let mut start = 0;
     while start < n {
-        let end = (start + CHUNK).min(n);
-        packets.clear();
-        for i in start..end {
-            packets.push(columns.packet(i)?);
+        let m = CHUNK.min(n - start);
+        let (packets, decided) = (&mut packets[..m], &mut decisions[..m]);
+        columns.fill(start, packets)?;
+        engine.evaluate_batch(endpoint, direction, packets, decided);
+        let rows = start..start + m;
+        let (verdict, rule, reason) = (
+            &mut out.verdict[rows.clone()],
+            &mut out.rule[rows.clone()],
+            &mut out.reason[rows],
+        );
+        for (j, d) in decided.iter().enumerate() {
+            verdict[j] = d.is_allow();
+            reason[j] = reason_code(d);
+            if let Reason::Rule(r) = d.reason {
+                rule[j] = match last {
+                    Some((k, v)) if k == r.rule => v,
+                    _ => {
+                        let v = rules.of_decision(d);
+                        last = Some((r.rule, v));
+                        v
+                    }
+                };
+            }
         }
-        let decided = &mut decisions[..end - start];
-        engine.evaluate_batch(endpoint, direction, &packets, decided);
-        for d in decided.iter() {
-            out.verdict.push(d.is_allow());
-            out.rule.push(rules.of_decision(d));
-            out.reason.push(reason_code(d));
-        }
-        start = end;
+        start += m;
     }
     Ok(out)
 }
