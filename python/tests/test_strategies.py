@@ -108,3 +108,13 @@ def test_seeded_draws_are_deterministic_and_vary():
     draws = [json.loads(_sgeval.sample("scenario", "ecs", seed)) for seed in (7, 7, 8, 9, 10)]
     assert draws[0] == draws[1] and draws[0]["provider"] == "ecs"
     assert len({json.dumps(d, sort_keys=True) for d in draws}) >= 3
+
+
+def test_the_documented_oracle_example_runs():
+    """The example in `sgeval.strategies`' docstring, run as written."""
+    doc = sgst.__doc__
+    code = doc[doc.index("    from hypothesis import"):].split("\n\"\"\"")[0]
+    code = "\n".join(line[4:] for line in code.splitlines())
+    namespace = {}
+    exec(compile(code, "sgeval.strategies example", "exec"), namespace)
+    namespace["test_my_firewall_agrees"]()
