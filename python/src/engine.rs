@@ -236,18 +236,6 @@ impl Columns {
         })
     }
 
-    /// The packet at row `i`.
-    #[inline]
-    pub fn packet(&self, i: usize) -> Result<Packet, String> {
-        let mut one = [Packet::new(
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            0,
-        )];
-        self.fill(i, &mut one)?;
-        Ok(one[0])
-    }
-
     /// The packets of rows `start..start + out.len()` into `out`, column by column (each
     /// column's slice read once; two IPv4 columns, the common case, without a branch per
     /// row).
@@ -329,7 +317,7 @@ pub struct BatchOut {
 }
 
 /// Packets in chunks of this many are formed from the columns and decided together.
-const CHUNK: usize = 1024;
+pub const CHUNK: usize = 1024;
 
 /// Decides every row of `columns` at `endpoint` and `direction`.
 pub fn run_batch(

@@ -10,7 +10,7 @@ use sgeval::live::{Live, LiveError as RustLiveError};
 use sgeval::{Direction, EndpointKey, Request};
 
 use crate::cloud::{answer_json, load_scenario, provider, NativeCloud, State};
-use crate::engine::{batch_arrays, endpoint_key, reason_code, BatchOut, Columns, RuleTable};
+use crate::engine::{batch_arrays, endpoint_key, reason_code, BatchOut, Columns, RuleTable, CHUNK};
 use crate::errors::{self, error, field_error, plain, scenario_error};
 use crate::packet;
 use crate::query::{decision_json, flow_json};
@@ -254,11 +254,19 @@ fn decide_all(
         rule: Vec::with_capacity(n),
         reason: Vec::with_capacity(n),
     };
-    for i in 0..n {
-        let d = snapshot.evaluate(key, direction, &columns.packet(i)?);
-        out.verdict.push(d.is_allow());
-        out.rule.push(rules.of_decision(&d));
-        out.reason.push(reason_code(&d));
+    let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let mut packets = vec![sgeval::Packet::new(unspecified, unspecified, 0); CHUNK.min(n)];
+    let mut start = 0;
+    while start < n {
+        let m = CHUNK.min(n - start);
+        columns.fill(start, &mut packets[..m])?;
+        for p in &packets[..m] {
+            let d = snapshot.evaluate(key, direction, p);
+            out.verdict.push(d.is_allow());
+            out.rule.push(rules.of_decision(&d));
+            out.reason.push(reason_code(&d));
+        }
+        start += m;
     }
     Ok(out)
 }
