@@ -29,12 +29,14 @@
 //! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: `simd`, the AVX2 node step.
+#![deny(unsafe_code)]
 
 use std::fmt;
 use std::hash::Hash;
 
 pub mod classbench;
+mod simd;
 mod tree;
 
 /// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port. Shown as
@@ -459,6 +461,26 @@ impl<A: Addr> Classifier<A> {
         }
     }
 
+    /// The same classifier with the portable node step only, even where the CPU has AVX2:
+    /// for tests and before/after comparisons (the answers are the same).
+    #[doc(hidden)]
+    pub fn without_simd(self) -> Self {
+        let layout = match self.layout {
+            Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
+            Layout::Wide(f) => Layout::Wide(f.without_simd()),
+        };
+        Classifier { layout, ..self }
+    }
+
+    /// Whether lookups step nodes with AVX2 (detected when the classifier was built).
+    #[doc(hidden)]
+    pub fn uses_simd(&self) -> bool {
+        match &self.layout {
+            Layout::Narrow(f) => f.uses_avx2(),
+            Layout::Wide(f) => f.uses_avx2(),
+        }
+    }
+
     /// Bytes used by the structure, heap included.
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Self>()
@@ -692,13 +714,15 @@ mod tests {
 
     fn check_sg<A: Addr>(host: impl Fn(u64) -> A) {
         let (rules, keys) = sg_shaped(host);
-        let c = Classifier::build(&rules).unwrap();
-        let mut batch = vec![None; keys.len()];
-        c.classify_batch(&keys, &mut batch);
-        for (k, b) in keys.iter().zip(&batch) {
-            let want = prop::naive(&rules, k);
-            assert_eq!(c.classify(k), want, "{k:?}");
-            assert_eq!(*b, want, "batch {k:?}");
+        let built = Classifier::build(&rules).unwrap();
+        for c in [built.clone(), built.without_simd()] {
+            let mut batch = vec![None; keys.len()];
+            c.classify_batch(&keys, &mut batch);
+            for (k, b) in keys.iter().zip(&batch) {
+                let want = prop::naive(&rules, k);
+                assert_eq!(c.classify(k), want, "{k:?} (AVX2: {})", c.uses_simd());
+                assert_eq!(*b, want, "batch {k:?} (AVX2: {})", c.uses_simd());
+            }
         }
     }
 
@@ -928,12 +952,24 @@ mod tests {
         fn check<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Result<(), TestCaseError> {
             let ks = keys(rules, seeds);
             let want: Vec<Option<u32>> = ks.iter().map(|k| naive(rules, k)).collect();
-            for (shape, c) in shapes(rules) {
+            // Each shape with the node step this CPU uses (AVX2 where it has it) and with the
+            // portable one.
+            let both = shapes(rules)
+                .into_iter()
+                .flat_map(|(shape, c)| [(shape, false, c.clone()), (shape, true, c.without_simd())]);
+            for (shape, portable, c) in both {
                 let mut batch = vec![None; ks.len()];
                 c.classify_batch(&ks, &mut batch);
                 for ((k, b), w) in ks.iter().zip(&batch).zip(&want) {
-                    prop_assert_eq!(c.classify(k), *w, "{} key {:?}", shape, k);
-                    prop_assert_eq!(*b, *w, "{} batch key {:?}", shape, k);
+                    prop_assert_eq!(
+                        c.classify(k),
+                        *w,
+                        "{} (portable: {}) key {:?}",
+                        shape,
+                        portable,
+                        k
+                    );
+                    prop_assert_eq!(*b, *w, "{} (portable: {}) batch key {:?}", shape, portable, k);
                 }
             }
             Ok(())
