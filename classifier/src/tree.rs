@@ -48,9 +48,11 @@ pub(super) struct Node<const N: usize> {
 }
 
 impl<const N: usize> Node<N> {
+    /// Node 0, where leaves point during the lockstep descent: its every child is 0, so
+    /// that [`Forest::step`] can or a leaf's own reference back in.
     const DUMMY: Self = Node {
         thr: [i32::MAX; N],
-        child: [EMPTY; N],
+        child: [0; N],
     };
 
     /// The child for biased field value `v`.
@@ -515,7 +517,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
         let stay = (((r as i32) >> 31) & -self.unit) as u32;
         let node = r & !stay;
         let n = &self.nodes[(node & INDEX) as usize];
-        (n.child(f[dim_of(node)], c) & !stay) | (r & stay)
+        n.child(f[dim_of(node)], c) | (r & stay)
     }
 
     /// Follows the tree from `r` to a leaf reference.
