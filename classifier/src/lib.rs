@@ -344,7 +344,9 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 /// left, in priority order. A part whose rules spread over one address starts with a root
 /// table indexed by that address's top 8 to 16 bits. A lookup walks the trees best rule
 /// first and stops as soon as no later tree can hold a better rule. Small rule sets get a
-/// single tree when it fits in a cache-sized budget.
+/// single tree when it fits in a cache-sized budget. A node step compares the key against
+/// all of the node's split points at once, with AVX2 where the CPU has it (detected at run
+/// time) and in portable code elsewhere; both give the same answers.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
     layout: Layout<A>,
