@@ -29,12 +29,14 @@
 //! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in one module only: `simd`, the AVX2 node step.
+#![deny(unsafe_code)]
 
 use std::fmt;
 use std::hash::Hash;
 
 pub mod classbench;
+mod simd;
 mod tree;
 
 /// An inclusive range of ports, `lo..=hi`; a range with `lo > hi` holds no port. Shown as
@@ -342,7 +344,9 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 /// left, in priority order. A part whose rules spread over one address starts with a root
 /// table indexed by that address's top 8 to 16 bits. A lookup walks the trees best rule
 /// first and stops as soon as no later tree can hold a better rule. Small rule sets get a
-/// single tree when it fits in a cache-sized budget.
+/// single tree when it fits in a cache-sized budget. A node step compares the key against
+/// all of the node's split points at once, with AVX2 where the CPU has it (detected at run
+/// time) and in portable code elsewhere; both give the same answers.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
     layout: Layout<A>,
@@ -456,6 +460,26 @@ impl<A: Addr> Classifier<A> {
         match &self.layout {
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
+        }
+    }
+
+    /// The same classifier with the portable node step only, even where the CPU has AVX2:
+    /// for tests and before/after comparisons (the answers are the same).
+    #[doc(hidden)]
+    pub fn without_simd(self) -> Self {
+        let layout = match self.layout {
+            Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
+            Layout::Wide(f) => Layout::Wide(f.without_simd()),
+        };
+        Classifier { layout, ..self }
+    }
+
+    /// Whether lookups step nodes with AVX2 (detected when the classifier was built).
+    #[doc(hidden)]
+    pub fn uses_simd(&self) -> bool {
+        match &self.layout {
+            Layout::Narrow(f) => f.uses_avx2(),
+            Layout::Wide(f) => f.uses_avx2(),
         }
     }
 
@@ -692,13 +716,15 @@ mod tests {
 
     fn check_sg<A: Addr>(host: impl Fn(u64) -> A) {
         let (rules, keys) = sg_shaped(host);
-        let c = Classifier::build(&rules).unwrap();
-        let mut batch = vec![None; keys.len()];
-        c.classify_batch(&keys, &mut batch);
-        for (k, b) in keys.iter().zip(&batch) {
-            let want = prop::naive(&rules, k);
-            assert_eq!(c.classify(k), want, "{k:?}");
-            assert_eq!(*b, want, "batch {k:?}");
+        let built = Classifier::build(&rules).unwrap();
+        for c in [built.clone(), built.without_simd()] {
+            let mut batch = vec![None; keys.len()];
+            c.classify_batch(&keys, &mut batch);
+            for (k, b) in keys.iter().zip(&batch) {
+                let want = prop::naive(&rules, k);
+                assert_eq!(c.classify(k), want, "{k:?} (AVX2: {})", c.uses_simd());
+                assert_eq!(*b, want, "batch {k:?} (AVX2: {})", c.uses_simd());
+            }
         }
     }
 
@@ -928,12 +954,24 @@ mod tests {
         fn check<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Result<(), TestCaseError> {
             let ks = keys(rules, seeds);
             let want: Vec<Option<u32>> = ks.iter().map(|k| naive(rules, k)).collect();
-            for (shape, c) in shapes(rules) {
+            // Each shape with the node step this CPU uses (AVX2 where it has it) and with the
+            // portable one.
+            let both = shapes(rules)
+                .into_iter()
+                .flat_map(|(shape, c)| [(shape, false, c.clone()), (shape, true, c.without_simd())]);
+            for (shape, portable, c) in both {
                 let mut batch = vec![None; ks.len()];
                 c.classify_batch(&ks, &mut batch);
                 for ((k, b), w) in ks.iter().zip(&batch).zip(&want) {
-                    prop_assert_eq!(c.classify(k), *w, "{} key {:?}", shape, k);
-                    prop_assert_eq!(*b, *w, "{} batch key {:?}", shape, k);
+                    prop_assert_eq!(
+                        c.classify(k),
+                        *w,
+                        "{} (portable: {}) key {:?}",
+                        shape,
+                        portable,
+                        k
+                    );
+                    prop_assert_eq!(*b, *w, "{} (portable: {}) batch key {:?}", shape, portable, k);
                 }
             }
             Ok(())

@@ -14,6 +14,7 @@
 //! top `k` bits of that address index an array of subtrees, one load in place of the first
 //! levels of nodes.
 
+use super::simd::{Avx2, Count, Portable};
 use super::{Addr, Key, Rule};
 
 /// Keys a batch lookup interleaves.
@@ -47,22 +48,17 @@ pub(super) struct Node<const N: usize> {
 }
 
 impl<const N: usize> Node<N> {
+    /// Node 0, where leaves point during the lockstep descent: its every child is 0, so
+    /// that [`Forest::step`] can or a leaf's own reference back in.
     const DUMMY: Self = Node {
         thr: [i32::MAX; N],
-        child: [EMPTY; N],
+        child: [0; N],
     };
 
-    /// The child for biased field value `v`; `unit` must be 1.
-    // PERF: masking each comparison with `unit`, a value the compiler cannot see, keeps
-    // the count a vector sum; a plain count of booleans becomes a slow bit count on CPUs
-    // without `popcnt`.
+    /// The child for biased field value `v`.
     #[inline(always)]
-    fn child(&self, v: i32, unit: i32) -> u32 {
-        let mut c = 0i32;
-        for t in self.thr {
-            c += -i32::from(t < v) & unit;
-        }
-        self.child[(c as usize) & (N - 1)]
+    fn child<C: Count>(&self, v: i32, count: C) -> u32 {
+        self.child[count.below(&self.thr, v) & (N - 1)]
     }
 }
 
@@ -156,8 +152,10 @@ pub(super) struct Forest<A: Addr, const N: usize> {
     tables: Vec<u32>,
     /// Each tree, best first.
     roots: Vec<Root>,
-    /// Always 1; see [`Node::child`].
+    /// Always 1; see [`Forest::step`] and [`Portable`].
     unit: i32,
+    /// Present when this CPU steps nodes with AVX2.
+    avx2: Option<Avx2>,
 }
 
 /// One tree of a forest.
@@ -343,6 +341,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             tables,
             roots,
             unit: 1,
+            avx2: Avx2::detect(),
         })
     }
 
@@ -356,13 +355,39 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     /// Index of the first matching rule, or [`NONE`].
     #[inline]
     pub(super) fn classify(&self, key: &Key<A>) -> u32 {
+        match self.avx2 {
+            Some(avx2) => avx2.run(|c| self.classify_with(key, c)),
+            None => self.classify_with(key, self.portable()),
+        }
+    }
+
+    /// The portable node step.
+    #[inline(always)]
+    fn portable(&self) -> Portable {
+        Portable { unit: self.unit }
+    }
+
+    /// The same forest with the portable node step only, for tests and comparisons.
+    pub(super) fn without_simd(mut self) -> Self {
+        self.avx2 = None;
+        self
+    }
+
+    /// Whether lookups step nodes with AVX2.
+    pub(super) fn uses_avx2(&self) -> bool {
+        self.avx2.is_some()
+    }
+
+    /// [`Forest::classify`] with node steps counted by `c`.
+    #[inline(always)]
+    fn classify_with<C: Count>(&self, key: &Key<A>, c: C) -> u32 {
         let f = key_fields(key);
         let mut best = NONE;
         for root in &self.roots {
             if root.first >= best {
                 break;
             }
-            let leaf = self.descend(&f, self.entry(root, &f));
+            let leaf = self.descend(&f, self.entry(root, &f), c);
             best = self.scan(leaf, key, best);
         }
         best
@@ -395,13 +420,22 @@ impl<A: Addr, const N: usize> Forest<A, N> {
 
     /// Classifies `keys` into `out` (same length), interleaving [`LANES`] keys at a time.
     pub(super) fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        match self.avx2 {
+            Some(avx2) => avx2.run(|c| self.batch_with(keys, out, c)),
+            None => self.batch_with(keys, out, self.portable()),
+        }
+    }
+
+    /// [`Forest::classify_batch`] with node steps counted by `c`.
+    #[inline(always)]
+    fn batch_with<C: Count>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
         let mut ks = keys.chunks_exact(LANES);
         let mut os = out.chunks_exact_mut(LANES);
         for (k, o) in (&mut ks).zip(&mut os) {
-            self.lanes(k, o);
+            self.lanes(k, o, c);
         }
         for (k, o) in ks.remainder().iter().zip(os.into_remainder()) {
-            let i = self.classify(k);
+            let i = self.classify_with(k, c);
             *o = (i != NONE).then_some(i);
         }
     }
@@ -412,7 +446,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     // before any scan so those misses overlap too. Measured against stepping all lanes to
     // the bottom and against branch-free leaf scans: both slower.
     #[inline(always)]
-    fn lanes(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+    fn lanes<C: Count>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
         let mut f = [[0i32; DIMS]; LANES];
         for (fl, k) in f.iter_mut().zip(keys) {
             *fl = key_fields(k);
@@ -426,7 +460,7 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             // PERF: counted apart from the `all` above on purpose: one shared count measured
             // 5-7% slower on single-tree batches (ipc1_1k, acl1_1k), by code placement.
             if best.iter().filter(|&&b| b > root.first).count() <= SOLO {
-                self.solo(root, &f, keys, &mut best);
+                self.solo(root, &f, keys, &mut best, c);
                 continue;
             }
             // Lanes that already beat every rule of the tree wait at the empty leaf.
@@ -436,11 +470,11 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             }
             for _ in 0..root.lockstep {
                 for (rl, fl) in r.iter_mut().zip(&f) {
-                    *rl = self.step(fl, *rl);
+                    *rl = self.step(fl, *rl, c);
                 }
             }
             for (rl, fl) in r.iter_mut().zip(&f) {
-                *rl = self.descend(fl, *rl);
+                *rl = self.descend(fl, *rl, c);
             }
             let first = r.map(|x| self.slots.get((x & !LEAF) as usize).map_or(0, |s| s.meta));
             for l in 0..LANES {
@@ -458,30 +492,39 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     // PERF: kept out of line, so that it does not disturb the code of the lockstep walk
     // (inlined, it made single-tree batches 9% slower).
     #[inline(never)]
-    fn solo(&self, root: &Root, f: &[[i32; DIMS]; LANES], keys: &[Key<A>], best: &mut [u32; LANES]) {
-        for ((b, fl), k) in best.iter_mut().zip(f).zip(keys) {
-            if *b > root.first {
-                *b = self.scan(self.descend(fl, self.entry(root, fl)), k, *b);
+    fn solo<C: Count>(
+        &self,
+        root: &Root,
+        f: &[[i32; DIMS]; LANES],
+        keys: &[Key<A>],
+        best: &mut [u32; LANES],
+        c: C,
+    ) {
+        c.run(|c| {
+            for ((b, fl), k) in best.iter_mut().zip(f).zip(keys) {
+                if *b > root.first {
+                    *b = self.scan(self.descend(fl, self.entry(root, fl), c), k, *b);
+                }
             }
-        }
+        })
     }
 
     /// One branch-free level: from a node to its child; a leaf stays put.
     #[inline(always)]
-    fn step(&self, f: &[i32; DIMS], r: u32) -> u32 {
+    fn step<C: Count>(&self, f: &[i32; DIMS], r: u32, c: C) -> u32 {
         // PERF: masked with `-unit` (all ones, but not to the compiler) so that the blend
         // below stays arithmetic; seen as a select, it became a mispredicted branch.
         let stay = (((r as i32) >> 31) & -self.unit) as u32;
         let node = r & !stay;
         let n = &self.nodes[(node & INDEX) as usize];
-        (n.child(f[dim_of(node)], self.unit) & !stay) | (r & stay)
+        n.child(f[dim_of(node)], c) | (r & stay)
     }
 
     /// Follows the tree from `r` to a leaf reference.
     #[inline(always)]
-    fn descend(&self, f: &[i32; DIMS], mut r: u32) -> u32 {
+    fn descend<C: Count>(&self, f: &[i32; DIMS], mut r: u32, c: C) -> u32 {
         while r & LEAF == 0 {
-            r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)], self.unit);
+            r = self.nodes[(r & INDEX) as usize].child(f[dim_of(r)], c);
         }
         r
     }
