@@ -156,6 +156,8 @@ pub mod provider;
 mod provider_kind;
 pub mod query;
 pub mod reference;
+#[cfg(feature = "replay")]
+pub mod replay;
 mod request;
 pub mod rule;
 pub mod scenario;

@@ -20,6 +20,7 @@ mod import;
 mod lint;
 mod policy;
 mod reach;
+mod replay;
 mod util;
 
 /// Evaluate cloud security groups (Alibaba ECS/ENS, Huawei VPC v3, Gcore v2) as each
@@ -43,6 +44,8 @@ enum Command {
     Reach(reach::Args),
     /// Every region whose verdict changes between two scenarios, or across a Terraform plan.
     Diff(diff::Args),
+    /// Flow logs against the scenario (agreement) or against a new version (what breaks).
+    Replay(replay::Args),
     /// Rules that never decide, redundant rules, conflicts and provider traps.
     Lint(lint::Args),
     /// Write an endpoint's decisions in another system's format (nftables).
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import::run(args),
         Command::Reach(args) => reach::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Export(cmd) => export::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),

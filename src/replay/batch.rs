@@ -1,0 +1,410 @@
+//! Columnar evaluation: an Arrow [`RecordBatch`] of flow records judged against the compiled
+//! engine, with per-row verdict and rule columns, into a mergeable [`Accumulator`].
+//!
+//! This is the entry point for Spark's `mapInArrow` (through the Python package): each
+//! partition calls [`evaluate_record_batch`] on its batches with its own accumulator,
+//! ships the accumulator back ([`Accumulator::to_json`]), and the driver merges them and
+//! calls [`Accumulator::finish`]: the same report as `sgeval replay` on the same records,
+//! whatever the partitioning, because connection state is settled only after the merge.
+//!
+//! Columns are found by name through a [`ColumnMap`] (default: Alibaba Cloud's field
+//! names). Addresses, interface, direction, action and status are strings (`Utf8` or
+//! `LargeUtf8`); numbers are any integer type or strings.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field as ArrowField, Schema};
+
+use crate::flow;
+
+use super::record::{self, BadRow, FieldError, FlowRecord, Location, Row, Status};
+use super::table::{ColumnError, ColumnMap, Field};
+use super::{Accumulator, Outcome, Replayer};
+
+/// One column, read as its type allows.
+#[derive(Clone, Copy)]
+enum Col<'a> {
+    Absent,
+    Str(&'a arrow_array::StringArray),
+    LargeStr(&'a arrow_array::LargeStringArray),
+    View(&'a arrow_array::StringViewArray),
+    I8(&'a arrow_array::Int8Array),
+    I16(&'a arrow_array::Int16Array),
+    I32(&'a arrow_array::Int32Array),
+    I64(&'a arrow_array::Int64Array),
+    U8(&'a arrow_array::UInt8Array),
+    U16(&'a arrow_array::UInt16Array),
+    U32(&'a arrow_array::UInt32Array),
+    U64(&'a arrow_array::UInt64Array),
+}
+
+/// A value of a column at a row.
+enum Cell<'a> {
+    Null,
+    Text(&'a str),
+    Int(i128),
+}
+
+impl<'a> Col<'a> {
+    fn of(array: &'a ArrayRef) -> Option<Col<'a>> {
+        Some(match array.data_type() {
+            DataType::Utf8 => Col::Str(array.as_string::<i32>()),
+            DataType::LargeUtf8 => Col::LargeStr(array.as_string::<i64>()),
+            DataType::Utf8View => Col::View(array.as_string_view()),
+            DataType::Int8 => Col::I8(array.as_primitive::<Int8Type>()),
+            DataType::Int16 => Col::I16(array.as_primitive::<Int16Type>()),
+            DataType::Int32 => Col::I32(array.as_primitive::<Int32Type>()),
+            DataType::Int64 => Col::I64(array.as_primitive::<Int64Type>()),
+            DataType::UInt8 => Col::U8(array.as_primitive::<UInt8Type>()),
+            DataType::UInt16 => Col::U16(array.as_primitive::<UInt16Type>()),
+            DataType::UInt32 => Col::U32(array.as_primitive::<UInt32Type>()),
+            DataType::UInt64 => Col::U64(array.as_primitive::<UInt64Type>()),
+            _ => return None,
+        })
+    }
+
+    #[inline]
+    fn cell(&self, i: usize) -> Cell<'a> {
+        macro_rules! get {
+            ($a:expr, $wrap:expr) => {
+                if $a.is_null(i) {
+                    Cell::Null
+                } else {
+                    $wrap($a.value(i))
+                }
+            };
+        }
+        match *self {
+            Col::Absent => Cell::Null,
+            Col::Str(a) => get!(a, Cell::Text),
+            Col::LargeStr(a) => get!(a, Cell::Text),
+            Col::View(a) => get!(a, Cell::Text),
+            Col::I8(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::I16(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::I32(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::I64(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::U8(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::U16(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::U32(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::U64(a) => get!(a, |v| Cell::Int(i128::from(v))),
+        }
+    }
+}
+
+/// A batch's columns, found by a [`ColumnMap`].
+pub struct BatchColumns<'a> {
+    cols: [Col<'a>; 13],
+    names: [String; 13],
+    rows: usize,
+}
+
+impl<'a> BatchColumns<'a> {
+    /// Finds each field's column in `batch`.
+    ///
+    /// # Errors
+    /// A required column missing, or a column of a type that cannot hold its field.
+    pub fn new(batch: &'a RecordBatch, map: &ColumnMap) -> Result<BatchColumns<'a>, ColumnError> {
+        let schema = batch.schema();
+        let present = || {
+            schema
+                .fields()
+                .iter()
+                .map(|f| format!("`{}`", f.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut cols = [Col::Absent; 13];
+        for (i, field) in Field::ALL.into_iter().enumerate() {
+            let name = map.name(field);
+            match schema.index_of(name) {
+                Ok(at) => {
+                    cols[i] = Col::of(batch.column(at)).ok_or_else(|| {
+                        ColumnError::Entry(format!(
+                            "{}={name}: column of type {} (expected strings or integers)",
+                            field.key(),
+                            batch.column(at).data_type()
+                        ))
+                    })?;
+                }
+                Err(_) if field.required() => {
+                    return Err(ColumnError::Missing {
+                        field: field.key(),
+                        column: name.to_owned(),
+                        present: present(),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
+        Ok(BatchColumns {
+            cols,
+            names: Field::ALL.map(|f| map.name(f).to_owned()),
+            rows: batch.num_rows(),
+        })
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn cell(&self, field: Field, i: usize) -> Cell<'a> {
+        self.cols[field as usize].cell(i)
+    }
+
+    fn name(&self, field: Field) -> &str {
+        &self.names[field as usize]
+    }
+
+    fn text(&self, field: Field, i: usize) -> Result<Option<&'a str>, FieldError> {
+        match self.cell(field, i) {
+            Cell::Null => Ok(None),
+            Cell::Text(t) => Ok(Some(t)),
+            Cell::Int(v) => Err(FieldError::new(
+                self.name(field),
+                &v.to_string(),
+                "expected a string column",
+            )),
+        }
+    }
+
+    fn int<T: TryFrom<i128> + std::str::FromStr>(
+        &self,
+        field: Field,
+        i: usize,
+        what: &str,
+        default: Option<T>,
+    ) -> Result<T, FieldError> {
+        match self.cell(field, i) {
+            Cell::Null => default.ok_or_else(|| FieldError::new(self.name(field), "", "missing field")),
+            Cell::Int(v) => T::try_from(v)
+                .map_err(|_| FieldError::new(self.name(field), &v.to_string(), format!("expected {what}"))),
+            Cell::Text(t) => record::int(self.name(field), t.trim(), what),
+        }
+    }
+
+    fn addr(&self, field: Field, i: usize) -> Result<IpAddr, FieldError> {
+        match self.text(field, i)? {
+            Some(t) => record::addr(self.name(field), t.trim()),
+            None => Err(FieldError::new(self.name(field), "", "missing field")),
+        }
+    }
+
+    fn port(&self, field: Field, i: usize, protocol: u8) -> Result<u16, FieldError> {
+        match self.cell(field, i) {
+            Cell::Text(t) => record::port(self.name(field), t.trim(), protocol),
+            Cell::Null if !crate::Protocol(protocol).has_ports() => Ok(0),
+            _ => self.int(field, i, "a port number 0..=65535", None),
+        }
+    }
+
+    /// Row `i` as a flow-log row.
+    ///
+    /// # Errors
+    /// A field that cannot be read, named by its column.
+    pub fn row(&self, i: usize) -> Result<Row<'a>, FieldError> {
+        let status = match self.text(Field::Status, i)? {
+            Some(t) => record::status(self.name(Field::Status), t.trim())?,
+            None => Status::Ok,
+        };
+        if status != Status::Ok {
+            return Ok(Row::Status(status));
+        }
+        let protocol: u8 = self.int(Field::Protocol, i, "an IANA protocol number 0..=255", None)?;
+        let action = match self.text(Field::Action, i)? {
+            Some(t) => record::action(self.name(Field::Action), t.trim())?,
+            None => return Err(FieldError::new(self.name(Field::Action), "", "missing field")),
+        };
+        Ok(Row::Flow(FlowRecord {
+            interface: self
+                .text(Field::Interface, i)?
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && *t != "-"),
+            src: self.addr(Field::Src, i)?,
+            dst: self.addr(Field::Dst, i)?,
+            src_port: self.port(Field::SrcPort, i, protocol)?,
+            dst_port: self.port(Field::DstPort, i, protocol)?,
+            protocol,
+            direction: match self.text(Field::Direction, i)? {
+                Some(t) => Some(record::direction(self.name(Field::Direction), t.trim())?),
+                None => None,
+            },
+            packets: self.int(Field::Packets, i, "a non-negative integer", Some(0))?,
+            bytes: self.int(Field::Bytes, i, "a non-negative integer", Some(0))?,
+            start: self.int(Field::Start, i, "a non-negative integer", Some(0))?,
+            end: self.int(Field::End, i, "a non-negative integer", Some(0))?,
+            action,
+        }))
+    }
+}
+
+/// Why a batch could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The batch lacks a column, or has one of the wrong type.
+    #[error(transparent)]
+    Columns(#[from] ColumnError),
+    /// A malformed row (without `skip_bad`).
+    #[error(transparent)]
+    Bad(#[from] BadRow),
+}
+
+/// Judges every row of `columns` into `acc`, rows numbered from `first_row` (0-based) in
+/// `file` for error messages. Malformed rows stop it unless `skip_bad`, which counts them.
+///
+/// # Errors
+/// The first malformed row, without `skip_bad`.
+pub fn judge_columns(
+    replayer: &Replayer<'_>,
+    columns: &BatchColumns<'_>,
+    acc: &mut Accumulator,
+    file: &Path,
+    first_row: u64,
+    skip_bad: bool,
+    mut each: impl FnMut(usize, Result<Option<Outcome>, ()>),
+) -> Result<(), BadRow> {
+    for i in 0..columns.len() {
+        match columns.row(i) {
+            Ok(row) => each(i, Ok(replayer.judge(&row, acc))),
+            Err(error) => {
+                let bad = BadRow {
+                    location: Location {
+                        file: file.to_owned(),
+                        line: first_row + i as u64 + 1,
+                    },
+                    error,
+                };
+                if !skip_bad {
+                    return Err(bad);
+                }
+                acc.skipped(bad);
+                each(i, Err(()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Judges an Arrow batch into `acc` and returns per-row columns beside it:
+///
+/// - `sgeval_status`: `judged`, `pending` (denied as new, may be an established reply: the
+///   report settles it), `unplaced:<reason>`, `undetermined`, `nodata`, `skipdata`, `bad`;
+/// - `sgeval_verdict`, `sgeval_rule` (as [`crate::flow::label`]): the base configuration's
+///   decision as a new connection (null when not judged);
+/// - with a configuration to compare against, `sgeval_against_verdict` and
+///   `sgeval_against_rule`;
+/// - `sgeval_agrees`: whether the logged action matches `sgeval_verdict`.
+///
+/// # Errors
+/// A missing column; a malformed row unless `skip_bad`.
+pub fn evaluate_record_batch(
+    replayer: &Replayer<'_>,
+    batch: &RecordBatch,
+    map: &ColumnMap,
+    acc: &mut Accumulator,
+    skip_bad: bool,
+) -> Result<RecordBatch, BatchError> {
+    let columns = BatchColumns::new(batch, map)?;
+    let n = columns.len();
+    let base_cloud = replayer.base().cloud();
+    let new_cloud = replayer.against().map(|a| a.cloud());
+    let mut status = StringBuilder::with_capacity(n, n * 8);
+    let mut verdict = StringBuilder::with_capacity(n, n * 5);
+    let mut rule = StringBuilder::with_capacity(n, n * 24);
+    let mut a_verdict = StringBuilder::new();
+    let mut a_rule = StringBuilder::new();
+    let mut agrees = BooleanBuilder::with_capacity(n);
+    let logged = |i: usize| match columns.row(i) {
+        Ok(Row::Flow(r)) => Some(r.action),
+        _ => None,
+    };
+    judge_columns(
+        replayer,
+        &columns,
+        acc,
+        Path::new("<batch>"),
+        0,
+        skip_bad,
+        |i, out| {
+            let nulls = |v: &mut StringBuilder, r: &mut StringBuilder| {
+                v.append_null();
+                r.append_null();
+            };
+            match out {
+                Ok(Some(Outcome::Judged {
+                    base,
+                    against,
+                    pending,
+                    ..
+                })) => {
+                    status.append_value(if pending { "pending" } else { "judged" });
+                    verdict.append_value(base.verdict.to_string());
+                    rule.append_value(flow::label(base_cloud, &base));
+                    agrees.append_option(logged(i).map(|l| l.is_accept() == base.is_allow()));
+                    match (against, new_cloud) {
+                        (Some(d), Some(c)) => {
+                            a_verdict.append_value(d.verdict.to_string());
+                            a_rule.append_value(flow::label(c, &d));
+                        }
+                        _ => nulls(&mut a_verdict, &mut a_rule),
+                    }
+                }
+                other => {
+                    status.append_value(match other {
+                        Ok(Some(Outcome::Unplaced(why))) => {
+                            format!(
+                                "unplaced:{}",
+                                serde_json::to_value(why)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default()
+                            )
+                        }
+                        Ok(Some(Outcome::Undetermined)) => "undetermined".into(),
+                        Ok(None) => match columns.row(i) {
+                            Ok(Row::Status(Status::NoData)) => "nodata".into(),
+                            _ => "skipdata".into(),
+                        },
+                        _ => "bad".into(),
+                    });
+                    nulls(&mut verdict, &mut rule);
+                    nulls(&mut a_verdict, &mut a_rule);
+                    agrees.append_null();
+                }
+            }
+        },
+    )?;
+    let mut fields = vec![
+        ArrowField::new("sgeval_status", DataType::Utf8, false),
+        ArrowField::new("sgeval_verdict", DataType::Utf8, true),
+        ArrowField::new("sgeval_rule", DataType::Utf8, true),
+    ];
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(status.finish()),
+        Arc::new(verdict.finish()),
+        Arc::new(rule.finish()),
+    ];
+    if replayer.against().is_some() {
+        fields.push(ArrowField::new("sgeval_against_verdict", DataType::Utf8, true));
+        fields.push(ArrowField::new("sgeval_against_rule", DataType::Utf8, true));
+        arrays.push(Arc::new(a_verdict.finish()));
+        arrays.push(Arc::new(a_rule.finish()));
+    }
+    fields.push(ArrowField::new("sgeval_agrees", DataType::Boolean, true));
+    arrays.push(Arc::new(agrees.finish()));
+    // INVARIANT: every column has one value per row and matches its field's type.
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("columns of one length"))
+}

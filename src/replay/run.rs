@@ -1,0 +1,574 @@
+//! Replaying files on one machine: streaming readers with bounded memory, in parallel.
+//!
+//! A reader thread cuts each text file into blocks of whole lines (about 1 MiB) and hands
+//! them to the worker threads through a bounded queue, so memory stays at a few blocks per
+//! thread whatever the size of the input; Parquet files are split by row group, each worker
+//! reading its own. Every worker judges into its own [`Accumulator`]; they are merged and
+//! finished at the end, so the report does not depend on the number of threads. Records
+//! must not span lines (flow logs never do; a quoted CSV field with a line break inside is
+//! read as a malformed row).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use super::alibaba::{self, JsonRow};
+use super::batch::{judge_columns, BatchColumns};
+use super::huawei;
+use super::record::{BadRow, FieldError, Location};
+use super::table::{ColumnError, ColumnMap, Field, Positions};
+use super::{Accumulator, Replayer, Report};
+
+/// How a file's records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// CSV with a header row; columns by [`ColumnMap`] (default: Alibaba's field names, as
+    /// Log Service exports them).
+    Csv,
+    /// JSON lines, one object per record (Log Service's JSON export); keys by [`ColumnMap`].
+    JsonLines,
+    /// Huawei Cloud's space-separated records.
+    Huawei,
+    /// Parquet; columns by [`ColumnMap`].
+    Parquet,
+}
+
+impl Format {
+    /// Guesses a file's format from its first bytes: Parquet's `PAR1` magic, a `{` (JSON
+    /// lines), a first line with a comma (CSV), else Huawei's space-separated records.
+    ///
+    /// # Errors
+    /// A file that cannot be read.
+    pub fn detect(path: &Path) -> Result<Format, RunError> {
+        let io = |e| RunError::Io {
+            path: path.to_owned(),
+            error: e,
+        };
+        let mut head = Vec::with_capacity(4096);
+        File::open(path)
+            .map_err(io)?
+            .take(4096)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        if head.starts_with(b"PAR1") {
+            return Ok(Format::Parquet);
+        }
+        let text = String::from_utf8_lossy(&head);
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        Ok(if first.trim_start().starts_with('{') {
+            Format::JsonLines
+        } else if first.contains(',') {
+            Format::Csv
+        } else {
+            Format::Huawei
+        })
+    }
+}
+
+/// One input file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+}
+
+/// How to run a replay.
+#[derive(Debug)]
+pub struct RunOptions<'p> {
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Count malformed rows and go on, instead of stopping at the first.
+    pub skip_bad: bool,
+    /// Column names for CSV, JSON lines and Parquet.
+    pub columns: ColumnMap,
+    /// Bytes (text) or rows (Parquet) read so far, for a progress bar.
+    pub progress: Option<&'p AtomicU64>,
+}
+
+/// Why a replay stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A file that cannot be read.
+    #[error("cannot read `{path}`: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// A table without a required column.
+    #[error("`{path}`: {error}")]
+    Columns {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        error: ColumnError,
+    },
+    /// A Parquet file that cannot be decoded.
+    #[error("`{path}`: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// A malformed row (without `skip_bad`).
+    #[error("{0} (use --skip-bad to count such rows and go on)")]
+    Bad(BadRow),
+}
+
+/// How a text block is read.
+#[derive(Debug)]
+enum Text {
+    Csv(Positions),
+    Json(Box<ColumnMap>, Positions),
+    Huawei(Positions),
+}
+
+enum Work {
+    Text {
+        file: Arc<Path>,
+        how: Arc<Text>,
+        first_line: u64,
+        bytes: Vec<u8>,
+    },
+    RowGroup {
+        file: Arc<Path>,
+        index: usize,
+        first_row: u64,
+    },
+}
+
+/// Block size handed to a worker.
+const BLOCK: usize = 1 << 20;
+
+/// Replays `inputs` and gives the report.
+///
+/// # Errors
+/// An unreadable file, a missing column, a malformed row (unless `skip_bad`): the first by
+/// file order and line.
+pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) -> Result<Report, RunError> {
+    let threads = options.threads.max(1);
+    let (tx, rx) = sync_channel::<Work>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<(usize, RunError)>> = Mutex::new(None);
+    let order: Vec<Arc<Path>> = inputs.iter().map(|i| Arc::from(i.path.as_path())).collect();
+    // The first error by file order and line wins, whichever thread meets it first.
+    let fail = |e: RunError| {
+        let rank = |e: &RunError| match e {
+            RunError::Bad(b) => (
+                order
+                    .iter()
+                    .position(|p| **p == *b.location.file)
+                    .unwrap_or(usize::MAX),
+                b.location.line,
+            ),
+            RunError::Io { path, .. } | RunError::Columns { path, .. } | RunError::Parquet { path, .. } => {
+                (order.iter().position(|p| **p == **path).unwrap_or(usize::MAX), 0)
+            }
+        };
+        let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+        let r = rank(&e);
+        if slot.as_ref().is_none_or(|(old, _)| r.0 < *old) {
+            *slot = Some((r.0, e));
+        }
+        stop.store(true, Ordering::Relaxed);
+    };
+    let share = (replayer.options().state_capacity / threads).max(1);
+    let accumulators: Vec<Accumulator> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let rx = Arc::clone(&rx);
+                let (stop, fail) = (&stop, &fail);
+                scope.spawn(move || {
+                    let mut acc = replayer.accumulator();
+                    acc.set_state_capacity(share);
+                    worker(replayer, &rx, options, &mut acc, stop, fail);
+                    acc
+                })
+            })
+            .collect();
+        for (input, path) in inputs.iter().zip(&order) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Err(e) = produce(input, path, &options.columns, &tx, &stop) {
+                fail(e);
+                break;
+            }
+        }
+        drop(tx);
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    if let Some((_, e)) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let mut all = replayer.accumulator();
+    for acc in accumulators {
+        all.merge(acc);
+    }
+    Ok(all.finish(replayer))
+}
+
+/// Reads one input into work items.
+fn produce(
+    input: &Input,
+    path: &Arc<Path>,
+    columns: &ColumnMap,
+    tx: &std::sync::mpsc::SyncSender<Work>,
+    stop: &AtomicBool,
+) -> Result<(), RunError> {
+    let io = |e| RunError::Io {
+        path: input.path.clone(),
+        error: e,
+    };
+    if input.format == Format::Parquet {
+        let file = File::open(&input.path).map_err(io)?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| RunError::Parquet {
+            path: input.path.clone(),
+            message: e.to_string(),
+        })?;
+        // Check the columns once, before any worker reads.
+        let schema = builder.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        columns
+            .resolve(names.iter().copied())
+            .map_err(|error| RunError::Columns {
+                path: input.path.clone(),
+                error,
+            })?;
+        let mut first_row = 0u64;
+        for (index, rg) in builder.metadata().row_groups().iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let work = Work::RowGroup {
+                file: Arc::clone(path),
+                index,
+                first_row,
+            };
+            first_row += rg.num_rows() as u64;
+            if tx.send(work).is_err() {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    let mut reader = BufReader::with_capacity(BLOCK, File::open(&input.path).map_err(io)?);
+    let mut line_no = 1u64;
+    let how = match input.format {
+        Format::Csv => {
+            let mut header = Vec::new();
+            reader.read_until(b'\n', &mut header).map_err(io)?;
+            line_no += 1;
+            let mut csv = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(&header[..]);
+            let mut record = csv::StringRecord::new();
+            let ok = csv.read_record(&mut record).map_err(|e| {
+                RunError::Bad(BadRow {
+                    location: Location {
+                        file: input.path.clone(),
+                        line: 1,
+                    },
+                    error: FieldError::new("header", &String::from_utf8_lossy(&header), e.to_string()),
+                })
+            })?;
+            if !ok {
+                return Ok(());
+            }
+            let pos = columns
+                .resolve(record.iter())
+                .map_err(|error| RunError::Columns {
+                    path: input.path.clone(),
+                    error,
+                })?;
+            Text::Csv(pos)
+        }
+        Format::JsonLines => Text::Json(Box::new(columns.clone()), alibaba::json_positions(columns)),
+        Format::Huawei => Text::Huawei(huawei::positions()),
+        Format::Parquet => return Ok(()),
+    };
+    let how = Arc::new(how);
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut block = std::mem::take(&mut carry);
+        let before = block.len();
+        block.resize(before + BLOCK, 0);
+        let mut filled = before;
+        // Fill the block (a short read is not the end of the file).
+        loop {
+            let n = reader.read(&mut block[filled..]).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+            if filled == block.len() {
+                break;
+            }
+        }
+        block.truncate(filled);
+        let at_end = filled == before;
+        if block.is_empty() {
+            return Ok(());
+        }
+        let cut = if at_end {
+            block.len()
+        } else {
+            match block.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                // A line longer than a block: keep reading it.
+                None => {
+                    carry = block;
+                    continue;
+                }
+            }
+        };
+        carry = block.split_off(cut);
+        let lines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+        let work = Work::Text {
+            file: Arc::clone(path),
+            how: Arc::clone(&how),
+            first_line: line_no,
+            bytes: block,
+        };
+        line_no += lines;
+        if tx.send(work).is_err() || at_end {
+            return Ok(());
+        }
+    }
+}
+
+fn worker(
+    replayer: &Replayer<'_>,
+    rx: &Mutex<Receiver<Work>>,
+    options: &RunOptions<'_>,
+    acc: &mut Accumulator,
+    stop: &AtomicBool,
+    fail: &(dyn Fn(RunError) + Sync),
+) {
+    loop {
+        let work = {
+            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+            rx.recv()
+        };
+        let Ok(work) = work else { return };
+        if stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let result = match work {
+            Work::Text {
+                file,
+                how,
+                first_line,
+                bytes,
+            } => {
+                let r = text_block(replayer, &file, &how, first_line, &bytes, options.skip_bad, acc);
+                if let Some(p) = options.progress {
+                    p.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+                r
+            }
+            Work::RowGroup {
+                file,
+                index,
+                first_row,
+            } => row_group(replayer, &file, index, first_row, options, acc),
+        };
+        if let Err(e) = result {
+            fail(e);
+        }
+    }
+}
+
+/// Judges the lines of one block.
+fn text_block(
+    replayer: &Replayer<'_>,
+    file: &Path,
+    how: &Text,
+    first_line: u64,
+    bytes: &[u8],
+    skip_bad: bool,
+    acc: &mut Accumulator,
+) -> Result<(), RunError> {
+    let bad = |line: u64, error: FieldError, acc: &mut Accumulator| -> Result<(), RunError> {
+        let b = BadRow {
+            location: Location {
+                file: file.to_owned(),
+                line,
+            },
+            error,
+        };
+        if skip_bad {
+            acc.skipped(b);
+            Ok(())
+        } else {
+            Err(RunError::Bad(b))
+        }
+    };
+    match how {
+        Text::Csv(pos) => {
+            let mut csv = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(bytes);
+            let mut record = csv::StringRecord::new();
+            loop {
+                let line = first_line + csv.position().line() - 1;
+                match csv.read_record(&mut record) {
+                    Ok(false) => return Ok(()),
+                    Ok(true) => {
+                        let line = first_line + record.position().map_or(line, |p| p.line()) - 1;
+                        if record.len() == 1 && record[0].trim().is_empty() {
+                            continue;
+                        }
+                        match super::table::row(pos, |i| record.get(i)) {
+                            Ok(row) => {
+                                replayer.judge(&row, acc);
+                            }
+                            Err(e) => bad(line, e, acc)?,
+                        }
+                    }
+                    Err(e) => {
+                        let line = e.position().map_or(line, |p| first_line + p.line() - 1);
+                        bad(
+                            line,
+                            FieldError::new("record", "", format!("not a CSV record: {e}")),
+                            acc,
+                        )?;
+                        // The reader resumes at the next record after an error.
+                    }
+                }
+            }
+        }
+        Text::Json(map, pos) => lines(
+            bytes,
+            first_line,
+            |line, text, acc| match JsonRow::parse(map, text) {
+                None => Ok(()),
+                Some(Err(e)) => bad(line, e, acc),
+                Some(Ok(j)) => match j.row(pos) {
+                    Ok(row) => {
+                        replayer.judge(&row, acc);
+                        Ok(())
+                    }
+                    Err(e) => bad(line, e, acc),
+                },
+            },
+            &bad,
+            acc,
+        ),
+        Text::Huawei(pos) => lines(
+            bytes,
+            first_line,
+            |line, text, acc| match huawei::parse(pos, text) {
+                None => Ok(()),
+                Some(Err(e)) => bad(line, e, acc),
+                Some(Ok(row)) => {
+                    replayer.judge(&row, acc);
+                    Ok(())
+                }
+            },
+            &bad,
+            acc,
+        ),
+    }
+}
+
+/// Calls `each` with every line of a block (line end and `\r` cut), numbered from
+/// `first_line`; a line that is not UTF-8 is a malformed row.
+fn lines(
+    bytes: &[u8],
+    first_line: u64,
+    mut each: impl FnMut(u64, &str, &mut Accumulator) -> Result<(), RunError>,
+    bad: &dyn Fn(u64, FieldError, &mut Accumulator) -> Result<(), RunError>,
+    acc: &mut Accumulator,
+) -> Result<(), RunError> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if body.is_empty() {
+        return Ok(());
+    }
+    for (n, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = first_line + n as u64;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Ok(text) => each(line, text, acc)?,
+            Err(_) => bad(
+                line,
+                FieldError::new("record", &String::from_utf8_lossy(raw), "not UTF-8"),
+                acc,
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Judges one Parquet row group.
+fn row_group(
+    replayer: &Replayer<'_>,
+    file: &Path,
+    index: usize,
+    first_row: u64,
+    options: &RunOptions<'_>,
+    acc: &mut Accumulator,
+) -> Result<(), RunError> {
+    let parquet = |e: parquet::errors::ParquetError| RunError::Parquet {
+        path: file.to_owned(),
+        message: e.to_string(),
+    };
+    let f = File::open(file).map_err(|e| RunError::Io {
+        path: file.to_owned(),
+        error: e,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(parquet)?;
+    // Read only the mapped columns.
+    let wanted: Vec<&str> = Field::ALL.iter().map(|&f| options.columns.name(f)).collect();
+    let roots: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_row_groups(vec![index])
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet)?;
+    let mut row = first_row;
+    for batch in reader {
+        let batch = batch.map_err(|e| RunError::Parquet {
+            path: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let columns = BatchColumns::new(&batch, &options.columns).map_err(|error| RunError::Columns {
+            path: file.to_owned(),
+            error,
+        })?;
+        judge_columns(replayer, &columns, acc, file, row, options.skip_bad, |_, _| {})
+            .map_err(RunError::Bad)?;
+        row += batch.num_rows() as u64;
+        if let Some(p) = options.progress {
+            p.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
