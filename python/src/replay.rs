@@ -161,6 +161,15 @@ impl NativeReplayer {
         Ok(NativeReplayer { compiled, columns })
     }
 
+    /// Checks that a table with these column names has every required field's column
+    /// (the error `sgeval replay` gives a file without one).
+    fn check_columns(&self, names: Vec<String>) -> PyResult<()> {
+        self.columns
+            .resolve(names.iter().map(String::as_str))
+            .map(|_| ())
+            .map_err(|e| field_error::<ReplayError>("columns", e.to_string()))
+    }
+
     /// Whether a second configuration is replayed against.
     #[getter]
     fn has_against(&self) -> bool {
