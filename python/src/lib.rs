@@ -13,6 +13,7 @@ mod errors;
 mod live;
 mod packet;
 mod query;
+mod replay;
 mod strategies;
 
 use pyo3::prelude::*;
@@ -24,6 +25,7 @@ fn _sgeval(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cloud::NativeCloud>()?;
     m.add_class::<engine::NativeEngine>()?;
     m.add_class::<live::NativeLive>()?;
+    replay::register(m)?;
     m.add_function(wrap_pyfunction!(cloud::import_paths, m)?)?;
     m.add_function(wrap_pyfunction!(cloud::diff, m)?)?;
     m.add_function(wrap_pyfunction!(strategies::sample, m)?)?;

@@ -1,0 +1,384 @@
+"""Replaying flow logs on Spark: ``sgeval replay`` scaled out with ``mapInArrow``.
+
+Each Spark partition judges its Arrow batches with the compiled engine into its own
+accumulator (:mod:`sgeval.replay`) and yields it as one row of JSON; the driver merges the
+rows and settles the connection state once everything is in, so the report is the one
+``sgeval replay`` gives on the same records, whatever the partitioning. The scenario texts
+travel to the executors as a broadcast variable; each Python worker compiles them once and
+keeps the engine for the tasks it runs next.
+
+- :func:`replay_dataframe`: the report of a DataFrame of flow records (columns by name,
+  Alibaba's field names by default, ``columns=`` as ``sgeval replay --columns``), or of a
+  DataFrame of text lines (``lines="huawei"`` / ``"jsonl"``, as ``spark.read.text`` gives).
+- :func:`replay_files`: files as ``sgeval replay`` takes them (Alibaba CSV and JSON lines,
+  Huawei logs, CSV and Parquet; directories read in name order), through Spark's readers.
+- :func:`evaluate_dataframe` / :func:`evaluate_partition`: per-row verdict columns added to
+  a DataFrame (the ``mapInArrow`` function and its schema).
+- The job: ``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json]
+  [--skip-bad] [--format F] [--columns MAP] [--master URL]`` prints what ``sgeval replay``
+  prints and exits as it does (2 on bad input, 3 when ``--against`` breaks carried traffic).
+
+One difference, by necessity: Spark's readers do not give line numbers, so the malformed
+rows listed name their file and field but have ``line`` null; and without ``--skip-bad``
+the job stops after reading everything (not at the first malformed row), naming one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import unquote, urlparse
+
+from . import SgevalError
+from .replay import Accumulator, ReplayError, ReplayReport, Replayer, Scenario
+
+__all__ = [
+    "ACCUMULATOR_SCHEMA",
+    "accumulate_partition",
+    "evaluate_dataframe",
+    "evaluate_partition",
+    "main",
+    "replay_dataframe",
+    "replay_files",
+]
+
+#: The schema of the rows :func:`accumulate_partition` yields: one accumulator per partition.
+ACCUMULATOR_SCHEMA = "accumulator string"
+
+#: The column the file-reading job adds: the file each row was read from.
+FILE_COLUMN = "__sgeval_file"
+
+# What a replayer is built from: scenario text, text replayed against, column map, state
+# capacity. The broadcast value, and the key of the per-worker cache.
+Config = Tuple[str, Optional[str], Optional[str], Optional[int]]
+
+# Replayers built in this Python process, by configuration: a Spark worker that runs many
+# tasks compiles each configuration once.
+_REPLAYERS: Dict[Config, Replayer] = {}
+
+
+def _replayer_for(config: Config) -> Replayer:
+    replayer = _REPLAYERS.get(config)
+    if replayer is None:
+        if len(_REPLAYERS) >= 4:
+            _REPLAYERS.clear()
+        scenario, against, columns, state_capacity = config
+        replayer = Replayer(scenario, against, columns=columns, state_capacity=state_capacity)
+        _REPLAYERS[config] = replayer
+    return replayer
+
+
+def _config(replayer: Replayer) -> Config:
+    return (replayer.scenario_json, replayer.against_json, replayer.columns, replayer.state_capacity)
+
+
+def accumulate_partition(
+    config: Any,
+    lines: Optional[str],
+    file_column: Optional[str],
+    column: str,
+    batches: Iterator[Any],
+) -> Iterator[Any]:
+    """The ``mapInArrow`` function of a replay (bind the first four arguments with
+    ``functools.partial``): judges every batch of the partition into one accumulator and
+    yields it as one row (:data:`ACCUMULATOR_SCHEMA`). ``config`` is a broadcast of
+    ``(scenario_json, against_json, columns, state_capacity)``; ``lines`` reads batches of
+    text lines (column ``column``) as ``huawei`` or ``jsonl``, else batches are tables of
+    flow records. Malformed rows are counted and listed (the driver decides whether they
+    stop the run)."""
+    import pyarrow as pa
+
+    replayer = _replayer_for(config.value)
+    acc = replayer.accumulator()
+    for batch in batches:
+        if lines is None:
+            replayer.accumulate(batch, acc, skip_bad=True, file_column=file_column)
+        else:
+            replayer.accumulate_lines(
+                batch, acc, lines, skip_bad=True, file_column=file_column, column=column
+            )
+    yield pa.RecordBatch.from_pydict({"accumulator": [acc.to_json()]})
+
+
+def evaluate_partition(config: Any, skip_bad: bool, batches: Iterator[Any]) -> Iterator[Any]:
+    """The ``mapInArrow`` function of per-row verdicts (bind ``config``, a broadcast as for
+    :func:`accumulate_partition`, and ``skip_bad`` with ``functools.partial``): each batch
+    with the columns of :meth:`sgeval.replay.Replayer.evaluate` added."""
+    import pyarrow as pa
+
+    replayer = _replayer_for(config.value)
+    acc = replayer.accumulator()
+    for batch in batches:
+        out = replayer.evaluate(batch, acc, skip_bad=skip_bad)
+        yield pa.RecordBatch.from_arrays(
+            list(batch.columns) + list(out.columns),
+            names=list(batch.schema.names) + list(out.schema.names),
+        )
+
+
+def _replayer(
+    scenario: Scenario, against: Optional[Scenario], columns: Optional[str], state_capacity: Optional[int]
+) -> Replayer:
+    # Built on the driver first: a bad scenario fails here, with its message, not in a task.
+    return Replayer(scenario, against, columns=columns, state_capacity=state_capacity)
+
+
+def evaluate_dataframe(
+    df: Any,
+    scenario: Scenario,
+    against: Optional[Scenario] = None,
+    *,
+    columns: Optional[str] = None,
+    skip_bad: bool = False,
+    state_capacity: Optional[int] = None,
+) -> Any:
+    """``df`` with per-row verdict columns: ``sgeval_status``, ``sgeval_verdict``,
+    ``sgeval_rule``, with ``against`` ``sgeval_against_verdict`` and
+    ``sgeval_against_rule``, and ``sgeval_agrees`` (see
+    :meth:`sgeval.replay.Replayer.evaluate`; a ``pending`` row is denied as a new
+    connection and may be an established reply, which only the report settles)."""
+    from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+
+    replayer = _replayer(scenario, against, columns, state_capacity)
+    replayer._native.check_columns(list(df.columns))
+    names = ["sgeval_status", "sgeval_verdict", "sgeval_rule"]
+    if replayer.has_against:
+        names += ["sgeval_against_verdict", "sgeval_against_rule"]
+    fields = list(df.schema.fields) + [StructField(n, StringType(), True) for n in names]
+    fields.append(StructField("sgeval_agrees", BooleanType(), True))
+    config = df.sparkSession.sparkContext.broadcast(_config(replayer))
+    return df.mapInArrow(functools.partial(evaluate_partition, config, skip_bad), StructType(fields))
+
+
+def _finish(
+    replayer: Replayer,
+    accumulators: Any,
+    skip_bad: bool,
+    names: Optional[Dict[str, str]] = None,
+    order: Sequence[str] = (),
+) -> ReplayReport:
+    """Merges the partitions' accumulators (a DataFrame of :data:`ACCUMULATOR_SCHEMA`) and
+    gives the report; raises on malformed rows without ``skip_bad``."""
+    acc = replayer.accumulator()
+    for row in accumulators.collect():
+        acc.merge(Accumulator.from_json(row[0]))
+    report = replayer.report(acc, lines=False)
+    summary, text = report.summary, report.text
+    for row in summary.get("bad_rows", []):
+        shown = (names or {}).get(_local_path(row["file"]), row["file"])
+        if shown != row["file"]:
+            text = text.replace(row["file"], shown)
+            row["file"] = shown
+    rank = {name: i for i, name in enumerate(order)}
+    summary["bad_rows"] = sorted(summary.get("bad_rows", []), key=lambda r: (rank.get(r["file"], len(rank)), r["file"]))
+    if not skip_bad and summary.get("skipped", 0):
+        first = summary["bad_rows"][0]
+        raise ReplayError(
+            f"{first['file']}: {first['error']} ({summary['skipped']} malformed row(s); "
+            "use --skip-bad to count such rows and go on)"
+        )
+    return ReplayReport(summary, text)
+
+
+def replay_dataframe(
+    df: Any,
+    scenario: Scenario,
+    against: Optional[Scenario] = None,
+    *,
+    columns: Optional[str] = None,
+    skip_bad: bool = False,
+    state_capacity: Optional[int] = None,
+    file_column: Optional[str] = None,
+    lines: Optional[str] = None,
+    line_column: str = "value",
+) -> ReplayReport:
+    """The report ``sgeval replay`` gives for the flow records of ``df``.
+
+    ``df`` holds records in columns (found by ``columns``, Alibaba's field names by
+    default; strings or integers), or, with ``lines="huawei"`` or ``"jsonl"``, text lines
+    in column ``line_column`` read as ``sgeval replay`` reads such files. ``file_column``
+    names the column that tells which file a row came from, for the malformed rows
+    listed. Raises :class:`sgeval.replay.ReplayError` on malformed rows unless
+    ``skip_bad``."""
+    replayer = _replayer(scenario, against, columns, state_capacity)
+    if lines is None:
+        replayer._native.check_columns(list(df.columns))
+    config = df.sparkSession.sparkContext.broadcast(_config(replayer))
+    accumulators = df.mapInArrow(
+        functools.partial(accumulate_partition, config, lines, file_column, line_column),
+        ACCUMULATOR_SCHEMA,
+    )
+    return _finish(replayer, accumulators, skip_bad)
+
+
+# Formats, as `sgeval replay --format` names them.
+FORMATS = ("auto", "alibaba-csv", "alibaba-json", "huawei", "csv", "parquet")
+
+
+def detect_format(path: str) -> str:
+    """A file's format from its first bytes, as ``sgeval replay`` guesses it: Parquet's
+    ``PAR1`` magic, a ``{`` (JSON lines), a first line with a comma (CSV), else Huawei."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.decode("utf-8", errors="replace")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if first.lstrip().startswith("{"):
+        return "jsonl"
+    if "," in first:
+        return "csv"
+    return "huawei"
+
+
+def _files(paths: Sequence[str]) -> List[str]:
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            inner = sorted(os.path.join(p, n) for n in os.listdir(p))
+            out.extend(f for f in inner if os.path.isfile(f))
+        elif os.path.exists(p):
+            out.append(p)
+        else:
+            raise ReplayError(f"cannot read `{p}`: No such file or directory")
+    return out
+
+
+def _local_path(uri: str) -> str:
+    """A Spark file path (``file:/...``) as a local absolute path; other URIs as they are."""
+    if uri.startswith("file:"):
+        return os.path.normpath(unquote(urlparse(uri).path))
+    return uri
+
+
+def _first_line(path: str) -> str:
+    with open(path, "rb") as f:
+        return f.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def replay_files(
+    spark: Any,
+    scenario: Scenario,
+    logs: Sequence[str],
+    against: Optional[Scenario] = None,
+    *,
+    format: str = "auto",
+    columns: Optional[str] = None,
+    skip_bad: bool = False,
+    state_capacity: Optional[int] = None,
+) -> ReplayReport:
+    """The report ``sgeval replay SCENARIO LOGS...`` gives, computed on ``spark``.
+
+    Files are read by Spark: Huawei logs and JSON lines as text lines parsed as
+    ``sgeval replay`` parses them, CSV by Spark's CSV reader (every value a string; files
+    grouped by header), Parquet by Spark's Parquet reader."""
+    from pyspark.sql import functions as F
+
+    if format not in FORMATS:
+        raise ReplayError(f"format `{format}`: expected one of {', '.join(FORMATS)}")
+    replayer = _replayer(scenario, against, columns, state_capacity)
+    files = _files(logs)
+    groups: Dict[Tuple[str, str], List[str]] = {}
+    for path in files:
+        kind = {
+            "auto": None,
+            "alibaba-csv": "csv",
+            "csv": "csv",
+            "alibaba-json": "jsonl",
+            "huawei": "huawei",
+            "parquet": "parquet",
+        }[format] or detect_format(path)
+        key = (kind, _first_line(path) if kind == "csv" else "")
+        groups.setdefault(key, []).append(os.path.abspath(path))
+    config = spark.sparkContext.broadcast(_config(replayer))
+    frames = []
+    for (kind, _), paths in groups.items():
+        if kind in ("huawei", "jsonl"):
+            df = spark.read.text(paths)
+            lines: Optional[str] = kind
+        elif kind == "csv":
+            df = spark.read.csv(paths, header=True, inferSchema=False, mode="PERMISSIVE")
+            lines = None
+        else:
+            df = spark.read.option("mergeSchema", "true").parquet(*paths)
+            lines = None
+        if lines is None:
+            try:
+                replayer._native.check_columns(list(df.columns))
+            except ReplayError as e:
+                raise ReplayError(f"`{paths[0]}`: {e}") from None
+        df = df.select("*", F.col("_metadata.file_path").alias(FILE_COLUMN))
+        frames.append(
+            df.mapInArrow(
+                functools.partial(accumulate_partition, config, lines, FILE_COLUMN, "value"),
+                ACCUMULATOR_SCHEMA,
+            )
+        )
+    if not frames:
+        return replayer.report(replayer.accumulator(), lines=False)
+    accumulators = functools.reduce(lambda a, b: a.union(b), frames)
+    names = {os.path.abspath(p): p for p in files}
+    return _finish(replayer, accumulators, skip_bad, names, files)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json] ...``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sgeval.spark",
+        description="sgeval on Spark: `sgeval replay` with each partition judged by the compiled engine.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("replay", help="flow logs against the scenario, or against a new version of it")
+    p.add_argument("scenario", help="the scenario the logs were recorded under (JSON)")
+    p.add_argument("logs", nargs="+", help="flow-log files, or directories of them (read in name order)")
+    p.add_argument("--against", metavar="NEW", help="a new version of the scenario; exit 3 when it breaks carried traffic")
+    p.add_argument("--json", action="store_true", help="print the JSON summary and grouped rows")
+    p.add_argument("--skip-bad", action="store_true", help="count malformed rows and go on")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="the format of the log files")
+    p.add_argument("--columns", metavar="FIELD=COLUMN,...", help="column names for CSV, JSON lines and Parquet")
+    p.add_argument("--state-capacity", type=int, metavar="N", help="most connection-state entries per configuration")
+    p.add_argument("--master", help="Spark master URL (default: as spark-submit or pyspark sets it, else local[*])")
+    args = parser.parse_args(argv)
+
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("sgeval replay")
+    if args.master:
+        builder = builder.master(args.master)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        report = replay_files(
+            spark,
+            args.scenario,
+            args.logs,
+            args.against,
+            format=args.format,
+            columns=args.columns,
+            skip_bad=args.skip_bad,
+            state_capacity=args.state_capacity,
+        )
+    except (OSError, SgevalError) as e:
+        # sgeval's errors (scenario, build, replay) and unreadable files: bad input.
+        print(f"sgeval: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+    if args.json:
+        import json
+
+        print(json.dumps(report.summary, separators=(",", ":")))
+    else:
+        sys.stdout.write(report.text)
+    return 3 if args.against and report.breaks else 0
+
+
+if __name__ == "__main__":
+    # Run the installed module's `main`, so the functions Spark ships to the executors are
+    # `sgeval.spark`'s (importable there), not this `__main__`'s.
+    from sgeval.spark import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,191 @@
+"""The Spark job (local mode) gives the report `sgeval replay --json` gives on the same inputs:
+the fixtures of tests/fixtures/flowlogs/ and a generated log (as CSV and as Parquet), split
+into many partitions and Arrow batches so that accumulators merge and connections span
+partitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip(
+    "pyspark",
+    reason="pyspark is not installed: `pip install pyspark` (with Java 17) runs the Spark replay tests",
+)
+pytest.importorskip("pyarrow")
+
+from replay_common import FLOWLOGS, cli_replay, comparable, csv_to_parquet, generate_alibaba_csv  # noqa: E402
+from sgeval import spark as sgspark  # noqa: E402
+from sgeval.replay import ReplayError  # noqa: E402
+
+ALIBABA = FLOWLOGS / "alibaba-scenario.json"
+NEW = FLOWLOGS / "alibaba-scenario-new.json"
+HUAWEI = FLOWLOGS / "huawei-scenario.json"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    # The executors' Python is this one, with sgeval installed.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sgeval-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        # Small splits and batches: several partitions and batches even for the fixtures.
+        .config("spark.sql.files.maxPartitionBytes", "1024")
+        .config("spark.sql.files.openCostInBytes", "1")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def both(spark, scenario, logs, *extra):
+    """The CLI's and the Spark job's reports for the same arguments."""
+    args = [str(scenario), *map(str, logs), *extra]
+    code, cli, err = cli_replay(args)
+    assert code in (0, 3), err
+    opts = {"against": None, "skip_bad": "--skip-bad" in extra}
+    if "--against" in extra:
+        opts["against"] = str(extra[extra.index("--against") + 1])
+    fmt = extra[extra.index("--format") + 1] if "--format" in extra else "auto"
+    columns = extra[extra.index("--columns") + 1] if "--columns" in extra else None
+    report = sgspark.replay_files(
+        spark, str(scenario), [str(p) for p in logs], opts["against"], format=fmt, columns=columns,
+        skip_bad=opts["skip_bad"],
+    )
+    assert report.breaks == (code == 3)
+    return cli, report
+
+
+@pytest.mark.parametrize(
+    "scenario,logs,extra",
+    [
+        (ALIBABA, ["alibaba.csv"], []),
+        (ALIBABA, ["alibaba.jsonl"], []),
+        (ALIBABA, ["alibaba.csv", "alibaba.jsonl"], ["--against", NEW]),
+        (HUAWEI, ["huawei.log"], []),
+        (ALIBABA, ["alibaba-bad.csv"], ["--skip-bad"]),
+        (HUAWEI, ["huawei.log", "huawei-bad.log"], ["--skip-bad"]),
+    ],
+)
+def test_fixtures_give_the_cli_report(spark, scenario, logs, extra):
+    cli, report = both(spark, scenario, [FLOWLOGS / name for name in logs], *extra)
+    assert comparable(report.summary) == comparable(cli)
+    assert report.summary["records"] > 0
+    if "--skip-bad" in extra:
+        assert report.summary["skipped"] > 0
+        assert all(row["line"] is None for row in report.summary["bad_rows"])
+
+
+def test_a_generated_log_as_csv_and_parquet_gives_the_cli_report(spark, tmp_path):
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(256 * 1024))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
+    try:
+        csv_path = tmp_path / "gen.csv"
+        generate_alibaba_csv(csv_path, 20000, seed=11, bad=3)
+        parquet_path = tmp_path / "gen.parquet"
+        csv_to_parquet(csv_path, parquet_path)
+        for path in (csv_path, parquet_path):
+            cli, report = both(spark, ALIBABA, [path], "--against", NEW, "--skip-bad")
+            assert comparable(report.summary) == comparable(cli), path
+            # Connections whose two directions were split between partitions still count.
+            assert cli["established"] > 20 and cli["changed"] > 0 and cli["skipped"] == 3
+        # The partitions really were several.
+        assert spark.read.csv(str(csv_path), header=True).rdd.getNumPartitions() > 2
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", "1024")
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
+
+
+def test_a_malformed_row_stops_the_job_unless_skipped(spark):
+    bad = FLOWLOGS / "alibaba-bad.csv"
+    code, _, err = cli_replay([str(ALIBABA), str(bad)])
+    assert code == 2 and "alibaba-bad.csv:3: field `srcaddr`" in err
+    with pytest.raises(ReplayError) as e:
+        sgspark.replay_files(spark, str(ALIBABA), [str(bad)])
+    assert str(bad) in str(e.value) and "--skip-bad" in str(e.value)
+    assert any(f in str(e.value) for f in ("`srcaddr` = `192.0.2.300`", "`action` = `MAYBE`", "`dstport` = `70000`"))
+
+
+def test_a_dataframe_with_a_column_map(spark):
+    """`replay_dataframe` on a DataFrame whose columns have other names (mapped), with
+    integer columns: the CLI's report of the file with the same map."""
+    df = spark.read.csv(str(FLOWLOGS / "alibaba.csv"), header=True)
+    renamed = df.withColumnRenamed("srcaddr", "source_ip").withColumnRenamed("dstaddr", "dest_ip")
+    renamed = renamed.withColumn("dstport", renamed["dstport"].cast("int"))
+    report = sgspark.replay_dataframe(renamed, ALIBABA, NEW, columns="src=source_ip,dst=dest_ip")
+    _, cli, _ = cli_replay([str(ALIBABA), str(FLOWLOGS / "alibaba.csv"), "--against", str(NEW)])
+    assert report.summary == cli
+    with pytest.raises(ReplayError, match="no column `srcaddr` for field `src`"):
+        sgspark.replay_dataframe(renamed, ALIBABA)
+
+
+def test_lines_dataframe(spark):
+    df = spark.read.text(str(FLOWLOGS / "huawei.log"))
+    report = sgspark.replay_dataframe(df, HUAWEI, lines="huawei")
+    _, cli, _ = cli_replay([str(HUAWEI), str(FLOWLOGS / "huawei.log")])
+    assert report.summary == cli
+
+
+def test_per_row_columns(spark):
+    """`evaluate_dataframe` (the per-row `mapInArrow`) gives, row for row, what the
+    replayer gives the whole file as one batch."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from replay_common import FIELDS
+    from sgeval.replay import Replayer
+
+    path = FLOWLOGS / "alibaba.csv"
+    df = spark.read.csv(str(path), header=True)
+    out = sgspark.evaluate_dataframe(df, ALIBABA, NEW)
+    cols = ["sgeval_status", "sgeval_verdict", "sgeval_rule", "sgeval_against_verdict", "sgeval_against_rule", "sgeval_agrees"]
+    assert out.columns == df.columns + cols
+    got = sorted(tuple(str(r[c]) for c in ["srcaddr", "dstaddr", "srcport", "direction", "eni-id"] + cols) for r in out.collect())
+    table = pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in FIELDS}, strings_can_be_null=True),
+    )
+    r = Replayer(ALIBABA, NEW)
+    want_cols = r.evaluate(table.to_batches()[0])
+    want = sorted(
+        tuple(str(v) for v in vals)
+        for vals in zip(
+            *[table.column(c).to_pylist() for c in ["srcaddr", "dstaddr", "srcport", "direction", "eni-id"]],
+            *[want_cols.column(c).to_pylist() for c in cols],
+        )
+    )
+    assert got == want
+    # The reply of row 1 (and other denied records whose opener would pass) wait for the report.
+    assert sum(1 for row in got if row[5] == "pending") >= 1
+
+
+def test_the_job_from_the_command_line(tmp_path):
+    """`python -m sgeval.spark replay ... --json` prints the CLI's JSON and exits 3 when the
+    change breaks carried traffic, 2 on a malformed row."""
+    logs = [str(FLOWLOGS / "alibaba.csv"), str(FLOWLOGS / "alibaba.jsonl")]
+    args = [str(ALIBABA), *logs, "--against", str(NEW)]
+    code, cli, _ = cli_replay(args)
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    job = subprocess.run(
+        [sys.executable, "-m", "sgeval.spark", "replay", *args, "--json", "--master", "local[2]"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert job.returncode == code == 3, job.stderr[-2000:]
+    assert json.loads(job.stdout) == cli
+    bad = subprocess.run(
+        [sys.executable, "-m", "sgeval.spark", "replay", str(ALIBABA), str(FLOWLOGS / "alibaba-bad.csv"),
+         "--master", "local[1]"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "sgeval: error:" in bad.stderr and "alibaba-bad.csv" in bad.stderr
