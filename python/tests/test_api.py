@@ -378,3 +378,18 @@ def test_the_batch_path_releases_the_gil():
     longest = max(b - a for a, b in window)
     assert longest > 0.005, "the batch is too short to tell"
     assert len(inside) > 100, (len(inside), longest)
+
+
+def test_answers_convert_to_pandas_rows():
+    pandas = pytest.importorskip("pandas")  # installed by .ci/run
+    c = Cloud.from_scenario(HUAWEI)
+    r = c.reach("internet", "vm-a", proto="tcp", dport="443")
+    frame = r.to_dataframe()
+    assert isinstance(frame, pandas.DataFrame)
+    assert len(frame) == len(r.regions)
+    assert list(frame["verdict"]) == [reg.verdict for reg in r.regions]
+    lint = Cloud.from_scenario(EX / "lint-huawei.json").lint()
+    frame = lint.to_dataframe()
+    assert list(frame["kind"]) == [f.kind for f in lint.findings]
+    d = sgeval.diff(Cloud.from_scenario(EX / "diff-old.json"), Cloud.from_scenario(EX / "diff-new.json"))
+    assert list(d.to_dataframe()["before"]) == [ch.before for ch in d.changes]
