@@ -524,3 +524,223 @@ fn a_scenario_starts_a_live_handle_whose_memberships_can_change() {
     assert_eq!(live.trace(&p).verdict, Verdict::Allow);
     assert_eq!(live.version(), 1);
 }
+
+/// One change of the mixed workload, replayable on a fresh [`Cloud`].
+#[derive(Clone, Debug)]
+enum Mixed {
+    Call(String, Request),
+    Attach(String, Vec<IpAddr>, Vec<String>),
+    SetGroups(String, Vec<String>),
+    Detach(String),
+}
+
+impl Mixed {
+    /// Applies the change to `cloud`: the provider's answer or whether the cloud took it.
+    fn apply(&self, cloud: &mut Cloud) -> Result<String, String> {
+        match self {
+            Mixed::Call(api, request) => {
+                let r = cloud.call(api, request);
+                Ok(format!("{} {}", r.status, r.body))
+            }
+            Mixed::Attach(name, ips, groups) => cloud.attach(name, ips, groups).map(|k| k.to_string()),
+            Mixed::SetGroups(name, groups) => cloud.set_groups(name, groups).map(|k| k.to_string()),
+            Mixed::Detach(name) => cloud.detach(name).map(|k| k.to_string()),
+        }
+        .map_err(|e: sgeval::cloud::EndpointError| e.code().to_owned())
+    }
+}
+
+#[test]
+fn provider_membership_calls_and_handle_membership_changes_mix() {
+    let provider = Provider::Ecs;
+    let live = Live::new(provider, Default::default());
+    let ecs = |params: Value| Request {
+        params: Some(params),
+        ..Default::default()
+    };
+    let mut log: Vec<Mixed> = Vec::new();
+    let mut groups = Vec::new();
+    for _ in 0..3 {
+        let r = live.call(
+            "CreateSecurityGroup",
+            &ecs(json!({"RegionId": "eu-central-1", "VpcId": "vpc-main"})),
+        );
+        groups.push(r.created.clone().unwrap());
+        log.push(Mixed::Call(
+            "CreateSecurityGroup".into(),
+            ecs(json!({"RegionId": "eu-central-1", "VpcId": "vpc-main"})),
+        ));
+    }
+    let mut rng = Rng(7);
+    let mut names: Vec<String> = Vec::new();
+    let mut next = 0u32;
+    let mut kinds = [0usize; 7];
+    for step in 0..160 {
+        let kind = if names.is_empty() { 0 } else { rng.below(7) };
+        let name = if names.is_empty() {
+            String::new()
+        } else {
+            rng.pick(&names).clone()
+        };
+        let group = rng.pick(&groups).clone();
+        let op = match kind {
+            0 => {
+                next += 1;
+                let n = format!("vm-{next}");
+                let ip: IpAddr = format!("10.0.{}.{}", next / 200, next % 200 + 1).parse().unwrap();
+                Mixed::Attach(n, vec![ip], vec![group])
+            }
+            1 | 2 => Mixed::Call(
+                if kind == 1 {
+                    "JoinSecurityGroup"
+                } else {
+                    "LeaveSecurityGroup"
+                }
+                .into(),
+                ecs(json!({"RegionId": "eu-central-1", "SecurityGroupId": group, "InstanceId": name})),
+            ),
+            3 => {
+                let mut set = vec![group];
+                let other = rng.pick(&groups).clone();
+                if !set.contains(&other) {
+                    set.push(other);
+                }
+                Mixed::SetGroups(name, set)
+            }
+            4 => Mixed::Detach(name),
+            _ => {
+                // A rule that admits another group's members, so memberships change answers.
+                let source = rng.pick(&groups).clone();
+                let port = 20 + rng.below(5);
+                Mixed::Call(
+                    "AuthorizeSecurityGroup".into(),
+                    ecs(json!({"RegionId": "eu-central-1", "SecurityGroupId": group,
+                        "Permissions": [{"IpProtocol": "TCP", "PortRange": format!("{port}/{port}"),
+                            "SourceGroupId": source, "Policy": if rng.below(4) == 0 { "drop" } else { "accept" },
+                            "Priority": 1 + rng.below(3)}]})),
+                )
+            }
+        };
+        let before = live.version();
+        let got: Result<String, String> = match &op {
+            Mixed::Call(api, request) => {
+                let r = live.call(api, request);
+                Ok(format!("{} {}", r.status, r.body))
+            }
+            Mixed::Attach(n, ips, g) => live
+                .attach(n, ips, g)
+                .map(|_| String::new())
+                .map_err(|e| e.to_string()),
+            Mixed::SetGroups(n, g) => live
+                .set_groups(n, g)
+                .map(|_| String::new())
+                .map_err(|e| e.to_string()),
+            Mixed::Detach(n) => live.detach(n).map(|_| String::new()).map_err(|e| e.to_string()),
+        };
+        if got.is_ok() {
+            kinds[kind] += 1;
+        }
+        match (&op, &got) {
+            (Mixed::Attach(n, ..), Ok(_)) => names.push(n.clone()),
+            (Mixed::Detach(n), Ok(_)) => names.retain(|x| x != n),
+            _ => {}
+        }
+        // A call always publishes (its call counter moved); a refused membership change does not.
+        let published = matches!(op, Mixed::Call(..)) || got.is_ok();
+        assert_eq!(
+            live.version(),
+            before + u64::from(published),
+            "step {step}: {op:?}"
+        );
+        log.push(op.clone());
+        // A fresh cloud replaying the log answers every change the same and ends in the same
+        // state; the handle's compiled engine answers as the reference on it.
+        let mut model = Cloud::new(provider, Default::default());
+        let mut last = Ok(String::new());
+        for o in &log {
+            last = o.apply(&mut model);
+        }
+        if let (Mixed::Call(..), Ok(want)) = (&op, &last) {
+            assert_eq!(got.as_ref().ok(), Some(want), "step {step}: {op:?}");
+        }
+        assert_eq!(got.is_ok(), last.is_ok(), "step {step}: {op:?} {got:?} {last:?}");
+        let snapshot = live.snapshot();
+        assert!(snapshot.is_compiled());
+        assert_eq!(
+            snapshot.cloud().endpoints(),
+            model.endpoints(),
+            "step {step}: {op:?}"
+        );
+        let reference = reference::Evaluator::new(&model);
+        let ips: Vec<IpAddr> = model.endpoints().iter().flat_map(|e| e.ips.clone()).collect();
+        for &src in &ips {
+            for &dst in &ips {
+                for port in 20..25 {
+                    let p = Packet::tcp(src, dst, port);
+                    assert_eq!(
+                        snapshot.trace(&p),
+                        flow::trace(&model, &reference, &p),
+                        "step {step}: {op:?}: {p}"
+                    );
+                }
+            }
+        }
+    }
+    // Every kind of change took effect at least once.
+    assert!(kinds.iter().all(|&n| n > 0), "{kinds:?}");
+}
+
+#[test]
+fn a_scenario_with_endpoint_calls_starts_a_live_handle() {
+    let scenario = Scenario::from_json(
+        r#"{"provider": "ecs",
+            "calls": [
+              {"api": "CreateSecurityGroup", "ref": "web", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-main"}},
+              {"api": "CreateSecurityGroup", "ref": "ops", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-main"}},
+              {"api": "CreateSecurityGroup", "ref": "app", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-main"}},
+              {"api": "AuthorizeSecurityGroup", "params": {"RegionId": "eu-central-1", "SecurityGroupId": "$web",
+                "Permissions": [{"IpProtocol": "TCP", "PortRange": "22/22", "SourceGroupId": "$ops", "Policy": "accept", "Priority": 1}]}},
+              {"api": "AttachEndpoint", "body": {"name": "vm-1", "ips": ["10.0.1.10"], "groups": ["$web"]}},
+              {"api": "AttachEndpoint", "body": {"name": "vm-2", "ips": ["10.0.1.11"], "groups": ["$web"]}},
+              {"api": "AttachEndpoint", "body": {"name": "vm-3", "ips": ["10.0.1.12"], "groups": ["$app"]}},
+              {"api": "JoinSecurityGroup", "params": {"SecurityGroupId": "$ops", "InstanceId": "vm-3"}},
+              {"api": "DetachEndpoint", "body": {"name": "vm-2"}}],
+            "endpoints": [{"name": "vm-4", "ips": ["10.0.1.13"], "groups": ["$ops"]}]}"#,
+    )
+    .unwrap();
+    let live = Live::from_scenario(&scenario).unwrap();
+    let want = scenario.build().unwrap();
+    let snapshot = live.snapshot();
+    assert_eq!(snapshot.version(), 0);
+    // No endpoint twice: vm-1, vm-3 (vm-2 detached), then vm-4.
+    let names: Vec<&str> = snapshot
+        .cloud()
+        .endpoints()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["vm-1", "vm-3", "vm-4"]);
+    assert_eq!(snapshot.cloud().endpoints(), want.endpoints());
+    let ssh = |from: &str| Packet::tcp(from.parse().unwrap(), "10.0.1.10".parse().unwrap(), 22);
+    // vm-3 joined ops, so it reaches vm-1's ssh; vm-4 is in ops too.
+    assert_eq!(live.trace(&ssh("10.0.1.12")).verdict, Verdict::Allow);
+    assert_eq!(live.trace(&ssh("10.0.1.13")).verdict, Verdict::Allow);
+    // Memberships keep changing, through the provider and through the handle.
+    let ops = want.group(want.endpoints()[2].groups[0]).unwrap().id.clone();
+    let app = want.group(want.endpoints()[1].groups[0]).unwrap().id.clone();
+    let r = live.call(
+        "LeaveSecurityGroup",
+        &Request {
+            params: Some(json!({"SecurityGroupId": ops, "InstanceId": "vm-3"})),
+            ..Default::default()
+        },
+    );
+    assert!(r.is_success(), "{} {}", r.status, r.body);
+    assert_eq!(live.trace(&ssh("10.0.1.12")).verdict, Verdict::Deny);
+    // (Not web: ECS admits members of the same group by default.)
+    live.set_groups("vm-4", &[app]).unwrap();
+    assert_eq!(live.trace(&ssh("10.0.1.13")).verdict, Verdict::Deny);
+    live.detach("vm-1").unwrap();
+    assert_eq!(live.snapshot().cloud().endpoints().len(), 2);
+    assert_eq!(live.version(), 3);
+}
