@@ -422,7 +422,7 @@ pub fn load_scenario(text: &str, limits: Option<&Limits>) -> Result<Scenario, Lo
     check_text(text, limits.unwrap_or(&Limits::default()))?;
     let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError::Json(e.to_string()))?;
     check_value(&value, limits)?;
-    Ok(Scenario::from_value(&value)?)
+    Ok(Scenario::from_owned_value(value)?)
 }
 
 /// Loads a scenario that may hold a whole account's state: as [`load_scenario`] with the
@@ -441,7 +441,7 @@ pub fn load_account_scenario(text: &str) -> Result<Scenario, LoadError> {
         .unwrap_or_default()
         .account();
     check_value(&value, Some(&limits))?;
-    Ok(Scenario::from_value(&value)?)
+    Ok(Scenario::from_owned_value(value)?)
 }
 
 #[cfg(test)]

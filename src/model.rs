@@ -3,7 +3,7 @@
 //! provider front ends; it changes only through a [`Transaction`], which applies whole
 //! or not at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use crate::decision::RuleRef;
@@ -157,6 +157,10 @@ pub(crate) struct Model {
     /// How many rules have each id (kept by every [`Transaction`] mutation and undo), so
     /// pinning an id checks it in constant time, not by scanning every rule.
     rule_ids: HashMap<String, u32>,
+    /// The groups with each id (kept like `rule_ids`), so [`Model::group_by_id`] is a
+    /// lookup, not a scan of every group; a set, because nothing stops two groups sharing
+    /// an id, and the lowest key is the one a scan in key order found first.
+    group_ids: HashMap<String, BTreeSet<GroupKey>>,
     next_group: u32,
     next_rule: u32,
     next_address_group: u32,
@@ -190,6 +194,7 @@ impl Model {
             by_name: HashMap::new(),
             by_addr: HashMap::new(),
             rule_ids: HashMap::new(),
+            group_ids: HashMap::new(),
             next_group: 1,
             next_rule: 1,
             next_address_group: 1,
@@ -241,6 +246,18 @@ impl Model {
         }
     }
 
+    /// Counts group `key` in (`add`) or out of the group id index under `id`.
+    fn index_group(&mut self, id: &str, key: GroupKey, add: bool) {
+        if add {
+            self.group_ids.entry(id.to_owned()).or_default().insert(key);
+        } else if let Some(keys) = self.group_ids.get_mut(id) {
+            keys.remove(&key);
+            if keys.is_empty() {
+                self.group_ids.remove(id);
+            }
+        }
+    }
+
     /// Whether the providers' count quotas hold ([`crate::options::Quotas`]).
     pub(crate) fn enforces_quotas(&self) -> bool {
         self.options.quotas == crate::options::Quotas::Enforced
@@ -263,7 +280,8 @@ impl Model {
 
     /// A group by its provider id.
     pub(crate) fn group_by_id(&self, id: &str) -> Option<&Group> {
-        self.groups.values().find(|g| g.id == id)
+        let key = self.group_ids.get(id)?.first()?;
+        self.groups.get(key)
     }
 
     /// A rule by reference.

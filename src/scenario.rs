@@ -275,17 +275,33 @@ impl Scenario {
     /// Malformed JSON, a missing or mistyped field, an unknown provider or api.
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ScenarioError::Json(e.to_string()))?;
-        Scenario::from_value(&value)
+        Scenario::from_owned_value(value)
     }
 
-    /// Parses a scenario from a JSON value.
+    /// Parses a scenario from a JSON value (a copy of it: [`Scenario::from_owned_value`]
+    /// moves the requests out instead).
     ///
     /// # Errors
     /// As [`Scenario::from_json`].
     pub fn from_value(value: &Value) -> Result<Scenario, ScenarioError> {
-        let root = value
-            .as_object()
-            .ok_or_else(|| field_err("(root)", format!("expected an object, found {}", describe(value))))?;
+        Scenario::from_owned_value(value.clone())
+    }
+
+    /// Parses a scenario from a JSON value it takes: each call's request is moved out of
+    /// it, not copied, so an account-sized scenario is not held twice.
+    ///
+    /// # Errors
+    /// As [`Scenario::from_json`].
+    pub fn from_owned_value(value: Value) -> Result<Scenario, ScenarioError> {
+        let mut root = match value {
+            Value::Object(root) => root,
+            other => {
+                return Err(field_err(
+                    "(root)",
+                    format!("expected an object, found {}", describe(&other)),
+                ))
+            }
+        };
         for key in root.keys() {
             if ![
                 "provider",
@@ -305,7 +321,7 @@ impl Scenario {
                 ));
             }
         }
-        let provider_text = string_field(root, "provider", "(root)")?
+        let provider_text = string_field(&root, "provider", "(root)")?
             .ok_or_else(|| field_err("provider", "missing (ecs, ens, huawei or gcore)"))?;
         let provider: Provider = provider_text
             .parse()
@@ -333,7 +349,7 @@ impl Scenario {
                 serde_json::from_value(v.clone()).map_err(|e| field_err("options", e.to_string()))?
             }
         };
-        let calls_value = root.get("calls").cloned().unwrap_or(Value::Array(vec![]));
+        let calls_value = root.remove("calls").unwrap_or(Value::Array(vec![]));
         let Value::Array(call_values) = calls_value else {
             return Err(field_err(
                 "calls",
@@ -342,11 +358,17 @@ impl Scenario {
         };
         let mut calls = Vec::with_capacity(call_values.len());
         let mut refs: BTreeMap<String, usize> = BTreeMap::new();
-        for (index, v) in call_values.iter().enumerate() {
+        for (index, v) in call_values.into_iter().enumerate() {
             let path = format!("calls[{index}]");
-            let obj = v
-                .as_object()
-                .ok_or_else(|| field_err(&path, format!("expected an object, found {}", describe(v))))?;
+            let mut obj = match v {
+                Value::Object(obj) => obj,
+                other => {
+                    return Err(field_err(
+                        &path,
+                        format!("expected an object, found {}", describe(&other)),
+                    ))
+                }
+            };
             for key in obj.keys() {
                 if ![
                     "api",
@@ -368,7 +390,7 @@ impl Scenario {
                     ));
                 }
             }
-            let api = string_field(obj, "api", &path)?
+            let api = string_field(&obj, "api", &path)?
                 .ok_or_else(|| field_err(format!("{path}.api"), "missing"))?;
             if !provider.apis().contains(&api.as_str()) && !ENDPOINT_APIS.contains(&api.as_str()) {
                 return Err(ScenarioError::UnknownApi {
@@ -378,7 +400,7 @@ impl Scenario {
                     known: provider.apis().join(", "),
                 });
             }
-            let reference = string_field(obj, "ref", &path)?;
+            let reference = string_field(&obj, "ref", &path)?;
             if let Some(r) = &reference {
                 if r.is_empty()
                     || !r
@@ -397,7 +419,7 @@ impl Scenario {
                     ));
                 }
             }
-            let params = obj.get("params").cloned();
+            let params = obj.remove("params");
             if let Some(p) = &params {
                 if !p.is_object() {
                     return Err(field_err(
@@ -406,7 +428,7 @@ impl Scenario {
                     ));
                 }
             }
-            let body = obj.get("body").cloned();
+            let body = obj.remove("body");
             if let Some(b) = &body {
                 if !b.is_object() {
                     return Err(field_err(
@@ -415,11 +437,11 @@ impl Scenario {
                     ));
                 }
             }
-            let req_path = string_field(obj, "path", &path)?;
-            let id = string_field(obj, "id", &path)?;
+            let req_path = string_field(&obj, "path", &path)?;
+            let id = string_field(&obj, "id", &path)?;
             let ids = match obj.get("ids") {
                 None | Some(Value::Null) => None,
-                Some(_) => Some(string_list(obj, "ids", &path)?),
+                Some(_) => Some(string_list(&obj, "ids", &path)?),
             };
             let defaults = match obj.get("defaults") {
                 None | Some(Value::Null) => true,
@@ -458,13 +480,13 @@ impl Scenario {
                 defaults,
             });
         }
-        let endpoint_values = match root.get("endpoints") {
+        let endpoint_values = match root.remove("endpoints") {
             None | Some(Value::Null) => vec![],
-            Some(Value::Array(a)) => a.clone(),
+            Some(Value::Array(a)) => a,
             Some(other) => {
                 return Err(field_err(
                     "endpoints",
-                    format!("expected an array, found {}", describe(other)),
+                    format!("expected an array, found {}", describe(&other)),
                 ))
             }
         };
@@ -500,20 +522,20 @@ impl Scenario {
             endpoints.push(EndpointSpec { name, ips, groups });
         }
         let acknowledged = acknowledgements(root.get("acknowledged"))?;
-        let unresolved = match root.get("unresolved") {
+        let unresolved = match root.remove("unresolved") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    serde_json::from_value(v.clone())
+                    serde_json::from_value(v)
                         .map_err(|e| field_err(format!("unresolved[{i}]"), e.to_string()))
                 })
                 .collect::<Result<_, _>>()?,
             Some(other) => {
                 return Err(field_err(
                     "unresolved",
-                    format!("expected an array, found {}", describe(other)),
+                    format!("expected an array, found {}", describe(&other)),
                 ))
             }
         };

@@ -111,19 +111,29 @@ impl<'m> Transaction<'m> {
                 Undo::RemoveGroup(key) => {
                     if let Some(g) = m.groups.remove(&key) {
                         m.index_rules(&g.rules, false);
+                        m.index_group(&g.id, key, false);
                     }
                 }
                 Undo::Group(g) => {
                     m.index_rules(&g.rules, true);
-                    if let Some(cur) = m.groups.insert(g.key, *g) {
+                    let (key, id) = (g.key, g.id.clone());
+                    if let Some(cur) = m.groups.insert(key, *g) {
                         m.index_rules(&cur.rules, false);
+                        m.index_group(&cur.id, key, false);
                     }
+                    // After the removal: the restored group may have the same id.
+                    m.index_group(&id, key, true);
                 }
                 Undo::GroupFields(g) => {
                     if let Some(cur) = m.groups.get_mut(&g.key) {
                         let rules = std::mem::take(&mut cur.rules);
-                        *cur = *g;
+                        let before = std::mem::replace(cur, *g);
                         cur.rules = rules;
+                        if before.id != cur.id {
+                            let (key, id) = (cur.key, cur.id.clone());
+                            m.index_group(&before.id, key, false);
+                            m.index_group(&id, key, true);
+                        }
                     }
                 }
                 Undo::TruncateRules { group, len } => {
@@ -185,9 +195,13 @@ impl<'m> Transaction<'m> {
             .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
         let key = group.key;
         m.index_rules(&group.rules, true);
+        m.index_group(&group.id, key, true);
         self.journal.push(match m.groups.insert(key, group) {
             Some(old) => {
                 m.index_rules(&old.rules, false);
+                if old.id != m.groups[&key].id {
+                    m.index_group(&old.id, key, false);
+                }
                 Undo::Group(Box::new(old))
             }
             None => Undo::RemoveGroup(key),
@@ -237,16 +251,25 @@ impl<'m> Transaction<'m> {
         }
     }
 
-    /// Mutable access to a group, for changes to its own fields (not its key, not its
-    /// rules: the rule id index does not see them). Journals the whole group: for rare
-    /// edits only.
-    pub(crate) fn group_mut(&mut self, key: GroupKey) -> Option<&mut Group> {
-        let g = self.model.groups.get_mut(&key)?;
+    /// Changes a group's own fields with `f` (not its key, not its rules: the rule id
+    /// index does not see them; a changed id is re-indexed). Journals the whole group: for
+    /// rare edits only. Whether the group exists.
+    pub(crate) fn group_mut(&mut self, key: GroupKey, f: impl FnOnce(&mut Group)) -> bool {
+        let Some(g) = self.model.groups.get_mut(&key) else {
+            return false;
+        };
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(g.clone())));
         }
         self.touched.insert(key);
-        Some(g)
+        let before = g.id.clone();
+        f(g);
+        if g.id != before {
+            let id = g.id.clone();
+            self.model.index_group(&before, key, false);
+            self.model.index_group(&id, key, true);
+        }
+        true
     }
 
     /// Adds an address group built with the key from [`Model::next_address_group_key`]
@@ -420,8 +443,9 @@ impl<'m> Transaction<'m> {
         let Some(old) = self.model.groups.remove(&key) else {
             return false;
         };
-        // Its rules leave the id index with it (a rollback counts them back in).
+        // Its rules and its id leave the id indexes with it (a rollback counts them back in).
         self.model.index_rules(&old.rules, false);
+        self.model.index_group(&old.id, key, false);
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(old)));
         }
@@ -581,7 +605,13 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::GroupFields(Box::new(g.clone())));
             g.rules = rules;
         }
+        let before = g.id.clone();
         f(g);
+        if g.id != before {
+            let id = g.id.clone();
+            self.model.index_group(&before, key, false);
+            self.model.index_group(&id, key, true);
+        }
         self.touched.insert(key);
     }
 
@@ -844,12 +874,12 @@ mod tests {
             }
             Op::Policy(g) => {
                 let Some(g) = nth_group(t, g) else { return };
-                if let Some(group) = t.group_mut(g) {
+                t.group_mut(g, |group| {
                     group.kind = GroupKind::EcsBasic {
                         inner: InnerPolicy::Drop,
                     };
                     group.name = format!("renamed-{step}");
-                }
+                });
                 assert_eq!(t.groups[&g].name, format!("renamed-{step}"));
             }
             Op::AddressGroup => {
@@ -1006,6 +1036,15 @@ mod tests {
                 *counted.entry(r.id.clone()).or_insert(0) += 1;
             }
             prop_assert_eq!(&m.rule_ids, &counted);
+            // So does the group id index, and every group is found by its id.
+            let mut groups: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
+            for g in m.groups.values() {
+                groups.entry(g.id.clone()).or_default().insert(g.key);
+            }
+            prop_assert_eq!(&m.group_ids, &groups);
+            for g in m.groups.values() {
+                prop_assert_eq!(m.group_by_id(&g.id).map(|f| f.key), m.groups.values().find(|f| f.id == g.id).map(|f| f.key));
+            }
         }
     }
 

@@ -236,12 +236,12 @@ pub(super) fn modify_policy(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
     }
     // `target` found the group in this call.
     let key = target.key;
-    if let Some(group) = cloud.group_mut(key) {
+    cloud.group_mut(key, |group| {
         group.kind = GroupKind::EcsBasic { inner };
         if let Value::Object(m) = &mut group.shown {
             m.insert("InnerAccessPolicy".into(), Value::String(shown.into()));
         }
-    }
+    });
     Ok((Map::new(), None))
 }
 
