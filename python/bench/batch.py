@@ -99,8 +99,9 @@ def main() -> int:
         return elapsed
 
     def rust_batch() -> float:
-        return engine._native._rust_batch_seconds("web", "ingress", cols["src"], cols["dst"], cols["protocol"],
-                                                   cols["src_port"], cols["dst_port"], 1)
+        return engine._native._rust_batch_seconds(
+            "web", "ingress", (cols["src"], cols["dst"], cols["protocol"], cols["src_port"], cols["dst_port"],
+                               None, None, None), 1)
 
     # Warm up both (page in the tables and the arrays).
     python_batch()

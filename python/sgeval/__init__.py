@@ -616,20 +616,20 @@ class Cloud:
               established: bool = False, family: Optional[str] = None, engine: str = "compiled") -> Flow:
         """One packet, as ``sgeval check``: sides are endpoint names or addresses; ports
         and ICMP type/code default as the CLI's (source port 49152, echo request)."""
-        return Flow._of(self._native.check(str(src), str(dst), str(proto), dport, sport, icmp_type, icmp_code,
-                                           established, family, engine))
+        return Flow._of(self._native.check(_spec(src, dst, proto, dport, sport, icmp_type, icmp_code,
+                                                 established, family), engine))
 
     def trace(self, packet: Packet, *, engine: str = "reference") -> Flow:
         """A raw packet's flow (no defaults filled in), by the reference evaluator (the
         oracle) or the compiled engine."""
-        return Flow._of(self._native.trace(*packet._args(), engine))
+        return Flow._of(self._native.trace(packet._args(), engine))
 
     def why(self, src: str, dst: str, proto: Proto, dport: Optional[int] = None, *,
             sport: Optional[int] = None, icmp_type: Optional[int] = None, icmp_code: Optional[int] = None,
             established: bool = False, family: Optional[str] = None) -> Tuple[HopWhy, ...]:
         """For each hop, every rule that did not decide and the first field it failed."""
-        hops = json.loads(self._native.why(str(src), str(dst), str(proto), dport, sport, icmp_type, icmp_code,
-                                           established, family))
+        hops = json.loads(self._native.why(_spec(src, dst, proto, dport, sport, icmp_type, icmp_code,
+                                                 established, family)))
         return tuple(HopWhy(h["endpoint"], h["direction"],
                             tuple(Miss(m["rule_id"], m["group_id"], m["why"], m["detail"]) for m in h["misses"]))
                      for h in hops)
@@ -638,8 +638,8 @@ class Cloud:
             sport: Optional[int] = None, icmp_type: Optional[int] = None, icmp_code: Optional[int] = None,
             established: bool = False, family: Optional[str] = None) -> Optional[Fix]:
         """The smallest single-rule change that flips the verdict, or None."""
-        d = json.loads(self._native.fix(str(src), str(dst), str(proto), dport, sport, icmp_type, icmp_code,
-                                        established, family))
+        d = json.loads(self._native.fix(_spec(src, dst, proto, dport, sport, icmp_type, icmp_code,
+                                              established, family)))
         if d is None:
             return None
         return Fix(endpoint=d["endpoint"], direction=d["direction"], summary=d["summary"], call=d["call"],
@@ -760,6 +760,13 @@ def _columns(batch: Any, columns: Mapping[str, Any]) -> Dict[str, Any]:
     return got
 
 
+def _spec(src: str, dst: str, proto: Proto, dport: Optional[int], sport: Optional[int],
+          icmp_type: Optional[int], icmp_code: Optional[int], established: bool,
+          family: Optional[str]) -> Tuple[Any, ...]:
+    """What the native check, why and fix take: one tuple."""
+    return (str(src), str(dst), str(proto), dport, sport, icmp_type, icmp_code, established, family)
+
+
 def _batch_args(got: Mapping[str, Any]) -> Tuple[Any, ...]:
     return tuple(got.get(k) for k in _COLUMNS)
 
@@ -778,17 +785,17 @@ class Engine:
 
     def evaluate(self, endpoint: str, direction: str, packet: Packet) -> Decision:
         """The decision of ``endpoint``'s groups for ``packet`` in ``direction``."""
-        d, i = self._native.evaluate(endpoint, direction, *packet._args())
+        d, i = self._native.evaluate(endpoint, direction, packet._args())
         return Decision._of(json.loads(d), i)
 
     def evaluate_reference(self, endpoint: str, direction: str, packet: Packet) -> Decision:
         """The same question answered by the reference evaluator (the oracle)."""
-        d, i = self._native.evaluate_reference(endpoint, direction, *packet._args())
+        d, i = self._native.evaluate_reference(endpoint, direction, packet._args())
         return Decision._of(json.loads(d), i)
 
     def trace(self, packet: Packet) -> Flow:
         """``packet``'s flow decided by this engine."""
-        return Flow._of(self._native.trace(*packet._args()))
+        return Flow._of(self._native.trace(packet._args()))
 
     def evaluate_batch(self, endpoint: str, direction: str, batch: Any = None, **columns: Any) -> BatchResult:
         """Decides many packets at one endpoint and direction. Columns come from ``batch``
@@ -798,7 +805,7 @@ class Engine:
         ``established`` (bool). Arrays of these types are read in place (Arrow C data
         interface), and the GIL is released while deciding."""
         got = _columns(batch, columns)
-        verdict, rule, reason = self._native.evaluate_batch(endpoint, direction, *_batch_args(got))
+        verdict, rule, reason = self._native.evaluate_batch(endpoint, direction, _batch_args(got))
         return BatchResult(verdict, rule, reason, self.rule_ids)
 
 
@@ -851,17 +858,17 @@ class Live:
 
     def trace(self, packet: Packet) -> Tuple[Flow, int]:
         """``packet``'s flow in the current state, and that state's version."""
-        f, v = self._native.trace(*packet._args())
+        f, v = self._native.trace(packet._args())
         return Flow._of(f), v
 
     def evaluate(self, endpoint: str, direction: str, packet: Packet) -> Tuple[Decision, int]:
         """One decision in the current state, and that state's version."""
-        d, v = self._native.evaluate(endpoint, direction, *packet._args())
+        d, v = self._native.evaluate(endpoint, direction, packet._args())
         return Decision._of(json.loads(d)), v
 
     def evaluate_batch(self, endpoint: str, direction: str, batch: Any = None, **columns: Any) -> BatchResult:
         """As :meth:`Engine.evaluate_batch`, every packet in one snapshot (``version``)."""
         got = _columns(batch, columns)
         (verdict, rule, reason), version, rule_ids = self._native.evaluate_batch(endpoint, direction,
-                                                                                 *_batch_args(got))
+                                                                                 _batch_args(got))
         return BatchResult(verdict, rule, reason, tuple(rule_ids), version)

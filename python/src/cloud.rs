@@ -234,94 +234,26 @@ impl NativeCloud {
     }
 
     /// One packet, as `sgeval check`: the flow with each hop's decision (JSON).
-    #[pyo3(signature = (src, dst, proto, dport, sport, icmp_type, icmp_code, established, family, engine))]
-    #[allow(clippy::too_many_arguments)]
-    fn check(
-        &self,
-        py: Python<'_>,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        dport: Option<i64>,
-        sport: Option<i64>,
-        icmp_type: Option<i64>,
-        icmp_code: Option<i64>,
-        established: bool,
-        family: Option<&str>,
-        engine: &str,
-    ) -> PyResult<String> {
-        let spec = packet::spec(
-            src,
-            dst,
-            proto,
-            dport,
-            sport,
-            icmp_type,
-            icmp_code,
-            established,
-            family,
-        )?;
+    #[pyo3(signature = (spec, engine))]
+    fn check(&self, py: Python<'_>, spec: packet::SpecArgs, engine: &str) -> PyResult<String> {
+        let spec = spec.spec()?;
         let state = self.snapshot();
         let packet = spec_packet(&state.cloud, &spec)?;
         trace(py, &state, &packet, engine)
     }
 
     /// A raw packet (every field as given) traced through the cloud (JSON flow).
-    #[pyo3(signature = (src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established, engine))]
-    #[allow(clippy::too_many_arguments)]
-    fn trace(
-        &self,
-        py: Python<'_>,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
-        engine: &str,
-    ) -> PyResult<String> {
-        let packet = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+    #[pyo3(signature = (packet, engine))]
+    fn trace(&self, py: Python<'_>, packet: packet::RawArgs, engine: &str) -> PyResult<String> {
+        let packet = packet.packet()?;
         trace(py, &self.snapshot(), &packet, engine)
     }
 
     /// Why each hop decided as it did: every other rule and the first field it failed
     /// (`sgeval check --why`), as JSON `[{"endpoint", "direction", "misses": [...]}]`.
-    #[pyo3(signature = (src, dst, proto, dport, sport, icmp_type, icmp_code, established, family))]
-    #[allow(clippy::too_many_arguments)]
-    fn why(
-        &self,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        dport: Option<i64>,
-        sport: Option<i64>,
-        icmp_type: Option<i64>,
-        icmp_code: Option<i64>,
-        established: bool,
-        family: Option<&str>,
-    ) -> PyResult<String> {
-        let spec = packet::spec(
-            src,
-            dst,
-            proto,
-            dport,
-            sport,
-            icmp_type,
-            icmp_code,
-            established,
-            family,
-        )?;
+    #[pyo3(signature = (spec))]
+    fn why(&self, spec: packet::SpecArgs) -> PyResult<String> {
+        let spec = spec.spec()?;
         let state = self.snapshot();
         let cloud = &state.cloud;
         let packet = spec_packet(cloud, &spec)?;
@@ -340,31 +272,9 @@ impl NativeCloud {
 
     /// The smallest single-rule change that flips the flow's verdict (`sgeval check --fix`),
     /// as JSON, or `null` when none does.
-    #[pyo3(signature = (src, dst, proto, dport, sport, icmp_type, icmp_code, established, family))]
-    #[allow(clippy::too_many_arguments)]
-    fn fix(
-        &self,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        dport: Option<i64>,
-        sport: Option<i64>,
-        icmp_type: Option<i64>,
-        icmp_code: Option<i64>,
-        established: bool,
-        family: Option<&str>,
-    ) -> PyResult<String> {
-        let spec = packet::spec(
-            src,
-            dst,
-            proto,
-            dport,
-            sport,
-            icmp_type,
-            icmp_code,
-            established,
-            family,
-        )?;
+    #[pyo3(signature = (spec))]
+    fn fix(&self, spec: packet::SpecArgs) -> PyResult<String> {
+        let spec = spec.spec()?;
         let state = self.snapshot();
         let cloud = &state.cloud;
         let packet = spec_packet(cloud, &spec)?;

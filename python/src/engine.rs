@@ -16,7 +16,7 @@ use arrow::datatypes::DataType;
 use arrow::pyarrow::{FromPyArrow, ToPyArrow};
 use pyo3::prelude::*;
 use sgeval::flow;
-use sgeval::{compile, Cloud, ConnState, Decision, Direction, EndpointKey, Packet, Reason, RuleKey};
+use sgeval::{compile, Cloud, ConnState, Decision, EndpointKey, Packet, Reason, RuleKey};
 
 use crate::cloud::NativeCloud;
 use crate::errors::{field_error, plain, BuildError, PacketError};
@@ -182,18 +182,26 @@ fn typed<T: Array + Clone + 'static>(field: &'static str, array: ArrayRef, want:
     })
 }
 
+/// The arrays of a batch as the Python side passes them (one tuple, `_batch_args`): `src`,
+/// `dst`, `protocol`, then the optional `src_port`, `dst_port`, `icmp_type`, `icmp_code`,
+/// `established` (`None` where not given).
+#[derive(FromPyObject)]
+pub struct ColumnArgs<'py>(
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+    Option<Bound<'py, PyAny>>,
+);
+
 impl Columns {
-    #[allow(clippy::too_many_arguments)]
-    pub fn import(
-        src: &Bound<'_, PyAny>,
-        dst: &Bound<'_, PyAny>,
-        protocol: &Bound<'_, PyAny>,
-        src_port: Option<&Bound<'_, PyAny>>,
-        dst_port: Option<&Bound<'_, PyAny>>,
-        icmp_type: Option<&Bound<'_, PyAny>>,
-        icmp_code: Option<&Bound<'_, PyAny>>,
-        established: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Columns> {
+    /// The columns of `args`, each checked: an Arrow array (read in place) of the expected
+    /// type, without nulls, as long as `src`.
+    pub fn import(args: &ColumnArgs<'_>) -> PyResult<Columns> {
+        let ColumnArgs(src, dst, protocol, src_port, dst_port, icmp_type, icmp_code, established) = args;
         let s = import("src", src)?;
         let len = s.len();
         let check = |field: &'static str, a: ArrayRef| -> PyResult<ArrayRef> {
@@ -205,8 +213,9 @@ impl Columns {
             }
             Ok(a)
         };
-        let opt = |field: &'static str, o: Option<&Bound<'_, PyAny>>| -> PyResult<Option<ArrayRef>> {
-            o.map(|o| import(field, o).and_then(|a| check(field, a)))
+        let opt = |field: &'static str, o: &Option<Bound<'_, PyAny>>| -> PyResult<Option<ArrayRef>> {
+            o.as_ref()
+                .map(|o| import(field, o).and_then(|a| check(field, a)))
                 .transpose()
         };
         Ok(Columns {
@@ -319,13 +328,12 @@ pub struct BatchOut {
 /// Packets in chunks of this many are formed from the columns and decided together.
 pub const CHUNK: usize = 1024;
 
-/// Decides every row of `columns` at `endpoint` and `direction`.
+/// Decides every row of `columns`, `CHUNK` packets at a time: `decide` fills the decisions
+/// of a chunk of packets (the compiled engine's batch path, or a snapshot one by one).
 pub fn run_batch(
-    engine: &compile::Engine,
     rules: &RuleTable,
-    endpoint: EndpointKey,
-    direction: Direction,
     columns: &Columns,
+    mut decide: impl FnMut(&[Packet], &mut [Decision]),
 ) -> Result<BatchOut, String> {
     let n = columns.len;
     let mut out = BatchOut {
@@ -343,7 +351,7 @@ pub fn run_batch(
         let m = CHUNK.min(n - start);
         let (packets, decided) = (&mut packets[..m], &mut decisions[..m]);
         columns.fill(start, packets)?;
-        engine.evaluate_batch(endpoint, direction, packets, decided);
+        decide(packets, decided);
         let rows = start..start + m;
         let (verdict, rule, reason) = (
             &mut out.verdict[rows.clone()],
@@ -434,33 +442,11 @@ impl NativeEngine {
     }
 
     /// One decision at an endpoint and direction (JSON), with the rule's number.
-    #[pyo3(signature = (endpoint, direction, src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established))]
-    #[allow(clippy::too_many_arguments)]
-    fn evaluate(
-        &self,
-        endpoint: &str,
-        direction: &str,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
-    ) -> PyResult<(String, i32)> {
+    #[pyo3(signature = (endpoint, direction, packet))]
+    fn evaluate(&self, endpoint: &str, direction: &str, packet: packet::RawArgs) -> PyResult<(String, i32)> {
         let key = self.endpoint(endpoint)?;
         let direction = packet::direction(direction)?;
-        let p = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+        let p = packet.packet()?;
         let d = self.engine.evaluate(key, direction, &p);
         Ok((
             decision_json(&self.cloud, &d).to_string(),
@@ -469,65 +455,32 @@ impl NativeEngine {
     }
 
     /// A raw packet traced with this engine (JSON flow).
-    #[pyo3(signature = (src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established))]
-    #[allow(clippy::too_many_arguments)]
-    fn trace(
-        &self,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
-    ) -> PyResult<String> {
-        let p = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+    #[pyo3(signature = (packet))]
+    fn trace(&self, packet: packet::RawArgs) -> PyResult<String> {
+        let p = packet.packet()?;
         let f = flow::trace(&self.cloud, &self.engine, &p);
         Ok(flow_json(&self.cloud, &p, &f, None).to_string())
     }
 
     /// Decides a batch given as Arrow arrays (zero-copy in; the GIL is released while
     /// deciding): `(verdict, rule, reason)` pyarrow arrays.
-    #[pyo3(signature = (endpoint, direction, src, dst, protocol, src_port=None, dst_port=None, icmp_type=None, icmp_code=None, established=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, direction, columns))]
     fn evaluate_batch<'py>(
         &self,
         py: Python<'py>,
         endpoint: &str,
         direction: &str,
-        src: &Bound<'py, PyAny>,
-        dst: &Bound<'py, PyAny>,
-        protocol: &Bound<'py, PyAny>,
-        src_port: Option<&Bound<'py, PyAny>>,
-        dst_port: Option<&Bound<'py, PyAny>>,
-        icmp_type: Option<&Bound<'py, PyAny>>,
-        icmp_code: Option<&Bound<'py, PyAny>>,
-        established: Option<&Bound<'py, PyAny>>,
+        columns: ColumnArgs<'py>,
     ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
         let key = self.endpoint(endpoint)?;
         let direction = packet::direction(direction)?;
-        let columns = Columns::import(
-            src,
-            dst,
-            protocol,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+        let columns = Columns::import(&columns)?;
         let out = py
-            .detach(|| run_batch(&self.engine, &self.rules, key, direction, &columns))
+            .detach(|| {
+                run_batch(&self.rules, &columns, |p, d| {
+                    self.engine.evaluate_batch(key, direction, p, d)
+                })
+            })
             .map_err(plain::<PacketError>)?;
         batch_arrays(py, out)
     }
@@ -535,23 +488,18 @@ impl NativeEngine {
     /// Benchmark helper: the packets of the columns formed once, then `rounds` passes of
     /// the Rust batch path (`Engine::evaluate_batch` over all of them, 64 at a time as the
     /// engine interleaves); the seconds the passes took (GIL released).
-    #[pyo3(signature = (endpoint, direction, src, dst, protocol, src_port=None, dst_port=None, rounds=1))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, direction, columns, rounds=1))]
     fn _rust_batch_seconds(
         &self,
         py: Python<'_>,
         endpoint: &str,
         direction: &str,
-        src: &Bound<'_, PyAny>,
-        dst: &Bound<'_, PyAny>,
-        protocol: &Bound<'_, PyAny>,
-        src_port: Option<&Bound<'_, PyAny>>,
-        dst_port: Option<&Bound<'_, PyAny>>,
+        columns: ColumnArgs<'_>,
         rounds: usize,
     ) -> PyResult<f64> {
         let key = self.endpoint(endpoint)?;
         let direction = packet::direction(direction)?;
-        let columns = Columns::import(src, dst, protocol, src_port, dst_port, None, None, None)?;
+        let columns = Columns::import(&columns)?;
         let packets = columns.packets().map_err(plain::<PacketError>)?;
         Ok(py.detach(|| {
             let mut out = vec![Decision::MIXED_FAMILY; packets.len()];
@@ -565,33 +513,16 @@ impl NativeEngine {
     }
 
     /// The reference evaluator's decision for the same question (JSON), for oracles.
-    #[pyo3(signature = (endpoint, direction, src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, direction, packet))]
     fn evaluate_reference(
         &self,
         endpoint: &str,
         direction: &str,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
+        packet: packet::RawArgs,
     ) -> PyResult<(String, i32)> {
         let key = self.endpoint(endpoint)?;
         let direction = packet::direction(direction)?;
-        let p = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+        let p = packet.packet()?;
         let d = sgeval::reference::Evaluator::new(&self.cloud).evaluate(key, direction, &p);
         Ok((
             decision_json(&self.cloud, &d).to_string(),

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
 use sgeval::live::{Live, LiveError as RustLiveError};
-use sgeval::{Direction, EndpointKey, Request};
+use sgeval::{EndpointKey, Request};
 
 use crate::cloud::{answer_json, load_scenario, provider, NativeCloud, State};
-use crate::engine::{batch_arrays, endpoint_key, reason_code, BatchOut, Columns, RuleTable, CHUNK};
+use crate::engine::{batch_arrays, endpoint_key, run_batch, ColumnArgs, Columns, RuleTable};
 use crate::errors::{self, error, field_error, plain, scenario_error};
 use crate::packet;
 use crate::query::{decision_json, flow_json};
@@ -128,30 +128,9 @@ impl NativeLive {
     }
 
     /// A raw packet traced in the current state: `(flow JSON, version)`.
-    #[pyo3(signature = (src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established))]
-    #[allow(clippy::too_many_arguments)]
-    fn trace(
-        &self,
-        py: Python<'_>,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
-    ) -> PyResult<(String, u64)> {
-        let p = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+    #[pyo3(signature = (packet))]
+    fn trace(&self, py: Python<'_>, packet: packet::RawArgs) -> PyResult<(String, u64)> {
+        let p = packet.packet()?;
         Ok(py.detach(|| {
             let snapshot = self.live.snapshot();
             let f = snapshot.trace(&p);
@@ -164,33 +143,16 @@ impl NativeLive {
 
     /// One decision at an endpoint and direction in the current state: `(decision JSON,
     /// version)`.
-    #[pyo3(signature = (endpoint, direction, src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, direction, packet))]
     fn evaluate(
         &self,
         py: Python<'_>,
         endpoint: &str,
         direction: &str,
-        src: &str,
-        dst: &str,
-        proto: &str,
-        src_port: i64,
-        dst_port: i64,
-        icmp_type: i64,
-        icmp_code: i64,
-        established: bool,
+        packet: packet::RawArgs,
     ) -> PyResult<(String, u64)> {
         let direction = packet::direction(direction)?;
-        let p = packet::raw(
-            src,
-            dst,
-            proto,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+        let p = packet.packet()?;
         let snapshot = self.live.snapshot();
         let key = endpoint_key(snapshot.cloud(), endpoint)?;
         let d = py.detach(|| snapshot.evaluate(key, direction, &p));
@@ -202,71 +164,30 @@ impl NativeLive {
 
     /// A batch of Arrow arrays decided in one snapshot (GIL released): `(verdict, rule,
     /// reason, version, rule_ids)`, rule numbers indexing `rule_ids` of that snapshot.
-    #[pyo3(signature = (endpoint, direction, src, dst, protocol, src_port=None, dst_port=None, icmp_type=None, icmp_code=None, established=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (endpoint, direction, columns))]
     fn evaluate_batch<'py>(
         &self,
         py: Python<'py>,
         endpoint: &str,
         direction: &str,
-        src: &Bound<'py, PyAny>,
-        dst: &Bound<'py, PyAny>,
-        protocol: &Bound<'py, PyAny>,
-        src_port: Option<&Bound<'py, PyAny>>,
-        dst_port: Option<&Bound<'py, PyAny>>,
-        icmp_type: Option<&Bound<'py, PyAny>>,
-        icmp_code: Option<&Bound<'py, PyAny>>,
-        established: Option<&Bound<'py, PyAny>>,
+        columns: ColumnArgs<'py>,
     ) -> PyResult<(Bound<'py, pyo3::types::PyTuple>, u64, Vec<String>)> {
         let direction = packet::direction(direction)?;
-        let columns = Columns::import(
-            src,
-            dst,
-            protocol,
-            src_port,
-            dst_port,
-            icmp_type,
-            icmp_code,
-            established,
-        )?;
+        let columns = Columns::import(&columns)?;
         let snapshot = self.live.snapshot();
         let key: EndpointKey = endpoint_key(snapshot.cloud(), endpoint)?;
         let rules = self.rule_table(&snapshot);
         let out = py
-            .detach(|| decide_all(&snapshot, &rules, key, direction, &columns))
+            .detach(|| {
+                // Every row in this one snapshot (its compiled engine, or the reference past
+                // the compile limits).
+                run_batch(&rules, &columns, |packets, decided| {
+                    for (p, d) in packets.iter().zip(decided) {
+                        *d = snapshot.evaluate(key, direction, p);
+                    }
+                })
+            })
             .map_err(plain::<errors::PacketError>)?;
         Ok((batch_arrays(py, out)?, snapshot.version(), rules.ids.clone()))
     }
-}
-
-/// Every row decided by one snapshot (which answers with its compiled engine, or the
-/// reference past the compile limits).
-fn decide_all(
-    snapshot: &sgeval::live::Snapshot,
-    rules: &RuleTable,
-    key: EndpointKey,
-    direction: Direction,
-    columns: &Columns,
-) -> Result<BatchOut, String> {
-    let n = columns.len;
-    let mut out = BatchOut {
-        verdict: Vec::with_capacity(n),
-        rule: Vec::with_capacity(n),
-        reason: Vec::with_capacity(n),
-    };
-    let unspecified = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-    let mut packets = vec![sgeval::Packet::new(unspecified, unspecified, 0); CHUNK.min(n)];
-    let mut start = 0;
-    while start < n {
-        let m = CHUNK.min(n - start);
-        columns.fill(start, &mut packets[..m])?;
-        for p in &packets[..m] {
-            let d = snapshot.evaluate(key, direction, p);
-            out.verdict.push(d.is_allow());
-            out.rule.push(rules.of_decision(&d));
-            out.reason.push(reason_code(&d));
-        }
-        start += m;
-    }
-    Ok(out)
 }

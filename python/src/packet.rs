@@ -67,51 +67,57 @@ pub fn family(text: &str) -> PyResult<Family> {
     }
 }
 
-/// What `check`, `why` and `fix` take: sides by name or address, as the CLI's `check`.
-#[allow(clippy::too_many_arguments)]
-pub fn spec(
-    src: &str,
-    dst: &str,
-    proto: &str,
-    dport: Option<i64>,
-    sport: Option<i64>,
-    icmp_type: Option<i64>,
-    icmp_code: Option<i64>,
-    established: bool,
-    family_name: Option<&str>,
-) -> PyResult<PacketSpec> {
-    Ok(PacketSpec {
-        from: src.to_owned(),
-        to: dst.to_owned(),
-        protocol: protocol(proto)?,
-        dport: port("dport", dport)?,
-        sport: port("sport", sport)?,
-        icmp_type: icmp("icmp_type", icmp_type)?,
-        icmp_code: icmp("icmp_code", icmp_code)?,
-        established,
-        family: family_name.map(family).transpose()?,
-    })
+/// What `check`, `why` and `fix` take, as the Python side passes it (one tuple): sides by
+/// name or address, as the CLI's `check`; `None` ports and ICMP fields take the CLI's
+/// defaults.
+#[derive(FromPyObject)]
+pub struct SpecArgs(
+    String,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    Option<String>,
+);
+
+impl SpecArgs {
+    /// The packet specification, each field checked.
+    pub fn spec(&self) -> PyResult<PacketSpec> {
+        let SpecArgs(src, dst, proto, dport, sport, icmp_type, icmp_code, established, family_name) = self;
+        Ok(PacketSpec {
+            from: src.clone(),
+            to: dst.clone(),
+            protocol: protocol(proto)?,
+            dport: port("dport", *dport)?,
+            sport: port("sport", *sport)?,
+            icmp_type: icmp("icmp_type", *icmp_type)?,
+            icmp_code: icmp("icmp_code", *icmp_code)?,
+            established: *established,
+            family: family_name.as_deref().map(family).transpose()?,
+        })
+    }
 }
 
-/// A raw packet: every field as given (no defaults filled in, as the engines see it).
-#[allow(clippy::too_many_arguments)]
-pub fn raw(
-    src: &str,
-    dst: &str,
-    proto: &str,
-    src_port: i64,
-    dst_port: i64,
-    icmp_type: i64,
-    icmp_code: i64,
-    established: bool,
-) -> PyResult<Packet> {
-    let mut p = Packet::new(addr("src", src)?, addr("dst", dst)?, protocol(proto)?);
-    p.src_port = number("src_port", src_port, "a port is 0 to 65535")?;
-    p.dst_port = number("dst_port", dst_port, "a port is 0 to 65535")?;
-    p.icmp_type = number("icmp_type", icmp_type, "an ICMP type or code is 0 to 255")?;
-    p.icmp_code = number("icmp_code", icmp_code, "an ICMP type or code is 0 to 255")?;
-    if established {
-        p.state = ConnState::Established;
+/// A raw packet as the Python side passes it (one tuple, `Packet._args()`): every field as
+/// given, no defaults filled in, as the engines see it.
+#[derive(FromPyObject)]
+pub struct RawArgs(String, String, String, i64, i64, i64, i64, bool);
+
+impl RawArgs {
+    /// The packet, each field checked.
+    pub fn packet(&self) -> PyResult<Packet> {
+        let RawArgs(src, dst, proto, src_port, dst_port, icmp_type, icmp_code, established) = self;
+        let mut p = Packet::new(addr("src", src)?, addr("dst", dst)?, protocol(proto)?);
+        p.src_port = number("src_port", *src_port, "a port is 0 to 65535")?;
+        p.dst_port = number("dst_port", *dst_port, "a port is 0 to 65535")?;
+        p.icmp_type = number("icmp_type", *icmp_type, "an ICMP type or code is 0 to 255")?;
+        p.icmp_code = number("icmp_code", *icmp_code, "an ICMP type or code is 0 to 255")?;
+        if *established {
+            p.state = ConnState::Established;
+        }
+        Ok(p)
     }
-    Ok(p)
 }

@@ -5,9 +5,9 @@
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 use sgeval::flow::{self, Flow};
-use sgeval::query::unresolved::Unknowns;
+use sgeval::query::unresolved::{FlowDepends, Unknowns};
 use sgeval::query::{Mode, Query, Restrict, Side};
-use sgeval::{Cloud, Decision, EndpointKey, Packet, Reason, Verdict};
+use sgeval::{Cloud, Decision, EndpointKey, Packet, Reason};
 
 use crate::errors::{field_error, QueryError};
 
@@ -63,43 +63,7 @@ pub fn flow_json(cloud: &Cloud, packet: &Packet, flow: &Flow, unknowns: Option<&
         .collect();
     let mut out = json!({"verdict": flow.verdict, "packet": packet, "hops": hops});
     let Some(u) = unknowns else { return out };
-    // As `sgeval check`: the flow may allow when every hop may, deny when any may.
-    let depends: Vec<_> = flow
-        .hops
-        .iter()
-        .map(|h| u.hop(cloud, h.endpoint, h.direction, packet, &h.decision))
-        .collect();
-    let items = u.items();
-    let mut all: Vec<usize> = Vec::new();
-    for (i, h) in depends.iter().enumerate() {
-        if !h.items.is_empty() {
-            out["hops"][i]["possible_verdicts"] = json!(h.verdicts);
-            out["hops"][i]["depends_on"] = json!(h.items.iter().map(|&k| &items[k]).collect::<Vec<_>>());
-        }
-        for &k in &h.items {
-            if !all.contains(&k) {
-                all.push(k);
-            }
-        }
-    }
-    let mut possible = Vec::new();
-    if depends.iter().all(|h| h.verdicts.contains(&Verdict::Allow)) {
-        possible.push(Verdict::Allow);
-    }
-    if depends.iter().any(|h| h.verdicts.contains(&Verdict::Deny)) {
-        possible.push(Verdict::Deny);
-    }
-    if !depends.is_empty() && possible.len() > 1 {
-        out["verdict"] = json!("unresolved");
-        out["possible_verdicts"] = json!(possible);
-    }
-    if !all.is_empty() {
-        out["depends_on"] = json!(all.iter().map(|&k| &items[k]).collect::<Vec<_>>());
-    }
-    let untied: Vec<_> = u.untied().collect();
-    if !untied.is_empty() {
-        out["not_tied"] = json!(untied);
-    }
+    FlowDepends::of(cloud, packet, flow, Some(u)).mark_json(u, &mut out);
     out
 }
 

@@ -359,7 +359,7 @@ def test_the_batch_path_releases_the_gil():
     n = 200_000
     cols = dict(src=pa.array([0xCB007109] * n, pa.uint32()), dst=pa.array([0xAC10010A] * n, pa.uint32()),
                 protocol=pa.array([6] * n, pa.uint8()), dst_port=pa.array([443] * n, pa.uint16()))
-    args = ("web-1", "ingress", cols["src"], cols["dst"], cols["protocol"], None, cols["dst_port"])
+    args = ("web-1", "ingress", (cols["src"], cols["dst"], cols["protocol"], None, cols["dst_port"], None, None, None))
     window = []
 
     def work():

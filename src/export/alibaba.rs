@@ -121,24 +121,7 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let nics: Vec<Value> = cloud
         .endpoints()
         .iter()
-        .map(|e| {
-            let (v4, v6) = split_ips(e);
-            let private: Vec<Value> = v4
-                .iter()
-                .enumerate()
-                .map(|(i, a)| json!({"PrivateIpAddress": a.to_string(), "Primary": i == 0}))
-                .collect();
-            let ipv6: Vec<Value> = v6.iter().map(|a| json!({"Ipv6Address": a.to_string()})).collect();
-            json!({
-                "NetworkInterfaceId": e.name,
-                "Type": "Primary",
-                "Status": "InUse",
-                "PrivateIpAddress": v4.first().map(ToString::to_string).unwrap_or_default(),
-                "PrivateIpSets": {"PrivateIpSet": private},
-                "Ipv6Sets": {"Ipv6Set": ipv6},
-                "SecurityGroupIds": {"SecurityGroupId": group_ids(cloud, e)},
-            })
-        })
+        .map(|e| nic(cloud, e, "PrivateIpAddress", "SecurityGroupId"))
         .collect();
     out.push(Answer {
         call: "DescribeNetworkInterfaces".to_owned(),
@@ -150,6 +133,28 @@ pub(super) fn ecs(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
         }),
     });
     Ok(out)
+}
+
+/// A NIC as `DescribeNetworkInterfaces` shows it; ECS and ENS name the primary address
+/// (`primary`) and the group id list's items (`group_item`) differently.
+fn nic(cloud: &Cloud, e: &Endpoint, primary: &str, group_item: &str) -> Value {
+    let (v4, v6) = split_ips(e);
+    let private: Vec<Value> = v4
+        .iter()
+        .enumerate()
+        .map(|(i, a)| json!({"PrivateIpAddress": a.to_string(), "Primary": i == 0}))
+        .collect();
+    let ipv6: Vec<Value> = v6.iter().map(|a| json!({"Ipv6Address": a.to_string()})).collect();
+    let mut nic = json!({
+        "NetworkInterfaceId": e.name,
+        "Type": "Primary",
+        "Status": "InUse",
+        "PrivateIpSets": {"PrivateIpSet": private},
+        "Ipv6Sets": {"Ipv6Set": ipv6},
+    });
+    nic[primary] = json!(v4.first().map(ToString::to_string).unwrap_or_default());
+    nic["SecurityGroupIds"] = json!({ group_item: group_ids(cloud, e) });
+    nic
 }
 
 /// An ENS permission as ENS shows it: no id (N1), `CreationTime`, integer `Priority`.
@@ -228,24 +233,7 @@ pub(super) fn ens(cloud: &Cloud) -> Result<Vec<Answer>, ExportError> {
     let nics: Vec<Value> = cloud
         .endpoints()
         .iter()
-        .map(|e| {
-            let (v4, v6) = split_ips(e);
-            let private: Vec<Value> = v4
-                .iter()
-                .enumerate()
-                .map(|(i, a)| json!({"PrivateIpAddress": a.to_string(), "Primary": i == 0}))
-                .collect();
-            let ipv6: Vec<Value> = v6.iter().map(|a| json!({"Ipv6Address": a.to_string()})).collect();
-            json!({
-                "NetworkInterfaceId": e.name,
-                "Type": "Primary",
-                "Status": "InUse",
-                "PrimaryIp": v4.first().map(ToString::to_string).unwrap_or_default(),
-                "PrivateIpSets": {"PrivateIpSet": private},
-                "Ipv6Sets": {"Ipv6Set": ipv6},
-                "SecurityGroupIds": {"SecurityGroup": group_ids(cloud, e)},
-            })
-        })
+        .map(|e| nic(cloud, e, "PrimaryIp", "SecurityGroup"))
         .collect();
     out.push(Answer {
         call: "DescribeNetworkInterfaces".to_owned(),

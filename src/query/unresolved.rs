@@ -191,6 +191,90 @@ impl HopDepends {
     }
 }
 
+/// What a whole flow's answer may be: each hop's [`HopDepends`] (empty without unresolved
+/// items). The flow may allow when every hop may allow, and deny when any hop may deny, as
+/// `sgeval check` answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowDepends {
+    /// By hop of the flow.
+    pub hops: Vec<HopDepends>,
+}
+
+impl FlowDepends {
+    /// The hops of `flow` (of `packet`) judged against `unknowns`; none without them.
+    pub fn of(
+        cloud: &Cloud,
+        packet: &Packet,
+        flow: &crate::flow::Flow,
+        unknowns: Option<&Unknowns>,
+    ) -> FlowDepends {
+        let hops = match unknowns {
+            None => Vec::new(),
+            Some(u) => flow
+                .hops
+                .iter()
+                .map(|h| u.hop(cloud, h.endpoint, h.direction, packet, &h.decision))
+                .collect(),
+        };
+        FlowDepends { hops }
+    }
+
+    /// The verdicts the flow may have: allow when every hop may allow, deny when any may deny.
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        if self.hops.iter().all(|h| h.verdicts.contains(&Verdict::Allow)) {
+            out.push(Verdict::Allow);
+        }
+        if self.hops.iter().any(|h| h.verdicts.contains(&Verdict::Deny)) {
+            out.push(Verdict::Deny);
+        }
+        out
+    }
+
+    /// Whether the flow's verdict depends on unresolved items.
+    pub fn is_unresolved(&self) -> bool {
+        !self.hops.is_empty() && self.verdicts().len() > 1
+    }
+
+    /// Every item (index into [`Unknowns::items`]) some hop depends on, each once, in hop order.
+    pub fn items(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for i in self.hops.iter().flat_map(|h| &h.items) {
+            if !out.contains(i) {
+                out.push(*i);
+            }
+        }
+        out
+    }
+
+    /// Marks a flow's JSON (`{"verdict", "hops": [...]}`, as `sgeval check --json` writes it):
+    /// each hop's `possible_verdicts` and `depends_on`, `"verdict": "unresolved"` with
+    /// `possible_verdicts` when the flow's verdict depends on them, the flow's `depends_on`,
+    /// and the items tied to no object of the scenario (`not_tied`).
+    pub fn mark_json(&self, unknowns: &Unknowns, out: &mut serde_json::Value) {
+        use serde_json::json;
+        let items = unknowns.items();
+        for (i, h) in self.hops.iter().enumerate() {
+            if !h.items.is_empty() {
+                out["hops"][i]["possible_verdicts"] = json!(h.verdicts);
+                out["hops"][i]["depends_on"] = json!(h.items.iter().map(|&k| &items[k]).collect::<Vec<_>>());
+            }
+        }
+        if self.is_unresolved() {
+            out["verdict"] = json!("unresolved");
+            out["possible_verdicts"] = json!(self.verdicts());
+        }
+        let all = self.items();
+        if !all.is_empty() {
+            out["depends_on"] = json!(all.iter().map(|&k| &items[k]).collect::<Vec<_>>());
+        }
+        let untied: Vec<_> = unknowns.untied().collect();
+        if !untied.is_empty() {
+            out["not_tied"] = json!(untied);
+        }
+    }
+}
+
 /// The place of the base decision in the decision order.
 #[derive(Clone, Copy, Debug)]
 enum Base {

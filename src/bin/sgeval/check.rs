@@ -10,7 +10,7 @@ use sgeval::query::explain;
 use sgeval::Protocol;
 use sgeval::{Cloud, Family, Reason, Verdict};
 
-use sgeval::query::unresolved::{HopDepends, Unknowns};
+use sgeval::query::unresolved::{FlowDepends, Unknowns};
 
 use crate::util::{bad_input, read_scenario, EXIT_DENIED, EXIT_UNRESOLVED};
 
@@ -149,11 +149,11 @@ pub fn run(args: Args) -> ExitCode {
     };
     let fix = args.fix.then(|| explain::fix_flow(&cloud, &packet)).flatten();
     let unknowns = (!scenario.unresolved.is_empty()).then(|| Unknowns::new(&cloud, &scenario.unresolved));
-    let depends = Depends::of(&cloud, &packet, &flow, unknowns.as_ref());
+    let depends = FlowDepends::of(&cloud, &packet, &flow, unknowns.as_ref());
     if args.json {
         let mut out = flow_json(&cloud, &packet, &flow);
         if let Some(u) = &unknowns {
-            depends.to_json(u, &mut out);
+            depends.mark_json(u, &mut out);
         }
         if args.why {
             for (i, h) in flow.hops.iter().enumerate() {
@@ -175,9 +175,9 @@ pub fn run(args: Args) -> ExitCode {
         }
         outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_human(&cloud, &packet, &flow, depends.unresolved());
+        print_human(&cloud, &packet, &flow, depends.is_unresolved());
         if let Some(u) = &unknowns {
-            depends.print(u);
+            print_depends(&depends, u);
         }
         if args.why {
             for h in &flow.hops {
@@ -211,7 +211,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
-    if depends.unresolved() {
+    if depends.is_unresolved() {
         if let Some(e) = args.expect {
             eprintln!(
                 "sgeval: expected {}, but the answer is unresolved",
@@ -302,93 +302,26 @@ fn print_human(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow, unresolved: 
     }
 }
 
-/// What each hop's answer may be, given an imported scenario's unresolved items.
-struct Depends {
-    hops: Vec<HopDepends>,
-}
-
-impl Depends {
-    fn of(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow, unknowns: Option<&Unknowns>) -> Depends {
-        let hops = match unknowns {
-            None => Vec::new(),
-            Some(u) => flow
-                .hops
-                .iter()
-                .map(|h| u.hop(cloud, h.endpoint, h.direction, packet, &h.decision))
-                .collect(),
-        };
-        Depends { hops }
+/// The flow's dependence on an imported scenario's unresolved items, said to a person.
+fn print_depends(depends: &FlowDepends, unknowns: &Unknowns) {
+    let items = unknowns.items();
+    let all = depends.items();
+    if depends.is_unresolved() {
+        outln!("verdict: unresolved (allow or deny, depending on what the documents did not give):");
+    } else if !all.is_empty() {
+        outln!("the verdict holds whatever these settle, but it depends on them:");
     }
-
-    /// The verdicts the flow may have: allow when every hop may allow, deny when any may deny.
-    fn verdicts(&self) -> Vec<Verdict> {
-        let mut out = Vec::new();
-        if self.hops.iter().all(|h| h.verdicts.contains(&Verdict::Allow)) {
-            out.push(Verdict::Allow);
-        }
-        if self.hops.iter().any(|h| h.verdicts.contains(&Verdict::Deny)) {
-            out.push(Verdict::Deny);
-        }
-        out
+    for k in all {
+        outln!("  {}", items[k]);
     }
-
-    fn unresolved(&self) -> bool {
-        !self.hops.is_empty() && self.verdicts().len() > 1
-    }
-
-    /// Every item some hop depends on, each once.
-    fn items(&self) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        for i in self.hops.iter().flat_map(|h| &h.items) {
-            if !out.contains(i) {
-                out.push(*i);
-            }
-        }
-        out
-    }
-
-    fn to_json(&self, unknowns: &Unknowns, out: &mut serde_json::Value) {
-        let items = unknowns.items();
-        for (i, h) in self.hops.iter().enumerate() {
-            if !h.items.is_empty() {
-                out["hops"][i]["possible_verdicts"] = json!(h.verdicts);
-                out["hops"][i]["depends_on"] = json!(h.items.iter().map(|&k| &items[k]).collect::<Vec<_>>());
-            }
-        }
-        if self.unresolved() {
-            out["verdict"] = json!("unresolved");
-            out["possible_verdicts"] = json!(self.verdicts());
-        }
-        let all = self.items();
-        if !all.is_empty() {
-            out["depends_on"] = json!(all.iter().map(|&k| &items[k]).collect::<Vec<_>>());
-        }
-        let untied: Vec<_> = unknowns.untied().collect();
-        if !untied.is_empty() {
-            out["not_tied"] = json!(untied);
-        }
-    }
-
-    fn print(&self, unknowns: &Unknowns) {
-        let items = unknowns.items();
-        let all = self.items();
-        if self.unresolved() {
-            outln!("verdict: unresolved (allow or deny, depending on what the documents did not give):");
-        } else if !all.is_empty() {
-            outln!("the verdict holds whatever these settle, but it depends on them:");
-        }
-        for k in all {
-            outln!("  {}", items[k]);
-        }
-        let untied: Vec<_> = unknowns.untied().collect();
-        if !untied.is_empty() {
-            outln!(
-                "note: {} unresolved item(s) of the import concern objects not in the scenario; no answer is tied to them:",
-                untied.len()
-            );
-            for u in untied {
-                outln!("  {u}");
-            }
+    let untied: Vec<_> = unknowns.untied().collect();
+    if !untied.is_empty() {
+        outln!(
+            "note: {} unresolved item(s) of the import concern objects not in the scenario; no answer is tied to them:",
+            untied.len()
+        );
+        for u in untied {
+            outln!("  {u}");
         }
     }
 }

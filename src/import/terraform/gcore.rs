@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::value::{Got, Node};
-use super::{refuse_unknown_attributes, subject, Ctx, Instance, Ref};
+use super::{refuse_unknown_attributes, Ctx, Instance, Ref};
 use crate::import::{Defaults, EndpointRecord, ImportError, RuleRecord, UnresolvedKind};
 
 /// Resource types read.
@@ -99,32 +99,16 @@ fn group(ctx: &mut Ctx<'_>, inst: &Instance, list: &str, defaults: Defaults) -> 
         }
         return Ok(());
     }
-    let dedupe = defaults == Defaults::Listed;
-    for (i, r) in rules.items(list)?.iter().enumerate() {
-        let path = format!("{list}[{i}]");
-        let rid = r.get("id").text(&format!("{path}.id"))?.known();
-        if dedupe && rid.as_ref().is_some_and(|x| ctx.managed_rule_ids.contains(x)) {
-            continue;
-        }
-        refuse_unknown_attributes(*r, r.value().unwrap_or(&Value::Null), &path, RULE_ATTRIBUTES)?;
-        let origin = inst.origin_at(&path);
-        let subject = subject(rid.as_deref(), &origin);
-        let Some((direction, fields)) = rule_fields(ctx, inst, r, &path, &subject, None)? else {
-            continue;
-        };
-        ctx.rule(
-            gi,
-            RuleRecord {
-                id: rid,
-                address: None,
-                origin,
-                direction,
-                fields,
-                default: false,
-            },
-        )?;
-    }
-    Ok(())
+    super::listed_rules(
+        ctx,
+        inst,
+        &rules,
+        list,
+        gi,
+        RULE_ATTRIBUTES,
+        defaults == Defaults::Listed,
+        |ctx, inst, r, path, subject| rule_fields(ctx, inst, r, path, subject, None),
+    )
 }
 
 /// A rule as the rule body; `None` when its direction is unknown. `resource` is set for a

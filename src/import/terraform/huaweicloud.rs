@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::value::{Got, Node};
-use super::{refuse_unknown_attributes, subject, Ctx, Instance, Ref};
+use super::{refuse_unknown_attributes, Ctx, Instance, Ref};
 use crate::import::{AddressGroupRecord, Defaults, EndpointRecord, ImportError, RuleRecord, UnresolvedKind};
 
 /// Resource types read.
@@ -120,32 +120,16 @@ fn group(ctx: &mut Ctx<'_>, inst: &Instance) -> Result<(), ImportError> {
         }
         return Ok(());
     }
-    for (i, r) in rules.items("rules")?.iter().enumerate() {
-        let path = format!("rules[{i}]");
-        let rid = r.get("id").text(&format!("{path}.id"))?.known();
-        if rid.as_ref().is_some_and(|x| ctx.managed_rule_ids.contains(x)) {
-            // A rule resource owns it: read there (or deleted by the plan).
-            continue;
-        }
-        refuse_unknown_attributes(*r, r.value().unwrap_or(&Value::Null), &path, LISTED_ATTRIBUTES)?;
-        let origin = inst.origin_at(&path);
-        let subject = subject(rid.as_deref(), &origin);
-        let Some((direction, fields)) = rule_fields(ctx, inst, r, &path, &subject, false)? else {
-            continue;
-        };
-        ctx.rule(
-            gi,
-            RuleRecord {
-                id: rid,
-                address: None,
-                origin,
-                direction,
-                fields,
-                default: false,
-            },
-        )?;
-    }
-    Ok(())
+    super::listed_rules(
+        ctx,
+        inst,
+        &rules,
+        "rules",
+        gi,
+        LISTED_ATTRIBUTES,
+        true,
+        |ctx, inst, r, path, subject| rule_fields(ctx, inst, r, path, subject, false),
+    )
 }
 
 /// An address-group entry: an address, a CIDR or a `first-last` range of one family [H4].

@@ -1037,6 +1037,54 @@ pub(crate) fn refuse_unknown_attributes(
     Ok(())
 }
 
+/// The rules group resource `inst` lists inline in `rules` (at `list`), each read by
+/// `fields` into group `gi`: unknown attributes (not in `known`) refused, rules that a rule
+/// resource owns skipped when `skip_managed` (read there, or deleted by the plan), and rules
+/// whose direction is unknown left out (`fields` gives `None` and records why).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn listed_rules(
+    ctx: &mut Ctx<'_>,
+    inst: &Instance,
+    rules: &Node<'_>,
+    list: &str,
+    gi: usize,
+    known: &[&str],
+    skip_managed: bool,
+    mut fields: impl FnMut(
+        &mut Ctx<'_>,
+        &Instance,
+        &Node<'_>,
+        &str,
+        &str,
+    ) -> Result<Option<RuleBody>, ImportError>,
+) -> Result<(), ImportError> {
+    for (i, r) in rules.items(list)?.iter().enumerate() {
+        let path = format!("{list}[{i}]");
+        let rid = r.get("id").text(&format!("{path}.id"))?.known();
+        if skip_managed && rid.as_ref().is_some_and(|x| ctx.managed_rule_ids.contains(x)) {
+            continue;
+        }
+        refuse_unknown_attributes(*r, r.value().unwrap_or(&Value::Null), &path, known)?;
+        let origin = inst.origin_at(&path);
+        let subject = subject(rid.as_deref(), &origin);
+        let Some((direction, fields)) = fields(ctx, inst, r, &path, &subject)? else {
+            continue;
+        };
+        ctx.rule(
+            gi,
+            RuleRecord {
+                id: rid,
+                address: None,
+                origin,
+                direction,
+                fields,
+                default: false,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Rule subject for unresolved items: its id, else its address (or origin).
 pub(crate) fn subject(rule_id: Option<&str>, origin: &Origin) -> String {
     rule_id.map_or_else(|| origin.to_string(), str::to_owned)
