@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
-use sgeval::live::Live;
+use sgeval::live::{Change, Live, Outcome};
 use sgeval::{Direction, Packet, Request, Scenario};
 
 const FLEET: usize = 1000;
@@ -59,16 +59,16 @@ fn params(v: Value) -> Request {
     }
 }
 
-/// Runs `write(i)` as the benchmark while `READERS` threads evaluate packets to `web`
-/// through `live.snapshot()`; prints the readers' lookups per second.
-fn with_readers(c: &mut Criterion, name: &str, live: &Arc<Live>, write: impl Fn(u64)) {
-    let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
-    let stop = Arc::new(AtomicBool::new(false));
-    let lookups = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let readers: Vec<_> = (0..READERS)
+/// `READERS` threads evaluating 64 packets to `web` per snapshot until `stop`, adding up
+/// their lookups in `lookups`.
+fn spawn_readers(
+    live: &Arc<Live>,
+    stop: &Arc<AtomicBool>,
+    lookups: &Arc<AtomicU64>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..READERS)
         .map(|r| {
-            let (live, stop, lookups) = (Arc::clone(live), Arc::clone(&stop), Arc::clone(&lookups));
+            let (live, stop, lookups) = (Arc::clone(live), Arc::clone(stop), Arc::clone(lookups));
             std::thread::spawn(move || {
                 let packets: Vec<Packet> = (0..64)
                     .map(|k| Packet::tcp(addr((k * 37 + r) % (FLEET + 50)), "10.0.0.1".parse().unwrap(), 22))
@@ -85,7 +85,17 @@ fn with_readers(c: &mut Criterion, name: &str, live: &Arc<Live>, write: impl Fn(
                 lookups.fetch_add(n, Ordering::Relaxed);
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `write(i)` as the benchmark while `READERS` threads evaluate packets to `web`
+/// through `live.snapshot()`; prints the readers' lookups per second.
+fn with_readers(c: &mut Criterion, name: &str, live: &Arc<Live>, write: impl Fn(u64)) {
+    let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
+    let stop = Arc::new(AtomicBool::new(false));
+    let lookups = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let readers = spawn_readers(live, &stop, &lookups);
     let mut group = c.benchmark_group("live");
     group.sample_size(if quick { 10 } else { 30 });
     group.measurement_time(Duration::from_secs(if quick { 2 } else { 6 }));
@@ -166,5 +176,112 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The `i`th change of the sustained stream: NIC `fleet-k` joins `ops` and leaves it again,
+/// then a rule of `web` is added and revoked, over and over (so the cloud stays the same
+/// size), each change a provider call.
+fn stream_change(i: u64, web: &str, ops: &str) -> Change {
+    let k = (i / 4) % FLEET as u64;
+    let (api, request) = match i % 4 {
+        0 => (
+            "JoinSecurityGroup",
+            json!({"SecurityGroupId": ops, "InstanceId": format!("fleet-{k}")}),
+        ),
+        1 => (
+            "LeaveSecurityGroup",
+            json!({"SecurityGroupId": ops, "InstanceId": format!("fleet-{k}")}),
+        ),
+        r => (
+            if r == 2 {
+                "AuthorizeSecurityGroup"
+            } else {
+                "RevokeSecurityGroup"
+            },
+            json!({"RegionId": "eu-central-1", "SecurityGroupId": web, "Permissions": [
+                {"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + k % 100), "SourceCidrIp": "198.51.100.0/24", "Priority": 5}]}),
+        ),
+    };
+    Change::call(api, params(request))
+}
+
+/// Sustained updates while `READERS` threads evaluate: the stream of [`stream_change`]
+/// applied for a few seconds, in batches of `batch` changes (1: every change published on
+/// its own, through [`Live::call`]); prints updates/s and the readers' lookups/s.
+fn sustained(live: &Arc<Live>, web: &str, ops: &str, batch: usize) {
+    let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
+    let budget = Duration::from_secs(if quick { 2 } else { 8 });
+    let stop = Arc::new(AtomicBool::new(false));
+    let lookups = Arc::new(AtomicU64::new(0));
+    let readers = spawn_readers(live, &stop, &lookups);
+    let started = Instant::now();
+    let (mut i, mut publications) = (0u64, 0u64);
+    while started.elapsed() < budget {
+        if batch == 1 {
+            let change = stream_change(i, web, ops);
+            let Change::Call { api, request } = &change else {
+                unreachable!()
+            };
+            let r = live.call(api, request);
+            assert!(r.is_success(), "{api}: {} {}", r.status, r.body);
+        } else {
+            let changes: Vec<Change> = (i..i + batch as u64)
+                .map(|j| stream_change(j, web, ops))
+                .collect();
+            let applied = live.apply(&changes);
+            for o in &applied.outcomes {
+                assert!(
+                    matches!(o, Outcome::Call { response, .. } if response.is_success()),
+                    "{o:?}"
+                );
+            }
+        }
+        i += batch as u64;
+        publications += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    println!(
+        "live/sustained batch {batch}: {:.0} updates/s ({i} updates in {publications} publications over {secs:.1} s), \
+         {READERS} readers did {:.0} lookups/s",
+        i as f64 / secs,
+        lookups.load(Ordering::Relaxed) as f64 / secs
+    );
+}
+
+fn sustained_updates(_: &mut Criterion) {
+    let live = Arc::new(Live::from_scenario(&scenario()).expect("live"));
+    let cloud = live.snapshot().cloud().clone();
+    let web = cloud
+        .group(
+            cloud
+                .endpoint(cloud.endpoint_by_name("web").expect("web"))
+                .expect("web")
+                .groups[0],
+        )
+        .expect("web")
+        .id
+        .clone();
+    let fleet = cloud
+        .group(
+            cloud
+                .endpoint(cloud.endpoint_by_name("fleet-0").expect("fleet"))
+                .expect("fleet")
+                .groups[0],
+        )
+        .expect("fleet")
+        .id
+        .clone();
+    let ops = cloud
+        .groups()
+        .map(|g| g.id.clone())
+        .find(|g| *g != web && *g != fleet)
+        .expect("ops");
+    for batch in [1, 10, 100, 1000] {
+        sustained(&live, &web, &ops, batch);
+    }
+}
+
+criterion_group!(benches, bench, sustained_updates);
 criterion_main!(benches);

@@ -13,7 +13,7 @@ use crate::provider_kind::Provider;
 use crate::rule::{Rule, RuleKey};
 use crate::RuleRef;
 
-pub use crate::model::EndpointError;
+pub use crate::model::{Changes, EndpointError};
 pub use crate::request::{Request, Response};
 
 /// The emulated cloud of one provider.
@@ -60,6 +60,20 @@ impl Cloud {
     ) -> (Response, Result<(), E>) {
         self.frontend
             .call(self.model.begin_call(api, request), api, request, then)
+    }
+
+    /// Starts recording what committed changes touch (calls, attachments, membership
+    /// changes), from nothing, so a caller keeping derived state (a compiled engine) learns
+    /// what to update without comparing whole clouds. Recording goes on in copies of the
+    /// cloud; a refused change records nothing.
+    pub fn track_changes(&mut self) {
+        self.model.track_changes();
+    }
+
+    /// What committed changes touched since [`Cloud::track_changes`] or the last take
+    /// (nothing when not tracking); recording goes on.
+    pub fn take_changes(&mut self) -> Changes {
+        self.model.take_changes()
     }
 
     /// How many calls were made so far (the seed of deterministic timestamps).

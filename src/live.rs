@@ -72,16 +72,18 @@
 //! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
 //! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 
-use crate::cloud::{Cloud, EndpointError, Request, Response};
-use crate::compile::{self, Update};
+use crate::cloud::{Changes, Cloud, EndpointError, Request, Response};
+use crate::compile;
 use crate::decision::Decision;
 use crate::flow::{self, Evaluate, Flow};
-use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
+use crate::group::EndpointKey;
 use crate::limits::{LimitError, Limits};
 use crate::packet::Packet;
 use crate::provider::{Options, Provider};
@@ -137,47 +139,93 @@ impl Evaluate for Snapshot {
     }
 }
 
-/// The engine of `cloud`: `previous` refreshed with what changed since `before`, or built
-/// afresh; `None` when the cloud cannot be compiled.
-fn engine_for(previous: Option<&compile::Engine>, before: &Cloud, cloud: &Cloud) -> Option<compile::Engine> {
-    let Some(previous) = previous else {
+/// The engine of `cloud`: `previous` refreshed with what `changes` touched since it was
+/// compiled, or built afresh; `None` when the cloud cannot be compiled.
+fn refreshed(previous: Option<compile::Engine>, cloud: &Cloud, changes: &Changes) -> Option<compile::Engine> {
+    let Some(mut engine) = previous else {
         return compile::Engine::build(cloud).ok();
     };
-    let mut engine = previous.clone();
-    for change in changes(before, cloud) {
-        if engine.refresh(cloud, change).is_err() {
+    for update in changes.updates(cloud.endpoints().len()) {
+        if engine.refresh(cloud, update).is_err() {
             return compile::Engine::build(cloud).ok();
         }
     }
     Some(engine)
 }
 
-/// What differs between two states of a cloud, as [`compile::Engine::refresh`] takes it.
-fn changes(before: &Cloud, after: &Cloud) -> Vec<Update> {
-    let mut out = Vec::new();
-    let groups: std::collections::BTreeSet<GroupKey> =
-        before.groups().chain(after.groups()).map(|g| g.key).collect();
-    for g in groups {
-        if before.group(g) != after.group(g) {
-            out.push(Update::Group(g));
+/// One change of a [`Live`] cloud, for [`Live::apply`]: what [`Live::call`],
+/// [`Live::attach`], [`Live::set_groups`] and [`Live::detach`] do one at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// A provider call.
+    Call {
+        /// The API name (`AuthorizeSecurityGroup`, `CreateSecurityGroupRule`, ...).
+        api: String,
+        /// The request.
+        request: Request,
+    },
+    /// A new endpoint, its groups by provider id in association order.
+    Attach {
+        /// The endpoint's name.
+        name: String,
+        /// Its addresses.
+        ips: Vec<IpAddr>,
+        /// Its groups.
+        groups: Vec<String>,
+    },
+    /// New groups of an endpoint, by provider id in association order.
+    SetGroups {
+        /// The endpoint's name.
+        name: String,
+        /// Its groups.
+        groups: Vec<String>,
+    },
+    /// An endpoint removed.
+    Detach {
+        /// The endpoint's name.
+        name: String,
+    },
+}
+
+impl Change {
+    /// A provider call.
+    pub fn call(api: &str, request: Request) -> Change {
+        Change::Call {
+            api: api.to_owned(),
+            request,
         }
     }
-    let address_groups: std::collections::BTreeSet<AddressGroupKey> = before
-        .address_groups()
-        .chain(after.address_groups())
-        .map(|a| a.key)
-        .collect();
-    for a in address_groups {
-        if before.address_group(a) != after.address_group(a) {
-            out.push(Update::AddressGroup(a));
-        }
-    }
-    for i in 0..before.endpoints().len().max(after.endpoints().len()) {
-        if before.endpoints().get(i) != after.endpoints().get(i) {
-            out.push(Update::Endpoint(EndpointKey::new(i as u32)));
-        }
-    }
-    out
+}
+
+/// What one change of a batch did ([`Live::apply`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// A call's answer, success or error, and the version of the state after it. A call
+    /// over the handle's limits is answered without reaching the provider and changes
+    /// nothing: its version is the one before it.
+    Call {
+        /// The answer.
+        response: Response,
+        /// The version of the state after the call.
+        version: u64,
+    },
+    /// An endpoint change taken in, and the version of the state after it.
+    Done {
+        /// The version of the state after the change.
+        version: u64,
+    },
+    /// An endpoint change refused: nothing of it took effect, no version counts it.
+    Refused(LiveError),
+}
+
+/// What a batch did: each change's [`Outcome`] in order, and the version published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// Each change's outcome, in the order given.
+    pub outcomes: Vec<Outcome>,
+    /// The version of the state after the whole batch (the current version when nothing
+    /// took effect).
+    pub version: u64,
 }
 
 /// Why a membership change was refused. Nothing was published.
@@ -203,13 +251,63 @@ fn refused(e: EndpointError) -> LiveError {
     }
 }
 
+/// How many earlier states the writer keeps to reuse ([`Writer::spares`]): the newest one no
+/// reader holds any more becomes the next state, so a write copies nothing unless readers
+/// hold all of them.
+const SPARES: usize = 3;
+
+/// The writer's side of a [`Live`] handle.
+#[derive(Debug, Default)]
+struct Writer {
+    /// Earlier published states, oldest first (their versions ascending, at most
+    /// [`SPARES`]). Readers may still hold them; one that no reader holds is brought up to
+    /// date by replaying the log and published as the next state, instead of a copy.
+    spares: Vec<Arc<Snapshot>>,
+    /// Every change that took effect after version `log_start`, in order: the change
+    /// `log[i]` made version `log_start + i + 1`.
+    log: VecDeque<Logged>,
+    log_start: u64,
+}
+
+/// A change that took effect, as the log keeps it for replays.
+#[derive(Debug)]
+struct Logged {
+    change: Change,
+    /// Whether the call was answered with success (endpoint changes: always), to tell a
+    /// replay that went another way.
+    success: bool,
+}
+
+/// What applying one change to a cloud did.
+enum Effect {
+    /// A call reached the provider (the call counter moved, whatever the answer).
+    Answered(Response),
+    /// A call over the handle's limits, answered without reaching the provider.
+    Limited(Response),
+    /// An endpoint change taken in.
+    Done,
+    /// An endpoint change refused.
+    Refused(LiveError),
+}
+
+impl Effect {
+    /// Whether the change took effect, and whether it succeeded.
+    fn took_effect(&self) -> Option<bool> {
+        match self {
+            Effect::Answered(r) => Some(r.is_success()),
+            Effect::Done => Some(true),
+            Effect::Limited(_) | Effect::Refused(_) => None,
+        }
+    }
+}
+
 /// A cloud that many threads evaluate through while one thread at a time changes it.
 /// See the [module docs](self).
 #[derive(Debug)]
 pub struct Live {
     current: ArcSwap<Snapshot>,
     /// Held by the one writer: the state it changes is the current snapshot.
-    writer: Mutex<()>,
+    writer: Mutex<Writer>,
     limits: Limits,
 }
 
@@ -236,7 +334,9 @@ impl Live {
         ))
     }
 
-    fn starting_at(cloud: Cloud, limits: Limits) -> Live {
+    fn starting_at(mut cloud: Cloud, limits: Limits) -> Live {
+        // The writer learns what each change touched from the cloud itself.
+        cloud.track_changes();
         Live {
             limits,
             current: ArcSwap::from_pointee(Snapshot {
@@ -244,7 +344,7 @@ impl Live {
                 engine: compile::Engine::build(&cloud).ok(),
                 cloud,
             }),
-            writer: Mutex::new(()),
+            writer: Mutex::new(Writer::default()),
         }
     }
 
@@ -274,15 +374,17 @@ impl Live {
 
     /// As [`Live::call`], also giving the version published.
     pub fn call_versioned(&self, api: &str, request: &Request) -> (Response, u64) {
-        let _writer = self.lock();
-        let current = self.current.load_full();
         if let Err(e) = crate::limits::check_request(request, &self.limits) {
+            let current = self.current.load();
             return (e.response(current.cloud.provider()), current.version);
         }
-        let mut cloud = current.cloud.clone();
-        let response = cloud.call(api, request);
-        let version = self.publish(&current, cloud);
-        (response, version)
+        let change = Change::call(api, request.clone());
+        let mut applied = self.write(std::iter::once(Cow::Owned(change)), None);
+        match applied.outcomes.pop() {
+            Some(Outcome::Call { response, version }) => (response, version),
+            // INVARIANT: one call in, one call's outcome out.
+            _ => unreachable!("a call's outcome is an answer"),
+        }
     }
 
     /// Attaches a new endpoint (groups by provider id, in association order) and publishes
@@ -291,8 +393,11 @@ impl Live {
     /// # Errors
     /// What [`Cloud::attach`] refuses; nothing is published then.
     pub fn attach(&self, name: &str, ips: &[IpAddr], groups: &[String]) -> Result<u64, LiveError> {
-        self.check_endpoint(ips, groups)?;
-        self.change(|cloud| cloud.attach(name, ips, groups).map(drop))
+        self.one(Change::Attach {
+            name: name.to_owned(),
+            ips: ips.to_vec(),
+            groups: groups.to_vec(),
+        })
     }
 
     /// Replaces the groups of endpoint `name` (by provider id, in association order) and
@@ -302,8 +407,10 @@ impl Live {
     /// An unknown endpoint, or groups the cloud refuses ([`Cloud::set_groups`]); nothing is
     /// published then.
     pub fn set_groups(&self, name: &str, groups: &[String]) -> Result<u64, LiveError> {
-        self.check_endpoint(&[], groups)?;
-        self.change(|cloud| cloud.set_groups(name, groups).map(drop))
+        self.one(Change::SetGroups {
+            name: name.to_owned(),
+            groups: groups.to_vec(),
+        })
     }
 
     /// Removes endpoint `name` (later endpoints' keys move down by one) and publishes the
@@ -312,7 +419,9 @@ impl Live {
     /// # Errors
     /// An unknown endpoint; nothing is published then.
     pub fn detach(&self, name: &str) -> Result<u64, LiveError> {
-        self.change(|cloud| cloud.detach(name).map(drop))
+        self.one(Change::Detach {
+            name: name.to_owned(),
+        })
     }
 
     /// The limits the handle holds calls and endpoints to.
@@ -320,49 +429,217 @@ impl Live {
         &self.limits
     }
 
-    fn check_endpoint(&self, ips: &[IpAddr], groups: &[String]) -> Result<(), LiveError> {
-        let over = |what, count: usize, limit: usize| {
-            (count > limit).then(|| LimitError::TooMany {
-                what,
-                field: what.to_owned(),
-                count,
-                limit,
-            })
-        };
-        match over("ips", ips.len(), self.limits.max_ips_per_endpoint)
-            .or_else(|| over("groups", groups.len(), self.limits.max_groups_per_endpoint))
-        {
-            Some(e) => Err(LiveError::Limit(e)),
-            None => Ok(()),
+    /// Applies `changes` in order, each as its own method would ([`Live::call`],
+    /// [`Live::attach`], ...), and publishes the state after the last one: one publication
+    /// for the batch, so readers see the state before the batch until the state after it.
+    /// Each change that takes effect counts one version, as it would alone (a refused
+    /// endpoint change and a call over the limits count none), so the version published
+    /// is the one the same changes made one at a time would reach, with the same state.
+    pub fn apply(&self, changes: &[Change]) -> Applied {
+        self.apply_within(changes, None)
+    }
+
+    /// As [`Live::apply`], but publishing the state reached so far whenever `max_delay`
+    /// passed since the last publication while changes remain, so readers never see a
+    /// state older than about `max_delay` plus one change while a long batch runs. Every
+    /// state published is the state after some prefix of `changes`.
+    pub fn apply_within(&self, changes: &[Change], max_delay: Option<std::time::Duration>) -> Applied {
+        self.write(changes.iter().map(Cow::Borrowed), max_delay)
+    }
+
+    /// [`Live::apply_within`] on changes the log may keep without copying them.
+    fn write<'c>(
+        &self,
+        changes: impl ExactSizeIterator<Item = Cow<'c, Change>>,
+        max_delay: Option<std::time::Duration>,
+    ) -> Applied {
+        let total = changes.len();
+        let mut w = self.lock();
+        let mut current = self.current.load_full();
+        let (mut next, mut touched) = self.working_state(&mut w, &current);
+        let mut outcomes = Vec::with_capacity(total);
+        let mut version = current.version;
+        let mut since = max_delay.map(|_| std::time::Instant::now());
+        for (i, change) in changes.enumerate() {
+            let effect = apply_one(&mut next.cloud, &change, &self.limits);
+            if let Some(success) = effect.took_effect() {
+                version += 1;
+                w.log.push_back(Logged {
+                    change: change.into_owned(),
+                    success,
+                });
+            }
+            outcomes.push(match effect {
+                Effect::Answered(response) | Effect::Limited(response) => Outcome::Call { response, version },
+                Effect::Done => Outcome::Done { version },
+                Effect::Refused(e) => Outcome::Refused(e),
+            });
+            let due = match (since, max_delay) {
+                (Some(t), Some(d)) => i + 1 < total && t.elapsed() >= d,
+                _ => false,
+            };
+            if due && version > current.version {
+                self.publish(&mut w, next, &mut touched, version);
+                current = self.current.load_full();
+                (next, touched) = self.working_state(&mut w, &current);
+                since = Some(std::time::Instant::now());
+            }
+        }
+        if version > current.version {
+            self.publish(&mut w, next, &mut touched, version);
+        } else {
+            // Nothing took effect: the state is the current one; kept for the next write.
+            touched.merge(next.cloud.take_changes());
+            let engine = next.engine.take();
+            next.engine = refreshed(engine, &next.cloud, &touched);
+            w.spares.push(Arc::new(next));
+            w.trim();
+        }
+        Applied { outcomes, version }
+    }
+
+    /// Applies one endpoint change and publishes it.
+    fn one(&self, change: Change) -> Result<u64, LiveError> {
+        let mut applied = self.write(std::iter::once(Cow::Owned(change)), None);
+        match applied.outcomes.pop() {
+            Some(Outcome::Done { version }) => Ok(version),
+            Some(Outcome::Refused(e)) => Err(e),
+            // INVARIANT: one endpoint change in, its outcome out.
+            _ => unreachable!("an endpoint change is done or refused"),
         }
     }
 
-    /// Applies `change` to a copy of the current cloud and publishes it; a refused change
-    /// (the cloud's transaction left the copy as it was) publishes nothing.
-    fn change(&self, change: impl FnOnce(&mut Cloud) -> Result<(), EndpointError>) -> Result<u64, LiveError> {
-        let _writer = self.lock();
-        let current = self.current.load_full();
-        let mut cloud = current.cloud.clone();
-        change(&mut cloud).map_err(refused)?;
-        Ok(self.publish(&current, cloud))
+    /// The state the writer changes next, at the current version, and what changed since
+    /// its engine was compiled: the newest spare no reader holds, brought up to date by
+    /// replaying the log; else (readers hold every spare) a copy of the current state.
+    fn working_state(&self, w: &mut Writer, current: &Arc<Snapshot>) -> (Snapshot, Changes) {
+        let mut held = Vec::new();
+        let mut found = None;
+        while let Some(spare) = w.spares.pop() {
+            match Arc::try_unwrap(spare) {
+                Ok(mut spare) => {
+                    if let Some(changes) = w.replay(&mut spare, current.version, &self.limits) {
+                        found = Some((spare, changes));
+                        break;
+                    }
+                    // A replay that went another way: that state is dropped.
+                }
+                Err(spare) => held.push(spare),
+            }
+        }
+        w.spares.extend(held.into_iter().rev());
+        found.unwrap_or_else(|| {
+            (
+                Snapshot {
+                    version: current.version,
+                    cloud: current.cloud.clone(),
+                    engine: current.engine.clone(),
+                },
+                Changes::default(),
+            )
+        })
     }
 
-    /// Publishes the state after `previous`. The writer lock is held, so `previous` is the
-    /// current snapshot.
-    fn publish(&self, previous: &Snapshot, cloud: Cloud) -> u64 {
-        let version = previous.version + 1;
-        let engine = engine_for(previous.engine.as_ref(), &previous.cloud, &cloud);
-        self.current.store(Arc::new(Snapshot {
-            version,
-            cloud,
-            engine,
-        }));
-        version
+    /// Publishes `next` as version `version`, its engine refreshed with what changed since
+    /// it was compiled; the state it replaces becomes a spare.
+    fn publish(&self, w: &mut Writer, mut next: Snapshot, touched: &mut Changes, version: u64) {
+        touched.merge(next.cloud.take_changes());
+        let engine = next.engine.take();
+        next.engine = refreshed(engine, &next.cloud, touched);
+        next.version = version;
+        let old = self.current.swap(Arc::new(next));
+        w.spares.push(old);
+        w.trim();
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
+    fn lock(&self) -> MutexGuard<'_, Writer> {
         // A writer that panicked published nothing half-done (states are swapped whole), so
-        // the current snapshot is still consistent.
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        // the current snapshot is still consistent; its spares and log may be behind, so
+        // they are dropped.
+        match self.writer.lock() {
+            Ok(w) => w,
+            Err(poisoned) => {
+                let mut w = poisoned.into_inner();
+                *w = Writer {
+                    log_start: self.current.load().version,
+                    ..Writer::default()
+                };
+                self.writer.clear_poison();
+                w
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// Brings `spare` to version `to` by replaying the log; what the replay touched, or
+    /// `None` when the log does not reach back to it or a change went another way.
+    fn replay(&self, spare: &mut Snapshot, to: u64, limits: &Limits) -> Option<Changes> {
+        let from = spare.version.checked_sub(self.log_start)? as usize;
+        let count = (to.checked_sub(spare.version)?) as usize;
+        if from + count > self.log.len() {
+            return None;
+        }
+        for logged in self.log.range(from..from + count) {
+            let effect = apply_one(&mut spare.cloud, &logged.change, limits);
+            if effect.took_effect() != Some(logged.success) {
+                return None;
+            }
+        }
+        spare.version = to;
+        Some(spare.cloud.take_changes())
+    }
+
+    /// Keeps at most [`SPARES`] spares and the log from the oldest one on.
+    fn trim(&mut self) {
+        if self.spares.len() > SPARES {
+            self.spares.drain(..self.spares.len() - SPARES);
+        }
+        let oldest = self.spares.iter().map(|s| s.version).min();
+        let keep_from = oldest.unwrap_or(self.log_start + self.log.len() as u64);
+        while self.log_start < keep_from && self.log.pop_front().is_some() {
+            self.log_start += 1;
+        }
+    }
+}
+
+/// Applies one change to `cloud`.
+fn apply_one(cloud: &mut Cloud, change: &Change, limits: &Limits) -> Effect {
+    let endpoint = |r: Result<EndpointKey, EndpointError>| match r {
+        Ok(_) => Effect::Done,
+        Err(e) => Effect::Refused(refused(e)),
+    };
+    match change {
+        Change::Call { api, request } => match crate::limits::check_request(request, limits) {
+            Err(e) => Effect::Limited(e.response(cloud.provider())),
+            Ok(()) => Effect::Answered(cloud.call(api, request)),
+        },
+        Change::Attach { name, ips, groups } => match check_endpoint(limits, ips, groups) {
+            Err(e) => Effect::Refused(e),
+            Ok(()) => endpoint(cloud.attach(name, ips, groups)),
+        },
+        Change::SetGroups { name, groups } => match check_endpoint(limits, &[], groups) {
+            Err(e) => Effect::Refused(e),
+            Ok(()) => endpoint(cloud.set_groups(name, groups)),
+        },
+        Change::Detach { name } => endpoint(cloud.detach(name)),
+    }
+}
+
+/// An endpoint's addresses and groups within `limits`.
+fn check_endpoint(limits: &Limits, ips: &[IpAddr], groups: &[String]) -> Result<(), LiveError> {
+    let over = |what, count: usize, limit: usize| {
+        (count > limit).then(|| LimitError::TooMany {
+            what,
+            field: what.to_owned(),
+            count,
+            limit,
+        })
+    };
+    match over("ips", ips.len(), limits.max_ips_per_endpoint)
+        .or_else(|| over("groups", groups.len(), limits.max_groups_per_endpoint))
+    {
+        Some(e) => Err(LiveError::Limit(e)),
+        None => Ok(()),
     }
 }

@@ -169,6 +169,101 @@ pub(crate) struct Model {
     call: CallIds,
     /// How many calls of each content seed were made (see [`crate::ids::call_seed`]).
     seen: HashMap<u64, u64>,
+    /// What committed transactions touched, while tracking is on.
+    tracking: Tracking,
+}
+
+/// What committed changes of a cloud touched, by key: the groups (rules, settings, created
+/// or deleted), the address groups and the endpoints, as [`crate::compile::Engine::refresh`]
+/// takes them ([`crate::Cloud::track_changes`], [`crate::Cloud::take_changes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    groups: BTreeSet<GroupKey>,
+    address_groups: BTreeSet<AddressGroupKey>,
+    endpoints: BTreeSet<EndpointKey>,
+    /// The lowest place from which endpoints were attached or removed: every key from
+    /// there on may name another endpoint now (keys are places in the list).
+    endpoints_from: Option<u32>,
+}
+
+impl Changes {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+            && self.address_groups.is_empty()
+            && self.endpoints.is_empty()
+            && self.endpoints_from.is_none()
+    }
+
+    /// Adds what `other` touched.
+    pub fn merge(&mut self, other: Changes) {
+        self.groups.extend(other.groups);
+        self.address_groups.extend(other.address_groups);
+        self.endpoints.extend(other.endpoints);
+        self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The groups touched.
+    pub fn groups(&self) -> impl Iterator<Item = GroupKey> + '_ {
+        self.groups.iter().copied()
+    }
+
+    /// The address groups touched.
+    pub fn address_groups(&self) -> impl Iterator<Item = AddressGroupKey> + '_ {
+        self.address_groups.iter().copied()
+    }
+
+    /// The endpoint keys whose endpoint changed, for a cloud that now has `count`
+    /// endpoints: those whose groups changed, and every key from the first place where an
+    /// endpoint was attached or removed (the later ones moved), at least that one even when
+    /// it is past the end now (it named an endpoint that is gone).
+    pub fn endpoints(&self, count: usize) -> impl Iterator<Item = EndpointKey> + '_ {
+        let moved = match self.endpoints_from {
+            Some(from) => from..(count as u32).max(from + 1),
+            None => 0..0,
+        };
+        let from = self.endpoints_from.unwrap_or(u32::MAX);
+        self.endpoints
+            .iter()
+            .copied()
+            .filter(move |k| k.get() < from)
+            .chain(moved.map(EndpointKey::new))
+    }
+
+    /// What changed, in the order to hand to [`crate::compile::Engine::refresh`] one by one,
+    /// for a cloud that now has `endpoint_count` endpoints: the endpoints first, so the
+    /// engine learns their addresses and new identities before it recompiles the tables of
+    /// changed groups and address groups (a recompiled table then knows every identity).
+    pub fn updates(&self, endpoint_count: usize) -> Vec<crate::compile::Update> {
+        use crate::compile::Update;
+        self.endpoints(endpoint_count)
+            .map(Update::Endpoint)
+            .chain(self.groups().map(Update::Group))
+            .chain(self.address_groups().map(Update::AddressGroup))
+            .collect()
+    }
+
+    fn group(&mut self, key: GroupKey) {
+        self.groups.insert(key);
+    }
+
+    fn moved_from(&mut self, index: u32) {
+        self.endpoints_from = Some(self.endpoints_from.map_or(index, |f| f.min(index)));
+    }
+}
+
+/// Change tracking: bookkeeping about a model, not part of its state, so two models that
+/// tracked differently are still equal.
+#[derive(Clone, Debug, Default)]
+struct Tracking(Option<Changes>);
+
+impl PartialEq for Tracking {
+    fn eq(&self, _: &Tracking) -> bool {
+        true
+    }
 }
 
 /// What the ids of the call in progress derive from: its content seed and the first keys
@@ -201,7 +296,20 @@ impl Model {
             calls: 0,
             call: CallIds::default(),
             seen: HashMap::new(),
+            tracking: Tracking::default(),
         }
+    }
+
+    /// Starts recording what committed transactions touch (from empty); see
+    /// [`Model::take_changes`].
+    pub(crate) fn track_changes(&mut self) {
+        self.tracking = Tracking(Some(Changes::default()));
+    }
+
+    /// What committed transactions touched since tracking started or the last take (empty
+    /// when not tracking); tracking goes on.
+    pub(crate) fn take_changes(&mut self) -> Changes {
+        self.tracking.0.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Starts a change: every mutation goes through the handle, which commits whole or,
