@@ -72,7 +72,6 @@
 //! `tracker.process(snapshot.cloud(), &*snapshot, &packet)` and, after each write,
 //! `tracker.rules_changed(new.cloud(), &*new)` ([`crate::conntrack`]).
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -261,21 +260,13 @@ const SPARES: usize = 3;
 struct Writer {
     /// Earlier published states, oldest first (their versions ascending, at most
     /// [`SPARES`]). Readers may still hold them; one that no reader holds is brought up to
-    /// date by replaying the log and published as the next state, instead of a copy.
+    /// date by copying what changed since ([`Cloud::sync_from`]) and published as the next
+    /// state, instead of a copy of the whole cloud.
     spares: Vec<Arc<Snapshot>>,
-    /// Every change that took effect after version `log_start`, in order: the change
-    /// `log[i]` made version `log_start + i + 1`.
-    log: VecDeque<Logged>,
-    log_start: u64,
-}
-
-/// A change that took effect, as the log keeps it for replays.
-#[derive(Debug)]
-struct Logged {
-    change: Change,
-    /// Whether the call was answered with success (endpoint changes: always), to tell a
-    /// replay that went another way.
-    success: bool,
+    /// What each publication after version `log_floor` changed, with the version it
+    /// published, in order.
+    log: VecDeque<(u64, Changes)>,
+    log_floor: u64,
 }
 
 /// What applying one change to a cloud did.
@@ -288,17 +279,6 @@ enum Effect {
     Done,
     /// An endpoint change refused.
     Refused(LiveError),
-}
-
-impl Effect {
-    /// Whether the change took effect, and whether it succeeded.
-    fn took_effect(&self) -> Option<bool> {
-        match self {
-            Effect::Answered(r) => Some(r.is_success()),
-            Effect::Done => Some(true),
-            Effect::Limited(_) | Effect::Refused(_) => None,
-        }
-    }
 }
 
 /// A cloud that many threads evaluate through while one thread at a time changes it.
@@ -379,7 +359,7 @@ impl Live {
             return (e.response(current.cloud.provider()), current.version);
         }
         let change = Change::call(api, request.clone());
-        let mut applied = self.write(std::iter::once(Cow::Owned(change)), None);
+        let mut applied = self.apply(std::slice::from_ref(&change));
         match applied.outcomes.pop() {
             Some(Outcome::Call { response, version }) => (response, version),
             // INVARIANT: one call in, one call's outcome out.
@@ -444,15 +424,6 @@ impl Live {
     /// state older than about `max_delay` plus one change while a long batch runs. Every
     /// state published is the state after some prefix of `changes`.
     pub fn apply_within(&self, changes: &[Change], max_delay: Option<std::time::Duration>) -> Applied {
-        self.write(changes.iter().map(Cow::Borrowed), max_delay)
-    }
-
-    /// [`Live::apply_within`] on changes the log may keep without copying them.
-    fn write<'c>(
-        &self,
-        changes: impl ExactSizeIterator<Item = Cow<'c, Change>>,
-        max_delay: Option<std::time::Duration>,
-    ) -> Applied {
         let total = changes.len();
         let mut w = self.lock();
         let mut current = self.current.load_full();
@@ -460,14 +431,10 @@ impl Live {
         let mut outcomes = Vec::with_capacity(total);
         let mut version = current.version;
         let mut since = max_delay.map(|_| std::time::Instant::now());
-        for (i, change) in changes.enumerate() {
-            let effect = apply_one(&mut next.cloud, &change, &self.limits);
-            if let Some(success) = effect.took_effect() {
+        for (i, change) in changes.iter().enumerate() {
+            let effect = apply_one(&mut next.cloud, change, &self.limits);
+            if matches!(effect, Effect::Answered(_) | Effect::Done) {
                 version += 1;
-                w.log.push_back(Logged {
-                    change: change.into_owned(),
-                    success,
-                });
             }
             outcomes.push(match effect {
                 Effect::Answered(response) | Effect::Limited(response) => Outcome::Call { response, version },
@@ -489,7 +456,6 @@ impl Live {
             self.publish(&mut w, next, &mut touched, version);
         } else {
             // Nothing took effect: the state is the current one; kept for the next write.
-            touched.merge(next.cloud.take_changes());
             let engine = next.engine.take();
             next.engine = refreshed(engine, &next.cloud, &touched);
             w.spares.push(Arc::new(next));
@@ -500,7 +466,7 @@ impl Live {
 
     /// Applies one endpoint change and publishes it.
     fn one(&self, change: Change) -> Result<u64, LiveError> {
-        let mut applied = self.write(std::iter::once(Cow::Owned(change)), None);
+        let mut applied = self.apply(std::slice::from_ref(&change));
         match applied.outcomes.pop() {
             Some(Outcome::Done { version }) => Ok(version),
             Some(Outcome::Refused(e)) => Err(e),
@@ -511,18 +477,21 @@ impl Live {
 
     /// The state the writer changes next, at the current version, and what changed since
     /// its engine was compiled: the newest spare no reader holds, brought up to date by
-    /// replaying the log; else (readers hold every spare) a copy of the current state.
+    /// copying what changed since its version; else (readers hold every spare) a copy of
+    /// the current state.
     fn working_state(&self, w: &mut Writer, current: &Arc<Snapshot>) -> (Snapshot, Changes) {
         let mut held = Vec::new();
         let mut found = None;
         while let Some(spare) = w.spares.pop() {
             match Arc::try_unwrap(spare) {
                 Ok(mut spare) => {
-                    if let Some(changes) = w.replay(&mut spare, current.version, &self.limits) {
+                    if let Some(changes) = w.since(spare.version) {
+                        spare.cloud.sync_from(&current.cloud, &changes);
+                        spare.version = current.version;
                         found = Some((spare, changes));
                         break;
                     }
-                    // A replay that went another way: that state is dropped.
+                    // The log no longer reaches back to it: dropped.
                 }
                 Err(spare) => held.push(spare),
             }
@@ -543,7 +512,9 @@ impl Live {
     /// Publishes `next` as version `version`, its engine refreshed with what changed since
     /// it was compiled; the state it replaces becomes a spare.
     fn publish(&self, w: &mut Writer, mut next: Snapshot, touched: &mut Changes, version: u64) {
-        touched.merge(next.cloud.take_changes());
+        let changes = next.cloud.take_changes();
+        touched.merge(changes.clone());
+        w.log.push_back((version, changes));
         let engine = next.engine.take();
         next.engine = refreshed(engine, &next.cloud, touched);
         next.version = version;
@@ -561,7 +532,7 @@ impl Live {
             Err(poisoned) => {
                 let mut w = poisoned.into_inner();
                 *w = Writer {
-                    log_start: self.current.load().version,
+                    log_floor: self.current.load().version,
                     ..Writer::default()
                 };
                 self.writer.clear_poison();
@@ -572,22 +543,17 @@ impl Live {
 }
 
 impl Writer {
-    /// Brings `spare` to version `to` by replaying the log; what the replay touched, or
-    /// `None` when the log does not reach back to it or a change went another way.
-    fn replay(&self, spare: &mut Snapshot, to: u64, limits: &Limits) -> Option<Changes> {
-        let from = spare.version.checked_sub(self.log_start)? as usize;
-        let count = (to.checked_sub(spare.version)?) as usize;
-        if from + count > self.log.len() {
+    /// What the publications after version `version` changed together; `None` when the log
+    /// no longer reaches back to it.
+    fn since(&self, version: u64) -> Option<Changes> {
+        if version < self.log_floor {
             return None;
         }
-        for logged in self.log.range(from..from + count) {
-            let effect = apply_one(&mut spare.cloud, &logged.change, limits);
-            if effect.took_effect() != Some(logged.success) {
-                return None;
-            }
+        let mut all = Changes::default();
+        for (_, changes) in self.log.iter().filter(|(v, _)| *v > version) {
+            all.merge(changes.clone());
         }
-        spare.version = to;
-        Some(spare.cloud.take_changes())
+        Some(all)
     }
 
     /// Keeps at most [`SPARES`] spares and the log from the oldest one on.
@@ -595,10 +561,11 @@ impl Writer {
         if self.spares.len() > SPARES {
             self.spares.drain(..self.spares.len() - SPARES);
         }
-        let oldest = self.spares.iter().map(|s| s.version).min();
-        let keep_from = oldest.unwrap_or(self.log_start + self.log.len() as u64);
-        while self.log_start < keep_from && self.log.pop_front().is_some() {
-            self.log_start += 1;
+        if let Some(oldest) = self.spares.iter().map(|s| s.version).min() {
+            while self.log.front().is_some_and(|(v, _)| *v <= oldest) {
+                self.log.pop_front();
+            }
+            self.log_floor = self.log_floor.max(oldest);
         }
     }
 }

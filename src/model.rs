@@ -184,6 +184,8 @@ pub struct Changes {
     /// The lowest place from which endpoints were attached or removed: every key from
     /// there on may name another endpoint now (keys are places in the list).
     endpoints_from: Option<u32>,
+    /// The content seeds of the calls made, committed or not (their counts moved).
+    seeds: BTreeSet<u64>,
 }
 
 impl Changes {
@@ -200,6 +202,7 @@ impl Changes {
         self.groups.extend(other.groups);
         self.address_groups.extend(other.address_groups);
         self.endpoints.extend(other.endpoints);
+        self.seeds.extend(other.seeds);
         self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -325,6 +328,9 @@ impl Model {
     pub(crate) fn begin_call(&mut self, api: &str, request: &Request) -> Transaction<'_> {
         self.calls += 1;
         let content = crate::ids::call_seed(api, request, 0);
+        if let Some(changes) = self.tracking.0.as_mut() {
+            changes.seeds.insert(content);
+        }
         let seen = self.seen.entry(content).or_insert(0);
         let occurrence = *seen;
         *seen += 1;
@@ -335,6 +341,91 @@ impl Model {
             first_address_group: self.next_address_group,
         };
         self.begin()
+    }
+
+    /// Makes this model equal to `newer`, a later state of the same model, where
+    /// `changes` holds everything that changed in between (what tracking recorded since
+    /// the two were equal): copies what changed, not the whole model. Its own tracking is
+    /// kept as it was.
+    pub(crate) fn sync_from(&mut self, newer: &Model, changes: &Changes) {
+        // Every field is named, so a new one cannot be forgotten here.
+        let Model {
+            provider,
+            options,
+            groups,
+            address_groups,
+            endpoints,
+            by_name,
+            by_addr,
+            rule_ids,
+            group_ids,
+            next_group,
+            next_rule,
+            next_address_group,
+            calls,
+            call,
+            seen,
+            tracking: _,
+        } = newer;
+        self.provider = *provider;
+        if self.options != *options {
+            self.options = options.clone();
+        }
+        for &key in &changes.groups {
+            if let Some(old) = self.groups.remove(&key) {
+                self.index_rules(&old.rules, false);
+                self.index_group(&old.id, key, false);
+            }
+            if let Some(new) = groups.get(&key) {
+                self.index_rules(&new.rules, true);
+                self.index_group(&new.id, key, true);
+                self.groups.insert(key, new.clone());
+            }
+        }
+        for &key in &changes.address_groups {
+            match address_groups.get(&key) {
+                Some(a) => self.address_groups.insert(key, a.clone()),
+                None => self.address_groups.remove(&key),
+            };
+        }
+        let from = changes.endpoints_from.map_or(usize::MAX, |f| f as usize);
+        for &key in &changes.endpoints {
+            let i = key.get() as usize;
+            if i < from {
+                if let (Some(mine), Some(new)) = (self.endpoints.get_mut(i), endpoints.get(i)) {
+                    // Same name and addresses (a move would have set `endpoints_from`).
+                    mine.groups.clone_from(&new.groups);
+                }
+            }
+        }
+        if from < usize::MAX {
+            for e in self.endpoints.drain(from.min(self.endpoints.len())..) {
+                self.by_name.remove(&e.name);
+                for a in &e.ips {
+                    self.by_addr.remove(a);
+                }
+            }
+            for (i, e) in endpoints.iter().enumerate().skip(from) {
+                let key = EndpointKey::new(i as u32);
+                self.by_name.insert(e.name.clone(), key);
+                for a in &e.ips {
+                    self.by_addr.insert(*a, key);
+                }
+                self.endpoints.push(e.clone());
+            }
+        }
+        // The indexes were kept above, object by object.
+        let _ = (by_name, by_addr, rule_ids, group_ids);
+        (self.next_group, self.next_rule, self.next_address_group) =
+            (*next_group, *next_rule, *next_address_group);
+        self.calls = *calls;
+        self.call = *call;
+        for seed in &changes.seeds {
+            match seen.get(seed) {
+                Some(&n) => self.seen.insert(*seed, n),
+                None => self.seen.remove(seed),
+            };
+        }
     }
 
     /// The provider.
