@@ -3,9 +3,9 @@
 //! A [`Live`] handle holds the current [`Snapshot`]: an immutable cloud and the compiled engine
 //! ([`crate::compile::Engine`]) built for it, tagged with a version. Readers take the snapshot (an atomic pointer load that never
 //! waits for the writer) and evaluate as long as they like; a writer builds the next state on
-//! a private copy and publishes it with one atomic swap. So a reader never blocks on a writer
-//! and never sees a half-applied change: every answer is the answer of the state before or
-//! after each change, never of something in between.
+//! a state no reader holds and publishes it with one atomic swap. So a reader never blocks on
+//! a writer and never sees a half-applied change: every answer is the answer of the state
+//! before or after each change (or batch of changes), never of something in between.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -45,26 +45,43 @@
 //! remove one, through [`Cloud::set_groups`] and [`Cloud::detach`]. The provider's own
 //! membership calls (`JoinSecurityGroup`, `AddSecurityGroups`, `UpdatePort`,
 //! `AssignSecurityGroup`, ...) go through [`Live::call`] and change the same endpoints, so both
-//! kinds mix freely: each one changes a copy of the current cloud, which is published whole.
+//! kinds mix freely: each one changes the next state, which is published whole.
 //!
-//! # Engines
+//! # Batches
 //!
-//! Each snapshot carries a compiled engine. A write does not recompile everything: it
-//! compares the new cloud with the old one and hands each changed group, address group or
-//! endpoint to [`crate::compile::Engine::refresh`], which recompiles only the tables the
-//! change can reach and shares the rest with the previous snapshot. When the engine cannot
+//! [`Live::apply`] takes a stream of [`Change`]s (calls and endpoint changes) and publishes
+//! once, after the last: readers see the state before the batch until the state after it.
+//! Each change that takes effect counts one version, as it would alone, so a version names
+//! the state after a prefix of everything the handle was given, whether the changes came
+//! one at a time or in batches, and every published state is such a prefix. How stale a
+//! reader's state can be is the caller's choice: a batch is published when it ends, so
+//! readers lag the writer by at most one batch; [`Live::apply_within`] bounds that lag in
+//! time as well, publishing the state reached so far whenever `max_delay` passed.
+//!
+//! # Engines and states
+//!
+//! Each snapshot carries a compiled engine. A write neither copies the cloud nor compares
+//! whole clouds. The cloud reports what each committed change touched
+//! ([`Cloud::take_changes`]: groups, address groups, endpoints), and the writer keeps the
+//! last few published states ("spares"): the next state is the newest spare no reader holds
+//! any more, brought up to date by copying only what changed since it was current
+//! ([`Cloud::sync_from`]) and by handing those changes to
+//! [`crate::compile::Engine::refresh`], which recompiles only the tables they can reach and
+//! shares the rest. Only when readers still hold every spare does a write copy the current
+//! state whole. When the engine cannot
 //! be compiled (a table past the compile limits), the snapshot answers with the reference
 //! evaluator instead ([`Snapshot::is_compiled`] tells which): slower, never different.
 //!
 //! # Cost
 //!
-//! Every change copies the cloud (copy-on-write: the readers keep the old one for as long as
-//! they hold it), so a write costs time linear in the cloud's size plus the recompiled
-//! tables; reads cost one atomic load and the evaluation itself. On an ECS cloud of 1,001
-//! NICs (`cargo bench --bench live`, 2 reader threads, a shared 2-core machine) a write
-//! took about 1.2 ms (some 850 writes/s) whether a membership call, `set_groups` or a rule
-//! change, of which the cloud copy alone was about 0.15 ms, while the readers kept up
-//! 18-26 million lookups/s between them.
+//! A write costs the changes themselves (the provider call's own work, most of it), plus,
+//! per publication, copying what changed into a spare and refreshing its engine: time in
+//! the size of the change, not of the cloud, except for detaching an endpoint in the middle
+//! of the list (the later endpoints' keys move) and for a write that finds every spare held
+//! (a whole copy, as before). The writer keeps up to four states (the current one and three
+//! spares) in memory. Reads cost one atomic load and the evaluation itself.
+//!
+//! COST_FIGURES
 //!
 //! # With a connection tracker
 //!
@@ -358,8 +375,7 @@ impl Live {
             let current = self.current.load();
             return (e.response(current.cloud.provider()), current.version);
         }
-        let change = Change::call(api, request.clone());
-        let mut applied = self.apply(std::slice::from_ref(&change));
+        let mut applied = self.write(&[Step::Call(api, request)], None);
         match applied.outcomes.pop() {
             Some(Outcome::Call { response, version }) => (response, version),
             // INVARIANT: one call in, one call's outcome out.
@@ -373,11 +389,7 @@ impl Live {
     /// # Errors
     /// What [`Cloud::attach`] refuses; nothing is published then.
     pub fn attach(&self, name: &str, ips: &[IpAddr], groups: &[String]) -> Result<u64, LiveError> {
-        self.one(Change::Attach {
-            name: name.to_owned(),
-            ips: ips.to_vec(),
-            groups: groups.to_vec(),
-        })
+        self.one(Step::Attach(name, ips, groups))
     }
 
     /// Replaces the groups of endpoint `name` (by provider id, in association order) and
@@ -387,10 +399,7 @@ impl Live {
     /// An unknown endpoint, or groups the cloud refuses ([`Cloud::set_groups`]); nothing is
     /// published then.
     pub fn set_groups(&self, name: &str, groups: &[String]) -> Result<u64, LiveError> {
-        self.one(Change::SetGroups {
-            name: name.to_owned(),
-            groups: groups.to_vec(),
-        })
+        self.one(Step::SetGroups(name, groups))
     }
 
     /// Removes endpoint `name` (later endpoints' keys move down by one) and publishes the
@@ -399,9 +408,7 @@ impl Live {
     /// # Errors
     /// An unknown endpoint; nothing is published then.
     pub fn detach(&self, name: &str) -> Result<u64, LiveError> {
-        self.one(Change::Detach {
-            name: name.to_owned(),
-        })
+        self.one(Step::Detach(name))
     }
 
     /// The limits the handle holds calls and endpoints to.
@@ -424,6 +431,12 @@ impl Live {
     /// state older than about `max_delay` plus one change while a long batch runs. Every
     /// state published is the state after some prefix of `changes`.
     pub fn apply_within(&self, changes: &[Change], max_delay: Option<std::time::Duration>) -> Applied {
+        let steps: Vec<Step<'_>> = changes.iter().map(Change::step).collect();
+        self.write(&steps, max_delay)
+    }
+
+    /// [`Live::apply_within`] on borrowed changes.
+    fn write(&self, changes: &[Step<'_>], max_delay: Option<std::time::Duration>) -> Applied {
         let total = changes.len();
         let mut w = self.lock();
         let mut current = self.current.load_full();
@@ -431,7 +444,7 @@ impl Live {
         let mut outcomes = Vec::with_capacity(total);
         let mut version = current.version;
         let mut since = max_delay.map(|_| std::time::Instant::now());
-        for (i, change) in changes.iter().enumerate() {
+        for (i, &change) in changes.iter().enumerate() {
             let effect = apply_one(&mut next.cloud, change, &self.limits);
             if matches!(effect, Effect::Answered(_) | Effect::Done) {
                 version += 1;
@@ -465,8 +478,8 @@ impl Live {
     }
 
     /// Applies one endpoint change and publishes it.
-    fn one(&self, change: Change) -> Result<u64, LiveError> {
-        let mut applied = self.apply(std::slice::from_ref(&change));
+    fn one(&self, change: Step<'_>) -> Result<u64, LiveError> {
+        let mut applied = self.write(&[change], None);
         match applied.outcomes.pop() {
             Some(Outcome::Done { version }) => Ok(version),
             Some(Outcome::Refused(e)) => Err(e),
@@ -571,25 +584,45 @@ impl Writer {
 }
 
 /// Applies one change to `cloud`.
-fn apply_one(cloud: &mut Cloud, change: &Change, limits: &Limits) -> Effect {
+fn apply_one(cloud: &mut Cloud, step: Step<'_>, limits: &Limits) -> Effect {
     let endpoint = |r: Result<EndpointKey, EndpointError>| match r {
         Ok(_) => Effect::Done,
         Err(e) => Effect::Refused(refused(e)),
     };
-    match change {
-        Change::Call { api, request } => match crate::limits::check_request(request, limits) {
+    match step {
+        Step::Call(api, request) => match crate::limits::check_request(request, limits) {
             Err(e) => Effect::Limited(e.response(cloud.provider())),
             Ok(()) => Effect::Answered(cloud.call(api, request)),
         },
-        Change::Attach { name, ips, groups } => match check_endpoint(limits, ips, groups) {
+        Step::Attach(name, ips, groups) => match check_endpoint(limits, ips, groups) {
             Err(e) => Effect::Refused(e),
             Ok(()) => endpoint(cloud.attach(name, ips, groups)),
         },
-        Change::SetGroups { name, groups } => match check_endpoint(limits, &[], groups) {
+        Step::SetGroups(name, groups) => match check_endpoint(limits, &[], groups) {
             Err(e) => Effect::Refused(e),
             Ok(()) => endpoint(cloud.set_groups(name, groups)),
         },
-        Change::Detach { name } => endpoint(cloud.detach(name)),
+        Step::Detach(name) => endpoint(cloud.detach(name)),
+    }
+}
+
+/// A [`Change`] borrowed, so the single-change methods copy nothing to apply one.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Call(&'a str, &'a Request),
+    Attach(&'a str, &'a [IpAddr], &'a [String]),
+    SetGroups(&'a str, &'a [String]),
+    Detach(&'a str),
+}
+
+impl Change {
+    fn step(&self) -> Step<'_> {
+        match self {
+            Change::Call { api, request } => Step::Call(api, request),
+            Change::Attach { name, ips, groups } => Step::Attach(name, ips, groups),
+            Change::SetGroups { name, groups } => Step::SetGroups(name, groups),
+            Change::Detach { name } => Step::Detach(name),
+        }
     }
 }
 
