@@ -358,6 +358,45 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// A copy taken at any point and brought up to date with what tracking reported
+        /// since ([`Cloud::sync_from`]) equals the cloud, front-end bookkeeping included,
+        /// whatever calls came in between (rule calls, invalid ones, groups created and
+        /// deleted).
+        #[test]
+        fn a_copy_synced_with_the_tracked_changes_equals_the_cloud(
+            (provider, create, steps) in sequence(),
+            cut in 0usize..12,
+        ) {
+            let mut cloud = Cloud::new(provider, Options::default());
+            cloud.track_changes();
+            let r = create.apply(&mut cloud);
+            prop_assume!(r.is_success());
+            let id = r.created.expect("a created group");
+            let cut = cut.min(steps.len());
+            for step in &steps[..cut] {
+                cloud.call(&step.api, &with_group(step, &id));
+            }
+            let mut copy = cloud.clone();
+            let _ = cloud.take_changes();
+            let mut changes = Changes::default();
+            for (i, step) in steps[cut..].iter().enumerate() {
+                cloud.call(&step.api, &with_group(step, &id));
+                changes.merge(cloud.take_changes());
+                if i % 3 == 0 {
+                    // Brought up to date on the way too, not only at the end.
+                    copy.sync_from(&cloud, &changes);
+                    changes = Changes::default();
+                    prop_assert!(copy.model == cloud.model && copy.frontend == cloud.frontend);
+                }
+            }
+            copy.sync_from(&cloud, &changes);
+            prop_assert!(copy.model == cloud.model && copy.frontend == cloud.frontend);
+        }
+    }
+
     #[test]
     fn set_groups_and_detach_change_memberships_whole_or_not_at_all() {
         let mut cloud = Cloud::new(Provider::Ecs, Options::default());

@@ -186,6 +186,11 @@ pub struct Changes {
     endpoints_from: Option<u32>,
     /// The content seeds of the calls made, committed or not (their counts moved).
     seeds: BTreeSet<u64>,
+    /// Groups created, deleted or changed in their own fields: copied whole by
+    /// [`Model::sync_from`]. In the other groups of `groups`, only rules changed:
+    /// `rules` names them (added, edited or removed).
+    whole: BTreeSet<GroupKey>,
+    rules: BTreeSet<(GroupKey, RuleKey)>,
 }
 
 impl Changes {
@@ -203,6 +208,8 @@ impl Changes {
         self.address_groups.extend(other.address_groups);
         self.endpoints.extend(other.endpoints);
         self.seeds.extend(other.seeds);
+        self.whole.extend(other.whole);
+        self.rules.extend(other.rules);
         self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -251,11 +258,58 @@ impl Changes {
 
     fn group(&mut self, key: GroupKey) {
         self.groups.insert(key);
+        self.whole.insert(key);
+    }
+
+    fn rule(&mut self, group: GroupKey, rule: RuleKey) {
+        self.groups.insert(group);
+        self.rules.insert((group, rule));
     }
 
     fn moved_from(&mut self, index: u32) {
         self.endpoints_from = Some(self.endpoints_from.map_or(index, |f| f.min(index)));
     }
+}
+
+/// Makes `mine` (a group's rules) equal to `new` (the same group's rules later), where
+/// only the rules `changed` names for `group` were added, edited or removed: the others are
+/// moved, not copied, and the rule id index is kept. `false` when the two do not line up
+/// that way (`mine` is then left for a whole copy, its index entries as they were).
+fn sync_rules(
+    mine: &mut Vec<Rule>,
+    new: &[Rule],
+    group: GroupKey,
+    changed: &BTreeSet<(GroupKey, RuleKey)>,
+    rule_ids: &mut HashMap<String, u32>,
+) -> bool {
+    let is_changed = |r: &Rule| changed.contains(&(group, r.key));
+    // The unchanged rules must be the same keys in the same order on both sides.
+    let kept = mine.iter().filter(|r| !is_changed(r)).map(|r| r.key);
+    if !kept.eq(new.iter().filter(|r| !is_changed(r)).map(|r| r.key)) {
+        return false;
+    }
+    let mut old = std::mem::take(mine).into_iter();
+    mine.reserve(new.len());
+    for r in new {
+        if is_changed(r) {
+            index_id(rule_ids, &r.id, true);
+            mine.push(r.clone());
+            continue;
+        }
+        // The next old rule that is not a changed one is this rule (checked above).
+        for o in old.by_ref() {
+            if is_changed(&o) {
+                index_id(rule_ids, &o.id, false);
+                continue;
+            }
+            mine.push(o);
+            break;
+        }
+    }
+    for o in old {
+        index_id(rule_ids, &o.id, false);
+    }
+    true
 }
 
 /// Change tracking: bookkeeping about a model, not part of its state, so two models that
@@ -372,6 +426,19 @@ impl Model {
             self.options = options.clone();
         }
         for &key in &changes.groups {
+            if !changes.whole.contains(&key) {
+                if let (Some(mine), Some(new)) = (self.groups.get_mut(&key), groups.get(&key)) {
+                    if sync_rules(
+                        &mut mine.rules,
+                        &new.rules,
+                        key,
+                        &changes.rules,
+                        &mut self.rule_ids,
+                    ) {
+                        continue;
+                    }
+                }
+            }
             if let Some(old) = self.groups.remove(&key) {
                 self.index_rules(&old.rules, false);
                 self.index_group(&old.id, key, false);

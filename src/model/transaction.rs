@@ -101,15 +101,28 @@ impl<'m> Transaction<'m> {
     /// Keeps every change (and, while the model tracks changes, records what they touched).
     pub(crate) fn commit(mut self) {
         self.committed = true;
-        if let Some(changes) = self.model.tracking.0.as_mut() {
+        let first_new_rule = RuleKey::new(self.counters.1);
+        let m = &mut *self.model;
+        if let Some(changes) = m.tracking.0.as_mut() {
             // The journal undoes every mutation, so it names everything that changed.
             for undo in &self.journal {
                 match undo {
                     Undo::RemoveGroup(key) => changes.group(*key),
                     Undo::Group(g) | Undo::GroupFields(g) => changes.group(g.key),
-                    Undo::TruncateRules { group, .. }
-                    | Undo::ReinsertRules { group, .. }
-                    | Undo::Rule { group, .. } => changes.group(*group),
+                    Undo::TruncateRules { group, .. } => {
+                        // The rules appended: those this transaction made.
+                        for r in m.groups.get(group).into_iter().flat_map(|g| &g.rules) {
+                            if r.key >= first_new_rule {
+                                changes.rule(*group, r.key);
+                            }
+                        }
+                    }
+                    Undo::ReinsertRules { group, removed } => {
+                        for (_, r) in removed {
+                            changes.rule(*group, r.key);
+                        }
+                    }
+                    Undo::Rule { group, rule, .. } => changes.rule(*group, rule.key),
                     Undo::RemoveAddressGroup(key) => {
                         changes.address_groups.insert(*key);
                     }
