@@ -81,7 +81,22 @@
 //! (a whole copy, as before). The writer keeps up to four states (the current one and three
 //! spares) in memory. Reads cost one atomic load and the evaluation itself.
 //!
-//! COST_FIGURES
+//! On the ECS cloud of `cargo bench --bench live` (1,001 NICs, 2 reader threads
+//! evaluating throughout; measured on a 2-core machine shared with other jobs, load average
+//! 10-12, so wall-clock figures are pessimistic and will be measured again on a quiet
+//! machine): a single write took 38 µs for a membership call (`JoinSecurityGroup` /
+//! `LeaveSecurityGroup`), 32 µs for `set_groups` and 210 µs for a rule call
+//! (`AuthorizeSecurityGroup` / `RevokeSecurityGroup`), against about 1.2 ms each when every
+//! write copied and compared whole clouds (a whole copy alone: 350 µs on that machine).
+//! In batches of 100 (`live/sustained`), the handle took 156,000 `set_groups` changes/s,
+//! 24,000 membership calls/s and 8,800 rule calls/s, while the readers kept up 10-14
+//! million lookups/s between them. What remains is mostly the provider call itself
+//! (parsing, validation, the answer) and, for rules, the recompiled table. In instructions
+//! (`valgrind --tool=callgrind`, which the machine's load does not move), a single
+//! membership call's write was 41,000, of which the call 22,000 (before: about 2.3 million,
+//! of which the cloud copy 2.0 million and the whole-cloud comparison 200,000); in batches
+//! of 100, 29,000 per call, of which the call 22,000; a single rule call's write 314,000,
+//! of which the call 126,000 and the engine's refresh 148,000.
 //!
 //! # With a connection tracker
 //!
