@@ -481,8 +481,10 @@ fn every_state_answers_as_its_cloud_whatever_readers_hold() {
     }
 }
 
+/// An engine refreshed once per batch with what the cloud reported for the whole batch
+/// (`Changes::updates`, endpoints first) answers as the reference on the cloud after it.
 #[test]
-fn engine_refreshed_with_a_union_of_changes_answers_as_a_fresh_build() {
+fn an_engine_refreshed_with_a_batchs_changes_answers_as_the_reference() {
     use sgeval::compile::{Engine, Update};
     let (_, mut cloud, groups) = start();
     cloud.track_changes();
