@@ -169,6 +169,158 @@ pub(crate) struct Model {
     call: CallIds,
     /// How many calls of each content seed were made (see [`crate::ids::call_seed`]).
     seen: HashMap<u64, u64>,
+    /// What committed transactions touched, while tracking is on.
+    tracking: Tracking,
+}
+
+/// What committed changes of a cloud touched, by key: the groups (rules, settings, created
+/// or deleted), the address groups and the endpoints, as [`crate::compile::Engine::refresh`]
+/// takes them ([`crate::Cloud::track_changes`], [`crate::Cloud::take_changes`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    groups: BTreeSet<GroupKey>,
+    address_groups: BTreeSet<AddressGroupKey>,
+    endpoints: BTreeSet<EndpointKey>,
+    /// The lowest place from which endpoints were attached or removed: every key from
+    /// there on may name another endpoint now (keys are places in the list).
+    endpoints_from: Option<u32>,
+    /// The content seeds of the calls made, committed or not (their counts moved).
+    seeds: BTreeSet<u64>,
+    /// Groups created, deleted or changed in their own fields: copied whole by
+    /// [`Model::sync_from`]. In the other groups of `groups`, only rules changed:
+    /// `rules` names them (added, edited or removed).
+    whole: BTreeSet<GroupKey>,
+    rules: BTreeSet<(GroupKey, RuleKey)>,
+}
+
+impl Changes {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+            && self.address_groups.is_empty()
+            && self.endpoints.is_empty()
+            && self.endpoints_from.is_none()
+    }
+
+    /// Adds what `other` touched.
+    pub fn merge(&mut self, other: Changes) {
+        self.groups.extend(other.groups);
+        self.address_groups.extend(other.address_groups);
+        self.endpoints.extend(other.endpoints);
+        self.seeds.extend(other.seeds);
+        self.whole.extend(other.whole);
+        self.rules.extend(other.rules);
+        self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The groups touched.
+    pub fn groups(&self) -> impl Iterator<Item = GroupKey> + '_ {
+        self.groups.iter().copied()
+    }
+
+    /// The address groups touched.
+    pub fn address_groups(&self) -> impl Iterator<Item = AddressGroupKey> + '_ {
+        self.address_groups.iter().copied()
+    }
+
+    /// The endpoint keys whose endpoint changed, for a cloud that now has `count`
+    /// endpoints: those whose groups changed, and every key from the first place where an
+    /// endpoint was attached or removed (the later ones moved), at least that one even when
+    /// it is past the end now (it named an endpoint that is gone).
+    pub fn endpoints(&self, count: usize) -> impl Iterator<Item = EndpointKey> + '_ {
+        let moved = match self.endpoints_from {
+            Some(from) => from..(count as u32).max(from + 1),
+            None => 0..0,
+        };
+        let from = self.endpoints_from.unwrap_or(u32::MAX);
+        self.endpoints
+            .iter()
+            .copied()
+            .filter(move |k| k.get() < from)
+            .chain(moved.map(EndpointKey::new))
+    }
+
+    /// What changed, in the order to hand to [`crate::compile::Engine::refresh`] one by one,
+    /// for a cloud that now has `endpoint_count` endpoints: the endpoints first, so the
+    /// engine learns their addresses and new identities before it recompiles the tables of
+    /// changed groups and address groups (a recompiled table then knows every identity).
+    pub fn updates(&self, endpoint_count: usize) -> Vec<crate::compile::Update> {
+        use crate::compile::Update;
+        self.endpoints(endpoint_count)
+            .map(Update::Endpoint)
+            .chain(self.groups().map(Update::Group))
+            .chain(self.address_groups().map(Update::AddressGroup))
+            .collect()
+    }
+
+    fn group(&mut self, key: GroupKey) {
+        self.groups.insert(key);
+        self.whole.insert(key);
+    }
+
+    fn rule(&mut self, group: GroupKey, rule: RuleKey) {
+        self.groups.insert(group);
+        self.rules.insert((group, rule));
+    }
+
+    fn moved_from(&mut self, index: u32) {
+        self.endpoints_from = Some(self.endpoints_from.map_or(index, |f| f.min(index)));
+    }
+}
+
+/// Makes `mine` (a group's rules) equal to `new` (the same group's rules later), where
+/// only the rules `changed` names for `group` were added, edited or removed: the others are
+/// moved, not copied, and the rule id index is kept. `false` when the two do not line up
+/// that way (`mine` is then left for a whole copy, its index entries as they were).
+fn sync_rules(
+    mine: &mut Vec<Rule>,
+    new: &[Rule],
+    group: GroupKey,
+    changed: &BTreeSet<(GroupKey, RuleKey)>,
+    rule_ids: &mut HashMap<String, u32>,
+) -> bool {
+    let is_changed = |r: &Rule| changed.contains(&(group, r.key));
+    // The unchanged rules must be the same keys in the same order on both sides.
+    let kept = mine.iter().filter(|r| !is_changed(r)).map(|r| r.key);
+    if !kept.eq(new.iter().filter(|r| !is_changed(r)).map(|r| r.key)) {
+        return false;
+    }
+    let mut old = std::mem::take(mine).into_iter();
+    mine.reserve(new.len());
+    for r in new {
+        if is_changed(r) {
+            index_id(rule_ids, &r.id, true);
+            mine.push(r.clone());
+            continue;
+        }
+        // The next old rule that is not a changed one is this rule (checked above).
+        for o in old.by_ref() {
+            if is_changed(&o) {
+                index_id(rule_ids, &o.id, false);
+                continue;
+            }
+            mine.push(o);
+            break;
+        }
+    }
+    for o in old {
+        index_id(rule_ids, &o.id, false);
+    }
+    true
+}
+
+/// Change tracking: bookkeeping about a model, not part of its state, so two models that
+/// tracked differently are still equal.
+#[derive(Clone, Debug, Default)]
+struct Tracking(Option<Changes>);
+
+impl PartialEq for Tracking {
+    fn eq(&self, _: &Tracking) -> bool {
+        true
+    }
 }
 
 /// What the ids of the call in progress derive from: its content seed and the first keys
@@ -201,7 +353,20 @@ impl Model {
             calls: 0,
             call: CallIds::default(),
             seen: HashMap::new(),
+            tracking: Tracking::default(),
         }
+    }
+
+    /// Starts recording what committed transactions touch (from empty); see
+    /// [`Model::take_changes`].
+    pub(crate) fn track_changes(&mut self) {
+        self.tracking = Tracking(Some(Changes::default()));
+    }
+
+    /// What committed transactions touched since tracking started or the last take (empty
+    /// when not tracking); tracking goes on.
+    pub(crate) fn take_changes(&mut self) -> Changes {
+        self.tracking.0.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Starts a change: every mutation goes through the handle, which commits whole or,
@@ -217,6 +382,9 @@ impl Model {
     pub(crate) fn begin_call(&mut self, api: &str, request: &Request) -> Transaction<'_> {
         self.calls += 1;
         let content = crate::ids::call_seed(api, request, 0);
+        if let Some(changes) = self.tracking.0.as_mut() {
+            changes.seeds.insert(content);
+        }
         let seen = self.seen.entry(content).or_insert(0);
         let occurrence = *seen;
         *seen += 1;
@@ -227,6 +395,104 @@ impl Model {
             first_address_group: self.next_address_group,
         };
         self.begin()
+    }
+
+    /// Makes this model equal to `newer`, a later state of the same model, where
+    /// `changes` holds everything that changed in between (what tracking recorded since
+    /// the two were equal): copies what changed, not the whole model. Its own tracking is
+    /// kept as it was.
+    pub(crate) fn sync_from(&mut self, newer: &Model, changes: &Changes) {
+        // Every field is named, so a new one cannot be forgotten here.
+        let Model {
+            provider,
+            options,
+            groups,
+            address_groups,
+            endpoints,
+            by_name,
+            by_addr,
+            rule_ids,
+            group_ids,
+            next_group,
+            next_rule,
+            next_address_group,
+            calls,
+            call,
+            seen,
+            tracking: _,
+        } = newer;
+        self.provider = *provider;
+        if self.options != *options {
+            self.options = options.clone();
+        }
+        for &key in &changes.groups {
+            if !changes.whole.contains(&key) {
+                if let (Some(mine), Some(new)) = (self.groups.get_mut(&key), groups.get(&key)) {
+                    if sync_rules(
+                        &mut mine.rules,
+                        &new.rules,
+                        key,
+                        &changes.rules,
+                        &mut self.rule_ids,
+                    ) {
+                        continue;
+                    }
+                }
+            }
+            if let Some(old) = self.groups.remove(&key) {
+                self.index_rules(&old.rules, false);
+                self.index_group(&old.id, key, false);
+            }
+            if let Some(new) = groups.get(&key) {
+                self.index_rules(&new.rules, true);
+                self.index_group(&new.id, key, true);
+                self.groups.insert(key, new.clone());
+            }
+        }
+        for &key in &changes.address_groups {
+            match address_groups.get(&key) {
+                Some(a) => self.address_groups.insert(key, a.clone()),
+                None => self.address_groups.remove(&key),
+            };
+        }
+        let from = changes.endpoints_from.map_or(usize::MAX, |f| f as usize);
+        for &key in &changes.endpoints {
+            let i = key.get() as usize;
+            if i < from {
+                if let (Some(mine), Some(new)) = (self.endpoints.get_mut(i), endpoints.get(i)) {
+                    // Same name and addresses (a move would have set `endpoints_from`).
+                    mine.groups.clone_from(&new.groups);
+                }
+            }
+        }
+        if from < usize::MAX {
+            for e in self.endpoints.drain(from.min(self.endpoints.len())..) {
+                self.by_name.remove(&e.name);
+                for a in &e.ips {
+                    self.by_addr.remove(a);
+                }
+            }
+            for (i, e) in endpoints.iter().enumerate().skip(from) {
+                let key = EndpointKey::new(i as u32);
+                self.by_name.insert(e.name.clone(), key);
+                for a in &e.ips {
+                    self.by_addr.insert(*a, key);
+                }
+                self.endpoints.push(e.clone());
+            }
+        }
+        // The indexes were kept above, object by object.
+        let _ = (by_name, by_addr, rule_ids, group_ids);
+        (self.next_group, self.next_rule, self.next_address_group) =
+            (*next_group, *next_rule, *next_address_group);
+        self.calls = *calls;
+        self.call = *call;
+        for seed in &changes.seeds {
+            match seen.get(seed) {
+                Some(&n) => self.seen.insert(*seed, n),
+                None => self.seen.remove(seed),
+            };
+        }
     }
 
     /// The provider.

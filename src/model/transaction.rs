@@ -43,8 +43,8 @@ enum Undo {
     RemoveAddressGroup(AddressGroupKey),
     /// An address group as it was before this transaction replaced or changed it.
     AddressGroup(Box<AddressGroup>),
-    /// An endpoint this transaction attached (the last one).
-    PopEndpoint,
+    /// An endpoint this transaction attached (the last one), with its key.
+    PopEndpoint(EndpointKey),
     /// An endpoint this transaction detached, with its place in the list.
     ReinsertEndpoint { index: usize, endpoint: Endpoint },
     /// An endpoint's groups as they were.
@@ -98,9 +98,45 @@ impl<'m> Transaction<'m> {
         }
     }
 
-    /// Keeps every change.
+    /// Keeps every change (and, while the model tracks changes, records what they touched).
     pub(crate) fn commit(mut self) {
         self.committed = true;
+        let first_new_rule = RuleKey::new(self.counters.1);
+        let m = &mut *self.model;
+        if let Some(changes) = m.tracking.0.as_mut() {
+            // The journal undoes every mutation, so it names everything that changed.
+            for undo in &self.journal {
+                match undo {
+                    Undo::RemoveGroup(key) => changes.group(*key),
+                    Undo::Group(g) | Undo::GroupFields(g) => changes.group(g.key),
+                    Undo::TruncateRules { group, .. } => {
+                        // The rules appended: those this transaction made.
+                        for r in m.groups.get(group).into_iter().flat_map(|g| &g.rules) {
+                            if r.key >= first_new_rule {
+                                changes.rule(*group, r.key);
+                            }
+                        }
+                    }
+                    Undo::ReinsertRules { group, removed } => {
+                        for (_, r) in removed {
+                            changes.rule(*group, r.key);
+                        }
+                    }
+                    Undo::Rule { group, rule, .. } => changes.rule(*group, rule.key),
+                    Undo::RemoveAddressGroup(key) => {
+                        changes.address_groups.insert(*key);
+                    }
+                    Undo::AddressGroup(a) => {
+                        changes.address_groups.insert(a.key);
+                    }
+                    Undo::PopEndpoint(key) => changes.moved_from(key.get()),
+                    Undo::ReinsertEndpoint { index, .. } => changes.moved_from(*index as u32),
+                    Undo::EndpointGroups { key, .. } => {
+                        changes.endpoints.insert(*key);
+                    }
+                }
+            }
+        }
     }
 
     /// Undoes every change, newest first.
@@ -163,7 +199,7 @@ impl<'m> Transaction<'m> {
                 Undo::AddressGroup(a) => {
                     m.address_groups.insert(a.key, *a);
                 }
-                Undo::PopEndpoint => {
+                Undo::PopEndpoint(_) => {
                     if let Some(e) = m.endpoints.pop() {
                         m.by_name.remove(&e.name);
                         for a in &e.ips {
@@ -347,7 +383,7 @@ impl<'m> Transaction<'m> {
         });
         m.by_name.insert(name.to_owned(), key);
         m.by_addr.extend(ips.iter().map(|&a| (a, key)));
-        self.journal.push(Undo::PopEndpoint);
+        self.journal.push(Undo::PopEndpoint(key));
         Ok(key)
     }
 
