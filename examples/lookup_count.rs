@@ -4,14 +4,17 @@
 //!
 //! ```text
 //! cargo build --release --no-default-features --example lookup_count
-//! valgrind --tool=callgrind --toggle-collect='lookup_count::one' target/release/examples/lookup_count ecs-sparse v4 one
+//! valgrind --tool=callgrind --toggle-collect='lookup_count::measure_*' \
+//!     --callgrind-out-file=cg.out target/release/examples/lookup_count ecs-sparse
+//! callgrind_annotate --inclusive=yes cg.out | grep measure_
 //! ```
 //!
-//! Arguments: a shape (`ecs-sparse`, `huawei-sparse`, `ecs-dense`, or `trace-10`,
-//! `trace-100000`), a family (`v4`, `v6`) and a mode (`one`, `batch`; `trace` for the trace
-//! shapes). Each run does `ROUNDS` passes over the shape's 4,096 packets inside the
-//! collected function (`one`, `batch` or `trace`), and prints the packets decided: divide
-//! the collected instructions by that.
+//! The argument is a shape: `ecs-sparse`, `huawei-sparse`, `ecs-dense` (the bench's
+//! `evaluate/*` groups: `web`'s ingress packets, IPv4 and IPv6, one at a time and batched,
+//! each in its own `measure_*` function), or `trace-10`, `trace-100000` (the `trace`
+//! group). Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
+//! (one pass first, outside, to warm up): divide its inclusive instructions by
+//! `ROUNDS * 4096` for a lookup's.
 
 use std::hint::black_box;
 
@@ -21,12 +24,13 @@ use sgeval::{Cloud, Decision, Direction, EndpointKey, Packet};
 #[path = "../benches/shapes/mod.rs"]
 mod shapes;
 
+/// Passes over the packets per measured function.
 const ROUNDS: usize = 10;
 
-#[inline(never)]
-fn one(engine: &Engine, web: EndpointKey, packets: &[Packet]) -> u64 {
+#[inline(always)]
+fn one(engine: &Engine, web: EndpointKey, packets: &[Packet], rounds: usize) -> u64 {
     let mut allowed = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for p in packets {
             allowed +=
                 u64::from(black_box(engine.evaluate(web, Direction::Ingress, black_box(p))).is_allow());
@@ -35,42 +39,73 @@ fn one(engine: &Engine, web: EndpointKey, packets: &[Packet]) -> u64 {
     allowed
 }
 
-#[inline(never)]
-fn batch(engine: &Engine, web: EndpointKey, packets: &[Packet], out: &mut [Decision]) {
-    for _ in 0..ROUNDS {
+#[inline(always)]
+fn batch(engine: &Engine, web: EndpointKey, packets: &[Packet], out: &mut [Decision], rounds: usize) -> u64 {
+    for _ in 0..rounds {
         engine.evaluate_batch(web, Direction::Ingress, black_box(packets), out);
         black_box(&out);
     }
+    out.iter().filter(|d| d.is_allow()).count() as u64
 }
 
 #[inline(never)]
-fn trace(cloud: &Cloud, engine: &Engine, packets: &[Packet]) -> u64 {
+fn measure_one_v4(engine: &Engine, web: EndpointKey, packets: &[Packet]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(1);
+    one(engine, web, packets, ROUNDS)
+}
+
+#[inline(never)]
+fn measure_one_v6(engine: &Engine, web: EndpointKey, packets: &[Packet]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(2);
+    one(engine, web, packets, ROUNDS)
+}
+
+#[inline(never)]
+fn measure_batch_v4(engine: &Engine, web: EndpointKey, packets: &[Packet], out: &mut [Decision]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(3);
+    batch(engine, web, packets, out, ROUNDS)
+}
+
+#[inline(never)]
+fn measure_batch_v6(engine: &Engine, web: EndpointKey, packets: &[Packet], out: &mut [Decision]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(4);
+    batch(engine, web, packets, out, ROUNDS)
+}
+
+#[inline(always)]
+fn trace(cloud: &Cloud, engine: &Engine, packets: &[Packet], rounds: usize) -> u64 {
     let mut allowed = 0;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for p in packets {
-            allowed += u64::from(
-                black_box(sgeval::flow::trace(cloud, engine, black_box(p))).verdict == sgeval::Verdict::Allow,
-            );
+            let flow = sgeval::flow::trace(cloud, engine, black_box(p));
+            allowed += u64::from(black_box(flow).verdict == sgeval::Verdict::Allow);
         }
     }
     allowed
 }
 
+#[inline(never)]
+fn measure_trace(cloud: &Cloud, engine: &Engine, packets: &[Packet]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(5);
+    trace(cloud, engine, packets, ROUNDS)
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (shape, family, mode) = match &args[..] {
-        [s, f, m] => (s.as_str(), f.as_str(), m.as_str()),
-        [s] if s.starts_with("trace-") => (s.as_str(), "v4", "trace"),
-        _ => {
-            eprintln!("usage: lookup_count SHAPE (v4|v6) (one|batch) | lookup_count trace-N");
-            std::process::exit(2);
-        }
+    let Some(shape) = std::env::args().nth(1) else {
+        eprintln!("usage: lookup_count (ecs-sparse | huawei-sparse | ecs-dense | trace-N)");
+        std::process::exit(2);
     };
     if let Some(n) = shape.strip_prefix("trace-") {
         let n: usize = n.parse().expect("trace-N: N endpoints");
         let (cloud, packets) = shapes::trace_cloud(n);
         let engine = Engine::build(&cloud).expect("engine");
-        let allowed = trace(&cloud, &engine, &packets);
+        trace(&cloud, &engine, &packets, 1);
+        let allowed = measure_trace(&cloud, &engine, &packets);
         println!(
             "trace over {n} endpoints: {} lookups, {allowed} allowed",
             ROUNDS * packets.len()
@@ -79,30 +114,31 @@ fn main() {
     }
     let (name, cloud, packets) = shapes::lookup_shapes()
         .into_iter()
-        .find(|(name, _, _)| name == shape)
-        .expect("shape: ecs-sparse, huawei-sparse, ecs-dense");
-    let packets = &packets[usize::from(family == "v6")];
+        .find(|(name, _, _)| *name == shape)
+        .expect("shape: ecs-sparse, huawei-sparse, ecs-dense or trace-N");
     let web = cloud.endpoint_by_name("web").expect("web");
     let engine = Engine::build(&cloud).expect("engine");
-    let stats = engine.stats();
-    eprintln!("{name}: {stats:?}");
-    match mode {
-        "one" => {
-            let allowed = one(&engine, web, packets);
-            println!(
-                "{name} {family} one: {} lookups, {allowed} allowed",
-                ROUNDS * packets.len()
-            );
+    eprintln!("{name}: {:?}", engine.stats());
+    let lookups = ROUNDS * packets[0].len();
+    let mut out = vec![Decision::ESTABLISHED; packets[0].len()];
+    for (family, packets) in ["v4", "v6"].into_iter().zip(&packets) {
+        // Warm up, and check the batch against one at a time.
+        one(&engine, web, packets, 1);
+        batch(&engine, web, packets, &mut out, 1);
+        for (p, d) in packets.iter().zip(&out) {
+            assert_eq!(*d, engine.evaluate(web, Direction::Ingress, p));
         }
-        "batch" => {
-            let mut out = vec![Decision::ESTABLISHED; packets.len()];
-            batch(&engine, web, packets, &mut out);
-            let allowed = out.iter().filter(|d| d.is_allow()).count();
-            println!(
-                "{name} {family} batch: {} lookups, {allowed} allowed per pass",
-                ROUNDS * packets.len()
-            );
-        }
-        _ => panic!("mode: one or batch"),
+        let (one, batch) = if family == "v4" {
+            (
+                measure_one_v4(&engine, web, packets),
+                measure_batch_v4(&engine, web, packets, &mut out),
+            )
+        } else {
+            (
+                measure_one_v6(&engine, web, packets),
+                measure_batch_v6(&engine, web, packets, &mut out),
+            )
+        };
+        println!("{name} {family}: {lookups} lookups per measure_*; allowed {one} one at a time, {batch} per batch pass");
     }
 }

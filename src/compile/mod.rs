@@ -69,7 +69,7 @@ use crate::rule::{Direction, Family, Remote};
 use self::classifier::Key;
 use self::identity::{Identities, IdentityId};
 use self::lower::{Ctx, FamilyAddr, LowerError};
-use self::table::{Lane, Table, Variant};
+use self::table::{Lane, Table};
 
 /// Limits on what [`Engine::build`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +217,15 @@ const NO_GROUP: Decision = Decision {
         fallback: Fallback::NoGroup,
     },
 };
+
+/// The remote address of a packet: the source on ingress, the destination on egress.
+#[inline]
+fn remote<A>(direction: Direction, src: A, dst: A) -> A {
+    match direction {
+        Direction::Ingress => src,
+        Direction::Egress => dst,
+    }
+}
 
 #[inline]
 fn dir_index(direction: Direction) -> usize {
@@ -451,55 +460,29 @@ impl Engine {
         let d = dir_index(direction);
         match addrs {
             Ok((s, t)) => {
-                let table = &set.v4[d];
-                let variant = self.variant4(table, direction, s, t);
-                table.decide(variant, s, t, packet)
+                let table = &*set.v4[d];
+                let lane = table.lane(packet.protocol);
+                let key = table.key(lane, s, t, packet);
+                // The identity only where an identity-dependent entry matches the key.
+                let variant = if table.needs_identity(lane, &key) {
+                    table.variant(self.identities.of_v4(remote(direction, s, t)))
+                } else {
+                    table.plain()
+                };
+                table.decide(variant, lane, &key)
             }
             Err((s, t)) => {
-                let table = &set.v6[d];
-                let variant = self.variant6(table, direction, s, t);
-                table.decide(variant, s, t, packet)
+                let table = &*set.v6[d];
+                let lane = table.lane(packet.protocol);
+                let key = table.key(lane, s, t, packet);
+                let variant = if table.needs_identity(lane, &key) {
+                    table.variant(self.identities.of_v6(remote(direction, s, t)))
+                } else {
+                    table.plain()
+                };
+                table.decide(variant, lane, &key)
             }
         }
-    }
-
-    /// The variant of an IPv4 table for the remote address's identity (the source on
-    /// ingress, the destination on egress).
-    #[inline]
-    fn variant4<'t>(
-        &self,
-        table: &'t Table<u32>,
-        direction: Direction,
-        src: u32,
-        dst: u32,
-    ) -> &'t Variant<u32> {
-        if !table.has_refs() {
-            return table.plain();
-        }
-        let remote = match direction {
-            Direction::Ingress => src,
-            Direction::Egress => dst,
-        };
-        table.variant(self.identities.of_v4(remote))
-    }
-
-    /// As [`Engine::variant4`] for IPv6.
-    #[inline]
-    fn variant6<'t>(
-        &self,
-        table: &'t Table<u128>,
-        direction: Direction,
-        src: u128,
-        dst: u128,
-    ) -> &'t Variant<u128> {
-        if !table.has_refs() {
-            return table.plain();
-        }
-        let remote = match direction {
-            Direction::Ingress => src,
-            Direction::Egress => dst,
-        };
-        table.variant(self.identities.of_v6(remote))
     }
 
     /// Decides `packets` at one endpoint and direction into the same positions of `out`,
@@ -514,26 +497,22 @@ impl Engine {
         packets: &[Packet],
         out: &mut [Decision],
     ) {
-        const CHUNK: usize = 64;
         let set = self.set_of(endpoint);
         let d = dir_index(direction);
-        let mut keys4: Option<[Key<u32>; CHUNK]> = None;
-        let mut keys6: Option<[Key<u128>; CHUNK]> = None;
+        let mut c4 = ChunkKeys::<u32>::default();
+        let mut c6 = ChunkKeys::<u128>::default();
         let mut hits = [None; CHUNK];
-        // Per packet of the chunk: 0 decided already, else 1 + family * 3 + lane index.
-        let mut bucket = [0u8; CHUNK];
-        // Per packet of the chunk: the index of its table's variant for its remote identity.
-        let mut variant = [0u32; CHUNK];
-        let mut pos = [0u8; CHUNK];
         for (packets, out) in packets.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
             let n = packets.len().min(out.len());
-            let mut present = [false; 6];
+            // Per lane: whether some packet of the chunk is in it, by family.
+            let mut present = [[false; 3]; 2];
+            c4.bucket[..n].fill(0);
+            c6.bucket[..n].fill(0);
             for i in 0..n {
                 let p = &packets[i];
-                bucket[i] = 0;
-                let v6 = match (p.src, p.dst) {
-                    (IpAddr::V4(_), IpAddr::V4(_)) => 0,
-                    (IpAddr::V6(_), IpAddr::V6(_)) => 1,
+                let addrs = match (p.src, p.dst) {
+                    (IpAddr::V4(s), IpAddr::V4(t)) => Ok((u32::from(s), u32::from(t))),
+                    (IpAddr::V6(s), IpAddr::V6(t)) => Err((u128::from(s), u128::from(t))),
                     _ => {
                         out[i] = Decision::MIXED_FAMILY;
                         continue;
@@ -547,52 +526,36 @@ impl Engine {
                     out[i] = NO_GROUP;
                     continue;
                 };
-                let remote = match direction {
-                    Direction::Ingress => p.src,
-                    Direction::Egress => p.dst,
-                };
-                let lane = match remote {
-                    IpAddr::V4(r) => {
-                        let t = &set.v4[d];
-                        variant[i] = if t.has_refs() {
-                            t.variant_index(self.identities.of_v4(u32::from(r)))
-                        } else {
-                            0
-                        };
-                        t.lane(p.protocol)
+                // The key first, then the identity only where an identity-dependent entry
+                // matches the key.
+                match addrs {
+                    Ok((s, t)) => {
+                        let table = &*set.v4[d];
+                        let lane = c4.put(table, i, s, t, p);
+                        if table.needs_identity(lane, &c4.keys[i]) {
+                            c4.variant[i] =
+                                table.variant_index(self.identities.of_v4(remote(direction, s, t)));
+                        }
+                        present[0][lane.index()] = true;
                     }
-                    IpAddr::V6(r) => {
-                        let t = &set.v6[d];
-                        variant[i] = if t.has_refs() {
-                            t.variant_index(self.identities.of_v6(u128::from(r)))
-                        } else {
-                            0
-                        };
-                        t.lane(p.protocol)
+                    Err((s, t)) => {
+                        let table = &*set.v6[d];
+                        let lane = c6.put(table, i, s, t, p);
+                        if table.needs_identity(lane, &c6.keys[i]) {
+                            c6.variant[i] =
+                                table.variant_index(self.identities.of_v6(remote(direction, s, t)));
+                        }
+                        present[1][lane.index()] = true;
                     }
-                };
-                let b = v6 * 3 + lane.index();
-                bucket[i] = b as u8 + 1;
-                present[b] = true;
+                }
             }
             let Some(set) = set else { continue };
-            for (b, _) in present.iter().enumerate().filter(|(_, &p)| p) {
-                let lane = match b % 3 {
-                    0 => Lane::Main,
-                    l => Lane::Icmp(l - 1),
-                };
-                let chunk = Chunk {
-                    packets,
-                    n,
-                    bucket: &bucket,
-                    variant: &variant,
-                };
-                if b < 3 {
-                    let keys = keys4.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(&set.v4[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
-                } else {
-                    let keys = keys6.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(&set.v6[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
+            for (l, lane) in [Lane::Main, Lane::Icmp(0), Lane::Icmp(1)].into_iter().enumerate() {
+                if present[0][l] {
+                    c4.run(&set.v4[d], lane, n, out, &mut hits);
+                }
+                if present[1][l] {
+                    c6.run(&set.v6[d], lane, n, out, &mut hits);
                 }
             }
         }
@@ -931,60 +894,87 @@ fn learn<A: FamilyAddr>(
     Ok(true)
 }
 
-/// One chunk of a batch: its packets and, per packet, its bucket and variant.
-struct Chunk<'a> {
-    packets: &'a [Packet],
-    n: usize,
-    bucket: &'a [u8],
-    variant: &'a [u32],
+/// Packets per chunk of a batch.
+const CHUNK: usize = 64;
+
+/// The packets of one family in a chunk of a batch: per packet, its key, its lane
+/// (`bucket`: 0 not of this family or decided already, else 1 + lane index) and its
+/// table's variant for its remote identity; and the keys of one lane and variant gathered
+/// for the classifier.
+struct ChunkKeys<A: classifier::Addr> {
+    keys: [Key<A>; CHUNK],
+    bucket: [u8; CHUNK],
+    variant: [u32; CHUNK],
+    gathered: [Key<A>; CHUNK],
+    pos: [u8; CHUNK],
 }
 
-/// Classifies the packets of one bucket of a chunk and writes their decisions, one batch
-/// per variant present.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn run_bucket<A: FamilyAddr>(
-    table: &Table<A>,
-    lane: Lane,
-    b: usize,
-    chunk: &Chunk<'_>,
-    out: &mut [Decision],
-    pos: &mut [u8],
-    keys: &mut [Key<A>],
-    hits: &mut [Option<u32>],
-) {
-    let in_bucket = |i: usize| usize::from(chunk.bucket[i]) == b + 1;
-    // The variants still to run, found one at a time: most chunks have one or two.
-    let mut next = (0..chunk.n)
-        .filter(|&i| in_bucket(i))
-        .map(|i| chunk.variant[i])
-        .min();
-    while let Some(v) = next {
-        next = None;
-        let mut m = 0;
-        for i in 0..chunk.n {
-            if !in_bucket(i) {
-                continue;
-            }
-            let w = chunk.variant[i];
-            if w != v {
-                // A later variant; the smallest one above `v` runs next.
-                if w > v && next.is_none_or(|x| w < x) {
-                    next = Some(w);
+impl<A: classifier::Addr + Default> Default for ChunkKeys<A> {
+    fn default() -> Self {
+        ChunkKeys {
+            keys: [Key::default(); CHUNK],
+            bucket: [0; CHUNK],
+            variant: [0; CHUNK],
+            gathered: [Key::default(); CHUNK],
+            pos: [0; CHUNK],
+        }
+    }
+}
+
+impl<A: FamilyAddr> ChunkKeys<A> {
+    /// Puts packet `i` of the chunk in its lane of `table` with its key (variant 0 until
+    /// its identity says otherwise); the lane.
+    #[inline]
+    fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet) -> Lane {
+        let lane = table.lane(packet.protocol);
+        self.keys[i] = table.key(lane, src, dst, packet);
+        self.bucket[i] = lane.index() as u8 + 1;
+        self.variant[i] = 0;
+        lane
+    }
+
+    /// Classifies the packets of one lane of the chunk and writes their decisions, one
+    /// batch per variant present.
+    #[inline]
+    fn run(
+        &mut self,
+        table: &Table<A>,
+        lane: Lane,
+        n: usize,
+        out: &mut [Decision],
+        hits: &mut [Option<u32>],
+    ) {
+        let b = lane.index() as u8 + 1;
+        // The variants still to run, smallest first: most chunks have one or two.
+        let mut next = Some(0u32);
+        while let Some(v) = next {
+            next = None;
+            let mut m = 0;
+            for i in 0..n {
+                if self.bucket[i] != b {
+                    continue;
                 }
-                continue;
-            }
-            let p = &chunk.packets[i];
-            if let (Some(s), Some(d)) = (A::of_ip(p.src), A::of_ip(p.dst)) {
-                keys[m] = table.key(lane, s, d, p);
-                pos[m] = i as u8;
+                let w = self.variant[i];
+                if w != v {
+                    // A later variant; the smallest one above `v` runs next.
+                    if w > v && next.is_none_or(|x| w < x) {
+                        next = Some(w);
+                    }
+                    continue;
+                }
+                self.gathered[m] = self.keys[i];
+                self.pos[m] = i as u8;
                 m += 1;
             }
-        }
-        let variant = table.variant_at(v);
-        table.classify_batch(variant, lane, &keys[..m], &mut hits[..m]);
-        for j in 0..m {
-            out[usize::from(pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+            if m == 0 {
+                continue;
+            }
+            let variant = table.variant_at(v);
+            let keys = &self.gathered[..m];
+            table.classify_batch(variant, lane, keys, &mut hits[..m]);
+            for j in 0..m {
+                out[usize::from(self.pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+            }
         }
     }
 }
