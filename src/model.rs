@@ -153,7 +153,9 @@ pub(crate) struct Model {
     endpoints: Vec<Endpoint>,
     /// Endpoint by name and by address: simulators look one up per packet.
     by_name: HashMap<String, EndpointKey>,
-    by_addr: HashMap<IpAddr, EndpointKey>,
+    /// (foldhash: `flow::trace` looks up both ends of every packet here; SipHash was 40%
+    /// of a trace.)
+    by_addr: HashMap<IpAddr, EndpointKey, foldhash::fast::RandomState>,
     /// How many rules have each id (kept by every [`Transaction`] mutation and undo), so
     /// pinning an id checks it in constant time, not by scanning every rule.
     rule_ids: HashMap<String, u32>,
@@ -192,7 +194,7 @@ impl Model {
             address_groups: BTreeMap::new(),
             endpoints: Vec::new(),
             by_name: HashMap::new(),
-            by_addr: HashMap::new(),
+            by_addr: HashMap::default(),
             rule_ids: HashMap::new(),
             group_ids: HashMap::new(),
             next_group: 1,

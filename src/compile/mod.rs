@@ -201,6 +201,9 @@ pub struct Engine {
     limits: BuildLimits,
     /// By endpoint key; `None` for keys the cloud does not have.
     slots: Vec<Option<Slot>>,
+    /// By endpoint key: its set ([`Slot::set`]), or [`NO_SET`]. The read path's copy, 4
+    /// bytes an endpoint, so that it stays in cache over many endpoints (`flow::trace`).
+    set_index: Vec<u32>,
     /// Table sets; `None` marks a free place.
     sets: Vec<Option<Arc<TableSet>>>,
     /// How many slots use each set.
@@ -210,6 +213,9 @@ pub struct Engine {
     /// The identities and the address map.
     identities: Identities,
 }
+
+/// [`Engine::set_index`] of a key the cloud does not have.
+const NO_SET: u32 = u32::MAX;
 
 const NO_GROUP: Decision = Decision {
     verdict: Verdict::Deny,
@@ -374,6 +380,7 @@ impl Engine {
             options: cloud.options().clone(),
             limits,
             slots: Vec::with_capacity(cloud.endpoints().len()),
+            set_index: Vec::new(),
             sets: Vec::new(),
             users: Vec::new(),
             by_groups: HashMap::new(),
@@ -407,6 +414,7 @@ impl Engine {
         }
         drop(builder);
         engine.identities = identities;
+        engine.index_sets(0..engine.slots.len());
         Ok(engine)
     }
 
@@ -430,11 +438,22 @@ impl Engine {
         index as u32
     }
 
+    /// Copies the sets of the slots of `endpoints` into [`Engine::set_index`].
+    fn index_sets(&mut self, endpoints: impl Iterator<Item = usize>) {
+        self.set_index.resize(self.slots.len(), NO_SET);
+        for e in endpoints {
+            if let Some(i) = self.set_index.get_mut(e) {
+                *i = self.slots[e].as_ref().map_or(NO_SET, |s| s.set);
+            }
+        }
+    }
+
     /// The table set of an endpoint.
     #[inline]
     fn set_of(&self, endpoint: EndpointKey) -> Option<&TableSet> {
-        let slot = self.slots.get(endpoint.get() as usize)?.as_ref()?;
-        self.sets.get(slot.set as usize)?.as_deref()
+        let set = *self.set_index.get(endpoint.get() as usize)?;
+        // `NO_SET` is past every set.
+        self.sets.get(set as usize)?.as_deref()
     }
 
     /// The decision of `endpoint`'s groups for `packet` in `direction`: the same
@@ -674,6 +693,8 @@ impl Engine {
                 self.release(old.set);
             }
         }
+        let gone = cloud.endpoints().len()..self.slots.len();
+        self.index_sets(endpoints.iter().map(|&e| e as usize).chain(gone));
         Ok(())
     }
 
@@ -831,6 +852,7 @@ impl Engine {
         };
         let mut bytes = std::mem::size_of::<Self>()
             + self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
+            + self.set_index.capacity() * 4
             + self.sets.capacity() * std::mem::size_of::<Option<Arc<TableSet>>>()
             + self.users.capacity() * 4;
         for slot in self.slots.iter().flatten() {
