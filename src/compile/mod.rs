@@ -482,8 +482,7 @@ impl Engine {
                 let table = &*set.v4[d];
                 let lane = table.lane(packet.protocol);
                 let key = table.key(lane, s, t, packet);
-                // The identity only where an identity-dependent entry matches the key.
-                let variant = if table.needs_identity(lane, &key) {
+                let variant = if table.has_refs() {
                     table.variant(self.identities.of_v4(remote(direction, s, t)))
                 } else {
                     table.plain()
@@ -494,7 +493,7 @@ impl Engine {
                 let table = &*set.v6[d];
                 let lane = table.lane(packet.protocol);
                 let key = table.key(lane, s, t, packet);
-                let variant = if table.needs_identity(lane, &key) {
+                let variant = if table.has_refs() {
                     table.variant(self.identities.of_v6(remote(direction, s, t)))
                 } else {
                     table.plain()
@@ -545,13 +544,11 @@ impl Engine {
                     out[i] = NO_GROUP;
                     continue;
                 };
-                // The key first, then the identity only where an identity-dependent entry
-                // matches the key.
                 match addrs {
                     Ok((s, t)) => {
                         let table = &*set.v4[d];
                         let lane = c4.put(table, i, s, t, p);
-                        if table.needs_identity(lane, &c4.keys[i]) {
+                        if table.has_refs() {
                             c4.variant[i] =
                                 table.variant_index(self.identities.of_v4(remote(direction, s, t)));
                         }
@@ -560,7 +557,7 @@ impl Engine {
                     Err((s, t)) => {
                         let table = &*set.v6[d];
                         let lane = c6.put(table, i, s, t, p);
-                        if table.needs_identity(lane, &c6.keys[i]) {
+                        if table.has_refs() {
                             c6.variant[i] =
                                 table.variant_index(self.identities.of_v6(remote(direction, s, t)));
                         }
@@ -967,36 +964,33 @@ impl<A: FamilyAddr> ChunkKeys<A> {
         hits: &mut [Option<u32>],
     ) {
         let b = lane.index() as u8 + 1;
-        // The variants still to run, smallest first: most chunks have one or two.
-        let mut next = Some(0u32);
-        while let Some(v) = next {
-            next = None;
+        // One pass per variant present, smallest first (most chunks have one or two), each
+        // gathering its keys without a branch per packet: packets of another lane or
+        // variant are written too and overwritten by the next one (a mispredicted branch
+        // per packet cost more than the copy).
+        let mut v = 0u32;
+        loop {
+            let mut next = u32::MAX;
             let mut m = 0;
             for i in 0..n {
-                if self.bucket[i] != b {
-                    continue;
-                }
-                let w = self.variant[i];
-                if w != v {
-                    // A later variant; the smallest one above `v` runs next.
-                    if w > v && next.is_none_or(|x| w < x) {
-                        next = Some(w);
-                    }
-                    continue;
-                }
+                let (here, w) = (self.bucket[i] == b, self.variant[i]);
                 self.gathered[m] = self.keys[i];
                 self.pos[m] = i as u8;
-                m += 1;
+                m += usize::from(here & (w == v));
+                next = next.min(if here & (w > v) { w } else { u32::MAX });
             }
-            if m == 0 {
-                continue;
+            if m > 0 {
+                let variant = table.variant_at(v);
+                let keys = &self.gathered[..m];
+                table.classify_batch(variant, lane, keys, &mut hits[..m]);
+                for j in 0..m {
+                    out[usize::from(self.pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+                }
             }
-            let variant = table.variant_at(v);
-            let keys = &self.gathered[..m];
-            table.classify_batch(variant, lane, keys, &mut hits[..m]);
-            for j in 0..m {
-                out[usize::from(self.pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+            if next == u32::MAX {
+                return;
             }
+            v = next;
         }
     }
 }

@@ -222,11 +222,6 @@ pub(crate) struct Table<A: Addr> {
     masks: Vec<Box<[GroupKey]>>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
-    /// By lane: the entries of the lowered lists whose answer depends on the remote
-    /// identity (for a group's members), or `None` when there are more than
-    /// [`MAX_TAGGED`]. A key that none of them matches has the same first match in every
-    /// variant, so the first variant decides it without looking its identity up.
-    tagged: [Option<Box<[Entry<A>]>>; 3],
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
     classes: [Box<[u16]>; 2],
     /// Whether ICMP, then ICMPv6, packets go to their own list.
@@ -235,29 +230,6 @@ pub(crate) struct Table<A: Addr> {
     /// Hash of the lowered input; equal fingerprints mean equal tables (a 64-bit hash of
     /// the full entry lists and decisions).
     pub(crate) fingerprint: u64,
-}
-
-/// Most identity-dependent entries of a lane that a lookup checks before looking the
-/// remote identity up; past it the identity is always looked up.
-const MAX_TAGGED: usize = 8;
-
-/// The identity-dependent entries of each lane of `lowered` ([`Table::tagged`]).
-fn tagged<A: Addr>(lowered: &Lowered<A>) -> [Option<Box<[Entry<A>]>>; 3] {
-    let lane = |p: &Part<A>| -> Option<Box<[Entry<A>]>> {
-        let tagged: Box<[Entry<A>]> = p
-            .entries
-            .iter()
-            .zip(&p.tags)
-            .filter(|(_, t)| t.is_some())
-            .map(|(e, _)| *e)
-            .collect();
-        (tagged.len() <= MAX_TAGGED).then_some(tagged)
-    };
-    [
-        lane(&lowered.main),
-        lane(&lowered.icmp[0].part),
-        lane(&lowered.icmp[1].part),
-    ]
 }
 
 /// The fingerprint of a lowered table.
@@ -279,7 +251,6 @@ impl<A: Addr> Table<A> {
         let lowered = Arc::new(lowered);
         let first = Variant::build(&lowered, &[])?;
         let mut table = Table {
-            tagged: tagged(&lowered),
             classes: [
                 lowered.icmp[0].classes.clone().into_boxed_slice(),
                 lowered.icmp[1].classes.clone().into_boxed_slice(),
@@ -325,7 +296,6 @@ impl<A: Addr> Table<A> {
             variants,
             masks: self.masks.clone(),
             by_identity: self.by_identity.clone(),
-            tagged: tagged(&lowered),
             classes: self.classes.clone(),
             lanes: self.lanes,
             fallback: lowered.fallback,
@@ -373,16 +343,6 @@ impl<A: Addr> Table<A> {
         }
         self.by_identity[at] = variant as u32;
         Ok(())
-    }
-
-    /// Whether the answer for `key` in `lane` may depend on the remote identity: some
-    /// identity-dependent entry matches it (its remote field holds every address).
-    #[inline]
-    pub(crate) fn needs_identity(&self, lane: Lane, key: &Key<A>) -> bool {
-        match &self.tagged[lane.index()] {
-            Some(tagged) => tagged.iter().any(|e| e.matches(key)),
-            None => true,
-        }
     }
 
     /// The decision of a variant for a key of a lane.
@@ -535,12 +495,6 @@ impl<A: Addr> Table<A> {
             + self.by_identity.capacity() * 4
             + self.refs.len() * 4
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
-            + self
-                .tagged
-                .iter()
-                .flatten()
-                .map(|t| std::mem::size_of_val(&**t))
-                .sum::<usize>()
     }
 
     /// Classifier entries, all lanes and variants.
