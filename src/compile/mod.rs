@@ -522,10 +522,8 @@ impl Engine {
         let mut hits = [None; CHUNK];
         for (packets, out) in packets.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
             let n = packets.len().min(out.len());
-            // Per lane: whether some packet of the chunk is in it, by family.
-            let mut present = [[false; 3]; 2];
-            c4.bucket[..n].fill(0);
-            c6.bucket[..n].fill(0);
+            c4.clear();
+            c6.clear();
             for i in 0..n {
                 let p = &packets[i];
                 let addrs = match (p.src, p.dst) {
@@ -547,32 +545,28 @@ impl Engine {
                 match addrs {
                     Ok((s, t)) => {
                         let table = &*set.v4[d];
-                        let lane = c4.put(table, i, s, t, p);
-                        if table.has_refs() {
-                            c4.variant[i] =
-                                table.variant_index(self.identities.of_v4(remote(direction, s, t)));
-                        }
-                        present[0][lane.index()] = true;
+                        let variant = if table.has_refs() {
+                            table.variant_index(self.identities.of_v4(remote(direction, s, t)))
+                        } else {
+                            0
+                        };
+                        c4.put(table, i, s, t, p, variant);
                     }
                     Err((s, t)) => {
                         let table = &*set.v6[d];
-                        let lane = c6.put(table, i, s, t, p);
-                        if table.has_refs() {
-                            c6.variant[i] =
-                                table.variant_index(self.identities.of_v6(remote(direction, s, t)));
-                        }
-                        present[1][lane.index()] = true;
+                        let variant = if table.has_refs() {
+                            table.variant_index(self.identities.of_v6(remote(direction, s, t)))
+                        } else {
+                            0
+                        };
+                        c6.put(table, i, s, t, p, variant);
                     }
                 }
             }
             let Some(set) = set else { continue };
-            for (l, lane) in [Lane::Main, Lane::Icmp(0), Lane::Icmp(1)].into_iter().enumerate() {
-                if present[0][l] {
-                    c4.run(&set.v4[d], lane, n, out, &mut hits);
-                }
-                if present[1][l] {
-                    c6.run(&set.v6[d], lane, n, out, &mut hits);
-                }
+            for lane in [Lane::Main, Lane::Icmp(0), Lane::Icmp(1)] {
+                c4.run(&set.v4[d], lane, out, &mut hits);
+                c6.run(&set.v6[d], lane, out, &mut hits);
             }
         }
     }
@@ -916,81 +910,94 @@ fn learn<A: FamilyAddr>(
 /// Packets per chunk of a batch.
 const CHUNK: usize = 64;
 
-/// The packets of one family in a chunk of a batch: per packet, its key, its lane
-/// (`bucket`: 0 not of this family or decided already, else 1 + lane index) and its
-/// table's variant for its remote identity; and the keys of one lane and variant gathered
-/// for the classifier.
-struct ChunkKeys<A: classifier::Addr> {
+/// The packets of one family and lane in a chunk of a batch, in the order they came:
+/// their keys, their places in the chunk and their table's variant for their remote
+/// identity.
+struct LaneKeys<A: classifier::Addr> {
     keys: [Key<A>; CHUNK],
-    bucket: [u8; CHUNK],
-    variant: [u32; CHUNK],
-    gathered: [Key<A>; CHUNK],
     pos: [u8; CHUNK],
+    variant: [u32; CHUNK],
+    len: usize,
+    /// Whether some packet has another variant than the first.
+    mixed: bool,
 }
 
-impl<A: classifier::Addr + Default> Default for ChunkKeys<A> {
+/// The packets of one family in a chunk of a batch, by lane (main, ICMP, ICMPv6).
+struct ChunkKeys<A: classifier::Addr> {
+    lanes: [LaneKeys<A>; 3],
+}
+
+impl<A: FamilyAddr> Default for ChunkKeys<A> {
     fn default() -> Self {
-        ChunkKeys {
+        let lane = || LaneKeys {
             keys: [Key::default(); CHUNK],
-            bucket: [0; CHUNK],
-            variant: [0; CHUNK],
-            gathered: [Key::default(); CHUNK],
             pos: [0; CHUNK],
+            variant: [0; CHUNK],
+            len: 0,
+            mixed: false,
+        };
+        ChunkKeys {
+            lanes: [lane(), lane(), lane()],
         }
     }
 }
 
 impl<A: FamilyAddr> ChunkKeys<A> {
-    /// Puts packet `i` of the chunk in its lane of `table` with its key (variant 0 until
-    /// its identity says otherwise); the lane.
+    /// Empties every lane, for the next chunk.
     #[inline]
-    fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet) -> Lane {
+    fn clear(&mut self) {
+        for l in &mut self.lanes {
+            l.len = 0;
+            l.mixed = false;
+        }
+    }
+
+    /// Appends packet `i` of the chunk to its lane of `table`, with its key and variant.
+    #[inline]
+    fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet, variant: u32) {
         let lane = table.lane(packet.protocol);
-        self.keys[i] = table.key(lane, src, dst, packet);
-        self.bucket[i] = lane.index() as u8 + 1;
-        self.variant[i] = 0;
-        lane
+        let l = &mut self.lanes[lane.index()];
+        // INVARIANT: at most `CHUNK` packets a chunk, so `len < CHUNK` here.
+        let j = l.len.min(CHUNK - 1);
+        l.keys[j] = table.key(lane, src, dst, packet);
+        l.pos[j] = i as u8;
+        l.variant[j] = variant;
+        l.mixed |= variant != 0;
+        l.len = j + 1;
     }
 
     /// Classifies the packets of one lane of the chunk and writes their decisions, one
-    /// batch per variant present.
+    /// batch per variant present: the lane's packets are gathered already, in one pass
+    /// with the identity lookups; only a lane of several variants is partitioned, smallest
+    /// variant first, without a branch per packet (most chunks have one or two).
     #[inline]
-    fn run(
-        &mut self,
-        table: &Table<A>,
-        lane: Lane,
-        n: usize,
-        out: &mut [Decision],
-        hits: &mut [Option<u32>],
-    ) {
-        let b = lane.index() as u8 + 1;
-        // One pass per variant present, smallest first (most chunks have one or two), each
-        // gathering its keys without a branch per packet: packets of another lane or
-        // variant are written too and overwritten by the next one (a mispredicted branch
-        // per packet cost more than the copy).
-        let mut v = 0u32;
-        loop {
-            let mut next = u32::MAX;
-            let mut m = 0;
-            for i in 0..n {
-                let (here, w) = (self.bucket[i] == b, self.variant[i]);
-                self.gathered[m] = self.keys[i];
-                self.pos[m] = i as u8;
-                m += usize::from(here & (w == v));
-                next = next.min(if here & (w > v) { w } else { u32::MAX });
-            }
-            if m > 0 {
-                let variant = table.variant_at(v);
-                let keys = &self.gathered[..m];
-                table.classify_batch(variant, lane, keys, &mut hits[..m]);
-                for j in 0..m {
-                    out[usize::from(self.pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+    fn run(&mut self, table: &Table<A>, lane: Lane, out: &mut [Decision], hits: &mut [Option<u32>]) {
+        let l = &mut self.lanes[lane.index()];
+        let n = l.len;
+        let mut start = 0;
+        while start < n {
+            let (v, end) = if l.mixed {
+                let v = l.variant[start..n].iter().copied().min().unwrap_or(0);
+                let mut k = start;
+                for j in start..n {
+                    let take = l.variant[j] == v;
+                    l.keys.swap(j, k);
+                    l.pos.swap(j, k);
+                    l.variant.swap(j, k);
+                    k += usize::from(take);
                 }
+                (v, k)
+            } else {
+                (0, n)
+            };
+            let variant = table.variant_at(v);
+            let keys = &l.keys[start..end];
+            let hits = &mut hits[..end - start];
+            table.classify_batch(variant, lane, keys, hits);
+            for (j, key) in keys.iter().enumerate() {
+                out[usize::from(l.pos[start + j])] = table.answer(variant, lane, key, hits[j]);
             }
-            if next == u32::MAX {
-                return;
-            }
-            v = next;
+            start = end;
         }
     }
 }
