@@ -44,8 +44,6 @@ const MAX_PORT_CLASSES: usize = 256;
 pub(crate) trait FamilyAddr: Addr + Default {
     /// The family.
     const FAMILY: Family;
-    /// The address as an integer, when it is of this family.
-    fn of_ip(ip: IpAddr) -> Option<Self>;
     /// The prefix of a network of this family.
     fn of_net(net: &IpNet) -> Option<Prefix<Self>>;
     /// Appends the prefixes that cover exactly the addresses `a` of this family with
@@ -56,13 +54,6 @@ pub(crate) trait FamilyAddr: Addr + Default {
 
 impl FamilyAddr for u32 {
     const FAMILY: Family = Family::V4;
-
-    fn of_ip(ip: IpAddr) -> Option<u32> {
-        match ip {
-            IpAddr::V4(a) => Some(u32::from(a)),
-            IpAddr::V6(_) => None,
-        }
-    }
 
     fn of_net(net: &IpNet) -> Option<Prefix<u32>> {
         match net {
@@ -93,13 +84,6 @@ impl FamilyAddr for u32 {
 
 impl FamilyAddr for u128 {
     const FAMILY: Family = Family::V6;
-
-    fn of_ip(ip: IpAddr) -> Option<u128> {
-        match ip {
-            IpAddr::V6(a) => Some(u128::from(a)),
-            IpAddr::V4(_) => None,
-        }
-    }
 
     fn of_net(net: &IpNet) -> Option<Prefix<u128>> {
         match net {

@@ -69,7 +69,7 @@ use crate::rule::{Direction, Family, Remote};
 use self::classifier::Key;
 use self::identity::{Identities, IdentityId};
 use self::lower::{Ctx, FamilyAddr, LowerError};
-use self::table::{Lane, Table, Variant};
+use self::table::{Lane, Table};
 
 /// Limits on what [`Engine::build`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +201,9 @@ pub struct Engine {
     limits: BuildLimits,
     /// By endpoint key; `None` for keys the cloud does not have.
     slots: Vec<Option<Slot>>,
+    /// By endpoint key: its set ([`Slot::set`]), or [`NO_SET`]. The read path's copy, 4
+    /// bytes an endpoint, so that it stays in cache over many endpoints (`flow::trace`).
+    set_index: Vec<u32>,
     /// Table sets; `None` marks a free place.
     sets: Vec<Option<Arc<TableSet>>>,
     /// How many slots use each set.
@@ -211,12 +214,24 @@ pub struct Engine {
     identities: Identities,
 }
 
+/// [`Engine::set_index`] of a key the cloud does not have.
+const NO_SET: u32 = u32::MAX;
+
 const NO_GROUP: Decision = Decision {
     verdict: Verdict::Deny,
     reason: crate::Reason::Default {
         fallback: Fallback::NoGroup,
     },
 };
+
+/// The remote address of a packet: the source on ingress, the destination on egress.
+#[inline]
+fn remote<A>(direction: Direction, src: A, dst: A) -> A {
+    match direction {
+        Direction::Ingress => src,
+        Direction::Egress => dst,
+    }
+}
 
 #[inline]
 fn dir_index(direction: Direction) -> usize {
@@ -365,6 +380,7 @@ impl Engine {
             options: cloud.options().clone(),
             limits,
             slots: Vec::with_capacity(cloud.endpoints().len()),
+            set_index: Vec::new(),
             sets: Vec::new(),
             users: Vec::new(),
             by_groups: HashMap::new(),
@@ -398,6 +414,7 @@ impl Engine {
         }
         drop(builder);
         engine.identities = identities;
+        engine.index_sets(0..engine.slots.len());
         Ok(engine)
     }
 
@@ -421,11 +438,22 @@ impl Engine {
         index as u32
     }
 
+    /// Copies the sets of the slots of `endpoints` into [`Engine::set_index`].
+    fn index_sets(&mut self, endpoints: impl Iterator<Item = usize>) {
+        self.set_index.resize(self.slots.len(), NO_SET);
+        for e in endpoints {
+            if let Some(i) = self.set_index.get_mut(e) {
+                *i = self.slots[e].as_ref().map_or(NO_SET, |s| s.set);
+            }
+        }
+    }
+
     /// The table set of an endpoint.
     #[inline]
     fn set_of(&self, endpoint: EndpointKey) -> Option<&TableSet> {
-        let slot = self.slots.get(endpoint.get() as usize)?.as_ref()?;
-        self.sets.get(slot.set as usize)?.as_deref()
+        let set = *self.set_index.get(endpoint.get() as usize)?;
+        // `NO_SET` is past every set.
+        self.sets.get(set as usize)?.as_deref()
     }
 
     /// The decision of `endpoint`'s groups for `packet` in `direction`: the same
@@ -451,55 +479,28 @@ impl Engine {
         let d = dir_index(direction);
         match addrs {
             Ok((s, t)) => {
-                let table = &set.v4[d];
-                let variant = self.variant4(table, direction, s, t);
-                table.decide(variant, s, t, packet)
+                let table = &*set.v4[d];
+                let lane = table.lane(packet.protocol);
+                let key = table.key(lane, s, t, packet);
+                let variant = if table.has_refs() {
+                    table.variant(self.identities.of_v4(remote(direction, s, t)))
+                } else {
+                    table.plain()
+                };
+                table.decide(variant, lane, &key)
             }
             Err((s, t)) => {
-                let table = &set.v6[d];
-                let variant = self.variant6(table, direction, s, t);
-                table.decide(variant, s, t, packet)
+                let table = &*set.v6[d];
+                let lane = table.lane(packet.protocol);
+                let key = table.key(lane, s, t, packet);
+                let variant = if table.has_refs() {
+                    table.variant(self.identities.of_v6(remote(direction, s, t)))
+                } else {
+                    table.plain()
+                };
+                table.decide(variant, lane, &key)
             }
         }
-    }
-
-    /// The variant of an IPv4 table for the remote address's identity (the source on
-    /// ingress, the destination on egress).
-    #[inline]
-    fn variant4<'t>(
-        &self,
-        table: &'t Table<u32>,
-        direction: Direction,
-        src: u32,
-        dst: u32,
-    ) -> &'t Variant<u32> {
-        if !table.has_refs() {
-            return table.plain();
-        }
-        let remote = match direction {
-            Direction::Ingress => src,
-            Direction::Egress => dst,
-        };
-        table.variant(self.identities.of_v4(remote))
-    }
-
-    /// As [`Engine::variant4`] for IPv6.
-    #[inline]
-    fn variant6<'t>(
-        &self,
-        table: &'t Table<u128>,
-        direction: Direction,
-        src: u128,
-        dst: u128,
-    ) -> &'t Variant<u128> {
-        if !table.has_refs() {
-            return table.plain();
-        }
-        let remote = match direction {
-            Direction::Ingress => src,
-            Direction::Egress => dst,
-        };
-        table.variant(self.identities.of_v6(remote))
     }
 
     /// Decides `packets` at one endpoint and direction into the same positions of `out`,
@@ -514,26 +515,20 @@ impl Engine {
         packets: &[Packet],
         out: &mut [Decision],
     ) {
-        const CHUNK: usize = 64;
         let set = self.set_of(endpoint);
         let d = dir_index(direction);
-        let mut keys4: Option<[Key<u32>; CHUNK]> = None;
-        let mut keys6: Option<[Key<u128>; CHUNK]> = None;
+        let mut c4 = ChunkKeys::<u32>::default();
+        let mut c6 = ChunkKeys::<u128>::default();
         let mut hits = [None; CHUNK];
-        // Per packet of the chunk: 0 decided already, else 1 + family * 3 + lane index.
-        let mut bucket = [0u8; CHUNK];
-        // Per packet of the chunk: the index of its table's variant for its remote identity.
-        let mut variant = [0u32; CHUNK];
-        let mut pos = [0u8; CHUNK];
         for (packets, out) in packets.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
             let n = packets.len().min(out.len());
-            let mut present = [false; 6];
+            c4.clear();
+            c6.clear();
             for i in 0..n {
                 let p = &packets[i];
-                bucket[i] = 0;
-                let v6 = match (p.src, p.dst) {
-                    (IpAddr::V4(_), IpAddr::V4(_)) => 0,
-                    (IpAddr::V6(_), IpAddr::V6(_)) => 1,
+                let addrs = match (p.src, p.dst) {
+                    (IpAddr::V4(s), IpAddr::V4(t)) => Ok((u32::from(s), u32::from(t))),
+                    (IpAddr::V6(s), IpAddr::V6(t)) => Err((u128::from(s), u128::from(t))),
                     _ => {
                         out[i] = Decision::MIXED_FAMILY;
                         continue;
@@ -547,53 +542,31 @@ impl Engine {
                     out[i] = NO_GROUP;
                     continue;
                 };
-                let remote = match direction {
-                    Direction::Ingress => p.src,
-                    Direction::Egress => p.dst,
-                };
-                let lane = match remote {
-                    IpAddr::V4(r) => {
-                        let t = &set.v4[d];
-                        variant[i] = if t.has_refs() {
-                            t.variant_index(self.identities.of_v4(u32::from(r)))
+                match addrs {
+                    Ok((s, t)) => {
+                        let table = &*set.v4[d];
+                        let variant = if table.has_refs() {
+                            table.variant_index(self.identities.of_v4(remote(direction, s, t)))
                         } else {
                             0
                         };
-                        t.lane(p.protocol)
+                        c4.put(table, i, s, t, p, variant);
                     }
-                    IpAddr::V6(r) => {
-                        let t = &set.v6[d];
-                        variant[i] = if t.has_refs() {
-                            t.variant_index(self.identities.of_v6(u128::from(r)))
+                    Err((s, t)) => {
+                        let table = &*set.v6[d];
+                        let variant = if table.has_refs() {
+                            table.variant_index(self.identities.of_v6(remote(direction, s, t)))
                         } else {
                             0
                         };
-                        t.lane(p.protocol)
+                        c6.put(table, i, s, t, p, variant);
                     }
-                };
-                let b = v6 * 3 + lane.index();
-                bucket[i] = b as u8 + 1;
-                present[b] = true;
+                }
             }
             let Some(set) = set else { continue };
-            for (b, _) in present.iter().enumerate().filter(|(_, &p)| p) {
-                let lane = match b % 3 {
-                    0 => Lane::Main,
-                    l => Lane::Icmp(l - 1),
-                };
-                let chunk = Chunk {
-                    packets,
-                    n,
-                    bucket: &bucket,
-                    variant: &variant,
-                };
-                if b < 3 {
-                    let keys = keys4.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(&set.v4[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
-                } else {
-                    let keys = keys6.get_or_insert_with(|| [Key::default(); CHUNK]);
-                    run_bucket(&set.v6[d], lane, b, &chunk, out, &mut pos, keys, &mut hits);
-                }
+            for lane in [Lane::Main, Lane::Icmp(0), Lane::Icmp(1)] {
+                c4.run(&set.v4[d], lane, out, &mut hits);
+                c6.run(&set.v6[d], lane, out, &mut hits);
             }
         }
     }
@@ -711,6 +684,8 @@ impl Engine {
                 self.release(old.set);
             }
         }
+        let gone = cloud.endpoints().len()..self.slots.len();
+        self.index_sets(endpoints.iter().map(|&e| e as usize).chain(gone));
         Ok(())
     }
 
@@ -868,6 +843,7 @@ impl Engine {
         };
         let mut bytes = std::mem::size_of::<Self>()
             + self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
+            + self.set_index.capacity() * 4
             + self.sets.capacity() * std::mem::size_of::<Option<Arc<TableSet>>>()
             + self.users.capacity() * 4;
         for slot in self.slots.iter().flatten() {
@@ -931,60 +907,97 @@ fn learn<A: FamilyAddr>(
     Ok(true)
 }
 
-/// One chunk of a batch: its packets and, per packet, its bucket and variant.
-struct Chunk<'a> {
-    packets: &'a [Packet],
-    n: usize,
-    bucket: &'a [u8],
-    variant: &'a [u32],
+/// Packets per chunk of a batch.
+const CHUNK: usize = 64;
+
+/// The packets of one family and lane in a chunk of a batch, in the order they came:
+/// their keys, their places in the chunk and their table's variant for their remote
+/// identity.
+struct LaneKeys<A: classifier::Addr> {
+    keys: [Key<A>; CHUNK],
+    pos: [u8; CHUNK],
+    variant: [u32; CHUNK],
+    len: usize,
+    /// Whether some packet has another variant than the first.
+    mixed: bool,
 }
 
-/// Classifies the packets of one bucket of a chunk and writes their decisions, one batch
-/// per variant present.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn run_bucket<A: FamilyAddr>(
-    table: &Table<A>,
-    lane: Lane,
-    b: usize,
-    chunk: &Chunk<'_>,
-    out: &mut [Decision],
-    pos: &mut [u8],
-    keys: &mut [Key<A>],
-    hits: &mut [Option<u32>],
-) {
-    let in_bucket = |i: usize| usize::from(chunk.bucket[i]) == b + 1;
-    // The variants still to run, found one at a time: most chunks have one or two.
-    let mut next = (0..chunk.n)
-        .filter(|&i| in_bucket(i))
-        .map(|i| chunk.variant[i])
-        .min();
-    while let Some(v) = next {
-        next = None;
-        let mut m = 0;
-        for i in 0..chunk.n {
-            if !in_bucket(i) {
-                continue;
-            }
-            let w = chunk.variant[i];
-            if w != v {
-                // A later variant; the smallest one above `v` runs next.
-                if w > v && next.is_none_or(|x| w < x) {
-                    next = Some(w);
-                }
-                continue;
-            }
-            let p = &chunk.packets[i];
-            if let (Some(s), Some(d)) = (A::of_ip(p.src), A::of_ip(p.dst)) {
-                keys[m] = table.key(lane, s, d, p);
-                pos[m] = i as u8;
-                m += 1;
-            }
+/// The packets of one family in a chunk of a batch, by lane (main, ICMP, ICMPv6).
+struct ChunkKeys<A: classifier::Addr> {
+    lanes: [LaneKeys<A>; 3],
+}
+
+impl<A: FamilyAddr> Default for ChunkKeys<A> {
+    fn default() -> Self {
+        let lane = || LaneKeys {
+            keys: [Key::default(); CHUNK],
+            pos: [0; CHUNK],
+            variant: [0; CHUNK],
+            len: 0,
+            mixed: false,
+        };
+        ChunkKeys {
+            lanes: [lane(), lane(), lane()],
         }
-        let variant = table.variant_at(v);
-        table.classify_batch(variant, lane, &keys[..m], &mut hits[..m]);
-        for j in 0..m {
-            out[usize::from(pos[j])] = table.answer(variant, lane, &keys[j], hits[j]);
+    }
+}
+
+impl<A: FamilyAddr> ChunkKeys<A> {
+    /// Empties every lane, for the next chunk.
+    #[inline]
+    fn clear(&mut self) {
+        for l in &mut self.lanes {
+            l.len = 0;
+            l.mixed = false;
+        }
+    }
+
+    /// Appends packet `i` of the chunk to its lane of `table`, with its key and variant.
+    #[inline]
+    fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet, variant: u32) {
+        let lane = table.lane(packet.protocol);
+        let l = &mut self.lanes[lane.index()];
+        // INVARIANT: at most `CHUNK` packets a chunk, so `len < CHUNK` here.
+        let j = l.len.min(CHUNK - 1);
+        l.keys[j] = table.key(lane, src, dst, packet);
+        l.pos[j] = i as u8;
+        l.variant[j] = variant;
+        l.mixed |= variant != 0;
+        l.len = j + 1;
+    }
+
+    /// Classifies the packets of one lane of the chunk and writes their decisions, one
+    /// batch per variant present: the lane's packets are gathered already, in one pass
+    /// with the identity lookups; only a lane of several variants is partitioned, smallest
+    /// variant first, without a branch per packet (most chunks have one or two).
+    #[inline]
+    fn run(&mut self, table: &Table<A>, lane: Lane, out: &mut [Decision], hits: &mut [Option<u32>]) {
+        let l = &mut self.lanes[lane.index()];
+        let n = l.len;
+        let mut start = 0;
+        while start < n {
+            let (v, end) = if l.mixed {
+                let v = l.variant[start..n].iter().copied().min().unwrap_or(0);
+                let mut k = start;
+                for j in start..n {
+                    let take = l.variant[j] == v;
+                    l.keys.swap(j, k);
+                    l.pos.swap(j, k);
+                    l.variant.swap(j, k);
+                    k += usize::from(take);
+                }
+                (v, k)
+            } else {
+                (0, n)
+            };
+            let variant = table.variant_at(v);
+            let keys = &l.keys[start..end];
+            let hits = &mut hits[..end - start];
+            table.classify_batch(variant, lane, keys, hits);
+            for (j, key) in keys.iter().enumerate() {
+                out[usize::from(l.pos[start + j])] = table.answer(variant, lane, key, hits[j]);
+            }
+            start = end;
         }
     }
 }

@@ -345,6 +345,17 @@ impl<A: Addr> Table<A> {
         Ok(())
     }
 
+    /// The decision of a variant for a key of a lane.
+    #[inline]
+    pub(crate) fn decide(&self, variant: &Variant<A>, lane: Lane, key: &Key<A>) -> Decision {
+        self.answer(
+            variant,
+            lane,
+            key,
+            variant.subs[lane.index()].classifier.classify(key),
+        )
+    }
+
     /// The variant of a remote identity.
     #[inline]
     pub(crate) fn variant(&self, identity: IdentityId) -> &Variant<A> {
@@ -435,19 +446,6 @@ impl<A: Addr> Table<A> {
                 .unwrap_or(self.fallback),
             None => self.fallback,
         }
-    }
-
-    /// The decision of a variant for a packet whose addresses are `src` and `dst`.
-    #[inline]
-    pub(crate) fn decide(&self, variant: &Variant<A>, src: A, dst: A, packet: &Packet) -> Decision {
-        let lane = self.lane(packet.protocol);
-        let key = self.key(lane, src, dst, packet);
-        self.answer(
-            variant,
-            lane,
-            &key,
-            variant.subs[lane.index()].classifier.classify(&key),
-        )
     }
 
     /// Classifies keys of one lane of a variant.
