@@ -1,0 +1,345 @@
+//! Recursive Flow Classification (Gupta and McKeown, SIGCOMM 1999) for small IPv4 rule sets.
+//!
+//! The key is cut into seven chunks: the high and low 16 bits of each address, both ports
+//! and the protocol. Phase 0 maps each chunk through a table to its equivalence class: the
+//! set of rules whose interval in that chunk holds the value (a prefix is exactly a product
+//! of a range on its high chunk and a range on its low chunk). Later phases map pairs of
+//! classes to the class of their intersection, and the last one straight to the first rule
+//! of it. A lookup is seven independent loads, then three, then two: 12 loads, 4 dependent,
+//! and no branch; the price is memory that grows with the product of class counts, so the
+//! builder gives up past a cell budget and the caller keeps its tree.
+
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
+use super::{Addr, Rule};
+
+/// The answer of a final cell with no matching rule.
+const MISS: u16 = u16::MAX;
+
+/// Most rules: a rule index and [`MISS`] fit a `u16`.
+pub(super) const MAX_RULES: usize = MISS as usize;
+
+/// Classes in one phase-0 chunk.
+const CHUNK: usize = 1 << 16;
+
+/// Bytes of the phase-0 tables, whatever the rules.
+pub(super) const FIXED_BYTES: usize = (6 * CHUNK + 256) * 2;
+
+/// The phase tables; every class number is a `u16`.
+#[derive(Clone, Debug)]
+pub(super) struct Rfc {
+    /// Phase 0, 16-bit chunks: source high, source low, destination high, destination low,
+    /// source port, destination port; each `CHUNK` long so a `u16` index needs no check.
+    chunks: [Box<[u16; CHUNK]>; 6],
+    /// Phase 0 of the protocol.
+    proto: Box<[u16; 256]>,
+    /// Phase 1: (source high, source low), (destination high, destination low) and
+    /// ((source port, destination port), protocol), each `a * width + b`.
+    src: Table,
+    dst: Table,
+    ports: Table,
+    ports_proto: Table,
+    /// Phase 2: two of the three phase-1 classes (see [`Order`]).
+    pair: Table,
+    /// Phase 3: the pair's class and the third class, to a rule index or [`MISS`].
+    last: Table,
+    order: Order,
+}
+
+/// Which phase-1 classes phase 2 joins first; the third joins in phase 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// (source, destination), then ports.
+    Addrs,
+    /// (source, ports), then destination.
+    SrcPorts,
+    /// (destination, ports), then source.
+    DstPorts,
+}
+
+/// A cross-product table: cell `a * width + b`, the length rounded up to a power of two so
+/// that a masked index needs no bounds check.
+#[derive(Clone, Debug)]
+struct Table {
+    cells: Box<[u16]>,
+    width: usize,
+    mask: usize,
+}
+
+impl Table {
+    fn new(cells: Vec<u16>, width: usize) -> Table {
+        let len = cells.len().next_power_of_two().max(1);
+        let mut cells = cells;
+        cells.resize(len, MISS);
+        Table {
+            cells: cells.into_boxed_slice(),
+            width,
+            mask: len - 1,
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, a: u16, b: u16) -> u16 {
+        // The index is below the table's length by construction (`a < rows`, `b < width`);
+        // the mask only spares the bounds check.
+        self.cells[(usize::from(a) * self.width + usize::from(b)) & self.mask]
+    }
+
+    fn bytes(&self) -> usize {
+        self.cells.len() * 2
+    }
+}
+
+/// The classes of one phase: each a set of rules, as a bit set.
+struct Classes {
+    words: usize,
+    /// Class `c` is `bits[c * words..][..words]`.
+    bits: Vec<u64>,
+    ids: HashMap<Box<[u64]>, u16, FixedState>,
+}
+
+/// The build ran over its budget.
+#[derive(Debug)]
+pub(super) struct TooBig;
+
+impl Classes {
+    fn new(words: usize) -> Classes {
+        Classes {
+            words,
+            bits: Vec::new(),
+            ids: HashMap::default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bits.len() / self.words.max(1)
+    }
+
+    fn get(&self, c: u16) -> &[u64] {
+        &self.bits[usize::from(c) * self.words..][..self.words]
+    }
+
+    /// The class of `set`, added if new.
+    fn intern(&mut self, set: &[u64]) -> Result<u16, TooBig> {
+        if let Some(&c) = self.ids.get(set) {
+            return Ok(c);
+        }
+        let c = u16::try_from(self.len()).map_err(|_| TooBig)?;
+        if c == MISS {
+            return Err(TooBig);
+        }
+        self.bits.extend_from_slice(set);
+        self.ids.insert(set.into(), c);
+        Ok(c)
+    }
+}
+
+/// Rule intervals (`lo..=hi`, each at most `max`) to a phase-0 table of `max + 1` entries.
+fn chunk(words: usize, spans: &[(u32, u32)], table: &mut [u16]) -> Result<Classes, TooBig> {
+    let mut events: Vec<(u32, bool, usize)> = Vec::with_capacity(spans.len() * 2);
+    for (i, &(lo, hi)) in spans.iter().enumerate() {
+        if lo <= hi {
+            events.push((lo, true, i));
+            events.push((hi + 1, false, i));
+        }
+    }
+    events.sort_unstable_by_key(|e| e.0);
+    let mut classes = Classes::new(words);
+    let mut set = vec![0u64; words];
+    let mut at = 0u32;
+    let mut e = 0;
+    let end = table.len() as u32;
+    while at < end {
+        while e < events.len() && events[e].0 <= at {
+            let (_, add, i) = events[e];
+            if add {
+                set[i / 64] |= 1 << (i % 64);
+            } else {
+                set[i / 64] &= !(1 << (i % 64));
+            }
+            e += 1;
+        }
+        let next = events.get(e).map_or(end, |ev| ev.0.min(end));
+        let c = classes.intern(&set)?;
+        table[at as usize..next as usize].fill(c);
+        at = next;
+    }
+    Ok(classes)
+}
+
+/// The cross product of `a` and `b`: a table of `a.len() * b.len()` cells and its classes.
+fn cross(a: &Classes, b: &Classes, budget: &mut usize) -> Result<(Table, Classes), TooBig> {
+    let (na, nb) = (a.len(), b.len());
+    let cells = na.checked_mul(nb).ok_or(TooBig)?;
+    *budget = budget.checked_sub(cells.saturating_mul(2)).ok_or(TooBig)?;
+    let mut out = Classes::new(a.words);
+    let mut table = Vec::with_capacity(cells);
+    let mut set = vec![0u64; a.words];
+    for i in 0..na {
+        let x = a.get(i as u16);
+        for j in 0..nb {
+            for ((s, p), q) in set.iter_mut().zip(x).zip(b.get(j as u16)) {
+                *s = p & q;
+            }
+            table.push(out.intern(&set)?);
+        }
+    }
+    Ok((Table::new(table, nb), out))
+}
+
+/// The cross product of `a` and `b` to the first rule of each intersection.
+fn last(a: &Classes, b: &Classes, budget: &mut usize) -> Result<Table, TooBig> {
+    let (na, nb) = (a.len(), b.len());
+    let cells = na.checked_mul(nb).ok_or(TooBig)?;
+    *budget = budget.checked_sub(cells.saturating_mul(2)).ok_or(TooBig)?;
+    let mut table = Vec::with_capacity(cells);
+    for i in 0..na {
+        let x = a.get(i as u16);
+        for j in 0..nb {
+            let first = x.iter().zip(b.get(j as u16)).enumerate().find_map(|(w, (p, q))| {
+                let both = p & q;
+                (both != 0).then(|| w * 64 + both.trailing_zeros() as usize)
+            });
+            table.push(first.map_or(MISS, |r| r as u16));
+        }
+    }
+    Ok(Table::new(table, nb))
+}
+
+impl Rfc {
+    /// Builds the tables for IPv4 rules (`A::WORDS == 1`), or fails when they would take
+    /// more than `budget` bytes or more classes than a `u16` names.
+    pub(super) fn build<A: Addr>(rules: &[Rule<A>], budget: usize) -> Result<Rfc, TooBig> {
+        if A::WORDS != 1 || rules.len() > MAX_RULES {
+            return Err(TooBig);
+        }
+        let words = rules.len().div_ceil(64).max(1);
+        let mut budget = budget.checked_sub(FIXED_BYTES).ok_or(TooBig)?;
+        // Built on the heap: 128 KiB each would crowd a test thread's stack.
+        let mut chunks: [Box<[u16; CHUNK]>; 6] = std::array::from_fn(|_| {
+            vec![0u16; CHUNK]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("CHUNK entries"))
+        });
+        let addr = |p: &super::Prefix<A>| (p.first().word(0), p.last().word(0));
+        let spans: [Vec<(u32, u32)>; 6] = [
+            rules
+                .iter()
+                .map(|r| addr(&r.src))
+                .map(|(lo, hi)| (lo >> 16, hi >> 16))
+                .collect(),
+            rules.iter().map(|r| low(addr(&r.src))).collect(),
+            rules
+                .iter()
+                .map(|r| addr(&r.dst))
+                .map(|(lo, hi)| (lo >> 16, hi >> 16))
+                .collect(),
+            rules.iter().map(|r| low(addr(&r.dst))).collect(),
+            rules
+                .iter()
+                .map(|r| (u32::from(r.src_ports.lo), u32::from(r.src_ports.hi)))
+                .collect(),
+            rules
+                .iter()
+                .map(|r| (u32::from(r.dst_ports.lo), u32::from(r.dst_ports.hi)))
+                .collect(),
+        ];
+        let mut c0 = Vec::with_capacity(6);
+        for (spans, table) in spans.iter().zip(chunks.iter_mut()) {
+            c0.push(chunk(words, spans, &mut table[..])?);
+        }
+        let mut proto = Box::new([0u16; 256]);
+        let mut pc = Classes::new(words);
+        for (v, cell) in proto.iter_mut().enumerate() {
+            let mut set = vec![0u64; words];
+            for (i, r) in rules.iter().enumerate() {
+                if v as u8 & r.proto_mask == r.proto {
+                    set[i / 64] |= 1 << (i % 64);
+                }
+            }
+            *cell = pc.intern(&set)?;
+        }
+        let (src, sc) = cross(&c0[0], &c0[1], &mut budget)?;
+        let (dst, dc) = cross(&c0[2], &c0[3], &mut budget)?;
+        let (ports, portc) = cross(&c0[4], &c0[5], &mut budget)?;
+        let (ports_proto, ppc) = cross(&portc, &pc, &mut budget)?;
+        // Phase 2 joins the pair with the smallest product; the third class joins last.
+        let (ns, nd, np) = (sc.len(), dc.len(), ppc.len());
+        let order = if ns * nd <= ns * np && ns * nd <= nd * np {
+            Order::Addrs
+        } else if ns * np <= nd * np {
+            Order::SrcPorts
+        } else {
+            Order::DstPorts
+        };
+        let (x, y, z) = match order {
+            Order::Addrs => (&sc, &dc, &ppc),
+            Order::SrcPorts => (&sc, &ppc, &dc),
+            Order::DstPorts => (&dc, &ppc, &sc),
+        };
+        let (pair, pairc) = cross(x, y, &mut budget)?;
+
+        let last = last(&pairc, z, &mut budget)?;
+
+        Ok(Rfc {
+            chunks,
+            proto,
+            src,
+            dst,
+            ports,
+            ports_proto,
+            pair,
+            last,
+            order,
+        })
+    }
+
+    /// Bytes of every table.
+    pub(super) fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + FIXED_BYTES
+            + [
+                &self.src,
+                &self.dst,
+                &self.ports,
+                &self.ports_proto,
+                &self.pair,
+                &self.last,
+            ]
+            .iter()
+            .map(|t| t.bytes())
+            .sum::<usize>()
+    }
+
+    /// The first matching rule's index, or `None`.
+    #[inline(always)]
+    pub(super) fn classify(&self, src: u32, dst: u32, sport: u16, dport: u16, proto: u8) -> Option<u32> {
+        let c = &self.chunks;
+        let s = self
+            .src
+            .get(c[0][(src >> 16) as usize], c[1][(src & 0xffff) as usize]);
+        let d = self
+            .dst
+            .get(c[2][(dst >> 16) as usize], c[3][(dst & 0xffff) as usize]);
+        let p = self.ports.get(c[4][usize::from(sport)], c[5][usize::from(dport)]);
+        let p = self.ports_proto.get(p, self.proto[usize::from(proto)]);
+        let r = match self.order {
+            Order::Addrs => self.last.get(self.pair.get(s, d), p),
+            Order::SrcPorts => self.last.get(self.pair.get(s, p), d),
+            Order::DstPorts => self.last.get(self.pair.get(d, p), s),
+        };
+        (r != MISS).then_some(u32::from(r))
+    }
+}
+
+/// The low 16 bits' span of an address span: all of them unless the high halves agree.
+fn low((lo, hi): (u32, u32)) -> (u32, u32) {
+    if lo >> 16 == hi >> 16 {
+        (lo & 0xffff, hi & 0xffff)
+    } else {
+        (0, 0xffff)
+    }
+}
