@@ -495,15 +495,7 @@ impl<A: Addr> Classifier<A> {
     #[inline]
     pub fn classify(&self, key: &Key<A>) -> Option<u32> {
         let i = match &self.layout {
-            Layout::Rfc(r) => {
-                return r.classify(
-                    key.src.word(0),
-                    key.dst.word(0),
-                    key.src_port,
-                    key.dst_port,
-                    key.proto,
-                )
-            }
+            Layout::Rfc(r) => return r.classify(key),
             Layout::Narrow(f) => f.classify(key),
             Layout::Wide(f) => f.classify(key),
         };
@@ -517,11 +509,7 @@ impl<A: Addr> Classifier<A> {
     pub fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
         let n = keys.len().min(out.len());
         match &self.layout {
-            Layout::Rfc(r) => {
-                for (k, o) in keys[..n].iter().zip(&mut out[..n]) {
-                    *o = r.classify(k.src.word(0), k.dst.word(0), k.src_port, k.dst_port, k.proto);
-                }
-            }
+            Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
         }
