@@ -1031,15 +1031,25 @@ mod tests {
                     ),
                 ),
             ];
-            // Phase tables, whatever the rule count, for IPv4 (IPv6 never gets them).
-            match rfc::Rfc::build(rules, usize::MAX) {
-                Ok(rfc) => all_shapes.push((
-                    "phase tables",
-                    Classifier {
-                        layout: Layout::Rfc(Box::new(rfc)),
-                        len: rules.len(),
-                    },
-                )),
+            // Phase tables in each shape, whatever the rule count, for IPv4 (IPv6 never gets
+            // them).
+            const SHAPES: [&str; 5] = [
+                "phase tables, addresses joined",
+                "phase tables, source and ports joined",
+                "phase tables, destination and ports joined",
+                "phase tables, chained by source port",
+                "phase tables, chained by destination port",
+            ];
+            match rfc::Rfc::each_shape(rules) {
+                Ok(each) => all_shapes.extend(each.into_iter().zip(SHAPES).map(|(rfc, name)| {
+                    (
+                        name,
+                        Classifier {
+                            layout: Layout::Rfc(Box::new(rfc)),
+                            len: rules.len(),
+                        },
+                    )
+                })),
                 Err(_) => assert!(A::WORDS > 1, "phase tables of {} IPv4 rules", rules.len()),
             }
             all_shapes

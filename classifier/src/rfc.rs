@@ -5,9 +5,10 @@
 //! set of rules whose interval in that chunk holds the value (a prefix is exactly a product
 //! of a range on its high chunk and a range on its low chunk). Later phases map pairs of
 //! classes to the class of their intersection, and the last one straight to the first rule
-//! of it. A lookup is seven independent loads, then three, then two: 12 loads, 4 dependent,
-//! and no branch; the price is memory that grows with the product of class counts, so the
-//! builder gives up past a cell budget and the caller keeps its tree.
+//! of it. A lookup is 13 loads, 4 or 5 of them dependent, and no data-dependent branch; the
+//! price is memory that grows with the product of class counts, so the builder tries five
+//! orders of joining the classes ([`Shape`]), keeps the smallest, and gives up past a byte
+//! budget, when the caller keeps its tree.
 
 use std::collections::HashMap;
 
@@ -35,44 +36,40 @@ pub(super) struct Rfc {
     chunks: [Box<[u16; CHUNK]>; 6],
     /// Phase 0 of the protocol.
     proto: Box<[u16; 256]>,
-    /// Phase 1: (source high, source low), (destination high, destination low) and
-    /// ((source port, destination port), protocol), each `a * width + b`.
+    /// Phase 1: (source high, source low) and (destination high, destination low).
     src: Table,
     dst: Table,
-    ports: Table,
-    ports_proto: Table,
-    /// Phase 2: two of the three phase-1 classes (see [`Order`]).
-    pair: Table,
-    /// Phase 3: the pair's class and the third class, to a rule index or [`MISS`].
-    last: Table,
-    order: Order,
+    /// The four joins after phase 1, in the order of [`Shape`]; the last gives a rule index
+    /// or [`MISS`].
+    joins: [Table; 4],
+    shape: Shape,
 }
 
-/// Which phase-1 classes phase 2 joins first; the third joins in phase 3.
+/// How the classes after phase 1 (source, destination, and the chunks of ports and
+/// protocol) are joined; the builder takes the shape with the smallest tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Order {
-    /// (source, destination), then ports.
+enum Shape {
+    /// Ports, then ports with protocol (`pp`); then (source, destination) and with `pp`.
     Addrs,
-    /// (source, ports), then destination.
+    /// Ports and protocol as in `Addrs`; (source, `pp`), then with the destination.
     SrcPorts,
-    /// (destination, ports), then source.
+    /// Ports and protocol as in `Addrs`; (destination, `pp`), then with the source.
     DstPorts,
+    /// (source, destination), then with the source port; (destination port, protocol);
+    /// then both. One dependent load more, but on ClassBench ipc1_1k 17 times fewer cells.
+    ChainSrcPort,
+    /// As `ChainSrcPort` with the two ports swapped.
+    ChainDstPort,
 }
 
-impl Order {
-    /// The phase-1 classes in this order: the pair phase 2 joins, then the third.
-    fn pick<'a>(
-        self,
-        src: &'a Classes,
-        dst: &'a Classes,
-        ports: &'a Classes,
-    ) -> (&'a Classes, &'a Classes, &'a Classes) {
-        match self {
-            Order::Addrs => (src, dst, ports),
-            Order::SrcPorts => (src, ports, dst),
-            Order::DstPorts => (dst, ports, src),
-        }
-    }
+impl Shape {
+    const ALL: [Shape; 5] = [
+        Shape::Addrs,
+        Shape::SrcPorts,
+        Shape::DstPorts,
+        Shape::ChainSrcPort,
+        Shape::ChainDstPort,
+    ];
 }
 
 /// A cross-product table: cell `a * width + b`, the length rounded up to a power of two so
@@ -109,6 +106,7 @@ impl Table {
 }
 
 /// The classes of one phase: each a set of rules, as a bit set.
+#[derive(Clone)]
 struct Classes {
     words: usize,
     /// Class `c` is `bits[c * words..][..words]`.
@@ -230,10 +228,72 @@ fn last(a: &Classes, b: &Classes, budget: &mut usize) -> Result<Table, TooBig> {
     Ok(Table::new(table, nb))
 }
 
+/// The first three joins of `shape` within `budget` bytes, their bytes plus those of the
+/// last table, and the two class lists the last table joins.
+fn joins(
+    shape: Shape,
+    src: &Classes,
+    dst: &Classes,
+    sport: &Classes,
+    dport: &Classes,
+    proto: &Classes,
+    budget: usize,
+) -> Result<(usize, [Table; 3], Classes, Classes), TooBig> {
+    let mut left = budget;
+    let (t0, t1, t2, x, z) = match shape {
+        Shape::Addrs | Shape::SrcPorts | Shape::DstPorts => {
+            let (t0, ports) = cross(sport, dport, &mut left)?;
+            let (t1, pp) = cross(&ports, proto, &mut left)?;
+            let (x, y, z) = match shape {
+                Shape::SrcPorts => (src, &pp, dst.clone()),
+                Shape::DstPorts => (dst, &pp, src.clone()),
+                _ => (src, dst, pp.clone()),
+            };
+            let (t2, xc) = cross(x, y, &mut left)?;
+            (t0, t1, t2, xc, z)
+        }
+        Shape::ChainSrcPort | Shape::ChainDstPort => {
+            let (a, b) = if shape == Shape::ChainSrcPort {
+                (sport, dport)
+            } else {
+                (dport, sport)
+            };
+            let (t0, sd) = cross(src, dst, &mut left)?;
+            let (t1, m) = cross(&sd, a, &mut left)?;
+            let (t2, o) = cross(b, proto, &mut left)?;
+            (t0, t1, t2, m, o)
+        }
+    };
+    let last = x
+        .len()
+        .saturating_mul(z.len())
+        .next_power_of_two()
+        .saturating_mul(2);
+    if last > left {
+        return Err(TooBig);
+    }
+    let bytes = t0.bytes() + t1.bytes() + t2.bytes() + last;
+    Ok((bytes, [t0, t1, t2], x, z))
+}
+
 impl Rfc {
     /// Builds the tables for IPv4 rules (`A::WORDS == 1`), or fails when they would take
     /// more than `budget` bytes or more classes than a `u16` names.
     pub(super) fn build<A: Addr>(rules: &[Rule<A>], budget: usize) -> Result<Rfc, TooBig> {
+        Rfc::build_shapes(rules, budget, &Shape::ALL)
+    }
+
+    /// One classifier per shape, whatever its size, for tests.
+    #[cfg(test)]
+    pub(super) fn each_shape<A: Addr>(rules: &[Rule<A>]) -> Result<Vec<Rfc>, TooBig> {
+        Shape::ALL
+            .iter()
+            .map(|s| Rfc::build_shapes(rules, usize::MAX, std::slice::from_ref(s)))
+            .collect()
+    }
+
+    /// [`Rfc::build`] trying only `shapes`.
+    fn build_shapes<A: Addr>(rules: &[Rule<A>], budget: usize, shapes: &[Shape]) -> Result<Rfc, TooBig> {
         if A::WORDS != 1 || rules.len() > MAX_RULES {
             return Err(TooBig);
         }
@@ -286,38 +346,29 @@ impl Rfc {
         }
         let (src, sc) = cross(&c0[0], &c0[1], &mut budget)?;
         let (dst, dc) = cross(&c0[2], &c0[3], &mut budget)?;
-        let (ports, portc) = cross(&c0[4], &c0[5], &mut budget)?;
-        let (ports_proto, ppc) = cross(&portc, &pc, &mut budget)?;
-        // Phase 2 joins the two classes whose pair, times the third, makes the smallest
-        // tables (ClassBench acl1_1k: 1.1 MB joining the addresses first, 2.0 MB joining
-        // source and ports; fw1_1k: 2.0 MB with destination and ports, 5.0 MB addresses).
-        let mut best: Option<(usize, Order, Table, Classes)> = None;
-        for order in [Order::Addrs, Order::SrcPorts, Order::DstPorts] {
-            let (x, y, z) = order.pick(&sc, &dc, &ppc);
-            let mut left = budget;
-            let Ok((pair, pairc)) = cross(x, y, &mut left) else {
+        // Every shape's first three joins; the last table's size follows from their class
+        // counts, and only the smallest shape's is built.
+        let mut best: Option<(usize, Shape, [Table; 3], Classes, Classes)> = None;
+        for &shape in shapes {
+            let Ok((bytes, tables, x, z)) = joins(shape, &sc, &dc, &c0[4], &c0[5], &pc, budget) else {
                 continue;
             };
-            let cells = pair.cells.len() + pairc.len().saturating_mul(z.len()).next_power_of_two();
-            if best.as_ref().is_none_or(|b| cells < b.0) {
-                best = Some((cells, order, pair, pairc));
+            if best.as_ref().is_none_or(|b| bytes < b.0) {
+                best = Some((bytes, shape, tables, x, z));
             }
         }
-        let (_, order, pair, pairc) = best.ok_or(TooBig)?;
-        budget = budget.checked_sub(pair.bytes()).ok_or(TooBig)?;
-        let (_, _, z) = order.pick(&sc, &dc, &ppc);
-        let last = last(&pairc, z, &mut budget)?;
-
+        let (_, shape, [t0, t1, t2], x, z) = best.ok_or(TooBig)?;
+        budget = budget
+            .checked_sub(t0.bytes() + t1.bytes() + t2.bytes())
+            .ok_or(TooBig)?;
+        let t3 = last(&x, &z, &mut budget)?;
         Ok(Rfc {
             chunks,
             proto,
             src,
             dst,
-            ports,
-            ports_proto,
-            pair,
-            last,
-            order,
+            joins: [t0, t1, t2, t3],
+            shape,
         })
     }
 
@@ -325,28 +376,14 @@ impl Rfc {
     pub(super) fn memory_usage(&self) -> usize {
         std::mem::size_of::<Self>()
             + FIXED_BYTES
-            + [
-                &self.src,
-                &self.dst,
-                &self.ports,
-                &self.ports_proto,
-                &self.pair,
-                &self.last,
-            ]
-            .iter()
-            .map(|t| t.bytes())
-            .sum::<usize>()
+            + self.src.bytes()
+            + self.dst.bytes()
+            + self.joins.iter().map(Table::bytes).sum::<usize>()
     }
 
     /// The first matching rule's index, or `None`.
     #[inline(always)]
     pub(super) fn classify<A: Addr>(&self, key: &Key<A>) -> Option<u32> {
-        answer(self.finish(self.start(key)))
-    }
-
-    /// Phases 0 and 1: the source, destination and port-protocol classes of `key`.
-    #[inline(always)]
-    fn start<A: Addr>(&self, key: &Key<A>) -> [u16; 3] {
         let (src, dst) = (key.src.word(0), key.dst.word(0));
         let c = &self.chunks;
         let s = self
@@ -355,20 +392,19 @@ impl Rfc {
         let d = self
             .dst
             .get(c[2][(dst >> 16) as usize], c[3][(dst & 0xffff) as usize]);
-        let p = self
-            .ports
-            .get(c[4][usize::from(key.src_port)], c[5][usize::from(key.dst_port)]);
-        [s, d, self.ports_proto.get(p, self.proto[usize::from(key.proto)])]
-    }
-
-    /// Phases 2 and 3: the rule index or [`MISS`].
-    #[inline(always)]
-    fn finish(&self, [s, d, p]: [u16; 3]) -> u16 {
-        match self.order {
-            Order::Addrs => self.last.get(self.pair.get(s, d), p),
-            Order::SrcPorts => self.last.get(self.pair.get(s, p), d),
-            Order::DstPorts => self.last.get(self.pair.get(d, p), s),
-        }
+        let sp = c[4][usize::from(key.src_port)];
+        let dp = c[5][usize::from(key.dst_port)];
+        let pr = self.proto[usize::from(key.proto)];
+        let [t0, t1, t2, t3] = &self.joins;
+        // PERF: the shape is the same for every key, so the branch predicts.
+        let r = match self.shape {
+            Shape::Addrs => t3.get(t2.get(s, d), t1.get(t0.get(sp, dp), pr)),
+            Shape::SrcPorts => t3.get(t2.get(s, t1.get(t0.get(sp, dp), pr)), d),
+            Shape::DstPorts => t3.get(t2.get(d, t1.get(t0.get(sp, dp), pr)), s),
+            Shape::ChainSrcPort => t3.get(t1.get(t0.get(s, d), sp), t2.get(dp, pr)),
+            Shape::ChainDstPort => t3.get(t1.get(t0.get(s, d), dp), t2.get(sp, pr)),
+        };
+        answer(r)
     }
 
     /// [`Rfc::classify`] of each key into `out` (same length).
