@@ -114,6 +114,32 @@ struct Classes {
     ids: HashMap<Box<[u64]>, u16, FixedState>,
 }
 
+/// What a build may still spend.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    /// Bytes of tables.
+    bytes: usize,
+    /// Words of rule sets to combine, over every shape tried: bounds the build's time.
+    work: usize,
+}
+
+impl Budget {
+    /// Charges a table of `cells` cells whose each cell combines two sets of `words` words.
+    fn take(&mut self, cells: usize, words: usize) -> Result<(), TooBig> {
+        // Charged as laid out: rounded up to a power of two (see `Table`).
+        self.bytes = self
+            .bytes
+            .checked_sub(cells.next_power_of_two().saturating_mul(2))
+            .ok_or(TooBig)?;
+        self.work = self.work.checked_sub(cells.saturating_mul(words)).ok_or(TooBig)?;
+        Ok(())
+    }
+}
+
+/// Words of rule sets a build may combine: ClassBench's 1k sets take at most a third of it
+/// (ipc1_1k: 0.15 s under load); a 4,000-rule set that would need more gives up sooner.
+const WORK: usize = 1 << 26;
+
 /// The build ran over its budget.
 #[derive(Debug)]
 pub(super) struct TooBig;
@@ -184,13 +210,10 @@ fn chunk(words: usize, spans: &[(u32, u32)], table: &mut [u16]) -> Result<Classe
 }
 
 /// The cross product of `a` and `b`: a table of `a.len() * b.len()` cells and its classes.
-fn cross(a: &Classes, b: &Classes, budget: &mut usize) -> Result<(Table, Classes), TooBig> {
+fn cross(a: &Classes, b: &Classes, budget: &mut Budget) -> Result<(Table, Classes), TooBig> {
     let (na, nb) = (a.len(), b.len());
     let cells = na.checked_mul(nb).ok_or(TooBig)?;
-    // Charged as laid out: rounded up to a power of two (see `Table`).
-    *budget = budget
-        .checked_sub(cells.next_power_of_two().saturating_mul(2))
-        .ok_or(TooBig)?;
+    budget.take(cells, a.words)?;
     let mut out = Classes::new(a.words);
     let mut table = Vec::with_capacity(cells);
     let mut set = vec![0u64; a.words];
@@ -207,13 +230,10 @@ fn cross(a: &Classes, b: &Classes, budget: &mut usize) -> Result<(Table, Classes
 }
 
 /// The cross product of `a` and `b` to the first rule of each intersection.
-fn last(a: &Classes, b: &Classes, budget: &mut usize) -> Result<Table, TooBig> {
+fn last(a: &Classes, b: &Classes, budget: &mut Budget) -> Result<Table, TooBig> {
     let (na, nb) = (a.len(), b.len());
     let cells = na.checked_mul(nb).ok_or(TooBig)?;
-    // Charged as laid out: rounded up to a power of two (see `Table`).
-    *budget = budget
-        .checked_sub(cells.next_power_of_two().saturating_mul(2))
-        .ok_or(TooBig)?;
+    budget.take(cells, a.words)?;
     let mut table = Vec::with_capacity(cells);
     for i in 0..na {
         let x = a.get(i as u16);
@@ -237,19 +257,35 @@ fn joins(
     sport: &Classes,
     dport: &Classes,
     proto: &Classes,
-    budget: usize,
+    budget: &mut Budget,
 ) -> Result<(usize, [Table; 3], Classes, Classes), TooBig> {
-    let mut left = budget;
+    // Each shape has the whole byte budget; the work is shared by all.
+    let mut left = *budget;
+    let tried = joins_within(shape, src, dst, sport, dport, proto, &mut left);
+    budget.work = left.work;
+    tried
+}
+
+/// [`joins`], charging `left`.
+fn joins_within(
+    shape: Shape,
+    src: &Classes,
+    dst: &Classes,
+    sport: &Classes,
+    dport: &Classes,
+    proto: &Classes,
+    left: &mut Budget,
+) -> Result<(usize, [Table; 3], Classes, Classes), TooBig> {
     let (t0, t1, t2, x, z) = match shape {
         Shape::Addrs | Shape::SrcPorts | Shape::DstPorts => {
-            let (t0, ports) = cross(sport, dport, &mut left)?;
-            let (t1, pp) = cross(&ports, proto, &mut left)?;
+            let (t0, ports) = cross(sport, dport, left)?;
+            let (t1, pp) = cross(&ports, proto, left)?;
             let (x, y, z) = match shape {
                 Shape::SrcPorts => (src, &pp, dst.clone()),
                 Shape::DstPorts => (dst, &pp, src.clone()),
                 _ => (src, dst, pp.clone()),
             };
-            let (t2, xc) = cross(x, y, &mut left)?;
+            let (t2, xc) = cross(x, y, left)?;
             (t0, t1, t2, xc, z)
         }
         Shape::ChainSrcPort | Shape::ChainDstPort => {
@@ -258,9 +294,9 @@ fn joins(
             } else {
                 (dport, sport)
             };
-            let (t0, sd) = cross(src, dst, &mut left)?;
-            let (t1, m) = cross(&sd, a, &mut left)?;
-            let (t2, o) = cross(b, proto, &mut left)?;
+            let (t0, sd) = cross(src, dst, left)?;
+            let (t1, m) = cross(&sd, a, left)?;
+            let (t2, o) = cross(b, proto, left)?;
             (t0, t1, t2, m, o)
         }
     };
@@ -269,7 +305,7 @@ fn joins(
         .saturating_mul(z.len())
         .next_power_of_two()
         .saturating_mul(2);
-    if last > left {
+    if last > left.bytes {
         return Err(TooBig);
     }
     let bytes = t0.bytes() + t1.bytes() + t2.bytes() + last;
@@ -298,7 +334,10 @@ impl Rfc {
             return Err(TooBig);
         }
         let words = rules.len().div_ceil(64).max(1);
-        let mut budget = budget.checked_sub(FIXED_BYTES).ok_or(TooBig)?;
+        let mut budget = Budget {
+            bytes: budget.checked_sub(FIXED_BYTES).ok_or(TooBig)?,
+            work: WORK,
+        };
         // Built on the heap: 128 KiB each would crowd a test thread's stack.
         let mut chunks: [Box<[u16; CHUNK]>; 6] = std::array::from_fn(|_| {
             vec![0u16; CHUNK]
@@ -350,7 +389,7 @@ impl Rfc {
         // counts, and only the smallest shape's is built.
         let mut best: Option<(usize, Shape, [Table; 3], Classes, Classes)> = None;
         for &shape in shapes {
-            let Ok((bytes, tables, x, z)) = joins(shape, &sc, &dc, &c0[4], &c0[5], &pc, budget) else {
+            let Ok((bytes, tables, x, z)) = joins(shape, &sc, &dc, &c0[4], &c0[5], &pc, &mut budget) else {
                 continue;
             };
             if best.as_ref().is_none_or(|b| bytes < b.0) {
@@ -358,7 +397,8 @@ impl Rfc {
             }
         }
         let (_, shape, [t0, t1, t2], x, z) = best.ok_or(TooBig)?;
-        budget = budget
+        budget.bytes = budget
+            .bytes
             .checked_sub(t0.bytes() + t1.bytes() + t2.bytes())
             .ok_or(TooBig)?;
         let t3 = last(&x, &z, &mut budget)?;
