@@ -66,7 +66,9 @@ fn main() -> ExitCode {
     let rules_v = read(&either(rules), classbench::parse_rules);
     let keys = read(&either(&format!("{rules}_trace")), classbench::parse_trace);
     let truth = read(&either(&format!("{rules}_trace.truth")), classbench::parse_truth);
+    let started = std::time::Instant::now();
     let mut c = Classifier::build(&rules_v).expect("builds");
+    let build_ms = started.elapsed().as_secs_f64() * 1e3;
     if std::env::var_os("SGEVAL_PORTABLE").is_some_and(|v| v == "1") {
         c = c.without_simd();
     }
@@ -76,7 +78,7 @@ fn main() -> ExitCode {
     let mismatches = truth.iter().zip(&out).filter(|(t, o)| t != o).count();
     lookups(&c, &keys, &mut out, batch, count);
     println!(
-        "rules={} memory_bytes={} avx2={} batch={batch} lookups={} mismatches={mismatches}",
+        "rules={} build_ms={build_ms:.1} memory_bytes={} avx2={} batch={batch} lookups={} mismatches={mismatches}",
         rules_v.len(),
         c.memory_usage(),
         c.uses_simd(),

@@ -36,6 +36,7 @@ use std::fmt;
 use std::hash::Hash;
 
 pub mod classbench;
+mod rfc;
 mod simd;
 mod tree;
 
@@ -338,7 +339,9 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 
 /// An immutable first-match classifier over a rule list.
 ///
-/// The rules are split by which address is narrow (destination, else source, else
+/// An IPv4 list of 256 to 4,096 rules is classified by phase tables (Recursive Flow
+/// Classification) when they fit the byte budget of [`Options`]: 13 table loads per
+/// lookup. Otherwise the rules are split by which address is narrow (destination, else source, else
 /// neither); each part becomes a decision tree whose nodes cut one field (an address word,
 /// a port or the protocol) into up to 8 or 16 ranges, and whose leaves list the few rules
 /// left, in priority order. A part whose rules spread over one address starts with a root
@@ -356,8 +359,40 @@ pub struct Classifier<A: Addr> {
 /// The forest, with 8-way nodes (one cache line) or 16-way nodes (two).
 #[derive(Clone, Debug)]
 enum Layout<A: Addr> {
+    /// Phase tables (IPv4 only; see [`rfc`]).
+    Rfc(Box<rfc::Rfc>),
     Narrow(tree::Forest<A, 8>),
     Wide(tree::Forest<A, 16>),
+}
+
+/// Rule sets in this range may get phase tables ([`rfc`]): below it a tree is a few levels
+/// deep anyway; above it the rule sets of the classes make the build slow and the cross
+/// products outgrow any budget (ClassBench 10k sets: far over 16 MiB).
+const RFC_RULES: std::ops::RangeInclusive<usize> = 256..=4096;
+
+/// What a classifier may spend on speed; [`Options::default`] is what [`Classifier::build`]
+/// uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Most bytes of phase tables: an IPv4 set of 256 to 4,096 rules whose tables fit is
+    /// classified by them (12 table loads and no branch per lookup, at least 786 KiB);
+    /// otherwise, and always for IPv6, by the decision trees. `0` means trees only.
+    pub phase_table_bytes: usize,
+}
+
+impl Options {
+    /// Trees only: the smallest structure (the tables would take 0.8 to 16 MiB).
+    pub const COMPACT: Options = Options { phase_table_bytes: 0 };
+}
+
+impl Default for Options {
+    /// Phase tables up to 16 MiB (ClassBench's 1k sets take 2.0 to 9.6 MB).
+    fn default() -> Self {
+        Options {
+            phase_table_bytes: 16 << 20,
+        }
+    }
 }
 
 /// Byte budget of the single tree tried for small rule sets.
@@ -369,12 +404,21 @@ const SINGLE_TREE_BYTES: usize = 1 << 20;
 const WIDE_RULES: usize = 4096;
 
 impl<A: Addr> Classifier<A> {
-    /// Builds the classifier; the priority of a rule is its position in `rules`.
+    /// Builds the classifier with [`Options::default`]; the priority of a rule is its
+    /// position in `rules`.
     ///
     /// # Errors
     /// [`CapacityError::TooManyRules`] beyond [`MAX_RULES`] rules; [`CapacityError::MemoryLimit`]
     /// when even a plain list of the rules would exceed [`MEMORY_LIMIT`].
     pub fn build(rules: &[Rule<A>]) -> Result<Self, CapacityError> {
+        Self::build_with(rules, Options::default())
+    }
+
+    /// Builds the classifier within `options`; the answers are the same whatever they are.
+    ///
+    /// # Errors
+    /// As [`Classifier::build`].
+    pub fn build_with(rules: &[Rule<A>], options: Options) -> Result<Self, CapacityError> {
         if rules.len() > MAX_RULES {
             return Err(CapacityError::TooManyRules {
                 count: rules.len(),
@@ -394,6 +438,14 @@ impl<A: Addr> Classifier<A> {
                     .map(Layout::Narrow)
             }
         };
+        if RFC_RULES.contains(&rules.len()) && options.phase_table_bytes >= rfc::FIXED_BYTES {
+            if let Ok(rfc) = rfc::Rfc::build(rules, options.phase_table_bytes) {
+                return Ok(Classifier {
+                    layout: Layout::Rfc(Box::new(rfc)),
+                    len: rules.len(),
+                });
+            }
+        }
         let all: Vec<u32> = (0..rules.len() as u32).collect();
         let params = tree::Params::default();
         let groups = partition(rules);
@@ -445,6 +497,7 @@ impl<A: Addr> Classifier<A> {
     #[inline]
     pub fn classify(&self, key: &Key<A>) -> Option<u32> {
         let i = match &self.layout {
+            Layout::Rfc(r) => return r.classify(key),
             Layout::Narrow(f) => f.classify(key),
             Layout::Wide(f) => f.classify(key),
         };
@@ -458,6 +511,7 @@ impl<A: Addr> Classifier<A> {
     pub fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
         let n = keys.len().min(out.len());
         match &self.layout {
+            Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
         }
@@ -468,6 +522,7 @@ impl<A: Addr> Classifier<A> {
     #[doc(hidden)]
     pub fn without_simd(self) -> Self {
         let layout = match self.layout {
+            Layout::Rfc(r) => Layout::Rfc(r),
             Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
             Layout::Wide(f) => Layout::Wide(f.without_simd()),
         };
@@ -478,6 +533,7 @@ impl<A: Addr> Classifier<A> {
     #[doc(hidden)]
     pub fn uses_simd(&self) -> bool {
         match &self.layout {
+            Layout::Rfc(_) => false,
             Layout::Narrow(f) => f.uses_avx2(),
             Layout::Wide(f) => f.uses_avx2(),
         }
@@ -487,6 +543,7 @@ impl<A: Addr> Classifier<A> {
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Self>()
             + match &self.layout {
+                Layout::Rfc(r) => r.memory_usage(),
                 Layout::Narrow(f) => f.memory_usage(),
                 Layout::Wide(f) => f.memory_usage(),
             }
@@ -734,6 +791,29 @@ mod tests {
     }
 
     #[test]
+    fn phase_tables_are_chosen_within_the_budget_only() {
+        let (rules, keys) = sg_shaped(|n| 0x0a00_0000u32 | (n as u32 & 0x00ff_ffff));
+        let fast = Classifier::build(&rules).unwrap();
+        assert!(
+            matches!(fast.layout, Layout::Rfc(_)),
+            "1,000 IPv4 rules: phase tables"
+        );
+        let tight = Options {
+            phase_table_bytes: rfc::FIXED_BYTES + 64,
+        };
+        for options in [Options::COMPACT, tight] {
+            let c = Classifier::build_with(&rules, options).unwrap();
+            assert!(!matches!(c.layout, Layout::Rfc(_)), "{options:?}: trees");
+            for k in &keys {
+                assert_eq!(c.classify(k), fast.classify(k), "{options:?} {k:?}");
+            }
+        }
+        let (rules6, _) = sg_shaped(|n| (0x2001_0db8u128 << 96) | u128::from(n));
+        let c = Classifier::build(&rules6).unwrap();
+        assert!(!matches!(c.layout, Layout::Rfc(_)), "IPv6: trees");
+    }
+
+    #[test]
     fn security_group_shaped_v6_equals_linear_scan() {
         check_sg(|n| (0x2001_0db8u128 << 96) | u128::from(n & 0xffff_ffff_ffff));
     }
@@ -894,8 +974,12 @@ mod tests {
                 layout: Layout::Wide(tree::Forest::build(rules, groups, params).expect("fits")),
                 len: rules.len(),
             };
-            vec![
+            let mut all_shapes = vec![
                 ("build", Classifier::build(rules).expect("builds")),
+                (
+                    "compact",
+                    Classifier::build_with(rules, Options::COMPACT).expect("builds"),
+                ),
                 ("partitioned", narrow(&partition(rules), p)),
                 ("partitioned wide", wide(&partition(rules), p)),
                 (
@@ -948,7 +1032,29 @@ mod tests {
                         },
                     ),
                 ),
-            ]
+            ];
+            // Phase tables in each shape, whatever the rule count, for IPv4 (IPv6 never gets
+            // them).
+            const SHAPES: [&str; 5] = [
+                "phase tables, addresses joined",
+                "phase tables, source and ports joined",
+                "phase tables, destination and ports joined",
+                "phase tables, chained by source port",
+                "phase tables, chained by destination port",
+            ];
+            match rfc::Rfc::each_shape(rules) {
+                Ok(each) => all_shapes.extend(each.into_iter().zip(SHAPES).map(|(rfc, name)| {
+                    (
+                        name,
+                        Classifier {
+                            layout: Layout::Rfc(Box::new(rfc)),
+                            len: rules.len(),
+                        },
+                    )
+                })),
+                Err(_) => assert!(A::WORDS > 1, "phase tables of {} IPv4 rules", rules.len()),
+            }
+            all_shapes
         }
 
         fn check<A: Addr>(rules: &[Rule<A>], seeds: &[(u64, Key<A>)]) -> Result<(), TestCaseError> {

@@ -37,7 +37,7 @@ pub(super) struct Sub<A: Addr> {
 impl<A: Addr> Sub<A> {
     fn build(part: &Part<A>) -> Result<Sub<A>, classifier::CapacityError> {
         Ok(Sub {
-            classifier: Classifier::build(&part.entries)?,
+            classifier: Classifier::build_with(&part.entries, classifier::Options::COMPACT)?,
             decisions: part.decisions.clone().into_boxed_slice(),
         })
     }
