@@ -209,6 +209,9 @@ pub struct Engine {
     by_groups: HashMap<Arc<[GroupKey]>, u32>,
     /// The identities and the address map.
     identities: Identities,
+    /// What the tables were compiled from, per group of some list: to tell which rules a
+    /// change of the group added or removed.
+    snaps: HashMap<GroupKey, Arc<Snap>>,
 }
 
 const NO_GROUP: Decision = Decision {
@@ -369,6 +372,7 @@ impl Engine {
             users: Vec::new(),
             by_groups: HashMap::new(),
             identities: Identities::default(),
+            snaps: HashMap::new(),
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -398,6 +402,7 @@ impl Engine {
         }
         drop(builder);
         engine.identities = identities;
+        engine.snap_lists(cloud);
         Ok(engine)
     }
 
@@ -613,6 +618,13 @@ impl Engine {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
         }
+        // One group's rules changed, no endpoint came or went: splice the rules that
+        // changed into the tables (falls through when it cannot).
+        if let Update::Group(g) = update {
+            if cloud.endpoints().len() == self.slots.len() && self.splice_rules(cloud, g) {
+                return Ok(());
+            }
+        }
         // Endpoints whose membership is to be taken in: the one named and any the engine
         // has not seen.
         let mut endpoints: Vec<u32> = (self.slots.len() as u32..cloud.endpoints().len() as u32).collect();
@@ -711,7 +723,167 @@ impl Engine {
                 self.release(old.set);
             }
         }
+        if let Update::Group(g) = update {
+            self.snaps.remove(&g);
+        }
+        self.snap_lists(cloud);
         Ok(())
+    }
+
+    /// Takes what the cloud has of the groups of every list that has no snapshot yet.
+    fn snap_lists(&mut self, cloud: &Cloud) {
+        for set in self.sets.iter().flatten() {
+            for &g in set.groups.iter() {
+                if let (std::collections::hash_map::Entry::Vacant(slot), Some(group)) =
+                    (self.snaps.entry(g), cloud.group(g))
+                {
+                    slot.insert(Arc::new(Snap::of(group)));
+                }
+            }
+        }
+        // Groups no list has any more.
+        if self.snaps.len() > 2 * self.by_groups.len().max(8) * 4 {
+            let used: HashSet<GroupKey> = self
+                .sets
+                .iter()
+                .flatten()
+                .flat_map(|s| s.groups.iter().copied())
+                .collect();
+            self.snaps.retain(|g, _| used.contains(g));
+        }
+    }
+
+    /// [`Engine::refresh`] of a change of group `g`'s rules, when every table it reaches
+    /// takes the change by splicing (each rule added or removed lowered alone and put in
+    /// its place, the classifiers kept under their overlays): `true` when done, `false`
+    /// (the engine unchanged) when the change reaches further (the group's kind, many
+    /// rules, the ICMP lists' encoding, the referenced groups, a limit) and the tables are
+    /// to be compiled as usual.
+    fn splice_rules(&mut self, cloud: &Cloud, g: GroupKey) -> bool {
+        let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
+            return false;
+        };
+        let snap = Snap::of(group);
+        let increasing = |s: &Snap| s.rules.windows(2).all(|w| w[0].key < w[1].key);
+        if snap.kind != old.kind || !increasing(&snap) || !increasing(old) {
+            return false;
+        }
+        // The rules that changed: removed (or edited) ones first, then added (or edited).
+        let mut edits: Vec<lower::Edit<'_>> = Vec::new();
+        let mut adds: Vec<lower::Edit<'_>> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < old.rules.len() || j < snap.rules.len() {
+            let (o, n) = (old.rules.get(i), snap.rules.get(j));
+            let remove = |o: &SnapRule| lower::Edit::Remove {
+                group: g,
+                rule: o.key,
+                rank: o.rank,
+                icmp_filter: o.icmp_filter,
+            };
+            match (o, n) {
+                (Some(o), Some(n)) if o.key == n.key => {
+                    if o != n {
+                        edits.push(remove(o));
+                        adds.push(lower::Edit::Add {
+                            group: g,
+                            rule: &group.rules[j],
+                        });
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(o), None) => {
+                    edits.push(remove(o));
+                    i += 1;
+                }
+                (Some(o), Some(n)) if o.key < n.key => {
+                    edits.push(remove(o));
+                    i += 1;
+                }
+                (_, Some(_)) => {
+                    adds.push(lower::Edit::Add {
+                        group: g,
+                        rule: &group.rules[j],
+                    });
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        edits.extend(adds);
+        if edits.len() > MAX_SPLICED_RULES {
+            return false;
+        }
+        let snaps = &self.snaps;
+        let rank = |h: GroupKey, r: crate::key::RuleKey| -> Option<u32> {
+            let rules = if h == g {
+                &snap.rules
+            } else {
+                &snaps.get(&h)?.rules
+            };
+            let at = rules.binary_search_by_key(&r, |s| s.key).ok()?;
+            Some(rules[at].rank)
+        };
+        let ctx = Ctx::new(cloud);
+        // Tables shared between lists or directions are spliced once per list and direction
+        // (the order keys hold the group's place in the list).
+        type Done<A> = HashMap<(*const Table<A>, usize, Arc<[GroupKey]>), Arc<Table<A>>>;
+        let mut done4: Done<u32> = HashMap::new();
+        let mut done6: Done<u128> = HashMap::new();
+        let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set else { continue };
+            if !set.groups.contains(&g) {
+                continue;
+            }
+            let mut next = TableSet::clone(set);
+            for (d, direction) in [Direction::Ingress, Direction::Egress].into_iter().enumerate() {
+                let t = &set.v4[d];
+                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
+                let n = match done4.get(&at) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
+                        else {
+                            return false;
+                        };
+                        done4.insert(at, Arc::clone(&n));
+                        n
+                    }
+                };
+                next.v4[d] = n;
+                let t = &set.v6[d];
+                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
+                let n = match done6.get(&at) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
+                        else {
+                            return false;
+                        };
+                        done6.insert(at, Arc::clone(&n));
+                        n
+                    }
+                };
+                next.v6[d] = n;
+            }
+            for e in &edits {
+                if let lower::Edit::Add { rule, .. } = e {
+                    if let Remote::AddressGroup(a) = rule.remote {
+                        if let Err(at) = next.address_deps.binary_search(&a) {
+                            next.address_deps.insert(at, a);
+                        }
+                    }
+                }
+            }
+            staged.push((i, Arc::new(next)));
+        }
+        // Commit.
+        for (i, set) in staged {
+            self.sets[i] = Some(set);
+        }
+        self.snaps.insert(g, Arc::new(snap));
+        true
     }
 
     /// Compiles what a refresh needs without changing the engine (its identities
@@ -929,6 +1101,93 @@ fn learn<A: FamilyAddr>(
     }
     staged.insert(table.fingerprint, Arc::new(taught));
     Ok(true)
+}
+
+/// Most rules one change may add or remove and still be spliced into the tables.
+const MAX_SPLICED_RULES: usize = 8;
+
+/// What the engine compiled of one group: its kind and, per rule in creation order, what
+/// lowering reads of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snap {
+    kind: crate::group::GroupKind,
+    rules: Vec<SnapRule>,
+}
+
+/// One rule of a [`Snap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SnapRule {
+    key: crate::key::RuleKey,
+    /// A hash of every field lowering reads.
+    hash: u64,
+    /// [`crate::order::rank_key`].
+    rank: u32,
+    /// Whether it filters the ICMP type or code.
+    icmp_filter: bool,
+}
+
+impl Snap {
+    fn of(group: &crate::group::Group) -> Snap {
+        use std::hash::{Hash, Hasher};
+        let rules = group
+            .rules
+            .iter()
+            .map(|r| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (
+                    r.direction,
+                    r.family,
+                    r.protocol,
+                    &r.dst_ports,
+                    &r.src_ports,
+                    r.icmp,
+                )
+                    .hash(&mut h);
+                (&r.remote, r.local, r.action, r.priority, r.enabled).hash(&mut h);
+                SnapRule {
+                    key: r.key,
+                    hash: h.finish(),
+                    rank: crate::order::rank_key(r),
+                    icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
+                }
+            })
+            .collect();
+        Snap {
+            kind: group.kind,
+            rules,
+        }
+    }
+}
+
+/// `table` (of `groups` for `direction`) with `edits` spliced in one after the other;
+/// `None` when one cannot be.
+fn spliced<A: FamilyAddr>(
+    ctx: &Ctx<'_>,
+    table: &Arc<Table<A>>,
+    groups: &[GroupKey],
+    direction: Direction,
+    limits: BuildLimits,
+    edits: &[lower::Edit<'_>],
+    rank: &dyn Fn(GroupKey, crate::key::RuleKey) -> Option<u32>,
+) -> Option<Arc<Table<A>>> {
+    let mut current = Arc::clone(table);
+    for &edit in edits {
+        let r = lower::splice(
+            ctx,
+            current.lowered(),
+            groups,
+            direction,
+            limits.max_entries,
+            edit,
+            rank,
+        );
+        let Some((lowered, changes)) = r.ok()? else {
+            continue;
+        };
+        let fp = table::fingerprint(&lowered);
+        current = Arc::new(current.spliced(lowered, changes, fp).ok()?);
+    }
+    Some(current)
 }
 
 /// One chunk of a batch: its packets and, per packet, its bucket and variant.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
-use super::lower::{port_class, Lowered, Part, ICMP_PROTOCOLS};
+use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
 use crate::decision::Decision;
 use crate::group::GroupKey;
 use crate::packet::Packet;
@@ -61,9 +61,9 @@ struct Overlay<A: Addr> {
     end: u32,
     /// The entries that replace `start..end`, with their decisions, in order.
     inserted: Box<[(Entry<A>, Decision)]>,
-    /// The built entries from `end` on (only when `start < end`: to find the first kept
-    /// match after a removed one).
-    suffix: Box<[Entry<A>]>,
+    /// The built entries (only when `start < end`: to find the first kept match after a
+    /// removed one, from `end` on); shared by the overlays of a lane until it is rebuilt.
+    suffix: Arc<[Entry<A>]>,
 }
 
 impl<A: Addr> Overlay<A> {
@@ -84,6 +84,8 @@ impl<A: Addr> Overlay<A> {
             // A removed entry was the first match: the next kept one after the change.
             Some(_) => self
                 .suffix
+                .get(self.end as usize..)
+                .unwrap_or_default()
                 .iter()
                 .position(|e| e.matches(key))
                 .and_then(|j| built(self.end + j as u32)),
@@ -165,13 +167,120 @@ impl<A: Addr> Variant<A> {
                     .zip(n.decisions[start..new_end].iter().copied())
                     .collect(),
                 suffix: if start < end {
-                    b.entries[end..].into()
+                    b.entries[..].into()
                 } else {
-                    Box::default()
+                    Arc::from([])
                 },
             }));
         }
         Ok(Variant {
+            subs: Arc::clone(&self.subs),
+            built: Arc::clone(&self.built),
+            overlay,
+        })
+    }
+
+    /// The entries of lane `lane` of the list this variant was built from (the
+    /// classifier's entries, in order) at `range`.
+    fn built_entries(&self, lane: usize, mask: &[GroupKey], range: std::ops::Range<usize>) -> Vec<Entry<A>> {
+        let part = match lane {
+            0 => &self.built.main,
+            l => &self.built.icmp[l - 1].part,
+        };
+        part.entries
+            .iter()
+            .zip(&part.tags)
+            .filter(|(_, t)| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
+            .map(|(e, _)| *e)
+            .skip(range.start)
+            .take(range.len())
+            .collect()
+    }
+
+    /// This variant with entries `a..b` of lane `lane`'s current list (the built list as
+    /// the overlay changes it) replaced by `new`: the lane's overlay widened to cover both
+    /// changes (and trimmed of what the built list already holds, so a rule added and
+    /// removed again leaves no overlay). `None` when the overlay would pass
+    /// [`MAX_OVERLAY`]: the variant is to be rebuilt.
+    fn overlaid(
+        &self,
+        lane: usize,
+        (a, b): (usize, usize),
+        new: Vec<(Entry<A>, Decision)>,
+        mask: &[GroupKey],
+    ) -> Option<Variant<A>> {
+        let decisions = &self.subs[lane].decisions;
+        let current = self.overlay[lane].as_deref();
+        let (s, e, ins): (usize, usize, &[(Entry<A>, Decision)]) = match current {
+            Some(o) => (o.start as usize, o.end as usize, &o.inserted),
+            None => (a, a, &[]),
+        };
+        let m = ins.len();
+        let (lo, hi) = (a.min(s), b.max(s + m));
+        // `hi` in the built list's places (at or past the overlay's end).
+        let hi_b = (hi + e).checked_sub(s + m)?;
+        if hi_b < lo || hi_b - lo > 4 * MAX_OVERLAY || (a - lo) + new.len() + (hi - b) > 4 * MAX_OVERLAY {
+            return None;
+        }
+        // The built entries lo..hi_b, with their decisions.
+        let full = current.filter(|o| !o.suffix.is_empty());
+        let span: Vec<Entry<A>> = match full {
+            Some(o) => o.suffix.get(lo..hi_b)?.to_vec(),
+            None => self.built_entries(lane, mask, lo..hi_b),
+        };
+        if span.len() != hi_b - lo || decisions.len() < hi_b {
+            return None;
+        }
+        let built = |i: usize| (span[i - lo], decisions[i]);
+        // The current list at `i` (lo <= i < hi, outside a..b).
+        let at = |i: usize| {
+            if i < s {
+                built(i)
+            } else if i < s + m {
+                ins[i - s]
+            } else {
+                built(i + e - s - m)
+            }
+        };
+        let mut inserted: Vec<(Entry<A>, Decision)> = (lo..a).map(at).collect();
+        inserted.extend(new);
+        inserted.extend((b..hi).map(at));
+        // What the built list holds at either end is no change.
+        let (mut start, mut end) = (lo, hi_b);
+        let mut first = 0;
+        while first < inserted.len() && start < end && inserted[first] == built(start) {
+            first += 1;
+            start += 1;
+        }
+        let mut last = inserted.len();
+        while last > first && end > start && inserted[last - 1] == built(end - 1) {
+            last -= 1;
+            end -= 1;
+        }
+        let inserted = &inserted[first..last];
+        if end - start > MAX_OVERLAY || inserted.len() > MAX_OVERLAY {
+            return None;
+        }
+        let mut overlay = self.overlay.clone();
+        overlay[lane] = if start == end && inserted.is_empty() {
+            None
+        } else {
+            let suffix: Arc<[Entry<A>]> = if start == end {
+                Arc::from([])
+            } else {
+                match full {
+                    Some(o) => Arc::clone(&o.suffix),
+                    None => self.built_entries(lane, mask, 0..decisions.len()).into(),
+                }
+            };
+            Some(Arc::new(Overlay {
+                start: start as u32,
+                end: end as u32,
+                inserted: inserted.into(),
+                suffix,
+            }))
+        };
+        Some(Variant {
             subs: Arc::clone(&self.subs),
             built: Arc::clone(&self.built),
             overlay,
@@ -233,10 +342,21 @@ pub(crate) struct Table<A: Addr> {
 }
 
 /// The fingerprint of a lowered table.
+///
+/// The lanes, port classes and fallback are hashed; the entries are summed from their
+/// hashes ([`super::lower::entry_hash`], kept in [`Lowered::sum`]), so that a table
+/// spliced one rule at a time gets the fingerprint of the same table lowered in full.
+/// The sum holds each entry with its source's order key and its index among the source's
+/// entries, which give the lists' order when the table is [`Lowered::simple`]; otherwise
+/// the lists are hashed in order as well.
 pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
     let mut h = DefaultHasher::new();
-    lowered.hash(&mut h);
-    h.finish()
+    (lowered.lanes, &lowered.icmp[0].classes, &lowered.icmp[1].classes).hash(&mut h);
+    (lowered.fallback, lowered.simple, lowered.cut).hash(&mut h);
+    if !lowered.simple {
+        (&lowered.main, &lowered.icmp[0].part, &lowered.icmp[1].part).hash(&mut h);
+    }
+    h.finish().wrapping_add(lowered.sum)
 }
 
 impl<A: Addr> Table<A> {
@@ -301,6 +421,69 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             fingerprint,
         }))
+    }
+
+    /// This table changed to `lowered` (of fingerprint `fingerprint`), which differs from
+    /// the table's lists by one contiguous change per list, `changes` (from
+    /// [`super::lower::splice`]): each variant's lanes take the change in their overlays,
+    /// or are rebuilt past [`MAX_OVERLAY`]. The referenced groups, lanes and port classes
+    /// are the table's.
+    pub(crate) fn spliced(
+        &self,
+        lowered: Lowered<A>,
+        changes: [Splice; 3],
+        fingerprint: u64,
+    ) -> Result<Table<A>, classifier::CapacityError> {
+        let lowered = Arc::new(lowered);
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            let pass = |t: &Option<GroupKey>| t.is_none_or(|g| mask.binary_search(&g).is_ok());
+            let mut next: Option<Variant<A>> = None;
+            for (lane, change) in changes.iter().enumerate() {
+                let Some((a, b, n)) = *change else { continue };
+                let (old, new) = match lane {
+                    0 => (&self.lowered.main, &lowered.main),
+                    i => (&self.lowered.icmp[i - 1].part, &lowered.icmp[i - 1].part),
+                };
+                let av = old.tags[..a].iter().filter(|t| pass(t)).count();
+                let bv = av + old.tags[a..b].iter().filter(|t| pass(t)).count();
+                let ins: Vec<(Entry<A>, Decision)> = (a..a + n)
+                    .filter(|&i| pass(&new.tags[i]))
+                    .map(|i| (new.entries[i], new.decisions[i]))
+                    .collect();
+                if av == bv && ins.is_empty() {
+                    continue;
+                }
+                let current = next.as_ref().unwrap_or(v);
+                match current.overlaid(lane, (av, bv), ins, mask) {
+                    Some(o) => next = Some(o),
+                    None => {
+                        next = Some(Variant::build(&lowered, mask)?);
+                        break;
+                    }
+                }
+            }
+            variants.push(match next {
+                Some(n) => Arc::new(n),
+                None => Arc::clone(v),
+            });
+        }
+        Ok(Table {
+            lowered: Arc::clone(&lowered),
+            refs: self.refs.clone(),
+            variants,
+            masks: self.masks.clone(),
+            by_identity: self.by_identity.clone(),
+            classes: self.classes.clone(),
+            lanes: self.lanes,
+            fallback: lowered.fallback,
+            fingerprint,
+        })
+    }
+
+    /// The lowered lists the table answers for.
+    pub(crate) fn lowered(&self) -> &Lowered<A> {
+        &self.lowered
     }
 
     /// Whether the table's answer depends on the remote address's identity.
