@@ -1285,7 +1285,7 @@ fn rule_changes_are_spliced_into_the_tables_for_every_provider() {
         let built = subs(&engine);
 
         // Spliced: each step's group, and the change.
-        let mut step =
+        let step =
             |cloud: &mut Cloud, engine: &mut Engine, g: GroupKey, what: &str, change: &dyn Fn(&mut Cloud)| {
                 change(cloud);
                 let mut spliced = engine.clone();
@@ -1384,7 +1384,7 @@ fn rule_changes_are_spliced_into_the_tables_for_every_provider() {
         assert_eq!(subs(&engine), built, "{provider}: the classifiers were rebuilt");
 
         // Not spliced; compiled as before.
-        let mut whole =
+        let whole =
             |cloud: &mut Cloud, engine: &mut Engine, g: GroupKey, what: &str, change: &dyn Fn(&mut Cloud)| {
                 change(cloud);
                 assert!(
