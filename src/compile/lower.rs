@@ -796,7 +796,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                         .iter()
                         .take_while(|d| d.reason == target)
                         .count();
-                let o = out.get_or_insert_with(|| lowered.clone_header());
+                let o = out.get_or_insert_with(|| lowered.emptied());
                 for i in start..end {
                     let h = entry_hash(
                         l,
@@ -863,7 +863,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                 }
             };
             let mut total: usize = (0..3).map(|l| part(l).entries.len()).sum();
-            let mut out = lowered.clone_header();
+            let mut out = lowered.emptied();
             let mut changes: [Splice; 3] = [None; 3];
             let mut lists: [Option<Part<A>>; 3] = [None, None, None];
             for l in 0..3 {
@@ -931,13 +931,18 @@ pub(crate) fn splice<A: FamilyAddr>(
     }
 }
 
-impl<A: FamilyAddr> Lowered<A> {
+impl<A: Addr> Lowered<A> {
     /// This table's lanes, port classes, fallback, sum and cuts, with empty lists.
-    fn clone_header(&self) -> Lowered<A> {
+    pub(crate) fn emptied(&self) -> Lowered<A> {
+        let empty = || Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
+        };
         Lowered {
-            main: Part::default(),
+            main: empty(),
             icmp: [0, 1].map(|i| IcmpPart {
-                part: Part::default(),
+                part: empty(),
                 classes: self.icmp[i].classes.clone(),
             }),
             lanes: self.lanes,

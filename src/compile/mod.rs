@@ -236,6 +236,9 @@ struct Builder<'c> {
     identities: &'c Identities,
     v4: HashMap<u64, Arc<Table<u32>>>,
     v6: HashMap<u64, Arc<Table<u128>>>,
+    /// Whether new tables of few entries are left without classifiers
+    /// ([`Table::build_as`]), as refreshes do.
+    deferred: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,6 +251,7 @@ fn table<A: FamilyAddr>(
     direction: Direction,
     previous: Option<&Arc<Table<A>>>,
     endpoint: &dyn Fn() -> String,
+    deferred: bool,
 ) -> Result<Arc<Table<A>>, BuildError> {
     let lowered = lower::lower::<A>(ctx, groups, direction, limits.max_entries).map_err(|e| match e {
         LowerError::TooManyEntries { rule, limit } => BuildError::TooManyEntries {
@@ -287,7 +291,7 @@ fn table<A: FamilyAddr>(
         },
         None => lowered,
     };
-    let t = Arc::new(Table::build(lowered, fp, identities).map_err(refused)?);
+    let t = Arc::new(Table::build_as(lowered, fp, identities, deferred).map_err(refused)?);
     cache.insert(fp, Arc::clone(&t));
     Ok(t)
 }
@@ -300,6 +304,7 @@ impl<'c> Builder<'c> {
             identities,
             v4: HashMap::new(),
             v6: HashMap::new(),
+            deferred: false,
         }
     }
 
@@ -311,17 +316,57 @@ impl<'c> Builder<'c> {
         previous: Option<&TableSet>,
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
-        let (ctx, limits, ids) = (&self.ctx, self.limits, self.identities);
+        let (ctx, limits, ids, lazy) = (&self.ctx, self.limits, self.identities, self.deferred);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
         let p6 = |d: usize| previous.map(|p| &p.v6[d]);
         let v4 = [
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, ingress, p4(0), endpoint)?,
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, egress, p4(1), endpoint)?,
+            table::<u32>(
+                ctx,
+                ids,
+                &mut self.v4,
+                limits,
+                &groups,
+                ingress,
+                p4(0),
+                endpoint,
+                lazy,
+            )?,
+            table::<u32>(
+                ctx,
+                ids,
+                &mut self.v4,
+                limits,
+                &groups,
+                egress,
+                p4(1),
+                endpoint,
+                lazy,
+            )?,
         ];
         let v6 = [
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, ingress, p6(0), endpoint)?,
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, egress, p6(1), endpoint)?,
+            table::<u128>(
+                ctx,
+                ids,
+                &mut self.v6,
+                limits,
+                &groups,
+                ingress,
+                p6(0),
+                endpoint,
+                lazy,
+            )?,
+            table::<u128>(
+                ctx,
+                ids,
+                &mut self.v6,
+                limits,
+                &groups,
+                egress,
+                p6(1),
+                endpoint,
+                lazy,
+            )?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
         Ok(TableSet {
@@ -946,6 +991,8 @@ impl Engine {
         let mut builder = Builder::new(cloud, self.limits, &self.identities);
         builder.v4 = v4;
         builder.v6 = v6;
+        // New tables of few entries answer from overlays until `compact`.
+        builder.deferred = true;
         for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
@@ -1018,6 +1065,63 @@ impl Engine {
             .and_then(|e| cloud.endpoint(EndpointKey::new(e as u32)))
             .map(|ep| ep.name.clone())
             .unwrap_or_default()
+    }
+
+    /// Builds the classifiers that refreshes left for later: of tables whose rules changed
+    /// since (spliced in under overlays) and of tables of few entries compiled by a
+    /// refresh (answering from overlays alone). Answers do not change; lookups on those
+    /// tables become as fast as after [`Engine::build`]. Refreshes stay cheap by leaving
+    /// this work undone: call it off the read path (on a copy that then takes the place of
+    /// the engine in use) when the engine is not being changed. Returns how many tables
+    /// were rebuilt.
+    ///
+    /// # Errors
+    /// The classifier refused its entries ([`BuildError::Classifier`]); the engine is then
+    /// unchanged.
+    pub fn compact(&mut self, cloud: &Cloud) -> Result<usize, BuildError> {
+        type Done<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
+        let (mut done4, mut done6): (Done<u32>, Done<u128>) = (HashMap::new(), HashMap::new());
+        let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set else { continue };
+            let mut next = TableSet::clone(set);
+            let mut changed = false;
+            for d in 0..2 {
+                let t = &set.v4[d];
+                if t.overlaid() {
+                    let n = match done4.get(&Arc::as_ptr(t)) {
+                        Some(n) => Arc::clone(n),
+                        None => {
+                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
+                            done4.insert(Arc::as_ptr(t), Arc::clone(&n));
+                            n
+                        }
+                    };
+                    next.v4[d] = n;
+                    changed = true;
+                }
+                let t = &set.v6[d];
+                if t.overlaid() {
+                    let n = match done6.get(&Arc::as_ptr(t)) {
+                        Some(n) => Arc::clone(n),
+                        None => {
+                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
+                            done6.insert(Arc::as_ptr(t), Arc::clone(&n));
+                            n
+                        }
+                    };
+                    next.v6[d] = n;
+                    changed = true;
+                }
+            }
+            if changed {
+                staged.push((i, Arc::new(next)));
+            }
+        }
+        for (i, set) in staged {
+            self.sets[i] = Some(set);
+        }
+        Ok(done4.len() + done6.len())
     }
 
     /// The limits the engine was compiled within.
@@ -1097,7 +1201,7 @@ fn learn<A: FamilyAddr>(
     }
     let mut taught = Table::clone(table);
     for &id in fresh {
-        taught.admit(id, identities.groups(id))?;
+        taught.admit_as(id, identities.groups(id), true)?;
     }
     staged.insert(table.fingerprint, Arc::new(taught));
     Ok(true)

@@ -114,6 +114,44 @@ pub(crate) struct Variant<A: Addr> {
 }
 
 impl<A: Addr> Variant<A> {
+    /// The variant without classifiers when every lane has at most [`MAX_OVERLAY`]
+    /// entries: each lane's entries in its overlay (over an empty classifier), for
+    /// [`Table::compact`] to build later; else built.
+    fn deferred(
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
+        let parts = lowered.variant(mask);
+        if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
+            return Variant::build(lowered, mask);
+        }
+        let empty = Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
+        };
+        let overlay = parts.map(|p| {
+            (!p.entries.is_empty()).then(|| {
+                Arc::new(Overlay {
+                    start: 0,
+                    end: 0,
+                    inserted: p.entries.into_iter().zip(p.decisions).collect(),
+                    suffix: Arc::from([]),
+                })
+            })
+        });
+        Ok(Variant {
+            subs: Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]),
+            built: Arc::new(lowered.emptied()),
+            overlay,
+        })
+    }
+
+    /// Whether some lane answers from an overlay.
+    fn overlaid_lanes(&self) -> bool {
+        self.overlay.iter().any(Option::is_some)
+    }
+
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
         let parts = lowered.variant(mask);
         Ok(Variant {
@@ -361,15 +399,22 @@ pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
 
 impl<A: Addr> Table<A> {
     /// Builds the classifiers of a lowered table, with a variant for every identity's
-    /// groups among those the table references.
-    pub(crate) fn build(
+    /// groups among those the table references; with `deferred` the variants of at most
+    /// [`MAX_OVERLAY`] entries per lane without classifiers (their entries in overlays),
+    /// for [`Table::compact`] to build off the read path.
+    pub(crate) fn build_as(
         lowered: Lowered<A>,
         fingerprint: u64,
         identities: &Identities,
+        deferred: bool,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let lowered = Arc::new(lowered);
-        let first = Variant::build(&lowered, &[])?;
+        let first = if deferred {
+            Variant::deferred(&lowered, &[])?
+        } else {
+            Variant::build(&lowered, &[])?
+        };
         let mut table = Table {
             classes: [
                 lowered.icmp[0].classes.clone().into_boxed_slice(),
@@ -386,10 +431,32 @@ impl<A: Addr> Table<A> {
         };
         if !table.refs.is_empty() {
             for (id, groups) in identities.iter() {
-                table.admit(id, groups)?;
+                table.admit_as(id, groups, deferred)?;
             }
         }
         Ok(table)
+    }
+
+    /// Whether some variant answers partly from overlays.
+    pub(crate) fn overlaid(&self) -> bool {
+        self.variants.iter().any(|v| v.overlaid_lanes())
+    }
+
+    /// This table with the classifiers of every variant built from its lists, no overlay
+    /// left (the same answers).
+    pub(crate) fn compact(&self) -> Result<Table<A>, classifier::CapacityError> {
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            variants.push(if v.overlaid_lanes() {
+                Arc::new(Variant::build(&self.lowered, mask)?)
+            } else {
+                Arc::clone(v)
+            });
+        }
+        Ok(Table {
+            variants,
+            ..self.clone()
+        })
     }
 
     /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
@@ -498,11 +565,13 @@ impl<A: Addr> Table<A> {
     }
 
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
-    /// referenced groups, building that variant when no identity had them before.
-    pub(crate) fn admit(
+    /// referenced groups, building that variant when no identity had them before (as
+    /// [`Table::build_as`] does with `deferred`).
+    pub(crate) fn admit_as(
         &mut self,
         id: IdentityId,
         groups: &[GroupKey],
+        deferred: bool,
     ) -> Result<(), classifier::CapacityError> {
         let mask = project(groups, &self.refs);
         let at = id as usize;
@@ -515,7 +584,11 @@ impl<A: Addr> Table<A> {
         let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
             Some(v) => v,
             None => {
-                let built = Variant::build(&self.lowered, &mask)?;
+                let built = if deferred {
+                    Variant::deferred(&self.lowered, &mask)?
+                } else {
+                    Variant::build(&self.lowered, &mask)?
+                };
                 self.variants.push(Arc::new(built));
                 self.masks.push(mask.into());
                 self.variants.len() - 1

@@ -1156,6 +1156,10 @@ proptest! {
             }
             cloud = after;
             assert_agrees(&cloud, &engine, &packets);
+            // Classifiers built for what refreshes left in overlays: the same answers.
+            let mut compacted = engine.clone();
+            compacted.compact(&cloud).expect("compact");
+            assert_agrees(&cloud, &compacted, &packets);
             let fresh = Engine::build(&cloud).expect("fresh");
             for e in 0..cloud.endpoints().len() as u32 {
                 let (a, b) = (
@@ -1504,4 +1508,61 @@ proptest! {
             assert_fresh_and_right(&cloud, &engine, &packets, &format!("{change:?}"));
         }
     }
+}
+
+/// A member joining with a new combination of groups: the new list's small tables answer
+/// from overlays (no classifier built on the refresh), the same as a fresh build; after
+/// `compact` every table has its classifiers again, with the same answers.
+#[test]
+fn new_combinations_answer_from_overlays_until_compacted() {
+    let (cloud, [web, db, ops], _) = topology(false);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let overlaid = |e: &Engine| {
+        e.sets
+            .iter()
+            .flatten()
+            .filter(|s| s.v4.iter().any(|t| t.overlaid()) || s.v6.iter().any(|t| t.overlaid()))
+            .count()
+    };
+    assert_eq!(overlaid(&engine), 0, "a build leaves no overlay");
+    let mut changed = cloud.clone();
+    let key = attach(&mut changed, "mixed", &["10.0.3.1"], &[db, web, ops]);
+    engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    let set = engine.set_of(key).expect("set");
+    assert!(set.v4[0].overlaid(), "the new list's table was built");
+    assert_same_as_fresh(&changed, &engine);
+    assert_agrees(
+        &changed,
+        &engine,
+        &packets_between(&["10.0.3.1", "10.0.0.1", "10.0.1.1", "198.51.100.7"]),
+    );
+    assert_eq!(
+        engine.compact(&changed).expect("compact"),
+        overlaid(&engine).max(1)
+    );
+    assert_eq!(overlaid(&engine), 0, "compact leaves no overlay");
+    assert_same_as_fresh(&changed, &engine);
+    assert_agrees(
+        &changed,
+        &engine,
+        &packets_between(&["10.0.3.1", "10.0.0.1", "10.0.1.1", "198.51.100.7"]),
+    );
+    // Rules spliced in since: compacted too.
+    let mut more = changed.clone();
+    add_rules(
+        &mut more,
+        db,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            1,
+            5432,
+            Remote::Cidr(net("10.0.0.2/32")),
+        )],
+    );
+    engine.refresh(&more, Update::Group(db)).expect("refresh");
+    assert!(overlaid(&engine) > 0);
+    assert!(engine.compact(&more).expect("compact") > 0);
+    assert_eq!(overlaid(&engine), 0);
+    assert_same_as_fresh(&more, &engine);
 }
