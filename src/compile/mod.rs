@@ -1218,12 +1218,32 @@ struct Snap {
     rules: Vec<SnapRule>,
 }
 
+/// What lowering reads of a rule: direction, family, protocol, destination and source
+/// ports; ICMP filter, remote, local prefix, action, priority, enabled.
+type RuleFields = (
+    (
+        Direction,
+        Option<Family>,
+        Option<u8>,
+        crate::rule::Ports,
+        crate::rule::Ports,
+    ),
+    (
+        crate::rule::IcmpMatch,
+        Remote,
+        Option<ipnet::IpNet>,
+        crate::rule::Action,
+        u8,
+        bool,
+    ),
+);
+
 /// One rule of a [`Snap`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct SnapRule {
     key: crate::key::RuleKey,
-    /// A hash of every field lowering reads.
-    hash: u64,
+    /// Every field lowering reads (not the id, description or shown form).
+    fields: RuleFields,
     /// [`crate::order::rank_key`].
     rank: u32,
     /// Whether it filters the ICMP type or code.
@@ -1232,28 +1252,23 @@ struct SnapRule {
 
 impl Snap {
     fn of(group: &crate::group::Group) -> Snap {
-        use std::hash::{Hash, Hasher};
         let rules = group
             .rules
             .iter()
-            .map(|r| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (
-                    r.direction,
-                    r.family,
-                    r.protocol,
-                    &r.dst_ports,
-                    &r.src_ports,
-                    r.icmp,
-                )
-                    .hash(&mut h);
-                (&r.remote, r.local, r.action, r.priority, r.enabled).hash(&mut h);
-                SnapRule {
-                    key: r.key,
-                    hash: h.finish(),
-                    rank: crate::order::rank_key(r),
-                    icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
-                }
+            .map(|r| SnapRule {
+                key: r.key,
+                fields: (
+                    (
+                        r.direction,
+                        r.family,
+                        r.protocol,
+                        r.dst_ports.clone(),
+                        r.src_ports.clone(),
+                    ),
+                    (r.icmp, r.remote.clone(), r.local, r.action, r.priority, r.enabled),
+                ),
+                rank: crate::order::rank_key(r),
+                icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
             })
             .collect();
         Snap {
