@@ -350,10 +350,28 @@ struct Resolved<A: Addr> {
     protocol: Option<u8>,
     icmp_type: Option<u8>,
     icmp_code: Option<u8>,
-    name: String,
+    /// What to name in an error ([`Resolved::name`]).
+    what: (GroupKey, Option<RuleKey>),
 }
 
 impl<A: Addr> Resolved<A> {
+    /// The source as errors name it: the rule's id and its group's, or the group's
+    /// intra-group policy. PERF: made only for an error.
+    fn name(&self, cloud: &Cloud) -> String {
+        let (g, rule) = self.what;
+        let group = cloud.group(g);
+        match rule {
+            None => match group {
+                Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
+                None => format!("InnerAccessPolicy=Accept of {g}"),
+            },
+            Some(key) => match group.and_then(|gr| Some((gr, gr.rules.iter().find(|r| r.key == key)?))) {
+                Some((gr, r)) => format!("{} of group {}", r.id, gr.id),
+                None => key.to_string(),
+            },
+        }
+    }
+
     /// Whether one of the source's entries holds every address and port pair (protocol
     /// and ICMP fields aside).
     fn catches_all(&self) -> bool {
@@ -370,36 +388,23 @@ fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
     ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
 }
 
-fn describe(cloud: &Cloud, group: GroupKey, rule: &Rule) -> String {
-    match cloud.group(group) {
-        Some(g) => format!("{} of group {}", rule.id, g.id),
-        None => rule.id.clone(),
-    }
-}
-
 fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved<A>> {
     match *source {
-        Source::Intra(g) => {
-            let name = match ctx.cloud.group(g) {
-                Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
-                None => format!("InnerAccessPolicy=Accept of {g}"),
-            };
-            Some(Resolved {
-                decision: Decision {
-                    verdict: Verdict::Allow,
-                    reason: Reason::IntraGroup { group: g },
-                },
-                tag: Some(g),
-                remote: vec![Prefix::ANY],
-                local: Prefix::ANY,
-                src_ports: vec![PortRange::ANY],
-                dst_ports: vec![PortRange::ANY],
-                protocol: None,
-                icmp_type: None,
-                icmp_code: None,
-                name,
-            })
-        }
+        Source::Intra(g) => Some(Resolved {
+            decision: Decision {
+                verdict: Verdict::Allow,
+                reason: Reason::IntraGroup { group: g },
+            },
+            tag: Some(g),
+            remote: vec![Prefix::ANY],
+            local: Prefix::ANY,
+            src_ports: vec![PortRange::ANY],
+            dst_ports: vec![PortRange::ANY],
+            protocol: None,
+            icmp_type: None,
+            icmp_code: None,
+            what: (g, None),
+        }),
         Source::Rule(g, rule) => {
             let local = match &rule.local {
                 None => Prefix::ANY,
@@ -442,7 +447,7 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
                 protocol: rule.protocol,
                 icmp_type: rule.icmp.icmp_type,
                 icmp_code: rule.icmp.icmp_code,
-                name: describe(ctx.cloud, g, rule),
+                what: (g, Some(rule.key)),
             })
         }
     }
@@ -451,6 +456,7 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
 /// Appends the cross product of a resolved source's fields to `part`.
 #[allow(clippy::too_many_arguments)]
 fn emit<A: Addr>(
+    cloud: &Cloud,
     part: &mut Part<A>,
     r: &Resolved<A>,
     direction: Direction,
@@ -466,7 +472,7 @@ fn emit<A: Addr>(
     *total = total.saturating_add(n);
     if *total > limit {
         return Err(LowerError::TooManyEntries {
-            rule: r.name.clone(),
+            rule: r.name(cloud),
             limit,
         });
     }
@@ -547,6 +553,7 @@ pub(crate) fn lower<A: FamilyAddr>(
             None => (0, 0),
         };
         emit(
+            cloud,
             &mut main,
             r,
             direction,
@@ -574,7 +581,7 @@ pub(crate) fn lower<A: FamilyAddr>(
             .unzip();
         let coded = members.iter().any(|r| r.icmp_code.is_some());
         let classes = if coded {
-            port_classes(&members)?
+            port_classes(cloud, &members)?
         } else {
             Vec::new()
         };
@@ -602,6 +609,7 @@ pub(crate) fn lower<A: FamilyAddr>(
                 out
             };
             emit(
+                cloud,
                 &mut slot.part,
                 r,
                 direction,
@@ -631,7 +639,7 @@ pub(crate) fn lower<A: FamilyAddr>(
 
 /// The first ports of the elementary intervals that the destination port ranges of `rules`
 /// cut `0..=65535` into.
-fn port_classes<A: Addr>(rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
+fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
     let mut bounds = vec![0u16];
     for r in rules {
         for range in &r.dst_ports {
@@ -643,7 +651,7 @@ fn port_classes<A: Addr>(rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError>
         bounds.sort_unstable();
         bounds.dedup();
         if bounds.len() > MAX_PORT_CLASSES {
-            return Err(LowerError::IcmpPortClasses { rule: r.name.clone() });
+            return Err(LowerError::IcmpPortClasses { rule: r.name(cloud) });
         }
     }
     Ok(bounds)
@@ -885,7 +893,9 @@ pub(crate) fn splice<A: FamilyAddr>(
                     if !lowered.lanes[l - 1] || r.protocol.is_some_and(|p| p != protocol) {
                         continue;
                     }
-                    if !lowered.icmp[l - 1].classes.is_empty() {
+                    // A rule that holds every address and port ends an ICMP list (lowering
+                    // cuts the list after it), as would a port-class encoding change it.
+                    if !lowered.icmp[l - 1].classes.is_empty() || r.catches_all() {
                         return Err(());
                     }
                     (0, 0)
@@ -895,6 +905,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                 }
                 let mut new = Part::default();
                 emit(
+                    ctx.cloud,
                     &mut new,
                     &r,
                     direction,

@@ -123,7 +123,7 @@ impl<A: Addr> Variant<A> {
     ) -> Result<Variant<A>, classifier::CapacityError> {
         let parts = lowered.variant(mask);
         if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
-            return Variant::build(lowered, mask);
+            return Variant::of_parts(lowered, &parts);
         }
         let empty = Part {
             entries: Vec::new(),
@@ -153,7 +153,14 @@ impl<A: Addr> Variant<A> {
     }
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
-        let parts = lowered.variant(mask);
+        Variant::of_parts(lowered, &lowered.variant(mask))
+    }
+
+    /// The variant whose lists (`lowered` for its mask) are `parts`, built.
+    fn of_parts(
+        lowered: &Arc<Lowered<A>>,
+        parts: &[Part<A>; 3],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
         Ok(Variant {
             subs: Arc::new([
                 Sub::build(&parts[0])?,
