@@ -765,7 +765,9 @@ pub(crate) fn splice<A: FamilyAddr>(
     edit: Edit<'_>,
     rank: &dyn Fn(GroupKey, RuleKey) -> Option<u32>,
 ) -> Result<Option<(Lowered<A>, [Splice; 3])>, ()> {
-    if !lowered.simple {
+    // An ICMP list that encodes codes takes its port classes from every rule that may
+    // match ICMP, listed or not (past a cut): any change may move them.
+    if !lowered.simple || lowered.icmp.iter().any(|i| !i.classes.is_empty()) {
         return Err(());
     }
     let provider = ctx.cloud.provider();

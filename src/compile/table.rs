@@ -111,6 +111,9 @@ pub(crate) struct Variant<A: Addr> {
     built: Arc<Lowered<A>>,
     /// Per lane, when it changed since it was built.
     overlay: [Option<Arc<Overlay<A>>>; 3],
+    /// The referenced groups `built` was filtered by for the classifiers (another
+    /// variant's when this one was derived from it, [`Variant::derived`]).
+    built_mask: Arc<[GroupKey]>,
 }
 
 impl<A: Addr> Variant<A> {
@@ -123,7 +126,7 @@ impl<A: Addr> Variant<A> {
     ) -> Result<Variant<A>, classifier::CapacityError> {
         let parts = lowered.variant(mask);
         if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
-            return Variant::of_parts(lowered, &parts);
+            return Variant::of_parts(lowered, &parts, mask);
         }
         let empty = Part {
             entries: Vec::new(),
@@ -144,7 +147,59 @@ impl<A: Addr> Variant<A> {
             subs: Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]),
             built: Arc::new(lowered.emptied()),
             overlay,
+            built_mask: mask.into(),
         })
+    }
+
+    /// The variant for `mask` of the table whose lists are `lowered`, from this one (of
+    /// the same table, for a subset of `mask`): this variant's classifiers under overlays
+    /// that hold what differs (the entries for the members of the groups `mask` adds: an
+    /// ECS group's intra-group entries, ahead of the rules). `None` when that passes
+    /// [`MAX_OVERLAY`].
+    fn derived(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
+        let parts = lowered.variant(mask);
+        let mut next = self.clone();
+        for (lane, new) in parts.iter().enumerate() {
+            let current = next.current(lane);
+            let n = new.entries.len();
+            let same = |i: usize, j: usize| current[i] == (new.entries[j], new.decisions[j]);
+            let mut a = 0;
+            while a < current.len() && a < n && same(a, a) {
+                a += 1;
+            }
+            let mut tail = 0;
+            while tail < current.len() - a && tail < n - a && same(current.len() - 1 - tail, n - 1 - tail) {
+                tail += 1;
+            }
+            let (b, new_end) = (current.len() - tail, n - tail);
+            if a == b && a == new_end {
+                continue;
+            }
+            let inserted: Vec<(Entry<A>, Decision)> =
+                (a..new_end).map(|j| (new.entries[j], new.decisions[j])).collect();
+            next = next.overlaid(lane, (a, b), inserted)?;
+        }
+        Some(next)
+    }
+
+    /// The list lane `lane` answers for: the built list as the overlay changes it.
+    fn current(&self, lane: usize) -> Vec<(Entry<A>, Decision)> {
+        let decisions = &self.subs[lane].decisions;
+        let built: Vec<(Entry<A>, Decision)> = self
+            .built_entries(lane, 0..decisions.len())
+            .into_iter()
+            .zip(decisions.iter().copied())
+            .collect();
+        match self.overlay[lane].as_deref() {
+            None => built,
+            Some(o) => {
+                let (s, e) = (o.start as usize, o.end as usize);
+                let mut out = built.get(..s).unwrap_or_default().to_vec();
+                out.extend_from_slice(&o.inserted);
+                out.extend_from_slice(built.get(e..).unwrap_or_default());
+                out
+            }
+        }
     }
 
     /// Whether some lane answers from an overlay.
@@ -153,13 +208,14 @@ impl<A: Addr> Variant<A> {
     }
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
-        Variant::of_parts(lowered, &lowered.variant(mask))
+        Variant::of_parts(lowered, &lowered.variant(mask), mask)
     }
 
     /// The variant whose lists (`lowered` for its mask) are `parts`, built.
     fn of_parts(
         lowered: &Arc<Lowered<A>>,
         parts: &[Part<A>; 3],
+        mask: &[GroupKey],
     ) -> Result<Variant<A>, classifier::CapacityError> {
         Ok(Variant {
             subs: Arc::new([
@@ -169,6 +225,7 @@ impl<A: Addr> Variant<A> {
             ]),
             built: Arc::clone(lowered),
             overlay: [None, None, None],
+            built_mask: mask.into(),
         })
     }
 
@@ -179,7 +236,7 @@ impl<A: Addr> Variant<A> {
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
     ) -> Result<Variant<A>, classifier::CapacityError> {
-        let old = self.built.variant(mask);
+        let old = self.built.variant(&self.built_mask);
         let new = lowered.variant(mask);
         let mut overlay: [Option<Arc<Overlay<A>>>; 3] = [None, None, None];
         for lane in 0..3 {
@@ -222,12 +279,14 @@ impl<A: Addr> Variant<A> {
             subs: Arc::clone(&self.subs),
             built: Arc::clone(&self.built),
             overlay,
+            built_mask: Arc::clone(&self.built_mask),
         })
     }
 
     /// The entries of lane `lane` of the list this variant was built from (the
     /// classifier's entries, in order) at `range`.
-    fn built_entries(&self, lane: usize, mask: &[GroupKey], range: std::ops::Range<usize>) -> Vec<Entry<A>> {
+    fn built_entries(&self, lane: usize, range: std::ops::Range<usize>) -> Vec<Entry<A>> {
+        let mask = &self.built_mask;
         let part = match lane {
             0 => &self.built.main,
             l => &self.built.icmp[l - 1].part,
@@ -252,7 +311,6 @@ impl<A: Addr> Variant<A> {
         lane: usize,
         (a, b): (usize, usize),
         new: Vec<(Entry<A>, Decision)>,
-        mask: &[GroupKey],
     ) -> Option<Variant<A>> {
         let decisions = &self.subs[lane].decisions;
         let current = self.overlay[lane].as_deref();
@@ -271,7 +329,7 @@ impl<A: Addr> Variant<A> {
         let full = current.filter(|o| !o.suffix.is_empty());
         let span: Vec<Entry<A>> = match full {
             Some(o) => o.suffix.get(lo..hi_b)?.to_vec(),
-            None => self.built_entries(lane, mask, lo..hi_b),
+            None => self.built_entries(lane, lo..hi_b),
         };
         if span.len() != hi_b - lo || decisions.len() < hi_b {
             return None;
@@ -315,7 +373,7 @@ impl<A: Addr> Variant<A> {
             } else {
                 match full {
                     Some(o) => Arc::clone(&o.suffix),
-                    None => self.built_entries(lane, mask, 0..decisions.len()).into(),
+                    None => self.built_entries(lane, 0..decisions.len()).into(),
                 }
             };
             Some(Arc::new(Overlay {
@@ -329,6 +387,7 @@ impl<A: Addr> Variant<A> {
             subs: Arc::clone(&self.subs),
             built: Arc::clone(&self.built),
             overlay,
+            built_mask: Arc::clone(&self.built_mask),
         })
     }
 
@@ -529,7 +588,7 @@ impl<A: Addr> Table<A> {
                     continue;
                 }
                 let current = next.as_ref().unwrap_or(v);
-                match current.overlaid(lane, (av, bv), ins, mask) {
+                match current.overlaid(lane, (av, bv), ins) {
                     Some(o) => next = Some(o),
                     None => {
                         next = Some(Variant::build(&lowered, mask)?);
@@ -553,6 +612,12 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             fingerprint,
         })
+    }
+
+    /// The variants, for tests.
+    #[cfg(test)]
+    pub(crate) fn variant_list(&self) -> &[Arc<Variant<A>>] {
+        &self.variants
     }
 
     /// The lowered lists the table answers for.
@@ -592,7 +657,15 @@ impl<A: Addr> Table<A> {
             Some(v) => v,
             None => {
                 let built = if deferred {
-                    Variant::deferred(&self.lowered, &mask)?
+                    // From the variant of the most groups among these: its classifiers
+                    // under an overlay of what the others add, when that is small.
+                    let base = (0..self.masks.len())
+                        .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
+                        .max_by_key(|&v| self.masks[v].len());
+                    match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
+                        Some(derived) => derived,
+                        None => Variant::deferred(&self.lowered, &mask)?,
+                    }
                 } else {
                     Variant::build(&self.lowered, &mask)?
                 };

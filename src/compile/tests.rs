@@ -1566,3 +1566,75 @@ fn new_combinations_answer_from_overlays_until_compacted() {
     assert_eq!(overlaid(&engine), 0);
     assert_same_as_fresh(&more, &engine);
 }
+
+/// ECS groups whose members may talk (`InnerAccessPolicy=Accept`): a member joining with
+/// a new combination of groups gives the tables that trust those groups a new variant,
+/// derived from an existing one (its classifiers kept, the new intra-group entries in an
+/// overlay), answering as a fresh build and the reference.
+#[test]
+fn a_new_combination_derives_variants_from_existing_classifiers() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+    let rules: Vec<Rule> = (0..40u16)
+        .map(|i| {
+            tcp_rule(
+                Direction::Ingress,
+                Action::Allow,
+                1 + (i % 7) as u8,
+                1000 + i,
+                Remote::Cidr(net("10.0.0.0/8")),
+            )
+        })
+        .collect();
+    add_rules(&mut cloud, a, rules.clone());
+    add_rules(&mut cloud, b, rules);
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            1,
+            22,
+            Remote::Group(a),
+        )],
+    );
+    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
+    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ab = EndpointKey::new(0);
+    let variants = |e: &Engine| e.set_of(ab).expect("set").v4[0].variant_list().len();
+    let before = variants(&engine);
+    let mut changed = cloud.clone();
+    let key = attach(&mut changed, "bc", &["10.0.1.1"], &[b, c]);
+    engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    let table = &engine.set_of(ab).expect("set").v4[0];
+    assert_eq!(
+        variants(&engine),
+        before + 1,
+        "the identity {{b, c}} needs a variant of ab's table"
+    );
+    let last = table.variant_list().last().expect("variant");
+    assert!(
+        table.variant_list()[..before]
+            .iter()
+            .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
+        "the new variant was built rather than derived"
+    );
+    assert_fresh_and_right(
+        &changed,
+        &engine,
+        &packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"]),
+        "derived",
+    );
+    engine.compact(&changed).expect("compact");
+    assert_fresh_and_right(
+        &changed,
+        &engine,
+        &packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"]),
+        "compacted",
+    );
+}
