@@ -47,7 +47,14 @@
 //! tables the change can reach and keeps the others (shared through [`Arc`]). A membership
 //! change recompiles no table: the endpoint's addresses are mapped to the identity of its
 //! new groups, and only when that identity is new do the tables that reference its groups
-//! learn it (a classifier built only when no identity had the same referenced groups).
+//! learn it (a variant derived from an existing one's classifiers under an overlay when
+//! no identity had the same referenced groups). A change of a few rules of a group is
+//! spliced: the engine keeps what it compiled of each group (a snapshot of the fields
+//! lowering reads), finds the rules added, removed or edited, lowers each alone and puts
+//! its entries at their place in provider order (an order key: priority, deny first, group
+//! order, creation order), the classifiers kept under overlays and the fingerprints kept
+//! as sums of per-entry hashes. What refreshes leave unbuilt, [`Engine::compact`] builds
+//! off the read path.
 
 mod identity;
 pub(crate) mod lower;
@@ -447,7 +454,9 @@ impl Engine {
         }
         drop(builder);
         engine.identities = identities;
-        engine.snap_lists(cloud);
+        for set in engine.sets.clone().iter().flatten() {
+            engine.snap(cloud, &set.groups);
+        }
         Ok(engine)
     }
 
@@ -704,7 +713,9 @@ impl Engine {
             self.sets[i] = Some(set);
         }
         for set in staged.fresh {
+            let groups = Arc::clone(&set.groups);
             self.insert_set(set);
+            self.snap(cloud, &groups);
         }
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
@@ -768,33 +779,23 @@ impl Engine {
                 self.release(old.set);
             }
         }
+        // What was compiled of a changed group: taken again where some list has it.
         if let Update::Group(g) = update {
-            self.snaps.remove(&g);
+            if self.snaps.remove(&g).is_some() {
+                self.snap(cloud, &[g]);
+            }
         }
-        self.snap_lists(cloud);
         Ok(())
     }
 
-    /// Takes what the cloud has of the groups of every list that has no snapshot yet.
-    fn snap_lists(&mut self, cloud: &Cloud) {
-        for set in self.sets.iter().flatten() {
-            for &g in set.groups.iter() {
-                if let (std::collections::hash_map::Entry::Vacant(slot), Some(group)) =
-                    (self.snaps.entry(g), cloud.group(g))
-                {
-                    slot.insert(Arc::new(Snap::of(group)));
-                }
+    /// Takes what the cloud has of `groups` where the engine has no snapshot yet.
+    fn snap(&mut self, cloud: &Cloud, groups: &[GroupKey]) {
+        for &g in groups {
+            if let (std::collections::hash_map::Entry::Vacant(slot), Some(group)) =
+                (self.snaps.entry(g), cloud.group(g))
+            {
+                slot.insert(Arc::new(Snap::of(group)));
             }
-        }
-        // Groups no list has any more.
-        if self.snaps.len() > 2 * self.by_groups.len().max(8) * 4 {
-            let used: HashSet<GroupKey> = self
-                .sets
-                .iter()
-                .flatten()
-                .flat_map(|s| s.groups.iter().copied())
-                .collect();
-            self.snaps.retain(|g, _| used.contains(g));
         }
     }
 

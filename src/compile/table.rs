@@ -6,13 +6,20 @@
 //! a packet is classified by the variant of its remote address's identity. A new member
 //! whose identity exists changes nothing here.
 //!
-//! A rule added or removed does not rebuild the classifiers: [`Table::patched`] keeps them
-//! and lays an overlay over each lane, the entries inserted and the range of entries
-//! removed since they were built (one contiguous change against the built list: its common
-//! prefix and suffix with the new list stay in the classifier). The first match is the
-//! classifier's when it lies before the change, else the first inserted entry that
-//! matches, else the classifier's (past a removed entry, the first kept entry after the
-//! change that matches, scanned). Past [`MAX_OVERLAY`] entries the variant is rebuilt.
+//! A rule added or removed does not rebuild the classifiers: [`Table::spliced`] (the
+//! rule's entries lowered alone and put in place, see [`super::lower::splice`]) or
+//! [`Table::patched`] (the lists compared) keeps them and lays an overlay over each lane,
+//! the entries inserted and the range of entries removed since they were built (one
+//! contiguous change against the built list: its common prefix and suffix with the new list
+//! stay in the classifier). The first match is the classifier's when it lies before the
+//! change, else the first inserted entry that matches, else the classifier's (past a
+//! removed entry, the first kept entry after the change that matches, scanned). Past
+//! [`MAX_OVERLAY`] entries the variant is rebuilt.
+//!
+//! Refreshes leave classifier builds for later where they can: a new variant is derived
+//! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
+//! variants hold their entries in overlays over empty classifiers. [`Table::compact`]
+//! builds them, off the read path.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
