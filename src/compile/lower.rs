@@ -144,10 +144,11 @@ impl<A: Addr> Part<A> {
     /// The entries that hold for a remote identity whose groups (among the tags) are
     /// `mask` (sorted), untagged.
     pub(crate) fn variant(&self, mask: &[GroupKey]) -> Part<A> {
+        let n = self.entries.len();
         let mut out = Part {
-            entries: Vec::new(),
-            decisions: Vec::new(),
-            tags: Vec::new(),
+            entries: Vec::with_capacity(n),
+            decisions: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
         };
         for ((e, d), t) in self.entries.iter().zip(&self.decisions).zip(&self.tags) {
             if t.is_none_or(|g| mask.binary_search(&g).is_ok()) {
