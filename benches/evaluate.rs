@@ -13,7 +13,7 @@
 //! `cargo bench --bench evaluate` (criterion). Set `SGEVAL_BENCH_QUICK=1` for short runs.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use serde_json::Value;
@@ -227,6 +227,24 @@ fn bench(c: &mut Criterion) {
                 churned.refresh(&cloud, Update::Group(g3)).expect("remove");
             })
         });
+        // The same, each change timed alone: criterion reports the median of the pairs;
+        // the single changes' median and 99th percentile are printed after the group.
+        let mut each: Vec<Duration> = Vec::new();
+        group.bench_function("rule_add_remove_each", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for target in [&with_rule, &cloud] {
+                        let t = Instant::now();
+                        churned.refresh(target, Update::Group(g3)).expect("change");
+                        let took = t.elapsed();
+                        total += took;
+                        each.push(took);
+                    }
+                }
+                total
+            })
+        });
         group.bench_function("join_leave_with_lookups", |b| {
             b.iter(|| {
                 churned
@@ -244,6 +262,17 @@ fn bench(c: &mut Criterion) {
             })
         });
         group.finish();
+        if !each.is_empty() {
+            each.sort_unstable();
+            let at = |q: f64| each[((each.len() as f64 * q) as usize).min(each.len() - 1)];
+            println!(
+                "churn/{name}/rule_add_remove_each: {} single changes, median {:.2} us, p99 {:.2} us, max {:.2} us",
+                each.len(),
+                at(0.5).as_secs_f64() * 1e6,
+                at(0.99).as_secs_f64() * 1e6,
+                each[each.len() - 1].as_secs_f64() * 1e6
+            );
+        }
     }
 }
 

@@ -108,3 +108,31 @@ pub(crate) fn fallback(cloud: &Cloud, groups: &[GroupKey], direction: Direction)
         Provider::Huawei | Provider::Gcore => Decision::fallback(Verdict::Deny, Fallback::NoMatch),
     }
 }
+
+/// A source's place in the decision order of one endpoint's group list, as a number: the
+/// entries of a table are in ascending key order (when every group's rules have increasing
+/// keys in creation order, which [`crate::compile`] checks before relying on it), so a rule
+/// added later can be placed by comparing keys alone.
+///
+/// `group` is the group's position in the list; `rule` is `None` for ECS's
+/// `InnerAccessPolicy=Accept` of the group, else the rule's rank ([`rank_key`]) and key.
+pub(crate) fn key(provider: Provider, group: usize, rule: Option<(u32, u32)>) -> u128 {
+    let group = group as u128;
+    match (provider, rule) {
+        // Intra-group entries come before every rule, in group order.
+        (_, None) => group << 32,
+        (Provider::Ecs | Provider::Ens, Some((rank, key))) => {
+            1 << 127 | u128::from(rank) << 64 | group << 32 | u128::from(key)
+        }
+        (Provider::Huawei, Some((rank, key))) => {
+            1 << 127 | group << 64 | u128::from(rank) << 32 | u128::from(key)
+        }
+        (Provider::Gcore, Some((_, key))) => 1 << 127 | group << 64 | u128::from(key),
+    }
+}
+
+/// [`rank`] as one number, for [`key`].
+pub(crate) fn rank_key(rule: &Rule) -> u32 {
+    let (priority, allow) = rank(rule);
+    u32::from(priority) << 1 | u32::from(allow)
+}

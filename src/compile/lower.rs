@@ -22,6 +22,8 @@
 //! the list filters the ICMP code) or `class << 8 | code`, where `class` is the index of the
 //! elementary interval of the list's destination port boundaries that holds the port.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
@@ -30,6 +32,7 @@ use super::classifier::{Addr, PortRange, Prefix, Rule as Entry};
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Reason, RuleRef, Verdict};
 use crate::group::{AddressEntry, GroupKey};
+use crate::key::RuleKey;
 use crate::order;
 use crate::protocol::Protocol;
 use crate::rule::{Direction, Family, Remote, Rule};
@@ -125,10 +128,11 @@ impl<A: Addr> Part<A> {
     /// The entries that hold for a remote identity whose groups (among the tags) are
     /// `mask` (sorted), untagged.
     pub(crate) fn variant(&self, mask: &[GroupKey]) -> Part<A> {
+        let n = self.entries.len();
         let mut out = Part {
-            entries: Vec::new(),
-            decisions: Vec::new(),
-            tags: Vec::new(),
+            entries: Vec::with_capacity(n),
+            decisions: Vec::with_capacity(n),
+            tags: Vec::with_capacity(n),
         };
         for ((e, d), t) in self.entries.iter().zip(&self.decisions).zip(&self.tags) {
             if t.is_none_or(|g| mask.binary_search(&g).is_ok()) {
@@ -194,6 +198,16 @@ pub(crate) struct Lowered<A: Addr> {
     pub lanes: [bool; 2],
     /// The answer when nothing matches.
     pub fallback: Decision,
+    /// The sum of the entries' hashes ([`entry_hash`]), for the fingerprint: kept as
+    /// entries are spliced in and out.
+    pub sum: u64,
+    /// Per list (main, ICMP, ICMPv6): the order key ([`order::key`]) of the source whose
+    /// entry matches every packet of the list, after which nothing was lowered.
+    pub cut: [Option<u128>; 3],
+    /// Whether the entries are in ascending order of their sources' keys: no group is
+    /// twice in the list and every group's rule keys increase in creation order. Only
+    /// then can [`splice`] place a rule by its key.
+    pub simple: bool,
 }
 
 /// Why lowering stopped: a limit, naming the rule that crossed it.
@@ -321,10 +335,28 @@ struct Resolved<A: Addr> {
     protocol: Option<u8>,
     icmp_type: Option<u8>,
     icmp_code: Option<u8>,
-    name: String,
+    /// What to name in an error ([`Resolved::name`]).
+    what: (GroupKey, Option<RuleKey>),
 }
 
 impl<A: Addr> Resolved<A> {
+    /// The source as errors name it: the rule's id and its group's, or the group's
+    /// intra-group policy. PERF: made only for an error.
+    fn name(&self, cloud: &Cloud) -> String {
+        let (g, rule) = self.what;
+        let group = cloud.group(g);
+        match rule {
+            None => match group {
+                Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
+                None => format!("InnerAccessPolicy=Accept of {g}"),
+            },
+            Some(key) => match group.and_then(|gr| Some((gr, gr.rules.iter().find(|r| r.key == key)?))) {
+                Some((gr, r)) => format!("{} of group {}", r.id, gr.id),
+                None => key.to_string(),
+            },
+        }
+    }
+
     /// Whether one of the source's entries holds every address and port pair (protocol
     /// and ICMP fields aside).
     fn catches_all(&self) -> bool {
@@ -341,36 +373,23 @@ fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
     ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
 }
 
-fn describe(cloud: &Cloud, group: GroupKey, rule: &Rule) -> String {
-    match cloud.group(group) {
-        Some(g) => format!("{} of group {}", rule.id, g.id),
-        None => rule.id.clone(),
-    }
-}
-
 fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved<A>> {
     match *source {
-        Source::Intra(g) => {
-            let name = match ctx.cloud.group(g) {
-                Some(group) => format!("InnerAccessPolicy=Accept of group {}", group.id),
-                None => format!("InnerAccessPolicy=Accept of {g}"),
-            };
-            Some(Resolved {
-                decision: Decision {
-                    verdict: Verdict::Allow,
-                    reason: Reason::IntraGroup { group: g },
-                },
-                tag: Some(g),
-                remote: vec![Prefix::ANY],
-                local: Prefix::ANY,
-                src_ports: vec![PortRange::ANY],
-                dst_ports: vec![PortRange::ANY],
-                protocol: None,
-                icmp_type: None,
-                icmp_code: None,
-                name,
-            })
-        }
+        Source::Intra(g) => Some(Resolved {
+            decision: Decision {
+                verdict: Verdict::Allow,
+                reason: Reason::IntraGroup { group: g },
+            },
+            tag: Some(g),
+            remote: vec![Prefix::ANY],
+            local: Prefix::ANY,
+            src_ports: vec![PortRange::ANY],
+            dst_ports: vec![PortRange::ANY],
+            protocol: None,
+            icmp_type: None,
+            icmp_code: None,
+            what: (g, None),
+        }),
         Source::Rule(g, rule) => {
             let local = match &rule.local {
                 None => Prefix::ANY,
@@ -413,7 +432,7 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
                 protocol: rule.protocol,
                 icmp_type: rule.icmp.icmp_type,
                 icmp_code: rule.icmp.icmp_code,
-                name: describe(ctx.cloud, g, rule),
+                what: (g, Some(rule.key)),
             })
         }
     }
@@ -422,6 +441,7 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
 /// Appends the cross product of a resolved source's fields to `part`.
 #[allow(clippy::too_many_arguments)]
 fn emit<A: Addr>(
+    cloud: &Cloud,
     part: &mut Part<A>,
     r: &Resolved<A>,
     direction: Direction,
@@ -429,12 +449,15 @@ fn emit<A: Addr>(
     proto: (u8, u8),
     total: &mut usize,
     limit: usize,
+    place: (usize, u128, &mut u64),
 ) -> Result<(), LowerError> {
+    let (list, key, sum) = place;
+    let mut index = 0u32;
     let n = r.remote.len() * r.src_ports.len() * dst_ports.len();
     *total = total.saturating_add(n);
     if *total > limit {
         return Err(LowerError::TooManyEntries {
-            rule: r.name.clone(),
+            rule: r.name(cloud),
             limit,
         });
     }
@@ -448,14 +471,17 @@ fn emit<A: Addr>(
         };
         for &sp in &r.src_ports {
             for &dp in dst_ports {
-                part.entries.push(Entry {
+                let entry = Entry {
                     src,
                     dst,
                     src_ports: sp,
                     dst_ports: dp,
                     proto: proto.0,
                     proto_mask: proto.1,
-                });
+                };
+                *sum = sum.wrapping_add(entry_hash(list, &entry, &r.decision, r.tag, key, index));
+                index += 1;
+                part.entries.push(entry);
                 part.decisions.push(r.decision);
                 part.tags.push(r.tag);
             }
@@ -481,14 +507,19 @@ pub(crate) fn lower<A: FamilyAddr>(
 ) -> Result<Lowered<A>, LowerError> {
     let cloud = ctx.cloud;
     let sources = ordered(cloud, groups, direction, A::FAMILY);
+    let simple = is_simple(cloud, groups);
     let mut resolved: Vec<Resolved<A>> = Vec::with_capacity(sources.len());
+    let mut keys: Vec<u128> = Vec::with_capacity(sources.len());
     for s in &sources {
         if let Some(r) = resolve::<A>(ctx, s) {
             if !r.remote.is_empty() && !r.src_ports.is_empty() && !r.dst_ports.is_empty() {
                 resolved.push(r);
+                keys.push(source_key(cloud, groups, s));
             }
         }
     }
+    let mut sum = 0u64;
+    let mut cut: [Option<u128>; 3] = [None; 3];
     // An ICMP protocol needs its own list only when a rule that can match its packets
     // filters the ICMP type or code; otherwise the main list decides its packets exactly.
     let lanes = ICMP_PROTOCOLS.map(|protocol| {
@@ -499,35 +530,47 @@ pub(crate) fn lower<A: FamilyAddr>(
     let laned = |p: u8| ICMP_PROTOCOLS.iter().zip(lanes).any(|(&q, on)| on && q == p);
     let mut total = 0usize;
     let mut main = Part::default();
-    for r in &resolved {
+    for (r, &key) in resolved.iter().zip(&keys) {
         let proto = match r.protocol {
             // These rules can only match packets that their ICMP list decides.
             Some(p) if laned(p) => continue,
             Some(p) => (p, 0xff),
             None => (0, 0),
         };
-        emit(&mut main, r, direction, &r.dst_ports, proto, &mut total, limit)?;
+        emit(
+            cloud,
+            &mut main,
+            r,
+            direction,
+            &r.dst_ports,
+            proto,
+            &mut total,
+            limit,
+            (0, key, &mut sum),
+        )?;
         if r.protocol.is_none() && r.catches_all() {
             // Nothing after an entry that matches every packet can be a first match.
+            cut[0] = Some(key);
             break;
         }
     }
     let mut icmp: [IcmpPart<A>; 2] = Default::default();
-    for ((slot, &protocol), on) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()).zip(lanes) {
+    for (l, ((slot, &protocol), on)) in icmp.iter_mut().zip(ICMP_PROTOCOLS.iter()).zip(lanes).enumerate() {
         if !on {
             continue;
         }
-        let members: Vec<&Resolved<A>> = resolved
+        let (members, member_keys): (Vec<&Resolved<A>>, Vec<u128>) = resolved
             .iter()
-            .filter(|r| r.protocol.is_none_or(|p| p == protocol))
-            .collect();
+            .zip(&keys)
+            .filter(|(r, _)| r.protocol.is_none_or(|p| p == protocol))
+            .unzip();
         let coded = members.iter().any(|r| r.icmp_code.is_some());
         let classes = if coded {
-            port_classes(&members)?
+            port_classes(cloud, &members)?
         } else {
             Vec::new()
         };
-        for r in members {
+        for (r, key) in members.into_iter().zip(member_keys) {
             let proto = match r.icmp_type {
                 Some(t) => (t, 0xff),
                 None => (0, 0),
@@ -550,8 +593,19 @@ pub(crate) fn lower<A: FamilyAddr>(
                 }
                 out
             };
-            emit(&mut slot.part, r, direction, &dst_ports, proto, &mut total, limit)?;
+            emit(
+                cloud,
+                &mut slot.part,
+                r,
+                direction,
+                &dst_ports,
+                proto,
+                &mut total,
+                limit,
+                (1 + l, key, &mut sum),
+            )?;
             if r.icmp_type.is_none() && r.icmp_code.is_none() && r.catches_all() {
+                cut[1 + l] = Some(key);
                 break;
             }
         }
@@ -562,12 +616,15 @@ pub(crate) fn lower<A: FamilyAddr>(
         icmp,
         lanes,
         fallback: order::fallback(cloud, groups, direction),
+        sum,
+        cut,
+        simple,
     })
 }
 
 /// The first ports of the elementary intervals that the destination port ranges of `rules`
 /// cut `0..=65535` into.
-fn port_classes<A: Addr>(rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
+fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
     let mut bounds = vec![0u16];
     for r in rules {
         for range in &r.dst_ports {
@@ -579,8 +636,318 @@ fn port_classes<A: Addr>(rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError>
         bounds.sort_unstable();
         bounds.dedup();
         if bounds.len() > MAX_PORT_CLASSES {
-            return Err(LowerError::IcmpPortClasses { rule: r.name.clone() });
+            return Err(LowerError::IcmpPortClasses { rule: r.name(cloud) });
         }
     }
     Ok(bounds)
+}
+
+/// The hash of one entry of list `list` (0 main, 1 ICMP, 2 ICMPv6): its fields, decision
+/// and tag, its source's order key and its index among that source's entries. A lowered
+/// table's fingerprint sums these (with [`Lowered::sum`]), so entries spliced in or out
+/// change it without hashing the rest; with the order keys, the sum tells the lists of a
+/// [`Lowered::simple`] table apart as the lists themselves would.
+pub(crate) fn entry_hash<A: Addr>(
+    list: usize,
+    entry: &Entry<A>,
+    decision: &Decision,
+    tag: Option<GroupKey>,
+    key: u128,
+    index: u32,
+) -> u64 {
+    let mut h = DefaultHasher::new();
+    (list, entry, decision, tag, key, index).hash(&mut h);
+    h.finish()
+}
+
+/// Whether the entries of `groups`' tables are in their sources' key order: no group is
+/// twice in the list and every group's rule keys increase in creation order.
+pub(crate) fn is_simple(cloud: &Cloud, groups: &[GroupKey]) -> bool {
+    let unique = groups.iter().enumerate().all(|(i, g)| !groups[..i].contains(g));
+    unique
+        && groups.iter().all(|&g| {
+            cloud
+                .group(g)
+                .is_none_or(|group| group.rules.windows(2).all(|w| w[0].key < w[1].key))
+        })
+}
+
+/// The order key of a source of `groups`' tables ([`order::key`]).
+fn source_key(cloud: &Cloud, groups: &[GroupKey], source: &Source<'_>) -> u128 {
+    let at = |g: GroupKey| groups.iter().position(|&x| x == g).unwrap_or(usize::MAX >> 32);
+    match *source {
+        Source::Intra(g) => order::key(cloud.provider(), at(g), None),
+        Source::Rule(g, rule) => order::key(
+            cloud.provider(),
+            at(g),
+            Some((order::rank_key(rule), rule.key.get())),
+        ),
+    }
+}
+
+/// One rule change of a group, for [`splice`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Edit<'c> {
+    /// A rule the tables were lowered with is gone.
+    Remove {
+        /// Its group.
+        group: GroupKey,
+        /// The rule.
+        rule: RuleKey,
+        /// Its rank ([`order::rank_key`]) when it was lowered.
+        rank: u32,
+        /// Whether it filtered the ICMP type or code (then the ICMP lists may change as a
+        /// whole).
+        icmp_filter: bool,
+    },
+    /// A rule is new.
+    Add {
+        /// Its group.
+        group: GroupKey,
+        /// The rule (in the cloud after the change).
+        rule: &'c Rule,
+    },
+}
+
+/// What [`splice`] changed in one list: entries `.0..​.1` of the old list became entries
+/// `.0..​.0 + .2` of the new one.
+pub(crate) type Splice = Option<(usize, usize, usize)>;
+
+/// `part` with entries `start..end` replaced by `new`.
+fn replaced<A: Addr>(part: &Part<A>, start: usize, end: usize, new: &Part<A>) -> Part<A> {
+    fn join<T: Clone>(a: &[T], b: &[T], c: &[T]) -> Vec<T> {
+        [a, b, c].concat()
+    }
+    Part {
+        entries: join(&part.entries[..start], &new.entries, &part.entries[end..]),
+        decisions: join(&part.decisions[..start], &new.decisions, &part.decisions[end..]),
+        tags: join(&part.tags[..start], &new.tags, &part.tags[end..]),
+    }
+}
+
+fn list_mut<A: Addr>(lowered: &mut Lowered<A>, l: usize) -> &mut Part<A> {
+    match l {
+        0 => &mut lowered.main,
+        _ => &mut lowered.icmp[l - 1].part,
+    }
+}
+
+/// `lowered` (the table of `groups` for `direction`) after one rule change, the same as
+/// [`lower`] would give on the changed cloud, with what changed per list. `Ok(None)`:
+/// the change leaves the table as it is. `Err(())`: the change reaches beyond one rule's
+/// entries (the ICMP lists' encoding, the referenced groups, a catch-all rule, a limit, an
+/// order the keys do not give) and the table must be lowered anew.
+///
+/// `rank` gives the rank ([`order::rank_key`]) of a rule of the table's sources in the
+/// changed cloud.
+#[allow(clippy::type_complexity)]
+pub(crate) fn splice<A: FamilyAddr>(
+    ctx: &Ctx<'_>,
+    lowered: &Lowered<A>,
+    groups: &[GroupKey],
+    direction: Direction,
+    limit: usize,
+    edit: Edit<'_>,
+    rank: &dyn Fn(GroupKey, RuleKey) -> Option<u32>,
+) -> Result<Option<(Lowered<A>, [Splice; 3])>, ()> {
+    // An ICMP list that encodes codes takes its port classes from every rule that may
+    // match ICMP, listed or not (past a cut): any change may move them.
+    if !lowered.simple || lowered.icmp.iter().any(|i| !i.classes.is_empty()) {
+        return Err(());
+    }
+    let provider = ctx.cloud.provider();
+    let at = |g: GroupKey| groups.iter().position(|&x| x == g);
+    let part = |l: usize| -> &Part<A> {
+        match l {
+            0 => &lowered.main,
+            _ => &lowered.icmp[l - 1].part,
+        }
+    };
+    match edit {
+        Edit::Remove {
+            group,
+            rule,
+            rank,
+            icmp_filter,
+        } => {
+            if icmp_filter {
+                return Err(());
+            }
+            let key = order::key(provider, at(group).ok_or(())?, Some((rank, rule.get())));
+            let target = Reason::Rule(RuleRef { group, rule });
+            let mut out: Option<Lowered<A>> = None;
+            let mut changes: [Splice; 3] = [None; 3];
+            let mut tag = None;
+            for (l, change) in changes.iter_mut().enumerate() {
+                let p = part(l);
+                let Some(start) = p.decisions.iter().position(|d| d.reason == target) else {
+                    continue;
+                };
+                if lowered.cut[l] == Some(key) || (l > 0 && !lowered.icmp[l - 1].classes.is_empty()) {
+                    return Err(());
+                }
+                let end = start
+                    + p.decisions[start..]
+                        .iter()
+                        .take_while(|d| d.reason == target)
+                        .count();
+                let o = out.get_or_insert_with(|| lowered.emptied());
+                for i in start..end {
+                    let h = entry_hash(
+                        l,
+                        &p.entries[i],
+                        &p.decisions[i],
+                        p.tags[i],
+                        key,
+                        (i - start) as u32,
+                    );
+                    o.sum = o.sum.wrapping_sub(h);
+                }
+                tag = tag.or(p.tags[start]);
+                *list_mut(o, l) = replaced(p, start, end, &Part::default());
+                *change = Some((start, end, 0));
+            }
+            let Some(mut out) = out else {
+                return Ok(None);
+            };
+            for (l, change) in changes.iter().enumerate() {
+                if change.is_none() {
+                    *list_mut(&mut out, l) = part(l).clone();
+                }
+            }
+            // The last entry for a group's members gone: the table references fewer groups.
+            if let Some(t) = tag {
+                if !out.refs().contains(&t) {
+                    return Err(());
+                }
+            }
+            Ok(Some((out, changes)))
+        }
+        Edit::Add { group, rule } => {
+            let applies =
+                rule.enabled && rule.direction == direction && rule.family.is_none_or(|f| f == A::FAMILY);
+            if !applies {
+                return Ok(None);
+            }
+            let gi = at(group).ok_or(())?;
+            let Some(r) = resolve::<A>(ctx, &Source::Rule(group, rule)) else {
+                return Ok(None);
+            };
+            if r.remote.is_empty() || r.src_ports.is_empty() || r.dst_ports.is_empty() {
+                return Ok(None);
+            }
+            if r.icmp_type.is_some() || r.icmp_code.is_some() || (r.protocol.is_none() && r.catches_all()) {
+                return Err(());
+            }
+            if let Some(t) = r.tag {
+                let known = (0..3).any(|l| part(l).tags.contains(&Some(t)));
+                if !known {
+                    return Err(());
+                }
+            }
+            let key = order::key(provider, gi, Some((order::rank_key(rule), rule.key.get())));
+            let key_of = |d: &Decision| -> Option<u128> {
+                match d.reason {
+                    Reason::Rule(r) => Some(order::key(
+                        provider,
+                        at(r.group)?,
+                        Some((rank(r.group, r.rule)?, r.rule.get())),
+                    )),
+                    Reason::IntraGroup { group } => Some(order::key(provider, at(group)?, None)),
+                    _ => None,
+                }
+            };
+            let mut total: usize = (0..3).map(|l| part(l).entries.len()).sum();
+            let mut out = lowered.emptied();
+            let mut changes: [Splice; 3] = [None; 3];
+            let mut lists: [Option<Part<A>>; 3] = [None, None, None];
+            for l in 0..3 {
+                let proto = if l == 0 {
+                    match r.protocol {
+                        Some(p)
+                            if ICMP_PROTOCOLS
+                                .iter()
+                                .zip(lowered.lanes)
+                                .any(|(&q, on)| on && q == p) =>
+                        {
+                            continue
+                        }
+                        Some(p) => (p, 0xff),
+                        None => (0, 0),
+                    }
+                } else {
+                    let protocol = ICMP_PROTOCOLS[l - 1];
+                    if !lowered.lanes[l - 1] || r.protocol.is_some_and(|p| p != protocol) {
+                        continue;
+                    }
+                    // A rule that holds every address and port ends an ICMP list (lowering
+                    // cuts the list after it), as would a port-class encoding change it.
+                    if !lowered.icmp[l - 1].classes.is_empty() || r.catches_all() {
+                        return Err(());
+                    }
+                    (0, 0)
+                };
+                if lowered.cut[l].is_some_and(|c| key > c) {
+                    continue;
+                }
+                let mut new = Part::default();
+                emit(
+                    ctx.cloud,
+                    &mut new,
+                    &r,
+                    direction,
+                    &r.dst_ports,
+                    proto,
+                    &mut total,
+                    limit,
+                    (l, key, &mut out.sum),
+                )
+                .map_err(|_| ())?;
+                let p = part(l);
+                let mut broken = false;
+                let pos = p.decisions.partition_point(|d| match key_of(d) {
+                    Some(k) => k < key,
+                    None => {
+                        broken = true;
+                        false
+                    }
+                });
+                if broken {
+                    return Err(());
+                }
+                lists[l] = Some(replaced(p, pos, pos, &new));
+                changes[l] = Some((pos, pos, new.entries.len()));
+            }
+            if changes.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            for (l, list) in lists.into_iter().enumerate() {
+                *list_mut(&mut out, l) = list.unwrap_or_else(|| part(l).clone());
+            }
+            Ok(Some((out, changes)))
+        }
+    }
+}
+
+impl<A: Addr> Lowered<A> {
+    /// This table's lanes, port classes, fallback, sum and cuts, with empty lists.
+    pub(crate) fn emptied(&self) -> Lowered<A> {
+        let empty = || Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
+        };
+        Lowered {
+            main: empty(),
+            icmp: [0, 1].map(|i| IcmpPart {
+                part: empty(),
+                classes: self.icmp[i].classes.clone(),
+            }),
+            lanes: self.lanes,
+            fallback: self.fallback,
+            sum: self.sum,
+            cut: self.cut,
+            simple: self.simple,
+        }
+    }
 }

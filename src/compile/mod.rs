@@ -47,7 +47,14 @@
 //! tables the change can reach and keeps the others (shared through [`Arc`]). A membership
 //! change recompiles no table: the endpoint's addresses are mapped to the identity of its
 //! new groups, and only when that identity is new do the tables that reference its groups
-//! learn it (a classifier built only when no identity had the same referenced groups).
+//! learn it (a variant derived from an existing one's classifiers under an overlay when
+//! no identity had the same referenced groups). A change of a few rules of a group is
+//! spliced: the engine keeps what it compiled of each group (a snapshot of the fields
+//! lowering reads), finds the rules added, removed or edited, lowers each alone and puts
+//! its entries at their place in provider order (an order key: priority, deny first, group
+//! order, creation order), the classifiers kept under overlays and the fingerprints kept
+//! as sums of per-entry hashes. What refreshes leave unbuilt, [`Engine::compact`] builds
+//! off the read path.
 
 mod identity;
 pub(crate) mod lower;
@@ -212,6 +219,9 @@ pub struct Engine {
     by_groups: HashMap<Arc<[GroupKey]>, u32>,
     /// The identities and the address map.
     identities: Identities,
+    /// What the tables were compiled from, per group of some list: to tell which rules a
+    /// change of the group added or removed.
+    snaps: HashMap<GroupKey, Arc<Snap>>,
 }
 
 /// [`Engine::set_index`] of a key the cloud does not have.
@@ -248,6 +258,9 @@ struct Builder<'c> {
     identities: &'c Identities,
     v4: HashMap<u64, Arc<Table<u32>>>,
     v6: HashMap<u64, Arc<Table<u128>>>,
+    /// Whether new tables of few entries are left without classifiers
+    /// ([`Table::build_as`]), as refreshes do.
+    deferred: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -260,6 +273,7 @@ fn table<A: FamilyAddr>(
     direction: Direction,
     previous: Option<&Arc<Table<A>>>,
     endpoint: &dyn Fn() -> String,
+    deferred: bool,
 ) -> Result<Arc<Table<A>>, BuildError> {
     let lowered = lower::lower::<A>(ctx, groups, direction, limits.max_entries).map_err(|e| match e {
         LowerError::TooManyEntries { rule, limit } => BuildError::TooManyEntries {
@@ -299,7 +313,7 @@ fn table<A: FamilyAddr>(
         },
         None => lowered,
     };
-    let t = Arc::new(Table::build(lowered, fp, identities).map_err(refused)?);
+    let t = Arc::new(Table::build_as(lowered, fp, identities, deferred).map_err(refused)?);
     cache.insert(fp, Arc::clone(&t));
     Ok(t)
 }
@@ -312,6 +326,7 @@ impl<'c> Builder<'c> {
             identities,
             v4: HashMap::new(),
             v6: HashMap::new(),
+            deferred: false,
         }
     }
 
@@ -323,17 +338,57 @@ impl<'c> Builder<'c> {
         previous: Option<&TableSet>,
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
-        let (ctx, limits, ids) = (&self.ctx, self.limits, self.identities);
+        let (ctx, limits, ids, lazy) = (&self.ctx, self.limits, self.identities, self.deferred);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
         let p6 = |d: usize| previous.map(|p| &p.v6[d]);
         let v4 = [
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, ingress, p4(0), endpoint)?,
-            table::<u32>(ctx, ids, &mut self.v4, limits, &groups, egress, p4(1), endpoint)?,
+            table::<u32>(
+                ctx,
+                ids,
+                &mut self.v4,
+                limits,
+                &groups,
+                ingress,
+                p4(0),
+                endpoint,
+                lazy,
+            )?,
+            table::<u32>(
+                ctx,
+                ids,
+                &mut self.v4,
+                limits,
+                &groups,
+                egress,
+                p4(1),
+                endpoint,
+                lazy,
+            )?,
         ];
         let v6 = [
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, ingress, p6(0), endpoint)?,
-            table::<u128>(ctx, ids, &mut self.v6, limits, &groups, egress, p6(1), endpoint)?,
+            table::<u128>(
+                ctx,
+                ids,
+                &mut self.v6,
+                limits,
+                &groups,
+                ingress,
+                p6(0),
+                endpoint,
+                lazy,
+            )?,
+            table::<u128>(
+                ctx,
+                ids,
+                &mut self.v6,
+                limits,
+                &groups,
+                egress,
+                p6(1),
+                endpoint,
+                lazy,
+            )?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
         Ok(TableSet {
@@ -385,6 +440,7 @@ impl Engine {
             users: Vec::new(),
             by_groups: HashMap::new(),
             identities: Identities::default(),
+            snaps: HashMap::new(),
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -414,6 +470,9 @@ impl Engine {
         }
         drop(builder);
         engine.identities = identities;
+        for set in engine.sets.clone().iter().flatten() {
+            engine.snap(cloud, &set.groups);
+        }
         engine.index_sets(0..engine.slots.len());
         Ok(engine)
     }
@@ -586,6 +645,13 @@ impl Engine {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
         }
+        // One group's rules changed, no endpoint came or went: splice the rules that
+        // changed into the tables (falls through when it cannot).
+        if let Update::Group(g) = update {
+            if cloud.endpoints().len() == self.slots.len() && self.splice_rules(cloud, g) {
+                return Ok(());
+            }
+        }
         // Endpoints whose membership is to be taken in: the one named and any the engine
         // has not seen.
         let mut endpoints: Vec<u32> = (self.slots.len() as u32..cloud.endpoints().len() as u32).collect();
@@ -620,7 +686,9 @@ impl Engine {
             self.sets[i] = Some(set);
         }
         for set in staged.fresh {
+            let groups = Arc::clone(&set.groups);
             self.insert_set(set);
+            self.snap(cloud, &groups);
         }
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
@@ -684,9 +752,159 @@ impl Engine {
                 self.release(old.set);
             }
         }
+        // What was compiled of a changed group: taken again where some list has it.
+        if let Update::Group(g) = update {
+            if self.snaps.remove(&g).is_some() {
+                self.snap(cloud, &[g]);
+            }
+        }
         let gone = cloud.endpoints().len()..self.slots.len();
         self.index_sets(endpoints.iter().map(|&e| e as usize).chain(gone));
         Ok(())
+    }
+
+    /// Takes what the cloud has of `groups` where the engine has no snapshot yet.
+    fn snap(&mut self, cloud: &Cloud, groups: &[GroupKey]) {
+        for &g in groups {
+            if let (std::collections::hash_map::Entry::Vacant(slot), Some(group)) =
+                (self.snaps.entry(g), cloud.group(g))
+            {
+                slot.insert(Arc::new(Snap::of(group)));
+            }
+        }
+    }
+
+    /// [`Engine::refresh`] of a change of group `g`'s rules, when every table it reaches
+    /// takes the change by splicing (each rule added or removed lowered alone and put in
+    /// its place, the classifiers kept under their overlays): `true` when done, `false`
+    /// (the engine unchanged) when the change reaches further (the group's kind, many
+    /// rules, the ICMP lists' encoding, the referenced groups, a limit) and the tables are
+    /// to be compiled as usual.
+    fn splice_rules(&mut self, cloud: &Cloud, g: GroupKey) -> bool {
+        let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
+            return false;
+        };
+        let snap = Snap::of(group);
+        let increasing = |s: &Snap| s.rules.windows(2).all(|w| w[0].key < w[1].key);
+        if snap.kind != old.kind || !increasing(&snap) || !increasing(old) {
+            return false;
+        }
+        // The rules that changed: removed (or edited) ones first, then added (or edited).
+        let mut edits: Vec<lower::Edit<'_>> = Vec::new();
+        let mut adds: Vec<lower::Edit<'_>> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < old.rules.len() || j < snap.rules.len() {
+            let (o, n) = (old.rules.get(i), snap.rules.get(j));
+            let remove = |o: &SnapRule| lower::Edit::Remove {
+                group: g,
+                rule: o.key,
+                rank: o.rank,
+                icmp_filter: o.icmp_filter,
+            };
+            match (o, n) {
+                (Some(o), Some(n)) if o.key == n.key => {
+                    if o != n {
+                        edits.push(remove(o));
+                        adds.push(lower::Edit::Add {
+                            group: g,
+                            rule: &group.rules[j],
+                        });
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(o), None) => {
+                    edits.push(remove(o));
+                    i += 1;
+                }
+                (Some(o), Some(n)) if o.key < n.key => {
+                    edits.push(remove(o));
+                    i += 1;
+                }
+                (_, Some(_)) => {
+                    adds.push(lower::Edit::Add {
+                        group: g,
+                        rule: &group.rules[j],
+                    });
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        edits.extend(adds);
+        if edits.len() > MAX_SPLICED_RULES {
+            return false;
+        }
+        let snaps = &self.snaps;
+        let rank = |h: GroupKey, r: crate::key::RuleKey| -> Option<u32> {
+            let rules = if h == g {
+                &snap.rules
+            } else {
+                &snaps.get(&h)?.rules
+            };
+            let at = rules.binary_search_by_key(&r, |s| s.key).ok()?;
+            Some(rules[at].rank)
+        };
+        let ctx = Ctx::new(cloud);
+        // Tables shared between lists or directions are spliced once per list and direction
+        // (the order keys hold the group's place in the list).
+        type Done<A> = HashMap<(*const Table<A>, usize, Arc<[GroupKey]>), Arc<Table<A>>>;
+        let mut done4: Done<u32> = HashMap::new();
+        let mut done6: Done<u128> = HashMap::new();
+        let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set else { continue };
+            if !set.groups.contains(&g) {
+                continue;
+            }
+            let mut next = TableSet::clone(set);
+            for (d, direction) in [Direction::Ingress, Direction::Egress].into_iter().enumerate() {
+                let t = &set.v4[d];
+                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
+                let n = match done4.get(&at) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
+                        else {
+                            return false;
+                        };
+                        done4.insert(at, Arc::clone(&n));
+                        n
+                    }
+                };
+                next.v4[d] = n;
+                let t = &set.v6[d];
+                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
+                let n = match done6.get(&at) {
+                    Some(n) => Arc::clone(n),
+                    None => {
+                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
+                        else {
+                            return false;
+                        };
+                        done6.insert(at, Arc::clone(&n));
+                        n
+                    }
+                };
+                next.v6[d] = n;
+            }
+            for e in &edits {
+                if let lower::Edit::Add { rule, .. } = e {
+                    if let Remote::AddressGroup(a) = rule.remote {
+                        if let Err(at) = next.address_deps.binary_search(&a) {
+                            next.address_deps.insert(at, a);
+                        }
+                    }
+                }
+            }
+            staged.push((i, Arc::new(next)));
+        }
+        // Commit.
+        for (i, set) in staged {
+            self.sets[i] = Some(set);
+        }
+        self.snaps.insert(g, Arc::new(snap));
+        true
     }
 
     /// Compiles what a refresh needs without changing the engine (its identities
@@ -749,6 +967,8 @@ impl Engine {
         let mut builder = Builder::new(cloud, self.limits, &self.identities);
         builder.v4 = v4;
         builder.v6 = v6;
+        // New tables of few entries answer from overlays until `compact`.
+        builder.deferred = true;
         for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
@@ -821,6 +1041,63 @@ impl Engine {
             .and_then(|e| cloud.endpoint(EndpointKey::new(e as u32)))
             .map(|ep| ep.name.clone())
             .unwrap_or_default()
+    }
+
+    /// Builds the classifiers that refreshes left for later: of tables whose rules changed
+    /// since (spliced in under overlays) and of tables of few entries compiled by a
+    /// refresh (answering from overlays alone). Answers do not change; lookups on those
+    /// tables become as fast as after [`Engine::build`]. Refreshes stay cheap by leaving
+    /// this work undone: call it off the read path (on a copy that then takes the place of
+    /// the engine in use) when the engine is not being changed. Returns how many tables
+    /// were rebuilt.
+    ///
+    /// # Errors
+    /// The classifier refused its entries ([`BuildError::Classifier`]); the engine is then
+    /// unchanged.
+    pub fn compact(&mut self, cloud: &Cloud) -> Result<usize, BuildError> {
+        type Done<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
+        let (mut done4, mut done6): (Done<u32>, Done<u128>) = (HashMap::new(), HashMap::new());
+        let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set else { continue };
+            let mut next = TableSet::clone(set);
+            let mut changed = false;
+            for d in 0..2 {
+                let t = &set.v4[d];
+                if t.overlaid() {
+                    let n = match done4.get(&Arc::as_ptr(t)) {
+                        Some(n) => Arc::clone(n),
+                        None => {
+                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
+                            done4.insert(Arc::as_ptr(t), Arc::clone(&n));
+                            n
+                        }
+                    };
+                    next.v4[d] = n;
+                    changed = true;
+                }
+                let t = &set.v6[d];
+                if t.overlaid() {
+                    let n = match done6.get(&Arc::as_ptr(t)) {
+                        Some(n) => Arc::clone(n),
+                        None => {
+                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
+                            done6.insert(Arc::as_ptr(t), Arc::clone(&n));
+                            n
+                        }
+                    };
+                    next.v6[d] = n;
+                    changed = true;
+                }
+            }
+            if changed {
+                staged.push((i, Arc::new(next)));
+            }
+        }
+        for (i, set) in staged {
+            self.sets[i] = Some(set);
+        }
+        Ok(done4.len() + done6.len())
     }
 
     /// The limits the engine was compiled within.
@@ -901,10 +1178,112 @@ fn learn<A: FamilyAddr>(
     }
     let mut taught = Table::clone(table);
     for &id in fresh {
-        taught.admit(id, identities.groups(id))?;
+        taught.admit_as(id, identities.groups(id), true)?;
     }
     staged.insert(table.fingerprint, Arc::new(taught));
     Ok(true)
+}
+
+/// Most rules one change may add or remove and still be spliced into the tables.
+const MAX_SPLICED_RULES: usize = 8;
+
+/// What the engine compiled of one group: its kind and, per rule in creation order, what
+/// lowering reads of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snap {
+    kind: crate::group::GroupKind,
+    rules: Vec<SnapRule>,
+}
+
+/// What lowering reads of a rule: direction, family, protocol, destination and source
+/// ports; ICMP filter, remote, local prefix, action, priority, enabled.
+type RuleFields = (
+    (
+        Direction,
+        Option<Family>,
+        Option<u8>,
+        crate::rule::Ports,
+        crate::rule::Ports,
+    ),
+    (
+        crate::rule::IcmpMatch,
+        Remote,
+        Option<ipnet::IpNet>,
+        crate::rule::Action,
+        u8,
+        bool,
+    ),
+);
+
+/// One rule of a [`Snap`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SnapRule {
+    key: crate::key::RuleKey,
+    /// Every field lowering reads (not the id, description or shown form).
+    fields: RuleFields,
+    /// [`crate::order::rank_key`].
+    rank: u32,
+    /// Whether it filters the ICMP type or code.
+    icmp_filter: bool,
+}
+
+impl Snap {
+    fn of(group: &crate::group::Group) -> Snap {
+        let rules = group
+            .rules
+            .iter()
+            .map(|r| SnapRule {
+                key: r.key,
+                fields: (
+                    (
+                        r.direction,
+                        r.family,
+                        r.protocol,
+                        r.dst_ports.clone(),
+                        r.src_ports.clone(),
+                    ),
+                    (r.icmp, r.remote.clone(), r.local, r.action, r.priority, r.enabled),
+                ),
+                rank: crate::order::rank_key(r),
+                icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
+            })
+            .collect();
+        Snap {
+            kind: group.kind,
+            rules,
+        }
+    }
+}
+
+/// `table` (of `groups` for `direction`) with `edits` spliced in one after the other;
+/// `None` when one cannot be.
+fn spliced<A: FamilyAddr>(
+    ctx: &Ctx<'_>,
+    table: &Arc<Table<A>>,
+    groups: &[GroupKey],
+    direction: Direction,
+    limits: BuildLimits,
+    edits: &[lower::Edit<'_>],
+    rank: &dyn Fn(GroupKey, crate::key::RuleKey) -> Option<u32>,
+) -> Option<Arc<Table<A>>> {
+    let mut current = Arc::clone(table);
+    for &edit in edits {
+        let r = lower::splice(
+            ctx,
+            current.lowered(),
+            groups,
+            direction,
+            limits.max_entries,
+            edit,
+            rank,
+        );
+        let Some((lowered, changes)) = r.ok()? else {
+            continue;
+        };
+        let fp = table::fingerprint(&lowered);
+        current = Arc::new(current.spliced(lowered, changes, fp).ok()?);
+    }
+    Some(current)
 }
 
 /// Packets per chunk of a batch.

@@ -6,13 +6,20 @@
 //! a packet is classified by the variant of its remote address's identity. A new member
 //! whose identity exists changes nothing here.
 //!
-//! A rule added or removed does not rebuild the classifiers: [`Table::patched`] keeps them
-//! and lays an overlay over each lane, the entries inserted and the range of entries
-//! removed since they were built (one contiguous change against the built list: its common
-//! prefix and suffix with the new list stay in the classifier). The first match is the
-//! classifier's when it lies before the change, else the first inserted entry that
-//! matches, else the classifier's (past a removed entry, the first kept entry after the
-//! change that matches, scanned). Past [`MAX_OVERLAY`] entries the variant is rebuilt.
+//! A rule added or removed does not rebuild the classifiers: [`Table::spliced`] (the
+//! rule's entries lowered alone and put in place, see [`super::lower::splice`]) or
+//! [`Table::patched`] (the lists compared) keeps them and lays an overlay over each lane,
+//! the entries inserted and the range of entries removed since they were built (one
+//! contiguous change against the built list: its common prefix and suffix with the new list
+//! stay in the classifier). The first match is the classifier's when it lies before the
+//! change, else the first inserted entry that matches, else the classifier's (past a
+//! removed entry, the first kept entry after the change that matches, scanned). Past
+//! [`MAX_OVERLAY`] entries the variant is rebuilt.
+//!
+//! Refreshes leave classifier builds for later where they can: a new variant is derived
+//! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
+//! variants hold their entries in overlays over empty classifiers. [`Table::compact`]
+//! builds them, off the read path.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -20,7 +27,7 @@ use std::sync::Arc;
 
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
-use super::lower::{port_class, Lowered, Part, ICMP_PROTOCOLS};
+use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
 use crate::decision::Decision;
 use crate::group::GroupKey;
 use crate::packet::Packet;
@@ -61,9 +68,9 @@ struct Overlay<A: Addr> {
     end: u32,
     /// The entries that replace `start..end`, with their decisions, in order.
     inserted: Box<[(Entry<A>, Decision)]>,
-    /// The built entries from `end` on (only when `start < end`: to find the first kept
-    /// match after a removed one).
-    suffix: Box<[Entry<A>]>,
+    /// The built entries (only when `start < end`: to find the first kept match after a
+    /// removed one, from `end` on); shared by the overlays of a lane until it is rebuilt.
+    suffix: Arc<[Entry<A>]>,
 }
 
 impl<A: Addr> Overlay<A> {
@@ -84,6 +91,8 @@ impl<A: Addr> Overlay<A> {
             // A removed entry was the first match: the next kept one after the change.
             Some(_) => self
                 .suffix
+                .get(self.end as usize..)
+                .unwrap_or_default()
                 .iter()
                 .position(|e| e.matches(key))
                 .and_then(|j| built(self.end + j as u32)),
@@ -109,11 +118,112 @@ pub(crate) struct Variant<A: Addr> {
     built: Arc<Lowered<A>>,
     /// Per lane, when it changed since it was built.
     overlay: [Option<Arc<Overlay<A>>>; 3],
+    /// The referenced groups `built` was filtered by for the classifiers (another
+    /// variant's when this one was derived from it, [`Variant::derived`]).
+    built_mask: Arc<[GroupKey]>,
 }
 
 impl<A: Addr> Variant<A> {
-    fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
+    /// The variant without classifiers when every lane has at most [`MAX_OVERLAY`]
+    /// entries: each lane's entries in its overlay (over an empty classifier), for
+    /// [`Table::compact`] to build later; else built.
+    fn deferred(
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
         let parts = lowered.variant(mask);
+        if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
+            return Variant::of_parts(lowered, &parts, mask);
+        }
+        let empty = Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
+        };
+        let overlay = parts.map(|p| {
+            (!p.entries.is_empty()).then(|| {
+                Arc::new(Overlay {
+                    start: 0,
+                    end: 0,
+                    inserted: p.entries.into_iter().zip(p.decisions).collect(),
+                    suffix: Arc::from([]),
+                })
+            })
+        });
+        Ok(Variant {
+            subs: Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]),
+            built: Arc::new(lowered.emptied()),
+            overlay,
+            built_mask: mask.into(),
+        })
+    }
+
+    /// The variant for `mask` of the table whose lists are `lowered`, from this one (of
+    /// the same table, for a subset of `mask`): this variant's classifiers under overlays
+    /// that hold what differs (the entries for the members of the groups `mask` adds: an
+    /// ECS group's intra-group entries, ahead of the rules). `None` when that passes
+    /// [`MAX_OVERLAY`].
+    fn derived(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
+        let parts = lowered.variant(mask);
+        let mut next = self.clone();
+        for (lane, new) in parts.iter().enumerate() {
+            let current = next.current(lane);
+            let n = new.entries.len();
+            let same = |i: usize, j: usize| current[i] == (new.entries[j], new.decisions[j]);
+            let mut a = 0;
+            while a < current.len() && a < n && same(a, a) {
+                a += 1;
+            }
+            let mut tail = 0;
+            while tail < current.len() - a && tail < n - a && same(current.len() - 1 - tail, n - 1 - tail) {
+                tail += 1;
+            }
+            let (b, new_end) = (current.len() - tail, n - tail);
+            if a == b && a == new_end {
+                continue;
+            }
+            let inserted: Vec<(Entry<A>, Decision)> =
+                (a..new_end).map(|j| (new.entries[j], new.decisions[j])).collect();
+            next = next.overlaid(lane, (a, b), inserted)?;
+        }
+        Some(next)
+    }
+
+    /// The list lane `lane` answers for: the built list as the overlay changes it.
+    fn current(&self, lane: usize) -> Vec<(Entry<A>, Decision)> {
+        let decisions = &self.subs[lane].decisions;
+        let built: Vec<(Entry<A>, Decision)> = self
+            .built_entries(lane, 0..decisions.len())
+            .into_iter()
+            .zip(decisions.iter().copied())
+            .collect();
+        match self.overlay[lane].as_deref() {
+            None => built,
+            Some(o) => {
+                let (s, e) = (o.start as usize, o.end as usize);
+                let mut out = built.get(..s).unwrap_or_default().to_vec();
+                out.extend_from_slice(&o.inserted);
+                out.extend_from_slice(built.get(e..).unwrap_or_default());
+                out
+            }
+        }
+    }
+
+    /// Whether some lane answers from an overlay.
+    fn overlaid_lanes(&self) -> bool {
+        self.overlay.iter().any(Option::is_some)
+    }
+
+    fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
+        Variant::of_parts(lowered, &lowered.variant(mask), mask)
+    }
+
+    /// The variant whose lists (`lowered` for its mask) are `parts`, built.
+    fn of_parts(
+        lowered: &Arc<Lowered<A>>,
+        parts: &[Part<A>; 3],
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
         Ok(Variant {
             subs: Arc::new([
                 Sub::build(&parts[0])?,
@@ -122,6 +232,7 @@ impl<A: Addr> Variant<A> {
             ]),
             built: Arc::clone(lowered),
             overlay: [None, None, None],
+            built_mask: mask.into(),
         })
     }
 
@@ -132,7 +243,7 @@ impl<A: Addr> Variant<A> {
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
     ) -> Result<Variant<A>, classifier::CapacityError> {
-        let old = self.built.variant(mask);
+        let old = self.built.variant(&self.built_mask);
         let new = lowered.variant(mask);
         let mut overlay: [Option<Arc<Overlay<A>>>; 3] = [None, None, None];
         for lane in 0..3 {
@@ -165,9 +276,9 @@ impl<A: Addr> Variant<A> {
                     .zip(n.decisions[start..new_end].iter().copied())
                     .collect(),
                 suffix: if start < end {
-                    b.entries[end..].into()
+                    b.entries[..].into()
                 } else {
-                    Box::default()
+                    Arc::from([])
                 },
             }));
         }
@@ -175,6 +286,115 @@ impl<A: Addr> Variant<A> {
             subs: Arc::clone(&self.subs),
             built: Arc::clone(&self.built),
             overlay,
+            built_mask: Arc::clone(&self.built_mask),
+        })
+    }
+
+    /// The entries of lane `lane` of the list this variant was built from (the
+    /// classifier's entries, in order) at `range`.
+    fn built_entries(&self, lane: usize, range: std::ops::Range<usize>) -> Vec<Entry<A>> {
+        let mask = &self.built_mask;
+        let part = match lane {
+            0 => &self.built.main,
+            l => &self.built.icmp[l - 1].part,
+        };
+        part.entries
+            .iter()
+            .zip(&part.tags)
+            .filter(|(_, t)| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
+            .map(|(e, _)| *e)
+            .skip(range.start)
+            .take(range.len())
+            .collect()
+    }
+
+    /// This variant with entries `a..b` of lane `lane`'s current list (the built list as
+    /// the overlay changes it) replaced by `new`: the lane's overlay widened to cover both
+    /// changes (and trimmed of what the built list already holds, so a rule added and
+    /// removed again leaves no overlay). `None` when the overlay would pass
+    /// [`MAX_OVERLAY`]: the variant is to be rebuilt.
+    fn overlaid(
+        &self,
+        lane: usize,
+        (a, b): (usize, usize),
+        new: Vec<(Entry<A>, Decision)>,
+    ) -> Option<Variant<A>> {
+        let decisions = &self.subs[lane].decisions;
+        let current = self.overlay[lane].as_deref();
+        let (s, e, ins): (usize, usize, &[(Entry<A>, Decision)]) = match current {
+            Some(o) => (o.start as usize, o.end as usize, &o.inserted),
+            None => (a, a, &[]),
+        };
+        let m = ins.len();
+        let (lo, hi) = (a.min(s), b.max(s + m));
+        // `hi` in the built list's places (at or past the overlay's end).
+        let hi_b = (hi + e).checked_sub(s + m)?;
+        if hi_b < lo || hi_b - lo > 4 * MAX_OVERLAY || (a - lo) + new.len() + (hi - b) > 4 * MAX_OVERLAY {
+            return None;
+        }
+        // The built entries lo..hi_b, with their decisions.
+        let full = current.filter(|o| !o.suffix.is_empty());
+        let span: Vec<Entry<A>> = match full {
+            Some(o) => o.suffix.get(lo..hi_b)?.to_vec(),
+            None => self.built_entries(lane, lo..hi_b),
+        };
+        if span.len() != hi_b - lo || decisions.len() < hi_b {
+            return None;
+        }
+        let built = |i: usize| (span[i - lo], decisions[i]);
+        // The current list at `i` (lo <= i < hi, outside a..b).
+        let at = |i: usize| {
+            if i < s {
+                built(i)
+            } else if i < s + m {
+                ins[i - s]
+            } else {
+                built(i + e - s - m)
+            }
+        };
+        let mut inserted: Vec<(Entry<A>, Decision)> = (lo..a).map(at).collect();
+        inserted.extend(new);
+        inserted.extend((b..hi).map(at));
+        // What the built list holds at either end is no change.
+        let (mut start, mut end) = (lo, hi_b);
+        let mut first = 0;
+        while first < inserted.len() && start < end && inserted[first] == built(start) {
+            first += 1;
+            start += 1;
+        }
+        let mut last = inserted.len();
+        while last > first && end > start && inserted[last - 1] == built(end - 1) {
+            last -= 1;
+            end -= 1;
+        }
+        let inserted = &inserted[first..last];
+        if end - start > MAX_OVERLAY || inserted.len() > MAX_OVERLAY {
+            return None;
+        }
+        let mut overlay = self.overlay.clone();
+        overlay[lane] = if start == end && inserted.is_empty() {
+            None
+        } else {
+            let suffix: Arc<[Entry<A>]> = if start == end {
+                Arc::from([])
+            } else {
+                match full {
+                    Some(o) => Arc::clone(&o.suffix),
+                    None => self.built_entries(lane, 0..decisions.len()).into(),
+                }
+            };
+            Some(Arc::new(Overlay {
+                start: start as u32,
+                end: end as u32,
+                inserted: inserted.into(),
+                suffix,
+            }))
+        };
+        Some(Variant {
+            subs: Arc::clone(&self.subs),
+            built: Arc::clone(&self.built),
+            overlay,
+            built_mask: Arc::clone(&self.built_mask),
         })
     }
 
@@ -233,23 +453,41 @@ pub(crate) struct Table<A: Addr> {
 }
 
 /// The fingerprint of a lowered table.
+///
+/// The lanes, port classes and fallback are hashed; the entries are summed from their
+/// hashes ([`super::lower::entry_hash`], kept in [`Lowered::sum`]), so that a table
+/// spliced one rule at a time gets the fingerprint of the same table lowered in full.
+/// The sum holds each entry with its source's order key and its index among the source's
+/// entries, which give the lists' order when the table is [`Lowered::simple`]; otherwise
+/// the lists are hashed in order as well.
 pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
     let mut h = DefaultHasher::new();
-    lowered.hash(&mut h);
-    h.finish()
+    (lowered.lanes, &lowered.icmp[0].classes, &lowered.icmp[1].classes).hash(&mut h);
+    (lowered.fallback, lowered.simple, lowered.cut).hash(&mut h);
+    if !lowered.simple {
+        (&lowered.main, &lowered.icmp[0].part, &lowered.icmp[1].part).hash(&mut h);
+    }
+    h.finish().wrapping_add(lowered.sum)
 }
 
 impl<A: Addr> Table<A> {
     /// Builds the classifiers of a lowered table, with a variant for every identity's
-    /// groups among those the table references.
-    pub(crate) fn build(
+    /// groups among those the table references; with `deferred` the variants of at most
+    /// [`MAX_OVERLAY`] entries per lane without classifiers (their entries in overlays),
+    /// for [`Table::compact`] to build off the read path.
+    pub(crate) fn build_as(
         lowered: Lowered<A>,
         fingerprint: u64,
         identities: &Identities,
+        deferred: bool,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let lowered = Arc::new(lowered);
-        let first = Variant::build(&lowered, &[])?;
+        let first = if deferred {
+            Variant::deferred(&lowered, &[])?
+        } else {
+            Variant::build(&lowered, &[])?
+        };
         let mut table = Table {
             classes: [
                 lowered.icmp[0].classes.clone().into_boxed_slice(),
@@ -266,10 +504,32 @@ impl<A: Addr> Table<A> {
         };
         if !table.refs.is_empty() {
             for (id, groups) in identities.iter() {
-                table.admit(id, groups)?;
+                table.admit_as(id, groups, deferred)?;
             }
         }
         Ok(table)
+    }
+
+    /// Whether some variant answers partly from overlays.
+    pub(crate) fn overlaid(&self) -> bool {
+        self.variants.iter().any(|v| v.overlaid_lanes())
+    }
+
+    /// This table with the classifiers of every variant built from its lists, no overlay
+    /// left (the same answers).
+    pub(crate) fn compact(&self) -> Result<Table<A>, classifier::CapacityError> {
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            variants.push(if v.overlaid_lanes() {
+                Arc::new(Variant::build(&self.lowered, mask)?)
+            } else {
+                Arc::clone(v)
+            });
+        }
+        Ok(Table {
+            variants,
+            ..self.clone()
+        })
     }
 
     /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
@@ -303,6 +563,75 @@ impl<A: Addr> Table<A> {
         }))
     }
 
+    /// This table changed to `lowered` (of fingerprint `fingerprint`), which differs from
+    /// the table's lists by one contiguous change per list, `changes` (from
+    /// [`super::lower::splice`]): each variant's lanes take the change in their overlays,
+    /// or are rebuilt past [`MAX_OVERLAY`]. The referenced groups, lanes and port classes
+    /// are the table's.
+    pub(crate) fn spliced(
+        &self,
+        lowered: Lowered<A>,
+        changes: [Splice; 3],
+        fingerprint: u64,
+    ) -> Result<Table<A>, classifier::CapacityError> {
+        let lowered = Arc::new(lowered);
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (v, mask) in self.variants.iter().zip(&self.masks) {
+            let pass = |t: &Option<GroupKey>| t.is_none_or(|g| mask.binary_search(&g).is_ok());
+            let mut next: Option<Variant<A>> = None;
+            for (lane, change) in changes.iter().enumerate() {
+                let Some((a, b, n)) = *change else { continue };
+                let (old, new) = match lane {
+                    0 => (&self.lowered.main, &lowered.main),
+                    i => (&self.lowered.icmp[i - 1].part, &lowered.icmp[i - 1].part),
+                };
+                let av = old.tags[..a].iter().filter(|t| pass(t)).count();
+                let bv = av + old.tags[a..b].iter().filter(|t| pass(t)).count();
+                let ins: Vec<(Entry<A>, Decision)> = (a..a + n)
+                    .filter(|&i| pass(&new.tags[i]))
+                    .map(|i| (new.entries[i], new.decisions[i]))
+                    .collect();
+                if av == bv && ins.is_empty() {
+                    continue;
+                }
+                let current = next.as_ref().unwrap_or(v);
+                match current.overlaid(lane, (av, bv), ins) {
+                    Some(o) => next = Some(o),
+                    None => {
+                        next = Some(Variant::build(&lowered, mask)?);
+                        break;
+                    }
+                }
+            }
+            variants.push(match next {
+                Some(n) => Arc::new(n),
+                None => Arc::clone(v),
+            });
+        }
+        Ok(Table {
+            lowered: Arc::clone(&lowered),
+            refs: self.refs.clone(),
+            variants,
+            masks: self.masks.clone(),
+            by_identity: self.by_identity.clone(),
+            classes: self.classes.clone(),
+            lanes: self.lanes,
+            fallback: lowered.fallback,
+            fingerprint,
+        })
+    }
+
+    /// The variants, for tests.
+    #[cfg(test)]
+    pub(crate) fn variant_list(&self) -> &[Arc<Variant<A>>] {
+        &self.variants
+    }
+
+    /// The lowered lists the table answers for.
+    pub(crate) fn lowered(&self) -> &Lowered<A> {
+        &self.lowered
+    }
+
     /// Whether the table's answer depends on the remote address's identity.
     #[inline]
     pub(crate) fn has_refs(&self) -> bool {
@@ -315,11 +644,13 @@ impl<A: Addr> Table<A> {
     }
 
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
-    /// referenced groups, building that variant when no identity had them before.
-    pub(crate) fn admit(
+    /// referenced groups, building that variant when no identity had them before (as
+    /// [`Table::build_as`] does with `deferred`).
+    pub(crate) fn admit_as(
         &mut self,
         id: IdentityId,
         groups: &[GroupKey],
+        deferred: bool,
     ) -> Result<(), classifier::CapacityError> {
         let mask = project(groups, &self.refs);
         let at = id as usize;
@@ -332,7 +663,19 @@ impl<A: Addr> Table<A> {
         let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
             Some(v) => v,
             None => {
-                let built = Variant::build(&self.lowered, &mask)?;
+                let built = if deferred {
+                    // From the variant of the most groups among these: its classifiers
+                    // under an overlay of what the others add, when that is small.
+                    let base = (0..self.masks.len())
+                        .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
+                        .max_by_key(|&v| self.masks[v].len());
+                    match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
+                        Some(derived) => derived,
+                        None => Variant::deferred(&self.lowered, &mask)?,
+                    }
+                } else {
+                    Variant::build(&self.lowered, &mask)?
+                };
                 self.variants.push(Arc::new(built));
                 self.masks.push(mask.into());
                 self.variants.len() - 1

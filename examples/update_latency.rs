@@ -1,0 +1,291 @@
+//! Latency of the compiled engine's updates, one change at a time, with medians and 99th
+//! percentiles (criterion's `update/` and `churn/` groups give medians only).
+//!
+//! The endpoint `web` carries 10 ECS groups of 100 rules (999 in all; 60 ingress and 40
+//! egress each, as `benches/evaluate.rs`), one ingress rule of group 0 names the members
+//! of `fleet` (`FLEET` endpoints with an IPv4 and an IPv6 address). Measured:
+//! - `rule add` / `rule remove`: one rule (random group of `web`, priority, protocol,
+//!   ports, direction, family) added, then removed again: `Engine::refresh` with
+//!   `Update::Group` after the cloud changed (the provider call itself is not timed);
+//! - `new combination`: an endpoint joins `fleet` and a set of `web`'s groups that no
+//!   endpoint had yet (`Update::Endpoint`): one group (the bench's case, reported apart),
+//!   then two and three.
+//!
+//! ```sh
+//! cargo run --release --no-default-features --example update_latency -- 10000 5000
+//! ```
+//!
+//! Arguments: rule changes (default 10,000), fleet members (default 5,000), new
+//! combinations (default 200, at most 175). Every 97th change is checked against a fresh
+//! build on sampled packets.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sgeval::compile::{Engine, Update};
+use sgeval::{Cloud, Direction, Packet, Scenario};
+
+/// SplitMix64: the same scenario on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const GROUPS: usize = 10;
+
+/// One random ECS permission: (API, permission).
+fn permission(rng: &mut Rng, egress: bool) -> Value {
+    let v6 = rng.below(10) < 3;
+    let (proto, ported) = match rng.below(20) {
+        0..=11 => ("TCP", true),
+        12..=16 => ("UDP", true),
+        17..=18 if v6 => ("ICMPv6", false),
+        17..=18 => ("ICMP", false),
+        _ => ("ALL", false),
+    };
+    let range = if ported {
+        let lo = 1 + rng.below(60000);
+        format!("{lo}/{}", lo + rng.below(2000))
+    } else {
+        "-1/-1".into()
+    };
+    let net = if v6 {
+        format!("fd00:{:x}:{:x}::/48", rng.below(0xffff), rng.below(0xffff))
+    } else {
+        let len = 8 + rng.below(25);
+        let addr = Ipv4Addr::from(rng.next() as u32);
+        let net = ipnet::Ipv4Net::new(addr, len as u8).expect("len").trunc();
+        net.to_string()
+    };
+    let field = match (egress, v6) {
+        (false, false) => "SourceCidrIp",
+        (false, true) => "Ipv6SourceCidrIp",
+        (true, false) => "DestCidrIp",
+        (true, true) => "Ipv6DestCidrIp",
+    };
+    json!({"IpProtocol": proto, "PortRange": range, field: net,
+        "Policy": if rng.below(5) == 0 { "drop" } else { "accept" },
+        "Priority": (1 + rng.below(100)).to_string()})
+}
+
+fn authorize(group: usize, egress: bool, perms: Vec<Value>) -> Value {
+    let api = if egress {
+        "AuthorizeSecurityGroupEgress"
+    } else {
+        "AuthorizeSecurityGroup"
+    };
+    json!({"api": api, "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": format!("$g{group}"),
+        "Permissions": perms}})
+}
+
+fn fleet_addrs(i: usize) -> (IpAddr, IpAddr) {
+    let host = (i as u32 + 1).wrapping_mul(0x0005_bd1f) & 0x007f_ffff;
+    let low = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (
+        IpAddr::V4(Ipv4Addr::from(0x0a80_0000 | host)),
+        IpAddr::V6(Ipv6Addr::from((0xfd00_000f_u128 << 96) | u128::from(low))),
+    )
+}
+
+/// The base scenario's calls (999 rules on `web`) and its endpoints.
+fn scenario(rng: &mut Rng, fleet: usize) -> (Vec<Value>, Vec<Value>) {
+    let mut calls = vec![json!({"api": "CreateSecurityGroup", "ref": "fleet", "params": {
+        "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "fleet"}})];
+    for g in 0..GROUPS {
+        calls.push(
+            json!({"api": "CreateSecurityGroup", "ref": format!("g{g}"), "params": {
+            "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("g{g}")}}),
+        );
+    }
+    for g in 0..GROUPS {
+        for egress in [false, true] {
+            let count = match (egress, g) {
+                (true, _) => 40,
+                (false, 3) => 59,
+                (false, _) => 60,
+            };
+            let mut perms: Vec<Value> = (0..count).map(|_| permission(rng, egress)).collect();
+            if g == 0 && !egress {
+                perms[0] = json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "accept",
+                    "Priority": "1", "SourceGroupId": "$fleet"});
+            }
+            calls.push(authorize(g, egress, perms));
+        }
+    }
+    let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
+    let mut endpoints = vec![json!({"name": "web", "ips": ["172.16.0.10", "fd00:1::10"], "groups": groups})];
+    for i in 0..fleet {
+        let (a, b) = fleet_addrs(i);
+        endpoints.push(
+            json!({"name": format!("fleet-{i}"), "ips": [a.to_string(), b.to_string()],
+            "groups": ["$fleet"]}),
+        );
+    }
+    (calls, endpoints)
+}
+
+fn build(calls: &[Value], endpoints: &[Value]) -> Cloud {
+    let scenario = json!({"provider": "ecs", "calls": calls, "endpoints": endpoints});
+    let replay = Scenario::from_value(&scenario)
+        .expect("scenario parses")
+        .replay()
+        .expect("scenario replays");
+    assert!(replay.failures().len() <= 3, "{:?}", replay.failures().first());
+    replay.cloud
+}
+
+/// Packets to `web` (both directions use them), some from fleet members.
+fn packets(rng: &mut Rng) -> Vec<Packet> {
+    (0..256)
+        .map(|i| {
+            let src = if i % 4 == 0 {
+                fleet_addrs(rng.below(100) as usize).0
+            } else {
+                IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+            };
+            let protocol = [6u8, 17, 1, 47][rng.below(4) as usize];
+            Packet {
+                protocol,
+                dst_port: if rng.below(2) == 0 { 22 } else { rng.next() as u16 },
+                src_port: rng.next() as u16,
+                ..Packet::tcp(src, "172.16.0.10".parse().expect("ip"), 0)
+            }
+        })
+        .collect()
+}
+
+fn check(engine: &Engine, cloud: &Cloud, packets: &[Packet]) {
+    let fresh = Engine::build(cloud).expect("fresh build");
+    let web = cloud.endpoint_by_name("web").expect("web");
+    for p in packets {
+        for d in [Direction::Ingress, Direction::Egress] {
+            let mut q = *p;
+            if d == Direction::Egress {
+                (q.src, q.dst) = (q.dst, q.src);
+            }
+            assert_eq!(
+                engine.evaluate(web, d, &q),
+                fresh.evaluate(web, d, &q),
+                "{d} {q:?}"
+            );
+        }
+    }
+}
+
+fn report(what: &str, times: &mut [Duration]) {
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    println!(
+        "{what:>16}: {} changes, median {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+        times.len(),
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.9).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+        times[times.len() - 1].as_secs_f64() * 1e6
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let changes: usize = args.next().map_or(10_000, |a| a.parse().expect("changes"));
+    let fleet: usize = args.next().map_or(5_000, |a| a.parse().expect("fleet members"));
+    let most: usize = args.next().map_or(200, |a| a.parse().expect("new combinations"));
+    let mut rng = Rng(7);
+    let (calls, endpoints) = scenario(&mut rng, fleet);
+    let base = build(&calls, &endpoints);
+    // Clouds with one rule more each: the rules that come and go.
+    let variants: Vec<(Cloud, Update)> = (0..32)
+        .map(|_| {
+            let g = rng.below(GROUPS as u64) as usize;
+            let egress = rng.below(3) == 0;
+            let mut calls = calls.clone();
+            calls.push(authorize(g, egress, vec![permission(&mut rng, egress)]));
+            let cloud = build(&calls, &endpoints);
+            let web = cloud.endpoint_by_name("web").expect("web");
+            let key = cloud.endpoint(web).expect("web").groups[g];
+            (cloud, Update::Group(key))
+        })
+        .collect();
+    let sample = packets(&mut rng);
+    let mut engine = Engine::build(&base).expect("engine builds");
+    let (mut adds, mut removes) = (Vec::new(), Vec::new());
+    for i in 0..changes / 2 {
+        let (cloud, update) = &variants[rng.below(variants.len() as u64) as usize];
+        let t = Instant::now();
+        engine.refresh(cloud, *update).expect("add");
+        adds.push(t.elapsed());
+        if i % 97 == 0 {
+            check(&engine, cloud, &sample);
+        }
+        let t = Instant::now();
+        engine.refresh(&base, *update).expect("remove");
+        removes.push(t.elapsed());
+        if i % 97 == 50 {
+            check(&engine, &base, &sample);
+        }
+    }
+    check(&engine, &base, &sample);
+    // New combinations: `fleet` and a set of web's groups no endpoint has.
+    let mut cloud = base.clone();
+    let ids: Vec<String> = cloud
+        .endpoint(cloud.endpoint_by_name("web").expect("web"))
+        .expect("web")
+        .groups
+        .iter()
+        .map(|&g| cloud.group(g).expect("group").id.clone())
+        .collect();
+    let fleet_id = {
+        let member = cloud.endpoint_by_name("fleet-0").expect("fleet-0");
+        let g = cloud.endpoint(member).expect("member").groups[0];
+        cloud.group(g).expect("fleet").id.clone()
+    };
+    let mut combos = Vec::new();
+    let mut singles = Vec::new();
+    // `fleet` with one of web's groups (the shape of the bench's new combination), then
+    // with two, then three.
+    let mut masks: Vec<u32> = (1u32..(1 << GROUPS)).filter(|m| m.count_ones() <= 3).collect();
+    masks.sort_by_key(|m| m.count_ones());
+    for mask in masks {
+        if combos.len() >= most {
+            break;
+        }
+        let mut groups = vec![fleet_id.clone()];
+        groups.extend((0..GROUPS).filter(|g| mask >> g & 1 == 1).map(|g| ids[g].clone()));
+        let n = combos.len();
+        let ips = [
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2 + (n / 250) as u8, (n % 250) as u8 + 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0xe, 0, 0, 0, 0, 0, n as u16 + 1)),
+        ];
+        let key = cloud
+            .attach(&format!("combo-{n}"), &ips, &groups)
+            .expect("attach");
+        let t = Instant::now();
+        engine.refresh(&cloud, Update::Endpoint(key)).expect("join");
+        combos.push(t.elapsed());
+        if mask.count_ones() == 1 {
+            singles.push(t.elapsed());
+        }
+    }
+    check(&engine, &cloud, &sample);
+    if !adds.is_empty() {
+        report("rule add", &mut adds);
+        report("rule remove", &mut removes);
+        let mut both: Vec<Duration> = adds.iter().chain(&removes).copied().collect();
+        report("rule add/remove", &mut both);
+    }
+    if !combos.is_empty() {
+        report("new combination", &mut combos);
+        report("  fleet + 1 group", &mut singles);
+    }
+}
