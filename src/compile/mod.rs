@@ -645,6 +645,17 @@ impl Engine {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
         }
+        if !matches!(update, Update::Endpoint(_)) && self.slots.len() < cloud.endpoints().len() {
+            // The cloud gained endpoints the engine has not seen: take them in first (their
+            // identities taught to the tables as they are), then the change, so that the
+            // tables the change recompiles start from ones that know every identity. Both
+            // on a copy, so that a failure leaves the engine unchanged.
+            let mut next = self.clone();
+            next.refresh(cloud, Update::Endpoint(EndpointKey::new(self.slots.len() as u32)))?;
+            next.refresh(cloud, update)?;
+            *self = next;
+            return Ok(());
+        }
         // One group's rules changed, no endpoint came or went: splice the rules that
         // changed into the tables (falls through when it cannot).
         if let Update::Group(g) = update {
