@@ -158,6 +158,32 @@ pub struct BatchColumns<'a> {
     status: Option<Parsed<'a, Status>>,
     action: Option<Parsed<'a, Logged>>,
     direction: Option<Parsed<'a, Direction>>,
+    /// Per numeric field, its integer column's values as `u64`, when it has no null and no
+    /// negative value (read in one pass; rows are then read without dispatch on the type).
+    nums: [Option<Vec<u64>>; 13],
+}
+
+/// An integer column's values as `u64`, when none is null or negative.
+fn unsigned(col: Col<'_>) -> Option<Vec<u64>> {
+    macro_rules! all {
+        ($a:expr) => {{
+            if $a.null_count() > 0 {
+                return None;
+            }
+            $a.values().iter().map(|&v| u64::try_from(v).ok()).collect()
+        }};
+    }
+    match col {
+        Col::I8(a) => all!(a),
+        Col::I16(a) => all!(a),
+        Col::I32(a) => all!(a),
+        Col::I64(a) => all!(a),
+        Col::U8(a) => all!(a),
+        Col::U16(a) => all!(a),
+        Col::U32(a) => all!(a),
+        Col::U64(a) => all!(a),
+        _ => None,
+    }
 }
 
 impl<'a> BatchColumns<'a> {
@@ -211,6 +237,16 @@ impl<'a> BatchColumns<'a> {
             direction: Parsed::of(small(cols[Field::Direction as usize]), |t| {
                 record::direction("", t).ok()
             }),
+            nums: Field::ALL.map(|f| match f {
+                Field::Protocol
+                | Field::SrcPort
+                | Field::DstPort
+                | Field::Packets
+                | Field::Bytes
+                | Field::Start
+                | Field::End => unsigned(cols[f as usize]),
+                _ => None,
+            }),
             cols,
             names: Field::ALL.map(|f| map.name(f).to_owned()),
             rows: batch.num_rows(),
@@ -259,14 +295,26 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
+    /// A numeric field's value read ahead (`unsigned`), when it fits `T`.
     #[inline]
-    fn int<T: TryFrom<i128> + std::str::FromStr>(
+    fn num<T: TryFrom<u64>>(&self, field: Field, i: usize) -> Option<T> {
+        self.nums[field as usize]
+            .as_ref()
+            .and_then(|v| v.get(i))
+            .and_then(|&v| T::try_from(v).ok())
+    }
+
+    #[inline]
+    fn int<T: TryFrom<i128> + TryFrom<u64> + std::str::FromStr>(
         &self,
         field: Field,
         i: usize,
         what: &str,
         default: Option<T>,
     ) -> Result<T, FieldError> {
+        if let Some(v) = self.num(field, i) {
+            return Ok(v);
+        }
         match self.cell(field, i) {
             Cell::Null => default.ok_or_else(|| FieldError::new(self.name(field), "", "missing field")),
             Cell::Int(v) => T::try_from(v)
@@ -285,6 +333,9 @@ impl<'a> BatchColumns<'a> {
 
     #[inline]
     fn port(&self, field: Field, i: usize, protocol: u8) -> Result<u16, FieldError> {
+        if let Some(v) = self.num(field, i) {
+            return Ok(v);
+        }
         let what = "a port number 0..=65535";
         match self.cell(field, i) {
             Cell::Text(t) => record::port(self.name(field), record::trim(t), protocol),
