@@ -158,10 +158,21 @@ def _kept(df: Any, replayer: Replayer, keep: Sequence[str] = ()) -> List[Any]:
     ``df``'s order: selecting only them, Spark's Parquet and CSV readers decode nothing
     else, and the Arrow batches sent to Python carry nothing else."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import DecimalType
 
     wanted = set(replayer._native.column_names) | set(keep)
-    # Quoted: a name with a dot is a column, not a field of a struct.
-    return [F.col("`" + c.replace("`", "``") + "`") for c in df.columns if c in wanted]
+    kept = []
+    for field in df.schema.fields:
+        if field.name not in wanted:
+            continue
+        # Quoted: a name with a dot is a column, not a field of a struct.
+        col = F.col("`" + field.name.replace("`", "``") + "`")
+        if isinstance(field.dataType, DecimalType) and field.dataType.scale == 0:
+            # Spark reads Parquet's unsigned 64-bit integers (packets, bytes, times) as
+            # DECIMAL(20,0); as text they reach the replay exactly, as numbers it reads.
+            col = col.cast("string").alias(field.name)
+        kept.append(col)
+    return kept
 
 
 def _finish(
