@@ -153,6 +153,28 @@ def evaluate_dataframe(
     return df.mapInArrow(functools.partial(evaluate_partition, config, skip_bad), StructType(fields))
 
 
+def _kept(df: Any, replayer: Replayer, keep: Sequence[str] = ()) -> List[Any]:
+    """The columns of ``df`` a replay reads (the mapped fields present, and ``keep``), in
+    ``df``'s order: selecting only them, Spark's Parquet and CSV readers decode nothing
+    else, and the Arrow batches sent to Python carry nothing else."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DecimalType
+
+    wanted = set(replayer._native.column_names) | set(keep)
+    kept = []
+    for field in df.schema.fields:
+        if field.name not in wanted:
+            continue
+        # Quoted: a name with a dot is a column, not a field of a struct.
+        col = F.col("`" + field.name.replace("`", "``") + "`")
+        if isinstance(field.dataType, DecimalType) and field.dataType.scale == 0:
+            # Spark reads Parquet's unsigned 64-bit integers (packets, bytes, times) as
+            # DECIMAL(20,0); as text they reach the replay exactly, as numbers it reads.
+            col = col.cast("string").alias(field.name)
+        kept.append(col)
+    return kept
+
+
 def _finish(
     replayer: Replayer,
     accumulators: Any,
@@ -206,6 +228,7 @@ def replay_dataframe(
     replayer = _replayer(scenario, against, columns, state_capacity)
     if lines is None:
         replayer._native.check_columns(list(df.columns))
+        df = df.select(*_kept(df, replayer, [file_column] if file_column else []))
     config = df.sparkSession.sparkContext.broadcast(_config(replayer))
     accumulators = df.mapInArrow(
         functools.partial(accumulate_partition, config, lines, file_column, line_column),
@@ -310,7 +333,9 @@ def replay_files(
                 replayer._native.check_columns(list(df.columns))
             except ReplayError as e:
                 raise ReplayError(f"`{paths[0]}`: {e}") from None
-        df = df.select("*", F.col("_metadata.file_path").alias(FILE_COLUMN))
+        # Only the columns read are decoded (Parquet and CSV prune the others) and shipped.
+        kept = _kept(df, replayer) if lines is None else [F.col("value")]
+        df = df.select(*kept, F.col("_metadata.file_path").alias(FILE_COLUMN))
         frames.append(
             df.mapInArrow(
                 functools.partial(accumulate_partition, config, lines, FILE_COLUMN, "value"),

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sgeval::replay::alibaba::JsonRow;
 use sgeval::replay::batch::{evaluate_record_batch, judge_columns, BatchColumns};
 use sgeval::replay::table::Positions;
-use sgeval::replay::{alibaba, huawei, Accumulator, BadRow, ColumnMap, Location, Options, Replayer};
+use sgeval::replay::{alibaba, huawei, Accumulator, BadRow, ColumnMap, Field, Location, Options, Replayer};
 use sgeval::Cloud;
 
 use crate::cloud::load_scenario;
@@ -168,6 +168,16 @@ impl NativeReplayer {
             .resolve(names.iter().map(String::as_str))
             .map(|_| ())
             .map_err(|e| field_error::<ReplayError>("columns", e.to_string()))
+    }
+
+    /// The column name of every field, as the column map gives them (what a job needs to
+    /// read of a table; other columns can be left unread).
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        Field::ALL
+            .iter()
+            .map(|&f| self.columns.name(f).to_owned())
+            .collect()
     }
 
     /// Whether a second configuration is replayed against.

@@ -24,8 +24,10 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema};
 
 use crate::flow;
+use crate::group::EndpointKey;
+use crate::rule::Direction;
 
-use super::record::{self, BadRow, FieldError, FlowRecord, Location, Row, Status};
+use super::record::{self, BadRow, FieldError, FlowRecord, Location, Logged, Row, Status};
 use super::table::{ColumnError, ColumnMap, Field};
 use super::{Accumulator, Outcome, Replayer};
 
@@ -44,6 +46,9 @@ enum Col<'a> {
     U16(&'a arrow_array::UInt16Array),
     U32(&'a arrow_array::UInt32Array),
     U64(&'a arrow_array::UInt64Array),
+    /// Strings as a dictionary (Parquet's encoding of repeated strings, kept as it is):
+    /// the keys, and the values they index.
+    Dict(&'a arrow_array::Int32Array, &'a arrow_array::StringArray),
 }
 
 /// A value of a column at a row.
@@ -67,6 +72,10 @@ impl<'a> Col<'a> {
             DataType::UInt16 => Col::U16(array.as_primitive::<UInt16Type>()),
             DataType::UInt32 => Col::U32(array.as_primitive::<UInt32Type>()),
             DataType::UInt64 => Col::U64(array.as_primitive::<UInt64Type>()),
+            DataType::Dictionary(key, value) if **key == DataType::Int32 && **value == DataType::Utf8 => {
+                let dict = array.as_dictionary::<Int32Type>();
+                Col::Dict(dict.keys(), dict.values().as_string::<i32>())
+            }
             _ => return None,
         })
     }
@@ -95,7 +104,49 @@ impl<'a> Col<'a> {
             Col::U16(a) => get!(a, |v| Cell::Int(i128::from(v))),
             Col::U32(a) => get!(a, |v| Cell::Int(i128::from(v))),
             Col::U64(a) => get!(a, |v| Cell::Int(i128::from(v))),
+            Col::Dict(keys, values) => match usize::try_from(keys.value(i)) {
+                Ok(k) if !keys.is_null(i) && k < values.len() && !values.is_null(k) => {
+                    Cell::Text(values.value(k))
+                }
+                _ => Cell::Null,
+            },
         }
+    }
+}
+
+/// A dictionary column's values read once: per value, the field it holds (`None` when it
+/// does not hold one; such rows are read one by one, for their error).
+struct Parsed<'a, T> {
+    keys: &'a arrow_array::Int32Array,
+    values: Vec<Option<T>>,
+}
+
+impl<'a, T: Copy> Parsed<'a, T> {
+    /// Reads each value of `col`'s dictionary with `read`, when `col` is a dictionary.
+    fn of(col: Col<'a>, read: impl Fn(&str) -> Option<T>) -> Option<Parsed<'a, T>> {
+        match col {
+            Col::Dict(keys, values) => Some(Parsed {
+                keys,
+                values: (0..values.len())
+                    .map(|k| {
+                        (!values.is_null(k))
+                            .then(|| read(record::trim(values.value(k))))
+                            .flatten()
+                    })
+                    .collect(),
+            }),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> Option<T> {
+        if self.keys.is_null(i) {
+            return None;
+        }
+        usize::try_from(self.keys.value(i))
+            .ok()
+            .and_then(|k| self.values.get(k).copied().flatten())
     }
 }
 
@@ -104,6 +155,35 @@ pub struct BatchColumns<'a> {
     cols: [Col<'a>; 13],
     names: [String; 13],
     rows: usize,
+    status: Option<Parsed<'a, Status>>,
+    action: Option<Parsed<'a, Logged>>,
+    direction: Option<Parsed<'a, Direction>>,
+    /// Per numeric field, its integer column's values as `u64`, when it has no null and no
+    /// negative value (read in one pass; rows are then read without dispatch on the type).
+    nums: [Option<Vec<u64>>; 13],
+}
+
+/// An integer column's values as `u64`, when none is null or negative.
+fn unsigned(col: Col<'_>) -> Option<Vec<u64>> {
+    macro_rules! all {
+        ($a:expr) => {{
+            if $a.null_count() > 0 {
+                return None;
+            }
+            $a.values().iter().map(|&v| u64::try_from(v).ok()).collect()
+        }};
+    }
+    match col {
+        Col::I8(a) => all!(a),
+        Col::I16(a) => all!(a),
+        Col::I32(a) => all!(a),
+        Col::I64(a) => all!(a),
+        Col::U8(a) => all!(a),
+        Col::U16(a) => all!(a),
+        Col::U32(a) => all!(a),
+        Col::U64(a) => all!(a),
+        _ => None,
+    }
 }
 
 impl<'a> BatchColumns<'a> {
@@ -144,7 +224,29 @@ impl<'a> BatchColumns<'a> {
                 Err(_) => {}
             }
         }
+        let small = |c: Col<'a>| match c {
+            // Read a dictionary's values ahead only when there are fewer than rows.
+            Col::Dict(_, values) if values.len() <= batch.num_rows().max(64) => c,
+            _ => Col::Absent,
+        };
         Ok(BatchColumns {
+            status: Parsed::of(small(cols[Field::Status as usize]), |t| {
+                record::status("", t).ok()
+            }),
+            action: Parsed::of(small(cols[Field::Action as usize]), Logged::parse),
+            direction: Parsed::of(small(cols[Field::Direction as usize]), |t| {
+                record::direction("", t).ok()
+            }),
+            nums: Field::ALL.map(|f| match f {
+                Field::Protocol
+                | Field::SrcPort
+                | Field::DstPort
+                | Field::Packets
+                | Field::Bytes
+                | Field::Start
+                | Field::End => unsigned(cols[f as usize]),
+                _ => None,
+            }),
             cols,
             names: Field::ALL.map(|f| map.name(f).to_owned()),
             rows: batch.num_rows(),
@@ -159,6 +261,15 @@ impl<'a> BatchColumns<'a> {
     /// Whether the batch has no rows.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
+    }
+
+    /// The interface column's dictionary, when it is one: its values, and per row the key
+    /// (placement is then looked up once per value, not per row).
+    fn interface_dict(&self) -> Option<(&'a arrow_array::Int32Array, &'a arrow_array::StringArray)> {
+        match self.cols[Field::Interface as usize] {
+            Col::Dict(keys, values) => Some((keys, values)),
+            _ => None,
+        }
     }
 
     #[inline]
@@ -184,14 +295,26 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
+    /// A numeric field's value read ahead (`unsigned`), when it fits `T`.
     #[inline]
-    fn int<T: TryFrom<i128> + std::str::FromStr>(
+    fn num<T: TryFrom<u64>>(&self, field: Field, i: usize) -> Option<T> {
+        self.nums[field as usize]
+            .as_ref()
+            .and_then(|v| v.get(i))
+            .and_then(|&v| T::try_from(v).ok())
+    }
+
+    #[inline]
+    fn int<T: TryFrom<i128> + TryFrom<u64> + std::str::FromStr>(
         &self,
         field: Field,
         i: usize,
         what: &str,
         default: Option<T>,
     ) -> Result<T, FieldError> {
+        if let Some(v) = self.num(field, i) {
+            return Ok(v);
+        }
         match self.cell(field, i) {
             Cell::Null => default.ok_or_else(|| FieldError::new(self.name(field), "", "missing field")),
             Cell::Int(v) => T::try_from(v)
@@ -210,10 +333,16 @@ impl<'a> BatchColumns<'a> {
 
     #[inline]
     fn port(&self, field: Field, i: usize, protocol: u8) -> Result<u16, FieldError> {
+        if let Some(v) = self.num(field, i) {
+            return Ok(v);
+        }
+        let what = "a port number 0..=65535";
         match self.cell(field, i) {
             Cell::Text(t) => record::port(self.name(field), record::trim(t), protocol),
+            Cell::Int(v) => u16::try_from(v)
+                .map_err(|_| FieldError::new(self.name(field), &v.to_string(), format!("expected {what}"))),
             Cell::Null if !crate::Protocol(protocol).has_ports() => Ok(0),
-            _ => self.int(field, i, "a port number 0..=65535", None),
+            Cell::Null => Err(FieldError::new(self.name(field), "", "missing field")),
         }
     }
 
@@ -223,17 +352,24 @@ impl<'a> BatchColumns<'a> {
     /// A field that cannot be read, named by its column.
     #[inline]
     pub fn row(&self, i: usize) -> Result<Row<'a>, FieldError> {
-        let status = match self.text(Field::Status, i)? {
-            Some(t) => record::status(self.name(Field::Status), record::trim(t))?,
-            None => Status::Ok,
+        // Dictionary columns give their value read once; others are read here.
+        let status = match self.status.as_ref().and_then(|p| p.get(i)) {
+            Some(s) => s,
+            None => match self.text(Field::Status, i)? {
+                Some(t) => record::status(self.name(Field::Status), record::trim(t))?,
+                None => Status::Ok,
+            },
         };
         if status != Status::Ok {
             return Ok(Row::Status(status));
         }
         let protocol: u8 = self.int(Field::Protocol, i, "an IANA protocol number 0..=255", None)?;
-        let action = match self.text(Field::Action, i)? {
-            Some(t) => record::action(self.name(Field::Action), record::trim(t))?,
-            None => return Err(FieldError::new(self.name(Field::Action), "", "missing field")),
+        let action = match self.action.as_ref().and_then(|p| p.get(i)) {
+            Some(a) => a,
+            None => match self.text(Field::Action, i)? {
+                Some(t) => record::action(self.name(Field::Action), record::trim(t))?,
+                None => return Err(FieldError::new(self.name(Field::Action), "", "missing field")),
+            },
         };
         Ok(Row::Flow(FlowRecord {
             interface: self
@@ -245,9 +381,12 @@ impl<'a> BatchColumns<'a> {
             src_port: self.port(Field::SrcPort, i, protocol)?,
             dst_port: self.port(Field::DstPort, i, protocol)?,
             protocol,
-            direction: match self.text(Field::Direction, i)? {
-                Some(t) => Some(record::direction(self.name(Field::Direction), record::trim(t))?),
-                None => None,
+            direction: match self.direction.as_ref().and_then(|p| p.get(i)) {
+                Some(d) => Some(d),
+                None => match self.text(Field::Direction, i)? {
+                    Some(t) => Some(record::direction(self.name(Field::Direction), record::trim(t))?),
+                    None => None,
+                },
             },
             packets: self.int(Field::Packets, i, "a non-negative integer", Some(0))?,
             bytes: self.int(Field::Bytes, i, "a non-negative integer", Some(0))?,
@@ -283,8 +422,25 @@ pub fn judge_columns(
     skip_bad: bool,
     mut each: impl FnMut(usize, Result<Option<Outcome>, ()>),
 ) -> Result<(), BadRow> {
+    // Per interface dictionary value: its endpoint by name, looked up on first use.
+    let dict = columns
+        .interface_dict()
+        .filter(|(_, values)| values.len() <= columns.len().max(1024));
+    let mut known: Vec<Option<Option<EndpointKey>>> = vec![None; dict.map_or(0, |(_, v)| v.len())];
+    let base = replayer.base().cloud();
     for i in 0..columns.len() {
         match columns.row(i) {
+            Ok(Row::Flow(r)) => {
+                let by_name = match (dict, r.interface) {
+                    (Some((keys, _)), Some(name)) => {
+                        // INVARIANT: a row with an interface has a valid key (`Col::cell`).
+                        let k = keys.value(i) as usize;
+                        Some(*known[k].get_or_insert_with(|| base.endpoint_by_name(name)))
+                    }
+                    _ => None,
+                };
+                each(i, Ok(Some(replayer.judge_flow_named(&r, by_name, acc))));
+            }
             Ok(row) => each(i, Ok(replayer.judge(&row, acc))),
             Err(error) => {
                 let bad = BadRow {

@@ -273,8 +273,25 @@ impl<'c> Replayer<'c> {
 
     /// Judges one record of traffic into `acc`.
     pub fn judge_flow(&self, r: &FlowRecord<'_>, acc: &mut Accumulator) -> Outcome {
+        self.judge_flow_named(r, None, acc)
+    }
+
+    /// [`Replayer::judge_flow`] with the record's interface already looked up by name
+    /// (`by_name`: `Some` of the base cloud's `endpoint_by_name` of `r.interface`), as a
+    /// column of repeated interface ids does once per value.
+    pub(crate) fn judge_flow_named(
+        &self,
+        r: &FlowRecord<'_>,
+        by_name: Option<Option<EndpointKey>>,
+        acc: &mut Accumulator,
+    ) -> Outcome {
         acc.count_record(r);
-        let (endpoint, direction) = match Placer::new(self.base.cloud).place(r) {
+        let placer = Placer::new(self.base.cloud);
+        let placed = match by_name {
+            Some(known) => placer.place_known(r, known),
+            None => placer.place(r),
+        };
+        let (endpoint, direction) = match placed {
             Ok(p) => p,
             Err(why) => {
                 acc.unplaced(why, r);

@@ -76,6 +76,20 @@ impl<'c> Placer<'c> {
     /// Why it cannot be placed.
     pub fn place(&self, record: &FlowRecord<'_>) -> Result<(EndpointKey, Direction), Unplaced> {
         let known = record.interface.and_then(|i| self.cloud.endpoint_by_name(i));
+        self.place_known(record, known)
+    }
+
+    /// [`Placer::place`] with the endpoint the record's interface names already looked up
+    /// (`known`: the cloud's endpoint of that name, `None` without one or without an
+    /// interface).
+    ///
+    /// # Errors
+    /// Why it cannot be placed.
+    pub fn place_known(
+        &self,
+        record: &FlowRecord<'_>,
+        known: Option<EndpointKey>,
+    ) -> Result<(EndpointKey, Direction), Unplaced> {
         match (known, record.direction) {
             (Some(ep), Some(dir)) => Ok((ep, dir)),
             (Some(ep), None) => {

@@ -1,7 +1,7 @@
 //! One flow-log record as every reader gives it, whatever the provider's format.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -177,9 +177,51 @@ pub(crate) fn trim(text: &str) -> &str {
 }
 
 /// Parses an address field.
+#[inline]
 pub(crate) fn addr(field: &str, text: &str) -> Result<IpAddr, FieldError> {
+    if let Some(v4) = dotted_quad(text.as_bytes()) {
+        return Ok(IpAddr::V4(v4));
+    }
     text.parse()
         .map_err(|_| FieldError::new(field, text, "expected an IPv4 or IPv6 address"))
+}
+
+/// The common case of an address field, four decimal octets, read without the standard
+/// parser's generality (a fifth of a Parquet replay's time went there). It accepts only
+/// what `Ipv4Addr::from_str` accepts (1-3 digits, no leading zero, at most 255) and gives
+/// the same address; anything else is `None`, left to the standard parser.
+#[inline]
+fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || n == 3 {
+                return None;
+            }
+            octets[n] = v as u8;
+            (n, v, digits) = (n + 1, 0, 0);
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        // A digit after a leading zero, or a fourth digit, is not for this path.
+        if d > 9 || (digits == 1 && v == 0) || digits == 3 {
+            return None;
+        }
+        v = v * 10 + u32::from(d);
+        if v > 255 {
+            return None;
+        }
+        digits += 1;
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Parses an unsigned integer field; `-` and the empty text are refused (a record of
@@ -218,4 +260,66 @@ pub(crate) fn status(field: &str, text: &str) -> Result<Status, FieldError> {
         return Ok(Status::Ok);
     }
     Status::parse(text).ok_or_else(|| FieldError::new(field, text, "expected `OK`, `NODATA` or `SKIPDATA`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path gives what the standard parser gives, or leaves the text to it.
+    #[test]
+    fn dotted_quad_agrees_with_std() {
+        let mut texts: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.1.10",
+            "1.2.3.4",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.256",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1..3.4",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4567",
+            "1234.1.1.1",
+            "a.b.c.d",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "::1",
+            "::ffff:1.2.3.4",
+            "1.2.3.4/8",
+            "00.0.0.0",
+            "0.0.0.00",
+            "999.999.999.999",
+            "192.168.000.1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every octet spelling of 0..=300 with one to three digits, zero-padded or not.
+        for v in 0..=300u32 {
+            for t in [format!("{v}"), format!("{v:02}"), format!("{v:03}")] {
+                texts.push(format!("{t}.1.{t}.9"));
+            }
+        }
+        for t in &texts {
+            let std: Option<Ipv4Addr> = t.parse().ok();
+            match dotted_quad(t.as_bytes()) {
+                Some(fast) => assert_eq!(Some(fast), std, "{t}"),
+                None => {
+                    // Left to the standard parser: only texts it alone can read, or none.
+                    let all_digits = t.len() <= 15 && t.split('.').count() == 4;
+                    if let (Some(_), true) = (std, all_digits) {
+                        panic!("{t} is a plain dotted quad the fast path refused");
+                    }
+                }
+            }
+            assert_eq!(addr("srcaddr", t).ok(), t.parse::<IpAddr>().ok(), "{t}");
+        }
+    }
 }

@@ -15,8 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_schema::{DataType, Field as ArrowField, Schema};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Encoding;
+use parquet::file::metadata::PageIndexPolicy;
 
 use super::alibaba::{self, JsonRow};
 use super::batch::{judge_columns, BatchColumns};
@@ -143,10 +148,21 @@ enum Work {
     },
     RowGroup {
         file: Arc<Path>,
+        /// The file's footer, read once for all its row groups.
+        meta: Arc<ArrowReaderMetadata>,
         index: usize,
+        /// The rows of the group to read: the first (counted in the group) and how many.
+        rows: (usize, usize),
+        /// The file's row number of the group's first row.
         first_row: u64,
     },
 }
+
+/// Most rows of a Parquet work item when several threads share the file: a row group is
+/// cut in slices so that threads share a file of few row groups evenly (each slice skips
+/// to its pages through the file's offset index, when it has one).
+/// (Three rows in unit tests, so that small files are cut too.)
+const SLICE: usize = if cfg!(test) { 3 } else { 1 << 18 };
 
 /// Block size handed to a worker.
 const BLOCK: usize = 1 << 20;
@@ -161,7 +177,7 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
     let (tx, rx) = sync_channel::<Work>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
     let stop = AtomicBool::new(false);
-    let failure: Mutex<Option<(usize, RunError)>> = Mutex::new(None);
+    let failure: Mutex<Option<((usize, u64), RunError)>> = Mutex::new(None);
     let order: Vec<Arc<Path>> = inputs.iter().map(|i| Arc::from(i.path.as_path())).collect();
     // The first error by file order and line wins, whichever thread meets it first.
     let fail = |e: RunError| {
@@ -179,8 +195,10 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
         };
         let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
         let r = rank(&e);
-        if slot.as_ref().is_none_or(|(old, _)| r.0 < *old) {
-            *slot = Some((r.0, e));
+        // Work items are taken in file order, so every item before a failing one has been
+        // taken and runs to its end: the earliest error is among those reported.
+        if slot.as_ref().is_none_or(|(old, _)| r < *old) {
+            *slot = Some((r, e));
         }
         stop.store(true, Ordering::Relaxed);
     };
@@ -202,7 +220,7 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            if let Err(e) = produce(input, path, &options.columns, &tx, &stop) {
+            if let Err(e) = produce(input, path, &options.columns, threads, &tx, &stop) {
                 fail(e);
                 break;
             }
@@ -228,6 +246,7 @@ fn produce(
     input: &Input,
     path: &Arc<Path>,
     columns: &ColumnMap,
+    threads: usize,
     tx: &std::sync::mpsc::SyncSender<Work>,
     stop: &AtomicBool,
 ) -> Result<(), RunError> {
@@ -237,12 +256,15 @@ fn produce(
     };
     if input.format == Format::Parquet {
         let file = File::open(&input.path).map_err(io)?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| RunError::Parquet {
+        // The offset index (when the file has one) lets a slice of a row group skip pages.
+        let load = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&file, load).map_err(|e| RunError::Parquet {
             path: input.path.clone(),
             message: e.to_string(),
         })?;
+        let meta = Arc::new(meta);
         // Check the columns once, before any worker reads.
-        let schema = builder.schema();
+        let schema = meta.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         columns
             .resolve(names.iter().copied())
@@ -251,19 +273,25 @@ fn produce(
                 error,
             })?;
         let mut first_row = 0u64;
-        for (index, rg) in builder.metadata().row_groups().iter().enumerate() {
+        for (index, rg) in meta.metadata().row_groups().iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let work = Work::RowGroup {
-                file: Arc::clone(path),
-                index,
-                first_row,
-            };
-            first_row += rg.num_rows() as u64;
-            if tx.send(work).is_err() {
-                break;
+            let n = usize::try_from(rg.num_rows()).unwrap_or(0);
+            let slice = if threads > 1 { SLICE } else { n.max(1) };
+            for start in (0..n).step_by(slice) {
+                let work = Work::RowGroup {
+                    file: Arc::clone(path),
+                    meta: Arc::clone(&meta),
+                    index,
+                    rows: (start, slice.min(n - start)),
+                    first_row,
+                };
+                if tx.send(work).is_err() {
+                    return Ok(());
+                }
             }
+            first_row += rg.num_rows() as u64;
         }
         return Ok(());
     }
@@ -387,9 +415,11 @@ fn worker(
             }
             Work::RowGroup {
                 file,
+                meta,
                 index,
+                rows,
                 first_row,
-            } => row_group(replayer, &file, index, first_row, options, acc),
+            } => row_group(replayer, &file, &meta, index, rows, first_row, options, acc),
         };
         if let Err(e) = result {
             fail(e);
@@ -520,10 +550,18 @@ fn lines(
 }
 
 /// Judges one Parquet row group.
+///
+/// Only the mapped columns are decoded, and a string column whose every page in the row
+/// group is dictionary-encoded (interface ids, directions, actions: few distinct values) is
+/// read as an Arrow dictionary, as it is stored: no string is copied per row, and the
+/// interface of a dictionary value is looked up once.
+#[allow(clippy::too_many_arguments)]
 fn row_group(
     replayer: &Replayer<'_>,
     file: &Path,
+    meta: &ArrowReaderMetadata,
     index: usize,
+    (start, len): (usize, usize),
     first_row: u64,
     options: &RunOptions<'_>,
     acc: &mut Accumulator,
@@ -536,30 +574,76 @@ fn row_group(
         path: file.to_owned(),
         error: e,
     })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(parquet)?;
-    let size = builder
-        .metadata()
-        .row_groups()
-        .get(index)
-        .map_or(0, |rg| rg.compressed_size().max(0) as u64);
-    // Read only the mapped columns.
+    let Some(rg) = meta.metadata().row_groups().get(index) else {
+        return Ok(());
+    };
+    let whole = usize::try_from(rg.num_rows()).unwrap_or(0);
+    // The slice's share of the group's bytes, for the progress bar.
+    let size = (rg.compressed_size().max(0) as u64).saturating_mul(len as u64) / (whole.max(1) as u64);
     let wanted: Vec<&str> = Field::ALL.iter().map(|&f| options.columns.name(f)).collect();
-    let roots: Vec<usize> = builder
-        .schema()
+    let schema = meta.schema();
+    let roots: Vec<usize> = schema
         .fields()
         .iter()
         .enumerate()
         .filter(|(_, f)| wanted.contains(&f.name().as_str()))
         .map(|(i, _)| i)
         .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
+    let leaves = meta.parquet_schema();
+    let dictionary = |root: usize| {
+        // A flat column: one leaf under the root, its chunk in this row group.
+        let mut leaf = (0..leaves.num_columns()).filter(|&l| leaves.get_column_root_idx(l) == root);
+        match (leaf.next(), leaf.next()) {
+            (Some(l), None) => rg.columns().get(l).is_some_and(|c| {
+                c.dictionary_page_offset().is_some()
+                    && c.page_encoding_stats_mask().is_some_and(|m| {
+                        m.is_only(Encoding::PLAIN_DICTIONARY) || m.is_only(Encoding::RLE_DICTIONARY)
+                    })
+            }),
+            _ => false,
+        }
+    };
+    let mut hinted = false;
+    let fields: Vec<ArrowField> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if roots.contains(&i) && *f.data_type() == DataType::Utf8 && dictionary(i) {
+                hinted = true;
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let meta = if hinted {
+        let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        ArrowReaderMetadata::try_new(
+            Arc::clone(meta.metadata()),
+            ArrowReaderOptions::new().with_schema(hint),
+        )
+        .map_err(parquet)?
+    } else {
+        meta.clone()
+    };
+    let mask = ProjectionMask::roots(meta.parquet_schema(), roots);
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta)
         .with_row_groups(vec![index])
         .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(parquet)?;
-    let mut row = first_row;
+        .with_batch_size(8192);
+    if (start, len) != (0, whole) {
+        let mut slice = vec![RowSelector::skip(start), RowSelector::select(len)];
+        if start + len < whole {
+            slice.push(RowSelector::skip(whole - start - len));
+        }
+        builder = builder.with_row_selection(RowSelection::from(slice));
+    }
+    let reader = builder.build().map_err(parquet)?;
+    let mut row = first_row + start as u64;
     for batch in reader {
         let batch = batch.map_err(|e| RunError::Parquet {
             path: file.to_owned(),
@@ -578,4 +662,103 @@ fn row_group(
         p.fetch_add(size, Ordering::Relaxed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+    use super::*;
+    use crate::replay::{Options, Replayer};
+    use crate::Scenario;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/flowlogs")
+            .join(name)
+    }
+
+    /// A Parquet copy of a CSV fixture (every column strings, as exported), one row group.
+    fn parquet_of(csv: &str, out: &Path) {
+        let text = std::fs::read_to_string(fixture(csv)).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+        let columns = header.iter().enumerate().map(|(i, name)| {
+            let values: Vec<Option<&str>> = rows
+                .iter()
+                .map(|r| r.get(i).copied().filter(|v| !v.is_empty()))
+                .collect();
+            (*name, Arc::new(StringArray::from(values)) as ArrayRef)
+        });
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(File::create(out).unwrap(), batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    fn options(threads: usize, skip_bad: bool) -> RunOptions<'static> {
+        RunOptions {
+            threads,
+            skip_bad,
+            columns: ColumnMap::default(),
+            progress: None,
+        }
+    }
+
+    /// A row group cut in slices between threads gives the report of one thread reading
+    /// it whole, and of the CSV it was made from; a malformed row is named by its file row
+    /// whichever slice read it.
+    #[test]
+    fn row_group_slices_give_the_whole_report() {
+        let dir = std::env::temp_dir().join(format!("sgeval-run-slices-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let scenario = std::fs::read_to_string(fixture("alibaba-scenario.json")).unwrap();
+        let cloud = Scenario::from_json(&scenario).unwrap().build().unwrap();
+        let replayer = Replayer::new(&cloud, None, Options::default()).unwrap();
+        let file = dir.join("flows.parquet");
+        parquet_of("alibaba.csv", &file);
+        let input = |path: &Path, format| Input {
+            path: path.to_owned(),
+            format,
+        };
+        let whole = run(&replayer, &[input(&file, Format::Parquet)], &options(1, false)).unwrap();
+        let sliced = run(&replayer, &[input(&file, Format::Parquet)], &options(3, false)).unwrap();
+        let csv = run(
+            &replayer,
+            &[input(&fixture("alibaba.csv"), Format::Csv)],
+            &options(1, false),
+        )
+        .unwrap();
+        assert_eq!(whole, sliced);
+        assert_eq!(whole, csv);
+        assert!(whole.counts.records > 6, "{:?}", whole.counts);
+
+        let bad = dir.join("bad.parquet");
+        parquet_of("alibaba-bad.csv", &bad);
+        let skipped = |threads| {
+            let r = run(
+                &replayer,
+                &[input(&bad, Format::Parquet)],
+                &options(threads, true),
+            )
+            .unwrap();
+            (
+                r.counts,
+                r.bad.iter().map(|b| b.location.line).collect::<Vec<_>>(),
+            )
+        };
+        let (counts, lines) = skipped(1);
+        assert!(counts.skipped > 0 && !lines.is_empty());
+        assert_eq!(skipped(3), (counts, lines.clone()));
+        let first = run(&replayer, &[input(&bad, Format::Parquet)], &options(3, false)).unwrap_err();
+        match first {
+            RunError::Bad(b) => assert_eq!(b.location.line, lines[0]),
+            other => panic!("{other}"),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
