@@ -857,47 +857,40 @@ impl Engine {
             Some(rules[at].rank)
         };
         let ctx = Ctx::new(cloud);
-        // Tables shared between lists or directions are spliced once per list and direction
-        // (the order keys hold the group's place in the list).
-        type Done<A> = HashMap<(*const Table<A>, usize, Arc<[GroupKey]>), Arc<Table<A>>>;
-        let mut done4: Done<u32> = HashMap::new();
-        let mut done6: Done<u128> = HashMap::new();
         let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
         for (i, set) in self.sets.iter().enumerate() {
             let Some(set) = set else { continue };
             if !set.groups.contains(&g) {
                 continue;
             }
+            // Each list's tables are spliced for that list (the order keys hold the group's
+            // place in it), so a table shared between lists is spliced once per list.
             let mut next = TableSet::clone(set);
             for (d, direction) in [Direction::Ingress, Direction::Egress].into_iter().enumerate() {
-                let t = &set.v4[d];
-                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
-                let n = match done4.get(&at) {
-                    Some(n) => Arc::clone(n),
-                    None => {
-                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
-                        else {
-                            return false;
-                        };
-                        done4.insert(at, Arc::clone(&n));
-                        n
-                    }
+                let Some(v4) = spliced(
+                    &ctx,
+                    &set.v4[d],
+                    &set.groups,
+                    direction,
+                    self.limits,
+                    &edits,
+                    &rank,
+                ) else {
+                    return false;
                 };
-                next.v4[d] = n;
-                let t = &set.v6[d];
-                let at = (Arc::as_ptr(t), d, Arc::clone(&set.groups));
-                let n = match done6.get(&at) {
-                    Some(n) => Arc::clone(n),
-                    None => {
-                        let Some(n) = spliced(&ctx, t, &set.groups, direction, self.limits, &edits, &rank)
-                        else {
-                            return false;
-                        };
-                        done6.insert(at, Arc::clone(&n));
-                        n
-                    }
+                let Some(v6) = spliced(
+                    &ctx,
+                    &set.v6[d],
+                    &set.groups,
+                    direction,
+                    self.limits,
+                    &edits,
+                    &rank,
+                ) else {
+                    return false;
                 };
-                next.v6[d] = n;
+                next.v4[d] = v4;
+                next.v6[d] = v6;
             }
             for e in &edits {
                 if let lower::Edit::Add { rule, .. } = e {
