@@ -55,61 +55,95 @@ pub(crate) fn base36(mut seed: u64, n: usize) -> String {
 /// `body`, `path`, each as canonical JSON: object keys sorted, no spaces), mixed with
 /// `occurrence`, how many identical calls the cloud answered before this one.
 pub(crate) fn call_seed(api: &str, request: &Request, occurrence: u64) -> u64 {
-    let mut text = String::new();
-    text.push_str(api);
+    // The canonical text is hashed as it is written, never held: the same bytes, so the
+    // same seeds, without building a string per call.
+    let mut h = Fnv::default();
+    h.bytes(api.as_bytes());
     for part in [&request.params, &request.body] {
-        text.push('\0');
+        h.bytes(b"\0");
         match part {
-            Some(v) => canonical(v, &mut text),
-            None => text.push('-'),
+            Some(v) => canonical(v, &mut h),
+            None => h.bytes(b"-"),
         }
     }
-    text.push('\0');
+    h.bytes(b"\0");
     match &request.path {
-        Some(p) => canonical(&Value::String(p.clone()), &mut text),
-        None => text.push('-'),
+        Some(p) => json_string(p, &mut h),
+        None => h.bytes(b"-"),
     }
-    mix(fnv1a(text.as_bytes()), occurrence)
+    mix(h.0, occurrence)
 }
 
-/// `v` as canonical JSON: object keys in byte order (the scenario's key order, which
-/// `preserve_order` keeps, changes no id), numbers as written.
-fn canonical(v: &Value, out: &mut String) {
+/// `v` as canonical JSON into `out`: object keys in byte order (the scenario's key order,
+/// which `preserve_order` keeps, changes no id), numbers as written.
+fn canonical(v: &Value, out: &mut Fnv) {
     match v {
         Value::Array(items) => {
-            out.push('[');
+            out.bytes(b"[");
             for (i, x) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.bytes(b",");
                 }
                 canonical(x, out);
             }
-            out.push(']');
+            out.bytes(b"]");
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.bytes(b"{");
             for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.bytes(b",");
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                json_string(k, out);
+                out.bytes(b":");
                 canonical(x, out);
             }
-            out.push('}');
+            out.bytes(b"}");
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::String(s) => json_string(s, out),
+        scalar => write_json(scalar, out),
     }
 }
 
-/// 64-bit FNV-1a: fixed here so ids stay the same across Rust releases (std's hasher
-/// makes no such promise).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// `s` as a JSON string (quoted and escaped as `serde_json` writes it).
+fn json_string(s: &str, out: &mut Fnv) {
+    write_json(s, out);
+}
+
+/// `v` as compact JSON, the bytes of its `to_string()`.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Fnv) {
+    // INVARIANT: serialising a JSON value or a string into a hasher cannot fail.
+    serde_json::to_writer(out, v).expect("JSON into a hasher");
+}
+
+/// 64-bit FNV-1a over the bytes written: fixed here so ids stay the same across Rust
+/// releases (std's hasher makes no such promise).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +181,82 @@ mod tests {
             call_seed("Authorize", &a, 0),
             call_seed("Authorize", &with_path, 0)
         );
+    }
+
+    /// The seed as it was first written: the canonical text built whole, then hashed.
+    fn seed_from_text(api: &str, request: &Request, occurrence: u64) -> u64 {
+        fn text(v: &Value, out: &mut String) {
+            match v {
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, x) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        text(x, out);
+                    }
+                    out.push(']');
+                }
+                Value::Object(map) => {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    out.push('{');
+                    for (i, (k, x)) in entries.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(k.clone()).to_string());
+                        out.push(':');
+                        text(x, out);
+                    }
+                    out.push('}');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+        let mut s = String::from(api);
+        for part in [&request.params, &request.body] {
+            s.push('\0');
+            match part {
+                Some(v) => text(v, &mut s),
+                None => s.push('-'),
+            }
+        }
+        s.push('\0');
+        match &request.path {
+            Some(p) => text(&Value::String(p.clone()), &mut s),
+            None => s.push('-'),
+        }
+        let mut h = Fnv::default();
+        h.bytes(s.as_bytes());
+        mix(h.0, occurrence)
+    }
+
+    #[test]
+    fn a_call_seed_is_the_hash_of_the_canonical_text() {
+        let requests = [
+            request(
+                json!({"RegionId": "r", "Permissions": [{"Priority": 1, "PortRange": "22/22", "X": null}]}),
+            ),
+            request(
+                json!({"Description": "quote \" back\\slash \u{1} tab\t é 中", "Port": -1.5e3, "On": true}),
+            ),
+            Request {
+                params: None,
+                body: Some(json!({"security_group_rule": {"multiport": "1-2,3", "ids": [1, [2, {}]]}})),
+                path: Some("/v3/p/\"x\"/é".into()),
+            },
+            Request::default(),
+        ];
+        for r in &requests {
+            for occurrence in [0, 7] {
+                assert_eq!(
+                    call_seed("Api", r, occurrence),
+                    seed_from_text("Api", r, occurrence),
+                    "{r:?}"
+                );
+            }
+        }
     }
 
     #[test]

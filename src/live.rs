@@ -391,7 +391,8 @@ impl Live {
             let current = self.current.load();
             return (e.response(current.cloud.provider()), current.version);
         }
-        let mut applied = self.write(&[Step::Call(api, request)], None);
+        // Checked above: the write does not check again.
+        let mut applied = self.write(&[Step::Checked(api, request)], None);
         match applied.outcomes.pop() {
             Some(Outcome::Call { response, version }) => (response, version),
             // INVARIANT: one call in, one call's outcome out.
@@ -610,6 +611,7 @@ fn apply_one(cloud: &mut Cloud, step: Step<'_>, limits: &Limits) -> Effect {
             Err(e) => Effect::Limited(e.response(cloud.provider())),
             Ok(()) => Effect::Answered(cloud.call(api, request)),
         },
+        Step::Checked(api, request) => Effect::Answered(cloud.call(api, request)),
         Step::Attach(name, ips, groups) => match check_endpoint(limits, ips, groups) {
             Err(e) => Effect::Refused(e),
             Ok(()) => endpoint(cloud.attach(name, ips, groups)),
@@ -626,6 +628,8 @@ fn apply_one(cloud: &mut Cloud, step: Step<'_>, limits: &Limits) -> Effect {
 #[derive(Clone, Copy)]
 enum Step<'a> {
     Call(&'a str, &'a Request),
+    /// A call already found within the limits.
+    Checked(&'a str, &'a Request),
     Attach(&'a str, &'a [IpAddr], &'a [String]),
     SetGroups(&'a str, &'a [String]),
     Detach(&'a str),

@@ -58,14 +58,16 @@ impl Dialect {
     /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, A4); ENS 32 lowercase hex digits
     /// (`760bad53276431c499e30dc36f6b26be`, E1).
     pub(crate) fn request_id(self, cloud: &Model) -> String {
-        let uuid = crate::ids::uuid(
+        let mut id = crate::ids::uuid(
             cloud.call_bits(SALT_REQUEST, 0),
             cloud.call_bits(SALT_REQUEST_LO, 0),
         );
+        // In place: the id is ASCII (hex digits and dashes).
         match self {
-            Dialect::Ecs => uuid.to_uppercase(),
-            Dialect::Ens => uuid.replace('-', ""),
+            Dialect::Ecs => id.make_ascii_uppercase(),
+            Dialect::Ens => id.retain(|c| c != '-'),
         }
+        id
     }
 }
 

@@ -179,8 +179,6 @@ pub(super) fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Pa
 /// One validated rule of a call.
 pub(super) struct Perm {
     pub(super) spec: RuleSpec,
-    /// The rule as DescribeSecurityGroupAttribute shows it, without its id.
-    pub(super) shown: Map<String, Value>,
     /// The referenced group and the field that named it.
     pub(super) group_ref: Option<(GroupKey, String)>,
     pub(super) priority_given: bool,
@@ -481,10 +479,8 @@ pub(super) fn parse_permission(
         priority,
         description,
     };
-    let shown = shown_permission(cloud, &spec);
     Ok(Perm {
         spec,
-        shown,
         group_ref,
         priority_given,
     })
@@ -655,7 +651,16 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direct
             ),
         ));
     }
-    let rules = alibaba::lower_rules(cloud, new.iter().map(|perm| (&perm.spec, &perm.shown)));
+    // How DescribeSecurityGroupAttribute shows each new rule (without its id), made only
+    // for the rules created: a revoke or a repeated rule never shows.
+    let shown: Vec<Map<String, Value>> = new
+        .iter()
+        .map(|perm| shown_permission(cloud, &perm.spec))
+        .collect();
+    let rules = alibaba::lower_rules(
+        cloud,
+        new.iter().zip(&shown).map(|(perm, shown)| (&perm.spec, shown)),
+    );
     let created = match rules.as_slice() {
         [only] => Some(only.id.clone()),
         _ => None,
