@@ -1,127 +1,74 @@
 //! `Live` writes to count under callgrind (instruction counts do not move with the
-//! machine's load, unlike timings): the ECS cloud of `benches/live.rs`, then `N` writes of
-//! one kind. Subtract the `none` run (the setup alone) and divide by the writes:
+//! machine's load, unlike timings): the cloud of `benches/live.rs` for one provider, then
+//! `N` changes of one stream, one at a time or in batches (`Live::apply`):
 //!
 //! ```sh
 //! cargo build --release --example live_profile
-//! valgrind --tool=callgrind target/release/examples/live_profile join 200   # also: none, set, rule, batch, ...
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/examples/live_profile ecs members 2000 [BATCH]
+//! callgrind_annotate --inclusive=yes cg.out | grep -E 'Live::write|Cloud::call_then|live::refreshed'
 //! ```
 //!
-//! Modes: `join` (`JoinSecurityGroup`/`LeaveSecurityGroup` calls), `set` (`set_groups`),
-//! `rule` (`AuthorizeSecurityGroup`/`RevokeSecurityGroup`), `batch` (100 membership calls
-//! per `Live::apply`), and the parts a write used to make: `clone_cloud`, `clone_engine`,
-//! `diff` (the whole-cloud comparison), `refresh` (one membership refresh of the engine).
-use serde_json::json;
+//! Divide the inclusive counts by `N`: `Live::write` is the whole write (the front end, the
+//! copy into a spare, the publication), `Cloud::call_then` the provider call alone,
+//! `live::refreshed` the engine's refresh. (Or subtract the `none` run, the setup alone, from
+//! the total: that also counts building the requests.)
+//!
+//! Providers: `ecs`, `ens`, `huawei`, `gcore`. Streams: `members` (the provider's membership
+//! calls), `port` (Huawei `UpdatePort`), `rules` (the provider's rule calls), `set`
+//! (`Live::set_groups`), `none`; and the parts a write used to make: `clone_cloud`,
+//! `clone_engine`, `diff` (the whole-cloud comparison), `refresh` (one membership refresh of
+//! the engine).
+
+#[path = "../benches/common/live_world.rs"]
+mod world;
+
 use sgeval::compile::{Engine, Update};
-use sgeval::live::{Change, Live};
-use sgeval::Cloud;
-use sgeval::{Request, Scenario};
-use std::net::{IpAddr, Ipv4Addr};
-
-fn addr(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i as u32 + 2)))
-}
-
-fn scenario() -> Scenario {
-    let mut calls = vec![
-        json!({"api": "CreateSecurityGroup", "ref": "web", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-1"}}),
-        json!({"api": "CreateSecurityGroup", "ref": "fleet", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-1"}}),
-        json!({"api": "CreateSecurityGroup", "ref": "ops", "params": {"RegionId": "eu-central-1", "VpcId": "vpc-1"}}),
-        json!({"api": "AuthorizeSecurityGroup", "params": {"RegionId": "eu-central-1", "SecurityGroupId": "$web",
-            "Permissions": [{"IpProtocol": "TCP", "PortRange": "22/22", "SourceGroupId": "$fleet", "Priority": 1}]}}),
-    ];
-    for i in 0..19 {
-        calls.push(
-            json!({"api": "AuthorizeSecurityGroup", "params": {"RegionId": "eu-central-1",
-            "SecurityGroupId": "$web", "Permissions": [{"IpProtocol": "TCP",
-            "PortRange": format!("{}/{}", 1000 + i, 1000 + i), "SourceCidrIp": format!("192.0.{i}.0/24"),
-            "Priority": 1 + i % 100}]}}),
-        );
-    }
-    let mut endpoints = vec![json!({"name": "web", "ips": ["10.0.0.1"], "groups": ["$web"]})];
-    for i in 0..1000 {
-        endpoints
-            .push(json!({"name": format!("fleet-{i}"), "ips": [addr(i).to_string()], "groups": ["$fleet"]}));
-    }
-    Scenario::from_json(&json!({"provider": "ecs", "calls": calls, "endpoints": endpoints}).to_string())
-        .unwrap()
-}
+use sgeval::{Cloud, Provider};
+use world::{Stream, World};
 
 fn main() {
-    let mode = std::env::args().nth(1).unwrap();
-    let n: u64 = std::env::args().nth(2).unwrap().parse().unwrap();
-    let live = Live::from_scenario(&scenario()).unwrap();
-    let cloud = live.snapshot().cloud().clone();
-    let gid = |name: &str| {
-        let e = cloud.endpoint_by_name(name).unwrap();
-        cloud
-            .group(cloud.endpoint(e).unwrap().groups[0])
-            .unwrap()
-            .id
-            .clone()
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: live_profile PROVIDER STREAM N [BATCH]";
+    let provider: Provider = args.next().expect(usage).parse().expect("a provider");
+    let mode = args.next().expect(usage);
+    let n: usize = args.next().expect(usage).parse().expect("N");
+    let batch: usize = args.next().map_or(1, |b| b.parse().expect("BATCH"));
+    let mut world = World::new(provider);
+    let stream = match mode.as_str() {
+        "members" => Some(Stream::Members),
+        "port" => Some(Stream::PortUpdate),
+        "rules" => Some(Stream::Rules),
+        "set" => Some(Stream::SetGroups),
+        _ => None,
     };
-    let (web, fleet) = (gid("web"), gid("fleet-0"));
-    let ops = cloud
-        .groups()
-        .map(|g| g.id.clone())
-        .find(|g| *g != web && *g != fleet)
-        .unwrap();
-    let engine = Engine::build(&cloud).unwrap();
+    if let Some(stream) = stream {
+        let mut done = 0;
+        while done < n {
+            let size = batch.min(n - done).max(2);
+            let changes = world.changes(stream, size);
+            let applied = if batch == 1 {
+                world.one_by_one(&changes)
+            } else {
+                world.live.apply(&changes)
+            };
+            world.record(&applied);
+            done += size;
+        }
+        println!("{}", world.live.version());
+        return;
+    }
+    let cloud = world.live.snapshot().cloud().clone();
+    let engine = Engine::build(&cloud).expect("engine");
     let mut engine2 = engine.clone();
     let mut moved = cloud.clone();
-    moved.set_groups("fleet-7", std::slice::from_ref(&ops)).unwrap();
-    let key = cloud.endpoint_by_name("fleet-7").unwrap();
-    let p = |v| Request {
-        params: Some(v),
-        ..Default::default()
-    };
+    moved
+        .set_groups("fleet-7", std::slice::from_ref(&world.ops))
+        .expect("set_groups");
+    let key = cloud.endpoint_by_name("fleet-7").expect("fleet-7");
     for i in 0..n {
         match mode.as_str() {
-            "join" => {
-                let api = if i % 2 == 0 {
-                    "JoinSecurityGroup"
-                } else {
-                    "LeaveSecurityGroup"
-                };
-                assert!(live
-                    .call(api, &p(json!({"SecurityGroupId": ops, "InstanceId": "fleet-7"})))
-                    .is_success());
-            }
-            "set" => {
-                let to = if i % 2 == 0 { &ops } else { &fleet };
-                live.set_groups("fleet-7", std::slice::from_ref(to)).unwrap();
-            }
-            "rule" => {
-                let api = if i % 2 == 0 {
-                    "AuthorizeSecurityGroup"
-                } else {
-                    "RevokeSecurityGroup"
-                };
-                assert!(live.call(api, &p(json!({"RegionId": "eu-central-1", "SecurityGroupId": web, "Permissions": [
-                {"IpProtocol": "TCP", "PortRange": "8080/8080", "SourceCidrIp": "198.51.100.0/24", "Priority": 5}]}))).is_success());
-            }
             "none" => {}
-            "batch" => {
-                let api = if i % 2 == 0 {
-                    "JoinSecurityGroup"
-                } else {
-                    "LeaveSecurityGroup"
-                };
-                let _ = api;
-                let changes: Vec<Change> = (0..100)
-                    .map(|k| {
-                        Change::call(
-                            if k % 2 == 0 {
-                                "JoinSecurityGroup"
-                            } else {
-                                "LeaveSecurityGroup"
-                            },
-                            p(json!({"SecurityGroupId": ops, "InstanceId": format!("fleet-{}", k / 2)})),
-                        )
-                    })
-                    .collect();
-                assert!(live.apply(&changes).outcomes.len() == 100);
-            }
             "clone_cloud" => {
                 std::hint::black_box(cloud.clone());
             }
@@ -133,12 +80,11 @@ fn main() {
             }
             "refresh" => {
                 let c = if i % 2 == 0 { &moved } else { &cloud };
-                engine2.refresh(c, Update::Endpoint(key)).unwrap();
+                engine2.refresh(c, Update::Endpoint(key)).expect("refresh");
             }
-            _ => panic!(),
+            other => panic!("unknown stream `{other}`; {usage}"),
         }
     }
-    println!("{}", live.version());
 }
 
 /// The whole-cloud comparison every write used to make (what changed, by group, address

@@ -83,12 +83,10 @@ impl Cloud {
     /// what tracking reported.
     pub fn sync_from(&mut self, newer: &Cloud, changes: &Changes) {
         self.model.sync_from(&newer.model, changes);
-        if self.frontend != newer.frontend {
-            self.frontend.clone_from(&newer.frontend);
-        }
+        self.frontend.sync_from(&newer.frontend);
         // Tests run with debug assertions: there, a change tracking missed shows at once.
         debug_assert!(
-            self.model == newer.model,
+            self.model == newer.model && self.frontend == newer.frontend,
             "sync_from: the changes missed something"
         );
     }

@@ -24,14 +24,28 @@ pub(crate) fn mix(salt: u64, n: u64) -> u64 {
 pub(crate) fn uuid(a: u64, b: u64) -> String {
     let hi = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
     let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    // `{:08x}-{:04x}-{:04x}-{:04x}-{:012x}` of the five fields, written digit by digit
+    // (every call makes one: the formatter's padding machinery was most of its cost).
+    let mut out = String::with_capacity(36);
+    push_hex(&mut out, hi >> 32, 8);
+    out.push('-');
+    push_hex(&mut out, hi >> 16, 4);
+    out.push('-');
+    push_hex(&mut out, hi, 4);
+    out.push('-');
+    push_hex(&mut out, lo >> 48, 4);
+    out.push('-');
+    push_hex(&mut out, lo, 12);
+    out
+}
+
+/// The low `digits` hex digits of `v`, lowercase, zero-padded (`{:0digits$x}` of
+/// `v` masked to `digits` digits).
+pub(crate) fn push_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xf) as usize] as char);
+    }
 }
 
 /// `n` lowercase base-36 characters from a seed (Alibaba-style ids such as `sg-bp1...`).
@@ -55,61 +69,95 @@ pub(crate) fn base36(mut seed: u64, n: usize) -> String {
 /// `body`, `path`, each as canonical JSON: object keys sorted, no spaces), mixed with
 /// `occurrence`, how many identical calls the cloud answered before this one.
 pub(crate) fn call_seed(api: &str, request: &Request, occurrence: u64) -> u64 {
-    let mut text = String::new();
-    text.push_str(api);
+    // The canonical text is hashed as it is written, never held: the same bytes, so the
+    // same seeds, without building a string per call.
+    let mut h = Fnv::default();
+    h.bytes(api.as_bytes());
     for part in [&request.params, &request.body] {
-        text.push('\0');
+        h.bytes(b"\0");
         match part {
-            Some(v) => canonical(v, &mut text),
-            None => text.push('-'),
+            Some(v) => canonical(v, &mut h),
+            None => h.bytes(b"-"),
         }
     }
-    text.push('\0');
+    h.bytes(b"\0");
     match &request.path {
-        Some(p) => canonical(&Value::String(p.clone()), &mut text),
-        None => text.push('-'),
+        Some(p) => json_string(p, &mut h),
+        None => h.bytes(b"-"),
     }
-    mix(fnv1a(text.as_bytes()), occurrence)
+    mix(h.0, occurrence)
 }
 
-/// `v` as canonical JSON: object keys in byte order (the scenario's key order, which
-/// `preserve_order` keeps, changes no id), numbers as written.
-fn canonical(v: &Value, out: &mut String) {
+/// `v` as canonical JSON into `out`: object keys in byte order (the scenario's key order,
+/// which `preserve_order` keeps, changes no id), numbers as written.
+fn canonical(v: &Value, out: &mut Fnv) {
     match v {
         Value::Array(items) => {
-            out.push('[');
+            out.bytes(b"[");
             for (i, x) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.bytes(b",");
                 }
                 canonical(x, out);
             }
-            out.push(']');
+            out.bytes(b"]");
         }
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
+            out.bytes(b"{");
             for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.bytes(b",");
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                json_string(k, out);
+                out.bytes(b":");
                 canonical(x, out);
             }
-            out.push('}');
+            out.bytes(b"}");
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::String(s) => json_string(s, out),
+        scalar => write_json(scalar, out),
     }
 }
 
-/// 64-bit FNV-1a: fixed here so ids stay the same across Rust releases (std's hasher
-/// makes no such promise).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// `s` as a JSON string (quoted and escaped as `serde_json` writes it).
+fn json_string(s: &str, out: &mut Fnv) {
+    write_json(s, out);
+}
+
+/// `v` as compact JSON, the bytes of its `to_string()`.
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut Fnv) {
+    // INVARIANT: serialising a JSON value or a string into a hasher cannot fail.
+    serde_json::to_writer(out, v).expect("JSON into a hasher");
+}
+
+/// 64-bit FNV-1a over the bytes written: fixed here so ids stay the same across Rust
+/// releases (std's hasher makes no such promise).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +195,108 @@ mod tests {
             call_seed("Authorize", &a, 0),
             call_seed("Authorize", &with_path, 0)
         );
+    }
+
+    /// The seed as it was first written: the canonical text built whole, then hashed.
+    fn seed_from_text(api: &str, request: &Request, occurrence: u64) -> u64 {
+        fn text(v: &Value, out: &mut String) {
+            match v {
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, x) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        text(x, out);
+                    }
+                    out.push(']');
+                }
+                Value::Object(map) => {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    out.push('{');
+                    for (i, (k, x)) in entries.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(k.clone()).to_string());
+                        out.push(':');
+                        text(x, out);
+                    }
+                    out.push('}');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+        let mut s = String::from(api);
+        for part in [&request.params, &request.body] {
+            s.push('\0');
+            match part {
+                Some(v) => text(v, &mut s),
+                None => s.push('-'),
+            }
+        }
+        s.push('\0');
+        match &request.path {
+            Some(p) => text(&Value::String(p.clone()), &mut s),
+            None => s.push('-'),
+        }
+        let mut h = Fnv::default();
+        h.bytes(s.as_bytes());
+        mix(h.0, occurrence)
+    }
+
+    #[test]
+    fn a_call_seed_is_the_hash_of_the_canonical_text() {
+        let requests = [
+            request(
+                json!({"RegionId": "r", "Permissions": [{"Priority": 1, "PortRange": "22/22", "X": null}]}),
+            ),
+            request(
+                json!({"Description": "quote \" back\\slash \u{1} tab\t é 中", "Port": -1.5e3, "On": true}),
+            ),
+            Request {
+                params: None,
+                body: Some(json!({"security_group_rule": {"multiport": "1-2,3", "ids": [1, [2, {}]]}})),
+                path: Some("/v3/p/\"x\"/é".into()),
+            },
+            Request::default(),
+        ];
+        for r in &requests {
+            for occurrence in [0, 7] {
+                assert_eq!(
+                    call_seed("Api", r, occurrence),
+                    seed_from_text("Api", r, occurrence),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn uuid_digits_are_the_formatters() {
+        for (a, b) in [
+            (0, 0),
+            (u64::MAX, u64::MAX),
+            (mix(1, 2), mix(3, 4)),
+            (0x0123_4567_89ab_cdef, 1),
+        ] {
+            let hi = (a & 0xffff_ffff_ffff_0fff) | 0x4000;
+            let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+            let formatted = format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                hi >> 32,
+                (hi >> 16) & 0xffff,
+                hi & 0xffff,
+                lo >> 48,
+                lo & 0xffff_ffff_ffff
+            );
+            assert_eq!(uuid(a, b), formatted);
+            let mut two = String::new();
+            push_hex(&mut two, a, 16);
+            push_hex(&mut two, b, 16);
+            assert_eq!(two, format!("{a:016x}{b:016x}"));
+        }
     }
 
     #[test]

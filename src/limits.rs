@@ -316,18 +316,23 @@ fn check_strings(value: &Value, at: &At<'_>, depth: usize, limits: &Limits) -> R
 
 /// The largest `N` of Alibaba flat parameters `Name.N...` per `Name`, and the longest array.
 fn items_in(map: &Map<String, Value>, field: &str, limits: &Limits) -> Result<(), LimitError> {
+    // PERF: field names are written only for an error or a nested object (every call
+    // passes here).
+    let limit = limits.max_items_per_call;
     for (key, value) in map {
-        let at = format!("{field}.{key}");
+        let at = || format!("{field}.{key}");
         match value {
-            Value::Array(items) => too_many("rules", at.clone(), items.len(), limits.max_items_per_call)?,
-            Value::Object(inner) => items_in(inner, &at, limits)?,
+            Value::Array(items) if items.len() > limit => too_many("rules", at(), items.len(), limit)?,
+            Value::Object(inner) => items_in(inner, &at(), limits)?,
             _ => {}
         }
         let mut parts = key.split('.');
         if let (Some(name), Some(n)) = (parts.next(), parts.next()) {
             if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                 let n = n.parse::<usize>().unwrap_or(usize::MAX);
-                too_many("rules", format!("{field}.{name}.N"), n, limits.max_items_per_call)?;
+                if n > limit {
+                    too_many("rules", format!("{field}.{name}.N"), n, limit)?;
+                }
             }
         }
     }

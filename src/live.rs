@@ -74,30 +74,40 @@
 //!
 //! # Cost
 //!
-//! A write costs the changes themselves (the provider call's own work, most of it), plus,
+//! A write costs the changes themselves (the provider call's own work), plus,
 //! per publication, copying what changed into a spare and refreshing its engine: time in
 //! the size of the change, not of the cloud, except for detaching an endpoint in the middle
 //! of the list (the later endpoints' keys move) and for a write that finds every spare held
 //! (a whole copy, as before). The writer keeps up to four states (the current one and three
 //! spares) in memory. Reads cost one atomic load and the evaluation itself.
 //!
-//! On the ECS cloud of `cargo bench --bench live` (1,001 NICs, 2 reader threads
-//! evaluating throughout; measured on a 2-core machine shared with other jobs, load average
-//! 10-12, so wall-clock figures are pessimistic and will be measured again on a quiet
-//! machine): a single write took 38 µs for a membership call (`JoinSecurityGroup` /
-//! `LeaveSecurityGroup`), 32 µs for `set_groups` and 210 µs for a rule call
-//! (`AuthorizeSecurityGroup` / `RevokeSecurityGroup`), against about 1.2 ms each when every
-//! write copied and compared whole clouds (a whole copy alone: 350 µs on that machine).
-//! In batches of 100 (`live/sustained`), the handle took 156,000 `set_groups` changes/s,
-//! 24,000 membership calls/s and 8,800 rule calls/s, while the readers kept up 10-14
-//! million lookups/s between them. What remains is mostly the provider call itself
-//! (parsing, validation, the answer) and, for rules, the recompiled table. In instructions
-//! (`valgrind --tool=callgrind`, which the machine's load does not move), a single
-//! membership call's write was 41,000, of which the call 22,000 (before: about 2.3 million,
-//! summed from its parts measured the same way: the cloud copy 2.0 million, the
-//! whole-cloud comparison 200,000, the engine copy 60,000, the call); in batches
-//! of 100, 29,000 per call, of which the call 22,000; a single rule call's write 314,000,
-//! of which the call 126,000 and the engine's refresh 148,000.
+//! Measured on the bench cloud (`benches/common/live_world.rs`: 1,001 endpoints, a 20-rule
+//! group admitting a 1,000-member group) for every provider, with 2 reader threads
+//! evaluating throughout:
+//!
+//! ```sh
+//! cargo bench --bench live                       # all; or `-- sustained/huawei` etc.
+//! cargo build --release --example live_profile   # instructions, which load does not move:
+//! valgrind --tool=callgrind target/release/examples/live_profile ecs members 2000 100
+//! ```
+//!
+//! In instructions per change (`callgrind_annotate --inclusive=yes`, `Live::write` divided
+//! by the changes; the provider call alone in parentheses), one at a time / in batches of
+//! 100: ECS `JoinSecurityGroup`/`LeaveSecurityGroup` 79,000 (11,400) / 18,700 (10,600),
+//! of which the engine's refresh 58,000 / 4,400; ENS 32,000 (9,400); Huawei
+//! `AddSecurityGroups`/`RemoveSecurityGroups` and `UpdatePort` 64,000 (12,800); Gcore
+//! `AssignSecurityGroup`/`UnassignSecurityGroup` 35,000 (7,300); rule calls (ECS
+//! `Authorize`/`RevokeSecurityGroup`) 158,000 (86,700, refresh 43,000) / 106,000 (87,300).
+//! Before the front ends were trimmed (same counts, one at a time): membership calls
+//! 22,700 (ECS) and 13,800-20,700 (others) for the call alone, ECS rule calls 134,000
+//! (ENS 76,000 then 60,000, Huawei 69,000 then 45,000); a Gcore write
+//! 149,000 (membership) and 3.1 million (rule: every publication copied all of Gcore's
+//! tasks, now only the new ones). Wall clock, on a 2-core machine shared with other jobs
+//! (load average 11-17, so pessimistic: to be measured again on a quiet machine), in
+//! batches of 100: 110,000-120,000 `set_groups`/s, 18,000-31,000 membership calls/s,
+//! 5,000-8,400 ECS/ENS rule calls/s, readers at 9-12 million lookups/s. The Huawei and
+//! Gcore rule streams delete by id in the next batch, so a batch of 1,000 holds 500 extra
+//! rules and their duplicate checks grow with them.
 //!
 //! # With a connection tracker
 //!
@@ -391,7 +401,8 @@ impl Live {
             let current = self.current.load();
             return (e.response(current.cloud.provider()), current.version);
         }
-        let mut applied = self.write(&[Step::Call(api, request)], None);
+        // Checked above: the write does not check again.
+        let mut applied = self.write(&[Step::Checked(api, request)], None);
         match applied.outcomes.pop() {
             Some(Outcome::Call { response, version }) => (response, version),
             // INVARIANT: one call in, one call's outcome out.
@@ -610,6 +621,7 @@ fn apply_one(cloud: &mut Cloud, step: Step<'_>, limits: &Limits) -> Effect {
             Err(e) => Effect::Limited(e.response(cloud.provider())),
             Ok(()) => Effect::Answered(cloud.call(api, request)),
         },
+        Step::Checked(api, request) => Effect::Answered(cloud.call(api, request)),
         Step::Attach(name, ips, groups) => match check_endpoint(limits, ips, groups) {
             Err(e) => Effect::Refused(e),
             Ok(()) => endpoint(cloud.attach(name, ips, groups)),
@@ -626,6 +638,8 @@ fn apply_one(cloud: &mut Cloud, step: Step<'_>, limits: &Limits) -> Effect {
 #[derive(Clone, Copy)]
 enum Step<'a> {
     Call(&'a str, &'a Request),
+    /// A call already found within the limits.
+    Checked(&'a str, &'a Request),
     Attach(&'a str, &'a [IpAddr], &'a [String]),
     SetGroups(&'a str, &'a [String]),
     Detach(&'a str),

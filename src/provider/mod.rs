@@ -249,6 +249,20 @@ impl Frontend {
         }
     }
 
+    /// Makes this bookkeeping equal to `newer`, a later state of the same front end (see
+    /// [`crate::Cloud::sync_from`]): Gcore's tasks, which only grow, copied from where this
+    /// state's end; the others' (small) bookkeeping copied when it differs.
+    pub(crate) fn sync_from(&mut self, newer: &Frontend) {
+        match (&mut *self, newer) {
+            (Frontend::Gcore(mine), Frontend::Gcore(new)) => mine.sync_from(new),
+            (mine, new) => {
+                if mine != new {
+                    mine.clone_from(new);
+                }
+            }
+        }
+    }
+
     /// The provider's own checks when a NIC joins `groups` (keys of existing groups, in
     /// association order), beyond the common ones of [`crate::Cloud::attach`]. ECS: the
     /// groups are of one region and VPC, and hold at most 1,000 rules together (A1, A6).

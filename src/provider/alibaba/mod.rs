@@ -14,6 +14,7 @@ pub(crate) mod members;
 pub(crate) mod rules;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -58,14 +59,16 @@ impl Dialect {
     /// (`473469C7-AA6F-4DC5-B3DB-A3DC0DE3C83E`, A4); ENS 32 lowercase hex digits
     /// (`760bad53276431c499e30dc36f6b26be`, E1).
     pub(crate) fn request_id(self, cloud: &Model) -> String {
-        let uuid = crate::ids::uuid(
+        let mut id = crate::ids::uuid(
             cloud.call_bits(SALT_REQUEST, 0),
             cloud.call_bits(SALT_REQUEST_LO, 0),
         );
+        // In place: the id is ASCII (hex digits and dashes).
         match self {
-            Dialect::Ecs => uuid.to_uppercase(),
-            Dialect::Ens => uuid.replace('-', ""),
+            Dialect::Ecs => id.make_ascii_uppercase(),
+            Dialect::Ens => id.retain(|c| c != '-'),
         }
+        id
     }
 }
 
@@ -172,6 +175,18 @@ pub(crate) use crate::json_text::show;
 
 use crate::json_text::kind;
 
+/// A parameter's full name (`prefix` then `key`, as [`Params::field`] writes it), written
+/// only when shown.
+#[derive(Clone, Copy)]
+pub(crate) struct FieldName<'a>(pub(crate) &'a str, pub(crate) &'a str);
+
+impl std::fmt::Display for FieldName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(self.1)
+    }
+}
+
 /// RPC parameters as one flat map (`Permissions.1.IpProtocol` → value), read from nested
 /// or flat JSON. Reading a parameter removes it; [`Params::finish`] rejects what is left.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -249,6 +264,11 @@ impl Params {
         format!("{}{key}", self.prefix)
     }
 
+    /// The prefix of every key, for messages (`Permissions.2.` for one rule).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Whether the map holds `key`.
     pub(crate) fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)
@@ -279,12 +299,13 @@ impl Params {
         let Some(v) = self.map.remove(key) else {
             return Ok(None);
         };
-        let text = match &v {
-            Value::String(s) => s.clone(),
+        let text = match v {
+            // Taken out of the map: moved, not copied.
+            Value::String(s) => s,
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Null => return Ok(None),
-            Value::Array(_) | Value::Object(_) => {
+            v @ (Value::Array(_) | Value::Object(_)) => {
                 return Err(ApiError::new(
                     400,
                     invalid,
@@ -778,7 +799,7 @@ pub(crate) fn check_proto_family(
     proto: Proto,
     family: Option<Family>,
     namespace: &str,
-    proto_field: &str,
+    proto_field: impl fmt::Display,
     proto_text: &str,
 ) -> Result<(), ApiError> {
     let (code, message) = match (proto, family) {
@@ -792,7 +813,10 @@ pub(crate) fn check_proto_family(
         ),
         _ => return Ok(()),
     };
-    Err(ApiError::new(400, code, format!("`{proto_field}` `{proto_text}` {message}")).at(proto_field))
+    Err(
+        ApiError::new(400, code, format!("`{proto_field}` `{proto_text}` {message}"))
+            .at(proto_field.to_string()),
+    )
 }
 
 /// Refuses a rule that gives both the IPv4 and the IPv6 field of one side (`keys`, in

@@ -159,10 +159,12 @@ fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
     if api == "DescribeSecurityGroupAttribute" {
         return describe(cloud, params);
     }
-    let canonical = params.canonical("ClientToken");
     // Unconfirmed code: ECS documents the 64-ASCII rule but no error for breaking it.
     let token = params.text("ClientToken", codes::INVALID_CLIENT_TOKEN_MALFORMED)?;
-    if let Some(t) = &token {
+    // The parameters but `ClientToken`, before any other is read: needed only to remember
+    // a call made with a token, so only then copied.
+    let canonical = token.as_ref().map(|_| params.canonical("ClientToken"));
+    if let (Some(t), Some(canonical)) = (&token, &canonical) {
         if t.len() > 64 || !t.is_ascii() {
             return Err(ApiError::new(
                 400,
@@ -171,7 +173,7 @@ fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
             ));
         }
         if let Some(prev) = cloud.frontend.tokens.get(t) {
-            if prev.api == api && prev.params == canonical {
+            if prev.api == api && prev.params == *canonical {
                 return Ok((prev.fields.clone(), prev.created.clone()));
             }
             return Err(ApiError::new(
@@ -199,7 +201,7 @@ fn run(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Answer {
             ))
         }
     };
-    if let Some(t) = token {
+    if let (Some(t), Some(canonical)) = (token, canonical) {
         cloud.effect.token = Some((
             t,
             Remembered {

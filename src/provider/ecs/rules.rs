@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 use super::*;
 
 use crate::provider::alibaba::rules::match_fields;
+use crate::provider::alibaba::FieldName;
 use crate::provider::draft::{RuleDraft, Target};
 use crate::request::Request;
 use crate::rule::{Direction, Family};
@@ -179,8 +180,6 @@ pub(super) fn permissions(p: &mut Params, direction: Direction) -> Result<Vec<Pa
 /// One validated rule of a call.
 pub(super) struct Perm {
     pub(super) spec: RuleSpec,
-    /// The rule as DescribeSecurityGroupAttribute shows it, without its id.
-    pub(super) shown: Map<String, Value>,
     /// The referenced group and the field that named it.
     pub(super) group_ref: Option<(GroupKey, String)>,
     pub(super) priority_given: bool,
@@ -266,7 +265,10 @@ pub(super) fn parse_permission(
     region: &str,
 ) -> Result<Perm, ApiError> {
     let side = side(direction);
-    let proto_field = q.field("IpProtocol");
+    // Field names are written out only for an error message (or a group reference kept).
+    let prefix = q.prefix().to_owned();
+    let field = |key: &'static str| FieldName(&prefix, key);
+    let proto_field = field("IpProtocol");
     let proto_text = q.required("IpProtocol", codes::INVALID_IP_PROTOCOL_VALUE_NOT_SUPPORTED)?;
     let proto = Proto::parse(&proto_text).ok_or_else(|| {
         bad(
@@ -274,7 +276,7 @@ pub(super) fn parse_permission(
             format!("`{proto_field}` `{proto_text}` must be TCP, UDP, ICMP, ICMPv6, GRE or ALL (any case)"),
         )
     })?;
-    let port_field = q.field("PortRange");
+    let port_field = field("PortRange");
     let port_list = q.text("PortRangeListId", codes::INVALID_PORT_RANGE_LIST_ID_NOT_FOUND)?;
     let ports = match q.text("PortRange", codes::INVALID_PARAM_PORT_RANGE)? {
         Some(text) => port_range(proto, &text).map_err(|e| match e {
@@ -298,7 +300,7 @@ pub(super) fn parse_permission(
         }
         None => return Err(bad(codes::INVALID_PORT_RANGE_MALFORMED, format!("`{port_field}` must be set"))),
     };
-    let sport_field = q.field("SourcePortRange");
+    let sport_field = field("SourcePortRange");
     let src_ports = match q.text("SourcePortRange", codes::INVALID_SOURCE_PORT_RANGE_MALFORMED)? {
         Some(text) => port_range(proto, &text).map_err(|_| {
             bad(
@@ -311,7 +313,7 @@ pub(super) fn parse_permission(
         })?,
         None => None,
     };
-    let policy_field = q.field("Policy");
+    let policy_field = field("Policy");
     let action = match q.text("Policy", codes::INVALID_POLICY_MALFORMED)? {
         None => Action::Allow,
         Some(t) => parse_policy(&t).ok_or_else(|| {
@@ -321,7 +323,7 @@ pub(super) fn parse_permission(
             )
         })?,
     };
-    let prio_field = q.field("Priority");
+    let prio_field = field("Priority");
     let prio_text = q.text("Priority", codes::INVALID_PRIORITY_MALFORMED)?;
     let priority_given = prio_text.is_some();
     let priority = match prio_text {
@@ -344,7 +346,7 @@ pub(super) fn parse_permission(
                 })?
         }
     };
-    let nic_field = q.field("NicType");
+    let nic_field = field("NicType");
     let nic_internet = match q.text("NicType", codes::INVALID_NIC_TYPE_VALUE_NOT_SUPPORTED)? {
         None => false,
         Some(t) if t.eq_ignore_ascii_case("intranet") => false,
@@ -356,7 +358,7 @@ pub(super) fn parse_permission(
             ))
         }
     };
-    let desc_field = q.field("Description");
+    let desc_field = field("Description");
     let description = q
         .text("Description", codes::INVALID_SECURITY_GROUP_DISCRIPTION_MALFORMED)?
         .unwrap_or_default();
@@ -418,9 +420,9 @@ pub(super) fn parse_permission(
         Direction::Ingress => (src, dst),
         Direction::Egress => (dst, src),
     };
-    let group_field = q.field(side.group);
+    let group_field = field(side.group);
     let group_text = q.text(side.group, side.group_not_found)?;
-    let prefix_field = q.field(side.prefix_list);
+    let prefix_field = field(side.prefix_list);
     let prefix_list = q.text(side.prefix_list, codes::INVALID_PREFIX_LIST_ID_NOT_FOUND)?;
     for owner in side.owners {
         q.text(owner, codes::INVALID_PARAMETER)?;
@@ -429,7 +431,7 @@ pub(super) fn parse_permission(
         proto,
         remote_net.or(local).map(|n| Family::of_net(&n)),
         codes::INVALID_PARAM,
-        &proto_field,
+        proto_field,
         &proto_text,
     )?;
     let (remote, group_ref) = if let Some(net) = remote_net {
@@ -454,7 +456,10 @@ pub(super) fn parse_permission(
                 format!("`{group_field}` `{gid}`: a rule that references a group needs `NicType` intranet"),
             ));
         }
-        (Remote::Group(group.key), Some((group.key, group_field.clone())))
+        (
+            Remote::Group(group.key),
+            Some((group.key, group_field.to_string())),
+        )
     } else if let Some(pl) = prefix_list {
         return Err(bad(
             codes::INVALID_PARAMETER_PREFIX_LIST_UNSUPPORTED,
@@ -481,10 +486,8 @@ pub(super) fn parse_permission(
         priority,
         description,
     };
-    let shown = shown_permission(cloud, &spec);
     Ok(Perm {
         spec,
-        shown,
         group_ref,
         priority_given,
     })
@@ -655,7 +658,16 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direct
             ),
         ));
     }
-    let rules = alibaba::lower_rules(cloud, new.iter().map(|perm| (&perm.spec, &perm.shown)));
+    // How DescribeSecurityGroupAttribute shows each new rule (without its id), made only
+    // for the rules created: a revoke or a repeated rule never shows.
+    let shown: Vec<Map<String, Value>> = new
+        .iter()
+        .map(|perm| shown_permission(cloud, &perm.spec))
+        .collect();
+    let rules = alibaba::lower_rules(
+        cloud,
+        new.iter().zip(&shown).map(|(perm, shown)| (&perm.spec, shown)),
+    );
     let created = match rules.as_slice() {
         [only] => Some(only.id.clone()),
         _ => None,

@@ -84,9 +84,19 @@ const TASK_PATH: &str = "/cloud/v1/tasks/{task_id}";
 
 /// The Gcore front end and its bookkeeping: the tasks, each finished when created.
 /// Changed only by a committed call ([`Effect`]).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Frontend {
     tasks: BTreeMap<String, Value>,
+    /// The tasks' ids in the order they were kept: tasks are only ever added, so a later
+    /// state's tasks are an earlier state's and those after them here
+    /// ([`Frontend::sync_from`]).
+    order: Vec<String>,
+}
+
+impl PartialEq for Frontend {
+    fn eq(&self, other: &Frontend) -> bool {
+        self.tasks == other.tasks
+    }
 }
 
 /// What one call adds to the bookkeeping (its tasks), kept only if the call commits.
@@ -98,7 +108,21 @@ pub(crate) struct Effect {
 impl Frontend {
     /// Keeps what a committed call adds.
     pub(crate) fn apply(&mut self, effect: Effect) {
-        self.tasks.extend(effect.tasks);
+        for (id, task) in effect.tasks {
+            self.order.push(id.clone());
+            self.tasks.insert(id, task);
+        }
+    }
+
+    /// Makes this bookkeeping equal to `newer`, a later state of it: copies the tasks kept
+    /// since (tasks are only ever added), not every task.
+    pub(crate) fn sync_from(&mut self, newer: &Frontend) {
+        for id in newer.order.get(self.order.len()..).unwrap_or_default() {
+            if let Some(task) = newer.tasks.get(id) {
+                self.tasks.insert(id.clone(), task.clone());
+            }
+            self.order.push(id.clone());
+        }
     }
 }
 

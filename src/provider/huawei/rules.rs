@@ -561,7 +561,14 @@ pub(super) fn create_rule(
     let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
     let group = find_group(cloud, &group_id, &format!("{path}security_group_id"))?;
     let remote = resolve_remote(cloud, &spec, path)?;
-    let existing = existing_specs(group);
+    // Only rules at the new rule's priority can repeat or contradict it
+    // ([`check_conflicts`] passes over the others): only they are read back, in order.
+    let existing: Vec<RuleSpec> = group
+        .rules
+        .iter()
+        .filter(|r| r.priority == spec.priority)
+        .filter_map(spec_of)
+        .collect();
     check_conflicts(
         &existing.iter().collect::<Vec<_>>(),
         &spec,
