@@ -158,30 +158,117 @@ pub struct BatchColumns<'a> {
     status: Option<Parsed<'a, Status>>,
     action: Option<Parsed<'a, Logged>>,
     direction: Option<Parsed<'a, Direction>>,
-    /// Per numeric field, its integer column's values as `u64`, when it has no null and no
-    /// negative value (read in one pass; rows are then read without dispatch on the type).
-    nums: [Option<Vec<u64>>; 13],
+    /// Per numeric field, its integer column's values, when it has no null.
+    nums: [Option<Ints<'a>>; 13],
+    /// The source and destination addresses read ahead ([`addresses`]).
+    addrs: [Option<Vec<Option<IpAddr>>>; 2],
 }
 
-/// An integer column's values as `u64`, when none is null or negative.
-fn unsigned(col: Col<'_>) -> Option<Vec<u64>> {
-    macro_rules! all {
-        ($a:expr) => {{
-            if $a.null_count() > 0 {
-                return None;
-            }
-            $a.values().iter().map(|&v| u64::try_from(v).ok()).collect()
-        }};
+/// An integer column without nulls, as the slice of its values: read per row without the
+/// null check and the dispatch of [`Col::cell`] (nor a copy of the column).
+#[derive(Clone, Copy)]
+enum Ints<'a> {
+    I8(&'a [i8]),
+    I16(&'a [i16]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    U8(&'a [u8]),
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+    U64(&'a [u64]),
+}
+
+impl<'a> Ints<'a> {
+    /// The values of an integer column, when it has no null.
+    fn of(col: Col<'a>) -> Option<Ints<'a>> {
+        macro_rules! all {
+            ($a:expr, $v:ident) => {
+                ($a.null_count() == 0).then(|| Ints::$v($a.values()))
+            };
+        }
+        match col {
+            Col::I8(a) => all!(a, I8),
+            Col::I16(a) => all!(a, I16),
+            Col::I32(a) => all!(a, I32),
+            Col::I64(a) => all!(a, I64),
+            Col::U8(a) => all!(a, U8),
+            Col::U16(a) => all!(a, U16),
+            Col::U32(a) => all!(a, U32),
+            Col::U64(a) => all!(a, U64),
+            _ => None,
+        }
     }
+
+    /// Row `i`'s value as `u64`; `None` when it is negative (or past the column).
+    #[inline]
+    fn get(self, i: usize) -> Option<u64> {
+        match self {
+            Ints::I8(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I16(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I32(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I64(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::U8(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U16(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U32(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U64(v) => v.get(i).copied(),
+        }
+    }
+}
+
+/// An address column read ahead, in one pass over the batch: per row the address, `None`
+/// where there is none or the text is not one (that row is then read again through
+/// [`Col::cell`], which gives its error). A dictionary's values are parsed once each; a
+/// string-view column (how `sgeval replay` reads Parquet strings that are not all
+/// dictionary-encoded) remembers its recent values by view: a view of up to 12 bytes holds
+/// the string itself, a longer one its buffer and offset, so an equal view is the same
+/// text, and a repeated address (an endpoint's own, on every record it captures) is parsed
+/// once per batch, not per row. Other columns give `None`: their rows are read one by one.
+fn addresses(col: Col<'_>, rows: usize) -> Option<Vec<Option<IpAddr>>> {
+    let parse = |t: &str| record::addr("", record::trim(t)).ok();
     match col {
-        Col::I8(a) => all!(a),
-        Col::I16(a) => all!(a),
-        Col::I32(a) => all!(a),
-        Col::I64(a) => all!(a),
-        Col::U8(a) => all!(a),
-        Col::U16(a) => all!(a),
-        Col::U32(a) => all!(a),
-        Col::U64(a) => all!(a),
+        Col::Dict(keys, values) if values.len() <= rows.max(64) => {
+            let parsed: Vec<Option<IpAddr>> = (0..values.len())
+                .map(|k| (!values.is_null(k)).then(|| parse(values.value(k))).flatten())
+                .collect();
+            Some(
+                (0..keys.len())
+                    .map(|i| {
+                        if keys.is_null(i) {
+                            return None;
+                        }
+                        usize::try_from(keys.value(i))
+                            .ok()
+                            .and_then(|k| parsed.get(k).copied().flatten())
+                    })
+                    .collect(),
+            )
+        }
+        Col::View(a) => {
+            /// Slots of the cache of recent views (direct-mapped).
+            const SLOTS: usize = 256;
+            let mut cache: [Option<(u128, Option<IpAddr>)>; SLOTS] = [None; SLOTS];
+            let views = a.views();
+            Some(
+                (0..a.len())
+                    .map(|i| {
+                        if a.is_null(i) {
+                            return None;
+                        }
+                        let view = views[i];
+                        let h = ((view as u64) ^ ((view >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let slot = &mut cache[(h >> 56) as usize % SLOTS];
+                        match *slot {
+                            Some((v, ip)) if v == view => ip,
+                            _ => {
+                                let ip = parse(a.value(i));
+                                *slot = Some((view, ip));
+                                ip
+                            }
+                        }
+                    })
+                    .collect(),
+            )
+        }
         _ => None,
     }
 }
@@ -244,9 +331,10 @@ impl<'a> BatchColumns<'a> {
                 | Field::Packets
                 | Field::Bytes
                 | Field::Start
-                | Field::End => unsigned(cols[f as usize]),
+                | Field::End => Ints::of(cols[f as usize]),
                 _ => None,
             }),
+            addrs: [Field::Src, Field::Dst].map(|f| addresses(cols[f as usize], batch.num_rows())),
             cols,
             names: Field::ALL.map(|f| map.name(f).to_owned()),
             rows: batch.num_rows(),
@@ -295,13 +383,13 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
-    /// A numeric field's value read ahead (`unsigned`), when it fits `T`.
+    /// A numeric field's value from its integer column without nulls, when it is not
+    /// negative and fits `T` (otherwise the row is read through [`Col::cell`], for its error).
     #[inline]
     fn num<T: TryFrom<u64>>(&self, field: Field, i: usize) -> Option<T> {
         self.nums[field as usize]
-            .as_ref()
             .and_then(|v| v.get(i))
-            .and_then(|&v| T::try_from(v).ok())
+            .and_then(|v| T::try_from(v).ok())
     }
 
     #[inline]
@@ -325,6 +413,13 @@ impl<'a> BatchColumns<'a> {
 
     #[inline]
     fn addr(&self, field: Field, i: usize) -> Result<IpAddr, FieldError> {
+        let ahead = match field {
+            Field::Src => &self.addrs[0],
+            _ => &self.addrs[1],
+        };
+        if let Some(Some(ip)) = ahead.as_ref().and_then(|v| v.get(i)) {
+            return Ok(*ip);
+        }
         match self.text(field, i)? {
             Some(t) => record::addr(self.name(field), record::trim(t)),
             None => Err(FieldError::new(self.name(field), "", "missing field")),

@@ -554,7 +554,9 @@ fn lines(
 /// Only the mapped columns are decoded, and a string column whose every page in the row
 /// group is dictionary-encoded (interface ids, directions, actions: few distinct values) is
 /// read as an Arrow dictionary, as it is stored: no string is copied per row, and the
-/// interface of a dictionary value is looked up once.
+/// interface of a dictionary value is looked up once. Other string columns (addresses,
+/// whose dictionary overflows into plain pages on real traffic) are read as string views
+/// into the pages, not copied.
 #[allow(clippy::too_many_arguments)]
 fn row_group(
     replayer: &Replayer<'_>,
@@ -609,12 +611,15 @@ fn row_group(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            if roots.contains(&i) && *f.data_type() == DataType::Utf8 && dictionary(i) {
+            if roots.contains(&i) && *f.data_type() == DataType::Utf8 {
                 hinted = true;
-                f.as_ref().clone().with_data_type(DataType::Dictionary(
-                    Box::new(DataType::Int32),
-                    Box::new(DataType::Utf8),
-                ))
+                f.as_ref().clone().with_data_type(if dictionary(i) {
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                } else {
+                    // Views into the pages (and into the dictionary, for its pages): no
+                    // string is copied, and UTF-8 is checked per page, not per value.
+                    DataType::Utf8View
+                })
             } else {
                 f.as_ref().clone()
             }
