@@ -245,8 +245,8 @@ fn addresses(col: Col<'_>, rows: usize) -> Option<Vec<Option<IpAddr>>> {
         }
         Col::View(a) => {
             /// Slots of the cache of recent views (direct-mapped).
-            const SLOTS: usize = 256;
-            let mut cache: [Option<(u128, Option<IpAddr>)>; SLOTS] = [None; SLOTS];
+            const SLOTS: usize = 1024;
+            let mut cache = vec![None::<(u128, Option<IpAddr>)>; SLOTS];
             let views = a.views();
             Some(
                 (0..a.len())
@@ -256,7 +256,7 @@ fn addresses(col: Col<'_>, rows: usize) -> Option<Vec<Option<IpAddr>>> {
                         }
                         let view = views[i];
                         let h = ((view as u64) ^ ((view >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                        let slot = &mut cache[(h >> 56) as usize % SLOTS];
+                        let slot = &mut cache[(h >> 54) as usize % SLOTS];
                         match *slot {
                             Some((v, ip)) if v == view => ip,
                             _ => {
@@ -441,12 +441,68 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
+    /// Row `i` as a record of traffic when every field of it was read ahead (dictionary
+    /// values parsed once, integer columns without nulls, addresses of [`addresses`]) and
+    /// holds a value: no per-row dispatch on column types, no error to build. `None` for a
+    /// status row, a field not read ahead, or one that does not hold its value:
+    /// [`BatchColumns::row`] then reads the row field by field, the same values or the
+    /// row's error.
+    #[inline]
+    fn fast(&self, i: usize) -> Option<FlowRecord<'a>> {
+        let absent = |f: Field| matches!(self.cols[f as usize], Col::Absent);
+        let int = |f: Field| self.nums[f as usize].and_then(|v| v.get(i));
+        let counter = |f: Field| match self.nums[f as usize] {
+            Some(v) => v.get(i),
+            None if absent(f) => Some(0),
+            None => None,
+        };
+        let status = match &self.status {
+            Some(p) => p.get(i)?,
+            None if absent(Field::Status) => Status::Ok,
+            None => return None,
+        };
+        if status != Status::Ok {
+            return None;
+        }
+        let protocol = u8::try_from(int(Field::Protocol)?).ok()?;
+        let action = self.action.as_ref()?.get(i)?;
+        let src = (*self.addrs[0].as_ref()?.get(i)?)?;
+        let dst = (*self.addrs[1].as_ref()?.get(i)?)?;
+        let direction = match &self.direction {
+            Some(p) => Some(p.get(i)?),
+            None if absent(Field::Direction) => None,
+            None => return None,
+        };
+        let interface = match self.cell(Field::Interface, i) {
+            Cell::Null => None,
+            Cell::Text(t) => Some(record::trim(t)).filter(|t| !t.is_empty() && *t != "-"),
+            Cell::Int(_) => return None,
+        };
+        Some(FlowRecord {
+            interface,
+            src,
+            dst,
+            src_port: u16::try_from(int(Field::SrcPort)?).ok()?,
+            dst_port: u16::try_from(int(Field::DstPort)?).ok()?,
+            protocol,
+            direction,
+            packets: counter(Field::Packets)?,
+            bytes: counter(Field::Bytes)?,
+            start: counter(Field::Start)?,
+            end: counter(Field::End)?,
+            action,
+        })
+    }
+
     /// Row `i` as a flow-log row.
     ///
     /// # Errors
     /// A field that cannot be read, named by its column.
     #[inline]
     pub fn row(&self, i: usize) -> Result<Row<'a>, FieldError> {
+        if let Some(r) = self.fast(i) {
+            return Ok(Row::Flow(r));
+        }
         // Dictionary columns give their value read once; others are read here.
         let status = match self.status.as_ref().and_then(|p| p.get(i)) {
             Some(s) => s,
