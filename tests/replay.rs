@@ -700,14 +700,11 @@ fn parquet_string_encodings_give_the_csv_report() {
         .collect();
     rows[700][1] = "10.0.1.300".to_owned();
     rows[2100][2] = "2001:db8::zz".to_owned();
-    let nodata = |mut r: [String; 13]| {
-        for v in r.iter_mut().skip(1).take(5) {
-            *v = "-".to_owned();
-        }
-        r[12] = "NODATA".to_owned();
-        r
-    };
-    rows[1500] = nodata(rows[1500].clone());
+    // A NODATA row: no addresses, ports or protocol.
+    for v in rows[1500].iter_mut().skip(1).take(5) {
+        *v = "-".to_owned();
+    }
+    rows[1500][12] = "NODATA".to_owned();
     let header = [
         "eni-id",
         "srcaddr",

@@ -162,6 +162,12 @@ pub struct BatchColumns<'a> {
     nums: [Option<Ints<'a>>; 13],
     /// The source and destination addresses read ahead ([`addresses`]).
     addrs: [Option<Vec<Option<IpAddr>>>; 2],
+    /// The integer fields read ahead, when every field of a row can be taken by
+    /// [`BatchColumns::fast`].
+    flat: Option<Flat>,
+    /// An interface column's dictionary values, trimmed (`None` for a null, empty or `-`
+    /// one), when it is a dictionary.
+    interfaces: Option<Vec<Option<&'a str>>>,
 }
 
 /// An integer column without nulls, as the slice of its values: read per row without the
@@ -199,6 +205,27 @@ impl<'a> Ints<'a> {
         }
     }
 
+    /// Every value as `u64` in one pass, [`Flat::NONE`] for a negative one.
+    fn fill(self) -> Vec<u64> {
+        macro_rules! signed {
+            ($v:expr) => {
+                $v.iter()
+                    .map(|&x| u64::try_from(x).unwrap_or(Flat::NONE))
+                    .collect()
+            };
+        }
+        match self {
+            Ints::I8(v) => signed!(v),
+            Ints::I16(v) => signed!(v),
+            Ints::I32(v) => signed!(v),
+            Ints::I64(v) => signed!(v),
+            Ints::U8(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U16(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U32(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U64(v) => v.to_vec(),
+        }
+    }
+
     /// Row `i`'s value as `u64`; `None` when it is negative (or past the column).
     #[inline]
     fn get(self, i: usize) -> Option<u64> {
@@ -215,6 +242,31 @@ impl<'a> Ints<'a> {
     }
 }
 
+/// The integer fields of a batch whose every field [`BatchColumns::fast`] can take, read
+/// ahead in one pass per column (a loop over a slice of one type, not a dispatch per row).
+struct Flat {
+    /// Protocol, source port, destination port, packets, bytes, start, end: per row the
+    /// value, [`Flat::NONE`] where it is negative (an absent counter column reads 0).
+    ints: [Vec<u64>; 7],
+}
+
+impl Flat {
+    /// Not a value ([`BatchColumns::row`] then reads the row field by field: a `u64` column
+    /// holding this value gets it there).
+    const NONE: u64 = u64::MAX;
+
+    /// The fields of [`Flat::ints`], in order.
+    const FIELDS: [Field; 7] = [
+        Field::Protocol,
+        Field::SrcPort,
+        Field::DstPort,
+        Field::Packets,
+        Field::Bytes,
+        Field::Start,
+        Field::End,
+    ];
+}
+
 /// An address column read ahead, in one pass over the batch: per row the address, `None`
 /// where there is none or the text is not one (that row is then read again through
 /// [`Col::cell`], which gives its error). A dictionary's values are parsed once each; a
@@ -224,7 +276,11 @@ impl<'a> Ints<'a> {
 /// text, and a repeated address (an endpoint's own, on every record it captures) is parsed
 /// once per batch, not per row. Other columns give `None`: their rows are read one by one.
 fn addresses(col: Col<'_>, rows: usize) -> Option<Vec<Option<IpAddr>>> {
-    let parse = |t: &str| record::addr("", record::trim(t)).ok();
+    // The dotted quad first: no error to build for the common case.
+    let parse = |t: &str| match record::dotted_quad(t.as_bytes()) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => record::addr("", record::trim(t)).ok(),
+    };
     match col {
         Col::Dict(keys, values) if values.len() <= rows.max(64) => {
             let parsed: Vec<Option<IpAddr>> = (0..values.len())
@@ -316,7 +372,7 @@ impl<'a> BatchColumns<'a> {
             Col::Dict(_, values) if values.len() <= batch.num_rows().max(64) => c,
             _ => Col::Absent,
         };
-        Ok(BatchColumns {
+        let mut columns = BatchColumns {
             status: Parsed::of(small(cols[Field::Status as usize]), |t| {
                 record::status("", t).ok()
             }),
@@ -335,10 +391,53 @@ impl<'a> BatchColumns<'a> {
                 _ => None,
             }),
             addrs: [Field::Src, Field::Dst].map(|f| addresses(cols[f as usize], batch.num_rows())),
+            flat: None,
+            interfaces: match cols[Field::Interface as usize] {
+                Col::Dict(_, values) if values.len() <= batch.num_rows().max(64) => Some(
+                    (0..values.len())
+                        .map(|k| {
+                            (!values.is_null(k))
+                                .then(|| record::trim(values.value(k)))
+                                .filter(|t| !t.is_empty() && *t != "-")
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
             cols,
             names: Field::ALL.map(|f| map.name(f).to_owned()),
             rows: batch.num_rows(),
-        })
+        };
+        columns.flat = columns.flatten();
+        Ok(columns)
+    }
+
+    /// [`Flat`], when [`BatchColumns::fast`] can take every field: status, action and
+    /// direction read once per dictionary value (status and direction may be absent),
+    /// addresses read ahead, integers in integer columns without nulls (counters may be
+    /// absent), the interface absent or a string column.
+    fn flatten(&self) -> Option<Flat> {
+        let absent = |f: Field| matches!(self.cols[f as usize], Col::Absent);
+        let ready = (self.status.is_some() || absent(Field::Status))
+            && self.action.is_some()
+            && (self.direction.is_some() || absent(Field::Direction))
+            && self.addrs.iter().all(Option::is_some)
+            && matches!(
+                self.cols[Field::Interface as usize],
+                Col::Absent | Col::Str(_) | Col::LargeStr(_) | Col::View(_) | Col::Dict(..)
+            );
+        if !ready {
+            return None;
+        }
+        let mut ints: [Vec<u64>; 7] = Default::default();
+        for (out, f) in ints.iter_mut().zip(Flat::FIELDS) {
+            *out = match self.nums[f as usize] {
+                Some(v) => v.fill(),
+                None if absent(f) && !f.required() => vec![0; self.rows],
+                None => return None,
+            };
+        }
+        Some(Flat { ints })
     }
 
     /// Rows in the batch.
@@ -449,47 +548,58 @@ impl<'a> BatchColumns<'a> {
     /// row's error.
     #[inline]
     fn fast(&self, i: usize) -> Option<FlowRecord<'a>> {
-        let absent = |f: Field| matches!(self.cols[f as usize], Col::Absent);
-        let int = |f: Field| self.nums[f as usize].and_then(|v| v.get(i));
-        let counter = |f: Field| match self.nums[f as usize] {
-            Some(v) => v.get(i),
-            None if absent(f) => Some(0),
-            None => None,
-        };
+        let flat = self.flat.as_ref()?;
+        // `flat` is there only when status and direction are read once per dictionary value
+        // or absent, and the action and addresses are read ahead.
         let status = match &self.status {
             Some(p) => p.get(i)?,
-            None if absent(Field::Status) => Status::Ok,
-            None => return None,
+            None => Status::Ok,
         };
         if status != Status::Ok {
             return None;
         }
-        let protocol = u8::try_from(int(Field::Protocol)?).ok()?;
+        let [protocol, src_port, dst_port, packets, bytes, start, end] = flat
+            .ints
+            .each_ref()
+            .map(|v| v.get(i).copied().unwrap_or(Flat::NONE));
+        if protocol > 255
+            || src_port > 65535
+            || dst_port > 65535
+            || [packets, bytes, start, end].contains(&Flat::NONE)
+        {
+            return None;
+        }
         let action = self.action.as_ref()?.get(i)?;
         let src = (*self.addrs[0].as_ref()?.get(i)?)?;
         let dst = (*self.addrs[1].as_ref()?.get(i)?)?;
         let direction = match &self.direction {
             Some(p) => Some(p.get(i)?),
-            None if absent(Field::Direction) => None,
-            None => return None,
+            None => None,
         };
-        let interface = match self.cell(Field::Interface, i) {
-            Cell::Null => None,
-            Cell::Text(t) => Some(record::trim(t)).filter(|t| !t.is_empty() && *t != "-"),
-            Cell::Int(_) => return None,
+        let interface = match (&self.interfaces, self.cols[Field::Interface as usize]) {
+            // As `Col::cell` reads a dictionary: a null or unknown key is no interface.
+            (Some(names), Col::Dict(keys, _)) => match usize::try_from(keys.value(i)) {
+                Ok(k) if !keys.is_null(i) => names.get(k).copied().flatten(),
+                _ => None,
+            },
+            _ => match self.cell(Field::Interface, i) {
+                Cell::Null => None,
+                Cell::Text(t) => Some(record::trim(t)).filter(|t| !t.is_empty() && *t != "-"),
+                Cell::Int(_) => return None,
+            },
         };
         Some(FlowRecord {
             interface,
             src,
             dst,
-            src_port: u16::try_from(int(Field::SrcPort)?).ok()?,
-            dst_port: u16::try_from(int(Field::DstPort)?).ok()?,
-            protocol,
+            src_port: src_port as u16,
+            dst_port: dst_port as u16,
+            protocol: protocol as u8,
             direction,
-            packets: counter(Field::Packets)?,
-            bytes: counter(Field::Bytes)?,
-            start: counter(Field::Start)?,
-            end: counter(Field::End)?,
+            packets,
+            bytes,
+            start,
+            end,
             action,
         })
     }

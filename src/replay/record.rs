@@ -191,7 +191,7 @@ pub(crate) fn addr(field: &str, text: &str) -> Result<IpAddr, FieldError> {
 /// what `Ipv4Addr::from_str` accepts (1-3 digits, no leading zero, at most 255) and gives
 /// the same address; anything else is `None`, left to the standard parser.
 #[inline]
-fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&b.len()) {
         return None;
     }
