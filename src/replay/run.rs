@@ -207,11 +207,11 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
-                let (stop, fail) = (&stop, &fail);
+                let fail = &fail;
                 scope.spawn(move || {
                     let mut acc = replayer.accumulator();
                     acc.set_state_capacity(share);
-                    worker(replayer, &rx, options, &mut acc, stop, fail);
+                    worker(replayer, &rx, options, &mut acc, fail);
                     acc
                 })
             })
@@ -388,7 +388,6 @@ fn worker(
     rx: &Mutex<Receiver<Work>>,
     options: &RunOptions<'_>,
     acc: &mut Accumulator,
-    stop: &AtomicBool,
     fail: &(dyn Fn(RunError) + Sync),
 ) {
     loop {
@@ -397,9 +396,8 @@ fn worker(
             rx.recv()
         };
         let Ok(work) = work else { return };
-        if stop.load(Ordering::Relaxed) {
-            continue;
-        }
+        // An item taken is run to its end even after another failed (the reader sends no
+        // more then): an earlier error may be in it, and the first one in file order wins.
         let result = match work {
             Work::Text {
                 file,
