@@ -656,3 +656,155 @@ fn icmp_records_are_undetermined_where_rules_filter_icmp_types() {
         "10.0.0.1".parse::<IpAddr>().unwrap()
     );
 }
+
+/// However a Parquet file stores its strings, the report is the CSV's: addresses in pages
+/// that are all dictionary-encoded (read as Arrow dictionaries), in plain pages, and in
+/// column chunks whose dictionary overflowed into plain pages (read as string views, with
+/// the per-batch cache of repeated views), over IPv4 and IPv6 addresses of every length,
+/// status rows, and malformed rows counted with `--skip-bad` (and named without it).
+#[test]
+fn parquet_string_encodings_give_the_csv_report() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let text = std::fs::read_to_string(examples.join("ecs-web-db.json")).unwrap();
+    let cloud = Scenario::from_json(&text).unwrap().build().unwrap();
+    let records = reference_records(&cloud, 3000, 0x5eed);
+    let dir = std::env::temp_dir().join(format!("sgeval-replay-enc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("scenario.json");
+    std::fs::write(&scenario, &text).unwrap();
+    // Rows as text: the records, a status row and two malformed addresses among them.
+    let mut rows: Vec<[String; 13]> = records
+        .iter()
+        .map(|(eni, r)| {
+            [
+                eni.clone(),
+                r.src.to_string(),
+                r.dst.to_string(),
+                r.src_port.to_string(),
+                r.dst_port.to_string(),
+                r.protocol.to_string(),
+                if r.direction == Some(Direction::Ingress) {
+                    "in"
+                } else {
+                    "out"
+                }
+                .to_owned(),
+                r.packets.to_string(),
+                r.bytes.to_string(),
+                r.start.to_string(),
+                r.end.to_string(),
+                r.action.to_string(),
+                "OK".to_owned(),
+            ]
+        })
+        .collect();
+    rows[700][1] = "10.0.1.300".to_owned();
+    rows[2100][2] = "2001:db8::zz".to_owned();
+    // A NODATA row: no addresses, ports or protocol.
+    for v in rows[1500].iter_mut().skip(1).take(5) {
+        *v = "-".to_owned();
+    }
+    rows[1500][12] = "NODATA".to_owned();
+    let header = [
+        "eni-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "direction",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "action",
+        "log-status",
+    ];
+    let csv = dir.join("flows.csv");
+    let mut body = header.join(",") + "\n";
+    for r in &rows {
+        body += &r.join(",");
+        body += "\n";
+    }
+    std::fs::write(&csv, body).unwrap();
+    let batch = RecordBatch::try_from_iter(header.iter().enumerate().map(|(i, name)| {
+        let values: Vec<&str> = rows.iter().map(|r| r[i].as_str()).collect();
+        (*name, Arc::new(StringArray::from(values)) as ArrayRef)
+    }))
+    .unwrap();
+    let write = |name: &str, props: parquet::file::properties::WriterProperties| {
+        let file = dir.join(name);
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&file).unwrap(),
+            batch.schema(),
+            Some(props),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        file.display().to_string()
+    };
+    let props = parquet::file::properties::WriterProperties::builder;
+    let files = [
+        // Few rows per group: every page of a chunk dictionary-encoded.
+        write(
+            "dict.parquet",
+            props().set_max_row_group_row_count(Some(500)).build(),
+        ),
+        write("plain.parquet", props().set_dictionary_enabled(false).build()),
+        // A dictionary page too small for the addresses: it overflows into plain pages.
+        write(
+            "mixed.parquet",
+            props()
+                .set_dictionary_page_size_limit(64)
+                .set_data_page_row_count_limit(100)
+                .set_write_batch_size(100)
+                .build(),
+        ),
+    ];
+    // The files store `srcaddr` (column 1) as intended: the data pages of each chunk all
+    // dictionary-encoded, none, or some of each.
+    let pages = |file: &str| {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+        let stats = reader
+            .metadata()
+            .row_group(0)
+            .column(1)
+            .page_encoding_stats_mask()
+            .copied();
+        let stats = stats.unwrap();
+        (
+            stats.is_set(parquet::basic::Encoding::RLE_DICTIONARY),
+            stats.is_set(parquet::basic::Encoding::PLAIN),
+        )
+    };
+    assert_eq!(pages(&files[0]), (true, false));
+    assert_eq!(pages(&files[1]), (false, true));
+    assert_eq!(pages(&files[2]), (true, true));
+    let scenario = scenario.display().to_string();
+    let (code, want) = replay_json(&[&scenario, &csv.display().to_string(), "--skip-bad"]);
+    assert_eq!(code, 0);
+    assert_eq!(want["skipped"], 2, "{want}");
+    assert_eq!(want["nodata"], 1, "{want}");
+    assert_eq!(want["records"], 2997, "{want}");
+    for file in &files {
+        for threads in ["1", "2"] {
+            let (code, got) = replay_json(&[&scenario, file, "--skip-bad", "--threads", threads]);
+            assert_eq!(code, 0, "{file}");
+            // Malformed rows are named by line in CSV (header first) and by row in Parquet.
+            let mut got = got;
+            let mut want = want.clone();
+            got["bad_rows"] = Value::Null;
+            want["bad_rows"] = Value::Null;
+            assert_eq!(got, want, "{file} with {threads} threads");
+        }
+        let (code, _, err) = sgeval(&["replay", &scenario, file]);
+        assert_eq!(code, 2, "{file}");
+        assert!(
+            err.contains(":701: field `srcaddr` = `10.0.1.300`: expected an IPv4 or IPv6 address"),
+            "{file}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

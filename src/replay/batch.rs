@@ -158,30 +158,173 @@ pub struct BatchColumns<'a> {
     status: Option<Parsed<'a, Status>>,
     action: Option<Parsed<'a, Logged>>,
     direction: Option<Parsed<'a, Direction>>,
-    /// Per numeric field, its integer column's values as `u64`, when it has no null and no
-    /// negative value (read in one pass; rows are then read without dispatch on the type).
-    nums: [Option<Vec<u64>>; 13],
+    /// Per numeric field, its integer column's values, when it has no null.
+    nums: [Option<Ints<'a>>; 13],
+    /// The source and destination addresses read ahead ([`addresses`]).
+    addrs: [Option<Vec<Option<IpAddr>>>; 2],
+    /// The integer fields read ahead, when every field of a row can be taken by
+    /// [`BatchColumns::fast`].
+    flat: Option<Flat>,
+    /// An interface column's dictionary values, trimmed (`None` for a null, empty or `-`
+    /// one), when it is a dictionary.
+    interfaces: Option<Vec<Option<&'a str>>>,
 }
 
-/// An integer column's values as `u64`, when none is null or negative.
-fn unsigned(col: Col<'_>) -> Option<Vec<u64>> {
-    macro_rules! all {
-        ($a:expr) => {{
-            if $a.null_count() > 0 {
-                return None;
-            }
-            $a.values().iter().map(|&v| u64::try_from(v).ok()).collect()
-        }};
+/// An integer column without nulls, as the slice of its values: read per row without the
+/// null check and the dispatch of [`Col::cell`] (nor a copy of the column).
+#[derive(Clone, Copy)]
+enum Ints<'a> {
+    I8(&'a [i8]),
+    I16(&'a [i16]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    U8(&'a [u8]),
+    U16(&'a [u16]),
+    U32(&'a [u32]),
+    U64(&'a [u64]),
+}
+
+impl<'a> Ints<'a> {
+    /// The values of an integer column, when it has no null.
+    fn of(col: Col<'a>) -> Option<Ints<'a>> {
+        macro_rules! all {
+            ($a:expr, $v:ident) => {
+                ($a.null_count() == 0).then(|| Ints::$v($a.values()))
+            };
+        }
+        match col {
+            Col::I8(a) => all!(a, I8),
+            Col::I16(a) => all!(a, I16),
+            Col::I32(a) => all!(a, I32),
+            Col::I64(a) => all!(a, I64),
+            Col::U8(a) => all!(a, U8),
+            Col::U16(a) => all!(a, U16),
+            Col::U32(a) => all!(a, U32),
+            Col::U64(a) => all!(a, U64),
+            _ => None,
+        }
     }
+
+    /// Every value as `u64` in one pass, [`Flat::NONE`] for a negative one.
+    fn fill(self) -> Vec<u64> {
+        macro_rules! signed {
+            ($v:expr) => {
+                $v.iter()
+                    .map(|&x| u64::try_from(x).unwrap_or(Flat::NONE))
+                    .collect()
+            };
+        }
+        match self {
+            Ints::I8(v) => signed!(v),
+            Ints::I16(v) => signed!(v),
+            Ints::I32(v) => signed!(v),
+            Ints::I64(v) => signed!(v),
+            Ints::U8(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U16(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U32(v) => v.iter().map(|&x| u64::from(x)).collect(),
+            Ints::U64(v) => v.to_vec(),
+        }
+    }
+
+    /// Row `i`'s value as `u64`; `None` when it is negative (or past the column).
+    #[inline]
+    fn get(self, i: usize) -> Option<u64> {
+        match self {
+            Ints::I8(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I16(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I32(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::I64(v) => v.get(i).and_then(|&x| u64::try_from(x).ok()),
+            Ints::U8(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U16(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U32(v) => v.get(i).map(|&x| u64::from(x)),
+            Ints::U64(v) => v.get(i).copied(),
+        }
+    }
+}
+
+/// The integer fields of a batch whose every field [`BatchColumns::fast`] can take, read
+/// ahead in one pass per column (a loop over a slice of one type, not a dispatch per row).
+struct Flat {
+    /// Protocol, source port, destination port, packets, bytes, start, end: per row the
+    /// value, [`Flat::NONE`] where it is negative (an absent counter column reads 0).
+    ints: [Vec<u64>; 7],
+}
+
+impl Flat {
+    /// Not a value ([`BatchColumns::row`] then reads the row field by field: a `u64` column
+    /// holding this value gets it there).
+    const NONE: u64 = u64::MAX;
+
+    /// The fields of [`Flat::ints`], in order.
+    const FIELDS: [Field; 7] = [
+        Field::Protocol,
+        Field::SrcPort,
+        Field::DstPort,
+        Field::Packets,
+        Field::Bytes,
+        Field::Start,
+        Field::End,
+    ];
+}
+
+/// An address column read ahead, in one pass over the batch: per row the address, `None`
+/// where there is none or the text is not one (that row is then read again through
+/// [`Col::cell`], which gives its error). A dictionary's values are parsed once each; a
+/// string-view column (how `sgeval replay` reads Parquet strings that are not all
+/// dictionary-encoded) remembers its recent values by view: a view of up to 12 bytes holds
+/// the string itself, a longer one its buffer and offset, so an equal view is the same
+/// text, and a repeated address (an endpoint's own, on every record it captures) is parsed
+/// once per batch, not per row. Other columns give `None`: their rows are read one by one.
+fn addresses(col: Col<'_>, rows: usize) -> Option<Vec<Option<IpAddr>>> {
+    // The dotted quad first: no error to build for the common case.
+    let parse = |t: &str| match record::dotted_quad(t.as_bytes()) {
+        Some(v4) => Some(IpAddr::V4(v4)),
+        None => record::addr("", record::trim(t)).ok(),
+    };
     match col {
-        Col::I8(a) => all!(a),
-        Col::I16(a) => all!(a),
-        Col::I32(a) => all!(a),
-        Col::I64(a) => all!(a),
-        Col::U8(a) => all!(a),
-        Col::U16(a) => all!(a),
-        Col::U32(a) => all!(a),
-        Col::U64(a) => all!(a),
+        Col::Dict(keys, values) if values.len() <= rows.max(64) => {
+            let parsed: Vec<Option<IpAddr>> = (0..values.len())
+                .map(|k| (!values.is_null(k)).then(|| parse(values.value(k))).flatten())
+                .collect();
+            Some(
+                (0..keys.len())
+                    .map(|i| {
+                        if keys.is_null(i) {
+                            return None;
+                        }
+                        usize::try_from(keys.value(i))
+                            .ok()
+                            .and_then(|k| parsed.get(k).copied().flatten())
+                    })
+                    .collect(),
+            )
+        }
+        Col::View(a) => {
+            /// Slots of the cache of recent views (direct-mapped).
+            const SLOTS: usize = 1024;
+            let mut cache = vec![None::<(u128, Option<IpAddr>)>; SLOTS];
+            let views = a.views();
+            Some(
+                (0..a.len())
+                    .map(|i| {
+                        if a.is_null(i) {
+                            return None;
+                        }
+                        let view = views[i];
+                        let h = ((view as u64) ^ ((view >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let slot = &mut cache[(h >> 54) as usize % SLOTS];
+                        match *slot {
+                            Some((v, ip)) if v == view => ip,
+                            _ => {
+                                let ip = parse(a.value(i));
+                                *slot = Some((view, ip));
+                                ip
+                            }
+                        }
+                    })
+                    .collect(),
+            )
+        }
         _ => None,
     }
 }
@@ -229,7 +372,7 @@ impl<'a> BatchColumns<'a> {
             Col::Dict(_, values) if values.len() <= batch.num_rows().max(64) => c,
             _ => Col::Absent,
         };
-        Ok(BatchColumns {
+        let mut columns = BatchColumns {
             status: Parsed::of(small(cols[Field::Status as usize]), |t| {
                 record::status("", t).ok()
             }),
@@ -244,13 +387,57 @@ impl<'a> BatchColumns<'a> {
                 | Field::Packets
                 | Field::Bytes
                 | Field::Start
-                | Field::End => unsigned(cols[f as usize]),
+                | Field::End => Ints::of(cols[f as usize]),
                 _ => None,
             }),
+            addrs: [Field::Src, Field::Dst].map(|f| addresses(cols[f as usize], batch.num_rows())),
+            flat: None,
+            interfaces: match cols[Field::Interface as usize] {
+                Col::Dict(_, values) if values.len() <= batch.num_rows().max(64) => Some(
+                    (0..values.len())
+                        .map(|k| {
+                            (!values.is_null(k))
+                                .then(|| record::trim(values.value(k)))
+                                .filter(|t| !t.is_empty() && *t != "-")
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
             cols,
             names: Field::ALL.map(|f| map.name(f).to_owned()),
             rows: batch.num_rows(),
-        })
+        };
+        columns.flat = columns.flatten();
+        Ok(columns)
+    }
+
+    /// [`Flat`], when [`BatchColumns::fast`] can take every field: status, action and
+    /// direction read once per dictionary value (status and direction may be absent),
+    /// addresses read ahead, integers in integer columns without nulls (counters may be
+    /// absent), the interface absent or a string column.
+    fn flatten(&self) -> Option<Flat> {
+        let absent = |f: Field| matches!(self.cols[f as usize], Col::Absent);
+        let ready = (self.status.is_some() || absent(Field::Status))
+            && self.action.is_some()
+            && (self.direction.is_some() || absent(Field::Direction))
+            && self.addrs.iter().all(Option::is_some)
+            && matches!(
+                self.cols[Field::Interface as usize],
+                Col::Absent | Col::Str(_) | Col::LargeStr(_) | Col::View(_) | Col::Dict(..)
+            );
+        if !ready {
+            return None;
+        }
+        let mut ints: [Vec<u64>; 7] = Default::default();
+        for (out, f) in ints.iter_mut().zip(Flat::FIELDS) {
+            *out = match self.nums[f as usize] {
+                Some(v) => v.fill(),
+                None if absent(f) && !f.required() => vec![0; self.rows],
+                None => return None,
+            };
+        }
+        Some(Flat { ints })
     }
 
     /// Rows in the batch.
@@ -295,13 +482,13 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
-    /// A numeric field's value read ahead (`unsigned`), when it fits `T`.
+    /// A numeric field's value from its integer column without nulls, when it is not
+    /// negative and fits `T` (otherwise the row is read through [`Col::cell`], for its error).
     #[inline]
     fn num<T: TryFrom<u64>>(&self, field: Field, i: usize) -> Option<T> {
         self.nums[field as usize]
-            .as_ref()
             .and_then(|v| v.get(i))
-            .and_then(|&v| T::try_from(v).ok())
+            .and_then(|v| T::try_from(v).ok())
     }
 
     #[inline]
@@ -325,6 +512,13 @@ impl<'a> BatchColumns<'a> {
 
     #[inline]
     fn addr(&self, field: Field, i: usize) -> Result<IpAddr, FieldError> {
+        let ahead = match field {
+            Field::Src => &self.addrs[0],
+            _ => &self.addrs[1],
+        };
+        if let Some(Some(ip)) = ahead.as_ref().and_then(|v| v.get(i)) {
+            return Ok(*ip);
+        }
         match self.text(field, i)? {
             Some(t) => record::addr(self.name(field), record::trim(t)),
             None => Err(FieldError::new(self.name(field), "", "missing field")),
@@ -346,12 +540,79 @@ impl<'a> BatchColumns<'a> {
         }
     }
 
+    /// Row `i` as a record of traffic when every field of it was read ahead (dictionary
+    /// values parsed once, integer columns without nulls, addresses of [`addresses`]) and
+    /// holds a value: no per-row dispatch on column types, no error to build. `None` for a
+    /// status row, a field not read ahead, or one that does not hold its value:
+    /// [`BatchColumns::row`] then reads the row field by field, the same values or the
+    /// row's error.
+    #[inline]
+    fn fast(&self, i: usize) -> Option<FlowRecord<'a>> {
+        let flat = self.flat.as_ref()?;
+        // `flat` is there only when status and direction are read once per dictionary value
+        // or absent, and the action and addresses are read ahead.
+        let status = match &self.status {
+            Some(p) => p.get(i)?,
+            None => Status::Ok,
+        };
+        if status != Status::Ok {
+            return None;
+        }
+        let [protocol, src_port, dst_port, packets, bytes, start, end] = flat
+            .ints
+            .each_ref()
+            .map(|v| v.get(i).copied().unwrap_or(Flat::NONE));
+        if protocol > 255
+            || src_port > 65535
+            || dst_port > 65535
+            || [packets, bytes, start, end].contains(&Flat::NONE)
+        {
+            return None;
+        }
+        let action = self.action.as_ref()?.get(i)?;
+        let src = (*self.addrs[0].as_ref()?.get(i)?)?;
+        let dst = (*self.addrs[1].as_ref()?.get(i)?)?;
+        let direction = match &self.direction {
+            Some(p) => Some(p.get(i)?),
+            None => None,
+        };
+        let interface = match (&self.interfaces, self.cols[Field::Interface as usize]) {
+            // As `Col::cell` reads a dictionary: a null or unknown key is no interface.
+            (Some(names), Col::Dict(keys, _)) => match usize::try_from(keys.value(i)) {
+                Ok(k) if !keys.is_null(i) => names.get(k).copied().flatten(),
+                _ => None,
+            },
+            _ => match self.cell(Field::Interface, i) {
+                Cell::Null => None,
+                Cell::Text(t) => Some(record::trim(t)).filter(|t| !t.is_empty() && *t != "-"),
+                Cell::Int(_) => return None,
+            },
+        };
+        Some(FlowRecord {
+            interface,
+            src,
+            dst,
+            src_port: src_port as u16,
+            dst_port: dst_port as u16,
+            protocol: protocol as u8,
+            direction,
+            packets,
+            bytes,
+            start,
+            end,
+            action,
+        })
+    }
+
     /// Row `i` as a flow-log row.
     ///
     /// # Errors
     /// A field that cannot be read, named by its column.
     #[inline]
     pub fn row(&self, i: usize) -> Result<Row<'a>, FieldError> {
+        if let Some(r) = self.fast(i) {
+            return Ok(Row::Flow(r));
+        }
         // Dictionary columns give their value read once; others are read here.
         let status = match self.status.as_ref().and_then(|p| p.get(i)) {
             Some(s) => s,

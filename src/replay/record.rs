@@ -191,37 +191,44 @@ pub(crate) fn addr(field: &str, text: &str) -> Result<IpAddr, FieldError> {
 /// what `Ipv4Addr::from_str` accepts (1-3 digits, no leading zero, at most 255) and gives
 /// the same address; anything else is `None`, left to the standard parser.
 #[inline]
-fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+pub(crate) fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&b.len()) {
         return None;
     }
-    let mut octets = [0u8; 4];
-    let (mut n, mut v, mut digits) = (0usize, 0u32, 0u32);
-    for &c in b {
-        if c == b'.' {
-            if digits == 0 || n == 3 {
+    // One octet from `at`: 1-3 digits, no leading zero, at most 255; and where it ends.
+    #[inline(always)]
+    fn octet(b: &[u8], at: usize) -> Option<(u8, usize)> {
+        let digit = |i: usize| b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9);
+        let mut v = u32::from(digit(at)?);
+        let mut end = at + 1;
+        if let Some(d) = digit(end) {
+            if v == 0 {
                 return None;
             }
-            octets[n] = v as u8;
-            (n, v, digits) = (n + 1, 0, 0);
-            continue;
+            v = v * 10 + u32::from(d);
+            end += 1;
+            if let Some(d) = digit(end) {
+                v = v * 10 + u32::from(d);
+                end += 1;
+            }
         }
-        let d = c.wrapping_sub(b'0');
-        // A digit after a leading zero, or a fourth digit, is not for this path.
-        if d > 9 || (digits == 1 && v == 0) || digits == 3 {
-            return None;
-        }
-        v = v * 10 + u32::from(d);
-        if v > 255 {
-            return None;
-        }
-        digits += 1;
+        Some((u8::try_from(v).ok()?, end))
     }
-    if n != 3 || digits == 0 {
-        return None;
+    let mut octets = [0u8; 4];
+    let mut at = 0;
+    for (n, o) in octets.iter_mut().enumerate() {
+        let (v, end) = octet(b, at)?;
+        *o = v;
+        at = end;
+        if n < 3 {
+            if b.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
     }
-    octets[3] = v as u8;
-    Some(Ipv4Addr::from(octets))
+    // A fourth digit, or anything else after the last octet, is not for this path.
+    (at == b.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// Parses an unsigned integer field; `-` and the empty text are refused (a record of

@@ -1,7 +1,6 @@
 //! Counting what a replay finds: a mergeable [`Accumulator`] (one per thread, per file, per
 //! Spark partition) and the [`Report`] it finishes into, as JSON or text.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
@@ -187,12 +186,18 @@ fn add_window(windows: &mut Windows, w: Window) -> bool {
     }
 }
 
+/// The accumulator's maps: hashed with foldhash, not SipHash (a replay hashes one or two
+/// keys per record; the keys come from the logs being read, and a map only grows to the
+/// bounds of [`Options`]).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Maps serialized as lists of pairs (their keys are not strings).
 mod pairs {
-    use std::collections::HashMap;
     use std::hash::Hash;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::HashMap;
 
     pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
         m: &HashMap<K, V>,
@@ -261,13 +266,13 @@ impl Accumulator {
             state_capacity: options.state_capacity,
             bad_rows_listed: options.bad_rows_listed,
             counts: Counts::default(),
-            disagreements: HashMap::new(),
-            changes: HashMap::new(),
-            unplaced: HashMap::new(),
-            undetermined: HashMap::new(),
+            disagreements: HashMap::default(),
+            changes: HashMap::default(),
+            unplaced: HashMap::default(),
+            undetermined: HashMap::default(),
             bad: Vec::new(),
-            openers_base: HashMap::new(),
-            openers_against: HashMap::new(),
+            openers_base: HashMap::default(),
+            openers_against: HashMap::default(),
             windows: [0; 2],
             pending: Vec::new(),
         }

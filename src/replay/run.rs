@@ -207,11 +207,11 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
-                let (stop, fail) = (&stop, &fail);
+                let fail = &fail;
                 scope.spawn(move || {
                     let mut acc = replayer.accumulator();
                     acc.set_state_capacity(share);
-                    worker(replayer, &rx, options, &mut acc, stop, fail);
+                    worker(replayer, &rx, options, &mut acc, fail);
                     acc
                 })
             })
@@ -388,7 +388,6 @@ fn worker(
     rx: &Mutex<Receiver<Work>>,
     options: &RunOptions<'_>,
     acc: &mut Accumulator,
-    stop: &AtomicBool,
     fail: &(dyn Fn(RunError) + Sync),
 ) {
     loop {
@@ -397,9 +396,8 @@ fn worker(
             rx.recv()
         };
         let Ok(work) = work else { return };
-        if stop.load(Ordering::Relaxed) {
-            continue;
-        }
+        // An item taken is run to its end even after another failed (the reader sends no
+        // more then): an earlier error may be in it, and the first one in file order wins.
         let result = match work {
             Work::Text {
                 file,
@@ -554,7 +552,9 @@ fn lines(
 /// Only the mapped columns are decoded, and a string column whose every page in the row
 /// group is dictionary-encoded (interface ids, directions, actions: few distinct values) is
 /// read as an Arrow dictionary, as it is stored: no string is copied per row, and the
-/// interface of a dictionary value is looked up once.
+/// interface of a dictionary value is looked up once. Other string columns (addresses,
+/// whose dictionary overflows into plain pages on real traffic) are read as string views
+/// into the pages, not copied.
 #[allow(clippy::too_many_arguments)]
 fn row_group(
     replayer: &Replayer<'_>,
@@ -609,12 +609,15 @@ fn row_group(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            if roots.contains(&i) && *f.data_type() == DataType::Utf8 && dictionary(i) {
+            if roots.contains(&i) && *f.data_type() == DataType::Utf8 {
                 hinted = true;
-                f.as_ref().clone().with_data_type(DataType::Dictionary(
-                    Box::new(DataType::Int32),
-                    Box::new(DataType::Utf8),
-                ))
+                f.as_ref().clone().with_data_type(if dictionary(i) {
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                } else {
+                    // Views into the pages (and into the dictionary, for its pages): no
+                    // string is copied, and UTF-8 is checked per page, not per value.
+                    DataType::Utf8View
+                })
             } else {
                 f.as_ref().clone()
             }
