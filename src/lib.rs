@@ -133,6 +133,7 @@
 #![forbid(unsafe_code)]
 
 mod action;
+mod addr_map;
 pub mod cloud;
 pub mod compile;
 pub mod conntrack;
