@@ -133,7 +133,6 @@
 #![forbid(unsafe_code)]
 
 mod action;
-mod addr_map;
 pub mod cloud;
 pub mod compile;
 pub mod conntrack;

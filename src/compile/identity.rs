@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::addr_map::AddrMap;
 use crate::group::GroupKey;
 
 /// The number of an identity; 0 is the empty group set (no endpoint's address, or an
@@ -24,11 +23,14 @@ use crate::group::GroupKey;
 pub(crate) type IdentityId = u32;
 
 /// Who owns an address: the endpoint (to remove only its own entries) and its identity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Owner {
     endpoint: u32,
     identity: IdentityId,
 }
+
+/// The hasher of the address maps: fast on integer keys, randomly seeded per process.
+type Fast = foldhash::fast::RandomState;
 
 /// The identities of an engine and the address map.
 #[derive(Clone, Debug)]
@@ -37,8 +39,8 @@ pub(crate) struct Identities {
     sets: Vec<Arc<[GroupKey]>>,
     /// The number of each group set.
     by_set: HashMap<Arc<[GroupKey]>, IdentityId>,
-    v4: AddrMap<u32, Owner>,
-    v6: AddrMap<u128, Owner>,
+    v4: HashMap<u32, Owner, Fast>,
+    v6: HashMap<u128, Owner, Fast>,
 }
 
 impl Default for Identities {
@@ -47,8 +49,8 @@ impl Default for Identities {
         Identities {
             by_set: HashMap::from([(Arc::clone(&empty), 0)]),
             sets: vec![empty],
-            v4: AddrMap::default(),
-            v6: AddrMap::default(),
+            v4: HashMap::default(),
+            v6: HashMap::default(),
         }
     }
 }
@@ -118,14 +120,14 @@ impl Identities {
         match addr {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                if self.v4.get(a).is_some_and(|o| o.endpoint == endpoint) {
-                    self.v4.remove(a);
+                if self.v4.get(&a).is_some_and(|o| o.endpoint == endpoint) {
+                    self.v4.remove(&a);
                 }
             }
             IpAddr::V6(a) => {
                 let a = u128::from(a);
-                if self.v6.get(a).is_some_and(|o| o.endpoint == endpoint) {
-                    self.v6.remove(a);
+                if self.v6.get(&a).is_some_and(|o| o.endpoint == endpoint) {
+                    self.v6.remove(&a);
                 }
             }
         }
@@ -134,20 +136,22 @@ impl Identities {
     /// The identity of an IPv4 address.
     #[inline]
     pub(crate) fn of_v4(&self, addr: u32) -> IdentityId {
-        self.v4.get(addr).map_or(0, |o| o.identity)
+        self.v4.get(&addr).map_or(0, |o| o.identity)
     }
 
     /// The identity of an IPv6 address.
     #[inline]
     pub(crate) fn of_v6(&self, addr: u128) -> IdentityId {
-        self.v6.get(addr).map_or(0, |o| o.identity)
+        self.v6.get(&addr).map_or(0, |o| o.identity)
     }
 
-    /// Bytes of the maps, heap included (the sets' maps estimated from their lengths).
+    /// Bytes of the maps, heap included (an estimate from capacities: key, value and one
+    /// control byte per bucket).
     pub(crate) fn memory_usage(&self) -> usize {
+        let owner = std::mem::size_of::<Owner>();
         std::mem::size_of::<Self>()
-            + self.v4.memory_usage()
-            + self.v6.memory_usage()
+            + self.v4.capacity() * (4 + owner + 1)
+            + self.v6.capacity() * (16 + owner + 1)
             + self
                 .sets
                 .iter()

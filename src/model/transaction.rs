@@ -347,7 +347,7 @@ impl<'m> Transaction<'m> {
             let other = m
                 .by_addr
                 .get(addr)
-                .and_then(|k| m.endpoint(k))
+                .and_then(|&k| m.endpoint(k))
                 .map(|e| e.name.clone())
                 .or_else(|| ips[..i].contains(addr).then(|| name.to_owned()));
             if let Some(other) = other {
