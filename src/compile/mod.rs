@@ -1293,15 +1293,22 @@ fn spliced<A: FamilyAddr>(
 /// Packets per chunk of a batch.
 const CHUNK: usize = 64;
 
-/// The packets of one family and lane in a chunk of a batch, in the order they came:
-/// their keys, their places in the chunk and their table's variant for their remote
-/// identity.
+/// The packets of one family and lane in a chunk of a batch: their keys, their places in
+/// the chunk and their table's variant for their remote identity. Packets of the first
+/// variant fill the arrays from the front, the others from the back, so that a lane of two
+/// variants (the usual: addresses of no referenced group, and one identity) is two
+/// batches without reordering anything.
 struct LaneKeys<A: classifier::Addr> {
     keys: [Key<A>; CHUNK],
     pos: [u8; CHUNK],
     variant: [u32; CHUNK],
-    len: usize,
-    /// Whether some packet has another variant than the first.
+    /// Packets at the front (the first variant).
+    front: usize,
+    /// Packets at the back (other variants), at `CHUNK - back..`.
+    back: usize,
+    /// The variant of the last packet put at the back.
+    other: u32,
+    /// Whether the back holds more than one variant.
     mixed: bool,
 }
 
@@ -1316,7 +1323,9 @@ impl<A: FamilyAddr> Default for ChunkKeys<A> {
             keys: [Key::default(); CHUNK],
             pos: [0; CHUNK],
             variant: [0; CHUNK],
-            len: 0,
+            front: 0,
+            back: 0,
+            other: 0,
             mixed: false,
         };
         ChunkKeys {
@@ -1330,34 +1339,42 @@ impl<A: FamilyAddr> ChunkKeys<A> {
     #[inline]
     fn clear(&mut self) {
         for l in &mut self.lanes {
-            l.len = 0;
+            l.front = 0;
+            l.back = 0;
             l.mixed = false;
         }
     }
 
-    /// Appends packet `i` of the chunk to its lane of `table`, with its key and variant.
+    /// Appends packet `i` of the chunk to its lane of `table`, with its key and variant:
+    /// at the front for the first variant, else at the back (without a branch).
     #[inline]
     fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet, variant: u32) {
         let lane = table.lane(packet.protocol);
         let l = &mut self.lanes[lane.index()];
-        // INVARIANT: at most `CHUNK` packets a chunk, so `len < CHUNK` here.
-        let j = l.len.min(CHUNK - 1);
+        let other = variant != 0;
+        // INVARIANT: at most `CHUNK` packets a chunk, so `front + back < CHUNK` here.
+        let j = if other { CHUNK - 1 - l.back } else { l.front }.min(CHUNK - 1);
         l.keys[j] = table.key(lane, src, dst, packet);
         l.pos[j] = i as u8;
         l.variant[j] = variant;
-        l.mixed |= variant != 0;
-        l.len = j + 1;
+        l.mixed |= other & (l.back > 0) & (variant != l.other);
+        l.other = if other { variant } else { l.other };
+        l.front += usize::from(!other);
+        l.back += usize::from(other);
     }
 
     /// Classifies the packets of one lane of the chunk and writes their decisions, one
-    /// batch per variant present: the lane's packets are gathered already, in one pass
-    /// with the identity lookups; only a lane of several variants is partitioned, smallest
-    /// variant first, without a branch per packet (most chunks have one or two).
+    /// batch per variant present: the first variant's at the front; the back's in one batch
+    /// when it holds one variant, else partitioned, smallest variant first, without a
+    /// branch per packet.
     #[inline]
     fn run(&mut self, table: &Table<A>, lane: Lane, out: &mut [Decision], hits: &mut [Option<u32>]) {
         let l = &mut self.lanes[lane.index()];
-        let n = l.len;
-        let mut start = 0;
+        if l.front > 0 {
+            Self::batch(table, lane, l, 0, 0..l.front, out, hits);
+        }
+        let n = CHUNK;
+        let mut start = CHUNK - l.back.min(CHUNK);
         while start < n {
             let (v, end) = if l.mixed {
                 let v = l.variant[start..n].iter().copied().min().unwrap_or(0);
@@ -1371,16 +1388,32 @@ impl<A: FamilyAddr> ChunkKeys<A> {
                 }
                 (v, k)
             } else {
-                (0, n)
+                (l.other, n)
             };
-            let variant = table.variant_at(v);
-            let keys = &l.keys[start..end];
-            let hits = &mut hits[..end - start];
-            table.classify_batch(variant, lane, keys, hits);
-            for (j, key) in keys.iter().enumerate() {
-                out[usize::from(l.pos[start + j])] = table.answer(variant, lane, key, hits[j]);
-            }
+            Self::batch(table, lane, l, v, start..end, out, hits);
             start = end;
+        }
+    }
+
+    /// Classifies `range` of a lane's keys by variant `v` and writes their decisions.
+    #[inline(always)]
+    fn batch(
+        table: &Table<A>,
+        lane: Lane,
+        l: &LaneKeys<A>,
+        v: u32,
+        range: std::ops::Range<usize>,
+        out: &mut [Decision],
+        hits: &mut [Option<u32>],
+    ) {
+        let variant = table.variant_at(v);
+        let keys = &l.keys[range.clone()];
+        let hits = &mut hits[..keys.len()];
+        table.classify_batch(variant, lane, keys, hits);
+        for ((key, hit), &p) in keys.iter().zip(hits.iter()).zip(&l.pos[range]) {
+            if let Some(o) = out.get_mut(usize::from(p)) {
+                *o = table.answer(variant, lane, key, *hit);
+            }
         }
     }
 }

@@ -691,12 +691,10 @@ impl<A: Addr> Table<A> {
     /// The decision of a variant for a key of a lane.
     #[inline]
     pub(crate) fn decide(&self, variant: &Variant<A>, lane: Lane, key: &Key<A>) -> Decision {
-        self.answer(
-            variant,
-            lane,
-            key,
-            variant.subs[lane.index()].classifier.classify(key),
-        )
+        // PERF: the lane's classifier found once, for the lookup and the answer.
+        let l = lane.index();
+        let sub = &variant.subs[l];
+        self.answer_in(variant, l, sub, key, sub.classifier.classify(key))
     }
 
     /// The variant of a remote identity.
@@ -776,19 +774,26 @@ impl<A: Addr> Table<A> {
         hit: Option<u32>,
     ) -> Decision {
         let l = lane.index();
-        if let Some(overlay) = &variant.overlay[l] {
-            return overlay.first(&variant.subs[l], key, hit).unwrap_or(self.fallback);
+        self.answer_in(variant, l, &variant.subs[l], key, hit)
+    }
+
+    /// [`Table::answer`] for lane index `l`, whose classifier and decisions are `sub`.
+    #[inline(always)]
+    fn answer_in(
+        &self,
+        variant: &Variant<A>,
+        l: usize,
+        sub: &Sub<A>,
+        key: &Key<A>,
+        hit: Option<u32>,
+    ) -> Decision {
+        if let Some(overlay) = variant.overlay.get(l).and_then(Option::as_deref) {
+            return overlay.first(sub, key, hit).unwrap_or(self.fallback);
         }
-        match hit {
-            // INVARIANT: `decisions` has one entry per classifier entry; `get` keeps the
-            // hot path free of panics all the same.
-            Some(i) => variant.subs[lane.index()]
-                .decisions
-                .get(i as usize)
-                .copied()
-                .unwrap_or(self.fallback),
-            None => self.fallback,
-        }
+        // INVARIANT: `decisions` has one entry per classifier entry; `get` keeps the hot
+        // path free of panics all the same.
+        hit.and_then(|i| sub.decisions.get(i as usize).copied())
+            .unwrap_or(self.fallback)
     }
 
     /// Classifies keys of one lane of a variant.
