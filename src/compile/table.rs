@@ -492,8 +492,9 @@ pub(crate) struct Table<A: Addr> {
     refs: Box<[GroupKey]>,
     /// The variants; the first is for identities that hold none of `refs`.
     variants: Vec<Arc<Variant<A>>>,
-    /// The groups of `refs` each variant is for, sorted (empty for the first).
-    masks: Vec<Box<[GroupKey]>>,
+    /// The groups of `refs` each variant is for, sorted (empty for the first); shared
+    /// between the copies a refresh makes of the table.
+    masks: Vec<Arc<[GroupKey]>>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
@@ -552,7 +553,7 @@ impl<A: Addr> Table<A> {
             lowered,
             refs,
             variants: vec![Arc::new(first)],
-            masks: vec![Box::default()],
+            masks: vec![Arc::from([])],
             by_identity: Vec::new(),
             fingerprint,
         };
@@ -738,7 +739,7 @@ impl<A: Addr> Table<A> {
                     Variant::build(&self.lowered, &mask)?
                 };
                 self.variants.push(Arc::new(built));
-                self.masks.push(mask.into());
+                self.masks.push(Arc::from(mask));
                 self.variants.len() - 1
             }
         };
