@@ -27,6 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
+use smallvec::{smallvec, SmallVec};
 
 use super::classifier::{Addr, PortRange, Prefix, Rule as Entry};
 use crate::cloud::Cloud;
@@ -328,10 +329,10 @@ struct Resolved<A: Addr> {
     /// The group whose members the remote side is (then `remote` is any address).
     tag: Option<GroupKey>,
     /// Remote-side prefixes (source on ingress, destination on egress).
-    remote: Vec<Prefix<A>>,
+    remote: SmallVec<[Prefix<A>; 1]>,
     local: Prefix<A>,
-    src_ports: Vec<PortRange>,
-    dst_ports: Vec<PortRange>,
+    src_ports: SmallVec<[PortRange; 2]>,
+    dst_ports: SmallVec<[PortRange; 2]>,
     protocol: Option<u8>,
     icmp_type: Option<u8>,
     icmp_code: Option<u8>,
@@ -368,7 +369,7 @@ impl<A: Addr> Resolved<A> {
     }
 }
 
-fn ranges(ports: &crate::rule::Ports) -> Vec<PortRange> {
+fn ranges(ports: &crate::rule::Ports) -> SmallVec<[PortRange; 2]> {
     // A range with lo > hi holds no port; PortRange's fields are public, so drop such ones.
     ports.0.iter().copied().filter(|r| r.lo <= r.hi).collect()
 }
@@ -381,10 +382,10 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
                 reason: Reason::IntraGroup { group: g },
             },
             tag: Some(g),
-            remote: vec![Prefix::ANY],
+            remote: smallvec![Prefix::ANY],
             local: Prefix::ANY,
-            src_ports: vec![PortRange::ANY],
-            dst_ports: vec![PortRange::ANY],
+            src_ports: smallvec![PortRange::ANY],
+            dst_ports: smallvec![PortRange::ANY],
             protocol: None,
             icmp_type: None,
             icmp_code: None,
@@ -401,8 +402,8 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
                 _ => None,
             };
             let remote = match &rule.remote {
-                Remote::Any | Remote::Group(_) => vec![Prefix::ANY],
-                Remote::Cidr(net) => vec![A::of_net(net)?],
+                Remote::Any | Remote::Group(_) => smallvec![Prefix::ANY],
+                Remote::Cidr(net) => smallvec![A::of_net(net)?],
                 Remote::AddressGroup(a) => {
                     let ag = ctx.cloud.address_group(*a)?;
                     let mut out = Vec::new();
@@ -413,7 +414,7 @@ fn resolve<A: FamilyAddr>(ctx: &Ctx<'_>, source: &Source<'_>) -> Option<Resolved
                         }
                     }
                     aggregate(&mut out);
-                    out
+                    SmallVec::from_vec(out)
                 }
             };
             Some(Resolved {
@@ -530,6 +531,10 @@ pub(crate) fn lower<A: FamilyAddr>(
     let laned = |p: u8| ICMP_PROTOCOLS.iter().zip(lanes).any(|(&q, on)| on && q == p);
     let mut total = 0usize;
     let mut main = Part::default();
+    // Most sources give one entry: room for them at once rather than growing per source.
+    main.entries.reserve(resolved.len());
+    main.decisions.reserve(resolved.len());
+    main.tags.reserve(resolved.len());
     for (r, &key) in resolved.iter().zip(&keys) {
         let proto = match r.protocol {
             // These rules can only match packets that their ICMP list decides.
@@ -576,7 +581,7 @@ pub(crate) fn lower<A: FamilyAddr>(
                 None => (0, 0),
             };
             let dst_ports: Vec<PortRange> = if classes.is_empty() {
-                r.dst_ports.clone()
+                r.dst_ports.to_vec()
             } else {
                 let mut out = Vec::new();
                 for range in &r.dst_ports {
@@ -655,9 +660,53 @@ pub(crate) fn entry_hash<A: Addr>(
     key: u128,
     index: u32,
 ) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = Buffered::default();
     (list, entry, decision, tag, key, index).hash(&mut h);
     h.finish()
+}
+
+/// A [`Hasher`] that gathers what is written and hashes it with [`DefaultHasher`] in one
+/// call: the same byte stream (so the same quality) as writing each field to SipHash,
+/// without SipHash's per-call cost on many small fields (entry hashes are taken for
+/// every entry a refresh lowers).
+struct Buffered {
+    bytes: [u8; 192],
+    len: usize,
+    /// Bytes past the buffer (never for an entry: it holds under 192 bytes).
+    spill: DefaultHasher,
+}
+
+impl Default for Buffered {
+    fn default() -> Self {
+        Buffered {
+            bytes: [0; 192],
+            len: 0,
+            spill: DefaultHasher::new(),
+        }
+    }
+}
+
+impl Hasher for Buffered {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => {
+                self.spill.write(&self.bytes[..self.len]);
+                self.spill.write(bytes);
+                self.len = 0;
+            }
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        let mut h = self.spill.clone();
+        h.write(&self.bytes[..self.len]);
+        h.finish()
+    }
 }
 
 /// Whether the entries of `groups`' tables are in their sources' key order: no group is

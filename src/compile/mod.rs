@@ -251,13 +251,17 @@ fn dir_index(direction: Direction) -> usize {
     }
 }
 
+/// Tables by fingerprint (already a hash: foldhash rather than SipHash over it, as a
+/// refresh puts every table of the engine in one).
+type ByPrint<A> = HashMap<u64, Arc<Table<A>>, foldhash::fast::RandomState>;
+
 /// Builds tables, sharing identical ones by fingerprint.
 struct Builder<'c> {
     ctx: Ctx<'c>,
     limits: BuildLimits,
     identities: &'c Identities,
-    v4: HashMap<u64, Arc<Table<u32>>>,
-    v6: HashMap<u64, Arc<Table<u128>>>,
+    v4: ByPrint<u32>,
+    v6: ByPrint<u128>,
     /// Whether new tables of few entries are left without classifiers
     /// ([`Table::build_as`]), as refreshes do.
     deferred: bool,
@@ -267,7 +271,7 @@ struct Builder<'c> {
 fn table<A: FamilyAddr>(
     ctx: &Ctx<'_>,
     identities: &Identities,
-    cache: &mut HashMap<u64, Arc<Table<A>>>,
+    cache: &mut ByPrint<A>,
     limits: BuildLimits,
     groups: &[GroupKey],
     direction: Direction,
@@ -324,8 +328,8 @@ impl<'c> Builder<'c> {
             ctx: Ctx::new(cloud),
             limits,
             identities,
-            v4: HashMap::new(),
-            v6: HashMap::new(),
+            v4: ByPrint::default(),
+            v6: ByPrint::default(),
             deferred: false,
         }
     }
@@ -645,17 +649,6 @@ impl Engine {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
         }
-        if !matches!(update, Update::Endpoint(_)) && self.slots.len() < cloud.endpoints().len() {
-            // The cloud gained endpoints the engine has not seen: take them in first (their
-            // identities taught to the tables as they are), then the change, so that the
-            // tables the change recompiles start from ones that know every identity. Both
-            // on a copy, so that a failure leaves the engine unchanged.
-            let mut next = self.clone();
-            next.refresh(cloud, Update::Endpoint(EndpointKey::new(self.slots.len() as u32)))?;
-            next.refresh(cloud, update)?;
-            *self = next;
-            return Ok(());
-        }
         // One group's rules changed, no endpoint came or went: splice the rules that
         // changed into the tables (falls through when it cannot).
         if let Update::Group(g) = update {
@@ -795,17 +788,19 @@ impl Engine {
         let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
             return false;
         };
-        let snap = Snap::of(group);
         let increasing = |s: &Snap| s.rules.windows(2).all(|w| w[0].key < w[1].key);
-        if snap.kind != old.kind || !increasing(&snap) || !increasing(old) {
+        let rules = &group.rules;
+        if group.kind != old.kind || !rules.windows(2).all(|w| w[0].key < w[1].key) || !increasing(old) {
             return false;
         }
         // The rules that changed: removed (or edited) ones first, then added (or edited).
+        // The new snapshot shares the rules that did not change with the old one.
         let mut edits: Vec<lower::Edit<'_>> = Vec::new();
         let mut adds: Vec<lower::Edit<'_>> = Vec::new();
+        let mut kept: Vec<Arc<SnapRule>> = Vec::with_capacity(rules.len());
         let (mut i, mut j) = (0, 0);
-        while i < old.rules.len() || j < snap.rules.len() {
-            let (o, n) = (old.rules.get(i), snap.rules.get(j));
+        while i < old.rules.len() || j < rules.len() {
+            let (o, n) = (old.rules.get(i), rules.get(j));
             let remove = |o: &SnapRule| lower::Edit::Remove {
                 group: g,
                 rule: o.key,
@@ -814,12 +809,12 @@ impl Engine {
             };
             match (o, n) {
                 (Some(o), Some(n)) if o.key == n.key => {
-                    if o != n {
+                    if o.is(n) {
+                        kept.push(Arc::clone(o));
+                    } else {
                         edits.push(remove(o));
-                        adds.push(lower::Edit::Add {
-                            group: g,
-                            rule: &group.rules[j],
-                        });
+                        adds.push(lower::Edit::Add { group: g, rule: n });
+                        kept.push(Arc::new(SnapRule::of(n)));
                     }
                     i += 1;
                     j += 1;
@@ -832,16 +827,21 @@ impl Engine {
                     edits.push(remove(o));
                     i += 1;
                 }
-                (_, Some(_)) => {
-                    adds.push(lower::Edit::Add {
-                        group: g,
-                        rule: &group.rules[j],
-                    });
+                (_, Some(n)) => {
+                    adds.push(lower::Edit::Add { group: g, rule: n });
+                    kept.push(Arc::new(SnapRule::of(n)));
                     j += 1;
                 }
                 (None, None) => break,
             }
+            if edits.len() + adds.len() > MAX_SPLICED_RULES {
+                return false;
+            }
         }
+        let snap = Snap {
+            kind: group.kind,
+            rules: kept,
+        };
         edits.extend(adds);
         if edits.len() > MAX_SPLICED_RULES {
             return false;
@@ -948,8 +948,9 @@ impl Engine {
             return Ok(staged);
         }
         // Existing tables learn the new identities (copies: the classifiers are shared).
-        let mut v4: HashMap<u64, Arc<Table<u32>>> = HashMap::new();
-        let mut v6: HashMap<u64, Arc<Table<u128>>> = HashMap::new();
+        let tables = self.sets.iter().flatten().count() * 2;
+        let mut v4: ByPrint<u32> = HashMap::with_capacity_and_hasher(tables, Default::default());
+        let mut v6: ByPrint<u128> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let mut taught: HashSet<usize> = HashSet::new();
         for (i, set) in self.sets.iter().enumerate() {
             let Some(set) = set else { continue };
@@ -976,26 +977,21 @@ impl Engine {
         for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
+            // The tables are patched from their copies that learned the new identities:
+            // a patched table keeps its identities' variants, so patching the tables as
+            // they were would leave the new identities on the first variant.
+            let old = taught_set(old, &builder.v4, &builder.v6);
             staged.sets.push((
                 i,
-                Arc::new(builder.set(Arc::clone(&old.groups), Some(old), &name)?),
+                Arc::new(builder.set(Arc::clone(&old.groups), Some(&old), &name)?),
             ));
             taught.remove(&i);
         }
         for i in taught {
             let Some(old) = &self.sets[i] else { continue };
-            let mut set = TableSet::clone(old);
-            for t in set.v4.iter_mut() {
-                if let Some(n) = builder.v4.get(&t.fingerprint) {
-                    *t = Arc::clone(n);
-                }
-            }
-            for t in set.v6.iter_mut() {
-                if let Some(n) = builder.v6.get(&t.fingerprint) {
-                    *t = Arc::clone(n);
-                }
-            }
-            staged.sets.push((i, Arc::new(set)));
+            staged
+                .sets
+                .push((i, Arc::new(taught_set(old, &builder.v4, &builder.v6))));
         }
         let mut lists: Vec<Arc<[GroupKey]>> = Vec::new();
         for e in unknown {
@@ -1164,10 +1160,27 @@ struct Staged {
     fresh: Vec<TableSet>,
 }
 
+/// `set` with each table replaced by the table of the same fingerprint in `v4`/`v6` (its
+/// copy that learned new identities, [`learn`]), where there is one.
+fn taught_set(set: &TableSet, v4: &ByPrint<u32>, v6: &ByPrint<u128>) -> TableSet {
+    let mut set = TableSet::clone(set);
+    for t in set.v4.iter_mut() {
+        if let Some(n) = v4.get(&t.fingerprint) {
+            *t = Arc::clone(n);
+        }
+    }
+    for t in set.v6.iter_mut() {
+        if let Some(n) = v6.get(&t.fingerprint) {
+            *t = Arc::clone(n);
+        }
+    }
+    set
+}
+
 /// Puts `table` in `staged` (by fingerprint) having learned the identities `fresh`; `true`
 /// when it references a group of one of them (so the set that holds it changes).
 fn learn<A: FamilyAddr>(
-    staged: &mut HashMap<u64, Arc<Table<A>>>,
+    staged: &mut ByPrint<A>,
     table: &Arc<Table<A>>,
     identities: &Identities,
     fresh: &[IdentityId],
@@ -1196,7 +1209,8 @@ const MAX_SPLICED_RULES: usize = 8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Snap {
     kind: crate::group::GroupKind,
-    rules: Vec<SnapRule>,
+    /// Shared between snapshots of the group while unchanged.
+    rules: Vec<Arc<SnapRule>>,
 }
 
 /// What lowering reads of a rule: direction, family, protocol, destination and source
@@ -1233,29 +1247,49 @@ struct SnapRule {
 
 impl Snap {
     fn of(group: &crate::group::Group) -> Snap {
-        let rules = group
-            .rules
-            .iter()
-            .map(|r| SnapRule {
-                key: r.key,
-                fields: (
-                    (
-                        r.direction,
-                        r.family,
-                        r.protocol,
-                        r.dst_ports.clone(),
-                        r.src_ports.clone(),
-                    ),
-                    (r.icmp, r.remote.clone(), r.local, r.action, r.priority, r.enabled),
-                ),
-                rank: crate::order::rank_key(r),
-                icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
-            })
-            .collect();
         Snap {
             kind: group.kind,
-            rules,
+            rules: group.rules.iter().map(|r| Arc::new(SnapRule::of(r))).collect(),
         }
+    }
+}
+
+impl SnapRule {
+    fn of(r: &crate::rule::Rule) -> SnapRule {
+        SnapRule {
+            key: r.key,
+            fields: (
+                (
+                    r.direction,
+                    r.family,
+                    r.protocol,
+                    r.dst_ports.clone(),
+                    r.src_ports.clone(),
+                ),
+                (r.icmp, r.remote.clone(), r.local, r.action, r.priority, r.enabled),
+            ),
+            rank: crate::order::rank_key(r),
+            icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
+        }
+    }
+
+    /// Whether `r` is the rule this was taken from, unchanged in every field lowering
+    /// reads (compared in place, without taking a snapshot of it).
+    fn is(&self, r: &crate::rule::Rule) -> bool {
+        let ((direction, family, protocol, dst, src), (icmp, remote, local, action, priority, enabled)) =
+            &self.fields;
+        self.key == r.key
+            && *direction == r.direction
+            && *family == r.family
+            && *protocol == r.protocol
+            && *dst == r.dst_ports
+            && *src == r.src_ports
+            && *icmp == r.icmp
+            && *remote == r.remote
+            && *local == r.local
+            && *action == r.action
+            && *priority == r.priority
+            && *enabled == r.enabled
     }
 }
 

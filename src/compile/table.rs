@@ -127,18 +127,26 @@ impl<A: Addr> Variant<A> {
     /// The variant without classifiers when every lane has at most [`MAX_OVERLAY`]
     /// entries: each lane's entries in its overlay (over an empty classifier), for
     /// [`Table::compact`] to build later; else built.
+    /// `empty`: classifiers of no entries to share, if some variant has them.
     fn deferred(
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
+        empty: Option<&Arc<[Sub<A>; 3]>>,
     ) -> Result<Variant<A>, classifier::CapacityError> {
         let parts = lowered.variant(mask);
         if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
             return Variant::of_parts(lowered, &parts, mask);
         }
-        let empty = Part {
-            entries: Vec::new(),
-            decisions: Vec::new(),
-            tags: Vec::new(),
+        let subs = match empty {
+            Some(subs) => Arc::clone(subs),
+            None => {
+                let empty = Part {
+                    entries: Vec::new(),
+                    decisions: Vec::new(),
+                    tags: Vec::new(),
+                };
+                Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?])
+            }
         };
         let overlay = parts.map(|p| {
             (!p.entries.is_empty()).then(|| {
@@ -151,7 +159,7 @@ impl<A: Addr> Variant<A> {
             })
         });
         Ok(Variant {
-            subs: Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]),
+            subs,
             built: Arc::new(lowered.emptied()),
             overlay,
             built_mask: mask.into(),
@@ -164,6 +172,9 @@ impl<A: Addr> Variant<A> {
     /// ECS group's intra-group entries, ahead of the rules). `None` when that passes
     /// [`MAX_OVERLAY`].
     fn derived(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
+        if let Some(fast) = self.derived_in_place(lowered, mask) {
+            return fast;
+        }
         let parts = lowered.variant(mask);
         let mut next = self.clone();
         for (lane, new) in parts.iter().enumerate() {
@@ -187,6 +198,49 @@ impl<A: Addr> Variant<A> {
             next = next.overlaid(lane, (a, b), inserted)?;
         }
         Some(next)
+    }
+
+    /// [`Variant::derived`] when this variant answers from its classifiers alone, built
+    /// from `lowered` for a subset of `mask`: the entries `mask` adds are found by their
+    /// tags in one pass over each list, without copying the lists (`None` otherwise: the
+    /// general way compares the lists).
+    #[allow(clippy::option_option)]
+    fn derived_in_place(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Option<Variant<A>>> {
+        let within = |g: &GroupKey| mask.binary_search(g).is_ok();
+        if self.overlaid_lanes() || !Arc::ptr_eq(&self.built, lowered) || !self.built_mask.iter().all(within)
+        {
+            return None;
+        }
+        let old = |t: &Option<GroupKey>| t.is_none_or(|g| self.built_mask.binary_search(&g).is_ok());
+        let new = |t: &Option<GroupKey>| t.is_none_or(|g| within(&g));
+        let mut next = self.clone();
+        for lane in 0..3 {
+            let part = match lane {
+                0 => &lowered.main,
+                l => &lowered.icmp[l - 1].part,
+            };
+            // The first and last entry `mask` adds, and the built list's place of each.
+            let mut span: Option<(usize, usize, usize, usize)> = None;
+            let mut at = 0;
+            for (i, t) in part.tags.iter().enumerate() {
+                if old(t) {
+                    at += 1;
+                } else if new(t) {
+                    let s = span.get_or_insert((i, at, i, at));
+                    (s.2, s.3) = (i, at);
+                }
+            }
+            let Some((first, a, last, b)) = span else { continue };
+            let inserted: Vec<(Entry<A>, Decision)> = (first..=last)
+                .filter(|&i| new(&part.tags[i]))
+                .map(|i| (part.entries[i], part.decisions[i]))
+                .collect();
+            match next.overlaid(lane, (a, b), inserted) {
+                Some(v) => next = v,
+                None => return Some(None),
+            }
+        }
+        Some(Some(next))
     }
 
     /// The list lane `lane` answers for: the built list as the overlay changes it.
@@ -438,8 +492,9 @@ pub(crate) struct Table<A: Addr> {
     refs: Box<[GroupKey]>,
     /// The variants; the first is for identities that hold none of `refs`.
     variants: Vec<Arc<Variant<A>>>,
-    /// The groups of `refs` each variant is for, sorted (empty for the first).
-    masks: Vec<Box<[GroupKey]>>,
+    /// The groups of `refs` each variant is for, sorted (empty for the first); shared
+    /// between the copies a refresh makes of the table.
+    masks: Vec<Arc<[GroupKey]>>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
@@ -484,7 +539,7 @@ impl<A: Addr> Table<A> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let lowered = Arc::new(lowered);
         let first = if deferred {
-            Variant::deferred(&lowered, &[])?
+            Variant::deferred(&lowered, &[], None)?
         } else {
             Variant::build(&lowered, &[])?
         };
@@ -498,7 +553,7 @@ impl<A: Addr> Table<A> {
             lowered,
             refs,
             variants: vec![Arc::new(first)],
-            masks: vec![Box::default()],
+            masks: vec![Arc::from([])],
             by_identity: Vec::new(),
             fingerprint,
         };
@@ -671,13 +726,20 @@ impl<A: Addr> Table<A> {
                         .max_by_key(|&v| self.masks[v].len());
                     match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
                         Some(derived) => derived,
-                        None => Variant::deferred(&self.lowered, &mask)?,
+                        None => {
+                            let empty = self
+                                .variants
+                                .iter()
+                                .find(|v| v.subs.iter().all(|s| s.decisions.is_empty()))
+                                .map(|v| &v.subs);
+                            Variant::deferred(&self.lowered, &mask, empty)?
+                        }
                     }
                 } else {
                     Variant::build(&self.lowered, &mask)?
                 };
                 self.variants.push(Arc::new(built));
-                self.masks.push(mask.into());
+                self.masks.push(Arc::from(mask));
                 self.variants.len() - 1
             }
         };

@@ -1638,3 +1638,115 @@ fn a_new_combination_derives_variants_from_existing_classifiers() {
         "compacted",
     );
 }
+
+/// A group's change refreshed while the cloud also gained an endpoint whose identity is new
+/// (the endpoint not named by any update yet): the tables the change recompiles must
+/// learn that identity as every other table does. `db` references `web`; `new` joins
+/// `web` with `ops` (a new identity), then `db` gains a rule: both taken in by one
+/// `Update::Group(db)`, for a change that is patched under overlays (one rule), an address
+/// group's change, and one that rebuilds (many rules).
+#[test]
+fn a_group_refresh_teaches_the_recompiled_tables_the_identities_of_new_endpoints() {
+    let packets = packets_between(&["10.0.0.1", "10.0.1.1", "10.0.2.1", "10.0.3.1", "198.51.100.7"]);
+    for case in 0..3 {
+        let (mut cloud, [web, db, ops], ag) = topology(false);
+        let mut engine = Engine::build(&cloud).expect("build");
+        attach(&mut cloud, "new", &["10.0.3.1"], &[ops, web]);
+        let update = match case {
+            0 => {
+                add_rules(
+                    &mut cloud,
+                    db,
+                    vec![tcp_rule(Direction::Ingress, Action::Deny, 3, 22, Remote::Any)],
+                );
+                Update::Group(db)
+            }
+            1 => {
+                let mut changed = cloud.address_group(ag).expect("address group").clone();
+                changed.entries.push(AddressEntry::Net(net("10.0.2.0/24")));
+                cloud.edit_with(|t| t.insert_address_group(changed));
+                Update::AddressGroup(ag)
+            }
+            _ => {
+                let many: Vec<Rule> = (0..=super::table::MAX_OVERLAY as u16)
+                    .map(|i| tcp_rule(Direction::Ingress, Action::Deny, 3, 2000 + i, Remote::Any))
+                    .collect();
+                add_rules(&mut cloud, db, many);
+                Update::Group(db)
+            }
+        };
+        engine.refresh(&cloud, update).expect("refresh");
+        // From the new member to db's port 5432: allowed by db's rule naming web.
+        let from_new = Packet::tcp(ip("10.0.3.1"), ip("10.0.1.1"), 5432);
+        assert!(
+            engine
+                .evaluate(EndpointKey::new(2), Direction::Ingress, &from_new)
+                .is_allow(),
+            "case {case}: the recompiled table does not know the new identity"
+        );
+        assert_fresh_and_right(&cloud, &engine, &packets, &format!("case {case}"));
+    }
+}
+
+/// As [`a_new_combination_derives_variants_from_existing_classifiers`], with the variant
+/// derived from already under an overlay (a rule spliced in since the build): the new
+/// variant compares the lists (the general way) rather than reading the tags alone, and
+/// answers as a fresh build and the reference, before and after `compact`.
+#[test]
+fn a_new_combination_derives_from_a_variant_under_an_overlay() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+    let rules: Vec<Rule> = (0..30u16)
+        .map(|i| {
+            tcp_rule(
+                Direction::Ingress,
+                Action::Allow,
+                1 + (i % 5) as u8,
+                1000 + i,
+                Remote::Cidr(net("10.0.0.0/8")),
+            )
+        })
+        .collect();
+    add_rules(&mut cloud, a, rules.clone());
+    add_rules(&mut cloud, b, rules);
+    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
+    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ab = EndpointKey::new(0);
+    add_rules(
+        &mut cloud,
+        b,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            2,
+            1003,
+            Remote::Cidr(net("10.0.1.0/24")),
+        )],
+    );
+    engine.refresh(&cloud, Update::Group(b)).expect("refresh");
+    assert!(
+        engine.set_of(ab).expect("set").v4[0].overlaid(),
+        "the rule was spliced under an overlay"
+    );
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"]);
+    assert_fresh_and_right(&cloud, &engine, &packets, "spliced");
+    let before = engine.set_of(ab).expect("set").v4[0].variant_list().len();
+    let key = attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
+    engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
+    let table = &engine.set_of(ab).expect("set").v4[0];
+    assert_eq!(table.variant_list().len(), before + 1);
+    let last = table.variant_list().last().expect("variant");
+    assert!(
+        table.variant_list()[..before]
+            .iter()
+            .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
+        "the new variant was built rather than derived"
+    );
+    assert_fresh_and_right(&cloud, &engine, &packets, "derived under an overlay");
+    engine.compact(&cloud).expect("compact");
+    assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
+}
