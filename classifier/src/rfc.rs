@@ -307,8 +307,9 @@ fn chunk(words: usize, spans: &[(u32, u32)], table: &mut [u16]) -> Result<Classe
 /// costs less than walking the whole row: most pairs of address classes share no rule, and
 /// their cells are the empty set.
 struct Rows {
-    /// The classes of `b` that hold each rule.
-    holders: Vec<Vec<u16>>,
+    /// The classes of `b` that hold rule `r`: `holders[starts[r]..starts[r + 1]]`.
+    starts: Vec<usize>,
+    holders: Vec<u16>,
     /// `seen[j] == i + 1` once class `j` of `b` is listed for row `i`.
     seen: Vec<usize>,
     /// The classes of `b` listed for the current row.
@@ -318,17 +319,36 @@ struct Rows {
 impl Rows {
     fn new(b: &Classes, rules: usize, budget: &mut Budget) -> Result<Rows, TooBig> {
         budget.spend(b.members.len())?;
-        let mut holders = vec![Vec::new(); rules];
+        // Counted, then placed: one allocation, not one per rule.
+        let mut starts = vec![0usize; rules + 1];
+        for &r in &b.members {
+            starts[usize::from(r) + 1] += 1;
+        }
+        for r in 0..rules {
+            starts[r + 1] += starts[r];
+        }
+        let mut next = starts.clone();
+        let mut holders = vec![0u16; b.members.len()];
         for j in 0..b.len() {
             for &r in b.list(j) {
-                holders[usize::from(r)].push(j as u16);
+                let at = &mut next[usize::from(r)];
+                holders[*at] = j as u16;
+                *at += 1;
             }
         }
         Ok(Rows {
+            starts,
             holders,
             seen: vec![0; b.len()],
             found: Vec::new(),
         })
+    }
+
+    /// The classes of `b` that hold rule `r`.
+    #[inline(always)]
+    fn of(&self, r: u16) -> &[u16] {
+        let r = usize::from(r);
+        &self.holders[self.starts[r]..self.starts[r + 1]]
     }
 
     /// The classes of `b` that share a rule with class `i` of `a`, or `None` when the row is
@@ -337,7 +357,7 @@ impl Rows {
         let list = a.list(i);
         let mut cost = 0;
         for &r in list {
-            cost += self.holders[usize::from(r)].len();
+            cost += self.of(r).len();
             if cost >= self.seen.len() {
                 budget.spend(cost)?;
                 return Ok(None);
@@ -346,7 +366,8 @@ impl Rows {
         budget.spend(cost)?;
         self.found.clear();
         for &r in list {
-            for &j in &self.holders[usize::from(r)] {
+            let (starts, holders) = (&self.starts, &self.holders);
+            for &j in &holders[starts[usize::from(r)]..starts[usize::from(r) + 1]] {
                 if self.seen[usize::from(j)] != i + 1 {
                     self.seen[usize::from(j)] = i + 1;
                     self.found.push(j);
