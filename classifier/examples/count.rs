@@ -10,13 +10,14 @@
 //!
 //! Arguments: the rule file (its trace and truth are `RULES_trace` and `RULES_trace.truth`,
 //! plain or `.gz`), the batch size (1: one key at a time) and the number of lookups. Prints
-//! the rules, the memory, whether node steps use AVX2 and the mismatches against the truth
-//! file, and exits 1 on any. `SGEVAL_PORTABLE=1` turns the AVX2 node step off.
+//! the rules, the memory, the wall-clock rate of the counted lookups, whether node steps use AVX2 and the mismatches against the truth
+//! file, and exits 1 on any. `SGEVAL_PORTABLE=1` turns the AVX2 node step off;
+//! `SGEVAL_COMPACT=1` builds with `Options::COMPACT` (trees only, as sgeval's engine does).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use sgeval_classifier::{classbench, Classifier, Key};
+use sgeval_classifier::{classbench, Classifier, Key, Options};
 
 /// `path`, or `path.gz` when only that exists.
 fn either(path: &str) -> PathBuf {
@@ -67,7 +68,12 @@ fn main() -> ExitCode {
     let keys = read(&either(&format!("{rules}_trace")), classbench::parse_trace);
     let truth = read(&either(&format!("{rules}_trace.truth")), classbench::parse_truth);
     let started = std::time::Instant::now();
-    let mut c = Classifier::build(&rules_v).expect("builds");
+    let options = if std::env::var_os("SGEVAL_COMPACT").is_some_and(|v| v == "1") {
+        Options::COMPACT
+    } else {
+        Options::default()
+    };
+    let mut c = Classifier::build_with(&rules_v, options).expect("builds");
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
     if std::env::var_os("SGEVAL_PORTABLE").is_some_and(|v| v == "1") {
         c = c.without_simd();
@@ -76,13 +82,16 @@ fn main() -> ExitCode {
     // One full pass first, so every answer is checked even when `count` is short.
     lookups(&c, &keys, &mut out, batch, keys.len());
     let mismatches = truth.iter().zip(&out).filter(|(t, o)| t != o).count();
+    let started = std::time::Instant::now();
     lookups(&c, &keys, &mut out, batch, count);
+    let secs = started.elapsed().as_secs_f64();
     println!(
-        "rules={} build_ms={build_ms:.1} memory_bytes={} avx2={} batch={batch} lookups={} mismatches={mismatches}",
+        "rules={} build_ms={build_ms:.1} memory_bytes={} avx2={} batch={batch} lookups={} mismatches={mismatches} timed_lookups_per_s={:.0}",
         rules_v.len(),
         c.memory_usage(),
         c.uses_simd(),
-        count + keys.len()
+        count + keys.len(),
+        count as f64 / secs
     );
     if mismatches == 0 {
         ExitCode::SUCCESS

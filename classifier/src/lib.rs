@@ -341,7 +341,10 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 ///
 /// An IPv4 list of 256 to 4,096 rules is classified by phase tables (Recursive Flow
 /// Classification) when they fit the byte budget of [`Options`]: 13 table loads per
-/// lookup. Otherwise the rules are split by which address is narrow (destination, else source, else
+/// lookup. An IPv4 list of 4,097 to 16,384 rules whose parts other than the largest (see
+/// below) all lie in its last eighth gets phase tables for the largest part, if they fit,
+/// and trees for the others, walked only by keys that no earlier rule matches (ClassBench
+/// acl1_10k). Otherwise the rules are split by which address is narrow (destination, else source, else
 /// neither); each part becomes a decision tree whose nodes cut one field (an address word,
 /// a port or the protocol) into up to 8 or 16 ranges, and whose leaves list the few rules
 /// left, in priority order. A part whose rules spread over one address starts with a root
@@ -361,13 +364,94 @@ pub struct Classifier<A: Addr> {
 enum Layout<A: Addr> {
     /// Phase tables (IPv4 only; see [`rfc`]).
     Rfc(Box<rfc::Rfc>),
+    /// Phase tables for most rules, trees for the rest (see [`Hybrid`]).
+    Hybrid(Box<Hybrid<A>>),
     Narrow(tree::Forest<A, 8>),
     Wide(tree::Forest<A, 16>),
 }
 
+/// Phase tables for the largest part of an IPv4 list (by which address is narrow, see
+/// [`partition`]), a forest for the other parts: a lookup takes the tables' answer and walks
+/// only the trees that may hold an earlier rule.
+#[derive(Clone, Debug)]
+struct Hybrid<A: Addr> {
+    rfc: rfc::Rfc,
+    /// The rule index of each rule of the tables, in order.
+    ids: Box<[u32]>,
+    rest: tree::Forest<A, 8>,
+}
+
+impl<A: Addr> Hybrid<A> {
+    /// Tables for the largest part of `groups` within `bytes`, trees for the others; `None`
+    /// when the tables do not fit.
+    fn build(rules: &[Rule<A>], mut groups: Vec<Vec<u32>>, bytes: usize) -> Option<Self> {
+        let largest = (0..groups.len()).max_by_key(|&g| groups[g].len())?;
+        let ids = groups.swap_remove(largest);
+        if ids.len() > rfc::MAX_RULES {
+            return None;
+        }
+        let part: Vec<Rule<A>> = ids.iter().map(|&i| rules[i as usize]).collect();
+        let rfc = rfc::Rfc::build(&part, bytes).ok()?;
+        // The other parts are small: the default trees, whose build fails only on memory.
+        let rest = tree::Forest::build(rules, &groups, tree::Params::default()).ok()?;
+        Some(Hybrid {
+            rfc,
+            ids: ids.into_boxed_slice(),
+            rest,
+        })
+    }
+
+    /// The tables' answer as a rule index, or [`tree::NONE`].
+    #[inline(always)]
+    fn tables(&self, key: &Key<A>) -> u32 {
+        self.rfc
+            .classify(key)
+            .and_then(|i| self.ids.get(i as usize).copied())
+            .unwrap_or(tree::NONE)
+    }
+
+    // PERF: out of line, so that `Classifier::classify` stays as small for the other
+    // layouts as before it (inlined, other sets' lookups took 3-11% more instructions).
+    #[inline(never)]
+    fn classify(&self, key: &Key<A>) -> u32 {
+        let best = self.tables(key);
+        if best <= self.rest.first() {
+            return best;
+        }
+        self.rest.classify_below(key, best)
+    }
+
+    fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        for (o, k) in out.iter_mut().zip(keys) {
+            let i = self.tables(k);
+            *o = (i != tree::NONE).then_some(i);
+        }
+        self.rest.classify_batch_below(keys, out);
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.rfc.memory_usage() + self.ids.len() * 4 + self.rest.memory_usage()
+    }
+}
+
+/// Whether every part but the largest lies in the last eighth of the rules: then the trees
+/// of a [`Hybrid`] are walked only by keys that no earlier rule matches. Where they start
+/// earlier, the tables did not pay (ClassBench ipc1_10k, other parts from rule 5,000 of
+/// 9,168: the same lookups per second as its trees, ten times the memory).
+fn tail_only(groups: &[Vec<u32>], rules: usize) -> bool {
+    let largest = groups.iter().map(Vec::len).max().unwrap_or(0);
+    let mut others = groups.iter().filter(|g| g.len() < largest);
+    groups.iter().filter(|g| g.len() == largest).count() == 1
+        && others.all(|g| g.first().is_none_or(|&i| i as usize >= rules - rules / 8))
+}
+
+/// IPv4 lists above [`RFC_RULES`] and up to this many rules may get phase tables for their
+/// largest part ([`Hybrid`]); above it the build would only spend its work budget to give up.
+const HYBRID_RULES: usize = 16_384;
+
 /// Rule sets in this range may get phase tables ([`rfc`]): below it a tree is a few levels
 /// deep anyway; above it the rule sets of the classes make the build slow and the cross
-/// products outgrow any budget (ClassBench 10k sets: far over 16 MiB).
+/// products outgrow any budget (ClassBench 10k sets whole: over 16 MiB, or too many classes).
 const RFC_RULES: std::ops::RangeInclusive<usize> = 256..=4096;
 
 /// What a classifier may spend on speed; [`Options::default`] is what [`Classifier::build`]
@@ -376,7 +460,8 @@ const RFC_RULES: std::ops::RangeInclusive<usize> = 256..=4096;
 #[non_exhaustive]
 pub struct Options {
     /// Most bytes of phase tables: an IPv4 set of 256 to 4,096 rules whose tables fit is
-    /// classified by them (12 table loads and no branch per lookup, at least 786 KiB);
+    /// classified by them (13 table loads and no branch per lookup, at least 786 KiB), and
+    /// so is the largest part of some sets of up to 16,384 rules (see [`Classifier`]);
     /// otherwise, and always for IPv6, by the decision trees. `0` means trees only.
     pub phase_table_bytes: usize,
 }
@@ -449,6 +534,18 @@ impl<A: Addr> Classifier<A> {
         let all: Vec<u32> = (0..rules.len() as u32).collect();
         let params = tree::Params::default();
         let groups = partition(rules);
+        if rules.len() > *RFC_RULES.end()
+            && rules.len() <= HYBRID_RULES
+            && options.phase_table_bytes >= rfc::FIXED_BYTES
+            && tail_only(&groups, rules.len())
+        {
+            if let Some(h) = Hybrid::build(rules, groups.clone(), options.phase_table_bytes) {
+                return Ok(Classifier {
+                    layout: Layout::Hybrid(Box::new(h)),
+                    len: rules.len(),
+                });
+            }
+        }
         // Small sets: one tree, if it stays within a cache-sized budget.
         if groups.len() > 1 && rules.len() * slot * 4 <= SINGLE_TREE_BYTES {
             let single = tree::Params {
@@ -498,6 +595,7 @@ impl<A: Addr> Classifier<A> {
     pub fn classify(&self, key: &Key<A>) -> Option<u32> {
         let i = match &self.layout {
             Layout::Rfc(r) => return r.classify(key),
+            Layout::Hybrid(h) => h.classify(key),
             Layout::Narrow(f) => f.classify(key),
             Layout::Wide(f) => f.classify(key),
         };
@@ -512,6 +610,7 @@ impl<A: Addr> Classifier<A> {
         let n = keys.len().min(out.len());
         match &self.layout {
             Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
         }
@@ -523,6 +622,10 @@ impl<A: Addr> Classifier<A> {
     pub fn without_simd(self) -> Self {
         let layout = match self.layout {
             Layout::Rfc(r) => Layout::Rfc(r),
+            Layout::Hybrid(mut h) => {
+                h.rest = h.rest.without_simd();
+                Layout::Hybrid(h)
+            }
             Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
             Layout::Wide(f) => Layout::Wide(f.without_simd()),
         };
@@ -534,6 +637,7 @@ impl<A: Addr> Classifier<A> {
     pub fn uses_simd(&self) -> bool {
         match &self.layout {
             Layout::Rfc(_) => false,
+            Layout::Hybrid(h) => h.rest.uses_avx2(),
             Layout::Narrow(f) => f.uses_avx2(),
             Layout::Wide(f) => f.uses_avx2(),
         }
@@ -544,6 +648,7 @@ impl<A: Addr> Classifier<A> {
         std::mem::size_of::<Self>()
             + match &self.layout {
                 Layout::Rfc(r) => r.memory_usage(),
+                Layout::Hybrid(h) => h.memory_usage(),
                 Layout::Narrow(f) => f.memory_usage(),
                 Layout::Wide(f) => f.memory_usage(),
             }
@@ -788,6 +893,86 @@ mod tests {
     #[test]
     fn security_group_shaped_v4_equals_linear_scan() {
         check_sg(|n| 0x0a00_0000u32 | (n as u32 & 0x00ff_ffff));
+    }
+
+    /// ACL-shaped: 4,500 host-to-host rules (above the tables' 4,096) and, among them from
+    /// rule `wide_from` on, rules wide in the destination.
+    fn acl_shaped(wide_from: u64) -> (Vec<Rule<u32>>, Vec<Key<u32>>) {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let src = |n: u64| 0xac10_0000 | (n % 700) as u32;
+        let dst = |n: u64| 0x0a00_0000 | ((n % 90) as u32) << 4;
+        let port = |n: u64| [22u16, 80, 443, 1521, 8080][(n % 5) as usize];
+        let mut rules = Vec::new();
+        for i in 0..4_500u64 {
+            let r = next();
+            let wide = i >= wide_from && (i % 29 == 0 || i > 4_490);
+            rules.push(Rule {
+                src: Prefix::truncating(src(r), if r >> 40 & 7 == 0 { 23 } else { 32 }).unwrap(),
+                dst: if wide {
+                    Prefix::truncating(dst(r >> 8), (r >> 50) as u8 % 16).unwrap()
+                } else {
+                    Prefix::truncating(dst(r >> 8), if r >> 44 & 3 == 0 { 28 } else { 32 }).unwrap()
+                },
+                src_ports: PortRange::ANY,
+                dst_ports: if r >> 20 & 7 == 0 {
+                    PortRange { lo: 1024, hi: 65535 }
+                } else {
+                    PortRange::single(port(r >> 24))
+                },
+                proto: [6, 17, 0][(r >> 32) as usize % 3],
+                proto_mask: [0xff, 0xff, 0][(r >> 32) as usize % 3],
+            });
+        }
+        let keys = (0..6_000)
+            .map(|_| {
+                let r = next();
+                Key {
+                    src: src(r) | (r >> 60) as u32 & 1 << 9,
+                    dst: dst(r >> 8) | (r >> 58) as u32 & 3,
+                    src_port: (r >> 40) as u16,
+                    dst_port: if r >> 30 & 3 == 0 {
+                        (r >> 16) as u16
+                    } else {
+                        port(r >> 24)
+                    },
+                    proto: [6, 17, 1][(r >> 33) as usize % 3],
+                }
+            })
+            .collect();
+        (rules, keys)
+    }
+
+    #[test]
+    fn acl_shaped_above_4096_rules_gets_tables_and_trees() {
+        // Other parts in the last eighth: tables and trees; from the start: trees only.
+        for (wide_from, hybrid) in [(4_000, true), (0, false)] {
+            let (rules, keys) = acl_shaped(wide_from);
+            let built = Classifier::build(&rules).unwrap();
+            assert_eq!(
+                matches!(built.layout, Layout::Hybrid(_)),
+                hybrid,
+                "from {wide_from}"
+            );
+            let compact = Classifier::build_with(&rules, Options::COMPACT).unwrap();
+            assert!(matches!(compact.layout, Layout::Wide(_)), "COMPACT: trees only");
+            let want: Vec<_> = keys.iter().map(|k| prop::naive(&rules, k)).collect();
+            let hits = want.iter().filter(|w| w.is_some()).count();
+            assert!(hits > keys.len() / 10, "the keys hit rules: {hits}");
+            for c in [built.clone(), built.without_simd(), compact] {
+                let mut batch = vec![None; keys.len()];
+                c.classify_batch(&keys, &mut batch);
+                for ((k, b), w) in keys.iter().zip(&batch).zip(&want) {
+                    assert_eq!(c.classify(k), *w, "{k:?} (AVX2: {})", c.uses_simd());
+                    assert_eq!(*b, *w, "batch {k:?} (AVX2: {})", c.uses_simd());
+                }
+            }
+        }
     }
 
     #[test]
@@ -1042,6 +1227,21 @@ mod tests {
                 "phase tables, chained by source port",
                 "phase tables, chained by destination port",
             ];
+            // Tables for the largest part and trees for the others, whatever the rule count.
+            match Hybrid::build(rules, partition(rules), usize::MAX) {
+                Some(h) => all_shapes.push((
+                    "phase tables and trees",
+                    Classifier {
+                        layout: Layout::Hybrid(Box::new(h)),
+                        len: rules.len(),
+                    },
+                )),
+                None => assert!(
+                    A::WORDS > 1 || rules.is_empty(),
+                    "hybrid of {} IPv4 rules",
+                    rules.len()
+                ),
+            }
             match rfc::Rfc::each_shape(rules) {
                 Ok(each) => all_shapes.extend(each.into_iter().zip(SHAPES).map(|(rfc, name)| {
                     (

@@ -9,6 +9,12 @@
 //! price is memory that grows with the product of class counts, so the builder tries five
 //! orders of joining the classes ([`Shape`]), keeps the smallest, and gives up past a byte
 //! budget, when the caller keeps its tree.
+//!
+//! The build keeps each class both as a bit set and as the list of its rules: address
+//! classes hold few rules, so a pair is combined by walking the shorter list, and a row's
+//! pairs that share no rule at all (most of them, on host-to-host rules) are found from the
+//! rules' lists of classes and filled with the empty set without being combined. The
+//! source-destination join, which three shapes share, is built once.
 
 use std::collections::HashMap;
 
@@ -105,39 +111,52 @@ impl Table {
     }
 }
 
-/// The classes of one phase: each a set of rules, as a bit set.
+/// The classes of one phase: each a set of rules, both as a bit set (to test a rule) and as
+/// the sorted list of its rules (to walk it): the sets of address classes are mostly small,
+/// so an intersection walks the shorter list rather than every word.
 #[derive(Clone)]
 struct Classes {
     words: usize,
     /// Class `c` is `bits[c * words..][..words]`.
     bits: Vec<u64>,
-    ids: HashMap<Box<[u64]>, u16, FixedState>,
+    /// Class `c` lists `members[starts[c]..starts[c + 1]]`.
+    starts: Vec<usize>,
+    members: Vec<u16>,
+    /// Classes of at most `words` rules by their list, the others by their bit set: each
+    /// key no longer than `words` words, so that interning costs what combining did.
+    short: HashMap<Box<[u16]>, u16, FixedState>,
+    long: HashMap<Box<[u64]>, u16, FixedState>,
 }
-
 /// What a build may still spend.
 #[derive(Clone, Copy, Debug)]
 struct Budget {
     /// Bytes of tables.
     bytes: usize,
-    /// Words of rule sets to combine, over every shape tried: bounds the build's time.
+    /// Rules tested to combine classes (see [`WORK`]).
     work: usize,
 }
 
 impl Budget {
-    /// Charges a table of `cells` cells whose each cell combines two sets of `words` words.
-    fn take(&mut self, cells: usize, words: usize) -> Result<(), TooBig> {
+    /// Charges a table of `cells` cells, and one unit of work per cell.
+    fn take(&mut self, cells: usize) -> Result<(), TooBig> {
         // Charged as laid out: rounded up to a power of two (see `Table`).
         self.bytes = self
             .bytes
             .checked_sub(cells.next_power_of_two().saturating_mul(2))
             .ok_or(TooBig)?;
-        self.work = self.work.checked_sub(cells.saturating_mul(words)).ok_or(TooBig)?;
+        self.spend(cells)
+    }
+
+    /// Charges `units` of work.
+    #[inline(always)]
+    fn spend(&mut self, units: usize) -> Result<(), TooBig> {
+        self.work = self.work.checked_sub(units).ok_or(TooBig)?;
         Ok(())
     }
 }
 
-/// Words of rule sets a build may combine: ClassBench's 1k sets take at most a third of it
-/// (ipc1_1k: 0.15 s under load); a 4,000-rule set that would need more gives up sooner.
+/// Rules tested to combine classes (plus one per cell), over every shape tried: bounds the
+/// build's time.
 const WORK: usize = 1 << 26;
 
 /// The build ran over its budget.
@@ -149,30 +168,104 @@ impl Classes {
         Classes {
             words,
             bits: Vec::new(),
-            ids: HashMap::default(),
+            starts: vec![0],
+            members: Vec::new(),
+            short: HashMap::default(),
+            long: HashMap::default(),
         }
     }
 
     fn len(&self) -> usize {
-        self.bits.len() / self.words.max(1)
+        self.starts.len() - 1
     }
 
-    fn get(&self, c: u16) -> &[u64] {
-        &self.bits[usize::from(c) * self.words..][..self.words]
+    /// The rules of class `c`, in order.
+    fn list(&self, c: usize) -> &[u16] {
+        &self.members[self.starts[c]..self.starts[c + 1]]
     }
 
-    /// The class of `set`, added if new.
-    fn intern(&mut self, set: &[u64]) -> Result<u16, TooBig> {
-        if let Some(&c) = self.ids.get(set) {
+    /// The bit set of class `c`.
+    fn bits(&self, c: usize) -> &[u64] {
+        &self.bits[c * self.words..][..self.words]
+    }
+
+    /// Whether class `c` holds rule `r`.
+    #[inline(always)]
+    fn has(&self, c: usize, r: u16) -> bool {
+        let r = usize::from(r);
+        self.bits[c * self.words + r / 64] >> (r % 64) & 1 != 0
+    }
+
+    /// The class of the rules in `list` (in order), added if new.
+    fn intern(&mut self, list: &[u16]) -> Result<u16, TooBig> {
+        if list.len() > self.words {
+            let mut set = vec![0u64; self.words];
+            for &r in list {
+                set[usize::from(r) / 64] |= 1 << (r % 64);
+            }
+            return self.intern_bits(&set, &mut Vec::new());
+        }
+        if let Some(&c) = self.short.get(list) {
             return Ok(c);
         }
+        let c = self.add(list)?;
+        self.short.insert(list.into(), c);
+        Ok(c)
+    }
+
+    /// The class of the rules of bit set `set`, added if new; `list` is scratch space.
+    fn intern_bits(&mut self, set: &[u64], list: &mut Vec<u16>) -> Result<u16, TooBig> {
+        let count: usize = set.iter().map(|w| w.count_ones() as usize).sum();
+        let c = if count <= self.words {
+            None
+        } else {
+            match self.long.get(set) {
+                Some(&c) => return Ok(c),
+                None => Some(()),
+            }
+        };
+        list.clear();
+        for (w, &word) in set.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                list.push((w * 64 + word.trailing_zeros() as usize) as u16);
+                word &= word - 1;
+            }
+        }
+        if c.is_none() {
+            return self.intern(list);
+        }
+        let c = self.add(list)?;
+        self.long.insert(set.into(), c);
+        Ok(c)
+    }
+
+    /// Adds the class of `list`, not yet known.
+    fn add(&mut self, list: &[u16]) -> Result<u16, TooBig> {
         let c = u16::try_from(self.len()).map_err(|_| TooBig)?;
         if c == MISS {
             return Err(TooBig);
         }
-        self.bits.extend_from_slice(set);
-        self.ids.insert(set.into(), c);
+        let at = self.bits.len();
+        self.bits.resize(at + self.words, 0);
+        for &r in list {
+            let r = usize::from(r);
+            self.bits[at + r / 64] |= 1 << (r % 64);
+        }
+        self.members.extend_from_slice(list);
+        self.starts.push(self.members.len());
         Ok(c)
+    }
+
+    /// The shorter of classes `i` of `self` and `j` of `other` to walk, and the other to test.
+    #[inline(always)]
+    fn pair<'a>(&'a self, i: usize, other: &'a Classes, j: usize) -> (&'a [u16], &'a Classes, usize) {
+        let (x, y) = (self.list(i), other.list(j));
+        if x.len() <= y.len() {
+            (x, other, j)
+        } else {
+            (y, self, i)
+        }
     }
 }
 
@@ -188,6 +281,7 @@ fn chunk(words: usize, spans: &[(u32, u32)], table: &mut [u16]) -> Result<Classe
     events.sort_unstable_by_key(|e| e.0);
     let mut classes = Classes::new(words);
     let mut set = vec![0u64; words];
+    let mut list = Vec::new();
     let mut at = 0u32;
     let mut e = 0;
     let end = table.len() as u32;
@@ -202,28 +296,151 @@ fn chunk(words: usize, spans: &[(u32, u32)], table: &mut [u16]) -> Result<Classe
             e += 1;
         }
         let next = events.get(e).map_or(end, |ev| ev.0.min(end));
-        let c = classes.intern(&set)?;
+        let c = classes.intern_bits(&set, &mut list)?;
         table[at as usize..next as usize].fill(c);
         at = next;
     }
     Ok(classes)
 }
 
+/// For each class of `a`, the classes of `b` that share a rule with it, when finding them
+/// costs less than walking the whole row: most pairs of address classes share no rule, and
+/// their cells are the empty set.
+struct Rows {
+    /// The classes of `b` that hold rule `r`: `holders[starts[r]..starts[r + 1]]`.
+    starts: Vec<usize>,
+    holders: Vec<u16>,
+    /// `seen[j] == i + 1` once class `j` of `b` is listed for row `i`.
+    seen: Vec<usize>,
+    /// The classes of `b` listed for the current row.
+    found: Vec<u16>,
+}
+
+impl Rows {
+    fn new(b: &Classes, rules: usize, budget: &mut Budget) -> Result<Rows, TooBig> {
+        budget.spend(b.members.len())?;
+        // Counted, then placed: one allocation, not one per rule.
+        let mut starts = vec![0usize; rules + 1];
+        for &r in &b.members {
+            starts[usize::from(r) + 1] += 1;
+        }
+        for r in 0..rules {
+            starts[r + 1] += starts[r];
+        }
+        let mut next = starts.clone();
+        let mut holders = vec![0u16; b.members.len()];
+        for j in 0..b.len() {
+            for &r in b.list(j) {
+                let at = &mut next[usize::from(r)];
+                holders[*at] = j as u16;
+                *at += 1;
+            }
+        }
+        Ok(Rows {
+            starts,
+            holders,
+            seen: vec![0; b.len()],
+            found: Vec::new(),
+        })
+    }
+
+    /// The classes of `b` that hold rule `r`.
+    #[inline(always)]
+    fn of(&self, r: u16) -> &[u16] {
+        let r = usize::from(r);
+        &self.holders[self.starts[r]..self.starts[r + 1]]
+    }
+
+    /// The classes of `b` that share a rule with class `i` of `a`, or `None` when the row is
+    /// cheaper walked whole; charges `budget` what it walked.
+    fn sharing(&mut self, a: &Classes, i: usize, budget: &mut Budget) -> Result<Option<&[u16]>, TooBig> {
+        let list = a.list(i);
+        let mut cost = 0;
+        for &r in list {
+            cost += self.of(r).len();
+            if cost >= self.seen.len() {
+                budget.spend(cost)?;
+                return Ok(None);
+            }
+        }
+        budget.spend(cost)?;
+        self.found.clear();
+        for &r in list {
+            let (starts, holders) = (&self.starts, &self.holders);
+            for &j in &holders[starts[usize::from(r)]..starts[usize::from(r) + 1]] {
+                if self.seen[usize::from(j)] != i + 1 {
+                    self.seen[usize::from(j)] = i + 1;
+                    self.found.push(j);
+                }
+            }
+        }
+        Ok(Some(&self.found))
+    }
+}
+
+/// The class in `out` of the rules that class `i` of `a` and class `j` of `b` share; `set`
+/// and `words` are scratch space. Charges `budget` the cheaper of walking the shorter list
+/// and combining the words.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn both(
+    a: &Classes,
+    i: usize,
+    b: &Classes,
+    j: usize,
+    out: &mut Classes,
+    set: &mut Vec<u16>,
+    words: &mut [u64],
+    budget: &mut Budget,
+) -> Result<u16, TooBig> {
+    let (walk, test, t) = a.pair(i, b, j);
+    if walk.len() <= a.words {
+        budget.spend(walk.len())?;
+        set.clear();
+        set.extend(walk.iter().copied().filter(|&r| test.has(t, r)));
+        out.intern(set)
+    } else {
+        // Long lists: word by word is cheaper.
+        budget.spend(a.words)?;
+        for ((w, p), q) in words.iter_mut().zip(a.bits(i)).zip(b.bits(j)) {
+            *w = p & q;
+        }
+        out.intern_bits(words, set)
+    }
+}
+
 /// The cross product of `a` and `b`: a table of `a.len() * b.len()` cells and its classes.
 fn cross(a: &Classes, b: &Classes, budget: &mut Budget) -> Result<(Table, Classes), TooBig> {
     let (na, nb) = (a.len(), b.len());
     let cells = na.checked_mul(nb).ok_or(TooBig)?;
-    budget.take(cells, a.words)?;
+    budget.take(cells)?;
+    let mut rows = Rows::new(b, a.words * 64, budget)?;
     let mut out = Classes::new(a.words);
     let mut table = Vec::with_capacity(cells);
-    let mut set = vec![0u64; a.words];
+    let mut set = Vec::new();
+    let mut words = vec![0u64; a.words];
+    let mut empty = None;
     for i in 0..na {
-        let x = a.get(i as u16);
-        for j in 0..nb {
-            for ((s, p), q) in set.iter_mut().zip(x).zip(b.get(j as u16)) {
-                *s = p & q;
+        if let Some(found) = rows.sharing(a, i, budget)? {
+            // Every cell but those found is the empty set.
+            let row = table.len();
+            if found.len() < nb {
+                let e = match empty {
+                    Some(e) => e,
+                    None => *empty.insert(out.intern(&[])?),
+                };
+                table.resize(row + nb, e);
+            } else {
+                table.resize(row + nb, MISS);
             }
-            table.push(out.intern(&set)?);
+            for &j in found {
+                table[row + usize::from(j)] =
+                    both(a, i, b, usize::from(j), &mut out, &mut set, &mut words, budget)?;
+            }
+            continue;
+        }
+        for j in 0..nb {
+            table.push(both(a, i, b, j, &mut out, &mut set, &mut words, budget)?);
         }
     }
     Ok((Table::new(table, nb), out))
@@ -233,23 +450,50 @@ fn cross(a: &Classes, b: &Classes, budget: &mut Budget) -> Result<(Table, Classe
 fn last(a: &Classes, b: &Classes, budget: &mut Budget) -> Result<Table, TooBig> {
     let (na, nb) = (a.len(), b.len());
     let cells = na.checked_mul(nb).ok_or(TooBig)?;
-    budget.take(cells, a.words)?;
+    budget.take(cells)?;
+    let mut rows = Rows::new(b, a.words * 64, budget)?;
     let mut table = Vec::with_capacity(cells);
+    let first = |i: usize, j: usize, budget: &mut Budget| -> Result<u16, TooBig> {
+        let (walk, test, t) = a.pair(i, b, j);
+        let first = if walk.len() <= a.words {
+            budget.spend(walk.len())?;
+            // Both lists are in rule order: the first of the shorter that the other holds.
+            walk.iter().copied().find(|&r| test.has(t, r))
+        } else {
+            budget.spend(a.words)?;
+            a.bits(i)
+                .iter()
+                .zip(b.bits(j))
+                .enumerate()
+                .find_map(|(w, (p, q))| {
+                    let both = p & q;
+                    (both != 0).then(|| (w * 64 + both.trailing_zeros() as usize) as u16)
+                })
+        };
+        Ok(first.unwrap_or(MISS))
+    };
     for i in 0..na {
-        let x = a.get(i as u16);
+        if let Some(found) = rows.sharing(a, i, budget)? {
+            let row = table.len();
+            table.resize(row + nb, MISS);
+            for &j in found {
+                table[row + usize::from(j)] = first(i, usize::from(j), budget)?;
+            }
+            continue;
+        }
         for j in 0..nb {
-            let first = x.iter().zip(b.get(j as u16)).enumerate().find_map(|(w, (p, q))| {
-                let both = p & q;
-                (both != 0).then(|| w * 64 + both.trailing_zeros() as usize)
-            });
-            table.push(first.map_or(MISS, |r| r as u16));
+            table.push(first(i, j, budget)?);
         }
     }
     Ok(Table::new(table, nb))
 }
 
+/// The join of the source and destination classes, which three shapes share: built once.
+type Both = Option<Result<(Table, Classes), TooBig>>;
+
 /// The first three joins of `shape` within `budget` bytes, their bytes plus those of the
 /// last table, and the two class lists the last table joins.
+#[allow(clippy::too_many_arguments)]
 fn joins(
     shape: Shape,
     src: &Classes,
@@ -257,16 +501,18 @@ fn joins(
     sport: &Classes,
     dport: &Classes,
     proto: &Classes,
+    both: &mut Both,
     budget: &mut Budget,
 ) -> Result<(usize, [Table; 3], Classes, Classes), TooBig> {
     // Each shape has the whole byte budget; the work is shared by all.
     let mut left = *budget;
-    let tried = joins_within(shape, src, dst, sport, dport, proto, &mut left);
+    let tried = joins_within(shape, src, dst, sport, dport, proto, both, &mut left);
     budget.work = left.work;
     tried
 }
 
 /// [`joins`], charging `left`.
+#[allow(clippy::too_many_arguments)]
 fn joins_within(
     shape: Shape,
     src: &Classes,
@@ -274,18 +520,42 @@ fn joins_within(
     sport: &Classes,
     dport: &Classes,
     proto: &Classes,
+    both: &mut Both,
     left: &mut Budget,
 ) -> Result<(usize, [Table; 3], Classes, Classes), TooBig> {
+    let mut src_dst = |left: &mut Budget| -> Result<(Table, Classes), TooBig> {
+        if both.is_none() {
+            // Charged to the first shape that builds it; later ones are charged its bytes.
+            let mut first = *left;
+            *both = Some(cross(src, dst, &mut first));
+            left.work = first.work;
+        }
+        match both {
+            Some(Ok((t, c))) => {
+                left.bytes = left.bytes.checked_sub(t.bytes()).ok_or(TooBig)?;
+                Ok((t.clone(), c.clone()))
+            }
+            _ => Err(TooBig),
+        }
+    };
     let (t0, t1, t2, x, z) = match shape {
         Shape::Addrs | Shape::SrcPorts | Shape::DstPorts => {
             let (t0, ports) = cross(sport, dport, left)?;
             let (t1, pp) = cross(&ports, proto, left)?;
-            let (x, y, z) = match shape {
-                Shape::SrcPorts => (src, &pp, dst.clone()),
-                Shape::DstPorts => (dst, &pp, src.clone()),
-                _ => (src, dst, pp.clone()),
+            let (t2, xc, z) = match shape {
+                Shape::SrcPorts => {
+                    let (t2, xc) = cross(src, &pp, left)?;
+                    (t2, xc, dst.clone())
+                }
+                Shape::DstPorts => {
+                    let (t2, xc) = cross(dst, &pp, left)?;
+                    (t2, xc, src.clone())
+                }
+                _ => {
+                    let (t2, xc) = src_dst(left)?;
+                    (t2, xc, pp)
+                }
             };
-            let (t2, xc) = cross(x, y, left)?;
             (t0, t1, t2, xc, z)
         }
         Shape::ChainSrcPort | Shape::ChainDstPort => {
@@ -294,7 +564,7 @@ fn joins_within(
             } else {
                 (dport, sport)
             };
-            let (t0, sd) = cross(src, dst, left)?;
+            let (t0, sd) = src_dst(left)?;
             let (t1, m) = cross(&sd, a, left)?;
             let (t2, o) = cross(b, proto, left)?;
             (t0, t1, t2, m, o)
@@ -374,13 +644,13 @@ impl Rfc {
         }
         let mut proto = Box::new([0u16; 256]);
         let mut pc = Classes::new(words);
+        let mut set = Vec::new();
         for (v, cell) in proto.iter_mut().enumerate() {
-            let mut set = vec![0u64; words];
-            for (i, r) in rules.iter().enumerate() {
-                if v as u8 & r.proto_mask == r.proto {
-                    set[i / 64] |= 1 << (i % 64);
-                }
-            }
+            set.clear();
+            set.extend(
+                (0..rules.len() as u16)
+                    .filter(|&i| v as u8 & rules[usize::from(i)].proto_mask == rules[usize::from(i)].proto),
+            );
             *cell = pc.intern(&set)?;
         }
         let (src, sc) = cross(&c0[0], &c0[1], &mut budget)?;
@@ -388,8 +658,11 @@ impl Rfc {
         // Every shape's first three joins; the last table's size follows from their class
         // counts, and only the smallest shape's is built.
         let mut best: Option<(usize, Shape, [Table; 3], Classes, Classes)> = None;
+        let mut both = None;
         for &shape in shapes {
-            let Ok((bytes, tables, x, z)) = joins(shape, &sc, &dc, &c0[4], &c0[5], &pc, &mut budget) else {
+            let Ok((bytes, tables, x, z)) =
+                joins(shape, &sc, &dc, &c0[4], &c0[5], &pc, &mut both, &mut budget)
+            else {
                 continue;
             };
             if best.as_ref().is_none_or(|b| bytes < b.0) {

@@ -355,9 +355,22 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     /// Index of the first matching rule, or [`NONE`].
     #[inline]
     pub(super) fn classify(&self, key: &Key<A>) -> u32 {
+        self.classify_below(key, NONE)
+    }
+
+    /// The first rule of the forest: a lookup whose answer is already below it need not
+    /// walk any tree.
+    #[inline(always)]
+    pub(super) fn first(&self) -> u32 {
+        self.roots.first().map_or(NONE, |r| r.first)
+    }
+
+    /// The better of `best` and the first matching rule: [`NONE`] if neither.
+    #[inline]
+    pub(super) fn classify_below(&self, key: &Key<A>, best: u32) -> u32 {
         match self.avx2 {
-            Some(avx2) => avx2.run(|c| self.classify_with(key, c)),
-            None => self.classify_with(key, self.portable()),
+            Some(avx2) => avx2.run(|c| self.classify_with(key, c, best)),
+            None => self.classify_with(key, self.portable(), best),
         }
     }
 
@@ -380,9 +393,8 @@ impl<A: Addr, const N: usize> Forest<A, N> {
 
     /// [`Forest::classify`] with node steps counted by `c`.
     #[inline(always)]
-    fn classify_with<C: Count>(&self, key: &Key<A>, c: C) -> u32 {
+    fn classify_with<C: Count>(&self, key: &Key<A>, c: C, mut best: u32) -> u32 {
         let f = key_fields(key);
-        let mut best = NONE;
         for root in &self.roots {
             if root.first >= best {
                 break;
@@ -421,21 +433,31 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     /// Classifies `keys` into `out` (same length), interleaving [`LANES`] keys at a time.
     pub(super) fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
         match self.avx2 {
-            Some(avx2) => avx2.run(|c| self.batch_with(keys, out, c)),
-            None => self.batch_with(keys, out, self.portable()),
+            Some(avx2) => avx2.run(|c| self.batch_with::<_, false>(keys, out, c)),
+            None => self.batch_with::<_, false>(keys, out, self.portable()),
+        }
+    }
+
+    /// [`Forest::classify_batch`] where each entry of `out` already holds an answer from
+    /// earlier rules of the same list: it is kept unless a rule of the forest comes first.
+    pub(super) fn classify_batch_below(&self, keys: &[Key<A>], out: &mut [Option<u32>]) {
+        match self.avx2 {
+            Some(avx2) => avx2.run(|c| self.batch_with::<_, true>(keys, out, c)),
+            None => self.batch_with::<_, true>(keys, out, self.portable()),
         }
     }
 
     /// [`Forest::classify_batch`] with node steps counted by `c`.
     #[inline(always)]
-    fn batch_with<C: Count>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
+    fn batch_with<C: Count, const SEEDED: bool>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
         let mut ks = keys.chunks_exact(LANES);
         let mut os = out.chunks_exact_mut(LANES);
         for (k, o) in (&mut ks).zip(&mut os) {
-            self.lanes(k, o, c);
+            self.lanes::<C, SEEDED>(k, o, c);
         }
         for (k, o) in ks.remainder().iter().zip(os.into_remainder()) {
-            let i = self.classify_with(k, c);
+            let seed = if SEEDED { o.unwrap_or(NONE) } else { NONE };
+            let i = self.classify_with(k, c, seed);
             *o = (i != NONE).then_some(i);
         }
     }
@@ -446,12 +468,20 @@ impl<A: Addr, const N: usize> Forest<A, N> {
     // before any scan so those misses overlap too. Measured against stepping all lanes to
     // the bottom and against branch-free leaf scans: both slower.
     #[inline(always)]
-    fn lanes<C: Count>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
+    fn lanes<C: Count, const SEEDED: bool>(&self, keys: &[Key<A>], out: &mut [Option<u32>], c: C) {
+        if SEEDED && out.iter().all(|o| o.is_some_and(|b| b <= self.first())) {
+            return;
+        }
         let mut f = [[0i32; DIMS]; LANES];
         for (fl, k) in f.iter_mut().zip(keys) {
             *fl = key_fields(k);
         }
         let mut best = [NONE; LANES];
+        if SEEDED {
+            for (b, o) in best.iter_mut().zip(out.iter()) {
+                *b = o.unwrap_or(NONE);
+            }
+        }
         for root in &self.roots {
             if best.iter().all(|&b| b <= root.first) {
                 break;
