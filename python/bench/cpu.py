@@ -3,12 +3,12 @@
 from /proc every 50 ms, each process counted at its last sample; and the reaped children's
 CPU (getrusage), which misses processes whose parent does not wait for them.
 
-    python python/bench/cpu.py [--label NAME] -- COMMAND...
+    python python/bench/cpu.py [--label NAME] [--stdout FILE] -- COMMAND...
 
 Prints one line: label, wall seconds, CPU seconds (sampled, by process group: python
 driver / java / python workers / other), getrusage's children CPU, the 1-minute load
-average at the start and at the end. Output of the command goes to /dev/null, but its exit
-code is checked.
+average at the start and at the end, the command's exit code. The command's output goes to
+FILE (default: nowhere).
 """
 
 from __future__ import annotations
@@ -55,12 +55,14 @@ def _tree(root: int) -> Dict[int, Tuple[float, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--label", default="")
+    parser.add_argument("--stdout", default=os.devnull)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command: List[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
     load0 = os.getloadavg()[0]
     start = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    out = open(args.stdout, "wb")
+    proc = subprocess.Popen(command, stdout=out)
     seen: Dict[int, Tuple[float, str]] = {}
     while proc.poll() is None:
         for pid, (cpu, name) in _tree(proc.pid).items():
@@ -68,6 +70,7 @@ def main() -> int:
                 seen[pid] = (cpu, name)
         time.sleep(0.05)
     wall = time.monotonic() - start
+    out.close()
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
     groups: Dict[str, float] = {}
     for pid, (cpu, name) in seen.items():
