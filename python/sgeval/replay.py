@@ -160,6 +160,16 @@ class Replayer:
         Returns the lines read."""
         return self._native.accumulate_lines(batch, acc._native, format, skip_bad, file_column, file, column)
 
+    def replay_part(
+        self, path: str, format: str, start: int, end: int, acc: Accumulator, *, skip_bad: bool = False
+    ) -> None:
+        """Reads part of a flow-log file with ``sgeval replay``'s own readers and judges
+        it into ``acc``: rows ``start:end`` of a Parquet file (``format`` ``parquet``), or
+        the lines that start in bytes ``start:end`` of a ``csv``, ``jsonl`` or ``huawei``
+        file (parts that tile a file read every line once). Malformed rows keep their file
+        and line (or row) numbers; with ``skip_bad`` they are counted and listed."""
+        self._native.replay_part(os.fspath(path), format, start, end, acc._native, skip_bad)
+
     def report(self, acc: Accumulator, *, lines: bool = True) -> ReplayReport:
         """Settles the connection state of everything in ``acc`` (which is emptied) and
         gives the report. Without ``lines`` the malformed rows listed carry no line

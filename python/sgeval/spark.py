@@ -11,16 +11,22 @@ keeps the engine for the tasks it runs next.
   Alibaba's field names by default, ``columns=`` as ``sgeval replay --columns``), or of a
   DataFrame of text lines (``lines="huawei"`` / ``"jsonl"``, as ``spark.read.text`` gives).
 - :func:`replay_files`: files as ``sgeval replay`` takes them (Alibaba CSV and JSON lines,
-  Huawei logs, CSV and Parquet; directories read in name order), through Spark's readers.
+  Huawei logs, CSV and Parquet; directories read in name order). By default Spark only
+  distributes parts of the files (Parquet row ranges, text byte ranges moved to line
+  ends: :func:`plan_units`) and each task reads its parts with ``sgeval replay``'s own
+  readers (:func:`replay_units`), so the per-record cost is the CLI's and the report is
+  the CLI's to the line numbers; ``reader="spark"`` has Spark's readers read them into
+  ``mapInArrow`` instead (any path Spark reads, no line numbers).
 - :func:`evaluate_dataframe` / :func:`evaluate_partition`: per-row verdict columns added to
   a DataFrame (the ``mapInArrow`` function and its schema).
 - The job: ``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json]
   [--skip-bad] [--format F] [--columns MAP] [--master URL]`` prints what ``sgeval replay``
   prints and exits as it does (2 on bad input, 3 when ``--against`` breaks carried traffic).
 
-One difference, by necessity: Spark's readers do not give line numbers, so the malformed
-rows listed name their file and field but have ``line`` null; and without ``--skip-bad``
-the job stops after reading everything (not at the first malformed row), naming one.
+Differences, by necessity: through Spark's readers (DataFrames, ``reader="spark"``) the
+malformed rows listed name their file and field but have ``line`` null (Spark gives no line
+numbers); and without ``--skip-bad`` every job stops after reading everything (not at the
+first malformed row), naming the first one it listed.
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ __all__ = [
     "evaluate_dataframe",
     "evaluate_partition",
     "main",
+    "plan_units",
     "replay_dataframe",
     "replay_files",
+    "replay_units",
 ]
 
 #: The schema of the rows :func:`accumulate_partition` yields: one accumulator per partition.
@@ -240,6 +248,96 @@ def replay_dataframe(
 # Formats, as `sgeval replay --format` names them.
 FORMATS = ("auto", "alibaba-csv", "alibaba-json", "huawei", "csv", "parquet")
 
+# What reads the files of `replay_files`: sgeval's own readers in the tasks, or Spark's.
+READERS = ("native", "spark")
+
+# The reader of each format (None: detected from the file).
+_KINDS: Dict[str, Optional[str]] = {
+    "auto": None,
+    "alibaba-csv": "csv",
+    "csv": "csv",
+    "alibaba-json": "jsonl",
+    "huawei": "huawei",
+    "parquet": "parquet",
+}
+
+# A part of a file a task reads: path, format (`parquet`, `csv`, `jsonl`, `huawei`), and
+# the range `start:end` of rows (Parquet) or bytes (text).
+Unit = Tuple[str, str, int, int]
+
+
+def _split_bytes(spark: Any, sizes: Sequence[int]) -> int:
+    """The most bytes of a part, as Spark sizes the partitions of a file scan
+    (``FilePartition.maxSplitBytes``): ``spark.sql.files.maxPartitionBytes``, less when
+    the files spread thinner over the default parallelism, at least
+    ``spark.sql.files.openCostInBytes``."""
+    conf = spark.conf
+    max_bytes = _bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m"))
+    open_cost = _bytes(conf.get("spark.sql.files.openCostInBytes", "4m"))
+    total = sum(size + open_cost for size in sizes)
+    per_core = total // max(1, spark.sparkContext.defaultParallelism)
+    return max(1, min(max_bytes, max(open_cost, per_core)))
+
+
+def _bytes(text: str) -> int:
+    """A Spark size (``134217728``, ``128m``, ``4MB``) in bytes."""
+    t = text.strip().lower().rstrip("b")
+    for suffix, scale in (("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40)):
+        if t.endswith(suffix):
+            return int(float(t[:-1]) * scale)
+    return int(t)
+
+
+def plan_units(files: Sequence[Tuple[str, str]], split_bytes: int) -> List[Unit]:
+    """The parts of ``files`` (path and format) that tasks read, each about
+    ``split_bytes`` of the file: text files cut in byte ranges (the readers move each cut
+    to a line end), Parquet files in row ranges of the same share of their bytes."""
+    units: List[Unit] = []
+    for path, kind in files:
+        size = os.path.getsize(path)
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            rows = pq.read_metadata(path).num_rows
+            step = max(1, -(-rows * split_bytes // max(1, size)))
+            units.extend((path, kind, start, min(rows, start + step)) for start in range(0, rows, step))
+        else:
+            units.extend((path, kind, start, min(size, start + split_bytes)) for start in range(0, size, split_bytes))
+    return units
+
+
+def replay_units(config: Any, units: Iterator[Unit]) -> Iterator[str]:
+    """The function a task of the native job runs (bind ``config``, a broadcast as for
+    :func:`accumulate_partition`, with ``functools.partial``): reads its parts with
+    ``sgeval replay``'s readers into one accumulator and yields it as JSON. Malformed rows
+    are counted and listed (the driver decides whether they stop the run)."""
+    replayer = _replayer_for(config.value)
+    acc = replayer.accumulator()
+    for path, kind, start, end in units:
+        replayer.replay_part(path, kind, start, end, acc, skip_bad=True)
+    yield acc.to_json()
+
+
+def _replay_native(spark: Any, replayer: Replayer, files: Sequence[Tuple[str, str]], skip_bad: bool) -> ReplayReport:
+    """``replay_files`` with the files read by sgeval's readers in the tasks."""
+    split = _split_bytes(spark, [os.path.getsize(path) for path, _ in files])
+    units = plan_units(files, split)
+    acc = replayer.accumulator()
+    if units:
+        sc = spark.sparkContext
+        config = sc.broadcast(_config(replayer))
+        for text in sc.parallelize(units, len(units)).mapPartitions(functools.partial(replay_units, config)).collect():
+            acc.merge(Accumulator.from_json(text))
+    report = replayer.report(acc)
+    if not skip_bad and report.summary.get("skipped", 0):
+        # The first malformed row, as `sgeval replay` names it where it stops.
+        first = report.summary["bad_rows"][0]
+        raise ReplayError(
+            f"{first['file']}:{first['line']}: {first['error']} "
+            "(use --skip-bad to count such rows and go on)"
+        )
+    return report
+
 
 def detect_format(path: str) -> str:
     """A file's format from its first bytes, as ``sgeval replay`` guesses it: Parquet's
@@ -292,28 +390,34 @@ def replay_files(
     columns: Optional[str] = None,
     skip_bad: bool = False,
     state_capacity: Optional[int] = None,
+    reader: str = "native",
 ) -> ReplayReport:
     """The report ``sgeval replay SCENARIO LOGS...`` gives, computed on ``spark``.
 
-    Files are read by Spark: Huawei logs and JSON lines as text lines parsed as
-    ``sgeval replay`` parses them, CSV by Spark's CSV reader (every value a string; files
-    grouped by header), Parquet by Spark's Parquet reader."""
+    With ``reader="native"`` (the default) Spark only distributes the work: each task
+    reads a part of a file (a range of Parquet rows, or of text lines cut at line ends, cut
+    as Spark cuts files into partitions) with ``sgeval replay``'s own readers
+    (:meth:`sgeval.replay.Replayer.replay_part`), so the files must be readable at the same
+    path on every executor (local mode, or a shared file system); malformed rows keep their
+    line numbers, and the report is ``sgeval replay``'s to the byte. With
+    ``reader="spark"`` Spark reads the files (any path it can read): Huawei logs and JSON
+    lines as text lines parsed as ``sgeval replay`` parses them, CSV by Spark's CSV reader
+    (every value a string; files grouped by header), Parquet by Spark's Parquet reader,
+    each partition's Arrow batches judged in ``mapInArrow``; malformed rows then have no
+    line number."""
     from pyspark.sql import functions as F
 
     if format not in FORMATS:
         raise ReplayError(f"format `{format}`: expected one of {', '.join(FORMATS)}")
+    if reader not in READERS:
+        raise ReplayError(f"reader `{reader}`: expected one of {', '.join(READERS)}")
     replayer = _replayer(scenario, against, columns, state_capacity)
     files = _files(logs)
+    kinds = [_KINDS[format] or detect_format(path) for path in files]
+    if reader == "native":
+        return _replay_native(spark, replayer, list(zip(files, kinds)), skip_bad)
     groups: Dict[Tuple[str, str], List[str]] = {}
-    for path in files:
-        kind = {
-            "auto": None,
-            "alibaba-csv": "csv",
-            "csv": "csv",
-            "alibaba-json": "jsonl",
-            "huawei": "huawei",
-            "parquet": "parquet",
-        }[format] or detect_format(path)
+    for path, kind in zip(files, kinds):
         key = (kind, _first_line(path) if kind == "csv" else "")
         groups.setdefault(key, []).append(os.path.abspath(path))
     config = spark.sparkContext.broadcast(_config(replayer))
@@ -349,6 +453,16 @@ def replay_files(
     return _finish(replayer, accumulators, skip_bad, names, files)
 
 
+#: Spark settings of the job with ``--reader native``, each unless already set: the JVM
+#: compiles with C1 alone and collects with the serial collector (its JIT and GC threads
+#: were most of Spark's fixed CPU cost, and the per-record work is not in the JVM), and
+#: serves no web UI. In local mode the driver's JVM is the executor too.
+LEAN_DRIVER = {
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.ui.enabled": "false",
+}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json] ...``."""
     parser = argparse.ArgumentParser(
@@ -366,6 +480,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--columns", metavar="FIELD=COLUMN,...", help="column names for CSV, JSON lines and Parquet")
     p.add_argument("--state-capacity", type=int, metavar="N", help="most connection-state entries per configuration")
     p.add_argument("--master", help="Spark master URL (default: as spark-submit or pyspark sets it, else local[*])")
+    p.add_argument(
+        "--reader",
+        choices=READERS,
+        default="native",
+        help="native: tasks read parts of the files with sgeval's readers (paths readable on every executor); "
+        "spark: Spark's readers, Arrow batches judged in mapInArrow",
+    )
     args = parser.parse_args(argv)
 
     from pyspark.sql import SparkSession
@@ -373,6 +494,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     builder = SparkSession.builder.appName("sgeval replay")
     if args.master:
         builder = builder.master(args.master)
+    if args.reader == "native":
+        from pyspark import SparkConf
+
+        # The driver's JVM only hands out parts of files and collects accumulators: unless
+        # configured otherwise, it starts lean (see LEAN_DRIVER). Without effect when the
+        # JVM already runs (spark-submit, a session before this one).
+        given = SparkConf()
+        for key, value in LEAN_DRIVER.items():
+            if not given.contains(key):
+                builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
@@ -385,6 +516,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             columns=args.columns,
             skip_bad=args.skip_bad,
             state_capacity=args.state_capacity,
+            reader=args.reader,
         )
     except (OSError, SgevalError) as e:
         # sgeval's errors (scenario, build, replay) and unreadable files: bad input.

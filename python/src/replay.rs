@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use serde_json::Value;
 use sgeval::replay::alibaba::JsonRow;
 use sgeval::replay::batch::{evaluate_record_batch, judge_columns, BatchColumns};
+use sgeval::replay::run::{replay_part, Format, Input, Part, RunOptions};
 use sgeval::replay::table::Positions;
 use sgeval::replay::{alibaba, huawei, Accumulator, BadRow, ColumnMap, Field, Location, Options, Replayer};
 use sgeval::Cloud;
@@ -319,6 +320,52 @@ impl NativeReplayer {
                 }
             }
             Ok(batch.num_rows())
+        })
+        .map_err(plain::<ReplayError>)
+    }
+
+    /// Reads part of a flow-log file with `sgeval replay`'s own readers and judges it into
+    /// `acc`, the GIL released: rows `start..end` of a Parquet file (`format` `parquet`), or
+    /// the lines starting in bytes `start..end` of a text file (`csv`, `jsonl`, `huawei`;
+    /// parts that tile a file read each line once, a CSV header from the file's start).
+    /// Malformed rows keep their file (`path` as given) and line or row numbers; with
+    /// `skip_bad` they are counted and listed instead of raised. A task of the Spark job
+    /// (`sgeval.spark.replay_files`) runs one part.
+    #[pyo3(signature = (path, format, start, end, acc, skip_bad=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn replay_part(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        format: &str,
+        start: u64,
+        end: u64,
+        acc: &NativeAccumulator,
+        skip_bad: bool,
+    ) -> PyResult<()> {
+        let (format, part) = match format {
+            "parquet" => (Format::Parquet, Part::Rows(start..end)),
+            "csv" | "alibaba-csv" => (Format::Csv, Part::Bytes(start..end)),
+            "jsonl" | "alibaba-json" => (Format::JsonLines, Part::Bytes(start..end)),
+            "huawei" => (Format::Huawei, Part::Bytes(start..end)),
+            other => {
+                return Err(field_error::<ReplayError>(
+                    "format",
+                    format!("format `{other}`: expected `parquet`, `csv`, `jsonl` or `huawei`"),
+                ))
+            }
+        };
+        let input = Input { path, format };
+        let options = RunOptions {
+            threads: 1,
+            skip_bad,
+            columns: self.columns.clone(),
+            progress: None,
+        };
+        let replayer = self.compiled.borrow_dependent();
+        py.detach(|| {
+            let mut acc = acc.lock();
+            replay_part(replayer, &input, &part, &options, &mut acc)
         })
         .map_err(plain::<ReplayError>)
     }

@@ -128,3 +128,35 @@ def test_errors_name_what_is_wrong():
         replayer.accumulate_lines(pa.RecordBatch.from_pydict({"value": ["x"]}), acc, "csv")
     with pytest.raises(ScenarioError, match="^scenario: "):
         Replayer(json.dumps({"provider": "ecs", "calls": [{"api": "AuthorizeSecurityGroup", "params": {}}]}))
+
+
+def test_file_parts_read_by_sgeval_give_the_cli_report(tmp_path):
+    """`Replayer.replay_part` over parts that tile a file (byte ranges of a CSV file cut
+    anywhere, row ranges of its Parquet copy), each into its own accumulator through JSON:
+    the CLI's report to the line numbers of malformed rows; and the parts planned as the
+    Spark job plans them tile the file."""
+    from replay_common import csv_to_parquet
+    from sgeval.spark import plan_units
+
+    csv_path = tmp_path / "gen.csv"
+    generate_alibaba_csv(csv_path, 3000, seed=5, bad=2)
+    clean_path = tmp_path / "clean.csv"
+    generate_alibaba_csv(clean_path, 3000, seed=6)
+    parquet_path = tmp_path / "gen.parquet"
+    csv_to_parquet(clean_path, parquet_path)
+    r = Replayer(SCENARIO, NEW)
+    for path, kind, split, bad in ((csv_path, "csv", 9999, 2), (parquet_path, "parquet", 7000, 0)):
+        _, cli, _ = cli_replay([str(SCENARIO), str(path), "--against", str(NEW), "--skip-bad"])
+        units = plan_units([(str(path), kind)], split)
+        assert len(units) > 2
+        total = r.accumulator()
+        for unit_path, unit_kind, start, end in reversed(units):
+            acc = r.accumulator()
+            r.replay_part(unit_path, unit_kind, start, end, acc, skip_bad=True)
+            total.merge(Accumulator.from_json(acc.to_json()))
+        assert r.report(total).summary == cli, kind
+        assert cli["skipped"] == bad and cli["established"] > 0
+    with pytest.raises(ReplayError, match="format `xml`"):
+        r.replay_part(str(csv_path), "xml", 0, 10, r.accumulator())
+    with pytest.raises(ReplayError, match="gen.csv:.*--skip-bad"):
+        r.replay_part(str(csv_path), "csv", 0, 1 << 40, r.accumulator())

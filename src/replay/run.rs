@@ -30,6 +30,9 @@ use super::record::{BadRow, FieldError, Location};
 use super::table::{ColumnError, ColumnMap, Field, Positions};
 use super::{Accumulator, Replayer, Report};
 
+mod part;
+pub use self::part::{replay_part, Part};
+
 /// How a file's records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
