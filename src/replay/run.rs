@@ -302,32 +302,11 @@ fn produce(
     let mut line_no = 1u64;
     let how = match input.format {
         Format::Csv => {
-            let mut header = Vec::new();
-            reader.read_until(b'\n', &mut header).map_err(io)?;
-            line_no += 1;
-            let mut csv = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(&header[..]);
-            let mut record = csv::StringRecord::new();
-            let ok = csv.read_record(&mut record).map_err(|e| {
-                RunError::Bad(BadRow {
-                    location: Location {
-                        file: input.path.clone(),
-                        line: 1,
-                    },
-                    error: FieldError::new("header", &String::from_utf8_lossy(&header), e.to_string()),
-                })
-            })?;
-            if !ok {
+            let Some(how) = csv_header(input, &mut reader, columns)? else {
                 return Ok(());
-            }
-            let pos = columns
-                .resolve(record.iter())
-                .map_err(|error| RunError::Columns {
-                    path: input.path.clone(),
-                    error,
-                })?;
-            Text::Csv(pos)
+            };
+            line_no += 1;
+            how
         }
         Format::JsonLines => Text::Json(Box::new(columns.clone()), alibaba::json_positions(columns)),
         Format::Huawei => Text::Huawei(huawei::positions()),
@@ -384,6 +363,42 @@ fn produce(
             return Ok(());
         }
     }
+}
+
+/// A CSV file's header: the positions of the mapped columns, or `None` for an empty file.
+fn csv_header(
+    input: &Input,
+    reader: &mut BufReader<File>,
+    columns: &ColumnMap,
+) -> Result<Option<Text>, RunError> {
+    let mut head = Vec::new();
+    reader.read_until(b'\n', &mut head).map_err(|e| RunError::Io {
+        path: input.path.clone(),
+        error: e,
+    })?;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&head[..]);
+    let mut record = csv::StringRecord::new();
+    let ok = csv.read_record(&mut record).map_err(|e| {
+        RunError::Bad(BadRow {
+            location: Location {
+                file: input.path.clone(),
+                line: 1,
+            },
+            error: FieldError::new("header", &String::from_utf8_lossy(&head), e.to_string()),
+        })
+    })?;
+    if !ok {
+        return Ok(None);
+    }
+    let pos = columns
+        .resolve(record.iter())
+        .map_err(|error| RunError::Columns {
+            path: input.path.clone(),
+            error,
+        })?;
+    Ok(Some(Text::Csv(pos)))
 }
 
 fn worker(

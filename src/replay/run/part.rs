@@ -11,10 +11,9 @@ use std::sync::Arc;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::{row_group, text_block, Format, Input, RunError, RunOptions, Text, BLOCK};
+use super::{csv_header, row_group, text_block, Format, Input, RunError, RunOptions, Text, BLOCK};
 use crate::replay::alibaba;
 use crate::replay::huawei;
-use crate::replay::record::{BadRow, FieldError, Location};
 use crate::replay::Accumulator;
 use crate::replay::Replayer;
 
@@ -87,7 +86,7 @@ pub fn replay_part(
         (_, Part::Bytes(bytes)) => {
             let mut reader = BufReader::with_capacity(BLOCK, File::open(&input.path).map_err(io)?);
             let how = match input.format {
-                Format::Csv => match header(input, &mut reader, options)? {
+                Format::Csv => match csv_header(input, &mut reader, &options.columns)? {
                     Some(how) => how,
                     None => return Ok(()),
                 },
@@ -176,43 +175,6 @@ pub fn replay_part(
             Ok(())
         }
     }
-}
-
-/// A CSV file's header: the positions of the mapped columns, or `None` for an empty file.
-fn header(
-    input: &Input,
-    reader: &mut BufReader<File>,
-    options: &RunOptions<'_>,
-) -> Result<Option<Text>, RunError> {
-    let mut head = Vec::new();
-    reader.read_until(b'\n', &mut head).map_err(|e| RunError::Io {
-        path: input.path.clone(),
-        error: e,
-    })?;
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(&head[..]);
-    let mut record = csv::StringRecord::new();
-    let ok = csv.read_record(&mut record).map_err(|e| {
-        RunError::Bad(BadRow {
-            location: Location {
-                file: input.path.clone(),
-                line: 1,
-            },
-            error: FieldError::new("header", &String::from_utf8_lossy(&head), e.to_string()),
-        })
-    })?;
-    if !ok {
-        return Ok(None);
-    }
-    let pos = options
-        .columns
-        .resolve(record.iter())
-        .map_err(|error| RunError::Columns {
-            path: input.path.clone(),
-            error,
-        })?;
-    Ok(Some(Text::Csv(pos)))
 }
 
 #[cfg(test)]
