@@ -650,9 +650,13 @@ impl Engine {
             return Ok(());
         }
         // One group's rules changed, no endpoint came or went: splice the rules that
-        // changed into the tables (falls through when it cannot).
+        // changed into the tables (falls through when it cannot). Slots past the cloud's
+        // endpoints are those of endpoints that left (emptied, not dropped), which a
+        // splice need not know.
         if let Update::Group(g) = update {
-            if cloud.endpoints().len() == self.slots.len() && self.splice_rules(cloud, g) {
+            let n = cloud.endpoints().len();
+            let settled = n <= self.slots.len() && self.slots[n..].iter().all(Option::is_none);
+            if settled && self.splice_rules(cloud, g) {
                 return Ok(());
             }
         }
