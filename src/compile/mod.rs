@@ -1067,29 +1067,12 @@ impl Engine {
             let mut next = TableSet::clone(set);
             let mut changed = false;
             for d in 0..2 {
-                let t = &set.v4[d];
-                if t.overlaid() {
-                    let n = match done4.get(&Arc::as_ptr(t)) {
-                        Some(n) => Arc::clone(n),
-                        None => {
-                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
-                            done4.insert(Arc::as_ptr(t), Arc::clone(&n));
-                            n
-                        }
-                    };
+                let err = |e| self.classifier_error(cloud, i, e);
+                if let Some(n) = compacted(&set.v4[d], &mut done4).map_err(err)? {
                     next.v4[d] = n;
                     changed = true;
                 }
-                let t = &set.v6[d];
-                if t.overlaid() {
-                    let n = match done6.get(&Arc::as_ptr(t)) {
-                        Some(n) => Arc::clone(n),
-                        None => {
-                            let n = Arc::new(t.compact().map_err(|e| self.classifier_error(cloud, i, e))?);
-                            done6.insert(Arc::as_ptr(t), Arc::clone(&n));
-                            n
-                        }
-                    };
+                if let Some(n) = compacted(&set.v6[d], &mut done6).map_err(err)? {
                     next.v6[d] = n;
                     changed = true;
                 }
@@ -1162,6 +1145,23 @@ struct Staged {
     sets: Vec<(usize, Arc<TableSet>)>,
     /// Sets of new group lists.
     fresh: Vec<TableSet>,
+}
+
+/// `t` with its overlays built into its classifiers, once per table however many sets share
+/// it (`done`, by the old table's address); `None` when it has no overlay.
+fn compacted<A: FamilyAddr>(
+    t: &Arc<Table<A>>,
+    done: &mut HashMap<*const Table<A>, Arc<Table<A>>>,
+) -> Result<Option<Arc<Table<A>>>, classifier::CapacityError> {
+    if !t.overlaid() {
+        return Ok(None);
+    }
+    if let Some(n) = done.get(&Arc::as_ptr(t)) {
+        return Ok(Some(Arc::clone(n)));
+    }
+    let n = Arc::new(t.compact()?);
+    done.insert(Arc::as_ptr(t), Arc::clone(&n));
+    Ok(Some(n))
 }
 
 /// `set` with each table replaced by the table of the same fingerprint in `v4`/`v6` (its
