@@ -587,6 +587,27 @@ impl<A: Addr> Table<A> {
         })
     }
 
+    /// This table with new lists `lowered` (of fingerprint `fingerprint`) and their
+    /// `variants`; the referenced groups, masks, identities, port classes and lanes kept.
+    fn relisted(
+        &self,
+        lowered: Arc<Lowered<A>>,
+        variants: Vec<Arc<Variant<A>>>,
+        fingerprint: u64,
+    ) -> Table<A> {
+        Table {
+            fallback: lowered.fallback,
+            lowered,
+            refs: self.refs.clone(),
+            variants,
+            masks: self.masks.clone(),
+            by_identity: self.by_identity.clone(),
+            classes: self.classes.clone(),
+            lanes: self.lanes,
+            fingerprint,
+        }
+    }
+
     /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
     /// rebuilding its classifiers where the change is small (overlays); `Err(lowered)` when
     /// the change reaches what the classifiers' keys encode (ICMP lanes, port classes) or
@@ -605,17 +626,7 @@ impl<A: Addr> Table<A> {
         for (v, mask) in self.variants.iter().zip(&self.masks) {
             variants.push(Arc::new(v.patched(&lowered, mask)?));
         }
-        Ok(Ok(Table {
-            lowered: Arc::clone(&lowered),
-            refs: self.refs.clone(),
-            variants,
-            masks: self.masks.clone(),
-            by_identity: self.by_identity.clone(),
-            classes: self.classes.clone(),
-            lanes: self.lanes,
-            fallback: lowered.fallback,
-            fingerprint,
-        }))
+        Ok(Ok(self.relisted(lowered, variants, fingerprint)))
     }
 
     /// This table changed to `lowered` (of fingerprint `fingerprint`), which differs from
@@ -663,17 +674,7 @@ impl<A: Addr> Table<A> {
                 None => Arc::clone(v),
             });
         }
-        Ok(Table {
-            lowered: Arc::clone(&lowered),
-            refs: self.refs.clone(),
-            variants,
-            masks: self.masks.clone(),
-            by_identity: self.by_identity.clone(),
-            classes: self.classes.clone(),
-            lanes: self.lanes,
-            fallback: lowered.fallback,
-            fingerprint,
-        })
+        Ok(self.relisted(lowered, variants, fingerprint))
     }
 
     /// The variants, for tests.
