@@ -617,17 +617,9 @@ impl Rfc {
         });
         let addr = |p: &super::Prefix<A>| (p.first().word(0), p.last().word(0));
         let spans: [Vec<(u32, u32)>; 6] = [
-            rules
-                .iter()
-                .map(|r| addr(&r.src))
-                .map(|(lo, hi)| (lo >> 16, hi >> 16))
-                .collect(),
+            rules.iter().map(|r| high(addr(&r.src))).collect(),
             rules.iter().map(|r| low(addr(&r.src))).collect(),
-            rules
-                .iter()
-                .map(|r| addr(&r.dst))
-                .map(|(lo, hi)| (lo >> 16, hi >> 16))
-                .collect(),
+            rules.iter().map(|r| high(addr(&r.dst))).collect(),
             rules.iter().map(|r| low(addr(&r.dst))).collect(),
             rules
                 .iter()
@@ -732,6 +724,11 @@ impl Rfc {
 #[inline(always)]
 fn answer(r: u16) -> Option<u32> {
     (r != MISS).then_some(u32::from(r))
+}
+
+/// The high 16 bits' span of an address span.
+fn high((lo, hi): (u32, u32)) -> (u32, u32) {
+    (lo >> 16, hi >> 16)
 }
 
 /// The low 16 bits' span of an address span: all of them unless the high halves agree.
