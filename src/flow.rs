@@ -19,6 +19,27 @@ use crate::rule::{Direction, Family};
 pub trait Evaluate {
     /// The decision of `endpoint`'s groups for `packet` in `direction`.
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision;
+
+    /// [`trace`]'s answer: `packet`'s way through the endpoints of `cloud` that own its
+    /// addresses. The default finds them in the cloud's address index and asks
+    /// [`Evaluate::evaluate`] at each; the compiled engine overrides it to look each address
+    /// up once in its own address map (owner, identity and tables in one entry), as an
+    /// engine answers for the cloud it was built from or last refreshed with. An override
+    /// gives the default's answer.
+    fn flow(&self, cloud: &Cloud, packet: &Packet) -> Flow {
+        let hop = |endpoint: Option<EndpointKey>, direction| {
+            endpoint.map(|endpoint| Hop {
+                endpoint,
+                direction,
+                decision: self.evaluate(endpoint, direction, packet),
+            })
+        };
+        Flow::of(
+            hop(cloud.endpoint_by_addr(packet.src), Direction::Egress),
+            hop(cloud.endpoint_by_addr(packet.dst), Direction::Ingress),
+            packet,
+        )
+    }
 }
 
 /// One endpoint's decision on a packet's way.
@@ -42,31 +63,27 @@ pub struct Flow {
     pub verdict: Verdict,
 }
 
-/// Follows `packet` through the endpoints that own its source and destination addresses.
+impl Flow {
+    /// The flow of the egress hop at the source and the ingress hop at the destination
+    /// (each when that address is an endpoint's): allow when every hop allows and the
+    /// packet's addresses are of one family.
+    pub(crate) fn of(egress: Option<Hop>, ingress: Option<Hop>, packet: &Packet) -> Flow {
+        let hops: SmallVec<[Hop; 2]> = egress.into_iter().chain(ingress).collect();
+        let verdict = if packet.family().is_none() {
+            Verdict::Deny
+        } else if hops.iter().all(|h: &Hop| h.decision.is_allow()) {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        };
+        Flow { hops, verdict }
+    }
+}
+
+/// Follows `packet` through the endpoints that own its source and destination addresses
+/// ([`Evaluate::flow`]: one address lookup each on the compiled engine).
 pub fn trace<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
-    let mut hops = SmallVec::new();
-    if let Some(src) = cloud.endpoint_by_addr(packet.src) {
-        hops.push(Hop {
-            endpoint: src,
-            direction: Direction::Egress,
-            decision: engine.evaluate(src, Direction::Egress, packet),
-        });
-    }
-    if let Some(dst) = cloud.endpoint_by_addr(packet.dst) {
-        hops.push(Hop {
-            endpoint: dst,
-            direction: Direction::Ingress,
-            decision: engine.evaluate(dst, Direction::Ingress, packet),
-        });
-    }
-    let verdict = if packet.family().is_none() {
-        Verdict::Deny
-    } else if hops.iter().all(|h: &Hop| h.decision.is_allow()) {
-        Verdict::Allow
-    } else {
-        Verdict::Deny
-    };
-    Flow { hops, verdict }
+    engine.flow(cloud, packet)
 }
 
 /// Why a packet could not be made from a [`PacketSpec`].

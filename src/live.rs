@@ -179,6 +179,14 @@ impl Evaluate for Snapshot {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         Snapshot::evaluate(self, endpoint, direction, packet)
     }
+
+    /// The compiled engine's trace (one address lookup each) when it answers.
+    fn flow(&self, cloud: &Cloud, packet: &Packet) -> Flow {
+        match &self.engine {
+            Some(engine) => engine.flow(cloud, packet),
+            None => reference::Evaluator::new(&self.cloud).flow(cloud, packet),
+        }
+    }
 }
 
 /// The engine of `cloud`: `previous` refreshed with what `changes` touched since it was

@@ -22,11 +22,17 @@ use crate::group::GroupKey;
 /// endpoint in no group).
 pub(crate) type IdentityId = u32;
 
-/// Who owns an address: the endpoint (to remove only its own entries) and its identity.
+/// Who owns an address: the endpoint (to remove only its own entries), its identity and its
+/// table set, so that `flow::trace` finds in one entry (16 bytes with an IPv4 key) all it
+/// needs of each address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Owner {
-    endpoint: u32,
-    identity: IdentityId,
+pub(crate) struct Owner {
+    /// The endpoint's key.
+    pub(crate) endpoint: u32,
+    /// The identity of its groups.
+    pub(crate) identity: IdentityId,
+    /// Its table set (`Engine::set_index`'s copy), set by [`Identities::set_tables`].
+    pub(crate) set: u32,
 }
 
 /// The hasher of the address maps: fast on integer keys, randomly seeded per process.
@@ -102,9 +108,14 @@ impl Identities {
         }
     }
 
-    /// Maps `addr` to `endpoint` and its identity.
+    /// Maps `addr` to `endpoint` and its identity; its table set is `u32::MAX` (none) until
+    /// [`Identities::set_tables`] gives it.
     pub(crate) fn insert(&mut self, addr: IpAddr, endpoint: u32, identity: IdentityId) {
-        let owner = Owner { endpoint, identity };
+        let owner = Owner {
+            endpoint,
+            identity,
+            set: u32::MAX,
+        };
         match addr {
             IpAddr::V4(a) => {
                 self.v4.insert(u32::from(a), owner);
@@ -130,6 +141,38 @@ impl Identities {
                     self.v6.remove(&a);
                 }
             }
+        }
+    }
+
+    /// Records `set` as the table set of `addr` when `endpoint` owns it.
+    pub(crate) fn set_tables(&mut self, addr: IpAddr, endpoint: u32, set: u32) {
+        let owner = match addr {
+            IpAddr::V4(a) => self.v4.get_mut(&u32::from(a)),
+            IpAddr::V6(a) => self.v6.get_mut(&u128::from(a)),
+        };
+        if let Some(o) = owner.filter(|o| o.endpoint == endpoint) {
+            o.set = set;
+        }
+    }
+
+    /// The owners of two IPv4 addresses (a packet's source and destination), both looked
+    /// up before either is used so that their cache misses overlap.
+    #[inline]
+    pub(crate) fn owners_v4(&self, a: u32, b: u32) -> [Option<Owner>; 2] {
+        [self.v4.get(&a).copied(), self.v4.get(&b).copied()]
+    }
+
+    /// The owners of two IPv6 addresses, as [`Identities::owners_v4`].
+    #[inline]
+    pub(crate) fn owners_v6(&self, a: u128, b: u128) -> [Option<Owner>; 2] {
+        [self.v6.get(&a).copied(), self.v6.get(&b).copied()]
+    }
+
+    /// The owner of an address.
+    pub(crate) fn owner(&self, addr: IpAddr) -> Option<Owner> {
+        match addr {
+            IpAddr::V4(a) => self.v4.get(&u32::from(a)).copied(),
+            IpAddr::V6(a) => self.v6.get(&u128::from(a)).copied(),
         }
     }
 

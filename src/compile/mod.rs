@@ -68,13 +68,14 @@ use sgeval_classifier as classifier;
 
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};
+use crate::flow::{Flow, Hop};
 use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
 use crate::packet::{ConnState, Packet};
 use crate::provider::{Options, Provider};
 use crate::rule::{Direction, Family, Remote};
 
 use self::classifier::Key;
-use self::identity::{Identities, IdentityId};
+use self::identity::{Identities, IdentityId, Owner};
 use self::lower::{Ctx, FamilyAddr, LowerError};
 use self::table::{Lane, Table};
 
@@ -241,6 +242,50 @@ fn remote<A>(direction: Direction, src: A, dst: A) -> A {
         Direction::Ingress => src,
         Direction::Egress => dst,
     }
+}
+
+/// A table's decision for a packet of addresses `src`, `dst`: `identity` gives the remote
+/// address's identity, asked only when the table references groups.
+#[inline(always)]
+fn decide<A: FamilyAddr>(
+    table: &Table<A>,
+    src: A,
+    dst: A,
+    packet: &Packet,
+    identity: impl FnOnce() -> IdentityId,
+) -> Decision {
+    let lane = table.lane(packet.protocol);
+    let key = table.key(lane, src, dst, packet);
+    let variant = if table.has_refs() {
+        table.variant(identity())
+    } else {
+        table.plain()
+    };
+    table.decide(variant, lane, &key)
+}
+
+/// The flow of a packet whose source and destination addresses have `owners`: the egress
+/// hop at the source's owner, the ingress hop at the destination's, each decided by
+/// `decision` (the owner, the direction, the other address's identity).
+#[inline(always)]
+fn hops(
+    owners: [Option<Owner>; 2],
+    packet: &Packet,
+    decision: impl Fn(Owner, Direction, IdentityId) -> Decision,
+) -> Flow {
+    let [src, dst] = owners;
+    let hop = |at: Option<Owner>, direction, other: Option<Owner>| {
+        at.map(|owner| Hop {
+            endpoint: EndpointKey::new(owner.endpoint),
+            direction,
+            decision: decision(owner, direction, other.map_or(0, |o| o.identity)),
+        })
+    };
+    Flow::of(
+        hop(src, Direction::Egress, dst),
+        hop(dst, Direction::Ingress, src),
+        packet,
+    )
 }
 
 #[inline]
@@ -501,12 +546,18 @@ impl Engine {
         index as u32
     }
 
-    /// Copies the sets of the slots of `endpoints` into [`Engine::set_index`].
+    /// Copies the sets of the slots of `endpoints` into [`Engine::set_index`] and into
+    /// their addresses' entries of the address map (`flow::trace`'s way to the tables).
     fn index_sets(&mut self, endpoints: impl Iterator<Item = usize>) {
         self.set_index.resize(self.slots.len(), NO_SET);
         for e in endpoints {
             if let Some(i) = self.set_index.get_mut(e) {
                 *i = self.slots[e].as_ref().map_or(NO_SET, |s| s.set);
+                if let Some(slot) = &self.slots[e] {
+                    for &ip in slot.ips.iter() {
+                        self.identities.set_tables(ip, e as u32, slot.set);
+                    }
+                }
             }
         }
     }
@@ -541,29 +592,67 @@ impl Engine {
         };
         let d = dir_index(direction);
         match addrs {
-            Ok((s, t)) => {
-                let table = &*set.v4[d];
-                let lane = table.lane(packet.protocol);
-                let key = table.key(lane, s, t, packet);
-                let variant = if table.has_refs() {
-                    table.variant(self.identities.of_v4(remote(direction, s, t)))
-                } else {
-                    table.plain()
-                };
-                table.decide(variant, lane, &key)
-            }
-            Err((s, t)) => {
-                let table = &*set.v6[d];
-                let lane = table.lane(packet.protocol);
-                let key = table.key(lane, s, t, packet);
-                let variant = if table.has_refs() {
-                    table.variant(self.identities.of_v6(remote(direction, s, t)))
-                } else {
-                    table.plain()
-                };
-                table.decide(variant, lane, &key)
-            }
+            Ok((s, t)) => decide(&set.v4[d], s, t, packet, || {
+                self.identities.of_v4(remote(direction, s, t))
+            }),
+            Err((s, t)) => decide(&set.v6[d], s, t, packet, || {
+                self.identities.of_v6(remote(direction, s, t))
+            }),
         }
+    }
+
+    /// [`crate::flow::trace`] on this engine ([`crate::flow::Evaluate::flow`]): each of the
+    /// packet's two addresses looked up once, both before either hop, in the address map
+    /// whose entry holds the owning endpoint, its identity (the other hop's remote
+    /// identity) and its table set; each hop is then [`Engine::evaluate`]'s decision
+    /// without another lookup. The cloud's own address index is not read: the engine
+    /// answers for the cloud it was built from or last refreshed with.
+    fn trace(&self, packet: &Packet) -> Flow {
+        match (packet.src, packet.dst) {
+            (IpAddr::V4(s), IpAddr::V4(t)) => {
+                let (s, t) = (u32::from(s), u32::from(t));
+                self.traced(self.identities.owners_v4(s, t), packet, |set, d, remote| {
+                    decide(&set.v4[d], s, t, packet, || remote)
+                })
+            }
+            (IpAddr::V6(s), IpAddr::V6(t)) => {
+                let (s, t) = (u128::from(s), u128::from(t));
+                self.traced(self.identities.owners_v6(s, t), packet, |set, d, remote| {
+                    decide(&set.v6[d], s, t, packet, || remote)
+                })
+            }
+            // Mixed families: `evaluate`'s first answer, at each owner.
+            _ => hops(
+                [
+                    self.identities.owner(packet.src),
+                    self.identities.owner(packet.dst),
+                ],
+                packet,
+                |_, _, _| Decision::MIXED_FAMILY,
+            ),
+        }
+    }
+
+    /// The flow of a packet of one family whose addresses have `owners`: each hop decided
+    /// as [`Engine::evaluate`] does after its family check, by `decide_at` (the set, the
+    /// direction's index, the remote identity) once the set is found.
+    #[inline(always)]
+    fn traced(
+        &self,
+        owners: [Option<Owner>; 2],
+        packet: &Packet,
+        decide_at: impl Fn(&TableSet, usize, IdentityId) -> Decision,
+    ) -> Flow {
+        hops(owners, packet, |owner, direction, remote| {
+            if packet.state == ConnState::Established {
+                return Decision::ESTABLISHED;
+            }
+            // `NO_SET` is past every set.
+            match self.sets.get(owner.set as usize).and_then(Option::as_deref) {
+                Some(set) => decide_at(set, dir_index(direction), remote),
+                None => NO_GROUP,
+            }
+        })
     }
 
     /// Decides `packets` at one endpoint and direction into the same positions of `out`,
@@ -1459,6 +1548,10 @@ impl<A: FamilyAddr> ChunkKeys<A> {
 impl crate::flow::Evaluate for Engine {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         Engine::evaluate(self, endpoint, direction, packet)
+    }
+
+    fn flow(&self, _cloud: &Cloud, packet: &Packet) -> Flow {
+        self.trace(packet)
     }
 }
 

@@ -106,10 +106,14 @@ fn attach(cloud: &mut Cloud, name: &str, ips: &[&str], groups: &[GroupKey]) -> E
     cloud.attach(name, &ips, &ids).expect("attach")
 }
 
-/// Every endpoint, both directions: the engine (one at a time and batched) equals the
-/// reference on every packet.
+/// Every packet's trace, then every endpoint in both directions: the engine (one at a time
+/// and batched) equals the reference.
 fn assert_agrees(cloud: &Cloud, engine: &Engine, packets: &[Packet]) {
     let reference = Evaluator::new(cloud);
+    for p in packets {
+        let want = crate::flow::trace(cloud, &reference, p);
+        assert_eq!(crate::flow::trace(cloud, engine, p), want, "trace of packet {p}");
+    }
     let count = cloud.endpoints().len() as u32;
     // One key past the last endpoint: unknown endpoints too.
     for e in (0..=count).map(EndpointKey::new) {
