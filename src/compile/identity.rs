@@ -203,6 +203,26 @@ impl Identities {
     }
 }
 
+/// An address of one family as the address map keys it.
+pub(crate) trait Keyed: Copy {
+    /// The identity of `addr` in `identities`.
+    fn identity_in(identities: &Identities, addr: Self) -> IdentityId;
+}
+
+impl Keyed for u32 {
+    #[inline]
+    fn identity_in(identities: &Identities, addr: u32) -> IdentityId {
+        identities.of_v4(addr)
+    }
+}
+
+impl Keyed for u128 {
+    #[inline]
+    fn identity_in(identities: &Identities, addr: u128) -> IdentityId {
+        identities.of_v6(addr)
+    }
+}
+
 /// The groups of a sorted `set` that are in the sorted `refs`: an identity's projection onto
 /// the groups one table references.
 pub(crate) fn project(set: &[GroupKey], refs: &[GroupKey]) -> Vec<GroupKey> {

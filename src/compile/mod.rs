@@ -244,20 +244,32 @@ fn remote<A>(direction: Direction, src: A, dst: A) -> A {
     }
 }
 
-/// A table's decision for a packet of addresses `src`, `dst`: `identity` gives the remote
-/// address's identity, asked only when the table references groups.
+/// The remote address's identity for [`decide`]: known (a trace found it with the other
+/// address's owner) or to be looked up, only when the table references groups.
+#[derive(Clone, Copy)]
+enum RemoteIdentity<'a, A> {
+    Known(IdentityId),
+    Of(&'a Identities, A),
+}
+
+/// A table's decision for a packet of addresses `src`, `dst`, the remote one's identity
+/// given by `identity`. One instance per family (no closure type parameter), so that the
+/// table's decision has one caller per family and stays inlined.
 #[inline(always)]
-fn decide<A: FamilyAddr>(
+fn decide<A: FamilyAddr + identity::Keyed>(
     table: &Table<A>,
     src: A,
     dst: A,
     packet: &Packet,
-    identity: impl FnOnce() -> IdentityId,
+    identity: RemoteIdentity<'_, A>,
 ) -> Decision {
     let lane = table.lane(packet.protocol);
     let key = table.key(lane, src, dst, packet);
     let variant = if table.has_refs() {
-        table.variant(identity())
+        table.variant(match identity {
+            RemoteIdentity::Known(id) => id,
+            RemoteIdentity::Of(identities, addr) => A::identity_in(identities, addr),
+        })
     } else {
         table.plain()
     };
@@ -592,12 +604,20 @@ impl Engine {
         };
         let d = dir_index(direction);
         match addrs {
-            Ok((s, t)) => decide(&set.v4[d], s, t, packet, || {
-                self.identities.of_v4(remote(direction, s, t))
-            }),
-            Err((s, t)) => decide(&set.v6[d], s, t, packet, || {
-                self.identities.of_v6(remote(direction, s, t))
-            }),
+            Ok((s, t)) => decide(
+                &set.v4[d],
+                s,
+                t,
+                packet,
+                RemoteIdentity::Of(&self.identities, remote(direction, s, t)),
+            ),
+            Err((s, t)) => decide(
+                &set.v6[d],
+                s,
+                t,
+                packet,
+                RemoteIdentity::Of(&self.identities, remote(direction, s, t)),
+            ),
         }
     }
 
@@ -612,13 +632,13 @@ impl Engine {
             (IpAddr::V4(s), IpAddr::V4(t)) => {
                 let (s, t) = (u32::from(s), u32::from(t));
                 self.traced(self.identities.owners_v4(s, t), packet, |set, d, remote| {
-                    decide(&set.v4[d], s, t, packet, || remote)
+                    decide(&set.v4[d], s, t, packet, RemoteIdentity::Known(remote))
                 })
             }
             (IpAddr::V6(s), IpAddr::V6(t)) => {
                 let (s, t) = (u128::from(s), u128::from(t));
                 self.traced(self.identities.owners_v6(s, t), packet, |set, d, remote| {
-                    decide(&set.v6[d], s, t, packet, || remote)
+                    decide(&set.v6[d], s, t, packet, RemoteIdentity::Known(remote))
                 })
             }
             // Mixed families: `evaluate`'s first answer, at each owner.
