@@ -360,6 +360,11 @@ impl Evaluate for SharedSnapshot {
     fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
         self.0.evaluate(endpoint, direction, packet)
     }
+
+    /// The snapshot's own trace (its engine's, when compiled), as `Live::trace` answers.
+    fn flow(&self, cloud: &sgeval::Cloud, packet: &Packet) -> flow::Flow {
+        self.0.flow(cloud, packet)
+    }
 }
 
 /// Engines by name, as [`engines`] gives them.
