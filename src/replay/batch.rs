@@ -689,18 +689,28 @@ pub fn judge_columns(
         .filter(|(_, values)| values.len() <= columns.len().max(1024));
     let mut known: Vec<Option<Option<EndpointKey>>> = vec![None; dict.map_or(0, |(_, v)| v.len())];
     let base = replayer.base().cloud();
+    let mut flow = |i: usize, r: &FlowRecord<'_>, acc: &mut Accumulator| {
+        let by_name = match (dict, r.interface) {
+            (Some((keys, _)), Some(name)) => {
+                // INVARIANT: a row with an interface has a valid key (`Col::cell`).
+                let k = keys.value(i) as usize;
+                Some(*known[k].get_or_insert_with(|| base.endpoint_by_name(name)))
+            }
+            _ => None,
+        };
+        replayer.judge_flow_named(r, by_name, acc)
+    };
     for i in 0..columns.len() {
+        // The common row first, without wrapping it in a `Row` and a `Result`.
+        if let Some(r) = columns.fast(i) {
+            let out = flow(i, &r, acc);
+            each(i, Ok(Some(out)));
+            continue;
+        }
         match columns.row(i) {
             Ok(Row::Flow(r)) => {
-                let by_name = match (dict, r.interface) {
-                    (Some((keys, _)), Some(name)) => {
-                        // INVARIANT: a row with an interface has a valid key (`Col::cell`).
-                        let k = keys.value(i) as usize;
-                        Some(*known[k].get_or_insert_with(|| base.endpoint_by_name(name)))
-                    }
-                    _ => None,
-                };
-                each(i, Ok(Some(replayer.judge_flow_named(&r, by_name, acc))));
+                let out = flow(i, &r, acc);
+                each(i, Ok(Some(out)));
             }
             Ok(row) => each(i, Ok(replayer.judge(&row, acc))),
             Err(error) => {

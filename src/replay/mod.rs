@@ -279,6 +279,7 @@ impl<'c> Replayer<'c> {
     /// [`Replayer::judge_flow`] with the record's interface already looked up by name
     /// (`by_name`: `Some` of the base cloud's `endpoint_by_name` of `r.interface`), as a
     /// column of repeated interface ids does once per value.
+    #[inline]
     pub(crate) fn judge_flow_named(
         &self,
         r: &FlowRecord<'_>,
@@ -313,7 +314,8 @@ impl<'c> Replayer<'c> {
         let packet = packet_of(r);
         let reverse = reversed(&packet);
         let opposite = opposite(direction);
-        let key = ConnKey::of(endpoint, direction, &packet);
+        // Built only for a record that connection state keeps (most are not).
+        let key = || ConnKey::of(endpoint, direction, &packet);
         let mut pending = [false; 2];
         let base = self.base.engine.evaluate(endpoint, direction, &packet);
         self.state(
@@ -342,7 +344,7 @@ impl<'c> Replayer<'c> {
                 endpoint,
                 direction,
                 packet,
-                key,
+                key: key(),
                 action: r.action,
                 packets: r.packets,
                 bytes: r.bytes,
@@ -369,6 +371,7 @@ impl<'c> Replayer<'c> {
     /// Records the connection state one decision needs: an allowed record whose reply would
     /// be denied is an opener; a denied one whose opener would be allowed may be a reply.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn state(
         &self,
         side: usize,
@@ -377,7 +380,7 @@ impl<'c> Replayer<'c> {
         opposite: Direction,
         decision: &Decision,
         reverse: &Packet,
-        key: ConnKey,
+        key: impl Fn() -> ConnKey,
         r: &FlowRecord<'_>,
         acc: &mut Accumulator,
         pending: &mut [bool; 2],
@@ -386,7 +389,7 @@ impl<'c> Replayer<'c> {
         let other = config.engine.evaluate(ep, opposite, reverse);
         if decision.is_allow() {
             if !other.is_allow() {
-                acc.opener(side, key, r.start, r.end);
+                acc.opener(side, key(), r.start, r.end);
             }
         } else if other.is_allow() {
             pending[side] = true;

@@ -394,6 +394,7 @@ impl Accumulator {
 
     /// Counts one judged record.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn tally(
         &mut self,
         endpoint: EndpointKey,
@@ -405,10 +406,11 @@ impl Accumulator {
         base: Decision,
         against: Option<Decision>,
     ) {
-        if base.reason == Reason::Established {
+        if matches!(base.reason, Reason::Established) {
             self.counts.established += 1;
         }
-        let traffic = Traffic {
+        // The group key is built only for a record that is listed (most agree).
+        let traffic = || Traffic {
             endpoint,
             direction,
             src: packet.src,
@@ -423,7 +425,7 @@ impl Accumulator {
         } else {
             self.counts.disagreements += 1;
             let key = Disagreement {
-                traffic,
+                traffic: traffic(),
                 decision: base,
             };
             bump(&mut self.disagreements, key, t, &mut self.counts.unlisted);
@@ -435,7 +437,7 @@ impl Accumulator {
                     self.counts.broken += 1;
                 }
                 let key = Change {
-                    traffic,
+                    traffic: traffic(),
                     before: base,
                     after,
                 };

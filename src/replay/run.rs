@@ -690,19 +690,22 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::file::properties::WriterProperties;
 
     use super::*;
     use crate::replay::{Options, Replayer};
     use crate::Scenario;
 
-    fn fixture(name: &str) -> PathBuf {
+    /// A file of `tests/fixtures/flowlogs` (also for [`part`]'s tests).
+    pub(super) fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/flowlogs")
             .join(name)
     }
 
-    /// A Parquet copy of a CSV fixture (every column strings, as exported), one row group.
-    fn parquet_of(csv: &str, out: &Path) {
+    /// A Parquet copy of a CSV fixture (every column strings, as exported), written with
+    /// `props` (the writer's defaults: one row group); gives its number of rows.
+    pub(super) fn parquet_of(csv: &str, out: &Path, props: Option<WriterProperties>) -> u64 {
         let text = std::fs::read_to_string(fixture(csv)).unwrap();
         let mut lines = text.lines();
         let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -716,12 +719,14 @@ mod tests {
         });
         let batch = RecordBatch::try_from_iter(columns).unwrap();
         let mut w =
-            parquet::arrow::ArrowWriter::try_new(File::create(out).unwrap(), batch.schema(), None).unwrap();
+            parquet::arrow::ArrowWriter::try_new(File::create(out).unwrap(), batch.schema(), props).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
+        rows.len() as u64
     }
 
-    fn options(threads: usize, skip_bad: bool) -> RunOptions<'static> {
+    /// Options of a run with `threads` and `skip_bad` (also for [`part`]'s tests).
+    pub(super) fn options(threads: usize, skip_bad: bool) -> RunOptions<'static> {
         RunOptions {
             threads,
             skip_bad,
@@ -741,7 +746,7 @@ mod tests {
         let cloud = Scenario::from_json(&scenario).unwrap().build().unwrap();
         let replayer = Replayer::new(&cloud, None, Options::default()).unwrap();
         let file = dir.join("flows.parquet");
-        parquet_of("alibaba.csv", &file);
+        parquet_of("alibaba.csv", &file, None);
         let input = |path: &Path, format| Input {
             path: path.to_owned(),
             format,
@@ -759,7 +764,7 @@ mod tests {
         assert!(whole.counts.records > 6, "{:?}", whole.counts);
 
         let bad = dir.join("bad.parquet");
-        parquet_of("alibaba-bad.csv", &bad);
+        parquet_of("alibaba-bad.csv", &bad, None);
         let skipped = |threads| {
             let r = run(
                 &replayer,

@@ -179,26 +179,13 @@ pub fn replay_part(
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
+    use super::super::tests::{fixture, parquet_of};
     use super::*;
-    use crate::replay::table::ColumnMap;
     use crate::replay::{Options, Report};
     use crate::Scenario;
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/flowlogs")
-            .join(name)
-    }
-
     fn options(skip_bad: bool) -> RunOptions<'static> {
-        RunOptions {
-            threads: 1,
-            skip_bad,
-            columns: ColumnMap::default(),
-            progress: None,
-        }
+        super::super::tests::options(1, skip_bad)
     }
 
     /// The report of `parts` of `input`, each judged into its own accumulator and merged.
@@ -279,32 +266,14 @@ mod tests {
 
     #[test]
     fn parquet_rows_in_parts_give_the_whole_report() {
-        use arrow_array::{ArrayRef, RecordBatch, StringArray};
-
         let dir = std::env::temp_dir().join(format!("sgeval-run-parts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let text = std::fs::read_to_string(fixture("alibaba-bad.csv")).unwrap();
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-        let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-        let columns = header.iter().enumerate().map(|(i, name)| {
-            let values: Vec<Option<&str>> = rows
-                .iter()
-                .map(|r| r.get(i).copied().filter(|v| !v.is_empty()))
-                .collect();
-            (*name, Arc::new(StringArray::from(values)) as ArrayRef)
-        });
-        let batch = RecordBatch::try_from_iter(columns).unwrap();
         let path = dir.join("flows.parquet");
         // Row groups of 4 rows: parts cross their bounds.
         let props = parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(4))
             .build();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(File::create(&path).unwrap(), batch.schema(), Some(props))
-                .unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
+        let n = parquet_of("alibaba-bad.csv", &path, Some(props));
 
         let scenario = std::fs::read_to_string(fixture("alibaba-scenario.json")).unwrap();
         let cloud = Scenario::from_json(&scenario).unwrap().build().unwrap();
@@ -319,7 +288,6 @@ mod tests {
             "{:?}",
             whole.counts
         );
-        let n = rows.len() as u64;
         for size in 1..=n + 1 {
             let cut: Vec<Part> = (0..=n / size)
                 .map(|i| Part::Rows(i * size..(i + 1) * size))
