@@ -146,15 +146,15 @@ impl<'m> Transaction<'m> {
             match undo {
                 Undo::RemoveGroup(key) => {
                     if let Some(g) = m.groups.remove(&key) {
-                        m.index_rules(&g.rules, false);
+                        m.index_rules(key, &g.rules, false);
                         m.index_group(&g.id, key, false);
                     }
                 }
                 Undo::Group(g) => {
-                    m.index_rules(&g.rules, true);
+                    m.index_rules(g.key, &g.rules, true);
                     let (key, id) = (g.key, g.id.clone());
                     if let Some(cur) = m.groups.insert(key, *g) {
-                        m.index_rules(&cur.rules, false);
+                        m.index_rules(key, &cur.rules, false);
                         m.index_group(&cur.id, key, false);
                     }
                     // After the removal: the restored group may have the same id.
@@ -175,21 +175,29 @@ impl<'m> Transaction<'m> {
                 Undo::TruncateRules { group, len } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         let cut: Vec<Rule> = g.rules.drain(len.min(g.rules.len())..).collect();
-                        m.index_rules(&cut, false);
+                        m.index_rules(group, &cut, false);
                     }
                 }
                 Undo::ReinsertRules { group, removed } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         for (index, rule) in removed {
                             g.rules.insert(index, rule);
-                            super::index_id(&mut m.rule_ids, &g.rules[index].id, true);
+                            super::index_rule(
+                                &mut m.rule_ids,
+                                &mut m.rule_prints,
+                                m.provider,
+                                group,
+                                &g.rules[index],
+                                true,
+                            );
                         }
                     }
                 }
                 Undo::Rule { group, index, rule } => {
                     if let Some(slot) = m.groups.get_mut(&group).and_then(|g| g.rules.get_mut(index)) {
-                        super::index_id(&mut m.rule_ids, &slot.id, false);
-                        super::index_id(&mut m.rule_ids, &rule.id, true);
+                        let (ids, prints, provider) = (&mut m.rule_ids, &mut m.rule_prints, m.provider);
+                        super::index_rule(ids, prints, provider, group, slot, false);
+                        super::index_rule(ids, prints, provider, group, &rule, true);
                         *slot = *rule;
                     }
                 }
@@ -230,11 +238,11 @@ impl<'m> Transaction<'m> {
             .next_rule
             .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
         let key = group.key;
-        m.index_rules(&group.rules, true);
+        m.index_rules(key, &group.rules, true);
         m.index_group(&group.id, key, true);
         self.journal.push(match m.groups.insert(key, group) {
             Some(old) => {
-                m.index_rules(&old.rules, false);
+                m.index_rules(key, &old.rules, false);
                 if old.id != m.groups[&key].id {
                     m.index_group(&old.id, key, false);
                 }
@@ -260,7 +268,7 @@ impl<'m> Transaction<'m> {
                 });
             }
             for r in &rules {
-                super::index_id(&mut m.rule_ids, &r.id, true);
+                super::index_rule(&mut m.rule_ids, &mut m.rule_prints, m.provider, group, r, true);
             }
             g.rules.extend(rules);
             self.touched.insert(group);
@@ -275,7 +283,9 @@ impl<'m> Transaction<'m> {
         let mut removed = Vec::new();
         for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
             if keys.contains(&rule.key) {
-                super::index_id(&mut self.model.rule_ids, &rule.id, false);
+                let provider = self.model.provider;
+                let (ids, prints) = (&mut self.model.rule_ids, &mut self.model.rule_prints);
+                super::index_rule(ids, prints, provider, group, &rule, false);
                 removed.push((index, rule));
             } else {
                 g.rules.push(rule);
@@ -480,7 +490,7 @@ impl<'m> Transaction<'m> {
             return false;
         };
         // Its rules and its id leave the id indexes with it (a rollback counts them back in).
-        self.model.index_rules(&old.rules, false);
+        self.model.index_rules(key, &old.rules, false);
         self.model.index_group(&old.id, key, false);
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(old)));
@@ -667,12 +677,12 @@ impl<'m> Transaction<'m> {
             });
         }
         let rule = &mut g.rules[index];
-        let before = rule.id.clone();
+        let provider = self.model.provider;
+        let (ids, prints) = (&mut self.model.rule_ids, &mut self.model.rule_prints);
+        // Any field may change: the rule leaves the indexes as it was, comes back as it is.
+        super::index_rule(ids, prints, provider, group, rule, false);
         f(rule);
-        if rule.id != before {
-            super::index_id(&mut self.model.rule_ids, &before, false);
-            super::index_id(&mut self.model.rule_ids, &rule.id, true);
-        }
+        super::index_rule(ids, prints, provider, group, rule, true);
         self.touched.insert(group);
     }
 
@@ -1072,6 +1082,8 @@ mod tests {
                 *counted.entry(r.id.clone()).or_insert(0) += 1;
             }
             prop_assert_eq!(&m.rule_ids, &counted);
+            // The duplicate print index too.
+            prop_assert!(m.prints_match_rules());
             // So does the group id index, and every group is found by its id.
             let mut groups: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
             for g in m.groups.values() {
