@@ -143,6 +143,18 @@ fn index_id(index: &mut HashMap<String, u32>, id: &str, add: bool) {
     }
 }
 
+/// Puts group `key` under `text` (`add`) or takes it out, dropping emptied entries.
+fn index_key(index: &mut HashMap<String, BTreeSet<GroupKey>>, text: &str, key: GroupKey, add: bool) {
+    if add {
+        index.entry(text.to_owned()).or_default().insert(key);
+    } else if let Some(keys) = index.get_mut(text) {
+        keys.remove(&key);
+        if keys.is_empty() {
+            index.remove(text);
+        }
+    }
+}
+
 /// Each group's rules counted by their duplicate print ([`crate::provider::rule_print`]),
 /// kept with `rule_ids` by every mutation and undo: a provider's duplicate check looks its
 /// new rule's print up here and scans the group's rules only on a hit, instead of on
@@ -240,6 +252,9 @@ pub(crate) struct Model {
     /// lookup, not a scan of every group; a set, because nothing stops two groups sharing
     /// an id, and the lowest key is the one a scan in key order found first.
     group_ids: HashMap<String, BTreeSet<GroupKey>>,
+    /// The groups with each name (kept like `group_ids`): Gcore's membership calls name
+    /// groups by name ([`Model::groups_named`]).
+    group_names: HashMap<String, BTreeSet<GroupKey>>,
     /// Each group's rules by duplicate print (kept like `rule_ids`, see [`RulePrints`]).
     rule_prints: RulePrints,
     next_group: u32,
@@ -428,6 +443,7 @@ impl Model {
             by_addr: AddrIndex::default(),
             rule_ids: HashMap::new(),
             group_ids: HashMap::new(),
+            group_names: HashMap::new(),
             rule_prints: RulePrints::new(),
             next_group: 1,
             next_rule: 1,
@@ -495,6 +511,7 @@ impl Model {
             by_addr,
             rule_ids,
             group_ids,
+            group_names,
             rule_prints,
             next_group,
             next_rule,
@@ -522,10 +539,12 @@ impl Model {
             if let Some(old) = self.groups.remove(&key) {
                 self.index_rules(key, &old.rules, false);
                 self.index_group(&old.id, key, false);
+                self.index_name(&old.name, key, false);
             }
             if let Some(new) = groups.get(&key) {
                 self.index_rules(key, &new.rules, true);
                 self.index_group(&new.id, key, true);
+                self.index_name(&new.name, key, true);
                 self.groups.insert(key, new.clone());
             }
         }
@@ -562,7 +581,7 @@ impl Model {
             }
         }
         // The indexes were kept above, object by object.
-        let _ = (by_name, by_addr, rule_ids, group_ids, rule_prints);
+        let _ = (by_name, by_addr, rule_ids, group_ids, group_names, rule_prints);
         (self.next_group, self.next_rule, self.next_address_group) =
             (*next_group, *next_rule, *next_address_group);
         self.calls = *calls;
@@ -624,14 +643,21 @@ impl Model {
 
     /// Counts group `key` in (`add`) or out of the group id index under `id`.
     fn index_group(&mut self, id: &str, key: GroupKey, add: bool) {
-        if add {
-            self.group_ids.entry(id.to_owned()).or_default().insert(key);
-        } else if let Some(keys) = self.group_ids.get_mut(id) {
-            keys.remove(&key);
-            if keys.is_empty() {
-                self.group_ids.remove(id);
-            }
-        }
+        index_key(&mut self.group_ids, id, key, add);
+    }
+
+    /// Counts group `key` in (`add`) or out of the group name index under `name`.
+    fn index_name(&mut self, name: &str, key: GroupKey, add: bool) {
+        index_key(&mut self.group_names, name, key, add);
+    }
+
+    /// The groups named `name`, by key (as a scan of [`Model::groups`] finds them).
+    pub(crate) fn groups_named(&self, name: &str) -> impl Iterator<Item = &Group> {
+        self.group_names
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.groups.get(key))
     }
 
     /// Whether the providers' count quotas hold ([`crate::options::Quotas`]).

@@ -148,27 +148,34 @@ impl<'m> Transaction<'m> {
                     if let Some(g) = m.groups.remove(&key) {
                         m.index_rules(key, &g.rules, false);
                         m.index_group(&g.id, key, false);
+                        m.index_name(&g.name, key, false);
                     }
                 }
                 Undo::Group(g) => {
                     m.index_rules(g.key, &g.rules, true);
-                    let (key, id) = (g.key, g.id.clone());
+                    let (key, id, name) = (g.key, g.id.clone(), g.name.clone());
                     if let Some(cur) = m.groups.insert(key, *g) {
                         m.index_rules(key, &cur.rules, false);
                         m.index_group(&cur.id, key, false);
+                        m.index_name(&cur.name, key, false);
                     }
-                    // After the removal: the restored group may have the same id.
+                    // After the removal: the restored group may have the same id and name.
                     m.index_group(&id, key, true);
+                    m.index_name(&name, key, true);
                 }
                 Undo::GroupFields(g) => {
                     if let Some(cur) = m.groups.get_mut(&g.key) {
                         let rules = std::mem::take(&mut cur.rules);
                         let before = std::mem::replace(cur, *g);
                         cur.rules = rules;
-                        if before.id != cur.id {
-                            let (key, id) = (cur.key, cur.id.clone());
+                        let (key, id, name) = (cur.key, cur.id.clone(), cur.name.clone());
+                        if before.id != id {
                             m.index_group(&before.id, key, false);
                             m.index_group(&id, key, true);
+                        }
+                        if before.name != name {
+                            m.index_name(&before.name, key, false);
+                            m.index_name(&name, key, true);
                         }
                     }
                 }
@@ -240,11 +247,15 @@ impl<'m> Transaction<'m> {
         let key = group.key;
         m.index_rules(key, &group.rules, true);
         m.index_group(&group.id, key, true);
+        m.index_name(&group.name, key, true);
         self.journal.push(match m.groups.insert(key, group) {
             Some(old) => {
                 m.index_rules(key, &old.rules, false);
                 if old.id != m.groups[&key].id {
                     m.index_group(&old.id, key, false);
+                }
+                if old.name != m.groups[&key].name {
+                    m.index_name(&old.name, key, false);
                 }
                 Undo::Group(Box::new(old))
             }
@@ -308,12 +319,16 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::Group(Box::new(g.clone())));
         }
         self.touched.insert(key);
-        let before = g.id.clone();
+        let (before, before_name) = (g.id.clone(), g.name.clone());
         f(g);
-        if g.id != before {
-            let id = g.id.clone();
+        let (id, name) = (g.id.clone(), g.name.clone());
+        if id != before {
             self.model.index_group(&before, key, false);
             self.model.index_group(&id, key, true);
+        }
+        if name != before_name {
+            self.model.index_name(&before_name, key, false);
+            self.model.index_name(&name, key, true);
         }
         true
     }
@@ -492,6 +507,7 @@ impl<'m> Transaction<'m> {
         // Its rules and its id leave the id indexes with it (a rollback counts them back in).
         self.model.index_rules(key, &old.rules, false);
         self.model.index_group(&old.id, key, false);
+        self.model.index_name(&old.name, key, false);
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(old)));
         }
@@ -651,12 +667,16 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::GroupFields(Box::new(g.clone())));
             g.rules = rules;
         }
-        let before = g.id.clone();
+        let (before, before_name) = (g.id.clone(), g.name.clone());
         f(g);
-        if g.id != before {
-            let id = g.id.clone();
+        let (id, name) = (g.id.clone(), g.name.clone());
+        if id != before {
             self.model.index_group(&before, key, false);
             self.model.index_group(&id, key, true);
+        }
+        if name != before_name {
+            self.model.index_name(&before_name, key, false);
+            self.model.index_name(&name, key, true);
         }
         self.touched.insert(key);
     }
@@ -1090,6 +1110,12 @@ mod tests {
                 groups.entry(g.id.clone()).or_default().insert(g.key);
             }
             prop_assert_eq!(&m.group_ids, &groups);
+            // And the group name index.
+            let mut named: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
+            for g in m.groups.values() {
+                named.entry(g.name.clone()).or_default().insert(g.key);
+            }
+            prop_assert_eq!(&m.group_names, &named);
             for g in m.groups.values() {
                 prop_assert_eq!(m.group_by_id(&g.id).map(|f| f.key), m.groups.values().find(|f| f.id == g.id).map(|f| f.key));
             }
