@@ -291,16 +291,37 @@ impl<'m> Transaction<'m> {
         let Some(g) = self.model.groups.get_mut(&group) else {
             return;
         };
-        let mut removed = Vec::new();
-        for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
-            if keys.contains(&rule.key) {
-                let provider = self.model.provider;
-                let (ids, prints) = (&mut self.model.rule_ids, &mut self.model.rule_prints);
-                super::index_rule(ids, prints, provider, group, &rule, false);
-                removed.push((index, rule));
-            } else {
-                g.rules.push(rule);
+        // Where the rules are first: a call removes a few rules of a long list, and moving
+        // every rule into a new list cost as much as the rest of the call.
+        let places: Vec<usize> = (g.rules.iter().enumerate())
+            .filter(|(_, r)| keys.contains(&r.key))
+            .map(|(i, _)| i)
+            .collect();
+        let mut removed = Vec::with_capacity(places.len());
+        if places.len() <= 8 {
+            for &index in places.iter().rev() {
+                removed.push((index, g.rules.remove(index)));
             }
+            removed.reverse();
+        } else {
+            for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
+                if keys.contains(&rule.key) {
+                    removed.push((index, rule));
+                } else {
+                    g.rules.push(rule);
+                }
+            }
+        }
+        let provider = self.model.provider;
+        for (_, rule) in &removed {
+            super::index_rule(
+                &mut self.model.rule_ids,
+                &mut self.model.rule_prints,
+                provider,
+                group,
+                rule,
+                false,
+            );
         }
         self.touched.insert(group);
         if !removed.is_empty() && !self.whole.contains(&group) {
