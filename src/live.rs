@@ -133,7 +133,9 @@
 //! factor of several (to be measured again on a quiet machine), with 2 readers at 3-19
 //! million lookups/s: in batches of 100, `set_groups` 35,000-120,000/s, provider
 //! membership calls 7,000-40,000/s, rule pairs 2,700-8,800/s (batches of 1,000: Gcore
-//! 3,300/s, done in 2.4 s), add-only rule calls 1,000-4,300/s. On an idle machine before
+//! 3,300/s, done in 2.4 s), add-only rule calls 1,000-4,300/s; rule pairs again at load
+//! average 8-10 (readers at 10-23 million lookups/s): ECS 9,900, ENS 17,700, Huawei
+//! 10,500, Gcore 4,900 per second in batches of 100. On an idle machine before
 //! this change (load under 1.5): membership calls 160,000-326,000/s in batches of 100,
 //! rule calls 16,000 (Gcore) to 77,000 (ENS) per second.
 //!
