@@ -15,7 +15,9 @@
 //! the total: that also counts building the requests.)
 //!
 //! Providers: `ecs`, `ens`, `huawei`, `gcore`. Streams: `members` (the provider's membership
-//! calls), `port` (Huawei `UpdatePort`), `rules` (the provider's rule calls), `set`
+//! calls), `port` (Huawei `UpdatePort`), `rules` (the provider's rule calls, adds and
+//! removes in pairs), `adds` (add-only rule calls up to the provider's rules per group,
+//! the group emptied again in one batch whenever full: subtract that), `set`
 //! (`Live::set_groups`), `none`; and the parts a write used to make: `clone_cloud`,
 //! `clone_engine`, `diff` (the whole-cloud comparison), `refresh` (one membership refresh of
 //! the engine).
@@ -40,13 +42,20 @@ fn main() {
         "port" => Some(Stream::PortUpdate),
         "rules" => Some(Stream::Rules),
         "set" => Some(Stream::SetGroups),
+        "adds" => Some(Stream::RuleAdds),
         _ => None,
     };
     if let Some(stream) = stream {
         let mut done = 0;
         while done < n {
+            if stream == Stream::RuleAdds && world.room() == 0 {
+                let reset = world.reset_adds();
+                let applied = world.live.apply(&reset);
+                world.record(&applied);
+            }
             let size = batch.min(n - done).max(2);
             let changes = world.changes(stream, size);
+            let size = changes.len();
             let applied = if batch == 1 {
                 world.one_by_one(&changes)
             } else {
@@ -55,7 +64,7 @@ fn main() {
             world.record(&applied);
             done += size;
         }
-        println!("{}", world.live.version());
+        println!("{} {}: version {}", provider, stream.name(), world.live.version());
         return;
     }
     let cloud = world.live.snapshot().cloud().clone();

@@ -352,6 +352,9 @@ mod tests {
                     prop_assert!(cloud.model == expected.model && cloud.frontend == expected.frontend,
                         "{} answered {} and changed the cloud", step.api, answer.status);
                 }
+                // The duplicate print index is what a scan of the rules finds, after
+                // every call, its undo included.
+                prop_assert!(cloud.model.prints_match_rules(), "{} left the print index behind", step.api);
             }
         }
     }
@@ -388,6 +391,7 @@ mod tests {
                     copy.sync_from(&cloud, &changes);
                     changes = Changes::default();
                     prop_assert!(copy.model == cloud.model && copy.frontend == cloud.frontend);
+                    prop_assert!(copy.model.prints_match_rules());
                 }
             }
             copy.sync_from(&cloud, &changes);

@@ -82,32 +82,62 @@
 //! spares) in memory. Reads cost one atomic load and the evaluation itself.
 //!
 //! Measured on the bench cloud (`benches/common/live_world.rs`: 1,001 endpoints, a 20-rule
-//! group admitting a 1,000-member group) for every provider, with 2 reader threads
-//! evaluating throughout:
+//! group `web` admitting a 1,000-member group) for every provider, with 2 reader threads
+//! evaluating throughout. Rule streams: `rules` adds and removes rules of `web` in pairs
+//! (ECS and ENS revoke by fields at once; Huawei and Gcore delete by id in the next batch,
+//! so `web` holds about half a batch more, steadily), `rule_adds` only adds, up to the
+//! provider's rules per group (ECS and ENS 200, Huawei 50, Gcore none documented: 1,000,
+//! our choice), the group emptied again untimed whenever full:
 //!
 //! ```sh
-//! cargo bench --bench live                       # all; or `-- sustained/huawei` etc.
+//! SGEVAL_BENCH_QUICK=1 cargo bench --bench live -- sustained   # or `sustained/gcore` etc.
 //! cargo build --release --example live_profile   # instructions, which load does not move:
-//! valgrind --tool=callgrind target/release/examples/live_profile ecs members 2000 100
+//! valgrind --tool=callgrind target/release/examples/live_profile gcore rules 1000 100
 //! ```
 //!
-//! In instructions per change (`callgrind_annotate --inclusive=yes`, `Live::write` divided
-//! by the changes; the provider call alone in parentheses), one at a time / in batches of
-//! 100: ECS `JoinSecurityGroup`/`LeaveSecurityGroup` 79,000 (11,400) / 18,700 (10,600),
-//! of which the engine's refresh 58,000 / 4,400; ENS 32,000 (9,400); Huawei
-//! `AddSecurityGroups`/`RemoveSecurityGroups` and `UpdatePort` 64,000 (12,800); Gcore
-//! `AssignSecurityGroup`/`UnassignSecurityGroup` 35,000 (7,300); rule calls (ECS
-//! `Authorize`/`RevokeSecurityGroup`) 158,000 (86,700, refresh 43,000) / 106,000 (87,300).
-//! Before the front ends were trimmed (same counts, one at a time): membership calls
-//! 22,700 (ECS) and 13,800-20,700 (others) for the call alone, ECS rule calls 134,000
-//! (ENS 76,000 then 60,000, Huawei 69,000 then 45,000); a Gcore write
-//! 149,000 (membership) and 3.1 million (rule: every publication copied all of Gcore's
-//! tasks, now only the new ones). Wall clock, on a 2-core machine shared with other jobs
-//! (load average 11-17, so pessimistic: to be measured again on a quiet machine), in
-//! batches of 100: 110,000-120,000 `set_groups`/s, 18,000-31,000 membership calls/s,
-//! 5,000-8,400 ECS/ENS rule calls/s, readers at 9-12 million lookups/s. The Huawei and
-//! Gcore rule streams delete by id in the next batch, so a batch of 1,000 holds 500 extra
-//! rules and their duplicate checks grow with them.
+//! In instructions per change (`callgrind_annotate --inclusive=yes`: `Live::write` less the
+//! setup's write, divided by the changes; the engine's refresh, `live::refreshed`, in
+//! parentheses), one at a time / in batches of 100, before the duplicate print index
+//! (e096426^) and after it:
+//!
+//! | stream | before | after |
+//! |---|---|---|
+//! | ECS `rules` | 150,000 (34,000) / 103,000 (8,700) | 146,000 / 97,000 |
+//! | ENS `rules` | 110,000 (26,000) / 75,000 (8,500) | 106,000 / 70,000 |
+//! | Huawei `rules` | 129,000 (57,000) / 142,000 (29,000) | 129,000 / 100,000 |
+//! | Gcore `rules` | 163,000 (47,000) / 223,000 (22,000) | 127,000 / 99,000 |
+//! | Gcore `rules`, batches of 1,000 (`web` near 1,000 rules) | 1,167,000 (14,500) | 149,000 |
+//! | ECS `adds` (with the removals that empty the group) | 457,000 (121,000) / 308,000 (31,000) | 411,000 / 249,000 |
+//! | ENS / Huawei `adds`, batches of 100 | 238,000 / 158,000 | 181,000 / 138,000 |
+//! | Gcore `adds` (to 1,000 rules) | 2,133,000 (366,000) / 1,540,000 (87,000) | 891,000 / 347,000 |
+//!
+//! Where the time went before: each rule call's duplicate check scanned the group (ECS
+//! and ENS lowered the request once per existing rule; Huawei and Gcore read every rule
+//! back into a spec, Gcore hashing them all into a set: 1.5 million instructions per
+//! create with `web` near 1,000 rules, which is why `gcore/rules/1000` ran for minutes on a
+//! loaded machine), and a rule removal moved every rule of the group into a new list
+//! (313,000 per Gcore delete at 1,000 rules). Now the model counts each group's rules by
+//! a print of the fields the provider's check compares (`Model::may_hold_print`), so a
+//! check scans only on a hit (a real duplicate or, rarely, a hash collision), and a
+//! removal takes the rule out in place (still a move of the rules after it: 208,000
+//! instructions, mostly `memmove`, per Gcore delete at 1,000 rules). The refresh figures
+//! did not move. What is left of a rule call is the front end's
+//! parsing and answer (ECS `AuthorizeSecurityGroup` 93,000 instructions, of which
+//! parsing the permission about 50,000 and the shown rule 17,000; ENS 52,000; Huawei
+//! `CreateSecurityGroupRule` 68,000), the copy into a spare and the engine's refresh,
+//! which grows with the table (366,000 per Gcore add at 1,000 rules, one at a time): the
+//! engine's write path, not this module's.
+//!
+//! Wall clock (`SGEVAL_BENCH_QUICK=1`, the bench binary run with `--bench sustained`) on
+//! a 2-core machine shared with other jobs at load average 16-20, so pessimistic by a
+//! factor of several (to be measured again on a quiet machine), with 2 readers at 3-19
+//! million lookups/s: in batches of 100, `set_groups` 35,000-120,000/s, provider
+//! membership calls 7,000-40,000/s, rule pairs 2,700-8,800/s (batches of 1,000: Gcore
+//! 3,300/s, done in 2.4 s), add-only rule calls 1,000-4,300/s; rule pairs again at load
+//! average 8-10 (readers at 10-23 million lookups/s): ECS 9,900, ENS 17,700, Huawei
+//! 10,500, Gcore 4,900 per second in batches of 100. On an idle machine before
+//! this change (load under 1.5): membership calls 160,000-326,000/s in batches of 100,
+//! rule calls 16,000 (Gcore) to 77,000 (ENS) per second.
 //!
 //! # With a connection tracker
 //!

@@ -143,6 +143,53 @@ fn index_id(index: &mut HashMap<String, u32>, id: &str, add: bool) {
     }
 }
 
+/// Puts group `key` under `text` (`add`) or takes it out, dropping emptied entries.
+fn index_key(index: &mut HashMap<String, BTreeSet<GroupKey>>, text: &str, key: GroupKey, add: bool) {
+    if add {
+        index.entry(text.to_owned()).or_default().insert(key);
+    } else if let Some(keys) = index.get_mut(text) {
+        keys.remove(&key);
+        if keys.is_empty() {
+            index.remove(text);
+        }
+    }
+}
+
+/// Each group's rules counted by their duplicate print ([`crate::provider::rule_print`]),
+/// kept with `rule_ids` by every mutation and undo: a provider's duplicate check looks its
+/// new rule's print up here and scans the group's rules only on a hit, instead of on
+/// every call. No entry for a group without printed rules, no zero counts, so equal
+/// models have equal indexes.
+pub(crate) type RulePrints = HashMap<GroupKey, HashMap<u64, u32>>;
+
+/// Counts `rule` of `group` in (`add`) or out of the rule id and print indexes.
+fn index_rule(
+    ids: &mut HashMap<String, u32>,
+    prints: &mut RulePrints,
+    provider: Provider,
+    group: GroupKey,
+    rule: &Rule,
+    add: bool,
+) {
+    index_id(ids, &rule.id, add);
+    let Some(print) = crate::provider::rule_print(provider, rule) else {
+        return;
+    };
+    if add {
+        *prints.entry(group).or_default().entry(print).or_insert(0) += 1;
+    } else if let Some(counts) = prints.get_mut(&group) {
+        if let Some(n) = counts.get_mut(&print) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&print);
+                if counts.is_empty() {
+                    prints.remove(&group);
+                }
+            }
+        }
+    }
+}
+
 /// Endpoints by address, a map per family keyed by the address's integer (8-byte entries
 /// for IPv4 where an `IpAddr` key took 24): `flow::trace` looks up both ends of every
 /// packet here, over clouds of 100,000 endpoints. foldhash, as SipHash was 40% of a trace.
@@ -205,6 +252,11 @@ pub(crate) struct Model {
     /// lookup, not a scan of every group; a set, because nothing stops two groups sharing
     /// an id, and the lowest key is the one a scan in key order found first.
     group_ids: HashMap<String, BTreeSet<GroupKey>>,
+    /// The groups with each name (kept like `group_ids`): Gcore's membership calls name
+    /// groups by name ([`Model::groups_named`]).
+    group_names: HashMap<String, BTreeSet<GroupKey>>,
+    /// Each group's rules by duplicate print (kept like `rule_ids`, see [`RulePrints`]).
+    rule_prints: RulePrints,
     next_group: u32,
     next_rule: u32,
     next_address_group: u32,
@@ -324,7 +376,7 @@ fn sync_rules(
     new: &[Rule],
     group: GroupKey,
     changed: &BTreeSet<(GroupKey, RuleKey)>,
-    rule_ids: &mut HashMap<String, u32>,
+    mut index: impl FnMut(&Rule, bool),
 ) -> bool {
     let is_changed = |r: &Rule| changed.contains(&(group, r.key));
     // The unchanged rules must be the same keys in the same order on both sides.
@@ -336,14 +388,14 @@ fn sync_rules(
     mine.reserve(new.len());
     for r in new {
         if is_changed(r) {
-            index_id(rule_ids, &r.id, true);
+            index(r, true);
             mine.push(r.clone());
             continue;
         }
         // The next old rule that is not a changed one is this rule (checked above).
         for o in old.by_ref() {
             if is_changed(&o) {
-                index_id(rule_ids, &o.id, false);
+                index(&o, false);
                 continue;
             }
             mine.push(o);
@@ -351,7 +403,7 @@ fn sync_rules(
         }
     }
     for o in old {
-        index_id(rule_ids, &o.id, false);
+        index(&o, false);
     }
     true
 }
@@ -391,6 +443,8 @@ impl Model {
             by_addr: AddrIndex::default(),
             rule_ids: HashMap::new(),
             group_ids: HashMap::new(),
+            group_names: HashMap::new(),
+            rule_prints: RulePrints::new(),
             next_group: 1,
             next_rule: 1,
             next_address_group: 1,
@@ -457,6 +511,8 @@ impl Model {
             by_addr,
             rule_ids,
             group_ids,
+            group_names,
+            rule_prints,
             next_group,
             next_rule,
             next_address_group,
@@ -472,24 +528,23 @@ impl Model {
         for &key in &changes.groups {
             if !changes.whole.contains(&key) {
                 if let (Some(mine), Some(new)) = (self.groups.get_mut(&key), groups.get(&key)) {
-                    if sync_rules(
-                        &mut mine.rules,
-                        &new.rules,
-                        key,
-                        &changes.rules,
-                        &mut self.rule_ids,
-                    ) {
+                    let (ids, prints, provider) = (&mut self.rule_ids, &mut self.rule_prints, self.provider);
+                    if sync_rules(&mut mine.rules, &new.rules, key, &changes.rules, |r, add| {
+                        index_rule(ids, prints, provider, key, r, add)
+                    }) {
                         continue;
                     }
                 }
             }
             if let Some(old) = self.groups.remove(&key) {
-                self.index_rules(&old.rules, false);
+                self.index_rules(key, &old.rules, false);
                 self.index_group(&old.id, key, false);
+                self.index_name(&old.name, key, false);
             }
             if let Some(new) = groups.get(&key) {
-                self.index_rules(&new.rules, true);
+                self.index_rules(key, &new.rules, true);
                 self.index_group(&new.id, key, true);
+                self.index_name(&new.name, key, true);
                 self.groups.insert(key, new.clone());
             }
         }
@@ -526,7 +581,7 @@ impl Model {
             }
         }
         // The indexes were kept above, object by object.
-        let _ = (by_name, by_addr, rule_ids, group_ids);
+        let _ = (by_name, by_addr, rule_ids, group_ids, group_names, rule_prints);
         (self.next_group, self.next_rule, self.next_address_group) =
             (*next_group, *next_rule, *next_address_group);
         self.calls = *calls;
@@ -549,23 +604,60 @@ impl Model {
         &self.options
     }
 
-    /// Counts `rules`' ids in (`add`) or out of the rule id index.
-    fn index_rules<'r>(&mut self, rules: impl IntoIterator<Item = &'r Rule>, add: bool) {
+    /// Counts `rules` of `group` in (`add`) or out of the rule id and print indexes.
+    fn index_rules<'r>(&mut self, group: GroupKey, rules: impl IntoIterator<Item = &'r Rule>, add: bool) {
         for r in rules {
-            index_id(&mut self.rule_ids, &r.id, add);
+            index_rule(
+                &mut self.rule_ids,
+                &mut self.rule_prints,
+                self.provider,
+                group,
+                r,
+                add,
+            );
         }
+    }
+
+    /// Whether the print index counts exactly the prints of the rules there are (what a
+    /// scan of every group finds): the tests check it after random call streams.
+    #[cfg(test)]
+    pub(crate) fn prints_match_rules(&self) -> bool {
+        let mut scanned = RulePrints::new();
+        let mut ids = HashMap::new();
+        for g in self.groups.values() {
+            for r in &g.rules {
+                index_rule(&mut ids, &mut scanned, self.provider, g.key, r, true);
+            }
+        }
+        scanned == self.rule_prints
+    }
+
+    /// Whether group `group` may hold a rule of duplicate print `print`
+    /// ([`crate::provider::rule_print`]): `false` means none of its rules is one the
+    /// provider's duplicate check would call the same, so the check need not scan them.
+    pub(crate) fn may_hold_print(&self, group: GroupKey, print: u64) -> bool {
+        self.rule_prints
+            .get(&group)
+            .is_some_and(|counts| counts.contains_key(&print))
     }
 
     /// Counts group `key` in (`add`) or out of the group id index under `id`.
     fn index_group(&mut self, id: &str, key: GroupKey, add: bool) {
-        if add {
-            self.group_ids.entry(id.to_owned()).or_default().insert(key);
-        } else if let Some(keys) = self.group_ids.get_mut(id) {
-            keys.remove(&key);
-            if keys.is_empty() {
-                self.group_ids.remove(id);
-            }
-        }
+        index_key(&mut self.group_ids, id, key, add);
+    }
+
+    /// Counts group `key` in (`add`) or out of the group name index under `name`.
+    fn index_name(&mut self, name: &str, key: GroupKey, add: bool) {
+        index_key(&mut self.group_names, name, key, add);
+    }
+
+    /// The groups named `name`, by key (as a scan of [`Model::groups`] finds them).
+    pub(crate) fn groups_named(&self, name: &str) -> impl Iterator<Item = &Group> {
+        self.group_names
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.groups.get(key))
     }
 
     /// Whether the providers' count quotas hold ([`crate::options::Quotas`]).

@@ -44,7 +44,27 @@ pub enum Stream {
     Rules,
     /// [`Live::set_groups`] (no provider call: the handle's own cost).
     SetGroups,
+    /// Add-only: the provider's rule calls adding rules to `web` (TCP from 198.51.101.0/24,
+    /// a port each) until it holds [`World::rule_cap`] rules; then [`World::room`] is 0
+    /// and [`World::reset_adds`] removes them again (not part of the stream).
+    RuleAdds,
 }
+
+impl Stream {
+    /// The stream's name in the benchmarks' output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Members => "members",
+            Stream::PortUpdate => "port_update",
+            Stream::Rules => "rules",
+            Stream::SetGroups => "set_groups",
+            Stream::RuleAdds => "rule_adds",
+        }
+    }
+}
+
+/// Rules of `web` before any stream: 20.
+const WEB_RULES: usize = 20;
 
 /// A bench cloud behind a [`Live`] handle, and the state of its streams.
 pub struct World {
@@ -62,6 +82,11 @@ pub struct World {
     next: u64,
     /// Rules created and not yet deleted (Huawei and Gcore delete by id), oldest first.
     pending: VecDeque<String>,
+    /// The add-only stream's rules now in `web`: their draft number and, where the
+    /// provider deletes by id, the id the create answered.
+    added: Vec<(u64, Option<String>)>,
+    /// The stream of the last [`World::changes`].
+    last: Stream,
 }
 
 fn params(v: Value) -> Request {
@@ -156,7 +181,52 @@ impl World {
             ops,
             next: 0,
             pending: VecDeque::new(),
+            added: Vec::new(),
+            last: Stream::SetGroups,
         }
+    }
+
+    /// How many rules the add-only stream fills `web` up to: the provider's rules per
+    /// group (ECS and ENS 200, Huawei's default quota of 50). Gcore documents no limit per
+    /// group: 1,000 here, our choice (ten times Neutron's default project quota of 100).
+    pub fn rule_cap(&self) -> usize {
+        self.provider.profile().rules_per_group.unwrap_or(1000)
+    }
+
+    /// How many more rules the add-only stream may add before [`World::reset_adds`].
+    pub fn room(&self) -> usize {
+        self.rule_cap().saturating_sub(WEB_RULES + self.added.len())
+    }
+
+    /// The calls that remove every rule the add-only stream added (by fields for ECS and
+    /// ENS, by id for Huawei and Gcore); apply them and give the outcome to
+    /// [`World::record`].
+    pub fn reset_adds(&mut self) -> Vec<Change> {
+        let target = Target::group(&self.web);
+        self.last = Stream::Rules;
+        std::mem::take(&mut self.added)
+            .into_iter()
+            .map(|(i, id)| {
+                let d = self.added_rule(i);
+                let (api, request) = match (self.provider, id) {
+                    (Provider::Ecs, _) => {
+                        let (_, request) = self.provider.emit(&target, &d).expect("a rule call");
+                        ("RevokeSecurityGroup", request)
+                    }
+                    (_, id) => self
+                        .provider
+                        .emit_remove(&target, id.as_deref().unwrap_or(""), &d)
+                        .expect("a remove call"),
+                };
+                Change::call(api, request)
+            })
+            .collect()
+    }
+
+    /// The `i`th rule of the add-only stream (a source prefix of its own, so never a
+    /// duplicate of the rule stream's).
+    fn added_rule(&self, i: u64) -> RuleDraft {
+        draft(8000 + (i % 50_000) as u16, Some("198.51.101.0/24"), None, 5)
     }
 
     /// The next `n` changes of `stream` (`n` even: every pair of membership changes puts
@@ -165,6 +235,18 @@ impl World {
     /// [`World::record`].
     pub fn changes(&mut self, stream: Stream, n: usize) -> Vec<Change> {
         let mut out = Vec::with_capacity(n);
+        self.last = stream;
+        if stream == Stream::RuleAdds {
+            let target = Target::group(&self.web);
+            for _ in 0..n.min(self.room()) {
+                let d = self.added_rule(self.next);
+                let (api, request) = self.provider.emit(&target, &d).expect("a rule call");
+                out.push(Change::call(api, request));
+                self.added.push((self.next, None));
+                self.next += 1;
+            }
+            return out;
+        }
         if stream == Stream::Rules && matches!(self.provider, Provider::Huawei | Provider::Gcore) {
             while out.len() < n / 2 {
                 let Some(id) = self.pending.pop_front() else { break };
@@ -196,6 +278,16 @@ impl World {
     /// checking that every change succeeded.
     pub fn record(&mut self, applied: &Applied) {
         check(applied);
+        if self.last == Stream::RuleAdds {
+            // The creates are the last of `added`, in order.
+            let from = self.added.len() - applied.outcomes.len();
+            for (slot, o) in self.added[from..].iter_mut().zip(&applied.outcomes) {
+                if let Outcome::Call { response, .. } = o {
+                    slot.1 = response.created.clone();
+                }
+            }
+            return;
+        }
         if matches!(self.provider, Provider::Huawei | Provider::Gcore) {
             for o in &applied.outcomes {
                 if let Outcome::Call { response, .. } = o {
@@ -260,6 +352,7 @@ impl World {
                 )
             }
             (Stream::PortUpdate, p) => panic!("{p:?} has no port update"),
+            (Stream::RuleAdds, _) => unreachable!("made by World::changes"),
             (Stream::Rules, _) => {
                 let d = self.rule(k % 100);
                 let target = Target::group(&self.web);

@@ -146,50 +146,65 @@ impl<'m> Transaction<'m> {
             match undo {
                 Undo::RemoveGroup(key) => {
                     if let Some(g) = m.groups.remove(&key) {
-                        m.index_rules(&g.rules, false);
+                        m.index_rules(key, &g.rules, false);
                         m.index_group(&g.id, key, false);
+                        m.index_name(&g.name, key, false);
                     }
                 }
                 Undo::Group(g) => {
-                    m.index_rules(&g.rules, true);
-                    let (key, id) = (g.key, g.id.clone());
+                    m.index_rules(g.key, &g.rules, true);
+                    let (key, id, name) = (g.key, g.id.clone(), g.name.clone());
                     if let Some(cur) = m.groups.insert(key, *g) {
-                        m.index_rules(&cur.rules, false);
+                        m.index_rules(key, &cur.rules, false);
                         m.index_group(&cur.id, key, false);
+                        m.index_name(&cur.name, key, false);
                     }
-                    // After the removal: the restored group may have the same id.
+                    // After the removal: the restored group may have the same id and name.
                     m.index_group(&id, key, true);
+                    m.index_name(&name, key, true);
                 }
                 Undo::GroupFields(g) => {
                     if let Some(cur) = m.groups.get_mut(&g.key) {
                         let rules = std::mem::take(&mut cur.rules);
                         let before = std::mem::replace(cur, *g);
                         cur.rules = rules;
-                        if before.id != cur.id {
-                            let (key, id) = (cur.key, cur.id.clone());
+                        let (key, id, name) = (cur.key, cur.id.clone(), cur.name.clone());
+                        if before.id != id {
                             m.index_group(&before.id, key, false);
                             m.index_group(&id, key, true);
+                        }
+                        if before.name != name {
+                            m.index_name(&before.name, key, false);
+                            m.index_name(&name, key, true);
                         }
                     }
                 }
                 Undo::TruncateRules { group, len } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         let cut: Vec<Rule> = g.rules.drain(len.min(g.rules.len())..).collect();
-                        m.index_rules(&cut, false);
+                        m.index_rules(group, &cut, false);
                     }
                 }
                 Undo::ReinsertRules { group, removed } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         for (index, rule) in removed {
                             g.rules.insert(index, rule);
-                            super::index_id(&mut m.rule_ids, &g.rules[index].id, true);
+                            super::index_rule(
+                                &mut m.rule_ids,
+                                &mut m.rule_prints,
+                                m.provider,
+                                group,
+                                &g.rules[index],
+                                true,
+                            );
                         }
                     }
                 }
                 Undo::Rule { group, index, rule } => {
                     if let Some(slot) = m.groups.get_mut(&group).and_then(|g| g.rules.get_mut(index)) {
-                        super::index_id(&mut m.rule_ids, &slot.id, false);
-                        super::index_id(&mut m.rule_ids, &rule.id, true);
+                        let (ids, prints, provider) = (&mut m.rule_ids, &mut m.rule_prints, m.provider);
+                        super::index_rule(ids, prints, provider, group, slot, false);
+                        super::index_rule(ids, prints, provider, group, &rule, true);
                         *slot = *rule;
                     }
                 }
@@ -230,13 +245,17 @@ impl<'m> Transaction<'m> {
             .next_rule
             .max(group.rules.iter().map(|r| r.key.get() + 1).max().unwrap_or(0));
         let key = group.key;
-        m.index_rules(&group.rules, true);
+        m.index_rules(key, &group.rules, true);
         m.index_group(&group.id, key, true);
+        m.index_name(&group.name, key, true);
         self.journal.push(match m.groups.insert(key, group) {
             Some(old) => {
-                m.index_rules(&old.rules, false);
+                m.index_rules(key, &old.rules, false);
                 if old.id != m.groups[&key].id {
                     m.index_group(&old.id, key, false);
+                }
+                if old.name != m.groups[&key].name {
+                    m.index_name(&old.name, key, false);
                 }
                 Undo::Group(Box::new(old))
             }
@@ -260,7 +279,7 @@ impl<'m> Transaction<'m> {
                 });
             }
             for r in &rules {
-                super::index_id(&mut m.rule_ids, &r.id, true);
+                super::index_rule(&mut m.rule_ids, &mut m.rule_prints, m.provider, group, r, true);
             }
             g.rules.extend(rules);
             self.touched.insert(group);
@@ -272,14 +291,37 @@ impl<'m> Transaction<'m> {
         let Some(g) = self.model.groups.get_mut(&group) else {
             return;
         };
-        let mut removed = Vec::new();
-        for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
-            if keys.contains(&rule.key) {
-                super::index_id(&mut self.model.rule_ids, &rule.id, false);
-                removed.push((index, rule));
-            } else {
-                g.rules.push(rule);
+        // Where the rules are first: a call removes a few rules of a long list, and moving
+        // every rule into a new list cost as much as the rest of the call.
+        let places: Vec<usize> = (g.rules.iter().enumerate())
+            .filter(|(_, r)| keys.contains(&r.key))
+            .map(|(i, _)| i)
+            .collect();
+        let mut removed = Vec::with_capacity(places.len());
+        if places.len() <= 8 {
+            for &index in places.iter().rev() {
+                removed.push((index, g.rules.remove(index)));
             }
+            removed.reverse();
+        } else {
+            for (index, rule) in std::mem::take(&mut g.rules).into_iter().enumerate() {
+                if keys.contains(&rule.key) {
+                    removed.push((index, rule));
+                } else {
+                    g.rules.push(rule);
+                }
+            }
+        }
+        let provider = self.model.provider;
+        for (_, rule) in &removed {
+            super::index_rule(
+                &mut self.model.rule_ids,
+                &mut self.model.rule_prints,
+                provider,
+                group,
+                rule,
+                false,
+            );
         }
         self.touched.insert(group);
         if !removed.is_empty() && !self.whole.contains(&group) {
@@ -298,12 +340,16 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::Group(Box::new(g.clone())));
         }
         self.touched.insert(key);
-        let before = g.id.clone();
+        let (before, before_name) = (g.id.clone(), g.name.clone());
         f(g);
-        if g.id != before {
-            let id = g.id.clone();
+        let (id, name) = (g.id.clone(), g.name.clone());
+        if id != before {
             self.model.index_group(&before, key, false);
             self.model.index_group(&id, key, true);
+        }
+        if name != before_name {
+            self.model.index_name(&before_name, key, false);
+            self.model.index_name(&name, key, true);
         }
         true
     }
@@ -480,8 +526,9 @@ impl<'m> Transaction<'m> {
             return false;
         };
         // Its rules and its id leave the id indexes with it (a rollback counts them back in).
-        self.model.index_rules(&old.rules, false);
+        self.model.index_rules(key, &old.rules, false);
         self.model.index_group(&old.id, key, false);
+        self.model.index_name(&old.name, key, false);
         if self.whole.insert(key) {
             self.journal.push(Undo::Group(Box::new(old)));
         }
@@ -641,12 +688,16 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::GroupFields(Box::new(g.clone())));
             g.rules = rules;
         }
-        let before = g.id.clone();
+        let (before, before_name) = (g.id.clone(), g.name.clone());
         f(g);
-        if g.id != before {
-            let id = g.id.clone();
+        let (id, name) = (g.id.clone(), g.name.clone());
+        if id != before {
             self.model.index_group(&before, key, false);
             self.model.index_group(&id, key, true);
+        }
+        if name != before_name {
+            self.model.index_name(&before_name, key, false);
+            self.model.index_name(&name, key, true);
         }
         self.touched.insert(key);
     }
@@ -667,12 +718,12 @@ impl<'m> Transaction<'m> {
             });
         }
         let rule = &mut g.rules[index];
-        let before = rule.id.clone();
+        let provider = self.model.provider;
+        let (ids, prints) = (&mut self.model.rule_ids, &mut self.model.rule_prints);
+        // Any field may change: the rule leaves the indexes as it was, comes back as it is.
+        super::index_rule(ids, prints, provider, group, rule, false);
         f(rule);
-        if rule.id != before {
-            super::index_id(&mut self.model.rule_ids, &before, false);
-            super::index_id(&mut self.model.rule_ids, &rule.id, true);
-        }
+        super::index_rule(ids, prints, provider, group, rule, true);
         self.touched.insert(group);
     }
 
@@ -1072,12 +1123,20 @@ mod tests {
                 *counted.entry(r.id.clone()).or_insert(0) += 1;
             }
             prop_assert_eq!(&m.rule_ids, &counted);
+            // The duplicate print index too.
+            prop_assert!(m.prints_match_rules());
             // So does the group id index, and every group is found by its id.
             let mut groups: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
             for g in m.groups.values() {
                 groups.entry(g.id.clone()).or_default().insert(g.key);
             }
             prop_assert_eq!(&m.group_ids, &groups);
+            // And the group name index.
+            let mut named: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
+            for g in m.groups.values() {
+                named.entry(g.name.clone()).or_default().insert(g.key);
+            }
+            prop_assert_eq!(&m.group_names, &named);
             for g in m.groups.values() {
                 prop_assert_eq!(m.group_by_id(&g.id).map(|f| f.key), m.groups.values().find(|f| f.id == g.id).map(|f| f.key));
             }

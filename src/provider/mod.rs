@@ -35,6 +35,27 @@ pub use crate::options::{GcoreDefaults, Options, Quotas};
 pub use crate::provider_kind::Provider;
 pub use draft::{RuleDraft, Target};
 
+/// A stored rule's duplicate print under `provider`'s duplicate check: a hash of the
+/// fields that check compares, read back from the rule the way the check reads it, so two
+/// rules the check calls the same (or contradicting, for Huawei) have the same print.
+/// `None` for a rule the check never matches. The model counts each group's prints
+/// ([`Model::may_hold_print`]), so a check scans the group only when the new rule's print
+/// is there.
+pub(crate) fn rule_print(provider: Provider, rule: &crate::rule::Rule) -> Option<u64> {
+    match provider {
+        Provider::Ecs | Provider::Ens => Some(alibaba::rule_print(rule)),
+        Provider::Huawei => huawei::rules::rule_print(rule),
+        Provider::Gcore => Some(gcore::rules::rule_print(rule)),
+    }
+}
+
+/// The print of `fields` ([`rule_print`]): a fixed hash, so equal models have equal
+/// indexes.
+pub(crate) fn print_of(fields: impl std::hash::Hash) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(fields)
+}
+
 impl Provider {
     /// The API names the front end answers.
     pub fn apis(self) -> &'static [&'static str] {

@@ -686,16 +686,23 @@ impl RuleSpec {
     /// Whether an existing rule is this rule (every matching field, the action and,
     /// when `priority` is set, the priority; the description does not count).
     pub(crate) fn same_as(&self, rule: &Rule, priority: bool) -> bool {
-        let me = self.to_rule(rule.key, String::new(), Value::Null);
-        me.direction == rule.direction
-            && me.family == rule.family
-            && me.protocol == rule.protocol
-            && me.dst_ports == rule.dst_ports
-            && me.src_ports == rule.src_ports
-            && me.remote == rule.remote
-            && me.local == rule.local
-            && me.action == rule.action
-            && (!priority || me.priority == rule.priority)
+        self.matcher(priority)(rule)
+    }
+
+    /// [`RuleSpec::same_as`] for many rules: the spec is lowered once, not per rule.
+    pub(crate) fn matcher(&self, priority: bool) -> impl Fn(&Rule) -> bool {
+        let me = self.to_rule(RuleKey::new(0), String::new(), Value::Null);
+        move |rule| {
+            me.direction == rule.direction
+                && me.family == rule.family
+                && me.protocol == rule.protocol
+                && me.dst_ports == rule.dst_ports
+                && me.src_ports == rule.src_ports
+                && me.remote == rule.remote
+                && me.local == rule.local
+                && me.action == rule.action
+                && (!priority || me.priority == rule.priority)
+        }
     }
 
     /// Whether two requested rules are the same rule (as [`RuleSpec::same_as`]).
@@ -703,6 +710,28 @@ impl RuleSpec {
         let other_rule = other.to_rule(RuleKey::new(0), String::new(), Value::Null);
         self.same_as(&other_rule, true)
     }
+
+    /// Whether `group` may hold a rule this spec is the same as (at any priority): when
+    /// not, [`RuleSpec::same_as`] is false for every rule of the group, unscanned.
+    pub(crate) fn may_be_in(&self, cloud: &Model, group: crate::GroupKey) -> bool {
+        let me = self.to_rule(RuleKey::new(0), String::new(), Value::Null);
+        cloud.may_hold_print(group, rule_print(&me))
+    }
+}
+
+/// The duplicate print of a rule ([`crate::provider::rule_print`]): the fields
+/// [`RuleSpec::same_as`] compares, the priority aside.
+pub(crate) fn rule_print(rule: &Rule) -> u64 {
+    crate::provider::print_of((
+        rule.direction,
+        rule.family,
+        rule.protocol,
+        &rule.dst_ports,
+        &rule.src_ports,
+        &rule.remote,
+        rule.local,
+        rule.action,
+    ))
 }
 
 /// A provider view with the rule id first.

@@ -605,9 +605,12 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direct
     }
     let group = target.group;
     // A rule that exists already: the call succeeds and creates nothing for it (A6).
+    // The print index rules most of them out without a scan of the group.
     let new: Vec<&Perm> = perms
         .iter()
-        .filter(|perm| !group.rules.iter().any(|r| perm.spec.same_as(r, true)))
+        .filter(|perm| {
+            !(perm.spec.may_be_in(cloud, target.key) && group.rules.iter().any(perm.spec.matcher(true)))
+        })
         .collect();
     let quotas = cloud.enforces_quotas();
     if quotas && group.rules.len() + new.len() > RULES_PER_GROUP {
@@ -724,12 +727,20 @@ pub(super) fn revoke(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direction
             q.finish(api)?;
             perms.push(perm);
         }
-        remove = group
-            .rules
+        // Only permissions whose print the group holds can match (the print index says).
+        let matchers: Vec<_> = perms
             .iter()
-            .filter(|r| perms.iter().any(|perm| perm.spec.same_as(r, perm.priority_given)))
-            .map(|r| r.key)
+            .filter(|perm| perm.spec.may_be_in(cloud, target.key))
+            .map(|perm| perm.spec.matcher(perm.priority_given))
             .collect();
+        if !matchers.is_empty() {
+            remove = group
+                .rules
+                .iter()
+                .filter(|r| matchers.iter().any(|same| same(r)))
+                .map(|r| r.key)
+                .collect();
+        }
     }
     let key = target.key;
     cloud.remove_rules(key, &remove);

@@ -392,7 +392,7 @@ pub(super) fn legacy_rule<'a>(
 pub(super) fn authorize(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction, api: &str) -> Answer {
     let (group, perm) = legacy_rule(cloud, p, direction, api)?;
     let key = group.key;
-    if group.rules.iter().any(|r| perm.spec.same_as(r, true)) {
+    if perm.spec.may_be_in(cloud, key) && group.rules.iter().any(perm.spec.matcher(true)) {
         return Err(duplicated(api, &format!("in `{}`", group.id)));
     }
     if cloud.enforces_quotas() && group.rules.len() >= RULES_PER_GROUP {
@@ -413,12 +413,13 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction,
 pub(super) fn revoke(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction, api: &str) -> Answer {
     let (group, perm) = legacy_rule(cloud, p, direction, api)?;
     let key = group.key;
-    let remove: Vec<RuleKey> = group
-        .rules
-        .iter()
-        .filter(|r| perm.spec.same_as(r, perm.priority_given))
-        .map(|r| r.key)
-        .collect();
+    // The print index says whether any rule can match before the group is scanned.
+    let remove: Vec<RuleKey> = if perm.spec.may_be_in(cloud, key) {
+        let same = perm.spec.matcher(perm.priority_given);
+        group.rules.iter().filter(|r| same(r)).map(|r| r.key).collect()
+    } else {
+        Vec::new()
+    };
     cloud.remove_rules(key, &remove);
     Ok((Map::new(), None))
 }

@@ -166,9 +166,8 @@ fn instance_request(
 
 /// The group named `name`: exactly one Gcore group has it.
 fn group_named(cloud: &Model, name: &str) -> Result<GroupKey, ApiError> {
-    let mut found = cloud
-        .groups()
-        .filter(|g| g.kind == GroupKind::Gcore && g.name == name);
+    // The name index, not a scan of every group.
+    let mut found = cloud.groups_named(name).filter(|g| g.kind == GroupKind::Gcore);
     match (found.next(), found.next()) {
         (Some(g), None) => Ok(g.key),
         (None, _) => Err(neutron(

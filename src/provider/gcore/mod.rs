@@ -86,7 +86,9 @@ const TASK_PATH: &str = "/cloud/v1/tasks/{task_id}";
 /// Changed only by a committed call ([`Effect`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Frontend {
-    tasks: BTreeMap<String, Value>,
+    /// Shared, so bringing an earlier state up to date (or copying it) moves a pointer per
+    /// task, not the task's JSON: they never change once kept.
+    tasks: BTreeMap<String, std::sync::Arc<Value>>,
     /// The tasks' ids in the order they were kept: tasks are only ever added, so a later
     /// state's tasks are an earlier state's and those after them here
     /// ([`Frontend::sync_from`]).
@@ -110,7 +112,7 @@ impl Frontend {
     pub(crate) fn apply(&mut self, effect: Effect) {
         for (id, task) in effect.tasks {
             self.order.push(id.clone());
-            self.tasks.insert(id, task);
+            self.tasks.insert(id, std::sync::Arc::new(task));
         }
     }
 
@@ -159,7 +161,7 @@ fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiEr
         .frontend
         .tasks
         .get(&task_id)
-        .cloned()
+        .map(|task| Value::clone(task))
         .ok_or_else(|| not_found(format!("task `{task_id}` could not be found")))?;
     Ok(Response {
         status: 200,

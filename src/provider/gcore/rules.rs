@@ -432,6 +432,12 @@ pub(super) fn check_duplicates(
     Ok(())
 }
 
+/// The duplicate print of a stored rule ([`crate::provider::rule_print`]): Neutron's key
+/// ([`RuleSpec::key`]) of the rule read back as the duplicate check reads it.
+pub(crate) fn rule_print(rule: &Rule) -> u64 {
+    crate::provider::print_of(spec_of(rule).key())
+}
+
 /// Reads a stored rule's spec back (for duplicate checks) from the rule and its shown form.
 pub(super) fn spec_of(rule: &Rule) -> RuleSpec {
     let shown = &rule.shown;
@@ -574,7 +580,12 @@ pub(super) fn create_rule(
     let group = find_group(cloud, &group_id)?;
     let group_key = group.key;
     let remote = resolve_remote(cloud, &spec, Some((&group_id, group_key)), "")?;
-    let existing: Vec<RuleSpec> = group.rules.iter().map(spec_of).collect();
+    // The group's rules are read back only when one has the new rule's print.
+    let existing: Vec<RuleSpec> = if cloud.may_hold_print(group_key, crate::provider::print_of(spec.key())) {
+        group.rules.iter().map(spec_of).collect()
+    } else {
+        Vec::new()
+    };
     check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
     let now = rest::timestamp(cloud.call_count());
     let key = cloud.rule_key_mark();

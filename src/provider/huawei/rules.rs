@@ -136,7 +136,7 @@ pub(super) struct RuleSpec {
     pub(super) description: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) enum RemoteSpec {
     None,
     Prefix(IpNet),
@@ -486,6 +486,18 @@ pub(super) fn check_conflicts(
     Ok(true)
 }
 
+/// The duplicate print of a spec ([`crate::provider::rule_print`]): what
+/// [`check_conflicts`] compares, the match key and the priority.
+fn spec_print(spec: &RuleSpec) -> u64 {
+    crate::provider::print_of((spec.match_key(), spec.priority))
+}
+
+/// The duplicate print of a stored rule, read back as [`check_conflicts`] reads it
+/// ([`spec_of`]); `None` when it does not read back (no check ever matches it).
+pub(crate) fn rule_print(rule: &Rule) -> Option<u64> {
+    spec_of(rule).map(|spec| spec_print(&spec))
+}
+
 /// The provider-level view of a group's existing rules, for conflict checks.
 pub(super) fn existing_specs(group: &Group) -> Vec<RuleSpec> {
     group.rules.iter().filter_map(spec_of).collect()
@@ -563,12 +575,17 @@ pub(super) fn create_rule(
     let remote = resolve_remote(cloud, &spec, path)?;
     // Only rules at the new rule's priority can repeat or contradict it
     // ([`check_conflicts`] passes over the others): only they are read back, in order.
-    let existing: Vec<RuleSpec> = group
-        .rules
-        .iter()
-        .filter(|r| r.priority == spec.priority)
-        .filter_map(spec_of)
-        .collect();
+    // Only rules of the same print can (the print index says whether there is one).
+    let existing: Vec<RuleSpec> = if cloud.may_hold_print(group.key, spec_print(&spec)) {
+        group
+            .rules
+            .iter()
+            .filter(|r| r.priority == spec.priority)
+            .filter_map(spec_of)
+            .collect()
+    } else {
+        Vec::new()
+    };
     check_conflicts(
         &existing.iter().collect::<Vec<_>>(),
         &spec,
@@ -660,7 +677,15 @@ pub(super) fn batch_create_rules(
         specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
     let group = find_group(cloud, &group_id, "security_group_id")?;
-    let existing = existing_specs(group);
+    // The group's rules matter only if one has the print of a new rule (the index says).
+    let existing = if specs
+        .iter()
+        .any(|spec| cloud.may_hold_print(group.key, spec_print(spec)))
+    {
+        existing_specs(group)
+    } else {
+        Vec::new()
+    };
     let mut kept: Vec<Checked> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.into_iter().enumerate() {
         let path = format!("security_group_rules[{i}].");
