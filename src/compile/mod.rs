@@ -1026,15 +1026,16 @@ impl Engine {
         let mut copies4: Copies<u32> = HashMap::new();
         let mut copies6: Copies<u128> = HashMap::new();
         for set in self.sets.iter_mut().flatten() {
-            let unknown4 = set.v4.iter().any(|t| !knows_all(t, ids, fresh));
-            if !unknown4 && set.v6.iter().all(|t| knows_all(t, ids, fresh)) {
+            let need4 = set.v4.each_ref().map(|t| !knows_all(t, ids, fresh));
+            let need6 = set.v6.each_ref().map(|t| !knows_all(t, ids, fresh));
+            if need4.iter().chain(&need6).all(|n| !n) {
                 continue;
             }
             let set = Arc::make_mut(set);
-            for t in set.v4.iter_mut() {
+            for (t, _) in set.v4.iter_mut().zip(need4).filter(|(_, n)| *n) {
                 taught_in_place(t, ids, fresh, &mut copies4);
             }
-            for t in set.v6.iter_mut() {
+            for (t, _) in set.v6.iter_mut().zip(need6).filter(|(_, n)| *n) {
                 taught_in_place(t, ids, fresh, &mut copies6);
             }
         }
@@ -1242,17 +1243,15 @@ fn knows_all<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[
     fresh.iter().all(|&id| table.knows(id, identities.groups(id)))
 }
 
-/// `table` pointing each of the identities `fresh` at its variant, which it has: changed
-/// in place when not shared, else replaced by its copy in `copies` (made once).
+/// `table`, which does not point every identity of `fresh` at its variant yet (it has
+/// their variants), pointing them: changed in place when not shared, else replaced by its
+/// copy in `copies` (made once).
 fn taught_in_place<A: FamilyAddr>(
     table: &mut Arc<Table<A>>,
     identities: &Identities,
     fresh: &[IdentityId],
     copies: &mut Copies<A>,
 ) {
-    if knows_all(table, identities, fresh) {
-        return;
-    }
     let old = Arc::as_ptr(table);
     if let Some(copy) = copies.get(&old) {
         *table = Arc::clone(copy);

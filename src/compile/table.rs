@@ -142,11 +142,13 @@ impl<A: Addr> Variant<A> {
                 0 => &lowered.main,
                 i => &lowered.icmp[i - 1].part,
             };
+            let n = part.tags.iter().filter(|t| pass(t)).count();
+            if n > MAX_OVERLAY {
+                return Variant::build(lowered, mask);
+            }
+            out.reserve_exact(n);
             for ((e, d), t) in part.entries.iter().zip(&part.decisions).zip(&part.tags) {
                 if pass(t) {
-                    if out.len() == MAX_OVERLAY {
-                        return Variant::build(lowered, mask);
-                    }
                     out.push((*e, *d));
                 }
             }
@@ -563,6 +565,7 @@ impl<A: Addr> Table<A> {
         deferred: bool,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
+        let refs_any = !refs.is_empty();
         let lowered = Arc::new(lowered);
         let first = if deferred {
             Variant::deferred(&lowered, &[], None)?
@@ -580,7 +583,8 @@ impl<A: Addr> Table<A> {
             refs,
             variants: vec![Arc::new(first)],
             masks: vec![Arc::from([])],
-            by_identity: Vec::new(),
+            // Room for every identity (each may be admitted below).
+            by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
         };
         if !table.refs.is_empty() {
@@ -720,11 +724,6 @@ impl<A: Addr> Table<A> {
         !self.refs.is_empty()
     }
 
-    /// Whether identity `groups` (sorted) holds a group the table references.
-    pub(crate) fn concerns(&self, groups: &[GroupKey]) -> bool {
-        !project(groups, &self.refs).is_empty()
-    }
-
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
     /// referenced groups, building that variant when no identity had them before (as
     /// [`Table::build_as`] does with `deferred`).
@@ -764,10 +763,17 @@ impl<A: Addr> Table<A> {
     /// The variant of identity `groups` (sorted) when the table has it: the first for
     /// an identity that holds none of the referenced groups.
     fn known_variant(&self, groups: &[GroupKey]) -> Option<u32> {
-        if !self.concerns(groups) {
+        // PERF: the projection ([`project`]) without allocating; refreshes ask every
+        // table about each new identity.
+        let mut mask: smallvec::SmallVec<[GroupKey; 8]> = smallvec::SmallVec::new();
+        for g in groups {
+            if self.refs.binary_search(g).is_ok() {
+                mask.push(*g);
+            }
+        }
+        if mask.is_empty() {
             return Some(0);
         }
-        let mask = project(groups, &self.refs);
         self.masks
             .iter()
             .position(|m| m[..] == mask[..])
