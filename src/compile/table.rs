@@ -788,7 +788,16 @@ impl<A: Addr> Table<A> {
 
     /// Whether identity `id` of `groups` (sorted) is pointed at its variant already.
     pub(crate) fn knows(&self, id: IdentityId, groups: &[GroupKey]) -> bool {
-        !self.has_refs() || self.known_variant(groups) == Some(self.variant_index(id))
+        if !self.has_refs() {
+            return true;
+        }
+        // PERF: the mask of the variant it points at compared with its projection, rather
+        // than the projection looked for among the masks.
+        let Some(mask) = self.masks.get(self.variant_index(id) as usize) else {
+            return false;
+        };
+        let mut projected = groups.iter().filter(|g| self.refs.binary_search(g).is_ok());
+        mask.iter().all(|g| projected.next() == Some(g)) && projected.next().is_none()
     }
 
     /// Points identity `id` of `groups` (sorted) at its variant when the table has that
