@@ -789,6 +789,9 @@ impl Engine {
     /// (the engine unchanged) when the change reaches further (the group's kind, many
     /// rules, the ICMP lists' encoding, the referenced groups, a limit) and the tables are
     /// to be compiled as usual.
+    // PERF: compiled apart from `refresh`, so that the code of other refresh paths does
+    // not change how its loop over the group's rules is compiled.
+    #[inline(never)]
     fn splice_rules(&mut self, cloud: &Cloud, g: GroupKey) -> bool {
         let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
             return false;
@@ -1018,6 +1021,8 @@ impl Engine {
     /// them in yet (the staged tables learned those that needed a new variant, so this
     /// cannot fail): in place where the engine alone holds the table, else on one copy
     /// that every set holding the table gets (a clone of the engine keeps its tables).
+    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd.
+    #[inline(never)]
     fn teach(&mut self, fresh: &[IdentityId]) {
         if fresh.is_empty() {
             return;
