@@ -807,6 +807,7 @@ impl Engine {
             self.insert_set(set);
             self.snap(cloud, &groups);
         }
+        self.teach(&fresh_ids);
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
         for &e in &endpoints {
@@ -897,6 +898,9 @@ impl Engine {
     /// (the engine unchanged) when the change reaches further (the group's kind, many
     /// rules, the ICMP lists' encoding, the referenced groups, a limit) and the tables are
     /// to be compiled as usual.
+    // PERF: compiled apart from `refresh`, so that the code of other refresh paths does
+    // not change how its loop over the group's rules is compiled.
+    #[inline(never)]
     fn splice_rules(&mut self, cloud: &Cloud, g: GroupKey) -> bool {
         let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
             return false;
@@ -1122,6 +1126,35 @@ impl Engine {
         Ok(staged)
     }
 
+    /// Points the identities `fresh` at their variants in every table that has not taken
+    /// them in yet (the staged tables learned those that needed a new variant, so this
+    /// cannot fail): in place where the engine alone holds the table, else on one copy
+    /// that every set holding the table gets (a clone of the engine keeps its tables).
+    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd.
+    #[inline(never)]
+    fn teach(&mut self, fresh: &[IdentityId]) {
+        if fresh.is_empty() {
+            return;
+        }
+        let ids = &self.identities;
+        let mut copies4: Copies<u32> = HashMap::new();
+        let mut copies6: Copies<u128> = HashMap::new();
+        for set in self.sets.iter_mut().flatten() {
+            let need4 = set.v4.each_ref().map(|t| !knows_all(t, ids, fresh));
+            let need6 = set.v6.each_ref().map(|t| !knows_all(t, ids, fresh));
+            if need4.iter().chain(&need6).all(|n| !n) {
+                continue;
+            }
+            let set = Arc::make_mut(set);
+            for (t, _) in set.v4.iter_mut().zip(need4).filter(|(_, n)| *n) {
+                taught_in_place(t, ids, fresh, &mut copies4);
+            }
+            for (t, _) in set.v6.iter_mut().zip(need6).filter(|(_, n)| *n) {
+                taught_in_place(t, ids, fresh, &mut copies6);
+            }
+        }
+    }
+
     /// A classifier refusal while a set learned an identity, as a [`BuildError`].
     fn classifier_error(&self, cloud: &Cloud, set: usize, source: classifier::CapacityError) -> BuildError {
         BuildError::Classifier {
@@ -1290,8 +1323,8 @@ fn taught_set(set: &TableSet, v4: &ByPrint<u32>, v6: &ByPrint<u128>) -> TableSet
     set
 }
 
-/// Puts `table` in `staged` (by fingerprint) having learned the identities `fresh`; `true`
-/// when it references a group of one of them (so the set that holds it changes).
+/// Puts `table` in `staged` (by fingerprint) having learned the identities `fresh` when one
+/// of them needs a variant it does not have; `true` then (so the set that holds it changes).
 fn learn<A: FamilyAddr>(
     staged: &mut ByPrint<A>,
     table: &Arc<Table<A>>,
@@ -1301,7 +1334,9 @@ fn learn<A: FamilyAddr>(
     if let Some(done) = staged.get(&table.fingerprint) {
         return Ok(!Arc::ptr_eq(done, table));
     }
-    let concerned = table.has_refs() && fresh.iter().any(|&id| table.concerns(identities.groups(id)));
+    // Identities whose variants the table has are taken in by the commit, in place
+    // ([`Engine::teach`]): only a new variant is built here, on a copy, as it may fail.
+    let concerned = table.has_refs() && fresh.iter().any(|&id| table.lacks_variant(identities.groups(id)));
     if !concerned {
         staged.insert(table.fingerprint, Arc::clone(table));
         return Ok(false);
@@ -1312,6 +1347,40 @@ fn learn<A: FamilyAddr>(
     }
     staged.insert(table.fingerprint, Arc::new(taught));
     Ok(true)
+}
+
+/// Copies [`Engine::teach`] made of shared tables, by the address of the table copied.
+type Copies<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
+
+/// Whether `table` points each of the identities `fresh` at its variant.
+fn knows_all<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[IdentityId]) -> bool {
+    fresh.iter().all(|&id| table.knows(id, identities.groups(id)))
+}
+
+/// `table`, which does not point every identity of `fresh` at its variant yet (it has
+/// their variants), pointing them: changed in place when not shared, else replaced by its
+/// copy in `copies` (made once).
+fn taught_in_place<A: FamilyAddr>(
+    table: &mut Arc<Table<A>>,
+    identities: &Identities,
+    fresh: &[IdentityId],
+    copies: &mut Copies<A>,
+) {
+    let old = Arc::as_ptr(table);
+    if let Some(copy) = copies.get(&old) {
+        *table = Arc::clone(copy);
+        return;
+    }
+    let t = Arc::make_mut(table);
+    for &id in fresh {
+        // INVARIANT: `Engine::stage` taught the tables that lacked a variant ([`learn`]).
+        let known = t.admit_known(id, identities.groups(id));
+        debug_assert!(known, "identity {id} without its variant");
+    }
+    if !std::ptr::eq(Arc::as_ptr(table), old) {
+        // The old table lives on in its other holders, so its address is not reused.
+        copies.insert(old, Arc::clone(table));
+    }
 }
 
 /// Most rules one change may add or remove and still be spliced into the tables.

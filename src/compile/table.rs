@@ -127,43 +127,71 @@ impl<A: Addr> Variant<A> {
     /// The variant without classifiers when every lane has at most [`MAX_OVERLAY`]
     /// entries: each lane's entries in its overlay (over an empty classifier), for
     /// [`Table::compact`] to build later; else built.
-    /// `empty`: classifiers of no entries to share, if some variant has them.
+    /// `like`: a variant without classifiers ([`Variant::unbuilt`]) whose empty
+    /// classifiers and lists to share, if the table has one.
     fn deferred(
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
-        empty: Option<&Arc<[Sub<A>; 3]>>,
+        like: Option<&Variant<A>>,
     ) -> Result<Variant<A>, classifier::CapacityError> {
-        let parts = lowered.variant(mask);
-        if parts.iter().any(|p| p.entries.len() > MAX_OVERLAY) {
-            return Variant::of_parts(lowered, &parts, mask);
+        let pass = |t: &Option<GroupKey>| t.is_none_or(|g| mask.binary_search(&g).is_ok());
+        // PERF: each lane's entries for `mask` go straight into its overlay.
+        let mut lanes: [Vec<(Entry<A>, Decision)>; 3] = Default::default();
+        for (l, out) in lanes.iter_mut().enumerate() {
+            let part = match l {
+                0 => &lowered.main,
+                i => &lowered.icmp[i - 1].part,
+            };
+            let n = part.tags.iter().filter(|t| pass(t)).count();
+            if n > MAX_OVERLAY {
+                return Variant::build(lowered, mask);
+            }
+            out.reserve_exact(n);
+            for ((e, d), t) in part.entries.iter().zip(&part.decisions).zip(&part.tags) {
+                if pass(t) {
+                    out.push((*e, *d));
+                }
+            }
         }
-        let subs = match empty {
-            Some(subs) => Arc::clone(subs),
+        let (subs, built) = match like {
+            Some(v) => (Arc::clone(&v.subs), Arc::clone(&v.built)),
             None => {
                 let empty = Part {
                     entries: Vec::new(),
                     decisions: Vec::new(),
                     tags: Vec::new(),
                 };
-                Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?])
+                let subs = Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]);
+                (subs, Arc::new(lowered.emptied()))
             }
         };
-        let overlay = parts.map(|p| {
-            (!p.entries.is_empty()).then(|| {
+        let overlay = lanes.map(|inserted| {
+            (!inserted.is_empty()).then(|| {
                 Arc::new(Overlay {
                     start: 0,
                     end: 0,
-                    inserted: p.entries.into_iter().zip(p.decisions).collect(),
+                    inserted: inserted.into_boxed_slice(),
                     suffix: Arc::from([]),
                 })
             })
         });
         Ok(Variant {
             subs,
-            built: Arc::new(lowered.emptied()),
+            built,
             overlay,
             built_mask: mask.into(),
         })
+    }
+
+    /// Whether the variant has no classifier entries and was built from empty lists (as
+    /// [`Variant::deferred`] makes it): its entries, if any, are all in its overlays.
+    fn unbuilt(&self) -> bool {
+        let lists = [
+            &self.built.main,
+            &self.built.icmp[0].part,
+            &self.built.icmp[1].part,
+        ];
+        self.subs.iter().all(|s| s.decisions.is_empty()) && lists.iter().all(|p| p.entries.is_empty())
     }
 
     /// The variant for `mask` of the table whose lists are `lowered`, from this one (of
@@ -537,6 +565,7 @@ impl<A: Addr> Table<A> {
         deferred: bool,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
+        let refs_any = !refs.is_empty();
         let lowered = Arc::new(lowered);
         let first = if deferred {
             Variant::deferred(&lowered, &[], None)?
@@ -554,7 +583,8 @@ impl<A: Addr> Table<A> {
             refs,
             variants: vec![Arc::new(first)],
             masks: vec![Arc::from([])],
-            by_identity: Vec::new(),
+            // Room for every identity (each may be admitted below).
+            by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
         };
         if !table.refs.is_empty() {
@@ -694,11 +724,6 @@ impl<A: Addr> Table<A> {
         !self.refs.is_empty()
     }
 
-    /// Whether identity `groups` (sorted) holds a group the table references.
-    pub(crate) fn concerns(&self, groups: &[GroupKey]) -> bool {
-        !project(groups, &self.refs).is_empty()
-    }
-
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
     /// referenced groups, building that variant when no identity had them before (as
     /// [`Table::build_as`] does with `deferred`).
@@ -708,47 +733,96 @@ impl<A: Addr> Table<A> {
         groups: &[GroupKey],
         deferred: bool,
     ) -> Result<(), classifier::CapacityError> {
-        let mask = project(groups, &self.refs);
-        let at = id as usize;
-        if mask.is_empty() {
-            if let Some(v) = self.by_identity.get_mut(at) {
-                *v = 0;
-            }
+        if self.admit_known(id, groups) {
             return Ok(());
         }
-        let variant = match self.masks.iter().position(|m| m[..] == mask[..]) {
-            Some(v) => v,
-            None => {
-                let built = if deferred {
-                    // From the variant of the most groups among these: its classifiers
-                    // under an overlay of what the others add, when that is small.
-                    let base = (0..self.masks.len())
-                        .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
-                        .max_by_key(|&v| self.masks[v].len());
-                    match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
-                        Some(derived) => derived,
-                        None => {
-                            let empty = self
-                                .variants
-                                .iter()
-                                .find(|v| v.subs.iter().all(|s| s.decisions.is_empty()))
-                                .map(|v| &v.subs);
-                            Variant::deferred(&self.lowered, &mask, empty)?
-                        }
-                    }
-                } else {
-                    Variant::build(&self.lowered, &mask)?
-                };
-                self.variants.push(Arc::new(built));
-                self.masks.push(Arc::from(mask));
-                self.variants.len() - 1
+        let mask = project(groups, &self.refs);
+        let built = if deferred {
+            // From the variant of the most groups among these: its classifiers
+            // under an overlay of what the others add, when that is small. A variant
+            // without classifier entries gives nothing to derive from (its entries are
+            // all in overlays, as a deferred variant's are).
+            let base = (0..self.masks.len())
+                .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
+                .filter(|&v| !self.variants[v].unbuilt())
+                .max_by_key(|&v| self.masks[v].len());
+            let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
+            match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
+                Some(derived) => derived,
+                None => Variant::deferred(&self.lowered, &mask, like)?,
             }
+        } else {
+            Variant::build(&self.lowered, &mask)?
         };
-        if self.by_identity.len() <= at {
-            self.by_identity.resize(at + 1, 0);
-        }
-        self.by_identity[at] = variant as u32;
+        self.variants.push(Arc::new(built));
+        self.masks.push(Arc::from(mask));
+        self.map_identity(id, (self.variants.len() - 1) as u32);
         Ok(())
+    }
+
+    /// The variant of identity `groups` (sorted) when the table has it: the first for
+    /// an identity that holds none of the referenced groups.
+    fn known_variant(&self, groups: &[GroupKey]) -> Option<u32> {
+        // PERF: the projection ([`project`]) without allocating; refreshes ask every
+        // table about each new identity.
+        let mut mask: smallvec::SmallVec<[GroupKey; 8]> = smallvec::SmallVec::new();
+        for g in groups {
+            if self.refs.binary_search(g).is_ok() {
+                mask.push(*g);
+            }
+        }
+        if mask.is_empty() {
+            return Some(0);
+        }
+        self.masks
+            .iter()
+            .position(|m| m[..] == mask[..])
+            .map(|v| v as u32)
+    }
+
+    /// Whether identity `id` of `groups` (sorted) needs a variant the table does not have
+    /// yet ([`Table::admit_as`] builds it; [`Table::admit_known`] cannot take it in).
+    pub(crate) fn lacks_variant(&self, groups: &[GroupKey]) -> bool {
+        self.has_refs() && self.known_variant(groups).is_none()
+    }
+
+    /// Whether identity `id` of `groups` (sorted) is pointed at its variant already.
+    pub(crate) fn knows(&self, id: IdentityId, groups: &[GroupKey]) -> bool {
+        if !self.has_refs() {
+            return true;
+        }
+        // PERF: the mask of the variant it points at compared with its projection, rather
+        // than the projection looked for among the masks.
+        let Some(mask) = self.masks.get(self.variant_index(id) as usize) else {
+            return false;
+        };
+        let mut projected = groups.iter().filter(|g| self.refs.binary_search(g).is_ok());
+        mask.iter().all(|g| projected.next() == Some(g)) && projected.next().is_none()
+    }
+
+    /// Points identity `id` of `groups` (sorted) at its variant when the table has that
+    /// variant (no classifier built, so it cannot fail): `false` when it has not, and the
+    /// table is unchanged.
+    pub(crate) fn admit_known(&mut self, id: IdentityId, groups: &[GroupKey]) -> bool {
+        match self.known_variant(groups) {
+            Some(v) => {
+                self.map_identity(id, v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `by_identity[id] = variant`, grown as needed (identities past its end are on the
+    /// first variant, so it does not grow for those).
+    fn map_identity(&mut self, id: IdentityId, variant: u32) {
+        let at = id as usize;
+        if let Some(v) = self.by_identity.get_mut(at) {
+            *v = variant;
+        } else if variant != 0 {
+            self.by_identity.resize(at + 1, 0);
+            self.by_identity[at] = variant;
+        }
     }
 
     /// The decision of a variant for a key of a lane.

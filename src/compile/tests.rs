@@ -1155,9 +1155,13 @@ proptest! {
                 }
             }
             let after = with_endpoints(&base, &mut records);
+            // A clone taken before the step shares the tables that refreshes change in
+            // place when the engine alone holds them: it must keep answering as before.
+            let before = engine.clone();
             for update in updates(&cloud, &after) {
                 engine.refresh(&after, update).expect("refresh");
             }
+            assert_agrees(&cloud, &before, &packets);
             cloud = after;
             assert_agrees(&cloud, &engine, &packets);
             // Classifiers built for what refreshes left in overlays: the same answers.
@@ -1753,4 +1757,87 @@ fn a_new_combination_derives_from_a_variant_under_an_overlay() {
     assert_fresh_and_right(&cloud, &engine, &packets, "derived under an overlay");
     engine.compact(&cloud).expect("compact");
     assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
+}
+
+/// A new identity whose variants every table has already (its groups' projections are
+/// those of existing identities) is taught without building: a table the engine alone
+/// holds is changed in place, a table held twice (two group lists share it, or a clone of
+/// the engine holds it) is copied once for every list that has it, and the clone keeps
+/// answering as before.
+#[test]
+fn a_new_identity_of_known_variants_is_taught_in_place_or_on_one_shared_copy() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let plain = plain_kind(Provider::Ecs);
+    let a = add_group(&mut cloud, accept);
+    let [c, d] = [0; 2].map(|_| add_group(&mut cloud, plain));
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            1,
+            22,
+            Remote::Group(a),
+        )],
+    );
+    // `a`'s ingress table differs from its egress one (else they are one table).
+    add_rules(
+        &mut cloud,
+        a,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            1,
+            80,
+            Remote::Cidr(net("10.0.0.0/8")),
+        )],
+    );
+    let m = attach(&mut cloud, "m", &["10.0.0.1"], &[a]);
+    let x = attach(&mut cloud, "x", &["10.0.1.1"], &[c]);
+    let y = attach(&mut cloud, "y", &["10.0.1.2"], &[c, d]);
+    let packets = packets_between(&["10.0.0.1", "10.0.1.1", "10.0.1.2", "10.0.2.1", "10.9.9.9"]);
+    let ingress = |e: &Engine, k: EndpointKey| Arc::as_ptr(&e.set_of(k).expect("set").v4[0]);
+    for cloned in [false, true] {
+        let mut engine = Engine::build(&cloud).expect("build");
+        assert_eq!(
+            ingress(&engine, x),
+            ingress(&engine, y),
+            "[c] and [c, d] share their ingress table"
+        );
+        let kept = cloned.then(|| engine.clone());
+        let (before_m, before_x) = (ingress(&engine, m), ingress(&engine, x));
+        let mut changed = cloud.clone();
+        // {a, d}: the variant of `a` in every table that references `a`, a new identity
+        // (`a` second, so that the list's tables are not `m`'s).
+        attach(&mut changed, "n", &["10.0.2.1"], &[d, a]);
+        let n = EndpointKey::new(3);
+        engine.refresh(&changed, Update::Endpoint(n)).expect("refresh");
+        assert_eq!(
+            ingress(&engine, m) == before_m,
+            !cloned,
+            "cloned {cloned}: in place only when the engine alone holds the table"
+        );
+        assert_ne!(
+            ingress(&engine, x),
+            before_x,
+            "cloned {cloned}: a shared table is copied"
+        );
+        assert_eq!(
+            ingress(&engine, x),
+            ingress(&engine, y),
+            "cloned {cloned}: one copy for both lists"
+        );
+        let ssh = Packet::tcp(ip("10.0.2.1"), ip("10.0.1.1"), 22);
+        assert!(engine.evaluate(x, Direction::Ingress, &ssh).is_allow());
+        assert!(engine.evaluate(y, Direction::Ingress, &ssh).is_allow());
+        assert_fresh_and_right(&changed, &engine, &packets, &format!("cloned {cloned}"));
+        if let Some(kept) = kept {
+            assert_agrees(&cloud, &kept, &packets);
+            assert_eq!(ingress(&kept, x), before_x, "the clone keeps its tables");
+        }
+    }
 }
