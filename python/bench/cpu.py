@@ -3,12 +3,14 @@
 from /proc every 50 ms, each process counted at its last sample; and the reaped children's
 CPU (getrusage), which misses processes whose parent does not wait for them.
 
-    python python/bench/cpu.py [--label NAME] [--stdout FILE] -- COMMAND...
+    python python/bench/cpu.py [--label NAME] [--stdout FILE] [--threads] -- COMMAND...
 
 Prints one line: label, wall seconds, CPU seconds (sampled, by process group: python
 driver / java / python workers / other), getrusage's children CPU, the 1-minute load
 average at the start and at the end, the command's exit code. The command's output goes to
-FILE (default: nowhere).
+FILE (default: nowhere). With ``--threads``, then the JVM's CPU by thread name (digits
+dropped: ``C1 CompilerThread0`` and ``1`` count together), largest first: where Spark's
+fixed cost goes (JIT, GC, the driver's main thread, the executor's task threads).
 """
 
 from __future__ import annotations
@@ -52,10 +54,31 @@ def _tree(root: int) -> Dict[int, Tuple[float, str]]:
     return {pid: stats[pid][1:] for pid in inside if pid in stats}
 
 
+def _threads(pid: int) -> Dict[str, float]:
+    """CPU seconds of each thread of a process, by thread name with its digits dropped."""
+    out: Dict[str, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = "".join(c for c in text[text.index("(") + 1 : text.rindex(")")] if not c.isdigit()).strip()
+        fields = text[text.rindex(")") + 2 :].split()
+        key = f"{name}#{tid}"
+        out[key] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--label", default="")
     parser.add_argument("--stdout", default=os.devnull)
+    parser.add_argument("--threads", action="store_true", help="also the JVM's CPU by thread name")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command: List[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -64,10 +87,14 @@ def main() -> int:
     out = open(args.stdout, "wb")
     proc = subprocess.Popen(command, stdout=out)
     seen: Dict[int, Tuple[float, str]] = {}
+    # JVM threads (name#tid) at their last sample.
+    threads: Dict[str, float] = {}
     while proc.poll() is None:
         for pid, (cpu, name) in _tree(proc.pid).items():
             if pid not in seen or cpu >= seen[pid][0]:
                 seen[pid] = (cpu, name)
+            if args.threads and name == "java":
+                threads.update(_threads(pid))
         time.sleep(0.05)
     wall = time.monotonic() - start
     out.close()
@@ -83,6 +110,13 @@ def main() -> int:
         f"rusage_children={rusage.ru_utime + rusage.ru_stime:.2f}s\tload={load0:.1f}->{os.getloadavg()[0]:.1f}"
         f"\texit={proc.returncode}"
     )
+    if args.threads:
+        by_name: Dict[str, float] = {}
+        for key, cpu in threads.items():
+            name = key.rsplit("#", 1)[0]
+            by_name[name] = by_name.get(name, 0.0) + cpu
+        ranked = sorted(by_name.items(), key=lambda kv: -kv[1])
+        print("\tjava threads: " + " ".join(f"{name}={cpu:.2f}" for name, cpu in ranked if cpu >= 0.01))
     return proc.returncode
 
 

@@ -22,6 +22,8 @@ keeps the engine for the tasks it runs next.
 - The job: ``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json]
   [--skip-bad] [--format F] [--columns MAP] [--master URL]`` prints what ``sgeval replay``
   prints and exits as it does (2 on bad input, 3 when ``--against`` breaks carried traffic).
+  ``python -m sgeval.spark cds`` makes the class-data-sharing archive of Spark's classes
+  that later jobs' JVMs map instead of loading the classes (:func:`make_cds_archive`).
 
 Differences, by necessity: through Spark's readers (DataFrames, ``reader="spark"``) the
 malformed rows listed name their file and field but have ``line`` null (Spark gives no line
@@ -44,9 +46,12 @@ from .replay import Accumulator, ReplayError, ReplayReport, Replayer, Scenario
 __all__ = [
     "ACCUMULATOR_SCHEMA",
     "accumulate_partition",
+    "cds_archive",
+    "driver_java_options",
     "evaluate_dataframe",
     "evaluate_partition",
     "main",
+    "make_cds_archive",
     "plan_units",
     "replay_dataframe",
     "replay_files",
@@ -270,13 +275,21 @@ def _split_bytes(spark: Any, sizes: Sequence[int]) -> int:
     """The most bytes of a part, as Spark sizes the partitions of a file scan
     (``FilePartition.maxSplitBytes``): ``spark.sql.files.maxPartitionBytes``, less when
     the files spread thinner over the default parallelism, at least
-    ``spark.sql.files.openCostInBytes``."""
-    conf = spark.conf
+    ``spark.sql.files.openCostInBytes``. ``spark`` is a session (its SQL settings) or a
+    bare ``SparkContext`` (the settings it was started with)."""
+    sc = _context(spark)
+    # A session's settings; a bare context's, without starting a session's SQL state.
+    conf = spark.conf if sc is not spark else sc.getConf()
     max_bytes = _bytes(conf.get("spark.sql.files.maxPartitionBytes", "128m"))
     open_cost = _bytes(conf.get("spark.sql.files.openCostInBytes", "4m"))
     total = sum(size + open_cost for size in sizes)
-    per_core = total // max(1, spark.sparkContext.defaultParallelism)
+    per_core = total // max(1, sc.defaultParallelism)
     return max(1, min(max_bytes, max(open_cost, per_core)))
+
+
+def _context(spark: Any) -> Any:
+    """The ``SparkContext`` of a session, or ``spark`` itself when it is one."""
+    return getattr(spark, "sparkContext", spark)
 
 
 def _bytes(text: str) -> int:
@@ -324,7 +337,7 @@ def _replay_native(spark: Any, replayer: Replayer, files: Sequence[Tuple[str, st
     units = plan_units(files, split)
     acc = replayer.accumulator()
     if units:
-        sc = spark.sparkContext
+        sc = _context(spark)
         config = sc.broadcast(_config(replayer))
         for text in sc.parallelize(units, len(units)).mapPartitions(functools.partial(replay_units, config)).collect():
             acc.merge(Accumulator.from_json(text))
@@ -392,7 +405,9 @@ def replay_files(
     state_capacity: Optional[int] = None,
     reader: str = "native",
 ) -> ReplayReport:
-    """The report ``sgeval replay SCENARIO LOGS...`` gives, computed on ``spark``.
+    """The report ``sgeval replay SCENARIO LOGS...`` gives, computed on ``spark``: a
+    ``SparkSession``, or with the native reader a bare ``SparkContext`` (which spares the
+    JVM a session's SQL state: the job's command does so).
 
     With ``reader="native"`` (the default) Spark only distributes the work: each task
     reads a part of a file (a range of Parquet rows, or of text lines cut at line ends, cut
@@ -416,6 +431,11 @@ def replay_files(
     kinds = [_KINDS[format] or detect_format(path) for path in files]
     if reader == "native":
         return _replay_native(spark, replayer, list(zip(files, kinds)), skip_bad)
+    if _context(spark) is spark:
+        from pyspark.sql import SparkSession
+
+        # Spark's readers need a session: the one on this context.
+        spark = SparkSession(spark)
     groups: Dict[Tuple[str, str], List[str]] = {}
     for path, kind in zip(files, kinds):
         key = (kind, _first_line(path) if kind == "csv" else "")
@@ -456,15 +476,123 @@ def replay_files(
 #: Spark settings of the job with ``--reader native``, each unless already set: the JVM
 #: compiles with C1 alone and collects with the serial collector (its JIT and GC threads
 #: were most of Spark's fixed CPU cost, and the per-record work is not in the JVM), and
-#: serves no web UI. In local mode the driver's JVM is the executor too.
+#: serves no web UI. In local mode the driver's JVM is the executor too. With a
+#: class-data-sharing archive made by ``python -m sgeval.spark cds``, the JVM also maps
+#: Spark's classes from it (:func:`driver_java_options`).
 LEAN_DRIVER = {
     "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     "spark.ui.enabled": "false",
 }
 
+# The JVM's own log (CDS warnings, for an archive it cannot map) to stderr, never to the
+# stdout the report is printed on; warnings and errors only, as by default.
+_JVM_LOG = "-Xlog:disable -Xlog:all=warning:stderr"
+
+
+def cds_archive() -> str:
+    """Where ``python -m sgeval.spark cds`` writes the class-data-sharing archive of Spark's
+    classes and where the job looks for it: ``$XDG_CACHE_HOME/sgeval`` (else
+    ``~/.cache/sgeval``), named after what the archive depends on (the ``java`` that runs,
+    the pyspark version and its ``SPARK_HOME``), so that another Java or Spark looks for
+    an archive of its own."""
+    import hashlib
+    import shutil
+
+    import pyspark
+    from pyspark.find_spark_home import _find_spark_home
+
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java") or "java"
+    java = os.path.realpath(java)
+    try:
+        stamp = os.stat(java).st_mtime_ns
+    except OSError:
+        stamp = 0
+    key = "\0".join([java, str(stamp), pyspark.__version__, os.path.realpath(_find_spark_home())])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "sgeval", f"spark-{pyspark.__version__}-{digest}.jsa")
+
+
+def driver_java_options(archive: Optional[str] = None) -> str:
+    """The driver's JVM options of the lean job (:data:`LEAN_DRIVER`), with
+    ``-XX:SharedArchiveFile`` when the archive (default :func:`cds_archive`) is there.
+    The JVM checks the archive before it maps it (its Java build, the class path's jars)
+    and runs without it, as the job does without one, when it does not fit. A path with
+    white space or quotes (which Spark's option string would split) is not used."""
+    options = LEAN_DRIVER["spark.driver.extraJavaOptions"]
+    path = archive if archive is not None else cds_archive()
+    if _plain(path) and os.path.isfile(path) and os.path.getsize(path) > 0:
+        options += f" -XX:SharedArchiveFile={path} {_JVM_LOG}"
+    return options
+
+
+def _plain(path: str) -> bool:
+    """Whether ``path`` goes in Spark's JVM option string as one word."""
+    return not any(c.isspace() or c in "\"'\\" for c in path)
+
+
+def make_cds_archive(path: Optional[str] = None, *, timeout: float = 600.0) -> str:
+    """Makes the class-data-sharing archive of the classes a native replay job loads
+    (``python -m sgeval.spark cds``): runs such a job on one record with
+    ``-XX:ArchiveClassesAtExit`` (Java 13 and later) and moves the archive the JVM writes
+    as it exits to ``path`` (default :func:`cds_archive`). Gives the path; raises
+    :class:`RuntimeError` when no archive was written. Run it again after upgrading Java or
+    pyspark (the archive of the old ones is no longer used)."""
+    import tempfile
+
+    from pyspark import SparkConf, SparkContext
+
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        raise RuntimeError("a JVM already runs (spark-submit): run `python -m sgeval.spark cds` on its own")
+    target = os.path.abspath(path or cds_archive())
+    if not _plain(target):
+        raise RuntimeError(f"`{target}`: a path without white space or quotes is needed (JVM options)")
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sgeval-cds-") as tmp:
+        scenario = os.path.join(tmp, "scenario.json")
+        with open(scenario, "w") as f:
+            f.write('{"provider": "ecs", "calls": [], "endpoints": []}')
+        log = os.path.join(tmp, "flows.csv")
+        with open(log, "w") as f:
+            f.write("eni-id,srcaddr,dstaddr,srcport,dstport,protocol,direction,packets,bytes,start,end,action,log-status\n")
+            f.write("eni-1,10.0.0.1,10.0.0.2,40000,443,6,in,1,60,1700000000,1700000060,ACCEPT,OK\n")
+        # Beside the target (one file system), moved in place once whole.
+        dump = f"{target}.{os.getpid()}.tmp"
+        options = f"{LEAN_DRIVER['spark.driver.extraJavaOptions']} -XX:ArchiveClassesAtExit={dump} {_JVM_LOG}"
+        conf = (
+            SparkConf()
+            .setMaster("local[1]")
+            .setAppName("sgeval cds")
+            .set("spark.ui.enabled", "false")
+            .set("spark.driver.extraJavaOptions", options)
+        )
+        # As the job's command runs: a bare context, sgeval's readers in the task.
+        sc = SparkContext.getOrCreate(conf)
+        sc.setLogLevel("ERROR")
+        gateway = sc._gateway
+        try:
+            replay_files(sc, scenario, [log])
+        finally:
+            sc.stop()
+        # The JVM writes the archive as it exits, which it does when its stdin closes.
+        proc = getattr(gateway, "proc", None)
+        if proc is not None:
+            gateway.shutdown()
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout)
+        if not os.path.isfile(dump) or os.path.getsize(dump) == 0:
+            if os.path.exists(dump):
+                os.unlink(dump)
+            raise RuntimeError("the JVM wrote no class-data-sharing archive (needs Java 13 or later)")
+        os.replace(dump, target)
+    return target
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json] ...``."""
+    """``python -m sgeval.spark replay SCENARIO LOGS... [--against NEW] [--json] ...``, or
+    ``python -m sgeval.spark cds [--path FILE]`` (:func:`make_cds_archive`)."""
     parser = argparse.ArgumentParser(
         prog="python -m sgeval.spark",
         description="sgeval on Spark: `sgeval replay` with each partition judged by the compiled engine.",
@@ -487,25 +615,48 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="native: tasks read parts of the files with sgeval's readers (paths readable on every executor); "
         "spark: Spark's readers, Arrow batches judged in mapInArrow",
     )
+    c = sub.add_parser(
+        "cds",
+        help="make the class-data-sharing archive of Spark's classes that cuts the job's start "
+        "(kept in ~/.cache/sgeval, used by later jobs with --reader native)",
+    )
+    c.add_argument("--path", help="where to write it (default: where the job looks for it)")
     args = parser.parse_args(argv)
 
-    from pyspark.sql import SparkSession
+    if args.command == "cds":
+        try:
+            print(make_cds_archive(args.path))
+        except (OSError, RuntimeError) as e:
+            print(f"sgeval: error: {e}", file=sys.stderr)
+            return 1
+        return 0
 
-    builder = SparkSession.builder.appName("sgeval replay")
-    if args.master:
-        builder = builder.master(args.master)
     if args.reader == "native":
-        from pyspark import SparkConf
+        from pyspark import SparkConf, SparkContext
 
         # The driver's JVM only hands out parts of files and collects accumulators: unless
-        # configured otherwise, it starts lean (see LEAN_DRIVER). Without effect when the
-        # JVM already runs (spark-submit, a session before this one).
-        given = SparkConf()
+        # configured otherwise, it starts lean (see LEAN_DRIVER), with the archive of
+        # Spark's classes when there is one, and without a SQL session (whose state costs
+        # the JVM a second of CPU to build). Without effect when the JVM already runs
+        # (spark-submit, a session before this one).
+        conf = SparkConf().setIfMissing("spark.app.name", "sgeval replay")
+        if args.master:
+            conf.setMaster(args.master)
+        elif not conf.contains("spark.master"):
+            conf.setMaster("local[*]")
         for key, value in LEAN_DRIVER.items():
-            if not given.contains(key):
-                builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+            if not conf.contains(key):
+                conf.set(key, driver_java_options() if key == "spark.driver.extraJavaOptions" else value)
+        spark: Any = SparkContext.getOrCreate(conf)
+        spark.setLogLevel("ERROR")
+    else:
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName("sgeval replay")
+        if args.master:
+            builder = builder.master(args.master)
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
     try:
         report = replay_files(
             spark,

@@ -221,7 +221,13 @@ def test_the_job_from_the_command_line(tmp_path):
     logs = [str(FLOWLOGS / "alibaba.csv"), str(FLOWLOGS / "alibaba.jsonl")]
     args = [str(ALIBABA), *logs, "--against", str(NEW)]
     code, cli, _ = cli_replay(args)
-    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    # A class-data-sharing archive the JVM cannot map (not one) where the job looks for
+    # it: the job runs without it.
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    garbage = _archive_in(env)
+    os.makedirs(os.path.dirname(garbage))
+    with open(garbage, "wb") as f:
+        f.write(os.urandom(1 << 16))
     job = subprocess.run(
         [sys.executable, "-m", "sgeval.spark", "replay", *args, "--json", "--master", "local[2]"],
         capture_output=True, text=True, env=env, cwd=tmp_path,
@@ -234,3 +240,51 @@ def test_the_job_from_the_command_line(tmp_path):
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )
     assert bad.returncode == 2 and "sgeval: error:" in bad.stderr and "alibaba-bad.csv" in bad.stderr
+
+
+def _archive_in(env):
+    """Where the job run with ``env`` looks for its class-data-sharing archive."""
+    code = "from sgeval.spark import cds_archive; print(cds_archive())"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
+
+
+def test_driver_options_name_the_archive_only_when_there(tmp_path, monkeypatch):
+    lean = sgspark.LEAN_DRIVER["spark.driver.extraJavaOptions"]
+    assert sgspark.driver_java_options(str(tmp_path / "none.jsa")) == lean
+    (tmp_path / "empty.jsa").write_bytes(b"")
+    assert sgspark.driver_java_options(str(tmp_path / "empty.jsa")) == lean
+    (tmp_path / "a.jsa").write_bytes(b"x")
+    options = sgspark.driver_java_options(str(tmp_path / "a.jsa"))
+    assert options.startswith(lean + " ") and f"-XX:SharedArchiveFile={tmp_path / 'a.jsa'} " in options
+    # The JVM's log to stderr: stdout carries the report.
+    assert options.endswith("-Xlog:disable -Xlog:all=warning:stderr")
+    # A path the JVM options cannot carry as one word: no archive.
+    (tmp_path / "a b.jsa").write_bytes(b"x")
+    assert sgspark.driver_java_options(str(tmp_path / "a b.jsa")) == lean
+    # One archive per Java and Spark, in the user's cache.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = sgspark.cds_archive()
+    assert path.startswith(str(tmp_path / "cache" / "sgeval") + os.sep) and path.endswith(".jsa")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "another-java"))
+    assert sgspark.cds_archive() != path
+
+
+def test_the_job_with_a_class_data_sharing_archive(tmp_path):
+    """`python -m sgeval.spark cds` writes the archive where the job looks for it, and the
+    job that maps it prints the CLI's JSON."""
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    made = subprocess.run(
+        [sys.executable, "-m", "sgeval.spark", "cds"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    path = made.stdout.strip()
+    assert path == _archive_in(env) and os.path.getsize(path) > 1 << 20
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]
+    args = [str(ALIBABA), str(FLOWLOGS / "alibaba.csv"), "--against", str(NEW)]
+    code, cli, _ = cli_replay(args)
+    job = subprocess.run(
+        [sys.executable, "-m", "sgeval.spark", "replay", *args, "--json", "--master", "local[1]"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert job.returncode == code == 3, job.stderr[-2000:]
+    assert json.loads(job.stdout) == cli

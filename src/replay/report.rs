@@ -297,6 +297,13 @@ impl Accumulator {
         }
     }
 
+    /// How many malformed rows are listed, and those from the `from`-th on: a part read
+    /// before its first line's number is known numbers its rows from 1, then shifts them.
+    pub(crate) fn listed_bad_from(&mut self, from: usize) -> (usize, &mut [BadRow]) {
+        let n = self.bad.len();
+        (n, &mut self.bad[from.min(n)..])
+    }
+
     /// Counts a malformed row that was skipped, listing the first ones.
     pub fn skipped(&mut self, bad: BadRow) {
         self.counts.skipped += 1;

@@ -96,29 +96,21 @@ pub fn replay_part(
                 ),
                 _ => Text::Huawei(huawei::positions()),
             };
-            // The part's first line: the first that starts at or after `bytes.start`, the
-            // line number counted from the file's start.
+            // The part's first line: the first that starts at or after `bytes.start`. Its
+            // number is known only at the file's start; elsewhere the part's lines are
+            // numbered from 1 and the malformed rows among them shifted at the end by the
+            // line ends before the part, counted then, so that a part without one does not
+            // read the file up to its start.
             let mut line = 1u64;
             let mut at = 0u64;
+            let mut unnumbered = false;
             if bytes.start > 0 {
-                reader.seek(SeekFrom::Start(0)).map_err(io)?;
-                let mut skip = (&mut reader).take(bytes.start - 1);
-                let mut buf = vec![0u8; BLOCK];
-                loop {
-                    let n = skip.read(&mut buf).map_err(io)?;
-                    if n == 0 {
-                        break;
-                    }
-                    line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-                    at += n as u64;
-                }
+                reader.seek(SeekFrom::Start(bytes.start - 1)).map_err(io)?;
+                at = bytes.start - 1;
                 // The rest of the line byte `start - 1` is in belongs to the part before.
                 let mut rest = Vec::new();
-                let n = reader.read_until(b'\n', &mut rest).map_err(io)?;
-                at += n as u64;
-                if rest.last() == Some(&b'\n') {
-                    line += 1;
-                }
+                at += reader.read_until(b'\n', &mut rest).map_err(io)? as u64;
+                unnumbered = true;
             } else if input.format == Format::Csv {
                 // The header line, read above.
                 reader.seek(SeekFrom::Start(0)).map_err(io)?;
@@ -126,8 +118,11 @@ pub fn replay_part(
                 at = reader.read_until(b'\n', &mut head).map_err(io)? as u64;
                 line = 2;
             }
+            let first = at;
+            let (listed, _) = acc.listed_bad_from(usize::MAX);
             let how = Arc::new(how);
             let mut block: Vec<u8> = Vec::new();
+            let mut result = Ok(());
             while at < bytes.end {
                 let before = block.len();
                 block.resize(before + BLOCK, 0);
@@ -164,7 +159,10 @@ pub fn replay_part(
                     },
                 };
                 let carry = block.split_off(cut);
-                text_block(replayer, &input.path, &how, line, &block, options.skip_bad, acc)?;
+                if let Err(e) = text_block(replayer, &input.path, &how, line, &block, options.skip_bad, acc) {
+                    result = Err(e);
+                    break;
+                }
                 line += memchr::memchr_iter(b'\n', &block).count() as u64;
                 at += cut as u64;
                 block = carry;
@@ -172,8 +170,32 @@ pub fn replay_part(
                     break;
                 }
             }
-            Ok(())
+            let (now, _) = acc.listed_bad_from(listed);
+            if unnumbered && (now > listed || matches!(result, Err(RunError::Bad(_)))) {
+                let before = newlines(&input.path, first).map_err(io)?;
+                for b in acc.listed_bad_from(listed).1 {
+                    b.location.line += before;
+                }
+                if let Err(RunError::Bad(b)) = &mut result {
+                    b.location.line += before;
+                }
+            }
+            result
         }
+    }
+}
+
+/// The line ends in the first `end` bytes of a file.
+fn newlines(path: &std::path::Path, end: u64) -> std::io::Result<u64> {
+    let mut skip = File::open(path)?.take(end);
+    let mut buf = vec![0u8; BLOCK];
+    let mut count = 0u64;
+    loop {
+        let n = skip.read(&mut buf)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
     }
 }
 
@@ -251,6 +273,16 @@ mod tests {
                     .collect();
                 let got = parts(&replayer, &input, &cut, true).unwrap();
                 assert_eq!(got, whole, "{log} in parts of {size} bytes");
+                if let Some(first) = whole.bad.first() {
+                    // Without skip_bad, the part holding the first malformed row names its
+                    // line, wherever the part starts.
+                    match parts(&replayer, &input, &cut, false).unwrap_err() {
+                        RunError::Bad(b) => {
+                            assert_eq!(b.location, first.location, "{log} in parts of {size} bytes")
+                        }
+                        other => panic!("{other}"),
+                    }
+                }
             }
             if whole.counts.skipped > 0 {
                 // Without skip_bad, the part holding the first malformed row names it.
