@@ -222,6 +222,9 @@ pub struct Engine {
     /// What the tables were compiled from, per group of some list: to tell which rules a
     /// change of the group added or removed.
     snaps: HashMap<GroupKey, Arc<Snap>>,
+    /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
+    /// inside one function compiled for it ([`classifier::Simd::run`]).
+    simd: Option<classifier::Simd>,
 }
 
 /// [`Engine::set_index`] of a key the cloud does not have.
@@ -445,6 +448,7 @@ impl Engine {
             by_groups: HashMap::new(),
             identities: Identities::default(),
             snaps: HashMap::new(),
+            simd: classifier::Simd::detect(),
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -527,6 +531,23 @@ impl Engine {
     /// denied ([`Fallback::NoGroup`]).
     #[inline]
     pub fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+        // PERF: the AVX2 boundary crossed once, around the whole lookup, so that the node
+        // steps inline into it (not once inside each classifier call).
+        match self.simd {
+            Some(simd) => simd.run(|simd| self.evaluate_in(Some(simd), endpoint, direction, packet)),
+            None => self.evaluate_in(None, endpoint, direction, packet),
+        }
+    }
+
+    /// [`Engine::evaluate`] with the classifiers' node steps taken by `simd`.
+    #[inline(always)]
+    fn evaluate_in(
+        &self,
+        simd: Option<classifier::Simd>,
+        endpoint: EndpointKey,
+        direction: Direction,
+        packet: &Packet,
+    ) -> Decision {
         // The reference's order: family, then connection state, then the endpoint.
         let addrs = match (packet.src, packet.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => Ok((u32::from(s), u32::from(d))),
@@ -550,7 +571,7 @@ impl Engine {
                 } else {
                     table.plain()
                 };
-                table.decide(variant, lane, &key)
+                table.decide(variant, lane, &key, simd)
             }
             Err((s, t)) => {
                 let table = &*set.v6[d];
@@ -561,7 +582,7 @@ impl Engine {
                 } else {
                     table.plain()
                 };
-                table.decide(variant, lane, &key)
+                table.decide(variant, lane, &key, simd)
             }
         }
     }
