@@ -330,6 +330,28 @@ pub enum CapacityError {
     },
 }
 
+/// Proof that this CPU steps tree nodes with AVX2 and POPCNT, to run a whole lookup, the
+/// caller's own work included, in one function compiled for them ([`Simd::run`]), instead
+/// of entering such a function in every [`Classifier::classify`].
+#[derive(Clone, Copy, Debug)]
+pub struct Simd(simd::Avx2);
+
+impl Simd {
+    /// `Some` where the CPU running this has AVX2 and POPCNT (always `None` off x86-64).
+    pub fn detect() -> Option<Simd> {
+        simd::Avx2::detect().map(Simd)
+    }
+
+    /// Calls `f` inside a function compiled for AVX2 and POPCNT, so that `f` and the node
+    /// steps of the [`Classifier::classify_in`] and [`Classifier::classify_batch_in`] calls
+    /// it makes with this token can inline into that function.
+    #[inline(always)]
+    pub fn run<R>(self, f: impl FnOnce(Simd) -> R) -> R {
+        use simd::Count;
+        self.0.run(|avx2| f(Simd(avx2)))
+    }
+}
+
 /// Most rules a classifier accepts.
 pub const MAX_RULES: usize = tree::NONE as usize;
 
@@ -600,6 +622,40 @@ impl<A: Addr> Classifier<A> {
             Layout::Wide(f) => f.classify(key),
         };
         (i != tree::NONE).then_some(i)
+    }
+
+    /// [`Classifier::classify`] with its node steps taken by `simd` when it is `Some`
+    /// (whatever the CPU detection at build time or [`Classifier::without_simd`] chose),
+    /// else as [`Classifier::classify`]: the same answers. Called inside [`Simd::run`], the
+    /// lookup inlines into the caller's AVX2 function.
+    #[inline(always)]
+    pub fn classify_in(&self, key: &Key<A>, simd: Option<Simd>) -> Option<u32> {
+        let Some(Simd(avx2)) = simd else {
+            return self.classify(key);
+        };
+        let i = match &self.layout {
+            Layout::Rfc(r) => return r.classify(key),
+            Layout::Hybrid(h) => h.classify(key),
+            Layout::Narrow(f) => f.classify_with_avx2(key, avx2),
+            Layout::Wide(f) => f.classify_with_avx2(key, avx2),
+        };
+        (i != tree::NONE).then_some(i)
+    }
+
+    /// [`Classifier::classify_batch`] with its node steps taken by `simd` when it is
+    /// `Some`, as [`Classifier::classify_in`]: the same answers.
+    #[inline(always)]
+    pub fn classify_batch_in(&self, keys: &[Key<A>], out: &mut [Option<u32>], simd: Option<Simd>) {
+        let Some(Simd(avx2)) = simd else {
+            return self.classify_batch(keys, out);
+        };
+        let n = keys.len().min(out.len());
+        match &self.layout {
+            Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Narrow(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
+            Layout::Wide(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
+        }
     }
 
     /// Classifies every key of `keys` into the same position of `out`, interleaving several
@@ -876,16 +932,34 @@ mod tests {
         (rules, keys)
     }
 
+    /// Every key classified through [`Classifier::classify_in`] and
+    /// [`Classifier::classify_batch_in`] inside [`Simd::run`] where the CPU has AVX2 (else
+    /// with `None`): one at a time, then batched.
+    fn classify_all_in<A: Addr>(c: &Classifier<A>, keys: &[Key<A>]) -> [Vec<Option<u32>>; 2] {
+        let go = |simd: Option<Simd>| {
+            let one = keys.iter().map(|k| c.classify_in(k, simd)).collect();
+            let mut batch = vec![None; keys.len()];
+            c.classify_batch_in(keys, &mut batch, simd);
+            [one, batch]
+        };
+        match Simd::detect() {
+            Some(simd) => simd.run(|simd| go(Some(simd))),
+            None => go(None),
+        }
+    }
+
     fn check_sg<A: Addr>(host: impl Fn(u64) -> A) {
         let (rules, keys) = sg_shaped(host);
         let built = Classifier::build(&rules).unwrap();
         for c in [built.clone(), built.without_simd()] {
             let mut batch = vec![None; keys.len()];
             c.classify_batch(&keys, &mut batch);
-            for (k, b) in keys.iter().zip(&batch) {
+            let [one_in, batch_in] = classify_all_in(&c, &keys);
+            for (i, (k, b)) in keys.iter().zip(&batch).enumerate() {
                 let want = prop::naive(&rules, k);
                 assert_eq!(c.classify(k), want, "{k:?} (AVX2: {})", c.uses_simd());
                 assert_eq!(*b, want, "batch {k:?} (AVX2: {})", c.uses_simd());
+                assert_eq!((one_in[i], batch_in[i]), (want, want), "_in {k:?}");
             }
         }
     }
@@ -967,9 +1041,11 @@ mod tests {
             for c in [built.clone(), built.without_simd(), compact] {
                 let mut batch = vec![None; keys.len()];
                 c.classify_batch(&keys, &mut batch);
-                for ((k, b), w) in keys.iter().zip(&batch).zip(&want) {
+                let [one_in, batch_in] = classify_all_in(&c, &keys);
+                for (i, ((k, b), w)) in keys.iter().zip(&batch).zip(&want).enumerate() {
                     assert_eq!(c.classify(k), *w, "{k:?} (AVX2: {})", c.uses_simd());
                     assert_eq!(*b, *w, "batch {k:?} (AVX2: {})", c.uses_simd());
+                    assert_eq!((one_in[i], batch_in[i]), (*w, *w), "_in {k:?}");
                 }
             }
         }
@@ -1268,6 +1344,15 @@ mod tests {
             for (shape, portable, c) in both {
                 let mut batch = vec![None; ks.len()];
                 c.classify_batch(&ks, &mut batch);
+                let [one_in, batch_in] = super::classify_all_in(&c, &ks);
+                prop_assert_eq!(&one_in, &want, "{} (portable: {}) classify_in", shape, portable);
+                prop_assert_eq!(
+                    &batch_in,
+                    &want,
+                    "{} (portable: {}) classify_batch_in",
+                    shape,
+                    portable
+                );
                 for ((k, b), w) in ks.iter().zip(&batch).zip(&want) {
                     prop_assert_eq!(
                         c.classify(k),

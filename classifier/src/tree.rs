@@ -374,6 +374,19 @@ impl<A: Addr, const N: usize> Forest<A, N> {
         }
     }
 
+    /// [`Forest::classify`] with AVX2 node steps, for a caller already inside
+    /// [`Avx2::run`] (see [`crate::Simd::run`]).
+    #[inline(always)]
+    pub(super) fn classify_with_avx2(&self, key: &Key<A>, avx2: Avx2) -> u32 {
+        self.classify_with(key, avx2, NONE)
+    }
+
+    /// [`Forest::classify_batch`] with AVX2 node steps, as [`Forest::classify_with_avx2`].
+    #[inline(always)]
+    pub(super) fn classify_batch_with_avx2(&self, keys: &[Key<A>], out: &mut [Option<u32>], avx2: Avx2) {
+        self.batch_with::<_, false>(keys, out, avx2);
+    }
+
     /// The portable node step.
     #[inline(always)]
     fn portable(&self) -> Portable {

@@ -223,6 +223,9 @@ pub struct Engine {
     /// What the tables were compiled from, per group of some list: to tell which rules a
     /// change of the group added or removed.
     snaps: HashMap<GroupKey, Arc<Snap>>,
+    /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
+    /// inside one function compiled for it ([`classifier::Simd::run`]).
+    simd: Option<classifier::Simd>,
 }
 
 /// [`Engine::set_index`] of a key the cloud does not have.
@@ -262,6 +265,7 @@ fn decide<A: FamilyAddr + identity::Keyed>(
     dst: A,
     packet: &Packet,
     identity: RemoteIdentity<'_, A>,
+    simd: Option<classifier::Simd>,
 ) -> Decision {
     let lane = table.lane(packet.protocol);
     let key = table.key(lane, src, dst, packet);
@@ -273,7 +277,7 @@ fn decide<A: FamilyAddr + identity::Keyed>(
     } else {
         table.plain()
     };
-    table.decide(variant, lane, &key)
+    table.decide(variant, lane, &key, simd)
 }
 
 /// The flow of a packet whose source and destination addresses have `owners`: the egress
@@ -502,6 +506,7 @@ impl Engine {
             by_groups: HashMap::new(),
             identities: Identities::default(),
             snaps: HashMap::new(),
+            simd: classifier::Simd::detect(),
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -590,6 +595,23 @@ impl Engine {
     /// denied ([`Fallback::NoGroup`]).
     #[inline]
     pub fn evaluate(&self, endpoint: EndpointKey, direction: Direction, packet: &Packet) -> Decision {
+        // PERF: the AVX2 boundary crossed once, around the whole lookup, so that the node
+        // steps inline into it (not once inside each classifier call).
+        match self.simd {
+            Some(simd) => simd.run(|simd| self.evaluate_in(Some(simd), endpoint, direction, packet)),
+            None => self.evaluate_in(None, endpoint, direction, packet),
+        }
+    }
+
+    /// [`Engine::evaluate`] with the classifiers' node steps taken by `simd`.
+    #[inline(always)]
+    fn evaluate_in(
+        &self,
+        simd: Option<classifier::Simd>,
+        endpoint: EndpointKey,
+        direction: Direction,
+        packet: &Packet,
+    ) -> Decision {
         // The reference's order: family, then connection state, then the endpoint.
         let addrs = match (packet.src, packet.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => Ok((u32::from(s), u32::from(d))),
@@ -610,6 +632,7 @@ impl Engine {
                 t,
                 packet,
                 RemoteIdentity::Of(&self.identities, remote(direction, s, t)),
+                simd,
             ),
             Err((s, t)) => decide(
                 &set.v6[d],
@@ -617,6 +640,7 @@ impl Engine {
                 t,
                 packet,
                 RemoteIdentity::Of(&self.identities, remote(direction, s, t)),
+                simd,
             ),
         }
     }
@@ -628,17 +652,27 @@ impl Engine {
     /// without another lookup. The cloud's own address index is not read: the engine
     /// answers for the cloud it was built from or last refreshed with.
     fn trace(&self, packet: &Packet) -> Flow {
+        // PERF: the AVX2 boundary crossed once per trace, as in `evaluate`.
+        match self.simd {
+            Some(simd) => simd.run(|simd| self.trace_in(Some(simd), packet)),
+            None => self.trace_in(None, packet),
+        }
+    }
+
+    /// [`Engine::trace`] with the classifiers' node steps taken by `simd`.
+    #[inline(always)]
+    fn trace_in(&self, simd: Option<classifier::Simd>, packet: &Packet) -> Flow {
         match (packet.src, packet.dst) {
             (IpAddr::V4(s), IpAddr::V4(t)) => {
                 let (s, t) = (u32::from(s), u32::from(t));
                 self.traced(self.identities.owners_v4(s, t), packet, |set, d, remote| {
-                    decide(&set.v4[d], s, t, packet, RemoteIdentity::Known(remote))
+                    decide(&set.v4[d], s, t, packet, RemoteIdentity::Known(remote), simd)
                 })
             }
             (IpAddr::V6(s), IpAddr::V6(t)) => {
                 let (s, t) = (u128::from(s), u128::from(t));
                 self.traced(self.identities.owners_v6(s, t), packet, |set, d, remote| {
-                    decide(&set.v6[d], s, t, packet, RemoteIdentity::Known(remote))
+                    decide(&set.v6[d], s, t, packet, RemoteIdentity::Known(remote), simd)
                 })
             }
             // Mixed families: `evaluate`'s first answer, at each owner.

@@ -826,12 +826,20 @@ impl<A: Addr> Table<A> {
     }
 
     /// The decision of a variant for a key of a lane.
-    #[inline]
-    pub(crate) fn decide(&self, variant: &Variant<A>, lane: Lane, key: &Key<A>) -> Decision {
+    // PERF: always inlined, so that inside `Engine::evaluate`'s AVX2 function the node steps
+    // inline too (out of line, `decide` was compiled without AVX2).
+    #[inline(always)]
+    pub(crate) fn decide(
+        &self,
+        variant: &Variant<A>,
+        lane: Lane,
+        key: &Key<A>,
+        simd: Option<classifier::Simd>,
+    ) -> Decision {
         // PERF: the lane's classifier found once, for the lookup and the answer.
         let l = lane.index();
         let sub = &variant.subs[l];
-        self.answer_in(variant, l, sub, key, sub.classifier.classify(key))
+        self.answer_in(variant, l, sub, key, sub.classifier.classify_in(key, simd))
     }
 
     /// The variant of a remote identity.
