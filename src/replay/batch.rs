@@ -27,11 +27,9 @@ use crate::flow;
 use crate::group::EndpointKey;
 use crate::rule::Direction;
 
-use super::place::Placer;
 use super::record::{self, BadRow, FieldError, FlowRecord, Location, Logged, Row, Status};
 use super::table::{ColumnError, ColumnMap, Field};
-use super::{packet_of, reversed, Accumulator, Outcome, Replayer};
-use crate::{Decision, Packet, Protocol};
+use super::{Accumulator, Outcome, Replayer};
 
 /// One column, read as its type allows.
 #[derive(Clone, Copy)]
@@ -691,14 +689,6 @@ pub fn judge_columns(
         .filter(|(_, values)| values.len() <= columns.len().max(1024));
     let mut known: Vec<Option<Option<EndpointKey>>> = vec![None; dict.map_or(0, |(_, v)| v.len())];
     let base = replayer.base().cloud();
-    let ahead = Ahead::new(replayer, columns, |i, r| match (dict, r.interface) {
-        (Some((keys, _)), Some(name)) => {
-            // INVARIANT: a row with an interface has a valid key (`Col::cell`).
-            let k = keys.value(i) as usize;
-            Some(*known[k].get_or_insert_with(|| base.endpoint_by_name(name)))
-        }
-        _ => None,
-    });
     let mut flow = |i: usize, r: &FlowRecord<'_>, acc: &mut Accumulator| {
         let by_name = match (dict, r.interface) {
             (Some((keys, _)), Some(name)) => {
@@ -711,13 +701,7 @@ pub fn judge_columns(
         replayer.judge_flow_named(r, by_name, acc)
     };
     for i in 0..columns.len() {
-        // The common row first, decided ahead; its connection state applied here, in order.
-        if let Some((r, endpoint, direction, packet, decided)) = ahead.get(i) {
-            acc.count_record(&r);
-            let out = replayer.judge_placed(&r, endpoint, direction, packet, Some(decided), acc);
-            each(i, Ok(Some(out)));
-            continue;
-        }
+        // The common row first, without wrapping it in a `Row` and a `Result`.
         if let Some(r) = columns.fast(i) {
             let out = flow(i, &r, acc);
             each(i, Ok(Some(out)));
@@ -746,110 +730,6 @@ pub fn judge_columns(
         }
     }
     Ok(())
-}
-
-/// A batch's common rows (read ahead, placed, not ICMP) with the base configuration's
-/// decisions for each record and its reply, computed ahead with
-/// [`crate::Engine::evaluate_batch`] per endpoint and direction (records sorted by them),
-/// which lets the classifier overlap the lookups' memory accesses.
-struct Ahead<'a> {
-    /// Per row: its place in the sorted arrays below, `u32::MAX` when not decided ahead.
-    pos: Vec<u32>,
-    /// Sorted: endpoint * 2 + direction in the high half, the row in the low half.
-    keys: Vec<u64>,
-    records: Vec<FlowRecord<'a>>,
-    packets: Vec<Packet>,
-    decided: Vec<[Decision; 2]>,
-}
-
-impl<'a> Ahead<'a> {
-    fn new(
-        replayer: &Replayer<'_>,
-        columns: &BatchColumns<'a>,
-        mut by_name: impl FnMut(usize, &FlowRecord<'a>) -> Option<Option<EndpointKey>>,
-    ) -> Ahead<'a> {
-        let n = columns.len();
-        let placer = Placer::new(replayer.base().cloud());
-        let mut pos = vec![u32::MAX; n];
-        let mut keys = Vec::with_capacity(n);
-        let mut rows: Vec<Option<FlowRecord<'a>>> = Vec::with_capacity(n);
-        for i in 0..n {
-            let r = columns.fast(i).filter(|r| !Protocol(r.protocol).is_icmp());
-            let placed = r.and_then(|r| {
-                match by_name(i, &r) {
-                    Some(known) => placer.place_known(&r, known),
-                    None => placer.place(&r),
-                }
-                .ok()
-            });
-            match placed {
-                Some((ep, dir)) => {
-                    let d = u64::from(dir == Direction::Egress);
-                    keys.push(((u64::from(ep.get()) * 2 + d) << 32) | i as u64);
-                    rows.push(r);
-                }
-                None => rows.push(None),
-            }
-        }
-        keys.sort_unstable();
-        let mut records = Vec::with_capacity(keys.len());
-        let mut packets = Vec::with_capacity(keys.len());
-        let mut reverses = Vec::with_capacity(keys.len());
-        for (j, k) in keys.iter().enumerate() {
-            let i = (*k & 0xffff_ffff) as usize;
-            pos[i] = j as u32;
-            // INVARIANT: a row with a key was read ahead (pushed above).
-            let Some(r) = rows[i] else { continue };
-            let p = packet_of(&r);
-            records.push(r);
-            packets.push(p);
-            reverses.push(reversed(&p));
-        }
-        let engine = replayer.base().engine();
-        let mut base = vec![Decision::ESTABLISHED; keys.len()];
-        let mut other = vec![Decision::ESTABLISHED; keys.len()];
-        let mut at = 0;
-        while at < keys.len() {
-            let key = keys[at] >> 32;
-            let end = at + keys[at..].partition_point(|k| k >> 32 == key);
-            let ep = EndpointKey::new((key / 2) as u32);
-            let (dir, opp) = if key % 2 == 1 {
-                (Direction::Egress, Direction::Ingress)
-            } else {
-                (Direction::Ingress, Direction::Egress)
-            };
-            engine.evaluate_batch(ep, dir, &packets[at..end], &mut base[at..end]);
-            engine.evaluate_batch(ep, opp, &reverses[at..end], &mut other[at..end]);
-            at = end;
-        }
-        let decided = base.into_iter().zip(other).map(|(b, o)| [b, o]).collect();
-        Ahead {
-            pos,
-            keys,
-            records,
-            packets,
-            decided,
-        }
-    }
-
-    /// Row `i`'s record, endpoint, direction, packet and decisions, when decided ahead.
-    #[inline]
-    fn get(&self, i: usize) -> Option<(FlowRecord<'a>, EndpointKey, Direction, Packet, [Decision; 2])> {
-        let j = *self.pos.get(i)? as usize;
-        let key = *self.keys.get(j)? >> 32;
-        let dir = if key % 2 == 1 {
-            Direction::Egress
-        } else {
-            Direction::Ingress
-        };
-        Some((
-            self.records[j],
-            EndpointKey::new((key / 2) as u32),
-            dir,
-            self.packets[j],
-            self.decided[j],
-        ))
-    }
 }
 
 /// Judges an Arrow batch into `acc` and returns per-row columns beside it:

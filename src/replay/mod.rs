@@ -311,41 +311,19 @@ impl<'c> Replayer<'c> {
                 return Outcome::Undetermined;
             }
         }
-        self.judge_placed(r, endpoint, direction, packet_of(r), None, acc)
-    }
-
-    /// The rest of [`Replayer::judge_flow_named`] for a record counted and placed at
-    /// `endpoint` in `direction`, not ICMP that needs a type, as `packet`. `decided`: the
-    /// base configuration's decisions for the packet and for its reply (the reversed packet,
-    /// the other direction), when computed ahead (by [`crate::Engine::evaluate_batch`]);
-    /// `None` looks them up here. The connection state is applied here, in record order.
-    #[inline(always)]
-    pub(crate) fn judge_placed(
-        &self,
-        r: &FlowRecord<'_>,
-        endpoint: EndpointKey,
-        direction: Direction,
-        packet: Packet,
-        decided: Option<[Decision; 2]>,
-        acc: &mut Accumulator,
-    ) -> Outcome {
-        let new_ep = self.counterpart.get(endpoint.get() as usize).copied().flatten();
+        let packet = packet_of(r);
         let reverse = reversed(&packet);
         let opposite = opposite(direction);
         // Built only for a record that connection state keeps (most are not).
         let key = || ConnKey::of(endpoint, direction, &packet);
         let mut pending = [false; 2];
-        let (base, base_other) = match decided {
-            Some([d, other]) => (d, Some(other)),
-            None => (self.base.engine.evaluate(endpoint, direction, &packet), None),
-        };
+        let base = self.base.engine.evaluate(endpoint, direction, &packet);
         self.state(
             0,
             &self.base,
             Some(endpoint),
             opposite,
             &base,
-            base_other,
             &reverse,
             key,
             r,
@@ -357,19 +335,7 @@ impl<'c> Replayer<'c> {
                 Some(ep) => a.engine.evaluate(ep, direction, &packet),
                 None => NO_ENDPOINT,
             };
-            self.state(
-                1,
-                a,
-                new_ep,
-                opposite,
-                &d,
-                None,
-                &reverse,
-                key,
-                r,
-                acc,
-                &mut pending,
-            );
+            self.state(1, a, new_ep, opposite, &d, &reverse, key, r, acc, &mut pending);
             d
         });
         let waits = pending[0] || pending[1];
@@ -404,7 +370,6 @@ impl<'c> Replayer<'c> {
 
     /// Records the connection state one decision needs: an allowed record whose reply would
     /// be denied is an opener; a denied one whose opener would be allowed may be a reply.
-    /// `other`: the reply's decision when computed ahead.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn state(
@@ -414,7 +379,6 @@ impl<'c> Replayer<'c> {
         endpoint: Option<EndpointKey>,
         opposite: Direction,
         decision: &Decision,
-        other: Option<Decision>,
         reverse: &Packet,
         key: impl Fn() -> ConnKey,
         r: &FlowRecord<'_>,
@@ -422,7 +386,7 @@ impl<'c> Replayer<'c> {
         pending: &mut [bool; 2],
     ) {
         let Some(ep) = endpoint else { return };
-        let other = other.unwrap_or_else(|| config.engine.evaluate(ep, opposite, reverse));
+        let other = config.engine.evaluate(ep, opposite, reverse);
         if decision.is_allow() {
             if !other.is_allow() {
                 acc.opener(side, key(), r.start, r.end);
