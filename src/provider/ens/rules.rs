@@ -275,7 +275,7 @@ pub(super) fn parse_permission(
         proto,
         Some(Family::of_net(&remote)),
         codes::INVALID_PARAMETER,
-        &proto_field,
+        proto_field,
         &proto_text,
     )?;
     let spec = RuleSpec {
