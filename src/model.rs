@@ -3,6 +3,7 @@
 //! provider front ends; it changes only through a [`Transaction`], which applies whole
 //! or not at all.
 
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
@@ -131,14 +132,31 @@ impl EndpointError {
     }
 }
 
-/// Counts `id` in (`add`) or out of an id index.
-fn index_id(index: &mut HashMap<String, u32>, id: &str, add: bool) {
+/// The groups holding rules of each id, with how many rules of that id each holds, in
+/// group key order (nearly always one group: inline, no allocation of its own). No empty
+/// entries, no zero counts, so equal models have equal indexes.
+pub(crate) type RuleIds = HashMap<String, SmallVec<[(GroupKey, u32); 1]>>;
+
+/// Counts rule id `id` of `group` in (`add`) or out of the rule id index.
+fn index_id(index: &mut RuleIds, id: &str, group: GroupKey, add: bool) {
     if add {
-        *index.entry(id.to_owned()).or_insert(0) += 1;
-    } else if let Some(n) = index.get_mut(id) {
-        *n -= 1;
-        if *n == 0 {
-            index.remove(id);
+        let groups = match index.get_mut(id) {
+            Some(groups) => groups,
+            None => index.entry(id.to_owned()).or_default(),
+        };
+        match groups.binary_search_by_key(&group, |&(g, _)| g) {
+            Ok(i) => groups[i].1 += 1,
+            Err(i) => groups.insert(i, (group, 1)),
+        }
+    } else if let Some(groups) = index.get_mut(id) {
+        if let Ok(i) = groups.binary_search_by_key(&group, |&(g, _)| g) {
+            groups[i].1 -= 1;
+            if groups[i].1 == 0 {
+                groups.remove(i);
+                if groups.is_empty() {
+                    index.remove(id);
+                }
+            }
         }
     }
 }
@@ -164,14 +182,14 @@ pub(crate) type RulePrints = HashMap<GroupKey, HashMap<u64, u32>>;
 
 /// Counts `rule` of `group` in (`add`) or out of the rule id and print indexes.
 fn index_rule(
-    ids: &mut HashMap<String, u32>,
+    ids: &mut RuleIds,
     prints: &mut RulePrints,
     provider: Provider,
     group: GroupKey,
     rule: &Rule,
     add: bool,
 ) {
-    index_id(ids, &rule.id, add);
+    index_id(ids, &rule.id, group, add);
     let Some(print) = crate::provider::rule_print(provider, rule) else {
         return;
     };
@@ -245,9 +263,10 @@ pub(crate) struct Model {
     /// Endpoint by name and by address: simulators look one up per packet.
     by_name: HashMap<String, EndpointKey>,
     by_addr: AddrIndex,
-    /// How many rules have each id (kept by every [`Transaction`] mutation and undo), so
-    /// pinning an id checks it in constant time, not by scanning every rule.
-    rule_ids: HashMap<String, u32>,
+    /// The groups holding rules of each id, and how many (kept by every [`Transaction`]
+    /// mutation and undo), so pinning an id checks it and a delete by rule id finds the
+    /// rule's group in constant time, not by scanning every rule.
+    rule_ids: RuleIds,
     /// The groups with each id (kept like `rule_ids`), so [`Model::group_by_id`] is a
     /// lookup, not a scan of every group; a set, because nothing stops two groups sharing
     /// an id, and the lowest key is the one a scan in key order found first.
@@ -630,6 +649,19 @@ impl Model {
             }
         }
         scanned == self.rule_prints
+    }
+
+    /// How many rules have id `id`, in every group.
+    pub(crate) fn rules_with_id(&self, id: &str) -> u32 {
+        self.rule_ids
+            .get(id)
+            .map_or(0, |groups| groups.iter().map(|&(_, n)| n).sum())
+    }
+
+    /// The groups holding a rule with id `id`, in key order (as a scan of every group
+    /// finds them).
+    pub(crate) fn groups_with_rule_id(&self, id: &str) -> impl Iterator<Item = GroupKey> + '_ {
+        self.rule_ids.get(id).into_iter().flatten().map(|&(g, _)| g)
     }
 
     /// Whether group `group` may hold a rule of duplicate print `print`

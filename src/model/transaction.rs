@@ -584,9 +584,7 @@ impl<'m> Transaction<'m> {
         // than the call's own new rules.
         let fresh = |x: &str| new_rules.iter().filter(|(_, _, id)| id == x).count() as u32;
         let taken = |m: &Model, x: &str| {
-            m.group_by_id(x).is_some()
-                || m.address_group_by_id(x).is_some()
-                || m.rule_ids.get(x).is_some_and(|&n| n > fresh(x))
+            m.group_by_id(x).is_some() || m.address_group_by_id(x).is_some() || m.rules_with_id(x) > fresh(x)
         };
         if let Some(ids) = &rule_ids {
             if drop_rules {
@@ -1116,13 +1114,27 @@ mod tests {
             } else {
                 prop_assert_eq!(&m, &before);
             }
-            // The rule id index counts exactly the rules there are, after a commit or an
-            // undo alike.
-            let mut counted: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-            for r in m.groups.values().flat_map(|g| &g.rules) {
-                *counted.entry(r.id.clone()).or_insert(0) += 1;
+            // The rule id index counts exactly the rules there are, group by group, after
+            // a commit or an undo alike.
+            let mut counted = super::super::RuleIds::new();
+            for g in m.groups.values() {
+                for r in &g.rules {
+                    let groups = counted.entry(r.id.clone()).or_default();
+                    match groups.last_mut() {
+                        Some((key, n)) if *key == g.key => *n += 1,
+                        _ => groups.push((g.key, 1)),
+                    }
+                }
             }
             prop_assert_eq!(&m.rule_ids, &counted);
+            // Every rule's group is found by its id, the first a scan finds first.
+            for g in m.groups.values() {
+                for r in &g.rules {
+                    let first = m.groups.values().find(|h| h.rules.iter().any(|x| x.id == r.id)).map(|h| h.key);
+                    prop_assert_eq!(m.groups_with_rule_id(&r.id).next(), first);
+                    prop_assert!(m.groups_with_rule_id(&r.id).any(|k| k == g.key));
+                }
+            }
             // The duplicate print index too.
             prop_assert!(m.prints_match_rules());
             // So does the group id index, and every group is found by its id.

@@ -326,8 +326,8 @@ impl Params {
     /// # Errors
     /// `invalid` for a wrong type, `Missing<Param>` when absent or empty.
     pub(crate) fn required(&mut self, key: &str, invalid: &'static str) -> Result<String, ApiError> {
-        let field = self.field(key);
-        self.text(key, invalid)?.ok_or_else(|| missing(&field))
+        // The name is written out only for the error.
+        self.text(key, invalid)?.ok_or_else(|| missing(&self.field(key)))
     }
 
     /// Takes the entries `prefix.N.<field>` as one map per `N`, ordered by `N`. `N` must
@@ -362,7 +362,8 @@ impl Params {
                 continue;
             };
             let rest = &key[head.len()..];
-            let full = self.field(&key);
+            // The full name is written out only for an error.
+            let full = FieldName(&self.prefix, &key);
             let Some((index, leaf)) = rest.split_once('.') else {
                 return Err(ApiError::new(
                     400,
@@ -517,15 +518,17 @@ pub(crate) enum Proto {
 impl Proto {
     /// Parses any case (`tcp`, `TCP`, `Tcp`).
     pub(crate) fn parse(text: &str) -> Option<Proto> {
-        Some(match text.to_ascii_lowercase().as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            "icmp" => Proto::Icmp,
-            "icmpv6" => Proto::Icmpv6,
-            "gre" => Proto::Gre,
-            "all" => Proto::All,
-            _ => return None,
-        })
+        // Compared in place: no lowered copy of the text.
+        [
+            Proto::Tcp,
+            Proto::Udp,
+            Proto::Icmp,
+            Proto::Icmpv6,
+            Proto::Gre,
+            Proto::All,
+        ]
+        .into_iter()
+        .find(|p| p.lower().eq_ignore_ascii_case(text))
     }
 
     /// IANA number, `None` for every protocol.
@@ -663,6 +666,10 @@ impl RuleSpec {
 
     /// Lowers to a [`Rule`].
     pub(crate) fn to_rule(&self, key: RuleKey, id: String, shown: Value) -> Rule {
+        self.lower(key, id, shown, self.description.clone())
+    }
+
+    fn lower(&self, key: RuleKey, id: String, shown: Value, description: String) -> Rule {
         Rule {
             key,
             id,
@@ -678,9 +685,15 @@ impl RuleSpec {
             action: self.action,
             priority: self.priority,
             enabled: true,
-            description: self.description.clone(),
+            description,
             shown,
         }
+    }
+
+    /// The rule's matching fields as a [`Rule`], without the description (which no
+    /// comparison reads: not copied).
+    fn bare_rule(&self) -> Rule {
+        self.lower(RuleKey::new(0), String::new(), Value::Null, String::new())
     }
 
     /// Whether an existing rule is this rule (every matching field, the action and,
@@ -691,7 +704,7 @@ impl RuleSpec {
 
     /// [`RuleSpec::same_as`] for many rules: the spec is lowered once, not per rule.
     pub(crate) fn matcher(&self, priority: bool) -> impl Fn(&Rule) -> bool {
-        let me = self.to_rule(RuleKey::new(0), String::new(), Value::Null);
+        let me = self.bare_rule();
         move |rule| {
             me.direction == rule.direction
                 && me.family == rule.family
@@ -707,14 +720,14 @@ impl RuleSpec {
 
     /// Whether two requested rules are the same rule (as [`RuleSpec::same_as`]).
     pub(crate) fn same_spec(&self, other: &RuleSpec) -> bool {
-        let other_rule = other.to_rule(RuleKey::new(0), String::new(), Value::Null);
+        let other_rule = other.bare_rule();
         self.same_as(&other_rule, true)
     }
 
     /// Whether `group` may hold a rule this spec is the same as (at any priority): when
     /// not, [`RuleSpec::same_as`] is false for every rule of the group, unscanned.
     pub(crate) fn may_be_in(&self, cloud: &Model, group: crate::GroupKey) -> bool {
-        let me = self.to_rule(RuleKey::new(0), String::new(), Value::Null);
+        let me = self.bare_rule();
         cloud.may_hold_print(group, rule_print(&me))
     }
 }
@@ -736,25 +749,27 @@ pub(crate) fn rule_print(rule: &Rule) -> u64 {
 
 /// A provider view with the rule id first.
 pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
-    let mut shown = Map::new();
+    let mut shown = Map::with_capacity(fields.len() + 1);
     shown.insert("SecurityGroupRuleId".into(), Value::String(id.to_owned()));
     shown.extend(fields);
     Value::Object(shown)
 }
 
-/// Lowers validated rules (each with its provider view, without the id) with fresh keys
-/// and ids, in order; the caller pushes them.
-pub(crate) fn lower_rules<'a>(
+/// Lowers validated rules with fresh keys and ids, in order, each shown as `shown` makes
+/// it from the rule and its id; the caller pushes them.
+pub(crate) fn lower_rules<'a, T: 'a>(
     cloud: &Model,
-    perms: impl ExactSizeIterator<Item = (&'a RuleSpec, &'a Map<String, Value>)>,
+    perms: impl ExactSizeIterator<Item = &'a T>,
+    spec: impl Fn(&T) -> &RuleSpec,
+    shown: impl Fn(&T, &str) -> Value,
 ) -> Vec<Rule> {
     let keys: Vec<RuleKey> = cloud.next_rule_keys(perms.len()).collect();
     perms
         .zip(keys)
-        .map(|((spec, shown), key)| {
+        .map(|(perm, key)| {
             let id = rule_id(cloud, key);
-            let shown = with_rule_id(&id, shown.clone());
-            spec.to_rule(key, id, shown)
+            let view = shown(perm, &id);
+            spec(perm).to_rule(key, id, view)
         })
         .collect()
 }
@@ -792,7 +807,6 @@ pub(crate) fn cidr(
     code: &'static str,
     family: Family,
 ) -> Result<Option<IpNet>, ApiError> {
-    let field = q.field(key);
     let Some(text) = q.text(key, code)? else {
         return Ok(None);
     };
@@ -801,7 +815,10 @@ pub(crate) fn cidr(
         _ => Err(ApiError::new(
             400,
             code,
-            format!("`{field}` `{text}` is not an {family} CIDR block or address"),
+            format!(
+                "`{}` `{text}` is not an {family} CIDR block or address",
+                q.field(key)
+            ),
         )),
     }
 }

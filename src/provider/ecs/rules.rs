@@ -493,8 +493,9 @@ pub(super) fn parse_permission(
     })
 }
 
-/// A permission as DescribeSecurityGroupAttribute shows it (every field, empty when unset).
-pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec) -> Map<String, Value> {
+/// A permission as DescribeSecurityGroupAttribute shows it (its id, then every field,
+/// empty when unset), built at once, id first.
+pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec, id: &str) -> Value {
     let remote_net = match &spec.remote {
         Remote::Cidr(net) => Some(net),
         _ => None,
@@ -507,7 +508,8 @@ pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec) -> Map<Strin
         Direction::Ingress => (remote_net, spec.local.as_ref(), remote_group, String::new()),
         Direction::Egress => (spec.local.as_ref(), remote_net, String::new(), remote_group),
     };
-    let fields = json!({
+    json!({
+        "SecurityGroupRuleId": id,
         "Direction": spec.direction.to_string(),
         "IpProtocol": spec.proto.upper(),
         "PortRange": port_text(spec.ports),
@@ -524,8 +526,7 @@ pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec) -> Map<Strin
         "Priority": spec.priority.to_string(),
         "NicType": "intranet",
         "Description": spec.description,
-    });
-    into_map(fields)
+    })
 }
 
 /// The reference rules that depend on the group the rule goes into (A2, A6, A9e).
@@ -663,13 +664,11 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direct
     }
     // How DescribeSecurityGroupAttribute shows each new rule (without its id), made only
     // for the rules created: a revoke or a repeated rule never shows.
-    let shown: Vec<Map<String, Value>> = new
-        .iter()
-        .map(|perm| shown_permission(cloud, &perm.spec))
-        .collect();
     let rules = alibaba::lower_rules(
         cloud,
-        new.iter().zip(&shown).map(|(perm, shown)| (&perm.spec, shown)),
+        new.iter().copied(),
+        |perm| &perm.spec,
+        |perm, id| shown_permission(cloud, &perm.spec, id),
     );
     let created = match rules.as_slice() {
         [only] => Some(only.id.clone()),

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::provider::alibaba::rules::{cidr_field, match_fields, ports_text, proto_of, src_ports_text};
-use crate::provider::alibaba::Proto;
+use crate::provider::alibaba::{FieldName, Proto};
 use crate::provider::draft::{RuleDraft, Target};
 use crate::request::Request;
 use crate::rule::{Action, Direction, Family};
@@ -90,7 +90,8 @@ pub(super) enum Style {
 /// One validated rule.
 pub(super) struct Perm {
     pub(super) spec: RuleSpec,
-    pub(super) shown: Map<String, Value>,
+    /// The spelling the rule is shown in, once created (a revoke never shows it).
+    pub(super) style: Style,
     pub(super) priority_given: bool,
 }
 
@@ -106,6 +107,9 @@ pub(super) fn parse_permission(
     direction: Option<Direction>,
     style: Style,
 ) -> Result<Perm, ApiError> {
+    // Field names are written out only for an error message.
+    let prefix = q.prefix().to_owned();
+    let field = |key: &'static str| FieldName(&prefix, key);
     let direction = match direction {
         Some(d) => d,
         None => {
@@ -123,7 +127,7 @@ pub(super) fn parse_permission(
             }
         }
     };
-    let proto_field = q.field("IpProtocol");
+    let proto_field = field("IpProtocol");
     let proto_text = q.required("IpProtocol", codes::INVALID_IP_PROTOCOL)?;
     let proto = Proto::parse(&proto_text)
         .filter(|p| match style {
@@ -136,11 +140,11 @@ pub(super) fn parse_permission(
                 Style::Legacy => "tcp, udp, icmp, gre or all",
             };
             invalid(
-                &proto_field,
+                &proto_field.to_string(),
                 format!("`{proto_field}` `{proto_text}` must be {allowed}"),
             )
         })?;
-    let port_field = q.field("PortRange");
+    let port_field = field("PortRange");
     let port_text_given = q.required("PortRange", codes::INVALID_PARAMETER_PORT_RANGE)?;
     let ports = port_range(proto, &port_text_given).map_err(|_| {
         bad(
@@ -151,7 +155,7 @@ pub(super) fn parse_permission(
             ),
         )
     })?;
-    let sport_field = q.field("SourcePortRange");
+    let sport_field = field("SourcePortRange");
     let src_ports = match q.text("SourcePortRange", codes::INVALID_PARAMETER_PORT_RANGE)? {
         Some(text) => port_range(proto, &text).map_err(|_| {
             bad(
@@ -164,7 +168,7 @@ pub(super) fn parse_permission(
         })?,
         None => None,
     };
-    let policy_field = q.field("Policy");
+    let policy_field = field("Policy");
     let policy = match style {
         Style::Create => Some(q.required("Policy", codes::INVALID_POLICY)?),
         Style::Legacy => q.text("Policy", codes::INVALID_POLICY)?,
@@ -173,12 +177,12 @@ pub(super) fn parse_permission(
         None => Action::Allow,
         Some(t) => parse_policy(&t).ok_or_else(|| {
             invalid(
-                &policy_field,
+                &policy_field.to_string(),
                 format!("`{policy_field}` `{t}` must be Accept or Drop"),
             )
         })?,
     };
-    let prio_field = q.field("Priority");
+    let prio_field = field("Priority");
     let prio_text = match style {
         Style::Create => Some(q.required("Priority", codes::INVALID_PRIORITY)?),
         Style::Legacy => q.text("Priority", codes::INVALID_PRIORITY)?,
@@ -192,7 +196,7 @@ pub(super) fn parse_permission(
             .filter(|p| (1..=100).contains(p))
             .ok_or_else(|| {
                 invalid(
-                    &prio_field,
+                    &prio_field.to_string(),
                     format!("`{prio_field}` `{t}` must be an integer from 1 to 100"),
                 )
             })?,
@@ -271,7 +275,7 @@ pub(super) fn parse_permission(
         proto,
         Some(Family::of_net(&remote)),
         codes::INVALID_PARAMETER,
-        &proto_field,
+        proto_field,
         &proto_text,
     )?;
     let spec = RuleSpec {
@@ -285,10 +289,9 @@ pub(super) fn parse_permission(
         priority,
         description,
     };
-    let shown = shown_permission(&spec, style);
     Ok(Perm {
         spec,
-        shown,
+        style,
         priority_given,
     })
 }
@@ -334,7 +337,12 @@ pub(super) fn duplicated(at: &str, what: &str) -> ApiError {
 }
 
 pub(super) fn finish_rules(cloud: &Model, perms: &[Perm]) -> Vec<Rule> {
-    alibaba::lower_rules(cloud, perms.iter().map(|p| (&p.spec, &p.shown)))
+    alibaba::lower_rules(
+        cloud,
+        perms.iter(),
+        |p| &p.spec,
+        |p, id| alibaba::with_rule_id(id, shown_permission(&p.spec, p.style)),
+    )
 }
 /// The group a rule call names.
 pub(super) fn target<'a>(cloud: &'a Model, p: &mut Params) -> Result<&'a Group, ApiError> {

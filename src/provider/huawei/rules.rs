@@ -495,7 +495,8 @@ fn spec_print(spec: &RuleSpec) -> u64 {
 /// The duplicate print of a stored rule, read back as [`check_conflicts`] reads it
 /// ([`spec_of`]); `None` when it does not read back (no check ever matches it).
 pub(crate) fn rule_print(rule: &Rule) -> Option<u64> {
-    spec_of(rule).map(|spec| spec_print(&spec))
+    // Read back without the description, which the print leaves out: not copied.
+    read_back(rule, String::new()).map(|spec| spec_print(&spec))
 }
 
 /// The provider-level view of a group's existing rules, for conflict checks.
@@ -506,6 +507,11 @@ pub(super) fn existing_specs(group: &Group) -> Vec<RuleSpec> {
 /// Reads a rule's spec back from its shown form (every rule of a Huawei group was made by
 /// this front end, so its shown form parses).
 pub(super) fn spec_of(rule: &Rule) -> Option<RuleSpec> {
+    read_back(rule, rule.description.clone())
+}
+
+/// [`spec_of`] with `description` for the rule's.
+fn read_back(rule: &Rule, description: String) -> Option<RuleSpec> {
     let shown = rule.shown.as_object()?;
     let remote = match &rule.remote {
         Remote::Any => RemoteSpec::None,
@@ -530,7 +536,7 @@ pub(super) fn spec_of(rule: &Rule) -> Option<RuleSpec> {
         action: rule.action,
         priority: rule.priority,
         enabled: rule.enabled,
-        description: rule.description.clone(),
+        description,
     })
 }
 
@@ -810,9 +816,13 @@ pub(super) fn delete_rule(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<R
                 .to_owned()
         }
     };
+    // The first group (in key order) holding the id, by the index, not a scan of every
+    // group.
     let found = cloud
-        .groups()
-        .find_map(|g| g.rules.iter().find(|r| r.id == rule_id).map(|r| (g.key, r.key)));
+        .groups_with_rule_id(&rule_id)
+        .next()
+        .and_then(|key| cloud.group(key))
+        .and_then(|g| g.rules.iter().find(|r| r.id == rule_id).map(|r| (g.key, r.key)));
     let Some((group, key)) = found else {
         return Err(ApiError::new(
             404,
