@@ -244,6 +244,13 @@ pub fn run(replayer: &Replayer<'_>, inputs: &[Input], options: &RunOptions<'_>) 
     Ok(all.finish(replayer))
 }
 
+/// Appends up to [`BLOCK`] bytes of `reader` to `block`, reading on after short reads (a
+/// short read is not the end of the file); the number of bytes appended, 0 at its end.
+pub(super) fn fill(reader: &mut impl Read, block: &mut Vec<u8>) -> std::io::Result<usize> {
+    block.reserve(BLOCK);
+    reader.take(BLOCK as u64).read_to_end(block)
+}
+
 /// Reads one input into work items.
 fn produce(
     input: &Input,
@@ -319,22 +326,7 @@ fn produce(
             return Ok(());
         }
         let mut block = std::mem::take(&mut carry);
-        let before = block.len();
-        block.resize(before + BLOCK, 0);
-        let mut filled = before;
-        // Fill the block (a short read is not the end of the file).
-        loop {
-            let n = reader.read(&mut block[filled..]).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-            if filled == block.len() {
-                break;
-            }
-        }
-        block.truncate(filled);
-        let at_end = filled == before;
+        let at_end = fill(&mut reader, &mut block).map_err(io)? == 0;
         if block.is_empty() {
             return Ok(());
         }

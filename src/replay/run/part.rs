@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::{csv_header, row_group, text_block, Format, Input, RunError, RunOptions, Text, BLOCK};
+use super::{csv_header, fill, row_group, text_block, Format, Input, RunError, RunOptions, Text, BLOCK};
 use crate::replay::alibaba;
 use crate::replay::huawei;
 use crate::replay::Accumulator;
@@ -124,21 +124,7 @@ pub fn replay_part(
             let mut block: Vec<u8> = Vec::new();
             let mut result = Ok(());
             while at < bytes.end {
-                let before = block.len();
-                block.resize(before + BLOCK, 0);
-                let mut filled = before;
-                loop {
-                    let n = reader.read(&mut block[filled..]).map_err(io)?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                    if filled == block.len() {
-                        break;
-                    }
-                }
-                block.truncate(filled);
-                let eof = filled < before + BLOCK;
+                let eof = fill(&mut reader, &mut block).map_err(io)? < BLOCK;
                 if block.is_empty() {
                     break;
                 }
