@@ -518,8 +518,10 @@ pub(crate) struct Table<A: Addr> {
     lowered: Arc<Lowered<A>>,
     /// The groups whose members some entry is for, sorted.
     refs: Box<[GroupKey]>,
-    /// The variants; the first is for identities that hold none of `refs`.
-    variants: Vec<Arc<Variant<A>>>,
+    /// The variants; the first is for identities that hold none of `refs`. Held inline
+    /// (their classifiers are shared through [`Variant::subs`]), so that a lookup reaches a
+    /// variant's classifiers one load sooner than through an `Arc` per variant.
+    variants: Vec<Variant<A>>,
     /// The groups of `refs` each variant is for, sorted (empty for the first); shared
     /// between the copies a refresh makes of the table.
     masks: Vec<Arc<[GroupKey]>>,
@@ -581,7 +583,7 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             lowered,
             refs,
-            variants: vec![Arc::new(first)],
+            variants: vec![first],
             masks: vec![Arc::from([])],
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
@@ -606,9 +608,9 @@ impl<A: Addr> Table<A> {
         let mut variants = Vec::with_capacity(self.variants.len());
         for (v, mask) in self.variants.iter().zip(&self.masks) {
             variants.push(if v.overlaid_lanes() {
-                Arc::new(Variant::build(&self.lowered, mask)?)
+                Variant::build(&self.lowered, mask)?
             } else {
-                Arc::clone(v)
+                v.clone()
             });
         }
         Ok(Table {
@@ -619,12 +621,7 @@ impl<A: Addr> Table<A> {
 
     /// This table with new lists `lowered` (of fingerprint `fingerprint`) and their
     /// `variants`; the referenced groups, masks, identities, port classes and lanes kept.
-    fn relisted(
-        &self,
-        lowered: Arc<Lowered<A>>,
-        variants: Vec<Arc<Variant<A>>>,
-        fingerprint: u64,
-    ) -> Table<A> {
+    fn relisted(&self, lowered: Arc<Lowered<A>>, variants: Vec<Variant<A>>, fingerprint: u64) -> Table<A> {
         Table {
             fallback: lowered.fallback,
             lowered,
@@ -654,7 +651,7 @@ impl<A: Addr> Table<A> {
         let lowered = Arc::new(lowered);
         let mut variants = Vec::with_capacity(self.variants.len());
         for (v, mask) in self.variants.iter().zip(&self.masks) {
-            variants.push(Arc::new(v.patched(&lowered, mask)?));
+            variants.push(v.patched(&lowered, mask)?);
         }
         Ok(Ok(self.relisted(lowered, variants, fingerprint)))
     }
@@ -700,8 +697,8 @@ impl<A: Addr> Table<A> {
                 }
             }
             variants.push(match next {
-                Some(n) => Arc::new(n),
-                None => Arc::clone(v),
+                Some(n) => n,
+                None => v.clone(),
             });
         }
         Ok(self.relisted(lowered, variants, fingerprint))
@@ -709,7 +706,7 @@ impl<A: Addr> Table<A> {
 
     /// The variants, for tests.
     #[cfg(test)]
-    pub(crate) fn variant_list(&self) -> &[Arc<Variant<A>>] {
+    pub(crate) fn variant_list(&self) -> &[Variant<A>] {
         &self.variants
     }
 
@@ -746,7 +743,7 @@ impl<A: Addr> Table<A> {
                 .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
                 .filter(|&v| !self.variants[v].unbuilt())
                 .max_by_key(|&v| self.masks[v].len());
-            let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
+            let like = self.variants.iter().find(|v| v.unbuilt());
             match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
                 Some(derived) => derived,
                 None => Variant::deferred(&self.lowered, &mask, like)?,
@@ -754,7 +751,7 @@ impl<A: Addr> Table<A> {
         } else {
             Variant::build(&self.lowered, &mask)?
         };
-        self.variants.push(Arc::new(built));
+        self.variants.push(built);
         self.masks.push(Arc::from(mask));
         self.map_identity(id, (self.variants.len() - 1) as u32);
         Ok(())
