@@ -518,10 +518,8 @@ pub(crate) struct Table<A: Addr> {
     lowered: Arc<Lowered<A>>,
     /// The groups whose members some entry is for, sorted.
     refs: Box<[GroupKey]>,
-    /// The variants; the first is for identities that hold none of `refs`. Held inline
-    /// (their classifiers are shared through [`Variant::subs`]), so that a lookup reaches a
-    /// variant's classifiers one load sooner than through an `Arc` per variant.
-    variants: Vec<Variant<A>>,
+    /// The variants; the first is for identities that hold none of `refs`.
+    variants: Vec<Arc<Variant<A>>>,
     /// The groups of `refs` each variant is for, sorted (empty for the first); shared
     /// between the copies a refresh makes of the table.
     masks: Vec<Arc<[GroupKey]>>,
@@ -583,7 +581,7 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             lowered,
             refs,
-            variants: vec![first],
+            variants: vec![Arc::new(first)],
             masks: vec![Arc::from([])],
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
@@ -608,9 +606,9 @@ impl<A: Addr> Table<A> {
         let mut variants = Vec::with_capacity(self.variants.len());
         for (v, mask) in self.variants.iter().zip(&self.masks) {
             variants.push(if v.overlaid_lanes() {
-                Variant::build(&self.lowered, mask)?
+                Arc::new(Variant::build(&self.lowered, mask)?)
             } else {
-                v.clone()
+                Arc::clone(v)
             });
         }
         Ok(Table {
@@ -621,7 +619,12 @@ impl<A: Addr> Table<A> {
 
     /// This table with new lists `lowered` (of fingerprint `fingerprint`) and their
     /// `variants`; the referenced groups, masks, identities, port classes and lanes kept.
-    fn relisted(&self, lowered: Arc<Lowered<A>>, variants: Vec<Variant<A>>, fingerprint: u64) -> Table<A> {
+    fn relisted(
+        &self,
+        lowered: Arc<Lowered<A>>,
+        variants: Vec<Arc<Variant<A>>>,
+        fingerprint: u64,
+    ) -> Table<A> {
         Table {
             fallback: lowered.fallback,
             lowered,
@@ -651,7 +654,7 @@ impl<A: Addr> Table<A> {
         let lowered = Arc::new(lowered);
         let mut variants = Vec::with_capacity(self.variants.len());
         for (v, mask) in self.variants.iter().zip(&self.masks) {
-            variants.push(v.patched(&lowered, mask)?);
+            variants.push(Arc::new(v.patched(&lowered, mask)?));
         }
         Ok(Ok(self.relisted(lowered, variants, fingerprint)))
     }
@@ -697,8 +700,8 @@ impl<A: Addr> Table<A> {
                 }
             }
             variants.push(match next {
-                Some(n) => n,
-                None => v.clone(),
+                Some(n) => Arc::new(n),
+                None => Arc::clone(v),
             });
         }
         Ok(self.relisted(lowered, variants, fingerprint))
@@ -706,7 +709,7 @@ impl<A: Addr> Table<A> {
 
     /// The variants, for tests.
     #[cfg(test)]
-    pub(crate) fn variant_list(&self) -> &[Variant<A>] {
+    pub(crate) fn variant_list(&self) -> &[Arc<Variant<A>>] {
         &self.variants
     }
 
@@ -743,7 +746,7 @@ impl<A: Addr> Table<A> {
                 .filter(|&v| self.masks[v].iter().all(|g| mask.binary_search(g).is_ok()))
                 .filter(|&v| !self.variants[v].unbuilt())
                 .max_by_key(|&v| self.masks[v].len());
-            let like = self.variants.iter().find(|v| v.unbuilt());
+            let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
             match base.and_then(|v| self.variants[v].derived(&self.lowered, &mask)) {
                 Some(derived) => derived,
                 None => Variant::deferred(&self.lowered, &mask, like)?,
@@ -751,7 +754,7 @@ impl<A: Addr> Table<A> {
         } else {
             Variant::build(&self.lowered, &mask)?
         };
-        self.variants.push(built);
+        self.variants.push(Arc::new(built));
         self.masks.push(Arc::from(mask));
         self.map_identity(id, (self.variants.len() - 1) as u32);
         Ok(())
