@@ -748,6 +748,10 @@ impl Engine {
                     out[i] = NO_GROUP;
                     continue;
                 };
+                // PERF: the identity looked up here, in the pass that puts the packet in
+                // its lane: in a pass of their own first, the chunk's lookups took 16
+                // instructions and 0.25 mispredicts more a packet, 2-3.5 ns (`lookup_count`
+                // in turns, load 6.4).
                 match addrs {
                     Ok((s, t)) => {
                         let table = &*set.v4[d];
