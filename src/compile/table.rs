@@ -519,6 +519,10 @@ pub(crate) struct Table<A: Addr> {
     /// The groups whose members some entry is for, sorted.
     refs: Box<[GroupKey]>,
     /// The variants; the first is for identities that hold none of `refs`.
+    // PERF: an `Arc` per variant, kept: with the variants held inline (`Vec<Variant>`,
+    // one dependent load fewer on the way to the classifiers) one-at-a-time IPv4
+    // lookups took 1.0-1.7 ns more (`lookup_count` in turns, load 5-7), batched ones
+    // at most 1 ns less; instructions, L1 misses and mispredicts alike.
     variants: Vec<Arc<Variant<A>>>,
     /// The groups of `refs` each variant is for, sorted (empty for the first); shared
     /// between the copies a refresh makes of the table.
