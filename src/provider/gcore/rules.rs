@@ -595,7 +595,7 @@ pub(super) fn create_rule(
     finish_task(
         cloud,
         "create_security_group_rule",
-        json!({"security_group_rules": [rule_id]}),
+        "security_group_rules",
         (project_id, region_id, request_id),
         Some(rule_id),
     )
@@ -641,7 +641,7 @@ pub(super) fn delete_rule(
     finish_task(
         cloud,
         "delete_security_group_rule",
-        Value::Null,
+        "",
         (project_id, region_id, request_id),
         None,
     )
