@@ -747,14 +747,6 @@ pub(crate) fn rule_print(rule: &Rule) -> u64 {
     ))
 }
 
-/// A provider view with the rule id first.
-pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
-    let mut shown = Map::with_capacity(fields.len() + 1);
-    shown.insert("SecurityGroupRuleId".into(), Value::String(id.to_owned()));
-    shown.extend(fields);
-    Value::Object(shown)
-}
-
 /// Lowers validated rules with fresh keys and ids, in order, each shown as `shown` makes
 /// it from the rule and its id; the caller pushes them.
 pub(crate) fn lower_rules<'a, T: 'a>(

@@ -750,28 +750,35 @@ pub(super) fn lower(
     let id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
-        RemoteSpec::Prefix(net) => (json!(net.to_string()), Value::Null, Value::Null),
-        RemoteSpec::Group(id) => (Value::Null, json!(id), Value::Null),
-        RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, json!(id)),
+        RemoteSpec::Prefix(net) => (Value::String(net.to_string()), Value::Null, Value::Null),
+        RemoteSpec::Group(id) => (Value::Null, id.as_str().into(), Value::Null),
+        RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, id.as_str().into()),
     };
-    let shown = json!({
-        "id": id,
-        "project_id": project_id,
-        "security_group_id": group_id,
-        "remote_group_id": remote_group,
-        "direction": spec.direction.to_string(),
-        "protocol": spec.protocol_text,
-        "description": spec.description,
-        "created_at": now,
-        "updated_at": now,
-        "ethertype": spec.family.to_string(),
-        "remote_ip_prefix": prefix,
-        "multiport": spec.multiport_text,
-        "remote_address_group_id": remote_address_group,
-        "action": spec.action.to_string(),
-        "priority": spec.priority,
-        "enabled": spec.enabled,
-    });
+    let shown = rest::object([
+        ("id", id.as_str().into()),
+        ("project_id", project_id.into()),
+        ("security_group_id", group_id.into()),
+        ("remote_group_id", remote_group),
+        ("direction", rest::direction_text(spec.direction).into()),
+        ("protocol", spec.protocol_text.as_deref().into()),
+        ("description", spec.description.as_str().into()),
+        ("created_at", now.into()),
+        ("updated_at", now.into()),
+        ("ethertype", rest::family_text(spec.family).into()),
+        ("remote_ip_prefix", prefix),
+        ("multiport", spec.multiport_text.as_deref().into()),
+        ("remote_address_group_id", remote_address_group),
+        (
+            "action",
+            match spec.action {
+                Action::Allow => "allow",
+                Action::Deny => "deny",
+            }
+            .into(),
+        ),
+        ("priority", spec.priority.into()),
+        ("enabled", spec.enabled.into()),
+    ]);
     Rule {
         key,
         id,
