@@ -39,7 +39,12 @@ fn authorize_api(direction: Direction) -> &'static str {
 
 fn emit_call(target: &Target, api: &'static str, key: &str, value: Value) -> (&'static str, Request) {
     let region = target.region.as_deref().unwrap_or(DEFAULT_REGION);
-    let params = json!({"RegionId": region, "SecurityGroupId": target.group, key: value});
+    // `value` moved in: `json!` would serialize it into a copy.
+    let params = crate::provider::rest::object([
+        ("RegionId", region.into()),
+        ("SecurityGroupId", target.group.as_str().into()),
+        (key, value),
+    ]);
     (
         api,
         Request {
@@ -55,7 +60,7 @@ pub(crate) fn emit(target: &Target, d: &RuleDraft) -> (&'static str, Request) {
         target,
         authorize_api(d.direction),
         "Permissions",
-        json!([Value::Object(entry(d))]),
+        Value::Array(vec![Value::Object(entry(d))]),
     )
 }
 

@@ -87,7 +87,7 @@ pub(crate) fn emit(target: &Target, d: &RuleDraft) -> (&'static str, Request) {
     rule.extend(entry(d));
     body_call(
         "CreateSecurityGroupRule",
-        json!({ "security_group_rule": Value::Object(rule) }),
+        rest::object([("security_group_rule", Value::Object(rule))]),
     )
 }
 
@@ -98,7 +98,10 @@ pub(crate) fn emit_all(target: &Target, rules: &[RuleDraft], batch: bool) -> Vec
         let items: Vec<Value> = rules.iter().map(|d| Value::Object(entry(d))).collect();
         return vec![body_call(
             "BatchCreateSecurityGroupRules",
-            json!({"security_group_id": target.group, "security_group_rules": items}),
+            rest::object([
+                ("security_group_id", target.group.as_str().into()),
+                ("security_group_rules", Value::Array(items)),
+            ]),
         )];
     }
     rules.iter().map(|d| emit(target, d)).collect()
@@ -611,7 +614,8 @@ pub(super) fn create_rule(
     cloud.push_rules(group_key, created);
     Ok(Response {
         status: 201,
-        body: json!({"request_id": request_id, "security_group_rule": shown}),
+        // The shown rule moved in: `json!` would serialize it into a copy.
+        body: rest::object([("request_id", request_id.into()), ("security_group_rule", shown)]),
         created: rule_id,
     })
 }
@@ -719,7 +723,10 @@ pub(super) fn batch_create_rules(
     cloud.push_rules(group_key, created);
     Ok(Response {
         status: 201,
-        body: json!({"request_id": request_id, "security_group_rules": shown}),
+        body: rest::object([
+            ("request_id", request_id.into()),
+            ("security_group_rules", Value::Array(shown)),
+        ]),
         created: single,
     })
 }
