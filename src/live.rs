@@ -141,6 +141,35 @@
 //! and Gcore: the shown rule (`lower`, 21,000 and 17,000 per rule created) and the
 //! engine's refresh (29,000 and 22,000).
 //!
+//! Gcore's tasks and cheaper front ends (2026-12-05, 08e6981 → this change; a non-LTO
+//! build, `CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16`, so not
+//! comparable with the figures above): Gcore rule calls ran at half Huawei's rate with the
+//! same instructions because every call keeps a task and every state held all of them in a
+//! `BTreeMap<String, _>` (a string copy and a cache-cold walk of string compares per state,
+//! growing with the cloud's age): `live_profile gcore rules 100000 100` took 3.54 s and 305
+//! MB, now 1.53 s and 43 MB (Huawei 1.45 s), the tasks kept typed and shared. The shown
+//! rules are built at their final size (`rest::object`), ECS parameters without `format!`
+//! per key, and answers and requests (Huawei's created rule, ECS's and Huawei's request
+//! writers) take their JSON values moved, not serialized into a copy by `json!`.
+//! `Live::write` per change less the setup's, `rules 1000 100` / `adds 1000 100`: ECS
+//! 77,500 → 69,100 / 212,300 → 196,000, ENS 51,100 → 46,400 / 146,800 → 137,800, Huawei
+//! 100,000 → 89,700 / 137,300 → 118,900, Gcore 98,800 → 81,300 / 346,600 → 312,400 (and
+//! outside the write, mostly `Provider::emit` writing the requests, ECS 24,800 → 14,000).
+//! What is left: each created rule's shown form (a `serde_json` map of 13 to 17 keys) costs
+//! about 10,000 instructions to build and as much again for each copy (the answer's, and
+//! the spare's when it is brought up to date): only a shown form shared or written when
+//! read removes those. Huawei's and Gcore's refresh (25,000 and 18,000 per change) is the
+//! stream's shape, not the hand-over (every provider hands the engine `Update::Group`):
+//! their batches delete the last batch's 50 rules and create 50, so each publication
+//! changes most of `web`'s ~70 rules and `Table::patched` rebuilds the variant
+//! (`Variant::build`, 1.9 million instructions a publication for Huawei), while ECS's and
+//! ENS's batches add and revoke each rule within the batch and publish an unchanged table.
+//! Wall clock, `SGEVAL_BENCH_QUICK=1` bench binaries of both (non-LTO, `--bench
+//! /rules/100`) run in turn, before / after, at load average 4-6 on the shared 2-core
+//! machine (so noisy): rule pairs in batches of 100, ECS 19,000-19,700 / 23,100-24,100 per
+//! second, ENS 32,900-34,000 / 35,700-36,800, Huawei 14,300-15,200 / 17,000-30,700, Gcore
+//! 9,500-10,600 / 16,600-29,100.
+//!
 //! Wall clock (`SGEVAL_BENCH_QUICK=1`, the bench binary run with `--bench sustained`) on
 //! a 2-core machine shared with other jobs at load average 16-20, so pessimistic by a
 //! factor of several (to be measured again on a quiet machine), with 2 readers at 3-19

@@ -190,6 +190,35 @@ pub(crate) fn parse_prefix(text: &str) -> Option<IpNet> {
     text.parse::<IpAddr>().ok().map(IpNet::from)
 }
 
+/// A direction as the shown rules write it (`ingress`, `egress`).
+pub(crate) fn direction_text(direction: crate::rule::Direction) -> &'static str {
+    match direction {
+        crate::rule::Direction::Ingress => "ingress",
+        crate::rule::Direction::Egress => "egress",
+    }
+}
+
+/// A family as the Neutron-shaped answers write it (`IPv4`, `IPv6`).
+pub(crate) fn family_text(family: crate::rule::Family) -> &'static str {
+    match family {
+        crate::rule::Family::V4 => "IPv4",
+        crate::rule::Family::V6 => "IPv6",
+    }
+}
+
+/// A JSON object of `fields` in order: what `json!({...})` makes of them, built at its
+/// final size with each value moved in.
+///
+/// PERF: for the shown rule every rule call makes; `json!` copies each value it is given
+/// (a string written by `to_string` is then copied again) and grows the map as it goes.
+pub(crate) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    let mut map = Map::with_capacity(N);
+    for (key, value) in fields {
+        map.insert(key.to_owned(), value);
+    }
+    Value::Object(map)
+}
+
 /// `yyyy-MM-ddTHH:mm:ssZ`, `n` seconds after 2024-01-01T00:00:00Z (deterministic).
 pub(crate) fn timestamp(n: u64) -> String {
     // Days from 1970-01-01 to 2024-01-01.

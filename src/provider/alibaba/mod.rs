@@ -226,12 +226,21 @@ impl Params {
             match value {
                 Value::Null => {}
                 Value::Array(items) => {
+                    // PERF: keys written by hand, not by `format!` (a key per field of
+                    // every call).
                     for (i, item) in items.iter().enumerate() {
-                        let at = format!("{key}.{}", i + 1);
+                        let mut at = String::with_capacity(key.len() + 24);
+                        at.push_str(key);
+                        at.push('.');
+                        push_decimal(&mut at, i as u64 + 1);
                         match item {
                             Value::Object(fields) => {
                                 for (field, v) in fields {
-                                    params.insert(format!("{at}.{field}"), v)?;
+                                    let mut name = String::with_capacity(at.len() + 1 + field.len());
+                                    name.push_str(&at);
+                                    name.push('.');
+                                    name.push_str(field);
+                                    params.insert(name, v)?;
                                 }
                             }
                             other => params.insert(at, other)?,
@@ -248,15 +257,17 @@ impl Params {
         if value.is_null() {
             return Ok(());
         }
-        if self.map.contains_key(&key) {
-            return Err(ApiError::new(
+        match self.map.entry(key) {
+            std::collections::btree_map::Entry::Occupied(given) => Err(ApiError::new(
                 400,
                 "InvalidParameter",
-                format!("`{key}` is given twice (once nested, once flat)"),
-            ));
+                format!("`{}` is given twice (once nested, once flat)", given.key()),
+            )),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(value.clone());
+                Ok(())
+            }
         }
-        self.map.insert(key, value.clone());
-        Ok(())
     }
 
     /// The full name of a parameter of this map, for messages.
@@ -354,7 +365,7 @@ impl Params {
                 ),
             ));
         }
-        let head = format!("{prefix}.");
+        let head = [prefix, "."].concat();
         let keys = self.keys_under(&head);
         let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
         for key in keys {
@@ -382,9 +393,14 @@ impl Params {
                     format!("`{full}`: the index `{index}` must be a whole number from 1"),
                 )
             })?;
-            let entry = entries.entry(n).or_insert_with(|| Params {
-                prefix: format!("{}{prefix}.{n}.", self.prefix),
-                map: BTreeMap::new(),
+            let entry = entries.entry(n).or_insert_with(|| {
+                let mut name = [self.prefix.as_str(), prefix, "."].concat();
+                push_decimal(&mut name, u64::from(n));
+                name.push('.');
+                Params {
+                    prefix: name,
+                    map: BTreeMap::new(),
+                }
             });
             entry.map.insert(leaf.to_owned(), value);
         }
@@ -406,7 +422,7 @@ impl Params {
                 out.push((1, single));
             }
         }
-        let head = format!("{prefix}.");
+        let head = [prefix, "."].concat();
         let keys = self.keys_under(&head);
         for key in keys {
             let index = &key[head.len()..];
@@ -430,7 +446,13 @@ impl Params {
 
     /// The keys that start with `head`, in order.
     fn keys_under(&self, head: &str) -> Vec<String> {
-        self.map.keys().filter(|k| k.starts_with(head)).cloned().collect()
+        // They sort together, from `head` on.
+        self.map
+            .range::<str, _>((std::ops::Bound::Included(head), std::ops::Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(head))
+            .cloned()
+            .collect()
     }
 
     /// Moves the listed parameters (when present) into a map of their own.
@@ -457,6 +479,24 @@ impl Params {
             None => Ok(()),
         }
     }
+}
+
+/// Appends `n` in decimal (what `write!(s, "{n}")` writes, without the formatting
+/// machinery).
+fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // INVARIANT: ASCII digits.
+    s.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// `1`, `2`, ... without sign or leading zeros.
@@ -747,14 +787,6 @@ pub(crate) fn rule_print(rule: &Rule) -> u64 {
     ))
 }
 
-/// A provider view with the rule id first.
-pub(crate) fn with_rule_id(id: &str, fields: Map<String, Value>) -> Value {
-    let mut shown = Map::with_capacity(fields.len() + 1);
-    shown.insert("SecurityGroupRuleId".into(), Value::String(id.to_owned()));
-    shown.extend(fields);
-    Value::Object(shown)
-}
-
 /// Lowers validated rules with fresh keys and ids, in order, each shown as `shown` makes
 /// it from the rule and its id; the caller pushes them.
 pub(crate) fn lower_rules<'a, T: 'a>(
@@ -906,6 +938,22 @@ pub(crate) fn call_with(cloud: &mut crate::Cloud, api: &str, params: Value) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        let mut n = 1u64;
+        let mut values = vec![0, 9, 10, 99, 100, u64::from(u32::MAX), u64::MAX];
+        while let Some(next) = n.checked_mul(7) {
+            values.push(n);
+            values.push(n - 1);
+            n = next + 3;
+        }
+        for v in values {
+            let mut s = String::from("x.");
+            push_decimal(&mut s, v);
+            assert_eq!(s, format!("x.{v}"));
+        }
+    }
     use serde_json::json;
 
     fn params(v: Value) -> Params {

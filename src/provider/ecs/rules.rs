@@ -39,7 +39,12 @@ fn authorize_api(direction: Direction) -> &'static str {
 
 fn emit_call(target: &Target, api: &'static str, key: &str, value: Value) -> (&'static str, Request) {
     let region = target.region.as_deref().unwrap_or(DEFAULT_REGION);
-    let params = json!({"RegionId": region, "SecurityGroupId": target.group, key: value});
+    // `value` moved in: `json!` would serialize it into a copy.
+    let params = crate::provider::rest::object([
+        ("RegionId", region.into()),
+        ("SecurityGroupId", target.group.as_str().into()),
+        (key, value),
+    ]);
     (
         api,
         Request {
@@ -55,7 +60,7 @@ pub(crate) fn emit(target: &Target, d: &RuleDraft) -> (&'static str, Request) {
         target,
         authorize_api(d.direction),
         "Permissions",
-        json!([Value::Object(entry(d))]),
+        Value::Array(vec![Value::Object(entry(d))]),
     )
 }
 
@@ -508,25 +513,40 @@ pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec, id: &str) ->
         Direction::Ingress => (remote_net, spec.local.as_ref(), remote_group, String::new()),
         Direction::Egress => (spec.local.as_ref(), remote_net, String::new(), remote_group),
     };
-    json!({
-        "SecurityGroupRuleId": id,
-        "Direction": spec.direction.to_string(),
-        "IpProtocol": spec.proto.upper(),
-        "PortRange": port_text(spec.ports),
-        "SourcePortRange": spec.src_ports.map(|r| port_text(Some(r))).unwrap_or_default(),
-        "SourceCidrIp": net_text(src, Family::V4),
-        "Ipv6SourceCidrIp": net_text(src, Family::V6),
-        "SourceGroupId": src_group,
-        "SourcePrefixListId": "",
-        "DestCidrIp": net_text(dst, Family::V4),
-        "Ipv6DestCidrIp": net_text(dst, Family::V6),
-        "DestGroupId": dst_group,
-        "DestPrefixListId": "",
-        "Policy": if spec.action == Action::Allow { "Accept" } else { "Drop" },
-        "Priority": spec.priority.to_string(),
-        "NicType": "intranet",
-        "Description": spec.description,
-    })
+    let text = Value::String;
+    crate::provider::rest::object([
+        ("SecurityGroupRuleId", id.into()),
+        (
+            "Direction",
+            crate::provider::rest::direction_text(spec.direction).into(),
+        ),
+        ("IpProtocol", spec.proto.upper().into()),
+        ("PortRange", text(port_text(spec.ports))),
+        (
+            "SourcePortRange",
+            text(spec.src_ports.map(|r| port_text(Some(r))).unwrap_or_default()),
+        ),
+        ("SourceCidrIp", text(net_text(src, Family::V4))),
+        ("Ipv6SourceCidrIp", text(net_text(src, Family::V6))),
+        ("SourceGroupId", text(src_group)),
+        ("SourcePrefixListId", "".into()),
+        ("DestCidrIp", text(net_text(dst, Family::V4))),
+        ("Ipv6DestCidrIp", text(net_text(dst, Family::V6))),
+        ("DestGroupId", text(dst_group)),
+        ("DestPrefixListId", "".into()),
+        (
+            "Policy",
+            if spec.action == Action::Allow {
+                "Accept"
+            } else {
+                "Drop"
+            }
+            .into(),
+        ),
+        ("Priority", text(spec.priority.to_string())),
+        ("NicType", "intranet".into()),
+        ("Description", spec.description.as_str().into()),
+    ])
 }
 
 /// The reference rules that depend on the group the rule goes into (A2, A6, A9e).

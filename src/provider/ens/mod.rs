@@ -39,8 +39,8 @@ use serde_json::{json, Map, Value};
 use crate::group::{Group, GroupKind};
 use crate::model::Model;
 use crate::provider::alibaba::{
-    self, check_proto_family, created_group, group_id, into_map, net_text, one_family, parse_policy,
-    port_range, port_text, starts_with_http, valid_name, Dialect, Params, RuleSpec,
+    self, check_proto_family, created_group, group_id, net_text, one_family, parse_policy, port_range,
+    port_text, starts_with_http, valid_name, Dialect, Params, RuleSpec,
 };
 use crate::provider::{ApiError, CallContext};
 use crate::request::{Request, Response};

@@ -296,8 +296,8 @@ pub(super) fn parse_permission(
     })
 }
 
-/// A rule as ENS shows it.
-pub(super) fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Value> {
+/// A rule as ENS shows it, its id first.
+pub(super) fn shown_permission(spec: &RuleSpec, style: Style, id: &str) -> Value {
     let remote = match &spec.remote {
         Remote::Cidr(net) => Some(*net),
         _ => None,
@@ -313,20 +313,26 @@ pub(super) fn shown_permission(spec: &RuleSpec, style: Style) -> Map<String, Val
         (Style::Legacy, Action::Allow) => (spec.proto.lower(), "accept"),
         (Style::Legacy, Action::Deny) => (spec.proto.lower(), "drop"),
     };
-    let v = json!({
-        "Direction": spec.direction.to_string(),
-        "IpProtocol": proto,
-        "PortRange": port_text(spec.ports),
-        "SourcePortRange": spec.src_ports.map(|r| port_text(Some(r))).unwrap_or_default(),
-        "SourceCidrIp": text(src, Family::V4),
-        "DestCidrIp": text(dst, Family::V4),
-        "Ipv6SourceCidrIp": text(src, Family::V6),
-        "Ipv6DestCidrIp": text(dst, Family::V6),
-        "Policy": policy,
-        "Priority": spec.priority,
-        "Description": spec.description,
-    });
-    into_map(v)
+    crate::provider::rest::object([
+        ("SecurityGroupRuleId", id.into()),
+        (
+            "Direction",
+            crate::provider::rest::direction_text(spec.direction).into(),
+        ),
+        ("IpProtocol", proto.into()),
+        ("PortRange", Value::String(port_text(spec.ports))),
+        (
+            "SourcePortRange",
+            Value::String(spec.src_ports.map(|r| port_text(Some(r))).unwrap_or_default()),
+        ),
+        ("SourceCidrIp", Value::String(text(src, Family::V4))),
+        ("DestCidrIp", Value::String(text(dst, Family::V4))),
+        ("Ipv6SourceCidrIp", Value::String(text(src, Family::V6))),
+        ("Ipv6DestCidrIp", Value::String(text(dst, Family::V6))),
+        ("Policy", policy.into()),
+        ("Priority", spec.priority.into()),
+        ("Description", spec.description.as_str().into()),
+    ])
 }
 
 pub(super) fn duplicated(at: &str, what: &str) -> ApiError {
@@ -341,7 +347,7 @@ pub(super) fn finish_rules(cloud: &Model, perms: &[Perm]) -> Vec<Rule> {
         cloud,
         perms.iter(),
         |p| &p.spec,
-        |p, id| alibaba::with_rule_id(id, shown_permission(&p.spec, p.style)),
+        |p, id| shown_permission(&p.spec, p.style, id),
     )
 }
 /// The group a rule call names.

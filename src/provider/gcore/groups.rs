@@ -110,7 +110,7 @@ pub(super) fn create_security_group(
     finish_task(
         cloud,
         "create_security_group",
-        json!({"security_groups": [group_id]}),
+        "security_groups",
         (project_id, region_id, request_id),
         Some(group_id),
     )

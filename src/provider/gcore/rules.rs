@@ -515,21 +515,21 @@ pub(super) fn lower(
     } else {
         IcmpMatch::ANY
     };
-    let shown = json!({
-        "id": id,
-        "security_group_id": group_id,
-        "direction": spec.direction.to_string(),
-        "ethertype": spec.family.to_string(),
-        "protocol": spec.protocol_text,
-        "port_range_min": spec.port_min,
-        "port_range_max": spec.port_max,
-        "remote_ip_prefix": spec.prefix.map(|p| p.to_string()),
-        "remote_group_id": spec.remote_group,
-        "description": spec.description,
-        "revision_number": 0,
-        "created_at": now,
-        "updated_at": now,
-    });
+    let shown = rest::object([
+        ("id", id.as_str().into()),
+        ("security_group_id", group_id.into()),
+        ("direction", rest::direction_text(spec.direction).into()),
+        ("ethertype", rest::family_text(spec.family).into()),
+        ("protocol", spec.protocol_text.as_deref().into()),
+        ("port_range_min", spec.port_min.into()),
+        ("port_range_max", spec.port_max.into()),
+        ("remote_ip_prefix", spec.prefix.map(|p| p.to_string()).into()),
+        ("remote_group_id", spec.remote_group.as_deref().into()),
+        ("description", spec.description.as_deref().into()),
+        ("revision_number", 0.into()),
+        ("created_at", now.into()),
+        ("updated_at", now.into()),
+    ]);
     Rule {
         key,
         id,
@@ -595,7 +595,7 @@ pub(super) fn create_rule(
     finish_task(
         cloud,
         "create_security_group_rule",
-        json!({"security_group_rules": [rule_id]}),
+        "security_group_rules",
         (project_id, region_id, request_id),
         Some(rule_id),
     )
@@ -641,7 +641,7 @@ pub(super) fn delete_rule(
     finish_task(
         cloud,
         "delete_security_group_rule",
-        Value::Null,
+        "",
         (project_id, region_id, request_id),
         None,
     )

@@ -87,7 +87,7 @@ pub(crate) fn emit(target: &Target, d: &RuleDraft) -> (&'static str, Request) {
     rule.extend(entry(d));
     body_call(
         "CreateSecurityGroupRule",
-        json!({ "security_group_rule": Value::Object(rule) }),
+        rest::object([("security_group_rule", Value::Object(rule))]),
     )
 }
 
@@ -98,7 +98,10 @@ pub(crate) fn emit_all(target: &Target, rules: &[RuleDraft], batch: bool) -> Vec
         let items: Vec<Value> = rules.iter().map(|d| Value::Object(entry(d))).collect();
         return vec![body_call(
             "BatchCreateSecurityGroupRules",
-            json!({"security_group_id": target.group, "security_group_rules": items}),
+            rest::object([
+                ("security_group_id", target.group.as_str().into()),
+                ("security_group_rules", Value::Array(items)),
+            ]),
         )];
     }
     rules.iter().map(|d| emit(target, d)).collect()
@@ -611,7 +614,8 @@ pub(super) fn create_rule(
     cloud.push_rules(group_key, created);
     Ok(Response {
         status: 201,
-        body: json!({"request_id": request_id, "security_group_rule": shown}),
+        // The shown rule moved in: `json!` would serialize it into a copy.
+        body: rest::object([("request_id", request_id.into()), ("security_group_rule", shown)]),
         created: rule_id,
     })
 }
@@ -719,7 +723,10 @@ pub(super) fn batch_create_rules(
     cloud.push_rules(group_key, created);
     Ok(Response {
         status: 201,
-        body: json!({"request_id": request_id, "security_group_rules": shown}),
+        body: rest::object([
+            ("request_id", request_id.into()),
+            ("security_group_rules", Value::Array(shown)),
+        ]),
         created: single,
     })
 }
@@ -750,28 +757,35 @@ pub(super) fn lower(
     let id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
-        RemoteSpec::Prefix(net) => (json!(net.to_string()), Value::Null, Value::Null),
-        RemoteSpec::Group(id) => (Value::Null, json!(id), Value::Null),
-        RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, json!(id)),
+        RemoteSpec::Prefix(net) => (Value::String(net.to_string()), Value::Null, Value::Null),
+        RemoteSpec::Group(id) => (Value::Null, id.as_str().into(), Value::Null),
+        RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, id.as_str().into()),
     };
-    let shown = json!({
-        "id": id,
-        "project_id": project_id,
-        "security_group_id": group_id,
-        "remote_group_id": remote_group,
-        "direction": spec.direction.to_string(),
-        "protocol": spec.protocol_text,
-        "description": spec.description,
-        "created_at": now,
-        "updated_at": now,
-        "ethertype": spec.family.to_string(),
-        "remote_ip_prefix": prefix,
-        "multiport": spec.multiport_text,
-        "remote_address_group_id": remote_address_group,
-        "action": spec.action.to_string(),
-        "priority": spec.priority,
-        "enabled": spec.enabled,
-    });
+    let shown = rest::object([
+        ("id", id.as_str().into()),
+        ("project_id", project_id.into()),
+        ("security_group_id", group_id.into()),
+        ("remote_group_id", remote_group),
+        ("direction", rest::direction_text(spec.direction).into()),
+        ("protocol", spec.protocol_text.as_deref().into()),
+        ("description", spec.description.as_str().into()),
+        ("created_at", now.into()),
+        ("updated_at", now.into()),
+        ("ethertype", rest::family_text(spec.family).into()),
+        ("remote_ip_prefix", prefix),
+        ("multiport", spec.multiport_text.as_deref().into()),
+        ("remote_address_group_id", remote_address_group),
+        (
+            "action",
+            match spec.action {
+                Action::Allow => "allow",
+                Action::Deny => "deny",
+            }
+            .into(),
+        ),
+        ("priority", spec.priority.into()),
+        ("enabled", spec.enabled.into()),
+    ]);
     Rule {
         key,
         id,
