@@ -13,6 +13,7 @@
 //! detached endpoint) never remove another's entry.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -38,6 +39,244 @@ pub(crate) struct Owner {
 /// The hasher of the address maps: fast on integer keys, randomly seeded per process.
 type Fast = foldhash::fast::RandomState;
 
+/// An address of one family as an [`AddrMap`] keys it; 0 marks a free slot.
+trait MapKey: Copy + Eq + Hash {
+    /// The key of a free slot.
+    const FREE: Self;
+}
+
+impl MapKey for u32 {
+    const FREE: u32 = 0;
+}
+
+impl MapKey for u128 {
+    const FREE: u128 = 0;
+}
+
+/// One cache line of an [`AddrMap`]: `N` keys, then their owners (64 bytes with four IPv4
+/// or two IPv6 keys).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Bucket<K, const N: usize> {
+    keys: [K; N],
+    owners: [Owner; N],
+}
+
+/// The owner in a free slot (never read).
+const FREE: Owner = Owner {
+    endpoint: u32::MAX,
+    identity: 0,
+    set: u32::MAX,
+};
+
+impl<K: MapKey, const N: usize> Bucket<K, N> {
+    const EMPTY: Self = Bucket {
+        keys: [K::FREE; N],
+        owners: [FREE; N],
+    };
+
+    /// Bit `i` set when slot `i` holds `key` (never asked for [`MapKey::FREE`]).
+    #[inline(always)]
+    fn matches(&self, key: K) -> u32 {
+        let mut m = 0;
+        for (i, k) in self.keys.iter().enumerate() {
+            m |= u32::from(*k == key) << i;
+        }
+        m
+    }
+
+    /// The owner in the first slot of `matches`, a mask from [`Bucket::matches`].
+    #[inline(always)]
+    fn owner(&self, matches: u32) -> Option<Owner> {
+        (matches != 0).then(|| self.owners[matches.trailing_zeros() as usize])
+    }
+
+    /// The first free slot.
+    fn free(&self) -> Option<usize> {
+        self.keys.iter().position(|k| *k == K::FREE)
+    }
+}
+
+/// An exact map from addresses of one family to their owners whose lookup reads at most two
+/// cache lines, both known from the key's hash before either is read, so that their misses
+/// overlap (and a packet's two addresses' four lines overlap too): bucketized cuckoo hashing
+/// with two candidate buckets of `N` slots a key (DPDK's `rte_hash`, with the keys in the
+/// bucket). A SwissTable (`HashMap`) reads its control bytes, then the slot they point at: two
+/// misses one after the other on a map out of cache. Inserts fill the key's first bucket
+/// while it has room, so that most hits read one line.
+#[derive(Clone, Debug)]
+struct AddrMap<K, const N: usize> {
+    /// A power of two of buckets.
+    buckets: Vec<Bucket<K, N>>,
+    /// The owner of the key [`MapKey::FREE`], which the buckets cannot hold.
+    free_key: Option<Owner>,
+    /// Keys held (in the buckets).
+    len: usize,
+    hasher: Fast,
+}
+
+/// How many entries a failed insert moves before the map grows.
+const MAX_KICKS: usize = 256;
+
+impl<K: MapKey, const N: usize> Default for AddrMap<K, N> {
+    fn default() -> Self {
+        AddrMap {
+            buckets: vec![Bucket::EMPTY; 1],
+            free_key: None,
+            len: 0,
+            hasher: Fast::default(),
+        }
+    }
+}
+
+impl<K: MapKey, const N: usize> AddrMap<K, N> {
+    /// The two buckets of `key`: the first from the hash's low bits, the second another
+    /// bucket (when there are two or more) from its high bits.
+    #[inline(always)]
+    fn homes(&self, key: K) -> [usize; 2] {
+        let h = self.hasher.hash_one(key);
+        let mask = self.buckets.len() - 1;
+        let first = h as usize & mask;
+        [first, (first ^ ((h >> 32) as usize | 1)) & mask]
+    }
+
+    /// The owner of `key`.
+    #[inline(always)]
+    fn get(&self, key: K) -> Option<Owner> {
+        let [a] = self.get_all([key]);
+        a
+    }
+
+    /// The owners of `keys`: every key's two lines read before any is chosen from.
+    #[inline(always)]
+    fn get_all<const M: usize>(&self, keys: [K; M]) -> [Option<Owner>; M] {
+        let found = keys.map(|key| {
+            let [a, b] = self.homes(key);
+            let (a, b) = (&self.buckets[a], &self.buckets[b]);
+            (key, a, a.matches(key), b, b.matches(key))
+        });
+        found.map(|(key, a, in_a, b, in_b)| {
+            if key == K::FREE {
+                self.free_key
+            } else {
+                a.owner(in_a).or_else(|| b.owner(in_b))
+            }
+        })
+    }
+
+    /// The slot of `key`, when it has one.
+    fn slot_mut(&mut self, key: K) -> Option<&mut Owner> {
+        if key == K::FREE {
+            return self.free_key.as_mut();
+        }
+        let (bucket, i) = self.homes(key).into_iter().find_map(|b| {
+            let m = self.buckets[b].matches(key);
+            (m != 0).then_some((b, m.trailing_zeros() as usize))
+        })?;
+        Some(&mut self.buckets[bucket].owners[i])
+    }
+
+    /// Maps `key` to `owner`.
+    fn insert(&mut self, key: K, owner: Owner) {
+        if let Some(slot) = self.slot_mut(key) {
+            *slot = owner;
+            return;
+        }
+        if key == K::FREE {
+            self.free_key = Some(owner);
+            return;
+        }
+        self.len += 1;
+        // At most 7/8 full: inserts then rarely move entries.
+        if self.len * 8 > self.buckets.len() * N * 7 {
+            self.rebuild(self.buckets.len() * 2, None);
+        }
+        if let Some(left) = self.place(key, owner) {
+            self.rebuild(self.buckets.len() * 2, Some(left));
+        }
+    }
+
+    /// Unmaps `key` when `keep` does not hold for its owner.
+    fn remove_unless(&mut self, key: K, keep: impl Fn(&Owner) -> bool) {
+        if key == K::FREE {
+            self.free_key = self.free_key.filter(keep);
+            return;
+        }
+        for b in self.homes(key) {
+            let bucket = &mut self.buckets[b];
+            let m = bucket.matches(key);
+            if m != 0 {
+                let i = m.trailing_zeros() as usize;
+                if !keep(&bucket.owners[i]) {
+                    bucket.keys[i] = K::FREE;
+                    bucket.owners[i] = FREE;
+                    self.len -= 1;
+                }
+                return;
+            }
+        }
+    }
+
+    /// Puts `key` (not in the map) in a free slot of one of its buckets, moving entries to
+    /// their other bucket to make room (a random walk of at most [`MAX_KICKS`] moves); the
+    /// entry left without a slot when the walk fails.
+    fn place(&mut self, mut key: K, mut owner: Owner) -> Option<(K, Owner)> {
+        let [a, b] = self.homes(key);
+        for home in [a, b] {
+            if let Some(i) = self.buckets[home].free() {
+                self.buckets[home].keys[i] = key;
+                self.buckets[home].owners[i] = owner;
+                return None;
+            }
+        }
+        // Evict from the second bucket, so that first buckets keep their keys.
+        let mut at = b;
+        let mut rng = self.hasher.hash_one(key) | 1;
+        for _ in 0..MAX_KICKS {
+            // xorshift64: which slot to evict.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let i = (rng % N as u64) as usize;
+            let bucket = &mut self.buckets[at];
+            std::mem::swap(&mut bucket.keys[i], &mut key);
+            std::mem::swap(&mut bucket.owners[i], &mut owner);
+            let [x, y] = self.homes(key);
+            at = if x == at { y } else { x };
+            if let Some(j) = self.buckets[at].free() {
+                self.buckets[at].keys[j] = key;
+                self.buckets[at].owners[j] = owner;
+                return None;
+            }
+        }
+        Some((key, owner))
+    }
+
+    /// Moves every entry (and `extra`) into `n` buckets, or more when they do not fit.
+    fn rebuild(&mut self, mut n: usize, extra: Option<(K, Owner)>) {
+        let old = std::mem::take(&mut self.buckets);
+        let entries = || {
+            old.iter()
+                .flat_map(|b| b.keys.iter().zip(&b.owners))
+                .filter(|(k, _)| **k != K::FREE)
+                .map(|(k, o)| (*k, *o))
+                .chain(extra)
+        };
+        loop {
+            self.buckets = vec![Bucket::EMPTY; n];
+            if entries().all(|(k, o)| self.place(k, o).is_none()) {
+                return;
+            }
+            n *= 2;
+        }
+    }
+
+    /// Bytes of the buckets.
+    fn bytes(&self) -> usize {
+        std::mem::size_of_val(&self.buckets[..])
+    }
+}
+
 /// The identities of an engine and the address map.
 #[derive(Clone, Debug)]
 pub(crate) struct Identities {
@@ -45,8 +284,8 @@ pub(crate) struct Identities {
     sets: Vec<Arc<[GroupKey]>>,
     /// The number of each group set.
     by_set: HashMap<Arc<[GroupKey]>, IdentityId>,
-    v4: HashMap<u32, Owner, Fast>,
-    v6: HashMap<u128, Owner, Fast>,
+    v4: AddrMap<u32, 4>,
+    v6: AddrMap<u128, 2>,
 }
 
 impl Default for Identities {
@@ -55,8 +294,8 @@ impl Default for Identities {
         Identities {
             by_set: HashMap::from([(Arc::clone(&empty), 0)]),
             sets: vec![empty],
-            v4: HashMap::default(),
-            v6: HashMap::default(),
+            v4: AddrMap::default(),
+            v6: AddrMap::default(),
         }
     }
 }
@@ -117,38 +356,25 @@ impl Identities {
             set: u32::MAX,
         };
         match addr {
-            IpAddr::V4(a) => {
-                self.v4.insert(u32::from(a), owner);
-            }
-            IpAddr::V6(a) => {
-                self.v6.insert(u128::from(a), owner);
-            }
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), owner),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), owner),
         }
     }
 
     /// Unmaps `addr` when `endpoint` owns it.
     pub(crate) fn remove(&mut self, addr: IpAddr, endpoint: u32) {
+        let another = |o: &Owner| o.endpoint != endpoint;
         match addr {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                if self.v4.get(&a).is_some_and(|o| o.endpoint == endpoint) {
-                    self.v4.remove(&a);
-                }
-            }
-            IpAddr::V6(a) => {
-                let a = u128::from(a);
-                if self.v6.get(&a).is_some_and(|o| o.endpoint == endpoint) {
-                    self.v6.remove(&a);
-                }
-            }
+            IpAddr::V4(a) => self.v4.remove_unless(u32::from(a), another),
+            IpAddr::V6(a) => self.v6.remove_unless(u128::from(a), another),
         }
     }
 
     /// Records `set` as the table set of `addr` when `endpoint` owns it.
     pub(crate) fn set_tables(&mut self, addr: IpAddr, endpoint: u32, set: u32) {
         let owner = match addr {
-            IpAddr::V4(a) => self.v4.get_mut(&u32::from(a)),
-            IpAddr::V6(a) => self.v6.get_mut(&u128::from(a)),
+            IpAddr::V4(a) => self.v4.slot_mut(u32::from(a)),
+            IpAddr::V6(a) => self.v6.slot_mut(u128::from(a)),
         };
         if let Some(o) = owner.filter(|o| o.endpoint == endpoint) {
             o.set = set;
@@ -159,42 +385,41 @@ impl Identities {
     /// up before either is used so that their cache misses overlap.
     #[inline]
     pub(crate) fn owners_v4(&self, a: u32, b: u32) -> [Option<Owner>; 2] {
-        [self.v4.get(&a).copied(), self.v4.get(&b).copied()]
+        self.v4.get_all([a, b])
     }
 
     /// The owners of two IPv6 addresses, as [`Identities::owners_v4`].
     #[inline]
     pub(crate) fn owners_v6(&self, a: u128, b: u128) -> [Option<Owner>; 2] {
-        [self.v6.get(&a).copied(), self.v6.get(&b).copied()]
+        self.v6.get_all([a, b])
     }
 
     /// The owner of an address.
     pub(crate) fn owner(&self, addr: IpAddr) -> Option<Owner> {
         match addr {
-            IpAddr::V4(a) => self.v4.get(&u32::from(a)).copied(),
-            IpAddr::V6(a) => self.v6.get(&u128::from(a)).copied(),
+            IpAddr::V4(a) => self.v4.get(u32::from(a)),
+            IpAddr::V6(a) => self.v6.get(u128::from(a)),
         }
     }
 
     /// The identity of an IPv4 address.
     #[inline]
     pub(crate) fn of_v4(&self, addr: u32) -> IdentityId {
-        self.v4.get(&addr).map_or(0, |o| o.identity)
+        self.v4.get(addr).map_or(0, |o| o.identity)
     }
 
     /// The identity of an IPv6 address.
     #[inline]
     pub(crate) fn of_v6(&self, addr: u128) -> IdentityId {
-        self.v6.get(&addr).map_or(0, |o| o.identity)
+        self.v6.get(addr).map_or(0, |o| o.identity)
     }
 
-    /// Bytes of the maps, heap included (an estimate from capacities: key, value and one
-    /// control byte per bucket).
+    /// Bytes of the maps, heap included (the identities' map an estimate from its
+    /// capacity).
     pub(crate) fn memory_usage(&self) -> usize {
-        let owner = std::mem::size_of::<Owner>();
         std::mem::size_of::<Self>()
-            + self.v4.capacity() * (4 + owner + 1)
-            + self.v6.capacity() * (16 + owner + 1)
+            + self.v4.bytes()
+            + self.v6.bytes()
             + self
                 .sets
                 .iter()
@@ -239,4 +464,92 @@ pub(crate) fn project(set: &[GroupKey], refs: &[GroupKey]) -> Vec<GroupKey> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn owner(endpoint: u32) -> Owner {
+        Owner {
+            endpoint,
+            identity: endpoint % 7,
+            set: endpoint / 3,
+        }
+    }
+
+    /// Inserts (key, endpoint) or removes (key, endpoint unless another owns it), each
+    /// checked against a `HashMap`, then every key of `keys` looked up one at a time and
+    /// two at a time.
+    fn agrees<K: MapKey + std::fmt::Debug, const N: usize>(ops: &[(bool, K, u32)], keys: &[K]) {
+        let mut map = AddrMap::<K, N>::default();
+        let mut want = HashMap::new();
+        for &(insert, key, endpoint) in ops {
+            if insert {
+                map.insert(key, owner(endpoint));
+                want.insert(key, owner(endpoint));
+            } else {
+                map.remove_unless(key, |o| o.endpoint != endpoint);
+                if want.get(&key).is_some_and(|o: &Owner| o.endpoint == endpoint) {
+                    want.remove(&key);
+                }
+            }
+            assert_eq!(map.get(key), want.get(&key).copied(), "{key:?} after an update");
+        }
+        assert_eq!(map.len + usize::from(map.free_key.is_some()), want.len());
+        for w in keys.windows(2) {
+            let expected = [w[0], w[1]].map(|k| want.get(&k).copied());
+            assert_eq!(map.get_all([w[0], w[1]]), expected, "{w:?}");
+        }
+        for (key, o) in &want {
+            assert_eq!(map.get(*key), Some(*o), "{key:?}");
+            let mut moved = *o;
+            moved.set = 12345;
+            *map.slot_mut(*key).expect("slot") = moved;
+            assert_eq!(map.get(*key), Some(moved));
+        }
+    }
+
+    proptest! {
+        /// Few keys in a small range (0 included): replacing, removing by the owner and by
+        /// another, filling a bucket of one.
+        #[test]
+        fn small_maps_agree_with_hashmap(ops in prop::collection::vec((any::<bool>(), 0u32..40, 0u32..4), 0..200)) {
+            let keys: Vec<u32> = (0..41).collect();
+            agrees::<u32, 4>(&ops, &keys);
+            let ops6: Vec<(bool, u128, u32)> = ops.iter().map(|&(i, k, e)| (i, u128::from(k) << 100 | u128::from(k), e)).collect();
+            let keys6: Vec<u128> = keys.iter().map(|&k| u128::from(k) << 100 | u128::from(k)).collect();
+            agrees::<u128, 2>(&ops6, &keys6);
+        }
+
+        /// Many keys: growth and entries moved between their buckets.
+        #[test]
+        fn large_maps_agree_with_hashmap(seed in any::<u64>(), n in 1usize..5000) {
+            let mut x = seed | 1;
+            let ops: Vec<(bool, u32, u32)> = (0..n).map(|i| {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                // Mostly inserts of keys in a range of 4n, some removals.
+                (i % 5 != 4, (x % (4 * n as u64)) as u32, (x >> 40) as u32 % 3)
+            }).collect();
+            let keys: Vec<u32> = ops.iter().map(|o| o.1).chain([0, u32::MAX]).collect();
+            agrees::<u32, 4>(&ops, &keys);
+        }
+    }
+
+    #[test]
+    fn a_full_map_of_consecutive_addresses_reads_its_lines() {
+        // 100,000 endpoints' addresses, as `lookup_count trace-100000` makes them.
+        let mut map = AddrMap::<u32, 4>::default();
+        for i in 0..100_000u32 {
+            map.insert(0x0a00_0001 + i, owner(i));
+        }
+        assert_eq!(std::mem::size_of::<Bucket<u32, 4>>(), 64);
+        assert_eq!(std::mem::size_of::<Bucket<u128, 2>>(), 64);
+        assert_eq!(map.bytes(), 32768 * 64, "at most 7/8 full");
+        for i in 0..100_000u32 {
+            assert_eq!(map.get(0x0a00_0001 + i), Some(owner(i)));
+        }
+        assert_eq!(map.get(0x0a00_0000), None);
+    }
 }
