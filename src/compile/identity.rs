@@ -96,7 +96,7 @@ impl<K: MapKey, const N: usize> Bucket<K, N> {
 /// packet's two addresses too): bucketized cuckoo hashing (DPDK's `rte_hash`, with the keys
 /// in the bucket) with two candidate buckets of `N` slots a key. A SwissTable (`HashMap`)
 /// reads its control bytes, then the slot they point at: a miss after another on a map out
-/// of cache (`lookup_count trace-100000`: 37 against 34.5 ns a trace; reading the second
+/// of cache (`lookup_count trace-100000`: 37 against 34.5 ns a trace at load 7-9; reading the second
 /// bucket only when a count of the first's spilled keys, kept beside, was not zero cost a
 /// miss on the counts and more instructions). Bucket counts grow by half, not doubling, to
 /// keep the engine's memory: ECS sparse 1,017,138 bytes against 1,084,306 with powers of
