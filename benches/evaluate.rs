@@ -291,7 +291,8 @@ fn web_group(cloud: &Cloud, i: usize) -> GroupKey {
 
 /// `flow::trace` over clouds of 10 and 100,000 endpoints of one ECS group (a few rules, no
 /// group reference, so every evaluation costs the same): finding the endpoints of a packet's
-/// addresses is a map lookup, so the two should take the same time.
+/// addresses is a map lookup, so the two should take the same time. One packet at a time
+/// (`endpoints/N`) and batched (`batched/N`: `flow::trace_batch`).
 fn trace(c: &mut Criterion) {
     let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
     let mut group = c.benchmark_group("trace");
@@ -315,6 +316,17 @@ fn trace(c: &mut Criterion) {
                 for p in &packets {
                     black_box(sgeval::flow::trace(&cloud, &engine, black_box(p)));
                 }
+            })
+        });
+        // The same packets through `flow::trace_batch`, into flows made beforehand.
+        let mut out: Vec<_> = packets
+            .iter()
+            .map(|p| sgeval::flow::trace(&cloud, &engine, p))
+            .collect();
+        group.bench_function(BenchmarkId::new("batched", n), |b| {
+            b.iter(|| {
+                sgeval::flow::trace_batch(&cloud, &engine, black_box(&packets), &mut out);
+                black_box(&out);
             })
         });
     }

@@ -12,13 +12,15 @@
 //! The argument is a shape: `ecs-sparse`, `huawei-sparse`, `ecs-dense` (the bench's
 //! `evaluate/*` groups: `web`'s ingress packets, IPv4 and IPv6, one at a time and batched,
 //! each in its own `measure_*` function), or `trace-10`, `trace-100000` (the `trace`
-//! group). Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
+//! group: `flow::trace` one packet at a time), or `trace-batch-10`, `trace-batch-100000`
+//! (`flow::trace_batch` over the same packets). Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
 //! (one pass first, outside, to warm up): divide its inclusive instructions by
 //! `ROUNDS * 4096` for a lookup's.
 
 use std::hint::black_box;
 
 use sgeval::compile::Engine;
+use sgeval::flow::Flow;
 use sgeval::{Cloud, Decision, Direction, EndpointKey, Packet};
 
 #[path = "../benches/shapes/mod.rs"]
@@ -95,6 +97,22 @@ fn measure_trace(cloud: &Cloud, engine: &Engine, packets: &[Packet]) -> u64 {
     trace(cloud, engine, packets, ROUNDS)
 }
 
+#[inline(always)]
+fn trace_batch(cloud: &Cloud, engine: &Engine, packets: &[Packet], out: &mut [Flow], rounds: usize) -> u64 {
+    for _ in 0..rounds {
+        sgeval::flow::trace_batch(cloud, engine, black_box(packets), out);
+        black_box(&out);
+    }
+    out.iter().filter(|f| f.verdict == sgeval::Verdict::Allow).count() as u64
+}
+
+#[inline(never)]
+fn measure_trace_batch(cloud: &Cloud, engine: &Engine, packets: &[Packet], out: &mut [Flow]) -> u64 {
+    // A distinct constant, so that the compiler does not merge the identical functions.
+    black_box(6);
+    trace_batch(cloud, engine, packets, out, ROUNDS)
+}
+
 /// `LOOKUP_TIME=ROUNDS`: also time the lookups, `ROUNDS` passes a measure.
 fn timed_rounds() -> Option<usize> {
     std::env::var("LOOKUP_TIME").ok()?.parse().ok()
@@ -116,28 +134,49 @@ fn thread_time() -> f64 {
 
 fn main() {
     let Some(shape) = std::env::args().nth(1) else {
-        eprintln!("usage: lookup_count (ecs-sparse | huawei-sparse | ecs-dense | trace-N)");
+        eprintln!("usage: lookup_count (ecs-sparse | huawei-sparse | ecs-dense | trace-N | trace-batch-N)");
         std::process::exit(2);
     };
     if let Some(n) = shape.strip_prefix("trace-") {
-        let n: usize = n.parse().expect("trace-N: N endpoints");
+        let (batched, n) = match n.strip_prefix("batch-") {
+            Some(n) => (true, n),
+            None => (false, n),
+        };
+        let n: usize = n.parse().expect("trace-N or trace-batch-N: N endpoints");
         let (cloud, packets) = shapes::trace_cloud(n);
         let engine = Engine::build(&cloud).expect("engine");
-        trace(&cloud, &engine, &packets, 1);
-        let allowed = measure_trace(&cloud, &engine, &packets);
+        let what = if batched { "batched trace" } else { "trace" };
+        // Warm up, and check the batch against one at a time.
+        let mut out: Vec<Flow> = packets
+            .iter()
+            .map(|p| sgeval::flow::trace(&cloud, &engine, p))
+            .collect();
+        trace_batch(&cloud, &engine, &packets, &mut out, 1);
+        for (p, f) in packets.iter().zip(&out) {
+            assert_eq!(*f, sgeval::flow::trace(&cloud, &engine, p));
+        }
+        let allowed = if batched {
+            measure_trace_batch(&cloud, &engine, &packets, &mut out)
+        } else {
+            measure_trace(&cloud, &engine, &packets)
+        };
         println!(
-            "trace over {n} endpoints: {} lookups, {allowed} allowed",
+            "{what} over {n} endpoints: {} lookups, {allowed} allowed",
             ROUNDS * packets.len()
         );
         if let Some(rounds) = timed_rounds() {
             let ns = (0..5)
                 .map(|_| {
                     let t = thread_time();
-                    black_box(trace(&cloud, &engine, &packets, rounds));
+                    if batched {
+                        black_box(trace_batch(&cloud, &engine, &packets, &mut out, rounds));
+                    } else {
+                        black_box(trace(&cloud, &engine, &packets, rounds));
+                    }
                     (thread_time() - t) / (rounds * packets.len()) as f64
                 })
                 .fold(f64::INFINITY, f64::min);
-            println!("trace over {n} endpoints: {ns:.1} ns a packet (thread CPU time, best of 5)");
+            println!("{what} over {n} endpoints: {ns:.1} ns a packet (thread CPU time, best of 5)");
         }
         return;
     }

@@ -40,6 +40,17 @@ pub trait Evaluate {
             packet,
         )
     }
+
+    /// [`trace_batch`]'s answer: [`Evaluate::flow`] of each packet into the same position of
+    /// `out`. The default traces one packet at a time; the compiled engine overrides it to
+    /// look up the addresses of several packets before any of their hops, so that the
+    /// cache misses of a large cloud's address map overlap. Entries of `out` beyond
+    /// `packets` are left untouched; packets beyond `out`'s length are not traced.
+    fn flow_batch(&self, cloud: &Cloud, packets: &[Packet], out: &mut [Flow]) {
+        for (packet, flow) in packets.iter().zip(out) {
+            *flow = self.flow(cloud, packet);
+        }
+    }
 }
 
 /// One endpoint's decision on a packet's way.
@@ -84,6 +95,14 @@ impl Flow {
 /// ([`Evaluate::flow`]: one address lookup each on the compiled engine).
 pub fn trace<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, packet: &Packet) -> Flow {
     engine.flow(cloud, packet)
+}
+
+/// [`trace`] of each of `packets` into the same position of `out` ([`Evaluate::flow_batch`]:
+/// on the compiled engine, the address lookups of several packets overlap). Entries of
+/// `out` beyond `packets` are left untouched; packets beyond `out`'s length are not traced.
+/// Does not allocate on the compiled engine.
+pub fn trace_batch<E: Evaluate + ?Sized>(cloud: &Cloud, engine: &E, packets: &[Packet], out: &mut [Flow]) {
+    engine.flow_batch(cloud, packets, out);
 }
 
 /// Why a packet could not be made from a [`PacketSpec`].

@@ -259,6 +259,14 @@ impl Evaluate for Snapshot {
             None => reference::Evaluator::new(&self.cloud).flow(cloud, packet),
         }
     }
+
+    /// The compiled engine's batched trace when it answers.
+    fn flow_batch(&self, cloud: &Cloud, packets: &[Packet], out: &mut [Flow]) {
+        match &self.engine {
+            Some(engine) => engine.flow_batch(cloud, packets, out),
+            None => reference::Evaluator::new(&self.cloud).flow_batch(cloud, packets, out),
+        }
+    }
 }
 
 /// The engine of `cloud`: `previous` refreshed with what `changes` touched since it was

@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::net::IpAddr;
 
 use sgeval::compile::Engine;
+use sgeval::flow::{self, Flow};
 use sgeval::live::Live;
 use sgeval::{ConnState, Decision, Direction, EndpointKey, Packet, Scenario};
 use sgeval_classifier::{Classifier, Key, PortRange, Prefix, Rule};
@@ -113,6 +114,22 @@ fn compiled_evaluation_does_not_allocate() {
             .collect();
         let packets = packets(&addrs);
         let mut out = vec![Decision::MIXED_FAMILY; packets.len()];
+        // Traces, one at a time and batched (into flows made beforehand).
+        let (n, ()) = allocations(|| {
+            for p in &packets {
+                std::hint::black_box(flow::trace(&cloud, &engine, p));
+            }
+        });
+        assert_eq!(n, 0, "{}: trace allocated {n} times", path.display());
+        let mut flows: Vec<Flow> = packets
+            .iter()
+            .map(|_| flow::trace(&cloud, &engine, &packets[0]))
+            .collect();
+        let (n, ()) = allocations(|| flow::trace_batch(&cloud, &engine, &packets, &mut flows));
+        assert_eq!(n, 0, "{}: trace_batch allocated {n} times", path.display());
+        for (p, f) in packets.iter().zip(&flows) {
+            assert_eq!(*f, flow::trace(&cloud, &engine, p));
+        }
         for e in 0..cloud.endpoints().len() + 1 {
             // One past the last endpoint: the no-group answer must not allocate either.
             // Keys are minted by clouds; the one past the last comes from its number.
@@ -158,6 +175,16 @@ fn live_snapshot_evaluation_does_not_allocate() {
         .flat_map(|e| e.ips.iter().copied())
         .collect();
     let packets = packets(&addrs);
+    let cloud = snapshot.cloud();
+    let mut flows: Vec<Flow> = packets
+        .iter()
+        .map(|_| flow::trace(cloud, &*snapshot, &packets[0]))
+        .collect();
+    let (n, ()) = allocations(|| flow::trace_batch(cloud, &*snapshot, &packets, &mut flows));
+    assert_eq!(n, 0, "snapshot trace_batch allocated {n} times");
+    for (p, f) in packets.iter().zip(&flows) {
+        assert_eq!(*f, flow::trace(cloud, &*snapshot, p));
+    }
     for e in snapshot.cloud().endpoint_keys() {
         for direction in [Direction::Ingress, Direction::Egress] {
             let (n, ()) = allocations(|| {

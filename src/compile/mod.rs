@@ -658,6 +658,42 @@ impl Engine {
     /// without another lookup. The cloud's own address index is not read: the engine
     /// answers for the cloud it was built from or last refreshed with.
     fn trace(&self, packet: &Packet) -> Flow {
+        self.flow_of(packet, self.owners(packet))
+    }
+
+    /// [`crate::flow::trace_batch`] on this engine ([`crate::flow::Evaluate::flow_batch`]):
+    /// [`Engine::trace`] of every packet, the owners of a chunk's addresses all looked up
+    /// before any of its hops, so that their cache misses overlap across packets (a map out
+    /// of cache costs a miss per address, which one packet alone cannot hide).
+    fn trace_batch(&self, packets: &[Packet], out: &mut [Flow]) {
+        let mut owners = [[None; 2]; TRACE_CHUNK];
+        for (packets, out) in packets.chunks(TRACE_CHUNK).zip(out.chunks_mut(TRACE_CHUNK)) {
+            for (p, o) in packets.iter().zip(&mut owners) {
+                *o = self.owners(p);
+            }
+            for ((p, o), f) in packets.iter().zip(owners).zip(out) {
+                *f = self.flow_of(p, o);
+            }
+        }
+    }
+
+    /// The owners of `packet`'s source and destination addresses, both looked up before
+    /// either is used.
+    #[inline(always)]
+    fn owners(&self, packet: &Packet) -> [Option<Owner>; 2] {
+        match (packet.src, packet.dst) {
+            (IpAddr::V4(s), IpAddr::V4(t)) => self.identities.owners_v4(u32::from(s), u32::from(t)),
+            (IpAddr::V6(s), IpAddr::V6(t)) => self.identities.owners_v6(u128::from(s), u128::from(t)),
+            _ => [
+                self.identities.owner(packet.src),
+                self.identities.owner(packet.dst),
+            ],
+        }
+    }
+
+    /// The flow of `packet` whose addresses have `owners` ([`Engine::owners`]).
+    #[inline(always)]
+    fn flow_of(&self, packet: &Packet, owners: [Option<Owner>; 2]) -> Flow {
         // PERF: not run inside `Simd::run` as `evaluate` is: there the two hops stayed out
         // of line (`lookup_count trace-100000`: 618 against 559 instructions a trace,
         // 46-48 against 37-38 ns at load 6), so each classifier call enters AVX2 itself.
@@ -665,25 +701,18 @@ impl Engine {
         match (packet.src, packet.dst) {
             (IpAddr::V4(s), IpAddr::V4(t)) => {
                 let (s, t) = (u32::from(s), u32::from(t));
-                self.traced(self.identities.owners_v4(s, t), packet, |set, d, remote| {
+                self.traced(owners, packet, |set, d, remote| {
                     decide(&set.v4[d], s, t, packet, RemoteIdentity::Known(remote), simd)
                 })
             }
             (IpAddr::V6(s), IpAddr::V6(t)) => {
                 let (s, t) = (u128::from(s), u128::from(t));
-                self.traced(self.identities.owners_v6(s, t), packet, |set, d, remote| {
+                self.traced(owners, packet, |set, d, remote| {
                     decide(&set.v6[d], s, t, packet, RemoteIdentity::Known(remote), simd)
                 })
             }
             // Mixed families: `evaluate`'s first answer, at each owner.
-            _ => hops(
-                [
-                    self.identities.owner(packet.src),
-                    self.identities.owner(packet.dst),
-                ],
-                packet,
-                |_, _, _| Decision::MIXED_FAMILY,
-            ),
+            _ => hops(owners, packet, |_, _, _| Decision::MIXED_FAMILY),
         }
     }
 
@@ -1547,6 +1576,10 @@ fn spliced<A: FamilyAddr>(
 /// Packets per chunk of a batch.
 const CHUNK: usize = 64;
 
+/// Packets whose owners [`Engine::trace_batch`] looks up before their hops: enough for the
+/// map misses of several packets to be in flight at once.
+const TRACE_CHUNK: usize = 16;
+
 /// The packets of one family and lane in a chunk of a batch: their keys, their places in
 /// the chunk and their table's variant for their remote identity. Packets of the first
 /// variant fill the arrays from the front, the others from the back, so that a lane of two
@@ -1679,6 +1712,10 @@ impl crate::flow::Evaluate for Engine {
 
     fn flow(&self, _cloud: &Cloud, packet: &Packet) -> Flow {
         self.trace(packet)
+    }
+
+    fn flow_batch(&self, _cloud: &Cloud, packets: &[Packet], out: &mut [Flow]) {
+        self.trace_batch(packets, out);
     }
 }
 

@@ -110,9 +110,25 @@ fn attach(cloud: &mut Cloud, name: &str, ips: &[&str], groups: &[GroupKey]) -> E
 /// and batched) equals the reference.
 fn assert_agrees(cloud: &Cloud, engine: &Engine, packets: &[Packet]) {
     let reference = Evaluator::new(cloud);
-    for p in packets {
+    // A flow no trace gives (no endpoint has the key), one place past the packets: left as is.
+    let unset = crate::flow::Flow {
+        hops: SmallVec::from_elem(
+            crate::flow::Hop {
+                endpoint: EndpointKey::new(u32::MAX),
+                direction: Direction::Egress,
+                decision: Decision::ESTABLISHED,
+            },
+            2,
+        ),
+        verdict: Verdict::Deny,
+    };
+    let mut batch = vec![unset.clone(); packets.len() + 1];
+    crate::flow::trace_batch(cloud, engine, packets, &mut batch);
+    assert_eq!(batch[packets.len()], unset, "past the packets");
+    for (p, b) in packets.iter().zip(&batch) {
         let want = crate::flow::trace(cloud, &reference, p);
         assert_eq!(crate::flow::trace(cloud, engine, p), want, "trace of packet {p}");
+        assert_eq!(*b, want, "batched trace of packet {p}");
     }
     let count = cloud.endpoints().len() as u32;
     // One key past the last endpoint: unknown endpoints too.
