@@ -558,17 +558,22 @@ impl<A: Addr> Table<A> {
     /// groups among those the table references; with `deferred` the variants of at most
     /// [`MAX_OVERLAY`] entries per lane without classifiers (their entries in overlays),
     /// for [`Table::compact`] to build off the read path.
+    ///
+    /// `like`: a table whose empty classifiers and lists ([`Variant::unbuilt`]) to share,
+    /// if there is one (the tables a refresh builds share one set).
     pub(crate) fn build_as(
         lowered: Lowered<A>,
         fingerprint: u64,
         identities: &Identities,
         deferred: bool,
+        like: Option<&Table<A>>,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
         let lowered = Arc::new(lowered);
         let first = if deferred {
-            Variant::deferred(&lowered, &[], None)?
+            let like = like.and_then(|t| t.variants.iter().find(|v| v.unbuilt()));
+            Variant::deferred(&lowered, &[], like.map(|v| &**v))?
         } else {
             Variant::build(&lowered, &[])?
         };
@@ -593,6 +598,12 @@ impl<A: Addr> Table<A> {
             }
         }
         Ok(table)
+    }
+
+    /// Whether some variant has empty classifiers to share ([`Variant::unbuilt`]), for
+    /// [`Table::build_as`]'s `like`.
+    pub(crate) fn has_unbuilt(&self) -> bool {
+        self.variants.iter().any(|v| v.unbuilt())
     }
 
     /// Whether some variant answers partly from overlays.
