@@ -76,8 +76,9 @@ use crate::rule::{Direction, Family, Remote};
 
 use self::classifier::Key;
 use self::identity::{Identities, IdentityId, Owner};
-use self::lower::{Ctx, FamilyAddr, LowerError};
+use self::lower::{Ctx, FamilyAddr, LowerError, Lowered};
 use self::table::{Lane, Table};
+use smallvec::SmallVec;
 
 /// Limits on what [`Engine::build`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -360,6 +361,9 @@ struct Builder<'c> {
     /// next (PERF: building empty classifiers was ~7% of a new combination's refresh).
     like4: Option<Arc<Table<u32>>>,
     like6: Option<Arc<Table<u128>>>,
+    /// The engine's sets, whose tables' entries a new list's tables are merged from
+    /// ([`lower::merged`]), when they are current (a refresh of endpoints alone).
+    donors: Option<&'c [Option<Arc<TableSet>>]>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -374,8 +378,18 @@ fn table<A: FamilyAddr>(
     endpoint: &dyn Fn() -> String,
     deferred: bool,
     like: &mut Option<Arc<Table<A>>>,
+    donors: &[&Lowered<A>],
 ) -> Result<Arc<Table<A>>, BuildError> {
-    let lowered = lower::lower::<A>(ctx, groups, direction, limits.max_entries).map_err(|e| match e {
+    // From the groups' entries in other lists' tables where that gives the same lists.
+    let merged = match donors.is_empty() {
+        true => None,
+        false => lower::merged::<A>(ctx, groups, direction, limits.max_entries, donors),
+    };
+    let lowered = match merged {
+        Some(lowered) => Ok(lowered),
+        None => lower::lower::<A>(ctx, groups, direction, limits.max_entries),
+    };
+    let lowered = lowered.map_err(|e| match e {
         LowerError::TooManyEntries { rule, limit } => BuildError::TooManyEntries {
             endpoint: endpoint(),
             direction,
@@ -433,6 +447,7 @@ impl<'c> Builder<'c> {
             deferred: false,
             like4: None,
             like6: None,
+            donors: None,
         }
     }
 
@@ -448,6 +463,31 @@ impl<'c> Builder<'c> {
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
         let p6 = |d: usize| previous.map(|p| &p.v6[d]);
+        // For each group, the set of the fewest groups that holds it (its entries are
+        // taken from that set's tables).
+        let donors: SmallVec<[&TableSet; 8]> = match (previous, self.donors) {
+            (None, Some(sets)) => groups
+                .iter()
+                .map_while(|g| {
+                    sets.iter()
+                        .flatten()
+                        .filter(|s| s.groups.contains(g))
+                        .min_by_key(|s| s.groups.len())
+                        .map(|s| &**s)
+                })
+                .collect(),
+            _ => SmallVec::new(),
+        };
+        let donors: &[&TableSet] = if donors.len() == groups.len() {
+            &donors
+        } else {
+            &[]
+        };
+        let d4 =
+            |d: usize| -> SmallVec<[&Lowered<u32>; 8]> { donors.iter().map(|s| s.v4[d].lowered()).collect() };
+        let d6 = |d: usize| -> SmallVec<[&Lowered<u128>; 8]> {
+            donors.iter().map(|s| s.v6[d].lowered()).collect()
+        };
         let v4 = [
             table::<u32>(
                 ctx,
@@ -460,6 +500,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like4,
+                &d4(0),
             )?,
             table::<u32>(
                 ctx,
@@ -472,6 +513,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like4,
+                &d4(1),
             )?,
         ];
         let v6 = [
@@ -486,6 +528,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like6,
+                &d6(0),
             )?,
             table::<u128>(
                 ctx,
@@ -498,6 +541,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like6,
+                &d6(1),
             )?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
@@ -1164,6 +1208,10 @@ impl Engine {
         builder.v6 = v6;
         // New tables of few entries answer from overlays until `compact`.
         builder.deferred = true;
+        // Only endpoints changed: every set's tables are current, to merge new lists' from.
+        if matches!(update, Update::Endpoint(_)) {
+            builder.donors = Some(&self.sets);
+        }
         for &i in &stale {
             let Some(old) = &self.sets[i] else { continue };
             let name = || self.endpoint_name(cloud, i);
