@@ -570,6 +570,8 @@ impl<A: Addr> Table<A> {
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
+        // Room for a few variants at once (PERF: grown one at a time otherwise).
+        let room = if refs_any { identities.len().min(8) } else { 1 };
         let lowered = Arc::new(lowered);
         let first = if deferred {
             let like = like.and_then(|t| t.variants.iter().find(|v| v.unbuilt()));
@@ -586,15 +588,38 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             lowered,
             refs,
-            variants: vec![Arc::new(first)],
-            masks: vec![Arc::from([])],
+            variants: Vec::with_capacity(room),
+            masks: Vec::with_capacity(room),
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
         };
-        if !table.refs.is_empty() {
+        table.variants.push(Arc::new(first));
+        table.masks.push(Arc::from([]));
+        if table.refs.len() > 64 {
             for (id, groups) in identities.iter() {
                 table.admit_as(id, groups, deferred)?;
+            }
+        } else if refs_any {
+            // PERF: each variant's referenced groups as bits of `refs`, so that the variant
+            // of an identity is found by comparing one number per variant (a refresh builds
+            // new tables for every identity of the engine).
+            let bits = |groups: &[GroupKey], refs: &[GroupKey]| -> u64 {
+                groups
+                    .iter()
+                    .filter_map(|g| refs.binary_search(g).ok())
+                    .fold(0, |b, i| b | 1 << i)
+            };
+            let mut known: Vec<u64> = vec![0];
+            for (id, groups) in identities.iter() {
+                let mask = bits(groups, &table.refs);
+                match known.iter().position(|&k| k == mask) {
+                    Some(v) => table.map_identity(id, v as u32),
+                    None => {
+                        table.admit_as(id, groups, deferred)?;
+                        known.push(mask);
+                    }
+                }
             }
         }
         Ok(table)
