@@ -1861,32 +1861,36 @@ fn donor_sets<'e>(engine: &'e Engine, groups: &[GroupKey], fewest: bool) -> Opti
         .collect()
 }
 
-/// Whether [`super::lower::merged`] of `groups` from `donors` gives what lowering gives, for
-/// every direction and family; how many tables were merged (the others fell back).
-fn merged_as_lowered(cloud: &Cloud, groups: &[GroupKey], donors: &[&super::TableSet]) -> usize {
+/// Whether [`super::lower::merged`] of `groups` from `donors` (tables of one direction and
+/// family) gives what lowering gives; `true` when it merged (else it fell back).
+fn merges_as_lowered<A: super::lower::FamilyAddr + std::fmt::Debug>(
+    cloud: &Cloud,
+    groups: &[GroupKey],
+    direction: Direction,
+    donors: &[&super::lower::Lowered<A>],
+) -> bool {
     use super::lower::{lower, merged, Ctx};
     let ctx = Ctx::new(cloud);
     let limit = BuildLimits::default().max_entries;
+    let Some(m) = merged::<A>(&ctx, groups, direction, limit, donors) else {
+        return false;
+    };
+    assert_eq!(
+        Ok(&m),
+        lower::<A>(&ctx, groups, direction, limit).as_ref(),
+        "{direction}"
+    );
+    true
+}
+
+/// [`merges_as_lowered`] for every direction and family; how many tables were merged.
+fn merged_as_lowered(cloud: &Cloud, groups: &[GroupKey], donors: &[&super::TableSet]) -> usize {
     let mut count = 0;
     for (d, direction) in [Direction::Ingress, Direction::Egress].into_iter().enumerate() {
         let d4: Vec<_> = donors.iter().map(|s| s.v4[d].lowered()).collect();
-        if let Some(m) = merged::<u32>(&ctx, groups, direction, limit, &d4) {
-            assert_eq!(
-                Ok(&m),
-                lower::<u32>(&ctx, groups, direction, limit).as_ref(),
-                "{direction} v4"
-            );
-            count += 1;
-        }
         let d6: Vec<_> = donors.iter().map(|s| s.v6[d].lowered()).collect();
-        if let Some(m) = merged::<u128>(&ctx, groups, direction, limit, &d6) {
-            assert_eq!(
-                Ok(&m),
-                lower::<u128>(&ctx, groups, direction, limit).as_ref(),
-                "{direction} v6"
-            );
-            count += 1;
-        }
+        count += usize::from(merges_as_lowered::<u32>(cloud, groups, direction, &d4));
+        count += usize::from(merges_as_lowered::<u128>(cloud, groups, direction, &d6));
     }
     count
 }
@@ -1945,19 +1949,10 @@ fn new_lists_are_merged_from_other_lists_tables_for_every_provider() {
             let other = if i % 2 == 0 { Action::Allow } else { Action::Deny };
             rules_b.push(tcp_rule(direction, other, (i % 7) as u8 + 1, 20 + i, remote));
         }
-        add_rules(&mut cloud, a, rules_a);
-        add_rules(&mut cloud, b, rules_b);
-        add_rules(
-            &mut cloud,
-            c,
-            vec![tcp_rule(
-                Direction::Ingress,
-                Action::Allow,
-                3,
-                22,
-                Remote::Group(a),
-            )],
-        );
+        let ssh = tcp_rule(Direction::Ingress, Action::Allow, 3, 22, Remote::Group(a));
+        for (g, rules) in [(a, rules_a), (b, rules_b), (c, vec![ssh])] {
+            add_rules(&mut cloud, g, rules);
+        }
         attach(&mut cloud, "a-1", &["10.0.0.1", "2001:db8::1"], &[a]);
         attach(&mut cloud, "bc-1", &["10.0.0.2"], &[b, c]);
         let mut engine = Engine::build(&cloud).expect("build");
