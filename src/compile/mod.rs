@@ -53,8 +53,10 @@
 //! lowering reads), finds the rules added, removed or edited, lowers each alone and puts
 //! its entries at their place in provider order (an order key: priority, deny first, group
 //! order, creation order), the classifiers kept under overlays and the fingerprints kept
-//! as sums of per-entry hashes. What refreshes leave unbuilt, [`Engine::compact`] builds
-//! off the read path.
+//! as sums of per-entry hashes. A new group list's tables are not lowered from the rules
+//! when every group of it is in some other list: each group's entries are taken from that
+//! list's tables and merged in the new list's order keys (`lower::merged`). What
+//! refreshes leave unbuilt, [`Engine::compact`] builds off the read path.
 
 mod identity;
 pub(crate) mod lower;
