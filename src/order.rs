@@ -43,11 +43,17 @@ pub(crate) fn rules<'c>(
     };
     match cloud.provider() {
         Provider::Ecs | Provider::Ens => {
-            let mut pool: Vec<(GroupKey, &Rule)> = groups.iter().flat_map(|&g| rules_of(g)).collect();
-            // INVARIANT: a stable sort keeps group association order, then creation order,
-            // among rules of equal rank: the reference's tie order.
-            pool.sort_by_key(|(_, r)| rank(r));
-            pool
+            // INVARIANT: ties of rank keep group association order, then creation order
+            // (each rule's place in the pool is part of its sort key): the reference's tie
+            // order. PERF: one integer key per rule, sorted without comparing rules.
+            let mut pool: Vec<(u64, GroupKey, &Rule)> = groups
+                .iter()
+                .flat_map(|&g| rules_of(g))
+                .enumerate()
+                .map(|(i, (g, r))| (u64::from(rank_key(r)) << 32 | i as u64, g, r))
+                .collect();
+            pool.sort_unstable_by_key(|&(k, _, _)| k);
+            pool.into_iter().map(|(_, g, r)| (g, r)).collect()
         }
         Provider::Huawei => {
             let mut out = Vec::new();

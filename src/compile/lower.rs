@@ -627,6 +627,115 @@ pub(crate) fn lower<A: FamilyAddr>(
     })
 }
 
+/// What [`lower`] gives for `groups` and `direction`, made from tables already lowered
+/// instead of from the rules: `donors[i]` is a table of another group list for the same
+/// direction and family that holds `groups[i]`, whose entries for that group (its rules'
+/// and its intra-group entry, found by their decisions) are taken as they are and merged
+/// in the order keys of `groups` (each group's entries are in the same relative order in
+/// every list: [`order::key`] orders one group's sources by rank and creation alone).
+/// The entry hashes are taken again (the keys hold the group's place in the list).
+///
+/// `None` where that might not give [`lower`]'s lists, for [`lower`] to do the work: a
+/// list or a donor that is not [`Lowered::simple`], a donor with ICMP lists (the lanes
+/// depend on every group's rules) or cut short after a rule that matches everything (its
+/// later sources are missing), an entry whose rule the cloud no longer has, more entries
+/// than `limit` (for [`lower`] to name the rule).
+pub(crate) fn merged<A: FamilyAddr>(
+    ctx: &Ctx<'_>,
+    groups: &[GroupKey],
+    direction: Direction,
+    limit: usize,
+    donors: &[&Lowered<A>],
+) -> Option<Lowered<A>> {
+    let cloud = ctx.cloud;
+    let provider = cloud.provider();
+    if donors.len() != groups.len() || !is_simple(cloud, groups) {
+        return None;
+    }
+    let plain = |d: &&Lowered<A>| d.simple && d.lanes == [false, false] && d.cut == [None; 3];
+    if !donors.iter().all(plain) {
+        return None;
+    }
+    // Per group: its entries in its donor (indexes) with their order keys, in order.
+    let mut runs: SmallVec<[Vec<(u128, u32)>; 8]> = SmallVec::with_capacity(groups.len());
+    let mut total = 0usize;
+    for (at, (&g, donor)) in groups.iter().zip(donors).enumerate() {
+        let rules = cloud.group(g).map_or(&[][..], |group| &group.rules[..]);
+        let mut run = Vec::new();
+        let mut last: Option<(Reason, u128)> = None;
+        for (i, d) in donor.main.decisions.iter().enumerate() {
+            let of_g = match d.reason {
+                Reason::Rule(r) => r.group == g,
+                Reason::IntraGroup { group } => group == g,
+                _ => false,
+            };
+            if !of_g {
+                continue;
+            }
+            let key = match last {
+                Some((reason, key)) if reason == d.reason => key,
+                _ => {
+                    let key = match d.reason {
+                        Reason::Rule(r) => {
+                            // The rule's rank as it is now (simple: keys increase).
+                            let k = rules.binary_search_by_key(&r.rule, |x| x.key).ok()?;
+                            order::key(provider, at, Some((order::rank_key(&rules[k]), r.rule.get())))
+                        }
+                        _ => order::key(provider, at, None),
+                    };
+                    last = Some((d.reason, key));
+                    key
+                }
+            };
+            run.push((key, i as u32));
+        }
+        total += run.len();
+        runs.push(run);
+    }
+    if total > limit {
+        return None;
+    }
+    let mut main = Part {
+        entries: Vec::with_capacity(total),
+        decisions: Vec::with_capacity(total),
+        tags: Vec::with_capacity(total),
+    };
+    let mut sum = 0u64;
+    // A k-way merge by key: each run is in key order, no two runs share a key.
+    let mut heads: SmallVec<[usize; 8]> = smallvec![0; runs.len()];
+    let (mut key_of_last, mut index) = (None, 0u32);
+    for _ in 0..total {
+        let mut best: Option<(u128, usize)> = None;
+        for (r, run) in runs.iter().enumerate() {
+            if let Some(&(key, _)) = run.get(heads[r]) {
+                if best.is_none_or(|(k, _)| key < k) {
+                    best = Some((key, r));
+                }
+            }
+        }
+        let (key, r) = best?;
+        let i = runs[r][heads[r]].1 as usize;
+        heads[r] += 1;
+        let donor = &donors[r].main;
+        let (entry, decision, tag) = (donor.entries[i], donor.decisions[i], donor.tags[i]);
+        index = if key_of_last == Some(key) { index + 1 } else { 0 };
+        key_of_last = Some(key);
+        sum = sum.wrapping_add(entry_hash(0, &entry, &decision, tag, key, index));
+        main.entries.push(entry);
+        main.decisions.push(decision);
+        main.tags.push(tag);
+    }
+    Some(Lowered {
+        main,
+        icmp: Default::default(),
+        lanes: [false, false],
+        fallback: order::fallback(cloud, groups, direction),
+        sum,
+        cut: [None; 3],
+        simple: true,
+    })
+}
+
 /// The first ports of the elementary intervals that the destination port ranges of `rules`
 /// cut `0..=65535` into.
 fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u16>, LowerError> {
@@ -652,6 +761,12 @@ fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u1
 /// table's fingerprint sums these (with [`Lowered::sum`]), so entries spliced in or out
 /// change it without hashing the rest; with the order keys, the sum tells the lists of a
 /// [`Lowered::simple`] table apart as the lists themselves would.
+///
+/// PERF: the fields are packed into one fixed layout (57 bytes for IPv4, 81 for IPv6) and
+/// hashed by [`DefaultHasher`] (SipHash) in one call, rather than walked by `derive(Hash)`
+/// (~100 bytes: discriminants and `usize`s as 8 bytes each). SipHash is kept: equal
+/// fingerprints are taken as equal tables, so the hash must not collide on the lists
+/// refreshes see.
 pub(crate) fn entry_hash<A: Addr>(
     list: usize,
     entry: &Entry<A>,
@@ -660,53 +775,53 @@ pub(crate) fn entry_hash<A: Addr>(
     key: u128,
     index: u32,
 ) -> u64 {
-    let mut h = Buffered::default();
-    (list, entry, decision, tag, key, index).hash(&mut h);
+    let mut b = [0u8; 96];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        b[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    put(&[list as u8]);
+    for p in [entry.src, entry.dst] {
+        if A::BITS == 32 {
+            put(&(p.addr.to_u128() as u32).to_le_bytes());
+        } else {
+            put(&p.addr.to_u128().to_le_bytes());
+        }
+        put(&[p.len]);
+    }
+    let ports = [entry.src_ports, entry.dst_ports];
+    for r in ports {
+        put(&r.lo.to_le_bytes());
+        put(&r.hi.to_le_bytes());
+    }
+    put(&[entry.proto, entry.proto_mask, decision.verdict as u8]);
+    // Lowering makes only rule and intra-group decisions; any other is hashed in full.
+    let (kind, a, c) = match decision.reason {
+        Reason::Rule(r) => (1u8, r.group.get(), r.rule.get()),
+        Reason::IntraGroup { group } => (2, group.get(), 0),
+        other => {
+            let mut h = DefaultHasher::new();
+            other.hash(&mut h);
+            let x = h.finish();
+            (3, x as u32, (x >> 32) as u32)
+        }
+    };
+    put(&[kind]);
+    put(&a.to_le_bytes());
+    put(&c.to_le_bytes());
+    match tag {
+        Some(g) => {
+            put(&[1]);
+            put(&g.get().to_le_bytes());
+        }
+        None => put(&[0, 0, 0, 0, 0]),
+    }
+    put(&key.to_le_bytes());
+    put(&index.to_le_bytes());
+    let mut h = DefaultHasher::new();
+    h.write(&b[..n]);
     h.finish()
-}
-
-/// A [`Hasher`] that gathers what is written and hashes it with [`DefaultHasher`] in one
-/// call: the same byte stream (so the same quality) as writing each field to SipHash,
-/// without SipHash's per-call cost on many small fields (entry hashes are taken for
-/// every entry a refresh lowers).
-struct Buffered {
-    bytes: [u8; 192],
-    len: usize,
-    /// Bytes past the buffer (never for an entry: it holds under 192 bytes).
-    spill: DefaultHasher,
-}
-
-impl Default for Buffered {
-    fn default() -> Self {
-        Buffered {
-            bytes: [0; 192],
-            len: 0,
-            spill: DefaultHasher::new(),
-        }
-    }
-}
-
-impl Hasher for Buffered {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
-            Some(room) => {
-                room.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => {
-                self.spill.write(&self.bytes[..self.len]);
-                self.spill.write(bytes);
-                self.len = 0;
-            }
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        let mut h = self.spill.clone();
-        h.write(&self.bytes[..self.len]);
-        h.finish()
-    }
 }
 
 /// Whether the entries of `groups`' tables are in their sources' key order: no group is

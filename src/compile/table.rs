@@ -562,17 +562,24 @@ impl<A: Addr> Table<A> {
     /// groups among those the table references; with `deferred` the variants of at most
     /// [`MAX_OVERLAY`] entries per lane without classifiers (their entries in overlays),
     /// for [`Table::compact`] to build off the read path.
+    ///
+    /// `like`: a table whose empty classifiers and lists ([`Variant::unbuilt`]) to share,
+    /// if there is one (the tables a refresh builds share one set).
     pub(crate) fn build_as(
         lowered: Lowered<A>,
         fingerprint: u64,
         identities: &Identities,
         deferred: bool,
+        like: Option<&Table<A>>,
     ) -> Result<Table<A>, classifier::CapacityError> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
+        // Room for a few variants at once (PERF: grown one at a time otherwise).
+        let room = if refs_any { identities.len().min(8) } else { 1 };
         let lowered = Arc::new(lowered);
         let first = if deferred {
-            Variant::deferred(&lowered, &[], None)?
+            let like = like.and_then(|t| t.variants.iter().find(|v| v.unbuilt()));
+            Variant::deferred(&lowered, &[], like.map(|v| &**v))?
         } else {
             Variant::build(&lowered, &[])?
         };
@@ -585,18 +592,47 @@ impl<A: Addr> Table<A> {
             fallback: lowered.fallback,
             lowered,
             refs,
-            variants: vec![Arc::new(first)],
-            masks: vec![Arc::from([])],
+            variants: Vec::with_capacity(room),
+            masks: Vec::with_capacity(room),
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
         };
-        if !table.refs.is_empty() {
+        table.variants.push(Arc::new(first));
+        table.masks.push(Arc::from([]));
+        if table.refs.len() > 64 {
             for (id, groups) in identities.iter() {
                 table.admit_as(id, groups, deferred)?;
             }
+        } else if refs_any {
+            // PERF: each variant's referenced groups as bits of `refs`, so that the variant
+            // of an identity is found by comparing one number per variant (a refresh builds
+            // new tables for every identity of the engine).
+            let bits = |groups: &[GroupKey], refs: &[GroupKey]| -> u64 {
+                groups
+                    .iter()
+                    .filter_map(|g| refs.binary_search(g).ok())
+                    .fold(0, |b, i| b | 1 << i)
+            };
+            let mut known: Vec<u64> = vec![0];
+            for (id, groups) in identities.iter() {
+                let mask = bits(groups, &table.refs);
+                match known.iter().position(|&k| k == mask) {
+                    Some(v) => table.map_identity(id, v as u32),
+                    None => {
+                        table.admit_as(id, groups, deferred)?;
+                        known.push(mask);
+                    }
+                }
+            }
         }
         Ok(table)
+    }
+
+    /// Whether some variant has empty classifiers to share ([`Variant::unbuilt`]), for
+    /// [`Table::build_as`]'s `like`.
+    pub(crate) fn has_unbuilt(&self) -> bool {
+        self.variants.iter().any(|v| v.unbuilt())
     }
 
     /// Whether some variant answers partly from overlays.

@@ -1857,3 +1857,201 @@ fn a_new_identity_of_known_variants_is_taught_in_place_or_on_one_shared_copy() {
         }
     }
 }
+
+// ---- new group lists' tables merged from other lists' tables ----
+
+/// For each group of `groups`, a set of `engine` that holds it (the first, or the one of the
+/// fewest groups as the refresh picks), when every group has one.
+fn donor_sets<'e>(engine: &'e Engine, groups: &[GroupKey], fewest: bool) -> Option<Vec<&'e super::TableSet>> {
+    groups
+        .iter()
+        .map(|g| {
+            let mut holding = engine.sets.iter().flatten().filter(|s| s.groups.contains(g));
+            if fewest {
+                holding.min_by_key(|s| s.groups.len())
+            } else {
+                holding.next()
+            }
+            .map(|s| &**s)
+        })
+        .collect()
+}
+
+/// Whether [`super::lower::merged`] of `groups` from `donors` (tables of one direction and
+/// family) gives what lowering gives; `true` when it merged (else it fell back).
+fn merges_as_lowered<A: super::lower::FamilyAddr + std::fmt::Debug>(
+    cloud: &Cloud,
+    groups: &[GroupKey],
+    direction: Direction,
+    donors: &[&super::lower::Lowered<A>],
+) -> bool {
+    use super::lower::{lower, merged, Ctx};
+    let ctx = Ctx::new(cloud);
+    let limit = BuildLimits::default().max_entries;
+    let Some(m) = merged::<A>(&ctx, groups, direction, limit, donors) else {
+        return false;
+    };
+    assert_eq!(
+        Ok(&m),
+        lower::<A>(&ctx, groups, direction, limit).as_ref(),
+        "{direction}"
+    );
+    true
+}
+
+/// [`merges_as_lowered`] for every direction and family; how many tables were merged.
+fn merged_as_lowered(cloud: &Cloud, groups: &[GroupKey], donors: &[&super::TableSet]) -> usize {
+    let mut count = 0;
+    for (d, direction) in [Direction::Ingress, Direction::Egress].into_iter().enumerate() {
+        let d4: Vec<_> = donors.iter().map(|s| s.v4[d].lowered()).collect();
+        let d6: Vec<_> = donors.iter().map(|s| s.v6[d].lowered()).collect();
+        count += usize::from(merges_as_lowered::<u32>(cloud, groups, direction, &d4));
+        count += usize::from(merges_as_lowered::<u128>(cloud, groups, direction, &d6));
+    }
+    count
+}
+
+#[test]
+fn new_lists_are_merged_from_other_lists_tables_for_every_provider() {
+    let packets = packets_between(&[
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.1.1",
+        "10.0.2.1",
+        "2001:db8::1",
+        "2001:db8::2",
+    ]);
+    for provider in Provider::ALL {
+        let mut cloud = Cloud::new(provider, Options::default());
+        // ECS: members of `a` and `b` trusted (intra-group entries); others plain.
+        let trusted = match provider {
+            Provider::Ecs => GroupKind::EcsBasic {
+                inner: InnerPolicy::Accept,
+            },
+            p => plain_kind(p),
+        };
+        let [a, b] = [0; 2].map(|_| add_group(&mut cloud, trusted));
+        let c = add_group(&mut cloud, plain_kind(provider));
+        let any4 = Remote::Cidr(net("0.0.0.0/0"));
+        let ag = add_address_group(
+            &mut cloud,
+            Family::V4,
+            vec![AddressEntry::Range(ip("10.0.0.2"), ip("10.0.0.9"))],
+        );
+        // Many rules, deny and allow at the same priorities across groups, group
+        // references, an address group, IPv6.
+        let mut rules_a = Vec::new();
+        let mut rules_b = Vec::new();
+        for i in 0..40u16 {
+            let action = if i % 3 == 0 { Action::Deny } else { Action::Allow };
+            let remote = match i % 5 {
+                0 => Remote::Group(b),
+                1 => Remote::AddressGroup(ag),
+                2 => Remote::Cidr(net("2001:db8::/64")),
+                _ => any4.clone(),
+            };
+            let direction = if i % 4 == 3 {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            };
+            rules_a.push(tcp_rule(
+                direction,
+                action,
+                (i % 7) as u8 + 1,
+                20 + i,
+                remote.clone(),
+            ));
+            let other = if i % 2 == 0 { Action::Allow } else { Action::Deny };
+            rules_b.push(tcp_rule(direction, other, (i % 7) as u8 + 1, 20 + i, remote));
+        }
+        let ssh = tcp_rule(Direction::Ingress, Action::Allow, 3, 22, Remote::Group(a));
+        for (g, rules) in [(a, rules_a), (b, rules_b), (c, vec![ssh])] {
+            add_rules(&mut cloud, g, rules);
+        }
+        attach(&mut cloud, "a-1", &["10.0.0.1", "2001:db8::1"], &[a]);
+        attach(&mut cloud, "bc-1", &["10.0.0.2"], &[b, c]);
+        let mut engine = Engine::build(&cloud).expect("build");
+        // New lists, in both orders (group order decides for Huawei and Gcore, and breaks
+        // ECS ties).
+        let mut lists = 0;
+        for (n, groups) in [vec![b, a], vec![a, b], vec![c, a, b], vec![a, c]]
+            .into_iter()
+            .enumerate()
+        {
+            let donors = donor_sets(&engine, &groups, true).expect("every group has a set");
+            assert_eq!(
+                merged_as_lowered(&cloud, &groups, &donors),
+                4,
+                "{provider} {groups:?}"
+            );
+            let ips = [format!("10.0.2.{}", n + 1), format!("2001:db8::{:x}", n + 2)];
+            let key = attach(&mut cloud, &format!("new-{n}"), &[&ips[0], &ips[1]], &groups);
+            engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
+            assert_fresh_and_right(
+                &cloud,
+                &engine,
+                &packets,
+                &format!("{provider} new list {groups:?}"),
+            );
+            lists += 1;
+        }
+        assert_eq!(lists, 4);
+    }
+}
+
+#[test]
+fn lists_with_icmp_lanes_or_a_catch_all_are_lowered_not_merged() {
+    let mut cloud = Cloud::new(Provider::Gcore, Options::default());
+    let [a, b] = [0; 2].map(|_| add_group(&mut cloud, GroupKind::Gcore));
+    let mut icmp = rule(Direction::Ingress, Action::Allow, 1);
+    icmp.protocol = Some(ICMP);
+    icmp.icmp = IcmpMatch {
+        icmp_type: Some(8),
+        icmp_code: None,
+    };
+    icmp.remote = Remote::Cidr(net("10.0.0.0/8"));
+    add_rules(&mut cloud, a, vec![icmp]);
+    let all = rule(Direction::Ingress, Action::Allow, 1);
+    add_rules(&mut cloud, b, vec![all]);
+    attach(&mut cloud, "a-1", &["10.0.0.1"], &[a]);
+    attach(&mut cloud, "b-1", &["10.0.0.2"], &[b]);
+    let engine = Engine::build(&cloud).expect("build");
+    let donors = donor_sets(&engine, &[a, b], true).expect("sets");
+    let ctx = super::lower::Ctx::new(&cloud);
+    let limit = BuildLimits::default().max_entries;
+    let d4: Vec<_> = donors.iter().map(|s| s.v4[0].lowered()).collect();
+    assert!(super::lower::merged::<u32>(&ctx, &[a, b], Direction::Ingress, limit, &d4).is_none());
+    // Either alone: `a`'s table has an ICMP lane, `b`'s is cut after its catch-all rule.
+    assert!(super::lower::merged::<u32>(&ctx, &[a], Direction::Ingress, limit, &d4[..1]).is_none());
+    assert!(super::lower::merged::<u32>(&ctx, &[b], Direction::Ingress, limit, &d4[1..]).is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A list's tables merged from any lists' tables that hold its groups are the lowered
+    /// tables, on generated clouds of every provider.
+    #[test]
+    fn merged_tables_equal_lowered_tables_on_generated_clouds(
+        spec in cloud_spec(),
+        lists in prop::collection::vec(prop::collection::vec(0usize..3, 1..4), 1..4),
+        fewest in any::<bool>(),
+    ) {
+        let cloud = build_cloud(&spec);
+        let engine = Engine::build(&cloud).expect("build");
+        let keys: Vec<GroupKey> = cloud.groups().map(|g| g.key).collect();
+        for list in lists {
+            let mut groups: Vec<GroupKey> = Vec::new();
+            for g in list {
+                let k = keys[g % keys.len()];
+                if !groups.contains(&k) {
+                    groups.push(k);
+                }
+            }
+            if let Some(donors) = donor_sets(&engine, &groups, fewest) {
+                merged_as_lowered(&cloud, &groups, &donors);
+            }
+        }
+    }
+}
