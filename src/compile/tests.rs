@@ -2055,3 +2055,59 @@ proptest! {
         }
     }
 }
+
+/// The slots' addresses live in one vector: runs reused in place, appended when they grow,
+/// moved together when most are dead; every address still maps to its endpoint, and the
+/// engine answers as a fresh build.
+#[test]
+fn endpoint_addresses_stay_right_as_their_vector_is_reused_and_compacted() {
+    let (mut cloud, [web, db, _], _) = topology(false);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let step = |cloud: &mut Cloud, engine: &mut Engine, change: &dyn Fn(&mut Cloud)| {
+        let before = cloud.clone();
+        change(cloud);
+        for update in updates(&before, cloud) {
+            engine.refresh(cloud, update).expect("refresh");
+        }
+    };
+    // One or two addresses each, so that keys moving down after a detach change run sizes.
+    for i in 0..150u32 {
+        step(&mut cloud, &mut engine, &|c| {
+            let v4 = format!("10.9.{}.{}", i / 200, i % 200 + 1);
+            let v6 = format!("2001:db8:9::{:x}", i + 1);
+            let ips: Vec<&str> = if i % 3 == 0 { vec![&v4, &v6] } else { vec![&v4] };
+            let groups = if i % 2 == 0 { [web] } else { [db] };
+            attach(c, &format!("n{i}"), &ips, &groups);
+        });
+    }
+    // From the front (every later key moves down) and from the back (slots emptied).
+    for i in (0..150u32).filter(|i| i % 5 == 0) {
+        step(&mut cloud, &mut engine, &|c| {
+            c.detach(&format!("n{i}")).expect("detach");
+        });
+    }
+    for i in (100..150u32).rev().filter(|i| i % 5 != 0) {
+        step(&mut cloud, &mut engine, &|c| {
+            c.detach(&format!("n{i}")).expect("detach");
+        });
+    }
+    let live: usize = cloud.endpoints().iter().map(|ep| ep.ips.len()).sum();
+    assert!(
+        engine.addrs.len() - engine.dead_addrs == live && engine.addrs.len() < 2 * live + 64,
+        "{} addresses held, {} dead, {live} live",
+        engine.addrs.len(),
+        engine.dead_addrs
+    );
+    for (e, ep) in cloud.endpoints().iter().enumerate() {
+        let slot = engine.slots[e].as_ref().expect("slot");
+        assert_eq!(slot.ips(&engine.addrs), &ep.ips[..], "endpoint {e}");
+        for &ip in &ep.ips {
+            let owner = engine.identities.owner(ip).expect("mapped");
+            assert_eq!(owner.endpoint, e as u32, "{ip}");
+        }
+    }
+    assert!(engine.slots[cloud.endpoints().len()..]
+        .iter()
+        .all(Option::is_none));
+    assert_same_as_fresh(&cloud, &engine);
+}
