@@ -49,10 +49,18 @@ pub(crate) fn push_hex(out: &mut String, v: u64, digits: u32) {
 }
 
 /// `n` lowercase base-36 characters from a seed (Alibaba-style ids such as `sg-bp1...`).
-pub(crate) fn base36(mut seed: u64, n: usize) -> String {
+#[cfg(test)]
+pub(crate) fn base36(seed: u64, n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    push_base36(&mut out, seed, n);
+    out
+}
+
+/// `n` lowercase base-36 characters from a seed appended to `out` (Alibaba-style ids such
+/// as `sg-bp1...`: the prefix and these digits in one allocation).
+pub(crate) fn push_base36(out: &mut String, mut seed: u64, n: usize) {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let base = seed;
-    let mut out = String::with_capacity(n);
     for i in 0..n {
         if i % 12 == 11 {
             // From the first seed, not the used-up one (a few bits by now), so the tail
@@ -62,7 +70,6 @@ pub(crate) fn base36(mut seed: u64, n: usize) -> String {
         out.push(DIGITS[(seed % 36) as usize] as char);
         seed /= 36;
     }
-    out
 }
 
 /// The seed of the ids a call makes: a hash of the API name and the request (`params`,
@@ -103,16 +110,15 @@ fn canonical(v: &Value, out: &mut Fnv) {
             out.bytes(b"]");
         }
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.bytes(b"{");
-            for (i, (k, x)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.bytes(b",");
-                }
-                json_string(k, out);
-                out.bytes(b":");
-                canonical(x, out);
+            // PERF: keys already in byte order (as most requests write them) are not
+            // collected and sorted first.
+            if map.keys().is_sorted() {
+                entries(map.iter(), out);
+            } else {
+                let mut sorted: Vec<(&String, &Value)> = map.iter().collect();
+                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                entries(sorted.into_iter(), out);
             }
             out.bytes(b"}");
         }
@@ -121,9 +127,29 @@ fn canonical(v: &Value, out: &mut Fnv) {
     }
 }
 
+/// An object's entries as canonical JSON, in the order given, without the braces.
+fn entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Fnv) {
+    for (i, (k, x)) in entries.enumerate() {
+        if i > 0 {
+            out.bytes(b",");
+        }
+        json_string(k, out);
+        out.bytes(b":");
+        canonical(x, out);
+    }
+}
+
 /// `s` as a JSON string (quoted and escaped as `serde_json` writes it).
 fn json_string(s: &str, out: &mut Fnv) {
-    write_json(s, out);
+    // PERF: a string `serde_json` would not escape (no quote, backslash or control
+    // character) is its bytes between quotes: hashed directly, not through the serializer.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.bytes(b"\"");
+        out.bytes(s.as_bytes());
+        out.bytes(b"\"");
+    } else {
+        write_json(s, out);
+    }
 }
 
 /// `v` as compact JSON, the bytes of its `to_string()`.
@@ -253,7 +279,7 @@ mod tests {
                 json!({"RegionId": "r", "Permissions": [{"Priority": 1, "PortRange": "22/22", "X": null}]}),
             ),
             request(
-                json!({"Description": "quote \" back\\slash \u{1} tab\t é 中", "Port": -1.5e3, "On": true}),
+                json!({"Description": "quote \" back\\slash \u{1} tab\t del\u{7f} é 中", "Port": -1.5e3, "On": true}),
             ),
             Request {
                 params: None,

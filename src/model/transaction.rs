@@ -1116,7 +1116,7 @@ mod tests {
             }
             // The rule id index counts exactly the rules there are, group by group, after
             // a commit or an undo alike.
-            let mut counted = super::super::RuleIds::new();
+            let mut counted = super::super::RuleIds::default();
             for g in m.groups.values() {
                 for r in &g.rules {
                     let groups = counted.entry(r.id.clone()).or_default();
@@ -1138,13 +1138,13 @@ mod tests {
             // The duplicate print index too.
             prop_assert!(m.prints_match_rules());
             // So does the group id index, and every group is found by its id.
-            let mut groups: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
+            let mut groups: crate::model::FastMap<String, BTreeSet<GroupKey>> = Default::default();
             for g in m.groups.values() {
                 groups.entry(g.id.clone()).or_default().insert(g.key);
             }
             prop_assert_eq!(&m.group_ids, &groups);
             // And the group name index.
-            let mut named: std::collections::HashMap<String, BTreeSet<GroupKey>> = std::collections::HashMap::new();
+            let mut named: crate::model::FastMap<String, BTreeSet<GroupKey>> = Default::default();
             for g in m.groups.values() {
                 named.entry(g.name.clone()).or_default().insert(g.key);
             }

@@ -75,19 +75,20 @@ impl Dialect {
 /// The provider id of group `key`, made by the call in progress (`sg-` and 20 base-36
 /// characters, as both products show).
 pub(crate) fn group_id(cloud: &Model, key: crate::group::GroupKey) -> String {
-    format!(
-        "sg-{}",
-        crate::ids::base36(cloud.call_bits(SALT_GROUP, cloud.group_ordinal(key)), 20)
-    )
+    let mut id = String::with_capacity(23);
+    id.push_str("sg-");
+    crate::ids::push_base36(&mut id, cloud.call_bits(SALT_GROUP, cloud.group_ordinal(key)), 20);
+    id
 }
 
 /// The provider id of rule `key`, made by the call in progress (`sgr-` and 20 base-36
 /// characters).
 pub(crate) fn rule_id(cloud: &Model, key: RuleKey) -> String {
-    format!(
-        "sgr-{}",
-        crate::ids::base36(cloud.call_bits(SALT_RULE, cloud.rule_ordinal(key)), 20)
-    )
+    // Written in place, not by `format!` around a second string.
+    let mut id = String::with_capacity(24);
+    id.push_str("sgr-");
+    crate::ids::push_base36(&mut id, cloud.call_bits(SALT_RULE, cloud.rule_ordinal(key)), 20);
+    id
 }
 
 /// A success answer: `RequestId` first, then `fields`.
@@ -366,44 +367,15 @@ impl Params {
             ));
         }
         let head = [prefix, "."].concat();
-        let keys = self.keys_under(&head);
+        // PERF: the keys from `head` on are split off at once and taken in order (they
+        // sort together), not copied out and looked up one by one; each key's allocation
+        // becomes its leaf's. What is left of them (after an error) and what sorts after
+        // them is put back.
+        let mut tail = self.map.split_off(head.as_str());
         let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
-        for key in keys {
-            let Some(value) = self.map.remove(&key) else {
-                continue;
-            };
-            let rest = &key[head.len()..];
-            // The full name is written out only for an error.
-            let full = FieldName(&self.prefix, &key);
-            let Some((index, leaf)) = rest.split_once('.') else {
-                return Err(ApiError::new(
-                    400,
-                    invalid,
-                    format!(
-                        "`{full}` must name a field as `{prefix}.N.<field>`, found {} `{}`",
-                        kind(&value),
-                        show(&value)
-                    ),
-                ));
-            };
-            let n = parse_index(index).ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    invalid,
-                    format!("`{full}`: the index `{index}` must be a whole number from 1"),
-                )
-            })?;
-            let entry = entries.entry(n).or_insert_with(|| {
-                let mut name = [self.prefix.as_str(), prefix, "."].concat();
-                push_decimal(&mut name, u64::from(n));
-                name.push('.');
-                Params {
-                    prefix: name,
-                    map: BTreeMap::new(),
-                }
-            });
-            entry.map.insert(leaf.to_owned(), value);
-        }
+        let taken = take_entries(&self.prefix, prefix, &head, invalid, &mut tail, &mut entries);
+        self.map.append(&mut tail);
+        taken?;
         Ok(entries.into_iter().collect())
     }
 
@@ -479,6 +451,60 @@ impl Params {
             None => Ok(()),
         }
     }
+}
+
+/// Moves the keys of `tail` that start with `head` (`prefix.`, the first ones) into
+/// `entries` by index, for [`Params::list`]; `own` is the listing map's own prefix, for
+/// messages.
+fn take_entries(
+    own: &str,
+    prefix: &str,
+    head: &str,
+    invalid: &'static str,
+    tail: &mut BTreeMap<String, Value>,
+    entries: &mut BTreeMap<u32, Params>,
+) -> Result<(), ApiError> {
+    while let Some(first) = tail.first_entry() {
+        if !first.key().starts_with(head) {
+            break;
+        }
+        let (mut key, value) = first.remove_entry();
+        let rest = &key[head.len()..];
+        // The full name is written out only for an error.
+        let full = FieldName(own, &key);
+        let Some((index, leaf)) = rest.split_once('.') else {
+            return Err(ApiError::new(
+                400,
+                invalid,
+                format!(
+                    "`{full}` must name a field as `{prefix}.N.<field>`, found {} `{}`",
+                    kind(&value),
+                    show(&value)
+                ),
+            ));
+        };
+        let n = parse_index(index).ok_or_else(|| {
+            ApiError::new(
+                400,
+                invalid,
+                format!("`{full}`: the index `{index}` must be a whole number from 1"),
+            )
+        })?;
+        let leaf_at = key.len() - leaf.len();
+        let entry = entries.entry(n).or_insert_with(|| {
+            let mut name = [own, prefix, "."].concat();
+            push_decimal(&mut name, u64::from(n));
+            name.push('.');
+            Params {
+                prefix: name,
+                map: BTreeMap::new(),
+            }
+        });
+        // The key's own allocation, its leaf moved to the front.
+        key.drain(..leaf_at);
+        entry.map.insert(key, value);
+    }
+    Ok(())
 }
 
 /// Appends `n` in decimal (what `write!(s, "{n}")` writes, without the formatting
@@ -670,9 +696,19 @@ pub(crate) fn port_range(proto: Proto, text: &str) -> Result<Option<PortRange>, 
 /// The text of a port range as the providers show it (`22/22`, `-1/-1`).
 pub(crate) fn port_text(range: Option<PortRange>) -> String {
     match range {
-        Some(r) => format!("{}/{}", r.lo, r.hi),
+        Some(r) => range_text(r),
         None => "-1/-1".into(),
     }
+}
+
+/// `lo/hi` of a port range: what `format!("{}/{}", r.lo, r.hi)` writes, without the
+/// formatting machinery (PERF: every rule shown or emitted writes one or two).
+pub(crate) fn range_text(r: PortRange) -> String {
+    let mut s = String::with_capacity(11);
+    push_decimal(&mut s, u64::from(r.lo));
+    s.push('/');
+    push_decimal(&mut s, u64::from(r.hi));
+    s
 }
 
 /// A validated rule before it gets its key, id and provider view.
@@ -938,6 +974,13 @@ pub(crate) fn call_with(cloud: &mut crate::Cloud, api: &str, params: Value) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_text_writes_what_display_writes() {
+        for (lo, hi) in [(0, 0), (1, 65535), (22, 22), (65535, 65535), (80, 8080)] {
+            assert_eq!(range_text(PortRange { lo, hi }), format!("{lo}/{hi}"));
+        }
+    }
 
     #[test]
     fn push_decimal_writes_what_display_writes() {

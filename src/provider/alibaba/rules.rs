@@ -2,7 +2,7 @@
 //! CIDR field names (the reading side is in the parent module: [`super::Proto`],
 //! [`super::port_range`], [`super::cidr`]).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::packet;
 use crate::provider::draft::RuleDraft;
@@ -26,7 +26,7 @@ pub(crate) fn proto_of(protocol: Option<u8>) -> Proto {
 /// `a/b` of the first range (`1/65535` for every port) for TCP and UDP, `-1/-1` otherwise.
 pub(crate) fn ports_text(proto: Proto, ranges: &[PortRange]) -> String {
     match ranges.first() {
-        Some(r) if proto.has_ports() => format!("{}/{}", r.lo, r.hi),
+        Some(r) if proto.has_ports() => super::range_text(*r),
         None if proto.has_ports() => "1/65535".into(),
         _ => "-1/-1".into(),
     }
@@ -37,7 +37,7 @@ pub(crate) fn src_ports_text(proto: Proto, draft: &RuleDraft) -> Option<String> 
     draft
         .src_ports
         .filter(|_| proto.has_ports())
-        .map(|r| format!("{}/{}", r.lo, r.hi))
+        .map(super::range_text)
 }
 
 /// The CIDR field of a rule's remote (`true`) or local (`false`) side in `family`:
@@ -64,24 +64,25 @@ pub(crate) fn group_field(direction: Direction) -> &'static str {
 /// `PortRange`, `SourcePortRange`, the remote CIDR or group and the local CIDR.
 pub(crate) fn match_fields(m: &mut Map<String, Value>, d: &RuleDraft) {
     let proto = proto_of(d.protocol);
-    m.insert("IpProtocol".into(), json!(proto.upper()));
-    m.insert("PortRange".into(), json!(ports_text(proto, &d.dst_ports)));
+    // The texts moved in (`json!` would serialize each into a copy).
+    m.insert("IpProtocol".into(), proto.upper().into());
+    m.insert("PortRange".into(), Value::String(ports_text(proto, &d.dst_ports)));
     if let Some(s) = src_ports_text(proto, d) {
-        m.insert("SourcePortRange".into(), json!(s));
+        m.insert("SourcePortRange".into(), Value::String(s));
     }
     if let Some(net) = d.remote_cidr {
         m.insert(
             cidr_field(d.direction, true, Family::of_net(&net)).into(),
-            json!(net.to_string()),
+            Value::String(net.to_string()),
         );
     }
     if let Some(g) = &d.remote_group {
-        m.insert(group_field(d.direction).into(), json!(g));
+        m.insert(group_field(d.direction).into(), g.as_str().into());
     }
     if let Some(net) = d.local {
         m.insert(
             cidr_field(d.direction, false, Family::of_net(&net)).into(),
-            json!(net.to_string()),
+            Value::String(net.to_string()),
         );
     }
 }

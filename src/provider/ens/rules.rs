@@ -55,13 +55,13 @@ pub(crate) fn emit_legacy(target: &Target, d: &RuleDraft, revoke: bool) -> Optio
     let mut m = Map::new();
     m.insert("SecurityGroupId".into(), json!(target.group));
     m.insert("IpProtocol".into(), json!(proto.lower()));
-    m.insert("PortRange".into(), json!(ports_text(proto, &d.dst_ports)));
+    m.insert("PortRange".into(), Value::String(ports_text(proto, &d.dst_ports)));
     if let Some(s) = src_ports_text(proto, d) {
-        m.insert("SourcePortRange".into(), json!(s));
+        m.insert("SourcePortRange".into(), Value::String(s));
     }
     m.insert(
         cidr_field(d.direction, true, Family::V4).into(),
-        json!(net.to_string()),
+        Value::String(net.to_string()),
     );
     m.insert("Policy".into(), json!(d.policy_lower()));
     m.insert("Priority".into(), json!(d.priority));
