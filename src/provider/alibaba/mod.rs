@@ -861,7 +861,7 @@ pub(crate) fn into_map(v: Value) -> Map<String, Value> {
 /// else empty.
 pub(crate) fn net_text(net: Option<&IpNet>, family: Family) -> String {
     net.filter(|n| Family::of_net(n) == family)
-        .map(|n| n.to_string())
+        .map(crate::provider::cidr_text)
         .unwrap_or_default()
 }
 

@@ -73,7 +73,7 @@ pub(crate) fn match_fields(m: &mut Map<String, Value>, d: &RuleDraft) {
     if let Some(net) = d.remote_cidr {
         m.insert(
             cidr_field(d.direction, true, Family::of_net(&net)).into(),
-            Value::String(net.to_string()),
+            Value::String(crate::provider::cidr_text(&net)),
         );
     }
     if let Some(g) = &d.remote_group {
@@ -82,7 +82,7 @@ pub(crate) fn match_fields(m: &mut Map<String, Value>, d: &RuleDraft) {
     if let Some(net) = d.local {
         m.insert(
             cidr_field(d.direction, false, Family::of_net(&net)).into(),
-            Value::String(net.to_string()),
+            Value::String(crate::provider::cidr_text(&net)),
         );
     }
 }

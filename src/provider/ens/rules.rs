@@ -61,7 +61,7 @@ pub(crate) fn emit_legacy(target: &Target, d: &RuleDraft, revoke: bool) -> Optio
     }
     m.insert(
         cidr_field(d.direction, true, Family::V4).into(),
-        Value::String(net.to_string()),
+        Value::String(crate::provider::cidr_text(&net)),
     );
     m.insert("Policy".into(), json!(d.policy_lower()));
     m.insert("Priority".into(), json!(d.priority));

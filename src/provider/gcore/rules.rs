@@ -45,7 +45,10 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
     m.insert("port_range_min".into(), json!(min));
     m.insert("port_range_max".into(), json!(max));
     if let Some(net) = d.remote_cidr {
-        m.insert("remote_ip_prefix".into(), json!(net.to_string()));
+        m.insert(
+            "remote_ip_prefix".into(),
+            Value::String(crate::provider::cidr_text(&net)),
+        );
     }
     if let Some(g) = &d.remote_group {
         m.insert("remote_group_id".into(), json!(g));
@@ -523,7 +526,10 @@ pub(super) fn lower(
         ("protocol", spec.protocol_text.as_deref().into()),
         ("port_range_min", spec.port_min.into()),
         ("port_range_max", spec.port_max.into()),
-        ("remote_ip_prefix", spec.prefix.map(|p| p.to_string()).into()),
+        (
+            "remote_ip_prefix",
+            spec.prefix.as_ref().map(crate::provider::cidr_text).into(),
+        ),
         ("remote_group_id", spec.remote_group.as_deref().into()),
         ("description", spec.description.as_deref().into()),
         ("revision_number", 0.into()),

@@ -50,7 +50,10 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
         m.insert("protocol".into(), json!(protocol_text(p)));
     }
     if let Some(net) = d.remote_cidr {
-        m.insert("remote_ip_prefix".into(), json!(net.to_string()));
+        m.insert(
+            "remote_ip_prefix".into(),
+            Value::String(crate::provider::cidr_text(&net)),
+        );
     }
     if let Some(g) = &d.remote_group {
         m.insert("remote_group_id".into(), json!(g));
@@ -757,7 +760,11 @@ pub(super) fn lower(
     let id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
     let (prefix, remote_group, remote_address_group) = match &spec.remote {
         RemoteSpec::None => (Value::Null, Value::Null, Value::Null),
-        RemoteSpec::Prefix(net) => (Value::String(net.to_string()), Value::Null, Value::Null),
+        RemoteSpec::Prefix(net) => (
+            Value::String(crate::provider::cidr_text(net)),
+            Value::Null,
+            Value::Null,
+        ),
         RemoteSpec::Group(id) => (Value::Null, id.as_str().into(), Value::Null),
         RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, id.as_str().into()),
     };
