@@ -13,7 +13,6 @@ pub(crate) mod codes;
 pub(crate) mod members;
 pub(crate) mod rules;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -194,7 +193,64 @@ impl std::fmt::Display for FieldName<'_> {
 pub(crate) struct Params {
     /// Prefix of every key, for messages (`Permissions.2.` for one rule).
     prefix: String,
-    map: BTreeMap<String, Value>,
+    map: Flat,
+}
+
+/// A few parameters as a vector sorted by key, in the byte order a `BTreeMap<String, _>`
+/// keeps. PERF: a call's maps hold a handful of keys each; a B-tree allocated a node of
+/// some 600 bytes for every one of them (two or three a call).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Flat(Vec<(String, Value)>);
+
+impl Flat {
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// Adds a key not held yet; the key back when it is.
+    fn insert_new(&mut self, key: String, value: Value) -> Result<(), String> {
+        match self.find(&key) {
+            Ok(_) => Err(key),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets a key's value.
+    fn insert(&mut self, key: String, value: Value) {
+        match self.find(&key) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (key, value)),
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The places of the keys that start with `head`: they sort together, from `head` on.
+    fn under(&self, head: &str) -> std::ops::Range<usize> {
+        let start = self.0.partition_point(|(k, _)| k.as_str() < head);
+        let len = self.0[start..]
+            .iter()
+            .take_while(|(k, _)| k.starts_with(head))
+            .count();
+        start..start + len
+    }
 }
 
 impl Params {
@@ -258,17 +314,13 @@ impl Params {
         if value.is_null() {
             return Ok(());
         }
-        match self.map.entry(key) {
-            std::collections::btree_map::Entry::Occupied(given) => Err(ApiError::new(
+        self.map.insert_new(key, value.clone()).map_err(|given| {
+            ApiError::new(
                 400,
                 "InvalidParameter",
-                format!("`{}` is given twice (once nested, once flat)", given.key()),
-            )),
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(value.clone());
-                Ok(())
-            }
-        }
+                format!("`{given}` is given twice (once nested, once flat)"),
+            )
+        })
     }
 
     /// The full name of a parameter of this map, for messages.
@@ -367,16 +419,19 @@ impl Params {
             ));
         }
         let head = [prefix, "."].concat();
-        // PERF: the keys from `head` on are split off at once and taken in order (they
-        // sort together), not copied out and looked up one by one; each key's allocation
-        // becomes its leaf's. What is left of them (after an error) and what sorts after
-        // them is put back.
-        let mut tail = self.map.split_off(head.as_str());
-        let mut entries: BTreeMap<u32, Params> = BTreeMap::new();
-        let taken = take_entries(&self.prefix, prefix, &head, invalid, &mut tail, &mut entries);
-        self.map.append(&mut tail);
-        taken?;
-        Ok(entries.into_iter().collect())
+        // PERF: the keys under `head` are taken out at once, in order (they sort
+        // together), not copied out and looked up one by one; each key's allocation
+        // becomes its leaf's. What is left of them after an error is put back.
+        let under = self.map.under(&head);
+        let at = under.start;
+        let mut taken = self.map.0.drain(under).collect::<Vec<_>>().into_iter();
+        let mut entries: Vec<(u32, Params)> = Vec::new();
+        let done = take_entries(&self.prefix, prefix, &head, invalid, &mut taken, &mut entries);
+        if done.is_err() {
+            self.map.0.splice(at..at, taken);
+        }
+        done?;
+        Ok(entries)
     }
 
     /// Takes the values `prefix.N` (or a single `prefix` value), ordered by `N`.
@@ -419,11 +474,9 @@ impl Params {
     /// The keys that start with `head`, in order.
     fn keys_under(&self, head: &str) -> Vec<String> {
         // They sort together, from `head` on.
-        self.map
-            .range::<str, _>((std::ops::Bound::Included(head), std::ops::Bound::Unbounded))
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(head))
-            .cloned()
+        self.map.0[self.map.under(head)]
+            .iter()
+            .map(|(k, _)| k.clone())
             .collect()
     }
 
@@ -431,10 +484,10 @@ impl Params {
     pub(crate) fn split_off(&mut self, keys: &[&str]) -> Params {
         let mut out = Params {
             prefix: self.prefix.clone(),
-            map: BTreeMap::new(),
+            map: Flat::default(),
         };
         for key in keys {
-            if let Some(v) = self.map.remove(*key) {
+            if let Some(v) = self.map.remove(key) {
                 out.map.insert((*key).to_owned(), v);
             }
         }
@@ -446,14 +499,14 @@ impl Params {
     /// # Errors
     /// `InvalidParameter` (400) naming the first parameter left over.
     pub(crate) fn finish(self, api: &str) -> Result<(), ApiError> {
-        match self.map.keys().next() {
-            Some(key) => Err(unknown(&self.field(key), api)),
+        match self.map.0.first() {
+            Some((key, _)) => Err(unknown(&self.field(key), api)),
             None => Ok(()),
         }
     }
 }
 
-/// Moves the keys of `tail` that start with `head` (`prefix.`, the first ones) into
+/// Moves the parameters `taken` (the keys under `head`, `prefix.`, in order) into
 /// `entries` by index, for [`Params::list`]; `own` is the listing map's own prefix, for
 /// messages.
 fn take_entries(
@@ -461,14 +514,10 @@ fn take_entries(
     prefix: &str,
     head: &str,
     invalid: &'static str,
-    tail: &mut BTreeMap<String, Value>,
-    entries: &mut BTreeMap<u32, Params>,
+    taken: &mut impl Iterator<Item = (String, Value)>,
+    entries: &mut Vec<(u32, Params)>,
 ) -> Result<(), ApiError> {
-    while let Some(first) = tail.first_entry() {
-        if !first.key().starts_with(head) {
-            break;
-        }
-        let (mut key, value) = first.remove_entry();
+    for (mut key, value) in taken {
         let rest = &key[head.len()..];
         // The full name is written out only for an error.
         let full = FieldName(own, &key);
@@ -491,18 +540,29 @@ fn take_entries(
             )
         })?;
         let leaf_at = key.len() - leaf.len();
-        let entry = entries.entry(n).or_insert_with(|| {
-            let mut name = [own, prefix, "."].concat();
-            push_decimal(&mut name, u64::from(n));
-            name.push('.');
-            Params {
-                prefix: name,
-                map: BTreeMap::new(),
+        // Entries ordered by index.
+        let place = match entries.binary_search_by_key(&n, |(m, _)| *m) {
+            Ok(place) => place,
+            Err(place) => {
+                let mut name = [own, prefix, "."].concat();
+                push_decimal(&mut name, u64::from(n));
+                name.push('.');
+                entries.insert(
+                    place,
+                    (
+                        n,
+                        Params {
+                            prefix: name,
+                            map: Flat::default(),
+                        },
+                    ),
+                );
+                place
             }
-        });
+        };
         // The key's own allocation, its leaf moved to the front.
         key.drain(..leaf_at);
-        entry.map.insert(key, value);
+        entries[place].1.map.insert(key, value);
     }
     Ok(())
 }
