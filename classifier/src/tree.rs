@@ -738,30 +738,61 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
     /// as (first slice, rules over it).
     fn runs(&self, ids: &[u32], dim: usize, shift: u32) -> Vec<(u32, usize)> {
         let slices = 1u64 << (32 - shift);
-        let mut cuts: Vec<u64> = Vec::with_capacity(ids.len() * 2 + 1);
-        cuts.push(0);
-        for &id in ids {
-            cuts.push(u64::from(self.lo(id, dim) >> shift));
-            cuts.push(u64::from(self.hi(id, dim) >> shift) + 1);
-        }
-        cuts.sort_unstable();
-        cuts.dedup();
-        cuts.retain(|&c| c < slices);
-        let mut diff = vec![0i64; cuts.len() + 1];
-        for &id in ids {
-            let a = cuts.partition_point(|&c| c <= u64::from(self.lo(id, dim) >> shift)) - 1;
-            let b = cuts.partition_point(|&c| c <= u64::from(self.hi(id, dim) >> shift)) - 1;
-            diff[a] += 1;
-            diff[b + 1] -= 1;
-        }
-        let mut run = 0i64;
-        cuts.iter()
-            .zip(&diff)
-            .map(|(&c, &d)| {
+        if slices <= 2 * ids.len() as u64 + 512 {
+            // PERF: few slices: counted per slice, no sort (the same runs).
+            let mut delta = vec![0i32; slices as usize + 1];
+            let mut cut = vec![false; slices as usize + 1];
+            cut[0] = true;
+            for &id in ids {
+                let lo = (self.lo(id, dim) >> shift) as usize;
+                let end = (self.hi(id, dim) >> shift) as usize + 1;
+                delta[lo] += 1;
+                delta[end] -= 1;
+                cut[lo] = true;
+                cut[end] = true;
+            }
+            let mut out = Vec::new();
+            let mut run = 0i32;
+            for (c, (&d, &at)) in delta.iter().zip(&cut).take(slices as usize).enumerate() {
                 run += d;
-                (c as u32, run as usize)
-            })
-            .collect()
+                if at {
+                    out.push((c as u32, run as usize));
+                }
+            }
+            return out;
+        }
+        // PERF: one sorted list of events (a rule's first slice, `2s`; the slice past its
+        // last, `2s + 1`) swept once, rather than the cuts sorted and each rule's two
+        // searched for (the same runs; half the instructions of a ~80-rule classifier's
+        // root table plans, by callgrind).
+        let mut events: Vec<u64> = Vec::with_capacity(ids.len() * 2);
+        for &id in ids {
+            events.push(u64::from(self.lo(id, dim) >> shift) << 1);
+            let end = u64::from(self.hi(id, dim) >> shift) + 1;
+            if end < slices {
+                events.push(end << 1 | 1);
+            }
+        }
+        events.sort_unstable();
+        let mut out: Vec<(u32, usize)> = Vec::with_capacity(events.len() + 1);
+        if events.first().is_none_or(|&e| e >> 1 != 0) {
+            out.push((0, 0));
+        }
+        let mut run = 0usize;
+        let mut i = 0;
+        while i < events.len() {
+            let cut = events[i] >> 1;
+            while i < events.len() && events[i] >> 1 == cut {
+                if events[i] & 1 == 0 {
+                    run += 1;
+                } else {
+                    run -= 1;
+                }
+                i += 1;
+            }
+            out.push((cut as u32, run));
+        }
+        out
     }
 
     /// Builds the root table of `plan` and a subtree per run; returns the table's offset.
