@@ -165,13 +165,19 @@ impl<A: Addr> Variant<A> {
                 (subs, Arc::new(lowered.emptied()))
             }
         };
+        // PERF: one empty suffix for the lanes (`like`'s when it has one), not one each.
+        let suffix: Arc<[Entry<A>]> = like
+            .and_then(|v| v.overlay.iter().flatten().next())
+            .map(|o| Arc::clone(&o.suffix))
+            .filter(|s| s.is_empty())
+            .unwrap_or_else(|| Arc::from([]));
         let overlay = lanes.map(|inserted| {
             (!inserted.is_empty()).then(|| {
                 Arc::new(Overlay {
                     start: 0,
                     end: 0,
                     inserted: inserted.into_boxed_slice(),
-                    suffix: Arc::from([]),
+                    suffix: Arc::clone(&suffix),
                 })
             })
         });
@@ -816,8 +822,14 @@ impl<A: Addr> Table<A> {
         } else {
             Variant::build(&self.lowered, &mask)?
         };
+        // The variant's mask when it is this one (PERF: one allocation fewer).
+        let mask: Arc<[GroupKey]> = if built.built_mask[..] == mask[..] {
+            Arc::clone(&built.built_mask)
+        } else {
+            Arc::from(mask)
+        };
         self.variants.push(Arc::new(built));
-        self.masks.push(Arc::from(mask));
+        self.masks.push(mask);
         self.map_identity(id, (self.variants.len() - 1) as u32);
         Ok(())
     }
