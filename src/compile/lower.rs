@@ -661,7 +661,8 @@ pub(crate) fn merged<A: FamilyAddr>(
     let mut total = 0usize;
     for (at, (&g, donor)) in groups.iter().zip(donors).enumerate() {
         let rules = cloud.group(g).map_or(&[][..], |group| &group.rules[..]);
-        let mut run = Vec::new();
+        // PERF: room for the donor's every entry (grown one push at a time otherwise).
+        let mut run = Vec::with_capacity(donor.main.decisions.len());
         let mut last: Option<(Reason, u128)> = None;
         for (i, d) in donor.main.decisions.iter().enumerate() {
             let of_g = match d.reason {
