@@ -17,13 +17,18 @@ pub enum Direction {
 impl Direction {
     /// Both directions, ingress first.
     pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    /// The direction as the providers write it: `ingress`, `egress` (also its `Display`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
 }
 
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        })
+        f.write_str(self.as_str())
     }
 }

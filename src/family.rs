@@ -41,13 +41,19 @@ impl Family {
             Family::V6 => "::/0".parse().expect("valid"),
         }
     }
+
+    /// The family as the Neutron-shaped answers write it: `IPv4`, `IPv6` (also its
+    /// `Display`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
 }
 
 impl fmt::Display for Family {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
+        f.write_str(self.as_str())
     }
 }

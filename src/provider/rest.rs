@@ -190,22 +190,6 @@ pub(crate) fn parse_prefix(text: &str) -> Option<IpNet> {
     text.parse::<IpAddr>().ok().map(IpNet::from)
 }
 
-/// A direction as the shown rules write it (`ingress`, `egress`).
-pub(crate) fn direction_text(direction: crate::rule::Direction) -> &'static str {
-    match direction {
-        crate::rule::Direction::Ingress => "ingress",
-        crate::rule::Direction::Egress => "egress",
-    }
-}
-
-/// A family as the Neutron-shaped answers write it (`IPv4`, `IPv6`).
-pub(crate) fn family_text(family: crate::rule::Family) -> &'static str {
-    match family {
-        crate::rule::Family::V4 => "IPv4",
-        crate::rule::Family::V6 => "IPv6",
-    }
-}
-
 /// A JSON object of `fields` in order: what `json!({...})` makes of them, built at its
 /// final size with each value moved in.
 ///

@@ -516,10 +516,7 @@ pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec, id: &str) ->
     let text = Value::String;
     crate::provider::rest::object([
         ("SecurityGroupRuleId", id.into()),
-        (
-            "Direction",
-            crate::provider::rest::direction_text(spec.direction).into(),
-        ),
+        ("Direction", spec.direction.as_str().into()),
         ("IpProtocol", spec.proto.upper().into()),
         ("PortRange", text(port_text(spec.ports))),
         (

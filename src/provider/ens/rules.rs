@@ -315,10 +315,7 @@ pub(super) fn shown_permission(spec: &RuleSpec, style: Style, id: &str) -> Value
     };
     crate::provider::rest::object([
         ("SecurityGroupRuleId", id.into()),
-        (
-            "Direction",
-            crate::provider::rest::direction_text(spec.direction).into(),
-        ),
+        ("Direction", spec.direction.as_str().into()),
         ("IpProtocol", proto.into()),
         ("PortRange", Value::String(port_text(spec.ports))),
         (

@@ -521,8 +521,8 @@ pub(super) fn lower(
     let shown = rest::object([
         ("id", id.as_str().into()),
         ("security_group_id", group_id.into()),
-        ("direction", rest::direction_text(spec.direction).into()),
-        ("ethertype", rest::family_text(spec.family).into()),
+        ("direction", spec.direction.as_str().into()),
+        ("ethertype", spec.family.as_str().into()),
         ("protocol", spec.protocol_text.as_deref().into()),
         ("port_range_min", spec.port_min.into()),
         ("port_range_max", spec.port_max.into()),
