@@ -668,7 +668,9 @@ pub(crate) fn merged<A: FamilyAddr>(
             let of_g = match d.reason {
                 Reason::Rule(r) => r.group == g,
                 Reason::IntraGroup { group } => group == g,
-                _ => false,
+                // Lowering makes no other entries; should one appear, lower afresh rather
+                // than drop it (a deny lost would let the fallback answer).
+                _ => return None,
             };
             if !of_g {
                 continue;
@@ -763,7 +765,7 @@ fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u1
 /// change it without hashing the rest; with the order keys, the sum tells the lists of a
 /// [`Lowered::simple`] table apart as the lists themselves would.
 ///
-/// PERF: the fields are packed into one fixed layout (57 bytes for IPv4, 81 for IPv6) and
+/// PERF: the fields are packed into one fixed layout (56 bytes for IPv4, 80 for IPv6) and
 /// hashed by [`DefaultHasher`] (SipHash) in one call, rather than walked by `derive(Hash)`
 /// (~100 bytes: discriminants and `usize`s as 8 bytes each). SipHash is kept: equal
 /// fingerprints are taken as equal tables, so the hash must not collide on the lists
