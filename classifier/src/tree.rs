@@ -985,6 +985,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
     /// The best split of `dim` into at most `N` intervals, minimising the largest
     /// child; `None` when every rule spans the whole region in `dim`.
     fn plan(&self, ids: &[u32], dim: usize, rlo: u32, rhi: u32, scratch: &mut Scratch) -> Option<Plan> {
+        // `Plan::ends` holds the `N - 1` ends of a split into at most `N` children.
+        const { assert!(N <= 17) };
         if ids
             .iter()
             .all(|&id| self.lo(id, dim) <= rlo && self.hi(id, dim) >= rhi)

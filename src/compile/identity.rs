@@ -211,7 +211,8 @@ impl Identities {
 
 /// Heap bytes of a `HashMap` (hashbrown's layout): its buckets (a power of two, of which
 /// 7/8 are usable, or one more than its capacity when small), each an aligned `(K, V)` and
-/// one control byte, and the 16 control bytes that trail them for group loads.
+/// one control byte, and the 16 control bytes that trail them for group loads (SSE2's group
+/// width; 8 on targets without it, so this overcounts there by 8 bytes a map).
 fn map_bytes<K, V, S>(map: &HashMap<K, V, S>) -> usize {
     let capacity = map.capacity();
     let buckets = match capacity {

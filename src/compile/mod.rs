@@ -404,9 +404,10 @@ fn table<A: FamilyAddr>(
     donors: &[&Lowered<A>],
 ) -> Result<Arc<Table<A>>, BuildError> {
     // From the groups' entries in other lists' tables where that gives the same lists.
-    let merged = match donors.is_empty() {
-        true => None,
-        false => lower::merged::<A>(ctx, groups, direction, limits.max_entries, donors),
+    let merged = if donors.is_empty() {
+        None
+    } else {
+        lower::merged::<A>(ctx, groups, direction, limits.max_entries, donors)
     };
     let lowered = match merged {
         Some(lowered) => Ok(lowered),
