@@ -14,11 +14,18 @@ pub enum Action {
     Deny,
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Action {
+    /// The action as Huawei writes it: `allow`, `deny` (also its `Display`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Action::Allow => "allow",
             Action::Deny => "deny",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -782,14 +782,7 @@ pub(super) fn lower(
         ("remote_ip_prefix", prefix),
         ("multiport", spec.multiport_text.as_deref().into()),
         ("remote_address_group_id", remote_address_group),
-        (
-            "action",
-            match spec.action {
-                Action::Allow => "allow",
-                Action::Deny => "deny",
-            }
-            .into(),
-        ),
+        ("action", spec.action.as_str().into()),
         ("priority", spec.priority.into()),
         ("enabled", spec.enabled.into()),
     ]);
