@@ -46,25 +46,32 @@ pub(crate) fn cidr_text(net: &ipnet::IpNet) -> String {
                 if i > 0 {
                     s.push('.');
                 }
-                push_small(&mut s, octet);
+                push_decimal(&mut s, u64::from(octet));
             }
             s.push('/');
-            push_small(&mut s, v4.prefix_len());
+            push_decimal(&mut s, u64::from(v4.prefix_len()));
             s
         }
         ipnet::IpNet::V6(_) => net.to_string(),
     }
 }
 
-/// `n` in decimal (what `Display` writes).
-fn push_small(s: &mut String, n: u8) {
-    if n >= 100 {
-        s.push(char::from(b'0' + n / 100));
+/// Appends `n` in decimal (what `write!(s, "{n}")` writes, without the formatting
+/// machinery).
+pub(crate) fn push_decimal(s: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
     }
-    if n >= 10 {
-        s.push(char::from(b'0' + n / 10 % 10));
-    }
-    s.push(char::from(b'0' + n % 10));
+    // INVARIANT: ASCII digits.
+    s.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// A stored rule's duplicate print under `provider`'s duplicate check: a hash of the

@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use serde_json::{Map, Value};
 
 use crate::model::Model;
-use crate::provider::ApiError;
+use crate::provider::{push_decimal, ApiError};
 use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
 
@@ -565,24 +565,6 @@ fn take_entries(
         entries[place].1.map.insert(key, value);
     }
     Ok(())
-}
-
-/// Appends `n` in decimal (what `write!(s, "{n}")` writes, without the formatting
-/// machinery).
-fn push_decimal(s: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    // INVARIANT: ASCII digits.
-    s.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
 }
 
 /// `1`, `2`, ... without sign or leading zeros.
