@@ -207,17 +207,6 @@ impl Flat {
         self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
-    /// Adds a key not held yet; the key back when it is.
-    fn insert_new(&mut self, key: String, value: Value) -> Result<(), String> {
-        match self.find(&key) {
-            Ok(_) => Err(key),
-            Err(i) => {
-                self.0.insert(i, (key, value));
-                Ok(())
-            }
-        }
-    }
-
     /// Sets a key's value.
     fn insert(&mut self, key: String, value: Value) {
         match self.find(&key) {
@@ -276,6 +265,15 @@ impl Params {
                 ))
             }
         };
+        // Every key first, in the request's order, then sorted once (placing each as it
+        // came moved the keys after it: quadratic in a request's size).
+        let mut entries: Vec<(String, Value, usize)> = Vec::new();
+        let mut put = |key: String, value: &Value| {
+            if !value.is_null() {
+                let at = entries.len();
+                entries.push((key, value.clone(), at));
+            }
+        };
         for (key, value) in obj {
             if COMMON.contains(&key.as_str()) {
                 continue;
@@ -297,30 +295,34 @@ impl Params {
                                     name.push_str(&at);
                                     name.push('.');
                                     name.push_str(field);
-                                    params.insert(name, v)?;
+                                    put(name, v);
                                 }
                             }
-                            other => params.insert(at, other)?,
+                            other => put(at, other),
                         }
                     }
                 }
-                other => params.insert(key.clone(), other)?,
+                other => put(key.clone(), other),
             }
         }
-        Ok(params)
-    }
-
-    fn insert(&mut self, key: String, value: &Value) -> Result<(), ApiError> {
-        if value.is_null() {
-            return Ok(());
-        }
-        self.map.insert_new(key, value.clone()).map_err(|given| {
-            ApiError::new(
+        // Stable: a key's occurrences stay in request order, so the first repeat in the
+        // request is the least place of a second occurrence.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let twice = entries
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| w[1].2)
+            .min();
+        if let Some(at) = twice {
+            let given = entries.iter().find(|e| e.2 == at).map_or("", |e| e.0.as_str());
+            return Err(ApiError::new(
                 400,
                 "InvalidParameter",
                 format!("`{given}` is given twice (once nested, once flat)"),
-            )
-        })
+            ));
+        }
+        params.map.0 = entries.into_iter().map(|(k, v, _)| (k, v)).collect();
+        Ok(params)
     }
 
     /// The full name of a parameter of this map, for messages.
@@ -1047,6 +1049,26 @@ mod tests {
             ..Request::default()
         })
         .expect("parses")
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_named_by_its_first_repeat_in_the_request() {
+        let request = |v: Value| Request {
+            params: Some(v),
+            ..Request::default()
+        };
+        // Flat `B.1.X` and `A.1.X`, then both again nested: `B.1.X` repeats first, though
+        // `A.1.X` sorts first.
+        let err = Params::parse(&request(json!({
+            "B.1.X": "b", "A.1.X": "a", "B": [{"X": "b"}], "A": [{"X": "a"}]
+        })))
+        .expect_err("given twice");
+        assert_eq!(err.status, 400);
+        assert_eq!(err.code, "InvalidParameter");
+        assert!(err.message.contains("`B.1.X` is given twice"), "{}", err.message);
+        // A null is no value: not a repeat.
+        let p = Params::parse(&request(json!({"A.1.X": null, "A": [{"X": "a"}]}))).expect("parses");
+        assert_eq!(p.map.0.len(), 1);
     }
 
     #[test]
