@@ -401,7 +401,8 @@ impl Params {
     ///
     /// # Errors
     /// `invalid` (400) for a bad index, a non-object list entry, or `prefix` given as a
-    /// single value rather than a list.
+    /// single value rather than a list. After an error the parameters under `prefix` are
+    /// gone: the request is refused whole.
     pub(crate) fn list(
         &mut self,
         prefix: &str,
@@ -423,16 +424,11 @@ impl Params {
         let head = [prefix, "."].concat();
         // PERF: the keys under `head` are taken out at once, in order (they sort
         // together), not copied out and looked up one by one; each key's allocation
-        // becomes its leaf's. What is left of them after an error is put back.
+        // becomes its leaf's. An error leaves them taken: every caller returns it.
         let under = self.map.under(&head);
-        let at = under.start;
-        let mut taken = self.map.0.drain(under).collect::<Vec<_>>().into_iter();
+        let taken = self.map.0.drain(under);
         let mut entries: Vec<(u32, Params)> = Vec::new();
-        let done = take_entries(&self.prefix, prefix, &head, invalid, &mut taken, &mut entries);
-        if done.is_err() {
-            self.map.0.splice(at..at, taken);
-        }
-        done?;
+        take_entries(&self.prefix, prefix, &head, invalid, taken, &mut entries)?;
         Ok(entries)
     }
 
@@ -516,7 +512,7 @@ fn take_entries(
     prefix: &str,
     head: &str,
     invalid: &'static str,
-    taken: &mut impl Iterator<Item = (String, Value)>,
+    taken: impl Iterator<Item = (String, Value)>,
     entries: &mut Vec<(u32, Params)>,
 ) -> Result<(), ApiError> {
     for (mut key, value) in taken {
