@@ -21,12 +21,17 @@
 //! (`Live::set_groups`), `none`; and the parts a write used to make: `clone_cloud`,
 //! `clone_engine`, `diff` (the whole-cloud comparison), `refresh` (one membership refresh of
 //! the engine).
+//!
+//! With `LOOKUPS=R` in the environment, a stream ends with `R` rounds of 256 lookups at
+//! `web` before and after [`sgeval::live::Live::compact`] (see `lookups_then_compacted`).
 
 #[path = "../benches/common/live_world.rs"]
 mod world;
 
 use sgeval::compile::{Engine, Update};
-use sgeval::{Cloud, Provider};
+use sgeval::group::EndpointKey;
+use sgeval::live::Snapshot;
+use sgeval::{Cloud, Direction, Packet, Provider, Verdict};
 use world::{Stream, World};
 
 fn main() {
@@ -65,6 +70,9 @@ fn main() {
             done += size;
         }
         println!("{} {}: version {}", provider, stream.name(), world.live.version());
+        if let Some(rounds) = std::env::var("LOOKUPS").ok().and_then(|r| r.parse().ok()) {
+            lookups_then_compacted(&world, rounds);
+        }
         return;
     }
     let cloud = world.live.snapshot().cloud().clone();
@@ -94,6 +102,67 @@ fn main() {
             other => panic!("unknown stream `{other}`; {usage}"),
         }
     }
+}
+
+/// With `LOOKUPS=R`: `R` rounds of 256 lookups at `web` (ingress, from `fleet` members and
+/// from outside) on the state the stream left, then [`sgeval::live::Live::compact`], then
+/// the same lookups again: `callgrind_annotate --inclusive=yes` gives each part apart
+/// (`lookups_as_left`, `compact`, `lookups_compacted`).
+fn lookups_then_compacted(world: &World, rounds: usize) {
+    let snapshot = world.live.snapshot();
+    let web = snapshot.cloud().endpoint_by_name("web").expect("web");
+    let to = snapshot.cloud().endpoint(web).expect("web").ips[0];
+    let packets: Vec<Packet> = (0..256)
+        .map(|i| {
+            // From members (port 22 admitted, 443 not) and from the 19 prefixes' side
+            // (ports 1000-1018, each admitted from its own prefix only).
+            let (from, port) = match i % 4 {
+                0 | 1 => (world::addr(i * 7 % world::FLEET), [22, 443][i % 2]),
+                _ => (
+                    std::net::IpAddr::from([192, 0, (i % 23) as u8, 9]),
+                    1000 + (i % 19) as u16,
+                ),
+            };
+            Packet::tcp(from, to, port)
+        })
+        .collect();
+    let before = lookups_as_left(&snapshot, web, &packets, rounds);
+    drop(snapshot);
+    let rebuilt = compact(world);
+    let after = lookups_compacted(&world.live.snapshot(), web, &packets, rounds);
+    assert_eq!(before, after, "compaction changed answers");
+    println!(
+        "compacted {rebuilt} tables; {before} allowed of {}",
+        rounds * packets.len()
+    );
+}
+
+#[inline(never)]
+fn compact(world: &World) -> usize {
+    world.live.compact().expect("compacts")
+}
+
+#[inline(never)]
+fn lookups_as_left(snapshot: &Snapshot, at: EndpointKey, packets: &[Packet], rounds: usize) -> usize {
+    count_allowed(snapshot, at, packets, rounds)
+}
+
+#[inline(never)]
+fn lookups_compacted(snapshot: &Snapshot, at: EndpointKey, packets: &[Packet], rounds: usize) -> usize {
+    // Not the same machine code as `lookups_as_left`, which the linker would fold into it.
+    std::hint::black_box("compacted");
+    count_allowed(snapshot, at, packets, rounds)
+}
+
+fn count_allowed(snapshot: &Snapshot, at: EndpointKey, packets: &[Packet], rounds: usize) -> usize {
+    let mut allowed = 0;
+    for _ in 0..rounds {
+        for p in packets {
+            let d = snapshot.evaluate(at, Direction::Ingress, std::hint::black_box(p));
+            allowed += usize::from(d.verdict == Verdict::Allow);
+        }
+    }
+    allowed
 }
 
 /// The whole-cloud comparison every write used to make (what changed, by group, address

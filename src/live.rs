@@ -72,6 +72,17 @@
 //! be compiled (a table past the compile limits), the snapshot answers with the reference
 //! evaluator instead ([`Snapshot::is_compiled`] tells which): slower, never different.
 //!
+//! Writes stay cheap by leaving classifier builds for later: rules spliced in under
+//! overlays, new group lists' small tables answering from overlays alone (see
+//! [`crate::compile::Engine::compact`]). [`Live::compact`] does that work off the read path
+//! when writes pause and publishes the same state with the compacted engine; the writes
+//! after it start from that engine. On the bench cloud after `live_profile ecs rules 1000
+//! 100` it rebuilt 8 tables (547,000 instructions) and cut a lookup at `web` from 450 to
+//! 348 instructions (ENS 418 to 313; Huawei's and Gcore's streams leave `web` rebuilt):
+//! `LOOKUPS=40 valgrind --tool=callgrind target/release/examples/live_profile ecs rules
+//! 1000 100`, then `callgrind_annotate --inclusive=yes` for `lookups_as_left`,
+//! `lookups_compacted` and `Live::compact`, divided by the 10,240 lookups.
+//!
 //! # Cost
 //!
 //! A write costs the changes themselves (the provider call's own work), plus,
@@ -248,6 +259,12 @@ impl Snapshot {
     /// cloud is past the compile limits).
     pub fn is_compiled(&self) -> bool {
         self.engine.is_some()
+    }
+
+    /// The compiled engine of this state; `None` when the cloud is past the compile limits
+    /// and the reference answers.
+    pub fn engine(&self) -> Option<&compile::Engine> {
+        self.engine.as_ref()
     }
 
     /// Follows `packet` from its source endpoint's egress to its destination endpoint's
@@ -543,6 +560,46 @@ impl Live {
     /// An unknown endpoint; nothing is published then.
     pub fn detach(&self, name: &str) -> Result<u64, LiveError> {
         self.one(Step::Detach(name))
+    }
+
+    /// Builds the classifiers that writes left for later ([`compile::Engine::compact`]:
+    /// rules spliced in under overlays, new group lists' small tables answering from
+    /// overlays alone) and publishes the same state with the compacted engine, so lookups
+    /// are again as fast as after a fresh build. Answers and the version do not change.
+    /// The work happens off the read path: readers go on evaluating the current state
+    /// meanwhile; writers wait for it. Call it when writes pause. Returns how many tables
+    /// were rebuilt (0: nothing was left, nothing is published).
+    ///
+    /// # Errors
+    /// The classifier refused a table's entries; nothing is published then.
+    pub fn compact(&self) -> Result<usize, compile::BuildError> {
+        let mut w = self.lock();
+        let current = self.current.load_full();
+        let Some(engine) = &current.engine else {
+            return Ok(0);
+        };
+        let mut engine = engine.clone();
+        let rebuilt = engine.compact(&current.cloud)?;
+        if rebuilt == 0 {
+            return Ok(0);
+        }
+        let (mut next, _) = self.working_state(&mut w, &current);
+        next.engine = Some(engine.clone());
+        let version = current.version;
+        drop(current);
+        let old = self.current.swap(Arc::new(next));
+        // Writes start from a spare's engine: an older spare would bring back what was
+        // just compacted, so only the replaced state (of this same version) is kept, with
+        // the compacted engine, when no reader holds it; else the next write copies the
+        // current state whole.
+        w.spares.clear();
+        w.log.clear();
+        w.log_floor = version;
+        if let Ok(mut old) = Arc::try_unwrap(old) {
+            old.engine = Some(engine);
+            w.spares.push(Arc::new(old));
+        }
+        Ok(rebuilt)
     }
 
     /// The limits the handle holds calls and endpoints to.
