@@ -398,7 +398,8 @@ impl<A: Addr> Variant<A> {
 
     /// The variant for `mask` of the lists `lowered` after a change, given `changed`, this
     /// one's classifiers under an overlay of the change (`None` past [`MAX_OVERLAY`]), and
-    /// `fresh`, the table's variants done so far in the same refresh.
+    /// `fresh`, the table's variants built from `lowered` so far in the same refresh
+    /// ([`Variant::note_fresh`]).
     ///
     /// The variants of a table differ only by the entries for their referenced groups'
     /// members, so one built from `lowered` (the first, of no referenced group, comes
@@ -418,7 +419,7 @@ impl<A: Addr> Variant<A> {
         let within = |m: &[GroupKey]| m.iter().all(|g| mask.binary_search(g).is_ok());
         let base = fresh
             .iter()
-            .filter(|v| Arc::ptr_eq(&v.built, lowered) && !v.overlaid_lanes() && within(&v.built_mask))
+            .filter(|v| within(&v.built_mask))
             .max_by_key(|v| v.built_mask.len());
         let derived = base
             .and_then(|b| b.derived_in_place(lowered, mask).flatten())
@@ -428,6 +429,16 @@ impl<A: Addr> Variant<A> {
             (Some(d), _) => Ok(d),
             (None, Some(c)) => Ok(c),
             (None, None) => Variant::build(lowered, mask),
+        }
+    }
+
+    /// Puts `v` in `fresh` when it answers from classifiers built from `lowered` alone,
+    /// for [`Variant::rebuilt`] to derive others from.
+    // PERF: kept apart from the variants done, so that a table of many variants looks at
+    // the few built in the refresh, not at every one done before (quadratic).
+    fn note_fresh(fresh: &mut Vec<Arc<Variant<A>>>, v: &Arc<Variant<A>>, lowered: &Arc<Lowered<A>>) {
+        if Arc::ptr_eq(&v.built, lowered) && !v.overlaid_lanes() {
+            fresh.push(Arc::clone(v));
         }
     }
 
@@ -591,8 +602,9 @@ pub(crate) struct Table<A: Addr> {
     masks: Vec<Arc<[GroupKey]>>,
     /// Each variant's mask as bits of `refs` (bit `i` for `refs[i]`) when `refs` holds at
     /// most 64 groups, else empty: [`Table::known_variant`] compares one number per
-    /// variant rather than a list of groups.
-    mask_bits: Vec<u64>,
+    /// variant rather than a list of groups. Shared between the copies a refresh makes
+    /// of the table (PERF: one allocation fewer per copy).
+    mask_bits: Arc<Vec<u64>>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
@@ -661,7 +673,7 @@ impl<A: Addr> Table<A> {
             refs,
             variants: Vec::with_capacity(room),
             masks: Vec::with_capacity(room),
-            mask_bits: Vec::with_capacity(room),
+            mask_bits: Arc::new(Vec::with_capacity(room)),
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
@@ -669,7 +681,7 @@ impl<A: Addr> Table<A> {
         table.variants.push(Arc::new(first));
         table.masks.push(Arc::from([]));
         if table.refs.len() <= 64 {
-            table.mask_bits.push(0);
+            Arc::make_mut(&mut table.mask_bits).push(0);
         }
         if table.refs.len() > 64 {
             for (id, groups) in identities.iter() {
@@ -733,7 +745,7 @@ impl<A: Addr> Table<A> {
             refs_filter: self.refs_filter,
             variants,
             masks: self.masks.clone(),
-            mask_bits: self.mask_bits.clone(),
+            mask_bits: Arc::clone(&self.mask_bits),
             by_identity: self.by_identity.clone(),
             classes: self.classes.clone(),
             lanes: self.lanes,
@@ -756,9 +768,16 @@ impl<A: Addr> Table<A> {
         }
         let lowered = Arc::new(lowered);
         let mut variants = Vec::with_capacity(self.variants.len());
+        let mut fresh = Vec::new();
         for (v, mask) in self.variants.iter().zip(&self.masks) {
-            let next = Variant::rebuilt(&lowered, mask, v.patched(&lowered, mask), &variants)?;
-            variants.push(Arc::new(next));
+            let next = Arc::new(Variant::rebuilt(
+                &lowered,
+                mask,
+                v.patched(&lowered, mask),
+                &fresh,
+            )?);
+            Variant::note_fresh(&mut fresh, &next, &lowered);
+            variants.push(next);
         }
         Ok(Ok(self.relisted(lowered, variants, fingerprint)))
     }
@@ -776,6 +795,7 @@ impl<A: Addr> Table<A> {
     ) -> Result<Table<A>, classifier::CapacityError> {
         let lowered = Arc::new(lowered);
         let mut variants = Vec::with_capacity(self.variants.len());
+        let mut fresh = Vec::new();
         for (v, mask) in self.variants.iter().zip(&self.masks) {
             let pass = |t: &Option<GroupKey>| t.is_none_or(|g| mask.binary_search(&g).is_ok());
             let mut next: Option<Variant<A>> = None;
@@ -806,9 +826,14 @@ impl<A: Addr> Table<A> {
             }
             variants.push(match (next, past) {
                 (None, false) => Arc::clone(v),
+                // PERF: the usual case (no variant rebuilt yet, this one's change in its
+                // overlays) without looking further.
+                (Some(changed), false) if fresh.is_empty() => Arc::new(changed),
                 (changed, past) => {
                     let changed = changed.filter(|_| !past);
-                    Arc::new(Variant::rebuilt(&lowered, mask, changed, &variants)?)
+                    let next = Arc::new(Variant::rebuilt(&lowered, mask, changed, &fresh)?);
+                    Variant::note_fresh(&mut fresh, &next, &lowered);
+                    next
                 }
             });
         }
@@ -889,7 +914,7 @@ impl<A: Addr> Table<A> {
         self.variants.push(Arc::new(built));
         let index = (self.variants.len() - 1) as u32;
         if let Some(bits) = self.bits(&mask) {
-            self.mask_bits.push(bits);
+            Arc::make_mut(&mut self.mask_bits).push(bits);
         }
         self.masks.push(mask);
         self.map_identity(id, index);
