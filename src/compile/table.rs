@@ -14,9 +14,10 @@
 //! stay in the classifier). The first match is the classifier's when it lies before the
 //! change, else the first inserted entry that matches, else the classifier's (past a
 //! removed entry, the first kept entry after the change that matches, scanned). Past
-//! [`MAX_OVERLAY`] entries the variant is rebuilt: built once per table and refresh, the
-//! other variants past it derived from that one under an overlay of the entries their
-//! referenced groups add, when those are few ([`Variant::rebuilt`]).
+//! [`MAX_OVERLAY`] entries the variant is rebuilt; once one variant of the table is built
+//! in a refresh, the others past the limit (or under a larger overlay) are derived from it
+//! under an overlay of the entries their referenced groups add, when those are few
+//! ([`Variant::rebuilt`]): one build per table rather than one per variant.
 //!
 //! Refreshes leave classifier builds for later where they can: a new variant is derived
 //! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
