@@ -1775,6 +1775,80 @@ fn a_new_combination_derives_from_a_variant_under_an_overlay() {
     assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
 }
 
+/// A change past the overlays' limit rebuilds one variant of a table: the others (ECS
+/// groups whose members may talk, each identity's intra-group entries its own) are
+/// derived from it under an overlay of what their groups add. Both ways a change reaches
+/// a table: many rules at once (the lists compared) and one rule at a time (spliced); the
+/// answers are a fresh build's and the reference's, before and after `compact`.
+#[test]
+fn a_change_past_the_overlay_builds_one_variant_and_derives_the_others() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+    let rules = |from: u16, n: u16| -> Vec<Rule> {
+        (from..from + n)
+            .map(|i| {
+                tcp_rule(
+                    Direction::Ingress,
+                    if i % 3 == 0 { Action::Deny } else { Action::Allow },
+                    1 + (i % 5) as u8,
+                    1000 + i,
+                    Remote::Cidr(net(if i % 2 == 0 { "10.0.0.0/8" } else { "10.0.1.0/24" })),
+                )
+            })
+            .collect()
+    };
+    add_rules(&mut cloud, a, rules(0, 20));
+    add_rules(&mut cloud, b, rules(20, 20));
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            1,
+            22,
+            Remote::Group(a),
+        )],
+    );
+    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
+    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ab = EndpointKey::new(0);
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.0.1.9", "10.9.9.9"]);
+    let shared = |e: &Engine| {
+        let table = &e.set_of(ab).expect("set").v4[0];
+        let list = table.variant_list();
+        assert!(list.len() >= 3, "ab's table has a variant per identity");
+        list[1..].iter().all(|v| Arc::ptr_eq(&v.subs, &list[0].subs))
+    };
+    assert!(!shared(&engine), "a build builds every variant");
+    // Many rules at once.
+    let added = add_rules(&mut cloud, a, rules(40, super::table::MAX_OVERLAY as u16 + 1));
+    engine.refresh(&cloud, Update::Group(a)).expect("refresh");
+    assert!(shared(&engine), "every variant was built");
+    assert_fresh_and_right(&cloud, &engine, &packets, "derived");
+    // One rule at a time, until the overlays pass their limit again.
+    for (n, key) in added.iter().enumerate() {
+        cloud.edit_with(|t| t.remove_rules(a, &[*key]));
+        engine.refresh(&cloud, Update::Group(a)).expect("refresh");
+        if n % 16 == 0 {
+            assert_fresh_and_right(&cloud, &engine, &packets, &format!("removed {n}"));
+        }
+    }
+    assert_fresh_and_right(&cloud, &engine, &packets, "spliced");
+    assert!(shared(&engine), "past the limit, every variant was built");
+    engine.compact(&cloud).expect("compact");
+    assert!(
+        !engine.set_of(ab).expect("set").v4[0].overlaid(),
+        "compact leaves no overlay"
+    );
+    assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
+}
+
 /// A new identity whose variants every table has already (its groups' projections are
 /// those of existing identities) is taught without building: a table the engine alone
 /// holds is changed in place, a table held twice (two group lists share it, or a clone of
