@@ -129,7 +129,7 @@ pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> R
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(group.rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(group.rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     Ok(Response {

@@ -551,7 +551,7 @@ pub(super) fn lower(
         priority: 0,
         enabled: true,
         description: spec.description.clone().unwrap_or_default(),
-        shown,
+        shown: shown.into(),
     }
 }
 

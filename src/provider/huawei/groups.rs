@@ -99,7 +99,7 @@ pub(super) fn create_security_group(
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     cloud.insert_group(Group {
@@ -139,7 +139,7 @@ pub(super) fn show_security_group(
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(group.rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(group.rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     Ok(Response {

@@ -612,7 +612,7 @@ pub(super) fn create_rule(
     }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, vec![Checked { spec, remote }]);
-    let shown = created.first().map(|r| r.shown.clone()).unwrap_or(Value::Null);
+    let shown = created.first().map(|r| Value::clone(&r.shown)).unwrap_or(Value::Null);
     let rule_id = created.first().map(|r| r.id.clone());
     cloud.push_rules(group_key, created);
     Ok(Response {
@@ -721,7 +721,7 @@ pub(super) fn batch_create_rules(
     }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, kept);
-    let shown: Vec<Value> = created.iter().map(|r| r.shown.clone()).collect();
+    let shown: Vec<Value> = created.iter().map(|r| Value::clone(&r.shown)).collect();
     let single = (created.len() == 1).then(|| created[0].id.clone());
     cloud.push_rules(group_key, created);
     Ok(Response {
@@ -805,7 +805,7 @@ pub(super) fn lower(
         priority: spec.priority,
         enabled: spec.enabled,
         description: spec.description.clone(),
-        shown,
+        shown: shown.into(),
     }
 }
 
