@@ -110,9 +110,8 @@ pub(super) fn create_security_group(
     finish_task(
         cloud,
         "create_security_group",
-        "security_groups",
         (project_id, region_id, request_id),
-        Some(group_id),
+        Some(("security_groups", group_id)),
     )
 }
 

@@ -48,13 +48,12 @@ use groups::*;
 use instances::*;
 use rules::*;
 
-use std::collections::HashSet;
 
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::group::{Group, GroupKind};
-use crate::model::Model;
+use crate::model::{FastSet, Model};
 use crate::provider::{rest, ApiError, CallContext, GcoreDefaults};
 use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
@@ -97,7 +96,7 @@ pub(crate) struct Frontend {
     /// and those after them here ([`Frontend::sync_from`]).
     order: Vec<TaskRef>,
     /// The same tasks by id.
-    by_id: HashSet<TaskRef, foldhash::fast::FixedState>,
+    by_id: FastSet<TaskRef>,
 }
 
 impl PartialEq for Frontend {
@@ -243,13 +242,13 @@ fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiEr
 }
 
 /// Records a task that finished at once (the emulator has no asynchrony) and answers it
-/// (`{"tasks": [id]}`, `created` the resource the call made).
+/// (`{"tasks": [id]}`); `created` is the kind (`security_groups`, `security_group_rules`)
+/// and id of the resource the call made.
 fn finish_task(
     cloud: &mut Cx<'_, '_>,
     task_type: &'static str,
-    created_kind: &'static str,
     (project_id, region_id, request_id): (u64, u64, &str),
-    created: Option<String>,
+    created: Option<(&'static str, String)>,
 ) -> Result<Response, ApiError> {
     let id = rest::uuid(cloud, SALT_TASK, 0);
     let task = Task {
@@ -259,8 +258,9 @@ fn finish_task(
         project_id,
         region_id,
         request_id: request_id.to_owned(),
-        created: created.clone().map(|id| (created_kind, id)),
+        created,
     };
+    let created = task.created.as_ref().map(|(_, id)| id.clone());
     cloud.effect.tasks.push(task);
     Ok(Response {
         status: 200,

@@ -3,6 +3,8 @@
 //! side is the front end's `parse_rule`.
 
 use super::*;
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use crate::packet;
@@ -156,16 +158,16 @@ pub(super) const RULE_FIELDS: &[&str] = &[
 // `_validate_ethertype_and_protocol`): the crate's one table, [`crate::Protocol`].
 
 /// Neutron's `convert_protocol`: `null`, `any` and `0` are every protocol; a name from the
-/// list or a number 0-255 otherwise.
+/// list or a number 0-255 otherwise. `path` prefixes the field's name in errors.
 pub(super) fn protocol(
     rule: &Map<String, Value>,
-    field: &str,
+    path: &str,
 ) -> Result<(Option<u8>, Option<String>), ApiError> {
     let invalid = |v: &dyn std::fmt::Display| {
         neutron(
             400,
             "SecurityGroupRuleInvalidProtocol",
-            format!("`{field}` `{v}` is not supported (a protocol name such as tcp, a number 0-255, `any` or null)"),
+            format!("`{path}protocol` `{v}` is not supported (a protocol name such as tcp, a number 0-255, `any` or null)"),
         )
     };
     match rest::field(rule, "protocol") {
@@ -197,7 +199,8 @@ pub(super) fn protocol(
 /// A port field: an integer or null; outside 0-65535 is Neutron's
 /// `SecurityGroupInvalidPortValue` (`convert_validate_port_value`).
 pub(super) fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, ApiError> {
-    let field = format!("{path}{key}");
+    // Named only for errors: a port given costs no string.
+    let field = || format!("{path}{key}");
     match rest::field(rule, key) {
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
@@ -205,11 +208,11 @@ pub(super) fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<O
             (Some(_), _) | (None, Some(_)) => Err(neutron(
                 400,
                 "SecurityGroupInvalidPortValue",
-                format!("`{field}` `{n}`: invalid value for port (0-65535)"),
+                format!("`{}` `{n}`: invalid value for port (0-65535)", field()),
             )),
-            (None, None) => Err(validation(&field, format!("`{n}` is not an integer"))),
+            (None, None) => Err(validation(&field(), format!("`{n}` is not an integer"))),
         },
-        Some(other) => Err(validation(&field, format!("`{other}` is not an integer"))),
+        Some(other) => Err(validation(&field(), format!("`{other}` is not an integer"))),
     }
 }
 
@@ -242,7 +245,7 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             ))
         }
     };
-    let (mut protocol, mut protocol_text) = protocol(rule, &format!("{path}protocol"))?;
+    let (mut protocol, mut protocol_text) = protocol(rule, path)?;
     let port_min = port(rule, "port_range_min", path)?;
     let port_max = port(rule, "port_range_max", path)?;
     let prefix = match rest::field(rule, "remote_ip_prefix") {
@@ -438,7 +441,24 @@ pub(super) fn check_duplicates(
 /// The duplicate print of a stored rule ([`crate::provider::rule_print`]): Neutron's key
 /// ([`RuleSpec::key`]) of the rule read back as the duplicate check reads it.
 pub(crate) fn rule_print(rule: &Rule) -> u64 {
-    crate::provider::print_of(spec_of(rule).key())
+    // PERF: [`spec_of`]'s fields borrowed, as `key` holds them (the same tuple, so the
+    // same print): the model prints a rule when it is added and removed, and again for
+    // every spare it is copied into or out of.
+    let shown = &rule.shown;
+    let port = |k: &str| shown.get(k).and_then(Value::as_u64).map(|p| p as u32);
+    let prefix = match rule.remote {
+        Remote::Cidr(net) if net.prefix_len() != 0 => Some(net),
+        _ => None,
+    };
+    crate::provider::print_of((
+        rule.direction,
+        rule.family.unwrap_or(Family::V4),
+        port("port_range_max"),
+        port("port_range_min"),
+        rule.protocol,
+        shown.get("remote_group_id").and_then(Value::as_str),
+        prefix,
+    ))
 }
 
 /// Reads a stored rule's spec back (for duplicate checks) from the rule and its shown form.
@@ -565,7 +585,8 @@ pub(super) fn create_rule(
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, RULES_PATH)? {
         Some([project, region, group_id]) => {
             let (project_id, region_id) = tenant(&project, &region)?;
-            (group_id, project_id, region_id, body.clone())
+            // The body is the rule: read in place, not copied.
+            (group_id, project_id, region_id, Cow::Borrowed(body))
         }
         None => {
             let id = match body.get("group_id") {
@@ -579,7 +600,7 @@ pub(super) fn create_rule(
             };
             let mut rest = body.clone();
             rest.remove("group_id");
-            (id, 1, 1, rest)
+            (id, 1, 1, Cow::Owned(rest))
         }
     };
     let spec = parse_rule(&rule_body, "")?;
@@ -601,9 +622,8 @@ pub(super) fn create_rule(
     finish_task(
         cloud,
         "create_security_group_rule",
-        "security_group_rules",
         (project_id, region_id, request_id),
-        Some(rule_id),
+        Some(("security_group_rules", rule_id)),
     )
 }
 
@@ -647,7 +667,6 @@ pub(super) fn delete_rule(
     finish_task(
         cloud,
         "delete_security_group_rule",
-        "",
         (project_id, region_id, request_id),
         None,
     )
