@@ -538,7 +538,8 @@ pub(super) fn lower(
     } else {
         IcmpMatch::ANY
     };
-    let shown = rest::object([
+    static SHOWN: rest::Template = rest::Template::new();
+    let shown = SHOWN.object([
         ("id", id.as_str().into()),
         ("security_group_id", group_id.into()),
         ("direction", spec.direction.as_str().into()),

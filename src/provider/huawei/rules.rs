@@ -813,7 +813,8 @@ pub(super) fn lower(
         RemoteSpec::Group(id) => (Value::Null, id.as_str().into(), Value::Null),
         RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, id.as_str().into()),
     };
-    let shown = rest::object([
+    static SHOWN: rest::Template = rest::Template::new();
+    let shown = SHOWN.object([
         ("id", id.as_str().into()),
         ("project_id", project_id.into()),
         ("security_group_id", group_id.into()),
