@@ -134,7 +134,7 @@ pub(super) fn show_security_group(
                 .to_owned()
         }
     };
-    let group = find_group(cloud, &group_id, "security_group_id")?;
+    let group = find_group(cloud, &group_id, ("", "security_group_id"))?;
     let mut answer = group.shown.clone();
     if let Value::Object(map) = &mut answer {
         map.insert(

@@ -181,6 +181,22 @@ pub(super) const RULE_FIELDS: &[&str] = &[
     "enabled",
 ];
 
+/// The fields of `CreateSecurityGroupRule`'s rule: [`RULE_FIELDS`] and the group.
+pub(super) const CREATE_FIELDS: &[&str] = &[
+    "description",
+    "direction",
+    "ethertype",
+    "protocol",
+    "multiport",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "remote_address_group_id",
+    "action",
+    "priority",
+    "enabled",
+    "security_group_id",
+];
+
 pub(super) fn parse_rule(
     rule: &Map<String, Value>,
     path: &str,
@@ -435,7 +451,7 @@ pub(super) fn resolve_remote(cloud: &Model, spec: &RuleSpec, path: &str) -> Resu
     Ok(match &spec.remote {
         RemoteSpec::None => Remote::Any,
         RemoteSpec::Prefix(net) => Remote::Cidr(*net),
-        RemoteSpec::Group(id) => Remote::Group(find_group(cloud, id, &format!("{path}remote_group_id"))?.key),
+        RemoteSpec::Group(id) => Remote::Group(find_group(cloud, id, (path, "remote_group_id"))?.key),
         RemoteSpec::AddressGroup(id) => {
             let group = cloud.address_group_by_id(id).ok_or_else(|| {
                 ApiError::new(
@@ -620,15 +636,13 @@ pub(super) fn create_rule(
         .unwrap_or(false);
     let rule = Body::new(body, "", codes::PARAM).object("security_group_rule")?;
     let path = "security_group_rule.";
-    let mut fields = RULE_FIELDS.to_vec();
-    fields.push("security_group_id");
-    Body::new(rule, path, codes::PARAM).check_keys(&fields)?;
+    Body::new(rule, path, codes::PARAM).check_keys(CREATE_FIELDS)?;
     let group_id = Body::new(rule, path, codes::PARAM)
         .nonempty_str("security_group_id")?
         .ok_or_else(|| param(format!("`{path}security_group_id` is missing")))?
         .to_owned();
     let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
-    let group = find_group(cloud, &group_id, &format!("{path}security_group_id"))?;
+    let group = find_group(cloud, &group_id, (path, "security_group_id"))?;
     let remote = resolve_remote(cloud, &spec, path)?;
     // Only rules at the new rule's priority can repeat or contradict it
     // ([`check_conflicts`] passes over the others): only they are read back, in order.
@@ -734,7 +748,7 @@ pub(super) fn batch_create_rules(
         // Batch create defaults priority to 1 (H3 BatchCreateSecurityGroupRules).
         specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
-    let group = find_group(cloud, &group_id, "security_group_id")?;
+    let group = find_group(cloud, &group_id, ("", "security_group_id"))?;
     // The group's rules matter only if one has the print of a new rule (the index says).
     let existing = if specs
         .iter()
