@@ -139,7 +139,9 @@ impl<'a, 'p> Body<'a, 'p> {
 /// The request's `path` without its query or fragment, `None` when the request has none.
 pub(crate) fn request_path(request: &Request) -> Option<&str> {
     let path = request.path.as_deref()?;
-    Some(path.split(['?', '#']).next().unwrap_or_default())
+    // Up to the first `?` or `#` (ASCII, so a cut between characters), found by byte.
+    let end = path.bytes().position(|b| b == b'?' || b == b'#');
+    Some(end.map_or(path, |end| &path[..end]))
 }
 
 /// The `{...}` segments of `path` under the first of `templates` that fits it, `None` when
