@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use crate::ids;
 use crate::model::Model;
@@ -146,16 +147,19 @@ pub(crate) fn request_path(request: &Request) -> Option<&str> {
 
 /// The `{...}` segments of `path` under the first of `templates` that fits it, `None` when
 /// none does. A `{...}` segment matches any non-empty segment; a trailing `/` is ignored.
-pub(crate) fn match_templates(templates: &[&str], path: &str) -> Option<Vec<String>> {
+pub(crate) fn match_templates<'p>(templates: &[&str], path: &'p str) -> Option<Ids<'p>> {
     templates.iter().find_map(|t| match_template(t, path))
 }
 
-fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+/// The `{...}` segments of a path, borrowed from it (the templates have at most four).
+pub(crate) type Ids<'p> = SmallVec<[&'p str; 4]>;
+
+fn match_template<'p>(template: &str, path: &'p str) -> Option<Ids<'p>> {
     // PERF: segment by segment, no lists of segments (every Gcore call matches a path of
     // five or six segments, and `split('/')` cost 2,800 instructions a call).
     let mut t = segments(template.trim_end_matches('/'));
     let mut p = segments(path.trim_end_matches('/'));
-    let mut ids = Vec::new();
+    let mut ids = Ids::new();
     loop {
         match (t.next(), p.next()) {
             (None, None) => return Some(ids),
@@ -163,7 +167,7 @@ fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
                 if ps.is_empty() {
                     return None;
                 }
-                ids.push(ps.to_owned());
+                ids.push(ps);
             }
             (Some(ts), Some(ps)) if ts == ps => {}
             // Another segment, or one more on either side.
@@ -344,11 +348,9 @@ mod tests {
     #[test]
     fn templates_capture_their_ids_and_need_every_segment() {
         let t = ["/v1/{a}/x/{b}", "/v1/{a}"];
-        assert_eq!(
-            match_templates(&t, "/v1/p/x/q/"),
-            Some(vec!["p".to_owned(), "q".to_owned()])
-        );
-        assert_eq!(match_templates(&t, "/v1/p"), Some(vec!["p".to_owned()]));
+        let ids = |path| match_templates(&t, path).map(|ids| ids.to_vec());
+        assert_eq!(ids("/v1/p/x/q/"), Some(vec!["p", "q"]));
+        assert_eq!(ids("/v1/p"), Some(vec!["p"]));
         assert_eq!(match_templates(&t, "/v1//x/q"), None);
         assert_eq!(match_templates(&t, "/v1/p/y/q"), None);
         assert_eq!(match_templates(&t, "/v2/p"), None);
@@ -356,6 +358,6 @@ mod tests {
         assert_eq!(match_templates(&t, "/v1/p/x/q/r"), None);
         assert_eq!(match_templates(&["/v1/{a}"], "/v1/"), None);
         assert_eq!(match_templates(&["/v1/{a}"], ""), None);
-        assert_eq!(match_templates(&["/v1/{a}/"], "/v1/é//"), Some(vec!["é".to_owned()]));
+        assert_eq!(match_templates(&["/v1/{a}/"], "/v1/é//").map(|ids| ids.to_vec()), Some(vec!["é"]));
     }
 }

@@ -11,7 +11,7 @@ pub(super) fn create_security_group(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let (project_id, region_id) = match path_ids(request, CREATE_GROUP_PATH)? {
-        Some([project, region]) => tenant(&project, &region)?,
+        Some([project, region]) => tenant(project, region)?,
         None => (1, 1),
     };
     let body = body(request)?;
@@ -118,8 +118,8 @@ pub(super) fn create_security_group(
 pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, GET_GROUP_PATH)? {
         Some([project, region, group_id]) => {
-            tenant(&project, &region)?;
-            group_id
+            tenant(project, region)?;
+            group_id.to_owned()
         }
         None => id_from_body(request, "group_id", &[])?,
     };

@@ -225,7 +225,7 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
 
 fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let task_id = match path_ids(request, TASK_PATH)? {
-        Some([task_id]) => task_id,
+        Some([task_id]) => task_id.to_owned(),
         None => id_from_body(request, "task_id", &[])?,
     };
     let task = cloud
@@ -337,13 +337,13 @@ fn tenant(project: &str, region: &str) -> Result<(u64, u64), ApiError> {
 
 /// The `N` `{...}` segments of `request.path` matched against `template`, or `None` when
 /// the request has no path.
-fn path_ids<const N: usize>(request: &Request, template: &str) -> Result<Option<[String; N]>, ApiError> {
+fn path_ids<'r, const N: usize>(request: &'r Request, template: &str) -> Result<Option<[&'r str; N]>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
     // A template has its `N` segments, so a match converts; a path that does not match
     // is not found.
-    match rest::match_templates(&[template], path).and_then(|ids| <[String; N]>::try_from(ids).ok()) {
+    match rest::match_templates(&[template], path).and_then(|ids| <[&str; N]>::try_from(&ids[..]).ok()) {
         Some(ids) => Ok(Some(ids)),
         None => Err(neutron(
             404,

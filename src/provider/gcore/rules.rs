@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+use crate::model::FastSet;
 use crate::packet;
 use crate::provider::draft::{RuleDraft, Target};
 use crate::request::Request;
@@ -413,9 +414,10 @@ pub(super) fn check_duplicates(
     new: &[RuleSpec],
     group_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    // PERF: hashed keys keep a call of many rules linear, not quadratic.
-    let old: std::collections::HashSet<_> = existing.iter().map(RuleSpec::key).collect();
-    let mut seen = std::collections::HashSet::with_capacity(new.len());
+    // PERF: hashed keys keep a call of many rules linear, not quadratic (foldhash, not
+    // SipHash: every rule call checks its rule here).
+    let old: FastSet<_> = existing.iter().map(RuleSpec::key).collect();
+    let mut seen = FastSet::with_capacity_and_hasher(new.len(), Default::default());
     for (i, spec) in new.iter().enumerate() {
         if !seen.insert(spec.key()) {
             return Err(neutron(
@@ -585,13 +587,13 @@ pub(super) fn create_rule(
     let body = body(request)?;
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, RULES_PATH)? {
         Some([project, region, group_id]) => {
-            let (project_id, region_id) = tenant(&project, &region)?;
+            let (project_id, region_id) = tenant(project, region)?;
             // The body is the rule: read in place, not copied.
             (group_id, project_id, region_id, Cow::Borrowed(body))
         }
         None => {
             let id = match body.get("group_id") {
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::String(s)) if !s.is_empty() => s.as_str(),
                 _ => {
                     return Err(validation(
                         "group_id",
@@ -647,12 +649,12 @@ pub(super) fn delete_rule(
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            let (project_id, region_id) = tenant(&project, &region)?;
-            (group_id, rule_id, project_id, region_id)
+            let (project_id, region_id) = tenant(project, region)?;
+            (Cow::Borrowed(group_id), Cow::Borrowed(rule_id), project_id, region_id)
         }
         None => (
-            id_from_body(request, "group_id", &["rule_id"])?,
-            id_from_body(request, "rule_id", &["group_id"])?,
+            Cow::Owned(id_from_body(request, "group_id", &["rule_id"])?),
+            Cow::Owned(id_from_body(request, "rule_id", &["group_id"])?),
             1,
             1,
         ),

@@ -323,7 +323,7 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
         return Ok(None);
     };
     match rest::match_templates(templates, path) {
-        Some(ids) => Ok(Some(ids)),
+        Some(ids) => Ok(Some(ids.iter().map(|&id| id.to_owned()).collect())),
         None => Err(ApiError::new(
             404,
             codes::NO_SUCH_API,
