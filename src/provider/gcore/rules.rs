@@ -446,8 +446,20 @@ pub(crate) fn rule_print(rule: &Rule) -> u64 {
     // PERF: [`spec_of`]'s fields borrowed, as `key` holds them (the same tuple, so the
     // same print): the model prints a rule when it is added and removed, and again for
     // every spare it is copied into or out of.
-    let shown = &rule.shown;
-    let port = |k: &str| shown.get(k).and_then(Value::as_u64).map(|p| p as u32);
+    // The three shown fields in one pass over the (13) keys: a lookup hashes its key with
+    // SipHash (`serde_json`'s `preserve_order` map).
+    let (mut min, mut max, mut remote_group) = (None, None, None);
+    if let Value::Object(shown) = &*rule.shown {
+        for (k, v) in shown {
+            match k.as_str() {
+                "port_range_min" => min = Some(v),
+                "port_range_max" => max = Some(v),
+                "remote_group_id" => remote_group = Some(v),
+                _ => {}
+            }
+        }
+    }
+    let port = |v: Option<&Value>| v.and_then(Value::as_u64).map(|p| p as u32);
     let prefix = match rule.remote {
         Remote::Cidr(net) if net.prefix_len() != 0 => Some(net),
         _ => None,
@@ -455,10 +467,10 @@ pub(crate) fn rule_print(rule: &Rule) -> u64 {
     crate::provider::print_of((
         rule.direction,
         rule.family.unwrap_or(Family::V4),
-        port("port_range_max"),
-        port("port_range_min"),
+        port(max),
+        port(min),
         rule.protocol,
-        shown.get("remote_group_id").and_then(Value::as_str),
+        remote_group.and_then(Value::as_str),
         prefix,
     ))
 }

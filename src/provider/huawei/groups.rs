@@ -124,7 +124,7 @@ pub(super) fn show_security_group(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, &[GROUP_PATH])? {
-        Some(ids) => ids[1].clone(),
+        Some(ids) => ids[1].to_owned(),
         None => {
             let body = body(request, codes::PARAM)?;
             Body::new(body, "", codes::PARAM).check_keys(&["security_group_id"])?;

@@ -318,12 +318,12 @@ fn check_path(request: &Request, templates: &[&str]) -> Result<(), ApiError> {
 
 /// The `{...}` segments of `request.path` matched against the first template that fits, or
 /// `None` when the request has no path.
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
+fn path_ids<'r>(request: &'r Request, templates: &[&str]) -> Result<Option<rest::Ids<'r>>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
     match rest::match_templates(templates, path) {
-        Some(ids) => Ok(Some(ids.iter().map(|&id| id.to_owned()).collect())),
+        Some(ids) => Ok(Some(ids)),
         None => Err(ApiError::new(
             404,
             codes::NO_SUCH_API,

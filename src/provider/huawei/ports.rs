@@ -34,7 +34,7 @@ pub(super) fn delete_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -
                     "DELETE takes no body; the path names the security group".to_owned(),
                 ));
             }
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             let body = body(request, codes::PARAM)?;
@@ -91,7 +91,7 @@ fn port_request<'r>(
     let port_id = match path_ids(request, &[template])? {
         Some(ids) => {
             top.check_keys(keys)?;
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             top.check_keys(&[keys, &["port_id"]].concat())?;

@@ -695,7 +695,7 @@ pub(super) fn batch_create_rules(
                 "ignore_duplicate",
                 "dry_run",
             ])?;
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             Body::new(body, "", codes::PARAM).check_keys(&[
@@ -875,7 +875,7 @@ pub(super) fn delete_rule(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<R
                     return Err(param("DELETE takes no body; the path names the rule".to_owned()));
                 }
             }
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             let body = body(request, codes::PARAM)?;
