@@ -773,7 +773,9 @@ impl<'m> Transaction<'m> {
                 self.edit_group_fields(key, |g| replace_str(&mut g.shown, old, new));
             }
             for r in rules {
-                self.edit_rule(key, r, |rule| replace_str(std::sync::Arc::make_mut(&mut rule.shown), old, new));
+                self.edit_rule(key, r, |rule| {
+                    replace_str(std::sync::Arc::make_mut(&mut rule.shown), old, new)
+                });
             }
         }
         let address_groups: Vec<AddressGroupKey> = address_groups

@@ -250,9 +250,12 @@ impl Template {
     /// (SipHash: `serde_json`'s `preserve_order` map) and places it: a Huawei shown rule
     /// of 16 keys cost 14,600 instructions that way.
     pub(crate) fn object<const N: usize>(&self, fields: [(&str, Value); N]) -> Value {
-        let template = self
-            .0
-            .get_or_init(|| fields.iter().map(|(k, _)| ((*k).to_owned(), Value::Null)).collect());
+        let template = self.0.get_or_init(|| {
+            fields
+                .iter()
+                .map(|(k, _)| ((*k).to_owned(), Value::Null))
+                .collect()
+        });
         let mut map = template.clone();
         // INVARIANT: the first call's keys (the tests run with debug assertions).
         debug_assert!(
@@ -319,7 +322,13 @@ mod tests {
     fn templates_make_what_object_makes() {
         static T: Template = Template::new();
         for (id, n) in [("a", 1), ("b", 2)] {
-            let fields = || [("id", Value::from(id)), ("n", Value::from(n)), ("none", Value::Null)];
+            let fields = || {
+                [
+                    ("id", Value::from(id)),
+                    ("n", Value::from(n)),
+                    ("none", Value::Null),
+                ]
+            };
             let made = T.object(fields());
             assert_eq!(made, object(fields()));
             assert_eq!(made.to_string(), object(fields()).to_string());
@@ -358,6 +367,9 @@ mod tests {
         assert_eq!(match_templates(&t, "/v1/p/x/q/r"), None);
         assert_eq!(match_templates(&["/v1/{a}"], "/v1/"), None);
         assert_eq!(match_templates(&["/v1/{a}"], ""), None);
-        assert_eq!(match_templates(&["/v1/{a}/"], "/v1/é//").map(|ids| ids.to_vec()), Some(vec!["é"]));
+        assert_eq!(
+            match_templates(&["/v1/{a}/"], "/v1/é//").map(|ids| ids.to_vec()),
+            Some(vec!["é"])
+        );
     }
 }

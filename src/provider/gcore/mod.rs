@@ -48,7 +48,6 @@ use groups::*;
 use instances::*;
 use rules::*;
 
-
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
@@ -337,7 +336,10 @@ fn tenant(project: &str, region: &str) -> Result<(u64, u64), ApiError> {
 
 /// The `N` `{...}` segments of `request.path` matched against `template`, or `None` when
 /// the request has no path.
-fn path_ids<'r, const N: usize>(request: &'r Request, template: &str) -> Result<Option<[&'r str; N]>, ApiError> {
+fn path_ids<'r, const N: usize>(
+    request: &'r Request,
+    template: &str,
+) -> Result<Option<[&'r str; N]>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };

@@ -662,7 +662,12 @@ pub(super) fn delete_rule(
                 ));
             }
             let (project_id, region_id) = tenant(project, region)?;
-            (Cow::Borrowed(group_id), Cow::Borrowed(rule_id), project_id, region_id)
+            (
+                Cow::Borrowed(group_id),
+                Cow::Borrowed(rule_id),
+                project_id,
+                region_id,
+            )
         }
         None => (
             Cow::Owned(id_from_body(request, "group_id", &["rule_id"])?),

@@ -559,7 +559,11 @@ pub(crate) fn rule_print(rule: &Rule) -> Option<u64> {
         Remote::AddressGroup(_) => RemoteKey::AddressGroup(shown.get("remote_address_group_id")?.as_str()?),
     };
     // As `read_back` lists the ports: none for every port.
-    let ports: &[PortRange] = if rule.dst_ports.is_any() { &[] } else { &rule.dst_ports.0 };
+    let ports: &[PortRange] = if rule.dst_ports.is_any() {
+        &[]
+    } else {
+        &rule.dst_ports.0
+    };
     let fields = (rule.direction, rule.family?, rule.protocol);
     Some(print(fields, ports, remote, rule.priority))
 }
@@ -669,7 +673,10 @@ pub(super) fn create_rule(
     }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, vec![Checked { spec, remote }]);
-    let shown = created.first().map(|r| Value::clone(&r.shown)).unwrap_or(Value::Null);
+    let shown = created
+        .first()
+        .map(|r| Value::clone(&r.shown))
+        .unwrap_or(Value::Null);
     let rule_id = created.first().map(|r| r.id.clone());
     cloud.push_rules(group_key, created);
     Ok(Response {
