@@ -679,10 +679,11 @@ pub(super) fn create_rule(
         .unwrap_or(Value::Null);
     let rule_id = created.first().map(|r| r.id.clone());
     cloud.push_rules(group_key, created);
+    // The shown rule moved in: `json!` would serialize it into a copy.
+    static ANSWER: rest::Template = rest::Template::new();
     Ok(Response {
         status: 201,
-        // The shown rule moved in: `json!` would serialize it into a copy.
-        body: rest::object([("request_id", request_id.into()), ("security_group_rule", shown)]),
+        body: ANSWER.object([("request_id", request_id.into()), ("security_group_rule", shown)]),
         created: rule_id,
     })
 }
