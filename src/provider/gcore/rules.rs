@@ -619,20 +619,20 @@ pub(super) fn create_rule(
         }
     };
     let spec = parse_rule(&rule_body, "")?;
-    let group = find_group(cloud, &group_id)?;
+    let group = find_group(cloud, group_id)?;
     let group_key = group.key;
-    let remote = resolve_remote(cloud, &spec, Some((&group_id, group_key)), "")?;
+    let remote = resolve_remote(cloud, &spec, Some((group_id, group_key)), "")?;
     // The group's rules are read back only when one has the new rule's print.
     let existing: Vec<RuleSpec> = if cloud.may_hold_print(group_key, crate::provider::print_of(spec.key())) {
         group.rules.iter().map(spec_of).collect()
     } else {
         Vec::new()
     };
-    check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
+    check_duplicates(&existing, std::slice::from_ref(&spec), Some(group_id))?;
     let now = rest::timestamp(cloud.call_count());
     let key = cloud.rule_key_mark();
     let rule_id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
-    let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
+    let rule = lower(&spec, remote, key, rule_id.clone(), group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
     finish_task(
         cloud,
