@@ -301,11 +301,17 @@ pub(crate) fn timestamp(n: u64) -> String {
     s
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits (`{n:0width$}`).
+/// Appends `n` in decimal, zero-padded to `width` digits (`{n:0width$}`, `width` at most 20).
 fn push_padded(s: &mut String, n: u64, width: usize) {
-    let digits = if n == 0 { 1 } else { n.ilog10() as usize + 1 };
-    s.extend(std::iter::repeat_n('0', width.saturating_sub(digits)));
-    crate::provider::push_decimal(s, n);
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    while rest > 0 || digits.len() - at < width.max(1) {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    s.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
