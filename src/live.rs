@@ -192,7 +192,7 @@
 //! Huawei and Gcore rule calls without copies of their shown rules (2026-12-05, a9ed917 →
 //! this change; `live_profile <provider> rules 1000 100` under callgrind, the non-LTO build
 //! above, `Live::write` less the `none` run's, per change, three runs each): Huawei 82,550
-//! → 62,450 instructions, Gcore 75,290 → 51,860, ECS 51,530 → 48,790, ENS 41,300 → 39,510.
+//! → 62,300 instructions, Gcore 75,290 → 51,730, ECS 51,530 → 48,800, ENS 41,300 → 39,540.
 //! A rule's shown form is shared ([`crate::Rule::shown`] is an `Arc`), so a spare copies a
 //! pointer where it copied a map of 13 to 17 keys (11,000 instructions a rule); shown rules
 //! and answers copy a template's keys and table instead of hashing each key with SipHash;
