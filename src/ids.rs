@@ -142,14 +142,19 @@ fn entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut
 /// `s` as a JSON string (quoted and escaped as `serde_json` writes it).
 fn json_string(s: &str, out: &mut Fnv) {
     // PERF: a string `serde_json` would not escape (no quote, backslash or control
-    // character) is its bytes between quotes: hashed directly, not through the serializer.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.bytes(b"\"");
-        out.bytes(s.as_bytes());
-        out.bytes(b"\"");
-    } else {
-        write_json(s, out);
+    // character) is its bytes between quotes: hashed directly, not through the serializer,
+    // and checked as it is hashed (one pass); a string that needs escapes starts again.
+    let before = out.0;
+    out.bytes(b"\"");
+    for &b in s.as_bytes() {
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            out.0 = before;
+            write_json(s, out);
+            return;
+        }
+        out.byte(b);
     }
+    out.bytes(b"\"");
 }
 
 /// `v` as compact JSON, the bytes of its `to_string()`.
@@ -171,8 +176,12 @@ impl Default for Fnv {
 impl Fnv {
     fn bytes(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+            self.byte(b);
         }
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
 }
 

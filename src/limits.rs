@@ -315,23 +315,24 @@ fn check_strings(value: &Value, at: &At<'_>, depth: usize, limits: &Limits) -> R
 }
 
 /// The largest `N` of Alibaba flat parameters `Name.N...` per `Name`, and the longest array.
-fn items_in(map: &Map<String, Value>, field: &str, limits: &Limits) -> Result<(), LimitError> {
-    // PERF: field names are written only for an error or a nested object (every call
-    // passes here).
+fn items_in(map: &Map<String, Value>, field: &At<'_>, limits: &Limits) -> Result<(), LimitError> {
+    // PERF: field names are written only for an error (every call passes here, Huawei's
+    // through a nested object).
     let limit = limits.max_items_per_call;
     for (key, value) in map {
-        let at = || format!("{field}.{key}");
+        let at = At::Key(field, key);
         match value {
-            Value::Array(items) if items.len() > limit => too_many("rules", at(), items.len(), limit)?,
-            Value::Object(inner) => items_in(inner, &at(), limits)?,
+            Value::Array(items) if items.len() > limit => too_many("rules", at.render(), items.len(), limit)?,
+            Value::Object(inner) => items_in(inner, &at, limits)?,
             _ => {}
         }
-        let mut parts = key.split('.');
-        if let (Some(name), Some(n)) = (parts.next(), parts.next()) {
+        // `Name.N...`: the second of the key's `.`-separated parts.
+        if let Some((name, rest)) = key.split_once('.') {
+            let n = rest.split_once('.').map_or(rest, |(n, _)| n);
             if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                 let n = n.parse::<usize>().unwrap_or(usize::MAX);
                 if n > limit {
-                    too_many("rules", format!("{field}.{name}.N"), n, limit)?;
+                    too_many("rules", format!("{}.{name}.N", field.render()), n, limit)?;
                 }
             }
         }
@@ -348,7 +349,7 @@ pub fn check_request(request: &Request, limits: &Limits) -> Result<(), LimitErro
     for (name, part) in [("params", &request.params), ("body", &request.body)] {
         if let Some(v) = part {
             if let Value::Object(map) = v {
-                items_in(map, name, limits)?;
+                items_in(map, &At::Root(name), limits)?;
             }
             check_strings(v, &At::Root(name), 0, limits)?;
         }
@@ -383,7 +384,7 @@ pub fn check_value(value: &Value, limits: Option<&Limits>) -> Result<(), LimitEr
         for (i, call) in calls.iter().enumerate() {
             for part in ["params", "body"] {
                 if let Some(Value::Object(map)) = call.get(part) {
-                    items_in(map, &format!("calls[{i}].{part}"), limits)?;
+                    items_in(map, &At::Root(&format!("calls[{i}].{part}")), limits)?;
                 }
             }
         }

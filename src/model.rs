@@ -143,6 +143,9 @@ pub(crate) type RuleIds = FastMap<String, SmallVec<[(GroupKey, u32); 1]>>;
 /// `live_profile ecs rules 1000 100` were SipHash).
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A hash set for the same uses as [`FastMap`].
+pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// Counts rule id `id` of `group` in (`add`) or out of the rule id index.
 fn index_id(index: &mut RuleIds, id: &str, group: GroupKey, add: bool) {
     if add {

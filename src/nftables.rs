@@ -1016,7 +1016,7 @@ mod tests {
             priority: 1,
             enabled: true,
             description: String::new(),
-            shown: serde_json::Value::Null,
+            shown: serde_json::Value::Null.into(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! ([`Rule::shown`]) so answers can name it the way the provider does.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -145,8 +146,9 @@ pub struct Rule {
     /// The rule's description as given.
     pub description: String,
     /// The rule as the provider shows it in its answers (field names and values of the
-    /// provider's API).
-    pub shown: serde_json::Value,
+    /// provider's API). Shared: a copy of the rule (into the next state of a
+    /// [`crate::live::Live`] cloud) copies a pointer, not a map of a dozen keys.
+    pub shown: Arc<serde_json::Value>,
 }
 
 impl Rule {

@@ -47,7 +47,7 @@ fn rule(direction: Direction, action: Action, priority: u8) -> Rule {
         priority,
         enabled: true,
         description: String::new(),
-        shown: serde_json::Value::Null,
+        shown: serde_json::Value::Null.into(),
     }
 }
 

@@ -773,7 +773,9 @@ impl<'m> Transaction<'m> {
                 self.edit_group_fields(key, |g| replace_str(&mut g.shown, old, new));
             }
             for r in rules {
-                self.edit_rule(key, r, |rule| replace_str(&mut rule.shown, old, new));
+                self.edit_rule(key, r, |rule| {
+                    replace_str(std::sync::Arc::make_mut(&mut rule.shown), old, new)
+                });
             }
         }
         let address_groups: Vec<AddressGroupKey> = address_groups
@@ -938,7 +940,7 @@ mod tests {
                         let mut r = testkit::rule(Direction::Ingress);
                         r.key = key;
                         r.id = format!("r-{}", key.get());
-                        r.shown = json!({"id": r.id, "group": t.group(g).map(|g| g.id.clone())});
+                        r.shown = json!({"id": r.id, "group": t.group(g).map(|g| g.id.clone())}).into();
                         r
                     })
                     .collect();
@@ -1053,7 +1055,7 @@ mod tests {
                     let mut r = testkit::rule(Direction::Egress);
                     r.key = key;
                     r.id = format!("r-{}", key.get());
-                    r.shown = json!({"id": r.id, "group": old});
+                    r.shown = json!({"id": r.id, "group": old}).into();
                     t.push_rules(g, vec![r]);
                     let ids = vec![format!("sgr-pinned-{step}")];
                     assert_eq!(t.pin_ids(None, None, mark, Some(&ids), false), Ok(()));

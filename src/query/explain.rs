@@ -586,7 +586,7 @@ fn narrow_rule(
                 String::new()
             }
         ),
-        shown: Value::Null,
+        shown: Value::Null.into(),
     })
 }
 

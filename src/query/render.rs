@@ -59,7 +59,7 @@ pub(crate) fn rule_json(cloud: &Cloud, r: RuleRef) -> Value {
     json!({
         "group": group_id(cloud, r.group),
         "rule": rule_id(cloud, r),
-        "shown": cloud.rule(r).map(|r| r.shown.clone()).unwrap_or(Value::Null),
+        "shown": cloud.rule(r).map(|r| Value::clone(&r.shown)).unwrap_or(Value::Null),
     })
 }
 

@@ -29,7 +29,7 @@ pub fn rule(direction: Direction) -> Rule {
         priority: 1,
         enabled: true,
         description: String::new(),
-        shown: serde_json::Value::Null,
+        shown: serde_json::Value::Null.into(),
     }
 }
 
@@ -42,7 +42,7 @@ pub fn add_rule(cloud: &mut Cloud, group: GroupKey, mut rule: Rule) -> RuleRef {
         rule.id = format!("rule-{}", key.get());
     }
     if rule.shown.is_null() {
-        rule.shown = json!({"id": rule.id, "text": rule.to_string(), "description": rule.description});
+        rule.shown = json!({"id": rule.id, "text": rule.to_string(), "description": rule.description}).into();
     }
     txn.push_rules(group, vec![rule]);
     txn.commit();

@@ -269,7 +269,7 @@ pub fn flow_json(cloud: &Cloud, packet: &sgeval::Packet, flow: &Flow) -> serde_j
                         hop["group"] = json!({"id": g.id, "name": g.name});
                     }
                     if let Some(rule) = cloud.rule(r) {
-                        hop["rule"] = rule.shown.clone();
+                        hop["rule"] = serde_json::Value::clone(&rule.shown);
                     }
                 }
                 Reason::IntraGroup { group } => {

@@ -802,7 +802,7 @@ impl RuleSpec {
             priority: self.priority,
             enabled: true,
             description,
-            shown,
+            shown: shown.into(),
         }
     }
 

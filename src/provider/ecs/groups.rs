@@ -271,7 +271,7 @@ pub(super) fn describe(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
         .rules
         .iter()
         .filter(|r| direction.is_none_or(|d| d == r.direction))
-        .map(|r| r.shown.clone())
+        .map(|r| Value::clone(&r.shown))
         .collect();
     fields.insert("Permissions".into(), json!({ "Permission": permissions }));
     Ok((fields, None))

@@ -514,7 +514,8 @@ pub(super) fn shown_permission(cloud: &Cx<'_, '_>, spec: &RuleSpec, id: &str) ->
         Direction::Egress => (spec.local.as_ref(), remote_net, String::new(), remote_group),
     };
     let text = Value::String;
-    crate::provider::rest::object([
+    static SHOWN: crate::provider::rest::Template = crate::provider::rest::Template::new();
+    SHOWN.object([
         ("SecurityGroupRuleId", id.into()),
         ("Direction", spec.direction.as_str().into()),
         ("IpProtocol", spec.proto.upper().into()),

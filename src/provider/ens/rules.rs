@@ -313,7 +313,8 @@ pub(super) fn shown_permission(spec: &RuleSpec, style: Style, id: &str) -> Value
         (Style::Legacy, Action::Allow) => (spec.proto.lower(), "accept"),
         (Style::Legacy, Action::Deny) => (spec.proto.lower(), "drop"),
     };
-    crate::provider::rest::object([
+    static SHOWN: crate::provider::rest::Template = crate::provider::rest::Template::new();
+    SHOWN.object([
         ("SecurityGroupRuleId", id.into()),
         ("Direction", spec.direction.as_str().into()),
         ("IpProtocol", proto.into()),

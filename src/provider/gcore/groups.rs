@@ -11,7 +11,7 @@ pub(super) fn create_security_group(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let (project_id, region_id) = match path_ids(request, CREATE_GROUP_PATH)? {
-        Some([project, region]) => tenant(&project, &region)?,
+        Some([project, region]) => tenant(project, region)?,
         None => (1, 1),
     };
     let body = body(request)?;
@@ -110,17 +110,16 @@ pub(super) fn create_security_group(
     finish_task(
         cloud,
         "create_security_group",
-        "security_groups",
         (project_id, region_id, request_id),
-        Some(group_id),
+        Some(("security_groups", group_id)),
     )
 }
 
 pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, GET_GROUP_PATH)? {
         Some([project, region, group_id]) => {
-            tenant(&project, &region)?;
-            group_id
+            tenant(project, region)?;
+            group_id.to_owned()
         }
         None => id_from_body(request, "group_id", &[])?,
     };
@@ -129,7 +128,7 @@ pub(super) fn get_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> R
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(group.rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(group.rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     Ok(Response {

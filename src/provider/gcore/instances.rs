@@ -24,8 +24,8 @@ const UNASSIGN_PATH: &str = "/cloud/v1/instances/{project_id}/{region_id}/{insta
 pub(super) fn delete_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, DELETE_GROUP_PATH)? {
         Some([project, region, group_id]) => {
-            tenant(&project, &region)?;
-            group_id
+            tenant(project, region)?;
+            group_id.to_owned()
         }
         None => id_from_body(request, "group_id", &[])?,
     };
@@ -65,8 +65,8 @@ fn instance_request(
 ) -> Result<(EndpointKey, Vec<String>), ApiError> {
     let (instance_id, body) = match path_ids(request, template)? {
         Some([project, region, instance_id]) => {
-            tenant(&project, &region)?;
-            (instance_id, body(request)?)
+            tenant(project, region)?;
+            (instance_id.to_owned(), body(request)?)
         }
         None => {
             let map = body(request)?;

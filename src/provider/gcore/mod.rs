@@ -48,13 +48,11 @@ use groups::*;
 use instances::*;
 use rules::*;
 
-use std::collections::HashSet;
-
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::group::{Group, GroupKind};
-use crate::model::Model;
+use crate::model::{FastSet, Model};
 use crate::provider::{rest, ApiError, CallContext, GcoreDefaults};
 use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
@@ -97,7 +95,7 @@ pub(crate) struct Frontend {
     /// and those after them here ([`Frontend::sync_from`]).
     order: Vec<TaskRef>,
     /// The same tasks by id.
-    by_id: HashSet<TaskRef, foldhash::fast::FixedState>,
+    by_id: FastSet<TaskRef>,
 }
 
 impl PartialEq for Frontend {
@@ -226,7 +224,7 @@ pub(crate) fn call(cloud: &mut Cx<'_, '_>, api: &str, request: &Request) -> Resu
 
 fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiError> {
     let task_id = match path_ids(request, TASK_PATH)? {
-        Some([task_id]) => task_id,
+        Some([task_id]) => task_id.to_owned(),
         None => id_from_body(request, "task_id", &[])?,
     };
     let task = cloud
@@ -243,13 +241,13 @@ fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiEr
 }
 
 /// Records a task that finished at once (the emulator has no asynchrony) and answers it
-/// (`{"tasks": [id]}`, `created` the resource the call made).
+/// (`{"tasks": [id]}`); `created` is the kind (`security_groups`, `security_group_rules`)
+/// and id of the resource the call made.
 fn finish_task(
     cloud: &mut Cx<'_, '_>,
     task_type: &'static str,
-    created_kind: &'static str,
     (project_id, region_id, request_id): (u64, u64, &str),
-    created: Option<String>,
+    created: Option<(&'static str, String)>,
 ) -> Result<Response, ApiError> {
     let id = rest::uuid(cloud, SALT_TASK, 0);
     let task = Task {
@@ -259,12 +257,15 @@ fn finish_task(
         project_id,
         region_id,
         request_id: request_id.to_owned(),
-        created: created.clone().map(|id| (created_kind, id)),
+        created,
     };
+    let created = task.created.as_ref().map(|(_, id)| id.clone());
     cloud.effect.tasks.push(task);
+    // The id moved in: `json!` would serialize it into a copy.
+    static ANSWER: rest::Template = rest::Template::new();
     Ok(Response {
         status: 200,
-        body: json!({ "tasks": [id] }),
+        body: ANSWER.object([("tasks", Value::Array(vec![id.into()]))]),
         created,
     })
 }
@@ -336,13 +337,16 @@ fn tenant(project: &str, region: &str) -> Result<(u64, u64), ApiError> {
 
 /// The `N` `{...}` segments of `request.path` matched against `template`, or `None` when
 /// the request has no path.
-fn path_ids<const N: usize>(request: &Request, template: &str) -> Result<Option<[String; N]>, ApiError> {
+fn path_ids<'r, const N: usize>(
+    request: &'r Request,
+    template: &str,
+) -> Result<Option<[&'r str; N]>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
     // A template has its `N` segments, so a match converts; a path that does not match
     // is not found.
-    match rest::match_templates(&[template], path).and_then(|ids| <[String; N]>::try_from(ids).ok()) {
+    match rest::match_templates(&[template], path).and_then(|ids| <[&str; N]>::try_from(&ids[..]).ok()) {
         Some(ids) => Ok(Some(ids)),
         None => Err(neutron(
             404,

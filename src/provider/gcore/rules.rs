@@ -3,8 +3,11 @@
 //! side is the front end's `parse_rule`.
 
 use super::*;
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
+use crate::model::FastSet;
 use crate::packet;
 use crate::provider::draft::{RuleDraft, Target};
 use crate::request::Request;
@@ -156,16 +159,16 @@ pub(super) const RULE_FIELDS: &[&str] = &[
 // `_validate_ethertype_and_protocol`): the crate's one table, [`crate::Protocol`].
 
 /// Neutron's `convert_protocol`: `null`, `any` and `0` are every protocol; a name from the
-/// list or a number 0-255 otherwise.
+/// list or a number 0-255 otherwise. `path` prefixes the field's name in errors.
 pub(super) fn protocol(
     rule: &Map<String, Value>,
-    field: &str,
+    path: &str,
 ) -> Result<(Option<u8>, Option<String>), ApiError> {
     let invalid = |v: &dyn std::fmt::Display| {
         neutron(
             400,
             "SecurityGroupRuleInvalidProtocol",
-            format!("`{field}` `{v}` is not supported (a protocol name such as tcp, a number 0-255, `any` or null)"),
+            format!("`{path}protocol` `{v}` is not supported (a protocol name such as tcp, a number 0-255, `any` or null)"),
         )
     };
     match rest::field(rule, "protocol") {
@@ -197,7 +200,8 @@ pub(super) fn protocol(
 /// A port field: an integer or null; outside 0-65535 is Neutron's
 /// `SecurityGroupInvalidPortValue` (`convert_validate_port_value`).
 pub(super) fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, ApiError> {
-    let field = format!("{path}{key}");
+    // Named only for errors: a port given costs no string.
+    let field = || format!("{path}{key}");
     match rest::field(rule, key) {
         None => Ok(None),
         Some(Value::Number(n)) => match (n.as_u64(), n.as_i64()) {
@@ -205,11 +209,11 @@ pub(super) fn port(rule: &Map<String, Value>, key: &str, path: &str) -> Result<O
             (Some(_), _) | (None, Some(_)) => Err(neutron(
                 400,
                 "SecurityGroupInvalidPortValue",
-                format!("`{field}` `{n}`: invalid value for port (0-65535)"),
+                format!("`{}` `{n}`: invalid value for port (0-65535)", field()),
             )),
-            (None, None) => Err(validation(&field, format!("`{n}` is not an integer"))),
+            (None, None) => Err(validation(&field(), format!("`{n}` is not an integer"))),
         },
-        Some(other) => Err(validation(&field, format!("`{other}` is not an integer"))),
+        Some(other) => Err(validation(&field(), format!("`{other}` is not an integer"))),
     }
 }
 
@@ -242,7 +246,7 @@ pub(super) fn parse_rule(rule: &Map<String, Value>, path: &str) -> Result<RuleSp
             ))
         }
     };
-    let (mut protocol, mut protocol_text) = protocol(rule, &format!("{path}protocol"))?;
+    let (mut protocol, mut protocol_text) = protocol(rule, path)?;
     let port_min = port(rule, "port_range_min", path)?;
     let port_max = port(rule, "port_range_max", path)?;
     let prefix = match rest::field(rule, "remote_ip_prefix") {
@@ -410,9 +414,10 @@ pub(super) fn check_duplicates(
     new: &[RuleSpec],
     group_id: Option<&str>,
 ) -> Result<(), ApiError> {
-    // PERF: hashed keys keep a call of many rules linear, not quadratic.
-    let old: std::collections::HashSet<_> = existing.iter().map(RuleSpec::key).collect();
-    let mut seen = std::collections::HashSet::with_capacity(new.len());
+    // PERF: hashed keys keep a call of many rules linear, not quadratic (foldhash, not
+    // SipHash: every rule call checks its rule here).
+    let old: FastSet<_> = existing.iter().map(RuleSpec::key).collect();
+    let mut seen = FastSet::with_capacity_and_hasher(new.len(), Default::default());
     for (i, spec) in new.iter().enumerate() {
         if !seen.insert(spec.key()) {
             return Err(neutron(
@@ -438,7 +443,36 @@ pub(super) fn check_duplicates(
 /// The duplicate print of a stored rule ([`crate::provider::rule_print`]): Neutron's key
 /// ([`RuleSpec::key`]) of the rule read back as the duplicate check reads it.
 pub(crate) fn rule_print(rule: &Rule) -> u64 {
-    crate::provider::print_of(spec_of(rule).key())
+    // PERF: [`spec_of`]'s fields borrowed, as `key` holds them (the same tuple, so the
+    // same print): the model prints a rule when it is added and removed, and again for
+    // every spare it is copied into or out of.
+    // The three shown fields in one pass over the (13) keys: a lookup hashes its key with
+    // SipHash (`serde_json`'s `preserve_order` map).
+    let (mut min, mut max, mut remote_group) = (None, None, None);
+    if let Value::Object(shown) = &*rule.shown {
+        for (k, v) in shown {
+            match k.as_str() {
+                "port_range_min" => min = Some(v),
+                "port_range_max" => max = Some(v),
+                "remote_group_id" => remote_group = Some(v),
+                _ => {}
+            }
+        }
+    }
+    let port = |v: Option<&Value>| v.and_then(Value::as_u64).map(|p| p as u32);
+    let prefix = match rule.remote {
+        Remote::Cidr(net) if net.prefix_len() != 0 => Some(net),
+        _ => None,
+    };
+    crate::provider::print_of((
+        rule.direction,
+        rule.family.unwrap_or(Family::V4),
+        port(max),
+        port(min),
+        rule.protocol,
+        remote_group.and_then(Value::as_str),
+        prefix,
+    ))
 }
 
 /// Reads a stored rule's spec back (for duplicate checks) from the rule and its shown form.
@@ -518,7 +552,8 @@ pub(super) fn lower(
     } else {
         IcmpMatch::ANY
     };
-    let shown = rest::object([
+    static SHOWN: rest::Template = rest::Template::new();
+    let shown = SHOWN.object([
         ("id", id.as_str().into()),
         ("security_group_id", group_id.into()),
         ("direction", spec.direction.as_str().into()),
@@ -551,7 +586,7 @@ pub(super) fn lower(
         priority: 0,
         enabled: true,
         description: spec.description.clone().unwrap_or_default(),
-        shown,
+        shown: shown.into(),
     }
 }
 
@@ -564,12 +599,13 @@ pub(super) fn create_rule(
     let body = body(request)?;
     let (group_id, project_id, region_id, rule_body) = match path_ids(request, RULES_PATH)? {
         Some([project, region, group_id]) => {
-            let (project_id, region_id) = tenant(&project, &region)?;
-            (group_id, project_id, region_id, body.clone())
+            let (project_id, region_id) = tenant(project, region)?;
+            // The body is the rule: read in place, not copied.
+            (group_id, project_id, region_id, Cow::Borrowed(body))
         }
         None => {
             let id = match body.get("group_id") {
-                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(Value::String(s)) if !s.is_empty() => s.as_str(),
                 _ => {
                     return Err(validation(
                         "group_id",
@@ -579,31 +615,30 @@ pub(super) fn create_rule(
             };
             let mut rest = body.clone();
             rest.remove("group_id");
-            (id, 1, 1, rest)
+            (id, 1, 1, Cow::Owned(rest))
         }
     };
     let spec = parse_rule(&rule_body, "")?;
-    let group = find_group(cloud, &group_id)?;
+    let group = find_group(cloud, group_id)?;
     let group_key = group.key;
-    let remote = resolve_remote(cloud, &spec, Some((&group_id, group_key)), "")?;
+    let remote = resolve_remote(cloud, &spec, Some((group_id, group_key)), "")?;
     // The group's rules are read back only when one has the new rule's print.
     let existing: Vec<RuleSpec> = if cloud.may_hold_print(group_key, crate::provider::print_of(spec.key())) {
         group.rules.iter().map(spec_of).collect()
     } else {
         Vec::new()
     };
-    check_duplicates(&existing, std::slice::from_ref(&spec), Some(&group_id))?;
+    check_duplicates(&existing, std::slice::from_ref(&spec), Some(group_id))?;
     let now = rest::timestamp(cloud.call_count());
     let key = cloud.rule_key_mark();
     let rule_id = rest::uuid(cloud, SALT_RULE, cloud.rule_ordinal(key));
-    let rule = lower(&spec, remote, key, rule_id.clone(), &group_id, &now);
+    let rule = lower(&spec, remote, key, rule_id.clone(), group_id, &now);
     cloud.push_rules(group_key, vec![rule]);
     finish_task(
         cloud,
         "create_security_group_rule",
-        "security_group_rules",
         (project_id, region_id, request_id),
-        Some(rule_id),
+        Some(("security_group_rules", rule_id)),
     )
 }
 
@@ -626,12 +661,17 @@ pub(super) fn delete_rule(
                     "DELETE takes no body; the path names the rule",
                 ));
             }
-            let (project_id, region_id) = tenant(&project, &region)?;
-            (group_id, rule_id, project_id, region_id)
+            let (project_id, region_id) = tenant(project, region)?;
+            (
+                Cow::Borrowed(group_id),
+                Cow::Borrowed(rule_id),
+                project_id,
+                region_id,
+            )
         }
         None => (
-            id_from_body(request, "group_id", &["rule_id"])?,
-            id_from_body(request, "rule_id", &["group_id"])?,
+            Cow::Owned(id_from_body(request, "group_id", &["rule_id"])?),
+            Cow::Owned(id_from_body(request, "rule_id", &["group_id"])?),
             1,
             1,
         ),
@@ -647,7 +687,6 @@ pub(super) fn delete_rule(
     finish_task(
         cloud,
         "delete_security_group_rule",
-        "",
         (project_id, region_id, request_id),
         None,
     )

@@ -99,7 +99,7 @@ pub(super) fn create_security_group(
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     cloud.insert_group(Group {
@@ -124,7 +124,7 @@ pub(super) fn show_security_group(
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let group_id = match path_ids(request, &[GROUP_PATH])? {
-        Some(ids) => ids[1].clone(),
+        Some(ids) => ids[1].to_owned(),
         None => {
             let body = body(request, codes::PARAM)?;
             Body::new(body, "", codes::PARAM).check_keys(&["security_group_id"])?;
@@ -134,12 +134,12 @@ pub(super) fn show_security_group(
                 .to_owned()
         }
     };
-    let group = find_group(cloud, &group_id, "security_group_id")?;
+    let group = find_group(cloud, &group_id, ("", "security_group_id"))?;
     let mut answer = group.shown.clone();
     if let Value::Object(map) = &mut answer {
         map.insert(
             "security_group_rules".into(),
-            Value::Array(group.rules.iter().map(|r| r.shown.clone()).collect()),
+            Value::Array(group.rules.iter().map(|r| Value::clone(&r.shown)).collect()),
         );
     }
     Ok(Response {

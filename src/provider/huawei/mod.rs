@@ -297,7 +297,8 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-fn find_group<'a>(cloud: &'a Model, id: &str, field: &str) -> Result<&'a Group, ApiError> {
+/// The Huawei group `id`; not found names the field `<path><key>` (written only then).
+fn find_group<'a>(cloud: &'a Model, id: &str, (path, key): (&str, &str)) -> Result<&'a Group, ApiError> {
     cloud
         .group_by_id(id)
         .filter(|g| g.kind == GroupKind::Huawei)
@@ -305,7 +306,7 @@ fn find_group<'a>(cloud: &'a Model, id: &str, field: &str) -> Result<&'a Group, 
             ApiError::new(
                 404,
                 codes::NOT_FOUND,
-                format!("`{field}`: security group `{id}` does not exist"),
+                format!("`{path}{key}`: security group `{id}` does not exist"),
             )
         })
 }
@@ -317,7 +318,7 @@ fn check_path(request: &Request, templates: &[&str]) -> Result<(), ApiError> {
 
 /// The `{...}` segments of `request.path` matched against the first template that fits, or
 /// `None` when the request has no path.
-fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>, ApiError> {
+fn path_ids<'r>(request: &'r Request, templates: &[&str]) -> Result<Option<rest::Ids<'r>>, ApiError> {
     let Some(path) = rest::request_path(request) else {
         return Ok(None);
     };
@@ -335,11 +336,11 @@ fn path_ids(request: &Request, templates: &[&str]) -> Result<Option<Vec<String>>
 
 /// The tenant's project id: 32 lowercase hex digits, as Huawei shows it.
 fn project_id(cloud: &Model) -> String {
-    format!(
-        "{:016x}{:016x}",
-        cloud.fixed_bits(SALT_PROJECT, 0),
-        cloud.fixed_bits(SALT_PROJECT, 1)
-    )
+    // `{:016x}{:016x}`, digit by digit (every rule created shows it).
+    let mut id = String::with_capacity(32);
+    crate::ids::push_hex(&mut id, cloud.fixed_bits(SALT_PROJECT, 0), 16);
+    crate::ids::push_hex(&mut id, cloud.fixed_bits(SALT_PROJECT, 1), 16);
+    id
 }
 
 #[cfg(test)]
@@ -348,6 +349,12 @@ mod tests {
     use crate::cloud::Cloud;
     use crate::provider::{Options, Provider};
     use crate::rule::PortRange;
+
+    #[test]
+    fn create_fields_are_the_rule_fields_and_the_group() {
+        assert_eq!(CREATE_FIELDS[..RULE_FIELDS.len()], *RULE_FIELDS);
+        assert_eq!(CREATE_FIELDS[RULE_FIELDS.len()..], ["security_group_id"]);
+    }
 
     fn cloud() -> Cloud {
         Cloud::new(Provider::Huawei, Options::default())

@@ -34,7 +34,7 @@ pub(super) fn delete_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -
                     "DELETE takes no body; the path names the security group".to_owned(),
                 ));
             }
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             let body = body(request, codes::PARAM)?;
@@ -45,7 +45,7 @@ pub(super) fn delete_security_group(cloud: &mut Cx<'_, '_>, request: &Request) -
                 .to_owned()
         }
     };
-    let key = find_group(cloud, &group_id, "security_group_id")?.key;
+    let key = find_group(cloud, &group_id, ("", "security_group_id"))?.key;
     if let Some(member) = cloud.members(key).next() {
         return Err(ApiError::new(
             409,
@@ -91,7 +91,7 @@ fn port_request<'r>(
     let port_id = match path_ids(request, &[template])? {
         Some(ids) => {
             top.check_keys(keys)?;
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             top.check_keys(&[keys, &["port_id"]].concat())?;
@@ -136,7 +136,7 @@ fn group_list(cloud: &Cx<'_, '_>, port: &Map<String, Value>) -> Result<Vec<Group
         let id = item
             .as_str()
             .ok_or_else(|| param(format!("`{field}` must be a security group id, found `{item}`")))?;
-        let key = find_group(cloud, id, &field)?.key;
+        let key = find_group(cloud, id, (&field, ""))?.key;
         if keys.contains(&key) {
             return Err(param(format!("`{field}`: security group `{id}` is given twice")));
         }

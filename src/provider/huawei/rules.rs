@@ -4,6 +4,7 @@
 //! themselves (create, batch create, delete) with their conflict and quota checks.
 
 use serde_json::{json, Map, Value};
+use smallvec::SmallVec;
 
 use super::*;
 use crate::packet;
@@ -178,6 +179,22 @@ pub(super) const RULE_FIELDS: &[&str] = &[
     "action",
     "priority",
     "enabled",
+];
+
+/// The fields of `CreateSecurityGroupRule`'s rule: [`RULE_FIELDS`] and the group.
+pub(super) const CREATE_FIELDS: &[&str] = &[
+    "description",
+    "direction",
+    "ethertype",
+    "protocol",
+    "multiport",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "remote_address_group_id",
+    "action",
+    "priority",
+    "enabled",
+    "security_group_id",
 ];
 
 pub(super) fn parse_rule(
@@ -386,12 +403,10 @@ pub(super) fn protocol(
 /// `multiport`: comma-separated ports and `lo-hi` ranges, 1-65535, at most 20 items, no
 /// overlap.
 pub(super) fn parse_multiport(text: &str) -> Result<Vec<PortRange>, String> {
-    let items: Vec<&str> = text.split(',').map(str::trim).collect();
-    if items.len() > MULTIPORT_ITEMS {
-        return Err(format!(
-            "{} items, at most {MULTIPORT_ITEMS} are allowed",
-            items.len()
-        ));
+    // The items `split(',')` gives, counted without a list of them.
+    let count = text.bytes().filter(|&b| b == b',').count() + 1;
+    if count > MULTIPORT_ITEMS {
+        return Err(format!("{count} items, at most {MULTIPORT_ITEMS} are allowed"));
     }
     let port = |s: &str| -> Result<u16, String> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -402,8 +417,8 @@ pub(super) fn parse_multiport(text: &str) -> Result<Vec<PortRange>, String> {
             _ => Err(format!("port `{s}` is out of range 1-65535")),
         }
     };
-    let mut ranges = Vec::with_capacity(items.len());
-    for item in &items {
+    let mut ranges = Vec::with_capacity(count);
+    for item in text.split(',').map(str::trim) {
         let range = match item.split_once('-') {
             Some((lo, hi)) => {
                 let (lo, hi) = (port(lo)?, port(hi)?);
@@ -413,7 +428,7 @@ pub(super) fn parse_multiport(text: &str) -> Result<Vec<PortRange>, String> {
         };
         ranges.push(range);
     }
-    let mut sorted = ranges.clone();
+    let mut sorted: SmallVec<[PortRange; 4]> = SmallVec::from_slice(&ranges);
     sorted.sort();
     for pair in sorted.windows(2) {
         if pair[1].lo <= pair[0].hi {
@@ -434,7 +449,7 @@ pub(super) fn resolve_remote(cloud: &Model, spec: &RuleSpec, path: &str) -> Resu
     Ok(match &spec.remote {
         RemoteSpec::None => Remote::Any,
         RemoteSpec::Prefix(net) => Remote::Cidr(*net),
-        RemoteSpec::Group(id) => Remote::Group(find_group(cloud, id, &format!("{path}remote_group_id"))?.key),
+        RemoteSpec::Group(id) => Remote::Group(find_group(cloud, id, (path, "remote_group_id"))?.key),
         RemoteSpec::AddressGroup(id) => {
             let group = cloud.address_group_by_id(id).ok_or_else(|| {
                 ApiError::new(
@@ -492,17 +507,65 @@ pub(super) fn check_conflicts(
     Ok(true)
 }
 
-/// The duplicate print of a spec ([`crate::provider::rule_print`]): what
-/// [`check_conflicts`] compares, the match key and the priority.
+/// A remote as [`RuleSpec::match_key`] compares it, borrowed.
+#[derive(Hash)]
+enum RemoteKey<'a> {
+    None,
+    Prefix(IpNet),
+    Group(&'a str),
+    AddressGroup(&'a str),
+}
+
+/// The duplicate print of a rule's fields ([`crate::provider::rule_print`]): a hash of
+/// what [`check_conflicts`] compares, [`RuleSpec::match_key`] and the priority.
+///
+/// PERF: from borrowed fields, not a [`RuleSpec`] read back: the model prints a rule when
+/// it is added and removed, and again for every spare it is copied into or out of.
+fn print(
+    (direction, family, protocol): (Direction, Family, Option<u8>),
+    ports: &[PortRange],
+    remote: RemoteKey<'_>,
+    priority: u8,
+) -> u64 {
+    let mut ports: SmallVec<[PortRange; 4]> = SmallVec::from_slice(ports);
+    ports.sort();
+    let remote = match remote {
+        RemoteKey::Prefix(net) if net.prefix_len() == 0 => RemoteKey::None,
+        other => other,
+    };
+    crate::provider::print_of(((direction, family, protocol, &ports[..], remote), priority))
+}
+
+/// The duplicate print of a spec.
 fn spec_print(spec: &RuleSpec) -> u64 {
-    crate::provider::print_of((spec.match_key(), spec.priority))
+    let remote = match &spec.remote {
+        RemoteSpec::None => RemoteKey::None,
+        RemoteSpec::Prefix(net) => RemoteKey::Prefix(*net),
+        RemoteSpec::Group(id) => RemoteKey::Group(id),
+        RemoteSpec::AddressGroup(id) => RemoteKey::AddressGroup(id),
+    };
+    let fields = (spec.direction, spec.family, spec.protocol);
+    print(fields, &spec.ports, remote, spec.priority)
 }
 
 /// The duplicate print of a stored rule, read back as [`check_conflicts`] reads it
 /// ([`spec_of`]); `None` when it does not read back (no check ever matches it).
 pub(crate) fn rule_print(rule: &Rule) -> Option<u64> {
-    // Read back without the description, which the print leaves out: not copied.
-    read_back(rule, String::new()).map(|spec| spec_print(&spec))
+    let shown = rule.shown.as_object()?;
+    let remote = match &rule.remote {
+        Remote::Any => RemoteKey::None,
+        Remote::Cidr(net) => RemoteKey::Prefix(*net),
+        Remote::Group(_) => RemoteKey::Group(shown.get("remote_group_id")?.as_str()?),
+        Remote::AddressGroup(_) => RemoteKey::AddressGroup(shown.get("remote_address_group_id")?.as_str()?),
+    };
+    // As `read_back` lists the ports: none for every port.
+    let ports: &[PortRange] = if rule.dst_ports.is_any() {
+        &[]
+    } else {
+        &rule.dst_ports.0
+    };
+    let fields = (rule.direction, rule.family?, rule.protocol);
+    Some(print(fields, ports, remote, rule.priority))
 }
 
 /// The provider-level view of a group's existing rules, for conflict checks.
@@ -575,15 +638,13 @@ pub(super) fn create_rule(
         .unwrap_or(false);
     let rule = Body::new(body, "", codes::PARAM).object("security_group_rule")?;
     let path = "security_group_rule.";
-    let mut fields = RULE_FIELDS.to_vec();
-    fields.push("security_group_id");
-    Body::new(rule, path, codes::PARAM).check_keys(&fields)?;
+    Body::new(rule, path, codes::PARAM).check_keys(CREATE_FIELDS)?;
     let group_id = Body::new(rule, path, codes::PARAM)
         .nonempty_str("security_group_id")?
         .ok_or_else(|| param(format!("`{path}security_group_id` is missing")))?
         .to_owned();
     let spec = parse_rule(rule, path, 100, cloud.options().huawei_default_action)?;
-    let group = find_group(cloud, &group_id, &format!("{path}security_group_id"))?;
+    let group = find_group(cloud, &group_id, (path, "security_group_id"))?;
     let remote = resolve_remote(cloud, &spec, path)?;
     // Only rules at the new rule's priority can repeat or contradict it
     // ([`check_conflicts`] passes over the others): only they are read back, in order.
@@ -612,13 +673,17 @@ pub(super) fn create_rule(
     }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, vec![Checked { spec, remote }]);
-    let shown = created.first().map(|r| r.shown.clone()).unwrap_or(Value::Null);
+    let shown = created
+        .first()
+        .map(|r| Value::clone(&r.shown))
+        .unwrap_or(Value::Null);
     let rule_id = created.first().map(|r| r.id.clone());
     cloud.push_rules(group_key, created);
+    // The shown rule moved in: `json!` would serialize it into a copy.
+    static ANSWER: rest::Template = rest::Template::new();
     Ok(Response {
         status: 201,
-        // The shown rule moved in: `json!` would serialize it into a copy.
-        body: rest::object([("request_id", request_id.into()), ("security_group_rule", shown)]),
+        body: ANSWER.object([("request_id", request_id.into()), ("security_group_rule", shown)]),
         created: rule_id,
     })
 }
@@ -638,7 +703,7 @@ pub(super) fn batch_create_rules(
                 "ignore_duplicate",
                 "dry_run",
             ])?;
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             Body::new(body, "", codes::PARAM).check_keys(&[
@@ -689,7 +754,7 @@ pub(super) fn batch_create_rules(
         // Batch create defaults priority to 1 (H3 BatchCreateSecurityGroupRules).
         specs.push(parse_rule(map, &path, 1, cloud.options().huawei_default_action)?);
     }
-    let group = find_group(cloud, &group_id, "security_group_id")?;
+    let group = find_group(cloud, &group_id, ("", "security_group_id"))?;
     // The group's rules matter only if one has the print of a new rule (the index says).
     let existing = if specs
         .iter()
@@ -721,7 +786,7 @@ pub(super) fn batch_create_rules(
     }
     let group_key = group.key;
     let created = apply_rules(cloud, &group_id, kept);
-    let shown: Vec<Value> = created.iter().map(|r| r.shown.clone()).collect();
+    let shown: Vec<Value> = created.iter().map(|r| Value::clone(&r.shown)).collect();
     let single = (created.len() == 1).then(|| created[0].id.clone());
     cloud.push_rules(group_key, created);
     Ok(Response {
@@ -768,7 +833,8 @@ pub(super) fn lower(
         RemoteSpec::Group(id) => (Value::Null, id.as_str().into(), Value::Null),
         RemoteSpec::AddressGroup(id) => (Value::Null, Value::Null, id.as_str().into()),
     };
-    let shown = rest::object([
+    static SHOWN: rest::Template = rest::Template::new();
+    let shown = SHOWN.object([
         ("id", id.as_str().into()),
         ("project_id", project_id.into()),
         ("security_group_id", group_id.into()),
@@ -805,7 +871,7 @@ pub(super) fn lower(
         priority: spec.priority,
         enabled: spec.enabled,
         description: spec.description.clone(),
-        shown,
+        shown: shown.into(),
     }
 }
 
@@ -817,7 +883,7 @@ pub(super) fn delete_rule(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<R
                     return Err(param("DELETE takes no body; the path names the rule".to_owned()));
                 }
             }
-            ids[1].clone()
+            ids[1].to_owned()
         }
         None => {
             let body = body(request, codes::PARAM)?;
