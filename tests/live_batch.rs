@@ -426,6 +426,39 @@ fn a_bounded_batch_publishes_prefixes_and_ends_at_the_whole_batch() {
 /// Readers holding old states at random (so the writer sometimes reuses an earlier state
 /// and sometimes copies the current one): after every write, the current state's answers
 /// are the reference's on its own cloud.
+/// Asserts that `snapshot` answers as the reference on its cloud at every endpoint.
+fn answers_as_reference(snapshot: &sgeval::live::Snapshot, packets: &[Packet], context: &str) {
+    let cloud = snapshot.cloud();
+    let reference = reference::Evaluator::new(cloud);
+    for p in packets.iter().step_by(7) {
+        for e in cloud.endpoint_keys() {
+            for d in [Direction::Ingress, Direction::Egress] {
+                assert_eq!(
+                    snapshot.evaluate(e, d, p),
+                    reference.evaluate(e, d, p),
+                    "{context}: endpoint {e} {d:?} {p}"
+                );
+            }
+        }
+    }
+}
+
+/// Keeps `snapshot` as a reader would, or lets go of a held one, at random.
+fn hold_some(
+    rng: &mut Rng,
+    held: &mut Vec<Arc<sgeval::live::Snapshot>>,
+    snapshot: Arc<sgeval::live::Snapshot>,
+) {
+    match rng.below(3) {
+        0 => held.push(snapshot),
+        1 if !held.is_empty() => {
+            let i = rng.below(held.len());
+            held.swap_remove(i);
+        }
+        _ => {}
+    }
+}
+
 #[test]
 fn every_state_answers_as_its_cloud_whatever_readers_hold() {
     let (live, mut plain, groups) = start();
@@ -442,27 +475,8 @@ fn every_state_answers_as_its_cloud_whatever_readers_hold() {
         }
         let snapshot = live.snapshot();
         assert_eq!(fingerprint(snapshot.cloud()), fingerprint(&plain), "step {step}");
-        let cloud = snapshot.cloud();
-        let reference = reference::Evaluator::new(cloud);
-        for p in packets.iter().step_by(7) {
-            for e in cloud.endpoint_keys() {
-                for d in [Direction::Ingress, Direction::Egress] {
-                    assert_eq!(
-                        snapshot.evaluate(e, d, p),
-                        reference.evaluate(e, d, p),
-                        "step {step} {batch:?}: endpoint {e} {d:?} {p}"
-                    );
-                }
-            }
-        }
-        match rng.below(3) {
-            0 => held.push(snapshot),
-            1 if !held.is_empty() => {
-                let i = rng.below(held.len());
-                held.swap_remove(i);
-            }
-            _ => {}
-        }
+        answers_as_reference(&snapshot, &packets, &format!("step {step} {batch:?}"));
+        hold_some(&mut rng, &mut held, snapshot);
     }
 }
 
@@ -518,27 +532,8 @@ fn compacting_keeps_the_state_and_later_writes_start_from_it() {
         }
         let snapshot = live.snapshot();
         assert_eq!(fingerprint(snapshot.cloud()), fingerprint(&plain), "step {step}");
-        let cloud = snapshot.cloud();
-        let reference = reference::Evaluator::new(cloud);
-        for p in packets.iter().step_by(7) {
-            for e in cloud.endpoint_keys() {
-                for d in [Direction::Ingress, Direction::Egress] {
-                    assert_eq!(
-                        snapshot.evaluate(e, d, p),
-                        reference.evaluate(e, d, p),
-                        "step {step} {batch:?}: endpoint {e} {d:?} {p}"
-                    );
-                }
-            }
-        }
-        match rng.below(3) {
-            0 => held.push(snapshot),
-            1 if !held.is_empty() => {
-                let i = rng.below(held.len());
-                held.swap_remove(i);
-            }
-            _ => {}
-        }
+        answers_as_reference(&snapshot, &packets, &format!("step {step} {batch:?}"));
+        hold_some(&mut rng, &mut held, snapshot);
     }
     assert!(
         rebuilt > 0,

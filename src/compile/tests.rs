@@ -1591,6 +1591,18 @@ fn new_combinations_answer_from_overlays_until_compacted() {
     assert_same_as_fresh(&more, &engine);
 }
 
+/// Rules for groups `a`, `b`, `c` of the variant tests: `rules_a` and `rules_b`, and `c`
+/// denying TCP 22 from `a`'s members; endpoints `ab` (10.0.0.1, key 0, in `a` and `b`) and
+/// `a` (10.0.0.2, in `a`).
+fn trusting_groups(cloud: &mut Cloud, [a, b, c]: [GroupKey; 3], rules_a: Vec<Rule>, rules_b: Vec<Rule>) {
+    add_rules(cloud, a, rules_a);
+    add_rules(cloud, b, rules_b);
+    let deny = tcp_rule(Direction::Ingress, Action::Deny, 1, 22, Remote::Group(a));
+    add_rules(cloud, c, vec![deny]);
+    attach(cloud, "ab", &["10.0.0.1"], &[a, b]);
+    attach(cloud, "a", &["10.0.0.2"], &[a]);
+}
+
 /// ECS groups whose members may talk (`InnerAccessPolicy=Accept`): a member joining with
 /// a new combination of groups gives the tables that trust those groups a new variant,
 /// derived from an existing one (its classifiers kept, the new intra-group entries in an
@@ -1613,21 +1625,7 @@ fn a_new_combination_derives_variants_from_existing_classifiers() {
             )
         })
         .collect();
-    add_rules(&mut cloud, a, rules.clone());
-    add_rules(&mut cloud, b, rules);
-    add_rules(
-        &mut cloud,
-        c,
-        vec![tcp_rule(
-            Direction::Ingress,
-            Action::Deny,
-            1,
-            22,
-            Remote::Group(a),
-        )],
-    );
-    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
-    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
     let mut engine = Engine::build(&cloud).expect("build");
     let ab = EndpointKey::new(0);
     let variants = |e: &Engine| e.set_of(ab).expect("set").v4[0].variant_list().len();
@@ -1800,21 +1798,7 @@ fn a_change_past_the_overlay_builds_one_variant_and_derives_the_others() {
             })
             .collect()
     };
-    add_rules(&mut cloud, a, rules(0, 20));
-    add_rules(&mut cloud, b, rules(20, 20));
-    add_rules(
-        &mut cloud,
-        c,
-        vec![tcp_rule(
-            Direction::Ingress,
-            Action::Deny,
-            1,
-            22,
-            Remote::Group(a),
-        )],
-    );
-    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
-    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    trusting_groups(&mut cloud, [a, b, c], rules(0, 20), rules(20, 20));
     attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
     let mut engine = Engine::build(&cloud).expect("build");
     let ab = EndpointKey::new(0);

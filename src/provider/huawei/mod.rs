@@ -350,12 +350,6 @@ mod tests {
     use crate::provider::{Options, Provider};
     use crate::rule::PortRange;
 
-    #[test]
-    fn create_fields_are_the_rule_fields_and_the_group() {
-        assert_eq!(CREATE_FIELDS[..RULE_FIELDS.len()], *RULE_FIELDS);
-        assert_eq!(CREATE_FIELDS[RULE_FIELDS.len()..], ["security_group_id"]);
-    }
-
     fn cloud() -> Cloud {
         Cloud::new(Provider::Huawei, Options::default())
     }

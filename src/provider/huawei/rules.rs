@@ -165,37 +165,32 @@ impl RuleSpec {
     }
 }
 
+/// The fields of a rule request, then `extra` ones: one list for both constants below.
+macro_rules! rule_fields {
+    ($($extra:literal),*) => {
+        &[
+            "description",
+            "direction",
+            "ethertype",
+            "protocol",
+            "multiport",
+            "remote_ip_prefix",
+            "remote_group_id",
+            "remote_address_group_id",
+            "action",
+            "priority",
+            "enabled",
+            $($extra),*
+        ]
+    };
+}
+
 /// The fields of a rule request (`CreateSecurityGroupRuleOption` and
 /// `BatchCreateSecurityGroupRulesOption`).
-pub(super) const RULE_FIELDS: &[&str] = &[
-    "description",
-    "direction",
-    "ethertype",
-    "protocol",
-    "multiport",
-    "remote_ip_prefix",
-    "remote_group_id",
-    "remote_address_group_id",
-    "action",
-    "priority",
-    "enabled",
-];
+pub(super) const RULE_FIELDS: &[&str] = rule_fields!();
 
 /// The fields of `CreateSecurityGroupRule`'s rule: [`RULE_FIELDS`] and the group.
-pub(super) const CREATE_FIELDS: &[&str] = &[
-    "description",
-    "direction",
-    "ethertype",
-    "protocol",
-    "multiport",
-    "remote_ip_prefix",
-    "remote_group_id",
-    "remote_address_group_id",
-    "action",
-    "priority",
-    "enabled",
-    "security_group_id",
-];
+pub(super) const CREATE_FIELDS: &[&str] = rule_fields!("security_group_id");
 
 pub(super) fn parse_rule(
     rule: &Map<String, Value>,
