@@ -35,7 +35,7 @@ pub fn decision_json(cloud: &Cloud, d: &Decision) -> Value {
         Reason::Rule(r) => {
             if let Some(rule) = cloud.rule(r) {
                 out["rule_id"] = json!(rule.id);
-                out["rule"] = rule.shown.clone();
+                out["rule"] = (*rule.shown).clone();
             }
             Some(r.group)
         }
