@@ -148,9 +148,7 @@ impl<'a, 'p> Body<'a, 'p> {
 /// The request's `path` without its query or fragment, `None` when the request has none.
 pub(crate) fn request_path(request: &Request) -> Option<&str> {
     let path = request.path.as_deref()?;
-    // Up to the first `?` or `#` (ASCII, so a cut between characters), found by byte.
-    let end = path.bytes().position(|b| b == b'?' || b == b'#');
-    Some(end.map_or(path, |end| &path[..end]))
+    Some(path.find(['?', '#']).map_or(path, |end| &path[..end]))
 }
 
 /// The `{...}` segments of `path` under the first of `templates` that fits it, `None` when
@@ -164,9 +162,9 @@ pub(crate) type Ids<'p> = SmallVec<[&'p str; 4]>;
 
 fn match_template<'p>(template: &str, path: &'p str) -> Option<Ids<'p>> {
     // PERF: segment by segment, no lists of segments (every Gcore call matches a path of
-    // five or six segments, and `split('/')` cost 2,800 instructions a call).
-    let mut t = segments(template.trim_end_matches('/'));
-    let mut p = segments(path.trim_end_matches('/'));
+    // five or six segments; collecting them cost 2,800 instructions a call).
+    let mut t = template.trim_end_matches('/').split('/');
+    let mut p = path.trim_end_matches('/').split('/');
     let mut ids = Ids::new();
     loop {
         match (t.next(), p.next()) {
@@ -182,25 +180,6 @@ fn match_template<'p>(template: &str, path: &'p str) -> Option<Ids<'p>> {
             _ => return None,
         }
     }
-}
-
-/// The `/`-separated segments of `s`, as `s.split('/')` gives them, found byte by byte
-/// (`/` is ASCII, so each cut falls between characters).
-fn segments(s: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(s);
-    std::iter::from_fn(move || {
-        let r = rest?;
-        match r.bytes().position(|b| b == b'/') {
-            Some(i) => {
-                rest = Some(&r[i + 1..]);
-                Some(&r[..i])
-            }
-            None => {
-                rest = None;
-                Some(r)
-            }
-        }
-    })
 }
 
 /// A deterministic UUID: the `n`th of kind `salt` (and `salt + 1` for its low half) made
@@ -301,17 +280,11 @@ pub(crate) fn timestamp(n: u64) -> String {
     s
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits (`{n:0width$}`, `width` at most 20).
+/// Appends `n` in decimal, zero-padded to `width` digits (`{n:0width$}`).
 fn push_padded(s: &mut String, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    while rest > 0 || digits.len() - at < width.max(1) {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    s.extend(digits[at..].iter().map(|&d| char::from(d)));
+    let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    s.extend(std::iter::repeat_n('0', width.saturating_sub(digits)));
+    crate::provider::push_decimal(s, n);
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
