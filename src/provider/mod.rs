@@ -59,19 +59,7 @@ pub(crate) fn cidr_text(net: &ipnet::IpNet) -> String {
 /// Appends `n` in decimal (what `write!(s, "{n}")` writes, without the formatting
 /// machinery).
 pub(crate) fn push_decimal(s: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    // INVARIANT: ASCII digits.
-    s.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+    s.push_str(itoa::Buffer::new().format(n));
 }
 
 /// A stored rule's duplicate print under `provider`'s duplicate check: a hash of the
