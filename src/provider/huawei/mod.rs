@@ -388,6 +388,37 @@ mod tests {
         )
     }
 
+    /// A stored rule's print, from its fields borrowed (`rules::rule_print`), is the print
+    /// of the spec it reads back as (what a new rule's check computes), whatever the rule:
+    /// else a duplicate would go unnoticed.
+    #[test]
+    fn a_stored_rules_print_is_the_print_of_its_spec() {
+        let (mut c, g) = cloud_with_group();
+        let other = create_group(&mut c, "other");
+        for rule in [
+            json!({"direction": "ingress", "protocol": "tcp", "multiport": "443,22,1000-2000", "remote_ip_prefix": "10.0.0.0/8"}),
+            json!({"direction": "ingress", "protocol": "udp", "remote_ip_prefix": "0.0.0.0/0", "priority": 5}),
+            json!({"direction": "egress", "ethertype": "IPv6", "protocol": "tcp", "multiport": "80", "remote_group_id": other}),
+            json!({"direction": "ingress", "protocol": "icmp", "action": "deny"}),
+            json!({"direction": "egress", "ethertype": "IPv6", "protocol": "udp", "remote_ip_prefix": "::/0"}),
+        ] {
+            let mut rule = rule;
+            rule["security_group_id"] = json!(g);
+            let r = add_rule(&mut c, rule);
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let group = c.group_by_id(&g).unwrap();
+        for rule in &group.rules {
+            let spec = rules::spec_of(rule).expect("reads back");
+            assert_eq!(
+                rules::rule_print(rule),
+                Some(rules::spec_print(&spec)),
+                "{}",
+                rule.shown
+            );
+        }
+    }
+
     #[test]
     fn create_makes_the_four_default_rules_in_seed_order() {
         let mut c = cloud();

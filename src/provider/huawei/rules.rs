@@ -532,7 +532,7 @@ fn print(
 }
 
 /// The duplicate print of a spec.
-fn spec_print(spec: &RuleSpec) -> u64 {
+pub(super) fn spec_print(spec: &RuleSpec) -> u64 {
     let remote = match &spec.remote {
         RemoteSpec::None => RemoteKey::None,
         RemoteSpec::Prefix(net) => RemoteKey::Prefix(*net),
