@@ -389,6 +389,35 @@ mod tests {
             .collect()
     }
 
+    /// A stored rule's print, from its fields borrowed (`rules::rule_print`), is the print
+    /// of Neutron's key of the spec it reads back as (what a new rule's check computes):
+    /// else a duplicate would go unnoticed.
+    #[test]
+    fn a_stored_rules_print_is_the_print_of_its_key() {
+        let mut c = cloud_with(GcoreDefaults::EgressWhenNone);
+        let other = c
+            .call("CreateSecurityGroup", &req(json!({"name": "other"})))
+            .created
+            .unwrap();
+        let r = c.call(
+            "CreateSecurityGroup",
+            &req(json!({"name": "web", "rules": [
+                {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 80, "remote_ip_prefix": "10.0.0.0/8"},
+                {"direction": "ingress", "protocol": "udp", "remote_ip_prefix": "0.0.0.0/0"},
+                {"direction": "ingress", "ethertype": "IPv6", "protocol": "any", "remote_group_id": other},
+                {"direction": "egress", "protocol": "icmp", "port_range_min": 8, "port_range_max": 0},
+                {"direction": "ingress", "ethertype": "IPv6", "protocol": "58", "remote_ip_prefix": "2001:db8::/32"}
+            ]})),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let group = c.group_by_id(&r.created.unwrap()).unwrap();
+        assert!(group.rules.len() >= 5);
+        for rule in &group.rules {
+            let key = crate::provider::print_of(rules::spec_of(rule).key());
+            assert_eq!(rules::rule_print(rule), key, "{}", rule.shown);
+        }
+    }
+
     #[test]
     fn create_answers_a_finished_task_naming_the_group() {
         let mut c = cloud_with(GcoreDefaults::EgressWhenNone);
