@@ -388,7 +388,45 @@ struct Builder<'c> {
     /// The engine's sets, whose tables' entries a new list's tables are merged from
     /// ([`lower::merged`]), when they are current (a refresh of endpoints alone).
     donors: Option<&'c [Option<Arc<TableSet>>]>,
+    /// The engine's tables to share a new table with, looked through by fingerprint
+    /// rather than put in `v4`/`v6` first (a refresh of endpoints alone).
+    existing: Option<Existing<'c>>,
 }
+
+/// The tables of an engine's sets, each as the copy that learned new identities where
+/// there is one ([`learn`]): [`Builder::existing`].
+// PERF: a new combination's refresh looks up the new list's four tables; putting every
+// table of the engine in a map for that cost ~70 instructions a table (`update_latency 0
+// 500 175`), a scan of the fingerprints a few.
+#[derive(Clone, Copy)]
+struct Existing<'c> {
+    sets: &'c [Option<Arc<TableSet>>],
+    copies4: &'c Copies<u32>,
+    copies6: &'c Copies<u128>,
+}
+
+impl Existing<'_> {
+    /// The table of fingerprint `fp` and lists `lowered` among `tables` of the sets.
+    fn find<A: FamilyAddr>(
+        &self,
+        tables: impl Fn(&TableSet) -> &[Arc<Table<A>>; 2],
+        copies: &Copies<A>,
+        fp: u64,
+        lowered: &Lowered<A>,
+    ) -> Option<Arc<Table<A>>> {
+        for set in self.sets.iter().flatten() {
+            for t in tables(set) {
+                if t.fingerprint == fp && t.lowered() == lowered {
+                    return Some(Arc::clone(copies.get(&Arc::as_ptr(t)).unwrap_or(t)));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Finds an engine's table of a fingerprint and lists ([`Existing`]).
+type Find<'a, A> = dyn Fn(u64, &Lowered<A>) -> Option<Arc<Table<A>>> + 'a;
 
 #[allow(clippy::too_many_arguments)]
 fn table<A: FamilyAddr>(
@@ -403,6 +441,7 @@ fn table<A: FamilyAddr>(
     deferred: bool,
     like: &mut Option<Arc<Table<A>>>,
     donors: &[&Lowered<A>],
+    existing: &Find<'_, A>,
 ) -> Result<Arc<Table<A>>, BuildError> {
     // From the groups' entries in other lists' tables where that gives the same lists.
     let merged = if donors.is_empty() {
@@ -436,6 +475,10 @@ fn table<A: FamilyAddr>(
         if *t.lowered() == lowered {
             return Ok(Arc::clone(t));
         }
+    }
+    if let Some(t) = existing(fp, &lowered) {
+        cache.insert(fp, Arc::clone(&t));
+        return Ok(t);
     }
     let refused = |source| BuildError::Classifier {
         endpoint: endpoint(),
@@ -477,6 +520,7 @@ impl<'c> Builder<'c> {
             like4: None,
             like6: None,
             donors: None,
+            existing: None,
         }
     }
 
@@ -489,6 +533,9 @@ impl<'c> Builder<'c> {
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
         let (ctx, limits, ids, lazy) = (&self.ctx, self.limits, self.identities, self.deferred);
+        let existing = self.existing;
+        let e4 = |fp: u64, l: &Lowered<u32>| existing?.find(|s| &s.v4, existing?.copies4, fp, l);
+        let e6 = |fp: u64, l: &Lowered<u128>| existing?.find(|s| &s.v6, existing?.copies6, fp, l);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
         let p6 = |d: usize| previous.map(|p| &p.v6[d]);
@@ -530,6 +577,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like4,
                 &d4(0),
+                &e4,
             )?,
             table::<u32>(
                 ctx,
@@ -543,6 +591,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like4,
                 &d4(1),
+                &e4,
             )?,
         ];
         let v6 = [
@@ -558,6 +607,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like6,
                 &d6(0),
+                &e6,
             )?,
             table::<u128>(
                 ctx,
@@ -571,6 +621,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like6,
                 &d6(1),
+                &e6,
             )?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
@@ -1020,7 +1071,7 @@ impl Engine {
             self.insert_set(set);
             self.snap(cloud, &groups);
         }
-        self.teach(&fresh_ids);
+        self.teach(&fresh_ids, &staged.points, &staged.rebuilt);
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
         for &e in &endpoints {
@@ -1289,32 +1340,55 @@ impl Engine {
         if stale.is_empty() && unknown.is_empty() && fresh_ids.is_empty() {
             return Ok(staged);
         }
-        // Existing tables learn the new identities (copies: the classifiers are shared).
-        let tables = self.sets.iter().flatten().count() * 2;
+        // Existing tables learn the new identities (copies: the classifiers are shared);
+        // the commit points them at the variants they have ([`Engine::teach`]).
+        // Only endpoints changed: the new lists' tables are shared with the engine's
+        // through a scan of the fingerprints ([`Existing`]); else every table is put in
+        // the builder's maps (a changed list's unchanged tables are found there).
+        let scan = stale.is_empty();
+        let tables = if scan {
+            0
+        } else {
+            self.sets.iter().flatten().count() * 2
+        };
         let mut v4: ByPrint<u32> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let mut v6: ByPrint<u128> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let (mut copies4, mut copies6): (Copies<u32>, Copies<u128>) = (HashMap::new(), HashMap::new());
         let mut taught: HashSet<usize> = HashSet::new();
         for (i, set) in self.sets.iter().enumerate() {
             let Some(set) = set else { continue };
-            for t in &set.v4 {
-                if learn(&mut v4, &mut copies4, t, &self.identities, fresh_ids)
-                    .map_err(|e| self.classifier_error(cloud, i, e))?
-                {
-                    taught.insert(i);
+            let err = |e| self.classifier_error(cloud, i, e);
+            for (d, t) in set.v4.iter().enumerate() {
+                let prints = (!scan).then_some(&mut v4);
+                match learn(prints, &mut copies4, t, &self.identities, fresh_ids).map_err(err)? {
+                    Learned::Copied => {
+                        taught.insert(i);
+                    }
+                    Learned::Point(to) => staged.points.push((i, d, Arc::as_ptr(t) as usize, to)),
+                    Learned::Known => {}
                 }
             }
-            for t in &set.v6 {
-                if learn(&mut v6, &mut copies6, t, &self.identities, fresh_ids)
-                    .map_err(|e| self.classifier_error(cloud, i, e))?
-                {
-                    taught.insert(i);
+            for (d, t) in set.v6.iter().enumerate() {
+                let prints = (!scan).then_some(&mut v6);
+                match learn(prints, &mut copies6, t, &self.identities, fresh_ids).map_err(err)? {
+                    Learned::Copied => {
+                        taught.insert(i);
+                    }
+                    Learned::Point(to) => staged.points.push((i, 2 + d, Arc::as_ptr(t) as usize, to)),
+                    Learned::Known => {}
                 }
             }
         }
         let mut builder = Builder::new(cloud, self.limits, &self.identities);
         builder.v4 = v4;
         builder.v6 = v6;
+        if scan {
+            builder.existing = Some(Existing {
+                sets: &self.sets,
+                copies4: &copies4,
+                copies6: &copies6,
+            });
+        }
         // New tables of few entries answer from overlays until `compact`.
         builder.deferred = true;
         // Only endpoints changed: every set's tables are current, to merge new lists' from.
@@ -1332,6 +1406,7 @@ impl Engine {
                 i,
                 Arc::new(builder.set(Arc::clone(&old.groups), Some(&old), &name)?),
             ));
+            staged.rebuilt.push(i);
             taught.remove(&i);
         }
         for i in taught {
@@ -1360,19 +1435,40 @@ impl Engine {
     /// them in yet (the staged tables learned those that needed a new variant, so this
     /// cannot fail): in place where the engine alone holds the table, else on one copy
     /// that every set holding the table gets (a clone of the engine keeps its tables).
-    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd.
+    /// `points`: what [`Engine::stage`] found each table lacks; `rebuilt`: sets compiled
+    /// anew, whose tables are looked at again.
+    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd. The
+    // variants found while staging are used here (`update_latency 0 500 175`: finding
+    // each table's variant again cost ~200 instructions a table, ~8% of a refresh).
     #[inline(never)]
-    fn teach(&mut self, fresh: &[IdentityId]) {
+    fn teach(&mut self, fresh: &[IdentityId], points: &[(usize, usize, usize, Points)], rebuilt: &[usize]) {
         if fresh.is_empty() {
             return;
         }
-        let ids = &self.identities;
         let mut copies4: Copies<u32> = HashMap::new();
         let mut copies6: Copies<u128> = HashMap::new();
-        for set in self.sets.iter_mut().flatten() {
-            // PERF: each table's variant of each new identity found once, and the table
-            // changed only where it points the identity elsewhere (`update_latency 0 500
-            // 175`: knowing and then admitting found each variant twice).
+        for (i, slot, table, to) in points {
+            let Some(Some(set)) = self.sets.get_mut(*i) else {
+                continue;
+            };
+            let held = match *slot {
+                s @ 0..=1 => Arc::as_ptr(&set.v4[s]) as usize,
+                s => Arc::as_ptr(&set.v6[s - 2]) as usize,
+            };
+            if held != *table {
+                continue; // in a rebuilt set: looked at below
+            }
+            let set = Arc::make_mut(set);
+            match *slot {
+                s @ 0..=1 => taught_in_place(&mut set.v4[s], to, &mut copies4),
+                s => taught_in_place(&mut set.v6[s - 2], to, &mut copies6),
+            }
+        }
+        let ids = &self.identities;
+        for &i in rebuilt {
+            let Some(Some(set)) = self.sets.get_mut(i) else {
+                continue;
+            };
             let need4 = set.v4.each_ref().map(|t| unknown(t, ids, fresh));
             let need6 = set.v6.each_ref().map(|t| unknown(t, ids, fresh));
             if need4.iter().chain(&need6).all(Option::is_none) {
@@ -1522,7 +1618,18 @@ struct Staged {
     sets: Vec<(usize, Arc<TableSet>)>,
     /// Sets of new group lists.
     fresh: Vec<TableSet>,
+    /// Tables that have the variants of the new identities but do not point them there
+    /// yet, for [`Engine::teach`]: the set, the table's place in it (IPv4 by direction,
+    /// then IPv6), the table's address (the set may have been replaced since) and the
+    /// identities with their variants.
+    points: Vec<(usize, usize, usize, Points)>,
+    /// Sets in `sets` compiled anew (their tables may not be those [`Staged::points`]
+    /// names).
+    rebuilt: Vec<usize>,
 }
+
+/// Identities with the variant of a table to point each at.
+type Points = SmallVec<[(IdentityId, u32); 2]>;
 
 /// `t` with its overlays built into its classifiers, once per table however many sets share
 /// it (`done`, by the old table's address); `None` when it has no overlay.
@@ -1558,36 +1665,65 @@ fn taught_set(set: &TableSet, v4: &Copies<u32>, v6: &Copies<u128>) -> TableSet {
     set
 }
 
+/// What [`learn`] did with a table.
+enum Learned {
+    /// A copy learned the new identities (so the set that holds the table changes).
+    Copied,
+    /// The table has their variants: the identities to point at them.
+    Point(Points),
+    /// The table points them at their variants already (the first, of no referenced group).
+    Known,
+}
+
 /// Puts in `copies` (by the table's address) a copy of `table` that learned the identities
-/// `fresh` when one of them needs a variant it does not have, `true` then (so the set that
-/// holds it changes); puts the table, or that copy, in `prints` for the builder to share.
+/// `fresh` when one of them needs a variant it does not have; else finds the variants it
+/// has of them, for [`Engine::teach`]. Puts the table, or that copy, in `prints` for the
+/// builder to share, when given.
 fn learn<A: FamilyAddr>(
-    prints: &mut ByPrint<A>,
+    prints: Option<&mut ByPrint<A>>,
     copies: &mut Copies<A>,
     table: &Arc<Table<A>>,
     identities: &Identities,
     fresh: &[IdentityId],
-) -> Result<bool, classifier::CapacityError> {
+) -> Result<Learned, classifier::CapacityError> {
     if copies.contains_key(&Arc::as_ptr(table)) {
-        return Ok(true);
+        return Ok(Learned::Copied);
+    }
+    let mut to = Points::new();
+    let mut lacks = false;
+    if table.has_refs() {
+        for &id in fresh {
+            match table.known_variant(identities.groups(id)) {
+                Some(v) if table.variant_index(id) != v => to.push((id, v)),
+                Some(_) => {}
+                None => lacks = true,
+            }
+        }
     }
     // Identities whose variants the table has are taken in by the commit, in place
     // ([`Engine::teach`]): only a new variant is built here, on a copy, as it may fail.
-    let concerned = table.has_refs() && fresh.iter().any(|&id| table.lacks_variant(identities.groups(id)));
-    if !concerned {
-        prints
-            .entry(table.fingerprint)
-            .or_insert_with(|| Arc::clone(table));
-        return Ok(false);
+    if !lacks {
+        if let Some(prints) = prints {
+            prints
+                .entry(table.fingerprint)
+                .or_insert_with(|| Arc::clone(table));
+        }
+        return Ok(if to.is_empty() {
+            Learned::Known
+        } else {
+            Learned::Point(to)
+        });
     }
     let mut taught = Table::clone(table);
     for &id in fresh {
         taught.admit_as(id, identities.groups(id), true)?;
     }
     let taught = Arc::new(taught);
-    prints.insert(table.fingerprint, Arc::clone(&taught));
+    if let Some(prints) = prints {
+        prints.insert(table.fingerprint, Arc::clone(&taught));
+    }
     copies.insert(Arc::as_ptr(table), taught);
-    Ok(true)
+    Ok(Learned::Copied)
 }
 
 /// Copies of tables, by the address of the table copied: [`Engine::teach`]'s of shared
@@ -1597,15 +1733,11 @@ type Copies<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
 /// The identities of `fresh` that `table` does not point at their variant yet, with that
 /// variant (it has them all: [`learn`] taught the tables that lacked one); `None` when
 /// there is none.
-fn unknown<A: FamilyAddr>(
-    table: &Table<A>,
-    identities: &Identities,
-    fresh: &[IdentityId],
-) -> Option<SmallVec<[(IdentityId, u32); 2]>> {
+fn unknown<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[IdentityId]) -> Option<Points> {
     if !table.has_refs() {
         return None;
     }
-    let mut out: SmallVec<[(IdentityId, u32); 2]> = SmallVec::new();
+    let mut out = Points::new();
     for &id in fresh {
         // INVARIANT: `Engine::stage` taught the tables that lacked a variant ([`learn`]).
         let v = table.known_variant(identities.groups(id));

@@ -1006,12 +1006,6 @@ impl<A: Addr> Table<A> {
             .map(|v| v as u32)
     }
 
-    /// Whether identity `id` of `groups` (sorted) needs a variant the table does not have
-    /// yet ([`Table::admit_as`] builds it; [`Table::admit_known`] cannot take it in).
-    pub(crate) fn lacks_variant(&self, groups: &[GroupKey]) -> bool {
-        self.has_refs() && self.known_variant(groups).is_none()
-    }
-
     /// Points identity `id` of `groups` (sorted) at its variant when the table has that
     /// variant (no classifier built, so it cannot fail): `false` when it has not, and the
     /// table is unchanged.

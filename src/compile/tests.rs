@@ -1892,6 +1892,7 @@ fn a_table_of_the_same_fingerprint_but_other_lists_is_not_shared() {
             false,
             &mut None,
             &[],
+            &|_, _| None,
         )
         .expect("table")
     };
