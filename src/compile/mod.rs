@@ -1066,12 +1066,13 @@ impl Engine {
         for (i, set) in staged.sets {
             self.sets[i] = Some(set);
         }
+        let mut again = staged.rebuilt;
         for set in staged.fresh {
             let groups = Arc::clone(&set.groups);
-            self.insert_set(set);
+            again.push(self.insert_set(set) as usize);
             self.snap(cloud, &groups);
         }
-        self.teach(&fresh_ids, &staged.points, &staged.rebuilt);
+        self.teach(&fresh_ids, &staged.points, &again);
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
         for &e in &endpoints {
@@ -1435,13 +1436,14 @@ impl Engine {
     /// them in yet (the staged tables learned those that needed a new variant, so this
     /// cannot fail): in place where the engine alone holds the table, else on one copy
     /// that every set holding the table gets (a clone of the engine keeps its tables).
-    /// `points`: what [`Engine::stage`] found each table lacks; `rebuilt`: sets compiled
-    /// anew, whose tables are looked at again.
+    /// `points`: what [`Engine::stage`] found each table lacks; `again`: sets compiled
+    /// anew, whose tables are looked at again after `points` (those of a new list may be
+    /// tables of other sets, shared, that `points` just replaced by a copy).
     // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd. The
     // variants found while staging are used here (`update_latency 0 500 175`: finding
     // each table's variant again cost ~200 instructions a table, ~8% of a refresh).
     #[inline(never)]
-    fn teach(&mut self, fresh: &[IdentityId], points: &[(usize, usize, usize, Points)], rebuilt: &[usize]) {
+    fn teach(&mut self, fresh: &[IdentityId], points: &[(usize, usize, usize, Points)], again: &[usize]) {
         if fresh.is_empty() {
             return;
         }
@@ -1456,7 +1458,7 @@ impl Engine {
                 s => Arc::as_ptr(&set.v6[s - 2]) as usize,
             };
             if held != *table {
-                continue; // in a rebuilt set: looked at below
+                continue; // in a set compiled anew: looked at below
             }
             let set = Arc::make_mut(set);
             match *slot {
@@ -1465,7 +1467,7 @@ impl Engine {
             }
         }
         let ids = &self.identities;
-        for &i in rebuilt {
+        for &i in again {
             let Some(Some(set)) = self.sets.get_mut(i) else {
                 continue;
             };

@@ -911,7 +911,14 @@ impl<A: Addr> Table<A> {
             // under an overlay of what the others add, when that is small. A variant
             // without classifier entries gives nothing to derive from (its entries are
             // all in overlays, as a deferred variant's are).
-            let subset = |v: &usize| self.masks[*v].iter().all(|g| mask.binary_search(g).is_ok());
+            // PERF: by the masks' bits where the table has them (a table referenced by many
+            // identities, as `web`'s, has a variant for each: two binary searches a group of
+            // each mask, per new identity).
+            let bits = self.bits(&mask);
+            let subset = |v: &usize| match bits {
+                Some(b) => self.mask_bits.get(*v).is_some_and(|m| m & !b == 0),
+                None => self.masks[*v].iter().all(|g| mask.binary_search(g).is_ok()),
+            };
             let base = (0..self.masks.len())
                 .filter(subset)
                 .filter(|&v| !self.variants[v].unbuilt())
@@ -933,10 +940,12 @@ impl<A: Addr> Table<A> {
                 }
                 _ => None,
             };
-            let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
             match fast.or_else(|| base.and_then(|v| self.variants[v].derived(&self.lowered, &mask))) {
                 Some(derived) => derived,
-                None => Variant::deferred(&self.lowered, &mask, like)?,
+                None => {
+                    let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
+                    Variant::deferred(&self.lowered, &mask, like)?
+                }
             }
         } else {
             Variant::build(&self.lowered, &mask)?

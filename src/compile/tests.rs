@@ -1855,6 +1855,49 @@ fn a_new_combination_after_rules_came_and_went_derives_in_place() {
     }
 }
 
+/// A new list whose tables are another list's (its other group adds no entry) shares them;
+/// the new identity must then be pointed at its variant in the shared tables as seen from
+/// both lists (the copy teaching makes of a table two sets hold goes to both).
+#[test]
+fn a_new_list_sharing_tables_points_the_new_identity_in_them() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let a = add_group(&mut cloud, accept);
+    let [e, f] = [0; 2].map(|_| add_group(&mut cloud, plain_kind(Provider::Ecs)));
+    add_rules(
+        &mut cloud,
+        a,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            1,
+            80,
+            Remote::Cidr(net("10.9.0.0/16")),
+        )],
+    );
+    attach(&mut cloud, "ae", &["10.0.0.1"], &[a, e]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let key = attach(&mut cloud, "af", &["10.0.0.2"], &[a, f]);
+    engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
+    let (ae, af) = (
+        engine.set_of(EndpointKey::new(0)).expect("ae"),
+        engine.set_of(key).expect("af"),
+    );
+    assert!(
+        Arc::ptr_eq(&ae.v4[0], &af.v4[0]),
+        "the lists' ingress tables are one table"
+    );
+    let from_af = Packet::tcp(ip("10.0.0.2"), ip("10.0.0.2"), 22);
+    assert!(
+        engine.evaluate(key, Direction::Ingress, &from_af).is_allow(),
+        "a member of `a` is let in by `a`'s intra-group entry"
+    );
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.9.9.9"]);
+    assert_fresh_and_right(&cloud, &engine, &packets, "shared tables");
+}
+
 /// A fingerprint only proposes a table to share: two tables of different lists filed
 /// under one fingerprint (a collision of the fast entry hash, forced here) are not taken
 /// for each other.
