@@ -1450,6 +1450,9 @@ impl Engine {
         let mut copies4: Copies<u32> = HashMap::new();
         let mut copies6: Copies<u128> = HashMap::new();
         for (i, slot, table, to) in points {
+            if again.contains(i) {
+                continue; // compiled anew: looked at below
+            }
             let Some(Some(set)) = self.sets.get_mut(*i) else {
                 continue;
             };
@@ -1457,8 +1460,9 @@ impl Engine {
                 s @ 0..=1 => Arc::as_ptr(&set.v4[s]) as usize,
                 s => Arc::as_ptr(&set.v6[s - 2]) as usize,
             };
+            // Else a taught copy (made while the table was alive, so at another address).
             if held != *table {
-                continue; // in a set compiled anew: looked at below
+                continue;
             }
             let set = Arc::make_mut(set);
             match *slot {
