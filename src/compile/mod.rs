@@ -367,7 +367,8 @@ fn dir_index(direction: Direction) -> usize {
 }
 
 /// Tables by fingerprint (already a hash: foldhash rather than SipHash over it, as a
-/// refresh puts every table of the engine in one).
+/// refresh puts every table of the engine in one). A fingerprint finds a candidate: the
+/// lists are compared before a table is shared ([`table`]).
 type ByPrint<A> = HashMap<u64, Arc<Table<A>>, foldhash::fast::RandomState>;
 
 /// Builds tables, sharing identical ones by fingerprint.
@@ -387,7 +388,45 @@ struct Builder<'c> {
     /// The engine's sets, whose tables' entries a new list's tables are merged from
     /// ([`lower::merged`]), when they are current (a refresh of endpoints alone).
     donors: Option<&'c [Option<Arc<TableSet>>]>,
+    /// The engine's tables to share a new table with, looked through by fingerprint
+    /// rather than put in `v4`/`v6` first (a refresh of endpoints alone).
+    existing: Option<Existing<'c>>,
 }
+
+/// The tables of an engine's sets, each as the copy that learned new identities where
+/// there is one ([`learn`]): [`Builder::existing`].
+// PERF: a new combination's refresh looks up the new list's four tables; putting every
+// table of the engine in a map for that cost ~70 instructions a table (`update_latency 0
+// 500 175`), a scan of the fingerprints a few.
+#[derive(Clone, Copy)]
+struct Existing<'c> {
+    sets: &'c [Option<Arc<TableSet>>],
+    copies4: &'c Copies<u32>,
+    copies6: &'c Copies<u128>,
+}
+
+impl Existing<'_> {
+    /// The table of fingerprint `fp` and lists `lowered` among `tables` of the sets.
+    fn find<A: FamilyAddr>(
+        &self,
+        tables: impl Fn(&TableSet) -> &[Arc<Table<A>>; 2],
+        copies: &Copies<A>,
+        fp: u64,
+        lowered: &Lowered<A>,
+    ) -> Option<Arc<Table<A>>> {
+        for set in self.sets.iter().flatten() {
+            for t in tables(set) {
+                if t.fingerprint == fp && t.lowered() == lowered {
+                    return Some(Arc::clone(copies.get(&Arc::as_ptr(t)).unwrap_or(t)));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Finds an engine's table of a fingerprint and lists ([`Existing`]).
+type Find<'a, A> = dyn Fn(u64, &Lowered<A>) -> Option<Arc<Table<A>>> + 'a;
 
 #[allow(clippy::too_many_arguments)]
 fn table<A: FamilyAddr>(
@@ -402,6 +441,7 @@ fn table<A: FamilyAddr>(
     deferred: bool,
     like: &mut Option<Arc<Table<A>>>,
     donors: &[&Lowered<A>],
+    existing: &Find<'_, A>,
 ) -> Result<Arc<Table<A>>, BuildError> {
     // From the groups' entries in other lists' tables where that gives the same lists.
     let merged = if donors.is_empty() {
@@ -429,8 +469,16 @@ fn table<A: FamilyAddr>(
         },
     })?;
     let fp = table::fingerprint(&lowered);
+    // Equal fingerprints make a candidate; the lists decide (a fingerprint is a 64-bit
+    // sum of fast entry hashes, [`lower::entry_hash`], not proof of equality).
     if let Some(t) = cache.get(&fp) {
-        return Ok(Arc::clone(t));
+        if *t.lowered() == lowered {
+            return Ok(Arc::clone(t));
+        }
+    }
+    if let Some(t) = existing(fp, &lowered) {
+        cache.insert(fp, Arc::clone(&t));
+        return Ok(t);
     }
     let refused = |source| BuildError::Classifier {
         endpoint: endpoint(),
@@ -472,6 +520,7 @@ impl<'c> Builder<'c> {
             like4: None,
             like6: None,
             donors: None,
+            existing: None,
         }
     }
 
@@ -484,6 +533,9 @@ impl<'c> Builder<'c> {
         endpoint: &dyn Fn() -> String,
     ) -> Result<TableSet, BuildError> {
         let (ctx, limits, ids, lazy) = (&self.ctx, self.limits, self.identities, self.deferred);
+        let existing = self.existing;
+        let e4 = |fp: u64, l: &Lowered<u32>| existing?.find(|s| &s.v4, existing?.copies4, fp, l);
+        let e6 = |fp: u64, l: &Lowered<u128>| existing?.find(|s| &s.v6, existing?.copies6, fp, l);
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
         let p6 = |d: usize| previous.map(|p| &p.v6[d]);
@@ -525,6 +577,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like4,
                 &d4(0),
+                &e4,
             )?,
             table::<u32>(
                 ctx,
@@ -538,6 +591,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like4,
                 &d4(1),
+                &e4,
             )?,
         ];
         let v6 = [
@@ -553,6 +607,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like6,
                 &d6(0),
+                &e6,
             )?,
             table::<u128>(
                 ctx,
@@ -566,6 +621,7 @@ impl<'c> Builder<'c> {
                 lazy,
                 &mut self.like6,
                 &d6(1),
+                &e6,
             )?,
         ];
         let address_deps = address_deps(self.ctx.cloud, &groups);
@@ -1010,12 +1066,13 @@ impl Engine {
         for (i, set) in staged.sets {
             self.sets[i] = Some(set);
         }
+        let mut again = staged.rebuilt;
         for set in staged.fresh {
             let groups = Arc::clone(&set.groups);
-            self.insert_set(set);
+            again.push(self.insert_set(set) as usize);
             self.snap(cloud, &groups);
         }
-        self.teach(&fresh_ids);
+        self.teach(&fresh_ids, &staged.points, &again);
         // Addresses: first unmap what the endpoints had (only where they still own it, as
         // keys of detached endpoints move), then map what they have.
         for &e in &endpoints {
@@ -1284,31 +1341,55 @@ impl Engine {
         if stale.is_empty() && unknown.is_empty() && fresh_ids.is_empty() {
             return Ok(staged);
         }
-        // Existing tables learn the new identities (copies: the classifiers are shared).
-        let tables = self.sets.iter().flatten().count() * 2;
+        // Existing tables learn the new identities (copies: the classifiers are shared);
+        // the commit points them at the variants they have ([`Engine::teach`]).
+        // Only endpoints changed: the new lists' tables are shared with the engine's
+        // through a scan of the fingerprints ([`Existing`]); else every table is put in
+        // the builder's maps (a changed list's unchanged tables are found there).
+        let scan = stale.is_empty();
+        let tables = if scan {
+            0
+        } else {
+            self.sets.iter().flatten().count() * 2
+        };
         let mut v4: ByPrint<u32> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let mut v6: ByPrint<u128> = HashMap::with_capacity_and_hasher(tables, Default::default());
+        let (mut copies4, mut copies6): (Copies<u32>, Copies<u128>) = (HashMap::new(), HashMap::new());
         let mut taught: HashSet<usize> = HashSet::new();
         for (i, set) in self.sets.iter().enumerate() {
             let Some(set) = set else { continue };
-            for t in &set.v4 {
-                if learn(&mut v4, t, &self.identities, fresh_ids)
-                    .map_err(|e| self.classifier_error(cloud, i, e))?
-                {
-                    taught.insert(i);
+            let err = |e| self.classifier_error(cloud, i, e);
+            for (d, t) in set.v4.iter().enumerate() {
+                let prints = (!scan).then_some(&mut v4);
+                match learn(prints, &mut copies4, t, &self.identities, fresh_ids).map_err(err)? {
+                    Learned::Copied => {
+                        taught.insert(i);
+                    }
+                    Learned::Point(to) => staged.points.push((i, d, Arc::as_ptr(t) as usize, to)),
+                    Learned::Known => {}
                 }
             }
-            for t in &set.v6 {
-                if learn(&mut v6, t, &self.identities, fresh_ids)
-                    .map_err(|e| self.classifier_error(cloud, i, e))?
-                {
-                    taught.insert(i);
+            for (d, t) in set.v6.iter().enumerate() {
+                let prints = (!scan).then_some(&mut v6);
+                match learn(prints, &mut copies6, t, &self.identities, fresh_ids).map_err(err)? {
+                    Learned::Copied => {
+                        taught.insert(i);
+                    }
+                    Learned::Point(to) => staged.points.push((i, 2 + d, Arc::as_ptr(t) as usize, to)),
+                    Learned::Known => {}
                 }
             }
         }
         let mut builder = Builder::new(cloud, self.limits, &self.identities);
         builder.v4 = v4;
         builder.v6 = v6;
+        if scan {
+            builder.existing = Some(Existing {
+                sets: &self.sets,
+                copies4: &copies4,
+                copies6: &copies6,
+            });
+        }
         // New tables of few entries answer from overlays until `compact`.
         builder.deferred = true;
         // Only endpoints changed: every set's tables are current, to merge new lists' from.
@@ -1321,18 +1402,19 @@ impl Engine {
             // The tables are patched from their copies that learned the new identities:
             // a patched table keeps its identities' variants, so patching the tables as
             // they were would leave the new identities on the first variant.
-            let old = taught_set(old, &builder.v4, &builder.v6);
+            let old = taught_set(old, &copies4, &copies6);
             staged.sets.push((
                 i,
                 Arc::new(builder.set(Arc::clone(&old.groups), Some(&old), &name)?),
             ));
+            staged.rebuilt.push(i);
             taught.remove(&i);
         }
         for i in taught {
             let Some(old) = &self.sets[i] else { continue };
             staged
                 .sets
-                .push((i, Arc::new(taught_set(old, &builder.v4, &builder.v6))));
+                .push((i, Arc::new(taught_set(old, &copies4, &copies6))));
         }
         let mut lists: Vec<Arc<[GroupKey]>> = Vec::new();
         for e in unknown {
@@ -1354,27 +1436,60 @@ impl Engine {
     /// them in yet (the staged tables learned those that needed a new variant, so this
     /// cannot fail): in place where the engine alone holds the table, else on one copy
     /// that every set holding the table gets (a clone of the engine keeps its tables).
-    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd.
+    /// `points`: what [`Engine::stage`] found each table lacks; `again`: sets compiled
+    /// anew, whose tables are looked at again after `points` (those of a new list may be
+    /// tables of other sets, shared, that `points` just replaced by a copy).
+    // PERF: kept out of `refresh`, whose rule-change path it would otherwise crowd. The
+    // variants found while staging are used here (`update_latency 0 500 175`: finding
+    // each table's variant again cost ~200 instructions a table, ~8% of a refresh).
     #[inline(never)]
-    fn teach(&mut self, fresh: &[IdentityId]) {
+    fn teach(&mut self, fresh: &[IdentityId], points: &[(usize, usize, usize, Points)], again: &[usize]) {
         if fresh.is_empty() {
             return;
         }
-        let ids = &self.identities;
         let mut copies4: Copies<u32> = HashMap::new();
         let mut copies6: Copies<u128> = HashMap::new();
-        for set in self.sets.iter_mut().flatten() {
-            let need4 = set.v4.each_ref().map(|t| !knows_all(t, ids, fresh));
-            let need6 = set.v6.each_ref().map(|t| !knows_all(t, ids, fresh));
-            if need4.iter().chain(&need6).all(|n| !n) {
+        for (i, slot, table, to) in points {
+            if again.contains(i) {
+                continue; // compiled anew: looked at below
+            }
+            let Some(Some(set)) = self.sets.get_mut(*i) else {
+                continue;
+            };
+            let held = match *slot {
+                s @ 0..=1 => Arc::as_ptr(&set.v4[s]) as usize,
+                s => Arc::as_ptr(&set.v6[s - 2]) as usize,
+            };
+            // Else a taught copy (made while the table was alive, so at another address).
+            if held != *table {
                 continue;
             }
             let set = Arc::make_mut(set);
-            for (t, _) in set.v4.iter_mut().zip(need4).filter(|(_, n)| *n) {
-                taught_in_place(t, ids, fresh, &mut copies4);
+            match *slot {
+                s @ 0..=1 => taught_in_place(&mut set.v4[s], to, &mut copies4),
+                s => taught_in_place(&mut set.v6[s - 2], to, &mut copies6),
             }
-            for (t, _) in set.v6.iter_mut().zip(need6).filter(|(_, n)| *n) {
-                taught_in_place(t, ids, fresh, &mut copies6);
+        }
+        let ids = &self.identities;
+        for &i in again {
+            let Some(Some(set)) = self.sets.get_mut(i) else {
+                continue;
+            };
+            let need4 = set.v4.each_ref().map(|t| unknown(t, ids, fresh));
+            let need6 = set.v6.each_ref().map(|t| unknown(t, ids, fresh));
+            if need4.iter().chain(&need6).all(Option::is_none) {
+                continue;
+            }
+            let set = Arc::make_mut(set);
+            for (t, point) in set.v4.iter_mut().zip(need4) {
+                if let Some(point) = point {
+                    taught_in_place(t, &point, &mut copies4);
+                }
+            }
+            for (t, point) in set.v6.iter_mut().zip(need6) {
+                if let Some(point) = point {
+                    taught_in_place(t, &point, &mut copies6);
+                }
             }
         }
     }
@@ -1509,7 +1624,18 @@ struct Staged {
     sets: Vec<(usize, Arc<TableSet>)>,
     /// Sets of new group lists.
     fresh: Vec<TableSet>,
+    /// Tables that have the variants of the new identities but do not point them there
+    /// yet, for [`Engine::teach`]: the set, the table's place in it (IPv4 by direction,
+    /// then IPv6), the table's address (the set may have been replaced since) and the
+    /// identities with their variants.
+    points: Vec<(usize, usize, usize, Points)>,
+    /// Sets in `sets` compiled anew (their tables may not be those [`Staged::points`]
+    /// names).
+    rebuilt: Vec<usize>,
 }
+
+/// Identities with the variant of a table to point each at.
+type Points = SmallVec<[(IdentityId, u32); 2]>;
 
 /// `t` with its overlays built into its classifiers, once per table however many sets share
 /// it (`done`, by the old table's address); `None` when it has no overlay.
@@ -1528,64 +1654,114 @@ fn compacted<A: FamilyAddr>(
     Ok(Some(n))
 }
 
-/// `set` with each table replaced by the table of the same fingerprint in `v4`/`v6` (its
+/// `set` with each table replaced by its copy in `v4`/`v6` (by the table's address: the
 /// copy that learned new identities, [`learn`]), where there is one.
-fn taught_set(set: &TableSet, v4: &ByPrint<u32>, v6: &ByPrint<u128>) -> TableSet {
+fn taught_set(set: &TableSet, v4: &Copies<u32>, v6: &Copies<u128>) -> TableSet {
     let mut set = TableSet::clone(set);
     for t in set.v4.iter_mut() {
-        if let Some(n) = v4.get(&t.fingerprint) {
+        if let Some(n) = v4.get(&Arc::as_ptr(t)) {
             *t = Arc::clone(n);
         }
     }
     for t in set.v6.iter_mut() {
-        if let Some(n) = v6.get(&t.fingerprint) {
+        if let Some(n) = v6.get(&Arc::as_ptr(t)) {
             *t = Arc::clone(n);
         }
     }
     set
 }
 
-/// Puts `table` in `staged` (by fingerprint) having learned the identities `fresh` when one
-/// of them needs a variant it does not have; `true` then (so the set that holds it changes).
+/// What [`learn`] did with a table.
+enum Learned {
+    /// A copy learned the new identities (so the set that holds the table changes).
+    Copied,
+    /// The table has their variants: the identities to point at them.
+    Point(Points),
+    /// The table points them at their variants already (the first, of no referenced group).
+    Known,
+}
+
+/// Puts in `copies` (by the table's address) a copy of `table` that learned the identities
+/// `fresh` when one of them needs a variant it does not have; else finds the variants it
+/// has of them, for [`Engine::teach`]. Puts the table, or that copy, in `prints` for the
+/// builder to share, when given.
 fn learn<A: FamilyAddr>(
-    staged: &mut ByPrint<A>,
+    prints: Option<&mut ByPrint<A>>,
+    copies: &mut Copies<A>,
     table: &Arc<Table<A>>,
     identities: &Identities,
     fresh: &[IdentityId],
-) -> Result<bool, classifier::CapacityError> {
-    if let Some(done) = staged.get(&table.fingerprint) {
-        return Ok(!Arc::ptr_eq(done, table));
+) -> Result<Learned, classifier::CapacityError> {
+    if copies.contains_key(&Arc::as_ptr(table)) {
+        return Ok(Learned::Copied);
+    }
+    let mut to = Points::new();
+    let mut lacks = false;
+    if table.has_refs() {
+        for &id in fresh {
+            match table.known_variant(identities.groups(id)) {
+                Some(v) if table.variant_index(id) != v => to.push((id, v)),
+                Some(_) => {}
+                None => lacks = true,
+            }
+        }
     }
     // Identities whose variants the table has are taken in by the commit, in place
     // ([`Engine::teach`]): only a new variant is built here, on a copy, as it may fail.
-    let concerned = table.has_refs() && fresh.iter().any(|&id| table.lacks_variant(identities.groups(id)));
-    if !concerned {
-        staged.insert(table.fingerprint, Arc::clone(table));
-        return Ok(false);
+    if !lacks {
+        if let Some(prints) = prints {
+            prints
+                .entry(table.fingerprint)
+                .or_insert_with(|| Arc::clone(table));
+        }
+        return Ok(if to.is_empty() {
+            Learned::Known
+        } else {
+            Learned::Point(to)
+        });
     }
     let mut taught = Table::clone(table);
     for &id in fresh {
         taught.admit_as(id, identities.groups(id), true)?;
     }
-    staged.insert(table.fingerprint, Arc::new(taught));
-    Ok(true)
+    let taught = Arc::new(taught);
+    if let Some(prints) = prints {
+        prints.insert(table.fingerprint, Arc::clone(&taught));
+    }
+    copies.insert(Arc::as_ptr(table), taught);
+    Ok(Learned::Copied)
 }
 
-/// Copies [`Engine::teach`] made of shared tables, by the address of the table copied.
+/// Copies of tables, by the address of the table copied: [`Engine::teach`]'s of shared
+/// tables, [`learn`]'s of tables that needed a new variant.
 type Copies<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
 
-/// Whether `table` points each of the identities `fresh` at its variant.
-fn knows_all<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[IdentityId]) -> bool {
-    fresh.iter().all(|&id| table.knows(id, identities.groups(id)))
+/// The identities of `fresh` that `table` does not point at their variant yet, with that
+/// variant (it has them all: [`learn`] taught the tables that lacked one); `None` when
+/// there is none.
+fn unknown<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[IdentityId]) -> Option<Points> {
+    if !table.has_refs() {
+        return None;
+    }
+    let mut out = Points::new();
+    for &id in fresh {
+        // INVARIANT: `Engine::stage` taught the tables that lacked a variant ([`learn`]).
+        let v = table.known_variant(identities.groups(id));
+        debug_assert!(v.is_some(), "identity {id} without its variant");
+        if let Some(v) = v {
+            if table.variant_index(id) != v {
+                out.push((id, v));
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
-/// `table`, which does not point every identity of `fresh` at its variant yet (it has
-/// their variants), pointing them: changed in place when not shared, else replaced by its
-/// copy in `copies` (made once).
+/// `table`, pointing each identity of `point` at its variant: changed in place when not
+/// shared, else replaced by its copy in `copies` (made once).
 fn taught_in_place<A: FamilyAddr>(
     table: &mut Arc<Table<A>>,
-    identities: &Identities,
-    fresh: &[IdentityId],
+    point: &[(IdentityId, u32)],
     copies: &mut Copies<A>,
 ) {
     let old = Arc::as_ptr(table);
@@ -1594,10 +1770,8 @@ fn taught_in_place<A: FamilyAddr>(
         return;
     }
     let t = Arc::make_mut(table);
-    for &id in fresh {
-        // INVARIANT: `Engine::stage` taught the tables that lacked a variant ([`learn`]).
-        let known = t.admit_known(id, identities.groups(id));
-        debug_assert!(known, "identity {id} without its variant");
+    for &(id, v) in point {
+        t.point(id, v);
     }
     if !std::ptr::eq(Arc::as_ptr(table), old) {
         // The old table lives on in its other holders, so its address is not reused.

@@ -433,6 +433,28 @@ impl<A: Addr> Variant<A> {
         }
     }
 
+    /// `v` (of mask `mask`) with `lowered` as the lists its classifiers were built from
+    /// when it answers from those classifiers alone: their lists are then exactly
+    /// `lowered`'s for `mask` (an overlay is dropped only where the built list holds the
+    /// change, [`Variant::overlaid`]), so that a new identity's variant derives from it in
+    /// place ([`Variant::derived_in_place`]) rather than by comparing copies of the lists.
+    // PERF: after rules were added and removed again (`update_latency 200 500 10` under
+    // callgrind) every variant was built from a list no longer the table's, and a new
+    // combination's refresh cost 434K instructions instead of 215K, half of them copying
+    // `web`'s lists to derive its new variant. Done when a variant is derived
+    // ([`Table::admit_as`]), not by the rule changes: rebasing there cost them 1.3%.
+    fn rebased(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
+        if Arc::ptr_eq(&v.built, lowered) || v.overlaid_lanes() || v.unbuilt() {
+            return;
+        }
+        *v = Arc::new(Variant {
+            subs: Arc::clone(&v.subs),
+            built: Arc::clone(lowered),
+            overlay: [None, None, None],
+            built_mask: Arc::clone(mask),
+        });
+    }
+
     /// Puts `v` in `fresh` when it answers from classifiers built from `lowered` alone,
     /// for [`Variant::rebuilt`] to derive others from.
     // PERF: kept apart from the variants done, so that a table of many variants looks at
@@ -613,8 +635,9 @@ pub(crate) struct Table<A: Addr> {
     /// Whether ICMP, then ICMPv6, packets go to their own list.
     lanes: [bool; 2],
     fallback: Decision,
-    /// Hash of the lowered input; equal fingerprints mean equal tables (a 64-bit hash of
-    /// the full entry lists and decisions).
+    /// Hash of the lowered input (a 64-bit hash of the full entry lists and decisions):
+    /// tables of different fingerprints differ; tables of equal ones are compared by their
+    /// lists before one is taken for the other.
     pub(crate) fingerprint: u64,
 }
 
@@ -847,6 +870,12 @@ impl<A: Addr> Table<A> {
         &self.variants
     }
 
+    /// Whether variant `v` has classifiers built from the table's current lists, for tests.
+    #[cfg(test)]
+    pub(crate) fn built_from_current(&self, v: usize) -> bool {
+        Arc::ptr_eq(&self.variants[v].built, &self.lowered)
+    }
+
     /// The lowered lists the table answers for.
     pub(crate) fn lowered(&self) -> &Lowered<A> {
         &self.lowered
@@ -872,11 +901,24 @@ impl<A: Addr> Table<A> {
         }
         let mask = project(groups, &self.refs);
         let built = if deferred {
+            // Variants left without overlays by rule changes answer for the current lists:
+            // taken as built from them, to derive from in place.
+            let lowered = Arc::clone(&self.lowered);
+            for (v, m) in self.variants.iter_mut().zip(&self.masks) {
+                Variant::rebased(v, &lowered, m);
+            }
             // From the variant of the most groups among these: its classifiers
             // under an overlay of what the others add, when that is small. A variant
             // without classifier entries gives nothing to derive from (its entries are
             // all in overlays, as a deferred variant's are).
-            let subset = |v: &usize| self.masks[*v].iter().all(|g| mask.binary_search(g).is_ok());
+            // PERF: by the masks' bits where the table has them (a table referenced by many
+            // identities, as `web`'s, has a variant for each: two binary searches a group of
+            // each mask, per new identity).
+            let bits = self.bits(&mask);
+            let subset = |v: &usize| match bits {
+                Some(b) => self.mask_bits.get(*v).is_some_and(|m| m & !b == 0),
+                None => self.masks[*v].iter().all(|g| mask.binary_search(g).is_ok()),
+            };
             let base = (0..self.masks.len())
                 .filter(subset)
                 .filter(|&v| !self.variants[v].unbuilt())
@@ -898,10 +940,12 @@ impl<A: Addr> Table<A> {
                 }
                 _ => None,
             };
-            let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
             match fast.or_else(|| base.and_then(|v| self.variants[v].derived(&self.lowered, &mask))) {
                 Some(derived) => derived,
-                None => Variant::deferred(&self.lowered, &mask, like)?,
+                None => {
+                    let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
+                    Variant::deferred(&self.lowered, &mask, like)?
+                }
             }
         } else {
             Variant::build(&self.lowered, &mask)?
@@ -946,7 +990,7 @@ impl<A: Addr> Table<A> {
 
     /// The variant of identity `groups` (sorted) when the table has it: the first for
     /// an identity that holds none of the referenced groups.
-    fn known_variant(&self, groups: &[GroupKey]) -> Option<u32> {
+    pub(crate) fn known_variant(&self, groups: &[GroupKey]) -> Option<u32> {
         // PERF: refreshes ask every table about each new identity: one number compared
         // per variant (a new combination's refresh in `update_latency` spent 14% here
         // comparing the masks as lists, 11% with this; a binary search over sorted
@@ -971,26 +1015,6 @@ impl<A: Addr> Table<A> {
             .map(|v| v as u32)
     }
 
-    /// Whether identity `id` of `groups` (sorted) needs a variant the table does not have
-    /// yet ([`Table::admit_as`] builds it; [`Table::admit_known`] cannot take it in).
-    pub(crate) fn lacks_variant(&self, groups: &[GroupKey]) -> bool {
-        self.has_refs() && self.known_variant(groups).is_none()
-    }
-
-    /// Whether identity `id` of `groups` (sorted) is pointed at its variant already.
-    pub(crate) fn knows(&self, id: IdentityId, groups: &[GroupKey]) -> bool {
-        if !self.has_refs() {
-            return true;
-        }
-        // PERF: the mask of the variant it points at compared with its projection, rather
-        // than the projection looked for among the masks.
-        let Some(mask) = self.masks.get(self.variant_index(id) as usize) else {
-            return false;
-        };
-        let mut projected = groups.iter().filter(|&&g| self.ref_index(g).is_some());
-        mask.iter().all(|g| projected.next() == Some(g)) && projected.next().is_none()
-    }
-
     /// Points identity `id` of `groups` (sorted) at its variant when the table has that
     /// variant (no classifier built, so it cannot fail): `false` when it has not, and the
     /// table is unchanged.
@@ -1002,6 +1026,11 @@ impl<A: Addr> Table<A> {
             }
             None => false,
         }
+    }
+
+    /// Points identity `id` at variant `variant` (one [`Table::known_variant`] gave).
+    pub(crate) fn point(&mut self, id: IdentityId, variant: u32) {
+        self.map_identity(id, variant);
     }
 
     /// `by_identity[id] = variant`, grown as needed (identities past its end are on the

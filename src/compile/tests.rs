@@ -1773,6 +1773,190 @@ fn a_new_combination_derives_from_a_variant_under_an_overlay() {
     assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
 }
 
+/// As [`a_new_combination_derives_variants_from_existing_classifiers`], after a rule was
+/// added and removed again: the variants then answer from their classifiers alone but
+/// were built from lists the table no longer holds (the splices replaced them). The new
+/// identity's variant is still derived in place (the variant derived from taken as built
+/// from the current lists), sharing the classifiers, and answers as a fresh build and the
+/// reference. With the rule kept (spliced under overlays) the variants keep their
+/// overlays: packets to the rule's port tell.
+#[test]
+fn a_new_combination_after_rules_came_and_went_derives_in_place() {
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let addrs = ["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"];
+    let mut packets = packets_between(&addrs);
+    for s in addrs {
+        for d in addrs {
+            packets.extend([1003, 1005, 1017].map(|port| Packet::tcp(ip(s), ip(d), port)));
+        }
+    }
+    for keep in [false, true] {
+        let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+        let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+        let rules: Vec<Rule> = (0..40u16)
+            .map(|i| {
+                tcp_rule(
+                    Direction::Ingress,
+                    Action::Allow,
+                    1 + (i % 7) as u8,
+                    1000 + i,
+                    Remote::Cidr(net("10.0.0.0/8")),
+                )
+            })
+            .collect();
+        trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
+        let mut engine = Engine::build(&cloud).expect("build");
+        let ab = EndpointKey::new(0);
+        let deny = |port| {
+            tcp_rule(
+                Direction::Ingress,
+                Action::Deny,
+                2,
+                port,
+                Remote::Cidr(net("10.9.9.0/24")),
+            )
+        };
+        let key = add_rules(&mut cloud, b, vec![deny(1003)])[0];
+        engine.refresh(&cloud, Update::Group(b)).expect("add");
+        if !keep {
+            cloud.edit_with(|t| t.remove_rules(b, &[key]));
+            engine.refresh(&cloud, Update::Group(b)).expect("remove");
+        }
+        let table = &engine.set_of(ab).expect("set").v4[0];
+        assert_eq!(table.overlaid(), keep, "keep {keep}: the overlays");
+        assert!(
+            (0..table.variant_list().len()).all(|v| !table.built_from_current(v)),
+            "keep {keep}: the splices replaced the lists the variants were built from"
+        );
+        assert_fresh_and_right(&cloud, &engine, &packets, &format!("keep {keep}: spliced"));
+        let before = table.variant_list().len();
+        let key = attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
+        engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
+        let table = &engine.set_of(ab).expect("set").v4[0];
+        assert_eq!(table.variant_list().len(), before + 1);
+        let last = table.variant_list().last().expect("variant");
+        assert!(
+            table.variant_list()[..before]
+                .iter()
+                .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
+            "keep {keep}: the new variant was built rather than derived"
+        );
+        if !keep {
+            assert!(
+                table.built_from_current(before),
+                "the new variant was derived by comparing copies of the lists, not in place"
+            );
+        }
+        assert_fresh_and_right(&cloud, &engine, &packets, &format!("keep {keep}: derived"));
+        engine.compact(&cloud).expect("compact");
+        assert_fresh_and_right(&cloud, &engine, &packets, &format!("keep {keep}: compacted"));
+    }
+}
+
+/// A new list whose tables are another list's (its other group adds no entry) shares them;
+/// the new identity must then be pointed at its variant in the shared tables as seen from
+/// both lists (the copy teaching makes of a table two sets hold goes to both).
+#[test]
+fn a_new_list_sharing_tables_points_the_new_identity_in_them() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let a = add_group(&mut cloud, accept);
+    let [e, f] = [0; 2].map(|_| add_group(&mut cloud, plain_kind(Provider::Ecs)));
+    add_rules(
+        &mut cloud,
+        a,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            1,
+            80,
+            Remote::Cidr(net("10.9.0.0/16")),
+        )],
+    );
+    attach(&mut cloud, "ae", &["10.0.0.1"], &[a, e]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let key = attach(&mut cloud, "af", &["10.0.0.2"], &[a, f]);
+    engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
+    let (ae, af) = (
+        engine.set_of(EndpointKey::new(0)).expect("ae"),
+        engine.set_of(key).expect("af"),
+    );
+    assert!(
+        Arc::ptr_eq(&ae.v4[0], &af.v4[0]),
+        "the lists' ingress tables are one table"
+    );
+    let from_af = Packet::tcp(ip("10.0.0.2"), ip("10.0.0.2"), 22);
+    assert!(
+        engine.evaluate(key, Direction::Ingress, &from_af).is_allow(),
+        "a member of `a` is let in by `a`'s intra-group entry"
+    );
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.9.9.9"]);
+    assert_fresh_and_right(&cloud, &engine, &packets, "shared tables");
+}
+
+/// A fingerprint only proposes a table to share: two tables of different lists filed
+/// under one fingerprint (a collision of the fast entry hash, forced here) are not taken
+/// for each other.
+#[test]
+fn a_table_of_the_same_fingerprint_but_other_lists_is_not_shared() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let plain = plain_kind(Provider::Ecs);
+    let [a, b] = [0; 2].map(|_| add_group(&mut cloud, plain));
+    let any = Remote::Cidr(net("10.0.0.0/8"));
+    add_rules(
+        &mut cloud,
+        a,
+        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 22, any.clone())],
+    );
+    add_rules(
+        &mut cloud,
+        b,
+        vec![tcp_rule(Direction::Ingress, Action::Deny, 1, 22, any)],
+    );
+    let ctx = super::lower::Ctx::new(&cloud);
+    let identities = super::identity::Identities::default();
+    let limits = BuildLimits::default();
+    let mut cache = super::ByPrint::<u32>::default();
+    let name = String::new;
+    let build = |cache: &mut super::ByPrint<u32>, g: GroupKey| {
+        super::table::<u32>(
+            &ctx,
+            &identities,
+            cache,
+            limits,
+            &[g],
+            Direction::Ingress,
+            None,
+            &name,
+            false,
+            &mut None,
+            &[],
+            &|_, _| None,
+        )
+        .expect("table")
+    };
+    let ta = build(&mut cache, a);
+    let lowered_b =
+        super::lower::lower::<u32>(&ctx, &[b], Direction::Ingress, limits.max_entries).expect("lower");
+    let fp_b = super::table::fingerprint(&lowered_b);
+    assert_ne!(ta.fingerprint, fp_b);
+    cache.clear();
+    cache.insert(fp_b, Arc::clone(&ta));
+    let tb = build(&mut cache, b);
+    assert!(
+        !Arc::ptr_eq(&ta, &tb),
+        "a's table was taken for b's by fingerprint alone"
+    );
+    assert_eq!(*tb.lowered(), lowered_b);
+    // The same lists are shared.
+    let again = build(&mut cache, b);
+    assert!(Arc::ptr_eq(&tb, &again));
+}
+
 /// A change past the overlays' limit rebuilds one variant of a table: the others (ECS
 /// groups whose members may talk, each identity's intra-group entries its own) are
 /// derived from it under an overlay of what their groups add. Both ways a change reaches
