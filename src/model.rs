@@ -292,7 +292,7 @@ pub(crate) struct Model {
     /// The call in progress: what seeds its ids.
     call: CallIds,
     /// How many calls of each content seed were made (see [`crate::ids::call_seed`]).
-    seen: FastMap<u64, u64>,
+    seen: Seen,
     /// What committed transactions touched, while tracking is on.
     tracking: Tracking,
 }
@@ -308,8 +308,6 @@ pub struct Changes {
     /// The lowest place from which endpoints were attached or removed: every key from
     /// there on may name another endpoint now (keys are places in the list).
     endpoints_from: Option<u32>,
-    /// The content seeds of the calls made, committed or not (their counts moved).
-    seeds: BTreeSet<u64>,
     /// Groups created, deleted or changed in their own fields: copied whole by
     /// [`Model::sync_from`]. In the other groups of `groups`, only rules changed:
     /// `rules` names them (added, edited or removed).
@@ -331,7 +329,6 @@ impl Changes {
         self.groups.extend(other.groups);
         self.address_groups.extend(other.address_groups);
         self.endpoints.extend(other.endpoints);
-        self.seeds.extend(other.seeds);
         self.whole.extend(other.whole);
         self.rules.extend(other.rules);
         self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
@@ -436,6 +433,97 @@ fn sync_rules(
     true
 }
 
+/// How many calls of each content seed a model made, so the ids of a call depend on how
+/// many identical calls came before it.
+///
+/// PERF: the counts only grow (every call adds one) and every state a
+/// [`crate::live::Live`] writer keeps holds them all. The states share one append-only log
+/// and each counts the calls of its first `len`, so a call is one hash update and bringing
+/// a state up to date ([`Model::sync_from`]) is a pointer copy. With a map per state each
+/// call was hashed into every state, into maps that grew with the cloud's age (a cache miss
+/// or two a call once they passed the caches) and were rehashed as they grew.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    /// The log, shared by the states made from this one (clones, spares brought up to
+    /// date). A state that counts a call when the log holds more (another state sharing it
+    /// went on) counts it in a copy of its own prefix instead.
+    log: std::sync::Arc<std::sync::Mutex<SeenLog>>,
+    /// How many of the log's calls are this state's.
+    len: u64,
+}
+
+/// Calls in the order they were made: where each content seed came.
+#[derive(Debug, Default)]
+struct SeenLog {
+    len: u64,
+    at: FastMap<u64, SmallVec<[u64; 1]>>,
+}
+
+impl SeenLog {
+    /// The log of the first `len` calls of this one.
+    fn prefix(&self, len: u64) -> SeenLog {
+        let mut at = FastMap::default();
+        for (&content, places) in &self.at {
+            let mine: SmallVec<[u64; 1]> = places.iter().copied().filter(|&p| p < len).collect();
+            if !mine.is_empty() {
+                at.insert(content, mine);
+            }
+        }
+        SeenLog { len, at }
+    }
+
+    /// How many of the first `len` calls had seed `content`.
+    fn count(&self, content: u64, len: u64) -> usize {
+        self.at
+            .get(&content)
+            .map_or(0, |p| p.iter().filter(|&&p| p < len).count())
+    }
+}
+
+impl Seen {
+    fn lock(log: &std::sync::Mutex<SeenLog>) -> std::sync::MutexGuard<'_, SeenLog> {
+        // A count is the only write, and a panic cannot leave one half done.
+        log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a call of seed `content`: how many came before it.
+    fn count(&mut self, content: u64) -> u64 {
+        let mut log = Seen::lock(&self.log);
+        if log.len != self.len {
+            // Another state sharing the log went on from here: go on in a copy of ours.
+            let mine = log.prefix(self.len);
+            drop(log);
+            self.log = std::sync::Arc::new(std::sync::Mutex::new(mine));
+            log = Seen::lock(&self.log);
+        }
+        // Every place in the log is one of this state's calls.
+        let at = log.len;
+        let places = log.at.entry(content).or_default();
+        places.push(at);
+        let before = places.len() as u64 - 1;
+        log.len += 1;
+        self.len = log.len;
+        before
+    }
+}
+
+impl PartialEq for Seen {
+    /// The same count for every seed.
+    fn eq(&self, other: &Seen) -> bool {
+        if std::sync::Arc::ptr_eq(&self.log, &other.log) {
+            return self.len == other.len;
+        }
+        // One lock at a time: two held at once could deadlock with `other == self`.
+        let mine = Seen::lock(&self.log).prefix(self.len);
+        let theirs = Seen::lock(&other.log);
+        let distinct = (theirs.at.values())
+            .filter(|p| p.iter().any(|&p| p < other.len))
+            .count();
+        mine.at.len() == distinct
+            && (mine.at.iter()).all(|(&content, places)| theirs.count(content, other.len) == places.len())
+    }
+}
+
 /// Change tracking: bookkeeping about a model, not part of its state, so two models that
 /// tracked differently are still equal.
 #[derive(Clone, Debug, Default)]
@@ -478,7 +566,7 @@ impl Model {
             next_address_group: 1,
             calls: 0,
             call: CallIds::default(),
-            seen: FastMap::default(),
+            seen: Seen::default(),
             tracking: Tracking::default(),
         }
     }
@@ -508,12 +596,7 @@ impl Model {
     pub(crate) fn begin_call(&mut self, api: &str, request: &Request) -> Transaction<'_> {
         self.calls += 1;
         let content = crate::ids::call_seed(api, request, 0);
-        if let Some(changes) = self.tracking.0.as_mut() {
-            changes.seeds.insert(content);
-        }
-        let seen = self.seen.entry(content).or_insert(0);
-        let occurrence = *seen;
-        *seen += 1;
+        let occurrence = self.seen.count(content);
         self.call = CallIds {
             seed: crate::ids::mix(content, occurrence),
             first_group: self.next_group,
@@ -614,12 +697,7 @@ impl Model {
             (*next_group, *next_rule, *next_address_group);
         self.calls = *calls;
         self.call = *call;
-        for seed in &changes.seeds {
-            match seen.get(seed) {
-                Some(&n) => self.seen.insert(*seed, n),
-                None => self.seen.remove(seed),
-            };
-        }
+        self.seen.clone_from(seen);
     }
 
     /// The provider.
@@ -851,5 +929,34 @@ impl Model {
     /// Address group `key`'s place among those the call in progress made.
     pub(crate) fn address_group_ordinal(&self, key: AddressGroupKey) -> u64 {
         u64::from(key.get().wrapping_sub(self.call.first_address_group))
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::Seen;
+
+    /// Clones share the call counts until both go on: each then counts its own calls, as
+    /// a model with its own counts would.
+    #[test]
+    fn clones_count_their_own_calls() {
+        let mut a = Seen::default();
+        assert_eq!(a.count(7), 0);
+        let mut b = a.clone();
+        assert!(a == b);
+        assert_eq!(a.count(7), 1);
+        assert!(a != b);
+        assert_eq!(b.count(7), 1, "b goes on from its own prefix");
+        assert!(!std::sync::Arc::ptr_eq(&a.log, &b.log));
+        assert!(a == b);
+        assert_eq!(a.count(7), 2);
+        assert_eq!(b.count(9), 0);
+        assert!(a != b);
+        let mut c = b.clone();
+        c.clone_from(&a);
+        assert!(c == a);
+        assert_eq!(c.count(7), 3);
+        assert_eq!(a.count(7), 3, "a went on in a copy when c had");
+        assert_eq!(b.count(7), 2);
     }
 }
