@@ -326,11 +326,21 @@ impl Changes {
 
     /// Adds what `other` touched.
     pub fn merge(&mut self, other: Changes) {
-        self.groups.extend(other.groups);
-        self.address_groups.extend(other.address_groups);
-        self.endpoints.extend(other.endpoints);
-        self.whole.extend(other.whole);
-        self.rules.extend(other.rules);
+        // PERF: into an empty set (a spare one publication behind, the first log entry)
+        // the other set moves whole instead of being inserted element by element.
+        fn union<T: Ord>(mine: &mut BTreeSet<T>, other: BTreeSet<T>) {
+            if mine.len() < other.len() {
+                let smaller = std::mem::replace(mine, other);
+                mine.extend(smaller);
+            } else {
+                mine.extend(other);
+            }
+        }
+        union(&mut self.groups, other.groups);
+        union(&mut self.address_groups, other.address_groups);
+        union(&mut self.endpoints, other.endpoints);
+        union(&mut self.whole, other.whole);
+        union(&mut self.rules, other.rules);
         self.endpoints_from = match (self.endpoints_from, other.endpoints_from) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
