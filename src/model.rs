@@ -462,57 +462,50 @@ struct Seen {
     len: u64,
 }
 
-/// Calls in the order they were made: where each content seed came.
+/// Calls in the order they were made (their content seeds), and how many of each seed.
 #[derive(Debug, Default)]
 struct SeenLog {
-    len: u64,
-    at: FastMap<u64, SmallVec<[u64; 1]>>,
+    calls: Vec<u64>,
+    counts: FastMap<u64, u64>,
 }
 
 impl SeenLog {
     /// The log of the first `len` calls of this one.
     fn prefix(&self, len: u64) -> SeenLog {
-        let mut at = FastMap::default();
-        for (&content, places) in &self.at {
-            let mine: SmallVec<[u64; 1]> = places.iter().copied().filter(|&p| p < len).collect();
-            if !mine.is_empty() {
-                at.insert(content, mine);
-            }
+        let mut log = SeenLog::default();
+        for &content in &self.calls[..len as usize] {
+            log.push(content);
         }
-        SeenLog { len, at }
+        log
     }
 
-    /// How many of the first `len` calls had seed `content`.
-    fn count(&self, content: u64, len: u64) -> usize {
-        self.at
-            .get(&content)
-            .map_or(0, |p| p.iter().filter(|&&p| p < len).count())
+    /// Adds a call of seed `content`: how many came before it.
+    fn push(&mut self, content: u64) -> u64 {
+        self.calls.push(content);
+        let n = self.counts.entry(content).or_insert(0);
+        *n += 1;
+        *n - 1
     }
 }
 
 impl Seen {
     fn lock(log: &std::sync::Mutex<SeenLog>) -> std::sync::MutexGuard<'_, SeenLog> {
-        // A count is the only write, and a panic cannot leave one half done.
+        // A push is the only write, and a panic cannot leave one half done.
         log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Counts a call of seed `content`: how many came before it.
     fn count(&mut self, content: u64) -> u64 {
         let mut log = Seen::lock(&self.log);
-        if log.len != self.len {
+        if log.calls.len() as u64 != self.len {
             // Another state sharing the log went on from here: go on in a copy of ours.
             let mine = log.prefix(self.len);
             drop(log);
             self.log = std::sync::Arc::new(std::sync::Mutex::new(mine));
             log = Seen::lock(&self.log);
         }
-        // Every place in the log is one of this state's calls.
-        let at = log.len;
-        let places = log.at.entry(content).or_default();
-        places.push(at);
-        let before = places.len() as u64 - 1;
-        log.len += 1;
-        self.len = log.len;
+        let before = log.push(content);
+        self.len += 1;
         before
     }
 }
@@ -525,12 +518,8 @@ impl PartialEq for Seen {
         }
         // One lock at a time: two held at once could deadlock with `other == self`.
         let mine = Seen::lock(&self.log).prefix(self.len);
-        let theirs = Seen::lock(&other.log);
-        let distinct = (theirs.at.values())
-            .filter(|p| p.iter().any(|&p| p < other.len))
-            .count();
-        mine.at.len() == distinct
-            && (mine.at.iter()).all(|(&content, places)| theirs.count(content, other.len) == places.len())
+        let theirs = Seen::lock(&other.log).prefix(other.len);
+        mine.counts == theirs.counts
     }
 }
 
