@@ -451,7 +451,11 @@ fn sync_rules(
 /// and each counts the calls of its first `len`, so a call is one hash update and bringing
 /// a state up to date ([`Model::sync_from`]) is a pointer copy. With a map per state each
 /// call was hashed into every state, into maps that grew with the cloud's age (a cache miss
-/// or two a call once they passed the caches) and were rehashed as they grew.
+/// or two a call once they passed the caches) and were rehashed as they grew, and each
+/// publication carried its calls' seeds in a set. The log keeps each call's seed (8
+/// bytes a call, for good) so a state that is not its end can go on in a copy of its
+/// prefix. `live_profile huawei rules 300000 100` (every call distinct): 1.82-1.90 →
+/// 1.60-1.67 user seconds with Huawei's cheaper `emit`, 17.1 → 14.9 MB.
 #[derive(Clone, Debug, Default)]
 struct Seen {
     /// The log, shared by the states made from this one (clones, spares brought up to

@@ -18,8 +18,10 @@ use crate::provider::rest;
 /// and bringing a state up to date ([`Frontend::sync_from`]) is a pointer copy; a task is
 /// kept inline, its ids as numbers, without an allocation of its own. Each state with its
 /// own `Vec` and hash set of shared tasks (four ids and an `Arc` allocated per task, every
-/// task pushed and hashed into every state, the sets rehashed as they grew) ran
-/// `live_profile gcore rules 100000 100` in 0.77 s, Huawei's in 0.62 s.
+/// task pushed and hashed into every state, the sets rehashed as they grew),
+/// `live_profile gcore rules 100000 100` took 0.70-0.77 user seconds and 42.7 MB (Huawei's
+/// 0.60-0.62), now 0.50-0.51 and 30.4 MB (with the shared call counts of
+/// [`crate::model`]; three runs each, in turns).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Frontend {
     /// The log, shared by the states made from this one (clones, spares brought up to
