@@ -251,14 +251,19 @@
 //! call for good (ECS and ENS, whose bench streams repeat the same calls, 4.7 → 7.0-7.4 MB
 //! after 300,000 changes; streams of distinct calls paid 16 bytes a call in each state
 //! before). With 2 readers evaluating (`--bench sustained/<provider>/rules/100`, the two
-//! bench binaries in turns, three rounds, at load average 3.5-4.7 from another job, readers
-//! at 14-16 million lookups/s): Huawei 40,100-46,800 → 51,200-63,800 rule calls per
-//! second, Gcore 36,900-44,200 → 53,000-74,100. What is left is the front ends' JSON
-//! (the shown rule built and copied into the answer, 16 keys each), the engine's refresh
-//! (`compile`), the copy of each changed rule into a spare, and `malloc`: glibc's
-//! allocator runs about a third of the writer's instructions (every 16-key map is a
-//! large-bin request that consolidates the fast bins); `GLIBC_TUNABLES=glibc.malloc.tcache_count=1000`
-//! alone takes Huawei's 300,000 changes from 1.64-1.65 to 1.42-1.46 user seconds.
+//! bench binaries in turns): with nothing else running (readers at 28-32 million
+//! lookups/s), Huawei 98,600-111,700 → 113,900-124,000 rule calls per second (four runs
+//! each), Gcore 76,600-84,200 → 111,000-128,900 (four and five runs); one run of the
+//! other batch sizes, one at a time / batches of 1,000: Huawei 35,300 / 65,400 → 34,300 /
+//! 79,700, Gcore 30,700 / 37,400 → 34,300 / 73,900. While another job took a core (load
+//! average 3.5-4.7, readers at 14-16 million lookups/s, three rounds): Huawei
+//! 40,100-46,800 → 51,200-63,800, Gcore 36,900-44,200 → 53,000-74,100. What is left is
+//! the front ends' JSON (the shown rule built and copied into the answer, 16 keys each),
+//! the engine's refresh (`compile`), the copy of each changed rule into a spare, and
+//! `malloc`: glibc's allocator runs about a third of the writer's instructions (every
+//! 16-key map is a large-bin request that consolidates the fast bins);
+//! `GLIBC_TUNABLES=glibc.malloc.tcache_count=1000` alone takes Huawei's 300,000 changes
+//! from 1.64-1.65 to 1.42-1.46 user seconds.
 //!
 //! Wall clock (`SGEVAL_BENCH_QUICK=1`, the bench binary run with `--bench sustained`) on
 //! a 2-core machine shared with other jobs at load average 16-20, so pessimistic by a
