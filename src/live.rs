@@ -231,6 +231,40 @@
 //! overlays (381 instructions a lookup after `live_profile huawei rules 1000 100`, 341 once
 //! [`Live::compact`] ran).
 //!
+//! State that grows with the cloud's age, shared (2026-12-05, 6193fd7 → this change): Gcore
+//! rule calls cost the writer more time than their instructions said because every call
+//! keeps a task for good, and every state the writer keeps held all of them (a `Vec` and a
+//! hash set each, four ids and an `Arc` allocated per task, every task hashed into every
+//! state); every call's content seed was counted the same way in every state
+//! (`Model::begin_call`, a map per state and a set of seeds per publication). Both are now
+//! one append-only log the states share, each state seeing its own prefix (a state that is
+//! not the log's end and goes on continues in a copy of its prefix), so bringing a spare
+//! up to date copies a pointer; tasks are kept inline, their ids as numbers. Instructions
+//! barely moved (`live_profile <provider> rules 1000 100`, non-LTO bench-profile build,
+//! `Live::write` less the `none` run's, per change): Huawei 52,800 → 51,200, Gcore 49,000
+//! → 48,600, ECS 47,900 → 46,600, ENS 39,300 → 38,100 (the whole run less `none`, with the
+//! requests' writing, Huawei 67,300 → 61,600: its `emit` writes one map with its values
+//! in place, not `json!` per field copied into a second map). Time did: one writer alone,
+//! `live_profile <provider> rules 300000 100`, user seconds over three runs each, in turns:
+//! Gcore 2.77-3.06 → 1.54-1.62 (115 → 86 MB), Huawei 1.82-1.90 → 1.60-1.67 (17.1 → 14.9
+//! MB), ECS 1.73-1.76 → 1.66-1.69, ENS 1.35-1.48 → 1.28-1.50. The call log costs 8 bytes a
+//! call for good (ECS and ENS, whose bench streams repeat the same calls, 4.7 → 7.0-7.4 MB
+//! after 300,000 changes; streams of distinct calls paid 16 bytes a call in each state
+//! before). With 2 readers evaluating (`--bench sustained/<provider>/rules/100`, the two
+//! bench binaries in turns): with nothing else running (readers at 28-32 million
+//! lookups/s), Huawei 98,600-111,700 → 113,900-124,000 rule calls per second (four runs
+//! each), Gcore 76,600-84,200 → 111,000-128,900 (four and five runs); one run of the
+//! other batch sizes, one at a time / batches of 1,000: Huawei 35,300 / 65,400 → 34,300 /
+//! 79,700, Gcore 30,700 / 37,400 → 34,300 / 73,900. While another job took a core (load
+//! average 3.5-4.7, readers at 14-16 million lookups/s, three rounds): Huawei
+//! 40,100-46,800 → 51,200-63,800, Gcore 36,900-44,200 → 53,000-74,100. What is left is
+//! the front ends' JSON (the shown rule built and copied into the answer, 16 keys each),
+//! the engine's refresh (`compile`), the copy of each changed rule into a spare, and
+//! `malloc`: glibc's allocator runs about a third of the writer's instructions (every
+//! 16-key map is a large-bin request that consolidates the fast bins);
+//! `GLIBC_TUNABLES=glibc.malloc.tcache_count=1000` alone takes Huawei's 300,000 changes
+//! from 1.64-1.65 to 1.42-1.46 user seconds.
+//!
 //! Wall clock (`SGEVAL_BENCH_QUICK=1`, the bench binary run with `--bench sustained`) on
 //! a 2-core machine shared with other jobs at load average 16-20, so pessimistic by a
 //! factor of several (to be measured again on a quiet machine), with 2 readers at 3-19

@@ -42,17 +42,20 @@ mod codes;
 mod groups;
 mod instances;
 pub(crate) mod rules;
+mod tasks;
 
 use codes::*;
 use groups::*;
 use instances::*;
 use rules::*;
+use tasks::Task;
+pub(crate) use tasks::{Effect, Frontend};
 
 use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::group::{Group, GroupKind};
-use crate::model::{FastSet, Model};
+use crate::model::Model;
 use crate::provider::{rest, ApiError, CallContext, GcoreDefaults};
 use crate::request::{Request, Response};
 use crate::rule::{Action, Direction, Family, IcmpMatch, PortRange, Ports, Remote, Rule, RuleKey};
@@ -79,124 +82,6 @@ const GET_GROUP_PATH: &str = "/cloud/v1/securitygroups/{project_id}/{region_id}/
 const RULES_PATH: &str = "/cloud/v2/security_groups/{project_id}/{region_id}/{group_id}/rules";
 const RULE_PATH: &str = "/cloud/v2/security_groups/{project_id}/{region_id}/{group_id}/rules/{rule_id}";
 const TASK_PATH: &str = "/cloud/v1/tasks/{task_id}";
-
-/// The Gcore front end and its bookkeeping: the tasks, each finished when created.
-/// Changed only by a committed call ([`Effect`]).
-///
-/// PERF: tasks only grow (one per rule or group call, for the life of the cloud) and every
-/// state a [`crate::live::Live`] writer keeps holds them all, so keeping one costs each
-/// state a push and a hash insert, and the task itself is shared: with ids in a
-/// `BTreeMap<String, _>` each state paid a string copy and a walk of string compares through
-/// a tree of all the tasks (cache misses that grow with the cloud's age: Gcore rule calls
-/// ran at half Huawei's rate with about the same instructions).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Frontend {
-    /// The tasks in the order they were kept: a later state's tasks are an earlier state's
-    /// and those after them here ([`Frontend::sync_from`]).
-    order: Vec<TaskRef>,
-    /// The same tasks by id.
-    by_id: FastSet<TaskRef>,
-}
-
-impl PartialEq for Frontend {
-    /// The same tasks, whatever the order they were kept in.
-    fn eq(&self, other: &Frontend) -> bool {
-        self.by_id.len() == other.by_id.len()
-            && self
-                .order
-                .iter()
-                .all(|t| other.by_id.get(t.0.id.as_str()).is_some_and(|o| o.0 == t.0))
-    }
-}
-
-/// A task as kept: its JSON ([`Task::shown`]) is written only when read (`GetTask`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Task {
-    id: String,
-    task_type: &'static str,
-    /// The call count when it finished (its timestamps).
-    at: u64,
-    project_id: u64,
-    region_id: u64,
-    request_id: String,
-    /// What it created: the kind (`security_groups`, `security_group_rules`) and the id.
-    created: Option<(&'static str, String)>,
-}
-
-impl Task {
-    /// The task as `GetTask` answers it.
-    fn shown(&self) -> Value {
-        let now = rest::timestamp(self.at);
-        json!({
-            "id": self.id,
-            "task_type": self.task_type,
-            "state": "FINISHED",
-            "created_on": now,
-            "updated_on": now,
-            "finished_on": now,
-            "user_id": 1,
-            "project_id": self.project_id,
-            "region_id": self.region_id,
-            "request_id": self.request_id,
-            "created_resources": self.created.as_ref().map(|(kind, id)| json!({ *kind: [id] })),
-            "error": null,
-        })
-    }
-}
-
-/// A kept task, shared by every state that holds it; hashed and compared by id, so the
-/// set of tasks is looked up by a `&str`.
-#[derive(Clone, Debug)]
-struct TaskRef(std::sync::Arc<Task>);
-
-impl PartialEq for TaskRef {
-    fn eq(&self, other: &TaskRef) -> bool {
-        self.0.id == other.0.id
-    }
-}
-
-impl Eq for TaskRef {}
-
-impl std::hash::Hash for TaskRef {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `str` hashes, for `Borrow<str>`.
-        self.0.id.as_str().hash(state);
-    }
-}
-
-impl std::borrow::Borrow<str> for TaskRef {
-    fn borrow(&self) -> &str {
-        &self.0.id
-    }
-}
-
-/// What one call adds to the bookkeeping (its tasks), kept only if the call commits.
-#[derive(Debug, Default)]
-pub(crate) struct Effect {
-    tasks: Vec<Task>,
-}
-
-impl Frontend {
-    /// Keeps what a committed call adds.
-    pub(crate) fn apply(&mut self, effect: Effect) {
-        for task in effect.tasks {
-            self.keep(TaskRef(std::sync::Arc::new(task)));
-        }
-    }
-
-    fn keep(&mut self, task: TaskRef) {
-        self.order.push(task.clone());
-        self.by_id.insert(task);
-    }
-
-    /// Makes this bookkeeping equal to `newer`, a later state of it: copies the tasks kept
-    /// since (tasks are only ever added), not every task.
-    pub(crate) fn sync_from(&mut self, newer: &Frontend) {
-        for task in newer.order.get(self.order.len()..).unwrap_or_default() {
-            self.keep(task.clone());
-        }
-    }
-}
 
 /// A call in progress on this front end.
 pub(crate) type Cx<'c, 'm> = CallContext<'c, 'm, Frontend, Effect>;
@@ -229,9 +114,7 @@ fn get_task(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<Response, ApiEr
     };
     let task = cloud
         .frontend
-        .by_id
-        .get(task_id.as_str())
-        .map(|task| task.0.shown())
+        .shown(&task_id)
         .ok_or_else(|| not_found(format!("task `{task_id}` could not be found")))?;
     Ok(Response {
         status: 200,
@@ -250,16 +133,14 @@ fn finish_task(
     created: Option<(&'static str, String)>,
 ) -> Result<Response, ApiError> {
     let id = rest::uuid(cloud, SALT_TASK, 0);
-    let task = Task {
-        id: id.clone(),
+    let task = Task::new(
+        &id,
         task_type,
-        at: cloud.call_count(),
-        project_id,
-        region_id,
-        request_id: request_id.to_owned(),
-        created,
-    };
-    let created = task.created.as_ref().map(|(_, id)| id.clone());
+        cloud.call_count(),
+        (project_id, region_id, request_id),
+        created.as_ref(),
+    );
+    let created = created.map(|(_, id)| id);
     cloud.effect.tasks.push(task);
     // The id moved in: `json!` would serialize it into a copy.
     static ANSWER: rest::Template = rest::Template::new();
@@ -663,6 +544,36 @@ mod tests {
         assert_eq!(c.call("DeleteSecurityGroupRule", &del).status, 200);
         assert_eq!(c.group_by_id(&g).unwrap().rules.len(), 2);
         assert_eq!(c.call("DeleteSecurityGroupRule", &del).status, 404);
+    }
+
+    /// Clones share one task log: each sees its own tasks, also after both went on
+    /// (the second to keep a task continues in a copy of its prefix).
+    #[test]
+    fn clones_that_diverge_keep_their_own_tasks() {
+        let task_of = |r: &Response| r.body["tasks"][0].as_str().unwrap().to_owned();
+        let get = |c: &mut Cloud, task: &str| {
+            let r = c.call("GetTask", &req(json!({ "task_id": task })));
+            (r.status, r.body["id"].as_str().map(str::to_owned))
+        };
+        let mut a = Cloud::new(Provider::Gcore, Options::default());
+        let first = task_of(&a.call("CreateSecurityGroup", &req(json!({"name": "web"}))));
+        let mut b = a.clone();
+        let only_a = task_of(&a.call("CreateSecurityGroup", &req(json!({"name": "a"}))));
+        let only_b = task_of(&b.call("CreateSecurityGroup", &req(json!({"name": "b"}))));
+        assert_ne!(only_a, only_b);
+        for c in [&mut a, &mut b] {
+            assert_eq!(get(c, &first), (200, Some(first.clone())));
+        }
+        assert_eq!(get(&mut a, &only_a), (200, Some(only_a.clone())));
+        assert_eq!(get(&mut a, &only_b).0, 404);
+        assert_eq!(get(&mut b, &only_b), (200, Some(only_b.clone())));
+        assert_eq!(get(&mut b, &only_a).0, 404);
+        // Not the text of an id the emulator writes: never found, never an error of its own.
+        assert_eq!(get(&mut a, &first.to_uppercase()).0, 404);
+        let mut c = a.clone();
+        let more = task_of(&c.call("CreateSecurityGroup", &req(json!({"name": "c"}))));
+        assert_eq!(get(&mut a, &more).0, 404);
+        assert_eq!(get(&mut c, &more), (200, Some(more.clone())));
     }
 
     /// Tasks are kept typed and written when read: `GetTask` answers, byte for byte, what

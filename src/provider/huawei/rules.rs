@@ -3,7 +3,7 @@
 //! (`CreateSecurityGroupRule`, `BatchCreateSecurityGroupRules`); and the rule calls
 //! themselves (create, batch create, delete) with their conflict and quota checks.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
 use super::*;
@@ -28,27 +28,39 @@ fn protocol_text(p: u8) -> String {
 
 /// `multiport`: `80` or `8000-8080` items joined by commas.
 fn multiport(ranges: &[PortRange]) -> String {
-    ranges
-        .iter()
-        .map(|r| {
-            if r.lo == r.hi {
-                r.lo.to_string()
-            } else {
-                format!("{}-{}", r.lo, r.hi)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::with_capacity(12 * ranges.len());
+    for (i, r) in ranges.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::provider::push_decimal(&mut out, r.lo.into());
+        if r.lo != r.hi {
+            out.push('-');
+            crate::provider::push_decimal(&mut out, r.hi.into());
+        }
+    }
+    out
 }
 
 /// One rule object, without `security_group_id` (what a batch call's
 /// `security_group_rules` items hold).
 pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("direction".into(), json!(d.direction));
-    m.insert("ethertype".into(), json!(d.family));
+    let mut m = Map::with_capacity(9);
+    entry_into(&mut m, d);
+    m
+}
+
+/// [`entry`]'s fields, added to `m`.
+///
+/// PERF: values written as the strings they serialize to, not through `json!` (the
+/// serializer per field), into the one map the request holds (not a map then copied into
+/// another, every key hashed twice).
+fn entry_into(m: &mut Map<String, Value>, d: &RuleDraft) {
+    let text = |s: &str| Value::String(s.to_owned());
+    m.insert("direction".into(), text(d.direction.as_str()));
+    m.insert("ethertype".into(), text(d.family.as_str()));
     if let Some(p) = d.protocol {
-        m.insert("protocol".into(), json!(protocol_text(p)));
+        m.insert("protocol".into(), Value::String(protocol_text(p)));
     }
     if let Some(net) = d.remote_cidr {
         m.insert(
@@ -57,21 +69,20 @@ pub(crate) fn entry(d: &RuleDraft) -> Map<String, Value> {
         );
     }
     if let Some(g) = &d.remote_group {
-        m.insert("remote_group_id".into(), json!(g));
+        m.insert("remote_group_id".into(), text(g));
     }
     if let Some(a) = &d.remote_address_group {
-        m.insert("remote_address_group_id".into(), json!(a));
+        m.insert("remote_address_group_id".into(), text(a));
     }
-    m.insert("action".into(), json!(d.action));
-    m.insert("priority".into(), json!(d.priority));
+    m.insert("action".into(), text(d.action.as_str()));
+    m.insert("priority".into(), Value::from(d.priority));
     if !d.description.is_empty() {
-        m.insert("description".into(), json!(d.description));
+        m.insert("description".into(), text(&d.description));
     }
     // Last, where `--fix` has always shown it.
     if d.protocol.is_some() && !d.dst_ports.is_empty() && !d.dst_ports.contains(&PortRange::ANY) {
-        m.insert("multiport".into(), json!(multiport(&d.dst_ports)));
+        m.insert("multiport".into(), Value::String(multiport(&d.dst_ports)));
     }
-    m
 }
 
 fn body_call(api: &'static str, body: Value) -> (&'static str, Request) {
@@ -86,9 +97,9 @@ fn body_call(api: &'static str, body: Value) -> (&'static str, Request) {
 
 /// The call that adds one rule: `CreateSecurityGroupRule`.
 pub(crate) fn emit(target: &Target, d: &RuleDraft) -> (&'static str, Request) {
-    let mut rule = Map::new();
-    rule.insert("security_group_id".into(), json!(target.group));
-    rule.extend(entry(d));
+    let mut rule = Map::with_capacity(10);
+    rule.insert("security_group_id".into(), Value::String(target.group.clone()));
+    entry_into(&mut rule, d);
     body_call(
         "CreateSecurityGroupRule",
         rest::object([("security_group_rule", Value::Object(rule))]),
@@ -911,4 +922,108 @@ pub(super) fn delete_rule(cloud: &mut Cx<'_, '_>, request: &Request) -> Result<R
         body: Value::Null,
         created: None,
     })
+}
+
+#[cfg(test)]
+mod emit_tests {
+    use super::*;
+    use crate::provider::Target;
+    use serde_json::json;
+
+    /// The request as `json!` wrote it, field by field, before `emit` wrote values in place.
+    fn by_json(target: &Target, d: &RuleDraft) -> Value {
+        let mut m = Map::new();
+        m.insert("security_group_id".into(), json!(target.group));
+        m.insert("direction".into(), json!(d.direction));
+        m.insert("ethertype".into(), json!(d.family));
+        if let Some(p) = d.protocol {
+            m.insert("protocol".into(), json!(protocol_text(p)));
+        }
+        if let Some(net) = d.remote_cidr {
+            m.insert("remote_ip_prefix".into(), json!(net.to_string()));
+        }
+        if let Some(g) = &d.remote_group {
+            m.insert("remote_group_id".into(), json!(g));
+        }
+        if let Some(a) = &d.remote_address_group {
+            m.insert("remote_address_group_id".into(), json!(a));
+        }
+        m.insert("action".into(), json!(d.action));
+        m.insert("priority".into(), json!(d.priority));
+        if !d.description.is_empty() {
+            m.insert("description".into(), json!(d.description));
+        }
+        if d.protocol.is_some() && !d.dst_ports.is_empty() && !d.dst_ports.contains(&PortRange::ANY) {
+            let items: Vec<String> = (d.dst_ports.iter())
+                .map(|r| {
+                    if r.lo == r.hi {
+                        r.lo.to_string()
+                    } else {
+                        format!("{}-{}", r.lo, r.hi)
+                    }
+                })
+                .collect();
+            m.insert("multiport".into(), json!(items.join(",")));
+        }
+        json!({ "security_group_rule": m })
+    }
+
+    #[test]
+    fn emit_writes_what_json_wrote() {
+        let target = Target::group("sg-1");
+        let port = |lo, hi| PortRange::new(lo, hi).unwrap();
+        let base = RuleDraft {
+            direction: Direction::Ingress,
+            family: Family::V4,
+            protocol: Some(6),
+            dst_ports: vec![port(22, 22), port(8000, 8080)],
+            src_ports: None,
+            icmp: crate::rule::IcmpMatch::ANY,
+            remote_cidr: Some("10.1.0.0/16".parse().unwrap()),
+            remote_group: None,
+            remote_address_group: None,
+            local: None,
+            action: Action::Allow,
+            priority: 7,
+            description: "web".into(),
+        };
+        let drafts = [
+            base.clone(),
+            RuleDraft {
+                direction: Direction::Egress,
+                family: Family::V6,
+                protocol: None,
+                dst_ports: vec![],
+                remote_cidr: None,
+                remote_group: Some("sg-2".into()),
+                action: Action::Deny,
+                priority: 100,
+                description: String::new(),
+                ..base.clone()
+            },
+            RuleDraft {
+                protocol: Some(17),
+                dst_ports: vec![PortRange::ANY],
+                remote_cidr: None,
+                remote_address_group: Some("ag-1".into()),
+                ..base.clone()
+            },
+            RuleDraft {
+                protocol: Some(132),
+                dst_ports: vec![port(1, 65535)],
+                remote_cidr: Some("2001:db8::/32".parse().unwrap()),
+                family: Family::V6,
+                ..base.clone()
+            },
+        ];
+        for d in &drafts {
+            let (api, request) = emit(&target, d);
+            assert_eq!(api, "CreateSecurityGroupRule");
+            let (got, want) = (request.body.unwrap(), by_json(&target, d));
+            assert_eq!(
+                serde_json::to_string(&got).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+        }
+    }
 }
