@@ -1591,6 +1591,58 @@ fn new_combinations_answer_from_overlays_until_compacted() {
     assert_same_as_fresh(&more, &engine);
 }
 
+/// Attaches `bc` (10.0.1.1, in `b` and `c`: a new identity) and refreshes: `ab`'s IPv4
+/// ingress table (endpoint key 0) gains one variant whose classifiers are an existing
+/// variant's (derived, not built). Returns its index.
+fn bc_joins_with_a_derived_variant(
+    cloud: &mut Cloud,
+    engine: &mut Engine,
+    [b, c]: [GroupKey; 2],
+    what: &str,
+) -> usize {
+    let ab = EndpointKey::new(0);
+    let before = engine.set_of(ab).expect("set").v4[0].variant_list().len();
+    let key = attach(cloud, "bc", &["10.0.1.1"], &[b, c]);
+    engine.refresh(cloud, Update::Endpoint(key)).expect("refresh");
+    let table = &engine.set_of(ab).expect("set").v4[0];
+    assert_eq!(table.variant_list().len(), before + 1, "{what}one variant more");
+    let last = table.variant_list().last().expect("variant");
+    assert!(
+        table.variant_list()[..before]
+            .iter()
+            .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
+        "{what}the new variant was built rather than derived"
+    );
+    before
+}
+
+/// A cloud of three ECS groups whose members may talk (`InnerAccessPolicy=Accept`), for
+/// the variant tests.
+fn accepting_groups() -> (Cloud, [GroupKey; 3]) {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let groups = [0; 3].map(|_| add_group(&mut cloud, accept));
+    (cloud, groups)
+}
+
+/// `n` ingress TCP allows from 10.0.0.0/8 to ports 1000.., priorities cycling through
+/// `1..=every`.
+fn numbered_allows(n: u16, every: u16) -> Vec<Rule> {
+    (0..n)
+        .map(|i| {
+            tcp_rule(
+                Direction::Ingress,
+                Action::Allow,
+                1 + (i % every) as u8,
+                1000 + i,
+                Remote::Cidr(net("10.0.0.0/8")),
+            )
+        })
+        .collect()
+}
+
 /// Rules for groups `a`, `b`, `c` of the variant tests: `rules_a` and `rules_b`, and `c`
 /// denying TCP 22 from `a`'s members; endpoints `ab` (10.0.0.1, key 0, in `a` and `b`) and
 /// `a` (10.0.0.2, in `a`).
@@ -1609,22 +1661,8 @@ fn trusting_groups(cloud: &mut Cloud, [a, b, c]: [GroupKey; 3], rules_a: Vec<Rul
 /// overlay), answering as a fresh build and the reference.
 #[test]
 fn a_new_combination_derives_variants_from_existing_classifiers() {
-    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
-    let accept = GroupKind::EcsBasic {
-        inner: InnerPolicy::Accept,
-    };
-    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
-    let rules: Vec<Rule> = (0..40u16)
-        .map(|i| {
-            tcp_rule(
-                Direction::Ingress,
-                Action::Allow,
-                1 + (i % 7) as u8,
-                1000 + i,
-                Remote::Cidr(net("10.0.0.0/8")),
-            )
-        })
-        .collect();
+    let (mut cloud, [a, b, c]) = accepting_groups();
+    let rules = numbered_allows(40, 7);
     trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
     let mut engine = Engine::build(&cloud).expect("build");
     let ab = EndpointKey::new(0);
@@ -1716,22 +1754,8 @@ fn a_group_refresh_teaches_the_recompiled_tables_the_identities_of_new_endpoints
 /// answers as a fresh build and the reference, before and after `compact`.
 #[test]
 fn a_new_combination_derives_from_a_variant_under_an_overlay() {
-    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
-    let accept = GroupKind::EcsBasic {
-        inner: InnerPolicy::Accept,
-    };
-    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
-    let rules: Vec<Rule> = (0..30u16)
-        .map(|i| {
-            tcp_rule(
-                Direction::Ingress,
-                Action::Allow,
-                1 + (i % 5) as u8,
-                1000 + i,
-                Remote::Cidr(net("10.0.0.0/8")),
-            )
-        })
-        .collect();
+    let (mut cloud, [a, b, c]) = accepting_groups();
+    let rules = numbered_allows(30, 5);
     add_rules(&mut cloud, a, rules.clone());
     add_rules(&mut cloud, b, rules);
     attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
@@ -1756,18 +1780,7 @@ fn a_new_combination_derives_from_a_variant_under_an_overlay() {
     );
     let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"]);
     assert_fresh_and_right(&cloud, &engine, &packets, "spliced");
-    let before = engine.set_of(ab).expect("set").v4[0].variant_list().len();
-    let key = attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
-    engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
-    let table = &engine.set_of(ab).expect("set").v4[0];
-    assert_eq!(table.variant_list().len(), before + 1);
-    let last = table.variant_list().last().expect("variant");
-    assert!(
-        table.variant_list()[..before]
-            .iter()
-            .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
-        "the new variant was built rather than derived"
-    );
+    bc_joins_with_a_derived_variant(&mut cloud, &mut engine, [b, c], "");
     assert_fresh_and_right(&cloud, &engine, &packets, "derived under an overlay");
     engine.compact(&cloud).expect("compact");
     assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
@@ -1782,9 +1795,6 @@ fn a_new_combination_derives_from_a_variant_under_an_overlay() {
 /// overlays: packets to the rule's port tell.
 #[test]
 fn a_new_combination_after_rules_came_and_went_derives_in_place() {
-    let accept = GroupKind::EcsBasic {
-        inner: InnerPolicy::Accept,
-    };
     let addrs = ["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"];
     let mut packets = packets_between(&addrs);
     for s in addrs {
@@ -1793,19 +1803,8 @@ fn a_new_combination_after_rules_came_and_went_derives_in_place() {
         }
     }
     for keep in [false, true] {
-        let mut cloud = Cloud::new(Provider::Ecs, Options::default());
-        let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
-        let rules: Vec<Rule> = (0..40u16)
-            .map(|i| {
-                tcp_rule(
-                    Direction::Ingress,
-                    Action::Allow,
-                    1 + (i % 7) as u8,
-                    1000 + i,
-                    Remote::Cidr(net("10.0.0.0/8")),
-                )
-            })
-            .collect();
+        let (mut cloud, [a, b, c]) = accepting_groups();
+        let rules = numbered_allows(40, 7);
         trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
         let mut engine = Engine::build(&cloud).expect("build");
         let ab = EndpointKey::new(0);
@@ -1831,21 +1830,11 @@ fn a_new_combination_after_rules_came_and_went_derives_in_place() {
             "keep {keep}: the splices replaced the lists the variants were built from"
         );
         assert_fresh_and_right(&cloud, &engine, &packets, &format!("keep {keep}: spliced"));
-        let before = table.variant_list().len();
-        let key = attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
-        engine.refresh(&cloud, Update::Endpoint(key)).expect("refresh");
-        let table = &engine.set_of(ab).expect("set").v4[0];
-        assert_eq!(table.variant_list().len(), before + 1);
-        let last = table.variant_list().last().expect("variant");
-        assert!(
-            table.variant_list()[..before]
-                .iter()
-                .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
-            "keep {keep}: the new variant was built rather than derived"
-        );
+        let new = bc_joins_with_a_derived_variant(&mut cloud, &mut engine, [b, c], &format!("keep {keep}: "));
         if !keep {
+            let table = &engine.set_of(ab).expect("set").v4[0];
             assert!(
-                table.built_from_current(before),
+                table.built_from_current(new),
                 "the new variant was derived by comparing copies of the lists, not in place"
             );
         }
@@ -1964,11 +1953,7 @@ fn a_table_of_the_same_fingerprint_but_other_lists_is_not_shared() {
 /// answers are a fresh build's and the reference's, before and after `compact`.
 #[test]
 fn a_change_past_the_overlay_builds_one_variant_and_derives_the_others() {
-    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
-    let accept = GroupKind::EcsBasic {
-        inner: InnerPolicy::Accept,
-    };
-    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+    let (mut cloud, [a, b, c]) = accepting_groups();
     let rules = |from: u16, n: u16| -> Vec<Rule> {
         (from..from + n)
             .map(|i| {
