@@ -177,15 +177,26 @@ impl Huawei {
         gs
     }
 
+    /// A new endpoint on the lowest of the probed hosts (`packets`: 10.0.0.1-12) that no
+    /// endpoint holds, so that addresses come back to new owners and stay probed however
+    /// long the stress runs; past the hosts' number on a host of its own.
     fn new_endpoint(&mut self) -> EndpointSpec {
         self.next_host += 1;
-        let n = self.next_host;
-        let mut ips: Vec<IpAddr> = vec![format!("10.0.0.{n}").parse().unwrap()];
+        let held: HashSet<IpAddr> = self
+            .endpoints
+            .iter()
+            .flat_map(|e| e.ips.iter().copied())
+            .collect();
+        let v4 = |n: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+        let n = (1..=12)
+            .find(|&n| !held.contains(&v4(n)))
+            .unwrap_or(12 + self.next_host);
+        let mut ips: Vec<IpAddr> = vec![v4(n)];
         if n % 2 == 0 {
             ips.push(format!("2001:db8::{n:x}").parse().unwrap());
         }
         EndpointSpec {
-            name: format!("vm-{n}"),
+            name: format!("vm-{}", self.next_host),
             ips,
             groups: self.random_groups(),
         }
