@@ -1,11 +1,10 @@
 //! Gcore's tasks: every group or rule call keeps one, finished when created, for the life
 //! of the cloud (`GetTask` reads them back).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
 use serde_json::{json, Value};
 
 use crate::ids;
+use crate::model::shared_log::{Log, Shared};
 use crate::model::FastMap;
 use crate::provider::rest;
 
@@ -24,57 +23,56 @@ use crate::provider::rest;
 /// [`crate::model`]; three runs each, in turns).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Frontend {
-    /// The log, shared by the states made from this one (clones, spares brought up to
-    /// date). A state that keeps a task when the log holds more than its `len` (another
-    /// state sharing it went on) keeps it in a copy of its own prefix instead.
-    log: Arc<Mutex<Log>>,
-    /// How many of the log's tasks are this state's.
-    len: usize,
+    /// The tasks, shared by the states made from this one (clones, spares brought up to
+    /// date).
+    log: Shared<Tasks>,
 }
 
 /// Tasks in the order they were kept, and where each id is first.
 #[derive(Debug, Default)]
-struct Log {
+struct Tasks {
     tasks: Vec<Task>,
     by_id: FastMap<Text, usize>,
 }
 
-impl Log {
-    /// A log of the first `len` tasks of this one.
-    fn prefix(&self, len: usize) -> Log {
-        let mut log = Log::default();
+impl Log for Tasks {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn prefix(&self, len: usize) -> Tasks {
+        let mut log = Tasks::default();
         for task in &self.tasks[..len] {
             log.push(task.clone());
         }
         log
     }
+}
 
+impl Tasks {
     fn push(&mut self, task: Task) {
         self.by_id.entry(task.id.clone()).or_insert(self.tasks.len());
         self.tasks.push(task);
     }
 }
 
-fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
-    // A push is the only write, and a panic cannot leave one half done.
-    log.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl PartialEq for Frontend {
     /// The same tasks, whatever the order they were kept in.
     fn eq(&self, other: &Frontend) -> bool {
-        if Arc::ptr_eq(&self.log, &other.log) {
-            return self.len == other.len;
+        if self.log.shares_log_with(&other.log) {
+            return self.log.len() == other.log.len();
         }
         // One lock at a time: two held at once could deadlock with `other == self`.
-        let mine = lock(&self.log).prefix(self.len);
-        let theirs = lock(&other.log);
-        let distinct = theirs.by_id.values().filter(|&&i| i < other.len).count();
-        mine.by_id.len() == distinct
-            && mine
-                .tasks
-                .iter()
-                .all(|t| (theirs.by_id.get(&t.id)).is_some_and(|&i| i < other.len && theirs.tasks[i] == *t))
+        let mine = self.log.own();
+        let len = other.log.len();
+        other.log.read(|theirs| {
+            let distinct = theirs.by_id.values().filter(|&&i| i < len).count();
+            mine.by_id.len() == distinct
+                && mine
+                    .tasks
+                    .iter()
+                    .all(|t| (theirs.by_id.get(&t.id)).is_some_and(|&i| i < len && theirs.tasks[i] == *t))
+        })
     }
 }
 
@@ -213,31 +211,25 @@ impl Frontend {
         if effect.tasks.is_empty() {
             return;
         }
-        let mut log = lock(&self.log);
-        if log.tasks.len() != self.len {
-            // Another state sharing the log went on from here: go on in a copy of ours.
-            let mine = log.prefix(self.len);
-            drop(log);
-            self.log = Arc::new(Mutex::new(mine));
-            log = lock(&self.log);
-        }
-        for task in effect.tasks {
-            log.push(task);
-        }
-        self.len = log.tasks.len();
+        self.log.append(|log| {
+            for task in effect.tasks {
+                log.push(task);
+            }
+        });
     }
 
     /// Makes this bookkeeping equal to `newer`, a later state of it: shares its log.
     pub(crate) fn sync_from(&mut self, newer: &Frontend) {
-        self.log = Arc::clone(&newer.log);
-        self.len = newer.len;
+        self.log.sync_from(&newer.log);
     }
 
     /// Task `id` as `GetTask` answers it, if this state has it.
     pub(super) fn shown(&self, id: &str) -> Option<Value> {
-        let log = lock(&self.log);
-        let &i = log.by_id.get(&Text::new(id))?;
-        (i < self.len).then(|| log.tasks[i].shown())
+        let len = self.log.len();
+        self.log.read(|log| {
+            let &i = log.by_id.get(&Text::new(id))?;
+            (i < len).then(|| log.tasks[i].shown())
+        })
     }
 }
 
@@ -271,7 +263,7 @@ mod tests {
         keep(&mut a, 2);
         assert!(a != b);
         keep(&mut b, 2);
-        assert!(!Arc::ptr_eq(&a.log, &b.log), "b went on in a copy");
+        assert!(!a.log.shares_log_with(&b.log), "b went on in a copy");
         assert!(a == b);
         keep(&mut b, 3);
         assert!(a != b);
