@@ -32,7 +32,8 @@ fn body(v: Value) -> Request {
 #[derive(Clone, Debug)]
 enum Op {
     Call(String, Request),
-    Endpoints(Vec<EndpointSpec>),
+    /// The endpoint list after the change (shared specs: a long run's log holds pointers).
+    Endpoints(Vec<Arc<EndpointSpec>>),
 }
 
 /// The writer's log: the state of version `v` is the replay of the calls made up to it with
@@ -50,8 +51,8 @@ impl Log {
     /// cloud, not of every version the readers saw.
     fn visit_states(&self, wanted: &HashSet<u64>, mut visit: impl FnMut(u64, &Cloud)) {
         let mut calls_only = Cloud::new(self.provider, Default::default());
-        let mut endpoints: &[EndpointSpec] = &[];
-        let build = |calls_only: &Cloud, endpoints: &[EndpointSpec]| {
+        let mut endpoints: &[Arc<EndpointSpec>] = &[];
+        let build = |calls_only: &Cloud, endpoints: &[Arc<EndpointSpec>]| {
             let mut cloud = calls_only.clone();
             for e in endpoints {
                 cloud
@@ -92,7 +93,7 @@ impl Log {
                     ids: None,
                     defaults: true,
                 }),
-                Op::Endpoints(list) => endpoints = list.clone(),
+                Op::Endpoints(list) => endpoints = list.iter().map(|e| (**e).clone()).collect(),
             }
         }
         let scenario = Scenario {
@@ -127,7 +128,7 @@ fn fingerprint(flow: &Flow) -> u64 {
 struct Huawei {
     rng: Rng,
     groups: Vec<String>,
-    endpoints: Vec<EndpointSpec>,
+    endpoints: Vec<Arc<EndpointSpec>>,
     next_host: u32,
 }
 
@@ -250,19 +251,19 @@ impl Huawei {
                 let v = live
                     .set_groups(&self.endpoints[at].name, &groups)
                     .expect("set_groups");
-                self.endpoints[at].groups = groups;
+                Arc::make_mut(&mut self.endpoints[at]).groups = groups;
                 (Op::Endpoints(self.endpoints.clone()), v)
             }
             _ => {
                 if self.endpoints.len() > 2 && self.rng.below(2) == 0 {
                     let at = self.rng.below(self.endpoints.len());
-                    let name = self.endpoints.remove(at).name;
+                    let name = self.endpoints.remove(at).name.clone();
                     let v = live.detach(&name).expect("detach");
                     (Op::Endpoints(self.endpoints.clone()), v)
                 } else {
                     let e = self.new_endpoint();
                     let v = live.attach(&e.name, &e.ips, &e.groups).expect("attach");
-                    self.endpoints.push(e);
+                    self.endpoints.push(Arc::new(e));
                     (Op::Endpoints(self.endpoints.clone()), v)
                 }
             }
@@ -328,7 +329,7 @@ fn readers_only_ever_see_whole_states_while_a_writer_changes_the_cloud() {
     for _ in 0..4 {
         let e = w.new_endpoint();
         let v = live.attach(&e.name, &e.ips, &e.groups).expect("attach");
-        w.endpoints.push(e);
+        w.endpoints.push(Arc::new(e));
         log.ops.push((v, Op::Endpoints(w.endpoints.clone())));
     }
 
@@ -442,7 +443,7 @@ fn the_final_state_equals_a_replay_of_the_log() {
     }
     let e = w.new_endpoint();
     let v = live.attach(&e.name, &e.ips, &e.groups).unwrap();
-    w.endpoints.push(e);
+    w.endpoints.push(Arc::new(e));
     log.ops.push((v, Op::Endpoints(w.endpoints.clone())));
     for _ in 0..300 {
         w.step(&live, &mut log);
