@@ -487,6 +487,13 @@ fn refused(e: EndpointError) -> LiveError {
 /// hold all of them.
 const SPARES: usize = 3;
 
+/// How many publications a spare may fall behind before it is dropped. Writes take the
+/// newest spare no reader holds, so one a reader held at a write stays below the newer
+/// ones, never taken again while they are free: kept, it would hold the log of changes
+/// from its version on, and every state's shared logs (the call counts') from its calls
+/// on, growing with every write for good.
+const BEHIND: usize = 64;
+
 /// The writer's side of a [`Live`] handle.
 #[derive(Debug, Default)]
 struct Writer {
@@ -825,16 +832,22 @@ impl Writer {
         Some(all)
     }
 
-    /// Keeps at most [`SPARES`] spares and the log from the oldest one on.
+    /// Keeps at most [`SPARES`] spares, none more than [`BEHIND`] publications behind,
+    /// and the log from the oldest one on.
     fn trim(&mut self) {
         if self.spares.len() > SPARES {
             self.spares.drain(..self.spares.len() - SPARES);
         }
-        if let Some(oldest) = self.spares.iter().map(|s| s.version).min() {
+        // Oldest first (versions ascend).
+        while let Some(oldest) = self.spares.first().map(|s| s.version) {
             while self.log.front().is_some_and(|(v, _)| *v <= oldest) {
                 self.log.pop_front();
             }
             self.log_floor = self.log_floor.max(oldest);
+            if self.log.len() <= BEHIND {
+                break;
+            }
+            self.spares.remove(0);
         }
     }
 }
@@ -900,5 +913,36 @@ fn check_endpoint(limits: &Limits, ips: &[IpAddr], groups: &[String]) -> Result<
     {
         Some(e) => Err(LiveError::Limit(e)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Provider;
+
+    /// A spare a reader held at one write is never taken again while newer ones are free:
+    /// it is dropped once [`BEHIND`] publications behind, with the log of changes it held.
+    #[test]
+    fn a_spare_held_at_a_write_is_dropped_once_behind() {
+        let live = Live::new(Provider::Huawei, Default::default());
+        let create = Request {
+            body: Some(serde_json::json!({"security_group": {"name": "web"}})),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            live.call("CreateSecurityGroup", &create);
+        }
+        let held = live.snapshot();
+        live.call("CreateSecurityGroup", &create);
+        live.call("CreateSecurityGroup", &create);
+        drop(held);
+        for _ in 0..4 * BEHIND {
+            live.call("CreateSecurityGroup", &create);
+        }
+        let w = live.lock();
+        assert!(w.log.len() <= BEHIND, "{} publications logged", w.log.len());
+        let behind = live.version() - w.spares[0].version;
+        assert!(behind <= BEHIND as u64, "a spare {behind} versions behind");
     }
 }
