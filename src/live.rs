@@ -247,13 +247,15 @@
 //! in place, not `json!` per field copied into a second map). Time did: one writer alone,
 //! `live_profile <provider> rules 300000 100`, user seconds over three runs each, in turns:
 //! Gcore 2.77-3.06 → 1.54-1.62 (115 → 86 MB), Huawei 1.82-1.90 → 1.60-1.67 (17.1 → 14.9
-//! MB), ECS 1.73-1.76 → 1.66-1.69, ENS 1.35-1.48 → 1.28-1.50. The call log costs 8 bytes a
+//! MB), ECS 1.73-1.76 → 1.66-1.69, ENS 1.35-1.48 → 1.28-1.50. The call log cost 8 bytes a
 //! call for good (ECS and ENS, whose bench streams repeat the same calls, 4.7 → 7.0-7.4 MB
 //! after 300,000 changes; streams of distinct calls paid 16 bytes a call in each state
-//! before). With 2 readers evaluating (`--bench sustained/<provider>/rules/100`, the two
-//! bench binaries in turns): with nothing else running (readers at 28-32 million
-//! lookups/s), Huawei 98,600-111,700 → 113,900-124,000 rule calls per second (four runs
-//! each), Gcore 76,600-84,200 → 111,000-128,900 (four and five runs); one run of the
+//! before); it now forgets the calls no state needs (see `model::Seen`), and `BEHIND`
+//! keeps a spare a reader once held from holding them. With 2 readers evaluating
+//! (`--bench sustained/<provider>/rules/100`, the two bench binaries in turns): with
+//! nothing else running (readers at 28-32 million lookups/s), Huawei 98,600-111,700 →
+//! 113,900-124,000 rule calls per second (four runs each), Gcore 76,600-84,200 →
+//! 111,000-128,900 (four and five runs); one run of the
 //! other batch sizes, one at a time / batches of 1,000: Huawei 35,300 / 65,400 → 34,300 /
 //! 79,700, Gcore 30,700 / 37,400 → 34,300 / 73,900. While another job took a core (load
 //! average 3.5-4.7, readers at 14-16 million lookups/s, three rounds): Huawei

@@ -463,10 +463,16 @@ fn sync_rules(
 /// the older ones ([`Log::forget_below`]) once it keeps 4,096: kept whole, the calls grew 8
 /// bytes each for good, also in a stream of a few calls repeated. Peak RSS
 /// (`/usr/bin/time -f %M`, `live_profile PROVIDER rules N 100`, release with
-/// `CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16`): ECS for N
-/// 300,000 / 1,000,000 / 3,000,000 7.2 / 12.8 / 28.4 MB → 4.9 / 5.0 / 4.9 MB; Huawei (the
-/// counts grow by design, one entry per distinct call) 300,000 / 1,000,000 14.6 / 40.6 →
-/// 12.7 / 32.4 MB; user seconds unchanged (ECS 1,000,000 5.71 both).
+/// `CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16`, 8a797e2 → this):
+/// ECS for N 300,000 / 1,000,000 / 3,000,000 7.2 / 12.8 / 28.4 MB → 4.9 / 5.0 / 4.9 MB;
+/// Huawei (the counts grow by design, one entry per distinct call) 300,000 / 1,000,000
+/// 14.6 / 40.6 → 12.7 / 32.4 MB. The lengths cost an append a slot write and a compare:
+/// `Live::write` per change under callgrind (`live_profile PROVIDER rules 20000 100`) Huawei
+/// 46,263 → 46,583, Gcore 44,306 → 44,440, ECS 41,830 → 41,977, ENS 33,282 → 33,371
+/// instructions, most of it other functions inlined differently; `--bench
+/// sustained/PROVIDER/rules/100` with another job on the machine (load 3-4), three rounds in
+/// turns: Huawei 54,900-56,100 → 56,400-57,400 calls/s, Gcore 56,900-57,100 →
+/// 48,600-57,300, ECS 55,600-56,500 → 56,100-58,100, ENS 72,400-73,800 → 72,500-78,000.
 #[derive(Debug, Default)]
 struct Seen(Shared<SeenLog>);
 
