@@ -469,10 +469,13 @@ fn sync_rules(
 /// 14.6 / 40.6 → 12.7 / 32.4 MB. The lengths cost an append a slot write and a compare:
 /// `Live::write` per change under callgrind (`live_profile PROVIDER rules 20000 100`) Huawei
 /// 46,263 → 46,583, Gcore 44,306 → 44,440, ECS 41,830 → 41,977, ENS 33,282 → 33,371
-/// instructions, most of it other functions inlined differently; `--bench
-/// sustained/PROVIDER/rules/100` with another job on the machine (load 3-4), three rounds in
-/// turns: Huawei 54,900-56,100 → 56,400-57,400 calls/s, Gcore 56,900-57,100 →
-/// 48,600-57,300, ECS 55,600-56,500 → 56,100-58,100, ENS 72,400-73,800 → 72,500-78,000.
+/// instructions, most of it other functions inlined differently. `--bench
+/// sustained/PROVIDER/rules/100` (`SGEVAL_BENCH_QUICK=1`, non-LTO bench builds in turns):
+/// one round with the machine otherwise idle (readers at 29-31 million lookups/s) Huawei
+/// 113,300 → 122,900 calls/s, Gcore 111,800 → 117,700, ECS 117,100 → 115,900, ENS 140,500
+/// → 154,500; with another job on the machine (load 3.3-4.4, old-new-new-old) Huawei
+/// 50,000 / 53,900 → 56,100 / 52,600, Gcore 56,300 / 50,400 → 50,500 / 56,800, ECS
+/// 50,100 / 55,300 → 55,800 / 56,800, ENS 71,600 / 78,000 → 74,200 / 69,800.
 #[derive(Debug, Default)]
 struct Seen(Shared<SeenLog>);
 
