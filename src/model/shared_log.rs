@@ -45,6 +45,10 @@ struct Inner<L> {
 /// The fewest entries a log keeps before it forgets any, so each forgetting (a scan of the
 /// views' lengths and a move of the kept entries) is shared by thousands of appends. Tests
 /// forget sooner, so that short runs of calls reach it.
+///
+/// PERF: `Shared::append` for the call counts, forgetting and the lengths included, takes
+/// 210 instructions a call (`live_profile huawei rules 20000 100` under callgrind,
+/// inclusive), 118 for ECS; 199 and 115 when the log kept every call.
 pub(crate) const FORGET_AT: usize = if cfg!(test) { 64 } else { 4096 };
 
 impl<L: Log> Inner<L> {
