@@ -9,8 +9,11 @@
 //! The log knows the length of every view of it (each view holds a slot), so a log that
 //! needs no entry below the shortest view ([`Log::kept`], [`Log::forget_below`]: the call
 //! counts, which keep the end's counts) forgets those: its memory follows how far apart the
-//! live states are, not the cloud's age.
+//! live states are, not the cloud's age. A view's slot is its own atomic length, so dropping
+//! a view (a reader letting go of an old state) takes no lock: the log finds dropped views
+//! by their slots' handle counts when it scans.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// What a [`Shared`] log holds: entries that only grow.
@@ -28,15 +31,24 @@ pub(crate) trait Log: Default {
     fn forget_below(&mut self, _len: usize) {}
 }
 
+/// A view's length, shared by the view and its log: the view drops its handle without
+/// the log's lock (readers drop old states), and the log finds dropped views by the count
+/// of handles when it needs the shortest length.
+type Slot = Arc<AtomicUsize>;
+
 /// A log and the lengths of its views.
 #[derive(Debug)]
 struct Inner<L> {
     log: L,
-    /// Each view's length by slot; `usize::MAX` for a free slot.
-    lens: Vec<usize>,
-    free: Vec<usize>,
+    /// The views' slots (dropped views' too, until a scan finds them gone).
+    views: Vec<Slot>,
+    /// How many slots it holds before it looks for dropped views again.
+    clean_at: usize,
     /// [`Log::kept`] past which the log forgets what no view needs.
     forget_at: usize,
+    /// The shortest view at the last forgetting, when it held entries back: once it is
+    /// dropped or moves on, the next append forgets again, however far back it was.
+    holder: Option<Slot>,
     /// How many times it forgot: tests check they reach forgetting.
     #[cfg(test)]
     forgot: usize,
@@ -52,47 +64,46 @@ struct Inner<L> {
 pub(crate) const FORGET_AT: usize = if cfg!(test) { 64 } else { 4096 };
 
 impl<L: Log> Inner<L> {
-    fn new(log: L, len: usize) -> Inner<L> {
+    /// A log with one view, of length `len`, in `slot`.
+    fn new(log: L, slot: &Slot) -> Inner<L> {
         Inner {
             log,
-            lens: vec![len],
-            free: Vec::new(),
+            views: vec![Arc::clone(slot)],
+            clean_at: 16,
             forget_at: FORGET_AT,
+            holder: None,
             #[cfg(test)]
             forgot: 0,
         }
     }
 
-    /// A slot for a view of length `len`.
-    fn register(&mut self, len: usize) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.lens[slot] = len;
-                slot
-            }
-            None => {
-                self.lens.push(len);
-                self.lens.len() - 1
-            }
+    /// A slot for a new view of length `len`.
+    fn register(&mut self, len: usize) -> Slot {
+        if self.views.len() >= self.clean_at {
+            self.release_holder();
+            self.views.retain(|v| Arc::strong_count(v) > 1);
+            self.clean_at = (2 * self.views.len()).max(16);
+        }
+        let slot = Arc::new(AtomicUsize::new(len));
+        self.views.push(Arc::clone(&slot));
+        slot
+    }
+
+    /// Moves the view of `slot` to length `len`.
+    fn moved(&mut self, slot: &Slot, len: usize) {
+        // Relaxed: every store and load of a length happens under the log's lock.
+        slot.store(len, Ordering::Relaxed);
+        if self.holder.as_ref().is_some_and(|h| Arc::ptr_eq(h, slot)) {
+            self.holder = None;
+            self.forget_at = FORGET_AT;
         }
     }
 
-    fn deregister(&mut self, slot: usize) {
-        self.leave(self.lens[slot]);
-        self.lens[slot] = usize::MAX;
-        self.free.push(slot);
-    }
-
-    /// Moves the view in `slot` to length `len`.
-    fn moved(&mut self, slot: usize, len: usize) {
-        self.leave(self.lens[slot]);
-        self.lens[slot] = len;
-    }
-
-    /// A view leaves length `len`: when it held what the log keeps (it is no longer than
-    /// what was forgotten), the next append forgets again, however far back it was.
-    fn leave(&mut self, len: usize) {
-        if len + self.log.kept() <= self.log.len() {
+    /// Lets go of the holder once its view is dropped (only the log and `holder` hold its
+    /// slot), so that the next append forgets what it held back.
+    fn release_holder(&mut self) {
+        if self.holder.as_ref().is_some_and(|h| Arc::strong_count(h) <= 2) {
+            self.holder = None;
             self.forget_at = FORGET_AT;
         }
     }
@@ -101,10 +112,25 @@ impl<L: Log> Inner<L> {
     /// next time at twice what is left (at least [`FORGET_AT`]), so a view held far back
     /// (a reader's old snapshot) costs amortized constant time per append, not a scan each.
     fn forget(&mut self) {
+        self.release_holder();
         if self.log.kept() > self.forget_at {
-            // INVARIANT: the appending view is registered, so some length is.
-            let shortest = self.lens.iter().copied().min().unwrap_or(usize::MAX);
-            self.log.forget_below(shortest.min(self.log.len()));
+            self.holder = None;
+            self.views.retain(|v| Arc::strong_count(v) > 1);
+            self.clean_at = (2 * self.views.len()).max(16);
+            // INVARIANT: the appending view is registered, so some view is.
+            let shortest = self
+                .views
+                .iter()
+                .min_by_key(|v| v.load(Ordering::Relaxed))
+                .map(Arc::clone);
+            let len = self.log.len();
+            if let Some(s) = shortest {
+                let at = s.load(Ordering::Relaxed).min(len);
+                self.log.forget_below(at);
+                if at < len {
+                    self.holder = Some(s);
+                }
+            }
             self.forget_at = (2 * self.log.kept()).max(FORGET_AT);
             #[cfg(test)]
             {
@@ -119,16 +145,17 @@ impl<L: Log> Inner<L> {
 pub(crate) struct Shared<L: Log> {
     log: Arc<Mutex<Inner<L>>>,
     len: usize,
-    /// This view's place in the log's lengths.
-    slot: usize,
+    /// This view's length as the log sees it.
+    slot: Slot,
 }
 
 impl<L: Log> Default for Shared<L> {
     fn default() -> Self {
+        let slot = Slot::default();
         Shared {
-            log: Arc::new(Mutex::new(Inner::new(L::default(), 0))),
+            log: Arc::new(Mutex::new(Inner::new(L::default(), &slot))),
             len: 0,
-            slot: 0,
+            slot,
         }
     }
 }
@@ -149,12 +176,6 @@ impl<L: Log> Clone for Shared<L> {
     }
 }
 
-impl<L: Log> Drop for Shared<L> {
-    fn drop(&mut self) {
-        lock(&self.log).deregister(self.slot);
-    }
-}
-
 fn lock<L>(log: &Mutex<Inner<L>>) -> MutexGuard<'_, Inner<L>> {
     // Appends and slot changes are the only writes, and a panic cannot leave one half done.
     log.lock().unwrap_or_else(PoisonError::into_inner)
@@ -172,16 +193,15 @@ impl<L: Log> Shared<L> {
         if inner.log.len() != self.len {
             // Another state sharing the log went on from here: go on in a copy of ours.
             let mine = inner.log.prefix(self.len);
-            inner.deregister(self.slot);
             drop(inner);
-            self.log = Arc::new(Mutex::new(Inner::new(mine, self.len)));
-            self.slot = 0;
+            self.slot = Slot::new(AtomicUsize::new(self.len));
+            self.log = Arc::new(Mutex::new(Inner::new(mine, &self.slot)));
             inner = lock(&self.log);
         }
         let answer = append(&mut inner.log);
         self.len = inner.log.len();
         // Not `moved`: a view at the log's end held back no kept entry, nothing to check.
-        inner.lens[self.slot] = self.len;
+        self.slot.store(self.len, Ordering::Relaxed);
         inner.forget();
         answer
     }
@@ -199,9 +219,8 @@ impl<L: Log> Shared<L> {
     /// Makes this view equal to `newer`'s, a later state of it: shares its log.
     pub(crate) fn sync_from(&mut self, newer: &Shared<L>) {
         if Arc::ptr_eq(&self.log, &newer.log) {
-            lock(&self.log).moved(self.slot, newer.len);
+            lock(&self.log).moved(&self.slot, newer.len);
         } else {
-            lock(&self.log).deregister(self.slot);
             self.log = Arc::clone(&newer.log);
             self.slot = lock(&self.log).register(newer.len);
         }
@@ -223,5 +242,55 @@ impl<L: Log> Shared<L> {
     #[cfg(test)]
     pub(crate) fn forgot(&self) -> usize {
         lock(&self.log).forgot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A log of numbers that forgets nothing.
+    #[derive(Default)]
+    struct Numbers(Vec<u64>);
+
+    impl Log for Numbers {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn prefix(&self, len: usize) -> Numbers {
+            Numbers(self.0[..len].to_vec())
+        }
+    }
+
+    /// Readers drop old states while the writer appends: dropping a view must not wait
+    /// for the log's lock (held here by the test, as an append would).
+    #[test]
+    fn dropping_a_view_takes_no_lock() {
+        let mut writer: Shared<Numbers> = Shared::default();
+        writer.append(|l| l.0.push(1));
+        let reader = writer.clone();
+        let held = lock(&writer.log);
+        let (done, dropped) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(reader);
+            done.send(()).ok();
+        });
+        let answer = dropped.recv_timeout(Duration::from_secs(20));
+        drop(held);
+        assert!(answer.is_ok(), "the drop waited for the lock");
+    }
+
+    /// Views made and dropped by the thousand leave a bounded list of slots.
+    #[test]
+    fn dropped_views_leave_no_slots() {
+        let mut writer: Shared<Numbers> = Shared::default();
+        for i in 0..10_000 {
+            writer.append(|l| l.0.push(i));
+            drop(writer.clone());
+        }
+        let slots = lock(&writer.log).views.len();
+        assert!(slots <= 32, "{slots} slots for one view");
     }
 }
