@@ -247,13 +247,15 @@
 //! in place, not `json!` per field copied into a second map). Time did: one writer alone,
 //! `live_profile <provider> rules 300000 100`, user seconds over three runs each, in turns:
 //! Gcore 2.77-3.06 → 1.54-1.62 (115 → 86 MB), Huawei 1.82-1.90 → 1.60-1.67 (17.1 → 14.9
-//! MB), ECS 1.73-1.76 → 1.66-1.69, ENS 1.35-1.48 → 1.28-1.50. The call log costs 8 bytes a
+//! MB), ECS 1.73-1.76 → 1.66-1.69, ENS 1.35-1.48 → 1.28-1.50. The call log cost 8 bytes a
 //! call for good (ECS and ENS, whose bench streams repeat the same calls, 4.7 → 7.0-7.4 MB
 //! after 300,000 changes; streams of distinct calls paid 16 bytes a call in each state
-//! before). With 2 readers evaluating (`--bench sustained/<provider>/rules/100`, the two
-//! bench binaries in turns): with nothing else running (readers at 28-32 million
-//! lookups/s), Huawei 98,600-111,700 → 113,900-124,000 rule calls per second (four runs
-//! each), Gcore 76,600-84,200 → 111,000-128,900 (four and five runs); one run of the
+//! before); it now forgets the calls no state needs (see `model::Seen`), and `BEHIND`
+//! keeps a spare a reader once held from holding them. With 2 readers evaluating
+//! (`--bench sustained/<provider>/rules/100`, the two bench binaries in turns): with
+//! nothing else running (readers at 28-32 million lookups/s), Huawei 98,600-111,700 →
+//! 113,900-124,000 rule calls per second (four runs each), Gcore 76,600-84,200 →
+//! 111,000-128,900 (four and five runs); one run of the
 //! other batch sizes, one at a time / batches of 1,000: Huawei 35,300 / 65,400 → 34,300 /
 //! 79,700, Gcore 30,700 / 37,400 → 34,300 / 73,900. While another job took a core (load
 //! average 3.5-4.7, readers at 14-16 million lookups/s, three rounds): Huawei
@@ -486,6 +488,13 @@ fn refused(e: EndpointError) -> LiveError {
 /// reader holds any more becomes the next state, so a write copies nothing unless readers
 /// hold all of them.
 const SPARES: usize = 3;
+
+/// How many publications a spare may fall behind before it is dropped. Writes take the
+/// newest spare no reader holds, so one a reader held at a write stays below the newer
+/// ones, never taken again while they are free: kept, it would hold the log of changes
+/// from its version on, and every state's shared logs (the call counts') from its calls
+/// on, growing with every write for good.
+const BEHIND: usize = 64;
 
 /// The writer's side of a [`Live`] handle.
 #[derive(Debug, Default)]
@@ -825,16 +834,22 @@ impl Writer {
         Some(all)
     }
 
-    /// Keeps at most [`SPARES`] spares and the log from the oldest one on.
+    /// Keeps at most [`SPARES`] spares, none more than [`BEHIND`] publications behind,
+    /// and the log from the oldest one on.
     fn trim(&mut self) {
         if self.spares.len() > SPARES {
             self.spares.drain(..self.spares.len() - SPARES);
         }
-        if let Some(oldest) = self.spares.iter().map(|s| s.version).min() {
+        // Oldest first (versions ascend).
+        while let Some(oldest) = self.spares.first().map(|s| s.version) {
             while self.log.front().is_some_and(|(v, _)| *v <= oldest) {
                 self.log.pop_front();
             }
             self.log_floor = self.log_floor.max(oldest);
+            if self.log.len() <= BEHIND {
+                break;
+            }
+            self.spares.remove(0);
         }
     }
 }
@@ -900,5 +915,36 @@ fn check_endpoint(limits: &Limits, ips: &[IpAddr], groups: &[String]) -> Result<
     {
         Some(e) => Err(LiveError::Limit(e)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Provider;
+
+    /// A spare a reader held at one write is never taken again while newer ones are free:
+    /// it is dropped once [`BEHIND`] publications behind, with the log of changes it held.
+    #[test]
+    fn a_spare_held_at_a_write_is_dropped_once_behind() {
+        let live = Live::new(Provider::Huawei, Default::default());
+        let create = Request {
+            body: Some(serde_json::json!({"security_group": {"name": "web"}})),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            live.call("CreateSecurityGroup", &create);
+        }
+        let held = live.snapshot();
+        live.call("CreateSecurityGroup", &create);
+        live.call("CreateSecurityGroup", &create);
+        drop(held);
+        for _ in 0..4 * BEHIND {
+            live.call("CreateSecurityGroup", &create);
+        }
+        let w = live.lock();
+        assert!(w.log.len() <= BEHIND, "{} publications logged", w.log.len());
+        let behind = live.version() - w.spares[0].version;
+        assert!(behind <= BEHIND as u64, "a spare {behind} versions behind");
     }
 }

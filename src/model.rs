@@ -449,36 +449,82 @@ fn sync_rules(
 /// many identical calls came before it.
 ///
 /// PERF: the counts only grow (every call adds one) and every state a
-/// [`crate::live::Live`] writer keeps holds them all. The states share one append-only log
-/// and each counts the calls of its first `len`, so a call is one hash update and bringing
-/// a state up to date ([`Model::sync_from`]) is a pointer copy. With a map per state each
-/// call was hashed into every state, into maps that grew with the cloud's age (a cache miss
-/// or two a call once they passed the caches) and were rehashed as they grew, and each
-/// publication carried its calls' seeds in a set. The log keeps each call's seed (8
-/// bytes a call, for good) so a state that is not its end can go on in a copy of its
-/// prefix. `live_profile huawei rules 300000 100` (every call distinct): 1.82-1.90 →
-/// 1.60-1.67 user seconds with Huawei's cheaper `emit`, 17.1 → 14.9 MB.
-#[derive(Clone, Debug, Default)]
+/// [`crate::live::Live`] writer keeps holds them all. The states share one log
+/// ([`Shared`]) and each counts the calls of its first `len`, so a call is one hash update
+/// and bringing a state up to date ([`Model::sync_from`]) is a pointer copy. With a map per
+/// state each call was hashed into every state, into maps that grew with the cloud's age (a
+/// cache miss or two a call once they passed the caches) and were rehashed as they grew,
+/// and each publication carried its calls' seeds in a set. `live_profile huawei rules
+/// 300000 100` (every call distinct): 1.82-1.90 → 1.60-1.67 user seconds with Huawei's
+/// cheaper `emit`, 17.1 → 14.9 MB.
+///
+/// The log keeps the counts through its last call and only the calls after its shortest
+/// view (a state's counts are the last counts less the calls after its `len`), forgetting
+/// the older ones ([`Log::forget_below`]) once it keeps 4,096: kept whole, the calls grew 8
+/// bytes each for good, also in a stream of a few calls repeated. Peak RSS
+/// (`/usr/bin/time -f %M`, `live_profile PROVIDER rules N 100`, release with
+/// `CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16`, 8a797e2 → this):
+/// ECS for N 300,000 / 1,000,000 / 3,000,000 7.2 / 12.8 / 28.4 MB → 4.9 / 5.0 / 4.9 MB;
+/// Huawei (the counts grow by design, one entry per distinct call) 300,000 / 1,000,000
+/// 14.6 / 40.6 → 12.7 / 32.4 MB. The lengths cost an append a slot write and a compare:
+/// `Live::write` per change under callgrind (`live_profile PROVIDER rules 20000 100`) Huawei
+/// 46,263 → 46,583, Gcore 44,306 → 44,440, ECS 41,830 → 41,977, ENS 33,282 → 33,371
+/// instructions, most of it other functions inlined differently. `--bench
+/// sustained/PROVIDER/rules/100` (`SGEVAL_BENCH_QUICK=1`, non-LTO bench builds in turns):
+/// one round with the machine otherwise idle (readers at 29-31 million lookups/s) Huawei
+/// 113,300 → 122,900 calls/s, Gcore 111,800 → 117,700, ECS 117,100 → 115,900, ENS 140,500
+/// → 154,500; with another job on the machine (load 3.3-4.4, old-new-new-old) Huawei
+/// 50,000 / 53,900 → 56,100 / 52,600, Gcore 56,300 / 50,400 → 50,500 / 56,800, ECS
+/// 50,100 / 55,300 → 55,800 / 56,800, ENS 71,600 / 78,000 → 74,200 / 69,800.
+#[derive(Debug, Default)]
 struct Seen(Shared<SeenLog>);
 
-/// Calls in the order they were made (their content seeds), and how many of each seed.
+/// The calls a view may still need, in the order they were made (their content seeds),
+/// and how many calls of each seed were made through the last.
 #[derive(Debug, Default)]
 struct SeenLog {
+    /// How many calls came before `calls[0]` (forgotten: no view is shorter).
+    base: usize,
     calls: Vec<u64>,
+    /// Never zero.
     counts: FastMap<u64, u64>,
 }
 
 impl Log for SeenLog {
     fn len(&self) -> usize {
+        self.base + self.calls.len()
+    }
+
+    /// The counts of the last call less those of the calls after the first `len`.
+    fn prefix(&self, len: usize) -> SeenLog {
+        let mut counts = self.counts.clone();
+        for content in &self.calls[len - self.base..] {
+            if let Some(n) = counts.get_mut(content) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(content);
+                }
+            }
+        }
+        SeenLog {
+            base: len,
+            calls: Vec::new(),
+            counts,
+        }
+    }
+
+    fn kept(&self) -> usize {
         self.calls.len()
     }
 
-    fn prefix(&self, len: usize) -> SeenLog {
-        let mut log = SeenLog::default();
-        for &content in &self.calls[..len] {
-            log.push(content);
+    fn forget_below(&mut self, len: usize) {
+        self.calls.drain(..len - self.base);
+        self.base = len;
+        // A view held far back let the calls grow: give the room back once it let go.
+        let room = (2 * self.calls.len()).max(8192);
+        if self.calls.capacity() > 2 * room {
+            self.calls.shrink_to(room);
         }
-        log
     }
 }
 
@@ -496,6 +542,17 @@ impl Seen {
     /// Counts a call of seed `content`: how many came before it.
     fn count(&mut self, content: u64) -> u64 {
         self.0.append(|log| log.push(content))
+    }
+}
+
+impl Clone for Seen {
+    fn clone(&self) -> Seen {
+        Seen(self.0.clone())
+    }
+
+    /// Shares `source`'s log, keeping this view's place in it when it is the same log.
+    fn clone_from(&mut self, source: &Seen) {
+        self.0.clone_from(&source.0);
     }
 }
 
@@ -920,6 +977,8 @@ impl Model {
 #[cfg(test)]
 mod seen_tests {
     use super::Seen;
+    use crate::model::shared_log::FORGET_AT;
+    use crate::model::FastMap;
 
     /// Clones share the call counts until both go on: each then counts its own calls, as
     /// a model with its own counts would.
@@ -943,5 +1002,151 @@ mod seen_tests {
         assert_eq!(c.count(7), 3);
         assert_eq!(a.count(7), 3, "a went on in a copy when c had");
         assert_eq!(b.count(7), 2);
+    }
+
+    /// `Live`'s writer in a steady stream: the spare is brought up to date from the
+    /// current state, takes a batch of calls and becomes the current state.
+    fn live_stream(current: &mut Seen, spare: &mut Seen, calls: u64, batch: u64, seed: impl Fn(u64) -> u64) {
+        for i in 0..calls {
+            if i % batch == 0 {
+                spare.clone_from(current);
+                std::mem::swap(current, spare);
+            }
+            current.count(seed(i));
+        }
+    }
+
+    /// A stream repeating a few calls keeps a bounded log once no view needs the old
+    /// calls, however long it runs; the counts stay right.
+    #[test]
+    fn the_log_forgets_the_calls_no_view_needs() {
+        let (mut current, mut spare) = (Seen::default(), Seen::default());
+        live_stream(&mut current, &mut spare, 200_000, 100, |i| i % 2);
+        // Forgetting starts past `FORGET_AT` kept calls and leaves the last batch.
+        assert!(current.0.kept() <= FORGET_AT + 100, "kept {}", current.0.kept());
+        assert!(spare.0.shares_log_with(&current.0));
+        assert_eq!(current.count(0), 100_000);
+        assert_eq!(current.count(1), 100_000);
+    }
+
+    /// A view held far back (a reader's old snapshot) holds the calls after it; it still
+    /// counts right when it goes on after others moved on, its clones go on apart, and
+    /// once it is dropped the log forgets again.
+    #[test]
+    fn an_old_view_counts_right_and_holds_the_log_until_dropped() {
+        let (mut current, mut spare) = (Seen::default(), Seen::default());
+        live_stream(&mut current, &mut spare, 10_000, 100, |i| i % 3);
+        let old = current.clone();
+        // A view between the two, dropped while the stream goes on.
+        live_stream(&mut current, &mut spare, 10_000, 100, |i| i % 3);
+        let middle = current.clone();
+        live_stream(&mut current, &mut spare, 30_000, 100, |i| i % 5);
+        drop(middle);
+        live_stream(&mut current, &mut spare, 30_000, 100, |i| i % 5);
+        assert!(current.0.kept() >= 70_000, "the old view holds its calls");
+        let (mut a, mut b) = (old.clone(), old.clone());
+        assert!(a == old && a.0.shares_log_with(&current.0));
+        assert_eq!(a.count(0), 3_334, "a goes on from the old counts");
+        assert_eq!(b.count(0), 3_334, "b too, apart from a");
+        assert_eq!(b.count(2), 3_333);
+        assert!(a != b && a != old);
+        assert_eq!(a.count(4), 0);
+        assert_eq!(a.count(0), 3_335);
+        assert_eq!(old.clone().count(1), 3_333, "the old view is as it was");
+        drop((old, a, b));
+        live_stream(&mut current, &mut spare, 10_000, 100, |i| i % 5);
+        assert!(current.0.kept() <= FORGET_AT + 100, "kept {}", current.0.kept());
+        assert_eq!(current.count(4), 6_000 + 6_000 + 2_000);
+    }
+
+    /// Views made, dropped, brought up to date and going on at random count exactly as
+    /// each one's own counts would, and compare equal exactly when those are: whether
+    /// their logs forgot calls or not.
+    #[test]
+    fn views_count_as_their_own_counts_would() {
+        let mut views: Vec<(Seen, FastMap<u64, u64>)> = vec![(Seen::default(), FastMap::default())];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut forgot = false;
+        // The view that counted last: most calls go on from it, as a writer's do.
+        let mut last = 0;
+        for step in 0..300_000 {
+            let mut i = next(views.len() as u64) as usize;
+            match next(1000) {
+                0..=9 if views.len() < 8 => {
+                    let copy = (views[i].0.clone(), views[i].1.clone());
+                    views.push(copy);
+                }
+                10..=19 if views.len() > 1 => {
+                    views.swap_remove(i);
+                    if last == i {
+                        last = 0;
+                    } else if last == views.len() {
+                        last = i;
+                    }
+                }
+                20..=99 => {
+                    // Mostly brought up to date from the writer, as `Live`'s spares are.
+                    let j = if next(4) > 0 {
+                        last
+                    } else {
+                        next(views.len() as u64) as usize
+                    };
+                    let (seen, counts) = (views[j].0.clone(), views[j].1.clone());
+                    views[i].0.clone_from(&seen);
+                    views[i].1 = counts;
+                }
+                _ => {
+                    if next(64) > 0 {
+                        i = last;
+                    }
+                    last = i;
+                    let content = next(6);
+                    let (seen, counts) = &mut views[i];
+                    let n = counts.entry(content).or_insert(0);
+                    assert_eq!(seen.count(content), *n, "step {step}");
+                    *n += 1;
+                    forgot |= seen.0.forgot() > 0;
+                }
+            }
+            if step % 997 == 0 {
+                for (a, ca) in &views {
+                    for (b, cb) in &views {
+                        assert_eq!(a == b, ca == cb, "step {step}");
+                    }
+                }
+            }
+        }
+        assert!(forgot, "some log forgot calls");
+    }
+
+    /// Models compare by their counts, whether one's log forgot calls and the other's
+    /// did not.
+    #[test]
+    fn views_of_forgetting_and_whole_logs_compare_by_counts() {
+        let mut whole = Seen::default();
+        let pin = whole.clone();
+        let (mut current, mut spare) = (Seen::default(), Seen::default());
+        for i in 0..50_000 {
+            whole.count(i % 7);
+        }
+        live_stream(&mut current, &mut spare, 50_000, 100, |i| i % 7);
+        assert_eq!(whole.0.kept(), 50_000, "the pinned log forgot nothing");
+        assert!(current.0.kept() < 50_000, "kept {}", current.0.kept());
+        assert!(whole == current, "untrimmed against trimmed");
+        assert!(current == whole, "trimmed against untrimmed");
+        current.count(1);
+        assert!(whole != current);
+        whole.count(1);
+        assert!(whole == current);
+        whole.count(2);
+        current.count(3);
+        assert!(whole != current);
+        assert!(pin == Seen::default());
     }
 }

@@ -423,6 +423,61 @@ fn a_bounded_batch_publishes_prefixes_and_ends_at_the_whole_batch() {
     );
 }
 
+/// Applies `n` changes of `stream` to `live` in batches of 100 and to `plain` one by one;
+/// the changes.
+fn stream_into(live: &Live, plain: &mut Cloud, stream: &mut Stream, n: usize) -> Vec<Change> {
+    let mut all = Vec::new();
+    for _ in 0..n / 100 {
+        let changes: Vec<Change> = (0..100).map(|_| stream.next()).collect();
+        let applied = live.apply(&changes);
+        for (change, outcome) in changes.iter().zip(&applied.outcomes) {
+            apply_plain(plain, change);
+            stream.learn(change, outcome);
+        }
+        all.extend(changes);
+    }
+    all
+}
+
+/// A reader's snapshot held over thousands of changes (the writer's states going on, the
+/// call counts' log keeping the calls after it, a spare it held dropped) stays the cloud it
+/// was: a copy of it goes on making the ids a plain cloud makes from the same prefix (ids
+/// are seeded by how many identical calls came before), and so does the writer, before
+/// and after the reader lets go.
+#[test]
+fn a_snapshot_held_over_many_changes_goes_on_as_its_cloud() {
+    let (live, mut plain, groups) = start();
+    let (_, mut at_held, _) = start();
+    let mut stream = Stream::new(29, groups.clone());
+    // A cloud of its own (no state shared with `plain`) given the changes up to `held`.
+    for change in stream_into(&live, &mut plain, &mut stream, 1_000) {
+        apply_plain(&mut at_held, &change);
+    }
+    let held = live.snapshot();
+    stream_into(&live, &mut plain, &mut stream, 10_000);
+    assert_eq!(fingerprint(live.snapshot().cloud()), fingerprint(&plain));
+    let (mut copy, mut again) = (held.cloud().clone(), at_held);
+    assert_eq!(fingerprint(&copy), fingerprint(&again));
+    // Without `learn`: rules are created (identical ones among them), never deleted.
+    let mut other = Stream::new(31, groups);
+    for i in 0..2_000 {
+        match other.next() {
+            Change::Call { api, request } => {
+                assert_eq!(
+                    copy.call(&api, &request),
+                    again.call(&api, &request),
+                    "change {i}"
+                );
+            }
+            change => assert_eq!(apply_plain(&mut copy, &change), apply_plain(&mut again, &change)),
+        }
+    }
+    assert_eq!(fingerprint(&copy), fingerprint(&again));
+    drop(held);
+    stream_into(&live, &mut plain, &mut stream, 10_000);
+    assert_eq!(fingerprint(live.snapshot().cloud()), fingerprint(&plain));
+}
+
 /// Readers holding old states at random (so the writer sometimes reuses an earlier state
 /// and sometimes copies the current one): after every write, the current state's answers
 /// are the reference's on its own cloud.

@@ -277,6 +277,25 @@ mod tests {
         }
     }
 
+    /// Tasks are never forgotten, however many states went on past them (the call counts
+    /// sharing the same kind of log are).
+    #[test]
+    fn every_task_stays_readable() {
+        let (mut current, mut spare) = (Frontend::default(), Frontend::default());
+        for n in 1..=1000 {
+            if n % 10 == 1 {
+                spare.sync_from(&current);
+                std::mem::swap(&mut current, &mut spare);
+            }
+            keep(&mut current, n);
+        }
+        for n in [1, 2, 500, 1000] {
+            assert!(current.shown(&ids::uuid(n, n)).is_some(), "task {n}");
+        }
+        assert!(spare.shown(&ids::uuid(1000, 1000)).is_none());
+        assert!(spare.shown(&ids::uuid(990, 990)).is_some());
+    }
+
     /// Ids of the shapes the emulator writes come back as they were given; others too.
     #[test]
     fn ids_read_back_as_given() {
