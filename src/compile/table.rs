@@ -66,6 +66,15 @@ pub(crate) const MAX_OVERLAY: usize = 64;
 /// few, since lookups scan them until the next rebuild or [`Table::compact`].
 const MAX_DERIVED: usize = MAX_OVERLAY / 4;
 
+/// Most entries (over the lanes) the overlays of a variant may hold when a build or
+/// [`Table::compact`] lets it answer from the first variant's classifiers under them
+/// ([`Variant::shared_from`]) rather than building classifiers of its own: an ECS group's
+/// intra-group entry or two, which its identity's lookups scan beside the tree.
+// PERF: a batch classifies the packets of every variant sharing the first's classifiers in
+// one classifier batch per lane, rather than one per variant; and the classifiers are kept
+// once (see PERFORMANCE.md, "One classifier batch per lane").
+pub(crate) const MAX_SHARED: usize = 4;
+
 /// What changed in one lane since its classifier was built: the built list with entries
 /// `start..end` replaced by `inserted`.
 #[derive(Clone, Debug, Default)]
@@ -82,6 +91,20 @@ struct Overlay<A: Addr> {
 }
 
 impl<A: Addr> Overlay<A> {
+    /// The decision of the first inserted entry that matches `key` when the inserted
+    /// entries come first in the changed list (no built entry before them): then it is the
+    /// first match, and the classifier need not be asked.
+    #[inline(always)]
+    fn ahead(&self, key: &Key<A>) -> Option<Decision> {
+        if self.start != 0 {
+            return None;
+        }
+        self.inserted
+            .iter()
+            .find(|(e, _)| e.matches(key))
+            .map(|(_, d)| *d)
+    }
+
     /// The first match of the changed list, given the classifier's `hit` in the built list.
     #[inline(never)]
     fn first(&self, sub: &Sub<A>, key: &Key<A>, hit: Option<u32>) -> Option<Decision> {
@@ -158,6 +181,16 @@ impl<A: Addr> Hot<A> {
     /// The lookup entries of `variants`, in order.
     fn all(variants: &[Arc<Variant<A>>]) -> Vec<Hot<A>> {
         variants.iter().map(|v| Hot::of(v)).collect()
+    }
+
+    /// [`Table::shared`] of the lookup entries `hot`.
+    fn shared(hot: &[Hot<A>]) -> u64 {
+        let first = hot.first().map(|h| &h.subs);
+        hot.iter()
+            .take(64)
+            .enumerate()
+            .filter(|(v, h)| *v == 0 || first.is_some_and(|f| Arc::ptr_eq(f, &h.subs)))
+            .fold(0, |bits, (v, _)| bits | 1 << v)
     }
 }
 
@@ -339,6 +372,12 @@ impl<A: Addr> Variant<A> {
         }
     }
 
+    /// Whether `v` answers from the classifiers of `first` (the table's first variant,
+    /// answering from them alone) under overlays of at most [`MAX_SHARED`] entries.
+    fn settled_on(v: &Variant<A>, first: &Variant<A>) -> bool {
+        Arc::ptr_eq(&v.subs, &first.subs) && !first.overlaid_lanes() && v.overlay_weight() <= MAX_SHARED
+    }
+
     /// Whether some lane answers from an overlay.
     fn overlaid_lanes(&self) -> bool {
         self.overlay.iter().any(Option::is_some)
@@ -346,6 +385,31 @@ impl<A: Addr> Variant<A> {
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
         Variant::of_parts(lowered, &lowered.variant(mask), mask)
+    }
+
+    /// The variant for `mask` of the lists `lowered` as `first`'s classifiers (the first
+    /// variant of the table, of no referenced group, built from `lowered`) under overlays
+    /// of at most [`MAX_SHARED`] entries, when that is what it differs by; else `None`.
+    fn shared_from(first: &Variant<A>, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
+        if !first.built_mask.is_empty() || first.unbuilt() {
+            return None;
+        }
+        first
+            .derived_in_place(lowered, mask)
+            .flatten()
+            .filter(|v| v.overlay_weight() <= MAX_SHARED)
+    }
+
+    /// The variant for `mask` as [`Variant::shared_from`] gives it, else built.
+    fn shared_or_built(
+        first: &Variant<A>,
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
+        match Variant::shared_from(first, lowered, mask) {
+            Some(v) => Ok(v),
+            None => Variant::build(lowered, mask),
+        }
     }
 
     /// The variant whose lists (`lowered` for its mask) are `parts`, built.
@@ -603,14 +667,20 @@ impl<A: Addr> Variant<A> {
         })
     }
 
-    fn memory_usage(&self) -> usize {
-        self.subs.iter().map(Sub::memory_usage).sum::<usize>()
-            + self
-                .overlay
-                .iter()
-                .flatten()
-                .map(|o| o.memory_usage())
-                .sum::<usize>()
+    /// Bytes of the variant; its classifiers only when `classifiers` (not when another
+    /// variant counted them already: they are shared).
+    fn memory_usage(&self, classifiers: bool) -> usize {
+        let subs = if classifiers {
+            self.subs.iter().map(Sub::memory_usage).sum::<usize>()
+        } else {
+            0
+        };
+        subs + self
+            .overlay
+            .iter()
+            .flatten()
+            .map(|o| o.memory_usage())
+            .sum::<usize>()
     }
 }
 
@@ -662,6 +732,10 @@ pub(crate) struct Table<A: Addr> {
     // ECS sparse 29.6-30.6 -> 28.8-29.5 ns, ECS dense 28.7-29.4 -> 28.2-29.2, Huawei sparse
     // 26.7-27.0 -> 26.2-28.6 (one outlier).
     first: Hot<A>,
+    /// Bit `v` set for each variant `v` below 64 that answers from the first variant's
+    /// classifiers (the same `subs`), under its own overlays: a batch classifies its
+    /// packets with the first variant's ([`Table::shares_first`]). Bit 0 always set.
+    shared: u64,
     /// The groups of `refs` each variant is for, sorted (empty for the first); shared
     /// between the copies a refresh makes of the table.
     masks: Vec<Arc<[GroupKey]>>,
@@ -740,6 +814,7 @@ impl<A: Addr> Table<A> {
             variants: Vec::with_capacity(room),
             hot: Vec::with_capacity(room),
             first: Hot::of(&first),
+            shared: 1,
             masks: Vec::with_capacity(room),
             mask_bits: Arc::new(Vec::with_capacity(room)),
             // Room for every identity (each may be admitted below).
@@ -777,24 +852,45 @@ impl<A: Addr> Table<A> {
         self.variants.iter().any(|v| v.unbuilt())
     }
 
-    /// Whether some variant answers partly from overlays.
+    /// Whether some variant answers partly from overlays other than those of a variant
+    /// that answers from the first variant's classifiers (answering from them alone) under
+    /// at most [`MAX_SHARED`] entries, as a build leaves it: what [`Table::compact`] does.
     pub(crate) fn overlaid(&self) -> bool {
-        self.variants.iter().any(|v| v.overlaid_lanes())
+        let first = &self.variants[0];
+        first.overlaid_lanes()
+            || self.variants[1..]
+                .iter()
+                .any(|v| v.overlaid_lanes() && !Variant::settled_on(v, first))
     }
 
-    /// This table with the classifiers of every variant built from its lists, no overlay
-    /// left (the same answers).
+    /// This table with the classifiers of every variant built from its lists, or (as a
+    /// build does) the first variant's under an overlay of at most [`MAX_SHARED`] entries
+    /// ([`Variant::shared_from`]): no other overlay left (the same answers).
     pub(crate) fn compact(&self) -> Result<Table<A>, classifier::CapacityError> {
+        let old = &self.variants[0];
+        let mut first = Arc::clone(old);
+        if first.overlaid_lanes() {
+            first = Arc::new(Variant::build(&self.lowered, &self.masks[0])?);
+        } else {
+            // Answering from its classifiers alone: taken as built from the current lists,
+            // to derive the others from in place.
+            Variant::rebased(&mut first, &self.lowered, &self.masks[0]);
+        }
+        let same_first = Arc::ptr_eq(&first.subs, &old.subs);
         let mut variants = Vec::with_capacity(self.variants.len());
-        for (v, mask) in self.variants.iter().zip(&self.masks) {
-            variants.push(if v.overlaid_lanes() {
-                Arc::new(Variant::build(&self.lowered, mask)?)
-            } else {
+        variants.push(Arc::clone(&first));
+        for (v, mask) in self.variants.iter().zip(&self.masks).skip(1) {
+            let keep = !v.overlaid_lanes() || (same_first && Variant::settled_on(v, old));
+            variants.push(if keep {
                 Arc::clone(v)
+            } else {
+                Arc::new(Variant::shared_or_built(&first, &self.lowered, mask)?)
             });
         }
+        let hot = Hot::all(&variants);
         Ok(Table {
-            hot: Hot::all(&variants),
+            shared: Hot::shared(&hot),
+            hot,
             first: Hot::of(&variants[0]),
             variants,
             ..self.clone()
@@ -809,12 +905,14 @@ impl<A: Addr> Table<A> {
         variants: Vec<Arc<Variant<A>>>,
         fingerprint: u64,
     ) -> Table<A> {
+        let hot = Hot::all(&variants);
         Table {
             fallback: lowered.fallback,
             lowered,
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
-            hot: Hot::all(&variants),
+            shared: Hot::shared(&hot),
+            hot,
             first: Hot::of(&variants[0]),
             variants,
             masks: self.masks.clone(),
@@ -997,7 +1095,7 @@ impl<A: Addr> Table<A> {
                 }
             }
         } else {
-            Variant::build(&self.lowered, &mask)?
+            Variant::shared_or_built(&self.variants[0], &self.lowered, &mask)?
         };
         // The variant's mask when it is this one (PERF: one allocation fewer).
         let mask: Arc<[GroupKey]> = if built.built_mask[..] == mask[..] {
@@ -1005,9 +1103,12 @@ impl<A: Addr> Table<A> {
         } else {
             Arc::from(mask)
         };
+        let index = self.variants.len() as u32;
+        if index < 64 && Arc::ptr_eq(&built.subs, &self.first.subs) {
+            self.shared |= 1 << index;
+        }
         self.hot.push(Hot::of(&built));
         self.variants.push(Arc::new(built));
-        let index = (self.variants.len() - 1) as u32;
         if let Some(bits) = self.bits(&mask) {
             Arc::make_mut(&mut self.mask_bits).push(bits);
         }
@@ -1110,8 +1211,23 @@ impl<A: Addr> Table<A> {
     ) -> Decision {
         // PERF: the lane's classifier found once, for the lookup and the answer.
         let l = lane.index();
+        if let Some(d) = self.ahead(variant, lane, key) {
+            return d;
+        }
         let sub = &variant.subs[l];
         self.answer_in(variant, l, sub, key, sub.classifier.classify_in(key, simd))
+    }
+
+    /// The decision for `key` in a lane of a variant when its overlay's inserted entries
+    /// come first and one matches ([`Overlay::ahead`]): then without the classifier.
+    // PERF: a variant that shares the first's classifiers ([`MAX_SHARED`]) holds an ECS
+    // group's intra-group entry ahead of the rules, which its packets match: answered
+    // here, they skip the tree walk their own classifier would have ended early.
+    #[inline(always)]
+    pub(crate) fn ahead(&self, variant: &Hot<A>, lane: Lane, key: &Key<A>) -> Option<Decision> {
+        variant.overlay[lane.index()]
+            .as_deref()
+            .and_then(|o| o.ahead(key))
     }
 
     /// The variant of a remote identity.
@@ -1142,6 +1258,14 @@ impl<A: Addr> Table<A> {
         // INVARIANT: `by_identity` holds indexes of `variants` (and `hot`), whose first
         // always exists.
         self.hot.get(index as usize).unwrap_or(&self.first)
+    }
+
+    /// Whether the variant at an index [`Table::variant_index`] gave answers from the first
+    /// variant's classifiers (under its own overlays), so that a batch classifies its
+    /// packets with the first variant's.
+    #[inline]
+    pub(crate) fn shares_first(&self, index: u32) -> bool {
+        index < 64 && self.shared >> (index & 63) & 1 != 0
     }
 
     /// The first variant: the one of every identity when the table references no group.
@@ -1256,7 +1380,12 @@ impl<A: Addr> Table<A> {
         std::mem::size_of::<Self>()
             + lowered(&self.lowered)
             + older.iter().map(|l| lowered(l)).sum::<usize>()
-            + self.variants.iter().map(|v| v.memory_usage()).sum::<usize>()
+            + self
+                .variants
+                .iter()
+                .zip(self.first_with_subs())
+                .map(|(v, first)| v.memory_usage(first))
+                .sum::<usize>()
             + self
                 .masks
                 .iter()
@@ -1269,12 +1398,25 @@ impl<A: Addr> Table<A> {
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
-    /// Classifier entries, all lanes and variants.
+    /// Classifier entries, all lanes and variants (classifiers that variants share
+    /// counted once).
     pub(crate) fn entries(&self) -> usize {
         self.variants
             .iter()
-            .flat_map(|v| v.subs.iter())
+            .zip(self.first_with_subs())
+            .filter(|&(_, first)| first)
+            .flat_map(|(v, _)| v.subs.iter())
             .map(|s| s.classifier.len())
             .sum()
+    }
+
+    /// By variant: whether it is the first whose classifiers they are (variants may share
+    /// them), to count each once.
+    fn first_with_subs(&self) -> Vec<bool> {
+        let mut seen = std::collections::HashSet::new();
+        self.variants
+            .iter()
+            .map(|v| seen.insert(Arc::as_ptr(&v.subs)))
+            .collect()
     }
 }

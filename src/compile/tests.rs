@@ -1978,7 +1978,9 @@ fn a_change_past_the_overlay_builds_one_variant_and_derives_the_others() {
         assert!(list.len() >= 3, "ab's table has a variant per identity");
         list[1..].iter().all(|v| Arc::ptr_eq(&v.subs, &list[0].subs))
     };
-    assert!(!shared(&engine), "a build builds every variant");
+    // A build lets variants that differ by a few entries answer from the first's
+    // classifiers ([`super::table::MAX_SHARED`]).
+    assert!(shared(&engine), "a build shares the first variant's classifiers");
     // Many rules at once.
     let added = add_rules(&mut cloud, a, rules(40, super::table::MAX_OVERLAY as u16 + 1));
     engine.refresh(&cloud, Update::Group(a)).expect("refresh");
