@@ -152,6 +152,15 @@ pub(crate) struct Variant<A: Addr> {
     /// The referenced groups `built` was filtered by for the classifiers (another
     /// variant's when this one was derived from it, [`Variant::derived`]).
     built_mask: Arc<[GroupKey]>,
+    /// When the variant answers from the first variant's classifiers
+    /// ([`Variant::shared_from`]): itself built alone, with classifiers of its own and no
+    /// overlay, for a rule change to overlay instead ([`Variant::changing`]): the first
+    /// variant's overlay and the shared one would be two changes, which one overlay
+    /// cannot hold.
+    // PERF: without it, every rule change that reached such a variant rebuilt its
+    // classifiers (`update_latency 400 500 0` under callgrind, `Engine::refresh`: 40.6M
+    // instructions before sharing, 217.8M with it and without this).
+    alone: Option<Arc<Variant<A>>>,
 }
 
 /// What a lookup reads of a variant (its classifiers and overlays), held in the table's
@@ -257,6 +266,7 @@ impl<A: Addr> Variant<A> {
             built,
             overlay,
             built_mask: mask.into(),
+            alone: None,
         })
     }
 
@@ -282,6 +292,7 @@ impl<A: Addr> Variant<A> {
         }
         let parts = lowered.variant(mask);
         let mut next = self.clone();
+        next.alone = None;
         for (lane, new) in parts.iter().enumerate() {
             let current = next.current(lane);
             let n = new.entries.len();
@@ -319,6 +330,7 @@ impl<A: Addr> Variant<A> {
         let old = |t: &Option<GroupKey>| t.is_none_or(|g| self.built_mask.binary_search(&g).is_ok());
         let new = |t: &Option<GroupKey>| t.is_none_or(|g| within(&g));
         let mut next = self.clone();
+        next.alone = None;
         for lane in 0..3 {
             let part = match lane {
                 0 => &lowered.main,
@@ -400,16 +412,27 @@ impl<A: Addr> Variant<A> {
             .filter(|v| v.overlay_weight() <= MAX_SHARED)
     }
 
-    /// The variant for `mask` as [`Variant::shared_from`] gives it, else built.
+    /// The variant for `mask` as [`Variant::shared_from`] gives it (with itself built
+    /// alone, [`Variant::alone`]), else built.
     fn shared_or_built(
         first: &Variant<A>,
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
     ) -> Result<Variant<A>, classifier::CapacityError> {
-        match Variant::shared_from(first, lowered, mask) {
-            Some(v) => Ok(v),
-            None => Variant::build(lowered, mask),
-        }
+        let built = Variant::build(lowered, mask)?;
+        Ok(match Variant::shared_from(first, lowered, mask) {
+            Some(mut v) => {
+                v.alone = Some(Arc::new(built));
+                v
+            }
+            None => built,
+        })
+    }
+
+    /// The variant a rule change is to overlay: the variant built alone when this one
+    /// answers from the first variant's classifiers ([`Variant::alone`]), else this one.
+    fn changing(&self) -> &Variant<A> {
+        self.alone.as_deref().unwrap_or(self)
     }
 
     /// The variant whose lists (`lowered` for its mask) are `parts`, built.
@@ -427,6 +450,7 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: mask.into(),
+            alone: None,
         })
     }
 
@@ -478,6 +502,7 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(&self.built),
             overlay,
             built_mask: Arc::clone(&self.built_mask),
+            alone: None,
         })
     }
 
@@ -538,6 +563,16 @@ impl<A: Addr> Variant<A> {
     // `web`'s lists to derive its new variant. Done when a variant is derived
     // ([`Table::admit_as`]), not by the rule changes: rebasing there cost them 1.3%.
     fn rebased(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
+        if v.alone.is_some() {
+            Variant::rebased_alone(v, lowered, mask);
+        } else {
+            Variant::rebased_plain(v, lowered, mask);
+        }
+    }
+
+    /// [`Variant::rebased`] of a variant without [`Variant::alone`].
+    #[inline]
+    fn rebased_plain(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
         if Arc::ptr_eq(&v.built, lowered) || v.overlaid_lanes() || v.unbuilt() {
             return;
         }
@@ -546,7 +581,29 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: Arc::clone(mask),
+            alone: None,
         });
+    }
+
+    /// [`Variant::rebased`] of a variant sharing the first's classifiers: no change reached
+    /// its list since it was built alone (a change makes it answer from that one,
+    /// [`Variant::changing`]), so the one built alone is rebased.
+    // PERF: apart (and `rebased_plain` not recursive), so that `rebased` stays inlined in
+    // `admit_as`'s loop over every variant (recursive, it was not: `Engine::refresh` over
+    // `update_latency 0 500 175` under callgrind 185.0M instructions against 184.3M).
+    #[inline(never)]
+    fn rebased_alone(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
+        let Some(alone) = &v.alone else { return };
+        if Arc::ptr_eq(&alone.built, lowered) {
+            return;
+        }
+        let mut a = Arc::clone(alone);
+        Variant::rebased_plain(&mut a, lowered, mask);
+        if !Arc::ptr_eq(&a, alone) {
+            let mut next = Variant::clone(v);
+            next.alone = Some(a);
+            *v = Arc::new(next);
+        }
     }
 
     /// Puts `v` in `fresh` when it answers from classifiers built from `lowered` alone,
@@ -664,6 +721,7 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(&self.built),
             overlay,
             built_mask: Arc::clone(&self.built_mask),
+            alone: None,
         })
     }
 
@@ -675,12 +733,15 @@ impl<A: Addr> Variant<A> {
         } else {
             0
         };
-        subs + self
-            .overlay
-            .iter()
-            .flatten()
-            .map(|o| o.memory_usage())
-            .sum::<usize>()
+        let alone = self.alone.as_deref().map_or(0, |a| a.memory_usage(true));
+        alone
+            + subs
+            + self
+                .overlay
+                .iter()
+                .flatten()
+                .map(|o| o.memory_usage())
+                .sum::<usize>()
     }
 }
 
@@ -944,7 +1005,7 @@ impl<A: Addr> Table<A> {
             let next = Arc::new(Variant::rebuilt(
                 &lowered,
                 mask,
-                v.patched(&lowered, mask),
+                v.changing().patched(&lowered, mask),
                 &fresh,
             )?);
             Variant::note_fresh(&mut fresh, &next, &lowered);
@@ -986,7 +1047,7 @@ impl<A: Addr> Table<A> {
                 if av == bv && ins.is_empty() {
                     continue;
                 }
-                let current = next.as_ref().unwrap_or(v);
+                let current = next.as_ref().unwrap_or(v.changing());
                 match current.overlaid(lane, (av, bv), ins) {
                     Some(o) => next = Some(o),
                     None => {
@@ -1077,17 +1138,21 @@ impl<A: Addr> Table<A> {
             let plain = (0..self.masks.len())
                 .filter(subset)
                 .filter(|&v| {
-                    let x = &self.variants[v];
+                    // A variant sharing the first's classifiers: derived from as built alone.
+                    let x = self.variants[v].changing();
                     !x.overlaid_lanes() && !x.unbuilt() && Arc::ptr_eq(&x.built, &self.lowered)
                 })
                 .max_by_key(|&v| self.masks[v].len());
             let fast = match plain {
-                Some(v) if Some(v) != base => {
-                    self.variants[v].derived_in_place(&self.lowered, &mask).flatten()
-                }
+                Some(v) if Some(v) != base => self.variants[v]
+                    .changing()
+                    .derived_in_place(&self.lowered, &mask)
+                    .flatten(),
                 _ => None,
             };
-            match fast.or_else(|| base.and_then(|v| self.variants[v].derived(&self.lowered, &mask))) {
+            match fast
+                .or_else(|| base.and_then(|v| self.variants[v].changing().derived(&self.lowered, &mask)))
+            {
                 Some(derived) => derived,
                 None => {
                     let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
@@ -1399,14 +1464,13 @@ impl<A: Addr> Table<A> {
     }
 
     /// Classifier entries, all lanes and variants (classifiers that variants share
-    /// counted once).
+    /// counted once; those of a sharing variant built alone, [`Variant::alone`], too).
     pub(crate) fn entries(&self) -> usize {
+        let count = |v: &Variant<A>| v.subs.iter().map(|s| s.classifier.len()).sum::<usize>();
         self.variants
             .iter()
             .zip(self.first_with_subs())
-            .filter(|&(_, first)| first)
-            .flat_map(|(v, _)| v.subs.iter())
-            .map(|s| s.classifier.len())
+            .map(|(v, first)| v.alone.as_deref().map_or(0, count) + if first { count(v) } else { 0 })
             .sum()
     }
 
