@@ -23,6 +23,12 @@
 //! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
 //! variants hold their entries in overlays over empty classifiers. [`Table::compact`]
 //! builds them, off the read path.
+//!
+//! A build or [`Table::compact`] lets a variant that differs from the first by a few
+//! entries ([`MAX_SHARED`]) answer from the first's classifiers under an overlay of them
+//! ([`Variant::shared_from`]), keeping itself built alone for rule changes to overlay
+//! ([`Variant::changing`]): a batch then classifies the packets of both in one classifier
+//! batch per lane.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
