@@ -1084,6 +1084,17 @@ impl<A: Addr> Table<A> {
         &self.variants
     }
 
+    /// The classifiers the variants hold (theirs, and those of variants built alone,
+    /// [`Variant::alone`]), for tests.
+    #[cfg(test)]
+    pub(crate) fn classifiers_held(&self) -> Vec<*const [Sub<A>; 3]> {
+        self.variants
+            .iter()
+            .flat_map(|v| std::iter::once(&v.subs).chain(v.alone.as_deref().map(|a| &a.subs)))
+            .map(Arc::as_ptr)
+            .collect()
+    }
+
     /// Whether variant `v` has classifiers built from the table's current lists, for tests.
     #[cfg(test)]
     pub(crate) fn built_from_current(&self, v: usize) -> bool {
