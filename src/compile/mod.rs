@@ -991,7 +991,7 @@ impl Engine {
                         } else {
                             0
                         };
-                        c4.put(table, i, s, t, p, variant);
+                        c4.put(table, i, s, t, p, variant, out);
                     }
                     Err((s, t)) => {
                         let table = &*set.v6[d];
@@ -1000,7 +1000,7 @@ impl Engine {
                         } else {
                             0
                         };
-                        c6.put(table, i, s, t, p, variant);
+                        c6.put(table, i, s, t, p, variant, out);
                     }
                 }
             }
@@ -1923,7 +1923,8 @@ struct LaneKeys<A: classifier::Addr> {
     keys: [Key<A>; CHUNK],
     pos: [u8; CHUNK],
     variant: [u32; CHUNK],
-    /// Packets at the front (the first variant).
+    /// Packets at the front (the first variant, and variants that answer from its
+    /// classifiers, [`Table::shares_first`]).
     front: usize,
     /// Packets at the back (other variants), at `CHUNK - back..`.
     back: usize,
@@ -1967,15 +1968,36 @@ impl<A: FamilyAddr> ChunkKeys<A> {
     }
 
     /// Appends packet `i` of the chunk to its lane of `table`, with its key and variant:
-    /// at the front for the first variant, else at the back (without a branch).
+    /// at the front for a variant that answers from the first variant's classifiers, else
+    /// at the back (without a branch). A packet of another variant than the first whose
+    /// overlay answers ahead of the classifier ([`Table::ahead`]) is decided here instead.
     #[inline]
-    fn put(&mut self, table: &Table<A>, i: usize, src: A, dst: A, packet: &Packet, variant: u32) {
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &mut self,
+        table: &Table<A>,
+        i: usize,
+        src: A,
+        dst: A,
+        packet: &Packet,
+        variant: u32,
+        out: &mut [Decision],
+    ) {
         let lane = table.lane(packet.protocol);
+        let key = table.key(lane, src, dst, packet);
+        if variant != 0 {
+            if let Some(d) = table.ahead(table.variant_at(variant), lane, &key) {
+                if let Some(o) = out.get_mut(i) {
+                    *o = d;
+                }
+                return;
+            }
+        }
         let l = &mut self.lanes[lane.index()];
-        let other = variant != 0;
+        let other = !table.shares_first(variant);
         // INVARIANT: at most `CHUNK` packets a chunk, so `front + back < CHUNK` here.
         let j = if other { CHUNK - 1 - l.back } else { l.front }.min(CHUNK - 1);
-        l.keys[j] = table.key(lane, src, dst, packet);
+        l.keys[j] = key;
         l.pos[j] = i as u8;
         l.variant[j] = variant;
         l.mixed |= other & (l.back > 0) & (variant != l.other);
@@ -1984,15 +2006,27 @@ impl<A: FamilyAddr> ChunkKeys<A> {
         l.back += usize::from(other);
     }
 
-    /// Classifies the packets of one lane of the chunk and writes their decisions, one
-    /// batch per variant present: the first variant's at the front; the back's in one batch
-    /// when it holds one variant, else partitioned, smallest variant first, without a
-    /// branch per packet.
+    /// Classifies the packets of one lane of the chunk and writes their decisions: the
+    /// front's in one batch by the first variant's classifiers, each answered by its own
+    /// variant's overlays; the back's in one batch when it holds one variant, else
+    /// partitioned, smallest variant first, without a branch per packet.
     #[inline]
     fn run(&mut self, table: &Table<A>, lane: Lane, out: &mut [Decision], hits: &mut [Option<u32>]) {
         let l = &mut self.lanes[lane.index()];
         if l.front > 0 {
-            Self::batch(table, lane, l, 0, 0..l.front, out, hits);
+            let range = 0..l.front;
+            let keys = &l.keys[range.clone()];
+            let hits = &mut hits[..keys.len()];
+            table.classify_batch(table.plain(), lane, keys, hits);
+            for ((key, hit), (&p, &v)) in keys
+                .iter()
+                .zip(hits.iter())
+                .zip(l.pos[range.clone()].iter().zip(&l.variant[range]))
+            {
+                if let Some(o) = out.get_mut(usize::from(p)) {
+                    *o = table.answer(table.variant_at(v), lane, key, *hit);
+                }
+            }
         }
         let n = CHUNK;
         let mut start = CHUNK - l.back.min(CHUNK);

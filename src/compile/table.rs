@@ -23,6 +23,12 @@
 //! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
 //! variants hold their entries in overlays over empty classifiers. [`Table::compact`]
 //! builds them, off the read path.
+//!
+//! A build or [`Table::compact`] lets a variant that differs from the first by a few
+//! entries ([`MAX_SHARED`]) answer from the first's classifiers under an overlay of them
+//! ([`Variant::shared_from`]), keeping itself built alone for rule changes to overlay
+//! ([`Variant::changing`]): a batch then classifies the packets of both in one classifier
+//! batch per lane.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -66,6 +72,15 @@ pub(crate) const MAX_OVERLAY: usize = 64;
 /// few, since lookups scan them until the next rebuild or [`Table::compact`].
 const MAX_DERIVED: usize = MAX_OVERLAY / 4;
 
+/// Most entries (over the lanes) the overlays of a variant may hold when a build or
+/// [`Table::compact`] lets it answer from the first variant's classifiers under them
+/// ([`Variant::shared_from`]) rather than building classifiers of its own: an ECS group's
+/// intra-group entry or two, which its identity's lookups scan beside the tree.
+// PERF: a batch classifies the packets of every variant sharing the first's classifiers in
+// one classifier batch per lane, rather than one per variant; and the classifiers are kept
+// once (see PERFORMANCE.md, "One classifier batch per lane").
+pub(crate) const MAX_SHARED: usize = 4;
+
 /// What changed in one lane since its classifier was built: the built list with entries
 /// `start..end` replaced by `inserted`.
 #[derive(Clone, Debug, Default)]
@@ -82,6 +97,20 @@ struct Overlay<A: Addr> {
 }
 
 impl<A: Addr> Overlay<A> {
+    /// The decision of the first inserted entry that matches `key` when the inserted
+    /// entries come first in the changed list (no built entry before them): then it is the
+    /// first match, and the classifier need not be asked.
+    #[inline(always)]
+    fn ahead(&self, key: &Key<A>) -> Option<Decision> {
+        if self.start != 0 {
+            return None;
+        }
+        self.inserted
+            .iter()
+            .find(|(e, _)| e.matches(key))
+            .map(|(_, d)| *d)
+    }
+
     /// The first match of the changed list, given the classifier's `hit` in the built list.
     #[inline(never)]
     fn first(&self, sub: &Sub<A>, key: &Key<A>, hit: Option<u32>) -> Option<Decision> {
@@ -129,6 +158,15 @@ pub(crate) struct Variant<A: Addr> {
     /// The referenced groups `built` was filtered by for the classifiers (another
     /// variant's when this one was derived from it, [`Variant::derived`]).
     built_mask: Arc<[GroupKey]>,
+    /// When the variant answers from the first variant's classifiers
+    /// ([`Variant::shared_from`]): itself built alone, with classifiers of its own and no
+    /// overlay, for a rule change to overlay instead ([`Variant::changing`]): the first
+    /// variant's overlay and the shared one would be two changes, which one overlay
+    /// cannot hold.
+    // PERF: without it, every rule change that reached such a variant rebuilt its
+    // classifiers (`update_latency 400 500 0` under callgrind, `Engine::refresh`: 40.6M
+    // instructions before sharing, 217.8M with it and without this).
+    alone: Option<Arc<Variant<A>>>,
 }
 
 /// What a lookup reads of a variant (its classifiers and overlays), held in the table's
@@ -158,6 +196,16 @@ impl<A: Addr> Hot<A> {
     /// The lookup entries of `variants`, in order.
     fn all(variants: &[Arc<Variant<A>>]) -> Vec<Hot<A>> {
         variants.iter().map(|v| Hot::of(v)).collect()
+    }
+
+    /// [`Table::shared`] of the lookup entries `hot`.
+    fn shared(hot: &[Hot<A>]) -> u64 {
+        let first = hot.first().map(|h| &h.subs);
+        hot.iter()
+            .take(64)
+            .enumerate()
+            .filter(|(v, h)| *v == 0 || first.is_some_and(|f| Arc::ptr_eq(f, &h.subs)))
+            .fold(0, |bits, (v, _)| bits | 1 << v)
     }
 }
 
@@ -224,6 +272,7 @@ impl<A: Addr> Variant<A> {
             built,
             overlay,
             built_mask: mask.into(),
+            alone: None,
         })
     }
 
@@ -249,6 +298,7 @@ impl<A: Addr> Variant<A> {
         }
         let parts = lowered.variant(mask);
         let mut next = self.clone();
+        next.alone = None;
         for (lane, new) in parts.iter().enumerate() {
             let current = next.current(lane);
             let n = new.entries.len();
@@ -286,6 +336,7 @@ impl<A: Addr> Variant<A> {
         let old = |t: &Option<GroupKey>| t.is_none_or(|g| self.built_mask.binary_search(&g).is_ok());
         let new = |t: &Option<GroupKey>| t.is_none_or(|g| within(&g));
         let mut next = self.clone();
+        next.alone = None;
         for lane in 0..3 {
             let part = match lane {
                 0 => &lowered.main,
@@ -339,6 +390,12 @@ impl<A: Addr> Variant<A> {
         }
     }
 
+    /// Whether `v` answers from the classifiers of `first` (the table's first variant,
+    /// answering from them alone) under overlays of at most [`MAX_SHARED`] entries.
+    fn settled_on(v: &Variant<A>, first: &Variant<A>) -> bool {
+        Arc::ptr_eq(&v.subs, &first.subs) && !first.overlaid_lanes() && v.overlay_weight() <= MAX_SHARED
+    }
+
     /// Whether some lane answers from an overlay.
     fn overlaid_lanes(&self) -> bool {
         self.overlay.iter().any(Option::is_some)
@@ -346,6 +403,42 @@ impl<A: Addr> Variant<A> {
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
         Variant::of_parts(lowered, &lowered.variant(mask), mask)
+    }
+
+    /// The variant for `mask` of the lists `lowered` as `first`'s classifiers (the first
+    /// variant of the table, of no referenced group, built from `lowered`) under overlays
+    /// of at most [`MAX_SHARED`] entries, when that is what it differs by; else `None`.
+    fn shared_from(first: &Variant<A>, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
+        if !first.built_mask.is_empty() || first.unbuilt() {
+            return None;
+        }
+        first
+            .derived_in_place(lowered, mask)
+            .flatten()
+            .filter(|v| v.overlay_weight() <= MAX_SHARED)
+    }
+
+    /// The variant for `mask` as [`Variant::shared_from`] gives it (with itself built
+    /// alone, [`Variant::alone`]), else built.
+    fn shared_or_built(
+        first: &Variant<A>,
+        lowered: &Arc<Lowered<A>>,
+        mask: &[GroupKey],
+    ) -> Result<Variant<A>, classifier::CapacityError> {
+        let built = Variant::build(lowered, mask)?;
+        Ok(match Variant::shared_from(first, lowered, mask) {
+            Some(mut v) => {
+                v.alone = Some(Arc::new(built));
+                v
+            }
+            None => built,
+        })
+    }
+
+    /// The variant a rule change is to overlay: the variant built alone when this one
+    /// answers from the first variant's classifiers ([`Variant::alone`]), else this one.
+    fn changing(&self) -> &Variant<A> {
+        self.alone.as_deref().unwrap_or(self)
     }
 
     /// The variant whose lists (`lowered` for its mask) are `parts`, built.
@@ -363,6 +456,7 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: mask.into(),
+            alone: None,
         })
     }
 
@@ -414,6 +508,7 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(&self.built),
             overlay,
             built_mask: Arc::clone(&self.built_mask),
+            alone: None,
         })
     }
 
@@ -474,6 +569,16 @@ impl<A: Addr> Variant<A> {
     // `web`'s lists to derive its new variant. Done when a variant is derived
     // ([`Table::admit_as`]), not by the rule changes: rebasing there cost them 1.3%.
     fn rebased(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
+        if v.alone.is_some() {
+            Variant::rebased_alone(v, lowered, mask);
+        } else {
+            Variant::rebased_plain(v, lowered, mask);
+        }
+    }
+
+    /// [`Variant::rebased`] of a variant without [`Variant::alone`].
+    #[inline]
+    fn rebased_plain(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
         if Arc::ptr_eq(&v.built, lowered) || v.overlaid_lanes() || v.unbuilt() {
             return;
         }
@@ -482,7 +587,29 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: Arc::clone(mask),
+            alone: None,
         });
+    }
+
+    /// [`Variant::rebased`] of a variant sharing the first's classifiers: no change reached
+    /// its list since it was built alone (a change makes it answer from that one,
+    /// [`Variant::changing`]), so the one built alone is rebased.
+    // PERF: apart (and `rebased_plain` not recursive), so that `rebased` stays inlined in
+    // `admit_as`'s loop over every variant (recursive, it was not: `Engine::refresh` over
+    // `update_latency 0 500 175` under callgrind 185.0M instructions against 184.3M).
+    #[inline(never)]
+    fn rebased_alone(v: &mut Arc<Variant<A>>, lowered: &Arc<Lowered<A>>, mask: &Arc<[GroupKey]>) {
+        let Some(alone) = &v.alone else { return };
+        if Arc::ptr_eq(&alone.built, lowered) {
+            return;
+        }
+        let mut a = Arc::clone(alone);
+        Variant::rebased_plain(&mut a, lowered, mask);
+        if !Arc::ptr_eq(&a, alone) {
+            let mut next = Variant::clone(v);
+            next.alone = Some(a);
+            *v = Arc::new(next);
+        }
     }
 
     /// Puts `v` in `fresh` when it answers from classifiers built from `lowered` alone,
@@ -600,11 +727,21 @@ impl<A: Addr> Variant<A> {
             built: Arc::clone(&self.built),
             overlay,
             built_mask: Arc::clone(&self.built_mask),
+            alone: None,
         })
     }
 
-    fn memory_usage(&self) -> usize {
-        self.subs.iter().map(Sub::memory_usage).sum::<usize>()
+    /// Bytes of the variant; its classifiers only when `classifiers` (not when another
+    /// variant counted them already: they are shared).
+    fn memory_usage(&self, classifiers: bool) -> usize {
+        let subs = if classifiers {
+            self.subs.iter().map(Sub::memory_usage).sum::<usize>()
+        } else {
+            0
+        };
+        let alone = self.alone.as_deref().map_or(0, |a| a.memory_usage(true));
+        alone
+            + subs
             + self
                 .overlay
                 .iter()
@@ -662,6 +799,10 @@ pub(crate) struct Table<A: Addr> {
     // ECS sparse 29.6-30.6 -> 28.8-29.5 ns, ECS dense 28.7-29.4 -> 28.2-29.2, Huawei sparse
     // 26.7-27.0 -> 26.2-28.6 (one outlier).
     first: Hot<A>,
+    /// Bit `v` set for each variant `v` below 64 that answers from the first variant's
+    /// classifiers (the same `subs`), under its own overlays: a batch classifies its
+    /// packets with the first variant's ([`Table::shares_first`]). Bit 0 always set.
+    shared: u64,
     /// The groups of `refs` each variant is for, sorted (empty for the first); shared
     /// between the copies a refresh makes of the table.
     masks: Vec<Arc<[GroupKey]>>,
@@ -740,6 +881,7 @@ impl<A: Addr> Table<A> {
             variants: Vec::with_capacity(room),
             hot: Vec::with_capacity(room),
             first: Hot::of(&first),
+            shared: 1,
             masks: Vec::with_capacity(room),
             mask_bits: Arc::new(Vec::with_capacity(room)),
             // Room for every identity (each may be admitted below).
@@ -777,24 +919,45 @@ impl<A: Addr> Table<A> {
         self.variants.iter().any(|v| v.unbuilt())
     }
 
-    /// Whether some variant answers partly from overlays.
+    /// Whether some variant answers partly from overlays other than those of a variant
+    /// that answers from the first variant's classifiers (answering from them alone) under
+    /// at most [`MAX_SHARED`] entries, as a build leaves it: what [`Table::compact`] does.
     pub(crate) fn overlaid(&self) -> bool {
-        self.variants.iter().any(|v| v.overlaid_lanes())
+        let first = &self.variants[0];
+        first.overlaid_lanes()
+            || self.variants[1..]
+                .iter()
+                .any(|v| v.overlaid_lanes() && !Variant::settled_on(v, first))
     }
 
-    /// This table with the classifiers of every variant built from its lists, no overlay
-    /// left (the same answers).
+    /// This table with the classifiers of every variant built from its lists, or (as a
+    /// build does) the first variant's under an overlay of at most [`MAX_SHARED`] entries
+    /// ([`Variant::shared_from`]): no other overlay left (the same answers).
     pub(crate) fn compact(&self) -> Result<Table<A>, classifier::CapacityError> {
+        let old = &self.variants[0];
+        let mut first = Arc::clone(old);
+        if first.overlaid_lanes() {
+            first = Arc::new(Variant::build(&self.lowered, &self.masks[0])?);
+        } else {
+            // Answering from its classifiers alone: taken as built from the current lists,
+            // to derive the others from in place.
+            Variant::rebased(&mut first, &self.lowered, &self.masks[0]);
+        }
+        let same_first = Arc::ptr_eq(&first.subs, &old.subs);
         let mut variants = Vec::with_capacity(self.variants.len());
-        for (v, mask) in self.variants.iter().zip(&self.masks) {
-            variants.push(if v.overlaid_lanes() {
-                Arc::new(Variant::build(&self.lowered, mask)?)
-            } else {
+        variants.push(Arc::clone(&first));
+        for (v, mask) in self.variants.iter().zip(&self.masks).skip(1) {
+            let keep = !v.overlaid_lanes() || (same_first && Variant::settled_on(v, old));
+            variants.push(if keep {
                 Arc::clone(v)
+            } else {
+                Arc::new(Variant::shared_or_built(&first, &self.lowered, mask)?)
             });
         }
+        let hot = Hot::all(&variants);
         Ok(Table {
-            hot: Hot::all(&variants),
+            shared: Hot::shared(&hot),
+            hot,
             first: Hot::of(&variants[0]),
             variants,
             ..self.clone()
@@ -809,12 +972,14 @@ impl<A: Addr> Table<A> {
         variants: Vec<Arc<Variant<A>>>,
         fingerprint: u64,
     ) -> Table<A> {
+        let hot = Hot::all(&variants);
         Table {
             fallback: lowered.fallback,
             lowered,
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
-            hot: Hot::all(&variants),
+            shared: Hot::shared(&hot),
+            hot,
             first: Hot::of(&variants[0]),
             variants,
             masks: self.masks.clone(),
@@ -846,7 +1011,7 @@ impl<A: Addr> Table<A> {
             let next = Arc::new(Variant::rebuilt(
                 &lowered,
                 mask,
-                v.patched(&lowered, mask),
+                v.changing().patched(&lowered, mask),
                 &fresh,
             )?);
             Variant::note_fresh(&mut fresh, &next, &lowered);
@@ -888,7 +1053,7 @@ impl<A: Addr> Table<A> {
                 if av == bv && ins.is_empty() {
                     continue;
                 }
-                let current = next.as_ref().unwrap_or(v);
+                let current = next.as_ref().unwrap_or(v.changing());
                 match current.overlaid(lane, (av, bv), ins) {
                     Some(o) => next = Some(o),
                     None => {
@@ -917,6 +1082,17 @@ impl<A: Addr> Table<A> {
     #[cfg(test)]
     pub(crate) fn variant_list(&self) -> &[Arc<Variant<A>>] {
         &self.variants
+    }
+
+    /// The classifiers the variants hold (theirs, and those of variants built alone,
+    /// [`Variant::alone`]), for tests.
+    #[cfg(test)]
+    pub(crate) fn classifiers_held(&self) -> Vec<*const [Sub<A>; 3]> {
+        self.variants
+            .iter()
+            .flat_map(|v| std::iter::once(&v.subs).chain(v.alone.as_deref().map(|a| &a.subs)))
+            .map(Arc::as_ptr)
+            .collect()
     }
 
     /// Whether variant `v` has classifiers built from the table's current lists, for tests.
@@ -979,17 +1155,21 @@ impl<A: Addr> Table<A> {
             let plain = (0..self.masks.len())
                 .filter(subset)
                 .filter(|&v| {
-                    let x = &self.variants[v];
+                    // A variant sharing the first's classifiers: derived from as built alone.
+                    let x = self.variants[v].changing();
                     !x.overlaid_lanes() && !x.unbuilt() && Arc::ptr_eq(&x.built, &self.lowered)
                 })
                 .max_by_key(|&v| self.masks[v].len());
             let fast = match plain {
-                Some(v) if Some(v) != base => {
-                    self.variants[v].derived_in_place(&self.lowered, &mask).flatten()
-                }
+                Some(v) if Some(v) != base => self.variants[v]
+                    .changing()
+                    .derived_in_place(&self.lowered, &mask)
+                    .flatten(),
                 _ => None,
             };
-            match fast.or_else(|| base.and_then(|v| self.variants[v].derived(&self.lowered, &mask))) {
+            match fast
+                .or_else(|| base.and_then(|v| self.variants[v].changing().derived(&self.lowered, &mask)))
+            {
                 Some(derived) => derived,
                 None => {
                     let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
@@ -997,7 +1177,7 @@ impl<A: Addr> Table<A> {
                 }
             }
         } else {
-            Variant::build(&self.lowered, &mask)?
+            Variant::shared_or_built(&self.variants[0], &self.lowered, &mask)?
         };
         // The variant's mask when it is this one (PERF: one allocation fewer).
         let mask: Arc<[GroupKey]> = if built.built_mask[..] == mask[..] {
@@ -1005,9 +1185,12 @@ impl<A: Addr> Table<A> {
         } else {
             Arc::from(mask)
         };
+        let index = self.variants.len() as u32;
+        if index < 64 && Arc::ptr_eq(&built.subs, &self.first.subs) {
+            self.shared |= 1 << index;
+        }
         self.hot.push(Hot::of(&built));
         self.variants.push(Arc::new(built));
-        let index = (self.variants.len() - 1) as u32;
         if let Some(bits) = self.bits(&mask) {
             Arc::make_mut(&mut self.mask_bits).push(bits);
         }
@@ -1110,8 +1293,23 @@ impl<A: Addr> Table<A> {
     ) -> Decision {
         // PERF: the lane's classifier found once, for the lookup and the answer.
         let l = lane.index();
+        if let Some(d) = self.ahead(variant, lane, key) {
+            return d;
+        }
         let sub = &variant.subs[l];
         self.answer_in(variant, l, sub, key, sub.classifier.classify_in(key, simd))
+    }
+
+    /// The decision for `key` in a lane of a variant when its overlay's inserted entries
+    /// come first and one matches ([`Overlay::ahead`]): then without the classifier.
+    // PERF: a variant that shares the first's classifiers ([`MAX_SHARED`]) holds an ECS
+    // group's intra-group entry ahead of the rules, which its packets match: answered
+    // here, they skip the tree walk their own classifier would have ended early.
+    #[inline(always)]
+    pub(crate) fn ahead(&self, variant: &Hot<A>, lane: Lane, key: &Key<A>) -> Option<Decision> {
+        variant.overlay[lane.index()]
+            .as_deref()
+            .and_then(|o| o.ahead(key))
     }
 
     /// The variant of a remote identity.
@@ -1142,6 +1340,14 @@ impl<A: Addr> Table<A> {
         // INVARIANT: `by_identity` holds indexes of `variants` (and `hot`), whose first
         // always exists.
         self.hot.get(index as usize).unwrap_or(&self.first)
+    }
+
+    /// Whether the variant at an index [`Table::variant_index`] gave answers from the first
+    /// variant's classifiers (under its own overlays), so that a batch classifies its
+    /// packets with the first variant's.
+    #[inline]
+    pub(crate) fn shares_first(&self, index: u32) -> bool {
+        index < 64 && self.shared >> (index & 63) & 1 != 0
     }
 
     /// The first variant: the one of every identity when the table references no group.
@@ -1256,7 +1462,12 @@ impl<A: Addr> Table<A> {
         std::mem::size_of::<Self>()
             + lowered(&self.lowered)
             + older.iter().map(|l| lowered(l)).sum::<usize>()
-            + self.variants.iter().map(|v| v.memory_usage()).sum::<usize>()
+            + self
+                .variants
+                .iter()
+                .zip(self.first_with_subs())
+                .map(|(v, first)| v.memory_usage(first))
+                .sum::<usize>()
             + self
                 .masks
                 .iter()
@@ -1269,12 +1480,24 @@ impl<A: Addr> Table<A> {
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
-    /// Classifier entries, all lanes and variants.
+    /// Classifier entries, all lanes and variants (classifiers that variants share
+    /// counted once; those of a sharing variant built alone, [`Variant::alone`], too).
     pub(crate) fn entries(&self) -> usize {
+        let count = |v: &Variant<A>| v.subs.iter().map(|s| s.classifier.len()).sum::<usize>();
         self.variants
             .iter()
-            .flat_map(|v| v.subs.iter())
-            .map(|s| s.classifier.len())
+            .zip(self.first_with_subs())
+            .map(|(v, first)| v.alone.as_deref().map_or(0, count) + if first { count(v) } else { 0 })
             .sum()
+    }
+
+    /// By variant: whether it is the first whose classifiers they are (variants may share
+    /// them), to count each once.
+    fn first_with_subs(&self) -> Vec<bool> {
+        let mut seen = std::collections::HashSet::new();
+        self.variants
+            .iter()
+            .map(|v| seen.insert(Arc::as_ptr(&v.subs)))
+            .collect()
     }
 }

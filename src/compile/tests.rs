@@ -1946,6 +1946,61 @@ fn a_table_of_the_same_fingerprint_but_other_lists_is_not_shared() {
     assert!(Arc::ptr_eq(&tb, &again));
 }
 
+/// A build lets a variant that differs from the first by its group's intra-group entry
+/// answer from the first's classifiers ([`super::table::MAX_SHARED`]); a rule then added
+/// and removed reaches it through the overlay of the variant as built alone, without
+/// building a classifier, and the answers stay a fresh build's and the reference's.
+#[test]
+fn a_shared_variant_takes_rule_changes_without_a_build() {
+    let (mut cloud, [a, b, c]) = accepting_groups();
+    // Lists longer than an overlay, and a rule added at their end: the shared overlay
+    // (at the front) and the change would be one overlay of them all.
+    let rules = numbered_allows(2 * super::table::MAX_OVERLAY as u16, 7);
+    trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
+    attach(&mut cloud, "bc", &["10.0.1.1"], &[b, c]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ab = EndpointKey::new(0);
+    let table = |e: &Engine| Arc::clone(&e.set_of(ab).expect("set").v4[0]);
+    let built = table(&engine);
+    let list = built.variant_list();
+    assert!(list.len() >= 2, "ab's table has a variant per identity");
+    assert!(
+        list[1..].iter().any(|v| Arc::ptr_eq(&v.subs, &list[0].subs)),
+        "a variant shares the first's classifiers"
+    );
+    assert!(!built.overlaid(), "a build leaves nothing to compact");
+    let held = built.classifiers_held();
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "10.9.9.9"]);
+    let deny = tcp_rule(
+        Direction::Ingress,
+        Action::Deny,
+        100,
+        1003,
+        Remote::Cidr(net("10.0.0.0/8")),
+    );
+    let key = add_rules(&mut cloud, b, vec![deny])[0];
+    engine.refresh(&cloud, Update::Group(b)).expect("add");
+    let spliced = table(&engine);
+    assert!(spliced.overlaid(), "the rule was spliced under overlays");
+    for v in spliced.variant_list() {
+        assert!(
+            held.contains(&Arc::as_ptr(&v.subs)),
+            "a variant's classifiers were built for one rule"
+        );
+    }
+    assert_fresh_and_right(&cloud, &engine, &packets, "added");
+    cloud.edit_with(|t| t.remove_rules(b, &[key]));
+    engine.refresh(&cloud, Update::Group(b)).expect("remove");
+    assert_fresh_and_right(&cloud, &engine, &packets, "removed");
+    engine.compact(&cloud).expect("compact");
+    assert!(!table(&engine).overlaid(), "compact leaves nothing to compact");
+    assert_eq!(
+        engine.compact(&cloud).expect("compact"),
+        0,
+        "nothing left to compact"
+    );
+    assert_fresh_and_right(&cloud, &engine, &packets, "compacted");
+}
 /// A change past the overlays' limit rebuilds one variant of a table: the others (ECS
 /// groups whose members may talk, each identity's intra-group entries its own) are
 /// derived from it under an overlay of what their groups add. Both ways a change reaches
@@ -1978,7 +2033,9 @@ fn a_change_past_the_overlay_builds_one_variant_and_derives_the_others() {
         assert!(list.len() >= 3, "ab's table has a variant per identity");
         list[1..].iter().all(|v| Arc::ptr_eq(&v.subs, &list[0].subs))
     };
-    assert!(!shared(&engine), "a build builds every variant");
+    // A build lets variants that differ by a few entries answer from the first's
+    // classifiers ([`super::table::MAX_SHARED`]).
+    assert!(shared(&engine), "a build shares the first variant's classifiers");
     // Many rules at once.
     let added = add_rules(&mut cloud, a, rules(40, super::table::MAX_OVERLAY as u16 + 1));
     engine.refresh(&cloud, Update::Group(a)).expect("refresh");
