@@ -1665,25 +1665,8 @@ fn a_new_combination_derives_variants_from_existing_classifiers() {
     let rules = numbered_allows(40, 7);
     trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
     let mut engine = Engine::build(&cloud).expect("build");
-    let ab = EndpointKey::new(0);
-    let variants = |e: &Engine| e.set_of(ab).expect("set").v4[0].variant_list().len();
-    let before = variants(&engine);
     let mut changed = cloud.clone();
-    let key = attach(&mut changed, "bc", &["10.0.1.1"], &[b, c]);
-    engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
-    let table = &engine.set_of(ab).expect("set").v4[0];
-    assert_eq!(
-        variants(&engine),
-        before + 1,
-        "the identity {{b, c}} needs a variant of ab's table"
-    );
-    let last = table.variant_list().last().expect("variant");
-    assert!(
-        table.variant_list()[..before]
-            .iter()
-            .any(|v| Arc::ptr_eq(&v.subs, &last.subs)),
-        "the new variant was built rather than derived"
-    );
+    bc_joins_with_a_derived_variant(&mut changed, &mut engine, [b, c], "the identity {b, c}: ");
     assert_fresh_and_right(
         &changed,
         &engine,
