@@ -32,7 +32,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
@@ -48,6 +48,12 @@ pub(super) struct Sub<A: Addr> {
     /// INVARIANT: one decision per classifier entry, so every index the classifier answers
     /// is in range.
     decisions: Box<[Decision]>,
+    /// The classifier's entries in order, made the first time an overlay that removes
+    /// built entries needs them ([`Overlay::suffix`]), then shared by every variant that
+    /// answers from this classifier.
+    // PERF: one copy per variant before (a new combination of 3 ECS groups: ten variants
+    // of a 127-entry list, ~3.5 KB each).
+    entries: OnceLock<Arc<[Entry<A>]>>,
 }
 
 impl<A: Addr> Sub<A> {
@@ -55,11 +61,19 @@ impl<A: Addr> Sub<A> {
         Ok(Sub {
             classifier: Classifier::build_with(&part.entries, classifier::Options::COMPACT)?,
             decisions: part.decisions.clone().into_boxed_slice(),
+            entries: OnceLock::new(),
         })
     }
 
+    /// The classifier's entries in order; `list` gives them the first time.
+    fn entries(&self, list: impl FnOnce() -> Vec<Entry<A>>) -> Arc<[Entry<A>]> {
+        Arc::clone(self.entries.get_or_init(|| list().into()))
+    }
+
     fn memory_usage(&self) -> usize {
-        self.classifier.memory_usage() + std::mem::size_of_val(&*self.decisions)
+        self.classifier.memory_usage()
+            + std::mem::size_of_val(&*self.decisions)
+            + self.entries.get().map_or(0, |e| std::mem::size_of_val(&**e))
     }
 }
 
@@ -81,6 +95,10 @@ const MAX_DERIVED: usize = MAX_OVERLAY / 4;
 // once (see PERFORMANCE.md, "One classifier batch per lane").
 pub(crate) const MAX_SHARED: usize = 4;
 
+/// Entries with their decisions, in order, as an overlay inserts them (shared between
+/// overlays: [`Overlay::tail`]).
+type Inserted<A> = Arc<[(Entry<A>, Decision)]>;
+
 /// What changed in one lane since its classifier was built: the built list with entries
 /// `start..end` replaced by `inserted`.
 #[derive(Clone, Debug, Default)]
@@ -89,8 +107,20 @@ struct Overlay<A: Addr> {
     start: u32,
     /// Built entries from `end` on are kept and come after `inserted`.
     end: u32,
-    /// The entries that replace `start..end`, with their decisions, in order.
+    /// The entries that replace `start..end`, with their decisions, in order (then those
+    /// of `tail`).
     inserted: Box<[(Entry<A>, Decision)]>,
+    /// More entries after `inserted`: `tail[tail_from..]`, a list that overlays share
+    /// ([`Variant::deferred`]: the variants of a table without classifiers hold whole
+    /// lists, which differ by a few entries at the front: the first variant lends its list
+    /// and the others hold their front and share the rest); `None` otherwise.
+    // PERF: a new combination of 3 ECS groups made ten variants of each IPv6 table, each
+    // with its own copy of a 38-62 entry list (~3.5-6 KB).
+    tail: Option<Inserted<A>>,
+    tail_from: u32,
+    /// When this overlay lends `tail` (its whole list): the lists it is the untagged
+    /// entries of, so that a variant of the same lists may share it without comparing.
+    lends: Option<Arc<Lowered<A>>>,
     /// The built entries (only when `start < end`: to find the first kept match after a
     /// removed one, from `end` on); shared by the overlays of a lane until it is rebuilt.
     suffix: Arc<[Entry<A>]>,
@@ -120,7 +150,12 @@ impl<A: Addr> Overlay<A> {
                 return built(i);
             }
         }
-        if let Some((_, d)) = self.inserted.iter().find(|(e, _)| e.matches(key)) {
+        if let Some((_, d)) = self
+            .inserted
+            .iter()
+            .chain(self.tail())
+            .find(|(e, _)| e.matches(key))
+        {
             return Some(*d);
         }
         match hit {
@@ -137,9 +172,37 @@ impl<A: Addr> Overlay<A> {
         }
     }
 
+    /// The entries inserted after `inserted`.
+    fn tail(&self) -> &[(Entry<A>, Decision)] {
+        self.tail
+            .as_deref()
+            .and_then(|t| t.get(self.tail_from as usize..))
+            .unwrap_or_default()
+    }
+
+    /// The whole list this overlay lends to others ([`Overlay::tail`]): the untagged
+    /// entries of `lowered`'s lane, when it was made from those lists.
+    fn lent(&self, lowered: &Arc<Lowered<A>>) -> Option<&Inserted<A>> {
+        let from = self.lends.as_ref().is_some_and(|l| Arc::ptr_eq(l, lowered));
+        self.tail.as_ref().filter(|_| from)
+    }
+
+    /// Entries inserted: `inserted`, then `tail`'s.
+    fn inserted_len(&self) -> usize {
+        self.inserted.len() + self.tail().len()
+    }
+
+    /// The entries inserted, in one list.
+    fn all_inserted(&self) -> Vec<(Entry<A>, Decision)> {
+        [&self.inserted[..], self.tail()].concat()
+    }
+
     fn memory_usage(&self) -> usize {
+        // A list that overlays share is counted in shares.
+        let share = |l: &Inserted<A>| std::mem::size_of_val(&**l) / Arc::strong_count(l);
         std::mem::size_of::<Self>()
             + std::mem::size_of_val(&*self.inserted)
+            + self.tail.as_ref().map_or(0, share)
             + std::mem::size_of_val(&*self.suffix)
     }
 }
@@ -215,28 +278,66 @@ impl<A: Addr> Variant<A> {
     /// [`Table::compact`] to build later; else built.
     /// `like`: a variant without classifiers ([`Variant::unbuilt`]) whose empty
     /// classifiers and lists to share, if the table has one.
+    /// `first`: the table's first variant (of no referenced group), whose lists this one
+    /// shares where they end alike, when it has no classifiers either; `lends`: (for the
+    /// first variant) the lists are to be shared so.
     fn deferred(
         lowered: &Arc<Lowered<A>>,
         mask: &[GroupKey],
         like: Option<&Variant<A>>,
+        first: Option<&Variant<A>>,
+        lends: bool,
     ) -> Result<Variant<A>, classifier::CapacityError> {
         let pass = |t: &Option<GroupKey>| t.is_none_or(|g| mask.binary_search(&g).is_ok());
+        let first = first.filter(|f| f.unbuilt() && f.built_mask.is_empty());
         // PERF: each lane's entries for `mask` go straight into its overlay.
         let mut lanes: [Vec<(Entry<A>, Decision)>; 3] = Default::default();
-        for (l, out) in lanes.iter_mut().enumerate() {
+        // Per lane: the first variant's list it ends with, from where.
+        let mut tails: [Option<(Inserted<A>, u32)>; 3] = Default::default();
+        for (l, (out, tail)) in lanes.iter_mut().zip(&mut tails).enumerate() {
             let part = match l {
                 0 => &lowered.main,
                 i => &lowered.icmp[i - 1].part,
             };
-            let n = part.tags.iter().filter(|t| pass(t)).count();
+            // The entries for `mask`, the untagged ones, and the last entry for a group of
+            // `mask` with how many of each come up to it.
+            let (mut n, mut untagged, mut last) = (0, 0, None);
+            for (i, t) in part.tags.iter().enumerate() {
+                match t {
+                    None => {
+                        n += 1;
+                        untagged += 1;
+                    }
+                    Some(g) if mask.binary_search(g).is_ok() => {
+                        n += 1;
+                        last = Some((i, n, untagged));
+                    }
+                    Some(_) => {}
+                }
+            }
             if n > MAX_OVERLAY {
                 return Variant::build(lowered, mask);
             }
-            out.reserve_exact(n);
-            for ((e, d), t) in part.entries.iter().zip(&part.decisions).zip(&part.tags) {
+            // Past the last entry for a group of `mask` only untagged entries pass: the
+            // first variant's list (every untagged entry) from the same one on.
+            let lent = first
+                .and_then(|f| f.overlay[l].as_deref())
+                .and_then(|o| o.lent(lowered));
+            let (split, head) = match (lent, last) {
+                (Some(list), Some((p, head, from))) if list.len() == untagged => {
+                    *tail = Some((Arc::clone(list), from as u32));
+                    (p + 1, head)
+                }
+                _ => (part.entries.len(), n),
+            };
+            out.reserve_exact(head);
+            for ((e, d), t) in part.entries[..split].iter().zip(&part.decisions).zip(&part.tags) {
                 if pass(t) {
                     out.push((*e, *d));
                 }
+            }
+            if lends && mask.is_empty() && !out.is_empty() {
+                *tail = Some((std::mem::take(out).into(), 0));
             }
         }
         let (subs, built) = match like {
@@ -257,12 +358,18 @@ impl<A: Addr> Variant<A> {
             .map(|o| Arc::clone(&o.suffix))
             .filter(|s| s.is_empty())
             .unwrap_or_else(|| Arc::from([]));
+        let mut tails = tails.into_iter();
         let overlay = lanes.map(|inserted| {
-            (!inserted.is_empty()).then(|| {
+            let tail = tails.next().flatten();
+            (!inserted.is_empty() || tail.is_some()).then(|| {
+                let (tail, tail_from) = tail.map_or((None, 0), |(t, from)| (Some(t), from));
                 Arc::new(Overlay {
                     start: 0,
                     end: 0,
-                    inserted: inserted.into_boxed_slice(),
+                    inserted: inserted.into(),
+                    lends: (lends && mask.is_empty()).then(|| Arc::clone(lowered)),
+                    tail,
+                    tail_from,
                     suffix: Arc::clone(&suffix),
                 })
             })
@@ -384,6 +491,7 @@ impl<A: Addr> Variant<A> {
                 let (s, e) = (o.start as usize, o.end as usize);
                 let mut out = built.get(..s).unwrap_or_default().to_vec();
                 out.extend_from_slice(&o.inserted);
+                out.extend_from_slice(o.tail());
                 out.extend_from_slice(built.get(e..).unwrap_or_default());
                 out
             }
@@ -496,8 +604,11 @@ impl<A: Addr> Variant<A> {
                     .copied()
                     .zip(n.decisions[start..new_end].iter().copied())
                     .collect(),
+                tail: None,
+                tail_from: 0,
+                lends: None,
                 suffix: if start < end {
-                    b.entries[..].into()
+                    self.subs[lane].entries(|| b.entries.clone())
                 } else {
                     Arc::from([])
                 },
@@ -518,7 +629,7 @@ impl<A: Addr> Variant<A> {
         self.overlay
             .iter()
             .flatten()
-            .map(|o| o.inserted.len() + (o.end - o.start) as usize)
+            .map(|o| o.inserted_len() + (o.end - o.start) as usize)
             .sum()
     }
 
@@ -653,9 +764,12 @@ impl<A: Addr> Variant<A> {
     ) -> Option<Variant<A>> {
         let decisions = &self.subs[lane].decisions;
         let current = self.overlay[lane].as_deref();
-        let (s, e, ins): (usize, usize, &[(Entry<A>, Decision)]) = match current {
-            Some(o) => (o.start as usize, o.end as usize, &o.inserted),
-            None => (a, a, &[]),
+        // An overlay with a shared tail, in one list (PERF: a copy only then).
+        let joined = current.filter(|o| o.tail.is_some()).map(Overlay::all_inserted);
+        let (s, e, ins): (usize, usize, &[(Entry<A>, Decision)]) = match (current, &joined) {
+            (Some(o), Some(all)) => (o.start as usize, o.end as usize, all),
+            (Some(o), None) => (o.start as usize, o.end as usize, &o.inserted),
+            (None, _) => (a, a, &[]),
         };
         let m = ins.len();
         let (lo, hi) = (a.min(s), b.max(s + m));
@@ -666,8 +780,9 @@ impl<A: Addr> Variant<A> {
         }
         // The built entries lo..hi_b, with their decisions.
         let full = current.filter(|o| !o.suffix.is_empty());
-        let span: Vec<Entry<A>> = match full {
-            Some(o) => o.suffix.get(lo..hi_b)?.to_vec(),
+        let cached = self.subs[lane].entries.get();
+        let span: Vec<Entry<A>> = match full.map(|o| &o.suffix).or(cached) {
+            Some(all) => all.get(lo..hi_b)?.to_vec(),
             None => self.built_entries(lane, lo..hi_b),
         };
         if span.len() != hi_b - lo || decisions.len() < hi_b {
@@ -712,13 +827,16 @@ impl<A: Addr> Variant<A> {
             } else {
                 match full {
                     Some(o) => Arc::clone(&o.suffix),
-                    None => self.built_entries(lane, 0..decisions.len()).into(),
+                    None => self.subs[lane].entries(|| self.built_entries(lane, 0..decisions.len())),
                 }
             };
             Some(Arc::new(Overlay {
                 start: start as u32,
                 end: end as u32,
                 inserted: inserted.into(),
+                tail: None,
+                tail_from: 0,
+                lends: None,
                 suffix,
             }))
         };
@@ -740,14 +858,24 @@ impl<A: Addr> Variant<A> {
             0
         };
         let alone = self.alone.as_deref().map_or(0, |a| a.memory_usage(true));
-        alone
-            + subs
-            + self
-                .overlay
-                .iter()
-                .flatten()
-                .map(|o| o.memory_usage())
-                .sum::<usize>()
+        // A suffix that is the classifier's entries ([`Sub::entries`]) is counted with
+        // the classifier.
+        let overlays = self
+            .overlay
+            .iter()
+            .zip(self.subs.iter())
+            .filter_map(|(o, sub)| Some((o.as_deref()?, sub)))
+            .map(|(o, sub)| {
+                let cached = sub.entries.get().is_some_and(|e| Arc::ptr_eq(e, &o.suffix));
+                o.memory_usage()
+                    - if cached {
+                        std::mem::size_of_val(&*o.suffix)
+                    } else {
+                        0
+                    }
+            })
+            .sum::<usize>();
+        alone + subs + overlays
     }
 }
 
@@ -864,7 +992,7 @@ impl<A: Addr> Table<A> {
         let lowered = Arc::new(lowered);
         let first = if deferred {
             let like = like.and_then(|t| t.variants.iter().find(|v| v.unbuilt()));
-            Variant::deferred(&lowered, &[], like.map(|v| &**v))?
+            Variant::deferred(&lowered, &[], like.map(|v| &**v), None, refs_any)?
         } else {
             Variant::build(&lowered, &[])?
         };
@@ -1101,6 +1229,20 @@ impl<A: Addr> Table<A> {
         Arc::ptr_eq(&self.variants[v].built, &self.lowered)
     }
 
+    /// How many variants' main lanes answer from the first variant's lent list
+    /// ([`Overlay::tail`]), the first's own included, for tests.
+    #[cfg(test)]
+    pub(crate) fn lent_list_users(&self) -> usize {
+        let tail = |v: &Variant<A>| v.overlay[0].as_ref().and_then(|o| o.tail.clone());
+        let Some(lent) = tail(&self.variants[0]) else {
+            return 0;
+        };
+        self.variants
+            .iter()
+            .filter(|v| tail(v).is_some_and(|t| Arc::ptr_eq(&t, &lent)))
+            .count()
+    }
+
     /// The lowered lists the table answers for.
     pub(crate) fn lowered(&self) -> &Lowered<A> {
         &self.lowered
@@ -1173,7 +1315,8 @@ impl<A: Addr> Table<A> {
                 Some(derived) => derived,
                 None => {
                     let like = self.variants.iter().find(|v| v.unbuilt()).map(|v| &**v);
-                    Variant::deferred(&self.lowered, &mask, like)?
+                    let first = self.variants.first().map(|v| &**v);
+                    Variant::deferred(&self.lowered, &mask, like, first, false)?
                 }
             }
         } else {

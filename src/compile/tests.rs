@@ -1682,6 +1682,65 @@ fn a_new_combination_derives_variants_from_existing_classifiers() {
     );
 }
 
+/// A new list's tables of few entries answer from overlays (no classifiers): every
+/// variant but the first holds the list up to its last entry for its groups' members and
+/// shares the rest of the first variant's list, answering as a fresh build and the
+/// reference (packets past those entries, to every rule's port), before and after
+/// `compact`.
+#[test]
+fn a_new_lists_small_tables_share_the_first_variants_list() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    // Enterprise groups: no intra-group entries, which would answer every member's packet
+    // ahead of the shared part.
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise));
+    let mut rules_a = numbered_allows(12, 5);
+    rules_a.push(tcp_rule(
+        Direction::Ingress,
+        Action::Allow,
+        1,
+        22,
+        Remote::Group(b),
+    ));
+    add_rules(&mut cloud, a, rules_a);
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            1,
+            22,
+            Remote::Group(a),
+        )],
+    );
+    attach(&mut cloud, "ab", &["10.0.0.1"], &[a, b]);
+    attach(&mut cloud, "a", &["10.0.0.2"], &[a]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let mut changed = cloud.clone();
+    let key = attach(&mut changed, "abc", &["10.0.2.1"], &[a, b, c]);
+    engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    let table = &engine.set_of(key).expect("set").v4[0];
+    assert!(table.overlaid(), "the new list's table was built");
+    // Variants: no group, {a, b} (`ab`, `abc`), {a}.
+    assert_eq!(table.variant_list().len(), 3);
+    assert_eq!(
+        table.lent_list_users(),
+        3,
+        "the first lends its list, the others share its end"
+    );
+    let addrs = ["10.0.0.1", "10.0.0.2", "10.0.2.1", "10.9.9.9"];
+    let mut packets = packets_between(&addrs);
+    for (s, d) in addrs.iter().flat_map(|s| addrs.iter().map(move |d| (s, d))) {
+        packets.extend((999..1013).map(|port| Packet {
+            dst_port: port,
+            ..Packet::new(ip(s), ip(d), TCP)
+        }));
+    }
+    assert_fresh_and_right(&changed, &engine, &packets, "shared");
+    engine.compact(&changed).expect("compact");
+    assert_fresh_and_right(&changed, &engine, &packets, "compacted");
+}
+
 /// A group's change refreshed while the cloud also gained an endpoint whose identity is new
 /// (the endpoint not named by any update yet): the tables the change recompiles must
 /// learn that identity as every other table does. `db` references `web`; `new` joins
