@@ -32,7 +32,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
@@ -119,8 +119,10 @@ struct Overlay<A: Addr> {
     tail: Option<Inserted<A>>,
     tail_from: u32,
     /// When this overlay lends `tail` (its whole list): the lists it is the untagged
-    /// entries of, so that a variant of the same lists may share it without comparing.
-    lends: Option<Arc<Lowered<A>>>,
+    /// entries of, so that a variant of the same lists may share it without comparing
+    /// (weak: the lists are not kept for this; their allocation is, so its address is
+    /// not another's).
+    lends: Option<Weak<Lowered<A>>>,
     /// The built entries (only when `start < end`: to find the first kept match after a
     /// removed one, from `end` on); shared by the overlays of a lane until it is rebuilt.
     suffix: Arc<[Entry<A>]>,
@@ -183,7 +185,10 @@ impl<A: Addr> Overlay<A> {
     /// The whole list this overlay lends to others ([`Overlay::tail`]): the untagged
     /// entries of `lowered`'s lane, when it was made from those lists.
     fn lent(&self, lowered: &Arc<Lowered<A>>) -> Option<&Inserted<A>> {
-        let from = self.lends.as_ref().is_some_and(|l| Arc::ptr_eq(l, lowered));
+        let from = self
+            .lends
+            .as_ref()
+            .is_some_and(|l| std::ptr::eq(l.as_ptr(), Arc::as_ptr(lowered)));
         self.tail.as_ref().filter(|_| from)
     }
 
@@ -367,7 +372,7 @@ impl<A: Addr> Variant<A> {
                     start: 0,
                     end: 0,
                     inserted: inserted.into(),
-                    lends: (lends && mask.is_empty()).then(|| Arc::clone(lowered)),
+                    lends: (lends && mask.is_empty()).then(|| Arc::downgrade(lowered)),
                     tail,
                     tail_from,
                     suffix: Arc::clone(&suffix),
