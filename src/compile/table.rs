@@ -110,22 +110,29 @@ struct Overlay<A: Addr> {
     /// The entries that replace `start..end`, with their decisions, in order (then those
     /// of `tail`).
     inserted: Box<[(Entry<A>, Decision)]>,
-    /// More entries after `inserted`: `tail[tail_from..]`, a list that overlays share
-    /// ([`Variant::deferred`]: the variants of a table without classifiers hold whole
-    /// lists, which differ by a few entries at the front: the first variant lends its list
-    /// and the others hold their front and share the rest); `None` otherwise.
+    /// More entries after `inserted`, from a list that overlays share ([`Variant::deferred`]:
+    /// the variants of a table without classifiers hold whole lists, which differ by a few
+    /// entries at the front: the first variant lends its list and the others hold their
+    /// front and share the rest); `None` otherwise.
     // PERF: a new combination of 3 ECS groups made ten variants of each IPv6 table, each
-    // with its own copy of a 38-62 entry list (~3.5-6 KB).
-    tail: Option<Inserted<A>>,
-    tail_from: u32,
-    /// When this overlay lends `tail` (its whole list): the lists it is the untagged
-    /// entries of, so that a variant of the same lists may share it without comparing
-    /// (weak: the lists are not kept for this; their allocation is, so its address is
-    /// not another's).
-    lends: Option<Weak<Lowered<A>>>,
+    // with its own copy of a 38-62 entry list (~3.5-6 KB). Boxed: the overlays of rule
+    // changes (most overlays) stay as small as before.
+    tail: Option<Box<Tail<A>>>,
     /// The built entries (only when `start < end`: to find the first kept match after a
     /// removed one, from `end` on); shared by the overlays of a lane until it is rebuilt.
     suffix: Arc<[Entry<A>]>,
+}
+
+/// Entries an overlay shares with others ([`Overlay::tail`]).
+#[derive(Clone, Debug)]
+struct Tail<A: Addr> {
+    /// The shared list; the overlay's entries are `list[from..]`.
+    list: Inserted<A>,
+    from: u32,
+    /// When the overlay lends `list` (its whole list): the lists it is the untagged entries
+    /// of, so that a variant of the same lists may share it without comparing (weak: the
+    /// lists are not kept for this; their allocation is, so its address is not another's).
+    lends: Option<Weak<Lowered<A>>>,
 }
 
 impl<A: Addr> Overlay<A> {
@@ -178,18 +185,19 @@ impl<A: Addr> Overlay<A> {
     fn tail(&self) -> &[(Entry<A>, Decision)] {
         self.tail
             .as_deref()
-            .and_then(|t| t.get(self.tail_from as usize..))
+            .and_then(|t| t.list.get(t.from as usize..))
             .unwrap_or_default()
     }
 
     /// The whole list this overlay lends to others ([`Overlay::tail`]): the untagged
     /// entries of `lowered`'s lane, when it was made from those lists.
     fn lent(&self, lowered: &Arc<Lowered<A>>) -> Option<&Inserted<A>> {
-        let from = self
+        let tail = self.tail.as_deref()?;
+        let from = tail
             .lends
             .as_ref()
             .is_some_and(|l| std::ptr::eq(l.as_ptr(), Arc::as_ptr(lowered)));
-        self.tail.as_ref().filter(|_| from)
+        from.then_some(&tail.list)
     }
 
     /// Entries inserted: `inserted`, then `tail`'s.
@@ -207,7 +215,10 @@ impl<A: Addr> Overlay<A> {
         let share = |l: &Inserted<A>| std::mem::size_of_val(&**l) / Arc::strong_count(l);
         std::mem::size_of::<Self>()
             + std::mem::size_of_val(&*self.inserted)
-            + self.tail.as_ref().map_or(0, share)
+            + self
+                .tail
+                .as_ref()
+                .map_or(0, |t| std::mem::size_of::<Tail<A>>() + share(&t.list))
             + std::mem::size_of_val(&*self.suffix)
     }
 }
@@ -367,14 +378,13 @@ impl<A: Addr> Variant<A> {
         let overlay = lanes.map(|inserted| {
             let tail = tails.next().flatten();
             (!inserted.is_empty() || tail.is_some()).then(|| {
-                let (tail, tail_from) = tail.map_or((None, 0), |(t, from)| (Some(t), from));
+                let lends = (lends && mask.is_empty()).then(|| Arc::downgrade(lowered));
+                let tail = tail.map(|(list, from)| Box::new(Tail { list, from, lends }));
                 Arc::new(Overlay {
                     start: 0,
                     end: 0,
                     inserted: inserted.into(),
-                    lends: (lends && mask.is_empty()).then(|| Arc::downgrade(lowered)),
                     tail,
-                    tail_from,
                     suffix: Arc::clone(&suffix),
                 })
             })
@@ -610,8 +620,6 @@ impl<A: Addr> Variant<A> {
                     .zip(n.decisions[start..new_end].iter().copied())
                     .collect(),
                 tail: None,
-                tail_from: 0,
-                lends: None,
                 suffix: if start < end {
                     self.subs[lane].entries(|| b.entries.clone())
                 } else {
@@ -840,8 +848,6 @@ impl<A: Addr> Variant<A> {
                 end: end as u32,
                 inserted: inserted.into(),
                 tail: None,
-                tail_from: 0,
-                lends: None,
                 suffix,
             }))
         };
@@ -1238,7 +1244,11 @@ impl<A: Addr> Table<A> {
     /// ([`Overlay::tail`]), the first's own included, for tests.
     #[cfg(test)]
     pub(crate) fn lent_list_users(&self) -> usize {
-        let tail = |v: &Variant<A>| v.overlay[0].as_ref().and_then(|o| o.tail.clone());
+        let tail = |v: &Variant<A>| {
+            v.overlay[0]
+                .as_ref()
+                .and_then(|o| Some(Arc::clone(&o.tail.as_deref()?.list)))
+        };
         let Some(lent) = tail(&self.variants[0]) else {
             return 0;
         };
