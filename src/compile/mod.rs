@@ -1545,8 +1545,7 @@ impl Engine {
     /// The classifier refused its entries ([`BuildError::Classifier`]); the engine is then
     /// unchanged.
     pub fn compact(&mut self, cloud: &Cloud) -> Result<usize, BuildError> {
-        type Done<A> = HashMap<*const Table<A>, Arc<Table<A>>>;
-        let (mut done4, mut done6): (Done<u32>, Done<u128>) = (HashMap::new(), HashMap::new());
+        let (mut done4, mut done6): (Copies<u32>, Copies<u128>) = Default::default();
         let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
         for (i, set) in self.sets.iter().enumerate() {
             let Some(set) = set else { continue };
@@ -1646,7 +1645,7 @@ type Points = SmallVec<[(IdentityId, u32); 2]>;
 /// it (`done`, by the old table's address); `None` when it has no overlay.
 fn compacted<A: FamilyAddr>(
     t: &Arc<Table<A>>,
-    done: &mut HashMap<*const Table<A>, Arc<Table<A>>>,
+    done: &mut Copies<A>,
 ) -> Result<Option<Arc<Table<A>>>, classifier::CapacityError> {
     if !t.overlaid() {
         return Ok(None);
@@ -1738,7 +1737,7 @@ fn learn<A: FamilyAddr>(
 }
 
 /// Copies of tables, by the address of the table copied: [`Engine::teach`]'s of shared
-/// tables, [`learn`]'s of tables that needed a new variant.
+/// tables, [`learn`]'s of tables that needed a new variant, [`compacted`]'s.
 // PERF: foldhash, as [`ByPrint`]: a new combination's refresh looks up every table of the
 // engine here (`update_latency 0 5000` under callgrind: SipHash 9.1 M of 175.0 M
 // instructions).
