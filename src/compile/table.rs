@@ -210,7 +210,15 @@ impl<A: Addr> Overlay<A> {
         [&self.inserted[..], self.tail()].concat()
     }
 
-    fn memory_usage(&self) -> usize {
+    /// Bytes of the overlay over `sub`'s classifier; a suffix that is the classifier's
+    /// entries ([`Sub::entries`]) is counted with the classifier.
+    fn memory_usage(&self, sub: &Sub<A>) -> usize {
+        let cached = sub.entries.get().is_some_and(|e| Arc::ptr_eq(e, &self.suffix));
+        let suffix = if cached {
+            0
+        } else {
+            std::mem::size_of_val(&*self.suffix)
+        };
         // A list that overlays share is counted in shares.
         let share = |l: &Inserted<A>| std::mem::size_of_val(&**l) / Arc::strong_count(l);
         std::mem::size_of::<Self>()
@@ -219,7 +227,7 @@ impl<A: Addr> Overlay<A> {
                 .tail
                 .as_ref()
                 .map_or(0, |t| std::mem::size_of::<Tail<A>>() + share(&t.list))
-            + std::mem::size_of_val(&*self.suffix)
+            + suffix
     }
 }
 
@@ -869,22 +877,11 @@ impl<A: Addr> Variant<A> {
             0
         };
         let alone = self.alone.as_deref().map_or(0, |a| a.memory_usage(true));
-        // A suffix that is the classifier's entries ([`Sub::entries`]) is counted with
-        // the classifier.
         let overlays = self
             .overlay
             .iter()
             .zip(self.subs.iter())
-            .filter_map(|(o, sub)| Some((o.as_deref()?, sub)))
-            .map(|(o, sub)| {
-                let cached = sub.entries.get().is_some_and(|e| Arc::ptr_eq(e, &o.suffix));
-                o.memory_usage()
-                    - if cached {
-                        std::mem::size_of_val(&*o.suffix)
-                    } else {
-                        0
-                    }
-            })
+            .filter_map(|(o, sub)| Some(o.as_deref()?.memory_usage(sub)))
             .sum::<usize>();
         alone + subs + overlays
     }
