@@ -30,6 +30,7 @@ use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use smallvec::{smallvec, SmallVec};
 
 use super::classifier::{Addr, PortRange, Prefix, Rule as Entry};
+use super::list::List;
 use crate::cloud::Cloud;
 use crate::decision::{Decision, Reason, RuleRef, Verdict};
 use crate::group::{AddressEntry, GroupKey};
@@ -114,7 +115,7 @@ impl FamilyAddr for u128 {
 }
 
 /// Entries with the decision each gives when it is the first match.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Part<A: Addr> {
     /// Classifier entries, first match first.
     pub entries: Vec<Entry<A>>,
@@ -125,28 +126,13 @@ pub(crate) struct Part<A: Addr> {
     pub tags: Vec<Option<GroupKey>>,
 }
 
-impl<A: Addr> Part<A> {
-    /// The entries that hold for a remote identity whose groups (among the tags) are
-    /// `mask` (sorted), untagged.
-    pub(crate) fn variant(&self, mask: &[GroupKey]) -> Part<A> {
-        let n = self.entries.len();
-        let mut out = Part {
-            entries: Vec::with_capacity(n),
-            decisions: Vec::with_capacity(n),
-            tags: Vec::with_capacity(n),
-        };
-        for ((e, d), t) in self.entries.iter().zip(&self.decisions).zip(&self.tags) {
-            if t.is_none_or(|g| mask.binary_search(&g).is_ok()) {
-                out.entries.push(*e);
-                out.decisions.push(*d);
-                out.tags.push(None);
-            }
+impl<A: Addr> Default for Part<A> {
+    fn default() -> Self {
+        Part {
+            entries: Vec::new(),
+            decisions: Vec::new(),
+            tags: Vec::new(),
         }
-        out
-    }
-
-    fn tags(&self) -> impl Iterator<Item = GroupKey> + '_ {
-        self.tags.iter().flatten().copied()
     }
 }
 
@@ -154,7 +140,7 @@ impl<A: Addr> Part<A> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct IcmpPart<A: Addr> {
     /// The entries.
-    pub part: Part<A>,
+    pub part: List<A>,
     /// Empty: the destination port field holds the real destination port. Otherwise the
     /// sorted first ports of the elementary destination-port intervals (the first is 0),
     /// and the field holds `interval index << 8 | ICMP code`.
@@ -165,11 +151,12 @@ impl<A: Addr> Lowered<A> {
     /// The groups some entry is tagged with, sorted: the groups whose members the table's
     /// rules name.
     pub(crate) fn refs(&self) -> Vec<GroupKey> {
-        let mut refs: Vec<GroupKey> = self
-            .main
-            .tags()
-            .chain(self.icmp.iter().flat_map(|i| i.part.tags()))
-            .collect();
+        let mut refs: Vec<GroupKey> = Vec::new();
+        for list in [&self.main, &self.icmp[0].part, &self.icmp[1].part] {
+            for piece in list.parts() {
+                refs.extend(piece.tags.iter().flatten());
+            }
+        }
         refs.sort_unstable();
         refs.dedup();
         refs
@@ -190,7 +177,7 @@ impl<A: Addr> Lowered<A> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Lowered<A: Addr> {
     /// Entries for every protocol whose packets have no list of their own.
-    pub main: Part<A>,
+    pub main: List<A>,
     /// Entries for ICMP packets, then for ICMPv6 packets ([`ICMP_PROTOCOLS`]), used where
     /// `lanes` says so.
     pub icmp: [IcmpPart<A>; 2],
@@ -570,6 +557,7 @@ pub(crate) fn lower<A: FamilyAddr>(
             .filter(|(r, _)| r.protocol.is_none_or(|p| p == protocol))
             .unzip();
         let coded = members.iter().any(|r| r.icmp_code.is_some());
+        let mut part = Part::default();
         let classes = if coded {
             port_classes(cloud, &members)?
         } else {
@@ -600,7 +588,7 @@ pub(crate) fn lower<A: FamilyAddr>(
             };
             emit(
                 cloud,
-                &mut slot.part,
+                &mut part,
                 r,
                 direction,
                 &dst_ports,
@@ -614,10 +602,11 @@ pub(crate) fn lower<A: FamilyAddr>(
                 break;
             }
         }
+        slot.part = part.into();
         slot.classes = classes;
     }
     Ok(Lowered {
-        main,
+        main: main.into(),
         icmp,
         lanes,
         fallback: order::fallback(cloud, groups, direction),
@@ -656,41 +645,45 @@ pub(crate) fn merged<A: FamilyAddr>(
     if !donors.iter().all(plain) {
         return None;
     }
-    // Per group: its entries in its donor (indexes) with their order keys, in order.
-    let mut runs: SmallVec<[Vec<(u128, u32)>; 8]> = SmallVec::with_capacity(groups.len());
+    // Per group: its entries in its donor (piece, place in the piece) with their order keys.
+    type Run = Vec<(u128, (u32, u32))>;
+    let mut runs: SmallVec<[Run; 8]> = SmallVec::with_capacity(groups.len());
     let mut total = 0usize;
     for (at, (&g, donor)) in groups.iter().zip(donors).enumerate() {
         let rules = cloud.group(g).map_or(&[][..], |group| &group.rules[..]);
         // PERF: room for the donor's every entry (grown one push at a time otherwise).
-        let mut run = Vec::with_capacity(donor.main.decisions.len());
+        let mut run = Vec::with_capacity(donor.main.len());
         let mut last: Option<(Reason, u128)> = None;
-        for (i, d) in donor.main.decisions.iter().enumerate() {
-            let of_g = match d.reason {
-                Reason::Rule(r) => r.group == g,
-                Reason::IntraGroup { group } => group == g,
-                // Lowering makes no other entries; should one appear, lower afresh rather
-                // than drop it (a deny lost would let the fallback answer).
-                _ => return None,
-            };
-            if !of_g {
-                continue;
-            }
-            let key = match last {
-                Some((reason, key)) if reason == d.reason => key,
-                _ => {
-                    let key = match d.reason {
-                        Reason::Rule(r) => {
-                            // The rule's rank as it is now (simple: keys increase).
-                            let k = rules.binary_search_by_key(&r.rule, |x| x.key).ok()?;
-                            order::key(provider, at, Some((order::rank_key(&rules[k]), r.rule.get())))
-                        }
-                        _ => order::key(provider, at, None),
-                    };
-                    last = Some((d.reason, key));
-                    key
+        // PERF: piece by piece (a flattened iterator over a donor of ~850 entries cost more).
+        for (n, piece) in donor.main.parts().iter().enumerate() {
+            for (i, d) in piece.decisions.iter().enumerate() {
+                let of_g = match d.reason {
+                    Reason::Rule(r) => r.group == g,
+                    Reason::IntraGroup { group } => group == g,
+                    // Lowering makes no other entries; should one appear, lower afresh rather
+                    // than drop it (a deny lost would let the fallback answer).
+                    _ => return None,
+                };
+                if !of_g {
+                    continue;
                 }
-            };
-            run.push((key, i as u32));
+                let key = match last {
+                    Some((reason, key)) if reason == d.reason => key,
+                    _ => {
+                        let key = match d.reason {
+                            Reason::Rule(r) => {
+                                // The rule's rank as it is now (simple: keys increase).
+                                let k = rules.binary_search_by_key(&r.rule, |x| x.key).ok()?;
+                                order::key(provider, at, Some((order::rank_key(&rules[k]), r.rule.get())))
+                            }
+                            _ => order::key(provider, at, None),
+                        };
+                        last = Some((d.reason, key));
+                        key
+                    }
+                };
+                run.push((key, (n as u32, i as u32)));
+            }
         }
         total += run.len();
         runs.push(run);
@@ -717,10 +710,11 @@ pub(crate) fn merged<A: FamilyAddr>(
             }
         }
         let (key, r) = best?;
-        let i = runs[r][heads[r]].1 as usize;
+        let i = runs[r][heads[r]].1;
         heads[r] += 1;
-        let donor = &donors[r].main;
-        let (entry, decision, tag) = (donor.entries[i], donor.decisions[i], donor.tags[i]);
+        let piece = &donors[r].main.parts()[i.0 as usize];
+        let i = i.1 as usize;
+        let (entry, decision, tag) = (piece.entries[i], piece.decisions[i], piece.tags[i]);
         index = if key_of_last == Some(key) { index + 1 } else { 0 };
         key_of_last = Some(key);
         sum = sum.wrapping_add(entry_hash(0, &entry, &decision, tag, key, index));
@@ -729,7 +723,7 @@ pub(crate) fn merged<A: FamilyAddr>(
         main.tags.push(tag);
     }
     Some(Lowered {
-        main,
+        main: main.into(),
         icmp: Default::default(),
         lanes: [false, false],
         fallback: order::fallback(cloud, groups, direction),
@@ -886,19 +880,7 @@ pub(crate) enum Edit<'c> {
 /// `.0..​.0 + .2` of the new one.
 pub(crate) type Splice = Option<(usize, usize, usize)>;
 
-/// `part` with entries `start..end` replaced by `new`.
-fn replaced<A: Addr>(part: &Part<A>, start: usize, end: usize, new: &Part<A>) -> Part<A> {
-    fn join<T: Clone>(a: &[T], b: &[T], c: &[T]) -> Vec<T> {
-        [a, b, c].concat()
-    }
-    Part {
-        entries: join(&part.entries[..start], &new.entries, &part.entries[end..]),
-        decisions: join(&part.decisions[..start], &new.decisions, &part.decisions[end..]),
-        tags: join(&part.tags[..start], &new.tags, &part.tags[end..]),
-    }
-}
-
-fn list_mut<A: Addr>(lowered: &mut Lowered<A>, l: usize) -> &mut Part<A> {
+fn list_mut<A: Addr>(lowered: &mut Lowered<A>, l: usize) -> &mut List<A> {
     match l {
         0 => &mut lowered.main,
         _ => &mut lowered.icmp[l - 1].part,
@@ -930,7 +912,7 @@ pub(crate) fn splice<A: FamilyAddr>(
     }
     let provider = ctx.cloud.provider();
     let at = |g: GroupKey| groups.iter().position(|&x| x == g);
-    let part = |l: usize| -> &Part<A> {
+    let part = |l: usize| -> &List<A> {
         match l {
             0 => &lowered.main,
             _ => &lowered.icmp[l - 1].part,
@@ -953,31 +935,21 @@ pub(crate) fn splice<A: FamilyAddr>(
             let mut tag = None;
             for (l, change) in changes.iter_mut().enumerate() {
                 let p = part(l);
-                let Some(start) = p.decisions.iter().position(|d| d.reason == target) else {
+                let Some(start) = p.position(|d| d.reason == target) else {
                     continue;
                 };
                 if lowered.cut[l] == Some(key) || (l > 0 && !lowered.icmp[l - 1].classes.is_empty()) {
                     return Err(());
                 }
-                let end = start
-                    + p.decisions[start..]
-                        .iter()
-                        .take_while(|d| d.reason == target)
-                        .count();
                 let o = out.get_or_insert_with(|| lowered.emptied());
-                for i in start..end {
-                    let h = entry_hash(
-                        l,
-                        &p.entries[i],
-                        &p.decisions[i],
-                        p.tags[i],
-                        key,
-                        (i - start) as u32,
-                    );
+                let mut end = start;
+                for (e, d, t) in p.range(start, p.len()).take_while(|(_, d, _)| d.reason == target) {
+                    let h = entry_hash(l, e, d, *t, key, (end - start) as u32);
                     o.sum = o.sum.wrapping_sub(h);
+                    tag = tag.or(*t);
+                    end += 1;
                 }
-                tag = tag.or(p.tags[start]);
-                *list_mut(o, l) = replaced(p, start, end, &Part::default());
+                *list_mut(o, l) = p.replaced(start, end, &Part::default());
                 *change = Some((start, end, 0));
             }
             let Some(mut out) = out else {
@@ -1013,7 +985,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                 return Err(());
             }
             if let Some(t) = r.tag {
-                let known = (0..3).any(|l| part(l).tags.contains(&Some(t)));
+                let known = (0..3).any(|l| part(l).tags().any(|x| *x == Some(t)));
                 if !known {
                     return Err(());
                 }
@@ -1030,10 +1002,10 @@ pub(crate) fn splice<A: FamilyAddr>(
                     _ => None,
                 }
             };
-            let mut total: usize = (0..3).map(|l| part(l).entries.len()).sum();
+            let mut total: usize = (0..3).map(|l| part(l).len()).sum();
             let mut out = lowered.emptied();
             let mut changes: [Splice; 3] = [None; 3];
-            let mut lists: [Option<Part<A>>; 3] = [None, None, None];
+            let mut lists: [Option<List<A>>; 3] = [None, None, None];
             for l in 0..3 {
                 let proto = if l == 0 {
                     match r.protocol {
@@ -1078,7 +1050,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                 .map_err(|_| ())?;
                 let p = part(l);
                 let mut broken = false;
-                let pos = p.decisions.partition_point(|d| match key_of(d) {
+                let pos = p.partition_point(|d| match key_of(d) {
                     Some(k) => k < key,
                     None => {
                         broken = true;
@@ -1088,7 +1060,7 @@ pub(crate) fn splice<A: FamilyAddr>(
                 if broken {
                     return Err(());
                 }
-                lists[l] = Some(replaced(p, pos, pos, &new));
+                lists[l] = Some(p.replaced(pos, pos, &new));
                 changes[l] = Some((pos, pos, new.entries.len()));
             }
             if changes.iter().all(Option::is_none) {
@@ -1103,17 +1075,20 @@ pub(crate) fn splice<A: FamilyAddr>(
 }
 
 impl<A: Addr> Lowered<A> {
+    /// [`List::fine`] of every list.
+    pub(crate) fn fine(&mut self) {
+        self.main.fine();
+        for i in &mut self.icmp {
+            i.part.fine();
+        }
+    }
+
     /// This table's lanes, port classes, fallback, sum and cuts, with empty lists.
     pub(crate) fn emptied(&self) -> Lowered<A> {
-        let empty = || Part {
-            entries: Vec::new(),
-            decisions: Vec::new(),
-            tags: Vec::new(),
-        };
         Lowered {
-            main: empty(),
+            main: List::default(),
             icmp: [0, 1].map(|i| IcmpPart {
-                part: empty(),
+                part: List::default(),
                 classes: self.icmp[i].classes.clone(),
             }),
             lanes: self.lanes,

@@ -59,6 +59,7 @@
 //! refreshes leave unbuilt, [`Engine::compact`] builds off the read path.
 
 mod identity;
+mod list;
 pub(crate) mod lower;
 mod table;
 
@@ -504,6 +505,10 @@ fn table<A: FamilyAddr>(
         },
         None => lowered,
     };
+    let mut lowered = lowered;
+    if !deferred {
+        lowered.fine();
+    }
     let t = Table::build_as(lowered, fp, identities, deferred, like.as_deref()).map_err(refused)?;
     let t = Arc::new(t);
     if deferred && t.has_unbuilt() {

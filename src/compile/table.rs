@@ -326,17 +326,22 @@ impl<A: Addr> Variant<A> {
             // The entries for `mask`, the untagged ones, and the last entry for a group of
             // `mask` with how many of each come up to it.
             let (mut n, mut untagged, mut last) = (0, 0, None);
-            for (i, t) in part.tags.iter().enumerate() {
-                match t {
-                    None => {
-                        n += 1;
-                        untagged += 1;
+            // PERF: piece by piece (a flattened iterator cost ~15% more in a new combination).
+            let mut i = 0;
+            for piece in part.parts() {
+                for t in &piece.tags {
+                    match t {
+                        None => {
+                            n += 1;
+                            untagged += 1;
+                        }
+                        Some(g) if mask.binary_search(g).is_ok() => {
+                            n += 1;
+                            last = Some((i, n, untagged));
+                        }
+                        Some(_) => {}
                     }
-                    Some(g) if mask.binary_search(g).is_ok() => {
-                        n += 1;
-                        last = Some((i, n, untagged));
-                    }
-                    Some(_) => {}
+                    i += 1;
                 }
             }
             if n > MAX_OVERLAY {
@@ -352,12 +357,20 @@ impl<A: Addr> Variant<A> {
                     *tail = Some((Arc::clone(list), from as u32));
                     (p + 1, head)
                 }
-                _ => (part.entries.len(), n),
+                _ => (part.len(), n),
             };
             out.reserve_exact(head);
-            for ((e, d), t) in part.entries[..split].iter().zip(&part.decisions).zip(&part.tags) {
-                if pass(t) {
-                    out.push((*e, *d));
+            let mut left = split;
+            for piece in part.parts() {
+                let k = left.min(piece.entries.len());
+                for ((e, d), t) in piece.entries[..k].iter().zip(&piece.decisions).zip(&piece.tags) {
+                    if pass(t) {
+                        out.push((*e, *d));
+                    }
+                }
+                left -= k;
+                if left == 0 {
+                    break;
                 }
             }
             if lends && mask.is_empty() && !out.is_empty() {
@@ -414,7 +427,7 @@ impl<A: Addr> Variant<A> {
             &self.built.icmp[0].part,
             &self.built.icmp[1].part,
         ];
-        self.subs.iter().all(|s| s.decisions.is_empty()) && lists.iter().all(|p| p.entries.is_empty())
+        self.subs.iter().all(|s| s.decisions.is_empty()) && lists.iter().all(|p| p.is_empty())
     }
 
     /// The variant for `mask` of the table whose lists are `lowered`, from this one (of
@@ -475,22 +488,26 @@ impl<A: Addr> Variant<A> {
             // The first and last entry `mask` adds, and the built list's place of each.
             let mut span: Option<(usize, usize, usize, usize)> = None;
             let (mut at, mut added) = (0, 0);
-            for (i, t) in part.tags.iter().enumerate() {
-                if old(t) {
-                    at += 1;
-                } else if new(t) {
-                    let s = span.get_or_insert((i, at, i, at));
-                    (s.2, s.3) = (i, at);
-                    added += 1;
+            let mut i = 0;
+            for piece in part.parts() {
+                for t in &piece.tags {
+                    if old(t) {
+                        at += 1;
+                    } else if new(t) {
+                        let s = span.get_or_insert((i, at, i, at));
+                        (s.2, s.3) = (i, at);
+                        added += 1;
+                    }
+                    i += 1;
                 }
             }
             let Some((first, a, last, b)) = span else { continue };
             // PERF: reserved at its size (the built entries of the span and those added).
             let mut inserted: Vec<(Entry<A>, Decision)> = Vec::with_capacity(b - a + added);
             inserted.extend(
-                (first..=last)
-                    .filter(|&i| new(&part.tags[i]))
-                    .map(|i| (part.entries[i], part.decisions[i])),
+                part.range(first, last + 1)
+                    .filter(|(_, _, t)| new(t))
+                    .map(|(e, d, _)| (*e, *d)),
             );
             match next.overlaid(lane, (a, b), inserted) {
                 Some(v) => next = v,
@@ -762,11 +779,9 @@ impl<A: Addr> Variant<A> {
             0 => &self.built.main,
             l => &self.built.icmp[l - 1].part,
         };
-        part.entries
-            .iter()
-            .zip(&part.tags)
-            .filter(|(_, t)| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
-            .map(|(e, _)| *e)
+        part.iter()
+            .filter(|(_, _, t)| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
+            .map(|(e, _, _)| *e)
             .skip(range.start)
             .take(range.len())
             .collect()
@@ -1180,11 +1195,12 @@ impl<A: Addr> Table<A> {
                     0 => (&self.lowered.main, &lowered.main),
                     i => (&self.lowered.icmp[i - 1].part, &lowered.icmp[i - 1].part),
                 };
-                let av = old.tags[..a].iter().filter(|t| pass(t)).count();
-                let bv = av + old.tags[a..b].iter().filter(|t| pass(t)).count();
-                let ins: Vec<(Entry<A>, Decision)> = (a..a + n)
-                    .filter(|&i| pass(&new.tags[i]))
-                    .map(|i| (new.entries[i], new.decisions[i]))
+                let av = old.count_tags(0, a, pass);
+                let bv = av + old.count_tags(a, b, pass);
+                let ins: Vec<(Entry<A>, Decision)> = new
+                    .range(a, a + n)
+                    .filter(|(_, _, t)| pass(t))
+                    .map(|(e, d, _)| (*e, *d))
                     .collect();
                 if av == bv && ins.is_empty() {
                     continue;
@@ -1594,17 +1610,14 @@ impl<A: Addr> Table<A> {
     /// Bytes of the table, heap included (the lowered entries kept for new variants and
     /// for overlays too).
     pub(crate) fn memory_usage(&self) -> usize {
-        let lowered = |l: &Lowered<A>| {
-            let part = |p: &Part<A>| {
-                p.entries.capacity() * std::mem::size_of::<Entry<A>>()
-                    + p.decisions.capacity() * std::mem::size_of::<Decision>()
-                    + p.tags.capacity() * std::mem::size_of::<Option<GroupKey>>()
-            };
+        // Pieces of the lists that lists share, each once.
+        let mut seen = Vec::new();
+        let mut lowered = |l: &Lowered<A>| {
             std::mem::size_of::<Lowered<A>>()
-                + part(&l.main)
+                + l.main.memory_usage(&mut seen)
                 + l.icmp
                     .iter()
-                    .map(|i| part(&i.part) + i.classes.capacity() * 2)
+                    .map(|i| i.part.memory_usage(&mut seen) + i.classes.capacity() * 2)
                     .sum::<usize>()
         };
         // Lists older variants were built from (kept for their overlays), each once.
