@@ -16,7 +16,11 @@
 //! ```
 //!
 //! Arguments: rule changes (default 10,000), fleet members (default 5,000), new
-//! combinations (default 200, at most 175). The rule changes are timed as one uninterrupted
+//! combinations (default 200, at most 175), cold copies (default 0). With cold copies `N`,
+//! eight rounds (four rule changes, then the same four again) time one rule added on each
+//! of `N` fresh clones of the built engine (the shape of criterion's `update/*/add_rule`,
+//! whose batches hold many clones), with the page faults per change (Linux); the first
+//! rounds run on a heap that has not held such changes yet. The rule changes are timed as one uninterrupted
 //! stream, then the same stream is replayed on a second engine with every 97th change
 //! checked against a fresh build on sampled packets (a check between timed changes would
 //! time the allocator's clean-up after the fresh build it drops).
@@ -198,11 +202,44 @@ fn report(what: &str, times: &mut [Duration]) {
     );
 }
 
+/// Minor and major page faults of this process so far (Linux's `/proc/self/stat`).
+fn faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    Some(fields.get(7)?.parse::<u64>().ok()? + fields.get(9)?.parse::<u64>().ok()?)
+}
+
+/// One rule added on each of `copies` fresh clones of `engine`: four changes, then the same
+/// four again.
+fn cold_copies(engine: &Engine, variants: &[(Cloud, Update)], copies: usize) {
+    for round in 0..8 {
+        let (cloud, update) = &variants[round % 4 % variants.len()];
+        let mut clones: Vec<Engine> = (0..copies).map(|_| engine.clone()).collect();
+        let before = faults();
+        let t = Instant::now();
+        for e in &mut clones {
+            e.refresh(cloud, *update).expect("add");
+        }
+        let took = t.elapsed();
+        let per = |n: u64| n as f64 / copies as f64;
+        let faulted = match (before, faults()) {
+            (Some(a), Some(b)) => format!("{:.2} page faults", per(b - a)),
+            _ => "page faults unknown".into(),
+        };
+        println!(
+            "{:>16}: round {round}, {copies} copies, mean {:.1} us, {faulted} a change",
+            "rule add (cold)",
+            took.as_secs_f64() * 1e6 / copies as f64
+        );
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let changes: usize = args.next().map_or(10_000, |a| a.parse().expect("changes"));
     let fleet: usize = args.next().map_or(5_000, |a| a.parse().expect("fleet members"));
     let most: usize = args.next().map_or(200, |a| a.parse().expect("new combinations"));
+    let cold: usize = args.next().map_or(0, |a| a.parse().expect("cold copies"));
     let mut rng = Rng(7);
     let (calls, endpoints) = scenario(&mut rng, fleet);
     let base = build(&calls, &endpoints);
@@ -227,6 +264,9 @@ fn main() {
         .map(|_| rng.below(variants.len() as u64) as usize)
         .collect();
     let mut engine = Engine::build(&base).expect("engine builds");
+    if cold > 0 {
+        cold_copies(&engine, &variants, cold);
+    }
     let (mut adds, mut removes) = (Vec::new(), Vec::new());
     for &v in &stream {
         let (cloud, update) = &variants[v];
