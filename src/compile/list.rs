@@ -1,10 +1,10 @@
 //! Entry lists held in shared pieces: what a lowered table keeps of each of its lists.
 //!
-//! A rule added to a table or removed from it changes a few entries of one list. Held in
-//! one piece, the list was copied whole with the change (`web`'s 854 entries: 22 of the
-//! 26 KB a rule change allocated, and the page faults of a change on a cold copy of an
-//! engine). Held in pieces of about [`PIECE`] entries, the changed list shares every piece
-//! the change does not touch with the list it was made from, and copies one.
+//! A rule added to a table or removed from it changes a few entries of one list. A list in
+//! one piece would be copied whole with the change (`web`'s 854 entries: 22 of the 26 KB a
+//! rule change allocated so, and the page faults of a change on a cold copy of an engine).
+//! Held in pieces of about [`PIECE`] entries, the changed list shares every piece the change
+//! does not touch with the list it was made from, and copies one.
 
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
@@ -112,9 +112,9 @@ impl<A: Addr> List<A> {
     /// Cuts pieces of more than [`PIECE`] entries into pieces of [`PIECE`], so that a change
     /// copies at most that many (the lists of a build: those a refresh makes stay as they
     /// are, as a new table's lists are often not changed before it is rebuilt).
-    // PERF: `update/huawei-sparse/add_rule` (a 117-entry list) 4.2-4.4 -> 3.8-4.0 µs with
-    // pieces of 64, in turns; cutting the lists of new combinations too cost them ~5%
-    // (`update_latency 0 5000`).
+    // PERF: `churn/huawei-sparse/rule_add_remove` (a 117-entry list) 5.63-5.71 µs with the
+    // list in one piece, 4.95-5.28 in pieces of 64 (4a40735: 4.99-5.12), in turns; cutting
+    // the lists of new combinations too cost them ~5% (`update_latency 0 5000`).
     pub(crate) fn fine(&mut self) {
         if self.pieces.iter().all(|p| p.entries.len() <= PIECE) {
             return;
