@@ -7,7 +7,7 @@
 //! does not touch with the list it was made from, and copies one.
 
 use std::hash::{Hash, Hasher};
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use super::classifier::{Addr, Rule as Entry};
@@ -76,26 +76,30 @@ impl<A: Addr> From<Part<A>> for List<A> {
         } else if len <= 2 * PIECE {
             vec![Piece::new(part)]
         } else {
-            cut(&part.entries, &part.decisions, &part.tags)
+            cut(&part)
         };
         List { pieces, len }
     }
 }
 
-/// `entries`, `decisions` and `tags` (of one length) in pieces of [`PIECE`].
-fn cut<A: Addr>(entries: &[Entry<A>], decisions: &[Decision], tags: &[Option<GroupKey>]) -> Vec<Piece<A>> {
-    entries
-        .chunks(PIECE)
-        .zip(decisions.chunks(PIECE))
-        .zip(tags.chunks(PIECE))
-        .map(|((e, d), t)| {
-            Piece::new(Part {
-                entries: e.to_vec(),
-                decisions: d.to_vec(),
-                tags: t.to_vec(),
-            })
+/// `part` in pieces of [`PIECE`].
+fn cut<A: Addr>(part: &Part<A>) -> Vec<Piece<A>> {
+    let len = part.entries.len();
+    (0..len)
+        .step_by(PIECE)
+        .map(|start| {
+            let mut piece = Part::default();
+            extend(&mut piece, part, start..len.min(start + PIECE));
+            Piece::new(piece)
         })
         .collect()
+}
+
+/// Appends entries `range` of `from` (with their decisions and tags) to `out`.
+fn extend<A: Addr>(out: &mut Part<A>, from: &Part<A>, range: Range<usize>) {
+    out.entries.extend_from_slice(&from.entries[range.clone()]);
+    out.decisions.extend_from_slice(&from.decisions[range.clone()]);
+    out.tags.extend_from_slice(&from.tags[range]);
 }
 
 impl<A: Addr> List<A> {
@@ -124,7 +128,7 @@ impl<A: Addr> List<A> {
             if p.entries.len() <= PIECE {
                 pieces.push(p);
             } else {
-                pieces.extend(cut(&p.entries, &p.decisions, &p.tags));
+                pieces.extend(cut(&p));
             }
         }
         self.pieces = pieces;
@@ -238,53 +242,35 @@ impl<A: Addr> List<A> {
         if n == 0 {
             return List::from(new.clone());
         }
-        let size = |i: usize| self.pieces[i].entries.len();
-        // The piece the change starts in, with the place of its first entry in the list: an
-        // insertion at the list's end goes into the last piece.
-        let mut first = (n - 1, self.len - size(n - 1));
-        let mut base = 0;
-        for i in 0..n {
-            if start < base + size(i) {
-                first = (i, base);
-                break;
-            }
-            base += size(i);
-        }
-        // The piece the change ends in: that of its last removed entry, if any.
-        let mut last = first;
-        if end > start {
-            let mut base = first.1;
-            for i in first.0..n {
-                if end - 1 < base + size(i) {
-                    last = (i, base);
-                    break;
-                }
-                base += size(i);
-            }
-        }
-        let (from, to) = (start - first.1, end - last.1);
-        let (first, last) = (first.0, last.0);
-        let mut part = Part::default();
+        // The piece the change starts in and the place there: an insertion at the list's
+        // end goes into the last piece.
+        let (first, from) = match self.locate(start) {
+            (i, at) if i < n => (i, at),
+            _ => (n - 1, self.pieces[n - 1].entries.len()),
+        };
+        // The piece the change ends in (that of its last removed entry, if any) and the
+        // place there after the change.
+        let (last, to) = if end > start {
+            let (i, at) = self.locate(end - 1);
+            (i, at + 1)
+        } else {
+            (first, from)
+        };
         let (p, q) = (&self.pieces[first], &self.pieces[last]);
+        let mut part = Part::default();
         let size = from + new.entries.len() + (q.entries.len() - to);
         part.entries.reserve_exact(size);
         part.decisions.reserve_exact(size);
         part.tags.reserve_exact(size);
-        part.entries.extend_from_slice(&p.entries[..from]);
-        part.decisions.extend_from_slice(&p.decisions[..from]);
-        part.tags.extend_from_slice(&p.tags[..from]);
-        part.entries.extend_from_slice(&new.entries);
-        part.decisions.extend_from_slice(&new.decisions);
-        part.tags.extend_from_slice(&new.tags);
-        part.entries.extend_from_slice(&q.entries[to..]);
-        part.decisions.extend_from_slice(&q.decisions[to..]);
-        part.tags.extend_from_slice(&q.tags[to..]);
+        extend(&mut part, p, 0..from);
+        extend(&mut part, new, 0..new.entries.len());
+        extend(&mut part, q, to..q.entries.len());
         let mut pieces = Vec::with_capacity(n + 1);
         pieces.extend(self.pieces[..first].iter().cloned());
         match part.entries.len() {
             0 => {}
             n if n <= 2 * PIECE => pieces.push(Piece::new(part)),
-            _ => pieces.extend(cut(&part.entries, &part.decisions, &part.tags)),
+            _ => pieces.extend(cut(&part)),
         }
         pieces.extend(self.pieces[last + 1..].iter().cloned());
         List {
