@@ -505,10 +505,6 @@ fn table<A: FamilyAddr>(
         },
         None => lowered,
     };
-    let mut lowered = lowered;
-    if !deferred {
-        lowered.fine();
-    }
     let t = Table::build_as(lowered, fp, identities, deferred, like.as_deref()).map_err(refused)?;
     let t = Arc::new(t);
     if deferred && t.has_unbuilt() {

@@ -1002,12 +1002,17 @@ impl<A: Addr> Table<A> {
     /// `like`: a table whose empty classifiers and lists ([`Variant::unbuilt`]) to share,
     /// if there is one (the tables a refresh builds share one set).
     pub(crate) fn build_as(
-        lowered: Lowered<A>,
+        mut lowered: Lowered<A>,
         fingerprint: u64,
         identities: &Identities,
         deferred: bool,
         like: Option<&Table<A>>,
     ) -> Result<Table<A>, classifier::CapacityError> {
+        // A built table's lists in pieces of [`super::list::PIECE`], for rule changes to
+        // share; a refresh's new tables keep theirs as made ([`super::list::List::fine`]).
+        if !deferred {
+            lowered.fine();
+        }
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
         // Room for a few variants at once (PERF: grown one at a time otherwise).
