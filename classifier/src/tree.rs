@@ -249,6 +249,10 @@ struct Scratch {
     ov: Vec<usize>,
     prefix: Vec<usize>,
     ends: Vec<usize>,
+    /// [`Builder::runs`]' own.
+    delta: Vec<i32>,
+    cut: Vec<bool>,
+    events: Vec<u64>,
 }
 
 /// A region of field space: per field, its low or its high end (fields past the tree's
@@ -324,6 +328,9 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             scratch: Scratch::default(),
         };
         let mut roots = Vec::new();
+        // The rule lists of the nodes being built, each node's at the end (see
+        // [`Builder::node`]).
+        let mut stack: Vec<u32> = Vec::with_capacity(rules.len() * 4);
         for group in groups {
             let ids: Vec<u32> = group
                 .iter()
@@ -340,11 +347,15 @@ impl<A: Addr, const N: usize> Forest<A, N> {
             b.depth_weight = 0;
             let (at, dim, shift) = match b.table_plan(&ids) {
                 Some(plan) => (
-                    b.table(&ids, &plan, &region_lo, &region_hi)?,
+                    b.table(&ids, &plan, &region_lo, &region_hi, &mut stack)?,
                     plan.dim as u32,
                     plan.shift(),
                 ),
-                None => (b.node(ids, region_lo, region_hi, 0)?, 0, 0),
+                None => {
+                    stack.clear();
+                    stack.extend_from_slice(&ids);
+                    (b.node(&mut stack, 0, region_lo, region_hi, 0)?, 0, 0)
+                }
             };
             let lockstep = (b.depth_sum / b.depth_weight.max(1)) as u32;
             roots.push(Root {
@@ -684,14 +695,23 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
     /// The root table worth having for `ids`, if any: on the top word of the source or
     /// the destination address, with `k` bits chosen so that a lookup's slice holds few
     /// rules without copying wide rules into many slices.
-    fn table_plan(&self, ids: &[u32]) -> Option<TablePlan> {
+    fn table_plan(&mut self, ids: &[u32]) -> Option<TablePlan> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let plan = self.table_plan_in(ids, &mut scratch);
+        self.scratch = scratch;
+        plan
+    }
+
+    /// [`Builder::table_plan`] with the builder's buffers.
+    fn table_plan_in(&self, ids: &[u32], scratch: &mut Scratch) -> Option<TablePlan> {
         let n = ids.len();
         match self.params.tables {
             Tables::Off => return None,
             Tables::Force { dst, k } => {
                 let k = k.clamp(1, 16);
                 let dim = if dst { A::WORDS } else { 0 };
-                let runs = self.runs(ids, dim, 32 - k);
+                let mut runs = Vec::new();
+                self.runs(ids, dim, 32 - k, scratch, &mut runs);
                 return Some(TablePlan { dim, k, runs });
             }
             Tables::Auto if n < TABLE_MIN_RULES => return None,
@@ -699,6 +719,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         }
         // The plan and the rules a lookup's slice holds, weighted by copies.
         let mut best: Option<(TablePlan, usize)> = None;
+        // The runs of the plan being weighed (PERF: one vector for the plans not taken).
+        let mut runs = Vec::new();
         for dim in [0, A::WORDS] {
             for k in TABLE_BITS {
                 // Tables much larger than the rule count buy nothing.
@@ -706,7 +728,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                     continue;
                 }
                 let shift = 32 - k;
-                let runs = self.runs(ids, dim, shift);
+                self.runs(ids, dim, shift, scratch, &mut runs);
                 // Rules in the run of each copy: the slice a lookup from a random rule sees.
                 let mut copies = 0usize;
                 let mut weighted = 0usize;
@@ -727,6 +749,8 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                     .as_ref()
                     .is_none_or(|(b, b_seen)| seen * 2 < *b_seen || (seen < *b_seen && k <= b.k));
                 if better {
+                    let spare = best.take().map(|(b, _)| b.runs).unwrap_or_default();
+                    let runs = std::mem::replace(&mut runs, spare);
                     best = Some((TablePlan { dim, k, runs }, seen));
                 }
             }
@@ -736,12 +760,16 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
 
     /// The runs of slices (`field >> shift`) over which no rule of `ids` starts or ends,
     /// as (first slice, rules over it).
-    fn runs(&self, ids: &[u32], dim: usize, shift: u32) -> Vec<(u32, usize)> {
+    fn runs(&self, ids: &[u32], dim: usize, shift: u32, scratch: &mut Scratch, out: &mut Vec<(u32, usize)>) {
+        out.clear();
         let slices = 1u64 << (32 - shift);
         if slices <= 2 * ids.len() as u64 + 512 {
             // PERF: few slices: counted per slice, no sort (the same runs).
-            let mut delta = vec![0i32; slices as usize + 1];
-            let mut cut = vec![false; slices as usize + 1];
+            let Scratch { delta, cut, .. } = scratch;
+            delta.clear();
+            delta.resize(slices as usize + 1, 0);
+            cut.clear();
+            cut.resize(slices as usize + 1, false);
             cut[0] = true;
             for &id in ids {
                 let lo = (self.lo(id, dim) >> shift) as usize;
@@ -751,21 +779,21 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                 cut[lo] = true;
                 cut[end] = true;
             }
-            let mut out = Vec::new();
             let mut run = 0i32;
-            for (c, (&d, &at)) in delta.iter().zip(&cut).take(slices as usize).enumerate() {
+            for (c, (&d, &at)) in delta.iter().zip(cut.iter()).take(slices as usize).enumerate() {
                 run += d;
                 if at {
                     out.push((c as u32, run as usize));
                 }
             }
-            return out;
+            return;
         }
         // PERF: one sorted list of events (a rule's first slice, `2s`; the slice past its
         // last, `2s + 1`) swept once, rather than the cuts sorted and each rule's two
         // searched for (the same runs; half the instructions of a ~80-rule classifier's
         // root table plans, by callgrind).
-        let mut events: Vec<u64> = Vec::with_capacity(ids.len() * 2);
+        let events = &mut scratch.events;
+        events.clear();
         for &id in ids {
             events.push(u64::from(self.lo(id, dim) >> shift) << 1);
             let end = u64::from(self.hi(id, dim) >> shift) + 1;
@@ -774,7 +802,6 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             }
         }
         events.sort_unstable();
-        let mut out: Vec<(u32, usize)> = Vec::with_capacity(events.len() + 1);
         if events.first().is_none_or(|&e| e >> 1 != 0) {
             out.push((0, 0));
         }
@@ -792,7 +819,6 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             }
             out.push((cut as u32, run));
         }
-        out
     }
 
     /// Builds the root table of `plan` and a subtree per run; returns the table's offset.
@@ -802,6 +828,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         plan: &TablePlan,
         region_lo: &Region,
         region_hi: &Region,
+        stack: &mut Vec<u32>,
     ) -> Result<u32, TooBig> {
         let runs = &plan.runs;
         let shift = plan.shift();
@@ -813,30 +840,44 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         if self.bytes(0, copies) > self.params.max_bytes {
             return Err(TooBig);
         }
-        // Each rule into every run it overlaps, keeping priority order.
-        let starts: Vec<u32> = runs.iter().map(|r| r.0).collect();
-        let mut members: Vec<Vec<u32>> = runs.iter().map(|r| Vec::with_capacity(r.1)).collect();
+        // Each rule into every run it overlaps, keeping priority order: one list of every
+        // run's rules, run after run (a run's count is how many rules lie over it).
+        // PERF: one vector rather than one per run (a small classifier's root table has
+        // ~100 runs).
+        let mut at_run: Vec<usize> = Vec::with_capacity(runs.len() + 1);
+        let mut total = 0;
+        for r in runs {
+            at_run.push(total);
+            total += r.1;
+        }
+        at_run.push(total);
+        let mut members = vec![0u32; total];
+        let mut fill = at_run.clone();
         for &id in ids {
             let a = self.lo(id, plan.dim) >> shift;
             let b = self.hi(id, plan.dim) >> shift;
-            let first = starts.partition_point(|&s| s <= a) - 1;
-            for (i, m) in members.iter_mut().enumerate().skip(first) {
-                if starts[i] > b {
+            let first = runs.partition_point(|r| r.0 <= a) - 1;
+            for (i, r) in runs.iter().enumerate().skip(first) {
+                if r.0 > b {
                     break;
                 }
-                m.push(id);
+                members[fill[i]] = id;
+                fill[i] += 1;
             }
         }
+        debug_assert!(fill.iter().zip(&at_run[1..]).all(|(f, e)| f == e), "run counts");
         let at = self.tables.len();
         self.tables.resize(at + slices, EMPTY);
-        for (i, m) in members.into_iter().enumerate() {
-            let first = starts[i] as usize;
-            let end = starts.get(i + 1).map_or(slices, |&s| s as usize);
+        for (i, r) in runs.iter().enumerate() {
+            let first = r.0 as usize;
+            let end = runs.get(i + 1).map_or(slices, |s| s.0 as usize);
             let mut lo = *region_lo;
             let mut hi = *region_hi;
             lo[plan.dim] = (first as u32) << shift;
             hi[plan.dim] = (((end as u64) << shift) - 1) as u32;
-            let r = self.node(m, lo, hi, 0)?;
+            stack.clear();
+            stack.extend_from_slice(&members[at_run[i]..at_run[i + 1]]);
+            let r = self.node(stack, 0, lo, hi, 0)?;
             self.tables[at + first..at + end].fill(r);
         }
         u32::try_from(at).map_err(|_| TooBig)
@@ -854,9 +895,9 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         (region_lo[d - 1]..=region_hi[d - 1]).all(|p| p as u8 & r.proto_mask == r.proto)
     }
 
-    /// `ids` without the rules that an earlier rule of `ids` covers within the region.
-    fn unshadowed(&self, mut ids: Vec<u32>, region_lo: &[u32], region_hi: &[u32]) -> Vec<u32> {
-        // In place: the kept ones move to the front (PERF: no second vector).
+    /// `ids` without the rules that an earlier rule of `ids` covers within the region, in
+    /// place: how many are kept, at the front.
+    fn unshadowed(&self, ids: &mut [u32], region_lo: &[u32], region_hi: &[u32]) -> usize {
         let mut kept = 0;
         for i in 0..ids.len() {
             let id = ids[i];
@@ -868,8 +909,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
                 kept += 1;
             }
         }
-        ids.truncate(kept);
-        ids
+        kept
     }
 
     /// Whether every key of the region that rule `b` matches, rule `a` matches too.
@@ -909,29 +949,39 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         Ok(LEAF | start as u32)
     }
 
+    /// The subtree of the rules `stack[start..]` (in priority order) within the region.
+    /// The children's lists go on the stack past them while each child is built, and are
+    /// taken off again: one vector for the whole tree.
+    // PERF: a vector per child before (a ~100-rule classifier: ~130 allocations a build).
     fn node(
         &mut self,
-        mut ids: Vec<u32>,
+        stack: &mut Vec<u32>,
+        start: usize,
         region_lo: Region,
         region_hi: Region,
         depth: usize,
     ) -> Result<u32, TooBig> {
         // Rules after one that covers the whole region can never be first.
-        if let Some(pos) = ids.iter().position(|&id| self.covers(id, &region_lo, &region_hi)) {
-            ids.truncate(pos + 1);
+        if let Some(pos) = stack[start..]
+            .iter()
+            .position(|&id| self.covers(id, &region_lo, &region_hi))
+        {
+            stack.truncate(start + pos + 1);
         }
-        if ids.len() <= SHADOW_CHECK {
-            ids = self.unshadowed(ids, &region_lo, &region_hi);
+        if stack.len() - start <= SHADOW_CHECK {
+            let kept = self.unshadowed(&mut stack[start..], &region_lo, &region_hi);
+            stack.truncate(start + kept);
         }
-        if ids.len() <= self.params.leaf || depth >= self.params.max_depth {
-            return self.leaf(&ids, depth);
+        let n = stack.len() - start;
+        if n <= self.params.leaf || depth >= self.params.max_depth {
+            return self.leaf(&stack[start..], depth);
         }
         let mut best: Option<Plan> = None;
         let mut scratch = std::mem::take(&mut self.scratch);
         for dim in 0..self.dims {
             if let Some(plan) = self
-                .plan(&ids, dim, region_lo[dim], region_hi[dim], &mut scratch)
-                .filter(|p| p.max < ids.len())
+                .plan(&stack[start..], dim, region_lo[dim], region_hi[dim], &mut scratch)
+                .filter(|p| p.max < n)
             {
                 let score = |p: &Plan| p.sum + p.max * MAX_WEIGHT;
                 let better = best.as_ref().is_none_or(|b| score(&plan) < score(b));
@@ -944,10 +994,11 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
         let Some(plan) = best else {
             // No field separates these rules here: keep only those not covered by an
             // earlier one (rarely reached, so the quadratic check is affordable).
-            if ids.len() > SHADOW_CHECK {
-                ids = self.unshadowed(ids, &region_lo, &region_hi);
+            if n > SHADOW_CHECK {
+                let kept = self.unshadowed(&mut stack[start..], &region_lo, &region_hi);
+                stack.truncate(start + kept);
             }
-            return self.leaf(&ids, depth);
+            return self.leaf(&stack[start..], depth);
         };
 
         if self.bytes(1, 0) > self.params.max_bytes || self.nodes.len() >= INDEX as usize {
@@ -963,19 +1014,22 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             child: [EMPTY; N],
         });
         let dim = plan.dim;
+        let end = stack.len();
         let mut child_lo = region_lo[dim];
         for k in 0..=plan.n_ends {
             let child_hi = plan.ends().get(k).copied().unwrap_or(region_hi[dim]);
-            let sub: Vec<u32> = ids
-                .iter()
-                .copied()
-                .filter(|&id| self.lo(id, dim) <= child_hi && self.hi(id, dim) >= child_lo)
-                .collect();
+            for i in start..end {
+                let id = stack[i];
+                if self.lo(id, dim) <= child_hi && self.hi(id, dim) >= child_lo {
+                    stack.push(id);
+                }
+            }
             let mut lo = region_lo;
             let mut hi = region_hi;
             lo[dim] = child_lo;
             hi[dim] = child_hi;
-            let r = self.node(sub, lo, hi, depth + 1)?;
+            let r = self.node(stack, end, lo, hi, depth + 1)?;
+            stack.truncate(end);
             self.nodes[at].child[k] = r;
             child_lo = child_hi.wrapping_add(1);
         }
@@ -1000,6 +1054,7 @@ impl<A: Addr, const N: usize> Builder<'_, A, N> {
             ov,
             prefix,
             ends,
+            ..
         } = scratch;
         // Elementary intervals start at `pts`.
         pts.clear();
