@@ -9,7 +9,8 @@
 //! Gcore by group, then creation order. Address groups expand to their prefixes. Group
 //! references do not expand: every address has an identity, the set of groups of the
 //! endpoint that owns it (the `identity` module), and a table whose rules name groups'
-//! members keeps one classifier per set of those groups that some identity holds.
+//! members keeps one classifier per set of those groups that some identity holds (one per
+//! ECS group whose intra-group entry leads the table, for the identities it decides).
 //! Evaluating a packet is, for such a table, one hash lookup of the remote address's
 //! identity, then one classifier lookup and one load of the decision of the entry that
 //! matched; nothing is interpreted per packet.
@@ -1905,7 +1906,7 @@ fn spliced<A: FamilyAddr>(
             continue;
         };
         let fp = table::fingerprint(&lowered);
-        current = Arc::new(current.spliced(lowered, changes, fp).ok()?);
+        current = Arc::new(current.spliced(lowered, changes, fp).ok()??);
     }
     Some(current)
 }

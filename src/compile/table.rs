@@ -3,8 +3,10 @@
 //!
 //! A table whose rules name groups' members keeps one [`Variant`] per set of those groups
 //! that some remote identity holds ([`super::identity`]), and the variant of each identity:
-//! a packet is classified by the variant of its remote address's identity. A new member
-//! whose identity exists changes nothing here.
+//! a packet is classified by the variant of its remote address's identity. An identity that
+//! holds a group whose entry leads every list (an ECS group's intra-group policy, which
+//! decides any packet of its members) takes the variant of the first such group alone
+//! ([`Table::heads`]). A new member whose identity exists changes nothing here.
 //!
 //! A rule added or removed does not rebuild the classifiers: [`Table::spliced`] (the
 //! rule's entries lowered alone and put in place, see [`super::lower::splice`]) or
@@ -37,7 +39,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{project, Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
-use crate::decision::Decision;
+use crate::decision::{Decision, Reason};
 use crate::group::GroupKey;
 use crate::packet::Packet;
 
@@ -932,6 +934,15 @@ pub(crate) struct Table<A: Addr> {
     /// Bit `n % 64` set for every group numbered `n` in `refs`: most groups of an identity
     /// are not referenced, and this rules most of those out without a search.
     refs_filter: u64,
+    /// The groups whose entries come first in every list the table uses, in their order,
+    /// each an entry for any packet from the group's members (ECS `InnerAccessPolicy=Accept`,
+    /// see [`heads`]). An identity that holds one of them is decided by the first it holds,
+    /// whatever its other groups: it takes the variant of that group alone (see
+    /// [`Table::mask_of`]), so that the variants are one per head group and one per set of
+    /// the other referenced groups, not one per combination.
+    // PERF: a new combination of groups made a variant in every table of an ECS group it
+    // shares (`web`'s four held one per combination of the `update_latency` run).
+    heads: Arc<[GroupKey]>,
     /// The variants; the first is for identities that hold none of `refs`. Lookups read
     /// them through `hot`.
     // PERF: an `Arc` per variant, kept: with the variants held inline (`Vec<Variant>`,
@@ -993,6 +1004,27 @@ pub(crate) fn fingerprint<A: Addr>(lowered: &Lowered<A>) -> u64 {
     h.finish().wrapping_add(lowered.sum)
 }
 
+/// The groups whose entries lead every list of `lowered` that lookups use (the main list,
+/// and each ICMP list in use), in order: entries that match any packet (an ECS group's
+/// intra-group policy), each for its group's members. Empty when the lists do not all
+/// start with the same ones.
+fn heads<A: Addr>(lowered: &Lowered<A>) -> smallvec::SmallVec<[GroupKey; 8]> {
+    let lead = |part: &super::list::List<A>| -> smallvec::SmallVec<[GroupKey; 8]> {
+        part.iter()
+            .map_while(|(e, d, t)| match (d.reason, *t) {
+                (Reason::IntraGroup { group }, Some(g)) if g == group && *e == Entry::ANY => Some(g),
+                _ => None,
+            })
+            .collect()
+    };
+    let main = lead(&lowered.main);
+    if (0..2).all(|i| !lowered.lanes[i] || lead(&lowered.icmp[i].part) == main) {
+        main
+    } else {
+        smallvec::SmallVec::new()
+    }
+}
+
 impl<A: Addr> Table<A> {
     /// Builds the classifiers of a lowered table, with a variant for every identity's
     /// groups among those the table references; with `deferred` the variants of at most
@@ -1015,6 +1047,11 @@ impl<A: Addr> Table<A> {
         }
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
+        let heads: Arc<[GroupKey]> = heads(&lowered).as_slice().into();
+        debug_assert!(
+            heads.iter().all(|g| refs.binary_search(g).is_ok()),
+            "a head not referenced"
+        );
         // Room for a few variants at once (PERF: grown one at a time otherwise).
         let room = if refs_any { identities.len().min(8) } else { 1 };
         let lowered = Arc::new(lowered);
@@ -1034,6 +1071,7 @@ impl<A: Addr> Table<A> {
             lowered,
             refs_filter: refs.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             refs,
+            heads,
             variants: Vec::with_capacity(room),
             hot: Vec::with_capacity(room),
             first: Hot::of(&first),
@@ -1134,6 +1172,7 @@ impl<A: Addr> Table<A> {
             lowered,
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
+            heads: Arc::clone(&self.heads),
             shared: Hot::shared(&hot),
             hot,
             first: Hot::of(&variants[0]),
@@ -1157,7 +1196,11 @@ impl<A: Addr> Table<A> {
         fingerprint: u64,
     ) -> Result<Result<Table<A>, Lowered<A>>, classifier::CapacityError> {
         let classes_same = (0..2).all(|i| lowered.icmp[i].classes[..] == self.classes[i][..]);
-        if lowered.lanes != self.lanes || !classes_same || lowered.refs()[..] != self.refs[..] {
+        if lowered.lanes != self.lanes
+            || !classes_same
+            || lowered.refs()[..] != self.refs[..]
+            || heads(&lowered)[..] != self.heads[..]
+        {
             return Ok(Err(lowered));
         }
         let lowered = Arc::new(lowered);
@@ -1180,13 +1223,19 @@ impl<A: Addr> Table<A> {
     /// the table's lists by one contiguous change per list, `changes` (from
     /// [`super::lower::splice`]): each variant's lanes take the change in their overlays,
     /// or are rebuilt past [`MAX_OVERLAY`]. The referenced groups, lanes and port classes
-    /// are the table's.
+    /// are the table's. `None` when the change reaches the entries that lead the lists
+    /// ([`Table::heads`]), by which the identities' variants were chosen.
     pub(crate) fn spliced(
         &self,
         lowered: Lowered<A>,
         changes: [Splice; 3],
         fingerprint: u64,
-    ) -> Result<Table<A>, classifier::CapacityError> {
+    ) -> Result<Option<Table<A>>, classifier::CapacityError> {
+        // A splice puts rule entries in place and takes them out: past the leading
+        // entries, it leaves them leading (PERF: not recomputed for each rule change).
+        if changes.iter().flatten().any(|&(a, _, _)| a < self.heads.len()) {
+            return Ok(None);
+        }
         let lowered = Arc::new(lowered);
         let mut variants = Vec::with_capacity(self.variants.len());
         let mut fresh = Vec::new();
@@ -1232,7 +1281,7 @@ impl<A: Addr> Table<A> {
                 }
             });
         }
-        Ok(self.relisted(lowered, variants, fingerprint))
+        Ok(Some(self.relisted(lowered, variants, fingerprint)))
     }
 
     /// The variants, for tests.
@@ -1299,7 +1348,7 @@ impl<A: Addr> Table<A> {
         if self.admit_known(id, groups) {
             return Ok(());
         }
-        let mask = project(groups, &self.refs);
+        let mask = self.mask_of(groups);
         let built = if deferred {
             // Variants left without overlays by rule changes answer for the current lists:
             // taken as built from them, to derive from in place.
@@ -1375,15 +1424,37 @@ impl<A: Addr> Table<A> {
         Ok(())
     }
 
-    /// `groups`' referenced groups as bits of `refs` ([`Table::mask_bits`]); `None` when
-    /// `refs` holds more than 64 groups.
+    /// The mask of an identity of `groups` ([`Table::mask_of`]) as bits of `refs`
+    /// ([`Table::mask_bits`]); `None` when `refs` holds more than 64 groups.
     fn bits(&self, groups: &[GroupKey]) -> Option<u64> {
-        (self.refs.len() <= 64).then(|| {
-            groups
+        (self.refs.len() <= 64).then(|| match self.head(groups) {
+            Some(g) => self.ref_index(g).map_or(0, |i| 1 << i),
+            None => groups
                 .iter()
                 .filter_map(|&g| self.ref_index(g))
-                .fold(0, |b, i| b | 1 << i)
+                .fold(0, |b, i| b | 1 << i),
         })
+    }
+
+    /// The first of [`Table::heads`] that `groups` (sorted) holds.
+    #[inline]
+    fn head(&self, groups: &[GroupKey]) -> Option<GroupKey> {
+        // INVARIANT: every head is in `refs` (its entry is tagged with it), so its mask is
+        // a mask of referenced groups.
+        self.heads
+            .iter()
+            .copied()
+            .find(|g| groups.binary_search(g).is_ok())
+    }
+
+    /// The groups of the variant of an identity of `groups` (sorted): its first head group
+    /// alone ([`Table::heads`]: that group's entry decides every packet of the identity,
+    /// ahead of any other), else the referenced groups it holds.
+    fn mask_of(&self, groups: &[GroupKey]) -> Vec<GroupKey> {
+        match self.head(groups) {
+            Some(g) => vec![g],
+            None => project(groups, &self.refs),
+        }
     }
 
     /// Where group `g` is in `refs`, if it is there.
@@ -1410,9 +1481,14 @@ impl<A: Addr> Table<A> {
         // More than 64 referenced groups: the projection ([`project`]) without
         // allocating, compared with each mask.
         let mut mask: smallvec::SmallVec<[GroupKey; 8]> = smallvec::SmallVec::new();
-        for &g in groups {
-            if self.ref_index(g).is_some() {
-                mask.push(g);
+        match self.head(groups) {
+            Some(g) => mask.push(g),
+            None => {
+                for &g in groups {
+                    if self.ref_index(g).is_some() {
+                        mask.push(g);
+                    }
+                }
             }
         }
         if mask.is_empty() {

@@ -1682,6 +1682,76 @@ fn a_new_combination_derives_variants_from_existing_classifiers() {
     );
 }
 
+/// An ECS group's intra-group entry decides every packet of its members ahead of the rules,
+/// so an identity that holds such a group takes the variant of that group alone (the first
+/// such group of the list): a new combination that holds one adds no variant to the
+/// tables that have that group's, and answers as a fresh build and the reference.
+#[test]
+fn a_new_combination_takes_the_variant_of_its_first_intra_group() {
+    let (mut cloud, [a, b, c]) = accepting_groups();
+    let rules = numbered_allows(40, 7);
+    trusting_groups(&mut cloud, [a, b, c], rules.clone(), rules);
+    // `c`'s list: `c`'s intra-group entry, then its deny of `a`'s members.
+    let only_c = attach(&mut cloud, "c", &["10.0.0.3"], &[c]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let variants = |e: &Engine| e.set_of(only_c).expect("set").v4[0].variant_list().len();
+    let before = variants(&engine);
+    // `{a, c}` and `{b, c}`: new identities, which `c`'s entry decides at `c` (the first
+    // would otherwise need a variant of its own there: `a`'s members are denied).
+    let mut changed = cloud.clone();
+    for (name, addr, groups) in [("ac", "10.0.1.1", [a, c]), ("bc", "10.0.1.2", [b, c])] {
+        let key = attach(&mut changed, name, &[addr], &groups);
+        engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    }
+    assert_eq!(variants(&engine), before, "no variant for the new combinations");
+    assert_fresh_and_right(
+        &changed,
+        &engine,
+        &packets_between(&[
+            "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1", "10.0.1.2", "10.9.9.9",
+        ]),
+        "new combinations",
+    );
+}
+
+/// An ECS group's intra-group policy turned off while a rule still names its members: the
+/// table's referenced groups stay the same, but the identities the policy decided must go
+/// back to the variant of all their referenced groups (here `c`'s deny comes first).
+#[test]
+fn an_intra_group_policy_turned_off_under_a_rule_naming_the_group() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, accept));
+    let from_a = tcp_rule(Direction::Ingress, Action::Allow, 1, 22, Remote::Group(a));
+    add_rules(&mut cloud, a, vec![from_a]);
+    let deny_c = tcp_rule(Direction::Ingress, Action::Deny, 1, 22, Remote::Group(c));
+    add_rules(&mut cloud, b, vec![deny_c]);
+    let x = attach(&mut cloud, "x", &["10.0.0.1"], &[a, b]);
+    attach(&mut cloud, "y", &["10.0.0.2"], &[a, c]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ssh = Packet::tcp(ip("10.0.0.2"), ip("10.0.0.1"), 22);
+    let d = engine.evaluate(x, Direction::Ingress, &ssh);
+    assert_eq!(d.reason, Reason::IntraGroup { group: a });
+    cloud.edit_with(|t| {
+        t.group_mut(a, |g| {
+            g.kind = GroupKind::EcsBasic {
+                inner: InnerPolicy::Drop,
+            }
+        })
+    });
+    engine.refresh(&cloud, Update::Group(a)).expect("refresh");
+    let d = engine.evaluate(x, Direction::Ingress, &ssh);
+    assert_eq!(d.verdict, Verdict::Deny, "{d:?}");
+    assert_fresh_and_right(
+        &cloud,
+        &engine,
+        &packets_between(&["10.0.0.1", "10.0.0.2", "10.9.9.9"]),
+        "policy off",
+    );
+}
+
 /// A new list's tables of few entries answer from overlays (no classifiers): every
 /// variant but the first holds the list up to its last entry for its groups' members and
 /// shares the rest of the first variant's list, answering as a fresh build and the
