@@ -943,6 +943,8 @@ pub(crate) struct Table<A: Addr> {
     // PERF: a new combination of groups made a variant in every table of an ECS group it
     // shares (`web`'s four held one per combination of the `update_latency` run).
     heads: Arc<[GroupKey]>,
+    /// Bit `n % 64` set for every group numbered `n` in `heads`, as `refs_filter`.
+    heads_filter: u64,
     /// The variants; the first is for identities that hold none of `refs`. Lookups read
     /// them through `hot`.
     // PERF: an `Arc` per variant, kept: with the variants held inline (`Vec<Variant>`,
@@ -1071,6 +1073,7 @@ impl<A: Addr> Table<A> {
             lowered,
             refs_filter: refs.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             refs,
+            heads_filter: heads.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             heads,
             variants: Vec::with_capacity(room),
             hot: Vec::with_capacity(room),
@@ -1173,6 +1176,7 @@ impl<A: Addr> Table<A> {
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
             heads: Arc::clone(&self.heads),
+            heads_filter: self.heads_filter,
             shared: Hot::shared(&hot),
             hot,
             first: Hot::of(&variants[0]),
@@ -1441,6 +1445,14 @@ impl<A: Addr> Table<A> {
     fn head(&self, groups: &[GroupKey]) -> Option<GroupKey> {
         // INVARIANT: every head is in `refs` (its entry is tagged with it), so its mask is
         // a mask of referenced groups.
+        // PERF: most identities hold no head of most tables (a member joining or leaving
+        // asks the tables of its groups about its identity).
+        if groups
+            .iter()
+            .all(|g| self.heads_filter & 1 << (g.get() % 64) == 0)
+        {
+            return None;
+        }
         self.heads
             .iter()
             .copied()
@@ -1726,6 +1738,8 @@ impl<A: Addr> Table<A> {
             + self.hot.capacity() * std::mem::size_of::<Hot<A>>()
             + self.mask_bits.capacity() * 8
             + self.refs.len() * 4
+            + std::mem::size_of_val(&*self.heads)
+            + 16
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
