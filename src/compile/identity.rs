@@ -242,21 +242,3 @@ impl Keyed for u128 {
         identities.of_v6(addr)
     }
 }
-
-/// The groups of a sorted `set` that are in the sorted `refs`: an identity's projection onto
-/// the groups one table references.
-pub(crate) fn project(set: &[GroupKey], refs: &[GroupKey]) -> Vec<GroupKey> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < set.len() && j < refs.len() {
-        match set[i].cmp(&refs[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                out.push(set[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out
-}

@@ -37,7 +37,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, Weak};
 
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
-use super::identity::{project, Identities, IdentityId};
+use super::identity::{Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
 use crate::decision::{Decision, Reason};
 use crate::group::GroupKey;
@@ -1412,7 +1412,7 @@ impl<A: Addr> Table<A> {
         let mask: Arc<[GroupKey]> = if built.built_mask[..] == mask[..] {
             Arc::clone(&built.built_mask)
         } else {
-            Arc::from(mask)
+            Arc::from(&mask[..])
         };
         let index = self.variants.len() as u32;
         if index < 64 && Arc::ptr_eq(&built.subs, &self.first.subs) {
@@ -1462,10 +1462,14 @@ impl<A: Addr> Table<A> {
     /// The groups of the variant of an identity of `groups` (sorted): its first head group
     /// alone ([`Table::heads`]: that group's entry decides every packet of the identity,
     /// ahead of any other), else the referenced groups it holds.
-    fn mask_of(&self, groups: &[GroupKey]) -> Vec<GroupKey> {
+    fn mask_of(&self, groups: &[GroupKey]) -> smallvec::SmallVec<[GroupKey; 8]> {
         match self.head(groups) {
-            Some(g) => vec![g],
-            None => project(groups, &self.refs),
+            Some(g) => smallvec::smallvec![g],
+            None => groups
+                .iter()
+                .copied()
+                .filter(|&g| self.ref_index(g).is_some())
+                .collect(),
         }
     }
 
@@ -1490,19 +1494,8 @@ impl<A: Addr> Table<A> {
         if let Some(bits) = self.bits(groups) {
             return self.mask_bits.iter().position(|&b| b == bits).map(|v| v as u32);
         }
-        // More than 64 referenced groups: the projection ([`project`]) without
-        // allocating, compared with each mask.
-        let mut mask: smallvec::SmallVec<[GroupKey; 8]> = smallvec::SmallVec::new();
-        match self.head(groups) {
-            Some(g) => mask.push(g),
-            None => {
-                for &g in groups {
-                    if self.ref_index(g).is_some() {
-                        mask.push(g);
-                    }
-                }
-            }
-        }
+        // More than 64 referenced groups: the mask compared with each.
+        let mask = self.mask_of(groups);
         if mask.is_empty() {
             return Some(0);
         }
