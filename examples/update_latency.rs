@@ -9,7 +9,9 @@
 //!   `Update::Group` after the cloud changed (the provider call itself is not timed);
 //! - `new combination`: an endpoint joins `fleet` and a set of `web`'s groups that no
 //!   endpoint had yet (`Update::Endpoint`): one group (the bench's case, reported apart),
-//!   then two and three.
+//!   then two and three;
+//! - lookups (IPv4 ingress, the sampled packets) at the endpoints of three of web's
+//!   groups, whose lanes the refreshes built flat, then on a copy after `Engine::compact`.
 //!
 //! ```sh
 //! cargo run --release --no-default-features --example update_latency -- 10000 5000
@@ -307,6 +309,7 @@ fn main() {
     };
     let mut combos = Vec::new();
     let mut singles = Vec::new();
+    let mut three = Vec::new();
     // `fleet` with one of web's groups (the shape of the bench's new combination), then
     // with two, then three.
     let mut masks: Vec<u32> = (1u32..(1 << GROUPS)).filter(|m| m.count_ones() <= 3).collect();
@@ -331,8 +334,37 @@ fn main() {
         if mask.count_ones() == 1 {
             singles.push(t.elapsed());
         }
+        if mask.count_ones() == 3 {
+            three.push(key);
+        }
     }
     check(&engine, &cloud, &sample);
+    // Lookups at the new endpoints of three groups (lanes of 79-134 entries, built flat by
+    // the refresh), then after `Engine::compact` built their trees.
+    let lookups = |engine: &Engine| {
+        let (mut allowed, rounds) = (0usize, 20);
+        let t = Instant::now();
+        for _ in 0..rounds {
+            for &ep in &three {
+                for p in &sample {
+                    allowed += usize::from(engine.evaluate(ep, Direction::Ingress, p).is_allow());
+                }
+            }
+        }
+        let n = (rounds * three.len() * sample.len()).max(1);
+        (t.elapsed().as_secs_f64() * 1e9 / n as f64, allowed)
+    };
+    let mut compacted = engine.clone();
+    compacted.compact(&cloud).expect("compact");
+    check(&compacted, &cloud, &sample);
+    let ((before, a), (after, b)) = (lookups(&engine), lookups(&compacted));
+    assert_eq!(a, b, "the same answers before and after compact");
+    if !three.is_empty() {
+        println!(
+            "lookups at the {} new endpoints of three groups: {before:.1} ns a lookup, {after:.1} ns after compact",
+            three.len()
+        );
+    }
     if !adds.is_empty() {
         report("rule add", &mut adds);
         report("rule remove", &mut removes);

@@ -29,13 +29,14 @@
 //! assert_eq!(classifier.classify(&Key { dst_port: 80, ..key }), Some(1));
 //! ```
 #![deny(missing_docs)]
-// `unsafe` is allowed in one module only: `simd`, the AVX2 node step.
+// `unsafe` is allowed in one module only: `simd`, the AVX2 node step and flat block check.
 #![deny(unsafe_code)]
 
 use std::fmt;
 use std::hash::Hash;
 
 pub mod classbench;
+mod flat;
 mod rfc;
 mod simd;
 mod tree;
@@ -375,6 +376,9 @@ pub const MEMORY_LIMIT: usize = 1 << 30;
 /// single tree when it fits in a cache-sized budget. A node step compares the key against
 /// all of the node's split points at once, with AVX2 where the CPU has it (detected at run
 /// time) and in portable code elsewhere; both give the same answers.
+///
+/// [`Classifier::build_flat`] skips all of this: the rules in order, checked eight at a
+/// time, for a list that is to be rebuilt soon.
 #[derive(Clone, Debug)]
 pub struct Classifier<A: Addr> {
     layout: Layout<A>,
@@ -390,6 +394,8 @@ enum Layout<A: Addr> {
     Hybrid(Box<Hybrid<A>>),
     Narrow(tree::Forest<A, 8>),
     Wide(tree::Forest<A, 16>),
+    /// The rules in order, checked eight at a time ([`Classifier::build_flat`]).
+    Flat(flat::Flat<A>),
 }
 
 /// Phase tables for the largest part of an IPv4 list (by which address is narrow, see
@@ -612,6 +618,35 @@ impl<A: Addr> Classifier<A> {
         })
     }
 
+    /// Builds a classifier that checks the rules in order, eight at a time: one pass over
+    /// the rules, about as fast to build as a copy of them, but each lookup reads them all
+    /// up to the first match. For lists that are to be rebuilt soon with
+    /// [`Classifier::build_with`], off the read path ([`Classifier::is_flat`] tells which
+    /// these are).
+    ///
+    /// # Errors
+    /// As [`Classifier::build`].
+    pub fn build_flat(rules: &[Rule<A>]) -> Result<Self, CapacityError> {
+        if rules.len() > MAX_RULES {
+            return Err(CapacityError::TooManyRules {
+                count: rules.len(),
+                max: MAX_RULES,
+            });
+        }
+        if rules.len().saturating_mul(tree::slot_bytes::<A>()) > MEMORY_LIMIT {
+            return Err(CapacityError::MemoryLimit { limit: MEMORY_LIMIT });
+        }
+        Ok(Classifier {
+            layout: Layout::Flat(flat::Flat::build(rules)),
+            len: rules.len(),
+        })
+    }
+
+    /// Whether the classifier was built by [`Classifier::build_flat`].
+    pub fn is_flat(&self) -> bool {
+        matches!(self.layout, Layout::Flat(_))
+    }
+
     /// The index of the first rule that matches `key`, or `None`.
     #[inline]
     pub fn classify(&self, key: &Key<A>) -> Option<u32> {
@@ -620,6 +655,7 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify(key),
             Layout::Narrow(f) => f.classify(key),
             Layout::Wide(f) => f.classify(key),
+            Layout::Flat(f) => f.classify(key),
         };
         (i != tree::NONE).then_some(i)
     }
@@ -638,6 +674,7 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify(key),
             Layout::Narrow(f) => f.classify_with_avx2(key, avx2),
             Layout::Wide(f) => f.classify_with_avx2(key, avx2),
+            Layout::Flat(f) => f.classify_with_avx2(key, avx2),
         };
         (i != tree::NONE).then_some(i)
     }
@@ -655,6 +692,12 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
             Layout::Wide(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
+            Layout::Flat(f) => {
+                for (k, o) in keys[..n].iter().zip(&mut out[..n]) {
+                    let i = f.classify_with_avx2(k, avx2);
+                    *o = (i != tree::NONE).then_some(i);
+                }
+            }
         }
     }
 
@@ -669,6 +712,12 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Flat(f) => {
+                for (k, o) in keys[..n].iter().zip(&mut out[..n]) {
+                    let i = f.classify(k);
+                    *o = (i != tree::NONE).then_some(i);
+                }
+            }
         }
     }
 
@@ -684,6 +733,7 @@ impl<A: Addr> Classifier<A> {
             }
             Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
             Layout::Wide(f) => Layout::Wide(f.without_simd()),
+            Layout::Flat(f) => Layout::Flat(f),
         };
         Classifier { layout, ..self }
     }
@@ -696,6 +746,7 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.rest.uses_avx2(),
             Layout::Narrow(f) => f.uses_avx2(),
             Layout::Wide(f) => f.uses_avx2(),
+            Layout::Flat(_) => false,
         }
     }
 
@@ -707,6 +758,7 @@ impl<A: Addr> Classifier<A> {
                 Layout::Hybrid(h) => h.memory_usage(),
                 Layout::Narrow(f) => f.memory_usage(),
                 Layout::Wide(f) => f.memory_usage(),
+                Layout::Flat(f) => f.memory_usage(),
             }
     }
 
@@ -1242,6 +1294,7 @@ mod tests {
                     Classifier::build_with(rules, Options::COMPACT).expect("builds"),
                 ),
                 ("partitioned", narrow(&partition(rules), p)),
+                ("flat", Classifier::build_flat(rules).expect("builds")),
                 ("partitioned wide", wide(&partition(rules), p)),
                 (
                     "deep",

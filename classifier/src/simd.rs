@@ -1,11 +1,13 @@
-//! The node step, portable or with AVX2, and the one place this crate uses `unsafe`.
+//! The node step and the flat block check, portable or with AVX2, and the one place this
+//! crate uses `unsafe`.
 //!
 //! A node step counts the thresholds below the key's field ([`Count::below`]). The portable
 //! count is plain Rust that compiles to SSE2 on every x86-64; [`Avx2`] compares all eight
 //! thresholds of a cache line at once and counts the mask bits with `popcnt`. An [`Avx2`]
 //! value exists only where the CPU was found to have AVX2 and POPCNT at run time
 //! ([`Avx2::detect`]); the whole lookup that uses it runs inside [`Count::run`], compiled
-//! for those features, so the steps inline into it.
+//! for those features, so the steps inline into it. [`Avx2::flat_hits`] checks eight rules
+//! of a flat classifier ([`crate::flat`]) per compare in the same way.
 
 /// Counts the thresholds of a node below a value; see [`super::tree`]'s `Node::child`.
 pub(crate) trait Count: Copy {
@@ -48,8 +50,9 @@ pub(crate) use x86::Avx2;
 #[allow(unsafe_code)]
 mod x86 {
     use std::arch::x86_64::{
-        __m256i, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_loadu_si256, _mm256_movemask_ps,
-        _mm256_set1_epi32,
+        __m256i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cmpeq_epi32, _mm256_cmpgt_epi32,
+        _mm256_loadu_si256, _mm256_max_epu32, _mm256_movemask_ps, _mm256_or_si256, _mm256_set1_epi32,
+        _mm256_setzero_si256, _mm256_sub_epi32, _mm256_xor_si256,
     };
 
     use super::Count;
@@ -64,6 +67,52 @@ mod x86 {
             (std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt"))
                 .then_some(Avx2(()))
         }
+
+        /// [`crate::flat`]'s block check, eight rules per compare: bit `j` set when rule
+        /// `j` of `block` matches. `block` holds `2 * words` source rows (mask, value per
+        /// word), as many destination rows, then the source port's low and span, the
+        /// destination port's, the protocol mask and value; `key` is the source words, the
+        /// destination words, then the source port, destination port and protocol.
+        #[inline(always)]
+        pub(crate) fn flat_hits(self, block: &[[u32; 8]], words: usize, key: &[u32; 11]) -> u32 {
+            // SAFETY: `self` exists, so `detect` found AVX2 on this CPU.
+            unsafe { flat_hits(block, words, key) }
+        }
+    }
+
+    /// See [`Avx2::flat_hits`].
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn flat_hits(block: &[[u32; 8]], words: usize, key: &[u32; 11]) -> u32 {
+        // SAFETY (every load): a row is 8 initialised `u32`s, 32 readable bytes, the size of
+        // an `__m256i`; the unaligned load has no alignment requirement.
+        let row = |i: usize| unsafe { _mm256_loadu_si256(block[i].as_ptr().cast::<__m256i>()) };
+        let set = |v: u32| _mm256_set1_epi32(v as i32);
+        // Nonzero lanes: some address word or the protocol does not match.
+        let mut miss = _mm256_setzero_si256();
+        for k in 0..words.min(4) {
+            let s = _mm256_xor_si256(_mm256_and_si256(set(key[k]), row(2 * k)), row(2 * k + 1));
+            let (m, v) = (2 * (words + k), 2 * (words + k) + 1);
+            let d = _mm256_xor_si256(_mm256_and_si256(set(key[4 + k]), row(m)), row(v));
+            miss = _mm256_or_si256(miss, _mm256_or_si256(s, d));
+        }
+        let at = 4 * words;
+        let proto = _mm256_xor_si256(_mm256_and_si256(set(key[10]), row(at + 4)), row(at + 5));
+        miss = _mm256_or_si256(miss, proto);
+        // `port - lo <= span` (unsigned): `max(port - lo, span) == span`.
+        let within = |p: u32, lo: usize| {
+            let x = _mm256_sub_epi32(set(p), row(lo));
+            let span = row(lo + 1);
+            _mm256_cmpeq_epi32(_mm256_max_epu32(x, span), span)
+        };
+        let ok = _mm256_and_si256(
+            _mm256_cmpeq_epi32(miss, _mm256_setzero_si256()),
+            _mm256_and_si256(within(key[8], at), within(key[9], at + 2)),
+        );
+        _mm256_movemask_ps(_mm256_castsi256_ps(ok)) as u32
     }
 
     impl Count for Avx2 {
@@ -122,6 +171,11 @@ impl Avx2 {
     /// Always `None`.
     pub(crate) fn detect() -> Option<Avx2> {
         None
+    }
+
+    /// Never called: there is no value.
+    pub(crate) fn flat_hits(self, _block: &[[u32; 8]], _words: usize, _key: &[u32; 11]) -> u32 {
+        match self {}
     }
 }
 

@@ -59,9 +59,16 @@ pub(super) struct Sub<A: Addr> {
 }
 
 impl<A: Addr> Sub<A> {
-    fn build(part: &Part<A>) -> Result<Sub<A>, classifier::CapacityError> {
+    /// `flat`: built as a list checked in blocks ([`Classifier::build_flat`]), for
+    /// [`Table::compact`] to build again as trees.
+    fn build(part: &Part<A>, flat: bool) -> Result<Sub<A>, classifier::CapacityError> {
+        let classifier = if flat {
+            Classifier::build_flat(&part.entries)?
+        } else {
+            Classifier::build_with(&part.entries, classifier::Options::COMPACT)?
+        };
         Ok(Sub {
-            classifier: Classifier::build_with(&part.entries, classifier::Options::COMPACT)?,
+            classifier,
             decisions: part.decisions.clone().into_boxed_slice(),
             entries: OnceLock::new(),
         })
@@ -82,6 +89,15 @@ impl<A: Addr> Sub<A> {
 /// Most entries an overlay lane may insert, and most it may remove, before the variant's
 /// classifiers are rebuilt instead.
 pub(crate) const MAX_OVERLAY: usize = 64;
+
+/// Most entries a lane of a refresh's new table may have and be built flat
+/// ([`Classifier::build_flat`]: one pass over the entries) rather than as trees, until
+/// [`Table::compact`]; a lookup then checks the entries in blocks of eight up to the first
+/// match.
+// PERF: a new combination of `fleet` and three of web's ECS groups makes lanes of 79-134
+// entries, whose tree builds were 35% of the refresh (`update_latency 0 5000` under
+// callgrind); see PERFORMANCE.md, "Flat classifiers for new lists".
+pub(crate) const MAX_FLAT: usize = 4 * MAX_OVERLAY;
 
 /// Most entries (over the lanes) the overlays of a variant may hold when it is derived from
 /// another one rebuilt in the same refresh instead of being built ([`Variant::rebuilt`]):
@@ -347,7 +363,7 @@ impl<A: Addr> Variant<A> {
                 }
             }
             if n > MAX_OVERLAY {
-                return Variant::build(lowered, mask);
+                return Variant::of_parts(lowered, &lowered.variant(mask), mask, MAX_FLAT);
             }
             // Past the last entry for a group of `mask` only untagged entries pass: the
             // first variant's list (every untagged entry) from the same one on.
@@ -387,7 +403,11 @@ impl<A: Addr> Variant<A> {
                     decisions: Vec::new(),
                     tags: Vec::new(),
                 };
-                let subs = Arc::new([Sub::build(&empty)?, Sub::build(&empty)?, Sub::build(&empty)?]);
+                let subs = Arc::new([
+                    Sub::build(&empty, false)?,
+                    Sub::build(&empty, false)?,
+                    Sub::build(&empty, false)?,
+                ]);
                 (subs, Arc::new(lowered.emptied()))
             }
         };
@@ -552,7 +572,13 @@ impl<A: Addr> Variant<A> {
     }
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
-        Variant::of_parts(lowered, &lowered.variant(mask), mask)
+        Variant::of_parts(lowered, &lowered.variant(mask), mask, 0)
+    }
+
+    /// Whether some lane's classifier is flat ([`MAX_FLAT`]), for [`Table::compact`] to
+    /// build as trees.
+    fn flat(&self) -> bool {
+        self.subs.iter().any(|s| s.classifier.is_flat())
     }
 
     /// The variant for `mask` of the lists `lowered` as `first`'s classifiers (the first
@@ -592,17 +618,16 @@ impl<A: Addr> Variant<A> {
     }
 
     /// The variant whose lists (`lowered` for its mask) are `parts`, built.
+    /// Lanes of at most `flat` entries are built flat ([`MAX_FLAT`]; `0`: none).
     fn of_parts(
         lowered: &Arc<Lowered<A>>,
         parts: &[Part<A>; 3],
         mask: &[GroupKey],
+        flat: usize,
     ) -> Result<Variant<A>, classifier::CapacityError> {
+        let sub = |p: &Part<A>| Sub::build(p, !p.entries.is_empty() && p.entries.len() <= flat);
         Ok(Variant {
-            subs: Arc::new([
-                Sub::build(&parts[0])?,
-                Sub::build(&parts[1])?,
-                Sub::build(&parts[2])?,
-            ]),
+            subs: Arc::new([sub(&parts[0])?, sub(&parts[1])?, sub(&parts[2])?]),
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: mask.into(),
@@ -945,6 +970,13 @@ pub(crate) struct Table<A: Addr> {
     heads: Arc<[GroupKey]>,
     /// Bit `n % 64` set for every group numbered `n` in `heads`, as `refs_filter`.
     heads_filter: u64,
+    /// When `refs` holds at most 64 groups: the place in `refs` of each of `heads`, in
+    /// order (else empty), for [`Table::bits`] to find an identity's first head among the
+    /// referenced groups it holds.
+    // PERF: a refresh asks each new table about every identity (`update_latency 0 5000`
+    // under callgrind: `Table::bits` with its own search of the heads, 10% of a new
+    // combination's refresh).
+    heads_at: Arc<[u8]>,
     /// The variants; the first is for identities that hold none of `refs`. Lookups read
     /// them through `hot`.
     // PERF: an `Arc` per variant, kept: with the variants held inline (`Vec<Variant>`,
@@ -1050,6 +1082,15 @@ impl<A: Addr> Table<A> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
         let heads: Arc<[GroupKey]> = heads(&lowered).as_slice().into();
+        let heads_at: Arc<[u8]> = if refs.len() <= 64 {
+            heads
+                .iter()
+                .filter_map(|g| refs.binary_search(g).ok())
+                .map(|i| i as u8)
+                .collect()
+        } else {
+            Arc::from([])
+        };
         debug_assert!(
             heads.iter().all(|g| refs.binary_search(g).is_ok()),
             "a head not referenced"
@@ -1074,6 +1115,7 @@ impl<A: Addr> Table<A> {
             refs_filter: refs.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             refs,
             heads_filter: heads.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
+            heads_at,
             heads,
             variants: Vec::with_capacity(room),
             hot: Vec::with_capacity(room),
@@ -1118,13 +1160,21 @@ impl<A: Addr> Table<A> {
 
     /// Whether some variant answers partly from overlays other than those of a variant
     /// that answers from the first variant's classifiers (answering from them alone) under
-    /// at most [`MAX_SHARED`] entries, as a build leaves it: what [`Table::compact`] does.
+    /// at most [`MAX_SHARED`] entries, as a build leaves it, or from flat classifiers
+    /// ([`MAX_FLAT`]): what [`Table::compact`] does.
     pub(crate) fn overlaid(&self) -> bool {
         let first = &self.variants[0];
         first.overlaid_lanes()
+            || first.flat()
             || self.variants[1..]
                 .iter()
-                .any(|v| v.overlaid_lanes() && !Variant::settled_on(v, first))
+                .any(|v| v.flat() || (v.overlaid_lanes() && !Variant::settled_on(v, first)))
+    }
+
+    /// Whether some variant has a flat classifier ([`MAX_FLAT`]).
+    #[cfg(test)]
+    pub(crate) fn flat(&self) -> bool {
+        self.variants.iter().any(|v| v.flat())
     }
 
     /// This table with the classifiers of every variant built from its lists, or (as a
@@ -1133,7 +1183,7 @@ impl<A: Addr> Table<A> {
     pub(crate) fn compact(&self) -> Result<Table<A>, classifier::CapacityError> {
         let old = &self.variants[0];
         let mut first = Arc::clone(old);
-        if first.overlaid_lanes() {
+        if first.overlaid_lanes() || first.flat() {
             first = Arc::new(Variant::build(&self.lowered, &self.masks[0])?);
         } else {
             // Answering from its classifiers alone: taken as built from the current lists,
@@ -1144,7 +1194,7 @@ impl<A: Addr> Table<A> {
         let mut variants = Vec::with_capacity(self.variants.len());
         variants.push(Arc::clone(&first));
         for (v, mask) in self.variants.iter().zip(&self.masks).skip(1) {
-            let keep = !v.overlaid_lanes() || (same_first && Variant::settled_on(v, old));
+            let keep = !v.flat() && (!v.overlaid_lanes() || (same_first && Variant::settled_on(v, old)));
             variants.push(if keep {
                 Arc::clone(v)
             } else {
@@ -1177,6 +1227,7 @@ impl<A: Addr> Table<A> {
             refs_filter: self.refs_filter,
             heads: Arc::clone(&self.heads),
             heads_filter: self.heads_filter,
+            heads_at: Arc::clone(&self.heads_at),
             shared: Hot::shared(&hot),
             hot,
             first: Hot::of(&variants[0]),
@@ -1431,13 +1482,23 @@ impl<A: Addr> Table<A> {
     /// The mask of an identity of `groups` ([`Table::mask_of`]) as bits of `refs`
     /// ([`Table::mask_bits`]); `None` when `refs` holds more than 64 groups.
     fn bits(&self, groups: &[GroupKey]) -> Option<u64> {
-        (self.refs.len() <= 64).then(|| match self.head(groups) {
-            Some(g) => self.ref_index(g).map_or(0, |i| 1 << i),
-            None => groups
+        if self.refs.len() > 64 {
+            return None;
+        }
+        let held = groups
+            .iter()
+            .filter_map(|&g| self.ref_index(g))
+            .fold(0u64, |b, i| b | 1 << i);
+        if held == 0 || self.heads_at.is_empty() {
+            return Some(held);
+        }
+        // The first head held, alone ([`Table::mask_of`]).
+        Some(
+            self.heads_at
                 .iter()
-                .filter_map(|&g| self.ref_index(g))
-                .fold(0, |b, i| b | 1 << i),
-        })
+                .find(|&&i| held >> i & 1 == 1)
+                .map_or(held, |&i| 1 << i),
+        )
     }
 
     /// The first of [`Table::heads`] that `groups` (sorted) holds.
@@ -1732,6 +1793,8 @@ impl<A: Addr> Table<A> {
             + self.mask_bits.capacity() * 8
             + self.refs.len() * 4
             + std::mem::size_of_val(&*self.heads)
+            + 16
+            + self.heads_at.len()
             + 16
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }

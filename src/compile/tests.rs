@@ -2507,3 +2507,65 @@ fn endpoint_addresses_stay_right_as_their_vector_is_reused_and_compacted() {
         .all(Option::is_none));
     assert_same_as_fresh(&cloud, &engine);
 }
+
+/// A refresh's new list whose lanes have more than [`super::table::MAX_OVERLAY`] entries and
+/// at most [`super::table::MAX_FLAT`] gets flat classifiers (built in one pass), answers as
+/// the reference and a fresh build do, and `compact` builds its trees; past `MAX_FLAT` the
+/// refresh builds trees. Deny rules of `b` interleave with `a`'s allows by priority, and
+/// a rule naming `a`'s members gives the table a variant per identity.
+#[test]
+fn a_new_lists_lanes_past_the_overlay_limit_are_built_flat_until_compact() {
+    for (n, flat) in [(70u16, true), (140, false)] {
+        let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+        let [a, b] = [0; 2].map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise));
+        let mut rules_a = numbered_allows(n, 5);
+        rules_a.push(tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            1,
+            22,
+            Remote::Group(b),
+        ));
+        add_rules(&mut cloud, a, rules_a);
+        let denies: Vec<Rule> = (0..n)
+            .map(|i| {
+                tcp_rule(
+                    Direction::Ingress,
+                    Action::Deny,
+                    1 + (i % 7) as u8,
+                    1000 + 2 * i,
+                    Remote::Cidr(net("10.1.0.0/16")),
+                )
+            })
+            .collect();
+        add_rules(&mut cloud, b, denies);
+        attach(&mut cloud, "a", &["10.0.0.1"], &[a]);
+        attach(&mut cloud, "b", &["10.0.0.2"], &[b]);
+        let mut engine = Engine::build(&cloud).expect("build");
+        let mut changed = cloud.clone();
+        let key = attach(&mut changed, "ab", &["10.1.0.1"], &[a, b]);
+        engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+        let table = &engine.set_of(key).expect("set").v4[0];
+        let entries = table.lowered().main.len();
+        assert!(entries > super::table::MAX_OVERLAY, "{n}: {entries} entries");
+        assert_eq!(table.flat(), flat, "{n} rules a group: {entries} entries, flat");
+        assert_eq!(table.overlaid(), flat, "{n}: compact has work when flat");
+        let addrs = ["10.0.0.1", "10.0.0.2", "10.1.0.1", "10.1.9.9", "10.9.9.9"];
+        let mut packets = packets_between(&addrs);
+        for (s, d) in addrs.iter().flat_map(|s| addrs.iter().map(move |d| (s, d))) {
+            packets.extend((998..1000 + 2 * n + 2).step_by(3).map(|port| Packet {
+                dst_port: port,
+                ..Packet::new(ip(s), ip(d), TCP)
+            }));
+        }
+        assert_fresh_and_right(&changed, &engine, &packets, "refreshed");
+        assert_eq!(
+            engine.compact(&changed).expect("compact") > 0,
+            flat,
+            "{n}: compacted"
+        );
+        let table = &engine.set_of(key).expect("set").v4[0];
+        assert!(!table.flat() && !table.overlaid(), "{n}: compact leaves trees");
+        assert_fresh_and_right(&changed, &engine, &packets, "compacted");
+    }
+}
