@@ -1536,8 +1536,9 @@ impl Engine {
     }
 
     /// Builds the classifiers that refreshes left for later: of tables whose rules changed
-    /// since (spliced in under overlays) and of tables of few entries compiled by a
-    /// refresh (answering from overlays alone). Answers do not change; lookups on those
+    /// since (spliced in under overlays) and of the tables of new group lists compiled by a
+    /// refresh (answering from overlays alone, or from flat classifiers that check up to
+    /// 256 entries a lane in order). Answers do not change; lookups on those
     /// tables become as fast as after [`Engine::build`]. Refreshes stay cheap by leaving
     /// this work undone: call it off the read path (on a copy that then takes the place of
     /// the engine in use) when the engine is not being changed. Returns how many tables

@@ -22,9 +22,11 @@
 //! ([`Variant::rebuilt`]): one build per table rather than one per variant.
 //!
 //! Refreshes leave classifier builds for later where they can: a new variant is derived
-//! from an existing one under an overlay ([`Variant::derived`]), and a small new table's
-//! variants hold their entries in overlays over empty classifiers. [`Table::compact`]
-//! builds them, off the read path.
+//! from an existing one under an overlay ([`Variant::derived`]), a small new table's
+//! variants hold their entries in overlays over empty classifiers, and a larger one's
+//! lanes of at most [`MAX_FLAT`] entries get flat classifiers (the entries in blocks of
+//! eight, checked in order: built in one pass, looked up more slowly than trees).
+//! [`Table::compact`] builds their trees, off the read path.
 //!
 //! A build or [`Table::compact`] lets a variant that differs from the first by a few
 //! entries ([`MAX_SHARED`]) answer from the first's classifiers under an overlay of them
@@ -61,7 +63,7 @@ pub(super) struct Sub<A: Addr> {
 impl<A: Addr> Sub<A> {
     /// `flat`: built as a list checked in blocks ([`Classifier::build_flat`]), for
     /// [`Table::compact`] to build again as trees.
-    fn build(part: &Part<A>, flat: bool) -> Result<Sub<A>, classifier::CapacityError> {
+    fn build(part: Part<A>, flat: bool) -> Result<Sub<A>, classifier::CapacityError> {
         let classifier = if flat {
             Classifier::build_flat(&part.entries)?
         } else {
@@ -69,7 +71,7 @@ impl<A: Addr> Sub<A> {
         };
         Ok(Sub {
             classifier,
-            decisions: part.decisions.clone().into_boxed_slice(),
+            decisions: part.decisions.into_boxed_slice(),
             entries: OnceLock::new(),
         })
     }
@@ -363,7 +365,7 @@ impl<A: Addr> Variant<A> {
                 }
             }
             if n > MAX_OVERLAY {
-                return Variant::of_parts(lowered, &lowered.variant(mask), mask, MAX_FLAT);
+                return Variant::of_parts(lowered, lowered.variant(mask), mask, MAX_FLAT);
             }
             // Past the last entry for a group of `mask` only untagged entries pass: the
             // first variant's list (every untagged entry) from the same one on.
@@ -398,15 +400,15 @@ impl<A: Addr> Variant<A> {
         let (subs, built) = match like {
             Some(v) => (Arc::clone(&v.subs), Arc::clone(&v.built)),
             None => {
-                let empty = Part {
+                let empty = || Part {
                     entries: Vec::new(),
                     decisions: Vec::new(),
                     tags: Vec::new(),
                 };
                 let subs = Arc::new([
-                    Sub::build(&empty, false)?,
-                    Sub::build(&empty, false)?,
-                    Sub::build(&empty, false)?,
+                    Sub::build(empty(), false)?,
+                    Sub::build(empty(), false)?,
+                    Sub::build(empty(), false)?,
                 ]);
                 (subs, Arc::new(lowered.emptied()))
             }
@@ -572,7 +574,7 @@ impl<A: Addr> Variant<A> {
     }
 
     fn build(lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Result<Variant<A>, classifier::CapacityError> {
-        Variant::of_parts(lowered, &lowered.variant(mask), mask, 0)
+        Variant::of_parts(lowered, lowered.variant(mask), mask, 0)
     }
 
     /// Whether some lane's classifier is flat ([`MAX_FLAT`]), for [`Table::compact`] to
@@ -621,13 +623,17 @@ impl<A: Addr> Variant<A> {
     /// Lanes of at most `flat` entries are built flat ([`MAX_FLAT`]; `0`: none).
     fn of_parts(
         lowered: &Arc<Lowered<A>>,
-        parts: &[Part<A>; 3],
+        parts: [Part<A>; 3],
         mask: &[GroupKey],
         flat: usize,
     ) -> Result<Variant<A>, classifier::CapacityError> {
-        let sub = |p: &Part<A>| Sub::build(p, !p.entries.is_empty() && p.entries.len() <= flat);
+        let sub = |p: Part<A>| {
+            let flat = !p.entries.is_empty() && p.entries.len() <= flat;
+            Sub::build(p, flat)
+        };
+        let [main, icmp, icmp6] = parts;
         Ok(Variant {
-            subs: Arc::new([sub(&parts[0])?, sub(&parts[1])?, sub(&parts[2])?]),
+            subs: Arc::new([sub(main)?, sub(icmp)?, sub(icmp6)?]),
             built: Arc::clone(lowered),
             overlay: [None, None, None],
             built_mask: mask.into(),
