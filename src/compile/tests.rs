@@ -1649,6 +1649,19 @@ fn accepting_groups() -> (Cloud, [GroupKey; 3]) {
 
 /// `n` ingress TCP allows from 10.0.0.0/8 to ports 1000.., priorities cycling through
 /// `1..=every`.
+/// [`numbered_allows`]`(n, 5)`, then an allow of TCP 22 from `from`'s members.
+fn allows_and_ssh_from(n: u16, from: GroupKey) -> Vec<Rule> {
+    let mut rules = numbered_allows(n, 5);
+    rules.push(tcp_rule(
+        Direction::Ingress,
+        Action::Allow,
+        1,
+        22,
+        Remote::Group(from),
+    ));
+    rules
+}
+
 fn numbered_allows(n: u16, every: u16) -> Vec<Rule> {
     (0..n)
         .map(|i| {
@@ -1783,15 +1796,7 @@ fn a_new_lists_small_tables_share_the_first_variants_list() {
     // Enterprise groups: no intra-group entries, which would answer every member's packet
     // ahead of the shared part.
     let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise));
-    let mut rules_a = numbered_allows(12, 5);
-    rules_a.push(tcp_rule(
-        Direction::Ingress,
-        Action::Allow,
-        1,
-        22,
-        Remote::Group(b),
-    ));
-    add_rules(&mut cloud, a, rules_a);
+    add_rules(&mut cloud, a, allows_and_ssh_from(12, b));
     add_rules(
         &mut cloud,
         c,
@@ -2538,15 +2543,7 @@ fn a_new_lists_lanes_past_the_overlay_limit_are_built_flat_until_compact() {
     for (n, flat) in [(70u16, true), (140, false)] {
         let mut cloud = Cloud::new(Provider::Ecs, Options::default());
         let [a, b] = [0; 2].map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise));
-        let mut rules_a = numbered_allows(n, 5);
-        rules_a.push(tcp_rule(
-            Direction::Ingress,
-            Action::Allow,
-            1,
-            22,
-            Remote::Group(b),
-        ));
-        add_rules(&mut cloud, a, rules_a);
+        add_rules(&mut cloud, a, allows_and_ssh_from(n, b));
         let denies: Vec<Rule> = (0..n)
             .map(|i| {
                 tcp_rule(
