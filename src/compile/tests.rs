@@ -1649,19 +1649,6 @@ fn accepting_groups() -> (Cloud, [GroupKey; 3]) {
 
 /// `n` ingress TCP allows from 10.0.0.0/8 to ports 1000.., priorities cycling through
 /// `1..=every`.
-/// [`numbered_allows`]`(n, 5)`, then an allow of TCP 22 from `from`'s members.
-fn allows_and_ssh_from(n: u16, from: GroupKey) -> Vec<Rule> {
-    let mut rules = numbered_allows(n, 5);
-    rules.push(tcp_rule(
-        Direction::Ingress,
-        Action::Allow,
-        1,
-        22,
-        Remote::Group(from),
-    ));
-    rules
-}
-
 fn numbered_allows(n: u16, every: u16) -> Vec<Rule> {
     (0..n)
         .map(|i| {
@@ -1674,6 +1661,19 @@ fn numbered_allows(n: u16, every: u16) -> Vec<Rule> {
             )
         })
         .collect()
+}
+
+/// [`numbered_allows`]`(n, 5)`, then an allow of TCP 22 from `from`'s members.
+fn allows_and_ssh_from(n: u16, from: GroupKey) -> Vec<Rule> {
+    let mut rules = numbered_allows(n, 5);
+    rules.push(tcp_rule(
+        Direction::Ingress,
+        Action::Allow,
+        1,
+        22,
+        Remote::Group(from),
+    ));
+    rules
 }
 
 /// Rules for groups `a`, `b`, `c` of the variant tests: `rules_a` and `rules_b`, and `c`
