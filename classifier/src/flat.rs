@@ -2,8 +2,9 @@
 //! classifier that is to be replaced soon (see [`crate::Classifier::build_flat`]).
 //!
 //! Each block of eight rules keeps every field in a row of eight words, so that one check
-//! of a block is a few operations on whole rows, which the compiler turns into vector
-//! instructions (SSE2 everywhere on x86-64, AVX2 inside [`crate::Simd::run`]). A rule
+//! of a block is a few operations on whole rows: eight rules per compare with AVX2
+//! ([`simd::Avx2::flat_hits`]), in portable Rust elsewhere (which the compiler vectorizes
+//! only in part). A rule
 //! matches when, for every word of both addresses, `key & mask == value`; when both ports
 //! lie in their ranges (`port - lo <= hi - lo`, unsigned); and when
 //! `key.proto & proto_mask == proto`. The first block with a match gives the first rule.
@@ -28,16 +29,24 @@ pub(crate) struct Flat<A: Addr> {
 }
 
 impl<A: Addr> Flat<A> {
+    /// Words of an address: `Addr` is sealed, IPv4 has one, IPv6 four (the key's layout,
+    /// [`Flat::scan_by`], has room for four).
+    const fn words() -> usize {
+        if A::WORDS < 4 {
+            A::WORDS
+        } else {
+            4
+        }
+    }
+
     /// Rows of one block.
     const fn rows() -> usize {
-        // `Addr` is sealed: IPv4 has one word, IPv6 four.
-        let words = if A::WORDS < 4 { A::WORDS } else { 4 };
-        4 * words + PORT_ROWS
+        4 * Self::words() + PORT_ROWS
     }
 
     /// The rules in blocks, in order.
     pub(crate) fn build(rules: &[Rule<A>]) -> Flat<A> {
-        let (per, w) = (Self::rows(), A::WORDS.min(4));
+        let (per, w) = (Self::rows(), Self::words());
         let mut rows = Vec::with_capacity(rules.len().div_ceil(8) * per);
         // PERF: a block is filled in place here, then copied once (not a zeroed vector
         // written rule by rule at scattered places: 70 instructions a rule in a refresh).
@@ -82,7 +91,7 @@ impl<A: Addr> Flat<A> {
     #[inline(always)]
     fn scan_by(&self, key: &Key<A>, hits: impl Fn(&[Row], &[u32; 11]) -> u32) -> u32 {
         let mut words = [0u32; 11];
-        for k in 0..A::WORDS.min(4) {
+        for k in 0..Self::words() {
             words[k] = key.src.word(k);
             words[4 + k] = key.dst.word(k);
         }
@@ -101,10 +110,10 @@ impl<A: Addr> Flat<A> {
     /// The rules of `block` that match the key of `words`, in portable Rust.
     #[inline(always)]
     fn hits(block: &[Row], words: &[u32; 11]) -> u32 {
-        let w = A::WORDS.min(4);
+        let w = Self::words();
         // Per rule: nonzero when some field does not match.
         let mut miss: Row = [0; 8];
-        for k in 0..w.min(4) {
+        for k in 0..w {
             let (s, d) = (words[k], words[4 + k]);
             let (sm, sv) = (&block[2 * k], &block[2 * k + 1]);
             let (dm, dv) = (&block[2 * (w + k)], &block[2 * (w + k) + 1]);
@@ -138,7 +147,19 @@ impl<A: Addr> Flat<A> {
     #[inline(never)]
     pub(crate) fn classify_with_avx2(&self, key: &Key<A>, avx2: simd::Avx2) -> u32 {
         use simd::Count;
-        avx2.run(|a| self.scan_by(key, |block, words| a.flat_hits(block, A::WORDS.min(4), words)))
+        avx2.run(|a| self.scan_by(key, |block, words| a.flat_hits(block, Self::words(), words)))
+    }
+
+    /// [`Flat::classify_with_avx2`] (with `avx2`) or [`Flat::classify`] for every key of
+    /// `keys`, into the same place of `out` (`None` for no match).
+    pub(crate) fn classify_batch(&self, keys: &[Key<A>], out: &mut [Option<u32>], avx2: Option<simd::Avx2>) {
+        for (k, o) in keys.iter().zip(out) {
+            let i = match avx2 {
+                Some(a) => self.classify_with_avx2(k, a),
+                None => self.classify(k),
+            };
+            *o = (i != tree::NONE).then_some(i);
+        }
     }
 
     /// Bytes on the heap.

@@ -692,12 +692,7 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
             Layout::Wide(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
-            Layout::Flat(f) => {
-                for (k, o) in keys[..n].iter().zip(&mut out[..n]) {
-                    let i = f.classify_with_avx2(k, avx2);
-                    *o = (i != tree::NONE).then_some(i);
-                }
-            }
+            Layout::Flat(f) => f.classify_batch(&keys[..n], &mut out[..n], Some(avx2)),
         }
     }
 
@@ -712,12 +707,7 @@ impl<A: Addr> Classifier<A> {
             Layout::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
-            Layout::Flat(f) => {
-                for (k, o) in keys[..n].iter().zip(&mut out[..n]) {
-                    let i = f.classify(k);
-                    *o = (i != tree::NONE).then_some(i);
-                }
-            }
+            Layout::Flat(f) => f.classify_batch(&keys[..n], &mut out[..n], None),
         }
     }
 
