@@ -974,8 +974,6 @@ pub(crate) struct Table<A: Addr> {
     // PERF: a new combination of groups made a variant in every table of an ECS group it
     // shares (`web`'s four held one per combination of the `update_latency` run).
     heads: Arc<[GroupKey]>,
-    /// Bit `n % 64` set for every group numbered `n` in `heads`, as `refs_filter`.
-    heads_filter: u64,
     /// When `refs` holds at most 64 groups: the place in `refs` of each of `heads`, in
     /// order (else empty), for [`Table::bits`] to find an identity's first head among the
     /// referenced groups it holds.
@@ -1120,7 +1118,6 @@ impl<A: Addr> Table<A> {
             lowered,
             refs_filter: refs.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             refs,
-            heads_filter: heads.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
             heads_at,
             heads,
             variants: Vec::with_capacity(room),
@@ -1232,7 +1229,6 @@ impl<A: Addr> Table<A> {
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
             heads: Arc::clone(&self.heads),
-            heads_filter: self.heads_filter,
             heads_at: Arc::clone(&self.heads_at),
             shared: Hot::shared(&hot),
             hot,
@@ -1507,19 +1503,12 @@ impl<A: Addr> Table<A> {
         )
     }
 
-    /// The first of [`Table::heads`] that `groups` (sorted) holds.
-    #[inline]
+    /// The first of [`Table::heads`] that `groups` (sorted) holds. Asked when a variant is
+    /// made and, past 64 referenced groups, for every identity (else [`Table::bits`] finds
+    /// it by `heads_at`).
     fn head(&self, groups: &[GroupKey]) -> Option<GroupKey> {
         // INVARIANT: every head is in `refs` (its entry is tagged with it), so its mask is
         // a mask of referenced groups.
-        // PERF: most identities hold no head of most tables (a member joining or leaving
-        // asks the tables of its groups about its identity).
-        if groups
-            .iter()
-            .all(|g| self.heads_filter & 1 << (g.get() % 64) == 0)
-        {
-            return None;
-        }
         self.heads
             .iter()
             .copied()
