@@ -759,7 +759,7 @@ fn port_classes<A: Addr>(cloud: &Cloud, rules: &[&Resolved<A>]) -> Result<Vec<u1
 /// change it without hashing the rest; with the order keys, the sum tells the lists of a
 /// [`Lowered::simple`] table apart as the lists themselves would.
 ///
-/// PERF: the fields are packed into twelve 64-bit words and mixed two at a time by a
+/// PERF: the fields are packed into ten 64-bit words and mixed two at a time by a
 /// folded multiply (as foldhash mixes integers), rather than hashed as bytes (foldhash
 /// over a packed 56-byte layout took ~106 instructions an entry, 6% of a new combination's
 /// refresh in `update_latency 0 5000` under callgrind; SipHash over `derive(Hash)` before
