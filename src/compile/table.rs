@@ -38,6 +38,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, Weak};
 
+use smallvec::SmallVec;
+
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
@@ -980,7 +982,10 @@ pub(crate) struct Table<A: Addr> {
     // PERF: a refresh asks each new table about every identity (`update_latency 0 5000`
     // under callgrind: `Table::bits` with its own search of the heads, 10% of a new
     // combination's refresh).
-    heads_at: Arc<[u8]>,
+    // PERF: held inline, as `mask_bits` is in one allocation with its counts: a refresh
+    // asks every table of the engine about a new identity, and each pointer followed was
+    // a cache miss a table (`update_latency 0 5000`, callgrind `--cache-sim=yes`).
+    heads_at: SmallVec<[u8; 8]>,
     /// The variants; the first is for identities that hold none of `refs`. Lookups read
     /// them through `hot`.
     // PERF: an `Arc` per variant, kept: with the variants held inline (`Vec<Variant>`,
@@ -1010,7 +1015,7 @@ pub(crate) struct Table<A: Addr> {
     /// most 64 groups, else empty: [`Table::known_variant`] compares one number per
     /// variant rather than a list of groups. Shared between the copies a refresh makes
     /// of the table (PERF: one allocation fewer per copy).
-    mask_bits: Arc<Vec<u64>>,
+    mask_bits: Arc<[u64]>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
@@ -1086,14 +1091,14 @@ impl<A: Addr> Table<A> {
         let refs: Box<[GroupKey]> = lowered.refs().into();
         let refs_any = !refs.is_empty();
         let heads: Arc<[GroupKey]> = heads(&lowered).as_slice().into();
-        let heads_at: Arc<[u8]> = if refs.len() <= 64 {
+        let heads_at: SmallVec<[u8; 8]> = if refs.len() <= 64 {
             heads
                 .iter()
                 .filter_map(|g| refs.binary_search(g).ok())
                 .map(|i| i as u8)
                 .collect()
         } else {
-            Arc::from([])
+            SmallVec::new()
         };
         debug_assert!(
             heads.iter().all(|g| refs.binary_search(g).is_ok()),
@@ -1125,7 +1130,7 @@ impl<A: Addr> Table<A> {
             first: Hot::of(&first),
             shared: 1,
             masks: Vec::with_capacity(room),
-            mask_bits: Arc::new(Vec::with_capacity(room)),
+            mask_bits: Arc::from([]),
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
@@ -1134,7 +1139,7 @@ impl<A: Addr> Table<A> {
         table.variants.push(Arc::new(first));
         table.masks.push(Arc::from([]));
         if table.refs.len() <= 64 {
-            Arc::make_mut(&mut table.mask_bits).push(0);
+            table.mask_bits = Arc::from([0]);
         }
         if table.refs.len() > 64 {
             for (id, groups) in identities.iter() {
@@ -1229,7 +1234,7 @@ impl<A: Addr> Table<A> {
             refs: self.refs.clone(),
             refs_filter: self.refs_filter,
             heads: Arc::clone(&self.heads),
-            heads_at: Arc::clone(&self.heads_at),
+            heads_at: self.heads_at.clone(),
             shared: Hot::shared(&hot),
             hot,
             first: Hot::of(&variants[0]),
@@ -1474,7 +1479,7 @@ impl<A: Addr> Table<A> {
         self.hot.push(Hot::of(&built));
         self.variants.push(Arc::new(built));
         if let Some(bits) = self.bits(&mask) {
-            Arc::make_mut(&mut self.mask_bits).push(bits);
+            self.mask_bits = self.mask_bits.iter().copied().chain([bits]).collect();
         }
         self.masks.push(mask);
         self.map_identity(id, index);
@@ -1785,12 +1790,16 @@ impl<A: Addr> Table<A> {
                 .sum::<usize>()
             + self.by_identity.capacity() * 4
             + self.hot.capacity() * std::mem::size_of::<Hot<A>>()
-            + self.mask_bits.capacity() * 8
+            + self.mask_bits.len() * 8
+            + 16
             + self.refs.len() * 4
             + std::mem::size_of_val(&*self.heads)
             + 16
-            + self.heads_at.len()
-            + 16
+            + if self.heads_at.spilled() {
+                self.heads_at.capacity()
+            } else {
+                0
+            }
             + self.classes.iter().map(|c| c.len() * 2).sum::<usize>()
     }
 
