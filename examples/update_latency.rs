@@ -10,6 +10,9 @@
 //! - `new combination`: an endpoint joins `fleet` and a set of `web`'s groups that no
 //!   endpoint had yet (`Update::Endpoint`): one group (the bench's case, reported apart),
 //!   then two and three;
+//!   The page faults of these changes are counted (Linux), and the changes that took none
+//!   reported apart: a new list's tables grow the heap, and each page first touched is a
+//!   minor fault the kernel serves (1.6-1.7 µs each on the machine of PERFORMANCE.md);
 //! - lookups (IPv4 ingress, the sampled packets) at the endpoints of three of web's
 //!   groups, whose lanes the refreshes built flat, then on a copy after `Engine::compact`.
 //!
@@ -309,6 +312,9 @@ fn main() {
     };
     let mut combos = Vec::new();
     let mut singles = Vec::new();
+    // Page faults of each change (read outside the timed call): a change that grows the
+    // heap into pages never touched pays the kernel for each (a minor fault).
+    let mut faulted: Vec<Option<u64>> = Vec::new();
     let mut three = Vec::new();
     // `fleet` with one of web's groups (the shape of the bench's new combination), then
     // with two, then three.
@@ -328,9 +334,11 @@ fn main() {
         let key = cloud
             .attach(&format!("combo-{n}"), &ips, &groups)
             .expect("attach");
+        let before = faults();
         let t = Instant::now();
         engine.refresh(&cloud, Update::Endpoint(key)).expect("join");
         combos.push(t.elapsed());
+        faulted.push(before.zip(faults()).map(|(a, b)| b - a));
         if mask.count_ones() == 1 {
             singles.push(t.elapsed());
         }
@@ -372,6 +380,23 @@ fn main() {
         report("rule add/remove", &mut both);
     }
     if !combos.is_empty() {
+        if faulted.iter().all(Option::is_some) {
+            let n: u64 = faulted.iter().flatten().sum();
+            let mut quiet: Vec<Duration> = combos
+                .iter()
+                .zip(&faulted)
+                .filter(|(_, f)| **f == Some(0))
+                .map(|(t, _)| *t)
+                .collect();
+            println!(
+                "new combinations: {n} page faults in {} changes ({:.1} a change)",
+                combos.len(),
+                n as f64 / combos.len() as f64
+            );
+            if !quiet.is_empty() {
+                report("  without a fault", &mut quiet);
+            }
+        }
         report("new combination", &mut combos);
         report("  fleet + 1 group", &mut singles);
     }
