@@ -392,6 +392,8 @@ struct Builder<'c> {
     /// next (PERF: building empty classifiers was ~7% of a new combination's refresh).
     like4: Option<Arc<Table<u32>>>,
     like6: Option<Arc<Table<u128>>>,
+    /// How the last table built takes the identities ([`table::Twin`]), for the next.
+    twin: Option<table::Twin>,
     /// The engine's sets, whose tables' entries a new list's tables are merged from
     /// ([`lower::merged`]), when they are current (a refresh of endpoints alone).
     donors: Option<&'c [Option<Arc<TableSet>>]>,
@@ -467,6 +469,7 @@ fn table<A: FamilyAddr>(
     endpoint: &dyn Fn() -> String,
     deferred: bool,
     like: &mut Option<Arc<Table<A>>>,
+    twin: &mut Option<table::Twin>,
     donors: &[&Lowered<A>],
     existing: &Find<'_, A>,
 ) -> Result<Arc<Table<A>>, BuildError> {
@@ -526,7 +529,11 @@ fn table<A: FamilyAddr>(
         },
         None => lowered,
     };
-    let t = Table::build_as(lowered, fp, identities, deferred, like.as_deref()).map_err(refused)?;
+    let t = Table::build_as(lowered, fp, identities, deferred, like.as_deref(), twin.as_ref())
+        .map_err(refused)?;
+    if let Some(next) = t.twin() {
+        *twin = Some(next);
+    }
     let t = Arc::new(t);
     if deferred && t.has_unbuilt() {
         *like = Some(Arc::clone(&t));
@@ -546,6 +553,7 @@ impl<'c> Builder<'c> {
             deferred: false,
             like4: None,
             like6: None,
+            twin: None,
             donors: None,
             existing: None,
         }
@@ -609,6 +617,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like4,
+                &mut self.twin,
                 &d4(0),
                 &e4,
             )?,
@@ -623,6 +632,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like4,
+                &mut self.twin,
                 &d4(1),
                 &e4,
             )?,
@@ -639,6 +649,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like6,
+                &mut self.twin,
                 &d6(0),
                 &e6,
             )?,
@@ -653,6 +664,7 @@ impl<'c> Builder<'c> {
                 endpoint,
                 lazy,
                 &mut self.like6,
+                &mut self.twin,
                 &d6(1),
                 &e6,
             )?,

@@ -2060,6 +2060,7 @@ fn a_table_of_the_same_fingerprint_but_other_lists_is_not_shared() {
             &name,
             false,
             &mut None,
+            &mut None,
             &[],
             &|_, _| None,
         )
