@@ -12,7 +12,10 @@
 //!   then two and three;
 //!   The page faults of these changes are counted (Linux), and the changes that took none
 //!   reported apart: a new list's tables grow the heap, and each page first touched is a
-//!   minor fault the kernel serves (1.6-1.7 µs each on the machine of PERFORMANCE.md);
+//!   minor fault the kernel serves (1.5-1.7 µs each on the machines of PERFORMANCE.md).
+//!   What the changes keep is printed too: the engine's bytes ([`Engine::memory_usage`])
+//!   before and after them and on a copy after `Engine::compact`, with its tables and
+//!   classifier entries ([`Engine::stats`]);
 //! - lookups (IPv4 ingress, the sampled packets) at the endpoints of three of web's
 //!   groups, whose lanes the refreshes built flat, then on a copy after `Engine::compact`.
 //!
@@ -318,6 +321,8 @@ fn main() {
     let mut three = Vec::new();
     // `fleet` with one of web's groups (the shape of the bench's new combination), then
     // with two, then three.
+    // What the new combinations keep: the engine's bytes before and after them.
+    let before_stats = engine.stats();
     let mut masks: Vec<u32> = (1u32..(1 << GROUPS)).filter(|m| m.count_ones() <= 3).collect();
     masks.sort_by_key(|m| m.count_ones());
     for mask in masks {
@@ -346,6 +351,7 @@ fn main() {
             three.push(key);
         }
     }
+    let after_stats = engine.stats();
     check(&engine, &cloud, &sample);
     // Lookups at the new endpoints of three groups (lanes of 79-134 entries, built flat by
     // the refresh), then after `Engine::compact` built their trees.
@@ -365,6 +371,7 @@ fn main() {
     let mut compacted = engine.clone();
     compacted.compact(&cloud).expect("compact");
     check(&compacted, &cloud, &sample);
+    let compacted_bytes = compacted.memory_usage();
     let ((before, a), (after, b)) = (lookups(&engine), lookups(&compacted));
     assert_eq!(a, b, "the same answers before and after compact");
     if !three.is_empty() {
@@ -397,6 +404,17 @@ fn main() {
                 report("  without a fault", &mut quiet);
             }
         }
+        let (b, a) = (&before_stats, &after_stats);
+        println!(
+            "new combinations: engine memory {} -> {} bytes ({} a combination; {compacted_bytes} after compact), tables {} -> {}, entries {} -> {}",
+            b.memory_bytes,
+            a.memory_bytes,
+            a.memory_bytes.saturating_sub(b.memory_bytes) / combos.len(),
+            b.tables,
+            a.tables,
+            b.entries,
+            a.entries
+        );
         report("new combination", &mut combos);
         report("  fleet + 1 group", &mut singles);
     }
