@@ -1516,25 +1516,30 @@ impl Engine {
         }
         let mut copies4: Copies<u32> = Copies::default();
         let mut copies6: Copies<u128> = Copies::default();
-        for (i, slot, table, to) in points {
-            if again.contains(i) {
+        // The points of a set come together: the set is made unique once for all of its
+        // tables. PERF: `Arc::make_mut` is an atomic compare-and-swap, paid for each table
+        // of each set on every new identity otherwise.
+        for run in points.chunk_by(|a, b| a.0 == b.0) {
+            let i = run[0].0;
+            if again.contains(&i) {
                 continue; // compiled anew: looked at below
             }
-            let Some(Some(set)) = self.sets.get_mut(*i) else {
+            let Some(Some(set)) = self.sets.get_mut(i) else {
                 continue;
             };
-            let held = match *slot {
-                s @ 0..=1 => Arc::as_ptr(&set.v4[s]) as usize,
-                s => Arc::as_ptr(&set.v6[s - 2]) as usize,
-            };
             // Else a taught copy (made while the table was alive, so at another address).
-            if held != *table {
+            if !run.iter().any(|(_, slot, table, _)| held_at(set, *slot, *table)) {
                 continue;
             }
             let set = Arc::make_mut(set);
-            match *slot {
-                s @ 0..=1 => taught_in_place(&mut set.v4[s], to, &mut copies4),
-                s => taught_in_place(&mut set.v6[s - 2], to, &mut copies6),
+            for (_, slot, table, to) in run {
+                if !held_at(set, *slot, *table) {
+                    continue;
+                }
+                match *slot {
+                    s @ 0..=1 => taught_in_place(&mut set.v4[s], to, &mut copies4),
+                    s => taught_in_place(&mut set.v6[s - 2], to, &mut copies6),
+                }
             }
         }
         let ids = &self.identities;
@@ -1825,6 +1830,16 @@ fn unknown<A: FamilyAddr>(table: &Table<A>, identities: &Identities, fresh: &[Id
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Whether the table at `slot` of `set` (IPv4 by direction, then IPv6) is at address
+/// `table`.
+fn held_at(set: &TableSet, slot: usize, table: usize) -> bool {
+    let held = match slot {
+        s @ 0..=1 => Arc::as_ptr(&set.v4[s]) as usize,
+        s => Arc::as_ptr(&set.v6[s - 2]) as usize,
+    };
+    held == table
 }
 
 /// `table`, pointing each identity of `point` at its variant: changed in place when not
