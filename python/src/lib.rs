@@ -2,10 +2,11 @@
 //!
 //! The Python layer (`python/sgeval/__init__.py`) is what users import: it turns the JSON
 //! answers of these classes into dataclasses and the errors raised here into the
-//! exceptions it re-exports. Modules: [`cloud`] (clouds, calls and the what-if queries),
-//! [`engine`] (the compiled engine and the Arrow batch path), [`live`] (live updates),
-//! [`query`] (answers as JSON), [`packet`] (packets from Python values), [`strategies`]
-//! (what the Hypothesis strategies draw from) and [`errors`] (the exceptions).
+//! exceptions it re-exports. Its modules (private, so named rather than linked): `cloud`
+//! (clouds, calls and the what-if queries), `engine` (the compiled engine and the Arrow
+//! batch path), `live` (live updates), `query` (answers as JSON), `packet` (packets from
+//! Python values), `strategies` (what the Hypothesis strategies draw from) and `errors`
+//! (the exceptions).
 
 mod cloud;
 mod engine;
