@@ -982,9 +982,9 @@ pub(crate) struct Table<A: Addr> {
     // PERF: a refresh asks each new table about every identity (`update_latency 0 5000`
     // under callgrind: `Table::bits` with its own search of the heads, 10% of a new
     // combination's refresh).
-    // PERF: held inline, as `mask_bits` is in one allocation with its counts: a refresh
-    // asks every table of the engine about a new identity, and each pointer followed was
-    // a cache miss a table (`update_latency 0 5000`, callgrind `--cache-sim=yes`).
+    // PERF: held inline (`mask_bits` is one pointer from the table): a refresh asks every
+    // table of the engine about a new identity, and each pointer followed was a cache miss
+    // a table (`update_latency 0 5000`, callgrind `--cache-sim=yes`).
     heads_at: SmallVec<[u8; 8]>,
     /// The variants; the first is for identities that hold none of `refs`. Lookups read
     /// them through `hot`.
@@ -1013,9 +1013,11 @@ pub(crate) struct Table<A: Addr> {
     masks: Vec<Arc<[GroupKey]>>,
     /// Each variant's mask as bits of `refs` (bit `i` for `refs[i]`) when `refs` holds at
     /// most 64 groups, else empty: [`Table::known_variant`] compares one number per
-    /// variant rather than a list of groups. Shared between the copies a refresh makes
-    /// of the table (PERF: one allocation fewer per copy).
-    mask_bits: Arc<[u64]>,
+    /// variant rather than a list of groups.
+    // PERF: a `Vec`, not shared: a copy of the table copies `masks` (an `Arc` each) anyway,
+    // and a variant added pushes in place (an `Arc<[u64]>` was collected anew for each, so
+    // a table of `n` variants built in one pass copied n²/2 words).
+    mask_bits: Vec<u64>,
     /// By identity: its variant (identities past the end: the first).
     by_identity: Vec<u32>,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
@@ -1160,7 +1162,7 @@ impl<A: Addr> Table<A> {
             first: Hot::of(&first),
             shared: 1,
             masks: Vec::with_capacity(room),
-            mask_bits: Arc::from([]),
+            mask_bits: Vec::with_capacity(room),
             // Room for every identity (each may be admitted below).
             by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
             fingerprint,
@@ -1169,7 +1171,7 @@ impl<A: Addr> Table<A> {
         table.variants.push(Arc::new(first));
         table.masks.push(Arc::from([]));
         if table.refs.len() <= 64 {
-            table.mask_bits = Arc::from([0]);
+            table.mask_bits.push(0);
         }
         if table.refs.len() > 64 {
             for (id, groups) in identities.iter() {
@@ -1277,7 +1279,7 @@ impl<A: Addr> Table<A> {
             first: Hot::of(&variants[0]),
             variants,
             masks: self.masks.clone(),
-            mask_bits: Arc::clone(&self.mask_bits),
+            mask_bits: self.mask_bits.clone(),
             by_identity: self.by_identity.clone(),
             classes: self.classes.clone(),
             lanes: self.lanes,
@@ -1527,7 +1529,7 @@ impl<A: Addr> Table<A> {
         self.hot.push(Hot::of(&built));
         self.variants.push(Arc::new(built));
         if let Some(bits) = self.bits(&mask) {
-            self.mask_bits = self.mask_bits.iter().copied().chain([bits]).collect();
+            self.mask_bits.push(bits);
         }
         self.masks.push(mask);
         Ok(index)
@@ -1837,8 +1839,7 @@ impl<A: Addr> Table<A> {
                 .sum::<usize>()
             + self.by_identity.capacity() * 4
             + self.hot.capacity() * std::mem::size_of::<Hot<A>>()
-            + self.mask_bits.len() * 8
-            + 16
+            + self.mask_bits.capacity() * 8
             + self.refs.len() * 4
             + std::mem::size_of_val(&*self.heads)
             + 16
