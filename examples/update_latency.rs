@@ -9,8 +9,7 @@
 //!   `Update::Group` after the cloud changed (the provider call itself is not timed);
 //! - `new combination`: an endpoint joins `fleet` and a set of `web`'s groups that no
 //!   endpoint had yet (`Update::Endpoint`): one group (the bench's case, reported apart),
-//!   then two and three;
-//!   The page faults of these changes are counted (Linux), and the changes that took none
+//!   then two and three. The page faults of these changes are counted (Linux), and the changes that took none
 //!   reported apart: a new list's tables grow the heap, and each page first touched is a
 //!   minor fault the kernel serves (1.5-1.7 µs each on the machines of PERFORMANCE.md).
 //!   What the changes keep is printed too: the engine's bytes ([`Engine::memory_usage`])
@@ -321,7 +320,7 @@ fn main() {
     let fleet: usize = args.next().map_or(5_000, |a| a.parse().expect("fleet members"));
     let most: usize = args.next().map_or(200, |a| a.parse().expect("new combinations"));
     let cold: usize = args.next().map_or(0, |a| a.parse().expect("cold copies"));
-    let repeats: usize = args.next().map_or(1, |a| a.parse().expect("repeats"));
+    let runs: usize = args.next().map_or(1, |a| a.parse().expect("runs"));
     let mut rng = Rng(7);
     let (calls, endpoints) = scenario(&mut rng, fleet);
     let base = build(&calls, &endpoints);
@@ -398,7 +397,7 @@ fn main() {
     // The same changes again on engines built afresh: each change's best time over the
     // runs (what the change costs with the host's noise and most page faults left out).
     let mut best = combos.clone();
-    for _ in 1..repeats {
+    for _ in 1..runs {
         // `cloud` was `base` before the combinations.
         let mut cloud = base.clone();
         let mut engine = Engine::build(&cloud).expect("engine builds");
@@ -472,8 +471,8 @@ fn main() {
             a.entries
         );
         report("new combination", &mut combos);
-        if repeats > 1 {
-            report(&format!("  best of {repeats} runs"), &mut best);
+        if runs > 1 {
+            report(&format!("  best of {runs} runs"), &mut best);
         }
         report("  fleet + 1 group", &mut singles);
     }
