@@ -37,7 +37,9 @@
 //! and each change's best time over the `R` runs is reported too (`best of R runs`). On a
 //! host whose speed comes and goes this gives the change's own cost: the noise is left
 //! out, and so are most page faults (a later run's engine reuses the memory of the one
-//! dropped before it). The first run's figures are printed as before.
+//! dropped before it). The first run's figures are printed as before, and the best times
+//! of the changes of three groups by place (four quarters, with the engine's tables then):
+//! how a change's cost grows with the tables the engine holds.
 //!
 //! ```sh
 //! cargo run --release --no-default-features --example update_latency -- 0 5000 175 0 20
@@ -230,6 +232,8 @@ struct Combinations {
     singles: Vec<Duration>,
     /// The endpoints of three groups.
     three: Vec<EndpointKey>,
+    /// Where in `times` the changes of three groups are.
+    threes: Vec<usize>,
 }
 
 /// Endpoints joining `fleet` and sets of web's groups no endpoint has (`fleet` with one of
@@ -247,6 +251,7 @@ fn combinations(
         faulted: Vec::new(),
         singles: Vec::new(),
         three: Vec::new(),
+        threes: Vec::new(),
     };
     let mut masks: Vec<u32> = (1u32..(1 << GROUPS)).filter(|m| m.count_ones() <= 3).collect();
     masks.sort_by_key(|m| m.count_ones());
@@ -277,6 +282,7 @@ fn combinations(
         }
         if mask.count_ones() == 3 {
             run.three.push(key);
+            run.threes.push(n);
         }
     }
     run
@@ -393,6 +399,7 @@ fn main() {
         faulted,
         mut singles,
         three,
+        threes,
     } = combinations(&mut engine, &mut cloud, &ids, &fleet_id, most);
     // The same changes again on engines built afresh: each change's best time over the
     // runs (what the change costs with the host's noise and most page faults left out).
@@ -472,6 +479,29 @@ fn main() {
         );
         report("new combination", &mut combos);
         if runs > 1 {
+            // How the cost grows with the engine: the same kind of change (three groups)
+            // early and late, each quarter's median best time, with the tables there were
+            // (a combination's list adds four: `tables` above, 8 -> 708 for 175).
+            let quarters: Vec<String> = threes
+                .chunks(threes.len().div_ceil(4).max(1))
+                .map(|q| {
+                    let mut t: Vec<Duration> = q.iter().map(|&i| best[i]).collect();
+                    t.sort_unstable();
+                    let (first, last) = (q[0], q[q.len() - 1]);
+                    format!(
+                        "changes {first}-{last} (about {}-{} tables): {:.1} us",
+                        b.tables + 4 * first,
+                        b.tables + 4 * last,
+                        t[t.len() / 2].as_secs_f64() * 1e6
+                    )
+                })
+                .collect();
+            if !quarters.is_empty() {
+                println!(
+                    "  best of {runs} runs, three groups by place: {}",
+                    quarters.join(", ")
+                );
+            }
             report(&format!("  best of {runs} runs"), &mut best);
         }
         report("  fleet + 1 group", &mut singles);
