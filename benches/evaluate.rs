@@ -292,26 +292,34 @@ fn web_group(cloud: &Cloud, i: usize) -> GroupKey {
 /// `flow::trace` over clouds of 10 and 100,000 endpoints of one ECS group (a few rules, no
 /// group reference, so every evaluation costs the same): finding the endpoints of a packet's
 /// addresses is a map lookup, so the two should take the same time. One packet at a time
-/// (`endpoints/N`) and batched (`batched/N`: `flow::trace_batch`).
+/// (`endpoints/N`) and batched (`batched/N`: `flow::trace_batch`). `N = 100000-hot-10` traces
+/// the 10-endpoint cloud's very packets over the cloud of 100,000: the same work over a map
+/// of 100,000 addresses, of which the packets touch 10 (what is left of the difference
+/// between 10 and 100,000 is then the cache misses of touching 100,000).
 fn trace(c: &mut Criterion) {
     let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
     let mut group = c.benchmark_group("trace");
     group.sample_size(if quick { 10 } else { 30 });
     group.warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }));
     group.measurement_time(Duration::from_secs(if quick { 1 } else { 4 }));
-    for n in [10usize, 100_000] {
-        let (cloud, packets) = trace_cloud(n);
+    for (n, hot) in [(10usize, 10usize), (100_000, 100_000), (100_000, 10)] {
+        let (cloud, packets) = trace_cloud(n, hot);
+        let id = if hot < n {
+            format!("{n}-hot-{hot}")
+        } else {
+            n.to_string()
+        };
         let engine = Engine::build(&cloud).expect("engine");
         let allowed = packets
             .iter()
             .filter(|p| sgeval::flow::trace(&cloud, &engine, p).verdict == sgeval::Verdict::Allow)
             .count();
         println!(
-            "trace over {n} endpoints: {allowed} of {} packets allowed",
+            "trace over {n} endpoints (packets between {hot}): {allowed} of {} packets allowed",
             packets.len()
         );
         group.throughput(Throughput::Elements(packets.len() as u64));
-        group.bench_function(BenchmarkId::new("endpoints", n), |b| {
+        group.bench_function(BenchmarkId::new("endpoints", &id), |b| {
             b.iter(|| {
                 for p in &packets {
                     black_box(sgeval::flow::trace(&cloud, &engine, black_box(p)));
@@ -323,7 +331,7 @@ fn trace(c: &mut Criterion) {
             .iter()
             .map(|p| sgeval::flow::trace(&cloud, &engine, p))
             .collect();
-        group.bench_function(BenchmarkId::new("batched", n), |b| {
+        group.bench_function(BenchmarkId::new("batched", &id), |b| {
             b.iter(|| {
                 sgeval::flow::trace_batch(&cloud, &engine, black_box(&packets), &mut out);
                 black_box(&out);

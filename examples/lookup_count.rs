@@ -13,7 +13,9 @@
 //! `evaluate/*` groups: `web`'s ingress packets, IPv4 and IPv6, one at a time and batched,
 //! each in its own `measure_*` function), or `trace-10`, `trace-100000` (the `trace`
 //! group: `flow::trace` one packet at a time), or `trace-batch-10`, `trace-batch-100000`
-//! (`flow::trace_batch` over the same packets). Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
+//! (`flow::trace_batch` over the same packets); `trace-N/M` (and `trace-batch-N/M`): N
+//! endpoints, the packets between the first M alone, so that `trace-100000/10` traces
+//! `trace-10`'s very packets over the map of 100,000 addresses. Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
 //! (one pass first, outside, to warm up): divide its inclusive instructions by
 //! `ROUNDS * 4096` for a lookup's.
 
@@ -118,6 +120,15 @@ fn measure_trace_batch(cloud: &Cloud, engine: &Engine, packets: &[Packet], out: 
     trace_batch(cloud, engine, packets, out, ROUNDS)
 }
 
+/// ", packets between M of them" when the packets address fewer than all `n` endpoints.
+fn hot_text(n: usize, hot: usize) -> String {
+    if hot < n {
+        format!(", packets between {hot} of them")
+    } else {
+        String::new()
+    }
+}
+
 /// `LOOKUP_TIME=ROUNDS`: also time the lookups, `ROUNDS` passes a measure.
 fn timed_rounds() -> Option<usize> {
     std::env::var("LOOKUP_TIME").ok()?.parse().ok()
@@ -147,8 +158,12 @@ fn main() {
             Some(n) => (true, n),
             None => (false, n),
         };
+        // `N/M`: N endpoints, packets between the first M alone (`trace-100000/10` traces
+        // `trace-10`'s packets over a map of 100,000 addresses).
+        let (n, hot) = n.split_once('/').unwrap_or((n, n));
         let n: usize = n.parse().expect("trace-N or trace-batch-N: N endpoints");
-        let (cloud, packets) = shapes::trace_cloud(n);
+        let hot: usize = hot.parse().expect("trace-N/M: packets between M endpoints");
+        let (cloud, packets) = shapes::trace_cloud(n, hot);
         let engine = Engine::build(&cloud).expect("engine");
         let what = if batched { "batched trace" } else { "trace" };
         // Warm up, and check the batch against one at a time.
@@ -166,7 +181,8 @@ fn main() {
             measure_trace(&cloud, &engine, &packets)
         };
         println!(
-            "{what} over {n} endpoints: {} lookups, {allowed} allowed",
+            "{what} over {n} endpoints{}: {} lookups, {allowed} allowed",
+            hot_text(n, hot),
             ROUNDS * packets.len()
         );
         if let Some(rounds) = timed_rounds() {
@@ -181,7 +197,10 @@ fn main() {
                     (thread_time() - t) / (rounds * packets.len()) as f64
                 })
                 .fold(f64::INFINITY, f64::min);
-            println!("{what} over {n} endpoints: {ns:.1} ns a packet (thread CPU time, best of 5)");
+            println!(
+                "{what} over {n} endpoints{}: {ns:.1} ns a packet (thread CPU time, best of 5)",
+                hot_text(n, hot)
+            );
         }
         return;
     }

@@ -392,9 +392,12 @@ pub fn packets(aims: &[Aim], fleet: Fleet, v6: bool, seed: u64) -> Vec<Packet> {
 }
 
 /// The `flow::trace` cloud: `n` endpoints of one ECS group (a few rules, no group
-/// reference, so every evaluation costs the same), and packets between endpoints (two
-/// hops) and from an outside address (one hop), on mixed ports.
-pub fn trace_cloud(n: usize) -> (Cloud, Vec<Packet>) {
+/// reference, so every evaluation costs the same), and packets between the first `hot` of
+/// them (two hops) and from an outside address (one hop), on mixed ports. The draws depend
+/// on `hot` alone, so `trace_cloud(100_000, 10)` has `trace_cloud(10, 10)`'s very packets:
+/// the two differ in the size of the address map, not in what the packets touch of it.
+pub fn trace_cloud(n: usize, hot: usize) -> (Cloud, Vec<Packet>) {
+    let hot = hot.clamp(1, n.max(1));
     let scenario = json!({"provider": "ecs", "calls": [
         {"api": "CreateSecurityGroup", "ref": "g", "params": {
             "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "trace"}},
@@ -416,11 +419,11 @@ pub fn trace_cloud(n: usize) -> (Cloud, Vec<Packet>) {
     let mut rng = Rng(3);
     let packets: Vec<Packet> = (0..PACKETS)
         .map(|k| {
-            let dst = addr(rng.below(n as u64) as usize);
+            let dst = addr(rng.below(hot as u64) as usize);
             let src = if k % 4 == 0 {
                 IpAddr::V4(Ipv4Addr::from(0xc633_6400 | (rng.next() as u32 & 0xff)))
             } else {
-                addr(rng.below(n as u64) as usize)
+                addr(rng.below(hot as u64) as usize)
             };
             Packet::tcp(src, dst, [22, 443, 80][rng.below(3) as usize])
         })
