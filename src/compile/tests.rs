@@ -1759,6 +1759,40 @@ fn a_new_combination_takes_the_variant_of_its_first_intra_group() {
     );
 }
 
+/// Two lists of the same accepting ECS groups in other orders: their tables reference the
+/// same groups but are led by the groups' intra-group entries in other orders, so a table
+/// built after the other's must not take its variants (`table::Twin`): an identity of
+/// both groups is decided at each endpoint by the entry of the group its list names first,
+/// in a build and in a refresh that makes the second list.
+#[test]
+fn lists_of_the_same_groups_in_other_orders_keep_their_own_heads() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let accept = GroupKind::EcsBasic {
+        inner: InnerPolicy::Accept,
+    };
+    let [a, b] = [0; 2].map(|_| add_group(&mut cloud, accept));
+    let x = attach(&mut cloud, "x", &["10.0.0.1"], &[a, b]);
+    let before = cloud.clone();
+    let y = attach(&mut cloud, "y", &["10.0.0.2"], &[b, a]);
+    let mut refreshed = Engine::build(&before).expect("build");
+    refreshed.refresh(&cloud, Update::Endpoint(y)).expect("refresh");
+    let built = Engine::build(&cloud).expect("build");
+    let to_y = Packet::tcp(ip("10.0.0.1"), ip("10.0.0.2"), 22);
+    let to_x = Packet::tcp(ip("10.0.0.2"), ip("10.0.0.1"), 22);
+    for (engine, how) in [(&built, "built"), (&refreshed, "refreshed")] {
+        let at_y = engine.evaluate(y, Direction::Ingress, &to_y);
+        assert_eq!(at_y.reason, Reason::IntraGroup { group: b }, "{how}: {at_y:?}");
+        let at_x = engine.evaluate(x, Direction::Ingress, &to_x);
+        assert_eq!(at_x.reason, Reason::IntraGroup { group: a }, "{how}: {at_x:?}");
+        assert_fresh_and_right(
+            &cloud,
+            engine,
+            &packets_between(&["10.0.0.1", "10.0.0.2", "10.9.9.9"]),
+            how,
+        );
+    }
+}
+
 /// An ECS group's intra-group policy turned off while a rule still names its members: the
 /// table's referenced groups stay the same, but the identities the policy decided must go
 /// back to the variant of all their referenced groups (here `c`'s deny comes first).
