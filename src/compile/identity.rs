@@ -165,13 +165,13 @@ impl Identities {
 
     /// The owners of two IPv4 addresses (a packet's source and destination), both looked
     /// up before either is used so that their cache misses overlap.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn owners_v4(&self, a: u32, b: u32) -> [Option<Owner>; 2] {
         [self.v4.get(&a).copied(), self.v4.get(&b).copied()]
     }
 
     /// The owners of two IPv6 addresses, as [`Identities::owners_v4`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn owners_v6(&self, a: u128, b: u128) -> [Option<Owner>; 2] {
         [self.v6.get(&a).copied(), self.v6.get(&b).copied()]
     }

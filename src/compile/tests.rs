@@ -125,6 +125,11 @@ fn assert_agrees(cloud: &Cloud, engine: &Engine, packets: &[Packet]) {
     let mut batch = vec![unset.clone(); packets.len() + 1];
     crate::flow::trace_batch(cloud, engine, packets, &mut batch);
     assert_eq!(batch[packets.len()], unset, "past the packets");
+    // Into fewer flows than packets: the first packets' flows, the rest not traced.
+    let short = packets.len().saturating_sub(1);
+    let mut fewer = vec![unset.clone(); short];
+    crate::flow::trace_batch(cloud, engine, packets, &mut fewer);
+    assert_eq!(fewer[..], batch[..short], "a batch into fewer flows");
     for (p, b) in packets.iter().zip(&batch) {
         let want = crate::flow::trace(cloud, &reference, p);
         assert_eq!(crate::flow::trace(cloud, engine, p), want, "trace of packet {p}");
