@@ -15,9 +15,9 @@
 //! group: `flow::trace` one packet at a time), or `trace-batch-10`, `trace-batch-100000`
 //! (`flow::trace_batch` over the same packets); `trace-N/M` (and `trace-batch-N/M`): N
 //! endpoints, the packets between the first M alone, so that `trace-100000/10` traces
-//! `trace-10`'s very packets over the map of 100,000 addresses. Each `measure_*` function makes `ROUNDS` passes over the shape's 4,096 packets
-//! (one pass first, outside, to warm up): divide its inclusive instructions by
-//! `ROUNDS * 4096` for a lookup's.
+//! `trace-10`'s very packets over the map of 100,000 addresses. Each `measure_*` function
+//! makes `ROUNDS` passes over the shape's 4,096 packets (one pass first, outside, to warm
+//! up): divide its inclusive instructions by `ROUNDS * 4096` for a lookup's.
 
 use std::hint::black_box;
 
@@ -150,7 +150,9 @@ fn thread_time() -> f64 {
 
 fn main() {
     let Some(shape) = std::env::args().nth(1) else {
-        eprintln!("usage: lookup_count (ecs-sparse | huawei-sparse | ecs-dense | trace-N | trace-batch-N)");
+        eprintln!(
+            "usage: lookup_count (ecs-sparse | huawei-sparse | ecs-dense | trace-N[/M] | trace-batch-N[/M])"
+        );
         std::process::exit(2);
     };
     if let Some(n) = shape.strip_prefix("trace-") {

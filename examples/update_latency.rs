@@ -466,16 +466,16 @@ fn main() {
                 report("  without a fault", &mut quiet);
             }
         }
-        let (b, a) = (&before_stats, &after_stats);
+        let (was, now) = (&before_stats, &after_stats);
         println!(
             "new combinations: engine memory {} -> {} bytes ({} a combination; {compacted_bytes} after compact), tables {} -> {}, entries {} -> {}",
-            b.memory_bytes,
-            a.memory_bytes,
-            a.memory_bytes.saturating_sub(b.memory_bytes) / combos.len(),
-            b.tables,
-            a.tables,
-            b.entries,
-            a.entries
+            was.memory_bytes,
+            now.memory_bytes,
+            now.memory_bytes.saturating_sub(was.memory_bytes) / combos.len(),
+            was.tables,
+            now.tables,
+            was.entries,
+            now.entries
         );
         report("new combination", &mut combos);
         if runs > 1 {
@@ -490,8 +490,8 @@ fn main() {
                     let (first, last) = (q[0], q[q.len() - 1]);
                     format!(
                         "changes {first}-{last} (about {}-{} tables): {:.1} us",
-                        b.tables + 4 * first,
-                        b.tables + 4 * last,
+                        was.tables + 4 * first,
+                        was.tables + 4 * last,
                         t[t.len() / 2].as_secs_f64() * 1e6
                     )
                 })
