@@ -385,7 +385,7 @@ pub struct Classifier<A: Addr> {
     len: usize,
 }
 
-/// The forest, with 8-way nodes (one cache line) or 16-way nodes (two).
+/// How a classifier holds its rules.
 // PERF: four variants, the rarer layouts nested in `Other`. With a fifth variant, LLVM
 // stopped unswitching a caller's loop of one-at-a-time `classify` calls on the layout and
 // jumped through a table for every key: 87.0 -> 94.0 instructions a lookup on ClassBench
@@ -395,7 +395,9 @@ pub struct Classifier<A: Addr> {
 enum Layout<A: Addr> {
     /// Phase tables (IPv4 only; see [`rfc`]).
     Rfc(Box<rfc::Rfc>),
+    /// The forest with 8-way nodes (one cache line).
     Narrow(tree::Forest<A, 8>),
+    /// The forest with 16-way nodes (two cache lines).
     Wide(tree::Forest<A, 16>),
     /// The other layouts.
     Other(Other<A>),
@@ -663,7 +665,7 @@ impl<A: Addr> Classifier<A> {
 
     /// Whether the classifier was built by [`Classifier::build_flat`].
     pub fn is_flat(&self) -> bool {
-        matches!(&self.layout, Layout::Other(o) if matches!(o, Other::Flat(_)))
+        matches!(self.layout, Layout::Other(Other::Flat(_)))
     }
 
     /// The index of the first rule that matches `key`, or `None`.
@@ -673,10 +675,8 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(r) => return r.classify(key),
             Layout::Narrow(f) => f.classify(key),
             Layout::Wide(f) => f.classify(key),
-            Layout::Other(o) => match o {
-                Other::Hybrid(h) => h.classify(key),
-                Other::Flat(f) => flat_classify(f, key),
-            },
+            Layout::Other(Other::Hybrid(h)) => h.classify(key),
+            Layout::Other(Other::Flat(f)) => flat_classify(f, key),
         };
         (i != tree::NONE).then_some(i)
     }
@@ -694,10 +694,8 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(r) => return r.classify(key),
             Layout::Narrow(f) => f.classify_with_avx2(key, avx2),
             Layout::Wide(f) => f.classify_with_avx2(key, avx2),
-            Layout::Other(o) => match o {
-                Other::Hybrid(h) => h.classify(key),
-                Other::Flat(f) => f.classify_with_avx2(key, avx2),
-            },
+            Layout::Other(Other::Hybrid(h)) => h.classify(key),
+            Layout::Other(Other::Flat(f)) => f.classify_with_avx2(key, avx2),
         };
         (i != tree::NONE).then_some(i)
     }
@@ -714,10 +712,8 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
             Layout::Wide(f) => f.classify_batch_with_avx2(&keys[..n], &mut out[..n], avx2),
-            Layout::Other(o) => match o {
-                Other::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
-                Other::Flat(f) => f.classify_batch(&keys[..n], &mut out[..n], Some(avx2)),
-            },
+            Layout::Other(Other::Hybrid(h)) => h.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Other(Other::Flat(f)) => f.classify_batch(&keys[..n], &mut out[..n], Some(avx2)),
         }
     }
 
@@ -731,10 +727,8 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(r) => r.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Narrow(f) => f.classify_batch(&keys[..n], &mut out[..n]),
             Layout::Wide(f) => f.classify_batch(&keys[..n], &mut out[..n]),
-            Layout::Other(o) => match o {
-                Other::Hybrid(h) => h.classify_batch(&keys[..n], &mut out[..n]),
-                Other::Flat(f) => f.classify_batch(&keys[..n], &mut out[..n], None),
-            },
+            Layout::Other(Other::Hybrid(h)) => h.classify_batch(&keys[..n], &mut out[..n]),
+            Layout::Other(Other::Flat(f)) => f.classify_batch(&keys[..n], &mut out[..n], None),
         }
     }
 
@@ -746,13 +740,11 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(r) => Layout::Rfc(r),
             Layout::Narrow(f) => Layout::Narrow(f.without_simd()),
             Layout::Wide(f) => Layout::Wide(f.without_simd()),
-            Layout::Other(o) => Layout::Other(match o {
-                Other::Hybrid(mut h) => {
-                    h.rest = h.rest.without_simd();
-                    Other::Hybrid(h)
-                }
-                Other::Flat(f) => Other::Flat(f),
-            }),
+            Layout::Other(Other::Hybrid(mut h)) => {
+                h.rest = h.rest.without_simd();
+                Layout::Other(Other::Hybrid(h))
+            }
+            Layout::Other(Other::Flat(f)) => Layout::Other(Other::Flat(f)),
         };
         Classifier { layout, ..self }
     }
@@ -764,10 +756,8 @@ impl<A: Addr> Classifier<A> {
             Layout::Rfc(_) => false,
             Layout::Narrow(f) => f.uses_avx2(),
             Layout::Wide(f) => f.uses_avx2(),
-            Layout::Other(o) => match o {
-                Other::Hybrid(h) => h.rest.uses_avx2(),
-                Other::Flat(_) => false,
-            },
+            Layout::Other(Other::Hybrid(h)) => h.rest.uses_avx2(),
+            Layout::Other(Other::Flat(_)) => false,
         }
     }
 
@@ -1102,7 +1092,7 @@ mod tests {
             let (rules, keys) = acl_shaped(wide_from);
             let built = Classifier::build(&rules).unwrap();
             assert_eq!(
-                matches!(&built.layout, Layout::Other(o) if matches!(o, Other::Hybrid(_))),
+                matches!(built.layout, Layout::Other(Other::Hybrid(_))),
                 hybrid,
                 "from {wide_from}"
             );
