@@ -70,6 +70,10 @@ impl Rng {
 
 const GROUPS: usize = 10;
 
+/// Groups of the endpoints that take no part in the changes (the region's 100 groups
+/// less `fleet`'s and web's, and one to spare).
+const OTHER_GROUPS: usize = 88;
+
 /// One random ECS permission: (API, permission).
 fn permission(rng: &mut Rng, egress: bool) -> Value {
     let v6 = rng.below(10) < 3;
@@ -124,8 +128,10 @@ fn fleet_addrs(i: usize) -> (IpAddr, IpAddr) {
     )
 }
 
-/// The base scenario's calls (999 rules on `web`) and its endpoints.
-fn scenario(rng: &mut Rng, fleet: usize) -> (Vec<Value>, Vec<Value>) {
+/// The base scenario's calls (999 rules on `web`) and its endpoints, with `others`
+/// endpoints more, each in a pair of groups of its own (up to 88 groups of five rules,
+/// which no rule names: the region holds 100 groups at most), no two in the same pair.
+fn scenario(rng: &mut Rng, fleet: usize, others: usize) -> (Vec<Value>, Vec<Value>) {
     let mut calls = vec![json!({"api": "CreateSecurityGroup", "ref": "fleet", "params": {
         "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": "fleet"}})];
     for g in 0..GROUPS {
@@ -149,6 +155,21 @@ fn scenario(rng: &mut Rng, fleet: usize) -> (Vec<Value>, Vec<Value>) {
             calls.push(authorize(g, egress, perms));
         }
     }
+    let pairs: Vec<(usize, usize)> = (0..OTHER_GROUPS)
+        .flat_map(|a| (a + 1..OTHER_GROUPS).map(move |b| (a, b)))
+        .take(others)
+        .collect();
+    let made = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(0);
+    for o in 0..made {
+        calls.push(
+            json!({"api": "CreateSecurityGroup", "ref": format!("o{o}"), "params": {
+            "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("o{o}")}}),
+        );
+        let perms: Vec<Value> = (0..5).map(|_| permission(rng, false)).collect();
+        let mut call = authorize(0, false, perms);
+        call["params"]["SecurityGroupId"] = json!(format!("$o{o}"));
+        calls.push(call);
+    }
     let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
     let mut endpoints = vec![json!({"name": "web", "ips": ["172.16.0.10", "fd00:1::10"], "groups": groups})];
     for i in 0..fleet {
@@ -157,6 +178,11 @@ fn scenario(rng: &mut Rng, fleet: usize) -> (Vec<Value>, Vec<Value>) {
             json!({"name": format!("fleet-{i}"), "ips": [a.to_string(), b.to_string()],
             "groups": ["$fleet"]}),
         );
+    }
+    for (o, (a, b)) in pairs.into_iter().enumerate() {
+        let ip = Ipv4Addr::from(0xac14_0000 | o as u32);
+        endpoints.push(json!({"name": format!("other-{o}"), "ips": [ip.to_string()],
+            "groups": [format!("$o{a}"), format!("$o{b}")]}));
     }
     (calls, endpoints)
 }
@@ -168,6 +194,7 @@ fn build(calls: &[Value], endpoints: &[Value]) -> Cloud {
         .replay()
         .expect("scenario replays");
     assert!(replay.failures().len() <= 3, "{:?}", replay.failures().first());
+    assert!(replay.endpoint_error.is_none(), "{:?}", replay.endpoint_error);
     replay.cloud
 }
 
@@ -327,8 +354,9 @@ fn main() {
     let most: usize = args.next().map_or(200, |a| a.parse().expect("new combinations"));
     let cold: usize = args.next().map_or(0, |a| a.parse().expect("cold copies"));
     let runs: usize = args.next().map_or(1, |a| a.parse().expect("runs"));
+    let others: usize = args.next().map_or(0, |a| a.parse().expect("other endpoints"));
     let mut rng = Rng(7);
-    let (calls, endpoints) = scenario(&mut rng, fleet);
+    let (calls, endpoints) = scenario(&mut rng, fleet, others);
     let base = build(&calls, &endpoints);
     // Clouds with one rule more each: the rules that come and go.
     let variants: Vec<(Cloud, Update)> = (0..32)

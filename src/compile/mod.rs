@@ -62,6 +62,7 @@
 mod identity;
 mod list;
 pub(crate) mod lower;
+mod sets;
 mod table;
 
 use std::collections::{HashMap, HashSet};
@@ -81,6 +82,7 @@ use crate::rule::{Direction, Family, Remote};
 use self::classifier::Key;
 use self::identity::{Identities, IdentityId, Owner};
 use self::lower::{Ctx, FamilyAddr, LowerError, Lowered};
+use self::sets::Sets;
 use self::table::{Lane, Table};
 use smallvec::SmallVec;
 
@@ -233,7 +235,7 @@ pub struct Engine {
     /// bytes an endpoint, so that it stays in cache over many endpoints (`flow::trace`).
     set_index: Roomy<u32>,
     /// Table sets; `None` marks a free place.
-    sets: Vec<Option<Arc<TableSet>>>,
+    sets: Sets,
     /// How many slots use each set.
     users: Vec<u32>,
     /// The set of each group list.
@@ -396,7 +398,7 @@ struct Builder<'c> {
     twin: Option<table::Twin>,
     /// The engine's sets, whose tables' entries a new list's tables are merged from
     /// ([`lower::merged`]), when they are current (a refresh of endpoints alone).
-    donors: Option<&'c [Option<Arc<TableSet>>]>,
+    donors: Option<&'c Sets>,
     /// The engine's tables to share a new table with, looked through by fingerprint
     /// rather than put in `v4`/`v6` first (a refresh of endpoints alone).
     existing: Option<Existing<'c>>,
@@ -406,46 +408,32 @@ struct Builder<'c> {
 /// there is one ([`learn`]): [`Builder::existing`].
 // PERF: a new combination's refresh looks up the new list's four tables; putting every
 // table of the engine in a map for that cost ~70 instructions a table (`update_latency 0
-// 500 175`), a scan of the fingerprints a few. The fingerprints are copied out while
-// [`learn`] visits the tables: scanning the tables themselves took a first-level cache
-// miss a table (callgrind `--cache-sim=yes`: 124 K of the run's 1.9 M).
+// 500 175`), a scan of the fingerprints a few. The fingerprints are kept beside the sets
+// ([`Sets::prints4`]): scanning the tables themselves took a first-level cache miss a
+// table (callgrind `--cache-sim=yes`: 124 K of the run's 1.9 M).
 #[derive(Clone, Copy)]
 struct Existing<'c> {
-    sets: &'c [Option<Arc<TableSet>>],
-    /// By table (the sets' in order, two a set): the IPv4 then the IPv6 fingerprint.
-    prints: &'c Prints,
+    sets: &'c Sets,
     copies4: &'c Copies<u32>,
     copies6: &'c Copies<u128>,
 }
 
-/// The fingerprints of an engine's tables with their places, for [`Existing`].
-#[derive(Default)]
-struct Prints {
-    /// IPv4 tables' fingerprints, in the order of `at`.
-    v4: Vec<u64>,
-    /// IPv6 tables' fingerprints, in the order of `at`.
-    v6: Vec<u64>,
-    /// Each table's set index times two plus its direction's index.
-    at: Vec<u32>,
-}
-
 impl Existing<'_> {
-    /// The table of fingerprint `fp` and lists `lowered` among `tables` of the sets, whose
-    /// fingerprints are `prints` (in [`Prints::at`]'s order).
+    /// The table of fingerprint `fp` and lists `lowered` among `tables` of the sets, at
+    /// places `at` (those of the fingerprint: [`Sets::prints4`] or [`Sets::prints6`]).
     fn find<A: FamilyAddr>(
         &self,
         tables: impl Fn(&TableSet) -> &[Arc<Table<A>>; 2],
-        prints: &[u64],
+        at: &[u32],
         copies: &Copies<A>,
         fp: u64,
         lowered: &Lowered<A>,
     ) -> Option<Arc<Table<A>>> {
-        for (k, _) in prints.iter().enumerate().filter(|&(_, &p)| p == fp) {
-            let at = *self.prints.at.get(k)? as usize;
-            let Some(Some(set)) = self.sets.get(at / 2) else {
+        for &k in at {
+            let Some((set, d)) = self.sets.table_at(k) else {
                 continue;
             };
-            let t = &tables(set)[at % 2];
+            let t = &tables(set)[d];
             if t.fingerprint == fp && t.lowered() == lowered {
                 return Some(Arc::clone(copies.get(&Arc::as_ptr(t)).unwrap_or(t)));
             }
@@ -571,11 +559,11 @@ impl<'c> Builder<'c> {
         let existing = self.existing;
         let e4 = |fp: u64, l: &Lowered<u32>| {
             let e = existing?;
-            e.find(|s| &s.v4, &e.prints.v4, e.copies4, fp, l)
+            e.find(|s| &s.v4, e.sets.prints4(fp), e.copies4, fp, l)
         };
         let e6 = |fp: u64, l: &Lowered<u128>| {
             let e = existing?;
-            e.find(|s| &s.v6, &e.prints.v6, e.copies6, fp, l)
+            e.find(|s| &s.v6, e.sets.prints6(fp), e.copies6, fp, l)
         };
         let (ingress, egress) = (Direction::Ingress, Direction::Egress);
         let p4 = |d: usize| previous.map(|p| &p.v4[d]);
@@ -583,16 +571,7 @@ impl<'c> Builder<'c> {
         // For each group, the set of the fewest groups that holds it (its entries are
         // taken from that set's tables).
         let donors: SmallVec<[&TableSet; 8]> = match (previous, self.donors) {
-            (None, Some(sets)) => groups
-                .iter()
-                .map_while(|g| {
-                    sets.iter()
-                        .flatten()
-                        .filter(|s| s.groups.contains(g))
-                        .min_by_key(|s| s.groups.len())
-                        .map(|s| &**s)
-                })
-                .collect(),
+            (None, Some(sets)) => groups.iter().map_while(|&g| sets.fewest_holding(g)).collect(),
             _ => SmallVec::new(),
         };
         let donors: &[&TableSet] = if donors.len() == groups.len() {
@@ -719,7 +698,7 @@ impl Engine {
             )),
             dead_addrs: 0,
             set_index: Roomy(Vec::new()),
-            sets: Vec::new(),
+            sets: Sets::default(),
             users: Vec::new(),
             by_groups: HashMap::new(),
             identities: Identities::default(),
@@ -759,6 +738,7 @@ impl Engine {
             engine.snap(cloud, &set.groups);
         }
         engine.index_sets(0..engine.slots.len());
+        debug_assert!(engine.sets.hold(), "set summaries after a build");
         Ok(engine)
     }
 
@@ -768,12 +748,12 @@ impl Engine {
         let set = Some(Arc::new(set));
         let index = match self.sets.iter().position(Option::is_none) {
             Some(i) => {
-                self.sets[i] = set;
+                self.sets.put(i, set);
                 self.users[i] = 0;
                 i
             }
             None => {
-                self.sets.push(set);
+                self.sets.put(self.sets.len(), set);
                 self.users.push(0);
                 self.sets.len() - 1
             }
@@ -1122,7 +1102,7 @@ impl Engine {
         };
         // Commit: nothing below fails.
         for (i, set) in staged.sets {
-            self.sets[i] = Some(set);
+            self.sets.put(i, Some(set));
         }
         let mut again = staged.rebuilt;
         for set in staged.fresh {
@@ -1213,6 +1193,7 @@ impl Engine {
         }
         let gone = cloud.endpoints().len()..self.slots.len();
         self.index_sets(endpoints.iter().map(|&e| e as usize).chain(gone));
+        debug_assert!(self.sets.hold(), "set summaries after a refresh");
         Ok(())
     }
 
@@ -1357,9 +1338,10 @@ impl Engine {
         }
         // Commit.
         for (i, set) in staged {
-            self.sets[i] = Some(set);
+            self.sets.put(i, Some(set));
         }
         self.snaps.insert(g, Arc::new(snap));
+        debug_assert!(self.sets.hold(), "set summaries after a splice");
         true
     }
 
@@ -1374,18 +1356,21 @@ impl Engine {
         endpoints: &[u32],
         fresh_ids: &[IdentityId],
     ) -> Result<Staged, BuildError> {
-        let stale: Vec<usize> = self
-            .sets
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, s.as_ref()?)))
-            .filter(|(_, s)| match update {
-                Update::Group(g) => s.groups.contains(&g),
-                Update::AddressGroup(a) => s.address_deps.contains(&a),
-                Update::Endpoint(_) => false,
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let stale: Vec<usize> = if matches!(update, Update::Endpoint(_)) {
+            Vec::new()
+        } else {
+            self.sets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| Some((i, s.as_ref()?)))
+                .filter(|(_, s)| match update {
+                    Update::Group(g) => s.groups.contains(&g),
+                    Update::AddressGroup(a) => s.address_deps.contains(&a),
+                    Update::Endpoint(_) => false,
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
         let unknown: Vec<u32> = endpoints
             .iter()
             .copied()
@@ -1399,17 +1384,30 @@ impl Engine {
         if stale.is_empty() && unknown.is_empty() && fresh_ids.is_empty() {
             return Ok(staged);
         }
-        // PERF: every table may get a point (a new combination's identity is known to every
-        // table that references one of its groups): room made once, not grown.
-        if !fresh_ids.is_empty() {
-            staged.points.reserve(self.sets.len() * 4);
-        }
         // Existing tables learn the new identities (copies: the classifiers are shared);
         // the commit points them at the variants they have ([`Engine::teach`]).
         // Only endpoints changed: the new lists' tables are shared with the engine's
-        // through a scan of the fingerprints ([`Existing`]); else every table is put in
-        // the builder's maps (a changed list's unchanged tables are found there).
+        // through a scan of the fingerprints ([`Existing`]), and only the sets that may
+        // reference a group of a new identity are asked about it; else every table is put
+        // in the builder's maps (a changed list's unchanged tables are found there).
         let scan = stale.is_empty();
+        // The groups of the new identities ([`sets::filter`]).
+        let reach = fresh_ids
+            .iter()
+            .fold(0, |f, &id| f | sets::filter(self.identities.groups(id)));
+        // PERF: a set that references none of the new identities' groups learns nothing,
+        // and is not read (`update_latency 0 5000 175 0 1 1000`: 1,000 lists of other
+        // groups made a new combination's refresh 0.5 ms).
+        let asked: Vec<usize> = if scan {
+            self.sets.referencing(reach)
+        } else {
+            (0..self.sets.len()).collect()
+        };
+        // PERF: every table asked may get a point (a new combination's identity is known
+        // to every table that references one of its groups): room made once, not grown.
+        if !fresh_ids.is_empty() {
+            staged.points.reserve(asked.len() * 4);
+        }
         let tables = if scan {
             0
         } else {
@@ -1419,24 +1417,8 @@ impl Engine {
         let mut v6: ByPrint<u128> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let (mut copies4, mut copies6): (Copies<u32>, Copies<u128>) = Default::default();
         let mut taught: HashSet<usize, foldhash::fast::RandomState> = HashSet::default();
-        let mut prints = Prints::default();
-        if scan {
-            let n = self.sets.len() * 2;
-            (prints.v4, prints.v6, prints.at) = (
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-                Vec::with_capacity(n),
-            );
-        }
-        for (i, set) in self.sets.iter().enumerate() {
-            let Some(set) = set else { continue };
-            if scan {
-                for d in 0..2 {
-                    prints.v4.push(set.v4[d].fingerprint);
-                    prints.v6.push(set.v6[d].fingerprint);
-                    prints.at.push((i * 2 + d) as u32);
-                }
-            }
+        for &i in &asked {
+            let Some(set) = &self.sets[i] else { continue };
             let err = |e| self.classifier_error(cloud, i, e);
             for (d, t) in set.v4.iter().enumerate() {
                 let prints = (!scan).then_some(&mut v4);
@@ -1465,7 +1447,6 @@ impl Engine {
         if scan {
             builder.existing = Some(Existing {
                 sets: &self.sets,
-                prints: &prints,
                 copies4: &copies4,
                 copies6: &copies6,
             });
@@ -1537,7 +1518,7 @@ impl Engine {
             if again.contains(&i) {
                 continue; // compiled anew: looked at below
             }
-            let Some(Some(set)) = self.sets.get_mut(i) else {
+            let Some(set) = self.sets.taught(i) else {
                 continue;
             };
             // Else a taught copy (made while the table was alive, so at another address).
@@ -1557,7 +1538,7 @@ impl Engine {
         }
         let ids = &self.identities;
         for &i in again {
-            let Some(Some(set)) = self.sets.get_mut(i) else {
+            let Some(set) = self.sets.taught(i) else {
                 continue;
             };
             let need4 = set.v4.each_ref().map(|t| unknown(t, ids, fresh));
@@ -1596,7 +1577,7 @@ impl Engine {
         if let Some(users) = self.users.get_mut(i) {
             *users = users.saturating_sub(1);
             if *users == 0 {
-                if let Some(s) = self.sets[i].take() {
+                if let Some(s) = self.sets.take(i) {
                     self.by_groups.remove(&s.groups);
                 }
             }
@@ -1648,8 +1629,9 @@ impl Engine {
             }
         }
         for (i, set) in staged {
-            self.sets[i] = Some(set);
+            self.sets.put(i, Some(set));
         }
+        debug_assert!(self.sets.hold(), "set summaries after compact");
         Ok(done4.len() + done6.len())
     }
 
@@ -1674,7 +1656,7 @@ impl Engine {
         let mut bytes = std::mem::size_of::<Self>()
             + self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
             + self.set_index.capacity() * 4
-            + self.sets.capacity() * std::mem::size_of::<Option<Arc<TableSet>>>()
+            + self.sets.memory_usage()
             + self.users.capacity() * 4;
         bytes += self.addrs.capacity() * std::mem::size_of::<IpAddr>();
         for set in self.sets.iter().flatten() {

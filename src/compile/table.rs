@@ -1187,8 +1187,11 @@ impl<A: Addr> Table<A> {
         } else if refs_any {
             // PERF: the variant of an identity found by one number per variant
             // ([`Table::mask_bits`]; a refresh builds new tables for every identity of the
-            // engine).
-            for (id, groups) in identities.iter() {
+            // engine). Identities of none of the referenced groups stay on the first
+            // variant, unasked; the others are taken in the order of their numbers, as
+            // `identities.iter()` would.
+            for &id in identities.holding(&table.refs).iter() {
+                let groups = identities.groups(id);
                 let mask = table.bits(groups).unwrap_or(0);
                 match table.mask_bits.iter().position(|&k| k == mask) {
                     Some(v) => table.map_identity(id, v as u32),
@@ -1435,6 +1438,11 @@ impl<A: Addr> Table<A> {
     #[inline]
     pub(crate) fn has_refs(&self) -> bool {
         !self.refs.is_empty()
+    }
+
+    /// Bit `g % 64` set for every referenced group `g`.
+    pub(crate) fn refs_filter(&self) -> u64 {
+        self.refs_filter
     }
 
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
