@@ -408,9 +408,10 @@ struct Builder<'c> {
 /// there is one ([`learn`]): [`Builder::existing`].
 // PERF: a new combination's refresh looks up the new list's four tables; putting every
 // table of the engine in a map for that cost ~70 instructions a table (`update_latency 0
-// 500 175`), a scan of the fingerprints a few. The fingerprints are kept beside the sets
-// ([`Sets::prints4`]): scanning the tables themselves took a first-level cache miss a
-// table (callgrind `--cache-sim=yes`: 124 K of the run's 1.9 M).
+// 500 175`); the sets keep their tables by fingerprint ([`Sets::prints4`]) instead:
+// scanning the tables themselves took a first-level cache miss a table (callgrind
+// `--cache-sim=yes`: 124 K of the run's 1.9 M), and a scan of copied fingerprints grew
+// with every list of the engine.
 #[derive(Clone, Copy)]
 struct Existing<'c> {
     sets: &'c Sets,
