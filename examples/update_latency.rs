@@ -14,7 +14,7 @@
 //!   minor fault the kernel serves (1.5-1.7 µs each on the machines of PERFORMANCE.md).
 //!   What the changes keep is printed too: the engine's bytes ([`Engine::memory_usage`])
 //!   before and after them and on a copy after `Engine::compact`, with its tables and
-//!   classifier entries ([`Engine::stats`]);
+//!   classifier entries ([`Engine::stats`]), and what a clone of the engine then costs;
 //! - lookups (IPv4 ingress, the sampled packets) at the endpoints of three of web's
 //!   groups, whose lanes the refreshes built flat, then on a copy after `Engine::compact`.
 //!
@@ -43,6 +43,14 @@
 //!
 //! ```sh
 //! cargo run --release --no-default-features --example update_latency -- 0 5000 175 0 20
+//! ```
+//!
+//! A sixth argument, other endpoints (default 0): that many endpoints more, each in its own
+//! pair of 88 groups that no rule names (five rules each), whose lists take no part in the
+//! changes. A change should not cost more for them.
+//!
+//! ```sh
+//! cargo run --release --no-default-features --example update_latency -- 0 5000 175 0 5 1000
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -442,6 +450,18 @@ fn main() {
         }
     }
     let after_stats = engine.stats();
+    // What a copy of the engine costs (`Live` refreshes a copy when no spare is left):
+    // the best of 20 clones, each dropped untimed.
+    let clone_time = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            let copy = engine.clone();
+            let took = t.elapsed();
+            drop(copy);
+            took
+        })
+        .min()
+        .unwrap_or_default();
     check(&engine, &cloud, &sample);
     // Lookups at the new endpoints of three groups (lanes of 79-134 entries, built flat by
     // the refresh), then after `Engine::compact` built their trees.
@@ -504,6 +524,10 @@ fn main() {
             now.tables,
             was.entries,
             now.entries
+        );
+        println!(
+            "engine clone after the new combinations: {:.1} us (best of 20)",
+            clone_time.as_secs_f64() * 1e6
         );
         report("new combination", &mut combos);
         if runs > 1 {

@@ -408,10 +408,9 @@ struct Builder<'c> {
 /// there is one ([`learn`]): [`Builder::existing`].
 // PERF: a new combination's refresh looks up the new list's four tables; putting every
 // table of the engine in a map for that cost ~70 instructions a table (`update_latency 0
-// 500 175`); the sets keep their tables by fingerprint ([`Sets::prints4`]) instead:
-// scanning the tables themselves took a first-level cache miss a table (callgrind
-// `--cache-sim=yes`: 124 K of the run's 1.9 M), and a scan of copied fingerprints grew
-// with every list of the engine.
+// 500 175`); the sets keep their tables' fingerprints' tags beside them instead
+// ([`Sets::prints4`]): scanning the tables themselves took a first-level cache miss a
+// table (callgrind `--cache-sim=yes`: 124 K of the run's 1.9 M).
 #[derive(Clone, Copy)]
 struct Existing<'c> {
     sets: &'c Sets,
@@ -421,16 +420,17 @@ struct Existing<'c> {
 
 impl Existing<'_> {
     /// The table of fingerprint `fp` and lists `lowered` among `tables` of the sets, at
-    /// places `at` (those of the fingerprint: [`Sets::prints4`] or [`Sets::prints6`]).
+    /// places `at` (those that may hold the fingerprint: [`Sets::prints4`] or
+    /// [`Sets::prints6`]).
     fn find<A: FamilyAddr>(
         &self,
         tables: impl Fn(&TableSet) -> &[Arc<Table<A>>; 2],
-        at: &[u32],
+        at: sets::Places<'_>,
         copies: &Copies<A>,
         fp: u64,
         lowered: &Lowered<A>,
     ) -> Option<Arc<Table<A>>> {
-        for &k in at {
+        for k in at {
             let Some((set, d)) = self.sets.table_at(k) else {
                 continue;
             };
