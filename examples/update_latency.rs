@@ -117,13 +117,14 @@ fn permission(rng: &mut Rng, egress: bool) -> Value {
         "Priority": (1 + rng.below(100)).to_string()})
 }
 
-fn authorize(group: usize, egress: bool, perms: Vec<Value>) -> Value {
+/// An authorization of `perms` on the group made by the call of `ref` `group`.
+fn authorize(group: &str, egress: bool, perms: Vec<Value>) -> Value {
     let api = if egress {
         "AuthorizeSecurityGroupEgress"
     } else {
         "AuthorizeSecurityGroup"
     };
-    json!({"api": api, "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": format!("$g{group}"),
+    json!({"api": api, "params": {"RegionId": "cn-hangzhou", "SecurityGroupId": format!("${group}"),
         "Permissions": perms}})
 }
 
@@ -160,7 +161,7 @@ fn scenario(rng: &mut Rng, fleet: usize, others: usize) -> (Vec<Value>, Vec<Valu
                 perms[0] = json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "accept",
                     "Priority": "1", "SourceGroupId": "$fleet"});
             }
-            calls.push(authorize(g, egress, perms));
+            calls.push(authorize(&format!("g{g}"), egress, perms));
         }
     }
     let pairs: Vec<(usize, usize)> = (0..OTHER_GROUPS)
@@ -174,9 +175,7 @@ fn scenario(rng: &mut Rng, fleet: usize, others: usize) -> (Vec<Value>, Vec<Valu
             "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("o{o}")}}),
         );
         let perms: Vec<Value> = (0..5).map(|_| permission(rng, false)).collect();
-        let mut call = authorize(0, false, perms);
-        call["params"]["SecurityGroupId"] = json!(format!("$o{o}"));
-        calls.push(call);
+        calls.push(authorize(&format!("o{o}"), false, perms));
     }
     let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
     let mut endpoints = vec![json!({"name": "web", "ips": ["172.16.0.10", "fd00:1::10"], "groups": groups})];
@@ -372,7 +371,11 @@ fn main() {
             let g = rng.below(GROUPS as u64) as usize;
             let egress = rng.below(3) == 0;
             let mut calls = calls.clone();
-            calls.push(authorize(g, egress, vec![permission(&mut rng, egress)]));
+            calls.push(authorize(
+                &format!("g{g}"),
+                egress,
+                vec![permission(&mut rng, egress)],
+            ));
             let cloud = build(&calls, &endpoints);
             let web = cloud.endpoint_by_name("web").expect("web");
             let key = cloud.endpoint(web).expect("web").groups[g];

@@ -1357,20 +1357,17 @@ impl Engine {
         endpoints: &[u32],
         fresh_ids: &[IdentityId],
     ) -> Result<Staged, BuildError> {
-        let stale: Vec<usize> = if matches!(update, Update::Endpoint(_)) {
-            Vec::new()
-        } else {
-            self.sets
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| Some((i, s.as_ref()?)))
-                .filter(|(_, s)| match update {
-                    Update::Group(g) => s.groups.contains(&g),
-                    Update::AddressGroup(a) => s.address_deps.contains(&a),
-                    Update::Endpoint(_) => false,
-                })
+        let stale_where = |touched: &dyn Fn(&TableSet) -> bool| -> Vec<usize> {
+            let sets = self.sets.iter().enumerate();
+            sets.filter(|(_, s)| s.as_deref().is_some_and(touched))
                 .map(|(i, _)| i)
                 .collect()
+        };
+        let stale: Vec<usize> = match update {
+            Update::Group(g) => stale_where(&|s| s.groups.contains(&g)),
+            Update::AddressGroup(a) => stale_where(&|s| s.address_deps.contains(&a)),
+            // An endpoint's change makes no set stale: the sets are not read.
+            Update::Endpoint(_) => Vec::new(),
         };
         let unknown: Vec<u32> = endpoints
             .iter()

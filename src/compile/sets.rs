@@ -107,7 +107,7 @@ impl Sets {
 
     /// The set at place `i`, taken out (the place freed).
     pub(super) fn take(&mut self, i: usize) -> Option<Arc<TableSet>> {
-        let set = self.sets.get(i)?.clone();
+        let set = self.sets.get_mut(i)?.take();
         self.put(i, None);
         set
     }

@@ -1153,7 +1153,7 @@ impl<A: Addr> Table<A> {
             lanes: lowered.lanes,
             fallback: lowered.fallback,
             lowered,
-            refs_filter: refs.iter().fold(0, |f, g| f | 1 << (g.get() % 64)),
+            refs_filter: super::sets::filter(&refs),
             refs,
             heads_at,
             heads,
@@ -1596,7 +1596,7 @@ impl<A: Addr> Table<A> {
     fn ref_index(&self, g: GroupKey) -> Option<usize> {
         // PERF: refreshes ask every table about each new identity's groups; most are not
         // referenced.
-        if self.refs_filter & 1 << (g.get() % 64) == 0 {
+        if self.refs_filter & super::sets::filter(&[g]) == 0 {
             return None;
         }
         self.refs.binary_search(&g).ok()
