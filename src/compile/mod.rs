@@ -572,7 +572,7 @@ impl<'c> Builder<'c> {
         // For each group, the set of the fewest groups that holds it (its entries are
         // taken from that set's tables).
         let donors: SmallVec<[&TableSet; 8]> = match (previous, self.donors) {
-            (None, Some(sets)) => groups.iter().map_while(|&g| sets.fewest_holding(g)).collect(),
+            (None, Some(sets)) => sets.fewest_holding(&groups),
             _ => SmallVec::new(),
         };
         let donors: &[&TableSet] = if donors.len() == groups.len() {
@@ -747,7 +747,7 @@ impl Engine {
     fn insert_set(&mut self, set: TableSet) -> u32 {
         let groups = Arc::clone(&set.groups);
         let set = Some(Arc::new(set));
-        let index = match self.sets.iter().position(Option::is_none) {
+        let index = match self.sets.vacant() {
             Some(i) => {
                 self.sets.put(i, set);
                 self.users[i] = 0;
@@ -1389,15 +1389,16 @@ impl Engine {
         // reference a group of a new identity are asked about it; else every table is put
         // in the builder's maps (a changed list's unchanged tables are found there).
         let scan = stale.is_empty();
-        // The groups of the new identities ([`sets::filter`]).
-        let reach = fresh_ids
+        // The groups of the new identities.
+        let reach: Vec<GroupKey> = fresh_ids
             .iter()
-            .fold(0, |f, &id| f | sets::filter(self.identities.groups(id)));
+            .flat_map(|&id| self.identities.groups(id).iter().copied())
+            .collect();
         // PERF: a set that references none of the new identities' groups learns nothing,
         // and is not read (`update_latency 0 5000 175 0 1 1000`: 1,000 lists of other
         // groups made a new combination's refresh 0.5 ms).
         let asked: Vec<usize> = if scan {
-            self.sets.referencing(reach)
+            self.sets.referencing(&reach)
         } else {
             (0..self.sets.len()).collect()
         };

@@ -13,17 +13,24 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::TableSet;
 use crate::group::GroupKey;
 
 /// What [`Sets`] keeps of each set: bit `g % 64` of each group (as
-/// [`super::table::Table`]'s `refs_filter`), so that a clear bit rules a set out.
+/// [`super::table::Table`]'s `refs_filter`), so that a clear bit rules a set out, and a
+/// bit of each group's hash ([`filter2`]), asked of the sets the first lets through.
 #[derive(Clone, Copy, Debug, Default)]
 struct Summary {
     /// The groups some table of the set references.
     refs: u64,
+    /// The same, by [`filter2`].
+    refs2: u32,
     /// The groups of the set's list.
     groups: u64,
+    /// The same, by [`filter2`].
+    groups2: u32,
     /// How many groups the list has (`u32::MAX` for a free place).
     len: u32,
 }
@@ -39,9 +46,13 @@ impl Summary {
         };
         let refs = set.v4.iter().map(|t| t.refs_filter()).fold(0, |f, b| f | b)
             | set.v6.iter().map(|t| t.refs_filter()).fold(0, |f, b| f | b);
+        let refs2 = set.v4.iter().map(|t| filter2(t.refs())).fold(0, |f, b| f | b)
+            | set.v6.iter().map(|t| filter2(t.refs())).fold(0, |f, b| f | b);
         Summary {
             refs,
+            refs2,
             groups: filter(&set.groups),
+            groups2: filter2(&set.groups),
             len: set.groups.len() as u32,
         }
     }
@@ -52,6 +63,17 @@ pub(super) fn filter(groups: &[GroupKey]) -> u64 {
     groups.iter().fold(0, |f, g| f | 1 << (g.get() % 64))
 }
 
+/// A bit of 32 for each of `groups`, from the top bits of its number times 2^64/φ:
+/// groups that share their bit of [`filter`] (numbers 64 apart) mostly differ here.
+// PERF: `update_latency 0 5000 175 0 5 1000`: the groups of the 1,000 other lists number
+// up to 98, so an eighth of those lists shared a bit with the new identities' groups
+// and were asked about them (7 µs of a new combination's 72-80 µs).
+pub(super) fn filter2(groups: &[GroupKey]) -> u32 {
+    groups.iter().fold(0, |f, g| {
+        f | 1 << ((u64::from(g.get())).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59)
+    })
+}
+
 /// The table sets (`None` marks a free place), read as a slice; every change goes through
 /// [`Sets::put`] (or [`Sets::taught`], which keeps what is summarized), so that the
 /// summaries and fingerprints beside them always describe them.
@@ -60,10 +82,16 @@ pub(super) struct Sets {
     sets: Vec<Option<Arc<TableSet>>>,
     /// By set: [`Summary::refs`] (apart from the rest, as each is scanned alone).
     refs: Vec<u64>,
+    /// By set: [`Summary::refs2`] (read only where `refs` meets).
+    refs2: Vec<u32>,
     /// By set: [`Summary::groups`].
     groups: Vec<u64>,
+    /// By set: [`Summary::groups2`] (read only where `groups` meets).
+    groups2: Vec<u32>,
     /// By set: [`Summary::len`].
     lens: Vec<u32>,
+    /// No place below this one is free ([`Sets::vacant`]).
+    vacant: usize,
     /// By table (a set's index times two plus its direction's): the low 32 bits of the
     /// IPv4 table's fingerprint (0 for a free place), for [`super::Existing`] to scan.
     // PERF: 32 bits, which the compiler compares four at a time (64-bit fingerprints
@@ -88,21 +116,41 @@ impl Sets {
     pub(super) fn put(&mut self, i: usize, set: Option<Arc<TableSet>>) {
         let summary = Summary::of(set.as_deref());
         let (t4, t6) = tags(set.as_deref());
+        if set.is_none() {
+            self.vacant = self.vacant.min(i);
+        }
         if i == self.sets.len() {
             self.sets.push(set);
             self.refs.push(summary.refs);
+            self.refs2.push(summary.refs2);
             self.groups.push(summary.groups);
+            self.groups2.push(summary.groups2);
             self.lens.push(summary.len);
             self.tags4.extend(t4);
             self.tags6.extend(t6);
         } else {
             self.sets[i] = set;
             self.refs[i] = summary.refs;
+            self.refs2[i] = summary.refs2;
             self.groups[i] = summary.groups;
+            self.groups2[i] = summary.groups2;
             self.lens[i] = summary.len;
             self.tags4[i * 2..i * 2 + 2].copy_from_slice(&t4);
             self.tags6[i * 2..i * 2 + 2].copy_from_slice(&t6);
         }
+    }
+
+    /// The first free place, if there is one.
+    // PERF: scanned from the lowest place that may be free, not from the first (a new
+    // list's set looked through every place of the engine for one).
+    pub(super) fn vacant(&mut self) -> Option<usize> {
+        let from = self.vacant.min(self.sets.len());
+        let found = self.sets[from..]
+            .iter()
+            .position(Option::is_none)
+            .map(|k| from + k);
+        self.vacant = found.unwrap_or(self.sets.len());
+        found
     }
 
     /// The set at place `i`, taken out (the place freed).
@@ -122,33 +170,43 @@ impl Sets {
 
     /// The places of the sets some table of which may reference one of the groups of
     /// `filter` ([`filter`]), in order; a set left out references none of them.
-    pub(super) fn referencing(&self, filter: u64) -> Vec<usize> {
+    /// `groups` ([`filter`], [`filter2`]).
+    pub(super) fn referencing(&self, groups: &[GroupKey]) -> Vec<usize> {
+        let (f, f2) = (filter(groups), filter2(groups));
         self.refs
             .iter()
             .enumerate()
-            .filter(|&(_, r)| r & filter != 0)
+            .filter(|&(i, r)| r & f != 0 && self.refs2[i] & f2 != 0)
             .map(|(i, _)| i)
             .collect()
     }
 
-    /// The set of the fewest groups whose list holds `g` (the first of them in place
-    /// order).
-    pub(super) fn fewest_holding(&self, g: GroupKey) -> Option<&TableSet> {
-        let bit = filter(&[g]);
-        let (mut fewest, mut best) = (u32::MAX, None);
-        for (i, (&groups, &len)) in self.groups.iter().zip(&self.lens).enumerate() {
-            // Strictly fewer: the first of the fewest stays.
-            if groups & bit == 0 || len >= fewest {
+    /// For each of `groups` in order, the set of the fewest groups whose list holds it
+    /// (the first of them in place order), while there is one: shorter than `groups` when
+    /// some group is in no list.
+    // PERF: one pass over the sets for all the groups (a pass each scanned the sets'
+    // vectors once per group of a new list).
+    pub(super) fn fewest_holding(&self, groups: &[GroupKey]) -> SmallVec<[&TableSet; 8]> {
+        let bits: SmallVec<[(u64, u32); 8]> = groups.iter().map(|&g| (filter(&[g]), filter2(&[g]))).collect();
+        let all = bits.iter().fold(0, |f, b| f | b.0);
+        let mut best: SmallVec<[(u32, Option<&TableSet>); 8]> =
+            smallvec::smallvec![(u32::MAX, None); groups.len()];
+        for (i, (&held, &len)) in self.groups.iter().zip(&self.lens).enumerate() {
+            if held & all == 0 {
                 continue;
             }
-            if let Some(set) = self.sets[i].as_deref().filter(|set| set.groups.contains(&g)) {
-                (fewest, best) = (len, Some(set));
-                if len == 1 {
-                    break; // none has fewer
+            for (k, &g) in groups.iter().enumerate() {
+                // Strictly fewer: the first of the fewest stays.
+                let (bit, bit2) = bits[k];
+                if held & bit == 0 || self.groups2[i] & bit2 == 0 || len >= best[k].0 {
+                    continue;
+                }
+                if let Some(set) = self.sets[i].as_deref().filter(|set| set.groups.contains(&g)) {
+                    best[k] = (len, Some(set));
                 }
             }
         }
-        best
+        best.iter().map_while(|b| b.1).collect()
     }
 
     /// The places of the IPv4 tables whose fingerprint may be `fp`, in order (see
@@ -172,21 +230,32 @@ impl Sets {
     pub(super) fn memory_usage(&self) -> usize {
         self.sets.capacity() * std::mem::size_of::<Option<Arc<TableSet>>>()
             + (self.refs.capacity() + self.groups.capacity()) * 8
-            + self.lens.capacity() * 4
+            + (self.refs2.capacity() + self.groups2.capacity() + self.lens.capacity()) * 4
             + (self.tags4.capacity() + self.tags6.capacity()) * 4
     }
 
     /// Whether the summaries and fingerprints describe the sets (for debug assertions).
     pub(super) fn hold(&self) -> bool {
         self.refs.len() == self.sets.len()
+            && self.refs2.len() == self.sets.len()
             && self.groups.len() == self.sets.len()
+            && self.groups2.len() == self.sets.len()
+            && self.sets[..self.vacant.min(self.sets.len())]
+                .iter()
+                .all(Option::is_some)
             && self.lens.len() == self.sets.len()
             && self.tags4.len() == self.sets.len() * 2
             && self.tags6.len() == self.sets.len() * 2
             && self.sets.iter().enumerate().all(|(i, set)| {
                 let s = Summary::of(set.as_deref());
                 let (t4, t6) = tags(set.as_deref());
-                (self.refs[i], self.groups[i], self.lens[i]) == (s.refs, s.groups, s.len)
+                (
+                    self.refs[i],
+                    self.refs2[i],
+                    self.groups[i],
+                    self.groups2[i],
+                    self.lens[i],
+                ) == (s.refs, s.refs2, s.groups, s.groups2, s.len)
                     && self.tags4[i * 2..i * 2 + 2] == t4
                     && self.tags6[i * 2..i * 2 + 2] == t6
             })

@@ -1445,6 +1445,11 @@ impl<A: Addr> Table<A> {
         self.refs_filter
     }
 
+    /// The referenced groups, sorted.
+    pub(crate) fn refs(&self) -> &[GroupKey] {
+        &self.refs
+    }
+
     /// Takes in identity `id` of `groups` (sorted): points it at the variant of its
     /// referenced groups, building that variant when no identity had them before (as
     /// [`Table::build_as`] does with `deferred`).

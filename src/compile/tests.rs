@@ -2638,3 +2638,52 @@ fn a_new_lists_lanes_past_the_overlay_limit_are_built_flat_until_compact() {
         assert_fresh_and_right(&changed, &engine, &packets, "compacted");
     }
 }
+
+/// A new list's entries for a group are merged only from a set whose list holds that group,
+/// even where a list of fewer groups holds another group of the same filter bits (numbers
+/// 1 and 577: the same `g % 64` and the same [`super::sets::filter2`] bit).
+#[test]
+fn a_donor_holds_its_group_when_another_group_shares_its_filter_bits() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let groups: Vec<GroupKey> = (0..578)
+        .map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise))
+        .collect();
+    let (a, b, c, d) = (groups[1], groups[577], groups[2], groups[3]);
+    assert_eq!(a.get() % 64, b.get() % 64, "the same first bit");
+    assert_eq!(
+        super::sets::filter2(&[a]),
+        super::sets::filter2(&[b]),
+        "the same second bit"
+    );
+    let any4 = || Remote::Cidr(net("0.0.0.0/0"));
+    add_rules(
+        &mut cloud,
+        a,
+        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 22, any4())],
+    );
+    add_rules(
+        &mut cloud,
+        b,
+        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 80, any4())],
+    );
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 443, any4())],
+    );
+    add_rules(
+        &mut cloud,
+        d,
+        vec![tcp_rule(Direction::Ingress, Action::Deny, 1, 22, any4())],
+    );
+    // `a` is held by a list of two groups only; `b`, of `a`'s bits, by a list of one.
+    attach(&mut cloud, "ac", &["10.0.0.1"], &[a, c]);
+    attach(&mut cloud, "b", &["10.0.0.2"], &[b]);
+    attach(&mut cloud, "d", &["10.0.0.3"], &[d]);
+    let mut engine = Engine::build(&cloud).expect("build");
+    let mut changed = cloud.clone();
+    let key = attach(&mut changed, "ad", &["10.0.1.1"], &[a, d]);
+    engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1", "10.9.9.9"]);
+    assert_fresh_and_right(&changed, &engine, &packets, "a new list of a and d");
+}
