@@ -198,6 +198,51 @@ fn bench(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        // The same new combination beside 1,000 lists of other groups (ECS shapes): the
+        // change should not cost more for lists that take no part in it.
+        if provider == Provider::Ecs {
+            let (mut scenario, _) = make(7, fleet, false);
+            with_other_lists(&mut scenario, 1000);
+            let beside = build(&scenario);
+            let beside_engine = Engine::build(&beside).expect("bench engine builds");
+            let mut beside_combo = beside.clone();
+            let member = beside_combo
+                .attach(
+                    "combo",
+                    &[
+                        "192.0.2.77".parse().expect("ip"),
+                        "fd00:e::1".parse().expect("ip"),
+                    ],
+                    &combo_ids,
+                )
+                .expect("attach combo");
+            let mut e = beside_engine.clone();
+            e.refresh(&beside_combo, Update::Endpoint(member))
+                .expect("refresh");
+            let fresh = Engine::build(&beside_combo).expect("fresh");
+            for p in packets(&aims, fleet, false, 5).iter().take(512) {
+                assert_eq!(
+                    e.evaluate(web, Direction::Ingress, p),
+                    fresh.evaluate(web, Direction::Ingress, p)
+                );
+            }
+            println!(
+                "{name} beside 1,000 other lists: {} tables, {} bytes",
+                beside_engine.stats().tables,
+                beside_engine.stats().memory_bytes
+            );
+            group.bench_function("add_member_new_combination_beside_1000_lists", |b| {
+                b.iter_batched(
+                    || beside_engine.clone(),
+                    |mut e| {
+                        e.refresh(&beside_combo, Update::Endpoint(member))
+                            .expect("refresh");
+                        e
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
         group.finish();
 
         // Churn: the same member joins and leaves `fleet` over and over, with 64 lookups

@@ -458,3 +458,41 @@ pub fn lookup_shapes() -> Vec<(String, Cloud, [Vec<Packet>; 2])> {
         })
         .collect()
 }
+
+/// Groups of the lists [`with_other_lists`] adds (with `fleet` and `web`'s ten, 99 groups:
+/// an ECS region holds 100 at most).
+pub const OTHER_GROUPS: usize = 88;
+
+/// `scenario` (ECS) with `others` endpoints more, each in its own pair of [`OTHER_GROUPS`]
+/// groups of five ingress rules, which no rule names: lists that take no part in a change
+/// of `fleet` or `web`'s groups. Addresses from 172.20.0.0/16.
+pub fn with_other_lists(scenario: &mut Value, others: usize) {
+    let pairs: Vec<(usize, usize)> = (0..OTHER_GROUPS)
+        .flat_map(|a| (a + 1..OTHER_GROUPS).map(move |b| (a, b)))
+        .take(others)
+        .collect();
+    let made = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(0);
+    let calls = scenario["calls"].as_array_mut().expect("calls");
+    for o in 0..made {
+        calls.push(
+            json!({"api": "CreateSecurityGroup", "ref": format!("o{o}"), "params": {
+            "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("o{o}")}}),
+        );
+        let perms: Vec<Value> = (0..5)
+            .map(|r| {
+                json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + r), "Policy": "accept",
+                    "Priority": "1", "SourceCidrIp": format!("10.{o}.{r}.0/24")})
+            })
+            .collect();
+        calls.push(
+            json!({"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou",
+            "SecurityGroupId": format!("$o{o}"), "Permissions": perms}}),
+        );
+    }
+    let endpoints = scenario["endpoints"].as_array_mut().expect("endpoints");
+    for (o, (a, b)) in pairs.into_iter().enumerate() {
+        let ip = std::net::Ipv4Addr::from(0xac14_0000 | o as u32);
+        endpoints.push(json!({"name": format!("other-{o}"), "ips": [ip.to_string()],
+            "groups": [format!("$o{a}"), format!("$o{b}")]}));
+    }
+}
