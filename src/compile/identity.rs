@@ -51,7 +51,7 @@ type Fast = foldhash::fast::RandomState;
 #[derive(Clone, Debug)]
 pub(crate) struct Identities {
     /// By identity number: the sorted group set.
-    sets: Vec<Arc<[GroupKey]>>,
+    sets: super::Roomy<Arc<[GroupKey]>>,
     /// The number of each group set.
     by_set: HashMap<Arc<[GroupKey]>, IdentityId>,
     /// By group: the identities that hold it, in increasing order.
@@ -69,7 +69,7 @@ impl Default for Identities {
         Identities {
             by_set: HashMap::from([(Arc::clone(&empty), 0)]),
             holders: HashMap::default(),
-            sets: vec![empty],
+            sets: super::Roomy(vec![empty]),
             v4: HashMap::default(),
             v6: HashMap::default(),
         }

@@ -253,7 +253,8 @@ pub struct Engine {
 /// A vector whose clones keep room to grow: an engine is cloned to be refreshed (as
 /// `Live` does), and a refresh that takes in a new endpoint grows the per-endpoint vectors
 /// by one; with the exact capacity of a plain clone that copied them whole (5,000
-/// endpoints: ~200 KB, most of a new combination's refresh on a fresh clone).
+/// endpoints: ~200 KB, most of a new combination's refresh on a fresh clone). The same
+/// holds of the vectors by set ([`Sets`]) and by identity ([`identity::Identities`]).
 #[derive(Debug, Default)]
 struct Roomy<T>(Vec<T>);
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::TableSet;
+use super::{Roomy, TableSet};
 use crate::group::GroupKey;
 
 /// What [`Sets`] keeps of each set: bit `g % 64` of each group (as
@@ -79,17 +79,17 @@ pub(super) fn filter2(groups: &[GroupKey]) -> u32 {
 /// summaries and fingerprints beside them always describe them.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Sets {
-    sets: Vec<Option<Arc<TableSet>>>,
+    sets: Roomy<Option<Arc<TableSet>>>,
     /// By set: [`Summary::refs`] (apart from the rest, as each is scanned alone).
-    refs: Vec<u64>,
+    refs: Roomy<u64>,
     /// By set: [`Summary::refs2`] (read only where `refs` meets).
-    refs2: Vec<u32>,
+    refs2: Roomy<u32>,
     /// By set: [`Summary::groups`].
-    groups: Vec<u64>,
+    groups: Roomy<u64>,
     /// By set: [`Summary::groups2`] (read only where `groups` meets).
-    groups2: Vec<u32>,
+    groups2: Roomy<u32>,
     /// By set: [`Summary::len`].
-    lens: Vec<u32>,
+    lens: Roomy<u32>,
     /// No place below this one is free ([`Sets::vacant`]).
     vacant: usize,
     /// By table (a set's index times two plus its direction's): the low 32 bits of the
@@ -97,9 +97,9 @@ pub(super) struct Sets {
     // PERF: 32 bits, which the compiler compares four at a time (64-bit fingerprints
     // were compared one at a time: 25 K instructions a new combination beside 1,000
     // other lists). A map by fingerprint made a clone of such an engine 50-75 µs slower.
-    tags4: Vec<u32>,
+    tags4: Roomy<u32>,
     /// The same of the IPv6 tables.
-    tags6: Vec<u32>,
+    tags6: Roomy<u32>,
 }
 
 impl Deref for Sets {
@@ -191,7 +191,7 @@ impl Sets {
         let all = bits.iter().fold(0, |f, b| f | b.0);
         let mut best: SmallVec<[(u32, Option<&TableSet>); 8]> =
             smallvec::smallvec![(u32::MAX, None); groups.len()];
-        for (i, (&held, &len)) in self.groups.iter().zip(&self.lens).enumerate() {
+        for (i, (&held, &len)) in self.groups.iter().zip(self.lens.iter()).enumerate() {
             if held & all == 0 {
                 continue;
             }
