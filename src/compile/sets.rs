@@ -8,7 +8,8 @@
 //! engine, whether or not it had anything to do with the change: with 1,000 lists of
 //! other groups beside `update_latency`'s, a new combination took 0.5 ms. What those
 //! questions need of a set is a few numbers, kept here in vectors scanned without following
-//! any pointer: vectors, so that a clone of the engine copies them whole.
+//! any pointer: vectors, so that a clone of the engine copies them whole (with room to
+//! grow: the refresh of a clone pushes onto them).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -168,9 +169,8 @@ impl Sets {
         self.sets.get_mut(i)?.as_mut()
     }
 
-    /// The places of the sets some table of which may reference one of the groups of
-    /// `filter` ([`filter`]), in order; a set left out references none of them.
-    /// `groups` ([`filter`], [`filter2`]).
+    /// The places of the sets some table of which may reference one of `groups` (by
+    /// [`filter`], then [`filter2`]), in order; a set left out references none of them.
     pub(super) fn referencing(&self, groups: &[GroupKey]) -> Vec<usize> {
         let (f, f2) = (filter(groups), filter2(groups));
         self.refs

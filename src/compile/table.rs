@@ -1221,6 +1221,12 @@ impl<A: Addr> Table<A> {
                 .any(|v| v.flat() || (v.overlaid_lanes() && !Variant::settled_on(v, first)))
     }
 
+    /// How many variants the table has.
+    #[cfg(test)]
+    pub(crate) fn variant_count(&self) -> usize {
+        self.variants.len()
+    }
+
     /// Whether some variant has a flat classifier ([`MAX_FLAT`]).
     #[cfg(test)]
     pub(crate) fn flat(&self) -> bool {

@@ -2687,3 +2687,74 @@ fn a_donor_holds_its_group_when_another_group_shares_its_filter_bits() {
     let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.1", "10.9.9.9"]);
     assert_fresh_and_right(&changed, &engine, &packets, "a new list of a and d");
 }
+
+/// A table whose members' groups make more than 255 variants (each subset of nine
+/// referenced groups held by some endpoint) answers as the reference and a fresh build do,
+/// built and after a refresh that adds endpoints of new combinations: a narrower map from
+/// identities to variants (PERFORMANCE.md, "A byte an identity, tried") must keep them.
+#[test]
+fn a_table_of_more_than_255_variants_answers_for_every_identity() {
+    let mut cloud = Cloud::new(Provider::Ecs, Options::default());
+    let target = add_group(&mut cloud, GroupKind::EcsEnterprise);
+    let remotes: Vec<GroupKey> = (0..9)
+        .map(|_| add_group(&mut cloud, GroupKind::EcsEnterprise))
+        .collect();
+    // Group i's members may reach port 1000 + i; a deny from group 8 at a higher priority
+    // on port 1000 makes the order matter.
+    let mut rules: Vec<Rule> = remotes
+        .iter()
+        .enumerate()
+        .map(|(i, &g)| {
+            tcp_rule(
+                Direction::Ingress,
+                Action::Allow,
+                2,
+                1000 + i as u16,
+                Remote::Group(g),
+            )
+        })
+        .collect();
+    rules.push(tcp_rule(
+        Direction::Ingress,
+        Action::Deny,
+        1,
+        1000,
+        Remote::Group(remotes[8]),
+    ));
+    add_rules(&mut cloud, target, rules);
+    attach(&mut cloud, "target", &["10.0.0.1"], &[target]);
+    let addr = |m: u32| format!("10.1.{}.{}", m / 200, m % 200 + 1);
+    let subset =
+        |m: u32| -> Vec<GroupKey> { (0..9).filter(|b| m >> b & 1 == 1).map(|b| remotes[b]).collect() };
+    // Every subset but the last few: the build makes more than 255 variants.
+    for m in 1..500u32 {
+        attach(&mut cloud, &format!("m{m}"), &[&addr(m)], &subset(m));
+    }
+    let ports: Vec<u16> = (999..1010).collect();
+    let packets_to = |last: u32| -> Vec<Packet> {
+        (1..last)
+            .flat_map(|m| {
+                ports.iter().map(move |&p| Packet {
+                    dst_port: p,
+                    ..Packet::new(ip(&addr(m)), ip("10.0.0.1"), TCP)
+                })
+            })
+            .collect()
+    };
+    let mut engine = Engine::build(&cloud).expect("build");
+    let table = &engine
+        .set_of(cloud.endpoint_by_name("target").expect("target"))
+        .expect("set")
+        .v4[0];
+    assert!(table.variant_count() > 256, "{} variants", table.variant_count());
+    assert_fresh_and_right(&cloud, &engine, &packets_to(500), "built");
+    let mut changed = cloud.clone();
+    let mut keys = Vec::new();
+    for m in 500..512u32 {
+        keys.push(attach(&mut changed, &format!("m{m}"), &[&addr(m)], &subset(m)));
+    }
+    for key in keys {
+        engine.refresh(&changed, Update::Endpoint(key)).expect("refresh");
+    }
+    assert_fresh_and_right(&changed, &engine, &packets_to(512), "refreshed");
+}
