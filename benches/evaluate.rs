@@ -26,6 +26,38 @@ use shapes::*;
 
 type Make = fn(u64, Fleet, bool) -> (Value, Vec<Aim>);
 
+/// Times `update` of `engine` to `updated`, each time on a fresh clone of `engine`.
+fn bench_refresh(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    engine: &Engine,
+    updated: &Cloud,
+    update: Update,
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || engine.clone(),
+            |mut e| {
+                e.refresh(updated, update).expect("refresh");
+                e
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+/// `cloud` with a member more, `combo`, in the groups of ids `groups` (a new combination),
+/// and that member's key.
+fn with_combo_member(cloud: &Cloud, groups: &[String]) -> (Cloud, sgeval::EndpointKey) {
+    let mut with = cloud.clone();
+    let ips = [
+        "192.0.2.77".parse().expect("ip"),
+        "fd00:e::1".parse().expect("ip"),
+    ];
+    let key = with.attach("combo", &ips, groups).expect("attach combo");
+    (with, key)
+}
+
 fn bench(c: &mut Criterion) {
     let quick = std::env::var_os("SGEVAL_BENCH_QUICK").is_some();
     let dense = Fleet {
@@ -132,21 +164,11 @@ fn bench(c: &mut Criterion) {
         let with_member = build(&with_member);
         let new_member = with_member.endpoint_keys().last().expect("the new member");
         // A member whose groups are a new combination: `fleet` and web's group 0.
-        let mut with_combo = cloud.clone();
         let combo_ids = [
             fleet_id(&cloud),
             cloud.group(web_group(&cloud, 0)).expect("g0").id.clone(),
         ];
-        let combo_member = with_combo
-            .attach(
-                "combo",
-                &[
-                    "192.0.2.77".parse().expect("ip"),
-                    "fd00:e::1".parse().expect("ip"),
-                ],
-                &combo_ids,
-            )
-            .expect("attach combo");
+        let (with_combo, combo_member) = with_combo_member(&cloud, &combo_ids);
         for (updated, change) in [
             (&with_rule, Update::Group(g3)),
             (&with_member, Update::Endpoint(new_member)),
@@ -166,38 +188,21 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("update/{name}"));
         group.sample_size(if quick { 10 } else { 20 });
         group.measurement_time(Duration::from_secs(if quick { 2 } else { 6 }));
-        group.bench_function("add_rule", |b| {
-            b.iter_batched(
-                || engine.clone(),
-                |mut e| {
-                    e.refresh(&with_rule, Update::Group(g3)).expect("refresh");
-                    e
-                },
-                BatchSize::SmallInput,
-            )
-        });
-        group.bench_function("add_member", |b| {
-            b.iter_batched(
-                || engine.clone(),
-                |mut e| {
-                    e.refresh(&with_member, Update::Endpoint(new_member))
-                        .expect("refresh");
-                    e
-                },
-                BatchSize::SmallInput,
-            )
-        });
-        group.bench_function("add_member_new_combination", |b| {
-            b.iter_batched(
-                || engine.clone(),
-                |mut e| {
-                    e.refresh(&with_combo, Update::Endpoint(combo_member))
-                        .expect("refresh");
-                    e
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        bench_refresh(&mut group, "add_rule", &engine, &with_rule, Update::Group(g3));
+        bench_refresh(
+            &mut group,
+            "add_member",
+            &engine,
+            &with_member,
+            Update::Endpoint(new_member),
+        );
+        bench_refresh(
+            &mut group,
+            "add_member_new_combination",
+            &engine,
+            &with_combo,
+            Update::Endpoint(combo_member),
+        );
         // The same new combination beside 1,000 lists of other groups (ECS shapes): the
         // change should not cost more for lists that take no part in it.
         if provider == Provider::Ecs {
@@ -205,17 +210,7 @@ fn bench(c: &mut Criterion) {
             with_other_lists(&mut scenario, 1000);
             let beside = build(&scenario);
             let beside_engine = Engine::build(&beside).expect("bench engine builds");
-            let mut beside_combo = beside.clone();
-            let member = beside_combo
-                .attach(
-                    "combo",
-                    &[
-                        "192.0.2.77".parse().expect("ip"),
-                        "fd00:e::1".parse().expect("ip"),
-                    ],
-                    &combo_ids,
-                )
-                .expect("attach combo");
+            let (beside_combo, member) = with_combo_member(&beside, &combo_ids);
             let mut e = beside_engine.clone();
             e.refresh(&beside_combo, Update::Endpoint(member))
                 .expect("refresh");
@@ -231,17 +226,13 @@ fn bench(c: &mut Criterion) {
                 beside_engine.stats().tables,
                 beside_engine.stats().memory_bytes
             );
-            group.bench_function("add_member_new_combination_beside_1000_lists", |b| {
-                b.iter_batched(
-                    || beside_engine.clone(),
-                    |mut e| {
-                        e.refresh(&beside_combo, Update::Endpoint(member))
-                            .expect("refresh");
-                        e
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
+            bench_refresh(
+                &mut group,
+                "add_member_new_combination_beside_1000_lists",
+                &beside_engine,
+                &beside_combo,
+                Update::Endpoint(member),
+            );
         }
         group.finish();
 

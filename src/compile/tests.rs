@@ -2656,26 +2656,18 @@ fn a_donor_holds_its_group_when_another_group_shares_its_filter_bits() {
         "the same second bit"
     );
     let any4 = || Remote::Cidr(net("0.0.0.0/0"));
-    add_rules(
-        &mut cloud,
-        a,
-        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 22, any4())],
-    );
-    add_rules(
-        &mut cloud,
-        b,
-        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 80, any4())],
-    );
-    add_rules(
-        &mut cloud,
-        c,
-        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 443, any4())],
-    );
-    add_rules(
-        &mut cloud,
-        d,
-        vec![tcp_rule(Direction::Ingress, Action::Deny, 1, 22, any4())],
-    );
+    for (g, action, port) in [
+        (a, Action::Allow, 22),
+        (b, Action::Allow, 80),
+        (c, Action::Allow, 443),
+        (d, Action::Deny, 22),
+    ] {
+        add_rules(
+            &mut cloud,
+            g,
+            vec![tcp_rule(Direction::Ingress, action, 1, port, any4())],
+        );
+    }
     // `a` is held by a list of two groups only; `b`, of `a`'s bits, by a list of one.
     attach(&mut cloud, "ac", &["10.0.0.1"], &[a, c]);
     attach(&mut cloud, "b", &["10.0.0.2"], &[b]);
