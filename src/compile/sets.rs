@@ -45,10 +45,12 @@ impl Summary {
                 ..Summary::default()
             };
         };
-        let refs = set.v4.iter().map(|t| t.refs_filter()).fold(0, |f, b| f | b)
-            | set.v6.iter().map(|t| t.refs_filter()).fold(0, |f, b| f | b);
-        let refs2 = set.v4.iter().map(|t| filter2(t.refs())).fold(0, |f, b| f | b)
-            | set.v6.iter().map(|t| filter2(t.refs())).fold(0, |f, b| f | b);
+        let tables = set
+            .v4
+            .iter()
+            .map(|t| t.refs())
+            .chain(set.v6.iter().map(|t| t.refs()));
+        let (refs, refs2) = tables.fold((0, 0), |(f, f2), r| (f | filter(r), f2 | filter2(r)));
         Summary {
             refs,
             refs2,

@@ -1446,11 +1446,6 @@ impl<A: Addr> Table<A> {
         !self.refs.is_empty()
     }
 
-    /// Bit `g % 64` set for every referenced group `g`.
-    pub(crate) fn refs_filter(&self) -> u64 {
-        self.refs_filter
-    }
-
     /// The referenced groups, sorted.
     pub(crate) fn refs(&self) -> &[GroupKey] {
         &self.refs
