@@ -60,6 +60,9 @@ use serde_json::{json, Value};
 use sgeval::compile::{Engine, Update};
 use sgeval::{Cloud, Direction, EndpointKey, Packet, Scenario};
 
+#[path = "../benches/shapes/mod.rs"]
+mod shapes;
+
 /// SplitMix64: the same scenario on every run.
 struct Rng(u64);
 
@@ -77,10 +80,6 @@ impl Rng {
 }
 
 const GROUPS: usize = 10;
-
-/// Groups of the endpoints that take no part in the changes (the region's 100 groups
-/// less `fleet`'s and web's, and one to spare).
-const OTHER_GROUPS: usize = 88;
 
 /// One random ECS permission: (API, permission).
 fn permission(rng: &mut Rng, egress: bool) -> Value {
@@ -164,19 +163,6 @@ fn scenario(rng: &mut Rng, fleet: usize, others: usize) -> (Vec<Value>, Vec<Valu
             calls.push(authorize(&format!("g{g}"), egress, perms));
         }
     }
-    let pairs: Vec<(usize, usize)> = (0..OTHER_GROUPS)
-        .flat_map(|a| (a + 1..OTHER_GROUPS).map(move |b| (a, b)))
-        .take(others)
-        .collect();
-    let made = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(0);
-    for o in 0..made {
-        calls.push(
-            json!({"api": "CreateSecurityGroup", "ref": format!("o{o}"), "params": {
-            "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("o{o}")}}),
-        );
-        let perms: Vec<Value> = (0..5).map(|_| permission(rng, false)).collect();
-        calls.push(authorize(&format!("o{o}"), false, perms));
-    }
     let groups: Vec<String> = (0..GROUPS).map(|g| format!("$g{g}")).collect();
     let mut endpoints = vec![json!({"name": "web", "ips": ["172.16.0.10", "fd00:1::10"], "groups": groups})];
     for i in 0..fleet {
@@ -186,11 +172,10 @@ fn scenario(rng: &mut Rng, fleet: usize, others: usize) -> (Vec<Value>, Vec<Valu
             "groups": ["$fleet"]}),
         );
     }
-    for (o, (a, b)) in pairs.into_iter().enumerate() {
-        let ip = Ipv4Addr::from(0xac14_0000 | o as u32);
-        endpoints.push(json!({"name": format!("other-{o}"), "ips": [ip.to_string()],
-            "groups": [format!("$o{a}"), format!("$o{b}")]}));
-    }
+    // Five random ingress permissions a group, drawn after web's.
+    shapes::other_lists(&mut calls, &mut endpoints, others, |_| {
+        (0..5).map(|_| permission(rng, false)).collect()
+    });
     (calls, endpoints)
 }
 

@@ -459,40 +459,58 @@ pub fn lookup_shapes() -> Vec<(String, Cloud, [Vec<Packet>; 2])> {
         .collect()
 }
 
-/// Groups of the lists [`with_other_lists`] adds (with `fleet` and `web`'s ten, 99 groups:
-/// an ECS region holds 100 at most).
+/// Groups of the lists [`other_lists`] adds (with `fleet` and `web`'s ten, 99 groups: an
+/// ECS region holds 100 at most).
 pub const OTHER_GROUPS: usize = 88;
 
-/// `scenario` (ECS) with `others` endpoints more, each in its own pair of [`OTHER_GROUPS`]
-/// groups of five ingress rules, which no rule names: lists that take no part in a change
-/// of `fleet` or `web`'s groups. Addresses from 172.20.0.0/16.
-pub fn with_other_lists(scenario: &mut Value, others: usize) {
+/// ECS `calls` and `endpoints` with `others` endpoints more, each in its own pair of
+/// [`OTHER_GROUPS`] groups, which no rule names: lists that take no part in a change of
+/// `fleet` or `web`'s groups. Group `o`'s ingress permissions are `rules(o)`, asked in the
+/// groups' order. Addresses from 172.20.0.0/16.
+pub fn other_lists(
+    calls: &mut Vec<Value>,
+    endpoints: &mut Vec<Value>,
+    others: usize,
+    mut rules: impl FnMut(usize) -> Vec<Value>,
+) {
     let pairs: Vec<(usize, usize)> = (0..OTHER_GROUPS)
         .flat_map(|a| (a + 1..OTHER_GROUPS).map(move |b| (a, b)))
         .take(others)
         .collect();
     let made = pairs.iter().map(|p| p.1 + 1).max().unwrap_or(0);
-    let calls = scenario["calls"].as_array_mut().expect("calls");
     for o in 0..made {
         calls.push(
             json!({"api": "CreateSecurityGroup", "ref": format!("o{o}"), "params": {
             "RegionId": "cn-hangzhou", "VpcId": "vpc-1", "SecurityGroupName": format!("o{o}")}}),
         );
-        let perms: Vec<Value> = (0..5)
-            .map(|r| {
-                json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + r), "Policy": "accept",
-                    "Priority": "1", "SourceCidrIp": format!("10.{o}.{r}.0/24")})
-            })
-            .collect();
         calls.push(
             json!({"api": "AuthorizeSecurityGroup", "params": {"RegionId": "cn-hangzhou",
-            "SecurityGroupId": format!("$o{o}"), "Permissions": perms}}),
+            "SecurityGroupId": format!("$o{o}"), "Permissions": rules(o)}}),
         );
     }
-    let endpoints = scenario["endpoints"].as_array_mut().expect("endpoints");
     for (o, (a, b)) in pairs.into_iter().enumerate() {
         let ip = std::net::Ipv4Addr::from(0xac14_0000 | o as u32);
         endpoints.push(json!({"name": format!("other-{o}"), "ips": [ip.to_string()],
             "groups": [format!("$o{a}"), format!("$o{b}")]}));
     }
+}
+
+/// `scenario` (ECS) with [`other_lists`], each group's five rules allowing TCP 8000-8004
+/// from a /24 of its own.
+pub fn with_other_lists(scenario: &mut Value, others: usize) {
+    let mut calls = std::mem::take(&mut scenario["calls"]);
+    let mut endpoints = std::mem::take(&mut scenario["endpoints"]);
+    let (Some(c), Some(e)) = (calls.as_array_mut(), endpoints.as_array_mut()) else {
+        panic!("an ECS scenario has calls and endpoints");
+    };
+    other_lists(c, e, others, |o| {
+        (0..5)
+            .map(|r| {
+                json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + r), "Policy": "accept",
+                    "Priority": "1", "SourceCidrIp": format!("10.{o}.{r}.0/24")})
+            })
+            .collect()
+    });
+    scenario["calls"] = calls;
+    scenario["endpoints"] = endpoints;
 }
