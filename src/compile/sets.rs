@@ -8,8 +8,9 @@
 //! engine, whether or not it had anything to do with the change: with 1,000 lists of
 //! other groups beside `update_latency`'s, a new combination took 0.5 ms. What those
 //! questions need of a set is a few numbers, kept here in vectors scanned without following
-//! any pointer: vectors, so that a clone of the engine copies them whole (with room to
-//! grow: the refresh of a clone pushes onto them).
+//! any pointer, and its tables' fingerprints in a hash index of chains ([`Prints`]):
+//! vectors, so that a clone of the engine copies them whole (with room to grow: the
+//! refresh of a clone pushes onto them).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -95,14 +96,10 @@ pub(super) struct Sets {
     lens: Roomy<u32>,
     /// No place below this one is free ([`Sets::vacant`]).
     vacant: usize,
-    /// By table (a set's index times two plus its direction's): the low 32 bits of the
-    /// IPv4 table's fingerprint (0 for a free place), for [`super::Existing`] to scan.
-    // PERF: 32 bits, which the compiler compares four at a time (64-bit fingerprints
-    // were compared one at a time: 25 K instructions a new combination beside 1,000
-    // other lists). A map by fingerprint made a clone of such an engine 50-75 µs slower.
-    tags4: Roomy<u32>,
+    /// The IPv4 tables by the tag of their fingerprint, for [`super::Existing`].
+    prints4: Prints,
     /// The same of the IPv6 tables.
-    tags6: Roomy<u32>,
+    prints6: Prints,
 }
 
 impl Deref for Sets {
@@ -122,6 +119,10 @@ impl Sets {
         if set.is_none() {
             self.vacant = self.vacant.min(i);
         }
+        for d in 0..2 {
+            self.prints4.put(i * 2 + d, t4[d]);
+            self.prints6.put(i * 2 + d, t6[d]);
+        }
         if i == self.sets.len() {
             self.sets.push(set);
             self.refs.push(summary.refs);
@@ -129,8 +130,6 @@ impl Sets {
             self.groups.push(summary.groups);
             self.groups2.push(summary.groups2);
             self.lens.push(summary.len);
-            self.tags4.extend(t4);
-            self.tags6.extend(t6);
         } else {
             self.sets[i] = set;
             self.refs[i] = summary.refs;
@@ -138,8 +137,6 @@ impl Sets {
             self.groups[i] = summary.groups;
             self.groups2[i] = summary.groups2;
             self.lens[i] = summary.len;
-            self.tags4[i * 2..i * 2 + 2].copy_from_slice(&t4);
-            self.tags6[i * 2..i * 2 + 2].copy_from_slice(&t6);
         }
     }
 
@@ -211,15 +208,15 @@ impl Sets {
         best.iter().map_while(|b| b.1).collect()
     }
 
-    /// The places of the IPv4 tables whose fingerprint may be `fp`, in order (see
+    /// The places of the IPv4 tables whose fingerprint may be `fp` (see
     /// [`Sets::table_at`]); every table of fingerprint `fp` is among them.
     pub(super) fn prints4(&self, fp: u64) -> Places<'_> {
-        Places::new(&self.tags4, fp)
+        self.prints4.places(fp)
     }
 
-    /// The places of the IPv6 tables whose fingerprint may be `fp`, in order.
+    /// The places of the IPv6 tables whose fingerprint may be `fp` (as [`Sets::prints4`]).
     pub(super) fn prints6(&self, fp: u64) -> Places<'_> {
-        Places::new(&self.tags6, fp)
+        self.prints6.places(fp)
     }
 
     /// The set and direction index of the table at place `k` ([`Sets::prints4`],
@@ -233,7 +230,8 @@ impl Sets {
         self.sets.capacity() * std::mem::size_of::<Option<Arc<TableSet>>>()
             + (self.refs.capacity() + self.groups.capacity()) * 8
             + (self.refs2.capacity() + self.groups2.capacity() + self.lens.capacity()) * 4
-            + (self.tags4.capacity() + self.tags6.capacity()) * 4
+            + self.prints4.memory_usage()
+            + self.prints6.memory_usage()
     }
 
     /// Whether the summaries and fingerprints describe the sets (for debug assertions).
@@ -246,8 +244,8 @@ impl Sets {
                 .iter()
                 .all(Option::is_some)
             && self.lens.len() == self.sets.len()
-            && self.tags4.len() == self.sets.len() * 2
-            && self.tags6.len() == self.sets.len() * 2
+            && self.prints4.hold(self.sets.len() * 2)
+            && self.prints6.hold(self.sets.len() * 2)
             && self.sets.iter().enumerate().all(|(i, set)| {
                 let s = Summary::of(set.as_deref());
                 let (t4, t6) = tags(set.as_deref());
@@ -258,74 +256,246 @@ impl Sets {
                     self.groups2[i],
                     self.lens[i],
                 ) == (s.refs, s.refs2, s.groups, s.groups2, s.len)
-                    && self.tags4[i * 2..i * 2 + 2] == t4
-                    && self.tags6[i * 2..i * 2 + 2] == t6
+                    && (0..2)
+                        .all(|d| self.prints4.tag(i * 2 + d) == t4[d] && self.prints6.tag(i * 2 + d) == t6[d])
             })
     }
 }
 
-/// The tags of a set's IPv4 and IPv6 tables' fingerprints, by direction (0 for a free
-/// place).
-fn tags(set: Option<&TableSet>) -> ([u32; 2], [u32; 2]) {
-    let tag = |fp: u64| fp as u32;
-    set.map_or(([0; 2], [0; 2]), |s| {
+/// The tags of a set's IPv4 and IPv6 tables' fingerprints, by direction (`None` for a
+/// free place).
+fn tags(set: Option<&TableSet>) -> ([Option<u32>; 2], [Option<u32>; 2]) {
+    set.map_or(([None; 2], [None; 2]), |s| {
         (
-            [0, 1].map(|d| tag(s.v4[d].fingerprint)),
-            [0, 1].map(|d| tag(s.v6[d].fingerprint)),
+            [0, 1].map(|d| Some(tag(s.v4[d].fingerprint))),
+            [0, 1].map(|d| Some(tag(s.v6[d].fingerprint))),
         )
     })
 }
 
-/// The places whose tag is that of a fingerprint ([`Sets::prints4`]), in order.
-pub(super) struct Places<'a> {
-    tags: &'a [u32],
-    tag: u32,
-    from: usize,
+/// A fingerprint's tag: its low 32 bits.
+fn tag(fp: u64) -> u32 {
+    fp as u32
 }
 
-impl<'a> Places<'a> {
-    fn new(tags: &'a [u32], fp: u64) -> Places<'a> {
-        Places {
-            tags,
-            tag: fp as u32,
-            from: 0,
+/// No place: the end of a chain, or an empty bucket, of [`Prints`].
+const NONE: u32 = u32::MAX;
+
+/// The tables of one family by place (a set's index times two plus its direction's),
+/// found by the tag of their fingerprint: a hash index of chains, whose buckets are the
+/// tags' low bits (a fingerprint is a hash already), in vectors so that a clone of the
+/// engine copies them whole.
+// PERF: a new list's four tables are looked for among the engine's. Scanning every
+// place's tag (eight compared at once) cost 23 K instructions and 450 first-level misses
+// a new combination beside 1,000 other lists (`update_latency 0 5000 60 0 1 1000` under
+// callgrind), more than any other part of what those lists added. A map by fingerprint
+// made a clone of such an engine 50-75 µs slower; these are three vectors of numbers.
+#[derive(Clone, Debug, Default)]
+struct Prints {
+    /// By place: its table's tag (0 for a free place).
+    tags: Roomy<u32>,
+    /// By place: the next place of its bucket's chain ([`NONE`] at the end), or
+    /// [`UNLINKED`] for a place in no chain (free).
+    next: Roomy<u32>,
+    /// By bucket (a tag's low bits, a power of two of them, at least as many as places):
+    /// the first place of its chain, or [`NONE`].
+    heads: Roomy<u32>,
+}
+
+/// [`Prints::next`] of a free place.
+const UNLINKED: u32 = u32::MAX - 1;
+
+impl Prints {
+    /// Puts the table of tag `tag` at place `k` (`None`: frees it); past the end: one
+    /// place more, which must be the next.
+    fn put(&mut self, k: usize, tag: Option<u32>) {
+        if k == self.tags.len() {
+            self.tags.push(0);
+            self.next.push(UNLINKED);
+            if self.tags.len() > self.heads.len() {
+                self.rehash((self.tags.len() * 2).next_power_of_two().max(16));
+            }
+        } else {
+            self.unlink(k);
+        }
+        self.tags[k] = tag.unwrap_or(0);
+        if let Some(tag) = tag {
+            let b = self.bucket(tag);
+            self.next[k] = self.heads[b];
+            self.heads[b] = k as u32;
         }
     }
+
+    /// The bucket of `tag`.
+    #[inline]
+    fn bucket(&self, tag: u32) -> usize {
+        tag as usize & (self.heads.len() - 1)
+    }
+
+    /// Takes place `k` out of its chain, if it is in one.
+    fn unlink(&mut self, k: usize) {
+        if self.next[k] == UNLINKED {
+            return;
+        }
+        let b = self.bucket(self.tags[k]);
+        let after = self.next[k];
+        if self.heads[b] == k as u32 {
+            self.heads[b] = after;
+        } else {
+            let mut at = self.heads[b];
+            // INVARIANT: a linked place is in its tag's bucket's chain.
+            while at != NONE {
+                if self.next[at as usize] == k as u32 {
+                    self.next[at as usize] = after;
+                    break;
+                }
+                at = self.next[at as usize];
+            }
+        }
+        self.next[k] = UNLINKED;
+    }
+
+    /// Links every linked place again, into `buckets` buckets.
+    fn rehash(&mut self, buckets: usize) {
+        self.heads.clear();
+        self.heads.resize(buckets, NONE);
+        for k in 0..self.tags.len() {
+            if self.next[k] != UNLINKED {
+                let b = self.bucket(self.tags[k]);
+                self.next[k] = self.heads[b];
+                self.heads[b] = k as u32;
+            }
+        }
+    }
+
+    /// The tag at place `k` (0 for a free place).
+    fn tag(&self, k: usize) -> Option<u32> {
+        (self.next.get(k)? != &UNLINKED).then(|| self.tags[k])
+    }
+
+    /// The places whose tag is that of `fp`.
+    fn places(&self, fp: u64) -> Places<'_> {
+        let tag = tag(fp);
+        Places {
+            prints: self,
+            tag,
+            at: self.heads.get(self.bucket_or_none(tag)).copied().unwrap_or(NONE),
+        }
+    }
+
+    /// [`Prints::bucket`], or past the end while there is no bucket.
+    fn bucket_or_none(&self, tag: u32) -> usize {
+        if self.heads.is_empty() {
+            usize::MAX
+        } else {
+            self.bucket(tag)
+        }
+    }
+
+    /// Bytes of the vectors.
+    fn memory_usage(&self) -> usize {
+        (self.tags.capacity() + self.next.capacity() + self.heads.capacity()) * 4
+    }
+
+    /// Whether it indexes `places` places, each linked place once in its tag's chain and
+    /// no other place in a chain (for debug assertions).
+    fn hold(&self, places: usize) -> bool {
+        if self.tags.len() != places || self.next.len() != places || self.heads.len() < places {
+            return false;
+        }
+        let mut seen = vec![false; places];
+        for (b, &head) in self.heads.iter().enumerate() {
+            let mut at = head;
+            while at != NONE {
+                let k = at as usize;
+                if k >= places || seen[k] || self.next[k] == UNLINKED || self.bucket(self.tags[k]) != b {
+                    return false;
+                }
+                seen[k] = true;
+                at = self.next[k];
+            }
+        }
+        (0..places).all(|k| seen[k] == (self.next[k] != UNLINKED))
+    }
+}
+
+/// The places whose tag is that of a fingerprint ([`Sets::prints4`]).
+pub(super) struct Places<'a> {
+    prints: &'a Prints,
+    tag: u32,
+    /// The next place of the chain to look at.
+    at: u32,
 }
 
 impl Iterator for Places<'_> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
-        let rest = self.tags.get(self.from..)?;
-        let tag = self.tag;
-        // PERF: eight compared without an early exit inside, which the compiler turns into
-        // vector compares; the place found within the eight after.
-        let mut chunks = rest.chunks_exact(8);
-        let mut found = None;
-        for (c, chunk) in chunks.by_ref().enumerate() {
-            if chunk.iter().fold(0u32, |hit, &t| hit | u32::from(t == tag)) != 0 {
-                found = chunk.iter().position(|&t| t == tag).map(|k| c * 8 + k);
-                break;
+        while self.at != NONE {
+            let k = self.at as usize;
+            self.at = self.prints.next[k];
+            if self.prints.tags[k] == self.tag {
+                return Some(k);
             }
         }
-        let found = found.or_else(|| {
-            let tail = rest.len() - chunks.remainder().len();
-            chunks
-                .remainder()
-                .iter()
-                .position(|&t| t == tag)
-                .map(|k| tail + k)
-        });
-        match found {
-            Some(k) => {
-                self.from += k + 1;
-                Some(self.from - 1)
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What [`Prints`] must answer, kept plainly: the tag of each place, `None` if free.
+    fn expected(model: &[Option<u32>], fp: u64) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..model.len()).filter(|&k| model[k] == Some(tag(fp))).collect();
+        v.sort_unstable();
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// After any sequence of puts (new places, tables replaced, places freed), the
+        /// places found for a fingerprint are exactly those whose table has its tag, and
+        /// the chains hold. Tags are drawn from a few values that share buckets (and 0,
+        /// which a free place also stores).
+        #[test]
+        fn prints_find_exactly_the_places_of_a_tag(
+            ops in proptest::collection::vec((0usize..80, proptest::option::weighted(0.8, 0u32..6)), 0..300),
+            high in any::<u32>(),
+        ) {
+            let mut prints = Prints::default();
+            let mut model: Vec<Option<u32>> = Vec::new();
+            // Tags that collide in the low bits (the buckets) and differ above them.
+            let tag_of = |t: u32| if t == 0 { 0 } else { (t % 3) | ((t / 3 + 1) << 20) ^ (high & !0xffff) };
+            for (k, t) in ops {
+                let k = k.min(model.len());
+                let t = t.map(tag_of);
+                prints.put(k, t);
+                if k == model.len() {
+                    model.push(t);
+                } else {
+                    model[k] = t;
+                }
+                prop_assert!(prints.hold(model.len()));
             }
-            None => {
-                self.from = self.tags.len();
-                None
+            for t in (0..6).map(tag_of) {
+                let fp = u64::from(t) | 0xdead_beef_0000_0000;
+                let mut found: Vec<usize> = prints.places(fp).collect();
+                found.sort_unstable();
+                prop_assert_eq!(found, expected(&model, fp));
+            }
+            for (k, t) in model.iter().enumerate() {
+                prop_assert_eq!(prints.tag(k), *t);
             }
         }
+    }
+
+    #[test]
+    fn an_empty_index_finds_nothing() {
+        assert_eq!(Prints::default().places(0).count(), 0);
+        assert_eq!(Prints::default().places(7).count(), 0);
     }
 }
