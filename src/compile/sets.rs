@@ -368,7 +368,7 @@ impl Prints {
         }
     }
 
-    /// The tag at place `k` (0 for a free place).
+    /// The tag at place `k` (`None` for a free place or one past the end).
     fn tag(&self, k: usize) -> Option<u32> {
         (self.next.get(k)? != &UNLINKED).then(|| self.tags[k])
     }
@@ -376,19 +376,15 @@ impl Prints {
     /// The places whose tag is that of `fp`.
     fn places(&self, fp: u64) -> Places<'_> {
         let tag = tag(fp);
+        let at = if self.heads.is_empty() {
+            NONE
+        } else {
+            self.heads[self.bucket(tag)]
+        };
         Places {
             prints: self,
             tag,
-            at: self.heads.get(self.bucket_or_none(tag)).copied().unwrap_or(NONE),
-        }
-    }
-
-    /// [`Prints::bucket`], or past the end while there is no bucket.
-    fn bucket_or_none(&self, tag: u32) -> usize {
-        if self.heads.is_empty() {
-            usize::MAX
-        } else {
-            self.bucket(tag)
+            at,
         }
     }
 
