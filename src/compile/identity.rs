@@ -53,7 +53,7 @@ pub(crate) struct Identities {
     /// By identity number: the sorted group set.
     sets: super::Roomy<Arc<[GroupKey]>>,
     /// The number of each group set.
-    by_set: HashMap<Arc<[GroupKey]>, IdentityId>,
+    by_set: HashMap<Arc<[GroupKey]>, IdentityId, Fast>,
     /// By group: the identities that hold it, in increasing order.
     // PERF: a new table takes in the identities of its referenced groups, not every
     // identity (`update_latency 0 5000 175 0 3 1000`: a new combination's four tables
@@ -67,7 +67,7 @@ impl Default for Identities {
     fn default() -> Self {
         let empty: Arc<[GroupKey]> = Arc::from(Vec::new());
         Identities {
-            by_set: HashMap::from([(Arc::clone(&empty), 0)]),
+            by_set: HashMap::from_iter([(Arc::clone(&empty), 0)]),
             holders: HashMap::default(),
             sets: super::Roomy(vec![empty]),
             v4: HashMap::default(),

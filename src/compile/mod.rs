@@ -239,12 +239,12 @@ pub struct Engine {
     /// How many slots use each set.
     users: Vec<u32>,
     /// The set of each group list.
-    by_groups: HashMap<Arc<[GroupKey]>, u32>,
+    by_groups: HashMap<Arc<[GroupKey]>, u32, foldhash::fast::RandomState>,
     /// The identities and the address map.
     identities: Identities,
     /// What the tables were compiled from, per group of some list: to tell which rules a
     /// change of the group added or removed.
-    snaps: HashMap<GroupKey, Arc<Snap>>,
+    snaps: HashMap<GroupKey, Arc<Snap>, foldhash::fast::RandomState>,
     /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
     /// inside one function compiled for it ([`classifier::Simd::run`]).
     simd: Option<classifier::Simd>,
@@ -702,9 +702,9 @@ impl Engine {
             set_index: Roomy(Vec::new()),
             sets: Sets::default(),
             users: Vec::new(),
-            by_groups: HashMap::new(),
+            by_groups: HashMap::default(),
             identities: Identities::default(),
-            snaps: HashMap::new(),
+            snaps: HashMap::default(),
             simd: classifier::Simd::detect(),
         };
         // Identities first: every table learns every identity when it is built.
