@@ -256,6 +256,52 @@ fn bench(c: &mut Criterion) {
                     .expect("leave");
             })
         });
+        // The same beside 1,000 lists whose tables all name `fleet` (ECS shapes): a member
+        // whose groups form an existing identity is one address-map entry, whatever the
+        // tables that reference its group.
+        if provider == Provider::Ecs {
+            let (mut scenario, _) = make(7, fleet, false);
+            with_referencing_lists(&mut scenario, 1000);
+            let referencing = build(&scenario);
+            let mut joined = referencing.clone();
+            let (v4, v6) = fleet.addrs(fleet.size);
+            let member = joined
+                .attach("fleet-new", &[v4, v6], &[fleet_id(&referencing)])
+                .expect("attach fleet-new");
+            let mut e = Engine::build(&referencing).expect("bench engine builds");
+            let stats = e.stats();
+            e.refresh(&joined, Update::Endpoint(member)).expect("join");
+            let fresh = Engine::build(&joined).expect("fresh");
+            // The lists allow SSH from the new member (they do reference `fleet`), and the
+            // refreshed engine answers as a fresh build there and at `web`.
+            let mut allowed = 0;
+            for o in (0..1000).step_by(37) {
+                let other = joined.endpoint_by_name(&format!("other-{o}")).expect("other");
+                let at = joined.endpoint(other).expect("other").ips[0];
+                let p = sgeval::Packet::tcp(v4, at, 22).with_src_port(40000);
+                let d = e.evaluate(other, Direction::Ingress, &p);
+                assert_eq!(d, fresh.evaluate(other, Direction::Ingress, &p));
+                allowed += usize::from(d.is_allow());
+            }
+            assert_eq!(allowed, 28, "the lists allow SSH from fleet's new member");
+            for p in packets(&aims, fleet, false, 5).iter().take(512) {
+                assert_eq!(
+                    e.evaluate(web, Direction::Ingress, p),
+                    fresh.evaluate(web, Direction::Ingress, p)
+                );
+            }
+            e.refresh(&referencing, Update::Endpoint(member)).expect("leave");
+            println!(
+                "{name} beside 1,000 lists that reference fleet: {} tables, {} bytes",
+                stats.tables, stats.memory_bytes
+            );
+            group.bench_function("join_leave_referenced_by_1000_lists", |b| {
+                b.iter(|| {
+                    e.refresh(&joined, Update::Endpoint(member)).expect("join");
+                    e.refresh(&referencing, Update::Endpoint(member)).expect("leave");
+                })
+            });
+        }
         // One rule added to group 3 of `web` and removed again, on a warm engine.
         group.bench_function("rule_add_remove", |b| {
             b.iter(|| {

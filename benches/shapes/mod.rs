@@ -498,12 +498,7 @@ pub fn other_lists(
 /// `scenario` (ECS) with [`other_lists`], each group's five rules allowing TCP 8000-8004
 /// from a /24 of its own.
 pub fn with_other_lists(scenario: &mut Value, others: usize) {
-    let mut calls = std::mem::take(&mut scenario["calls"]);
-    let mut endpoints = std::mem::take(&mut scenario["endpoints"]);
-    let (Some(c), Some(e)) = (calls.as_array_mut(), endpoints.as_array_mut()) else {
-        panic!("an ECS scenario has calls and endpoints");
-    };
-    other_lists(c, e, others, |o| {
+    add_lists(scenario, others, |o| {
         (0..5)
             .map(|r| {
                 json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + r), "Policy": "accept",
@@ -511,6 +506,33 @@ pub fn with_other_lists(scenario: &mut Value, others: usize) {
             })
             .collect()
     });
+}
+
+/// `scenario` (ECS) with [`other_lists`] that reference `fleet`: each group allows SSH from
+/// `fleet`'s members, then TCP 8001-8004 from a /24 of its own, so that every one of the
+/// `others` lists has tables that name `fleet` (a member joining `fleet` should not cost
+/// more for them).
+pub fn with_referencing_lists(scenario: &mut Value, others: usize) {
+    add_lists(scenario, others, |o| {
+        let mut rules = vec![
+            json!({"IpProtocol": "TCP", "PortRange": "22/22", "Policy": "accept",
+            "Priority": "1", "SourceGroupId": "$fleet"}),
+        ];
+        rules.extend((1..5).map(|r| {
+            json!({"IpProtocol": "TCP", "PortRange": format!("{0}/{0}", 8000 + r), "Policy": "accept",
+                "Priority": "1", "SourceCidrIp": format!("10.{o}.{r}.0/24")})
+        }));
+        rules
+    });
+}
+
+fn add_lists(scenario: &mut Value, others: usize, rules: impl FnMut(usize) -> Vec<Value>) {
+    let mut calls = std::mem::take(&mut scenario["calls"]);
+    let mut endpoints = std::mem::take(&mut scenario["endpoints"]);
+    let (Some(c), Some(e)) = (calls.as_array_mut(), endpoints.as_array_mut()) else {
+        panic!("an ECS scenario has calls and endpoints");
+    };
+    other_lists(c, e, others, rules);
     scenario["calls"] = calls;
     scenario["endpoints"] = endpoints;
 }
