@@ -53,7 +53,7 @@ pub(crate) struct Identities {
     /// By identity number: the sorted group set.
     sets: super::Roomy<Arc<[GroupKey]>>,
     /// The number of each group set.
-    by_set: HashMap<Arc<[GroupKey]>, IdentityId, Fast>,
+    by_set: crate::model::FastMap<Arc<[GroupKey]>, IdentityId>,
     /// By group: the identities that hold it, in increasing order.
     // PERF: a new table takes in the identities of its referenced groups, not every
     // identity (`update_latency 0 5000 175 0 3 1000`: a new combination's four tables

@@ -24,7 +24,6 @@
 
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
@@ -226,7 +225,7 @@ pub(crate) struct Ctx<'c> {
     // order ([`Ctx::is_simple`]) and, in [`merged`], searched a group's rules (~250 bytes
     // each) once per rule merged: with timers around it (a scratch build, `update_latency
     // 0 5000`), `merged` took 20-23 µs of a new combination's refresh (mean), 16 with this.
-    ranks: RefCell<HashMap<GroupKey, Ranks, foldhash::fast::RandomState>>,
+    ranks: RefCell<crate::model::FastMap<GroupKey, Ranks>>,
 }
 
 /// A group's rules as (key, [`order::rank_key`]) in creation order, when their keys

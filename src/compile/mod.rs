@@ -75,6 +75,7 @@ use crate::cloud::Cloud;
 use crate::decision::{Decision, Fallback, Verdict};
 use crate::flow::{Flow, Hop};
 use crate::group::{AddressGroupKey, EndpointKey, GroupKey};
+use crate::model::{FastMap, FastSet};
 use crate::packet::{ConnState, Packet};
 use crate::provider::{Options, Provider};
 use crate::rule::{Direction, Family, Remote};
@@ -239,12 +240,12 @@ pub struct Engine {
     /// How many slots use each set.
     users: Vec<u32>,
     /// The set of each group list.
-    by_groups: HashMap<Arc<[GroupKey]>, u32, foldhash::fast::RandomState>,
+    by_groups: FastMap<Arc<[GroupKey]>, u32>,
     /// The identities and the address map.
     identities: Identities,
     /// What the tables were compiled from, per group of some list: to tell which rules a
     /// change of the group added or removed.
-    snaps: HashMap<GroupKey, Arc<Snap>, foldhash::fast::RandomState>,
+    snaps: FastMap<GroupKey, Arc<Snap>>,
     /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
     /// inside one function compiled for it ([`classifier::Simd::run`]).
     simd: Option<classifier::Simd>,
@@ -379,7 +380,7 @@ fn dir_index(direction: Direction) -> usize {
 /// Tables by fingerprint (already a hash: foldhash rather than SipHash over it, as a
 /// refresh puts every table of the engine in one). A fingerprint finds a candidate: the
 /// lists are compared before a table is shared ([`table`]).
-type ByPrint<A> = HashMap<u64, Arc<Table<A>>, foldhash::fast::RandomState>;
+type ByPrint<A> = FastMap<u64, Arc<Table<A>>>;
 
 /// Builds tables, sharing identical ones by fingerprint.
 struct Builder<'c> {
@@ -1416,7 +1417,7 @@ impl Engine {
         let mut v4: ByPrint<u32> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let mut v6: ByPrint<u128> = HashMap::with_capacity_and_hasher(tables, Default::default());
         let (mut copies4, mut copies6): (Copies<u32>, Copies<u128>) = Default::default();
-        let mut taught: HashSet<usize, foldhash::fast::RandomState> = HashSet::default();
+        let mut taught: FastSet<usize> = FastSet::default();
         for &i in &asked {
             let Some(set) = &self.sets[i] else { continue };
             let err = |e| self.classifier_error(cloud, i, e);
@@ -1804,7 +1805,7 @@ fn learn<A: FamilyAddr>(
 // PERF: foldhash, as [`ByPrint`]: a new combination's refresh looks up every table of the
 // engine here (`update_latency 0 5000` under callgrind: SipHash 9.1 M of 175.0 M
 // instructions).
-type Copies<A> = HashMap<*const Table<A>, Arc<Table<A>>, foldhash::fast::RandomState>;
+type Copies<A> = FastMap<*const Table<A>, Arc<Table<A>>>;
 
 /// The identities of `fresh` that `table` does not point at their variant yet, with that
 /// variant (it has them all: [`learn`] taught the tables that lacked one); `None` when
