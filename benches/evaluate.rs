@@ -46,6 +46,17 @@ fn bench_refresh(
     });
 }
 
+/// Asserts that `refreshed` answers as `fresh` (a build of the same cloud) at `at` for the
+/// first 512 of `packets`, ingress.
+fn assert_same_at(refreshed: &Engine, fresh: &Engine, at: sgeval::EndpointKey, packets: &[sgeval::Packet]) {
+    for p in packets.iter().take(512) {
+        assert_eq!(
+            refreshed.evaluate(at, Direction::Ingress, p),
+            fresh.evaluate(at, Direction::Ingress, p)
+        );
+    }
+}
+
 /// `cloud` with a member more, `combo`, in the groups of ids `groups` (a new combination),
 /// and that member's key.
 fn with_combo_member(cloud: &Cloud, groups: &[String]) -> (Cloud, sgeval::EndpointKey) {
@@ -177,13 +188,7 @@ fn bench(c: &mut Criterion) {
             let mut e = engine.clone();
             e.refresh(updated, change).expect("refresh");
             let fresh = Engine::build(updated).expect("fresh");
-            let check = packets(&aims, fleet, false, 5);
-            for p in check.iter().take(512) {
-                assert_eq!(
-                    e.evaluate(web, Direction::Ingress, p),
-                    fresh.evaluate(web, Direction::Ingress, p)
-                );
-            }
+            assert_same_at(&e, &fresh, web, &packets(&aims, fleet, false, 5));
         }
         let mut group = c.benchmark_group(format!("update/{name}"));
         group.sample_size(if quick { 10 } else { 20 });
@@ -215,12 +220,7 @@ fn bench(c: &mut Criterion) {
             e.refresh(&beside_combo, Update::Endpoint(member))
                 .expect("refresh");
             let fresh = Engine::build(&beside_combo).expect("fresh");
-            for p in packets(&aims, fleet, false, 5).iter().take(512) {
-                assert_eq!(
-                    e.evaluate(web, Direction::Ingress, p),
-                    fresh.evaluate(web, Direction::Ingress, p)
-                );
-            }
+            assert_same_at(&e, &fresh, web, &packets(&aims, fleet, false, 5));
             println!(
                 "{name} beside 1,000 other lists: {} tables, {} bytes",
                 beside_engine.stats().tables,
@@ -284,12 +284,7 @@ fn bench(c: &mut Criterion) {
                 allowed += usize::from(d.is_allow());
             }
             assert_eq!(allowed, 28, "the lists allow SSH from fleet's new member");
-            for p in packets(&aims, fleet, false, 5).iter().take(512) {
-                assert_eq!(
-                    e.evaluate(web, Direction::Ingress, p),
-                    fresh.evaluate(web, Direction::Ingress, p)
-                );
-            }
+            assert_same_at(&e, &fresh, web, &packets(&aims, fleet, false, 5));
             e.refresh(&referencing, Update::Endpoint(member)).expect("leave");
             println!(
                 "{name} beside 1,000 lists that reference fleet: {} tables, {} bytes",

@@ -526,6 +526,7 @@ pub fn with_referencing_lists(scenario: &mut Value, others: usize) {
     });
 }
 
+/// `scenario` (ECS) with [`other_lists`] of group rules `rules`.
 fn add_lists(scenario: &mut Value, others: usize, rules: impl FnMut(usize) -> Vec<Value>) {
     let mut calls = std::mem::take(&mut scenario["calls"]);
     let mut endpoints = std::mem::take(&mut scenario["endpoints"]);
