@@ -9,7 +9,7 @@
 //! a whole group is copied only by [`Transaction::group_mut`], which ECS's
 //! `ModifySecurityGroupPolicy` alone uses), and the undo work only on an error answer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Deref;
 
@@ -26,8 +26,12 @@ enum Undo {
     Group(Box<Group>),
     /// A group's own fields as they were (its `rules` empty: they are journaled apart).
     GroupFields(Box<Group>),
-    /// Rules appended to a group: its length before.
-    TruncateRules { group: GroupKey, len: usize },
+    /// Rules appended to a group: its length before, and how many were appended.
+    TruncateRules {
+        group: GroupKey,
+        len: usize,
+        added: usize,
+    },
     /// Rules removed from a group, with their indexes before, ascending.
     ReinsertRules {
         group: GroupKey,
@@ -105,18 +109,32 @@ impl<'m> Transaction<'m> {
         let m = &mut *self.model;
         if let Some(changes) = m.tracking.0.as_mut() {
             // The journal undoes every mutation, so it names everything that changed.
+            // The rules appended to a group are those this transaction made. Appends go to
+            // the end, removals and edits keep the order of what is left, so they are among
+            // the group's last rules, as many as the transaction appended to it.
+            // PERF: not a walk over the whole group at every append (~15 M instructions in
+            // `live_profile huawei rules 4000 1000`, with ~520 rules in the group).
+            let mut appended: BTreeMap<GroupKey, usize> = BTreeMap::new();
+            for undo in &self.journal {
+                if let Undo::TruncateRules { group, added, .. } = undo {
+                    *appended.entry(*group).or_default() += added;
+                }
+            }
+            for (group, added) in appended {
+                if let Some(g) = m.groups.get(&group) {
+                    for r in &g.rules[g.rules.len().saturating_sub(added)..] {
+                        if r.key >= first_new_rule {
+                            changes.rule(group, r.key);
+                        }
+                    }
+                }
+            }
             for undo in &self.journal {
                 match undo {
                     Undo::RemoveGroup(key) => changes.group(*key),
                     Undo::Group(g) | Undo::GroupFields(g) => changes.group(g.key),
-                    Undo::TruncateRules { group, .. } => {
-                        // The rules appended: those this transaction made.
-                        for r in m.groups.get(group).into_iter().flat_map(|g| &g.rules) {
-                            if r.key >= first_new_rule {
-                                changes.rule(*group, r.key);
-                            }
-                        }
-                    }
+                    // Walked above, once a group.
+                    Undo::TruncateRules { .. } => {}
                     Undo::ReinsertRules { group, removed } => {
                         for (_, r) in removed {
                             changes.rule(*group, r.key);
@@ -179,7 +197,7 @@ impl<'m> Transaction<'m> {
                         }
                     }
                 }
-                Undo::TruncateRules { group, len } => {
+                Undo::TruncateRules { group, len, .. } => {
                     if let Some(g) = m.groups.get_mut(&group) {
                         let cut: Vec<Rule> = g.rules.drain(len.min(g.rules.len())..).collect();
                         m.index_rules(group, &cut, false);
@@ -276,6 +294,7 @@ impl<'m> Transaction<'m> {
                 self.journal.push(Undo::TruncateRules {
                     group,
                     len: g.rules.len(),
+                    added: rules.len(),
                 });
             }
             for r in &rules {
