@@ -59,6 +59,7 @@
 //! list's tables and merged in the new list's order keys (`lower::merged`). What
 //! refreshes leave unbuilt, [`Engine::compact`] builds off the read path.
 
+mod by_identity;
 mod identity;
 mod list;
 pub(crate) mod lower;

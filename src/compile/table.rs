@@ -39,6 +39,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use smallvec::SmallVec;
 
+use super::by_identity::ByIdentity;
 use super::classifier::{self, Addr, Classifier, Key, Rule as Entry};
 use super::identity::{Identities, IdentityId};
 use super::lower::{port_class, Lowered, Part, Splice, ICMP_PROTOCOLS};
@@ -1017,8 +1018,8 @@ pub(crate) struct Table<A: Addr> {
     // and a variant added pushes in place (an `Arc<[u64]>` was collected anew for each, so
     // a table of `n` variants built in one pass copied n²/2 words).
     mask_bits: Vec<u64>,
-    /// By identity: its variant (identities past the end: the first).
-    by_identity: Vec<u32>,
+    /// By identity: its variant (identities not held: the first).
+    by_identity: ByIdentity,
     /// By ICMP list: the destination-port interval starts (see [`super::lower`]).
     classes: [Box<[u16]>; 2],
     /// Whether ICMP, then ICMPv6, packets go to their own list.
@@ -1084,7 +1085,7 @@ pub(crate) struct Twin {
     refs: Box<[GroupKey]>,
     heads: Arc<[GroupKey]>,
     masks: Vec<Arc<[GroupKey]>>,
-    by_identity: Vec<u32>,
+    by_identity: ByIdentity,
 }
 
 impl<A: Addr> Table<A> {
@@ -1165,8 +1166,7 @@ impl<A: Addr> Table<A> {
             shared: 1,
             masks: Vec::with_capacity(room),
             mask_bits: Vec::with_capacity(room),
-            // Room for every identity (each may be admitted below).
-            by_identity: Vec::with_capacity(if refs_any { identities.len() } else { 0 }),
+            by_identity: ByIdentity::default(),
             fingerprint,
         };
         table.hot.push(Hot::of(&first));
@@ -1192,7 +1192,11 @@ impl<A: Addr> Table<A> {
             // engine). Identities of none of the referenced groups stay on the first
             // variant, unasked; the others are taken in the order of their numbers, as
             // `identities.iter()` would.
-            for &id in identities.holding(&table.refs).iter() {
+            let holding = identities.holding(&table.refs);
+            if let Some(&last) = holding.last() {
+                table.by_identity.reserve(last, holding.len());
+            }
+            for &id in holding.iter() {
                 let groups = identities.groups(id);
                 let mask = table.bits(groups).unwrap_or(0);
                 match table.mask_bits.iter().position(|&k| k == mask) {
@@ -1649,18 +1653,12 @@ impl<A: Addr> Table<A> {
         self.map_identity(id, variant);
     }
 
-    /// `by_identity[id] = variant`, grown as needed (identities past its end are on the
-    /// first variant, so it does not grow for those).
+    /// Puts identity `id` on variant `variant`.
+    #[inline]
     fn map_identity(&mut self, id: IdentityId, variant: u32) {
         // [`Table::variant`] takes identity 0 (no group) to the first variant unread.
         debug_assert!(id != 0 || variant == 0, "identity 0 on variant {variant}");
-        let at = id as usize;
-        if let Some(v) = self.by_identity.get_mut(at) {
-            *v = variant;
-        } else if variant != 0 {
-            self.by_identity.resize(at + 1, 0);
-            self.by_identity[at] = variant;
-        }
+        self.by_identity.set(id, variant);
     }
 
     /// The decision of a variant for a key of a lane.
@@ -1714,7 +1712,7 @@ impl<A: Addr> Table<A> {
     /// The index of the variant of a remote identity.
     #[inline]
     pub(crate) fn variant_index(&self, identity: IdentityId) -> u32 {
-        self.by_identity.get(identity as usize).copied().unwrap_or(0)
+        self.by_identity.get(identity)
     }
 
     /// The variant at an index [`Table::variant_index`] gave.
@@ -1853,7 +1851,7 @@ impl<A: Addr> Table<A> {
                 .iter()
                 .map(|m| std::mem::size_of_val(&**m) + 16)
                 .sum::<usize>()
-            + self.by_identity.capacity() * 4
+            + self.by_identity.memory_usage()
             + self.hot.capacity() * std::mem::size_of::<Hot<A>>()
             + self.mask_bits.capacity() * 8
             + self.refs.len() * 4
