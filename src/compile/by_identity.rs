@@ -20,6 +20,14 @@ const SLOTS_PER_HELD_BACK: usize = 4;
 /// Slots this few are always taken (at most 256 bytes).
 const ALWAYS_SLOTS: usize = 64;
 
+/// Whether `len` slots are few enough for `held` identities held, at most `per_held` a
+/// held identity (the one rule of slots against pairs, with [`SLOTS_PER_HELD`] to grow
+/// the slots and [`SLOTS_PER_HELD_BACK`] to take the pairs back).
+#[inline(always)]
+fn slots_take(len: usize, held: usize, per_held: usize) -> bool {
+    len <= ALWAYS_SLOTS || len <= per_held * held
+}
+
 /// The variant index (into a table's variants) of each identity; identities not held are
 /// on variant 0, the first (of no referenced group).
 ///
@@ -63,7 +71,7 @@ impl ByIdentity {
             if variant == 0 {
                 return;
             }
-            if at < ALWAYS_SLOTS || at < SLOTS_PER_HELD * (self.held + 1) {
+            if slots_take(at + 1, self.held + 1, SLOTS_PER_HELD) {
                 self.slots.resize(at + 1, 0);
                 self.slots[at] = variant;
                 self.held += 1;
@@ -96,7 +104,7 @@ impl ByIdentity {
         // Into slots again when they would be dense enough.
         let Some(&(last, _)) = past.last() else { return };
         let len = last as usize + 1;
-        if len <= ALWAYS_SLOTS || len <= SLOTS_PER_HELD_BACK * (self.held + past.len()) {
+        if slots_take(len, self.held + past.len(), SLOTS_PER_HELD_BACK) {
             // The pairs are past the slots, so each fills a slot that was not held.
             self.held += past.len();
             self.slots.resize(len, 0);
@@ -110,7 +118,7 @@ impl ByIdentity {
     /// table's build), where slots would take them.
     pub(crate) fn reserve(&mut self, last: IdentityId, count: usize) {
         let len = last as usize + 1;
-        if self.past.is_empty() && (len <= ALWAYS_SLOTS || len <= SLOTS_PER_HELD * (self.held + count)) {
+        if self.past.is_empty() && slots_take(len, self.held + count, SLOTS_PER_HELD) {
             self.slots.reserve(len.saturating_sub(self.slots.len()));
         }
     }
