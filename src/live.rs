@@ -379,7 +379,12 @@ fn refreshed(previous: Option<compile::Engine>, cloud: &Cloud, changes: &Changes
         return compile::Engine::build(cloud).ok();
     };
     for update in changes.updates(cloud.endpoints().len()) {
-        if engine.refresh(cloud, update).is_err() {
+        // The tracking names the rules that changed: the others are not compared.
+        let changed = match update {
+            compile::Update::Group(g) => changes.rules_of(g),
+            _ => None,
+        };
+        if engine.refresh_knowing(cloud, update, changed.as_deref()).is_err() {
             return compile::Engine::build(cloud).ok();
         }
     }

@@ -1355,7 +1355,7 @@ fn rule_changes_are_spliced_into_the_tables_for_every_provider() {
                 change(cloud);
                 let mut spliced = engine.clone();
                 assert!(
-                    spliced.splice_rules(cloud, g),
+                    spliced.splice_rules(cloud, g, None),
                     "{provider}: {what} was not spliced"
                 );
                 assert_fresh_and_right(cloud, &spliced, &packets, &format!("{provider}: {what}"));
@@ -1453,7 +1453,7 @@ fn rule_changes_are_spliced_into_the_tables_for_every_provider() {
             |cloud: &mut Cloud, engine: &mut Engine, g: GroupKey, what: &str, change: &dyn Fn(&mut Cloud)| {
                 change(cloud);
                 assert!(
-                    !engine.clone().splice_rules(cloud, g),
+                    !engine.clone().splice_rules(cloud, g, None),
                     "{provider}: {what} was spliced"
                 );
                 engine.refresh(cloud, Update::Group(g)).expect("refresh");
@@ -1563,7 +1563,7 @@ proptest! {
                     g
                 }
             };
-            if !engine.splice_rules(&cloud, g) {
+            if !engine.splice_rules(&cloud, g, None) {
                 engine.refresh(&cloud, Update::Group(g)).expect("refresh");
             }
             assert_fresh_and_right(&cloud, &engine, &packets, &format!("{change:?}"));
