@@ -173,11 +173,12 @@ pub enum Update {
 pub struct Stats {
     /// Endpoints the engine answers for.
     pub endpoints: usize,
-    /// Distinct group lists (endpoints with the same groups in the same order share tables).
+    /// Distinct group lists of the endpoints (endpoints with the same groups in the same
+    /// order share tables).
     pub group_lists: usize,
-    /// Distinct tables (identical tables are shared).
+    /// Distinct tables of those lists (identical tables are shared).
     pub tables: usize,
-    /// Classifier entries over the distinct tables (every variant of a table counted).
+    /// Classifier entries over those tables (every variant of a table counted).
     pub entries: usize,
     /// Identities: distinct group sets of endpoints, and the empty one.
     pub identities: usize,
@@ -240,6 +241,9 @@ pub struct Engine {
     sets: Sets,
     /// How many slots use each set.
     users: Vec<u32>,
+    /// Sets that lost their last user, oldest first (some may be in use again): kept, up
+    /// to [`IDLE_SETS`], for an endpoint that takes the same group list again.
+    idle: std::collections::VecDeque<u32>,
     /// The set of each group list.
     by_groups: FastMap<Arc<[GroupKey]>, u32>,
     /// The identities and the address map.
@@ -704,6 +708,7 @@ impl Engine {
             set_index: Roomy(Vec::new()),
             sets: Sets::default(),
             users: Vec::new(),
+            idle: std::collections::VecDeque::new(),
             by_groups: HashMap::default(),
             identities: Identities::default(),
             snaps: HashMap::default(),
@@ -1055,7 +1060,12 @@ impl Engine {
     /// cloud would. A table whose lowered entries come out unchanged is kept too.
     ///
     /// Endpoints the cloud gained since are compiled as well. A cloud of another provider
-    /// or other options is compiled from scratch.
+    /// or other options is compiled from scratch. The tables of a group list whose last
+    /// endpoint left are kept for the next endpoint that takes that list (the last 8 such
+    /// lists, while their groups do not change; counted in [`Engine::memory_usage`], not
+    /// in [`Stats::group_lists`]).
+    ///
+    /// An error may free such unused lists; the answers are unchanged.
     ///
     /// # Errors
     /// As [`Engine::build`]; the engine is then unchanged.
@@ -1077,6 +1087,12 @@ impl Engine {
         if cloud.provider() != self.provider || cloud.options() != &self.options {
             *self = Engine::build_with(cloud, self.limits)?;
             return Ok(());
+        }
+        // Unused sets of the changed group (or address group) are freed, not compiled.
+        match update {
+            Update::Group(g) => self.drop_idle(|s| s.groups.contains(&g)),
+            Update::AddressGroup(a) => self.drop_idle(|s| s.address_deps.contains(&a)),
+            Update::Endpoint(_) => {}
         }
         // One group's rules changed, no endpoint came or went: splice the rules that
         // changed into the tables (falls through when it cannot). Slots past the cloud's
@@ -1595,15 +1611,53 @@ impl Engine {
         }
     }
 
-    /// One use of a set fewer; frees it when unused.
+    /// One use of a set fewer. An unused set is kept while it is among the last
+    /// [`IDLE_SETS`] to lose their users (and its groups do not change,
+    /// [`Engine::drop_idle`]), then freed.
+    ///
+    /// PERF: a member that leaves a combination of groups and one that takes it again (an
+    /// autoscaling group's churn, the `members` streams of `benches/live.rs`) found the
+    /// list's tables freed and compiled them again: `live_profile ecs members 4000`,
+    /// one publication a change, spent 35,000 of 53,000 instructions a change compiling
+    /// and freeing them.
     fn release(&mut self, set: u32) {
         let i = set as usize;
         if let Some(users) = self.users.get_mut(i) {
             *users = users.saturating_sub(1);
             if *users == 0 {
-                if let Some(s) = self.sets.take(i) {
-                    self.by_groups.remove(&s.groups);
+                // Last in, whether or not it was idle before (in use again since).
+                self.idle.retain(|&k| k != set);
+                self.idle.push_back(set);
+                while self.idle.len() > IDLE_SETS {
+                    if let Some(oldest) = self.idle.pop_front() {
+                        self.free_if_unused(oldest);
+                    }
                 }
+            }
+        }
+    }
+
+    /// Frees set `i` if no slot uses it.
+    fn free_if_unused(&mut self, i: u32) {
+        if self.users.get(i as usize) == Some(&0) {
+            if let Some(s) = self.sets.take(i as usize) {
+                self.by_groups.remove(&s.groups);
+            }
+        }
+    }
+
+    /// Frees the unused sets kept by [`Engine::release`] for which `stale` holds: a change
+    /// of their groups is not compiled into them (a group may even be gone).
+    fn drop_idle(&mut self, stale: impl Fn(&TableSet) -> bool) {
+        let idle = std::mem::take(&mut self.idle);
+        for i in idle {
+            let unused = self.users.get(i as usize) == Some(&0);
+            let set = self.sets.get(i as usize).and_then(Option::as_deref);
+            match set.map(&stale) {
+                Some(true) if unused => self.free_if_unused(i),
+                Some(false) if unused => self.idle.push_back(i),
+                // In use again, or freed: no longer idle.
+                _ => {}
             }
         }
     }
@@ -1674,7 +1728,11 @@ impl Engine {
         let mut seen: HashSet<usize> = HashSet::new();
         let mut stats = Stats {
             endpoints: self.slots.iter().flatten().count(),
-            group_lists: self.by_groups.len(),
+            // Lists in use: the unused ones kept ([`Engine::release`]) are counted in
+            // the bytes alone.
+            group_lists: (self.by_groups.values())
+                .filter(|&&i| self.users.get(i as usize).is_some_and(|&u| u > 0))
+                .count(),
             ..Stats::default()
         };
         let mut bytes = std::mem::size_of::<Self>()
@@ -1683,22 +1741,31 @@ impl Engine {
             + self.sets.memory_usage()
             + self.users.capacity() * 4;
         bytes += self.addrs.capacity() * std::mem::size_of::<IpAddr>();
-        for set in self.sets.iter().flatten() {
+        // The sets in use first: a table they share with an unused set counts as theirs.
+        let mut sets: Vec<(bool, &TableSet)> = (self.sets.iter().enumerate())
+            .filter_map(|(i, s)| Some((self.users.get(i).is_some_and(|&u| u > 0), s.as_deref()?)))
+            .collect();
+        sets.sort_by_key(|&(used, _)| !used);
+        for (used, set) in sets {
             bytes += std::mem::size_of::<TableSet>()
                 + std::mem::size_of_val(&*set.groups) * 2
                 + set.address_deps.capacity() * 4;
-            for t in &set.v4 {
-                if seen.insert(Arc::as_ptr(t) as usize) {
-                    stats.tables += 1;
-                    stats.entries += t.entries();
-                    bytes += t.memory_usage();
-                }
-            }
-            for t in &set.v6 {
-                if seen.insert(Arc::as_ptr(t) as usize) {
-                    stats.tables += 1;
-                    stats.entries += t.entries();
-                    bytes += t.memory_usage();
+            let tables = (set
+                .v4
+                .iter()
+                .map(|t| (Arc::as_ptr(t) as usize, t.entries(), t.memory_usage())))
+            .chain(
+                set.v6
+                    .iter()
+                    .map(|t| (Arc::as_ptr(t) as usize, t.entries(), t.memory_usage())),
+            );
+            for (at, entries, memory) in tables {
+                if seen.insert(at) {
+                    bytes += memory;
+                    if used {
+                        stats.tables += 1;
+                        stats.entries += entries;
+                    }
                 }
             }
         }
@@ -1885,6 +1952,9 @@ fn taught_in_place<A: FamilyAddr>(
 
 /// Most rules one change may add or remove and still be spliced into the tables.
 const MAX_SPLICED_RULES: usize = 8;
+
+/// Unused table sets an engine keeps ([`Engine::release`]).
+const IDLE_SETS: usize = 8;
 
 /// What the engine compiled of one group: its kind and, per rule in creation order, what
 /// lowering reads of it.

@@ -2750,3 +2750,122 @@ fn a_table_of_more_than_255_variants_answers_for_every_identity() {
     }
     assert_fresh_and_right(&changed, &engine, &packets_to(512), "refreshed");
 }
+
+/// A group list whose last member left is kept (up to [`super::IDLE_SETS`] such lists) and
+/// taken again by the next member with that list, without compiling it; a change of one of
+/// its groups (rules changed, the group deleted) frees it instead of compiling it; and
+/// past the bound the oldest unused list is freed. Answers stay the reference's throughout.
+#[test]
+fn a_list_left_by_its_last_member_is_kept_for_the_next_one() {
+    let mut cloud = Cloud::new(Provider::Huawei, Options::default());
+    let kind = plain_kind(Provider::Huawei);
+    let base = add_group(&mut cloud, kind);
+    add_rules(
+        &mut cloud,
+        base,
+        vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 22, Remote::Any)],
+    );
+    let extra: Vec<GroupKey> = (0..super::IDLE_SETS as u16 + 3)
+        .map(|i| {
+            let g = add_group(&mut cloud, kind);
+            let remote = Remote::Cidr(net("192.0.2.0/24"));
+            add_rules(
+                &mut cloud,
+                g,
+                vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 1000 + i, remote)],
+            );
+            g
+        })
+        .collect();
+    let a = attach(&mut cloud, "a", &["10.0.0.1"], &[base]);
+    let b = attach(&mut cloud, "b", &["10.0.0.2"], &[base]);
+    let packets: Vec<Packet> = (0..super::IDLE_SETS as u16 + 3)
+        .flat_map(|i| {
+            [
+                Packet::tcp(ip("192.0.2.9"), ip("10.0.0.1"), 1000 + i),
+                Packet::tcp(ip("192.0.2.9"), ip("10.0.0.2"), 1000 + i),
+            ]
+        })
+        .chain([Packet::tcp(ip("198.51.100.1"), ip("10.0.0.1"), 22)])
+        .collect();
+    let mut engine = Engine::build(&cloud).expect("build");
+    let ids = |cloud: &Cloud, gs: &[GroupKey]| -> Vec<String> {
+        gs.iter()
+            .map(|g| cloud.group(*g).expect("group").id.clone())
+            .collect()
+    };
+    let move_to = |cloud: &mut Cloud, engine: &mut Engine, e: EndpointKey, name: &str, gs: &[GroupKey]| {
+        let gs = ids(cloud, gs);
+        cloud.set_groups(name, &gs).expect("set_groups");
+        engine.refresh(cloud, Update::Endpoint(e)).expect("refresh");
+        assert_fresh_and_right(cloud, engine, &packets, &format!("{name} to {gs:?}"));
+        assert_eq!(
+            engine.stats().group_lists,
+            Engine::build(cloud).expect("fresh").stats().group_lists
+        );
+    };
+    let set = |e: &Engine, k: EndpointKey| e.set_of(k).expect("set") as *const _;
+
+    // b takes [base, extra0] and leaves it; a takes it next: the same tables.
+    move_to(&mut cloud, &mut engine, b, "b", &[base, extra[0]]);
+    let first = set(&engine, b);
+    move_to(&mut cloud, &mut engine, b, "b", &[base]);
+    assert_eq!(engine.idle.len(), 1, "the list left is kept");
+    move_to(&mut cloud, &mut engine, a, "a", &[base, extra[0]]);
+    assert_eq!(set(&engine, a), first, "the kept list is taken again");
+    assert!(engine.idle.is_empty() || engine.users[*engine.idle.front().unwrap() as usize] > 0);
+
+    // Taken and left again and again: kept every time (not crowded out by itself).
+    move_to(&mut cloud, &mut engine, b, "b", &[base, extra[1]]);
+    let again = set(&engine, b);
+    for _ in 0..super::IDLE_SETS + 1 {
+        move_to(&mut cloud, &mut engine, b, "b", &[base]);
+        move_to(&mut cloud, &mut engine, b, "b", &[base, extra[1]]);
+        assert_eq!(set(&engine, b), again, "the list is kept each time it is left");
+    }
+    move_to(&mut cloud, &mut engine, b, "b", &[base]);
+
+    // a leaves it; extra0's rules change: the unused list is freed, not compiled, and a
+    // member taking it again gets it compiled with the new rules.
+    move_to(&mut cloud, &mut engine, a, "a", &[base]);
+    let sets_before = engine.sets.iter().flatten().count();
+    add_rules(
+        &mut cloud,
+        extra[0],
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Deny,
+            1,
+            1000,
+            Remote::Cidr(net("192.0.2.9/32")),
+        )],
+    );
+    engine.refresh(&cloud, Update::Group(extra[0])).expect("refresh");
+    assert_eq!(
+        engine.sets.iter().flatten().count(),
+        sets_before - 1,
+        "the unused list is freed"
+    );
+    assert_fresh_and_right(&cloud, &engine, &packets, "extra0 changed");
+    move_to(&mut cloud, &mut engine, a, "a", &[base, extra[0]]);
+    move_to(&mut cloud, &mut engine, a, "a", &[base]);
+
+    // A group deleted while only an unused list names it.
+    let gone = *extra.last().expect("a group");
+    move_to(&mut cloud, &mut engine, b, "b", &[base, gone]);
+    move_to(&mut cloud, &mut engine, b, "b", &[base]);
+    cloud.edit_with(|t| assert!(t.remove_group(gone)));
+    engine
+        .refresh(&cloud, Update::Group(gone))
+        .expect("refresh after the delete");
+    assert_fresh_and_right(&cloud, &engine, &packets, "a group of an unused list deleted");
+
+    // More unused lists than kept: the oldest are freed.
+    for &g in &extra[..extra.len() - 1] {
+        move_to(&mut cloud, &mut engine, b, "b", &[base, g]);
+    }
+    move_to(&mut cloud, &mut engine, b, "b", &[base]);
+    let used = engine.users.iter().filter(|&&u| u > 0).count();
+    assert_eq!(engine.sets.iter().flatten().count(), used + super::IDLE_SETS);
+    assert_eq!(engine.idle.len(), super::IDLE_SETS);
+}
