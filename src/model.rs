@@ -1184,32 +1184,20 @@ mod seen_tests {
 #[cfg(test)]
 mod sync_rules_tests {
     use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
     use super::sync_rules;
     use crate::group::GroupKey;
-    use crate::rule::{IcmpMatch, Ports, Remote, Rule};
-    use crate::{Action, Direction, RuleKey};
+    use crate::rule::Rule;
+    use crate::{Direction, RuleKey};
 
     fn rule(key: u32, description: &str) -> Rule {
         Rule {
             key: RuleKey::new(key),
             id: format!("r-{key}"),
-            direction: Direction::Ingress,
-            family: None,
-            protocol: None,
-            dst_ports: Ports::any(),
-            src_ports: Ports::any(),
-            icmp: IcmpMatch::ANY,
-            remote: Remote::Any,
-            local: None,
-            action: Action::Allow,
-            priority: 1,
-            enabled: true,
             description: description.to_string(),
-            shown: Arc::new(serde_json::Value::Null),
+            ..crate::query::testkit::rule(Direction::Ingress)
         }
     }
 
