@@ -1750,23 +1750,21 @@ impl Engine {
             bytes += std::mem::size_of::<TableSet>()
                 + std::mem::size_of_val(&*set.groups) * 2
                 + set.address_deps.capacity() * 4;
-            let tables = (set
-                .v4
-                .iter()
-                .map(|t| (Arc::as_ptr(t) as usize, t.entries(), t.memory_usage())))
-            .chain(
-                set.v6
-                    .iter()
-                    .map(|t| (Arc::as_ptr(t) as usize, t.entries(), t.memory_usage())),
-            );
-            for (at, entries, memory) in tables {
+            // A table once, its entries and bytes read only then.
+            let mut count = |at: usize, entries: &dyn Fn() -> usize, memory: &dyn Fn() -> usize| {
                 if seen.insert(at) {
-                    bytes += memory;
+                    bytes += memory();
                     if used {
                         stats.tables += 1;
-                        stats.entries += entries;
+                        stats.entries += entries();
                     }
                 }
+            };
+            for t in &set.v4 {
+                count(Arc::as_ptr(t) as usize, &|| t.entries(), &|| t.memory_usage());
+            }
+            for t in &set.v6 {
+                count(Arc::as_ptr(t) as usize, &|| t.entries(), &|| t.memory_usage());
             }
         }
         stats.identities = self.identities.len();
