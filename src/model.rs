@@ -415,7 +415,8 @@ impl Changes {
 }
 
 /// Makes `mine` (a group's rules) equal to `new` (the same group's rules later), where
-/// only the rules `changed` names for `group` were added, edited or removed: the others are
+/// only the rules `changed` names (ascending, [`Changes::rules_of`]) were added, edited or
+/// removed: the others are
 /// moved, not copied, and the rule id index is kept. `false` when the two do not line up
 /// that way (`mine` is then left for a whole copy, its index entries as they were).
 ///
@@ -428,16 +429,10 @@ impl Changes {
 fn sync_rules(
     mine: &mut Vec<Rule>,
     new: &[Rule],
-    group: GroupKey,
-    changed: &BTreeSet<(GroupKey, RuleKey)>,
+    changed: &[RuleKey],
     mut index: impl FnMut(&Rule, bool),
 ) -> bool {
-    // The group's changed keys, ascending: a call changes a few.
-    let keys: Vec<RuleKey> = changed
-        .range((group, RuleKey::new(0))..=(group, RuleKey::new(u32::MAX)))
-        .map(|&(_, k)| k)
-        .collect();
-    let is_changed = |r: &Rule| keys.binary_search(&r.key).is_ok();
+    let is_changed = |r: &Rule| changed.binary_search(&r.key).is_ok();
     let same = |(a, b): (&Rule, &Rule)| a.key == b.key && !is_changed(b);
     let head = mine.iter().zip(new).take_while(|&p| same(p)).count();
     let tail = (mine[head..].iter().rev())
@@ -709,10 +704,10 @@ impl Model {
             self.options = options.clone();
         }
         for &key in &changes.groups {
-            if !changes.whole.contains(&key) {
+            if let Some(changed) = changes.rules_of(key) {
                 if let (Some(mine), Some(new)) = (self.groups.get_mut(&key), groups.get(&key)) {
                     let (ids, prints, provider) = (&mut self.rule_ids, &mut self.rule_prints, self.provider);
-                    if sync_rules(&mut mine.rules, &new.rules, key, &changes.rules, |r, add| {
+                    if sync_rules(&mut mine.rules, &new.rules, &changed, |r, add| {
                         index_rule(ids, prints, provider, key, r, add)
                     }) {
                         continue;
@@ -1187,7 +1182,7 @@ mod sync_rules_tests {
 
     use proptest::prelude::*;
 
-    use super::sync_rules;
+    use super::{sync_rules, Changes};
     use crate::group::GroupKey;
     use crate::rule::Rule;
     use crate::{Direction, RuleKey};
@@ -1250,7 +1245,9 @@ mod sync_rules_tests {
             // Each rule's index balance: +1 per add, -1 per removal.
             let mut balance: BTreeMap<(u32, String), i32> = BTreeMap::new();
             mine.reserve(8);
-            let synced = sync_rules(&mut mine, &new, group, &changed, |r, add| {
+            let changes = Changes { rules: changed, ..Changes::default() };
+            let keys = changes.rules_of(group).expect("not changed whole");
+            let synced = sync_rules(&mut mine, &new, &keys, |r, add| {
                 *balance.entry((r.key.get(), r.description.clone())).or_default() += if add { 1 } else { -1 };
             });
             prop_assert!(synced);
@@ -1280,11 +1277,10 @@ mod sync_rules_tests {
     /// left as it was for a whole copy.
     #[test]
     fn unchanged_rules_in_another_order_are_refused() {
-        let group = GroupKey::new(1);
         let mut mine = vec![rule(1, "a"), rule(2, "b"), rule(3, "c")];
         let new = vec![rule(1, "a"), rule(3, "c"), rule(2, "b")];
         let before = mine.clone();
-        assert!(!sync_rules(&mut mine, &new, group, &BTreeSet::new(), |_, _| {
+        assert!(!sync_rules(&mut mine, &new, &[], |_, _| {
             panic!("no index change")
         }));
         assert_eq!(mine, before);
