@@ -445,8 +445,9 @@ fn sync_rules(
     if !kept.eq(new_mid.iter().filter(|r| !is_changed(r)).map(|r| r.key)) {
         return false;
     }
-    let mut old = mine.drain(mid).collect::<Vec<_>>().into_iter();
+    // The middle out (the rules after it move down once), rebuilt, then put back.
     let mut between = Vec::with_capacity(new_mid.len());
+    let mut old = mine.drain(mid);
     for r in new_mid {
         if is_changed(r) {
             index(r, true);

@@ -1654,7 +1654,7 @@ impl Engine {
             let unused = self.users.get(i as usize) == Some(&0);
             let set = self.sets.get(i as usize).and_then(Option::as_deref);
             match set.map(&stale) {
-                Some(true) if unused => self.free_if_unused(i),
+                Some(true) => self.free_if_unused(i),
                 Some(false) if unused => self.idle.push_back(i),
                 // In use again, or freed: no longer idle.
                 _ => {}
