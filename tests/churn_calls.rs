@@ -3,10 +3,13 @@
 //! `AddSecurityGroups`/`RemoveSecurityGroups`, Gcore `AssignSecurityGroup`/
 //! `UnassignSecurityGroup`), group creation and `DeleteSecurityGroup`, on all four providers.
 //!
-//! After every step a freshly compiled engine must give the reference's full `Decision` on
-//! every packet, for every endpoint and direction and along every flow (the style of
-//! `tests/equality.rs`; incremental engine updates are checked elsewhere), and a call the
-//! provider refuses must leave the cloud exactly as it was. The streams are built so that
+//! Each step goes to a plain [`Cloud`] and, the same call, to a [`Live`] handle, whose engine
+//! is not rebuilt but refreshed with what each call changed (the path simulators take), and
+//! now and then compacted. After every step a freshly compiled engine and the handle's
+//! engine must give the reference's full `Decision` on every packet, for every endpoint and
+//! direction and along every flow (the style of `tests/equality.rs`); both must answer
+//! every call alike and hold the same state; and a call the provider refuses must leave the
+//! cloud exactly as it was. The streams are built so that
 //! most calls succeed and some are refused (a group still in use, a NIC's last group, a
 //! repeated join), so both paths are exercised; the counts are printed.
 //!
@@ -19,6 +22,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::json;
 use sgeval::compile::Engine;
 use sgeval::flow;
+use sgeval::live::Live;
 use sgeval::provider::{RuleDraft, Target};
 use sgeval::reference::Evaluator;
 use sgeval::rule::IcmpMatch;
@@ -48,6 +52,13 @@ enum Step {
     Create(RuleSeed),
     /// Add a rule to group `g`.
     Rule(usize, RuleSeed),
+    /// Remove rule `n` of those the stream added to group `g` (by the provider's remove
+    /// call: by id, ENS by its fields).
+    Revoke(usize, usize),
+    /// Set endpoint `i`'s groups to `a` (and `b`) at once (`Cloud::set_groups`).
+    SetGroups(usize, usize, Option<usize>),
+    /// Compact the handle's engine (`Live::compact`): later refreshes start from trees.
+    Compact,
 }
 
 /// A rule of a small pool: allow or deny a port from anywhere, a prefix, or a group.
@@ -93,6 +104,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0usize..8).prop_map(Step::Delete),
         2 => rule_seed().prop_map(Step::Create),
         2 => (0usize..8, rule_seed()).prop_map(|(g, r)| Step::Rule(g, r)),
+        2 => (0usize..8, 0usize..8).prop_map(|(g, n)| Step::Revoke(g, n)),
+        1 => (0..ENDPOINTS, 0usize..8, prop::option::weighted(0.4, 0usize..8)).prop_map(|(i, a, b)| Step::SetGroups(i, a, b)),
+        1 => Just(Step::Compact),
     ]
 }
 
@@ -108,11 +122,15 @@ fn name(i: usize) -> String {
     format!("ep{i}")
 }
 
-/// The stream's state beside the cloud: the groups it created, in order, by id and name.
+/// The stream's state beside the cloud: the same cloud behind a `Live` handle, the groups
+/// it created, in order, by id and name, and the rules it added that are still there.
 struct World {
     provider: Provider,
     cloud: Cloud,
+    live: Live,
     groups: Vec<(String, String)>,
+    /// Group id, rule id, the rule as drafted.
+    rules: Vec<(String, String, RuleDraft)>,
     made: usize,
 }
 
@@ -121,7 +139,9 @@ impl World {
         let mut w = World {
             provider,
             cloud: Cloud::new(provider, Options::default()),
+            live: Live::new(provider, Options::default()),
             groups: Vec::new(),
+            rules: Vec::new(),
             made: 0,
         };
         for port in 0..3 {
@@ -187,6 +207,11 @@ impl World {
             self.cloud.endpoints().to_vec(),
         );
         let answer = self.cloud.call(api, &request);
+        assert_eq!(
+            self.live.call(api, &request),
+            answer,
+            "{api}: the handle answered otherwise"
+        );
         if !answer.is_success() {
             let after = (
                 self.cloud.groups().cloned().collect::<Vec<_>>(),
@@ -201,6 +226,21 @@ impl World {
         answer.is_success()
     }
 
+    /// Like [`World::call`], with the answer's created id on success.
+    fn call_created(&mut self, api: &str, request: Request) -> Option<String> {
+        let answer = self.cloud.call(api, &request);
+        assert_eq!(
+            self.live.call(api, &request),
+            answer,
+            "{api}: the handle answered otherwise"
+        );
+        if answer.is_success() {
+            answer.created
+        } else {
+            None
+        }
+    }
+
     fn create(&mut self, r: &RuleSeed) -> bool {
         let name = format!("g{}", self.made);
         self.made += 1;
@@ -213,9 +253,7 @@ impl World {
             Provider::Gcore => json!({"body": {"name": name}}),
         };
         let request: Request = serde_json::from_value(request).expect("request");
-        let answer = self.cloud.call("CreateSecurityGroup", &request);
-        let ok = answer.is_success();
-        let Some(id) = answer.created.filter(|_| ok) else {
+        let Some(id) = self.call_created("CreateSecurityGroup", request) else {
             return false;
         };
         self.groups.push((id, name));
@@ -229,10 +267,50 @@ impl World {
             return false;
         };
         let draft = self.draft(r);
-        match self.provider.emit(&Target::group(id), &draft) {
-            Some((api, request)) => self.call(api, request),
-            None => false,
+        let Some((api, request)) = self.provider.emit(&Target::group(id.clone()), &draft) else {
+            return false;
+        };
+        let before = self.rule_count(&id);
+        match self.call_created(api, request) {
+            Some(rule) => {
+                self.rules.push((id, rule, draft));
+                true
+            }
+            // A success without an id: a repeated rule the provider takes as done.
+            None => self.rule_count(&id) != before,
         }
+    }
+
+    fn rule_count(&self, group_id: &str) -> usize {
+        self.cloud.group_by_id(group_id).map_or(0, |g| g.rules.len())
+    }
+
+    /// Removes rule `n` of those added to group `g`, by the provider's remove call.
+    fn revoke(&mut self, g: usize, n: usize) -> bool {
+        let Some((id, _)) = self.group(g).cloned() else {
+            return false;
+        };
+        let mine: Vec<usize> = (0..self.rules.len()).filter(|&k| self.rules[k].0 == id).collect();
+        if mine.is_empty() {
+            return false;
+        }
+        let at = mine[n % mine.len()];
+        let (_, rule, draft) = &self.rules[at];
+        let Some((api, request)) = self.provider.emit_remove(&Target::group(id.clone()), rule, draft) else {
+            return false;
+        };
+        let gone = rule.clone();
+        let done = self.call(api, request);
+        if done {
+            self.rules.remove(at);
+            assert!(
+                self.cloud
+                    .group_by_id(&id)
+                    .is_some_and(|g| g.rules.iter().all(|r| r.id != gone)),
+                "{gone} revoked but still in {id}"
+            );
+        }
+        done
     }
 
     /// The membership call of the provider for endpoint `i` and group `g`.
@@ -315,6 +393,7 @@ impl World {
         );
         if done {
             self.groups.retain(|(x, _)| *x != id);
+            self.rules.retain(|(x, _, _)| *x != id);
             assert!(
                 self.cloud.group_by_id(&id).is_none(),
                 "{id} deleted but still there"
@@ -341,6 +420,11 @@ impl World {
                 }
                 let before = self.cloud.endpoints().to_vec();
                 let done = self.cloud.attach(&name(*i), &ips, &groups).is_ok();
+                assert_eq!(
+                    self.live.attach(&name(*i), &ips, &groups).is_ok(),
+                    done,
+                    "attach: the handle answered otherwise"
+                );
                 if !done {
                     assert_eq!(
                         before,
@@ -352,7 +436,13 @@ impl World {
             }
             Step::Detach(i) => {
                 let before = self.cloud.endpoints().to_vec();
-                match self.cloud.detach(&name(*i)) {
+                let result = self.cloud.detach(&name(*i));
+                assert_eq!(
+                    self.live.detach(&name(*i)).is_ok(),
+                    result.is_ok(),
+                    "detach: the handle answered otherwise"
+                );
+                match result {
                     Ok(key) => {
                         let mut expected = before;
                         expected.remove(key_index(key));
@@ -388,7 +478,59 @@ impl World {
             Step::Delete(g) => self.delete(*g),
             Step::Create(r) => self.create(r),
             Step::Rule(g, r) => self.rule(*g, r),
+            Step::Revoke(g, n) => self.revoke(*g, *n),
+            Step::SetGroups(i, a, b) => {
+                let mut groups: Vec<String> = Vec::new();
+                for g in std::iter::once(a).chain(b) {
+                    if let Some((id, _)) = self.group(*g) {
+                        if !groups.contains(id) {
+                            groups.push(id.clone());
+                        }
+                    }
+                }
+                let done = self.cloud.set_groups(&name(*i), &groups).is_ok();
+                assert_eq!(
+                    self.live.set_groups(&name(*i), &groups).is_ok(),
+                    done,
+                    "set_groups: the handle answered otherwise"
+                );
+                done
+            }
+            Step::Compact => self.live.compact().expect("compacting a compiled state") > 0,
         }
+    }
+
+    /// The handle holds the plain cloud's state, and its engine, refreshed call by call,
+    /// answers as the reference.
+    fn check_live(&self, packets: &[Packet]) -> Result<usize, String> {
+        let snapshot = self.live.snapshot();
+        let cloud = snapshot.cloud();
+        let groups = |c: &Cloud| c.groups().cloned().collect::<Vec<_>>();
+        if groups(cloud) != groups(&self.cloud) || cloud.endpoints() != self.cloud.endpoints() {
+            return Err("the handle's cloud differs from the plain cloud".into());
+        }
+        let engine = snapshot.engine().ok_or("the handle's state is not compiled")?;
+        let reference = Evaluator::new(cloud);
+        let mut checked = 0;
+        for p in packets {
+            let (want, got) = (flow::trace(cloud, &reference, p), flow::trace(cloud, engine, p));
+            if want != got {
+                return Err(format!("flow {p}: handle {got:?}, reference {want:?}"));
+            }
+            for e in cloud.endpoint_keys() {
+                for direction in Direction::ALL {
+                    let (want, got) = (
+                        reference.evaluate(e, direction, p),
+                        engine.evaluate(e, direction, p),
+                    );
+                    if want != got {
+                        return Err(format!("{e} {direction} {p}: handle {got:?}, reference {want:?}"));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        Ok(checked)
     }
 }
 
@@ -453,12 +595,17 @@ fn compare(cloud: &Cloud, packets: &[Packet]) -> Result<usize, String> {
 
 fn run(provider: Provider) {
     let mut runner = TestRunner::new(ProptestConfig {
-        cases: ProptestConfig::default().cases.min(64),
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(64),
         failure_persistence: None,
         ..ProptestConfig::default()
     });
     let packets = packets();
     let counts = std::cell::Cell::new((0usize, 0usize, 0usize));
+    // Rules added and revoked, so the stream is seen to remove rules too.
+    let kinds = std::cell::Cell::new((0usize, 0usize));
     let result = runner.run(&prop::collection::vec(step(), 1..28), |steps| {
         let mut world = World::new(provider);
         // Three NICs to start with, so that most membership calls have a NIC to name.
@@ -469,12 +616,20 @@ fn run(provider: Provider) {
         ];
         for (n, s) in start.iter().chain(&steps).enumerate() {
             let done = world.apply(s);
-            let checked = compare(&world.cloud, &packets).map_err(|e| {
+            let fail = |e: String| {
                 TestCaseError::fail(format!(
                     "after step {n} {s:?} ({}): {e}",
                     if done { "applied" } else { "refused" }
                 ))
-            })?;
+            };
+            let checked = compare(&world.cloud, &packets).map_err(fail)?;
+            let live = world.check_live(&packets).map_err(fail)?;
+            let (rules, revokes) = kinds.get();
+            kinds.set((
+                rules + usize::from(done && matches!(s, Step::Rule(..) | Step::Create(_))),
+                revokes + usize::from(done && matches!(s, Step::Revoke(..))),
+            ));
+            let checked = checked + live;
             let (ok, refused, c) = counts.get();
             counts.set(if done {
                 (ok + 1, refused, c + checked)
@@ -488,7 +643,12 @@ fn run(provider: Provider) {
         panic!("{provider}: {e}");
     }
     let (ok, refused, checked) = counts.get();
-    println!("{provider}: {ok} steps applied, {refused} refused, {checked} decisions compared");
+    let (rules, revokes) = kinds.get();
+    println!(
+        "{provider}: {ok} steps applied ({rules} rule adds, {revokes} revokes), {refused} refused, \
+         {checked} decisions compared"
+    );
+    assert!(revokes > 0, "{provider}: no revoke went through");
     // Both paths must be exercised, or the stream tests less than it says.
     assert!(
         ok > 0 && refused > 0,
