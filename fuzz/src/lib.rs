@@ -529,92 +529,133 @@ fn step(engine: &mut sgeval::compile::Engine, before: &Cloud, after: &Cloud, pac
         for key in after.endpoint_keys() {
             for direction in sgeval::Direction::ALL {
                 let want = reference.evaluate(key, direction, p);
-                assert_eq!(fresh.evaluate(key, direction, p), want, "fresh: endpoint {key} {direction} {p}");
-                assert_eq!(engine.evaluate(key, direction, p), want, "stream: endpoint {key} {direction} {p}");
+                assert_eq!(
+                    fresh.evaluate(key, direction, p),
+                    want,
+                    "fresh: endpoint {key} {direction} {p}"
+                );
+                assert_eq!(
+                    engine.evaluate(key, direction, p),
+                    want,
+                    "stream: endpoint {key} {direction} {p}"
+                );
             }
         }
     }
     true
 }
 
-/// A stream of every change kind, checked after each step: the scenario's calls one at a
-/// time (rules and groups added and removed, endpoints attached after each prefix), then
-/// each endpoint's groups changed to ones `choices` pick (members joining and leaving),
-/// then endpoints detached one by one.
+/// A stream of every change kind, checked after each step, in an order the packet bytes
+/// (`choices`) pick: the scenario's calls a few at a time (rules and groups added and
+/// removed), an endpoint moved to groups the bytes pick (members joining and leaving), an
+/// endpoint detached or attached again. An endpoint holds those of its groups that exist
+/// at that point of the calls (it joins the others when their create comes), so rules change
+/// after memberships as well as before. The stream ends with every call made and the
+/// endpoints detached one by one.
 fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]) {
-    const MAX_STEPS: usize = 12;
+    const MAX_STEPS: usize = 24;
     let empty = Cloud::new(cloud.provider(), cloud.options().clone());
     let Ok(mut engine) = sgeval::compile::Engine::build(&empty) else {
         return;
     };
-    let mut before = empty;
     let calls = scenario.calls.len();
-    for k in (1..=calls).step_by(calls.div_ceil(MAX_STEPS).max(1)).chain([calls]) {
+    let stride = calls.div_ceil(MAX_STEPS / 2).max(1);
+    // The cloud of the first `k` calls, without endpoints (the model attaches only), as
+    // `Live` would hold it; kept by `k`.
+    let mut bases: std::collections::HashMap<usize, Cloud> = std::collections::HashMap::new();
+    let mut base = |k: usize| -> Option<Cloud> {
+        if let Some(c) = bases.get(&k) {
+            return Some(c.clone());
+        }
         let prefix = Scenario {
             calls: scenario.calls[..k].to_vec(),
+            endpoints: Vec::new(),
             ..scenario.clone()
         };
-        let Ok(after) = prefix.replay().map(|r| r.cloud) else {
-            return;
-        };
-        if !step(&mut engine, &before, &after, packets) {
-            return;
-        }
-        before = after;
-    }
-    // Memberships: rebuilt from a copy without endpoints (the model attaches only), as
-    // `Live` does.
-    let base = Scenario {
-        endpoints: Vec::new(),
-        ..scenario.clone()
+        let c = prefix.replay().ok()?.cloud;
+        bases.insert(k, c.clone());
+        Some(c)
     };
-    let Ok(base) = base.replay().map(|r| r.cloud) else {
+    let Some(last) = base(calls) else {
         return;
     };
-    let ids: Vec<String> = base.groups().map(|g| g.id.clone()).collect();
-    if ids.is_empty() {
-        return;
-    }
-    let mut records: Vec<(String, Vec<IpAddr>, Vec<String>)> = before
+    let ids: Vec<String> = last.groups().map(|g| g.id.clone()).collect();
+    // Endpoints as the final cloud has them: name, addresses, group ids; and whether
+    // each is attached now.
+    let mut records: Vec<(String, Vec<IpAddr>, Vec<String>, bool)> = cloud
         .endpoints()
         .iter()
         .map(|e| {
             let groups = e
                 .groups
                 .iter()
-                .filter_map(|&g| before.group(g).map(|g| g.id.clone()))
+                .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
                 .collect();
-            (e.name.clone(), e.ips.clone(), groups)
+            (e.name.clone(), e.ips.clone(), groups, true)
         })
         .collect();
-    let attach = |records: &mut Vec<(String, Vec<IpAddr>, Vec<String>)>| {
-        let mut cloud = base.clone();
-        records.retain(|(name, ips, groups)| cloud.attach(name, ips, groups).is_ok());
-        cloud
-    };
-    let mut choice = choices.iter().copied().cycle();
-    for i in 0..records.len().min(MAX_STEPS) {
-        let count = 1 + usize::from(choice.next().unwrap_or(0)) % 3;
-        let mut groups: Vec<String> = Vec::new();
-        for _ in 0..count {
-            let id = &ids[usize::from(choice.next().unwrap_or(0)) % ids.len()];
-            if !groups.contains(id) {
-                groups.push(id.clone());
+    let world = |base: &Cloud, records: &[(String, Vec<IpAddr>, Vec<String>, bool)]| {
+        let mut c = base.clone();
+        for (name, ips, groups, on) in records {
+            let here: Vec<String> = groups
+                .iter()
+                .filter(|g| c.group_by_id(g).is_some())
+                .cloned()
+                .collect();
+            if *on && !here.is_empty() {
+                let _ = c.attach(name, ips, &here);
             }
         }
-        if i < records.len() {
-            records[i].2 = groups;
+        c
+    };
+    let mut before = empty;
+    let mut k = 0;
+    let mut choice = choices.iter().copied().cycle();
+    let mut next = || usize::from(choice.next().unwrap_or(0));
+    let mut steps = 0;
+    while steps < MAX_STEPS && (k < calls || !records.is_empty()) {
+        steps += 1;
+        match next() % 4 {
+            // Calls come first in half the steps until all are made.
+            0 | 1 if k < calls => k = (k + stride).min(calls),
+            2 if !records.is_empty() && !ids.is_empty() => {
+                let i = next() % records.len();
+                let mut groups: Vec<String> = Vec::new();
+                for _ in 0..1 + next() % 3 {
+                    let id = &ids[next() % ids.len()];
+                    if !groups.contains(id) {
+                        groups.push(id.clone());
+                    }
+                }
+                records[i].2 = groups;
+            }
+            _ if !records.is_empty() => {
+                let i = next() % records.len();
+                records[i].3 = !records[i].3;
+            }
+            _ => k = (k + stride).min(calls),
         }
-        let after = attach(&mut records);
+        let Some(b) = base(k) else {
+            return;
+        };
+        let after = world(&b, &records);
         if !step(&mut engine, &before, &after, packets) {
             return;
         }
         before = after;
     }
+    // The rest of the calls, then the endpoints detached one by one.
+    let Some(b) = base(calls) else {
+        return;
+    };
+    let after = world(&b, &records);
+    if !step(&mut engine, &before, &after, packets) {
+        return;
+    }
+    before = after;
     while !records.is_empty() {
-        let at = usize::from(choice.next().unwrap_or(0)) % records.len();
-        records.remove(at);
-        let after = attach(&mut records);
+        records.remove(next() % records.len());
+        let after = world(&b, &records);
         if !step(&mut engine, &before, &after, packets) {
             return;
         }
