@@ -281,6 +281,19 @@ impl World {
         }
     }
 
+    /// The ids of groups `a` and `b` (once each), for an endpoint's list.
+    fn ids(&self, a: usize, b: Option<usize>) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for g in std::iter::once(a).chain(b) {
+            if let Some((id, _)) = self.group(g) {
+                if !groups.contains(id) {
+                    groups.push(id.clone());
+                }
+            }
+        }
+        groups
+    }
+
     fn rule_count(&self, group_id: &str) -> usize {
         self.cloud.group_by_id(group_id).map_or(0, |g| g.rules.len())
     }
@@ -410,14 +423,7 @@ impl World {
                 } else {
                     vec![ip(*i, false)]
                 };
-                let mut groups: Vec<String> = Vec::new();
-                for g in std::iter::once(a).chain(b) {
-                    if let Some((id, _)) = self.group(*g) {
-                        if !groups.contains(id) {
-                            groups.push(id.clone());
-                        }
-                    }
-                }
+                let groups = self.ids(*a, *b);
                 let before = self.cloud.endpoints().to_vec();
                 let done = self.cloud.attach(&name(*i), &ips, &groups).is_ok();
                 assert_eq!(
@@ -480,14 +486,7 @@ impl World {
             Step::Rule(g, r) => self.rule(*g, r),
             Step::Revoke(g, n) => self.revoke(*g, *n),
             Step::SetGroups(i, a, b) => {
-                let mut groups: Vec<String> = Vec::new();
-                for g in std::iter::once(a).chain(b) {
-                    if let Some((id, _)) = self.group(*g) {
-                        if !groups.contains(id) {
-                            groups.push(id.clone());
-                        }
-                    }
-                }
+                let groups = self.ids(*a, *b);
                 let done = self.cloud.set_groups(&name(*i), &groups).is_ok();
                 assert_eq!(
                     self.live.set_groups(&name(*i), &groups).is_ok(),
@@ -510,27 +509,7 @@ impl World {
             return Err("the handle's cloud differs from the plain cloud".into());
         }
         let engine = snapshot.engine().ok_or("the handle's state is not compiled")?;
-        let reference = Evaluator::new(cloud);
-        let mut checked = 0;
-        for p in packets {
-            let (want, got) = (flow::trace(cloud, &reference, p), flow::trace(cloud, engine, p));
-            if want != got {
-                return Err(format!("flow {p}: handle {got:?}, reference {want:?}"));
-            }
-            for e in cloud.endpoint_keys() {
-                for direction in Direction::ALL {
-                    let (want, got) = (
-                        reference.evaluate(e, direction, p),
-                        engine.evaluate(e, direction, p),
-                    );
-                    if want != got {
-                        return Err(format!("{e} {direction} {p}: handle {got:?}, reference {want:?}"));
-                    }
-                    checked += 1;
-                }
-            }
-        }
-        Ok(checked)
+        compare_engine(cloud, engine, packets, "handle")
     }
 }
 
@@ -567,12 +546,18 @@ fn packets() -> Vec<Packet> {
 /// A fresh engine against the reference: every flow, every endpoint and direction.
 fn compare(cloud: &Cloud, packets: &[Packet]) -> Result<usize, String> {
     let engine = Engine::build(cloud).map_err(|e| format!("build: {e}"))?;
+    compare_engine(cloud, &engine, packets, "compiled")
+}
+
+/// `engine` (`who`) against the reference on `cloud`: every flow, every endpoint and
+/// direction; how many answers were compared.
+fn compare_engine(cloud: &Cloud, engine: &Engine, packets: &[Packet], who: &str) -> Result<usize, String> {
     let reference = Evaluator::new(cloud);
     let mut checked = 0;
     for p in packets {
-        let (want, got) = (flow::trace(cloud, &reference, p), flow::trace(cloud, &engine, p));
+        let (want, got) = (flow::trace(cloud, &reference, p), flow::trace(cloud, engine, p));
         if want != got {
-            return Err(format!("flow {p}: compiled {got:?}, reference {want:?}"));
+            return Err(format!("flow {p}: {who} {got:?}, reference {want:?}"));
         }
         checked += 1;
         for e in cloud.endpoint_keys() {
@@ -582,9 +567,7 @@ fn compare(cloud: &Cloud, packets: &[Packet]) -> Result<usize, String> {
                     engine.evaluate(e, direction, p),
                 );
                 if want != got {
-                    return Err(format!(
-                        "{e} {direction} {p}: compiled {got:?}, reference {want:?}"
-                    ));
+                    return Err(format!("{e} {direction} {p}: {who} {got:?}, reference {want:?}"));
                 }
                 checked += 1;
             }
