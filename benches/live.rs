@@ -145,6 +145,11 @@ fn sustained(world: &mut World, stream: Stream, batch: usize) {
     if filter().is_some_and(|f| !name.contains(&f)) {
         return;
     }
+    // `--list` names the streams as criterion names its benchmarks, without running them.
+    if std::env::args().any(|a| a == "--list") {
+        println!("{name}: benchmark");
+        return;
+    }
     let budget = Duration::from_secs(if quick() { 2 } else { 6 });
     let stop = Arc::new(AtomicBool::new(false));
     let lookups = Arc::new(AtomicU64::new(0));
