@@ -804,14 +804,7 @@ impl Live {
             }
         }
         w.spares.extend(held.into_iter().rev());
-        found.unwrap_or_else(|| {
-            let state = Snapshot {
-                version: current.version,
-                cloud: current.cloud.clone(),
-                engine: current.engine.clone(),
-            };
-            (Arc::new(state), Changes::default())
-        })
+        found.unwrap_or_else(|| (Arc::new(Snapshot::clone(current)), Changes::default()))
     }
 
     /// Publishes `next` as version `version`, its engine refreshed with what changed since

@@ -323,7 +323,7 @@ pub struct Changes {
 /// spare it writes next missed); as `BTreeSet`s that took an allocation a non-empty set
 /// and about 1,700 instructions a publication (`live_profile ecs set 4000`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Keys<T>(SmallVec<[T; 4]>);
+struct Keys<T>(SmallVec<[T; 4]>);
 
 impl<T> Default for Keys<T> {
     fn default() -> Self {
@@ -332,7 +332,7 @@ impl<T> Default for Keys<T> {
 }
 
 impl<T: Ord + Copy> Keys<T> {
-    pub(crate) fn insert(&mut self, key: T) {
+    fn insert(&mut self, key: T) {
         if let Err(at) = self.0.binary_search(&key) {
             self.0.insert(at, key);
         }
