@@ -594,8 +594,7 @@ fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]
             (e.name.clone(), e.ips.clone(), groups, true)
         })
         .collect();
-    let world = |base: &Cloud, records: &[(String, Vec<IpAddr>, Vec<String>, bool)]| {
-        let mut c = base.clone();
+    let world = |mut c: Cloud, records: &[(String, Vec<IpAddr>, Vec<String>, bool)]| {
         for (name, ips, groups, on) in records {
             let here: Vec<String> = groups
                 .iter()
@@ -608,7 +607,13 @@ fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]
         }
         c
     };
+    // Each state checked against the one before; `false` ends the stream (a limit).
     let mut before = empty;
+    let mut checked = |after: Cloud| {
+        let ok = step(&mut engine, &before, &after, packets);
+        before = after;
+        ok
+    };
     let mut k = 0;
     let mut choice = choices.iter().copied().cycle();
     let mut next = || usize::from(choice.next().unwrap_or(0));
@@ -638,27 +643,18 @@ fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]
         let Some(b) = base(k) else {
             return;
         };
-        let after = world(&b, &records);
-        if !step(&mut engine, &before, &after, packets) {
+        if !checked(world(b, &records)) {
             return;
         }
-        before = after;
     }
     // The rest of the calls, then the endpoints detached one by one.
-    let Some(b) = base(calls) else {
-        return;
-    };
-    let after = world(&b, &records);
-    if !step(&mut engine, &before, &after, packets) {
+    if !checked(world(last.clone(), &records)) {
         return;
     }
-    before = after;
     while !records.is_empty() {
         records.remove(next() % records.len());
-        let after = world(&b, &records);
-        if !step(&mut engine, &before, &after, packets) {
+        if !checked(world(last.clone(), &records)) {
             return;
         }
-        before = after;
     }
 }
