@@ -405,6 +405,18 @@ impl Changes {
         };
     }
 
+    /// Whether this touched rules alone (no group changed whole, no endpoint or address
+    /// group), each of them one that `later` touched too: then an engine that takes both
+    /// in together makes no more edits than it would make for `later` alone (a rule
+    /// added, then revoked, is no edit at all).
+    pub(crate) fn rules_within(&self, later: &Changes) -> bool {
+        self.address_groups.is_empty()
+            && self.endpoints.is_empty()
+            && self.endpoints_from.is_none()
+            && self.whole.is_empty()
+            && self.rules.iter().all(|r| later.rules.contains(r))
+    }
+
     /// The groups touched.
     pub fn groups(&self) -> impl Iterator<Item = GroupKey> + '_ {
         self.groups.iter().copied()

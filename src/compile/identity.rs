@@ -90,6 +90,18 @@ impl Identities {
         self.sets.len()
     }
 
+    /// Whether `other` numbers the same group sets alike, every number for the same set:
+    /// then tables that map identities to variants mean the same in either. Identities
+    /// made before two engines parted share their sets (one pointer compared each).
+    pub(crate) fn numbered_as(&self, other: &Identities) -> bool {
+        self.sets.len() == other.sets.len()
+            && self
+                .sets
+                .iter()
+                .zip(other.sets.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+    }
+
     /// The group set of identity `id`.
     pub(crate) fn groups(&self, id: IdentityId) -> &[GroupKey] {
         self.sets.get(id as usize).map_or(&[], |s| &s[..])

@@ -1073,6 +1073,73 @@ impl Engine {
         self.refresh_knowing(cloud, update, None)
     }
 
+    /// Takes in `updates`, changes of groups alone (rules, settings, a group created or
+    /// deleted: no endpoint or address group changed), by taking their tables from
+    /// `newer`, an engine of the same cloud after them, rather than compiling them again:
+    /// the sets of the group lists that hold a changed group, and the groups' snapshots.
+    /// `true` when done; `false`, the engine unchanged, when the updates reach further,
+    /// `newer` lacks one of those lists or compiles with other settings, or the two number
+    /// identities differently (a table maps identity numbers to its variants).
+    ///
+    /// For an engine one change behind another, as a [`crate::live::Live`] spare is
+    /// behind the state it is brought up to: it would otherwise splice (or compile) every
+    /// change twice, once in each engine.
+    pub(crate) fn adopt(&mut self, newer: &Engine, updates: &[Update]) -> bool {
+        if self.provider != newer.provider || self.options != newer.options || self.limits != newer.limits {
+            return false;
+        }
+        let mut groups: SmallVec<[GroupKey; 4]> = SmallVec::new();
+        for &update in updates {
+            match update {
+                Update::Group(g) => groups.push(g),
+                Update::Endpoint(_) | Update::AddressGroup(_) => return false,
+            }
+        }
+        if !self.identities.numbered_as(&newer.identities) {
+            return false;
+        }
+        let holds = |set: &TableSet| groups.iter().any(|g| set.groups.contains(g));
+        // Unused sets of a changed group are freed, as a refresh frees them; a set in use
+        // takes `newer`'s set of the same list.
+        let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
+        for (i, set) in self.sets.iter().enumerate() {
+            let Some(set) = set.as_deref().filter(|s| holds(s)) else {
+                continue;
+            };
+            if self.users.get(i) == Some(&0) {
+                if self.idle.contains(&(i as u32)) {
+                    continue;
+                }
+                return false;
+            }
+            let theirs = newer
+                .by_groups
+                .get(&set.groups[..])
+                .and_then(|&j| newer.sets.get(j as usize));
+            match theirs {
+                Some(Some(theirs)) => staged.push((i, Arc::clone(theirs))),
+                _ => return false,
+            }
+        }
+        // Commit: nothing below fails.
+        self.drop_idle(holds);
+        for (i, set) in staged {
+            self.sets.put(i, Some(set));
+        }
+        for g in groups {
+            match newer.snaps.get(&g) {
+                Some(snap) => {
+                    self.snaps.insert(g, Arc::clone(snap));
+                }
+                None => {
+                    self.snaps.remove(&g);
+                }
+            }
+        }
+        debug_assert!(self.sets.hold(), "set summaries after an adoption");
+        true
+    }
+
     /// [`Engine::refresh`] where the caller knows which rules of an [`Update::Group`]'s
     /// group changed since this engine took it in (`changed`, ascending; the change
     /// tracking's [`crate::cloud::Changes`] for a group not changed whole): the other rules

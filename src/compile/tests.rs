@@ -1295,6 +1295,93 @@ fn tcp_rule(direction: Direction, action: Action, priority: u8, port: u16, remot
     r
 }
 
+/// An engine one change behind another (a `Live` spare) takes the tables of a group
+/// change from it, sharing them, and then answers as a fresh build; it refuses when the
+/// change reaches endpoints, or when the two number identities differently (here: the same
+/// two membership moves taken in in the other order).
+#[test]
+fn an_engine_behind_adopts_group_changes_from_a_newer_one() {
+    let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "192.0.2.7", "2001:db8::1"]);
+    for provider in Provider::ALL {
+        let mut cloud = Cloud::new(provider, Options::default());
+        let kind = plain_kind(provider);
+        let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, kind));
+        let any4 = Remote::Cidr(net("0.0.0.0/0"));
+        add_rules(
+            &mut cloud,
+            a,
+            vec![
+                tcp_rule(Direction::Ingress, Action::Allow, 50, 22, Remote::Group(b)),
+                tcp_rule(Direction::Ingress, Action::Deny, 50, 80, any4.clone()),
+            ],
+        );
+        add_rules(
+            &mut cloud,
+            b,
+            vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 443, any4.clone())],
+        );
+        attach(&mut cloud, "ab-1", &["10.0.0.1", "2001:db8::1"], &[a, b]);
+        attach(&mut cloud, "b-1", &["10.0.0.2"], &[b]);
+        attach(&mut cloud, "ca-1", &["10.0.1.1"], &[c, a]);
+        let mut newer = Engine::build(&cloud).expect("build");
+        let mut behind = newer.clone();
+
+        // A rule of `a` added: taken from the newer engine, the same tables.
+        add_rules(
+            &mut cloud,
+            a,
+            vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 8080, any4.clone())],
+        );
+        newer.refresh(&cloud, Update::Group(a)).expect("refresh");
+        assert!(
+            behind.adopt(&newer, &[Update::Group(a)]),
+            "{provider}: not adopted"
+        );
+        let set = |e: &Engine| std::ptr::from_ref(e.set_of(EndpointKey::new(0)).expect("set"));
+        assert_eq!(set(&behind), set(&newer), "{provider}: the set is not shared");
+        assert_fresh_and_right(&cloud, &behind, &packets, &format!("{provider}: adopted"));
+
+        // An endpoint change is compiled, not taken.
+        let id = |g: GroupKey, c: &Cloud| c.group(g).expect("group").id.clone();
+        let ep = cloud.set_groups("b-1", &[id(c, &cloud)]).expect("set_groups");
+        newer.refresh(&cloud, Update::Endpoint(ep)).expect("refresh");
+        assert!(
+            !behind.adopt(&newer, &[Update::Endpoint(ep)]),
+            "{provider}: endpoint adopted"
+        );
+        behind.refresh(&cloud, Update::Endpoint(ep)).expect("refresh");
+
+        // Two new group sets, numbered in one order by one engine and in the other by the
+        // other: a group change is then compiled again, with the same answers.
+        let moved = [
+            ("ab-1", vec![id(b, &cloud), id(c, &cloud)]),
+            ("ca-1", vec![id(a, &cloud), id(b, &cloud), id(c, &cloud)]),
+        ];
+        let keys: Vec<EndpointKey> = moved
+            .iter()
+            .map(|(name, groups)| cloud.set_groups(name, groups).expect("set_groups"))
+            .collect();
+        for &k in &keys {
+            newer.refresh(&cloud, Update::Endpoint(k)).expect("refresh");
+        }
+        for &k in keys.iter().rev() {
+            behind.refresh(&cloud, Update::Endpoint(k)).expect("refresh");
+        }
+        add_rules(
+            &mut cloud,
+            b,
+            vec![tcp_rule(Direction::Ingress, Action::Deny, 1, 8443, any4.clone())],
+        );
+        newer.refresh(&cloud, Update::Group(b)).expect("refresh");
+        assert!(
+            !behind.adopt(&newer, &[Update::Group(b)]),
+            "{provider}: adopted across numberings"
+        );
+        behind.refresh(&cloud, Update::Group(b)).expect("refresh");
+        assert_fresh_and_right(&cloud, &behind, &packets, &format!("{provider}: compiled again"));
+    }
+}
+
 /// Rules added, removed and edited one at a time, in every provider: each change is
 /// spliced into the tables (the classifiers kept), and the tables are those of a fresh
 /// build, answering as the reference. Changes that reach further than one rule's entries
