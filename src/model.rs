@@ -410,11 +410,12 @@ impl Changes {
     /// in together makes no more edits than it would make for `later` alone (a rule
     /// added, then revoked, is no edit at all).
     pub(crate) fn rules_within(&self, later: &Changes) -> bool {
-        self.address_groups.is_empty()
-            && self.endpoints.is_empty()
-            && self.endpoints_from.is_none()
-            && self.whole.is_empty()
-            && self.rules.iter().all(|r| later.rules.contains(r))
+        self.groups_alone() && self.whole.is_empty() && self.rules.iter().all(|r| later.rules.contains(r))
+    }
+
+    /// Whether this touched groups alone: no endpoint, no address group.
+    pub(crate) fn groups_alone(&self) -> bool {
+        self.address_groups.is_empty() && self.endpoints.is_empty() && self.endpoints_from.is_none()
     }
 
     /// The groups touched.
