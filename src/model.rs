@@ -405,12 +405,20 @@ impl Changes {
         };
     }
 
-    /// Whether this touched rules alone (no group changed whole, no endpoint or address
-    /// group), each of them one that `later` touched too: then an engine that takes both
-    /// in together makes no more edits than it would make for `later` alone (a rule
-    /// added, then revoked, is no edit at all).
-    pub(crate) fn rules_within(&self, later: &Changes) -> bool {
-        self.groups_alone() && self.whole.is_empty() && self.rules.iter().all(|r| later.rules.contains(r))
+    /// The rules touched, by group and key, ascending; with [`Changes::rules_of`] for the
+    /// groups changed whole.
+    pub(crate) fn rules(&self) -> impl Iterator<Item = (GroupKey, RuleKey)> + '_ {
+        self.rules.iter().copied()
+    }
+
+    /// Whether `rule` (a group's rule, by key) is among the rules touched.
+    pub(crate) fn touched_rule(&self, rule: (GroupKey, RuleKey)) -> bool {
+        self.rules.contains(&rule)
+    }
+
+    /// Whether some group was changed whole (created, deleted, or its own fields).
+    pub(crate) fn any_whole(&self) -> bool {
+        !self.whole.is_empty()
     }
 
     /// Whether this touched groups alone: no endpoint, no address group.

@@ -1140,6 +1140,14 @@ impl Engine {
         true
     }
 
+    /// Whether the engine compiled group `g`'s rule `rule` (its snapshot of the group holds
+    /// the key).
+    pub(crate) fn holds_rule(&self, g: GroupKey, rule: RuleKey) -> bool {
+        self.snaps
+            .get(&g)
+            .is_some_and(|s| s.rules.binary_search_by_key(&rule, |r| r.key).is_ok())
+    }
+
     /// [`Engine::refresh`] where the caller knows which rules of an [`Update::Group`]'s
     /// group changed since this engine took it in (`changed`, ascending; the change
     /// tracking's [`crate::cloud::Changes`] for a group not changed whole): the other rules
@@ -1387,6 +1395,12 @@ impl Engine {
         edits.extend(adds);
         if edits.len() > MAX_SPLICED_RULES {
             return false;
+        }
+        if edits.is_empty() {
+            // PERF: no rule to splice (a rule added, then revoked, before this engine took
+            // either in): the tables stand, as a splice of nothing would leave them.
+            self.snaps.insert(g, Arc::new(snap));
+            return true;
         }
         let snaps = &self.snaps;
         let rank = |h: GroupKey, r: crate::key::RuleKey| -> Option<u32> {
