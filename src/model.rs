@@ -411,6 +411,11 @@ impl Changes {
         self.rules.iter().copied()
     }
 
+    /// How many rules were touched.
+    pub(crate) fn rule_count(&self) -> usize {
+        self.rules.0.len()
+    }
+
     /// Whether `rule` (a group's rule, by key) is among the rules touched.
     pub(crate) fn touched_rule(&self, rule: (GroupKey, RuleKey)) -> bool {
         self.rules.contains(&rule)
