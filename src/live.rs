@@ -296,17 +296,18 @@
 //! 6-9% fewer (figures in `PERFORMANCE.md`, section `Live`).
 //!
 //! A spare's engine catches up by taking tables, not by compiling (2026-12-07, 3e947fc →
-//! this change): the spare written next is a publication behind, and its engine took in
-//! the changes it missed again, so every rule change was spliced twice, once into each
-//! engine. It now takes the sets of the group lists those changes reached, and the
-//! groups' snapshots, from the current engine (`compile::Engine::adopt`), when they
-//! changed groups alone and the two engines number identities alike (a table maps
-//! identity numbers to its variants); else, and when the missed changes are all among the
-//! new ones (a rule added, then revoked: no edit at all), it compiles both together as
-//! before. Rule calls one at a time, instructions a change: ECS 67,100 → 57,000, ENS
-//! 49,300 → 44,200, Huawei 75,100 → 50,200, Gcore 63,300 → 45,600; rules added one at a
-//! time 10-33% fewer; batches and membership changes within 1% (figures in
-//! `PERFORMANCE.md`, section `Live`).
+//! ddf0c10): the spare written next is a publication behind (two while readers hold the
+//! newer one), and its engine took in the changes it missed again, so every rule change
+//! was spliced twice, once into each engine. It now takes the sets of the group lists
+//! those changes reached, and the groups' snapshots, from the current engine
+//! (`compile::Engine::adopt`), when they changed groups alone and the two engines number
+//! identities alike (a table maps identity numbers to its variants), and when that leaves
+//! fewer rules to splice than taking both in together (`fewer_edits`: a rule added, then
+//! revoked, before the spare took either in is no edit at all); else it compiles both
+//! together as before. Rule calls one at a time, instructions a change: ECS 67,100 →
+//! 56,700, ENS 49,300 → 44,000, Huawei 75,100 → 50,600, Gcore 63,300 → 46,200; rules
+//! added one at a time 11-32% fewer; batches as before, membership changes about 100 more
+//! (figures and wall-clock times in `PERFORMANCE.md`, section `Live`).
 //!
 //! # With a connection tracker
 //!
