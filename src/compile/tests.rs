@@ -1295,6 +1295,54 @@ fn tcp_rule(direction: Direction, action: Action, priority: u8, port: u16, remot
     r
 }
 
+/// Three groups of `provider` (`a` admits `b`'s members, `c` admits `a`'s) and three
+/// endpoints: `ab-1` in `a` and `b` (with an IPv6 address), `b-1` in `b`, `ca-1` in `c`
+/// and `a`.
+fn three_group_cloud(provider: Provider) -> (Cloud, [GroupKey; 3]) {
+    let mut cloud = Cloud::new(provider, Options::default());
+    let kind = plain_kind(provider);
+    let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, kind));
+    let any4 = Remote::Cidr(net("0.0.0.0/0"));
+    add_rules(
+        &mut cloud,
+        a,
+        vec![
+            tcp_rule(Direction::Ingress, Action::Allow, 50, 22, Remote::Group(b)),
+            tcp_rule(Direction::Ingress, Action::Deny, 50, 80, any4.clone()),
+            tcp_rule(Direction::Egress, Action::Allow, 1, 443, any4.clone()),
+        ],
+    );
+    add_rules(
+        &mut cloud,
+        b,
+        vec![
+            tcp_rule(
+                Direction::Ingress,
+                Action::Allow,
+                1,
+                80,
+                Remote::Cidr(net("10.0.0.0/24")),
+            ),
+            tcp_rule(Direction::Ingress, Action::Allow, 100, 443, any4.clone()),
+        ],
+    );
+    add_rules(
+        &mut cloud,
+        c,
+        vec![tcp_rule(
+            Direction::Ingress,
+            Action::Allow,
+            2,
+            443,
+            Remote::Group(a),
+        )],
+    );
+    attach(&mut cloud, "ab-1", &["10.0.0.1", "2001:db8::1"], &[a, b]);
+    attach(&mut cloud, "b-1", &["10.0.0.2"], &[b]);
+    attach(&mut cloud, "ca-1", &["10.0.1.1"], &[c, a]);
+    (cloud, [a, b, c])
+}
+
 /// An engine one change behind another (a `Live` spare) takes the tables of a group
 /// change from it, sharing them, and then answers as a fresh build; it refuses when the
 /// change reaches endpoints, or when the two number identities differently (here: the same
@@ -1303,26 +1351,8 @@ fn tcp_rule(direction: Direction, action: Action, priority: u8, port: u16, remot
 fn an_engine_behind_adopts_group_changes_from_a_newer_one() {
     let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "192.0.2.7", "2001:db8::1"]);
     for provider in Provider::ALL {
-        let mut cloud = Cloud::new(provider, Options::default());
-        let kind = plain_kind(provider);
-        let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, kind));
+        let (mut cloud, [a, b, c]) = three_group_cloud(provider);
         let any4 = Remote::Cidr(net("0.0.0.0/0"));
-        add_rules(
-            &mut cloud,
-            a,
-            vec![
-                tcp_rule(Direction::Ingress, Action::Allow, 50, 22, Remote::Group(b)),
-                tcp_rule(Direction::Ingress, Action::Deny, 50, 80, any4.clone()),
-            ],
-        );
-        add_rules(
-            &mut cloud,
-            b,
-            vec![tcp_rule(Direction::Ingress, Action::Allow, 1, 443, any4.clone())],
-        );
-        attach(&mut cloud, "ab-1", &["10.0.0.1", "2001:db8::1"], &[a, b]);
-        attach(&mut cloud, "b-1", &["10.0.0.2"], &[b]);
-        attach(&mut cloud, "ca-1", &["10.0.1.1"], &[c, a]);
         let mut newer = Engine::build(&cloud).expect("build");
         let mut behind = newer.clone();
 
@@ -1391,47 +1421,8 @@ fn an_engine_behind_adopts_group_changes_from_a_newer_one() {
 fn rule_changes_are_spliced_into_the_tables_for_every_provider() {
     let packets = packets_between(&["10.0.0.1", "10.0.0.2", "10.0.1.1", "192.0.2.7", "2001:db8::1"]);
     for provider in Provider::ALL {
-        let mut cloud = Cloud::new(provider, Options::default());
-        let kind = plain_kind(provider);
-        let [a, b, c] = [0; 3].map(|_| add_group(&mut cloud, kind));
+        let (mut cloud, [a, b, c]) = three_group_cloud(provider);
         let any4 = Remote::Cidr(net("0.0.0.0/0"));
-        add_rules(
-            &mut cloud,
-            a,
-            vec![
-                tcp_rule(Direction::Ingress, Action::Allow, 50, 22, Remote::Group(b)),
-                tcp_rule(Direction::Ingress, Action::Deny, 50, 80, any4.clone()),
-                tcp_rule(Direction::Egress, Action::Allow, 1, 443, any4.clone()),
-            ],
-        );
-        add_rules(
-            &mut cloud,
-            b,
-            vec![
-                tcp_rule(
-                    Direction::Ingress,
-                    Action::Allow,
-                    1,
-                    80,
-                    Remote::Cidr(net("10.0.0.0/24")),
-                ),
-                tcp_rule(Direction::Ingress, Action::Allow, 100, 443, any4.clone()),
-            ],
-        );
-        add_rules(
-            &mut cloud,
-            c,
-            vec![tcp_rule(
-                Direction::Ingress,
-                Action::Allow,
-                2,
-                443,
-                Remote::Group(a),
-            )],
-        );
-        attach(&mut cloud, "ab-1", &["10.0.0.1", "2001:db8::1"], &[a, b]);
-        attach(&mut cloud, "b-1", &["10.0.0.2"], &[b]);
-        attach(&mut cloud, "ca-1", &["10.0.1.1"], &[c, a]);
         let mut engine = Engine::build(&cloud).expect("build");
         let subs = |e: &Engine| Arc::as_ptr(&e.set_of(EndpointKey::new(0)).expect("set").v4[0].plain().subs);
         let built = subs(&engine);
