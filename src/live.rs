@@ -446,9 +446,9 @@ fn caught_up(state: &mut Snapshot, current: &Snapshot, mut behind: Changes, chan
     behind
 }
 
-/// Most rules a change may touch for [`fewer_edits`] to weigh adopting (the engine splices
-/// at most 8 rules a group; past that it compiles the tables anew).
-const SPLICED_AT_MOST: usize = 16;
+/// Most rules a change may touch for [`fewer_edits`] to weigh adopting: twice what the
+/// engine splices into a group's tables at once (past that it compiles them anew).
+const SPLICED_AT_MOST: usize = 2 * compile::MAX_SPLICED_RULES;
 
 /// Whether taking `behind` from `newer` leaves `engine` fewer rules to splice than taking
 /// `behind` and `changes` in together, `cloud` being the state after both: a rule counts

@@ -2030,7 +2030,7 @@ fn taught_in_place<A: FamilyAddr>(
 }
 
 /// Most rules one change may add or remove and still be spliced into the tables.
-const MAX_SPLICED_RULES: usize = 8;
+pub(crate) const MAX_SPLICED_RULES: usize = 8;
 
 /// Unused table sets an engine keeps ([`Engine::release`]).
 const IDLE_SETS: usize = 8;
