@@ -471,6 +471,8 @@ fn fewer_edits(
         return true;
     }
     type Rule = (crate::group::GroupKey, crate::key::RuleKey);
+    // Not `Cloud::rule`, which scans the group (correct for rules out of key order): a
+    // weighing may miss such a rule, and most rules looked up here are gone (revoked).
     let in_cloud = |(g, r): Rule| {
         cloud
             .group(g)

@@ -405,8 +405,8 @@ impl Changes {
         };
     }
 
-    /// The rules touched, by group and key, ascending; with [`Changes::rules_of`] for the
-    /// groups changed whole.
+    /// The rules added, edited or removed, by group and key, ascending (a group changed
+    /// whole may have more: see [`Changes::rules_of`]).
     pub(crate) fn rules(&self) -> impl Iterator<Item = (GroupKey, RuleKey)> + '_ {
         self.rules.iter().copied()
     }
