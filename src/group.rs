@@ -1,6 +1,7 @@
 //! Security groups, address groups and endpoints as the emulated cloud keeps them.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,12 @@ pub struct Group {
     pub description: String,
     /// Kind, with its implicit policies.
     pub kind: GroupKind,
-    /// Rules in creation order.
-    pub rules: Vec<Rule>,
+    /// Rules in creation order, each behind an `Arc`: a copy of the group (into the next
+    /// state of a [`crate::live::Live`] cloud) shares its rules, and a rule removed from
+    /// a long list moves 8 bytes for each rule after it, not a whole rule (160 bytes).
+    /// Read them through the `Arc` (`&group.rules[0].id`, `group.rules.iter().map(|r|
+    /// &**r)` for `&Rule`s).
+    pub rules: Vec<Arc<Rule>>,
     /// The group as the provider shows it (without its rules), for answers.
     pub shown: serde_json::Value,
 }

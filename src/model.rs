@@ -6,6 +6,7 @@
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::decision::RuleRef;
 use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey};
@@ -509,13 +510,13 @@ impl Changes {
 /// reallocate the whole list (`live_profile gcore adds 960`: 129,000 instructions an add
 /// here and 58,000 in the append's reallocation, of 529,000).
 fn sync_rules(
-    mine: &mut Vec<Rule>,
-    new: &[Rule],
+    mine: &mut Vec<Arc<Rule>>,
+    new: &[Arc<Rule>],
     changed: &[RuleKey],
     mut index: impl FnMut(&Rule, bool),
 ) -> bool {
     let is_changed = |r: &Rule| changed.binary_search(&r.key).is_ok();
-    let same = |(a, b): (&Rule, &Rule)| a.key == b.key && !is_changed(b);
+    let same = |(a, b): (&Arc<Rule>, &Arc<Rule>)| a.key == b.key && !is_changed(b);
     let head = mine.iter().zip(new).take_while(|&p| same(p)).count();
     let tail = (mine[head..].iter().rev())
         .zip(new[head..].iter().rev())
@@ -861,7 +862,7 @@ impl Model {
     }
 
     /// Counts `rules` of `group` in (`add`) or out of the rule id and print indexes.
-    fn index_rules<'r>(&mut self, group: GroupKey, rules: impl IntoIterator<Item = &'r Rule>, add: bool) {
+    fn index_rules(&mut self, group: GroupKey, rules: &[Arc<Rule>], add: bool) {
         for r in rules {
             index_rule(
                 &mut self.rule_ids,
@@ -962,6 +963,7 @@ impl Model {
             .rules
             .iter()
             .find(|rule| rule.key == r.rule)
+            .map(|rule| &**rule)
     }
 
     /// Every address group.
@@ -1313,14 +1315,15 @@ mod sync_rules_tests {
     use crate::group::GroupKey;
     use crate::rule::Rule;
     use crate::{Direction, RuleKey};
+    use std::sync::Arc;
 
-    fn rule(key: u32, description: &str) -> Rule {
-        Rule {
+    fn rule(key: u32, description: &str) -> Arc<Rule> {
+        Arc::new(Rule {
             key: RuleKey::new(key),
             id: format!("r-{key}"),
             description: description.to_string(),
             ..crate::query::testkit::rule(Direction::Ingress)
-        }
+        })
     }
 
     /// What one rule of the old list becomes: kept, removed, or edited in place.
@@ -1348,7 +1351,7 @@ mod sync_rules_tests {
             noise in prop::collection::vec(0u32..40, 0..4),
         ) {
             let group = GroupKey::new(1);
-            let mut mine: Vec<Rule> = (0..fates.len() as u32).map(|k| rule(k, "old")).collect();
+            let mut mine: Vec<Arc<Rule>> = (0..fates.len() as u32).map(|k| rule(k, "old")).collect();
             let mut changed: BTreeSet<(GroupKey, RuleKey)> =
                 noise.iter().map(|&k| (GroupKey::new(2), RuleKey::new(k))).collect();
             let mut new = Vec::new();

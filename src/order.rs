@@ -37,7 +37,7 @@ pub(crate) fn rules<'c>(
         cloud
             .group(g)
             .into_iter()
-            .flat_map(|group| group.rules.iter())
+            .flat_map(|group| group.rules.iter().map(|r| &**r))
             .filter(|r| keep(r))
             .map(move |r| (g, r))
     };

@@ -126,7 +126,7 @@ impl<'a> Evaluator<'a> {
     fn huawei(&self, ep: &Endpoint, direction: Direction, packet: &Packet) -> Decision {
         for &g in &ep.groups {
             let group = self.cloud.group(g).expect("endpoint groups exist");
-            let mut rules: Vec<&Rule> = group.rules.iter().collect();
+            let mut rules: Vec<&Rule> = group.rules.iter().map(|r| &**r).collect();
             // A stable sort keeps creation order among equal (priority, action).
             rules.sort_by_key(|r| (r.priority, r.action == Action::Allow));
             for rule in rules {

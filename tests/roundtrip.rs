@@ -67,7 +67,7 @@ fn cloud(provider: Provider) -> (Cloud, String, String) {
 /// The rules of group `id` past the first `skip`.
 fn rules_after(cloud: &Cloud, id: &str, skip: usize) -> Vec<Rule> {
     let group = cloud.group_by_id(id).expect("the group exists");
-    group.rules[skip..].to_vec()
+    group.rules[skip..].iter().map(|r| Rule::clone(r)).collect()
 }
 
 fn rule_count(cloud: &Cloud, id: &str) -> usize {

@@ -1281,7 +1281,7 @@ fn edit_rule(cloud: &mut Cloud, group: GroupKey, key: RuleKey, f: impl FnOnce(&m
     cloud.edit_with(|t| {
         t.group_mut(group, |g| {
             if let Some(r) = g.rules.iter_mut().find(|r| r.key == key) {
-                f(r);
+                f(Arc::make_mut(r));
             }
         })
     });

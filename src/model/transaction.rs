@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use super::{EndpointError, Model};
 use crate::group::{AddressGroup, AddressGroupKey, Endpoint, EndpointKey, Group, GroupKey, GroupKind};
@@ -35,13 +36,13 @@ enum Undo {
     /// Rules removed from a group, with their indexes before, ascending.
     ReinsertRules {
         group: GroupKey,
-        removed: Vec<(usize, Rule)>,
+        removed: Vec<(usize, Arc<Rule>)>,
     },
     /// A rule as it was at an index.
     Rule {
         group: GroupKey,
         index: usize,
-        rule: Box<Rule>,
+        rule: Arc<Rule>,
     },
     /// An address group this transaction inserted.
     RemoveAddressGroup(AddressGroupKey),
@@ -199,7 +200,7 @@ impl<'m> Transaction<'m> {
                 }
                 Undo::TruncateRules { group, len, .. } => {
                     if let Some(g) = m.groups.get_mut(&group) {
-                        let cut: Vec<Rule> = g.rules.drain(len.min(g.rules.len())..).collect();
+                        let cut: Vec<Arc<Rule>> = g.rules.drain(len.min(g.rules.len())..).collect();
                         m.index_rules(group, &cut, false);
                     }
                 }
@@ -223,7 +224,7 @@ impl<'m> Transaction<'m> {
                         let (ids, prints, provider) = (&mut m.rule_ids, &mut m.rule_prints, m.provider);
                         super::index_rule(ids, prints, provider, group, slot, false);
                         super::index_rule(ids, prints, provider, group, &rule, true);
-                        *slot = *rule;
+                        *slot = rule;
                     }
                 }
                 Undo::RemoveAddressGroup(key) => {
@@ -300,7 +301,7 @@ impl<'m> Transaction<'m> {
             for r in &rules {
                 super::index_rule(&mut m.rule_ids, &mut m.rule_prints, m.provider, group, r, true);
             }
-            g.rules.extend(rules);
+            g.rules.extend(rules.into_iter().map(Arc::new));
             self.touched.insert(group);
         }
     }
@@ -731,10 +732,11 @@ impl<'m> Transaction<'m> {
             self.journal.push(Undo::Rule {
                 group,
                 index,
-                rule: Box::new(g.rules[index].clone()),
+                rule: Arc::clone(&g.rules[index]),
             });
         }
-        let rule = &mut g.rules[index];
+        // A copy of its own when the journal (or an older state) holds this one.
+        let rule = Arc::make_mut(&mut g.rules[index]);
         let provider = self.model.provider;
         let (ids, prints) = (&mut self.model.rule_ids, &mut self.model.rule_prints);
         // Any field may change: the rule leaves the indexes as it was, comes back as it is.

@@ -625,7 +625,8 @@ fn known_rule<'c>(cloud: &'c Cloud, p: &'c Pending) -> Option<&'c Rule> {
     match &p.shape {
         Shape::InCloud(k) => cloud
             .group(p.group)
-            .and_then(|g| g.rules.iter().find(|r| r.key == *k)),
+            .and_then(|g| g.rules.iter().find(|r| r.key == *k))
+            .map(|r| &**r),
         Shape::Placeholder(r) => Some(r),
         Shape::Wildcard => None,
     }
@@ -656,6 +657,7 @@ fn placeholder(scratch: &mut Cloud, group: GroupKey, p: &Placeholder) -> Option<
         .rules
         .iter()
         .filter(|r| !before.contains(&r.key))
+        .map(|r| &**r)
         .collect();
     match new.as_slice() {
         [one] => Some((*one).clone()),

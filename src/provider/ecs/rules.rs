@@ -628,7 +628,8 @@ pub(super) fn authorize(cloud: &mut Cx<'_, '_>, mut p: Params, direction: Direct
     let new: Vec<&Perm> = perms
         .iter()
         .filter(|perm| {
-            !(perm.spec.may_be_in(cloud, target.key) && group.rules.iter().any(perm.spec.matcher(true)))
+            !(perm.spec.may_be_in(cloud, target.key)
+                && group.rules.iter().map(|r| &**r).any(perm.spec.matcher(true)))
         })
         .collect();
     let quotas = cloud.enforces_quotas();

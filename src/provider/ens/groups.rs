@@ -69,7 +69,7 @@ pub(super) fn create(cloud: &mut Cx<'_, '_>, mut p: Params) -> Answer {
         name,
         description,
         kind: GroupKind::Ens,
-        rules,
+        rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         shown,
     });
     Ok(created_group(id))

@@ -404,7 +404,7 @@ pub(super) fn legacy_rule<'a>(
 pub(super) fn authorize(cloud: &mut Cx<'_, '_>, p: Params, direction: Direction, api: &str) -> Answer {
     let (group, perm) = legacy_rule(cloud, p, direction, api)?;
     let key = group.key;
-    if perm.spec.may_be_in(cloud, key) && group.rules.iter().any(perm.spec.matcher(true)) {
+    if perm.spec.may_be_in(cloud, key) && group.rules.iter().map(|r| &**r).any(perm.spec.matcher(true)) {
         return Err(duplicated(api, &format!("in `{}`", group.id)));
     }
     if cloud.enforces_quotas() && group.rules.len() >= RULES_PER_GROUP {

@@ -104,7 +104,7 @@ pub(super) fn create_security_group(
         name,
         description: description.unwrap_or_default(),
         kind: GroupKind::Gcore,
-        rules,
+        rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         shown,
     });
     finish_task(

@@ -628,7 +628,7 @@ pub(super) fn create_rule(
     let remote = resolve_remote(cloud, &spec, Some((group_id, group_key)), "")?;
     // The group's rules are read back only when one has the new rule's print.
     let existing: Vec<RuleSpec> = if cloud.may_hold_print(group_key, crate::provider::print_of(spec.key())) {
-        group.rules.iter().map(spec_of).collect()
+        group.rules.iter().map(|r| spec_of(r)).collect()
     } else {
         Vec::new()
     };

@@ -108,7 +108,7 @@ pub(super) fn create_security_group(
         name: name.to_owned(),
         description,
         kind: GroupKind::Huawei,
-        rules,
+        rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         shown,
     });
     Ok(Response {

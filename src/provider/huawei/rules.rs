@@ -576,7 +576,7 @@ pub(crate) fn rule_print(rule: &Rule) -> Option<u64> {
 
 /// The provider-level view of a group's existing rules, for conflict checks.
 pub(super) fn existing_specs(group: &Group) -> Vec<RuleSpec> {
-    group.rules.iter().filter_map(spec_of).collect()
+    group.rules.iter().filter_map(|r| spec_of(r)).collect()
 }
 
 /// Reads a rule's spec back from its shown form (every rule of a Huawei group was made by
@@ -660,7 +660,7 @@ pub(super) fn create_rule(
             .rules
             .iter()
             .filter(|r| r.priority == spec.priority)
-            .filter_map(spec_of)
+            .filter_map(|r| spec_of(r))
             .collect()
     } else {
         Vec::new()
