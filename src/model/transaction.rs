@@ -306,17 +306,27 @@ impl<'m> Transaction<'m> {
         }
     }
 
-    /// Removes rules from a group by key.
+    /// Removes rules from a group by key (keys it does not hold are skipped).
     pub(crate) fn remove_rules(&mut self, group: GroupKey, keys: &[RuleKey]) {
         let Some(g) = self.model.groups.get_mut(&group) else {
             return;
         };
         // Where the rules are first: a call removes a few rules of a long list, and moving
         // every rule into a new list cost as much as the rest of the call.
-        let places: Vec<usize> = (g.rules.iter().enumerate())
-            .filter(|(_, r)| keys.contains(&r.key))
-            .map(|(i, _)| i)
-            .collect();
+        let places: Vec<usize> = if keys.len() <= 8 {
+            // PERF: looked up, not scanned for: each rule is an allocation of its own, and a
+            // scan of a 1,000-rule group missed the cache once a rule (`live_profile huawei
+            // rules 8000 1000`: 43% of the first-level cache misses).
+            let mut places: Vec<usize> = keys.iter().filter_map(|&k| place(&g.rules, k)).collect();
+            places.sort_unstable();
+            places.dedup();
+            places
+        } else {
+            (g.rules.iter().enumerate())
+                .filter(|(_, r)| keys.contains(&r.key))
+                .map(|(i, _)| i)
+                .collect()
+        };
         let mut removed = Vec::with_capacity(places.len());
         if places.len() <= 8 {
             for &index in places.iter().rev() {
@@ -812,6 +822,15 @@ impl<'m> Transaction<'m> {
 }
 
 /// The keys of `group_ids` (provider ids, in association order) for endpoint `name`.
+/// The place of the rule `key` in `rules`: found by halving, as rules are kept in key order
+/// (their creation order), with a scan for a list that is not.
+fn place(rules: &[Arc<Rule>], key: RuleKey) -> Option<usize> {
+    match rules.binary_search_by_key(&key, |r| r.key) {
+        Ok(i) => Some(i),
+        Err(_) => rules.iter().position(|r| r.key == key),
+    }
+}
+
 fn resolve_groups(m: &Model, name: &str, group_ids: &[String]) -> Result<Vec<GroupKey>, EndpointError> {
     let mut keys = Vec::with_capacity(group_ids.len());
     for id in group_ids {
