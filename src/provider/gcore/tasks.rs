@@ -93,25 +93,33 @@ impl Text {
     fn new(text: &str) -> Text {
         let b = text.as_bytes();
         let uuid = b.len() == 36 && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-');
-        let digits = |skip_dashes: bool| {
-            let mut v: u128 = 0;
-            for (i, &c) in b.iter().enumerate() {
-                if skip_dashes && matches!(i, 8 | 13 | 18 | 23) {
-                    continue;
-                }
-                let d = match c {
-                    b'0'..=b'9' => c - b'0',
-                    b'a'..=b'f' => c - b'a' + 10,
-                    _ => return None,
-                };
-                v = (v << 4) | u128::from(d);
+        // PERF: a digit's value from a table, each run of digits folded into 64 bits
+        // (every Gcore call keeps two or three ids: their parse cost 700 instructions each).
+        static VALUE: [u8; 256] = {
+            let mut t = [0xff; 256];
+            let mut i = 0;
+            while i < 16 {
+                t[b"0123456789abcdef"[i] as usize] = i as u8;
+                i += 1;
             }
-            Some(v)
+            t
         };
+        let hex = |run: &[u8]| -> Option<u64> {
+            run.iter().try_fold(0u64, |v, &c| match VALUE[usize::from(c)] {
+                0xff => None,
+                d => Some(v << 4 | u64::from(d)),
+            })
+        };
+        let wide = |hi: u64, lo: u64| u128::from(hi) << 64 | u128::from(lo);
         let parsed = if uuid {
-            digits(true).map(Text::Uuid)
+            // 8-4-4-4-12 digits: the first three groups are the high half.
+            (|| {
+                let hi = hex(&b[..8])? << 32 | hex(&b[9..13])? << 16 | hex(&b[14..18])?;
+                let lo = hex(&b[19..23])? << 48 | hex(&b[24..])?;
+                Some(Text::Uuid(wide(hi, lo)))
+            })()
         } else if b.len() == 32 {
-            digits(false).map(Text::Hex)
+            (|| Some(Text::Hex(wide(hex(&b[..16])?, hex(&b[16..])?))))()
         } else {
             None
         };
@@ -304,10 +312,19 @@ mod tests {
             "0825a4e813a640aa95df60e8f1e07bc4",
             "30B85FD1-13C9-4521-93ED-FCF2C4785542",
             "30b85fd1-13c9-4521-93ed_fcf2c4785542",
+            "30b85fd1-13c9-4521-93ed-fcf2c478554g",
+            "g825a4e813a640aa95df60e8f1e07bc4",
+            "0825a4e813a640aa-5df60e8f1e07bc4",
             "",
             "task",
         ] {
             assert_eq!(Text::new(text).text(), text);
+        }
+        for n in 0..64 {
+            let (a, b) = (ids::mix(n, 1), ids::mix(n, 2));
+            let id = ids::uuid(a, b);
+            assert!(matches!(Text::new(&id), Text::Uuid(_)), "{id}");
+            assert_eq!(Text::new(&id).text(), id);
         }
         assert!(matches!(
             Text::new("30b85fd1-13c9-4521-93ed-fcf2c4785542"),
