@@ -2,12 +2,16 @@
 //! library so the stable `replay` test can run every committed corpus file through them
 //! without a nightly toolchain.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
+use sgeval::cloud::EndpointError;
 use sgeval::compile::Update;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
+use sgeval::live::{Change, Live, LiveError, Outcome, Snapshot};
 use sgeval::rule::Remote;
 use sgeval::testkit::error_code;
 use sgeval::{reference, Cloud, Family, Packet, Provider, Request, Response, Scenario, Verdict};
@@ -410,7 +414,8 @@ pub fn classbench(data: &[u8]) {
 /// (`sgeval::testkit::edge_addresses`), protocol, source and destination port, ICMP type and
 /// code). The compiled engine gives the reference
 /// evaluator's full decision (verdict and what decided) at every endpoint, both directions,
-/// for every packet; built once whole and once by refreshing an engine of the empty cloud.
+/// for every packet; built once whole and once by refreshing an engine of the empty cloud;
+/// then along a stream of changes ([`stream`]), and through a [`Live`] handle ([`live`]).
 pub fn differential(data: &[u8]) {
     let split = data.windows(3).position(|w| w == b"\n#\n");
     let (text, packet_bytes) = match split {
@@ -475,6 +480,7 @@ pub fn differential(data: &[u8]) {
         );
     }
     stream(&scenario, cloud, packet_bytes, &packets);
+    live(&scenario, cloud, packet_bytes, &packets);
 }
 
 /// What differs between two states of a cloud, as the engine's updates (`Live` compares
@@ -656,5 +662,508 @@ fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]
         if !checked(world(last.clone(), &records)) {
             return;
         }
+    }
+}
+
+/// The input's bytes as a stream of choices, cycled (0 when there are none).
+struct Choices<'a>(std::iter::Cycle<std::slice::Iter<'a, u8>>);
+
+impl Choices<'_> {
+    fn next(&mut self) -> usize {
+        usize::from(self.0.next().copied().unwrap_or(0))
+    }
+}
+
+/// What a change did to the model, which the `Live` handle must report alike.
+#[derive(Debug)]
+enum Expected {
+    /// A call reached the provider (success or error): one version.
+    Answered(Response),
+    /// A call over the handle's limits, answered without reaching the provider: no version.
+    Limited,
+    /// An endpoint change taken in: one version.
+    Done,
+    /// An endpoint change refused: no version. `None`: over the handle's limits.
+    Refused(Option<LiveError>),
+}
+
+/// The `Live` leg's writer: the handle, the plain cloud that models it, and how far the
+/// scenario's calls went.
+struct Writes<'a> {
+    live: Live,
+    model: Cloud,
+    /// The handle's version to be: one per change that took effect in the model.
+    version: u64,
+    calls: &'a [sgeval::scenario::Call],
+    made: usize,
+    /// The id each `ref` stands for in this run (its ids are the model's, not the
+    /// replay's: pins are not sent); `None` when its call failed or was not sent.
+    refs: HashMap<String, Option<String>>,
+    /// The scenario's endpoints as its final cloud has them: name, addresses, group ids.
+    nics: Vec<(String, Vec<IpAddr>, Vec<String>)>,
+}
+
+/// `text` with each `$name` replaced by the id `refs` holds for it (`$$` is a `$`), as
+/// `Scenario::replay` substitutes; `None` when a name stands for nothing here, so the call
+/// is not sent.
+fn resolve(text: &str, refs: &HashMap<String, Option<String>>) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        let len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(after.len());
+        out.push_str(refs.get(&after[..len])?.as_deref()?);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// [`resolve`] on every string of `v`.
+fn resolve_value(v: &Value, refs: &HashMap<String, Option<String>>) -> Option<Value> {
+    Some(match v {
+        Value::String(s) => Value::String(resolve(s, refs)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|x| resolve_value(x, refs))
+                .collect::<Option<_>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| Some((k.clone(), resolve_value(x, refs)?)))
+                .collect::<Option<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A scenario's `AttachEndpoint`/`DetachEndpoint` body as the change it stands for.
+fn endpoint_call(api: &str, body: Option<&Value>) -> Option<Change> {
+    let name = body?.get("name")?.as_str()?.to_owned();
+    if api == "DetachEndpoint" {
+        return Some(Change::Detach { name });
+    }
+    let strings = |key: &str| -> Option<Vec<String>> {
+        match body?.get(key) {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(v) => v
+                .as_array()?
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+        }
+    };
+    let ips = strings("ips")?
+        .iter()
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(Change::Attach {
+        name,
+        ips,
+        groups: strings("groups")?,
+    })
+}
+
+impl<'a> Writes<'a> {
+    fn new(scenario: &'a Scenario, cloud: &Cloud) -> Writes<'a> {
+        let nics = cloud
+            .endpoints()
+            .iter()
+            .map(|e| {
+                let groups = e
+                    .groups
+                    .iter()
+                    .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
+                    .collect();
+                (e.name.clone(), e.ips.clone(), groups)
+            })
+            .collect();
+        Writes {
+            live: Live::new(scenario.provider, scenario.options.clone()),
+            model: Cloud::new(scenario.provider, scenario.options.clone()),
+            version: 0,
+            calls: &scenario.calls,
+            made: 0,
+            refs: HashMap::new(),
+            nics,
+        }
+    }
+
+    /// Applies `change` to the model as the handle would (its limits first) and counts
+    /// the version; what it did.
+    fn model(&mut self, change: &Change) -> Expected {
+        let limits = self.live.limits();
+        let within = |ips: usize, groups: usize| {
+            ips <= limits.max_ips_per_endpoint && groups <= limits.max_groups_per_endpoint
+        };
+        let refused = |e: EndpointError| match e {
+            EndpointError::UnknownEndpoint(name) => LiveError::UnknownEndpoint(name),
+            e => LiveError::Endpoint(e),
+        };
+        let endpoint = |r: Result<_, EndpointError>| match r {
+            Ok(_) => Expected::Done,
+            Err(e) => Expected::Refused(Some(refused(e))),
+        };
+        let expected = match change {
+            Change::Call { api, request } => match sgeval::limits::check_request(request, limits) {
+                Err(_) => Expected::Limited,
+                Ok(()) => Expected::Answered(self.model.call(api, request)),
+            },
+            Change::Attach { name, ips, groups } if within(ips.len(), groups.len()) => {
+                endpoint(self.model.attach(name, ips, groups))
+            }
+            Change::SetGroups { name, groups } if within(0, groups.len()) => {
+                endpoint(self.model.set_groups(name, groups))
+            }
+            Change::Detach { name } => endpoint(self.model.detach(name)),
+            Change::Attach { .. } | Change::SetGroups { .. } => Expected::Refused(None),
+        };
+        if matches!(expected, Expected::Answered(_) | Expected::Done) {
+            self.version += 1;
+        }
+        expected
+    }
+
+    /// The scenario's next call that can be sent (one whose `$ref`s all stand for
+    /// something here), applied to the model: the change, what it did, the version after
+    /// it. `None` when every call was made.
+    fn call(&mut self) -> Option<(Change, Expected, u64)> {
+        while let Some(call) = self.calls.get(self.made) {
+            self.made += 1;
+            let r = &call.request;
+            let refs = &self.refs;
+            let value = |v: &Option<Value>| v.as_ref().map(|v| resolve_value(v, refs));
+            let request = match (
+                value(&r.params),
+                value(&r.body),
+                r.path.as_ref().map(|p| resolve(p, refs)),
+            ) {
+                (Some(None), ..) | (_, Some(None), _) | (.., Some(None)) => None,
+                (params, body, path) => Some(Request {
+                    params: params.flatten(),
+                    body: body.flatten(),
+                    path: path.flatten(),
+                }),
+            };
+            let change = match request {
+                Some(request) if sgeval::scenario::ENDPOINT_APIS.contains(&call.api.as_str()) => {
+                    endpoint_call(&call.api, request.body.as_ref())
+                }
+                Some(request) => Some(Change::call(&call.api, request)),
+                None => None,
+            };
+            let Some(change) = change else {
+                // Not sent, as the replay would not send it.
+                if let Some(name) = &call.reference {
+                    self.refs.insert(name.clone(), None);
+                }
+                continue;
+            };
+            let expected = self.model(&change);
+            if let Some(name) = &call.reference {
+                let id = match (&expected, &change) {
+                    (Expected::Answered(r), _) if r.is_success() => r.created.clone(),
+                    (Expected::Done, Change::Attach { name, .. }) => Some(name.clone()),
+                    _ => None,
+                };
+                self.refs.insert(name.clone(), id);
+            }
+            return Some((change, expected, self.version));
+        }
+        None
+    }
+
+    /// An endpoint change the bytes pick, applied to the model: one of the scenario's
+    /// endpoints attached (with its own groups that exist now, or picked ones), moved to
+    /// groups picked among those that exist now, or detached; now and then a detach of
+    /// one not attached, which the handle refuses.
+    fn endpoint(&mut self, choices: &mut Choices) -> Option<(Change, Expected, u64)> {
+        if self.nics.is_empty() {
+            return None;
+        }
+        let (name, ips, own) = &self.nics[choices.next() % self.nics.len()];
+        let ids: Vec<String> = self.model.groups().map(|g| g.id.clone()).collect();
+        let mut picked: Vec<String> = Vec::new();
+        if !ids.is_empty() {
+            for _ in 0..1 + choices.next() % 3 {
+                let id = &ids[choices.next() % ids.len()];
+                if !picked.contains(id) {
+                    picked.push(id.clone());
+                }
+            }
+        }
+        let name = name.clone();
+        let change = if self.model.endpoint_by_name(&name).is_some() {
+            match choices.next() % 3 {
+                2 => Change::Detach { name },
+                _ => Change::SetGroups { name, groups: picked },
+            }
+        } else {
+            let own: Vec<String> = own
+                .iter()
+                .filter(|g| self.model.group_by_id(g).is_some())
+                .cloned()
+                .collect();
+            match choices.next() % 8 {
+                7 => Change::Detach { name },
+                0..=3 if !own.is_empty() => Change::Attach {
+                    name,
+                    ips: ips.clone(),
+                    groups: own,
+                },
+                _ => Change::Attach {
+                    name,
+                    ips: ips.clone(),
+                    groups: picked,
+                },
+            }
+        };
+        let expected = self.model(&change);
+        Some((change, expected, self.version))
+    }
+
+    /// A call or an endpoint change, as the bytes pick, while either is left.
+    fn change(&mut self, choices: &mut Choices) -> Option<(Change, Expected, u64)> {
+        if self.made < self.calls.len() && (self.nics.is_empty() || choices.next().is_multiple_of(2)) {
+            if let Some(c) = self.call() {
+                return Some(c);
+            }
+        }
+        self.endpoint(choices).or_else(|| self.call())
+    }
+
+    /// Sends one change through its own method ([`Live::call`], [`Live::attach`], ...).
+    fn single(&self, change: &Change) -> Outcome {
+        let done = |r: Result<u64, LiveError>| match r {
+            Ok(version) => Outcome::Done { version },
+            Err(e) => Outcome::Refused(e),
+        };
+        match change {
+            Change::Call { api, request } => {
+                let (response, version) = self.live.call_versioned(api, request);
+                Outcome::Call { response, version }
+            }
+            Change::Attach { name, ips, groups } => done(self.live.attach(name, ips, groups)),
+            Change::SetGroups { name, groups } => done(self.live.set_groups(name, groups)),
+            Change::Detach { name } => done(self.live.detach(name)),
+        }
+    }
+
+    /// The handle's current snapshot holds the model's state at the version counted, and
+    /// answers as the reference on it, and (with `fresh`) so does a fresh build (see
+    /// [`agree`]).
+    fn check(&self, packets: &[Packet], fresh: bool, what: &str) {
+        assert_eq!(self.live.version(), self.version, "{what}: the handle's version");
+        agree(
+            &self.live.snapshot(),
+            &self.model,
+            self.version,
+            packets,
+            fresh,
+            what,
+        );
+    }
+}
+
+/// A change in a few words, for messages (a request's `Debug` is long).
+fn label(change: &Change) -> String {
+    match change {
+        Change::Call { api, .. } => format!("call {api}"),
+        Change::Attach { name, groups, .. } => format!("attach {name} to {groups:?}"),
+        Change::SetGroups { name, groups } => format!("set {name}'s groups to {groups:?}"),
+        Change::Detach { name } => format!("detach {name}"),
+    }
+}
+
+/// The handle reported a change as the model had it: the same answer, version, refusal.
+fn reported(outcome: &Outcome, expected: &Expected, version: u64, change: &Change, what: &str) {
+    let ok = match (outcome, expected) {
+        (Outcome::Call { response, version: v }, Expected::Answered(want)) => {
+            assert_eq!(response, want, "{what}: the answer to {change:?}");
+            *v == version
+        }
+        (Outcome::Call { version: v, .. }, Expected::Limited) => *v == version,
+        (Outcome::Done { version: v }, Expected::Done) => *v == version,
+        (Outcome::Refused(e), Expected::Refused(want)) => {
+            want.as_ref().is_none_or(|want| e == want) && (want.is_some() || matches!(e, LiveError::Limit(_)))
+        }
+        _ => false,
+    };
+    assert!(
+        ok,
+        "{what}: the handle reported {outcome:?} where the model had {expected:?} at version {version}, for {change:?}"
+    );
+}
+
+/// `snapshot` holds `model`'s groups (rules in order), address groups and endpoints at
+/// `version`, and at every endpoint, both directions, its answers (engine or reference)
+/// are the reference's full decision on `model`, as are (with `fresh`) a fresh build's of
+/// its cloud; its flows are the reference's. A snapshot answers with the reference only
+/// when its cloud cannot be compiled.
+fn agree(snapshot: &Snapshot, model: &Cloud, version: u64, packets: &[Packet], fresh: bool, what: &str) {
+    assert_eq!(snapshot.version(), version, "{what}: the snapshot's version");
+    let cloud = snapshot.cloud();
+    let rules = |c: &Cloud| {
+        c.groups()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    g.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rules(cloud), rules(model), "{what}: groups and their rule ids");
+    for (got, want) in cloud.groups().zip(model.groups()) {
+        assert!(
+            got == want,
+            "{what}: group {} differs:\n{got:?}\n{want:?}",
+            want.id
+        );
+    }
+    assert!(
+        cloud.address_groups().eq(model.address_groups()),
+        "{what}: address groups differ"
+    );
+    assert_eq!(cloud.endpoints(), model.endpoints(), "{what}: endpoints");
+    let fresh = fresh
+        .then(|| sgeval::compile::Engine::build(cloud).ok())
+        .flatten();
+    assert!(
+        snapshot.is_compiled() || fresh.is_none(),
+        "{what}: the snapshot answers with the reference, yet its cloud compiles"
+    );
+    let reference = reference::Evaluator::new(model);
+    for p in packets {
+        for key in model.endpoint_keys() {
+            for direction in sgeval::Direction::ALL {
+                let want = reference.evaluate(key, direction, p);
+                assert_eq!(
+                    snapshot.evaluate(key, direction, p),
+                    want,
+                    "{what}: live: endpoint {key} {direction} {p}"
+                );
+                if let Some(fresh) = &fresh {
+                    assert_eq!(
+                        fresh.evaluate(key, direction, p),
+                        want,
+                        "{what}: fresh: endpoint {key} {direction} {p}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            snapshot.trace(p),
+            flow::trace(model, &reference, p),
+            "{what}: live flow {p}"
+        );
+    }
+}
+
+/// The `Live` leg: the scenario's calls and changes of its endpoints, in an order the
+/// bytes (`choices`) pick, through a [`Live`] handle and into a plain cloud (the model),
+/// checked after every write ([`agree`], [`reported`]). Writes come one change at a time
+/// through each change's own method, as batches ([`Live::apply`], or
+/// [`Live::apply_within`] publishing after every change), or as [`Live::compact`], so
+/// the writer's spares fall one or more publications behind and catch up
+/// ([`Cloud::sync_from`], `Engine::adopt`); readers hold snapshots across writes at
+/// times, so a write finds spares (or all of them) held. The rest of the calls come last
+/// as one batch, then a compaction.
+fn live(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]) {
+    const MAX_WRITES: usize = 24;
+    const MAX_BATCH: usize = 6;
+    // More than the writer's three spares: a write then finds every one held.
+    const MAX_HELD: usize = 4;
+    let mut writes = Writes::new(scenario, cloud);
+    let mut packets = packets.to_vec();
+    if writes.nics.is_empty() {
+        // Two endpoints of the leg's own (their groups picked as it goes), so memberships
+        // change on every scenario; packets between them and an outside address.
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let (a, b) = (vec![ip("10.0.0.1"), ip("2001:db8::1")], vec![ip("10.0.0.2")]);
+        let addrs: Vec<IpAddr> = a.iter().chain(&b).copied().chain([ip("203.0.113.9")]).collect();
+        for &s in &addrs {
+            for &d in &addrs {
+                packets.push(Packet::tcp(s, d, 22));
+                packets.push(Packet::udp(s, d, 53).with_src_port(1));
+                packets.push(Packet::new(s, d, if s.is_ipv4() { 1 } else { 58 }).with_icmp(8, 0));
+            }
+        }
+        writes.nics = vec![("live-a".into(), a, Vec::new()), ("live-b".into(), b, Vec::new())];
+    }
+    let packets = &packets[..];
+    let mut choices = Choices(choices.iter().cycle());
+    // Snapshots readers hold, each with the model and version of its state.
+    let mut held: Vec<(Arc<Snapshot>, Cloud, u64)> = Vec::new();
+    let batch = |writes: &mut Writes, changes: Vec<(Change, Expected, u64)>, within: bool, what: &str| {
+        let sent: Vec<Change> = changes.iter().map(|(c, ..)| c.clone()).collect();
+        let applied = if within {
+            // A zero delay publishes after every change that took effect.
+            writes.live.apply_within(&sent, Some(std::time::Duration::ZERO))
+        } else {
+            writes.live.apply(&sent)
+        };
+        assert_eq!(applied.outcomes.len(), changes.len(), "{what}: outcomes");
+        for (outcome, (change, expected, version)) in applied.outcomes.iter().zip(&changes) {
+            reported(outcome, expected, *version, change, what);
+        }
+        assert_eq!(applied.version, writes.version, "{what}: the batch's version");
+        writes.check(packets, true, what);
+    };
+    for write in 0..MAX_WRITES {
+        match choices.next() % 4 {
+            1 if held.len() < MAX_HELD => {
+                held.push((writes.live.snapshot(), writes.model.clone(), writes.version));
+            }
+            2 if !held.is_empty() => {
+                let (snapshot, model, version) = held.remove(choices.next() % held.len());
+                let what = format!("write {write}: a snapshot held since version {version}");
+                // Checked against a fresh build when it was current.
+                agree(&snapshot, &model, version, packets, false, &what);
+            }
+            _ => {}
+        }
+        match choices.next() % 8 {
+            kind @ 4..=6 => {
+                let size = 2 + choices.next() % (MAX_BATCH - 1);
+                let changes: Vec<_> = (0..size).map_while(|_| writes.change(&mut choices)).collect();
+                let what = format!("write {write}: a batch of {}", changes.len());
+                batch(&mut writes, changes, kind == 6, &what);
+            }
+            7 => {
+                let what = format!("write {write}: compact");
+                let _ = writes.live.compact();
+                // The same state as before: only the engine is new.
+                writes.check(packets, false, &what);
+            }
+            _ => {
+                let Some((change, expected, version)) = writes.change(&mut choices) else {
+                    break;
+                };
+                let what = format!("write {write}: {}", label(&change));
+                reported(&writes.single(&change), &expected, version, &change, &what);
+                writes.check(packets, true, &what);
+            }
+        }
+    }
+    let rest: Vec<_> = std::iter::from_fn(|| writes.call()).collect();
+    if !rest.is_empty() {
+        batch(&mut writes, rest, false, "the rest of the calls");
+    }
+    let _ = writes.live.compact();
+    writes.check(packets, false, "the end, compacted");
+    // What readers held never changed under them.
+    for (snapshot, model, version) in &held {
+        let what = format!("the end: a snapshot held since version {version}");
+        agree(snapshot, model, *version, packets, false, &what);
     }
 }
