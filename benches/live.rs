@@ -15,7 +15,8 @@
 //! lookups/s, and the writer thread's CPU time with the updates per CPU second it gives
 //! (three busy threads share this machine's two cores: the writer runs about two thirds of
 //! the wall time, and its CPU time per update moves less with the host's load than the
-//! wall-clock rate does). A filter argument runs only the names containing it, for both kinds:
+//! wall-clock rate does), and the writes that found every spare state held and copied the
+//! state whole ([`sgeval::live::Stats`]). A filter argument runs only the names containing it, for both kinds:
 //! `cargo bench --bench live -- sustained/huawei`.
 //!
 //! The cloud (`benches/common/live_world.rs`): group `web` (20 rules, one admitting group
@@ -158,6 +159,7 @@ fn sustained(world: &mut World, stream: Stream, batch: usize) {
     let lookups = Arc::new(AtomicU64::new(0));
     let readers = spawn_readers(&world.live, &stop, &lookups);
     let cpu = thread_cpu();
+    let copies = world.live.stats().whole_copies;
     let started = Instant::now();
     let (mut updates, mut publications) = (0usize, 0usize);
     // Time spent emptying the add-only stream's group again: not part of the stream.
@@ -186,6 +188,7 @@ fn sustained(world: &mut World, stream: Stream, batch: usize) {
     let secs = (started.elapsed() - paused).as_secs_f64();
     // The pauses' CPU time counts too: a small overstatement, never an understatement.
     let cpu = (thread_cpu() - cpu).as_secs_f64();
+    let copies = world.live.stats().whole_copies - copies;
     // Untimed: the rules the stream left (its last batch's creates) go, so the next
     // stream's `web` holds its own 20 rules (the add-only stream's cap counts from them).
     let rest = world.settle();
@@ -199,7 +202,8 @@ fn sustained(world: &mut World, stream: Stream, batch: usize) {
     }
     println!(
         "{name}: {:.0} updates/s ({updates} updates in {publications} publications over {secs:.1} s), \
-         {READERS} readers did {:.0} lookups/s; writer CPU {cpu:.2} s, {:.0} updates per CPU second",
+         {READERS} readers did {:.0} lookups/s; writer CPU {cpu:.2} s, {:.0} updates per CPU second; \
+         {copies} whole copies",
         updates as f64 / secs,
         lookups.load(Ordering::Relaxed) as f64 / secs,
         updates as f64 / cpu

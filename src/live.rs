@@ -621,6 +621,20 @@ struct Writer {
     /// published, in order.
     log: VecDeque<(u64, Changes)>,
     log_floor: u64,
+    /// What the writer did so far ([`Live::stats`]).
+    stats: Stats,
+}
+
+/// What a [`Live`] writer did since the handle was made: how the states it published came
+/// about ([`Live::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// States published (one per write that took effect, or per `max_delay` of
+    /// [`Live::apply_within`]), [`Live::compact`]'s included.
+    pub publications: u64,
+    /// Writes that found every spare state held by readers (or too far behind) and copied
+    /// the current state whole: the slow path, in the size of the cloud.
+    pub whole_copies: u64,
 }
 
 /// What applying one change to a cloud did.
@@ -775,6 +789,7 @@ impl Live {
         let version = current.version;
         drop(current);
         let old = self.current.swap(next);
+        w.stats.publications += 1;
         // Writes start from a spare's engine: an older spare would bring back what was
         // just compacted, so only the replaced state (of this same version) is kept, with
         // the compacted engine, when no reader holds it; else the next write copies the
@@ -792,6 +807,12 @@ impl Live {
     /// The limits the handle holds calls and endpoints to.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// What the writer did so far: publications, and writes that copied the state whole
+    /// because readers held every spare. Waits for a write in progress.
+    pub fn stats(&self) -> Stats {
+        self.lock().stats
     }
 
     /// Applies `changes` in order, each as its own method would ([`Live::call`],
@@ -910,6 +931,7 @@ impl Live {
             }
             // The log no longer reaches back to it: dropped.
         }
+        w.stats.whole_copies += 1;
         (Arc::new(Snapshot::clone(current)), Changes::default())
     }
 
@@ -933,6 +955,7 @@ impl Live {
         state.engine = refreshed(engine, &state.cloud, &touched);
         state.version = version;
         let old = self.current.swap(next);
+        w.stats.publications += 1;
         w.spares.push(old);
         w.trim();
     }
@@ -947,6 +970,7 @@ impl Live {
                 let mut w = poisoned.into_inner();
                 *w = Writer {
                     log_floor: self.current.load().version,
+                    stats: w.stats,
                     ..Writer::default()
                 };
                 self.writer.clear_poison();
@@ -1122,6 +1146,8 @@ mod tests {
         for _ in 0..100 {
             flip(&live);
         }
+        // The first writes filled the handle's spares by whole copies; none after.
+        let copies = live.stats().whole_copies;
         drop(held);
         let mut back = None;
         for i in 0..BEHIND {
@@ -1132,6 +1158,7 @@ mod tests {
             }
         }
         let back = back.expect("the released spare published again");
+        assert_eq!(live.stats().whole_copies, copies);
         assert!(
             back + 100 >= BEHIND / 2,
             "taken after {back} writes, while newer spares were free"
@@ -1144,5 +1171,25 @@ mod tests {
         let (now, then) = (live.snapshot(), twin.snapshot());
         assert_eq!(now.version(), then.version());
         assert_eq!(now.cloud().endpoints(), then.cloud().endpoints());
+    }
+
+    /// A write that finds every spare held copies the current state whole, and says so.
+    #[test]
+    fn a_write_with_every_spare_held_copies_the_state_whole() {
+        let (live, flip) = handle();
+        let before = live.stats();
+        let mut held = Vec::new();
+        for _ in 0..=SPARES {
+            held.push(live.snapshot());
+            flip(&live);
+        }
+        let after = live.stats();
+        assert_eq!(after.publications, before.publications + SPARES as u64 + 1);
+        // The first write took the spare the handle's making left; each later one found
+        // every spare held.
+        assert_eq!(after.whole_copies - before.whole_copies, SPARES as u64);
+        drop(held);
+        flip(&live);
+        assert_eq!(live.stats().whole_copies, after.whole_copies);
     }
 }
