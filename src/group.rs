@@ -61,6 +61,17 @@ pub struct Group {
     pub shown: serde_json::Value,
 }
 
+impl Group {
+    /// The place of rule `key` in [`Group::rules`]: found by halving, as rules are kept in
+    /// key order (their creation order), with a scan for a list that is not.
+    pub(crate) fn place_of(&self, key: crate::rule::RuleKey) -> Option<usize> {
+        match self.rules.binary_search_by_key(&key, |r| r.key) {
+            Ok(i) => Some(i),
+            Err(_) => self.rules.iter().position(|r| r.key == key),
+        }
+    }
+}
+
 /// One entry of an address group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

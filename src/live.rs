@@ -471,8 +471,9 @@ fn fewer_edits(
         return true;
     }
     type Rule = (crate::group::GroupKey, crate::key::RuleKey);
-    // Not `Cloud::rule`, which scans the group (correct for rules out of key order): a
-    // weighing may miss such a rule, and most rules looked up here are gone (revoked).
+    // Not `Group::place_of`, which scans the group for a rule halving did not find
+    // (correct for rules out of key order): a weighing may miss such a rule, and most
+    // rules looked up here are gone (revoked), so each would cost a scan.
     let in_cloud = |(g, r): Rule| {
         cloud
             .group(g)

@@ -958,12 +958,8 @@ impl Model {
 
     /// A rule by reference.
     pub(crate) fn rule(&self, r: RuleRef) -> Option<&Rule> {
-        self.groups
-            .get(&r.group)?
-            .rules
-            .iter()
-            .find(|rule| rule.key == r.rule)
-            .map(|rule| &**rule)
+        let group = self.groups.get(&r.group)?;
+        group.place_of(r.rule).map(|i| &*group.rules[i])
     }
 
     /// Every address group.

@@ -317,7 +317,7 @@ impl<'m> Transaction<'m> {
             // PERF: looked up, not scanned for: each rule is an allocation of its own, and a
             // scan of a 1,000-rule group missed the cache once a rule (`live_profile huawei
             // rules 8000 1000`: 43% of the first-level cache misses).
-            let mut places: Vec<usize> = keys.iter().filter_map(|&k| place(&g.rules, k)).collect();
+            let mut places: Vec<usize> = keys.iter().filter_map(|&k| g.place_of(k)).collect();
             places.sort_unstable();
             places.dedup();
             places
@@ -822,15 +822,6 @@ impl<'m> Transaction<'m> {
 }
 
 /// The keys of `group_ids` (provider ids, in association order) for endpoint `name`.
-/// The place of the rule `key` in `rules`: found by halving, as rules are kept in key order
-/// (their creation order), with a scan for a list that is not.
-fn place(rules: &[Arc<Rule>], key: RuleKey) -> Option<usize> {
-    match rules.binary_search_by_key(&key, |r| r.key) {
-        Ok(i) => Some(i),
-        Err(_) => rules.iter().position(|r| r.key == key),
-    }
-}
-
 fn resolve_groups(m: &Model, name: &str, group_ids: &[String]) -> Result<Vec<GroupKey>, EndpointError> {
     let mut keys = Vec::with_capacity(group_ids.len());
     for id in group_ids {
