@@ -916,7 +916,7 @@ impl Live {
             let (Some(mut i), Some(old)) = (newest, oldest) else {
                 break;
             };
-            if current.version - w.spares[old].version > BEHIND / 2 {
+            if current.version.saturating_sub(w.spares[old].version) > BEHIND / 2 {
                 i = old;
             }
             let mut spare = w.spares.remove(i);
@@ -1010,7 +1010,7 @@ impl Writer {
             if self
                 .log
                 .back()
-                .is_none_or(|&(newest, _)| newest - oldest <= BEHIND)
+                .is_none_or(|&(newest, _)| newest.saturating_sub(oldest) <= BEHIND)
             {
                 break;
             }
