@@ -22,6 +22,21 @@
 //! The cloud (`benches/common/live_world.rs`): group `web` (20 rules, one admitting group
 //! `fleet`) on endpoint `web`, group `fleet` on 1,000 endpoints, group `ops` with no rules.
 //! The readers evaluate packets from fleet addresses (and some unknown ones) to `web`.
+//! `SGEVAL_BENCH_READERS=N` runs `N` readers instead of two (`0`: the writer alone), and
+//! `SGEVAL_BENCH_SNAPSHOT_EVERY=K` has each reader take the newest snapshot every `K`
+//! rounds of 64 lookups instead of every round. They tell apart what the readers cost the
+//! writer: the share of the two cores it gets (about two thirds, beside two busy readers)
+//! and the lines of fresh states the readers read, which the writer then writes again as it
+//! brings a spare up to date or reuses freed memory (cache lines moving between the cores).
+//! Rule pairs one at a time, updates per second of the writer's CPU time, two rounds on 7
+//! December 2026 (AMD EPYC, 2 vCPUs): the writer alone ECS 143,100-146,200, ENS
+//! 194,200-197,500, Huawei 152,900-162,500, Gcore 173,900-178,700; with two readers taking
+//! a snapshot every round ECS 119,900-123,700, ENS 161,200-165,600, Huawei
+//! 120,600-126,600, Gcore 128,400-133,500; every 1,000 rounds ECS 123,700-135,800, ENS
+//! 170,800-172,400, Huawei 131,000-145,900, Gcore 156,700-159,700. At other times of the
+//! same day, with one reader (a core each), the writer ran Huawei's pairs at 67,000-125,000
+//! per CPU second with a snapshot every round (seven runs) and 128,000-141,000 every 1,000
+//! rounds (four runs): the host moves the first figure much more than the second.
 //!
 //! `cargo bench --bench live` (criterion). Set `SGEVAL_BENCH_QUICK=1` for short runs.
 
@@ -38,7 +53,14 @@ use sgeval::live::Live;
 use sgeval::{Direction, Packet, Provider};
 use world::{addr, Stream, World, FLEET};
 
-const READERS: usize = 2;
+/// Reader threads beside the writer: 2, or `SGEVAL_BENCH_READERS` (0 measures the writer
+/// alone, for telling what the readers cost it).
+fn reader_count() -> usize {
+    std::env::var("SGEVAL_BENCH_READERS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2)
+}
 
 fn quick() -> bool {
     std::env::var_os("SGEVAL_BENCH_QUICK").is_some()
@@ -49,14 +71,26 @@ fn filter() -> Option<String> {
     std::env::args().skip(1).find(|a| !a.starts_with('-'))
 }
 
-/// `READERS` threads evaluating 64 packets to `web` per snapshot until `stop`, adding up
+/// Rounds of 64 lookups a reader makes on one snapshot before it takes the newest: 1, or
+/// `SGEVAL_BENCH_SNAPSHOT_EVERY` (a reader that reads fresh states costs the writer more
+/// than one reading a state it holds: see `benches/live.rs`'s module docs).
+fn snapshot_every() -> usize {
+    std::env::var("SGEVAL_BENCH_SNAPSHOT_EVERY")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// [`reader_count`] threads evaluating rounds of 64 packets to `web` (a new snapshot every
+/// [`snapshot_every`] rounds) until `stop`, adding up
 /// their lookups in `lookups`.
 fn spawn_readers(
     live: &Arc<Live>,
     stop: &Arc<AtomicBool>,
     lookups: &Arc<AtomicU64>,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    (0..READERS)
+    (0..reader_count())
         .map(|r| {
             let (live, stop, lookups) = (Arc::clone(live), Arc::clone(stop), Arc::clone(lookups));
             std::thread::spawn(move || {
@@ -70,8 +104,14 @@ fn spawn_readers(
                     })
                     .collect();
                 let mut n = 0u64;
+                let every = snapshot_every();
+                let mut snapshot = live.snapshot();
+                let mut round = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let snapshot = live.snapshot();
+                    round += 1;
+                    if round % every == 0 {
+                        snapshot = live.snapshot();
+                    }
                     let web = snapshot.cloud().endpoint_by_name("web").expect("web");
                     for p in &packets {
                         black_box(snapshot.evaluate(web, Direction::Ingress, black_box(p)));
@@ -84,7 +124,7 @@ fn spawn_readers(
         .collect()
 }
 
-/// Runs `write(i)` as the benchmark while `READERS` threads evaluate packets to `web`
+/// Runs `write(i)` as the benchmark while [`reader_count`] threads evaluate packets to `web`
 /// through `live.snapshot()`; prints the readers' lookups per second.
 fn with_readers(c: &mut Criterion, name: &str, live: &Arc<Live>, mut write: impl FnMut(u64)) {
     let stop = Arc::new(AtomicBool::new(false));
@@ -109,7 +149,8 @@ fn with_readers(c: &mut Criterion, name: &str, live: &Arc<Live>, mut write: impl
     let secs = started.elapsed().as_secs_f64();
     if i > 0 {
         println!(
-            "live/{name}: {READERS} readers did {:.0} lookups/s over {secs:.1} s ({i} writes)",
+            "live/{name}: {} readers did {:.0} lookups/s over {secs:.1} s ({i} writes)",
+            reader_count(),
             lookups.load(Ordering::Relaxed) as f64 / secs,
         );
     }
@@ -141,7 +182,7 @@ fn bench(c: &mut Criterion) {
     single("rule_add_remove_with_2_readers", Stream::Rules, c);
 }
 
-/// Sustained updates while `READERS` threads evaluate: `stream` applied for a few seconds
+/// Sustained updates while [`reader_count`] threads evaluate: `stream` applied for a few seconds
 /// in batches of `batch` changes (1: every change published on its own, through
 /// [`Live::call`] or [`Live::set_groups`]); prints updates/s and the readers' lookups/s.
 fn sustained(world: &mut World, stream: Stream, batch: usize) {
@@ -202,9 +243,10 @@ fn sustained(world: &mut World, stream: Stream, batch: usize) {
     }
     println!(
         "{name}: {:.0} updates/s ({updates} updates in {publications} publications over {secs:.1} s), \
-         {READERS} readers did {:.0} lookups/s; writer CPU {cpu:.2} s, {:.0} updates per CPU second; \
+         {} readers did {:.0} lookups/s; writer CPU {cpu:.2} s, {:.0} updates per CPU second; \
          {copies} whole copies",
         updates as f64 / secs,
+        reader_count(),
         lookups.load(Ordering::Relaxed) as f64 / secs,
         updates as f64 / cpu
     );

@@ -22,6 +22,10 @@
 //! `clone_engine`, `diff` (the whole-cloud comparison), `refresh` (one membership refresh of
 //! the engine).
 //!
+//! With `HOLD` in the environment, a change applied one at a time finds the state the one
+//! before it published still held, as by a reader taking snapshots between lookups (the
+//! bench's readers): the writer brings an older spare up to date.
+//!
 //! With `LOOKUPS=R` in the environment, a stream ends with `R` rounds of 256 lookups at
 //! `web` before and after [`sgeval::live::Live::compact`] (see `lookups_then_compacted`).
 
@@ -51,6 +55,8 @@ fn main() {
         _ => None,
     };
     if let Some(stream) = stream {
+        let hold = std::env::var_os("HOLD").is_some();
+        let mut held = None;
         let mut done = 0;
         while done < n {
             if stream == Stream::RuleAdds && world.room() == 0 {
@@ -61,7 +67,20 @@ fn main() {
             let size = batch.min(n - done).max(2);
             let changes = world.changes(stream, size);
             let size = changes.len();
-            let applied = if batch == 1 {
+            let applied = if batch == 1 && hold {
+                // Each write's snapshot held across the next write, as a reader between
+                // two lookups holds it: that write finds its freshest spare held.
+                let mut outcomes = Vec::with_capacity(changes.len());
+                for c in &changes {
+                    let one = world.one_by_one(std::slice::from_ref(c));
+                    held = Some(world.live.snapshot());
+                    outcomes.extend(one.outcomes);
+                }
+                sgeval::live::Applied {
+                    outcomes,
+                    version: world.live.version(),
+                }
+            } else if batch == 1 {
                 world.one_by_one(&changes)
             } else {
                 world.live.apply(&changes)
@@ -69,6 +88,7 @@ fn main() {
             world.record(&applied);
             done += size;
         }
+        drop(held);
         println!("{} {}: version {}", provider, stream.name(), world.live.version());
         if let Some(rounds) = std::env::var("LOOKUPS").ok().and_then(|r| r.parse().ok()) {
             lookups_then_compacted(&world, rounds);
