@@ -11,10 +11,13 @@ use sgeval::cloud::EndpointError;
 use sgeval::compile::Update;
 use sgeval::conntrack::Tracker;
 use sgeval::flow::{self, Flow};
+use sgeval::group::EndpointKey;
 use sgeval::live::{Change, Live, LiveError, Outcome, Snapshot};
 use sgeval::rule::Remote;
 use sgeval::testkit::error_code;
-use sgeval::{reference, Cloud, Family, Packet, Provider, Request, Response, Scenario, Verdict};
+use sgeval::{
+    reference, Cloud, Decision, Direction, Family, Packet, Provider, Request, Response, Scenario, Verdict,
+};
 
 /// A request that creates a group with the provider's least required fields.
 fn create_group(provider: Provider, name: &str) -> Request {
@@ -531,24 +534,45 @@ fn step(engine: &mut sgeval::compile::Engine, before: &Cloud, after: &Cloud, pac
         return false;
     };
     let reference = reference::Evaluator::new(after);
+    decide_alike(
+        after,
+        &reference,
+        packets,
+        &[
+            ("fresh", &|k, d, p| fresh.evaluate(k, d, p)),
+            ("stream", &|k, d, p| engine.evaluate(k, d, p)),
+        ],
+        "",
+    );
+    true
+}
+
+/// An engine's answer for an endpoint, a direction and a packet.
+type Answer<'a> = &'a dyn Fn(EndpointKey, Direction, &Packet) -> Decision;
+
+/// Each of `engines` (named for messages) gives `reference`'s full decision on `cloud` for
+/// every one of `packets` at every endpoint, both directions.
+fn decide_alike(
+    cloud: &Cloud,
+    reference: &reference::Evaluator,
+    packets: &[Packet],
+    engines: &[(&str, Answer<'_>)],
+    what: &str,
+) {
     for p in packets {
-        for key in after.endpoint_keys() {
-            for direction in sgeval::Direction::ALL {
+        for key in cloud.endpoint_keys() {
+            for direction in Direction::ALL {
                 let want = reference.evaluate(key, direction, p);
-                assert_eq!(
-                    fresh.evaluate(key, direction, p),
-                    want,
-                    "fresh: endpoint {key} {direction} {p}"
-                );
-                assert_eq!(
-                    engine.evaluate(key, direction, p),
-                    want,
-                    "stream: endpoint {key} {direction} {p}"
-                );
+                for (name, answer) in engines {
+                    assert_eq!(
+                        answer(key, direction, p),
+                        want,
+                        "{what}{name}: endpoint {key} {direction} {p}"
+                    );
+                }
             }
         }
     }
-    true
 }
 
 /// A stream of every change kind, checked after each step, in an order the packet bytes
@@ -1043,24 +1067,16 @@ fn agree(snapshot: &Snapshot, model: &Cloud, version: u64, packets: &[Packet], f
         "{what}: the snapshot answers with the reference, yet its cloud compiles"
     );
     let reference = reference::Evaluator::new(model);
+    let live: Answer<'_> = &|k, d, p| snapshot.evaluate(k, d, p);
+    let built = fresh
+        .as_ref()
+        .map(|f| move |k, d, p: &Packet| f.evaluate(k, d, p));
+    let mut engines = vec![("live", live)];
+    if let Some(built) = &built {
+        engines.push(("fresh", built));
+    }
+    decide_alike(model, &reference, packets, &engines, &format!("{what}: "));
     for p in packets {
-        for key in model.endpoint_keys() {
-            for direction in sgeval::Direction::ALL {
-                let want = reference.evaluate(key, direction, p);
-                assert_eq!(
-                    snapshot.evaluate(key, direction, p),
-                    want,
-                    "{what}: live: endpoint {key} {direction} {p}"
-                );
-                if let Some(fresh) = &fresh {
-                    assert_eq!(
-                        fresh.evaluate(key, direction, p),
-                        want,
-                        "{what}: fresh: endpoint {key} {direction} {p}"
-                    );
-                }
-            }
-        }
         assert_eq!(
             snapshot.trace(p),
             flow::trace(model, &reference, p),
