@@ -34,9 +34,10 @@
 //! a snapshot every round ECS 119,900-123,700, ENS 161,200-165,600, Huawei
 //! 120,600-126,600, Gcore 128,400-133,500; every 1,000 rounds ECS 123,700-135,800, ENS
 //! 170,800-172,400, Huawei 131,000-145,900, Gcore 156,700-159,700. At other times of the
-//! same day, with one reader (a core each), the writer ran Huawei's pairs at 67,000-125,000
-//! per CPU second with a snapshot every round (seven runs) and 128,000-141,000 every 1,000
-//! rounds (four runs): the host moves the first figure much more than the second.
+//! same day, with one reader (a core each), the writer ran Huawei's pairs at 67,400-129,500
+//! per CPU second with a snapshot every round (14 runs) and 129,600-140,700 with one held
+//! for 1,000 rounds or more (five runs): the host moves the first figure much more than the
+//! second (PERFORMANCE.md, "What the readers cost the writer").
 //!
 //! `cargo bench --bench live` (criterion). Set `SGEVAL_BENCH_QUICK=1` for short runs.
 
