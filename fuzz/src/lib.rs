@@ -575,6 +575,22 @@ fn decide_alike(
     }
 }
 
+/// `cloud`'s endpoints: name, addresses and group ids.
+fn endpoints(cloud: &Cloud) -> Vec<(String, Vec<IpAddr>, Vec<String>)> {
+    cloud
+        .endpoints()
+        .iter()
+        .map(|e| {
+            let groups = e
+                .groups
+                .iter()
+                .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
+                .collect();
+            (e.name.clone(), e.ips.clone(), groups)
+        })
+        .collect()
+}
+
 /// A stream of every change kind, checked after each step, in an order the packet bytes
 /// (`choices`) pick: the scenario's calls a few at a time (rules and groups added and
 /// removed), an endpoint moved to groups the bytes pick (members joining and leaving), an
@@ -612,17 +628,9 @@ fn stream(scenario: &Scenario, cloud: &Cloud, choices: &[u8], packets: &[Packet]
     let ids: Vec<String> = last.groups().map(|g| g.id.clone()).collect();
     // Endpoints as the final cloud has them: name, addresses, group ids; and whether
     // each is attached now.
-    let mut records: Vec<(String, Vec<IpAddr>, Vec<String>, bool)> = cloud
-        .endpoints()
-        .iter()
-        .map(|e| {
-            let groups = e
-                .groups
-                .iter()
-                .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
-                .collect();
-            (e.name.clone(), e.ips.clone(), groups, true)
-        })
+    let mut records: Vec<(String, Vec<IpAddr>, Vec<String>, bool)> = endpoints(cloud)
+        .into_iter()
+        .map(|(name, ips, groups)| (name, ips, groups, true))
         .collect();
     let world = |mut c: Cloud, records: &[(String, Vec<IpAddr>, Vec<String>, bool)]| {
         for (name, ips, groups, on) in records {
@@ -799,18 +807,7 @@ fn endpoint_call(api: &str, body: Option<&Value>) -> Option<Change> {
 
 impl<'a> Writes<'a> {
     fn new(scenario: &'a Scenario, cloud: &Cloud) -> Writes<'a> {
-        let nics = cloud
-            .endpoints()
-            .iter()
-            .map(|e| {
-                let groups = e
-                    .groups
-                    .iter()
-                    .filter_map(|&g| cloud.group(g).map(|g| g.id.clone()))
-                    .collect();
-                (e.name.clone(), e.ips.clone(), groups)
-            })
-            .collect();
+        let nics = endpoints(cloud);
         Writes {
             live: Live::new(scenario.provider, scenario.options.clone()),
             model: Cloud::new(scenario.provider, scenario.options.clone()),
