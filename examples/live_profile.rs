@@ -6,12 +6,12 @@
 //! cargo build --release --example live_profile
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out \
 //!     target/release/examples/live_profile ecs members 2000 [BATCH]
-//! callgrind_annotate --inclusive=yes cg.out | grep -E 'Live::write|Cloud::call_then|live::refreshed'
+//! callgrind_annotate --inclusive=yes cg.out | grep -E 'Live::write|Cloud::call_then|live::refresh '
 //! ```
 //!
 //! Divide the inclusive counts by `N`: `Live::write` is the whole write (the front end, the
 //! copy into a spare, the publication), `Cloud::call_then` the provider call alone,
-//! `live::refreshed` the engine's refresh. (Or subtract the `none` run, the setup alone, from
+//! `live::refresh` the engine's refresh. (Or subtract the `none` run, the setup alone, from
 //! the total: that also counts building the requests.)
 //!
 //! Providers: `ecs`, `ens`, `huawei`, `gcore`. Streams: `members` (the provider's membership

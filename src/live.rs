@@ -107,9 +107,9 @@
 //! ```
 //!
 //! In instructions per change (`callgrind_annotate --inclusive=yes`: `Live::write` less the
-//! setup's write, divided by the changes; the engine's refresh, `live::refreshed`, in
-//! parentheses), one at a time / in batches of 100, before the duplicate print index
-//! (e096426^) and after it:
+//! setup's write, divided by the changes; the engine's refresh, `live::refresh`, then named
+//! `live::refreshed`, in parentheses), one at a time / in batches of 100, before the
+//! duplicate print index (e096426^) and after it:
 //!
 //! | stream | before | after |
 //! |---|---|---|
@@ -404,11 +404,15 @@ impl Evaluate for Snapshot {
     }
 }
 
-/// The engine of `cloud`: `previous` refreshed with what `changes` touched since it was
-/// compiled, or built afresh; `None` when the cloud cannot be compiled.
-fn refreshed(previous: Option<compile::Engine>, cloud: &Cloud, changes: &Changes) -> Option<compile::Engine> {
-    let Some(mut engine) = previous else {
-        return compile::Engine::build(cloud).ok();
+/// `engine` refreshed in place with what `changes` touched since it was compiled for
+/// `cloud`, or built afresh (`None` when the cloud cannot be compiled).
+// PERF: in place, not moved out of the state and back: the engine lives inline in the
+// snapshot, and a move wrote all of its bytes, lines that readers had read while the
+// state was current (each then taken back from their core).
+fn refresh(engine: &mut Option<compile::Engine>, cloud: &Cloud, changes: &Changes) {
+    let Some(e) = engine.as_mut() else {
+        *engine = compile::Engine::build(cloud).ok();
+        return;
     };
     for update in changes.updates(cloud.endpoints().len()) {
         // The tracking names the rules that changed: the others are not compared.
@@ -416,11 +420,11 @@ fn refreshed(previous: Option<compile::Engine>, cloud: &Cloud, changes: &Changes
             compile::Update::Group(g) => changes.rules_of(g),
             _ => None,
         };
-        if engine.refresh_knowing(cloud, update, changed.as_deref()).is_err() {
-            return compile::Engine::build(cloud).ok();
+        if e.refresh_knowing(cloud, update, changed.as_deref()).is_err() {
+            *engine = compile::Engine::build(cloud).ok();
+            return;
         }
     }
-    Some(engine)
 }
 
 /// What `state`'s engine is to take in: `behind` (the changes between its version and
@@ -871,8 +875,7 @@ impl Live {
             // Nothing took effect: the state is the current one; kept for the next write.
             let state = Arc::make_mut(&mut next);
             let touched = caught_up(state, &current, touched, Changes::default());
-            let engine = state.engine.take();
-            state.engine = refreshed(engine, &state.cloud, &touched);
+            refresh(&mut state.engine, &state.cloud, &touched);
             w.spares.push(next);
             w.trim();
         }
@@ -952,8 +955,7 @@ impl Live {
         let changes = state.cloud.take_changes();
         w.log.push_back((version, changes.clone()));
         let touched = caught_up(state, current, behind, changes);
-        let engine = state.engine.take();
-        state.engine = refreshed(engine, &state.cloud, &touched);
+        refresh(&mut state.engine, &state.cloud, &touched);
         state.version = version;
         let old = self.current.swap(next);
         w.stats.publications += 1;
