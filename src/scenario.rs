@@ -900,6 +900,50 @@ fn substitute(
     index: usize,
     path: &str,
 ) -> Result<String, Unresolved> {
+    substitute_refs(s, |name| {
+        match ids.get(name) {
+        Some(Target::Id(id)) => Ok(id.as_str()),
+        Some(Target::Missing(call, api)) => Err(Unresolved::Failed {
+            field: path.to_owned(),
+            value: s.to_owned(),
+            reason: format!(
+                "`${name}` stands for what call {call} ({api}) creates, and that call failed or created nothing"
+            ),
+        }),
+        None => {
+            let reason = if name.is_empty() {
+                "a lone `$` (write `$$` for a literal dollar sign)".to_owned()
+            } else {
+                format!("no earlier call has ref `{name}`")
+            };
+            Err(ScenarioError::UnknownRef {
+                index,
+                field: path.to_owned(),
+                value: s.to_owned(),
+                reason,
+            }
+            .into())
+        }
+    }
+    })
+}
+
+/// `s` with each reference `$name` replaced by what `id` gives for `name`, as a
+/// scenario's calls write references to the ids earlier calls created: a name is the
+/// longest run of ASCII letters, digits, `_` and `-` after the `$` (empty for a lone `$`),
+/// and `$$` stands for a literal `$`. The first error `id` gives is returned.
+///
+/// ```
+/// use sgeval::scenario::substitute_refs;
+///
+/// let ids = |name: &str| if name == "web" { Ok("sg-123") } else { Err(name.to_owned()) };
+/// assert_eq!(substitute_refs("groups/$web/rules, $$5", ids), Ok("groups/sg-123/rules, $5".to_owned()));
+/// assert_eq!(substitute_refs("$db", ids), Err("db".to_owned()));
+/// ```
+///
+/// # Errors
+/// The first error `id` returns.
+pub fn substitute_refs<'a, E>(s: &str, mut id: impl FnMut(&str) -> Result<&'a str, E>) -> Result<String, E> {
     if !s.contains('$') {
         return Ok(s.to_owned());
     }
@@ -916,29 +960,7 @@ fn substitute(
         let len = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .unwrap_or(after.len());
-        let name = &after[..len];
-        let err = |reason: String| ScenarioError::UnknownRef {
-            index,
-            field: path.to_owned(),
-            value: s.to_owned(),
-            reason,
-        };
-        match ids.get(name) {
-            Some(Target::Id(id)) => out.push_str(id),
-            Some(Target::Missing(call, api)) => {
-                return Err(Unresolved::Failed {
-                    field: path.to_owned(),
-                    value: s.to_owned(),
-                    reason: format!(
-                        "`${name}` stands for what call {call} ({api}) creates, and that call failed or created nothing"
-                    ),
-                })
-            }
-            None if name.is_empty() => {
-                return Err(err("a lone `$` (write `$$` for a literal dollar sign)".into()).into())
-            }
-            None => return Err(err(format!("no earlier call has ref `{name}`")).into()),
-        }
+        out.push_str(id(&after[..len])?);
         rest = &after[len..];
     }
     out.push_str(rest);

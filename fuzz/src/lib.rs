@@ -739,24 +739,7 @@ struct Writes<'a> {
 /// `Scenario::replay` substitutes; `None` when a name stands for nothing here, so the call
 /// is not sent.
 fn resolve(text: &str, refs: &HashMap<String, Option<String>>) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-            continue;
-        }
-        let len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .unwrap_or(after.len());
-        out.push_str(refs.get(&after[..len])?.as_deref()?);
-        rest = &after[len..];
-    }
-    out.push_str(rest);
-    Some(out)
+    sgeval::scenario::substitute_refs(text, |name| refs.get(name).and_then(Option::as_deref).ok_or(())).ok()
 }
 
 /// [`resolve`] on every string of `v`.
