@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `"$web"` anywhere in a later string stands for the id that the call with `ref: "web"`
-//! created; `$$` is a literal `$`.
+//! created; `$$` is a literal `$` ([`substitute_refs`] applies this to any string).
 //!
 //! Besides the provider's APIs, `calls` may hold sgeval's own [`ENDPOINT_APIS`]:
 //! `{"api": "AttachEndpoint", "body": {"name", "ips", "groups"}}` and
