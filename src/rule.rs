@@ -152,6 +152,19 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Whether `other` matches what this rule matches by the fields the front ends compare
+    /// rules by: direction, family, protocol, destination and source ports, remote and
+    /// local prefix (not the ICMP filter, action, priority or state).
+    pub(crate) fn same_traffic(&self, other: &Rule) -> bool {
+        self.direction == other.direction
+            && self.family == other.family
+            && self.protocol == other.protocol
+            && self.dst_ports == other.dst_ports
+            && self.src_ports == other.src_ports
+            && self.remote == other.remote
+            && self.local == other.local
+    }
+
     /// Whether the rule's protocol, ports, ICMP and family fields match a packet. The remote
     /// and local addresses are checked by the engines, which know group members.
     pub fn matches_header(&self, packet: &crate::Packet) -> bool {

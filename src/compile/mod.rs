@@ -2088,14 +2088,8 @@ impl SnapRule {
         }
         let o = &*self.rule;
         o.key == r.key
-            && o.direction == r.direction
-            && o.family == r.family
-            && o.protocol == r.protocol
-            && o.dst_ports == r.dst_ports
-            && o.src_ports == r.src_ports
+            && o.same_traffic(r)
             && o.icmp == r.icmp
-            && o.remote == r.remote
-            && o.local == r.local
             && o.action == r.action
             && o.priority == r.priority
             && o.enabled == r.enabled

@@ -826,15 +826,7 @@ impl RuleSpec {
     pub(crate) fn matcher(&self, priority: bool) -> impl Fn(&Rule) -> bool {
         let me = self.bare_rule();
         move |rule| {
-            me.direction == rule.direction
-                && me.family == rule.family
-                && me.protocol == rule.protocol
-                && me.dst_ports == rule.dst_ports
-                && me.src_ports == rule.src_ports
-                && me.remote == rule.remote
-                && me.local == rule.local
-                && me.action == rule.action
-                && (!priority || me.priority == rule.priority)
+            me.same_traffic(rule) && me.action == rule.action && (!priority || me.priority == rule.priority)
         }
     }
 
