@@ -46,6 +46,10 @@ fn plain(cloud: &mut Cloud, engine: &mut Engine, changes: &[Change], web: Update
 }
 
 fn report(what: &str, times: &mut [Duration]) {
+    if times.is_empty() {
+        println!("{what}: no adds");
+        return;
+    }
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
     let us = |d: Duration| d.as_secs_f64() * 1e6;

@@ -50,8 +50,8 @@
 //! new groups, and only when that identity is new do the tables that reference its groups
 //! learn it (a variant derived from an existing one's classifiers under an overlay when
 //! no identity had the same referenced groups). A change of a few rules of a group is
-//! spliced: the engine keeps what it compiled of each group (a snapshot of the fields
-//! lowering reads), finds the rules added, removed or edited, lowers each alone and puts
+//! spliced: the engine keeps what it compiled of each group (the rules' `Arc`s, whose
+//! fields lowering reads), finds the rules added, removed or edited, lowers each alone and puts
 //! its entries at their place in provider order (an order key: priority, deny first, group
 //! order, creation order), the classifiers kept under overlays and the fingerprints kept
 //! as sums of per-entry hashes. A new group list's tables are not lowered from the rules
@@ -1354,13 +1354,22 @@ impl Engine {
                     // PERF: a rule the tracking did not name is not compared (a few changed
                     // rules of hundreds: `live_profile gcore adds 960`, 58,000 instructions
                     // an add in the comparisons).
-                    let unchanged = match changed {
-                        Some(keys) => keys.binary_search(&n.key).is_err(),
-                        None => o.is(n),
-                    };
+                    // The same `Arc` is the same rule (see `SnapRule::rule`): neither the
+                    // tracking nor the fields need asking.
+                    let same = Arc::ptr_eq(&o.rule, n);
+                    let unchanged = same
+                        || match changed {
+                            Some(keys) => keys.binary_search(&n.key).is_err(),
+                            None => o.is(n),
+                        };
                     debug_assert!(!unchanged || o.is(n), "rule {:?} changed untracked", n.key);
-                    if unchanged {
+                    if same {
                         kept.push(Arc::clone(o));
+                    } else if unchanged {
+                        // The same fields in a new `Arc` (an id or view edited, or another
+                        // cloud's copy): this one is kept, so the old rule is not, and the
+                        // next refresh compares the pointer.
+                        kept.push(Arc::new(SnapRule::of(n)));
                     } else {
                         edits.push(remove(o));
                         adds.push(lower::Edit::Add { group: g, rule: n });
@@ -2035,8 +2044,8 @@ pub(crate) const MAX_SPLICED_RULES: usize = 8;
 /// Unused table sets an engine keeps ([`Engine::release`]).
 const IDLE_SETS: usize = 8;
 
-/// What the engine compiled of one group: its kind and, per rule in creation order, what
-/// lowering reads of it.
+/// What the engine compiled of one group: its kind and, per rule in creation order, the
+/// rule as it was compiled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Snap {
     kind: crate::group::GroupKind,
