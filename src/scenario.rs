@@ -900,14 +900,14 @@ fn substitute(
     index: usize,
     path: &str,
 ) -> Result<String, Unresolved> {
-    substitute_refs(s, |name| {
-        match ids.get(name) {
+    substitute_refs(s, |name| match ids.get(name) {
         Some(Target::Id(id)) => Ok(id.as_str()),
         Some(Target::Missing(call, api)) => Err(Unresolved::Failed {
             field: path.to_owned(),
             value: s.to_owned(),
             reason: format!(
-                "`${name}` stands for what call {call} ({api}) creates, and that call failed or created nothing"
+                "`${name}` stands for what call {call} ({api}) creates, {}",
+                "and that call failed or created nothing"
             ),
         }),
         None => {
@@ -924,7 +924,6 @@ fn substitute(
             }
             .into())
         }
-    }
     })
 }
 
