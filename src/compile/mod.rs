@@ -1347,7 +1347,7 @@ impl Engine {
                 group: g,
                 rule: o.key,
                 rank: o.rank,
-                icmp_filter: o.icmp_filter,
+                icmp_filter: o.rule.icmp.icmp_type.is_some() || o.rule.icmp.icmp_code.is_some(),
             };
             match (o, n) {
                 (Some(o), Some(n)) if o.key == n.key => {
@@ -2056,6 +2056,7 @@ struct Snap {
 /// One rule of a [`Snap`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SnapRule {
+    /// `rule.key`, inline for the binary searches over a snapshot's rules.
     key: crate::key::RuleKey,
     /// The rule as the engine compiled it. A rule behind an `Arc` is never changed in
     /// place while this holds it too (`Arc::make_mut` copies a shared rule), so a group
@@ -2063,8 +2064,6 @@ struct SnapRule {
     rule: Arc<crate::rule::Rule>,
     /// [`crate::order::rank_key`].
     rank: u32,
-    /// Whether it filters the ICMP type or code.
-    icmp_filter: bool,
 }
 
 impl Snap {
@@ -2082,7 +2081,6 @@ impl SnapRule {
             key: r.key,
             rule: Arc::clone(r),
             rank: crate::order::rank_key(r),
-            icmp_filter: r.icmp.icmp_type.is_some() || r.icmp.icmp_code.is_some(),
         }
     }
 
