@@ -749,3 +749,71 @@ fn a_scenario_with_endpoint_calls_starts_a_live_handle() {
     assert_eq!(live.snapshot().cloud().endpoints().len(), 2);
     assert_eq!(live.version(), 3);
 }
+
+/// Rules added one after another to one group: past a few dozen, the writer's build thread
+/// builds the group's classifiers and the states after take them in. Every published state
+/// answers as the reference on its own cloud, before and after.
+#[test]
+fn rules_added_one_after_another_are_built_apart_and_taken_in() {
+    // Gcore: no limit of rules per group (Huawei's default quota is 50).
+    let live = Live::new(Provider::Gcore, Default::default());
+    let at = |path: String, v: Value| Request {
+        body: Some(v),
+        path: Some(path),
+        ..Default::default()
+    };
+    let created = live.call(
+        "CreateSecurityGroup",
+        &at("/cloud/v2/security_groups/1/1".into(), json!({"name": "web"})),
+    );
+    let group = created.created.clone().expect("the new group's id");
+    let vm: IpAddr = "192.168.0.10".parse().unwrap();
+    live.attach("vm-a", &[vm], std::slice::from_ref(&group)).unwrap();
+    let packets: Vec<Packet> = (0..40u16)
+        .flat_map(|i| {
+            let src: IpAddr = format!("203.0.113.{}", i * 5).parse().unwrap();
+            [
+                Packet::tcp(src, vm, 1000 + i * 5),
+                Packet::tcp(src, vm, 1001 + i * 5),
+            ]
+        })
+        .collect();
+    let check = |what: &str| {
+        let snapshot = live.snapshot();
+        assert!(snapshot.is_compiled(), "{what}");
+        let model = snapshot.cloud();
+        let reference = reference::Evaluator::new(model);
+        for p in &packets {
+            assert_eq!(
+                snapshot.trace(p),
+                flow::trace(model, &reference, p),
+                "{what}: {p}"
+            );
+        }
+    };
+    let add = |n: u16| {
+        let rule = json!({"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+            "port_range_min": 1000 + n, "port_range_max": 1000 + n,
+            "remote_ip_prefix": format!("203.0.113.{}/32", n % 200)});
+        let path = format!("/cloud/v2/security_groups/1/1/{group}/rules");
+        let response = live.call("CreateSecurityGroupRule", &at(path, rule));
+        assert!(response.is_success(), "rule {n}: {response:?}");
+    };
+    for n in 0..200 {
+        add(n);
+        if n % 10 == 0 {
+            check(&format!("after rule {n}"));
+        }
+    }
+    // The builds run on their own thread: more rules until a state took one in (bounded,
+    // so that a build thread that never answers fails the test rather than hanging it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 200;
+    while live.stats().builds_taken_in == 0 {
+        assert!(Instant::now() < deadline, "no build taken in after {n} rules");
+        std::thread::sleep(Duration::from_millis(2));
+        add(n);
+        n += 1;
+    }
+    check("after a build was taken in");
+}

@@ -59,6 +59,7 @@
 //! list's tables and merged in the new list's order keys (`lower::merged`). What
 //! refreshes leave unbuilt, [`Engine::compact`] builds off the read path.
 
+mod background;
 mod by_identity;
 mod identity;
 mod list;
@@ -81,6 +82,7 @@ use crate::packet::{ConnState, Packet};
 use crate::provider::{Options, Provider};
 use crate::rule::{Direction, Family, Remote, RuleKey};
 
+pub(crate) use self::background::{Build, Built, Target};
 use self::classifier::Key;
 use self::identity::{Identities, IdentityId, Owner};
 use self::lower::{Ctx, FamilyAddr, LowerError, Lowered};
@@ -254,6 +256,10 @@ pub struct Engine {
     /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
     /// inside one function compiled for it ([`classifier::Simd::run`]).
     simd: Option<classifier::Simd>,
+    /// Most entries a rule change's overlay may hold per lane before the variant is
+    /// rebuilt: [`table::MAX_OVERLAY`], or more when builds run apart
+    /// ([`Engine::build_apart`]).
+    overlay_limit: usize,
 }
 
 /// A vector whose clones keep room to grow: an engine is cloned to be refreshed (as
@@ -713,6 +719,7 @@ impl Engine {
             identities: Identities::default(),
             snaps: HashMap::default(),
             simd: classifier::Simd::detect(),
+            overlay_limit: table::MAX_OVERLAY,
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -1160,7 +1167,9 @@ impl Engine {
         changed: Option<&[RuleKey]>,
     ) -> Result<(), BuildError> {
         if cloud.provider() != self.provider || cloud.options() != &self.options {
+            let overlay_limit = self.overlay_limit;
             *self = Engine::build_with(cloud, self.limits)?;
+            self.overlay_limit = overlay_limit;
             return Ok(());
         }
         // Unused sets of the changed group (or address group) are freed, not compiled.
@@ -1438,6 +1447,7 @@ impl Engine {
                     &set.groups,
                     direction,
                     self.limits,
+                    self.overlay_limit,
                     &edits,
                     &rank,
                 ) else {
@@ -1449,6 +1459,7 @@ impl Engine {
                     &set.groups,
                     direction,
                     self.limits,
+                    self.overlay_limit,
                     &edits,
                     &rank,
                 ) else {
@@ -2103,14 +2114,18 @@ impl SnapRule {
     }
 }
 
-/// `table` (of `groups` for `direction`) with `edits` spliced in one after the other;
-/// `None` when one cannot be.
+/// `table` (of `groups` for `direction`) with `edits` spliced in one after the other, its
+/// overlays held to `overlay_limit` entries a lane ([`Engine::build_apart`]); `None` when
+/// one cannot be.
+// The engine's fields it reads, passed apart: the caller holds the engine's sets borrowed.
+#[allow(clippy::too_many_arguments)]
 fn spliced<A: FamilyAddr>(
     ctx: &Ctx<'_>,
     table: &Arc<Table<A>>,
     groups: &[GroupKey],
     direction: Direction,
     limits: BuildLimits,
+    overlay_limit: usize,
     edits: &[lower::Edit<'_>],
     rank: &dyn Fn(GroupKey, crate::key::RuleKey) -> Option<u32>,
 ) -> Option<Arc<Table<A>>> {
@@ -2129,7 +2144,7 @@ fn spliced<A: FamilyAddr>(
             continue;
         };
         let fp = table::fingerprint(&lowered);
-        current = Arc::new(current.spliced(lowered, changes, fp).ok()??);
+        current = Arc::new(current.spliced(lowered, changes, fp, overlay_limit).ok()??);
     }
     Some(current)
 }

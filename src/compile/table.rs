@@ -19,7 +19,10 @@
 //! [`MAX_OVERLAY`] entries the variant is rebuilt; once one variant of the table is built
 //! in a refresh, the others past the limit (or under a larger overlay) are derived from it
 //! under an overlay of the entries their referenced groups add, when those are few
-//! ([`Variant::rebuilt`]): one build per table rather than one per variant.
+//! ([`Variant::rebuilt`]): one build per table rather than one per variant. An engine
+//! whose builds run apart ([`super::background`]) asks for a variant's build at
+//! [`BUILD_AT`] entries ([`Table::builds`]), takes the result in when it comes
+//! ([`Table::installed`]) and lets the overlay grow to [`MAX_OVERLAY_APART`] meanwhile.
 //!
 //! Refreshes leave classifier builds for later where they can: a new variant is derived
 //! from an existing one under an overlay ([`Variant::derived`]), a small new table's
@@ -116,6 +119,39 @@ const MAX_DERIVED: usize = MAX_OVERLAY / 4;
 // one classifier batch per lane, rather than one per variant; and the classifiers are kept
 // once (see PERFORMANCE.md, "One classifier batch per lane").
 pub(crate) const MAX_SHARED: usize = 4;
+
+/// Entries (over the lanes) a variant's overlays may hold before a build of its classifiers
+/// is asked for off the writer's path ([`Table::builds`]): well before [`MAX_OVERLAY`], so
+/// that the build is done (and taken in, [`Table::installed`]) before a change would have
+/// to rebuild the variant itself.
+pub(crate) const BUILD_AT: usize = MAX_OVERLAY / 2;
+
+/// Most entries an overlay lane may insert, and most it may remove, in an engine whose
+/// builds run apart ([`super::Engine::build_apart`]): room for the rule changes made while
+/// a build runs, so that it is not done again by the change that passes [`MAX_OVERLAY`].
+/// Lookups past the overlay's start scan its entries until the build is taken in.
+pub(crate) const MAX_OVERLAY_APART: usize = 3 * MAX_OVERLAY;
+
+/// A build of one variant's classifiers from the lists its table answers for when the job
+/// was made: run anywhere ([`Job::run`]), then taken in by the table as it is by then
+/// ([`Table::installed`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Job<A: Addr> {
+    lowered: Arc<Lowered<A>>,
+    mask: Arc<[GroupKey]>,
+}
+
+impl<A: Addr> Job<A> {
+    /// The referenced groups of the variant to build.
+    pub(crate) fn mask(&self) -> &Arc<[GroupKey]> {
+        &self.mask
+    }
+
+    /// The variant, built.
+    pub(crate) fn run(&self) -> Result<Arc<Variant<A>>, classifier::CapacityError> {
+        Variant::build(&self.lowered, &self.mask).map(Arc::new)
+    }
+}
 
 /// Entries with their decisions, in order, as an overlay inserts them (shared between
 /// overlays: [`Overlay::tail`]).
@@ -486,7 +522,7 @@ impl<A: Addr> Variant<A> {
             }
             let inserted: Vec<(Entry<A>, Decision)> =
                 (a..new_end).map(|j| (new.entries[j], new.decisions[j])).collect();
-            next = next.overlaid(lane, (a, b), inserted)?;
+            next = next.overlaid(lane, (a, b), inserted, MAX_OVERLAY)?;
         }
         Some(next)
     }
@@ -535,7 +571,7 @@ impl<A: Addr> Variant<A> {
                     .filter(|(_, _, t)| new(t))
                     .map(|(e, d, _)| (*e, *d)),
             );
-            match next.overlaid(lane, (a, b), inserted) {
+            match next.overlaid(lane, (a, b), inserted, MAX_OVERLAY) {
                 Some(v) => next = v,
                 None => return Some(None),
             }
@@ -643,45 +679,37 @@ impl<A: Addr> Variant<A> {
         })
     }
 
-    /// This variant for the changed lists `lowered`: each lane's classifier kept under an
-    /// overlay of the change; `None` when a lane's change passes [`MAX_OVERLAY`] (the
-    /// variant is to be rebuilt, [`Variant::rebuilt`]).
-    fn patched(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey]) -> Option<Variant<A>> {
-        let old = self.built.variant(&self.built_mask);
-        let new = lowered.variant(mask);
+    /// This variant for the changed lists `lowered` (for `mask`): each lane's classifier
+    /// kept under an overlay of the change; `None` when a lane's change passes `limit`
+    /// entries ([`MAX_OVERLAY`]; the variant is to be rebuilt, [`Variant::rebuilt`]).
+    fn patched(&self, lowered: &Arc<Lowered<A>>, mask: &[GroupKey], limit: usize) -> Option<Variant<A>> {
         let mut overlay: [Option<Arc<Overlay<A>>>; 3] = [None, None, None];
-        for lane in 0..3 {
-            let (b, n) = (&old[lane], &new[lane]);
-            let same = |i: usize, j: usize| b.entries[i] == n.entries[j] && b.decisions[i] == n.decisions[j];
-            let mut start = 0;
-            while start < b.entries.len() && start < n.entries.len() && same(start, start) {
-                start += 1;
-            }
-            let mut tail = 0;
-            while tail < b.entries.len() - start
-                && tail < n.entries.len() - start
-                && same(b.entries.len() - 1 - tail, n.entries.len() - 1 - tail)
-            {
-                tail += 1;
-            }
-            let (end, new_end) = (b.entries.len() - tail, n.entries.len() - tail);
+        for (lane, slot) in overlay.iter_mut().enumerate() {
+            let (b, n) = match lane {
+                0 => (&self.built.main, &lowered.main),
+                l => (&self.built.icmp[l - 1].part, &lowered.icmp[l - 1].part),
+            };
+            let (start, tail) = b.common_ends(&self.built_mask, n, mask);
+            let (b_len, n_len) = (b.visible_len(&self.built_mask), n.visible_len(mask));
+            let (end, new_end) = (b_len - tail, n_len - tail);
             if start == end && start == new_end {
                 continue; // unchanged lane
             }
-            if end - start > MAX_OVERLAY || new_end - start > MAX_OVERLAY {
+            if end - start > limit || new_end - start > limit {
                 return None;
             }
-            overlay[lane] = Some(Arc::new(Overlay {
+            *slot = Some(Arc::new(Overlay {
                 start: start as u32,
                 end: end as u32,
-                inserted: n.entries[start..new_end]
-                    .iter()
-                    .copied()
-                    .zip(n.decisions[start..new_end].iter().copied())
+                inserted: n
+                    .visible(mask)
+                    .skip(start)
+                    .take(new_end - start)
+                    .map(|(e, d)| (*e, *d))
                     .collect(),
                 tail: None,
                 suffix: if start < end {
-                    self.subs[lane].entries(|| b.entries.clone())
+                    self.subs[lane].entries(|| self.built_entries(lane, 0..b_len))
                 } else {
                     Arc::from([])
                 },
@@ -825,13 +853,14 @@ impl<A: Addr> Variant<A> {
     /// This variant with entries `a..b` of lane `lane`'s current list (the built list as
     /// the overlay changes it) replaced by `new`: the lane's overlay widened to cover both
     /// changes (and trimmed of what the built list already holds, so a rule added and
-    /// removed again leaves no overlay). `None` when the overlay would pass
-    /// [`MAX_OVERLAY`]: the variant is to be rebuilt.
+    /// removed again leaves no overlay). `None` when the overlay would pass `limit`
+    /// entries ([`MAX_OVERLAY`], or [`MAX_OVERLAY_APART`]): the variant is to be rebuilt.
     fn overlaid(
         &self,
         lane: usize,
         (a, b): (usize, usize),
         new: Vec<(Entry<A>, Decision)>,
+        limit: usize,
     ) -> Option<Variant<A>> {
         let decisions = &self.subs[lane].decisions;
         let current = self.overlay[lane].as_deref();
@@ -846,7 +875,7 @@ impl<A: Addr> Variant<A> {
         let (lo, hi) = (a.min(s), b.max(s + m));
         // `hi` in the built list's places (at or past the overlay's end).
         let hi_b = (hi + e).checked_sub(s + m)?;
-        if hi_b < lo || hi_b - lo > 4 * MAX_OVERLAY || (a - lo) + new.len() + (hi - b) > 4 * MAX_OVERLAY {
+        if hi_b < lo || hi_b - lo > 4 * limit || (a - lo) + new.len() + (hi - b) > 4 * limit {
             return None;
         }
         // The built entries lo..hi_b, with their decisions.
@@ -893,7 +922,7 @@ impl<A: Addr> Variant<A> {
         // cloned entry by entry: 650 instructions a lane and change).
         inserted.truncate(last);
         inserted.drain(..first);
-        if end - start > MAX_OVERLAY || inserted.len() > MAX_OVERLAY {
+        if end - start > limit || inserted.len() > limit {
             return None;
         }
         let mut overlay = self.overlay.clone();
@@ -1333,7 +1362,7 @@ impl<A: Addr> Table<A> {
             let next = Arc::new(Variant::rebuilt(
                 &lowered,
                 mask,
-                v.changing().patched(&lowered, mask),
+                v.changing().patched(&lowered, mask, MAX_OVERLAY),
                 &fresh,
             )?);
             Variant::note_fresh(&mut fresh, &next, &lowered);
@@ -1345,7 +1374,8 @@ impl<A: Addr> Table<A> {
     /// This table changed to `lowered` (of fingerprint `fingerprint`), which differs from
     /// the table's lists by one contiguous change per list, `changes` (from
     /// [`super::lower::splice`]): each variant's lanes take the change in their overlays,
-    /// or are rebuilt past [`MAX_OVERLAY`]. The referenced groups, lanes and port classes
+    /// or are rebuilt past `limit` entries ([`MAX_OVERLAY`], or [`MAX_OVERLAY_APART`] in
+    /// an engine whose builds run apart). The referenced groups, lanes and port classes
     /// are the table's. `None` when the change reaches the entries that lead the lists
     /// ([`Table::heads`]), by which the identities' variants were chosen.
     pub(crate) fn spliced(
@@ -1353,6 +1383,7 @@ impl<A: Addr> Table<A> {
         lowered: Lowered<A>,
         changes: [Splice; 3],
         fingerprint: u64,
+        limit: usize,
     ) -> Result<Option<Table<A>>, classifier::CapacityError> {
         // A splice puts rule entries in place and takes them out: past the leading
         // entries, it leaves them leading (PERF: not recomputed for each rule change).
@@ -1383,7 +1414,7 @@ impl<A: Addr> Table<A> {
                     continue;
                 }
                 let current = next.as_ref().unwrap_or(v.changing());
-                match current.overlaid(lane, (av, bv), ins) {
+                match current.overlaid(lane, (av, bv), ins, limit) {
                     Some(o) => next = Some(o),
                     None => {
                         past = true;
@@ -1405,6 +1436,51 @@ impl<A: Addr> Table<A> {
             });
         }
         Ok(Some(self.relisted(lowered, variants, fingerprint)))
+    }
+
+    /// Builds of the variants whose overlays hold `at` entries or more ([`BUILD_AT`]), for
+    /// [`Table::installed`] to take in later.
+    pub(crate) fn builds(&self, at: usize) -> impl Iterator<Item = Job<A>> + '_ {
+        self.variants
+            .iter()
+            .zip(&self.masks)
+            .filter(move |(v, _)| v.alone.is_none() && v.overlay_weight() >= at.max(1))
+            .map(|(_, mask)| Job {
+                lowered: Arc::clone(&self.lowered),
+                mask: Arc::clone(mask),
+            })
+    }
+
+    /// This table with `built` (a [`Job`]'s variant for `mask`, built from earlier lists)
+    /// answering for `mask`'s variant under an overlay of what changed since, when that
+    /// overlays fewer entries than the variant does now; `None` when it does not (or the
+    /// change since reaches what the classifiers' keys encode, or the table has no such
+    /// variant any more). The answers are the same: the overlay is the lists compared.
+    pub(crate) fn installed(&self, built: &Variant<A>, mask: &[GroupKey], limit: usize) -> Option<Table<A>> {
+        let i = self.masks.iter().position(|m| m[..] == *mask)?;
+        let current = &self.variants[i];
+        if current.alone.is_some() || Arc::ptr_eq(&current.subs, &built.subs) {
+            return None;
+        }
+        let (then, now) = (&built.built, &self.lowered);
+        let same_keys =
+            then.lanes == now.lanes && (0..2).all(|l| then.icmp[l].classes[..] == now.icmp[l].classes[..]);
+        if !same_keys || *built.built_mask != *mask {
+            return None;
+        }
+        let next = built.patched(now, mask, limit)?;
+        if next.overlay_weight() >= current.overlay_weight() {
+            return None;
+        }
+        let mut variants = self.variants.clone();
+        variants[i] = Arc::new(next);
+        Some(self.relisted(Arc::clone(now), variants, self.fingerprint))
+    }
+
+    /// Entries the variants' overlays hold, over them all, for tests.
+    #[cfg(test)]
+    pub(crate) fn overlay_weights(&self) -> usize {
+        self.variants.iter().map(|v| v.overlay_weight()).sum()
     }
 
     /// The variants, for tests.

@@ -1591,6 +1591,43 @@ enum RuleChange {
     Edit(usize, usize, RuleSpec),
 }
 
+/// Applies `change` to `cloud` (whose groups are `keys`); the group it changed.
+fn apply_rule_change(cloud: &mut Cloud, keys: &[GroupKey], change: &RuleChange) -> GroupKey {
+    let ags = [AddressGroupKey::new(1), AddressGroupKey::new(2)];
+    match change {
+        RuleChange::Add(g, r) => {
+            let g = keys[g % keys.len()];
+            add_rules(cloud, g, vec![make_rule(r, keys, ags)]);
+            g
+        }
+        RuleChange::Remove(g, n) => {
+            let g = keys[g % keys.len()];
+            let rules = &cloud.group(g).expect("group").rules;
+            if !rules.is_empty() {
+                let key = rules[n % rules.len()].key;
+                cloud.edit_with(|t| t.remove_rules(g, &[key]));
+            }
+            g
+        }
+        RuleChange::Edit(g, n, r) => {
+            let g = keys[g % keys.len()];
+            let rules = &cloud.group(g).expect("group").rules;
+            if !rules.is_empty() {
+                let key = rules[n % rules.len()].key;
+                let new = make_rule(r, keys, ags);
+                edit_rule(cloud, g, key, |old| {
+                    *old = Rule {
+                        key: old.key,
+                        id: old.id.clone(),
+                        ..new
+                    }
+                });
+            }
+            g
+        }
+    }
+}
+
 fn rule_change_strategy() -> impl Strategy<Value = RuleChange> {
     prop_oneof![
         3 => (0usize..3, rule_spec()).prop_map(|(g, r)| RuleChange::Add(g, r)),
@@ -1613,40 +1650,110 @@ proptest! {
         let mut cloud = build_cloud(&spec);
         let mut engine = Engine::build(&cloud).expect("build");
         let keys: Vec<GroupKey> = cloud.groups().map(|g| g.key).collect();
-        let ags = [AddressGroupKey::new(1), AddressGroupKey::new(2)];
         for change in &stream {
-            let g = match change {
-                RuleChange::Add(g, r) => {
-                    let g = keys[g % keys.len()];
-                    add_rules(&mut cloud, g, vec![make_rule(r, &keys, ags)]);
-                    g
-                }
-                RuleChange::Remove(g, n) => {
-                    let g = keys[g % keys.len()];
-                    let rules = &cloud.group(g).expect("group").rules;
-                    if !rules.is_empty() {
-                        let key = rules[n % rules.len()].key;
-                        cloud.edit_with(|t| t.remove_rules(g, &[key]));
-                    }
-                    g
-                }
-                RuleChange::Edit(g, n, r) => {
-                    let g = keys[g % keys.len()];
-                    let rules = &cloud.group(g).expect("group").rules;
-                    if !rules.is_empty() {
-                        let key = rules[n % rules.len()].key;
-                        let new = make_rule(r, &keys, ags);
-                        edit_rule(&mut cloud, g, key, |old| *old = Rule { key: old.key, id: old.id.clone(), ..new });
-                    }
-                    g
-                }
-            };
+            let g = apply_rule_change(&mut cloud, &keys, change);
             if !engine.splice_rules(&cloud, g, None) {
                 engine.refresh(&cloud, Update::Group(g)).expect("refresh");
             }
             assert_fresh_and_right(&cloud, &engine, &packets, &format!("{change:?}"));
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Classifier builds run apart ([`Engine::builds`]) and taken in after more changes, or
+    /// never, under the larger overlays of an engine whose builds run apart: after every
+    /// step the tables are those of a fresh build and answer as the reference.
+    #[test]
+    fn builds_taken_in_late_leave_the_answers(
+        spec in cloud_spec(),
+        stream in prop::collection::vec(rule_change_strategy(), 1..24),
+        plan in prop::collection::vec((any::<bool>(), 0usize..4), 24),
+        packets in prop::collection::vec(packet_strategy(), 1..24),
+    ) {
+        let mut cloud = build_cloud(&spec);
+        let mut engine = Engine::build(&cloud).expect("build");
+        engine.build_apart();
+        let keys: Vec<GroupKey> = cloud.groups().map(|g| g.key).collect();
+        let mut queue: std::collections::VecDeque<super::Build> = Default::default();
+        for (i, change) in stream.iter().enumerate() {
+            let g = apply_rule_change(&mut cloud, &keys, change);
+            if !engine.splice_rules(&cloud, g, None) {
+                engine.refresh(&cloud, Update::Group(g)).expect("refresh");
+            }
+            let (take, install) = plan[i % plan.len()];
+            if take {
+                // Every overlaid variant, not only those past `BUILD_AT`.
+                queue.extend(engine.builds_at(g, 1));
+            }
+            for build in queue.drain(..install.min(queue.len())) {
+                if let Some(built) = build.run() {
+                    engine.install(&built);
+                }
+            }
+            assert_fresh_and_right(&cloud, &engine, &packets, &format!("{i}: {change:?}"));
+        }
+    }
+}
+
+/// A group filled one rule at a time in an engine whose builds run apart: no change
+/// rebuilds a variant past [`super::table::MAX_OVERLAY`]; the builds asked for are taken in
+/// (each variant then answers from new classifiers under a smaller overlay), with the
+/// answers of a fresh build and of the reference.
+#[test]
+fn builds_apart_keep_rule_adds_splices() {
+    let (mut cloud, [web, _, _], _) = topology(false);
+    let mut engine = Engine::build(&cloud).expect("build");
+    engine.build_apart();
+    let ep = EndpointKey::new(0);
+    let weight = |e: &Engine| e.set_of(ep).expect("set").v4[0].overlay_weights();
+    let subs = |e: &Engine| e.set_of(ep).expect("set").v4[0].classifiers_held();
+    let mut installed = 0;
+    let mut asked = 0;
+    let mut pending: Vec<super::Build> = Vec::new();
+    for n in 0..3 * super::table::MAX_OVERLAY as u16 {
+        let before = subs(&engine);
+        let from = Remote::Cidr(net(&format!("203.0.{}.{}/32", n / 200, n % 200)));
+        let rule = tcp_rule(Direction::Ingress, Action::Allow, 50, 2000 + n, from);
+        add_rules(&mut cloud, web, vec![rule]);
+        assert!(engine.splice_rules(&cloud, web, None), "rule {n} spliced");
+        assert_eq!(
+            subs(&engine),
+            before,
+            "rule {n}: no variant rebuilt by the change"
+        );
+        // Builds asked for now are taken in eight rules later, under an overlay of those.
+        if n % 8 == 7 {
+            for build in pending.drain(..) {
+                let built = build.run().expect("built");
+                let before = weight(&engine);
+                if engine.install(&built) {
+                    installed += 1;
+                    assert!(
+                        weight(&engine) < before,
+                        "rule {n}: a smaller overlay once taken in"
+                    );
+                }
+            }
+            pending = engine.builds(web);
+            asked += pending.len();
+        }
+    }
+    assert!(
+        asked > 0 && installed > 0,
+        "asked for {asked} builds, took in {installed}"
+    );
+    assert_same_as_fresh(&cloud, &engine);
+    let mut packets = packets_between(&["203.0.0.5", "203.0.0.150", "10.0.0.1", "10.0.1.1"]);
+    for n in (0..3 * super::table::MAX_OVERLAY as u16).step_by(7) {
+        let src = format!("203.0.{}.{}", n / 200, n % 200).parse().expect("address");
+        for port in [2000 + n, 2001 + n] {
+            packets.push(Packet::tcp(src, "10.0.0.1".parse().expect("address"), port));
+        }
+    }
+    assert_agrees(&cloud, &engine, &packets);
 }
 
 /// A member joining with a new combination of groups: the new list's small tables answer
