@@ -672,9 +672,9 @@ struct Background {
 
 impl Background {
     /// Takes the results back in `engine` (the state about to be published) and sends the
-    /// builds that the groups `touched` changed call for. Returns how many results a state
-    /// took in for the first time.
-    fn step(&mut self, engine: &mut compile::Engine, touched: &Changes, endpoints: usize) -> u64 {
+    /// builds its splices called for. Returns how many results a state took in for the
+    /// first time.
+    fn step(&mut self, engine: &mut compile::Engine) -> u64 {
         if !self.off {
             engine.build_apart();
         }
@@ -696,21 +696,17 @@ impl Background {
             *left -= 1;
         }
         self.recent.retain(|&(_, left, _)| left > 0);
+        let builds = engine.take_builds();
         if self.off {
             return first;
         }
-        for update in touched.updates(endpoints) {
-            let compile::Update::Group(g) = update else {
+        for build in builds {
+            if self.pending.contains(build.target()) {
                 continue;
-            };
-            for build in engine.builds(g) {
-                if self.pending.contains(build.target()) {
-                    continue;
-                }
-                let target = build.target().clone();
-                if self.send(build) {
-                    self.pending.push(target);
-                }
+            }
+            let target = build.target().clone();
+            if self.send(build) {
+                self.pending.push(target);
             }
         }
         first
@@ -1073,7 +1069,7 @@ impl Live {
         let touched = caught_up(state, current, behind, changes);
         refresh(&mut state.engine, &state.cloud, &touched);
         if let Some(engine) = state.engine.as_mut() {
-            w.stats.builds_taken_in += w.background.step(engine, &touched, state.cloud.endpoints().len());
+            w.stats.builds_taken_in += w.background.step(engine);
         }
         state.version = version;
         let old = self.current.swap(next);

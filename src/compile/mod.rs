@@ -260,6 +260,9 @@ pub struct Engine {
     /// rebuilt: [`table::MAX_OVERLAY`], or more when builds run apart
     /// ([`Engine::build_apart`]).
     overlay_limit: usize,
+    /// When builds run apart: the sets a splice left with a variant whose overlays hold
+    /// [`table::BUILD_AT`] entries or more, for [`Engine::take_builds`].
+    heavy: Vec<u32>,
 }
 
 /// A vector whose clones keep room to grow: an engine is cloned to be refreshed (as
@@ -720,6 +723,7 @@ impl Engine {
             snaps: HashMap::default(),
             simd: classifier::Simd::detect(),
             overlay_limit: table::MAX_OVERLAY,
+            heavy: Vec::new(),
         };
         // Identities first: every table learns every identity when it is built.
         for (e, ep) in cloud.endpoints().iter().enumerate() {
@@ -1481,6 +1485,9 @@ impl Engine {
         }
         // Commit.
         for (i, set) in staged {
+            if self.overlay_limit > table::MAX_OVERLAY && set.heavy() && !self.heavy.contains(&(i as u32)) {
+                self.heavy.push(i as u32);
+            }
             self.sets.put(i, Some(set));
         }
         self.snaps.insert(g, Arc::new(snap));

@@ -1663,7 +1663,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Classifier builds run apart ([`Engine::builds`]) and taken in after more changes, or
+    /// Classifier builds run apart ([`Engine::builds_at`]) and taken in after more changes, or
     /// never, under the larger overlays of an engine whose builds run apart: after every
     /// step the tables are those of a fresh build and answer as the reference.
     #[test]
