@@ -15,12 +15,11 @@
 
 use std::sync::Arc;
 
-use super::table::{Job, Variant};
+use super::table::{Job, Table};
 use super::{Engine, TableSet};
 use crate::group::GroupKey;
 
-/// Where a build's variant belongs: a group list's table of one family and direction, and
-/// the variant's referenced groups.
+/// Where a build's variants belong: a group list's table of one family and direction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Target {
     groups: Arc<[GroupKey]>,
@@ -28,33 +27,35 @@ pub(crate) struct Target {
     v6: bool,
     /// The direction's index ([`super::dir_index`]).
     dir: usize,
-    mask: Arc<[GroupKey]>,
 }
 
-/// A build of one table variant's classifiers ([`Engine::take_builds`]).
+/// A build of some variants of one table ([`Engine::take_builds`]).
 #[derive(Debug)]
 pub(crate) struct Build {
     target: Target,
     job: Either<Job<u32>, Job<u128>>,
 }
 
-/// A variant of either family.
+/// Of either family.
 #[derive(Clone, Debug)]
 enum Either<A, B> {
     V4(A),
     V6(B),
 }
 
+/// Variants, each with its referenced groups.
+type Variants<A> = super::table::Built<A>;
+
 /// A build's result, for [`Engine::install`].
 #[derive(Clone, Debug)]
 pub(crate) struct Built {
     target: Target,
-    variant: Either<Arc<Variant<u32>>, Arc<Variant<u128>>>,
+    variants: Either<Variants<u32>, Variants<u128>>,
 }
 
 impl Build {
-    /// Where the result belongs: two builds of one target build the same variant (of the
-    /// lists as each was made).
+    /// Where the result belongs: two builds of one target build the same table's variants
+    /// (of the lists as each was made).
     pub(crate) fn target(&self) -> &Target {
         &self.target
     }
@@ -62,13 +63,13 @@ impl Build {
     /// The variant, built; `None` when the classifier refuses its entries (the table then
     /// keeps its overlays, and a change past them compiles it as it would have).
     pub(crate) fn run(&self) -> Option<Built> {
-        let variant = match &self.job {
+        let variants = match &self.job {
             Either::V4(j) => Either::V4(j.run().ok()?),
             Either::V6(j) => Either::V6(j.run().ok()?),
         };
         Some(Built {
             target: self.target.clone(),
-            variant,
+            variants,
         })
     }
 }
@@ -78,34 +79,49 @@ impl TableSet {
     /// or more.
     pub(super) fn heavy(&self) -> bool {
         let at = super::table::BUILD_AT;
-        self.v4.iter().any(|t| t.builds(at).next().is_some())
-            || self.v6.iter().any(|t| t.builds(at).next().is_some())
+        self.v4.iter().any(|t| t.builds(at).is_some()) || self.v6.iter().any(|t| t.builds(at).is_some())
     }
 
     /// Appends to `out` the builds of the tables' variants whose overlays hold `at` entries
     /// or more.
     fn builds(&self, at: usize, out: &mut Vec<Build>) {
         for dir in 0..2 {
-            let target = |v6: bool, mask: &Arc<[GroupKey]>| Target {
+            let target = |v6: bool| Target {
                 groups: Arc::clone(&self.groups),
                 v6,
                 dir,
-                mask: Arc::clone(mask),
             };
             out.extend(self.v4[dir].builds(at).map(|job| Build {
-                target: target(false, job.mask()),
+                target: target(false),
                 job: Either::V4(job),
             }));
             out.extend(self.v6[dir].builds(at).map(|job| Build {
-                target: target(true, job.mask()),
+                target: target(true),
                 job: Either::V6(job),
             }));
         }
     }
 }
 
+/// `table` with each of `variants` taken in where it can be ([`Table::installed`], under
+/// overlays of at most `limit` entries); `true` when one was.
+fn installed_all<A: super::classifier::Addr>(
+    table: &mut Arc<Table<A>>,
+    variants: &Variants<A>,
+    limit: usize,
+) -> bool {
+    let mut taken = false;
+    for (mask, v) in variants {
+        if let Some(t) = table.installed(v, mask, limit) {
+            *table = Arc::new(t);
+            taken = true;
+        }
+    }
+    taken
+}
+
 impl Built {
-    /// Where the variant belongs.
+    /// Where the variants belong.
     pub(crate) fn target(&self) -> &Target {
         &self.target
     }
@@ -165,15 +181,13 @@ impl Engine {
             return false;
         };
         let mut next = TableSet::clone(set);
-        match &built.variant {
-            Either::V4(v) => match set.v4[t.dir].installed(v, &t.mask, self.overlay_limit) {
-                Some(table) => next.v4[t.dir] = Arc::new(table),
-                None => return false,
-            },
-            Either::V6(v) => match set.v6[t.dir].installed(v, &t.mask, self.overlay_limit) {
-                Some(table) => next.v6[t.dir] = Arc::new(table),
-                None => return false,
-            },
+        let limit = self.overlay_limit;
+        let taken = match &built.variants {
+            Either::V4(vs) => installed_all(&mut next.v4[t.dir], vs, limit),
+            Either::V6(vs) => installed_all(&mut next.v6[t.dir], vs, limit),
+        };
+        if !taken {
+            return false;
         }
         self.sets.put(i as usize, Some(Arc::new(next)));
         true

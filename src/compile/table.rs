@@ -132,24 +132,33 @@ pub(crate) const BUILD_AT: usize = MAX_OVERLAY / 2;
 /// Lookups past the overlay's start scan its entries until the build is taken in.
 pub(crate) const MAX_OVERLAY_APART: usize = 3 * MAX_OVERLAY;
 
-/// A build of one variant's classifiers from the lists its table answers for when the job
-/// was made: run anywhere ([`Job::run`]), then taken in by the table as it is by then
+/// Variants a [`Job`] built, each with its referenced groups.
+pub(crate) type Built<A> = Vec<(Arc<[GroupKey]>, Arc<Variant<A>>)>;
+
+/// A build of some variants' classifiers from the lists their table answers for when the
+/// job was made: run anywhere ([`Job::run`]), then taken in by the table as it is by then
 /// ([`Table::installed`]).
 #[derive(Clone, Debug)]
 pub(crate) struct Job<A: Addr> {
     lowered: Arc<Lowered<A>>,
-    mask: Arc<[GroupKey]>,
+    /// The variants' referenced groups, in the table's order (the first variant's first).
+    masks: Vec<Arc<[GroupKey]>>,
 }
 
 impl<A: Addr> Job<A> {
-    /// The referenced groups of the variant to build.
-    pub(crate) fn mask(&self) -> &Arc<[GroupKey]> {
-        &self.mask
-    }
-
-    /// The variant, built.
-    pub(crate) fn run(&self) -> Result<Arc<Variant<A>>, classifier::CapacityError> {
-        Variant::build(&self.lowered, &self.mask).map(Arc::new)
+    /// The variants, each for its mask: the first built, the others derived from it under
+    /// a small overlay of what their referenced groups add where that is few entries, as a
+    /// refresh's rebuild does ([`Variant::rebuilt`]), else built.
+    // PERF: one build per table rather than one per variant (Gcore's `web` has two).
+    pub(crate) fn run(&self) -> Result<Built<A>, classifier::CapacityError> {
+        let mut fresh = Vec::new();
+        let mut out = Vec::with_capacity(self.masks.len());
+        for mask in &self.masks {
+            let v = Arc::new(Variant::rebuilt(&self.lowered, mask, None, &fresh)?);
+            Variant::note_fresh(&mut fresh, &v, &self.lowered);
+            out.push((Arc::clone(mask), v));
+        }
+        Ok(out)
     }
 }
 
@@ -1438,17 +1447,20 @@ impl<A: Addr> Table<A> {
         Ok(Some(self.relisted(lowered, variants, fingerprint)))
     }
 
-    /// Builds of the variants whose overlays hold `at` entries or more ([`BUILD_AT`]), for
-    /// [`Table::installed`] to take in later.
-    pub(crate) fn builds(&self, at: usize) -> impl Iterator<Item = Job<A>> + '_ {
-        self.variants
+    /// A build of the variants whose overlays hold `at` entries or more ([`BUILD_AT`]), for
+    /// [`Table::installed`] to take in later; `None` when there is none.
+    pub(crate) fn builds(&self, at: usize) -> Option<Job<A>> {
+        let masks: Vec<Arc<[GroupKey]>> = self
+            .variants
             .iter()
             .zip(&self.masks)
-            .filter(move |(v, _)| v.alone.is_none() && v.overlay_weight() >= at.max(1))
-            .map(|(_, mask)| Job {
-                lowered: Arc::clone(&self.lowered),
-                mask: Arc::clone(mask),
-            })
+            .filter(|(v, _)| v.alone.is_none() && v.overlay_weight() >= at.max(1))
+            .map(|(_, mask)| Arc::clone(mask))
+            .collect();
+        (!masks.is_empty()).then(|| Job {
+            lowered: Arc::clone(&self.lowered),
+            masks,
+        })
     }
 
     /// This table with `built` (a [`Job`]'s variant for `mask`, built from earlier lists)
@@ -1465,7 +1477,9 @@ impl<A: Addr> Table<A> {
         let (then, now) = (&built.built, &self.lowered);
         let same_keys =
             then.lanes == now.lanes && (0..2).all(|l| then.icmp[l].classes[..] == now.icmp[l].classes[..]);
-        if !same_keys || *built.built_mask != *mask {
+        // A variant derived from another one's classifiers (built for fewer groups) is
+        // taken in too: the comparison below is of its classifiers' list with `mask`'s.
+        if !same_keys {
             return None;
         }
         let next = built.patched(now, mask, limit)?;
