@@ -749,7 +749,7 @@ pub struct Stats {
     /// the current state whole: the slow path, in the size of the cloud.
     pub whole_copies: u64,
     /// Classifier builds the writer's build thread ran (for rule changes that grew a
-    /// table's overlays, see the [module docs](self#engines-and-states)) that a published
+    /// table's overlays, see the [module docs](self#builds-on-a-thread-of-their-own)) that a published
     /// state took in.
     pub builds_taken_in: u64,
 }

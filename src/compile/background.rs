@@ -60,8 +60,8 @@ impl Build {
         &self.target
     }
 
-    /// The variant, built; `None` when the classifier refuses its entries (the table then
-    /// keeps its overlays, and a change past them compiles it as it would have).
+    /// The variants, built; `None` when the classifier refuses their entries (the table
+    /// then keeps its overlays, and a change past them compiles it as it would have).
     pub(crate) fn run(&self) -> Option<Built> {
         let variants = match &self.job {
             Either::V4(j) => Either::V4(j.run().ok()?),
@@ -79,7 +79,7 @@ impl TableSet {
     /// or more.
     pub(super) fn heavy(&self) -> bool {
         let at = super::table::BUILD_AT;
-        self.v4.iter().any(|t| t.builds(at).is_some()) || self.v6.iter().any(|t| t.builds(at).is_some())
+        self.v4.iter().any(|t| t.heavy(at)) || self.v6.iter().any(|t| t.heavy(at))
     }
 
     /// Appends to `out` the builds of the tables' variants whose overlays hold `at` entries
@@ -104,17 +104,16 @@ impl TableSet {
 }
 
 /// `table` with each of `variants` taken in where it can be ([`Table::installed`], under
-/// overlays of at most `limit` entries); `true` when one was.
+/// overlays of at most `limit` entries); `None` when none was.
 fn installed_all<A: super::classifier::Addr>(
-    table: &mut Arc<Table<A>>,
+    table: &Arc<Table<A>>,
     variants: &Variants<A>,
     limit: usize,
-) -> bool {
-    let mut taken = false;
+) -> Option<Arc<Table<A>>> {
+    let mut taken: Option<Arc<Table<A>>> = None;
     for (mask, v) in variants {
-        if let Some(t) = table.installed(v, mask, limit) {
-            *table = Arc::new(t);
-            taken = true;
+        if let Some(t) = taken.as_ref().unwrap_or(table).installed(v, mask, limit) {
+            taken = Some(Arc::new(t));
         }
     }
     taken
@@ -180,15 +179,27 @@ impl Engine {
         let Some(Some(set)) = self.sets.get(i as usize) else {
             return false;
         };
-        let mut next = TableSet::clone(set);
+        // PERF: the set is copied only when a table changes (a result is offered to several
+        // publications, most of which have it already).
         let limit = self.overlay_limit;
-        let taken = match &built.variants {
-            Either::V4(vs) => installed_all(&mut next.v4[t.dir], vs, limit),
-            Either::V6(vs) => installed_all(&mut next.v6[t.dir], vs, limit),
+        let next = match &built.variants {
+            Either::V4(vs) => {
+                let Some(table) = installed_all(&set.v4[t.dir], vs, limit) else {
+                    return false;
+                };
+                let mut next = TableSet::clone(set);
+                next.v4[t.dir] = table;
+                next
+            }
+            Either::V6(vs) => {
+                let Some(table) = installed_all(&set.v6[t.dir], vs, limit) else {
+                    return false;
+                };
+                let mut next = TableSet::clone(set);
+                next.v6[t.dir] = table;
+                next
+            }
         };
-        if !taken {
-            return false;
-        }
         self.sets.put(i as usize, Some(Arc::new(next)));
         true
     }

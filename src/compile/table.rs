@@ -1454,13 +1454,23 @@ impl<A: Addr> Table<A> {
             .variants
             .iter()
             .zip(&self.masks)
-            .filter(|(v, _)| v.alone.is_none() && v.overlay_weight() >= at.max(1))
+            .filter(|(v, _)| Self::builds_variant(v, at))
             .map(|(_, mask)| Arc::clone(mask))
             .collect();
         (!masks.is_empty()).then(|| Job {
             lowered: Arc::clone(&self.lowered),
             masks,
         })
+    }
+
+    /// Whether [`Table::builds`] has a build for `at` (without making it).
+    pub(crate) fn heavy(&self, at: usize) -> bool {
+        self.variants.iter().any(|v| Self::builds_variant(v, at))
+    }
+
+    /// Whether [`Table::builds`] builds `v`: its overlays hold `at` entries or more.
+    fn builds_variant(v: &Variant<A>, at: usize) -> bool {
+        v.alone.is_none() && v.overlay_weight() >= at.max(1)
     }
 
     /// This table with `built` (a [`Job`]'s variant for `mask`, built from earlier lists)
