@@ -40,6 +40,14 @@ pub(crate) struct Piece<A: Addr> {
 }
 
 impl<A: Addr> Piece<A> {
+    /// How many of its entries hold for `mask` ([`List::variant`]).
+    fn visible_len(&self, mask: &[GroupKey]) -> usize {
+        if self.tagged == 0 {
+            return self.entries.len();
+        }
+        self.tags.iter().filter(|t| holds(t, mask)).count()
+    }
+
     fn new(part: Part<A>) -> Piece<A> {
         let tagged = part.tags.iter().filter(|t| t.is_some()).count() as u32;
         Piece {
@@ -49,17 +57,10 @@ impl<A: Addr> Piece<A> {
     }
 }
 
-impl<A: Addr> Piece<A> {
-    /// How many of its entries hold for `mask` ([`List::variant`]).
-    fn visible_len(&self, mask: &[GroupKey]) -> usize {
-        if self.tagged == 0 {
-            return self.entries.len();
-        }
-        self.tags
-            .iter()
-            .filter(|t| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
-            .count()
-    }
+/// Whether an entry of tag `tag` holds for a remote identity whose referenced groups are
+/// `mask` (sorted): untagged, or tagged with one of them ([`List::variant`]).
+fn holds(tag: &Option<GroupKey>, mask: &[GroupKey]) -> bool {
+    tag.is_none_or(|g| mask.binary_search(&g).is_ok())
 }
 
 /// The entries of `pieces` that hold for `mask`, with their decisions, in order.
@@ -72,7 +73,7 @@ fn visible<'a, A: Addr>(
             .iter()
             .zip(&p.decisions)
             .zip(&p.tags)
-            .filter(move |(_, t)| t.is_none_or(|g| mask.binary_search(&g).is_ok()))
+            .filter(move |(_, t)| holds(t, mask))
             .map(|(ed, _)| ed)
     })
 }
@@ -317,7 +318,7 @@ impl<A: Addr> List<A> {
         };
         for p in &self.pieces {
             for ((e, d), t) in p.entries.iter().zip(&p.decisions).zip(&p.tags) {
-                if t.is_none_or(|g| mask.binary_search(&g).is_ok()) {
+                if holds(t, mask) {
                     out.entries.push(*e);
                     out.decisions.push(*d);
                     out.tags.push(None);
