@@ -11,7 +11,8 @@
 //! and a result the table cannot take in so (a change since reached the classifiers' keys,
 //! or outgrew an overlay) is dropped.
 //!
-//! [`crate::live::Live`] runs the builds on a thread of its own.
+//! [`crate::live::Live`] runs the builds on a thread of its own; an embedder of a plain
+//! [`Engine`] runs them where it likes (the [compile module's docs](super#builds-apart)).
 
 use std::sync::Arc;
 
@@ -20,8 +21,10 @@ use super::{Engine, TableSet};
 use crate::group::GroupKey;
 
 /// Where a build's variants belong: a group list's table of one family and direction.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Target {
+/// Two builds of one target build variants of the same table, so a caller keeps one in
+/// flight a target ([`Build::target`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
     groups: Arc<[GroupKey]>,
     /// `false`: IPv4, `true`: IPv6.
     v6: bool,
@@ -29,9 +32,10 @@ pub(crate) struct Target {
     dir: usize,
 }
 
-/// A build of some variants of one table ([`Engine::take_builds`]).
+/// A build of some variants of one table ([`Engine::take_builds`]): the classifiers of the
+/// table's lists as they were when the build was asked for. `Send`: run it on any thread.
 #[derive(Debug)]
-pub(crate) struct Build {
+pub struct Build {
     target: Target,
     job: Either<Job<u32>, Job<u128>>,
 }
@@ -46,9 +50,10 @@ enum Either<A, B> {
 /// Variants, each with its referenced groups.
 type Variants<A> = super::table::Built<A>;
 
-/// A build's result, for [`Engine::install`].
+/// A build's result, for [`Engine::install`]: it may be offered to several engines (the
+/// states of one cloud, older and newer), each taking it in where it still fits.
 #[derive(Clone, Debug)]
-pub(crate) struct Built {
+pub struct Built {
     target: Target,
     variants: Either<Variants<u32>, Variants<u128>>,
 }
@@ -56,13 +61,14 @@ pub(crate) struct Built {
 impl Build {
     /// Where the result belongs: two builds of one target build the same table's variants
     /// (of the lists as each was made).
-    pub(crate) fn target(&self) -> &Target {
+    pub fn target(&self) -> &Target {
         &self.target
     }
 
-    /// The variants, built; `None` when the classifier refuses their entries (the table
-    /// then keeps its overlays, and a change past them compiles it as it would have).
-    pub(crate) fn run(&self) -> Option<Built> {
+    /// The variants, built: the work of a rebuild, milliseconds at thousands of entries.
+    /// `None` when the classifier refuses their entries (the table then keeps its
+    /// overlays, and a change past them compiles it as it would have).
+    pub fn run(&self) -> Option<Built> {
         let variants = match &self.job {
             Either::V4(j) => Either::V4(j.run().ok()?),
             Either::V6(j) => Either::V6(j.run().ok()?),
@@ -121,26 +127,30 @@ fn installed_all<A: super::classifier::Addr>(
 
 impl Built {
     /// Where the variants belong.
-    pub(crate) fn target(&self) -> &Target {
+    pub fn target(&self) -> &Target {
         &self.target
     }
 }
 
 impl Engine {
-    /// Lets rule changes lay overlays of up to [`super::table::MAX_OVERLAY_APART`] entries
-    /// rather than [`super::table::MAX_OVERLAY`], for an engine whose caller runs its
-    /// [`Engine::take_builds`] apart and takes them in: a build then has the time of many rule
-    /// changes to be done in. Kept by clones and refreshes.
-    pub(crate) fn build_apart(&mut self) {
+    /// Lets rule changes lay overlays of up to 192 entries a lane rather than 64, for an
+    /// engine whose caller runs its [`Engine::take_builds`] apart and takes them in with
+    /// [`Engine::install`]: a build then has the time of many rule changes to be done in.
+    /// Kept by clones and refreshes. Lookups scan what the overlays hold, so an engine whose
+    /// builds are not run keeps larger overlays for longer: call this only where they are.
+    pub fn build_apart(&mut self) {
         self.overlay_limit = super::table::MAX_OVERLAY_APART;
     }
 
-    /// Builds of the variants that splices since the last call left with overlays of
-    /// [`super::table::BUILD_AT`] entries or more (only in an engine whose builds run
-    /// apart: [`Engine::build_apart`]).
+    /// Builds of the variants that rule changes since the last call left with overlays of
+    /// 32 entries or more, none when there are none (and always none in an engine whose
+    /// builds do not run apart: [`Engine::build_apart`]). Run each ([`Build::run`]) and
+    /// give the result to [`Engine::install`], of this engine or of a later state of it.
+    /// Every call after a change to a heavy table asks again: keep one build a target in
+    /// flight ([`Build::target`]) and drop the others.
     // PERF: noted by the splices, not looked for: a scan of the sets of the changed group
     // at every publication was 1.2% of `live_profile ecs rules 4000`.
-    pub(crate) fn take_builds(&mut self) -> Vec<Build> {
+    pub fn take_builds(&mut self) -> Vec<Build> {
         let mut out = Vec::new();
         for i in std::mem::take(&mut self.heavy) {
             if let Some(Some(set)) = self.sets.get(i as usize) {
@@ -167,11 +177,12 @@ impl Engine {
         self.builds_at(g, super::table::BUILD_AT)
     }
 
-    /// Takes `built` in where its table still answers as the job's lists did but for a
-    /// change an overlay holds, and the variant would overlay fewer entries than it does
-    /// now ([`super::table::Table::installed`]). `true` when taken in; the answers are the same
-    /// either way.
-    pub(crate) fn install(&mut self, built: &Built) -> bool {
+    /// Takes `built` in where its table still answers as the build's lists did but for a
+    /// change an overlay can hold, and its variants would overlay fewer entries than they
+    /// do now (`Table::installed`). `true` when taken in; the answers are the same either
+    /// way, so a result that came too late, or belongs to another engine, is safe to
+    /// offer: it is compared, not trusted.
+    pub fn install(&mut self, built: &Built) -> bool {
         let t = &built.target;
         let Some(&i) = self.by_groups.get(&t.groups[..]) else {
             return false;

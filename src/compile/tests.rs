@@ -1698,6 +1698,58 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Results of builds offered to an engine of another cloud (its groups under the same
+    /// keys, other rules: another cloud, or the same one after other changes):
+    /// [`Engine::install`] compares a result with the engine's own lists, so whether it
+    /// takes one in or not, the tables are those of a fresh build and answer as the
+    /// reference.
+    #[test]
+    fn builds_of_another_cloud_leave_the_answers(
+        specs in (cloud_spec(), prop::option::of(cloud_spec())),
+        streams in (
+            prop::collection::vec(rule_change_strategy(), 1..24),
+            prop::collection::vec(rule_change_strategy(), 1..24),
+        ),
+        packets in prop::collection::vec(packet_strategy(), 1..24),
+    ) {
+        let mut built = Vec::new();
+        let mut engines = Vec::new();
+        let mut split = 0;
+        let second = specs.1.as_ref().unwrap_or(&specs.0);
+        for (spec, stream) in [(&specs.0, &streams.0), (second, &streams.1)] {
+            let mut cloud = build_cloud(spec);
+            let mut engine = Engine::build(&cloud).expect("build");
+            engine.build_apart();
+            let keys: Vec<GroupKey> = cloud.groups().map(|g| g.key).collect();
+            for change in stream {
+                let g = apply_rule_change(&mut cloud, &keys, change);
+                if !engine.splice_rules(&cloud, g, None) {
+                    engine.refresh(&cloud, Update::Group(g)).expect("refresh");
+                }
+            }
+            for &g in &keys {
+                built.extend(engine.builds_at(g, 1).iter().filter_map(super::Build::run));
+            }
+            engines.push((cloud, engine));
+            if engines.len() == 1 {
+                split = built.len();
+            }
+        }
+        // Each engine offered the other's results, then its own.
+        for (i, (cloud, engine)) in engines.iter_mut().enumerate() {
+            let (first, second) = built.split_at(split);
+            let (theirs, own) = if i == 0 { (second, first) } else { (first, second) };
+            for b in theirs.iter().chain(own) {
+                engine.install(b);
+                assert_fresh_and_right(cloud, engine, &packets, &format!("engine {i}"));
+            }
+        }
+    }
+}
+
 /// A group filled one rule at a time in an engine whose builds run apart: no change
 /// rebuilds a variant past [`super::table::MAX_OVERLAY`]; the builds asked for are taken in
 /// (each variant then answers from new classifiers under a smaller overlay), with the
