@@ -148,6 +148,7 @@ mod identity;
 mod list;
 pub(crate) mod lower;
 mod sets;
+mod snap;
 mod table;
 
 use std::collections::{HashMap, HashSet};
@@ -170,6 +171,7 @@ use self::classifier::Key;
 use self::identity::{Identities, IdentityId, Owner};
 use self::lower::{Ctx, FamilyAddr, LowerError, Lowered};
 use self::sets::Sets;
+use self::snap::{Snap, SnapRule};
 use self::table::{Lane, Table};
 use smallvec::SmallVec;
 
@@ -1237,9 +1239,17 @@ impl Engine {
     /// Whether the engine compiled group `g`'s rule `rule` (its snapshot of the group holds
     /// the key).
     pub(crate) fn holds_rule(&self, g: GroupKey, rule: RuleKey) -> bool {
-        self.snaps
-            .get(&g)
-            .is_some_and(|s| s.rules.binary_search_by_key(&rule, |r| r.key).is_ok())
+        self.snaps.get(&g).is_some_and(|s| s.rules.get(rule).is_some())
+    }
+
+    /// Whether the engine's snapshot of group `g` holds the group's rules as `cloud` has
+    /// them, for tests.
+    #[cfg(test)]
+    pub(crate) fn snap_is_of(&self, cloud: &Cloud, g: GroupKey) -> bool {
+        let (Some(snap), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
+            return false;
+        };
+        **snap == Snap::of(group)
     }
 
     /// [`Engine::refresh`] where the caller knows which rules of an [`Update::Group`]'s
@@ -1426,76 +1436,90 @@ impl Engine {
         let (Some(old), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
             return false;
         };
-        let increasing = |s: &Snap| s.rules.windows(2).all(|w| w[0].key < w[1].key);
         let rules = &group.rules;
-        if group.kind != old.kind || !rules.windows(2).all(|w| w[0].key < w[1].key) || !increasing(old) {
+        if group.kind != old.kind || !rules.windows(2).all(|w| w[0].key < w[1].key) || !old.rules.increasing()
+        {
             return false;
         }
         // The rules that changed: removed (or edited) ones first, then added (or edited).
-        // The new snapshot shares the rules that did not change with the old one.
+        // The new snapshot shares the chunks of rules that did not change with the old one.
         let mut edits: Vec<lower::Edit<'_>> = Vec::new();
         let mut adds: Vec<lower::Edit<'_>> = Vec::new();
-        let mut kept: Vec<Arc<SnapRule>> = Vec::with_capacity(rules.len());
-        let (mut i, mut j) = (0, 0);
-        while i < old.rules.len() || j < rules.len() {
-            let (o, n) = (old.rules.get(i), rules.get(j));
-            let remove = |o: &SnapRule| lower::Edit::Remove {
-                group: g,
-                rule: o.key,
-                rank: o.rank,
-                icmp_filter: o.rule.icmp.icmp_type.is_some() || o.rule.icmp.icmp_code.is_some(),
-            };
-            match (o, n) {
-                (Some(o), Some(n)) if o.key == n.key => {
-                    // PERF: a rule the tracking did not name is not compared (a few changed
-                    // rules of hundreds: `live_profile gcore adds 960`, 58,000 instructions
-                    // an add in the comparisons).
-                    // The same `Arc` is the same rule (see `SnapRule::rule`): neither the
-                    // tracking nor the fields need asking.
-                    let same = Arc::ptr_eq(&o.rule, n);
-                    let unchanged = same
-                        || match changed {
-                            Some(keys) => keys.binary_search(&n.key).is_err(),
-                            None => o.is(n),
-                        };
-                    debug_assert!(!unchanged || o.is(n), "rule {:?} changed untracked", n.key);
-                    if same {
-                        kept.push(Arc::clone(o));
-                    } else if unchanged {
-                        // The same fields in a new `Arc` (an id or view edited, or another
-                        // cloud's copy): this one is kept, so the old rule is not, and the
-                        // next refresh compares the pointer.
-                        kept.push(Arc::new(SnapRule::of(n)));
-                    } else {
-                        edits.push(remove(o));
-                        adds.push(lower::Edit::Add { group: g, rule: n });
-                        kept.push(Arc::new(SnapRule::of(n)));
-                    }
-                    i += 1;
-                    j += 1;
-                }
-                (Some(o), None) => {
-                    edits.push(remove(o));
-                    i += 1;
-                }
-                (Some(o), Some(n)) if o.key < n.key => {
-                    edits.push(remove(o));
-                    i += 1;
-                }
-                (_, Some(n)) => {
-                    adds.push(lower::Edit::Add { group: g, rule: n });
-                    kept.push(Arc::new(SnapRule::of(n)));
-                    j += 1;
-                }
-                (None, None) => break,
+        let mut kept = snap::Builder::with_capacity(rules.len());
+        let remove = |o: &SnapRule| lower::Edit::Remove {
+            group: g,
+            rule: o.key,
+            rank: o.rank,
+            icmp_filter: o.rule.icmp.icmp_type.is_some() || o.rule.icmp.icmp_code.is_some(),
+        };
+        let mut j = 0;
+        for chunk in old.rules.chunks() {
+            // PERF: a chunk whose rules the group holds as the same `Arc`s, in the same
+            // places, is shared whole (`live_profile gcore adds`: the rules before an added
+            // one were each counted in and out again).
+            let is = |(n, o): (&Arc<crate::rule::Rule>, &SnapRule)| o.key == n.key && Arc::ptr_eq(&o.rule, n);
+            // The last rules first: a change at the end (an add) fails there at once.
+            let same = rules.get(j..j + chunk.len()).is_some_and(|new| {
+                new.iter().zip(chunk.iter()).next_back().is_some_and(is)
+                    && new.iter().zip(chunk.iter()).all(is)
+            });
+            if same {
+                kept.share(chunk);
+                j += chunk.len();
+                continue;
             }
+            for o in chunk.iter() {
+                // The group's rules before this one were added.
+                while let Some(n) = rules.get(j).filter(|n| n.key < o.key) {
+                    adds.push(lower::Edit::Add { group: g, rule: n });
+                    kept.push(SnapRule::of(n));
+                    j += 1;
+                }
+                match rules.get(j).filter(|n| n.key == o.key) {
+                    Some(n) => {
+                        // PERF: a rule the tracking did not name is not compared (a few changed
+                        // rules of hundreds: `live_profile gcore adds 960`, 58,000 instructions
+                        // an add in the comparisons).
+                        // The same `Arc` is the same rule (see `SnapRule::rule`): neither the
+                        // tracking nor the fields need asking.
+                        let same = Arc::ptr_eq(&o.rule, n);
+                        let unchanged = same
+                            || match changed {
+                                Some(keys) => keys.binary_search(&n.key).is_err(),
+                                None => o.is(n),
+                            };
+                        debug_assert!(!unchanged || o.is(n), "rule {:?} changed untracked", n.key);
+                        if same {
+                            kept.push(o.clone());
+                        } else if unchanged {
+                            // The same fields in a new `Arc` (an id or view edited, or another
+                            // cloud's copy): this one is kept, so the old rule is not, and the
+                            // next refresh compares the pointer.
+                            kept.push(SnapRule::of(n));
+                        } else {
+                            edits.push(remove(o));
+                            adds.push(lower::Edit::Add { group: g, rule: n });
+                            kept.push(SnapRule::of(n));
+                        }
+                        j += 1;
+                    }
+                    None => edits.push(remove(o)),
+                }
+                if edits.len() + adds.len() > MAX_SPLICED_RULES {
+                    return false;
+                }
+            }
+        }
+        for n in &rules[j..] {
+            adds.push(lower::Edit::Add { group: g, rule: n });
+            kept.push(SnapRule::of(n));
             if edits.len() + adds.len() > MAX_SPLICED_RULES {
                 return false;
             }
         }
         let snap = Snap {
             kind: group.kind,
-            rules: kept,
+            rules: kept.finish(),
         };
         edits.extend(adds);
         if edits.len() > MAX_SPLICED_RULES {
@@ -1514,8 +1538,7 @@ impl Engine {
             } else {
                 &snaps.get(&h)?.rules
             };
-            let at = rules.binary_search_by_key(&r, |s| s.key).ok()?;
-            Some(rules[at].rank)
+            Some(rules.get(r)?.rank)
         };
         let ctx = Ctx::new(cloud);
         let mut staged: Vec<(usize, Arc<TableSet>)> = Vec::new();
@@ -2144,65 +2167,6 @@ pub(crate) const MAX_SPLICED_RULES: usize = 8;
 
 /// Unused table sets an engine keeps ([`Engine::release`]).
 const IDLE_SETS: usize = 8;
-
-/// What the engine compiled of one group: its kind and, per rule in creation order, the
-/// rule as it was compiled.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Snap {
-    kind: crate::group::GroupKind,
-    /// Shared between snapshots of the group while unchanged.
-    rules: Vec<Arc<SnapRule>>,
-}
-
-/// One rule of a [`Snap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct SnapRule {
-    /// `rule.key`, inline for the binary searches over a snapshot's rules.
-    key: crate::key::RuleKey,
-    /// The rule as the engine compiled it. A rule behind an `Arc` is never changed in
-    /// place while this holds it too (`Arc::make_mut` copies a shared rule), so a group
-    /// that still holds this `Arc` holds the rule unchanged ([`SnapRule::is`]).
-    rule: Arc<crate::rule::Rule>,
-    /// [`crate::order::rank_key`].
-    rank: u32,
-}
-
-impl Snap {
-    fn of(group: &crate::group::Group) -> Snap {
-        Snap {
-            kind: group.kind,
-            rules: group.rules.iter().map(|r| Arc::new(SnapRule::of(r))).collect(),
-        }
-    }
-}
-
-impl SnapRule {
-    fn of(r: &Arc<crate::rule::Rule>) -> SnapRule {
-        SnapRule {
-            key: r.key,
-            rule: Arc::clone(r),
-            rank: crate::order::rank_key(r),
-        }
-    }
-
-    /// Whether `r` is the rule this was taken from, unchanged in every field lowering
-    /// reads (direction, family, protocol, ports, ICMP filter, remote, local prefix,
-    /// action, priority, enabled; not the id, description or shown form).
-    // PERF: the same `Arc` first (a group of 1,000 Gcore rules compared field by field
-    // on every `Engine::refresh` of one added: `add_latency gcore`).
-    fn is(&self, r: &Arc<crate::rule::Rule>) -> bool {
-        if Arc::ptr_eq(&self.rule, r) {
-            return true;
-        }
-        let o = &*self.rule;
-        o.key == r.key
-            && o.same_traffic(r)
-            && o.icmp == r.icmp
-            && o.action == r.action
-            && o.priority == r.priority
-            && o.enabled == r.enabled
-    }
-}
 
 /// `table` (of `groups` for `direction`) with `edits` spliced in one after the other, its
 /// overlays held to `overlay_limit` entries a lane ([`Engine::build_apart`]); `None` when

@@ -1750,6 +1750,59 @@ proptest! {
     }
 }
 
+proptest! {
+    // Fewer cases: each builds engines of hundreds of rules (debug builds: seconds).
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Rule changes anywhere in a group of hundreds of rules (the engine's snapshot of it in
+    /// many chunks, [`super::snap`]), spliced with the changed rules named (as `Live` names
+    /// them) or found by comparing: after every change the snapshot holds the group's
+    /// rules; at the end the tables are those of a fresh build and answer as the reference.
+    #[test]
+    fn splices_in_large_groups_keep_snapshots_and_answers(
+        size in 60u16..300,
+        stream in prop::collection::vec((0u8..3, any::<prop::sample::Index>(), 0u16..400), 1..12),
+        named in any::<bool>(),
+    ) {
+        let (mut cloud, [web, _, _], _) = topology(false);
+        let from = |n: u16| Remote::Cidr(net(&format!("203.0.{}.{}/32", n / 200, n % 200)));
+        let rules = (0..size)
+            .map(|n| tcp_rule(Direction::Ingress, Action::Allow, (n % 3 + 1) as u8, 2000 + n, from(n)))
+            .collect();
+        add_rules(&mut cloud, web, rules);
+        let mut engine = Engine::build(&cloud).expect("build");
+        for (kind, at, port) in stream {
+            let keys: Vec<RuleKey> = cloud.group(web).expect("web").rules.iter().map(|r| r.key).collect();
+            let pick = at.index(keys.len());
+            let changed = match kind {
+                0 => {
+                    let rule = tcp_rule(Direction::Ingress, Action::Deny, 2, 5000 + port, from(port));
+                    add_rules(&mut cloud, web, vec![rule])
+                }
+                1 => {
+                    cloud.edit_with(|t| t.remove_rules(web, &[keys[pick]]));
+                    vec![keys[pick]]
+                }
+                _ => {
+                    edit_rule(&mut cloud, web, keys[pick], |r| {
+                        r.dst_ports = Ports::range(PortRange::single(6000 + port));
+                    });
+                    vec![keys[pick]]
+                }
+            };
+            prop_assert!(engine.splice_rules(&cloud, web, named.then_some(&changed[..])));
+            prop_assert!(engine.snap_is_of(&cloud, web), "snapshot after {kind} at {pick}");
+        }
+        assert_same_as_fresh(&cloud, &engine);
+        let mut packets = topology_packets();
+        for n in (0..size).step_by(13) {
+            let src = format!("203.0.{}.{}", n / 200, n % 200).parse().expect("address");
+            packets.push(Packet::tcp(src, "10.0.0.1".parse().expect("address"), 2000 + n));
+        }
+        assert_agrees(&cloud, &engine, &packets);
+    }
+}
+
 /// A group filled one rule at a time in an engine whose builds run apart: no change
 /// rebuilds a variant past [`super::table::MAX_OVERLAY`]; the builds asked for are taken in
 /// (each variant then answers from new classifiers under a smaller overlay), with the
