@@ -337,7 +337,7 @@ pub struct Engine {
     identities: Identities,
     /// What the tables were compiled from, per group of some list: to tell which rules a
     /// change of the group added or removed.
-    snaps: FastMap<GroupKey, Arc<Snap>>,
+    snaps: FastMap<GroupKey, Snap>,
     /// Present where the CPU steps the classifiers' nodes with AVX2: lookups then run whole
     /// inside one function compiled for it ([`classifier::Simd::run`]).
     simd: Option<classifier::Simd>,
@@ -1225,7 +1225,7 @@ impl Engine {
         for g in groups {
             match newer.snaps.get(&g) {
                 Some(snap) => {
-                    self.snaps.insert(g, Arc::clone(snap));
+                    self.snaps.insert(g, snap.clone());
                 }
                 None => {
                     self.snaps.remove(&g);
@@ -1249,7 +1249,7 @@ impl Engine {
         let (Some(snap), Some(group)) = (self.snaps.get(&g), cloud.group(g)) else {
             return false;
         };
-        **snap == Snap::of(group)
+        *snap == Snap::of(group)
     }
 
     /// [`Engine::refresh`] where the caller knows which rules of an [`Update::Group`]'s
@@ -1418,7 +1418,7 @@ impl Engine {
             if let (std::collections::hash_map::Entry::Vacant(slot), Some(group)) =
                 (self.snaps.entry(g), cloud.group(g))
             {
-                slot.insert(Arc::new(Snap::of(group)));
+                slot.insert(Snap::of(group));
             }
         }
     }
@@ -1458,10 +1458,31 @@ impl Engine {
             // places, is shared whole (`live_profile gcore adds`: the rules before an added
             // one were each counted in and out again).
             let is = |(n, o): (&Arc<crate::rule::Rule>, &SnapRule)| o.key == n.key && Arc::ptr_eq(&o.rule, n);
-            // The last rules first: a change at the end (an add) fails there at once.
-            let same = rules.get(j..j + chunk.len()).is_some_and(|new| {
-                new.iter().zip(chunk.iter()).next_back().is_some_and(is)
-                    && new.iter().zip(chunk.iter()).all(is)
+            let same = rules.get(j..j + chunk.len()).is_some_and(|new| match changed {
+                // Exact tracking: no key of the chunk's range changed and the group has the
+                // chunk's first and last rules in its places, so it has the ones between
+                // (PERF: not compared one by one, `live_profile gcore adds`).
+                Some(keys) => {
+                    let (first, last) = (&chunk[0], &chunk[chunk.len() - 1]);
+                    let untouched = keys[keys.partition_point(|k| *k < first.key)..]
+                        .first()
+                        .is_none_or(|k| *k > last.key);
+                    let same = untouched && new[0].key == first.key && new[new.len() - 1].key == last.key;
+                    debug_assert!(
+                        !same
+                            || new
+                                .iter()
+                                .zip(chunk.iter())
+                                .all(|(n, o)| n.key == o.key && o.is(n)),
+                        "a chunk changed untracked"
+                    );
+                    same
+                }
+                // The last rules first: a change at the end (an add) fails there at once.
+                None => {
+                    new.iter().zip(chunk.iter()).next_back().is_some_and(is)
+                        && new.iter().zip(chunk.iter()).all(is)
+                }
             });
             if same {
                 kept.share(chunk);
@@ -1528,7 +1549,7 @@ impl Engine {
         if edits.is_empty() {
             // PERF: no rule to splice (a rule added, then revoked, before this engine took
             // either in): the tables stand, as a splice of nothing would leave them.
-            self.snaps.insert(g, Arc::new(snap));
+            self.snaps.insert(g, snap);
             return true;
         }
         let snaps = &self.snaps;
@@ -1596,7 +1617,7 @@ impl Engine {
             }
             self.sets.put(i, Some(set));
         }
-        self.snaps.insert(g, Arc::new(snap));
+        self.snaps.insert(g, snap);
         debug_assert!(self.sets.hold(), "set summaries after a splice");
         true
     }
