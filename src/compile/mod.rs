@@ -51,7 +51,8 @@
 //! learn it (a variant derived from an existing one's classifiers under an overlay when
 //! no identity had the same referenced groups). A change of a few rules of a group is
 //! spliced: the engine keeps what it compiled of each group (the rules' `Arc`s, whose
-//! fields lowering reads), finds the rules added, removed or edited, lowers each alone and puts
+//! fields lowering reads, in chunks shared between snapshots: the `snap` module), finds
+//! the rules added, removed or edited, lowers each alone and puts
 //! its entries at their place in provider order (an order key: priority, deny first, group
 //! order, creation order), the classifiers kept under overlays and the fingerprints kept
 //! as sums of per-entry hashes. A new group list's tables are not lowered from the rules

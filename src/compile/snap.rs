@@ -234,26 +234,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    use crate::rule::{Action, Direction, IcmpMatch, Ports, Remote};
+    use crate::rule::{Action, Direction};
 
     fn rule(key: u32) -> SnapRule {
-        let rule = Rule {
-            key: RuleKey::new(key),
-            id: String::new(),
-            direction: Direction::Ingress,
-            family: None,
-            protocol: None,
-            dst_ports: Ports::any(),
-            src_ports: Ports::any(),
-            icmp: IcmpMatch::ANY,
-            remote: Remote::Any,
-            local: None,
-            action: Action::Allow,
-            priority: 1,
-            enabled: true,
-            description: String::new(),
-            shown: serde_json::Value::Null.into(),
-        };
+        let mut rule = super::super::tests::rule(Direction::Ingress, Action::Allow, 1);
+        rule.key = RuleKey::new(key);
         SnapRule::of(&Arc::new(rule))
     }
 

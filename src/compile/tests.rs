@@ -31,7 +31,7 @@ fn net(s: &str) -> IpNet {
 }
 
 /// A rule with every field at its widest; tests narrow what they need.
-fn rule(direction: Direction, action: Action, priority: u8) -> Rule {
+pub(super) fn rule(direction: Direction, action: Action, priority: u8) -> Rule {
     Rule {
         key: RuleKey::new(0),
         id: String::new(),
