@@ -63,6 +63,16 @@ fn holds(tag: &Option<GroupKey>, mask: &[GroupKey]) -> bool {
     tag.is_none_or(|g| mask.binary_search(&g).is_ok())
 }
 
+/// What two lists' variants have alike at either end ([`List::common_ends`]).
+pub(crate) struct CommonEnds {
+    /// Leading entries alike.
+    pub(crate) head: usize,
+    /// Trailing entries alike, past the leading ones.
+    pub(crate) tail: usize,
+    /// The two variants' lengths.
+    pub(crate) lens: (usize, usize),
+}
+
 /// The entries of `pieces` that hold for `mask`, with their decisions, in order.
 fn visible<'a, A: Addr>(
     pieces: &'a [Piece<A>],
@@ -316,14 +326,10 @@ impl<A: Addr> List<A> {
             decisions: Vec::with_capacity(self.len),
             tags: Vec::with_capacity(self.len),
         };
-        for p in &self.pieces {
-            for ((e, d), t) in p.entries.iter().zip(&p.decisions).zip(&p.tags) {
-                if holds(t, mask) {
-                    out.entries.push(*e);
-                    out.decisions.push(*d);
-                    out.tags.push(None);
-                }
-            }
+        for (e, d) in visible(&self.pieces, mask) {
+            out.entries.push(*e);
+            out.decisions.push(*d);
+            out.tags.push(None);
         }
         out
     }
@@ -344,8 +350,8 @@ impl<A: Addr> List<A> {
 
     /// How many leading entries the variants for `mask` of this list and for `other_mask`
     /// of `other` have alike (entries and decisions), then how many trailing ones past
-    /// those: what [`List::variant`] of both, compared from either end, would give. Pieces
-    /// the two lists share are passed whole, not compared.
+    /// those, and each variant's length: what [`List::variant`] of both, compared from
+    /// either end, would give. Pieces the two lists share are passed whole, not compared.
     // PERF: a build run apart was taken in by comparing both variants' copies, 32-128 µs
     // at `web`'s 1,000 Gcore rules (`add_latency gcore`).
     pub(crate) fn common_ends(
@@ -353,7 +359,7 @@ impl<A: Addr> List<A> {
         mask: &[GroupKey],
         other: &List<A>,
         other_mask: &[GroupKey],
-    ) -> (usize, usize) {
+    ) -> CommonEnds {
         let same_mask = mask == other_mask;
         let shared =
             |a: &Piece<A>, b: &Piece<A>| Arc::ptr_eq(&a.part, &b.part) && (a.tagged == 0 || same_mask);
@@ -379,8 +385,13 @@ impl<A: Addr> List<A> {
             .zip(visible(&b[..b.len() - m], other_mask).rev())
             .take_while(|(x, y)| x == y)
             .count();
-        let room = self.visible_len(mask).min(other.visible_len(other_mask)) - head;
-        (head, tail.min(room))
+        let lens = (self.visible_len(mask), other.visible_len(other_mask));
+        let room = lens.0.min(lens.1) - head;
+        CommonEnds {
+            head,
+            tail: tail.min(room),
+            lens,
+        }
     }
 
     /// Bytes of the pieces not in `seen` (whose addresses it then holds): pieces that

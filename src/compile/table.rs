@@ -698,8 +698,8 @@ impl<A: Addr> Variant<A> {
                 0 => (&self.built.main, &lowered.main),
                 l => (&self.built.icmp[l - 1].part, &lowered.icmp[l - 1].part),
             };
-            let (start, tail) = b.common_ends(&self.built_mask, n, mask);
-            let (b_len, n_len) = (b.visible_len(&self.built_mask), n.visible_len(mask));
+            let ends = b.common_ends(&self.built_mask, n, mask);
+            let (start, tail, (b_len, n_len)) = (ends.head, ends.tail, ends.lens);
             let (end, new_end) = (b_len - tail, n_len - tail);
             if start == end && start == new_end {
                 continue; // unchanged lane
@@ -1347,6 +1347,12 @@ impl<A: Addr> Table<A> {
         }
     }
 
+    /// Whether lists `lowered` encode the classifiers' keys as this table's do (its ICMP
+    /// lanes and port classes).
+    fn same_keys(&self, lowered: &Lowered<A>) -> bool {
+        lowered.lanes == self.lanes && (0..2).all(|i| lowered.icmp[i].classes[..] == self.classes[i][..])
+    }
+
     /// This table changed to the lists `lowered` (of fingerprint `fingerprint`) without
     /// rebuilding its classifiers where the change is small (overlays); `Err(lowered)` when
     /// the change reaches what the classifiers' keys encode (ICMP lanes, port classes) or
@@ -1356,9 +1362,7 @@ impl<A: Addr> Table<A> {
         lowered: Lowered<A>,
         fingerprint: u64,
     ) -> Result<Result<Table<A>, Lowered<A>>, classifier::CapacityError> {
-        let classes_same = (0..2).all(|i| lowered.icmp[i].classes[..] == self.classes[i][..]);
-        if lowered.lanes != self.lanes
-            || !classes_same
+        if !self.same_keys(&lowered)
             || lowered.refs()[..] != self.refs[..]
             || heads(&lowered)[..] != self.heads[..]
         {
@@ -1484,14 +1488,13 @@ impl<A: Addr> Table<A> {
         if current.alone.is_some() || Arc::ptr_eq(&current.subs, &built.subs) {
             return None;
         }
-        let (then, now) = (&built.built, &self.lowered);
-        let same_keys =
-            then.lanes == now.lanes && (0..2).all(|l| then.icmp[l].classes[..] == now.icmp[l].classes[..]);
         // A variant derived from another one's classifiers (built for fewer groups) is
         // taken in too: the comparison below is of its classifiers' list with `mask`'s.
-        if !same_keys {
+        debug_assert!(self.same_keys(&self.lowered), "a table's lists encode its keys");
+        if !self.same_keys(&built.built) {
             return None;
         }
+        let now = &self.lowered;
         let next = built.patched(now, mask, limit)?;
         if next.overlay_weight() >= current.overlay_weight() {
             return None;
