@@ -78,8 +78,9 @@
 //!
 //! `examples/add_latency.rs` measures it: a Gcore group filled to 1,000 rules one add at a
 //! time, each refresh timed with what the embedder does around it (taking results in,
-//! sending builds), has a median of 8.5-8.7 µs and a 99th percentile of 23.5-27.7 µs, where
-//! refreshes that rebuild in place have 239-302 µs (README, issue 11's targets).
+//! sending builds), had a median of 8.6-8.7 µs and a 99th percentile of 23.5-26.9 µs over
+//! three runs (`add_latency gcore 5 apart`), where refreshes that rebuild in place had a
+//! 99th percentile of 239-370 µs (README, issue 11's targets).
 //!
 //! ```
 //! use std::sync::mpsc;
